@@ -1,0 +1,211 @@
+using Matrix.Federation.Identifiers;
+using Matrix.Homeserver.AccountData;
+using Matrix.Homeserver.Config;
+using Matrix.Homeserver.Http;
+using Matrix.Homeserver.Profile;
+using Matrix.Homeserver.Storage;
+
+namespace Matrix.Homeserver.Accounts;
+
+/// <summary>What a client receives after logging in or registering.</summary>
+public sealed record LoginSession(string UserId, string DeviceId, string AccessToken, string? RefreshToken, long? ExpiresInMs);
+
+/// <summary>Accounts, devices and their tokens: registration, login, refresh, logout, password change, deactivation.</summary>
+public sealed class AccountService(
+    Database db, UserStore users, DeviceStore devices, TokenStore tokens, ProfileStore profiles, AccountDataStore accountData,
+    PasswordHasher hasher, HomeserverConfig config, TimeProvider clock, ILogger<AccountService> logger)
+{
+    public const int MaxPasswordLength = 512;
+    public const int MaxDeviceIdLength = 255;
+
+    private long Now => clock.GetUtcNow().ToUnixTimeMilliseconds();
+
+    /// <summary>Checks a requested localpart for registration; returns the user ID it makes.</summary>
+    public UserId ValidateNewLocalpart(string username)
+    {
+        var localpart = username.ToLowerInvariant();
+        if (!UserId.IsValidNewLocalpart(localpart))
+            throw new MatrixException(400, "M_INVALID_USERNAME", "User ID can only contain the characters a-z, 0-9, '.', '_', '=', '-', '/' and '+'.");
+        if (localpart.StartsWith('_'))
+            throw new MatrixException(400, "M_INVALID_USERNAME", "User IDs starting with '_' are reserved.");
+        var userId = UserId.Create(localpart, Federation.Identifiers.ServerName.Parse(config.ServerName));
+        if (System.Text.Encoding.UTF8.GetByteCount(userId.Value) > UserId.MaxLength)
+            throw new MatrixException(400, "M_INVALID_USERNAME", $"User ID may not be longer than {UserId.MaxLength} bytes.");
+        return userId;
+    }
+
+    public async Task<bool> IsUserIdTakenAsync(UserId userId, CancellationToken ct) =>
+        await db.ReadAsync(s => users.GetAsync(s, userId.Value), ct) is not null;
+
+    public static void ValidatePassword(string? password)
+    {
+        if (password is { Length: > MaxPasswordLength })
+            throw new MatrixException(400, "M_PASSWORD_TOO_LONG", $"Password may not be longer than {MaxPasswordLength} characters.");
+    }
+
+    /// <summary>
+    /// Creates the account, and unless <paramref name="inhibitLogin"/> a device and tokens, all in one transaction
+    /// (with <paramref name="alsoInTransaction"/>, e.g. closing the UIA session that authorised it).
+    /// </summary>
+    public async Task<LoginSession?> RegisterAsync(UserId userId, string? password, bool isAdmin, string? deviceId, string? deviceDisplayName,
+        bool inhibitLogin, bool wantsRefreshToken, Func<DbSession, Task>? alsoInTransaction, CancellationToken ct)
+    {
+        ValidatePassword(password);
+        ValidateDeviceId(deviceId);
+        var passwordHash = password is null ? null : await hasher.HashAsync(password, ct);
+        var session = await db.WriteAsync(async s =>
+        {
+            if (!await users.InsertAsync(s, userId.Value, passwordHash, isAdmin, Now))
+                throw new MatrixException(400, "M_USER_IN_USE", "User ID already taken.");
+            await profiles.SetAsync(s, userId.Value, "displayname", System.Text.Json.JsonSerializer.Serialize(userId.Localpart));
+            if (alsoInTransaction is not null)
+                await alsoInTransaction(s);
+            return inhibitLogin ? null : await IssueSessionAsync(s, userId.Value, deviceId, deviceDisplayName, wantsRefreshToken);
+        }, ct);
+        logger.LogInformation("Registered {UserId}", userId.Value);
+        return session;
+    }
+
+    /// <summary>Checks a password login; the user ID on success, else null. Never says which half was wrong.</summary>
+    public async Task<string?> CheckPasswordAsync(string userId, string password, CancellationToken ct)
+    {
+        var user = await db.ReadAsync(s => users.GetAsync(s, userId), ct);
+        if (user is null || user.PasswordHash is null || password.Length > MaxPasswordLength)
+            return null;
+        if (!await hasher.VerifyAsync(password, user.PasswordHash, ct))
+            return null;
+        if (user.Deactivated != 0)
+            throw new MatrixException(403, "M_USER_DEACTIVATED", "This account has been deactivated.");
+        if (hasher.NeedsRehash(user.PasswordHash))
+        {
+            var upgraded = await hasher.HashAsync(password, ct);
+            await db.WriteAsync(s => users.SetPasswordHashAsync(s, userId, upgraded), ct);
+        }
+        return userId;
+    }
+
+    public async Task<UserRow> GetActiveUserAsync(string userId, CancellationToken ct)
+    {
+        var user = await db.ReadAsync(s => users.GetAsync(s, userId), ct) ?? throw MatrixException.Forbidden("Invalid login.");
+        if (user.Deactivated != 0)
+            throw new MatrixException(403, "M_USER_DEACTIVATED", "This account has been deactivated.");
+        return user;
+    }
+
+    public Task<LoginSession> LoginAsync(string userId, string? deviceId, string? deviceDisplayName, bool wantsRefreshToken, CancellationToken ct)
+    {
+        ValidateDeviceId(deviceId);
+        return db.WriteAsync(s => IssueSessionAsync(s, userId, deviceId, deviceDisplayName, wantsRefreshToken), ct);
+    }
+
+    /// <summary>Creates (or reuses) the device and gives it a fresh access token, replacing the device's earlier tokens.</summary>
+    private async Task<LoginSession> IssueSessionAsync(DbSession s, string userId, string? deviceId, string? displayName, bool wantsRefreshToken)
+    {
+        var now = Now;
+        deviceId ??= Secrets.NewDeviceId();
+        await tokens.DeleteForDeviceAsync(s, userId, deviceId);
+        await devices.EnsureAsync(s, userId, deviceId, displayName, now);
+        return await IssueTokensAsync(s, userId, deviceId, wantsRefreshToken, predecessorHash: null, now);
+    }
+
+    private async Task<LoginSession> IssueTokensAsync(DbSession s, string userId, string deviceId, bool withRefreshToken, string? predecessorHash, long now)
+    {
+        var accessToken = Secrets.NewToken("mat_");
+        if (!withRefreshToken)
+        {
+            await tokens.InsertAccessTokenAsync(s, Secrets.Hash(accessToken), userId, deviceId, now, expiresTs: null, refreshTokenHash: null);
+            return new LoginSession(userId, deviceId, accessToken, null, null);
+        }
+        var refreshToken = Secrets.NewToken("mar_");
+        var refreshHash = Secrets.Hash(refreshToken);
+        var lifetime = config.Auth.RefreshableAccessTokenLifetimeMs;
+        await tokens.InsertRefreshTokenAsync(s, refreshHash, userId, deviceId, now, now + config.Auth.RefreshTokenLifetimeMs, predecessorHash);
+        await tokens.InsertAccessTokenAsync(s, Secrets.Hash(accessToken), userId, deviceId, now, now + lifetime, refreshHash);
+        return new LoginSession(userId, deviceId, accessToken, refreshToken, lifetime);
+    }
+
+    /// <summary>
+    /// Exchanges a refresh token for a new pair. The old refresh token stays usable until the new pair is used
+    /// (so a lost response can be retried); refreshing it again replaces the earlier unused pair.
+    /// </summary>
+    public Task<LoginSession> RefreshAsync(string refreshToken, CancellationToken ct) => db.WriteAsync(async s =>
+    {
+        var now = Now;
+        var hash = Secrets.Hash(refreshToken);
+        var row = await tokens.GetRefreshTokenAsync(s, hash);
+        if (row is null || row.ExpiresTs <= now)
+            throw MatrixException.UnknownToken(softLogout: row is not null);
+        await tokens.RevokePredecessorAsync(s, hash);
+        foreach (var unusedSuccessor in await tokens.SuccessorsOfAsync(s, hash))
+            await tokens.DeleteRefreshTokenAsync(s, unusedSuccessor);
+        await tokens.DeleteAccessTokensIssuedWithAsync(s, hash);
+        return await IssueTokensAsync(s, row.UserId, row.DeviceId, withRefreshToken: true, predecessorHash: hash, now);
+    }, ct);
+
+    public Task DeleteDevicesAsync(string userId, IEnumerable<string> deviceIds, Func<DbSession, Task>? alsoInTransaction, CancellationToken ct) =>
+        db.WriteAsync(async s =>
+    {
+        if (alsoInTransaction is not null)
+            await alsoInTransaction(s);
+        foreach (var deviceId in deviceIds)
+        {
+            await tokens.DeleteForDeviceAsync(s, userId, deviceId);
+            await devices.DeleteAsync(s, userId, deviceId);
+        }
+    }, ct);
+
+    public async Task LogoutAllAsync(string userId, CancellationToken ct)
+    {
+        var all = await db.ReadAsync(s => devices.ListAsync(s, userId), ct);
+        await db.WriteAsync(async s =>
+        {
+            await tokens.DeleteForUserAsync(s, userId);
+            await devices.DeleteAllAsync(s, userId);
+        }, ct);
+        logger.LogInformation("Logged out all {Count} devices of {UserId}", all.Count(), userId);
+    }
+
+    public async Task ChangePasswordAsync(Requester requester, string newPassword, bool logoutDevices, Func<DbSession, Task>? alsoInTransaction,
+        CancellationToken ct)
+    {
+        ValidatePassword(newPassword);
+        var hash = await hasher.HashAsync(newPassword, ct);
+        var others = logoutDevices
+            ? (await db.ReadAsync(s => devices.ListAsync(s, requester.UserId.Value), ct)).Where(d => d.DeviceId != requester.DeviceId).ToList()
+            : [];
+        await db.WriteAsync(async s =>
+        {
+            await users.SetPasswordHashAsync(s, requester.UserId.Value, hash);
+            if (alsoInTransaction is not null)
+                await alsoInTransaction(s);
+            foreach (var device in others)
+            {
+                await tokens.DeleteForDeviceAsync(s, device.UserId, device.DeviceId);
+                await devices.DeleteAsync(s, device.UserId, device.DeviceId);
+            }
+        }, ct);
+        logger.LogInformation("Password changed for {UserId}", requester.UserId.Value);
+    }
+
+    /// <summary>Deactivates an account for good: no login, no tokens, no devices, profile and account data removed.</summary>
+    public async Task DeactivateAsync(string userId, Func<DbSession, Task>? alsoInTransaction, CancellationToken ct)
+    {
+        await db.WriteAsync(async s =>
+        {
+            await users.DeactivateAsync(s, userId);
+            await tokens.DeleteForUserAsync(s, userId);
+            await devices.DeleteAllAsync(s, userId);
+            await profiles.DeleteAllAsync(s, userId);
+            await accountData.DeleteAllAsync(s, userId);
+            if (alsoInTransaction is not null)
+                await alsoInTransaction(s);
+        }, ct);
+        logger.LogInformation("Deactivated {UserId}", userId);
+    }
+
+    public static void ValidateDeviceId(string? deviceId)
+    {
+        if (deviceId is { Length: 0 or > MaxDeviceIdLength })
+            throw MatrixException.InvalidParam($"device_id must be between 1 and {MaxDeviceIdLength} characters.");
+    }
+}

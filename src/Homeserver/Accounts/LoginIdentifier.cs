@@ -1,0 +1,37 @@
+using System.Text.Json;
+using Matrix.Federation.Identifiers;
+using Matrix.Homeserver.Http;
+
+namespace Matrix.Homeserver.Accounts;
+
+/// <summary>Reads the user a login or password stage names: <c>identifier</c> of type <c>m.id.user</c>, or the deprecated <c>user</c> field.</summary>
+public static class LoginIdentifier
+{
+    /// <summary>The full user ID named, lower-cased as at registration; null when it cannot be a user of <paramref name="serverName"/>.</summary>
+    public static string? UserFromAuth(JsonElement auth, string serverName)
+    {
+        string? user;
+        if (auth.OptionalObject("identifier") is { } identifier)
+        {
+            var type = identifier.RequiredString("type");
+            if (type != "m.id.user")
+                throw new MatrixException(400, "M_UNKNOWN", $"Login identifier type '{type}' is not supported.");
+            user = identifier.RequiredString("user");
+        }
+        else
+        {
+            user = auth.OptionalString("user") ?? throw MatrixException.MissingParam("identifier");
+        }
+
+        if (user.StartsWith('@'))
+        {
+            if (!UserId.TryParse(user, out var parsed) || parsed.Server.Value != serverName)
+                return null;
+            user = parsed.Localpart;
+        }
+        var localpart = user.ToLowerInvariant();
+        return UserId.IsValidNewLocalpart(localpart) || localpart.All(c => c is >= '\x21' and <= '\x7E' and not ':')
+            ? $"@{localpart}:{serverName}"
+            : null;
+    }
+}

@@ -1,0 +1,80 @@
+using System.Text.Json.Nodes;
+using Matrix.Homeserver.Config;
+using Matrix.Homeserver.Http;
+
+namespace Matrix.Homeserver.Accounts;
+
+/// <summary>Spec: Account registration (<c>/register</c>, <c>/register/available</c>, registration token validity).</summary>
+public sealed class RegistrationEndpoints(
+    AccountService accounts, UserInteractiveAuth uia, RegistrationTokenService registrationTokens, JsonBody json, RateLimiter limiter,
+    HomeserverConfig config) : IEndpoints
+{
+    public void Map(IEndpointRouteBuilder app)
+    {
+        app.MapV3("POST", "register", RegisterAsync);
+        app.MapV3("GET", "register/available", AvailableAsync);
+        app.MapV1("GET", "register/m.login.registration_token/validity", TokenValidityAsync);
+    }
+
+    private IReadOnlyList<string[]> Flows => config.Registration.RequiresToken
+        ? [[AuthTypes.RegistrationToken]]
+        : [[AuthTypes.Dummy]];
+
+    private async Task RegisterAsync(HttpContext context)
+    {
+        var kind = context.Request.Query["kind"].ToString();
+        if (kind == "guest")
+            throw new MatrixException(403, "M_GUEST_ACCESS_FORBIDDEN", "Guest access is disabled on this server.");
+        if (kind is not ("" or "user"))
+            throw MatrixException.InvalidParam("kind must be 'user' or 'guest'.");
+        limiter.Check("register", context.ClientIp(), config.RateLimits.Registration);
+        var body = await json.ReadObjectAsync(context);
+        if (!config.Registration.Enabled)
+            throw MatrixException.Forbidden("Registration has been disabled.");
+
+        var username = body.OptionalString("username");
+        var password = body.OptionalString("password");
+        var deviceId = body.OptionalString("device_id");
+        var displayName = body.OptionalString("initial_device_display_name");
+        var inhibitLogin = body.OptionalBool("inhibit_login") ?? false;
+        var wantsRefresh = body.OptionalBool("refresh_token") ?? false;
+        AccountService.ValidatePassword(password);
+        AccountService.ValidateDeviceId(deviceId);
+
+        // The name is checked before authentication, so a client learns it is taken before the user completes any stage.
+        var userId = accounts.ValidateNewLocalpart(username ?? Secrets.NewSessionId().ToLowerInvariant());
+        if (await accounts.IsUserIdTakenAsync(userId, context.RequestAborted))
+            throw new MatrixException(400, "M_USER_IN_USE", "User ID already taken.");
+
+        var authorisation = await uia.AuthenticateAsync(context, body, Flows, user: null);
+        var session = await accounts.RegisterAsync(userId, password, isAdmin: false, deviceId, displayName, inhibitLogin, wantsRefresh,
+            s => uia.FinishAsync(s, authorisation), context.RequestAborted);
+        await context.WriteJsonAsync(session?.ToJson(config) ?? new JsonObject { ["user_id"] = userId.Value });
+    }
+
+    private async Task AvailableAsync(HttpContext context)
+    {
+        limiter.Check("register", context.ClientIp(), config.RateLimits.Registration);
+        if (!config.Registration.Enabled)
+            throw MatrixException.Forbidden("Registration has been disabled.");
+        var username = context.Request.Query["username"].ToString();
+        if (username.Length == 0)
+            throw MatrixException.MissingParam("username");
+        var userId = accounts.ValidateNewLocalpart(username);
+        if (await accounts.IsUserIdTakenAsync(userId, context.RequestAborted))
+            throw new MatrixException(400, "M_USER_IN_USE", "User ID already taken.");
+        await context.WriteJsonAsync(new JsonObject { ["available"] = true });
+    }
+
+    private async Task TokenValidityAsync(HttpContext context)
+    {
+        limiter.Check("register", context.ClientIp(), config.RateLimits.Registration);
+        if (!config.Registration.Enabled || !config.Registration.RequiresToken)
+            throw MatrixException.Forbidden("Registration tokens are not enabled.");
+        var token = context.Request.Query["token"].ToString();
+        if (token.Length == 0)
+            throw MatrixException.MissingParam("token");
+        var valid = await registrationTokens.IsUsableAsync(token, context.RequestAborted);
+        await context.WriteJsonAsync(new JsonObject { ["valid"] = valid });
+    }
+}

@@ -1,0 +1,111 @@
+using Matrix.Homeserver.Storage;
+
+namespace Matrix.Homeserver.Accounts;
+
+public sealed class AccessTokenRow
+{
+    public string TokenHash { get; init; } = "";
+    public string UserId { get; init; } = "";
+    public string DeviceId { get; init; } = "";
+    public long? ExpiresTs { get; init; }
+    public string? RefreshTokenHash { get; init; }
+    public long Used { get; init; }
+}
+
+public sealed class RefreshTokenRow
+{
+    public string TokenHash { get; init; } = "";
+    public string UserId { get; init; } = "";
+    public string DeviceId { get; init; } = "";
+    public long? ExpiresTs { get; init; }
+    public string? PredecessorHash { get; init; }
+}
+
+public sealed class LoginTokenRow
+{
+    public string UserId { get; init; } = "";
+    public long ExpiresTs { get; init; }
+}
+
+/// <summary>Access, refresh and login tokens. Only SHA-256 hashes of tokens are stored.</summary>
+public sealed class TokenStore
+{
+    public Task InsertAccessTokenAsync(DbSession s, string tokenHash, string userId, string deviceId, long now, long? expiresTs, string? refreshTokenHash) =>
+        s.ExecuteAsync("""
+            INSERT INTO access_tokens (token_hash, user_id, device_id, created_ts, expires_ts, refresh_token_hash, used)
+            VALUES (@tokenHash, @userId, @deviceId, @now, @expiresTs, @refreshTokenHash, 0)
+            """, new { tokenHash, userId, deviceId, now, expiresTs, refreshTokenHash });
+
+    public Task<AccessTokenRow?> GetAccessTokenAsync(DbSession s, string tokenHash) =>
+        s.QuerySingleOrDefaultAsync<AccessTokenRow>("SELECT * FROM access_tokens WHERE token_hash = @tokenHash", new { tokenHash });
+
+    public Task MarkAccessTokenUsedAsync(DbSession s, string tokenHash) =>
+        s.ExecuteAsync("UPDATE access_tokens SET used = 1 WHERE token_hash = @tokenHash", new { tokenHash });
+
+    public Task DeleteAccessTokenAsync(DbSession s, string tokenHash) =>
+        s.ExecuteAsync("DELETE FROM access_tokens WHERE token_hash = @tokenHash", new { tokenHash });
+
+    public Task InsertRefreshTokenAsync(DbSession s, string tokenHash, string userId, string deviceId, long now, long? expiresTs, string? predecessorHash) =>
+        s.ExecuteAsync("""
+            INSERT INTO refresh_tokens (token_hash, user_id, device_id, created_ts, expires_ts, predecessor_hash)
+            VALUES (@tokenHash, @userId, @deviceId, @now, @expiresTs, @predecessorHash)
+            """, new { tokenHash, userId, deviceId, now, expiresTs, predecessorHash });
+
+    public Task<RefreshTokenRow?> GetRefreshTokenAsync(DbSession s, string tokenHash) =>
+        s.QuerySingleOrDefaultAsync<RefreshTokenRow>("SELECT * FROM refresh_tokens WHERE token_hash = @tokenHash", new { tokenHash });
+
+    /// <summary>Revokes the refresh token <paramref name="tokenHash"/> replaced, now that its successor has been used.</summary>
+    public async Task RevokePredecessorAsync(DbSession s, string tokenHash)
+    {
+        var predecessor = await s.QuerySingleOrDefaultAsync<string?>(
+            "SELECT predecessor_hash FROM refresh_tokens WHERE token_hash = @tokenHash", new { tokenHash });
+        if (predecessor is null)
+            return;
+        await DeleteRefreshTokenAsync(s, predecessor);
+        await s.ExecuteAsync("UPDATE refresh_tokens SET predecessor_hash = NULL WHERE token_hash = @tokenHash", new { tokenHash });
+    }
+
+    public Task DeleteAccessTokensIssuedWithAsync(DbSession s, string refreshTokenHash) =>
+        s.ExecuteAsync("DELETE FROM access_tokens WHERE refresh_token_hash = @refreshTokenHash", new { refreshTokenHash });
+
+    /// <summary>Deletes a refresh token with the access tokens issued alongside it.</summary>
+    public async Task DeleteRefreshTokenAsync(DbSession s, string tokenHash)
+    {
+        await DeleteAccessTokensIssuedWithAsync(s, tokenHash);
+        await s.ExecuteAsync("DELETE FROM refresh_tokens WHERE token_hash = @tokenHash", new { tokenHash });
+    }
+
+    public Task DeleteExpiredLoginTokensAsync(DbSession s, long now) =>
+        s.ExecuteAsync("DELETE FROM login_tokens WHERE expires_ts <= @now", new { now });
+
+    public async Task<IEnumerable<string>> SuccessorsOfAsync(DbSession s, string tokenHash) =>
+        await s.QueryAsync<string>("SELECT token_hash FROM refresh_tokens WHERE predecessor_hash = @tokenHash", new { tokenHash });
+
+    public async Task DeleteForDeviceAsync(DbSession s, string userId, string deviceId)
+    {
+        await s.ExecuteAsync("DELETE FROM access_tokens WHERE user_id = @userId AND device_id = @deviceId", new { userId, deviceId });
+        await s.ExecuteAsync("DELETE FROM refresh_tokens WHERE user_id = @userId AND device_id = @deviceId", new { userId, deviceId });
+    }
+
+    public async Task DeleteForUserAsync(DbSession s, string userId)
+    {
+        await s.ExecuteAsync("DELETE FROM access_tokens WHERE user_id = @userId", new { userId });
+        await s.ExecuteAsync("DELETE FROM refresh_tokens WHERE user_id = @userId", new { userId });
+        await s.ExecuteAsync("DELETE FROM login_tokens WHERE user_id = @userId", new { userId });
+    }
+
+    public Task InsertLoginTokenAsync(DbSession s, string tokenHash, string userId, long expiresTs) =>
+        s.ExecuteAsync("INSERT INTO login_tokens (token_hash, user_id, expires_ts) VALUES (@tokenHash, @userId, @expiresTs)",
+            new { tokenHash, userId, expiresTs });
+
+    /// <summary>Consumes a login token: returns its user if it existed and had not expired; it can never be used again.</summary>
+    public async Task<string?> TakeLoginTokenAsync(DbSession s, string tokenHash, long now)
+    {
+        var row = await s.QuerySingleOrDefaultAsync<LoginTokenRow>(
+            "SELECT user_id, expires_ts FROM login_tokens WHERE token_hash = @tokenHash", new { tokenHash });
+        if (row is null)
+            return null;
+        await s.ExecuteAsync("DELETE FROM login_tokens WHERE token_hash = @tokenHash", new { tokenHash });
+        return row.ExpiresTs > now ? row.UserId : null;
+    }
+}

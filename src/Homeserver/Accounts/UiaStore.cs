@@ -1,0 +1,36 @@
+using Matrix.Homeserver.Storage;
+
+namespace Matrix.Homeserver.Accounts;
+
+public sealed class UiaSessionRow
+{
+    public string SessionId { get; init; } = "";
+    public string Method { get; init; } = "";
+    public string Path { get; init; } = "";
+    public string? UserId { get; init; }
+    public string Completed { get; init; } = "[]";
+    public string? RegistrationToken { get; init; }
+    public long CreatedTs { get; init; }
+}
+
+public sealed class UiaStore
+{
+    public Task InsertAsync(DbSession s, UiaSessionRow row) =>
+        s.ExecuteAsync("""
+            INSERT INTO uia_sessions (session_id, method, path, user_id, completed, registration_token, created_ts)
+            VALUES (@SessionId, @Method, @Path, @UserId, @Completed, @RegistrationToken, @CreatedTs)
+            """, row);
+
+    public Task<UiaSessionRow?> GetAsync(DbSession s, string sessionId) =>
+        s.QuerySingleOrDefaultAsync<UiaSessionRow>("SELECT * FROM uia_sessions WHERE session_id = @sessionId", new { sessionId });
+
+    public Task UpdateAsync(DbSession s, string sessionId, string completed, string? registrationToken) =>
+        s.ExecuteAsync("UPDATE uia_sessions SET completed = @completed, registration_token = @registrationToken WHERE session_id = @sessionId",
+            new { sessionId, completed, registrationToken });
+
+    public Task DeleteAsync(DbSession s, string sessionId) =>
+        s.ExecuteAsync("DELETE FROM uia_sessions WHERE session_id = @sessionId", new { sessionId });
+
+    public Task<IEnumerable<UiaSessionRow>> ListExpiredAsync(DbSession s, long createdBefore) =>
+        s.QueryAsync<UiaSessionRow>("SELECT * FROM uia_sessions WHERE created_ts < @createdBefore", new { createdBefore });
+}

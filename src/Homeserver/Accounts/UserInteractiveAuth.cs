@@ -1,0 +1,174 @@
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using Matrix.Federation.Identifiers;
+using Matrix.Homeserver.Config;
+using Matrix.Homeserver.Http;
+using Matrix.Homeserver.Storage;
+
+namespace Matrix.Homeserver.Accounts;
+
+public static class AuthTypes
+{
+    public const string Dummy = "m.login.dummy";
+    public const string Password = "m.login.password";
+    public const string RegistrationToken = "m.login.registration_token";
+    public const string Token = "m.login.token";
+}
+
+/// <summary>The 401 answer of user-interactive auth: the flows, the session, what is completed, and the error of a failed stage if any.</summary>
+public sealed class UiaRequiredException(JsonObject body, string? errcode, string? error)
+    : MatrixException(401, errcode ?? "M_FORBIDDEN", error ?? "User-interactive authentication required.", body)
+{
+    public override JsonObject ToJson()
+    {
+        var json = (JsonObject)Extra!.DeepClone();
+        if (errcode is not null)
+        {
+            json["errcode"] = errcode;
+            json["error"] = error;
+        }
+        return json;
+    }
+}
+
+/// <summary>A finished user-interactive auth session, to be closed in the transaction of the operation it authorised.</summary>
+public sealed record UiaResult(string SessionId, string? RegistrationToken);
+
+/// <summary>
+/// User-interactive authentication (spec: client-server API, "User-interactive authentication API") for every endpoint that needs it.
+/// Sessions are stored, bound to the method and path that started them, and expire.
+/// </summary>
+public sealed class UserInteractiveAuth(
+    Database db, UiaStore sessions, UserStore users, RegistrationTokenStore registrationTokens, PasswordHasher hasher,
+    RateLimiter limiter, HomeserverConfig config, TimeProvider clock)
+{
+    /// <summary>
+    /// Processes the <c>auth</c> field of <paramref name="body"/>. Returns when a flow is complete; otherwise throws the 401 answer.
+    /// <paramref name="user"/> is the account the password stage must prove, when the request is made by a known user.
+    /// </summary>
+    public async Task<UiaResult> AuthenticateAsync(HttpContext context, JsonElement body, IReadOnlyList<string[]> flows, UserId? user)
+    {
+        var ct = context.RequestAborted;
+        var now = clock.GetUtcNow().ToUnixTimeMilliseconds();
+        var auth = body.OptionalObject("auth");
+        var sessionId = auth?.OptionalString("session");
+
+        UiaSessionRow session;
+        if (sessionId is null)
+        {
+            session = new UiaSessionRow
+            {
+                SessionId = Secrets.NewSessionId(), Method = context.Request.Method, Path = context.Request.Path.Value ?? "",
+                UserId = user?.Value, Completed = "[]", CreatedTs = now,
+            };
+            await db.WriteAsync(s => sessions.InsertAsync(s, session), ct);
+        }
+        else
+        {
+            session = await db.ReadAsync(s => sessions.GetAsync(s, sessionId), ct) ?? throw UnknownSession();
+            if (session.CreatedTs + config.Auth.UiaSessionLifetimeMs < now)
+                throw UnknownSession();
+            if (session.Method != context.Request.Method || session.Path != context.Request.Path.Value || session.UserId != user?.Value)
+                throw MatrixException.Forbidden("Requested operation has changed during the UI authentication session.");
+        }
+
+        var completed = JsonSerializer.Deserialize<List<string>>(session.Completed) ?? [];
+        var registrationToken = session.RegistrationToken;
+        var stageType = auth?.OptionalString("type");
+        if (stageType is not null && !completed.Contains(stageType))
+        {
+            if (!flows.Any(flow => flow.Contains(stageType)))
+                throw Required(session.SessionId, flows, completed, "M_UNRECOGNIZED", $"Authentication type {stageType} is not offered here.");
+            var failure = await RunStageAsync(stageType, auth!.Value, user, now, ct);
+            if (failure is not null)
+                throw Required(session.SessionId, flows, completed, failure.Value.Errcode, failure.Value.Error);
+            completed.Add(stageType);
+            if (stageType == AuthTypes.RegistrationToken)
+                registrationToken = auth.Value.OptionalString("token");
+            await db.WriteAsync(s => sessions.UpdateAsync(s, session.SessionId, JsonSerializer.Serialize(completed), registrationToken), ct);
+        }
+
+        if (flows.Any(flow => flow.All(completed.Contains)))
+            return new UiaResult(session.SessionId, registrationToken);
+        throw Required(session.SessionId, flows, completed, null, null);
+    }
+
+    /// <summary>
+    /// Re-authentication of a logged-in user before a sensitive change: their password, or the dummy stage for an
+    /// account that has none (created by an appservice or the shared-secret API).
+    /// </summary>
+    public async Task<UiaResult> ReauthenticateAsync(HttpContext context, JsonElement body, Requester requester)
+    {
+        var account = await db.ReadAsync(s => users.GetAsync(s, requester.UserId.Value), context.RequestAborted);
+        if (account is null || account.Deactivated != 0)
+            throw MatrixException.UnknownToken(softLogout: false);
+        string[] stage = [account.PasswordHash is null ? AuthTypes.Dummy : AuthTypes.Password];
+        return await AuthenticateAsync(context, body, [stage], requester.UserId);
+    }
+
+    /// <summary>Closes a finished session inside the operation's transaction, consuming its registration token use.</summary>
+    public async Task FinishAsync(DbSession s, UiaResult result)
+    {
+        await sessions.DeleteAsync(s, result.SessionId);
+        if (result.RegistrationToken is not null)
+            await registrationTokens.CompleteAsync(s, result.RegistrationToken);
+    }
+
+    /// <summary>Forgets expired sessions and gives back the registration token uses they held.</summary>
+    public Task ExpireSessionsAsync(CancellationToken ct) => db.WriteAsync(async s =>
+    {
+        var cutoff = clock.GetUtcNow().ToUnixTimeMilliseconds() - config.Auth.UiaSessionLifetimeMs;
+        foreach (var expired in await sessions.ListExpiredAsync(s, cutoff))
+        {
+            await sessions.DeleteAsync(s, expired.SessionId);
+            if (expired.RegistrationToken is not null)
+                await registrationTokens.ReleaseAsync(s, expired.RegistrationToken);
+        }
+    }, ct);
+
+    private async Task<(string Errcode, string Error)?> RunStageAsync(string type, JsonElement auth, UserId? user, long now, CancellationToken ct)
+    {
+        switch (type)
+        {
+            case AuthTypes.Dummy:
+                return null;
+            case AuthTypes.Password:
+            {
+                var claimed = LoginIdentifier.UserFromAuth(auth, config.ServerName);
+                if (user is null || claimed != user.Value.Value)
+                    return ("M_FORBIDDEN", "Invalid username or password.");
+                limiter.Check("uia-password", user.Value.Value, config.RateLimits.Login);
+                var password = auth.OptionalString("password") ?? throw MatrixException.MissingParam("password");
+                var row = await db.ReadAsync(s => users.GetAsync(s, user.Value.Value), ct);
+                return row?.PasswordHash is not null && await hasher.VerifyAsync(password, row.PasswordHash, ct)
+                    ? null
+                    : ("M_FORBIDDEN", "Invalid username or password.");
+            }
+            case AuthTypes.RegistrationToken:
+            {
+                var token = auth.OptionalString("token") ?? throw MatrixException.MissingParam("token");
+                var reserved = token.Length <= 64 && await db.WriteAsync(s => registrationTokens.ReserveAsync(s, token, now), ct);
+                return reserved ? null : ("M_FORBIDDEN", "Invalid registration token.");
+            }
+            default:
+                return ("M_UNRECOGNIZED", $"Authentication type {type} is not supported.");
+        }
+    }
+
+    private static MatrixException UnknownSession() => new(400, "M_UNKNOWN", "Unknown or expired user-interactive auth session.");
+
+    private static UiaRequiredException Required(string sessionId, IReadOnlyList<string[]> flows, List<string> completed, string? errcode, string? error)
+    {
+        var body = new JsonObject
+        {
+            ["flows"] = new JsonArray(flows.Select(flow => (JsonNode)new JsonObject
+            {
+                ["stages"] = new JsonArray(flow.Select(stage => (JsonNode)JsonValue.Create(stage)!).ToArray()),
+            }).ToArray()),
+            ["params"] = new JsonObject(),
+            ["session"] = sessionId,
+            ["completed"] = new JsonArray(completed.Select(stage => (JsonNode)JsonValue.Create(stage)!).ToArray()),
+        };
+        return new UiaRequiredException(body, errcode, error);
+    }
+}

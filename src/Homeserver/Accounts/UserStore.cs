@@ -1,0 +1,31 @@
+using Matrix.Homeserver.Storage;
+
+namespace Matrix.Homeserver.Accounts;
+
+public sealed class UserRow
+{
+    public string UserId { get; init; } = "";
+    public string? PasswordHash { get; init; }
+    public long IsAdmin { get; init; }
+    public long Deactivated { get; init; }
+    public long CreatedTs { get; init; }
+}
+
+public sealed class UserStore
+{
+    public Task<UserRow?> GetAsync(DbSession s, string userId) =>
+        s.QuerySingleOrDefaultAsync<UserRow>("SELECT * FROM users WHERE user_id = @userId", new { userId });
+
+    /// <summary>Inserts a user; false when the user ID is taken.</summary>
+    public async Task<bool> InsertAsync(DbSession s, string userId, string? passwordHash, bool isAdmin, long now) =>
+        await s.ExecuteAsync("""
+            INSERT INTO users (user_id, password_hash, is_admin, deactivated, created_ts)
+            VALUES (@userId, @passwordHash, @isAdmin, 0, @now) ON CONFLICT (user_id) DO NOTHING
+            """, new { userId, passwordHash, isAdmin = isAdmin ? 1L : 0L, now }) == 1;
+
+    public Task SetPasswordHashAsync(DbSession s, string userId, string? passwordHash) =>
+        s.ExecuteAsync("UPDATE users SET password_hash = @passwordHash WHERE user_id = @userId", new { userId, passwordHash });
+
+    public Task DeactivateAsync(DbSession s, string userId) =>
+        s.ExecuteAsync("UPDATE users SET deactivated = 1, password_hash = NULL WHERE user_id = @userId", new { userId });
+}

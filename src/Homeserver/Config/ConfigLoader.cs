@@ -1,0 +1,202 @@
+using System.Globalization;
+using System.Net;
+using System.Reflection;
+using Matrix.Federation.Identifiers;
+using YamlDotNet.Core;
+using YamlDotNet.RepresentationModel;
+using YamlDotNet.Serialization;
+using YamlDotNet.Serialization.NamingConventions;
+
+namespace Matrix.Homeserver.Config;
+
+/// <summary>Thrown for an invalid configuration; the message names the offending key.</summary>
+public sealed class ConfigException(string message) : Exception(message);
+
+public static class ConfigLoader
+{
+    public const string SampleResourceName = "config.sample.yaml";
+
+    /// <summary>The configuration used when the server runs without arguments: a one-person trial server on loopback.</summary>
+    public static HomeserverConfig TrialDefaults()
+    {
+        var config = new HomeserverConfig();
+        config.Registration.Enabled = true;
+        Validate(config);
+        return config;
+    }
+
+    public static HomeserverConfig LoadFile(string path)
+    {
+        if (!File.Exists(path))
+            throw new ConfigException($"config file '{path}' does not exist");
+        var config = Parse(File.ReadAllText(path));
+        // Relative paths in a config file are relative to the file, so the server can be started from anywhere.
+        var baseDir = Path.GetDirectoryName(Path.GetFullPath(path))!;
+        config.DataDir = Path.GetFullPath(config.DataDir, baseDir);
+        if (config.SigningKeyPath is not null) config.SigningKeyPath = Path.GetFullPath(config.SigningKeyPath, baseDir);
+        if (config.MediaStorePath is not null) config.MediaStorePath = Path.GetFullPath(config.MediaStorePath, baseDir);
+        if (config.Database.SqlitePath is not null) config.Database.SqlitePath = Path.GetFullPath(config.Database.SqlitePath, baseDir);
+        return config;
+    }
+
+    public static HomeserverConfig Parse(string yaml)
+    {
+        var stream = new YamlStream();
+        try
+        {
+            stream.Load(new StringReader(yaml));
+        }
+        catch (YamlException e)
+        {
+            throw new ConfigException($"config is not valid YAML (line {e.Start.Line}): {e.Message}");
+        }
+        if (stream.Documents.Count > 0 && stream.Documents[0].RootNode is not YamlScalarNode { Value: null or "" })
+            CheckShape(stream.Documents[0].RootNode, typeof(HomeserverConfig), "");
+
+        var deserializer = new DeserializerBuilder().WithNamingConvention(UnderscoredNamingConvention.Instance).Build();
+        HomeserverConfig? config;
+        try
+        {
+            config = deserializer.Deserialize<HomeserverConfig?>(yaml);
+        }
+        catch (YamlException e)
+        {
+            throw new ConfigException($"config error at line {e.Start.Line}: {e.InnerException?.Message ?? e.Message}");
+        }
+        config ??= new HomeserverConfig();
+        Validate(config);
+        return config;
+    }
+
+    public static string SampleText()
+    {
+        using var stream = typeof(ConfigLoader).Assembly.GetManifestResourceStream(SampleResourceName)
+            ?? throw new InvalidOperationException("the sample config is not embedded");
+        return new StreamReader(stream).ReadToEnd();
+    }
+
+    /// <summary>Checks every key and scalar against the config classes, so an error names the full key path.</summary>
+    private static void CheckShape(YamlNode node, Type type, string path)
+    {
+        if (Nullable.GetUnderlyingType(type) is { } underlying)
+        {
+            if (node is YamlScalarNode { Value: null or "" or "~" or "null" })
+                return;
+            type = underlying;
+        }
+        var where = path.Length == 0 ? "the top level" : $"'{path}'";
+        if (type == typeof(string))
+        {
+            if (node is not YamlScalarNode)
+                throw new ConfigException($"config key {where} must be a string");
+            return;
+        }
+        if (type == typeof(int) || type == typeof(long) || type == typeof(double) || type == typeof(bool))
+        {
+            var value = (node as YamlScalarNode)?.Value;
+            var ok = value is not null && (type == typeof(bool)
+                ? value is "true" or "false" or "True" or "False"
+                : type == typeof(double)
+                    ? double.TryParse(value, NumberStyles.Float, CultureInfo.InvariantCulture, out _)
+                    : long.TryParse(value, NumberStyles.Integer, CultureInfo.InvariantCulture, out var number)
+                      && (type == typeof(long) || number is >= int.MinValue and <= int.MaxValue));
+            if (!ok)
+                throw new ConfigException($"config key {where} must be {(type == typeof(bool) ? "true or false" : "a number")}, not '{value}'");
+            return;
+        }
+        if (type.IsGenericType && type.GetGenericTypeDefinition() == typeof(List<>))
+        {
+            if (node is not YamlSequenceNode sequence)
+                throw new ConfigException($"config key {where} must be a list");
+            var index = 0;
+            foreach (var item in sequence)
+                CheckShape(item, type.GetGenericArguments()[0], $"{path}[{index++}]");
+            return;
+        }
+        if (node is not YamlMappingNode mapping)
+            throw new ConfigException($"config key {where} must be a mapping");
+        var properties = type.GetProperties(BindingFlags.Public | BindingFlags.Instance)
+            .Where(p => p.CanWrite)
+            .ToDictionary(p => UnderscoredNamingConvention.Instance.Apply(p.Name));
+        foreach (var (keyNode, valueNode) in mapping)
+        {
+            var key = ((YamlScalarNode)keyNode).Value ?? "";
+            var keyPath = path.Length == 0 ? key : $"{path}.{key}";
+            if (!properties.TryGetValue(key, out var property))
+                throw new ConfigException($"unknown config key '{keyPath}' (line {keyNode.Start.Line})");
+            CheckShape(valueNode, property.PropertyType, keyPath);
+        }
+    }
+
+    public static void Validate(HomeserverConfig config)
+    {
+        if (!ServerName.TryParse(config.ServerName, out _))
+            throw new ConfigException($"config key 'server_name': '{config.ServerName}' is not a valid server name");
+        if (config.PublicBaseurl is not null
+            && (!Uri.TryCreate(config.PublicBaseurl, UriKind.Absolute, out var baseUrl) || baseUrl.Scheme is not ("http" or "https")))
+            throw new ConfigException("config key 'public_baseurl' must be an absolute http(s) URL");
+        if (string.IsNullOrWhiteSpace(config.DataDir))
+            throw new ConfigException("config key 'data_dir' must not be empty");
+        if (config.Listeners.Count == 0)
+            throw new ConfigException("config key 'listeners' must name at least one listener");
+        for (var i = 0; i < config.Listeners.Count; i++)
+        {
+            var listener = config.Listeners[i];
+            if (!IPAddress.TryParse(listener.BindAddress, out _))
+                throw new ConfigException($"config key 'listeners[{i}].bind_address': '{listener.BindAddress}' is not an IP address");
+            if (listener.Port is < 0 or > 65535)
+                throw new ConfigException($"config key 'listeners[{i}].port' must be between 0 and 65535");
+        }
+        switch (config.Database.Engine)
+        {
+            case "sqlite":
+                break;
+            case "postgres":
+                if (string.IsNullOrWhiteSpace(config.Database.ConnectionString))
+                    throw new ConfigException("config key 'database.connection_string' is required when 'database.engine' is postgres");
+                break;
+            default:
+                throw new ConfigException($"config key 'database.engine' must be 'sqlite' or 'postgres', not '{config.Database.Engine}'");
+        }
+        if (config.Database.MaxPoolSize < 1)
+            throw new ConfigException("config key 'database.max_pool_size' must be at least 1");
+        if (config.Registration.SharedSecret is { Length: < 16 })
+            throw new ConfigException("config key 'registration.shared_secret' must be at least 16 characters");
+        var hashing = config.Auth.PasswordHashing;
+        if (hashing.OpsLimit < 1)
+            throw new ConfigException("config key 'auth.password_hashing.ops_limit' must be at least 1");
+        if (hashing.MemLimitKib < 8)
+            throw new ConfigException("config key 'auth.password_hashing.mem_limit_kib' must be at least 8");
+        RequirePositive(config.Auth.RefreshableAccessTokenLifetimeMs, "auth.refreshable_access_token_lifetime_ms");
+        if (config.Auth.RefreshTokenLifetimeMs is { } refreshLifetime)
+            RequirePositive(refreshLifetime, "auth.refresh_token_lifetime_ms");
+        RequirePositive(config.Auth.LoginTokenLifetimeMs, "auth.login_token_lifetime_ms");
+        RequirePositive(config.Auth.UiaSessionLifetimeMs, "auth.uia_session_lifetime_ms");
+        RequirePositive(config.Limits.MaxJsonBodyBytes, "limits.max_json_body_bytes");
+        ValidateRate(config.RateLimits.Login, "rate_limits.login");
+        ValidateRate(config.RateLimits.Registration, "rate_limits.registration");
+        ValidateRate(config.RateLimits.ClientRequests, "rate_limits.client_requests");
+        if (config.WellKnown.ClientBaseUrl is not null && !Uri.TryCreate(config.WellKnown.ClientBaseUrl, UriKind.Absolute, out _))
+            throw new ConfigException("config key 'well_known.client_base_url' must be an absolute URL");
+        if (config.WellKnown.IdentityServerBaseUrl is not null && !Uri.TryCreate(config.WellKnown.IdentityServerBaseUrl, UriKind.Absolute, out _))
+            throw new ConfigException("config key 'well_known.identity_server_base_url' must be an absolute URL");
+        if (config.WellKnown.Server is not null && !ServerName.TryParse(config.WellKnown.Server, out _))
+            throw new ConfigException("config key 'well_known.server' must be a server name with an optional port");
+        if (!Enum.TryParse<Microsoft.Extensions.Logging.LogLevel>(config.Logging.Level, ignoreCase: true, out _))
+            throw new ConfigException($"config key 'logging.level': '{config.Logging.Level}' is not one of Trace, Debug, Information, Warning, Error, Critical");
+    }
+
+    private static void RequirePositive(long value, string key)
+    {
+        if (value <= 0)
+            throw new ConfigException($"config key '{key}' must be greater than 0");
+    }
+
+    private static void ValidateRate(RateLimitConfig rate, string key)
+    {
+        if (rate.PerSecond <= 0)
+            throw new ConfigException($"config key '{key}.per_second' must be greater than 0");
+        if (rate.Burst < 1)
+            throw new ConfigException($"config key '{key}.burst' must be at least 1");
+    }
+}

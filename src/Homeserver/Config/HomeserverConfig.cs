@@ -1,0 +1,91 @@
+namespace Matrix.Homeserver.Config;
+
+// Property names map to snake_case YAML keys; defaults here are the documented defaults of config.sample.yaml.
+
+public sealed class HomeserverConfig
+{
+    public string ServerName { get; set; } = "localhost";
+    public string? PublicBaseurl { get; set; }
+    public string DataDir { get; set; } = "./data";
+    public string? SigningKeyPath { get; set; }
+    public string? MediaStorePath { get; set; }
+    public List<ListenerConfig> Listeners { get; set; } = [new()];
+    public DatabaseConfig Database { get; set; } = new();
+    public RegistrationConfig Registration { get; set; } = new();
+    public AuthConfig Auth { get; set; } = new();
+    public LimitsConfig Limits { get; set; } = new();
+    public RateLimitsConfig RateLimits { get; set; } = new();
+    public WellKnownConfig WellKnown { get; set; } = new();
+    public LoggingConfig Logging { get; set; } = new();
+
+    public string EffectiveSigningKeyPath => SigningKeyPath ?? Path.Combine(DataDir, "signing.key");
+    public string EffectiveMediaStorePath => MediaStorePath ?? Path.Combine(DataDir, "media");
+    public string EffectivePublicBaseurl => (PublicBaseurl ?? $"http://{ServerName}{(ServerName.Contains(':') ? "" : ":" + Listeners[0].Port)}/").TrimEnd('/') + "/";
+}
+
+public sealed class ListenerConfig
+{
+    public string BindAddress { get; set; } = "127.0.0.1";
+    public int Port { get; set; } = 8008;
+}
+
+public sealed class DatabaseConfig
+{
+    public string Engine { get; set; } = "sqlite";
+    public string? SqlitePath { get; set; }
+    public string? ConnectionString { get; set; }
+    public int MaxPoolSize { get; set; } = 20;
+}
+
+public sealed class RegistrationConfig
+{
+    public bool Enabled { get; set; }
+    public bool RequiresToken { get; set; }
+    public string? SharedSecret { get; set; }
+}
+
+public sealed class AuthConfig
+{
+    public PasswordHashingConfig PasswordHashing { get; set; } = new();
+    public long RefreshableAccessTokenLifetimeMs { get; set; } = 5 * 60 * 1000;
+    public long? RefreshTokenLifetimeMs { get; set; }
+    public bool LoginViaExistingSession { get; set; }
+    public long LoginTokenLifetimeMs { get; set; } = 2 * 60 * 1000;
+    public long UiaSessionLifetimeMs { get; set; } = 60 * 60 * 1000;
+}
+
+public sealed class PasswordHashingConfig
+{
+    public long OpsLimit { get; set; } = 2;
+    public long MemLimitKib { get; set; } = 64 * 1024;
+}
+
+public sealed class LimitsConfig
+{
+    public long MaxJsonBodyBytes { get; set; } = 1024 * 1024;
+}
+
+public sealed class RateLimitsConfig
+{
+    public RateLimitConfig Login { get; set; } = new() { PerSecond = 0.17, Burst = 3 };
+    public RateLimitConfig Registration { get; set; } = new() { PerSecond = 0.17, Burst = 3 };
+    public RateLimitConfig ClientRequests { get; set; } = new() { PerSecond = 10, Burst = 50 };
+}
+
+public sealed class RateLimitConfig
+{
+    public double PerSecond { get; set; }
+    public double Burst { get; set; }
+}
+
+public sealed class WellKnownConfig
+{
+    public string? ClientBaseUrl { get; set; }
+    public string? IdentityServerBaseUrl { get; set; }
+    public string? Server { get; set; }
+}
+
+public sealed class LoggingConfig
+{
+    public string Level { get; set; } = "Information";
+}

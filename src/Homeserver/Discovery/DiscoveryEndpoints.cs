@@ -1,0 +1,63 @@
+using System.Text.Json.Nodes;
+using Matrix.Homeserver.Accounts;
+using Matrix.Homeserver.Config;
+using Matrix.Homeserver.Http;
+
+namespace Matrix.Homeserver.Discovery;
+
+/// <summary>Spec: Server discovery (<c>/.well-known/matrix/*</c>), API versions and capabilities.</summary>
+public sealed class DiscoveryEndpoints(Authenticator authenticator, HomeserverConfig config) : IEndpoints
+{
+    // The spec versions whose client-server changes to the modules this server implements it follows.
+    private static readonly string[] SupportedVersions =
+        ["r0.6.1", "v1.1", "v1.2", "v1.3", "v1.4", "v1.5", "v1.6", "v1.7", "v1.8", "v1.9", "v1.10", "v1.11", "v1.12", "v1.13", "v1.14",
+         "v1.15", "v1.16", "v1.17", "v1.18", "v1.19"];
+
+    public void Map(IEndpointRouteBuilder app)
+    {
+        app.MapGet("/_matrix/client/versions", VersionsAsync);
+        app.MapGet("/.well-known/matrix/client", WellKnownClientAsync);
+        app.MapGet("/.well-known/matrix/server", WellKnownServerAsync);
+        app.MapV3("GET", "capabilities", CapabilitiesAsync);
+    }
+
+    private static Task VersionsAsync(HttpContext context) => context.WriteJsonAsync(new JsonObject
+    {
+        ["versions"] = new JsonArray(SupportedVersions.Select(v => (JsonNode)JsonValue.Create(v)).ToArray()),
+        ["unstable_features"] = new JsonObject(),
+    });
+
+    private Task WellKnownClientAsync(HttpContext context)
+    {
+        var body = new JsonObject
+        {
+            ["m.homeserver"] = new JsonObject { ["base_url"] = config.WellKnown.ClientBaseUrl ?? config.EffectivePublicBaseurl },
+        };
+        if (config.WellKnown.IdentityServerBaseUrl is { } identityServer)
+            body["m.identity_server"] = new JsonObject { ["base_url"] = identityServer };
+        return context.WriteJsonAsync(body);
+    }
+
+    private Task WellKnownServerAsync(HttpContext context) => config.WellKnown.Server is { } server
+        ? context.WriteJsonAsync(new JsonObject { ["m.server"] = server })
+        : throw MatrixException.NotFound("No server delegation is configured.");
+
+    private async Task CapabilitiesAsync(HttpContext context)
+    {
+        await authenticator.AuthenticateAsync(context);
+        await context.WriteJsonAsync(new JsonObject
+        {
+            ["capabilities"] = new JsonObject
+            {
+                ["m.change_password"] = Enabled(true),
+                ["m.set_displayname"] = Enabled(true),
+                ["m.set_avatar_url"] = Enabled(true),
+                ["m.3pid_changes"] = Enabled(false),
+                ["m.get_login_token"] = Enabled(config.Auth.LoginViaExistingSession),
+                ["m.profile_fields"] = Enabled(true),
+            },
+        });
+    }
+
+    private static JsonObject Enabled(bool enabled) => new() { ["enabled"] = enabled };
+}

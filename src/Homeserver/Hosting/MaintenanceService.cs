@@ -1,0 +1,29 @@
+using Matrix.Homeserver.Accounts;
+using Matrix.Homeserver.Storage;
+
+namespace Matrix.Homeserver.Hosting;
+
+/// <summary>Periodic clean-up of expired short-lived records (UIA sessions, login tokens).</summary>
+public sealed class MaintenanceService(UserInteractiveAuth uia, Database db, TokenStore tokens, TimeProvider clock, ILogger<MaintenanceService> logger)
+    : BackgroundService
+{
+    private static readonly TimeSpan Interval = TimeSpan.FromMinutes(1);
+
+    protected override async Task ExecuteAsync(CancellationToken stoppingToken)
+    {
+        using var timer = new PeriodicTimer(Interval, clock);
+        while (await timer.WaitForNextTickAsync(stoppingToken))
+        {
+            try
+            {
+                await uia.ExpireSessionsAsync(stoppingToken);
+                var now = clock.GetUtcNow().ToUnixTimeMilliseconds();
+                await db.WriteAsync(s => tokens.DeleteExpiredLoginTokensAsync(s, now), stoppingToken);
+            }
+            catch (Exception e) when (e is not OperationCanceledException)
+            {
+                logger.LogWarning(e, "Maintenance pass failed; retrying in {Interval}", Interval);
+            }
+        }
+    }
+}

@@ -1,0 +1,85 @@
+using System.Net;
+using Matrix.Homeserver.AccountData;
+using Matrix.Homeserver.Accounts;
+using Matrix.Homeserver.Admin;
+using Matrix.Homeserver.Config;
+using Matrix.Homeserver.Discovery;
+using Matrix.Homeserver.Http;
+using Matrix.Homeserver.Profile;
+using Matrix.Homeserver.Storage;
+
+namespace Matrix.Homeserver.Hosting;
+
+/// <summary>Builds the web host: services, listeners, middleware and every endpoint group.</summary>
+public static class ServerHost
+{
+    public static WebApplication Build(HomeserverConfig config)
+    {
+        var builder = WebApplication.CreateBuilder(new WebApplicationOptions { Args = [], ContentRootPath = AppContext.BaseDirectory });
+        ConfigureLogging(builder.Logging, config);
+        builder.WebHost.ConfigureKestrel(kestrel =>
+        {
+            kestrel.AddServerHeader = false;
+            kestrel.Limits.MaxRequestBodySize = config.Limits.MaxJsonBodyBytes;
+            foreach (var listener in config.Listeners)
+                kestrel.Listen(IPAddress.Parse(listener.BindAddress), listener.Port);
+        });
+        AddServices(builder.Services, config);
+
+        var app = builder.Build();
+        app.UseMatrixErrors();
+        app.UseMatrixCors();
+        foreach (var endpoints in app.Services.GetServices<IEndpoints>())
+            endpoints.Map(app);
+        return app;
+    }
+
+    public static void ConfigureLogging(ILoggingBuilder logging, HomeserverConfig config)
+    {
+        logging.ClearProviders();
+        logging.AddSimpleConsole(options =>
+        {
+            options.SingleLine = true;
+            options.TimestampFormat = "yyyy-MM-dd HH:mm:ss ";
+        });
+        logging.SetMinimumLevel(Enum.Parse<LogLevel>(config.Logging.Level, ignoreCase: true));
+        // ASP.NET Core logs request URLs at Information, and a URL can carry an access_token query parameter.
+        logging.AddFilter("Microsoft.AspNetCore", LogLevel.Warning);
+        logging.AddFilter("Microsoft.Hosting.Lifetime", LogLevel.Information);
+    }
+
+    public static void AddServices(IServiceCollection services, HomeserverConfig config)
+    {
+        services.AddSingleton(config);
+        services.AddSingleton(TimeProvider.System);
+        services.AddSingleton(_ => new Database(config.Database, config.DataDir));
+        services.AddSingleton<JsonBody>();
+        services.AddSingleton<RateLimiter>();
+
+        services.AddSingleton<UserStore>();
+        services.AddSingleton<DeviceStore>();
+        services.AddSingleton<TokenStore>();
+        services.AddSingleton<UiaStore>();
+        services.AddSingleton<RegistrationTokenStore>();
+        services.AddSingleton<ProfileStore>();
+        services.AddSingleton<AccountDataStore>();
+
+        services.AddSingleton<PasswordHasher>();
+        services.AddSingleton<AccountService>();
+        services.AddSingleton<Authenticator>();
+        services.AddSingleton<UserInteractiveAuth>();
+        services.AddSingleton<RegistrationTokenService>();
+        services.AddSingleton<ProfileService>();
+        services.AddHostedService<MaintenanceService>();
+
+        services.AddSingleton<IEndpoints, DiscoveryEndpoints>();
+        services.AddSingleton<IEndpoints, RegistrationEndpoints>();
+        services.AddSingleton<IEndpoints, LoginEndpoints>();
+        services.AddSingleton<IEndpoints, DeviceEndpoints>();
+        services.AddSingleton<IEndpoints, AccountManagementEndpoints>();
+        services.AddSingleton<IEndpoints, ProfileEndpoints>();
+        services.AddSingleton<IEndpoints, AccountDataEndpoints>();
+        services.AddSingleton<IEndpoints, SharedSecretRegistration>();
+        services.AddSingleton<IEndpoints, RegistrationTokenAdminEndpoints>();
+    }
+}

@@ -1,0 +1,61 @@
+using System.Text.Json;
+using System.Text.Json.Nodes;
+
+namespace Matrix.Homeserver.Http;
+
+/// <summary>Maps every failure to the spec's error shape: no request ever sees a stack trace.</summary>
+public static class ErrorMiddleware
+{
+    public static void UseMatrixErrors(this WebApplication app)
+    {
+        app.Use(async (context, next) =>
+        {
+            try
+            {
+                await next();
+            }
+            catch (Exception exception) when (!context.Response.HasStarted)
+            {
+                var error = exception switch
+                {
+                    MatrixException matrix => matrix,
+                    BadHttpRequestException { StatusCode: 413 } => MatrixException.TooLarge("Request body too large."),
+                    BadHttpRequestException bad => new MatrixException(bad.StatusCode, "M_UNKNOWN", "Bad request."),
+                    OperationCanceledException when context.RequestAborted.IsCancellationRequested => null,
+                    _ => new MatrixException(500, "M_UNKNOWN", "Internal server error."),
+                };
+                if (error is null)
+                    return;
+                if (error.Status >= 500)
+                    context.RequestServices.GetRequiredService<ILoggerFactory>().CreateLogger("Matrix.Homeserver.Errors")
+                        .LogError(exception, "Unhandled error on {Method} {Path}", context.Request.Method, context.Request.Path);
+                context.Response.Clear();
+                await WriteAsync(context, error);
+            }
+        });
+
+        // Routing leaves unknown paths as 404 and known paths with the wrong method as 405, both without a body.
+        app.UseStatusCodePages(async context =>
+        {
+            var status = context.HttpContext.Response.StatusCode;
+            if (status is 404 or 405)
+                await WriteAsync(context.HttpContext, MatrixException.Unrecognized(status));
+        });
+    }
+
+    public static async Task WriteAsync(HttpContext context, MatrixException error)
+    {
+        context.Response.StatusCode = error.Status;
+        context.Response.ContentType = "application/json";
+        await context.Response.WriteAsync(error.ToJson().ToJsonString(), context.RequestAborted);
+    }
+
+    public static Task WriteJsonAsync(this HttpContext context, JsonNode body, int status = 200)
+    {
+        context.Response.StatusCode = status;
+        context.Response.ContentType = "application/json";
+        return context.Response.WriteAsync(body.ToJsonString(JsonOptions), context.RequestAborted);
+    }
+
+    private static readonly JsonSerializerOptions JsonOptions = new() { Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping };
+}

@@ -1,0 +1,95 @@
+using System.Text.Json;
+using Matrix.Homeserver.Config;
+
+namespace Matrix.Homeserver.Http;
+
+/// <summary>Reads a request body as a JSON object within the configured size limit.</summary>
+public sealed class JsonBody(HomeserverConfig config)
+{
+    private static readonly JsonDocumentOptions Options = new() { MaxDepth = 64 };
+
+    public async Task<JsonElement> ReadObjectAsync(HttpContext context, bool optional = false)
+    {
+        var limit = config.Limits.MaxJsonBodyBytes;
+        if (context.Request.ContentLength > limit)
+            throw MatrixException.TooLarge($"Request body is larger than {limit} bytes.");
+
+        using var buffer = new MemoryStream();
+        var chunk = new byte[16 * 1024];
+        int read;
+        while ((read = await context.Request.Body.ReadAsync(chunk, context.RequestAborted)) > 0)
+        {
+            if (buffer.Length + read > limit)
+                throw MatrixException.TooLarge($"Request body is larger than {limit} bytes.");
+            buffer.Write(chunk, 0, read);
+        }
+        if (buffer.Length == 0 && optional)
+            return JsonDocument.Parse("{}").RootElement;
+
+        JsonDocument document;
+        try
+        {
+            document = JsonDocument.Parse(buffer.GetBuffer().AsMemory(0, (int)buffer.Length), Options);
+        }
+        catch (JsonException)
+        {
+            throw MatrixException.NotJson();
+        }
+        if (document.RootElement.ValueKind != JsonValueKind.Object)
+            throw MatrixException.BadJson("Request body must be a JSON object.");
+        return document.RootElement;
+    }
+}
+
+/// <summary>Typed access to request fields, answering wrong types with M_BAD_JSON and absent required fields with M_MISSING_PARAM.</summary>
+public static class JsonFields
+{
+    public static string? OptionalString(this JsonElement obj, string name) => obj.TryGetProperty(name, out var value)
+        ? value.ValueKind switch
+        {
+            JsonValueKind.String => value.GetString(),
+            JsonValueKind.Null => null,
+            _ => throw MatrixException.BadJson($"'{name}' must be a string."),
+        }
+        : null;
+
+    public static string RequiredString(this JsonElement obj, string name) =>
+        obj.OptionalString(name) ?? throw MatrixException.MissingParam(name);
+
+    public static bool? OptionalBool(this JsonElement obj, string name) => obj.TryGetProperty(name, out var value)
+        ? value.ValueKind switch
+        {
+            JsonValueKind.True => true,
+            JsonValueKind.False => false,
+            JsonValueKind.Null => null,
+            _ => throw MatrixException.BadJson($"'{name}' must be a boolean."),
+        }
+        : null;
+
+    public static long? OptionalInteger(this JsonElement obj, string name) => obj.TryGetProperty(name, out var value)
+        ? value.ValueKind switch
+        {
+            JsonValueKind.Number when value.TryGetInt64(out var number) => number,
+            JsonValueKind.Null => null,
+            _ => throw MatrixException.BadJson($"'{name}' must be an integer."),
+        }
+        : null;
+
+    public static JsonElement? OptionalObject(this JsonElement obj, string name) => obj.TryGetProperty(name, out var value)
+        ? value.ValueKind switch
+        {
+            JsonValueKind.Object => value,
+            JsonValueKind.Null => null,
+            _ => throw MatrixException.BadJson($"'{name}' must be an object."),
+        }
+        : null;
+
+    public static List<string> RequiredStringArray(this JsonElement obj, string name)
+    {
+        if (!obj.TryGetProperty(name, out var value))
+            throw MatrixException.MissingParam(name);
+        if (value.ValueKind != JsonValueKind.Array || value.EnumerateArray().Any(v => v.ValueKind != JsonValueKind.String))
+            throw MatrixException.BadJson($"'{name}' must be an array of strings.");
+        return value.EnumerateArray().Select(v => v.GetString()!).ToList();
+    }
+}

@@ -1,0 +1,1 @@
+return await Matrix.Homeserver.Hosting.Cli.RunAsync(args);

@@ -1,0 +1,111 @@
+using System.Data.Common;
+using Dapper;
+using Matrix.Homeserver.Config;
+using Microsoft.Data.Sqlite;
+using Npgsql;
+
+namespace Matrix.Homeserver.Storage;
+
+public enum DatabaseEngine { Sqlite, Postgres }
+
+/// <summary>
+/// The connection source for every store. Reads may run concurrently; on SQLite, writes are serialised
+/// in-process (one writer, as SQLite allows) so they never fail with SQLITE_BUSY.
+/// </summary>
+public sealed class Database : IAsyncDisposable
+{
+    private readonly string _connectionString;
+    private readonly SemaphoreSlim? _sqliteWriter;
+    private readonly NpgsqlDataSource? _postgres;
+
+    public DatabaseEngine Engine { get; }
+
+    static Database()
+    {
+        DefaultTypeMap.MatchNamesWithUnderscores = true;
+    }
+
+    public Database(DatabaseConfig config, string dataDir)
+    {
+        if (config.Engine == "postgres")
+        {
+            Engine = DatabaseEngine.Postgres;
+            var builder = new NpgsqlConnectionStringBuilder(config.ConnectionString) { MaxPoolSize = config.MaxPoolSize };
+            _connectionString = builder.ConnectionString;
+            _postgres = NpgsqlDataSource.Create(_connectionString);
+        }
+        else
+        {
+            Engine = DatabaseEngine.Sqlite;
+            var path = config.SqlitePath ?? Path.Combine(dataDir, "homeserver.db");
+            Directory.CreateDirectory(Path.GetDirectoryName(Path.GetFullPath(path))!);
+            _connectionString = new SqliteConnectionStringBuilder { DataSource = path, Pooling = true, DefaultTimeout = 30 }.ConnectionString;
+            _sqliteWriter = new SemaphoreSlim(1, 1);
+        }
+    }
+
+    public async Task<DbConnection> OpenAsync(CancellationToken ct)
+    {
+        if (_postgres is not null)
+            return await _postgres.OpenConnectionAsync(ct);
+        var connection = new SqliteConnection(_connectionString);
+        await connection.OpenAsync(ct);
+        // WAL lets readers run beside the writer; FULL makes every acknowledged commit survive a crash.
+        await connection.ExecuteAsync("PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON; PRAGMA busy_timeout=30000;");
+        return connection;
+    }
+
+    public async Task<T> ReadAsync<T>(Func<DbSession, Task<T>> work, CancellationToken ct)
+    {
+        await using var connection = await OpenAsync(ct);
+        return await work(new DbSession(connection, null, ct));
+    }
+
+    /// <summary>Runs <paramref name="work"/> in one transaction: all of it is committed or none.</summary>
+    public async Task<T> WriteAsync<T>(Func<DbSession, Task<T>> work, CancellationToken ct)
+    {
+        if (_sqliteWriter is not null)
+            await _sqliteWriter.WaitAsync(ct);
+        try
+        {
+            await using var connection = await OpenAsync(ct);
+            await using var transaction = await connection.BeginTransactionAsync(ct);
+            var result = await work(new DbSession(connection, transaction, ct));
+            await transaction.CommitAsync(CancellationToken.None);
+            return result;
+        }
+        finally
+        {
+            _sqliteWriter?.Release();
+        }
+    }
+
+    public Task WriteAsync(Func<DbSession, Task> work, CancellationToken ct) =>
+        WriteAsync(async session => { await work(session); return true; }, ct);
+
+    public async ValueTask DisposeAsync()
+    {
+        if (_postgres is not null)
+            await _postgres.DisposeAsync();
+        if (Engine == DatabaseEngine.Sqlite)
+            SqliteConnection.ClearAllPools();
+    }
+}
+
+/// <summary>A connection (and transaction, for writes) handed to store methods.</summary>
+public sealed class DbSession(DbConnection connection, DbTransaction? transaction, CancellationToken ct)
+{
+    public DbConnection Connection => connection;
+
+    public Task<int> ExecuteAsync(string sql, object? args = null) =>
+        connection.ExecuteAsync(new CommandDefinition(sql, args, transaction, cancellationToken: ct));
+
+    public Task<IEnumerable<T>> QueryAsync<T>(string sql, object? args = null) =>
+        connection.QueryAsync<T>(new CommandDefinition(sql, args, transaction, cancellationToken: ct));
+
+    public Task<T?> QuerySingleOrDefaultAsync<T>(string sql, object? args = null) =>
+        connection.QuerySingleOrDefaultAsync<T>(new CommandDefinition(sql, args, transaction, cancellationToken: ct));
+
+    public Task<T> ExecuteScalarAsync<T>(string sql, object? args = null) =>
+        connection.ExecuteScalarAsync<T>(new CommandDefinition(sql, args, transaction, cancellationToken: ct))!;
+}
