@@ -27,8 +27,8 @@ public static class ServerHost
         AddServices(builder.Services, config);
 
         var app = builder.Build();
-        app.UseMatrixErrors();
         app.UseMatrixCors();
+        app.UseMatrixErrors();
         foreach (var endpoints in app.Services.GetServices<IEndpoints>())
             endpoints.Map(app);
         return app;

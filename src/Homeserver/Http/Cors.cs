@@ -5,15 +5,25 @@ public static class Cors
 {
     public static void UseMatrixCors(this WebApplication app) => app.Use(async (context, next) =>
     {
-        var headers = context.Response.Headers;
-        headers.AccessControlAllowOrigin = "*";
-        headers.AccessControlAllowMethods = "GET, POST, PUT, DELETE, OPTIONS";
-        headers.AccessControlAllowHeaders = "X-Requested-With, Content-Type, Authorization";
         if (HttpMethods.IsOptions(context.Request.Method))
         {
+            AddHeaders(context.Response);
             context.Response.StatusCode = 204;
             return;
         }
+        // Added as the response starts, so error responses (which clear headers) carry them too.
+        context.Response.OnStarting(() =>
+        {
+            AddHeaders(context.Response);
+            return Task.CompletedTask;
+        });
         await next();
     });
+
+    private static void AddHeaders(HttpResponse response)
+    {
+        response.Headers.AccessControlAllowOrigin = "*";
+        response.Headers.AccessControlAllowMethods = "GET, POST, PUT, DELETE, OPTIONS";
+        response.Headers.AccessControlAllowHeaders = "X-Requested-With, Content-Type, Authorization";
+    }
 }

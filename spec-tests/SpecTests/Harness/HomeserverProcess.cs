@@ -1,0 +1,133 @@
+using System.Diagnostics;
+using System.Net;
+using System.Net.Sockets;
+using System.Text;
+
+namespace Matrix.SpecTests.Harness;
+
+/// <summary>A real homeserver process on a free loopback port, with its own data directory and config.</summary>
+public sealed class HomeserverProcess : IAsyncDisposable
+{
+    private readonly string _configPath;
+    private readonly StringBuilder _output = new();
+    private Process? _process;
+
+    public string DataDir { get; }
+    public int Port { get; }
+    public string BaseUrl => $"http://127.0.0.1:{Port}";
+    public string ServerName => "spec.test";
+    public string Output { get { lock (_output) return _output.ToString(); } }
+
+    /// <param name="databaseYaml">the <c>database:</c> section of the config</param>
+    /// <param name="extraYaml">top-level config sections added to (or replacing) the test defaults</param>
+    public HomeserverProcess(string databaseYaml, string extraYaml = "")
+    {
+        DataDir = Directory.CreateTempSubdirectory("hs-spec-").FullName;
+        Port = FreePort();
+        _configPath = Path.Combine(DataDir, "homeserver.yaml");
+        var sections = new Dictionary<string, string>
+        {
+            ["registration"] = "registration:\n  enabled: true\n  shared_secret: spec-test-shared-secret-0123456789\n",
+            ["auth"] = "auth:\n  password_hashing:\n    ops_limit: 1\n    mem_limit_kib: 64\n  login_via_existing_session: true\n",
+            ["rate_limits"] = """
+                rate_limits:
+                  login: { per_second: 1000, burst: 1000 }
+                  registration: { per_second: 1000, burst: 1000 }
+                  client_requests: { per_second: 1000, burst: 1000 }
+
+                """,
+            ["limits"] = "limits:\n  max_json_body_bytes: 65536\n",
+        };
+        foreach (var section in extraYaml.Split("\n\n", StringSplitOptions.RemoveEmptyEntries))
+            sections[section.TrimStart().Split(':')[0]] = section.TrimEnd() + "\n";
+        File.WriteAllText(_configPath, $"""
+            server_name: {ServerName}
+            data_dir: {DataDir}
+            listeners:
+              - bind_address: 127.0.0.1
+                port: {Port}
+            {databaseYaml}
+            logging:
+              level: Warning
+
+            """ + string.Concat(sections.Values));
+    }
+
+    public static string HomeserverDll()
+    {
+        if (Environment.GetEnvironmentVariable("HOMESERVER_DLL") is { Length: > 0 } configured)
+            return configured;
+        var dir = new DirectoryInfo(AppContext.BaseDirectory);
+        while (dir is not null && !File.Exists(Path.Combine(dir.FullName, "Homeserver.sln")))
+            dir = dir.Parent;
+        if (dir is null)
+            throw new InvalidOperationException("set HOMESERVER_DLL to the built Homeserver.dll");
+        return new[] { "Release", "Debug" }
+            .Select(c => Path.Combine(dir.FullName, "src", "Homeserver", "bin", c, "net10.0", "Homeserver.dll"))
+            .Where(File.Exists).OrderByDescending(File.GetLastWriteTimeUtc).FirstOrDefault()
+            ?? throw new InvalidOperationException("build src/Homeserver first, or set HOMESERVER_DLL");
+    }
+
+    public async Task StartAsync()
+    {
+        var info = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
+        info.ArgumentList.Add(HomeserverDll());
+        info.ArgumentList.Add("--config");
+        info.ArgumentList.Add(_configPath);
+        _process = Process.Start(info)!;
+        _process.OutputDataReceived += (_, e) => { lock (_output) _output.AppendLine(e.Data); };
+        _process.ErrorDataReceived += (_, e) => { lock (_output) _output.AppendLine(e.Data); };
+        _process.BeginOutputReadLine();
+        _process.BeginErrorReadLine();
+
+        using var http = new HttpClient { Timeout = TimeSpan.FromSeconds(2) };
+        var deadline = DateTime.UtcNow.AddSeconds(60);
+        while (DateTime.UtcNow < deadline)
+        {
+            if (_process.HasExited)
+                throw new InvalidOperationException($"homeserver exited with {_process.ExitCode}:\n{Output}");
+            try
+            {
+                if ((await http.GetAsync($"{BaseUrl}/_matrix/client/versions")).StatusCode == HttpStatusCode.OK)
+                    return;
+            }
+            catch (HttpRequestException) { }
+            catch (TaskCanceledException) { }
+            await Task.Delay(100);
+        }
+        throw new TimeoutException($"homeserver did not start:\n{Output}");
+    }
+
+    /// <summary>SIGKILL: the process gets no chance to flush or shut down cleanly.</summary>
+    public async Task KillAsync()
+    {
+        if (_process is null || _process.HasExited)
+            return;
+        _process.Kill(entireProcessTree: true);
+        await _process.WaitForExitAsync();
+    }
+
+    /// <summary>A normal shutdown (SIGTERM), as an operator's service manager would do it.</summary>
+    public async Task StopAsync()
+    {
+        if (_process is null || _process.HasExited)
+            return;
+        Process.Start("kill", ["-TERM", _process.Id.ToString()])!.WaitForExit();
+        if (!_process.WaitForExit(TimeSpan.FromSeconds(20)))
+            _process.Kill(entireProcessTree: true);
+        await _process.WaitForExitAsync();
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        await KillAsync();
+        try { Directory.Delete(DataDir, recursive: true); } catch (IOException) { }
+    }
+
+    private static int FreePort()
+    {
+        using var listener = new TcpListener(IPAddress.Loopback, 0);
+        listener.Start();
+        return ((IPEndPoint)listener.LocalEndpoint).Port;
+    }
+}

@@ -1,0 +1,77 @@
+#!/usr/bin/env bash
+# Runs every test suite: unit/integration tests and the spec conformance tests, on SQLite and PostgreSQL.
+# Installs what is missing (Debian packages), starts a private PostgreSQL on loopback, stops it afterwards.
+# Ends with one line: "N passed, N failed". Exit status is non-zero if anything failed.
+set -uo pipefail
+cd "$(dirname "$0")"
+ROOT=$(pwd)
+
+log() { echo "== $*"; }
+
+as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
+
+apt_updated=
+need_package() {  # need_package <command-or-file> <debian-package>
+  if [ -e "$1" ] || command -v "$1" >/dev/null 2>&1; then return; fi
+  log "installing $2"
+  [ -n "$apt_updated" ] || { as_root apt-get update -qq; apt_updated=1; }
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$2" >/dev/null
+}
+
+need_package /usr/lib/x86_64-linux-gnu/libsodium.so.23 libsodium23
+PG_BIN=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1)
+if [ -z "$PG_BIN" ]; then
+  need_package /usr/lib/postgresql/15/bin/initdb postgresql-15
+  PG_BIN=/usr/lib/postgresql/15/bin
+fi
+
+# PostgreSQL refuses to run as root: run it as an unprivileged user.
+PG_USER=$(id -un)
+if [ "$(id -u)" = 0 ]; then
+  PG_USER=postgres
+  id "$PG_USER" >/dev/null 2>&1 || useradd --system --no-create-home "$PG_USER"
+fi
+run_pg() { if [ "$(id -u)" = 0 ]; then runuser -u "$PG_USER" -- "$@"; else "$@"; fi; }
+
+PG_DIR=$(mktemp -d /tmp/hs-test-pg.XXXXXX)
+chmod 755 "$PG_DIR"
+[ "$(id -u)" = 0 ] && chown "$PG_USER" "$PG_DIR"
+PG_PORT=$(( 20000 + RANDOM % 20000 ))
+stop_pg() {
+  run_pg "$PG_BIN/pg_ctl" -D "$PG_DIR/data" -m immediate stop >/dev/null 2>&1
+  rm -rf "$PG_DIR"
+}
+trap stop_pg EXIT
+
+log "starting PostgreSQL on 127.0.0.1:$PG_PORT"
+run_pg "$PG_BIN/initdb" -D "$PG_DIR/data" -U postgres --auth=trust -E UTF8 >"$PG_DIR/initdb.log" 2>&1 \
+  || { cat "$PG_DIR/initdb.log"; echo "0 passed, 1 failed"; exit 1; }
+run_pg "$PG_BIN/pg_ctl" -D "$PG_DIR/data" -l "$PG_DIR/server.log" -w \
+  -o "-c listen_addresses=127.0.0.1 -p $PG_PORT -k $PG_DIR -c fsync=on -c max_connections=300" start >/dev/null \
+  || { cat "$PG_DIR/server.log"; echo "0 passed, 1 failed"; exit 1; }
+export HS_TEST_POSTGRES="Host=127.0.0.1;Port=$PG_PORT;Username=postgres;Database=postgres"
+
+log "building"
+if ! dotnet build Homeserver.sln -c Release -nologo -v quiet 2>&1 | tail -n 20; then
+  echo "0 passed, 1 failed"; exit 1
+fi
+export HOMESERVER_DLL="$ROOT/src/Homeserver/bin/Release/net10.0/Homeserver.dll"
+
+passed=0; failed=0
+for project in tests/*/*.csproj spec-tests/*/*.csproj; do
+  log "testing $project"
+  out=$(dotnet test "$project" -c Release --no-build -nologo 2>&1)
+  echo "$out" | grep -E '^\s*(Failed|Error Message|Passed!|Failed!)|Assert|Expected|Actual' | head -n 200
+  line=$(echo "$out" | grep -E '(Passed|Failed)! +- +Failed: +[0-9]+, Passed: +[0-9]+' | tail -n 1)
+  if [ -z "$line" ]; then
+    echo "$out" | tail -n 30
+    failed=$((failed + 1))
+    continue
+  fi
+  f=$(echo "$line" | sed -E 's/.*Failed: +([0-9]+),.*/\1/')
+  p=$(echo "$line" | sed -E 's/.*Passed: +([0-9]+),.*/\1/')
+  passed=$((passed + p)); failed=$((failed + f))
+done
+
+echo "$passed passed, $failed failed"
+[ "$failed" = 0 ]
