@@ -1,0 +1,63 @@
+using Matrix.SpecTests.Harness;
+
+namespace Matrix.SpecTests;
+
+/// <summary>Spec: client-server API, "Client config" (account data).</summary>
+public abstract class AccountDataTests(ServerFixture fixture)
+{
+    private MatrixClient C => fixture.Client;
+
+    [Fact]
+    public async Task Global_account_data_round_trips_and_is_replaced()
+    {
+        var user = await C.RegisterAsync();
+        var path = $"/_matrix/client/v3/user/{user.UserId}/account_data/m.direct";
+        Assert.Equal(404, (await C.GetAsync(path, user.AccessToken)).Status);
+        Assert.Equal(200, (await C.PutAsync(path, new Dictionary<string, string[]> { ["@bob:spec.test"] = ["!room:spec.test"] }, user.AccessToken)).Status);
+        Assert.Equal("!room:spec.test", (await C.GetAsync(path, user.AccessToken)).Body!["@bob:spec.test"]![0]!.GetValue<string>());
+        Assert.Equal(200, (await C.PutAsync(path, new { }, user.AccessToken)).Status);
+        Assert.Null((await C.GetAsync(path, user.AccessToken)).Body!["@bob:spec.test"]);
+    }
+
+    [Fact]
+    public async Task Room_account_data_is_separate_from_global()
+    {
+        var user = await C.RegisterAsync();
+        var room = $"/_matrix/client/v3/user/{user.UserId}/rooms/!abc:spec.test/account_data/org.example.colour";
+        Assert.Equal(200, (await C.PutAsync(room, new { colour = "green" }, user.AccessToken)).Status);
+        Assert.Equal("green", (await C.GetAsync(room, user.AccessToken)).Str("colour"));
+        Assert.Equal(404, (await C.GetAsync($"/_matrix/client/v3/user/{user.UserId}/account_data/org.example.colour", user.AccessToken)).Status);
+        Assert.Equal(404, (await C.GetAsync($"/_matrix/client/v3/user/{user.UserId}/rooms/!other:spec.test/account_data/org.example.colour", user.AccessToken)).Status);
+    }
+
+    [Fact]
+    public async Task Other_users_account_data_is_forbidden()
+    {
+        var alice = await C.RegisterAsync();
+        var bob = await C.RegisterAsync();
+        var path = $"/_matrix/client/v3/user/{alice.UserId}/account_data/org.example.secret";
+        await C.PutAsync(path, new { secret = 1 }, alice.AccessToken);
+        Assert.Equal("M_FORBIDDEN", (await C.GetAsync(path, bob.AccessToken)).Errcode);
+        Assert.Equal(403, (await C.PutAsync(path, new { secret = 2 }, bob.AccessToken)).Status);
+        Assert.Equal(1, (await C.GetAsync(path, alice.AccessToken)).Body!["secret"]!.GetValue<int>());
+        Assert.Equal(401, (await C.GetAsync(path)).Status);
+    }
+
+    [Fact]
+    public async Task Server_managed_types_and_bad_input_are_rejected()
+    {
+        var user = await C.RegisterAsync();
+        var fullyRead = await C.PutAsync($"/_matrix/client/v3/user/{user.UserId}/account_data/m.fully_read", new { event_id = "$x" }, user.AccessToken);
+        Assert.Equal(405, fullyRead.Status);
+        Assert.Equal("M_BAD_JSON", fullyRead.Errcode);
+        var pushRules = await C.PutAsync($"/_matrix/client/v3/user/{user.UserId}/rooms/!a:spec.test/account_data/m.push_rules", new { }, user.AccessToken);
+        Assert.Equal(405, pushRules.Status);
+        var badRoom = await C.PutAsync($"/_matrix/client/v3/user/{user.UserId}/rooms/not-a-room/account_data/org.example.x", new { }, user.AccessToken);
+        Assert.Equal("M_INVALID_PARAM", badRoom.Errcode);
+        Assert.Equal("M_NOT_JSON", (await C.PutAsync($"/_matrix/client/v3/user/{user.UserId}/account_data/org.example.x", "nope", user.AccessToken)).Errcode);
+        Assert.Equal("M_BAD_JSON", (await C.PutAsync($"/_matrix/client/v3/user/{user.UserId}/account_data/org.example.x", "[1]", user.AccessToken)).Errcode);
+    }
+}
+
+public sealed class AccountDataTestsSqlite(SqliteServer f) : AccountDataTests(f), IClassFixture<SqliteServer>;
+public sealed class AccountDataTestsPostgres(PostgresServer f) : AccountDataTests(f), IClassFixture<PostgresServer>;
