@@ -1,0 +1,89 @@
+using Matrix.Homeserver.Config;
+
+namespace Matrix.Homeserver.Tests;
+
+public sealed class ConfigLoaderTests
+{
+    [Fact]
+    public void The_sample_config_parses_to_the_built_in_defaults()
+    {
+        var sample = ConfigLoader.Parse(ConfigLoader.SampleText());
+        var defaults = new HomeserverConfig();
+        Assert.Equal(defaults.ServerName, sample.ServerName);
+        Assert.Equal(defaults.Listeners[0].Port, sample.Listeners[0].Port);
+        Assert.Equal(defaults.Listeners[0].BindAddress, sample.Listeners[0].BindAddress);
+        Assert.Equal(defaults.Database.Engine, sample.Database.Engine);
+        Assert.Equal(defaults.Registration.Enabled, sample.Registration.Enabled);
+        Assert.Equal(defaults.Auth.PasswordHashing.OpsLimit, sample.Auth.PasswordHashing.OpsLimit);
+        Assert.Equal(defaults.Auth.PasswordHashing.MemLimitKib, sample.Auth.PasswordHashing.MemLimitKib);
+        Assert.Equal(defaults.Auth.RefreshableAccessTokenLifetimeMs, sample.Auth.RefreshableAccessTokenLifetimeMs);
+        Assert.Equal(defaults.Limits.MaxJsonBodyBytes, sample.Limits.MaxJsonBodyBytes);
+        Assert.Equal(defaults.RateLimits.Login.PerSecond, sample.RateLimits.Login.PerSecond);
+        Assert.Equal(defaults.RateLimits.ClientRequests.Burst, sample.RateLimits.ClientRequests.Burst);
+    }
+
+    [Fact]
+    public void The_sample_documents_every_option()
+    {
+        var sample = ConfigLoader.SampleText();
+        foreach (var key in AllKeys(typeof(HomeserverConfig)))
+            Assert.Contains(key + ":", sample);
+    }
+
+    [Fact]
+    public void Trial_defaults_open_registration_but_a_config_file_does_not()
+    {
+        Assert.True(ConfigLoader.TrialDefaults().Registration.Enabled);
+        Assert.False(ConfigLoader.Parse("server_name: example.org\n").Registration.Enabled);
+    }
+
+    [Theory]
+    [InlineData("server_nam: x\n", "server_nam")]
+    [InlineData("database:\n  engin: sqlite\n", "database.engin")]
+    [InlineData("database:\n  engine: mysql\n", "database.engine")]
+    [InlineData("database:\n  engine: postgres\n", "database.connection_string")]
+    [InlineData("listeners:\n  - port: eighty\n", "listeners[0].port")]
+    [InlineData("listeners:\n  - bind_address: nowhere\n", "listeners[0].bind_address")]
+    [InlineData("listeners: 5\n", "listeners")]
+    [InlineData("server_name: \"bad name\"\n", "server_name")]
+    [InlineData("registration:\n  enabled: perhaps\n", "registration.enabled")]
+    [InlineData("registration:\n  shared_secret: short\n", "registration.shared_secret")]
+    [InlineData("auth:\n  password_hashing:\n    ops_limit: 0\n", "auth.password_hashing.ops_limit")]
+    [InlineData("rate_limits:\n  login:\n    per_second: 0\n", "rate_limits.login.per_second")]
+    [InlineData("logging:\n  level: loud\n", "logging.level")]
+    [InlineData("public_baseurl: ftp://x\n", "public_baseurl")]
+    public void Invalid_configs_name_the_key(string yaml, string key)
+    {
+        var error = Assert.Throws<ConfigException>(() => ConfigLoader.Parse(yaml));
+        Assert.Contains($"'{key}'", error.Message);
+    }
+
+    [Fact]
+    public void Broken_yaml_is_a_config_error()
+    {
+        Assert.Throws<ConfigException>(() => ConfigLoader.Parse("server_name: [unclosed\n"));
+    }
+
+    [Fact]
+    public void Relative_paths_are_resolved_against_the_config_file()
+    {
+        var dir = Directory.CreateTempSubdirectory();
+        var path = Path.Combine(dir.FullName, "hs.yaml");
+        File.WriteAllText(path, "data_dir: ./state\n");
+        Assert.Equal(Path.Combine(dir.FullName, "state"), ConfigLoader.LoadFile(path).DataDir);
+        dir.Delete(recursive: true);
+    }
+
+    private static IEnumerable<string> AllKeys(Type type)
+    {
+        foreach (var property in type.GetProperties().Where(p => p.CanWrite))
+        {
+            var key = YamlDotNet.Serialization.NamingConventions.UnderscoredNamingConvention.Instance.Apply(property.Name);
+            yield return key;
+            var inner = property.PropertyType.IsGenericType ? property.PropertyType.GetGenericArguments()[0] : property.PropertyType;
+            if (inner.Namespace == typeof(HomeserverConfig).Namespace && inner.IsClass)
+                foreach (var nested in AllKeys(inner))
+                    yield return nested;
+        }
+    }
+}

@@ -1,0 +1,124 @@
+using Matrix.Homeserver.AccountData;
+using Matrix.Homeserver.Accounts;
+using Matrix.Homeserver.Storage;
+using Microsoft.Extensions.Logging.Abstractions;
+
+namespace Matrix.Homeserver.Tests;
+
+/// <summary>The stores against a real database; the same tests run on SQLite and PostgreSQL.</summary>
+public abstract class StoreTests(DatabaseFixture fixture)
+{
+    private Database Db => fixture.Database;
+    private static string NewUser() => $"@u{Guid.NewGuid():N}:test";
+
+    [Fact]
+    public async Task Migrations_are_idempotent()
+    {
+        await Migrations.ApplyAsync(Db, NullLogger.Instance, CancellationToken.None);
+        var version = await Db.ReadAsync(s => s.ExecuteScalarAsync<long>("SELECT MAX(version) FROM schema_version"), CancellationToken.None);
+        Assert.Equal(Migrations.LatestVersion, version);
+    }
+
+    [Fact]
+    public async Task A_user_id_can_only_be_taken_once()
+    {
+        var users = new UserStore();
+        var id = NewUser();
+        Assert.True(await Db.WriteAsync(s => users.InsertAsync(s, id, "hash", false, 1), CancellationToken.None));
+        Assert.False(await Db.WriteAsync(s => users.InsertAsync(s, id, "other", true, 2), CancellationToken.None));
+        var row = await Db.ReadAsync(s => users.GetAsync(s, id), CancellationToken.None);
+        Assert.Equal("hash", row!.PasswordHash);
+        Assert.Equal(0, row.IsAdmin);
+    }
+
+    [Fact]
+    public async Task A_failed_transaction_writes_nothing()
+    {
+        var users = new UserStore();
+        var id = NewUser();
+        await Assert.ThrowsAsync<InvalidOperationException>(() => Db.WriteAsync(async s =>
+        {
+            await users.InsertAsync(s, id, null, false, 1);
+            throw new InvalidOperationException("boom");
+        }, CancellationToken.None));
+        Assert.Null(await Db.ReadAsync(s => users.GetAsync(s, id), CancellationToken.None));
+    }
+
+    [Fact]
+    public async Task Concurrent_registrations_of_one_name_have_exactly_one_winner()
+    {
+        var users = new UserStore();
+        var id = NewUser();
+        var attempts = await Task.WhenAll(Enumerable.Range(0, 8).Select(i =>
+            Db.WriteAsync(s => users.InsertAsync(s, id, $"hash{i}", false, i), CancellationToken.None)));
+        Assert.Single(attempts, won => won);
+    }
+
+    [Fact]
+    public async Task Tokens_are_found_by_hash_and_deleted_with_their_device()
+    {
+        var tokens = new TokenStore();
+        var user = NewUser();
+        await Db.WriteAsync(async s =>
+        {
+            await tokens.InsertAccessTokenAsync(s, "h1", user, "D1", 1, null, null);
+            await tokens.InsertAccessTokenAsync(s, "h2", user, "D2", 1, 500, null);
+        }, CancellationToken.None);
+        var found = await Db.ReadAsync(s => tokens.GetAccessTokenAsync(s, "h2"), CancellationToken.None);
+        Assert.Equal("D2", found!.DeviceId);
+        Assert.Equal(500, found.ExpiresTs);
+        await Db.WriteAsync(s => tokens.DeleteForDeviceAsync(s, user, "D1"), CancellationToken.None);
+        Assert.Null(await Db.ReadAsync(s => tokens.GetAccessTokenAsync(s, "h1"), CancellationToken.None));
+        Assert.NotNull(await Db.ReadAsync(s => tokens.GetAccessTokenAsync(s, "h2"), CancellationToken.None));
+    }
+
+    [Fact]
+    public async Task Login_tokens_are_single_use_and_expire()
+    {
+        var tokens = new TokenStore();
+        var user = NewUser();
+        await Db.WriteAsync(async s =>
+        {
+            await tokens.InsertLoginTokenAsync(s, "fresh" + user, user, 1000);
+            await tokens.InsertLoginTokenAsync(s, "stale" + user, user, 10);
+        }, CancellationToken.None);
+        Assert.Equal(user, await Db.WriteAsync(s => tokens.TakeLoginTokenAsync(s, "fresh" + user, 100), CancellationToken.None));
+        Assert.Null(await Db.WriteAsync(s => tokens.TakeLoginTokenAsync(s, "fresh" + user, 100), CancellationToken.None));
+        Assert.Null(await Db.WriteAsync(s => tokens.TakeLoginTokenAsync(s, "stale" + user, 100), CancellationToken.None));
+    }
+
+    [Fact]
+    public async Task Registration_token_uses_are_never_over_reserved_under_concurrency()
+    {
+        var store = new RegistrationTokenStore();
+        var token = "t" + Guid.NewGuid().ToString("N")[..10];
+        await Db.WriteAsync(s => store.InsertAsync(s, token, 3, null), CancellationToken.None);
+        var reserved = await Task.WhenAll(Enumerable.Range(0, 10).Select(_ =>
+            Db.WriteAsync(s => store.ReserveAsync(s, token, 0), CancellationToken.None)));
+        Assert.Equal(3, reserved.Count(r => r));
+        await Db.WriteAsync(s => store.CompleteAsync(s, token), CancellationToken.None);
+        await Db.WriteAsync(s => store.ReleaseAsync(s, token), CancellationToken.None);
+        var row = await Db.ReadAsync(s => store.GetAsync(s, token), CancellationToken.None);
+        Assert.Equal(1, row!.Completed);
+        Assert.Equal(1, row.Pending);
+        Assert.True(row.IsUsable(0));
+    }
+
+    [Fact]
+    public async Task Account_data_upserts_per_user_room_and_type()
+    {
+        var store = new AccountDataStore();
+        var user = NewUser();
+        await Db.WriteAsync(async s =>
+        {
+            await store.SetAsync(s, user, AccountDataStore.Global, "m.direct", "{\"a\":1}");
+            await store.SetAsync(s, user, "!r:test", "m.direct", "{\"room\":true}");
+            await store.SetAsync(s, user, AccountDataStore.Global, "m.direct", "{\"a\":2}");
+        }, CancellationToken.None);
+        Assert.Equal("{\"a\":2}", await Db.ReadAsync(s => store.GetAsync(s, user, AccountDataStore.Global, "m.direct"), CancellationToken.None));
+        Assert.Equal("{\"room\":true}", await Db.ReadAsync(s => store.GetAsync(s, user, "!r:test", "m.direct"), CancellationToken.None));
+    }
+}
+
+public sealed class SqliteStoreTests(SqliteDatabase db) : StoreTests(db), IClassFixture<SqliteDatabase>;
+public sealed class PostgresStoreTests(PostgresDatabase db) : StoreTests(db), IClassFixture<PostgresDatabase>;
