@@ -31,7 +31,7 @@ if [ "$(id -u)" = 0 ]; then
   PG_USER=postgres
   id "$PG_USER" >/dev/null 2>&1 || useradd --system --no-create-home "$PG_USER"
 fi
-run_pg() { if [ "$(id -u)" = 0 ]; then runuser -u "$PG_USER" -- "$@"; else "$@"; fi; }
+run_pg() { if [ "$(id -u)" = 0 ]; then (cd /tmp && runuser -u "$PG_USER" -- "$@"); else "$@"; fi; }
 
 PG_DIR=$(mktemp -d /tmp/hs-test-pg.XXXXXX)
 chmod 755 "$PG_DIR"
