@@ -69,6 +69,21 @@ public abstract class ApiStandardsTests(ServerFixture fixture)
     }
 
     [Fact]
+    public async Task Nul_characters_in_strings_are_refused_cleanly()
+    {
+        var user = await C.RegisterAsync();
+        var login = await C.PostAsync("/_matrix/client/v3/login",
+            "{\"type\":\"m.login.password\",\"user\":\"" + user.Localpart + "\",\"password\":\"" + user.Password + "\",\"device_id\":\"A\\u0000B\"}");
+        Assert.Equal(400, login.Status);
+        Assert.Equal("M_BAD_JSON", login.Errcode);
+        var rename = await C.PutAsync($"/_matrix/client/v3/devices/{user.DeviceId}", "{\"display_name\":\"a\\u0000b\"}", user.AccessToken);
+        Assert.Equal("M_BAD_JSON", rename.Errcode);
+        var session = await C.PostAsync("/_matrix/client/v3/register", "{\"auth\":{\"type\":\"m.login.dummy\",\"session\":\"s\\u0000\"}}");
+        Assert.Equal(400, session.Status);
+        Assert.Equal(1, (await C.GetAsync("/_matrix/client/v3/devices", user.AccessToken)).Body!["devices"]!.AsArray().Count);
+    }
+
+    [Fact]
     public async Task Missing_token_is_401_M_MISSING_TOKEN()
     {
         var response = await C.GetAsync("/_matrix/client/v3/account/whoami");

@@ -22,7 +22,7 @@ public sealed class RegistrationEndpoints(
 
     private async Task RegisterAsync(HttpContext context)
     {
-        var kind = context.Request.Query["kind"].ToString();
+        var kind = context.Query("kind");
         if (kind == "guest")
             throw new MatrixException(403, "M_GUEST_ACCESS_FORBIDDEN", "Guest access is disabled on this server.");
         if (kind is not ("" or "user"))
@@ -57,7 +57,7 @@ public sealed class RegistrationEndpoints(
         limiter.Check("register", context.ClientIp(), config.RateLimits.Registration);
         if (!config.Registration.Enabled)
             throw MatrixException.Forbidden("Registration has been disabled.");
-        var username = context.Request.Query["username"].ToString();
+        var username = context.Query("username");
         if (username.Length == 0)
             throw MatrixException.MissingParam("username");
         var userId = accounts.ValidateNewLocalpart(username);
@@ -71,7 +71,7 @@ public sealed class RegistrationEndpoints(
         limiter.Check("register", context.ClientIp(), config.RateLimits.Registration);
         if (!config.Registration.Enabled || !config.Registration.RequiresToken)
             throw MatrixException.Forbidden("Registration tokens are not enabled.");
-        var token = context.Request.Query["token"].ToString();
+        var token = context.Query("token");
         if (token.Length == 0)
             throw MatrixException.MissingParam("token");
         var valid = await registrationTokens.IsUsableAsync(token, context.RequestAborted);

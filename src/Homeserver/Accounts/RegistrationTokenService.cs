@@ -20,14 +20,14 @@ public sealed class RegistrationTokenService(Database db, RegistrationTokenStore
     public async Task<RegistrationTokenRow> GetAsync(string token, CancellationToken ct) =>
         await db.ReadAsync(s => store.GetAsync(s, token), ct) ?? throw MatrixException.NotFound("No such registration token.");
 
-    public async Task<RegistrationTokenRow> CreateAsync(string? token, int length, long? usesAllowed, long? expiryTime, CancellationToken ct)
+    public async Task<RegistrationTokenRow> CreateAsync(string? token, long length, long? usesAllowed, long? expiryTime, CancellationToken ct)
     {
         if (token is not null && (token.Length is 0 or > MaxTokenLength || !token.All(TokenAlphabet.Contains)))
             throw MatrixException.InvalidParam($"token must be 1 to {MaxTokenLength} characters of [A-Za-z0-9._~-].");
         if (length is < 1 or > MaxTokenLength)
             throw MatrixException.InvalidParam($"length must be between 1 and {MaxTokenLength}.");
         ValidateLimits(usesAllowed, expiryTime);
-        token ??= RandomNumberGenerator.GetString(TokenAlphabet, length);
+        token ??= RandomNumberGenerator.GetString(TokenAlphabet, (int)length);
         if (!await db.WriteAsync(s => store.InsertAsync(s, token, usesAllowed, expiryTime), ct))
             throw MatrixException.InvalidParam($"Token already exists: {token}");
         return await GetAsync(token, ct);

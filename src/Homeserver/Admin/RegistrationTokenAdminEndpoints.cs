@@ -27,7 +27,7 @@ public sealed class RegistrationTokenAdminEndpoints(RegistrationTokenService tok
     private async Task ListAsync(HttpContext context)
     {
         await RequireAdminAsync(context);
-        var valid = context.Request.Query["valid"].ToString();
+        var valid = context.Query("valid");
         var now = clock.GetUtcNow().ToUnixTimeMilliseconds();
         var rows = (await tokens.ListAsync(context.RequestAborted))
             .Where(row => valid switch { "true" => row.IsUsable(now), "false" => !row.IsUsable(now), _ => true });
@@ -38,7 +38,7 @@ public sealed class RegistrationTokenAdminEndpoints(RegistrationTokenService tok
     {
         await RequireAdminAsync(context);
         var body = await json.ReadObjectAsync(context, optional: true);
-        var row = await tokens.CreateAsync(body.OptionalString("token"), (int)(body.OptionalInteger("length") ?? 16),
+        var row = await tokens.CreateAsync(body.OptionalString("token"), body.OptionalInteger("length") ?? 16,
             body.OptionalInteger("uses_allowed"), body.OptionalInteger("expiry_time"), context.RequestAborted);
         await context.WriteJsonAsync(ToJson(row));
     }

@@ -47,11 +47,15 @@ public static class JsonFields
     public static string? OptionalString(this JsonElement obj, string name) => obj.TryGetProperty(name, out var value)
         ? value.ValueKind switch
         {
-            JsonValueKind.String => value.GetString(),
+            JsonValueKind.String => WithoutNul(value.GetString()!, name),
             JsonValueKind.Null => null,
             _ => throw MatrixException.BadJson($"'{name}' must be a string."),
         }
         : null;
+
+    /// <summary>NUL cannot be stored in PostgreSQL text and has no place in any identifier or name, so it is refused at the edge.</summary>
+    public static string WithoutNul(string value, string name) =>
+        value.Contains('\0') ? throw MatrixException.BadJson($"'{name}' must not contain NUL characters.") : value;
 
     public static string RequiredString(this JsonElement obj, string name) =>
         obj.OptionalString(name) ?? throw MatrixException.MissingParam(name);
@@ -90,6 +94,6 @@ public static class JsonFields
             throw MatrixException.MissingParam(name);
         if (value.ValueKind != JsonValueKind.Array || value.EnumerateArray().Any(v => v.ValueKind != JsonValueKind.String))
             throw MatrixException.BadJson($"'{name}' must be an array of strings.");
-        return value.EnumerateArray().Select(v => v.GetString()!).ToList();
+        return value.EnumerateArray().Select(v => WithoutNul(v.GetString()!, name)).ToList();
     }
 }

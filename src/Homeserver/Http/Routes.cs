@@ -20,8 +20,11 @@ public static class Routes
     public static void MapV1(this IEndpointRouteBuilder app, string method, string path, RequestDelegate handler) =>
         app.MapMethods($"{ClientPrefix}/v1/{path}", [method], handler);
 
-    public static string Route(this HttpContext context, string name) =>
-        context.Request.RouteValues[name] as string ?? throw MatrixException.MissingParam(name);
+    public static string Route(this HttpContext context, string name) => JsonFields.WithoutNul(
+        context.Request.RouteValues[name] as string ?? throw MatrixException.MissingParam(name), name);
+
+    /// <summary>A query parameter, or "" when absent.</summary>
+    public static string Query(this HttpContext context, string name) => JsonFields.WithoutNul(context.Request.Query[name].ToString(), name);
 
     public static string ClientIp(this HttpContext context) => context.Connection.RemoteIpAddress?.ToString() ?? "unknown";
 }
