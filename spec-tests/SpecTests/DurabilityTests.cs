@@ -4,44 +4,28 @@ using Matrix.SpecTests.Harness;
 namespace Matrix.SpecTests;
 
 /// <summary>Everything acknowledged survives a restart and a SIGKILL: users, devices, tokens, account data, profiles.</summary>
-public abstract class DurabilityTests(string engine) : IAsyncLifetime
+public abstract class DurabilityTests(string engine) : ServerFixture(engine)
 {
-    private TestDatabase _database = null!;
-    private HomeserverProcess _server = null!;
-
-    public async Task InitializeAsync()
-    {
-        _database = await TestDatabase.CreateAsync(engine);
-        _server = new HomeserverProcess(_database.Yaml);
-        await _server.StartAsync();
-    }
-
-    public async Task DisposeAsync()
-    {
-        await _server.DisposeAsync();
-        await _database.DisposeAsync();
-    }
-
     [Fact]
     public async Task Acknowledged_writes_survive_a_clean_restart_and_a_sigkill()
     {
-        var c = new MatrixClient(_server.BaseUrl, _server.ServerName);
+        var c = Client;
         var user = await c.RegisterAsync(deviceId: "KEEP");
         var refreshable = await c.LoginAsync(user.Localpart, user.Password, new { refresh_token = true });
         await c.PutAsync($"/_matrix/client/v3/devices/KEEP", new { display_name = "Kept device" }, user.AccessToken);
         await c.PutAsync($"/_matrix/client/v3/profile/{user.UserId}/displayname", new { displayname = "Durable" }, user.AccessToken);
         await c.PutAsync($"/_matrix/client/v3/user/{user.UserId}/account_data/org.example.before", new { n = 1 }, user.AccessToken);
 
-        await _server.StopAsync();
-        await _server.StartAsync();
+        await Server.StopAsync();
+        await Server.StartAsync();
         await AssertStateAsync(c, user, refreshable, expectedWrites: 1);
 
         // Writes acknowledged right before a SIGKILL must be there after it.
         for (var n = 2; n <= 20; n++)
             Assert.Equal(200, (await c.PutAsync($"/_matrix/client/v3/user/{user.UserId}/account_data/org.example.w{n}", new { n }, user.AccessToken)).Status);
         var late = await c.RegisterAsync();
-        await _server.KillAsync();
-        await _server.StartAsync();
+        await Server.KillAsync();
+        await Server.StartAsync();
 
         await AssertStateAsync(c, user, refreshable, expectedWrites: 20);
         Assert.Equal(late.UserId, (await c.GetAsync("/_matrix/client/v3/account/whoami", late.AccessToken)).Str("user_id"));

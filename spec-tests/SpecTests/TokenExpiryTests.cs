@@ -3,30 +3,15 @@ using Matrix.SpecTests.Harness;
 namespace Matrix.SpecTests;
 
 /// <summary>Spec: "Soft logout" and expiring access tokens: an expired token is M_UNKNOWN_TOKEN with soft_logout true, and refresh recovers.</summary>
-public abstract class TokenExpiryTests(string engine) : IAsyncLifetime
+public abstract class TokenExpiryTests(string engine) : ServerFixture(engine,
+    $"auth:\n  password_hashing:\n    ops_limit: 1\n    mem_limit_kib: 64\n  refreshable_access_token_lifetime_ms: {LifetimeMs}\n")
 {
     private const int LifetimeMs = 1500;
-    private TestDatabase _database = null!;
-    private HomeserverProcess _server = null!;
-
-    public async Task InitializeAsync()
-    {
-        _database = await TestDatabase.CreateAsync(engine);
-        _server = new HomeserverProcess(_database.Yaml,
-            $"auth:\n  password_hashing:\n    ops_limit: 1\n    mem_limit_kib: 64\n  refreshable_access_token_lifetime_ms: {LifetimeMs}\n");
-        await _server.StartAsync();
-    }
-
-    public async Task DisposeAsync()
-    {
-        await _server.DisposeAsync();
-        await _database.DisposeAsync();
-    }
 
     [Fact]
     public async Task Expired_access_token_is_a_soft_logout_and_refresh_recovers_the_session()
     {
-        var c = new MatrixClient(_server.BaseUrl, _server.ServerName);
+        var c = Client;
         var user = await c.RegisterAsync();
         var login = await c.LoginAsync(user.Localpart, user.Password, new { refresh_token = true, device_id = "PHONE" });
         Assert.Equal(LifetimeMs, login.Body!["expires_in_ms"]!.GetValue<long>());

@@ -64,8 +64,8 @@ public sealed class PostgresTestDatabase : TestDatabase
     }
 }
 
-/// <summary>One running homeserver shared by the tests of a class.</summary>
-public abstract class ServerFixture(string engine) : IAsyncLifetime
+/// <summary>One running homeserver with its own database: shared by a test class, or owned by one test.</summary>
+public class ServerFixture(string engine, string extraYaml = "") : IAsyncLifetime
 {
     private TestDatabase? _database;
 
@@ -75,7 +75,7 @@ public abstract class ServerFixture(string engine) : IAsyncLifetime
     public async Task InitializeAsync()
     {
         _database = await TestDatabase.CreateAsync(engine);
-        Server = new HomeserverProcess(_database.Yaml);
+        Server = new HomeserverProcess(_database.Yaml, extraYaml);
         await Server.StartAsync();
     }
 
