@@ -98,6 +98,20 @@ public sealed class HomeserverProcess : IAsyncDisposable
         throw new TimeoutException($"homeserver did not start:\n{Output}");
     }
 
+    /// <summary>Runs the server binary with a command-line verb against this instance's config; returns exit code and output.</summary>
+    public async Task<(int ExitCode, string Output)> RunCliAsync(params string[] args)
+    {
+        var info = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
+        info.ArgumentList.Add(HomeserverDll());
+        foreach (var arg in args)
+            info.ArgumentList.Add(arg == "{config}" ? _configPath : arg);
+        using var process = Process.Start(info)!;
+        var stdout = process.StandardOutput.ReadToEndAsync();
+        var stderr = process.StandardError.ReadToEndAsync();
+        await process.WaitForExitAsync();
+        return (process.ExitCode, await stdout + await stderr);
+    }
+
     /// <summary>SIGKILL: the process gets no chance to flush or shut down cleanly.</summary>
     public async Task KillAsync()
     {
