@@ -45,7 +45,7 @@ public abstract class DeviceManagementTests(ServerFixture fixture)
 
         var wrong = await C.DeleteAsync("/_matrix/client/v3/devices/PHONE", new
         {
-            auth = new { type = "m.login.password", session = challenge.Str("session"), identifier = new { type = "m.id.user", user = user.UserId }, password = "wrong" },
+            auth = MatrixClient.PasswordAuth(challenge.Str("session"), user.UserId, "wrong"),
         }, user.AccessToken);
         Assert.Equal(401, wrong.Status);
         Assert.Equal("M_FORBIDDEN", wrong.Errcode);
@@ -65,11 +65,7 @@ public abstract class DeviceManagementTests(ServerFixture fixture)
         var challenge = await C.DeleteAsync($"/_matrix/client/v3/devices/{alice.DeviceId}", null, alice.AccessToken);
         var impersonation = await C.DeleteAsync($"/_matrix/client/v3/devices/{alice.DeviceId}", new
         {
-            auth = new
-            {
-                type = "m.login.password", session = challenge.Str("session"),
-                identifier = new { type = "m.id.user", user = mallory.UserId }, password = mallory.Password,
-            },
+            auth = MatrixClient.PasswordAuth(challenge.Str("session"), mallory.UserId, mallory.Password),
         }, alice.AccessToken);
         Assert.Equal(401, impersonation.Status);
         Assert.Equal(200, (await C.GetAsync("/_matrix/client/v3/account/whoami", alice.AccessToken)).Status);
@@ -83,11 +79,7 @@ public abstract class DeviceManagementTests(ServerFixture fixture)
         var moved = await C.PostAsync("/_matrix/client/v3/delete_devices", new
         {
             devices = new[] { user.DeviceId },
-            auth = new
-            {
-                type = "m.login.password", session = challenge.Str("session"),
-                identifier = new { type = "m.id.user", user = user.UserId }, password = user.Password,
-            },
+            auth = MatrixClient.PasswordAuth(challenge.Str("session"), user.UserId, user.Password),
         }, user.AccessToken);
         Assert.Equal(403, moved.Status);
         Assert.Equal(200, (await C.GetAsync("/_matrix/client/v3/account/whoami", user.AccessToken)).Status);

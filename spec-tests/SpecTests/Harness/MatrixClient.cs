@@ -76,6 +76,10 @@ public sealed class MatrixClient(string baseUrl, string serverName)
         return await PostAsync("/_matrix/client/v3/login", body.ToJsonString());
     }
 
+    /// <summary>The <c>auth</c> object of an m.login.password UIA stage.</summary>
+    public static object PasswordAuth(string session, string userId, string password) =>
+        new { type = "m.login.password", session, identifier = new { type = "m.id.user", user = userId }, password };
+
     /// <summary>Completes a password UIA stage for an endpoint: expects the 401 first, then sends the stage.</summary>
     public async Task<MatrixResponse> WithPasswordAuthAsync(HttpMethod method, string path, JsonObject body, LoggedInUser user)
     {
