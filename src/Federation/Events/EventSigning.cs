@@ -1,0 +1,90 @@
+using System.Text.Json.Nodes;
+using Matrix.Federation.Crypto;
+using Matrix.Federation.Rooms;
+
+namespace Matrix.Federation.Events;
+
+/// <summary>Hashing and signing outgoing events, and checking the signatures on received ones.</summary>
+public static class EventSigning
+{
+    /// <summary>Sets <c>hashes.sha256</c>, then signs the redacted event and copies the signature into <paramref name="evt"/>.</summary>
+    public static void HashAndSign(JsonObject evt, RoomVersion version, string serverName, Ed25519KeyPair key)
+    {
+        evt["hashes"] = new JsonObject { ["sha256"] = UnpaddedBase64.Encode(EventHashes.ContentHash(evt)) };
+        var redacted = Redaction.Redact(evt, version);
+        JsonSigning.Sign(redacted, serverName, key);
+        evt["signatures"] = redacted["signatures"]!.DeepClone();
+    }
+
+    /// <summary>Adds this server's signature to an event signed elsewhere (e.g. a restricted join or an invite), keeping the other signatures.</summary>
+    public static void AddSignature(JsonObject evt, RoomVersion version, string serverName, Ed25519KeyPair key)
+    {
+        var redacted = Redaction.Redact(evt, version);
+        JsonSigning.Sign(redacted, serverName, key);
+        evt["signatures"] = redacted["signatures"]!.DeepClone();
+    }
+
+    /// <summary>
+    /// The servers whose signatures an event needs: the sender's server; the event ID's server in v1-v2; the
+    /// authorising server of a restricted join (v8+). A third-party invite needs the server of the invited
+    /// <c>mxid</c> instead of the sender's, since another server may send it on the inviter's behalf.
+    /// </summary>
+    public static IReadOnlySet<string> RequiredSigners(Pdu pdu)
+    {
+        var servers = new HashSet<string>(StringComparer.Ordinal);
+        if (pdu.Type == "m.room.member" && pdu.Membership == "invite" && pdu.Content["third_party_invite"] is JsonObject thirdParty)
+        {
+            if (thirdParty["signed"]?["mxid"] is JsonValue mxid && mxid.TryGetValue<string>(out var invited) && ServerOf(invited) is { } invitedServer)
+                servers.Add(invitedServer);
+        }
+        else
+            servers.Add(ServerOf(pdu.Sender)!);
+        if (pdu.Version.EventIdDomainSignature && ServerOf(pdu.EventId) is { } eventIdServer)
+            servers.Add(eventIdServer);
+        if (pdu.Version.RestrictedJoinRule && pdu.Type == "m.room.member" && pdu.Membership == "join"
+            && pdu.Content["join_authorised_via_users_server"] is JsonValue via && via.TryGetValue<string>(out var authoriser)
+            && ServerOf(authoriser) is { } authoriserServer)
+            servers.Add(authoriserServer);
+        return servers;
+    }
+
+    /// <summary>
+    /// Checks that every required server signed the redacted event with at least one known key valid at the event's
+    /// <c>origin_server_ts</c>; signatures under unknown or expired keys are skipped. <paramref name="findKey"/> returns
+    /// the key and when it was fetched, or null when the key is unknown.
+    /// </summary>
+    public static bool HasValidSignatures(Pdu pdu, Func<string, string, (VerifyKey Key, long FetchedAtTs)?> findKey, out string error)
+    {
+        var redacted = Redaction.Redact(pdu.Json, pdu.Version);
+        var signingBytes = JsonSigning.SigningBytes(redacted);
+        foreach (var server in RequiredSigners(pdu))
+        {
+            var verified = false;
+            foreach (var keyId in JsonSigning.SigningKeyIds(redacted, server))
+            {
+                if (findKey(server, keyId) is not { } known || !known.Key.IsValidAt(pdu.OriginServerTs, known.FetchedAtTs, pdu.Version.EnforceKeyValidity))
+                    continue;
+                if (!JsonSigning.Verify(redacted, signingBytes, server, keyId, known.Key.PublicKey))
+                {
+                    error = $"bad signature from {server} ({keyId})";
+                    return false;
+                }
+                verified = true;
+            }
+            if (!verified)
+            {
+                error = $"no valid signature from {server}";
+                return false;
+            }
+        }
+        error = "";
+        return true;
+    }
+
+    /// <summary>The server part of a user, room or event ID (after the first colon), or null when there is none.</summary>
+    public static string? ServerOf(string id)
+    {
+        var colon = id.IndexOf(':');
+        return colon > 0 && colon < id.Length - 1 ? id[(colon + 1)..] : null;
+    }
+}
