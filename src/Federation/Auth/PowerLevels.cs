@@ -4,6 +4,7 @@ using System.Text.Json.Nodes;
 using System.Text.RegularExpressions;
 using Matrix.Federation.Events;
 using Matrix.Federation.Identifiers;
+using Matrix.Federation.Json;
 using Matrix.Federation.Rooms;
 
 namespace Matrix.Federation.Auth;
@@ -100,9 +101,9 @@ public sealed partial class PowerLevels
         switch (value.GetValueKind())
         {
             case JsonValueKind.Number:
-                if (value.TryGetValue(out level))
+                if (value.TryGetInteger(out level))
                     return true;
-                if (version.StrictCanonicalJson || !value.TryGetValue<double>(out var number) || !double.IsFinite(number))
+                if (version.StrictCanonicalJson || !value.TryGetDouble(out var number) || !double.IsFinite(number))
                     return false;
                 var truncated = Math.Truncate(number);
                 if (truncated is > long.MaxValue or < long.MinValue)

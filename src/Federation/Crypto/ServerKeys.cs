@@ -1,4 +1,5 @@
 using System.Text.Json.Nodes;
+using Matrix.Federation.Json;
 
 namespace Matrix.Federation.Crypto;
 
@@ -39,7 +40,7 @@ public sealed class ServerKeys
         error = "";
         if (json["server_name"] is not JsonValue nameValue || !nameValue.TryGetValue<string>(out var serverName))
             return Fail("server_name is missing", out error);
-        if (json["valid_until_ts"] is not JsonValue untilValue || !untilValue.TryGetValue<long>(out var validUntil))
+        if (!json["valid_until_ts"].TryGetInteger(out var validUntil))
             return Fail("valid_until_ts is missing", out error);
         var parsed = new Dictionary<string, VerifyKey>(StringComparer.Ordinal);
         if (json["verify_keys"] is not JsonObject current || current.Count == 0)
@@ -59,8 +60,7 @@ public sealed class ServerKeys
             {
                 if (!IsEd25519(keyId))
                     continue;
-                if (!TryReadKey(keyId, entry, out var publicKey) || entry?["expired_ts"] is not JsonValue expiredValue
-                    || !expiredValue.TryGetValue<long>(out var expired))
+                if (!TryReadKey(keyId, entry, out var publicKey) || !entry!["expired_ts"].TryGetInteger(out var expired))
                     return Fail($"old verify key {keyId} is malformed", out error);
                 parsed.TryAdd(keyId, new VerifyKey(keyId, publicKey, null, expired));
             }

@@ -139,8 +139,7 @@ public static class PduParser
 
     private static bool TryInteger(JsonObject obj, string key, out long value)
     {
-        value = 0;
-        return obj[key] is JsonValue node && node.TryGetValue(out value);
+        return obj[key].TryGetInteger(out value);
     }
 
     private static int Bytes(string text) => Encoding.UTF8.GetByteCount(text);

@@ -106,23 +106,20 @@ public static class CanonicalJson
     /// </summary>
     private static string FormatNumber(JsonValue value)
     {
-        if (value.TryGetValue<long>(out var integer))
+        if (value.TryGetInteger(out var integer))
             return integer.ToString(CultureInfo.InvariantCulture);
         if (value.TryGetValue<JsonElement>(out var element))
         {
-            if (element.TryGetInt64(out integer))
-                return integer.ToString(CultureInfo.InvariantCulture);
             var raw = element.GetRawText();
             if (decimal.TryParse(raw, NumberStyles.Float, CultureInfo.InvariantCulture, out var exact) && exact == decimal.Truncate(exact)
                 && exact >= long.MinValue && exact <= long.MaxValue)
                 return ((long)exact).ToString(CultureInfo.InvariantCulture);
             return raw;
         }
-        var number = value.GetValue<double>();
-        if (double.IsFinite(number) && number == Math.Truncate(number) && Math.Abs(number) <= MaxSafeInteger)
+        if (!value.TryGetDouble(out var number) || !double.IsFinite(number))
+            throw new CanonicalJsonException("NaN, infinities and unknown number types are not JSON");
+        if (number == Math.Truncate(number) && Math.Abs(number) <= MaxSafeInteger)
             return ((long)number).ToString(CultureInfo.InvariantCulture);
-        if (!double.IsFinite(number))
-            throw new CanonicalJsonException("NaN and infinities are not JSON");
         return number.ToString("R", CultureInfo.InvariantCulture);
     }
 
