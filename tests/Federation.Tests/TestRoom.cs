@@ -15,7 +15,8 @@ namespace Matrix.Federation.Tests;
 public sealed class TestRoom
 {
     private static readonly Dictionary<string, Ed25519KeyPair> ServerKeys = [];
-    private long _clock = 1_000;
+    private static int _instances;
+    private long _clock;
     private int _counter;
 
     public RoomVersion Version { get; }
@@ -33,11 +34,13 @@ public sealed class TestRoom
     public TestRoom(RoomVersion version, string creator = Alice, JsonObject? createContent = null)
     {
         Version = version;
+        var instance = Interlocked.Increment(ref _instances);
+        _clock = instance * 1_000_000L;
         var content = createContent ?? new JsonObject { ["room_version"] = version.Id };
         if (!version.ImplicitRoomCreator && !content.ContainsKey("creator"))
             content["creator"] = creator;
         if (!version.RoomIdIsCreateEventHash)
-            RoomId = $"!room:{EventSigning.ServerOf(creator)}";
+            RoomId = $"!room{instance}:{EventSigning.ServerOf(creator)}";
         Create = Apply(Build(creator, "m.room.create", "", content, prev: []));
     }
 
