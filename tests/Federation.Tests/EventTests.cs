@@ -168,6 +168,25 @@ public sealed class EventTests
         }
     }
 
+    [Theory]
+    [InlineData("5", true)]
+    [InlineData("6", false)]
+    public void Floats_in_events_are_tolerated_only_before_v6(string versionId, bool accepted)
+    {
+        var version = RoomVersions.Find(versionId)!;
+        var room = new TestRoom(version);
+        var original = CanonicalJson.EncodeToString(room.Build(TestRoom.Alice, "m.room.message", null, new JsonObject { ["n"] = 1 }).Json);
+        Assert.True(PduParser.TryParse(Encoding.UTF8.GetBytes(original), version, out _, out _));
+        var text = original.Replace("\"n\":1", "\"n\":1.5");
+        Assert.Equal(accepted, PduParser.TryParse(Encoding.UTF8.GetBytes(text), version, out _, out var error));
+        Assert.Equal(accepted, error.Length == 0);
+        var duplicate = original.Replace("{\"auth_events\"", "{\"depth\":1,\"auth_events\"");
+        Assert.False(PduParser.TryParse(Encoding.UTF8.GetBytes(duplicate), version, out _, out error));
+        Assert.Contains("duplicate", error);
+        var deep = text.Replace("\"n\":1.5", "\"n\":" + new string('[', 200) + new string(']', 200));
+        Assert.False(PduParser.TryParse(Encoding.UTF8.GetBytes(deep), version, out _, out _));
+    }
+
     [Fact]
     public void Redaction_keeps_only_what_each_room_version_protects()
     {

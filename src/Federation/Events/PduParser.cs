@@ -15,6 +15,25 @@ public static class PduParser
     public const int MaxPrevEvents = 20;
     public const int MaxAuthEvents = 10;
 
+    /// <summary>
+    /// Parses an event received as bytes: strict canonical JSON from v6, while v1-v5 events may hold floats and
+    /// out-of-range integers. Duplicate keys, invalid UTF-8 and excessive nesting are refused in every version.
+    /// </summary>
+    public static bool TryParse(ReadOnlySpan<byte> utf8, RoomVersion version, out Pdu pdu, out string error)
+    {
+        pdu = null!;
+        if (utf8.Length > MaxPduBytes * 2)
+            return Fail("event is far larger than the PDU size limit", out error);
+        try
+        {
+            return TryParse(StrictJsonParser.ParseObject(utf8, lenientNumbers: !version.StrictCanonicalJson), version, out pdu, out error);
+        }
+        catch (CanonicalJsonException e)
+        {
+            return Fail(e.Message, out error);
+        }
+    }
+
     public static bool TryParse(JsonObject json, RoomVersion version, out Pdu pdu, out string error)
     {
         pdu = null!;
