@@ -26,12 +26,12 @@ internal static class AuthStateView
         };
     }
 
-    /// <summary>The event's known, non-rejected auth events by state key.</summary>
-    public static Dictionary<StateKey, Pdu> AuthEventsOf(Pdu evt, IEventGraph graph)
+    /// <summary>The event's known auth events by state key, without rejected ones unless asked.</summary>
+    public static Dictionary<StateKey, Pdu> AuthEventsOf(Pdu evt, IEventGraph graph, bool includeRejected = false)
     {
         var map = new Dictionary<StateKey, Pdu>(evt.AuthEvents.Count);
         foreach (var id in evt.AuthEvents)
-            if (!graph.IsRejected(id) && graph.Find(id) is { IsState: true } authEvent)
+            if ((includeRejected || !graph.IsRejected(id)) && graph.Find(id) is { IsState: true } authEvent)
                 map.TryAdd(authEvent.StateKeyPair, authEvent);
         return map;
     }

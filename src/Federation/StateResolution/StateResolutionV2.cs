@@ -36,10 +36,18 @@ internal sealed class StateResolutionV2(RoomVersion version, string roomId, IEve
         return resolved;
     }
 
-    /// <summary>∪ Cᵢ − ∩ Cᵢ over the full auth chains Cᵢ of each state set.</summary>
+    /// <summary>
+    /// ∪ Cᵢ − ∩ Cᵢ over the full auth chains Cᵢ of each state set. As in Synapse, Cᵢ also holds the state set's own
+    /// events, so an unconflicted event cited only by one side's auth chain is not pulled into the conflicted set.
+    /// </summary>
     private HashSet<string> AuthDifference(IReadOnlyList<IReadOnlyDictionary<StateKey, string>> stateSets)
     {
-        var chains = stateSets.Select(set => AuthChainOf(set.Values)).ToList();
+        var chains = stateSets.Select(set =>
+        {
+            var chain = AuthChainOf(set.Values);
+            chain.UnionWith(set.Values);
+            return chain;
+        }).ToList();
         var union = new HashSet<string>(chains[0], StringComparer.Ordinal);
         var intersection = new HashSet<string>(chains[0], StringComparer.Ordinal);
         foreach (var chain in chains.Skip(1))
@@ -178,12 +186,12 @@ internal sealed class StateResolutionV2(RoomVersion version, string roomId, IEve
         return (-SenderLevel(evt), evt.OriginServerTs, evt.EventId);
     }
 
-    /// <summary>The sender's power level according to the event's own auth events.</summary>
+    /// <summary>The sender's power level according to the event's own auth events (rejected or not, as Synapse orders them).</summary>
     private long SenderLevel(Pdu evt)
     {
         if (_senderLevels.TryGetValue(evt.EventId, out var level))
             return level;
-        var authEvents = AuthStateView.AuthEventsOf(evt, graph);
+        var authEvents = AuthStateView.AuthEventsOf(evt, graph, includeRejected: true);
         var create = version.RoomIdIsCreateEventHash ? graph.Find("$" + roomId[1..]) : authEvents.GetValueOrDefault(StateKey.Create);
         level = create is null ? 0 : new RoomPowers(create, authEvents.GetValueOrDefault(StateKey.PowerLevels)).UserLevel(evt.Sender);
         _senderLevels[evt.EventId] = level;
