@@ -34,7 +34,11 @@ public static class PduParser
         }
     }
 
-    public static bool TryParse(JsonObject json, RoomVersion version, out Pdu pdu, out string error)
+    /// <summary>
+    /// Checks the event format. <paramref name="trustedEventId"/> is the ID the server stored the event under, which
+    /// skips recomputing the reference hash when loading events it already checked.
+    /// </summary>
+    public static bool TryParse(JsonObject json, RoomVersion version, out Pdu pdu, out string error, string? trustedEventId = null)
     {
         pdu = null!;
         if (json.ContainsKey("unsigned"))
@@ -84,7 +88,7 @@ public static class PduParser
                 return Fail("event_id must be $opaque:server", out error);
         }
         else
-            eventId = EventHashes.ComputeEventId(json, version);
+            eventId = trustedEventId ?? EventHashes.ComputeEventId(json, version);
 
         string roomId;
         if (version.RoomIdIsCreateEventHash && isCreate)

@@ -1,3 +1,4 @@
+using Matrix.Federation.Crypto;
 using Matrix.Homeserver.Accounts;
 using Matrix.Homeserver.Config;
 using Matrix.Homeserver.Storage;
@@ -62,7 +63,7 @@ public static class Cli
         Directory.CreateDirectory(config.EffectiveMediaStorePath);
         var app = ServerHost.Build(config);
         var logger = app.Services.GetRequiredService<ILoggerFactory>().CreateLogger("Matrix.Homeserver");
-        var signingKey = SigningKeyFile.LoadOrCreate(config.EffectiveSigningKeyPath, logger);
+        var signingKey = app.Services.GetRequiredService<Ed25519KeyPair>();
         await Migrations.ApplyAsync(app.Services.GetRequiredService<Database>(), logger, CancellationToken.None);
 
         logger.LogInformation("Server name {ServerName}, signing key {KeyId}, database {Engine}",

@@ -6,7 +6,9 @@ using Matrix.Homeserver.Config;
 using Matrix.Homeserver.Discovery;
 using Matrix.Homeserver.Http;
 using Matrix.Homeserver.Profile;
+using Matrix.Homeserver.Rooms;
 using Matrix.Homeserver.Storage;
+using Matrix.Homeserver.Sync;
 
 namespace Matrix.Homeserver.Hosting;
 
@@ -63,6 +65,10 @@ public static class ServerHost
         services.AddSingleton<RegistrationTokenStore>();
         services.AddSingleton<ProfileStore>();
         services.AddSingleton<AccountDataStore>();
+        services.AddSingleton<RoomStore>();
+        services.AddSingleton<StateGroupStore>();
+        services.AddSingleton(provider => SigningKeyFile.LoadOrCreate(config.EffectiveSigningKeyPath,
+            provider.GetRequiredService<ILoggerFactory>().CreateLogger("Matrix.Homeserver")));
 
         services.AddSingleton<PasswordHasher>();
         services.AddSingleton<AccountService>();
@@ -70,6 +76,14 @@ public static class ServerHost
         services.AddSingleton<UserInteractiveAuth>();
         services.AddSingleton<RegistrationTokenService>();
         services.AddSingleton<ProfileService>();
+        services.AddSingleton<EventCache>();
+        services.AddSingleton<RoomLocks>();
+        services.AddSingleton<SyncNotifier>();
+        services.AddSingleton<EventSpine>();
+        services.AddSingleton<MembershipService>();
+        services.AddSingleton<RoomCreation>();
+        services.AddSingleton<RoomReader>();
+        services.AddSingleton<SyncService>();
         services.AddHostedService<MaintenanceService>();
 
         services.AddSingleton<IEndpoints, DiscoveryEndpoints>();
@@ -81,5 +95,9 @@ public static class ServerHost
         services.AddSingleton<IEndpoints, AccountDataEndpoints>();
         services.AddSingleton<IEndpoints, SharedSecretRegistration>();
         services.AddSingleton<IEndpoints, RegistrationTokenAdminEndpoints>();
+        services.AddSingleton<IEndpoints, RoomEndpoints>();
+        services.AddSingleton<IEndpoints, EventEndpoints>();
+        services.AddSingleton<IEndpoints, SyncEndpoints>();
+        services.AddSingleton<IEndpoints, FilterEndpoints>();
     }
 }

@@ -80,6 +80,89 @@ public static class Migrations
                 PRIMARY KEY (user_id, field)
             );
             """),
+        (2, """
+            CREATE TABLE stream_positions (
+                stream TEXT PRIMARY KEY,
+                position BIGINT NOT NULL
+            );
+            INSERT INTO stream_positions (stream, position) VALUES ('events', 0);
+            INSERT INTO stream_positions (stream, position) VALUES ('state_groups', 0);
+            CREATE TABLE rooms (
+                room_id TEXT PRIMARY KEY,
+                room_version TEXT NOT NULL,
+                creator TEXT NOT NULL,
+                is_public BIGINT NOT NULL DEFAULT 0,
+                created_ts BIGINT NOT NULL
+            );
+            CREATE TABLE events (
+                stream_ordering BIGINT PRIMARY KEY,
+                event_id TEXT NOT NULL UNIQUE,
+                room_id TEXT NOT NULL,
+                type TEXT NOT NULL,
+                state_key TEXT NULL,
+                sender TEXT NOT NULL,
+                depth BIGINT NOT NULL,
+                origin_server_ts BIGINT NOT NULL,
+                state_group BIGINT NOT NULL,
+                redacted_by TEXT NULL,
+                json TEXT NOT NULL
+            );
+            CREATE INDEX events_room_stream ON events (room_id, stream_ordering);
+            CREATE INDEX events_membership ON events (state_key, type, stream_ordering);
+            CREATE TABLE state_groups (
+                group_id BIGINT PRIMARY KEY,
+                room_id TEXT NOT NULL,
+                prev_group BIGINT NULL,
+                delta_depth BIGINT NOT NULL
+            );
+            CREATE TABLE state_group_entries (
+                group_id BIGINT NOT NULL,
+                type TEXT NOT NULL,
+                state_key TEXT NOT NULL,
+                event_id TEXT NOT NULL,
+                PRIMARY KEY (group_id, type, state_key)
+            );
+            CREATE TABLE current_state (
+                room_id TEXT NOT NULL,
+                type TEXT NOT NULL,
+                state_key TEXT NOT NULL,
+                event_id TEXT NOT NULL,
+                membership TEXT NULL,
+                PRIMARY KEY (room_id, type, state_key)
+            );
+            CREATE INDEX current_state_by_state_key ON current_state (state_key, type);
+            CREATE TABLE room_heads (
+                room_id TEXT PRIMARY KEY,
+                event_id TEXT NOT NULL,
+                depth BIGINT NOT NULL,
+                state_group BIGINT NOT NULL
+            );
+            CREATE TABLE event_txn_ids (
+                user_id TEXT NOT NULL,
+                device_id TEXT NOT NULL,
+                txn_id TEXT NOT NULL,
+                event_id TEXT NOT NULL,
+                created_ts BIGINT NOT NULL,
+                PRIMARY KEY (user_id, device_id, txn_id)
+            );
+            CREATE TABLE room_aliases (
+                alias TEXT PRIMARY KEY,
+                room_id TEXT NOT NULL,
+                creator TEXT NOT NULL
+            );
+            CREATE INDEX room_aliases_room ON room_aliases (room_id);
+            CREATE TABLE user_filters (
+                user_id TEXT NOT NULL,
+                filter_id BIGINT NOT NULL,
+                filter_json TEXT NOT NULL,
+                PRIMARY KEY (user_id, filter_id)
+            );
+            CREATE TABLE forgotten_rooms (
+                user_id TEXT NOT NULL,
+                room_id TEXT NOT NULL,
+                PRIMARY KEY (user_id, room_id)
+            );
+            """),
     ];
 
     public static int LatestVersion => All[^1].Version;

@@ -1,0 +1,46 @@
+using System.Text.Json.Nodes;
+using Matrix.Federation.Events;
+
+namespace Matrix.Homeserver.Rooms;
+
+/// <summary>The client-server format of room events (ClientEvent), from the stored federation format.</summary>
+public static class ClientEventFormat
+{
+    public static JsonObject ToClient(Pdu pdu, long now, string? transactionId = null, Pdu? redactedBecause = null)
+    {
+        var content = redactedBecause is null ? pdu.Content : Redaction.Redact(pdu.Json, pdu.Version)["content"]!.AsObject();
+        var evt = new JsonObject
+        {
+            ["content"] = content.DeepClone(),
+            ["event_id"] = pdu.EventId,
+            ["origin_server_ts"] = pdu.OriginServerTs,
+            ["room_id"] = pdu.RoomId,
+            ["sender"] = pdu.Sender,
+            ["type"] = pdu.Type,
+        };
+        if (pdu.StateKey is not null)
+            evt["state_key"] = pdu.StateKey;
+        // Both places, whatever the room version: older clients read the top level, newer ones content (v11).
+        if (pdu.Redacts is not null && redactedBecause is null)
+        {
+            evt["redacts"] = pdu.Redacts;
+            evt["content"]!["redacts"] = pdu.Redacts;
+        }
+        var unsigned = new JsonObject { ["age"] = Math.Max(0, now - pdu.OriginServerTs) };
+        if (transactionId is not null)
+            unsigned["transaction_id"] = transactionId;
+        if (redactedBecause is not null)
+            unsigned["redacted_because"] = ToClient(redactedBecause, now);
+        evt["unsigned"] = unsigned;
+        return evt;
+    }
+
+    /// <summary>Stripped state (invites, knocks): type, state_key, sender and content only.</summary>
+    public static JsonObject ToStripped(Pdu pdu) => new()
+    {
+        ["type"] = pdu.Type,
+        ["state_key"] = pdu.StateKey,
+        ["sender"] = pdu.Sender,
+        ["content"] = pdu.Content.DeepClone(),
+    };
+}

@@ -1,0 +1,61 @@
+using System.Text.Json.Nodes;
+using Matrix.Federation.Events;
+using Matrix.Federation.Rooms;
+using Matrix.Homeserver.Storage;
+
+namespace Matrix.Homeserver.Rooms;
+
+/// <summary>A bounded least-recently-used cache of parsed events, loading misses from the database.</summary>
+public sealed class EventCache(Database db, RoomStore rooms)
+{
+    private const int Capacity = 50_000;
+    private readonly Dictionary<string, LinkedListNode<Pdu>> _entries = new(StringComparer.Ordinal);
+    private readonly LinkedList<Pdu> _order = new();
+    private readonly Lock _lock = new();
+
+    public void Add(Pdu pdu)
+    {
+        lock (_lock)
+        {
+            if (_entries.Remove(pdu.EventId, out var existing))
+                _order.Remove(existing);
+            _entries[pdu.EventId] = _order.AddFirst(pdu);
+            if (_entries.Count > Capacity)
+            {
+                _entries.Remove(_order.Last!.Value.EventId);
+                _order.RemoveLast();
+            }
+        }
+    }
+
+    public Pdu? TryGet(string eventId)
+    {
+        lock (_lock)
+        {
+            if (!_entries.TryGetValue(eventId, out var node))
+                return null;
+            _order.Remove(node);
+            _order.AddFirst(node);
+            return node.Value;
+        }
+    }
+
+    public async Task<Pdu?> GetAsync(string eventId, RoomVersion version, CancellationToken ct)
+    {
+        if (TryGet(eventId) is { } cached)
+            return cached;
+        var row = await db.ReadAsync(s => rooms.GetEventAsync(s, eventId), ct);
+        return row is null ? null : FromRow(row, version);
+    }
+
+    /// <summary>Parses a stored event (trusted: its ID is not recomputed) and caches it.</summary>
+    public Pdu FromRow(EventRow row, RoomVersion version)
+    {
+        if (TryGet(row.EventId) is { } cached)
+            return cached;
+        if (!PduParser.TryParse((JsonObject)JsonNode.Parse(row.Json)!, version, out var pdu, out var error, trustedEventId: row.EventId))
+            throw new InvalidOperationException($"stored event {row.EventId} is invalid: {error}");
+        Add(pdu);
+        return pdu;
+    }
+}

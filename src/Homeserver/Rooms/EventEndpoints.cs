@@ -1,0 +1,178 @@
+using System.Text.Json.Nodes;
+using Matrix.Federation.Events;
+using Matrix.Homeserver.Accounts;
+using Matrix.Homeserver.Http;
+using Matrix.Homeserver.Storage;
+
+namespace Matrix.Homeserver.Rooms;
+
+/// <summary>Spec: sending events and state, reading events, state and members, redactions.</summary>
+public sealed class EventEndpoints(
+    Authenticator authenticator, JsonBody json, EventSpine spine, RoomReader reader, Database db, RoomStore rooms) : IEndpoints
+{
+    public void Map(IEndpointRouteBuilder app)
+    {
+        app.MapV3("PUT", "rooms/{roomId}/send/{eventType}/{txnId}", SendAsync);
+        app.MapV3("PUT", "rooms/{roomId}/state/{eventType}", PutStateAsync);
+        app.MapV3("PUT", "rooms/{roomId}/state/{eventType}/{*stateKey}", PutStateAsync);
+        app.MapV3("GET", "rooms/{roomId}/state", GetAllStateAsync);
+        app.MapV3("GET", "rooms/{roomId}/state/{eventType}", GetStateAsync);
+        app.MapV3("GET", "rooms/{roomId}/state/{eventType}/{*stateKey}", GetStateAsync);
+        app.MapV3("GET", "rooms/{roomId}/event/{eventId}", GetEventAsync);
+        app.MapV3("PUT", "rooms/{roomId}/redact/{eventId}/{txnId}", RedactAsync);
+        app.MapV3("GET", "rooms/{roomId}/members", MembersAsync);
+        app.MapV3("GET", "rooms/{roomId}/joined_members", JoinedMembersAsync);
+    }
+
+    private async Task SendAsync(HttpContext context)
+    {
+        var requester = await authenticator.AuthenticateAsync(context);
+        var roomId = RoomEndpoints.RoomIdFromRoute(context);
+        var type = EventType(context);
+        var content = RoomCreation.ToCanonicalObject(await json.ReadObjectAsync(context));
+        var txnId = context.Route("txnId");
+        var sent = await spine.SendAsync(roomId, new NewEvent(type, null, requester.UserId.Value, content)
+        {
+            Transaction = (requester.DeviceId, txnId),
+        }, context.RequestAborted);
+        await context.WriteJsonAsync(new JsonObject { ["event_id"] = sent.Pdu.EventId });
+    }
+
+    private async Task PutStateAsync(HttpContext context)
+    {
+        var requester = await authenticator.AuthenticateAsync(context);
+        var roomId = RoomEndpoints.RoomIdFromRoute(context);
+        var type = EventType(context);
+        var stateKey = StateKeyOf(context);
+        var content = RoomCreation.ToCanonicalObject(await json.ReadObjectAsync(context));
+        if (type == "m.room.member")
+            throw MatrixException.Forbidden("Use the membership endpoints (join, invite, leave, kick, ban) to change membership.");
+        var sent = await spine.SendAsync(roomId, new NewEvent(type, stateKey, requester.UserId.Value, content), context.RequestAborted);
+        await context.WriteJsonAsync(new JsonObject { ["event_id"] = sent.Pdu.EventId });
+    }
+
+    private async Task GetAllStateAsync(HttpContext context)
+    {
+        var requester = await authenticator.AuthenticateAsync(context);
+        var (room, state) = await reader.VisibleStateAsync(RoomEndpoints.RoomIdFromRoute(context), requester.UserId.Value, context.RequestAborted);
+        var array = new JsonArray();
+        foreach (var eventId in state.Values)
+            array.Add(await reader.StateEventToClientAsync(room, eventId, context.RequestAborted));
+        await context.WriteJsonAsync(array);
+    }
+
+    private async Task GetStateAsync(HttpContext context)
+    {
+        var requester = await authenticator.AuthenticateAsync(context);
+        var (room, state) = await reader.VisibleStateAsync(RoomEndpoints.RoomIdFromRoute(context), requester.UserId.Value, context.RequestAborted);
+        var key = new StateKey(EventType(context), StateKeyOf(context));
+        if (!state.TryGetValue(key, out var eventId))
+            throw MatrixException.NotFound("No such state event.");
+        var evt = await reader.StateEventToClientAsync(room, eventId, context.RequestAborted);
+        await context.WriteJsonAsync(context.Query("format") == "event" ? evt : evt["content"]!.DeepClone());
+    }
+
+    private async Task GetEventAsync(HttpContext context)
+    {
+        var requester = await authenticator.AuthenticateAsync(context);
+        var roomId = RoomEndpoints.RoomIdFromRoute(context);
+        var eventId = context.Route("eventId");
+        if (!eventId.StartsWith('$'))
+            throw MatrixException.InvalidParam("Invalid event ID.");
+        var room = await reader.RoomAsync(roomId, context.RequestAborted);
+        var row = await db.ReadAsync(s => rooms.GetEventAsync(s, eventId), context.RequestAborted);
+        var joined = await reader.MembershipAsync(room, requester.UserId.Value, context.RequestAborted) == "join";
+        if (row is null || row.RoomId != roomId || !await reader.CanSeeAsync(room, row, requester.UserId.Value, joined, context.RequestAborted))
+            throw MatrixException.NotFound("Event not found.");
+        await context.WriteJsonAsync(await reader.ToClientAsync(room, row, context.RequestAborted));
+    }
+
+    private async Task RedactAsync(HttpContext context)
+    {
+        var requester = await authenticator.AuthenticateAsync(context);
+        var roomId = RoomEndpoints.RoomIdFromRoute(context);
+        var eventId = context.Route("eventId");
+        if (!eventId.StartsWith('$'))
+            throw MatrixException.InvalidParam("Invalid event ID.");
+        var body = await json.ReadObjectAsync(context, optional: true);
+        var room = await reader.RoomAsync(roomId, context.RequestAborted);
+        var target = await db.ReadAsync(s => rooms.GetEventAsync(s, eventId), context.RequestAborted);
+        if (target is null || target.RoomId != roomId)
+            throw MatrixException.NotFound("Event not found.");
+        // Redacting another user's event needs the redact level (the auth rules only check the m.room.redaction level).
+        if (target.Sender != requester.UserId.Value)
+        {
+            var powers = new Federation.Auth.RoomPowers(
+                (await spine.GetStateEventAsync(room, StateKey.Create, context.RequestAborted))!,
+                await spine.GetStateEventAsync(room, StateKey.PowerLevels, context.RequestAborted));
+            if (powers.UserLevel(requester.UserId.Value) < powers.Levels.Redact)
+                throw MatrixException.Forbidden("You may not redact other users' events.");
+        }
+        var content = new JsonObject();
+        if (body.OptionalString("reason") is { } reason)
+            content["reason"] = reason;
+        var sent = await spine.SendAsync(roomId, new NewEvent("m.room.redaction", null, requester.UserId.Value, content)
+        {
+            Redacts = eventId,
+            Transaction = (requester.DeviceId, context.Route("txnId")),
+        }, context.RequestAborted);
+        await context.WriteJsonAsync(new JsonObject { ["event_id"] = sent.Pdu.EventId });
+    }
+
+    private async Task MembersAsync(HttpContext context)
+    {
+        var requester = await authenticator.AuthenticateAsync(context);
+        var (room, state) = await reader.VisibleStateAsync(RoomEndpoints.RoomIdFromRoute(context), requester.UserId.Value, context.RequestAborted);
+        var only = context.Query("membership");
+        var not = context.Query("not_membership");
+        var chunk = new JsonArray();
+        foreach (var (key, eventId) in state.Where(e => e.Key.Type == "m.room.member"))
+        {
+            var evt = await reader.StateEventToClientAsync(room, eventId, context.RequestAborted);
+            var membership = evt["content"]?["membership"]?.GetValue<string>();
+            if ((only.Length > 0 && membership != only) || (not.Length > 0 && membership == not))
+                continue;
+            chunk.Add(evt);
+        }
+        await context.WriteJsonAsync(new JsonObject { ["chunk"] = chunk });
+    }
+
+    private async Task JoinedMembersAsync(HttpContext context)
+    {
+        var requester = await authenticator.AuthenticateAsync(context);
+        var roomId = RoomEndpoints.RoomIdFromRoute(context);
+        var room = await reader.RoomAsync(roomId, context.RequestAborted);
+        if (await reader.MembershipAsync(room, requester.UserId.Value, context.RequestAborted) != "join")
+            throw MatrixException.Forbidden("You are not in this room.");
+        var joined = new JsonObject();
+        foreach (var (key, eventId) in room.State.Where(e => e.Key.Type == "m.room.member"))
+        {
+            var member = await spine.GetStateEventAsync(room, key, context.RequestAborted);
+            if (member?.Membership != "join")
+                continue;
+            var profile = new JsonObject();
+            if (member.Content["displayname"] is JsonValue name)
+                profile["display_name"] = name.DeepClone();
+            if (member.Content["avatar_url"] is JsonValue avatar)
+                profile["avatar_url"] = avatar.DeepClone();
+            joined[key.Key] = profile;
+        }
+        await context.WriteJsonAsync(new JsonObject { ["joined"] = joined });
+    }
+
+    private static string EventType(HttpContext context)
+    {
+        var type = context.Route("eventType");
+        if (type.Length == 0 || System.Text.Encoding.UTF8.GetByteCount(type) > 255)
+            throw MatrixException.InvalidParam("Event type must be 1 to 255 bytes.");
+        return type;
+    }
+
+    private static string StateKeyOf(HttpContext context)
+    {
+        var stateKey = context.Request.RouteValues["stateKey"] as string ?? "";
+        if (System.Text.Encoding.UTF8.GetByteCount(stateKey) > 255)
+            throw MatrixException.InvalidParam("State key must be at most 255 bytes.");
+        return JsonFields.WithoutNul(stateKey, "stateKey");
+    }
+}

@@ -1,0 +1,59 @@
+using System.Text.Json.Nodes;
+using Matrix.Federation.Events;
+using Matrix.Homeserver.Http;
+using Matrix.Homeserver.Profile;
+using Matrix.Homeserver.Storage;
+
+namespace Matrix.Homeserver.Rooms;
+
+/// <summary>Membership changes of local users: join, invite, leave, kick, ban, unban, knock, forget.</summary>
+public sealed class MembershipService(EventSpine spine, Database db, RoomStore rooms, ProfileStore profiles)
+{
+    public async Task<PersistedEvent> ChangeAsync(string roomId, string sender, string target, string membership, string? reason,
+        JsonObject? extraContent, CancellationToken ct)
+    {
+        if (membership is "join" or "knock" && await spine.GetRoomAsync(roomId, ct) is null)
+            throw MatrixException.NotFound("This server does not know the room.");
+        var content = extraContent ?? new JsonObject();
+        content["membership"] = membership;
+        if (reason is not null)
+            content["reason"] = reason;
+        if (membership is "join" or "invite" or "knock")
+            await AddProfileAsync(content, target, ct);
+        var result = await spine.SendAsync(roomId, new NewEvent("m.room.member", target, sender, content), ct);
+        if (membership == "join" && target == sender)
+            await db.WriteAsync(s => rooms.UnforgetAsync(s, sender, roomId), ct);
+        return result;
+    }
+
+    /// <summary>Unbanning is a leave by another user, allowed only when the target is banned.</summary>
+    public async Task<PersistedEvent> UnbanAsync(string roomId, string sender, string target, string? reason, CancellationToken ct)
+    {
+        var room = await spine.GetRoomAsync(roomId, ct) ?? throw MatrixException.Forbidden("You are not in this room.");
+        var member = await spine.GetStateEventAsync(room, StateKey.Member(target), ct);
+        if (member?.Membership != "ban")
+            throw MatrixException.Forbidden("The user is not banned.");
+        return await ChangeAsync(roomId, sender, target, "leave", reason, null, ct);
+    }
+
+    public async Task ForgetAsync(string roomId, string userId, CancellationToken ct)
+    {
+        var room = await spine.GetRoomAsync(roomId, ct) ?? throw MatrixException.NotFound("Unknown room.");
+        var membership = (await spine.GetStateEventAsync(room, StateKey.Member(userId), ct))?.Membership;
+        if (membership is "join" or "invite" or "knock")
+            throw new MatrixException(400, "M_UNKNOWN", "You must leave the room before forgetting it.");
+        if (membership is null)
+            throw MatrixException.NotFound("You have never been in this room.");
+        await db.WriteAsync(s => rooms.ForgetAsync(s, userId, roomId), ct);
+    }
+
+    private async Task AddProfileAsync(JsonObject content, string userId, CancellationToken ct)
+    {
+        var (displayName, avatarUrl) = await db.ReadAsync(async s =>
+            (await profiles.GetAsync(s, userId, "displayname"), await profiles.GetAsync(s, userId, "avatar_url")), ct);
+        if (displayName is not null && !content.ContainsKey("displayname"))
+            content["displayname"] = JsonNode.Parse(displayName);
+        if (avatarUrl is not null && !content.ContainsKey("avatar_url"))
+            content["avatar_url"] = JsonNode.Parse(avatarUrl);
+    }
+}

@@ -1,0 +1,128 @@
+using System.Text.Json.Nodes;
+using Matrix.Federation.Identifiers;
+using Matrix.Homeserver.Accounts;
+using Matrix.Homeserver.Config;
+using Matrix.Homeserver.Http;
+using Matrix.Homeserver.Storage;
+
+namespace Matrix.Homeserver.Rooms;
+
+/// <summary>Spec: room creation, joining by ID or alias, membership changes, forget, joined_rooms.</summary>
+public sealed class RoomEndpoints(
+    Authenticator authenticator, JsonBody json, RoomCreation creation, MembershipService memberships, Database db, RoomStore rooms,
+    HomeserverConfig config) : IEndpoints
+{
+    public void Map(IEndpointRouteBuilder app)
+    {
+        app.MapV3("POST", "createRoom", CreateRoomAsync);
+        app.MapV3("GET", "joined_rooms", JoinedRoomsAsync);
+        app.MapV3("POST", "join/{roomIdOrAlias}", JoinAsync);
+        app.MapV3("POST", "rooms/{roomId}/join", JoinAsync);
+        app.MapV3("POST", "knock/{roomIdOrAlias}", KnockAsync);
+        app.MapV3("POST", "rooms/{roomId}/invite", (ctx) => TargetedAsync(ctx, "invite"));
+        app.MapV3("POST", "rooms/{roomId}/kick", (ctx) => TargetedAsync(ctx, "leave"));
+        app.MapV3("POST", "rooms/{roomId}/ban", (ctx) => TargetedAsync(ctx, "ban"));
+        app.MapV3("POST", "rooms/{roomId}/unban", UnbanAsync);
+        app.MapV3("POST", "rooms/{roomId}/leave", LeaveAsync);
+        app.MapV3("POST", "rooms/{roomId}/forget", ForgetAsync);
+    }
+
+    private async Task CreateRoomAsync(HttpContext context)
+    {
+        var requester = await authenticator.AuthenticateAsync(context);
+        var request = RoomCreation.ParseRequest(await json.ReadObjectAsync(context, optional: true), config.ServerName);
+        var roomId = await creation.CreateAsync(requester.UserId.Value, request, context.RequestAborted);
+        await context.WriteJsonAsync(new JsonObject { ["room_id"] = roomId });
+    }
+
+    private async Task JoinedRoomsAsync(HttpContext context)
+    {
+        var requester = await authenticator.AuthenticateAsync(context);
+        var joined = (await db.ReadAsync(s => rooms.MembershipsAsync(s, requester.UserId.Value), context.RequestAborted))
+            .Where(m => m.Membership == "join").Select(m => (JsonNode)m.RoomId).ToArray();
+        await context.WriteJsonAsync(new JsonObject { ["joined_rooms"] = new JsonArray(joined) });
+    }
+
+    private async Task JoinAsync(HttpContext context)
+    {
+        var requester = await authenticator.AuthenticateAsync(context);
+        var body = await json.ReadObjectAsync(context, optional: true);
+        var roomId = await ResolveRoomAsync(context, context.Request.RouteValues.ContainsKey("roomId") ? "roomId" : "roomIdOrAlias");
+        var user = requester.UserId.Value;
+        await memberships.ChangeAsync(roomId, user, user, "join", body.OptionalString("reason"), null, context.RequestAborted);
+        await context.WriteJsonAsync(new JsonObject { ["room_id"] = roomId });
+    }
+
+    private async Task KnockAsync(HttpContext context)
+    {
+        var requester = await authenticator.AuthenticateAsync(context);
+        var body = await json.ReadObjectAsync(context, optional: true);
+        var roomId = await ResolveRoomAsync(context, "roomIdOrAlias");
+        var user = requester.UserId.Value;
+        await memberships.ChangeAsync(roomId, user, user, "knock", body.OptionalString("reason"), null, context.RequestAborted);
+        await context.WriteJsonAsync(new JsonObject { ["room_id"] = roomId });
+    }
+
+    private async Task TargetedAsync(HttpContext context, string membership)
+    {
+        var requester = await authenticator.AuthenticateAsync(context);
+        var roomId = RoomIdFromRoute(context);
+        var body = await json.ReadObjectAsync(context);
+        var target = TargetUser(body);
+        await memberships.ChangeAsync(roomId, requester.UserId.Value, target, membership, body.OptionalString("reason"), null, context.RequestAborted);
+        await context.WriteJsonAsync(new JsonObject());
+    }
+
+    private async Task UnbanAsync(HttpContext context)
+    {
+        var requester = await authenticator.AuthenticateAsync(context);
+        var roomId = RoomIdFromRoute(context);
+        var body = await json.ReadObjectAsync(context);
+        await memberships.UnbanAsync(roomId, requester.UserId.Value, TargetUser(body), body.OptionalString("reason"), context.RequestAborted);
+        await context.WriteJsonAsync(new JsonObject());
+    }
+
+    private async Task LeaveAsync(HttpContext context)
+    {
+        var requester = await authenticator.AuthenticateAsync(context);
+        var roomId = RoomIdFromRoute(context);
+        var body = await json.ReadObjectAsync(context, optional: true);
+        var user = requester.UserId.Value;
+        await memberships.ChangeAsync(roomId, user, user, "leave", body.OptionalString("reason"), null, context.RequestAborted);
+        await context.WriteJsonAsync(new JsonObject());
+    }
+
+    private async Task ForgetAsync(HttpContext context)
+    {
+        var requester = await authenticator.AuthenticateAsync(context);
+        await memberships.ForgetAsync(RoomIdFromRoute(context), requester.UserId.Value, context.RequestAborted);
+        await context.WriteJsonAsync(new JsonObject());
+    }
+
+    private static string TargetUser(System.Text.Json.JsonElement body)
+    {
+        var target = body.RequiredString("user_id");
+        if (!UserId.TryParse(target, out _))
+            throw MatrixException.InvalidParam("user_id is not a valid user ID.");
+        return target;
+    }
+
+    public static string RoomIdFromRoute(HttpContext context)
+    {
+        var roomId = context.Route("roomId");
+        if (!RoomId.TryParse(roomId, out _))
+            throw MatrixException.InvalidParam("Invalid room ID.");
+        return roomId;
+    }
+
+    private async Task<string> ResolveRoomAsync(HttpContext context, string routeName)
+    {
+        var idOrAlias = context.Route(routeName);
+        if (idOrAlias.StartsWith('#'))
+            return await db.ReadAsync(s => rooms.ResolveAliasAsync(s, idOrAlias), context.RequestAborted)
+                ?? throw MatrixException.NotFound("Room alias not found.");
+        if (!RoomId.TryParse(idOrAlias, out _))
+            throw MatrixException.InvalidParam("Invalid room ID or alias.");
+        return idOrAlias;
+    }
+}

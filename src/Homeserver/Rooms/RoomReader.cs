@@ -1,0 +1,96 @@
+using System.Collections.Concurrent;
+using System.Text.Json.Nodes;
+using Matrix.Federation.Events;
+using Matrix.Homeserver.Http;
+using Matrix.Homeserver.Storage;
+
+namespace Matrix.Homeserver.Rooms;
+
+/// <summary>
+/// Reads rooms on a user's behalf: membership checks, the state a user may see, and events in client format with
+/// history visibility and redactions applied.
+/// </summary>
+public sealed class RoomReader(EventSpine spine, Database db, RoomStore rooms, StateGroupStore stateGroups, EventCache events, TimeProvider clock)
+{
+    private readonly ConcurrentDictionary<long, IReadOnlyDictionary<StateKey, string>> _groups = new();
+
+    public long Now => clock.GetUtcNow().ToUnixTimeMilliseconds();
+
+    public async Task<RoomSnapshot> RoomAsync(string roomId, CancellationToken ct) =>
+        await spine.GetRoomAsync(roomId, ct) ?? throw MatrixException.Forbidden("You are not in this room.");
+
+    public async Task<string?> MembershipAsync(RoomSnapshot room, string userId, CancellationToken ct) =>
+        (await spine.GetStateEventAsync(room, StateKey.Member(userId), ct))?.Membership;
+
+    /// <summary>The room state the user may see: current while joined, as it was when they left otherwise; 403 if never a member.</summary>
+    public async Task<(RoomSnapshot Room, IReadOnlyDictionary<StateKey, string> State)> VisibleStateAsync(string roomId, string userId, CancellationToken ct)
+    {
+        var room = await RoomAsync(roomId, ct);
+        var member = await spine.GetStateEventAsync(room, StateKey.Member(userId), ct);
+        if (member?.Membership == "join")
+            return (room, room.State);
+        if (member?.Membership is "leave" or "ban")
+        {
+            var row = await db.ReadAsync(s => rooms.GetEventAsync(s, member.EventId), ct);
+            return (room, await StateGroupAsync(row!.StateGroup, ct));
+        }
+        if (await HistoryVisibilityAsync(room, room.State, ct) == "world_readable")
+            return (room, room.State);
+        throw MatrixException.Forbidden("You are not in this room.");
+    }
+
+    public async Task<IReadOnlyDictionary<StateKey, string>> StateGroupAsync(long groupId, CancellationToken ct)
+    {
+        if (_groups.TryGetValue(groupId, out var state))
+            return state;
+        state = await db.ReadAsync(s => stateGroups.LoadAsync(s, groupId), ct);
+        if (_groups.Count > 10_000)
+            _groups.Clear();
+        return _groups.GetOrAdd(groupId, state);
+    }
+
+    private async Task<string> HistoryVisibilityAsync(RoomSnapshot room, IReadOnlyDictionary<StateKey, string> state, CancellationToken ct) =>
+        state.TryGetValue(new StateKey("m.room.history_visibility", ""), out var id)
+            ? (await events.GetAsync(id, room.Version, ct))?.ContentString("history_visibility") ?? "shared"
+            : "shared";
+
+    /// <summary>
+    /// History visibility: whether the user may see an event, given the room state after it and whether they are
+    /// joined now. <c>world_readable</c>: anyone; <c>shared</c>: members from any time once joined; <c>invited</c>:
+    /// also while invited; <c>joined</c>: only while joined.
+    /// </summary>
+    public async Task<bool> CanSeeAsync(RoomSnapshot room, EventRow row, string userId, bool joinedNow, CancellationToken ct)
+    {
+        var state = await StateGroupAsync(row.StateGroup, ct);
+        var visibility = await HistoryVisibilityAsync(room, state, ct);
+        if (visibility == "world_readable")
+            return true;
+        var membership = state.TryGetValue(StateKey.Member(userId), out var memberId)
+            ? (await events.GetAsync(memberId, room.Version, ct))?.Membership
+            : null;
+        // A user's own membership change is always visible to them.
+        if (row.Type == "m.room.member" && row.StateKey == userId)
+            return true;
+        return visibility switch
+        {
+            "shared" => joinedNow || membership == "join",
+            "invited" => membership is "join" or "invite",
+            _ => membership == "join",
+        };
+    }
+
+    public async Task<JsonObject> ToClientAsync(RoomSnapshot room, EventRow row, CancellationToken ct, string? transactionId = null)
+    {
+        var pdu = events.FromRow(row, room.Version);
+        Pdu? redaction = null;
+        if (row.RedactedBy is { } redactionId)
+            redaction = await events.GetAsync(redactionId, room.Version, ct);
+        return ClientEventFormat.ToClient(pdu, Now, transactionId, redaction);
+    }
+
+    public async Task<JsonObject> StateEventToClientAsync(RoomSnapshot room, string eventId, CancellationToken ct)
+    {
+        var row = await db.ReadAsync(s => rooms.GetEventAsync(s, eventId), ct) ?? throw MatrixException.NotFound("Event not found.");
+        return await ToClientAsync(room, row, ct);
+    }
+}

@@ -1,0 +1,41 @@
+using Matrix.Federation.Events;
+using Matrix.Federation.Rooms;
+
+namespace Matrix.Homeserver.Rooms;
+
+/// <summary>
+/// A room's hot state in memory: its version, current state and latest event. Only the spine replaces it, under the
+/// room's lock, after the transaction that changed it has committed.
+/// </summary>
+public sealed record RoomSnapshot(
+    string RoomId, RoomVersion Version, IReadOnlyDictionary<StateKey, string> State, string HeadEventId, long HeadDepth, long HeadStateGroup)
+{
+    public string? StateEventId(StateKey key) => State.GetValueOrDefault(key);
+
+    /// <summary>Users with a member event in the room (any membership): whom a new event may concern.</summary>
+    public IEnumerable<string> MemberUserIds => State.Keys.Where(k => k.Type == "m.room.member").Select(k => k.Key);
+}
+
+/// <summary>One writer per room: event creation for a room is serialised so prev_events, depth and state stay consistent.</summary>
+public sealed class RoomLocks
+{
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<string, SemaphoreSlim> _locks = new(StringComparer.Ordinal);
+
+    public async Task<IDisposable> AcquireAsync(string roomId, CancellationToken ct)
+    {
+        var semaphore = _locks.GetOrAdd(roomId, _ => new SemaphoreSlim(1, 1));
+        await semaphore.WaitAsync(ct);
+        return new Releaser(semaphore);
+    }
+
+    private sealed class Releaser(SemaphoreSlim semaphore) : IDisposable
+    {
+        private int _released;
+
+        public void Dispose()
+        {
+            if (Interlocked.Exchange(ref _released, 1) == 0)
+                semaphore.Release();
+        }
+    }
+}

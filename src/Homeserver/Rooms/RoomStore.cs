@@ -1,0 +1,123 @@
+using Matrix.Homeserver.Storage;
+
+namespace Matrix.Homeserver.Rooms;
+
+public sealed record RoomRow(string RoomId, string RoomVersion, string Creator, long IsPublic, long CreatedTs);
+
+public sealed record EventRow(
+    long StreamOrdering, string EventId, string RoomId, string Type, string? StateKey, string Sender, long Depth,
+    long OriginServerTs, long StateGroup, string? RedactedBy, string Json);
+
+public sealed record CurrentStateRow(string Type, string StateKey, string EventId, string? Membership);
+
+public sealed record RoomHeadRow(string EventId, long Depth, long StateGroup);
+
+public sealed record MembershipRow(string RoomId, string Membership, string EventId);
+
+/// <summary>SQL for rooms, events, current state, room heads, transaction IDs and stream positions.</summary>
+public sealed class RoomStore
+{
+    private const string EventColumns =
+        "stream_ordering, event_id, room_id, type, state_key, sender, depth, origin_server_ts, state_group, redacted_by, json";
+
+    /// <summary>Takes the next position of a stream inside the caller's transaction (the row lock orders concurrent writers).</summary>
+    public Task<long> NextPositionAsync(DbSession s, string stream) =>
+        s.ExecuteScalarAsync<long>("UPDATE stream_positions SET position = position + 1 WHERE stream = @stream RETURNING position", new { stream });
+
+    public Task<long> CurrentPositionAsync(DbSession s, string stream) =>
+        s.ExecuteScalarAsync<long>("SELECT position FROM stream_positions WHERE stream = @stream", new { stream });
+
+    public Task InsertRoomAsync(DbSession s, RoomRow room) => s.ExecuteAsync(
+        "INSERT INTO rooms (room_id, room_version, creator, is_public, created_ts) VALUES (@RoomId, @RoomVersion, @Creator, @IsPublic, @CreatedTs)", room);
+
+    public Task<RoomRow?> GetRoomAsync(DbSession s, string roomId) =>
+        s.QuerySingleOrDefaultAsync<RoomRow>("SELECT room_id, room_version, creator, is_public, created_ts FROM rooms WHERE room_id = @roomId", new { roomId });
+
+    public Task SetPublicAsync(DbSession s, string roomId, bool isPublic) =>
+        s.ExecuteAsync("UPDATE rooms SET is_public = @value WHERE room_id = @roomId", new { roomId, value = isPublic ? 1L : 0L });
+
+    public Task InsertEventAsync(DbSession s, EventRow row) => s.ExecuteAsync(
+        $"INSERT INTO events ({EventColumns}) VALUES (@StreamOrdering, @EventId, @RoomId, @Type, @StateKey, @Sender, @Depth, @OriginServerTs, @StateGroup, @RedactedBy, @Json)", row);
+
+    public Task<EventRow?> GetEventAsync(DbSession s, string eventId) =>
+        s.QuerySingleOrDefaultAsync<EventRow>($"SELECT {EventColumns} FROM events WHERE event_id = @eventId", new { eventId });
+
+    public async Task<List<EventRow>> GetEventsAsync(DbSession s, IReadOnlyCollection<string> eventIds) =>
+        eventIds.Count == 0 ? [] : (await s.QueryAsync<EventRow>($"SELECT {EventColumns} FROM events WHERE event_id IN @eventIds", new { eventIds })).ToList();
+
+    public Task MarkRedactedAsync(DbSession s, string eventId, string redactionId) =>
+        s.ExecuteAsync("UPDATE events SET redacted_by = @redactionId WHERE event_id = @eventId AND redacted_by IS NULL", new { eventId, redactionId });
+
+    /// <summary>Room events with <paramref name="after"/> &lt; stream ordering &lt;= <paramref name="upTo"/>, newest first when <paramref name="newestFirst"/>.</summary>
+    public async Task<List<EventRow>> RoomEventsAsync(DbSession s, string roomId, long after, long upTo, int limit, bool newestFirst) =>
+        (await s.QueryAsync<EventRow>(
+            $"SELECT {EventColumns} FROM events WHERE room_id = @roomId AND stream_ordering > @after AND stream_ordering <= @upTo " +
+            $"ORDER BY stream_ordering {(newestFirst ? "DESC" : "ASC")} LIMIT @limit",
+            new { roomId, after, upTo, limit = (long)limit })).ToList();
+
+    /// <summary>The room's latest event at or before a stream position (the state at that position is its state group).</summary>
+    public Task<EventRow?> LastEventAtAsync(DbSession s, string roomId, long position) => s.QuerySingleOrDefaultAsync<EventRow>(
+        $"SELECT {EventColumns} FROM events WHERE room_id = @roomId AND stream_ordering <= @position ORDER BY stream_ordering DESC LIMIT 1",
+        new { roomId, position });
+
+    /// <summary>The client transaction IDs a device used for some of its events.</summary>
+    public async Task<Dictionary<string, string>> TxnIdsAsync(DbSession s, string userId, string deviceId, IReadOnlyCollection<string> eventIds) =>
+        eventIds.Count == 0 ? [] : (await s.QueryAsync<(string EventId, string TxnId)>(
+            "SELECT event_id, txn_id FROM event_txn_ids WHERE user_id = @userId AND device_id = @deviceId AND event_id IN @eventIds",
+            new { userId, deviceId, eventIds })).ToDictionary(r => r.EventId, r => r.TxnId);
+
+    public async Task<List<CurrentStateRow>> CurrentStateAsync(DbSession s, string roomId) =>
+        (await s.QueryAsync<CurrentStateRow>("SELECT type, state_key, event_id, membership FROM current_state WHERE room_id = @roomId", new { roomId })).ToList();
+
+    public Task SetCurrentStateAsync(DbSession s, string roomId, string type, string stateKey, string eventId, string? membership) => s.ExecuteAsync("""
+        INSERT INTO current_state (room_id, type, state_key, event_id, membership) VALUES (@roomId, @type, @stateKey, @eventId, @membership)
+        ON CONFLICT (room_id, type, state_key) DO UPDATE SET event_id = excluded.event_id, membership = excluded.membership
+        """, new { roomId, type, stateKey, eventId, membership });
+
+    public Task<RoomHeadRow?> GetHeadAsync(DbSession s, string roomId) =>
+        s.QuerySingleOrDefaultAsync<RoomHeadRow>("SELECT event_id, depth, state_group FROM room_heads WHERE room_id = @roomId", new { roomId });
+
+    public Task SetHeadAsync(DbSession s, string roomId, RoomHeadRow head) => s.ExecuteAsync("""
+        INSERT INTO room_heads (room_id, event_id, depth, state_group) VALUES (@roomId, @EventId, @Depth, @StateGroup)
+        ON CONFLICT (room_id) DO UPDATE SET event_id = excluded.event_id, depth = excluded.depth, state_group = excluded.state_group
+        """, new { roomId, head.EventId, head.Depth, head.StateGroup });
+
+    /// <summary>The user's membership in every room they have a member event in (from current state).</summary>
+    public async Task<List<MembershipRow>> MembershipsAsync(DbSession s, string userId) =>
+        (await s.QueryAsync<MembershipRow>(
+            "SELECT room_id, membership, event_id FROM current_state WHERE state_key = @userId AND type = 'm.room.member'", new { userId })).ToList();
+
+    public async Task<List<string>> JoinedMembersAsync(DbSession s, string roomId) =>
+        (await s.QueryAsync<string>(
+            "SELECT state_key FROM current_state WHERE room_id = @roomId AND type = 'm.room.member' AND membership = 'join'", new { roomId })).ToList();
+
+    /// <summary>The user's member events after a stream position (joins, leaves, invites since a sync token).</summary>
+    public async Task<List<EventRow>> MembershipEventsSinceAsync(DbSession s, string userId, long after, long upTo) =>
+        (await s.QueryAsync<EventRow>(
+            $"SELECT {EventColumns} FROM events WHERE state_key = @userId AND type = 'm.room.member' AND stream_ordering > @after AND stream_ordering <= @upTo ORDER BY stream_ordering",
+            new { userId, after, upTo })).ToList();
+
+    public Task<string?> TxnEventAsync(DbSession s, string userId, string deviceId, string txnId) => s.QuerySingleOrDefaultAsync<string>(
+        "SELECT event_id FROM event_txn_ids WHERE user_id = @userId AND device_id = @deviceId AND txn_id = @txnId", new { userId, deviceId, txnId });
+
+    public Task InsertTxnAsync(DbSession s, string userId, string deviceId, string txnId, string eventId, long now) => s.ExecuteAsync(
+        "INSERT INTO event_txn_ids (user_id, device_id, txn_id, event_id, created_ts) VALUES (@userId, @deviceId, @txnId, @eventId, @now)",
+        new { userId, deviceId, txnId, eventId, now });
+
+    /// <summary>Maps an alias to a room; false when the alias is taken.</summary>
+    public async Task<bool> TryCreateAliasAsync(DbSession s, string alias, string roomId, string creator) =>
+        await s.ExecuteAsync("INSERT INTO room_aliases (alias, room_id, creator) VALUES (@alias, @roomId, @creator) ON CONFLICT DO NOTHING",
+            new { alias, roomId, creator }) == 1;
+
+    public Task<string?> ResolveAliasAsync(DbSession s, string alias) =>
+        s.QuerySingleOrDefaultAsync<string>("SELECT room_id FROM room_aliases WHERE alias = @alias", new { alias });
+
+    public Task ForgetAsync(DbSession s, string userId, string roomId) => s.ExecuteAsync(
+        "INSERT INTO forgotten_rooms (user_id, room_id) VALUES (@userId, @roomId) ON CONFLICT DO NOTHING", new { userId, roomId });
+
+    public Task UnforgetAsync(DbSession s, string userId, string roomId) =>
+        s.ExecuteAsync("DELETE FROM forgotten_rooms WHERE user_id = @userId AND room_id = @roomId", new { userId, roomId });
+
+    public async Task<HashSet<string>> ForgottenRoomsAsync(DbSession s, string userId) =>
+        (await s.QueryAsync<string>("SELECT room_id FROM forgotten_rooms WHERE user_id = @userId", new { userId })).ToHashSet();
+}

@@ -1,0 +1,94 @@
+using System.Text;
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using Matrix.Homeserver.Accounts;
+using Matrix.Homeserver.Http;
+using Matrix.Homeserver.Rooms;
+using Matrix.Homeserver.Storage;
+
+namespace Matrix.Homeserver.Sync;
+
+/// <summary>Spec: <c>GET /sync</c> and <c>GET /rooms/{roomId}/messages</c>.</summary>
+public sealed class SyncEndpoints(Authenticator authenticator, SyncService sync, RoomReader reader, Database db, RoomStore rooms) : IEndpoints
+{
+    public const int MaxMessagesLimit = 1000;
+
+    public void Map(IEndpointRouteBuilder app)
+    {
+        app.MapV3("GET", "sync", SyncAsync);
+        app.MapV3("GET", "rooms/{roomId}/messages", MessagesAsync);
+    }
+
+    private async Task SyncAsync(HttpContext context)
+    {
+        var requester = await authenticator.AuthenticateAsync(context);
+        var since = context.Query("since") is { Length: > 0 } token ? SyncToken.Parse(token, "since") : (SyncToken?)null;
+        var timeout = long.TryParse(context.Query("timeout"), out var ms) ? (int)Math.Clamp(ms, 0, SyncService.MaxTimeoutMs) : 0;
+        var filter = await FilterAsync(context, requester);
+        var fullState = context.Query("full_state") == "true";
+        await context.WriteJsonAsync(await sync.SyncAsync(requester, since, filter, fullState, timeout, context.RequestAborted));
+    }
+
+    private async Task<SyncFilter> FilterAsync(HttpContext context, Requester requester)
+    {
+        var text = context.Query("filter");
+        if (text.Length == 0)
+            return SyncFilter.Default;
+        if (!text.TrimStart().StartsWith('{'))
+            text = await FilterEndpoints.LoadAsync(db, requester.UserId.Value, text, context.RequestAborted)
+                ?? throw MatrixException.NotFound("Filter not found.");
+        if (Encoding.UTF8.GetByteCount(text) > FilterEndpoints.MaxFilterBytes)
+            throw MatrixException.TooLarge("Filter is too large.");
+        try
+        {
+            using var document = JsonDocument.Parse(text);
+            return SyncFilter.Parse(document.RootElement);
+        }
+        catch (JsonException)
+        {
+            throw MatrixException.NotJson("The filter is not valid JSON.");
+        }
+    }
+
+    private async Task MessagesAsync(HttpContext context)
+    {
+        var requester = await authenticator.AuthenticateAsync(context);
+        var roomId = RoomEndpoints.RoomIdFromRoute(context);
+        var user = requester.UserId.Value;
+        var room = await reader.RoomAsync(roomId, context.RequestAborted);
+        var membership = await reader.MembershipAsync(room, user, context.RequestAborted);
+        if (membership is null or "invite" or "knock")
+            throw MatrixException.Forbidden("You are not in this room.");
+        var dir = context.Query("dir") is { Length: > 0 } d ? d : "b";
+        if (dir is not ("b" or "f"))
+            throw MatrixException.InvalidParam("dir must be 'b' or 'f'.");
+        var limit = context.Query("limit") is { Length: > 0 } l
+            ? int.TryParse(l, out var n) && n >= 0 ? Math.Min(n, MaxMessagesLimit) : throw MatrixException.InvalidParam("Invalid limit.")
+            : 10;
+        var current = await db.ReadAsync(s => rooms.CurrentPositionAsync(s, "events"), context.RequestAborted);
+        // A user who left sees history only up to their departure.
+        var ceiling = current;
+        if (membership is "leave" or "ban")
+            ceiling = (await db.ReadAsync(s => rooms.GetEventAsync(s, room.State[Federation.Events.StateKey.Member(user)]), context.RequestAborted))!.StreamOrdering;
+        var from = context.Query("from") is { Length: > 0 } f ? SyncToken.Parse(f, "from").Events : dir == "b" ? current : 0;
+        var to = context.Query("to") is { Length: > 0 } t ? SyncToken.Parse(t, "to").Events : (long?)null;
+        from = Math.Min(from, ceiling);
+
+        List<EventRow> rows;
+        if (dir == "b")
+            rows = await db.ReadAsync(s => rooms.RoomEventsAsync(s, roomId, to ?? 0, from, limit, newestFirst: true), context.RequestAborted);
+        else
+            rows = await db.ReadAsync(s => rooms.RoomEventsAsync(s, roomId, from, Math.Min(to ?? ceiling, ceiling), limit, newestFirst: false), context.RequestAborted);
+
+        var chunk = await sync.TimelineAsync(requester, room, rows, membership == "join", context.RequestAborted);
+        var response = new JsonObject
+        {
+            ["start"] = new SyncToken(from).ToString(),
+            ["chunk"] = chunk,
+            ["state"] = new JsonArray(),
+        };
+        if (rows.Count == limit && limit > 0)
+            response["end"] = new SyncToken(dir == "b" ? rows[^1].StreamOrdering - 1 : rows[^1].StreamOrdering).ToString();
+        await context.WriteJsonAsync(response);
+    }
+}

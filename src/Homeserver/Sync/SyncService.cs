@@ -1,0 +1,192 @@
+using System.Text.Json.Nodes;
+using Matrix.Federation.Events;
+using Matrix.Homeserver.Accounts;
+using Matrix.Homeserver.Rooms;
+using Matrix.Homeserver.Storage;
+
+namespace Matrix.Homeserver.Sync;
+
+/// <summary>
+/// <c>/sync</c>: joined rooms (timeline, state before it, summary), invites with stripped state, knocks and leaves,
+/// initial or since a token, long-polling on the <see cref="SyncNotifier"/> until something arrives.
+/// </summary>
+public sealed class SyncService(Database db, RoomStore rooms, EventSpine spine, RoomReader reader, EventCache events, SyncNotifier notifier)
+{
+    public const int MaxTimeoutMs = 60_000;
+
+    public async Task<JsonObject> SyncAsync(Requester requester, SyncToken? since, SyncFilter filter, bool fullState, int timeoutMs, CancellationToken ct)
+    {
+        var user = requester.UserId.Value;
+        var waiter = notifier.Register(user, out var unregister);
+        try
+        {
+            var (response, empty) = await BuildAsync(requester, since, filter, fullState, ct);
+            if (!empty || since is null || timeoutMs <= 0)
+                return response;
+            await Task.WhenAny(waiter, Task.Delay(Math.Min(timeoutMs, MaxTimeoutMs), ct));
+            ct.ThrowIfCancellationRequested();
+            return (await BuildAsync(requester, since, filter, fullState, ct)).Response;
+        }
+        finally
+        {
+            unregister();
+        }
+    }
+
+    private async Task<(JsonObject Response, bool Empty)> BuildAsync(Requester requester, SyncToken? since, SyncFilter filter, bool fullState, CancellationToken ct)
+    {
+        var user = requester.UserId.Value;
+        var (upTo, memberships, forgotten) = await db.ReadAsync(async s =>
+            (await rooms.CurrentPositionAsync(s, "events"), await rooms.MembershipsAsync(s, user), await rooms.ForgottenRoomsAsync(s, user)), ct);
+        var sinceEvents = since?.Events ?? 0;
+        var changed = since is null ? [] : (await db.ReadAsync(s => rooms.MembershipEventsSinceAsync(s, user, sinceEvents, upTo), ct))
+            .Select(e => e.RoomId).ToHashSet();
+
+        var join = new JsonObject();
+        var invite = new JsonObject();
+        var leave = new JsonObject();
+        var knock = new JsonObject();
+        foreach (var membership in memberships.Where(m => filter.IncludesRoom(m.RoomId) && !forgotten.Contains(m.RoomId)))
+        {
+            var room = await spine.GetRoomAsync(membership.RoomId, ct);
+            if (room is null)
+                continue;
+            var isNew = since is null || changed.Contains(room.RoomId);
+            switch (membership.Membership)
+            {
+                case "join":
+                    if (await JoinedRoomAsync(requester, room, since, upTo, filter, fullState || isNew) is { } joined)
+                        join[room.RoomId] = joined;
+                    break;
+                case "invite" when isNew:
+                    invite[room.RoomId] = new JsonObject { ["invite_state"] = new JsonObject { ["events"] = await StrippedStateAsync(room, membership.EventId, ct) } };
+                    break;
+                case "knock" when isNew:
+                    knock[room.RoomId] = new JsonObject { ["knock_state"] = new JsonObject { ["events"] = await StrippedStateAsync(room, membership.EventId, ct) } };
+                    break;
+                case "leave" or "ban" when (since is not null && isNew) || (since is null && filter.IncludeLeave):
+                    leave[room.RoomId] = await LeftRoomAsync(requester, room, membership.EventId, since, filter, ct);
+                    break;
+            }
+        }
+
+        var response = new JsonObject
+        {
+            ["next_batch"] = new SyncToken(upTo).ToString(),
+            ["rooms"] = new JsonObject { ["join"] = join, ["invite"] = invite, ["leave"] = leave, ["knock"] = knock },
+            ["account_data"] = new JsonObject { ["events"] = new JsonArray() },
+            ["presence"] = new JsonObject { ["events"] = new JsonArray() },
+            ["to_device"] = new JsonObject { ["events"] = new JsonArray() },
+            ["device_lists"] = new JsonObject { ["changed"] = new JsonArray(), ["left"] = new JsonArray() },
+            ["device_one_time_keys_count"] = new JsonObject(),
+        };
+        return (response, join.Count + invite.Count + leave.Count + knock.Count == 0);
+    }
+
+    private async Task<JsonObject?> JoinedRoomAsync(Requester requester, RoomSnapshot room, SyncToken? since, long upTo, SyncFilter filter, bool fullState)
+    {
+        var ct = CancellationToken.None;
+        var sinceEvents = since?.Events ?? 0;
+        var rows = await db.ReadAsync(s => rooms.RoomEventsAsync(s, room.RoomId, sinceEvents, upTo, filter.TimelineLimit + 1, newestFirst: true), ct);
+        var limited = rows.Count > filter.TimelineLimit;
+        rows = rows.Take(filter.TimelineLimit).Reverse().ToList();
+        if (rows.Count == 0 && !fullState && since is not null)
+            return null;
+
+        var timeline = await TimelineAsync(requester, room, rows, joinedNow: true, ct);
+        var startPosition = rows.Count > 0 ? rows[0].StreamOrdering - 1 : upTo;
+        var stateAtStart = await StateAtAsync(room.RoomId, startPosition, ct);
+        var state = new JsonArray();
+        if (fullState || limited || since is null)
+        {
+            var baseline = fullState || since is null ? new Dictionary<StateKey, string>() : await StateAtAsync(room.RoomId, sinceEvents, ct);
+            foreach (var (key, eventId) in stateAtStart)
+                if (!baseline.TryGetValue(key, out var old) || old != eventId)
+                    state.Add(await reader.StateEventToClientAsync(room, eventId, ct));
+        }
+        return new JsonObject
+        {
+            ["timeline"] = new JsonObject
+            {
+                ["events"] = timeline,
+                ["limited"] = limited,
+                ["prev_batch"] = new SyncToken(startPosition).ToString(),
+            },
+            ["state"] = new JsonObject { ["events"] = state },
+            ["ephemeral"] = new JsonObject { ["events"] = new JsonArray() },
+            ["account_data"] = new JsonObject { ["events"] = new JsonArray() },
+            ["summary"] = await SummaryAsync(room, requester.UserId.Value, ct),
+            ["unread_notifications"] = new JsonObject { ["notification_count"] = 0, ["highlight_count"] = 0 },
+        };
+    }
+
+    private async Task<JsonObject> LeftRoomAsync(Requester requester, RoomSnapshot room, string leaveEventId, SyncToken? since, SyncFilter filter, CancellationToken ct)
+    {
+        var leaveRow = (await db.ReadAsync(s => rooms.GetEventAsync(s, leaveEventId), ct))!;
+        var after = since?.Events ?? 0;
+        var rows = await db.ReadAsync(s => rooms.RoomEventsAsync(s, room.RoomId, after, leaveRow.StreamOrdering, filter.TimelineLimit + 1, newestFirst: true), ct);
+        var limited = rows.Count > filter.TimelineLimit;
+        rows = rows.Take(filter.TimelineLimit).Reverse().ToList();
+        return new JsonObject
+        {
+            ["timeline"] = new JsonObject
+            {
+                ["events"] = await TimelineAsync(requester, room, rows, joinedNow: false, ct),
+                ["limited"] = limited,
+                ["prev_batch"] = new SyncToken(rows.Count > 0 ? rows[0].StreamOrdering - 1 : leaveRow.StreamOrdering).ToString(),
+            },
+            ["state"] = new JsonObject { ["events"] = new JsonArray() },
+            ["account_data"] = new JsonObject { ["events"] = new JsonArray() },
+        };
+    }
+
+    /// <summary>Timeline events the user may see, in client format, with the transaction ID on their own device's events.</summary>
+    public async Task<JsonArray> TimelineAsync(Requester requester, RoomSnapshot room, List<EventRow> rows, bool joinedNow, CancellationToken ct)
+    {
+        var user = requester.UserId.Value;
+        var own = rows.Where(r => r.Sender == user).Select(r => r.EventId).ToList();
+        var txnIds = await db.ReadAsync(s => rooms.TxnIdsAsync(s, user, requester.DeviceId, own), ct);
+        var timeline = new JsonArray();
+        foreach (var row in rows)
+            if (await reader.CanSeeAsync(room, row, user, joinedNow, ct))
+                timeline.Add(await reader.ToClientAsync(room, row, ct, txnIds.GetValueOrDefault(row.EventId)));
+        return timeline;
+    }
+
+    private async Task<IReadOnlyDictionary<StateKey, string>> StateAtAsync(string roomId, long position, CancellationToken ct)
+    {
+        var row = await db.ReadAsync(s => rooms.LastEventAtAsync(s, roomId, position), ct);
+        return row is null ? new Dictionary<StateKey, string>() : await reader.StateGroupAsync(row.StateGroup, ct);
+    }
+
+    private async Task<JsonArray> StrippedStateAsync(RoomSnapshot room, string memberEventId, CancellationToken ct)
+    {
+        var stripped = new JsonArray();
+        foreach (var type in new[] { "m.room.create", "m.room.join_rules", "m.room.name", "m.room.avatar", "m.room.canonical_alias", "m.room.encryption", "m.room.topic" })
+            if (await spine.GetStateEventAsync(room, new StateKey(type, ""), ct) is { } stateEvent)
+                stripped.Add(ClientEventFormat.ToStripped(stateEvent));
+        if (await events.GetAsync(memberEventId, room.Version, ct) is { } member)
+            stripped.Add(ClientEventFormat.ToStripped(member));
+        return stripped;
+    }
+
+    private async Task<JsonObject> SummaryAsync(RoomSnapshot room, string userId, CancellationToken ct)
+    {
+        int joined = 0, invited = 0;
+        var heroes = new List<string>();
+        foreach (var key in room.State.Keys.Where(k => k.Type == "m.room.member").OrderBy(k => k.Key, StringComparer.Ordinal))
+        {
+            var membership = (await spine.GetStateEventAsync(room, key, ct))?.Membership;
+            if (membership == "join") joined++;
+            else if (membership == "invite") invited++;
+            if (membership is "join" or "invite" && key.Key != userId && heroes.Count < 5)
+                heroes.Add(key.Key);
+        }
+        return new JsonObject
+        {
+            ["m.heroes"] = new JsonArray(heroes.Select(h => (JsonNode)h).ToArray()),
+            ["m.joined_member_count"] = joined,
+            ["m.invited_member_count"] = invited,
+        };
+    }
+}
