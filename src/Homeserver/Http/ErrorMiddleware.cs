@@ -30,6 +30,9 @@ public static class ErrorMiddleware
                     context.RequestServices.GetRequiredService<ILoggerFactory>().CreateLogger("Matrix.Homeserver.Errors")
                         .LogError(exception, "Unhandled error on {Method} {Path}", context.Request.Method, context.Request.Path);
                 context.Response.Clear();
+                // A refused oversized body is left unread: tell the client not to reuse the connection.
+                if (error.Status == 413)
+                    context.Response.Headers.Connection = "close";
                 await WriteAsync(context, error);
             }
         });

@@ -20,8 +20,9 @@ public static class Routes
     public static void MapV1(this IEndpointRouteBuilder app, string method, string path, RequestDelegate handler) =>
         app.MapMethods($"{ClientPrefix}/v1/{path}", [method], handler);
 
+    /// <summary>A route value. ASP.NET Core decodes every escape except <c>%2F</c>; IDs such as v3 event IDs contain '/', so that is decoded here.</summary>
     public static string Route(this HttpContext context, string name) => JsonFields.WithoutNul(
-        context.Request.RouteValues[name] as string ?? throw MatrixException.MissingParam(name), name);
+        (context.Request.RouteValues[name] as string ?? throw MatrixException.MissingParam(name)).Replace("%2F", "/", StringComparison.OrdinalIgnoreCase), name);
 
     /// <summary>A query parameter, or "" when absent.</summary>
     public static string Query(this HttpContext context, string name) => JsonFields.WithoutNul(context.Request.Query[name].ToString(), name);

@@ -42,8 +42,13 @@ public sealed class RoomStore
     public Task<EventRow?> GetEventAsync(DbSession s, string eventId) =>
         s.QuerySingleOrDefaultAsync<EventRow>($"SELECT {EventColumns} FROM events WHERE event_id = @eventId", new { eventId });
 
-    public async Task<List<EventRow>> GetEventsAsync(DbSession s, IReadOnlyCollection<string> eventIds) =>
-        eventIds.Count == 0 ? [] : (await s.QueryAsync<EventRow>($"SELECT {EventColumns} FROM events WHERE event_id IN @eventIds", new { eventIds })).ToList();
+    public async Task<List<EventRow>> GetEventsAsync(DbSession s, IReadOnlyCollection<string> eventIds)
+    {
+        if (eventIds.Count == 0)
+            return [];
+        var args = new Dapper.DynamicParameters();
+        return (await s.QueryAsync<EventRow>($"SELECT {EventColumns} FROM events WHERE event_id IN {SqlList.In(args, "id", eventIds)}", args)).ToList();
+    }
 
     public Task MarkRedactedAsync(DbSession s, string eventId, string redactionId) =>
         s.ExecuteAsync("UPDATE events SET redacted_by = @redactionId WHERE event_id = @eventId AND redacted_by IS NULL", new { eventId, redactionId });
@@ -61,10 +66,15 @@ public sealed class RoomStore
         new { roomId, position });
 
     /// <summary>The client transaction IDs a device used for some of its events.</summary>
-    public async Task<Dictionary<string, string>> TxnIdsAsync(DbSession s, string userId, string deviceId, IReadOnlyCollection<string> eventIds) =>
-        eventIds.Count == 0 ? [] : (await s.QueryAsync<(string EventId, string TxnId)>(
-            "SELECT event_id, txn_id FROM event_txn_ids WHERE user_id = @userId AND device_id = @deviceId AND event_id IN @eventIds",
-            new { userId, deviceId, eventIds })).ToDictionary(r => r.EventId, r => r.TxnId);
+    public async Task<Dictionary<string, string>> TxnIdsAsync(DbSession s, string userId, string deviceId, IReadOnlyCollection<string> eventIds)
+    {
+        if (eventIds.Count == 0)
+            return [];
+        var args = new Dapper.DynamicParameters(new { userId, deviceId });
+        var rows = await s.QueryAsync<(string EventId, string TxnId)>(
+            $"SELECT event_id, txn_id FROM event_txn_ids WHERE user_id = @userId AND device_id = @deviceId AND event_id IN {SqlList.In(args, "id", eventIds)}", args);
+        return rows.ToDictionary(r => r.EventId, r => r.TxnId);
+    }
 
     public async Task<List<CurrentStateRow>> CurrentStateAsync(DbSession s, string roomId) =>
         (await s.QueryAsync<CurrentStateRow>("SELECT type, state_key, event_id, membership FROM current_state WHERE room_id = @roomId", new { roomId })).ToList();

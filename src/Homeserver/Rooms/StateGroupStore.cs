@@ -42,8 +42,9 @@ public sealed class StateGroupStore(RoomStore rooms)
             chain.Add(id);
             current = (await s.QuerySingleOrDefaultAsync<GroupRow>("SELECT group_id, prev_group, delta_depth FROM state_groups WHERE group_id = @id", new { id }))?.PrevGroup;
         }
-        var rows = await s.QueryAsync<EntryRow>("SELECT type, state_key, event_id FROM state_group_entries WHERE group_id IN @chain ORDER BY group_id",
-            new { chain });
+        var args = new Dapper.DynamicParameters();
+        var rows = await s.QueryAsync<EntryRow>(
+            $"SELECT type, state_key, event_id FROM state_group_entries WHERE group_id IN {SqlList.In(args, "g", chain)} ORDER BY group_id", args);
         var state = new Dictionary<StateKey, string>();
         foreach (var row in rows)
             state[new StateKey(row.Type, row.StateKey)] = row.EventId;

@@ -1,0 +1,238 @@
+using System.Text.Json.Nodes;
+using Matrix.SpecTests.Harness;
+
+namespace Matrix.SpecTests;
+
+/// <summary>Spec: client-server API "Rooms" and "Room membership": creation, joining, membership changes, state.</summary>
+public abstract class RoomTests(ServerFixture fixture)
+{
+    private MatrixClient C => fixture.Client;
+    private const string V3 = "/_matrix/client/v3";
+
+    internal static async Task<string> CreateRoomAsync(MatrixClient c, LoggedInUser user, object? body = null)
+    {
+        var response = await c.PostAsync($"{V3}/createRoom", body ?? new { }, user.AccessToken);
+        Assert.True(response.Status == 200, response.ToString());
+        return response.Str("room_id");
+    }
+
+    internal static async Task<string> SendAsync(MatrixClient c, LoggedInUser user, string roomId, string body, string? txnId = null)
+    {
+        var response = await c.PutAsync($"{V3}/rooms/{Uri.EscapeDataString(roomId)}/send/m.room.message/{txnId ?? Guid.NewGuid().ToString("N")}",
+            new { msgtype = "m.text", body }, user.AccessToken);
+        Assert.True(response.Status == 200, response.ToString());
+        return response.Str("event_id");
+    }
+
+    internal static string R(string roomId) => Uri.EscapeDataString(roomId);
+
+    [Fact]
+    public async Task Create_room_applies_name_topic_preset_initial_state_and_power_level_override()
+    {
+        var alice = await C.RegisterAsync();
+        var bob = await C.RegisterAsync();
+        var roomId = await CreateRoomAsync(C, alice, new
+        {
+            name = "Design", topic = "Weekly design review", preset = "public_chat", invite = new[] { bob.UserId },
+            initial_state = new object[] { new { type = "m.room.history_visibility", state_key = "", content = new { history_visibility = "joined" } } },
+            power_level_content_override = new { events_default = 10 },
+            creation_content = new { type = "m.space" },
+        });
+        Assert.Matches("^![A-Za-z0-9_-]{43}$", roomId);
+        var state = (await C.GetAsync($"{V3}/rooms/{R(roomId)}/state", alice.AccessToken)).Body!.AsArray();
+        string? Content(string type, string field) => state.FirstOrDefault(e => e!["type"]!.GetValue<string>() == type)?["content"]?[field]?.ToJsonString().Trim('"');
+        Assert.Equal("Design", Content("m.room.name", "name"));
+        Assert.Equal("Weekly design review", Content("m.room.topic", "topic"));
+        Assert.Equal("public", Content("m.room.join_rules", "join_rule"));
+        Assert.Equal("joined", Content("m.room.history_visibility", "history_visibility"));
+        Assert.Equal("10", Content("m.room.power_levels", "events_default"));
+        Assert.Equal("12", Content("m.room.create", "room_version"));
+        Assert.Equal("m.space", Content("m.room.create", "type"));
+        var bobMember = await C.GetAsync($"{V3}/rooms/{R(roomId)}/state/m.room.member/{bob.UserId}", alice.AccessToken);
+        Assert.Equal("invite", bobMember.Str("membership"));
+        var name = await C.GetAsync($"{V3}/rooms/{R(roomId)}/state/m.room.name?format=event", alice.AccessToken);
+        Assert.Equal("m.room.name", name.Str("type"));
+    }
+
+    [Fact]
+    public async Task Every_room_version_can_be_created_and_used()
+    {
+        var alice = await C.RegisterAsync();
+        for (var version = 1; version <= 12; version++)
+        {
+            var roomId = await CreateRoomAsync(C, alice, new { room_version = version.ToString(), name = $"v{version}" });
+            var eventId = await SendAsync(C, alice, roomId, $"hello v{version}");
+            var fetched = await C.GetAsync($"{V3}/rooms/{R(roomId)}/event/{Uri.EscapeDataString(eventId)}", alice.AccessToken);
+            Assert.Equal($"hello v{version}", fetched.Body!["content"]!["body"]!.GetValue<string>());
+            var create = await C.GetAsync($"{V3}/rooms/{R(roomId)}/state/m.room.create", alice.AccessToken);
+            Assert.Equal(version.ToString(), create.Str("room_version"));
+        }
+        var unsupported = await C.PostAsync($"{V3}/createRoom", new { room_version = "99" }, alice.AccessToken);
+        Assert.Equal("M_UNSUPPORTED_ROOM_VERSION", unsupported.Errcode);
+    }
+
+    [Fact]
+    public async Task Create_room_rejects_bad_input_before_creating_anything()
+    {
+        var alice = await C.RegisterAsync();
+        Assert.Equal(400, (await C.PostAsync($"{V3}/createRoom", new { invite = new[] { "not-a-user" } }, alice.AccessToken)).Status);
+        Assert.Equal(400, (await C.PostAsync($"{V3}/createRoom", new { preset = "party" }, alice.AccessToken)).Status);
+        Assert.Equal(400, (await C.PostAsync($"{V3}/createRoom", "{\"creation_content\": {\"x\": 1.5}}", alice.AccessToken)).Status);
+        Assert.Equal(401, (await C.PostAsync($"{V3}/createRoom", new { })).Status);
+        var joined = await C.GetAsync($"{V3}/joined_rooms", alice.AccessToken);
+        Assert.Empty(joined.Body!["joined_rooms"]!.AsArray());
+    }
+
+    [Fact]
+    public async Task Aliases_are_created_with_the_room_and_can_be_joined()
+    {
+        var alice = await C.RegisterAsync();
+        var bob = await C.RegisterAsync();
+        var localpart = MatrixClient.UniqueName("room");
+        var roomId = await CreateRoomAsync(C, alice, new { preset = "public_chat", room_alias_name = localpart });
+        var taken = await C.PostAsync($"{V3}/createRoom", new { room_alias_name = localpart }, alice.AccessToken);
+        Assert.Equal("M_ROOM_IN_USE", taken.Errcode);
+        var join = await C.PostAsync($"{V3}/join/{Uri.EscapeDataString($"#{localpart}:{C.ServerName}")}", new { }, bob.AccessToken);
+        Assert.Equal(roomId, join.Str("room_id"));
+        var canonical = await C.GetAsync($"{V3}/rooms/{R(roomId)}/state/m.room.canonical_alias", bob.AccessToken);
+        Assert.Equal($"#{localpart}:{C.ServerName}", canonical.Str("alias"));
+        Assert.Equal("M_NOT_FOUND", (await C.PostAsync($"{V3}/join/{Uri.EscapeDataString($"#nothing{localpart}:{C.ServerName}")}", new { }, bob.AccessToken)).Errcode);
+    }
+
+    [Fact]
+    public async Task Invite_join_leave_kick_ban_unban_and_forget()
+    {
+        var alice = await C.RegisterAsync();
+        var bob = await C.RegisterAsync();
+        var carol = await C.RegisterAsync();
+        var roomId = await CreateRoomAsync(C, alice);
+        var r = R(roomId);
+
+        Assert.Equal("M_FORBIDDEN", (await C.PostAsync($"{V3}/rooms/{r}/join", new { }, bob.AccessToken)).Errcode);
+        Assert.Equal(200, (await C.PostAsync($"{V3}/rooms/{r}/invite", new { user_id = bob.UserId }, alice.AccessToken)).Status);
+        Assert.Equal(200, (await C.PostAsync($"{V3}/rooms/{r}/join", new { }, bob.AccessToken)).Status);
+        Assert.Contains(roomId, (await C.GetAsync($"{V3}/joined_rooms", bob.AccessToken)).Body!["joined_rooms"]!.AsArray().Select(n => n!.GetValue<string>()));
+
+        // Bob (power 0) may neither kick nor invite with the default invite level 50.
+        Assert.Equal("M_FORBIDDEN", (await C.PostAsync($"{V3}/rooms/{r}/kick", new { user_id = alice.UserId }, bob.AccessToken)).Errcode);
+        Assert.Equal("M_FORBIDDEN", (await C.PostAsync($"{V3}/rooms/{r}/invite", new { user_id = carol.UserId }, bob.AccessToken)).Errcode);
+        Assert.Equal("M_FORBIDDEN", (await C.PostAsync($"{V3}/rooms/{r}/invite", new { user_id = carol.UserId }, carol.AccessToken)).Errcode);
+
+        Assert.Equal(200, (await C.PostAsync($"{V3}/rooms/{r}/kick", new { user_id = bob.UserId, reason = "spam" }, alice.AccessToken)).Status);
+        var kicked = await C.GetAsync($"{V3}/rooms/{r}/state/m.room.member/{bob.UserId}", alice.AccessToken);
+        Assert.Equal("leave", kicked.Str("membership"));
+        Assert.Equal("spam", kicked.Str("reason"));
+
+        Assert.Equal(200, (await C.PostAsync($"{V3}/rooms/{r}/ban", new { user_id = bob.UserId }, alice.AccessToken)).Status);
+        Assert.Equal(200, (await C.PostAsync($"{V3}/rooms/{r}/invite", new { user_id = carol.UserId }, alice.AccessToken)).Status);
+        Assert.Equal("M_FORBIDDEN", (await C.PostAsync($"{V3}/rooms/{r}/invite", new { user_id = bob.UserId }, alice.AccessToken)).Errcode);
+        Assert.Equal("M_FORBIDDEN", (await C.PostAsync($"{V3}/rooms/{r}/unban", new { user_id = carol.UserId }, alice.AccessToken)).Errcode);
+        Assert.Equal(200, (await C.PostAsync($"{V3}/rooms/{r}/unban", new { user_id = bob.UserId }, alice.AccessToken)).Status);
+        Assert.Equal("leave", (await C.GetAsync($"{V3}/rooms/{r}/state/m.room.member/{bob.UserId}", alice.AccessToken)).Str("membership"));
+
+        Assert.Equal(200, (await C.PostAsync($"{V3}/rooms/{r}/leave", new { }, carol.AccessToken)).Status);
+        Assert.Equal(200, (await C.PostAsync($"{V3}/rooms/{r}/forget", new { }, carol.AccessToken)).Status);
+        Assert.Equal(400, (await C.PostAsync($"{V3}/rooms/{r}/forget", new { }, alice.AccessToken)).Status);
+        Assert.Equal(400, (await C.PostAsync($"{V3}/rooms/{r}/invite", new { user_id = "bob" }, alice.AccessToken)).Status);
+    }
+
+    [Fact]
+    public async Task Acting_in_a_room_you_are_not_in_is_forbidden()
+    {
+        var alice = await C.RegisterAsync();
+        var mallory = await C.RegisterAsync();
+        var roomId = await CreateRoomAsync(C, alice);
+        var eventId = await SendAsync(C, alice, roomId, "secret");
+        var r = R(roomId);
+        Assert.Equal("M_FORBIDDEN", (await C.PutAsync($"{V3}/rooms/{r}/send/m.room.message/t1", new { body = "x" }, mallory.AccessToken)).Errcode);
+        Assert.Equal("M_FORBIDDEN", (await C.PutAsync($"{V3}/rooms/{r}/state/m.room.name", new { name = "x" }, mallory.AccessToken)).Errcode);
+        Assert.Equal("M_FORBIDDEN", (await C.GetAsync($"{V3}/rooms/{r}/state", mallory.AccessToken)).Errcode);
+        Assert.Equal("M_FORBIDDEN", (await C.GetAsync($"{V3}/rooms/{r}/members", mallory.AccessToken)).Errcode);
+        Assert.Equal("M_FORBIDDEN", (await C.GetAsync($"{V3}/rooms/{r}/joined_members", mallory.AccessToken)).Errcode);
+        Assert.Equal("M_FORBIDDEN", (await C.GetAsync($"{V3}/rooms/{r}/messages", mallory.AccessToken)).Errcode);
+        Assert.Equal(404, (await C.GetAsync($"{V3}/rooms/{r}/event/{Uri.EscapeDataString(eventId)}", mallory.AccessToken)).Status);
+        Assert.Equal("M_FORBIDDEN", (await C.PutAsync($"{V3}/rooms/{R("!unknown:spec.test")}/send/m.room.message/t1", new { body = "x" }, mallory.AccessToken)).Errcode);
+        Assert.Equal("M_NOT_FOUND", (await C.PostAsync($"{V3}/join/{R("!unknown:spec.test")}", new { }, mallory.AccessToken)).Errcode);
+    }
+
+    [Fact]
+    public async Task Bad_room_and_event_ids_are_400()
+    {
+        var alice = await C.RegisterAsync();
+        var roomId = await CreateRoomAsync(C, alice);
+        Assert.Equal(400, (await C.PutAsync($"{V3}/rooms/not-a-room/send/m.room.message/t1", new { body = "x" }, alice.AccessToken)).Status);
+        Assert.Equal(400, (await C.GetAsync($"{V3}/rooms/not-a-room/state", alice.AccessToken)).Status);
+        Assert.Equal(400, (await C.GetAsync($"{V3}/rooms/{R(roomId)}/event/not-an-event", alice.AccessToken)).Status);
+        Assert.Equal(404, (await C.GetAsync($"{V3}/rooms/{R(roomId)}/event/{R("$missing")}", alice.AccessToken)).Status);
+        Assert.Equal(404, (await C.GetAsync($"{V3}/rooms/{R(roomId)}/state/m.room.topic", alice.AccessToken)).Status);
+    }
+
+    [Fact]
+    public async Task Sending_is_idempotent_per_transaction_and_bounded_in_size()
+    {
+        var alice = await C.RegisterAsync();
+        var roomId = await CreateRoomAsync(C, alice);
+        var first = await SendAsync(C, alice, roomId, "once", "txn-1");
+        Assert.Equal(first, await SendAsync(C, alice, roomId, "once again", "txn-1"));
+        Assert.NotEqual(first, await SendAsync(C, alice, roomId, "twice", "txn-2"));
+
+        var huge = await C.PutAsync($"{V3}/rooms/{R(roomId)}/send/m.room.message/big", new { body = new string('x', 65_600) }, alice.AccessToken);
+        Assert.Equal("M_TOO_LARGE", huge.Errcode);
+        Assert.Equal(413, huge.Status);
+        Assert.Equal("M_BAD_JSON", (await C.PutAsync($"{V3}/rooms/{R(roomId)}/send/m.room.message/f", "{\"n\": 1.5}", alice.AccessToken)).Errcode);
+        Assert.Equal("M_NOT_JSON", (await C.PutAsync($"{V3}/rooms/{R(roomId)}/send/m.room.message/j", "{nope", alice.AccessToken)).Errcode);
+    }
+
+    [Fact]
+    public async Task State_changes_the_auth_rules_forbid_are_403()
+    {
+        var alice = await C.RegisterAsync();
+        var bob = await C.RegisterAsync();
+        var roomId = await CreateRoomAsync(C, alice, new { preset = "public_chat" });
+        await C.PostAsync($"{V3}/rooms/{R(roomId)}/join", new { }, bob.AccessToken);
+        Assert.Equal("M_FORBIDDEN", (await C.PutAsync($"{V3}/rooms/{R(roomId)}/state/m.room.name", new { name = "mine" }, bob.AccessToken)).Errcode);
+        Assert.Equal("M_FORBIDDEN", (await C.PutAsync($"{V3}/rooms/{R(roomId)}/state/m.room.power_levels", new { users = new Dictionary<string, int> { [bob.UserId] = 100 } }, bob.AccessToken)).Errcode);
+        Assert.Equal("M_FORBIDDEN", (await C.PutAsync($"{V3}/rooms/{R(roomId)}/state/org.example/{bob.UserId}", new { }, alice.AccessToken)).Errcode);
+        Assert.Equal(200, (await C.PutAsync($"{V3}/rooms/{R(roomId)}/state/org.example/{alice.UserId}", new { }, alice.AccessToken)).Status);
+        Assert.Equal(200, (await C.PutAsync($"{V3}/rooms/{R(roomId)}/state/m.room.name", new { name = "ok" }, alice.AccessToken)).Status);
+    }
+
+    [Fact]
+    public async Task Members_and_joined_members_filter_by_membership()
+    {
+        var alice = await C.RegisterAsync();
+        var bob = await C.RegisterAsync();
+        var carol = await C.RegisterAsync();
+        var roomId = await CreateRoomAsync(C, alice, new { invite = new[] { bob.UserId, carol.UserId } });
+        await C.PostAsync($"{V3}/rooms/{R(roomId)}/join", new { }, bob.AccessToken);
+        var all = (await C.GetAsync($"{V3}/rooms/{R(roomId)}/members", alice.AccessToken)).Body!["chunk"]!.AsArray();
+        Assert.Equal(3, all.Count);
+        var invited = (await C.GetAsync($"{V3}/rooms/{R(roomId)}/members?membership=invite", alice.AccessToken)).Body!["chunk"]!.AsArray();
+        Assert.Equal(carol.UserId, Assert.Single(invited)!["state_key"]!.GetValue<string>());
+        var notJoined = (await C.GetAsync($"{V3}/rooms/{R(roomId)}/members?not_membership=join", alice.AccessToken)).Body!["chunk"]!.AsArray();
+        Assert.Single(notJoined);
+        var joined = (await C.GetAsync($"{V3}/rooms/{R(roomId)}/joined_members", bob.AccessToken)).Body!["joined"]!.AsObject();
+        Assert.Equal(new[] { alice.UserId, bob.UserId }.Order(), joined.Select(p => p.Key).Order());
+        Assert.Equal(alice.Localpart, joined[alice.UserId]!["display_name"]!.GetValue<string>());
+    }
+
+    [Fact]
+    public async Task Redaction_strips_content_and_needs_the_redact_level_for_others_events()
+    {
+        var alice = await C.RegisterAsync();
+        var bob = await C.RegisterAsync();
+        var roomId = await CreateRoomAsync(C, alice, new { preset = "public_chat" });
+        await C.PostAsync($"{V3}/rooms/{R(roomId)}/join", new { }, bob.AccessToken);
+        var alices = await SendAsync(C, alice, roomId, "alice's");
+        var bobs = await SendAsync(C, bob, roomId, "bob's");
+        Assert.Equal("M_FORBIDDEN", (await C.PutAsync($"{V3}/rooms/{R(roomId)}/redact/{R(alices)}/t1", new { }, bob.AccessToken)).Errcode);
+        Assert.Equal(200, (await C.PutAsync($"{V3}/rooms/{R(roomId)}/redact/{R(bobs)}/t2", new { reason = "oops" }, bob.AccessToken)).Status);
+        Assert.Equal(200, (await C.PutAsync($"{V3}/rooms/{R(roomId)}/redact/{R(alices)}/t3", new { }, alice.AccessToken)).Status);
+        var redacted = await C.GetAsync($"{V3}/rooms/{R(roomId)}/event/{R(bobs)}", alice.AccessToken);
+        Assert.Empty(redacted.Body!["content"]!.AsObject());
+        Assert.Equal("oops", redacted.Body!["unsigned"]!["redacted_because"]!["content"]!["reason"]!.GetValue<string>());
+    }
+}
+
+public sealed class RoomTestsSqlite(SqliteServer f) : RoomTests(f), IClassFixture<SqliteServer>;
+public sealed class RoomTestsPostgres(PostgresServer f) : RoomTests(f), IClassFixture<PostgresServer>;
