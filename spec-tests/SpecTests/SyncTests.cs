@@ -1,0 +1,234 @@
+using System.Diagnostics;
+using System.Text.Json.Nodes;
+using Matrix.SpecTests.Harness;
+using static Matrix.SpecTests.RoomTests;
+
+namespace Matrix.SpecTests;
+
+/// <summary>Spec: "Syncing" (/sync), "Getting events for a room" (/messages), history visibility, filters.</summary>
+public abstract class SyncTests(ServerFixture fixture)
+{
+    private MatrixClient C => fixture.Client;
+    private const string V3 = "/_matrix/client/v3";
+    private const string BigTimeline = "{\"room\":{\"timeline\":{\"limit\":1000}}}";
+
+    internal static async Task<JsonNode> SyncAsync(MatrixClient c, LoggedInUser user, string? since = null, string? filter = null, int timeout = 0)
+    {
+        var query = new List<string> { $"timeout={timeout}" };
+        if (since is not null) query.Add($"since={since}");
+        if (filter is not null) query.Add($"filter={Uri.EscapeDataString(filter)}");
+        var response = await c.GetAsync($"{V3}/sync?{string.Join('&', query)}", user.AccessToken);
+        Assert.True(response.Status == 200, response.ToString());
+        return response.Body!;
+    }
+
+    internal static List<JsonNode> Timeline(JsonNode sync, string roomId) =>
+        sync["rooms"]?["join"]?[roomId]?["timeline"]?["events"]?.AsArray().Select(e => e!).ToList() ?? [];
+
+    private static IEnumerable<string> Bodies(IEnumerable<JsonNode> events) =>
+        events.Where(e => e["type"]!.GetValue<string>() == "m.room.message").Select(e => e["content"]!["body"]!.GetValue<string>());
+
+    [Fact]
+    public async Task Initial_sync_has_state_and_timeline_and_incremental_sync_only_what_is_new()
+    {
+        var alice = await C.RegisterAsync();
+        var roomId = await CreateRoomAsync(C, alice, new { name = "Sync room" });
+        await SendAsync(C, alice, roomId, "first", "txn-first");
+
+        var initial = await SyncAsync(C, alice);
+        var room = initial["rooms"]!["join"]![roomId]!;
+        var everything = room["state"]!["events"]!.AsArray().Concat(room["timeline"]!["events"]!.AsArray()).ToList();
+        Assert.Contains(everything, e => e!["type"]!.GetValue<string>() == "m.room.name");
+        var first = Timeline(initial, roomId).Last();
+        Assert.Equal("first", first["content"]!["body"]!.GetValue<string>());
+        Assert.Equal("txn-first", first["unsigned"]!["transaction_id"]!.GetValue<string>());
+        Assert.Equal(1, room["summary"]!["m.joined_member_count"]!.GetValue<int>());
+
+        var next = initial["next_batch"]!.GetValue<string>();
+        var nothing = await SyncAsync(C, alice, next);
+        Assert.Null(nothing["rooms"]!["join"]![roomId]);
+        await SendAsync(C, alice, roomId, "second");
+        var incremental = await SyncAsync(C, alice, next);
+        Assert.Equal(["second"], Bodies(Timeline(incremental, roomId)));
+        Assert.False(incremental["rooms"]!["join"]![roomId]!["timeline"]!["limited"]!.GetValue<bool>());
+    }
+
+    [Fact]
+    public async Task Long_polling_returns_as_soon_as_an_event_arrives()
+    {
+        var alice = await C.RegisterAsync();
+        var bob = await C.RegisterAsync();
+        var roomId = await CreateRoomAsync(C, alice, new { preset = "public_chat" });
+        await C.PostAsync($"{V3}/rooms/{R(roomId)}/join", new { }, bob.AccessToken);
+        var since = (await SyncAsync(C, bob))["next_batch"]!.GetValue<string>();
+
+        var watch = Stopwatch.StartNew();
+        var poll = SyncAsync(C, bob, since, timeout: 20_000);
+        await Task.Delay(300);
+        Assert.False(poll.IsCompleted);
+        await SendAsync(C, alice, roomId, "wake up");
+        var result = await poll;
+        Assert.True(watch.Elapsed < TimeSpan.FromSeconds(10), $"long poll took {watch.Elapsed}");
+        Assert.Equal(["wake up"], Bodies(Timeline(result, roomId)));
+
+        var quiet = Stopwatch.StartNew();
+        var empty = await SyncAsync(C, bob, result["next_batch"]!.GetValue<string>(), timeout: 500);
+        Assert.True(quiet.Elapsed >= TimeSpan.FromMilliseconds(400));
+        Assert.Null(empty["rooms"]!["join"]![roomId]);
+    }
+
+    [Fact]
+    public async Task Invites_arrive_with_stripped_state_and_leaves_in_the_leave_section()
+    {
+        var alice = await C.RegisterAsync();
+        var bob = await C.RegisterAsync();
+        var since = (await SyncAsync(C, bob))["next_batch"]!.GetValue<string>();
+        var roomId = await CreateRoomAsync(C, alice, new { name = "Invite only", invite = new[] { bob.UserId } });
+
+        var invited = await SyncAsync(C, bob, since);
+        var inviteState = invited["rooms"]!["invite"]![roomId]!["invite_state"]!["events"]!.AsArray();
+        Assert.Contains(inviteState, e => e!["type"]!.GetValue<string>() == "m.room.name");
+        Assert.Contains(inviteState, e => e!["type"]!.GetValue<string>() == "m.room.member" && e["state_key"]!.GetValue<string>() == bob.UserId);
+        Assert.Null(inviteState[0]!["event_id"]);
+
+        await C.PostAsync($"{V3}/rooms/{R(roomId)}/join", new { }, bob.AccessToken);
+        var joined = await SyncAsync(C, bob, invited["next_batch"]!.GetValue<string>());
+        var joinedRoom = joined["rooms"]!["join"]![roomId]!;
+        Assert.Contains(joinedRoom["state"]!["events"]!.AsArray().Concat(joinedRoom["timeline"]!["events"]!.AsArray()),
+            e => e!["type"]!.GetValue<string>() == "m.room.create");
+
+        await C.PostAsync($"{V3}/rooms/{R(roomId)}/kick", new { user_id = bob.UserId }, alice.AccessToken);
+        var left = await SyncAsync(C, bob, joined["next_batch"]!.GetValue<string>());
+        var leaveTimeline = left["rooms"]!["leave"]![roomId]!["timeline"]!["events"]!.AsArray();
+        Assert.Equal("leave", leaveTimeline.Last()!["content"]!["membership"]!.GetValue<string>());
+        Assert.Null(left["rooms"]!["join"]![roomId]);
+    }
+
+    [Fact]
+    public async Task Limited_timelines_paginate_back_with_messages_in_both_directions()
+    {
+        var alice = await C.RegisterAsync();
+        var roomId = await CreateRoomAsync(C, alice);
+        var since = (await SyncAsync(C, alice))["next_batch"]!.GetValue<string>();
+        for (var i = 0; i < 15; i++)
+            await SendAsync(C, alice, roomId, $"m{i}");
+        var sync = await SyncAsync(C, alice, since, "{\"room\":{\"timeline\":{\"limit\":5}}}");
+        var timeline = sync["rooms"]!["join"]![roomId]!["timeline"]!;
+        Assert.True(timeline["limited"]!.GetValue<bool>());
+        Assert.Equal(["m10", "m11", "m12", "m13", "m14"], Bodies(timeline["events"]!.AsArray()!.Select(e => e!)));
+
+        var collected = new List<string>();
+        var from = timeline["prev_batch"]!.GetValue<string>();
+        for (var page = 0; page < 10 && from is not null; page++)
+        {
+            var messages = await C.GetAsync($"{V3}/rooms/{R(roomId)}/messages?dir=b&limit=4&from={from}", alice.AccessToken);
+            collected.AddRange(Bodies(messages.Body!["chunk"]!.AsArray().Select(e => e!)));
+            from = messages.Body!["end"]?.GetValue<string>();
+        }
+        Assert.Equal(Enumerable.Range(0, 10).Reverse().Select(i => $"m{i}"), collected);
+
+        var forward = await C.GetAsync($"{V3}/rooms/{R(roomId)}/messages?dir=f&limit=1000&from={since}", alice.AccessToken);
+        Assert.Equal(Enumerable.Range(0, 15).Select(i => $"m{i}"), Bodies(forward.Body!["chunk"]!.AsArray().Select(e => e!)));
+        Assert.Equal(400, (await C.GetAsync($"{V3}/rooms/{R(roomId)}/messages?dir=x", alice.AccessToken)).Status);
+        Assert.Equal(400, (await C.GetAsync($"{V3}/rooms/{R(roomId)}/messages?from=garbage", alice.AccessToken)).Status);
+    }
+
+    [Theory]
+    [InlineData("shared", true)]
+    [InlineData("joined", false)]
+    [InlineData("invited", false)]
+    public async Task History_visibility_decides_what_a_later_member_sees(string visibility, bool seesEarlierMessages)
+    {
+        var alice = await C.RegisterAsync();
+        var carol = await C.RegisterAsync();
+        var roomId = await CreateRoomAsync(C, alice, new
+        {
+            preset = "public_chat",
+            initial_state = new object[] { new { type = "m.room.history_visibility", state_key = "", content = new { history_visibility = visibility } } },
+        });
+        var early = await SendAsync(C, alice, roomId, "before carol");
+        await C.PostAsync($"{V3}/rooms/{R(roomId)}/join", new { }, carol.AccessToken);
+        await SendAsync(C, alice, roomId, "after carol");
+
+        var messages = await C.GetAsync($"{V3}/rooms/{R(roomId)}/messages?dir=b&limit=100", carol.AccessToken);
+        var bodies = Bodies(messages.Body!["chunk"]!.AsArray().Select(e => e!)).ToList();
+        Assert.Contains("after carol", bodies);
+        Assert.Equal(seesEarlierMessages, bodies.Contains("before carol"));
+        var sync = await SyncAsync(C, carol, filter: BigTimeline);
+        Assert.Equal(seesEarlierMessages, Bodies(Timeline(sync, roomId)).Contains("before carol"));
+        var fetched = await C.GetAsync($"{V3}/rooms/{R(roomId)}/event/{R(early)}", carol.AccessToken);
+        Assert.Equal(seesEarlierMessages ? 200 : 404, fetched.Status);
+    }
+
+    [Fact]
+    public async Task Filters_are_stored_per_user_and_applied_by_id()
+    {
+        var alice = await C.RegisterAsync();
+        var bob = await C.RegisterAsync();
+        var created = await C.PostAsync($"{V3}/user/{alice.UserId}/filter", "{\"room\":{\"timeline\":{\"limit\":2}}}", alice.AccessToken);
+        var filterId = created.Str("filter_id");
+        var stored = await C.GetAsync($"{V3}/user/{alice.UserId}/filter/{filterId}", alice.AccessToken);
+        Assert.Equal(2, stored.Body!["room"]!["timeline"]!["limit"]!.GetValue<int>());
+        Assert.Equal("M_FORBIDDEN", (await C.GetAsync($"{V3}/user/{alice.UserId}/filter/{filterId}", bob.AccessToken)).Errcode);
+        Assert.Equal(404, (await C.GetAsync($"{V3}/user/{alice.UserId}/filter/999", alice.AccessToken)).Status);
+        Assert.Equal(400, (await C.PostAsync($"{V3}/user/{alice.UserId}/filter", "{\"room\":{\"timeline\":{\"limit\":\"ten\"}}}", alice.AccessToken)).Status);
+
+        var roomId = await CreateRoomAsync(C, alice);
+        for (var i = 0; i < 4; i++)
+            await SendAsync(C, alice, roomId, $"f{i}");
+        var sync = await SyncAsync(C, alice, filter: filterId);
+        Assert.Equal(2, Timeline(sync, roomId).Count);
+        Assert.Equal(404, (await C.GetAsync($"{V3}/sync?filter=12345", alice.AccessToken)).Status);
+    }
+
+    [Fact]
+    public async Task Fifty_concurrent_senders_are_seen_by_every_member_exactly_once_in_one_order()
+    {
+        var alice = await C.RegisterAsync();
+        var roomId = await CreateRoomAsync(C, alice, new { preset = "public_chat" });
+        var users = await Task.WhenAll(Enumerable.Range(0, 50).Select(_ => C.RegisterAsync()));
+        foreach (var user in users)
+            Assert.Equal(200, (await C.PostAsync($"{V3}/rooms/{R(roomId)}/join", new { }, user.AccessToken)).Status);
+        var since = (await SyncAsync(C, alice))["next_batch"]!.GetValue<string>();
+
+        // Members long-poll while everyone sends: every incremental sync must continue exactly where the last one ended.
+        var members = users.Take(10).Append(alice).ToList();
+        var syncing = members.Select(member => Task.Run(async () =>
+        {
+            var seen = new List<string>();
+            var token = since;
+            var deadline = DateTime.UtcNow.AddSeconds(60);
+            while (seen.Count < 200 && DateTime.UtcNow < deadline)
+            {
+                var sync = await SyncAsync(C, member, token, BigTimeline, timeout: 2000);
+                token = sync["next_batch"]!.GetValue<string>();
+                if (sync["rooms"]!["join"]![roomId] is { } room)
+                {
+                    Assert.False(room["timeline"]!["limited"]!.GetValue<bool>());
+                    seen.AddRange(Timeline(sync, roomId).Select(e => e["event_id"]!.GetValue<string>()));
+                }
+            }
+            return seen;
+        })).ToList();
+        await Task.WhenAll(users.Select((user, i) => Task.Run(async () =>
+        {
+            for (var n = 0; n < 4; n++)
+                await SendAsync(C, user, roomId, $"{i}:{n}");
+        })));
+
+        var reference = await syncing[0];
+        foreach (var task in syncing)
+        {
+            var seen = await task;
+            Assert.Equal(200, seen.Count);
+            Assert.Equal(200, seen.Distinct().Count());
+            Assert.Equal(reference, seen);
+        }
+
+        var forward = await C.GetAsync($"{V3}/rooms/{R(roomId)}/messages?dir=f&limit=1000&from={since}", alice.AccessToken);
+        Assert.Equal(reference, forward.Body!["chunk"]!.AsArray().Select(e => e!["event_id"]!.GetValue<string>()));
+    }
+}
+
+public sealed class SyncTestsSqlite(SqliteServer f) : SyncTests(f), IClassFixture<SqliteServer>;
+public sealed class SyncTestsPostgres(PostgresServer f) : SyncTests(f), IClassFixture<PostgresServer>;
