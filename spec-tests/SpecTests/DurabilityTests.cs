@@ -3,7 +3,7 @@ using Matrix.SpecTests.Harness;
 
 namespace Matrix.SpecTests;
 
-/// <summary>Everything acknowledged survives a restart and a SIGKILL: users, devices, tokens, account data, profiles.</summary>
+/// <summary>Everything acknowledged survives a restart and a SIGKILL: users, devices, tokens, account data, profiles, room events.</summary>
 public abstract class DurabilityTests(string engine) : ServerFixture(engine)
 {
     [Fact]
@@ -30,6 +30,26 @@ public abstract class DurabilityTests(string engine) : ServerFixture(engine)
         await AssertStateAsync(c, user, refreshable, expectedWrites: 20);
         Assert.Equal(late.UserId, (await c.GetAsync("/_matrix/client/v3/account/whoami", late.AccessToken)).Str("user_id"));
         Assert.Equal(200, (await c.LoginAsync(late.Localpart, late.Password)).Status);
+    }
+
+    [Fact]
+    public async Task Messages_and_sync_tokens_survive_a_sigkill()
+    {
+        var c = Client;
+        var alice = await c.RegisterAsync();
+        var roomId = await RoomTests.CreateRoomAsync(c, alice, new { name = "durable" });
+        var before = (await SyncTests.SyncAsync(c, alice))["next_batch"]!.GetValue<string>();
+        var sent = new List<string>();
+        for (var i = 0; i < 20; i++)
+            sent.Add(await RoomTests.SendAsync(c, alice, roomId, $"d{i}"));
+        await Server.KillAsync();
+        await Server.StartAsync();
+
+        sent.Add(await RoomTests.SendAsync(c, alice, roomId, "after restart"));
+        var sync = await SyncTests.SyncAsync(c, alice, before, "{\"room\":{\"timeline\":{\"limit\":100}}}");
+        Assert.Equal(sent, SyncTests.Timeline(sync, roomId).Select(e => e["event_id"]!.GetValue<string>()));
+        var again = await SyncTests.SyncAsync(c, alice, sync["next_batch"]!.GetValue<string>());
+        Assert.Null(again["rooms"]!["join"]![roomId]);
     }
 
     private static async Task AssertStateAsync(MatrixClient c, LoggedInUser user, MatrixResponse refreshable, int expectedWrites)
