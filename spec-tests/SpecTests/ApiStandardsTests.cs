@@ -157,6 +157,9 @@ public abstract class ApiStandardsTests(ServerFixture fixture)
         Assert.True(capabilities["m.profile_fields"]!["enabled"]!.GetValue<bool>());
         Assert.True(capabilities["m.get_login_token"]!["enabled"]!.GetValue<bool>());
         Assert.False(capabilities["m.3pid_changes"]!["enabled"]!.GetValue<bool>());
+        Assert.Equal("12", capabilities["m.room_versions"]!["default"]!.GetValue<string>());
+        Assert.Equal(Enumerable.Range(1, 12).Select(v => v.ToString()),
+            capabilities["m.room_versions"]!["available"]!.AsObject().Where(p => p.Value!.GetValue<string>() == "stable").Select(p => p.Key));
     }
 }
 

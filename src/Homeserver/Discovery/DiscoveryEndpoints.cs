@@ -1,3 +1,4 @@
+using Matrix.Federation.Rooms;
 using System.Text.Json.Nodes;
 using Matrix.Homeserver.Accounts;
 using Matrix.Homeserver.Config;
@@ -55,6 +56,12 @@ public sealed class DiscoveryEndpoints(Authenticator authenticator, HomeserverCo
                 ["m.3pid_changes"] = Enabled(false),
                 ["m.get_login_token"] = Enabled(config.Auth.LoginViaExistingSession),
                 ["m.profile_fields"] = Enabled(true),
+                ["m.room_versions"] = new JsonObject
+                {
+                    ["default"] = RoomVersions.Default.Id,
+                    ["available"] = new JsonObject(RoomVersions.All.Select(v =>
+                        KeyValuePair.Create(v.Id, (JsonNode?)(v.Stable ? "stable" : "unstable")))),
+                },
             },
         });
     }
