@@ -181,6 +181,50 @@ public abstract class SyncTests(ServerFixture fixture)
         Assert.Equal(404, (await C.GetAsync($"{V3}/sync?filter=12345", alice.AccessToken)).Status);
     }
 
+    private static List<JsonNode> Ephemeral(JsonNode sync, string roomId, string type) =>
+        sync["rooms"]?["join"]?[roomId]?["ephemeral"]?["events"]?.AsArray().Where(e => e!["type"]!.GetValue<string>() == type).Select(e => e!).ToList() ?? [];
+
+    [Fact]
+    public async Task Typing_receipts_read_markers_and_account_data_arrive_in_sync()
+    {
+        var alice = await C.RegisterAsync();
+        var bob = await C.RegisterAsync();
+        var roomId = await CreateRoomAsync(C, alice, new { preset = "public_chat" });
+        await C.PostAsync($"{V3}/rooms/{R(roomId)}/join", new { }, bob.AccessToken);
+        var message = await SendAsync(C, alice, roomId, "read me");
+        var since = (await SyncAsync(C, bob))["next_batch"]!.GetValue<string>();
+
+        var poll = SyncAsync(C, bob, since, timeout: 20_000);
+        Assert.Equal(200, (await C.PutAsync($"{V3}/rooms/{R(roomId)}/typing/{alice.UserId}", new { typing = true, timeout = 30000 }, alice.AccessToken)).Status);
+        var typing = Ephemeral(await poll, roomId, "m.typing").Single();
+        Assert.Equal([alice.UserId], typing["content"]!["user_ids"]!.AsArray().Select(u => u!.GetValue<string>()));
+        Assert.Equal("M_FORBIDDEN", (await C.PutAsync($"{V3}/rooms/{R(roomId)}/typing/{alice.UserId}", new { typing = true }, bob.AccessToken)).Errcode);
+
+        Assert.Equal(200, (await C.PostAsync($"{V3}/rooms/{R(roomId)}/receipt/m.read/{R(message)}", new { thread_id = "main" }, bob.AccessToken)).Status);
+        Assert.Equal(200, (await C.PostAsync($"{V3}/rooms/{R(roomId)}/read_markers",
+            new Dictionary<string, string> { ["m.fully_read"] = message, ["m.read.private"] = message }, bob.AccessToken)).Status);
+        Assert.Equal(404, (await C.PostAsync($"{V3}/rooms/{R(roomId)}/receipt/m.read/{R("$nope")}", new { }, bob.AccessToken)).Status);
+        Assert.Equal(400, (await C.PostAsync($"{V3}/rooms/{R(roomId)}/receipt/m.bogus/{R(message)}", new { }, bob.AccessToken)).Status);
+        await C.PutAsync($"{V3}/user/{bob.UserId}/account_data/org.example.settings", new { theme = "dark" }, bob.AccessToken);
+
+        var bobsView = await SyncAsync(C, bob, since);
+        var receipt = Ephemeral(bobsView, roomId, "m.receipt").Single()["content"]![message]!;
+        Assert.Equal("main", receipt["m.read"]![bob.UserId]!["thread_id"]!.GetValue<string>());
+        Assert.NotNull(receipt["m.read.private"]![bob.UserId]);
+        var roomData = bobsView["rooms"]!["join"]![roomId]!["account_data"]!["events"]!.AsArray();
+        Assert.Equal(message, roomData.Single(e => e!["type"]!.GetValue<string>() == "m.fully_read")!["content"]!["event_id"]!.GetValue<string>());
+        Assert.Contains(bobsView["account_data"]!["events"]!.AsArray(), e => e!["type"]!.GetValue<string>() == "org.example.settings");
+
+        var alicesView = await SyncAsync(C, alice, since);
+        var alicesReceipts = Ephemeral(alicesView, roomId, "m.receipt").Single()["content"]![message]!;
+        Assert.NotNull(alicesReceipts["m.read"]![bob.UserId]);
+        Assert.Null(alicesReceipts["m.read.private"]);
+
+        Assert.Equal(200, (await C.PutAsync($"{V3}/rooms/{R(roomId)}/typing/{alice.UserId}", new { typing = false }, alice.AccessToken)).Status);
+        var stopped = Ephemeral(await SyncAsync(C, bob, bobsView["next_batch"]!.GetValue<string>()), roomId, "m.typing").Single();
+        Assert.Empty(stopped["content"]!["user_ids"]!.AsArray());
+    }
+
     [Fact]
     public async Task Fifty_concurrent_senders_are_seen_by_every_member_exactly_once_in_one_order()
     {

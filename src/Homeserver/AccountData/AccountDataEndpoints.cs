@@ -6,7 +6,8 @@ using Matrix.Homeserver.Storage;
 namespace Matrix.Homeserver.AccountData;
 
 /// <summary>Spec: Client config (account data, global and per room).</summary>
-public sealed class AccountDataEndpoints(Database db, AccountDataStore store, Authenticator authenticator, JsonBody json) : IEndpoints
+public sealed class AccountDataEndpoints(
+    Database db, AccountDataStore store, StreamPositions streams, Authenticator authenticator, JsonBody json, Sync.SyncNotifier notifier) : IEndpoints
 {
     // These types have their own endpoints and semantics; the spec forbids setting them here.
     private static readonly HashSet<string> ServerManagedTypes = ["m.fully_read", "m.push_rules"];
@@ -34,7 +35,9 @@ public sealed class AccountDataEndpoints(Database db, AccountDataStore store, Au
         if (ServerManagedTypes.Contains(type))
             throw new MatrixException(405, "M_BAD_JSON", $"Cannot set {type} through this API.");
         var body = await json.ReadObjectAsync(context);
-        await db.WriteAsync(s => store.SetAsync(s, requester.UserId.Value, roomId, type, body.GetRawText()), context.RequestAborted);
+        await db.WriteAsync(async s => await store.SetAsync(s, requester.UserId.Value, roomId, type, body.GetRawText(),
+            await streams.NextAsync(s, "account_data")), context.RequestAborted);
+        notifier.Notify([requester.UserId.Value]);
         await context.WriteJsonAsync(new System.Text.Json.Nodes.JsonObject());
     }
 

@@ -12,11 +12,19 @@ public sealed class AccountDataStore
             "SELECT content FROM account_data WHERE user_id = @userId AND room_id = @roomId AND data_type = @dataType",
             new { userId, roomId, dataType });
 
-    public Task SetAsync(DbSession s, string userId, string roomId, string dataType, string content) =>
+    public Task SetAsync(DbSession s, string userId, string roomId, string dataType, string content, long streamId) =>
         s.ExecuteAsync("""
-            INSERT INTO account_data (user_id, room_id, data_type, content) VALUES (@userId, @roomId, @dataType, @content)
-            ON CONFLICT (user_id, room_id, data_type) DO UPDATE SET content = excluded.content
-            """, new { userId, roomId, dataType, content });
+            INSERT INTO account_data (user_id, room_id, data_type, content, stream_id) VALUES (@userId, @roomId, @dataType, @content, @streamId)
+            ON CONFLICT (user_id, room_id, data_type) DO UPDATE SET content = excluded.content, stream_id = excluded.stream_id
+            """, new { userId, roomId, dataType, content, streamId });
+
+    public sealed record Entry(string RoomId, string DataType, string Content);
+
+    /// <summary>The user's account data changed after <paramref name="after"/> (everything when 0), global and per room.</summary>
+    public async Task<List<Entry>> ChangedSinceAsync(DbSession s, string userId, long after, long upTo) =>
+        (await s.QueryAsync<Entry>(
+            "SELECT room_id, data_type, content FROM account_data WHERE user_id = @userId AND stream_id > @after AND stream_id <= @upTo",
+            new { userId, after, upTo })).ToList();
 
     public Task DeleteAllAsync(DbSession s, string userId) =>
         s.ExecuteAsync("DELETE FROM account_data WHERE user_id = @userId", new { userId });

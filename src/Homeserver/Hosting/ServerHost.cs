@@ -65,6 +65,7 @@ public static class ServerHost
         services.AddSingleton<RegistrationTokenStore>();
         services.AddSingleton<ProfileStore>();
         services.AddSingleton<AccountDataStore>();
+        services.AddSingleton<StreamPositions>();
         services.AddSingleton<RoomStore>();
         services.AddSingleton<StateGroupStore>();
         services.AddSingleton(provider => SigningKeyFile.LoadOrCreate(config.EffectiveSigningKeyPath,
@@ -84,6 +85,8 @@ public static class ServerHost
         services.AddSingleton<RoomCreation>();
         services.AddSingleton<RoomReader>();
         services.AddSingleton<SyncService>();
+        services.AddSingleton<Receipts.ReceiptStore>();
+        services.AddSingleton<Receipts.TypingService>();
         services.AddHostedService<MaintenanceService>();
 
         services.AddSingleton<IEndpoints, DiscoveryEndpoints>();
@@ -99,5 +102,6 @@ public static class ServerHost
         services.AddSingleton<IEndpoints, EventEndpoints>();
         services.AddSingleton<IEndpoints, SyncEndpoints>();
         services.AddSingleton<IEndpoints, FilterEndpoints>();
+        services.AddSingleton<IEndpoints, Receipts.ReceiptEndpoints>();
     }
 }

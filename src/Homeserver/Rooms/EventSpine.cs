@@ -29,7 +29,7 @@ public sealed record PersistedEvent(Pdu Pdu, long StreamOrdering);
 /// Events of one room are processed one at a time (<see cref="RoomLocks"/>).
 /// </summary>
 public sealed class EventSpine(
-    Database db, RoomStore rooms, StateGroupStore stateGroups, EventCache events, RoomLocks locks, SyncNotifier notifier,
+    Database db, RoomStore rooms, StreamPositions streams, StateGroupStore stateGroups, EventCache events, RoomLocks locks, SyncNotifier notifier,
     HomeserverConfig config, Ed25519KeyPair signingKey, TimeProvider clock)
 {
     private readonly ConcurrentDictionary<string, RoomSnapshot> _snapshots = new(StringComparer.Ordinal);
@@ -160,7 +160,7 @@ public sealed class EventSpine(
         {
             if (isNewRoom)
                 await rooms.InsertRoomAsync(s, new RoomRow(pdu.RoomId, pdu.Version.Id, pdu.Sender, 0, now));
-            var ordering = await rooms.NextPositionAsync(s, "events");
+            var ordering = await streams.NextAsync(s, "events");
             var group = room?.HeadStateGroup ?? 0;
             if (pdu.IsState)
             {

@@ -20,13 +20,6 @@ public sealed class RoomStore
     private const string EventColumns =
         "stream_ordering, event_id, room_id, type, state_key, sender, depth, origin_server_ts, state_group, redacted_by, json";
 
-    /// <summary>Takes the next position of a stream inside the caller's transaction (the row lock orders concurrent writers).</summary>
-    public Task<long> NextPositionAsync(DbSession s, string stream) =>
-        s.ExecuteScalarAsync<long>("UPDATE stream_positions SET position = position + 1 WHERE stream = @stream RETURNING position", new { stream });
-
-    public Task<long> CurrentPositionAsync(DbSession s, string stream) =>
-        s.ExecuteScalarAsync<long>("SELECT position FROM stream_positions WHERE stream = @stream", new { stream });
-
     public Task InsertRoomAsync(DbSession s, RoomRow room) => s.ExecuteAsync(
         "INSERT INTO rooms (room_id, room_version, creator, is_public, created_ts) VALUES (@RoomId, @RoomVersion, @Creator, @IsPublic, @CreatedTs)", room);
 

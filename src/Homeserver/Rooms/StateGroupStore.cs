@@ -7,7 +7,7 @@ namespace Matrix.Homeserver.Rooms;
 /// Room state snapshots stored as deltas: a group records only the entries that differ from its previous group, and
 /// every <see cref="MaxDeltaChain"/> groups a full snapshot bounds the walk. Nothing is copied per event.
 /// </summary>
-public sealed class StateGroupStore(RoomStore rooms)
+public sealed class StateGroupStore(StreamPositions streams)
 {
     public const int MaxDeltaChain = 50;
 
@@ -19,7 +19,7 @@ public sealed class StateGroupStore(RoomStore rooms)
     public async Task<long> CreateAsync(DbSession s, string roomId, long? previous, IReadOnlyDictionary<StateKey, string> before,
         IReadOnlyDictionary<StateKey, string> after)
     {
-        var groupId = await rooms.NextPositionAsync(s, "state_groups");
+        var groupId = await streams.NextAsync(s, "state_groups");
         var depth = 0L;
         if (previous is { } prev)
             depth = (await s.QuerySingleOrDefaultAsync<GroupRow>("SELECT group_id, prev_group, delta_depth FROM state_groups WHERE group_id = @prev", new { prev }))!.DeltaDepth + 1;

@@ -87,6 +87,21 @@ public static class Migrations
             );
             INSERT INTO stream_positions (stream, position) VALUES ('events', 0);
             INSERT INTO stream_positions (stream, position) VALUES ('state_groups', 0);
+            INSERT INTO stream_positions (stream, position) VALUES ('account_data', 0);
+            INSERT INTO stream_positions (stream, position) VALUES ('receipts', 0);
+            ALTER TABLE account_data ADD COLUMN stream_id BIGINT NOT NULL DEFAULT 0;
+            CREATE INDEX account_data_stream ON account_data (user_id, stream_id);
+            CREATE TABLE receipts (
+                room_id TEXT NOT NULL,
+                user_id TEXT NOT NULL,
+                receipt_type TEXT NOT NULL,
+                thread_id TEXT NOT NULL,
+                event_id TEXT NOT NULL,
+                ts BIGINT NOT NULL,
+                stream_id BIGINT NOT NULL,
+                PRIMARY KEY (room_id, user_id, receipt_type, thread_id)
+            );
+            CREATE INDEX receipts_stream ON receipts (room_id, stream_id);
             CREATE TABLE rooms (
                 room_id TEXT PRIMARY KEY,
                 room_version TEXT NOT NULL,

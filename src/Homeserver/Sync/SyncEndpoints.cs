@@ -9,7 +9,7 @@ using Matrix.Homeserver.Storage;
 namespace Matrix.Homeserver.Sync;
 
 /// <summary>Spec: <c>GET /sync</c> and <c>GET /rooms/{roomId}/messages</c>.</summary>
-public sealed class SyncEndpoints(Authenticator authenticator, SyncService sync, RoomReader reader, Database db, RoomStore rooms) : IEndpoints
+public sealed class SyncEndpoints(Authenticator authenticator, SyncService sync, RoomReader reader, Database db, RoomStore rooms, StreamPositions streams) : IEndpoints
 {
     public const int MaxMessagesLimit = 1000;
 
@@ -65,7 +65,7 @@ public sealed class SyncEndpoints(Authenticator authenticator, SyncService sync,
         var limit = context.Query("limit") is { Length: > 0 } l
             ? int.TryParse(l, out var n) && n >= 0 ? Math.Min(n, MaxMessagesLimit) : throw MatrixException.InvalidParam("Invalid limit.")
             : 10;
-        var current = await db.ReadAsync(s => rooms.CurrentPositionAsync(s, "events"), context.RequestAborted);
+        var current = await db.ReadAsync(s => streams.CurrentAsync(s, "events"), context.RequestAborted);
         // A user who left sees history only up to their departure.
         var ceiling = current;
         if (membership is "leave" or "ban")

@@ -1,6 +1,8 @@
 using System.Text.Json.Nodes;
 using Matrix.Federation.Events;
+using Matrix.Homeserver.AccountData;
 using Matrix.Homeserver.Accounts;
+using Matrix.Homeserver.Receipts;
 using Matrix.Homeserver.Rooms;
 using Matrix.Homeserver.Storage;
 
@@ -10,8 +12,16 @@ namespace Matrix.Homeserver.Sync;
 /// <c>/sync</c>: joined rooms (timeline, state before it, summary), invites with stripped state, knocks and leaves,
 /// initial or since a token, long-polling on the <see cref="SyncNotifier"/> until something arrives.
 /// </summary>
-public sealed class SyncService(Database db, RoomStore rooms, EventSpine spine, RoomReader reader, EventCache events, SyncNotifier notifier)
+public sealed class SyncService(
+    Database db, RoomStore rooms, StreamPositions streams, EventSpine spine, RoomReader reader, EventCache events, SyncNotifier notifier,
+    AccountDataStore accountData, ReceiptStore receipts, TypingService typing)
 {
+    /// <summary>Where this sync starts and ends in every stream.</summary>
+    private sealed record Window(SyncToken? Since, SyncToken UpTo)
+    {
+        public SyncToken From => Since ?? new SyncToken(0);
+    }
+
     public const int MaxTimeoutMs = 60_000;
 
     public async Task<JsonObject> SyncAsync(Requester requester, SyncToken? since, SyncFilter filter, bool fullState, int timeoutMs, CancellationToken ct)
@@ -36,11 +46,16 @@ public sealed class SyncService(Database db, RoomStore rooms, EventSpine spine, 
     private async Task<(JsonObject Response, bool Empty)> BuildAsync(Requester requester, SyncToken? since, SyncFilter filter, bool fullState, CancellationToken ct)
     {
         var user = requester.UserId.Value;
-        var (upTo, memberships, forgotten) = await db.ReadAsync(async s =>
-            (await rooms.CurrentPositionAsync(s, "events"), await rooms.MembershipsAsync(s, user), await rooms.ForgottenRoomsAsync(s, user)), ct);
-        var sinceEvents = since?.Events ?? 0;
+        var (positions, memberships, forgotten) = await db.ReadAsync(async s => (
+            new SyncToken(await streams.CurrentAsync(s, "events"), await streams.CurrentAsync(s, "account_data"),
+                await streams.CurrentAsync(s, "receipts"), typing.CurrentSerial),
+            await rooms.MembershipsAsync(s, user), await rooms.ForgottenRoomsAsync(s, user)), ct);
+        var window = new Window(since, positions);
+        var upTo = positions.Events;
+        var sinceEvents = window.From.Events;
         var changed = since is null ? [] : (await db.ReadAsync(s => rooms.MembershipEventsSinceAsync(s, user, sinceEvents, upTo), ct))
             .Select(e => e.RoomId).ToHashSet();
+        var changedAccountData = await db.ReadAsync(s => accountData.ChangedSinceAsync(s, user, window.From.AccountData, positions.AccountData), ct);
 
         var join = new JsonObject();
         var invite = new JsonObject();
@@ -55,7 +70,7 @@ public sealed class SyncService(Database db, RoomStore rooms, EventSpine spine, 
             switch (membership.Membership)
             {
                 case "join":
-                    if (await JoinedRoomAsync(requester, room, since, upTo, filter, fullState || isNew) is { } joined)
+                    if (await JoinedRoomAsync(requester, room, window, filter, fullState || isNew, changedAccountData) is { } joined)
                         join[room.RoomId] = joined;
                     break;
                 case "invite" when isNew:
@@ -72,25 +87,31 @@ public sealed class SyncService(Database db, RoomStore rooms, EventSpine spine, 
 
         var response = new JsonObject
         {
-            ["next_batch"] = new SyncToken(upTo).ToString(),
+            ["next_batch"] = positions.ToString(),
             ["rooms"] = new JsonObject { ["join"] = join, ["invite"] = invite, ["leave"] = leave, ["knock"] = knock },
-            ["account_data"] = new JsonObject { ["events"] = new JsonArray() },
+            ["account_data"] = new JsonObject { ["events"] = AccountDataEvents(changedAccountData, AccountDataStore.Global) },
             ["presence"] = new JsonObject { ["events"] = new JsonArray() },
             ["to_device"] = new JsonObject { ["events"] = new JsonArray() },
             ["device_lists"] = new JsonObject { ["changed"] = new JsonArray(), ["left"] = new JsonArray() },
             ["device_one_time_keys_count"] = new JsonObject(),
         };
-        return (response, join.Count + invite.Count + leave.Count + knock.Count == 0);
+        var globalAccountData = response["account_data"]!["events"]!.AsArray().Count;
+        return (response, join.Count + invite.Count + leave.Count + knock.Count + globalAccountData == 0);
     }
 
-    private async Task<JsonObject?> JoinedRoomAsync(Requester requester, RoomSnapshot room, SyncToken? since, long upTo, SyncFilter filter, bool fullState)
+    private async Task<JsonObject?> JoinedRoomAsync(Requester requester, RoomSnapshot room, Window window, SyncFilter filter, bool fullState,
+        List<AccountDataStore.Entry> changedAccountData)
     {
         var ct = CancellationToken.None;
-        var sinceEvents = since?.Events ?? 0;
+        var since = window.Since;
+        var sinceEvents = window.From.Events;
+        var upTo = window.UpTo.Events;
         var rows = await db.ReadAsync(s => rooms.RoomEventsAsync(s, room.RoomId, sinceEvents, upTo, filter.TimelineLimit + 1, newestFirst: true), ct);
         var limited = rows.Count > filter.TimelineLimit;
         rows = rows.Take(filter.TimelineLimit).Reverse().ToList();
-        if (rows.Count == 0 && !fullState && since is not null)
+        var ephemeral = await EphemeralAsync(room.RoomId, requester.UserId.Value, window, ct);
+        var roomAccountData = AccountDataEvents(changedAccountData, room.RoomId);
+        if (rows.Count == 0 && !fullState && since is not null && ephemeral.Count == 0 && roomAccountData.Count == 0)
             return null;
 
         var timeline = await TimelineAsync(requester, room, rows, joinedNow: true, ct);
@@ -113,11 +134,46 @@ public sealed class SyncService(Database db, RoomStore rooms, EventSpine spine, 
                 ["prev_batch"] = new SyncToken(startPosition).ToString(),
             },
             ["state"] = new JsonObject { ["events"] = state },
-            ["ephemeral"] = new JsonObject { ["events"] = new JsonArray() },
-            ["account_data"] = new JsonObject { ["events"] = new JsonArray() },
+            ["ephemeral"] = new JsonObject { ["events"] = ephemeral },
+            ["account_data"] = new JsonObject { ["events"] = roomAccountData },
             ["summary"] = await SummaryAsync(room, requester.UserId.Value, ct),
             ["unread_notifications"] = new JsonObject { ["notification_count"] = 0, ["highlight_count"] = 0 },
         };
+    }
+
+    private static JsonArray AccountDataEvents(List<AccountDataStore.Entry> entries, string roomId) =>
+        new(entries.Where(e => e.RoomId == roomId)
+            .Select(e => (JsonNode)new JsonObject { ["type"] = e.DataType, ["content"] = JsonNode.Parse(e.Content) })
+            .ToArray());
+
+    /// <summary>
+    /// The room's typing list when it changed, and receipts changed in the window, as <c>m.typing</c> and
+    /// <c>m.receipt</c> events. Another user's private receipts are left out.
+    /// </summary>
+    private async Task<JsonArray> EphemeralAsync(string roomId, string userId, Window window, CancellationToken ct)
+    {
+        var ephemeral = new JsonArray();
+        var (typingUsers, typingChanged) = typing.Get(roomId, window.From.Typing);
+        if (typingChanged || (window.Since is null && typingUsers.Count > 0))
+            ephemeral.Add(new JsonObject
+            {
+                ["type"] = "m.typing",
+                ["content"] = new JsonObject { ["user_ids"] = new JsonArray(typingUsers.Select(u => (JsonNode)u).ToArray()) },
+            });
+        var changedReceipts = await db.ReadAsync(s => receipts.ChangedSinceAsync(s, roomId, window.From.Receipts, window.UpTo.Receipts), ct);
+        var content = new JsonObject();
+        foreach (var receipt in changedReceipts.Where(r => r.ReceiptType != "m.read.private" || r.UserId == userId))
+        {
+            var byEvent = content[receipt.EventId] as JsonObject ?? (JsonObject)(content[receipt.EventId] = new JsonObject());
+            var byType = byEvent[receipt.ReceiptType] as JsonObject ?? (JsonObject)(byEvent[receipt.ReceiptType] = new JsonObject());
+            var entry = new JsonObject { ["ts"] = receipt.Ts };
+            if (receipt.ThreadId.Length > 0)
+                entry["thread_id"] = receipt.ThreadId;
+            byType[receipt.UserId] = entry;
+        }
+        if (content.Count > 0)
+            ephemeral.Add(new JsonObject { ["type"] = "m.receipt", ["content"] = content });
+        return ephemeral;
     }
 
     private async Task<JsonObject> LeftRoomAsync(Requester requester, RoomSnapshot room, string leaveEventId, SyncToken? since, SyncFilter filter, CancellationToken ct)

@@ -4,17 +4,23 @@ using Matrix.Homeserver.Http;
 namespace Matrix.Homeserver.Sync;
 
 /// <summary>
-/// A position in the event stream, as sync and pagination tokens: <c>s&lt;position&gt;</c> means "after event
-/// <c>position</c>". Positions are stored, so tokens survive restarts.
+/// A sync or pagination token: the positions of every stream a client syncs, <c>s&lt;events&gt;_&lt;account
+/// data&gt;_&lt;receipts&gt;_&lt;typing&gt;</c>. The event position means "after event <c>events</c>" and is all
+/// pagination needs. Stored positions survive restarts; typing is in memory and restarts from zero.
 /// </summary>
-public readonly record struct SyncToken(long Events)
+public readonly record struct SyncToken(long Events, long AccountData = 0, long Receipts = 0, long Typing = 0)
 {
-    public override string ToString() => "s" + Events.ToString(CultureInfo.InvariantCulture);
+    public override string ToString() => FormattableString.Invariant($"s{Events}_{AccountData}_{Receipts}_{Typing}");
 
     public static SyncToken Parse(string text, string parameter)
     {
-        if (text.Length < 2 || text[0] != 's' || !long.TryParse(text.AsSpan(1), NumberStyles.None, CultureInfo.InvariantCulture, out var events))
+        var parts = text.Length > 1 && text[0] == 's' ? text[1..].Split('_') : [];
+        var values = new long[4];
+        if (parts.Length is 0 or > 4)
             throw MatrixException.InvalidParam($"Invalid {parameter} token.");
-        return new SyncToken(events);
+        for (var i = 0; i < parts.Length; i++)
+            if (!long.TryParse(parts[i], NumberStyles.None, CultureInfo.InvariantCulture, out values[i]))
+                throw MatrixException.InvalidParam($"Invalid {parameter} token.");
+        return new SyncToken(values[0], values[1], values[2], values[3]);
     }
 }

@@ -1,0 +1,21 @@
+using Matrix.Homeserver.Storage;
+
+namespace Matrix.Homeserver.Receipts;
+
+public sealed record ReceiptRow(string RoomId, string UserId, string ReceiptType, string ThreadId, string EventId, long Ts);
+
+/// <summary>Read receipts: one per (room, user, type, thread); <c>thread_id</c> "" is the unthreaded receipt.</summary>
+public sealed class ReceiptStore
+{
+    public Task SetAsync(DbSession s, ReceiptRow receipt, long streamId) => s.ExecuteAsync("""
+        INSERT INTO receipts (room_id, user_id, receipt_type, thread_id, event_id, ts, stream_id)
+        VALUES (@RoomId, @UserId, @ReceiptType, @ThreadId, @EventId, @Ts, @streamId)
+        ON CONFLICT (room_id, user_id, receipt_type, thread_id)
+        DO UPDATE SET event_id = excluded.event_id, ts = excluded.ts, stream_id = excluded.stream_id
+        """, new { receipt.RoomId, receipt.UserId, receipt.ReceiptType, receipt.ThreadId, receipt.EventId, receipt.Ts, streamId });
+
+    public async Task<List<ReceiptRow>> ChangedSinceAsync(DbSession s, string roomId, long after, long upTo) =>
+        (await s.QueryAsync<ReceiptRow>(
+            "SELECT room_id, user_id, receipt_type, thread_id, event_id, ts FROM receipts WHERE room_id = @roomId AND stream_id > @after AND stream_id <= @upTo",
+            new { roomId, after, upTo })).ToList();
+}

@@ -1,0 +1,79 @@
+using Matrix.Homeserver.Rooms;
+using Matrix.Homeserver.Sync;
+
+namespace Matrix.Homeserver.Receipts;
+
+/// <summary>
+/// Who is typing where, in memory only (typing is ephemeral). Every change, including an expiry, takes a new serial so
+/// a sync knows whether a room's typing list changed since its token.
+/// </summary>
+public sealed class TypingService(SyncNotifier notifier, EventSpine spine, TimeProvider clock) : IDisposable
+{
+    public const int MaxTimeoutMs = 120_000;
+    private readonly Dictionary<string, Dictionary<string, long>> _typing = new(StringComparer.Ordinal);
+    private readonly Dictionary<string, long> _roomSerial = new(StringComparer.Ordinal);
+    private readonly Lock _lock = new();
+    private ITimer? _expiry;
+    private long _serial;
+
+    public long CurrentSerial { get { lock (_lock) return _serial; } }
+
+    public async Task SetAsync(string roomId, string userId, bool typing, int timeoutMs, CancellationToken ct)
+    {
+        var now = clock.GetUtcNow().ToUnixTimeMilliseconds();
+        lock (_lock)
+        {
+            _expiry ??= clock.CreateTimer(_ => ExpireAsync().GetAwaiter().GetResult(), null, TimeSpan.FromSeconds(1), TimeSpan.FromSeconds(1));
+            if (!_typing.TryGetValue(roomId, out var users))
+                _typing[roomId] = users = new Dictionary<string, long>(StringComparer.Ordinal);
+            var changed = typing ? !users.ContainsKey(userId) : users.Remove(userId);
+            if (typing)
+                users[userId] = now + Math.Clamp(timeoutMs, 0, MaxTimeoutMs);
+            if (!changed)
+                return;
+            _roomSerial[roomId] = ++_serial;
+        }
+        await NotifyRoomAsync(roomId, ct);
+    }
+
+    /// <summary>The room's typing users, and whether the list changed after <paramref name="sinceSerial"/>.</summary>
+    public (IReadOnlyList<string> Users, bool Changed) Get(string roomId, long sinceSerial)
+    {
+        lock (_lock)
+        {
+            var users = _typing.TryGetValue(roomId, out var map) ? map.Keys.Order(StringComparer.Ordinal).ToList() : [];
+            // A serial from before a restart is larger than ours: the list is then reported as changed.
+            var changed = _roomSerial.TryGetValue(roomId, out var serial) && (serial > sinceSerial || sinceSerial > _serial);
+            return (users, changed);
+        }
+    }
+
+    private async Task ExpireAsync()
+    {
+        var now = clock.GetUtcNow().ToUnixTimeMilliseconds();
+        var expiredRooms = new List<string>();
+        lock (_lock)
+        {
+            foreach (var (roomId, users) in _typing)
+            {
+                var expired = users.Where(u => u.Value <= now).Select(u => u.Key).ToList();
+                if (expired.Count == 0)
+                    continue;
+                foreach (var user in expired)
+                    users.Remove(user);
+                _roomSerial[roomId] = ++_serial;
+                expiredRooms.Add(roomId);
+            }
+        }
+        foreach (var roomId in expiredRooms)
+            await NotifyRoomAsync(roomId, CancellationToken.None);
+    }
+
+    private async Task NotifyRoomAsync(string roomId, CancellationToken ct)
+    {
+        if (await spine.GetRoomAsync(roomId, ct) is { } room)
+            notifier.Notify(room.MemberUserIds);
+    }
+
+    public void Dispose() => _expiry?.Dispose();
+}
