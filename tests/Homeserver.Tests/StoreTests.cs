@@ -1,5 +1,6 @@
 using Matrix.Homeserver.AccountData;
 using Matrix.Homeserver.Accounts;
+using Matrix.Homeserver.Rooms;
 using Matrix.Homeserver.Storage;
 using Microsoft.Extensions.Logging.Abstractions;
 
@@ -111,12 +112,38 @@ public abstract class StoreTests(DatabaseFixture fixture)
         var user = NewUser();
         await Db.WriteAsync(async s =>
         {
-            await store.SetAsync(s, user, AccountDataStore.Global, "m.direct", "{\"a\":1}");
-            await store.SetAsync(s, user, "!r:test", "m.direct", "{\"room\":true}");
-            await store.SetAsync(s, user, AccountDataStore.Global, "m.direct", "{\"a\":2}");
+            await store.SetAsync(s, user, AccountDataStore.Global, "m.direct", "{\"a\":1}", 1);
+            await store.SetAsync(s, user, "!r:test", "m.direct", "{\"room\":true}", 2);
+            await store.SetAsync(s, user, AccountDataStore.Global, "m.direct", "{\"a\":2}", 3);
         }, CancellationToken.None);
         Assert.Equal("{\"a\":2}", await Db.ReadAsync(s => store.GetAsync(s, user, AccountDataStore.Global, "m.direct"), CancellationToken.None));
         Assert.Equal("{\"room\":true}", await Db.ReadAsync(s => store.GetAsync(s, user, "!r:test", "m.direct"), CancellationToken.None));
+        var changed = await Db.ReadAsync(s => store.ChangedSinceAsync(s, user, 2, 3), CancellationToken.None);
+        Assert.Equal(("", "{\"a\":2}"), (Assert.Single(changed).RoomId, changed[0].Content));
+    }
+
+    [Fact]
+    public async Task State_groups_store_deltas_and_load_every_snapshot_exactly()
+    {
+        var groups = new StateGroupStore(new StreamPositions());
+        var roomId = $"!{Guid.NewGuid():N}:test";
+        var expected = new List<(long Group, Dictionary<Matrix.Federation.Events.StateKey, string> State)>();
+        var state = new Dictionary<Matrix.Federation.Events.StateKey, string>();
+        long? previous = null;
+        for (var i = 0; i < StateGroupStore.MaxDeltaChain * 2 + 5; i++)
+        {
+            var before = new Dictionary<Matrix.Federation.Events.StateKey, string>(state);
+            state[new("m.room.member", $"@u{i % 30}:test")] = $"$e{i}";
+            var snapshot = new Dictionary<Matrix.Federation.Events.StateKey, string>(state);
+            var group = await Db.WriteAsync(s => groups.CreateAsync(s, roomId, previous, before, snapshot), CancellationToken.None);
+            expected.Add((group, snapshot));
+            previous = group;
+        }
+        foreach (var (group, snapshot) in expected)
+            Assert.Equal(snapshot.OrderBy(e => e.Key.Key), (await Db.ReadAsync(s => groups.LoadAsync(s, group), CancellationToken.None)).OrderBy(e => e.Key.Key));
+        var rows = await Db.ReadAsync(s => s.ExecuteScalarAsync<long>(
+            "SELECT COUNT(*) FROM state_group_entries e JOIN state_groups g ON g.group_id = e.group_id WHERE g.room_id = @roomId", new { roomId }), CancellationToken.None);
+        Assert.True(rows < expected.Count * 5, $"state is stored as deltas, not copies ({rows} rows for {expected.Count} groups)");
     }
 }
 
