@@ -103,5 +103,6 @@ public static class ServerHost
         services.AddSingleton<IEndpoints, SyncEndpoints>();
         services.AddSingleton<IEndpoints, FilterEndpoints>();
         services.AddSingleton<IEndpoints, Receipts.ReceiptEndpoints>();
+        services.AddSingleton<IEndpoints, RoomDirectory.DirectoryEndpoints>();
     }
 }

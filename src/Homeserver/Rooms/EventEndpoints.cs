@@ -8,7 +8,7 @@ namespace Matrix.Homeserver.Rooms;
 
 /// <summary>Spec: sending events and state, reading events, state and members, redactions.</summary>
 public sealed class EventEndpoints(
-    Authenticator authenticator, JsonBody json, EventSpine spine, RoomReader reader, Database db, RoomStore rooms) : IEndpoints
+    Authenticator authenticator, JsonBody json, EventSpine spine, RoomReader reader, Database db, RoomStore rooms, Config.HomeserverConfig config) : IEndpoints
 {
     public void Map(IEndpointRouteBuilder app)
     {
@@ -47,6 +47,8 @@ public sealed class EventEndpoints(
         var content = RoomCreation.ToCanonicalObject(await json.ReadObjectAsync(context));
         if (type == "m.room.member")
             throw MatrixException.Forbidden("Use the membership endpoints (join, invite, leave, kick, ban) to change membership.");
+        if (type == "m.room.canonical_alias")
+            await CheckCanonicalAliasAsync(roomId, content, context.RequestAborted);
         var sent = await spine.SendAsync(roomId, new NewEvent(type, stateKey, requester.UserId.Value, content), context.RequestAborted);
         await context.WriteJsonAsync(new JsonObject { ["event_id"] = sent.Pdu.EventId });
     }
@@ -158,6 +160,28 @@ public sealed class EventEndpoints(
             joined[key.Key] = profile;
         }
         await context.WriteJsonAsync(new JsonObject { ["joined"] = joined });
+    }
+
+    /// <summary>Every local alias a canonical alias event names must point to this room (400 M_BAD_ALIAS otherwise).</summary>
+    private async Task CheckCanonicalAliasAsync(string roomId, JsonObject content, CancellationToken ct)
+    {
+        var aliases = new List<string>();
+        if (content.TryGetPropertyValue("alias", out var alias) && alias is not null)
+            aliases.Add(alias is JsonValue value && value.TryGetValue<string>(out var text) ? text : throw MatrixException.InvalidParam("alias must be a string."));
+        if (content.TryGetPropertyValue("alt_aliases", out var alternatives) && alternatives is not null)
+        {
+            if (alternatives is not JsonArray array || array.Any(a => a is not JsonValue v || !v.TryGetValue<string>(out _)))
+                throw MatrixException.InvalidParam("alt_aliases must be an array of strings.");
+            aliases.AddRange(array.Select(a => a!.GetValue<string>()));
+        }
+        foreach (var entry in aliases)
+        {
+            if (!RoomDirectory.RoomAlias.IsValid(entry))
+                throw MatrixException.InvalidParam($"'{entry}' is not a valid room alias.");
+            if (RoomDirectory.RoomAlias.ServerOf(entry) == config.ServerName
+                && await db.ReadAsync(s => rooms.ResolveAliasAsync(s, entry), ct) != roomId)
+                throw new MatrixException(400, "M_BAD_ALIAS", $"The alias {entry} does not point to this room.");
+        }
     }
 
     private static string EventType(HttpContext context)

@@ -115,6 +115,19 @@ public sealed class RoomStore
     public Task<string?> ResolveAliasAsync(DbSession s, string alias) =>
         s.QuerySingleOrDefaultAsync<string>("SELECT room_id FROM room_aliases WHERE alias = @alias", new { alias });
 
+    public sealed record AliasRow(string Alias, string RoomId, string Creator);
+
+    public Task<AliasRow?> GetAliasAsync(DbSession s, string alias) =>
+        s.QuerySingleOrDefaultAsync<AliasRow>("SELECT alias, room_id, creator FROM room_aliases WHERE alias = @alias", new { alias });
+
+    public Task DeleteAliasAsync(DbSession s, string alias) => s.ExecuteAsync("DELETE FROM room_aliases WHERE alias = @alias", new { alias });
+
+    public async Task<List<string>> AliasesOfAsync(DbSession s, string roomId) =>
+        (await s.QueryAsync<string>("SELECT alias FROM room_aliases WHERE room_id = @roomId ORDER BY alias", new { roomId })).ToList();
+
+    public async Task<List<string>> PublicRoomsAsync(DbSession s) =>
+        (await s.QueryAsync<string>("SELECT room_id FROM rooms WHERE is_public = 1 ORDER BY room_id")).ToList();
+
     public Task ForgetAsync(DbSession s, string userId, string roomId) => s.ExecuteAsync(
         "INSERT INTO forgotten_rooms (user_id, room_id) VALUES (@userId, @roomId) ON CONFLICT DO NOTHING", new { userId, roomId });
 
