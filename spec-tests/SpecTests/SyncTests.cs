@@ -133,6 +133,26 @@ public abstract class SyncTests(ServerFixture fixture)
         Assert.Equal(400, (await C.GetAsync($"{V3}/rooms/{R(roomId)}/messages?from=garbage", alice.AccessToken)).Status);
     }
 
+    [Fact]
+    public async Task Context_returns_the_event_its_neighbours_and_the_state_at_it()
+    {
+        var alice = await C.RegisterAsync();
+        var mallory = await C.RegisterAsync();
+        var roomId = await CreateRoomAsync(C, alice, new { name = "ctx" });
+        var ids = new List<string>();
+        for (var i = 0; i < 7; i++)
+            ids.Add(await SendAsync(C, alice, roomId, $"c{i}"));
+        var context = await C.GetAsync($"{V3}/rooms/{R(roomId)}/context/{R(ids[3])}?limit=4", alice.AccessToken);
+        Assert.Equal(ids[3], context.Body!["event"]!["event_id"]!.GetValue<string>());
+        Assert.Equal(["c2", "c1"], Bodies(context.Body!["events_before"]!.AsArray().Select(e => e!)));
+        Assert.Equal(["c4", "c5"], Bodies(context.Body!["events_after"]!.AsArray().Select(e => e!)));
+        Assert.Contains(context.Body!["state"]!.AsArray(), e => e!["type"]!.GetValue<string>() == "m.room.name");
+        var after = await C.GetAsync($"{V3}/rooms/{R(roomId)}/messages?dir=f&from={context.Str("end")}", alice.AccessToken);
+        Assert.Equal("c6", Bodies(after.Body!["chunk"]!.AsArray().Select(e => e!)).First());
+        Assert.Equal(404, (await C.GetAsync($"{V3}/rooms/{R(roomId)}/context/{R(ids[3])}", mallory.AccessToken)).Status);
+        Assert.Equal(404, (await C.GetAsync($"{V3}/rooms/{R(roomId)}/context/{R("$nope")}", alice.AccessToken)).Status);
+    }
+
     [Theory]
     [InlineData("shared", true)]
     [InlineData("joined", false)]

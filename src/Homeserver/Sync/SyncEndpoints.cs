@@ -17,6 +17,38 @@ public sealed class SyncEndpoints(Authenticator authenticator, SyncService sync,
     {
         app.MapV3("GET", "sync", SyncAsync);
         app.MapV3("GET", "rooms/{roomId}/messages", MessagesAsync);
+        app.MapV3("GET", "rooms/{roomId}/context/{eventId}", ContextAsync);
+    }
+
+    /// <summary>An event with the events around it and the room state at it, as far as the user may see them.</summary>
+    private async Task ContextAsync(HttpContext context)
+    {
+        var requester = await authenticator.AuthenticateAsync(context);
+        var roomId = RoomEndpoints.RoomIdFromRoute(context);
+        var eventId = context.Route("eventId");
+        var limit = context.Query("limit") is { Length: > 0 } l
+            ? int.TryParse(l, out var n) && n >= 0 ? Math.Min(n, 100) : throw MatrixException.InvalidParam("Invalid limit.")
+            : 10;
+        var user = requester.UserId.Value;
+        var room = await reader.RoomAsync(roomId, context.RequestAborted);
+        var joined = await reader.MembershipAsync(room, user, context.RequestAborted) == "join";
+        var row = eventId.StartsWith('$') ? await db.ReadAsync(s => rooms.GetEventAsync(s, eventId), context.RequestAborted) : null;
+        if (row is null || row.RoomId != roomId || !await reader.CanSeeAsync(room, row, user, joined, context.RequestAborted))
+            throw MatrixException.NotFound("Event not found.");
+        var before = await db.ReadAsync(s => rooms.RoomEventsAsync(s, roomId, 0, row.StreamOrdering - 1, limit / 2 + limit % 2, newestFirst: true), context.RequestAborted);
+        var after = await db.ReadAsync(s => rooms.RoomEventsAsync(s, roomId, row.StreamOrdering, long.MaxValue, limit / 2, newestFirst: false), context.RequestAborted);
+        var state = new JsonArray();
+        foreach (var stateEventId in (await reader.StateGroupAsync(row.StateGroup, context.RequestAborted)).Values)
+            state.Add(await reader.StateEventToClientAsync(room, stateEventId, context.RequestAborted));
+        await context.WriteJsonAsync(new JsonObject
+        {
+            ["event"] = await reader.ToClientAsync(room, row, context.RequestAborted),
+            ["events_before"] = await sync.TimelineAsync(requester, room, before, joined, context.RequestAborted),
+            ["events_after"] = await sync.TimelineAsync(requester, room, after, joined, context.RequestAborted),
+            ["start"] = new SyncToken(before.Count > 0 ? before[^1].StreamOrdering - 1 : row.StreamOrdering - 1).ToString(),
+            ["end"] = new SyncToken(after.Count > 0 ? after[^1].StreamOrdering : row.StreamOrdering).ToString(),
+            ["state"] = state,
+        });
     }
 
     private async Task SyncAsync(HttpContext context)
