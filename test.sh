@@ -57,6 +57,13 @@ if ! dotnet build Homeserver.sln -c Release -nologo -v quiet 2>&1 | tail -n 20; 
 fi
 export HOMESERVER_DLL="$ROOT/src/Homeserver/bin/Release/net10.0/Homeserver.dll"
 
+# The real-client scenarios use matrix-js-sdk, pinned by spec-tests/js/package-lock.json.
+if [ ! -d "$ROOT/spec-tests/js/node_modules/matrix-js-sdk" ]; then
+  log "installing matrix-js-sdk for spec-tests/js"
+  (cd "$ROOT/spec-tests/js" && npm ci --no-audit --no-fund --loglevel=error >/dev/null 2>&1) \
+    || { echo "npm ci failed in spec-tests/js"; echo "0 passed, 1 failed"; exit 1; }
+fi
+
 passed=0; failed=0
 for project in tests/*/*.csproj spec-tests/*/*.csproj; do
   log "testing $project"

@@ -104,5 +104,6 @@ public static class ServerHost
         services.AddSingleton<IEndpoints, FilterEndpoints>();
         services.AddSingleton<IEndpoints, Receipts.ReceiptEndpoints>();
         services.AddSingleton<IEndpoints, RoomDirectory.DirectoryEndpoints>();
+        services.AddSingleton<IEndpoints, Push.PushRulesEndpoints>();
     }
 }
