@@ -176,6 +176,8 @@ public static class ConfigLoader
         ValidateRate(config.RateLimits.Login, "rate_limits.login");
         ValidateRate(config.RateLimits.Registration, "rate_limits.registration");
         ValidateRate(config.RateLimits.ClientRequests, "rate_limits.client_requests");
+        if (config.Presence.IdleAfterMs <= 0)
+            throw new ConfigException("config key 'presence.idle_after_ms' must be positive");
         if (config.WellKnown.ClientBaseUrl is not null && !Uri.TryCreate(config.WellKnown.ClientBaseUrl, UriKind.Absolute, out _))
             throw new ConfigException("config key 'well_known.client_base_url' must be an absolute URL");
         if (config.WellKnown.IdentityServerBaseUrl is not null && !Uri.TryCreate(config.WellKnown.IdentityServerBaseUrl, UriKind.Absolute, out _))

@@ -16,6 +16,7 @@ public sealed class HomeserverConfig
     public LimitsConfig Limits { get; set; } = new();
     public RateLimitsConfig RateLimits { get; set; } = new();
     public WellKnownConfig WellKnown { get; set; } = new();
+    public PresenceConfig Presence { get; set; } = new();
     public LoggingConfig Logging { get; set; } = new();
 
     public string EffectiveSigningKeyPath => SigningKeyPath ?? Path.Combine(DataDir, "signing.key");
@@ -83,6 +84,12 @@ public sealed class WellKnownConfig
     public string? ClientBaseUrl { get; set; }
     public string? IdentityServerBaseUrl { get; set; }
     public string? Server { get; set; }
+}
+
+public sealed class PresenceConfig
+{
+    public bool Enabled { get; set; } = true;
+    public long IdleAfterMs { get; set; } = 5 * 60 * 1000;
 }
 
 public sealed class LoggingConfig

@@ -86,6 +86,8 @@ public static class ServerHost
         services.AddSingleton<RoomReader>();
         services.AddSingleton<SyncService>();
         services.AddSingleton<Receipts.ReceiptStore>();
+        services.AddSingleton<Presence.PresenceStore>();
+        services.AddSingleton<Presence.PresenceService>();
         services.AddSingleton<Receipts.TypingService>();
         services.AddHostedService<MaintenanceService>();
 
@@ -105,5 +107,6 @@ public static class ServerHost
         services.AddSingleton<IEndpoints, Receipts.ReceiptEndpoints>();
         services.AddSingleton<IEndpoints, RoomDirectory.DirectoryEndpoints>();
         services.AddSingleton<IEndpoints, Push.PushRulesEndpoints>();
+        services.AddSingleton<IEndpoints, Presence.PresenceEndpoints>();
     }
 }

@@ -89,6 +89,15 @@ public static class Migrations
             INSERT INTO stream_positions (stream, position) VALUES ('state_groups', 0);
             INSERT INTO stream_positions (stream, position) VALUES ('account_data', 0);
             INSERT INTO stream_positions (stream, position) VALUES ('receipts', 0);
+            INSERT INTO stream_positions (stream, position) VALUES ('presence', 0);
+            CREATE TABLE presence (
+                user_id TEXT PRIMARY KEY,
+                state TEXT NOT NULL,
+                status_msg TEXT NULL,
+                last_active_ts BIGINT NOT NULL,
+                stream_id BIGINT NOT NULL
+            );
+            CREATE INDEX presence_stream ON presence (stream_id);
             ALTER TABLE account_data ADD COLUMN stream_id BIGINT NOT NULL DEFAULT 0;
             CREATE INDEX account_data_stream ON account_data (user_id, stream_id);
             CREATE TABLE receipts (

@@ -9,7 +9,9 @@ using Matrix.Homeserver.Storage;
 namespace Matrix.Homeserver.Sync;
 
 /// <summary>Spec: <c>GET /sync</c> and <c>GET /rooms/{roomId}/messages</c>.</summary>
-public sealed class SyncEndpoints(Authenticator authenticator, SyncService sync, RoomReader reader, Database db, RoomStore rooms, StreamPositions streams) : IEndpoints
+public sealed class SyncEndpoints(
+    Authenticator authenticator, SyncService sync, RoomReader reader, Database db, RoomStore rooms, StreamPositions streams,
+    Presence.PresenceService presence) : IEndpoints
 {
     public const int MaxMessagesLimit = 1000;
 
@@ -58,6 +60,13 @@ public sealed class SyncEndpoints(Authenticator authenticator, SyncService sync,
         var timeout = long.TryParse(context.Query("timeout"), out var ms) ? (int)Math.Clamp(ms, 0, SyncService.MaxTimeoutMs) : 0;
         var filter = await FilterAsync(context, requester);
         var fullState = context.Query("full_state") == "true";
+        var setPresence = context.Query("set_presence") is { Length: > 0 } p ? p : "online";
+        if (!Presence.PresenceService.States.Contains(setPresence))
+            throw MatrixException.InvalidParam("set_presence must be online, unavailable or offline.");
+        // A sync is activity: it marks the user online (or idle when asked), keeping their status message;
+        // set_presence=offline means "do not mark me online", not "mark me offline".
+        if (setPresence != "offline")
+            await presence.SetAsync(requester.UserId.Value, setPresence, null, keepStatusMsg: true, context.RequestAborted);
         await context.WriteJsonAsync(await sync.SyncAsync(requester, since, filter, fullState, timeout, context.RequestAborted));
     }
 

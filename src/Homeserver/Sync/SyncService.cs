@@ -14,7 +14,7 @@ namespace Matrix.Homeserver.Sync;
 /// </summary>
 public sealed class SyncService(
     Database db, RoomStore rooms, StreamPositions streams, EventSpine spine, RoomReader reader, EventCache events, SyncNotifier notifier,
-    AccountDataStore accountData, ReceiptStore receipts, TypingService typing)
+    AccountDataStore accountData, ReceiptStore receipts, TypingService typing, Presence.PresenceService presence)
 {
     /// <summary>Where this sync starts and ends in every stream.</summary>
     private sealed record Window(SyncToken? Since, SyncToken UpTo)
@@ -48,7 +48,7 @@ public sealed class SyncService(
         var user = requester.UserId.Value;
         var (positions, memberships, forgotten) = await db.ReadAsync(async s => (
             new SyncToken(await streams.CurrentAsync(s, "events"), await streams.CurrentAsync(s, "account_data"),
-                await streams.CurrentAsync(s, "receipts"), typing.CurrentSerial),
+                await streams.CurrentAsync(s, "receipts"), typing.CurrentSerial, await streams.CurrentAsync(s, "presence")),
             await rooms.MembershipsAsync(s, user), await rooms.ForgottenRoomsAsync(s, user)), ct);
         var window = new Window(since, positions);
         var upTo = positions.Events;
@@ -90,13 +90,13 @@ public sealed class SyncService(
             ["next_batch"] = positions.ToString(),
             ["rooms"] = new JsonObject { ["join"] = join, ["invite"] = invite, ["leave"] = leave, ["knock"] = knock },
             ["account_data"] = new JsonObject { ["events"] = AccountDataEvents(changedAccountData, AccountDataStore.Global) },
-            ["presence"] = new JsonObject { ["events"] = new JsonArray() },
+            ["presence"] = new JsonObject { ["events"] = await presence.ChangesForAsync(user, window.From.Presence, positions.Presence, ct) },
             ["to_device"] = new JsonObject { ["events"] = new JsonArray() },
             ["device_lists"] = new JsonObject { ["changed"] = new JsonArray(), ["left"] = new JsonArray() },
             ["device_one_time_keys_count"] = new JsonObject(),
         };
-        var globalAccountData = response["account_data"]!["events"]!.AsArray().Count;
-        return (response, join.Count + invite.Count + leave.Count + knock.Count + globalAccountData == 0);
+        var globalCount = response["account_data"]!["events"]!.AsArray().Count + response["presence"]!["events"]!.AsArray().Count;
+        return (response, join.Count + invite.Count + leave.Count + knock.Count + globalCount == 0);
     }
 
     private async Task<JsonObject?> JoinedRoomAsync(Requester requester, RoomSnapshot room, Window window, SyncFilter filter, bool fullState,

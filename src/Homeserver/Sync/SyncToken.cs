@@ -5,22 +5,22 @@ namespace Matrix.Homeserver.Sync;
 
 /// <summary>
 /// A sync or pagination token: the positions of every stream a client syncs, <c>s&lt;events&gt;_&lt;account
-/// data&gt;_&lt;receipts&gt;_&lt;typing&gt;</c>. The event position means "after event <c>events</c>" and is all
+/// data&gt;_&lt;receipts&gt;_&lt;typing&gt;_&lt;presence&gt;</c>. The event position means "after event <c>events</c>" and is all
 /// pagination needs. Stored positions survive restarts; typing is in memory and restarts from zero.
 /// </summary>
-public readonly record struct SyncToken(long Events, long AccountData = 0, long Receipts = 0, long Typing = 0)
+public readonly record struct SyncToken(long Events, long AccountData = 0, long Receipts = 0, long Typing = 0, long Presence = 0)
 {
-    public override string ToString() => FormattableString.Invariant($"s{Events}_{AccountData}_{Receipts}_{Typing}");
+    public override string ToString() => FormattableString.Invariant($"s{Events}_{AccountData}_{Receipts}_{Typing}_{Presence}");
 
     public static SyncToken Parse(string text, string parameter)
     {
         var parts = text.Length > 1 && text[0] == 's' ? text[1..].Split('_') : [];
-        var values = new long[4];
-        if (parts.Length is 0 or > 4)
+        var values = new long[5];
+        if (parts.Length is 0 or > 5)
             throw MatrixException.InvalidParam($"Invalid {parameter} token.");
         for (var i = 0; i < parts.Length; i++)
             if (!long.TryParse(parts[i], NumberStyles.None, CultureInfo.InvariantCulture, out values[i]))
                 throw MatrixException.InvalidParam($"Invalid {parameter} token.");
-        return new SyncToken(values[0], values[1], values[2], values[3]);
+        return new SyncToken(values[0], values[1], values[2], values[3], values[4]);
     }
 }

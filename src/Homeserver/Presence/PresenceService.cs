@@ -1,0 +1,95 @@
+using System.Text.Json.Nodes;
+using Matrix.Homeserver.Config;
+using Matrix.Homeserver.Rooms;
+using Matrix.Homeserver.Storage;
+using Matrix.Homeserver.Sync;
+
+namespace Matrix.Homeserver.Presence;
+
+/// <summary>
+/// Presence: a user's state (online, unavailable, offline) and status message, persisted with a stream position so
+/// sync delivers changes to everyone sharing a room. An online user idle for <c>presence.idle_after_ms</c> reads as
+/// unavailable. Everything is a no-op when presence is switched off in the config.
+/// </summary>
+public sealed class PresenceService(Database db, PresenceStore store, StreamPositions streams, SyncNotifier notifier, RoomStore rooms,
+    EventSpine spine, HomeserverConfig config, TimeProvider clock)
+{
+    public static readonly string[] States = ["online", "unavailable", "offline"];
+    private static readonly long ActivityWriteIntervalMs = 60_000;
+
+    public bool Enabled => config.Presence.Enabled;
+
+    private long Now => clock.GetUtcNow().ToUnixTimeMilliseconds();
+
+    /// <summary>Sets the state (and, when given, the status message); <paramref name="statusMsg"/> null keeps the current one only for activity updates.</summary>
+    public async Task SetAsync(string userId, string state, string? statusMsg, bool keepStatusMsg, CancellationToken ct)
+    {
+        if (!Enabled)
+            return;
+        var now = Now;
+        var changed = await db.WriteAsync(async s =>
+        {
+            var current = await store.GetAsync(s, userId);
+            var message = keepStatusMsg ? current?.StatusMsg : statusMsg;
+            // Activity alone is written at most once a minute; a change of state or message always is.
+            if (current is not null && current.State == state && current.StatusMsg == message && now - current.LastActiveTs < ActivityWriteIntervalMs)
+                return false;
+            var stateChanged = current is null || current.State != state || current.StatusMsg != message;
+            var streamId = stateChanged ? await streams.NextAsync(s, "presence") : current!.StreamId;
+            await store.SetAsync(s, new PresenceRow(userId, state, message, now, streamId));
+            return stateChanged;
+        }, ct);
+        if (changed)
+            notifier.Notify(await UsersSharingRoomsAsync(userId, ct));
+    }
+
+    /// <summary>The user and everyone sharing a joined room with them.</summary>
+    public async Task<HashSet<string>> UsersSharingRoomsAsync(string userId, CancellationToken ct)
+    {
+        var users = new HashSet<string>(StringComparer.Ordinal) { userId };
+        foreach (var membership in (await db.ReadAsync(s => rooms.MembershipsAsync(s, userId), ct)).Where(m => m.Membership == "join"))
+            if (await spine.GetRoomAsync(membership.RoomId, ct) is { } room)
+                foreach (var member in room.MemberUserIds)
+                    users.Add(member);
+        return users;
+    }
+
+    public async Task<JsonObject> GetStatusAsync(string userId, CancellationToken ct)
+    {
+        var row = Enabled ? await db.ReadAsync(s => store.GetAsync(s, userId), ct) : null;
+        return Content(row, userId);
+    }
+
+    /// <summary>The presence content a client sees: the idle rule applied, <c>last_active_ago</c> relative to now.</summary>
+    public JsonObject Content(PresenceRow? row, string userId)
+    {
+        if (row is null)
+            return new JsonObject { ["presence"] = "offline" };
+        var idleFor = Now - row.LastActiveTs;
+        var state = row.State == "online" && idleFor > config.Presence.IdleAfterMs ? "unavailable" : row.State;
+        var content = new JsonObject
+        {
+            ["presence"] = state,
+            ["last_active_ago"] = Math.Max(0, idleFor),
+            ["currently_active"] = state == "online",
+        };
+        if (row.StatusMsg is not null)
+            content["status_msg"] = row.StatusMsg;
+        return content;
+    }
+
+    /// <summary>Presence events for a sync: changes in the window by users who share a room with the requester.</summary>
+    public async Task<JsonArray> ChangesForAsync(string userId, long after, long upTo, CancellationToken ct)
+    {
+        var events = new JsonArray();
+        if (!Enabled || after >= upTo)
+            return events;
+        var changes = await db.ReadAsync(s => store.ChangedSinceAsync(s, after, upTo), ct);
+        if (changes.Count == 0)
+            return events;
+        var visible = await UsersSharingRoomsAsync(userId, ct);
+        foreach (var row in changes.Where(r => visible.Contains(r.UserId)))
+            events.Add(new JsonObject { ["type"] = "m.presence", ["sender"] = row.UserId, ["content"] = Content(row, row.UserId) });
+        return events;
+    }
+}

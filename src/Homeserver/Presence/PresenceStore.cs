@@ -1,0 +1,22 @@
+using Matrix.Homeserver.Storage;
+
+namespace Matrix.Homeserver.Presence;
+
+public sealed record PresenceRow(string UserId, string State, string? StatusMsg, long LastActiveTs, long StreamId);
+
+public sealed class PresenceStore
+{
+    private const string Columns = "user_id, state, status_msg, last_active_ts, stream_id";
+
+    public Task<PresenceRow?> GetAsync(DbSession s, string userId) =>
+        s.QuerySingleOrDefaultAsync<PresenceRow>($"SELECT {Columns} FROM presence WHERE user_id = @userId", new { userId });
+
+    public Task SetAsync(DbSession s, PresenceRow row) => s.ExecuteAsync($"""
+        INSERT INTO presence ({Columns}) VALUES (@UserId, @State, @StatusMsg, @LastActiveTs, @StreamId)
+        ON CONFLICT (user_id) DO UPDATE SET state = excluded.state, status_msg = excluded.status_msg,
+            last_active_ts = excluded.last_active_ts, stream_id = excluded.stream_id
+        """, row);
+
+    public async Task<List<PresenceRow>> ChangedSinceAsync(DbSession s, long after, long upTo) =>
+        (await s.QueryAsync<PresenceRow>($"SELECT {Columns} FROM presence WHERE stream_id > @after AND stream_id <= @upTo", new { after, upTo })).ToList();
+}
