@@ -134,6 +134,59 @@ public abstract class SyncTests(ServerFixture fixture)
     }
 
     [Fact]
+    public async Task Filters_select_types_and_senders_lazy_load_members_and_state_after()
+    {
+        var alice = await C.RegisterAsync();
+        var bob = await C.RegisterAsync();
+        var carol = await C.RegisterAsync();
+        var roomId = await CreateRoomAsync(C, alice, new { preset = "public_chat", name = "filters" });
+        await C.PostAsync($"{V3}/rooms/{R(roomId)}/join", new { }, bob.AccessToken);
+        await C.PostAsync($"{V3}/rooms/{R(roomId)}/join", new { }, carol.AccessToken);
+        await SendAsync(C, bob, roomId, "from bob");
+        await C.PutAsync($"{V3}/rooms/{R(roomId)}/send/org.example.custom/c1", new { x = 1 }, alice.AccessToken);
+        await SendAsync(C, alice, roomId, "from alice");
+
+        var onlyMessages = await SyncAsync(C, alice, filter: "{\"room\":{\"timeline\":{\"limit\":2,\"types\":[\"m.room.*\"],\"not_types\":[\"m.room.member\"]}}}");
+        var timeline = Timeline(onlyMessages, roomId);
+        Assert.Equal(["from bob", "from alice"], Bodies(timeline));
+        Assert.True(onlyMessages["rooms"]!["join"]![roomId]!["timeline"]!["limited"]!.GetValue<bool>());
+
+        var lazy = await SyncAsync(C, alice, filter: "{\"room\":{\"timeline\":{\"limit\":1},\"state\":{\"lazy_load_members\":true}}}");
+        var members = lazy["rooms"]!["join"]![roomId]!["state"]!["events"]!.AsArray()
+            .Where(e => e!["type"]!.GetValue<string>() == "m.room.member").Select(e => e!["state_key"]!.GetValue<string>()).ToList();
+        Assert.Contains(alice.UserId, members);
+        Assert.DoesNotContain(carol.UserId, members);
+
+        var messages = await C.GetAsync($"{V3}/rooms/{R(roomId)}/messages?dir=b&limit=5&filter={Uri.EscapeDataString("{\"senders\":[\"" + bob.UserId + "\"],\"lazy_load_members\":true}")}", alice.AccessToken);
+        var chunk = messages.Body!["chunk"]!.AsArray();
+        Assert.All(chunk, e => Assert.Equal(bob.UserId, e!["sender"]!.GetValue<string>()));
+        Assert.Contains("from bob", Bodies(chunk.Select(e => e!)));
+        Assert.Equal(bob.UserId, Assert.Single(messages.Body!["state"]!.AsArray())!["state_key"]!.GetValue<string>());
+
+        var since = lazy["next_batch"]!.GetValue<string>();
+        await C.PutAsync($"{V3}/rooms/{R(roomId)}/state/m.room.topic", new { topic = "after" }, alice.AccessToken);
+        var after = (await C.GetAsync($"{V3}/sync?since={since}&use_state_after=true", alice.AccessToken)).Body!;
+        var stateAfter = after["rooms"]!["join"]![roomId]!["state_after"]!["events"]!.AsArray();
+        Assert.Equal("after", stateAfter.Single(e => e!["type"]!.GetValue<string>() == "m.room.topic")!["content"]!["topic"]!.GetValue<string>());
+        Assert.Null(after["rooms"]!["join"]![roomId]!["state"]);
+    }
+
+    [Fact]
+    public async Task Members_at_a_token_show_the_membership_then()
+    {
+        var alice = await C.RegisterAsync();
+        var bob = await C.RegisterAsync();
+        var roomId = await CreateRoomAsync(C, alice, new { preset = "public_chat" });
+        var before = (await SyncAsync(C, alice))["next_batch"]!.GetValue<string>();
+        await C.PostAsync($"{V3}/rooms/{R(roomId)}/join", new { }, bob.AccessToken);
+        var then = (await C.GetAsync($"{V3}/rooms/{R(roomId)}/members?at={before}", alice.AccessToken)).Body!["chunk"]!.AsArray();
+        Assert.DoesNotContain(then, e => e!["state_key"]!.GetValue<string>() == bob.UserId);
+        var now = (await C.GetAsync($"{V3}/rooms/{R(roomId)}/members", alice.AccessToken)).Body!["chunk"]!.AsArray();
+        Assert.Contains(now, e => e!["state_key"]!.GetValue<string>() == bob.UserId);
+        Assert.Equal(400, (await C.GetAsync($"{V3}/rooms/{R(roomId)}/members?at=bad", alice.AccessToken)).Status);
+    }
+
+    [Fact]
     public async Task Context_returns_the_event_its_neighbours_and_the_state_at_it()
     {
         var alice = await C.RegisterAsync();

@@ -125,6 +125,16 @@ public sealed class EventEndpoints(
     {
         var requester = await authenticator.AuthenticateAsync(context);
         var (room, state) = await reader.VisibleStateAsync(RoomEndpoints.RoomIdFromRoute(context), requester.UserId.Value, context.RequestAborted);
+        if (context.Query("at") is { Length: > 0 } at)
+        {
+            // The membership at a sync/pagination token, never later than what the user may see.
+            var (stateAt, position) = await reader.StateAtPositionAsync(room.RoomId, Sync.SyncToken.Parse(at, "at").Events, context.RequestAborted);
+            var memberId = state.GetValueOrDefault(StateKey.Member(requester.UserId.Value));
+            var visibleUntil = memberId is null ? null : await db.ReadAsync(s => rooms.GetEventAsync(s, memberId), context.RequestAborted);
+            if (visibleUntil is null || await reader.MembershipAsync(room, requester.UserId.Value, context.RequestAborted) == "join"
+                || position <= visibleUntil.StreamOrdering)
+                state = stateAt;
+        }
         var only = context.Query("membership");
         var not = context.Query("not_membership");
         var chunk = new JsonArray();

@@ -39,6 +39,13 @@ public sealed class RoomReader(EventSpine spine, Database db, RoomStore rooms, S
         throw MatrixException.Forbidden("You are not in this room.");
     }
 
+    /// <summary>The room state after the room's last event at or before a stream position (empty before the room existed).</summary>
+    public async Task<(IReadOnlyDictionary<StateKey, string> State, long Position)> StateAtPositionAsync(string roomId, long position, CancellationToken ct)
+    {
+        var row = await db.ReadAsync(s => rooms.LastEventAtAsync(s, roomId, position), ct);
+        return row is null ? (new Dictionary<StateKey, string>(), 0) : (await StateGroupAsync(row.StateGroup, ct), row.StreamOrdering);
+    }
+
     public async Task<IReadOnlyDictionary<StateKey, string>> StateGroupAsync(long groupId, CancellationToken ct)
     {
         if (_groups.TryGetValue(groupId, out var state))

@@ -58,28 +58,3 @@ public sealed class FilterEndpoints(Authenticator authenticator, JsonBody json, 
         return requester;
     }
 }
-
-/// <summary>The parts of a filter the server applies: timeline limit, event types, rooms, leave inclusion.</summary>
-public sealed record SyncFilter(int TimelineLimit, IReadOnlySet<string>? Rooms, IReadOnlySet<string> NotRooms, bool IncludeLeave)
-{
-    public const int DefaultTimelineLimit = 10;
-    public const int MaxTimelineLimit = 1000;
-
-    public static readonly SyncFilter Default = new(DefaultTimelineLimit, null, new HashSet<string>(), false);
-
-    public static SyncFilter Parse(JsonElement filter)
-    {
-        if (filter.ValueKind != JsonValueKind.Object)
-            throw MatrixException.BadJson("A filter must be an object.");
-        var room = filter.OptionalObject("room");
-        var timeline = room?.OptionalObject("timeline");
-        var limit = timeline?.OptionalInteger("limit") ?? DefaultTimelineLimit;
-        if (limit < 0)
-            throw MatrixException.BadJson("timeline.limit must not be negative.");
-        IReadOnlySet<string>? rooms = room is { } r && r.TryGetProperty("rooms", out _) ? r.RequiredStringArray("rooms").ToHashSet() : null;
-        var notRooms = room is { } n && n.TryGetProperty("not_rooms", out _) ? n.RequiredStringArray("not_rooms").ToHashSet() : [];
-        return new SyncFilter((int)Math.Min(limit, MaxTimelineLimit), rooms, notRooms, room?.OptionalBool("include_leave") ?? false);
-    }
-
-    public bool IncludesRoom(string roomId) => (Rooms is null || Rooms.Contains(roomId)) && !NotRooms.Contains(roomId);
-}

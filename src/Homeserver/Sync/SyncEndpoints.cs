@@ -67,7 +67,8 @@ public sealed class SyncEndpoints(
         // set_presence=offline means "do not mark me online", not "mark me offline".
         if (setPresence != "offline")
             await presence.SetAsync(requester.UserId.Value, setPresence, null, keepStatusMsg: true, context.RequestAborted);
-        await context.WriteJsonAsync(await sync.SyncAsync(requester, since, filter, fullState, timeout, context.RequestAborted));
+        var useStateAfter = context.Query("use_state_after") == "true";
+        await context.WriteJsonAsync(await sync.SyncAsync(requester, since, filter, fullState, useStateAfter, timeout, context.RequestAborted));
     }
 
     private async Task<SyncFilter> FilterAsync(HttpContext context, Requester requester)
@@ -84,6 +85,26 @@ public sealed class SyncEndpoints(
         {
             using var document = JsonDocument.Parse(text);
             return SyncFilter.Parse(document.RootElement);
+        }
+        catch (JsonException)
+        {
+            throw MatrixException.NotJson("The filter is not valid JSON.");
+        }
+    }
+
+    private static EventFilter RoomEventFilter(HttpContext context)
+    {
+        var text = context.Query("filter");
+        if (text.Length == 0)
+            return EventFilter.All;
+        if (Encoding.UTF8.GetByteCount(text) > FilterEndpoints.MaxFilterBytes)
+            throw MatrixException.TooLarge("Filter is too large.");
+        try
+        {
+            using var document = JsonDocument.Parse(text);
+            if (document.RootElement.ValueKind != JsonValueKind.Object)
+                throw MatrixException.BadJson("The filter must be an object.");
+            return EventFilter.Parse(document.RootElement.Clone());
         }
         catch (JsonException)
         {
@@ -115,11 +136,27 @@ public sealed class SyncEndpoints(
         var to = context.Query("to") is { Length: > 0 } t ? SyncToken.Parse(t, "to").Events : (long?)null;
         from = Math.Min(from, ceiling);
 
-        List<EventRow> rows;
-        if (dir == "b")
-            rows = await db.ReadAsync(s => rooms.RoomEventsAsync(s, roomId, to ?? 0, from, limit, newestFirst: true), context.RequestAborted);
-        else
-            rows = await db.ReadAsync(s => rooms.RoomEventsAsync(s, roomId, from, Math.Min(to ?? ceiling, ceiling), limit, newestFirst: false), context.RequestAborted);
+        var filter = RoomEventFilter(context);
+        var rows = new List<EventRow>();
+        // Page through the window until the limit is filled with events that pass the filter.
+        var (low, high) = dir == "b" ? (to ?? 0, from) : (from, Math.Min(to ?? ceiling, ceiling));
+        var lastScanned = from;
+        while (rows.Count < limit && low < high)
+        {
+            var (lowBound, highBound) = (low, high);
+            var batch = await db.ReadAsync(s => rooms.RoomEventsAsync(s, roomId, lowBound, highBound, Math.Max(limit, 50), newestFirst: dir == "b"), context.RequestAborted);
+            foreach (var row in batch)
+            {
+                lastScanned = dir == "b" ? row.StreamOrdering - 1 : row.StreamOrdering;
+                if (filter.Matches(row.Type, row.Sender))
+                    rows.Add(row);
+                if (rows.Count == limit)
+                    break;
+            }
+            if (batch.Count < Math.Max(limit, 50) || rows.Count == limit)
+                break;
+            if (dir == "b") high = lastScanned; else low = lastScanned;
+        }
 
         var chunk = await sync.TimelineAsync(requester, room, rows, membership == "join", context.RequestAborted);
         var response = new JsonObject
@@ -129,7 +166,15 @@ public sealed class SyncEndpoints(
             ["state"] = new JsonArray(),
         };
         if (rows.Count == limit && limit > 0)
-            response["end"] = new SyncToken(dir == "b" ? rows[^1].StreamOrdering - 1 : rows[^1].StreamOrdering).ToString();
+            response["end"] = new SyncToken(lastScanned).ToString();
+        if (filter.LazyLoadMembers)
+        {
+            var state = new JsonArray();
+            foreach (var sender in rows.Select(r => r.Sender).Distinct())
+                if (room.State.TryGetValue(Federation.Events.StateKey.Member(sender), out var memberId))
+                    state.Add(await reader.StateEventToClientAsync(room, memberId, context.RequestAborted));
+            response["state"] = state;
+        }
         await context.WriteJsonAsync(response);
     }
 }

@@ -24,18 +24,19 @@ public sealed class SyncService(
 
     public const int MaxTimeoutMs = 60_000;
 
-    public async Task<JsonObject> SyncAsync(Requester requester, SyncToken? since, SyncFilter filter, bool fullState, int timeoutMs, CancellationToken ct)
+    public async Task<JsonObject> SyncAsync(Requester requester, SyncToken? since, SyncFilter filter, bool fullState, bool useStateAfter, int timeoutMs,
+        CancellationToken ct)
     {
         var user = requester.UserId.Value;
         var waiter = notifier.Register(user, out var unregister);
         try
         {
-            var (response, empty) = await BuildAsync(requester, since, filter, fullState, ct);
+            var (response, empty) = await BuildAsync(requester, since, filter, fullState, useStateAfter, ct);
             if (!empty || since is null || timeoutMs <= 0)
                 return response;
             await Task.WhenAny(waiter, Task.Delay(Math.Min(timeoutMs, MaxTimeoutMs), ct));
             ct.ThrowIfCancellationRequested();
-            return (await BuildAsync(requester, since, filter, fullState, ct)).Response;
+            return (await BuildAsync(requester, since, filter, fullState, useStateAfter, ct)).Response;
         }
         finally
         {
@@ -43,7 +44,8 @@ public sealed class SyncService(
         }
     }
 
-    private async Task<(JsonObject Response, bool Empty)> BuildAsync(Requester requester, SyncToken? since, SyncFilter filter, bool fullState, CancellationToken ct)
+    private async Task<(JsonObject Response, bool Empty)> BuildAsync(Requester requester, SyncToken? since, SyncFilter filter, bool fullState,
+        bool useStateAfter, CancellationToken ct)
     {
         var user = requester.UserId.Value;
         var (positions, memberships, forgotten) = await db.ReadAsync(async s => (
@@ -70,7 +72,7 @@ public sealed class SyncService(
             switch (membership.Membership)
             {
                 case "join":
-                    if (await JoinedRoomAsync(requester, room, window, filter, fullState || isNew, changedAccountData) is { } joined)
+                    if (await JoinedRoomAsync(requester, room, window, filter, fullState || isNew, useStateAfter, changedAccountData) is { } joined)
                         join[room.RoomId] = joined;
                     break;
                 case "invite" when isNew:
@@ -100,15 +102,13 @@ public sealed class SyncService(
     }
 
     private async Task<JsonObject?> JoinedRoomAsync(Requester requester, RoomSnapshot room, Window window, SyncFilter filter, bool fullState,
-        List<AccountDataStore.Entry> changedAccountData)
+        bool useStateAfter, List<AccountDataStore.Entry> changedAccountData)
     {
         var ct = CancellationToken.None;
         var since = window.Since;
         var sinceEvents = window.From.Events;
         var upTo = window.UpTo.Events;
-        var rows = await db.ReadAsync(s => rooms.RoomEventsAsync(s, room.RoomId, sinceEvents, upTo, filter.TimelineLimit + 1, newestFirst: true), ct);
-        var limited = rows.Count > filter.TimelineLimit;
-        rows = rows.Take(filter.TimelineLimit).Reverse().ToList();
+        var (rows, limited) = await TimelineRowsAsync(room.RoomId, sinceEvents, upTo, filter, ct);
         var ephemeral = await EphemeralAsync(room.RoomId, requester.UserId.Value, window, ct);
         var roomAccountData = AccountDataEvents(changedAccountData, room.RoomId);
         if (rows.Count == 0 && !fullState && since is not null && ephemeral.Count == 0 && roomAccountData.Count == 0)
@@ -116,14 +116,24 @@ public sealed class SyncService(
 
         var timeline = await TimelineAsync(requester, room, rows, joinedNow: true, ct);
         var startPosition = rows.Count > 0 ? rows[0].StreamOrdering - 1 : upTo;
-        var stateAtStart = await StateAtAsync(room.RoomId, startPosition, ct);
+        // With use_state_after (v1.16) the state section is the state at the end of the timeline, else at its start.
+        var statePosition = useStateAfter ? upTo : startPosition;
+        var stateMap = await StateAtAsync(room.RoomId, statePosition, ct);
         var state = new JsonArray();
-        if (fullState || limited || since is null)
+        if (fullState || limited || since is null || useStateAfter)
         {
             var baseline = fullState || since is null ? new Dictionary<StateKey, string>() : await StateAtAsync(room.RoomId, sinceEvents, ct);
-            foreach (var (key, eventId) in stateAtStart)
-                if (!baseline.TryGetValue(key, out var old) || old != eventId)
-                    state.Add(await reader.StateEventToClientAsync(room, eventId, ct));
+            var timelineSenders = rows.Select(r => r.Sender).Append(requester.UserId.Value).ToHashSet();
+            foreach (var (key, eventId) in stateMap)
+            {
+                if (baseline.TryGetValue(key, out var old) && old == eventId)
+                    continue;
+                if (key.Type == "m.room.member" && filter.State.LazyLoadMembers && !timelineSenders.Contains(key.Key))
+                    continue;
+                var stateEvent = await reader.StateEventToClientAsync(room, eventId, ct);
+                if (filter.State.Matches(key.Type, stateEvent["sender"]!.GetValue<string>()))
+                    state.Add(stateEvent);
+            }
         }
         return new JsonObject
         {
@@ -133,7 +143,7 @@ public sealed class SyncService(
                 ["limited"] = limited,
                 ["prev_batch"] = new SyncToken(startPosition).ToString(),
             },
-            ["state"] = new JsonObject { ["events"] = state },
+            [useStateAfter ? "state_after" : "state"] = new JsonObject { ["events"] = state },
             ["ephemeral"] = new JsonObject { ["events"] = ephemeral },
             ["account_data"] = new JsonObject { ["events"] = roomAccountData },
             ["summary"] = await SummaryAsync(room, requester.UserId.Value, ct),
@@ -180,9 +190,7 @@ public sealed class SyncService(
     {
         var leaveRow = (await db.ReadAsync(s => rooms.GetEventAsync(s, leaveEventId), ct))!;
         var after = since?.Events ?? 0;
-        var rows = await db.ReadAsync(s => rooms.RoomEventsAsync(s, room.RoomId, after, leaveRow.StreamOrdering, filter.TimelineLimit + 1, newestFirst: true), ct);
-        var limited = rows.Count > filter.TimelineLimit;
-        rows = rows.Take(filter.TimelineLimit).Reverse().ToList();
+        var (rows, limited) = await TimelineRowsAsync(room.RoomId, after, leaveRow.StreamOrdering, filter, ct);
         return new JsonObject
         {
             ["timeline"] = new JsonObject
@@ -194,6 +202,27 @@ public sealed class SyncService(
             ["state"] = new JsonObject { ["events"] = new JsonArray() },
             ["account_data"] = new JsonObject { ["events"] = new JsonArray() },
         };
+    }
+
+    /// <summary>
+    /// The newest events of a window that pass the timeline filter, oldest first, and whether older matching events
+    /// were left out (a limited timeline).
+    /// </summary>
+    private async Task<(List<EventRow> Rows, bool Limited)> TimelineRowsAsync(string roomId, long after, long upTo, SyncFilter filter, CancellationToken ct)
+    {
+        var limit = filter.TimelineLimit;
+        var matching = new List<EventRow>();
+        var batch = Math.Max(limit + 1, 100);
+        for (var ceiling = upTo; matching.Count <= limit;)
+        {
+            var rows = await db.ReadAsync(s => rooms.RoomEventsAsync(s, roomId, after, ceiling, batch, newestFirst: true), ct);
+            matching.AddRange(rows.Where(r => filter.Timeline.Matches(r.Type, r.Sender)));
+            if (rows.Count < batch)
+                break;
+            ceiling = rows[^1].StreamOrdering - 1;
+        }
+        var limited = matching.Count > limit;
+        return (matching.Take(limit).Reverse().ToList(), limited);
     }
 
     /// <summary>Timeline events the user may see, in client format, with the transaction ID on their own device's events.</summary>

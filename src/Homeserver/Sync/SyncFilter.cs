@@ -1,0 +1,64 @@
+using System.Text.Json;
+using System.Text.RegularExpressions;
+using Matrix.Homeserver.Http;
+
+namespace Matrix.Homeserver.Sync;
+
+/// <summary>
+/// A RoomEventFilter: event types and senders to keep or drop (<c>*</c> matches any sequence of characters), a limit,
+/// and member lazy-loading.
+/// </summary>
+public sealed record EventFilter(
+    IReadOnlyList<string>? Types, IReadOnlyList<string> NotTypes, IReadOnlyList<string>? Senders, IReadOnlyList<string> NotSenders,
+    int? Limit, bool LazyLoadMembers)
+{
+    public static readonly EventFilter All = new(null, [], null, [], null, false);
+
+    public bool Matches(string type, string sender) =>
+        (Types is null || Types.Any(t => Glob(t, type))) && !NotTypes.Any(t => Glob(t, type))
+        && (Senders is null || Senders.Contains(sender)) && !NotSenders.Contains(sender);
+
+    private static bool Glob(string pattern, string value) =>
+        pattern.Contains('*')
+            ? Regex.IsMatch(value, "^" + Regex.Escape(pattern).Replace("\\*", ".*") + "$", RegexOptions.None, TimeSpan.FromMilliseconds(50))
+            : pattern == value;
+
+    public static EventFilter Parse(JsonElement? element)
+    {
+        if (element is not { } filter)
+            return All;
+        var limit = filter.OptionalInteger("limit");
+        if (limit < 0)
+            throw MatrixException.BadJson("limit must not be negative.");
+        return new EventFilter(
+            Strings(filter, "types"), Strings(filter, "not_types") ?? [], Strings(filter, "senders"), Strings(filter, "not_senders") ?? [],
+            limit is null ? null : (int)Math.Min(limit.Value, SyncFilter.MaxTimelineLimit), filter.OptionalBool("lazy_load_members") ?? false);
+    }
+
+    private static List<string>? Strings(JsonElement filter, string name) =>
+        filter.TryGetProperty(name, out _) ? filter.RequiredStringArray(name) : null;
+}
+
+/// <summary>The parts of a sync filter the server applies: timeline and state event filters, rooms, leave inclusion.</summary>
+public sealed record SyncFilter(EventFilter Timeline, EventFilter State, IReadOnlySet<string>? Rooms, IReadOnlySet<string> NotRooms, bool IncludeLeave)
+{
+    public const int DefaultTimelineLimit = 10;
+    public const int MaxTimelineLimit = 1000;
+
+    public static readonly SyncFilter Default = new(EventFilter.All, EventFilter.All, null, new HashSet<string>(), false);
+
+    public int TimelineLimit => Timeline.Limit ?? DefaultTimelineLimit;
+
+    public static SyncFilter Parse(JsonElement filter)
+    {
+        if (filter.ValueKind != JsonValueKind.Object)
+            throw MatrixException.BadJson("A filter must be an object.");
+        var room = filter.OptionalObject("room");
+        IReadOnlySet<string>? rooms = room is { } r && r.TryGetProperty("rooms", out _) ? r.RequiredStringArray("rooms").ToHashSet() : null;
+        var notRooms = room is { } n && n.TryGetProperty("not_rooms", out _) ? n.RequiredStringArray("not_rooms").ToHashSet() : [];
+        return new SyncFilter(EventFilter.Parse(room?.OptionalObject("timeline")), EventFilter.Parse(room?.OptionalObject("state")),
+            rooms, notRooms, room?.OptionalBool("include_leave") ?? false);
+    }
+
+    public bool IncludesRoom(string roomId) => (Rooms is null || Rooms.Contains(roomId)) && !NotRooms.Contains(roomId);
+}
