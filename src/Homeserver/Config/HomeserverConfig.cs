@@ -17,6 +17,7 @@ public sealed class HomeserverConfig
     public RateLimitsConfig RateLimits { get; set; } = new();
     public WellKnownConfig WellKnown { get; set; } = new();
     public PresenceConfig Presence { get; set; } = new();
+    public UserDirectoryConfig UserDirectory { get; set; } = new();
     public LoggingConfig Logging { get; set; } = new();
 
     public string EffectiveSigningKeyPath => SigningKeyPath ?? Path.Combine(DataDir, "signing.key");
@@ -90,6 +91,11 @@ public sealed class PresenceConfig
 {
     public bool Enabled { get; set; } = true;
     public long IdleAfterMs { get; set; } = 5 * 60 * 1000;
+}
+
+public sealed class UserDirectoryConfig
+{
+    public bool SearchAllUsers { get; set; }
 }
 
 public sealed class LoggingConfig

@@ -108,5 +108,6 @@ public static class ServerHost
         services.AddSingleton<IEndpoints, RoomDirectory.DirectoryEndpoints>();
         services.AddSingleton<IEndpoints, Push.PushRulesEndpoints>();
         services.AddSingleton<IEndpoints, Presence.PresenceEndpoints>();
+        services.AddSingleton<IEndpoints, UserDirectory.UserDirectoryEndpoints>();
     }
 }

@@ -7,7 +7,8 @@ using Matrix.Homeserver.Storage;
 namespace Matrix.Homeserver.Presence;
 
 /// <summary>Spec: presence (<c>GET/PUT /presence/{userId}/status</c>).</summary>
-public sealed class PresenceEndpoints(Authenticator authenticator, JsonBody json, PresenceService presence, Database db, UserStore users) : IEndpoints
+public sealed class PresenceEndpoints(
+    Authenticator authenticator, JsonBody json, PresenceService presence, Rooms.RoomReader reader, Database db, UserStore users) : IEndpoints
 {
     public const int MaxStatusMsgLength = 1024;
 
@@ -25,7 +26,7 @@ public sealed class PresenceEndpoints(Authenticator authenticator, JsonBody json
             throw MatrixException.InvalidParam("Invalid user ID.");
         if (await db.ReadAsync(s => users.GetAsync(s, target), context.RequestAborted) is null)
             throw MatrixException.NotFound("Unknown user.");
-        if (target != requester.UserId.Value && !(await presence.UsersSharingRoomsAsync(requester.UserId.Value, context.RequestAborted)).Contains(target))
+        if (target != requester.UserId.Value && !(await reader.UsersSharingRoomsAsync(requester.UserId.Value, context.RequestAborted)).Contains(target))
             throw MatrixException.Forbidden("You do not share a room with this user.");
         await context.WriteJsonAsync(await presence.GetStatusAsync(target, context.RequestAborted));
     }

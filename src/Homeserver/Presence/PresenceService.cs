@@ -11,8 +11,8 @@ namespace Matrix.Homeserver.Presence;
 /// sync delivers changes to everyone sharing a room. An online user idle for <c>presence.idle_after_ms</c> reads as
 /// unavailable. Everything is a no-op when presence is switched off in the config.
 /// </summary>
-public sealed class PresenceService(Database db, PresenceStore store, StreamPositions streams, SyncNotifier notifier, RoomStore rooms,
-    EventSpine spine, HomeserverConfig config, TimeProvider clock)
+public sealed class PresenceService(Database db, PresenceStore store, StreamPositions streams, SyncNotifier notifier, RoomReader reader,
+    HomeserverConfig config, TimeProvider clock)
 {
     public static readonly string[] States = ["online", "unavailable", "offline"];
     private static readonly long ActivityWriteIntervalMs = 60_000;
@@ -40,18 +40,7 @@ public sealed class PresenceService(Database db, PresenceStore store, StreamPosi
             return stateChanged;
         }, ct);
         if (changed)
-            notifier.Notify(await UsersSharingRoomsAsync(userId, ct));
-    }
-
-    /// <summary>The user and everyone sharing a joined room with them.</summary>
-    public async Task<HashSet<string>> UsersSharingRoomsAsync(string userId, CancellationToken ct)
-    {
-        var users = new HashSet<string>(StringComparer.Ordinal) { userId };
-        foreach (var membership in (await db.ReadAsync(s => rooms.MembershipsAsync(s, userId), ct)).Where(m => m.Membership == "join"))
-            if (await spine.GetRoomAsync(membership.RoomId, ct) is { } room)
-                foreach (var member in room.MemberUserIds)
-                    users.Add(member);
-        return users;
+            notifier.Notify(await reader.UsersSharingRoomsAsync(userId, ct));
     }
 
     public async Task<JsonObject> GetStatusAsync(string userId, CancellationToken ct)
@@ -87,7 +76,7 @@ public sealed class PresenceService(Database db, PresenceStore store, StreamPosi
         var changes = await db.ReadAsync(s => store.ChangedSinceAsync(s, after, upTo), ct);
         if (changes.Count == 0)
             return events;
-        var visible = await UsersSharingRoomsAsync(userId, ct);
+        var visible = await reader.UsersSharingRoomsAsync(userId, ct);
         foreach (var row in changes.Where(r => visible.Contains(r.UserId)))
             events.Add(new JsonObject { ["type"] = "m.presence", ["sender"] = row.UserId, ["content"] = Content(row, row.UserId) });
         return events;

@@ -19,6 +19,17 @@ public sealed class RoomReader(EventSpine spine, Database db, RoomStore rooms, S
     public async Task<RoomSnapshot> RoomAsync(string roomId, CancellationToken ct) =>
         await spine.GetRoomAsync(roomId, ct) ?? throw MatrixException.Forbidden("You are not in this room.");
 
+    /// <summary>The user and everyone sharing a joined room with them (whose presence and profile they may see).</summary>
+    public async Task<HashSet<string>> UsersSharingRoomsAsync(string userId, CancellationToken ct)
+    {
+        var users = new HashSet<string>(StringComparer.Ordinal) { userId };
+        foreach (var membership in (await db.ReadAsync(s => rooms.MembershipsAsync(s, userId), ct)).Where(m => m.Membership == "join"))
+            if (await spine.GetRoomAsync(membership.RoomId, ct) is { } room)
+                foreach (var member in room.MemberUserIds)
+                    users.Add(member);
+        return users;
+    }
+
     public async Task<string?> MembershipAsync(RoomSnapshot room, string userId, CancellationToken ct) =>
         (await spine.GetStateEventAsync(room, StateKey.Member(userId), ct))?.Membership;
 
