@@ -234,6 +234,23 @@ public abstract class SyncTests(ServerFixture fixture)
     }
 
     [Fact]
+    public async Task World_readable_rooms_can_be_read_by_anyone()
+    {
+        var alice = await C.RegisterAsync();
+        var stranger = await C.RegisterAsync();
+        var roomId = await CreateRoomAsync(C, alice, new
+        {
+            initial_state = new object[] { new { type = "m.room.history_visibility", state_key = "", content = new { history_visibility = "world_readable" } } },
+        });
+        var eventId = await SendAsync(C, alice, roomId, "for everyone");
+        var messages = await C.GetAsync($"{V3}/rooms/{R(roomId)}/messages?dir=b", stranger.AccessToken);
+        Assert.Contains("for everyone", Bodies(messages.Body!["chunk"]!.AsArray().Select(e => e!)));
+        Assert.Equal(200, (await C.GetAsync($"{V3}/rooms/{R(roomId)}/event/{R(eventId)}", stranger.AccessToken)).Status);
+        Assert.Equal(200, (await C.GetAsync($"{V3}/rooms/{R(roomId)}/state", stranger.AccessToken)).Status);
+        Assert.Equal("M_FORBIDDEN", (await C.PutAsync($"{V3}/rooms/{R(roomId)}/send/m.room.message/x", new { body = "no" }, stranger.AccessToken)).Errcode);
+    }
+
+    [Fact]
     public async Task Filters_are_stored_per_user_and_applied_by_id()
     {
         var alice = await C.RegisterAsync();

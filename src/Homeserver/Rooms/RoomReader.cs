@@ -19,6 +19,10 @@ public sealed class RoomReader(EventSpine spine, Database db, RoomStore rooms, S
     public async Task<RoomSnapshot> RoomAsync(string roomId, CancellationToken ct) =>
         await spine.GetRoomAsync(roomId, ct) ?? throw MatrixException.Forbidden("You are not in this room.");
 
+    /// <summary>Whether anyone, member or not, may read the room's history (<c>world_readable</c>).</summary>
+    public async Task<bool> IsWorldReadableAsync(RoomSnapshot room, CancellationToken ct) =>
+        await HistoryVisibilityAsync(room, room.State, ct) == "world_readable";
+
     /// <summary>The user and everyone sharing a joined room with them (whose presence and profile they may see).</summary>
     public async Task<HashSet<string>> UsersSharingRoomsAsync(string userId, CancellationToken ct)
     {

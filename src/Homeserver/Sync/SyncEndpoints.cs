@@ -119,7 +119,7 @@ public sealed class SyncEndpoints(
         var user = requester.UserId.Value;
         var room = await reader.RoomAsync(roomId, context.RequestAborted);
         var membership = await reader.MembershipAsync(room, user, context.RequestAborted);
-        if (membership is null or "invite" or "knock")
+        if (membership is null or "invite" or "knock" && !await reader.IsWorldReadableAsync(room, context.RequestAborted))
             throw MatrixException.Forbidden("You are not in this room.");
         var dir = context.Query("dir") is { Length: > 0 } d ? d : "b";
         if (dir is not ("b" or "f"))
