@@ -5,6 +5,7 @@ using Matrix.Federation.Crypto;
 using Matrix.Federation.Events;
 using Matrix.Federation.Json;
 using Matrix.Federation.Rooms;
+using Matrix.Federation.StateResolution;
 using Matrix.Homeserver.Config;
 using Matrix.Homeserver.Http;
 using Matrix.Homeserver.Storage;
@@ -23,15 +24,25 @@ public sealed record NewEvent(string Type, string? StateKey, string Sender, Json
 
 public sealed record PersistedEvent(Pdu Pdu, long StreamOrdering);
 
+public enum ReceiveOutcome { Accepted, SoftFailed, Rejected, Duplicate, Dropped }
+
+/// <summary>What became of an event received from another server.</summary>
+public sealed record ReceiveResult(ReceiveOutcome Outcome, string Reason, PersistedEvent? Event = null);
+
 /// <summary>
-/// The one pipeline every event goes through: build -> sign -> check format and auth against the room state ->
-/// persist event, state and stream position in one transaction -> update the in-memory room -> wake syncs.
-/// Events of one room are processed one at a time (<see cref="RoomLocks"/>).
+/// The one pipeline every event goes through. Local events: build -> sign -> format and auth against the current
+/// state. Remote events: format -> signatures (redacted on a hash mismatch) -> auth against their auth events ->
+/// auth against the state before them (resolved from their prev events) -> soft-fail against the current state.
+/// Then, for both: persist event, state group, forward extremities, current state and stream position in one
+/// transaction -> update the in-memory room -> wake syncs. Events of one room are processed one at a time.
 /// </summary>
 public sealed class EventSpine(
-    Database db, RoomStore rooms, StreamPositions streams, StateGroupStore stateGroups, EventCache events, RoomLocks locks, SyncNotifier notifier,
-    HomeserverConfig config, Ed25519KeyPair signingKey, TimeProvider clock)
+    Database db, RoomStore rooms, StreamPositions streams, StateGroupStore stateGroups, EventCache events, RoomLocks locks,
+    SyncNotifier notifier, HomeserverConfig config, Ed25519KeyPair signingKey, TimeProvider clock)
 {
+    /// <summary>Prev events a new local event cites at most (the newest extremities).</summary>
+    public const int MaxPrevEvents = 10;
+
     private readonly ConcurrentDictionary<string, RoomSnapshot> _snapshots = new(StringComparer.Ordinal);
 
     /// <summary>The room's current snapshot, or null when this server does not know the room.</summary>
@@ -42,11 +53,11 @@ public sealed class EventSpine(
         snapshot = await db.ReadAsync(async s =>
         {
             var room = await rooms.GetRoomAsync(s, roomId);
-            var head = room is null ? null : await rooms.GetHeadAsync(s, roomId);
-            if (room is null || head is null || RoomVersions.Find(room.RoomVersion) is not { } version)
+            if (room is null || RoomVersions.Find(room.RoomVersion) is not { } version)
                 return null;
+            var extremities = await rooms.ExtremitiesAsync(s, roomId);
             var state = (await rooms.CurrentStateAsync(s, roomId)).ToDictionary(r => new StateKey(r.Type, r.StateKey), r => r.EventId);
-            return new RoomSnapshot(roomId, version, state, head.EventId, head.Depth, head.StateGroup);
+            return extremities.Count == 0 ? null : new RoomSnapshot(roomId, version, state, extremities);
         }, ct);
         return snapshot is null ? null : _snapshots.GetOrAdd(roomId, snapshot);
     }
@@ -59,12 +70,12 @@ public sealed class EventSpine(
     {
         var roomId = version.RoomIdIsCreateEventHash ? null : $"!{Accounts.Secrets.NewSessionId()[..18]}:{config.ServerName}";
         var json = Build(version, roomId, new NewEvent("m.room.create", "", creator, createContent), prevEvents: [], depth: 1, authEvents: []);
-        var pdu = Parse(json, version);
+        var pdu = ParseLocal(json, version);
         var result = EventAuthorizer.Check(pdu, _ => null);
         if (!result.Allowed)
             throw MatrixException.Forbidden(result.Reason);
         using var _ = await locks.AcquireAsync(pdu.RoomId, ct);
-        return await PersistAsync(null, pdu, null, isNewRoom: true, ct);
+        return await PersistAsync(null, pdu, new Dictionary<StateKey, string>(), null, Disposition.Accepted, null, ct);
     }
 
     public async Task<PersistedEvent> SendAsync(string roomId, NewEvent request, CancellationToken ct)
@@ -78,23 +89,100 @@ public sealed class EventSpine(
                 return new PersistedEvent((await events.GetAsync(existing, room.Version, ct))!, 0);
         }
 
+        var prevEvents = room.Extremities.OrderByDescending(e => e.Depth).Take(MaxPrevEvents).ToList();
+        var depth = Math.Min(prevEvents.Max(e => e.Depth) + 1, CanonicalJson.MaxSafeInteger);
         var authEventIds = AuthEventSelection.Select(room.Version, request.Type, request.StateKey, request.Sender, request.Content, room.StateEventId);
-        var json = Build(room.Version, roomId, request, [room.HeadEventId], room.HeadDepth + 1, authEventIds);
-        var pdu = Parse(json, room.Version);
-        var authState = await LoadAuthStateAsync(room, pdu, ct);
-        var result = EventAuthorizer.Check(pdu, key => authState.GetValueOrDefault(key));
+        var json = Build(room.Version, roomId, request, prevEvents.Select(e => e.EventId).ToList(), depth, authEventIds);
+        var pdu = ParseLocal(json, room.Version);
+        var result = EventAuthorizer.Check(pdu, await LoadStateLookupAsync(room.Version, room.State, pdu, ct));
         if (!result.Allowed)
             throw MatrixException.Forbidden(result.Reason);
-        return await PersistAsync(room, pdu, request, isNewRoom: false, ct);
+        var stateBeforeGroup = room.Extremities.Count == 1 ? room.Extremities[0].StateGroup : (long?)null;
+        return await PersistAsync(room, pdu, room.State, stateBeforeGroup, Disposition.Accepted, request, ct);
     }
 
-    private async Task<Dictionary<StateKey, Pdu>> LoadAuthStateAsync(RoomSnapshot room, Pdu pdu, CancellationToken ct)
+    /// <summary>
+    /// Accepts an event from another server into a room this server knows, with the checks the spec requires on
+    /// receipt of a PDU. Its prev and auth events must already be here (fetching missing ones is federation's job).
+    /// <paramref name="findKey"/> resolves a server's verify key and when it was fetched.
+    /// </summary>
+    public async Task<ReceiveResult> ReceiveAsync(Pdu received, Func<string, string, (VerifyKey Key, long FetchedAtTs)?> findKey, CancellationToken ct)
     {
-        var state = new Dictionary<StateKey, Pdu>();
+        if (!EventSigning.HasValidSignatures(received, findKey, out var signatureError))
+            return new ReceiveResult(ReceiveOutcome.Dropped, signatureError);
+        var pdu = received;
+        if (!EventHashes.HasValidContentHash(received.Json))
+            pdu = Pdu.Parse(Redaction.Redact(received.Json, received.Version), received.Version);
+
+        using var _ = await locks.AcquireAsync(pdu.RoomId, ct);
+        var room = await GetRoomAsync(pdu.RoomId, ct);
+        if (room is null)
+            return new ReceiveResult(ReceiveOutcome.Dropped, "unknown room");
+        if (room.Version.Id != pdu.Version.Id)
+            return new ReceiveResult(ReceiveOutcome.Dropped, "wrong room version");
+        if (await db.ReadAsync(s => rooms.GetEventAsync(s, pdu.EventId), ct) is not null)
+            return new ReceiveResult(ReceiveOutcome.Duplicate, "already received");
+
+        var cited = await db.ReadAsync(s => rooms.GetEventsAsync(s, pdu.PrevEvents.Concat(pdu.AuthEvents).Distinct().ToList()), ct);
+        var byId = cited.ToDictionary(r => r.EventId);
+        var missing = pdu.PrevEvents.Concat(pdu.AuthEvents).Where(id => !byId.ContainsKey(id)).Distinct().ToList();
+        if (missing.Count > 0)
+            return new ReceiveResult(ReceiveOutcome.Dropped, $"missing prev or auth events: {string.Join(", ", missing)}");
+
+        // 4. Auth against its own auth events.
+        var authEvents = pdu.AuthEvents.Select(id => events.FromRow(byId[id], room.Version)).ToList();
+        var create = room.Version.RoomIdIsCreateEventHash ? await events.GetAsync("$" + pdu.RoomId[1..], room.Version, ct) : null;
+        var authCheck = AuthEventSelection.CheckAuthEvents(pdu, authEvents, id => byId.TryGetValue(id, out var row) && row.Rejected == 1);
+        if (authCheck.Allowed)
+            authCheck = EventAuthorizer.Check(pdu, AuthEventSelection.StateFromAuthEvents(authEvents, create));
+
+        // 5. Auth against the state before it, resolved from the states after its prev events.
+        var prevRows = pdu.PrevEvents.Select(id => byId[id]).ToList();
+        var stateBefore = await StateBeforeAsync(room, pdu, prevRows, ct);
+        var stateBeforeGroup = prevRows.Count == 1 && prevRows[0].Rejected == 0 ? prevRows[0].StateGroup : (long?)null;
+        if (authCheck.Allowed)
+            authCheck = EventAuthorizer.Check(pdu, await LoadStateLookupAsync(room.Version, stateBefore, pdu, ct));
+        if (!authCheck.Allowed)
+        {
+            var rejected = await PersistAsync(room, pdu, stateBefore, stateBeforeGroup, Disposition.Rejected, null, ct);
+            return new ReceiveResult(ReceiveOutcome.Rejected, authCheck.Reason, rejected);
+        }
+
+        // 6. Soft-fail against the current state.
+        var current = EventAuthorizer.Check(pdu, await LoadStateLookupAsync(room.Version, room.State, pdu, ct));
+        var disposition = current.Allowed ? Disposition.Accepted : Disposition.SoftFailed;
+        var persisted = await PersistAsync(room, pdu, stateBefore, stateBeforeGroup, disposition, null, ct);
+        return current.Allowed
+            ? new ReceiveResult(ReceiveOutcome.Accepted, "", persisted)
+            : new ReceiveResult(ReceiveOutcome.SoftFailed, current.Reason, persisted);
+    }
+
+    /// <summary>The state before an event: the state after its prev event, or the resolution of several.</summary>
+    private async Task<IReadOnlyDictionary<StateKey, string>> StateBeforeAsync(RoomSnapshot room, Pdu pdu, List<EventRow> prevRows, CancellationToken ct)
+    {
+        var states = new List<IReadOnlyDictionary<StateKey, string>>();
+        foreach (var row in prevRows.Where(r => r.Rejected == 0))
+            states.Add(await db.ReadAsync(s => stateGroups.LoadAsync(s, row.StateGroup), ct));
+        return await ResolveAsync(room.Version, pdu.RoomId, states, ct);
+    }
+
+    private async Task<IReadOnlyDictionary<StateKey, string>> ResolveAsync(RoomVersion version, string roomId,
+        List<IReadOnlyDictionary<StateKey, string>> states, CancellationToken ct)
+    {
+        if (states.Count <= 1)
+            return states.Count == 0 ? new Dictionary<StateKey, string>() : states[0];
+        var graph = await DbEventGraph.LoadAsync(db, rooms, events, version, states.SelectMany(s => s.Values), ct);
+        return StateResolver.Resolve(version, roomId, states, graph);
+    }
+
+    /// <summary>The state events the auth rules may look up for this event, loaded up front (the rules themselves do no I/O).</summary>
+    private async Task<Func<StateKey, Pdu?>> LoadStateLookupAsync(RoomVersion version, IReadOnlyDictionary<StateKey, string> state, Pdu pdu, CancellationToken ct)
+    {
+        var loaded = new Dictionary<StateKey, Pdu>();
         foreach (var key in AuthEventSelection.KeysFor(pdu).Append(StateKey.Create).Append(StateKey.JoinRules).Append(StateKey.Member(pdu.Sender)))
-            if (!state.ContainsKey(key) && await GetStateEventAsync(room, key, ct) is { } stateEvent)
-                state[key] = stateEvent;
-        return state;
+            if (!loaded.ContainsKey(key) && state.TryGetValue(key, out var id) && await events.GetAsync(id, version, ct) is { } stateEvent)
+                loaded[key] = stateEvent;
+        return key => loaded.GetValueOrDefault(key);
     }
 
     private JsonObject Build(RoomVersion version, string? roomId, NewEvent request, IReadOnlyList<string> prevEvents, long depth, IReadOnlyList<string> authEvents)
@@ -129,17 +217,25 @@ public sealed class EventSpine(
         return json;
     }
 
-    private static JsonArray References(RoomVersion version, IEnumerable<string> ids)
+    /// <summary>v1-v2 cite events as <c>[id, {sha256}]</c> with the cited event's reference hash; later versions by ID.</summary>
+    private JsonArray References(RoomVersion version, IEnumerable<string> ids)
     {
         var array = new JsonArray();
         foreach (var id in ids)
-            array.Add(version.EventIdFormat == EventIdFormat.ServerChosen
-                ? new JsonArray(id, new JsonObject { ["sha256"] = "" })
-                : JsonValue.Create(id));
+        {
+            if (version.EventIdFormat != EventIdFormat.ServerChosen)
+            {
+                array.Add(JsonValue.Create(id));
+                continue;
+            }
+            var cited = events.TryGet(id);
+            var hash = cited is null ? "" : UnpaddedBase64.Encode(EventHashes.ReferenceHash(cited.Json, version));
+            array.Add(new JsonArray(id, new JsonObject { ["sha256"] = hash }));
+        }
         return array;
     }
 
-    private static Pdu Parse(JsonObject json, RoomVersion version)
+    private static Pdu ParseLocal(JsonObject json, RoomVersion version)
     {
         if (PduParser.TryParse(json, version, out var pdu, out var error))
             return pdu;
@@ -148,40 +244,90 @@ public sealed class EventSpine(
         throw MatrixException.BadJson(error);
     }
 
-    private async Task<PersistedEvent> PersistAsync(RoomSnapshot? room, Pdu pdu, NewEvent? request, bool isNewRoom, CancellationToken ct)
+    private enum Disposition { Accepted, SoftFailed, Rejected }
+
+    /// <summary>
+    /// Writes the event with its state group; an accepted event also becomes a forward extremity (replacing its prev
+    /// events) and moves the current state to the resolution of the extremities' states.
+    /// </summary>
+    private async Task<PersistedEvent> PersistAsync(RoomSnapshot? room, Pdu pdu, IReadOnlyDictionary<StateKey, string> stateBefore, long? stateBeforeGroup,
+        Disposition disposition, NewEvent? request, CancellationToken ct)
     {
-        var stateBefore = room?.State ?? new Dictionary<StateKey, string>();
+        var accepted = disposition == Disposition.Accepted;
         var stateAfter = stateBefore;
-        if (pdu.IsState)
+        if (pdu.IsState && disposition != Disposition.Rejected)
             stateAfter = new Dictionary<StateKey, string>(stateBefore) { [pdu.StateKeyPair] = pdu.EventId };
+
+        var extremities = room?.Extremities ?? [];
+        var remaining = accepted ? extremities.Where(e => !pdu.PrevEvents.Contains(e.EventId)).ToList() : extremities.ToList();
+        IReadOnlyDictionary<StateKey, string> newCurrent = room?.State ?? new Dictionary<StateKey, string>();
+        if (accepted)
+        {
+            var states = new List<IReadOnlyDictionary<StateKey, string>> { stateAfter };
+            foreach (var other in remaining)
+                states.Add(await db.ReadAsync(s => stateGroups.LoadAsync(s, other.StateGroup), ct));
+            newCurrent = await ResolveAsync(pdu.Version, pdu.RoomId, states, ct);
+        }
+        // Without a group holding exactly the state before, a new one is stored as a delta on an extremity's group.
+        var baseGroup = room?.Extremities.Count > 0 ? room.Extremities[0].StateGroup : (long?)null;
+        var baseState = stateBeforeGroup is null && baseGroup is { } g
+            ? await db.ReadAsync(s => stateGroups.LoadAsync(s, g), ct)
+            : new Dictionary<StateKey, string>();
+        var currentChanges = accepted ? await CurrentStateChangesAsync(pdu, room?.State, newCurrent, ct) : [];
         var now = clock.GetUtcNow().ToUnixTimeMilliseconds();
 
         var (ordering, stateGroup) = await db.WriteAsync(async s =>
         {
-            if (isNewRoom)
+            if (room is null)
                 await rooms.InsertRoomAsync(s, new RoomRow(pdu.RoomId, pdu.Version.Id, pdu.Sender, 0, now));
             var ordering = await streams.NextAsync(s, "events");
-            var group = room?.HeadStateGroup ?? 0;
-            if (pdu.IsState)
-            {
-                group = await stateGroups.CreateAsync(s, pdu.RoomId, room?.HeadStateGroup, stateBefore, stateAfter);
-                await rooms.SetCurrentStateAsync(s, pdu.RoomId, pdu.Type, pdu.StateKey!, pdu.EventId, pdu.Membership);
-            }
+            var beforeGroup = stateBeforeGroup ?? await stateGroups.CreateAsync(s, pdu.RoomId, baseGroup, baseState, stateBefore);
+            var group = ReferenceEquals(stateAfter, stateBefore) ? beforeGroup : await stateGroups.CreateAsync(s, pdu.RoomId, beforeGroup, stateBefore, stateAfter);
             await rooms.InsertEventAsync(s, new EventRow(ordering, pdu.EventId, pdu.RoomId, pdu.Type, pdu.StateKey, pdu.Sender, pdu.Depth,
-                pdu.OriginServerTs, group, null, CanonicalJson.EncodeToString(pdu.Json)));
-            await rooms.SetHeadAsync(s, pdu.RoomId, new RoomHeadRow(pdu.EventId, pdu.Depth, group));
+                pdu.OriginServerTs, group, null, CanonicalJson.EncodeToString(pdu.Json),
+                Rejected: disposition == Disposition.Rejected ? 1 : 0, SoftFailed: disposition == Disposition.SoftFailed ? 1 : 0));
+            if (accepted)
+            {
+                await rooms.AdvanceExtremitiesAsync(s, pdu.RoomId, pdu.PrevEvents, new Extremity(pdu.EventId, pdu.Depth, group));
+                foreach (var (key, eventId, membership) in currentChanges)
+                    if (eventId is null)
+                        await rooms.DeleteCurrentStateAsync(s, pdu.RoomId, key.Type, key.Key);
+                    else
+                        await rooms.SetCurrentStateAsync(s, pdu.RoomId, key.Type, key.Key, eventId, membership);
+                if (pdu.Redacts is { } redacted)
+                    await rooms.MarkRedactedAsync(s, redacted, pdu.EventId);
+            }
             if (request?.Transaction is var (deviceId, txnId))
                 await rooms.InsertTxnAsync(s, pdu.Sender, deviceId, txnId, pdu.EventId, now);
-            if (pdu.Redacts is { } redacted)
-                await rooms.MarkRedactedAsync(s, redacted, pdu.EventId);
             return (ordering, group);
         }, ct);
 
         events.Add(pdu);
-        var snapshot = new RoomSnapshot(pdu.RoomId, pdu.Version, stateAfter, pdu.EventId, pdu.Depth, stateGroup);
+        if (!accepted)
+            return new PersistedEvent(pdu, ordering);
+        remaining.Add(new Extremity(pdu.EventId, pdu.Depth, stateGroup));
+        var snapshot = new RoomSnapshot(pdu.RoomId, pdu.Version, newCurrent, remaining);
         _snapshots[pdu.RoomId] = snapshot;
-        var concerned = snapshot.MemberUserIds.ToList();
-        notifier.Notify(concerned);
+        notifier.Notify(snapshot.MemberUserIds.Concat(room?.MemberUserIds ?? []).Distinct());
         return new PersistedEvent(pdu, ordering);
+    }
+
+    /// <summary>The current-state rows to write (event ID null: the key left the state), with memberships for member events.</summary>
+    private async Task<List<(StateKey Key, string? EventId, string? Membership)>> CurrentStateChangesAsync(Pdu newEvent,
+        IReadOnlyDictionary<StateKey, string>? before, IReadOnlyDictionary<StateKey, string> after, CancellationToken ct)
+    {
+        var changes = new List<(StateKey, string?, string?)>();
+        foreach (var (key, eventId) in after)
+        {
+            if (before is not null && before.TryGetValue(key, out var old) && old == eventId)
+                continue;
+            var membership = key.Type != "m.room.member" ? null
+                : eventId == newEvent.EventId ? newEvent.Membership
+                : (await events.GetAsync(eventId, newEvent.Version, ct))?.Membership;
+            changes.Add((key, eventId, membership));
+        }
+        if (before is not null)
+            changes.AddRange(before.Keys.Where(k => !after.ContainsKey(k)).Select(k => (k, (string?)null, (string?)null)));
+        return changes;
     }
 }

@@ -4,11 +4,12 @@ using Matrix.Federation.Rooms;
 namespace Matrix.Homeserver.Rooms;
 
 /// <summary>
-/// A room's hot state in memory: its version, current state and latest event. Only the spine replaces it, under the
-/// room's lock, after the transaction that changed it has committed.
+/// A room's hot state in memory: its version, current state (the resolution of its forward extremities' states) and
+/// forward extremities. Only the spine replaces it, under the room's lock, after the transaction that changed it has
+/// committed.
 /// </summary>
 public sealed record RoomSnapshot(
-    string RoomId, RoomVersion Version, IReadOnlyDictionary<StateKey, string> State, string HeadEventId, long HeadDepth, long HeadStateGroup)
+    string RoomId, RoomVersion Version, IReadOnlyDictionary<StateKey, string> State, IReadOnlyList<Extremity> Extremities)
 {
     public string? StateEventId(StateKey key) => State.GetValueOrDefault(key);
 

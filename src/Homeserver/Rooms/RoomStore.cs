@@ -4,13 +4,16 @@ namespace Matrix.Homeserver.Rooms;
 
 public sealed record RoomRow(string RoomId, string RoomVersion, string Creator, long IsPublic, long CreatedTs);
 
+/// <param name="Rejected">1 when the auth rules rejected it: kept for the record, never served, used as state or cited.</param>
+/// <param name="SoftFailed">1 when its history allows it but the current state does not: kept, never served, not cited.</param>
 public sealed record EventRow(
     long StreamOrdering, string EventId, string RoomId, string Type, string? StateKey, string Sender, long Depth,
-    long OriginServerTs, long StateGroup, string? RedactedBy, string Json);
+    long OriginServerTs, long StateGroup, string? RedactedBy, string Json, long Rejected = 0, long SoftFailed = 0);
 
 public sealed record CurrentStateRow(string Type, string StateKey, string EventId, string? Membership);
 
-public sealed record RoomHeadRow(string EventId, long Depth, long StateGroup);
+/// <summary>A forward extremity: an event with no successor yet, which the next local event cites as a prev event.</summary>
+public sealed record Extremity(string EventId, long Depth, long StateGroup);
 
 public sealed record MembershipRow(string RoomId, string Membership, string EventId);
 
@@ -18,7 +21,9 @@ public sealed record MembershipRow(string RoomId, string Membership, string Even
 public sealed class RoomStore
 {
     private const string EventColumns =
-        "stream_ordering, event_id, room_id, type, state_key, sender, depth, origin_server_ts, state_group, redacted_by, json";
+        "stream_ordering, event_id, room_id, type, state_key, sender, depth, origin_server_ts, state_group, redacted_by, json, rejected, soft_failed";
+    /// <summary>Events clients may be shown: neither rejected nor soft-failed.</summary>
+    private const string Served = "rejected = 0 AND soft_failed = 0";
 
     public Task InsertRoomAsync(DbSession s, RoomRow room) => s.ExecuteAsync(
         "INSERT INTO rooms (room_id, room_version, creator, is_public, created_ts) VALUES (@RoomId, @RoomVersion, @Creator, @IsPublic, @CreatedTs)", room);
@@ -30,7 +35,7 @@ public sealed class RoomStore
         s.ExecuteAsync("UPDATE rooms SET is_public = @value WHERE room_id = @roomId", new { roomId, value = isPublic ? 1L : 0L });
 
     public Task InsertEventAsync(DbSession s, EventRow row) => s.ExecuteAsync(
-        $"INSERT INTO events ({EventColumns}) VALUES (@StreamOrdering, @EventId, @RoomId, @Type, @StateKey, @Sender, @Depth, @OriginServerTs, @StateGroup, @RedactedBy, @Json)", row);
+        $"INSERT INTO events ({EventColumns}) VALUES (@StreamOrdering, @EventId, @RoomId, @Type, @StateKey, @Sender, @Depth, @OriginServerTs, @StateGroup, @RedactedBy, @Json, @Rejected, @SoftFailed)", row);
 
     public Task<EventRow?> GetEventAsync(DbSession s, string eventId) =>
         s.QuerySingleOrDefaultAsync<EventRow>($"SELECT {EventColumns} FROM events WHERE event_id = @eventId", new { eventId });
@@ -49,13 +54,13 @@ public sealed class RoomStore
     /// <summary>Room events with <paramref name="after"/> &lt; stream ordering &lt;= <paramref name="upTo"/>, newest first when <paramref name="newestFirst"/>.</summary>
     public async Task<List<EventRow>> RoomEventsAsync(DbSession s, string roomId, long after, long upTo, int limit, bool newestFirst) =>
         (await s.QueryAsync<EventRow>(
-            $"SELECT {EventColumns} FROM events WHERE room_id = @roomId AND stream_ordering > @after AND stream_ordering <= @upTo " +
+            $"SELECT {EventColumns} FROM events WHERE room_id = @roomId AND stream_ordering > @after AND stream_ordering <= @upTo AND {Served} " +
             $"ORDER BY stream_ordering {(newestFirst ? "DESC" : "ASC")} LIMIT @limit",
             new { roomId, after, upTo, limit = (long)limit })).ToList();
 
     /// <summary>The room's latest event at or before a stream position (the state at that position is its state group).</summary>
     public Task<EventRow?> LastEventAtAsync(DbSession s, string roomId, long position) => s.QuerySingleOrDefaultAsync<EventRow>(
-        $"SELECT {EventColumns} FROM events WHERE room_id = @roomId AND stream_ordering <= @position ORDER BY stream_ordering DESC LIMIT 1",
+        $"SELECT {EventColumns} FROM events WHERE room_id = @roomId AND stream_ordering <= @position AND {Served} ORDER BY stream_ordering DESC LIMIT 1",
         new { roomId, position });
 
     /// <summary>The client transaction IDs a device used for some of its events.</summary>
@@ -77,13 +82,23 @@ public sealed class RoomStore
         ON CONFLICT (room_id, type, state_key) DO UPDATE SET event_id = excluded.event_id, membership = excluded.membership
         """, new { roomId, type, stateKey, eventId, membership });
 
-    public Task<RoomHeadRow?> GetHeadAsync(DbSession s, string roomId) =>
-        s.QuerySingleOrDefaultAsync<RoomHeadRow>("SELECT event_id, depth, state_group FROM room_heads WHERE room_id = @roomId", new { roomId });
+    public async Task<List<Extremity>> ExtremitiesAsync(DbSession s, string roomId) =>
+        (await s.QueryAsync<Extremity>("SELECT event_id, depth, state_group FROM forward_extremities WHERE room_id = @roomId", new { roomId })).ToList();
 
-    public Task SetHeadAsync(DbSession s, string roomId, RoomHeadRow head) => s.ExecuteAsync("""
-        INSERT INTO room_heads (room_id, event_id, depth, state_group) VALUES (@roomId, @EventId, @Depth, @StateGroup)
-        ON CONFLICT (room_id) DO UPDATE SET event_id = excluded.event_id, depth = excluded.depth, state_group = excluded.state_group
-        """, new { roomId, head.EventId, head.Depth, head.StateGroup });
+    /// <summary>Replaces the cited prev events with the new event as forward extremities.</summary>
+    public async Task AdvanceExtremitiesAsync(DbSession s, string roomId, IReadOnlyCollection<string> replaced, Extremity added)
+    {
+        if (replaced.Count > 0)
+        {
+            var args = new Dapper.DynamicParameters(new { roomId });
+            await s.ExecuteAsync($"DELETE FROM forward_extremities WHERE room_id = @roomId AND event_id IN {SqlList.In(args, "e", replaced)}", args);
+        }
+        await s.ExecuteAsync("INSERT INTO forward_extremities (room_id, event_id, depth, state_group) VALUES (@roomId, @EventId, @Depth, @StateGroup)",
+            new { roomId, added.EventId, added.Depth, added.StateGroup });
+    }
+
+    public Task DeleteCurrentStateAsync(DbSession s, string roomId, string type, string stateKey) =>
+        s.ExecuteAsync("DELETE FROM current_state WHERE room_id = @roomId AND type = @type AND state_key = @stateKey", new { roomId, type, stateKey });
 
     /// <summary>The user's membership in every room they have a member event in (from current state).</summary>
     public async Task<List<MembershipRow>> MembershipsAsync(DbSession s, string userId) =>
@@ -97,7 +112,7 @@ public sealed class RoomStore
     /// <summary>The user's member events after a stream position (joins, leaves, invites since a sync token).</summary>
     public async Task<List<EventRow>> MembershipEventsSinceAsync(DbSession s, string userId, long after, long upTo) =>
         (await s.QueryAsync<EventRow>(
-            $"SELECT {EventColumns} FROM events WHERE state_key = @userId AND type = 'm.room.member' AND stream_ordering > @after AND stream_ordering <= @upTo ORDER BY stream_ordering",
+            $"SELECT {EventColumns} FROM events WHERE state_key = @userId AND type = 'm.room.member' AND stream_ordering > @after AND stream_ordering <= @upTo AND {Served} ORDER BY stream_ordering",
             new { userId, after, upTo })).ToList();
 
     public Task<string?> TxnEventAsync(DbSession s, string userId, string deviceId, string txnId) => s.QuerySingleOrDefaultAsync<string>(

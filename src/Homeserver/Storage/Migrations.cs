@@ -129,6 +129,8 @@ public static class Migrations
                 origin_server_ts BIGINT NOT NULL,
                 state_group BIGINT NOT NULL,
                 redacted_by TEXT NULL,
+                rejected BIGINT NOT NULL DEFAULT 0,
+                soft_failed BIGINT NOT NULL DEFAULT 0,
                 json TEXT NOT NULL
             );
             CREATE INDEX events_room_stream ON events (room_id, stream_ordering);
@@ -155,11 +157,12 @@ public static class Migrations
                 PRIMARY KEY (room_id, type, state_key)
             );
             CREATE INDEX current_state_by_state_key ON current_state (state_key, type);
-            CREATE TABLE room_heads (
-                room_id TEXT PRIMARY KEY,
+            CREATE TABLE forward_extremities (
+                room_id TEXT NOT NULL,
                 event_id TEXT NOT NULL,
                 depth BIGINT NOT NULL,
-                state_group BIGINT NOT NULL
+                state_group BIGINT NOT NULL,
+                PRIMARY KEY (room_id, event_id)
             );
             CREATE TABLE event_txn_ids (
                 user_id TEXT NOT NULL,
