@@ -18,11 +18,14 @@ public sealed class DbEventGraph : IEventGraph
 
     public bool IsRejected(string eventId) => _rejected.Contains(eventId);
 
+    /// <param name="pending">events not stored yet (the one being persisted), which the states may already contain</param>
     public static async Task<DbEventGraph> LoadAsync(Database db, RoomStore rooms, EventCache cache, RoomVersion version,
-        IEnumerable<string> eventIds, CancellationToken ct)
+        IEnumerable<string> eventIds, IEnumerable<Pdu> pending, CancellationToken ct)
     {
         var graph = new DbEventGraph();
-        var frontier = eventIds.Distinct().ToList();
+        foreach (var pdu in pending)
+            graph._events[pdu.EventId] = pdu;
+        var frontier = eventIds.Concat(graph._events.Values.SelectMany(p => p.AuthEvents)).Distinct().Where(id => !graph._events.ContainsKey(id)).ToList();
         while (frontier.Count > 0)
         {
             var next = new List<string>();

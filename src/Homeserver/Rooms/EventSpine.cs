@@ -167,11 +167,11 @@ public sealed class EventSpine(
     }
 
     private async Task<IReadOnlyDictionary<StateKey, string>> ResolveAsync(RoomVersion version, string roomId,
-        List<IReadOnlyDictionary<StateKey, string>> states, CancellationToken ct)
+        List<IReadOnlyDictionary<StateKey, string>> states, CancellationToken ct, Pdu? pending = null)
     {
         if (states.Count <= 1)
             return states.Count == 0 ? new Dictionary<StateKey, string>() : states[0];
-        var graph = await DbEventGraph.LoadAsync(db, rooms, events, version, states.SelectMany(s => s.Values), ct);
+        var graph = await DbEventGraph.LoadAsync(db, rooms, events, version, states.SelectMany(s => s.Values), pending is null ? [] : [pending], ct);
         return StateResolver.Resolve(version, roomId, states, graph);
     }
 
@@ -266,7 +266,7 @@ public sealed class EventSpine(
             var states = new List<IReadOnlyDictionary<StateKey, string>> { stateAfter };
             foreach (var other in remaining)
                 states.Add(await db.ReadAsync(s => stateGroups.LoadAsync(s, other.StateGroup), ct));
-            newCurrent = await ResolveAsync(pdu.Version, pdu.RoomId, states, ct);
+            newCurrent = await ResolveAsync(pdu.Version, pdu.RoomId, states, ct, pending: pdu);
         }
         // Without a group holding exactly the state before, a new one is stored as a delta on an extremity's group.
         var baseGroup = room?.Extremities.Count > 0 ? room.Extremities[0].StateGroup : (long?)null;
