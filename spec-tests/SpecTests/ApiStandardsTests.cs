@@ -80,7 +80,7 @@ public abstract class ApiStandardsTests(ServerFixture fixture)
         Assert.Equal("M_BAD_JSON", rename.Errcode);
         var session = await C.PostAsync("/_matrix/client/v3/register", "{\"auth\":{\"type\":\"m.login.dummy\",\"session\":\"s\\u0000\"}}");
         Assert.Equal(400, session.Status);
-        Assert.Equal(1, (await C.GetAsync("/_matrix/client/v3/devices", user.AccessToken)).Body!["devices"]!.AsArray().Count);
+        Assert.Single((await C.GetAsync("/_matrix/client/v3/devices", user.AccessToken)).Body!["devices"]!.AsArray());
     }
 
     [Fact]

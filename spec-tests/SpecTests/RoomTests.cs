@@ -198,6 +198,26 @@ public abstract class RoomTests(ServerFixture fixture)
     }
 
     [Fact]
+    public async Task Profile_changes_reach_the_rooms_and_per_room_names_use_the_state_endpoint()
+    {
+        var alice = await C.RegisterAsync();
+        var bob = await C.RegisterAsync();
+        var roomId = await CreateRoomAsync(C, alice, new { preset = "public_chat" });
+        await C.PostAsync($"{V3}/rooms/{R(roomId)}/join", new { }, bob.AccessToken);
+        await C.PutAsync($"{V3}/profile/{alice.UserId}/displayname", new { displayname = "Alice Global" }, alice.AccessToken);
+        var member = await C.GetAsync($"{V3}/rooms/{R(roomId)}/state/m.room.member/{alice.UserId}", bob.AccessToken);
+        Assert.Equal("Alice Global", member.Str("displayname"));
+        Assert.Equal("join", member.Str("membership"));
+
+        var perRoom = await C.PutAsync($"{V3}/rooms/{R(roomId)}/state/m.room.member/{alice.UserId}",
+            new { membership = "join", displayname = "Alice Here" }, alice.AccessToken);
+        Assert.Equal(200, perRoom.Status);
+        Assert.Equal("Alice Here", (await C.GetAsync($"{V3}/rooms/{R(roomId)}/joined_members", bob.AccessToken)).Body!["joined"]![alice.UserId]!["display_name"]!.GetValue<string>());
+        Assert.Equal("M_FORBIDDEN", (await C.PutAsync($"{V3}/rooms/{R(roomId)}/state/m.room.member/{bob.UserId}",
+            new { membership = "join", displayname = "Not Bob" }, alice.AccessToken)).Errcode);
+    }
+
+    [Fact]
     public async Task Members_and_joined_members_filter_by_membership()
     {
         var alice = await C.RegisterAsync();

@@ -9,7 +9,7 @@ using Matrix.Homeserver.Storage;
 namespace Matrix.Homeserver.Profile;
 
 /// <summary>Profiles of local users (spec: Profiles, with the custom fields of v1.16).</summary>
-public sealed partial class ProfileService(Database db, ProfileStore store, UserStore users)
+public sealed partial class ProfileService(Database db, ProfileStore store, UserStore users, Rooms.MembershipService memberships)
 {
     public const int MaxProfileBytes = 64 * 1024;
     public const int MaxKeyBytes = 255;
@@ -61,6 +61,8 @@ public sealed partial class ProfileService(Database db, ProfileStore store, User
                 throw new MatrixException(400, "M_PROFILE_TOO_LARGE", "The profile would exceed 64 KiB.");
             await store.SetAsync(s, userId.Value, key, valueJson);
         }, ct);
+        if (key is "displayname" or "avatar_url")
+            await memberships.RefreshProfileAsync(userId.Value, ct);
     }
 
     public async Task DeleteFieldAsync(Requester requester, UserId userId, string key, CancellationToken ct)
@@ -68,6 +70,8 @@ public sealed partial class ProfileService(Database db, ProfileStore store, User
         Authorise(requester, userId);
         ValidateKey(key);
         await db.WriteAsync(s => store.DeleteAsync(s, userId.Value, key), ct);
+        if (key is "displayname" or "avatar_url")
+            await memberships.RefreshProfileAsync(userId.Value, ct);
     }
 
     private static void Authorise(Requester requester, UserId userId)

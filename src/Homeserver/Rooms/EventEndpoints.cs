@@ -45,8 +45,6 @@ public sealed class EventEndpoints(
         var type = EventType(context);
         var stateKey = StateKeyOf(context);
         var content = RoomCreation.ToCanonicalObject(await json.ReadObjectAsync(context));
-        if (type == "m.room.member")
-            throw MatrixException.Forbidden("Use the membership endpoints (join, invite, leave, kick, ban) to change membership.");
         if (type == "m.room.canonical_alias")
             await CheckCanonicalAliasAsync(roomId, content, context.RequestAborted);
         var sent = await spine.SendAsync(roomId, new NewEvent(type, stateKey, requester.UserId.Value, content), context.RequestAborted);

@@ -47,6 +47,17 @@ public sealed class MembershipService(EventSpine spine, Database db, RoomStore r
         await db.WriteAsync(s => rooms.ForgetAsync(s, userId, roomId), ct);
     }
 
+    /// <summary>After a profile change, a new join event in every joined room carries the new display name and avatar (as Synapse does).</summary>
+    public async Task RefreshProfileAsync(string userId, CancellationToken ct)
+    {
+        foreach (var membership in (await db.ReadAsync(s => rooms.MembershipsAsync(s, userId), ct)).Where(m => m.Membership == "join"))
+        {
+            var content = new JsonObject { ["membership"] = "join" };
+            await AddProfileAsync(content, userId, ct);
+            await spine.SendAsync(membership.RoomId, new NewEvent("m.room.member", userId, userId, content), ct);
+        }
+    }
+
     private async Task AddProfileAsync(JsonObject content, string userId, CancellationToken ct)
     {
         var (displayName, avatarUrl) = await db.ReadAsync(async s =>
