@@ -57,6 +57,29 @@ public abstract class AccountDataTests(ServerFixture fixture)
         Assert.Equal("M_NOT_JSON", (await C.PutAsync($"/_matrix/client/v3/user/{user.UserId}/account_data/org.example.x", "nope", user.AccessToken)).Errcode);
         Assert.Equal("M_BAD_JSON", (await C.PutAsync($"/_matrix/client/v3/user/{user.UserId}/account_data/org.example.x", "[1]", user.AccessToken)).Errcode);
     }
+
+    [Fact]
+    public async Task Room_tags_are_set_listed_deleted_and_synced()
+    {
+        var user = await C.RegisterAsync();
+        var other = await C.RegisterAsync();
+        var roomId = await RoomTests.CreateRoomAsync(C, user);
+        var tags = $"/_matrix/client/v3/user/{user.UserId}/rooms/{RoomTests.R(roomId)}/tags";
+        var since = (await SyncTests.SyncAsync(C, user))["next_batch"]!.GetValue<string>();
+        Assert.Equal(200, (await C.PutAsync($"{tags}/m.favourite", new { order = 0.25 }, user.AccessToken)).Status);
+        Assert.Equal(200, (await C.PutAsync($"{tags}/u.work", new { }, user.AccessToken)).Status);
+        var listed = (await C.GetAsync(tags, user.AccessToken)).Body!["tags"]!;
+        Assert.Equal(0.25, listed["m.favourite"]!["order"]!.GetValue<double>());
+        Assert.NotNull(listed["u.work"]);
+        Assert.Equal(200, (await C.DeleteAsync($"{tags}/u.work", null, user.AccessToken)).Status);
+        Assert.Null((await C.GetAsync(tags, user.AccessToken)).Body!["tags"]!["u.work"]);
+        Assert.Equal(400, (await C.PutAsync($"{tags}/bad", new { order = 2 }, user.AccessToken)).Status);
+        Assert.Equal("M_FORBIDDEN", (await C.GetAsync(tags, other.AccessToken)).Errcode);
+
+        var sync = await SyncTests.SyncAsync(C, user, since);
+        var tagEvent = sync["rooms"]!["join"]![roomId]!["account_data"]!["events"]!.AsArray().Single(e => e!["type"]!.GetValue<string>() == "m.tag")!;
+        Assert.NotNull(tagEvent["content"]!["tags"]!["m.favourite"]);
+    }
 }
 
 public sealed class AccountDataTestsSqlite(SqliteServer f) : AccountDataTests(f), IClassFixture<SqliteServer>;

@@ -98,6 +98,7 @@ public static class ServerHost
         services.AddSingleton<IEndpoints, AccountManagementEndpoints>();
         services.AddSingleton<IEndpoints, ProfileEndpoints>();
         services.AddSingleton<IEndpoints, AccountDataEndpoints>();
+        services.AddSingleton<IEndpoints, TagEndpoints>();
         services.AddSingleton<IEndpoints, SharedSecretRegistration>();
         services.AddSingleton<IEndpoints, RegistrationTokenAdminEndpoints>();
         services.AddSingleton<IEndpoints, RoomEndpoints>();
