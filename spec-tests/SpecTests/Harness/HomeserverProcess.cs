@@ -15,15 +15,17 @@ public sealed class HomeserverProcess : IAsyncDisposable
     public string DataDir { get; }
     public int Port { get; }
     public string BaseUrl => $"http://127.0.0.1:{Port}";
-    public string ServerName => "spec.test";
+    public string ServerName { get; }
     public string Output { get { lock (_output) return _output.ToString(); } }
 
     /// <param name="databaseYaml">the <c>database:</c> section of the config</param>
     /// <param name="extraYaml">top-level config sections added to (or replacing) the test defaults</param>
-    public HomeserverProcess(string databaseYaml, string extraYaml = "")
+    /// <param name="addressAsServerName">use <c>127.0.0.1:&lt;port&gt;</c> as the server name, so other instances can reach it (federation tests)</param>
+    public HomeserverProcess(string databaseYaml, string extraYaml = "", bool addressAsServerName = false)
     {
         DataDir = Directory.CreateTempSubdirectory("hs-spec-").FullName;
         Port = FreePort();
+        ServerName = addressAsServerName ? $"127.0.0.1:{Port}" : "spec.test";
         _configPath = Path.Combine(DataDir, "homeserver.yaml");
         var sections = new Dictionary<string, string>
         {
@@ -41,7 +43,7 @@ public sealed class HomeserverProcess : IAsyncDisposable
         foreach (var section in extraYaml.Split("\n\n", StringSplitOptions.RemoveEmptyEntries))
             sections[section.TrimStart().Split(':')[0]] = section.TrimEnd() + "\n";
         File.WriteAllText(_configPath, $"""
-            server_name: {ServerName}
+            server_name: "{ServerName}"
             data_dir: {DataDir}
             listeners:
               - bind_address: 127.0.0.1

@@ -19,6 +19,9 @@ public readonly record struct ServerName
 
     public override string ToString() => Value;
 
+    /// <summary>True for IPv4 and bracketed IPv6 literals.</summary>
+    public bool IsIpLiteral => Host.StartsWith('[') || IPAddress.TryParse(Host, out _);
+
     public static bool TryParse(string? text, out ServerName serverName)
     {
         serverName = default;

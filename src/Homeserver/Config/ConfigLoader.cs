@@ -36,6 +36,9 @@ public static class ConfigLoader
         if (config.SigningKeyPath is not null) config.SigningKeyPath = Path.GetFullPath(config.SigningKeyPath, baseDir);
         if (config.MediaStorePath is not null) config.MediaStorePath = Path.GetFullPath(config.MediaStorePath, baseDir);
         if (config.Database.SqlitePath is not null) config.Database.SqlitePath = Path.GetFullPath(config.Database.SqlitePath, baseDir);
+        if (config.Federation.TrustedCaFile is not null) config.Federation.TrustedCaFile = Path.GetFullPath(config.Federation.TrustedCaFile, baseDir);
+        if (config.Federation.TrustedCaFile is { } ca && !File.Exists(ca))
+            throw new ConfigException($"config key 'federation.trusted_ca_file': file '{ca}' does not exist");
         return config;
     }
 

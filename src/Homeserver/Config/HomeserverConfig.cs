@@ -18,6 +18,7 @@ public sealed class HomeserverConfig
     public WellKnownConfig WellKnown { get; set; } = new();
     public PresenceConfig Presence { get; set; } = new();
     public UserDirectoryConfig UserDirectory { get; set; } = new();
+    public FederationConfig Federation { get; set; } = new();
     public LoggingConfig Logging { get; set; } = new();
 
     public string EffectiveSigningKeyPath => SigningKeyPath ?? Path.Combine(DataDir, "signing.key");
@@ -96,6 +97,13 @@ public sealed class PresenceConfig
 public sealed class UserDirectoryConfig
 {
     public bool SearchAllUsers { get; set; }
+}
+
+public sealed class FederationConfig
+{
+    public bool Enabled { get; set; } = true;
+    public bool PlainHttp { get; set; }
+    public string? TrustedCaFile { get; set; }
 }
 
 public sealed class LoggingConfig

@@ -77,6 +77,15 @@ public static class ServerHost
         services.AddSingleton<UserInteractiveAuth>();
         services.AddSingleton<RegistrationTokenService>();
         services.AddSingleton<ProfileService>();
+        services.AddSingleton(provider =>
+        {
+            var http = ServerServer.FederationHttp.CreateClient(config);
+            var resolver = new Matrix.Federation.Transport.ServerNameResolver(http, provider.GetRequiredService<TimeProvider>(), config.Federation.PlainHttp);
+            return new Matrix.Federation.Transport.FederationClient(http, resolver, config.ServerName,
+                provider.GetRequiredService<Matrix.Federation.Crypto.Ed25519KeyPair>());
+        });
+        services.AddSingleton<ServerServer.ServerKeyService>();
+        services.AddSingleton<ServerServer.FederationRequestAuth>();
         services.AddSingleton<EventCache>();
         services.AddSingleton<RoomLocks>();
         services.AddSingleton<SyncNotifier>();
@@ -110,5 +119,7 @@ public static class ServerHost
         services.AddSingleton<IEndpoints, Push.PushRulesEndpoints>();
         services.AddSingleton<IEndpoints, Presence.PresenceEndpoints>();
         services.AddSingleton<IEndpoints, UserDirectory.UserDirectoryEndpoints>();
+        services.AddSingleton<IEndpoints, ServerServer.ServerKeyEndpoints>();
+        services.AddSingleton<IEndpoints, ServerServer.FederationQueryEndpoints>();
     }
 }

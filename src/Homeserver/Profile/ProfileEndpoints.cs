@@ -7,7 +7,9 @@ using Matrix.Homeserver.Http;
 namespace Matrix.Homeserver.Profile;
 
 /// <summary>Spec: Profiles (<c>/profile/{userId}</c> and <c>/profile/{userId}/{keyName}</c>).</summary>
-public sealed class ProfileEndpoints(ProfileService profiles, Authenticator authenticator, JsonBody json, HomeserverConfig config) : IEndpoints
+public sealed class ProfileEndpoints(
+    ProfileService profiles, Authenticator authenticator, JsonBody json, HomeserverConfig config, Matrix.Federation.Transport.FederationClient federation)
+    : IEndpoints
 {
     public void Map(IEndpointRouteBuilder app)
     {
@@ -19,6 +21,11 @@ public sealed class ProfileEndpoints(ProfileService profiles, Authenticator auth
 
     private async Task GetProfileAsync(HttpContext context)
     {
+        if (RemoteUser(context) is { } remote)
+        {
+            await context.WriteJsonAsync(await RemoteProfileAsync(remote, null, context.RequestAborted));
+            return;
+        }
         var userId = LocalUser(context);
         var body = new JsonObject();
         foreach (var field in await profiles.GetProfileAsync(userId, context.RequestAborted))
@@ -28,8 +35,16 @@ public sealed class ProfileEndpoints(ProfileService profiles, Authenticator auth
 
     private async Task GetFieldAsync(HttpContext context)
     {
-        var userId = LocalUser(context);
         var key = context.Route("keyName");
+        if (RemoteUser(context) is { } remote)
+        {
+            var remoteProfile = await RemoteProfileAsync(remote, key, context.RequestAborted);
+            await context.WriteJsonAsync(remoteProfile[key] is { } remoteValue
+                ? new JsonObject { [key] = remoteValue.DeepClone() }
+                : throw MatrixException.NotFound("Profile field was not found."));
+            return;
+        }
+        var userId = LocalUser(context);
         var value = await profiles.GetFieldAsync(userId, key, context.RequestAborted);
         await context.WriteJsonAsync(new JsonObject { [key] = JsonNode.Parse(value) });
     }
@@ -53,13 +68,36 @@ public sealed class ProfileEndpoints(ProfileService profiles, Authenticator auth
         await context.WriteJsonAsync(new JsonObject());
     }
 
-    // Remote profiles come over federation, which lands with the federation work; until then they are not found.
     private UserId LocalUser(HttpContext context)
     {
         if (!UserId.TryParse(context.Route("userId"), out var userId))
             throw MatrixException.InvalidParam("Invalid user ID.");
         if (userId.Server.Value != config.ServerName)
-            throw MatrixException.NotFound("Profile was not found.");
+            throw MatrixException.Forbidden("Profiles of other servers' users cannot be changed here.");
         return userId;
+    }
+
+    private UserId? RemoteUser(HttpContext context) =>
+        UserId.TryParse(context.Route("userId"), out var userId) && userId.Server.Value != config.ServerName ? userId : null;
+
+    /// <summary>A remote user's profile through <c>query/profile</c> on their server.</summary>
+    private async Task<JsonObject> RemoteProfileAsync(UserId userId, string? field, CancellationToken ct)
+    {
+        if (!config.Federation.Enabled)
+            throw MatrixException.NotFound("Profile was not found.");
+        var query = $"/_matrix/federation/v1/query/profile?user_id={Uri.EscapeDataString(userId.Value)}"
+            + (field is "displayname" or "avatar_url" ? $"&field={field}" : "");
+        try
+        {
+            return await federation.SendAsync(HttpMethod.Get, userId.Server.Value, query, null, ct) as JsonObject ?? [];
+        }
+        catch (Matrix.Federation.Transport.FederationException e) when (e.Status is 404 or 400)
+        {
+            throw MatrixException.NotFound("Profile was not found.");
+        }
+        catch (Matrix.Federation.Transport.FederationException e)
+        {
+            throw new MatrixException(502, "M_UNKNOWN", $"Could not fetch the profile: {e.Message}");
+        }
     }
 }

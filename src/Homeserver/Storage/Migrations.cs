@@ -178,6 +178,21 @@ public static class Migrations
                 creator TEXT NOT NULL
             );
             CREATE INDEX room_aliases_room ON room_aliases (room_id);
+            CREATE TABLE server_keys (
+                server_name TEXT NOT NULL,
+                key_id TEXT NOT NULL,
+                public_key TEXT NOT NULL,
+                valid_until_ts BIGINT NULL,
+                expired_ts BIGINT NULL,
+                fetched_ts BIGINT NOT NULL,
+                PRIMARY KEY (server_name, key_id)
+            );
+            CREATE TABLE server_key_responses (
+                server_name TEXT PRIMARY KEY,
+                response_json TEXT NOT NULL,
+                valid_until_ts BIGINT NOT NULL,
+                fetched_ts BIGINT NOT NULL
+            );
             CREATE TABLE user_filters (
                 user_id TEXT NOT NULL,
                 filter_id BIGINT NOT NULL,

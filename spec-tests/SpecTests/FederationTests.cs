@@ -1,0 +1,87 @@
+using System.Text.Json.Nodes;
+using Matrix.SpecTests.Harness;
+
+namespace Matrix.SpecTests;
+
+/// <summary>
+/// Spec (server-server): keys, the notary, X-Matrix request authentication and the profile and directory queries,
+/// between two of our servers (one on SQLite, one on PostgreSQL).
+/// </summary>
+public sealed class FederationTests(TwoServersSqlitePostgres fixture) : IClassFixture<TwoServersSqlitePostgres>
+{
+    private MatrixClient A => fixture.ClientOf(0);
+    private MatrixClient B => fixture.ClientOf(1);
+    private string NameA => fixture.Servers[0].ServerName;
+    private string NameB => fixture.Servers[1].ServerName;
+
+    [Fact]
+    public async Task Servers_publish_signed_keys_and_notarise_each_other()
+    {
+        var own = await A.GetAsync("/_matrix/key/v2/server");
+        Assert.Equal(NameA, own.Str("server_name"));
+        var keyId = Assert.Single(own.Body!["verify_keys"]!.AsObject()).Key;
+        Assert.StartsWith("ed25519:", keyId);
+        Assert.NotNull(own.Body!["signatures"]![NameA]![keyId]);
+        Assert.True(own.Body!["valid_until_ts"]!.GetValue<long>() > DateTimeOffset.UtcNow.ToUnixTimeMilliseconds());
+
+        var notarised = await B.GetAsync($"/_matrix/key/v2/query/{NameA}");
+        var entry = Assert.Single(notarised.Body!["server_keys"]!.AsArray())!;
+        Assert.Equal(NameA, entry["server_name"]!.GetValue<string>());
+        Assert.NotNull(entry["signatures"]![NameA]);
+        Assert.NotNull(entry["signatures"]![NameB]);
+
+        var posted = await B.PostAsync("/_matrix/key/v2/query", new { server_keys = new Dictionary<string, object> { [NameA] = new { } } });
+        Assert.Equal(NameA, Assert.Single(posted.Body!["server_keys"]!.AsArray())!["server_name"]!.GetValue<string>());
+        var version = await A.GetAsync("/_matrix/federation/v1/version");
+        Assert.NotNull(version.Body!["server"]!["name"]);
+    }
+
+    [Fact]
+    public async Task Profiles_and_aliases_of_the_other_server_are_resolved_over_federation()
+    {
+        var alice = await A.RegisterAsync();
+        var bob = await B.RegisterAsync();
+        await A.PutAsync($"/_matrix/client/v3/profile/{alice.UserId}/displayname", new { displayname = "Alice on A" }, alice.AccessToken);
+        var profile = await B.GetAsync($"/_matrix/client/v3/profile/{Uri.EscapeDataString(alice.UserId)}", bob.AccessToken);
+        Assert.True(profile.Status == 200, profile.ToString());
+        Assert.Equal("Alice on A", profile.Str("displayname"));
+        Assert.Equal("Alice on A", (await B.GetAsync($"/_matrix/client/v3/profile/{Uri.EscapeDataString(alice.UserId)}/displayname", bob.AccessToken)).Str("displayname"));
+        Assert.Equal(404, (await B.GetAsync($"/_matrix/client/v3/profile/{Uri.EscapeDataString($"@nobody:{NameA}")}", bob.AccessToken)).Status);
+
+        var localpart = MatrixClient.UniqueName("fed");
+        var roomId = (await A.PostAsync("/_matrix/client/v3/createRoom", new { room_alias_name = localpart, preset = "public_chat" }, alice.AccessToken)).Str("room_id");
+        var resolved = await B.GetAsync($"/_matrix/client/v3/directory/room/{Uri.EscapeDataString($"#{localpart}:{NameA}")}");
+        Assert.Equal(roomId, resolved.Str("room_id"));
+        Assert.Contains(NameA, resolved.Body!["servers"]!.AsArray().Select(s => s!.GetValue<string>()));
+        Assert.Equal(404, (await B.GetAsync($"/_matrix/client/v3/directory/room/{Uri.EscapeDataString($"#missing{localpart}:{NameA}")}")).Status);
+    }
+
+    [Fact]
+    public async Task Unsigned_forged_and_misaddressed_federation_requests_are_401()
+    {
+        var alice = await A.RegisterAsync();
+        var path = $"/_matrix/federation/v1/query/profile?user_id={Uri.EscapeDataString(alice.UserId)}";
+        Assert.Equal("M_UNAUTHORIZED", (await A.GetAsync(path)).Errcode);
+
+        var keys = await B.GetAsync("/_matrix/key/v2/server");
+        var keyId = keys.Body!["verify_keys"]!.AsObject().Single().Key;
+        async Task<MatrixResponse> WithHeader(string header)
+        {
+            using var request = new HttpRequestMessage(HttpMethod.Get, fixture.Servers[0].BaseUrl + path);
+            request.Headers.TryAddWithoutValidation("Authorization", header);
+            using var http = new HttpClient();
+            var response = await http.SendAsync(request);
+            var text = await response.Content.ReadAsStringAsync();
+            return new MatrixResponse((int)response.StatusCode, text.Length > 0 ? JsonNode.Parse(text) : null, response);
+        }
+        var forgedSig = new string('A', 86);
+        var forged = await WithHeader($"X-Matrix origin=\"{NameB}\",destination=\"{NameA}\",key=\"{keyId}\",sig=\"{forgedSig}\"");
+        Assert.Equal(401, forged.Status);
+        Assert.Equal("M_UNAUTHORIZED", forged.Errcode);
+        var misaddressed = await WithHeader($"X-Matrix origin=\"{NameB}\",destination=\"elsewhere.test\",key=\"{keyId}\",sig=\"{forgedSig}\"");
+        Assert.Equal("M_UNAUTHORIZED", misaddressed.Errcode);
+        var unknownKey = await WithHeader($"X-Matrix origin=\"{NameB}\",destination=\"{NameA}\",key=\"ed25519:nope\",sig=\"{forgedSig}\"");
+        Assert.Equal("M_UNAUTHORIZED", unknownKey.Errcode);
+        Assert.Equal("M_UNAUTHORIZED", (await WithHeader("Bearer something")).Errcode);
+    }
+}

@@ -1,0 +1,37 @@
+namespace Matrix.SpecTests.Harness;
+
+/// <summary>
+/// Several homeservers on loopback that federate with each other: server names <c>127.0.0.1:&lt;port&gt;</c>, plain
+/// HTTP between them (the config's test-only <c>federation.plain_http</c>), each with its own database.
+/// </summary>
+public class FederationFixture(params string[] engines) : IAsyncLifetime
+{
+    public const string FederationYaml = "federation:\n  plain_http: true\n";
+
+    private readonly List<TestDatabase> _databases = [];
+
+    public List<HomeserverProcess> Servers { get; } = [];
+
+    public MatrixClient ClientOf(int index) => new(Servers[index].BaseUrl, Servers[index].ServerName);
+
+    public async Task InitializeAsync()
+    {
+        foreach (var engine in engines)
+        {
+            var database = await TestDatabase.CreateAsync(engine);
+            _databases.Add(database);
+            Servers.Add(new HomeserverProcess(database.Yaml, FederationYaml, addressAsServerName: true));
+        }
+        await Task.WhenAll(Servers.Select(s => s.StartAsync()));
+    }
+
+    public async Task DisposeAsync()
+    {
+        foreach (var server in Servers)
+            await server.DisposeAsync();
+        foreach (var database in _databases)
+            await database.DisposeAsync();
+    }
+}
+
+public sealed class TwoServersSqlitePostgres() : FederationFixture("sqlite", "postgres");

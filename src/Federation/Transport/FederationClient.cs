@@ -1,0 +1,82 @@
+using System.Net.Http.Headers;
+using System.Text;
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using Matrix.Federation.Crypto;
+using Matrix.Federation.Json;
+
+namespace Matrix.Federation.Transport;
+
+/// <summary>A request to another server failed: it answered with an error, or could not be reached.</summary>
+public sealed class FederationException(int status, string? errcode, string message) : Exception(message)
+{
+    /// <summary>The HTTP status, or 0 when the server could not be reached.</summary>
+    public int Status { get; } = status;
+    public string? Errcode { get; } = errcode;
+}
+
+/// <summary>Requests to other homeservers: discovery, X-Matrix signed requests, canonical JSON bodies, JSON answers.</summary>
+public sealed class FederationClient(HttpClient http, ServerNameResolver resolver, string serverName, Ed25519KeyPair key)
+{
+    public string ServerName => serverName;
+
+    /// <summary>Sends a request signed with this server's key; <paramref name="pathAndQuery"/> starts with <c>/_matrix/</c>.</summary>
+    public Task<JsonNode?> SendAsync(HttpMethod method, string destination, string pathAndQuery, JsonNode? body, CancellationToken ct) =>
+        SendCoreAsync(method, destination, pathAndQuery, body, signed: true, ct);
+
+    /// <summary>An unauthenticated GET (the key server endpoints).</summary>
+    public Task<JsonNode?> GetUnsignedAsync(string destination, string pathAndQuery, CancellationToken ct) =>
+        SendCoreAsync(HttpMethod.Get, destination, pathAndQuery, null, signed: false, ct);
+
+    private async Task<JsonNode?> SendCoreAsync(HttpMethod method, string destination, string pathAndQuery, JsonNode? body, bool signed,
+        CancellationToken ct)
+    {
+        ResolvedServer resolved;
+        try
+        {
+            resolved = await resolver.ResolveAsync(destination, ct);
+        }
+        catch (FormatException)
+        {
+            throw new FederationException(0, null, $"'{destination}' is not a server name");
+        }
+        using var request = new HttpRequestMessage(method, new Uri(resolved.BaseUri, pathAndQuery));
+        request.Headers.Host = resolved.HostHeader;
+        request.Headers.Accept.Add(new MediaTypeWithQualityHeaderValue("application/json"));
+        if (signed)
+            request.Headers.TryAddWithoutValidation("Authorization", XMatrix.Sign(method.Method, pathAndQuery, serverName, destination, body, key));
+        if (body is not null)
+            request.Content = new ByteArrayContent(CanonicalJson.Encode(body)) { Headers = { ContentType = new MediaTypeHeaderValue("application/json") } };
+
+        HttpResponseMessage response;
+        try
+        {
+            response = await http.SendAsync(request, ct);
+        }
+        catch (Exception e) when (e is HttpRequestException or TaskCanceledException && !ct.IsCancellationRequested)
+        {
+            throw new FederationException(0, null, $"{destination} is unreachable: {e.Message}");
+        }
+        using (response)
+        {
+            var bytes = await response.Content.ReadAsByteArrayAsync(ct);
+            JsonNode? json = null;
+            try
+            {
+                json = bytes.Length == 0 ? null : JsonNode.Parse(bytes);
+            }
+            catch (JsonException)
+            {
+                if (response.IsSuccessStatusCode)
+                    throw new FederationException((int)response.StatusCode, null, $"{destination} answered with invalid JSON");
+            }
+            if (!response.IsSuccessStatusCode)
+            {
+                var errcode = json is JsonObject error && error["errcode"] is JsonValue code && code.TryGetValue<string>(out var text) ? text : null;
+                throw new FederationException((int)response.StatusCode, errcode,
+                    $"{destination} answered {(int)response.StatusCode}{(errcode is null ? "" : " " + errcode)}");
+            }
+            return json;
+        }
+    }
+}

@@ -1,0 +1,61 @@
+using System.Text.Json.Nodes;
+using Matrix.Federation.Crypto;
+using Matrix.Federation.Identifiers;
+using Matrix.Homeserver.Config;
+using Matrix.Homeserver.Http;
+
+namespace Matrix.Homeserver.ServerServer;
+
+/// <summary>Spec (server-server): publishing keys (<c>/_matrix/key/v2/server</c>) and the notary (<c>/_matrix/key/v2/query</c>).</summary>
+public sealed class ServerKeyEndpoints(ServerKeyService keys, HomeserverConfig config, Ed25519KeyPair ownKey, JsonBody json) : IEndpoints
+{
+    public const int MaxQueriedServers = 100;
+
+    public void Map(IEndpointRouteBuilder app)
+    {
+        app.MapGet("/_matrix/key/v2/server", OwnKeysAsync);
+        app.MapGet("/_matrix/key/v2/server/{keyId}", OwnKeysAsync);
+        app.MapGet("/_matrix/key/v2/query/{serverName}", QueryOneAsync);
+        app.MapPost("/_matrix/key/v2/query", QueryManyAsync);
+    }
+
+    private Task OwnKeysAsync(HttpContext context) => context.WriteJsonAsync(keys.OwnKeys());
+
+    private async Task QueryOneAsync(HttpContext context)
+    {
+        var serverName = context.Route("serverName");
+        if (!ServerName.TryParse(serverName, out _))
+            throw MatrixException.InvalidParam("Invalid server name.");
+        var minimum = long.TryParse(context.Query("minimum_valid_until_ts"), out var ts) ? ts : 0;
+        var responses = new JsonArray();
+        if (await keys.KeyResponseAsync(serverName, minimum, context.RequestAborted) is { } response)
+            responses.Add(Notarised(response));
+        await context.WriteJsonAsync(new JsonObject { ["server_keys"] = responses });
+    }
+
+    private async Task QueryManyAsync(HttpContext context)
+    {
+        var body = await json.ReadObjectAsync(context);
+        var servers = body.OptionalObject("server_keys") ?? throw MatrixException.MissingParam("server_keys");
+        var responses = new JsonArray();
+        foreach (var server in servers.EnumerateObject().Take(MaxQueriedServers))
+        {
+            if (!ServerName.TryParse(server.Name, out _) || server.Value.ValueKind != System.Text.Json.JsonValueKind.Object)
+                continue;
+            var minimum = server.Value.EnumerateObject()
+                .Select(k => k.Value.ValueKind == System.Text.Json.JsonValueKind.Object ? k.Value.OptionalInteger("minimum_valid_until_ts") ?? 0 : 0)
+                .DefaultIfEmpty(0).Max();
+            if (await keys.KeyResponseAsync(server.Name, minimum, context.RequestAborted) is { } response)
+                responses.Add(Notarised(response));
+        }
+        await context.WriteJsonAsync(new JsonObject { ["server_keys"] = responses });
+    }
+
+    /// <summary>The origin's signed response with this server's signature added, as a notary vouches for it.</summary>
+    private JsonObject Notarised(JsonObject response)
+    {
+        if (response["server_name"]?.GetValue<string>() != config.ServerName)
+            JsonSigning.Sign(response, config.ServerName, ownKey);
+        return response;
+    }
+}

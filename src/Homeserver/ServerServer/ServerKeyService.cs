@@ -1,0 +1,124 @@
+using System.Text.Json.Nodes;
+using Matrix.Federation.Crypto;
+using Matrix.Federation.Events;
+using Matrix.Federation.Json;
+using Matrix.Federation.Transport;
+using Matrix.Homeserver.Config;
+using Matrix.Homeserver.Storage;
+
+namespace Matrix.Homeserver.ServerServer;
+
+/// <summary>
+/// This server's published keys, and other servers' keys: fetched from their key server on demand, checked (self-signed,
+/// right server name), and cached in the database with the response itself for the notary endpoint.
+/// </summary>
+public sealed class ServerKeyService(Database db, FederationClient client, HomeserverConfig config, Ed25519KeyPair ownKey, TimeProvider clock,
+    ILogger<ServerKeyService> logger)
+{
+    /// <summary>How long others may trust our key listing before asking again.</summary>
+    public static readonly TimeSpan OwnKeysValidity = TimeSpan.FromDays(1);
+
+    private sealed record ResponseRow(string ResponseJson, long ValidUntilTs);
+
+    private sealed record KeyRow(string KeyId, string PublicKey, long? ValidUntilTs, long? ExpiredTs, long FetchedTs);
+
+    private long Now => clock.GetUtcNow().ToUnixTimeMilliseconds();
+
+    /// <summary>GET /_matrix/key/v2/server: our current key, signed by itself.</summary>
+    public JsonObject OwnKeys()
+    {
+        var response = new JsonObject
+        {
+            ["server_name"] = config.ServerName,
+            ["valid_until_ts"] = Now + (long)OwnKeysValidity.TotalMilliseconds,
+            ["verify_keys"] = new JsonObject { [ownKey.KeyId] = new JsonObject { ["key"] = ownKey.PublicKeyBase64 } },
+            ["old_verify_keys"] = new JsonObject(),
+        };
+        JsonSigning.Sign(response, config.ServerName, ownKey);
+        return response;
+    }
+
+    /// <summary>
+    /// A server's key response valid until at least <paramref name="minimumValidUntilTs"/> (fetched when the cached one is
+    /// older), as the notary serves it; null when the server cannot be reached or its answer is invalid.
+    /// </summary>
+    public async Task<JsonObject?> KeyResponseAsync(string serverName, long minimumValidUntilTs, CancellationToken ct)
+    {
+        if (serverName == config.ServerName)
+            return OwnKeys();
+        var cached = await db.ReadAsync(s => s.QuerySingleOrDefaultAsync<ResponseRow>(
+            "SELECT response_json, valid_until_ts FROM server_key_responses WHERE server_name = @serverName", new { serverName }), ct);
+        if (cached is not null && cached.ValidUntilTs >= minimumValidUntilTs)
+            return JsonNode.Parse(cached.ResponseJson)!.AsObject();
+        return await FetchAsync(serverName, ct) ?? (cached is null ? null : JsonNode.Parse(cached.ResponseJson)!.AsObject());
+    }
+
+    /// <summary>A verify key by ID with when it was fetched; fetches the server's keys when it is unknown.</summary>
+    public async Task<(VerifyKey Key, long FetchedAtTs)?> FindKeyAsync(string serverName, string keyId, CancellationToken ct)
+    {
+        if (serverName == config.ServerName)
+            return keyId == ownKey.KeyId ? (new VerifyKey(keyId, ownKey.PublicKey, Now + (long)OwnKeysValidity.TotalMilliseconds, null), Now) : null;
+        var known = await LoadKeyAsync(serverName, keyId, ct);
+        if (known is { ExpiredTs: not null } || (known is { } current && current.ValidUntilTs >= Now))
+            return ToKey(known!);
+        await FetchAsync(serverName, ct);
+        return await LoadKeyAsync(serverName, keyId, ct) is { } fetched ? ToKey(fetched) : known is null ? null : ToKey(known);
+    }
+
+    /// <summary>Loads every key an event's signatures name, so the synchronous signature check can run.</summary>
+    public async Task<Func<string, string, (VerifyKey Key, long FetchedAtTs)?>> KeysForAsync(Pdu pdu, CancellationToken ct)
+    {
+        var found = new Dictionary<(string, string), (VerifyKey, long)>();
+        var redacted = Redaction.Redact(pdu.Json, pdu.Version);
+        foreach (var server in EventSigning.RequiredSigners(pdu))
+            foreach (var keyId in JsonSigning.SigningKeyIds(redacted, server))
+                if (await FindKeyAsync(server, keyId, ct) is { } key)
+                    found[(server, keyId)] = key;
+        return (server, keyId) => found.TryGetValue((server, keyId), out var key) ? key : null;
+    }
+
+    private static (VerifyKey, long) ToKey(KeyRow row) =>
+        (new VerifyKey(row.KeyId, UnpaddedBase64.TryDecode(row.PublicKey, out var bytes) ? bytes : [], row.ValidUntilTs, row.ExpiredTs), row.FetchedTs);
+
+    private Task<KeyRow?> LoadKeyAsync(string serverName, string keyId, CancellationToken ct) => db.ReadAsync(s => s.QuerySingleOrDefaultAsync<KeyRow>(
+        "SELECT key_id, public_key, valid_until_ts, expired_ts, fetched_ts FROM server_keys WHERE server_name = @serverName AND key_id = @keyId",
+        new { serverName, keyId }), ct);
+
+    /// <summary>Fetches <c>/_matrix/key/v2/server</c> from the server itself and stores it when valid.</summary>
+    private async Task<JsonObject?> FetchAsync(string serverName, CancellationToken ct)
+    {
+        JsonObject response;
+        try
+        {
+            response = await client.GetUnsignedAsync(serverName, "/_matrix/key/v2/server", ct) as JsonObject
+                ?? throw new FederationException(0, null, "not a JSON object");
+        }
+        catch (FederationException e)
+        {
+            logger.LogInformation("Fetching the keys of {Server} failed: {Reason}", serverName, e.Message);
+            return null;
+        }
+        if (!ServerKeys.TryParse(response, out var keys, out var error) || keys.ServerName != serverName)
+        {
+            logger.LogWarning("Invalid key response from {Server}: {Error}", serverName, keys?.ServerName != serverName ? "wrong server_name" : error);
+            return null;
+        }
+        var now = Now;
+        await db.WriteAsync(async s =>
+        {
+            foreach (var key in keys.Keys.Values)
+                await s.ExecuteAsync("""
+                    INSERT INTO server_keys (server_name, key_id, public_key, valid_until_ts, expired_ts, fetched_ts)
+                    VALUES (@serverName, @KeyId, @publicKey, @ValidUntilTs, @ExpiredTs, @now)
+                    ON CONFLICT (server_name, key_id) DO UPDATE SET public_key = excluded.public_key,
+                        valid_until_ts = excluded.valid_until_ts, expired_ts = excluded.expired_ts, fetched_ts = excluded.fetched_ts
+                    """, new { serverName, key.KeyId, publicKey = UnpaddedBase64.Encode(key.PublicKey), key.ValidUntilTs, key.ExpiredTs, now });
+            await s.ExecuteAsync("""
+                INSERT INTO server_key_responses (server_name, response_json, valid_until_ts, fetched_ts) VALUES (@serverName, @json, @validUntil, @now)
+                ON CONFLICT (server_name) DO UPDATE SET response_json = excluded.response_json, valid_until_ts = excluded.valid_until_ts,
+                    fetched_ts = excluded.fetched_ts
+                """, new { serverName, json = CanonicalJson.EncodeToString(response), validUntil = keys.ValidUntilTs, now });
+        }, ct);
+        return response;
+    }
+}
