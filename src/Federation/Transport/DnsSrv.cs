@@ -56,7 +56,7 @@ public static partial class DnsSrv
                 offset = data + dataLength;
             }
         }
-        catch (ArgumentOutOfRangeException)
+        catch (Exception e) when (e is ArgumentOutOfRangeException or IndexOutOfRangeException)
         {
         }
         return records.OrderBy(r => r.Priority).ThenByDescending(r => r.Weight).ToList();
