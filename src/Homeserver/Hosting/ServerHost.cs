@@ -95,6 +95,7 @@ public static class ServerHost
         services.AddSingleton<RoomReader>();
         services.AddSingleton<SyncService>();
         services.AddSingleton<Receipts.ReceiptStore>();
+        services.AddSingleton<Receipts.ReceiptService>();
         services.AddSingleton<Presence.PresenceStore>();
         services.AddSingleton<Presence.PresenceService>();
         services.AddSingleton<Receipts.TypingService>();
@@ -121,5 +122,6 @@ public static class ServerHost
         services.AddSingleton<IEndpoints, UserDirectory.UserDirectoryEndpoints>();
         services.AddSingleton<IEndpoints, ServerServer.ServerKeyEndpoints>();
         services.AddSingleton<IEndpoints, ServerServer.FederationQueryEndpoints>();
+        services.AddSingleton<IEndpoints, ServerServer.TransactionEndpoints>();
     }
 }

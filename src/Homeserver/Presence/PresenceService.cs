@@ -43,6 +43,16 @@ public sealed class PresenceService(Database db, PresenceStore store, StreamPosi
             notifier.Notify(await reader.UsersSharingRoomsAsync(userId, ct));
     }
 
+    /// <summary>Presence of another server's user, as its server reported it (<c>m.presence</c> EDU).</summary>
+    public async Task SetRemoteAsync(string userId, string state, string? statusMsg, long lastActiveAgo, CancellationToken ct)
+    {
+        if (!Enabled || !States.Contains(state))
+            return;
+        var lastActive = Now - Math.Max(0, lastActiveAgo);
+        await db.WriteAsync(async s => await store.SetAsync(s, new PresenceRow(userId, state, statusMsg, lastActive, await streams.NextAsync(s, "presence"))), ct);
+        notifier.Notify(await reader.UsersSharingRoomsAsync(userId, ct));
+    }
+
     public async Task<JsonObject> GetStatusAsync(string userId, CancellationToken ct)
     {
         var row = Enabled ? await db.ReadAsync(s => store.GetAsync(s, userId), ct) : null;

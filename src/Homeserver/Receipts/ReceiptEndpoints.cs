@@ -10,7 +10,7 @@ namespace Matrix.Homeserver.Receipts;
 
 /// <summary>Spec: typing notifications, receipts (public, private, threaded) and read markers.</summary>
 public sealed class ReceiptEndpoints(
-    Authenticator authenticator, JsonBody json, RoomReader reader, Database db, RoomStore rooms, ReceiptStore receipts,
+    Authenticator authenticator, JsonBody json, RoomReader reader, Database db, RoomStore rooms, ReceiptService receiptService,
     AccountDataStore accountData, StreamPositions streams, TypingService typing, SyncNotifier notifier, TimeProvider clock) : IEndpoints
 {
     public void Map(IEndpointRouteBuilder app)
@@ -51,7 +51,7 @@ public sealed class ReceiptEndpoints(
         if (type == "m.fully_read")
             await SetFullyReadAsync(roomId, requester.UserId.Value, eventId, context.RequestAborted);
         else
-            await SetReceiptAsync(roomId, requester.UserId.Value, type, threadId, eventId, context.RequestAborted);
+            await receiptService.SetAsync(roomId, requester.UserId.Value, type, threadId, eventId, clock.GetUtcNow().ToUnixTimeMilliseconds(), context.RequestAborted);
         await context.WriteJsonAsync(new JsonObject());
     }
 
@@ -70,21 +70,10 @@ public sealed class ReceiptEndpoints(
         if (fullyRead is not null)
             await SetFullyReadAsync(roomId, user, fullyRead, context.RequestAborted);
         if (read is not null)
-            await SetReceiptAsync(roomId, user, "m.read", "", read, context.RequestAborted);
+            await receiptService.SetAsync(roomId, user, "m.read", "", read, clock.GetUtcNow().ToUnixTimeMilliseconds(), context.RequestAborted);
         if (readPrivate is not null)
-            await SetReceiptAsync(roomId, user, "m.read.private", "", readPrivate, context.RequestAborted);
+            await receiptService.SetAsync(roomId, user, "m.read.private", "", readPrivate, clock.GetUtcNow().ToUnixTimeMilliseconds(), context.RequestAborted);
         await context.WriteJsonAsync(new JsonObject());
-    }
-
-    private async Task SetReceiptAsync(string roomId, string userId, string type, string threadId, string eventId, CancellationToken ct)
-    {
-        var receipt = new ReceiptRow(roomId, userId, type, threadId, eventId, clock.GetUtcNow().ToUnixTimeMilliseconds());
-        await db.WriteAsync(async s => await receipts.SetAsync(s, receipt, await streams.NextAsync(s, "receipts")), ct);
-        // Private receipts concern only their owner.
-        if (type == "m.read.private")
-            notifier.Notify([userId]);
-        else
-            notifier.Notify((await reader.RoomAsync(roomId, ct)).MemberUserIds);
     }
 
     private async Task SetFullyReadAsync(string roomId, string userId, string eventId, CancellationToken ct)

@@ -6,9 +6,10 @@ public sealed record RoomRow(string RoomId, string RoomVersion, string Creator, 
 
 /// <param name="Rejected">1 when the auth rules rejected it: kept for the record, never served, used as state or cited.</param>
 /// <param name="SoftFailed">1 when its history allows it but the current state does not: kept, never served, not cited.</param>
+/// <param name="Outlier">1 for events known only as state or auth chain (e.g. from a remote join), not part of the timeline.</param>
 public sealed record EventRow(
     long StreamOrdering, string EventId, string RoomId, string Type, string? StateKey, string Sender, long Depth,
-    long OriginServerTs, long StateGroup, string? RedactedBy, string Json, long Rejected = 0, long SoftFailed = 0);
+    long OriginServerTs, long StateGroup, string? RedactedBy, string Json, long Rejected = 0, long SoftFailed = 0, long Outlier = 0);
 
 public sealed record CurrentStateRow(string Type, string StateKey, string EventId, string? Membership);
 
@@ -21,9 +22,9 @@ public sealed record MembershipRow(string RoomId, string Membership, string Even
 public sealed class RoomStore
 {
     private const string EventColumns =
-        "stream_ordering, event_id, room_id, type, state_key, sender, depth, origin_server_ts, state_group, redacted_by, json, rejected, soft_failed";
-    /// <summary>Events clients may be shown: neither rejected nor soft-failed.</summary>
-    private const string Served = "rejected = 0 AND soft_failed = 0";
+        "stream_ordering, event_id, room_id, type, state_key, sender, depth, origin_server_ts, state_group, redacted_by, json, rejected, soft_failed, outlier";
+    /// <summary>Timeline events clients may be shown: not rejected, not soft-failed, not outliers.</summary>
+    private const string Served = "rejected = 0 AND soft_failed = 0 AND outlier = 0";
 
     public Task InsertRoomAsync(DbSession s, RoomRow room) => s.ExecuteAsync(
         "INSERT INTO rooms (room_id, room_version, creator, is_public, created_ts) VALUES (@RoomId, @RoomVersion, @Creator, @IsPublic, @CreatedTs)", room);
@@ -35,7 +36,7 @@ public sealed class RoomStore
         s.ExecuteAsync("UPDATE rooms SET is_public = @value WHERE room_id = @roomId", new { roomId, value = isPublic ? 1L : 0L });
 
     public Task InsertEventAsync(DbSession s, EventRow row) => s.ExecuteAsync(
-        $"INSERT INTO events ({EventColumns}) VALUES (@StreamOrdering, @EventId, @RoomId, @Type, @StateKey, @Sender, @Depth, @OriginServerTs, @StateGroup, @RedactedBy, @Json, @Rejected, @SoftFailed)", row);
+        $"INSERT INTO events ({EventColumns}) VALUES (@StreamOrdering, @EventId, @RoomId, @Type, @StateKey, @Sender, @Depth, @OriginServerTs, @StateGroup, @RedactedBy, @Json, @Rejected, @SoftFailed, @Outlier)", row);
 
     public Task<EventRow?> GetEventAsync(DbSession s, string eventId) =>
         s.QuerySingleOrDefaultAsync<EventRow>($"SELECT {EventColumns} FROM events WHERE event_id = @eventId", new { eventId });

@@ -131,6 +131,7 @@ public static class Migrations
                 redacted_by TEXT NULL,
                 rejected BIGINT NOT NULL DEFAULT 0,
                 soft_failed BIGINT NOT NULL DEFAULT 0,
+                outlier BIGINT NOT NULL DEFAULT 0,
                 json TEXT NOT NULL
             );
             CREATE INDEX events_room_stream ON events (room_id, stream_ordering);
@@ -193,6 +194,21 @@ public static class Migrations
                 valid_until_ts BIGINT NOT NULL,
                 fetched_ts BIGINT NOT NULL
             );
+            CREATE TABLE federation_inbound_txns (
+                origin TEXT NOT NULL,
+                txn_id TEXT NOT NULL,
+                response_json TEXT NOT NULL,
+                received_ts BIGINT NOT NULL,
+                PRIMARY KEY (origin, txn_id)
+            );
+            CREATE TABLE federation_outbox (
+                id BIGINT PRIMARY KEY,
+                destination TEXT NOT NULL,
+                kind TEXT NOT NULL,
+                json TEXT NOT NULL
+            );
+            CREATE INDEX federation_outbox_destination ON federation_outbox (destination, id);
+            INSERT INTO stream_positions (stream, position) VALUES ('federation_outbox', 0);
             CREATE TABLE user_filters (
                 user_id TEXT NOT NULL,
                 filter_id BIGINT NOT NULL,

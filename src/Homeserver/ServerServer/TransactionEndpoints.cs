@@ -1,0 +1,126 @@
+using System.Text.Json.Nodes;
+using Matrix.Federation.Events;
+using Matrix.Federation.Identifiers;
+using Matrix.Federation.Json;
+using Matrix.Homeserver.Http;
+using Matrix.Homeserver.Presence;
+using Matrix.Homeserver.Receipts;
+using Matrix.Homeserver.Rooms;
+using Matrix.Homeserver.Storage;
+
+namespace Matrix.Homeserver.ServerServer;
+
+/// <summary>
+/// Spec (server-server): <c>PUT /send/{txnId}</c>. Each PDU goes through the spine (format, signatures, hashes, auth,
+/// soft-fail) and gets its own result; EDUs for typing, receipts and presence are applied for the origin's own users.
+/// A transaction is processed once per origin and txnId; a retry gets the first answer.
+/// </summary>
+public sealed class TransactionEndpoints(
+    FederationRequestAuth auth, Database db, EventSpine spine, ServerKeyService keys, RoomReader reader, TypingService typing,
+    ReceiptService receipts, PresenceService presence, TimeProvider clock, ILogger<TransactionEndpoints> logger) : IEndpoints
+{
+    public const int MaxPdus = 50;
+    public const int MaxEdus = 100;
+
+    public void Map(IEndpointRouteBuilder app) => app.MapPut($"{FederationQueryEndpoints.FederationPrefix}/v1/send/{{txnId}}", SendAsync);
+
+    private async Task SendAsync(HttpContext context)
+    {
+        var (origin, body) = await auth.AuthenticateAsync(context);
+        var txnId = context.Route("txnId");
+        var ct = context.RequestAborted;
+        var previous = await db.ReadAsync(s => s.QuerySingleOrDefaultAsync<string>(
+            "SELECT response_json FROM federation_inbound_txns WHERE origin = @origin AND txn_id = @txnId", new { origin, txnId }), ct);
+        if (previous is not null)
+        {
+            await context.WriteJsonAsync(JsonNode.Parse(previous)!);
+            return;
+        }
+        if (body is not JsonObject transaction || transaction["pdus"] is not JsonArray pdus)
+            throw MatrixException.BadJson("A transaction needs a pdus array.");
+        var edus = transaction["edus"] as JsonArray ?? [];
+        if (pdus.Count > MaxPdus || edus.Count > MaxEdus)
+            throw MatrixException.BadJson($"A transaction carries at most {MaxPdus} PDUs and {MaxEdus} EDUs.");
+
+        var results = new JsonObject();
+        foreach (var node in pdus)
+            if (node is JsonObject pduJson && await ReceivePduAsync(origin, pduJson, ct) is { } result)
+                results[result.EventId] = result.Error is null ? new JsonObject() : new JsonObject { ["error"] = result.Error };
+        foreach (var edu in edus.OfType<JsonObject>())
+            await ApplyEduAsync(origin, edu, ct);
+
+        var response = new JsonObject { ["pdus"] = results };
+        await db.WriteAsync(s => s.ExecuteAsync(
+            "INSERT INTO federation_inbound_txns (origin, txn_id, response_json, received_ts) VALUES (@origin, @txnId, @json, @now) ON CONFLICT DO NOTHING",
+            new { origin, txnId, json = response.ToJsonString(), now = clock.GetUtcNow().ToUnixTimeMilliseconds() }), ct);
+        await context.WriteJsonAsync(response);
+    }
+
+    /// <summary>One PDU; null when it cannot even be identified (unknown room, unparseable).</summary>
+    private async Task<(string EventId, string? Error)?> ReceivePduAsync(string origin, JsonObject json, CancellationToken ct)
+    {
+        if (json["room_id"] is not JsonValue roomValue || !roomValue.TryGetValue<string>(out var roomId)
+            || await spine.GetRoomAsync(roomId, ct) is not { } room)
+            return null;
+        Pdu pdu;
+        try
+        {
+            var strict = StrictJsonParser.ParseObject(CanonicalJson.Encode(json), lenientNumbers: !room.Version.StrictCanonicalJson);
+            if (!PduParser.TryParse(strict, room.Version, out pdu, out var error))
+            {
+                logger.LogInformation("Dropped a malformed PDU from {Origin}: {Error}", origin, error);
+                return null;
+            }
+        }
+        catch (CanonicalJsonException e)
+        {
+            logger.LogInformation("Dropped a PDU from {Origin} that is not canonical JSON: {Error}", origin, e.Message);
+            return null;
+        }
+        // The origin speaks for its own users only (third-party invites aside, which name their own signer).
+        if (UserId.TryParse(pdu.Sender, out var sender) && sender.Server.Value != origin
+            && !(pdu.Type == "m.room.member" && pdu.Content.ContainsKey("third_party_invite")))
+            return (pdu.EventId, "the sender does not belong to the origin server");
+        var result = await spine.ReceiveAsync(pdu, await keys.KeysForAsync(pdu, ct), ct);
+        return (pdu.EventId, result.Outcome is ReceiveOutcome.Rejected or ReceiveOutcome.Dropped ? result.Reason : null);
+    }
+
+    private Task ApplyEduAsync(string origin, JsonObject edu, CancellationToken ct) => (edu["edu_type"]?.AsString(), edu["content"]) switch
+    {
+        ("m.typing", JsonObject content) => ApplyTypingAsync(origin, content, ct),
+        ("m.receipt", JsonObject content) => ApplyReceiptsAsync(origin, content, ct),
+        ("m.presence", JsonObject { } content) when content["push"] is JsonArray updates => ApplyPresenceAsync(origin, updates, ct),
+        _ => Task.CompletedTask,
+    };
+
+    private async Task ApplyTypingAsync(string origin, JsonObject content, CancellationToken ct)
+    {
+        if (content["room_id"]?.AsString() is { } roomId && content["user_id"]?.AsString() is { } userId
+            && await IsJoinedFromOriginAsync(origin, roomId, userId, ct))
+            await typing.SetAsync(roomId, userId, content["typing"] is JsonValue t && t.TryGetValue<bool>(out var on) && on, 30_000, ct);
+    }
+
+    private async Task ApplyReceiptsAsync(string origin, JsonObject content, CancellationToken ct)
+    {
+        foreach (var (roomId, byType) in content)
+            foreach (var (type, byUser) in (byType as JsonObject) ?? [])
+                foreach (var (userId, receipt) in (byUser as JsonObject) ?? [])
+                    if (type == "m.read" && receipt?["event_ids"] is JsonArray { Count: > 0 } ids && ids[0]?.AsString() is { } eventId
+                        && await IsJoinedFromOriginAsync(origin, roomId, userId, ct))
+                        await receipts.SetAsync(roomId, userId, type, receipt["data"]?["thread_id"]?.AsString() ?? "", eventId,
+                            receipt["data"]?["ts"].TryGetInteger(out var ts) == true ? ts : clock.GetUtcNow().ToUnixTimeMilliseconds(), ct);
+    }
+
+    private async Task ApplyPresenceAsync(string origin, JsonArray updates, CancellationToken ct)
+    {
+        foreach (var update in updates.OfType<JsonObject>())
+            if (update["user_id"]?.AsString() is { } userId && UserId.TryParse(userId, out var user) && user.Server.Value == origin
+                && update["presence"]?.AsString() is { } state)
+                await presence.SetRemoteAsync(userId, state, update["status_msg"]?.AsString(),
+                    update["last_active_ago"].TryGetInteger(out var ago) ? ago : 0, ct);
+    }
+
+    private async Task<bool> IsJoinedFromOriginAsync(string origin, string roomId, string userId, CancellationToken ct) =>
+        UserId.TryParse(userId, out var user) && user.Server.Value == origin
+        && await spine.GetRoomAsync(roomId, ct) is { } room && await reader.MembershipAsync(room, userId, ct) == "join";
+}
