@@ -84,4 +84,58 @@ public sealed class FederationTests(TwoServersSqlitePostgres fixture) : IClassFi
         Assert.Equal("M_UNAUTHORIZED", unknownKey.Errcode);
         Assert.Equal("M_UNAUTHORIZED", (await WithHeader("Bearer something")).Errcode);
     }
+
+    private static async Task<List<string>> MessageBodiesAsync(MatrixClient c, LoggedInUser user, string roomId, int expected)
+    {
+        var deadline = DateTime.UtcNow.AddSeconds(30);
+        List<string> bodies;
+        do
+        {
+            var messages = await c.GetAsync($"/_matrix/client/v3/rooms/{RoomTests.R(roomId)}/messages?dir=f&limit=1000", user.AccessToken);
+            bodies = messages.Body?["chunk"]?.AsArray().Where(e => e!["type"]!.GetValue<string>() == "m.room.message")
+                .Select(e => e!["content"]!["body"]!.GetValue<string>()).ToList() ?? [];
+            if (bodies.Count >= expected)
+                return bodies;
+            await Task.Delay(200);
+        } while (DateTime.UtcNow < deadline);
+        return bodies;
+    }
+
+    [Fact]
+    public async Task A_user_joins_a_room_on_the_other_server_and_messages_flow_both_ways_in_order()
+    {
+        var alice = await A.RegisterAsync();
+        var bob = await B.RegisterAsync();
+        var roomId = await RoomTests.CreateRoomAsync(A, alice, new { preset = "public_chat", name = "Across servers" });
+
+        var join = await B.PostAsync($"/_matrix/client/v3/join/{RoomTests.R(roomId)}?server_name={Uri.EscapeDataString(NameA)}", new { }, bob.AccessToken);
+        Assert.True(join.Status == 200, join.ToString());
+        Assert.Equal("Across servers", (await B.GetAsync($"/_matrix/client/v3/rooms/{RoomTests.R(roomId)}/state/m.room.name", bob.AccessToken)).Str("name"));
+
+        // Alice's server learns of Bob's join.
+        var deadline = DateTime.UtcNow.AddSeconds(30);
+        while ((await A.GetAsync($"/_matrix/client/v3/rooms/{RoomTests.R(roomId)}/joined_members", alice.AccessToken)).Body!["joined"]![bob.UserId] is null)
+        {
+            Assert.True(DateTime.UtcNow < deadline, "A never saw B's join");
+            await Task.Delay(100);
+        }
+
+        var sent = new List<string>();
+        for (var i = 0; i < 10; i++)
+        {
+            var (client, user) = i % 2 == 0 ? (A, alice) : (B, bob);
+            sent.Add($"m{i}");
+            await RoomTests.SendAsync(client, user, roomId, $"m{i}");
+            await MessageBodiesAsync(A, alice, roomId, i + 1);
+            await MessageBodiesAsync(B, bob, roomId, i + 1);
+        }
+        Assert.Equal(sent, await MessageBodiesAsync(A, alice, roomId, 10));
+        Assert.Equal(sent, await MessageBodiesAsync(B, bob, roomId, 10));
+
+        var stateA = (await A.GetAsync($"/_matrix/client/v3/rooms/{RoomTests.R(roomId)}/state", alice.AccessToken)).Body!.AsArray()
+            .Select(e => e!["event_id"]!.GetValue<string>()).Order().ToList();
+        var stateB = (await B.GetAsync($"/_matrix/client/v3/rooms/{RoomTests.R(roomId)}/state", bob.AccessToken)).Body!.AsArray()
+            .Select(e => e!["event_id"]!.GetValue<string>()).Order().ToList();
+        Assert.Equal(stateA, stateB);
+    }
 }

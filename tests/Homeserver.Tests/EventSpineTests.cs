@@ -28,7 +28,7 @@ public abstract class EventSpineTests(DatabaseFixture fixture)
         var streams = new StreamPositions();
         var cache = new EventCache(db, _rooms);
         return new EventSpine(db, _rooms, streams, new StateGroupStore(streams), cache, new RoomLocks(), new SyncNotifier(),
-            new HomeserverConfig { ServerName = "local.test" }, Ed25519KeyPair.Generate("local"), TimeProvider.System);
+            new HomeserverConfig { ServerName = "local.test" }, Ed25519KeyPair.Generate("local"), TimeProvider.System, []);
     }
 
     private static (VerifyKey, long)? Keys(string server, string keyId) =>

@@ -86,6 +86,11 @@ public static class ServerHost
         });
         services.AddSingleton<ServerServer.ServerKeyService>();
         services.AddSingleton<ServerServer.FederationRequestAuth>();
+        services.AddSingleton<ServerServer.FederationSender>();
+        services.AddSingleton<RoomDirectory.AliasResolver>();
+        services.AddSingleton<ServerServer.RemoteJoin>();
+        services.AddSingleton<IEventListener>(provider => provider.GetRequiredService<ServerServer.FederationSender>());
+        services.AddHostedService(provider => provider.GetRequiredService<ServerServer.FederationSender>());
         services.AddSingleton<EventCache>();
         services.AddSingleton<RoomLocks>();
         services.AddSingleton<SyncNotifier>();
@@ -123,5 +128,6 @@ public static class ServerHost
         services.AddSingleton<IEndpoints, ServerServer.ServerKeyEndpoints>();
         services.AddSingleton<IEndpoints, ServerServer.FederationQueryEndpoints>();
         services.AddSingleton<IEndpoints, ServerServer.TransactionEndpoints>();
+        services.AddSingleton<IEndpoints, ServerServer.FederationMembershipEndpoints>();
     }
 }

@@ -12,7 +12,7 @@ namespace Matrix.Homeserver.RoomDirectory;
 /// <summary>Spec: room aliases (<c>directory/room</c>, <c>rooms/{roomId}/aliases</c>), room directory visibility and <c>publicRooms</c>.</summary>
 public sealed class DirectoryEndpoints(
     Authenticator authenticator, JsonBody json, Database db, RoomStore rooms, EventSpine spine, RoomReader reader, HomeserverConfig config,
-    Matrix.Federation.Transport.FederationClient federation) : IEndpoints
+    AliasResolver aliases) : IEndpoints
 {
     public const int MaxPublicRoomsLimit = 500;
 
@@ -53,39 +53,8 @@ public sealed class DirectoryEndpoints(
 
     private async Task ResolveAliasAsync(HttpContext context)
     {
-        var alias = LocalAlias(context);
-        if (RoomAlias.ServerOf(alias) != config.ServerName)
-        {
-            await context.WriteJsonAsync(await RemoteAliasAsync(alias, context.RequestAborted));
-            return;
-        }
-        var roomId = await db.ReadAsync(s => rooms.ResolveAliasAsync(s, alias), context.RequestAborted)
-            ?? throw MatrixException.NotFound("Room alias not found.");
-        await context.WriteJsonAsync(new JsonObject { ["room_id"] = roomId, ["servers"] = new JsonArray(config.ServerName) });
-    }
-
-    /// <summary>A remote alias through <c>query/directory</c> on the alias's server.</summary>
-    private async Task<JsonObject> RemoteAliasAsync(string alias, CancellationToken ct)
-    {
-        if (!config.Federation.Enabled)
-            throw MatrixException.NotFound("Room alias not found.");
-        try
-        {
-            var answer = await federation.SendAsync(HttpMethod.Get, RoomAlias.ServerOf(alias),
-                $"/_matrix/federation/v1/query/directory?room_alias={Uri.EscapeDataString(alias)}", null, ct) as JsonObject;
-            if (answer?["room_id"] is not JsonValue roomId || !roomId.TryGetValue<string>(out var id) || !Federation.Identifiers.RoomId.TryParse(id, out _))
-                throw new MatrixException(502, "M_UNKNOWN", "The alias's server gave an invalid answer.");
-            var servers = answer["servers"] as JsonArray ?? [];
-            return new JsonObject { ["room_id"] = id, ["servers"] = servers.DeepClone() };
-        }
-        catch (Matrix.Federation.Transport.FederationException e) when (e.Status == 404)
-        {
-            throw MatrixException.NotFound("Room alias not found.");
-        }
-        catch (Matrix.Federation.Transport.FederationException e)
-        {
-            throw new MatrixException(502, "M_UNKNOWN", $"Could not resolve the alias: {e.Message}");
-        }
+        var (roomId, servers) = await aliases.ResolveAsync(LocalAlias(context), context.RequestAborted);
+        await context.WriteJsonAsync(new JsonObject { ["room_id"] = roomId, ["servers"] = new JsonArray(servers.Select(s => (JsonNode)s).ToArray()) });
     }
 
     private async Task DeleteAliasAsync(HttpContext context)

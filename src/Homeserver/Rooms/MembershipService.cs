@@ -7,7 +7,7 @@ using Matrix.Homeserver.Storage;
 namespace Matrix.Homeserver.Rooms;
 
 /// <summary>Membership changes of local users: join, invite, leave, kick, ban, unban, knock, forget.</summary>
-public sealed class MembershipService(EventSpine spine, Database db, RoomStore rooms, ProfileStore profiles)
+public sealed class MembershipService(EventSpine spine, Database db, RoomStore rooms, ProfileStore profiles, ServerServer.RemoteJoin remoteJoin)
 {
     public async Task<PersistedEvent> ChangeAsync(string roomId, string sender, string target, string membership, string? reason,
         JsonObject? extraContent, CancellationToken ct)
@@ -24,6 +24,28 @@ public sealed class MembershipService(EventSpine spine, Database db, RoomStore r
         if (membership == "join" && target == sender)
             await db.WriteAsync(s => rooms.UnforgetAsync(s, sender, roomId), ct);
         return result;
+    }
+
+    /// <summary>
+    /// Joins a room: through the spine when this server knows it, else over federation through <paramref name="servers"/>
+    /// (the <c>via</c>/<c>server_name</c> hints, the alias's servers, the room ID's server).
+    /// </summary>
+    public async Task JoinAsync(string roomId, string userId, string? reason, IEnumerable<string> servers, CancellationToken ct)
+    {
+        if (await spine.GetRoomAsync(roomId, ct) is not null)
+        {
+            await ChangeAsync(roomId, userId, userId, "join", reason, null, ct);
+            return;
+        }
+        var content = new JsonObject();
+        if (reason is not null)
+            content["reason"] = reason;
+        await AddProfileAsync(content, userId, ct);
+        var candidates = servers.ToList();
+        if (EventSigning.ServerOf(roomId) is { } roomServer)
+            candidates.Add(roomServer);
+        await remoteJoin.JoinAsync(roomId, userId, content, candidates, ct);
+        await db.WriteAsync(s => rooms.UnforgetAsync(s, userId, roomId), ct);
     }
 
     /// <summary>Unbanning is a leave by another user, allowed only when the target is banned.</summary>

@@ -10,7 +10,7 @@ namespace Matrix.Homeserver.Rooms;
 /// <summary>Spec: room creation, joining by ID or alias, membership changes, forget, joined_rooms.</summary>
 public sealed class RoomEndpoints(
     Authenticator authenticator, JsonBody json, RoomCreation creation, MembershipService memberships, Database db, RoomStore rooms,
-    HomeserverConfig config) : IEndpoints
+    HomeserverConfig config, RoomDirectory.AliasResolver aliases) : IEndpoints
 {
     public void Map(IEndpointRouteBuilder app)
     {
@@ -47,17 +47,22 @@ public sealed class RoomEndpoints(
     {
         var requester = await authenticator.AuthenticateAsync(context);
         var body = await json.ReadObjectAsync(context, optional: true);
-        var roomId = await ResolveRoomAsync(context, context.Request.RouteValues.ContainsKey("roomId") ? "roomId" : "roomIdOrAlias");
+        var (roomId, servers) = await ResolveRoomAsync(context, context.Request.RouteValues.ContainsKey("roomId") ? "roomId" : "roomIdOrAlias");
         var user = requester.UserId.Value;
-        await memberships.ChangeAsync(roomId, user, user, "join", body.OptionalString("reason"), null, context.RequestAborted);
+        await memberships.JoinAsync(roomId, user, body.OptionalString("reason"), servers.Concat(ViaServers(context)), context.RequestAborted);
         await context.WriteJsonAsync(new JsonObject { ["room_id"] = roomId });
     }
+
+    /// <summary>The <c>via</c> (v1.12) and older <c>server_name</c> query parameters.</summary>
+    private static IEnumerable<string> ViaServers(HttpContext context) =>
+        context.Request.Query["via"].Concat(context.Request.Query["server_name"]).OfType<string>()
+            .Where(s => Matrix.Federation.Identifiers.ServerName.TryParse(s, out _));
 
     private async Task KnockAsync(HttpContext context)
     {
         var requester = await authenticator.AuthenticateAsync(context);
         var body = await json.ReadObjectAsync(context, optional: true);
-        var roomId = await ResolveRoomAsync(context, "roomIdOrAlias");
+        var (roomId, _) = await ResolveRoomAsync(context, "roomIdOrAlias");
         var user = requester.UserId.Value;
         await memberships.ChangeAsync(roomId, user, user, "knock", body.OptionalString("reason"), null, context.RequestAborted);
         await context.WriteJsonAsync(new JsonObject { ["room_id"] = roomId });
@@ -115,14 +120,15 @@ public sealed class RoomEndpoints(
         return roomId;
     }
 
-    private async Task<string> ResolveRoomAsync(HttpContext context, string routeName)
+    private async Task<(string RoomId, IReadOnlyList<string> Servers)> ResolveRoomAsync(HttpContext context, string routeName)
     {
         var idOrAlias = context.Route(routeName);
         if (idOrAlias.StartsWith('#'))
-            return await db.ReadAsync(s => rooms.ResolveAliasAsync(s, idOrAlias), context.RequestAborted)
-                ?? throw MatrixException.NotFound("Room alias not found.");
+            return RoomDirectory.RoomAlias.IsValid(idOrAlias)
+                ? await aliases.ResolveAsync(idOrAlias, context.RequestAborted)
+                : throw MatrixException.InvalidParam("Invalid room alias.");
         if (!RoomId.TryParse(idOrAlias, out _))
             throw MatrixException.InvalidParam("Invalid room ID or alias.");
-        return idOrAlias;
+        return (idOrAlias, []);
     }
 }

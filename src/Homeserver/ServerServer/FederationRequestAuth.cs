@@ -9,7 +9,7 @@ using Microsoft.AspNetCore.Http.Features;
 namespace Matrix.Homeserver.ServerServer;
 
 /// <summary>Checks the X-Matrix signature on a request from another server; any failure is 401 <c>M_UNAUTHORIZED</c>.</summary>
-public sealed class FederationRequestAuth(ServerKeyService keys, HomeserverConfig config)
+public sealed class FederationRequestAuth(ServerKeyService keys, HomeserverConfig config, FederationSender sender)
 {
     public const int MaxBodyBytes = 10 * 1024 * 1024;
 
@@ -32,6 +32,7 @@ public sealed class FederationRequestAuth(ServerKeyService keys, HomeserverConfi
         var uri = context.Features.Get<IHttpRequestFeature>()?.RawTarget ?? context.Request.Path + context.Request.QueryString;
         if (!XMatrix.Verify(header, context.Request.Method, uri, header.Destination, body, found.Key.PublicKey))
             throw Unauthorized("The request signature does not verify.");
+        sender.DestinationIsUp(header.Origin);
         return (header.Origin, body);
     }
 

@@ -1,0 +1,106 @@
+using System.Text.Json.Nodes;
+using Matrix.Federation.Events;
+using Matrix.Federation.Identifiers;
+using Matrix.Federation.Json;
+using Matrix.Federation.Rooms;
+using Matrix.Homeserver.Config;
+using Matrix.Homeserver.Http;
+using Matrix.Homeserver.Rooms;
+using Matrix.Homeserver.Storage;
+
+namespace Matrix.Homeserver.ServerServer;
+
+/// <summary>Spec (server-server): joining a room of this server from another one (<c>make_join</c>, <c>send_join</c> v2).</summary>
+public sealed class FederationMembershipEndpoints(
+    FederationRequestAuth auth, EventSpine spine, ServerKeyService keys, Database db, RoomStore rooms, EventCache events, RoomReader reader,
+    HomeserverConfig config) : IEndpoints
+{
+    public void Map(IEndpointRouteBuilder app)
+    {
+        app.MapGet($"{FederationQueryEndpoints.FederationPrefix}/v1/make_join/{{roomId}}/{{userId}}", MakeJoinAsync);
+        app.MapPut($"{FederationQueryEndpoints.FederationPrefix}/v2/send_join/{{roomId}}/{{eventId}}", SendJoinAsync);
+    }
+
+    private async Task MakeJoinAsync(HttpContext context)
+    {
+        var (origin, _) = await auth.AuthenticateAsync(context);
+        var room = await KnownRoomAsync(context);
+        var userId = context.Route("userId");
+        if (!UserId.TryParse(userId, out var user) || user.Server.Value != origin)
+            throw MatrixException.Forbidden("A server may only make joins for its own users.");
+        // Without ver the requesting server supports only room version 1.
+        var supported = context.Request.Query["ver"].Where(v => v is not null).Select(v => v!).DefaultIfEmpty("1").ToList();
+        if (!supported.Contains(room.Version.Id))
+            throw new MatrixException(400, "M_INCOMPATIBLE_ROOM_VERSION", $"The room has version {room.Version.Id}.",
+                new JsonObject { ["room_version"] = room.Version.Id });
+        var template = await spine.MembershipTemplateAsync(room, userId, "join", context.RequestAborted);
+        await context.WriteJsonAsync(new JsonObject { ["room_version"] = room.Version.Id, ["event"] = template });
+    }
+
+    private async Task SendJoinAsync(HttpContext context)
+    {
+        var (origin, body) = await auth.AuthenticateAsync(context);
+        var room = await KnownRoomAsync(context);
+        if (body is not JsonObject json)
+            throw MatrixException.BadJson("The body must be the join event.");
+        Pdu pdu;
+        try
+        {
+            var strict = StrictJsonParser.ParseObject(CanonicalJson.Encode(json), lenientNumbers: !room.Version.StrictCanonicalJson);
+            if (!PduParser.TryParse(strict, room.Version, out pdu, out var error))
+                throw MatrixException.BadJson(error);
+        }
+        catch (CanonicalJsonException e)
+        {
+            throw MatrixException.BadJson(e.Message);
+        }
+        if (pdu.EventId != context.Route("eventId") || pdu.RoomId != room.RoomId)
+            throw MatrixException.BadJson("The event does not match the path.");
+        if (pdu.Type != "m.room.member" || pdu.Membership != "join" || pdu.StateKey != pdu.Sender || EventSigning.ServerOf(pdu.Sender) != origin)
+            throw MatrixException.BadJson("send_join takes a join of one of the origin's users.");
+
+        var result = await spine.ReceiveAsync(pdu, await keys.KeysForAsync(pdu, context.RequestAborted), context.RequestAborted);
+        if (result.Outcome is not (ReceiveOutcome.Accepted or ReceiveOutcome.Duplicate))
+            throw MatrixException.Forbidden($"The join was refused: {result.Reason}");
+
+        var row = await db.ReadAsync(s => rooms.GetEventAsync(s, pdu.EventId), context.RequestAborted);
+        var stateAfter = await reader.StateGroupAsync(row!.StateGroup, context.RequestAborted);
+        var stateBefore = stateAfter.Where(e => e.Value != pdu.EventId).Select(e => e.Value).ToList();
+        var state = await LoadAsync(room.Version, stateBefore, context.RequestAborted);
+        var authChain = await AuthChainAsync(room.Version, state.Append(pdu), context.RequestAborted);
+        await context.WriteJsonAsync(new JsonObject
+        {
+            ["origin"] = config.ServerName,
+            ["members_omitted"] = false,
+            ["state"] = new JsonArray(state.Select(e => (JsonNode)e.Json.DeepClone()).ToArray()),
+            ["auth_chain"] = new JsonArray(authChain.Select(e => (JsonNode)e.Json.DeepClone()).ToArray()),
+            ["event"] = pdu.Json.DeepClone(),
+        });
+    }
+
+    private async Task<RoomSnapshot> KnownRoomAsync(HttpContext context)
+    {
+        var roomId = context.Route("roomId");
+        if (!RoomId.TryParse(roomId, out _))
+            throw MatrixException.InvalidParam("Invalid room ID.");
+        return await spine.GetRoomAsync(roomId, context.RequestAborted) ?? throw MatrixException.NotFound("This server does not know the room.");
+    }
+
+    private async Task<List<Pdu>> LoadAsync(RoomVersion version, IReadOnlyCollection<string> eventIds, CancellationToken ct) =>
+        (await db.ReadAsync(s => rooms.GetEventsAsync(s, eventIds), ct)).Select(r => events.FromRow(r, version)).ToList();
+
+    /// <summary>Every event reachable through auth_events from the given events.</summary>
+    private async Task<List<Pdu>> AuthChainAsync(RoomVersion version, IEnumerable<Pdu> from, CancellationToken ct)
+    {
+        var chain = new Dictionary<string, Pdu>(StringComparer.Ordinal);
+        var frontier = from.SelectMany(e => e.AuthEvents).Distinct().ToList();
+        while (frontier.Count > 0)
+        {
+            var loaded = await LoadAsync(version, frontier, ct);
+            foreach (var pdu in loaded)
+                chain.TryAdd(pdu.EventId, pdu);
+            frontier = loaded.SelectMany(e => e.AuthEvents).Where(id => !chain.ContainsKey(id)).Distinct().ToList();
+        }
+        return chain.Values.OrderBy(e => e.Depth).ToList();
+    }
+}

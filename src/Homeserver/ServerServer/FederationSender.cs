@@ -1,0 +1,178 @@
+using System.Collections.Concurrent;
+using System.Text.Json.Nodes;
+using Matrix.Federation.Events;
+using Matrix.Federation.Identifiers;
+using Matrix.Federation.Json;
+using Matrix.Federation.Transport;
+using Matrix.Homeserver.Config;
+using Matrix.Homeserver.Rooms;
+using Matrix.Homeserver.Storage;
+
+namespace Matrix.Homeserver.ServerServer;
+
+/// <summary>
+/// Sends this server's events to the other servers in each room. Every event is queued per destination in the
+/// database, in the event's own transaction, so a restart loses nothing; one worker per destination sends
+/// transactions of at most 50 PDUs and 100 EDUs in order, backing off exponentially (capped) while a destination is
+/// down. Memory per dead destination is a timer and a few fields; the queue itself stays in the database.
+/// </summary>
+public sealed class FederationSender(Database db, FederationClient client, StreamPositions streams, EventCache events, HomeserverConfig config,
+    TimeProvider clock, ILogger<FederationSender> logger) : IEventListener, IHostedService
+{
+    public const int MaxPdusPerTransaction = 50;
+    public const int MaxEdusPerTransaction = 100;
+    private static readonly TimeSpan FirstBackoff = TimeSpan.FromSeconds(2);
+    private static readonly TimeSpan MaxBackoff = TimeSpan.FromHours(1);
+
+    private sealed class Destination
+    {
+        public readonly SemaphoreSlim Running = new(1, 1);
+        public TimeSpan Backoff = TimeSpan.Zero;
+        public DateTimeOffset RetryAt = DateTimeOffset.MinValue;
+        public int Pending;
+    }
+
+    private sealed record OutboxRow(long Id, string Kind, string Json);
+
+    private readonly ConcurrentDictionary<string, Destination> _destinations = new(StringComparer.Ordinal);
+    private readonly CancellationTokenSource _stopping = new();
+    /// <summary>Destinations queued inside a transaction, woken once it commits.</summary>
+    private readonly ConcurrentDictionary<string, List<string>> _lastDestinations = new(StringComparer.Ordinal);
+
+    public async Task OnPersistingAsync(DbSession session, Pdu pdu, RoomSnapshot roomAfter, RoomSnapshot? roomBefore)
+    {
+        if (!config.Federation.Enabled || EventSigning.ServerOf(pdu.Sender) != config.ServerName)
+            return;
+        var json = CanonicalJson.EncodeToString(pdu.Json);
+        var destinations = (await JoinedServersAsync(roomAfter)).Concat(roomBefore is null ? [] : await JoinedServersAsync(roomBefore))
+            .Append(TargetServer(pdu)).OfType<string>().Where(s => s != config.ServerName).Distinct().ToList();
+        _lastDestinations[pdu.EventId] = destinations;
+        foreach (var destination in destinations)
+            await session.ExecuteAsync("INSERT INTO federation_outbox (id, destination, kind, json) VALUES (@id, @destination, 'pdu', @json)",
+                new { id = await streams.NextAsync(session, "federation_outbox"), destination, json });
+    }
+
+    public void OnPersisted(Pdu pdu, RoomSnapshot roomAfter)
+    {
+        if (_lastDestinations.TryRemove(pdu.EventId, out var destinations))
+            foreach (var server in destinations)
+                Wake(server);
+    }
+
+    /// <summary>A request from a destination shows it is back: retry it now.</summary>
+    public void DestinationIsUp(string server)
+    {
+        if (_destinations.TryGetValue(server, out var destination) && destination.Backoff > TimeSpan.Zero)
+        {
+            destination.Backoff = TimeSpan.Zero;
+            destination.RetryAt = DateTimeOffset.MinValue;
+            Wake(server);
+        }
+    }
+
+    private static string? TargetServer(Pdu pdu) =>
+        pdu.Type == "m.room.member" && UserId.TryParse(pdu.StateKey, out var target) ? target.Server.Value : null;
+
+    /// <summary>The servers of the room's joined members: only they may receive its events.</summary>
+    private async Task<IEnumerable<string>> JoinedServersAsync(RoomSnapshot room)
+    {
+        var servers = new HashSet<string>(StringComparer.Ordinal);
+        foreach (var (key, eventId) in room.State)
+            if (key.Type == "m.room.member" && UserId.TryParse(key.Key, out var user) && !servers.Contains(user.Server.Value)
+                && (await events.GetAsync(eventId, room.Version, CancellationToken.None))?.Membership == "join")
+                servers.Add(user.Server.Value);
+        return servers;
+    }
+
+    private void Wake(string server)
+    {
+        var destination = _destinations.GetOrAdd(server, _ => new Destination());
+        Interlocked.Increment(ref destination.Pending);
+        _ = Task.Run(() => DrainAsync(server, destination));
+    }
+
+    private async Task DrainAsync(string server, Destination destination)
+    {
+        if (!await destination.Running.WaitAsync(0))
+            return;
+        try
+        {
+            while (!_stopping.IsCancellationRequested)
+            {
+                Interlocked.Exchange(ref destination.Pending, 0);
+                var wait = destination.RetryAt - clock.GetUtcNow();
+                if (wait > TimeSpan.Zero)
+                    await Task.Delay(wait, clock, _stopping.Token);
+                var batch = await db.ReadAsync(s => s.QueryAsync<OutboxRow>(
+                    "SELECT id, kind, json FROM federation_outbox WHERE destination = @server ORDER BY id LIMIT @limit",
+                    new { server, limit = (long)(MaxPdusPerTransaction + MaxEdusPerTransaction) }), _stopping.Token);
+                var rows = batch.ToList();
+                var pdus = rows.Where(r => r.Kind == "pdu").Take(MaxPdusPerTransaction).ToList();
+                var edus = rows.Where(r => r.Kind == "edu").Take(MaxEdusPerTransaction).ToList();
+                if (pdus.Count + edus.Count == 0)
+                    break;
+                if (await TrySendAsync(server, pdus, edus))
+                {
+                    destination.Backoff = TimeSpan.Zero;
+                    var sent = pdus.Concat(edus).Select(r => r.Id).ToList();
+                    await db.WriteAsync(s =>
+                    {
+                        var args = new Dapper.DynamicParameters();
+                        return s.ExecuteAsync($"DELETE FROM federation_outbox WHERE id IN {SqlList.In(args, "id", sent)}", args);
+                    }, _stopping.Token);
+                    continue;
+                }
+                destination.Backoff = destination.Backoff == TimeSpan.Zero ? FirstBackoff
+                    : TimeSpan.FromTicks(Math.Min(destination.Backoff.Ticks * 2, MaxBackoff.Ticks));
+                destination.RetryAt = clock.GetUtcNow() + destination.Backoff;
+            }
+        }
+        catch (OperationCanceledException) when (_stopping.IsCancellationRequested)
+        {
+        }
+        finally
+        {
+            destination.Running.Release();
+        }
+        // Work queued while this drain was finishing gets its own drain.
+        if (Volatile.Read(ref destination.Pending) > 0 && !_stopping.IsCancellationRequested)
+            _ = Task.Run(() => DrainAsync(server, destination));
+    }
+
+    private async Task<bool> TrySendAsync(string server, List<OutboxRow> pdus, List<OutboxRow> edus)
+    {
+        var txnId = $"{clock.GetUtcNow().ToUnixTimeMilliseconds()}-{(pdus.Count > 0 ? pdus[0].Id : edus[0].Id)}";
+        var body = new JsonObject
+        {
+            ["origin"] = config.ServerName,
+            ["origin_server_ts"] = clock.GetUtcNow().ToUnixTimeMilliseconds(),
+            ["pdus"] = new JsonArray(pdus.Select(r => JsonNode.Parse(r.Json)).ToArray()),
+            ["edus"] = new JsonArray(edus.Select(r => JsonNode.Parse(r.Json)).ToArray()),
+        };
+        try
+        {
+            await client.SendAsync(HttpMethod.Put, server, $"/_matrix/federation/v1/send/{Uri.EscapeDataString(txnId)}", body, _stopping.Token);
+            return true;
+        }
+        catch (FederationException e)
+        {
+            logger.LogInformation("Sending to {Server} failed: {Reason}", server, e.Message);
+            return false;
+        }
+    }
+
+    public async Task StartAsync(CancellationToken ct)
+    {
+        if (!config.Federation.Enabled)
+            return;
+        var pending = await db.ReadAsync(s => s.QueryAsync<string>("SELECT DISTINCT destination FROM federation_outbox"), ct);
+        foreach (var server in pending)
+            Wake(server);
+    }
+
+    public Task StopAsync(CancellationToken ct)
+    {
+        _stopping.Cancel();
+        return Task.CompletedTask;
+    }
+}

@@ -1,0 +1,102 @@
+using System.Text.Json.Nodes;
+using Matrix.Federation.Crypto;
+using Matrix.Federation.Events;
+using Matrix.Federation.Json;
+using Matrix.Federation.Rooms;
+using Matrix.Federation.Transport;
+using Matrix.Homeserver.Accounts;
+using Matrix.Homeserver.Config;
+using Matrix.Homeserver.Http;
+using Matrix.Homeserver.Rooms;
+
+namespace Matrix.Homeserver.ServerServer;
+
+/// <summary>
+/// A local user joining a room this server does not know yet: <c>make_join</c> and <c>send_join</c> (v2) with one of
+/// the servers that can help, then the room's state and auth chain are checked and stored by the spine.
+/// </summary>
+public sealed class RemoteJoin(FederationClient client, EventSpine spine, ServerKeyService keys, HomeserverConfig config, Ed25519KeyPair signingKey,
+    TimeProvider clock, ILogger<RemoteJoin> logger)
+{
+    private static readonly string SupportedVersions = string.Join('&', RoomVersions.All.Select(v => $"ver={v.Id}"));
+
+    public async Task JoinAsync(string roomId, string userId, JsonObject profileContent, IEnumerable<string> servers, CancellationToken ct)
+    {
+        if (!config.Federation.Enabled)
+            throw MatrixException.NotFound("This server does not know the room.");
+        var failures = new List<string>();
+        foreach (var server in servers.Where(s => s != config.ServerName).Distinct())
+        {
+            try
+            {
+                await JoinThroughAsync(server, roomId, userId, profileContent, ct);
+                return;
+            }
+            catch (FederationException e)
+            {
+                logger.LogInformation("Joining {Room} through {Server} failed: {Reason}", roomId, server, e.Message);
+                failures.Add($"{server}: {e.Message}");
+                if (e.Status == 403)
+                    throw MatrixException.Forbidden($"{server} refused the join.");
+            }
+        }
+        throw MatrixException.NotFound(failures.Count == 0 ? "No server to join the room through." : $"Could not join: {string.Join("; ", failures)}");
+    }
+
+    private async Task JoinThroughAsync(string server, string roomId, string userId, JsonObject profileContent, CancellationToken ct)
+    {
+        var path = $"/_matrix/federation/v1/make_join/{Uri.EscapeDataString(roomId)}/{Uri.EscapeDataString(userId)}?{SupportedVersions}";
+        var made = await client.SendAsync(HttpMethod.Get, server, path, null, ct) as JsonObject
+            ?? throw new FederationException(0, null, "make_join answered no object");
+        var version = RoomVersions.Find(made["room_version"]?.AsString() ?? "1")
+            ?? throw new FederationException(0, null, "the room's version is not supported");
+        if (made["event"] is not JsonObject template)
+            throw new FederationException(0, null, "make_join answered no event");
+
+        var join = (JsonObject)template.DeepClone();
+        var content = (JsonObject)profileContent.DeepClone();
+        content["membership"] = "join";
+        if (template["content"]?["join_authorised_via_users_server"] is { } authoriser)
+            content["join_authorised_via_users_server"] = authoriser.DeepClone();
+        join["content"] = content;
+        join["origin_server_ts"] = clock.GetUtcNow().ToUnixTimeMilliseconds();
+        join["sender"] = userId;
+        join["state_key"] = userId;
+        join["room_id"] = roomId;
+        if (!version.ImplicitRoomCreator)
+            join["origin"] = config.ServerName;
+        if (version.EventIdFormat == EventIdFormat.ServerChosen)
+            join["event_id"] = $"${Secrets.NewSessionId()}:{config.ServerName}";
+        join.Remove("signatures");
+        join.Remove("hashes");
+        join.Remove("unsigned");
+        EventSigning.HashAndSign(join, version, config.ServerName, signingKey);
+        var pdu = PduParser.TryParse(join, version, out var parsed, out var error) ? parsed : throw new FederationException(0, null, error);
+
+        var answer = await client.SendAsync(HttpMethod.Put, server,
+            $"/_matrix/federation/v2/send_join/{Uri.EscapeDataString(roomId)}/{Uri.EscapeDataString(pdu.EventId)}", join, ct) as JsonObject
+            ?? throw new FederationException(0, null, "send_join answered no object");
+        // A restricted join comes back counter-signed by the authorising server.
+        if (answer["event"] is JsonObject signedJoin && Parse(signedJoin, version) is { } countersigned && countersigned.EventId == pdu.EventId)
+            pdu = countersigned;
+        var state = Events(answer["state"], version);
+        var authChain = Events(answer["auth_chain"], version);
+        await spine.ImportJoinedRoomAsync(pdu, state, authChain, e => keys.KeysForAsync(e, ct), ct);
+    }
+
+    private static List<Pdu> Events(JsonNode? node, RoomVersion version) =>
+        (node as JsonArray ?? []).OfType<JsonObject>().Select(e => Parse(e, version)).OfType<Pdu>().ToList();
+
+    private static Pdu? Parse(JsonObject json, RoomVersion version)
+    {
+        try
+        {
+            var strict = StrictJsonParser.ParseObject(CanonicalJson.Encode(json), lenientNumbers: !version.StrictCanonicalJson);
+            return PduParser.TryParse(strict, version, out var pdu, out _) ? pdu : null;
+        }
+        catch (CanonicalJsonException)
+        {
+            return null;
+        }
+    }
+}
