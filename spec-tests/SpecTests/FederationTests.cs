@@ -137,5 +137,32 @@ public sealed class FederationTests(TwoServersSqlitePostgres fixture) : IClassFi
         var stateB = (await B.GetAsync($"/_matrix/client/v3/rooms/{RoomTests.R(roomId)}/state", bob.AccessToken)).Body!.AsArray()
             .Select(e => e!["event_id"]!.GetValue<string>()).Order().ToList();
         Assert.Equal(stateA, stateB);
+
+        // Typing, receipts and presence cross too.
+        await B.PutAsync($"/_matrix/client/v3/rooms/{RoomTests.R(roomId)}/typing/{bob.UserId}", new { typing = true, timeout = 30000 }, bob.AccessToken);
+        await WaitForSyncAsync(A, alice, sync => sync["rooms"]?["join"]?[roomId]?["ephemeral"]?["events"]?.AsArray()
+            .Any(e => e!["type"]!.GetValue<string>() == "m.typing" && e["content"]!["user_ids"]!.AsArray().Any(u => u!.GetValue<string>() == bob.UserId)) == true);
+        var lastEvent = (await A.GetAsync($"/_matrix/client/v3/rooms/{RoomTests.R(roomId)}/messages?dir=b&limit=1", alice.AccessToken)).Body!["chunk"]![0]!["event_id"]!.GetValue<string>();
+        await A.PostAsync($"/_matrix/client/v3/rooms/{RoomTests.R(roomId)}/receipt/m.read/{RoomTests.R(lastEvent)}", new { }, alice.AccessToken);
+        await WaitForSyncAsync(B, bob, sync => sync["rooms"]?["join"]?[roomId]?["ephemeral"]?["events"]?.AsArray()
+            .Any(e => e!["type"]!.GetValue<string>() == "m.receipt" && e["content"]?[lastEvent]?["m.read"]?[alice.UserId] is not null) == true);
+        await A.PutAsync($"/_matrix/client/v3/presence/{alice.UserId}/status", new { presence = "unavailable", status_msg = "in a meeting" }, alice.AccessToken);
+        await WaitForSyncAsync(B, bob, sync => sync["presence"]?["events"]?.AsArray()
+            .Any(e => e!["sender"]!.GetValue<string>() == alice.UserId && e["content"]?["status_msg"]?.GetValue<string>() == "in a meeting") == true);
+    }
+
+    /// <summary>Syncs from the start until a sync satisfies the condition (incremental syncs carry each change once).</summary>
+    private static async Task WaitForSyncAsync(MatrixClient c, LoggedInUser user, Func<JsonNode, bool> condition)
+    {
+        var deadline = DateTime.UtcNow.AddSeconds(30);
+        string? since = null;
+        while (DateTime.UtcNow < deadline)
+        {
+            var sync = await SyncTests.SyncAsync(c, user, since, timeout: since is null ? 0 : 2000);
+            if (condition(sync))
+                return;
+            since = sync["next_batch"]!.GetValue<string>();
+        }
+        Assert.Fail("the change never arrived in sync");
     }
 }

@@ -12,7 +12,7 @@ namespace Matrix.Homeserver.Presence;
 /// unavailable. Everything is a no-op when presence is switched off in the config.
 /// </summary>
 public sealed class PresenceService(Database db, PresenceStore store, StreamPositions streams, SyncNotifier notifier, RoomReader reader,
-    HomeserverConfig config, TimeProvider clock)
+    HomeserverConfig config, TimeProvider clock, ServerServer.FederationSender federation)
 {
     public static readonly string[] States = ["online", "unavailable", "offline"];
     private static readonly long ActivityWriteIntervalMs = 60_000;
@@ -39,8 +39,15 @@ public sealed class PresenceService(Database db, PresenceStore store, StreamPosi
             await store.SetAsync(s, new PresenceRow(userId, state, message, now, streamId));
             return stateChanged;
         }, ct);
-        if (changed)
-            notifier.Notify(await reader.UsersSharingRoomsAsync(userId, ct));
+        if (!changed)
+            return;
+        var sharing = await reader.UsersSharingRoomsAsync(userId, ct);
+        notifier.Notify(sharing);
+        var row = await db.ReadAsync(s => store.GetAsync(s, userId), ct);
+        var update = Content(row, userId);
+        update["user_id"] = userId;
+        var servers = sharing.Select(u => Federation.Identifiers.UserId.TryParse(u, out var id) ? id.Server.Value : null).OfType<string>();
+        await federation.SendEduAsync(servers, "m.presence", new JsonObject { ["push"] = new JsonArray(update) }, ct);
     }
 
     /// <summary>Presence of another server's user, as its server reported it (<c>m.presence</c> EDU).</summary>

@@ -5,7 +5,8 @@ using Matrix.Homeserver.Sync;
 namespace Matrix.Homeserver.Receipts;
 
 /// <summary>Stores a receipt (from a local client or another server) and wakes whoever may see it.</summary>
-public sealed class ReceiptService(Database db, ReceiptStore receipts, StreamPositions streams, RoomReader reader, SyncNotifier notifier)
+public sealed class ReceiptService(Database db, ReceiptStore receipts, StreamPositions streams, RoomReader reader, SyncNotifier notifier,
+    ServerServer.FederationSender federation, Config.HomeserverConfig config)
 {
     public async Task SetAsync(string roomId, string userId, string type, string threadId, string eventId, long ts, CancellationToken ct)
     {
@@ -13,8 +14,26 @@ public sealed class ReceiptService(Database db, ReceiptStore receipts, StreamPos
         await db.WriteAsync(async s => await receipts.SetAsync(s, receipt, await streams.NextAsync(s, "receipts")), ct);
         // Private receipts concern only their owner.
         if (type == "m.read.private")
+        {
             notifier.Notify([userId]);
-        else
-            notifier.Notify((await reader.RoomAsync(roomId, ct)).MemberUserIds);
+            return;
+        }
+        var room = await reader.RoomAsync(roomId, ct);
+        notifier.Notify(room.MemberUserIds);
+        if (Federation.Events.EventSigning.ServerOf(userId) != config.ServerName)
+            return;
+        var data = new System.Text.Json.Nodes.JsonObject { ["ts"] = ts };
+        if (threadId.Length > 0)
+            data["thread_id"] = threadId;
+        await federation.SendEduAsync(await federation.JoinedServersAsync(room), "m.receipt", new System.Text.Json.Nodes.JsonObject
+        {
+            [roomId] = new System.Text.Json.Nodes.JsonObject
+            {
+                [type] = new System.Text.Json.Nodes.JsonObject
+                {
+                    [userId] = new System.Text.Json.Nodes.JsonObject { ["event_ids"] = new System.Text.Json.Nodes.JsonArray(eventId), ["data"] = data },
+                },
+            },
+        }, ct);
     }
 }

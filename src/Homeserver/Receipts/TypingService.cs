@@ -7,7 +7,8 @@ namespace Matrix.Homeserver.Receipts;
 /// Who is typing where, in memory only (typing is ephemeral). Every change, including an expiry, takes a new serial so
 /// a sync knows whether a room's typing list changed since its token.
 /// </summary>
-public sealed class TypingService(SyncNotifier notifier, EventSpine spine, TimeProvider clock) : IDisposable
+public sealed class TypingService(SyncNotifier notifier, EventSpine spine, TimeProvider clock, ServerServer.FederationSender federation,
+    Config.HomeserverConfig config) : IDisposable
 {
     public const int MaxTimeoutMs = 120_000;
     private readonly Dictionary<string, Dictionary<string, long>> _typing = new(StringComparer.Ordinal);
@@ -34,6 +35,9 @@ public sealed class TypingService(SyncNotifier notifier, EventSpine spine, TimeP
             _roomSerial[roomId] = ++_serial;
         }
         await NotifyRoomAsync(roomId, ct);
+        if (Federation.Events.EventSigning.ServerOf(userId) == config.ServerName && await spine.GetRoomAsync(roomId, ct) is { } room)
+            await federation.SendEduAsync(await federation.JoinedServersAsync(room), "m.typing",
+                new System.Text.Json.Nodes.JsonObject { ["room_id"] = roomId, ["user_id"] = userId, ["typing"] = typing }, ct);
     }
 
     /// <summary>The room's typing users, and whether the list changed after <paramref name="sinceSerial"/>.</summary>

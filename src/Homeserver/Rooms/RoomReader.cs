@@ -23,14 +23,15 @@ public sealed class RoomReader(EventSpine spine, Database db, RoomStore rooms, S
     public async Task<bool> IsWorldReadableAsync(RoomSnapshot room, CancellationToken ct) =>
         await HistoryVisibilityAsync(room, room.State, ct) == "world_readable";
 
-    /// <summary>The user and everyone sharing a joined room with them (whose presence and profile they may see).</summary>
+    /// <summary>The user and everyone joined to a room they are joined to (whose presence and profile they may see).</summary>
     public async Task<HashSet<string>> UsersSharingRoomsAsync(string userId, CancellationToken ct)
     {
         var users = new HashSet<string>(StringComparer.Ordinal) { userId };
         foreach (var membership in (await db.ReadAsync(s => rooms.MembershipsAsync(s, userId), ct)).Where(m => m.Membership == "join"))
             if (await spine.GetRoomAsync(membership.RoomId, ct) is { } room)
                 foreach (var member in room.MemberUserIds)
-                    users.Add(member);
+                    if (!users.Contains(member) && await MembershipAsync(room, member, ct) == "join")
+                        users.Add(member);
         return users;
     }
 

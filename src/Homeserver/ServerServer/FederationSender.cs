@@ -59,6 +59,28 @@ public sealed class FederationSender(Database db, FederationClient client, Strea
                 Wake(server);
     }
 
+    /// <summary>
+    /// Queues an EDU (typing, receipt, presence) of a local user for the given servers (those sharing the room or rooms)
+    /// and wakes them; ephemeral, but queued like PDUs so a slow destination still gets it in order.
+    /// </summary>
+    public async Task SendEduAsync(IEnumerable<string> servers, string eduType, JsonObject content, CancellationToken ct)
+    {
+        if (!config.Federation.Enabled)
+            return;
+        var destinations = servers.Where(s => s != config.ServerName).Distinct().ToList();
+        if (destinations.Count == 0)
+            return;
+        var json = new JsonObject { ["edu_type"] = eduType, ["content"] = content }.ToJsonString();
+        await db.WriteAsync(async s =>
+        {
+            foreach (var destination in destinations)
+                await s.ExecuteAsync("INSERT INTO federation_outbox (id, destination, kind, json) VALUES (@id, @destination, 'edu', @json)",
+                    new { id = await streams.NextAsync(s, "federation_outbox"), destination, json });
+        }, ct);
+        foreach (var destination in destinations)
+            Wake(destination);
+    }
+
     /// <summary>A request from a destination shows it is back: retry it now.</summary>
     public void DestinationIsUp(string server)
     {
@@ -74,7 +96,7 @@ public sealed class FederationSender(Database db, FederationClient client, Strea
         pdu.Type == "m.room.member" && UserId.TryParse(pdu.StateKey, out var target) ? target.Server.Value : null;
 
     /// <summary>The servers of the room's joined members: only they may receive its events.</summary>
-    private async Task<IEnumerable<string>> JoinedServersAsync(RoomSnapshot room)
+    public async Task<IEnumerable<string>> JoinedServersAsync(RoomSnapshot room)
     {
         var servers = new HashSet<string>(StringComparer.Ordinal);
         foreach (var (key, eventId) in room.State)
