@@ -87,7 +87,7 @@ public sealed class FederationTests(TwoServersSqlitePostgres fixture) : IClassFi
 
     private static async Task<List<string>> MessageBodiesAsync(MatrixClient c, LoggedInUser user, string roomId, int expected)
     {
-        var deadline = DateTime.UtcNow.AddSeconds(30);
+        var deadline = DateTime.UtcNow.AddSeconds(45);
         List<string> bodies;
         do
         {
@@ -149,6 +149,28 @@ public sealed class FederationTests(TwoServersSqlitePostgres fixture) : IClassFi
         await A.PutAsync($"/_matrix/client/v3/presence/{alice.UserId}/status", new { presence = "unavailable", status_msg = "in a meeting" }, alice.AccessToken);
         await WaitForSyncAsync(B, bob, sync => sync["presence"]?["events"]?.AsArray()
             .Any(e => e!["sender"]!.GetValue<string>() == alice.UserId && e["content"]?["status_msg"]?.GetValue<string>() == "in a meeting") == true);
+    }
+
+    [Fact]
+    public async Task A_server_that_was_down_catches_up_with_nothing_lost()
+    {
+        var alice = await A.RegisterAsync();
+        var bob = await B.RegisterAsync();
+        var roomId = await RoomTests.CreateRoomAsync(A, alice, new { preset = "public_chat" });
+        Assert.Equal(200, (await B.PostAsync($"/_matrix/client/v3/join/{RoomTests.R(roomId)}?via={Uri.EscapeDataString(NameA)}", new { }, bob.AccessToken)).Status);
+        await RoomTests.SendAsync(A, alice, roomId, "before");
+        Assert.Single(await MessageBodiesAsync(B, bob, roomId, 1));
+
+        await fixture.Servers[1].KillAsync();
+        var sent = new List<string> { "before" };
+        for (var i = 0; i < 5; i++)
+        {
+            sent.Add($"while down {i}");
+            await RoomTests.SendAsync(A, alice, roomId, $"while down {i}");
+        }
+        await Task.Delay(1500);
+        await fixture.Servers[1].StartAsync();
+        Assert.Equal(sent, await MessageBodiesAsync(B, bob, roomId, sent.Count));
     }
 
     /// <summary>Syncs from the start until a sync satisfies the condition (incremental syncs carry each change once).</summary>
