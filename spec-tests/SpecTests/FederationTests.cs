@@ -152,6 +152,32 @@ public sealed class FederationTests(TwoServersSqlitePostgres fixture) : IClassFi
     }
 
     [Fact]
+    public async Task Invites_cross_servers_and_can_be_accepted_or_rejected()
+    {
+        var alice = await A.RegisterAsync();
+        var bob = await B.RegisterAsync();
+        var carol = await B.RegisterAsync();
+        var roomId = await RoomTests.CreateRoomAsync(A, alice, new { name = "Private across", invite = new[] { bob.UserId, carol.UserId } });
+
+        var bobSync = await SyncTests.SyncAsync(B, bob);
+        var inviteState = bobSync["rooms"]!["invite"]![roomId]!["invite_state"]!["events"]!.AsArray();
+        Assert.Contains(inviteState, e => e!["type"]!.GetValue<string>() == "m.room.name" && e["content"]!["name"]!.GetValue<string>() == "Private across");
+        Assert.Contains(inviteState, e => e!["type"]!.GetValue<string>() == "m.room.member" && e["state_key"]!.GetValue<string>() == bob.UserId);
+
+        var join = await B.PostAsync($"/_matrix/client/v3/rooms/{RoomTests.R(roomId)}/join", new { }, bob.AccessToken);
+        Assert.True(join.Status == 200, join.ToString());
+        Assert.Equal("Private across", (await B.GetAsync($"/_matrix/client/v3/rooms/{RoomTests.R(roomId)}/state/m.room.name", bob.AccessToken)).Str("name"));
+        var after = await SyncTests.SyncAsync(B, bob, bobSync["next_batch"]!.GetValue<string>());
+        Assert.NotNull(after["rooms"]!["join"]![roomId]);
+
+        Assert.Equal(200, (await B.PostAsync($"/_matrix/client/v3/rooms/{RoomTests.R(roomId)}/leave", new { }, carol.AccessToken)).Status);
+        Assert.Null((await SyncTests.SyncAsync(B, carol))["rooms"]!["invite"]![roomId]);
+
+        var mallory = $"@mallory{Guid.NewGuid():N}:{NameB}";
+        Assert.Equal("M_FORBIDDEN", (await A.PostAsync($"/_matrix/client/v3/rooms/{RoomTests.R(roomId)}/invite", new { user_id = mallory }, alice.AccessToken)).Errcode);
+    }
+
+    [Fact]
     public async Task A_server_that_was_down_catches_up_with_nothing_lost()
     {
         var alice = await A.RegisterAsync();

@@ -89,6 +89,9 @@ public static class ServerHost
         services.AddSingleton<ServerServer.FederationSender>();
         services.AddSingleton<RoomDirectory.AliasResolver>();
         services.AddSingleton<ServerServer.RemoteJoin>();
+        services.AddSingleton<RemoteInviteStore>();
+        services.AddSingleton<ServerServer.FederationInvites>();
+        services.AddSingleton<IEndpoints>(provider => provider.GetRequiredService<ServerServer.FederationInvites>());
         services.AddSingleton<IEventListener>(provider => provider.GetRequiredService<ServerServer.FederationSender>());
         services.AddHostedService(provider => provider.GetRequiredService<ServerServer.FederationSender>());
         services.AddSingleton<EventCache>();

@@ -20,6 +20,11 @@ public sealed record NewEvent(string Type, string? StateKey, string Sender, Json
     public string? Redacts { get; init; }
     /// <summary>The client transaction (device and txnId) that makes a send idempotent.</summary>
     public (string DeviceId, string TxnId)? Transaction { get; init; }
+    /// <summary>
+    /// Runs after the auth checks, before the event is stored: an invite to another server's user is sent there to be
+    /// counter-signed first. It returns the event to store (same event ID) or throws to abandon it.
+    /// </summary>
+    public Func<Pdu, CancellationToken, Task<Pdu>>? BeforePersist { get; init; }
 }
 
 public sealed record PersistedEvent(Pdu Pdu, long StreamOrdering);
@@ -97,6 +102,11 @@ public sealed class EventSpine(
         var result = EventAuthorizer.Check(pdu, await LoadStateLookupAsync(room.Version, room.State, pdu, ct));
         if (!result.Allowed)
             throw MatrixException.Forbidden(result.Reason);
+        if (request.BeforePersist is { } beforePersist)
+        {
+            var amended = await beforePersist(pdu, ct);
+            pdu = amended.EventId == pdu.EventId ? amended : throw new MatrixException(502, "M_UNKNOWN", "The event came back changed.");
+        }
         var stateBeforeGroup = room.Extremities.Count == 1 ? room.Extremities[0].StateGroup : (long?)null;
         return await PersistAsync(room, pdu, room.State, stateBeforeGroup, Disposition.Accepted, request, ct);
     }

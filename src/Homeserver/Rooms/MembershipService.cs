@@ -7,20 +7,30 @@ using Matrix.Homeserver.Storage;
 namespace Matrix.Homeserver.Rooms;
 
 /// <summary>Membership changes of local users: join, invite, leave, kick, ban, unban, knock, forget.</summary>
-public sealed class MembershipService(EventSpine spine, Database db, RoomStore rooms, ProfileStore profiles, ServerServer.RemoteJoin remoteJoin)
+public sealed class MembershipService(
+    EventSpine spine, Database db, RoomStore rooms, ProfileStore profiles, ServerServer.RemoteJoin remoteJoin, ServerServer.FederationInvites federationInvites,
+    RemoteInviteStore remoteInvites, Sync.SyncNotifier notifier, Config.HomeserverConfig config)
 {
     public async Task<PersistedEvent> ChangeAsync(string roomId, string sender, string target, string membership, string? reason,
         JsonObject? extraContent, CancellationToken ct)
     {
-        if (membership is "join" or "knock" && await spine.GetRoomAsync(roomId, ct) is null)
+        var room = await spine.GetRoomAsync(roomId, ct);
+        if (membership is "join" or "knock" && room is null)
             throw MatrixException.NotFound("This server does not know the room.");
+        if (room is null && membership == "leave" && sender == target
+            && await db.ReadAsync(s => remoteInvites.GetAsync(s, roomId, target), ct) is { } pendingInvite)
+            return await RejectRemoteInviteAsync(pendingInvite, ct);
         var content = extraContent ?? new JsonObject();
         content["membership"] = membership;
         if (reason is not null)
             content["reason"] = reason;
         if (membership is "join" or "invite" or "knock")
             await AddProfileAsync(content, target, ct);
-        var result = await spine.SendAsync(roomId, new NewEvent("m.room.member", target, sender, content), ct);
+        var remoteInvitee = membership == "invite" && EventSigning.ServerOf(target) is { } targetServer && targetServer != config.ServerName;
+        var result = await spine.SendAsync(roomId, new NewEvent("m.room.member", target, sender, content)
+        {
+            BeforePersist = remoteInvitee ? (pdu, token) => federationInvites.CountersignAsync(room!, pdu, token) : null,
+        }, ct);
         if (membership == "join" && target == sender)
             await db.WriteAsync(s => rooms.UnforgetAsync(s, sender, roomId), ct);
         return result;
@@ -42,10 +52,27 @@ public sealed class MembershipService(EventSpine spine, Database db, RoomStore r
             content["reason"] = reason;
         await AddProfileAsync(content, userId, ct);
         var candidates = servers.ToList();
+        var invite = await db.ReadAsync(s => remoteInvites.GetAsync(s, roomId, userId), ct);
+        if (invite is not null && PduParser.TryParse((System.Text.Json.Nodes.JsonObject)System.Text.Json.Nodes.JsonNode.Parse(invite.EventJson)!,
+                Federation.Rooms.RoomVersions.Find(invite.RoomVersion)!, out var invitePdu, out _))
+            candidates.Add(EventSigning.ServerOf(invitePdu.Sender)!);
         if (EventSigning.ServerOf(roomId) is { } roomServer)
             candidates.Add(roomServer);
         await remoteJoin.JoinAsync(roomId, userId, content, candidates, ct);
-        await db.WriteAsync(s => rooms.UnforgetAsync(s, userId, roomId), ct);
+        await db.WriteAsync(async s =>
+        {
+            await rooms.UnforgetAsync(s, userId, roomId);
+            await remoteInvites.DeleteAsync(s, roomId, userId);
+        }, ct);
+    }
+
+    /// <summary>Declines an invite to a room this server does not know: forgotten here (the inviting server is not told yet).</summary>
+    private async Task<PersistedEvent> RejectRemoteInviteAsync(RemoteInviteRow invite, CancellationToken ct)
+    {
+        await db.WriteAsync(s => remoteInvites.DeleteAsync(s, invite.RoomId, invite.UserId), ct);
+        notifier.Notify([invite.UserId]);
+        var version = Federation.Rooms.RoomVersions.Find(invite.RoomVersion)!;
+        return new PersistedEvent(Pdu.Parse((System.Text.Json.Nodes.JsonObject)System.Text.Json.Nodes.JsonNode.Parse(invite.EventJson)!, version), 0);
     }
 
     /// <summary>Unbanning is a leave by another user, allowed only when the target is banned.</summary>

@@ -65,8 +65,13 @@ public sealed class FederationMembershipEndpoints(
 
         var row = await db.ReadAsync(s => rooms.GetEventAsync(s, pdu.EventId), context.RequestAborted);
         var stateAfter = await reader.StateGroupAsync(row!.StateGroup, context.RequestAborted);
-        var stateBefore = stateAfter.Where(e => e.Value != pdu.EventId).Select(e => e.Value).ToList();
-        var state = await LoadAsync(room.Version, stateBefore, context.RequestAborted);
+        // The state before the join: the state after it, with the joiner's previous membership (an invite, say) back.
+        var stateBefore = stateAfter.Where(e => e.Value != pdu.EventId).ToDictionary(e => e.Key, e => e.Value);
+        var prevRow = await db.ReadAsync(s => rooms.GetEventAsync(s, pdu.PrevEvents[0]), context.RequestAborted);
+        if (prevRow is not null && (await reader.StateGroupAsync(prevRow.StateGroup, context.RequestAborted))
+                .TryGetValue(pdu.StateKeyPair, out var previousMembership))
+            stateBefore[pdu.StateKeyPair] = previousMembership;
+        var state = await LoadAsync(room.Version, stateBefore.Values.ToList(), context.RequestAborted);
         var authChain = await AuthChainAsync(room.Version, state.Append(pdu), context.RequestAborted);
         await context.WriteJsonAsync(new JsonObject
         {

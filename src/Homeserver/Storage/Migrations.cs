@@ -209,6 +209,17 @@ public static class Migrations
             );
             CREATE INDEX federation_outbox_destination ON federation_outbox (destination, id);
             INSERT INTO stream_positions (stream, position) VALUES ('federation_outbox', 0);
+            CREATE TABLE remote_invites (
+                room_id TEXT NOT NULL,
+                user_id TEXT NOT NULL,
+                event_id TEXT NOT NULL,
+                room_version TEXT NOT NULL,
+                event_json TEXT NOT NULL,
+                invite_state_json TEXT NOT NULL,
+                stream_ordering BIGINT NOT NULL,
+                PRIMARY KEY (room_id, user_id)
+            );
+            CREATE INDEX remote_invites_user ON remote_invites (user_id, stream_ordering);
             CREATE TABLE user_filters (
                 user_id TEXT NOT NULL,
                 filter_id BIGINT NOT NULL,

@@ -14,7 +14,7 @@ namespace Matrix.Homeserver.Sync;
 /// </summary>
 public sealed class SyncService(
     Database db, RoomStore rooms, StreamPositions streams, EventSpine spine, RoomReader reader, EventCache events, SyncNotifier notifier,
-    AccountDataStore accountData, ReceiptStore receipts, TypingService typing, Presence.PresenceService presence)
+    AccountDataStore accountData, ReceiptStore receipts, TypingService typing, Presence.PresenceService presence, RemoteInviteStore remoteInvites)
 {
     /// <summary>Where this sync starts and ends in every stream.</summary>
     private sealed record Window(SyncToken? Since, SyncToken UpTo)
@@ -86,6 +86,21 @@ public sealed class SyncService(
                     break;
             }
         }
+
+        // Invites to rooms this server does not know yet, with the stripped state the inviting server sent.
+        foreach (var remote in await db.ReadAsync(s => remoteInvites.ForUserAsync(s, user), ct))
+            if ((since is null || remote.StreamOrdering > sinceEvents) && remote.StreamOrdering <= upTo && filter.IncludesRoom(remote.RoomId)
+                && !invite.ContainsKey(remote.RoomId) && await spine.GetRoomAsync(remote.RoomId, ct) is null)
+            {
+                var stripped = JsonNode.Parse(remote.InviteStateJson)!.AsArray();
+                var inviteEvent = JsonNode.Parse(remote.EventJson)!.AsObject();
+                stripped.Add(new JsonObject
+                {
+                    ["type"] = "m.room.member", ["state_key"] = user, ["sender"] = inviteEvent["sender"]?.DeepClone(),
+                    ["content"] = inviteEvent["content"]?.DeepClone(),
+                });
+                invite[remote.RoomId] = new JsonObject { ["invite_state"] = new JsonObject { ["events"] = stripped } };
+            }
 
         var response = new JsonObject
         {

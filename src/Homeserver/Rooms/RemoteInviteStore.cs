@@ -1,0 +1,27 @@
+using Matrix.Homeserver.Storage;
+
+namespace Matrix.Homeserver.Rooms;
+
+/// <summary>An invite of a local user to a room this server does not know yet, with the stripped state the inviter sent.</summary>
+public sealed record RemoteInviteRow(string RoomId, string UserId, string EventId, string RoomVersion, string EventJson, string InviteStateJson,
+    long StreamOrdering);
+
+public sealed class RemoteInviteStore
+{
+    private const string Columns = "room_id, user_id, event_id, room_version, event_json, invite_state_json, stream_ordering";
+
+    public Task SetAsync(DbSession s, RemoteInviteRow row) => s.ExecuteAsync($"""
+        INSERT INTO remote_invites ({Columns}) VALUES (@RoomId, @UserId, @EventId, @RoomVersion, @EventJson, @InviteStateJson, @StreamOrdering)
+        ON CONFLICT (room_id, user_id) DO UPDATE SET event_id = excluded.event_id, room_version = excluded.room_version,
+            event_json = excluded.event_json, invite_state_json = excluded.invite_state_json, stream_ordering = excluded.stream_ordering
+        """, row);
+
+    public async Task<List<RemoteInviteRow>> ForUserAsync(DbSession s, string userId) =>
+        (await s.QueryAsync<RemoteInviteRow>($"SELECT {Columns} FROM remote_invites WHERE user_id = @userId", new { userId })).ToList();
+
+    public Task<RemoteInviteRow?> GetAsync(DbSession s, string roomId, string userId) => s.QuerySingleOrDefaultAsync<RemoteInviteRow>(
+        $"SELECT {Columns} FROM remote_invites WHERE room_id = @roomId AND user_id = @userId", new { roomId, userId });
+
+    public Task DeleteAsync(DbSession s, string roomId, string userId) =>
+        s.ExecuteAsync("DELETE FROM remote_invites WHERE room_id = @roomId AND user_id = @userId", new { roomId, userId });
+}

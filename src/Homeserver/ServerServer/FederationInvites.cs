@@ -1,0 +1,101 @@
+using System.Text.Json.Nodes;
+using Matrix.Federation.Crypto;
+using Matrix.Federation.Events;
+using Matrix.Federation.Identifiers;
+using Matrix.Federation.Json;
+using Matrix.Federation.Rooms;
+using Matrix.Federation.Transport;
+using Matrix.Homeserver.Accounts;
+using Matrix.Homeserver.Config;
+using Matrix.Homeserver.Http;
+using Matrix.Homeserver.Rooms;
+using Matrix.Homeserver.Storage;
+using Matrix.Homeserver.Sync;
+
+namespace Matrix.Homeserver.ServerServer;
+
+/// <summary>
+/// Spec (server-server): invites v2 both ways. Receiving: a local user's invite is checked, counter-signed and kept with
+/// its stripped room state until they join or reject it. Sending: an invite to another server's user goes there to be
+/// counter-signed before it is stored.
+/// </summary>
+public sealed class FederationInvites(
+    FederationRequestAuth auth, FederationClient client, ServerKeyService keys, Database db, UserStore users, RemoteInviteStore invites,
+    StreamPositions streams, EventSpine spine, SyncNotifier notifier, HomeserverConfig config, Ed25519KeyPair signingKey) : IEndpoints
+{
+    public const int MaxInviteStateEvents = 50;
+
+    public void Map(IEndpointRouteBuilder app) =>
+        app.MapPut($"{FederationQueryEndpoints.FederationPrefix}/v2/invite/{{roomId}}/{{eventId}}", ReceiveInviteAsync);
+
+    /// <summary>For <see cref="NewEvent.BeforePersist"/>: has the invitee's server counter-sign an invite.</summary>
+    public async Task<Pdu> CountersignAsync(RoomSnapshot room, Pdu invite, CancellationToken ct)
+    {
+        var server = EventSigning.ServerOf(invite.StateKey!)!;
+        var stripped = new JsonArray();
+        foreach (var type in new[] { "m.room.create", "m.room.join_rules", "m.room.name", "m.room.avatar", "m.room.canonical_alias", "m.room.encryption" })
+            if (await spine.GetStateEventAsync(room, new StateKey(type, ""), ct) is { } stateEvent)
+                stripped.Add(ClientEventFormat.ToStripped(stateEvent));
+        var body = new JsonObject { ["room_version"] = room.Version.Id, ["event"] = invite.Json.DeepClone(), ["invite_room_state"] = stripped };
+        JsonObject? answer;
+        try
+        {
+            answer = await client.SendAsync(HttpMethod.Put, server,
+                $"/_matrix/federation/v2/invite/{Uri.EscapeDataString(invite.RoomId)}/{Uri.EscapeDataString(invite.EventId)}", body, ct) as JsonObject;
+        }
+        catch (FederationException e) when (e.Status is 400 or 403 or 404)
+        {
+            throw MatrixException.Forbidden($"{server} refused the invite: {e.Message}");
+        }
+        catch (FederationException e)
+        {
+            throw new MatrixException(502, "M_UNKNOWN", $"Could not reach {server} to invite: {e.Message}");
+        }
+        if (answer?["event"] is not JsonObject signed || !PduParser.TryParse(signed, room.Version, out var countersigned, out _)
+            || countersigned.EventId != invite.EventId
+            || !EventSigning.HasValidSignatures(countersigned, await keys.KeysForAsync(countersigned, ct), out _)
+            || JsonSigning.SigningKeyIds(Redaction.Redact(countersigned.Json, room.Version), server).Count == 0)
+            throw new MatrixException(502, "M_UNKNOWN", $"{server} did not counter-sign the invite.");
+        return countersigned;
+    }
+
+    private async Task ReceiveInviteAsync(HttpContext context)
+    {
+        var (origin, body) = await auth.AuthenticateAsync(context);
+        var ct = context.RequestAborted;
+        if (body is not JsonObject request || request["event"] is not JsonObject eventJson)
+            throw MatrixException.BadJson("An invite needs an event.");
+        var versionId = request["room_version"]?.AsString() ?? "1";
+        var version = RoomVersions.Find(versionId)
+            ?? throw new MatrixException(400, "M_INCOMPATIBLE_ROOM_VERSION", $"Room version {versionId} is not supported.",
+                new JsonObject { ["room_version"] = versionId });
+        Pdu invite;
+        try
+        {
+            var strict = StrictJsonParser.ParseObject(CanonicalJson.Encode(eventJson), lenientNumbers: !version.StrictCanonicalJson);
+            invite = PduParser.TryParse(strict, version, out var parsed, out var error) ? parsed : throw MatrixException.BadJson(error);
+        }
+        catch (CanonicalJsonException e)
+        {
+            throw MatrixException.BadJson(e.Message);
+        }
+        if (invite.EventId != context.Route("eventId") || invite.RoomId != context.Route("roomId"))
+            throw MatrixException.BadJson("The event does not match the path.");
+        if (invite.Type != "m.room.member" || invite.Membership != "invite" || EventSigning.ServerOf(invite.Sender) != origin)
+            throw MatrixException.BadJson("Only invites by the origin's users are accepted here.");
+        if (!UserId.TryParse(invite.StateKey, out var invitee) || invitee.Server.Value != config.ServerName
+            || await db.ReadAsync(s => users.GetAsync(s, invitee.Value), ct) is null)
+            throw MatrixException.NotFound("The invited user does not exist here.");
+        if (!EventSigning.HasValidSignatures(invite, await keys.KeysForAsync(invite, ct), out var signatureError))
+            throw MatrixException.Forbidden(signatureError);
+
+        var signed = (JsonObject)invite.Json.DeepClone();
+        EventSigning.AddSignature(signed, version, config.ServerName, signingKey);
+        var stripped = (request["invite_room_state"] as JsonArray ?? []).OfType<JsonObject>().Take(MaxInviteStateEvents)
+            .Where(e => e["type"] is JsonValue && e["content"] is JsonObject).Select(e => (JsonNode)e.DeepClone()).ToArray();
+        await db.WriteAsync(async s => await invites.SetAsync(s, new RemoteInviteRow(invite.RoomId, invitee.Value, invite.EventId, version.Id,
+            CanonicalJson.EncodeToString(signed), new JsonArray(stripped).ToJsonString(), await streams.NextAsync(s, "events"))), ct);
+        notifier.Notify([invitee.Value]);
+        await context.WriteJsonAsync(new JsonObject { ["event"] = signed });
+    }
+}
