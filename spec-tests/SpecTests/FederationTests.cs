@@ -178,6 +178,30 @@ public sealed class FederationTests(TwoServersSqlitePostgres fixture) : IClassFi
     }
 
     [Fact]
+    public async Task A_server_banned_by_the_rooms_acl_is_ignored_and_cannot_join()
+    {
+        var alice = await A.RegisterAsync();
+        var bob = await B.RegisterAsync();
+        var carol = await B.RegisterAsync();
+        var roomId = await RoomTests.CreateRoomAsync(A, alice, new { preset = "public_chat" });
+        Assert.Equal(200, (await B.PostAsync($"/_matrix/client/v3/join/{RoomTests.R(roomId)}?via={Uri.EscapeDataString(NameA)}", new { }, bob.AccessToken)).Status);
+        await RoomTests.SendAsync(B, bob, roomId, "allowed");
+        Assert.Single(await MessageBodiesAsync(A, alice, roomId, 1));
+
+        // Both test servers live on 127.0.0.1, so denying that host bans B (A's own users are not subject to its ACL).
+        Assert.Equal(200, (await A.PutAsync($"/_matrix/client/v3/rooms/{RoomTests.R(roomId)}/state/m.room.server_acl",
+            new { allow = new[] { "*" }, deny = new[] { "127.0.0.1" }, allow_ip_literals = true }, alice.AccessToken)).Status);
+        await RoomTests.SendAsync(B, bob, roomId, "banned");
+        await Task.Delay(2000);
+        Assert.Equal(["allowed"], await MessageBodiesAsync(A, alice, roomId, 1));
+        // B already knows the room, so Carol's join is B's own event; A drops it like any other PDU from B.
+        await B.PostAsync($"/_matrix/client/v3/join/{RoomTests.R(roomId)}", new { }, carol.AccessToken);
+        await Task.Delay(1500);
+        var joined = (await A.GetAsync($"/_matrix/client/v3/rooms/{RoomTests.R(roomId)}/joined_members", alice.AccessToken)).Body!["joined"]!.AsObject();
+        Assert.False(joined.ContainsKey(carol.UserId));
+    }
+
+    [Fact]
     public async Task A_server_that_was_down_catches_up_with_nothing_lost()
     {
         var alice = await A.RegisterAsync();

@@ -124,3 +124,34 @@ public sealed class TransportTests
             await new ServerNameResolver(new HttpClient(notFound), TimeProvider.System, true, NoSrv).ResolveAsync("plain.example", default));
     }
 }
+
+/// <summary>m.room.server_acl matching.</summary>
+public sealed class ServerAclTests
+{
+    [Theory]
+    [InlineData("good.example", true)]
+    [InlineData("evil.example", false)]
+    [InlineData("sub.evil.example", false)]
+    [InlineData("evil.example:8448", false)]
+    [InlineData("other.org", false)]
+    [InlineData("1.2.3.4", false)]
+    [InlineData("[::1]:8448", false)]
+    public void Deny_wins_and_only_allowed_hosts_pass(string server, bool allowed)
+    {
+        var acl = new JsonObject
+        {
+            ["allow"] = new JsonArray("*.example", "1.2.3.?", "[::1]"),
+            ["deny"] = new JsonArray("evil.example", "*.evil.example"),
+            ["allow_ip_literals"] = false,
+        };
+        Assert.Equal(allowed, Matrix.Federation.Rooms.ServerAcl.IsAllowed(server, acl));
+    }
+
+    [Fact]
+    public void Without_an_acl_everyone_is_allowed_and_ip_literals_default_to_allowed()
+    {
+        Assert.True(Matrix.Federation.Rooms.ServerAcl.IsAllowed("anything.test", null));
+        Assert.True(Matrix.Federation.Rooms.ServerAcl.IsAllowed("127.0.0.1:8448", new JsonObject { ["allow"] = new JsonArray("*") }));
+        Assert.False(Matrix.Federation.Rooms.ServerAcl.IsAllowed("a.test", new JsonObject()));
+    }
+}

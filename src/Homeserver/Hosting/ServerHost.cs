@@ -132,5 +132,7 @@ public static class ServerHost
         services.AddSingleton<IEndpoints, ServerServer.FederationQueryEndpoints>();
         services.AddSingleton<IEndpoints, ServerServer.TransactionEndpoints>();
         services.AddSingleton<IEndpoints, ServerServer.FederationMembershipEndpoints>();
+        services.AddSingleton<IEndpoints, ServerServer.FederationReadEndpoints>();
+        services.AddSingleton<ServerServer.ServerRoomAccess>();
     }
 }

@@ -48,6 +48,25 @@ public sealed class EventCache(Database db, RoomStore rooms)
         return row is null ? null : FromRow(row, version);
     }
 
+    /// <summary>Stored events by ID (unknown IDs are left out).</summary>
+    public async Task<List<Pdu>> LoadAsync(RoomVersion version, IReadOnlyCollection<string> eventIds, CancellationToken ct) =>
+        (await db.ReadAsync(s => rooms.GetEventsAsync(s, eventIds), ct)).Select(r => FromRow(r, version)).ToList();
+
+    /// <summary>Every stored event reachable through auth_events from the given events, oldest first.</summary>
+    public async Task<List<Pdu>> AuthChainAsync(RoomVersion version, IEnumerable<Pdu> from, CancellationToken ct)
+    {
+        var chain = new Dictionary<string, Pdu>(StringComparer.Ordinal);
+        var frontier = from.SelectMany(e => e.AuthEvents).Distinct().ToList();
+        while (frontier.Count > 0)
+        {
+            var loaded = await LoadAsync(version, frontier, ct);
+            foreach (var pdu in loaded)
+                chain.TryAdd(pdu.EventId, pdu);
+            frontier = loaded.SelectMany(e => e.AuthEvents).Where(id => !chain.ContainsKey(id)).Distinct().ToList();
+        }
+        return chain.Values.OrderBy(e => e.Depth).ToList();
+    }
+
     /// <summary>Parses a stored event (trusted: its ID is not recomputed) and caches it.</summary>
     public Pdu FromRow(EventRow row, RoomVersion version)
     {

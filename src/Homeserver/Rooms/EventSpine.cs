@@ -29,7 +29,7 @@ public sealed record NewEvent(string Type, string? StateKey, string Sender, Json
 
 public sealed record PersistedEvent(Pdu Pdu, long StreamOrdering);
 
-public enum ReceiveOutcome { Accepted, SoftFailed, Rejected, Duplicate, Dropped }
+public enum ReceiveOutcome { Accepted, SoftFailed, Rejected, Duplicate, Dropped, MissingEvents }
 
 /// <summary>What became of an event received from another server.</summary>
 public sealed record ReceiveResult(ReceiveOutcome Outcome, string Reason, PersistedEvent? Event = null);
@@ -137,7 +137,7 @@ public sealed class EventSpine(
         var byId = cited.ToDictionary(r => r.EventId);
         var missing = pdu.PrevEvents.Concat(pdu.AuthEvents).Where(id => !byId.ContainsKey(id)).Distinct().ToList();
         if (missing.Count > 0)
-            return new ReceiveResult(ReceiveOutcome.Dropped, $"missing prev or auth events: {string.Join(", ", missing)}");
+            return new ReceiveResult(ReceiveOutcome.MissingEvents, $"missing prev or auth events: {string.Join(", ", missing)}");
 
         // 4. Auth against its own auth events.
         var authEvents = pdu.AuthEvents.Select(id => events.FromRow(byId[id], room.Version)).ToList();
@@ -276,6 +276,13 @@ public sealed class EventSpine(
         foreach (var listener in listeners)
             listener.OnPersisted(join, snapshot);
         return new PersistedEvent(join, ordering);
+    }
+
+    /// <summary>The room state just before a stored event (what <c>state_ids</c> and <c>state</c> answer for it).</summary>
+    public async Task<IReadOnlyDictionary<StateKey, string>> StateBeforeEventAsync(RoomSnapshot room, Pdu pdu, CancellationToken ct)
+    {
+        var prevRows = await db.ReadAsync(s => rooms.GetEventsAsync(s, pdu.PrevEvents.ToList()), ct);
+        return await StateBeforeAsync(room, pdu, prevRows, ct);
     }
 
     /// <summary>The state before an event: the state after its prev event, or the resolution of several.</summary>

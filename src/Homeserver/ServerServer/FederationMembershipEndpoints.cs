@@ -13,7 +13,7 @@ namespace Matrix.Homeserver.ServerServer;
 /// <summary>Spec (server-server): joining a room of this server from another one (<c>make_join</c>, <c>send_join</c> v2).</summary>
 public sealed class FederationMembershipEndpoints(
     FederationRequestAuth auth, EventSpine spine, ServerKeyService keys, Database db, RoomStore rooms, EventCache events, RoomReader reader,
-    HomeserverConfig config) : IEndpoints
+    ServerRoomAccess access, HomeserverConfig config) : IEndpoints
 {
     public void Map(IEndpointRouteBuilder app)
     {
@@ -25,6 +25,7 @@ public sealed class FederationMembershipEndpoints(
     {
         var (origin, _) = await auth.AuthenticateAsync(context);
         var room = await KnownRoomAsync(context);
+        await access.EnsureAllowedAsync(room, origin, context.RequestAborted);
         var userId = context.Route("userId");
         if (!UserId.TryParse(userId, out var user) || user.Server.Value != origin)
             throw MatrixException.Forbidden("A server may only make joins for its own users.");
@@ -41,6 +42,7 @@ public sealed class FederationMembershipEndpoints(
     {
         var (origin, body) = await auth.AuthenticateAsync(context);
         var room = await KnownRoomAsync(context);
+        await access.EnsureAllowedAsync(room, origin, context.RequestAborted);
         if (body is not JsonObject json)
             throw MatrixException.BadJson("The body must be the join event.");
         Pdu pdu;
@@ -71,8 +73,8 @@ public sealed class FederationMembershipEndpoints(
         if (prevRow is not null && (await reader.StateGroupAsync(prevRow.StateGroup, context.RequestAborted))
                 .TryGetValue(pdu.StateKeyPair, out var previousMembership))
             stateBefore[pdu.StateKeyPair] = previousMembership;
-        var state = await LoadAsync(room.Version, stateBefore.Values.ToList(), context.RequestAborted);
-        var authChain = await AuthChainAsync(room.Version, state.Append(pdu), context.RequestAborted);
+        var state = await events.LoadAsync(room.Version, stateBefore.Values.ToList(), context.RequestAborted);
+        var authChain = await events.AuthChainAsync(room.Version, state.Append(pdu), context.RequestAborted);
         await context.WriteJsonAsync(new JsonObject
         {
             ["origin"] = config.ServerName,
@@ -91,21 +93,4 @@ public sealed class FederationMembershipEndpoints(
         return await spine.GetRoomAsync(roomId, context.RequestAborted) ?? throw MatrixException.NotFound("This server does not know the room.");
     }
 
-    private async Task<List<Pdu>> LoadAsync(RoomVersion version, IReadOnlyCollection<string> eventIds, CancellationToken ct) =>
-        (await db.ReadAsync(s => rooms.GetEventsAsync(s, eventIds), ct)).Select(r => events.FromRow(r, version)).ToList();
-
-    /// <summary>Every event reachable through auth_events from the given events.</summary>
-    private async Task<List<Pdu>> AuthChainAsync(RoomVersion version, IEnumerable<Pdu> from, CancellationToken ct)
-    {
-        var chain = new Dictionary<string, Pdu>(StringComparer.Ordinal);
-        var frontier = from.SelectMany(e => e.AuthEvents).Distinct().ToList();
-        while (frontier.Count > 0)
-        {
-            var loaded = await LoadAsync(version, frontier, ct);
-            foreach (var pdu in loaded)
-                chain.TryAdd(pdu.EventId, pdu);
-            frontier = loaded.SelectMany(e => e.AuthEvents).Where(id => !chain.ContainsKey(id)).Distinct().ToList();
-        }
-        return chain.Values.OrderBy(e => e.Depth).ToList();
-    }
 }

@@ -17,10 +17,12 @@ namespace Matrix.Homeserver.ServerServer;
 /// </summary>
 public sealed class TransactionEndpoints(
     FederationRequestAuth auth, Database db, EventSpine spine, ServerKeyService keys, RoomReader reader, TypingService typing,
-    ReceiptService receipts, PresenceService presence, TimeProvider clock, ILogger<TransactionEndpoints> logger) : IEndpoints
+    ReceiptService receipts, PresenceService presence, Matrix.Federation.Transport.FederationClient client, ServerRoomAccess access, TimeProvider clock,
+    ILogger<TransactionEndpoints> logger) : IEndpoints
 {
     public const int MaxPdus = 50;
     public const int MaxEdus = 100;
+    public const int MissingEventsLimit = 20;
 
     public void Map(IEndpointRouteBuilder app) => app.MapPut($"{FederationQueryEndpoints.FederationPrefix}/v1/send/{{txnId}}", SendAsync);
 
@@ -62,6 +64,11 @@ public sealed class TransactionEndpoints(
         if (json["room_id"] is not JsonValue roomValue || !roomValue.TryGetValue<string>(out var roomId)
             || await spine.GetRoomAsync(roomId, ct) is not { } room)
             return null;
+        if (!await access.IsAllowedAsync(room, origin, ct))
+        {
+            logger.LogInformation("Dropped a PDU from {Origin}, which the server ACL of {Room} bans", origin, roomId);
+            return null;
+        }
         Pdu pdu;
         try
         {
@@ -82,7 +89,52 @@ public sealed class TransactionEndpoints(
             && !(pdu.Type == "m.room.member" && pdu.Content.ContainsKey("third_party_invite")))
             return (pdu.EventId, "the sender does not belong to the origin server");
         var result = await spine.ReceiveAsync(pdu, await keys.KeysForAsync(pdu, ct), ct);
-        return (pdu.EventId, result.Outcome is ReceiveOutcome.Rejected or ReceiveOutcome.Dropped ? result.Reason : null);
+        if (result.Outcome == ReceiveOutcome.MissingEvents)
+        {
+            await FetchMissingEventsAsync(origin, room, pdu, ct);
+            result = await spine.ReceiveAsync(pdu, await keys.KeysForAsync(pdu, ct), ct);
+        }
+        return (pdu.EventId, result.Outcome is ReceiveOutcome.Rejected or ReceiveOutcome.Dropped or ReceiveOutcome.MissingEvents ? result.Reason : null);
+    }
+
+    /// <summary>Fills a gap before a PDU with <c>get_missing_events</c> from its origin, oldest first.</summary>
+    private async Task FetchMissingEventsAsync(string origin, RoomSnapshot room, Pdu pdu, CancellationToken ct)
+    {
+        var request = new JsonObject
+        {
+            ["earliest_events"] = new JsonArray(room.Extremities.Select(e => (JsonNode)e.EventId).ToArray()),
+            ["latest_events"] = new JsonArray(pdu.EventId),
+            ["limit"] = MissingEventsLimit,
+            ["min_depth"] = room.Extremities.Min(e => e.Depth),
+        };
+        JsonArray missing;
+        try
+        {
+            missing = (await client.SendAsync(HttpMethod.Post, origin, $"/_matrix/federation/v1/get_missing_events/{Uri.EscapeDataString(room.RoomId)}", request, ct)
+                as JsonObject)?["events"] as JsonArray ?? [];
+        }
+        catch (Matrix.Federation.Transport.FederationException e)
+        {
+            logger.LogInformation("get_missing_events from {Origin} failed: {Reason}", origin, e.Message);
+            return;
+        }
+        var parsed = missing.OfType<JsonObject>().Select(e => ParseStrict(e, room.Version)).OfType<Pdu>()
+            .Where(e => e.RoomId == room.RoomId).OrderBy(e => e.Depth).ThenBy(e => e.OriginServerTs).ToList();
+        foreach (var earlier in parsed)
+            await spine.ReceiveAsync(earlier, await keys.KeysForAsync(earlier, ct), ct);
+    }
+
+    private static Pdu? ParseStrict(JsonObject json, Matrix.Federation.Rooms.RoomVersion version)
+    {
+        try
+        {
+            var strict = StrictJsonParser.ParseObject(CanonicalJson.Encode(json), lenientNumbers: !version.StrictCanonicalJson);
+            return PduParser.TryParse(strict, version, out var pdu, out _) ? pdu : null;
+        }
+        catch (CanonicalJsonException)
+        {
+            return null;
+        }
     }
 
     private Task ApplyEduAsync(string origin, JsonObject edu, CancellationToken ct) => (edu["edu_type"]?.AsString(), edu["content"]) switch
@@ -122,5 +174,6 @@ public sealed class TransactionEndpoints(
 
     private async Task<bool> IsJoinedFromOriginAsync(string origin, string roomId, string userId, CancellationToken ct) =>
         UserId.TryParse(userId, out var user) && user.Server.Value == origin
-        && await spine.GetRoomAsync(roomId, ct) is { } room && await reader.MembershipAsync(room, userId, ct) == "join";
+        && await spine.GetRoomAsync(roomId, ct) is { } room && await access.IsAllowedAsync(room, origin, ct)
+        && await reader.MembershipAsync(room, userId, ct) == "join";
 }
