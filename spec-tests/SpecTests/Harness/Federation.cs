@@ -35,3 +35,5 @@ public class FederationFixture(params string[] engines) : IAsyncLifetime
 }
 
 public sealed class TwoServersSqlitePostgres() : FederationFixture("sqlite", "postgres");
+
+public sealed class ThreeServersSqlitePostgres() : FederationFixture("sqlite", "postgres", "postgres");
