@@ -172,6 +172,21 @@ public sealed class FederationTests(TwoServersSqlitePostgres fixture) : IClassFi
 
         Assert.Equal(200, (await B.PostAsync($"/_matrix/client/v3/rooms/{RoomTests.R(roomId)}/leave", new { }, carol.AccessToken)).Status);
         Assert.Null((await SyncTests.SyncAsync(B, carol))["rooms"]!["invite"]![roomId]);
+        // The rejection reaches the inviting server (as B's own event: B knows the room since Bob joined).
+        var deadline = DateTime.UtcNow.AddSeconds(30);
+        while ((await A.GetAsync($"/_matrix/client/v3/rooms/{RoomTests.R(roomId)}/state/m.room.member/{carol.UserId}", alice.AccessToken)).Str("membership") != "leave")
+        {
+            Assert.True(DateTime.UtcNow < deadline, "A never saw Carol's rejection");
+            await Task.Delay(100);
+        }
+
+        // Dave's server does not know the room: his rejection goes through make_leave/send_leave on A.
+        var dave = await B.RegisterAsync();
+        var otherRoom = await RoomTests.CreateRoomAsync(A, alice, new { invite = new[] { dave.UserId } });
+        Assert.NotNull((await SyncTests.SyncAsync(B, dave))["rooms"]!["invite"]![otherRoom]);
+        Assert.Equal(200, (await B.PostAsync($"/_matrix/client/v3/rooms/{RoomTests.R(otherRoom)}/leave", new { }, dave.AccessToken)).Status);
+        Assert.Equal("leave", (await A.GetAsync($"/_matrix/client/v3/rooms/{RoomTests.R(otherRoom)}/state/m.room.member/{dave.UserId}", alice.AccessToken)).Str("membership"));
+        Assert.Null((await SyncTests.SyncAsync(B, dave))["rooms"]!["invite"]![otherRoom]);
 
         var mallory = $"@mallory{Guid.NewGuid():N}:{NameB}";
         Assert.Equal("M_FORBIDDEN", (await A.PostAsync($"/_matrix/client/v3/rooms/{RoomTests.R(roomId)}/invite", new { user_id = mallory }, alice.AccessToken)).Errcode);

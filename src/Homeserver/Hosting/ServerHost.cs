@@ -88,7 +88,7 @@ public static class ServerHost
         services.AddSingleton<ServerServer.FederationRequestAuth>();
         services.AddSingleton<ServerServer.FederationSender>();
         services.AddSingleton<RoomDirectory.AliasResolver>();
-        services.AddSingleton<ServerServer.RemoteJoin>();
+        services.AddSingleton<ServerServer.RemoteMembership>();
         services.AddSingleton<RemoteInviteStore>();
         services.AddSingleton<ServerServer.FederationInvites>();
         services.AddSingleton<IEndpoints>(provider => provider.GetRequiredService<ServerServer.FederationInvites>());

@@ -8,7 +8,7 @@ namespace Matrix.Homeserver.Rooms;
 
 /// <summary>Membership changes of local users: join, invite, leave, kick, ban, unban, knock, forget.</summary>
 public sealed class MembershipService(
-    EventSpine spine, Database db, RoomStore rooms, ProfileStore profiles, ServerServer.RemoteJoin remoteJoin, ServerServer.FederationInvites federationInvites,
+    EventSpine spine, Database db, RoomStore rooms, ProfileStore profiles, ServerServer.RemoteMembership remoteMembership, ServerServer.FederationInvites federationInvites,
     RemoteInviteStore remoteInvites, Sync.SyncNotifier notifier, Config.HomeserverConfig config)
 {
     public async Task<PersistedEvent> ChangeAsync(string roomId, string sender, string target, string membership, string? reason,
@@ -58,7 +58,7 @@ public sealed class MembershipService(
             candidates.Add(EventSigning.ServerOf(invitePdu.Sender)!);
         if (EventSigning.ServerOf(roomId) is { } roomServer)
             candidates.Add(roomServer);
-        await remoteJoin.JoinAsync(roomId, userId, content, candidates, ct);
+        await remoteMembership.JoinAsync(roomId, userId, content, candidates, ct);
         await db.WriteAsync(async s =>
         {
             await rooms.UnforgetAsync(s, userId, roomId);
@@ -66,13 +66,18 @@ public sealed class MembershipService(
         }, ct);
     }
 
-    /// <summary>Declines an invite to a room this server does not know: forgotten here (the inviting server is not told yet).</summary>
+    /// <summary>
+    /// Declines an invite to a room this server does not know: the inviting server is told (make_leave/send_leave)
+    /// when it can be reached, and the invite is dropped here either way, as Synapse does.
+    /// </summary>
     private async Task<PersistedEvent> RejectRemoteInviteAsync(RemoteInviteRow invite, CancellationToken ct)
     {
+        var version = Federation.Rooms.RoomVersions.Find(invite.RoomVersion)!;
+        var invitePdu = Pdu.Parse((System.Text.Json.Nodes.JsonObject)System.Text.Json.Nodes.JsonNode.Parse(invite.EventJson)!, version);
+        await remoteMembership.RejectInviteAsync(invite.RoomId, invite.UserId, EventSigning.ServerOf(invitePdu.Sender)!, ct);
         await db.WriteAsync(s => remoteInvites.DeleteAsync(s, invite.RoomId, invite.UserId), ct);
         notifier.Notify([invite.UserId]);
-        var version = Federation.Rooms.RoomVersions.Find(invite.RoomVersion)!;
-        return new PersistedEvent(Pdu.Parse((System.Text.Json.Nodes.JsonObject)System.Text.Json.Nodes.JsonNode.Parse(invite.EventJson)!, version), 0);
+        return new PersistedEvent(invitePdu, 0);
     }
 
     /// <summary>Unbanning is a leave by another user, allowed only when the target is banned.</summary>

@@ -19,6 +19,55 @@ public sealed class FederationMembershipEndpoints(
     {
         app.MapGet($"{FederationQueryEndpoints.FederationPrefix}/v1/make_join/{{roomId}}/{{userId}}", MakeJoinAsync);
         app.MapPut($"{FederationQueryEndpoints.FederationPrefix}/v2/send_join/{{roomId}}/{{eventId}}", SendJoinAsync);
+        app.MapGet($"{FederationQueryEndpoints.FederationPrefix}/v1/make_leave/{{roomId}}/{{userId}}", MakeLeaveAsync);
+        app.MapPut($"{FederationQueryEndpoints.FederationPrefix}/v2/send_leave/{{roomId}}/{{eventId}}", SendLeaveAsync);
+    }
+
+    private async Task MakeLeaveAsync(HttpContext context)
+    {
+        var (origin, _) = await auth.AuthenticateAsync(context);
+        var room = await KnownRoomAsync(context);
+        await access.EnsureAllowedAsync(room, origin, context.RequestAborted);
+        var userId = context.Route("userId");
+        if (!UserId.TryParse(userId, out var user) || user.Server.Value != origin)
+            throw MatrixException.Forbidden("A server may only make leaves for its own users.");
+        var template = await spine.MembershipTemplateAsync(room, userId, "leave", context.RequestAborted);
+        await context.WriteJsonAsync(new JsonObject { ["room_version"] = room.Version.Id, ["event"] = template });
+    }
+
+    private async Task SendLeaveAsync(HttpContext context)
+    {
+        var (origin, body) = await auth.AuthenticateAsync(context);
+        var room = await KnownRoomAsync(context);
+        await access.EnsureAllowedAsync(room, origin, context.RequestAborted);
+        var pdu = ParseMembership(body, room, context, origin, "leave");
+        var result = await spine.ReceiveAsync(pdu, await keys.KeysForAsync(pdu, context.RequestAborted), context.RequestAborted);
+        if (result.Outcome is not (ReceiveOutcome.Accepted or ReceiveOutcome.Duplicate))
+            throw MatrixException.Forbidden($"The leave was refused: {result.Reason}");
+        await context.WriteJsonAsync(new JsonObject());
+    }
+
+    /// <summary>A membership event of one of the origin's users for itself, matching the request path.</summary>
+    private static Pdu ParseMembership(JsonNode? body, RoomSnapshot room, HttpContext context, string origin, string membership)
+    {
+        if (body is not JsonObject json)
+            throw MatrixException.BadJson($"The body must be the {membership} event.");
+        Pdu pdu;
+        try
+        {
+            var strict = StrictJsonParser.ParseObject(CanonicalJson.Encode(json), lenientNumbers: !room.Version.StrictCanonicalJson);
+            if (!PduParser.TryParse(strict, room.Version, out pdu, out var error))
+                throw MatrixException.BadJson(error);
+        }
+        catch (CanonicalJsonException e)
+        {
+            throw MatrixException.BadJson(e.Message);
+        }
+        if (pdu.EventId != context.Route("eventId") || pdu.RoomId != room.RoomId)
+            throw MatrixException.BadJson("The event does not match the path.");
+        if (pdu.Type != "m.room.member" || pdu.Membership != membership || pdu.StateKey != pdu.Sender || EventSigning.ServerOf(pdu.Sender) != origin)
+            throw MatrixException.BadJson($"Expected a {membership} of one of the origin's users.");
+        return pdu;
     }
 
     private async Task MakeJoinAsync(HttpContext context)
@@ -43,23 +92,7 @@ public sealed class FederationMembershipEndpoints(
         var (origin, body) = await auth.AuthenticateAsync(context);
         var room = await KnownRoomAsync(context);
         await access.EnsureAllowedAsync(room, origin, context.RequestAborted);
-        if (body is not JsonObject json)
-            throw MatrixException.BadJson("The body must be the join event.");
-        Pdu pdu;
-        try
-        {
-            var strict = StrictJsonParser.ParseObject(CanonicalJson.Encode(json), lenientNumbers: !room.Version.StrictCanonicalJson);
-            if (!PduParser.TryParse(strict, room.Version, out pdu, out var error))
-                throw MatrixException.BadJson(error);
-        }
-        catch (CanonicalJsonException e)
-        {
-            throw MatrixException.BadJson(e.Message);
-        }
-        if (pdu.EventId != context.Route("eventId") || pdu.RoomId != room.RoomId)
-            throw MatrixException.BadJson("The event does not match the path.");
-        if (pdu.Type != "m.room.member" || pdu.Membership != "join" || pdu.StateKey != pdu.Sender || EventSigning.ServerOf(pdu.Sender) != origin)
-            throw MatrixException.BadJson("send_join takes a join of one of the origin's users.");
+        var pdu = ParseMembership(body, room, context, origin, "join");
 
         var result = await spine.ReceiveAsync(pdu, await keys.KeysForAsync(pdu, context.RequestAborted), context.RequestAborted);
         if (result.Outcome is not (ReceiveOutcome.Accepted or ReceiveOutcome.Duplicate))

@@ -12,11 +12,12 @@ using Matrix.Homeserver.Rooms;
 namespace Matrix.Homeserver.ServerServer;
 
 /// <summary>
-/// A local user joining a room this server does not know yet: <c>make_join</c> and <c>send_join</c> (v2) with one of
-/// the servers that can help, then the room's state and auth chain are checked and stored by the spine.
+/// Membership in rooms this server does not know yet. Joining: <c>make_join</c> and <c>send_join</c> (v2) with one
+/// of the servers that can help, then the room's state and auth chain are checked and stored by the spine. Rejecting
+/// an invite: <c>make_leave</c> and <c>send_leave</c> (v2) with the inviting server.
 /// </summary>
-public sealed class RemoteJoin(FederationClient client, EventSpine spine, ServerKeyService keys, HomeserverConfig config, Ed25519KeyPair signingKey,
-    TimeProvider clock, ILogger<RemoteJoin> logger)
+public sealed class RemoteMembership(FederationClient client, EventSpine spine, ServerKeyService keys, HomeserverConfig config, Ed25519KeyPair signingKey,
+    TimeProvider clock, ILogger<RemoteMembership> logger)
 {
     private static readonly string SupportedVersions = string.Join('&', RoomVersions.All.Select(v => $"ver={v.Id}"));
 
@@ -53,25 +54,12 @@ public sealed class RemoteJoin(FederationClient client, EventSpine spine, Server
         if (made["event"] is not JsonObject template)
             throw new FederationException(0, null, "make_join answered no event");
 
-        var join = (JsonObject)template.DeepClone();
         var content = (JsonObject)profileContent.DeepClone();
         content["membership"] = "join";
         if (template["content"]?["join_authorised_via_users_server"] is { } authoriser)
             content["join_authorised_via_users_server"] = authoriser.DeepClone();
-        join["content"] = content;
-        join["origin_server_ts"] = clock.GetUtcNow().ToUnixTimeMilliseconds();
-        join["sender"] = userId;
-        join["state_key"] = userId;
-        join["room_id"] = roomId;
-        if (!version.ImplicitRoomCreator)
-            join["origin"] = config.ServerName;
-        if (version.EventIdFormat == EventIdFormat.ServerChosen)
-            join["event_id"] = $"${Secrets.NewSessionId()}:{config.ServerName}";
-        join.Remove("signatures");
-        join.Remove("hashes");
-        join.Remove("unsigned");
-        EventSigning.HashAndSign(join, version, config.ServerName, signingKey);
-        var pdu = PduParser.TryParse(join, version, out var parsed, out var error) ? parsed : throw new FederationException(0, null, error);
+        var pdu = SignedMembership(template, version, roomId, userId, content);
+        var join = pdu.Json;
 
         var answer = await client.SendAsync(HttpMethod.Put, server,
             $"/_matrix/federation/v2/send_join/{Uri.EscapeDataString(roomId)}/{Uri.EscapeDataString(pdu.EventId)}", join, ct) as JsonObject
@@ -82,6 +70,47 @@ public sealed class RemoteJoin(FederationClient client, EventSpine spine, Server
         var state = Events(answer["state"], version);
         var authChain = Events(answer["auth_chain"], version);
         await spine.ImportJoinedRoomAsync(pdu, state, authChain, e => keys.KeysForAsync(e, ct), ct);
+    }
+
+    /// <summary>Tells the inviting server a local user declines its invite; false when it cannot be reached or refuses.</summary>
+    public async Task<bool> RejectInviteAsync(string roomId, string userId, string server, CancellationToken ct)
+    {
+        try
+        {
+            var made = await client.SendAsync(HttpMethod.Get, server,
+                $"/_matrix/federation/v1/make_leave/{Uri.EscapeDataString(roomId)}/{Uri.EscapeDataString(userId)}", null, ct) as JsonObject;
+            if (RoomVersions.Find(made?["room_version"]?.AsString() ?? "1") is not { } version || made?["event"] is not JsonObject template)
+                return false;
+            var leave = SignedMembership(template, version, roomId, userId, new JsonObject { ["membership"] = "leave" });
+            await client.SendAsync(HttpMethod.Put, server,
+                $"/_matrix/federation/v2/send_leave/{Uri.EscapeDataString(roomId)}/{Uri.EscapeDataString(leave.EventId)}", leave.Json, ct);
+            return true;
+        }
+        catch (FederationException e)
+        {
+            logger.LogInformation("Rejecting the invite to {Room} through {Server} failed: {Reason}", roomId, server, e.Message);
+            return false;
+        }
+    }
+
+    /// <summary>Fills in a make_join/make_leave template for a local user and hashes and signs it.</summary>
+    private Pdu SignedMembership(JsonObject template, RoomVersion version, string roomId, string userId, JsonObject content)
+    {
+        var membership = (JsonObject)template.DeepClone();
+        membership["content"] = content;
+        membership["origin_server_ts"] = clock.GetUtcNow().ToUnixTimeMilliseconds();
+        membership["sender"] = userId;
+        membership["state_key"] = userId;
+        membership["room_id"] = roomId;
+        if (!version.ImplicitRoomCreator)
+            membership["origin"] = config.ServerName;
+        if (version.EventIdFormat == EventIdFormat.ServerChosen)
+            membership["event_id"] = $"${Secrets.NewSessionId()}:{config.ServerName}";
+        membership.Remove("signatures");
+        membership.Remove("hashes");
+        membership.Remove("unsigned");
+        EventSigning.HashAndSign(membership, version, config.ServerName, signingKey);
+        return PduParser.TryParse(membership, version, out var pdu, out var error) ? pdu : throw new FederationException(0, null, error);
     }
 
     private static List<Pdu> Events(JsonNode? node, RoomVersion version) =>
