@@ -4,9 +4,10 @@ namespace Matrix.SpecTests.Harness;
 /// Several homeservers on loopback that federate with each other: server names <c>127.0.0.1:&lt;port&gt;</c>, plain
 /// HTTP between them (the config's test-only <c>federation.plain_http</c>), each with its own database.
 /// </summary>
-public class FederationFixture(params string[] engines) : IAsyncLifetime
+public class FederationFixture(string[] engines, bool tls = false) : IAsyncLifetime
 {
     public const string FederationYaml = "federation:\n  plain_http: true\n";
+    private TestCertificates? _certificates;
 
     private readonly List<TestDatabase> _databases = [];
 
@@ -16,11 +17,15 @@ public class FederationFixture(params string[] engines) : IAsyncLifetime
 
     public async Task InitializeAsync()
     {
+        if (tls)
+            _certificates = new TestCertificates(Directory.CreateTempSubdirectory("hs-ca-").FullName);
         foreach (var engine in engines)
         {
             var database = await TestDatabase.CreateAsync(engine);
             _databases.Add(database);
-            Servers.Add(new HomeserverProcess(database.Yaml, FederationYaml, addressAsServerName: true));
+            Servers.Add(tls
+                ? new HomeserverProcess(database.Yaml, tls: _certificates)
+                : new HomeserverProcess(database.Yaml, FederationYaml, addressAsServerName: true));
         }
         await Task.WhenAll(Servers.Select(s => s.StartAsync()));
     }
@@ -34,6 +39,9 @@ public class FederationFixture(params string[] engines) : IAsyncLifetime
     }
 }
 
-public sealed class TwoServersSqlitePostgres() : FederationFixture("sqlite", "postgres");
+public sealed class TwoServersSqlitePostgres() : FederationFixture(["sqlite", "postgres"]);
 
-public sealed class ThreeServersSqlitePostgres() : FederationFixture("sqlite", "postgres", "postgres");
+public sealed class ThreeServersSqlitePostgres() : FederationFixture(["sqlite", "postgres", "postgres"]);
+
+/// <summary>Two servers federating over HTTPS: each has a federation-only TLS listener with a certificate from a test CA both trust.</summary>
+public sealed class TwoServersOverTls() : FederationFixture(["sqlite", "postgres"], tls: true);

@@ -21,11 +21,24 @@ public sealed class HomeserverProcess : IAsyncDisposable
     /// <param name="databaseYaml">the <c>database:</c> section of the config</param>
     /// <param name="extraYaml">top-level config sections added to (or replacing) the test defaults</param>
     /// <param name="addressAsServerName">use <c>127.0.0.1:&lt;port&gt;</c> as the server name, so other instances can reach it (federation tests)</param>
-    public HomeserverProcess(string databaseYaml, string extraYaml = "", bool addressAsServerName = false)
+    /// <param name="tls">when given, federation gets its own HTTPS listener with a certificate from this test CA, and the
+    /// server name is that listener's address; the plain listener then serves only the client API</param>
+    public HomeserverProcess(string databaseYaml, string extraYaml = "", bool addressAsServerName = false, TestCertificates? tls = null)
     {
         DataDir = Directory.CreateTempSubdirectory("hs-spec-").FullName;
         Port = FreePort();
+        var listeners = $"listeners:\n  - bind_address: 127.0.0.1\n    port: {Port}\n";
         ServerName = addressAsServerName ? $"127.0.0.1:{Port}" : "spec.test";
+        if (tls is not null)
+        {
+            var federationPort = FreePort();
+            var (certificate, key) = tls.IssueForLoopback(DataDir);
+            ServerName = $"127.0.0.1:{federationPort}";
+            listeners = $"listeners:\n  - bind_address: 127.0.0.1\n    port: {Port}\n    resources: [client]\n" +
+                $"  - bind_address: 127.0.0.1\n    port: {federationPort}\n    resources: [federation]\n" +
+                $"    tls_certificate_path: {certificate}\n    tls_private_key_path: {key}\n";
+            extraYaml = $"federation:\n  trusted_ca_file: {tls.CaPath}\n\n" + extraYaml;
+        }
         _configPath = Path.Combine(DataDir, "homeserver.yaml");
         var sections = new Dictionary<string, string>
         {
@@ -45,10 +58,7 @@ public sealed class HomeserverProcess : IAsyncDisposable
         File.WriteAllText(_configPath, $"""
             server_name: "{ServerName}"
             data_dir: {DataDir}
-            listeners:
-              - bind_address: 127.0.0.1
-                port: {Port}
-            {databaseYaml}
+            {listeners}{databaseYaml}
             logging:
               level: Warning
 

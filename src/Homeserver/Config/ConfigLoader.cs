@@ -37,6 +37,11 @@ public static class ConfigLoader
         if (config.MediaStorePath is not null) config.MediaStorePath = Path.GetFullPath(config.MediaStorePath, baseDir);
         if (config.Database.SqlitePath is not null) config.Database.SqlitePath = Path.GetFullPath(config.Database.SqlitePath, baseDir);
         if (config.Federation.TrustedCaFile is not null) config.Federation.TrustedCaFile = Path.GetFullPath(config.Federation.TrustedCaFile, baseDir);
+        foreach (var listener in config.Listeners)
+        {
+            if (listener.TlsCertificatePath is not null) listener.TlsCertificatePath = Path.GetFullPath(listener.TlsCertificatePath, baseDir);
+            if (listener.TlsPrivateKeyPath is not null) listener.TlsPrivateKeyPath = Path.GetFullPath(listener.TlsPrivateKeyPath, baseDir);
+        }
         if (config.Federation.TrustedCaFile is { } ca && !File.Exists(ca))
             throw new ConfigException($"config key 'federation.trusted_ca_file': file '{ca}' does not exist");
         return config;
@@ -149,6 +154,10 @@ public static class ConfigLoader
                 throw new ConfigException($"config key 'listeners[{i}].bind_address': '{listener.BindAddress}' is not an IP address");
             if (listener.Port is < 0 or > 65535)
                 throw new ConfigException($"config key 'listeners[{i}].port' must be between 0 and 65535");
+            if ((listener.TlsCertificatePath is null) != (listener.TlsPrivateKeyPath is null))
+                throw new ConfigException($"config keys 'listeners[{i}].tls_certificate_path' and 'tls_private_key_path' go together");
+            if (listener.Resources.Count == 0 || listener.Resources.Any(r => r is not ("client" or "federation")))
+                throw new ConfigException($"config key 'listeners[{i}].resources' must list client and/or federation");
         }
         switch (config.Database.Engine)
         {

@@ -30,6 +30,9 @@ public sealed class ListenerConfig
 {
     public string BindAddress { get; set; } = "127.0.0.1";
     public int Port { get; set; } = 8008;
+    public string? TlsCertificatePath { get; set; }
+    public string? TlsPrivateKeyPath { get; set; }
+    public List<string> Resources { get; set; } = ["client", "federation"];
 }
 
 public sealed class DatabaseConfig

@@ -24,13 +24,19 @@ public static class ServerHost
             kestrel.AddServerHeader = false;
             kestrel.Limits.MaxRequestBodySize = config.Limits.MaxJsonBodyBytes;
             foreach (var listener in config.Listeners)
-                kestrel.Listen(IPAddress.Parse(listener.BindAddress), listener.Port);
+                kestrel.Listen(IPAddress.Parse(listener.BindAddress), listener.Port, options =>
+                {
+                    if (listener.TlsCertificatePath is { } certificate)
+                        options.UseHttps(System.Security.Cryptography.X509Certificates.X509Certificate2.CreateFromPemFile(
+                            certificate, listener.TlsPrivateKeyPath));
+                });
         });
         AddServices(builder.Services, config);
 
         var app = builder.Build();
         app.UseMatrixCors();
         app.UseMatrixErrors();
+        app.UseListenerResources(config);
         foreach (var endpoints in app.Services.GetServices<IEndpoints>())
             endpoints.Map(app);
         return app;
