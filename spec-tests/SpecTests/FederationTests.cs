@@ -54,6 +54,13 @@ public sealed class FederationTests(TwoServersSqlitePostgres fixture) : IClassFi
         Assert.Equal(roomId, resolved.Str("room_id"));
         Assert.Contains(NameA, resolved.Body!["servers"]!.AsArray().Select(s => s!.GetValue<string>()));
         Assert.Equal(404, (await B.GetAsync($"/_matrix/client/v3/directory/room/{Uri.EscapeDataString($"#missing{localpart}:{NameA}")}")).Status);
+
+        // The other server's public room directory, through the client API's server parameter.
+        var published = await RoomTests.CreateRoomAsync(A, alice, new { visibility = "public", preset = "public_chat", name = localpart });
+        var remote = await B.PostAsync($"/_matrix/client/v3/publicRooms?server={Uri.EscapeDataString(NameA)}",
+            new { filter = new { generic_search_term = localpart } }, bob.AccessToken);
+        Assert.True(remote.Status == 200, remote.ToString());
+        Assert.Contains(published, remote.Body!["chunk"]!.AsArray().Select(r => r!["room_id"]!.GetValue<string>()));
     }
 
     [Fact]

@@ -94,6 +94,7 @@ public static class ServerHost
         services.AddSingleton<ServerServer.FederationRequestAuth>();
         services.AddSingleton<ServerServer.FederationSender>();
         services.AddSingleton<RoomDirectory.AliasResolver>();
+        services.AddSingleton<RoomDirectory.PublicRoomList>();
         services.AddSingleton<ServerServer.RemoteMembership>();
         services.AddSingleton<RemoteInviteStore>();
         services.AddSingleton<ServerServer.FederationInvites>();
@@ -139,6 +140,7 @@ public static class ServerHost
         services.AddSingleton<IEndpoints, ServerServer.TransactionEndpoints>();
         services.AddSingleton<IEndpoints, ServerServer.FederationMembershipEndpoints>();
         services.AddSingleton<IEndpoints, ServerServer.FederationReadEndpoints>();
+        services.AddSingleton<IEndpoints, ServerServer.FederationPublicRoomEndpoints>();
         services.AddSingleton<ServerServer.ServerRoomAccess>();
     }
 }

@@ -12,9 +12,8 @@ namespace Matrix.Homeserver.RoomDirectory;
 /// <summary>Spec: room aliases (<c>directory/room</c>, <c>rooms/{roomId}/aliases</c>), room directory visibility and <c>publicRooms</c>.</summary>
 public sealed class DirectoryEndpoints(
     Authenticator authenticator, JsonBody json, Database db, RoomStore rooms, EventSpine spine, RoomReader reader, HomeserverConfig config,
-    AliasResolver aliases) : IEndpoints
+    AliasResolver aliases, PublicRoomList publicRooms) : IEndpoints
 {
-    public const int MaxPublicRoomsLimit = 500;
 
     public void Map(IEndpointRouteBuilder app)
     {
@@ -111,73 +110,21 @@ public sealed class DirectoryEndpoints(
         return powers.UserLevel(userId) >= powers.Levels.RequiredFor(type, isState: true);
     }
 
-    /// <summary>GET (query parameters) and POST (body with filter) list the rooms published in the directory.</summary>
+    /// <summary>
+    /// GET (query parameters) and POST (body with filter) list the rooms published in the directory: this server's, or
+    /// with <c>server</c> another server's over federation.
+    /// </summary>
     private async Task PublicRoomsAsync(HttpContext context)
     {
-        int? limit;
-        string? since, search = null;
-        if (HttpMethods.IsPost(context.Request.Method))
+        var query = HttpMethods.IsPost(context.Request.Method)
+            ? await PublicRoomQuery.FromBodyAsync(context, authenticator, json)
+            : PublicRoomQuery.FromQuery(context);
+        var server = context.Query("server");
+        if (server.Length > 0 && server != config.ServerName)
         {
-            await authenticator.AuthenticateAsync(context);
-            var body = await json.ReadObjectAsync(context, optional: true);
-            limit = (int?)body.OptionalInteger("limit");
-            since = body.OptionalString("since");
-            search = body.OptionalObject("filter")?.OptionalString("generic_search_term");
+            await context.WriteJsonAsync(await publicRooms.RemoteAsync(server, query, context.RequestAborted));
+            return;
         }
-        else
-        {
-            limit = context.Query("limit") is { Length: > 0 } l ? int.TryParse(l, out var n) ? n : throw MatrixException.InvalidParam("Invalid limit.") : null;
-            since = context.Query("since") is { Length: > 0 } s ? s : null;
-        }
-        var offset = since is null ? 0 : since.StartsWith('p') && int.TryParse(since[1..], out var o) && o >= 0 ? o : throw MatrixException.InvalidParam("Invalid since token.");
-        var take = Math.Clamp(limit ?? 100, 0, MaxPublicRoomsLimit);
-
-        var entries = new List<JsonObject>();
-        foreach (var roomId in await db.ReadAsync(s => rooms.PublicRoomsAsync(s), context.RequestAborted))
-            if (await reader.RoomAsync(roomId, context.RequestAborted) is { } room && await PublicRoomEntryAsync(room, context.RequestAborted) is { } entry
-                && Matches(entry, search))
-                entries.Add(entry);
-        entries = entries.OrderByDescending(e => e["num_joined_members"]!.GetValue<int>()).ThenBy(e => e["room_id"]!.GetValue<string>(), StringComparer.Ordinal).ToList();
-
-        var response = new JsonObject
-        {
-            ["chunk"] = new JsonArray(entries.Skip(offset).Take(take).Select(e => (JsonNode)e).ToArray()),
-            ["total_room_count_estimate"] = entries.Count,
-        };
-        if (offset + take < entries.Count)
-            response["next_batch"] = $"p{offset + take}";
-        if (offset > 0)
-            response["prev_batch"] = $"p{Math.Max(0, offset - take)}";
-        await context.WriteJsonAsync(response);
-    }
-
-    private static bool Matches(JsonObject entry, string? search) =>
-        string.IsNullOrEmpty(search) || new[] { "name", "topic", "canonical_alias" }.Any(field =>
-            entry[field]?.GetValue<string>().Contains(search, StringComparison.OrdinalIgnoreCase) == true);
-
-    private async Task<JsonObject?> PublicRoomEntryAsync(RoomSnapshot room, CancellationToken ct)
-    {
-        async Task<string?> Content(string type, string field) =>
-            (await spine.GetStateEventAsync(room, new StateKey(type, ""), ct))?.ContentString(field);
-        var joined = 0;
-        foreach (var key in room.State.Keys.Where(k => k.Type == "m.room.member"))
-            if ((await spine.GetStateEventAsync(room, key, ct))?.Membership == "join")
-                joined++;
-        var entry = new JsonObject
-        {
-            ["room_id"] = room.RoomId,
-            ["num_joined_members"] = joined,
-            ["world_readable"] = await Content("m.room.history_visibility", "history_visibility") == "world_readable",
-            ["guest_can_join"] = await Content("m.room.guest_access", "guest_access") == "can_join",
-            ["join_rule"] = await Content("m.room.join_rules", "join_rule") ?? "invite",
-        };
-        foreach (var (type, field, name) in new[]
-                 {
-                     ("m.room.name", "name", "name"), ("m.room.topic", "topic", "topic"), ("m.room.canonical_alias", "alias", "canonical_alias"),
-                     ("m.room.avatar", "url", "avatar_url"), ("m.room.create", "type", "room_type"),
-                 })
-            if (await Content(type, field) is { } value)
-                entry[name] = value;
-        return entry;
+        await context.WriteJsonAsync(await publicRooms.ListAsync(query, context.RequestAborted));
     }
 }

@@ -1,5 +1,6 @@
 using System.Text.Json.Nodes;
 using Matrix.Federation.Identifiers;
+using Matrix.Federation.Json;
 using Matrix.Homeserver.Config;
 using Matrix.Homeserver.Http;
 using Matrix.Homeserver.Profile;
@@ -62,5 +63,25 @@ public sealed class FederationQueryEndpoints(FederationRequestAuth auth, Profile
         var roomId = await db.ReadAsync(s => rooms.ResolveAliasAsync(s, alias), context.RequestAborted)
             ?? throw MatrixException.NotFound("Room alias not found.");
         await context.WriteJsonAsync(new JsonObject { ["room_id"] = roomId, ["servers"] = new JsonArray(config.ServerName) });
+    }
+}
+
+/// <summary>Spec (server-server): <c>publicRooms</c> GET and POST, this server's room directory for other servers.</summary>
+public sealed class FederationPublicRoomEndpoints(FederationRequestAuth auth, RoomDirectory.PublicRoomList publicRooms) : IEndpoints
+{
+    public void Map(IEndpointRouteBuilder app)
+    {
+        app.MapGet($"{FederationQueryEndpoints.FederationPrefix}/v1/publicRooms", ListAsync);
+        app.MapPost($"{FederationQueryEndpoints.FederationPrefix}/v1/publicRooms", ListAsync);
+    }
+
+    private async Task ListAsync(HttpContext context)
+    {
+        var (_, body) = await auth.AuthenticateAsync(context);
+        var query = body is JsonObject request
+            ? new RoomDirectory.PublicRoomQuery(request["limit"].TryGetInteger(out var limit) ? (int)limit : null, request["since"]?.AsString(),
+                request["filter"]?["generic_search_term"]?.AsString())
+            : RoomDirectory.PublicRoomQuery.FromQuery(context);
+        await context.WriteJsonAsync(await publicRooms.ListAsync(query, context.RequestAborted));
     }
 }
