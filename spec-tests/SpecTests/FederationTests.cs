@@ -224,6 +224,22 @@ public sealed class FederationTests(TwoServersSqlitePostgres fixture) : IClassFi
     }
 
     [Fact]
+    public async Task Restricted_rooms_admit_remote_members_of_the_allowed_room_through_an_authorising_server()
+    {
+        var alice = await A.RegisterAsync();
+        var bob = await B.RegisterAsync();
+        var space = await RoomTests.CreateRoomAsync(A, alice, new { preset = "public_chat" });
+        var restricted = await RoomTests.CreateRoomAsync(A, alice, RoomTests.RestrictedTo(space));
+        Assert.Equal("M_FORBIDDEN", (await B.PostAsync($"/_matrix/client/v3/join/{RoomTests.R(restricted)}?via={Uri.EscapeDataString(NameA)}", new { }, bob.AccessToken)).Errcode);
+        Assert.Equal(200, (await B.PostAsync($"/_matrix/client/v3/join/{RoomTests.R(space)}?via={Uri.EscapeDataString(NameA)}", new { }, bob.AccessToken)).Status);
+        var join = await B.PostAsync($"/_matrix/client/v3/join/{RoomTests.R(restricted)}?via={Uri.EscapeDataString(NameA)}", new { }, bob.AccessToken);
+        Assert.True(join.Status == 200, join.ToString());
+        var member = await A.GetAsync($"/_matrix/client/v3/rooms/{RoomTests.R(restricted)}/state/m.room.member/{bob.UserId}", alice.AccessToken);
+        Assert.Equal("join", member.Str("membership"));
+        Assert.Equal(alice.UserId, member.Str("join_authorised_via_users_server"));
+    }
+
+    [Fact]
     public async Task A_server_that_was_down_catches_up_with_nothing_lost()
     {
         var alice = await A.RegisterAsync();

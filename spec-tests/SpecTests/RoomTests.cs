@@ -217,6 +217,31 @@ public abstract class RoomTests(ServerFixture fixture)
             new { membership = "join", displayname = "Not Bob" }, alice.AccessToken)).Errcode);
     }
 
+    internal static object RestrictedTo(string allowedRoom) => new
+    {
+        room_version = "10",
+        initial_state = new object[]
+        {
+            new { type = "m.room.join_rules", state_key = "", content = new { join_rule = "restricted", allow = new[] { new { type = "m.room_membership", room_id = allowedRoom } } } },
+        },
+    };
+
+    [Fact]
+    public async Task Restricted_rooms_admit_members_of_the_allowed_rooms()
+    {
+        var alice = await C.RegisterAsync();
+        var bob = await C.RegisterAsync();
+        var carol = await C.RegisterAsync();
+        var space = await CreateRoomAsync(C, alice, new { preset = "public_chat" });
+        await C.PostAsync($"{V3}/rooms/{R(space)}/join", new { }, bob.AccessToken);
+        var restricted = await CreateRoomAsync(C, alice, RestrictedTo(space));
+
+        Assert.Equal(200, (await C.PostAsync($"{V3}/rooms/{R(restricted)}/join", new { }, bob.AccessToken)).Status);
+        var member = await C.GetAsync($"{V3}/rooms/{R(restricted)}/state/m.room.member/{bob.UserId}", alice.AccessToken);
+        Assert.Equal(alice.UserId, member.Str("join_authorised_via_users_server"));
+        Assert.Equal("M_UNABLE_TO_GRANT_JOIN", (await C.PostAsync($"{V3}/rooms/{R(restricted)}/join", new { }, carol.AccessToken)).Errcode);
+    }
+
     [Fact]
     public async Task Members_and_joined_members_filter_by_membership()
     {

@@ -106,6 +106,7 @@ public static class ServerHost
         services.AddSingleton<SyncNotifier>();
         services.AddSingleton<EventSpine>();
         services.AddSingleton<MembershipService>();
+        services.AddSingleton<RestrictedJoins>();
         services.AddSingleton<RoomCreation>();
         services.AddSingleton<RoomReader>();
         services.AddSingleton<SyncService>();

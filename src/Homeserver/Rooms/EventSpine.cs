@@ -171,9 +171,12 @@ public sealed class EventSpine(
     /// The membership event template a remote user's server signs to join (<c>make_join</c>/<c>make_knock</c>/
     /// <c>make_leave</c>): prev and auth events from the current state; refused when the auth rules would refuse it.
     /// </summary>
-    public async Task<JsonObject> MembershipTemplateAsync(RoomSnapshot room, string userId, string membership, CancellationToken ct)
+    public async Task<JsonObject> MembershipTemplateAsync(RoomSnapshot room, string userId, string membership, CancellationToken ct,
+        string? authoriser = null)
     {
         var content = new JsonObject { ["membership"] = membership };
+        if (authoriser is not null)
+            content["join_authorised_via_users_server"] = authoriser;
         var prevEvents = room.Extremities.OrderByDescending(e => e.Depth).Take(MaxPrevEvents).ToList();
         var template = new JsonObject
         {
@@ -196,6 +199,9 @@ public sealed class EventSpine(
         probe["signatures"] = new JsonObject();
         if (room.Version.EventIdFormat == EventIdFormat.ServerChosen)
             probe["event_id"] = $"$probe:{EventSigning.ServerOf(userId)}";
+        // The authoriser's server signature is checked on send_join; here only the rules' other conditions matter.
+        if (authoriser is not null)
+            probe["signatures"] = new JsonObject { [EventSigning.ServerOf(authoriser)!] = new JsonObject() };
         var pdu = ParseLocal(probe, room.Version);
         var result = EventAuthorizer.Check(pdu, await LoadStateLookupAsync(room.Version, room.State, pdu, ct));
         if (!result.Allowed)

@@ -9,7 +9,7 @@ namespace Matrix.Homeserver.Rooms;
 /// <summary>Membership changes of local users: join, invite, leave, kick, ban, unban, knock, forget.</summary>
 public sealed class MembershipService(
     EventSpine spine, Database db, RoomStore rooms, ProfileStore profiles, ServerServer.RemoteMembership remoteMembership, ServerServer.FederationInvites federationInvites,
-    RemoteInviteStore remoteInvites, Sync.SyncNotifier notifier, Config.HomeserverConfig config)
+    RemoteInviteStore remoteInvites, Sync.SyncNotifier notifier, Config.HomeserverConfig config, RestrictedJoins restrictedJoins)
 {
     public async Task<PersistedEvent> ChangeAsync(string roomId, string sender, string target, string membership, string? reason,
         JsonObject? extraContent, CancellationToken ct)
@@ -26,6 +26,8 @@ public sealed class MembershipService(
             content["reason"] = reason;
         if (membership is "join" or "invite" or "knock")
             await AddProfileAsync(content, target, ct);
+        if (membership == "join" && sender == target && await restrictedJoins.AuthoriserForAsync(room!, target, ct) is { } authoriser)
+            content["join_authorised_via_users_server"] = authoriser;
         var remoteInvitee = membership == "invite" && EventSigning.ServerOf(target) is { } targetServer && targetServer != config.ServerName;
         var result = await spine.SendAsync(roomId, new NewEvent("m.room.member", target, sender, content)
         {

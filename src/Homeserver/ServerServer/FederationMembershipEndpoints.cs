@@ -13,7 +13,7 @@ namespace Matrix.Homeserver.ServerServer;
 /// <summary>Spec (server-server): joining a room of this server from another one (<c>make_join</c>, <c>send_join</c> v2).</summary>
 public sealed class FederationMembershipEndpoints(
     FederationRequestAuth auth, EventSpine spine, ServerKeyService keys, Database db, RoomStore rooms, EventCache events, RoomReader reader,
-    ServerRoomAccess access, HomeserverConfig config) : IEndpoints
+    ServerRoomAccess access, RestrictedJoins restrictedJoins, Matrix.Federation.Crypto.Ed25519KeyPair signingKey, HomeserverConfig config) : IEndpoints
 {
     public void Map(IEndpointRouteBuilder app)
     {
@@ -83,7 +83,8 @@ public sealed class FederationMembershipEndpoints(
         if (!supported.Contains(room.Version.Id))
             throw new MatrixException(400, "M_INCOMPATIBLE_ROOM_VERSION", $"The room has version {room.Version.Id}.",
                 new JsonObject { ["room_version"] = room.Version.Id });
-        var template = await spine.MembershipTemplateAsync(room, userId, "join", context.RequestAborted);
+        var authoriser = await restrictedJoins.AuthoriserForAsync(room, userId, context.RequestAborted);
+        var template = await spine.MembershipTemplateAsync(room, userId, "join", context.RequestAborted, authoriser);
         await context.WriteJsonAsync(new JsonObject { ["room_version"] = room.Version.Id, ["event"] = template });
     }
 
@@ -93,6 +94,13 @@ public sealed class FederationMembershipEndpoints(
         var room = await KnownRoomAsync(context);
         await access.EnsureAllowedAsync(room, origin, context.RequestAborted);
         var pdu = ParseMembership(body, room, context, origin, "join");
+        // A restricted join names one of our users as authoriser: this server vouches for it with its signature.
+        if (pdu.Content["join_authorised_via_users_server"]?.AsString() is { } authoriser && EventSigning.ServerOf(authoriser) == config.ServerName)
+        {
+            var countersigned = (JsonObject)pdu.Json.DeepClone();
+            EventSigning.AddSignature(countersigned, room.Version, config.ServerName, signingKey);
+            pdu = Pdu.Parse(countersigned, room.Version);
+        }
 
         var result = await spine.ReceiveAsync(pdu, await keys.KeysForAsync(pdu, context.RequestAborted), context.RequestAborted);
         if (result.Outcome is not (ReceiveOutcome.Accepted or ReceiveOutcome.Duplicate))
