@@ -64,6 +64,20 @@ public sealed class FederationTests(TwoServersSqlitePostgres fixture) : IClassFi
     }
 
     [Fact]
+    public async Task OpenId_tokens_identify_their_user_to_third_parties()
+    {
+        var alice = await A.RegisterAsync();
+        var token = await A.PostAsync($"/_matrix/client/v3/user/{Uri.EscapeDataString(alice.UserId)}/openid/request_token", new { }, alice.AccessToken);
+        Assert.Equal(NameA, token.Str("matrix_server_name"));
+        Assert.Equal("Bearer", token.Str("token_type"));
+        var info = await A.GetAsync($"/_matrix/federation/v1/openid/userinfo?access_token={Uri.EscapeDataString(token.Str("access_token"))}");
+        Assert.Equal(alice.UserId, info.Str("sub"));
+        Assert.Equal("M_UNKNOWN_TOKEN", (await A.GetAsync("/_matrix/federation/v1/openid/userinfo?access_token=forged")).Errcode);
+        var bob = await B.RegisterAsync();
+        Assert.Equal("M_FORBIDDEN", (await A.PostAsync($"/_matrix/client/v3/user/{Uri.EscapeDataString(bob.UserId)}/openid/request_token", new { }, alice.AccessToken)).Errcode);
+    }
+
+    [Fact]
     public async Task Unsigned_forged_and_misaddressed_federation_requests_are_401()
     {
         var alice = await A.RegisterAsync();

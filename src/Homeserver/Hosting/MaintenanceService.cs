@@ -3,7 +3,7 @@ using Matrix.Homeserver.Storage;
 
 namespace Matrix.Homeserver.Hosting;
 
-/// <summary>Periodic clean-up of expired short-lived records (UIA sessions, login tokens).</summary>
+/// <summary>Periodic clean-up of expired short-lived records (UIA sessions, login and OpenID tokens, old federation transaction IDs).</summary>
 public sealed class MaintenanceService(UserInteractiveAuth uia, Database db, TokenStore tokens, TimeProvider clock, ILogger<MaintenanceService> logger)
     : BackgroundService
 {
@@ -18,7 +18,13 @@ public sealed class MaintenanceService(UserInteractiveAuth uia, Database db, Tok
             {
                 await uia.ExpireSessionsAsync(stoppingToken);
                 var now = clock.GetUtcNow().ToUnixTimeMilliseconds();
-                await db.WriteAsync(s => tokens.DeleteExpiredLoginTokensAsync(s, now), stoppingToken);
+                await db.WriteAsync(async s =>
+                {
+                    await tokens.DeleteExpiredLoginTokensAsync(s, now);
+                    await s.ExecuteAsync("DELETE FROM openid_tokens WHERE expires_ts <= @now", new { now });
+                    // A retried transaction comes back within minutes; a day of memory is plenty.
+                    await s.ExecuteAsync("DELETE FROM federation_inbound_txns WHERE received_ts <= @before", new { before = now - (long)TimeSpan.FromDays(1).TotalMilliseconds });
+                }, stoppingToken);
             }
             catch (Exception e) when (e is not OperationCanceledException)
             {

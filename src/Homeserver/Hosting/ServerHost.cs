@@ -122,6 +122,7 @@ public static class ServerHost
         services.AddSingleton<IEndpoints, LoginEndpoints>();
         services.AddSingleton<IEndpoints, DeviceEndpoints>();
         services.AddSingleton<IEndpoints, AccountManagementEndpoints>();
+        services.AddSingleton<IEndpoints, OpenIdEndpoints>();
         services.AddSingleton<IEndpoints, ProfileEndpoints>();
         services.AddSingleton<IEndpoints, AccountDataEndpoints>();
         services.AddSingleton<IEndpoints, TagEndpoints>();

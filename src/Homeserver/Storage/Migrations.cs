@@ -220,6 +220,11 @@ public static class Migrations
                 PRIMARY KEY (room_id, user_id)
             );
             CREATE INDEX remote_invites_user ON remote_invites (user_id, stream_ordering);
+            CREATE TABLE openid_tokens (
+                token_hash TEXT PRIMARY KEY,
+                user_id TEXT NOT NULL,
+                expires_ts BIGINT NOT NULL
+            );
             CREATE TABLE user_filters (
                 user_id TEXT NOT NULL,
                 filter_id BIGINT NOT NULL,
