@@ -254,6 +254,25 @@ public sealed class FederationTests(TwoServersSqlitePostgres fixture) : IClassFi
     }
 
     [Fact]
+    public async Task History_from_before_joining_is_backfilled_from_the_other_server()
+    {
+        var alice = await A.RegisterAsync();
+        var bob = await B.RegisterAsync();
+        var roomId = await RoomTests.CreateRoomAsync(A, alice, new { preset = "public_chat" });
+        var history = Enumerable.Range(0, 5).Select(i => $"history {i}").ToList();
+        foreach (var body in history)
+            await RoomTests.SendAsync(A, alice, roomId, body);
+        Assert.Equal(200, (await B.PostAsync($"/_matrix/client/v3/join/{RoomTests.R(roomId)}?via={Uri.EscapeDataString(NameA)}", new { }, bob.AccessToken)).Status);
+
+        var messages = await B.GetAsync($"/_matrix/client/v3/rooms/{RoomTests.R(roomId)}/messages?dir=b&limit=30", bob.AccessToken);
+        var chunk = messages.Body!["chunk"]!.AsArray();
+        var bodies = chunk.Where(e => e!["type"]!.GetValue<string>() == "m.room.message").Select(e => e!["content"]!["body"]!.GetValue<string>()).Reverse().ToList();
+        Assert.Equal(history, bodies);
+        Assert.Contains(chunk, e => e!["type"]!.GetValue<string>() == "m.room.create");
+        Assert.Equal(chunk.Count, chunk.Select(e => e!["event_id"]!.GetValue<string>()).Distinct().Count());
+    }
+
+    [Fact]
     public async Task A_server_that_was_down_catches_up_with_nothing_lost()
     {
         var alice = await A.RegisterAsync();

@@ -95,6 +95,7 @@ public static class ServerHost
         services.AddSingleton<ServerServer.FederationSender>();
         services.AddSingleton<RoomDirectory.AliasResolver>();
         services.AddSingleton<RoomDirectory.PublicRoomList>();
+        services.AddSingleton<ServerServer.RemoteBackfill>();
         services.AddSingleton<ServerServer.RemoteMembership>();
         services.AddSingleton<RemoteInviteStore>();
         services.AddSingleton<ServerServer.FederationInvites>();

@@ -49,6 +49,15 @@ public sealed class RoomStore
         return (await s.QueryAsync<EventRow>($"SELECT {EventColumns} FROM events WHERE event_id IN {SqlList.In(args, "id", eventIds)}", args)).ToList();
     }
 
+    /// <summary>The room's oldest timeline event (where backfilling continues from).</summary>
+    public Task<EventRow?> EarliestTimelineEventAsync(DbSession s, string roomId) => s.QuerySingleOrDefaultAsync<EventRow>(
+        $"SELECT {EventColumns} FROM events WHERE room_id = @roomId AND outlier = 0 AND rejected = 0 ORDER BY stream_ordering LIMIT 1", new { roomId });
+
+    /// <summary>Turns a stored outlier into a backfilled timeline event at the given (negative) position.</summary>
+    public Task PromoteOutlierAsync(DbSession s, string eventId, long streamOrdering, long stateGroup) => s.ExecuteAsync(
+        "UPDATE events SET outlier = 0, stream_ordering = @streamOrdering, state_group = @stateGroup WHERE event_id = @eventId AND outlier = 1",
+        new { eventId, streamOrdering, stateGroup });
+
     public Task MarkRedactedAsync(DbSession s, string eventId, string redactionId) =>
         s.ExecuteAsync("UPDATE events SET redacted_by = @redactionId WHERE event_id = @eventId AND redacted_by IS NULL", new { eventId, redactionId });
 

@@ -209,6 +209,7 @@ public static class Migrations
             );
             CREATE INDEX federation_outbox_destination ON federation_outbox (destination, id);
             INSERT INTO stream_positions (stream, position) VALUES ('federation_outbox', 0);
+            INSERT INTO stream_positions (stream, position) VALUES ('backfill', 0);
             CREATE TABLE remote_invites (
                 room_id TEXT NOT NULL,
                 user_id TEXT NOT NULL,

@@ -11,7 +11,7 @@ namespace Matrix.Homeserver.Sync;
 /// <summary>Spec: <c>GET /sync</c> and <c>GET /rooms/{roomId}/messages</c>.</summary>
 public sealed class SyncEndpoints(
     Authenticator authenticator, SyncService sync, RoomReader reader, Database db, RoomStore rooms, StreamPositions streams,
-    Presence.PresenceService presence) : IEndpoints
+    Presence.PresenceService presence, ServerServer.RemoteBackfill backfill) : IEndpoints
 {
     public const int MaxMessagesLimit = 1000;
 
@@ -139,7 +139,7 @@ public sealed class SyncEndpoints(
         var filter = RoomEventFilter(context);
         var rows = new List<EventRow>();
         // Page through the window until the limit is filled with events that pass the filter.
-        var (low, high) = dir == "b" ? (to ?? 0, from) : (from, Math.Min(to ?? ceiling, ceiling));
+        var (low, high) = dir == "b" ? (to ?? long.MinValue, from) : (from, Math.Min(to ?? ceiling, ceiling));
         var lastScanned = from;
         while (rows.Count < limit && low < high)
         {
@@ -153,8 +153,18 @@ public sealed class SyncEndpoints(
                 if (rows.Count == limit)
                     break;
             }
-            if (batch.Count < Math.Max(limit, 50) || rows.Count == limit)
+            if (rows.Count == limit)
                 break;
+            // Paging back past the oldest event here: fetch older history from the other servers first.
+            if (batch.Count < Math.Max(limit, 50))
+            {
+                if (dir == "b" && to is null && await backfill.BackfillAsync(room, context.RequestAborted))
+                {
+                    high = lastScanned;
+                    continue;
+                }
+                break;
+            }
             if (dir == "b") high = lastScanned; else low = lastScanned;
         }
 

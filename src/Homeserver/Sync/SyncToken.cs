@@ -18,8 +18,9 @@ public readonly record struct SyncToken(long Events, long AccountData = 0, long 
         var values = new long[5];
         if (parts.Length is 0 or > 5)
             throw MatrixException.InvalidParam($"Invalid {parameter} token.");
+        // Only the event position may be negative: history backfilled from other servers sorts before everything else.
         for (var i = 0; i < parts.Length; i++)
-            if (!long.TryParse(parts[i], NumberStyles.None, CultureInfo.InvariantCulture, out values[i]))
+            if (!long.TryParse(parts[i], i == 0 ? NumberStyles.AllowLeadingSign : NumberStyles.None, CultureInfo.InvariantCulture, out values[i]))
                 throw MatrixException.InvalidParam($"Invalid {parameter} token.");
         return new SyncToken(values[0], values[1], values[2], values[3], values[4]);
     }

@@ -1,0 +1,110 @@
+using System.Text.Json.Nodes;
+using Matrix.Federation.Auth;
+using Matrix.Federation.Events;
+using Matrix.Federation.Json;
+using Matrix.Federation.Rooms;
+using Matrix.Federation.Transport;
+using Matrix.Homeserver.Config;
+using Matrix.Homeserver.Rooms;
+using Matrix.Homeserver.Storage;
+
+namespace Matrix.Homeserver.ServerServer;
+
+/// <summary>
+/// History from before this server joined a room, fetched with <c>backfill</c> from other servers in the room when a
+/// client pages back past the oldest event here. Each event's signatures and auth (against its own auth events) are
+/// checked; accepted events get negative stream positions, so they sort before everything this server saw live.
+/// Their history visibility is judged with the room state this server joined with.
+/// </summary>
+public sealed class RemoteBackfill(Database db, RoomStore rooms, StreamPositions streams, EventCache events, FederationClient client,
+    ServerKeyService keys, FederationSender sender, HomeserverConfig config, ILogger<RemoteBackfill> logger)
+{
+    public const int Batch = 50;
+
+    /// <summary>Fetches up to <see cref="Batch"/> older events; true when any were added.</summary>
+    public async Task<bool> BackfillAsync(RoomSnapshot room, CancellationToken ct)
+    {
+        if (!config.Federation.Enabled)
+            return false;
+        var earliest = await db.ReadAsync(s => rooms.EarliestTimelineEventAsync(s, room.RoomId), ct);
+        if (earliest is null)
+            return false;
+        var first = events.FromRow(earliest, room.Version);
+        var known = await db.ReadAsync(s => rooms.GetEventsAsync(s, first.PrevEvents.ToList()), ct);
+        if (first.PrevEvents.Count == 0 || known.Count(r => r.Outlier == 0) == first.PrevEvents.Count)
+            return false;
+
+        var query = string.Join('&', first.PrevEvents.Select(id => $"v={Uri.EscapeDataString(id)}"));
+        foreach (var server in (await sender.JoinedServersAsync(room)).Where(s => s != config.ServerName))
+        {
+            try
+            {
+                var answer = await client.SendAsync(HttpMethod.Get, server,
+                    $"/_matrix/federation/v1/backfill/{Uri.EscapeDataString(room.RoomId)}?{query}&limit={Batch}", null, ct) as JsonObject;
+                var pdus = (answer?["pdus"] as JsonArray ?? []).OfType<JsonObject>().Select(e => Parse(e, room.Version)).OfType<Pdu>()
+                    .Where(e => e.RoomId == room.RoomId).ToList();
+                if (pdus.Count > 0)
+                    return await StoreAsync(room, pdus, earliest.StateGroup, ct) > 0;
+            }
+            catch (FederationException e)
+            {
+                logger.LogInformation("Backfilling {Room} from {Server} failed: {Reason}", room.RoomId, server, e.Message);
+            }
+        }
+        return false;
+    }
+
+    private async Task<int> StoreAsync(RoomSnapshot room, List<Pdu> pdus, long stateGroup, CancellationToken ct)
+    {
+        var byId = pdus.ToDictionary(p => p.EventId);
+        var accepted = new List<Pdu>();
+        foreach (var pdu in pdus.OrderBy(p => p.Depth))
+        {
+            var authEvents = new List<Pdu>();
+            foreach (var id in pdu.AuthEvents)
+                if (byId.TryGetValue(id, out var inBatch))
+                    authEvents.Add(inBatch);
+                else if (await events.GetAsync(id, room.Version, ct) is { } known)
+                    authEvents.Add(known);
+            var create = room.Version.RoomIdIsCreateEventHash ? await events.GetAsync("$" + room.RoomId[1..], room.Version, ct) : null;
+            if (EventSigning.HasValidSignatures(pdu, await keys.KeysForAsync(pdu, ct), out _)
+                && AuthEventSelection.CheckAuthEvents(pdu, authEvents, _ => false).Allowed
+                && EventAuthorizer.Check(pdu, AuthEventSelection.StateFromAuthEvents(authEvents, create)).Allowed)
+                accepted.Add(pdu);
+        }
+        var stored = 0;
+        await db.WriteAsync(async s =>
+        {
+            var existing = (await rooms.GetEventsAsync(s, accepted.Select(p => p.EventId).ToList())).ToDictionary(r => r.EventId);
+            // Newest first, so older events get lower (more negative) positions.
+            foreach (var pdu in accepted.OrderByDescending(p => p.Depth).ThenByDescending(p => p.OriginServerTs))
+            {
+                if (existing.TryGetValue(pdu.EventId, out var row) && row.Outlier == 0)
+                    continue;
+                var position = -await streams.NextAsync(s, "backfill");
+                if (row is not null)
+                    await rooms.PromoteOutlierAsync(s, pdu.EventId, position, stateGroup);
+                else
+                    await rooms.InsertEventAsync(s, new EventRow(position, pdu.EventId, pdu.RoomId, pdu.Type, pdu.StateKey, pdu.Sender, pdu.Depth,
+                        pdu.OriginServerTs, stateGroup, null, CanonicalJson.EncodeToString(pdu.Json)));
+                stored++;
+            }
+        }, ct);
+        foreach (var pdu in accepted)
+            events.Add(pdu);
+        return stored;
+    }
+
+    private static Pdu? Parse(JsonObject json, RoomVersion version)
+    {
+        try
+        {
+            var strict = StrictJsonParser.ParseObject(CanonicalJson.Encode(json), lenientNumbers: !version.StrictCanonicalJson);
+            return PduParser.TryParse(strict, version, out var pdu, out _) ? pdu : null;
+        }
+        catch (CanonicalJsonException)
+        {
+            return null;
+        }
+    }
+}
