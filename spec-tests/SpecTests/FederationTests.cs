@@ -273,6 +273,29 @@ public sealed class FederationTests(TwoServersSqlitePostgres fixture) : IClassFi
     }
 
     [Fact]
+    public async Task Knocks_cross_servers_and_the_knocker_sees_the_room_state()
+    {
+        var alice = await A.RegisterAsync();
+        var bob = await B.RegisterAsync();
+        var roomId = await RoomTests.CreateRoomAsync(A, alice, new
+        {
+            name = "Knock knock", room_version = "10",
+            initial_state = new object[] { new { type = "m.room.join_rules", state_key = "", content = new { join_rule = "knock" } } },
+        });
+        var knock = await B.PostAsync($"/_matrix/client/v3/knock/{RoomTests.R(roomId)}?via={Uri.EscapeDataString(NameA)}", new { reason = "let me in" }, bob.AccessToken);
+        Assert.True(knock.Status == 200, knock.ToString());
+        var member = await A.GetAsync($"/_matrix/client/v3/rooms/{RoomTests.R(roomId)}/state/m.room.member/{bob.UserId}", alice.AccessToken);
+        Assert.Equal("knock", member.Str("membership"));
+        var knockState = (await SyncTests.SyncAsync(B, bob))["rooms"]!["knock"]![roomId]!["knock_state"]!["events"]!.AsArray();
+        Assert.Contains(knockState, e => e!["type"]!.GetValue<string>() == "m.room.name");
+
+        // Alice lets Bob in: an invite, which Bob accepts.
+        Assert.Equal(200, (await A.PostAsync($"/_matrix/client/v3/rooms/{RoomTests.R(roomId)}/invite", new { user_id = bob.UserId }, alice.AccessToken)).Status);
+        var join = await B.PostAsync($"/_matrix/client/v3/rooms/{RoomTests.R(roomId)}/join", new { }, bob.AccessToken);
+        Assert.True(join.Status == 200, join.ToString());
+    }
+
+    [Fact]
     public async Task A_server_that_was_down_catches_up_with_nothing_lost()
     {
         var alice = await A.RegisterAsync();

@@ -9,7 +9,8 @@ namespace Matrix.Homeserver.Rooms;
 /// <summary>Membership changes of local users: join, invite, leave, kick, ban, unban, knock, forget.</summary>
 public sealed class MembershipService(
     EventSpine spine, Database db, RoomStore rooms, ProfileStore profiles, ServerServer.RemoteMembership remoteMembership, ServerServer.FederationInvites federationInvites,
-    RemoteInviteStore remoteInvites, Sync.SyncNotifier notifier, Config.HomeserverConfig config, RestrictedJoins restrictedJoins)
+    RemoteInviteStore remoteInvites, Sync.SyncNotifier notifier, Config.HomeserverConfig config, RestrictedJoins restrictedJoins,
+    Storage.StreamPositions streams)
 {
     public async Task<PersistedEvent> ChangeAsync(string roomId, string sender, string target, string membership, string? reason,
         JsonObject? extraContent, CancellationToken ct)
@@ -76,10 +77,27 @@ public sealed class MembershipService(
     {
         var version = Federation.Rooms.RoomVersions.Find(invite.RoomVersion)!;
         var invitePdu = Pdu.Parse((System.Text.Json.Nodes.JsonObject)System.Text.Json.Nodes.JsonNode.Parse(invite.EventJson)!, version);
-        await remoteMembership.RejectInviteAsync(invite.RoomId, invite.UserId, EventSigning.ServerOf(invitePdu.Sender)!, ct);
+        await remoteMembership.RejectInviteAsync(invite.RoomId, invite.UserId, invite.ViaServer ?? EventSigning.ServerOf(invitePdu.Sender)!, ct);
         await db.WriteAsync(s => remoteInvites.DeleteAsync(s, invite.RoomId, invite.UserId), ct);
         notifier.Notify([invite.UserId]);
         return new PersistedEvent(invitePdu, 0);
+    }
+
+    /// <summary>Knocks on a room this server does not know, through <paramref name="servers"/> (and the room ID's server).</summary>
+    public async Task<PersistedEvent> KnockRemoteAsync(string roomId, string userId, string? reason, IEnumerable<string> servers, CancellationToken ct)
+    {
+        var content = new JsonObject();
+        if (reason is not null)
+            content["reason"] = reason;
+        await AddProfileAsync(content, userId, ct);
+        var candidates = servers.ToList();
+        if (EventSigning.ServerOf(roomId) is { } roomServer)
+            candidates.Add(roomServer);
+        var (knock, roomState, server) = await remoteMembership.KnockAsync(roomId, userId, content, candidates, ct);
+        await db.WriteAsync(async s => await remoteInvites.SetAsync(s, new RemoteInviteRow(roomId, userId, knock.EventId, knock.Version.Id,
+            Federation.Json.CanonicalJson.EncodeToString(knock.Json), roomState.ToJsonString(), await streams.NextAsync(s, "events"), "knock", server)), ct);
+        notifier.Notify([userId]);
+        return new PersistedEvent(knock, 0);
     }
 
     /// <summary>Unbanning is a leave by another user, allowed only when the target is banned.</summary>

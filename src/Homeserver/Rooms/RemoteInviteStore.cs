@@ -2,18 +2,23 @@ using Matrix.Homeserver.Storage;
 
 namespace Matrix.Homeserver.Rooms;
 
-/// <summary>An invite of a local user to a room this server does not know yet, with the stripped state the inviter sent.</summary>
+/// <summary>
+/// A local user's invite to (or knock on) a room this server does not know yet, with the stripped state the other
+/// server sent. <paramref name="Membership"/> is <c>invite</c> or <c>knock</c>; <paramref name="ViaServer"/> is the server
+/// to tell when it is withdrawn (the inviter's, or the one knocked through).
+/// </summary>
 public sealed record RemoteInviteRow(string RoomId, string UserId, string EventId, string RoomVersion, string EventJson, string InviteStateJson,
-    long StreamOrdering);
+    long StreamOrdering, string Membership = "invite", string? ViaServer = null);
 
 public sealed class RemoteInviteStore
 {
-    private const string Columns = "room_id, user_id, event_id, room_version, event_json, invite_state_json, stream_ordering";
+    private const string Columns = "room_id, user_id, event_id, room_version, event_json, invite_state_json, stream_ordering, membership, via_server";
 
     public Task SetAsync(DbSession s, RemoteInviteRow row) => s.ExecuteAsync($"""
-        INSERT INTO remote_invites ({Columns}) VALUES (@RoomId, @UserId, @EventId, @RoomVersion, @EventJson, @InviteStateJson, @StreamOrdering)
+        INSERT INTO remote_invites ({Columns}) VALUES (@RoomId, @UserId, @EventId, @RoomVersion, @EventJson, @InviteStateJson, @StreamOrdering, @Membership, @ViaServer)
         ON CONFLICT (room_id, user_id) DO UPDATE SET event_id = excluded.event_id, room_version = excluded.room_version,
-            event_json = excluded.event_json, invite_state_json = excluded.invite_state_json, stream_ordering = excluded.stream_ordering
+            event_json = excluded.event_json, invite_state_json = excluded.invite_state_json, stream_ordering = excluded.stream_ordering,
+            membership = excluded.membership, via_server = excluded.via_server
         """, row);
 
     public async Task<List<RemoteInviteRow>> ForUserAsync(DbSession s, string userId) =>

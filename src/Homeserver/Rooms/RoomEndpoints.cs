@@ -10,7 +10,7 @@ namespace Matrix.Homeserver.Rooms;
 /// <summary>Spec: room creation, joining by ID or alias, membership changes, forget, joined_rooms.</summary>
 public sealed class RoomEndpoints(
     Authenticator authenticator, JsonBody json, RoomCreation creation, MembershipService memberships, Database db, RoomStore rooms,
-    HomeserverConfig config, RoomDirectory.AliasResolver aliases) : IEndpoints
+    HomeserverConfig config, RoomDirectory.AliasResolver aliases, EventSpine spine) : IEndpoints
 {
     public void Map(IEndpointRouteBuilder app)
     {
@@ -62,9 +62,12 @@ public sealed class RoomEndpoints(
     {
         var requester = await authenticator.AuthenticateAsync(context);
         var body = await json.ReadObjectAsync(context, optional: true);
-        var (roomId, _) = await ResolveRoomAsync(context, "roomIdOrAlias");
+        var (roomId, servers) = await ResolveRoomAsync(context, "roomIdOrAlias");
         var user = requester.UserId.Value;
-        await memberships.ChangeAsync(roomId, user, user, "knock", body.OptionalString("reason"), null, context.RequestAborted);
+        if (await spine.GetRoomAsync(roomId, context.RequestAborted) is null)
+            await memberships.KnockRemoteAsync(roomId, user, body.OptionalString("reason"), servers.Concat(ViaServers(context)), context.RequestAborted);
+        else
+            await memberships.ChangeAsync(roomId, user, user, "knock", body.OptionalString("reason"), null, context.RequestAborted);
         await context.WriteJsonAsync(new JsonObject { ["room_id"] = roomId });
     }
 

@@ -94,7 +94,7 @@ public sealed class FederationInvites(
         var stripped = (request["invite_room_state"] as JsonArray ?? []).OfType<JsonObject>().Take(MaxInviteStateEvents)
             .Where(e => e["type"] is JsonValue && e["content"] is JsonObject).Select(e => (JsonNode)e.DeepClone()).ToArray();
         await db.WriteAsync(async s => await invites.SetAsync(s, new RemoteInviteRow(invite.RoomId, invitee.Value, invite.EventId, version.Id,
-            CanonicalJson.EncodeToString(signed), new JsonArray(stripped).ToJsonString(), await streams.NextAsync(s, "events"))), ct);
+            CanonicalJson.EncodeToString(signed), new JsonArray(stripped).ToJsonString(), await streams.NextAsync(s, "events"), "invite", origin)), ct);
         notifier.Notify([invitee.Value]);
         await context.WriteJsonAsync(new JsonObject { ["event"] = signed });
     }

@@ -20,7 +20,41 @@ public sealed class FederationMembershipEndpoints(
         app.MapGet($"{FederationQueryEndpoints.FederationPrefix}/v1/make_join/{{roomId}}/{{userId}}", MakeJoinAsync);
         app.MapPut($"{FederationQueryEndpoints.FederationPrefix}/v2/send_join/{{roomId}}/{{eventId}}", SendJoinAsync);
         app.MapGet($"{FederationQueryEndpoints.FederationPrefix}/v1/make_leave/{{roomId}}/{{userId}}", MakeLeaveAsync);
+        app.MapGet($"{FederationQueryEndpoints.FederationPrefix}/v1/make_knock/{{roomId}}/{{userId}}", MakeKnockAsync);
+        app.MapPut($"{FederationQueryEndpoints.FederationPrefix}/v1/send_knock/{{roomId}}/{{eventId}}", SendKnockAsync);
         app.MapPut($"{FederationQueryEndpoints.FederationPrefix}/v2/send_leave/{{roomId}}/{{eventId}}", SendLeaveAsync);
+    }
+
+    private async Task MakeKnockAsync(HttpContext context)
+    {
+        var (origin, _) = await auth.AuthenticateAsync(context);
+        var room = await KnownRoomAsync(context);
+        await access.EnsureAllowedAsync(room, origin, context.RequestAborted);
+        var userId = context.Route("userId");
+        if (!UserId.TryParse(userId, out var user) || user.Server.Value != origin)
+            throw MatrixException.Forbidden("A server may only make knocks for its own users.");
+        var supported = context.Request.Query["ver"].Where(v => v is not null).Select(v => v!).ToList();
+        if (!room.Version.KnockJoinRule || !supported.Contains(room.Version.Id))
+            throw new MatrixException(400, "M_INCOMPATIBLE_ROOM_VERSION", $"The room has version {room.Version.Id}.",
+                new JsonObject { ["room_version"] = room.Version.Id });
+        var template = await spine.MembershipTemplateAsync(room, userId, "knock", context.RequestAborted);
+        await context.WriteJsonAsync(new JsonObject { ["room_version"] = room.Version.Id, ["event"] = template });
+    }
+
+    private async Task SendKnockAsync(HttpContext context)
+    {
+        var (origin, body) = await auth.AuthenticateAsync(context);
+        var room = await KnownRoomAsync(context);
+        await access.EnsureAllowedAsync(room, origin, context.RequestAborted);
+        var pdu = ParseMembership(body, room, context, origin, "knock");
+        var result = await spine.ReceiveAsync(pdu, await keys.KeysForAsync(pdu, context.RequestAborted), context.RequestAborted);
+        if (result.Outcome is not (ReceiveOutcome.Accepted or ReceiveOutcome.Duplicate))
+            throw MatrixException.Forbidden($"The knock was refused: {result.Reason}");
+        var stripped = new JsonArray();
+        foreach (var type in new[] { "m.room.create", "m.room.join_rules", "m.room.name", "m.room.avatar", "m.room.canonical_alias", "m.room.encryption" })
+            if (await spine.GetStateEventAsync(room, new StateKey(type, ""), context.RequestAborted) is { } stateEvent)
+                stripped.Add(ClientEventFormat.ToStripped(stateEvent));
+        await context.WriteJsonAsync(new JsonObject { ["knock_room_state"] = stripped });
     }
 
     private async Task MakeLeaveAsync(HttpContext context)

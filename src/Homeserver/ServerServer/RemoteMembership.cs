@@ -72,6 +72,41 @@ public sealed class RemoteMembership(FederationClient client, EventSpine spine, 
         await spine.ImportJoinedRoomAsync(pdu, state, authChain, e => keys.KeysForAsync(e, ct), ct);
     }
 
+    /// <summary>
+    /// Knocks on a room this server does not know: <c>make_knock</c>/<c>send_knock</c> (v1) through the first server that
+    /// answers; returns the knock and the stripped room state that server sent.
+    /// </summary>
+    public async Task<(Pdu Knock, JsonArray RoomState, string Server)> KnockAsync(string roomId, string userId, JsonObject profileContent,
+        IEnumerable<string> servers, CancellationToken ct)
+    {
+        if (!config.Federation.Enabled)
+            throw MatrixException.NotFound("This server does not know the room.");
+        var failures = new List<string>();
+        foreach (var server in servers.Where(s => s != config.ServerName).Distinct())
+        {
+            try
+            {
+                var made = await client.SendAsync(HttpMethod.Get, server,
+                    $"/_matrix/federation/v1/make_knock/{Uri.EscapeDataString(roomId)}/{Uri.EscapeDataString(userId)}?{SupportedVersions}", null, ct) as JsonObject;
+                if (RoomVersions.Find(made?["room_version"]?.AsString() ?? "") is not { } version || made?["event"] is not JsonObject template)
+                    throw new FederationException(0, null, "make_knock answered no usable template");
+                var content = (JsonObject)profileContent.DeepClone();
+                content["membership"] = "knock";
+                var knock = SignedMembership(template, version, roomId, userId, content);
+                var answer = await client.SendAsync(HttpMethod.Put, server,
+                    $"/_matrix/federation/v1/send_knock/{Uri.EscapeDataString(roomId)}/{Uri.EscapeDataString(knock.EventId)}", knock.Json, ct) as JsonObject;
+                return (knock, answer?["knock_room_state"] as JsonArray ?? [], server);
+            }
+            catch (FederationException e)
+            {
+                failures.Add($"{server}: {e.Message}");
+                if (e.Status is 403 or 400)
+                    throw MatrixException.Forbidden($"{server} refused the knock: {e.Message}");
+            }
+        }
+        throw MatrixException.NotFound(failures.Count == 0 ? "No server to knock through." : $"Could not knock: {string.Join("; ", failures)}");
+    }
+
     /// <summary>Tells the inviting server a local user declines its invite; false when it cannot be reached or refuses.</summary>
     public async Task<bool> RejectInviteAsync(string roomId, string userId, string server, CancellationToken ct)
     {

@@ -218,6 +218,8 @@ public static class Migrations
                 event_json TEXT NOT NULL,
                 invite_state_json TEXT NOT NULL,
                 stream_ordering BIGINT NOT NULL,
+                membership TEXT NOT NULL DEFAULT 'invite',
+                via_server TEXT NULL,
                 PRIMARY KEY (room_id, user_id)
             );
             CREATE INDEX remote_invites_user ON remote_invites (user_id, stream_ordering);

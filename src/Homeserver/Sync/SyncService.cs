@@ -90,16 +90,19 @@ public sealed class SyncService(
         // Invites to rooms this server does not know yet, with the stripped state the inviting server sent.
         foreach (var remote in await db.ReadAsync(s => remoteInvites.ForUserAsync(s, user), ct))
             if ((since is null || remote.StreamOrdering > sinceEvents) && remote.StreamOrdering <= upTo && filter.IncludesRoom(remote.RoomId)
-                && !invite.ContainsKey(remote.RoomId) && await spine.GetRoomAsync(remote.RoomId, ct) is null)
+                && !invite.ContainsKey(remote.RoomId) && !knock.ContainsKey(remote.RoomId) && await spine.GetRoomAsync(remote.RoomId, ct) is null)
             {
                 var stripped = JsonNode.Parse(remote.InviteStateJson)!.AsArray();
-                var inviteEvent = JsonNode.Parse(remote.EventJson)!.AsObject();
+                var memberEvent = JsonNode.Parse(remote.EventJson)!.AsObject();
                 stripped.Add(new JsonObject
                 {
-                    ["type"] = "m.room.member", ["state_key"] = user, ["sender"] = inviteEvent["sender"]?.DeepClone(),
-                    ["content"] = inviteEvent["content"]?.DeepClone(),
+                    ["type"] = "m.room.member", ["state_key"] = user, ["sender"] = memberEvent["sender"]?.DeepClone(),
+                    ["content"] = memberEvent["content"]?.DeepClone(),
                 });
-                invite[remote.RoomId] = new JsonObject { ["invite_state"] = new JsonObject { ["events"] = stripped } };
+                if (remote.Membership == "knock")
+                    knock[remote.RoomId] = new JsonObject { ["knock_state"] = new JsonObject { ["events"] = stripped } };
+                else
+                    invite[remote.RoomId] = new JsonObject { ["invite_state"] = new JsonObject { ["events"] = stripped } };
             }
 
         var response = new JsonObject
