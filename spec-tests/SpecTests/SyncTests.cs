@@ -187,6 +187,24 @@ public abstract class SyncTests(ServerFixture fixture)
     }
 
     [Fact]
+    public async Task Timestamp_to_event_finds_the_nearest_event_in_either_direction()
+    {
+        var alice = await C.RegisterAsync();
+        var mallory = await C.RegisterAsync();
+        var roomId = await CreateRoomAsync(C, alice);
+        var first = await SendAsync(C, alice, roomId, "first");
+        var firstTs = (await C.GetAsync($"{V3}/rooms/{R(roomId)}/event/{R(first)}", alice.AccessToken)).Body!["origin_server_ts"]!.GetValue<long>();
+        await Task.Delay(50);
+        var second = await SendAsync(C, alice, roomId, "second");
+        var path = $"/_matrix/client/v1/rooms/{R(roomId)}/timestamp_to_event";
+        Assert.Equal(first, (await C.GetAsync($"{path}?ts={firstTs}&dir=b", alice.AccessToken)).Str("event_id"));
+        Assert.Equal(second, (await C.GetAsync($"{path}?ts={firstTs + 1}&dir=f", alice.AccessToken)).Str("event_id"));
+        Assert.Equal(404, (await C.GetAsync($"{path}?ts={firstTs + 3_600_000}&dir=f", alice.AccessToken)).Status);
+        Assert.Equal(400, (await C.GetAsync($"{path}?ts={firstTs}&dir=x", alice.AccessToken)).Status);
+        Assert.Equal(404, (await C.GetAsync($"{path}?ts={firstTs}&dir=b", mallory.AccessToken)).Status);
+    }
+
+    [Fact]
     public async Task Context_returns_the_event_its_neighbours_and_the_state_at_it()
     {
         var alice = await C.RegisterAsync();

@@ -133,6 +133,7 @@ public static class ServerHost
         services.AddSingleton<IEndpoints, EventEndpoints>();
         services.AddSingleton<IEndpoints, SyncEndpoints>();
         services.AddSingleton<IEndpoints, FilterEndpoints>();
+        services.AddSingleton<IEndpoints, TimestampEndpoints>();
         services.AddSingleton<IEndpoints, Receipts.ReceiptEndpoints>();
         services.AddSingleton<IEndpoints, RoomDirectory.DirectoryEndpoints>();
         services.AddSingleton<IEndpoints, Push.PushRulesEndpoints>();

@@ -49,6 +49,13 @@ public sealed class RoomStore
         return (await s.QueryAsync<EventRow>($"SELECT {EventColumns} FROM events WHERE event_id IN {SqlList.In(args, "id", eventIds)}", args)).ToList();
     }
 
+    /// <summary>The timeline event closest to a time: the first at or after it (forwards) or the last at or before it (backwards).</summary>
+    public Task<EventRow?> EventNearTimeAsync(DbSession s, string roomId, long ts, bool forwards) => s.QuerySingleOrDefaultAsync<EventRow>(
+        forwards
+            ? $"SELECT {EventColumns} FROM events WHERE room_id = @roomId AND {Served} AND origin_server_ts >= @ts ORDER BY origin_server_ts, stream_ordering LIMIT 1"
+            : $"SELECT {EventColumns} FROM events WHERE room_id = @roomId AND {Served} AND origin_server_ts <= @ts ORDER BY origin_server_ts DESC, stream_ordering DESC LIMIT 1",
+        new { roomId, ts });
+
     /// <summary>The room's oldest timeline event (where backfilling continues from).</summary>
     public Task<EventRow?> EarliestTimelineEventAsync(DbSession s, string roomId) => s.QuerySingleOrDefaultAsync<EventRow>(
         $"SELECT {EventColumns} FROM events WHERE room_id = @roomId AND outlier = 0 AND rejected = 0 ORDER BY stream_ordering LIMIT 1", new { roomId });

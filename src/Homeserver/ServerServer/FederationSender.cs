@@ -46,6 +46,9 @@ public sealed class FederationSender(Database db, FederationClient client, Strea
         var json = CanonicalJson.EncodeToString(pdu.Json);
         var destinations = (await JoinedServersAsync(roomAfter)).Concat(roomBefore is null ? [] : await JoinedServersAsync(roomBefore))
             .Append(TargetServer(pdu)).OfType<string>().Where(s => s != config.ServerName).Distinct().ToList();
+        // Entries of transactions that rolled back are never collected; bound them (their rows never existed).
+        if (_lastDestinations.Count > 10_000)
+            _lastDestinations.Clear();
         _lastDestinations[pdu.EventId] = destinations;
         foreach (var destination in destinations)
             await session.ExecuteAsync("INSERT INTO federation_outbox (id, destination, kind, json) VALUES (@id, @destination, 'pdu', @json)",
