@@ -48,6 +48,7 @@ public sealed class FederationReadEndpoints(
     private async Task StateAsync(HttpContext context)
     {
         var (origin, _) = await auth.AuthenticateAsync(context);
+        await RoomAsync(context.Route("roomId"), origin, context.RequestAborted);
         var (room, _, pdu) = await VisibleEventAsync(context.Query("event_id"), context.Route("roomId"), origin, context.RequestAborted);
         var state = await events.LoadAsync(room.Version, (await spine.StateBeforeEventAsync(room, pdu, context.RequestAborted)).Values.ToList(), context.RequestAborted);
         var authChain = await events.AuthChainAsync(room.Version, state, context.RequestAborted);
@@ -61,6 +62,7 @@ public sealed class FederationReadEndpoints(
     private async Task StateIdsAsync(HttpContext context)
     {
         var (origin, _) = await auth.AuthenticateAsync(context);
+        await RoomAsync(context.Route("roomId"), origin, context.RequestAborted);
         var (room, _, pdu) = await VisibleEventAsync(context.Query("event_id"), context.Route("roomId"), origin, context.RequestAborted);
         var state = await events.LoadAsync(room.Version, (await spine.StateBeforeEventAsync(room, pdu, context.RequestAborted)).Values.ToList(), context.RequestAborted);
         var authChain = await events.AuthChainAsync(room.Version, state, context.RequestAborted);
@@ -74,6 +76,7 @@ public sealed class FederationReadEndpoints(
     private async Task EventAuthAsync(HttpContext context)
     {
         var (origin, _) = await auth.AuthenticateAsync(context);
+        await RoomAsync(context.Route("roomId"), origin, context.RequestAborted);
         var (room, _, pdu) = await VisibleEventAsync(context.Route("eventId"), context.Route("roomId"), origin, context.RequestAborted);
         var chain = await events.AuthChainAsync(room.Version, [pdu], context.RequestAborted);
         await context.WriteJsonAsync(new JsonObject { ["auth_chain"] = new JsonArray(chain.Select(e => (JsonNode)e.Json.DeepClone()).ToArray()) });

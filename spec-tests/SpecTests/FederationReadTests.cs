@@ -1,0 +1,78 @@
+using System.Text.Json.Nodes;
+using Matrix.SpecTests.Harness;
+
+namespace Matrix.SpecTests;
+
+/// <summary>
+/// Spec (server-server): the read endpoints as another server calls them — here a fake remote server played by the
+/// test, which signs its requests and joins rooms over make_join/send_join.
+/// </summary>
+public sealed class FederationReadTests() : ServerFixture("sqlite", FederationFixture.FederationYaml)
+{
+    [Fact]
+    public async Task A_joined_server_reads_events_state_and_auth_chains_and_a_stranger_cannot()
+    {
+        await using var remote = new FakeRemoteServer();
+        await using var stranger = new FakeRemoteServer();
+        var c = Client;
+        var alice = await c.RegisterAsync();
+        var roomId = await RoomTests.CreateRoomAsync(c, alice, new { preset = "public_chat", name = "Readable" });
+        var message = await RoomTests.SendAsync(c, alice, roomId, "hello remote");
+        await remote.JoinAsync(Server, roomId, "fake");
+        var r = Uri.EscapeDataString(roomId);
+        var e = Uri.EscapeDataString(message);
+
+        var evt = await remote.SendAsync(Server, HttpMethod.Get, $"/_matrix/federation/v1/event/{e}");
+        Assert.Equal("hello remote", Assert.Single(evt.Body!["pdus"]!.AsArray())!["content"]!["body"]!.GetValue<string>());
+
+        var stateIds = await remote.SendAsync(Server, HttpMethod.Get, $"/_matrix/federation/v1/state_ids/{r}?event_id={e}");
+        Assert.True(stateIds.Status == 200, stateIds.ToString());
+        Assert.NotEmpty(stateIds.Body!["pdu_ids"]!.AsArray());
+        Assert.NotEmpty(stateIds.Body!["auth_chain_ids"]!.AsArray());
+        var state = await remote.SendAsync(Server, HttpMethod.Get, $"/_matrix/federation/v1/state/{r}?event_id={e}");
+        Assert.Contains(state.Body!["pdus"]!.AsArray(), p => p!["type"]!.GetValue<string>() == "m.room.name");
+        var authChain = await remote.SendAsync(Server, HttpMethod.Get, $"/_matrix/federation/v1/event_auth/{r}/{e}");
+        // Room v12 events never cite the create event (the room ID names it), so the chain holds power levels and members.
+        Assert.Contains(authChain.Body!["auth_chain"]!.AsArray(), p => p!["type"]!.GetValue<string>() == "m.room.power_levels");
+        var ts = (await c.GetAsync($"/_matrix/client/v3/rooms/{r}/event/{e}", alice.AccessToken)).Body!["origin_server_ts"]!.GetValue<long>();
+        var near = await remote.SendAsync(Server, HttpMethod.Get, $"/_matrix/federation/v1/timestamp_to_event/{r}?ts={ts}&dir=b");
+        Assert.Equal(message, near.Str("event_id"));
+        var missing = await remote.SendAsync(Server, HttpMethod.Post, $"/_matrix/federation/v1/get_missing_events/{r}",
+            new JsonObject { ["earliest_events"] = new JsonArray(), ["latest_events"] = new JsonArray(message), ["limit"] = 5 });
+        Assert.NotEmpty(missing.Body!["events"]!.AsArray());
+
+        // A server with nobody in the room reads nothing.
+        Assert.Equal(403, (await stranger.SendAsync(Server, HttpMethod.Get, $"/_matrix/federation/v1/state_ids/{r}?event_id={e}")).Status);
+        Assert.Equal(404, (await stranger.SendAsync(Server, HttpMethod.Get, $"/_matrix/federation/v1/event/{e}")).Status);
+        Assert.Equal(403, (await stranger.SendAsync(Server, HttpMethod.Get, $"/_matrix/federation/v1/backfill/{r}?v={e}&limit=5")).Status);
+    }
+
+    [Fact]
+    public async Task Pdus_whose_sender_is_not_on_the_origin_are_refused()
+    {
+        await using var remote = new FakeRemoteServer();
+        var c = Client;
+        var alice = await c.RegisterAsync();
+        var roomId = await RoomTests.CreateRoomAsync(c, alice, new { preset = "public_chat" });
+        var fakeUser = await remote.JoinAsync(Server, roomId, "fake");
+        var made = await remote.SendAsync(Server, HttpMethod.Get,
+            $"/_matrix/federation/v1/make_join/{Uri.EscapeDataString(roomId)}/{Uri.EscapeDataString(fakeUser)}?ver=12");
+        var impostor = (JsonObject)made.Body!["event"]!.DeepClone();
+        impostor["type"] = "m.room.message";
+        impostor.Remove("state_key");
+        impostor["sender"] = alice.UserId;
+        impostor["content"] = new JsonObject { ["body"] = "I am alice" };
+        Matrix.Federation.Events.EventSigning.HashAndSign(impostor, Matrix.Federation.Rooms.RoomVersions.V12, remote.ServerName, remote.Key);
+        var transaction = new JsonObject
+        {
+            ["origin"] = remote.ServerName, ["origin_server_ts"] = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds(),
+            ["pdus"] = new JsonArray(impostor),
+        };
+        var sent = await remote.SendAsync(Server, HttpMethod.Put, $"/_matrix/federation/v1/send/{Guid.NewGuid():N}", transaction);
+        Assert.Equal(200, sent.Status);
+        var result = Assert.Single(sent.Body!["pdus"]!.AsObject()).Value!;
+        Assert.Contains("origin", result["error"]!.GetValue<string>());
+        var messages = await c.GetAsync($"/_matrix/client/v3/rooms/{Uri.EscapeDataString(roomId)}/messages?dir=b&limit=20", alice.AccessToken);
+        Assert.DoesNotContain(messages.Body!["chunk"]!.AsArray(), m => m!["content"]?["body"]?.GetValue<string>() == "I am alice");
+    }
+}

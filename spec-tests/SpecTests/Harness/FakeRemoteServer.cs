@@ -1,0 +1,111 @@
+using System.Net;
+using System.Net.Sockets;
+using System.Text;
+using System.Text.Json.Nodes;
+using Matrix.Federation.Crypto;
+using Matrix.Federation.Events;
+using Matrix.Federation.Json;
+using Matrix.Federation.Rooms;
+using Matrix.Federation.Transport;
+
+namespace Matrix.SpecTests.Harness;
+
+/// <summary>
+/// A minimal remote homeserver played by the test: it publishes a signing key on loopback and sends X-Matrix signed
+/// requests, so a test can call the server-server API of a real homeserver as another server would.
+/// </summary>
+public sealed class FakeRemoteServer : IAsyncDisposable
+{
+    private readonly HttpListener _listener = new();
+    private readonly CancellationTokenSource _stop = new();
+    private readonly Task _serving;
+    private static readonly HttpClient Http = new() { Timeout = TimeSpan.FromSeconds(30) };
+
+    public Ed25519KeyPair Key { get; } = Ed25519KeyPair.Generate("fake");
+    public string ServerName { get; }
+
+    public FakeRemoteServer()
+    {
+        var port = FreePort();
+        ServerName = $"127.0.0.1:{port}";
+        _listener.Prefixes.Add($"http://127.0.0.1:{port}/");
+        _listener.Start();
+        _serving = Task.Run(ServeAsync);
+    }
+
+    private async Task ServeAsync()
+    {
+        while (!_stop.IsCancellationRequested)
+        {
+            HttpListenerContext context;
+            try
+            {
+                context = await _listener.GetContextAsync();
+            }
+            catch (Exception) when (_stop.IsCancellationRequested)
+            {
+                return;
+            }
+            var keys = new JsonObject
+            {
+                ["server_name"] = ServerName,
+                ["valid_until_ts"] = DateTimeOffset.UtcNow.AddDays(1).ToUnixTimeMilliseconds(),
+                ["verify_keys"] = new JsonObject { [Key.KeyId] = new JsonObject { ["key"] = Key.PublicKeyBase64 } },
+                ["old_verify_keys"] = new JsonObject(),
+            };
+            JsonSigning.Sign(keys, ServerName, Key);
+            var found = context.Request.Url?.AbsolutePath == "/_matrix/key/v2/server";
+            var body = Encoding.UTF8.GetBytes(found ? keys.ToJsonString() : "{\"errcode\":\"M_UNRECOGNIZED\",\"error\":\"Unrecognized\"}");
+            context.Response.StatusCode = found ? 200 : 404;
+            context.Response.ContentType = "application/json";
+            await context.Response.OutputStream.WriteAsync(body);
+            context.Response.Close();
+        }
+    }
+
+    /// <summary>Sends a request signed as this server to <paramref name="target"/>.</summary>
+    public async Task<MatrixResponse> SendAsync(HomeserverProcess target, HttpMethod method, string pathAndQuery, JsonNode? body = null)
+    {
+        using var request = new HttpRequestMessage(method, target.BaseUrl + pathAndQuery);
+        request.Headers.TryAddWithoutValidation("Authorization", XMatrix.Sign(method.Method, pathAndQuery, ServerName, target.ServerName, body, Key));
+        if (body is not null)
+            request.Content = new StringContent(CanonicalJson.EncodeToString(body), Encoding.UTF8, "application/json");
+        var response = await Http.SendAsync(request);
+        var text = await response.Content.ReadAsStringAsync();
+        return new MatrixResponse((int)response.StatusCode, text.Length > 0 ? JsonNode.Parse(text) : null, response);
+    }
+
+    /// <summary>Joins one of this server's users to a room on <paramref name="target"/> with make_join and send_join.</summary>
+    public async Task<string> JoinAsync(HomeserverProcess target, string roomId, string localpart)
+    {
+        var userId = $"@{localpart}:{ServerName}";
+        var made = await SendAsync(target, HttpMethod.Get,
+            $"/_matrix/federation/v1/make_join/{Uri.EscapeDataString(roomId)}/{Uri.EscapeDataString(userId)}?{string.Join('&', RoomVersions.All.Select(v => $"ver={v.Id}"))}");
+        Assert.True(made.Status == 200, made.ToString());
+        var version = RoomVersions.Find(made.Str("room_version"))!;
+        var join = (JsonObject)made.Body!["event"]!.DeepClone();
+        join["origin_server_ts"] = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds();
+        if (version.EventIdFormat == EventIdFormat.ServerChosen)
+            join["event_id"] = $"${Guid.NewGuid():N}:{ServerName}";
+        EventSigning.HashAndSign(join, version, ServerName, Key);
+        var pdu = Pdu.Parse(join, version);
+        var sent = await SendAsync(target, HttpMethod.Put, $"/_matrix/federation/v2/send_join/{Uri.EscapeDataString(roomId)}/{Uri.EscapeDataString(pdu.EventId)}", join);
+        Assert.True(sent.Status == 200, sent.ToString());
+        return userId;
+    }
+
+    private static int FreePort()
+    {
+        using var socket = new TcpListener(IPAddress.Loopback, 0);
+        socket.Start();
+        return ((IPEndPoint)socket.LocalEndpoint).Port;
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        _stop.Cancel();
+        _listener.Stop();
+        _listener.Close();
+        try { await _serving; } catch (Exception) { /* listener shut down */ }
+    }
+}
