@@ -47,6 +47,63 @@ public sealed class FederationReadTests() : ServerFixture("sqlite", FederationFi
         Assert.Equal(403, (await stranger.SendAsync(Server, HttpMethod.Get, $"/_matrix/federation/v1/backfill/{r}?v={e}&limit=5")).Status);
     }
 
+    /// <summary>A message by the fake server's user, citing the room's latest event, signed (or not) as the caller decides.</summary>
+    private async Task<JsonObject> RemoteMessageAsync(FakeRemoteServer remote, string roomId, string sender, string body)
+    {
+        var made = await remote.SendAsync(Server, HttpMethod.Get,
+            $"/_matrix/federation/v1/make_join/{Uri.EscapeDataString(roomId)}/{Uri.EscapeDataString(sender)}?ver=12");
+        var message = (JsonObject)made.Body!["event"]!.DeepClone();
+        message["type"] = "m.room.message";
+        message.Remove("state_key");
+        message["content"] = new JsonObject { ["body"] = body };
+        // The template cites the sender's join and the room's power levels; a message needs exactly those (no join rules).
+        var authEvents = message["auth_events"]!.AsArray().Select(a => a!.GetValue<string>()).ToList();
+        var state = await Client.GetAsync($"/_matrix/client/v3/rooms/{Uri.EscapeDataString(roomId)}/state", (await AdminAsync()).AccessToken);
+        var joinRules = state.Body!.AsArray().Single(e => e!["type"]!.GetValue<string>() == "m.room.join_rules")!["event_id"]!.GetValue<string>();
+        message["auth_events"] = new JsonArray(authEvents.Where(a => a != joinRules).Select(a => (JsonNode)a).ToArray());
+        return message;
+    }
+
+    private LoggedInUser? _admin;
+    private async Task<LoggedInUser> AdminAsync() => _admin ??= await Client.RegisterAsync();
+
+    private static JsonObject Transaction(FakeRemoteServer remote, params JsonObject[] pdus) => new()
+    {
+        ["origin"] = remote.ServerName, ["origin_server_ts"] = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds(),
+        ["pdus"] = new JsonArray(pdus.Select(p => (JsonNode)p).ToArray()),
+    };
+
+    [Fact]
+    public async Task Forged_signatures_are_dropped_and_wrong_hashes_redacted()
+    {
+        await using var remote = new FakeRemoteServer();
+        var admin = await AdminAsync();
+        var roomId = await RoomTests.CreateRoomAsync(Client, admin, new { preset = "public_chat" });
+        var fakeUser = await remote.JoinAsync(Server, roomId, "fake");
+
+        var genuine = await RemoteMessageAsync(remote, roomId, fakeUser, "genuine");
+        Matrix.Federation.Events.EventSigning.HashAndSign(genuine, Matrix.Federation.Rooms.RoomVersions.V12, remote.ServerName, remote.Key);
+        var forged = await RemoteMessageAsync(remote, roomId, fakeUser, "forged");
+        Matrix.Federation.Events.EventSigning.HashAndSign(forged, Matrix.Federation.Rooms.RoomVersions.V12, remote.ServerName,
+            Matrix.Federation.Crypto.Ed25519KeyPair.Generate("fake"));
+        var tampered = await RemoteMessageAsync(remote, roomId, fakeUser, "original");
+        Matrix.Federation.Events.EventSigning.HashAndSign(tampered, Matrix.Federation.Rooms.RoomVersions.V12, remote.ServerName, remote.Key);
+        tampered["content"] = new JsonObject { ["body"] = "altered after signing" };
+
+        var sent = await remote.SendAsync(Server, HttpMethod.Put, $"/_matrix/federation/v1/send/{Guid.NewGuid():N}", Transaction(remote, genuine, forged, tampered));
+        Assert.True(sent.Status == 200, sent.ToString());
+        var results = sent.Body!["pdus"]!.AsObject();
+        Assert.Equal(3, results.Count);
+        Assert.Single(results, r => r.Value!["error"] is not null);
+
+        var messages = (await Client.GetAsync($"/_matrix/client/v3/rooms/{Uri.EscapeDataString(roomId)}/messages?dir=b&limit=20", admin.AccessToken))
+            .Body!["chunk"]!.AsArray().Where(m => m!["type"]!.GetValue<string>() == "m.room.message").ToList();
+        Assert.Contains(messages, m => m!["content"]!["body"]?.GetValue<string>() == "genuine");
+        Assert.DoesNotContain(messages, m => m!["content"]!["body"]?.GetValue<string>() is "forged" or "altered after signing" or "original");
+        // The tampered event is kept, but only in its redacted form.
+        Assert.Contains(messages, m => m!["content"]!.AsObject().Count == 0);
+    }
+
     [Fact]
     public async Task Pdus_whose_sender_is_not_on_the_origin_are_refused()
     {
