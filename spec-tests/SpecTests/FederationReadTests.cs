@@ -105,6 +105,54 @@ public sealed class FederationReadTests() : ServerFixture("sqlite", FederationFi
     }
 
     [Fact]
+    public async Task A_gap_too_long_for_get_missing_events_is_bridged_with_state_ids()
+    {
+        await using var remote = new FakeRemoteServer();
+        var admin = await AdminAsync();
+        var roomId = await RoomTests.CreateRoomAsync(Client, admin, new { preset = "public_chat" });
+        var fakeUser = await remote.JoinAsync(Server, roomId, "fake");
+        var join = remote.LastJoinEventId!;
+        var r = Uri.EscapeDataString(roomId);
+
+        // The room state as of the fake join (state before it, plus the join itself), as the fake server knows it.
+        var before = await remote.SendAsync(Server, HttpMethod.Get, $"/_matrix/federation/v1/state_ids/{r}?event_id={Uri.EscapeDataString(join)}");
+        var stateIds = before.Body!["pdu_ids"]!.AsArray().Select(n => n!.GetValue<string>()).Append(join).ToList();
+        var authChainIds = before.Body!["auth_chain_ids"]!.AsArray().Select(n => n!.GetValue<string>()).ToList();
+        var template = (JsonObject)remote.Events[join].DeepClone();
+        var powerLevels = template["auth_events"]!.AsArray().Select(a => a!.GetValue<string>()).First(id => id != join && stateIds.Contains(id));
+
+        // Thirty messages this server never hears of, then one that cites the last of them.
+        var prev = join;
+        var depth = template["depth"]!.GetValue<long>();
+        JsonObject? last = null;
+        for (var i = 0; i <= 30; i++)
+        {
+            var message = new JsonObject
+            {
+                ["type"] = "m.room.message", ["sender"] = fakeUser, ["room_id"] = roomId, ["content"] = new JsonObject { ["body"] = $"remote {i}" },
+                ["origin_server_ts"] = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds() + i, ["depth"] = ++depth,
+                ["prev_events"] = new JsonArray(prev), ["auth_events"] = new JsonArray(powerLevels, join),
+            };
+            Matrix.Federation.Events.EventSigning.HashAndSign(message, Matrix.Federation.Rooms.RoomVersions.V12, remote.ServerName, remote.Key);
+            var id = Matrix.Federation.Events.Pdu.Parse(message, Matrix.Federation.Rooms.RoomVersions.V12).EventId;
+            remote.Events[id] = message;
+            remote.StateIds[id] = new JsonObject
+            {
+                ["pdu_ids"] = new JsonArray(stateIds.Select(s => (JsonNode)s).ToArray()),
+                ["auth_chain_ids"] = new JsonArray(authChainIds.Select(s => (JsonNode)s).ToArray()),
+            };
+            prev = id;
+            last = message;
+        }
+
+        var sent = await remote.SendAsync(Server, HttpMethod.Put, $"/_matrix/federation/v1/send/{Guid.NewGuid():N}", Transaction(remote, last!));
+        var result = Assert.Single(sent.Body!["pdus"]!.AsObject());
+        Assert.Null(result.Value!["error"]);
+        var messages = await Client.GetAsync($"/_matrix/client/v3/rooms/{r}/messages?dir=b&limit=5", admin.AccessToken);
+        Assert.Equal("remote 30", messages.Body!["chunk"]![0]!["content"]!["body"]!.GetValue<string>());
+    }
+
+    [Fact]
     public async Task Pdus_whose_sender_is_not_on_the_origin_are_refused()
     {
         await using var remote = new FakeRemoteServer();

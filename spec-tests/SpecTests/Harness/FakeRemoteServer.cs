@@ -23,6 +23,11 @@ public sealed class FakeRemoteServer : IAsyncDisposable
 
     public Ed25519KeyPair Key { get; } = Ed25519KeyPair.Generate("fake");
     public string ServerName { get; }
+    /// <summary>Events this server answers <c>event/{id}</c> with.</summary>
+    public Dictionary<string, JsonObject> Events { get; } = [];
+    /// <summary>The <c>state_ids</c> answer per event ID.</summary>
+    public Dictionary<string, JsonObject> StateIds { get; } = [];
+    public string? LastJoinEventId { get; private set; }
 
     public FakeRemoteServer()
     {
@@ -54,13 +59,30 @@ public sealed class FakeRemoteServer : IAsyncDisposable
                 ["old_verify_keys"] = new JsonObject(),
             };
             JsonSigning.Sign(keys, ServerName, Key);
-            var found = context.Request.Url?.AbsolutePath == "/_matrix/key/v2/server";
-            var body = Encoding.UTF8.GetBytes(found ? keys.ToJsonString() : "{\"errcode\":\"M_UNRECOGNIZED\",\"error\":\"Unrecognized\"}");
-            context.Response.StatusCode = found ? 200 : 404;
+            var answer = Answer(context.Request, keys);
+            var body = Encoding.UTF8.GetBytes(answer?.ToJsonString() ?? "{\"errcode\":\"M_NOT_FOUND\",\"error\":\"Not found\"}");
+            context.Response.StatusCode = answer is null ? 404 : 200;
             context.Response.ContentType = "application/json";
             await context.Response.OutputStream.WriteAsync(body);
             context.Response.Close();
         }
+    }
+
+    /// <summary>The key server, stored events and state IDs; get_missing_events never helps (as after a long outage).</summary>
+    private JsonObject? Answer(HttpListenerRequest request, JsonObject keys)
+    {
+        var path = Uri.UnescapeDataString(request.Url!.AbsolutePath);
+        if (path == "/_matrix/key/v2/server")
+            return keys;
+        if (path.StartsWith("/_matrix/federation/v1/event/", StringComparison.Ordinal)
+            && Events.TryGetValue(path["/_matrix/federation/v1/event/".Length..], out var evt))
+            return new JsonObject { ["origin"] = ServerName, ["origin_server_ts"] = 0, ["pdus"] = new JsonArray(evt.DeepClone()) };
+        if (path.StartsWith("/_matrix/federation/v1/state_ids/", StringComparison.Ordinal)
+            && StateIds.TryGetValue(request.QueryString["event_id"] ?? "", out var ids))
+            return (JsonObject)ids.DeepClone();
+        if (path.StartsWith("/_matrix/federation/v1/get_missing_events/", StringComparison.Ordinal))
+            return new JsonObject { ["events"] = new JsonArray() };
+        return null;
     }
 
     /// <summary>Sends a request signed as this server to <paramref name="target"/>.</summary>
@@ -91,6 +113,8 @@ public sealed class FakeRemoteServer : IAsyncDisposable
         var pdu = Pdu.Parse(join, version);
         var sent = await SendAsync(target, HttpMethod.Put, $"/_matrix/federation/v2/send_join/{Uri.EscapeDataString(roomId)}/{Uri.EscapeDataString(pdu.EventId)}", join);
         Assert.True(sent.Status == 200, sent.ToString());
+        LastJoinEventId = pdu.EventId;
+        Events[pdu.EventId] = join;
         return userId;
     }
 

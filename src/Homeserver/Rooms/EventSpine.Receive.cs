@@ -82,4 +82,53 @@ public sealed partial class EventSpine
             states.Add(await db.ReadAsync(s => stateGroups.LoadAsync(s, row.StateGroup), ct));
         return await ResolveAsync(room.Version, pdu.RoomId, states, ct);
     }
+
+    /// <summary>
+    /// Bridges a gap too long for <c>get_missing_events</c>: stores a missing prev event as an outlier whose state is what
+    /// its server's <c>state_ids</c> said, with the state and auth events fetched for it (signatures and auth checked;
+    /// failures kept as rejected). The event that cited it can then be checked against that state.
+    /// </summary>
+    public async Task ImportGapAsync(RoomSnapshot room, Pdu prev, IReadOnlyList<string> stateIdsBeforePrev, IReadOnlyList<Pdu> fetched,
+        Func<Pdu, Task<Func<string, string, (VerifyKey Key, long FetchedAtTs)?>>> keysFor, CancellationToken ct)
+    {
+        using var roomLock = await locks.AcquireAsync(room.RoomId, ct);
+        var all = new Dictionary<string, Pdu>(StringComparer.Ordinal);
+        foreach (var pdu in fetched.Append(prev).Where(p => p.RoomId == room.RoomId && p.Version.Id == room.Version.Id))
+            all.TryAdd(pdu.EventId, pdu);
+        var stored = (await db.ReadAsync(s => rooms.GetEventsAsync(s, all.Keys.Concat(stateIdsBeforePrev).Concat(all.Values.SelectMany(p => p.AuthEvents)).Distinct().ToList()), ct))
+            .ToDictionary(r => r.EventId);
+        async Task<Pdu?> Find(string id) => all.GetValueOrDefault(id) ?? (stored.TryGetValue(id, out var row) ? events.FromRow(row, room.Version) : null);
+
+        var create = room.Version.RoomIdIsCreateEventHash ? await events.GetAsync("$" + room.RoomId[1..], room.Version, ct) : null;
+        var rejected = new HashSet<string>(stored.Values.Where(r => r.Rejected == 1).Select(r => r.EventId), StringComparer.Ordinal);
+        foreach (var pdu in all.Values.Where(p => !stored.ContainsKey(p.EventId)).OrderBy(p => p.Depth))
+        {
+            var authEvents = new List<Pdu>();
+            foreach (var id in pdu.AuthEvents)
+                if (await Find(id) is { } authEvent)
+                    authEvents.Add(authEvent);
+            var ok = EventSigning.HasValidSignatures(pdu, await keysFor(pdu), out _)
+                && AuthEventSelection.CheckAuthEvents(pdu, authEvents, rejected.Contains).Allowed
+                && EventAuthorizer.Check(pdu, AuthEventSelection.StateFromAuthEvents(authEvents, create)).Allowed;
+            if (!ok)
+                rejected.Add(pdu.EventId);
+        }
+        var stateAfterPrev = new Dictionary<StateKey, string>();
+        foreach (var id in stateIdsBeforePrev)
+            if (!rejected.Contains(id) && await Find(id) is { IsState: true } stateEvent)
+                stateAfterPrev[stateEvent.StateKeyPair] = id;
+        if (prev.IsState && !rejected.Contains(prev.EventId))
+            stateAfterPrev[prev.StateKeyPair] = prev.EventId;
+
+        await db.WriteAsync(async s =>
+        {
+            var group = await stateGroups.CreateAsync(s, room.RoomId, null, new Dictionary<StateKey, string>(), stateAfterPrev);
+            foreach (var pdu in all.Values.Where(p => !stored.ContainsKey(p.EventId)).OrderBy(p => p.Depth))
+                await rooms.InsertEventAsync(s, new EventRow(await streams.NextAsync(s, "events"), pdu.EventId, pdu.RoomId, pdu.Type, pdu.StateKey,
+                    pdu.Sender, pdu.Depth, pdu.OriginServerTs, pdu.EventId == prev.EventId ? group : 0, null, CanonicalJson.EncodeToString(pdu.Json),
+                    Rejected: rejected.Contains(pdu.EventId) ? 1 : 0, Outlier: 1));
+        }, ct);
+        foreach (var pdu in all.Values)
+            events.Add(pdu);
+    }
 }

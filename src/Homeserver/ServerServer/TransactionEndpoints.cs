@@ -17,12 +17,15 @@ namespace Matrix.Homeserver.ServerServer;
 /// </summary>
 public sealed class TransactionEndpoints(
     FederationRequestAuth auth, Database db, EventSpine spine, ServerKeyService keys, RoomReader reader, TypingService typing,
-    ReceiptService receipts, PresenceService presence, Matrix.Federation.Transport.FederationClient client, ServerRoomAccess access, TimeProvider clock,
+    ReceiptService receipts, PresenceService presence, Matrix.Federation.Transport.FederationClient client, ServerRoomAccess access, RoomStore rooms,
+    TimeProvider clock,
     ILogger<TransactionEndpoints> logger) : IEndpoints
 {
     public const int MaxPdus = 50;
     public const int MaxEdus = 100;
     public const int MissingEventsLimit = 20;
+    /// <summary>State and auth events fetched at most to bridge one gap.</summary>
+    public const int MaxGapEvents = 1000;
 
     public void Map(IEndpointRouteBuilder app) => app.MapPut($"{FederationQueryEndpoints.FederationPrefix}/v1/send/{{txnId}}", SendAsync);
 
@@ -94,6 +97,11 @@ public sealed class TransactionEndpoints(
             await FetchMissingEventsAsync(origin, room, pdu, ct);
             result = await spine.ReceiveAsync(pdu, await keys.KeysForAsync(pdu, ct), ct);
         }
+        if (result.Outcome == ReceiveOutcome.MissingEvents)
+        {
+            await BridgeGapAsync(origin, room, pdu, ct);
+            result = await spine.ReceiveAsync(pdu, await keys.KeysForAsync(pdu, ct), ct);
+        }
         return (pdu.EventId, result.Outcome is ReceiveOutcome.Rejected or ReceiveOutcome.Dropped or ReceiveOutcome.MissingEvents ? result.Reason : null);
     }
 
@@ -122,6 +130,42 @@ public sealed class TransactionEndpoints(
             .Where(e => e.RoomId == room.RoomId).OrderBy(e => e.Depth).ThenBy(e => e.OriginServerTs).ToList();
         foreach (var earlier in parsed)
             await spine.ReceiveAsync(earlier, await keys.KeysForAsync(earlier, ct), ct);
+    }
+
+    /// <summary>
+    /// A gap <c>get_missing_events</c> could not close: each missing prev event is fetched with the room state before it
+    /// (<c>state_ids</c>, then the events this server lacks, one by one) and stored as an outlier with that state.
+    /// </summary>
+    private async Task BridgeGapAsync(string origin, RoomSnapshot room, Pdu pdu, CancellationToken ct)
+    {
+        var known = (await db.ReadAsync(s => rooms.GetEventsAsync(s, pdu.PrevEvents.ToList()), ct)).Select(r => r.EventId).ToHashSet();
+        foreach (var prevId in pdu.PrevEvents.Where(id => !known.Contains(id)))
+        {
+            try
+            {
+                var r = Uri.EscapeDataString(room.RoomId);
+                var ids = await client.SendAsync(HttpMethod.Get, origin, $"/_matrix/federation/v1/state_ids/{r}?event_id={Uri.EscapeDataString(prevId)}", null, ct) as JsonObject;
+                var stateIds = (ids?["pdu_ids"] as JsonArray ?? []).Select(n => n.AsString()).OfType<string>().Take(MaxGapEvents).ToList();
+                var authIds = (ids?["auth_chain_ids"] as JsonArray ?? []).Select(n => n.AsString()).OfType<string>().Take(MaxGapEvents).ToList();
+                var wanted = stateIds.Concat(authIds).Append(prevId).Distinct().ToList();
+                var have = (await db.ReadAsync(s => rooms.GetEventsAsync(s, wanted), ct)).Select(e => e.EventId).ToHashSet();
+                var fetched = new List<Pdu>();
+                foreach (var id in wanted.Where(id => !have.Contains(id)))
+                {
+                    var answer = await client.SendAsync(HttpMethod.Get, origin, $"/_matrix/federation/v1/event/{Uri.EscapeDataString(id)}", null, ct) as JsonObject;
+                    if ((answer?["pdus"] as JsonArray)?.OfType<JsonObject>().FirstOrDefault() is { } json && ParseStrict(json, room.Version) is { } fetchedPdu
+                        && fetchedPdu.EventId == id)
+                        fetched.Add(fetchedPdu);
+                }
+                if (fetched.FirstOrDefault(e => e.EventId == prevId) is not { } prev)
+                    continue;
+                await spine.ImportGapAsync(room, prev, stateIds, fetched, e => keys.KeysForAsync(e, ct), ct);
+            }
+            catch (Matrix.Federation.Transport.FederationException e)
+            {
+                logger.LogInformation("Bridging the gap before {Event} through {Origin} failed: {Reason}", pdu.EventId, origin, e.Message);
+            }
+        }
     }
 
     private static Pdu? ParseStrict(JsonObject json, Matrix.Federation.Rooms.RoomVersion version)
