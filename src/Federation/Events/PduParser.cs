@@ -38,6 +38,23 @@ public static class PduParser
     /// Checks the event format. <paramref name="trustedEventId"/> is the ID the server stored the event under, which
     /// skips recomputing the reference hash when loading events it already checked.
     /// </summary>
+    /// <summary>
+    /// Checks an event that arrived inside another JSON document (a transaction, a send_join answer): it is re-read
+    /// under the room version's strict JSON rules first, as if it had arrived as bytes on its own.
+    /// </summary>
+    public static bool TryParseUntrusted(JsonObject json, RoomVersion version, out Pdu pdu, out string error)
+    {
+        pdu = null!;
+        try
+        {
+            return TryParse(CanonicalJson.Encode(json), version, out pdu, out error);
+        }
+        catch (CanonicalJsonException e)
+        {
+            return Fail(e.Message, out error);
+        }
+    }
+
     public static bool TryParse(JsonObject json, RoomVersion version, out Pdu pdu, out string error, string? trustedEventId = null)
     {
         pdu = null!;

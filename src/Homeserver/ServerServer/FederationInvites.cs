@@ -69,16 +69,8 @@ public sealed class FederationInvites(
         var version = RoomVersions.Find(versionId)
             ?? throw new MatrixException(400, "M_INCOMPATIBLE_ROOM_VERSION", $"Room version {versionId} is not supported.",
                 new JsonObject { ["room_version"] = versionId });
-        Pdu invite;
-        try
-        {
-            var strict = StrictJsonParser.ParseObject(CanonicalJson.Encode(eventJson), lenientNumbers: !version.StrictCanonicalJson);
-            invite = PduParser.TryParse(strict, version, out var parsed, out var error) ? parsed : throw MatrixException.BadJson(error);
-        }
-        catch (CanonicalJsonException e)
-        {
-            throw MatrixException.BadJson(e.Message);
-        }
+        if (!PduParser.TryParseUntrusted(eventJson, version, out var invite, out var error))
+            throw MatrixException.BadJson(error);
         if (invite.EventId != context.Route("eventId") || invite.RoomId != context.Route("roomId"))
             throw MatrixException.BadJson("The event does not match the path.");
         if (invite.Type != "m.room.member" || invite.Membership != "invite" || EventSigning.ServerOf(invite.Sender) != origin)

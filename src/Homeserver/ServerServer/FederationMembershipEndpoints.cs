@@ -86,17 +86,8 @@ public sealed class FederationMembershipEndpoints(
     {
         if (body is not JsonObject json)
             throw MatrixException.BadJson($"The body must be the {membership} event.");
-        Pdu pdu;
-        try
-        {
-            var strict = StrictJsonParser.ParseObject(CanonicalJson.Encode(json), lenientNumbers: !room.Version.StrictCanonicalJson);
-            if (!PduParser.TryParse(strict, room.Version, out pdu, out var error))
-                throw MatrixException.BadJson(error);
-        }
-        catch (CanonicalJsonException e)
-        {
-            throw MatrixException.BadJson(e.Message);
-        }
+        if (!PduParser.TryParseUntrusted(json, room.Version, out var pdu, out var error))
+            throw MatrixException.BadJson(error);
         if (pdu.EventId != context.Route("eventId") || pdu.RoomId != room.RoomId)
             throw MatrixException.BadJson("The event does not match the path.");
         if (pdu.Type != "m.room.member" || pdu.Membership != membership || pdu.StateKey != pdu.Sender || EventSigning.ServerOf(pdu.Sender) != origin)

@@ -95,16 +95,5 @@ public sealed class RemoteBackfill(Database db, RoomStore rooms, StreamPositions
         return stored;
     }
 
-    private static Pdu? Parse(JsonObject json, RoomVersion version)
-    {
-        try
-        {
-            var strict = StrictJsonParser.ParseObject(CanonicalJson.Encode(json), lenientNumbers: !version.StrictCanonicalJson);
-            return PduParser.TryParse(strict, version, out var pdu, out _) ? pdu : null;
-        }
-        catch (CanonicalJsonException)
-        {
-            return null;
-        }
-    }
+    private static Pdu? Parse(JsonObject json, RoomVersion version) => PduParser.TryParseUntrusted(json, version, out var pdu, out _) ? pdu : null;
 }

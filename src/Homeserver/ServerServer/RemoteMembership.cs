@@ -151,16 +151,5 @@ public sealed class RemoteMembership(FederationClient client, EventSpine spine, 
     private static List<Pdu> Events(JsonNode? node, RoomVersion version) =>
         (node as JsonArray ?? []).OfType<JsonObject>().Select(e => Parse(e, version)).OfType<Pdu>().ToList();
 
-    private static Pdu? Parse(JsonObject json, RoomVersion version)
-    {
-        try
-        {
-            var strict = StrictJsonParser.ParseObject(CanonicalJson.Encode(json), lenientNumbers: !version.StrictCanonicalJson);
-            return PduParser.TryParse(strict, version, out var pdu, out _) ? pdu : null;
-        }
-        catch (CanonicalJsonException)
-        {
-            return null;
-        }
-    }
+    private static Pdu? Parse(JsonObject json, RoomVersion version) => PduParser.TryParseUntrusted(json, version, out var pdu, out _) ? pdu : null;
 }

@@ -72,19 +72,9 @@ public sealed class TransactionEndpoints(
             logger.LogInformation("Dropped a PDU from {Origin}, which the server ACL of {Room} bans", origin, roomId);
             return null;
         }
-        Pdu pdu;
-        try
+        if (!PduParser.TryParseUntrusted(json, room.Version, out var pdu, out var error))
         {
-            var strict = StrictJsonParser.ParseObject(CanonicalJson.Encode(json), lenientNumbers: !room.Version.StrictCanonicalJson);
-            if (!PduParser.TryParse(strict, room.Version, out pdu, out var error))
-            {
-                logger.LogInformation("Dropped a malformed PDU from {Origin}: {Error}", origin, error);
-                return null;
-            }
-        }
-        catch (CanonicalJsonException e)
-        {
-            logger.LogInformation("Dropped a PDU from {Origin} that is not canonical JSON: {Error}", origin, e.Message);
+            logger.LogInformation("Dropped a malformed PDU from {Origin}: {Error}", origin, error);
             return null;
         }
         // The origin speaks for its own users only (third-party invites aside, which name their own signer).
@@ -126,7 +116,7 @@ public sealed class TransactionEndpoints(
             logger.LogInformation("get_missing_events from {Origin} failed: {Reason}", origin, e.Message);
             return;
         }
-        var parsed = missing.OfType<JsonObject>().Select(e => ParseStrict(e, room.Version)).OfType<Pdu>()
+        var parsed = missing.OfType<JsonObject>().Select(e => (PduParser.TryParseUntrusted(e, room.Version, out var p, out _) ? p : null)).OfType<Pdu>()
             .Where(e => e.RoomId == room.RoomId).OrderBy(e => e.Depth).ThenBy(e => e.OriginServerTs).ToList();
         foreach (var earlier in parsed)
             await spine.ReceiveAsync(earlier, await keys.KeysForAsync(earlier, ct), ct);
@@ -153,7 +143,7 @@ public sealed class TransactionEndpoints(
                 foreach (var id in wanted.Where(id => !have.Contains(id)))
                 {
                     var answer = await client.SendAsync(HttpMethod.Get, origin, $"/_matrix/federation/v1/event/{Uri.EscapeDataString(id)}", null, ct) as JsonObject;
-                    if ((answer?["pdus"] as JsonArray)?.OfType<JsonObject>().FirstOrDefault() is { } json && ParseStrict(json, room.Version) is { } fetchedPdu
+                    if ((answer?["pdus"] as JsonArray)?.OfType<JsonObject>().FirstOrDefault() is { } json && PduParser.TryParseUntrusted(json, room.Version, out var fetchedPdu, out _)
                         && fetchedPdu.EventId == id)
                         fetched.Add(fetchedPdu);
                 }
@@ -168,18 +158,7 @@ public sealed class TransactionEndpoints(
         }
     }
 
-    private static Pdu? ParseStrict(JsonObject json, Matrix.Federation.Rooms.RoomVersion version)
-    {
-        try
-        {
-            var strict = StrictJsonParser.ParseObject(CanonicalJson.Encode(json), lenientNumbers: !version.StrictCanonicalJson);
-            return PduParser.TryParse(strict, version, out var pdu, out _) ? pdu : null;
-        }
-        catch (CanonicalJsonException)
-        {
-            return null;
-        }
-    }
+
 
     private Task ApplyEduAsync(string origin, JsonObject edu, CancellationToken ct) => (edu["edu_type"]?.AsString(), edu["content"]) switch
     {
