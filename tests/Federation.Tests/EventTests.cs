@@ -185,6 +185,9 @@ public sealed class EventTests
         Assert.Contains("duplicate", error);
         var deep = text.Replace("\"n\":1.5", "\"n\":" + new string('[', 200) + new string(']', 200));
         Assert.False(PduParser.TryParse(Encoding.UTF8.GetBytes(deep), version, out _, out _));
+        // The same rules hold for an event found inside another document (a transaction).
+        var nested = (JsonObject)JsonNode.Parse(text)!;
+        Assert.Equal(accepted, PduParser.TryParseUntrusted(nested, version, out _, out _));
     }
 
     [Fact]
