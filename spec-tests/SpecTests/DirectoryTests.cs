@@ -86,6 +86,44 @@ public abstract class DirectoryTests(ServerFixture fixture)
         Assert.Contains(hidden, unauthenticated.Body!["chunk"]!.AsArray().Select(r => r!["room_id"]!.GetValue<string>()));
         Assert.Equal(400, (await C.GetAsync($"{V3}/publicRooms?since=garbage")).Status);
     }
+
+    [Fact]
+    public async Task Space_hierarchy_walks_children_the_user_may_see()
+    {
+        var alice = await C.RegisterAsync();
+        var bob = await C.RegisterAsync();
+        var space = await CreateRoomAsync(C, alice, new { preset = "public_chat", name = "Company", creation_content = new { type = "m.space" } });
+        var open = await CreateRoomAsync(C, alice, new { preset = "public_chat", name = "Open" });
+        var secret = await CreateRoomAsync(C, alice, new { name = "Secret" });
+        var nested = await CreateRoomAsync(C, alice, new { preset = "public_chat", name = "Nested", creation_content = new { type = "m.space" } });
+        var deep = await CreateRoomAsync(C, alice, new { preset = "public_chat", name = "Deep" });
+        async Task Link(string parent, string child, bool suggested = false) =>
+            Assert.Equal(200, (await C.PutAsync($"{V3}/rooms/{R(parent)}/state/m.space.child/{child}", new { via = new[] { C.ServerName }, suggested }, alice.AccessToken)).Status);
+        await Link(space, open, suggested: true);
+        await Link(space, secret);
+        await Link(space, nested);
+        await Link(nested, deep);
+
+        var hierarchy = await C.GetAsync($"/_matrix/client/v1/rooms/{R(space)}/hierarchy", bob.AccessToken);
+        var rooms = hierarchy.Body!["rooms"]!.AsArray();
+        var ids = rooms.Select(r => r!["room_id"]!.GetValue<string>()).ToList();
+        Assert.Equal(space, ids[0]);
+        Assert.Contains(open, ids);
+        Assert.Contains(deep, ids);
+        Assert.DoesNotContain(secret, ids);
+        Assert.Equal("m.space", rooms[0]!["room_type"]!.GetValue<string>());
+        Assert.Equal(3, rooms[0]!["children_state"]!.AsArray().Count);
+
+        var shallow = await C.GetAsync($"/_matrix/client/v1/rooms/{R(space)}/hierarchy?max_depth=1", bob.AccessToken);
+        Assert.DoesNotContain(deep, shallow.Body!["rooms"]!.AsArray().Select(r => r!["room_id"]!.GetValue<string>()));
+        var suggested = await C.GetAsync($"/_matrix/client/v1/rooms/{R(space)}/hierarchy?suggested_only=true", bob.AccessToken);
+        Assert.Equal([space, open], suggested.Body!["rooms"]!.AsArray().Select(r => r!["room_id"]!.GetValue<string>()));
+        var page = await C.GetAsync($"/_matrix/client/v1/rooms/{R(space)}/hierarchy?limit=2", bob.AccessToken);
+        Assert.Equal(2, page.Body!["rooms"]!.AsArray().Count);
+        var next = await C.GetAsync($"/_matrix/client/v1/rooms/{R(space)}/hierarchy?limit=2&from={page.Str("next_batch")}", bob.AccessToken);
+        Assert.NotEmpty(next.Body!["rooms"]!.AsArray());
+        Assert.Equal("M_FORBIDDEN", (await C.GetAsync($"/_matrix/client/v1/rooms/{R(secret)}/hierarchy", bob.AccessToken)).Errcode);
+    }
 }
 
 public sealed class DirectoryTestsSqlite(SqliteServer f) : DirectoryTests(f), IClassFixture<SqliteServer>;

@@ -153,6 +153,24 @@ public sealed class FederationReadTests() : ServerFixture("sqlite", FederationFi
     }
 
     [Fact]
+    public async Task Other_servers_get_one_level_of_a_public_space()
+    {
+        await using var remote = new FakeRemoteServer();
+        var admin = await AdminAsync();
+        var space = await RoomTests.CreateRoomAsync(Client, admin, new { preset = "public_chat", creation_content = new { type = "m.space" } });
+        var open = await RoomTests.CreateRoomAsync(Client, admin, new { preset = "public_chat", name = "Open" });
+        var secret = await RoomTests.CreateRoomAsync(Client, admin, new { name = "Secret" });
+        foreach (var child in new[] { open, secret })
+            await Client.PutAsync($"/_matrix/client/v3/rooms/{Uri.EscapeDataString(space)}/state/m.space.child/{child}", new { via = new[] { Server.ServerName } }, admin.AccessToken);
+        var hierarchy = await remote.SendAsync(Server, HttpMethod.Get, $"/_matrix/federation/v1/hierarchy/{Uri.EscapeDataString(space)}");
+        Assert.True(hierarchy.Status == 200, hierarchy.ToString());
+        Assert.Equal(space, hierarchy.Body!["room"]!["room_id"]!.GetValue<string>());
+        Assert.Equal([open], hierarchy.Body!["children"]!.AsArray().Select(c => c!["room_id"]!.GetValue<string>()));
+        Assert.Equal([secret], hierarchy.Body!["inaccessible_children"]!.AsArray().Select(c => c!.GetValue<string>()));
+        Assert.Equal(404, (await remote.SendAsync(Server, HttpMethod.Get, $"/_matrix/federation/v1/hierarchy/{Uri.EscapeDataString(secret)}")).Status);
+    }
+
+    [Fact]
     public async Task Pdus_whose_sender_is_not_on_the_origin_are_refused()
     {
         await using var remote = new FakeRemoteServer();

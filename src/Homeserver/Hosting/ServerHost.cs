@@ -134,6 +134,7 @@ public static class ServerHost
         services.AddSingleton<IEndpoints, SyncEndpoints>();
         services.AddSingleton<IEndpoints, FilterEndpoints>();
         services.AddSingleton<IEndpoints, TimestampEndpoints>();
+        services.AddSingleton<IEndpoints, RoomDirectory.SpaceHierarchy>();
         services.AddSingleton<IEndpoints, Receipts.ReceiptEndpoints>();
         services.AddSingleton<IEndpoints, RoomDirectory.DirectoryEndpoints>();
         services.AddSingleton<IEndpoints, Push.PushRulesEndpoints>();

@@ -48,7 +48,7 @@ public sealed class PublicRoomList(Database db, RoomStore rooms, EventSpine spin
         var take = Math.Clamp(query.Limit ?? 100, 0, MaxLimit);
         var entries = new List<JsonObject>();
         foreach (var roomId in await db.ReadAsync(s => rooms.PublicRoomsAsync(s), ct))
-            if (await spine.GetRoomAsync(roomId, ct) is { } room && await EntryAsync(room, ct) is var entry && Matches(entry, query.Search))
+            if (await spine.GetRoomAsync(roomId, ct) is { } room && await SummaryAsync(room, ct) is var entry && Matches(entry, query.Search))
                 entries.Add(entry);
         entries = entries.OrderByDescending(e => e["num_joined_members"]!.GetValue<int>()).ThenBy(e => e["room_id"]!.GetValue<string>(), StringComparer.Ordinal).ToList();
         var response = new JsonObject
@@ -85,7 +85,8 @@ public sealed class PublicRoomList(Database db, RoomStore rooms, EventSpine spin
         string.IsNullOrEmpty(search) || new[] { "name", "topic", "canonical_alias" }.Any(field =>
             entry[field]?.GetValue<string>().Contains(search, StringComparison.OrdinalIgnoreCase) == true);
 
-    private async Task<JsonObject> EntryAsync(RoomSnapshot room, CancellationToken ct)
+    /// <summary>A room's summary (directory entry): name, topic, alias, avatar, member count, join rule, type.</summary>
+    public async Task<JsonObject> SummaryAsync(RoomSnapshot room, CancellationToken ct)
     {
         async Task<string?> Content(string type, string field) =>
             (await spine.GetStateEventAsync(room, new StateKey(type, ""), ct))?.ContentString(field);
