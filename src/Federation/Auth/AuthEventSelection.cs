@@ -79,6 +79,16 @@ public static class AuthEventSelection
     }
 
     /// <summary>
+    /// Check 4 on receipt of a PDU: the event's cited auth events pass <see cref="CheckAuthEvents"/>, and the event passes
+    /// the auth rules against the state they form.
+    /// </summary>
+    public static AuthResult CheckAgainstAuthEvents(Pdu evt, IReadOnlyList<Pdu> authEvents, Func<string, bool> isRejected, Pdu? createEvent)
+    {
+        var result = CheckAuthEvents(evt, authEvents, isRejected);
+        return result.Allowed ? EventAuthorizer.Check(evt, StateFromAuthEvents(authEvents, createEvent)) : result;
+    }
+
+    /// <summary>
     /// The state the auth rules see when checking an event against its own auth events. In v12 the create event is
     /// not among them; <paramref name="createEvent"/> supplies it (the event whose ID the room ID names).
     /// </summary>

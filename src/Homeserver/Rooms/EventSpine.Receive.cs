@@ -42,9 +42,7 @@ public sealed partial class EventSpine
         // 4. Auth against its own auth events.
         var authEvents = pdu.AuthEvents.Select(id => events.FromRow(byId[id], room.Version)).ToList();
         var create = room.Version.RoomIdIsCreateEventHash ? await events.GetAsync("$" + pdu.RoomId[1..], room.Version, ct) : null;
-        var authCheck = AuthEventSelection.CheckAuthEvents(pdu, authEvents, id => byId.TryGetValue(id, out var row) && row.Rejected == 1);
-        if (authCheck.Allowed)
-            authCheck = EventAuthorizer.Check(pdu, AuthEventSelection.StateFromAuthEvents(authEvents, create));
+        var authCheck = AuthEventSelection.CheckAgainstAuthEvents(pdu, authEvents, id => byId.TryGetValue(id, out var row) && row.Rejected == 1, create);
 
         // 5. Auth against the state before it, resolved from the states after its prev events.
         var prevRows = pdu.PrevEvents.Select(id => byId[id]).ToList();
@@ -108,8 +106,7 @@ public sealed partial class EventSpine
                 if (await Find(id) is { } authEvent)
                     authEvents.Add(authEvent);
             var ok = EventSigning.HasValidSignatures(pdu, await keysFor(pdu), out _)
-                && AuthEventSelection.CheckAuthEvents(pdu, authEvents, rejected.Contains).Allowed
-                && EventAuthorizer.Check(pdu, AuthEventSelection.StateFromAuthEvents(authEvents, create)).Allowed;
+                && AuthEventSelection.CheckAgainstAuthEvents(pdu, authEvents, rejected.Contains, create).Allowed;
             if (!ok)
                 rejected.Add(pdu.EventId);
         }

@@ -83,8 +83,7 @@ public sealed partial class EventSpine
         {
             var authEvents = pdu.AuthEvents.Select(all.GetValueOrDefault).OfType<Pdu>().ToList();
             var ok = EventSigning.HasValidSignatures(pdu, await keysFor(pdu), out _)
-                && AuthEventSelection.CheckAuthEvents(pdu, authEvents, rejected.Contains).Allowed
-                && EventAuthorizer.Check(pdu, AuthEventSelection.StateFromAuthEvents(authEvents, version.RoomIdIsCreateEventHash ? create : null)).Allowed;
+                && AuthEventSelection.CheckAgainstAuthEvents(pdu, authEvents, rejected.Contains, version.RoomIdIsCreateEventHash ? create : null).Allowed;
             if (!ok)
                 rejected.Add(pdu.EventId);
         }

@@ -19,6 +19,16 @@ public sealed class RoomReader(EventSpine spine, Database db, RoomStore rooms, S
     public async Task<RoomSnapshot> RoomAsync(string roomId, CancellationToken ct) =>
         await spine.GetRoomAsync(roomId, ct) ?? throw MatrixException.Forbidden("You are not in this room.");
 
+    /// <summary>The stripped state that describes a room to someone outside it (invites, knocks): create, join rules, name, avatar, alias, encryption, topic.</summary>
+    public async Task<JsonArray> StrippedStateAsync(RoomSnapshot room, CancellationToken ct)
+    {
+        var stripped = new JsonArray();
+        foreach (var type in new[] { "m.room.create", "m.room.join_rules", "m.room.name", "m.room.avatar", "m.room.canonical_alias", "m.room.encryption", "m.room.topic" })
+            if (room.State.TryGetValue(new StateKey(type, ""), out var id) && await events.GetAsync(id, room.Version, ct) is { } stateEvent)
+                stripped.Add(ClientEventFormat.ToStripped(stateEvent));
+        return stripped;
+    }
+
     /// <summary>Whether anyone, member or not, may read the room's history (<c>world_readable</c>).</summary>
     public async Task<bool> IsWorldReadableAsync(RoomSnapshot room, CancellationToken ct) =>
         await HistoryVisibilityAsync(room, room.State, ct) == "world_readable";

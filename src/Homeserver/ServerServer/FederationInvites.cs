@@ -21,7 +21,7 @@ namespace Matrix.Homeserver.ServerServer;
 /// </summary>
 public sealed class FederationInvites(
     FederationRequestAuth auth, FederationClient client, ServerKeyService keys, Database db, UserStore users, RemoteInviteStore invites,
-    StreamPositions streams, EventSpine spine, SyncNotifier notifier, HomeserverConfig config, Ed25519KeyPair signingKey) : IEndpoints
+    StreamPositions streams, RoomReader reader, SyncNotifier notifier, HomeserverConfig config, Ed25519KeyPair signingKey) : IEndpoints
 {
     public const int MaxInviteStateEvents = 50;
 
@@ -32,10 +32,7 @@ public sealed class FederationInvites(
     public async Task<Pdu> CountersignAsync(RoomSnapshot room, Pdu invite, CancellationToken ct)
     {
         var server = EventSigning.ServerOf(invite.StateKey!)!;
-        var stripped = new JsonArray();
-        foreach (var type in new[] { "m.room.create", "m.room.join_rules", "m.room.name", "m.room.avatar", "m.room.canonical_alias", "m.room.encryption" })
-            if (await spine.GetStateEventAsync(room, new StateKey(type, ""), ct) is { } stateEvent)
-                stripped.Add(ClientEventFormat.ToStripped(stateEvent));
+        var stripped = await reader.StrippedStateAsync(room, ct);
         var body = new JsonObject { ["room_version"] = room.Version.Id, ["event"] = invite.Json.DeepClone(), ["invite_room_state"] = stripped };
         JsonObject? answer;
         try

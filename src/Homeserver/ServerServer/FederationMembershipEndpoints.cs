@@ -25,60 +25,55 @@ public sealed class FederationMembershipEndpoints(
         app.MapPut($"{FederationQueryEndpoints.FederationPrefix}/v2/send_leave/{{roomId}}/{{eventId}}", SendLeaveAsync);
     }
 
-    private async Task MakeKnockAsync(HttpContext context)
+    private Task MakeLeaveAsync(HttpContext context) => MakeMembershipAsync(context, "leave");
+
+    private Task MakeKnockAsync(HttpContext context) => MakeMembershipAsync(context, "knock");
+
+    /// <summary>
+    /// A membership template (<c>make_leave</c>, <c>make_knock</c>; <c>make_join</c> adds restricted-join authorisers)
+    /// for one of the origin's users, when the room's version is one the origin supports.
+    /// </summary>
+    private async Task MakeMembershipAsync(HttpContext context, string membership, Func<RoomSnapshot, string, Task<string?>>? authoriserFor = null)
     {
         var (origin, _) = await auth.AuthenticateAsync(context);
         var room = await KnownRoomAsync(context);
         await access.EnsureAllowedAsync(room, origin, context.RequestAborted);
         var userId = context.Route("userId");
         if (!UserId.TryParse(userId, out var user) || user.Server.Value != origin)
-            throw MatrixException.Forbidden("A server may only make knocks for its own users.");
-        var supported = context.Request.Query["ver"].Where(v => v is not null).Select(v => v!).ToList();
-        if (!room.Version.KnockJoinRule || !supported.Contains(room.Version.Id))
+            throw MatrixException.Forbidden($"A server may only make {membership}s for its own users.");
+        // Without ver the requesting server supports only room version 1 (knocks have no such default).
+        var supported = context.Request.Query["ver"].Where(v => v is not null).Select(v => v!).DefaultIfEmpty(membership == "knock" ? "" : "1").ToList();
+        if ((membership != "leave" && !supported.Contains(room.Version.Id)) || (membership == "knock" && !room.Version.KnockJoinRule))
             throw new MatrixException(400, "M_INCOMPATIBLE_ROOM_VERSION", $"The room has version {room.Version.Id}.",
                 new JsonObject { ["room_version"] = room.Version.Id });
-        var template = await spine.MembershipTemplateAsync(room, userId, "knock", context.RequestAborted);
+        var authoriser = authoriserFor is null ? null : await authoriserFor(room, userId);
+        var template = await spine.MembershipTemplateAsync(room, userId, membership, context.RequestAborted, authoriser);
         await context.WriteJsonAsync(new JsonObject { ["room_version"] = room.Version.Id, ["event"] = template });
     }
 
     private async Task SendKnockAsync(HttpContext context)
     {
-        var (origin, body) = await auth.AuthenticateAsync(context);
-        var room = await KnownRoomAsync(context);
-        await access.EnsureAllowedAsync(room, origin, context.RequestAborted);
-        var pdu = ParseMembership(body, room, context, origin, "knock");
-        var result = await spine.ReceiveAsync(pdu, await keys.KeysForAsync(pdu, context.RequestAborted), context.RequestAborted);
-        if (result.Outcome is not (ReceiveOutcome.Accepted or ReceiveOutcome.Duplicate))
-            throw MatrixException.Forbidden($"The knock was refused: {result.Reason}");
-        var stripped = new JsonArray();
-        foreach (var type in new[] { "m.room.create", "m.room.join_rules", "m.room.name", "m.room.avatar", "m.room.canonical_alias", "m.room.encryption" })
-            if (await spine.GetStateEventAsync(room, new StateKey(type, ""), context.RequestAborted) is { } stateEvent)
-                stripped.Add(ClientEventFormat.ToStripped(stateEvent));
-        await context.WriteJsonAsync(new JsonObject { ["knock_room_state"] = stripped });
-    }
-
-    private async Task MakeLeaveAsync(HttpContext context)
-    {
-        var (origin, _) = await auth.AuthenticateAsync(context);
-        var room = await KnownRoomAsync(context);
-        await access.EnsureAllowedAsync(room, origin, context.RequestAborted);
-        var userId = context.Route("userId");
-        if (!UserId.TryParse(userId, out var user) || user.Server.Value != origin)
-            throw MatrixException.Forbidden("A server may only make leaves for its own users.");
-        var template = await spine.MembershipTemplateAsync(room, userId, "leave", context.RequestAborted);
-        await context.WriteJsonAsync(new JsonObject { ["room_version"] = room.Version.Id, ["event"] = template });
+        var (room, _) = await ReceiveMembershipAsync(context, "knock");
+        await context.WriteJsonAsync(new JsonObject { ["knock_room_state"] = await reader.StrippedStateAsync(room, context.RequestAborted) });
     }
 
     private async Task SendLeaveAsync(HttpContext context)
     {
+        await ReceiveMembershipAsync(context, "leave");
+        await context.WriteJsonAsync(new JsonObject());
+    }
+
+    /// <summary>A send_leave or send_knock: the origin's user's own membership event, through the spine.</summary>
+    private async Task<(RoomSnapshot Room, Pdu Pdu)> ReceiveMembershipAsync(HttpContext context, string membership)
+    {
         var (origin, body) = await auth.AuthenticateAsync(context);
         var room = await KnownRoomAsync(context);
         await access.EnsureAllowedAsync(room, origin, context.RequestAborted);
-        var pdu = ParseMembership(body, room, context, origin, "leave");
+        var pdu = ParseMembership(body, room, context, origin, membership);
         var result = await spine.ReceiveAsync(pdu, await keys.KeysForAsync(pdu, context.RequestAborted), context.RequestAborted);
         if (result.Outcome is not (ReceiveOutcome.Accepted or ReceiveOutcome.Duplicate))
-            throw MatrixException.Forbidden($"The leave was refused: {result.Reason}");
-        await context.WriteJsonAsync(new JsonObject());
+            throw MatrixException.Forbidden($"The {membership} was refused: {result.Reason}");
+        return (room, pdu);
     }
 
     /// <summary>A membership event of one of the origin's users for itself, matching the request path.</summary>
@@ -95,23 +90,8 @@ public sealed class FederationMembershipEndpoints(
         return pdu;
     }
 
-    private async Task MakeJoinAsync(HttpContext context)
-    {
-        var (origin, _) = await auth.AuthenticateAsync(context);
-        var room = await KnownRoomAsync(context);
-        await access.EnsureAllowedAsync(room, origin, context.RequestAborted);
-        var userId = context.Route("userId");
-        if (!UserId.TryParse(userId, out var user) || user.Server.Value != origin)
-            throw MatrixException.Forbidden("A server may only make joins for its own users.");
-        // Without ver the requesting server supports only room version 1.
-        var supported = context.Request.Query["ver"].Where(v => v is not null).Select(v => v!).DefaultIfEmpty("1").ToList();
-        if (!supported.Contains(room.Version.Id))
-            throw new MatrixException(400, "M_INCOMPATIBLE_ROOM_VERSION", $"The room has version {room.Version.Id}.",
-                new JsonObject { ["room_version"] = room.Version.Id });
-        var authoriser = await restrictedJoins.AuthoriserForAsync(room, userId, context.RequestAborted);
-        var template = await spine.MembershipTemplateAsync(room, userId, "join", context.RequestAborted, authoriser);
-        await context.WriteJsonAsync(new JsonObject { ["room_version"] = room.Version.Id, ["event"] = template });
-    }
+    private Task MakeJoinAsync(HttpContext context) =>
+        MakeMembershipAsync(context, "join", (room, userId) => restrictedJoins.AuthoriserForAsync(room, userId, context.RequestAborted));
 
     private async Task SendJoinAsync(HttpContext context)
     {

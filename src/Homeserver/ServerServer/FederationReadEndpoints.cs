@@ -45,13 +45,19 @@ public sealed class FederationReadEndpoints(
         await context.WriteJsonAsync(Transaction([pdu]));
     }
 
-    private async Task StateAsync(HttpContext context)
+    /// <summary>The state before the event named by <c>event_id</c>, and its auth chain, for a server in the room that may see it.</summary>
+    private async Task<(List<Pdu> State, List<Pdu> AuthChain)> StateBeforeRequestedEventAsync(HttpContext context)
     {
         var (origin, _) = await auth.AuthenticateAsync(context);
         await RoomAsync(context.Route("roomId"), origin, context.RequestAborted);
         var (room, _, pdu) = await VisibleEventAsync(context.Query("event_id"), context.Route("roomId"), origin, context.RequestAborted);
         var state = await events.LoadAsync(room.Version, (await spine.StateBeforeEventAsync(room, pdu, context.RequestAborted)).Values.ToList(), context.RequestAborted);
-        var authChain = await events.AuthChainAsync(room.Version, state, context.RequestAborted);
+        return (state, await events.AuthChainAsync(room.Version, state, context.RequestAborted));
+    }
+
+    private async Task StateAsync(HttpContext context)
+    {
+        var (state, authChain) = await StateBeforeRequestedEventAsync(context);
         await context.WriteJsonAsync(new JsonObject
         {
             ["pdus"] = new JsonArray(state.Select(e => (JsonNode)e.Json.DeepClone()).ToArray()),
@@ -61,11 +67,7 @@ public sealed class FederationReadEndpoints(
 
     private async Task StateIdsAsync(HttpContext context)
     {
-        var (origin, _) = await auth.AuthenticateAsync(context);
-        await RoomAsync(context.Route("roomId"), origin, context.RequestAborted);
-        var (room, _, pdu) = await VisibleEventAsync(context.Query("event_id"), context.Route("roomId"), origin, context.RequestAborted);
-        var state = await events.LoadAsync(room.Version, (await spine.StateBeforeEventAsync(room, pdu, context.RequestAborted)).Values.ToList(), context.RequestAborted);
-        var authChain = await events.AuthChainAsync(room.Version, state, context.RequestAborted);
+        var (state, authChain) = await StateBeforeRequestedEventAsync(context);
         await context.WriteJsonAsync(new JsonObject
         {
             ["pdu_ids"] = new JsonArray(state.Select(e => (JsonNode)e.EventId).ToArray()),

@@ -68,8 +68,7 @@ public sealed class RemoteBackfill(Database db, RoomStore rooms, StreamPositions
                     authEvents.Add(known);
             var create = room.Version.RoomIdIsCreateEventHash ? await events.GetAsync("$" + room.RoomId[1..], room.Version, ct) : null;
             if (EventSigning.HasValidSignatures(pdu, await keys.KeysForAsync(pdu, ct), out _)
-                && AuthEventSelection.CheckAuthEvents(pdu, authEvents, _ => false).Allowed
-                && EventAuthorizer.Check(pdu, AuthEventSelection.StateFromAuthEvents(authEvents, create)).Allowed)
+                && AuthEventSelection.CheckAgainstAuthEvents(pdu, authEvents, _ => false, create).Allowed)
                 accepted.Add(pdu);
         }
         var stored = 0;

@@ -264,10 +264,7 @@ public sealed class SyncService(
 
     private async Task<JsonArray> StrippedStateAsync(RoomSnapshot room, string memberEventId, CancellationToken ct)
     {
-        var stripped = new JsonArray();
-        foreach (var type in new[] { "m.room.create", "m.room.join_rules", "m.room.name", "m.room.avatar", "m.room.canonical_alias", "m.room.encryption", "m.room.topic" })
-            if (await spine.GetStateEventAsync(room, new StateKey(type, ""), ct) is { } stateEvent)
-                stripped.Add(ClientEventFormat.ToStripped(stateEvent));
+        var stripped = await reader.StrippedStateAsync(room, ct);
         if (await events.GetAsync(memberEventId, room.Version, ct) is { } member)
             stripped.Add(ClientEventFormat.ToStripped(member));
         return stripped;
