@@ -13,7 +13,8 @@ public sealed record LoginSession(string UserId, string DeviceId, string AccessT
 /// <summary>Accounts, devices and their tokens: registration, login, refresh, logout, password change, deactivation.</summary>
 public sealed class AccountService(
     Database db, UserStore users, DeviceStore devices, TokenStore tokens, ProfileStore profiles, AccountDataStore accountData,
-    PasswordHasher hasher, HomeserverConfig config, TimeProvider clock, ILogger<AccountService> logger)
+    PasswordHasher hasher, E2ee.DeviceKeyStore deviceKeys, E2ee.DeviceListStore deviceLists, E2ee.DeviceListService deviceListService,
+    HomeserverConfig config, TimeProvider clock, ILogger<AccountService> logger)
 {
     public const int MaxPasswordLength = 512;
     public const int MaxDeviceIdLength = 255;
@@ -142,27 +143,56 @@ public sealed class AccountService(
         return await IssueTokensAsync(s, row.UserId, row.DeviceId, withRefreshToken: true, predecessorHash: hash, now);
     }, ct);
 
-    public Task DeleteDevicesAsync(string userId, IEnumerable<string> deviceIds, Func<DbSession, Task>? alsoInTransaction, CancellationToken ct) =>
-        db.WriteAsync(async s =>
+    /// <summary>Renames a device; the new name is a device-list change others see. False when there is no such device.</summary>
+    public async Task<bool> RenameDeviceAsync(string userId, string deviceId, string? displayName, CancellationToken ct)
     {
-        if (alsoInTransaction is not null)
-            await alsoInTransaction(s);
+        var change = await db.WriteAsync(async s => await devices.SetDisplayNameAsync(s, userId, deviceId, displayName)
+            ? await deviceLists.AddChangeAsync(s, userId) : (long?)null, ct);
+        if (change is { } streamId)
+            await deviceListService.PublishDeviceChangesAsync(userId, [(deviceId, streamId)], ct);
+        return change is not null;
+    }
+
+    public async Task DeleteDevicesAsync(string userId, IEnumerable<string> deviceIds, Func<DbSession, Task>? alsoInTransaction, CancellationToken ct)
+    {
+        var removed = await db.WriteAsync(async s =>
+        {
+            if (alsoInTransaction is not null)
+                await alsoInTransaction(s);
+            return await RemoveDevicesAsync(s, userId, deviceIds.Distinct().ToList());
+        }, ct);
+        await deviceListService.PublishDeviceChangesAsync(userId, removed, ct);
+    }
+
+    /// <summary>
+    /// Removes devices with their tokens and keys; each removal that had a device is a device-list change, published by
+    /// the caller after the commit.
+    /// </summary>
+    private async Task<List<(string DeviceId, long StreamId)>> RemoveDevicesAsync(DbSession s, string userId, IReadOnlyList<string> deviceIds)
+    {
+        var changes = new List<(string, long)>();
         foreach (var deviceId in deviceIds)
         {
             await tokens.DeleteForDeviceAsync(s, userId, deviceId);
+            await deviceKeys.DeleteDeviceAsync(s, userId, deviceId);
+            if (await devices.GetAsync(s, userId, deviceId) is null)
+                continue;
             await devices.DeleteAsync(s, userId, deviceId);
+            changes.Add((deviceId, await deviceLists.AddChangeAsync(s, userId)));
         }
-    }, ct);
+        return changes;
+    }
 
     public async Task LogoutAllAsync(string userId, CancellationToken ct)
     {
-        var all = await db.ReadAsync(s => devices.ListAsync(s, userId), ct);
-        await db.WriteAsync(async s =>
+        var all = (await db.ReadAsync(s => devices.ListAsync(s, userId), ct)).Select(d => d.DeviceId).ToList();
+        var removed = await db.WriteAsync(async s =>
         {
             await tokens.DeleteForUserAsync(s, userId);
-            await devices.DeleteAllAsync(s, userId);
+            return await RemoveDevicesAsync(s, userId, all);
         }, ct);
-        logger.LogInformation("Logged out all {Count} devices of {UserId}", all.Count(), userId);
+        await deviceListService.PublishDeviceChangesAsync(userId, removed, ct);
+        logger.LogInformation("Logged out all {Count} devices of {UserId}", all.Count, userId);
     }
 
     public async Task ChangePasswordAsync(Requester requester, string newPassword, bool logoutDevices, Func<DbSession, Task>? alsoInTransaction,
@@ -173,33 +203,33 @@ public sealed class AccountService(
         var others = logoutDevices
             ? (await db.ReadAsync(s => devices.ListAsync(s, requester.UserId.Value), ct)).Where(d => d.DeviceId != requester.DeviceId).ToList()
             : [];
-        await db.WriteAsync(async s =>
+        var removed = await db.WriteAsync(async s =>
         {
             await users.SetPasswordHashAsync(s, requester.UserId.Value, hash);
             if (alsoInTransaction is not null)
                 await alsoInTransaction(s);
-            foreach (var device in others)
-            {
-                await tokens.DeleteForDeviceAsync(s, device.UserId, device.DeviceId);
-                await devices.DeleteAsync(s, device.UserId, device.DeviceId);
-            }
+            return await RemoveDevicesAsync(s, requester.UserId.Value, others.Select(d => d.DeviceId).ToList());
         }, ct);
+        await deviceListService.PublishDeviceChangesAsync(requester.UserId.Value, removed, ct);
         logger.LogInformation("Password changed for {UserId}", requester.UserId.Value);
     }
 
     /// <summary>Deactivates an account for good: no login, no tokens, no devices, profile and account data removed.</summary>
     public async Task DeactivateAsync(string userId, Func<DbSession, Task>? alsoInTransaction, CancellationToken ct)
     {
-        await db.WriteAsync(async s =>
+        var all = (await db.ReadAsync(s => devices.ListAsync(s, userId), ct)).Select(d => d.DeviceId).ToList();
+        var removed = await db.WriteAsync(async s =>
         {
             await users.DeactivateAsync(s, userId);
             await tokens.DeleteForUserAsync(s, userId);
-            await devices.DeleteAllAsync(s, userId);
+            var changes = await RemoveDevicesAsync(s, userId, all);
             await profiles.DeleteAllAsync(s, userId);
             await accountData.DeleteAllAsync(s, userId);
             if (alsoInTransaction is not null)
                 await alsoInTransaction(s);
+            return changes;
         }, ct);
+        await deviceListService.PublishDeviceChangesAsync(userId, removed, ct);
         logger.LogInformation("Deactivated {UserId}", userId);
     }
 

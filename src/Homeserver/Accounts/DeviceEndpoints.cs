@@ -43,8 +43,7 @@ public sealed class DeviceEndpoints(
         var displayName = body.OptionalString("display_name");
         if (displayName is { Length: > MaxDisplayNameLength })
             throw MatrixException.InvalidParam($"display_name may not be longer than {MaxDisplayNameLength} characters.");
-        var updated = await db.WriteAsync(s => devices.SetDisplayNameAsync(s, requester.UserId.Value, deviceId, displayName), context.RequestAborted);
-        if (!updated)
+        if (!await accounts.RenameDeviceAsync(requester.UserId.Value, deviceId, displayName, context.RequestAborted))
             throw MatrixException.NotFound("Device not found.");
         await context.WriteJsonAsync(new JsonObject());
     }

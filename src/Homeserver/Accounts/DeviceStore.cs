@@ -37,7 +37,4 @@ public sealed class DeviceStore
 
     public Task DeleteAsync(DbSession s, string userId, string deviceId) =>
         s.ExecuteAsync("DELETE FROM devices WHERE user_id = @userId AND device_id = @deviceId", new { userId, deviceId });
-
-    public Task DeleteAllAsync(DbSession s, string userId) =>
-        s.ExecuteAsync("DELETE FROM devices WHERE user_id = @userId", new { userId });
 }

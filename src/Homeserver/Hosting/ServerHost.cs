@@ -117,6 +117,17 @@ public static class ServerHost
         services.AddSingleton<Presence.PresenceService>();
         services.AddSingleton<Receipts.TypingService>();
         services.AddHostedService<MaintenanceService>();
+        services.AddSingleton<E2ee.DeviceKeyStore>();
+        services.AddSingleton<E2ee.CrossSigningStore>();
+        services.AddSingleton<E2ee.DeviceListStore>();
+        services.AddSingleton<E2ee.ToDeviceStore>();
+        services.AddSingleton<E2ee.KeyBackupStore>();
+        services.AddSingleton<E2ee.LocalKeyReader>();
+        services.AddSingleton<E2ee.DeviceListService>();
+        services.AddSingleton<E2ee.KeyService>();
+        services.AddSingleton<E2ee.CrossSigningService>();
+        services.AddSingleton<E2ee.ToDeviceService>();
+        services.AddSingleton<E2ee.KeyBackupService>();
 
         services.AddSingleton<IEndpoints, DiscoveryEndpoints>();
         services.AddSingleton<IEndpoints, RegistrationEndpoints>();
@@ -140,6 +151,10 @@ public static class ServerHost
         services.AddSingleton<IEndpoints, Push.PushRulesEndpoints>();
         services.AddSingleton<IEndpoints, Presence.PresenceEndpoints>();
         services.AddSingleton<IEndpoints, UserDirectory.UserDirectoryEndpoints>();
+        services.AddSingleton<IEndpoints, E2ee.KeysEndpoints>();
+        services.AddSingleton<IEndpoints, E2ee.ToDeviceEndpoints>();
+        services.AddSingleton<IEndpoints, E2ee.KeyBackupEndpoints>();
+        services.AddSingleton<IEndpoints, ServerServer.FederationKeyEndpoints>();
         services.AddSingleton<IEndpoints, ServerServer.ServerKeyEndpoints>();
         services.AddSingleton<IEndpoints, ServerServer.FederationQueryEndpoints>();
         services.AddSingleton<IEndpoints, ServerServer.TransactionEndpoints>();

@@ -132,6 +132,18 @@ public sealed class RoomStore
             $"SELECT {EventColumns} FROM events WHERE state_key = @userId AND type = 'm.room.member' AND stream_ordering > @after AND stream_ordering <= @upTo AND {Served} ORDER BY stream_ordering",
             new { userId, after, upTo })).ToList();
 
+    /// <summary>The users whose member events in the given rooms fall in a stream window (who joined or left beside the user).</summary>
+    public async Task<HashSet<string>> MembersChangedInRoomsAsync(DbSession s, IReadOnlyCollection<string> roomIds, long after, long upTo)
+    {
+        if (roomIds.Count == 0 || after >= upTo)
+            return [];
+        var args = new Dapper.DynamicParameters(new { after, upTo });
+        return (await s.QueryAsync<string>($"""
+            SELECT DISTINCT state_key FROM events WHERE type = 'm.room.member' AND room_id IN {SqlList.In(args, "r", roomIds)}
+            AND stream_ordering > @after AND stream_ordering <= @upTo AND {Served}
+            """, args)).ToHashSet(StringComparer.Ordinal);
+    }
+
     public Task<string?> TxnEventAsync(DbSession s, string userId, string deviceId, string txnId) => s.QuerySingleOrDefaultAsync<string>(
         "SELECT event_id FROM event_txn_ids WHERE user_id = @userId AND device_id = @deviceId AND txn_id = @txnId", new { userId, deviceId, txnId });
 

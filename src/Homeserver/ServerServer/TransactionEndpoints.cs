@@ -12,13 +12,14 @@ namespace Matrix.Homeserver.ServerServer;
 
 /// <summary>
 /// Spec (server-server): <c>PUT /send/{txnId}</c>. Each PDU goes through the spine (format, signatures, hashes, auth,
-/// soft-fail) and gets its own result; EDUs for typing, receipts and presence are applied for the origin's own users.
+/// soft-fail) and gets its own result; EDUs (typing, receipts, presence, device lists, cross-signing keys, to-device
+/// messages) are applied for the origin's own users.
 /// A transaction is processed once per origin and txnId; a retry gets the first answer.
 /// </summary>
 public sealed class TransactionEndpoints(
     FederationRequestAuth auth, Database db, EventSpine spine, ServerKeyService keys, RoomReader reader, TypingService typing,
     ReceiptService receipts, PresenceService presence, Matrix.Federation.Transport.FederationClient client, ServerRoomAccess access, RoomStore rooms,
-    TimeProvider clock,
+    E2ee.DeviceListService deviceLists, E2ee.ToDeviceService toDevice, TimeProvider clock,
     ILogger<TransactionEndpoints> logger) : IEndpoints
 {
     public const int MaxPdus = 50;
@@ -158,13 +159,14 @@ public sealed class TransactionEndpoints(
         }
     }
 
-
-
     private Task ApplyEduAsync(string origin, JsonObject edu, CancellationToken ct) => (edu["edu_type"]?.AsString(), edu["content"]) switch
     {
         ("m.typing", JsonObject content) => ApplyTypingAsync(origin, content, ct),
         ("m.receipt", JsonObject content) => ApplyReceiptsAsync(origin, content, ct),
         ("m.presence", JsonObject { } content) when content["push"] is JsonArray updates => ApplyPresenceAsync(origin, updates, ct),
+        ("m.device_list_update", JsonObject content) => deviceLists.ReceiveDeviceListUpdateAsync(origin, content, ct),
+        ("m.signing_key_update", JsonObject content) => deviceLists.ReceiveSigningKeyUpdateAsync(origin, content, ct),
+        ("m.direct_to_device", JsonObject content) => toDevice.ReceiveAsync(origin, content, ct),
         _ => Task.CompletedTask,
     };
 

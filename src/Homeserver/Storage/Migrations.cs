@@ -240,6 +240,99 @@ public static class Migrations
                 PRIMARY KEY (user_id, room_id)
             );
             """),
+        (3, """
+            CREATE TABLE e2e_device_keys (
+                user_id TEXT NOT NULL,
+                device_id TEXT NOT NULL,
+                key_json TEXT NOT NULL,
+                PRIMARY KEY (user_id, device_id)
+            );
+            CREATE TABLE e2e_one_time_keys (
+                user_id TEXT NOT NULL,
+                device_id TEXT NOT NULL,
+                key_id TEXT NOT NULL,
+                algorithm TEXT NOT NULL,
+                key_json TEXT NOT NULL,
+                PRIMARY KEY (user_id, device_id, key_id)
+            );
+            CREATE INDEX e2e_one_time_keys_algorithm ON e2e_one_time_keys (user_id, device_id, algorithm);
+            CREATE TABLE e2e_fallback_keys (
+                user_id TEXT NOT NULL,
+                device_id TEXT NOT NULL,
+                algorithm TEXT NOT NULL,
+                key_id TEXT NOT NULL,
+                key_json TEXT NOT NULL,
+                used BIGINT NOT NULL DEFAULT 0,
+                PRIMARY KEY (user_id, device_id, algorithm)
+            );
+            CREATE TABLE e2e_cross_signing_keys (
+                user_id TEXT NOT NULL,
+                key_type TEXT NOT NULL,
+                public_key TEXT NOT NULL,
+                key_json TEXT NOT NULL,
+                PRIMARY KEY (user_id, key_type)
+            );
+            CREATE TABLE e2e_key_signatures (
+                user_id TEXT NOT NULL,
+                target_key_id TEXT NOT NULL,
+                signer_user_id TEXT NOT NULL,
+                signer_key_id TEXT NOT NULL,
+                signature TEXT NOT NULL,
+                PRIMARY KEY (user_id, target_key_id, signer_user_id, signer_key_id)
+            );
+            CREATE TABLE device_list_changes (
+                stream_id BIGINT PRIMARY KEY,
+                user_id TEXT NOT NULL
+            );
+            CREATE INDEX device_list_changes_user ON device_list_changes (user_id, stream_id);
+            INSERT INTO stream_positions (stream, position) VALUES ('device_lists', 0);
+            CREATE TABLE remote_device_lists (
+                user_id TEXT PRIMARY KEY,
+                stream_id BIGINT NOT NULL
+            );
+            CREATE TABLE remote_devices (
+                user_id TEXT NOT NULL,
+                device_id TEXT NOT NULL,
+                display_name TEXT NULL,
+                key_json TEXT NULL,
+                PRIMARY KEY (user_id, device_id)
+            );
+            CREATE TABLE to_device_messages (
+                stream_id BIGINT PRIMARY KEY,
+                user_id TEXT NOT NULL,
+                device_id TEXT NOT NULL,
+                message_json TEXT NOT NULL
+            );
+            CREATE INDEX to_device_messages_device ON to_device_messages (user_id, device_id, stream_id);
+            INSERT INTO stream_positions (stream, position) VALUES ('to_device', 0);
+            CREATE TABLE to_device_txns (
+                user_id TEXT NOT NULL,
+                device_id TEXT NOT NULL,
+                txn_id TEXT NOT NULL,
+                created_ts BIGINT NOT NULL,
+                PRIMARY KEY (user_id, device_id, txn_id)
+            );
+            CREATE TABLE room_key_backup_versions (
+                user_id TEXT NOT NULL,
+                version BIGINT NOT NULL,
+                algorithm TEXT NOT NULL,
+                auth_data TEXT NOT NULL,
+                etag BIGINT NOT NULL DEFAULT 0,
+                deleted BIGINT NOT NULL DEFAULT 0,
+                PRIMARY KEY (user_id, version)
+            );
+            CREATE TABLE room_key_backup_keys (
+                user_id TEXT NOT NULL,
+                version BIGINT NOT NULL,
+                room_id TEXT NOT NULL,
+                session_id TEXT NOT NULL,
+                first_message_index BIGINT NOT NULL,
+                forwarded_count BIGINT NOT NULL,
+                is_verified BIGINT NOT NULL,
+                session_data TEXT NOT NULL,
+                PRIMARY KEY (user_id, version, room_id, session_id)
+            );
+            """),
     ];
 
     public static int LatestVersion => All[^1].Version;

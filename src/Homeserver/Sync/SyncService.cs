@@ -14,7 +14,8 @@ namespace Matrix.Homeserver.Sync;
 /// </summary>
 public sealed class SyncService(
     Database db, RoomStore rooms, StreamPositions streams, EventSpine spine, RoomReader reader, EventCache events, SyncNotifier notifier,
-    AccountDataStore accountData, ReceiptStore receipts, TypingService typing, Presence.PresenceService presence, RemoteInviteStore remoteInvites)
+    AccountDataStore accountData, ReceiptStore receipts, TypingService typing, Presence.PresenceService presence, RemoteInviteStore remoteInvites,
+    E2ee.ToDeviceService toDevice, E2ee.DeviceListService deviceLists, E2ee.DeviceKeyStore deviceKeys)
 {
     /// <summary>Where this sync starts and ends in every stream.</summary>
     private sealed record Window(SyncToken? Since, SyncToken UpTo)
@@ -50,7 +51,8 @@ public sealed class SyncService(
         var user = requester.UserId.Value;
         var (positions, memberships, forgotten) = await db.ReadAsync(async s => (
             new SyncToken(await streams.CurrentAsync(s, "events"), await streams.CurrentAsync(s, "account_data"),
-                await streams.CurrentAsync(s, "receipts"), typing.CurrentSerial, await streams.CurrentAsync(s, "presence")),
+                await streams.CurrentAsync(s, "receipts"), typing.CurrentSerial, await streams.CurrentAsync(s, "presence"),
+                await streams.CurrentAsync(s, "to_device"), await streams.CurrentAsync(s, "device_lists")),
             await rooms.MembershipsAsync(s, user), await rooms.ForgottenRoomsAsync(s, user)), ct);
         var window = new Window(since, positions);
         var upTo = positions.Events;
@@ -105,17 +107,28 @@ public sealed class SyncService(
                     invite[remote.RoomId] = new JsonObject { ["invite_state"] = new JsonObject { ["events"] = stripped } };
             }
 
+        var (toDeviceEvents, toDevicePosition) = await toDevice.ForSyncAsync(user, requester.DeviceId, since?.ToDevice, positions.ToDevice, ct);
+        var (devicesChanged, devicesLeft) = since is null ? ([], []) : await deviceLists.ChangesForSyncAsync(user, window.From.DeviceLists,
+            positions.DeviceLists, sinceEvents, upTo, ct);
+        var (keyCounts, unusedFallbackKeys) = await db.ReadAsync(async s =>
+            (await deviceKeys.CountOneTimeKeysAsync(s, user, requester.DeviceId), await deviceKeys.UnusedFallbackAlgorithmsAsync(s, user, requester.DeviceId)), ct);
         var response = new JsonObject
         {
-            ["next_batch"] = positions.ToString(),
+            ["next_batch"] = (positions with { ToDevice = toDevicePosition }).ToString(),
             ["rooms"] = new JsonObject { ["join"] = join, ["invite"] = invite, ["leave"] = leave, ["knock"] = knock },
             ["account_data"] = new JsonObject { ["events"] = AccountDataEvents(changedAccountData, AccountDataStore.Global) },
             ["presence"] = new JsonObject { ["events"] = await presence.ChangesForAsync(user, window.From.Presence, positions.Presence, ct) },
-            ["to_device"] = new JsonObject { ["events"] = new JsonArray() },
-            ["device_lists"] = new JsonObject { ["changed"] = new JsonArray(), ["left"] = new JsonArray() },
-            ["device_one_time_keys_count"] = new JsonObject(),
+            ["to_device"] = new JsonObject { ["events"] = toDeviceEvents },
+            ["device_lists"] = new JsonObject
+            {
+                ["changed"] = new JsonArray(devicesChanged.Select(u => (JsonNode)u).ToArray()),
+                ["left"] = new JsonArray(devicesLeft.Select(u => (JsonNode)u).ToArray()),
+            },
+            ["device_one_time_keys_count"] = E2ee.KeyService.CountsJson(keyCounts),
+            ["device_unused_fallback_key_types"] = new JsonArray(unusedFallbackKeys.Select(a => (JsonNode)a).ToArray()),
         };
-        var globalCount = response["account_data"]!["events"]!.AsArray().Count + response["presence"]!["events"]!.AsArray().Count;
+        var globalCount = response["account_data"]!["events"]!.AsArray().Count + response["presence"]!["events"]!.AsArray().Count
+            + toDeviceEvents.Count + devicesChanged.Count + devicesLeft.Count;
         return (response, join.Count + invite.Count + leave.Count + knock.Count + globalCount == 0);
     }
 

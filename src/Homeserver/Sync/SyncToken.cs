@@ -5,23 +5,28 @@ namespace Matrix.Homeserver.Sync;
 
 /// <summary>
 /// A sync or pagination token: the positions of every stream a client syncs, <c>s&lt;events&gt;_&lt;account
-/// data&gt;_&lt;receipts&gt;_&lt;typing&gt;_&lt;presence&gt;</c>. The event position means "after event <c>events</c>" and is all
-/// pagination needs. Stored positions survive restarts; typing is in memory and restarts from zero.
+/// data&gt;_&lt;receipts&gt;_&lt;typing&gt;_&lt;presence&gt;_&lt;to-device&gt;_&lt;device lists&gt;</c>. The event position means
+/// "after event <c>events</c>" and is all pagination needs. Stored positions survive restarts; typing is in memory and
+/// restarts from zero. Tokens of older versions without the last positions read them as zero.
 /// </summary>
-public readonly record struct SyncToken(long Events, long AccountData = 0, long Receipts = 0, long Typing = 0, long Presence = 0)
+public readonly record struct SyncToken(
+    long Events, long AccountData = 0, long Receipts = 0, long Typing = 0, long Presence = 0, long ToDevice = 0, long DeviceLists = 0)
 {
-    public override string ToString() => FormattableString.Invariant($"s{Events}_{AccountData}_{Receipts}_{Typing}_{Presence}");
+    private const int Parts = 7;
+
+    public override string ToString() =>
+        FormattableString.Invariant($"s{Events}_{AccountData}_{Receipts}_{Typing}_{Presence}_{ToDevice}_{DeviceLists}");
 
     public static SyncToken Parse(string text, string parameter)
     {
         var parts = text.Length > 1 && text[0] == 's' ? text[1..].Split('_') : [];
-        var values = new long[5];
-        if (parts.Length is 0 or > 5)
+        var values = new long[Parts];
+        if (parts.Length is 0 or > Parts)
             throw MatrixException.InvalidParam($"Invalid {parameter} token.");
         // Only the event position may be negative: history backfilled from other servers sorts before everything else.
         for (var i = 0; i < parts.Length; i++)
             if (!long.TryParse(parts[i], i == 0 ? NumberStyles.AllowLeadingSign : NumberStyles.None, CultureInfo.InvariantCulture, out values[i]))
                 throw MatrixException.InvalidParam($"Invalid {parameter} token.");
-        return new SyncToken(values[0], values[1], values[2], values[3], values[4]);
+        return new SyncToken(values[0], values[1], values[2], values[3], values[4], values[5], values[6]);
     }
 }

@@ -1,0 +1,219 @@
+using System.Text.Json.Nodes;
+using Matrix.Federation.Identifiers;
+using Matrix.Federation.Json;
+using Matrix.Federation.Transport;
+using Matrix.Homeserver.Config;
+using Matrix.Homeserver.Rooms;
+using Matrix.Homeserver.ServerServer;
+using Matrix.Homeserver.Storage;
+using Matrix.Homeserver.Sync;
+
+namespace Matrix.Homeserver.E2ee;
+
+/// <summary>
+/// Device lists: every change of a user's devices or cross-signing keys becomes a row of the device-list stream, wakes
+/// the syncs of everyone sharing a room with them and, for local users, goes to the servers sharing a room as
+/// <c>m.device_list_update</c> (one per device, chained by <c>prev_id</c>) or <c>m.signing_key_update</c>. Remote users'
+/// lists are cached from those EDUs; a gap in a chain, or a first update, resyncs the whole list through
+/// <c>user/devices</c>.
+/// </summary>
+public sealed class DeviceListService(
+    Database db, DeviceListStore store, CrossSigningStore crossSigning, LocalKeyReader localKeys, RoomReader reader, RoomStore rooms,
+    SyncNotifier notifier, FederationSender sender, FederationClient client, HomeserverConfig config, ILogger<DeviceListService> logger)
+{
+    public const int MaxRemoteDevices = 1000;
+
+    private bool IsLocal(string userId) => UserId.TryParse(userId, out var user) && user.Server.Value == config.ServerName;
+
+    /// <summary>
+    /// After a commit that recorded changes of these local devices (each with its own stream position, in order): wakes
+    /// the syncs concerned and queues one <c>m.device_list_update</c> per device for the servers sharing a room.
+    /// </summary>
+    public async Task PublishDeviceChangesAsync(string userId, IReadOnlyList<(string DeviceId, long StreamId)> changes, CancellationToken ct)
+    {
+        if (changes.Count == 0)
+            return;
+        var sharing = await reader.UsersSharingRoomsAsync(userId, ct);
+        notifier.Notify(sharing);
+        var servers = RemoteServers(sharing);
+        if (servers.Count == 0)
+            return;
+        foreach (var (deviceId, streamId) in changes)
+        {
+            var (previous, keys) = await db.ReadAsync(async s =>
+                (await store.PreviousChangeAsync(s, userId, streamId), await localKeys.DeviceAsync(s, userId, deviceId)), ct);
+            var content = new JsonObject
+            {
+                ["user_id"] = userId,
+                ["device_id"] = deviceId,
+                ["stream_id"] = streamId,
+                ["prev_id"] = previous is { } p ? new JsonArray(p) : new JsonArray(),
+            };
+            if (keys is null && await db.ReadAsync(s => s.ExecuteScalarAsync<long>(
+                    "SELECT COUNT(*) FROM devices WHERE user_id = @userId AND device_id = @deviceId", new { userId, deviceId }), ct) == 0)
+                content["deleted"] = true;
+            else if (keys is not null)
+            {
+                if (keys["unsigned"]?["device_display_name"]?.AsString() is { } name)
+                    content["device_display_name"] = name;
+                keys.Remove("unsigned");
+                content["keys"] = keys;
+            }
+            await sender.SendEduAsync(servers, "m.device_list_update", content, ct);
+        }
+    }
+
+    /// <summary>After a commit that changed a local user's cross-signing keys: wakes syncs and sends <c>m.signing_key_update</c>.</summary>
+    public async Task PublishCrossSigningChangeAsync(string userId, CancellationToken ct)
+    {
+        var sharing = await reader.UsersSharingRoomsAsync(userId, ct);
+        notifier.Notify(sharing);
+        var servers = RemoteServers(sharing);
+        if (servers.Count == 0)
+            return;
+        var published = await db.ReadAsync(s => localKeys.ReadAsync(s, new Dictionary<string, List<string>> { [userId] = [] }, viewer: null), ct);
+        var content = new JsonObject { ["user_id"] = userId };
+        if (published.MasterKeys[userId] is { } master)
+            content["master_key"] = master.DeepClone();
+        if (published.SelfSigningKeys[userId] is { } selfSigning)
+            content["self_signing_key"] = selfSigning.DeepClone();
+        await sender.SendEduAsync(servers, "m.signing_key_update", content, ct);
+    }
+
+    private List<string> RemoteServers(IEnumerable<string> users) =>
+        users.Select(u => UserId.TryParse(u, out var id) ? id.Server.Value : null).OfType<string>()
+            .Where(s => s != config.ServerName).Distinct().ToList();
+
+    /// <summary>
+    /// The device-list part of a sync: users sharing a room whose devices changed in the window, or who began sharing a
+    /// room with the user in the event window (changed), and users who stopped sharing every room (left).
+    /// </summary>
+    public async Task<(List<string> Changed, List<string> Left)> ChangesForSyncAsync(string userId, long fromDeviceLists, long upToDeviceLists,
+        long fromEvents, long upToEvents, CancellationToken ct)
+    {
+        var sharing = await reader.UsersSharingRoomsAsync(userId, ct);
+        var (changedDevices, membershipChanges) = await db.ReadAsync(async s =>
+        {
+            var devicesChanged = await store.ChangedUsersAsync(s, fromDeviceLists, upToDeviceLists);
+            if (fromEvents >= upToEvents)
+                return (devicesChanged, new HashSet<string>());
+            var roomIds = (await rooms.MembershipsAsync(s, userId)).Where(m => m.Membership == "join").Select(m => m.RoomId)
+                .Concat((await rooms.MembershipEventsSinceAsync(s, userId, fromEvents, upToEvents)).Select(e => e.RoomId)).Distinct().ToList();
+            var members = await rooms.MembersChangedInRoomsAsync(s, roomIds, fromEvents, upToEvents);
+            // The user's own join makes every member of that room new to them.
+            foreach (var joined in (await rooms.MembershipEventsSinceAsync(s, userId, fromEvents, upToEvents)).Select(e => e.RoomId).Distinct())
+                members.UnionWith(await rooms.JoinedMembersAsync(s, joined));
+            return (devicesChanged, members);
+        }, ct);
+        var changed = changedDevices.Where(sharing.Contains).ToHashSet(StringComparer.Ordinal);
+        changed.UnionWith(membershipChanges.Where(u => u != userId && sharing.Contains(u)));
+        var left = membershipChanges.Where(u => u != userId && !sharing.Contains(u)).ToList();
+        return (changed.Order(StringComparer.Ordinal).ToList(), left.Order(StringComparer.Ordinal).ToList());
+    }
+
+    /// <summary>An <c>m.device_list_update</c> EDU from <paramref name="origin"/> about one of its users.</summary>
+    public async Task ReceiveDeviceListUpdateAsync(string origin, JsonObject content, CancellationToken ct)
+    {
+        if (content["user_id"]?.AsString() is not { } userId || !IsFrom(origin, userId) || content["device_id"]?.AsString() is not { } deviceId
+            || !content["stream_id"].TryGetInteger(out var streamId))
+            return;
+        var sharing = await LocalUsersSharingAsync(userId, ct);
+        if (sharing.Count == 0)
+            return;
+        var known = await db.ReadAsync(s => store.RemoteStreamIdAsync(s, userId), ct);
+        if (known is { } k && streamId <= k)
+            return;
+        var prevIds = (content["prev_id"] as JsonArray ?? []).Select(n => n.TryGetInteger(out var id) ? id : (long?)null).OfType<long>().ToList();
+        // The update follows on from what this server has when it names that as its predecessor (or names none).
+        if (known is null || (prevIds.Count > 0 && !prevIds.Contains(known.Value)))
+        {
+            await ResyncAsync(origin, userId, ct);
+            return;
+        }
+        await db.WriteAsync(async s =>
+        {
+            if (content["deleted"] is JsonValue deleted && deleted.TryGetValue<bool>(out var isDeleted) && isDeleted)
+                await store.DeleteRemoteDeviceAsync(s, userId, deviceId);
+            else if (content["keys"] is not JsonObject keys || IsDeviceKeysOf(keys, userId, deviceId))
+                await store.SetRemoteDeviceAsync(s, new RemoteDeviceRow(userId, deviceId, content["device_display_name"]?.AsString(),
+                    (content["keys"] as JsonObject)?.ToJsonString()));
+            await store.SetRemoteStreamIdAsync(s, userId, streamId);
+            await store.AddChangeAsync(s, userId);
+        }, ct);
+        notifier.Notify(sharing);
+    }
+
+    /// <summary>An <c>m.signing_key_update</c> EDU: new cross-signing keys of one of the origin's users.</summary>
+    public async Task ReceiveSigningKeyUpdateAsync(string origin, JsonObject content, CancellationToken ct)
+    {
+        if (content["user_id"]?.AsString() is not { } userId || !IsFrom(origin, userId))
+            return;
+        var sharing = await LocalUsersSharingAsync(userId, ct);
+        if (sharing.Count == 0)
+            return;
+        await db.WriteAsync(async s =>
+        {
+            await StoreRemoteCrossSigningAsync(s, userId, content["master_key"] as JsonObject, content["self_signing_key"] as JsonObject);
+            await store.AddChangeAsync(s, userId);
+        }, ct);
+        notifier.Notify(sharing);
+    }
+
+    /// <summary>Replaces the cached device list of a remote user with the one <c>user/devices</c> returns; false when unreachable.</summary>
+    public async Task<bool> ResyncAsync(string server, string userId, CancellationToken ct)
+    {
+        JsonObject response;
+        try
+        {
+            response = await client.SendAsync(HttpMethod.Get, server, $"/_matrix/federation/v1/user/devices/{Uri.EscapeDataString(userId)}", null, ct)
+                as JsonObject ?? throw new FederationException(502, null, "user/devices returned no object");
+        }
+        catch (FederationException e)
+        {
+            logger.LogInformation("Resyncing the device list of {User} failed: {Reason}", userId, e.Message);
+            return false;
+        }
+        if (response["user_id"]?.AsString() != userId || !response["stream_id"].TryGetInteger(out var streamId))
+            return false;
+        var devices = (response["devices"] as JsonArray ?? []).OfType<JsonObject>().Take(MaxRemoteDevices).ToList();
+        await db.WriteAsync(async s =>
+        {
+            await store.DeleteRemoteDevicesAsync(s, userId);
+            foreach (var device in devices)
+                if (device["device_id"]?.AsString() is { } deviceId && (device["keys"] is not JsonObject keys || IsDeviceKeysOf(keys, userId, deviceId)))
+                    await store.SetRemoteDeviceAsync(s, new RemoteDeviceRow(userId, deviceId, device["device_display_name"]?.AsString(),
+                        (device["keys"] as JsonObject)?.ToJsonString()));
+            await StoreRemoteCrossSigningAsync(s, userId, response["master_key"] as JsonObject, response["self_signing_key"] as JsonObject);
+            await store.SetRemoteStreamIdAsync(s, userId, streamId);
+            await store.AddChangeAsync(s, userId);
+        }, ct);
+        notifier.Notify(await reader.UsersSharingRoomsAsync(userId, ct));
+        return true;
+    }
+
+    private async Task StoreRemoteCrossSigningAsync(DbSession s, string userId, JsonObject? master, JsonObject? selfSigning)
+    {
+        foreach (var (key, type) in new[] { (master, CrossSigningStore.Master), (selfSigning, CrossSigningStore.SelfSigning) })
+        {
+            if (key is null)
+                continue;
+            try
+            {
+                var publicKey = KeyObjects.CrossSigningPublicKey(key, userId, type, type);
+                await crossSigning.SetAsync(s, userId, type, publicKey, key.ToJsonString());
+            }
+            catch (Http.MatrixException e)
+            {
+                logger.LogInformation("Ignored a malformed {Type} key of {User}: {Reason}", type, userId, e.Message);
+            }
+        }
+    }
+
+    private static bool IsDeviceKeysOf(JsonObject keys, string userId, string deviceId) =>
+        keys["user_id"]?.AsString() == userId && keys["device_id"]?.AsString() == deviceId;
+
+    private static bool IsFrom(string origin, string userId) => UserId.TryParse(userId, out var user) && user.Server.Value == origin;
+
+    private async Task<List<string>> LocalUsersSharingAsync(string remoteUserId, CancellationToken ct) =>
+        (await reader.UsersSharingRoomsAsync(remoteUserId, ct)).Where(u => u != remoteUserId && IsLocal(u)).ToList();
+}

@@ -1,0 +1,71 @@
+using Dapper;
+using Matrix.Homeserver.Storage;
+
+namespace Matrix.Homeserver.E2ee;
+
+public sealed record RemoteDeviceRow(string UserId, string DeviceId, string? DisplayName, string? KeyJson);
+
+/// <summary>
+/// The device-list stream (one row per change of a user's devices or cross-signing keys, local or remote) and the
+/// cached device lists of remote users this server tracks through <c>m.device_list_update</c>.
+/// </summary>
+public sealed class DeviceListStore(StreamPositions streams)
+{
+    /// <summary>Records a change of the user's device list; returns its stream position.</summary>
+    public async Task<long> AddChangeAsync(DbSession s, string userId)
+    {
+        var streamId = await streams.NextAsync(s, "device_lists");
+        await s.ExecuteAsync("INSERT INTO device_list_changes (stream_id, user_id) VALUES (@streamId, @userId)", new { streamId, userId });
+        return streamId;
+    }
+
+    /// <summary>The stream position of the user's latest change before <paramref name="before"/>, or null.</summary>
+    public Task<long?> PreviousChangeAsync(DbSession s, string userId, long before) =>
+        s.ExecuteScalarAsync<long?>("SELECT MAX(stream_id) FROM device_list_changes WHERE user_id = @userId AND stream_id < @before",
+            new { userId, before });
+
+    public async Task<HashSet<string>> ChangedUsersAsync(DbSession s, long after, long upTo) =>
+        after >= upTo ? [] : (await s.QueryAsync<string>(
+            "SELECT DISTINCT user_id FROM device_list_changes WHERE stream_id > @after AND stream_id <= @upTo", new { after, upTo }))
+            .ToHashSet(StringComparer.Ordinal);
+
+    /// <summary>The last <c>stream_id</c> seen from the user's server, or null when this server does not track the user.</summary>
+    public Task<long?> RemoteStreamIdAsync(DbSession s, string userId) =>
+        s.QuerySingleOrDefaultAsync<long?>("SELECT stream_id FROM remote_device_lists WHERE user_id = @userId", new { userId });
+
+    public async Task<HashSet<string>> TrackedRemoteUsersAsync(DbSession s, IReadOnlyCollection<string> userIds)
+    {
+        if (userIds.Count == 0)
+            return [];
+        var args = new DynamicParameters();
+        return (await s.QueryAsync<string>($"SELECT user_id FROM remote_device_lists WHERE user_id IN {SqlList.In(args, "u", userIds)}", args))
+            .ToHashSet(StringComparer.Ordinal);
+    }
+
+    public Task SetRemoteStreamIdAsync(DbSession s, string userId, long streamId) =>
+        s.ExecuteAsync("""
+            INSERT INTO remote_device_lists (user_id, stream_id) VALUES (@userId, @streamId)
+            ON CONFLICT (user_id) DO UPDATE SET stream_id = excluded.stream_id
+            """, new { userId, streamId });
+
+    public async Task<List<RemoteDeviceRow>> RemoteDevicesAsync(DbSession s, IReadOnlyCollection<string> userIds)
+    {
+        if (userIds.Count == 0)
+            return [];
+        var args = new DynamicParameters();
+        return (await s.QueryAsync<RemoteDeviceRow>(
+            $"SELECT user_id, device_id, display_name, key_json FROM remote_devices WHERE user_id IN {SqlList.In(args, "u", userIds)}", args)).ToList();
+    }
+
+    public Task SetRemoteDeviceAsync(DbSession s, RemoteDeviceRow row) =>
+        s.ExecuteAsync("""
+            INSERT INTO remote_devices (user_id, device_id, display_name, key_json) VALUES (@UserId, @DeviceId, @DisplayName, @KeyJson)
+            ON CONFLICT (user_id, device_id) DO UPDATE SET display_name = excluded.display_name, key_json = excluded.key_json
+            """, row);
+
+    public Task DeleteRemoteDeviceAsync(DbSession s, string userId, string deviceId) =>
+        s.ExecuteAsync("DELETE FROM remote_devices WHERE user_id = @userId AND device_id = @deviceId", new { userId, deviceId });
+
+    public Task DeleteRemoteDevicesAsync(DbSession s, string userId) =>
+        s.ExecuteAsync("DELETE FROM remote_devices WHERE user_id = @userId", new { userId });
+}

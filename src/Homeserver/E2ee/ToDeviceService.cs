@@ -1,0 +1,120 @@
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using Matrix.Federation.Identifiers;
+using Matrix.Federation.Json;
+using Matrix.Homeserver.Accounts;
+using Matrix.Homeserver.Config;
+using Matrix.Homeserver.Http;
+using Matrix.Homeserver.ServerServer;
+using Matrix.Homeserver.Storage;
+using Matrix.Homeserver.Sync;
+
+namespace Matrix.Homeserver.E2ee;
+
+/// <summary>
+/// Send-to-device messaging: messages for local devices are stored until the device's next sync token acknowledges
+/// them; messages for remote users go to their servers as <c>m.direct_to_device</c> EDUs through the persistent queue.
+/// </summary>
+public sealed class ToDeviceService(
+    Database db, ToDeviceStore store, DeviceStore devices, SyncNotifier notifier, FederationSender federation, HomeserverConfig config, TimeProvider clock)
+{
+    public const int MaxMessagesPerRequest = 10_000;
+    public const int MaxMessagesPerSync = 100;
+
+    /// <summary><c>PUT /sendToDevice/{type}/{txnId}</c>: processed once per device and transaction ID.</summary>
+    public async Task SendAsync(Requester requester, string type, string txnId, JsonElement body, CancellationToken ct)
+    {
+        var messages = body.OptionalObject("messages") ?? throw MatrixException.MissingParam("messages");
+        var sender = requester.UserId.Value;
+        var local = new List<(string UserId, string? DeviceId, JsonNode Content)>();
+        var remote = new Dictionary<string, JsonObject>(StringComparer.Ordinal);
+        var count = 0;
+        foreach (var forUser in messages.EnumerateObject())
+        {
+            if (!UserId.TryParse(forUser.Name, out var target))
+                throw MatrixException.InvalidParam($"{forUser.Name} is not a valid user ID.");
+            if (forUser.Value.ValueKind != JsonValueKind.Object)
+                throw MatrixException.BadJson($"messages.{forUser.Name} must map device IDs to message contents.");
+            foreach (var forDevice in forUser.Value.EnumerateObject())
+            {
+                if (forDevice.Value.ValueKind != JsonValueKind.Object)
+                    throw MatrixException.BadJson($"messages.{forUser.Name}.{forDevice.Name} must be an object.");
+                if (++count > MaxMessagesPerRequest)
+                    throw MatrixException.InvalidParam($"At most {MaxMessagesPerRequest} messages may be sent at once.");
+                var content = JsonNode.Parse(forDevice.Value.GetRawText())!;
+                if (target.Server.Value == config.ServerName)
+                    local.Add((target.Value, forDevice.Name == "*" ? null : JsonFields.WithoutNul(forDevice.Name, "device_id"), content));
+                else
+                {
+                    var server = target.Server.Value;
+                    if (!remote.TryGetValue(server, out var forServer))
+                        remote[server] = forServer = new JsonObject();
+                    if (forServer[target.Value] is not JsonObject byDevice)
+                        forServer[target.Value] = byDevice = new JsonObject();
+                    byDevice[forDevice.Name] = content;
+                }
+            }
+        }
+
+        var fresh = await db.WriteAsync(async s =>
+        {
+            if (!await store.TryAddTxnAsync(s, sender, requester.DeviceId, txnId, clock.GetUtcNow().ToUnixTimeMilliseconds()))
+                return false;
+            await DeliverLocallyAsync(s, sender, type, local);
+            return true;
+        }, ct);
+        if (!fresh)
+            return;
+        notifier.Notify(local.Select(m => m.UserId).Distinct());
+        foreach (var (server, forServer) in remote)
+            await federation.SendEduAsync([server], "m.direct_to_device", new JsonObject
+            {
+                ["sender"] = sender, ["type"] = type, ["message_id"] = $"{requester.DeviceId}-{txnId}", ["messages"] = forServer,
+            }, ct);
+    }
+
+    /// <summary>An <c>m.direct_to_device</c> EDU: messages from one of the origin's users for local devices.</summary>
+    public async Task ReceiveAsync(string origin, JsonObject content, CancellationToken ct)
+    {
+        if (content["sender"]?.AsString() is not { } sender || !UserId.TryParse(sender, out var senderId) || senderId.Server.Value != origin
+            || content["type"]?.AsString() is not { } type || content["messages"] is not JsonObject messages)
+            return;
+        var local = new List<(string UserId, string? DeviceId, JsonNode Content)>();
+        foreach (var (userId, byDevice) in messages)
+            if (UserId.TryParse(userId, out var target) && target.Server.Value == config.ServerName && byDevice is JsonObject devicesMap)
+                foreach (var (deviceId, message) in devicesMap.Take(MaxMessagesPerRequest))
+                    if (message is JsonObject)
+                        local.Add((userId, deviceId == "*" ? null : deviceId, message.DeepClone()));
+        if (local.Count == 0)
+            return;
+        await db.WriteAsync(s => DeliverLocallyAsync(s, sender, type, local), ct);
+        notifier.Notify(local.Select(m => m.UserId).Distinct());
+    }
+
+    /// <summary>Stores each message for its device, or for every device of the user when the device is <c>*</c>; unknown devices get nothing.</summary>
+    private async Task DeliverLocallyAsync(DbSession s, string sender, string type, List<(string UserId, string? DeviceId, JsonNode Content)> messages)
+    {
+        foreach (var (userId, deviceId, content) in messages)
+        {
+            var json = new JsonObject { ["sender"] = sender, ["type"] = type, ["content"] = content.DeepClone() }.ToJsonString();
+            var targets = deviceId is null
+                ? (await devices.ListAsync(s, userId)).Select(d => d.DeviceId).ToList()
+                : await devices.GetAsync(s, userId, deviceId) is null ? [] : [deviceId];
+            foreach (var target in targets)
+                await store.AddAsync(s, userId, target, json);
+        }
+    }
+
+    /// <summary>
+    /// The device's messages for a sync: those up to <paramref name="since"/> were acknowledged and are deleted; at most
+    /// <see cref="MaxMessagesPerSync"/> newer ones are returned with the position the next token must carry.
+    /// </summary>
+    public async Task<(JsonArray Events, long Position)> ForSyncAsync(string userId, string deviceId, long? since, long upTo, CancellationToken ct)
+    {
+        if (since is { } acknowledged && acknowledged > 0 && await db.ReadAsync(s => store.AnyUpToAsync(s, userId, deviceId, acknowledged), ct))
+            await db.WriteAsync(s => store.DeleteDeliveredAsync(s, userId, deviceId, acknowledged), ct);
+        var rows = await db.ReadAsync(s => store.PendingAsync(s, userId, deviceId, since ?? 0, upTo, MaxMessagesPerSync), ct);
+        var events = new JsonArray(rows.Select(r => JsonNode.Parse(r.MessageJson)).ToArray());
+        return (events, rows.Count == MaxMessagesPerSync ? rows[^1].StreamId : upTo);
+    }
+}
