@@ -13,6 +13,8 @@ public sealed class TestDevice(LoggedInUser user)
 
     public LoggedInUser User { get; } = user;
     public Ed25519KeyPair DeviceKey { get; } = Ed25519KeyPair.Generate(user.DeviceId);
+    /// <summary>Stands in for the device's Curve25519 identity key: the server only stores it.</summary>
+    private readonly string _identityKey = UnpaddedBase64.Encode(Ed25519KeyPair.Generate("x").PublicKey);
     public Ed25519KeyPair? Master { get; private set; }
     public Ed25519KeyPair? SelfSigning { get; private set; }
     public Ed25519KeyPair? UserSigning { get; private set; }
@@ -26,7 +28,7 @@ public sealed class TestDevice(LoggedInUser user)
             ["algorithms"] = new JsonArray("m.olm.v1.curve25519-aes-sha2", "m.megolm.v1.aes-sha2"),
             ["keys"] = new JsonObject
             {
-                ["curve25519:" + User.DeviceId] = UnpaddedBase64.Encode(Ed25519KeyPair.Generate("x").PublicKey),
+                ["curve25519:" + User.DeviceId] = _identityKey,
                 ["ed25519:" + User.DeviceId] = DeviceKey.PublicKeyBase64,
             },
         };
@@ -90,9 +92,15 @@ public sealed class TestDevice(LoggedInUser user)
     }
 
     /// <summary>Signs with a cross-signing key, whose key ID is its public key.</summary>
-    public void SignAs(JsonObject json, Ed25519KeyPair key)
+    public void SignAs(JsonObject json, Ed25519KeyPair key) => SignAs(json, User.UserId, key);
+
+    public static void SignAs(JsonObject json, string userId, Ed25519KeyPair key)
     {
-        var named = Ed25519KeyPair.FromSeed(key.PublicKeyBase64, key.Seed);
-        JsonSigning.Sign(json, User.UserId, named);
+        var signature = UnpaddedBase64.Encode(key.Sign(JsonSigning.SigningBytes(json)));
+        if (json["signatures"] is not JsonObject signatures)
+            json["signatures"] = signatures = new JsonObject();
+        if (signatures[userId] is not JsonObject mine)
+            signatures[userId] = mine = new JsonObject();
+        mine["ed25519:" + key.PublicKeyBase64] = signature;
     }
 }
