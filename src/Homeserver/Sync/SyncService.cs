@@ -150,6 +150,8 @@ public sealed class SyncService(
         // With use_state_after (v1.16) the state section is the state at the end of the timeline, else at its start.
         var statePosition = useStateAfter ? upTo : startPosition;
         var stateMap = await StateAtAsync(room.RoomId, statePosition, ct);
+        if (stateMap.Count == 0 && rows.Count > 0 && !useStateAfter)
+            stateMap = await StateBeforeFirstEventAsync(rows[0], ct);
         var state = new JsonArray();
         if (fullState || limited || since is null || useStateAfter)
         {
@@ -273,6 +275,17 @@ public sealed class SyncService(
     {
         var row = await db.ReadAsync(s => rooms.LastEventAtAsync(s, roomId, position), ct);
         return row is null ? new Dictionary<StateKey, string>() : await reader.StateGroupAsync(row.StateGroup, ct);
+    }
+
+    /// <summary>
+    /// The state before a timeline that starts the room's history on this server (a room joined over federation, whose
+    /// earlier state arrived as outliers): the state after its first event without that event's own key, which the
+    /// timeline carries.
+    /// </summary>
+    private async Task<IReadOnlyDictionary<StateKey, string>> StateBeforeFirstEventAsync(EventRow first, CancellationToken ct)
+    {
+        var after = await reader.StateGroupAsync(first.StateGroup, ct);
+        return first.StateKey is null ? after : after.Where(p => p.Key != new StateKey(first.Type, first.StateKey)).ToDictionary();
     }
 
     private async Task<JsonArray> StrippedStateAsync(RoomSnapshot room, string memberEventId, CancellationToken ct)
