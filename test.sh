@@ -19,6 +19,9 @@ need_package() {  # need_package <command-or-file> <debian-package>
 }
 
 need_package /usr/lib/x86_64-linux-gnu/libsodium.so.23 libsodium23
+# The second crypto client of the E2EE interop test: matrix-nio with libolm, for Debian's python3.
+need_package /usr/lib/python3/dist-packages/nio python3-matrix-nio
+need_package /usr/lib/python3/dist-packages/olm python3-olm
 PG_BIN=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1)
 if [ -z "$PG_BIN" ]; then
   need_package /usr/lib/postgresql/15/bin/initdb postgresql-15

@@ -7,6 +7,8 @@ import * as sdk from "matrix-js-sdk";
 import { logger } from "matrix-js-sdk/lib/logger.js";
 
 logger.setLevel("error");
+// The Rust crypto logs its debug tracing through console.debug/info onto stdout, which carries this script's results.
+console.debug = console.info = () => {};
 const [aliceUrl, bobUrl] = [process.argv[2], process.argv[3] ?? process.argv[2]];
 const MESSAGES = 50;
 const PASSWORD = "scenario password";
