@@ -153,6 +153,8 @@ public abstract class EndToEndEncryptionTests(ServerFixture fixture)
         Assert.Contains(alice.User.UserId, afterUpload["device_lists"]!["changed"]!.AsArray().Select(u => u!.GetValue<string>()));
         var changes = await C.GetAsync($"{V3}/keys/changes?from={since}&to={afterUpload["next_batch"]!.GetValue<string>()}", bob.User.AccessToken);
         Assert.Contains(alice.User.UserId, changes.Body!["changed"]!.AsArray().Select(u => u!.GetValue<string>()));
+        Assert.Equal("M_MISSING_PARAM", (await C.GetAsync($"{V3}/keys/changes?from={since}", bob.User.AccessToken)).Errcode);
+        Assert.Equal("M_INVALID_PARAM", (await C.GetAsync($"{V3}/keys/changes?from=yesterday&to={since}", bob.User.AccessToken)).Errcode);
         // Carol shares no room with Alice: her devices are none of Carol's business.
         var carolSince = (await SyncAsync(C, carol.User))["next_batch"]!.GetValue<string>();
         await C.PutAsync($"{V3}/devices/{alice.User.DeviceId}", new { display_name = "renamed" }, alice.User.AccessToken);

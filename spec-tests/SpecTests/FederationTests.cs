@@ -317,6 +317,79 @@ public sealed class FederationTests(TwoServersSqlitePostgres fixture) : IClassFi
         Assert.Equal(sent, await MessageBodiesAsync(B, bob, roomId, sent.Count));
     }
 
+    [Fact]
+    public async Task End_to_end_keys_device_lists_and_to_device_messages_cross_servers()
+    {
+        var alice = new TestDevice(await A.RegisterAsync());
+        var bob = new TestDevice(await B.RegisterAsync());
+        Assert.Equal(200, (await alice.UploadAsync(A, oneTimeKeys: 3)).Status);
+        Assert.Equal(200, (await A.PostAsync("/_matrix/client/v3/keys/device_signing/upload", alice.CreateCrossSigningKeys().ToJsonString(), alice.User.AccessToken)).Status);
+        Assert.Equal(200, (await bob.UploadAsync(B)).Status);
+        var roomId = await RoomTests.CreateRoomAsync(A, alice.User, new { preset = "public_chat" });
+        Assert.Equal(200, (await B.PostAsync($"/_matrix/client/v3/join/{RoomTests.R(roomId)}?server_name={Uri.EscapeDataString(NameA)}", new { }, bob.User.AccessToken)).Status);
+
+        // A room joined over federation syncs with its state: Bob's client learns who else is in it.
+        var initial = await SyncTests.SyncAsync(B, bob.User);
+        Assert.Contains(initial["rooms"]!["join"]![roomId]!["state"]!["events"]!.AsArray(),
+            e => e!["type"]!.GetValue<string>() == "m.room.member" && e["state_key"]!.GetValue<string>() == alice.User.UserId);
+
+        Task<MatrixResponse> QueryAlice() => B.PostAsync("/_matrix/client/v3/keys/query",
+            new { device_keys = new Dictionary<string, string[]> { [alice.User.UserId] = [] } }, bob.User.AccessToken);
+        var query = await QueryAlice();
+        Assert.True(query.Status == 200, query.ToString());
+        Assert.NotNull(query.Body!["device_keys"]![alice.User.UserId]![alice.User.DeviceId]);
+        Assert.Equal(alice.Master!.PublicKeyBase64, query.Body!["master_keys"]![alice.User.UserId]!["keys"]!.AsObject().Single().Value!.GetValue<string>());
+        Assert.Null(query.Body!["user_signing_keys"]![alice.User.UserId]);
+
+        var claimBody = new JsonObject { ["one_time_keys"] = new JsonObject { [alice.User.UserId] = new JsonObject { [alice.User.DeviceId] = "signed_curve25519" } } }.ToJsonString();
+        var first = (await B.PostAsync("/_matrix/client/v3/keys/claim", claimBody, bob.User.AccessToken)).Body!["one_time_keys"]![alice.User.UserId]![alice.User.DeviceId]!.AsObject().Single().Key;
+        var second = (await B.PostAsync("/_matrix/client/v3/keys/claim", claimBody, bob.User.AccessToken)).Body!["one_time_keys"]![alice.User.UserId]![alice.User.DeviceId]!.AsObject().Single().Key;
+        Assert.NotEqual(first, second);
+
+        // To-device messages travel as m.direct_to_device.
+        await B.PutAsync($"/_matrix/client/v3/sendToDevice/m.test/{Guid.NewGuid():N}", new
+        {
+            messages = new Dictionary<string, object> { [alice.User.UserId] = new Dictionary<string, object> { [alice.User.DeviceId] = new { hello = "from B" } } },
+        }, bob.User.AccessToken);
+        await WaitForSyncAsync(A, alice.User, sync => sync["to_device"]!["events"]!.AsArray()
+            .Any(e => e!["sender"]!.GetValue<string>() == bob.User.UserId && e["content"]!["hello"]?.GetValue<string>() == "from B"));
+
+        // A new device of Alice's reaches Bob as a device-list change, and his server's copy of her list follows.
+        var bobSince = (await SyncTests.SyncAsync(B, bob.User))["next_batch"]!.GetValue<string>();
+        var login = await A.LoginAsync(alice.User.UserId, alice.User.Password);
+        var laptop = new TestDevice(alice.User with { AccessToken = login.Str("access_token"), DeviceId = login.Str("device_id") });
+        Assert.Equal(200, (await laptop.UploadAsync(A)).Status);
+        var deadline = DateTime.UtcNow.AddSeconds(30);
+        while (true)
+        {
+            var sync = await SyncTests.SyncAsync(B, bob.User, bobSince, timeout: 2000);
+            if (sync["device_lists"]!["changed"]!.AsArray().Any(u => u!.GetValue<string>() == alice.User.UserId)
+                && (await QueryAlice()).Body!["device_keys"]![alice.User.UserId]!.AsObject().Count == 2)
+                break;
+            Assert.True(DateTime.UtcNow < deadline, "Bob never saw Alice's new device");
+            bobSince = sync["next_batch"]!.GetValue<string>();
+        }
+        var removed = await A.WithPasswordAuthAsync(HttpMethod.Delete, $"/_matrix/client/v3/devices/{laptop.User.DeviceId}", new JsonObject(), alice.User);
+        Assert.Equal(200, removed.Status);
+        await WaitUntilAsync(async () => (await QueryAlice()).Body!["device_keys"]![alice.User.UserId]!.AsObject().Count == 1, "Bob's server dropping the deleted device");
+
+        // New cross-signing keys travel as m.signing_key_update.
+        var replaced = await A.WithPasswordAuthAsync(HttpMethod.Post, "/_matrix/client/v3/keys/device_signing/upload", alice.CreateCrossSigningKeys(), alice.User);
+        Assert.Equal(200, replaced.Status);
+        await WaitUntilAsync(async () => (await QueryAlice()).Body!["master_keys"]![alice.User.UserId]!["keys"]!.AsObject().Single().Value!.GetValue<string>()
+            == alice.Master.PublicKeyBase64, "Bob's server learning Alice's new master key");
+    }
+
+    private static async Task WaitUntilAsync(Func<Task<bool>> condition, string what)
+    {
+        var deadline = DateTime.UtcNow.AddSeconds(30);
+        while (!await condition())
+        {
+            Assert.True(DateTime.UtcNow < deadline, $"timed out waiting for {what}");
+            await Task.Delay(100);
+        }
+    }
+
     /// <summary>Syncs from the start until a sync satisfies the condition (incremental syncs carry each change once).</summary>
     private static async Task WaitForSyncAsync(MatrixClient c, LoggedInUser user, Func<JsonNode, bool> condition)
     {

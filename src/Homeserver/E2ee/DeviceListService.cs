@@ -91,7 +91,6 @@ public sealed class DeviceListService(
     public async Task<(List<string> Changed, List<string> Left)> ChangesForSyncAsync(string userId, long fromDeviceLists, long upToDeviceLists,
         long fromEvents, long upToEvents, CancellationToken ct)
     {
-        var sharing = await reader.UsersSharingRoomsAsync(userId, ct);
         var (changedDevices, membershipChanges) = await db.ReadAsync(async s =>
         {
             var devicesChanged = await store.ChangedUsersAsync(s, fromDeviceLists, upToDeviceLists);
@@ -105,6 +104,9 @@ public sealed class DeviceListService(
                 members.UnionWith(await rooms.JoinedMembersAsync(s, joined));
             return (devicesChanged, members);
         }, ct);
+        if (changedDevices.Count == 0 && membershipChanges.Count == 0)
+            return ([], []);
+        var sharing = await reader.UsersSharingRoomsAsync(userId, ct);
         var changed = changedDevices.Where(sharing.Contains).ToHashSet(StringComparer.Ordinal);
         changed.UnionWith(membershipChanges.Where(u => u != userId && sharing.Contains(u)));
         var left = membershipChanges.Where(u => u != userId && !sharing.Contains(u)).ToList();
