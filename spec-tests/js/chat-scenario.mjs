@@ -2,6 +2,7 @@
 // Usage: node chat-scenario.mjs <baseUrl>. Prints "RESTART" and waits for "RESTARTED" on stdin while the test
 // harness restarts the server; exits 0 and prints "OK" when every check passed, non-zero with the reason otherwise.
 import * as sdk from "matrix-js-sdk";
+import { check, waitFor } from "./scenario.mjs";
 import { logger } from "matrix-js-sdk/lib/logger.js";
 import readline from "node:readline";
 
@@ -11,23 +12,8 @@ const MESSAGES = 100;
 const stdin = readline.createInterface({ input: process.stdin });
 const stdinLines = stdin[Symbol.asyncIterator]();
 
-function fail(message) {
-  console.error(`FAIL: ${message}`);
-  process.exit(1);
-}
 
-function check(condition, message) {
-  if (!condition) fail(message);
-}
 
-async function waitFor(description, predicate, timeoutMs = 30000) {
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    if (await predicate()) return;
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
-  fail(`timed out waiting for ${typeof description === "function" ? description() : description}`);
-}
 
 async function register(localpart) {
   const url = `${baseUrl}/_matrix/client/v3/register`;

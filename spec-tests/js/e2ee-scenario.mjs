@@ -4,6 +4,7 @@
 // every one decrypted by the other side; Alice's second device restores the key backup and decrypts the history.
 // Exits 0 printing "OK" when every check passed, non-zero with the reason otherwise.
 import * as sdk from "matrix-js-sdk";
+import { check, waitFor } from "./scenario.mjs";
 import { logger } from "matrix-js-sdk/lib/logger.js";
 
 logger.setLevel("error");
@@ -13,23 +14,8 @@ const [aliceUrl, bobUrl] = [process.argv[2], process.argv[3] ?? process.argv[2]]
 const MESSAGES = 50;
 const PASSWORD = "scenario password";
 
-function fail(message) {
-  console.error(`FAIL: ${message}`);
-  process.exit(1);
-}
 
-function check(condition, message) {
-  if (!condition) fail(message);
-}
 
-async function waitFor(description, predicate, timeoutMs = 60000) {
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    if (await predicate()) return;
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
-  fail(`timed out waiting for ${typeof description === "function" ? description() : description}`);
-}
 
 async function api(baseUrl, method, path, body, accessToken) {
   const headers = { "Content-Type": "application/json" };

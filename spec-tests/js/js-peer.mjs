@@ -5,6 +5,7 @@
 //   then waits for that user to join, sends <messages> encrypted messages "js <i>", waits to decrypt <messages>
 //   messages "nio <i>" from them, and prints OK.
 import * as sdk from "matrix-js-sdk";
+import { fail, waitFor } from "./scenario.mjs";
 import { logger } from "matrix-js-sdk/lib/logger.js";
 import readline from "node:readline";
 
@@ -14,19 +15,7 @@ console.debug = console.info = () => {};
 const [baseUrl, count] = [process.argv[2], Number(process.argv[3] ?? 10)];
 const lines = readline.createInterface({ input: process.stdin })[Symbol.asyncIterator]();
 
-function fail(message) {
-  console.error(`FAIL: ${message}`);
-  process.exit(1);
-}
 
-async function waitFor(description, predicate, timeoutMs = 60000) {
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    if (await predicate()) return;
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
-  fail(`timed out waiting for ${typeof description === "function" ? description() : description}`);
-}
 
 const response = await fetch(`${baseUrl}/_matrix/client/v3/register`, {
   method: "POST",
