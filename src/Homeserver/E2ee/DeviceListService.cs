@@ -211,6 +211,23 @@ public sealed class DeviceListService(
         }
     }
 
+    /// <summary>
+    /// The remote users among <paramref name="userIds"/> whose cached device lists are current: tracked, and sharing a
+    /// room with a local user (so their server sends updates here). A cache nobody shares a room with any more is
+    /// forgotten, so the next update starts with a full resync.
+    /// </summary>
+    public async Task<HashSet<string>> CurrentlyTrackedAsync(IReadOnlyCollection<string> userIds, CancellationToken ct)
+    {
+        var tracked = await db.ReadAsync(s => store.TrackedRemoteUsersAsync(s, userIds), ct);
+        foreach (var userId in tracked.ToList())
+            if ((await LocalUsersSharingAsync(userId, ct)).Count == 0)
+            {
+                tracked.Remove(userId);
+                await db.WriteAsync(s => store.ForgetRemoteUserAsync(s, userId), ct);
+            }
+        return tracked;
+    }
+
     private static bool IsDeviceKeysOf(JsonObject keys, string userId, string deviceId) =>
         keys["user_id"]?.AsString() == userId && keys["device_id"]?.AsString() == deviceId;
 

@@ -66,6 +66,12 @@ public sealed class DeviceListStore(StreamPositions streams)
     public Task DeleteRemoteDeviceAsync(DbSession s, string userId, string deviceId) =>
         s.ExecuteAsync("DELETE FROM remote_devices WHERE user_id = @userId AND device_id = @deviceId", new { userId, deviceId });
 
+    public async Task ForgetRemoteUserAsync(DbSession s, string userId)
+    {
+        await s.ExecuteAsync("DELETE FROM remote_device_lists WHERE user_id = @userId", new { userId });
+        await DeleteRemoteDevicesAsync(s, userId);
+    }
+
     public Task DeleteRemoteDevicesAsync(DbSession s, string userId) =>
         s.ExecuteAsync("DELETE FROM remote_devices WHERE user_id = @userId", new { userId });
 }

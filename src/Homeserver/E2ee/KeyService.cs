@@ -132,7 +132,7 @@ public sealed class KeyService(
             ["failures"] = new JsonObject(),
         };
 
-        var tracked = await db.ReadAsync(s => deviceLists.TrackedRemoteUsersAsync(s, remote.Keys.ToList()), ct);
+        var tracked = await deviceListService.CurrentlyTrackedAsync(remote.Keys.ToList(), ct);
         await AddCachedRemoteKeysAsync(response, remote.Where(p => tracked.Contains(p.Key)).ToDictionary(p => p.Key, p => p.Value), ct);
         var byServer = remote.Where(p => !tracked.Contains(p.Key)).GroupBy(p => ServerOf(p.Key)!);
         using var timeout = CancellationTokenSource.CreateLinkedTokenSource(ct);

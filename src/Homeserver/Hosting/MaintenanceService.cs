@@ -3,7 +3,10 @@ using Matrix.Homeserver.Storage;
 
 namespace Matrix.Homeserver.Hosting;
 
-/// <summary>Periodic clean-up of expired short-lived records (UIA sessions, login and OpenID tokens, old federation transaction IDs).</summary>
+/// <summary>
+/// Periodic clean-up of expired short-lived records (UIA sessions, login and OpenID tokens, old federation and
+/// send-to-device transaction IDs).
+/// </summary>
 public sealed class MaintenanceService(UserInteractiveAuth uia, Database db, TokenStore tokens, TimeProvider clock, ILogger<MaintenanceService> logger)
     : BackgroundService
 {
@@ -23,7 +26,9 @@ public sealed class MaintenanceService(UserInteractiveAuth uia, Database db, Tok
                     await tokens.DeleteExpiredLoginTokensAsync(s, now);
                     await s.ExecuteAsync("DELETE FROM openid_tokens WHERE expires_ts <= @now", new { now });
                     // A retried transaction comes back within minutes; a day of memory is plenty.
-                    await s.ExecuteAsync("DELETE FROM federation_inbound_txns WHERE received_ts <= @before", new { before = now - (long)TimeSpan.FromDays(1).TotalMilliseconds });
+                    var before = now - (long)TimeSpan.FromDays(1).TotalMilliseconds;
+                    await s.ExecuteAsync("DELETE FROM federation_inbound_txns WHERE received_ts <= @before", new { before });
+                    await s.ExecuteAsync("DELETE FROM to_device_txns WHERE created_ts <= @before", new { before });
                 }, stoppingToken);
             }
             catch (Exception e) when (e is not OperationCanceledException)
