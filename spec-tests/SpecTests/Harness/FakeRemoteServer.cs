@@ -118,7 +118,7 @@ public sealed class FakeRemoteServer : IAsyncDisposable
         return userId;
     }
 
-    private static int FreePort()
+    internal static int FreePort()
     {
         using var socket = new TcpListener(IPAddress.Loopback, 0);
         socket.Start();

@@ -22,12 +22,13 @@ public sealed class AccountService(
     private long Now => clock.GetUtcNow().ToUnixTimeMilliseconds();
 
     /// <summary>Checks a requested localpart for registration; returns the user ID it makes.</summary>
-    public UserId ValidateNewLocalpart(string username)
+    /// <param name="forAppService">Application services may use localparts starting with '_', which are reserved for them.</param>
+    public UserId ValidateNewLocalpart(string username, bool forAppService = false)
     {
         var localpart = username.ToLowerInvariant();
         if (!UserId.IsValidNewLocalpart(localpart))
             throw new MatrixException(400, "M_INVALID_USERNAME", "User ID can only contain the characters a-z, 0-9, '.', '_', '=', '-', '/' and '+'.");
-        if (localpart.StartsWith('_'))
+        if (localpart.StartsWith('_') && !forAppService)
             throw new MatrixException(400, "M_INVALID_USERNAME", "User IDs starting with '_' are reserved.");
         var userId = UserId.Create(localpart, Federation.Identifiers.ServerName.Parse(config.ServerName));
         if (System.Text.Encoding.UTF8.GetByteCount(userId.Value) > UserId.MaxLength)

@@ -1,17 +1,23 @@
 using System.Collections.Concurrent;
+using Matrix.AppServices.Registration;
 using Matrix.Federation.Identifiers;
+using Matrix.Homeserver.ApplicationServices;
 using Matrix.Homeserver.Config;
 using Matrix.Homeserver.Http;
 using Matrix.Homeserver.Storage;
 
 namespace Matrix.Homeserver.Accounts;
 
-/// <summary>Who made a request: the user and device an access token belongs to.</summary>
-public sealed record Requester(UserId UserId, string DeviceId, bool IsAdmin, string TokenHash);
+/// <summary>
+/// Who made a request: the user and device an access token belongs to, or the user (and device) an application
+/// service acts as. An application service acting without a device has the empty device ID.
+/// </summary>
+public sealed record Requester(UserId UserId, string DeviceId, bool IsAdmin, string TokenHash, AppServiceRegistration? AppService = null);
 
 /// <summary>Resolves access tokens (Authorization: Bearer, or the access_token query parameter the spec still requires).</summary>
 public sealed class Authenticator(
-    Database db, TokenStore tokens, UserStore users, DeviceStore devices, RateLimiter limiter, HomeserverConfig config, TimeProvider clock)
+    Database db, TokenStore tokens, UserStore users, DeviceStore devices, RateLimiter limiter, AppServiceRegistry appServices,
+    HomeserverConfig config, TimeProvider clock)
 {
     private static readonly TimeSpan LastSeenInterval = TimeSpan.FromMinutes(5);
     private readonly ConcurrentDictionary<(string, string), long> _lastSeenWritten = new();
@@ -38,6 +44,12 @@ public sealed class Authenticator(
             return null;
 
         var ct = context.RequestAborted;
+        if (appServices.ByAsToken(token) is { } appService)
+        {
+            var acting = await AppServiceRequesterAsync(context, appService, ct);
+            context.Items[typeof(Requester)] = acting;
+            return acting;
+        }
         var tokenHash = Secrets.Hash(token);
         var now = clock.GetUtcNow().ToUnixTimeMilliseconds();
         var (row, user) = await db.ReadAsync(async s =>
@@ -64,6 +76,27 @@ public sealed class Authenticator(
         var requester = new Requester(userId, row.DeviceId, user.IsAdmin != 0, tokenHash);
         context.Items[typeof(Requester)] = requester;
         return requester;
+    }
+
+    /// <summary>
+    /// Identity assertion: the application service acts as <c>user_id</c> (default: its sender), which must be in its
+    /// user namespaces and registered, optionally with one of that user's devices (<c>device_id</c>, v1.17).
+    /// </summary>
+    private async Task<Requester> AppServiceRequesterAsync(HttpContext context, AppServiceRegistration appService, CancellationToken ct)
+    {
+        var userIdText = context.Query("user_id") is { Length: > 0 } asserted ? asserted : appService.SenderUserId;
+        if (!UserId.TryParse(userIdText, out var userId) || userId.Server.Value != config.ServerName || !appService.IsInterestedInUser(userIdText))
+            throw MatrixException.Forbidden("The application service cannot act as this user.");
+        var deviceId = context.Query("device_id");
+        var (user, deviceKnown) = await db.ReadAsync(async s => (await users.GetAsync(s, userIdText),
+            deviceId.Length == 0 || await devices.GetAsync(s, userIdText, deviceId) is not null), ct);
+        if (user is null || user.Deactivated != 0)
+            throw MatrixException.Forbidden("The application service has not registered this user.");
+        if (!deviceKnown)
+            throw new MatrixException(400, "M_UNKNOWN_DEVICE", "The device does not belong to the user.");
+        if (appService.RateLimited)
+            limiter.Check("client", userIdText, config.RateLimits.ClientRequests);
+        return new Requester(userId, deviceId, user.IsAdmin != 0, Secrets.Hash(appService.AsToken), appService);
     }
 
     private async Task RecordLastSeenAsync(AccessTokenRow row, HttpContext context, long now, CancellationToken ct)

@@ -23,7 +23,7 @@ public sealed class LoginEndpoints(
 
     private Task GetFlowsAsync(HttpContext context)
     {
-        var flows = new JsonArray(new JsonObject { ["type"] = AuthTypes.Password });
+        var flows = new JsonArray(new JsonObject { ["type"] = AuthTypes.Password }, new JsonObject { ["type"] = AuthTypes.ApplicationService });
         if (config.Auth.LoginViaExistingSession)
             flows.Add(new JsonObject { ["type"] = AuthTypes.Token, ["get_login_token"] = true });
         return context.WriteJsonAsync(new JsonObject { ["flows"] = flows });
@@ -53,6 +53,17 @@ public sealed class LoginEndpoints(
                 var owner = await db.WriteAsync(s => tokens.TakeLoginTokenAsync(s, Secrets.Hash(token), now), ct)
                     ?? throw MatrixException.Forbidden("Invalid or expired login token.");
                 userId = (await accounts.GetActiveUserAsync(owner, ct)).UserId;
+                break;
+            }
+            case AuthTypes.ApplicationService:
+            {
+                // The application service logs in one of its users, proving itself with its as_token.
+                var appService = (await authenticator.AuthenticateAsync(context)).AppService
+                    ?? throw MatrixException.Forbidden("Only an application service can log in with m.login.application_service.");
+                userId = LoginIdentifier.UserFromAuth(body, config.ServerName) ?? throw MatrixException.MissingParam("identifier");
+                if (!appService.IsInterestedInUser(userId))
+                    throw MatrixException.Forbidden("The user is outside the application service's namespaces.");
+                userId = (await accounts.GetActiveUserAsync(userId, ct)).UserId;
                 break;
             }
             default:

@@ -7,7 +7,7 @@ namespace Matrix.Homeserver.Accounts;
 /// <summary>Spec: Account registration (<c>/register</c>, <c>/register/available</c>, registration token validity).</summary>
 public sealed class RegistrationEndpoints(
     AccountService accounts, UserInteractiveAuth uia, RegistrationTokenService registrationTokens, JsonBody json, RateLimiter limiter,
-    HomeserverConfig config) : IEndpoints
+    Authenticator authenticator, ApplicationServices.AppServiceRegistry appServices, HomeserverConfig config) : IEndpoints
 {
     public void Map(IEndpointRouteBuilder app)
     {
@@ -27,8 +27,13 @@ public sealed class RegistrationEndpoints(
             throw new MatrixException(403, "M_GUEST_ACCESS_FORBIDDEN", "Guest access is disabled on this server.");
         if (kind is not ("" or "user"))
             throw MatrixException.InvalidParam("kind must be 'user' or 'guest'.");
-        limiter.Check("register", context.ClientIp(), config.RateLimits.Registration);
         var body = await json.ReadObjectAsync(context);
+        if (body.OptionalString("type") == AuthTypes.ApplicationService)
+        {
+            await RegisterForAppServiceAsync(context, body);
+            return;
+        }
+        limiter.Check("register", context.ClientIp(), config.RateLimits.Registration);
         if (!config.Registration.Enabled)
             throw MatrixException.Forbidden("Registration has been disabled.");
 
@@ -43,12 +48,33 @@ public sealed class RegistrationEndpoints(
 
         // The name is checked before authentication, so a client learns it is taken before the user completes any stage.
         var userId = accounts.ValidateNewLocalpart(username ?? Secrets.NewSessionId().ToLowerInvariant());
+        appServices.CheckUserIdFree(userId.Value, actor: null);
         if (await accounts.IsUserIdTakenAsync(userId, context.RequestAborted))
             throw new MatrixException(400, "M_USER_IN_USE", "User ID already taken.");
 
         var authorisation = await uia.AuthenticateAsync(context, body, Flows, user: null);
         var session = await accounts.RegisterAsync(userId, password, isAdmin: false, deviceId, displayName, inhibitLogin, wantsRefresh,
             s => uia.FinishAsync(s, authorisation), context.RequestAborted);
+        await context.WriteJsonAsync(session?.ToJson(config) ?? new JsonObject { ["user_id"] = userId.Value });
+    }
+
+    /// <summary>
+    /// <c>m.login.application_service</c>: an application service registers a user of its namespaces, with no
+    /// user-interactive auth and whether or not registration is open.
+    /// </summary>
+    private async Task RegisterForAppServiceAsync(HttpContext context, System.Text.Json.JsonElement body)
+    {
+        var appService = (await authenticator.AuthenticateAsync(context)).AppService
+            ?? throw MatrixException.Forbidden("Only an application service can register with m.login.application_service.");
+        if (appService.RateLimited)
+            limiter.Check("register", context.ClientIp(), config.RateLimits.Registration);
+        var userId = accounts.ValidateNewLocalpart(body.RequiredString("username"), forAppService: true);
+        appServices.CheckUserIdFree(userId.Value, appService);
+        var deviceId = body.OptionalString("device_id");
+        if (await accounts.IsUserIdTakenAsync(userId, context.RequestAborted))
+            throw new MatrixException(400, "M_USER_IN_USE", "User ID already taken.");
+        var session = await accounts.RegisterAsync(userId, password: null, isAdmin: false, deviceId, body.OptionalString("initial_device_display_name"),
+            body.OptionalBool("inhibit_login") ?? false, body.OptionalBool("refresh_token") ?? false, alsoInTransaction: null, context.RequestAborted);
         await context.WriteJsonAsync(session?.ToJson(config) ?? new JsonObject { ["user_id"] = userId.Value });
     }
 
@@ -61,6 +87,7 @@ public sealed class RegistrationEndpoints(
         if (username.Length == 0)
             throw MatrixException.MissingParam("username");
         var userId = accounts.ValidateNewLocalpart(username);
+        appServices.CheckUserIdFree(userId.Value, actor: null);
         if (await accounts.IsUserIdTakenAsync(userId, context.RequestAborted))
             throw new MatrixException(400, "M_USER_IN_USE", "User ID already taken.");
         await context.WriteJsonAsync(new JsonObject { ["available"] = true });

@@ -13,6 +13,7 @@ public static class AuthTypes
     public const string Password = "m.login.password";
     public const string RegistrationToken = "m.login.registration_token";
     public const string Token = "m.login.token";
+    public const string ApplicationService = "m.login.application_service";
 }
 
 /// <summary>The 401 answer of user-interactive auth: the flows, the session, what is completed, and the error of a failed stage if any.</summary>

@@ -42,6 +42,16 @@ public static class ConfigLoader
             if (listener.TlsCertificatePath is not null) listener.TlsCertificatePath = Path.GetFullPath(listener.TlsCertificatePath, baseDir);
             if (listener.TlsPrivateKeyPath is not null) listener.TlsPrivateKeyPath = Path.GetFullPath(listener.TlsPrivateKeyPath, baseDir);
         }
+        config.AppServiceConfigFiles = config.AppServiceConfigFiles.Select(file => Path.GetFullPath(file, baseDir)).ToList();
+        try
+        {
+            AppServices.Registration.RegistrationFile.ValidateSet(
+                config.AppServiceConfigFiles.Select(file => AppServices.Registration.RegistrationFile.Load(file, config.ServerName)).ToList());
+        }
+        catch (AppServices.Registration.RegistrationException e)
+        {
+            throw new ConfigException($"config key 'app_service_config_files': {e.Message}");
+        }
         if (config.Federation.TrustedCaFile is { } ca && !File.Exists(ca))
             throw new ConfigException($"config key 'federation.trusted_ca_file': file '{ca}' does not exist");
         return config;

@@ -20,6 +20,7 @@ public sealed class HomeserverConfig
     public UserDirectoryConfig UserDirectory { get; set; } = new();
     public FederationConfig Federation { get; set; } = new();
     public LoggingConfig Logging { get; set; } = new();
+    public List<string> AppServiceConfigFiles { get; set; } = [];
 
     public string EffectiveSigningKeyPath => SigningKeyPath ?? Path.Combine(DataDir, "signing.key");
     public string EffectiveMediaStorePath => MediaStorePath ?? Path.Combine(DataDir, "media");

@@ -63,6 +63,14 @@ public static class ServerHost
         services.AddSingleton(_ => new Database(config.Database, config.DataDir));
         services.AddSingleton<JsonBody>();
         services.AddSingleton<RateLimiter>();
+        services.AddSingleton<ApplicationServices.AppServiceRegistry>();
+        services.AddSingleton<ApplicationServices.AppServiceClient>();
+        services.AddSingleton<ApplicationServices.AppServiceOutbox>();
+        services.AddSingleton<ApplicationServices.AppServiceQueries>();
+        services.AddSingleton<ApplicationServices.AppServiceSender>();
+        services.AddSingleton<IEventListener>(provider => provider.GetRequiredService<ApplicationServices.AppServiceSender>());
+        services.AddHostedService(provider => provider.GetRequiredService<ApplicationServices.AppServiceSender>());
+        services.AddSingleton<IEndpoints, ApplicationServices.AppServiceEndpoints>();
 
         services.AddSingleton<UserStore>();
         services.AddSingleton<DeviceStore>();

@@ -9,7 +9,8 @@ using Matrix.Homeserver.Storage;
 namespace Matrix.Homeserver.Profile;
 
 /// <summary>Profiles of local users (spec: Profiles, with the custom fields of v1.16).</summary>
-public sealed partial class ProfileService(Database db, ProfileStore store, UserStore users, Rooms.MembershipService memberships)
+public sealed partial class ProfileService(Database db, ProfileStore store, UserStore users, Rooms.MembershipService memberships,
+    ApplicationServices.AppServiceQueries appServices)
 {
     public const int MaxProfileBytes = 64 * 1024;
     public const int MaxKeyBytes = 255;
@@ -22,9 +23,12 @@ public sealed partial class ProfileService(Database db, ProfileStore store, User
     public async Task<IReadOnlyList<ProfileFieldRow>> GetProfileAsync(UserId userId, CancellationToken ct)
     {
         var (user, fields) = await db.ReadAsync(async s => (await users.GetAsync(s, userId.Value), await store.GetAllAsync(s, userId.Value)), ct);
-        if (user is null)
+        if (user is not null)
+            return fields.ToList();
+        // A user of an application service's namespace may come into being when the service is asked about it.
+        if (!await appServices.AskForUserAsync(userId.Value, ct))
             throw MatrixException.NotFound("Profile was not found.");
-        return fields.ToList();
+        return (await db.ReadAsync(s => store.GetAllAsync(s, userId.Value), ct)).ToList();
     }
 
     public async Task<string> GetFieldAsync(UserId userId, string key, CancellationToken ct)

@@ -8,15 +8,20 @@ using Matrix.Homeserver.Storage;
 
 namespace Matrix.Homeserver.RoomDirectory;
 
-/// <summary>Resolves room aliases: local ones from the database, others through <c>query/directory</c> on the alias's server.</summary>
-public sealed class AliasResolver(Database db, RoomStore rooms, FederationClient federation, HomeserverConfig config)
+/// <summary>
+/// Resolves room aliases: local ones from the database (or from the application service whose namespace holds an
+/// unknown one), others through <c>query/directory</c> on the alias's server.
+/// </summary>
+public sealed class AliasResolver(Database db, RoomStore rooms, FederationClient federation, ApplicationServices.AppServiceQueries appServices,
+    HomeserverConfig config)
 {
     /// <summary>The room and the servers that can help join it; 404 M_NOT_FOUND when the alias does not exist.</summary>
     public async Task<(string RoomId, IReadOnlyList<string> Servers)> ResolveAsync(string alias, CancellationToken ct)
     {
         if (RoomAlias.ServerOf(alias) == config.ServerName)
         {
-            var roomId = await db.ReadAsync(s => rooms.ResolveAliasAsync(s, alias), ct) ?? throw MatrixException.NotFound("Room alias not found.");
+            var roomId = await db.ReadAsync(s => rooms.ResolveAliasAsync(s, alias), ct) ?? await appServices.AskForAliasAsync(alias, ct)
+                ?? throw MatrixException.NotFound("Room alias not found.");
             return (roomId, [config.ServerName]);
         }
         if (!config.Federation.Enabled)

@@ -12,7 +12,7 @@ namespace Matrix.Homeserver.RoomDirectory;
 /// <summary>Spec: room aliases (<c>directory/room</c>, <c>rooms/{roomId}/aliases</c>), room directory visibility and <c>publicRooms</c>.</summary>
 public sealed class DirectoryEndpoints(
     Authenticator authenticator, JsonBody json, Database db, RoomStore rooms, EventSpine spine, RoomReader reader, HomeserverConfig config,
-    AliasResolver aliases, PublicRoomList publicRooms) : IEndpoints
+    AliasResolver aliases, PublicRoomList publicRooms, ApplicationServices.AppServiceRegistry appServices) : IEndpoints
 {
 
     public void Map(IEndpointRouteBuilder app)
@@ -41,6 +41,7 @@ public sealed class DirectoryEndpoints(
         var alias = LocalAlias(context);
         if (RoomAlias.ServerOf(alias) != config.ServerName)
             throw MatrixException.InvalidParam("Aliases can only be created on this server.");
+        appServices.CheckAliasFree(alias, requester.AppService);
         var roomId = (await json.ReadObjectAsync(context)).RequiredString("room_id");
         var room = await spine.GetRoomAsync(roomId, context.RequestAborted) ?? throw MatrixException.NotFound("Unknown room.");
         if (await reader.MembershipAsync(room, requester.UserId.Value, context.RequestAborted) != "join")

@@ -10,7 +10,7 @@ namespace Matrix.Homeserver.Rooms;
 /// <summary>Spec: room creation, joining by ID or alias, membership changes, forget, joined_rooms.</summary>
 public sealed class RoomEndpoints(
     Authenticator authenticator, JsonBody json, RoomCreation creation, MembershipService memberships, Database db, RoomStore rooms,
-    HomeserverConfig config, RoomDirectory.AliasResolver aliases, EventSpine spine) : IEndpoints
+    HomeserverConfig config, RoomDirectory.AliasResolver aliases, EventSpine spine, ApplicationServices.AppServiceRegistry appServices) : IEndpoints
 {
     public void Map(IEndpointRouteBuilder app)
     {
@@ -31,6 +31,8 @@ public sealed class RoomEndpoints(
     {
         var requester = await authenticator.AuthenticateAsync(context);
         var request = RoomCreation.ParseRequest(await json.ReadObjectAsync(context, optional: true), config.ServerName);
+        if (request.AliasName is not null)
+            appServices.CheckAliasFree(request.AliasName, requester.AppService);
         var roomId = await creation.CreateAsync(requester.UserId.Value, request, context.RequestAborted);
         await context.WriteJsonAsync(new JsonObject { ["room_id"] = roomId });
     }

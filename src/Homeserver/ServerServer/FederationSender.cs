@@ -1,4 +1,5 @@
 using System.Collections.Concurrent;
+using Matrix.Homeserver.Hosting;
 using System.Text.Json.Nodes;
 using Matrix.Federation.Events;
 using Matrix.Federation.Identifiers;
@@ -14,7 +15,7 @@ namespace Matrix.Homeserver.ServerServer;
 /// Sends this server's events to the other servers in each room. Every event is queued per destination in the
 /// database, in the event's own transaction, so a restart loses nothing; one worker per destination sends
 /// transactions of at most 50 PDUs and 100 EDUs in order, backing off exponentially (capped) while a destination is
-/// down. Memory per dead destination is a timer and a few fields; the queue itself stays in the database.
+/// down (<see cref="RetryingQueues"/>). Memory per dead destination is a few fields; the queue stays in the database.
 /// </summary>
 public sealed class FederationSender(Database db, FederationClient client, StreamPositions streams, EventCache events, HomeserverConfig config,
     TimeProvider clock, ILogger<FederationSender> logger) : IEventListener, IHostedService
@@ -24,18 +25,12 @@ public sealed class FederationSender(Database db, FederationClient client, Strea
     private static readonly TimeSpan FirstBackoff = TimeSpan.FromSeconds(2);
     private static readonly TimeSpan MaxBackoff = TimeSpan.FromHours(1);
 
-    private sealed class Destination
-    {
-        public readonly SemaphoreSlim Running = new(1, 1);
-        public TimeSpan Backoff = TimeSpan.Zero;
-        public DateTimeOffset RetryAt = DateTimeOffset.MinValue;
-        public int Pending;
-    }
-
     private sealed record OutboxRow(long Id, string Kind, string Json);
 
-    private readonly ConcurrentDictionary<string, Destination> _destinations = new(StringComparer.Ordinal);
     private readonly CancellationTokenSource _stopping = new();
+    private RetryingQueues? _queues;
+    private RetryingQueues Queues =>
+        LazyInitializer.EnsureInitialized(ref _queues, () => new RetryingQueues(PassAsync, FirstBackoff, MaxBackoff, clock, _stopping.Token));
     /// <summary>Destinations queued inside a transaction, woken once it commits.</summary>
     private readonly ConcurrentDictionary<string, List<string>> _lastDestinations = new(StringComparer.Ordinal);
 
@@ -85,15 +80,7 @@ public sealed class FederationSender(Database db, FederationClient client, Strea
     }
 
     /// <summary>A request from a destination shows it is back: retry it now.</summary>
-    public void DestinationIsUp(string server)
-    {
-        if (_destinations.TryGetValue(server, out var destination) && destination.Backoff > TimeSpan.Zero)
-        {
-            destination.Backoff = TimeSpan.Zero;
-            destination.RetryAt = DateTimeOffset.MinValue;
-            Wake(server);
-        }
-    }
+    public void DestinationIsUp(string server) => Queues.ResetBackoff(server);
 
     private static string? TargetServer(Pdu pdu) =>
         pdu.Type == "m.room.member" && UserId.TryParse(pdu.StateKey, out var target) ? target.Server.Value : null;
@@ -109,59 +96,27 @@ public sealed class FederationSender(Database db, FederationClient client, Strea
         return servers;
     }
 
-    private void Wake(string server)
-    {
-        var destination = _destinations.GetOrAdd(server, _ => new Destination());
-        Interlocked.Increment(ref destination.Pending);
-        _ = Task.Run(() => DrainAsync(server, destination));
-    }
+    private void Wake(string server) => Queues.Wake(server);
 
-    private async Task DrainAsync(string server, Destination destination)
+    /// <summary>Sends the oldest queued PDUs and EDUs of one destination as one transaction.</summary>
+    private async Task<QueuePass> PassAsync(string server, CancellationToken ct)
     {
-        if (!await destination.Running.WaitAsync(0))
-            return;
-        try
+        var rows = (await db.ReadAsync(s => s.QueryAsync<OutboxRow>(
+            "SELECT id, kind, json FROM federation_outbox WHERE destination = @server ORDER BY id LIMIT @limit",
+            new { server, limit = (long)(MaxPdusPerTransaction + MaxEdusPerTransaction) }), ct)).ToList();
+        var pdus = rows.Where(r => r.Kind == "pdu").Take(MaxPdusPerTransaction).ToList();
+        var edus = rows.Where(r => r.Kind == "edu").Take(MaxEdusPerTransaction).ToList();
+        if (pdus.Count + edus.Count == 0)
+            return QueuePass.Empty;
+        if (!await TrySendAsync(server, pdus, edus))
+            return QueuePass.Failed;
+        var sent = pdus.Concat(edus).Select(r => r.Id).ToList();
+        await db.WriteAsync(s =>
         {
-            while (!_stopping.IsCancellationRequested)
-            {
-                Interlocked.Exchange(ref destination.Pending, 0);
-                var wait = destination.RetryAt - clock.GetUtcNow();
-                if (wait > TimeSpan.Zero)
-                    await Task.Delay(wait, clock, _stopping.Token);
-                var batch = await db.ReadAsync(s => s.QueryAsync<OutboxRow>(
-                    "SELECT id, kind, json FROM federation_outbox WHERE destination = @server ORDER BY id LIMIT @limit",
-                    new { server, limit = (long)(MaxPdusPerTransaction + MaxEdusPerTransaction) }), _stopping.Token);
-                var rows = batch.ToList();
-                var pdus = rows.Where(r => r.Kind == "pdu").Take(MaxPdusPerTransaction).ToList();
-                var edus = rows.Where(r => r.Kind == "edu").Take(MaxEdusPerTransaction).ToList();
-                if (pdus.Count + edus.Count == 0)
-                    break;
-                if (await TrySendAsync(server, pdus, edus))
-                {
-                    destination.Backoff = TimeSpan.Zero;
-                    var sent = pdus.Concat(edus).Select(r => r.Id).ToList();
-                    await db.WriteAsync(s =>
-                    {
-                        var args = new Dapper.DynamicParameters();
-                        return s.ExecuteAsync($"DELETE FROM federation_outbox WHERE id IN {SqlList.In(args, "id", sent)}", args);
-                    }, _stopping.Token);
-                    continue;
-                }
-                destination.Backoff = destination.Backoff == TimeSpan.Zero ? FirstBackoff
-                    : TimeSpan.FromTicks(Math.Min(destination.Backoff.Ticks * 2, MaxBackoff.Ticks));
-                destination.RetryAt = clock.GetUtcNow() + destination.Backoff;
-            }
-        }
-        catch (OperationCanceledException) when (_stopping.IsCancellationRequested)
-        {
-        }
-        finally
-        {
-            destination.Running.Release();
-        }
-        // Work queued while this drain was finishing gets its own drain.
-        if (Volatile.Read(ref destination.Pending) > 0 && !_stopping.IsCancellationRequested)
-            _ = Task.Run(() => DrainAsync(server, destination));
+            var args = new Dapper.DynamicParameters();
+            return s.ExecuteAsync($"DELETE FROM federation_outbox WHERE id IN {SqlList.In(args, "id", sent)}", args);
+        }, ct);
+        return QueuePass.Sent;
     }
 
     private async Task<bool> TrySendAsync(string server, List<OutboxRow> pdus, List<OutboxRow> edus)

@@ -333,6 +333,21 @@ public static class Migrations
                 PRIMARY KEY (user_id, version, room_id, session_id)
             );
             """),
+        (4, """
+            CREATE TABLE appservice_outbox (
+                id BIGINT PRIMARY KEY,
+                as_id TEXT NOT NULL,
+                kind TEXT NOT NULL,
+                json TEXT NOT NULL
+            );
+            CREATE INDEX appservice_outbox_as ON appservice_outbox (as_id, id);
+            INSERT INTO stream_positions (stream, position) VALUES ('appservice_outbox', 0);
+            CREATE TABLE appservice_txns (
+                as_id TEXT PRIMARY KEY,
+                txn_id BIGINT NOT NULL,
+                last_row_id BIGINT NOT NULL
+            );
+            """),
     ];
 
     public static int LatestVersion => All[^1].Version;

@@ -1,0 +1,217 @@
+using System.Text.Json.Nodes;
+using Matrix.SpecTests.Harness;
+
+namespace Matrix.SpecTests;
+
+/// <summary>A homeserver with one application service (played by the test) registered in its config.</summary>
+public class AppServiceFixture(string engine) : IAsyncLifetime
+{
+    private TestDatabase? _database;
+    private string? _registrationDir;
+
+    public FakeAppService AppService { get; } = new();
+    public HomeserverProcess Server { get; private set; } = null!;
+    public MatrixClient Client => new(Server.BaseUrl, Server.ServerName);
+
+    public async Task InitializeAsync()
+    {
+        _registrationDir = Directory.CreateTempSubdirectory("hs-as-").FullName;
+        var path = Path.Combine(_registrationDir, "registration.yaml");
+        await File.WriteAllTextAsync(path, AppService.RegistrationYaml("@bridge_.*", "#bridge_.*"));
+        _database = await TestDatabase.CreateAsync(engine);
+        Server = new HomeserverProcess(_database.Yaml, $"app_service_config_files:\n  - {path}\n");
+        await Server.StartAsync();
+    }
+
+    public async Task DisposeAsync()
+    {
+        await Server.DisposeAsync();
+        await AppService.DisposeAsync();
+        if (_database is not null)
+            await _database.DisposeAsync();
+        if (_registrationDir is not null)
+            Directory.Delete(_registrationDir, recursive: true);
+    }
+}
+
+public sealed class AppServiceSqlite() : AppServiceFixture("sqlite");
+public sealed class AppServicePostgres() : AppServiceFixture("postgres");
+
+/// <summary>
+/// Spec: the application-service API on the homeserver side: registration and login of namespace users, exclusive
+/// namespaces, identity assertion, transactions (content, order, retries after an outage), ping, user and alias queries.
+/// </summary>
+public abstract class AppServiceTests(AppServiceFixture fixture)
+{
+    private MatrixClient C => fixture.Client;
+    private FakeAppService AS => fixture.AppService;
+    private const string V3 = "/_matrix/client/v3";
+
+    private Task<MatrixResponse> AsRegisterAsync(string localpart, string? token = null) =>
+        C.PostAsync($"{V3}/register", new { type = "m.login.application_service", username = localpart }, token ?? AS.AsToken);
+
+    private static string Unique(string prefix) => $"{prefix}{Guid.NewGuid().ToString("N")[..8]}";
+
+    [Fact]
+    public async Task The_service_registers_and_logs_in_its_users_and_nobody_else_can_take_its_namespace()
+    {
+        var localpart = Unique("bridge_");
+        var registered = await AsRegisterAsync(localpart);
+        Assert.True(registered.Status == 200, registered.ToString());
+        var userId = registered.Str("user_id");
+        Assert.Equal($"@{localpart}:{C.ServerName}", userId);
+
+        Assert.Equal("M_EXCLUSIVE", (await AsRegisterAsync(Unique("other"))).Errcode);
+        Assert.Equal("M_USER_IN_USE", (await AsRegisterAsync(localpart)).Errcode);
+        Assert.Equal(403, (await AsRegisterAsync(Unique("bridge_"), token: (await C.RegisterAsync()).AccessToken)).Status);
+        Assert.Equal(401, (await C.PostAsync($"{V3}/register", new { type = "m.login.application_service", username = Unique("bridge_") })).Status);
+
+        // Ordinary clients cannot register or check names in the exclusive namespace.
+        var ordinary = await C.PostAsync($"{V3}/register", new { username = Unique("bridge_"), password = "pw pw pw pw", auth = new { type = "m.login.dummy" } });
+        Assert.Equal("M_EXCLUSIVE", ordinary.Errcode);
+        Assert.Equal("M_EXCLUSIVE", (await C.GetAsync($"{V3}/register/available?username={Unique("bridge_")}")).Errcode);
+
+        var login = await C.PostAsync($"{V3}/login", new
+        {
+            type = "m.login.application_service", identifier = new { type = "m.id.user", user = userId },
+        }, AS.AsToken);
+        Assert.True(login.Status == 200, login.ToString());
+        Assert.Equal(userId, (await C.GetAsync($"{V3}/account/whoami", login.Str("access_token"))).Str("user_id"));
+        Assert.Equal(403, (await C.PostAsync($"{V3}/login", new
+        {
+            type = "m.login.application_service", identifier = new { type = "m.id.user", user = (await C.RegisterAsync()).UserId },
+        }, AS.AsToken)).Status);
+    }
+
+    [Fact]
+    public async Task The_service_acts_as_its_users_and_devices_and_only_as_them()
+    {
+        var userId = (await AsRegisterAsync(Unique("bridge_"))).Str("user_id");
+        var whoami = await C.GetAsync($"{V3}/account/whoami?user_id={Uri.EscapeDataString(userId)}", AS.AsToken);
+        Assert.Equal(userId, whoami.Str("user_id"));
+        Assert.Equal($"@{AS.Id}bot:{C.ServerName}", (await C.GetAsync($"{V3}/account/whoami", AS.AsToken)).Str("user_id"));
+
+        var outsider = await C.RegisterAsync();
+        Assert.Equal("M_FORBIDDEN", (await C.GetAsync($"{V3}/account/whoami?user_id={Uri.EscapeDataString(outsider.UserId)}", AS.AsToken)).Errcode);
+        Assert.Equal("M_FORBIDDEN", (await C.GetAsync($"{V3}/account/whoami?user_id={Uri.EscapeDataString($"@bridge_nobody:{C.ServerName}")}", AS.AsToken)).Errcode);
+        Assert.Equal("M_UNKNOWN_DEVICE", (await C.GetAsync($"{V3}/account/whoami?user_id={Uri.EscapeDataString(userId)}&device_id=NOPE", AS.AsToken)).Errcode);
+        Assert.Equal("M_UNKNOWN_TOKEN", (await C.GetAsync($"{V3}/account/whoami", AS.HsToken)).Errcode);
+
+        // Aliases in the exclusive namespace: the service may create them, others may not.
+        var roomId = await RoomTests.CreateRoomAsync(C, outsider);
+        var alias = $"#{Unique("bridge_")}:{C.ServerName}";
+        Assert.Equal("M_EXCLUSIVE", (await C.PutAsync($"{V3}/directory/room/{Uri.EscapeDataString(alias)}", new { room_id = roomId }, outsider.AccessToken)).Errcode);
+        Assert.Equal("M_EXCLUSIVE", (await C.PostAsync($"{V3}/createRoom", new { room_alias_name = alias[1..alias.IndexOf(':')] }, outsider.AccessToken)).Errcode);
+        Assert.Equal(200, (await C.PostAsync($"{V3}/createRoom?user_id={Uri.EscapeDataString(userId)}", new { room_alias_name = alias[1..alias.IndexOf(':')] }, AS.AsToken)).Status);
+    }
+
+    [Fact]
+    public async Task Events_of_rooms_with_the_services_users_arrive_in_order_once_each_even_across_an_outage()
+    {
+        var bridged = (await AsRegisterAsync(Unique("bridge_"))).Str("user_id");
+        var alice = await C.RegisterAsync();
+        var roomId = await RoomTests.CreateRoomAsync(C, alice, new { preset = "public_chat" });
+        var unrelated = await RoomTests.CreateRoomAsync(C, alice);
+        Assert.Equal(200, (await C.PostAsync($"{V3}/join/{RoomTests.R(roomId)}?user_id={Uri.EscapeDataString(bridged)}", new { }, AS.AsToken)).Status);
+
+        var sent = new List<string>();
+        for (var i = 0; i < 5; i++)
+            sent.Add(await RoomTests.SendAsync(C, alice, roomId, $"before {i}"));
+        await RoomTests.SendAsync(C, alice, unrelated, "not for the bridge");
+
+        // The service goes down: the homeserver keeps retrying the same transaction.
+        var down = true;
+        AS.Handler = request => Task.FromResult<(int, JsonNode?)>(down && request.Path.StartsWith("/_matrix/app/v1/transactions/")
+            ? (503, new JsonObject { ["errcode"] = "M_UNKNOWN" })
+            : (200, new JsonObject()));
+        for (var i = 0; i < 5; i++)
+            sent.Add(await RoomTests.SendAsync(C, alice, roomId, $"during {i}"));
+        await WaitUntilAsync(() => AS.Requests.Count(r => r.Path.StartsWith("/_matrix/app/v1/transactions/")) >= 2, "retries during the outage");
+        down = false;
+        // Sent by the bridged user through the service.
+        var own = await C.PutAsync($"{V3}/rooms/{RoomTests.R(roomId)}/send/m.room.message/{Guid.NewGuid():N}?user_id={Uri.EscapeDataString(bridged)}",
+            new { msgtype = "m.text", body = "from the bridge" }, AS.AsToken);
+        sent.Add(own.Str("event_id"));
+
+        await WaitUntilAsync(() => sent.All(id => AcceptedIds().Contains(id)), "every message reaching the service");
+        var messages = AcceptedIds().Where(sent.Contains).ToList();
+        Assert.Equal(sent, messages);
+        Assert.DoesNotContain(AS.AcceptedEvents, e => e["room_id"]!.GetValue<string>() == unrelated);
+        Assert.All(AS.Requests.Where(r => r.Path.StartsWith("/_matrix/app/v1/transactions/")), r => Assert.Equal($"Bearer {AS.HsToken}", r.Authorization));
+        // A retried transaction carries exactly what it first carried.
+        foreach (var retried in AS.Requests.Where(r => r.Path.StartsWith("/_matrix/app/v1/transactions/")).GroupBy(r => r.Path))
+            Assert.Single(retried.Select(r => r.Body!["events"]!.ToJsonString()).Distinct());
+    }
+
+    private List<string> AcceptedIds()
+    {
+        lock (AS.AcceptedEvents)
+            return AS.AcceptedEvents.Select(e => e["event_id"]!.GetValue<string>()).ToList();
+    }
+
+    [Fact]
+    public async Task Ping_reaches_the_service_and_reports_its_failures()
+    {
+        AS.Handler = request => Task.FromResult<(int, JsonNode?)>((200, new JsonObject()));
+        var ping = await C.PostAsync($"/_matrix/client/v1/appservice/{AS.Id}/ping", new { transaction_id = "ping-1" }, AS.AsToken);
+        Assert.True(ping.Status == 200, ping.ToString());
+        Assert.True(ping.Body!["duration_ms"]!.GetValue<long>() >= 0);
+        var received = AS.Requests.Last(r => r.Path == "/_matrix/app/v1/ping");
+        Assert.Equal("ping-1", received.Body!["transaction_id"]!.GetValue<string>());
+        Assert.Equal($"Bearer {AS.HsToken}", received.Authorization);
+
+        AS.Handler = request => Task.FromResult<(int, JsonNode?)>(request.Path == "/_matrix/app/v1/ping" ? (403, new JsonObject { ["errcode"] = "M_FORBIDDEN" }) : (200, new JsonObject()));
+        var failed = await C.PostAsync($"/_matrix/client/v1/appservice/{AS.Id}/ping", new { }, AS.AsToken);
+        Assert.Equal(502, failed.Status);
+        Assert.Equal("M_BAD_STATUS", failed.Errcode);
+        Assert.Equal(403, failed.Body!["status"]!.GetValue<int>());
+        AS.Handler = _ => Task.FromResult<(int, JsonNode?)>((200, new JsonObject()));
+
+        Assert.Equal("M_FORBIDDEN", (await C.PostAsync("/_matrix/client/v1/appservice/someone-else/ping", new { }, AS.AsToken)).Errcode);
+        Assert.Equal("M_FORBIDDEN", (await C.PostAsync($"/_matrix/client/v1/appservice/{AS.Id}/ping", new { }, (await C.RegisterAsync()).AccessToken)).Errcode);
+    }
+
+    [Fact]
+    public async Task Unknown_users_and_aliases_of_the_namespaces_are_asked_of_the_service()
+    {
+        var wantedUser = $"@{Unique("bridge_")}:{C.ServerName}";
+        var wantedAlias = $"#{Unique("bridge_")}:{C.ServerName}";
+        var asker = await C.RegisterAsync();
+        AS.Handler = async request =>
+        {
+            if (request.Path == $"/_matrix/app/v1/users/{wantedUser}")
+            {
+                await AsRegisterAsync(wantedUser[1..wantedUser.IndexOf(':')]);
+                return (200, new JsonObject());
+            }
+            if (request.Path == $"/_matrix/app/v1/rooms/{wantedAlias}")
+            {
+                var created = await C.PostAsync($"{V3}/createRoom", new { room_alias_name = wantedAlias[1..wantedAlias.IndexOf(':')] }, AS.AsToken);
+                return created.Status == 200 ? (200, new JsonObject()) : (500, null);
+            }
+            return request.Path.StartsWith("/_matrix/app/v1/transactions/") ? (200, new JsonObject()) : (404, new JsonObject { ["errcode"] = "M_NOT_FOUND" });
+        };
+
+        var profile = await C.GetAsync($"{V3}/profile/{Uri.EscapeDataString(wantedUser)}", asker.AccessToken);
+        Assert.True(profile.Status == 200, profile.ToString());
+        var resolved = await C.GetAsync($"{V3}/directory/room/{Uri.EscapeDataString(wantedAlias)}", asker.AccessToken);
+        Assert.True(resolved.Status == 200, resolved.ToString());
+        Assert.Contains(AS.Requests, r => r.Path == $"/_matrix/app/v1/users/{wantedUser}" && r.Authorization == $"Bearer {AS.HsToken}");
+        Assert.Equal(404, (await C.GetAsync($"{V3}/directory/room/{Uri.EscapeDataString($"#{Unique("bridge_")}:{C.ServerName}")}", asker.AccessToken)).Status);
+        Assert.Equal(404, (await C.GetAsync($"{V3}/profile/{Uri.EscapeDataString($"@{Unique("bridge_")}:{C.ServerName}")}", asker.AccessToken)).Status);
+        AS.Handler = _ => Task.FromResult<(int, JsonNode?)>((200, new JsonObject()));
+    }
+
+    private static async Task WaitUntilAsync(Func<bool> condition, string what)
+    {
+        var deadline = DateTime.UtcNow.AddSeconds(30);
+        while (!condition())
+        {
+            Assert.True(DateTime.UtcNow < deadline, $"timed out waiting for {what}");
+            await Task.Delay(100);
+        }
+    }
+}
+
+public sealed class AppServiceTestsSqlite(AppServiceSqlite f) : AppServiceTests(f), IClassFixture<AppServiceSqlite>;
+public sealed class AppServiceTestsPostgres(AppServicePostgres f) : AppServiceTests(f), IClassFixture<AppServicePostgres>;

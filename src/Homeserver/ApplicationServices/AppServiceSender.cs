@@ -1,0 +1,138 @@
+using System.Collections.Concurrent;
+using System.Text.Json.Nodes;
+using Matrix.AppServices.Registration;
+using Matrix.Federation.Events;
+using Matrix.Homeserver.Accounts;
+using Matrix.Homeserver.Hosting;
+using Matrix.Homeserver.Rooms;
+using Matrix.Homeserver.Storage;
+
+namespace Matrix.Homeserver.ApplicationServices;
+
+/// <summary>
+/// Pushes to each application service the events it is interested in (spec: application-service API,
+/// "Pushing events"): queued in the event's own database transaction, so a restart or an outage of the service loses
+/// nothing, and sent in order as <c>PUT /_matrix/app/v1/transactions/{txnId}</c> with the <c>hs_token</c>; a failed
+/// transaction is retried unchanged, with exponential backoff.
+/// </summary>
+public sealed class AppServiceSender(
+    AppServiceRegistry registry, Database db, AppServiceOutbox outbox, RoomStore rooms, UserStore users, AppServiceClient client, TimeProvider clock,
+    ILogger<AppServiceSender> logger) : IEventListener, IHostedService
+{
+    public const int MaxEventsPerTransaction = 100;
+    private static readonly TimeSpan FirstBackoff = TimeSpan.FromSeconds(1);
+    private static readonly TimeSpan MaxBackoff = TimeSpan.FromMinutes(5);
+
+    private readonly CancellationTokenSource _stopping = new();
+    /// <summary>Services queued inside a transaction, woken once it commits.</summary>
+    private readonly ConcurrentDictionary<string, List<string>> _queuedFor = new(StringComparer.Ordinal);
+    private RetryingQueues? _queues;
+
+    private RetryingQueues Queues =>
+        LazyInitializer.EnsureInitialized(ref _queues, () => new RetryingQueues(PassAsync, FirstBackoff, MaxBackoff, clock, _stopping.Token));
+
+    public async Task OnPersistingAsync(DbSession session, Pdu pdu, RoomSnapshot roomAfter, RoomSnapshot? roomBefore)
+    {
+        var interested = new List<string>();
+        foreach (var service in registry.All.Where(r => r.Url is not null))
+            if (await IsInterestedAsync(session, service, pdu, roomAfter, roomBefore))
+            {
+                interested.Add(service.Id);
+                await outbox.AddAsync(session, service.Id, AppServiceOutbox.Event,
+                    ClientEventFormat.ToClient(pdu, clock.GetUtcNow().ToUnixTimeMilliseconds()).ToJsonString());
+            }
+        if (interested.Count > 0)
+        {
+            // Entries of transactions that rolled back are never collected; bound them (their rows never existed).
+            if (_queuedFor.Count > 10_000)
+                _queuedFor.Clear();
+            _queuedFor[pdu.EventId] = interested;
+        }
+    }
+
+    public void OnPersisted(Pdu pdu, RoomSnapshot roomAfter)
+    {
+        if (_queuedFor.TryRemove(pdu.EventId, out var services))
+            foreach (var id in services)
+                Queues.Wake(id);
+    }
+
+    /// <summary>
+    /// Whether the service wants the event: its sender or (for member events) its subject is one of the service's
+    /// users, the room is in its rooms namespace, one of the room's members (before or after the event) is one of its
+    /// users, or one of the room's aliases is in its aliases namespace.
+    /// </summary>
+    private async Task<bool> IsInterestedAsync(DbSession session, AppServiceRegistration service, Pdu pdu, RoomSnapshot roomAfter, RoomSnapshot? roomBefore)
+    {
+        if (service.IsInterestedInUser(pdu.Sender) || service.IsInterestedInRoom(pdu.RoomId)
+            || (pdu.Type == "m.room.member" && pdu.StateKey is { } target && service.IsInterestedInUser(target)))
+            return true;
+        if (roomAfter.MemberUserIds.Concat(roomBefore?.MemberUserIds ?? []).Any(service.IsInterestedInUser))
+            return true;
+        return service.Namespaces.Aliases.Count > 0 && (await rooms.AliasesOfAsync(session, pdu.RoomId)).Any(service.IsInterestedInAlias);
+    }
+
+    /// <summary>Sends the transaction in flight, or starts the next one from the queue.</summary>
+    private async Task<QueuePass> PassAsync(string serviceId, CancellationToken ct)
+    {
+        if (registry.ById(serviceId) is not { Url: not null } service)
+            return QueuePass.Empty;
+        var (transaction, rows) = await db.WriteAsync(async s =>
+        {
+            var inFlight = await outbox.InFlightAsync(s, serviceId);
+            var batch = await outbox.RowsAsync(s, serviceId, inFlight?.LastRowId, MaxEventsPerTransaction);
+            if (inFlight is null && batch.Count > 0)
+            {
+                inFlight = new InFlightTransaction(batch[0].Id, batch[^1].Id);
+                await outbox.StartAsync(s, serviceId, inFlight);
+            }
+            return (inFlight, batch);
+        }, ct);
+        if (transaction is null)
+            return QueuePass.Empty;
+
+        var events = new JsonArray(rows.Where(r => r.Kind == AppServiceOutbox.Event).Select(r => JsonNode.Parse(r.Json)).ToArray());
+        var ephemeral = new JsonArray(rows.Where(r => r.Kind == AppServiceOutbox.Ephemeral).Select(r => JsonNode.Parse(r.Json)).ToArray());
+        var body = new JsonObject { ["events"] = events };
+        if (service.ReceiveEphemeral)
+        {
+            body["ephemeral"] = ephemeral;
+            body["de.sorunome.msc2409.ephemeral"] = ephemeral.DeepClone();
+        }
+        if (!await PutTransactionAsync(service, transaction.TxnId, body, ct))
+            return QueuePass.Failed;
+        await db.WriteAsync(s => outbox.CompleteAsync(s, serviceId, transaction), ct);
+        return QueuePass.Sent;
+    }
+
+    private async Task<bool> PutTransactionAsync(AppServiceRegistration service, long txnId, JsonObject body, CancellationToken ct)
+    {
+        var answer = await client.SendAsync(service, HttpMethod.Put, $"/_matrix/app/v1/transactions/{txnId}", body, ct);
+        if (!answer.Ok)
+            logger.LogInformation("Transaction {TxnId} to application service {Id} failed: {Reason}", txnId, service.Id,
+                answer.Failure ?? $"status {answer.Status}");
+        return answer.Ok;
+    }
+
+    /// <summary>A request from the service shows it is up: retry its queue now.</summary>
+    public void ServiceIsUp(string serviceId) => Queues.ResetBackoff(serviceId);
+
+    public async Task StartAsync(CancellationToken ct)
+    {
+        // Each service's own user exists from the start, so it can act as itself.
+        var now = clock.GetUtcNow().ToUnixTimeMilliseconds();
+        await db.WriteAsync(async s =>
+        {
+            foreach (var service in registry.All)
+                await users.InsertAsync(s, service.SenderUserId, passwordHash: null, isAdmin: false, now);
+        }, ct);
+        foreach (var id in await db.ReadAsync(s => outbox.PendingServicesAsync(s), ct))
+            Queues.Wake(id);
+    }
+
+    public Task StopAsync(CancellationToken ct)
+    {
+        _stopping.Cancel();
+        return Task.CompletedTask;
+    }
+}
