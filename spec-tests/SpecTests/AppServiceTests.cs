@@ -17,7 +17,7 @@ public class AppServiceFixture(string engine) : IAsyncLifetime
     {
         _registrationDir = Directory.CreateTempSubdirectory("hs-as-").FullName;
         var path = Path.Combine(_registrationDir, "registration.yaml");
-        await File.WriteAllTextAsync(path, AppService.RegistrationYaml("@bridge_.*", "#bridge_.*"));
+        await File.WriteAllTextAsync(path, AppService.RegistrationYaml("@bridge_.*", "#bridge_.*", receiveEphemeral: true));
         _database = await TestDatabase.CreateAsync(engine);
         Server = new HomeserverProcess(_database.Yaml, $"app_service_config_files:\n  - {path}\n");
         await Server.StartAsync();
@@ -142,6 +142,36 @@ public abstract class AppServiceTests(AppServiceFixture fixture)
         foreach (var retried in AS.Requests.Where(r => r.Path.StartsWith("/_matrix/app/v1/transactions/")).GroupBy(r => r.Path))
             Assert.Single(retried.Select(r => r.Body!["events"]!.ToJsonString()).Distinct());
     }
+
+    [Fact]
+    public async Task The_service_dates_its_events_and_receives_typing_and_receipts_of_its_rooms()
+    {
+        var bridged = (await AsRegisterAsync(Unique("bridge_"))).Str("user_id");
+        var alice = await C.RegisterAsync();
+        var roomId = await RoomTests.CreateRoomAsync(C, alice, new { preset = "public_chat" });
+        Assert.Equal(200, (await C.PostAsync($"{V3}/join/{RoomTests.R(roomId)}?user_id={Uri.EscapeDataString(bridged)}", new { }, AS.AsToken)).Status);
+
+        var dated = await C.PutAsync($"{V3}/rooms/{RoomTests.R(roomId)}/send/m.room.message/{Guid.NewGuid():N}?user_id={Uri.EscapeDataString(bridged)}&ts=1234567",
+            new { msgtype = "m.text", body = "from the past" }, AS.AsToken);
+        var stored = await C.GetAsync($"{V3}/rooms/{RoomTests.R(roomId)}/event/{RoomTests.R(dated.Str("event_id"))}", alice.AccessToken);
+        Assert.Equal(1234567, stored.Body!["origin_server_ts"]!.GetValue<long>());
+        Assert.Equal("M_INVALID_PARAM", (await C.PutAsync($"{V3}/rooms/{RoomTests.R(roomId)}/send/m.room.message/{Guid.NewGuid():N}?ts=yesterday",
+            new { msgtype = "m.text", body = "x" }, AS.AsToken)).Errcode);
+        // Anyone else's ts is ignored.
+        var undated = await C.PutAsync($"{V3}/rooms/{RoomTests.R(roomId)}/send/m.room.message/{Guid.NewGuid():N}?ts=1", new { msgtype = "m.text", body = "now" }, alice.AccessToken);
+        var now = await C.GetAsync($"{V3}/rooms/{RoomTests.R(roomId)}/event/{RoomTests.R(undated.Str("event_id"))}", alice.AccessToken);
+        Assert.True(now.Body!["origin_server_ts"]!.GetValue<long>() > 1_000_000_000_000);
+
+        await C.PutAsync($"{V3}/rooms/{RoomTests.R(roomId)}/typing/{Uri.EscapeDataString(alice.UserId)}", new { typing = true, timeout = 10000 }, alice.AccessToken);
+        await C.PostAsync($"{V3}/rooms/{RoomTests.R(roomId)}/receipt/m.read/{RoomTests.R(undated.Str("event_id"))}", new { }, alice.AccessToken);
+        await WaitUntilAsync(() => Ephemeral().Any(e => e["type"]!.GetValue<string>() == "m.typing" && e["room_id"]!.GetValue<string>() == roomId
+            && e["content"]!["user_ids"]!.AsArray().Any(u => u!.GetValue<string>() == alice.UserId)), "the typing notification");
+        await WaitUntilAsync(() => Ephemeral().Any(e => e["type"]!.GetValue<string>() == "m.receipt"
+            && e["content"]?[undated.Str("event_id")]?["m.read"]?[alice.UserId] is not null), "the read receipt");
+    }
+
+    private List<JsonObject> Ephemeral() => AS.Requests.Where(r => r.Path.StartsWith("/_matrix/app/v1/transactions/") && r.Body?["ephemeral"] is JsonArray)
+        .SelectMany(r => r.Body!["ephemeral"]!.AsArray().Select(e => e!.AsObject())).ToList();
 
     private List<string> AcceptedIds()
     {

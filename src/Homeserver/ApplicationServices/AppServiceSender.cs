@@ -58,6 +58,27 @@ public sealed class AppServiceSender(
     }
 
     /// <summary>
+    /// Queues an ephemeral event of a room (<c>m.typing</c>, <c>m.receipt</c>) for the services that asked for
+    /// ephemeral events and have users in the room (or claim the room).
+    /// </summary>
+    public async Task QueueEphemeralAsync(RoomSnapshot room, JsonObject ephemeralEvent, CancellationToken ct)
+    {
+        var interested = registry.All.Where(r => r.Url is not null && r.ReceiveEphemeral
+            && (r.IsInterestedInRoom(room.RoomId) || room.MemberUserIds.Any(r.IsInterestedInUser))).ToList();
+        if (interested.Count == 0)
+            return;
+        ephemeralEvent["room_id"] = room.RoomId;
+        var json = ephemeralEvent.ToJsonString();
+        await db.WriteAsync(async s =>
+        {
+            foreach (var service in interested)
+                await outbox.AddAsync(s, service.Id, AppServiceOutbox.Ephemeral, json);
+        }, ct);
+        foreach (var service in interested)
+            Queues.Wake(service.Id);
+    }
+
+    /// <summary>
     /// Whether the service wants the event: its sender or (for member events) its subject is one of the service's
     /// users, the room is in its rooms namespace, one of the room's members (before or after the event) is one of its
     /// users, or one of the room's aliases is in its aliases namespace.

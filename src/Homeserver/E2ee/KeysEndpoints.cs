@@ -79,7 +79,7 @@ public sealed class KeysEndpoints(
     private async Task UploadCrossSigningKeysAsync(HttpContext context)
     {
         var requester = await authenticator.AuthenticateAsync(context);
-        await crossSigning.UploadKeysAsync(context, requester, await json.ReadObjectAsync(context), isAppService: false);
+        await crossSigning.UploadKeysAsync(context, requester, await json.ReadObjectAsync(context), isAppService: requester.AppService is not null);
         await context.WriteJsonAsync(new JsonObject());
     }
 

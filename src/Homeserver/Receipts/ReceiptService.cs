@@ -6,7 +6,7 @@ namespace Matrix.Homeserver.Receipts;
 
 /// <summary>Stores a receipt (from a local client or another server) and wakes whoever may see it.</summary>
 public sealed class ReceiptService(Database db, ReceiptStore receipts, StreamPositions streams, RoomReader reader, SyncNotifier notifier,
-    ServerServer.FederationSender federation, Config.HomeserverConfig config)
+    ServerServer.FederationSender federation, ApplicationServices.AppServiceSender appServices, Config.HomeserverConfig config)
 {
     public async Task SetAsync(string roomId, string userId, string type, string threadId, string eventId, long ts, CancellationToken ct)
     {
@@ -20,18 +20,26 @@ public sealed class ReceiptService(Database db, ReceiptStore receipts, StreamPos
         }
         var room = await reader.RoomAsync(roomId, ct);
         notifier.Notify(room.MemberUserIds);
+        var receiptData = new System.Text.Json.Nodes.JsonObject { ["ts"] = ts };
+        if (threadId.Length > 0)
+            receiptData["thread_id"] = threadId;
+        await appServices.QueueEphemeralAsync(room, new System.Text.Json.Nodes.JsonObject
+        {
+            ["type"] = "m.receipt",
+            ["content"] = new System.Text.Json.Nodes.JsonObject
+            {
+                [eventId] = new System.Text.Json.Nodes.JsonObject { [type] = new System.Text.Json.Nodes.JsonObject { [userId] = receiptData.DeepClone() } },
+            },
+        }, ct);
         if (Federation.Events.EventSigning.ServerOf(userId) != config.ServerName)
             return;
-        var data = new System.Text.Json.Nodes.JsonObject { ["ts"] = ts };
-        if (threadId.Length > 0)
-            data["thread_id"] = threadId;
         await federation.SendEduAsync(await federation.JoinedServersAsync(room), "m.receipt", new System.Text.Json.Nodes.JsonObject
         {
             [roomId] = new System.Text.Json.Nodes.JsonObject
             {
                 [type] = new System.Text.Json.Nodes.JsonObject
                 {
-                    [userId] = new System.Text.Json.Nodes.JsonObject { ["event_ids"] = new System.Text.Json.Nodes.JsonArray(eventId), ["data"] = data },
+                    [userId] = new System.Text.Json.Nodes.JsonObject { ["event_ids"] = new System.Text.Json.Nodes.JsonArray(eventId), ["data"] = receiptData },
                 },
             },
         }, ct);

@@ -8,7 +8,7 @@ namespace Matrix.Homeserver.Receipts;
 /// a sync knows whether a room's typing list changed since its token.
 /// </summary>
 public sealed class TypingService(SyncNotifier notifier, EventSpine spine, TimeProvider clock, ServerServer.FederationSender federation,
-    Config.HomeserverConfig config) : IDisposable
+    ApplicationServices.AppServiceSender appServices, Config.HomeserverConfig config) : IDisposable
 {
     public const int MaxTimeoutMs = 120_000;
     private readonly Dictionary<string, Dictionary<string, long>> _typing = new(StringComparer.Ordinal);
@@ -35,7 +35,17 @@ public sealed class TypingService(SyncNotifier notifier, EventSpine spine, TimeP
             _roomSerial[roomId] = ++_serial;
         }
         await NotifyRoomAsync(roomId, ct);
-        if (Federation.Events.EventSigning.ServerOf(userId) == config.ServerName && await spine.GetRoomAsync(roomId, ct) is { } room)
+        if (await spine.GetRoomAsync(roomId, ct) is not { } room)
+            return;
+        await appServices.QueueEphemeralAsync(room, new System.Text.Json.Nodes.JsonObject
+        {
+            ["type"] = "m.typing",
+            ["content"] = new System.Text.Json.Nodes.JsonObject
+            {
+                ["user_ids"] = new System.Text.Json.Nodes.JsonArray(Get(roomId, 0).Users.Select(u => (System.Text.Json.Nodes.JsonNode)u).ToArray()),
+            },
+        }, ct);
+        if (Federation.Events.EventSigning.ServerOf(userId) == config.ServerName)
             await federation.SendEduAsync(await federation.JoinedServersAsync(room), "m.typing",
                 new System.Text.Json.Nodes.JsonObject { ["room_id"] = roomId, ["user_id"] = userId, ["typing"] = typing }, ct);
     }

@@ -34,6 +34,7 @@ public sealed class EventEndpoints(
         var sent = await spine.SendAsync(roomId, new NewEvent(type, null, requester.UserId.Value, content)
         {
             Transaction = (requester.DeviceId, txnId),
+            OriginServerTs = AppServiceTimestamp(context, requester),
         }, context.RequestAborted);
         await context.WriteJsonAsync(new JsonObject { ["event_id"] = sent.Pdu.EventId });
     }
@@ -47,8 +48,22 @@ public sealed class EventEndpoints(
         var content = RoomCreation.ToCanonicalObject(await json.ReadObjectAsync(context));
         if (type == "m.room.canonical_alias")
             await CheckCanonicalAliasAsync(roomId, content, context.RequestAborted);
-        var sent = await spine.SendAsync(roomId, new NewEvent(type, stateKey, requester.UserId.Value, content), context.RequestAborted);
+        var sent = await spine.SendAsync(roomId, new NewEvent(type, stateKey, requester.UserId.Value, content)
+        {
+            OriginServerTs = AppServiceTimestamp(context, requester),
+        }, context.RequestAborted);
         await context.WriteJsonAsync(new JsonObject { ["event_id"] = sent.Pdu.EventId });
+    }
+
+    /// <summary>Timestamp massaging: an application service may date its events with <c>ts</c>; others' <c>ts</c> is ignored.</summary>
+    private static long? AppServiceTimestamp(HttpContext context, Requester requester)
+    {
+        if (requester.AppService is null || context.Query("ts") is not { Length: > 0 } ts)
+            return null;
+        return long.TryParse(ts, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var value)
+            && value <= Federation.Json.CanonicalJson.MaxSafeInteger
+            ? value
+            : throw MatrixException.InvalidParam("ts must be a timestamp in milliseconds.");
     }
 
     private async Task GetAllStateAsync(HttpContext context)

@@ -20,6 +20,8 @@ public sealed record NewEvent(string Type, string? StateKey, string Sender, Json
     public string? Redacts { get; init; }
     /// <summary>The client transaction (device and txnId) that makes a send idempotent.</summary>
     public (string DeviceId, string TxnId)? Transaction { get; init; }
+    /// <summary>An application service's own timestamp for the event (the <c>ts</c> parameter); null means now.</summary>
+    public long? OriginServerTs { get; init; }
     /// <summary>
     /// Runs after the auth checks, before the event is stored: an invite to another server's user is sent there to be
     /// counter-signed first. It returns the event to store (same event ID) or throws to abandon it.
@@ -138,7 +140,7 @@ public sealed partial class EventSpine(
             ["type"] = request.Type,
             ["sender"] = request.Sender,
             ["content"] = content,
-            ["origin_server_ts"] = clock.GetUtcNow().ToUnixTimeMilliseconds(),
+            ["origin_server_ts"] = request.OriginServerTs ?? clock.GetUtcNow().ToUnixTimeMilliseconds(),
             ["depth"] = depth,
             ["prev_events"] = References(version, prevEvents),
             ["auth_events"] = References(version, authEvents),
