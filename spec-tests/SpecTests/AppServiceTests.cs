@@ -170,6 +170,41 @@ public abstract class AppServiceTests(AppServiceFixture fixture)
             && e["content"]?[undated.Str("event_id")]?["m.read"]?[alice.UserId] is not null), "the read receipt");
     }
 
+    [Fact]
+    public async Task Third_party_lookups_are_answered_by_the_service_providing_the_protocol()
+    {
+        var user = await C.RegisterAsync();
+        AS.Handler = request => Task.FromResult<(int, JsonNode?)>(request.Path switch
+        {
+            "/_matrix/app/v1/thirdparty/protocol/chatnet" => (200, new JsonObject
+            {
+                ["user_fields"] = new JsonArray("nick"), ["location_fields"] = new JsonArray("channel"), ["icon"] = "mxc://example.org/icon",
+                ["field_types"] = new JsonObject(), ["instances"] = new JsonArray(),
+            }),
+            "/_matrix/app/v1/thirdparty/location/chatnet" => (200, new JsonArray(new JsonObject
+            {
+                ["alias"] = "#bridge_chan:example.org", ["protocol"] = "chatnet", ["fields"] = new JsonObject { ["channel"] = "#chan" },
+            })),
+            "/_matrix/app/v1/thirdparty/user" => (200, new JsonArray(new JsonObject
+            {
+                ["userid"] = "@bridge_nick:example.org", ["protocol"] = "chatnet", ["fields"] = new JsonObject { ["nick"] = "nick" },
+            })),
+            _ => (200, new JsonObject()),
+        });
+        var protocols = await C.GetAsync($"{V3}/thirdparty/protocols", user.AccessToken);
+        Assert.Equal("mxc://example.org/icon", protocols.Body!["chatnet"]!["icon"]!.GetValue<string>());
+        Assert.Equal("nick", (await C.GetAsync($"{V3}/thirdparty/protocol/chatnet", user.AccessToken)).Body!["user_fields"]![0]!.GetValue<string>());
+        Assert.Equal("M_NOT_FOUND", (await C.GetAsync($"{V3}/thirdparty/protocol/othernet", user.AccessToken)).Errcode);
+        var locations = await C.GetAsync($"{V3}/thirdparty/location/chatnet?channel=%23chan", user.AccessToken);
+        Assert.Equal("#bridge_chan:example.org", locations.Body![0]!["alias"]!.GetValue<string>());
+        Assert.Contains(AS.Requests, r => r.Path == "/_matrix/app/v1/thirdparty/location/chatnet");
+        var users = await C.GetAsync($"{V3}/thirdparty/user?userid={Uri.EscapeDataString("@bridge_nick:example.org")}", user.AccessToken);
+        Assert.Equal("nick", users.Body![0]!["fields"]!["nick"]!.GetValue<string>());
+        Assert.Equal("M_MISSING_PARAM", (await C.GetAsync($"{V3}/thirdparty/location", user.AccessToken)).Errcode);
+        Assert.Equal(401, (await C.GetAsync($"{V3}/thirdparty/protocols")).Status);
+        AS.Handler = _ => Task.FromResult<(int, JsonNode?)>((200, new JsonObject()));
+    }
+
     private List<JsonObject> Ephemeral() => AS.Requests.Where(r => r.Path.StartsWith("/_matrix/app/v1/transactions/") && r.Body?["ephemeral"] is JsonArray)
         .SelectMany(r => r.Body!["ephemeral"]!.AsArray().Select(e => e!.AsObject())).ToList();
 

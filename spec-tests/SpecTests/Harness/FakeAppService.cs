@@ -41,6 +41,7 @@ public sealed class FakeAppService : IAsyncDisposable
         hs_token: {HsToken}
         sender_localpart: {Id}bot
         rate_limited: false
+        protocols: [chatnet]
         receive_ephemeral: {(receiveEphemeral ? "true" : "false")}
         namespaces:
           users:

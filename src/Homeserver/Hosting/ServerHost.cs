@@ -71,6 +71,7 @@ public static class ServerHost
         services.AddSingleton<IEventListener>(provider => provider.GetRequiredService<ApplicationServices.AppServiceSender>());
         services.AddHostedService(provider => provider.GetRequiredService<ApplicationServices.AppServiceSender>());
         services.AddSingleton<IEndpoints, ApplicationServices.AppServiceEndpoints>();
+        services.AddSingleton<IEndpoints, ApplicationServices.ThirdPartyEndpoints>();
 
         services.AddSingleton<UserStore>();
         services.AddSingleton<DeviceStore>();
