@@ -13,9 +13,7 @@ public sealed class FakeAppService : IAsyncDisposable
 {
     public sealed record Request(string Method, string Path, string? Authorization, JsonNode? Body);
 
-    private readonly HttpListener _listener = new();
-    private readonly CancellationTokenSource _stop = new();
-    private readonly Task _serving;
+    private readonly LoopbackListener _listener;
     private readonly List<Request> _requests = [];
 
     public string Id { get; } = MatrixClient.UniqueName("as");
@@ -27,11 +25,8 @@ public sealed class FakeAppService : IAsyncDisposable
 
     public FakeAppService()
     {
-        var port = FakeRemoteServer.FreePort();
-        Url = $"http://127.0.0.1:{port}";
-        _listener.Prefixes.Add($"{Url}/");
-        _listener.Start();
-        _serving = Task.Run(ServeAsync);
+        _listener = new LoopbackListener(AnswerAsync);
+        Url = $"http://127.0.0.1:{_listener.Port}";
     }
 
     public string RegistrationYaml(string userRegex, string aliasRegex, bool receiveEphemeral = false) => $"""
@@ -63,23 +58,6 @@ public sealed class FakeAppService : IAsyncDisposable
 
     private readonly HashSet<string> _acceptedTxns = [];
 
-    private async Task ServeAsync()
-    {
-        while (!_stop.IsCancellationRequested)
-        {
-            HttpListenerContext context;
-            try
-            {
-                context = await _listener.GetContextAsync();
-            }
-            catch (Exception) when (_stop.IsCancellationRequested)
-            {
-                return;
-            }
-            _ = Task.Run(() => AnswerAsync(context));
-        }
-    }
-
     private async Task AnswerAsync(HttpListenerContext context)
     {
         using var reader = new StreamReader(context.Request.InputStream, Encoding.UTF8);
@@ -93,18 +71,8 @@ public sealed class FakeAppService : IAsyncDisposable
             lock (AcceptedEvents)
                 if (_acceptedTxns.Add(request.Path))
                     AcceptedEvents.AddRange(request.Body!["events"]!.AsArray().Select(e => e!.AsObject()));
-        context.Response.StatusCode = status;
-        context.Response.ContentType = "application/json";
-        var bytes = Encoding.UTF8.GetBytes((body ?? new JsonObject()).ToJsonString());
-        await context.Response.OutputStream.WriteAsync(bytes);
-        context.Response.Close();
+        await LoopbackListener.RespondAsync(context, status, body ?? new JsonObject());
     }
 
-    public async ValueTask DisposeAsync()
-    {
-        _stop.Cancel();
-        _listener.Stop();
-        try { await _serving; } catch (Exception) { }
-        _listener.Close();
-    }
+    public ValueTask DisposeAsync() => _listener.DisposeAsync();
 }

@@ -16,9 +16,7 @@ namespace Matrix.SpecTests.Harness;
 /// </summary>
 public sealed class FakeRemoteServer : IAsyncDisposable
 {
-    private readonly HttpListener _listener = new();
-    private readonly CancellationTokenSource _stop = new();
-    private readonly Task _serving;
+    private readonly LoopbackListener _listener;
     private static readonly HttpClient Http = new() { Timeout = TimeSpan.FromSeconds(30) };
 
     public Ed25519KeyPair Key { get; } = Ed25519KeyPair.Generate("fake");
@@ -31,26 +29,13 @@ public sealed class FakeRemoteServer : IAsyncDisposable
 
     public FakeRemoteServer()
     {
-        var port = FreePort();
-        ServerName = $"127.0.0.1:{port}";
-        _listener.Prefixes.Add($"http://127.0.0.1:{port}/");
-        _listener.Start();
-        _serving = Task.Run(ServeAsync);
+        _listener = new LoopbackListener(ServeAsync);
+        ServerName = $"127.0.0.1:{_listener.Port}";
     }
 
-    private async Task ServeAsync()
+    private async Task ServeAsync(HttpListenerContext context)
     {
-        while (!_stop.IsCancellationRequested)
         {
-            HttpListenerContext context;
-            try
-            {
-                context = await _listener.GetContextAsync();
-            }
-            catch (Exception) when (_stop.IsCancellationRequested)
-            {
-                return;
-            }
             var keys = new JsonObject
             {
                 ["server_name"] = ServerName,
@@ -60,11 +45,8 @@ public sealed class FakeRemoteServer : IAsyncDisposable
             };
             JsonSigning.Sign(keys, ServerName, Key);
             var answer = Answer(context.Request, keys);
-            var body = Encoding.UTF8.GetBytes(answer?.ToJsonString() ?? "{\"errcode\":\"M_NOT_FOUND\",\"error\":\"Not found\"}");
-            context.Response.StatusCode = answer is null ? 404 : 200;
-            context.Response.ContentType = "application/json";
-            await context.Response.OutputStream.WriteAsync(body);
-            context.Response.Close();
+            await LoopbackListener.RespondAsync(context, answer is null ? 404 : 200,
+                answer ?? new JsonObject { ["errcode"] = "M_NOT_FOUND", ["error"] = "Not found" });
         }
     }
 
@@ -125,11 +107,5 @@ public sealed class FakeRemoteServer : IAsyncDisposable
         return ((IPEndPoint)socket.LocalEndpoint).Port;
     }
 
-    public async ValueTask DisposeAsync()
-    {
-        _stop.Cancel();
-        _listener.Stop();
-        _listener.Close();
-        try { await _serving; } catch (Exception) { /* listener shut down */ }
-    }
+    public ValueTask DisposeAsync() => _listener.DisposeAsync();
 }

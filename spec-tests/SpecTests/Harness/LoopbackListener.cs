@@ -1,0 +1,53 @@
+using System.Net;
+using System.Text;
+using System.Text.Json.Nodes;
+
+namespace Matrix.SpecTests.Harness;
+
+/// <summary>An HTTP listener on a free loopback port that hands each request to a handler, for servers the tests play.</summary>
+public sealed class LoopbackListener : IAsyncDisposable
+{
+    private readonly HttpListener _listener = new();
+    private readonly CancellationTokenSource _stop = new();
+    private readonly Task _serving;
+
+    public int Port { get; } = FakeRemoteServer.FreePort();
+
+    public LoopbackListener(Func<HttpListenerContext, Task> handle)
+    {
+        _listener.Prefixes.Add($"http://127.0.0.1:{Port}/");
+        _listener.Start();
+        _serving = Task.Run(async () =>
+        {
+            while (!_stop.IsCancellationRequested)
+            {
+                HttpListenerContext context;
+                try
+                {
+                    context = await _listener.GetContextAsync();
+                }
+                catch (Exception) when (_stop.IsCancellationRequested)
+                {
+                    return;
+                }
+                _ = Task.Run(() => handle(context));
+            }
+        });
+    }
+
+    public static async Task RespondAsync(HttpListenerContext context, int status, JsonNode body)
+    {
+        context.Response.StatusCode = status;
+        context.Response.ContentType = "application/json";
+        await context.Response.OutputStream.WriteAsync(Encoding.UTF8.GetBytes(body.ToJsonString()));
+        context.Response.Close();
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        _stop.Cancel();
+        _listener.Stop();
+        try { await _serving; } catch (Exception) { /* listener shut down */ }
+        _listener.Close();
+    }
+}
