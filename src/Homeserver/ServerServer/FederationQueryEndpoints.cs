@@ -10,8 +10,9 @@ using Matrix.Homeserver.Storage;
 namespace Matrix.Homeserver.ServerServer;
 
 /// <summary>Spec (server-server): <c>version</c>, and the <c>query/profile</c> and <c>query/directory</c> queries.</summary>
-public sealed class FederationQueryEndpoints(FederationRequestAuth auth, ProfileStore profiles, RoomStore rooms, Database db, HomeserverConfig config)
-    : IEndpoints
+public sealed class FederationQueryEndpoints(
+    FederationRequestAuth auth, ProfileStore profiles, RoomStore rooms, Database db, ApplicationServices.AppServiceQueries appServices,
+    HomeserverConfig config) : IEndpoints
 {
     public const string FederationPrefix = "/_matrix/federation";
 
@@ -61,6 +62,7 @@ public sealed class FederationQueryEndpoints(FederationRequestAuth auth, Profile
         if (!RoomDirectory.RoomAlias.IsValid(alias))
             throw MatrixException.InvalidParam("room_alias is not a valid alias.");
         var roomId = await db.ReadAsync(s => rooms.ResolveAliasAsync(s, alias), context.RequestAborted)
+            ?? await appServices.AskForAliasAsync(alias, context.RequestAborted)
             ?? throw MatrixException.NotFound("Room alias not found.");
         await context.WriteJsonAsync(new JsonObject { ["room_id"] = roomId, ["servers"] = new JsonArray(config.ServerName) });
     }
