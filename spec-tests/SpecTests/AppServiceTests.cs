@@ -144,7 +144,7 @@ public abstract class AppServiceTests(AppServiceFixture fixture)
     }
 
     [Fact]
-    public async Task The_service_dates_its_events_and_receives_typing_and_receipts_of_its_rooms()
+    public async Task The_service_dates_its_events_and_receives_typing_receipts_and_presence_of_its_users()
     {
         var bridged = (await AsRegisterAsync(Unique("bridge_"))).Str("user_id");
         var alice = await C.RegisterAsync();
@@ -168,6 +168,9 @@ public abstract class AppServiceTests(AppServiceFixture fixture)
             && e["content"]!["user_ids"]!.AsArray().Any(u => u!.GetValue<string>() == alice.UserId)), "the typing notification");
         await WaitUntilAsync(() => Ephemeral().Any(e => e["type"]!.GetValue<string>() == "m.receipt"
             && e["content"]?[undated.Str("event_id")]?["m.read"]?[alice.UserId] is not null), "the read receipt");
+        await C.PutAsync($"{V3}/presence/{Uri.EscapeDataString(alice.UserId)}/status", new { presence = "unavailable", status_msg = "away" }, alice.AccessToken);
+        await WaitUntilAsync(() => Ephemeral().Any(e => e["type"]!.GetValue<string>() == "m.presence" && e["sender"]!.GetValue<string>() == alice.UserId
+            && e["content"]!["status_msg"]?.GetValue<string>() == "away"), "the presence update");
     }
 
     [Fact]

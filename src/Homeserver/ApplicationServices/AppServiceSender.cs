@@ -59,15 +59,23 @@ public sealed class AppServiceSender(
 
     /// <summary>
     /// Queues an ephemeral event of a room (<c>m.typing</c>, <c>m.receipt</c>) for the services that asked for
-    /// ephemeral events and have users in the room (or claim the room).
+    /// ephemeral events (MSC2409) and have users in the room (or claim the room).
     /// </summary>
-    public async Task QueueEphemeralAsync(RoomSnapshot room, JsonObject ephemeralEvent, CancellationToken ct)
+    public Task QueueEphemeralAsync(RoomSnapshot room, JsonObject ephemeralEvent, CancellationToken ct)
     {
-        var interested = registry.All.Where(r => r.Url is not null && r.ReceiveEphemeral
-            && (r.IsInterestedInRoom(room.RoomId) || room.MemberUserIds.Any(r.IsInterestedInUser))).ToList();
+        ephemeralEvent["room_id"] = room.RoomId;
+        return QueueEphemeralAsync(r => r.IsInterestedInRoom(room.RoomId) || room.MemberUserIds.Any(r.IsInterestedInUser), ephemeralEvent, ct);
+    }
+
+    /// <summary>Queues a user's <c>m.presence</c> for the services with users among those sharing a room with them.</summary>
+    public Task QueuePresenceAsync(IReadOnlyCollection<string> sharingUsers, JsonObject presenceEvent, CancellationToken ct) =>
+        QueueEphemeralAsync(r => sharingUsers.Any(r.IsInterestedInUser), presenceEvent, ct);
+
+    private async Task QueueEphemeralAsync(Func<AppServiceRegistration, bool> isInterested, JsonObject ephemeralEvent, CancellationToken ct)
+    {
+        var interested = registry.All.Where(r => r.Url is not null && r.ReceiveEphemeral && isInterested(r)).ToList();
         if (interested.Count == 0)
             return;
-        ephemeralEvent["room_id"] = room.RoomId;
         var json = ephemeralEvent.ToJsonString();
         await db.WriteAsync(async s =>
         {

@@ -12,7 +12,7 @@ namespace Matrix.Homeserver.Presence;
 /// unavailable. Everything is a no-op when presence is switched off in the config.
 /// </summary>
 public sealed class PresenceService(Database db, PresenceStore store, StreamPositions streams, SyncNotifier notifier, RoomReader reader,
-    HomeserverConfig config, TimeProvider clock, ServerServer.FederationSender federation)
+    HomeserverConfig config, TimeProvider clock, ServerServer.FederationSender federation, ApplicationServices.AppServiceSender appServices)
 {
     public static readonly string[] States = ["online", "unavailable", "offline"];
     private static readonly long ActivityWriteIntervalMs = 60_000;
@@ -46,6 +46,7 @@ public sealed class PresenceService(Database db, PresenceStore store, StreamPosi
         var row = await db.ReadAsync(s => store.GetAsync(s, userId), ct);
         var update = Content(row, userId);
         update["user_id"] = userId;
+        await appServices.QueuePresenceAsync(sharing, new JsonObject { ["type"] = "m.presence", ["sender"] = userId, ["content"] = Content(row, userId) }, ct);
         var servers = sharing.Select(u => Federation.Identifiers.UserId.TryParse(u, out var id) ? id.Server.Value : null).OfType<string>();
         await federation.SendEduAsync(servers, "m.presence", new JsonObject { ["push"] = new JsonArray(update) }, ct);
     }
