@@ -77,6 +77,9 @@ public abstract class EndToEndEncryptionTests(ServerFixture fixture)
         Assert.Equal("M_MISSING_PARAM", (await C.PostAsync($"{V3}/keys/query", new { }, alice.User.AccessToken)).Errcode);
         Assert.Equal("M_BAD_JSON", (await C.PostAsync($"{V3}/keys/query", new { device_keys = new Dictionary<string, object> { [bob.User.UserId] = "all" } }, alice.User.AccessToken)).Errcode);
         Assert.Equal("M_MISSING_PARAM", (await C.PostAsync($"{V3}/keys/claim", new { }, alice.User.AccessToken)).Errcode);
+        // A body naming the same key twice is refused rather than read one way or the other.
+        var duplicated = $"{{\"one_time_keys\":{{\"{bob.User.UserId}\":{{\"D\":\"signed_curve25519\",\"D\":\"signed_curve25519\"}}}}}}";
+        Assert.Equal(400, (await C.PostAsync($"{V3}/keys/claim", duplicated, alice.User.AccessToken)).Status);
         Assert.Equal(401, (await C.PostAsync($"{V3}/keys/upload", new { })).Status);
 
         // Nothing of the refused uploads was stored.

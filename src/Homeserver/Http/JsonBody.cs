@@ -6,7 +6,8 @@ namespace Matrix.Homeserver.Http;
 /// <summary>Reads a request body as a JSON object within the configured size limit.</summary>
 public sealed class JsonBody(HomeserverConfig config)
 {
-    private static readonly JsonDocumentOptions Options = new() { MaxDepth = 64 };
+    /// <summary>Duplicate keys are refused: which copy counts would otherwise differ between readers of the same body.</summary>
+    private static readonly JsonDocumentOptions Options = new() { MaxDepth = 64, AllowDuplicateProperties = false };
 
     public async Task<JsonElement> ReadObjectAsync(HttpContext context, bool optional = false)
     {
