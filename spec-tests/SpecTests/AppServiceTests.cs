@@ -96,6 +96,9 @@ public abstract class AppServiceTests(AppServiceFixture fixture)
         Assert.Equal("M_FORBIDDEN", (await C.GetAsync($"{V3}/account/whoami?user_id={Uri.EscapeDataString($"@bridge_nobody:{C.ServerName}")}", AS.AsToken)).Errcode);
         Assert.Equal("M_UNKNOWN_DEVICE", (await C.GetAsync($"{V3}/account/whoami?user_id={Uri.EscapeDataString(userId)}&device_id=NOPE", AS.AsToken)).Errcode);
         Assert.Equal("M_UNKNOWN_TOKEN", (await C.GetAsync($"{V3}/account/whoami", AS.HsToken)).Errcode);
+        // Without a device, what needs one is refused.
+        Assert.Equal("M_MISSING_PARAM", (await C.PostAsync($"{V3}/keys/upload?user_id={Uri.EscapeDataString(userId)}",
+            new { one_time_keys = new Dictionary<string, string> { ["curve25519:A"] = "key" } }, AS.AsToken)).Errcode);
 
         // Aliases in the exclusive namespace: the service may create them, others may not.
         var roomId = await RoomTests.CreateRoomAsync(C, outsider);

@@ -32,6 +32,8 @@ public sealed class KeyService(
     {
         var userId = requester.UserId.Value;
         var deviceId = requester.DeviceId;
+        if (deviceId.Length == 0)
+            throw new MatrixException(400, "M_MISSING_PARAM", "Uploading keys needs a device: an application service passes device_id.");
         var deviceKeys = body.OptionalObject("device_keys") is { } dk ? KeyObjects.ToObject(dk, "device_keys") : null;
         if (deviceKeys is not null)
             ValidateDeviceKeys(deviceKeys, userId, deviceId);
