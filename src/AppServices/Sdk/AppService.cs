@@ -1,0 +1,136 @@
+using System.Net;
+using System.Net.Http.Headers;
+using System.Security.Cryptography;
+using System.Text;
+using System.Text.Json.Nodes;
+using Matrix.AppServices.Registration;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.Routing;
+
+namespace Matrix.AppServices.Sdk;
+
+/// <summary>
+/// The service side of the application-service API: serves <c>/_matrix/app/v1/*</c> for the homeserver (checking its
+/// <c>hs_token</c>, processing each transaction once, in order) and dispatches events to the bridge's handlers; hands
+/// out <see cref="Intent"/>s to act as the service's users.
+/// </summary>
+public sealed class AppService(AppServiceRegistration registration, string homeserverUrl, TransactionLog transactions) : IDisposable
+{
+    private readonly HttpClient _http = new() { Timeout = TimeSpan.FromSeconds(60) };
+    private readonly Dictionary<string, Intent> _intents = new(StringComparer.Ordinal);
+
+    public AppServiceRegistration Registration { get; } = registration;
+
+    /// <summary>Each room event of a transaction, in order.</summary>
+    public Func<JsonObject, CancellationToken, Task> OnEvent { get; set; } = (_, _) => Task.CompletedTask;
+    /// <summary>Each ephemeral event (typing, receipts, presence) of a transaction.</summary>
+    public Func<JsonObject, CancellationToken, Task> OnEphemeral { get; set; } = (_, _) => Task.CompletedTask;
+    /// <summary>The homeserver asks whether a user of the namespaces exists: create it and return true, or return false.</summary>
+    public Func<string, CancellationToken, Task<bool>> OnUserQuery { get; set; } = (_, _) => Task.FromResult(false);
+    /// <summary>The homeserver asks for a room alias of the namespaces: create the room and alias and return true, or false.</summary>
+    public Func<string, CancellationToken, Task<bool>> OnAliasQuery { get; set; } = (_, _) => Task.FromResult(false);
+
+    public Intent Intent(string userId)
+    {
+        lock (_intents)
+            return _intents.TryGetValue(userId, out var intent) ? intent : _intents[userId] = new Intent(this, userId);
+    }
+
+    public Intent Bot => Intent(Registration.SenderUserId);
+
+    /// <summary>Maps the homeserver-facing endpoints onto an ASP.NET application.</summary>
+    public void Map(IEndpointRouteBuilder app)
+    {
+        app.MapPut("/_matrix/app/v1/transactions/{txnId}", TransactionAsync);
+        app.MapGet("/_matrix/app/v1/users/{userId}", context => QueryAsync(context, "userId", OnUserQuery));
+        app.MapGet("/_matrix/app/v1/rooms/{alias}", context => QueryAsync(context, "alias", OnAliasQuery));
+        app.MapPost("/_matrix/app/v1/ping", async context =>
+        {
+            if (await AuthorisedAsync(context))
+                await WriteAsync(context, 200, new JsonObject());
+        });
+    }
+
+    private async Task<bool> AuthorisedAsync(HttpContext context)
+    {
+        var header = context.Request.Headers.Authorization.ToString();
+        var token = header.StartsWith("Bearer ", StringComparison.Ordinal) ? header[7..] : context.Request.Query["access_token"].ToString();
+        if (token.Length == 0)
+        {
+            await WriteAsync(context, 401, new JsonObject { ["errcode"] = "M_UNAUTHORIZED", ["error"] = "No hs_token." });
+            return false;
+        }
+        if (!CryptographicOperations.FixedTimeEquals(Encoding.UTF8.GetBytes(token), Encoding.UTF8.GetBytes(Registration.HsToken)))
+        {
+            await WriteAsync(context, 403, new JsonObject { ["errcode"] = "M_FORBIDDEN", ["error"] = "Wrong hs_token." });
+            return false;
+        }
+        return true;
+    }
+
+    private async Task TransactionAsync(HttpContext context)
+    {
+        if (!await AuthorisedAsync(context))
+            return;
+        JsonObject body;
+        try
+        {
+            body = (await JsonNode.ParseAsync(context.Request.Body, cancellationToken: context.RequestAborted)) as JsonObject
+                ?? throw new System.Text.Json.JsonException();
+        }
+        catch (System.Text.Json.JsonException)
+        {
+            await WriteAsync(context, 400, new JsonObject { ["errcode"] = "M_NOT_JSON", ["error"] = "A transaction is a JSON object." });
+            return;
+        }
+        var txnId = context.Request.RouteValues["txnId"] as string ?? "";
+        await transactions.ProcessOnceAsync(txnId, async () =>
+        {
+            foreach (var e in (body["events"] as JsonArray ?? []).OfType<JsonObject>())
+                await OnEvent(e, context.RequestAborted);
+            foreach (var e in (body["ephemeral"] as JsonArray ?? body["de.sorunome.msc2409.ephemeral"] as JsonArray ?? []).OfType<JsonObject>())
+                await OnEphemeral(e, context.RequestAborted);
+        }, context.RequestAborted);
+        await WriteAsync(context, 200, new JsonObject());
+    }
+
+    private async Task QueryAsync(HttpContext context, string parameter, Func<string, CancellationToken, Task<bool>> handler)
+    {
+        if (!await AuthorisedAsync(context))
+            return;
+        var id = context.Request.RouteValues[parameter] as string ?? "";
+        if (await handler(id, context.RequestAborted))
+            await WriteAsync(context, 200, new JsonObject());
+        else
+            await WriteAsync(context, 404, new JsonObject { ["errcode"] = "M_NOT_FOUND", ["error"] = "Not known to this service." });
+    }
+
+    private static async Task WriteAsync(HttpContext context, int status, JsonObject body)
+    {
+        context.Response.StatusCode = status;
+        context.Response.ContentType = "application/json";
+        await context.Response.WriteAsync(body.ToJsonString());
+    }
+
+    /// <summary>A client-server request with the <c>as_token</c>, as <paramref name="userId"/> when given.</summary>
+    internal async Task<JsonNode?> RequestAsync(HttpMethod method, string path, string? userId, JsonObject? body, CancellationToken ct)
+    {
+        var url = homeserverUrl.TrimEnd('/') + path + (userId is null ? "" : (path.Contains('?') ? "&" : "?") + "user_id=" + Uri.EscapeDataString(userId));
+        using var request = new HttpRequestMessage(method, url);
+        request.Headers.Authorization = new AuthenticationHeaderValue("Bearer", Registration.AsToken);
+        if (body is not null)
+            request.Content = new StringContent(body.ToJsonString(), Encoding.UTF8, "application/json");
+        using var response = await _http.SendAsync(request, ct);
+        var text = await response.Content.ReadAsStringAsync(ct);
+        var json = text.Length > 0 ? JsonNode.Parse(text) : null;
+        if (response.IsSuccessStatusCode)
+            return json;
+        var errcode = json?["errcode"]?.GetValue<string>();
+        if (response.StatusCode == HttpStatusCode.TooManyRequests)
+            throw new RateLimitedException(TimeSpan.FromMilliseconds(json?["retry_after_ms"]?.GetValue<long>() ?? 1000));
+        throw new MatrixRequestException((int)response.StatusCode, errcode, json?["error"]?.GetValue<string>() ?? $"HTTP {(int)response.StatusCode}");
+    }
+
+    public void Dispose() => _http.Dispose();
+}
