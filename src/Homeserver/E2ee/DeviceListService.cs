@@ -18,7 +18,8 @@ namespace Matrix.Homeserver.E2ee;
 /// <c>user/devices</c>.
 /// </summary>
 public sealed class DeviceListService(
-    Database db, DeviceListStore store, CrossSigningStore crossSigning, LocalKeyReader localKeys, RoomReader reader, RoomStore rooms,
+    Database db, DeviceListStore store, CrossSigningStore crossSigning, LocalKeyReader localKeys, Accounts.DeviceStore devices, RoomReader reader,
+    RoomStore rooms,
     SyncNotifier notifier, FederationSender sender, FederationClient client, HomeserverConfig config, ILogger<DeviceListService> logger)
 {
     public const int MaxRemoteDevices = 1000;
@@ -40,8 +41,8 @@ public sealed class DeviceListService(
             return;
         foreach (var (deviceId, streamId) in changes)
         {
-            var (previous, keys) = await db.ReadAsync(async s =>
-                (await store.PreviousChangeAsync(s, userId, streamId), await localKeys.DeviceAsync(s, userId, deviceId)), ct);
+            var (previous, keys, exists) = await db.ReadAsync(async s => (await store.PreviousChangeAsync(s, userId, streamId),
+                await localKeys.DeviceAsync(s, userId, deviceId), await devices.GetAsync(s, userId, deviceId) is not null), ct);
             var content = new JsonObject
             {
                 ["user_id"] = userId,
@@ -49,8 +50,7 @@ public sealed class DeviceListService(
                 ["stream_id"] = streamId,
                 ["prev_id"] = previous is { } p ? new JsonArray(p) : new JsonArray(),
             };
-            if (keys is null && await db.ReadAsync(s => s.ExecuteScalarAsync<long>(
-                    "SELECT COUNT(*) FROM devices WHERE user_id = @userId AND device_id = @deviceId", new { userId, deviceId }), ct) == 0)
+            if (!exists)
                 content["deleted"] = true;
             else if (keys is not null)
             {
@@ -96,12 +96,13 @@ public sealed class DeviceListService(
             var devicesChanged = await store.ChangedUsersAsync(s, fromDeviceLists, upToDeviceLists);
             if (fromEvents >= upToEvents)
                 return (devicesChanged, new HashSet<string>());
+            var ownChanges = (await rooms.MembershipEventsSinceAsync(s, userId, fromEvents, upToEvents)).Select(e => e.RoomId).Distinct().ToList();
             var roomIds = (await rooms.MembershipsAsync(s, userId)).Where(m => m.Membership == "join").Select(m => m.RoomId)
-                .Concat((await rooms.MembershipEventsSinceAsync(s, userId, fromEvents, upToEvents)).Select(e => e.RoomId)).Distinct().ToList();
+                .Concat(ownChanges).Distinct().ToList();
             var members = await rooms.MembersChangedInRoomsAsync(s, roomIds, fromEvents, upToEvents);
-            // The user's own join makes every member of that room new to them.
-            foreach (var joined in (await rooms.MembershipEventsSinceAsync(s, userId, fromEvents, upToEvents)).Select(e => e.RoomId).Distinct())
-                members.UnionWith(await rooms.JoinedMembersAsync(s, joined));
+            // The user's own join (or leave) makes every member of that room new to them (or possibly gone).
+            foreach (var roomId in ownChanges)
+                members.UnionWith(await rooms.JoinedMembersAsync(s, roomId));
             return (devicesChanged, members);
         }, ct);
         if (changedDevices.Count == 0 && membershipChanges.Count == 0)
