@@ -60,9 +60,10 @@ if ! dotnet build Homeserver.sln -c Release -nologo -v quiet 2>&1 | tail -n 20; 
 fi
 export HOMESERVER_DLL="$ROOT/src/Homeserver/bin/Release/net10.0/Homeserver.dll"
 
-# The real-client scenarios use matrix-js-sdk, pinned by spec-tests/js/package-lock.json.
-if [ ! -d "$ROOT/spec-tests/js/node_modules/matrix-js-sdk" ]; then
-  log "installing matrix-js-sdk for spec-tests/js"
+# The real-client scenarios use matrix-js-sdk and matrix-bot-sdk, pinned by spec-tests/js/package-lock.json.
+if [ ! -f "$ROOT/spec-tests/js/node_modules/.package-lock.json" ] \
+   || [ "$ROOT/spec-tests/js/package-lock.json" -nt "$ROOT/spec-tests/js/node_modules/.package-lock.json" ]; then
+  log "installing the npm packages of spec-tests/js"
   (cd "$ROOT/spec-tests/js" && npm ci --no-audit --no-fund --loglevel=error >/dev/null 2>&1) \
     || { echo "npm ci failed in spec-tests/js"; echo "0 passed, 1 failed"; exit 1; }
 fi

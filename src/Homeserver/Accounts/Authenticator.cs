@@ -31,6 +31,15 @@ public sealed class Authenticator(
         return query.Count > 0 ? query[0] : null;
     }
 
+    /// <summary>
+    /// The application service whose as_token the request carries, without identity assertion: for its
+    /// <c>m.login.application_service</c> registration and login, where the user does not exist yet or is named in
+    /// the body (frameworks send their usual <c>user_id</c> parameter there too).
+    /// </summary>
+    public AppServiceRegistration AppServiceOf(HttpContext context, string action) =>
+        ExtractToken(context.Request) is not { Length: > 0 } token ? throw MatrixException.MissingToken()
+        : appServices.ByAsToken(token) ?? throw MatrixException.Forbidden($"Only an application service can {action} with m.login.application_service.");
+
     public async Task<Requester> AuthenticateAsync(HttpContext context) =>
         await TryAuthenticateAsync(context) ?? throw MatrixException.MissingToken();
 

@@ -58,8 +58,7 @@ public sealed class LoginEndpoints(
             case AuthTypes.ApplicationService:
             {
                 // The application service logs in one of its users, proving itself with its as_token.
-                var appService = (await authenticator.AuthenticateAsync(context)).AppService
-                    ?? throw MatrixException.Forbidden("Only an application service can log in with m.login.application_service.");
+                var appService = authenticator.AppServiceOf(context, "log in");
                 userId = LoginIdentifier.UserFromAuth(body, config.ServerName) ?? throw MatrixException.MissingParam("identifier");
                 if (!appService.IsInterestedInUser(userId))
                     throw MatrixException.Forbidden("The user is outside the application service's namespaces.");

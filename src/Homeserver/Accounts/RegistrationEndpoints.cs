@@ -64,8 +64,7 @@ public sealed class RegistrationEndpoints(
     /// </summary>
     private async Task RegisterForAppServiceAsync(HttpContext context, System.Text.Json.JsonElement body)
     {
-        var appService = (await authenticator.AuthenticateAsync(context)).AppService
-            ?? throw MatrixException.Forbidden("Only an application service can register with m.login.application_service.");
+        var appService = authenticator.AppServiceOf(context, "register");
         if (appService.RateLimited)
             limiter.Check("register", context.ClientIp(), config.RateLimits.Registration);
         var userId = accounts.ValidateNewLocalpart(body.RequiredString("username"), forAppService: true);

@@ -15,9 +15,10 @@ public sealed record AppServiceAnswer(int Status, JsonNode? Body, string? Failur
 
 /// <summary>
 /// Requests from the homeserver to an application service (spec: application-service API): every one carries the
-/// <c>hs_token</c> in the Authorization header, is bounded in time and never throws for an unreachable service.
+/// <c>hs_token</c> in the Authorization header (and, with <c>app_service_legacy_authorization</c>, in the pre-v1.4
+/// <c>access_token</c> query parameter too), is bounded in time and never throws for an unreachable service.
 /// </summary>
-public sealed class AppServiceClient
+public sealed class AppServiceClient(Config.HomeserverConfig config)
 {
     private static readonly TimeSpan Timeout = TimeSpan.FromSeconds(30);
     private readonly HttpClient _http = new(new SocketsHttpHandler { ConnectTimeout = TimeSpan.FromSeconds(10), AllowAutoRedirect = false })
@@ -30,6 +31,8 @@ public sealed class AppServiceClient
     {
         if (service.Url is not { } url)
             return new AppServiceAnswer(0, null, "The application service has no URL.");
+        if (config.AppServiceLegacyAuthorization)
+            pathAndQuery += (pathAndQuery.Contains('?') ? '&' : '?') + "access_token=" + Uri.EscapeDataString(service.HsToken);
         using var request = new HttpRequestMessage(method, url.TrimEnd('/') + pathAndQuery);
         if (body is not null)
             request.Content = new StringContent(body.ToJsonString(), Encoding.UTF8, "application/json");

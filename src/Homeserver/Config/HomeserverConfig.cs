@@ -21,6 +21,7 @@ public sealed class HomeserverConfig
     public FederationConfig Federation { get; set; } = new();
     public LoggingConfig Logging { get; set; } = new();
     public List<string> AppServiceConfigFiles { get; set; } = [];
+    public bool AppServiceLegacyAuthorization { get; set; }
 
     public string EffectiveSigningKeyPath => SigningKeyPath ?? Path.Combine(DataDir, "signing.key");
     public string EffectiveMediaStorePath => MediaStorePath ?? Path.Combine(DataDir, "media");
