@@ -17,7 +17,7 @@ public class AppServiceFixture(string engine) : IAsyncLifetime
     {
         _registrationDir = Directory.CreateTempSubdirectory("hs-as-").FullName;
         var path = Path.Combine(_registrationDir, "registration.yaml");
-        await File.WriteAllTextAsync(path, AppService.RegistrationYaml("@bridge_.*", "#bridge_.*", receiveEphemeral: true));
+        await File.WriteAllTextAsync(path, AppService.RegistrationYaml("@bridge_.*", "#bridge_.*", receiveEphemeral: true, deviceData: true));
         _database = await TestDatabase.CreateAsync(engine);
         Server = new HomeserverProcess(_database.Yaml, $"app_service_config_files:\n  - {path}\n");
         await Server.StartAsync();
@@ -210,6 +210,60 @@ public abstract class AppServiceTests(AppServiceFixture fixture)
         Assert.Equal(401, (await C.GetAsync($"{V3}/thirdparty/protocols")).Status);
         AS.Handler = _ => Task.FromResult<(int, JsonNode?)>((200, new JsonObject()));
     }
+
+    [Fact]
+    public async Task A_service_taking_device_data_receives_to_device_messages_device_list_changes_and_key_counts()
+    {
+        var registered = await AsRegisterAsync(Unique("bridge_"));
+        var bridge = new TestDevice(new LoggedInUser(registered.Str("user_id"), registered.Str("access_token"), registered.Str("device_id"), "", ""));
+        var alice = await C.RegisterAsync();
+        var roomId = await RoomTests.CreateRoomAsync(C, alice, new { preset = "public_chat" });
+        Assert.Equal(200, (await C.PostAsync($"{V3}/join/{Uri.EscapeDataString(roomId)}", new { }, bridge.User.AccessToken)).Status);
+        // The bridge user joining makes alice's device list interesting to the service.
+        await WaitUntilAsync(() => DeviceListsChanged().Contains(alice.UserId), "alice in device_lists.changed after the bridge user joined");
+
+        // To-device messages for the bridge's devices come in transactions, with their addressee.
+        var sent = await C.PutAsync($"{V3}/sendToDevice/m.room_key_request/{Unique("t")}", new
+        {
+            messages = new Dictionary<string, object> { [bridge.User.UserId] = new Dictionary<string, object> { ["*"] = new { action = "cancellation", request_id = "r1" } } },
+        }, alice.AccessToken);
+        Assert.Equal(200, sent.Status);
+        await WaitUntilAsync(() => Transactions().Any(t => t["de.sorunome.msc2409.to_device"] is JsonArray { Count: > 0 }), "the to-device message");
+        var message = Transactions().SelectMany(t => t["de.sorunome.msc2409.to_device"]?.AsArray() ?? []).Single(m => m!["sender"]!.GetValue<string>() == alice.UserId)!;
+        Assert.Equal("m.room_key_request", message["type"]!.GetValue<string>());
+        Assert.Equal(bridge.User.UserId, message["to_user_id"]!.GetValue<string>());
+        Assert.Equal(bridge.User.DeviceId, message["to_device_id"]!.GetValue<string>());
+        Assert.Equal("r1", message["content"]!["request_id"]!.GetValue<string>());
+
+        // Key counts of the bridge's device after an upload, and after alice claims one.
+        Assert.Equal(200, (await bridge.UploadAsync(C, oneTimeKeys: 2, fallbackKey: true)).Status);
+        await WaitUntilAsync(() => KeyCount(bridge) == 2, "a one-time key count of 2");
+        Assert.Contains(Transactions(), t => t["org.matrix.msc3202.device_unused_fallback_key_types"]?[bridge.User.UserId]?[bridge.User.DeviceId]?[0]?.GetValue<string>() == "signed_curve25519");
+        var claim = await C.PostAsync($"{V3}/keys/claim", new
+        {
+            one_time_keys = new Dictionary<string, object> { [bridge.User.UserId] = new Dictionary<string, string> { [bridge.User.DeviceId] = "signed_curve25519" } },
+        }, alice.AccessToken);
+        Assert.Equal(200, claim.Status);
+        await WaitUntilAsync(() => KeyCount(bridge) == 1, "a one-time key count of 1 after a claim");
+
+        // Alice's new device keys are a change; alice leaving the only room she shared with the bridge is a departure.
+        var before = Transactions().Count;
+        Assert.Equal(200, (await new TestDevice(alice).UploadAsync(C)).Status);
+        await WaitUntilAsync(() => DeviceListsChanged(skip: before).Contains(alice.UserId), "alice's key upload in device_lists.changed");
+        Assert.Equal(200, (await C.PostAsync($"{V3}/rooms/{Uri.EscapeDataString(roomId)}/leave", new { }, alice.AccessToken)).Status);
+        await WaitUntilAsync(() => Transactions().Any(t => t["org.matrix.msc3202.device_lists"]?["left"]?.AsArray().Any(u => u!.GetValue<string>() == alice.UserId) == true),
+            "alice in device_lists.left");
+    }
+
+    private List<JsonObject> Transactions() =>
+        AS.Requests.Where(r => r.Path.StartsWith("/_matrix/app/v1/transactions/")).Select(r => r.Body!.AsObject()).ToList();
+
+    private List<string> DeviceListsChanged(int skip = 0) => Transactions().Skip(skip)
+        .SelectMany(t => t["org.matrix.msc3202.device_lists"]?["changed"]?.AsArray() ?? []).Select(u => u!.GetValue<string>()).ToList();
+
+    private long? KeyCount(TestDevice device) =>
+        Transactions().LastOrDefault(t => t["org.matrix.msc3202.device_one_time_keys_count"]?[device.User.UserId]?[device.User.DeviceId] is not null)
+            ?["org.matrix.msc3202.device_one_time_keys_count"]![device.User.UserId]![device.User.DeviceId]!["signed_curve25519"]!.GetValue<long>();
 
     private List<JsonObject> Ephemeral() => AS.Requests.Where(r => r.Path.StartsWith("/_matrix/app/v1/transactions/") && r.Body?["ephemeral"] is JsonArray)
         .SelectMany(r => r.Body!["ephemeral"]!.AsArray().Select(e => e!.AsObject())).ToList();

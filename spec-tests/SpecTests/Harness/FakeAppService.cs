@@ -29,7 +29,7 @@ public sealed class FakeAppService : IAsyncDisposable
         Url = $"http://127.0.0.1:{_listener.Port}";
     }
 
-    public string RegistrationYaml(string userRegex, string aliasRegex, bool receiveEphemeral = false) => $"""
+    public string RegistrationYaml(string userRegex, string aliasRegex, bool receiveEphemeral = false, bool deviceData = false) => $"""
         id: {Id}
         url: {Url}
         as_token: {AsToken}
@@ -38,6 +38,7 @@ public sealed class FakeAppService : IAsyncDisposable
         rate_limited: false
         protocols: [chatnet]
         receive_ephemeral: {(receiveEphemeral ? "true" : "false")}
+        org.matrix.msc3202: {(deviceData ? "true" : "false")}
         namespaces:
           users:
             - exclusive: true

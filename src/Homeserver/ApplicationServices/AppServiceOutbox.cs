@@ -15,6 +15,9 @@ public sealed class AppServiceOutbox(StreamPositions streams)
 {
     public const string Event = "event";
     public const string Ephemeral = "ephemeral";
+    public const string ToDevice = "to_device";
+    public const string DeviceList = "device_list";
+    public const string KeyCounts = "key_counts";
 
     public async Task AddAsync(DbSession s, string appServiceId, string kind, string json) =>
         await s.ExecuteAsync("INSERT INTO appservice_outbox (id, as_id, kind, json) VALUES (@id, @appServiceId, @kind, @json)",

@@ -16,8 +16,8 @@ namespace Matrix.Homeserver.ApplicationServices;
 /// transaction is retried unchanged, with exponential backoff.
 /// </summary>
 public sealed class AppServiceSender(
-    AppServiceRegistry registry, Database db, AppServiceOutbox outbox, RoomStore rooms, UserStore users, AppServiceClient client, TimeProvider clock,
-    ILogger<AppServiceSender> logger) : IEventListener, IHostedService
+    AppServiceRegistry registry, Database db, AppServiceOutbox outbox, RoomStore rooms, UserStore users, E2ee.DeviceKeyStore deviceKeys,
+    AppServiceClient client, TimeProvider clock, ILogger<AppServiceSender> logger) : IEventListener, IHostedService
 {
     public const int MaxEventsPerTransaction = 100;
     private static readonly TimeSpan FirstBackoff = TimeSpan.FromSeconds(1);
@@ -33,27 +33,32 @@ public sealed class AppServiceSender(
 
     public async Task OnPersistingAsync(DbSession session, Pdu pdu, RoomSnapshot roomAfter, RoomSnapshot? roomBefore)
     {
-        var interested = new List<string>();
         foreach (var service in registry.All.Where(r => r.Url is not null))
             if (await IsInterestedAsync(session, service, pdu, roomAfter, roomBefore))
             {
-                interested.Add(service.Id);
                 await outbox.AddAsync(session, service.Id, AppServiceOutbox.Event,
                     ClientEventFormat.ToClient(pdu, clock.GetUtcNow().ToUnixTimeMilliseconds()).ToJsonString());
+                WakeAfterCommit(pdu.EventId, service.Id);
             }
-        if (interested.Count > 0)
-        {
-            // Entries of transactions that rolled back are never collected; bound them (their rows never existed).
-            if (_queuedFor.Count > 10_000)
-                _queuedFor.Clear();
-            _queuedFor[pdu.EventId] = interested;
-        }
     }
+
+    /// <summary>Wakes the service once the transaction persisting the event commits (rows queued in it are then visible).</summary>
+    public void WakeAfterCommit(string eventId, string serviceId)
+    {
+        // Entries of transactions that rolled back are never collected; bound them (their rows never existed).
+        if (_queuedFor.Count > 10_000)
+            _queuedFor.Clear();
+        var services = _queuedFor.GetOrAdd(eventId, _ => []);
+        lock (services)
+            services.Add(serviceId);
+    }
+
+    public void Wake(string serviceId) => Queues.Wake(serviceId);
 
     public void OnPersisted(Pdu pdu, RoomSnapshot roomAfter)
     {
         if (_queuedFor.TryRemove(pdu.EventId, out var services))
-            foreach (var id in services)
+            foreach (var id in services.Distinct())
                 Queues.Wake(id);
     }
 
@@ -120,18 +125,58 @@ public sealed class AppServiceSender(
         if (transaction is null)
             return QueuePass.Empty;
 
-        var events = new JsonArray(rows.Where(r => r.Kind == AppServiceOutbox.Event).Select(r => JsonNode.Parse(r.Json)).ToArray());
-        var ephemeral = new JsonArray(rows.Where(r => r.Kind == AppServiceOutbox.Ephemeral).Select(r => JsonNode.Parse(r.Json)).ToArray());
-        var body = new JsonObject { ["events"] = events };
+        var body = new JsonObject { ["events"] = Of(rows, AppServiceOutbox.Event) };
         if (service.ReceiveEphemeral)
         {
-            body["ephemeral"] = ephemeral;
-            body["de.sorunome.msc2409.ephemeral"] = ephemeral.DeepClone();
+            body["ephemeral"] = Of(rows, AppServiceOutbox.Ephemeral);
+            body["de.sorunome.msc2409.ephemeral"] = Of(rows, AppServiceOutbox.Ephemeral);
         }
+        if (service.DeviceData)
+            await AddDeviceDataAsync(body, rows, ct);
         if (!await PutTransactionAsync(service, transaction.TxnId, body, ct))
             return QueuePass.Failed;
         await db.WriteAsync(s => outbox.CompleteAsync(s, serviceId, transaction), ct);
         return QueuePass.Sent;
+    }
+
+    private static JsonArray Of(List<OutboxRow> rows, string kind) =>
+        new(rows.Where(r => r.Kind == kind).Select(r => JsonNode.Parse(r.Json)).ToArray());
+
+    /// <summary>
+    /// The MSC3202/MSC4203 fields, under the unstable names bridges read: to-device messages, device-list changes
+    /// (the latest row per user decides between changed and left) and the current key counts of devices whose keys
+    /// changed.
+    /// </summary>
+    private async Task AddDeviceDataAsync(JsonObject body, List<OutboxRow> rows, CancellationToken ct)
+    {
+        body["de.sorunome.msc2409.to_device"] = Of(rows, AppServiceOutbox.ToDevice);
+        var lists = new Dictionary<string, bool>(StringComparer.Ordinal);
+        foreach (var row in Of(rows, AppServiceOutbox.DeviceList))
+            lists[row!["user_id"]!.GetValue<string>()] = row["left"]!.GetValue<bool>();
+        body["org.matrix.msc3202.device_lists"] = new JsonObject
+        {
+            ["changed"] = new JsonArray(lists.Where(p => !p.Value).Select(p => (JsonNode?)p.Key).ToArray()),
+            ["left"] = new JsonArray(lists.Where(p => p.Value).Select(p => (JsonNode?)p.Key).ToArray()),
+        };
+        var devices = Of(rows, AppServiceOutbox.KeyCounts).Select(r => (User: r!["user_id"]!.GetValue<string>(), Device: r["device_id"]!.GetValue<string>()))
+            .Distinct().ToList();
+        if (devices.Count == 0)
+            return;
+        var counts = new JsonObject();
+        var fallbackTypes = new JsonObject();
+        await db.ReadAsync(async s =>
+        {
+            foreach (var (user, device) in devices)
+            {
+                ((counts[user] ??= new JsonObject()) as JsonObject)![device] = E2ee.KeyService.CountsJson(await deviceKeys.CountOneTimeKeysAsync(s, user, device));
+                ((fallbackTypes[user] ??= new JsonObject()) as JsonObject)![device] =
+                    new JsonArray((await deviceKeys.UnusedFallbackAlgorithmsAsync(s, user, device)).Select(a => (JsonNode?)a).ToArray());
+            }
+            return 0;
+        }, ct);
+        body["org.matrix.msc3202.device_one_time_keys_count"] = counts;
+        body["org.matrix.msc3202.device_one_time_key_counts"] = counts.DeepClone();
+        body["org.matrix.msc3202.device_unused_fallback_key_types"] = fallbackTypes;
     }
 
     private async Task<bool> PutTransactionAsync(AppServiceRegistration service, long txnId, JsonObject body, CancellationToken ct)

@@ -20,7 +20,8 @@ namespace Matrix.Homeserver.E2ee;
 public sealed class DeviceListService(
     Database db, DeviceListStore store, CrossSigningStore crossSigning, LocalKeyReader localKeys, Accounts.DeviceStore devices, RoomReader reader,
     RoomStore rooms,
-    SyncNotifier notifier, FederationSender sender, FederationClient client, HomeserverConfig config, ILogger<DeviceListService> logger)
+    SyncNotifier notifier, FederationSender sender, FederationClient client, ApplicationServices.AppServiceDeviceData appServices, HomeserverConfig config,
+    ILogger<DeviceListService> logger)
 {
     public const int MaxRemoteDevices = 1000;
 
@@ -35,7 +36,7 @@ public sealed class DeviceListService(
         if (changes.Count == 0)
             return;
         var sharing = await reader.UsersSharingRoomsAsync(userId, ct);
-        notifier.Notify(sharing);
+        await AnnounceChangeAsync(userId, sharing, ct);
         var servers = RemoteServers(sharing);
         if (servers.Count == 0)
             return;
@@ -67,7 +68,7 @@ public sealed class DeviceListService(
     public async Task PublishCrossSigningChangeAsync(string userId, CancellationToken ct)
     {
         var sharing = await reader.UsersSharingRoomsAsync(userId, ct);
-        notifier.Notify(sharing);
+        await AnnounceChangeAsync(userId, sharing, ct);
         var servers = RemoteServers(sharing);
         if (servers.Count == 0)
             return;
@@ -78,6 +79,13 @@ public sealed class DeviceListService(
         if (published.SelfSigningKeys[userId] is { } selfSigning)
             content["self_signing_key"] = selfSigning.DeepClone();
         await sender.SendEduAsync(servers, "m.signing_key_update", content, ct);
+    }
+
+    /// <summary>Wakes the syncs of the local users sharing a room with the user, and tells the services taking device data.</summary>
+    private async Task AnnounceChangeAsync(string userId, IReadOnlyCollection<string> sharing, CancellationToken ct)
+    {
+        notifier.Notify(sharing);
+        await appServices.DeviceListChangedAsync(userId, sharing, ct);
     }
 
     private List<string> RemoteServers(IEnumerable<string> users) =>
@@ -143,7 +151,7 @@ public sealed class DeviceListService(
             await store.SetRemoteStreamIdAsync(s, userId, streamId);
             await store.AddChangeAsync(s, userId);
         }, ct);
-        notifier.Notify(sharing);
+        await AnnounceChangeAsync(userId, sharing, ct);
     }
 
     /// <summary>An <c>m.signing_key_update</c> EDU: new cross-signing keys of one of the origin's users.</summary>
@@ -159,7 +167,7 @@ public sealed class DeviceListService(
             await StoreRemoteCrossSigningAsync(s, userId, content["master_key"] as JsonObject, content["self_signing_key"] as JsonObject);
             await store.AddChangeAsync(s, userId);
         }, ct);
-        notifier.Notify(sharing);
+        await AnnounceChangeAsync(userId, sharing, ct);
     }
 
     /// <summary>Replaces the cached device list of a remote user with the one <c>user/devices</c> returns; false when unreachable.</summary>
@@ -190,7 +198,7 @@ public sealed class DeviceListService(
             await store.SetRemoteStreamIdAsync(s, userId, streamId);
             await store.AddChangeAsync(s, userId);
         }, ct);
-        notifier.Notify(await reader.UsersSharingRoomsAsync(userId, ct));
+        await AnnounceChangeAsync(userId, await reader.UsersSharingRoomsAsync(userId, ct), ct);
         return true;
     }
 

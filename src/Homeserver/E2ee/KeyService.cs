@@ -17,7 +17,8 @@ namespace Matrix.Homeserver.E2ee;
 /// </summary>
 public sealed class KeyService(
     Database db, DeviceKeyStore keys, DeviceListStore deviceLists, CrossSigningStore crossSigning, LocalKeyReader localKeys,
-    DeviceListService deviceListService, FederationClient federation, HomeserverConfig config, ILogger<KeyService> logger)
+    DeviceListService deviceListService, ApplicationServices.AppServiceDeviceData appServices, FederationClient federation, HomeserverConfig config,
+    ILogger<KeyService> logger)
 {
     public const int MaxUsersPerRequest = 1000;
     public const int MaxOneTimeKeysPerUpload = 1000;
@@ -69,6 +70,8 @@ public sealed class KeyService(
         }, ct);
         if (changeId is { } id)
             await deviceListService.PublishDeviceChangesAsync(userId, [(deviceId, id)], ct);
+        if (oneTimeKeys.Count + fallbackKeys.Count > 0)
+            await appServices.KeyCountsChangedAsync(userId, deviceId, ct);
         return new JsonObject { ["one_time_key_counts"] = CountsJson(counts) };
     }
 
@@ -214,11 +217,11 @@ public sealed class KeyService(
     /// Claims local keys: a one-time key when one is left (each handed out once, whoever else is claiming), else the
     /// fallback key. Unknown users and devices are simply absent from the answer.
     /// </summary>
-    public Task<JsonObject> ClaimLocalAsync(Dictionary<string, Dictionary<string, string>> wanted, CancellationToken ct)
+    public async Task<JsonObject> ClaimLocalAsync(Dictionary<string, Dictionary<string, string>> wanted, CancellationToken ct)
     {
         if (wanted.Count == 0)
-            return Task.FromResult(new JsonObject());
-        return db.WriteAsync(async s =>
+            return new JsonObject();
+        var claimed = await db.WriteAsync(async s =>
         {
             var result = new JsonObject();
             foreach (var (userId, devices) in wanted)
@@ -235,6 +238,10 @@ public sealed class KeyService(
             }
             return result;
         }, ct);
+        foreach (var (userId, devices) in claimed)
+            foreach (var (deviceId, _) in (JsonObject)devices!)
+                await appServices.KeyCountsChangedAsync(userId, deviceId, ct);
+        return claimed;
     }
 
     private async Task<JsonObject?> AskAsync(string server, string path, JsonObject request, CancellationToken ct)

@@ -16,7 +16,8 @@ namespace Matrix.Homeserver.E2ee;
 /// them; messages for remote users go to their servers as <c>m.direct_to_device</c> EDUs through the persistent queue.
 /// </summary>
 public sealed class ToDeviceService(
-    Database db, ToDeviceStore store, DeviceStore devices, SyncNotifier notifier, FederationSender federation, HomeserverConfig config, TimeProvider clock)
+    Database db, ToDeviceStore store, DeviceStore devices, SyncNotifier notifier, FederationSender federation,
+    ApplicationServices.AppServiceDeviceData appServices, HomeserverConfig config, TimeProvider clock)
 {
     public const int MaxMessagesPerRequest = 10_000;
     public const int MaxMessagesPerSync = 100;
@@ -56,15 +57,13 @@ public sealed class ToDeviceService(
             }
         }
 
-        var fresh = await db.WriteAsync(async s =>
-        {
-            if (!await store.TryAddTxnAsync(s, sender, requester.DeviceId, txnId, clock.GetUtcNow().ToUnixTimeMilliseconds()))
-                return false;
-            await DeliverLocallyAsync(s, sender, type, local);
-            return true;
-        }, ct);
-        if (!fresh)
+        var toServices = await db.WriteAsync(async s =>
+            await store.TryAddTxnAsync(s, sender, requester.DeviceId, txnId, clock.GetUtcNow().ToUnixTimeMilliseconds())
+                ? await DeliverLocallyAsync(s, sender, type, local)
+                : null, ct);
+        if (toServices is null)
             return;
+        appServices.Wake(toServices);
         notifier.Notify(local.Select(m => m.UserId).Distinct());
         foreach (var (server, forServer) in remote)
             await federation.SendEduAsync([server], "m.direct_to_device", new JsonObject
@@ -87,22 +86,35 @@ public sealed class ToDeviceService(
                         local.Add((userId, deviceId == "*" ? null : deviceId, message.DeepClone()));
         if (local.Count == 0)
             return;
-        await db.WriteAsync(s => DeliverLocallyAsync(s, sender, type, local), ct);
+        appServices.Wake(await db.WriteAsync(s => DeliverLocallyAsync(s, sender, type, local), ct));
         notifier.Notify(local.Select(m => m.UserId).Distinct());
     }
 
-    /// <summary>Stores each message for its device, or for every device of the user when the device is <c>*</c>; unknown devices get nothing.</summary>
-    private async Task DeliverLocallyAsync(DbSession s, string sender, string type, List<(string UserId, string? DeviceId, JsonNode Content)> messages)
+    /// <summary>
+    /// Stores each message for its device, or for every device of the user when the device is <c>*</c>; unknown devices
+    /// get nothing. Devices of an application service's users go to the service when it takes device data (MSC4203);
+    /// those services are returned, to wake after the commit.
+    /// </summary>
+    private async Task<List<string>> DeliverLocallyAsync(DbSession s, string sender, string type, List<(string UserId, string? DeviceId, JsonNode Content)> messages)
     {
+        var services = new List<string>();
         foreach (var (userId, deviceId, content) in messages)
         {
             var json = new JsonObject { ["sender"] = sender, ["type"] = type, ["content"] = content.DeepClone() }.ToJsonString();
             var targets = deviceId is null
                 ? (await devices.ListAsync(s, userId)).Select(d => d.DeviceId).ToList()
                 : await devices.GetAsync(s, userId, deviceId) is null ? [] : [deviceId];
+            var service = appServices.ServiceFor(userId);
             foreach (var target in targets)
-                await store.AddAsync(s, userId, target, json);
+                if (service is null)
+                    await store.AddAsync(s, userId, target, json);
+                else
+                {
+                    await appServices.AddToDeviceAsync(s, service, userId, target, sender, type, content);
+                    services.Add(service.Id);
+                }
         }
+        return services;
     }
 
     /// <summary>

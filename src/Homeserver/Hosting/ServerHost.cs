@@ -70,6 +70,8 @@ public static class ServerHost
         services.AddSingleton<ApplicationServices.AppServiceSender>();
         services.AddSingleton<IEventListener>(provider => provider.GetRequiredService<ApplicationServices.AppServiceSender>());
         services.AddHostedService(provider => provider.GetRequiredService<ApplicationServices.AppServiceSender>());
+        services.AddSingleton<ApplicationServices.AppServiceDeviceData>();
+        services.AddSingleton<IEventListener>(provider => provider.GetRequiredService<ApplicationServices.AppServiceDeviceData>());
         services.AddSingleton<IEndpoints, ApplicationServices.AppServiceEndpoints>();
         services.AddSingleton<IEndpoints, ApplicationServices.ThirdPartyEndpoints>();
 
