@@ -12,20 +12,32 @@ namespace Matrix.AppServices.Sdk;
 
 /// <summary>
 /// The service side of the application-service API: serves <c>/_matrix/app/v1/*</c> for the homeserver (checking its
-/// <c>hs_token</c>, processing each transaction once, in order) and dispatches events to the bridge's handlers; hands
-/// out <see cref="Intent"/>s to act as the service's users.
+/// <c>hs_token</c>, processing each transaction once, in order) and dispatches typed events to the bridge's handlers;
+/// hands out <see cref="Intent"/>s to act as the service's users. The memberships of its users that transactions
+/// show are kept in <see cref="State"/>. It owns the transaction log (disposed with it).
 /// </summary>
-public sealed class AppService(AppServiceRegistration registration, string homeserverUrl, TransactionLog transactions) : IDisposable
+public sealed class AppService(AppServiceRegistration registration, string homeserverUrl, TransactionLog transactions, BridgeStateStore? state = null)
+    : IDisposable
 {
     private readonly HttpClient _http = new() { Timeout = TimeSpan.FromSeconds(60) };
     private readonly Dictionary<string, Intent> _intents = new(StringComparer.Ordinal);
 
     public AppServiceRegistration Registration { get; } = registration;
+    public BridgeStateStore State { get; } = state ?? new BridgeStateStore();
 
     /// <summary>Each room event of a transaction, in order.</summary>
-    public Func<JsonObject, CancellationToken, Task> OnEvent { get; set; } = (_, _) => Task.CompletedTask;
-    /// <summary>Each ephemeral event (typing, receipts, presence) of a transaction.</summary>
-    public Func<JsonObject, CancellationToken, Task> OnEphemeral { get; set; } = (_, _) => Task.CompletedTask;
+    public Func<RoomEvent, CancellationToken, Task> OnEvent { get; set; } = (_, _) => Task.CompletedTask;
+    /// <summary>Each <c>m.room.message</c> sent by a user outside the service's namespaces (its own users' are echoes).</summary>
+    public Func<RoomEvent, MessageContent, CancellationToken, Task> OnMessage { get; set; } = (_, _, _) => Task.CompletedTask;
+    /// <summary>An invitation of one of the service's users (<see cref="RoomEvent.StateKey"/>) to a room.</summary>
+    public Func<RoomEvent, CancellationToken, Task> OnInvite { get; set; } = (_, _) => Task.CompletedTask;
+    public Func<TypingEvent, CancellationToken, Task> OnTyping { get; set; } = (_, _) => Task.CompletedTask;
+    public Func<Receipt, CancellationToken, Task> OnReceipt { get; set; } = (_, _) => Task.CompletedTask;
+    public Func<PresenceEvent, CancellationToken, Task> OnPresence { get; set; } = (_, _) => Task.CompletedTask;
+    /// <summary>To-device messages for the service's devices (registrations with <c>org.matrix.msc3202: true</c>).</summary>
+    public Func<ToDeviceMessage, CancellationToken, Task> OnToDevice { get; set; } = (_, _) => Task.CompletedTask;
+    /// <summary>Device-list changes and key counts (registrations with <c>org.matrix.msc3202: true</c>); only non-empty updates.</summary>
+    public Func<DeviceDataUpdate, CancellationToken, Task> OnDeviceData { get; set; } = (_, _) => Task.CompletedTask;
     /// <summary>The homeserver asks whether a user of the namespaces exists: create it and return true, or return false.</summary>
     public Func<string, CancellationToken, Task<bool>> OnUserQuery { get; set; } = (_, _) => Task.FromResult(false);
     /// <summary>The homeserver asks for a room alias of the namespaces: create the room and alias and return true, or false.</summary>
@@ -85,14 +97,32 @@ public sealed class AppService(AppServiceRegistration registration, string homes
             return;
         }
         var txnId = context.Request.RouteValues["txnId"] as string ?? "";
-        await transactions.ProcessOnceAsync(txnId, async () =>
-        {
-            foreach (var e in (body["events"] as JsonArray ?? []).OfType<JsonObject>())
-                await OnEvent(e, context.RequestAborted);
-            foreach (var e in (body["ephemeral"] as JsonArray ?? body["de.sorunome.msc2409.ephemeral"] as JsonArray ?? []).OfType<JsonObject>())
-                await OnEphemeral(e, context.RequestAborted);
-        }, context.RequestAborted);
+        await transactions.ProcessOnceAsync(txnId, () => DispatchAsync(Transaction.Parse(body), context.RequestAborted), context.RequestAborted);
         await WriteAsync(context, 200, new JsonObject());
+    }
+
+    private async Task DispatchAsync(Transaction transaction, CancellationToken ct)
+    {
+        foreach (var e in transaction.Events)
+        {
+            if (e.Membership is { } membership && e.StateKey is { } member && Registration.IsInterestedInUser(member))
+                State.SetJoined(e.RoomId, member, membership == "join");
+            await OnEvent(e, ct);
+            if (e.Message is { } message && !Registration.IsInterestedInUser(e.Sender))
+                await OnMessage(e, message, ct);
+            if (e.Membership == "invite" && Registration.IsInterestedInUser(e.StateKey!))
+                await OnInvite(e, ct);
+        }
+        foreach (var typing in transaction.Typing)
+            await OnTyping(typing, ct);
+        foreach (var receipt in transaction.Receipts)
+            await OnReceipt(receipt, ct);
+        foreach (var presence in transaction.Presence)
+            await OnPresence(presence, ct);
+        foreach (var message in transaction.ToDevice)
+            await OnToDevice(message, ct);
+        if (!transaction.DeviceData.IsEmpty)
+            await OnDeviceData(transaction.DeviceData, ct);
     }
 
     private async Task QueryAsync(HttpContext context, string parameter, Func<string, CancellationToken, Task<bool>> handler)
@@ -132,5 +162,9 @@ public sealed class AppService(AppServiceRegistration registration, string homes
         throw new MatrixRequestException((int)response.StatusCode, errcode, json?["error"]?.GetValue<string>() ?? $"HTTP {(int)response.StatusCode}");
     }
 
-    public void Dispose() => _http.Dispose();
+    public void Dispose()
+    {
+        _http.Dispose();
+        transactions.Dispose();
+    }
 }

@@ -11,19 +11,19 @@ public sealed class MatrixRequestException(int status, string? errcode, string m
 /// <summary>
 /// Acts as one user of the service's namespaces through the client-server API (identity assertion with the
 /// <c>as_token</c> and <c>user_id</c>): registers the user when needed, sets its profile, joins rooms (inviting it with
-/// the service's own user when the room requires an invite) and sends events. Rate-limited requests are retried after
-/// the delay the homeserver asks for.
+/// the service's own user when the room requires an invite) and sends events. Registrations and joins are remembered
+/// in the service's state store, so they cost a request only once. Rate-limited requests are retried after the delay
+/// the homeserver asks for.
 /// </summary>
 public sealed class Intent(AppService service, string userId)
 {
     private const int MaxRateLimitRetries = 5;
-    private bool _registered;
 
     public string UserId { get; } = userId;
 
     public async Task EnsureRegisteredAsync(CancellationToken ct = default)
     {
-        if (_registered || UserId == service.Registration.SenderUserId)
+        if (UserId == service.Registration.SenderUserId || service.State.IsRegistered(UserId))
             return;
         var localpart = UserId[1..UserId.IndexOf(':')];
         try
@@ -34,7 +34,7 @@ public sealed class Intent(AppService service, string userId)
         catch (MatrixRequestException e) when (e.Errcode == "M_USER_IN_USE")
         {
         }
-        _registered = true;
+        service.State.MarkRegistered(UserId);
     }
 
     public async Task SetDisplayNameAsync(string displayName, CancellationToken ct = default)
@@ -47,6 +47,8 @@ public sealed class Intent(AppService service, string userId)
     /// <summary>Joins the room; when that is forbidden, the service's own user invites this one and it joins again.</summary>
     public async Task EnsureJoinedAsync(string roomId, CancellationToken ct = default)
     {
+        if (service.State.IsJoined(roomId, UserId))
+            return;
         await EnsureRegisteredAsync(ct);
         var join = $"/_matrix/client/v3/join/{Uri.EscapeDataString(roomId)}";
         try
@@ -59,6 +61,13 @@ public sealed class Intent(AppService service, string userId)
                 $"/_matrix/client/v3/rooms/{Uri.EscapeDataString(roomId)}/invite", new JsonObject { ["user_id"] = UserId }, ct);
             await SendAsUserAsync(HttpMethod.Post, join, new JsonObject(), ct);
         }
+        service.State.SetJoined(roomId, UserId, joined: true);
+    }
+
+    public async Task LeaveAsync(string roomId, CancellationToken ct = default)
+    {
+        await SendAsUserAsync(HttpMethod.Post, $"/_matrix/client/v3/rooms/{Uri.EscapeDataString(roomId)}/leave", new JsonObject(), ct);
+        service.State.SetJoined(roomId, UserId, joined: false);
     }
 
     public async Task<string> SendMessageAsync(string roomId, JsonObject content, CancellationToken ct = default)
@@ -85,6 +94,23 @@ public sealed class Intent(AppService service, string userId)
         await EnsureRegisteredAsync(ct);
         var answer = await SendAsUserAsync(HttpMethod.Post, "/_matrix/client/v3/createRoom", request, ct);
         return answer?["room_id"]?.GetValue<string>() ?? throw new MatrixRequestException(502, null, "The homeserver returned no room ID.");
+    }
+
+    /// <summary>Creates a space (a room of type <c>m.space</c>) with the given name, private unless <paramref name="isPublic"/>.</summary>
+    public Task<string> CreateSpaceAsync(string name, bool isPublic = false, CancellationToken ct = default) =>
+        CreateRoomAsync(new JsonObject
+        {
+            ["name"] = name,
+            ["preset"] = isPublic ? "public_chat" : "private_chat",
+            ["creation_content"] = new JsonObject { ["type"] = "m.space" },
+        }, ct);
+
+    /// <summary>Puts a room into a space: <c>m.space.child</c> in the space and <c>m.space.parent</c> in the room, via this server.</summary>
+    public async Task AddToSpaceAsync(string spaceId, string roomId, CancellationToken ct = default)
+    {
+        var via = new JsonArray(UserId[(UserId.IndexOf(':') + 1)..]);
+        await SendStateAsync(spaceId, "m.space.child", roomId, new JsonObject { ["via"] = via.DeepClone() }, ct);
+        await SendStateAsync(roomId, "m.space.parent", spaceId, new JsonObject { ["via"] = via, ["canonical"] = true }, ct);
     }
 
     private async Task<JsonNode?> SendAsUserAsync(HttpMethod method, string path, JsonObject body, CancellationToken ct)
