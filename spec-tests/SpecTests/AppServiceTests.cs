@@ -212,6 +212,28 @@ public abstract class AppServiceTests(AppServiceFixture fixture)
     }
 
     [Fact]
+    public async Task The_service_creates_and_deletes_devices_of_its_users_without_interactive_auth()
+    {
+        var userId = (await AsRegisterAsync(Unique("bridge_"))).Str("user_id");
+        var asUser = $"user_id={Uri.EscapeDataString(userId)}";
+        var created = await C.PutAsync($"{V3}/devices/BRIDGEDEV?{asUser}", new { display_name = "Bridge device" }, AS.AsToken);
+        Assert.Equal(201, created.Status);
+        Assert.Equal(200, (await C.PutAsync($"{V3}/devices/BRIDGEDEV?{asUser}", new { }, AS.AsToken)).Status);
+        Assert.Equal("Bridge device", (await C.GetAsync($"{V3}/devices/BRIDGEDEV?{asUser}", AS.AsToken)).Str("display_name"));
+        var whoami = await C.GetAsync($"{V3}/account/whoami?{asUser}&device_id=BRIDGEDEV", AS.AsToken);
+        Assert.Equal("BRIDGEDEV", whoami.Str("device_id"));
+
+        Assert.Equal(200, (await C.DeleteAsync($"{V3}/devices/BRIDGEDEV?{asUser}", new { }, AS.AsToken)).Status);
+        Assert.Equal(404, (await C.GetAsync($"{V3}/devices/BRIDGEDEV?{asUser}", AS.AsToken)).Status);
+        Assert.Equal("M_UNKNOWN_DEVICE", (await C.GetAsync($"{V3}/account/whoami?{asUser}&device_id=BRIDGEDEV", AS.AsToken)).Errcode);
+
+        // Ordinary users can neither create devices nor delete them without authenticating again.
+        var user = await C.RegisterAsync();
+        Assert.Equal(404, (await C.PutAsync($"{V3}/devices/NEWDEV", new { display_name = "x" }, user.AccessToken)).Status);
+        Assert.Equal(401, (await C.DeleteAsync($"{V3}/devices/{user.DeviceId}", new { }, user.AccessToken)).Status);
+    }
+
+    [Fact]
     public async Task A_service_taking_device_data_receives_to_device_messages_device_list_changes_and_key_counts()
     {
         var registered = await AsRegisterAsync(Unique("bridge_"));

@@ -145,13 +145,40 @@ public sealed class AccountService(
     }, ct);
 
     /// <summary>Renames a device; the new name is a device-list change others see. False when there is no such device.</summary>
+    /// <summary>Renames the device (no name: unchanged); false when the user has no such device.</summary>
     public async Task<bool> RenameDeviceAsync(string userId, string deviceId, string? displayName, CancellationToken ct)
     {
+        if (displayName is null)
+            return await db.ReadAsync(s => devices.GetAsync(s, userId, deviceId), ct) is not null;
         var change = await db.WriteAsync(async s => await devices.SetDisplayNameAsync(s, userId, deviceId, displayName)
             ? await deviceLists.AddChangeAsync(s, userId) : (long?)null, ct);
         if (change is { } streamId)
             await deviceListService.PublishDeviceChangesAsync(userId, [(deviceId, streamId)], ct);
         return change is not null;
+    }
+
+    /// <summary>
+    /// An application service creating a device for one of its users (v1.17): no access token, a device-list change.
+    /// False when the device already existed (it is then only renamed when a name is given).
+    /// </summary>
+    public async Task<bool> CreateOrRenameDeviceForAppServiceAsync(string userId, string deviceId, string? displayName, CancellationToken ct)
+    {
+        ValidateDeviceId(deviceId);
+        var created = await db.WriteAsync(async s =>
+        {
+            if (await devices.GetAsync(s, userId, deviceId) is not null)
+                return (long?)null;
+            await devices.EnsureAsync(s, userId, deviceId, displayName, Now);
+            return await deviceLists.AddChangeAsync(s, userId);
+        }, ct);
+        if (created is { } streamId)
+        {
+            await deviceListService.PublishDeviceChangesAsync(userId, [(deviceId, streamId)], ct);
+            return true;
+        }
+        if (displayName is not null)
+            await RenameDeviceAsync(userId, deviceId, displayName, ct);
+        return false;
     }
 
     public async Task DeleteDevicesAsync(string userId, IEnumerable<string> deviceIds, Func<DbSession, Task>? alsoInTransaction, CancellationToken ct)

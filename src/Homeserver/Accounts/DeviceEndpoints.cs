@@ -4,7 +4,10 @@ using Matrix.Homeserver.Storage;
 
 namespace Matrix.Homeserver.Accounts;
 
-/// <summary>Spec: Device management (<c>/devices</c>, <c>/delete_devices</c>).</summary>
+/// <summary>
+/// Spec: Device management (<c>/devices</c>, <c>/delete_devices</c>). Application services may also create devices
+/// for their users (PUT, 201) and delete them without user-interactive auth (v1.17).
+/// </summary>
 public sealed class DeviceEndpoints(
     AccountService accounts, Authenticator authenticator, UserInteractiveAuth uia, Database db, DeviceStore devices, JsonBody json) : IEndpoints
 {
@@ -43,6 +46,12 @@ public sealed class DeviceEndpoints(
         var displayName = body.OptionalString("display_name");
         if (displayName is { Length: > MaxDisplayNameLength })
             throw MatrixException.InvalidParam($"display_name may not be longer than {MaxDisplayNameLength} characters.");
+        if (requester.AppService is not null)
+        {
+            var created = await accounts.CreateOrRenameDeviceForAppServiceAsync(requester.UserId.Value, deviceId, displayName, context.RequestAborted);
+            await context.WriteJsonAsync(new JsonObject(), created ? 201 : 200);
+            return;
+        }
         if (!await accounts.RenameDeviceAsync(requester.UserId.Value, deviceId, displayName, context.RequestAborted))
             throw MatrixException.NotFound("Device not found.");
         await context.WriteJsonAsync(new JsonObject());
@@ -63,8 +72,13 @@ public sealed class DeviceEndpoints(
 
     private async Task DeleteWithAuthAsync(HttpContext context, Requester requester, System.Text.Json.JsonElement body, IReadOnlyList<string> deviceIds)
     {
-        var authorisation = await uia.ReauthenticateAsync(context, body, requester);
-        await accounts.DeleteDevicesAsync(requester.UserId.Value, deviceIds, s => uia.FinishAsync(s, authorisation), context.RequestAborted);
+        if (requester.AppService is not null)
+            await accounts.DeleteDevicesAsync(requester.UserId.Value, deviceIds, alsoInTransaction: null, context.RequestAborted);
+        else
+        {
+            var authorisation = await uia.ReauthenticateAsync(context, body, requester);
+            await accounts.DeleteDevicesAsync(requester.UserId.Value, deviceIds, s => uia.FinishAsync(s, authorisation), context.RequestAborted);
+        }
         await context.WriteJsonAsync(new JsonObject());
     }
 
