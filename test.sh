@@ -22,6 +22,9 @@ need_package /usr/lib/x86_64-linux-gnu/libsodium.so.23 libsodium23
 # The second crypto client of the E2EE interop test: matrix-nio with libolm, for Debian's python3.
 need_package /usr/lib/python3/dist-packages/nio python3-matrix-nio
 need_package /usr/lib/python3/dist-packages/olm python3-olm
+# LDAP tests start private slapd instances (spec-tests/SpecTests/Harness/TestLdapServer.cs); ldapadd seeds them.
+need_package /usr/sbin/slapd slapd
+need_package /usr/bin/ldapadd ldap-utils
 PG_BIN=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1)
 if [ -z "$PG_BIN" ]; then
   need_package /usr/lib/postgresql/15/bin/initdb postgresql-15

@@ -5,7 +5,7 @@ namespace Matrix.Homeserver.Accounts;
 
 /// <summary>Spec: Account management (<c>/account/password</c>, <c>/account/deactivate</c>).</summary>
 public sealed class AccountManagementEndpoints(
-    AccountService accounts, Authenticator authenticator, UserInteractiveAuth uia, JsonBody json) : IEndpoints
+    AccountService accounts, PasswordLogin passwords, Authenticator authenticator, UserInteractiveAuth uia, JsonBody json) : IEndpoints
 {
     public void Map(IEndpointRouteBuilder app)
     {
@@ -17,6 +17,8 @@ public sealed class AccountManagementEndpoints(
     {
         var requester = await authenticator.AuthenticateAsync(context);
         var body = await json.ReadObjectAsync(context);
+        if (await passwords.IsDirectoryAccountAsync(requester.UserId.Value, context.RequestAborted))
+            throw MatrixException.Forbidden("This account's password is managed by the directory; change it there.");
         var newPassword = body.RequiredString("new_password");
         AccountService.ValidatePassword(newPassword);
         var logoutDevices = body.OptionalBool("logout_devices") ?? true;

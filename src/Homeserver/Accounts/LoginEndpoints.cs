@@ -7,7 +7,7 @@ namespace Matrix.Homeserver.Accounts;
 
 /// <summary>Spec: Login, token-based login (<c>/v1/login/get_token</c>), refresh, logout and whoami.</summary>
 public sealed class LoginEndpoints(
-    AccountService accounts, Authenticator authenticator, UserInteractiveAuth uia, Database db, TokenStore tokens, JsonBody json,
+    AccountService accounts, PasswordLogin passwordLogin, Authenticator authenticator, UserInteractiveAuth uia, Database db, TokenStore tokens, JsonBody json,
     RateLimiter limiter, HomeserverConfig config, TimeProvider clock) : IEndpoints
 {
     public void Map(IEndpointRouteBuilder app)
@@ -41,9 +41,7 @@ public sealed class LoginEndpoints(
             case AuthTypes.Password:
             {
                 var password = body.RequiredString("password");
-                var claimed = LoginIdentifier.UserFromAuth(body, config.ServerName);
-                userId = (claimed is null ? null : await accounts.CheckPasswordAsync(claimed, password, ct))
-                    ?? throw MatrixException.Forbidden("Invalid username or password.");
+                userId = await passwordLogin.LoginAsync(body, password, ct) ?? throw MatrixException.Forbidden("Invalid username or password.");
                 break;
             }
             case AuthTypes.Token when config.Auth.LoginViaExistingSession:

@@ -7,6 +7,13 @@ namespace Matrix.Homeserver.Accounts;
 /// <summary>Reads the user a login or password stage names: <c>identifier</c> of type <c>m.id.user</c>, or the deprecated <c>user</c> field.</summary>
 public static class LoginIdentifier
 {
+    /// <summary>The name as typed, for a directory: the localpart of a full user ID of this server, else the whole name.</summary>
+    public static string LoginName(JsonElement auth)
+    {
+        var user = auth.OptionalObject("identifier") is { } identifier ? identifier.RequiredString("user") : auth.OptionalString("user") ?? "";
+        return user.StartsWith('@') && UserId.TryParse(user, out var parsed) ? parsed.Localpart : user;
+    }
+
     /// <summary>The full user ID named, lower-cased as at registration; null when it cannot be a user of <paramref name="serverName"/>.</summary>
     public static string? UserFromAuth(JsonElement auth, string serverName)
     {

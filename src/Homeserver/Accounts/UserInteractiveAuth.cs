@@ -40,7 +40,7 @@ public sealed record UiaResult(string SessionId, string? RegistrationToken);
 /// Sessions are stored, bound to the method and path that started them, and expire.
 /// </summary>
 public sealed class UserInteractiveAuth(
-    Database db, UiaStore sessions, UserStore users, RegistrationTokenStore registrationTokens, PasswordHasher hasher,
+    Database db, UiaStore sessions, UserStore users, RegistrationTokenStore registrationTokens, PasswordLogin passwords,
     RateLimiter limiter, HomeserverConfig config, TimeProvider clock)
 {
     /// <summary>
@@ -103,7 +103,8 @@ public sealed class UserInteractiveAuth(
         var account = await db.ReadAsync(s => users.GetAsync(s, requester.UserId.Value), context.RequestAborted);
         if (account is null || account.Deactivated != 0)
             throw MatrixException.UnknownToken(softLogout: false);
-        string[] stage = [account.PasswordHash is null ? AuthTypes.Dummy : AuthTypes.Password];
+        var hasPassword = account.PasswordHash is not null || await passwords.IsDirectoryAccountAsync(account.UserId, context.RequestAborted);
+        string[] stage = [hasPassword ? AuthTypes.Password : AuthTypes.Dummy];
         return await AuthenticateAsync(context, body, [stage], requester.UserId);
     }
 
@@ -140,10 +141,7 @@ public sealed class UserInteractiveAuth(
                     return ("M_FORBIDDEN", "Invalid username or password.");
                 limiter.Check("uia-password", user.Value.Value, config.RateLimits.Login);
                 var password = auth.OptionalString("password") ?? throw MatrixException.MissingParam("password");
-                var row = await db.ReadAsync(s => users.GetAsync(s, user.Value.Value), ct);
-                return row?.PasswordHash is not null && await hasher.VerifyAsync(password, row.PasswordHash, ct)
-                    ? null
-                    : ("M_FORBIDDEN", "Invalid username or password.");
+                return await passwords.VerifyAsync(user.Value, password, ct) ? null : ("M_FORBIDDEN", "Invalid username or password.");
             }
             case AuthTypes.RegistrationToken:
             {

@@ -37,6 +37,7 @@ public static class ConfigLoader
         if (config.MediaStorePath is not null) config.MediaStorePath = Path.GetFullPath(config.MediaStorePath, baseDir);
         if (config.Database.SqlitePath is not null) config.Database.SqlitePath = Path.GetFullPath(config.Database.SqlitePath, baseDir);
         if (config.Federation.TrustedCaFile is not null) config.Federation.TrustedCaFile = Path.GetFullPath(config.Federation.TrustedCaFile, baseDir);
+        if (config.Ldap.TlsCaFile is not null) config.Ldap.TlsCaFile = Path.GetFullPath(config.Ldap.TlsCaFile, baseDir);
         foreach (var listener in config.Listeners)
         {
             if (listener.TlsCertificatePath is not null) listener.TlsCertificatePath = Path.GetFullPath(listener.TlsCertificatePath, baseDir);
@@ -54,6 +55,8 @@ public static class ConfigLoader
         }
         if (config.Federation.TrustedCaFile is { } ca && !File.Exists(ca))
             throw new ConfigException($"config key 'federation.trusted_ca_file': file '{ca}' does not exist");
+        if (config.Ldap.TlsCaFile is { } ldapCa && !File.Exists(ldapCa))
+            throw new ConfigException($"config key 'ldap.tls_ca_file': file '{ldapCa}' does not exist");
         return config;
     }
 
@@ -206,8 +209,30 @@ public static class ConfigLoader
             throw new ConfigException("config key 'well_known.identity_server_base_url' must be an absolute URL");
         if (config.WellKnown.Server is not null && !ServerName.TryParse(config.WellKnown.Server, out _))
             throw new ConfigException("config key 'well_known.server' must be a server name with an optional port");
+        ValidateLdap(config.Ldap);
         if (!Enum.TryParse<Microsoft.Extensions.Logging.LogLevel>(config.Logging.Level, ignoreCase: true, out _))
             throw new ConfigException($"config key 'logging.level': '{config.Logging.Level}' is not one of Trace, Debug, Information, Warning, Error, Critical");
+    }
+
+    private static void ValidateLdap(LdapConfig ldap)
+    {
+        if (!ldap.Enabled)
+            return;
+        if (!Uri.TryCreate(ldap.Uri, UriKind.Absolute, out var uri) || uri.Scheme is not ("ldap" or "ldaps"))
+            throw new ConfigException("config key 'ldap.uri' must be an ldap:// or ldaps:// URL");
+        if (ldap.StartTls && uri.Scheme == "ldaps")
+            throw new ConfigException("config key 'ldap.start_tls' is for ldap:// URLs; ldaps:// is TLS already");
+        if (ldap.BindDn is null && ldap.BindDnTemplate is null)
+            throw new ConfigException("config key 'ldap.bind_dn' (search, then bind) or 'ldap.bind_dn_template' (direct bind) is required");
+        if (ldap.BindDn is not null && ldap.BindPassword is null)
+            throw new ConfigException("config key 'ldap.bind_password' is required with 'ldap.bind_dn'");
+        if (ldap.BindDnTemplate is not null && !ldap.BindDnTemplate.Contains("{username}"))
+            throw new ConfigException("config key 'ldap.bind_dn_template' must contain {username}");
+        if (string.IsNullOrWhiteSpace(ldap.BaseDn))
+            throw new ConfigException("config key 'ldap.base_dn' is required");
+        if (!ldap.UserFilter.Contains("{username}"))
+            throw new ConfigException("config key 'ldap.user_filter' must contain {username}");
+        RequirePositive(ldap.TimeoutMs, "ldap.timeout_ms");
     }
 
     private static void RequirePositive(long value, string key)

@@ -20,6 +20,7 @@ public sealed class HomeserverConfig
     public UserDirectoryConfig UserDirectory { get; set; } = new();
     public FederationConfig Federation { get; set; } = new();
     public LoggingConfig Logging { get; set; } = new();
+    public LdapConfig Ldap { get; set; } = new();
     public List<string> AppServiceConfigFiles { get; set; } = [];
     public bool AppServiceLegacyAuthorization { get; set; }
 

@@ -7,7 +7,7 @@ using Matrix.Homeserver.Http;
 namespace Matrix.Homeserver.Discovery;
 
 /// <summary>Spec: Server discovery (<c>/.well-known/matrix/*</c>), API versions and capabilities.</summary>
-public sealed class DiscoveryEndpoints(Authenticator authenticator, HomeserverConfig config) : IEndpoints
+public sealed class DiscoveryEndpoints(Authenticator authenticator, Accounts.PasswordLogin passwords, HomeserverConfig config) : IEndpoints
 {
     // The spec versions whose client-server changes to the modules this server implements it follows.
     private static readonly string[] SupportedVersions =
@@ -45,12 +45,13 @@ public sealed class DiscoveryEndpoints(Authenticator authenticator, HomeserverCo
 
     private async Task CapabilitiesAsync(HttpContext context)
     {
-        await authenticator.AuthenticateAsync(context);
+        var requester = await authenticator.AuthenticateAsync(context);
+        var directoryAccount = await passwords.IsDirectoryAccountAsync(requester.UserId.Value, context.RequestAborted);
         await context.WriteJsonAsync(new JsonObject
         {
             ["capabilities"] = new JsonObject
             {
-                ["m.change_password"] = Enabled(true),
+                ["m.change_password"] = Enabled(!directoryAccount),
                 ["m.set_displayname"] = Enabled(true),
                 ["m.set_avatar_url"] = Enabled(true),
                 ["m.3pid_changes"] = Enabled(false),

@@ -90,6 +90,9 @@ public static class ServerHost
 
         services.AddSingleton<PasswordHasher>();
         services.AddSingleton<AccountService>();
+        services.AddSingleton<Accounts.Ldap.LdapPasswordChecker>();
+        services.AddSingleton<Accounts.Ldap.ExternalIdStore>();
+        services.AddSingleton<PasswordLogin>();
         services.AddSingleton<Authenticator>();
         services.AddSingleton<UserInteractiveAuth>();
         services.AddSingleton<RegistrationTokenService>();

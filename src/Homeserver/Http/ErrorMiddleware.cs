@@ -26,7 +26,8 @@ public static class ErrorMiddleware
                 };
                 if (error is null)
                     return;
-                if (error.Status >= 500)
+                // A MatrixException of 5xx is a failure the code foresaw (an unreachable service), logged where it arose.
+                if (error.Status >= 500 && exception is not MatrixException)
                     context.RequestServices.GetRequiredService<ILoggerFactory>().CreateLogger("Matrix.Homeserver.Errors")
                         .LogError(exception, "Unhandled error on {Method} {Path}", context.Request.Method, context.Request.Path);
                 context.Response.Clear();

@@ -348,6 +348,15 @@ public static class Migrations
                 last_row_id BIGINT NOT NULL
             );
             """),
+        (5, """
+            CREATE TABLE user_external_ids (
+                auth_provider TEXT NOT NULL,
+                external_id TEXT NOT NULL,
+                user_id TEXT NOT NULL,
+                PRIMARY KEY (auth_provider, external_id)
+            );
+            CREATE INDEX user_external_ids_user ON user_external_ids (user_id);
+            """),
     ];
 
     public static int LatestVersion => All[^1].Version;

@@ -1,0 +1,19 @@
+using Matrix.Homeserver.Storage;
+
+namespace Matrix.Homeserver.Accounts.Ldap;
+
+/// <summary>Accounts linked to an outside identity (auth provider "ldap": the directory entry's DN at first login).</summary>
+public sealed class ExternalIdStore
+{
+    public const string Ldap = "ldap";
+
+    public Task AddAsync(DbSession s, string provider, string externalId, string userId) =>
+        s.ExecuteAsync("""
+            INSERT INTO user_external_ids (auth_provider, external_id, user_id) VALUES (@provider, @externalId, @userId)
+            ON CONFLICT (auth_provider, external_id) DO UPDATE SET user_id = excluded.user_id
+            """, new { provider, externalId, userId });
+
+    public async Task<bool> IsLinkedAsync(DbSession s, string provider, string userId) =>
+        await s.ExecuteScalarAsync<long>("SELECT COUNT(*) FROM user_external_ids WHERE auth_provider = @provider AND user_id = @userId",
+            new { provider, userId }) > 0;
+}
