@@ -5,14 +5,15 @@ using YamlDotNet.RepresentationModel;
 namespace Matrix.AppServices.Registration;
 
 /// <summary>What a bridge asks of the homeserver, to be written as its registration file.</summary>
-/// <param name="UserRegex">The exclusive user namespace (e.g. <c>@ldap_.*:example\.org</c>); null for none.</param>
+/// <param name="UserRegex">The user namespace (e.g. <c>@ldap_.*:example\.org</c>); null for none.</param>
+/// <param name="UserNamespaceExclusive">Whether nobody else may have users in it (false for a bridge acting as ordinary users).</param>
 /// <param name="AliasRegex">The exclusive alias namespace; null for none.</param>
 public sealed record RegistrationRequest(
     string Id, string? Url, string SenderLocalpart, string? UserRegex, string? AliasRegex = null, bool ReceiveEphemeral = false,
-    bool DeviceData = false, bool RateLimited = false, IReadOnlyList<string>? Protocols = null);
+    bool DeviceData = false, bool RateLimited = false, IReadOnlyList<string>? Protocols = null, bool UserNamespaceExclusive = true);
 
 /// <summary>
-/// Writes registration files for our bridges: fresh random tokens, exclusive namespaces, regexes single-quoted so
+/// Writes registration files for our bridges: fresh random tokens, exclusive alias namespaces, regexes single-quoted so
 /// YAML leaves their backslashes alone. The result parses with <see cref="RegistrationFile"/>.
 /// </summary>
 public static class RegistrationGenerator
@@ -22,12 +23,12 @@ public static class RegistrationGenerator
     public static string ToYaml(RegistrationRequest request, string asToken, string hsToken)
     {
         var namespaces = new YamlMappingNode();
-        foreach (var (kind, regex) in new[] { ("users", request.UserRegex), ("aliases", request.AliasRegex) })
+        foreach (var (kind, regex, exclusive) in new[] { ("users", request.UserRegex, request.UserNamespaceExclusive), ("aliases", request.AliasRegex, true) })
             namespaces.Add(kind, regex is null
                 ? new YamlSequenceNode()
                 : new YamlSequenceNode(new YamlMappingNode
                 {
-                    { "exclusive", "true" },
+                    { "exclusive", exclusive ? "true" : "false" },
                     { "regex", new YamlScalarNode(regex) { Style = ScalarStyle.SingleQuoted } },
                 }));
         namespaces.Add("rooms", new YamlSequenceNode());

@@ -16,7 +16,7 @@ public sealed class BridgeConfigException(string message) : Exception(message);
 /// appservice:
 ///   id: ldap                         # registration ID
 ///   bind_address: 127.0.0.1          # where the bridge listens for the homeserver
-///   port: 29330
+///   port: 29330                      # 0: no listener, for bridges that only act (no transactions pushed)
 ///   url: http://127.0.0.1:29330      # how the homeserver reaches it (default: bind address and port)
 ///   registration: ldap-registration.yaml
 ///   data_dir: ./ldap-data            # transaction log and state store
@@ -49,7 +49,7 @@ public class BridgeConfig
         public string UserPrefix { get; set; } = "";
     }
 
-    public string EffectiveUrl => AppService.Url ?? $"http://{AppService.BindAddress}:{AppService.Port}";
+    public string? EffectiveUrl => AppService.Url ?? (AppService.Port == 0 ? null : $"http://{AppService.BindAddress}:{AppService.Port}");
 
     /// <summary>The registration this config asks for: exclusive users <c>@{user_prefix}.*:{server_name}</c>.</summary>
     public virtual RegistrationRequest RegistrationRequest() => new(AppService.Id, EffectiveUrl, AppService.SenderLocalpart,
@@ -67,10 +67,14 @@ public class BridgeConfig
         Require(AppService.Id, "appservice.id");
         Require(AppService.Registration, "appservice.registration");
         Require(AppService.SenderLocalpart, "appservice.sender_localpart");
-        Require(AppService.UserPrefix, "appservice.user_prefix");
-        if (AppService.Port is <= 0 or > 65535)
-            throw new BridgeConfigException("appservice.port must be a TCP port");
+        if (UsesUserPrefix)
+            Require(AppService.UserPrefix, "appservice.user_prefix");
+        if (AppService.Port is < 0 or > 65535)
+            throw new BridgeConfigException("appservice.port must be a TCP port (0: no listener)");
     }
+
+    /// <summary>False for a bridge whose users are not under a prefix of its own.</summary>
+    protected virtual bool UsesUserPrefix => true;
 
     protected static void Require(string value, string key)
     {

@@ -48,11 +48,21 @@ public sealed class BridgeRuntime : IAsyncDisposable
         return new BridgeRuntime(config, appService, web);
     }
 
-    public Task StartAsync(CancellationToken ct = default) => _web.StartAsync(ct);
+    /// <summary>Opens the listener for the homeserver (none when <c>appservice.port</c> is 0).</summary>
+    public async Task StartAsync(CancellationToken ct = default)
+    {
+        if (Config.AppService.Port == 0)
+            return;
+        await _web.StartAsync(ct);
+        _started = true;
+    }
+
+    private bool _started;
 
     public async ValueTask DisposeAsync()
     {
-        await _web.StopAsync();
+        if (_started)
+            await _web.StopAsync();
         await _web.DisposeAsync();
         AppService.Dispose();
     }

@@ -40,6 +40,20 @@ public sealed class BridgeStateStore
 
     public void MarkRegistered(string userId) => Change(() => _registered.Add(userId));
 
+    /// <summary>Forgets a user: not registered, joined nowhere (after a deactivation).</summary>
+    public void Forget(string userId) => Change(() =>
+    {
+        var changed = _registered.Remove(userId);
+        foreach (var (roomId, users) in _joined.ToList())
+            if (users.Remove(userId))
+            {
+                changed = true;
+                if (users.Count == 0)
+                    _joined.Remove(roomId);
+            }
+        return changed;
+    });
+
     public bool IsJoined(string roomId, string userId)
     {
         lock (_lock)

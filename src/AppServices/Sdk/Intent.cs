@@ -96,6 +96,57 @@ public sealed class Intent(AppService service, string userId)
         return answer?["room_id"]?.GetValue<string>() ?? throw new MatrixRequestException(502, null, "The homeserver returned no room ID.");
     }
 
+    public async Task InviteAsync(string roomId, string userId, CancellationToken ct = default) =>
+        await SendAsUserAsync(HttpMethod.Post, $"/_matrix/client/v3/rooms/{Uri.EscapeDataString(roomId)}/invite", new JsonObject { ["user_id"] = userId }, ct);
+
+    public async Task KickAsync(string roomId, string userId, string reason, CancellationToken ct = default) =>
+        await SendAsUserAsync(HttpMethod.Post, $"/_matrix/client/v3/rooms/{Uri.EscapeDataString(roomId)}/kick",
+            new JsonObject { ["user_id"] = userId, ["reason"] = reason }, ct);
+
+    /// <summary>The members of a room by membership (join, invite, leave, ban, knock), as this user sees them.</summary>
+    public async Task<Dictionary<string, string>> MembershipsAsync(string roomId, CancellationToken ct = default)
+    {
+        var answer = await SendAsUserAsync(HttpMethod.Get, $"/_matrix/client/v3/rooms/{Uri.EscapeDataString(roomId)}/members", null, ct);
+        return (answer?["chunk"] as JsonArray ?? []).OfType<JsonObject>()
+            .Select(e => (User: e["state_key"]?.GetValue<string>(), Membership: e["content"]?["membership"]?.GetValue<string>()))
+            .Where(m => m.User is not null && m.Membership is not null)
+            .ToDictionary(m => m.User!, m => m.Membership!, StringComparer.Ordinal);
+    }
+
+    /// <summary>A state event's content, or null when the room has none.</summary>
+    public async Task<JsonObject?> GetStateAsync(string roomId, string type, string stateKey, CancellationToken ct = default)
+    {
+        try
+        {
+            return await SendAsUserAsync(HttpMethod.Get,
+                $"/_matrix/client/v3/rooms/{Uri.EscapeDataString(roomId)}/state/{Uri.EscapeDataString(type)}/{Uri.EscapeDataString(stateKey)}", null, ct) as JsonObject;
+        }
+        catch (MatrixRequestException e) when (e.Status == 404)
+        {
+            return null;
+        }
+    }
+
+    /// <summary>The room an alias names, or null when it names none.</summary>
+    public async Task<string?> ResolveAliasAsync(string alias, CancellationToken ct = default)
+    {
+        try
+        {
+            return (await SendAsUserAsync(HttpMethod.Get, $"/_matrix/client/v3/directory/room/{Uri.EscapeDataString(alias)}", null, ct))?["room_id"]?.GetValue<string>();
+        }
+        catch (MatrixRequestException e) when (e.Status == 404)
+        {
+            return null;
+        }
+    }
+
+    /// <summary>Deactivates this user (an application service needs no interactive auth for its users): logged out everywhere.</summary>
+    public async Task DeactivateAsync(CancellationToken ct = default)
+    {
+        await SendAsUserAsync(HttpMethod.Post, "/_matrix/client/v3/account/deactivate", new JsonObject(), ct);
+        service.State.Forget(UserId);
+    }
+
     /// <summary>Creates a space (a room of type <c>m.space</c>) with the given name, private unless <paramref name="isPublic"/>.</summary>
     public Task<string> CreateSpaceAsync(string name, bool isPublic = false, CancellationToken ct = default) =>
         CreateRoomAsync(new JsonObject
@@ -113,7 +164,7 @@ public sealed class Intent(AppService service, string userId)
         await SendStateAsync(roomId, "m.space.parent", spaceId, new JsonObject { ["via"] = via, ["canonical"] = true }, ct);
     }
 
-    private async Task<JsonNode?> SendAsUserAsync(HttpMethod method, string path, JsonObject body, CancellationToken ct)
+    private async Task<JsonNode?> SendAsUserAsync(HttpMethod method, string path, JsonObject? body, CancellationToken ct)
     {
         for (var attempt = 0; ; attempt++)
         {

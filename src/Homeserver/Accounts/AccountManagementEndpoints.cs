@@ -33,8 +33,14 @@ public sealed class AccountManagementEndpoints(
         var body = await json.ReadObjectAsync(context);
         body.OptionalBool("erase");
         body.OptionalString("id_server");
-        var authorisation = await uia.ReauthenticateAsync(context, body, requester);
-        await accounts.DeactivateAsync(requester.UserId.Value, s => uia.FinishAsync(s, authorisation), context.RequestAborted);
+        // An application service deactivates its users without interactive auth (as Synapse lets it).
+        if (requester.AppService is not null)
+            await accounts.DeactivateAsync(requester.UserId.Value, alsoInTransaction: null, context.RequestAborted);
+        else
+        {
+            var authorisation = await uia.ReauthenticateAsync(context, body, requester);
+            await accounts.DeactivateAsync(requester.UserId.Value, s => uia.FinishAsync(s, authorisation), context.RequestAborted);
+        }
         await context.WriteJsonAsync(new JsonObject { ["id_server_unbind_result"] = "no-support" });
     }
 }

@@ -1,6 +1,6 @@
 using System.DirectoryServices.Protocols;
 using System.Net;
-using System.Text;
+using Matrix.AppServices.Ldap;
 using Matrix.Federation.Identifiers;
 using Matrix.Homeserver.Config;
 
@@ -44,14 +44,14 @@ public sealed class LdapPasswordChecker(HomeserverConfig config, ILogger<LdapPas
         var filter = UserFilter(loginName);
         try
         {
-            using var connection = LdapConnections.Open(Ldap);
+            using var connection = LdapConnections.Open(new LdapEndpoint(Ldap.Uri, Ldap.StartTls, Ldap.TlsCaFile, Ldap.TimeoutMs));
             if (Ldap.BindDn is not null)
             {
                 BindServiceAccount(connection);
                 var found = FindOne(connection, filter);
                 return found is not null && BindsAs(connection, found.DistinguishedName, password) ? Map(found) : null;
             }
-            var dn = Ldap.BindDnTemplate!.Replace("{username}", EscapeDnValue(loginName));
+            var dn = Ldap.BindDnTemplate!.Replace("{username}", LdapConnections.EscapeDnValue(loginName));
             return BindsAs(connection, dn, password) && FindOne(connection, filter) is { } entry ? Map(entry) : null;
         }
         catch (LdapException e)
@@ -106,7 +106,7 @@ public sealed class LdapPasswordChecker(HomeserverConfig config, ILogger<LdapPas
 
     private string UserFilter(string loginName)
     {
-        var filter = Ldap.UserFilter.Replace("{username}", EscapeFilterValue(loginName));
+        var filter = Ldap.UserFilter.Replace("{username}", LdapConnections.EscapeFilterValue(loginName));
         return Ldap.DisabledFilter is { Length: > 0 } disabled ? $"(&{filter}(!{disabled}))" : filter;
     }
 
@@ -123,27 +123,4 @@ public sealed class LdapPasswordChecker(HomeserverConfig config, ILogger<LdapPas
 
     private static string? First(SearchResultEntry entry, string attribute) =>
         entry.Attributes.Contains(attribute) && entry.Attributes[attribute].GetValues(typeof(string)) is [string value, ..] ? value : null;
-
-    /// <summary>RFC 4515: <c>* ( ) \ NUL</c> (and every non-ASCII byte) as <c>\XX</c>, so a login name cannot widen the filter.</summary>
-    public static string EscapeFilterValue(string value)
-    {
-        var escaped = new StringBuilder();
-        foreach (var b in Encoding.UTF8.GetBytes(value))
-            escaped.Append(b is (byte)'*' or (byte)'(' or (byte)')' or (byte)'\\' or 0 || b >= 0x80 ? $"\\{b:x2}" : ((char)b).ToString());
-        return escaped.ToString();
-    }
-
-    /// <summary>RFC 4514: escapes the characters special in a DN attribute value.</summary>
-    public static string EscapeDnValue(string value)
-    {
-        var escaped = new StringBuilder();
-        for (var i = 0; i < value.Length; i++)
-        {
-            var c = value[i];
-            if (c is ',' or '+' or '"' or '\\' or '<' or '>' or ';' or '=' || (i == 0 && c is ' ' or '#') || (i == value.Length - 1 && c == ' '))
-                escaped.Append('\\');
-            escaped.Append(c == '\0' ? "\\00" : c.ToString());
-        }
-        return escaped.ToString();
-    }
 }

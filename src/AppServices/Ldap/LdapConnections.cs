@@ -1,12 +1,18 @@
 using System.DirectoryServices.Protocols;
 using System.Runtime.InteropServices;
-using Matrix.Homeserver.Config;
+using System.Text;
 
-namespace Matrix.Homeserver.Accounts.Ldap;
+namespace Matrix.AppServices.Ldap;
+
+/// <summary>Where and how to reach an LDAP directory (the homeserver's LDAP login and the directory-sync bridge share it).</summary>
+/// <param name="Uri"><c>ldap://host:port</c> or <c>ldaps://host:port</c>.</param>
+/// <param name="TlsCaFile">PEM file of the CA that signed the directory's certificate; the system's CAs otherwise.</param>
+public sealed record LdapEndpoint(string Uri, bool StartTls, string? TlsCaFile, int TimeoutMs);
 
 /// <summary>
-/// Opens connections to the configured directory: LDAPv3, simple binds, no referral chasing, every request bounded
-/// by the timeout; LDAPS or StartTLS with the certificate checked against the configured CA file (or the system's).
+/// Opens connections to a directory: LDAPv3, simple binds, no referral chasing, every request bounded by the timeout;
+/// LDAPS or StartTLS with the certificate checked against the CA file (or the system's). Also the escaping that keeps
+/// user input from changing a filter or a DN.
 /// </summary>
 public static class LdapConnections
 {
@@ -16,7 +22,7 @@ public static class LdapConnections
     private static readonly Lock TlsSetup = new();
     private static string? _caFileSet;
 
-    public static LdapConnection Open(LdapConfig config)
+    public static LdapConnection Open(LdapEndpoint config)
     {
         var uri = new Uri(config.Uri);
         var secure = uri.Scheme == "ldaps";
@@ -68,6 +74,29 @@ public static class LdapConnections
             if (NativeLibrary.TryLoad(name, out var handle))
                 return handle;
         throw new DllNotFoundException("libldap is not installed");
+    }
+
+    /// <summary>RFC 4515: <c>* ( ) \ NUL</c> (and every non-ASCII byte) as <c>\XX</c>, so a value cannot widen the filter.</summary>
+    public static string EscapeFilterValue(string value)
+    {
+        var escaped = new StringBuilder();
+        foreach (var b in Encoding.UTF8.GetBytes(value))
+            escaped.Append(b is (byte)'*' or (byte)'(' or (byte)')' or (byte)'\\' or 0 || b >= 0x80 ? $"\\{b:x2}" : ((char)b).ToString());
+        return escaped.ToString();
+    }
+
+    /// <summary>RFC 4514: escapes the characters special in a DN attribute value.</summary>
+    public static string EscapeDnValue(string value)
+    {
+        var escaped = new StringBuilder();
+        for (var i = 0; i < value.Length; i++)
+        {
+            var c = value[i];
+            if (c is ',' or '+' or '"' or '\\' or '<' or '>' or ';' or '=' || (i == 0 && c is ' ' or '#') || (i == value.Length - 1 && c == ' '))
+                escaped.Append('\\');
+            escaped.Append(c == '\0' ? "\\00" : c.ToString());
+        }
+        return escaped.ToString();
     }
 
     [UnmanagedFunctionPointer(CallingConvention.Cdecl)]

@@ -1,0 +1,170 @@
+using System.Text.Json.Nodes;
+using Matrix.AppServices.Sdk;
+using Matrix.Bridges.Ldap;
+using Matrix.SpecTests.Harness;
+
+namespace Matrix.SpecTests;
+
+/// <summary>
+/// The directory-sync bridge (src/Bridges/Ldap) against a real slapd and a real homeserver: users created with their
+/// directory names, groups (nested ones expanded) reconciled into rooms with power levels per group, one space per
+/// department; a second run changes nothing; a dry run only lists; changes in the directory (new member, member
+/// removed, renamed, disabled, deleted) become the minimal changes on the server; an unreachable directory changes
+/// nothing and reports an error.
+/// </summary>
+public sealed class LdapSyncBridgeTests : IAsyncLifetime
+{
+    private readonly string _dir = Directory.CreateTempSubdirectory("hs-ldapsync-").FullName;
+    private TestLdapServer _ldap = null!;
+    private TestDatabase _database = null!;
+    private HomeserverProcess _server = null!;
+    private BridgeRuntime _bridge = null!;
+    private LdapSyncConfig _config = null!;
+    private Reconciler _reconciler = null!;
+    private MatrixClient C => new(_server.BaseUrl, _server.ServerName);
+
+    public async Task InitializeAsync()
+    {
+        _ldap = await TestLdapServer.StartAsync();
+        _database = await TestDatabase.CreateAsync("sqlite");
+        var registration = Path.Combine(_dir, "ldap-registration.yaml");
+        _server = new HomeserverProcess(_database.Yaml, $"""
+            app_service_config_files:
+              - {registration}
+
+            ldap:
+              enabled: true
+              uri: {_ldap.Uri}
+              base_dn: {TestLdapServer.PeopleDn}
+              bind_dn: {TestLdapServer.ReaderDn}
+              bind_password: {TestLdapServer.ReaderPassword}
+              disabled_filter: "(employeeType=disabled)"
+            """);
+        var configPath = Path.Combine(_dir, "ldap-bridge.yaml");
+        await File.WriteAllTextAsync(configPath, $"""
+            homeserver:
+              url: {_server.BaseUrl}
+              server_name: {_server.ServerName}
+            appservice:
+              id: ldap-sync
+              port: 0
+              registration: ldap-registration.yaml
+              data_dir: ./data
+              sender_localpart: ldapsync
+            directory:
+              uri: {_ldap.Uri}
+              bind_dn: {TestLdapServer.ReaderDn}
+              bind_password: {TestLdapServer.ReaderPassword}
+              user_base_dn: {TestLdapServer.PeopleDn}
+              disabled_filter: "(employeeType=disabled)"
+              group_base_dn: {TestLdapServer.GroupsDn}
+              page_size: 2
+              timeout_ms: 3000
+            groups:
+              - {"{"} group: "cn=engineering,{TestLdapServer.GroupsDn}", alias: engineering, name: Engineering {"}"}
+              - {"{"} group: "cn=platform,{TestLdapServer.GroupsDn}", alias: engineering, power_level: 50 {"}"}
+              - {"{"} group: "cn=sales,{TestLdapServer.GroupsDn}", alias: sales, name: Sales {"}"}
+            departments:
+              enabled: true
+            """);
+        _config = BridgeConfig.Load<LdapSyncConfig>(configPath);
+        BridgeRuntime.WriteRegistration(_config);
+        await _server.StartAsync();
+        _bridge = BridgeRuntime.Create(_config);
+        _reconciler = new Reconciler(_config, _bridge.AppService, new DirectoryReader(_config.Directory).Read);
+    }
+
+    private string U(string localpart) => $"@{localpart}:{_server.ServerName}";
+
+    private async Task<SyncReport> RunAsync(bool dryRun = false)
+    {
+        var report = await _reconciler.RunAsync(dryRun, CancellationToken.None);
+        if (!dryRun)
+            Assert.True(report.Errors.Count == 0, string.Join("\n", report.Errors));
+        return report;
+    }
+
+    private async Task<Dictionary<string, string>> MembershipsAsync(string alias) =>
+        await _bridge.AppService.Bot.MembershipsAsync((await _bridge.AppService.Bot.ResolveAliasAsync($"#{alias}:{_server.ServerName}"))!);
+
+    private async Task<string?> DisplayNameAsync(string localpart) =>
+        (await C.GetAsync($"/_matrix/client/v3/profile/{Uri.EscapeDataString(U(localpart))}/displayname")).Body?["displayname"]?.GetValue<string>();
+
+    [Fact]
+    public async Task The_directory_is_reconciled_into_users_rooms_and_spaces_with_minimal_changes()
+    {
+        var first = await RunAsync();
+        Assert.Equal(3, first.Count(SyncActionKind.CreateUser));
+        Assert.Equal("Alice Liddell", await DisplayNameAsync("alice"));
+        Assert.Null(await DisplayNameAsync("dave"));
+        var engineering = await MembershipsAsync("engineering");
+        Assert.Equal("join", engineering[U("alice")]);
+        Assert.Equal("join", engineering[U("bob")]);
+        Assert.False(engineering.ContainsKey(U("carol")));
+        var roomId = (await _bridge.AppService.Bot.ResolveAliasAsync($"#engineering:{_server.ServerName}"))!;
+        var levels = (await _bridge.AppService.Bot.GetStateAsync(roomId, "m.room.power_levels", ""))!["users"]!;
+        Assert.Equal(50, levels[U("bob")]!.GetValue<int>());
+        Assert.Null(levels[U("alice")]);
+        Assert.Equal("join", (await MembershipsAsync("sales"))[U("carol")]);
+        Assert.Equal("join", (await MembershipsAsync("department-engineering"))[U("alice")]);
+        var spaceId = (await _bridge.AppService.Bot.ResolveAliasAsync($"#department-sales:{_server.ServerName}"))!;
+        Assert.Equal("m.space", (await _bridge.AppService.Bot.GetStateAsync(spaceId, "m.room.create", ""))!["type"]!.GetValue<string>());
+
+        var second = await RunAsync();
+        Assert.True(second.Actions.Count == 0, string.Join("\n", second.Actions));
+
+        // A new member of a nested group: the dry run lists the changes and makes none.
+        await _ldap.ModifyAsync(TestLdapServer.Person("erin", "Erin Example", "erin password"), add: true);
+        await _ldap.ModifyAsync($"dn: cn=platform,{TestLdapServer.GroupsDn}\nchangetype: modify\nadd: member\nmember: uid=erin,{TestLdapServer.PeopleDn}\n");
+        var dry = await RunAsync(dryRun: true);
+        Assert.Contains(dry.Actions, a => a.Kind == SyncActionKind.CreateUser && a.UserId == U("erin"));
+        Assert.Contains(dry.Actions, a => a.Kind == SyncActionKind.Join && a.UserId == U("erin") && a.Room == "engineering");
+        Assert.Null(await DisplayNameAsync("erin"));
+        await RunAsync();
+        Assert.Equal("join", (await MembershipsAsync("engineering"))[U("erin")]);
+
+        // Carol logs in with her directory password, then is disabled; alice leaves the group; bob is renamed.
+        var carol = await C.LoginAsync("carol", "carol password");
+        Assert.Equal(200, carol.Status);
+        await _ldap.ModifyAsync($"dn: uid=carol,{TestLdapServer.PeopleDn}\nchangetype: modify\nadd: employeeType\nemployeeType: disabled\n");
+        await _ldap.ModifyAsync($"dn: cn=engineering,{TestLdapServer.GroupsDn}\nchangetype: modify\ndelete: member\nmember: uid=alice,{TestLdapServer.PeopleDn}\n");
+        await _ldap.ModifyAsync($"dn: uid=bob,{TestLdapServer.PeopleDn}\nchangetype: modify\nreplace: cn\ncn: Robert Builder\n");
+        var changes = await RunAsync();
+        Assert.Equal("Robert Builder", await DisplayNameAsync("bob"));
+        Assert.Equal("leave", (await MembershipsAsync("engineering"))[U("alice")]);
+        Assert.Equal("leave", (await MembershipsAsync("sales"))[U("carol")]);
+        Assert.Equal(1, changes.Count(SyncActionKind.DeactivateUser));
+        Assert.Equal(401, (await C.GetAsync("/_matrix/client/v3/account/whoami", carol.Str("access_token"))).Status);
+        Assert.Equal(403, (await C.LoginAsync("carol", "carol password")).Status);
+
+        // Deleted from the directory: deactivated.
+        await _ldap.ModifyAsync($"dn: cn=platform,{TestLdapServer.GroupsDn}\nchangetype: modify\ndelete: member\nmember: uid=erin,{TestLdapServer.PeopleDn}\n\n" +
+            $"dn: uid=erin,{TestLdapServer.PeopleDn}\nchangetype: delete\n");
+        Assert.Contains((await RunAsync()).Actions, a => a.Kind == SyncActionKind.DeactivateUser && a.UserId == U("erin"));
+
+        // The directory down: an error, and nothing changes.
+        var before = await MembershipsAsync("engineering");
+        await _ldap.StopAsync();
+        try
+        {
+            var failed = await _reconciler.RunAsync(dryRun: false, CancellationToken.None);
+            Assert.NotEmpty(failed.Errors);
+            Assert.Empty(failed.Actions);
+            Assert.Equal(before, await MembershipsAsync("engineering"));
+        }
+        finally
+        {
+            await _ldap.StartAgainAsync();
+        }
+        Assert.Empty((await RunAsync()).Actions);
+    }
+
+    public async Task DisposeAsync()
+    {
+        await _bridge.DisposeAsync();
+        await _server.DisposeAsync();
+        await _database.DisposeAsync();
+        await _ldap.DisposeAsync();
+        Directory.Delete(_dir, recursive: true);
+    }
+}

@@ -1,0 +1,55 @@
+using Matrix.AppServices.Sdk;
+using Matrix.Bridges.Ldap;
+
+// The directory-sync bridge: LdapBridge --config ldap-bridge.yaml [--generate-registration] [--once] [--dry-run]
+//   --generate-registration  write the registration file the homeserver must list, and exit
+//   --once                   one run now (on demand, e.g. from cron), then exit; otherwise every sync.interval_seconds
+//   --dry-run                print the plan without changing anything
+var configPath = Option("--config") ?? "ldap-bridge.yaml";
+LdapSyncConfig config;
+try
+{
+    config = BridgeConfig.Load<LdapSyncConfig>(configPath);
+}
+catch (BridgeConfigException e)
+{
+    Console.Error.WriteLine($"config error: {e.Message}");
+    return 2;
+}
+if (args.Contains("--generate-registration"))
+{
+    BridgeRuntime.WriteRegistration(config);
+    Console.WriteLine($"wrote {config.AppService.Registration}: add it to the homeserver's app_service_config_files");
+    return 0;
+}
+
+await using var runtime = BridgeRuntime.Create(config);
+var reconciler = new Reconciler(config, runtime.AppService, new DirectoryReader(config.Directory).Read);
+var dryRun = args.Contains("--dry-run");
+using var stop = new CancellationTokenSource();
+Console.CancelKeyPress += (_, e) =>
+{
+    e.Cancel = true;
+    stop.Cancel();
+};
+do
+{
+    var report = await reconciler.RunAsync(dryRun, stop.Token);
+    Console.WriteLine($"{DateTimeOffset.UtcNow:u} {report.Summary()}");
+    foreach (var action in report.Actions)
+        Console.WriteLine($"  {(dryRun ? "would " : "")}{action}");
+    foreach (var error in report.Errors)
+        Console.WriteLine($"  error: {error}");
+    if (args.Contains("--once"))
+        return report.Errors.Count == 0 ? 0 : 1;
+    try
+    {
+        await Task.Delay(TimeSpan.FromSeconds(config.Sync.IntervalSeconds), stop.Token);
+    }
+    catch (OperationCanceledException)
+    {
+    }
+} while (!stop.IsCancellationRequested);
+return 0;
+
+string? Option(string name) => Array.IndexOf(args, name) is var i and >= 0 && i + 1 < args.Length ? args[i + 1] : null;

@@ -1,0 +1,171 @@
+using System.Text.Json.Nodes;
+using System.Text.RegularExpressions;
+using Matrix.AppServices.Sdk;
+
+namespace Matrix.Bridges.Ldap;
+
+/// <summary>
+/// One directory-sync run, as a policy engine: the desired state read from the directory, the actual state read from
+/// the homeserver (and the bridge's memory of the users it manages), and the minimal changes between them, applied
+/// in a safe order (users, rooms, joins, power levels, removals, deactivations) or, dry, only listed. Users the bridge
+/// does not manage and that are not in the directory are never touched.
+/// </summary>
+public sealed class Reconciler(LdapSyncConfig config, AppService service, Func<DirectorySnapshot> readDirectory)
+{
+    /// <summary>State-store namespace: each managed user ID and the display name last given to it.</summary>
+    public const string ManagedUsers = "ldap.users";
+
+    private sealed record RoomTarget(string Alias, string Name, bool Space, Dictionary<string, int> Members);
+
+    public async Task<SyncReport> RunAsync(bool dryRun, CancellationToken ct)
+    {
+        var report = new SyncReport(dryRun);
+        List<SyncAction> plan;
+        Dictionary<string, string> roomIds;
+        try
+        {
+            var directory = readDirectory();
+            (plan, roomIds) = await PlanAsync(directory, ct);
+        }
+        catch (Exception e) when (e is DirectoryUnavailableException or MatrixRequestException or HttpRequestException)
+        {
+            report.Errors.Add($"nothing changed: {e.Message}");
+            return report;
+        }
+        if (dryRun)
+        {
+            report.Actions.AddRange(plan);
+            return report;
+        }
+        foreach (var action in plan)
+            try
+            {
+                await ApplyAsync(action, roomIds, ct);
+                report.Actions.Add(action);
+            }
+            catch (Exception e) when (e is MatrixRequestException or HttpRequestException or KeyNotFoundException)
+            {
+                report.Errors.Add($"{action}: {e.Message}");
+            }
+        return report;
+    }
+
+    private string UserId(string localpart) => $"@{localpart}:{config.Homeserver.ServerName}";
+    private string FullAlias(string alias) => $"#{alias}:{config.Homeserver.ServerName}";
+
+    private List<RoomTarget> DesiredRooms(DirectorySnapshot directory)
+    {
+        var rooms = new Dictionary<string, RoomTarget>(StringComparer.Ordinal);
+        foreach (var mapping in config.Groups)
+        {
+            var room = rooms.TryGetValue(mapping.Alias, out var known) ? known
+                : rooms[mapping.Alias] = new RoomTarget(mapping.Alias, mapping.Name ?? mapping.Alias, mapping.Space, new Dictionary<string, int>(StringComparer.Ordinal));
+            foreach (var person in directory.EnabledMembers(mapping.Group))
+                room.Members[UserId(person.Localpart)] = Math.Max(room.Members.GetValueOrDefault(UserId(person.Localpart)), mapping.PowerLevel);
+        }
+        if (config.Departments.Enabled)
+            foreach (var department in directory.PeopleByDn.Values.Where(p => !p.Disabled && p.Department is { Length: > 0 }).GroupBy(p => p.Department!))
+            {
+                var alias = config.Departments.AliasPrefix + Regex.Replace(department.Key.ToLowerInvariant(), "[^a-z0-9]+", "-").Trim('-');
+                rooms[alias] = new RoomTarget(alias, department.Key, Space: true, department.ToDictionary(p => UserId(p.Localpart), _ => 0, StringComparer.Ordinal));
+            }
+        return rooms.Values.ToList();
+    }
+
+    private async Task<(List<SyncAction> Plan, Dictionary<string, string> RoomIds)> PlanAsync(DirectorySnapshot directory, CancellationToken ct)
+    {
+        var plan = new List<SyncAction>();
+        var desiredUsers = directory.PeopleByDn.Values.Where(p => !p.Disabled)
+            .GroupBy(p => UserId(p.Localpart)).ToDictionary(g => g.Key, g => g.First().DisplayName ?? g.First().Localpart, StringComparer.Ordinal);
+        var managed = service.State.All(ManagedUsers);
+        foreach (var (userId, name) in desiredUsers.OrderBy(p => p.Key, StringComparer.Ordinal))
+            if (!managed.TryGetValue(userId, out var given))
+                plan.Add(new SyncAction(SyncActionKind.CreateUser, userId, Value: name));
+            else if (given != name)
+                plan.Add(new SyncAction(SyncActionKind.UpdateDisplayName, userId, Value: name));
+
+        bool IsOurs(string userId) => managed.ContainsKey(userId) || desiredUsers.ContainsKey(userId);
+        var bot = service.Bot;
+        var roomIds = new Dictionary<string, string>(StringComparer.Ordinal);
+        var removals = new List<SyncAction>();
+        foreach (var room in DesiredRooms(directory))
+        {
+            var memberships = new Dictionary<string, string>(StringComparer.Ordinal);
+            var levels = new JsonObject();
+            if (await bot.ResolveAliasAsync(FullAlias(room.Alias), ct) is { } roomId)
+            {
+                roomIds[room.Alias] = roomId;
+                memberships = await bot.MembershipsAsync(roomId, ct);
+                levels = (await bot.GetStateAsync(roomId, "m.room.power_levels", "", ct))?["users"] as JsonObject ?? [];
+            }
+            else
+                plan.Add(new SyncAction(SyncActionKind.CreateRoom, Room: room.Alias, Value: room.Name));
+            foreach (var member in room.Members.Keys.Order(StringComparer.Ordinal))
+                if (memberships.GetValueOrDefault(member) != "join")
+                    plan.Add(new SyncAction(SyncActionKind.Join, member, room.Alias));
+            var wanted = LevelsWanted(levels, room, IsOurs);
+            if (!JsonNode.DeepEquals(wanted, levels))
+                plan.Add(new SyncAction(SyncActionKind.SetPowerLevels, Room: room.Alias, Value: wanted.ToJsonString()));
+            foreach (var (member, membership) in memberships.OrderBy(m => m.Key, StringComparer.Ordinal))
+                if (membership is "join" or "invite" && member != bot.UserId && IsOurs(member) && !room.Members.ContainsKey(member))
+                    removals.Add(new SyncAction(SyncActionKind.Kick, member, room.Alias));
+        }
+        plan.AddRange(removals);
+        if (config.Sync.DeactivateRemovedUsers)
+            foreach (var userId in managed.Keys.Where(u => !desiredUsers.ContainsKey(u)).Order(StringComparer.Ordinal))
+                plan.Add(new SyncAction(SyncActionKind.DeactivateUser, userId));
+        return (plan, roomIds);
+    }
+
+    /// <summary>The room's user power levels with ours set from the groups: others and the bot keep theirs; level 0 is left out.</summary>
+    private JsonObject LevelsWanted(JsonObject actual, RoomTarget room, Func<string, bool> isOurs)
+    {
+        var wanted = new JsonObject();
+        foreach (var (user, level) in actual)
+            if (!isOurs(user) || user == service.Bot.UserId)
+                wanted[user] = level?.DeepClone();
+        foreach (var (user, level) in room.Members.Where(m => m.Value > 0))
+            wanted[user] = level;
+        return new JsonObject(wanted.OrderBy(p => p.Key, StringComparer.Ordinal).Select(p => KeyValuePair.Create(p.Key, p.Value?.DeepClone())));
+    }
+
+    private async Task ApplyAsync(SyncAction action, Dictionary<string, string> roomIds, CancellationToken ct)
+    {
+        var bot = service.Bot;
+        switch (action.Kind)
+        {
+            case SyncActionKind.CreateUser or SyncActionKind.UpdateDisplayName:
+                await service.Intent(action.UserId!).SetDisplayNameAsync(action.Value!, ct);
+                service.State.Set(ManagedUsers, action.UserId!, action.Value);
+                break;
+            case SyncActionKind.CreateRoom:
+                var request = new JsonObject { ["room_alias_name"] = action.Room, ["name"] = action.Value, ["preset"] = "private_chat" };
+                if (config.Groups.Any(g => g.Alias == action.Room && g.Space) || !config.Groups.Any(g => g.Alias == action.Room))
+                    request["creation_content"] = new JsonObject { ["type"] = "m.space" };
+                roomIds[action.Room!] = await bot.CreateRoomAsync(request, ct);
+                break;
+            case SyncActionKind.Join:
+                var intent = service.Intent(action.UserId!);
+                service.State.SetJoined(roomIds[action.Room!], intent.UserId, joined: false);
+                await intent.EnsureJoinedAsync(roomIds[action.Room!], ct);
+                break;
+            case SyncActionKind.SetPowerLevels:
+                var roomId = roomIds[action.Room!];
+                var content = await bot.GetStateAsync(roomId, "m.room.power_levels", "", ct) ?? [];
+                var users = JsonNode.Parse(action.Value!)!.AsObject();
+                // A room created in this run had no levels when planned: the bot keeps its own.
+                if (content["users"]?[bot.UserId] is { } botLevel && !users.ContainsKey(bot.UserId))
+                    users[bot.UserId] = botLevel.DeepClone();
+                content["users"] = users;
+                await bot.SendStateAsync(roomId, "m.room.power_levels", "", content, ct);
+                break;
+            case SyncActionKind.Kick:
+                await bot.KickAsync(roomIds[action.Room!], action.UserId!, "No longer in the directory group", ct);
+                break;
+            case SyncActionKind.DeactivateUser:
+                await service.Intent(action.UserId!).DeactivateAsync(ct);
+                service.State.Set(ManagedUsers, action.UserId!, null);
+                break;
+        }
+    }
+}
