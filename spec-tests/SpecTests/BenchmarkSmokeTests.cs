@@ -1,0 +1,38 @@
+using System.Diagnostics;
+
+namespace Matrix.SpecTests;
+
+/// <summary>
+/// The benchmarks' smoke modes, so they cannot rot: each runs a few seconds against the real parts and must finish
+/// cleanly. Their figures are not asserted (benchmarks print figures; CI does not time anything).
+/// </summary>
+public sealed class BenchmarkSmokeTests
+{
+    [Fact]
+    public async Task The_directory_sync_benchmark_runs_in_smoke_mode()
+    {
+        var output = await RunAsync("LdapSync", "--smoke");
+        Assert.Contains("second sync (no directory change)", output);
+    }
+
+    private static async Task<string> RunAsync(string benchmark, params string[] args)
+    {
+        var dir = new DirectoryInfo(AppContext.BaseDirectory);
+        while (dir is not null && !File.Exists(Path.Combine(dir.FullName, "Homeserver.sln")))
+            dir = dir.Parent;
+        Assert.NotNull(dir);
+        var dll = new[] { "Release", "Debug" }
+            .Select(c => Path.Combine(dir.FullName, "bench", benchmark, "bin", c, "net10.0", $"{benchmark}.dll"))
+            .Where(File.Exists).OrderByDescending(File.GetLastWriteTimeUtc).FirstOrDefault();
+        Assert.True(dll is not null, $"build bench/{benchmark} first (the test command builds the whole solution)");
+        var info = new ProcessStartInfo("dotnet", [dll, .. args]) { RedirectStandardOutput = true, RedirectStandardError = true };
+        using var process = Process.Start(info)!;
+        var stdout = process.StandardOutput.ReadToEndAsync();
+        var stderr = process.StandardError.ReadToEndAsync();
+        using var timeout = new CancellationTokenSource(TimeSpan.FromMinutes(3));
+        await process.WaitForExitAsync(timeout.Token);
+        var output = await stdout + await stderr;
+        Assert.True(process.ExitCode == 0, $"bench/{benchmark} failed:\n{output}");
+        return output;
+    }
+}
