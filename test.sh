@@ -75,7 +75,9 @@ passed=0; failed=0
 for project in tests/*/*.csproj spec-tests/*/*.csproj; do
   log "testing $project"
   out=$(dotnet test "$project" -c Release --no-build -nologo 2>&1)
-  echo "$out" | grep -E '^\s*(Failed|Error Message|Passed!|Failed!)|Assert|Expected|Actual' | head -n 200
+  # Each failure's name and message (up to 40 lines, without the stack trace), and the project's totals.
+  echo "$out" | awk '/^ *(Passed!|Failed!|Failed )/ { print; next } /Error Message:/ { show = 1; n = 0 } /Stack Trace:/ { show = 0 }
+                     show && n++ < 40 { print }' | head -n 400
   line=$(echo "$out" | grep -E '(Passed|Failed)! +- +Failed: +[0-9]+, Passed: +[0-9]+' | tail -n 1)
   if [ -z "$line" ]; then
     echo "$out" | tail -n 30

@@ -27,10 +27,12 @@ const appservice = new Appservice({
 });
 
 const bridged = []; // bodies of real users' messages the bridge received, in order
-appservice.on("room.message", async (roomId, event) => {
+// matrix-bot-sdk does not wait for one handler before calling the next: the echoes are chained to keep their order.
+let echoes = Promise.resolve();
+appservice.on("room.message", (roomId, event) => {
   if (appservice.isNamespacedUser(event.sender)) return;
   bridged.push(event.content.body);
-  await appservice.getIntentForSuffix("ghost").sendText(roomId, `echo: ${event.content.body}`);
+  echoes = echoes.then(() => appservice.getIntentForSuffix("ghost").sendText(roomId, `echo: ${event.content.body}`));
 });
 appservice.on("room.invite", async (roomId, event) => {
   if (appservice.isNamespacedUser(event.state_key)) await appservice.getIntentForUserId(event.state_key).joinRoom(roomId);
@@ -69,10 +71,10 @@ for (const [i, body] of bodies.entries())
   await call("PUT", `/_matrix/client/v3/rooms/${room}/send/m.room.message/t${i}`, alice.access_token, { msgtype: "m.text", body });
 await waitFor(() => `the bridge receiving ${bodies.length} messages (has ${JSON.stringify(bridged)})`, () => bridged.length >= bodies.length);
 check(JSON.stringify(bridged) === JSON.stringify(bodies), `the bridge received ${JSON.stringify(bridged)}`);
-const echoes = async () => (await call("GET", `/_matrix/client/v3/rooms/${room}/messages?dir=f&limit=100`, alice.access_token)).chunk
+const echoed = async () => (await call("GET", `/_matrix/client/v3/rooms/${room}/messages?dir=f&limit=100`, alice.access_token)).chunk
   .filter((e) => e.sender === ghost.userId && e.type === "m.room.message").map((e) => e.content.body);
-await waitFor("the ghost's echoes in the room", async () => (await echoes()).length >= bodies.length);
-check(JSON.stringify(await echoes()) === JSON.stringify(bodies.map((b) => `echo: ${b}`)), `echoes: ${JSON.stringify(await echoes())}`);
+await waitFor("the ghost's echoes in the room", async () => (await echoed()).length >= bodies.length);
+check(JSON.stringify(await echoed()) === JSON.stringify(bodies.map((b) => `echo: ${b}`)), `echoes: ${JSON.stringify(await echoed())}`);
 
 // A ghost the user invites is joined by the bridge, having been registered on the way.
 const invited = appservice.getUserIdForSuffix(`invited${suffix}`);
