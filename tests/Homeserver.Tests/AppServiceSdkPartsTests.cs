@@ -32,7 +32,7 @@ public sealed class AppServiceSdkPartsTests : IDisposable
     }
 
     [Fact]
-    public void The_state_store_survives_a_restart_and_never_leaves_a_partial_file()
+    public void The_state_store_survives_a_restart_once_flushed_and_never_leaves_a_partial_file()
     {
         var path = Path.Combine(_dir, "state.json");
         var store = new BridgeStateStore(path);
@@ -43,6 +43,7 @@ public sealed class AppServiceSdkPartsTests : IDisposable
         store.Set("rooms", "cn=eng", "!r:x");
         store.Set("rooms", "cn=gone", "!g:x");
         store.Set("rooms", "cn=gone", null);
+        store.Flush();
 
         var reopened = new BridgeStateStore(path);
         Assert.True(reopened.IsRegistered("@b_a:x"));

@@ -52,8 +52,11 @@ public sealed class TestLdapServer : IAsyncDisposable
             suffix "{BaseDn}"
             rootdn "{AdminDn}"
             rootpw {AdminPassword}
+            # As a production directory would: 500 entries per search, but the sync account may page through all.
+            limits dn.exact="{ReaderDn}" size.soft=500 size.hard=500 size.prtotal=unlimited
             directory {_dir}/db
-            maxsize 104857600
+            maxsize 1073741824
+            dbnosync
             index objectClass eq
             index uid,cn,member eq
 
@@ -121,12 +124,14 @@ public sealed class TestLdapServer : IAsyncDisposable
             RedirectStandardInput = true, RedirectStandardOutput = true, RedirectStandardError = true,
         };
         using var process = Process.Start(info)!;
+        // Both outputs are drained while the input is written: a large LDIF fills a pipe otherwise.
+        var errors = process.StandardError.ReadToEndAsync();
+        var output = process.StandardOutput.ReadToEndAsync();
         await process.StandardInput.WriteAsync(ldif);
         process.StandardInput.Close();
-        var errors = await process.StandardError.ReadToEndAsync();
-        await process.StandardOutput.ReadToEndAsync();
+        await output;
         await process.WaitForExitAsync();
-        Assert.True(process.ExitCode == 0, $"ldap{(add ? "add" : "modify")} failed: {errors}");
+        Assert.True(process.ExitCode == 0, $"ldap{(add ? "add" : "modify")} failed: {await errors}");
     }
 
     public static string Person(string uid, string name, string password, string? department = null, bool disabled = false) => $"""

@@ -166,5 +166,6 @@ public sealed class AppService(AppServiceRegistration registration, string homes
     {
         _http.Dispose();
         transactions.Dispose();
+        State.Flush();
     }
 }

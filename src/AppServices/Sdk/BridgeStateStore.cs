@@ -4,10 +4,12 @@ using System.Text.Json.Nodes;
 namespace Matrix.AppServices.Sdk;
 
 /// <summary>
-/// The small state a bridge keeps between runs, in one JSON file replaced atomically on every change (so a crash
-/// leaves the old or the new state, never half of one): which of its users are registered, which rooms they are
-/// joined to (so intents skip needless requests), and string values by namespace (room mappings, sync cursors).
-/// Without a path it lives in memory only.
+/// The small state a bridge keeps between runs, in one JSON file replaced atomically (so a crash leaves an old or a
+/// new state, never half of one): which of its users are registered, which rooms they are joined to (so intents skip
+/// needless requests), and string values by namespace (room mappings, sync cursors). Changes are written at most
+/// once per <see cref="SaveInterval"/> and by <see cref="Flush"/>: what a crash loses is a cache of facts the
+/// homeserver still has (a lost registration is redone as "user in use", a lost join as a no-op). Without a path it
+/// lives in memory only.
 /// </summary>
 public sealed class BridgeStateStore
 {
@@ -16,6 +18,10 @@ public sealed class BridgeStateStore
     private readonly HashSet<string> _registered = new(StringComparer.Ordinal);
     private readonly Dictionary<string, HashSet<string>> _joined = new(StringComparer.Ordinal);
     private readonly Dictionary<string, Dictionary<string, string>> _values = new(StringComparer.Ordinal);
+    private long _lastSave;
+    private bool _dirty;
+
+    public static readonly TimeSpan SaveInterval = TimeSpan.FromSeconds(1);
 
     public BridgeStateStore(string? path = null)
     {
@@ -105,7 +111,20 @@ public sealed class BridgeStateStore
     private void Change(Func<bool> change)
     {
         lock (_lock)
-            if (change() && _path is not null)
+        {
+            if (!change() || _path is null)
+                return;
+            _dirty = true;
+            if (Environment.TickCount64 - _lastSave >= SaveInterval.TotalMilliseconds)
+                Save(_path);
+        }
+    }
+
+    /// <summary>Writes pending changes now (at the end of a run, at shutdown).</summary>
+    public void Flush()
+    {
+        lock (_lock)
+            if (_dirty && _path is not null)
                 Save(_path);
     }
 
@@ -127,5 +146,7 @@ public sealed class BridgeStateStore
             file.Flush(flushToDisk: true);
         }
         File.Move(temporary, path, overwrite: true);
+        _dirty = false;
+        _lastSave = Environment.TickCount64;
     }
 }

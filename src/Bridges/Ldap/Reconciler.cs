@@ -47,6 +47,7 @@ public sealed class Reconciler(LdapSyncConfig config, AppService service, Func<D
             {
                 report.Errors.Add($"{action}: {e.Message}");
             }
+        service.State.Flush();
         return report;
     }
 
