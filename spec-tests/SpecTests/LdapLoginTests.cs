@@ -8,9 +8,9 @@ namespace Matrix.SpecTests;
 /// <summary>
 /// Password login against a real OpenLDAP (slapd with a seeded tree): search-then-bind with a service account,
 /// direct binds through a DN template, LDAPS and StartTLS checked against a test CA, the account created at the first
-/// login with the directory's display name, disabled entries refused, filter injection refused, directory passwords
-/// for user-interactive auth, and outages (directory stopped, or hanging) answered within the timeout while a local
-/// admin still gets in.
+/// login with the directory's display name (not in an appservice's exclusive namespace), disabled entries refused,
+/// filter injection refused, directory passwords for user-interactive auth, and outages (directory stopped, or
+/// hanging) answered within the timeout while a local admin still gets in.
 /// </summary>
 public sealed class LdapLoginTests : IAsyncLifetime
 {
@@ -52,7 +52,22 @@ public sealed class LdapLoginTests : IAsyncLifetime
     [Fact]
     public async Task A_directory_password_logs_in_and_creates_the_account_and_nothing_else_does()
     {
-        var c = await StartServerAsync(SearchThenBind(_ldap.Uri));
+        // carol's name belongs to an application service's exclusive namespace.
+        var registration = Path.Combine(_dir, "claims-carol.yaml");
+        await File.WriteAllTextAsync(registration, """
+            id: claims-carol
+            url: null
+            as_token: claims-carol-as
+            hs_token: claims-carol-hs
+            sender_localpart: claimsbot
+            namespaces:
+              users:
+                - exclusive: true
+                  regex: '@carol:.*'
+            """);
+        var c = await StartServerAsync(SearchThenBind(_ldap.Uri) + $"\napp_service_config_files:\n  - {registration}\n");
+        Assert.Equal(403, (await c.LoginAsync("carol", "carol password")).Status);
+        Assert.Equal(404, (await c.GetAsync($"/_matrix/client/v3/profile/{Uri.EscapeDataString($"@carol:{c.ServerName}")}")).Status);
         var login = await c.LoginAsync("alice", "alice password");
         Assert.True(login.Status == 200, login.ToString());
         var alice = login.Str("user_id");

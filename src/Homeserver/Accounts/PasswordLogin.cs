@@ -16,7 +16,7 @@ namespace Matrix.Homeserver.Accounts;
 /// </summary>
 public sealed class PasswordLogin(
     AccountService accounts, LdapPasswordChecker directory, ExternalIdStore externalIds, ProfileStore profiles, UserStore users, Database db,
-    HomeserverConfig config, ILogger<PasswordLogin> logger)
+    ApplicationServices.AppServiceRegistry appServices, HomeserverConfig config, ILogger<PasswordLogin> logger)
 {
     private bool LocalPasswordsCount => !config.Ldap.Enabled || config.Ldap.LocalPasswordFallback;
 
@@ -71,6 +71,12 @@ public sealed class PasswordLogin(
                 throw new MatrixException(403, "M_USER_DEACTIVATED", "This account has been deactivated.");
             await db.WriteAsync(s => externalIds.AddAsync(s, ExternalIdStore.Ldap, entry.Dn, userId.Value), ct);
             return userId.Value;
+        }
+        // A directory name inside an application service's exclusive namespace is that service's, not a new account.
+        if (appServices.ExclusiveOwnerOfUser(userId.Value) is not null)
+        {
+            logger.LogWarning("Directory user {UserId} is in an application service's exclusive namespace; not created", userId.Value);
+            return null;
         }
         try
         {
