@@ -28,8 +28,15 @@ public sealed class FederationClient(HttpClient http, ServerNameResolver resolve
     public Task<JsonNode?> GetUnsignedAsync(string destination, string pathAndQuery, CancellationToken ct) =>
         SendCoreAsync(HttpMethod.Get, destination, pathAndQuery, null, signed: false, ct);
 
-    private async Task<JsonNode?> SendCoreAsync(HttpMethod method, string destination, string pathAndQuery, JsonNode? body, bool signed,
-        CancellationToken ct)
+    /// <summary>
+    /// A GET whose answer is streamed (media): the caller reads and disposes the response, whatever its status. Unreachable
+    /// servers raise <see cref="FederationException"/> with status 0.
+    /// </summary>
+    public Task<HttpResponseMessage> GetStreamingAsync(string destination, string pathAndQuery, bool signed, CancellationToken ct) =>
+        SendRawAsync(HttpMethod.Get, destination, pathAndQuery, null, signed, HttpCompletionOption.ResponseHeadersRead, ct);
+
+    private async Task<HttpResponseMessage> SendRawAsync(HttpMethod method, string destination, string pathAndQuery, JsonNode? body,
+        bool signed, HttpCompletionOption completion, CancellationToken ct)
     {
         ResolvedServer resolved;
         try
@@ -47,16 +54,20 @@ public sealed class FederationClient(HttpClient http, ServerNameResolver resolve
             request.Headers.TryAddWithoutValidation("Authorization", XMatrix.Sign(method.Method, pathAndQuery, serverName, destination, body, key));
         if (body is not null)
             request.Content = new ByteArrayContent(CanonicalJson.Encode(body)) { Headers = { ContentType = new MediaTypeHeaderValue("application/json") } };
-
-        HttpResponseMessage response;
         try
         {
-            response = await http.SendAsync(request, ct);
+            return await http.SendAsync(request, completion, ct);
         }
         catch (Exception e) when (e is HttpRequestException or TaskCanceledException && !ct.IsCancellationRequested)
         {
             throw new FederationException(0, null, $"{destination} is unreachable: {e.Message}");
         }
+    }
+
+    private async Task<JsonNode?> SendCoreAsync(HttpMethod method, string destination, string pathAndQuery, JsonNode? body, bool signed,
+        CancellationToken ct)
+    {
+        var response = await SendRawAsync(method, destination, pathAndQuery, body, signed, HttpCompletionOption.ResponseContentRead, ct);
         using (response)
         {
             var bytes = await response.Content.ReadAsByteArrayAsync(ct);

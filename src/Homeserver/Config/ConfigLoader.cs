@@ -210,8 +210,43 @@ public static class ConfigLoader
         if (config.WellKnown.Server is not null && !ServerName.TryParse(config.WellKnown.Server, out _))
             throw new ConfigException("config key 'well_known.server' must be a server name with an optional port");
         ValidateLdap(config.Ldap);
+        ValidateMedia(config.Media);
         if (!Enum.TryParse<Microsoft.Extensions.Logging.LogLevel>(config.Logging.Level, ignoreCase: true, out _))
             throw new ConfigException($"config key 'logging.level': '{config.Logging.Level}' is not one of Trace, Debug, Information, Warning, Error, Critical");
+    }
+
+    private static void ValidateMedia(MediaConfig media)
+    {
+        if (media.Storage is not ("local" or "s3"))
+            throw new ConfigException($"config key 'media.storage' must be 'local' or 's3', not '{media.Storage}'");
+        if (media.Storage == "s3" && string.IsNullOrWhiteSpace(media.S3.Bucket))
+            throw new ConfigException("config key 'media.s3.bucket' is required when 'media.storage' is s3");
+        if (media.S3.Endpoint is not null && !Uri.TryCreate(media.S3.Endpoint, UriKind.Absolute, out _))
+            throw new ConfigException("config key 'media.s3.endpoint' must be an absolute URL");
+        if ((media.S3.AccessKeyId is null) != (media.S3.SecretAccessKey is null))
+            throw new ConfigException("config keys 'media.s3.access_key_id' and 'media.s3.secret_access_key' go together");
+        RequirePositive(media.MaxUploadBytes, "media.max_upload_bytes");
+        RequirePositive(media.MaxRemoteBytes, "media.max_remote_bytes");
+        RequirePositive(media.UnusedExpiresAfterMs, "media.unused_expires_after_ms");
+        if (media.QuotaBytesPerUser is { } quota)
+            RequirePositive(quota, "media.quota_bytes_per_user");
+        if (media.MaxPendingUploadsPerUser < 1)
+            throw new ConfigException("config key 'media.max_pending_uploads_per_user' must be at least 1");
+        RequirePositive(media.Thumbnails.MaxSourcePixels, "media.thumbnails.max_source_pixels");
+        for (var i = 0; i < media.Thumbnails.Sizes.Count; i++)
+        {
+            var size = media.Thumbnails.Sizes[i];
+            if (size.Width < 1 || size.Height < 1 || size.Method is not ("crop" or "scale"))
+                throw new ConfigException($"config key 'media.thumbnails.sizes[{i}]' needs a positive width and height and method crop or scale");
+        }
+        var preview = media.UrlPreview;
+        foreach (var (list, key) in new[] { (preview.IpRangeDenylist, "ip_range_denylist"), (preview.IpRangeAllowlist, "ip_range_allowlist") })
+            foreach (var range in list)
+                if (!IPNetwork.TryParse(range, out _))
+                    throw new ConfigException($"config key 'media.url_preview.{key}': '{range}' is not an address range in CIDR notation");
+        RequirePositive(preview.MaxPageBytes, "media.url_preview.max_page_bytes");
+        RequirePositive(preview.TimeoutMs, "media.url_preview.timeout_ms");
+        RequirePositive(preview.CacheMs, "media.url_preview.cache_ms");
     }
 
     private static void ValidateLdap(LdapConfig ldap)

@@ -21,6 +21,7 @@ public sealed class HomeserverConfig
     public FederationConfig Federation { get; set; } = new();
     public LoggingConfig Logging { get; set; } = new();
     public LdapConfig Ldap { get; set; } = new();
+    public MediaConfig Media { get; set; } = new();
     public List<string> AppServiceConfigFiles { get; set; } = [];
     public bool AppServiceLegacyAuthorization { get; set; }
 

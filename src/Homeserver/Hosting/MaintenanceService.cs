@@ -1,13 +1,16 @@
 using Matrix.Homeserver.Accounts;
+using Matrix.Homeserver.Config;
 using Matrix.Homeserver.Storage;
 
 namespace Matrix.Homeserver.Hosting;
 
 /// <summary>
 /// Periodic clean-up of expired short-lived records (UIA sessions, login and OpenID tokens, old federation and
-/// send-to-device transaction IDs).
+/// send-to-device transaction IDs, media IDs never uploaded into, stale URL previews).
 /// </summary>
-public sealed class MaintenanceService(UserInteractiveAuth uia, Database db, TokenStore tokens, TimeProvider clock, ILogger<MaintenanceService> logger)
+public sealed class MaintenanceService(
+    UserInteractiveAuth uia, Database db, TokenStore tokens, Media.MediaRepository media, Media.MediaStore mediaStore, HomeserverConfig config,
+    TimeProvider clock, ILogger<MaintenanceService> logger)
     : BackgroundService
 {
     private static readonly TimeSpan Interval = TimeSpan.FromMinutes(1);
@@ -29,7 +32,9 @@ public sealed class MaintenanceService(UserInteractiveAuth uia, Database db, Tok
                     var before = now - (long)TimeSpan.FromDays(1).TotalMilliseconds;
                     await s.ExecuteAsync("DELETE FROM federation_inbound_txns WHERE received_ts <= @before", new { before });
                     await s.ExecuteAsync("DELETE FROM to_device_txns WHERE created_ts <= @before", new { before });
+                    await mediaStore.DeleteStalePreviewsAsync(s, now - config.Media.UrlPreview.CacheMs);
                 }, stoppingToken);
+                await media.ExpireUnusedAsync(stoppingToken);
             }
             catch (Exception e) when (e is not OperationCanceledException)
             {

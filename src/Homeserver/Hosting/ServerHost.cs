@@ -175,6 +175,18 @@ public static class ServerHost
         services.AddSingleton<IEndpoints, ServerServer.FederationMembershipEndpoints>();
         services.AddSingleton<IEndpoints, ServerServer.FederationReadEndpoints>();
         services.AddSingleton<IEndpoints, ServerServer.FederationPublicRoomEndpoints>();
+        services.AddSingleton<GuardedHttp>();
+        services.AddSingleton<Media.IMediaStorage>(_ => config.Media.Storage == "s3"
+            ? new Media.S3MediaStorage(config.Media.S3)
+            : new Media.LocalMediaStorage(config.EffectiveMediaStorePath));
+        services.AddSingleton<Media.MediaStaging>();
+        services.AddSingleton<Media.MediaStore>();
+        services.AddSingleton<Media.RemoteMediaFetcher>();
+        services.AddSingleton<Media.MediaRepository>();
+        services.AddSingleton<Media.ThumbnailService>();
+        services.AddSingleton<Media.UrlPreviewService>();
+        services.AddSingleton<IEndpoints, Media.MediaEndpoints>();
+        services.AddSingleton<IEndpoints, Media.FederationMediaEndpoints>();
         services.AddSingleton<ServerServer.ServerRoomAccess>();
     }
 }

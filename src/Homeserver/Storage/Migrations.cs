@@ -357,6 +357,40 @@ public static class Migrations
             );
             CREATE INDEX user_external_ids_user ON user_external_ids (user_id);
             """),
+        (6, """
+            CREATE TABLE media (
+                server_name TEXT NOT NULL,
+                media_id TEXT NOT NULL,
+                user_id TEXT NULL,
+                content_type TEXT NULL,
+                upload_name TEXT NULL,
+                size_bytes BIGINT NULL,
+                sha256 TEXT NULL,
+                storage_key TEXT NULL,
+                created_ts BIGINT NOT NULL,
+                unused_expires_ts BIGINT NULL,
+                authenticated BIGINT NOT NULL,
+                PRIMARY KEY (server_name, media_id)
+            );
+            CREATE INDEX media_user ON media (user_id);
+            CREATE INDEX media_pending ON media (unused_expires_ts);
+            CREATE TABLE media_thumbnails (
+                server_name TEXT NOT NULL,
+                media_id TEXT NOT NULL,
+                width BIGINT NOT NULL,
+                height BIGINT NOT NULL,
+                method TEXT NOT NULL,
+                content_type TEXT NOT NULL,
+                size_bytes BIGINT NOT NULL,
+                storage_key TEXT NOT NULL,
+                PRIMARY KEY (server_name, media_id, width, height, method)
+            );
+            CREATE TABLE url_previews (
+                url TEXT PRIMARY KEY,
+                og_json TEXT NOT NULL,
+                fetched_ts BIGINT NOT NULL
+            );
+            """),
     ];
 
     public static int LatestVersion => All[^1].Version;

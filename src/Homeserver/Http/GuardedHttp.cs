@@ -1,0 +1,95 @@
+using System.Net;
+using System.Net.Sockets;
+using Matrix.Homeserver.Config;
+
+namespace Matrix.Homeserver.Http;
+
+/// <summary>A request was refused because its target resolved only to addresses (or a host name) the configuration denies.</summary>
+public sealed class BlockedTargetException(string message) : Exception(message);
+
+/// <summary>
+/// The one HTTP client for URLs that users or remote servers choose (URL previews, media redirects): every connection,
+/// redirects included, is checked after DNS resolution against <c>media.url_preview</c>'s address and host lists, so
+/// neither a hostile name nor DNS rebinding reaches loopback, private or link-local services.
+/// </summary>
+public sealed class GuardedHttp : IDisposable
+{
+    private readonly IPNetwork[] _denied;
+    private readonly IPNetwork[] _allowed;
+    private readonly List<string> _deniedHosts;
+
+    public HttpClient Client { get; }
+
+    public GuardedHttp(HomeserverConfig config)
+    {
+        var preview = config.Media.UrlPreview;
+        _denied = preview.IpRangeDenylist.Select(r => IPNetwork.Parse(r)).ToArray();
+        _allowed = preview.IpRangeAllowlist.Select(r => IPNetwork.Parse(r)).ToArray();
+        _deniedHosts = preview.HostDenylist;
+        var handler = new SocketsHttpHandler
+        {
+            ConnectCallback = ConnectAsync,
+            UseProxy = false,
+            AllowAutoRedirect = true,
+            MaxAutomaticRedirections = 5,
+            ConnectTimeout = TimeSpan.FromMilliseconds(preview.TimeoutMs),
+            PooledConnectionLifetime = TimeSpan.FromMinutes(1),
+            AutomaticDecompression = DecompressionMethods.All,
+        };
+        Client = new HttpClient(handler) { Timeout = TimeSpan.FromMilliseconds(preview.TimeoutMs) };
+        Client.DefaultRequestHeaders.UserAgent.ParseAdd(preview.UserAgent.Replace(' ', '-'));
+    }
+
+    public bool IsAllowed(IPAddress address)
+    {
+        if (address.IsIPv4MappedToIPv6)
+            address = address.MapToIPv4();
+        return _allowed.Any(n => n.Contains(address)) || !_denied.Any(n => n.Contains(address));
+    }
+
+    public bool IsHostDenied(string host) => _deniedHosts.Any(pattern => pattern.StartsWith("*.", StringComparison.Ordinal)
+        ? host.EndsWith(pattern[1..], StringComparison.OrdinalIgnoreCase) || host.Equals(pattern[2..], StringComparison.OrdinalIgnoreCase)
+        : host.Equals(pattern, StringComparison.OrdinalIgnoreCase));
+
+    /// <summary>True when <paramref name="exception"/> (or what it wraps) is a refusal by this guard.</summary>
+    public static bool IsBlocked(Exception exception, out string message)
+    {
+        for (var e = exception; e is not null; e = e.InnerException)
+            if (e is BlockedTargetException blocked)
+            {
+                message = blocked.Message;
+                return true;
+            }
+        message = "";
+        return false;
+    }
+
+    private async ValueTask<Stream> ConnectAsync(SocketsHttpConnectionContext context, CancellationToken ct)
+    {
+        var host = context.DnsEndPoint.Host.Trim('[', ']');
+        if (IsHostDenied(host))
+            throw new BlockedTargetException($"the host {host} is denied by configuration");
+        var addresses = IPAddress.TryParse(host, out var literal) ? [literal] : await Dns.GetHostAddressesAsync(host, ct);
+        var allowed = addresses.Where(IsAllowed).ToList();
+        if (allowed.Count == 0)
+            throw new BlockedTargetException($"{host} resolves only to addresses that are not allowed");
+        Exception? last = null;
+        foreach (var address in allowed)
+        {
+            var socket = new Socket(address.AddressFamily, SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
+            try
+            {
+                await socket.ConnectAsync(new IPEndPoint(address, context.DnsEndPoint.Port), ct);
+                return new NetworkStream(socket, ownsSocket: true);
+            }
+            catch (SocketException e)
+            {
+                socket.Dispose();
+                last = e;
+            }
+        }
+        throw last!;
+    }
+
+    public void Dispose() => Client.Dispose();
+}
