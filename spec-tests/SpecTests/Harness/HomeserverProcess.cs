@@ -18,6 +18,13 @@ public sealed class HomeserverProcess : IAsyncDisposable
     public string ServerName { get; }
     public string Output { get { lock (_output) return _output.ToString(); } }
 
+    /// <summary>The server's resident memory now, from <c>/proc</c>.</summary>
+    public long ResidentBytes()
+    {
+        var line = File.ReadLines($"/proc/{_process!.Id}/status").First(l => l.StartsWith("VmRSS:", StringComparison.Ordinal));
+        return long.Parse(line.Split(' ', StringSplitOptions.RemoveEmptyEntries)[1]) * 1024;
+    }
+
     /// <param name="databaseYaml">the <c>database:</c> section of the config</param>
     /// <param name="extraYaml">top-level config sections added to (or replacing) the test defaults</param>
     /// <param name="addressAsServerName">use <c>127.0.0.1:&lt;port&gt;</c> as the server name, so other instances can reach it (federation tests)</param>

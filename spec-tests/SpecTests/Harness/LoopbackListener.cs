@@ -12,10 +12,14 @@ public sealed class LoopbackListener : IAsyncDisposable
     private readonly Task _serving;
 
     public int Port { get; } = FakeRemoteServer.FreePort();
+    public string Address { get; }
+    public string BaseUrl => $"http://{Address}:{Port}";
 
-    public LoopbackListener(Func<HttpListenerContext, Task> handle)
+    /// <param name="address">a loopback address other than 127.0.0.1 lets a test tell this listener from other loopback services</param>
+    public LoopbackListener(Func<HttpListenerContext, Task> handle, string address = "127.0.0.1")
     {
-        _listener.Prefixes.Add($"http://127.0.0.1:{Port}/");
+        Address = address;
+        _listener.Prefixes.Add($"http://{address}:{Port}/");
         _listener.Start();
         _serving = Task.Run(async () =>
         {
