@@ -176,8 +176,8 @@ public static class ServerHost
         services.AddSingleton<IEndpoints, ServerServer.FederationReadEndpoints>();
         services.AddSingleton<IEndpoints, ServerServer.FederationPublicRoomEndpoints>();
         services.AddSingleton<GuardedHttp>();
-        services.AddSingleton<Media.IMediaStorage>(_ => config.Media.Storage == "s3"
-            ? new Media.S3MediaStorage(config.Media.S3)
+        services.AddSingleton<Media.IMediaStorage>(provider => config.Media.Storage == "s3"
+            ? new Media.S3MediaStorage(config.Media.S3, provider.GetRequiredService<ILoggerFactory>().CreateLogger("Matrix.Homeserver.Media"))
             : new Media.LocalMediaStorage(config.EffectiveMediaStorePath));
         services.AddSingleton<Media.MediaStaging>();
         services.AddSingleton<Media.MediaStore>();

@@ -11,9 +11,12 @@ public sealed class S3MediaStorage : IMediaStorage, IDisposable
     private readonly AmazonS3Client _client;
     private readonly S3Config _config;
 
-    public S3MediaStorage(S3Config config)
+    private readonly ILogger _logger;
+
+    public S3MediaStorage(S3Config config, ILogger logger)
     {
         _config = config;
+        _logger = logger;
         var clientConfig = new AmazonS3Config
         {
             ForcePathStyle = config.ForcePathStyle,
@@ -33,14 +36,14 @@ public sealed class S3MediaStorage : IMediaStorage, IDisposable
 
     public async Task PutAsync(string key, StagedFile file, string contentType, CancellationToken ct)
     {
-        await _client.PutObjectAsync(new PutObjectRequest
+        await CallAsync(() => _client.PutObjectAsync(new PutObjectRequest
         {
             BucketName = _config.Bucket,
             Key = _config.KeyPrefix + key,
             FilePath = file.Path,
             ContentType = contentType,
             UseChunkEncoding = false,
-        }, ct);
+        }, ct), ct);
         file.Dispose();
     }
 
@@ -48,8 +51,7 @@ public sealed class S3MediaStorage : IMediaStorage, IDisposable
     {
         try
         {
-            var response = await _client.GetObjectAsync(_config.Bucket, _config.KeyPrefix + key, ct);
-            return response.ResponseStream;
+            return (await CallAsync(() => _client.GetObjectAsync(_config.Bucket, _config.KeyPrefix + key, ct), ct)).ResponseStream;
         }
         catch (AmazonS3Exception e) when (e.StatusCode == System.Net.HttpStatusCode.NotFound)
         {
@@ -59,8 +61,23 @@ public sealed class S3MediaStorage : IMediaStorage, IDisposable
 
     public string? LocalPath(string key) => null;
 
-    public async Task DeleteAsync(string key, CancellationToken ct) =>
-        await _client.DeleteObjectAsync(_config.Bucket, _config.KeyPrefix + key, ct);
+    public Task DeleteAsync(string key, CancellationToken ct) =>
+        CallAsync(() => _client.DeleteObjectAsync(_config.Bucket, _config.KeyPrefix + key, ct), ct);
+
+    /// <summary>A store that cannot be reached is the server's trouble, not the client's: 503, with the cause in the log.</summary>
+    private async Task<T> CallAsync<T>(Func<Task<T>> call, CancellationToken ct)
+    {
+        try
+        {
+            return await call();
+        }
+        catch (Exception e) when (e is HttpRequestException or AmazonServiceException { StatusCode: >= System.Net.HttpStatusCode.InternalServerError or 0 }
+                                      or TaskCanceledException && !ct.IsCancellationRequested)
+        {
+            _logger.LogError("S3 media store {Endpoint} failed: {Reason}", _config.Endpoint ?? "AWS", e.Message);
+            throw new Http.MatrixException(503, "M_UNKNOWN", "The media store is unavailable; try again later.");
+        }
+    }
 
     public void Dispose() => _client.Dispose();
 }
