@@ -15,6 +15,14 @@ public sealed class BenchmarkSmokeTests
         Assert.Contains("second sync (no directory change)", output);
     }
 
+    [Fact]
+    public async Task The_media_benchmark_runs_in_smoke_mode()
+    {
+        var output = await RunAsync("Media", "--smoke");
+        Assert.Contains("upload initiation, ms", output);
+        Assert.Contains("800x600 scale", output);
+    }
+
     private static async Task<string> RunAsync(string benchmark, params string[] args)
     {
         var dir = new DirectoryInfo(AppContext.BaseDirectory);
