@@ -54,18 +54,31 @@ public sealed class MediaStorageTests(Xunit.Abstractions.ITestOutputHelper outpu
     }
 
     [Fact]
-    public async Task With_legacy_access_kept_the_unauthenticated_endpoints_serve_new_media()
+    public async Task With_legacy_access_kept_the_unauthenticated_endpoints_serve_new_media_and_unused_ids_expire()
     {
-        await using var server = new HomeserverProcess(new SqliteTestDatabase().Yaml, "media:\n  legacy_unauthenticated_access: true\n");
+        await using var server = new HomeserverProcess(new SqliteTestDatabase().Yaml,
+            "media:\n  legacy_unauthenticated_access: true\n  unused_expires_after_ms: 1000\n  max_pending_uploads_per_user: 1\n");
         await server.StartAsync();
-        var user = await new MatrixClient(server.BaseUrl, server.ServerName).RegisterAsync();
+        var client = new MatrixClient(server.BaseUrl, server.ServerName);
+        var user = await client.RegisterAsync();
         var media = new MediaClient(server.BaseUrl);
         var path = MediaClient.PathOf((await media.UploadAsync(TestImages.Png(64, 64), "image/png", user.AccessToken)).Str("content_uri"));
-        using var download = await media.GetAsync($"/_matrix/media/v3/download/{path}", null);
-        Assert.Equal(HttpStatusCode.OK, download.StatusCode);
-        Assert.Equal("public, max-age=86400", download.Headers.CacheControl!.ToString());
-        using var thumbnail = await media.GetAsync($"/_matrix/media/r0/thumbnail/{path}?width=32&height=32&method=crop", null);
-        Assert.Equal((32, 32), TestImages.PngSize(await thumbnail.Content.ReadAsByteArrayAsync()));
+        using (var download = await media.GetAsync($"/_matrix/media/v3/download/{path}", null))
+        {
+            Assert.Equal(HttpStatusCode.OK, download.StatusCode);
+            Assert.Equal("public, max-age=86400", download.Headers.CacheControl!.ToString());
+        }
+        using (var thumbnail = await media.GetAsync($"/_matrix/media/r0/thumbnail/{path}?width=32&height=32&method=crop", null))
+            Assert.Equal((32, 32), TestImages.PngSize(await thumbnail.Content.ReadAsByteArrayAsync()));
+
+        var created = MediaClient.PathOf((await client.PostAsync("/_matrix/media/v1/create", null, user.AccessToken)).Str("content_uri"));
+        Assert.Equal(429, (await client.PostAsync("/_matrix/media/v1/create", null, user.AccessToken)).Status);
+        await Task.Delay(1500);
+        // Expired: the ID takes no content, and no longer counts against the user's pending limit.
+        var late = await media.UploadAsync(MediaClient.Content("late"u8.ToArray(), "text/plain"), user.AccessToken,
+            path: $"/_matrix/media/v3/upload/{created}", method: HttpMethod.Put);
+        Assert.Equal(404, late.Status);
+        Assert.Equal(200, (await client.PostAsync("/_matrix/media/v1/create", null, user.AccessToken)).Status);
     }
 
     [Fact]

@@ -26,6 +26,12 @@ internal static partial class Vips
 
     private static bool Initialise()
     {
+        // vips_init loads the optional loader modules (ImageMagick, poppler, OpenSlide, HEIF, JPEG XL) with RTLD_GLOBAL;
+        // OpenSlide brings the system libsqlite3, whose symbols then interpose on the SQLite bundled with this server and
+        // crash it. Pointing VIPSHOME at a folder without modules keeps libvips to its built-in loaders (JPEG, PNG, GIF,
+        // WebP, TIFF), which is also the smaller attack surface for untrusted uploads. It must be the C environment:
+        // .NET's Environment.SetEnvironmentVariable does not reach getenv().
+        setenv("VIPSHOME", Path.Combine(AppContext.BaseDirectory, "no-vips-modules"), 1);
         if (!NativeLibrary.TryLoad(Library, out var handle))
             return false;
         if (vips_init("homeserver") != 0)
@@ -84,6 +90,9 @@ internal static partial class Vips
         vips_error_clear();
         return message.Trim();
     }
+
+    [LibraryImport("libc.so.6", StringMarshalling = StringMarshalling.Utf8)]
+    private static partial int setenv(string name, string value, int overwrite);
 
     [LibraryImport(Library, StringMarshalling = StringMarshalling.Utf8)]
     private static partial int vips_init(string argv0);
