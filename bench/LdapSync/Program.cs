@@ -7,7 +7,8 @@ using Matrix.SpecTests.Harness;
 
 // Directory-sync benchmark: a private slapd seeded with --users people in --groups groups (about one group in ten
 // nested in another), our homeserver on a fresh database, and the LDAP bridge's full reconciliation timed: reading
-// the directory, the first run (creating every user, room and membership) and a second run that finds nothing to do.
+// the directory, the first run (creating every user, room and membership), a second full run that finds nothing to do,
+// and a periodic run that sees the directory's fingerprint unchanged and skips.
 // Usage: dotnet run -c Release --project bench/LdapSync [-- --users 10000 --groups 500 --engine sqlite|postgres]
 //        (--smoke: 40 users in 4 groups, as the test suite runs it so the benchmark cannot rot)
 // Needs slapd and ldap-utils (the test command installs them); postgres needs HS_TEST_POSTGRES.
@@ -57,7 +58,7 @@ BridgeRuntime.WriteRegistration(config);
 await server.StartAsync();
 await using var bridge = BridgeRuntime.Create(config);
 var reader = new DirectoryReader(config.Directory);
-var reconciler = new Reconciler(config, bridge.AppService, reader.Read);
+var reconciler = new Reconciler(config, bridge.AppService, reader);
 
 var read = Stopwatch.StartNew();
 var snapshot = reader.Read();
@@ -68,18 +69,22 @@ first.Stop();
 var second = Stopwatch.StartNew();
 var secondReport = await reconciler.RunAsync(dryRun: false, CancellationToken.None);
 second.Stop();
+var periodic = Stopwatch.StartNew();
+var periodicReport = await reconciler.RunIfChangedAsync(CancellationToken.None);
+periodic.Stop();
 
 Console.WriteLine();
 Console.WriteLine($"{"step",-34} {"seconds",9} {"changes",9} {"errors",7}");
 Console.WriteLine($"{"read the directory (paged)",-34} {read.Elapsed.TotalSeconds,9:F2} {snapshot.PeopleByDn.Count,9} {0,7}");
 Console.WriteLine($"{"first full sync",-34} {first.Elapsed.TotalSeconds,9:F2} {firstReport.Actions.Count,9} {firstReport.Errors.Count,7}");
 Console.WriteLine($"{"second sync (no directory change)",-34} {second.Elapsed.TotalSeconds,9:F2} {secondReport.Actions.Count,9} {secondReport.Errors.Count,7}");
+Console.WriteLine($"{"periodic run, unchanged (skipped)",-34} {periodic.Elapsed.TotalSeconds,9:F2} {periodicReport.Actions.Count,9} {periodicReport.Errors.Count,7}");
 Console.WriteLine();
 Console.WriteLine(firstReport.Summary());
 foreach (var error in firstReport.Errors.Concat(secondReport.Errors).Take(5))
     Console.WriteLine($"error: {error}");
 Directory.Delete(dir, recursive: true);
-return firstReport.Errors.Count + secondReport.Errors.Count == 0 && secondReport.Actions.Count == 0 ? 0 : 1;
+return firstReport.Errors.Count + secondReport.Errors.Count == 0 && secondReport.Actions.Count == 0 && periodicReport.Skipped ? 0 : 1;
 
 // People bench0..N-1, each in group (i mod G); every tenth group also contains the next group.
 static string SeedLdif(int users, int groups)

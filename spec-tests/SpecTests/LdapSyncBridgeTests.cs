@@ -60,6 +60,7 @@ public sealed class LdapSyncBridgeTests : IAsyncLifetime
               group_base_dn: {TestLdapServer.GroupsDn}
               page_size: 2
               timeout_ms: 3000
+              change_attribute: entryCSN
             groups:
               - {"{"} group: "cn=engineering,{TestLdapServer.GroupsDn}", alias: engineering, name: Engineering {"}"}
               - {"{"} group: "cn=platform,{TestLdapServer.GroupsDn}", alias: engineering, power_level: 50 {"}"}
@@ -71,7 +72,7 @@ public sealed class LdapSyncBridgeTests : IAsyncLifetime
         BridgeRuntime.WriteRegistration(_config);
         await _server.StartAsync();
         _bridge = BridgeRuntime.Create(_config);
-        _reconciler = new Reconciler(_config, _bridge.AppService, new DirectoryReader(_config.Directory).Read);
+        _reconciler = new Reconciler(_config, _bridge.AppService, new DirectoryReader(_config.Directory));
     }
 
     private string U(string localpart) => $"@{localpart}:{_server.ServerName}";
@@ -157,6 +158,59 @@ public sealed class LdapSyncBridgeTests : IAsyncLifetime
             await _ldap.StartAgainAsync();
         }
         Assert.Empty((await RunAsync()).Actions);
+    }
+
+    [Fact]
+    public async Task Directory_photos_become_avatars_and_periodic_runs_skip_an_unchanged_directory()
+    {
+        var photo = TestImages.Png(48, 48);
+        await _ldap.ModifyAsync($"dn: uid=alice,{TestLdapServer.PeopleDn}\nchangetype: modify\nadd: jpegPhoto\njpegPhoto:: {Convert.ToBase64String(photo)}\n");
+        var first = await RunAsync();
+        Assert.Equal(U("alice"), Assert.Single(first.Actions, a => a.Kind == SyncActionKind.SetAvatar).UserId);
+        var viewer = await C.RegisterAsync();
+        Assert.Equal(photo, await AvatarAsync("alice", viewer.AccessToken));
+        Assert.Null(await AvatarAsync("bob", viewer.AccessToken));
+
+        // Nothing changed: a periodic run is skipped without comparing; a full run finds nothing either.
+        var skipped = await _reconciler.RunIfChangedAsync(CancellationToken.None);
+        Assert.True(skipped.Skipped);
+        Assert.Empty(skipped.Actions);
+        Assert.Empty((await RunAsync()).Actions);
+
+        // A new photo and a rename: the periodic run notices and applies both.
+        var newPhoto = TestImages.Png(64, 64);
+        await _ldap.ModifyAsync($"dn: uid=alice,{TestLdapServer.PeopleDn}\nchangetype: modify\nreplace: jpegPhoto\njpegPhoto:: {Convert.ToBase64String(newPhoto)}\n");
+        await _ldap.ModifyAsync($"dn: uid=bob,{TestLdapServer.PeopleDn}\nchangetype: modify\nreplace: cn\ncn: Bobby Tables\n");
+        var changed = await _reconciler.RunIfChangedAsync(CancellationToken.None);
+        Assert.False(changed.Skipped);
+        Assert.Empty(changed.Errors);
+        Assert.Contains(changed.Actions, a => a.Kind == SyncActionKind.SetAvatar && a.UserId == U("alice"));
+        Assert.Contains(changed.Actions, a => a.Kind == SyncActionKind.UpdateDisplayName && a.UserId == U("bob"));
+        Assert.Equal(newPhoto, await AvatarAsync("alice", viewer.AccessToken));
+        Assert.Equal("Bobby Tables", await DisplayNameAsync("bob"));
+
+        // The photo removed from the directory: the avatar goes too.
+        await _ldap.ModifyAsync($"dn: uid=alice,{TestLdapServer.PeopleDn}\nchangetype: modify\ndelete: jpegPhoto\n");
+        var removed = await _reconciler.RunIfChangedAsync(CancellationToken.None);
+        Assert.Contains(removed.Actions, a => a.Kind == SyncActionKind.RemoveAvatar && a.UserId == U("alice"));
+        Assert.Null(await AvatarAsync("alice", viewer.AccessToken));
+
+        // A change made on the homeserver alone is not seen by a skipped run; the next full run repairs it.
+        var engineering = (await _bridge.AppService.Bot.ResolveAliasAsync($"#engineering:{_server.ServerName}"))!;
+        await _bridge.AppService.Bot.KickAsync(engineering, U("bob"), "by hand");
+        Assert.True((await _reconciler.RunIfChangedAsync(CancellationToken.None)).Skipped);
+        Assert.Contains((await RunAsync()).Actions, a => a.Kind == SyncActionKind.Join && a.UserId == U("bob"));
+    }
+
+    /// <summary>The bytes of the user's avatar, fetched as a client would (profile, then authenticated download), or null.</summary>
+    private async Task<byte[]?> AvatarAsync(string localpart, string token)
+    {
+        var field = await C.GetAsync($"/_matrix/client/v3/profile/{Uri.EscapeDataString(U(localpart))}/avatar_url");
+        if (field.Body?["avatar_url"]?.GetValue<string>() is not { } mxc)
+            return null;
+        using var download = await new MediaClient(_server.BaseUrl).GetAsync($"/_matrix/client/v1/media/download/{MediaClient.PathOf(mxc)}", token);
+        Assert.Equal("image/png", download.Content.Headers.ContentType!.MediaType);
+        return await download.Content.ReadAsByteArrayAsync();
     }
 
     public async Task DisposeAsync()

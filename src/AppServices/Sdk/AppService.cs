@@ -144,13 +144,15 @@ public sealed class AppService(AppServiceRegistration registration, string homes
     }
 
     /// <summary>A client-server request with the <c>as_token</c>, as <paramref name="userId"/> when given.</summary>
-    internal async Task<JsonNode?> RequestAsync(HttpMethod method, string path, string? userId, JsonObject? body, CancellationToken ct)
+    internal Task<JsonNode?> RequestAsync(HttpMethod method, string path, string? userId, JsonObject? body, CancellationToken ct) =>
+        RequestAsync(method, path, userId, body is null ? null : new StringContent(body.ToJsonString(), Encoding.UTF8, "application/json"), ct);
+
+    /// <summary>The same with any body (media uploads).</summary>
+    internal async Task<JsonNode?> RequestAsync(HttpMethod method, string path, string? userId, HttpContent? content, CancellationToken ct)
     {
         var url = homeserverUrl.TrimEnd('/') + path + (userId is null ? "" : (path.Contains('?') ? "&" : "?") + "user_id=" + Uri.EscapeDataString(userId));
-        using var request = new HttpRequestMessage(method, url);
+        using var request = new HttpRequestMessage(method, url) { Content = content };
         request.Headers.Authorization = new AuthenticationHeaderValue("Bearer", Registration.AsToken);
-        if (body is not null)
-            request.Content = new StringContent(body.ToJsonString(), Encoding.UTF8, "application/json");
         using var response = await _http.SendAsync(request, ct);
         var text = await response.Content.ReadAsStringAsync(ct);
         var json = text.Length > 0 ? JsonNode.Parse(text) : null;

@@ -44,6 +44,28 @@ public sealed class Intent(AppService service, string userId)
             new JsonObject { ["displayname"] = displayName }, ct);
     }
 
+    /// <summary>Sets (or, with null, removes) this user's avatar.</summary>
+    public async Task SetAvatarUrlAsync(string? contentUri, CancellationToken ct = default)
+    {
+        await EnsureRegisteredAsync(ct);
+        var path = $"/_matrix/client/v3/profile/{Uri.EscapeDataString(UserId)}/avatar_url";
+        if (contentUri is null)
+            await SendAsUserAsync(HttpMethod.Delete, path, null, ct);
+        else
+            await SendAsUserAsync(HttpMethod.Put, path, new JsonObject { ["avatar_url"] = contentUri }, ct);
+    }
+
+    /// <summary>Uploads content to the media repository as this user; returns its <c>mxc://</c> URI.</summary>
+    public async Task<string> UploadAsync(byte[] content, string contentType, string? fileName = null, CancellationToken ct = default)
+    {
+        await EnsureRegisteredAsync(ct);
+        var path = "/_matrix/media/v3/upload" + (fileName is null ? "" : "?filename=" + Uri.EscapeDataString(fileName));
+        var body = new ByteArrayContent(content);
+        body.Headers.ContentType = new System.Net.Http.Headers.MediaTypeHeaderValue(contentType);
+        var answer = await service.RequestAsync(HttpMethod.Post, path, UserId, body, ct);
+        return answer?["content_uri"]?.GetValue<string>() ?? throw new MatrixRequestException(200, null, "the upload answer has no content_uri");
+    }
+
     /// <summary>Joins the room; when that is forbidden, the service's own user invites this one and it joins again.</summary>
     public async Task EnsureJoinedAsync(string roomId, CancellationToken ct = default)
     {

@@ -27,6 +27,8 @@ public sealed class LdapSyncConfig : BridgeConfig
         public string GroupFilter { get; set; } = "(|(objectClass=groupOfNames)(objectClass=groupOfUniqueNames)(objectClass=group))";
         public string MemberAttribute { get; set; } = "member";
         public AttributeSection Attributes { get; set; } = new();
+        /// <summary>The operational attribute every change updates: <c>modifyTimestamp</c>, or AD's <c>uSNChanged</c>.</summary>
+        public string ChangeAttribute { get; set; } = "modifyTimestamp";
         public int PageSize { get; set; } = 500;
         public int TimeoutMs { get; set; } = 10_000;
 
@@ -38,12 +40,19 @@ public sealed class LdapSyncConfig : BridgeConfig
         public string Localpart { get; set; } = "uid";
         public string DisplayName { get; set; } = "cn";
         public string Department { get; set; } = "departmentNumber";
+        /// <summary>The avatar source (AD: <c>thumbnailPhoto</c>); empty to leave avatars alone.</summary>
+        public string Photo { get; set; } = "jpegPhoto";
     }
 
     public sealed class SyncSection
     {
         public int IntervalSeconds { get; set; } = 300;
         public bool DeactivateRemovedUsers { get; set; } = true;
+        /// <summary>
+        /// Periodic runs skip the reconciliation while the directory's fingerprint is unchanged; every this many runs
+        /// reconcile anyway, correcting changes made on the homeserver side. 1 reconciles every time.
+        /// </summary>
+        public int FullSyncEvery { get; set; } = 12;
     }
 
     /// <summary>A group whose members (nested groups included) belong in a room or space, at a power level.</summary>
@@ -83,6 +92,9 @@ public sealed class LdapSyncConfig : BridgeConfig
             throw new BridgeConfigException("directory.uri must be an ldap:// or ldaps:// URL");
         if (Directory.PageSize is < 1 or > 10_000)
             throw new BridgeConfigException("directory.page_size must be between 1 and 10000");
+        Require(Directory.ChangeAttribute, "directory.change_attribute");
+        if (Sync.FullSyncEvery < 1)
+            throw new BridgeConfigException("sync.full_sync_every must be at least 1");
         if (Sync.IntervalSeconds < 10)
             throw new BridgeConfigException("sync.interval_seconds must be at least 10");
         foreach (var (mapping, i) in Groups.Select((m, i) => (m, i)))

@@ -3,7 +3,9 @@ using Matrix.Bridges.Ldap;
 
 // The directory-sync bridge: LdapBridge --config ldap-bridge.yaml [--generate-registration] [--once] [--dry-run]
 //   --generate-registration  write the registration file the homeserver must list, and exit
-//   --once                   one run now (on demand, e.g. from cron), then exit; otherwise every sync.interval_seconds
+//   --once                   one full run now (on demand, e.g. from cron), then exit; otherwise a run every
+//                            sync.interval_seconds, skipped while the directory is unchanged, and a full one every
+//                            sync.full_sync_every runs (and at start)
 //   --dry-run                print the plan without changing anything
 var configPath = Option("--config") ?? "ldap-bridge.yaml";
 LdapSyncConfig config;
@@ -24,7 +26,7 @@ if (args.Contains("--generate-registration"))
 }
 
 await using var runtime = BridgeRuntime.Create(config);
-var reconciler = new Reconciler(config, runtime.AppService, new DirectoryReader(config.Directory).Read);
+var reconciler = new Reconciler(config, runtime.AppService, new DirectoryReader(config.Directory));
 var dryRun = args.Contains("--dry-run");
 using var stop = new CancellationTokenSource();
 Console.CancelKeyPress += (_, e) =>
@@ -32,9 +34,11 @@ Console.CancelKeyPress += (_, e) =>
     e.Cancel = true;
     stop.Cancel();
 };
-do
+for (var run = 0; !stop.IsCancellationRequested; run++)
 {
-    var report = await reconciler.RunAsync(dryRun, stop.Token);
+    var report = dryRun || run % config.Sync.FullSyncEvery == 0
+        ? await reconciler.RunAsync(dryRun, stop.Token)
+        : await reconciler.RunIfChangedAsync(stop.Token);
     Console.WriteLine($"{DateTimeOffset.UtcNow:u} {report.Summary()}");
     foreach (var action in report.Actions)
         Console.WriteLine($"  {(dryRun ? "would " : "")}{action}");
@@ -49,7 +53,7 @@ do
     catch (OperationCanceledException)
     {
     }
-} while (!stop.IsCancellationRequested);
+}
 return 0;
 
 string? Option(string name) => Array.IndexOf(args, name) is var i and >= 0 && i + 1 < args.Length ? args[i + 1] : null;

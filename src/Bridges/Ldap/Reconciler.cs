@@ -10,22 +10,40 @@ namespace Matrix.Bridges.Ldap;
 /// in a safe order (users, rooms, joins, power levels, removals, deactivations) or, dry, only listed. Users the bridge
 /// does not manage and that are not in the directory are never touched.
 /// </summary>
-public sealed class Reconciler(LdapSyncConfig config, AppService service, Func<DirectorySnapshot> readDirectory)
+public sealed class Reconciler(LdapSyncConfig config, AppService service, IDirectorySource directory)
 {
     /// <summary>State-store namespace: each managed user ID and the display name last given to it.</summary>
     public const string ManagedUsers = "ldap.users";
+    /// <summary>State-store namespace: each managed user ID and the hash of the directory photo last set as its avatar.</summary>
+    public const string Avatars = "ldap.avatars";
+    private const string SyncState = "ldap.sync";
+    private const string FingerprintKey = "fingerprint";
 
     private sealed record RoomTarget(string Alias, string Name, bool Space, Dictionary<string, int> Members);
 
-    public async Task<SyncReport> RunAsync(bool dryRun, CancellationToken ct)
+    /// <summary>A full run: the whole directory compared with the homeserver (on demand, and every <c>full_sync_every</c> runs).</summary>
+    public Task<SyncReport> RunAsync(bool dryRun, CancellationToken ct) => RunCoreAsync(dryRun, skipIfUnchanged: false, ct);
+
+    /// <summary>
+    /// A periodic run: skipped when the directory's fingerprint equals the one of the last run that ended without errors
+    /// (nothing in the directory was added, changed or deleted since), else a full run.
+    /// </summary>
+    public Task<SyncReport> RunIfChangedAsync(CancellationToken ct) => RunCoreAsync(dryRun: false, skipIfUnchanged: true, ct);
+
+    private async Task<SyncReport> RunCoreAsync(bool dryRun, bool skipIfUnchanged, CancellationToken ct)
     {
         var report = new SyncReport(dryRun);
         List<SyncAction> plan;
         Dictionary<string, string> roomIds;
+        string? fingerprint = null;
         try
         {
-            var directory = readDirectory();
-            (plan, roomIds) = await PlanAsync(directory, ct);
+            // Taken before the read: a change made during the run makes the next fingerprint differ, so it is not missed.
+            if (!dryRun)
+                fingerprint = directory.Fingerprint();
+            if (skipIfUnchanged && fingerprint == service.State.Get(SyncState, FingerprintKey))
+                return new SyncReport(dryRun, skipped: true);
+            (plan, roomIds) = await PlanAsync(directory.Read(), ct);
         }
         catch (Exception e) when (e is DirectoryUnavailableException or MatrixRequestException or HttpRequestException)
         {
@@ -43,10 +61,12 @@ public sealed class Reconciler(LdapSyncConfig config, AppService service, Func<D
                 await ApplyAsync(action, roomIds, ct);
                 report.Actions.Add(action);
             }
-            catch (Exception e) when (e is MatrixRequestException or HttpRequestException or KeyNotFoundException)
+            catch (Exception e) when (e is MatrixRequestException or HttpRequestException or KeyNotFoundException or DirectoryUnavailableException)
             {
                 report.Errors.Add($"{action}: {e.Message}");
             }
+        // Only a clean run lets later runs skip: after errors, the next run compares everything again.
+        service.State.Set(SyncState, FingerprintKey, report.Errors.Count == 0 ? fingerprint : null);
         service.State.Flush();
         return report;
     }
@@ -84,6 +104,8 @@ public sealed class Reconciler(LdapSyncConfig config, AppService service, Func<D
                 plan.Add(new SyncAction(SyncActionKind.CreateUser, userId, Value: name));
             else if (given != name)
                 plan.Add(new SyncAction(SyncActionKind.UpdateDisplayName, userId, Value: name));
+        if (config.Directory.Attributes.Photo is { Length: > 0 })
+            PlanAvatars(directory, plan);
 
         bool IsOurs(string userId) => managed.ContainsKey(userId) || desiredUsers.ContainsKey(userId);
         var bot = service.Bot;
@@ -118,6 +140,31 @@ public sealed class Reconciler(LdapSyncConfig config, AppService service, Func<D
         return (plan, roomIds);
     }
 
+    /// <summary>Avatars follow the directory photos: set when a photo is new or changed, removed when it is gone.</summary>
+    private void PlanAvatars(DirectorySnapshot directory, List<SyncAction> plan)
+    {
+        var given = service.State.All(Avatars);
+        foreach (var person in directory.PeopleByDn.Values.Where(p => !p.Disabled).DistinctBy(p => p.Localpart).OrderBy(p => p.Localpart, StringComparer.Ordinal))
+        {
+            var userId = UserId(person.Localpart);
+            var current = given.GetValueOrDefault(userId);
+            if (person.PhotoHash is { } hash && hash != current)
+                plan.Add(new SyncAction(SyncActionKind.SetAvatar, userId, Value: hash, Dn: person.Dn));
+            else if (person.PhotoHash is null && current is not null)
+                plan.Add(new SyncAction(SyncActionKind.RemoveAvatar, userId));
+        }
+    }
+
+    /// <summary>The media type of a directory photo, from its first bytes (the attribute says JPEG; directories hold PNGs too).</summary>
+    private static string ImageType(byte[] photo) => photo switch
+    {
+        [0xFF, 0xD8, 0xFF, ..] => "image/jpeg",
+        [0x89, (byte)'P', (byte)'N', (byte)'G', ..] => "image/png",
+        [(byte)'G', (byte)'I', (byte)'F', (byte)'8', ..] => "image/gif",
+        [(byte)'R', (byte)'I', (byte)'F', (byte)'F', _, _, _, _, (byte)'W', (byte)'E', (byte)'B', (byte)'P', ..] => "image/webp",
+        _ => "application/octet-stream",
+    };
+
     /// <summary>The room's user power levels with ours set from the groups: others and the bot keep theirs; level 0 is left out.</summary>
     private JsonObject LevelsWanted(JsonObject actual, RoomTarget room, Func<string, bool> isOurs)
     {
@@ -138,6 +185,19 @@ public sealed class Reconciler(LdapSyncConfig config, AppService service, Func<D
             case SyncActionKind.CreateUser or SyncActionKind.UpdateDisplayName:
                 await service.Intent(action.UserId!).SetDisplayNameAsync(action.Value!, ct);
                 service.State.Set(ManagedUsers, action.UserId!, action.Value);
+                break;
+            case SyncActionKind.SetAvatar:
+                var photo = directory.ReadPhoto(action.Dn!);
+                var user = service.Intent(action.UserId!);
+                if (photo is null)
+                    await user.SetAvatarUrlAsync(null, ct);
+                else
+                    await user.SetAvatarUrlAsync(await user.UploadAsync(photo, ImageType(photo), "avatar", ct), ct);
+                service.State.Set(Avatars, action.UserId!, photo is null ? null : action.Value);
+                break;
+            case SyncActionKind.RemoveAvatar:
+                await service.Intent(action.UserId!).SetAvatarUrlAsync(null, ct);
+                service.State.Set(Avatars, action.UserId!, null);
                 break;
             case SyncActionKind.CreateRoom:
                 var request = new JsonObject { ["room_alias_name"] = action.Room, ["name"] = action.Value, ["preset"] = "private_chat" };
@@ -166,6 +226,7 @@ public sealed class Reconciler(LdapSyncConfig config, AppService service, Func<D
             case SyncActionKind.DeactivateUser:
                 await service.Intent(action.UserId!).DeactivateAsync(ct);
                 service.State.Set(ManagedUsers, action.UserId!, null);
+                service.State.Set(Avatars, action.UserId!, null);
                 break;
         }
     }
