@@ -81,6 +81,26 @@ public sealed class MediaStorageTests(Xunit.Abstractions.ITestOutputHelper outpu
         Assert.Equal(200, (await client.PostAsync("/_matrix/media/v1/create", null, user.AccessToken)).Status);
     }
 
+    /// <summary>Thumbnails switched off behave as a server without libvips: small images whole, large ones refused.</summary>
+    [Fact]
+    public async Task Without_thumbnailing_small_images_are_sent_whole()
+    {
+        await using var server = new HomeserverProcess(new SqliteTestDatabase().Yaml,
+            "media:\n  thumbnails:\n    enabled: false\n    fallback_original_max_bytes: 20000\n");
+        await server.StartAsync();
+        var user = await new MatrixClient(server.BaseUrl, server.ServerName).RegisterAsync();
+        var media = new MediaClient(server.BaseUrl);
+        var small = TestImages.Png(40, 40);
+        var large = TestImages.Png(400, 400);
+        Assert.True(small.Length < 20000 && large.Length > 20000);
+        var smallPath = MediaClient.PathOf((await media.UploadAsync(small, "image/png", user.AccessToken)).Str("content_uri"));
+        var largePath = MediaClient.PathOf((await media.UploadAsync(large, "image/png", user.AccessToken)).Str("content_uri"));
+        using (var whole = await media.GetAsync($"/_matrix/client/v1/media/thumbnail/{smallPath}?width=32&height=32&method=crop", user.AccessToken))
+            Assert.Equal(small, await whole.Content.ReadAsByteArrayAsync());
+        using var refused = await media.GetAsync($"/_matrix/client/v1/media/thumbnail/{largePath}?width=32&height=32&method=crop", user.AccessToken);
+        Assert.Equal(HttpStatusCode.BadRequest, refused.StatusCode);
+    }
+
     [Fact]
     public async Task A_one_gibibyte_file_streams_through_without_growing_the_server()
     {
