@@ -85,4 +85,32 @@ public sealed class MediaPartsTests
         Assert.True(guard.IsHostDenied("EXACT.example"));
         Assert.False(guard.IsHostDenied("notexact.example"));
     }
+
+    [Fact]
+    public async Task Concurrent_callers_share_one_run_and_a_failure_is_not_kept()
+    {
+        var flight = new SingleFlight<int>();
+        var runs = 0;
+        var gate = new TaskCompletionSource();
+        async Task<int> Slow()
+        {
+            Interlocked.Increment(ref runs);
+            await gate.Task;
+            return 42;
+        }
+        var first = flight.RunAsync("k", Slow, CancellationToken.None);
+        var second = flight.RunAsync("k", Slow, CancellationToken.None);
+        using var impatient = new CancellationTokenSource();
+        var third = flight.RunAsync("k", Slow, impatient.Token);
+        impatient.Cancel();
+        await Assert.ThrowsAnyAsync<OperationCanceledException>(() => third);
+        gate.SetResult();
+        var results = await Task.WhenAll(first, second);
+        Assert.Equal(new[] { 42, 42 }, results);
+        Assert.Equal(1, runs);
+
+        await Assert.ThrowsAsync<InvalidOperationException>(() => flight.RunAsync("f", () => throw new InvalidOperationException(), CancellationToken.None));
+        await Task.Delay(50);
+        Assert.Equal(7, await flight.RunAsync("f", () => Task.FromResult(7), CancellationToken.None));
+    }
 }

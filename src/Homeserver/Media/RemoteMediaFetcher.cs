@@ -1,4 +1,3 @@
-using System.Collections.Concurrent;
 using System.Net;
 using System.Text.Json.Nodes;
 using Matrix.Federation.Transport;
@@ -19,22 +18,10 @@ public sealed class RemoteMediaFetcher(
     FederationClient federation, GuardedHttp guarded, Database db, MediaStore store, IMediaStorage storage, MediaStaging staging,
     HomeserverConfig config, TimeProvider clock, ILogger<RemoteMediaFetcher> logger)
 {
-    private readonly ConcurrentDictionary<string, Lazy<Task<MediaRow>>> _inFlight = new();
+    private readonly SingleFlight<MediaRow> _downloads = new();
 
-    public async Task<MediaRow> FetchAsync(string serverName, string mediaId, TimeSpan wait, CancellationToken ct)
-    {
-        var key = serverName + "/" + mediaId;
-        var fetch = _inFlight.GetOrAdd(key, _ => new Lazy<Task<MediaRow>>(() => DownloadAsync(serverName, mediaId, wait)));
-        try
-        {
-            return await fetch.Value.WaitAsync(ct);
-        }
-        finally
-        {
-            if (fetch.Value.IsCompleted)
-                _inFlight.TryRemove(new KeyValuePair<string, Lazy<Task<MediaRow>>>(key, fetch));
-        }
-    }
+    public Task<MediaRow> FetchAsync(string serverName, string mediaId, TimeSpan wait, CancellationToken ct) =>
+        _downloads.RunAsync(serverName + "/" + mediaId, () => DownloadAsync(serverName, mediaId, wait), ct);
 
     private async Task<MediaRow> DownloadAsync(string serverName, string mediaId, TimeSpan wait)
     {

@@ -1,4 +1,3 @@
-using System.Collections.Concurrent;
 using Matrix.Homeserver.Config;
 using Matrix.Homeserver.Http;
 using Matrix.Homeserver.Storage;
@@ -20,7 +19,7 @@ public sealed class ThumbnailService(
 
     private readonly ThumbnailConfig _config = config.Media.Thumbnails;
     private readonly SemaphoreSlim _workers = new(Math.Max(1, Environment.ProcessorCount));
-    private readonly ConcurrentDictionary<string, Lazy<Task<ThumbnailAnswer>>> _inFlight = new();
+    private readonly SingleFlight<ThumbnailAnswer> _renderings = new();
 
     public static bool LibraryAvailable => Vips.Available;
     public static string LibraryVersion => Vips.Version;
@@ -43,17 +42,8 @@ public sealed class ThumbnailService(
         var stored = await db.ReadAsync(s => store.GetThumbnailAsync(s, media.ServerName, media.MediaId, target.Width, target.Height, target.Method), ct);
         if (stored is not null)
             return Answer(stored, original);
-        var key = $"{media.ServerName}/{media.MediaId}/{target.Width}x{target.Height}/{target.Method}";
-        var make = _inFlight.GetOrAdd(key, _ => new Lazy<Task<ThumbnailAnswer>>(() => MakeAsync(media, original, target)));
-        try
-        {
-            return await make.Value.WaitAsync(ct);
-        }
-        finally
-        {
-            if (make.Value.IsCompleted)
-                _inFlight.TryRemove(new KeyValuePair<string, Lazy<Task<ThumbnailAnswer>>>(key, make));
-        }
+        return await _renderings.RunAsync($"{media.ServerName}/{media.MediaId}/{target.Width}x{target.Height}/{target.Method}",
+            () => MakeAsync(media, original, target), ct);
     }
 
     /// <summary>
