@@ -162,6 +162,7 @@ public static class ServerHost
         services.AddSingleton<IEndpoints, RoomDirectory.SpaceHierarchy>();
         services.AddSingleton<IEndpoints, Receipts.ReceiptEndpoints>();
         services.AddSingleton<IEndpoints, RoomDirectory.DirectoryEndpoints>();
+        services.AddSingleton<Push.PushRuleService>();
         services.AddSingleton<IEndpoints, Push.PushRulesEndpoints>();
         services.AddSingleton<IEndpoints, Presence.PresenceEndpoints>();
         services.AddSingleton<IEndpoints, UserDirectory.UserDirectoryEndpoints>();

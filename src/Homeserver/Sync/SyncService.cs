@@ -60,6 +60,10 @@ public sealed class SyncService(
         var changed = since is null ? [] : (await db.ReadAsync(s => rooms.MembershipEventsSinceAsync(s, user, sinceEvents, upTo), ct))
             .Select(e => e.RoomId).ToHashSet();
         var changedAccountData = await db.ReadAsync(s => accountData.ChangedSinceAsync(s, user, window.From.AccountData, positions.AccountData), ct);
+        // Clients take the push rules from the initial sync; a user who never changed them has the server defaults.
+        if (since is null && !changedAccountData.Any(e => e.RoomId == AccountDataStore.Global && e.DataType == Push.PushRuleService.AccountDataType))
+            changedAccountData.Add(new AccountDataStore.Entry(AccountDataStore.Global, Push.PushRuleService.AccountDataType,
+                new JsonObject { ["global"] = Push.PushRuleSet.FromStored(null).ToJson(user) }.ToJsonString()));
 
         var join = new JsonObject();
         var invite = new JsonObject();

@@ -1,0 +1,52 @@
+using System.Text.Json.Nodes;
+using Matrix.Homeserver.AccountData;
+using Matrix.Homeserver.Storage;
+
+namespace Matrix.Homeserver.Push;
+
+/// <summary>
+/// Loads and changes users' push rules. The ruleset lives in the user's <c>m.push_rules</c> account data (as Synapse
+/// keeps it), so every change also reaches the user's clients through /sync.
+/// </summary>
+public sealed class PushRuleService(Database db, AccountDataStore accountData, StreamPositions streams, Sync.SyncNotifier notifier)
+{
+    public const string AccountDataType = "m.push_rules";
+
+    // Changes read, modify and write one document: serialised, so two at once cannot lose one.
+    private readonly SemaphoreSlim _writer = new(1, 1);
+
+    public async Task<PushRuleSet> LoadAsync(string userId, CancellationToken ct) =>
+        await db.ReadAsync(s => LoadAsync(s, userId), ct);
+
+    private async Task<PushRuleSet> LoadAsync(DbSession s, string userId)
+    {
+        var stored = await accountData.GetAsync(s, userId, AccountDataStore.Global, AccountDataType);
+        return PushRuleSet.FromStored(stored is null ? null : JsonNode.Parse(stored)?["global"] as JsonObject);
+    }
+
+    /// <summary>Applies <paramref name="change"/> and stores the result; false (nothing stored) when it reports no such rule.</summary>
+    public async Task<bool> ChangeAsync(string userId, Func<PushRuleSet, bool> change, CancellationToken ct)
+    {
+        await _writer.WaitAsync(ct);
+        try
+        {
+            var changed = await db.WriteAsync(async s =>
+            {
+                var rules = await LoadAsync(s, userId);
+                if (!change(rules))
+                    return false;
+                var content = new JsonObject { ["global"] = rules.ToJson(userId) };
+                await accountData.SetAsync(s, userId, AccountDataStore.Global, AccountDataType, content.ToJsonString(),
+                    await streams.NextAsync(s, "account_data"));
+                return true;
+            }, ct);
+            if (changed)
+                notifier.Notify([userId]);
+            return changed;
+        }
+        finally
+        {
+            _writer.Release();
+        }
+    }
+}
