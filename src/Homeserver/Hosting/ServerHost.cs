@@ -163,6 +163,8 @@ public static class ServerHost
         services.AddSingleton<IEndpoints, Receipts.ReceiptEndpoints>();
         services.AddSingleton<IEndpoints, RoomDirectory.DirectoryEndpoints>();
         services.AddSingleton<Push.PushRuleService>();
+        services.AddSingleton<Push.PushActionStore>();
+        services.AddSingleton<IEventListener, Push.PushActionsWriter>();
         services.AddSingleton<IEndpoints, Push.PushRulesEndpoints>();
         services.AddSingleton<IEndpoints, Presence.PresenceEndpoints>();
         services.AddSingleton<IEndpoints, UserDirectory.UserDirectoryEndpoints>();

@@ -1,3 +1,4 @@
+using System.Collections.Concurrent;
 using System.Text.Json.Nodes;
 using Matrix.Homeserver.AccountData;
 using Matrix.Homeserver.Storage;
@@ -14,6 +15,21 @@ public sealed class PushRuleService(Database db, AccountDataStore accountData, S
 
     // Changes read, modify and write one document: serialised, so two at once cannot lose one.
     private readonly SemaphoreSlim _writer = new(1, 1);
+    // Every event is evaluated against its local members' rules: the merged rulesets are kept, replaced on change.
+    private readonly ConcurrentDictionary<string, JsonObject> _rulesets = new(StringComparer.Ordinal);
+    private const int MaxCachedRulesets = 100_000;
+
+    /// <summary>The user's whole ruleset in priority order (cached); treat it as read-only.</summary>
+    public async Task<JsonObject> RulesetAsync(string userId, CancellationToken ct)
+    {
+        if (_rulesets.TryGetValue(userId, out var cached))
+            return cached;
+        var ruleset = (await LoadAsync(userId, ct)).ToJson(userId);
+        if (_rulesets.Count >= MaxCachedRulesets)
+            _rulesets.Clear();
+        _rulesets[userId] = ruleset;
+        return ruleset;
+    }
 
     public async Task<PushRuleSet> LoadAsync(string userId, CancellationToken ct) =>
         await db.ReadAsync(s => LoadAsync(s, userId), ct);
@@ -36,10 +52,13 @@ public sealed class PushRuleService(Database db, AccountDataStore accountData, S
                 if (!change(rules))
                     return false;
                 var content = new JsonObject { ["global"] = rules.ToJson(userId) };
+                _rulesets.TryRemove(userId, out _);
                 await accountData.SetAsync(s, userId, AccountDataStore.Global, AccountDataType, content.ToJsonString(),
                     await streams.NextAsync(s, "account_data"));
                 return true;
             }, ct);
+            // Dropped again after the commit: an evaluation in between may have cached the old rules.
+            _rulesets.TryRemove(userId, out _);
             if (changed)
                 notifier.Notify([userId]);
             return changed;

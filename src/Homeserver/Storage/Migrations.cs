@@ -391,6 +391,21 @@ public static class Migrations
                 fetched_ts BIGINT NOT NULL
             );
             """),
+        (7, """
+            CREATE TABLE event_push_actions (
+                user_id TEXT NOT NULL,
+                event_id TEXT NOT NULL,
+                room_id TEXT NOT NULL,
+                stream_ordering BIGINT NOT NULL,
+                thread_id TEXT NOT NULL,
+                highlight BIGINT NOT NULL,
+                actions TEXT NOT NULL,
+                ts BIGINT NOT NULL,
+                PRIMARY KEY (user_id, event_id)
+            );
+            CREATE INDEX event_push_actions_room ON event_push_actions (user_id, room_id, stream_ordering);
+            CREATE INDEX event_push_actions_user ON event_push_actions (user_id, stream_ordering);
+            """),
     ];
 
     public static int LatestVersion => All[^1].Version;

@@ -6,11 +6,11 @@ namespace Matrix.Homeserver.Sync;
 
 /// <summary>
 /// A RoomEventFilter: event types and senders to keep or drop (<c>*</c> matches any sequence of characters), a limit,
-/// and member lazy-loading.
+/// member lazy-loading, and whether unread counts are split per thread.
 /// </summary>
 public sealed record EventFilter(
     IReadOnlyList<string>? Types, IReadOnlyList<string> NotTypes, IReadOnlyList<string>? Senders, IReadOnlyList<string> NotSenders,
-    int? Limit, bool LazyLoadMembers)
+    int? Limit, bool LazyLoadMembers, bool UnreadThreadNotifications = false)
 {
     public static readonly EventFilter All = new(null, [], null, [], null, false);
 
@@ -32,7 +32,8 @@ public sealed record EventFilter(
             throw MatrixException.BadJson("limit must not be negative.");
         return new EventFilter(
             Strings(filter, "types"), Strings(filter, "not_types") ?? [], Strings(filter, "senders"), Strings(filter, "not_senders") ?? [],
-            limit is null ? null : (int)Math.Min(limit.Value, SyncFilter.MaxTimelineLimit), filter.OptionalBool("lazy_load_members") ?? false);
+            limit is null ? null : (int)Math.Min(limit.Value, SyncFilter.MaxTimelineLimit), filter.OptionalBool("lazy_load_members") ?? false,
+            filter.OptionalBool("unread_thread_notifications") ?? false);
     }
 
     private static List<string>? Strings(JsonElement filter, string name) =>

@@ -15,7 +15,7 @@ namespace Matrix.Homeserver.Sync;
 public sealed class SyncService(
     Database db, RoomStore rooms, StreamPositions streams, EventSpine spine, RoomReader reader, EventCache events, SyncNotifier notifier,
     AccountDataStore accountData, ReceiptStore receipts, TypingService typing, Presence.PresenceService presence, RemoteInviteStore remoteInvites,
-    E2ee.ToDeviceService toDevice, E2ee.DeviceListService deviceLists, E2ee.DeviceKeyStore deviceKeys)
+    E2ee.ToDeviceService toDevice, E2ee.DeviceListService deviceLists, E2ee.DeviceKeyStore deviceKeys, Push.PushActionStore pushActions)
 {
     /// <summary>Where this sync starts and ends in every stream.</summary>
     private sealed record Window(SyncToken? Since, SyncToken UpTo)
@@ -172,7 +172,7 @@ public sealed class SyncService(
                     state.Add(stateEvent);
             }
         }
-        return new JsonObject
+        var joined = new JsonObject
         {
             ["timeline"] = new JsonObject
             {
@@ -184,8 +184,31 @@ public sealed class SyncService(
             ["ephemeral"] = new JsonObject { ["events"] = ephemeral },
             ["account_data"] = new JsonObject { ["events"] = roomAccountData },
             ["summary"] = await SummaryAsync(room, requester.UserId.Value, ct),
-            ["unread_notifications"] = new JsonObject { ["notification_count"] = 0, ["highlight_count"] = 0 },
         };
+        await AddUnreadCountsAsync(joined, requester.UserId.Value, room.RoomId, filter.Timeline.UnreadThreadNotifications, ct);
+        return joined;
+    }
+
+    /// <summary>
+    /// Notifying events after the user's read receipts: <c>unread_notifications</c> counts all of them, or only the main
+    /// timeline's when the filter asks for <c>unread_thread_notifications</c> (then given per thread root).
+    /// </summary>
+    private async Task AddUnreadCountsAsync(JsonObject joined, string userId, string roomId, bool perThread, CancellationToken ct)
+    {
+        var counts = await db.ReadAsync(s => pushActions.UnreadAsync(s, userId, roomId), ct);
+        static JsonObject Count(IEnumerable<Push.UnreadCount> rows) =>
+            new() { ["notification_count"] = rows.Sum(r => r.Notifications), ["highlight_count"] = rows.Sum(r => r.Highlights) };
+        if (!perThread)
+        {
+            joined["unread_notifications"] = Count(counts);
+            return;
+        }
+        joined["unread_notifications"] = Count(counts.Where(c => c.ThreadId == Push.PushActionStore.MainThread));
+        var threads = new JsonObject();
+        foreach (var thread in counts.Where(c => c.ThreadId != Push.PushActionStore.MainThread))
+            threads[thread.ThreadId] = Count([thread]);
+        if (threads.Count > 0)
+            joined["unread_thread_notifications"] = threads;
     }
 
     private static JsonArray AccountDataEvents(List<AccountDataStore.Entry> entries, string roomId) =>

@@ -1,0 +1,112 @@
+using System.Text.Json.Nodes;
+using Matrix.SpecTests.Harness;
+
+namespace Matrix.SpecTests;
+
+/// <summary>
+/// Spec: "Push notifications" as clients see them: push rules evaluated for every event, unread and highlight counts
+/// per room (and per thread on request) in /sync, cleared by read receipts, and changed by the user's rules.
+/// </summary>
+public abstract class NotificationCountTests(ServerFixture fixture)
+{
+    private MatrixClient C => fixture.Client;
+    private const string V3 = "/_matrix/client/v3";
+
+    private async Task<JsonNode> RoomInSyncAsync(LoggedInUser user, string roomId, string? filter = null)
+    {
+        var sync = await C.GetAsync($"{V3}/sync" + (filter is null ? "" : "?filter=" + Uri.EscapeDataString(filter)), user.AccessToken);
+        return sync.Body?["rooms"]?["join"]?[roomId] ?? throw new Xunit.Sdk.XunitException($"{roomId} is not joined in {sync}");
+    }
+
+    private static (long Notifications, long Highlights) Counts(JsonNode room) =>
+        (room["unread_notifications"]!["notification_count"]!.GetValue<long>(), room["unread_notifications"]!["highlight_count"]!.GetValue<long>());
+
+    private async Task<(string RoomId, LoggedInUser Alice, LoggedInUser Bob)> RoomOfTwoAsync()
+    {
+        var alice = await C.RegisterAsync();
+        var bob = await C.RegisterAsync();
+        var roomId = await RoomTests.CreateRoomAsync(C, alice, new { invite = new[] { bob.UserId } });
+        Assert.Equal(200, (await C.PostAsync($"{V3}/rooms/{RoomTests.R(roomId)}/join", new { }, bob.AccessToken)).Status);
+        return (roomId, alice, bob);
+    }
+
+    private async Task<string> SendAsync(LoggedInUser user, string roomId, object content) =>
+        (await C.PutAsync($"{V3}/rooms/{RoomTests.R(roomId)}/send/m.room.message/{Guid.NewGuid():N}", content, user.AccessToken)).Str("event_id");
+
+    [Fact]
+    public async Task Messages_count_mentions_highlight_and_a_read_receipt_clears_both()
+    {
+        var (roomId, alice, bob) = await RoomOfTwoAsync();
+        Assert.Equal((0, 0), Counts(await RoomInSyncAsync(bob, roomId)));
+        await RoomTests.SendAsync(C, alice, roomId, "hello");
+        var mention = await SendAsync(alice, roomId, new JsonObject
+        {
+            ["msgtype"] = "m.text", ["body"] = "bob, look", ["m.mentions"] = new JsonObject { ["user_ids"] = new JsonArray(bob.UserId) },
+        });
+        Assert.Equal((2, 1), Counts(await RoomInSyncAsync(bob, roomId)));
+        // The sender's own messages never count for them.
+        Assert.Equal((0, 0), Counts(await RoomInSyncAsync(alice, roomId)));
+
+        Assert.Equal(200, (await C.PostAsync($"{V3}/rooms/{RoomTests.R(roomId)}/receipt/m.read/{RoomTests.R(mention)}", new { }, bob.AccessToken)).Status);
+        Assert.Equal((0, 0), Counts(await RoomInSyncAsync(bob, roomId)));
+
+        // A room mention from someone allowed to notify the room highlights too; a private receipt clears it.
+        var roomMention = await SendAsync(alice, roomId, new JsonObject
+        {
+            ["msgtype"] = "m.text", ["body"] = "everyone!", ["m.mentions"] = new JsonObject { ["room"] = true },
+        });
+        Assert.Equal((1, 1), Counts(await RoomInSyncAsync(bob, roomId)));
+        Assert.Equal(200, (await C.PostAsync($"{V3}/rooms/{RoomTests.R(roomId)}/receipt/m.read.private/{RoomTests.R(roomMention)}", new { }, bob.AccessToken)).Status);
+        Assert.Equal((0, 0), Counts(await RoomInSyncAsync(bob, roomId)));
+        // Bob (power level 0) mentioning the room does not highlight for alice; notices do not count at all.
+        await SendAsync(bob, roomId, new JsonObject { ["msgtype"] = "m.text", ["body"] = "hey all", ["m.mentions"] = new JsonObject { ["room"] = true } });
+        await SendAsync(bob, roomId, new JsonObject { ["msgtype"] = "m.notice", ["body"] = "bot says hi" });
+        Assert.Equal((1, 0), Counts(await RoomInSyncAsync(alice, roomId)));
+    }
+
+    [Fact]
+    public async Task Thread_replies_are_counted_per_thread_when_asked_and_cleared_by_threaded_receipts()
+    {
+        var (roomId, alice, bob) = await RoomOfTwoAsync();
+        var root = await RoomTests.SendAsync(C, alice, roomId, "root");
+        var reply = await SendAsync(alice, roomId, new JsonObject
+        {
+            ["msgtype"] = "m.text", ["body"] = "in the thread",
+            ["m.relates_to"] = new JsonObject { ["rel_type"] = "m.thread", ["event_id"] = root },
+        });
+        Assert.Equal((2, 0), Counts(await RoomInSyncAsync(bob, roomId)));
+        const string threaded = """{"room":{"timeline":{"unread_thread_notifications":true}}}""";
+        var split = await RoomInSyncAsync(bob, roomId, threaded);
+        Assert.Equal((1, 0), Counts(split));
+        Assert.Equal(1, split["unread_thread_notifications"]![root]!["notification_count"]!.GetValue<long>());
+
+        Assert.Equal(200, (await C.PostAsync($"{V3}/rooms/{RoomTests.R(roomId)}/receipt/m.read/{RoomTests.R(reply)}", new { thread_id = root }, bob.AccessToken)).Status);
+        split = await RoomInSyncAsync(bob, roomId, threaded);
+        Assert.Equal((1, 0), Counts(split));
+        Assert.Null(split["unread_thread_notifications"]);
+        Assert.Equal(200, (await C.PostAsync($"{V3}/rooms/{RoomTests.R(roomId)}/receipt/m.read/{RoomTests.R(root)}", new { thread_id = "main" }, bob.AccessToken)).Status);
+        Assert.Equal((0, 0), Counts(await RoomInSyncAsync(bob, roomId)));
+    }
+
+    [Fact]
+    public async Task The_users_rules_decide_what_counts()
+    {
+        var (roomId, alice, bob) = await RoomOfTwoAsync();
+        // A room rule without actions silences the room; a content rule makes a keyword highlight.
+        Assert.Equal(200, (await C.PutAsync($"{V3}/pushrules/global/room/{RoomTests.R(roomId)}", new { actions = Array.Empty<object>() }, bob.AccessToken)).Status);
+        await RoomTests.SendAsync(C, alice, roomId, "quiet please");
+        Assert.Equal((0, 0), Counts(await RoomInSyncAsync(bob, roomId)));
+        Assert.Equal(200, (await C.DeleteAsync($"{V3}/pushrules/global/room/{RoomTests.R(roomId)}", null, bob.AccessToken)).Status);
+        Assert.Equal(200, (await C.PutAsync($"{V3}/pushrules/global/content/deploy", new { pattern = "deploy*", actions = new object[] { "notify", new { set_tweak = "highlight" } } }, bob.AccessToken)).Status);
+        await RoomTests.SendAsync(C, alice, roomId, "Deployment done.");
+        await RoomTests.SendAsync(C, alice, roomId, "redeployment is not a word match");
+        Assert.Equal((2, 1), Counts(await RoomInSyncAsync(bob, roomId)));
+        // The master rule silences everything.
+        Assert.Equal(200, (await C.PutAsync($"{V3}/pushrules/global/override/.m.rule.master/enabled", new { enabled = true }, bob.AccessToken)).Status);
+        await RoomTests.SendAsync(C, alice, roomId, "deploy again");
+        Assert.Equal((2, 1), Counts(await RoomInSyncAsync(bob, roomId)));
+    }
+}
+
+public sealed class NotificationCountTestsSqlite(SqliteServer f) : NotificationCountTests(f), IClassFixture<SqliteServer>;
+public sealed class NotificationCountTestsPostgres(PostgresServer f) : NotificationCountTests(f), IClassFixture<PostgresServer>;

@@ -1,0 +1,46 @@
+using Matrix.Homeserver.Storage;
+
+namespace Matrix.Homeserver.Push;
+
+public sealed record PushActionRow(string UserId, string EventId, string RoomId, long StreamOrdering, string ThreadId, long Highlight, string Actions, long Ts);
+
+// A class with setters, not a positional record: SQLite cannot type aggregate columns of an empty result, which
+// Dapper's constructor matching needs.
+public sealed class UnreadCount
+{
+    public string ThreadId { get; init; } = "";
+    public long Notifications { get; init; }
+    public long Highlights { get; init; }
+}
+
+/// <summary>
+/// The notifying events of each user (what their push rules decided), from which unread counts are derived: the events
+/// after the user's read receipt, per thread (a threaded receipt covers its thread; an unthreaded one everything).
+/// </summary>
+public sealed class PushActionStore
+{
+    /// <summary>The main timeline's thread ID, as receipts name it.</summary>
+    public const string MainThread = "main";
+
+    public Task InsertAsync(DbSession s, PushActionRow row) => s.ExecuteAsync("""
+        INSERT INTO event_push_actions (user_id, event_id, room_id, stream_ordering, thread_id, highlight, actions, ts)
+        VALUES (@UserId, @EventId, @RoomId, @StreamOrdering, @ThreadId, @Highlight, @Actions, @Ts)
+        ON CONFLICT DO NOTHING
+        """, row);
+
+    /// <summary>Unread notifying events of the user in the room, per thread, after the read receipts that cover them.</summary>
+    public async Task<List<UnreadCount>> UnreadAsync(DbSession s, string userId, string roomId) =>
+        (await s.QueryAsync<UnreadCount>("""
+            SELECT a.thread_id, CAST(COUNT(*) AS BIGINT) AS notifications, CAST(SUM(a.highlight) AS BIGINT) AS highlights
+            FROM event_push_actions a
+            WHERE a.user_id = @userId AND a.room_id = @roomId
+              AND a.stream_ordering > COALESCE((
+                  SELECT MAX(e.stream_ordering) FROM receipts r JOIN events e ON e.event_id = r.event_id
+                  WHERE r.room_id = a.room_id AND r.user_id = a.user_id AND r.receipt_type IN ('m.read', 'm.read.private')
+                    AND (r.thread_id = '' OR r.thread_id = a.thread_id)), 0)
+            GROUP BY a.thread_id
+            """, new { userId, roomId })).ToList();
+
+    public Task<int> DeleteOlderThanAsync(DbSession s, long ts) =>
+        s.ExecuteAsync("DELETE FROM event_push_actions WHERE ts < @ts", new { ts });
+}

@@ -1,0 +1,62 @@
+using System.Text.Json.Nodes;
+using Matrix.Federation.Auth;
+using Matrix.Federation.Events;
+using Matrix.Homeserver.Config;
+using Matrix.Homeserver.Rooms;
+using Matrix.Homeserver.Storage;
+
+namespace Matrix.Homeserver.Push;
+
+/// <summary>
+/// Evaluates every accepted event against the push rules of the room's local members (not its sender) and records, in
+/// the event's own transaction, the events that notify them: the source of unread counts and notifications.
+/// </summary>
+public sealed class PushActionsWriter(PushRuleService rules, PushActionStore actions, RoomStore rooms, EventCache events, HomeserverConfig config)
+    : IEventListener
+{
+    public async Task OnPersistingAsync(DbSession session, Pdu pdu, RoomSnapshot roomAfter, RoomSnapshot? roomBefore)
+    {
+        var joined = await rooms.JoinedMembersAsync(session, pdu.RoomId);
+        var suffix = ":" + config.ServerName;
+        var recipients = joined.Where(u => u.EndsWith(suffix, StringComparison.Ordinal) && u != pdu.Sender).ToList();
+        if (recipients.Count == 0)
+            return;
+        var ct = session.CancellationToken;
+        var powers = new RoomPowers((await StateEventAsync(pdu, roomAfter, StateKey.Create, ct))!,
+            await StateEventAsync(pdu, roomAfter, StateKey.PowerLevels, ct));
+        var senderLevel = powers.UserLevel(pdu.Sender);
+        long? ordering = null;
+        var threadId = ThreadOf(pdu.Json);
+        foreach (var userId in recipients)
+        {
+            var ruleset = await rules.RulesetAsync(userId, ct);
+            var displayName = PushEvaluator.UsesDisplayName(ruleset) ? await DisplayNameAsync(pdu, roomAfter, userId, ct) : null;
+            var context = new PushContext(joined.Count, displayName, senderLevel, powers.Levels.Notifications);
+            if (PushEvaluator.Evaluate(ruleset, pdu.Json, context) is not { Notify: true } outcome)
+                continue;
+            ordering ??= await session.ExecuteScalarAsync<long>("SELECT stream_ordering FROM events WHERE event_id = @eventId", new { eventId = pdu.EventId });
+            await actions.InsertAsync(session, new PushActionRow(userId, pdu.EventId, pdu.RoomId, ordering.Value, threadId,
+                outcome.Highlight ? 1 : 0, outcome.Actions.ToJsonString(), pdu.OriginServerTs));
+        }
+    }
+
+    public void OnPersisted(Pdu pdu, RoomSnapshot roomAfter)
+    {
+    }
+
+    /// <summary>The thread an event belongs to (its root's ID), or the main timeline.</summary>
+    public static string ThreadOf(JsonObject ev) =>
+        ev["content"]?["m.relates_to"] is JsonObject relation && relation["rel_type"]?.GetValue<string>() == "m.thread"
+            && relation["event_id"] is JsonValue root && root.TryGetValue<string>(out var rootId)
+            ? rootId
+            : PushActionStore.MainThread;
+
+    private async Task<Pdu?> StateEventAsync(Pdu current, RoomSnapshot room, StateKey key, CancellationToken ct) =>
+        room.StateEventId(key) is not { } eventId ? null
+        : eventId == current.EventId ? current
+        : await events.GetAsync(eventId, room.Version, ct);
+
+    private async Task<string?> DisplayNameAsync(Pdu current, RoomSnapshot room, string userId, CancellationToken ct) =>
+        (await StateEventAsync(current, room, new StateKey("m.room.member", userId), ct))?.Content["displayname"] is JsonValue name
+            && name.TryGetValue<string>(out var text) ? text : null;
+}
