@@ -21,16 +21,15 @@ public sealed class PushActionsWriter(PushRuleService rules, PushActionStore act
         var recipients = joined.Where(u => u.EndsWith(suffix, StringComparison.Ordinal) && u != pdu.Sender).ToList();
         if (recipients.Count == 0)
             return;
-        var ct = session.CancellationToken;
-        var powers = new RoomPowers((await StateEventAsync(pdu, roomAfter, StateKey.Create, ct))!,
-            await StateEventAsync(pdu, roomAfter, StateKey.PowerLevels, ct));
+        var powers = new RoomPowers((await StateEventAsync(session, pdu, roomAfter, StateKey.Create))!,
+            await StateEventAsync(session, pdu, roomAfter, StateKey.PowerLevels));
         var senderLevel = powers.UserLevel(pdu.Sender);
         long? ordering = null;
         var threadId = ThreadOf(pdu.Json);
         foreach (var userId in recipients)
         {
-            var ruleset = await rules.RulesetAsync(userId, ct);
-            var displayName = PushEvaluator.UsesDisplayName(ruleset) ? await DisplayNameAsync(pdu, roomAfter, userId, ct) : null;
+            var ruleset = await rules.RulesetAsync(session, userId);
+            var displayName = PushEvaluator.UsesDisplayName(ruleset) ? await DisplayNameAsync(session, pdu, roomAfter, userId) : null;
             var context = new PushContext(joined.Count, displayName, senderLevel, powers.Levels.Notifications);
             if (PushEvaluator.Evaluate(ruleset, pdu.Json, context) is not { Notify: true } outcome)
                 continue;
@@ -51,12 +50,13 @@ public sealed class PushActionsWriter(PushRuleService rules, PushActionStore act
             ? rootId
             : PushActionStore.MainThread;
 
-    private async Task<Pdu?> StateEventAsync(Pdu current, RoomSnapshot room, StateKey key, CancellationToken ct) =>
+    // Everything is read through the event's own session: see EventCache.GetAsync(DbSession, ...).
+    private async Task<Pdu?> StateEventAsync(DbSession session, Pdu current, RoomSnapshot room, StateKey key) =>
         room.StateEventId(key) is not { } eventId ? null
         : eventId == current.EventId ? current
-        : await events.GetAsync(eventId, room.Version, ct);
+        : await events.GetAsync(session, eventId, room.Version);
 
-    private async Task<string?> DisplayNameAsync(Pdu current, RoomSnapshot room, string userId, CancellationToken ct) =>
-        (await StateEventAsync(current, room, new StateKey("m.room.member", userId), ct))?.Content["displayname"] is JsonValue name
+    private async Task<string?> DisplayNameAsync(DbSession session, Pdu current, RoomSnapshot room, string userId) =>
+        (await StateEventAsync(session, current, room, new StateKey("m.room.member", userId)))?.Content["displayname"] is JsonValue name
             && name.TryGetValue<string>(out var text) ? text : null;
 }

@@ -19,12 +19,12 @@ public sealed class PushRuleService(Database db, AccountDataStore accountData, S
     private readonly ConcurrentDictionary<string, JsonObject> _rulesets = new(StringComparer.Ordinal);
     private const int MaxCachedRulesets = 100_000;
 
-    /// <summary>The user's whole ruleset in priority order (cached); treat it as read-only.</summary>
-    public async Task<JsonObject> RulesetAsync(string userId, CancellationToken ct)
+    /// <summary>The user's whole ruleset in priority order (cached, loaded through the caller's session); treat it as read-only.</summary>
+    public async Task<JsonObject> RulesetAsync(DbSession s, string userId)
     {
         if (_rulesets.TryGetValue(userId, out var cached))
             return cached;
-        var ruleset = (await LoadAsync(userId, ct)).ToJson(userId);
+        var ruleset = (await LoadAsync(s, userId)).ToJson(userId);
         if (_rulesets.Count >= MaxCachedRulesets)
             _rulesets.Clear();
         _rulesets[userId] = ruleset;

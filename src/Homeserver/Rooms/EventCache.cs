@@ -48,6 +48,15 @@ public sealed class EventCache(Database db, RoomStore rooms)
         return row is null ? null : FromRow(row, version);
     }
 
+    /// <summary>The same inside an open session (a writer's transaction must not wait for a second pooled connection).</summary>
+    public async Task<Pdu?> GetAsync(DbSession s, string eventId, RoomVersion version)
+    {
+        if (TryGet(eventId) is { } cached)
+            return cached;
+        var row = await rooms.GetEventAsync(s, eventId);
+        return row is null ? null : FromRow(row, version);
+    }
+
     /// <summary>Stored events by ID (unknown IDs are left out).</summary>
     public async Task<List<Pdu>> LoadAsync(RoomVersion version, IReadOnlyCollection<string> eventIds, CancellationToken ct) =>
         (await db.ReadAsync(s => rooms.GetEventsAsync(s, eventIds), ct)).Select(r => FromRow(r, version)).ToList();

@@ -96,7 +96,6 @@ public sealed class Database : IAsyncDisposable
 public sealed class DbSession(DbConnection connection, DbTransaction? transaction, CancellationToken ct)
 {
     public DbConnection Connection => connection;
-    public CancellationToken CancellationToken => ct;
 
     public Task<int> ExecuteAsync(string sql, object? args = null) =>
         connection.ExecuteAsync(new CommandDefinition(sql, args, transaction, cancellationToken: ct));
