@@ -4,14 +4,15 @@ using Matrix.SpecTests.Harness;
 
 namespace Matrix.SpecTests;
 
-/// <summary>A server with small media limits, URL previews allowed to reach 127.0.0.2 only, and plain-HTTP federation.</summary>
+/// <summary>A server with small media limits, user-chosen URLs allowed to reach 127.0.0.2 only, and plain-HTTP federation.</summary>
 public class MediaServer(string engine) : ServerFixture(engine, """
     media:
       max_upload_bytes: 1048576
       quota_bytes_per_user: 3145728
       max_pending_uploads_per_user: 3
-      url_preview:
-        ip_range_allowlist: ["127.0.0.2/32"]
+
+    outbound_http:
+      ip_range_allowlist: ["127.0.0.2/32"]
 
     federation:
       plain_http: true

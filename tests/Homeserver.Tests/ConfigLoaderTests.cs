@@ -22,7 +22,7 @@ public sealed class ConfigLoaderTests
         Assert.Equal(defaults.RateLimits.ClientRequests.Burst, sample.RateLimits.ClientRequests.Burst);
         Assert.Equal(defaults.Media.MaxUploadBytes, sample.Media.MaxUploadBytes);
         Assert.Equal(defaults.Media.UnusedExpiresAfterMs, sample.Media.UnusedExpiresAfterMs);
-        Assert.Equal(defaults.Media.UrlPreview.IpRangeDenylist, sample.Media.UrlPreview.IpRangeDenylist);
+        Assert.Equal(defaults.OutboundHttp.IpRangeDenylist, sample.OutboundHttp.IpRangeDenylist);
         Assert.Equal(defaults.Media.Thumbnails.Sizes.Select(t => (t.Width, t.Height, t.Method)),
             sample.Media.Thumbnails.Sizes.Select(t => (t.Width, t.Height, t.Method)));
     }
@@ -60,7 +60,7 @@ public sealed class ConfigLoaderTests
     [InlineData("media:\n  storage: ftp\n", "media.storage")]
     [InlineData("media:\n  storage: s3\n", "media.s3.bucket")]
     [InlineData("media:\n  max_upload_bytes: 0\n", "media.max_upload_bytes")]
-    [InlineData("media:\n  url_preview:\n    ip_range_allowlist: [intranet]\n", "media.url_preview.ip_range_allowlist")]
+    [InlineData("outbound_http:\n  ip_range_allowlist: [intranet]\n", "outbound_http.ip_range_allowlist")]
     [InlineData("media:\n  thumbnails:\n    sizes:\n      - { width: 0, height: 5, method: crop }\n", "media.thumbnails.sizes[0]")]
     public void Invalid_configs_name_the_key(string yaml, string key)
     {

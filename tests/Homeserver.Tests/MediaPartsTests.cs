@@ -68,7 +68,7 @@ public sealed class MediaPartsTests
     public void The_guard_denies_private_ranges_unless_allowed_and_sees_through_mapped_addresses()
     {
         var config = new HomeserverConfig();
-        config.Media.UrlPreview.IpRangeAllowlist = ["10.1.2.3/32"];
+        config.OutboundHttp.IpRangeAllowlist = ["10.1.2.3/32"];
         config.Media.UrlPreview.HostDenylist = ["*.internal.example", "exact.example"];
         using var guard = new GuardedHttp(config);
         Assert.False(guard.IsAllowed(IPAddress.Loopback));

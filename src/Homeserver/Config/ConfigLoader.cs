@@ -211,6 +211,10 @@ public static class ConfigLoader
             throw new ConfigException("config key 'well_known.server' must be a server name with an optional port");
         ValidateLdap(config.Ldap);
         ValidateMedia(config.Media);
+        foreach (var (list, key) in new[] { (config.OutboundHttp.IpRangeDenylist, "ip_range_denylist"), (config.OutboundHttp.IpRangeAllowlist, "ip_range_allowlist") })
+            foreach (var range in list)
+                if (!IPNetwork.TryParse(range, out _))
+                    throw new ConfigException($"config key 'outbound_http.{key}': '{range}' is not an address range in CIDR notation");
         if (!Enum.TryParse<Microsoft.Extensions.Logging.LogLevel>(config.Logging.Level, ignoreCase: true, out _))
             throw new ConfigException($"config key 'logging.level': '{config.Logging.Level}' is not one of Trace, Debug, Information, Warning, Error, Critical");
     }
@@ -240,10 +244,6 @@ public static class ConfigLoader
                 throw new ConfigException($"config key 'media.thumbnails.sizes[{i}]' needs a positive width and height and method crop or scale");
         }
         var preview = media.UrlPreview;
-        foreach (var (list, key) in new[] { (preview.IpRangeDenylist, "ip_range_denylist"), (preview.IpRangeAllowlist, "ip_range_allowlist") })
-            foreach (var range in list)
-                if (!IPNetwork.TryParse(range, out _))
-                    throw new ConfigException($"config key 'media.url_preview.{key}': '{range}' is not an address range in CIDR notation");
         RequirePositive(preview.MaxPageBytes, "media.url_preview.max_page_bytes");
         RequirePositive(preview.TimeoutMs, "media.url_preview.timeout_ms");
         RequirePositive(preview.CacheMs, "media.url_preview.cache_ms");

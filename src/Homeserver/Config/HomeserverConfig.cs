@@ -22,6 +22,7 @@ public sealed class HomeserverConfig
     public LoggingConfig Logging { get; set; } = new();
     public LdapConfig Ldap { get; set; } = new();
     public MediaConfig Media { get; set; } = new();
+    public OutboundHttpConfig OutboundHttp { get; set; } = new();
     public List<string> AppServiceConfigFiles { get; set; } = [];
     public bool AppServiceLegacyAuthorization { get; set; }
 
@@ -116,4 +117,25 @@ public sealed class FederationConfig
 public sealed class LoggingConfig
 {
     public string Level { get; set; } = "Information";
+}
+
+/// <summary>
+/// Requests to URLs that users or other servers choose (URL previews, push gateways, media redirects): the addresses
+/// they may reach. Federation has its own client and rules.
+/// </summary>
+public sealed class OutboundHttpConfig
+{
+    /// <summary>Addresses never reached, in CIDR notation; defaults to loopback, private, link-local, multicast and reserved ranges.</summary>
+    public List<string> IpRangeDenylist { get; set; } = [.. DefaultDeniedRanges];
+    /// <summary>Exceptions to the deny list (an intranet wiki or push gateway, say).</summary>
+    public List<string> IpRangeAllowlist { get; set; } = [];
+    public string UserAgent { get; set; } = "Matrix.Homeserver";
+
+    public static readonly string[] DefaultDeniedRanges =
+    [
+        "0.0.0.0/8", "10.0.0.0/8", "100.64.0.0/10", "127.0.0.0/8", "169.254.0.0/16", "172.16.0.0/12", "192.0.0.0/24",
+        "192.0.2.0/24", "192.88.99.0/24", "192.168.0.0/16", "198.18.0.0/15", "198.51.100.0/24", "203.0.113.0/24",
+        "224.0.0.0/4", "240.0.0.0/4", "255.255.255.255/32",
+        "::1/128", "::/128", "fe80::/10", "fc00::/7", "2001:db8::/32", "ff00::/8", "fec0::/10", "64:ff9b::/96", "::ffff:0:0/96",
+    ];
 }

@@ -61,22 +61,9 @@ public sealed class S3Config
 public sealed class UrlPreviewConfig
 {
     public bool Enabled { get; set; } = true;
-    /// <summary>Addresses previews may never reach, in CIDR notation; defaults to loopback, private, link-local, multicast and reserved ranges.</summary>
-    public List<string> IpRangeDenylist { get; set; } = [.. DefaultDeniedRanges];
-    /// <summary>Exceptions to the deny list (an intranet wiki, say).</summary>
-    public List<string> IpRangeAllowlist { get; set; } = [];
     /// <summary>Host names previews are refused for; "*.example.com" matches subdomains.</summary>
     public List<string> HostDenylist { get; set; } = [];
     public long MaxPageBytes { get; set; } = 10L * 1024 * 1024;
     public long TimeoutMs { get; set; } = 10_000;
     public long CacheMs { get; set; } = 60 * 60 * 1000;
-    public string UserAgent { get; set; } = "Matrix.Homeserver URL preview";
-
-    public static readonly string[] DefaultDeniedRanges =
-    [
-        "0.0.0.0/8", "10.0.0.0/8", "100.64.0.0/10", "127.0.0.0/8", "169.254.0.0/16", "172.16.0.0/12", "192.0.0.0/24",
-        "192.0.2.0/24", "192.88.99.0/24", "192.168.0.0/16", "198.18.0.0/15", "198.51.100.0/24", "203.0.113.0/24",
-        "224.0.0.0/4", "240.0.0.0/4", "255.255.255.255/32",
-        "::1/128", "::/128", "fe80::/10", "fc00::/7", "2001:db8::/32", "ff00::/8", "fec0::/10", "64:ff9b::/96", "::ffff:0:0/96",
-    ];
 }

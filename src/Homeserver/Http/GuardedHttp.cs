@@ -8,9 +8,10 @@ namespace Matrix.Homeserver.Http;
 public sealed class BlockedTargetException(string message) : Exception(message);
 
 /// <summary>
-/// The one HTTP client for URLs that users or remote servers choose (URL previews, media redirects): every connection,
-/// redirects included, is checked after DNS resolution against <c>media.url_preview</c>'s address and host lists, so
-/// neither a hostile name nor DNS rebinding reaches loopback, private or link-local services.
+/// The one HTTP client for URLs that users or remote servers choose (URL previews, push gateways, media redirects): every
+/// connection, redirects included, is checked after DNS resolution against <c>outbound_http</c>'s address lists (and
+/// the URL preview host deny list), so neither a hostile name nor DNS rebinding reaches loopback, private or
+/// link-local services. Callers bound each request's time with their own cancellation.
 /// </summary>
 public sealed class GuardedHttp : IDisposable
 {
@@ -22,22 +23,22 @@ public sealed class GuardedHttp : IDisposable
 
     public GuardedHttp(HomeserverConfig config)
     {
-        var preview = config.Media.UrlPreview;
-        _denied = preview.IpRangeDenylist.Select(r => IPNetwork.Parse(r)).ToArray();
-        _allowed = preview.IpRangeAllowlist.Select(r => IPNetwork.Parse(r)).ToArray();
-        _deniedHosts = preview.HostDenylist;
+        var outbound = config.OutboundHttp;
+        _denied = outbound.IpRangeDenylist.Select(r => IPNetwork.Parse(r)).ToArray();
+        _allowed = outbound.IpRangeAllowlist.Select(r => IPNetwork.Parse(r)).ToArray();
+        _deniedHosts = config.Media.UrlPreview.HostDenylist;
         var handler = new SocketsHttpHandler
         {
             ConnectCallback = ConnectAsync,
             UseProxy = false,
             AllowAutoRedirect = true,
             MaxAutomaticRedirections = 5,
-            ConnectTimeout = TimeSpan.FromMilliseconds(preview.TimeoutMs),
+            ConnectTimeout = TimeSpan.FromSeconds(10),
             PooledConnectionLifetime = TimeSpan.FromMinutes(1),
             AutomaticDecompression = DecompressionMethods.All,
         };
-        Client = new HttpClient(handler) { Timeout = TimeSpan.FromMilliseconds(preview.TimeoutMs) };
-        Client.DefaultRequestHeaders.UserAgent.ParseAdd(preview.UserAgent.Replace(' ', '-'));
+        Client = new HttpClient(handler) { Timeout = Timeout.InfiniteTimeSpan };
+        Client.DefaultRequestHeaders.UserAgent.ParseAdd(outbound.UserAgent.Replace(' ', '-'));
     }
 
     public bool IsAllowed(IPAddress address)

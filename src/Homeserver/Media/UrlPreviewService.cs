@@ -29,20 +29,35 @@ public sealed class UrlPreviewService(
         if (await db.ReadAsync(s => store.GetPreviewAsync(s, cacheKey, now - _config.CacheMs), ct) is { } cached)
             return JsonNode.Parse(cached)!.AsObject();
 
-        using var response = await GetAsync(new Uri(cacheKey), ct);
-        var mediaType = response.Content.Headers.ContentType?.MediaType?.ToLowerInvariant() ?? "";
         JsonObject og;
-        if (mediaType.StartsWith("image/", StringComparison.Ordinal))
-            og = await StoreImageAsync(response, ct) ?? [];
-        else if (mediaType is "text/html" or "application/xhtml+xml")
+        using (var limit = CancellationTokenSource.CreateLinkedTokenSource(ct))
         {
-            var page = await ReadCappedAsync(response, _config.MaxPageBytes, ct);
-            og = OpenGraph.Parse(OpenGraph.Decode(page, response.Content.Headers.ContentType?.CharSet), response.RequestMessage?.RequestUri ?? uri);
-            await ReplaceImageAsync(og, ct);
+            limit.CancelAfter(TimeSpan.FromMilliseconds(_config.TimeoutMs));
+            try
+            {
+                og = await FetchAsync(uri, new Uri(cacheKey), limit.Token);
+            }
+            catch (OperationCanceledException) when (!ct.IsCancellationRequested)
+            {
+                throw new MatrixException(504, "M_UNKNOWN", "The URL took too long to fetch.");
+            }
         }
-        else
-            og = [];
         await db.WriteAsync(s => store.SetPreviewAsync(s, cacheKey, og.ToJsonString(), now), ct);
+        return og;
+    }
+
+    /// <summary>The page's (or image's) OpenGraph data, with its image stored as media; <paramref name="ct"/> carries the time limit.</summary>
+    private async Task<JsonObject> FetchAsync(Uri requested, Uri url, CancellationToken ct)
+    {
+        using var response = await GetAsync(url, ct);
+        var mediaType = response.Content.Headers.ContentType?.MediaType?.ToLowerInvariant() ?? "";
+        if (mediaType.StartsWith("image/", StringComparison.Ordinal))
+            return await StoreImageAsync(response, ct) ?? [];
+        if (mediaType is not ("text/html" or "application/xhtml+xml"))
+            return [];
+        var page = await ReadCappedAsync(response, _config.MaxPageBytes, ct);
+        var og = OpenGraph.Parse(OpenGraph.Decode(page, response.Content.Headers.ContentType?.CharSet), response.RequestMessage?.RequestUri ?? requested);
+        await ReplaceImageAsync(og, ct);
         return og;
     }
 
