@@ -14,7 +14,7 @@ public sealed record LoginSession(string UserId, string DeviceId, string AccessT
 public sealed class AccountService(
     Database db, UserStore users, DeviceStore devices, TokenStore tokens, ProfileStore profiles, AccountDataStore accountData,
     PasswordHasher hasher, E2ee.DeviceKeyStore deviceKeys, E2ee.DeviceListStore deviceLists, E2ee.DeviceListService deviceListService,
-    HomeserverConfig config, TimeProvider clock, ILogger<AccountService> logger)
+    Push.PusherStore pushers, HomeserverConfig config, TimeProvider clock, ILogger<AccountService> logger)
 {
     public const int MaxPasswordLength = 512;
     public const int MaxDeviceIdLength = 255;
@@ -203,6 +203,8 @@ public sealed class AccountService(
         {
             await tokens.DeleteForDeviceAsync(s, userId, deviceId);
             await deviceKeys.DeleteDeviceAsync(s, userId, deviceId);
+            // A logged-out device must stop getting notifications (as Synapse does).
+            await pushers.DeleteForDeviceAsync(s, userId, deviceId);
             if (await devices.GetAsync(s, userId, deviceId) is null)
                 continue;
             await devices.DeleteAsync(s, userId, deviceId);
@@ -242,7 +244,7 @@ public sealed class AccountService(
         logger.LogInformation("Password changed for {UserId}", requester.UserId.Value);
     }
 
-    /// <summary>Deactivates an account for good: no login, no tokens, no devices, profile and account data removed.</summary>
+    /// <summary>Deactivates an account for good: no login, no tokens, no devices, profile, account data and pushers removed.</summary>
     public async Task DeactivateAsync(string userId, Func<DbSession, Task>? alsoInTransaction, CancellationToken ct)
     {
         var all = (await db.ReadAsync(s => devices.ListAsync(s, userId), ct)).Select(d => d.DeviceId).ToList();
@@ -253,6 +255,7 @@ public sealed class AccountService(
             var changes = await RemoveDevicesAsync(s, userId, all);
             await profiles.DeleteAllAsync(s, userId);
             await accountData.DeleteAllAsync(s, userId);
+            await pushers.DeleteForUserAsync(s, userId);
             if (alsoInTransaction is not null)
                 await alsoInTransaction(s);
             return changes;

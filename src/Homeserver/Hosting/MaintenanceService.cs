@@ -6,10 +6,11 @@ namespace Matrix.Homeserver.Hosting;
 
 /// <summary>
 /// Periodic clean-up of expired short-lived records (UIA sessions, login and OpenID tokens, old federation and
-/// send-to-device transaction IDs, media IDs never uploaded into, stale URL previews).
+/// send-to-device transaction IDs, media IDs never uploaded into, stale URL previews, month-old notifications).
 /// </summary>
 public sealed class MaintenanceService(
-    UserInteractiveAuth uia, Database db, TokenStore tokens, Media.MediaRepository media, Media.MediaStore mediaStore, HomeserverConfig config,
+    UserInteractiveAuth uia, Database db, TokenStore tokens, Media.MediaRepository media, Media.MediaStore mediaStore, Push.PushActionStore pushActions,
+    HomeserverConfig config,
     TimeProvider clock, ILogger<MaintenanceService> logger)
     : BackgroundService
 {
@@ -33,6 +34,8 @@ public sealed class MaintenanceService(
                     await s.ExecuteAsync("DELETE FROM federation_inbound_txns WHERE received_ts <= @before", new { before });
                     await s.ExecuteAsync("DELETE FROM to_device_txns WHERE created_ts <= @before", new { before });
                     await mediaStore.DeleteStalePreviewsAsync(s, now - config.Media.UrlPreview.CacheMs);
+                    // Notifications are listed (GET /notifications) and counted for a month, as Synapse keeps them.
+                    await pushActions.DeleteOlderThanAsync(s, now - (long)TimeSpan.FromDays(30).TotalMilliseconds);
                 }, stoppingToken);
                 await media.ExpireUnusedAsync(stoppingToken);
             }

@@ -165,6 +165,12 @@ public static class ServerHost
         services.AddSingleton<Push.PushRuleService>();
         services.AddSingleton<Push.PushActionStore>();
         services.AddSingleton<IEventListener, Push.PushActionsWriter>();
+        services.AddSingleton<Push.PusherStore>();
+        services.AddSingleton<Push.PushSender>();
+        services.AddSingleton<IEventListener>(provider => provider.GetRequiredService<Push.PushSender>());
+        services.AddHostedService(provider => provider.GetRequiredService<Push.PushSender>());
+        services.AddSingleton<IEndpoints, Push.PusherEndpoints>();
+        services.AddSingleton<IEndpoints, Push.NotificationsEndpoints>();
         services.AddSingleton<IEndpoints, Push.PushRulesEndpoints>();
         services.AddSingleton<IEndpoints, Presence.PresenceEndpoints>();
         services.AddSingleton<IEndpoints, UserDirectory.UserDirectoryEndpoints>();

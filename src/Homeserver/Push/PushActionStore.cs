@@ -2,7 +2,27 @@ using Matrix.Homeserver.Storage;
 
 namespace Matrix.Homeserver.Push;
 
-public sealed record PushActionRow(string UserId, string EventId, string RoomId, long StreamOrdering, string ThreadId, long Highlight, string Actions, long Ts);
+public sealed class PushActionRow
+{
+    public string UserId { get; init; } = "";
+    public string EventId { get; init; } = "";
+    public string RoomId { get; init; } = "";
+    public long StreamOrdering { get; init; }
+    public string ThreadId { get; init; } = "";
+    public long Highlight { get; init; }
+    public string Actions { get; init; } = "[]";
+    public long Ts { get; init; }
+}
+
+public sealed class NotificationRow
+{
+    public string EventId { get; init; } = "";
+    public string RoomId { get; init; } = "";
+    public long StreamOrdering { get; init; }
+    public string Actions { get; init; } = "[]";
+    public long Ts { get; init; }
+    public long IsRead { get; init; }
+}
 
 // A class with setters, not a positional record: SQLite cannot type aggregate columns of an empty result, which
 // Dapper's constructor matching needs.
@@ -40,6 +60,37 @@ public sealed class PushActionStore
                     AND (r.thread_id = '' OR r.thread_id = a.thread_id)), 0)
             GROUP BY a.thread_id
             """, new { userId, roomId })).ToList();
+
+    /// <summary>The user's notifying events after <paramref name="after"/>, oldest first (what a pusher has still to send).</summary>
+    public async Task<List<PushActionRow>> AfterAsync(DbSession s, string userId, long after, int limit) =>
+        (await s.QueryAsync<PushActionRow>("""
+            SELECT user_id, event_id, room_id, stream_ordering, thread_id, highlight, actions, ts FROM event_push_actions
+            WHERE user_id = @userId AND stream_ordering > @after ORDER BY stream_ordering LIMIT @limit
+            """, new { userId, after, limit })).ToList();
+
+    /// <summary>The user's notifications newest first, before <paramref name="before"/>, with whether a read receipt covers each.</summary>
+    public async Task<List<NotificationRow>> NotificationsAsync(DbSession s, string userId, long before, int limit, bool onlyHighlights) =>
+        (await s.QueryAsync<NotificationRow>($"""
+            SELECT a.event_id, a.room_id, a.stream_ordering, a.actions, a.ts,
+                CASE WHEN a.stream_ordering > COALESCE((
+                    SELECT MAX(e.stream_ordering) FROM receipts r JOIN events e ON e.event_id = r.event_id
+                    WHERE r.room_id = a.room_id AND r.user_id = a.user_id AND r.receipt_type IN ('m.read', 'm.read.private')
+                      AND (r.thread_id = '' OR r.thread_id = a.thread_id)), 0) THEN 0 ELSE 1 END AS is_read
+            FROM event_push_actions a
+            WHERE a.user_id = @userId AND a.stream_ordering < @before {(onlyHighlights ? "AND a.highlight = 1" : "")}
+            ORDER BY a.stream_ordering DESC LIMIT @limit
+            """, new { userId, before, limit })).ToList();
+
+    /// <summary>Unread notifying events of the user over all rooms: the badge a push gateway shows.</summary>
+    public async Task<long> UnreadTotalAsync(DbSession s, string userId) =>
+        await s.ExecuteScalarAsync<long>("""
+            SELECT COUNT(*) FROM event_push_actions a
+            WHERE a.user_id = @userId
+              AND a.stream_ordering > COALESCE((
+                  SELECT MAX(e.stream_ordering) FROM receipts r JOIN events e ON e.event_id = r.event_id
+                  WHERE r.room_id = a.room_id AND r.user_id = a.user_id AND r.receipt_type IN ('m.read', 'm.read.private')
+                    AND (r.thread_id = '' OR r.thread_id = a.thread_id)), 0)
+            """, new { userId });
 
     public Task<int> DeleteOlderThanAsync(DbSession s, long ts) =>
         s.ExecuteAsync("DELETE FROM event_push_actions WHERE ts < @ts", new { ts });

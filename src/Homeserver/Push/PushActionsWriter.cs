@@ -34,8 +34,11 @@ public sealed class PushActionsWriter(PushRuleService rules, PushActionStore act
             if (PushEvaluator.Evaluate(ruleset, pdu.Json, context) is not { Notify: true } outcome)
                 continue;
             ordering ??= await session.ExecuteScalarAsync<long>("SELECT stream_ordering FROM events WHERE event_id = @eventId", new { eventId = pdu.EventId });
-            await actions.InsertAsync(session, new PushActionRow(userId, pdu.EventId, pdu.RoomId, ordering.Value, threadId,
-                outcome.Highlight ? 1 : 0, outcome.Actions.ToJsonString(), pdu.OriginServerTs));
+            await actions.InsertAsync(session, new PushActionRow
+            {
+                UserId = userId, EventId = pdu.EventId, RoomId = pdu.RoomId, StreamOrdering = ordering.Value, ThreadId = threadId,
+                Highlight = outcome.Highlight ? 1 : 0, Actions = outcome.Actions.ToJsonString(), Ts = pdu.OriginServerTs,
+            });
         }
     }
 

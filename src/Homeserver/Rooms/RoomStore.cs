@@ -94,6 +94,9 @@ public sealed class RoomStore
     public async Task<List<CurrentStateRow>> CurrentStateAsync(DbSession s, string roomId) =>
         (await s.QueryAsync<CurrentStateRow>("SELECT type, state_key, event_id, membership FROM current_state WHERE room_id = @roomId", new { roomId })).ToList();
 
+    public Task<string?> CurrentStateEventIdAsync(DbSession s, string roomId, string type, string stateKey) => s.QuerySingleOrDefaultAsync<string?>(
+        "SELECT event_id FROM current_state WHERE room_id = @roomId AND type = @type AND state_key = @stateKey", new { roomId, type, stateKey });
+
     public Task SetCurrentStateAsync(DbSession s, string roomId, string type, string stateKey, string eventId, string? membership) => s.ExecuteAsync("""
         INSERT INTO current_state (room_id, type, state_key, event_id, membership) VALUES (@roomId, @type, @stateKey, @eventId, @membership)
         ON CONFLICT (room_id, type, state_key) DO UPDATE SET event_id = excluded.event_id, membership = excluded.membership

@@ -405,6 +405,22 @@ public static class Migrations
             );
             CREATE INDEX event_push_actions_room ON event_push_actions (user_id, room_id, stream_ordering);
             CREATE INDEX event_push_actions_user ON event_push_actions (user_id, stream_ordering);
+            CREATE TABLE pushers (
+                user_id TEXT NOT NULL,
+                app_id TEXT NOT NULL,
+                pushkey TEXT NOT NULL,
+                kind TEXT NOT NULL,
+                app_display_name TEXT NOT NULL,
+                device_display_name TEXT NOT NULL,
+                profile_tag TEXT NULL,
+                lang TEXT NOT NULL,
+                data_json TEXT NOT NULL,
+                device_id TEXT NULL,
+                created_ts BIGINT NOT NULL,
+                last_stream_ordering BIGINT NOT NULL,
+                PRIMARY KEY (app_id, pushkey, user_id)
+            );
+            CREATE INDEX pushers_user ON pushers (user_id);
             """),
     ];
 

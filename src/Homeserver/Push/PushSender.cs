@@ -1,0 +1,178 @@
+using System.Collections.Concurrent;
+using System.Net.Http.Json;
+using System.Text.Json.Nodes;
+using Matrix.Federation.Events;
+using Matrix.Homeserver.Http;
+using Matrix.Homeserver.Rooms;
+using Matrix.Homeserver.Storage;
+
+namespace Matrix.Homeserver.Push;
+
+/// <summary>
+/// Delivers notifications to push gateways (<c>POST /_matrix/push/v1/notify</c>). Each pusher has a durable position
+/// in its user's notifying events, so nothing is lost across restarts: events are sent in order, a failing gateway is
+/// retried with exponential backoff (other pushers go on meanwhile), pushkeys the gateway rejects lose their pushers,
+/// and notifications older than a day are dropped rather than delivered late.
+/// </summary>
+public sealed class PushSender(
+    Database db, PusherStore pushers, PushActionStore actions, RoomStore rooms, GuardedHttp guarded, TimeProvider clock,
+    ILogger<PushSender> logger) : BackgroundService, IEventListener
+{
+    private static readonly TimeSpan Tick = TimeSpan.FromSeconds(5);
+    private static readonly TimeSpan RequestTimeout = TimeSpan.FromSeconds(10);
+    private static readonly TimeSpan MaxBackoff = TimeSpan.FromMinutes(10);
+    private static readonly TimeSpan MaxAge = TimeSpan.FromDays(1);
+    private const int BatchSize = 50;
+    private const int Concurrency = 8;
+
+    private readonly SemaphoreSlim _wake = new(0, 1);
+    private readonly ConcurrentDictionary<(string, string, string), (int Failures, DateTimeOffset RetryAt)> _backoff = new();
+
+    private enum Outcome { Sent, Skipped, Rejected, Failed }
+
+    public void Wake()
+    {
+        if (_wake.CurrentCount == 0)
+            try { _wake.Release(); } catch (SemaphoreFullException) { }
+    }
+
+    public Task OnPersistingAsync(DbSession session, Pdu pdu, RoomSnapshot roomAfter, RoomSnapshot? roomBefore) => Task.CompletedTask;
+
+    public void OnPersisted(Pdu pdu, RoomSnapshot roomAfter) => Wake();
+
+    protected override async Task ExecuteAsync(CancellationToken stoppingToken)
+    {
+        while (!stoppingToken.IsCancellationRequested)
+        {
+            try
+            {
+                await _wake.WaitAsync(Tick, stoppingToken);
+                await PassAsync(stoppingToken);
+            }
+            catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
+            {
+                return;
+            }
+            catch (Exception e)
+            {
+                logger.LogWarning(e, "Push delivery pass failed; retrying");
+            }
+        }
+    }
+
+    private async Task PassAsync(CancellationToken ct)
+    {
+        var all = await db.ReadAsync(s => pushers.AllAsync(s), ct);
+        var now = clock.GetUtcNow();
+        var due = all.Where(p => !_backoff.TryGetValue(Key(p), out var b) || b.RetryAt <= now).ToList();
+        await Parallel.ForEachAsync(due, new ParallelOptions { MaxDegreeOfParallelism = Concurrency, CancellationToken = ct },
+            async (pusher, token) => await DeliverAsync(pusher, token));
+    }
+
+    private async Task DeliverAsync(PusherRow pusher, CancellationToken ct)
+    {
+        var pending = await db.ReadAsync(s => actions.AfterAsync(s, pusher.UserId, pusher.LastStreamOrdering, BatchSize), ct);
+        foreach (var notification in pending)
+        {
+            var outcome = clock.GetUtcNow().ToUnixTimeMilliseconds() - notification.Ts > MaxAge.TotalMilliseconds
+                ? Outcome.Skipped
+                : await SendAsync(pusher, notification, ct);
+            switch (outcome)
+            {
+                case Outcome.Sent or Outcome.Skipped:
+                    _backoff.TryRemove(Key(pusher), out _);
+                    await db.WriteAsync(s => pushers.AdvanceAsync(s, pusher, notification.StreamOrdering), ct);
+                    break;
+                case Outcome.Rejected:
+                    _backoff.TryRemove(Key(pusher), out _);
+                    await db.WriteAsync(s => pushers.DeletePushkeyAsync(s, pusher.AppId, pusher.Pushkey), ct);
+                    logger.LogInformation("Push gateway rejected a pushkey of app {AppId}: its pushers are removed", pusher.AppId);
+                    return;
+                case Outcome.Failed:
+                    var failures = _backoff.TryGetValue(Key(pusher), out var previous) ? previous.Failures + 1 : 1;
+                    var delay = TimeSpan.FromSeconds(Math.Min(MaxBackoff.TotalSeconds, Math.Pow(2, failures - 1)));
+                    _backoff[Key(pusher)] = (failures, clock.GetUtcNow() + delay);
+                    return;
+            }
+        }
+        if (pending.Count == BatchSize)
+            Wake();
+    }
+
+    private async Task<Outcome> SendAsync(PusherRow pusher, PushActionRow notification, CancellationToken ct)
+    {
+        var data = JsonNode.Parse(pusher.DataJson)!.AsObject();
+        var url = data["url"]!.GetValue<string>();
+        data.Remove("url");
+        var stored = await db.ReadAsync(s => rooms.GetEventAsync(s, notification.EventId), ct);
+        if (stored is null || stored.RedactedBy is not null)
+            return Outcome.Skipped;
+        var ev = JsonNode.Parse(stored.Json)!.AsObject();
+        var tweaks = new JsonObject();
+        foreach (var action in JsonNode.Parse(notification.Actions)!.AsArray().OfType<JsonObject>())
+            if (action["set_tweak"]?.GetValue<string>() is { } tweak)
+                tweaks[tweak] = action["value"]?.DeepClone() ?? (tweak == "highlight" ? true : null);
+        var highPriority = stored.Type == "m.room.encrypted" || tweaks.ContainsKey("sound") || tweaks["highlight"] is JsonValue h && h.TryGetValue<bool>(out var on) && on;
+        var unread = await db.ReadAsync(s => actions.UnreadTotalAsync(s, pusher.UserId), ct);
+        var body = new JsonObject
+        {
+            ["event_id"] = notification.EventId,
+            ["room_id"] = notification.RoomId,
+            ["prio"] = highPriority ? "high" : "low",
+            ["counts"] = new JsonObject { ["unread"] = unread },
+            ["devices"] = new JsonArray(new JsonObject
+            {
+                ["app_id"] = pusher.AppId, ["pushkey"] = pusher.Pushkey, ["pushkey_ts"] = pusher.CreatedTs / 1000, ["data"] = data.DeepClone(),
+                ["tweaks"] = tweaks,
+            }),
+        };
+        if (data["format"]?.GetValue<string>() != "event_id_only")
+            await AddEventDetailsAsync(body, ev, stored, pusher.UserId, ct);
+
+        using var timeout = CancellationTokenSource.CreateLinkedTokenSource(ct);
+        timeout.CancelAfter(RequestTimeout);
+        try
+        {
+            using var response = await guarded.Client.PostAsJsonAsync(url, new JsonObject { ["notification"] = body }, timeout.Token);
+            if (response.IsSuccessStatusCode)
+            {
+                var answer = await response.Content.ReadFromJsonAsync<JsonObject>(timeout.Token);
+                return answer?["rejected"] is JsonArray rejected && rejected.Any(k => k?.GetValue<string>() == pusher.Pushkey)
+                    ? Outcome.Rejected
+                    : Outcome.Sent;
+            }
+            var status = (int)response.StatusCode;
+            if (status is 408 or 429 || status >= 500)
+                return Outcome.Failed;
+            logger.LogInformation("Push gateway for app {AppId} refused a notification with {Status}; skipped", pusher.AppId, status);
+            return Outcome.Skipped;
+        }
+        catch (Exception e) when (e is HttpRequestException or OperationCanceledException or System.Text.Json.JsonException && !ct.IsCancellationRequested)
+        {
+            logger.LogInformation("Push gateway for app {AppId} unreachable: {Reason}", pusher.AppId,
+                GuardedHttp.IsBlocked(e, out var reason) ? reason : e.Message);
+            return Outcome.Failed;
+        }
+    }
+
+    /// <summary>The full format: the event's type, sender and content, with the sender's display name and the room's name.</summary>
+    private async Task AddEventDetailsAsync(JsonObject body, JsonObject ev, EventRow stored, string userId, CancellationToken ct)
+    {
+        body["type"] = stored.Type;
+        body["sender"] = stored.Sender;
+        body["content"] = ev["content"]?.DeepClone();
+        if (stored.StateKey is { } stateKey)
+            body["user_is_target"] = stateKey == userId;
+        if (await StateContentAsync(stored.RoomId, "m.room.member", stored.Sender, ct) is { } member && member["displayname"] is JsonValue name)
+            body["sender_display_name"] = name.DeepClone();
+        if (await StateContentAsync(stored.RoomId, "m.room.name", "", ct) is { } roomName && roomName["name"] is JsonValue nameValue)
+            body["room_name"] = nameValue.DeepClone();
+    }
+
+    private Task<JsonObject?> StateContentAsync(string roomId, string type, string stateKey, CancellationToken ct) => db.ReadAsync(async s =>
+        await rooms.CurrentStateEventIdAsync(s, roomId, type, stateKey) is { } eventId && await rooms.GetEventAsync(s, eventId) is { } row
+            ? JsonNode.Parse(row.Json)?["content"] as JsonObject
+            : null, ct);
+
+    private static (string, string, string) Key(PusherRow pusher) => (pusher.UserId, pusher.AppId, pusher.Pushkey);
+}
