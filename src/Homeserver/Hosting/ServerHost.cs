@@ -162,6 +162,10 @@ public static class ServerHost
         services.AddSingleton<IEndpoints, RoomDirectory.SpaceHierarchy>();
         services.AddSingleton<IEndpoints, Receipts.ReceiptEndpoints>();
         services.AddSingleton<IEndpoints, RoomDirectory.DirectoryEndpoints>();
+        services.AddSingleton<Relations.RelationStore>();
+        services.AddSingleton<IEventListener, Relations.RelationsWriter>();
+        services.AddSingleton<Relations.RelationBundler>();
+        services.AddSingleton<IEndpoints, Relations.RelationsEndpoints>();
         services.AddSingleton<Push.PushRuleService>();
         services.AddSingleton<Push.PushActionStore>();
         services.AddSingleton<IEventListener, Push.PushActionsWriter>();

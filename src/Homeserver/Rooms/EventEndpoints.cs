@@ -8,7 +8,8 @@ namespace Matrix.Homeserver.Rooms;
 
 /// <summary>Spec: sending events and state, reading events, state and members, redactions.</summary>
 public sealed class EventEndpoints(
-    Authenticator authenticator, JsonBody json, EventSpine spine, RoomReader reader, Database db, RoomStore rooms, Config.HomeserverConfig config) : IEndpoints
+    Authenticator authenticator, JsonBody json, EventSpine spine, RoomReader reader, Database db, RoomStore rooms, Config.HomeserverConfig config,
+    Relations.RelationBundler bundler, Relations.RelationStore relations) : IEndpoints
 {
     public void Map(IEndpointRouteBuilder app)
     {
@@ -31,12 +32,22 @@ public sealed class EventEndpoints(
         var type = EventType(context);
         var content = RoomCreation.ToCanonicalObject(await json.ReadObjectAsync(context));
         var txnId = context.Route("txnId");
+        await CheckDuplicateAnnotationAsync(requester.UserId.Value, type, content, context.RequestAborted);
         var sent = await spine.SendAsync(roomId, new NewEvent(type, null, requester.UserId.Value, content)
         {
             Transaction = (requester.DeviceId, txnId),
             OriginServerTs = AppServiceTimestamp(context, requester),
         }, context.RequestAborted);
         await context.WriteJsonAsync(new JsonObject { ["event_id"] = sent.Pdu.EventId });
+    }
+
+    /// <summary>Spec: a user may annotate an event with one key once (per event type), unless the first was redacted.</summary>
+    private async Task CheckDuplicateAnnotationAsync(string sender, string type, JsonObject content, CancellationToken ct)
+    {
+        if (Relations.RelationsWriter.Parse(new JsonObject { ["content"] = content.DeepClone() }) is not { RelType: "m.annotation", Key: { } key } relation)
+            return;
+        if (await db.ReadAsync(s => relations.HasAnnotationAsync(s, relation.ParentId, sender, type, key), ct))
+            throw new MatrixException(400, "M_DUPLICATE_ANNOTATION", "You have already sent this annotation.");
     }
 
     private async Task PutStateAsync(HttpContext context)
@@ -99,7 +110,9 @@ public sealed class EventEndpoints(
         var joined = await reader.MembershipAsync(room, requester.UserId.Value, context.RequestAborted) == "join";
         if (row is null || row.RoomId != roomId || !await reader.CanSeeAsync(room, row, requester.UserId.Value, joined, context.RequestAborted))
             throw MatrixException.NotFound("Event not found.");
-        await context.WriteJsonAsync(await reader.ToClientAsync(room, row, context.RequestAborted));
+        var served = new JsonArray(await reader.ToClientAsync(room, row, context.RequestAborted));
+        await bundler.AddAsync(room, served, requester.UserId.Value, context.RequestAborted);
+        await context.WriteJsonAsync(served[0]!.DeepClone());
     }
 
     private async Task RedactAsync(HttpContext context)

@@ -421,6 +421,19 @@ public static class Migrations
                 PRIMARY KEY (app_id, pushkey, user_id)
             );
             CREATE INDEX pushers_user ON pushers (user_id);
+            CREATE TABLE event_relations (
+                event_id TEXT PRIMARY KEY,
+                relates_to_id TEXT NOT NULL,
+                rel_type TEXT NOT NULL,
+                aggregation_key TEXT NULL,
+                room_id TEXT NOT NULL,
+                sender TEXT NOT NULL,
+                type TEXT NOT NULL,
+                stream_ordering BIGINT NOT NULL,
+                origin_server_ts BIGINT NOT NULL
+            );
+            CREATE INDEX event_relations_parent ON event_relations (relates_to_id, rel_type, stream_ordering);
+            CREATE INDEX event_relations_room ON event_relations (room_id, rel_type, stream_ordering);
             """),
     ];
 

@@ -44,7 +44,7 @@ public sealed class SyncEndpoints(
             state.Add(await reader.StateEventToClientAsync(room, stateEventId, context.RequestAborted));
         await context.WriteJsonAsync(new JsonObject
         {
-            ["event"] = await reader.ToClientAsync(room, row, context.RequestAborted),
+            ["event"] = (await sync.TimelineAsync(requester, room, [row], joined, context.RequestAborted))[0]!.DeepClone(),
             ["events_before"] = await sync.TimelineAsync(requester, room, before, joined, context.RequestAborted),
             ["events_after"] = await sync.TimelineAsync(requester, room, after, joined, context.RequestAborted),
             ["start"] = new SyncToken(before.Count > 0 ? before[^1].StreamOrdering - 1 : row.StreamOrdering - 1).ToString(),

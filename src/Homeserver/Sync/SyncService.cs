@@ -15,7 +15,8 @@ namespace Matrix.Homeserver.Sync;
 public sealed class SyncService(
     Database db, RoomStore rooms, StreamPositions streams, EventSpine spine, RoomReader reader, EventCache events, SyncNotifier notifier,
     AccountDataStore accountData, ReceiptStore receipts, TypingService typing, Presence.PresenceService presence, RemoteInviteStore remoteInvites,
-    E2ee.ToDeviceService toDevice, E2ee.DeviceListService deviceLists, E2ee.DeviceKeyStore deviceKeys, Push.PushActionStore pushActions)
+    E2ee.ToDeviceService toDevice, E2ee.DeviceListService deviceLists, E2ee.DeviceKeyStore deviceKeys, Push.PushActionStore pushActions,
+    Relations.RelationBundler bundler)
 {
     /// <summary>Where this sync starts and ends in every stream.</summary>
     private sealed record Window(SyncToken? Since, SyncToken UpTo)
@@ -285,7 +286,10 @@ public sealed class SyncService(
         return (matching.Take(limit).Reverse().ToList(), limited);
     }
 
-    /// <summary>Timeline events the user may see, in client format, with the transaction ID on their own device's events.</summary>
+    /// <summary>
+    /// Timeline events the user may see, in client format, with the transaction ID on their own device's events and
+    /// bundled aggregations.
+    /// </summary>
     public async Task<JsonArray> TimelineAsync(Requester requester, RoomSnapshot room, List<EventRow> rows, bool joinedNow, CancellationToken ct)
     {
         var user = requester.UserId.Value;
@@ -295,6 +299,7 @@ public sealed class SyncService(
         foreach (var row in rows)
             if (await reader.CanSeeAsync(room, row, user, joinedNow, ct))
                 timeline.Add(await reader.ToClientAsync(room, row, ct, txnIds.GetValueOrDefault(row.EventId)));
+        await bundler.AddAsync(room, timeline, user, ct);
         return timeline;
     }
 
