@@ -62,7 +62,7 @@ public sealed class AppServiceDeviceData(AppServiceRegistry registry, AppService
     /// A membership change starts or ends sharing a room: a user joining a room with the service's users (or one of
     /// them joining, for every member) is <c>changed</c>; a user left sharing no room with them any more is <c>left</c>.
     /// </summary>
-    public async Task OnPersistingAsync(DbSession session, Pdu pdu, RoomSnapshot roomAfter, RoomSnapshot? roomBefore)
+    public async Task OnPersistingAsync(DbSession session, Pdu pdu, long streamOrdering, RoomSnapshot roomAfter, RoomSnapshot? roomBefore)
     {
         if (pdu.Type != "m.room.member" || pdu.StateKey is not { } target || !OptedIn.Any())
             return;

@@ -31,7 +31,7 @@ public sealed class AppServiceSender(
     private RetryingQueues Queues =>
         LazyInitializer.EnsureInitialized(ref _queues, () => new RetryingQueues(PassAsync, FirstBackoff, MaxBackoff, clock, _stopping.Token));
 
-    public async Task OnPersistingAsync(DbSession session, Pdu pdu, RoomSnapshot roomAfter, RoomSnapshot? roomBefore)
+    public async Task OnPersistingAsync(DbSession session, Pdu pdu, long streamOrdering, RoomSnapshot roomAfter, RoomSnapshot? roomBefore)
     {
         foreach (var service in registry.All.Where(r => r.Url is not null))
             if (await IsInterestedAsync(session, service, pdu, roomAfter, roomBefore))

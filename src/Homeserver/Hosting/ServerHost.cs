@@ -162,6 +162,9 @@ public static class ServerHost
         services.AddSingleton<IEndpoints, RoomDirectory.SpaceHierarchy>();
         services.AddSingleton<IEndpoints, Receipts.ReceiptEndpoints>();
         services.AddSingleton<IEndpoints, RoomDirectory.DirectoryEndpoints>();
+        services.AddSingleton<Search.SearchStore>();
+        services.AddSingleton<IEventListener, Search.SearchIndexer>();
+        services.AddSingleton<IEndpoints, Search.SearchEndpoints>();
         services.AddSingleton<Relations.RelationStore>();
         services.AddSingleton<IEventListener, Relations.RelationsWriter>();
         services.AddSingleton<Relations.RelationBundler>();

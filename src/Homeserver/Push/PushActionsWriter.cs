@@ -14,7 +14,7 @@ namespace Matrix.Homeserver.Push;
 public sealed class PushActionsWriter(PushRuleService rules, PushActionStore actions, RoomStore rooms, EventCache events, HomeserverConfig config)
     : IEventListener
 {
-    public async Task OnPersistingAsync(DbSession session, Pdu pdu, RoomSnapshot roomAfter, RoomSnapshot? roomBefore)
+    public async Task OnPersistingAsync(DbSession session, Pdu pdu, long streamOrdering, RoomSnapshot roomAfter, RoomSnapshot? roomBefore)
     {
         var joined = await rooms.JoinedMembersAsync(session, pdu.RoomId);
         var suffix = ":" + config.ServerName;
@@ -24,7 +24,6 @@ public sealed class PushActionsWriter(PushRuleService rules, PushActionStore act
         var powers = new RoomPowers((await StateEventAsync(session, pdu, roomAfter, StateKey.Create))!,
             await StateEventAsync(session, pdu, roomAfter, StateKey.PowerLevels));
         var senderLevel = powers.UserLevel(pdu.Sender);
-        long? ordering = null;
         var threadId = ThreadOf(pdu.Json);
         foreach (var userId in recipients)
         {
@@ -33,10 +32,9 @@ public sealed class PushActionsWriter(PushRuleService rules, PushActionStore act
             var context = new PushContext(joined.Count, displayName, senderLevel, powers.Levels.Notifications);
             if (PushEvaluator.Evaluate(ruleset, pdu.Json, context) is not { Notify: true } outcome)
                 continue;
-            ordering ??= await session.ExecuteScalarAsync<long>("SELECT stream_ordering FROM events WHERE event_id = @eventId", new { eventId = pdu.EventId });
             await actions.InsertAsync(session, new PushActionRow
             {
-                UserId = userId, EventId = pdu.EventId, RoomId = pdu.RoomId, StreamOrdering = ordering.Value, ThreadId = threadId,
+                UserId = userId, EventId = pdu.EventId, RoomId = pdu.RoomId, StreamOrdering = streamOrdering, ThreadId = threadId,
                 Highlight = outcome.Highlight ? 1 : 0, Actions = outcome.Actions.ToJsonString(), Ts = pdu.OriginServerTs,
             });
         }

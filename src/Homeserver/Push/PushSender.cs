@@ -36,7 +36,7 @@ public sealed class PushSender(
             try { _wake.Release(); } catch (SemaphoreFullException) { }
     }
 
-    public Task OnPersistingAsync(DbSession session, Pdu pdu, RoomSnapshot roomAfter, RoomSnapshot? roomBefore) => Task.CompletedTask;
+    public Task OnPersistingAsync(DbSession session, Pdu pdu, long streamOrdering, RoomSnapshot roomAfter, RoomSnapshot? roomBefore) => Task.CompletedTask;
 
     public void OnPersisted(Pdu pdu, RoomSnapshot roomAfter) => Wake();
 

@@ -8,17 +8,16 @@ namespace Matrix.Homeserver.Relations;
 /// <summary>Records each accepted event's relationship in its own transaction, and forgets a redacted event's.</summary>
 public sealed class RelationsWriter(RelationStore relations) : IEventListener
 {
-    public async Task OnPersistingAsync(DbSession session, Pdu pdu, RoomSnapshot roomAfter, RoomSnapshot? roomBefore)
+    public async Task OnPersistingAsync(DbSession session, Pdu pdu, long streamOrdering, RoomSnapshot roomAfter, RoomSnapshot? roomBefore)
     {
         if (pdu.Redacts is { } redacted)
             await relations.DeleteAsync(session, redacted);
         if (Parse(pdu.Json) is not var (parentId, relType, key))
             return;
-        var ordering = await session.ExecuteScalarAsync<long>("SELECT stream_ordering FROM events WHERE event_id = @eventId", new { eventId = pdu.EventId });
         await relations.InsertAsync(session, new RelationRow
         {
             EventId = pdu.EventId, RelatesToId = parentId, RelType = relType, AggregationKey = key, RoomId = pdu.RoomId, Sender = pdu.Sender,
-            Type = pdu.Type, StreamOrdering = ordering, OriginServerTs = pdu.OriginServerTs,
+            Type = pdu.Type, StreamOrdering = streamOrdering, OriginServerTs = pdu.OriginServerTs,
         });
     }
 

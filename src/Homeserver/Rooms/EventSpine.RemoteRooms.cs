@@ -113,7 +113,7 @@ public sealed partial class EventSpine
                 await rooms.SetCurrentStateAsync(s, join.RoomId, key.Type, key.Key, eventId, all[eventId].Membership);
             var joinedRoom = new RoomSnapshot(join.RoomId, version, stateAfter, [new Extremity(join.EventId, join.Depth, afterGroup)]);
             foreach (var listener in listeners)
-                await listener.OnPersistingAsync(s, join, joinedRoom, null);
+                await listener.OnPersistingAsync(s, join, ordering, joinedRoom, null);
             return (ordering, afterGroup);
         }, ct);
 

@@ -249,7 +249,7 @@ public sealed partial class EventSpine(
                 await rooms.InsertTxnAsync(s, pdu.Sender, deviceId, txnId, pdu.EventId, now);
             if (accepted)
                 foreach (var listener in listeners)
-                    await listener.OnPersistingAsync(s, pdu, snapshotAfter, room);
+                    await listener.OnPersistingAsync(s, pdu, ordering, snapshotAfter, room);
             return (ordering, group);
         }, ct);
 

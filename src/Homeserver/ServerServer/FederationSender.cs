@@ -34,7 +34,7 @@ public sealed class FederationSender(Database db, FederationClient client, Strea
     /// <summary>Destinations queued inside a transaction, woken once it commits.</summary>
     private readonly ConcurrentDictionary<string, List<string>> _lastDestinations = new(StringComparer.Ordinal);
 
-    public async Task OnPersistingAsync(DbSession session, Pdu pdu, RoomSnapshot roomAfter, RoomSnapshot? roomBefore)
+    public async Task OnPersistingAsync(DbSession session, Pdu pdu, long streamOrdering, RoomSnapshot roomAfter, RoomSnapshot? roomBefore)
     {
         if (!config.Federation.Enabled || EventSigning.ServerOf(pdu.Sender) != config.ServerName)
             return;

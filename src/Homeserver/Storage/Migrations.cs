@@ -437,6 +437,32 @@ public static class Migrations
             """),
     ];
 
+    /// <summary>
+    /// The statements that differ between the engines, run after the portable part of their version: full-text search
+    /// is a tsvector column with a GIN index on PostgreSQL and an FTS5 table on SQLite.
+    /// </summary>
+    private static readonly Dictionary<(int Version, DatabaseEngine Engine), string> EngineSpecific = new()
+    {
+        [(7, DatabaseEngine.Postgres)] = """
+            CREATE TABLE event_search (
+                event_id TEXT PRIMARY KEY,
+                room_id TEXT NOT NULL,
+                sender TEXT NOT NULL,
+                key TEXT NOT NULL,
+                stream_ordering BIGINT NOT NULL,
+                body TEXT NOT NULL,
+                vector tsvector NOT NULL
+            );
+            CREATE INDEX event_search_vector ON event_search USING GIN (vector);
+            CREATE INDEX event_search_room ON event_search (room_id, stream_ordering);
+            """,
+        [(7, DatabaseEngine.Sqlite)] = """
+            CREATE VIRTUAL TABLE event_search USING fts5(
+                body, event_id UNINDEXED, room_id UNINDEXED, sender UNINDEXED, key UNINDEXED, stream_ordering UNINDEXED,
+                tokenize = 'porter unicode61');
+            """,
+    };
+
     public static int LatestVersion => All[^1].Version;
 
     public static async Task ApplyAsync(Database database, ILogger logger, CancellationToken ct)
@@ -454,6 +480,8 @@ public static class Migrations
             foreach (var (version, sql) in All.Where(m => m.Version > current))
             {
                 await session.ExecuteAsync(sql);
+                if (EngineSpecific.TryGetValue((version, database.Engine), out var specific))
+                    await session.ExecuteAsync(specific);
                 await session.ExecuteAsync("INSERT INTO schema_version (version) VALUES (@version)", new { version = (long)version });
                 logger.LogInformation("Applied database migration {Version}", version);
             }
