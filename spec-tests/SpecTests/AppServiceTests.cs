@@ -106,6 +106,14 @@ public abstract class AppServiceTests(AppServiceFixture fixture)
         Assert.Equal("M_EXCLUSIVE", (await C.PutAsync($"{V3}/directory/room/{Uri.EscapeDataString(alias)}", new { room_id = roomId }, outsider.AccessToken)).Errcode);
         Assert.Equal("M_EXCLUSIVE", (await C.PostAsync($"{V3}/createRoom", new { room_alias_name = alias[1..alias.IndexOf(':')] }, outsider.AccessToken)).Errcode);
         Assert.Equal(200, (await C.PostAsync($"{V3}/createRoom?user_id={Uri.EscapeDataString(userId)}", new { room_alias_name = alias[1..alias.IndexOf(':')] }, AS.AsToken)).Status);
+
+        // The service publishes rooms of its network in the directory; nobody else may use that endpoint.
+        var listPath = $"{V3}/directory/list/appservice/irc/{RoomTests.R(roomId)}";
+        Assert.Equal(403, (await C.PutAsync(listPath, new { visibility = "public" }, outsider.AccessToken)).Status);
+        Assert.Equal(200, (await C.PutAsync(listPath, new { visibility = "public" }, AS.AsToken)).Status);
+        Assert.Equal("public", (await C.GetAsync($"{V3}/directory/list/room/{RoomTests.R(roomId)}")).Str("visibility"));
+        Assert.Equal(200, (await C.PutAsync(listPath, new { visibility = "private" }, AS.AsToken)).Status);
+        Assert.Equal("private", (await C.GetAsync($"{V3}/directory/list/room/{RoomTests.R(roomId)}")).Str("visibility"));
     }
 
     [Fact]

@@ -211,6 +211,14 @@ public static class ConfigLoader
             throw new ConfigException("config key 'well_known.server' must be a server name with an optional port");
         ValidateLdap(config.Ldap);
         ValidateMedia(config.Media);
+        foreach (var (contact, i) in config.WellKnown.SupportContacts.Select((c, i) => (c, i)))
+            if (contact.MatrixId is null && contact.EmailAddress is null)
+                throw new ConfigException($"config key 'well_known.support_contacts[{i}]' needs a matrix_id or an email_address");
+        if (config.Voip.TurnUris.Any(u => !u.StartsWith("turn:", StringComparison.Ordinal) && !u.StartsWith("turns:", StringComparison.Ordinal)))
+            throw new ConfigException("config key 'voip.turn_uris' must list turn: or turns: URIs");
+        if (config.Voip.TurnUris.Count > 0 && config.Voip.TurnSharedSecret is null && (config.Voip.TurnUsername is null || config.Voip.TurnPassword is null))
+            throw new ConfigException("config key 'voip.turn_uris' needs 'voip.turn_shared_secret', or 'voip.turn_username' and 'voip.turn_password'");
+        RequirePositive(config.Voip.TurnUserLifetimeMs, "voip.turn_user_lifetime_ms");
         foreach (var (list, key) in new[] { (config.OutboundHttp.IpRangeDenylist, "ip_range_denylist"), (config.OutboundHttp.IpRangeAllowlist, "ip_range_allowlist") })
             foreach (var range in list)
                 if (!IPNetwork.TryParse(range, out _))

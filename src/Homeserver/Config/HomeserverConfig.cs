@@ -23,6 +23,7 @@ public sealed class HomeserverConfig
     public LdapConfig Ldap { get; set; } = new();
     public MediaConfig Media { get; set; } = new();
     public OutboundHttpConfig OutboundHttp { get; set; } = new();
+    public VoipConfig Voip { get; set; } = new();
     public List<string> AppServiceConfigFiles { get; set; } = [];
     public bool AppServiceLegacyAuthorization { get; set; }
 
@@ -94,6 +95,26 @@ public sealed class WellKnownConfig
     public string? ClientBaseUrl { get; set; }
     public string? IdentityServerBaseUrl { get; set; }
     public string? Server { get; set; }
+    /// <summary>/.well-known/matrix/support: whom to contact, and/or a support page.</summary>
+    public List<SupportContactConfig> SupportContacts { get; set; } = [];
+    public string? SupportPage { get; set; }
+}
+
+public sealed class SupportContactConfig
+{
+    public string? MatrixId { get; set; }
+    public string? EmailAddress { get; set; }
+    public string Role { get; set; } = "m.role.admin";
+}
+
+/// <summary>TURN servers for VoIP calls: long-term credentials from a shared secret (coturn's REST API scheme), or fixed ones.</summary>
+public sealed class VoipConfig
+{
+    public List<string> TurnUris { get; set; } = [];
+    public string? TurnSharedSecret { get; set; }
+    public string? TurnUsername { get; set; }
+    public string? TurnPassword { get; set; }
+    public long TurnUserLifetimeMs { get; set; } = 24 * 60 * 60 * 1000;
 }
 
 public sealed class PresenceConfig

@@ -19,6 +19,7 @@ public sealed class DiscoveryEndpoints(Authenticator authenticator, Accounts.Pas
         app.MapGet("/_matrix/client/versions", VersionsAsync);
         app.MapGet("/.well-known/matrix/client", WellKnownClientAsync);
         app.MapGet("/.well-known/matrix/server", WellKnownServerAsync);
+        app.MapGet("/.well-known/matrix/support", WellKnownSupportAsync);
         app.MapV3("GET", "capabilities", CapabilitiesAsync);
     }
 
@@ -42,6 +43,27 @@ public sealed class DiscoveryEndpoints(Authenticator authenticator, Accounts.Pas
     private Task WellKnownServerAsync(HttpContext context) => config.WellKnown.Server is { } server
         ? context.WriteJsonAsync(new JsonObject { ["m.server"] = server })
         : throw MatrixException.NotFound("No server delegation is configured.");
+
+    private Task WellKnownSupportAsync(HttpContext context)
+    {
+        var wellKnown = config.WellKnown;
+        if (wellKnown.SupportContacts.Count == 0 && wellKnown.SupportPage is null)
+            throw MatrixException.NotFound("No support contacts are configured.");
+        var body = new JsonObject();
+        if (wellKnown.SupportContacts.Count > 0)
+            body["contacts"] = new JsonArray(wellKnown.SupportContacts.Select(c =>
+            {
+                var contact = new JsonObject { ["role"] = c.Role };
+                if (c.MatrixId is not null)
+                    contact["matrix_id"] = c.MatrixId;
+                if (c.EmailAddress is not null)
+                    contact["email_address"] = c.EmailAddress;
+                return (JsonNode)contact;
+            }).ToArray());
+        if (wellKnown.SupportPage is not null)
+            body["support_page"] = wellKnown.SupportPage;
+        return context.WriteJsonAsync(body);
+    }
 
     private async Task CapabilitiesAsync(HttpContext context)
     {

@@ -162,6 +162,11 @@ public static class ServerHost
         services.AddSingleton<IEndpoints, RoomDirectory.SpaceHierarchy>();
         services.AddSingleton<IEndpoints, Receipts.ReceiptEndpoints>();
         services.AddSingleton<IEndpoints, RoomDirectory.DirectoryEndpoints>();
+        services.AddSingleton<IEndpoints, Reporting.ReportEndpoints>();
+        services.AddSingleton<IEndpoints, MutualRoomsEndpoints>();
+        services.AddSingleton<IEndpoints, WhoisEndpoints>();
+        services.AddSingleton<IEndpoints, ThirdPartyIdEndpoints>();
+        services.AddSingleton<IEndpoints, Voip.TurnEndpoints>();
         services.AddSingleton<Search.SearchStore>();
         services.AddSingleton<IEventListener, Search.SearchIndexer>();
         services.AddSingleton<IEndpoints, Search.SearchEndpoints>();

@@ -12,7 +12,8 @@ namespace Matrix.Homeserver.RoomDirectory;
 /// <summary>Spec: room aliases (<c>directory/room</c>, <c>rooms/{roomId}/aliases</c>), room directory visibility and <c>publicRooms</c>.</summary>
 public sealed class DirectoryEndpoints(
     Authenticator authenticator, JsonBody json, Database db, RoomStore rooms, EventSpine spine, RoomReader reader, HomeserverConfig config,
-    AliasResolver aliases, PublicRoomList publicRooms, ApplicationServices.AppServiceRegistry appServices) : IEndpoints
+    AliasResolver aliases, PublicRoomList publicRooms, ApplicationServices.AppServiceRegistry appServices, ILogger<DirectoryEndpoints> logger)
+    : IEndpoints
 {
 
     public void Map(IEndpointRouteBuilder app)
@@ -23,6 +24,7 @@ public sealed class DirectoryEndpoints(
         app.MapV3("GET", "rooms/{roomId}/aliases", RoomAliasesAsync);
         app.MapV3("GET", "directory/list/room/{roomId}", GetVisibilityAsync);
         app.MapV3("PUT", "directory/list/room/{roomId}", SetVisibilityAsync);
+        app.MapV3("PUT", "directory/list/appservice/{networkId}/{roomId}", SetAppServiceVisibilityAsync);
         app.MapV3("GET", "publicRooms", PublicRoomsAsync);
         app.MapV3("POST", "publicRooms", PublicRoomsAsync);
     }
@@ -99,6 +101,26 @@ public sealed class DirectoryEndpoints(
         if (!requester.IsAdmin && !await MaySendStateAsync(roomId, requester.UserId.Value, "m.room.canonical_alias", context.RequestAborted))
             throw MatrixException.Forbidden("You may not change this room's directory visibility.");
         await db.WriteAsync(s => rooms.SetPublicAsync(s, roomId, visibility == "public"), context.RequestAborted);
+        await context.WriteJsonAsync(new JsonObject());
+    }
+
+    /// <summary>
+    /// Spec: application services, <c>PUT /directory/list/appservice/{networkId}/{roomId}</c>: a bridge publishes the
+    /// rooms of its network. This server has one room directory, so a bridged room is listed (or not) there.
+    /// </summary>
+    private async Task SetAppServiceVisibilityAsync(HttpContext context)
+    {
+        var registration = authenticator.AppServiceOf(context, "publish rooms of a network");
+        var roomId = RoomEndpoints.RoomIdFromRoute(context);
+        if (context.Route("networkId").Length == 0)
+            throw MatrixException.InvalidParam("networkId must not be empty.");
+        var visibility = (await json.ReadObjectAsync(context)).OptionalString("visibility") ?? throw MatrixException.MissingParam("visibility");
+        if (visibility is not ("public" or "private"))
+            throw MatrixException.InvalidParam("visibility must be 'public' or 'private'.");
+        if (await spine.GetRoomAsync(roomId, context.RequestAborted) is null)
+            throw MatrixException.NotFound("Unknown room.");
+        await db.WriteAsync(s => rooms.SetPublicAsync(s, roomId, visibility == "public"), context.RequestAborted);
+        logger.LogInformation("Application service {Id} set room {RoomId} {Visibility} in the directory", registration.Id, roomId, visibility);
         await context.WriteJsonAsync(new JsonObject());
     }
 

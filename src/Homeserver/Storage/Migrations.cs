@@ -434,6 +434,16 @@ public static class Migrations
             );
             CREATE INDEX event_relations_parent ON event_relations (relates_to_id, rel_type, stream_ordering);
             CREATE INDEX event_relations_room ON event_relations (room_id, rel_type, stream_ordering);
+            CREATE TABLE reports (
+                report_id TEXT PRIMARY KEY,
+                reporter TEXT NOT NULL,
+                room_id TEXT NULL,
+                event_id TEXT NULL,
+                user_id TEXT NULL,
+                reason TEXT NOT NULL,
+                received_ts BIGINT NOT NULL
+            );
+            CREATE INDEX reports_received ON reports (received_ts);
             """),
     ];
 
