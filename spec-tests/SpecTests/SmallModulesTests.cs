@@ -23,7 +23,7 @@ public sealed class PostgresModulesServer() : ModulesServer("postgres");
 
 /// <summary>
 /// Spec: the smaller client-server modules: reporting content, mutual rooms, whois, 3PIDs (answered for a server
-/// without email or phone support), VoIP TURN credentials, support contacts.
+/// without email or phone support), room summaries, VoIP TURN credentials, support contacts.
 /// </summary>
 public abstract class SmallModulesTests(ServerFixture fixture)
 {
@@ -90,6 +90,32 @@ public abstract class SmallModulesTests(ServerFixture fixture)
         Assert.Equal("M_THREEPID_DENIED", (await C.PostAsync($"{V3}/account/3pid/add", new { client_secret = "s", sid = "x" }, alice.AccessToken)).Errcode);
         Assert.Equal("no-support", (await C.PostAsync($"{V3}/account/3pid/delete", new { medium = "email", address = "a@example.org" }, alice.AccessToken))
             .Str("id_server_unbind_result"));
+    }
+
+    [Fact]
+    public async Task Room_summaries_are_shown_to_whoever_may_see_the_room()
+    {
+        var alice = await C.RegisterAsync();
+        var outsider = await C.RegisterAsync();
+        var aliasName = $"summary{Guid.NewGuid():N}"[..20];
+        var open = await RoomTests.CreateRoomAsync(C, alice, new { preset = "public_chat", name = "Town square", room_alias_name = aliasName, creation_content = new { type = "m.space" } });
+        var closed = await RoomTests.CreateRoomAsync(C, alice, new { preset = "private_chat", name = "Back office" });
+
+        var anonymous = (await C.GetAsync($"/_matrix/client/v1/room_summary/{RoomTests.R(open)}")).Body!;
+        Assert.Equal(open, anonymous["room_id"]!.GetValue<string>());
+        Assert.Equal("Town square", anonymous["name"]!.GetValue<string>());
+        Assert.Equal("public", anonymous["join_rule"]!.GetValue<string>());
+        Assert.Equal("m.space", anonymous["room_type"]!.GetValue<string>());
+        Assert.Equal(1, anonymous["num_joined_members"]!.GetValue<int>());
+        Assert.NotNull(anonymous["room_version"]);
+        Assert.Null(anonymous["membership"]);
+        var byAlias = (await C.GetAsync($"/_matrix/client/v1/room_summary/{Uri.EscapeDataString($"#{aliasName}:{C.ServerName}")}", outsider.AccessToken)).Body!;
+        Assert.Equal(open, byAlias["room_id"]!.GetValue<string>());
+
+        Assert.Equal("join", (await C.GetAsync($"/_matrix/client/v1/room_summary/{RoomTests.R(closed)}", alice.AccessToken)).Str("membership"));
+        Assert.Equal(404, (await C.GetAsync($"/_matrix/client/v1/room_summary/{RoomTests.R(closed)}", outsider.AccessToken)).Status);
+        Assert.Equal(404, (await C.GetAsync($"/_matrix/client/v1/room_summary/{RoomTests.R(closed)}")).Status);
+        Assert.Equal(400, (await C.GetAsync("/_matrix/client/v1/room_summary/nonsense", alice.AccessToken)).Status);
     }
 
     [Fact]

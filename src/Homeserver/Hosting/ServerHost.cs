@@ -159,7 +159,9 @@ public static class ServerHost
         services.AddSingleton<IEndpoints, SyncEndpoints>();
         services.AddSingleton<IEndpoints, FilterEndpoints>();
         services.AddSingleton<IEndpoints, TimestampEndpoints>();
+        services.AddSingleton<RoomDirectory.RoomPeeking>();
         services.AddSingleton<IEndpoints, RoomDirectory.SpaceHierarchy>();
+        services.AddSingleton<IEndpoints, RoomDirectory.RoomSummaryEndpoints>();
         services.AddSingleton<IEndpoints, Receipts.ReceiptEndpoints>();
         services.AddSingleton<IEndpoints, RoomDirectory.DirectoryEndpoints>();
         services.AddSingleton<IEndpoints, Reporting.ReportEndpoints>();

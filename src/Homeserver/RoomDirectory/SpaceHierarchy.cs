@@ -13,8 +13,8 @@ namespace Matrix.Homeserver.RoomDirectory;
 /// lists the rooms the user could see or join; other servers get one level with <c>federation/v1/hierarchy</c>.
 /// Rooms this server does not know are left out.
 /// </summary>
-public sealed class SpaceHierarchy(Authenticator authenticator, FederationRequestAuth federationAuth, EventSpine spine, RoomReader reader,
-    ServerRoomAccess serverAccess, PublicRoomList summaries) : IEndpoints
+public sealed class SpaceHierarchy(Authenticator authenticator, FederationRequestAuth federationAuth, EventSpine spine,
+    ServerRoomAccess serverAccess, RoomPeeking peeking) : IEndpoints
 {
     public const int MaxLimit = 100;
     public const int MaxRooms = 1000;
@@ -31,7 +31,7 @@ public sealed class SpaceHierarchy(Authenticator authenticator, FederationReques
         var user = requester.UserId.Value;
         var ct = context.RequestAborted;
         var root = await spine.GetRoomAsync(RoomEndpoints.RoomIdFromRoute(context), ct);
-        if (root is null || !await UserMayPeekAsync(root, user, ct))
+        if (root is null || !await peeking.UserMayPeekAsync(root, user, ct))
             throw MatrixException.Forbidden("You cannot see this space.");
         var suggestedOnly = context.Query("suggested_only") == "true";
         var limit = context.Query("limit") is { Length: > 0 } l ? int.TryParse(l, out var n) && n > 0 ? Math.Min(n, MaxLimit) : throw MatrixException.InvalidParam("Invalid limit.") : 50;
@@ -48,7 +48,7 @@ public sealed class SpaceHierarchy(Authenticator authenticator, FederationReques
             if (item.Depth >= maxDepth)
                 continue;
             foreach (var childId in children)
-                if (visited.Add(childId) && await spine.GetRoomAsync(childId, ct) is { } child && await UserMayPeekAsync(child, user, ct))
+                if (visited.Add(childId) && await spine.GetRoomAsync(childId, ct) is { } child && await peeking.UserMayPeekAsync(child, user, ct))
                     queue.Enqueue((child, item.Depth + 1));
         }
         var response = new JsonObject { ["rooms"] = new JsonArray(rooms.Skip(offset).Take(limit).Select(r => (JsonNode)r).ToArray()) };
@@ -62,7 +62,7 @@ public sealed class SpaceHierarchy(Authenticator authenticator, FederationReques
         var (origin, _) = await federationAuth.AuthenticateAsync(context);
         var ct = context.RequestAborted;
         var room = await spine.GetRoomAsync(context.Route("roomId"), ct);
-        if (room is null || !await serverAccess.IsAllowedAsync(room, origin, ct) || !await IsOpenAsync(room, ct))
+        if (room is null || !await serverAccess.IsAllowedAsync(room, origin, ct) || !await peeking.IsOpenAsync(room, ct))
             throw MatrixException.NotFound("This server cannot share that space.");
         var suggestedOnly = context.Query("suggested_only") == "true";
         var (children, entry) = await EntryAsync(room, suggestedOnly, ct);
@@ -71,7 +71,7 @@ public sealed class SpaceHierarchy(Authenticator authenticator, FederationReques
         foreach (var childId in children)
             if (await spine.GetRoomAsync(childId, ct) is { } child)
             {
-                if (await IsOpenAsync(child, ct))
+                if (await peeking.IsOpenAsync(child, ct))
                     accessible.Add((await EntryAsync(child, suggestedOnly, ct)).Entry);
                 else
                     inaccessible.Add(childId);
@@ -82,11 +82,7 @@ public sealed class SpaceHierarchy(Authenticator authenticator, FederationReques
     /// <summary>The room's summary with its child links (<c>m.space.child</c> with a non-empty <c>via</c>), as stripped state.</summary>
     private async Task<(List<string> Children, JsonObject Entry)> EntryAsync(RoomSnapshot room, bool suggestedOnly, CancellationToken ct)
     {
-        var entry = await summaries.SummaryAsync(room, ct);
-        entry["room_version"] = room.Version.Id;
-        if (await spine.GetStateEventAsync(room, StateKey.JoinRules, ct) is { } joinRules
-            && joinRules.ContentString("join_rule") is "restricted" or "knock_restricted")
-            entry["allowed_room_ids"] = new JsonArray(AllowedRoomIds(joinRules).Select(id => (JsonNode)id).ToArray());
+        var entry = await peeking.DetailedSummaryAsync(room, ct);
         var childrenState = new JsonArray();
         var children = new List<string>();
         foreach (var (key, _) in room.State.Where(e => e.Key.Type == "m.space.child").OrderBy(e => e.Key.Key, StringComparer.Ordinal))
@@ -101,32 +97,4 @@ public sealed class SpaceHierarchy(Authenticator authenticator, FederationReques
         entry["children_state"] = childrenState;
         return (children, entry);
     }
-
-    /// <summary>
-    /// Rooms a user may see in a hierarchy: joined or invited, public or knockable, world readable, or restricted to a
-    /// room the user is in.
-    /// </summary>
-    private async Task<bool> UserMayPeekAsync(RoomSnapshot room, string userId, CancellationToken ct)
-    {
-        if (await reader.MembershipAsync(room, userId, ct) is "join" or "invite")
-            return true;
-        var joinRules = await spine.GetStateEventAsync(room, StateKey.JoinRules, ct);
-        if (joinRules?.ContentString("join_rule") is "restricted" or "knock_restricted")
-            foreach (var allowed in AllowedRoomIds(joinRules))
-                if (await spine.GetRoomAsync(allowed, ct) is { } allowedRoom && await reader.MembershipAsync(allowedRoom, userId, ct) == "join")
-                    return true;
-        return await IsOpenAsync(room, ct, includeRestricted: false);
-    }
-
-    /// <summary>Rooms anyone may see: public, knockable, world readable; for other servers also restricted ones (they check allowed_room_ids).</summary>
-    private async Task<bool> IsOpenAsync(RoomSnapshot room, CancellationToken ct, bool includeRestricted = true)
-    {
-        var joinRule = (await spine.GetStateEventAsync(room, StateKey.JoinRules, ct))?.ContentString("join_rule");
-        return joinRule is "public" or "knock" or "knock_restricted" || (includeRestricted && joinRule == "restricted")
-            || await reader.IsWorldReadableAsync(room, ct);
-    }
-
-    private static IEnumerable<string> AllowedRoomIds(Pdu joinRules) =>
-        (joinRules.Content["allow"] as JsonArray ?? []).OfType<JsonObject>()
-            .Where(c => c["type"]?.AsString() == "m.room_membership").Select(c => c["room_id"]?.AsString()).OfType<string>();
 }
