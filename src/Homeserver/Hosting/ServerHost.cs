@@ -166,6 +166,8 @@ public static class ServerHost
         services.AddSingleton<IEndpoints, RoomDirectory.DirectoryEndpoints>();
         services.AddSingleton<IEndpoints, Reporting.ReportEndpoints>();
         services.AddSingleton<IEndpoints, MutualRoomsEndpoints>();
+        services.AddSingleton<RoomUpgrades>();
+        services.AddSingleton<IEndpoints, RoomUpgradeEndpoints>();
         services.AddSingleton<IEndpoints, WhoisEndpoints>();
         services.AddSingleton<IEndpoints, ThirdPartyIdEndpoints>();
         services.AddSingleton<IEndpoints, Voip.TurnEndpoints>();
