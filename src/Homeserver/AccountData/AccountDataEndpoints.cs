@@ -7,7 +7,8 @@ namespace Matrix.Homeserver.AccountData;
 
 /// <summary>Spec: Client config (account data, global and per room).</summary>
 public sealed class AccountDataEndpoints(
-    Database db, AccountDataStore store, StreamPositions streams, Authenticator authenticator, JsonBody json, Sync.SyncNotifier notifier) : IEndpoints
+    Database db, AccountDataStore store, StreamPositions streams, Authenticator authenticator, JsonBody json, Sync.SyncNotifier notifier,
+    IgnoredUsers ignoredUsers) : IEndpoints
 {
     // These types have their own endpoints and semantics; the spec forbids setting them here.
     private static readonly HashSet<string> ServerManagedTypes = ["m.fully_read", "m.push_rules"];
@@ -37,6 +38,8 @@ public sealed class AccountDataEndpoints(
         var body = await json.ReadObjectAsync(context);
         await db.WriteAsync(async s => await store.SetAsync(s, requester.UserId.Value, roomId, type, body.GetRawText(),
             await streams.NextAsync(s, "account_data")), context.RequestAborted);
+        if (type == IgnoredUsers.AccountDataType)
+            ignoredUsers.Forget(requester.UserId.Value);
         notifier.Notify([requester.UserId.Value]);
         await context.WriteJsonAsync(new System.Text.Json.Nodes.JsonObject());
     }

@@ -82,6 +82,7 @@ public static class ServerHost
         services.AddSingleton<RegistrationTokenStore>();
         services.AddSingleton<ProfileStore>();
         services.AddSingleton<AccountDataStore>();
+        services.AddSingleton<IgnoredUsers>();
         services.AddSingleton<StreamPositions>();
         services.AddSingleton<RoomStore>();
         services.AddSingleton<StateGroupStore>();

@@ -9,9 +9,11 @@ namespace Matrix.Homeserver.Push;
 
 /// <summary>
 /// Evaluates every accepted event against the push rules of the room's local members (not its sender) and records, in
-/// the event's own transaction, the events that notify them: the source of unread counts and notifications.
+/// the event's own transaction, the events that notify them: the source of unread counts and notifications. Nothing
+/// from a user the recipient ignores notifies.
 /// </summary>
-public sealed class PushActionsWriter(PushRuleService rules, PushActionStore actions, RoomStore rooms, EventCache events, HomeserverConfig config)
+public sealed class PushActionsWriter(
+    PushRuleService rules, PushActionStore actions, RoomStore rooms, EventCache events, AccountData.IgnoredUsers ignoredUsers, HomeserverConfig config)
     : IEventListener
 {
     public async Task OnPersistingAsync(DbSession session, Pdu pdu, long streamOrdering, RoomSnapshot roomAfter, RoomSnapshot? roomBefore)
@@ -27,6 +29,8 @@ public sealed class PushActionsWriter(PushRuleService rules, PushActionStore act
         var threadId = ThreadOf(pdu.Json);
         foreach (var userId in recipients)
         {
+            if ((await ignoredUsers.OfAsync(session, userId)).Contains(pdu.Sender))
+                continue;
             var ruleset = await rules.RulesetAsync(session, userId);
             var displayName = PushEvaluator.UsesDisplayName(ruleset) ? await DisplayNameAsync(session, pdu, roomAfter, userId) : null;
             var context = new PushContext(joined.Count, displayName, senderLevel, powers.Levels.Notifications);

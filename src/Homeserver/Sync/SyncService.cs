@@ -16,7 +16,7 @@ public sealed class SyncService(
     Database db, RoomStore rooms, StreamPositions streams, EventSpine spine, RoomReader reader, EventCache events, SyncNotifier notifier,
     AccountDataStore accountData, ReceiptStore receipts, TypingService typing, Presence.PresenceService presence, RemoteInviteStore remoteInvites,
     E2ee.ToDeviceService toDevice, E2ee.DeviceListService deviceLists, E2ee.DeviceKeyStore deviceKeys, Push.PushActionStore pushActions,
-    Relations.RelationBundler bundler)
+    Relations.RelationBundler bundler, IgnoredUsers ignoredUsers)
 {
     /// <summary>Where this sync starts and ends in every stream.</summary>
     private sealed record Window(SyncToken? Since, SyncToken UpTo)
@@ -66,6 +66,7 @@ public sealed class SyncService(
             changedAccountData.Add(new AccountDataStore.Entry(AccountDataStore.Global, Push.PushRuleService.AccountDataType,
                 new JsonObject { ["global"] = Push.PushRuleSet.FromStored(null).ToJson(user) }.ToJsonString()));
 
+        var ignored = await ignoredUsers.OfAsync(user, ct);
         var join = new JsonObject();
         var invite = new JsonObject();
         var leave = new JsonObject();
@@ -79,17 +80,17 @@ public sealed class SyncService(
             switch (membership.Membership)
             {
                 case "join":
-                    if (await JoinedRoomAsync(requester, room, window, filter, fullState || isNew, useStateAfter, changedAccountData) is { } joined)
+                    if (await JoinedRoomAsync(requester, room, window, filter, fullState || isNew, useStateAfter, changedAccountData, ignored) is { } joined)
                         join[room.RoomId] = joined;
                     break;
-                case "invite" when isNew:
+                case "invite" when isNew && !ignored.Contains((await events.GetAsync(membership.EventId, room.Version, ct))?.Sender ?? ""):
                     invite[room.RoomId] = new JsonObject { ["invite_state"] = new JsonObject { ["events"] = await StrippedStateAsync(room, membership.EventId, ct) } };
                     break;
                 case "knock" when isNew:
                     knock[room.RoomId] = new JsonObject { ["knock_state"] = new JsonObject { ["events"] = await StrippedStateAsync(room, membership.EventId, ct) } };
                     break;
                 case "leave" or "ban" when (since is not null && isNew) || (since is null && filter.IncludeLeave):
-                    leave[room.RoomId] = await LeftRoomAsync(requester, room, membership.EventId, since, filter, ct);
+                    leave[room.RoomId] = await LeftRoomAsync(requester, room, membership.EventId, since, filter, ignored, ct);
                     break;
             }
         }
@@ -101,6 +102,8 @@ public sealed class SyncService(
             {
                 var stripped = JsonNode.Parse(remote.InviteStateJson)!.AsArray();
                 var memberEvent = JsonNode.Parse(remote.EventJson)!.AsObject();
+                if (ignored.Contains(memberEvent["sender"]?.GetValue<string>() ?? ""))
+                    continue;
                 stripped.Add(new JsonObject
                 {
                     ["type"] = "m.room.member", ["state_key"] = user, ["sender"] = memberEvent["sender"]?.DeepClone(),
@@ -138,7 +141,7 @@ public sealed class SyncService(
     }
 
     private async Task<JsonObject?> JoinedRoomAsync(Requester requester, RoomSnapshot room, Window window, SyncFilter filter, bool fullState,
-        bool useStateAfter, List<AccountDataStore.Entry> changedAccountData)
+        bool useStateAfter, List<AccountDataStore.Entry> changedAccountData, IReadOnlySet<string> ignored)
     {
         var ct = CancellationToken.None;
         var since = window.Since;
@@ -150,7 +153,7 @@ public sealed class SyncService(
         if (rows.Count == 0 && !fullState && since is not null && ephemeral.Count == 0 && roomAccountData.Count == 0)
             return null;
 
-        var timeline = await TimelineAsync(requester, room, rows, joinedNow: true, ct);
+        var timeline = await TimelineAsync(requester, room, rows, joinedNow: true, ct, ignored);
         var startPosition = rows.Count > 0 ? rows[0].StreamOrdering - 1 : upTo;
         // With use_state_after (v1.16) the state section is the state at the end of the timeline, else at its start.
         var statePosition = useStateAfter ? upTo : startPosition;
@@ -247,7 +250,8 @@ public sealed class SyncService(
         return ephemeral;
     }
 
-    private async Task<JsonObject> LeftRoomAsync(Requester requester, RoomSnapshot room, string leaveEventId, SyncToken? since, SyncFilter filter, CancellationToken ct)
+    private async Task<JsonObject> LeftRoomAsync(Requester requester, RoomSnapshot room, string leaveEventId, SyncToken? since, SyncFilter filter,
+        IReadOnlySet<string> ignored, CancellationToken ct)
     {
         var leaveRow = (await db.ReadAsync(s => rooms.GetEventAsync(s, leaveEventId), ct))!;
         var after = since?.Events ?? 0;
@@ -256,7 +260,7 @@ public sealed class SyncService(
         {
             ["timeline"] = new JsonObject
             {
-                ["events"] = await TimelineAsync(requester, room, rows, joinedNow: false, ct),
+                ["events"] = await TimelineAsync(requester, room, rows, joinedNow: false, ct, ignored),
                 ["limited"] = limited,
                 ["prev_batch"] = new SyncToken(rows.Count > 0 ? rows[0].StreamOrdering - 1 : leaveRow.StreamOrdering).ToString(),
             },
@@ -288,16 +292,19 @@ public sealed class SyncService(
 
     /// <summary>
     /// Timeline events the user may see, in client format, with the transaction ID on their own device's events and
-    /// bundled aggregations.
+    /// bundled aggregations; none from users they ignore.
     /// </summary>
-    public async Task<JsonArray> TimelineAsync(Requester requester, RoomSnapshot room, List<EventRow> rows, bool joinedNow, CancellationToken ct)
+    public async Task<JsonArray> TimelineAsync(Requester requester, RoomSnapshot room, List<EventRow> rows, bool joinedNow, CancellationToken ct,
+        IReadOnlySet<string>? ignored = null)
     {
         var user = requester.UserId.Value;
+        ignored ??= await ignoredUsers.OfAsync(user, ct);
         var own = rows.Where(r => r.Sender == user).Select(r => r.EventId).ToList();
         var txnIds = await db.ReadAsync(s => rooms.TxnIdsAsync(s, user, requester.DeviceId, own), ct);
         var timeline = new JsonArray();
         foreach (var row in rows)
-            if (await reader.CanSeeAsync(room, row, user, joinedNow, ct))
+            // Ignored users' messages are left out; their state events stay, the room's state depends on them.
+            if ((row.StateKey is not null || !ignored.Contains(row.Sender)) && await reader.CanSeeAsync(room, row, user, joinedNow, ct))
                 timeline.Add(await reader.ToClientAsync(room, row, ct, txnIds.GetValueOrDefault(row.EventId)));
         await bundler.AddAsync(room, timeline, user, ct);
         return timeline;

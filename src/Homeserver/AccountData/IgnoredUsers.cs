@@ -1,0 +1,35 @@
+using System.Collections.Concurrent;
+using System.Text.Json.Nodes;
+using Matrix.Homeserver.Storage;
+
+namespace Matrix.Homeserver.AccountData;
+
+/// <summary>Spec: Ignoring users: the <c>m.ignored_user_list</c> account data, whose users' events and invites are not delivered.</summary>
+public sealed class IgnoredUsers(Database db, AccountDataStore accountData)
+{
+    public const string AccountDataType = "m.ignored_user_list";
+    private const int MaxCached = 100_000;
+
+    // Every event checks its local recipients' lists (push): kept in memory, dropped when the user changes theirs.
+    private readonly ConcurrentDictionary<string, IReadOnlySet<string>> _cache = new(StringComparer.Ordinal);
+
+    public Task<IReadOnlySet<string>> OfAsync(string userId, CancellationToken ct) =>
+        _cache.TryGetValue(userId, out var cached) ? Task.FromResult(cached) : db.ReadAsync(s => OfAsync(s, userId), ct);
+
+    /// <summary>The same through the caller's session (inside an event's transaction).</summary>
+    public async Task<IReadOnlySet<string>> OfAsync(DbSession s, string userId)
+    {
+        if (_cache.TryGetValue(userId, out var cached))
+            return cached;
+        var stored = await accountData.GetAsync(s, userId, AccountDataStore.Global, AccountDataType);
+        IReadOnlySet<string> ignored = stored is not null && JsonNode.Parse(stored)?["ignored_users"] is JsonObject users
+            ? users.Select(u => u.Key).ToHashSet(StringComparer.Ordinal)
+            : new HashSet<string>();
+        if (_cache.Count >= MaxCached)
+            _cache.Clear();
+        _cache[userId] = ignored;
+        return ignored;
+    }
+
+    public void Forget(string userId) => _cache.TryRemove(userId, out _);
+}
