@@ -83,6 +83,7 @@ public static class ServerHost
         services.AddSingleton<ProfileStore>();
         services.AddSingleton<AccountDataStore>();
         services.AddSingleton<IgnoredUsers>();
+        services.AddSingleton<InvitePermissions>();
         services.AddSingleton<StreamPositions>();
         services.AddSingleton<RoomStore>();
         services.AddSingleton<StateGroupStore>();

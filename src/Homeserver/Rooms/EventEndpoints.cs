@@ -9,7 +9,7 @@ namespace Matrix.Homeserver.Rooms;
 /// <summary>Spec: sending events and state, reading events, state and members, redactions.</summary>
 public sealed class EventEndpoints(
     Authenticator authenticator, JsonBody json, EventSpine spine, RoomReader reader, Database db, RoomStore rooms, Config.HomeserverConfig config,
-    Relations.RelationBundler bundler, Relations.RelationStore relations) : IEndpoints
+    Relations.RelationBundler bundler, Relations.RelationStore relations, AccountData.InvitePermissions invitePermissions) : IEndpoints
 {
     public void Map(IEndpointRouteBuilder app)
     {
@@ -59,6 +59,8 @@ public sealed class EventEndpoints(
         var content = RoomCreation.ToCanonicalObject(await json.ReadObjectAsync(context));
         if (type == "m.room.canonical_alias")
             await CheckCanonicalAliasAsync(roomId, content, context.RequestAborted);
+        if (type == "m.room.member" && content["membership"]?.GetValue<string>() == "invite")
+            await invitePermissions.CheckAsync(stateKey, context.RequestAborted);
         var sent = await spine.SendAsync(roomId, new NewEvent(type, stateKey, requester.UserId.Value, content)
         {
             OriginServerTs = AppServiceTimestamp(context, requester),

@@ -10,11 +10,13 @@ namespace Matrix.Homeserver.Rooms;
 public sealed class MembershipService(
     EventSpine spine, Database db, RoomStore rooms, ProfileStore profiles, ServerServer.RemoteMembership remoteMembership, ServerServer.FederationInvites federationInvites,
     RemoteInviteStore remoteInvites, Sync.SyncNotifier notifier, Config.HomeserverConfig config, RestrictedJoins restrictedJoins,
-    Storage.StreamPositions streams)
+    Storage.StreamPositions streams, AccountData.InvitePermissions invitePermissions)
 {
     public async Task<PersistedEvent> ChangeAsync(string roomId, string sender, string target, string membership, string? reason,
         JsonObject? extraContent, CancellationToken ct)
     {
+        if (membership == "invite")
+            await invitePermissions.CheckAsync(target, ct);
         var room = await spine.GetRoomAsync(roomId, ct);
         if (membership is "join" or "knock" && room is null)
             throw MatrixException.NotFound("This server does not know the room.");

@@ -55,8 +55,15 @@ public sealed class RoomCreation(EventSpine spine, MembershipService memberships
         if (request.Topic is not null)
             await SendStateAsync(roomId, creator, "m.room.topic", "", TopicContent(request.Topic), ct);
         foreach (var invitee in request.Invite)
-            await memberships.ChangeAsync(roomId, creator, invitee, "invite", null,
-                request.IsDirect ? new JsonObject { ["is_direct"] = true } : null, ct);
+            try
+            {
+                await memberships.ChangeAsync(roomId, creator, invitee, "invite", null,
+                    request.IsDirect ? new JsonObject { ["is_direct"] = true } : null, ct);
+            }
+            catch (MatrixException e) when (e.Errcode == "M_INVITE_BLOCKED")
+            {
+                // Spec (invite permission): the room is still created; only that invite is not.
+            }
         if (request.Public)
             await db.WriteAsync(s => rooms.SetPublicAsync(s, roomId, true), ct);
         return roomId;

@@ -21,7 +21,8 @@ namespace Matrix.Homeserver.ServerServer;
 /// </summary>
 public sealed class FederationInvites(
     FederationRequestAuth auth, FederationClient client, ServerKeyService keys, Database db, UserStore users, RemoteInviteStore invites,
-    StreamPositions streams, RoomReader reader, SyncNotifier notifier, HomeserverConfig config, Ed25519KeyPair signingKey) : IEndpoints
+    StreamPositions streams, RoomReader reader, SyncNotifier notifier, HomeserverConfig config, Ed25519KeyPair signingKey,
+    AccountData.InvitePermissions invitePermissions) : IEndpoints
 {
     public const int MaxInviteStateEvents = 50;
 
@@ -75,6 +76,7 @@ public sealed class FederationInvites(
         if (!UserId.TryParse(invite.StateKey, out var invitee) || invitee.Server.Value != config.ServerName
             || await db.ReadAsync(s => users.GetAsync(s, invitee.Value), ct) is null)
             throw MatrixException.NotFound("The invited user does not exist here.");
+        await invitePermissions.CheckAsync(invitee.Value, ct);
         if (!EventSigning.HasValidSignatures(invite, await keys.KeysForAsync(invite, ct), out var signatureError))
             throw MatrixException.Forbidden(signatureError);
 

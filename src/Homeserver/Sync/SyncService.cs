@@ -16,7 +16,7 @@ public sealed class SyncService(
     Database db, RoomStore rooms, StreamPositions streams, EventSpine spine, RoomReader reader, EventCache events, SyncNotifier notifier,
     AccountDataStore accountData, ReceiptStore receipts, TypingService typing, Presence.PresenceService presence, RemoteInviteStore remoteInvites,
     E2ee.ToDeviceService toDevice, E2ee.DeviceListService deviceLists, E2ee.DeviceKeyStore deviceKeys, Push.PushActionStore pushActions,
-    Relations.RelationBundler bundler, IgnoredUsers ignoredUsers)
+    Relations.RelationBundler bundler, IgnoredUsers ignoredUsers, InvitePermissions invitePermissions)
 {
     /// <summary>Where this sync starts and ends in every stream.</summary>
     private sealed record Window(SyncToken? Since, SyncToken UpTo)
@@ -67,6 +67,7 @@ public sealed class SyncService(
                 new JsonObject { ["global"] = Push.PushRuleSet.FromStored(null).ToJson(user) }.ToJsonString()));
 
         var ignored = await ignoredUsers.OfAsync(user, ct);
+        var invitesBlocked = await invitePermissions.BlocksInvitesAsync(user, ct);
         var join = new JsonObject();
         var invite = new JsonObject();
         var leave = new JsonObject();
@@ -83,7 +84,7 @@ public sealed class SyncService(
                     if (await JoinedRoomAsync(requester, room, window, filter, fullState || isNew, useStateAfter, changedAccountData, ignored) is { } joined)
                         join[room.RoomId] = joined;
                     break;
-                case "invite" when isNew && !ignored.Contains((await events.GetAsync(membership.EventId, room.Version, ct))?.Sender ?? ""):
+                case "invite" when isNew && !invitesBlocked && !ignored.Contains((await events.GetAsync(membership.EventId, room.Version, ct))?.Sender ?? ""):
                     invite[room.RoomId] = new JsonObject { ["invite_state"] = new JsonObject { ["events"] = await StrippedStateAsync(room, membership.EventId, ct) } };
                     break;
                 case "knock" when isNew:
@@ -102,7 +103,7 @@ public sealed class SyncService(
             {
                 var stripped = JsonNode.Parse(remote.InviteStateJson)!.AsArray();
                 var memberEvent = JsonNode.Parse(remote.EventJson)!.AsObject();
-                if (ignored.Contains(memberEvent["sender"]?.GetValue<string>() ?? ""))
+                if (invitesBlocked || ignored.Contains(memberEvent["sender"]?.GetValue<string>() ?? ""))
                     continue;
                 stripped.Add(new JsonObject
                 {
