@@ -103,6 +103,9 @@ public sealed class AccountService(
     /// <summary>Creates (or reuses) the device and gives it a fresh access token, replacing the device's earlier tokens.</summary>
     private async Task<LoginSession> IssueSessionAsync(DbSession s, string userId, string? deviceId, string? displayName, bool wantsRefreshToken)
     {
+        // A locked account gets no new session until it is unlocked (spec: account locking).
+        if (await users.GetAsync(s, userId) is { Locked: not 0 })
+            throw Authenticator.LockedError();
         var now = Now;
         deviceId ??= Secrets.NewDeviceId();
         await tokens.DeleteForDeviceAsync(s, userId, deviceId);
@@ -137,6 +140,8 @@ public sealed class AccountService(
         var row = await tokens.GetRefreshTokenAsync(s, hash);
         if (row is null || row.ExpiresTs <= now)
             throw MatrixException.UnknownToken(softLogout: row is not null);
+        if (await users.GetAsync(s, row.UserId) is { Locked: not 0 })
+            throw Authenticator.LockedError();
         await tokens.RevokePredecessorAsync(s, hash);
         foreach (var unusedSuccessor in await tokens.SuccessorsOfAsync(s, hash))
             await tokens.DeleteRefreshTokenAsync(s, unusedSuccessor);

@@ -12,7 +12,16 @@ namespace Matrix.Homeserver.Accounts;
 /// Who made a request: the user and device an access token belongs to, or the user (and device) an application
 /// service acts as. An application service acting without a device has the empty device ID.
 /// </summary>
-public sealed record Requester(UserId UserId, string DeviceId, bool IsAdmin, string TokenHash, AppServiceRegistration? AppService = null);
+public sealed record Requester(UserId UserId, string DeviceId, bool IsAdmin, string TokenHash, AppServiceRegistration? AppService = null,
+    bool IsSuspended = false)
+{
+    /// <summary>Spec (account suspension): what a suspended account may not do answers 403 <c>M_USER_SUSPENDED</c>.</summary>
+    public void EnsureNotSuspended()
+    {
+        if (IsSuspended)
+            throw new MatrixException(403, "M_USER_SUSPENDED", "Your account is suspended.");
+    }
+}
 
 /// <summary>Resolves access tokens (Authorization: Bearer, or the access_token query parameter the spec still requires).</summary>
 public sealed class Authenticator(
@@ -70,6 +79,7 @@ public sealed class Authenticator(
             throw MatrixException.UnknownToken(softLogout: false);
         if (row.ExpiresTs is { } expires && expires <= now)
             throw MatrixException.UnknownToken(softLogout: true);
+        EnsureNotLocked(user, context);
 
         limiter.Check("client", row.UserId, config.RateLimits.ClientRequests);
         if (row.Used == 0 && row.RefreshTokenHash is not null)
@@ -82,7 +92,7 @@ public sealed class Authenticator(
         await RecordLastSeenAsync(row, context, now, ct);
 
         UserId.TryParse(row.UserId, out var userId);
-        var requester = new Requester(userId, row.DeviceId, user.IsAdmin != 0, tokenHash);
+        var requester = new Requester(userId, row.DeviceId, user.IsAdmin != 0, tokenHash, IsSuspended: user.Suspended != 0);
         context.Items[typeof(Requester)] = requester;
         return requester;
     }
@@ -103,10 +113,22 @@ public sealed class Authenticator(
             throw MatrixException.Forbidden("The application service has not registered this user.");
         if (!deviceKnown)
             throw new MatrixException(400, "M_UNKNOWN_DEVICE", "The device does not belong to the user.");
+        EnsureNotLocked(user, context);
         if (appService.RateLimited)
             limiter.Check("client", userIdText, config.RateLimits.ClientRequests);
-        return new Requester(userId, deviceId, user.IsAdmin != 0, Secrets.Hash(appService.AsToken), appService);
+        return new Requester(userId, deviceId, user.IsAdmin != 0, Secrets.Hash(appService.AsToken), appService, user.Suspended != 0);
     }
+
+    /// <summary>Spec (account locking): a locked account may only log out; its sessions stay (soft logout) for when it is unlocked.</summary>
+    private static void EnsureNotLocked(UserRow user, HttpContext context)
+    {
+        var path = context.Request.Path.Value ?? "";
+        if (user.Locked != 0 && !path.EndsWith("/logout", StringComparison.Ordinal) && !path.EndsWith("/logout/all", StringComparison.Ordinal))
+            throw LockedError();
+    }
+
+    public static MatrixException LockedError() =>
+        new(401, "M_USER_LOCKED", "This account has been locked.", new System.Text.Json.Nodes.JsonObject { ["soft_logout"] = true });
 
     private async Task RecordLastSeenAsync(AccessTokenRow row, HttpContext context, long now, CancellationToken ct)
     {

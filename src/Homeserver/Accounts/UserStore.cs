@@ -9,6 +9,10 @@ public sealed class UserRow
     public long IsAdmin { get; init; }
     public long Deactivated { get; init; }
     public long CreatedTs { get; init; }
+    /// <summary>Locked by an administrator: every request but logout is refused (reversible).</summary>
+    public long Locked { get; init; }
+    /// <summary>Suspended by an administrator: the account reads but may not act in rooms or change its profile (reversible).</summary>
+    public long Suspended { get; init; }
 }
 
 public sealed class UserStore
@@ -25,6 +29,12 @@ public sealed class UserStore
 
     public Task SetPasswordHashAsync(DbSession s, string userId, string? passwordHash) =>
         s.ExecuteAsync("UPDATE users SET password_hash = @passwordHash WHERE user_id = @userId", new { userId, passwordHash });
+
+    public Task SetLockedAsync(DbSession s, string userId, bool locked) =>
+        s.ExecuteAsync("UPDATE users SET locked = @locked WHERE user_id = @userId", new { userId, locked = locked ? 1L : 0L });
+
+    public Task SetSuspendedAsync(DbSession s, string userId, bool suspended) =>
+        s.ExecuteAsync("UPDATE users SET suspended = @suspended WHERE user_id = @userId", new { userId, suspended = suspended ? 1L : 0L });
 
     public Task DeactivateAsync(DbSession s, string userId) =>
         s.ExecuteAsync("UPDATE users SET deactivated = 1, password_hash = NULL WHERE user_id = @userId", new { userId });

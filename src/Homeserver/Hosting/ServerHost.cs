@@ -168,6 +168,7 @@ public static class ServerHost
         services.AddSingleton<IEndpoints, RoomDirectory.DirectoryEndpoints>();
         services.AddSingleton<IEndpoints, Reporting.ReportEndpoints>();
         services.AddSingleton<IEndpoints, MutualRoomsEndpoints>();
+        services.AddSingleton<IEndpoints, AccountModerationEndpoints>();
         services.AddSingleton<RoomUpgrades>();
         services.AddSingleton<IEndpoints, RoomUpgradeEndpoints>();
         services.AddSingleton<IEndpoints, WhoisEndpoints>();

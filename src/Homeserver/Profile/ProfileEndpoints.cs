@@ -52,6 +52,7 @@ public sealed class ProfileEndpoints(
     private async Task SetFieldAsync(HttpContext context)
     {
         var requester = await authenticator.AuthenticateAsync(context);
+        requester.EnsureNotSuspended();
         var userId = LocalUser(context);
         var key = context.Route("keyName");
         var body = await json.ReadObjectAsync(context);
@@ -64,6 +65,7 @@ public sealed class ProfileEndpoints(
     private async Task DeleteFieldAsync(HttpContext context)
     {
         var requester = await authenticator.AuthenticateAsync(context);
+        requester.EnsureNotSuspended();
         await profiles.DeleteFieldAsync(requester, LocalUser(context), context.Route("keyName"), context.RequestAborted);
         await context.WriteJsonAsync(new JsonObject());
     }

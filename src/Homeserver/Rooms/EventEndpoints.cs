@@ -30,6 +30,8 @@ public sealed class EventEndpoints(
         var requester = await authenticator.AuthenticateAsync(context);
         var roomId = RoomEndpoints.RoomIdFromRoute(context);
         var type = EventType(context);
+        if (type != "m.room.redaction")
+            requester.EnsureNotSuspended();
         var content = RoomCreation.ToCanonicalObject(await json.ReadObjectAsync(context));
         var txnId = context.Route("txnId");
         await CheckDuplicateAnnotationAsync(requester.UserId.Value, type, content, context.RequestAborted);
@@ -57,6 +59,9 @@ public sealed class EventEndpoints(
         var type = EventType(context);
         var stateKey = StateKeyOf(context);
         var content = RoomCreation.ToCanonicalObject(await json.ReadObjectAsync(context));
+        // A suspended account may still leave (its own membership); no other state.
+        if (!(type == "m.room.member" && stateKey == requester.UserId.Value && content["membership"]?.GetValue<string>() == "leave"))
+            requester.EnsureNotSuspended();
         if (type == "m.room.canonical_alias")
             await CheckCanonicalAliasAsync(roomId, content, context.RequestAborted);
         if (type == "m.room.member" && content["membership"]?.GetValue<string>() == "invite")
@@ -132,6 +137,7 @@ public sealed class EventEndpoints(
         // Redacting another user's event needs the redact level (the auth rules only check the m.room.redaction level).
         if (target.Sender != requester.UserId.Value)
         {
+            requester.EnsureNotSuspended();
             var powers = new Federation.Auth.RoomPowers(
                 (await spine.GetStateEventAsync(room, StateKey.Create, context.RequestAborted))!,
                 await spine.GetStateEventAsync(room, StateKey.PowerLevels, context.RequestAborted));

@@ -30,6 +30,7 @@ public sealed class RoomEndpoints(
     private async Task CreateRoomAsync(HttpContext context)
     {
         var requester = await authenticator.AuthenticateAsync(context);
+        requester.EnsureNotSuspended();
         var request = RoomCreation.ParseRequest(await json.ReadObjectAsync(context, optional: true), config.ServerName);
         if (request.AliasName is not null)
             appServices.CheckAliasFree(request.AliasName, requester.AppService);
@@ -48,6 +49,7 @@ public sealed class RoomEndpoints(
     private async Task JoinAsync(HttpContext context)
     {
         var requester = await authenticator.AuthenticateAsync(context);
+        requester.EnsureNotSuspended();
         var body = await json.ReadObjectAsync(context, optional: true);
         var (roomId, servers) = await ResolveRoomAsync(context, context.Request.RouteValues.ContainsKey("roomId") ? "roomId" : "roomIdOrAlias");
         var user = requester.UserId.Value;
@@ -63,6 +65,7 @@ public sealed class RoomEndpoints(
     private async Task KnockAsync(HttpContext context)
     {
         var requester = await authenticator.AuthenticateAsync(context);
+        requester.EnsureNotSuspended();
         var body = await json.ReadObjectAsync(context, optional: true);
         var (roomId, servers) = await ResolveRoomAsync(context, "roomIdOrAlias");
         var user = requester.UserId.Value;
@@ -76,6 +79,7 @@ public sealed class RoomEndpoints(
     private async Task TargetedAsync(HttpContext context, string membership)
     {
         var requester = await authenticator.AuthenticateAsync(context);
+        requester.EnsureNotSuspended();
         var roomId = RoomIdFromRoute(context);
         var body = await json.ReadObjectAsync(context);
         var target = TargetUser(body);

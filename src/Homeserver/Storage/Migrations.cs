@@ -444,6 +444,8 @@ public static class Migrations
                 received_ts BIGINT NOT NULL
             );
             CREATE INDEX reports_received ON reports (received_ts);
+            ALTER TABLE users ADD COLUMN locked BIGINT NOT NULL DEFAULT 0;
+            ALTER TABLE users ADD COLUMN suspended BIGINT NOT NULL DEFAULT 0;
             """),
     ];
 
