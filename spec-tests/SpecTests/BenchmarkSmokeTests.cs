@@ -23,6 +23,14 @@ public sealed class BenchmarkSmokeTests
         Assert.Contains("800x600 scale", output);
     }
 
+    [Fact]
+    public async Task The_search_benchmark_runs_in_smoke_mode()
+    {
+        var output = await RunAsync("Search", "--smoke");
+        Assert.Contains("rank", output);
+        Assert.Contains("p99 ms", output);
+    }
+
     private static async Task<string> RunAsync(string benchmark, params string[] args)
     {
         var dir = new DirectoryInfo(AppContext.BaseDirectory);

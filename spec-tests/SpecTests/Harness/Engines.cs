@@ -37,7 +37,10 @@ public sealed class PostgresTestDatabase : TestDatabase
 
     public override string Name => "postgres";
 
-    public override string Yaml => $"database:\n  engine: postgres\n  connection_string: \"{new NpgsqlConnectionStringBuilder(_admin) { Database = _database }}\"\n";
+    /// <summary>The connection string of this instance's own database (benchmarks seed it directly).</summary>
+    public string ConnectionString => new NpgsqlConnectionStringBuilder(_admin) { Database = _database }.ConnectionString;
+
+    public override string Yaml => $"database:\n  engine: postgres\n  connection_string: \"{ConnectionString}\"\n";
 
     /// <summary>The admin connection string of the test cluster that test.sh starts.</summary>
     public static string AdminConnectionString => Environment.GetEnvironmentVariable("HS_TEST_POSTGRES") is { Length: > 0 } value

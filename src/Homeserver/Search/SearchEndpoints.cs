@@ -71,17 +71,23 @@ public sealed class SearchEndpoints(
             if (hits.Count == limit)
                 nextBatch = byRank ? $"r{offset + limit}" : $"t{hits[^1].StreamOrdering}";
             var eventContext = request.OptionalObject("event_context");
+            var rowsById = (await db.ReadAsync(s => rooms.GetEventsAsync(s, hits.Select(h => h.EventId).ToList()), ct))
+                .ToDictionary(r => r.EventId);
+            var served = new List<(SearchHit Hit, EventRow Row, RoomSnapshot Room, JsonObject Event)>();
             foreach (var hit in hits)
             {
-                var row = await db.ReadAsync(s => rooms.GetEventAsync(s, hit.EventId), ct);
-                if (row is null || row.RedactedBy is not null || !filter.Matches(row.Type, row.Sender))
+                if (!rowsById.TryGetValue(hit.EventId, out var row) || row.RedactedBy is not null || !filter.Matches(row.Type, row.Sender))
                     continue;
                 var room = await reader.RoomAsync(row.RoomId, ct);
-                if (!await reader.CanSeeAsync(room, row, user, joinedNow: true, ct))
-                    continue;
-                var served = new JsonArray(await reader.ToClientAsync(room, row, ct));
-                await bundler.AddAsync(room, served, user, ct);
-                var result = new JsonObject { ["rank"] = hit.Score, ["result"] = served[0]!.DeepClone() };
+                if (await reader.CanSeeAsync(room, row, user, joinedNow: true, ct))
+                    served.Add((hit, row, room, await reader.ToClientAsync(room, row, ct)));
+            }
+            // Aggregations in one pass per room rather than per result.
+            foreach (var group in served.GroupBy(r => r.Room.RoomId))
+                await bundler.AddAsync(group.First().Room, new JsonArray(group.Select(r => (JsonNode)r.Event).ToArray()), user, ct);
+            foreach (var (hit, row, room, ev) in served)
+            {
+                var result = new JsonObject { ["rank"] = hit.Score, ["result"] = ev.DeepClone() };
                 if (eventContext is { } contextRequest)
                     result["context"] = await ContextAsync(requester, room, row, contextRequest, ct);
                 results.Add(result);

@@ -73,9 +73,14 @@ public sealed class SearchStore(Database database)
         var where = $"{match} AND room_id IN {rooms} AND key IN {keyList}";
         var order = byRank ? "score DESC, stream_ordering DESC" : "stream_ordering DESC";
         var page = byRank ? "OFFSET @offset" : "";
+        // The matches first (the full-text index finds them), then order and page them: left to itself, PostgreSQL
+        // walks the room's whole history newest first, testing every message, whenever few messages match.
         var hits = (await s.QueryAsync<SearchHit>($"""
-            SELECT event_id, room_id, CAST(stream_ordering AS BIGINT) AS stream_ordering, CAST({rank} AS DOUBLE PRECISION) AS score
-            FROM event_search WHERE {where} {(byRank ? "" : "AND CAST(stream_ordering AS BIGINT) < @before")}
+            WITH matches AS {(Postgres ? "MATERIALIZED" : "")} (
+                SELECT event_id, room_id, CAST(stream_ordering AS BIGINT) AS stream_ordering, CAST({rank} AS DOUBLE PRECISION) AS score
+                FROM event_search WHERE {where})
+            SELECT event_id, room_id, stream_ordering, score FROM matches
+            {(byRank ? "" : "WHERE stream_ordering < @before")}
             ORDER BY {order} LIMIT @limit {page}
             """, args)).ToList();
         var count = await s.ExecuteScalarAsync<long>($"SELECT COUNT(*) FROM event_search WHERE {where}", args);
