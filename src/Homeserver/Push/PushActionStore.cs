@@ -42,6 +42,16 @@ public sealed class PushActionStore
     /// <summary>The main timeline's thread ID, as receipts name it.</summary>
     public const string MainThread = "main";
 
+    /// <summary>
+    /// How far the user has read where push action <c>a</c> is: the latest of their read receipts (public or private)
+    /// that is unthreaded or of the action's thread, as a stream position.
+    /// </summary>
+    private const string ReadUpTo = """
+        COALESCE((SELECT MAX(e.stream_ordering) FROM receipts r JOIN events e ON e.event_id = r.event_id
+                  WHERE r.room_id = a.room_id AND r.user_id = a.user_id AND r.receipt_type IN ('m.read', 'm.read.private')
+                    AND (r.thread_id = '' OR r.thread_id = a.thread_id)), 0)
+        """;
+
     public Task InsertAsync(DbSession s, PushActionRow row) => s.ExecuteAsync("""
         INSERT INTO event_push_actions (user_id, event_id, room_id, stream_ordering, thread_id, highlight, actions, ts)
         VALUES (@UserId, @EventId, @RoomId, @StreamOrdering, @ThreadId, @Highlight, @Actions, @Ts)
@@ -50,14 +60,11 @@ public sealed class PushActionStore
 
     /// <summary>Unread notifying events of the user in the room, per thread, after the read receipts that cover them.</summary>
     public async Task<List<UnreadCount>> UnreadAsync(DbSession s, string userId, string roomId) =>
-        (await s.QueryAsync<UnreadCount>("""
+        (await s.QueryAsync<UnreadCount>($"""
             SELECT a.thread_id, CAST(COUNT(*) AS BIGINT) AS notifications, CAST(SUM(a.highlight) AS BIGINT) AS highlights
             FROM event_push_actions a
             WHERE a.user_id = @userId AND a.room_id = @roomId
-              AND a.stream_ordering > COALESCE((
-                  SELECT MAX(e.stream_ordering) FROM receipts r JOIN events e ON e.event_id = r.event_id
-                  WHERE r.room_id = a.room_id AND r.user_id = a.user_id AND r.receipt_type IN ('m.read', 'm.read.private')
-                    AND (r.thread_id = '' OR r.thread_id = a.thread_id)), 0)
+              AND a.stream_ordering > {ReadUpTo}
             GROUP BY a.thread_id
             """, new { userId, roomId })).ToList();
 
@@ -72,10 +79,7 @@ public sealed class PushActionStore
     public async Task<List<NotificationRow>> NotificationsAsync(DbSession s, string userId, long before, int limit, bool onlyHighlights) =>
         (await s.QueryAsync<NotificationRow>($"""
             SELECT a.event_id, a.room_id, a.stream_ordering, a.actions, a.ts,
-                CASE WHEN a.stream_ordering > COALESCE((
-                    SELECT MAX(e.stream_ordering) FROM receipts r JOIN events e ON e.event_id = r.event_id
-                    WHERE r.room_id = a.room_id AND r.user_id = a.user_id AND r.receipt_type IN ('m.read', 'm.read.private')
-                      AND (r.thread_id = '' OR r.thread_id = a.thread_id)), 0) THEN 0 ELSE 1 END AS is_read
+                CASE WHEN a.stream_ordering > {ReadUpTo} THEN 0 ELSE 1 END AS is_read
             FROM event_push_actions a
             WHERE a.user_id = @userId AND a.stream_ordering < @before {(onlyHighlights ? "AND a.highlight = 1" : "")}
             ORDER BY a.stream_ordering DESC LIMIT @limit
@@ -83,13 +87,10 @@ public sealed class PushActionStore
 
     /// <summary>Unread notifying events of the user over all rooms: the badge a push gateway shows.</summary>
     public async Task<long> UnreadTotalAsync(DbSession s, string userId) =>
-        await s.ExecuteScalarAsync<long>("""
+        await s.ExecuteScalarAsync<long>($"""
             SELECT COUNT(*) FROM event_push_actions a
             WHERE a.user_id = @userId
-              AND a.stream_ordering > COALESCE((
-                  SELECT MAX(e.stream_ordering) FROM receipts r JOIN events e ON e.event_id = r.event_id
-                  WHERE r.room_id = a.room_id AND r.user_id = a.user_id AND r.receipt_type IN ('m.read', 'm.read.private')
-                    AND (r.thread_id = '' OR r.thread_id = a.thread_id)), 0)
+              AND a.stream_ordering > {ReadUpTo}
             """, new { userId });
 
     public Task<int> DeleteOlderThanAsync(DbSession s, long ts) =>
