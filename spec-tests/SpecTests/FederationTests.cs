@@ -123,6 +123,30 @@ public sealed class FederationTests(TwoServersSqlitePostgres fixture) : IClassFi
     }
 
     [Fact]
+    public async Task A_space_hierarchy_includes_child_rooms_only_the_other_server_is_in()
+    {
+        var alice = await A.RegisterAsync();
+        var bob = await B.RegisterAsync();
+        var space = await RoomTests.CreateRoomAsync(A, alice, new { preset = "public_chat", name = "Company", creation_content = new { type = "m.space" } });
+        var child = await RoomTests.CreateRoomAsync(A, alice, new { preset = "public_chat", name = "General" });
+        var grandchild = await RoomTests.CreateRoomAsync(A, alice, new { preset = "public_chat", name = "Deep" });
+        Assert.Equal(200, (await A.PutAsync($"/_matrix/client/v3/rooms/{RoomTests.R(space)}/state/m.space.child/{RoomTests.R(child)}",
+            new { via = new[] { NameA } }, alice.AccessToken)).Status);
+        Assert.Equal(200, (await A.PutAsync($"/_matrix/client/v3/rooms/{RoomTests.R(child)}/state/m.space.child/{RoomTests.R(grandchild)}",
+            new { via = new[] { NameA } }, alice.AccessToken)).Status);
+        Assert.Equal(200, (await B.PostAsync($"/_matrix/client/v3/join/{RoomTests.R(space)}?via={Uri.EscapeDataString(NameA)}", new { }, bob.AccessToken)).Status);
+
+        // B is in the space only: the child and its own child come from A.
+        var hierarchy = await B.GetAsync($"/_matrix/client/v1/rooms/{RoomTests.R(space)}/hierarchy", bob.AccessToken);
+        Assert.True(hierarchy.Status == 200, hierarchy.ToString());
+        var rooms = hierarchy.Body!["rooms"]!.AsArray();
+        Assert.Equal([space, child, grandchild], rooms.Select(r => r!["room_id"]!.GetValue<string>()).ToArray());
+        Assert.Equal("General", rooms[1]!["name"]!.GetValue<string>());
+        var shallow = await B.GetAsync($"/_matrix/client/v1/rooms/{RoomTests.R(space)}/hierarchy?max_depth=1", bob.AccessToken);
+        Assert.Equal(2, shallow.Body!["rooms"]!.AsArray().Count);
+    }
+
+    [Fact]
     public async Task A_user_joins_a_room_on_the_other_server_and_messages_flow_both_ways_in_order()
     {
         var alice = await A.RegisterAsync();

@@ -10,14 +10,15 @@ namespace Matrix.Homeserver.RoomDirectory;
 
 /// <summary>
 /// Spec: spaces — <c>GET /rooms/{roomId}/hierarchy</c> walks <c>m.space.child</c> links breadth-first from a space and
-/// lists the rooms the user could see or join; other servers get one level with <c>federation/v1/hierarchy</c>.
-/// Rooms this server does not know are left out.
+/// lists the rooms the user could see or join; rooms this server is not in are asked of the servers their
+/// <c>m.space.child</c> links name (<c>federation/v1/hierarchy</c>, which also answers other servers here, one level).
 /// </summary>
 public sealed class SpaceHierarchy(Authenticator authenticator, FederationRequestAuth federationAuth, EventSpine spine,
-    ServerRoomAccess serverAccess, RoomPeeking peeking) : IEndpoints
+    ServerRoomAccess serverAccess, RoomPeeking peeking, RoomReader reader, Matrix.Federation.Transport.FederationClient federation) : IEndpoints
 {
     public const int MaxLimit = 100;
     public const int MaxRooms = 1000;
+    private const int MaxRemoteRequests = 20;
 
     public void Map(IEndpointRouteBuilder app)
     {
@@ -40,21 +41,81 @@ public sealed class SpaceHierarchy(Authenticator authenticator, FederationReques
 
         var rooms = new List<JsonObject>();
         var visited = new HashSet<string>(StringComparer.Ordinal) { root.RoomId };
-        var queue = new Queue<(RoomSnapshot Room, int Depth)>([(root, 0)]);
+        var remote = new RemoteHierarchy(federation, suggestedOnly, MaxRemoteRequests);
+        var queue = new Queue<(JsonObject Entry, int Depth)>([((await EntryAsync(root, suggestedOnly, ct)).Entry, 0)]);
         while (queue.TryDequeue(out var item) && rooms.Count < MaxRooms)
         {
-            var (children, entry) = await EntryAsync(item.Room, suggestedOnly, ct);
-            rooms.Add(entry);
+            rooms.Add(item.Entry);
             if (item.Depth >= maxDepth)
                 continue;
-            foreach (var childId in children)
-                if (visited.Add(childId) && await spine.GetRoomAsync(childId, ct) is { } child && await peeking.UserMayPeekAsync(child, user, ct))
-                    queue.Enqueue((child, item.Depth + 1));
+            foreach (var (childId, via) in ChildLinks(item.Entry))
+            {
+                if (!visited.Add(childId))
+                    continue;
+                if (await spine.GetRoomAsync(childId, ct) is { } child)
+                {
+                    if (await peeking.UserMayPeekAsync(child, user, ct))
+                        queue.Enqueue(((await EntryAsync(child, suggestedOnly, ct)).Entry, item.Depth + 1));
+                }
+                else if (await remote.EntryAsync(childId, via, ct) is { } entry && await MaySeeRemoteAsync(entry, user, ct))
+                    queue.Enqueue((entry, item.Depth + 1));
+            }
         }
         var response = new JsonObject { ["rooms"] = new JsonArray(rooms.Skip(offset).Take(limit).Select(r => (JsonNode)r).ToArray()) };
         if (offset + limit < rooms.Count)
             response["next_batch"] = $"h{offset + limit}";
         await context.WriteJsonAsync(response);
+    }
+
+    /// <summary>The children an entry links to (its <c>children_state</c>), with the servers each link names.</summary>
+    private static IEnumerable<(string RoomId, List<string> Via)> ChildLinks(JsonObject entry) =>
+        (entry["children_state"] as JsonArray ?? []).OfType<JsonObject>()
+            .Where(link => link["state_key"] is JsonValue)
+            .Select(link => (link["state_key"]!.GetValue<string>(),
+                (link["content"]?["via"] as JsonArray ?? []).Select(v => v?.AsString()).OfType<string>().ToList()));
+
+    /// <summary>Another server lists open rooms and restricted ones: the latter only for members of a room they allow.</summary>
+    private async Task<bool> MaySeeRemoteAsync(JsonObject entry, string user, CancellationToken ct)
+    {
+        if (entry["join_rule"]?.AsString() is not ("restricted" or "knock_restricted") || entry["world_readable"]?.GetValue<bool>() == true)
+            return true;
+        foreach (var allowed in (entry["allowed_room_ids"] as JsonArray ?? []).Select(r => r?.AsString()).OfType<string>())
+            if (await spine.GetRoomAsync(allowed, ct) is { } room && await reader.MembershipAsync(room, user, ct) == "join")
+                return true;
+        return entry["join_rule"]?.AsString() == "knock_restricted";
+    }
+
+    /// <summary>Rooms fetched from other servers for one walk: each answer's children are kept, so a level costs one request.</summary>
+    private sealed class RemoteHierarchy(Matrix.Federation.Transport.FederationClient federation, bool suggestedOnly, int budget)
+    {
+        private readonly Dictionary<string, JsonObject> _known = new(StringComparer.Ordinal);
+        private int _requests;
+
+        public async Task<JsonObject?> EntryAsync(string roomId, List<string> via, CancellationToken ct)
+        {
+            if (_known.TryGetValue(roomId, out var known))
+                return known;
+            foreach (var server in via.Where(s => s != federation.ServerName).Distinct().Take(3))
+            {
+                if (_requests++ >= budget)
+                    return null;
+                try
+                {
+                    var path = $"/_matrix/federation/v1/hierarchy/{Uri.EscapeDataString(roomId)}?suggested_only={(suggestedOnly ? "true" : "false")}";
+                    if (await federation.SendAsync(HttpMethod.Get, server, path, null, ct) is not JsonObject answer
+                        || answer["room"] is not JsonObject room || room["room_id"]?.AsString() != roomId)
+                        continue;
+                    foreach (var child in (answer["children"] as JsonArray ?? []).OfType<JsonObject>())
+                        if (child["room_id"]?.AsString() is { } childId)
+                            _known.TryAdd(childId, (JsonObject)child.DeepClone());
+                    return _known[roomId] = (JsonObject)room.DeepClone();
+                }
+                catch (Matrix.Federation.Transport.FederationException)
+                {
+                }
+            }
+            return null;
+        }
     }
 
     private async Task FederationAsync(HttpContext context)
