@@ -27,6 +27,16 @@ public abstract class RoomTests(ServerFixture fixture)
     internal static string R(string roomId) => Uri.EscapeDataString(roomId);
 
     [Fact]
+    public async Task Rooms_created_at_once_by_one_user_get_distinct_ids()
+    {
+        // Version 12 room IDs hash the create event: identical requests in one millisecond must still differ.
+        var alice = await C.RegisterAsync();
+        var responses = await Task.WhenAll(Enumerable.Range(0, 12).Select(_ => C.PostAsync($"{V3}/createRoom", new { preset = "public_chat" }, alice.AccessToken)));
+        Assert.All(responses, r => Assert.True(r.Status == 200, r.ToString()));
+        Assert.Equal(12, responses.Select(r => r.Str("room_id")).Distinct().Count());
+    }
+
+    [Fact]
     public async Task Create_room_applies_name_topic_preset_initial_state_and_power_level_override()
     {
         var alice = await C.RegisterAsync();

@@ -75,14 +75,26 @@ public sealed partial class EventSpine(
     /// <summary>Creates a room: its <c>m.room.create</c> event, and the room's row, in one transaction.</summary>
     public async Task<PersistedEvent> CreateRoomAsync(RoomVersion version, string creator, JsonObject createContent, CancellationToken ct)
     {
-        var roomId = version.RoomIdIsCreateEventHash ? null : $"!{Accounts.Secrets.NewSessionId()[..18]}:{config.ServerName}";
-        var json = Build(version, roomId, new NewEvent("m.room.create", "", creator, createContent), prevEvents: [], depth: 1, authEvents: []);
-        var pdu = ParseLocal(json, version);
-        var result = EventAuthorizer.Check(pdu, _ => null);
-        if (!result.Allowed)
-            throw MatrixException.Forbidden(result.Reason);
-        using var _ = await locks.AcquireAsync(pdu.RoomId, ct);
-        return await PersistAsync(null, pdu, new Dictionary<StateKey, string>(), null, Disposition.Accepted, null, ct);
+        long? timestamp = null;
+        while (true)
+        {
+            var roomId = version.RoomIdIsCreateEventHash ? null : $"!{Accounts.Secrets.NewSessionId()[..18]}:{config.ServerName}";
+            var json = Build(version, roomId, new NewEvent("m.room.create", "", creator, createContent) { OriginServerTs = timestamp },
+                prevEvents: [], depth: 1, authEvents: []);
+            var pdu = ParseLocal(json, version);
+            var result = EventAuthorizer.Check(pdu, _ => null);
+            if (!result.Allowed)
+                throw MatrixException.Forbidden(result.Reason);
+            using var _ = await locks.AcquireAsync(pdu.RoomId, ct);
+            // A version 12 room ID is its create event's hash: the same user creating two rooms alike in one millisecond
+            // would make one ID twice, so the later room takes the next millisecond.
+            if (version.RoomIdIsCreateEventHash && await GetRoomAsync(pdu.RoomId, ct) is not null)
+            {
+                timestamp = pdu.OriginServerTs + 1;
+                continue;
+            }
+            return await PersistAsync(null, pdu, new Dictionary<StateKey, string>(), null, Disposition.Accepted, null, ct);
+        }
     }
 
     public async Task<PersistedEvent> SendAsync(string roomId, NewEvent request, CancellationToken ct)

@@ -1,0 +1,251 @@
+using System.Collections.Concurrent;
+using System.Diagnostics;
+using System.Runtime.InteropServices;
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using Matrix.Bench.Load;
+using Matrix.SpecTests.Harness;
+
+// The load driver: workloads that talk to a homeserver only through spec endpoints, so the same run measures ours
+// (started here on a fresh SQLite or PostgreSQL database) or any other server at a URL.
+//   registration and login rate; message throughput into 1/10/100 rooms at concurrency 1/10/100; send-to-sync
+//   delivery latency with many clients long-polling; initial /sync of a user in many rooms and incremental /sync;
+//   memory (our server only): RSS after start-up, with the syncing clients, after the throughput run.
+// Usage: dotnet run -c Release --project bench/Load [-- --engine sqlite|postgres] [--clients 1000] [--seconds 5]
+//        [--url http://other:8008]   (another server: open m.login.dummy registration and generous rate limits)
+//        (--smoke: a few seconds of each, as the test suite runs it so the driver cannot rot)
+var engine = "sqlite";
+string? url = null;
+var clients = 1000;
+var cellSeconds = 5.0;
+var registrations = 200;
+var latencyMessages = 300;
+int[] syncRoomCounts = [100, 1000];
+for (var i = 0; i < args.Length; i++)
+    switch (args[i])
+    {
+        case "--engine": engine = args[++i]; break;
+        case "--url": url = args[++i].TrimEnd('/'); break;
+        case "--clients": clients = int.Parse(args[++i]); break;
+        case "--seconds": cellSeconds = double.Parse(args[++i], System.Globalization.CultureInfo.InvariantCulture); break;
+        case "--smoke": (clients, cellSeconds, registrations, latencyMessages, syncRoomCounts) = (20, 0.3, 10, 20, [5, 10]); break;
+        default: throw new ArgumentException($"unknown option {args[i]}");
+    }
+
+var results = new JsonObject();
+Console.WriteLine($"machine: {Environment.ProcessorCount} cores, {RuntimeInformation.OSDescription}, {RuntimeInformation.FrameworkDescription}");
+TestDatabase? database = null;
+HomeserverProcess? server = null;
+if (url is null)
+{
+    database = await TestDatabase.CreateAsync(engine);
+    server = new HomeserverProcess(database.Yaml, """
+        rate_limits:
+          login: { per_second: 100000, burst: 100000 }
+          registration: { per_second: 100000, burst: 100000 }
+          client_requests: { per_second: 100000, burst: 100000 }
+
+        auth:
+          password_hashing:
+            ops_limit: 2
+            mem_limit_kib: 65536
+        """);
+    await server.StartAsync();
+    url = server.BaseUrl;
+    Console.WriteLine($"server: ours ({engine}), Argon2id ops_limit 2, mem_limit 64 MiB (the defaults)");
+    results["rss_after_start_mb"] = server.ResidentBytes() >> 20;
+}
+else
+    Console.WriteLine($"server: {url}");
+using var http = new LoadClient(url);
+var version = await http.SendAsync(HttpMethod.Get, "/_matrix/client/versions", null, null);
+Console.WriteLine($"spec versions advertised: {version["versions"]!.AsArray().Count}");
+var run = Guid.NewGuid().ToString("N")[..6];
+const string password = "load test password";
+
+try
+{
+    // 5. Registration and login rate.
+    var accounts = new ConcurrentBag<Account>();
+    var clock = Stopwatch.StartNew();
+    await Parallel.ForEachAsync(Enumerable.Range(0, registrations), new ParallelOptions { MaxDegreeOfParallelism = 10 },
+        async (i, _) => accounts.Add(await http.RegisterAsync($"load{run}r{i}", password)));
+    var registrationRate = registrations / clock.Elapsed.TotalSeconds;
+    clock.Restart();
+    await Parallel.ForEachAsync(accounts.Take(registrations), new ParallelOptions { MaxDegreeOfParallelism = 10 },
+        async (a, _) => await http.LoginAsync(a.UserId, password));
+    var loginRate = registrations / clock.Elapsed.TotalSeconds;
+    Console.WriteLine();
+    Console.WriteLine($"registration: {registrationRate:F0}/s, login: {loginRate:F0}/s ({registrations} accounts, concurrency 10)");
+    results["registrations_per_s"] = registrationRate;
+    results["logins_per_s"] = loginRate;
+
+    // 1. Message throughput: senders spread over the rooms, each sending as fast as the server answers.
+    var senders = accounts.Take(Math.Min(100, registrations)).ToList();
+    while (senders.Count < 100)
+        senders.Add(await http.RegisterAsync($"load{run}s{senders.Count}", password));
+    Console.WriteLine();
+    Console.WriteLine($"message throughput (events/s, {cellSeconds:F1} s per cell)");
+    Console.WriteLine($"{"rooms",6} {"conc 1",9} {"conc 10",9} {"conc 100",9}");
+    var throughput = new JsonArray();
+    foreach (var roomCount in new[] { 1, 10, 100 })
+    {
+        var rooms = new List<string>();
+        for (var r = 0; r < roomCount; r++)
+            rooms.Add(await http.CreateRoomAsync(senders[0]));
+        var joined = new HashSet<(int, int)>();
+        var line = $"{roomCount,6}";
+        foreach (var concurrency in new[] { 1, 10, 100 })
+        {
+            List<int> RoomsOf(int sender) => roomCount >= concurrency
+                ? Enumerable.Range(0, roomCount).Where(r => r % concurrency == sender).ToList()
+                : [sender % roomCount];
+            for (var s = 1; s < concurrency; s++)
+                foreach (var r in RoomsOf(s))
+                    if (joined.Add((s, r)))
+                        await http.JoinAsync(senders[s], rooms[r]);
+            var sent = 0L;
+            using var stop = new CancellationTokenSource(TimeSpan.FromSeconds(cellSeconds));
+            var cell = Stopwatch.StartNew();
+            await Task.WhenAll(Enumerable.Range(0, concurrency).Select(async s =>
+            {
+                var mine = RoomsOf(s);
+                for (var n = 0; !stop.IsCancellationRequested; n++)
+                {
+                    await http.SendTextAsync(senders[s], rooms[mine[n % mine.Count]], $"throughput {n}");
+                    Interlocked.Increment(ref sent);
+                }
+            }));
+            var rate = sent / cell.Elapsed.TotalSeconds;
+            line += $" {rate,9:F0}";
+            throughput.Add(new JsonObject { ["rooms"] = roomCount, ["concurrency"] = concurrency, ["events_per_s"] = rate });
+        }
+        Console.WriteLine(line);
+    }
+    results["throughput"] = throughput;
+    if (server is not null)
+        results["rss_after_throughput_mb"] = server.ResidentBytes() >> 20;
+
+    // 2. Delivery latency: rooms of ten, every member long-polling /sync; messages sent into random rooms.
+    var syncers = accounts.ToList();
+    while (syncers.Count < clients)
+        syncers.Add(await http.RegisterAsync($"load{run}c{syncers.Count}", password));
+    syncers = syncers.Take(clients).ToList();
+    var groups = syncers.Chunk(10).Where(g => g.Length >= 2).ToList();
+    var latencyRooms = new List<(string RoomId, Account[] Members)>();
+    foreach (var group in groups)
+    {
+        var roomId = await http.CreateRoomAsync(group[0]);
+        await Parallel.ForEachAsync(group.Skip(1), async (member, _) => await http.JoinAsync(member, roomId));
+        latencyRooms.Add((roomId, group));
+    }
+    var sentAt = new ConcurrentDictionary<string, long>();
+    var delays = new ConcurrentBag<double>();
+    using var stopSync = new CancellationTokenSource();
+    var ready = 0;
+    var pollers = syncers.Select(account => Task.Run(async () =>
+    {
+        var since = (await http.SyncAsync(account, null, 0))["next_batch"]!.GetValue<string>();
+        Interlocked.Increment(ref ready);
+        while (!stopSync.IsCancellationRequested)
+        {
+            JsonNode response;
+            try
+            {
+                response = await http.SyncAsync(account, since, 30_000, stopSync.Token);
+            }
+            catch (OperationCanceledException)
+            {
+                return;
+            }
+            var arrived = Stopwatch.GetTimestamp();
+            since = response["next_batch"]!.GetValue<string>();
+            foreach (var (_, room) in response["rooms"]?["join"]?.AsObject() ?? [])
+                foreach (var ev in room?["timeline"]?["events"]?.AsArray() ?? [])
+                    if (ev?["content"]?["body"]?.GetValue<string>() is { } body && body.StartsWith("lat:") && sentAt.TryGetValue(body, out var start)
+                        && ev["sender"]?.GetValue<string>() != account.UserId)
+                        delays.Add(Stopwatch.GetElapsedTime(start, arrived).TotalMilliseconds);
+        }
+    })).ToList();
+    while (Volatile.Read(ref ready) < syncers.Count)
+        await Task.Delay(50);
+    await Task.Delay(500);
+    long rssWithClients = server?.ResidentBytes() ?? 0;
+    var random = new Random(1);
+    for (var m = 0; m < latencyMessages; m++)
+    {
+        var (roomId, members) = latencyRooms[random.Next(latencyRooms.Count)];
+        var body = $"lat:{m}";
+        sentAt[body] = Stopwatch.GetTimestamp();
+        await http.SendTextAsync(members[0], roomId, body);
+        await Task.Delay(50);
+        if (m % 50 == 0 && server is not null)
+            rssWithClients = Math.Max(rssWithClients, server.ResidentBytes());
+    }
+    await Task.Delay(2000);
+    stopSync.Cancel();
+    await Task.WhenAll(pollers);
+    var sorted = delays.Order().ToArray();
+    static double Percentile(double[] values, double p) => values.Length == 0 ? double.NaN : values[Math.Min(values.Length - 1, (int)Math.Ceiling(p * values.Length) - 1)];
+    Console.WriteLine();
+    Console.WriteLine($"send-to-sync latency, {syncers.Count} clients long-polling in rooms of 10, {latencyMessages} messages at ~20/s:");
+    Console.WriteLine($"  p50 {Percentile(sorted, 0.5):F1} ms, p95 {Percentile(sorted, 0.95):F1} ms, p99 {Percentile(sorted, 0.99):F1} ms ({sorted.Length} deliveries)");
+    results["latency"] = new JsonObject
+    {
+        ["clients"] = syncers.Count, ["deliveries"] = sorted.Length, ["p50_ms"] = Percentile(sorted, 0.5), ["p95_ms"] = Percentile(sorted, 0.95),
+        ["p99_ms"] = Percentile(sorted, 0.99),
+    };
+    if (server is not null)
+        results["rss_with_syncing_clients_mb"] = rssWithClients >> 20;
+
+    // 3. Initial /sync of a user in many rooms, and incremental /sync.
+    Console.WriteLine();
+    Console.WriteLine("initial /sync");
+    var initial = new JsonArray();
+    foreach (var roomCount in syncRoomCounts)
+    {
+        var member = await http.RegisterAsync($"load{run}i{roomCount}", password);
+        await Parallel.ForEachAsync(Enumerable.Range(0, roomCount), new ParallelOptions { MaxDegreeOfParallelism = 10 },
+            async (r, _) =>
+            {
+                var roomId = await http.CreateRoomAsync(member);
+                await http.SendTextAsync(member, roomId, "hello");
+            });
+        var timings = new List<double>();
+        string since = "";
+        for (var attempt = 0; attempt < 3; attempt++)
+        {
+            var timer = Stopwatch.StartNew();
+            since = (await http.SyncAsync(member, null, 0))["next_batch"]!.GetValue<string>();
+            timings.Add(timer.Elapsed.TotalMilliseconds);
+        }
+        var incremental = new List<double>();
+        for (var attempt = 0; attempt < 10; attempt++)
+        {
+            var timer = Stopwatch.StartNew();
+            since = (await http.SyncAsync(member, since, 0))["next_batch"]!.GetValue<string>();
+            incremental.Add(timer.Elapsed.TotalMilliseconds);
+        }
+        var median = timings.Order().ElementAt(1);
+        var incrementalMedian = incremental.Order().ElementAt(incremental.Count / 2);
+        Console.WriteLine($"  {roomCount,5} rooms: initial {median:F0} ms (median of 3), incremental {incrementalMedian:F1} ms (median of 10)");
+        initial.Add(new JsonObject { ["rooms"] = roomCount, ["initial_ms"] = median, ["incremental_ms"] = incrementalMedian });
+    }
+    results["initial_sync"] = initial;
+
+    if (server is not null)
+    {
+        Console.WriteLine();
+        Console.WriteLine($"memory (RSS): after start-up {results["rss_after_start_mb"]} MB, after the throughput run {results["rss_after_throughput_mb"]} MB, " +
+            $"with {syncers.Count} clients syncing {results["rss_with_syncing_clients_mb"]} MB");
+    }
+    Console.WriteLine();
+    Console.WriteLine("json: " + results.ToJsonString());
+}
+finally
+{
+    if (server is not null)
+        await server.DisposeAsync();
+    if (database is not null)
+        await database.DisposeAsync();
+}
