@@ -31,6 +31,15 @@ public sealed class BenchmarkSmokeTests
         Assert.Contains("p99 ms", output);
     }
 
+    [Fact]
+    public async Task The_load_driver_runs_in_smoke_mode()
+    {
+        var output = await RunAsync("Load", "--smoke");
+        Assert.Contains("message throughput", output);
+        Assert.Contains("send-to-sync latency", output);
+        Assert.Contains("initial /sync", output);
+    }
+
     private static async Task<string> RunAsync(string benchmark, params string[] args)
     {
         var dir = new DirectoryInfo(AppContext.BaseDirectory);
