@@ -18,4 +18,8 @@ public sealed class ReceiptStore
         (await s.QueryAsync<ReceiptRow>(
             "SELECT room_id, user_id, receipt_type, thread_id, event_id, ts FROM receipts WHERE room_id = @roomId AND stream_id > @after AND stream_id <= @upTo",
             new { roomId, after, upTo })).ToList();
+
+    /// <summary>Rooms with receipts stored in the window (an incremental sync looks only at rooms where something happened).</summary>
+    public async Task<List<string>> RoomsChangedAsync(DbSession s, long after, long upTo) =>
+        (await s.QueryAsync<string>("SELECT DISTINCT room_id FROM receipts WHERE stream_id > @after AND stream_id <= @upTo", new { after, upTo })).ToList();
 }

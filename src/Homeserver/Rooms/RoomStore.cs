@@ -121,6 +121,11 @@ public sealed class RoomStore
         s.ExecuteAsync("DELETE FROM current_state WHERE room_id = @roomId AND type = @type AND state_key = @stateKey", new { roomId, type, stateKey });
 
     /// <summary>The user's membership in every room they have a member event in (from current state).</summary>
+    /// <summary>Rooms with events stored in the window.</summary>
+    public async Task<List<string>> RoomsWithEventsAsync(DbSession s, long after, long upTo) =>
+        (await s.QueryAsync<string>("SELECT DISTINCT room_id FROM events WHERE stream_ordering > @after AND stream_ordering <= @upTo",
+            new { after, upTo })).ToList();
+
     public async Task<List<MembershipRow>> MembershipsAsync(DbSession s, string userId) =>
         (await s.QueryAsync<MembershipRow>(
             "SELECT room_id, membership, event_id FROM current_state WHERE state_key = @userId AND type = 'm.room.member'", new { userId })).ToList();

@@ -446,6 +446,7 @@ public static class Migrations
             CREATE INDEX reports_received ON reports (received_ts);
             ALTER TABLE users ADD COLUMN locked BIGINT NOT NULL DEFAULT 0;
             ALTER TABLE users ADD COLUMN suspended BIGINT NOT NULL DEFAULT 0;
+            CREATE INDEX receipts_stream_id ON receipts (stream_id);
             """),
     ];
 

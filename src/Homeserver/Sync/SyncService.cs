@@ -67,6 +67,11 @@ public sealed class SyncService(
                 new JsonObject { ["global"] = Push.PushRuleSet.FromStored(null).ToJson(user) }.ToJsonString()));
 
         var ignored = await ignoredUsers.OfAsync(user, ct);
+        // An incremental sync looks only at joined rooms where something happened in the window: events, receipts,
+        // typing or room account data (with a thousand quiet rooms, looking at each would cost a query apiece).
+        var active = since is null || fullState ? null : await db.ReadAsync(async s =>
+            (await rooms.RoomsWithEventsAsync(s, sinceEvents, upTo)).Concat(await receipts.RoomsChangedAsync(s, window.From.Receipts, window.UpTo.Receipts))
+                .Concat(changedAccountData.Select(e => e.RoomId)).ToHashSet(StringComparer.Ordinal), ct);
         var invitesBlocked = await invitePermissions.BlocksInvitesAsync(user, ct);
         var join = new JsonObject();
         var invite = new JsonObject();
@@ -74,6 +79,9 @@ public sealed class SyncService(
         var knock = new JsonObject();
         foreach (var membership in memberships.Where(m => filter.IncludesRoom(m.RoomId) && !forgotten.Contains(m.RoomId)))
         {
+            if (active is not null && membership.Membership == "join" && !active.Contains(membership.RoomId) && !changed.Contains(membership.RoomId)
+                && !typing.Get(membership.RoomId, window.From.Typing).Changed)
+                continue;
             var room = await spine.GetRoomAsync(membership.RoomId, ct);
             if (room is null)
                 continue;
