@@ -21,11 +21,11 @@ public sealed class RelationBundler(Database db, RelationStore relations, RoomSt
         if (targets.Count == 0)
             return;
         var ids = targets.Keys.ToList();
-        var (edits, references, threads, participated) = await db.ReadAsync(async s => (
-            await relations.OfTypeAsync(s, ids, "m.replace"),
-            await relations.OfTypeAsync(s, ids, "m.reference"),
-            await relations.ThreadSummariesAsync(s, ids),
-            await relations.ThreadsParticipatedAsync(s, ids, userId)), ct);
+        var (children, threads) = await db.ReadAsync(async s => (
+            await relations.EditsAndReferencesAsync(s, ids),
+            await relations.ThreadSummariesAsync(s, ids, userId)), ct);
+        var edits = children.Where(c => c.RelType == "m.replace").ToList();
+        var references = children.Where(c => c.RelType == "m.reference").ToList();
 
         foreach (var (eventId, copies) in targets)
         {
@@ -44,7 +44,7 @@ public sealed class RelationBundler(Database db, RelationStore relations, RoomSt
                 {
                     ["latest_event"] = latest,
                     ["count"] = thread.Count,
-                    ["current_user_participated"] = participated.Contains(eventId) || original["sender"]?.GetValue<string>() == userId,
+                    ["current_user_participated"] = thread.Participated > 0 || original["sender"]?.GetValue<string>() == userId,
                 };
             if (bundle.Count == 0)
                 continue;
@@ -65,7 +65,7 @@ public sealed class RelationBundler(Database db, RelationStore relations, RoomSt
         if (latest is null || await db.ReadAsync(s => rooms.GetEventAsync(s, latest), ct) is not { } row)
             return null;
         var serialized = await reader.ToClientAsync(room, row, ct);
-        var edits = await db.ReadAsync(s => relations.OfTypeAsync(s, [latest], "m.replace"), ct);
+        var edits = (await db.ReadAsync(s => relations.EditsAndReferencesAsync(s, [latest]), ct)).Where(r => r.RelType == "m.replace");
         if (await LatestEditAsync(room, serialized, edits, ct) is { } edit)
             ((serialized["unsigned"] as JsonObject) ?? (JsonObject)(serialized["unsigned"] = new JsonObject()))["m.relations"] =
                 new JsonObject { ["m.replace"] = edit };

@@ -21,6 +21,8 @@ public sealed class ThreadSummaryRow
     public string RelatesToId { get; init; } = "";
     public long Count { get; init; }
     public long Latest { get; init; }
+    /// <summary>How many of the thread's events the asking user sent.</summary>
+    public long Participated { get; init; }
 }
 
 /// <summary>
@@ -60,33 +62,27 @@ public sealed class RelationStore
             """, args)).ToList();
     }
 
-    /// <summary>Children of the given parents of one relation type (edits and references, which are few per event).</summary>
-    public async Task<List<RelationRow>> OfTypeAsync(DbSession s, IReadOnlyCollection<string> parentIds, string relType)
+    /// <summary>Edits and references of the given parents (few per event), in stream order.</summary>
+    public async Task<List<RelationRow>> EditsAndReferencesAsync(DbSession s, IReadOnlyCollection<string> parentIds)
     {
-        var args = new DynamicParameters(new { relType });
+        var args = new DynamicParameters();
         return (await s.QueryAsync<RelationRow>($"""
-            SELECT {Columns} FROM event_relations WHERE relates_to_id IN {SqlList.In(args, "p", parentIds)} AND rel_type = @relType
+            SELECT {Columns} FROM event_relations
+            WHERE relates_to_id IN {SqlList.In(args, "p", parentIds)} AND rel_type IN ('m.replace', 'm.reference')
             ORDER BY stream_ordering
             """, args)).ToList();
     }
 
-    /// <summary>Per thread root: the number of thread events and the stream position of the latest.</summary>
-    public async Task<List<ThreadSummaryRow>> ThreadSummariesAsync(DbSession s, IReadOnlyCollection<string> rootIds)
-    {
-        var args = new DynamicParameters();
-        return (await s.QueryAsync<ThreadSummaryRow>($"""
-            SELECT relates_to_id, CAST(COUNT(*) AS BIGINT) AS count, CAST(MAX(stream_ordering) AS BIGINT) AS latest FROM event_relations
-            WHERE relates_to_id IN {SqlList.In(args, "p", rootIds)} AND rel_type = 'm.thread' GROUP BY relates_to_id
-            """, args)).ToList();
-    }
-
-    public async Task<HashSet<string>> ThreadsParticipatedAsync(DbSession s, IReadOnlyCollection<string> rootIds, string userId)
+    /// <summary>Per thread root: the number of thread events, the stream position of the latest, and the user's share.</summary>
+    public async Task<List<ThreadSummaryRow>> ThreadSummariesAsync(DbSession s, IReadOnlyCollection<string> rootIds, string userId)
     {
         var args = new DynamicParameters(new { userId });
-        return (await s.QueryAsync<string>($"""
-            SELECT DISTINCT relates_to_id FROM event_relations
-            WHERE relates_to_id IN {SqlList.In(args, "p", rootIds)} AND rel_type = 'm.thread' AND sender = @userId
-            """, args)).ToHashSet();
+        return (await s.QueryAsync<ThreadSummaryRow>($"""
+            SELECT relates_to_id, CAST(COUNT(*) AS BIGINT) AS count, CAST(MAX(stream_ordering) AS BIGINT) AS latest,
+                CAST(SUM(CASE WHEN sender = @userId THEN 1 ELSE 0 END) AS BIGINT) AS participated
+            FROM event_relations
+            WHERE relates_to_id IN {SqlList.In(args, "p", rootIds)} AND rel_type = 'm.thread' GROUP BY relates_to_id
+            """, args)).ToList();
     }
 
     /// <summary>The room's thread roots by latest activity, newest first, before position <paramref name="before"/>.</summary>

@@ -174,16 +174,15 @@ public sealed class SyncService(
         {
             var baseline = fullState || since is null ? new Dictionary<StateKey, string>() : await StateAtAsync(room.RoomId, sinceEvents, ct);
             var timelineSenders = rows.Select(r => r.Sender).Append(requester.UserId.Value).ToHashSet();
-            foreach (var (key, eventId) in stateMap)
-            {
-                if (baseline.TryGetValue(key, out var old) && old == eventId)
-                    continue;
-                if (key.Type == "m.room.member" && filter.State.LazyLoadMembers && !timelineSenders.Contains(key.Key))
-                    continue;
-                var stateEvent = await reader.StateEventToClientAsync(room, eventId, ct);
-                if (filter.State.Matches(key.Type, stateEvent["sender"]!.GetValue<string>()))
-                    state.Add(stateEvent);
-            }
+            var wanted = stateMap
+                .Where(entry => !(baseline.TryGetValue(entry.Key, out var old) && old == entry.Value))
+                .Where(entry => !(entry.Key.Type == "m.room.member" && filter.State.LazyLoadMembers && !timelineSenders.Contains(entry.Key.Key)))
+                .Select(entry => entry.Value).ToList();
+            // One query for the room's state events rather than one per event (an initial sync of many rooms).
+            var stateRows = (await db.ReadAsync(s => rooms.GetEventsAsync(s, wanted), ct)).ToDictionary(r => r.EventId);
+            foreach (var eventId in wanted)
+                if (stateRows.TryGetValue(eventId, out var stateRow) && filter.State.Matches(stateRow.Type, stateRow.Sender))
+                    state.Add(await reader.ToClientAsync(room, stateRow, ct));
         }
         var joined = new JsonObject
         {
