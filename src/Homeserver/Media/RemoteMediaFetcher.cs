@@ -55,6 +55,8 @@ public sealed class RemoteMediaFetcher(
                 ? await OpenMultipartAsync(response, ct)
                 : new RemoteContent(await response.Content.ReadAsStreamAsync(ct), response.Content.Headers.ContentType?.ToString(),
                     response.Content.Headers.ContentDisposition?.FileNameStar ?? Unquote(response.Content.Headers.ContentDisposition?.FileName));
+            // The redirect's response (when there was one) is released with the body.
+            using var redirect = content.Redirect;
             await using var body = content.Body;
             using var file = await staging.ReceiveAsync(body, config.Media.MaxRemoteBytes, RemoteTooLarge, ct);
             var contentType = string.IsNullOrWhiteSpace(content.ContentType) ? "application/octet-stream" : content.ContentType;
@@ -74,7 +76,8 @@ public sealed class RemoteMediaFetcher(
         }
     }
 
-    private sealed record RemoteContent(Stream Body, string? ContentType, string? FileName);
+    /// <summary>The media's bytes and metadata; <see cref="Redirect"/> is the response they stream from, when a redirect was followed.</summary>
+    private sealed record RemoteContent(Stream Body, string? ContentType, string? FileName, HttpResponseMessage? Redirect = null);
 
     /// <summary>Servers without the federation media endpoints answer 404 (or 400/405) with M_UNRECOGNIZED.</summary>
     private static async Task<bool> IsUnrecognisedAsync(HttpResponseMessage response, CancellationToken ct) =>
@@ -152,38 +155,12 @@ public sealed class RemoteMediaFetcher(
             redirected.Dispose();
             throw RemoteTooLarge();
         }
-        return new RemoteContent(new OwningStream(await redirected.Content.ReadAsStreamAsync(ct), redirected),
+        return new RemoteContent(await redirected.Content.ReadAsStreamAsync(ct),
             redirected.Content.Headers.ContentType?.ToString(),
-            redirected.Content.Headers.ContentDisposition?.FileNameStar ?? Unquote(redirected.Content.Headers.ContentDisposition?.FileName));
+            redirected.Content.Headers.ContentDisposition?.FileNameStar ?? Unquote(redirected.Content.Headers.ContentDisposition?.FileName), redirected);
     }
 
     private static string? Unquote(string? value) => value?.Trim('"');
 
     private static MatrixException RemoteTooLarge() => new(502, "M_TOO_LARGE", "The remote media is too large to serve.");
-
-    /// <summary>A response body that disposes its response with it.</summary>
-    private sealed class OwningStream(Stream inner, IDisposable owner) : Stream
-    {
-        public override bool CanRead => true;
-        public override bool CanSeek => false;
-        public override bool CanWrite => false;
-        public override long Length => throw new NotSupportedException();
-        public override long Position { get => throw new NotSupportedException(); set => throw new NotSupportedException(); }
-        public override int Read(byte[] buffer, int offset, int count) => inner.Read(buffer, offset, count);
-        public override ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken ct = default) => inner.ReadAsync(buffer, ct);
-        public override void Flush() { }
-        public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
-        public override void SetLength(long value) => throw new NotSupportedException();
-        public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
-
-        protected override void Dispose(bool disposing)
-        {
-            if (disposing)
-            {
-                inner.Dispose();
-                owner.Dispose();
-            }
-            base.Dispose(disposing);
-        }
-    }
 }
