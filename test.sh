@@ -25,6 +25,8 @@ need_package /usr/lib/python3/dist-packages/olm python3-olm
 # LDAP tests start private slapd instances (spec-tests/SpecTests/Harness/TestLdapServer.cs); ldapadd seeds them.
 need_package /usr/sbin/slapd slapd
 need_package /usr/bin/ldapadd ldap-utils
+# The calendar bridge's tests start private Radicale CalDAV servers (spec-tests/SpecTests/Harness/TestCalDavServer.cs).
+need_package /usr/bin/radicale radicale
 # Thumbnails: the server calls libvips through P/Invoke (src/Homeserver/Media/Vips.cs).
 need_package /usr/lib/x86_64-linux-gnu/libvips.so.42 libvips42
 PG_BIN=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1)

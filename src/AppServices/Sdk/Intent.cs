@@ -92,13 +92,26 @@ public sealed class Intent(AppService service, string userId)
         service.State.SetJoined(roomId, UserId, joined: false);
     }
 
-    public async Task<string> SendMessageAsync(string roomId, JsonObject content, CancellationToken ct = default)
+    public Task<string> SendMessageAsync(string roomId, JsonObject content, CancellationToken ct = default) =>
+        SendMessageAsync(roomId, content, Guid.NewGuid().ToString("N"), ct);
+
+    /// <summary>
+    /// Sends a message under a transaction ID of the bridge's choosing: sending again with the same ID (a retry after
+    /// a crash or a lost answer) returns the first event instead of posting twice.
+    /// </summary>
+    public async Task<string> SendMessageAsync(string roomId, JsonObject content, string transactionId, CancellationToken ct)
     {
         await EnsureRegisteredAsync(ct);
         var answer = await SendAsUserAsync(HttpMethod.Put,
-            $"/_matrix/client/v3/rooms/{Uri.EscapeDataString(roomId)}/send/m.room.message/{Guid.NewGuid():N}", content, ct);
+            $"/_matrix/client/v3/rooms/{Uri.EscapeDataString(roomId)}/send/m.room.message/{Uri.EscapeDataString(transactionId)}", content, ct);
         return answer?["event_id"]?.GetValue<string>() ?? throw new MatrixRequestException(502, null, "The homeserver returned no event ID.");
     }
+
+    /// <summary>Redacts an event (a message that should not stay readable, such as one holding a password).</summary>
+    public async Task RedactAsync(string roomId, string eventId, string reason, CancellationToken ct = default) =>
+        await SendAsUserAsync(HttpMethod.Put,
+            $"/_matrix/client/v3/rooms/{Uri.EscapeDataString(roomId)}/redact/{Uri.EscapeDataString(eventId)}/{Guid.NewGuid():N}",
+            new JsonObject { ["reason"] = reason }, ct);
 
     public Task<string> SendTextAsync(string roomId, string text, CancellationToken ct = default) =>
         SendMessageAsync(roomId, new JsonObject { ["msgtype"] = "m.text", ["body"] = text }, ct);
@@ -142,6 +155,20 @@ public sealed class Intent(AppService service, string userId)
         {
             return await SendAsUserAsync(HttpMethod.Get,
                 $"/_matrix/client/v3/rooms/{Uri.EscapeDataString(roomId)}/state/{Uri.EscapeDataString(type)}/{Uri.EscapeDataString(stateKey)}", null, ct) as JsonObject;
+        }
+        catch (MatrixRequestException e) when (e.Status == 404)
+        {
+            return null;
+        }
+    }
+
+    /// <summary>A whole state event (with its sender), or null when the room has none.</summary>
+    public async Task<JsonObject?> GetStateEventAsync(string roomId, string type, string stateKey, CancellationToken ct = default)
+    {
+        try
+        {
+            return await SendAsUserAsync(HttpMethod.Get,
+                $"/_matrix/client/v3/rooms/{Uri.EscapeDataString(roomId)}/state/{Uri.EscapeDataString(type)}/{Uri.EscapeDataString(stateKey)}?format=event", null, ct) as JsonObject;
         }
         catch (MatrixRequestException e) when (e.Status == 404)
         {

@@ -1,1 +1,75 @@
+using Matrix.AppServices.Sdk;
+using Matrix.Bridges.Calendar;
+
+// The calendar bridge: CalendarBridge --config calendar-bridge.yaml [--generate-registration]
+//   --generate-registration  write the registration file the homeserver must list, and exit
+// Otherwise it serves the application-service API and, every calendar.tick_seconds, syncs due calendars, posts
+// reminders and agendas, until stopped (Ctrl+C / SIGTERM).
+var configPath = Option("--config") ?? "calendar-bridge.yaml";
+CalendarBridgeConfig config;
+try
+{
+    config = BridgeConfig.Load<CalendarBridgeConfig>(configPath);
+}
+catch (BridgeConfigException e)
+{
+    Console.Error.WriteLine($"config error: {e.Message}");
+    return 2;
+}
+if (args.Contains("--generate-registration"))
+{
+    BridgeRuntime.WriteRegistration(config);
+    Console.WriteLine($"wrote {config.AppService.Registration}: add it to the homeserver's app_service_config_files");
+    return 0;
+}
+
+await using var runtime = BridgeRuntime.Create(config);
+using var http = new HttpClient { Timeout = TimeSpan.FromSeconds(30) };
+var bridge = new CalendarBridge(config, runtime.AppService, new LinkStore(runtime.AppService.State),
+    new CredentialVault(config.Calendar.CredentialsKeyFile), TimeProvider.System, http);
+bridge.Problem += problem => Console.Error.WriteLine($"{DateTimeOffset.UtcNow:u} {problem}");
+using var stop = new CancellationTokenSource();
+Console.CancelKeyPress += (_, e) =>
+{
+    e.Cancel = true;
+    stop.Cancel();
+};
+AppDomain.CurrentDomain.ProcessExit += (_, _) => stop.Cancel();
+
+await runtime.StartAsync(stop.Token);
+try
+{
+    await bridge.ApplyConfiguredLinksAsync(stop.Token);
+}
+catch (Exception e) when (e is BridgeConfigException or MatrixRequestException or HttpRequestException)
+{
+    Console.Error.WriteLine($"could not link the configured calendars: {e.Message}");
+    return 1;
+}
+Console.WriteLine($"calendar bridge running as {runtime.AppService.Bot.UserId}; invite it to a room and say !cal help");
+using var timer = new PeriodicTimer(TimeSpan.FromSeconds(config.Calendar.TickSeconds));
+try
+{
+    do
+    {
+        try
+        {
+            await bridge.TickAsync(stop.Token);
+        }
+        catch (MatrixRequestException e)
+        {
+            Console.Error.WriteLine($"{DateTimeOffset.UtcNow:u} the homeserver refused a message ({e.Errcode}: {e.Message}); retrying next tick");
+        }
+        catch (HttpRequestException e)
+        {
+            Console.Error.WriteLine($"{DateTimeOffset.UtcNow:u} the homeserver is unreachable ({e.Message}); retrying next tick");
+        }
+    }
+    while (await timer.WaitForNextTickAsync(stop.Token));
+}
+catch (OperationCanceledException)
+{
+}
 return 0;
+
+string? Option(string name) => Array.IndexOf(args, name) is var i and >= 0 && i + 1 < args.Length ? args[i + 1] : null;

@@ -3,7 +3,7 @@ namespace Matrix.Bridges.Calendar.ICalendar;
 /// <summary>One occurrence of an event: which (UID and its original start), when, and the VEVENT describing it.</summary>
 public sealed record Occurrence(string Uid, CalendarTime RecurrenceId, DateTimeOffset Start, DateTimeOffset End, bool IsAllDay, CalendarEvent Event)
 {
-    /// <summary>Names the occurrence stably (reminders sent, moves): UID and original start in UTC (or the date).</summary>
+    /// <summary>Names the occurrence stably, also once moved: the UID, and for a series the original start in UTC (or the date).</summary>
     public string Key => $"{Uid}|{RecurrenceKey}";
     public string RecurrenceKey { get; init; } = "";
     public string Summary => Event.Summary;
@@ -81,7 +81,7 @@ public sealed class CalendarObject
                     continue;
                 var instant = ToInstant(wallClock);
                 if (instant >= from && instant < to)
-                    result.Add(new Occurrence(master.Uid, recurrenceId, instant, instant + length, start.IsDate, master) { RecurrenceKey = key });
+                    result.Add(new Occurrence(master.Uid, recurrenceId, instant, instant + length, start.IsDate, master) { RecurrenceKey = IsRecurring ? key : "" });
             }
         }
         foreach (var (key, e) in overrides)
