@@ -1,0 +1,75 @@
+using System.Text.Json.Nodes;
+using Matrix.AppServices.Sdk;
+using Matrix.Bridges.Calendar;
+using Matrix.Bridges.Erp;
+
+namespace Matrix.Bridges.Tests;
+
+/// <summary>The ERP bridge's templates and the SDK outbox it delivers from; both bridges' sample configs.</summary>
+public sealed class ErpPartsTests
+{
+    private static readonly JsonNode Order = JsonNode.Parse("""
+        {"id": 17, "customer": "ACME <Ltd> & Co", "paid": false, "tags": [],
+         "lines": [{"sku": "A-1", "qty": 2}, {"sku": "B-2", "qty": 1}], "owner": {"name": "jdoe"}}
+        """)!;
+
+    [Theory]
+    [InlineData("Order {{id}} for {{customer}}", "Order 17 for ACME <Ltd> & Co")]
+    [InlineData("{{lines.1.sku}} / {{owner.name}} / {{missing.path}}.", "B-2 / jdoe / .")]
+    [InlineData("{{#each lines}}{{sku}}x{{qty}} {{/each}}", "A-1x2 B-2x1 ")]
+    [InlineData("{{#if paid}}paid{{else}}open{{/if}}, {{#if tags}}tagged{{else}}untagged{{/if}}, {{#if owner}}owned{{/if}}", "open, untagged, owned")]
+    [InlineData("{{#each lines}}{{#each .}}{{/each}}{{/each}}no values", "no values")]
+    public void Templates_render_values_lists_and_conditions(string template, string expected) =>
+        Assert.Equal(expected, Template.Parse(template).Render(Order));
+
+    [Fact]
+    public void Html_templates_escape_values_but_not_their_own_markup() =>
+        Assert.Equal("<b>ACME &lt;Ltd&gt; &amp; Co</b>", Template.Parse("<b>{{customer}}</b>", html: true).Render(Order));
+
+    [Theory]
+    [InlineData("{{id")]
+    [InlineData("{{#each lines}}{{sku}}")]
+    [InlineData("{{/if}}")]
+    [InlineData("{{else}}")]
+    [InlineData("{{}}")]
+    [InlineData("{{#unless x}}{{/unless}}")]
+    public void Broken_templates_are_refused_when_read(string template) => Assert.Throws<FormatException>(() => Template.Parse(template));
+
+    [Fact]
+    public void The_outbox_keeps_deliveries_across_restarts_in_order_once_each()
+    {
+        var folder = Directory.CreateTempSubdirectory("outbox-").FullName;
+        var now = DateTimeOffset.UtcNow;
+        var outbox = new Outbox(folder);
+        Assert.True(outbox.Enqueue("b", "erp", new JsonObject { ["n"] = 1 }, now));
+        Assert.True(outbox.Enqueue("a", "erp", new JsonObject { ["n"] = 2 }, now));
+        Assert.False(outbox.Enqueue("b", "erp", new JsonObject { ["n"] = 3 }, now));
+        var first = outbox.Due(now)[0];
+        outbox.Retry(first, "HTTP 503", now, TimeSpan.FromMinutes(1));
+
+        var reopened = new Outbox(folder);
+        Assert.Equal(["a"], reopened.Due(now).Select(i => i.Id));
+        var retried = Assert.Single(reopened.Due(now.AddMinutes(2)), i => i.Id == "b");
+        Assert.Equal((1, "HTTP 503", 1L), (retried.Attempts, retried.LastError, retried.Payload["n"]!.GetValue<long>()));
+        Assert.Equal(["b", "a"], reopened.Due(now.AddMinutes(2)).Select(i => i.Id));
+        Assert.True(reopened.Enqueue("c", "erp", [], now));
+        Assert.Equal(["b", "a", "c"], reopened.Due(now.AddMinutes(2)).Select(i => i.Id));
+
+        reopened.Complete(retried);
+        reopened.Park(reopened.Due(now)[0], "HTTP 400");
+        var last = new Outbox(folder);
+        Assert.Equal(["c"], last.Due(now).Select(i => i.Id));
+        Assert.Equal("HTTP 400", Assert.Single(last.Failed()).LastError);
+        Directory.Delete(folder, recursive: true);
+    }
+
+    [Fact]
+    public void The_sample_configs_are_valid()
+    {
+        var source = Path.GetFullPath(Path.Combine(AppContext.BaseDirectory, "../../../../../src/Bridges"));
+        var calendar = BridgeConfig.Load<CalendarBridgeConfig>(Path.Combine(source, "Calendar/calendar-bridge.sample.yaml"));
+        Assert.Equal("UTC", calendar.Calendar.TimeZone);
+        var erp = BridgeConfig.Load<ErpBridgeConfig>(Path.Combine(source, "Erp/erp-bridge.sample.yaml"));
+        Assert.Equal("/orders/{0}", Assert.Single(erp.Commands).Path);
+    }
+}
