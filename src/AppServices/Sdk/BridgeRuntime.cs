@@ -48,6 +48,31 @@ public sealed class BridgeRuntime : IAsyncDisposable
         return new BridgeRuntime(config, appService, web);
     }
 
+    /// <summary>
+    /// Cancels <paramref name="stop"/> on Ctrl+C and SIGTERM (docker stop, systemd) instead of ending the process, so
+    /// the bridge finishes what it is doing and shuts down cleanly. Dispose the result to unregister.
+    /// </summary>
+    public static IDisposable CancelOnShutdown(CancellationTokenSource stop)
+    {
+        void Handle(System.Runtime.InteropServices.PosixSignalContext context)
+        {
+            context.Cancel = true;
+            stop.Cancel();
+        }
+        var interrupt = System.Runtime.InteropServices.PosixSignalRegistration.Create(System.Runtime.InteropServices.PosixSignal.SIGINT, Handle);
+        var terminate = System.Runtime.InteropServices.PosixSignalRegistration.Create(System.Runtime.InteropServices.PosixSignal.SIGTERM, Handle);
+        return new Registrations(interrupt, terminate);
+    }
+
+    private sealed class Registrations(params IDisposable[] registrations) : IDisposable
+    {
+        public void Dispose()
+        {
+            foreach (var registration in registrations)
+                registration.Dispose();
+        }
+    }
+
     /// <summary>Opens the listener for the homeserver (none when <c>appservice.port</c> is 0).</summary>
     public async Task StartAsync(CancellationToken ct = default)
     {

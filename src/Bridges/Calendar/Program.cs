@@ -29,12 +29,7 @@ var bridge = new CalendarBridge(config, runtime.AppService, new LinkStore(runtim
     new CredentialVault(config.Calendar.CredentialsKeyFile), TimeProvider.System, http);
 bridge.Problem += problem => Console.Error.WriteLine($"{DateTimeOffset.UtcNow:u} {problem}");
 using var stop = new CancellationTokenSource();
-Console.CancelKeyPress += (_, e) =>
-{
-    e.Cancel = true;
-    stop.Cancel();
-};
-AppDomain.CurrentDomain.ProcessExit += (_, _) => stop.Cancel();
+using var shutdown = BridgeRuntime.CancelOnShutdown(stop);
 
 await runtime.StartAsync(stop.Token);
 try

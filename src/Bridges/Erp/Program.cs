@@ -31,12 +31,7 @@ bridge.Problem += problem => Console.Error.WriteLine($"{DateTimeOffset.UtcNow:u}
 using var wake = new SemaphoreSlim(0);
 bridge.Queued += () => wake.Release();
 using var stop = new CancellationTokenSource();
-Console.CancelKeyPress += (_, e) =>
-{
-    e.Cancel = true;
-    stop.Cancel();
-};
-AppDomain.CurrentDomain.ProcessExit += (_, _) => stop.Cancel();
+using var shutdown = BridgeRuntime.CancelOnShutdown(stop);
 
 await runtime.StartAsync(stop.Token);
 try

@@ -29,11 +29,7 @@ await using var runtime = BridgeRuntime.Create(config);
 var reconciler = new Reconciler(config, runtime.AppService, new DirectoryReader(config.Directory));
 var dryRun = args.Contains("--dry-run");
 using var stop = new CancellationTokenSource();
-Console.CancelKeyPress += (_, e) =>
-{
-    e.Cancel = true;
-    stop.Cancel();
-};
+using var shutdown = BridgeRuntime.CancelOnShutdown(stop);
 for (var run = 0; !stop.IsCancellationRequested; run++)
 {
     var report = dryRun || run % config.Sync.FullSyncEvery == 0
