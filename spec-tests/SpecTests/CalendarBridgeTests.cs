@@ -19,7 +19,7 @@ public sealed class CalendarBridgeTests : IAsyncLifetime
     // The bridge's clock: a fixed morning, so "tomorrow 10:00" and the agenda time are predictable.
     private static readonly DateTime _day = DateTime.UtcNow.Date;
     private readonly ManualClock _clock = new(new DateTimeOffset(_day.AddHours(7), TimeSpan.Zero));
-    private readonly HttpClient _http = new() { Timeout = TimeSpan.FromSeconds(10) };
+    private readonly HttpClient _http = new() { Timeout = TimeSpan.FromSeconds(30) };
     private readonly List<string> _problems = [];
     private TestCalDavServer _dav = null!;
     private TestDatabase _database = null!;
@@ -30,6 +30,7 @@ public sealed class CalendarBridgeTests : IAsyncLifetime
     private LoggedInUser _alice = null!;
     private string _roomId = "";
     private string _calendarUrl = "";
+    private string _lastCommandId = "";
     private MatrixClient C => new(_server.BaseUrl, _server.ServerName);
     private string BotId => $"@calendar:{_server.ServerName}";
 
@@ -106,7 +107,7 @@ public sealed class CalendarBridgeTests : IAsyncLifetime
     /// <summary>Sends a command and returns the bridge's reply to it (which must be in the command's thread).</summary>
     private async Task<string> CommandAsync(string body, LoggedInUser? as_ = null)
     {
-        var eventId = await SayAsync(body, as_);
+        var eventId = _lastCommandId = await SayAsync(body, as_);
         JsonObject? reply = null;
         await WaitForAsync(async () => (reply = (await BotMessagesAsync()).LastOrDefault(m => m["content"]?["m.relates_to"]?["m.in_reply_to"]?["event_id"]?.GetValue<string>() == eventId)) is not null,
             $"a reply to {body}");
@@ -122,7 +123,7 @@ public sealed class CalendarBridgeTests : IAsyncLifetime
     private async Task LinkAsync()
     {
         var reply = await CommandAsync($"!cal link {_dav.WithCredentials(_calendarUrl)}");
-        Assert.StartsWith("Linked to", reply);
+        Assert.True(reply.StartsWith("Linked to", StringComparison.Ordinal), reply);
     }
 
     /// <summary>Moves the bridge's clock and runs one round of its schedule.</summary>
@@ -142,8 +143,8 @@ public sealed class CalendarBridgeTests : IAsyncLifetime
     [Fact]
     public async Task A_room_admin_links_a_calendar_and_events_added_from_chat_appear_in_caldav()
     {
-        var linkCommand = await SayAsync($"!cal link {_dav.WithCredentials(_calendarUrl)}");
-        await WaitForAsync(async () => (await BotMessagesAsync()).Any(m => m["content"]?["body"]?.GetValue<string>().StartsWith("Linked to") == true), "the link's answer");
+        await LinkAsync();
+        var linkCommand = _lastCommandId;
         // The command held the calendar password: redacted, and the state on disk holds it only encrypted.
         var command = (await C.GetAsync($"/_matrix/client/v3/rooms/{_roomId}/event/{linkCommand}", _alice.AccessToken)).Body!;
         Assert.Empty(command["content"]!.AsObject());
@@ -292,6 +293,72 @@ public sealed class CalendarBridgeTests : IAsyncLifetime
         Assert.Single(await NoticesAsync());
         // The event added while the calendar was down was not added later either.
         Assert.Single(await _dav.ObjectsAsync(_calendarUrl));
+    }
+
+    [Fact]
+    public async Task A_calendar_linked_in_the_config_is_used_with_its_settings_and_only_the_operator_unlinks_it()
+    {
+        _config.Calendars.Add(new CalendarBridgeConfig.LinkSection
+        {
+            Room = _roomId, Url = _calendarUrl, Username = TestCalDavServer.User, Password = TestCalDavServer.Password,
+            ReminderLeadMinutes = 30, AgendaTime = "off", TimeZone = "Europe/Berlin",
+        });
+        await _bridge.ApplyConfiguredLinksAsync(CancellationToken.None);
+        _runtime.AppService.State.Flush();
+        Assert.DoesNotContain(TestCalDavServer.Password, await File.ReadAllTextAsync(Path.Combine(_config.AppService.DataDir, "state.json")));
+        Assert.Contains("linked in the bridge's config", await CommandAsync("!cal unlink"));
+
+        await TickAtAsync(_clock.Now);
+        await _dav.PutAsync(_calendarUrl, "review.ics", Event("review", "Review", Today(12), TimeSpan.FromHours(1)));
+        await TickAtAsync(Today(11, 29));
+        await TickAtAsync(Today(11, 30));
+        var notices = await NoticesAsync();
+        // Times in the room's zone (Berlin, UTC+1 or +2), the reminder 30 minutes ahead, no agenda.
+        var berlin = TimeZoneInfo.FindSystemTimeZoneById("Europe/Berlin");
+        var local = EventText.When(new Occurrence("x", CalendarTime.Utc(Today(12)), Today(12), Today(13), false, null!), berlin);
+        Assert.Equal([$"New in the calendar: Review, {local}", $"Reminder: Review starts in 30 min ({local})"], notices);
+    }
+
+    [Fact]
+    public async Task A_server_without_collection_sync_is_compared_by_ctag_and_etags()
+    {
+        // A proxy in front of Radicale that hides its sync token, as servers without RFC 6578 have none.
+        var requests = new System.Collections.Concurrent.ConcurrentQueue<string>();
+        await using var proxy = new LoopbackListener(context => ForwardWithoutSyncAsync(context, requests));
+        var proxiedUrl = _calendarUrl.Replace(_dav.BaseUrl, proxy.BaseUrl);
+        await _dav.PutAsync(_calendarUrl, "existing.ics", Event("existing", "Already there", Today(12), TimeSpan.FromHours(1)));
+        Assert.StartsWith("Linked to", await CommandAsync($"!cal link {_dav.WithCredentials(proxiedUrl)}"));
+        Assert.Contains("Already there", await CommandAsync("!cal list"));
+
+        requests.Clear();
+        await TickAtAsync(_clock.Now.AddMinutes(2));
+        Assert.Equal(["PROPFIND 0"], requests);
+        await _dav.PutAsync(_calendarUrl, "new.ics", Event("new", "Planning", Today(15), TimeSpan.FromHours(1)));
+        await _dav.DeleteAsync(_calendarUrl, "existing.ics");
+        await TickAtAsync(_clock.Now.AddMinutes(2));
+        Assert.Equal(["Cancelled in the calendar: Already there (" + When(Today(12), Today(13)) + ")", "New in the calendar: Planning, " + When(Today(15), Today(16))],
+            (await NoticesAsync()).Order(StringComparer.Ordinal));
+        Assert.DoesNotContain(requests, r => r.Contains("sync-collection"));
+    }
+
+    private async Task ForwardWithoutSyncAsync(System.Net.HttpListenerContext context, System.Collections.Concurrent.ConcurrentQueue<string> requests)
+    {
+        var body = await new StreamReader(context.Request.InputStream).ReadToEndAsync();
+        var depth = context.Request.Headers["Depth"];
+        requests.Enqueue($"{context.Request.HttpMethod} {depth}" + (body.Contains("sync-collection") ? " sync-collection" : ""));
+        var forward = new HttpRequestMessage(new HttpMethod(context.Request.HttpMethod), _dav.BaseUrl + context.Request.Url!.PathAndQuery);
+        if (body.Length > 0)
+            forward.Content = new StringContent(body, System.Text.Encoding.UTF8, "application/xml");
+        foreach (var header in new[] { "Authorization", "Depth" })
+            if (context.Request.Headers[header] is { } value)
+                forward.Headers.TryAddWithoutValidation(header, value);
+        using var answer = await _http.SendAsync(forward);
+        var text = System.Text.RegularExpressions.Regex.Replace(await answer.Content.ReadAsStringAsync(), "<sync-token>[^<]*</sync-token>", "");
+        context.Response.StatusCode = (int)answer.StatusCode;
+        context.Response.ContentType = answer.Content.Headers.ContentType?.ToString();
+        var bytes = System.Text.Encoding.UTF8.GetBytes(text);
+        await context.Response.OutputStream.WriteAsync(bytes);
+        context.Response.Close();
     }
 
     private static string When(DateTimeOffset start, DateTimeOffset end) =>

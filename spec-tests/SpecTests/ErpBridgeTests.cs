@@ -22,7 +22,7 @@ public sealed class ErpBridgeTests : IAsyncLifetime
     private const string Token = "erp-api-token";
     private readonly string _dir = Directory.CreateTempSubdirectory("hs-erp-").FullName;
     private readonly ManualClock _clock = new(DateTimeOffset.UtcNow);
-    private readonly HttpClient _http = new() { Timeout = TimeSpan.FromSeconds(10) };
+    private readonly HttpClient _http = new() { Timeout = TimeSpan.FromSeconds(30) };
     private readonly List<string> _problems = [];
     private readonly ConcurrentQueue<(string Key, JsonNode Body, int Status)> _erpReceived = new();
     private volatile bool _erpDown;
