@@ -346,13 +346,16 @@ public sealed class CalendarBridgeTests : IAsyncLifetime
         var body = await new StreamReader(context.Request.InputStream).ReadToEndAsync();
         var depth = context.Request.Headers["Depth"];
         requests.Enqueue($"{context.Request.HttpMethod} {depth}" + (body.Contains("sync-collection") ? " sync-collection" : ""));
-        var forward = new HttpRequestMessage(new HttpMethod(context.Request.HttpMethod), _dav.BaseUrl + context.Request.Url!.PathAndQuery);
-        if (body.Length > 0)
-            forward.Content = new StringContent(body, System.Text.Encoding.UTF8, "application/xml");
-        foreach (var header in new[] { "Authorization", "Depth" })
-            if (context.Request.Headers[header] is { } value)
-                forward.Headers.TryAddWithoutValidation(header, value);
-        using var answer = await _http.SendAsync(forward);
+        using var answer = await _dav.SendAsync(() =>
+        {
+            var forward = new HttpRequestMessage(new HttpMethod(context.Request.HttpMethod), _dav.BaseUrl + context.Request.Url!.PathAndQuery);
+            if (body.Length > 0)
+                forward.Content = new StringContent(body, System.Text.Encoding.UTF8, "application/xml");
+            foreach (var header in new[] { "Authorization", "Depth" })
+                if (context.Request.Headers[header] is { } value)
+                    forward.Headers.TryAddWithoutValidation(header, value);
+            return forward;
+        });
         var text = System.Text.RegularExpressions.Regex.Replace(await answer.Content.ReadAsStringAsync(), "<sync-token>[^<]*</sync-token>", "");
         context.Response.StatusCode = (int)answer.StatusCode;
         context.Response.ContentType = answer.Content.Headers.ContentType?.ToString();

@@ -1,5 +1,4 @@
 using System.Diagnostics;
-using System.Net.Sockets;
 
 namespace Matrix.SpecTests.Harness;
 
@@ -75,44 +74,12 @@ public sealed class TestLdapServer : IAsyncDisposable
     public async Task StartAgainAsync()
     {
         var urls = $"ldap://127.0.0.1:{Port}/" + (_tls ? $" ldaps://127.0.0.1:{SecurePort}/" : "");
-        _slapd = Process.Start(new ProcessStartInfo("/usr/sbin/slapd", ["-d", "0", "-f", Path.Combine(_dir, "slapd.conf"), "-h", urls])
-        {
-            RedirectStandardOutput = true, RedirectStandardError = true,
-        })!;
-        var output = new System.Text.StringBuilder();
-        _slapd.OutputDataReceived += (_, e) => { lock (output) output.AppendLine(e.Data); };
-        _slapd.ErrorDataReceived += (_, e) => { lock (output) output.AppendLine(e.Data); };
-        _slapd.BeginOutputReadLine();
-        _slapd.BeginErrorReadLine();
-        var deadline = DateTime.UtcNow.AddSeconds(20);
-        while (true)
-        {
-            try
-            {
-                using var probe = new TcpClient();
-                await probe.ConnectAsync("127.0.0.1", Port);
-                return;
-            }
-            catch (SocketException) when (DateTime.UtcNow < deadline && !_slapd.HasExited)
-            {
-                await Task.Delay(50);
-            }
-            catch (SocketException)
-            {
-                lock (output)
-                    Assert.Fail($"slapd did not start: {output}");
-            }
-        }
+        _slapd = await ServiceProcess.StartAsync("/usr/sbin/slapd", ["-d", "0", "-f", Path.Combine(_dir, "slapd.conf"), "-h", urls], Port, "slapd");
     }
 
     public async Task StopAsync()
     {
-        if (_slapd is { HasExited: false })
-        {
-            _slapd.Kill();
-            await _slapd.WaitForExitAsync();
-        }
-        _slapd?.Dispose();
+        await ServiceProcess.StopAsync(_slapd);
         _slapd = null;
     }
 

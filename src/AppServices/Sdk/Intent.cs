@@ -119,8 +119,7 @@ public sealed class Intent(AppService service, string userId)
     public async Task SendStateAsync(string roomId, string type, string stateKey, JsonObject content, CancellationToken ct = default)
     {
         await EnsureRegisteredAsync(ct);
-        await SendAsUserAsync(HttpMethod.Put,
-            $"/_matrix/client/v3/rooms/{Uri.EscapeDataString(roomId)}/state/{Uri.EscapeDataString(type)}/{Uri.EscapeDataString(stateKey)}", content, ct);
+        await SendAsUserAsync(HttpMethod.Put, StatePath(roomId, type, stateKey), content, ct);
     }
 
     /// <summary>Creates a room (or, with <c>creation_content.type = m.space</c>, a space) as this user.</summary>
@@ -149,26 +148,21 @@ public sealed class Intent(AppService service, string userId)
     }
 
     /// <summary>A state event's content, or null when the room has none.</summary>
-    public async Task<JsonObject?> GetStateAsync(string roomId, string type, string stateKey, CancellationToken ct = default)
-    {
-        try
-        {
-            return await SendAsUserAsync(HttpMethod.Get,
-                $"/_matrix/client/v3/rooms/{Uri.EscapeDataString(roomId)}/state/{Uri.EscapeDataString(type)}/{Uri.EscapeDataString(stateKey)}", null, ct) as JsonObject;
-        }
-        catch (MatrixRequestException e) when (e.Status == 404)
-        {
-            return null;
-        }
-    }
+    public Task<JsonObject?> GetStateAsync(string roomId, string type, string stateKey, CancellationToken ct = default) =>
+        GetOrNullAsync(StatePath(roomId, type, stateKey), ct);
 
     /// <summary>A whole state event (with its sender), or null when the room has none.</summary>
-    public async Task<JsonObject?> GetStateEventAsync(string roomId, string type, string stateKey, CancellationToken ct = default)
+    public Task<JsonObject?> GetStateEventAsync(string roomId, string type, string stateKey, CancellationToken ct = default) =>
+        GetOrNullAsync(StatePath(roomId, type, stateKey) + "?format=event", ct);
+
+    private static string StatePath(string roomId, string type, string stateKey) =>
+        $"/_matrix/client/v3/rooms/{Uri.EscapeDataString(roomId)}/state/{Uri.EscapeDataString(type)}/{Uri.EscapeDataString(stateKey)}";
+
+    private async Task<JsonObject?> GetOrNullAsync(string path, CancellationToken ct)
     {
         try
         {
-            return await SendAsUserAsync(HttpMethod.Get,
-                $"/_matrix/client/v3/rooms/{Uri.EscapeDataString(roomId)}/state/{Uri.EscapeDataString(type)}/{Uri.EscapeDataString(stateKey)}?format=event", null, ct) as JsonObject;
+            return await SendAsUserAsync(HttpMethod.Get, path, null, ct) as JsonObject;
         }
         catch (MatrixRequestException e) when (e.Status == 404)
         {

@@ -41,7 +41,7 @@ public sealed partial class CalendarBridge
         }
         catch (Exception e) when (IsCalendarFailure(e))
         {
-            await ReplyAsync(message, $"The calendar server could not be reached or refused the change ({e.Message}); nothing was changed.", ct);
+            await ReplyAsync(message, $"The calendar server could not be reached or refused the change ({e.GetBaseException().Message}); nothing was changed.", ct);
         }
         catch (MatrixRequestException e)
         {

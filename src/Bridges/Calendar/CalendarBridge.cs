@@ -112,7 +112,7 @@ public sealed partial class CalendarBridge
         {
             var backoff = TimeSpan.FromSeconds(Math.Min(_config.Calendar.MaxBackoffSeconds, interval.TotalSeconds * Math.Pow(2, failures)));
             _schedule[link.RoomId] = (now + backoff, failures + 1);
-            Problem?.Invoke($"{link.RoomId}: calendar sync failed ({e.Message}); next attempt in {backoff.TotalSeconds:0} s");
+            Problem?.Invoke($"{link.RoomId}: calendar sync failed ({e.GetBaseException().Message}); next attempt in {backoff.TotalSeconds:0} s");
         }
     }
 

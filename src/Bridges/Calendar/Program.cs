@@ -5,23 +5,9 @@ using Matrix.Bridges.Calendar;
 //   --generate-registration  write the registration file the homeserver must list, and exit
 // Otherwise it serves the application-service API and, every calendar.tick_seconds, syncs due calendars, posts
 // reminders and agendas, until stopped (Ctrl+C / SIGTERM).
-var configPath = Option("--config") ?? "calendar-bridge.yaml";
-CalendarBridgeConfig config;
-try
-{
-    config = BridgeConfig.Load<CalendarBridgeConfig>(configPath);
-}
-catch (BridgeConfigException e)
-{
-    Console.Error.WriteLine($"config error: {e.Message}");
-    return 2;
-}
-if (args.Contains("--generate-registration"))
-{
-    BridgeRuntime.WriteRegistration(config);
-    Console.WriteLine($"wrote {config.AppService.Registration}: add it to the homeserver's app_service_config_files");
-    return 0;
-}
+var (config, exitCode) = BridgeCommandLine.Prepare<CalendarBridgeConfig>(args, "calendar-bridge.yaml");
+if (config is null)
+    return exitCode;
 
 await using var runtime = BridgeRuntime.Create(config);
 using var http = new HttpClient { Timeout = TimeSpan.FromSeconds(30) };
@@ -66,5 +52,3 @@ catch (OperationCanceledException)
 {
 }
 return 0;
-
-string? Option(string name) => Array.IndexOf(args, name) is var i and >= 0 && i + 1 < args.Length ? args[i + 1] : null;

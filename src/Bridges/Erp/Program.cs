@@ -5,23 +5,9 @@ using Matrix.Bridges.Erp;
 //   --generate-registration  write the registration file the homeserver must list, and exit
 // Otherwise it serves the application-service API, the webhooks (POST /hooks/{id} on webhooks.bind_address:port)
 // and delivers the outbox, until stopped (Ctrl+C / SIGTERM).
-var configPath = Option("--config") ?? "erp-bridge.yaml";
-ErpBridgeConfig config;
-try
-{
-    config = BridgeConfig.Load<ErpBridgeConfig>(configPath);
-}
-catch (BridgeConfigException e)
-{
-    Console.Error.WriteLine($"config error: {e.Message}");
-    return 2;
-}
-if (args.Contains("--generate-registration"))
-{
-    BridgeRuntime.WriteRegistration(config);
-    Console.WriteLine($"wrote {config.AppService.Registration}: add it to the homeserver's app_service_config_files");
-    return 0;
-}
+var (config, exitCode) = BridgeCommandLine.Prepare<ErpBridgeConfig>(args, "erp-bridge.yaml");
+if (config is null)
+    return exitCode;
 
 await using var runtime = BridgeRuntime.Create(config);
 using var http = new HttpClient { Timeout = TimeSpan.FromSeconds(config.Delivery.TimeoutSeconds) };
@@ -59,5 +45,3 @@ catch (OperationCanceledException)
 }
 await webhooks.StopAsync();
 return 0;
-
-string? Option(string name) => Array.IndexOf(args, name) is var i and >= 0 && i + 1 < args.Length ? args[i + 1] : null;

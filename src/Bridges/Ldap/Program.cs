@@ -7,23 +7,9 @@ using Matrix.Bridges.Ldap;
 //                            sync.interval_seconds, skipped while the directory is unchanged, and a full one every
 //                            sync.full_sync_every runs (and at start)
 //   --dry-run                print the plan without changing anything
-var configPath = Option("--config") ?? "ldap-bridge.yaml";
-LdapSyncConfig config;
-try
-{
-    config = BridgeConfig.Load<LdapSyncConfig>(configPath);
-}
-catch (BridgeConfigException e)
-{
-    Console.Error.WriteLine($"config error: {e.Message}");
-    return 2;
-}
-if (args.Contains("--generate-registration"))
-{
-    BridgeRuntime.WriteRegistration(config);
-    Console.WriteLine($"wrote {config.AppService.Registration}: add it to the homeserver's app_service_config_files");
-    return 0;
-}
+var (config, exitCode) = BridgeCommandLine.Prepare<LdapSyncConfig>(args, "ldap-bridge.yaml");
+if (config is null)
+    return exitCode;
 
 await using var runtime = BridgeRuntime.Create(config);
 var reconciler = new Reconciler(config, runtime.AppService, new DirectoryReader(config.Directory));
@@ -51,5 +37,3 @@ for (var run = 0; !stop.IsCancellationRequested; run++)
     }
 }
 return 0;
-
-string? Option(string name) => Array.IndexOf(args, name) is var i and >= 0 && i + 1 < args.Length ? args[i + 1] : null;

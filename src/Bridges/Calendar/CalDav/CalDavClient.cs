@@ -127,27 +127,66 @@ public sealed class CalDavClient(HttpClient http, Uri collection, NetworkCredent
 
     public async Task DeleteAsync(string href, string? etag, CancellationToken ct)
     {
-        using var request = Request(HttpMethod.Delete, new Uri(Collection, href));
-        IfMatch(request, etag);
-        using var response = await http.SendAsync(request, ct);
-        if (response.StatusCode == HttpStatusCode.PreconditionFailed)
+        // A retried DELETE that had gone through answers 404: the resource is gone either way.
+        using var response = await SendAsync(() =>
+        {
+            var request = Request(HttpMethod.Delete, new Uri(Collection, href));
+            IfMatch(request, etag);
+            return request;
+        }, ct);
+        if (response.Answer.StatusCode == HttpStatusCode.PreconditionFailed)
             throw new CalDavConflictException(href);
-        if (!response.IsSuccessStatusCode && response.StatusCode != HttpStatusCode.NotFound)
-            throw new CalDavException($"DELETE {href}: HTTP {(int)response.StatusCode}", response.StatusCode);
+        if (!response.Answer.IsSuccessStatusCode && response.Answer.StatusCode != HttpStatusCode.NotFound)
+            throw new CalDavException($"DELETE {href}: HTTP {(int)response.Answer.StatusCode}", response.Answer.StatusCode);
     }
 
     private async Task<string?> PutAsync(Uri url, string data, Action<HttpRequestMessage> precondition, CancellationToken ct)
     {
-        using var request = Request(HttpMethod.Put, url);
-        request.Content = new StringContent(data, Encoding.UTF8);
-        request.Content.Headers.ContentType = new MediaTypeHeaderValue("text/calendar") { CharSet = "utf-8" };
-        precondition(request);
-        using var response = await http.SendAsync(request, ct);
-        if (response.StatusCode == HttpStatusCode.PreconditionFailed)
+        using var response = await SendAsync(() =>
+        {
+            var request = Request(HttpMethod.Put, url);
+            request.Content = new StringContent(data, Encoding.UTF8);
+            request.Content.Headers.ContentType = new MediaTypeHeaderValue("text/calendar") { CharSet = "utf-8" };
+            precondition(request);
+            return request;
+        }, ct);
+        if (response.Answer.StatusCode == HttpStatusCode.PreconditionFailed)
+        {
+            // A retried PUT whose first attempt had gone through fails its precondition on our own write.
+            if (response.Retried && (await GetAsync([url.AbsolutePath], ct)).FirstOrDefault() is { } current && current.Data == data)
+                return current.ETag;
             throw new CalDavConflictException(url.AbsolutePath);
-        if (!response.IsSuccessStatusCode)
-            throw new CalDavException($"PUT {url.AbsolutePath}: HTTP {(int)response.StatusCode} {await Excerpt(response, ct)}", response.StatusCode);
-        return response.Headers.ETag?.ToString();
+        }
+        if (!response.Answer.IsSuccessStatusCode)
+            throw new CalDavException($"PUT {url.AbsolutePath}: HTTP {(int)response.Answer.StatusCode} {await Excerpt(response.Answer, ct)}", response.Answer.StatusCode);
+        return response.Answer.Headers.ETag?.ToString();
+    }
+
+    private const int Attempts = 3;
+
+    /// <summary>A response, and whether it came from a second or later attempt.</summary>
+    private sealed record Sent(HttpResponseMessage Answer, bool Retried) : IDisposable
+    {
+        public void Dispose() => Answer.Dispose();
+    }
+
+    /// <summary>
+    /// Sends a request, again (freshly built) when the connection fails without an answer, as happens with servers
+    /// that close each connection (HTTP/1.0, as Radicale's built-in server does) when a new one races the close.
+    /// </summary>
+    private async Task<Sent> SendAsync(Func<HttpRequestMessage> build, CancellationToken ct)
+    {
+        for (var attempt = 1; ; attempt++)
+        {
+            try
+            {
+                return new Sent(await http.SendAsync(build(), ct), attempt > 1);
+            }
+            catch (HttpRequestException) when (attempt < Attempts)
+            {
+                await Task.Delay(TimeSpan.FromMilliseconds(50 * attempt), ct);
+            }
+        }
     }
 
     private static void IfMatch(HttpRequestMessage request, string? etag)
@@ -167,11 +206,16 @@ public sealed class CalDavClient(HttpClient http, Uri collection, NetworkCredent
 
     private async Task<XDocument> MultiStatusAsync(HttpMethod method, Uri url, XElement body, string? depth, CancellationToken ct)
     {
-        using var request = Request(method, url);
-        request.Content = new StringContent(new XDocument(new XDeclaration("1.0", "utf-8", null), body).ToString(), Encoding.UTF8, "application/xml");
-        if (depth is not null)
-            request.Headers.Add("Depth", depth);
-        using var response = await http.SendAsync(request, ct);
+        var xml = new XDocument(new XDeclaration("1.0", "utf-8", null), body).ToString();
+        using var sent = await SendAsync(() =>
+        {
+            var request = Request(method, url);
+            request.Content = new StringContent(xml, Encoding.UTF8, "application/xml");
+            if (depth is not null)
+                request.Headers.Add("Depth", depth);
+            return request;
+        }, ct);
+        var response = sent.Answer;
         if (response.StatusCode != HttpStatusCode.MultiStatus)
         {
             var detail = response.StatusCode == HttpStatusCode.Unauthorized ? "the calendar server refused the credentials" : await Excerpt(response, ct);
