@@ -317,6 +317,11 @@ public sealed class CalendarBridgeTests : IAsyncLifetime
         var berlin = TimeZoneInfo.FindSystemTimeZoneById("Europe/Berlin");
         var local = EventText.When(new Occurrence("x", CalendarTime.Utc(Today(12)), Today(12), Today(13), false, null!), berlin);
         Assert.Equal([$"New in the calendar: Review, {local}", $"Reminder: Review starts in 30 min ({local})"], notices);
+
+        // Taken out of the config: unlinked at the next start.
+        _config.Calendars.Clear();
+        await _bridge.ApplyConfiguredLinksAsync(CancellationToken.None);
+        Assert.StartsWith("This room is not linked", await CommandAsync("!cal list"));
     }
 
     [Fact]

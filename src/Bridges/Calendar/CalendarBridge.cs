@@ -47,9 +47,13 @@ public sealed partial class CalendarBridge
 
     private Intent Bot => _service.Bot;
 
-    /// <summary>Links the rooms the config names (joining them), keeping what an earlier run learnt of each calendar.</summary>
+    /// <summary>
+    /// Links the rooms the config names (joining them) with the config's settings, keeping what an earlier run learnt
+    /// of each calendar; rooms no longer in the config are unlinked.
+    /// </summary>
     public async Task ApplyConfiguredLinksAsync(CancellationToken ct)
     {
+        var linked = new HashSet<string>(StringComparer.Ordinal);
         foreach (var configured in _config.Calendars)
         {
             var roomId = configured.Room.StartsWith('#') ? await Bot.ResolveAliasAsync(configured.Room, ct)
@@ -58,6 +62,8 @@ public sealed partial class CalendarBridge
             var credential = configured.Username is null ? null : _vault.Protect(new NetworkCredential(configured.Username, configured.Password ?? ""));
             var existing = _store.Link(roomId);
             var sameCalendar = existing is not null && existing.Url == configured.Url;
+            if (!sameCalendar && existing is not null)
+                _store.Remove(roomId);
             _store.Save(new CalendarLink
             {
                 RoomId = roomId,
@@ -72,9 +78,10 @@ public sealed partial class CalendarBridge
                 Baselined = sameCalendar && existing!.Baselined,
                 LastAgenda = existing?.LastAgenda,
             });
-            if (!sameCalendar && existing is not null)
-                _store.Remove(roomId);
+            linked.Add(roomId);
         }
+        foreach (var dropped in _store.Links().Where(l => l.FromConfig && !linked.Contains(l.RoomId)))
+            _store.Remove(dropped.RoomId);
     }
 
     /// <summary>One round: sync what is due, then reminders and agendas for every linked room.</summary>
