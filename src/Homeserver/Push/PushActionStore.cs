@@ -52,11 +52,33 @@ public sealed class PushActionStore
                     AND (r.thread_id = '' OR r.thread_id = a.thread_id)), 0)
         """;
 
-    public Task InsertAsync(DbSession s, PushActionRow row) => s.ExecuteAsync("""
-        INSERT INTO event_push_actions (user_id, event_id, room_id, stream_ordering, thread_id, highlight, actions, ts)
-        VALUES (@UserId, @EventId, @RoomId, @StreamOrdering, @ThreadId, @Highlight, @Actions, @Ts)
-        ON CONFLICT DO NOTHING
-        """, row);
+    /// <summary>Rows for many users at once: one statement per 500 (an event in a big room notifies hundreds).</summary>
+    public async Task InsertAsync(DbSession s, IReadOnlyList<PushActionRow> rows)
+    {
+        foreach (var chunk in rows.Chunk(500))
+        {
+            var args = new Dapper.DynamicParameters();
+            var values = new List<string>(chunk.Length);
+            for (var i = 0; i < chunk.Length; i++)
+            {
+                var row = chunk[i];
+                args.Add($"u{i}", row.UserId);
+                args.Add($"e{i}", row.EventId);
+                args.Add($"r{i}", row.RoomId);
+                args.Add($"o{i}", row.StreamOrdering);
+                args.Add($"t{i}", row.ThreadId);
+                args.Add($"h{i}", row.Highlight);
+                args.Add($"a{i}", row.Actions);
+                args.Add($"s{i}", row.Ts);
+                values.Add($"(@u{i}, @e{i}, @r{i}, @o{i}, @t{i}, @h{i}, @a{i}, @s{i})");
+            }
+            await s.ExecuteAsync($"""
+                INSERT INTO event_push_actions (user_id, event_id, room_id, stream_ordering, thread_id, highlight, actions, ts)
+                VALUES {string.Join(", ", values)}
+                ON CONFLICT DO NOTHING
+                """, args);
+        }
+    }
 
     /// <summary>Unread notifying events of the user in the room, per thread, after the read receipts that cover them.</summary>
     public async Task<List<UnreadCount>> UnreadAsync(DbSession s, string userId, string roomId) =>

@@ -27,6 +27,7 @@ public sealed class PushActionsWriter(
             await StateEventAsync(session, pdu, roomAfter, StateKey.PowerLevels));
         var senderLevel = powers.UserLevel(pdu.Sender);
         var threadId = ThreadOf(pdu.Json);
+        var notified = new List<PushActionRow>();
         foreach (var userId in recipients)
         {
             if ((await ignoredUsers.OfAsync(session, userId)).Contains(pdu.Sender))
@@ -36,12 +37,13 @@ public sealed class PushActionsWriter(
             var context = new PushContext(joined.Count, displayName, senderLevel, powers.Levels.Notifications);
             if (PushEvaluator.Evaluate(ruleset, pdu.Json, context) is not { Notify: true } outcome)
                 continue;
-            await actions.InsertAsync(session, new PushActionRow
+            notified.Add(new PushActionRow
             {
                 UserId = userId, EventId = pdu.EventId, RoomId = pdu.RoomId, StreamOrdering = streamOrdering, ThreadId = threadId,
                 Highlight = outcome.Highlight ? 1 : 0, Actions = outcome.Actions.ToJsonString(), Ts = pdu.OriginServerTs,
             });
         }
+        await actions.InsertAsync(session, notified);
     }
 
     public void OnPersisted(Pdu pdu, RoomSnapshot roomAfter)

@@ -55,10 +55,24 @@ public sealed class Database : IAsyncDisposable
         return connection;
     }
 
+    /// <summary>
+    /// Runs one statement in its own transaction on a connection outside the pool (PostgreSQL only), for work that a
+    /// transaction holding a pooled connection waits on: with every pooled connection held by such transactions, a
+    /// pooled one would never come.
+    /// </summary>
+    public async Task<T> ExecuteOutsidePoolAsync<T>(string sql, object args, CancellationToken ct)
+    {
+        if (Engine != DatabaseEngine.Postgres)
+            throw new InvalidOperationException("SQLite has one writer: the caller's transaction is the only one");
+        await using var connection = new NpgsqlConnection(new NpgsqlConnectionStringBuilder(_connectionString) { Pooling = false }.ConnectionString);
+        await connection.OpenAsync(ct);
+        return await connection.ExecuteScalarAsync<T>(new CommandDefinition(sql, args, cancellationToken: ct)) ?? throw new InvalidOperationException("no result");
+    }
+
     public async Task<T> ReadAsync<T>(Func<DbSession, Task<T>> work, CancellationToken ct)
     {
         await using var connection = await OpenAsync(ct);
-        return await work(new DbSession(connection, null, ct));
+        return await work(new DbSession(connection, null, ct, this));
     }
 
     /// <summary>Runs <paramref name="work"/> in one transaction: all of it is committed or none.</summary>
@@ -70,8 +84,19 @@ public sealed class Database : IAsyncDisposable
         {
             await using var connection = await OpenAsync(ct);
             await using var transaction = await connection.BeginTransactionAsync(ct);
-            var result = await work(new DbSession(connection, transaction, ct));
-            await transaction.CommitAsync(CancellationToken.None);
+            var session = new DbSession(connection, transaction, ct, this);
+            T result;
+            try
+            {
+                result = await work(session);
+                await transaction.CommitAsync(CancellationToken.None);
+            }
+            catch
+            {
+                session.Complete(committed: false);
+                throw;
+            }
+            session.Complete(committed: true);
             return result;
         }
         finally
@@ -93,9 +118,27 @@ public sealed class Database : IAsyncDisposable
 }
 
 /// <summary>A connection (and transaction, for writes) handed to store methods.</summary>
-public sealed class DbSession(DbConnection connection, DbTransaction? transaction, CancellationToken ct)
+public sealed class DbSession(DbConnection connection, DbTransaction? transaction, CancellationToken ct, Database database)
 {
+    private List<Action<bool>>? _completions;
+
     public DbConnection Connection => connection;
+    public Database Database => database;
+    public bool InTransaction => transaction is not null;
+
+    /// <summary>Runs <paramref name="action"/> once the write transaction has committed (true) or failed (false).</summary>
+    public void OnCompleted(Action<bool> action)
+    {
+        if (transaction is null)
+            throw new InvalidOperationException("only a write transaction completes");
+        (_completions ??= []).Add(action);
+    }
+
+    internal void Complete(bool committed)
+    {
+        foreach (var action in _completions ?? [])
+            action(committed);
+    }
 
     public Task<int> ExecuteAsync(string sql, object? args = null) =>
         connection.ExecuteAsync(new CommandDefinition(sql, args, transaction, cancellationToken: ct));

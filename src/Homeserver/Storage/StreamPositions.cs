@@ -1,14 +1,131 @@
 namespace Matrix.Homeserver.Storage;
 
 /// <summary>
-/// Named, persistent stream counters (events, account_data, receipts, state_groups). Taking a position inside a write
-/// transaction locks its row until commit, so positions become visible in order and sync never skips one.
+/// Named, persistent stream counters (events, account_data, receipts, state_groups...). Positions are handed out in
+/// memory from blocks reserved in <c>stream_positions</c> (one database write per <see cref="BlockSize"/> positions,
+/// so concurrent writers never queue on one row), and the current position readers see is the highest one below
+/// every position still in an open transaction: a later position committing first stays hidden until the earlier
+/// one has committed or failed, so sync never skips an event. One server process owns the database's counters.
+/// After a restart positions continue past the last reserved block (the unused rest is a gap, which is harmless).
 /// </summary>
 public sealed class StreamPositions
 {
-    public Task<long> NextAsync(DbSession s, string stream) =>
-        s.ExecuteScalarAsync<long>("UPDATE stream_positions SET position = position + 1 WHERE stream = @stream RETURNING position", new { stream });
+    public const int BlockSize = 1000;
 
-    public Task<long> CurrentAsync(DbSession s, string stream) =>
-        s.ExecuteScalarAsync<long>("SELECT position FROM stream_positions WHERE stream = @stream", new { stream });
+    private readonly Dictionary<string, Counter> _counters = new(StringComparer.Ordinal);
+    private readonly SemaphoreSlim _loading = new(1, 1);
+
+    private sealed class Counter(long position)
+    {
+        /// <summary>One reservation at a time: the others wait for it rather than reserving blocks of their own.</summary>
+        public readonly SemaphoreSlim Reserving = new(1, 1);
+        public long Last = position;
+        public long ReservedUpTo = position;
+        public readonly SortedSet<long> InFlight = [];
+        public long Visible => InFlight.Count == 0 ? Last : InFlight.Min - 1;
+    }
+
+    /// <summary>The next position of <paramref name="stream"/>, for a row written in the transaction of <paramref name="s"/>.</summary>
+    public async Task<long> NextAsync(DbSession s, string stream)
+    {
+        if (!s.InTransaction)
+            throw new InvalidOperationException("stream positions are taken in write transactions");
+        var counter = await CounterAsync(s, stream);
+        long position;
+        lock (counter)
+            position = counter.Last < counter.ReservedUpTo ? Take(counter) : 0;
+        if (position == 0)
+            position = await ReserveAndTakeAsync(s, stream, counter);
+        s.OnCompleted(_ =>
+        {
+            lock (counter)
+                counter.InFlight.Remove(position);
+        });
+        return position;
+    }
+
+    /// <summary>The position up to which every row of the stream is committed.</summary>
+    public async Task<long> CurrentAsync(DbSession s, string stream)
+    {
+        var counter = await CounterAsync(s, stream);
+        lock (counter)
+            return counter.Visible;
+    }
+
+    private static long Take(Counter counter)
+    {
+        var position = ++counter.Last;
+        counter.InFlight.Add(position);
+        return position;
+    }
+
+    /// <summary>
+    /// Reserves the next block. On PostgreSQL in a transaction of its own (on a connection outside the pool, which
+    /// may be all taken by transactions waiting here), committed at once, so the block stays reserved whatever
+    /// becomes of the caller's transaction. SQLite has one writer at a time, the caller: the
+    /// reservation joins its transaction, and is undone in memory if that fails (no one else took from the block).
+    /// </summary>
+    private async Task<long> ReserveAndTakeAsync(DbSession s, string stream, Counter counter)
+    {
+        const string reserve = "UPDATE stream_positions SET position = position + @block WHERE stream = @stream RETURNING position";
+        if (s.Database.Engine == DatabaseEngine.Postgres)
+        {
+            await counter.Reserving.WaitAsync();
+            try
+            {
+                lock (counter)
+                    if (counter.Last < counter.ReservedUpTo)
+                        return Take(counter);
+                var end = await s.Database.ExecuteOutsidePoolAsync<long>(reserve, new { stream, block = BlockSize }, CancellationToken.None);
+                lock (counter)
+                {
+                    (counter.Last, counter.ReservedUpTo) = (end - BlockSize, end);
+                    return Take(counter);
+                }
+            }
+            finally
+            {
+                counter.Reserving.Release();
+            }
+        }
+        var reservedEnd = await s.ExecuteScalarAsync<long>(reserve, new { stream, block = BlockSize });
+        long previousLast;
+        lock (counter)
+        {
+            previousLast = counter.Last;
+            (counter.Last, counter.ReservedUpTo) = (reservedEnd - BlockSize, reservedEnd);
+        }
+        s.OnCompleted(committed =>
+        {
+            if (!committed)
+                lock (counter)
+                    (counter.Last, counter.ReservedUpTo) = (previousLast, previousLast);
+        });
+        lock (counter)
+            return Take(counter);
+    }
+
+    private async Task<Counter> CounterAsync(DbSession s, string stream)
+    {
+        lock (_counters)
+            if (_counters.TryGetValue(stream, out var known))
+                return known;
+        await _loading.WaitAsync();
+        try
+        {
+            lock (_counters)
+                if (_counters.TryGetValue(stream, out var known))
+                    return known;
+            var position = await s.ExecuteScalarAsync<long?>("SELECT position FROM stream_positions WHERE stream = @stream", new { stream })
+                ?? throw new InvalidOperationException($"no stream '{stream}' in stream_positions");
+            var counter = new Counter(position);
+            lock (_counters)
+                _counters[stream] = counter;
+            return counter;
+        }
+        finally
+        {
+            _loading.Release();
+        }
+    }
 }
