@@ -75,6 +75,10 @@ public sealed class PushEvaluatorTests
         Assert.False(Matches(ev, new JsonObject { ["kind"] = "room_member_count", ["is"] = ">2" }));
         Assert.True(Matches(ev, new JsonObject { ["kind"] = "contains_display_name" }));
         Assert.False(Matches(Event("bobby"), new JsonObject { ["kind"] = "contains_display_name" }));
+        Assert.False(Matches(Event("bob_2 and xbob"), new JsonObject { ["kind"] = "contains_display_name" }));
+        Assert.True(Matches(Event("bobby, BOB"), new JsonObject { ["kind"] = "contains_display_name" }));
+        Assert.True(Matches(Event("Bob"), new JsonObject { ["kind"] = "contains_display_name" }));
+        Assert.True(Matches(Event("(bob)"), new JsonObject { ["kind"] = "contains_display_name" }));
         Assert.False(Matches(ev, new JsonObject { ["kind"] = "sender_notification_permission", ["key"] = "room" }));
         Assert.True(Context with { SenderLevel = 50 } is var allowed && PushEvaluator.Evaluate(
             Rules("override", new JsonObject { ["conditions"] = new JsonArray(new JsonObject { ["kind"] = "sender_notification_permission", ["key"] = "room" }) }),

@@ -174,18 +174,25 @@ public static class PushEvaluator
         }
     }
 
+    /// <summary>
+    /// Whether <paramref name="word"/> occurs in <paramref name="text"/>, case-insensitively, not inside a longer word.
+    /// Searched directly rather than with a regex per display name, as it runs for every member of a room per event.
+    /// </summary>
     private static bool ContainsWord(string text, string word)
     {
-        try
-        {
-            return Regex.IsMatch(text, $"(?<![A-Za-z0-9_]){Regex.Escape(word)}(?![A-Za-z0-9_])",
-                RegexOptions.IgnoreCase | RegexOptions.CultureInvariant, MatchTimeout);
-        }
-        catch (RegexMatchTimeoutException)
-        {
+        if (word.Length == 0)
             return false;
+        for (var at = text.IndexOf(word, StringComparison.OrdinalIgnoreCase); at >= 0;
+             at = at + 1 < text.Length ? text.IndexOf(word, at + 1, StringComparison.OrdinalIgnoreCase) : -1)
+        {
+            var end = at + word.Length;
+            if ((at == 0 || !IsWordCharacter(text[at - 1])) && (end == text.Length || !IsWordCharacter(text[end])))
+                return true;
         }
+        return false;
     }
+
+    private static bool IsWordCharacter(char c) => char.IsAsciiLetterOrDigit(c) || c == '_';
 
     private static bool CompareCount(string expression, int count)
     {

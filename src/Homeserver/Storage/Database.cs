@@ -30,7 +30,17 @@ public sealed class Database : IAsyncDisposable
         if (config.Engine == "postgres")
         {
             Engine = DatabaseEngine.Postgres;
-            var builder = new NpgsqlConnectionStringBuilder(config.ConnectionString) { MaxPoolSize = config.MaxPoolSize };
+            // The server keeps no session state on its connections, so none needs resetting (DISCARD ALL) each time one
+            // goes back to the pool; the statements it runs over and over are parsed once per connection, but planned
+            // for their values each time (a generic plan reads a busy room's timeline through the wrong index).
+            var builder = new NpgsqlConnectionStringBuilder(config.ConnectionString)
+            {
+                MaxPoolSize = config.MaxPoolSize,
+                NoResetOnClose = true,
+                MaxAutoPrepare = 200,
+                AutoPrepareMinUsages = 2,
+            };
+            builder.Options = ((builder.Options ?? "") + " -c plan_cache_mode=force_custom_plan").Trim();
             _connectionString = builder.ConnectionString;
             _postgres = NpgsqlDataSource.Create(_connectionString);
         }
