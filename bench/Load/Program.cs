@@ -86,7 +86,7 @@ try
         senders.Add(await http.RegisterAsync($"load{run}s{senders.Count}", password));
     Console.WriteLine();
     Console.WriteLine($"message throughput (events/s, {cellSeconds:F1} s per cell)");
-    Console.WriteLine($"{"rooms",6} {"conc 1",9} {"conc 10",9} {"conc 100",9}");
+    Console.WriteLine($"{"rooms",6} {"conc 1",9} {"conc 10",9} {"conc 100",9}" + (server is null ? "" : "   (server CPU per event, µs)"));
     var throughput = new JsonArray();
     foreach (var roomCount in new[] { 1, 10, 100 })
     {
@@ -95,6 +95,7 @@ try
             rooms.Add(await http.CreateRoomAsync(senders[0]));
         var joined = new HashSet<(int, int)>();
         var line = $"{roomCount,6}";
+        var cpuLine = "";
         foreach (var concurrency in new[] { 1, 10, 100 })
         {
             List<int> RoomsOf(int sender) => roomCount >= concurrency
@@ -106,6 +107,7 @@ try
                         await http.JoinAsync(senders[s], rooms[r]);
             var sent = 0L;
             using var stop = new CancellationTokenSource(TimeSpan.FromSeconds(cellSeconds));
+            var cpuBefore = server?.CpuTime();
             var cell = Stopwatch.StartNew();
             await Task.WhenAll(Enumerable.Range(0, concurrency).Select(async s =>
             {
@@ -118,9 +120,16 @@ try
             }));
             var rate = sent / cell.Elapsed.TotalSeconds;
             line += $" {rate,9:F0}";
-            throughput.Add(new JsonObject { ["rooms"] = roomCount, ["concurrency"] = concurrency, ["events_per_s"] = rate });
+            var result = new JsonObject { ["rooms"] = roomCount, ["concurrency"] = concurrency, ["events_per_s"] = rate };
+            if (server is not null && cpuBefore is { } before && sent > 0)
+            {
+                var cpuPerEvent = (server.CpuTime() - before).TotalMicroseconds / sent;
+                cpuLine += $" {cpuPerEvent,6:F0}";
+                result["server_cpu_us_per_event"] = cpuPerEvent;
+            }
+            throughput.Add(result);
         }
-        Console.WriteLine(line);
+        Console.WriteLine(line + (cpuLine.Length > 0 ? "   " + cpuLine : ""));
     }
     results["throughput"] = throughput;
     if (server is not null)

@@ -19,6 +19,13 @@ public sealed class HomeserverProcess : IAsyncDisposable
     public string Output { get { lock (_output) return _output.ToString(); } }
 
     /// <summary>The server's resident memory now, from <c>/proc</c>.</summary>
+    /// <summary>The server process's CPU time so far (user and system), for benchmarks' CPU cost per operation.</summary>
+    public TimeSpan CpuTime()
+    {
+        _process!.Refresh();
+        return _process.TotalProcessorTime;
+    }
+
     public long ResidentBytes()
     {
         var line = File.ReadLines($"/proc/{_process!.Id}/status").First(l => l.StartsWith("VmRSS:", StringComparison.Ordinal));

@@ -72,7 +72,7 @@ public sealed class PushActionStore
                 args.Add($"s{i}", row.Ts);
                 values.Add($"(@u{i}, @e{i}, @r{i}, @o{i}, @t{i}, @h{i}, @a{i}, @s{i})");
             }
-            await s.ExecuteAsync($"""
+            await s.DeferAsync($"""
                 INSERT INTO event_push_actions (user_id, event_id, room_id, stream_ordering, thread_id, highlight, actions, ts)
                 VALUES {string.Join(", ", values)}
                 ON CONFLICT DO NOTHING

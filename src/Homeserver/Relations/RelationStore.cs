@@ -34,7 +34,7 @@ public sealed class RelationStore
 {
     private const string Columns = "event_id, relates_to_id, rel_type, aggregation_key, room_id, sender, type, stream_ordering, origin_server_ts";
 
-    public Task InsertAsync(DbSession s, RelationRow row) => s.ExecuteAsync($"""
+    public Task InsertAsync(DbSession s, RelationRow row) => s.DeferAsync($"""
         INSERT INTO event_relations ({Columns})
         VALUES (@EventId, @RelatesToId, @RelType, @AggregationKey, @RoomId, @Sender, @Type, @StreamOrdering, @OriginServerTs)
         ON CONFLICT DO NOTHING

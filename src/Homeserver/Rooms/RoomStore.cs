@@ -35,7 +35,7 @@ public sealed class RoomStore
     public Task SetPublicAsync(DbSession s, string roomId, bool isPublic) =>
         s.ExecuteAsync("UPDATE rooms SET is_public = @value WHERE room_id = @roomId", new { roomId, value = isPublic ? 1L : 0L });
 
-    public Task InsertEventAsync(DbSession s, EventRow row) => s.ExecuteAsync(
+    public Task InsertEventAsync(DbSession s, EventRow row) => s.DeferAsync(
         $"INSERT INTO events ({EventColumns}) VALUES (@StreamOrdering, @EventId, @RoomId, @Type, @StateKey, @Sender, @Depth, @OriginServerTs, @StateGroup, @RedactedBy, @Json, @Rejected, @SoftFailed, @Outlier)", row);
 
     public Task<EventRow?> GetEventAsync(DbSession s, string eventId) =>
@@ -66,7 +66,7 @@ public sealed class RoomStore
         new { eventId, streamOrdering, stateGroup });
 
     public Task MarkRedactedAsync(DbSession s, string eventId, string redactionId) =>
-        s.ExecuteAsync("UPDATE events SET redacted_by = @redactionId WHERE event_id = @eventId AND redacted_by IS NULL", new { eventId, redactionId });
+        s.DeferAsync("UPDATE events SET redacted_by = @redactionId WHERE event_id = @eventId AND redacted_by IS NULL", new { eventId, redactionId });
 
     /// <summary>Room events with <paramref name="after"/> &lt; stream ordering &lt;= <paramref name="upTo"/>, newest first when <paramref name="newestFirst"/>.</summary>
     public async Task<List<EventRow>> RoomEventsAsync(DbSession s, string roomId, long after, long upTo, int limit, bool newestFirst) =>
@@ -97,7 +97,7 @@ public sealed class RoomStore
     public Task<string?> CurrentStateEventIdAsync(DbSession s, string roomId, string type, string stateKey) => s.QuerySingleOrDefaultAsync<string?>(
         "SELECT event_id FROM current_state WHERE room_id = @roomId AND type = @type AND state_key = @stateKey", new { roomId, type, stateKey });
 
-    public Task SetCurrentStateAsync(DbSession s, string roomId, string type, string stateKey, string eventId, string? membership) => s.ExecuteAsync("""
+    public Task SetCurrentStateAsync(DbSession s, string roomId, string type, string stateKey, string eventId, string? membership) => s.DeferAsync("""
         INSERT INTO current_state (room_id, type, state_key, event_id, membership) VALUES (@roomId, @type, @stateKey, @eventId, @membership)
         ON CONFLICT (room_id, type, state_key) DO UPDATE SET event_id = excluded.event_id, membership = excluded.membership
         """, new { roomId, type, stateKey, eventId, membership });
@@ -110,15 +110,16 @@ public sealed class RoomStore
     {
         if (replaced.Count > 0)
         {
-            var args = new Dapper.DynamicParameters(new { roomId });
-            await s.ExecuteAsync($"DELETE FROM forward_extremities WHERE room_id = @roomId AND event_id IN {SqlList.In(args, "e", replaced)}", args);
+            var args = new Dapper.DynamicParameters();
+            args.Add("roomId", roomId);
+            await s.DeferAsync($"DELETE FROM forward_extremities WHERE room_id = @roomId AND event_id IN {SqlList.In(args, "e", replaced)}", args);
         }
-        await s.ExecuteAsync("INSERT INTO forward_extremities (room_id, event_id, depth, state_group) VALUES (@roomId, @EventId, @Depth, @StateGroup)",
+        await s.DeferAsync("INSERT INTO forward_extremities (room_id, event_id, depth, state_group) VALUES (@roomId, @EventId, @Depth, @StateGroup)",
             new { roomId, added.EventId, added.Depth, added.StateGroup });
     }
 
     public Task DeleteCurrentStateAsync(DbSession s, string roomId, string type, string stateKey) =>
-        s.ExecuteAsync("DELETE FROM current_state WHERE room_id = @roomId AND type = @type AND state_key = @stateKey", new { roomId, type, stateKey });
+        s.DeferAsync("DELETE FROM current_state WHERE room_id = @roomId AND type = @type AND state_key = @stateKey", new { roomId, type, stateKey });
 
     /// <summary>The user's membership in every room they have a member event in (from current state).</summary>
     /// <summary>Rooms with events stored in the window.</summary>
@@ -155,7 +156,7 @@ public sealed class RoomStore
     public Task<string?> TxnEventAsync(DbSession s, string userId, string deviceId, string txnId) => s.QuerySingleOrDefaultAsync<string>(
         "SELECT event_id FROM event_txn_ids WHERE user_id = @userId AND device_id = @deviceId AND txn_id = @txnId", new { userId, deviceId, txnId });
 
-    public Task InsertTxnAsync(DbSession s, string userId, string deviceId, string txnId, string eventId, long now) => s.ExecuteAsync(
+    public Task InsertTxnAsync(DbSession s, string userId, string deviceId, string txnId, string eventId, long now) => s.DeferAsync(
         "INSERT INTO event_txn_ids (user_id, device_id, txn_id, event_id, created_ts) VALUES (@userId, @deviceId, @txnId, @eventId, @now)",
         new { userId, deviceId, txnId, eventId, now });
 

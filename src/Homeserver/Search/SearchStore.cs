@@ -29,7 +29,7 @@ public sealed class SearchStore(Database database)
     private bool Postgres => database.Engine == DatabaseEngine.Postgres;
 
     public Task IndexAsync(DbSession s, string eventId, string roomId, string sender, string key, long streamOrdering, string body) =>
-        s.ExecuteAsync(Postgres
+        s.DeferAsync(Postgres
             ? """
               INSERT INTO event_search (event_id, room_id, sender, key, stream_ordering, body, vector)
               VALUES (@eventId, @roomId, @sender, @key, @streamOrdering, @body, to_tsvector('english', @body))

@@ -99,6 +99,7 @@ public sealed class Database : IAsyncDisposable
             try
             {
                 result = await work(session);
+                await session.FlushAsync();
                 await transaction.CommitAsync(CancellationToken.None);
             }
             catch
@@ -127,10 +128,15 @@ public sealed class Database : IAsyncDisposable
     }
 }
 
-/// <summary>A connection (and transaction, for writes) handed to store methods.</summary>
-public sealed class DbSession(DbConnection connection, DbTransaction? transaction, CancellationToken ct, Database database)
+/// <summary>
+/// A connection (and transaction, for writes) handed to store methods. In a transaction, statements whose result
+/// nobody reads can be deferred (<see cref="DeferAsync"/>): they go to the database together, in one round trip,
+/// before the next statement that reads and before the commit, so every read still sees every earlier write.
+/// </summary>
+public sealed partial class DbSession(DbConnection connection, DbTransaction? transaction, CancellationToken ct, Database database)
 {
     private List<Action<bool>>? _completions;
+    private List<(string Sql, object? Args)>? _deferred;
 
     public DbConnection Connection => connection;
     public Database Database => database;
@@ -150,15 +156,95 @@ public sealed class DbSession(DbConnection connection, DbTransaction? transactio
             action(committed);
     }
 
-    public Task<int> ExecuteAsync(string sql, object? args = null) =>
-        connection.ExecuteAsync(new CommandDefinition(sql, args, transaction, cancellationToken: ct));
+    public async Task<int> ExecuteAsync(string sql, object? args = null)
+    {
+        await FlushAsync();
+        return await connection.ExecuteAsync(new CommandDefinition(sql, args, transaction, cancellationToken: ct));
+    }
 
-    public Task<IEnumerable<T>> QueryAsync<T>(string sql, object? args = null) =>
-        connection.QueryAsync<T>(new CommandDefinition(sql, args, transaction, cancellationToken: ct));
+    public async Task<IEnumerable<T>> QueryAsync<T>(string sql, object? args = null)
+    {
+        await FlushAsync();
+        return await connection.QueryAsync<T>(new CommandDefinition(sql, args, transaction, cancellationToken: ct));
+    }
 
-    public Task<T?> QuerySingleOrDefaultAsync<T>(string sql, object? args = null) =>
-        connection.QuerySingleOrDefaultAsync<T>(new CommandDefinition(sql, args, transaction, cancellationToken: ct));
+    public async Task<T?> QuerySingleOrDefaultAsync<T>(string sql, object? args = null)
+    {
+        await FlushAsync();
+        return await connection.QuerySingleOrDefaultAsync<T>(new CommandDefinition(sql, args, transaction, cancellationToken: ct));
+    }
 
-    public Task<T> ExecuteScalarAsync<T>(string sql, object? args = null) =>
-        connection.ExecuteScalarAsync<T>(new CommandDefinition(sql, args, transaction, cancellationToken: ct))!;
+    public async Task<T> ExecuteScalarAsync<T>(string sql, object? args = null)
+    {
+        await FlushAsync();
+        return (await connection.ExecuteScalarAsync<T>(new CommandDefinition(sql, args, transaction, cancellationToken: ct)))!;
+    }
+
+    /// <summary>
+    /// A write whose result is not needed: in a transaction queued until the next read or the commit (a failure
+    /// surfaces there and rolls everything back), otherwise run at once. Arguments are an object's properties or
+    /// <see cref="DynamicParameters"/> built with <c>Add</c> (not from a template).
+    /// </summary>
+    public Task DeferAsync(string sql, object? args = null)
+    {
+        if (transaction is null)
+            return ExecuteAsync(sql, args);
+        (_deferred ??= []).Add((sql, args));
+        return Task.CompletedTask;
+    }
+
+    /// <summary>Sends the deferred statements as one command, each one's parameters renamed apart.</summary>
+    internal async Task FlushAsync()
+    {
+        if (_deferred is not { Count: > 0 } statements)
+            return;
+        _deferred = null;
+        if (statements.Count == 1)
+        {
+            await connection.ExecuteAsync(new CommandDefinition(statements[0].Sql, statements[0].Args, transaction, cancellationToken: ct));
+            return;
+        }
+        var sql = new System.Text.StringBuilder();
+        var args = new DynamicParameters();
+        for (var i = 0; i < statements.Count; i++)
+        {
+            var prefix = $"d{i}_";
+            sql.Append(ParameterName().Replace(statements[i].Sql, m => "@" + prefix + m.Groups[1].Value.ToLowerInvariant())).Append(";\n");
+            AddParameters(args, prefix, statements[i].Args);
+        }
+        await connection.ExecuteAsync(new CommandDefinition(sql.ToString(), args, transaction, cancellationToken: ct));
+    }
+
+    private static void AddParameters(DynamicParameters target, string prefix, object? args)
+    {
+        switch (args)
+        {
+            case null:
+                return;
+            case DynamicParameters dynamic:
+                foreach (var name in dynamic.ParameterNames)
+                    target.Add(prefix + name.ToLowerInvariant(), dynamic.Get<object?>(name));
+                return;
+            default:
+                foreach (var property in args.GetType().GetProperties(System.Reflection.BindingFlags.Public | System.Reflection.BindingFlags.Instance))
+                    if (property.GetIndexParameters().Length == 0)
+                        target.Add(prefix + property.Name.ToLowerInvariant(), property.GetValue(args), DbTypeOf(property.PropertyType));
+                return;
+        }
+    }
+
+    /// <summary>The column type of a property, so a null value still has one.</summary>
+    private static System.Data.DbType? DbTypeOf(Type type) => (Nullable.GetUnderlyingType(type) ?? type) switch
+    {
+        var t when t == typeof(string) => System.Data.DbType.String,
+        var t when t == typeof(long) => System.Data.DbType.Int64,
+        var t when t == typeof(int) => System.Data.DbType.Int32,
+        var t when t == typeof(double) => System.Data.DbType.Double,
+        var t when t == typeof(bool) => System.Data.DbType.Boolean,
+        var t when t == typeof(byte[]) => System.Data.DbType.Binary,
+        _ => null,
+    };
+
+    [System.Text.RegularExpressions.GeneratedRegex(@"(?<![@\w])@(\w+)")]
+    private static partial System.Text.RegularExpressions.Regex ParameterName();
 }
