@@ -56,21 +56,22 @@ public abstract class StoreTests(DatabaseFixture fixture)
     }
 
     [Fact]
-    public async Task Tokens_are_found_by_hash_and_deleted_with_their_device()
+    public async Task Tokens_are_found_by_hash_with_their_user_and_deleted_with_their_device()
     {
         var tokens = new TokenStore();
         var user = NewUser();
         await Db.WriteAsync(async s =>
         {
+            await new UserStore().InsertAsync(s, user, "hash", true, 1);
             await tokens.InsertAccessTokenAsync(s, "h1", user, "D1", 1, null, null);
             await tokens.InsertAccessTokenAsync(s, "h2", user, "D2", 1, 500, null);
         }, CancellationToken.None);
-        var found = await Db.ReadAsync(s => tokens.GetAccessTokenAsync(s, "h2"), CancellationToken.None);
-        Assert.Equal("D2", found!.DeviceId);
-        Assert.Equal(500, found.ExpiresTs);
+        var (found, owner) = (await Db.ReadAsync(s => tokens.GetAccessTokenWithUserAsync(s, "h2"), CancellationToken.None))!.Value;
+        Assert.Equal(("D2", 500L, user), (found.DeviceId, found.ExpiresTs, found.UserId));
+        Assert.Equal((user, 1L, "hash"), (owner.UserId, owner.IsAdmin, owner.PasswordHash));
         await Db.WriteAsync(s => tokens.DeleteForDeviceAsync(s, user, "D1"), CancellationToken.None);
-        Assert.Null(await Db.ReadAsync(s => tokens.GetAccessTokenAsync(s, "h1"), CancellationToken.None));
-        Assert.NotNull(await Db.ReadAsync(s => tokens.GetAccessTokenAsync(s, "h2"), CancellationToken.None));
+        Assert.Null(await Db.ReadAsync(s => tokens.GetAccessTokenWithUserAsync(s, "h1"), CancellationToken.None));
+        Assert.NotNull(await Db.ReadAsync(s => tokens.GetAccessTokenWithUserAsync(s, "h2"), CancellationToken.None));
     }
 
     [Fact]

@@ -70,12 +70,7 @@ public sealed class Authenticator(
         }
         var tokenHash = Secrets.Hash(token);
         var now = clock.GetUtcNow().ToUnixTimeMilliseconds();
-        var (row, user) = await db.ReadAsync(async s =>
-        {
-            var row = await tokens.GetAccessTokenAsync(s, tokenHash);
-            return (row, row is null ? null : await users.GetAsync(s, row.UserId));
-        }, ct);
-        if (row is null || user is null || user.Deactivated != 0)
+        if (await db.ReadAsync(s => tokens.GetAccessTokenWithUserAsync(s, tokenHash), ct) is not var (row, user) || user.Deactivated != 0)
             throw MatrixException.UnknownToken(softLogout: false);
         if (row.ExpiresTs is { } expires && expires <= now)
             throw MatrixException.UnknownToken(softLogout: true);

@@ -168,6 +168,13 @@ public sealed partial class DbSession(DbConnection connection, DbTransaction? tr
         return await connection.QueryAsync<T>(new CommandDefinition(sql, args, transaction, cancellationToken: ct));
     }
 
+    /// <summary>Rows of two tables joined, each mapped to its own type, split at the column <paramref name="splitOn"/>.</summary>
+    public async Task<IEnumerable<TResult>> QueryAsync<T1, T2, TResult>(string sql, Func<T1, T2, TResult> map, object? args, string splitOn)
+    {
+        await FlushAsync();
+        return await connection.QueryAsync(new CommandDefinition(sql, args, transaction, cancellationToken: ct), map, splitOn);
+    }
+
     public async Task<T?> QuerySingleOrDefaultAsync<T>(string sql, object? args = null)
     {
         await FlushAsync();
