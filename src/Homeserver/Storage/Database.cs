@@ -164,8 +164,8 @@ public sealed partial class DbSession(DbConnection connection, DbTransaction? tr
 
     public async Task<IEnumerable<T>> QueryAsync<T>(string sql, object? args = null)
     {
-        await FlushAsync();
-        return await connection.QueryAsync<T>(new CommandDefinition(sql, args, transaction, cancellationToken: ct));
+        var (text, parameters) = await WithDeferredAsync(sql, args);
+        return await connection.QueryAsync<T>(new CommandDefinition(text, parameters, transaction, cancellationToken: ct));
     }
 
     /// <summary>Rows of two tables joined, each mapped to its own type, split at the column <paramref name="splitOn"/>.</summary>
@@ -177,8 +177,8 @@ public sealed partial class DbSession(DbConnection connection, DbTransaction? tr
 
     public async Task<T?> QuerySingleOrDefaultAsync<T>(string sql, object? args = null)
     {
-        await FlushAsync();
-        return await connection.QuerySingleOrDefaultAsync<T>(new CommandDefinition(sql, args, transaction, cancellationToken: ct));
+        var (text, parameters) = await WithDeferredAsync(sql, args);
+        return await connection.QuerySingleOrDefaultAsync<T>(new CommandDefinition(text, parameters, transaction, cancellationToken: ct));
     }
 
     public async Task<T> ExecuteScalarAsync<T>(string sql, object? args = null)
@@ -211,6 +211,32 @@ public sealed partial class DbSession(DbConnection connection, DbTransaction? tr
             await connection.ExecuteAsync(new CommandDefinition(statements[0].Sql, statements[0].Args, transaction, cancellationToken: ct));
             return;
         }
+        var (sql, args) = Combine(statements);
+        await connection.ExecuteAsync(new CommandDefinition(sql.ToString(), args, transaction, cancellationToken: ct));
+    }
+
+    /// <summary>
+    /// A read, with the deferred statements sent ahead of it in the same command (their statements return no rows, so
+    /// the read's rows are the command's first result), saving a round trip. Arguments Dapper would expand (lists)
+    /// cannot be merged: then the deferred statements go first, on their own.
+    /// </summary>
+    private async Task<(string Sql, object? Args)> WithDeferredAsync(string sql, object? args)
+    {
+        if (_deferred is not { Count: > 0 } statements)
+            return (sql, args);
+        if (!IsFlat(args))
+        {
+            await FlushAsync();
+            return (sql, args);
+        }
+        _deferred = null;
+        var (batch, parameters) = Combine(statements);
+        AddParameters(parameters, "", args);
+        return (batch.Append(sql).ToString(), parameters);
+    }
+
+    private static (System.Text.StringBuilder Sql, DynamicParameters Args) Combine(List<(string Sql, object? Args)> statements)
+    {
         var sql = new System.Text.StringBuilder();
         var args = new DynamicParameters();
         for (var i = 0; i < statements.Count; i++)
@@ -219,23 +245,32 @@ public sealed partial class DbSession(DbConnection connection, DbTransaction? tr
             sql.Append(ParameterName().Replace(statements[i].Sql, m => "@" + prefix + m.Groups[1].Value.ToLowerInvariant())).Append(";\n");
             AddParameters(args, prefix, statements[i].Args);
         }
-        await connection.ExecuteAsync(new CommandDefinition(sql.ToString(), args, transaction, cancellationToken: ct));
+        return (sql, args);
     }
 
+    private static bool IsFlat(object? args) => args is null or DynamicParameters
+        || args.GetType().GetProperties(System.Reflection.BindingFlags.Public | System.Reflection.BindingFlags.Instance)
+            .All(p => p.PropertyType == typeof(string) || p.PropertyType == typeof(byte[]) || !typeof(System.Collections.IEnumerable).IsAssignableFrom(p.PropertyType));
+
+    /// <summary>
+    /// Copies a statement's arguments into <paramref name="target"/>: with a prefix, lower-cased after it (as the
+    /// renamed statement spells them); without one, as they are.
+    /// </summary>
     private static void AddParameters(DynamicParameters target, string prefix, object? args)
     {
+        string Name(string name) => prefix.Length == 0 ? name : prefix + name.ToLowerInvariant();
         switch (args)
         {
             case null:
                 return;
             case DynamicParameters dynamic:
                 foreach (var name in dynamic.ParameterNames)
-                    target.Add(prefix + name.ToLowerInvariant(), dynamic.Get<object?>(name));
+                    target.Add(Name(name), dynamic.Get<object?>(name));
                 return;
             default:
                 foreach (var property in args.GetType().GetProperties(System.Reflection.BindingFlags.Public | System.Reflection.BindingFlags.Instance))
                     if (property.GetIndexParameters().Length == 0)
-                        target.Add(prefix + property.Name.ToLowerInvariant(), property.GetValue(args), DbTypeOf(property.PropertyType));
+                        target.Add(Name(property.Name), property.GetValue(args), DbTypeOf(property.PropertyType));
                 return;
         }
     }
