@@ -26,6 +26,8 @@ public sealed class SyncService(
 
     public const int MaxTimeoutMs = 60_000;
 
+    private const int JoinedRoomsInParallel = 8;
+
     public async Task<JsonObject> SyncAsync(Requester requester, SyncToken? since, SyncFilter filter, bool fullState, bool useStateAfter, int timeoutMs,
         CancellationToken ct)
     {
@@ -77,6 +79,9 @@ public sealed class SyncService(
         var invite = new JsonObject();
         var leave = new JsonObject();
         var knock = new JsonObject();
+        // Joined rooms are built a few at a time (each waits mostly on the database), then added in membership order.
+        var joinedRooms = new List<(string RoomId, Task<JsonObject?> Built)>();
+        using var building = new SemaphoreSlim(JoinedRoomsInParallel);
         foreach (var membership in memberships.Where(m => filter.IncludesRoom(m.RoomId) && !forgotten.Contains(m.RoomId)))
         {
             if (active is not null && membership.Membership == "join" && !active.Contains(membership.RoomId) && !changed.Contains(membership.RoomId)
@@ -89,8 +94,8 @@ public sealed class SyncService(
             switch (membership.Membership)
             {
                 case "join":
-                    if (await JoinedRoomAsync(requester, room, window, filter, fullState || isNew, useStateAfter, changedAccountData, ignored) is { } joined)
-                        join[room.RoomId] = joined;
+                    await building.WaitAsync(ct);
+                    joinedRooms.Add((room.RoomId, BuildJoinedAsync(room, fullState || isNew)));
                     break;
                 case "invite" when isNew && !invitesBlocked && !ignored.Contains((await events.GetAsync(membership.EventId, room.Version, ct))?.Sender ?? ""):
                     invite[room.RoomId] = new JsonObject { ["invite_state"] = new JsonObject { ["events"] = await StrippedStateAsync(room, membership.EventId, ct) } };
@@ -101,6 +106,21 @@ public sealed class SyncService(
                 case "leave" or "ban" when (since is not null && isNew) || (since is null && filter.IncludeLeave):
                     leave[room.RoomId] = await LeftRoomAsync(requester, room, membership.EventId, since, filter, ignored, ct);
                     break;
+            }
+        }
+        foreach (var (roomId, built) in joinedRooms)
+            if (await built is { } joined)
+                join[roomId] = joined;
+
+        async Task<JsonObject?> BuildJoinedAsync(RoomSnapshot room, bool roomFullState)
+        {
+            try
+            {
+                return await JoinedRoomAsync(requester, room, window, filter, roomFullState, useStateAfter, changedAccountData, ignored);
+            }
+            finally
+            {
+                building.Release();
             }
         }
 
