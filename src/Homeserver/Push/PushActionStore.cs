@@ -28,6 +28,7 @@ public sealed class NotificationRow
 // Dapper's constructor matching needs.
 public sealed class UnreadCount
 {
+    public string RoomId { get; init; } = "";
     public string ThreadId { get; init; } = "";
     public long Notifications { get; init; }
     public long Highlights { get; init; }
@@ -81,14 +82,23 @@ public sealed class PushActionStore
     }
 
     /// <summary>Unread notifying events of the user in the room, per thread, after the read receipts that cover them.</summary>
-    public async Task<List<UnreadCount>> UnreadAsync(DbSession s, string userId, string roomId) =>
-        (await s.QueryAsync<UnreadCount>($"""
-            SELECT a.thread_id, CAST(COUNT(*) AS BIGINT) AS notifications, CAST(SUM(a.highlight) AS BIGINT) AS highlights
-            FROM event_push_actions a
-            WHERE a.user_id = @userId AND a.room_id = @roomId
-              AND a.stream_ordering > {ReadUpTo}
-            GROUP BY a.thread_id
-            """, new { userId, roomId })).ToList();
+    public async Task<ILookup<string, UnreadCount>> UnreadAsync(DbSession s, string userId, IReadOnlyCollection<string> roomIds)
+    {
+        var counts = new List<UnreadCount>();
+        foreach (var chunk in roomIds.Chunk(500))
+        {
+            var args = new Dapper.DynamicParameters();
+            args.Add("userId", userId);
+            counts.AddRange(await s.QueryAsync<UnreadCount>($"""
+                SELECT a.room_id, a.thread_id, CAST(COUNT(*) AS BIGINT) AS notifications, CAST(SUM(a.highlight) AS BIGINT) AS highlights
+                FROM event_push_actions a
+                WHERE a.user_id = @userId AND a.room_id IN {SqlList.In(args, "r", chunk)}
+                  AND a.stream_ordering > {ReadUpTo}
+                GROUP BY a.room_id, a.thread_id
+                """, args));
+        }
+        return counts.ToLookup(c => c.RoomId);
+    }
 
     /// <summary>The user's notifying events after <paramref name="after"/>, oldest first (what a pusher has still to send).</summary>
     public async Task<List<PushActionRow>> AfterAsync(DbSession s, string userId, long after, int limit) =>

@@ -14,10 +14,21 @@ public sealed class ReceiptStore
         DO UPDATE SET event_id = excluded.event_id, ts = excluded.ts, stream_id = excluded.stream_id
         """, new { receipt.RoomId, receipt.UserId, receipt.ReceiptType, receipt.ThreadId, receipt.EventId, receipt.Ts, streamId });
 
-    public async Task<List<ReceiptRow>> ChangedSinceAsync(DbSession s, string roomId, long after, long upTo) =>
-        (await s.QueryAsync<ReceiptRow>(
-            "SELECT room_id, user_id, receipt_type, thread_id, event_id, ts FROM receipts WHERE room_id = @roomId AND stream_id > @after AND stream_id <= @upTo",
-            new { roomId, after, upTo })).ToList();
+    /// <summary>Receipts of these rooms stored in the window, by room.</summary>
+    public async Task<ILookup<string, ReceiptRow>> ChangedSinceAsync(DbSession s, IReadOnlyCollection<string> roomIds, long after, long upTo)
+    {
+        var rows = new List<ReceiptRow>();
+        foreach (var chunk in roomIds.Chunk(500))
+        {
+            var args = new Dapper.DynamicParameters();
+            args.Add("after", after);
+            args.Add("upTo", upTo);
+            rows.AddRange(await s.QueryAsync<ReceiptRow>(
+                $"SELECT room_id, user_id, receipt_type, thread_id, event_id, ts FROM receipts WHERE room_id IN {SqlList.In(args, "r", chunk)} AND stream_id > @after AND stream_id <= @upTo",
+                args));
+        }
+        return rows.ToLookup(r => r.RoomId);
+    }
 
     /// <summary>Rooms with receipts stored in the window (an incremental sync looks only at rooms where something happened).</summary>
     public async Task<List<string>> RoomsChangedAsync(DbSession s, long after, long upTo) =>

@@ -79,9 +79,7 @@ public sealed class SyncService(
         var invite = new JsonObject();
         var leave = new JsonObject();
         var knock = new JsonObject();
-        // Joined rooms are built a few at a time (each waits mostly on the database), then added in membership order.
-        var joinedRooms = new List<(string RoomId, Task<JsonObject?> Built)>();
-        using var building = new SemaphoreSlim(JoinedRoomsInParallel);
+        var joinedRooms = new List<(RoomSnapshot Room, bool FullState)>();
         foreach (var membership in memberships.Where(m => filter.IncludesRoom(m.RoomId) && !forgotten.Contains(m.RoomId)))
         {
             if (active is not null && membership.Membership == "join" && !active.Contains(membership.RoomId) && !changed.Contains(membership.RoomId)
@@ -94,8 +92,7 @@ public sealed class SyncService(
             switch (membership.Membership)
             {
                 case "join":
-                    await building.WaitAsync(ct);
-                    joinedRooms.Add((room.RoomId, BuildJoinedAsync(room, fullState || isNew)));
+                    joinedRooms.Add((room, fullState || isNew));
                     break;
                 case "invite" when isNew && !invitesBlocked && !ignored.Contains((await events.GetAsync(membership.EventId, room.Version, ct))?.Sender ?? ""):
                     invite[room.RoomId] = new JsonObject { ["invite_state"] = new JsonObject { ["events"] = await StrippedStateAsync(room, membership.EventId, ct) } };
@@ -108,21 +105,29 @@ public sealed class SyncService(
                     break;
             }
         }
-        foreach (var (roomId, built) in joinedRooms)
-            if (await built is { } joined)
-                join[roomId] = joined;
-
-        async Task<JsonObject?> BuildJoinedAsync(RoomSnapshot room, bool roomFullState)
+        // What every joined room needs from the receipts and push actions is read for all of them at once; then the
+        // rooms are built a few at a time (each waits mostly on the database) and added in membership order.
+        var joinedIds = joinedRooms.Select(r => r.Room.RoomId).ToList();
+        var (roomReceipts, unread) = joinedIds.Count == 0 ? (Enumerable.Empty<ReceiptRow>().ToLookup(r => r.RoomId), Enumerable.Empty<Push.UnreadCount>().ToLookup(c => c.RoomId))
+            : await db.ReadAsync(async s => (await receipts.ChangedSinceAsync(s, joinedIds, window.From.Receipts, window.UpTo.Receipts),
+                await pushActions.UnreadAsync(s, user, joinedIds)), ct);
+        using var building = new SemaphoreSlim(JoinedRoomsInParallel);
+        var built = joinedRooms.Select(async r =>
         {
+            await building.WaitAsync(ct);
             try
             {
-                return await JoinedRoomAsync(requester, room, window, filter, roomFullState, useStateAfter, changedAccountData, ignored);
+                return await JoinedRoomAsync(requester, r.Room, window, filter, r.FullState, useStateAfter, changedAccountData, ignored,
+                    roomReceipts[r.Room.RoomId], unread[r.Room.RoomId]);
             }
             finally
             {
                 building.Release();
             }
-        }
+        }).ToList();
+        for (var i = 0; i < joinedRooms.Count; i++)
+            if (await built[i] is { } joined)
+                join[joinedRooms[i].Room.RoomId] = joined;
 
         // Invites to rooms this server does not know yet, with the stripped state the inviting server sent.
         foreach (var remote in await db.ReadAsync(s => remoteInvites.ForUserAsync(s, user), ct))
@@ -170,14 +175,15 @@ public sealed class SyncService(
     }
 
     private async Task<JsonObject?> JoinedRoomAsync(Requester requester, RoomSnapshot room, Window window, SyncFilter filter, bool fullState,
-        bool useStateAfter, List<AccountDataStore.Entry> changedAccountData, IReadOnlySet<string> ignored)
+        bool useStateAfter, List<AccountDataStore.Entry> changedAccountData, IReadOnlySet<string> ignored, IEnumerable<ReceiptRow> changedReceipts,
+        IEnumerable<Push.UnreadCount> unreadCounts)
     {
         var ct = CancellationToken.None;
         var since = window.Since;
         var sinceEvents = window.From.Events;
         var upTo = window.UpTo.Events;
         var (rows, limited) = await TimelineRowsAsync(room.RoomId, sinceEvents, upTo, filter, ct);
-        var ephemeral = await EphemeralAsync(room.RoomId, requester.UserId.Value, window, ct);
+        var ephemeral = Ephemeral(room.RoomId, requester.UserId.Value, window, changedReceipts);
         var roomAccountData = AccountDataEvents(changedAccountData, room.RoomId);
         if (rows.Count == 0 && !fullState && since is not null && ephemeral.Count == 0 && roomAccountData.Count == 0)
             return null;
@@ -217,7 +223,7 @@ public sealed class SyncService(
             ["account_data"] = new JsonObject { ["events"] = roomAccountData },
             ["summary"] = await SummaryAsync(room, requester.UserId.Value, ct),
         };
-        await AddUnreadCountsAsync(joined, requester.UserId.Value, room.RoomId, filter.Timeline.UnreadThreadNotifications, ct);
+        AddUnreadCounts(joined, unreadCounts.ToList(), filter.Timeline.UnreadThreadNotifications);
         return joined;
     }
 
@@ -225,9 +231,8 @@ public sealed class SyncService(
     /// Notifying events after the user's read receipts: <c>unread_notifications</c> counts all of them, or only the main
     /// timeline's when the filter asks for <c>unread_thread_notifications</c> (then given per thread root).
     /// </summary>
-    private async Task AddUnreadCountsAsync(JsonObject joined, string userId, string roomId, bool perThread, CancellationToken ct)
+    private static void AddUnreadCounts(JsonObject joined, List<Push.UnreadCount> counts, bool perThread)
     {
-        var counts = await db.ReadAsync(s => pushActions.UnreadAsync(s, userId, roomId), ct);
         static JsonObject Count(IEnumerable<Push.UnreadCount> rows) =>
             new() { ["notification_count"] = rows.Sum(r => r.Notifications), ["highlight_count"] = rows.Sum(r => r.Highlights) };
         if (!perThread)
@@ -252,7 +257,7 @@ public sealed class SyncService(
     /// The room's typing list when it changed, and receipts changed in the window, as <c>m.typing</c> and
     /// <c>m.receipt</c> events. Another user's private receipts are left out.
     /// </summary>
-    private async Task<JsonArray> EphemeralAsync(string roomId, string userId, Window window, CancellationToken ct)
+    private JsonArray Ephemeral(string roomId, string userId, Window window, IEnumerable<ReceiptRow> changedReceipts)
     {
         var ephemeral = new JsonArray();
         var (typingUsers, typingChanged) = typing.Get(roomId, window.From.Typing);
@@ -262,7 +267,6 @@ public sealed class SyncService(
                 ["type"] = "m.typing",
                 ["content"] = new JsonObject { ["user_ids"] = new JsonArray(typingUsers.Select(u => (JsonNode)u).ToArray()) },
             });
-        var changedReceipts = await db.ReadAsync(s => receipts.ChangedSinceAsync(s, roomId, window.From.Receipts, window.UpTo.Receipts), ct);
         var content = new JsonObject();
         foreach (var receipt in changedReceipts.Where(r => r.ReceiptType != "m.read.private" || r.UserId == userId))
         {
