@@ -72,6 +72,16 @@ public abstract class StoreTests(DatabaseFixture fixture)
         await Db.WriteAsync(s => tokens.DeleteForDeviceAsync(s, user, "D1"), CancellationToken.None);
         Assert.Null(await Db.ReadAsync(s => tokens.GetAccessTokenWithUserAsync(s, "h1"), CancellationToken.None));
         Assert.NotNull(await Db.ReadAsync(s => tokens.GetAccessTokenWithUserAsync(s, "h2"), CancellationToken.None));
+
+        // A user without a password (directory and application-service accounts) is found with its token all the same.
+        var external = NewUser();
+        await Db.WriteAsync(async s =>
+        {
+            await new UserStore().InsertAsync(s, external, null, false, 1);
+            await tokens.InsertAccessTokenAsync(s, "h3", external, "D3", 1, null, null);
+        }, CancellationToken.None);
+        var (_, externalUser) = (await Db.ReadAsync(s => tokens.GetAccessTokenWithUserAsync(s, "h3"), CancellationToken.None))!.Value;
+        Assert.Equal((external, (string?)null, 0L), (externalUser.UserId, externalUser.PasswordHash, externalUser.IsAdmin));
     }
 
     [Fact]

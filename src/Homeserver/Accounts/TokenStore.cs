@@ -36,13 +36,17 @@ public sealed class TokenStore
             VALUES (@tokenHash, @userId, @deviceId, @now, @expiresTs, @refreshTokenHash, 0)
             """, new { tokenHash, userId, deviceId, now, expiresTs, refreshTokenHash });
 
-    /// <summary>An access token with its user, in one query (every authenticated request asks).</summary>
+    /// <summary>
+    /// An access token with its user, in one query (every authenticated request asks). The user's columns start at
+    /// <c>is_admin</c>, never null: Dapper maps a part whose first column is null to no object at all.
+    /// </summary>
     public async Task<(AccessTokenRow Token, UserRow User)?> GetAccessTokenWithUserAsync(DbSession s, string tokenHash) =>
         (await s.QueryAsync<AccessTokenRow, UserRow, (AccessTokenRow, UserRow)>("""
-            SELECT t.*, u.password_hash, u.user_id, u.is_admin, u.deactivated, u.created_ts, u.locked, u.suspended
+            SELECT t.token_hash, t.user_id, t.device_id, t.expires_ts, t.refresh_token_hash, t.used,
+                   u.is_admin, u.user_id, u.password_hash, u.deactivated, u.created_ts, u.locked, u.suspended
             FROM access_tokens t JOIN users u ON u.user_id = t.user_id
             WHERE t.token_hash = @tokenHash
-            """, (token, user) => (token, user), new { tokenHash }, splitOn: "password_hash")).Cast<(AccessTokenRow, UserRow)?>().FirstOrDefault();
+            """, (token, user) => (token, user), new { tokenHash }, splitOn: "is_admin")).Cast<(AccessTokenRow, UserRow)?>().FirstOrDefault();
 
     public Task MarkAccessTokenUsedAsync(DbSession s, string tokenHash) =>
         s.ExecuteAsync("UPDATE access_tokens SET used = 1 WHERE token_hash = @tokenHash", new { tokenHash });
