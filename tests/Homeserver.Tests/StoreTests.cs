@@ -56,6 +56,65 @@ public abstract class StoreTests(DatabaseFixture fixture)
     }
 
     [Fact]
+    public async Task Deferred_writes_are_seen_by_later_reads_and_fail_with_their_transaction()
+    {
+        var user = NewUser();
+        var seen = await Db.WriteAsync(async s =>
+        {
+            await s.DeferAsync("INSERT INTO users (user_id, password_hash, is_admin, deactivated, created_ts) VALUES (@user, NULL, 0, 0, @ts)", new { user, ts = 1L });
+            var args = new Dapper.DynamicParameters();
+            args.Add("user", user);
+            await s.DeferAsync("UPDATE users SET is_admin = 1 WHERE user_id = @user", args);
+            return await s.QuerySingleOrDefaultAsync<long>("SELECT is_admin FROM users WHERE user_id = @user", new { user });
+        }, CancellationToken.None);
+        Assert.Equal(1, seen);
+
+        // A deferred statement that fails (a duplicate key) fails the whole transaction, the writes before it included.
+        var other = NewUser();
+        await Assert.ThrowsAnyAsync<System.Data.Common.DbException>(() => Db.WriteAsync(async s =>
+        {
+            await s.DeferAsync("INSERT INTO users (user_id, password_hash, is_admin, deactivated, created_ts) VALUES (@other, NULL, 0, 0, 1)", new { other });
+            await s.DeferAsync("INSERT INTO users (user_id, password_hash, is_admin, deactivated, created_ts) VALUES (@user, NULL, 0, 0, 1)", new { user });
+        }, CancellationToken.None));
+        Assert.Null(await Db.ReadAsync(s => new UserStore().GetAsync(s, other), CancellationToken.None));
+    }
+
+    [Fact]
+    public async Task Stream_positions_become_visible_only_below_every_open_transaction()
+    {
+        var streams = new StreamPositions();
+        Task<long> Current() => Db.ReadAsync(s => streams.CurrentAsync(s, "presence"), CancellationToken.None);
+        var before = await Current();
+        await Assert.ThrowsAsync<InvalidOperationException>(() => Db.WriteAsync<long>(async s =>
+        {
+            await streams.NextAsync(s, "presence");
+            throw new InvalidOperationException("the transaction fails");
+        }, CancellationToken.None));
+        var first = await Db.WriteAsync(s => streams.NextAsync(s, "presence"), CancellationToken.None);
+        Assert.True(first > before);
+        Assert.Equal(first, await Current());
+        if (Db.Engine != DatabaseEngine.Postgres)
+            return; // SQLite has one writer at a time: no transaction can overtake another.
+
+        var held = new TaskCompletionSource();
+        var release = new TaskCompletionSource();
+        var slow = Db.WriteAsync(async s =>
+        {
+            var position = await streams.NextAsync(s, "presence");
+            held.SetResult();
+            await release.Task;
+            return position;
+        }, CancellationToken.None);
+        await held.Task;
+        var fast = await Db.WriteAsync(s => streams.NextAsync(s, "presence"), CancellationToken.None);
+        // The later position is committed, the earlier still open: readers must not move past the earlier one.
+        Assert.Equal(first, await Current());
+        release.SetResult();
+        Assert.True(await slow < fast);
+        Assert.Equal(fast, await Current());
+    }
+
+    [Fact]
     public async Task Tokens_are_found_by_hash_with_their_user_and_deleted_with_their_device()
     {
         var tokens = new TokenStore();
