@@ -185,6 +185,20 @@ public abstract class RoomTests(ServerFixture fixture)
         var first = await SendAsync(C, alice, roomId, "once", "txn-1");
         Assert.Equal(first, await SendAsync(C, alice, roomId, "once again", "txn-1"));
         Assert.NotEqual(first, await SendAsync(C, alice, roomId, "twice", "txn-2"));
+        var messages = await C.GetAsync($"{V3}/rooms/{R(roomId)}/messages?dir=b&limit=50", alice.AccessToken);
+        var bodies = messages.Body!["chunk"]!.AsArray().Select(e => e!["content"]?["body"]?.GetValue<string>()).ToList();
+        Assert.Single(bodies, b => b == "once");
+        Assert.DoesNotContain("once again", bodies);
+
+        // A retry after the sender has left, which the auth rules would refuse as a new event, still gets its event.
+        var bob = await C.RegisterAsync();
+        Assert.Equal(200, (await C.PostAsync($"{V3}/rooms/{R(roomId)}/invite", new { user_id = bob.UserId }, alice.AccessToken)).Status);
+        Assert.Equal(200, (await C.PostAsync($"{V3}/rooms/{R(roomId)}/join", new { }, bob.AccessToken)).Status);
+        var bobs = await SendAsync(C, bob, roomId, "hello", "txn-1");
+        Assert.NotEqual(first, bobs);
+        Assert.Equal(200, (await C.PostAsync($"{V3}/rooms/{R(roomId)}/leave", new { }, bob.AccessToken)).Status);
+        Assert.Equal(bobs, await SendAsync(C, bob, roomId, "hello", "txn-1"));
+        Assert.Equal(403, (await C.PutAsync($"{V3}/rooms/{R(roomId)}/send/m.room.message/txn-2", new { msgtype = "m.text", body = "new" }, bob.AccessToken)).Status);
 
         var huge = await C.PutAsync($"{V3}/rooms/{R(roomId)}/send/m.room.message/big", new { body = new string('x', 65_600) }, alice.AccessToken);
         Assert.Equal("M_TOO_LARGE", huge.Errcode);

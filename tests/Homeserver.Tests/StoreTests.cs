@@ -23,7 +23,7 @@ public abstract class StoreTests(DatabaseFixture fixture)
     [Fact]
     public async Task A_user_id_can_only_be_taken_once()
     {
-        var users = new UserStore();
+        var users = new UserStore(new AccessTokenCache());
         var id = NewUser();
         Assert.True(await Db.WriteAsync(s => users.InsertAsync(s, id, "hash", false, 1), CancellationToken.None));
         Assert.False(await Db.WriteAsync(s => users.InsertAsync(s, id, "other", true, 2), CancellationToken.None));
@@ -35,7 +35,7 @@ public abstract class StoreTests(DatabaseFixture fixture)
     [Fact]
     public async Task A_failed_transaction_writes_nothing()
     {
-        var users = new UserStore();
+        var users = new UserStore(new AccessTokenCache());
         var id = NewUser();
         await Assert.ThrowsAsync<InvalidOperationException>(() => Db.WriteAsync(async s =>
         {
@@ -48,7 +48,7 @@ public abstract class StoreTests(DatabaseFixture fixture)
     [Fact]
     public async Task Concurrent_registrations_of_one_name_have_exactly_one_winner()
     {
-        var users = new UserStore();
+        var users = new UserStore(new AccessTokenCache());
         var id = NewUser();
         var attempts = await Task.WhenAll(Enumerable.Range(0, 8).Select(i =>
             Db.WriteAsync(s => users.InsertAsync(s, id, $"hash{i}", false, i), CancellationToken.None)));
@@ -62,7 +62,7 @@ public abstract class StoreTests(DatabaseFixture fixture)
         var seen = await Db.WriteAsync(async s =>
         {
             await s.DeferAsync("INSERT INTO users (user_id, password_hash, is_admin, deactivated, created_ts) VALUES (@user, NULL, 0, 0, @ts)", new { user, ts = 1L });
-            var args = new Dapper.DynamicParameters();
+            var args = new SqlArgs();
             args.Add("user", user);
             await s.DeferAsync("UPDATE users SET is_admin = 1 WHERE user_id = @user", args);
             return await s.QuerySingleOrDefaultAsync<long>("SELECT is_admin FROM users WHERE user_id = @user", new { user });
@@ -76,7 +76,7 @@ public abstract class StoreTests(DatabaseFixture fixture)
             await s.DeferAsync("INSERT INTO users (user_id, password_hash, is_admin, deactivated, created_ts) VALUES (@other, NULL, 0, 0, 1)", new { other });
             await s.DeferAsync("INSERT INTO users (user_id, password_hash, is_admin, deactivated, created_ts) VALUES (@user, NULL, 0, 0, 1)", new { user });
         }, CancellationToken.None));
-        Assert.Null(await Db.ReadAsync(s => new UserStore().GetAsync(s, other), CancellationToken.None));
+        Assert.Null(await Db.ReadAsync(s => new UserStore(new AccessTokenCache()).GetAsync(s, other), CancellationToken.None));
     }
 
     [Fact]
@@ -117,11 +117,11 @@ public abstract class StoreTests(DatabaseFixture fixture)
     [Fact]
     public async Task Tokens_are_found_by_hash_with_their_user_and_deleted_with_their_device()
     {
-        var tokens = new TokenStore();
+        var tokens = new TokenStore(new AccessTokenCache());
         var user = NewUser();
         await Db.WriteAsync(async s =>
         {
-            await new UserStore().InsertAsync(s, user, "hash", true, 1);
+            await new UserStore(new AccessTokenCache()).InsertAsync(s, user, "hash", true, 1);
             await tokens.InsertAccessTokenAsync(s, "h1", user, "D1", 1, null, null);
             await tokens.InsertAccessTokenAsync(s, "h2", user, "D2", 1, 500, null);
         }, CancellationToken.None);
@@ -136,7 +136,7 @@ public abstract class StoreTests(DatabaseFixture fixture)
         var external = NewUser();
         await Db.WriteAsync(async s =>
         {
-            await new UserStore().InsertAsync(s, external, null, false, 1);
+            await new UserStore(new AccessTokenCache()).InsertAsync(s, external, null, false, 1);
             await tokens.InsertAccessTokenAsync(s, "h3", external, "D3", 1, null, null);
         }, CancellationToken.None);
         var (_, externalUser) = (await Db.ReadAsync(s => tokens.GetAccessTokenWithUserAsync(s, "h3"), CancellationToken.None))!.Value;
@@ -146,7 +146,7 @@ public abstract class StoreTests(DatabaseFixture fixture)
     [Fact]
     public async Task Login_tokens_are_single_use_and_expire()
     {
-        var tokens = new TokenStore();
+        var tokens = new TokenStore(new AccessTokenCache());
         var user = NewUser();
         await Db.WriteAsync(async s =>
         {

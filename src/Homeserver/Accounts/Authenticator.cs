@@ -25,8 +25,8 @@ public sealed record Requester(UserId UserId, string DeviceId, bool IsAdmin, str
 
 /// <summary>Resolves access tokens (Authorization: Bearer, or the access_token query parameter the spec still requires).</summary>
 public sealed class Authenticator(
-    Database db, TokenStore tokens, UserStore users, DeviceStore devices, RateLimiter limiter, AppServiceRegistry appServices,
-    HomeserverConfig config, TimeProvider clock)
+    Database db, TokenStore tokens, AccessTokenCache tokenCache, UserStore users, DeviceStore devices, RateLimiter limiter,
+    AppServiceRegistry appServices, HomeserverConfig config, TimeProvider clock)
 {
     private static readonly TimeSpan LastSeenInterval = TimeSpan.FromMinutes(5);
     private readonly ConcurrentDictionary<(string, string), long> _lastSeenWritten = new();
@@ -70,7 +70,7 @@ public sealed class Authenticator(
         }
         var tokenHash = Secrets.Hash(token);
         var now = clock.GetUtcNow().ToUnixTimeMilliseconds();
-        if (await db.ReadAsync(s => tokens.GetAccessTokenWithUserAsync(s, tokenHash), ct) is not var (row, user) || user.Deactivated != 0)
+        if (await LookUpAsync(tokenHash, ct) is not var (row, user) || user.Deactivated != 0)
             throw MatrixException.UnknownToken(softLogout: false);
         if (row.ExpiresTs is { } expires && expires <= now)
             throw MatrixException.UnknownToken(softLogout: true);
@@ -90,6 +90,17 @@ public sealed class Authenticator(
         var requester = new Requester(userId, row.DeviceId, user.IsAdmin != 0, tokenHash, IsSuspended: user.Suspended != 0);
         context.Items[typeof(Requester)] = requester;
         return requester;
+    }
+
+    private async Task<(AccessTokenRow Token, UserRow User)?> LookUpAsync(string tokenHash, CancellationToken ct)
+    {
+        if (tokenCache.Get(tokenHash) is { } cached)
+            return cached;
+        var generation = tokenCache.Generation;
+        var found = await db.ReadAsync(s => tokens.GetAccessTokenWithUserAsync(s, tokenHash), ct);
+        if (found is var (token, user))
+            tokenCache.Store(tokenHash, generation, token, user);
+        return found;
     }
 
     /// <summary>

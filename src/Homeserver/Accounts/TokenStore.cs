@@ -28,7 +28,7 @@ public sealed class LoginTokenRow
 }
 
 /// <summary>Access, refresh and login tokens. Only SHA-256 hashes of tokens are stored.</summary>
-public sealed class TokenStore
+public sealed class TokenStore(AccessTokenCache cache)
 {
     public Task InsertAccessTokenAsync(DbSession s, string tokenHash, string userId, string deviceId, long now, long? expiresTs, string? refreshTokenHash) =>
         s.ExecuteAsync("""
@@ -49,10 +49,10 @@ public sealed class TokenStore
             """, (token, user) => (token, user), new { tokenHash }, splitOn: "is_admin")).Cast<(AccessTokenRow, UserRow)?>().FirstOrDefault();
 
     public Task MarkAccessTokenUsedAsync(DbSession s, string tokenHash) =>
-        s.ExecuteAsync("UPDATE access_tokens SET used = 1 WHERE token_hash = @tokenHash", new { tokenHash });
+        WriteAsync(s, "UPDATE access_tokens SET used = 1 WHERE token_hash = @tokenHash", new { tokenHash });
 
     public Task DeleteAccessTokenAsync(DbSession s, string tokenHash) =>
-        s.ExecuteAsync("DELETE FROM access_tokens WHERE token_hash = @tokenHash", new { tokenHash });
+        WriteAsync(s, "DELETE FROM access_tokens WHERE token_hash = @tokenHash", new { tokenHash });
 
     public Task InsertRefreshTokenAsync(DbSession s, string tokenHash, string userId, string deviceId, long now, long? expiresTs, string? predecessorHash) =>
         s.ExecuteAsync("""
@@ -75,7 +75,7 @@ public sealed class TokenStore
     }
 
     public Task DeleteAccessTokensIssuedWithAsync(DbSession s, string refreshTokenHash) =>
-        s.ExecuteAsync("DELETE FROM access_tokens WHERE refresh_token_hash = @refreshTokenHash", new { refreshTokenHash });
+        WriteAsync(s, "DELETE FROM access_tokens WHERE refresh_token_hash = @refreshTokenHash", new { refreshTokenHash });
 
     /// <summary>Deletes a refresh token with the access tokens issued alongside it.</summary>
     public async Task DeleteRefreshTokenAsync(DbSession s, string tokenHash)
@@ -92,13 +92,13 @@ public sealed class TokenStore
 
     public async Task DeleteForDeviceAsync(DbSession s, string userId, string deviceId)
     {
-        await s.ExecuteAsync("DELETE FROM access_tokens WHERE user_id = @userId AND device_id = @deviceId", new { userId, deviceId });
+        await WriteAsync(s, "DELETE FROM access_tokens WHERE user_id = @userId AND device_id = @deviceId", new { userId, deviceId });
         await s.ExecuteAsync("DELETE FROM refresh_tokens WHERE user_id = @userId AND device_id = @deviceId", new { userId, deviceId });
     }
 
     public async Task DeleteForUserAsync(DbSession s, string userId)
     {
-        await s.ExecuteAsync("DELETE FROM access_tokens WHERE user_id = @userId", new { userId });
+        await WriteAsync(s, "DELETE FROM access_tokens WHERE user_id = @userId", new { userId });
         await s.ExecuteAsync("DELETE FROM refresh_tokens WHERE user_id = @userId", new { userId });
         await s.ExecuteAsync("DELETE FROM login_tokens WHERE user_id = @userId", new { userId });
     }
@@ -116,5 +116,12 @@ public sealed class TokenStore
             return null;
         await s.ExecuteAsync("DELETE FROM login_tokens WHERE token_hash = @tokenHash", new { tokenHash });
         return row.ExpiresTs > now ? row.UserId : null;
+    }
+
+    /// <summary>A write to the access tokens: the cached lookups are stale from here on.</summary>
+    private Task<int> WriteAsync(DbSession s, string sql, object args)
+    {
+        cache.Invalidate(s);
+        return s.ExecuteAsync(sql, args);
     }
 }

@@ -15,7 +15,7 @@ public sealed class UserRow
     public long Suspended { get; init; }
 }
 
-public sealed class UserStore
+public sealed class UserStore(AccessTokenCache tokens)
 {
     public Task<UserRow?> GetAsync(DbSession s, string userId) =>
         s.QuerySingleOrDefaultAsync<UserRow>("SELECT * FROM users WHERE user_id = @userId", new { userId });
@@ -28,14 +28,21 @@ public sealed class UserStore
             """, new { userId, passwordHash, isAdmin = isAdmin ? 1L : 0L, now }) == 1;
 
     public Task SetPasswordHashAsync(DbSession s, string userId, string? passwordHash) =>
-        s.ExecuteAsync("UPDATE users SET password_hash = @passwordHash WHERE user_id = @userId", new { userId, passwordHash });
+        UpdateAsync(s, "UPDATE users SET password_hash = @passwordHash WHERE user_id = @userId", new { userId, passwordHash });
 
     public Task SetLockedAsync(DbSession s, string userId, bool locked) =>
-        s.ExecuteAsync("UPDATE users SET locked = @locked WHERE user_id = @userId", new { userId, locked = locked ? 1L : 0L });
+        UpdateAsync(s, "UPDATE users SET locked = @locked WHERE user_id = @userId", new { userId, locked = locked ? 1L : 0L });
 
     public Task SetSuspendedAsync(DbSession s, string userId, bool suspended) =>
-        s.ExecuteAsync("UPDATE users SET suspended = @suspended WHERE user_id = @userId", new { userId, suspended = suspended ? 1L : 0L });
+        UpdateAsync(s, "UPDATE users SET suspended = @suspended WHERE user_id = @userId", new { userId, suspended = suspended ? 1L : 0L });
 
     public Task DeactivateAsync(DbSession s, string userId) =>
-        s.ExecuteAsync("UPDATE users SET deactivated = 1, password_hash = NULL WHERE user_id = @userId", new { userId });
+        UpdateAsync(s, "UPDATE users SET deactivated = 1, password_hash = NULL WHERE user_id = @userId", new { userId });
+
+    /// <summary>A change to a user's row: the access tokens cached with the old row are stale from here on.</summary>
+    private Task<int> UpdateAsync(DbSession s, string sql, object args)
+    {
+        tokens.Invalidate(s);
+        return s.ExecuteAsync(sql, args);
+    }
 }

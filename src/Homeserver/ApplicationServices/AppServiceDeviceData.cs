@@ -66,7 +66,7 @@ public sealed class AppServiceDeviceData(AppServiceRegistry registry, AppService
     {
         if (pdu.Type != "m.room.member" || pdu.StateKey is not { } target || !OptedIn.Any())
             return;
-        var joined = await rooms.JoinedMembersAsync(session, pdu.RoomId);
+        var joined = roomAfter.JoinedMembers;
         var joins = pdu.Membership == "join";
         foreach (var service in OptedIn)
         {

@@ -22,7 +22,7 @@ public sealed class CrossSigningStore
     {
         if (userIds.Count == 0)
             return [];
-        var args = new DynamicParameters();
+        var args = new SqlArgs();
         return (await s.QueryAsync<CrossSigningKeyRow>(
             $"SELECT user_id, key_type, public_key, key_json FROM e2e_cross_signing_keys WHERE user_id IN {SqlList.In(args, "u", userIds)}", args)).ToList();
     }
@@ -52,7 +52,7 @@ public sealed class CrossSigningStore
     {
         if (userIds.Count == 0)
             return [];
-        var args = new DynamicParameters();
+        var args = new SqlArgs();
         return (await s.QueryAsync<KeySignatureRow>(
             $"SELECT user_id, target_key_id, signer_user_id, signer_key_id, signature FROM e2e_key_signatures WHERE user_id IN {SqlList.In(args, "u", userIds)}",
             args)).ToList();

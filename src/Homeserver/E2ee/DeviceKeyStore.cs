@@ -25,7 +25,7 @@ public sealed class DeviceKeyStore
     {
         if (userIds.Count == 0)
             return [];
-        var args = new DynamicParameters();
+        var args = new SqlArgs();
         return (await s.QueryAsync<DeviceKeysRow>($"""
             SELECT k.user_id, k.device_id, k.key_json, d.display_name FROM e2e_device_keys k
             JOIN devices d ON d.user_id = k.user_id AND d.device_id = k.device_id

@@ -37,7 +37,7 @@ public sealed class DeviceListStore(StreamPositions streams)
     {
         if (userIds.Count == 0)
             return [];
-        var args = new DynamicParameters();
+        var args = new SqlArgs();
         return (await s.QueryAsync<string>($"SELECT user_id FROM remote_device_lists WHERE user_id IN {SqlList.In(args, "u", userIds)}", args))
             .ToHashSet(StringComparer.Ordinal);
     }
@@ -52,7 +52,7 @@ public sealed class DeviceListStore(StreamPositions streams)
     {
         if (userIds.Count == 0)
             return [];
-        var args = new DynamicParameters();
+        var args = new SqlArgs();
         return (await s.QueryAsync<RemoteDeviceRow>(
             $"SELECT user_id, device_id, display_name, key_json FROM remote_devices WHERE user_id IN {SqlList.In(args, "u", userIds)}", args)).ToList();
     }

@@ -75,6 +75,7 @@ public static class ServerHost
         services.AddSingleton<IEndpoints, ApplicationServices.AppServiceEndpoints>();
         services.AddSingleton<IEndpoints, ApplicationServices.ThirdPartyEndpoints>();
 
+        services.AddSingleton<AccessTokenCache>();
         services.AddSingleton<UserStore>();
         services.AddSingleton<DeviceStore>();
         services.AddSingleton<TokenStore>();

@@ -58,7 +58,7 @@ public sealed class PushActionStore
     {
         foreach (var chunk in rows.Chunk(500))
         {
-            var args = new Dapper.DynamicParameters();
+            var args = new SqlArgs();
             var values = new List<string>(chunk.Length);
             for (var i = 0; i < chunk.Length; i++)
             {
@@ -87,7 +87,7 @@ public sealed class PushActionStore
         var counts = new List<UnreadCount>();
         foreach (var chunk in roomIds.Chunk(500))
         {
-            var args = new Dapper.DynamicParameters();
+            var args = new SqlArgs();
             args.Add("userId", userId);
             counts.AddRange(await s.QueryAsync<UnreadCount>($"""
                 SELECT a.room_id, a.thread_id, CAST(COUNT(*) AS BIGINT) AS notifications, CAST(SUM(a.highlight) AS BIGINT) AS highlights

@@ -13,12 +13,12 @@ namespace Matrix.Homeserver.Push;
 /// from a user the recipient ignores notifies.
 /// </summary>
 public sealed class PushActionsWriter(
-    PushRuleService rules, PushActionStore actions, RoomStore rooms, EventCache events, AccountData.IgnoredUsers ignoredUsers, HomeserverConfig config)
+    PushRuleService rules, PushActionStore actions, EventCache events, AccountData.IgnoredUsers ignoredUsers, HomeserverConfig config)
     : IEventListener
 {
     public async Task OnPersistingAsync(DbSession session, Pdu pdu, long streamOrdering, RoomSnapshot roomAfter, RoomSnapshot? roomBefore)
     {
-        var joined = await rooms.JoinedMembersAsync(session, pdu.RoomId);
+        var joined = roomAfter.JoinedMembers;
         var suffix = ":" + config.ServerName;
         var recipients = joined.Where(u => u.EndsWith(suffix, StringComparison.Ordinal) && u != pdu.Sender).ToList();
         if (recipients.Count == 0)

@@ -33,7 +33,7 @@ public sealed class ReceiptService(Database db, ReceiptStore receipts, StreamPos
         }, ct);
         if (Federation.Events.EventSigning.ServerOf(userId) != config.ServerName)
             return;
-        await federation.SendEduAsync(await federation.JoinedServersAsync(room), "m.receipt", new System.Text.Json.Nodes.JsonObject
+        await federation.SendEduAsync(room.JoinedServers, "m.receipt", new System.Text.Json.Nodes.JsonObject
         {
             [roomId] = new System.Text.Json.Nodes.JsonObject
             {

@@ -20,7 +20,7 @@ public sealed class ReceiptStore
         var rows = new List<ReceiptRow>();
         foreach (var chunk in roomIds.Chunk(500))
         {
-            var args = new Dapper.DynamicParameters();
+            var args = new SqlArgs();
             args.Add("after", after);
             args.Add("upTo", upTo);
             rows.AddRange(await s.QueryAsync<ReceiptRow>(

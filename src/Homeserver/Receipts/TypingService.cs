@@ -46,7 +46,7 @@ public sealed class TypingService(SyncNotifier notifier, EventSpine spine, TimeP
             },
         }, ct);
         if (Federation.Events.EventSigning.ServerOf(userId) == config.ServerName)
-            await federation.SendEduAsync(await federation.JoinedServersAsync(room), "m.typing",
+            await federation.SendEduAsync(room.JoinedServers, "m.typing",
                 new System.Text.Json.Nodes.JsonObject { ["room_id"] = roomId, ["user_id"] = userId, ["typing"] = typing }, ct);
     }
 

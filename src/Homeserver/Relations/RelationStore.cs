@@ -52,7 +52,7 @@ public sealed class RelationStore
     public async Task<List<RelationRow>> ChildrenAsync(DbSession s, IReadOnlyCollection<string> parentIds, string? relType, string? eventType,
         long from, long to, bool forwards, int limit)
     {
-        var args = new DynamicParameters(new { relType, eventType, from, to, limit });
+        var args = new SqlArgs(new { relType, eventType, from, to, limit });
         return (await s.QueryAsync<RelationRow>($"""
             SELECT {Columns} FROM event_relations
             WHERE relates_to_id IN {SqlList.In(args, "p", parentIds)}
@@ -65,7 +65,7 @@ public sealed class RelationStore
     /// <summary>Edits and references of the given parents (few per event), in stream order.</summary>
     public async Task<List<RelationRow>> EditsAndReferencesAsync(DbSession s, IReadOnlyCollection<string> parentIds)
     {
-        var args = new DynamicParameters();
+        var args = new SqlArgs();
         return (await s.QueryAsync<RelationRow>($"""
             SELECT {Columns} FROM event_relations
             WHERE relates_to_id IN {SqlList.In(args, "p", parentIds)} AND rel_type IN ('m.replace', 'm.reference')
@@ -76,7 +76,7 @@ public sealed class RelationStore
     /// <summary>Per thread root: the number of thread events, the stream position of the latest, and the user's share.</summary>
     public async Task<List<ThreadSummaryRow>> ThreadSummariesAsync(DbSession s, IReadOnlyCollection<string> rootIds, string userId)
     {
-        var args = new DynamicParameters(new { userId });
+        var args = new SqlArgs(new { userId });
         return (await s.QueryAsync<ThreadSummaryRow>($"""
             SELECT relates_to_id, CAST(COUNT(*) AS BIGINT) AS count, CAST(MAX(stream_ordering) AS BIGINT) AS latest,
                 CAST(SUM(CASE WHEN sender = @userId THEN 1 ELSE 0 END) AS BIGINT) AS participated

@@ -93,6 +93,8 @@ public sealed partial class EventSpine
             throw MatrixException.Forbidden($"The join is not allowed by the room's state: {result.Reason}");
         var stateAfter = new Dictionary<StateKey, string>(stateBefore) { [join.StateKeyPair] = join.EventId };
         all[join.EventId] = join;
+        var joined = stateAfter.Where(e => e.Key.Type == "m.room.member" && all[e.Value].Membership == "join").Select(e => e.Key.Key)
+            .ToHashSet(StringComparer.Ordinal);
         var now = clock.GetUtcNow().ToUnixTimeMilliseconds();
 
         var (ordering, group) = await db.WriteAsync(async s =>
@@ -111,7 +113,7 @@ public sealed partial class EventSpine
             await rooms.AdvanceExtremitiesAsync(s, join.RoomId, [], new Extremity(join.EventId, join.Depth, afterGroup));
             foreach (var (key, eventId) in stateAfter)
                 await rooms.SetCurrentStateAsync(s, join.RoomId, key.Type, key.Key, eventId, all[eventId].Membership);
-            var joinedRoom = new RoomSnapshot(join.RoomId, version, stateAfter, [new Extremity(join.EventId, join.Depth, afterGroup)]);
+            var joinedRoom = new RoomSnapshot(join.RoomId, version, stateAfter, [new Extremity(join.EventId, join.Depth, afterGroup)], joined);
             foreach (var listener in listeners)
                 await listener.OnPersistingAsync(s, join, ordering, joinedRoom, null);
             return (ordering, afterGroup);
@@ -119,7 +121,7 @@ public sealed partial class EventSpine
 
         foreach (var pdu in all.Values)
             events.Add(pdu);
-        var snapshot = new RoomSnapshot(join.RoomId, version, stateAfter, [new Extremity(join.EventId, join.Depth, group)]);
+        var snapshot = new RoomSnapshot(join.RoomId, version, stateAfter, [new Extremity(join.EventId, join.Depth, group)], joined);
         _snapshots[join.RoomId] = snapshot;
         notifier.Notify(snapshot.MemberUserIds);
         foreach (var listener in listeners)

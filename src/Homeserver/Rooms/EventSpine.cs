@@ -63,8 +63,10 @@ public sealed partial class EventSpine(
             if (room is null || RoomVersions.Find(room.RoomVersion) is not { } version)
                 return null;
             var extremities = await rooms.ExtremitiesAsync(s, roomId);
-            var state = (await rooms.CurrentStateAsync(s, roomId)).ToDictionary(r => new StateKey(r.Type, r.StateKey), r => r.EventId);
-            return extremities.Count == 0 ? null : new RoomSnapshot(roomId, version, state, extremities);
+            var rows = await rooms.CurrentStateAsync(s, roomId);
+            var state = rows.ToDictionary(r => new StateKey(r.Type, r.StateKey), r => r.EventId);
+            var joined = rows.Where(r => r.Type == "m.room.member" && r.Membership == "join").Select(r => r.StateKey).ToHashSet(StringComparer.Ordinal);
+            return extremities.Count == 0 ? null : new RoomSnapshot(roomId, version, state, extremities, joined);
         }, ct);
         return snapshot is null ? null : _snapshots.GetOrAdd(roomId, snapshot);
     }
@@ -97,17 +99,14 @@ public sealed partial class EventSpine(
         }
     }
 
+    /// <summary>
+    /// Sends a local event. A send with a transaction ID used before is a retry: it answers with the event made then.
+    /// The ID is claimed in the event's own transaction (a duplicate key there), so a first send costs no extra query.
+    /// </summary>
     public async Task<PersistedEvent> SendAsync(string roomId, NewEvent request, CancellationToken ct)
     {
         using var _ = await locks.AcquireAsync(roomId, ct);
         var room = await GetRoomAsync(roomId, ct) ?? throw MatrixException.Forbidden("You are not in this room.");
-        if (request.Transaction is var (deviceId, txnId))
-        {
-            var existing = await db.ReadAsync(s => rooms.TxnEventAsync(s, request.Sender, deviceId, txnId), ct);
-            if (existing is not null)
-                return new PersistedEvent((await events.GetAsync(existing, room.Version, ct))!, 0);
-        }
-
         var prevEvents = room.Extremities.OrderByDescending(e => e.Depth).Take(MaxPrevEvents).ToList();
         var depth = Math.Min(prevEvents.Max(e => e.Depth) + 1, CanonicalJson.MaxSafeInteger);
         var authEventIds = AuthEventSelection.Select(room.Version, request.Type, request.StateKey, request.Sender, request.Content, room.StateEventId);
@@ -115,14 +114,31 @@ public sealed partial class EventSpine(
         var pdu = ParseLocal(json, room.Version);
         var result = EventAuthorizer.Check(pdu, await LoadStateLookupAsync(room.Version, room.State, pdu, ct));
         if (!result.Allowed)
-            throw MatrixException.Forbidden(result.Reason);
+            // A retry the rules refuse now (the sender has left since) still gets its event.
+            return await EarlierSendAsync(room, request, ct) ?? throw MatrixException.Forbidden(result.Reason);
         if (request.BeforePersist is { } beforePersist)
         {
             var amended = await beforePersist(pdu, ct);
             pdu = amended.EventId == pdu.EventId ? amended : throw new MatrixException(502, "M_UNKNOWN", "The event came back changed.");
         }
         var stateBeforeGroup = room.Extremities.Count == 1 ? room.Extremities[0].StateGroup : (long?)null;
-        return await PersistAsync(room, pdu, room.State, stateBeforeGroup, Disposition.Accepted, request, ct);
+        try
+        {
+            return await PersistAsync(room, pdu, room.State, stateBeforeGroup, Disposition.Accepted, request, ct);
+        }
+        catch (Exception e) when (request.Transaction is not null && Database.IsDuplicateKey(e, "event_txn_ids"))
+        {
+            return (await EarlierSendAsync(room, request, ct))!;
+        }
+    }
+
+    /// <summary>The event an earlier send with the request's transaction ID made, if there was one.</summary>
+    private async Task<PersistedEvent?> EarlierSendAsync(RoomSnapshot room, NewEvent request, CancellationToken ct)
+    {
+        if (request.Transaction is not var (deviceId, txnId))
+            return null;
+        var existing = await db.ReadAsync(s => rooms.TxnEventAsync(s, request.Sender, deviceId, txnId), ct);
+        return existing is null ? null : new PersistedEvent((await events.GetAsync(existing, room.Version, ct))!, 0);
     }
 
     private async Task<IReadOnlyDictionary<StateKey, string>> ResolveAsync(RoomVersion version, string roomId,
@@ -234,7 +250,8 @@ public sealed partial class EventSpine(
             : new Dictionary<StateKey, string>();
         var currentChanges = accepted ? await CurrentStateChangesAsync(pdu, room?.State, newCurrent, ct) : [];
         var now = clock.GetUtcNow().ToUnixTimeMilliseconds();
-        var snapshotAfter = new RoomSnapshot(pdu.RoomId, pdu.Version, newCurrent, remaining);
+        var snapshotAfter = new RoomSnapshot(pdu.RoomId, pdu.Version, newCurrent, remaining,
+            RoomSnapshot.Joined(room?.JoinedMembers ?? new HashSet<string>(), currentChanges));
 
         var (ordering, stateGroup) = await db.WriteAsync(async s =>
         {

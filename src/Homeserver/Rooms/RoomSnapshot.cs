@@ -4,14 +4,35 @@ using Matrix.Federation.Rooms;
 namespace Matrix.Homeserver.Rooms;
 
 /// <summary>
-/// A room's hot state in memory: its version, current state (the resolution of its forward extremities' states) and
-/// forward extremities. Only the spine replaces it, under the room's lock, after the transaction that changed it has
-/// committed.
+/// A room's hot state in memory: its version, current state (the resolution of its forward extremities' states),
+/// forward extremities and the users whose current membership is <c>join</c>. Only the spine replaces it, under the
+/// room's lock, after the transaction that changed it has committed.
 /// </summary>
 public sealed record RoomSnapshot(
-    string RoomId, RoomVersion Version, IReadOnlyDictionary<StateKey, string> State, IReadOnlyList<Extremity> Extremities)
+    string RoomId, RoomVersion Version, IReadOnlyDictionary<StateKey, string> State, IReadOnlyList<Extremity> Extremities,
+    IReadOnlySet<string> JoinedMembers)
 {
     public string? StateEventId(StateKey key) => State.GetValueOrDefault(key);
+
+    /// <summary>The servers of the joined members: where the room's events go.</summary>
+    public IEnumerable<string> JoinedServers => JoinedMembers.Select(u => u[(u.IndexOf(':') + 1)..]).Distinct(StringComparer.Ordinal);
+
+    /// <summary>The joined members after current-state changes (an event ID of null: the key left the state).</summary>
+    public static IReadOnlySet<string> Joined(IReadOnlySet<string> before, IEnumerable<(StateKey Key, string? EventId, string? Membership)> changes)
+    {
+        HashSet<string>? after = null;
+        foreach (var (key, eventId, membership) in changes)
+        {
+            if (key.Type != "m.room.member")
+                continue;
+            after ??= new HashSet<string>(before, StringComparer.Ordinal);
+            if (eventId is not null && membership == "join")
+                after.Add(key.Key);
+            else
+                after.Remove(key.Key);
+        }
+        return after ?? before;
+    }
 
     /// <summary>Users with a member event in the room (any membership): whom a new event may concern.</summary>
     public IEnumerable<string> MemberUserIds => State.Keys.Where(k => k.Type == "m.room.member").Select(k => k.Key);

@@ -45,7 +45,7 @@ public sealed class RoomStore
     {
         if (eventIds.Count == 0)
             return [];
-        var args = new Dapper.DynamicParameters();
+        var args = new SqlArgs();
         return (await s.QueryAsync<EventRow>($"SELECT {EventColumns} FROM events WHERE event_id IN {SqlList.In(args, "id", eventIds)}", args)).ToList();
     }
 
@@ -85,7 +85,7 @@ public sealed class RoomStore
     {
         if (eventIds.Count == 0)
             return [];
-        var args = new Dapper.DynamicParameters(new { userId, deviceId });
+        var args = new SqlArgs(new { userId, deviceId });
         var rows = await s.QueryAsync<(string EventId, string TxnId)>(
             $"SELECT event_id, txn_id FROM event_txn_ids WHERE user_id = @userId AND device_id = @deviceId AND event_id IN {SqlList.In(args, "id", eventIds)}", args);
         return rows.ToDictionary(r => r.EventId, r => r.TxnId);
@@ -110,7 +110,7 @@ public sealed class RoomStore
     {
         if (replaced.Count > 0)
         {
-            var args = new Dapper.DynamicParameters();
+            var args = new SqlArgs();
             args.Add("roomId", roomId);
             await s.DeferAsync($"DELETE FROM forward_extremities WHERE room_id = @roomId AND event_id IN {SqlList.In(args, "e", replaced)}", args);
         }
@@ -146,7 +146,7 @@ public sealed class RoomStore
     {
         if (roomIds.Count == 0 || after >= upTo)
             return [];
-        var args = new Dapper.DynamicParameters(new { after, upTo });
+        var args = new SqlArgs(new { after, upTo });
         return (await s.QueryAsync<string>($"""
             SELECT DISTINCT state_key FROM events WHERE type = 'm.room.member' AND room_id IN {SqlList.In(args, "r", roomIds)}
             AND stream_ordering > @after AND stream_ordering <= @upTo AND {Served}

@@ -33,18 +33,18 @@ public sealed class StateGroupStore(StreamPositions streams)
         return groupId;
     }
 
-    /// <summary>The full state of a group: its snapshot plus the deltas on the way to it.</summary>
+    /// <summary>The full state of a group: its snapshot plus the deltas on the way to it, read in one query.</summary>
     public async Task<Dictionary<StateKey, string>> LoadAsync(DbSession s, long groupId)
     {
-        var chain = new List<long>();
-        for (long? current = groupId; current is { } id;)
-        {
-            chain.Add(id);
-            current = (await s.QuerySingleOrDefaultAsync<GroupRow>("SELECT group_id, prev_group, delta_depth FROM state_groups WHERE group_id = @id", new { id }))?.PrevGroup;
-        }
-        var args = new Dapper.DynamicParameters();
-        var rows = await s.QueryAsync<EntryRow>(
-            $"SELECT type, state_key, event_id FROM state_group_entries WHERE group_id IN {SqlList.In(args, "g", chain)} ORDER BY group_id", args);
+        var rows = await s.QueryAsync<EntryRow>("""
+            WITH RECURSIVE chain (group_id, prev_group, distance) AS (
+                SELECT group_id, prev_group, 0 FROM state_groups WHERE group_id = @groupId
+                UNION ALL
+                SELECT g.group_id, g.prev_group, c.distance + 1 FROM state_groups g JOIN chain c ON g.group_id = c.prev_group
+            )
+            SELECT e.type, e.state_key, e.event_id FROM chain c JOIN state_group_entries e ON e.group_id = c.group_id
+            ORDER BY c.distance DESC
+            """, new { groupId });
         var state = new Dictionary<StateKey, string>();
         foreach (var row in rows)
             state[new StateKey(row.Type, row.StateKey)] = row.EventId;

@@ -53,7 +53,7 @@ public sealed class SearchStore(Database database)
     public async Task<(List<SearchHit> Hits, long Count)> SearchAsync(DbSession s, IReadOnlyCollection<string> roomIds, IReadOnlyCollection<string> keys,
         List<string> words, bool byRank, long before, int offset, int limit)
     {
-        var args = new DynamicParameters(new { before, offset, limit });
+        var args = new SqlArgs(new { before, offset, limit });
         var rooms = SqlList.In(args, "r", roomIds);
         var keyList = SqlList.In(args, "k", keys);
         string match, rank;

@@ -17,7 +17,7 @@ namespace Matrix.Homeserver.ServerServer;
 /// transactions of at most 50 PDUs and 100 EDUs in order, backing off exponentially (capped) while a destination is
 /// down (<see cref="RetryingQueues"/>). Memory per dead destination is a few fields; the queue stays in the database.
 /// </summary>
-public sealed class FederationSender(Database db, FederationClient client, StreamPositions streams, EventCache events, HomeserverConfig config,
+public sealed class FederationSender(Database db, FederationClient client, StreamPositions streams, HomeserverConfig config,
     TimeProvider clock, ILogger<FederationSender> logger) : IEventListener, IHostedService
 {
     public const int MaxPdusPerTransaction = 50;
@@ -39,14 +39,14 @@ public sealed class FederationSender(Database db, FederationClient client, Strea
         if (!config.Federation.Enabled || EventSigning.ServerOf(pdu.Sender) != config.ServerName)
             return;
         var json = CanonicalJson.EncodeToString(pdu.Json);
-        var destinations = (await JoinedServersAsync(roomAfter)).Concat(roomBefore is null ? [] : await JoinedServersAsync(roomBefore))
+        var destinations = roomAfter.JoinedServers.Concat(roomBefore?.JoinedServers ?? [])
             .Append(TargetServer(pdu)).OfType<string>().Where(s => s != config.ServerName).Distinct().ToList();
         // Entries of transactions that rolled back are never collected; bound them (their rows never existed).
         if (_lastDestinations.Count > 10_000)
             _lastDestinations.Clear();
         _lastDestinations[pdu.EventId] = destinations;
         foreach (var destination in destinations)
-            await session.ExecuteAsync("INSERT INTO federation_outbox (id, destination, kind, json) VALUES (@id, @destination, 'pdu', @json)",
+            await session.DeferAsync("INSERT INTO federation_outbox (id, destination, kind, json) VALUES (@id, @destination, 'pdu', @json)",
                 new { id = await streams.NextAsync(session, "federation_outbox"), destination, json });
     }
 
@@ -86,16 +86,6 @@ public sealed class FederationSender(Database db, FederationClient client, Strea
         pdu.Type == "m.room.member" && UserId.TryParse(pdu.StateKey, out var target) ? target.Server.Value : null;
 
     /// <summary>The servers of the room's joined members: only they may receive its events.</summary>
-    public async Task<IEnumerable<string>> JoinedServersAsync(RoomSnapshot room)
-    {
-        var servers = new HashSet<string>(StringComparer.Ordinal);
-        foreach (var (key, eventId) in room.State)
-            if (key.Type == "m.room.member" && UserId.TryParse(key.Key, out var user) && !servers.Contains(user.Server.Value)
-                && (await events.GetAsync(eventId, room.Version, CancellationToken.None))?.Membership == "join")
-                servers.Add(user.Server.Value);
-        return servers;
-    }
-
     private void Wake(string server) => Queues.Wake(server);
 
     /// <summary>Sends the oldest queued PDUs and EDUs of one destination as one transaction.</summary>
@@ -113,7 +103,7 @@ public sealed class FederationSender(Database db, FederationClient client, Strea
         var sent = pdus.Concat(edus).Select(r => r.Id).ToList();
         await db.WriteAsync(s =>
         {
-            var args = new Dapper.DynamicParameters();
+            var args = new SqlArgs();
             return s.ExecuteAsync($"DELETE FROM federation_outbox WHERE id IN {SqlList.In(args, "id", sent)}", args);
         }, ct);
         return QueuePass.Sent;

@@ -17,7 +17,7 @@ namespace Matrix.Homeserver.ServerServer;
 /// Their history visibility is judged with the room state this server joined with.
 /// </summary>
 public sealed class RemoteBackfill(Database db, RoomStore rooms, StreamPositions streams, EventCache events, FederationClient client,
-    ServerKeyService keys, FederationSender sender, HomeserverConfig config, ILogger<RemoteBackfill> logger)
+    ServerKeyService keys, HomeserverConfig config, ILogger<RemoteBackfill> logger)
 {
     public const int Batch = 50;
 
@@ -35,7 +35,7 @@ public sealed class RemoteBackfill(Database db, RoomStore rooms, StreamPositions
             return false;
 
         var query = string.Join('&', first.PrevEvents.Select(id => $"v={Uri.EscapeDataString(id)}"));
-        foreach (var server in (await sender.JoinedServersAsync(room)).Where(s => s != config.ServerName))
+        foreach (var server in room.JoinedServers.Where(s => s != config.ServerName))
         {
             try
             {

@@ -79,10 +79,19 @@ public sealed class Database : IAsyncDisposable
         return await connection.ExecuteScalarAsync<T>(new CommandDefinition(sql, args, cancellationToken: ct)) ?? throw new InvalidOperationException("no result");
     }
 
+    /// <summary>Whether a write failed on a unique key of <paramref name="table"/>: the row was there already.</summary>
+    public static bool IsDuplicateKey(Exception e, string table) => e switch
+    {
+        PostgresException pg => pg.SqlState == PostgresErrorCodes.UniqueViolation && pg.TableName == table,
+        // SQLITE_CONSTRAINT_PRIMARYKEY, SQLITE_CONSTRAINT_UNIQUE; the message names the table's columns.
+        SqliteException lite => lite.SqliteExtendedErrorCode is 1555 or 2067 && lite.Message.Contains($" {table}.", StringComparison.Ordinal),
+        _ => false,
+    };
+
     public async Task<T> ReadAsync<T>(Func<DbSession, Task<T>> work, CancellationToken ct)
     {
         await using var connection = await OpenAsync(ct);
-        return await work(new DbSession(connection, null, ct, this));
+        return await work(new DbSession(connection, write: false, null, ct, this));
     }
 
     /// <summary>Runs <paramref name="work"/> in one transaction: all of it is committed or none.</summary>
@@ -93,14 +102,14 @@ public sealed class Database : IAsyncDisposable
         try
         {
             await using var connection = await OpenAsync(ct);
-            await using var transaction = await connection.BeginTransactionAsync(ct);
-            var session = new DbSession(connection, transaction, ct, this);
+            // SQLite transactions cost no round trip; a PostgreSQL one begins when the session first needs the database.
+            var transaction = Engine == DatabaseEngine.Sqlite ? await connection.BeginTransactionAsync(ct) : null;
+            await using var session = new DbSession(connection, write: true, transaction, ct, this);
             T result;
             try
             {
                 result = await work(session);
-                await session.FlushAsync();
-                await transaction.CommitAsync(CancellationToken.None);
+                await session.CommitAsync();
             }
             catch
             {
@@ -131,21 +140,24 @@ public sealed class Database : IAsyncDisposable
 /// <summary>
 /// A connection (and transaction, for writes) handed to store methods. In a transaction, statements whose result
 /// nobody reads can be deferred (<see cref="DeferAsync"/>): they go to the database together, in one round trip,
-/// before the next statement that reads and before the commit, so every read still sees every earlier write.
+/// before the next statement that reads and before the commit, so every read still sees every earlier write. On
+/// PostgreSQL the transaction begins with the first statement sent; a transaction that only deferred statements sends
+/// them as one command at the end, which PostgreSQL runs atomically on its own (no BEGIN and COMMIT round trips).
 /// </summary>
-public sealed partial class DbSession(DbConnection connection, DbTransaction? transaction, CancellationToken ct, Database database)
+public sealed partial class DbSession(DbConnection connection, bool write, DbTransaction? transaction, CancellationToken ct, Database database)
+    : IAsyncDisposable
 {
     private List<Action<bool>>? _completions;
     private List<(string Sql, object? Args)>? _deferred;
 
     public DbConnection Connection => connection;
     public Database Database => database;
-    public bool InTransaction => transaction is not null;
+    public bool InTransaction => write;
 
     /// <summary>Runs <paramref name="action"/> once the write transaction has committed (true) or failed (false).</summary>
     public void OnCompleted(Action<bool> action)
     {
-        if (transaction is null)
+        if (!write)
             throw new InvalidOperationException("only a write transaction completes");
         (_completions ??= []).Add(action);
     }
@@ -156,45 +168,66 @@ public sealed partial class DbSession(DbConnection connection, DbTransaction? tr
             action(committed);
     }
 
+    /// <summary>The write transaction, begun now if nothing has been sent yet; null for a read session.</summary>
+    private async ValueTask<DbTransaction?> TransactionAsync() =>
+        !write || transaction is not null ? transaction : transaction = await connection.BeginTransactionAsync(ct);
+
+    internal async Task CommitAsync()
+    {
+        if (transaction is null)
+        {
+            await SendDeferredAsync(null);
+            return;
+        }
+        await FlushAsync();
+        await transaction.CommitAsync(CancellationToken.None);
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        if (transaction is not null)
+            await transaction.DisposeAsync();
+    }
+
     public async Task<int> ExecuteAsync(string sql, object? args = null)
     {
         await FlushAsync();
-        return await connection.ExecuteAsync(new CommandDefinition(sql, args, transaction, cancellationToken: ct));
+        return await connection.ExecuteAsync(new CommandDefinition(sql, args, await TransactionAsync(), cancellationToken: ct));
     }
 
     public async Task<IEnumerable<T>> QueryAsync<T>(string sql, object? args = null)
     {
         var (text, parameters) = await WithDeferredAsync(sql, args);
-        return await connection.QueryAsync<T>(new CommandDefinition(text, parameters, transaction, cancellationToken: ct));
+        return await connection.QueryAsync<T>(new CommandDefinition(text, parameters, await TransactionAsync(), cancellationToken: ct));
     }
 
     /// <summary>Rows of two tables joined, each mapped to its own type, split at the column <paramref name="splitOn"/>.</summary>
     public async Task<IEnumerable<TResult>> QueryAsync<T1, T2, TResult>(string sql, Func<T1, T2, TResult> map, object? args, string splitOn)
     {
         await FlushAsync();
-        return await connection.QueryAsync(new CommandDefinition(sql, args, transaction, cancellationToken: ct), map, splitOn);
+        return await connection.QueryAsync(new CommandDefinition(sql, args, await TransactionAsync(), cancellationToken: ct), map, splitOn);
     }
 
     public async Task<T?> QuerySingleOrDefaultAsync<T>(string sql, object? args = null)
     {
         var (text, parameters) = await WithDeferredAsync(sql, args);
-        return await connection.QuerySingleOrDefaultAsync<T>(new CommandDefinition(text, parameters, transaction, cancellationToken: ct));
+        return await connection.QuerySingleOrDefaultAsync<T>(new CommandDefinition(text, parameters, await TransactionAsync(), cancellationToken: ct));
     }
 
     public async Task<T> ExecuteScalarAsync<T>(string sql, object? args = null)
     {
         await FlushAsync();
-        return (await connection.ExecuteScalarAsync<T>(new CommandDefinition(sql, args, transaction, cancellationToken: ct)))!;
+        return (await connection.ExecuteScalarAsync<T>(new CommandDefinition(sql, args, await TransactionAsync(), cancellationToken: ct)))!;
     }
 
     /// <summary>
     /// A write whose result is not needed: in a transaction queued until the next read or the commit (a failure
     /// surfaces there and rolls everything back), otherwise run at once. Arguments are an object's properties or
-    /// <see cref="DynamicParameters"/> built with <c>Add</c> (not from a template).
+    /// <see cref="SqlArgs"/>.
     /// </summary>
     public Task DeferAsync(string sql, object? args = null)
     {
-        if (transaction is null)
+        if (!write)
             return ExecuteAsync(sql, args);
         (_deferred ??= []).Add((sql, args));
         return Task.CompletedTask;
@@ -203,16 +236,22 @@ public sealed partial class DbSession(DbConnection connection, DbTransaction? tr
     /// <summary>Sends the deferred statements as one command, each one's parameters renamed apart.</summary>
     internal async Task FlushAsync()
     {
+        if (_deferred is { Count: > 0 })
+            await SendDeferredAsync(await TransactionAsync());
+    }
+
+    private async Task SendDeferredAsync(DbTransaction? inTransaction)
+    {
         if (_deferred is not { Count: > 0 } statements)
             return;
         _deferred = null;
         if (statements.Count == 1)
         {
-            await connection.ExecuteAsync(new CommandDefinition(statements[0].Sql, statements[0].Args, transaction, cancellationToken: ct));
+            await connection.ExecuteAsync(new CommandDefinition(statements[0].Sql, statements[0].Args, inTransaction, cancellationToken: ct));
             return;
         }
         var (sql, args) = Combine(statements);
-        await connection.ExecuteAsync(new CommandDefinition(sql.ToString(), args, transaction, cancellationToken: ct));
+        await connection.ExecuteAsync(new CommandDefinition(sql.ToString(), args, inTransaction, cancellationToken: ct));
     }
 
     /// <summary>
@@ -235,10 +274,10 @@ public sealed partial class DbSession(DbConnection connection, DbTransaction? tr
         return (batch.Append(sql).ToString(), parameters);
     }
 
-    private static (System.Text.StringBuilder Sql, DynamicParameters Args) Combine(List<(string Sql, object? Args)> statements)
+    private static (System.Text.StringBuilder Sql, SqlArgs Args) Combine(List<(string Sql, object? Args)> statements)
     {
         var sql = new System.Text.StringBuilder();
-        var args = new DynamicParameters();
+        var args = new SqlArgs();
         for (var i = 0; i < statements.Count; i++)
         {
             var prefix = $"d{i}_";
@@ -248,44 +287,19 @@ public sealed partial class DbSession(DbConnection connection, DbTransaction? tr
         return (sql, args);
     }
 
-    private static bool IsFlat(object? args) => args is null or DynamicParameters
-        || args.GetType().GetProperties(System.Reflection.BindingFlags.Public | System.Reflection.BindingFlags.Instance)
-            .All(p => p.PropertyType == typeof(string) || p.PropertyType == typeof(byte[]) || !typeof(System.Collections.IEnumerable).IsAssignableFrom(p.PropertyType));
+    private static bool IsFlat(object? args) => args is null or SqlArgs || SqlArgs.IsFlat(args);
 
     /// <summary>
     /// Copies a statement's arguments into <paramref name="target"/>: with a prefix, lower-cased after it (as the
     /// renamed statement spells them); without one, as they are.
     /// </summary>
-    private static void AddParameters(DynamicParameters target, string prefix, object? args)
+    private static void AddParameters(SqlArgs target, string prefix, object? args)
     {
-        string Name(string name) => prefix.Length == 0 ? name : prefix + name.ToLowerInvariant();
-        switch (args)
-        {
-            case null:
-                return;
-            case DynamicParameters dynamic:
-                foreach (var name in dynamic.ParameterNames)
-                    target.Add(Name(name), dynamic.Get<object?>(name));
-                return;
-            default:
-                foreach (var property in args.GetType().GetProperties(System.Reflection.BindingFlags.Public | System.Reflection.BindingFlags.Instance))
-                    if (property.GetIndexParameters().Length == 0)
-                        target.Add(Name(property.Name), property.GetValue(args), DbTypeOf(property.PropertyType));
-                return;
-        }
+        if (args is SqlArgs list)
+            target.AddAll(prefix, list);
+        else if (args is not null)
+            target.AddProperties(prefix, args);
     }
-
-    /// <summary>The column type of a property, so a null value still has one.</summary>
-    private static System.Data.DbType? DbTypeOf(Type type) => (Nullable.GetUnderlyingType(type) ?? type) switch
-    {
-        var t when t == typeof(string) => System.Data.DbType.String,
-        var t when t == typeof(long) => System.Data.DbType.Int64,
-        var t when t == typeof(int) => System.Data.DbType.Int32,
-        var t when t == typeof(double) => System.Data.DbType.Double,
-        var t when t == typeof(bool) => System.Data.DbType.Boolean,
-        var t when t == typeof(byte[]) => System.Data.DbType.Binary,
-        _ => null,
-    };
 
     [System.Text.RegularExpressions.GeneratedRegex(@"(?<![@\w])@(\w+)")]
     private static partial System.Text.RegularExpressions.Regex ParameterName();

@@ -448,6 +448,10 @@ public static class Migrations
             ALTER TABLE users ADD COLUMN suspended BIGINT NOT NULL DEFAULT 0;
             CREATE INDEX receipts_stream_id ON receipts (stream_id);
             """),
+        // A sync looks up the transaction IDs of the events in its timeline by event ID.
+        (8, """
+            CREATE INDEX event_txn_ids_by_event ON event_txn_ids (event_id);
+            """),
     ];
 
     /// <summary>

@@ -9,7 +9,7 @@ namespace Matrix.Homeserver.Storage;
 public static class SqlList
 {
     /// <summary>Adds one parameter per value to <paramref name="args"/> and returns the parenthesised list.</summary>
-    public static string In<T>(DynamicParameters args, string name, IReadOnlyCollection<T> values)
+    public static string In<T>(SqlArgs args, string name, IReadOnlyCollection<T> values)
     {
         var names = new List<string>(values.Count);
         foreach (var value in values)

@@ -52,28 +52,40 @@ public sealed class SyncService(
         bool useStateAfter, CancellationToken ct)
     {
         var user = requester.UserId.Value;
-        var (positions, memberships, forgotten) = await db.ReadAsync(async s => (
-            new SyncToken(await streams.CurrentAsync(s, "events"), await streams.CurrentAsync(s, "account_data"),
-                await streams.CurrentAsync(s, "receipts"), typing.CurrentSerial, await streams.CurrentAsync(s, "presence"),
-                await streams.CurrentAsync(s, "to_device"), await streams.CurrentAsync(s, "device_lists")),
-            await rooms.MembershipsAsync(s, user), await rooms.ForgottenRoomsAsync(s, user)), ct);
+        var positions = await db.ReadAsync(async s => new SyncToken(await streams.CurrentAsync(s, "events"),
+            await streams.CurrentAsync(s, "account_data"), await streams.CurrentAsync(s, "receipts"), typing.CurrentSerial,
+            await streams.CurrentAsync(s, "presence"), await streams.CurrentAsync(s, "to_device"), await streams.CurrentAsync(s, "device_lists")), ct);
         var window = new Window(since, positions);
         var upTo = positions.Events;
         var sinceEvents = window.From.Events;
-        var changed = since is null ? [] : (await db.ReadAsync(s => rooms.MembershipEventsSinceAsync(s, user, sinceEvents, upTo), ct))
-            .Select(e => e.RoomId).ToHashSet();
-        var changedAccountData = await db.ReadAsync(s => accountData.ChangedSinceAsync(s, user, window.From.AccountData, positions.AccountData), ct);
+        // The reads below depend only on the window: they run side by side (a sync's latency is its chain of round trips).
+        var membershipsRead = db.ReadAsync(async s => (await rooms.MembershipsAsync(s, user), await rooms.ForgottenRoomsAsync(s, user)), ct);
+        var changedRead = since is null ? Task.FromResult(new HashSet<string>())
+            : db.ReadAsync(async s => (await rooms.MembershipEventsSinceAsync(s, user, sinceEvents, upTo)).Select(e => e.RoomId).ToHashSet(), ct);
+        var accountDataRead = db.ReadAsync(s => accountData.ChangedSinceAsync(s, user, window.From.AccountData, positions.AccountData), ct);
+        // An incremental sync looks only at joined rooms where something happened in the window: events, receipts,
+        // typing or room account data (with a thousand quiet rooms, looking at each would cost a query apiece).
+        var activeRead = since is null || fullState ? Task.FromResult<HashSet<string>?>(null) : db.ReadAsync(async s =>
+            (HashSet<string>?)(await rooms.RoomsWithEventsAsync(s, sinceEvents, upTo))
+                .Concat(await receipts.RoomsChangedAsync(s, window.From.Receipts, window.UpTo.Receipts)).ToHashSet(StringComparer.Ordinal), ct);
+        var remoteInvitesRead = db.ReadAsync(s => remoteInvites.ForUserAsync(s, user), ct);
+        var toDeviceRead = toDevice.ForSyncAsync(user, requester.DeviceId, since?.ToDevice, positions.ToDevice, ct);
+        var deviceListsRead = since is null ? Task.FromResult<(List<string>, List<string>)>(([], []))
+            : deviceLists.ChangesForSyncAsync(user, window.From.DeviceLists, positions.DeviceLists, sinceEvents, upTo, ct);
+        var keyCountsRead = db.ReadAsync(async s =>
+            (await deviceKeys.CountOneTimeKeysAsync(s, user, requester.DeviceId), await deviceKeys.UnusedFallbackAlgorithmsAsync(s, user, requester.DeviceId)), ct);
+
+        var (memberships, forgotten) = await membershipsRead;
+        var changed = await changedRead;
+        var changedAccountData = await accountDataRead;
         // Clients take the push rules from the initial sync; a user who never changed them has the server defaults.
         if (since is null && !changedAccountData.Any(e => e.RoomId == AccountDataStore.Global && e.DataType == Push.PushRuleService.AccountDataType))
             changedAccountData.Add(new AccountDataStore.Entry(AccountDataStore.Global, Push.PushRuleService.AccountDataType,
                 new JsonObject { ["global"] = Push.PushRuleSet.FromStored(null).ToJson(user) }.ToJsonString()));
+        var active = await activeRead;
+        active?.UnionWith(changedAccountData.Select(e => e.RoomId));
 
         var ignored = await ignoredUsers.OfAsync(user, ct);
-        // An incremental sync looks only at joined rooms where something happened in the window: events, receipts,
-        // typing or room account data (with a thousand quiet rooms, looking at each would cost a query apiece).
-        var active = since is null || fullState ? null : await db.ReadAsync(async s =>
-            (await rooms.RoomsWithEventsAsync(s, sinceEvents, upTo)).Concat(await receipts.RoomsChangedAsync(s, window.From.Receipts, window.UpTo.Receipts))
-                .Concat(changedAccountData.Select(e => e.RoomId)).ToHashSet(StringComparer.Ordinal), ct);
         var invitesBlocked = await invitePermissions.BlocksInvitesAsync(user, ct);
         var join = new JsonObject();
         var invite = new JsonObject();
@@ -130,7 +142,7 @@ public sealed class SyncService(
                 join[joinedRooms[i].Room.RoomId] = joined;
 
         // Invites to rooms this server does not know yet, with the stripped state the inviting server sent.
-        foreach (var remote in await db.ReadAsync(s => remoteInvites.ForUserAsync(s, user), ct))
+        foreach (var remote in await remoteInvitesRead)
             if ((since is null || remote.StreamOrdering > sinceEvents) && remote.StreamOrdering <= upTo && filter.IncludesRoom(remote.RoomId)
                 && !invite.ContainsKey(remote.RoomId) && !knock.ContainsKey(remote.RoomId) && await spine.GetRoomAsync(remote.RoomId, ct) is null)
             {
@@ -149,11 +161,9 @@ public sealed class SyncService(
                     invite[remote.RoomId] = new JsonObject { ["invite_state"] = new JsonObject { ["events"] = stripped } };
             }
 
-        var (toDeviceEvents, toDevicePosition) = await toDevice.ForSyncAsync(user, requester.DeviceId, since?.ToDevice, positions.ToDevice, ct);
-        var (devicesChanged, devicesLeft) = since is null ? ([], []) : await deviceLists.ChangesForSyncAsync(user, window.From.DeviceLists,
-            positions.DeviceLists, sinceEvents, upTo, ct);
-        var (keyCounts, unusedFallbackKeys) = await db.ReadAsync(async s =>
-            (await deviceKeys.CountOneTimeKeysAsync(s, user, requester.DeviceId), await deviceKeys.UnusedFallbackAlgorithmsAsync(s, user, requester.DeviceId)), ct);
+        var (toDeviceEvents, toDevicePosition) = await toDeviceRead;
+        var (devicesChanged, devicesLeft) = await deviceListsRead;
+        var (keyCounts, unusedFallbackKeys) = await keyCountsRead;
         var response = new JsonObject
         {
             ["next_batch"] = (positions with { ToDevice = toDevicePosition }).ToString(),
@@ -191,13 +201,12 @@ public sealed class SyncService(
         var timeline = await TimelineAsync(requester, room, rows, joinedNow: true, ct, ignored);
         var startPosition = rows.Count > 0 ? rows[0].StreamOrdering - 1 : upTo;
         // With use_state_after (v1.16) the state section is the state at the end of the timeline, else at its start.
-        var statePosition = useStateAfter ? upTo : startPosition;
-        var stateMap = await StateAtAsync(room.RoomId, statePosition, ct);
-        if (stateMap.Count == 0 && rows.Count > 0 && !useStateAfter)
-            stateMap = await StateBeforeFirstEventAsync(rows[0], ct);
         var state = new JsonArray();
         if (fullState || limited || since is null || useStateAfter)
         {
+            var stateMap = await StateAtAsync(room.RoomId, useStateAfter ? upTo : startPosition, ct);
+            if (stateMap.Count == 0 && rows.Count > 0 && !useStateAfter)
+                stateMap = await StateBeforeFirstEventAsync(rows[0], ct);
             var baseline = fullState || since is null ? new Dictionary<StateKey, string>() : await StateAtAsync(room.RoomId, sinceEvents, ct);
             var timelineSenders = rows.Select(r => r.Sender).Append(requester.UserId.Value).ToHashSet();
             var wanted = stateMap

@@ -1,0 +1,42 @@
+using System.Collections.Concurrent;
+using Matrix.Homeserver.Storage;
+
+namespace Matrix.Homeserver.Accounts;
+
+/// <summary>
+/// Access tokens already looked up, with their users: every authenticated request needs one, and they rarely change.
+/// Every write to the tokens or to a user's status makes all entries stale, at once and again when its transaction
+/// ends (a lookup that raced the write cannot store what it read before the commit), so a logout, a lock or a
+/// deactivation holds from the next request on.
+/// </summary>
+public sealed class AccessTokenCache
+{
+    private const int MaxEntries = 100_000;
+
+    private readonly ConcurrentDictionary<string, (long Generation, AccessTokenRow Token, UserRow User)> _entries = new(StringComparer.Ordinal);
+    private long _generation;
+
+    /// <summary>Read before looking a token up in the database; <see cref="Store"/> takes it back.</summary>
+    public long Generation => Interlocked.Read(ref _generation);
+
+    public (AccessTokenRow Token, UserRow User)? Get(string tokenHash) =>
+        _entries.TryGetValue(tokenHash, out var entry) && entry.Generation == Generation ? (entry.Token, entry.User) : null;
+
+    /// <summary>Keeps what a lookup found, unless a write happened since <paramref name="generation"/> was read.</summary>
+    public void Store(string tokenHash, long generation, AccessTokenRow token, UserRow user)
+    {
+        if (generation != Generation)
+            return;
+        if (_entries.Count >= MaxEntries)
+            _entries.Clear();
+        _entries[tokenHash] = (generation, token, user);
+    }
+
+    /// <summary>Called by every write to tokens or users, in the writing session.</summary>
+    public void Invalidate(DbSession s)
+    {
+        Interlocked.Increment(ref _generation);
+        if (s.InTransaction)
+            s.OnCompleted(_ => Interlocked.Increment(ref _generation));
+    }
+}
