@@ -107,11 +107,49 @@ public abstract class StoreTests(DatabaseFixture fixture)
         }, CancellationToken.None);
         await held.Task;
         var fast = await Db.WriteAsync(s => streams.NextAsync(s, "presence"), CancellationToken.None);
-        // The later position is committed, the earlier still open: readers must not move past the earlier one.
+        // The later position is committed, the earlier still open: readers must not move past the earlier one, and
+        // whoever waits to announce the later one is told when the earlier one ends.
         Assert.Equal(first, await Current());
+        var announced = false;
+        streams.WhenVisible("presence", fast, () => announced = true);
+        Assert.False(announced);
         release.SetResult();
         Assert.True(await slow < fast);
+        Assert.True(announced);
         Assert.Equal(fast, await Current());
+    }
+
+    [Fact]
+    public async Task Cached_token_lookups_go_stale_with_every_token_or_user_write()
+    {
+        var cache = new AccessTokenCache();
+        var (tokens, users) = (new TokenStore(cache), new UserStore(cache));
+        var user = NewUser();
+        await Db.WriteAsync(async s =>
+        {
+            await users.InsertAsync(s, user, "hash", false, 1);
+            await tokens.InsertAccessTokenAsync(s, "c1" + user, user, "D1", 1, null, null);
+        }, CancellationToken.None);
+        async Task<bool> LookUpAndKeep()
+        {
+            var generation = cache.Generation;
+            var (token, owner) = (await Db.ReadAsync(s => tokens.GetAccessTokenWithUserAsync(s, "c1" + user), CancellationToken.None))!.Value;
+            cache.Store("c1" + user, generation, token, owner);
+            return cache.Get("c1" + user) is not null;
+        }
+        Assert.True(await LookUpAndKeep());
+
+        await Db.WriteAsync(s => users.SetLockedAsync(s, user, true), CancellationToken.None);
+        Assert.Null(cache.Get("c1" + user));
+        Assert.True(await LookUpAndKeep());
+        Assert.Equal(1, cache.Get("c1" + user)!.Value.User.Locked);
+
+        // A lookup that read before a write committed cannot keep what it read.
+        var generation = cache.Generation;
+        await Db.WriteAsync(s => tokens.DeleteAccessTokenAsync(s, "c1" + user), CancellationToken.None);
+        Assert.Null(cache.Get("c1" + user));
+        cache.Store("c1" + user, generation, new AccessTokenRow(), new UserRow());
+        Assert.Null(cache.Get("c1" + user));
     }
 
     [Fact]

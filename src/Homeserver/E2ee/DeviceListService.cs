@@ -99,20 +99,17 @@ public sealed class DeviceListService(
     public async Task<(List<string> Changed, List<string> Left)> ChangesForSyncAsync(string userId, long fromDeviceLists, long upToDeviceLists,
         long fromEvents, long upToEvents, CancellationToken ct)
     {
-        var (changedDevices, membershipChanges) = await db.ReadAsync(async s =>
+        var devicesRead = db.ReadAsync(s => store.ChangedUsersAsync(s, fromDeviceLists, upToDeviceLists), ct);
+        var membersRead = fromEvents >= upToEvents ? Task.FromResult(new HashSet<string>()) : db.ReadAsync(async s =>
         {
-            var devicesChanged = await store.ChangedUsersAsync(s, fromDeviceLists, upToDeviceLists);
-            if (fromEvents >= upToEvents)
-                return (devicesChanged, new HashSet<string>());
             var ownChanges = (await rooms.MembershipEventsSinceAsync(s, userId, fromEvents, upToEvents)).Select(e => e.RoomId).Distinct().ToList();
-            var roomIds = (await rooms.MembershipsAsync(s, userId)).Where(m => m.Membership == "join").Select(m => m.RoomId)
-                .Concat(ownChanges).Distinct().ToList();
-            var members = await rooms.MembersChangedInRoomsAsync(s, roomIds, fromEvents, upToEvents);
+            var members = await rooms.MembersChangedBesideAsync(s, userId, ownChanges, fromEvents, upToEvents);
             // The user's own join (or leave) makes every member of that room new to them (or possibly gone).
             foreach (var roomId in ownChanges)
                 members.UnionWith(await rooms.JoinedMembersAsync(s, roomId));
-            return (devicesChanged, members);
+            return members;
         }, ct);
+        var (changedDevices, membershipChanges) = (await devicesRead, await membersRead);
         if (changedDevices.Count == 0 && membershipChanges.Count == 0)
             return ([], []);
         var sharing = await reader.UsersSharingRoomsAsync(userId, ct);

@@ -17,6 +17,12 @@ public sealed class PresenceService(Database db, PresenceStore store, StreamPosi
     public static readonly string[] States = ["online", "unavailable", "offline"];
     private static readonly long ActivityWriteIntervalMs = 60_000;
 
+    private const int MaxRemembered = 100_000;
+
+    // The last row written per user (this service is the only writer): every sync marks its user active, and most of
+    // those marks change nothing, which this tells without a database transaction.
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<string, PresenceRow> _written = new(StringComparer.Ordinal);
+
     public bool Enabled => config.Presence.Enabled;
 
     private long Now => clock.GetUtcNow().ToUnixTimeMilliseconds();
@@ -27,16 +33,25 @@ public sealed class PresenceService(Database db, PresenceStore store, StreamPosi
         if (!Enabled)
             return;
         var now = Now;
+        // Activity alone is written at most once a minute; a change of state or message always is.
+        bool Unchanged(PresenceRow? current, string? message) =>
+            current is not null && current.State == state && current.StatusMsg == message && now - current.LastActiveTs < ActivityWriteIntervalMs;
+        if (keepStatusMsg && _written.TryGetValue(userId, out var last) && Unchanged(last, last.StatusMsg))
+            return;
         var changed = await db.WriteAsync(async s =>
         {
             var current = await store.GetAsync(s, userId);
             var message = keepStatusMsg ? current?.StatusMsg : statusMsg;
-            // Activity alone is written at most once a minute; a change of state or message always is.
-            if (current is not null && current.State == state && current.StatusMsg == message && now - current.LastActiveTs < ActivityWriteIntervalMs)
+            if (Unchanged(current, message))
+            {
+                Remember(current!);
                 return false;
+            }
             var stateChanged = current is null || current.State != state || current.StatusMsg != message;
             var streamId = stateChanged ? await streams.NextAsync(s, "presence") : current!.StreamId;
-            await store.SetAsync(s, new PresenceRow(userId, state, message, now, streamId));
+            var row = new PresenceRow(userId, state, message, now, streamId);
+            await store.SetAsync(s, row);
+            s.OnCompleted(committed => { if (committed) Remember(row); });
             return stateChanged;
         }, ct);
         if (!changed)
@@ -57,8 +72,21 @@ public sealed class PresenceService(Database db, PresenceStore store, StreamPosi
         if (!Enabled || !States.Contains(state))
             return;
         var lastActive = Now - Math.Max(0, lastActiveAgo);
-        await db.WriteAsync(async s => await store.SetAsync(s, new PresenceRow(userId, state, statusMsg, lastActive, await streams.NextAsync(s, "presence"))), ct);
+        await db.WriteAsync(async s =>
+        {
+            var row = new PresenceRow(userId, state, statusMsg, lastActive, await streams.NextAsync(s, "presence"));
+            await store.SetAsync(s, row);
+            s.OnCompleted(committed => { if (committed) Remember(row); });
+        }, ct);
         notifier.Notify(await reader.UsersSharingRoomsAsync(userId, ct));
+    }
+
+    private void Remember(PresenceRow row)
+    {
+        if (_written.Count >= MaxRemembered)
+            _written.Clear();
+        // A lookup that raced a write must not replace the newer row that write remembered.
+        _written.AddOrUpdate(row.UserId, row, (_, old) => (old.StreamId, old.LastActiveTs).CompareTo((row.StreamId, row.LastActiveTs)) > 0 ? old : row);
     }
 
     public async Task<JsonObject> GetStatusAsync(string userId, CancellationToken ct)

@@ -21,9 +21,9 @@ public sealed class RelationBundler(Database db, RelationStore relations, RoomSt
         if (targets.Count == 0)
             return;
         var ids = targets.Keys.ToList();
-        var (children, threads) = await db.ReadAsync(async s => (
-            await relations.EditsAndReferencesAsync(s, ids),
-            await relations.ThreadSummariesAsync(s, ids, userId)), ct);
+        var childrenRead = db.ReadAsync(s => relations.EditsAndReferencesAsync(s, ids), ct);
+        var threadsRead = db.ReadAsync(s => relations.ThreadSummariesAsync(s, ids, userId), ct);
+        var (children, threads) = (await childrenRead, await threadsRead);
         var edits = children.Where(c => c.RelType == "m.replace").ToList();
         var references = children.Where(c => c.RelType == "m.reference").ToList();
 

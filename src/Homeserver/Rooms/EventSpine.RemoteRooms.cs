@@ -123,7 +123,8 @@ public sealed partial class EventSpine
             events.Add(pdu);
         var snapshot = new RoomSnapshot(join.RoomId, version, stateAfter, [new Extremity(join.EventId, join.Depth, group)], joined);
         _snapshots[join.RoomId] = snapshot;
-        notifier.Notify(snapshot.MemberUserIds);
+        var concerned = snapshot.MemberUserIds.ToList();
+        streams.WhenVisible("events", ordering, () => notifier.Notify(concerned));
         foreach (var listener in listeners)
             listener.OnPersisted(join, snapshot);
         return new PersistedEvent(join, ordering);

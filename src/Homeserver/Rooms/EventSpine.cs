@@ -287,7 +287,8 @@ public sealed partial class EventSpine(
             return new PersistedEvent(pdu, ordering);
         var snapshot = snapshotAfter with { Extremities = [.. remaining, new Extremity(pdu.EventId, pdu.Depth, stateGroup)] };
         _snapshots[pdu.RoomId] = snapshot;
-        notifier.Notify(snapshot.MemberUserIds.Concat(room?.MemberUserIds ?? []).Distinct());
+        var concerned = snapshot.MemberUserIds.Concat(room?.MemberUserIds ?? []).Distinct().ToList();
+        streams.WhenVisible("events", ordering, () => notifier.Notify(concerned));
         foreach (var listener in listeners)
             listener.OnPersisted(pdu, snapshot);
         return new PersistedEvent(pdu, ordering);

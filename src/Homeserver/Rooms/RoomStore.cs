@@ -26,6 +26,10 @@ public sealed class RoomStore
     /// <summary>Timeline events clients may be shown: not rejected, not soft-failed, not outliers.</summary>
     private const string Served = "rejected = 0 AND soft_failed = 0 AND outlier = 0";
 
+    // Ranges of one room's (or one user's member) events are written as row comparisons on the whole index key: the
+    // prepared statements get plans made without their values, and such a plan would otherwise walk the stream
+    // ordering (primary key) index of a database dominated by one busy room, filtering out everything else.
+
     public Task InsertRoomAsync(DbSession s, RoomRow room) => s.ExecuteAsync(
         "INSERT INTO rooms (room_id, room_version, creator, is_public, created_ts) VALUES (@RoomId, @RoomVersion, @Creator, @IsPublic, @CreatedTs)", room);
 
@@ -58,7 +62,8 @@ public sealed class RoomStore
 
     /// <summary>The room's oldest timeline event (where backfilling continues from).</summary>
     public Task<EventRow?> EarliestTimelineEventAsync(DbSession s, string roomId) => s.QuerySingleOrDefaultAsync<EventRow>(
-        $"SELECT {EventColumns} FROM events WHERE room_id = @roomId AND outlier = 0 AND rejected = 0 ORDER BY stream_ordering LIMIT 1", new { roomId });
+        $"SELECT {EventColumns} FROM events WHERE room_id = @roomId AND (room_id, stream_ordering) >= (@roomId, @first) AND outlier = 0 AND rejected = 0 " +
+        "ORDER BY stream_ordering LIMIT 1", new { roomId, first = long.MinValue });
 
     /// <summary>Turns a stored outlier into a backfilled timeline event at the given (negative) position.</summary>
     public Task PromoteOutlierAsync(DbSession s, string eventId, long streamOrdering, long stateGroup) => s.ExecuteAsync(
@@ -71,13 +76,14 @@ public sealed class RoomStore
     /// <summary>Room events with <paramref name="after"/> &lt; stream ordering &lt;= <paramref name="upTo"/>, newest first when <paramref name="newestFirst"/>.</summary>
     public async Task<List<EventRow>> RoomEventsAsync(DbSession s, string roomId, long after, long upTo, int limit, bool newestFirst) =>
         (await s.QueryAsync<EventRow>(
-            $"SELECT {EventColumns} FROM events WHERE room_id = @roomId AND stream_ordering > @after AND stream_ordering <= @upTo AND {Served} " +
-            $"ORDER BY stream_ordering {(newestFirst ? "DESC" : "ASC")} LIMIT @limit",
+            $"SELECT {EventColumns} FROM events WHERE room_id = @roomId AND (room_id, stream_ordering) > (@roomId, @after) " +
+            $"AND (room_id, stream_ordering) <= (@roomId, @upTo) AND {Served} ORDER BY stream_ordering {(newestFirst ? "DESC" : "ASC")} LIMIT @limit",
             new { roomId, after, upTo, limit = (long)limit })).ToList();
 
     /// <summary>The room's latest event at or before a stream position (the state at that position is its state group).</summary>
     public Task<EventRow?> LastEventAtAsync(DbSession s, string roomId, long position) => s.QuerySingleOrDefaultAsync<EventRow>(
-        $"SELECT {EventColumns} FROM events WHERE room_id = @roomId AND stream_ordering <= @position AND {Served} ORDER BY stream_ordering DESC LIMIT 1",
+        $"SELECT {EventColumns} FROM events WHERE room_id = @roomId AND (room_id, stream_ordering) <= (@roomId, @position) AND {Served} " +
+        "ORDER BY stream_ordering DESC LIMIT 1",
         new { roomId, position });
 
     /// <summary>The client transaction IDs a device used for some of its events.</summary>
@@ -138,18 +144,24 @@ public sealed class RoomStore
     /// <summary>The user's member events after a stream position (joins, leaves, invites since a sync token).</summary>
     public async Task<List<EventRow>> MembershipEventsSinceAsync(DbSession s, string userId, long after, long upTo) =>
         (await s.QueryAsync<EventRow>(
-            $"SELECT {EventColumns} FROM events WHERE state_key = @userId AND type = 'm.room.member' AND stream_ordering > @after AND stream_ordering <= @upTo AND {Served} ORDER BY stream_ordering",
+            $"SELECT {EventColumns} FROM events WHERE state_key = @userId AND type = 'm.room.member' " +
+            $"AND (state_key, type, stream_ordering) > (@userId, 'm.room.member', @after) AND (state_key, type, stream_ordering) <= (@userId, 'm.room.member', @upTo) " +
+            $"AND {Served} ORDER BY stream_ordering",
             new { userId, after, upTo })).ToList();
 
-    /// <summary>The users whose member events in the given rooms fall in a stream window (who joined or left beside the user).</summary>
-    public async Task<HashSet<string>> MembersChangedInRoomsAsync(DbSession s, IReadOnlyCollection<string> roomIds, long after, long upTo)
+    /// <summary>
+    /// The users whose member events fall in a stream window in the rooms <paramref name="userId"/> is joined to, or in
+    /// <paramref name="alsoRooms"/> (who joined or left beside the user).
+    /// </summary>
+    public async Task<HashSet<string>> MembersChangedBesideAsync(DbSession s, string userId, IReadOnlyCollection<string> alsoRooms, long after, long upTo)
     {
-        if (roomIds.Count == 0 || after >= upTo)
+        if (after >= upTo)
             return [];
-        var args = new SqlArgs(new { after, upTo });
+        var args = new SqlArgs(new { userId, after, upTo });
+        var also = alsoRooms.Count == 0 ? "" : $"OR room_id IN {SqlList.In(args, "r", alsoRooms)}";
         return (await s.QueryAsync<string>($"""
-            SELECT DISTINCT state_key FROM events WHERE type = 'm.room.member' AND room_id IN {SqlList.In(args, "r", roomIds)}
-            AND stream_ordering > @after AND stream_ordering <= @upTo AND {Served}
+            SELECT DISTINCT state_key FROM events WHERE type = 'm.room.member' AND stream_ordering > @after AND stream_ordering <= @upTo AND {Served}
+            AND (room_id IN (SELECT room_id FROM current_state WHERE state_key = @userId AND type = 'm.room.member' AND membership = 'join') {also})
             """, args)).ToHashSet(StringComparer.Ordinal);
     }
 

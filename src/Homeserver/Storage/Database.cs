@@ -31,8 +31,9 @@ public sealed class Database : IAsyncDisposable
         {
             Engine = DatabaseEngine.Postgres;
             // The server keeps no session state on its connections, so none needs resetting (DISCARD ALL) each time one
-            // goes back to the pool; the statements it runs over and over are parsed once per connection, but planned
-            // for their values each time (a generic plan reads a busy room's timeline through the wrong index).
+            // goes back to the pool; the statements it runs over and over are prepared once per connection (and,
+            // after a few runs, planned once: queries that page a room or user by stream position order by the whole
+            // index key, so even a plan made without their values takes the right index).
             var builder = new NpgsqlConnectionStringBuilder(config.ConnectionString)
             {
                 MaxPoolSize = config.MaxPoolSize,
@@ -40,7 +41,6 @@ public sealed class Database : IAsyncDisposable
                 MaxAutoPrepare = 200,
                 AutoPrepareMinUsages = 2,
             };
-            builder.Options = ((builder.Options ?? "") + " -c plan_cache_mode=force_custom_plan").Trim();
             _connectionString = builder.ConnectionString;
             _postgres = NpgsqlDataSource.Create(_connectionString);
         }

@@ -22,7 +22,22 @@ public sealed class StreamPositions
         public long Last = position;
         public long ReservedUpTo = position;
         public readonly SortedSet<long> InFlight = [];
+        /// <summary>Actions to run once a position is visible, by position.</summary>
+        public readonly PriorityQueue<Action, long> WaitingForVisible = new();
         public long Visible => InFlight.Count == 0 ? Last : InFlight.Min - 1;
+
+        /// <summary>Removes a finished position; returns the waiting actions that its end made visible.</summary>
+        public List<Action> Finish(long position)
+        {
+            InFlight.Remove(position);
+            var ready = new List<Action>();
+            while (WaitingForVisible.TryPeek(out var action, out var waitingFor) && waitingFor <= Visible)
+            {
+                WaitingForVisible.Dequeue();
+                ready.Add(action);
+            }
+            return ready;
+        }
     }
 
     /// <summary>The next position of <paramref name="stream"/>, for a row written in the transaction of <paramref name="s"/>.</summary>
@@ -38,10 +53,32 @@ public sealed class StreamPositions
             position = await ReserveAndTakeAsync(s, stream, counter);
         s.OnCompleted(_ =>
         {
+            List<Action> ready;
             lock (counter)
-                counter.InFlight.Remove(position);
+                ready = counter.Finish(position);
+            foreach (var action in ready)
+                action();
         });
         return position;
+    }
+
+    /// <summary>
+    /// Runs <paramref name="action"/> once readers see <paramref name="position"/> (at once if they do): a position
+    /// committed ahead of an earlier one still open is announced when that one ends, not before readers could find it.
+    /// </summary>
+    public void WhenVisible(string stream, long position, Action action)
+    {
+        Counter? counter;
+        lock (_counters)
+            _counters.TryGetValue(stream, out counter);
+        if (counter is not null)
+            lock (counter)
+                if (position > counter.Visible)
+                {
+                    counter.WaitingForVisible.Enqueue(action, position);
+                    return;
+                }
+        action();
     }
 
     /// <summary>The position up to which every row of the stream is committed.</summary>

@@ -35,9 +35,14 @@ public sealed class SyncService(
         var waiter = notifier.Register(user, out var unregister);
         try
         {
-            var (response, empty) = await BuildAsync(requester, since, filter, fullState, useStateAfter, ct);
-            if (!empty || since is null || timeoutMs <= 0)
-                return response;
+            // A client polling again right after a response mostly finds every stream where its token left it: then
+            // nothing can be new, and the first build is skipped.
+            if (since is not { } token || fullState || timeoutMs <= 0 || await CurrentPositionsAsync(ct) != token)
+            {
+                var (response, empty) = await BuildAsync(requester, since, filter, fullState, useStateAfter, ct);
+                if (!empty || since is null || timeoutMs <= 0)
+                    return response;
+            }
             await Task.WhenAny(waiter, Task.Delay(Math.Min(timeoutMs, MaxTimeoutMs), ct));
             ct.ThrowIfCancellationRequested();
             return (await BuildAsync(requester, since, filter, fullState, useStateAfter, ct)).Response;
@@ -48,13 +53,16 @@ public sealed class SyncService(
         }
     }
 
+    private Task<SyncToken> CurrentPositionsAsync(CancellationToken ct) => db.ReadAsync(async s => new SyncToken(
+        await streams.CurrentAsync(s, "events"), await streams.CurrentAsync(s, "account_data"), await streams.CurrentAsync(s, "receipts"),
+        typing.CurrentSerial, await streams.CurrentAsync(s, "presence"), await streams.CurrentAsync(s, "to_device"),
+        await streams.CurrentAsync(s, "device_lists")), ct);
+
     private async Task<(JsonObject Response, bool Empty)> BuildAsync(Requester requester, SyncToken? since, SyncFilter filter, bool fullState,
         bool useStateAfter, CancellationToken ct)
     {
         var user = requester.UserId.Value;
-        var positions = await db.ReadAsync(async s => new SyncToken(await streams.CurrentAsync(s, "events"),
-            await streams.CurrentAsync(s, "account_data"), await streams.CurrentAsync(s, "receipts"), typing.CurrentSerial,
-            await streams.CurrentAsync(s, "presence"), await streams.CurrentAsync(s, "to_device"), await streams.CurrentAsync(s, "device_lists")), ct);
+        var positions = await CurrentPositionsAsync(ct);
         var window = new Window(since, positions);
         var upTo = positions.Events;
         var sinceEvents = window.From.Events;
@@ -86,7 +94,8 @@ public sealed class SyncService(
         active?.UnionWith(changedAccountData.Select(e => e.RoomId));
 
         var ignored = await ignoredUsers.OfAsync(user, ct);
-        var invitesBlocked = await invitePermissions.BlocksInvitesAsync(user, ct);
+        Task<bool>? invitesBlockedRead = null;
+        Task<bool> InvitesBlockedAsync() => invitesBlockedRead ??= invitePermissions.BlocksInvitesAsync(user, ct);
         var join = new JsonObject();
         var invite = new JsonObject();
         var leave = new JsonObject();
@@ -106,7 +115,7 @@ public sealed class SyncService(
                 case "join":
                     joinedRooms.Add((room, fullState || isNew));
                     break;
-                case "invite" when isNew && !invitesBlocked && !ignored.Contains((await events.GetAsync(membership.EventId, room.Version, ct))?.Sender ?? ""):
+                case "invite" when isNew && !await InvitesBlockedAsync() && !ignored.Contains((await events.GetAsync(membership.EventId, room.Version, ct))?.Sender ?? ""):
                     invite[room.RoomId] = new JsonObject { ["invite_state"] = new JsonObject { ["events"] = await StrippedStateAsync(room, membership.EventId, ct) } };
                     break;
                 case "knock" when isNew:
@@ -120,9 +129,9 @@ public sealed class SyncService(
         // What every joined room needs from the receipts and push actions is read for all of them at once; then the
         // rooms are built a few at a time (each waits mostly on the database) and added in membership order.
         var joinedIds = joinedRooms.Select(r => r.Room.RoomId).ToList();
-        var (roomReceipts, unread) = joinedIds.Count == 0 ? (Enumerable.Empty<ReceiptRow>().ToLookup(r => r.RoomId), Enumerable.Empty<Push.UnreadCount>().ToLookup(c => c.RoomId))
-            : await db.ReadAsync(async s => (await receipts.ChangedSinceAsync(s, joinedIds, window.From.Receipts, window.UpTo.Receipts),
-                await pushActions.UnreadAsync(s, user, joinedIds)), ct);
+        var receiptsRead = db.ReadAsync(s => receipts.ChangedSinceAsync(s, joinedIds, window.From.Receipts, window.UpTo.Receipts), ct);
+        var unreadRead = db.ReadAsync(s => pushActions.UnreadAsync(s, user, joinedIds), ct);
+        var (roomReceipts, unread) = (await receiptsRead, await unreadRead);
         using var building = new SemaphoreSlim(JoinedRoomsInParallel);
         var built = joinedRooms.Select(async r =>
         {
@@ -148,7 +157,7 @@ public sealed class SyncService(
             {
                 var stripped = JsonNode.Parse(remote.InviteStateJson)!.AsArray();
                 var memberEvent = JsonNode.Parse(remote.EventJson)!.AsObject();
-                if (invitesBlocked || ignored.Contains(memberEvent["sender"]?.GetValue<string>() ?? ""))
+                if (await InvitesBlockedAsync() || ignored.Contains(memberEvent["sender"]?.GetValue<string>() ?? ""))
                     continue;
                 stripped.Add(new JsonObject
                 {
