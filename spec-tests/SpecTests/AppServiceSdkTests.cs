@@ -14,7 +14,7 @@ namespace Matrix.SpecTests;
 public sealed class AppServiceSdkTests : IAsyncLifetime
 {
     private readonly string _dir = Directory.CreateTempSubdirectory("hs-sdk-").FullName;
-    private readonly int _port = FakeRemoteServer.FreePort();
+    private readonly int _port = FreePorts.Next();
     private TestDatabase? _database;
     private HomeserverProcess _server = null!;
     private BridgeRuntime _bridge = null!;

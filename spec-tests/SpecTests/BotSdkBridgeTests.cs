@@ -11,7 +11,7 @@ namespace Matrix.SpecTests;
 public sealed class BotSdkBridgeTests : IAsyncLifetime
 {
     private readonly string _dir = Directory.CreateTempSubdirectory("hs-botsdk-").FullName;
-    private readonly int _port = FakeRemoteServer.FreePort();
+    private readonly int _port = FreePorts.Next();
     private readonly string _asToken = $"botsdk-as-{Guid.NewGuid():N}";
     private readonly string _hsToken = $"botsdk-hs-{Guid.NewGuid():N}";
     private TestDatabase? _database;

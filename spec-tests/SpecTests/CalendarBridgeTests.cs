@@ -51,7 +51,7 @@ public sealed class CalendarBridgeTests : IAsyncLifetime
               server_name: {_server.ServerName}
             appservice:
               id: calendar
-              port: {FakeRemoteServer.FreePort()}
+              port: {FreePorts.Next()}
               registration: calendar-registration.yaml
               data_dir: ./data
               sender_localpart: calendar

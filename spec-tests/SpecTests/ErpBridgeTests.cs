@@ -48,7 +48,7 @@ public sealed class ErpBridgeTests : IAsyncLifetime
               - {registration}
             """);
         var configPath = Path.Combine(_dir, "erp-bridge.yaml");
-        var (appServicePort, webhookPort) = (FakeRemoteServer.FreePort(), FakeRemoteServer.FreePort());
+        var (appServicePort, webhookPort) = (FreePorts.Next(), FreePorts.Next());
         string Config(string room) => $"""
             homeserver:
               url: {_server.BaseUrl}

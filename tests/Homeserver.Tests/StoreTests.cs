@@ -120,6 +120,30 @@ public abstract class StoreTests(DatabaseFixture fixture)
     }
 
     [Fact]
+    public async Task Batched_reads_each_get_their_own_rows_and_arguments()
+    {
+        var users = new UserStore(new AccessTokenCache());
+        var (a, b) = (NewUser(), NewUser());
+        await Db.WriteAsync(async s =>
+        {
+            await users.InsertAsync(s, a, "hash", false, 1);
+            await users.InsertAsync(s, b, null, true, 2);
+        }, CancellationToken.None);
+        var first = SqlReads.Rows<string>("SELECT user_id FROM users WHERE user_id = @userId", new { userId = a });
+        var second = new SqlRead<long, long>("SELECT is_admin FROM users WHERE user_id = @userId", new { userId = b }, rows => rows.Single());
+        var none = SqlReads.Rows<string>("SELECT user_id FROM users WHERE user_id = @userId", new { userId = "@nobody:test" });
+        Assert.Throws<InvalidOperationException>(() => first.Result);
+        await Db.ReadAsync(async s =>
+        {
+            await s.ReadAllAsync([first, second, none]);
+            return true;
+        }, CancellationToken.None);
+        Assert.Equal([a], first.Result);
+        Assert.Equal(1, second.Result);
+        Assert.Empty(none.Result);
+    }
+
+    [Fact]
     public async Task Cached_token_lookups_go_stale_with_every_token_or_user_write()
     {
         var cache = new AccessTokenCache();

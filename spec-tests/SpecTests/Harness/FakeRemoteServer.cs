@@ -107,12 +107,5 @@ public sealed class FakeRemoteServer : IAsyncDisposable
         return userId;
     }
 
-    internal static int FreePort()
-    {
-        using var socket = new TcpListener(IPAddress.Loopback, 0);
-        socket.Start();
-        return ((IPEndPoint)socket.LocalEndpoint).Port;
-    }
-
     public ValueTask DisposeAsync() => _listener.DisposeAsync();
 }

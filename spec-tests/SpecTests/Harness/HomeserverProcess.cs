@@ -40,12 +40,12 @@ public sealed class HomeserverProcess : IAsyncDisposable
     public HomeserverProcess(string databaseYaml, string extraYaml = "", bool addressAsServerName = false, TestCertificates? tls = null)
     {
         DataDir = Directory.CreateTempSubdirectory("hs-spec-").FullName;
-        Port = FreePort();
+        Port = FreePorts.Next();
         var listeners = $"listeners:\n  - bind_address: 127.0.0.1\n    port: {Port}\n";
         ServerName = addressAsServerName ? $"127.0.0.1:{Port}" : "spec.test";
         if (tls is not null)
         {
-            var federationPort = FreePort();
+            var federationPort = FreePorts.Next();
             var (certificate, key) = tls.IssueForLoopback(DataDir);
             ServerName = $"127.0.0.1:{federationPort}";
             listeners = $"listeners:\n  - bind_address: 127.0.0.1\n    port: {Port}\n    resources: [client]\n" +
@@ -162,12 +162,5 @@ public sealed class HomeserverProcess : IAsyncDisposable
     {
         await KillAsync();
         try { Directory.Delete(DataDir, recursive: true); } catch (IOException) { }
-    }
-
-    private static int FreePort()
-    {
-        using var listener = new TcpListener(IPAddress.Loopback, 0);
-        listener.Start();
-        return ((IPEndPoint)listener.LocalEndpoint).Port;
     }
 }

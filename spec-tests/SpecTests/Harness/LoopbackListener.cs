@@ -11,7 +11,7 @@ public sealed class LoopbackListener : IAsyncDisposable
     private readonly CancellationTokenSource _stop = new();
     private readonly Task _serving;
 
-    public int Port { get; } = FakeRemoteServer.FreePort();
+    public int Port { get; } = FreePorts.Next();
     public string Address { get; }
     public string BaseUrl => $"http://{Address}:{Port}";
 

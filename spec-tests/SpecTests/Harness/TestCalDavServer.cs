@@ -20,7 +20,7 @@ public sealed class TestCalDavServer : IAsyncDisposable
     private readonly HttpClient _http = new();
     private Process? _process;
 
-    public int Port { get; } = FakeRemoteServer.FreePort();
+    public int Port { get; } = FreePorts.Next();
     public string BaseUrl => $"http://127.0.0.1:{Port}";
 
     private TestCalDavServer()

@@ -23,8 +23,8 @@ public sealed class TestLdapServer : IAsyncDisposable
     private readonly bool _tls;
     private Process? _slapd;
 
-    public int Port { get; } = FakeRemoteServer.FreePort();
-    public int SecurePort { get; } = FakeRemoteServer.FreePort();
+    public int Port { get; } = FreePorts.Next();
+    public int SecurePort { get; } = FreePorts.Next();
     public string Uri => $"ldap://127.0.0.1:{Port}";
     public string SecureUri => $"ldaps://127.0.0.1:{SecurePort}";
 

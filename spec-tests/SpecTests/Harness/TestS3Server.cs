@@ -13,7 +13,7 @@ public sealed class TestS3Server : IAsyncDisposable
     private readonly Process _process;
 
     public string DataDir { get; } = Directory.CreateTempSubdirectory("hs-s3-").FullName;
-    public int Port { get; } = FakeRemoteServer.FreePort();
+    public int Port { get; } = FreePorts.Next();
     public string Endpoint => $"http://127.0.0.1:{Port}";
 
     /// <summary>The homeserver's <c>media:</c> section for this store (s3rver's fixed credentials).</summary>

@@ -21,10 +21,11 @@ public sealed class AccountDataStore
     public sealed record Entry(string RoomId, string DataType, string Content);
 
     /// <summary>The user's account data changed after <paramref name="after"/> (everything when 0), global and per room.</summary>
-    public async Task<List<Entry>> ChangedSinceAsync(DbSession s, string userId, long after, long upTo) =>
-        (await s.QueryAsync<Entry>(
-            "SELECT room_id, data_type, content FROM account_data WHERE user_id = @userId AND stream_id > @after AND stream_id <= @upTo",
-            new { userId, after, upTo })).ToList();
+    public SqlRead<Entry, List<Entry>> ChangedSince(string userId, long after, long upTo) => SqlReads.Rows<Entry>(
+        "SELECT room_id, data_type, content FROM account_data WHERE user_id = @userId AND stream_id > @after AND stream_id <= @upTo",
+        new { userId, after, upTo });
+
+    public Task<List<Entry>> ChangedSinceAsync(DbSession s, string userId, long after, long upTo) => s.QueryAsync(ChangedSince(userId, after, upTo));
 
     public Task DeleteAllAsync(DbSession s, string userId) =>
         s.ExecuteAsync("DELETE FROM account_data WHERE user_id = @userId", new { userId });

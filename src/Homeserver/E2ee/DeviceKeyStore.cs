@@ -64,10 +64,11 @@ public sealed class DeviceKeyStore
         }
     }
 
-    public async Task<Dictionary<string, long>> CountOneTimeKeysAsync(DbSession s, string userId, string deviceId) =>
-        (await s.QueryAsync<(string Algorithm, long Count)>(
-            "SELECT algorithm, COUNT(*) FROM e2e_one_time_keys WHERE user_id = @userId AND device_id = @deviceId GROUP BY algorithm",
-            new { userId, deviceId })).ToDictionary(r => r.Algorithm, r => r.Count);
+    public SqlRead<(string Algorithm, long Count), Dictionary<string, long>> OneTimeKeyCounts(string userId, string deviceId) => new(
+        "SELECT algorithm, COUNT(*) FROM e2e_one_time_keys WHERE user_id = @userId AND device_id = @deviceId GROUP BY algorithm",
+        new { userId, deviceId }, rows => rows.ToDictionary(r => r.Algorithm, r => r.Count));
+
+    public Task<Dictionary<string, long>> CountOneTimeKeysAsync(DbSession s, string userId, string deviceId) => s.QueryAsync(OneTimeKeyCounts(userId, deviceId));
 
     /// <summary>Replaces the device's fallback key of the key's algorithm, unless it is the same key (then its used flag stays).</summary>
     public async Task SetFallbackKeyAsync(DbSession s, string userId, string deviceId, string algorithm, string keyId, string keyJson)
@@ -95,10 +96,12 @@ public sealed class DeviceKeyStore
         return row;
     }
 
-    public async Task<List<string>> UnusedFallbackAlgorithmsAsync(DbSession s, string userId, string deviceId) =>
-        (await s.QueryAsync<string>(
-            "SELECT algorithm FROM e2e_fallback_keys WHERE user_id = @userId AND device_id = @deviceId AND used = 0 ORDER BY algorithm",
-            new { userId, deviceId })).ToList();
+    public SqlRead<string, List<string>> UnusedFallbackAlgorithms(string userId, string deviceId) => SqlReads.Rows<string>(
+        "SELECT algorithm FROM e2e_fallback_keys WHERE user_id = @userId AND device_id = @deviceId AND used = 0 ORDER BY algorithm",
+        new { userId, deviceId });
+
+    public Task<List<string>> UnusedFallbackAlgorithmsAsync(DbSession s, string userId, string deviceId) =>
+        s.QueryAsync(UnusedFallbackAlgorithms(userId, deviceId));
 
     /// <summary>Everything stored for a device: removed with the device.</summary>
     public async Task DeleteDeviceAsync(DbSession s, string userId, string deviceId)

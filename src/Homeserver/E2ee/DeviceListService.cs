@@ -93,23 +93,44 @@ public sealed class DeviceListService(
             .Where(s => s != config.ServerName).Distinct().ToList();
 
     /// <summary>
-    /// The device-list part of a sync: users sharing a room whose devices changed in the window, or who began sharing a
-    /// room with the user in the event window (changed), and users who stopped sharing every room (left).
+    /// What the device-list part of a sync reads (in the sync's batch of reads): users whose devices changed in the
+    /// window, and users whose membership changed beside the user's (with the user's own membership changes).
+    /// </summary>
+    public sealed record SyncReads(
+        SqlRead<string, HashSet<string>> Devices, SqlRead<string, HashSet<string>>? Members, SqlRead<EventRow, List<EventRow>>? OwnMemberships)
+    {
+        public IEnumerable<SqlRead> All => new SqlRead?[] { Devices, Members, OwnMemberships }.OfType<SqlRead>();
+    }
+
+    /// <summary>The reads for <see cref="ChangesForSyncAsync(string, SyncReads, CancellationToken)"/>; a caller that reads the user's
+    /// own membership changes anyway passes them as <paramref name="ownMemberships"/>.</summary>
+    public SyncReads ReadsForSync(string userId, long fromDeviceLists, long upToDeviceLists, long fromEvents, long upToEvents,
+        SqlRead<EventRow, List<EventRow>>? ownMemberships = null) =>
+        new(store.ChangedUsers(fromDeviceLists, upToDeviceLists),
+            fromEvents >= upToEvents ? null : rooms.MembersChangedBeside(userId, fromEvents, upToEvents),
+            fromEvents >= upToEvents ? null : ownMemberships ?? rooms.MembershipEventsSince(userId, fromEvents, upToEvents));
+
+    /// <summary>
+    /// The device-list part of a sync (or of <c>/keys/changes</c>): users sharing a room whose devices changed in the
+    /// window, or who began sharing a room with the user in the event window (changed), and users who stopped sharing
+    /// every room (left).
     /// </summary>
     public async Task<(List<string> Changed, List<string> Left)> ChangesForSyncAsync(string userId, long fromDeviceLists, long upToDeviceLists,
         long fromEvents, long upToEvents, CancellationToken ct)
     {
-        var devicesRead = db.ReadAsync(s => store.ChangedUsersAsync(s, fromDeviceLists, upToDeviceLists), ct);
-        var membersRead = fromEvents >= upToEvents ? Task.FromResult(new HashSet<string>()) : db.ReadAsync(async s =>
-        {
-            var ownChanges = (await rooms.MembershipEventsSinceAsync(s, userId, fromEvents, upToEvents)).Select(e => e.RoomId).Distinct().ToList();
-            var members = await rooms.MembersChangedBesideAsync(s, userId, ownChanges, fromEvents, upToEvents);
-            // The user's own join (or leave) makes every member of that room new to them (or possibly gone).
-            foreach (var roomId in ownChanges)
-                members.UnionWith(await rooms.JoinedMembersAsync(s, roomId));
-            return members;
-        }, ct);
-        var (changedDevices, membershipChanges) = (await devicesRead, await membersRead);
+        var reads = ReadsForSync(userId, fromDeviceLists, upToDeviceLists, fromEvents, upToEvents);
+        await db.ReadAsync(async s => { await s.ReadAllAsync(reads.All.ToList()); return true; }, ct);
+        return await ChangesForSyncAsync(userId, reads, ct);
+    }
+
+    /// <summary>The same from reads already run.</summary>
+    public async Task<(List<string> Changed, List<string> Left)> ChangesForSyncAsync(string userId, SyncReads reads, CancellationToken ct)
+    {
+        var changedDevices = reads.Devices.Result;
+        var membershipChanges = reads.Members?.Result ?? [];
+        // The user's own join (or leave) makes every member of that room new to them (or possibly gone).
+        foreach (var roomId in reads.OwnMemberships?.Result.Select(e => e.RoomId).Distinct() ?? [])
+            membershipChanges.UnionWith(await db.ReadAsync(s => rooms.JoinedMembersAsync(s, roomId), ct));
         if (changedDevices.Count == 0 && membershipChanges.Count == 0)
             return ([], []);
         var sharing = await reader.UsersSharingRoomsAsync(userId, ct);

@@ -24,10 +24,9 @@ public sealed class DeviceListStore(StreamPositions streams)
         s.ExecuteScalarAsync<long?>("SELECT MAX(stream_id) FROM device_list_changes WHERE user_id = @userId AND stream_id < @before",
             new { userId, before });
 
-    public async Task<HashSet<string>> ChangedUsersAsync(DbSession s, long after, long upTo) =>
-        after >= upTo ? [] : (await s.QueryAsync<string>(
-            "SELECT DISTINCT user_id FROM device_list_changes WHERE stream_id > @after AND stream_id <= @upTo", new { after, upTo }))
-            .ToHashSet(StringComparer.Ordinal);
+    public SqlRead<string, HashSet<string>> ChangedUsers(long after, long upTo) => new(
+        "SELECT DISTINCT user_id FROM device_list_changes WHERE stream_id > @after AND stream_id <= @upTo", new { after, upTo },
+        rows => rows.ToHashSet(StringComparer.Ordinal));
 
     /// <summary>The last <c>stream_id</c> seen from the user's server, or null when this server does not track the user.</summary>
     public Task<long?> RemoteStreamIdAsync(DbSession s, string userId) =>

@@ -117,15 +117,25 @@ public sealed class ToDeviceService(
         return services;
     }
 
+    /// <summary>What a sync reads from the device's inbox (in its batch of reads) before <see cref="ForSyncAsync"/>.</summary>
+    public sealed record SyncReads(SqlRead<ToDeviceRow, List<ToDeviceRow>> Pending, SqlRead<long, bool>? Acknowledged)
+    {
+        public IEnumerable<SqlRead> All => Acknowledged is null ? [Pending] : [Pending, Acknowledged];
+    }
+
+    public SyncReads ReadsForSync(string userId, string deviceId, long? since, long upTo) =>
+        new(store.Pending(userId, deviceId, since ?? 0, upTo, MaxMessagesPerSync), since is > 0 ? store.AnyUpTo(userId, deviceId, since.Value) : null);
+
     /// <summary>
     /// The device's messages for a sync: those up to <paramref name="since"/> were acknowledged and are deleted; at most
     /// <see cref="MaxMessagesPerSync"/> newer ones are returned with the position the next token must carry.
     /// </summary>
-    public async Task<(JsonArray Events, long Position)> ForSyncAsync(string userId, string deviceId, long? since, long upTo, CancellationToken ct)
+    public async Task<(JsonArray Events, long Position)> ForSyncAsync(string userId, string deviceId, long? since, long upTo, SyncReads read,
+        CancellationToken ct)
     {
-        if (since is { } acknowledged && acknowledged > 0 && await db.ReadAsync(s => store.AnyUpToAsync(s, userId, deviceId, acknowledged), ct))
-            await db.WriteAsync(s => store.DeleteDeliveredAsync(s, userId, deviceId, acknowledged), ct);
-        var rows = await db.ReadAsync(s => store.PendingAsync(s, userId, deviceId, since ?? 0, upTo, MaxMessagesPerSync), ct);
+        if (read.Acknowledged?.Result == true)
+            await db.WriteAsync(s => store.DeleteDeliveredAsync(s, userId, deviceId, since!.Value), ct);
+        var rows = read.Pending.Result;
         var events = new JsonArray(rows.Select(r => JsonNode.Parse(r.MessageJson)).ToArray());
         return (events, rows.Count == MaxMessagesPerSync ? rows[^1].StreamId : upTo);
     }

@@ -15,17 +15,16 @@ public sealed class ToDeviceStore(StreamPositions streams)
         return streamId;
     }
 
-    public async Task<List<ToDeviceRow>> PendingAsync(DbSession s, string userId, string deviceId, long after, long upTo, int limit) =>
-        (await s.QueryAsync<ToDeviceRow>("""
+    public SqlRead<ToDeviceRow, List<ToDeviceRow>> Pending(string userId, string deviceId, long after, long upTo, int limit) =>
+        SqlReads.Rows<ToDeviceRow>("""
             SELECT stream_id, message_json FROM to_device_messages
             WHERE user_id = @userId AND device_id = @deviceId AND stream_id > @after AND stream_id <= @upTo
             ORDER BY stream_id LIMIT @limit
-            """, new { userId, deviceId, after, upTo, limit = (long)limit })).ToList();
+            """, new { userId, deviceId, after, upTo, limit = (long)limit });
 
-    public async Task<bool> AnyUpToAsync(DbSession s, string userId, string deviceId, long upTo) =>
-        await s.ExecuteScalarAsync<long?>(
-            "SELECT stream_id FROM to_device_messages WHERE user_id = @userId AND device_id = @deviceId AND stream_id <= @upTo LIMIT 1",
-            new { userId, deviceId, upTo }) is not null;
+    public SqlRead<long, bool> AnyUpTo(string userId, string deviceId, long upTo) => new(
+        "SELECT stream_id FROM to_device_messages WHERE user_id = @userId AND device_id = @deviceId AND stream_id <= @upTo LIMIT 1",
+        new { userId, deviceId, upTo }, rows => rows.Any());
 
     /// <summary>Messages the device acknowledged by syncing with a token past them.</summary>
     public Task DeleteDeliveredAsync(DbSession s, string userId, string deviceId, long upTo) =>

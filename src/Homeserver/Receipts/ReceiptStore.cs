@@ -31,6 +31,6 @@ public sealed class ReceiptStore
     }
 
     /// <summary>Rooms with receipts stored in the window (an incremental sync looks only at rooms where something happened).</summary>
-    public async Task<List<string>> RoomsChangedAsync(DbSession s, long after, long upTo) =>
-        (await s.QueryAsync<string>("SELECT DISTINCT room_id FROM receipts WHERE stream_id > @after AND stream_id <= @upTo", new { after, upTo })).ToList();
+    public SqlRead<string, List<string>> RoomsChanged(long after, long upTo) =>
+        SqlReads.Rows<string>("SELECT DISTINCT room_id FROM receipts WHERE stream_id > @after AND stream_id <= @upTo", new { after, upTo });
 }

@@ -21,8 +21,8 @@ public sealed class RemoteInviteStore
             membership = excluded.membership, via_server = excluded.via_server
         """, row);
 
-    public async Task<List<RemoteInviteRow>> ForUserAsync(DbSession s, string userId) =>
-        (await s.QueryAsync<RemoteInviteRow>($"SELECT {Columns} FROM remote_invites WHERE user_id = @userId", new { userId })).ToList();
+    public SqlRead<RemoteInviteRow, List<RemoteInviteRow>> ForUser(string userId) =>
+        SqlReads.Rows<RemoteInviteRow>($"SELECT {Columns} FROM remote_invites WHERE user_id = @userId", new { userId });
 
     public Task<RemoteInviteRow?> GetAsync(DbSession s, string roomId, string userId) => s.QuerySingleOrDefaultAsync<RemoteInviteRow>(
         $"SELECT {Columns} FROM remote_invites WHERE room_id = @roomId AND user_id = @userId", new { roomId, userId });

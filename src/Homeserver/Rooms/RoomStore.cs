@@ -129,41 +129,39 @@ public sealed class RoomStore
 
     /// <summary>The user's membership in every room they have a member event in (from current state).</summary>
     /// <summary>Rooms with events stored in the window.</summary>
-    public async Task<List<string>> RoomsWithEventsAsync(DbSession s, long after, long upTo) =>
-        (await s.QueryAsync<string>("SELECT DISTINCT room_id FROM events WHERE stream_ordering > @after AND stream_ordering <= @upTo",
-            new { after, upTo })).ToList();
+    public SqlRead<string, List<string>> RoomsWithEvents(long after, long upTo) =>
+        SqlReads.Rows<string>("SELECT DISTINCT room_id FROM events WHERE stream_ordering > @after AND stream_ordering <= @upTo", new { after, upTo });
 
-    public async Task<List<MembershipRow>> MembershipsAsync(DbSession s, string userId) =>
-        (await s.QueryAsync<MembershipRow>(
-            "SELECT room_id, membership, event_id FROM current_state WHERE state_key = @userId AND type = 'm.room.member'", new { userId })).ToList();
+    public SqlRead<MembershipRow, List<MembershipRow>> Memberships(string userId) => SqlReads.Rows<MembershipRow>(
+        "SELECT room_id, membership, event_id FROM current_state WHERE state_key = @userId AND type = 'm.room.member'", new { userId });
+
+    public Task<List<MembershipRow>> MembershipsAsync(DbSession s, string userId) => s.QueryAsync(Memberships(userId));
 
     public async Task<List<string>> JoinedMembersAsync(DbSession s, string roomId) =>
         (await s.QueryAsync<string>(
             "SELECT state_key FROM current_state WHERE room_id = @roomId AND type = 'm.room.member' AND membership = 'join'", new { roomId })).ToList();
 
     /// <summary>The user's member events after a stream position (joins, leaves, invites since a sync token).</summary>
-    public async Task<List<EventRow>> MembershipEventsSinceAsync(DbSession s, string userId, long after, long upTo) =>
-        (await s.QueryAsync<EventRow>(
-            $"SELECT {EventColumns} FROM events WHERE state_key = @userId AND type = 'm.room.member' " +
-            $"AND (state_key, type, stream_ordering) > (@userId, 'm.room.member', @after) AND (state_key, type, stream_ordering) <= (@userId, 'm.room.member', @upTo) " +
-            $"AND {Served} ORDER BY stream_ordering",
-            new { userId, after, upTo })).ToList();
+    public SqlRead<EventRow, List<EventRow>> MembershipEventsSince(string userId, long after, long upTo) => SqlReads.Rows<EventRow>(
+        $"SELECT {EventColumns} FROM events WHERE state_key = @userId AND type = 'm.room.member' " +
+        $"AND (state_key, type, stream_ordering) > (@userId, 'm.room.member', @after) AND (state_key, type, stream_ordering) <= (@userId, 'm.room.member', @upTo) " +
+        $"AND {Served} ORDER BY stream_ordering",
+        new { userId, after, upTo });
+
+    public Task<List<EventRow>> MembershipEventsSinceAsync(DbSession s, string userId, long after, long upTo) =>
+        s.QueryAsync(MembershipEventsSince(userId, after, upTo));
 
     /// <summary>
-    /// The users whose member events fall in a stream window in the rooms <paramref name="userId"/> is joined to, or in
-    /// <paramref name="alsoRooms"/> (who joined or left beside the user).
+    /// The users whose member events fall in a stream window in the rooms <paramref name="userId"/> is joined to or
+    /// whose own membership changed in it (who joined or left beside the user).
     /// </summary>
-    public async Task<HashSet<string>> MembersChangedBesideAsync(DbSession s, string userId, IReadOnlyCollection<string> alsoRooms, long after, long upTo)
-    {
-        if (after >= upTo)
-            return [];
-        var args = new SqlArgs(new { userId, after, upTo });
-        var also = alsoRooms.Count == 0 ? "" : $"OR room_id IN {SqlList.In(args, "r", alsoRooms)}";
-        return (await s.QueryAsync<string>($"""
-            SELECT DISTINCT state_key FROM events WHERE type = 'm.room.member' AND stream_ordering > @after AND stream_ordering <= @upTo AND {Served}
-            AND (room_id IN (SELECT room_id FROM current_state WHERE state_key = @userId AND type = 'm.room.member' AND membership = 'join') {also})
-            """, args)).ToHashSet(StringComparer.Ordinal);
-    }
+    public SqlRead<string, HashSet<string>> MembersChangedBeside(string userId, long after, long upTo) => new($"""
+        SELECT DISTINCT state_key FROM events WHERE type = 'm.room.member' AND stream_ordering > @after AND stream_ordering <= @upTo AND {Served}
+        AND (room_id IN (SELECT room_id FROM current_state WHERE state_key = @userId AND type = 'm.room.member' AND membership = 'join')
+             OR room_id IN (SELECT room_id FROM events WHERE state_key = @userId AND type = 'm.room.member'
+                            AND (state_key, type, stream_ordering) > (@userId, 'm.room.member', @after)
+                            AND (state_key, type, stream_ordering) <= (@userId, 'm.room.member', @upTo)))
+        """, new { userId, after, upTo }, rows => rows.ToHashSet(StringComparer.Ordinal));
 
     public Task<string?> TxnEventAsync(DbSession s, string userId, string deviceId, string txnId) => s.QuerySingleOrDefaultAsync<string>(
         "SELECT event_id FROM event_txn_ids WHERE user_id = @userId AND device_id = @deviceId AND txn_id = @txnId", new { userId, deviceId, txnId });
@@ -199,6 +197,8 @@ public sealed class RoomStore
     public Task UnforgetAsync(DbSession s, string userId, string roomId) =>
         s.ExecuteAsync("DELETE FROM forgotten_rooms WHERE user_id = @userId AND room_id = @roomId", new { userId, roomId });
 
-    public async Task<HashSet<string>> ForgottenRoomsAsync(DbSession s, string userId) =>
-        (await s.QueryAsync<string>("SELECT room_id FROM forgotten_rooms WHERE user_id = @userId", new { userId })).ToHashSet();
+    public SqlRead<string, HashSet<string>> ForgottenRooms(string userId) =>
+        new("SELECT room_id FROM forgotten_rooms WHERE user_id = @userId", new { userId }, rows => rows.ToHashSet());
+
+    public Task<HashSet<string>> ForgottenRoomsAsync(DbSession s, string userId) => s.QueryAsync(ForgottenRooms(userId));
 }

@@ -201,6 +201,20 @@ public sealed partial class DbSession(DbConnection connection, bool write, DbTra
         return await connection.QueryAsync<T>(new CommandDefinition(text, parameters, await TransactionAsync(), cancellationToken: ct));
     }
 
+    public async Task<TResult> QueryAsync<TRow, TResult>(SqlRead<TRow, TResult> read) => read.Map(await QueryAsync<TRow>(read.Sql, read.Args));
+
+    /// <summary>Runs independent reads as one command, in one round trip: a result set each, read back in order.</summary>
+    public async Task ReadAllAsync(IReadOnlyList<SqlRead> reads)
+    {
+        if (reads.Any(r => !IsFlat(r.Args)))
+            throw new ArgumentException("batched reads take flat arguments", nameof(reads));
+        await FlushAsync();
+        var (sql, args) = Combine(reads.Select(r => (r.Sql, r.Args)).ToList());
+        using var grid = await connection.QueryMultipleAsync(new CommandDefinition(sql.ToString(), args, await TransactionAsync(), cancellationToken: ct));
+        foreach (var read in reads)
+            await read.ReadFromAsync(grid);
+    }
+
     /// <summary>Rows of two tables joined, each mapped to its own type, split at the column <paramref name="splitOn"/>.</summary>
     public async Task<IEnumerable<TResult>> QueryAsync<T1, T2, TResult>(string sql, Func<T1, T2, TResult> map, object? args, string splitOn)
     {

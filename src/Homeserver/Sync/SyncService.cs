@@ -66,32 +66,38 @@ public sealed class SyncService(
         var window = new Window(since, positions);
         var upTo = positions.Events;
         var sinceEvents = window.From.Events;
-        // The reads below depend only on the window: they run side by side (a sync's latency is its chain of round trips).
-        var membershipsRead = db.ReadAsync(async s => (await rooms.MembershipsAsync(s, user), await rooms.ForgottenRoomsAsync(s, user)), ct);
-        var changedRead = since is null ? Task.FromResult(new HashSet<string>())
-            : db.ReadAsync(async s => (await rooms.MembershipEventsSinceAsync(s, user, sinceEvents, upTo)).Select(e => e.RoomId).ToHashSet(), ct);
-        var accountDataRead = db.ReadAsync(s => accountData.ChangedSinceAsync(s, user, window.From.AccountData, positions.AccountData), ct);
+        // Everything that depends only on the user and the window is read in one round trip.
+        var memberships = rooms.Memberships(user);
+        var forgotten = rooms.ForgottenRooms(user);
+        var accountDataChanges = accountData.ChangedSince(user, window.From.AccountData, positions.AccountData);
+        var pendingRemoteInvites = remoteInvites.ForUser(user);
+        var keyCounts = deviceKeys.OneTimeKeyCounts(user, requester.DeviceId);
+        var unusedFallbackKeys = deviceKeys.UnusedFallbackAlgorithms(user, requester.DeviceId);
+        var ownMembershipChanges = since is null ? null : rooms.MembershipEventsSince(user, sinceEvents, upTo);
         // An incremental sync looks only at joined rooms where something happened in the window: events, receipts,
         // typing or room account data (with a thousand quiet rooms, looking at each would cost a query apiece).
-        var activeRead = since is null || fullState ? Task.FromResult<HashSet<string>?>(null) : db.ReadAsync(async s =>
-            (HashSet<string>?)(await rooms.RoomsWithEventsAsync(s, sinceEvents, upTo))
-                .Concat(await receipts.RoomsChangedAsync(s, window.From.Receipts, window.UpTo.Receipts)).ToHashSet(StringComparer.Ordinal), ct);
-        var remoteInvitesRead = db.ReadAsync(s => remoteInvites.ForUserAsync(s, user), ct);
-        var toDeviceRead = toDevice.ForSyncAsync(user, requester.DeviceId, since?.ToDevice, positions.ToDevice, ct);
-        var deviceListsRead = since is null ? Task.FromResult<(List<string>, List<string>)>(([], []))
-            : deviceLists.ChangesForSyncAsync(user, window.From.DeviceLists, positions.DeviceLists, sinceEvents, upTo, ct);
-        var keyCountsRead = db.ReadAsync(async s =>
-            (await deviceKeys.CountOneTimeKeysAsync(s, user, requester.DeviceId), await deviceKeys.UnusedFallbackAlgorithmsAsync(s, user, requester.DeviceId)), ct);
-
-        var (memberships, forgotten) = await membershipsRead;
-        var changed = await changedRead;
-        var changedAccountData = await accountDataRead;
+        var incremental = since is not null && !fullState;
+        var roomsWithEvents = incremental ? rooms.RoomsWithEvents(sinceEvents, upTo) : null;
+        var roomsWithReceipts = incremental ? receipts.RoomsChanged(window.From.Receipts, window.UpTo.Receipts) : null;
+        var inbox = toDevice.ReadsForSync(user, requester.DeviceId, since?.ToDevice, positions.ToDevice);
+        var deviceListReads = since is null ? null
+            : deviceLists.ReadsForSync(user, window.From.DeviceLists, positions.DeviceLists, sinceEvents, upTo, ownMembershipChanges);
+        await db.ReadAsync(async s =>
+        {
+            await s.ReadAllAsync(new SqlRead?[] { memberships, forgotten, accountDataChanges, pendingRemoteInvites, keyCounts, unusedFallbackKeys,
+                ownMembershipChanges, roomsWithEvents, roomsWithReceipts }.OfType<SqlRead>()
+                .Concat(inbox.All).Concat(deviceListReads?.All ?? []).Distinct().ToList());
+            return true;
+        }, ct);
+        var changed = ownMembershipChanges?.Result.Select(e => e.RoomId).ToHashSet() ?? [];
+        var changedAccountData = accountDataChanges.Result;
         // Clients take the push rules from the initial sync; a user who never changed them has the server defaults.
         if (since is null && !changedAccountData.Any(e => e.RoomId == AccountDataStore.Global && e.DataType == Push.PushRuleService.AccountDataType))
             changedAccountData.Add(new AccountDataStore.Entry(AccountDataStore.Global, Push.PushRuleService.AccountDataType,
                 new JsonObject { ["global"] = Push.PushRuleSet.FromStored(null).ToJson(user) }.ToJsonString()));
-        var active = await activeRead;
-        active?.UnionWith(changedAccountData.Select(e => e.RoomId));
+        var active = incremental
+            ? roomsWithEvents!.Result.Concat(roomsWithReceipts!.Result).Concat(changedAccountData.Select(e => e.RoomId)).ToHashSet(StringComparer.Ordinal)
+            : null;
 
         var ignored = await ignoredUsers.OfAsync(user, ct);
         Task<bool>? invitesBlockedRead = null;
@@ -101,7 +107,7 @@ public sealed class SyncService(
         var leave = new JsonObject();
         var knock = new JsonObject();
         var joinedRooms = new List<(RoomSnapshot Room, bool FullState)>();
-        foreach (var membership in memberships.Where(m => filter.IncludesRoom(m.RoomId) && !forgotten.Contains(m.RoomId)))
+        foreach (var membership in memberships.Result.Where(m => filter.IncludesRoom(m.RoomId) && !forgotten.Result.Contains(m.RoomId)))
         {
             if (active is not null && membership.Membership == "join" && !active.Contains(membership.RoomId) && !changed.Contains(membership.RoomId)
                 && !typing.Get(membership.RoomId, window.From.Typing).Changed)
@@ -151,7 +157,7 @@ public sealed class SyncService(
                 join[joinedRooms[i].Room.RoomId] = joined;
 
         // Invites to rooms this server does not know yet, with the stripped state the inviting server sent.
-        foreach (var remote in await remoteInvitesRead)
+        foreach (var remote in pendingRemoteInvites.Result)
             if ((since is null || remote.StreamOrdering > sinceEvents) && remote.StreamOrdering <= upTo && filter.IncludesRoom(remote.RoomId)
                 && !invite.ContainsKey(remote.RoomId) && !knock.ContainsKey(remote.RoomId) && await spine.GetRoomAsync(remote.RoomId, ct) is null)
             {
@@ -170,9 +176,8 @@ public sealed class SyncService(
                     invite[remote.RoomId] = new JsonObject { ["invite_state"] = new JsonObject { ["events"] = stripped } };
             }
 
-        var (toDeviceEvents, toDevicePosition) = await toDeviceRead;
-        var (devicesChanged, devicesLeft) = await deviceListsRead;
-        var (keyCounts, unusedFallbackKeys) = await keyCountsRead;
+        var (toDeviceEvents, toDevicePosition) = await toDevice.ForSyncAsync(user, requester.DeviceId, since?.ToDevice, positions.ToDevice, inbox, ct);
+        var (devicesChanged, devicesLeft) = deviceListReads is null ? ([], []) : await deviceLists.ChangesForSyncAsync(user, deviceListReads, ct);
         var response = new JsonObject
         {
             ["next_batch"] = (positions with { ToDevice = toDevicePosition }).ToString(),
@@ -185,8 +190,8 @@ public sealed class SyncService(
                 ["changed"] = new JsonArray(devicesChanged.Select(u => (JsonNode)u).ToArray()),
                 ["left"] = new JsonArray(devicesLeft.Select(u => (JsonNode)u).ToArray()),
             },
-            ["device_one_time_keys_count"] = E2ee.KeyService.CountsJson(keyCounts),
-            ["device_unused_fallback_key_types"] = new JsonArray(unusedFallbackKeys.Select(a => (JsonNode)a).ToArray()),
+            ["device_one_time_keys_count"] = E2ee.KeyService.CountsJson(keyCounts.Result),
+            ["device_unused_fallback_key_types"] = new JsonArray(unusedFallbackKeys.Result.Select(a => (JsonNode)a).ToArray()),
         };
         var globalCount = response["account_data"]!["events"]!.AsArray().Count + response["presence"]!["events"]!.AsArray().Count
             + toDeviceEvents.Count + devicesChanged.Count + devicesLeft.Count;
