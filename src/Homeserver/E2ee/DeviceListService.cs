@@ -119,7 +119,7 @@ public sealed class DeviceListService(
         long fromEvents, long upToEvents, CancellationToken ct)
     {
         var reads = ReadsForSync(userId, fromDeviceLists, upToDeviceLists, fromEvents, upToEvents);
-        await db.ReadAsync(async s => { await s.ReadAllAsync(reads.All.ToList()); return true; }, ct);
+        await db.ReadAllAsync(reads.All.ToList(), ct);
         return await ChangesForSyncAsync(userId, reads, ct);
     }
 

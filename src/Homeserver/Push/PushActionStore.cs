@@ -81,23 +81,17 @@ public sealed class PushActionStore
         }
     }
 
-    /// <summary>Unread notifying events of the user in the room, per thread, after the read receipts that cover them.</summary>
-    public async Task<ILookup<string, UnreadCount>> UnreadAsync(DbSession s, string userId, IReadOnlyCollection<string> roomIds)
+    /// <summary>Unread notifying events of the user in these rooms, per room and thread, after the read receipts that cover them.</summary>
+    public SqlRead<UnreadCount, List<UnreadCount>> Unread(string userId, IReadOnlyCollection<string> roomIds)
     {
-        var counts = new List<UnreadCount>();
-        foreach (var chunk in roomIds.Chunk(500))
-        {
-            var args = new SqlArgs();
-            args.Add("userId", userId);
-            counts.AddRange(await s.QueryAsync<UnreadCount>($"""
-                SELECT a.room_id, a.thread_id, CAST(COUNT(*) AS BIGINT) AS notifications, CAST(SUM(a.highlight) AS BIGINT) AS highlights
-                FROM event_push_actions a
-                WHERE a.user_id = @userId AND a.room_id IN {SqlList.In(args, "r", chunk)}
-                  AND a.stream_ordering > {ReadUpTo}
-                GROUP BY a.room_id, a.thread_id
-                """, args));
-        }
-        return counts.ToLookup(c => c.RoomId);
+        var args = new SqlArgs(new { userId });
+        return SqlReads.Rows<UnreadCount>($"""
+            SELECT a.room_id, a.thread_id, CAST(COUNT(*) AS BIGINT) AS notifications, CAST(SUM(a.highlight) AS BIGINT) AS highlights
+            FROM event_push_actions a
+            WHERE a.user_id = @userId AND a.room_id IN {SqlList.In(args, "r", roomIds)}
+              AND a.stream_ordering > {ReadUpTo}
+            GROUP BY a.room_id, a.thread_id
+            """, args);
     }
 
     /// <summary>The user's notifying events after <paramref name="after"/>, oldest first (what a pusher has still to send).</summary>

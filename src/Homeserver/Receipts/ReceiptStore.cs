@@ -14,20 +14,13 @@ public sealed class ReceiptStore
         DO UPDATE SET event_id = excluded.event_id, ts = excluded.ts, stream_id = excluded.stream_id
         """, new { receipt.RoomId, receipt.UserId, receipt.ReceiptType, receipt.ThreadId, receipt.EventId, receipt.Ts, streamId });
 
-    /// <summary>Receipts of these rooms stored in the window, by room.</summary>
-    public async Task<ILookup<string, ReceiptRow>> ChangedSinceAsync(DbSession s, IReadOnlyCollection<string> roomIds, long after, long upTo)
+    /// <summary>Receipts of these rooms stored in the window.</summary>
+    public SqlRead<ReceiptRow, List<ReceiptRow>> ChangedSince(IReadOnlyCollection<string> roomIds, long after, long upTo)
     {
-        var rows = new List<ReceiptRow>();
-        foreach (var chunk in roomIds.Chunk(500))
-        {
-            var args = new SqlArgs();
-            args.Add("after", after);
-            args.Add("upTo", upTo);
-            rows.AddRange(await s.QueryAsync<ReceiptRow>(
-                $"SELECT room_id, user_id, receipt_type, thread_id, event_id, ts FROM receipts WHERE room_id IN {SqlList.In(args, "r", chunk)} AND stream_id > @after AND stream_id <= @upTo",
-                args));
-        }
-        return rows.ToLookup(r => r.RoomId);
+        var args = new SqlArgs(new { after, upTo });
+        return SqlReads.Rows<ReceiptRow>(
+            $"SELECT room_id, user_id, receipt_type, thread_id, event_id, ts FROM receipts WHERE room_id IN {SqlList.In(args, "r", roomIds)} AND stream_id > @after AND stream_id <= @upTo",
+            args);
     }
 
     /// <summary>Rooms with receipts stored in the window (an incremental sync looks only at rooms where something happened).</summary>

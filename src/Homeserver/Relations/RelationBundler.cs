@@ -21,9 +21,10 @@ public sealed class RelationBundler(Database db, RelationStore relations, RoomSt
         if (targets.Count == 0)
             return;
         var ids = targets.Keys.ToList();
-        var childrenRead = db.ReadAsync(s => relations.EditsAndReferencesAsync(s, ids), ct);
-        var threadsRead = db.ReadAsync(s => relations.ThreadSummariesAsync(s, ids, userId), ct);
-        var (children, threads) = (await childrenRead, await threadsRead);
+        var childrenRead = relations.EditsAndReferences(ids);
+        var threadsRead = relations.ThreadSummaries(ids, userId);
+        await db.ReadAllAsync([childrenRead, threadsRead], ct);
+        var (children, threads) = (childrenRead.Result, threadsRead.Result);
         var edits = children.Where(c => c.RelType == "m.replace").ToList();
         var references = children.Where(c => c.RelType == "m.reference").ToList();
 

@@ -63,26 +63,28 @@ public sealed class RelationStore
     }
 
     /// <summary>Edits and references of the given parents (few per event), in stream order.</summary>
-    public async Task<List<RelationRow>> EditsAndReferencesAsync(DbSession s, IReadOnlyCollection<string> parentIds)
+    public SqlRead<RelationRow, List<RelationRow>> EditsAndReferences(IReadOnlyCollection<string> parentIds)
     {
         var args = new SqlArgs();
-        return (await s.QueryAsync<RelationRow>($"""
+        return SqlReads.Rows<RelationRow>($"""
             SELECT {Columns} FROM event_relations
             WHERE relates_to_id IN {SqlList.In(args, "p", parentIds)} AND rel_type IN ('m.replace', 'm.reference')
             ORDER BY stream_ordering
-            """, args)).ToList();
+            """, args);
     }
 
+    public Task<List<RelationRow>> EditsAndReferencesAsync(DbSession s, IReadOnlyCollection<string> parentIds) => s.QueryAsync(EditsAndReferences(parentIds));
+
     /// <summary>Per thread root: the number of thread events, the stream position of the latest, and the user's share.</summary>
-    public async Task<List<ThreadSummaryRow>> ThreadSummariesAsync(DbSession s, IReadOnlyCollection<string> rootIds, string userId)
+    public SqlRead<ThreadSummaryRow, List<ThreadSummaryRow>> ThreadSummaries(IReadOnlyCollection<string> rootIds, string userId)
     {
         var args = new SqlArgs(new { userId });
-        return (await s.QueryAsync<ThreadSummaryRow>($"""
+        return SqlReads.Rows<ThreadSummaryRow>($"""
             SELECT relates_to_id, CAST(COUNT(*) AS BIGINT) AS count, CAST(MAX(stream_ordering) AS BIGINT) AS latest,
                 CAST(SUM(CASE WHEN sender = @userId THEN 1 ELSE 0 END) AS BIGINT) AS participated
             FROM event_relations
             WHERE relates_to_id IN {SqlList.In(args, "p", rootIds)} AND rel_type = 'm.thread' GROUP BY relates_to_id
-            """, args)).ToList();
+            """, args);
     }
 
     /// <summary>The room's thread roots by latest activity, newest first, before position <paramref name="before"/>.</summary>

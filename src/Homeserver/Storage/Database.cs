@@ -94,6 +94,14 @@ public sealed class Database : IAsyncDisposable
         return await work(new DbSession(connection, write: false, null, ct, this));
     }
 
+    /// <summary>Runs independent reads in one round trip (<see cref="DbSession.ReadAllAsync"/>) on a connection of their own.</summary>
+    public Task ReadAllAsync(IReadOnlyList<SqlRead> reads, CancellationToken ct) => reads.Count == 0 ? Task.CompletedTask :
+        ReadAsync(async s =>
+        {
+            await s.ReadAllAsync(reads);
+            return true;
+        }, ct);
+
     /// <summary>Runs <paramref name="work"/> in one transaction: all of it is committed or none.</summary>
     public async Task<T> WriteAsync<T>(Func<DbSession, Task<T>> work, CancellationToken ct)
     {
@@ -206,6 +214,8 @@ public sealed partial class DbSession(DbConnection connection, bool write, DbTra
     /// <summary>Runs independent reads as one command, in one round trip: a result set each, read back in order.</summary>
     public async Task ReadAllAsync(IReadOnlyList<SqlRead> reads)
     {
+        if (reads.Count == 0)
+            return;
         if (reads.Any(r => !IsFlat(r.Args)))
             throw new ArgumentException("batched reads take flat arguments", nameof(reads));
         await FlushAsync();

@@ -82,13 +82,9 @@ public sealed class SyncService(
         var inbox = toDevice.ReadsForSync(user, requester.DeviceId, since?.ToDevice, positions.ToDevice);
         var deviceListReads = since is null ? null
             : deviceLists.ReadsForSync(user, window.From.DeviceLists, positions.DeviceLists, sinceEvents, upTo, ownMembershipChanges);
-        await db.ReadAsync(async s =>
-        {
-            await s.ReadAllAsync(new SqlRead?[] { memberships, forgotten, accountDataChanges, pendingRemoteInvites, keyCounts, unusedFallbackKeys,
-                ownMembershipChanges, roomsWithEvents, roomsWithReceipts }.OfType<SqlRead>()
-                .Concat(inbox.All).Concat(deviceListReads?.All ?? []).Distinct().ToList());
-            return true;
-        }, ct);
+        await db.ReadAllAsync(new SqlRead?[] { memberships, forgotten, accountDataChanges, pendingRemoteInvites, keyCounts, unusedFallbackKeys,
+            ownMembershipChanges, roomsWithEvents, roomsWithReceipts }.OfType<SqlRead>()
+            .Concat(inbox.All).Concat(deviceListReads?.All ?? []).Distinct().ToList(), ct);
         var changed = ownMembershipChanges?.Result.Select(e => e.RoomId).ToHashSet() ?? [];
         var changedAccountData = accountDataChanges.Result;
         // Clients take the push rules from the initial sync; a user who never changed them has the server defaults.
@@ -135,9 +131,11 @@ public sealed class SyncService(
         // What every joined room needs from the receipts and push actions is read for all of them at once; then the
         // rooms are built a few at a time (each waits mostly on the database) and added in membership order.
         var joinedIds = joinedRooms.Select(r => r.Room.RoomId).ToList();
-        var receiptsRead = db.ReadAsync(s => receipts.ChangedSinceAsync(s, joinedIds, window.From.Receipts, window.UpTo.Receipts), ct);
-        var unreadRead = db.ReadAsync(s => pushActions.UnreadAsync(s, user, joinedIds), ct);
-        var (roomReceipts, unread) = (await receiptsRead, await unreadRead);
+        var receiptReads = joinedIds.Chunk(500).Select(ids => receipts.ChangedSince(ids, window.From.Receipts, window.UpTo.Receipts)).ToList();
+        var unreadReads = joinedIds.Chunk(500).Select(ids => pushActions.Unread(user, ids)).ToList();
+        await db.ReadAllAsync([.. receiptReads, .. unreadReads], ct);
+        var roomReceipts = receiptReads.SelectMany(r => r.Result).ToLookup(r => r.RoomId);
+        var unread = unreadReads.SelectMany(r => r.Result).ToLookup(c => c.RoomId);
         using var building = new SemaphoreSlim(JoinedRoomsInParallel);
         var built = joinedRooms.Select(async r =>
         {
