@@ -8,7 +8,7 @@ namespace Matrix.Homeserver.Rooms;
 /// <summary>A bounded least-recently-used cache of parsed events, loading misses from the database.</summary>
 public sealed class EventCache(Database db, RoomStore rooms)
 {
-    private const int Capacity = 50_000;
+    private const int Capacity = 20_000;
     private readonly Dictionary<string, LinkedListNode<Pdu>> _entries = new(StringComparer.Ordinal);
     private readonly LinkedList<Pdu> _order = new();
     private readonly Lock _lock = new();
