@@ -74,11 +74,13 @@ public sealed class RoomStore
         s.DeferAsync("UPDATE events SET redacted_by = @redactionId WHERE event_id = @eventId AND redacted_by IS NULL", new { eventId, redactionId });
 
     /// <summary>Room events with <paramref name="after"/> &lt; stream ordering &lt;= <paramref name="upTo"/>, newest first when <paramref name="newestFirst"/>.</summary>
-    public async Task<List<EventRow>> RoomEventsAsync(DbSession s, string roomId, long after, long upTo, int limit, bool newestFirst) =>
-        (await s.QueryAsync<EventRow>(
-            $"SELECT {EventColumns} FROM events WHERE room_id = @roomId AND (room_id, stream_ordering) > (@roomId, @after) " +
-            $"AND (room_id, stream_ordering) <= (@roomId, @upTo) AND {Served} ORDER BY stream_ordering {(newestFirst ? "DESC" : "ASC")} LIMIT @limit",
-            new { roomId, after, upTo, limit = (long)limit })).ToList();
+    public SqlRead<EventRow, List<EventRow>> RoomEvents(string roomId, long after, long upTo, int limit, bool newestFirst) => SqlReads.Rows<EventRow>(
+        $"SELECT {EventColumns} FROM events WHERE room_id = @roomId AND (room_id, stream_ordering) > (@roomId, @after) " +
+        $"AND (room_id, stream_ordering) <= (@roomId, @upTo) AND {Served} ORDER BY stream_ordering {(newestFirst ? "DESC" : "ASC")} LIMIT @limit",
+        new { roomId, after, upTo, limit = (long)limit });
+
+    public Task<List<EventRow>> RoomEventsAsync(DbSession s, string roomId, long after, long upTo, int limit, bool newestFirst) =>
+        s.QueryAsync(RoomEvents(roomId, after, upTo, limit, newestFirst));
 
     /// <summary>The room's latest event at or before a stream position (the state at that position is its state group).</summary>
     public Task<EventRow?> LastEventAtAsync(DbSession s, string roomId, long position) => s.QuerySingleOrDefaultAsync<EventRow>(

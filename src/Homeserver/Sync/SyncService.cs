@@ -27,6 +27,7 @@ public sealed class SyncService(
     public const int MaxTimeoutMs = 60_000;
 
     private const int JoinedRoomsInParallel = 8;
+    private const int FirstPagesInBatch = 50;
 
     public async Task<JsonObject> SyncAsync(Requester requester, SyncToken? since, SyncFilter filter, bool fullState, bool useStateAfter, int timeoutMs,
         CancellationToken ct)
@@ -133,7 +134,10 @@ public sealed class SyncService(
         var joinedIds = joinedRooms.Select(r => r.Room.RoomId).ToList();
         var receiptReads = joinedIds.Chunk(500).Select(ids => receipts.ChangedSince(ids, window.From.Receipts, window.UpTo.Receipts)).ToList();
         var unreadReads = joinedIds.Chunk(500).Select(ids => pushActions.Unread(user, ids)).ToList();
-        await db.ReadAllAsync([.. receiptReads, .. unreadReads], ct);
+        // A few rooms' first timeline pages (an incremental sync's usual lot) come in the same round trip.
+        var firstPages = joinedRooms.Count > FirstPagesInBatch ? null
+            : joinedRooms.ToDictionary(r => r.Room.RoomId, r => rooms.RoomEvents(r.Room.RoomId, sinceEvents, upTo, TimelinePage(filter), newestFirst: true));
+        await db.ReadAllAsync([.. receiptReads, .. unreadReads, .. (IEnumerable<SqlRead>?)firstPages?.Values ?? []], ct);
         var roomReceipts = receiptReads.SelectMany(r => r.Result).ToLookup(r => r.RoomId);
         var unread = unreadReads.SelectMany(r => r.Result).ToLookup(c => c.RoomId);
         using var building = new SemaphoreSlim(JoinedRoomsInParallel);
@@ -143,7 +147,7 @@ public sealed class SyncService(
             try
             {
                 return await JoinedRoomAsync(requester, r.Room, window, filter, r.FullState, useStateAfter, changedAccountData, ignored,
-                    roomReceipts[r.Room.RoomId], unread[r.Room.RoomId]);
+                    roomReceipts[r.Room.RoomId], unread[r.Room.RoomId], firstPages?[r.Room.RoomId].Result);
             }
             finally
             {
@@ -198,13 +202,13 @@ public sealed class SyncService(
 
     private async Task<JsonObject?> JoinedRoomAsync(Requester requester, RoomSnapshot room, Window window, SyncFilter filter, bool fullState,
         bool useStateAfter, List<AccountDataStore.Entry> changedAccountData, IReadOnlySet<string> ignored, IEnumerable<ReceiptRow> changedReceipts,
-        IEnumerable<Push.UnreadCount> unreadCounts)
+        IEnumerable<Push.UnreadCount> unreadCounts, List<EventRow>? firstPage)
     {
         var ct = CancellationToken.None;
         var since = window.Since;
         var sinceEvents = window.From.Events;
         var upTo = window.UpTo.Events;
-        var (rows, limited) = await TimelineRowsAsync(room.RoomId, sinceEvents, upTo, filter, ct);
+        var (rows, limited) = await TimelineRowsAsync(room.RoomId, sinceEvents, upTo, filter, ct, firstPage);
         var ephemeral = Ephemeral(room.RoomId, requester.UserId.Value, window, changedReceipts);
         var roomAccountData = AccountDataEvents(changedAccountData, room.RoomId);
         if (rows.Count == 0 && !fullState && since is not null && ephemeral.Count == 0 && roomAccountData.Count == 0)
@@ -326,14 +330,20 @@ public sealed class SyncService(
     /// The newest events of a window that pass the timeline filter, oldest first, and whether older matching events
     /// were left out (a limited timeline).
     /// </summary>
-    private async Task<(List<EventRow> Rows, bool Limited)> TimelineRowsAsync(string roomId, long after, long upTo, SyncFilter filter, CancellationToken ct)
+    /// <summary>Rows of the room's timeline read per query: enough for the filter's limit and its "limited" flag.</summary>
+    private static int TimelinePage(SyncFilter filter) => Math.Max(filter.TimelineLimit + 1, 100);
+
+    /// <summary>The newest timeline rows in the window the filter lets through; <paramref name="firstPage"/>: the first page, already read.</summary>
+    private async Task<(List<EventRow> Rows, bool Limited)> TimelineRowsAsync(string roomId, long after, long upTo, SyncFilter filter, CancellationToken ct,
+        List<EventRow>? firstPage = null)
     {
         var limit = filter.TimelineLimit;
         var matching = new List<EventRow>();
-        var batch = Math.Max(limit + 1, 100);
+        var batch = TimelinePage(filter);
         for (var ceiling = upTo; matching.Count <= limit;)
         {
-            var rows = await db.ReadAsync(s => rooms.RoomEventsAsync(s, roomId, after, ceiling, batch, newestFirst: true), ct);
+            var rows = firstPage ?? await db.ReadAsync(s => rooms.RoomEventsAsync(s, roomId, after, ceiling, batch, newestFirst: true), ct);
+            firstPage = null;
             matching.AddRange(rows.Where(r => filter.Timeline.Matches(r.Type, r.Sender)));
             if (rows.Count < batch)
                 break;
