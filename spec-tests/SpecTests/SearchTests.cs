@@ -91,7 +91,7 @@ public abstract class SearchTests(ServerFixture fixture)
         var result = detailed["results"]![0]!;
         Assert.Equal($"ping{tag} number 5", result["result"]!["content"]!["body"]!.GetValue<string>());
         Assert.Equal(2, result["context"]!["events_before"]!.AsArray().Count);
-        Assert.Equal(1, result["context"]!["events_after"]!.AsArray().Count);
+        Assert.Single(result["context"]!["events_after"]!.AsArray());
         Assert.Equal("Alice A.", result["context"]!["profile_info"]![alice.UserId]!["displayname"]!.GetValue<string>());
         Assert.Contains(detailed["state"]![roomId]!.AsArray(), e => e!["type"]!.GetValue<string>() == "m.room.name");
         Assert.Contains(result["result"]!["event_id"]!.GetValue<string>(),

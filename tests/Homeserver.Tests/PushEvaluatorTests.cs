@@ -47,7 +47,7 @@ public sealed class PushEvaluatorTests
     public void Dotted_paths_take_escapes()
     {
         var ev = new JsonObject { ["content"] = new JsonObject { ["m.federate"] = true, ["a\\b"] = "x" } };
-        Assert.Equal(true, PushEvaluator.Property(ev, "content.m\\.federate")!.GetValue<bool>());
+        Assert.True(PushEvaluator.Property(ev, "content.m\\.federate")!.GetValue<bool>());
         Assert.Equal("x", PushEvaluator.Property(ev, "content.a\\\\b")!.GetValue<string>());
         Assert.Null(PushEvaluator.Property(ev, "content.m.federate"));
     }
