@@ -40,7 +40,21 @@ public sealed class EventEndpoints(
             Transaction = (requester.DeviceId, txnId),
             OriginServerTs = AppServiceTimestamp(context, requester),
         }, context.RequestAborted);
-        await context.WriteJsonAsync(new JsonObject { ["event_id"] = sent.Pdu.EventId });
+        await AnswerSendAsync(context, sent);
+    }
+
+    /// <summary>Answers a send with its event ID, and only then wakes the sender's own syncs (see EventSpine.AnnounceToSender).</summary>
+    private async Task AnswerSendAsync(HttpContext context, PersistedEvent sent)
+    {
+        try
+        {
+            await context.WriteJsonAsync(new JsonObject { ["event_id"] = sent.Pdu.EventId });
+            await context.Response.CompleteAsync();
+        }
+        finally
+        {
+            spine.AnnounceToSender(sent);
+        }
     }
 
     /// <summary>Spec: a user may annotate an event with one key once (per event type), unless the first was redacted.</summary>
@@ -152,7 +166,7 @@ public sealed class EventEndpoints(
             Redacts = eventId,
             Transaction = (requester.DeviceId, context.Route("txnId")),
         }, context.RequestAborted);
-        await context.WriteJsonAsync(new JsonObject { ["event_id"] = sent.Pdu.EventId });
+        await AnswerSendAsync(context, sent);
     }
 
     private async Task MembersAsync(HttpContext context)

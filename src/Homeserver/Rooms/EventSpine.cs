@@ -132,6 +132,10 @@ public sealed partial class EventSpine(
         }
     }
 
+    /// <summary>Wakes the syncs of the sender of an event sent with a transaction ID, once the send has been answered.</summary>
+    public void AnnounceToSender(PersistedEvent sent) =>
+        streams.WhenVisible("events", sent.StreamOrdering, () => notifier.Notify([sent.Pdu.Sender]));
+
     /// <summary>The event an earlier send with the request's transaction ID made, if there was one.</summary>
     private async Task<PersistedEvent?> EarlierSendAsync(RoomSnapshot room, NewEvent request, CancellationToken ct)
     {
@@ -287,7 +291,10 @@ public sealed partial class EventSpine(
             return new PersistedEvent(pdu, ordering);
         var snapshot = snapshotAfter with { Extremities = [.. remaining, new Extremity(pdu.EventId, pdu.Depth, stateGroup)] };
         _snapshots[pdu.RoomId] = snapshot;
-        var concerned = snapshot.MemberUserIds.Concat(room?.MemberUserIds ?? []).Distinct().ToList();
+        // The sender of a client send (one with a transaction ID) is woken once the send is answered (AnnounceToSender):
+        // clients match the copy their sync brings to the send they are waiting on, and some trip over it arriving first.
+        var concerned = snapshot.MemberUserIds.Concat(room?.MemberUserIds ?? []).Distinct()
+            .Where(user => request?.Transaction is null || user != request.Sender).ToList();
         streams.WhenVisible("events", ordering, () => notifier.Notify(concerned));
         foreach (var listener in listeners)
             listener.OnPersisted(pdu, snapshot);
