@@ -250,7 +250,7 @@ public abstract class StoreTests(DatabaseFixture fixture)
         }, CancellationToken.None);
         Assert.Equal("{\"a\":2}", await Db.ReadAsync(s => store.GetAsync(s, user, AccountDataStore.Global, "m.direct"), CancellationToken.None));
         Assert.Equal("{\"room\":true}", await Db.ReadAsync(s => store.GetAsync(s, user, "!r:test", "m.direct"), CancellationToken.None));
-        var changed = await Db.ReadAsync(s => store.ChangedSinceAsync(s, user, 2, 3), CancellationToken.None);
+        var changed = await Db.ReadAsync(s => s.QueryAsync(store.ChangedSince(user, 2, 3)), CancellationToken.None);
         Assert.Equal(("", "{\"a\":2}"), (Assert.Single(changed).RoomId, changed[0].Content));
     }
 

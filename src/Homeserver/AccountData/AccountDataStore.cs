@@ -25,8 +25,6 @@ public sealed class AccountDataStore
         "SELECT room_id, data_type, content FROM account_data WHERE user_id = @userId AND stream_id > @after AND stream_id <= @upTo",
         new { userId, after, upTo });
 
-    public Task<List<Entry>> ChangedSinceAsync(DbSession s, string userId, long after, long upTo) => s.QueryAsync(ChangedSince(userId, after, upTo));
-
     public Task DeleteAllAsync(DbSession s, string userId) =>
         s.ExecuteAsync("DELETE FROM account_data WHERE user_id = @userId", new { userId });
 }

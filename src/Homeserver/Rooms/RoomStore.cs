@@ -150,9 +150,6 @@ public sealed class RoomStore
         $"AND {Served} ORDER BY stream_ordering",
         new { userId, after, upTo });
 
-    public Task<List<EventRow>> MembershipEventsSinceAsync(DbSession s, string userId, long after, long upTo) =>
-        s.QueryAsync(MembershipEventsSince(userId, after, upTo));
-
     /// <summary>
     /// The users whose member events fall in a stream window in the rooms <paramref name="userId"/> is joined to or
     /// whose own membership changed in it (who joined or left beside the user).
@@ -201,6 +198,4 @@ public sealed class RoomStore
 
     public SqlRead<string, HashSet<string>> ForgottenRooms(string userId) =>
         new("SELECT room_id FROM forgotten_rooms WHERE user_id = @userId", new { userId }, rows => rows.ToHashSet());
-
-    public Task<HashSet<string>> ForgottenRoomsAsync(DbSession s, string userId) => s.QueryAsync(ForgottenRooms(userId));
 }

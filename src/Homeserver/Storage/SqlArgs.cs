@@ -23,15 +23,12 @@ public sealed class SqlArgs : SqlMapper.IDynamicParameters
     /// <summary>Starts with an object's public properties (an anonymous type), typed by their declared types.</summary>
     public SqlArgs(object template) => AddProperties("", template);
 
-    public IEnumerable<(string Name, object? Value, DbType? Type)> Parameters => _parameters;
-
     public void Add(string name, object? value) => _parameters.Add((name, value, value is null ? null : TypeOf(value.GetType())));
 
     /// <summary>Adds each of an object's public properties, its name after <paramref name="prefix"/> (lower-cased when there is one).</summary>
     public void AddProperties(string prefix, object template)
     {
-        foreach (var property in PropertiesByType.GetOrAdd(template.GetType(), t => t.GetProperties(BindingFlags.Public | BindingFlags.Instance)
-                     .Where(p => p.GetIndexParameters().Length == 0).ToArray()))
+        foreach (var property in PropertiesOf(template))
             _parameters.Add((prefix.Length == 0 ? property.Name : prefix + property.Name.ToLowerInvariant(), property.GetValue(template),
                 TypeOf(property.PropertyType)));
     }
@@ -45,9 +42,11 @@ public sealed class SqlArgs : SqlMapper.IDynamicParameters
 
     /// <summary>Whether an object's properties can all be bound as single values (none is a list Dapper would expand).</summary>
     public static bool IsFlat(object template) =>
+        PropertiesOf(template).All(p => p.PropertyType == typeof(string) || p.PropertyType == typeof(byte[]) || !typeof(System.Collections.IEnumerable).IsAssignableFrom(p.PropertyType));
+
+    private static PropertyInfo[] PropertiesOf(object template) =>
         PropertiesByType.GetOrAdd(template.GetType(), t => t.GetProperties(BindingFlags.Public | BindingFlags.Instance)
-                .Where(p => p.GetIndexParameters().Length == 0).ToArray())
-            .All(p => p.PropertyType == typeof(string) || p.PropertyType == typeof(byte[]) || !typeof(System.Collections.IEnumerable).IsAssignableFrom(p.PropertyType));
+            .Where(p => p.GetIndexParameters().Length == 0).ToArray());
 
     void SqlMapper.IDynamicParameters.AddParameters(IDbCommand command, SqlMapper.Identity identity)
     {
