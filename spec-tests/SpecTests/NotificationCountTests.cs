@@ -65,6 +65,24 @@ public abstract class NotificationCountTests(ServerFixture fixture)
     }
 
     [Fact]
+    public async Task Receipts_posted_while_messages_arrive_leave_exactly_the_later_messages_unread()
+    {
+        var (roomId, alice, bob) = await RoomOfTwoAsync();
+        var sent = new List<string>();
+        for (var i = 0; i < 5; i++)
+            sent.Add(await RoomTests.SendAsync(C, alice, roomId, $"before {i}"));
+        // Bob keeps marking the fifth message read while alice sends fifteen more: each receipt counts the room anew,
+        // and none may lose a message that committed meanwhile.
+        var receipts = Task.Run(async () =>
+        {
+            for (var i = 0; i < 15; i++)
+                Assert.Equal(200, (await C.PostAsync($"{V3}/rooms/{RoomTests.R(roomId)}/receipt/m.read/{RoomTests.R(sent[4])}", new { }, bob.AccessToken)).Status);
+        });
+        await Task.WhenAll(receipts, Task.WhenAll(Enumerable.Range(0, 15).Select(i => RoomTests.SendAsync(C, alice, roomId, $"after {i}"))));
+        Assert.Equal((15, 0), Counts(await RoomInSyncAsync(bob, roomId)));
+    }
+
+    [Fact]
     public async Task Thread_replies_are_counted_per_thread_when_asked_and_cleared_by_threaded_receipts()
     {
         var (roomId, alice, bob) = await RoomOfTwoAsync();

@@ -280,4 +280,9 @@ public abstract class StoreTests(DatabaseFixture fixture)
 }
 
 public sealed class SqliteStoreTests(SqliteDatabase db) : StoreTests(db), IClassFixture<SqliteDatabase>;
-public sealed class PostgresStoreTests(PostgresDatabase db) : StoreTests(db), IClassFixture<PostgresDatabase>;
+public sealed class PostgresStoreTests(PostgresDatabase db) : StoreTests(db), IClassFixture<PostgresDatabase>
+{
+    [Fact]
+    public async Task Sessions_run_without_jit_compilation() =>
+        Assert.Equal("off", await db.Database.ReadAsync(s => s.ExecuteScalarAsync<string>("SHOW jit"), CancellationToken.None));
+}

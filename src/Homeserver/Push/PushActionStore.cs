@@ -24,8 +24,6 @@ public sealed class NotificationRow
     public long IsRead { get; init; }
 }
 
-// A class with setters, not a positional record: SQLite cannot type aggregate columns of an empty result, which
-// Dapper's constructor matching needs.
 public sealed class UnreadCount
 {
     public string RoomId { get; init; } = "";
@@ -35,8 +33,10 @@ public sealed class UnreadCount
 }
 
 /// <summary>
-/// The notifying events of each user (what their push rules decided), from which unread counts are derived: the events
-/// after the user's read receipt, per thread (a threaded receipt covers its thread; an unthreaded one everything).
+/// The notifying events of each user (what their push rules decided), and the unread counts derived from them: the
+/// events after the user's read receipt, per thread (a threaded receipt covers its thread; an unthreaded one
+/// everything). The counts are kept in <c>unread_counts</c>: each notifying event adds to them, a read receipt counts
+/// its room anew.
 /// </summary>
 public sealed class PushActionStore
 {
@@ -53,7 +53,10 @@ public sealed class PushActionStore
                     AND (r.thread_id = '' OR r.thread_id = a.thread_id)), 0)
         """;
 
-    /// <summary>Rows for many users at once: one statement per 500 (an event in a big room notifies hundreds).</summary>
+    /// <summary>
+    /// Rows for many users at once, each adding one to its user's unread count of the room and thread: one statement
+    /// per 500 (an event in a big room notifies hundreds).
+    /// </summary>
     public async Task InsertAsync(DbSession s, IReadOnlyList<PushActionRow> rows)
     {
         foreach (var chunk in rows.Chunk(500))
@@ -79,18 +82,57 @@ public sealed class PushActionStore
                 ON CONFLICT DO NOTHING
                 """, args);
         }
+        // One row per user, room and thread: an upsert may not touch a row twice.
+        foreach (var chunk in rows.GroupBy(r => (r.UserId, r.RoomId, r.ThreadId)).Chunk(500))
+        {
+            var args = new SqlArgs();
+            var values = new List<string>(chunk.Length);
+            for (var i = 0; i < chunk.Length; i++)
+            {
+                var ((userId, roomId, threadId), group) = (chunk[i].Key, chunk[i]);
+                args.Add($"u{i}", userId);
+                args.Add($"r{i}", roomId);
+                args.Add($"t{i}", threadId);
+                args.Add($"n{i}", (long)group.Count());
+                args.Add($"h{i}", group.Sum(r => r.Highlight));
+                values.Add($"(@u{i}, @r{i}, @t{i}, @n{i}, @h{i})");
+            }
+            await s.DeferAsync($"""
+                INSERT INTO unread_counts (user_id, room_id, thread_id, notifications, highlights)
+                VALUES {string.Join(", ", values)}
+                ON CONFLICT (user_id, room_id, thread_id) DO UPDATE SET notifications = unread_counts.notifications + excluded.notifications,
+                    highlights = unread_counts.highlights + excluded.highlights
+                """, args);
+        }
     }
 
-    /// <summary>Unread notifying events of the user in these rooms, per room and thread, after the read receipts that cover them.</summary>
+    /// <summary>
+    /// Counts the user's unread events in the room anew, after their read receipts moved. The caller holds the room's
+    /// lock: an event committing between this read and write would add to a count this then overwrites.
+    /// </summary>
+    public async Task RecountAsync(DbSession s, string userId, string roomId)
+    {
+        var args = new { userId, roomId };
+        await s.DeferAsync("DELETE FROM unread_counts WHERE user_id = @userId AND room_id = @roomId", args);
+        // Nothing before the unthreaded receipt is unread in any thread: that bound keeps the scan to the index range after it.
+        await s.DeferAsync($"""
+            INSERT INTO unread_counts (user_id, room_id, thread_id, notifications, highlights)
+            SELECT a.user_id, a.room_id, a.thread_id, COUNT(*), SUM(a.highlight) FROM event_push_actions a
+            WHERE a.user_id = @userId AND a.room_id = @roomId
+              AND a.stream_ordering > COALESCE((SELECT MAX(e.stream_ordering) FROM receipts r JOIN events e ON e.event_id = r.event_id
+                  WHERE r.room_id = @roomId AND r.user_id = @userId AND r.receipt_type IN ('m.read', 'm.read.private') AND r.thread_id = ''), 0)
+              AND a.stream_ordering > {ReadUpTo}
+            GROUP BY a.user_id, a.room_id, a.thread_id
+            """, args);
+    }
+
+    /// <summary>Unread notifying events of the user in these rooms, per room and thread.</summary>
     public SqlRead<UnreadCount, List<UnreadCount>> Unread(string userId, IReadOnlyCollection<string> roomIds)
     {
         var args = new SqlArgs(new { userId });
         return SqlReads.Rows<UnreadCount>($"""
-            SELECT a.room_id, a.thread_id, CAST(COUNT(*) AS BIGINT) AS notifications, CAST(SUM(a.highlight) AS BIGINT) AS highlights
-            FROM event_push_actions a
-            WHERE a.user_id = @userId AND a.room_id IN {SqlList.In(args, "r", roomIds)}
-              AND a.stream_ordering > {ReadUpTo}
-            GROUP BY a.room_id, a.thread_id
+            SELECT room_id, thread_id, notifications, highlights FROM unread_counts
+            WHERE user_id = @userId AND room_id IN {SqlList.In(args, "r", roomIds)}
             """, args);
     }
 
@@ -113,11 +155,7 @@ public sealed class PushActionStore
 
     /// <summary>Unread notifying events of the user over all rooms: the badge a push gateway shows.</summary>
     public async Task<long> UnreadTotalAsync(DbSession s, string userId) =>
-        await s.ExecuteScalarAsync<long>($"""
-            SELECT COUNT(*) FROM event_push_actions a
-            WHERE a.user_id = @userId
-              AND a.stream_ordering > {ReadUpTo}
-            """, new { userId });
+        await s.ExecuteScalarAsync<long>("SELECT COALESCE(SUM(notifications), 0) FROM unread_counts WHERE user_id = @userId", new { userId });
 
     public Task<int> DeleteOlderThanAsync(DbSession s, long ts) =>
         s.ExecuteAsync("DELETE FROM event_push_actions WHERE ts < @ts", new { ts });

@@ -4,14 +4,26 @@ using Matrix.Homeserver.Sync;
 
 namespace Matrix.Homeserver.Receipts;
 
-/// <summary>Stores a receipt (from a local client or another server) and wakes whoever may see it.</summary>
-public sealed class ReceiptService(Database db, ReceiptStore receipts, StreamPositions streams, RoomReader reader, SyncNotifier notifier,
-    ServerServer.FederationSender federation, ApplicationServices.AppServiceSender appServices, Config.HomeserverConfig config)
+/// <summary>
+/// Stores a receipt (from a local client or another server) and wakes whoever may see it. A local user's read receipt
+/// also counts their unread events in the room anew.
+/// </summary>
+public sealed class ReceiptService(Database db, ReceiptStore receipts, StreamPositions streams, RoomReader reader, RoomLocks locks,
+    Push.PushActionStore pushActions, SyncNotifier notifier, ServerServer.FederationSender federation,
+    ApplicationServices.AppServiceSender appServices, Config.HomeserverConfig config)
 {
     public async Task SetAsync(string roomId, string userId, string type, string threadId, string eventId, long ts, CancellationToken ct)
     {
         var receipt = new ReceiptRow(roomId, userId, type, threadId, eventId, ts);
-        await db.WriteAsync(async s => await receipts.SetAsync(s, receipt, await streams.NextAsync(s, "receipts")), ct);
+        var movesUnread = type is "m.read" or "m.read.private" && Federation.Events.EventSigning.ServerOf(userId) == config.ServerName;
+        // The room's events add to the counts as they commit: none may commit between the recount's read and its write.
+        using (movesUnread ? await locks.AcquireAsync(roomId, ct) : null)
+            await db.WriteAsync(async s =>
+            {
+                await receipts.SetAsync(s, receipt, await streams.NextAsync(s, "receipts"));
+                if (movesUnread)
+                    await pushActions.RecountAsync(s, userId, roomId);
+            }, ct);
         // Private receipts concern only their owner.
         if (type == "m.read.private")
         {

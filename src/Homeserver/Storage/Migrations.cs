@@ -452,6 +452,24 @@ public static class Migrations
         (8, """
             CREATE INDEX event_txn_ids_by_event ON event_txn_ids (event_id);
             """),
+        // Unread counts kept per user, room and thread (a sync reads them instead of counting the notifying events
+        // after the read receipts each time), started from the events unread now.
+        (9, """
+            CREATE TABLE unread_counts (
+                user_id TEXT NOT NULL,
+                room_id TEXT NOT NULL,
+                thread_id TEXT NOT NULL,
+                notifications BIGINT NOT NULL,
+                highlights BIGINT NOT NULL,
+                PRIMARY KEY (user_id, room_id, thread_id)
+            );
+            INSERT INTO unread_counts (user_id, room_id, thread_id, notifications, highlights)
+            SELECT a.user_id, a.room_id, a.thread_id, COUNT(*), SUM(a.highlight) FROM event_push_actions a
+            WHERE a.stream_ordering > COALESCE((SELECT MAX(e.stream_ordering) FROM receipts r JOIN events e ON e.event_id = r.event_id
+                  WHERE r.room_id = a.room_id AND r.user_id = a.user_id AND r.receipt_type IN ('m.read', 'm.read.private')
+                    AND (r.thread_id = '' OR r.thread_id = a.thread_id)), 0)
+            GROUP BY a.user_id, a.room_id, a.thread_id;
+            """),
     ];
 
     /// <summary>
