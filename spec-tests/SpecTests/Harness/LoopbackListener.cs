@@ -50,8 +50,9 @@ public sealed class LoopbackListener : IAsyncDisposable
     public async ValueTask DisposeAsync()
     {
         _stop.Cancel();
-        _listener.Stop();
-        try { await _serving; } catch (Exception) { /* listener shut down */ }
+        // Close alone: after Stop, Close looks the port up again and binds it anew, failing when another process
+        // has taken it meanwhile.
         _listener.Close();
+        try { await _serving; } catch (Exception) { /* listener shut down */ }
     }
 }

@@ -19,7 +19,7 @@ namespace Matrix.Homeserver.E2ee;
 /// </summary>
 public sealed class DeviceListService(
     Database db, DeviceListStore store, CrossSigningStore crossSigning, LocalKeyReader localKeys, Accounts.DeviceStore devices, RoomReader reader,
-    RoomStore rooms,
+    RoomStore rooms, RecentEventIndex recentEvents,
     SyncNotifier notifier, FederationSender sender, FederationClient client, ApplicationServices.AppServiceDeviceData appServices, HomeserverConfig config,
     ILogger<DeviceListService> logger)
 {
@@ -94,10 +94,11 @@ public sealed class DeviceListService(
 
     /// <summary>
     /// What the device-list part of a sync reads (in the sync's batch of reads): users whose devices changed in the
-    /// window, and users whose membership changed beside the user's (with the user's own membership changes).
+    /// window, and users whose membership changed beside the user's (with the user's own membership changes). Null
+    /// where the window cannot hold any.
     /// </summary>
     public sealed record SyncReads(
-        SqlRead<string, HashSet<string>> Devices, SqlRead<string, HashSet<string>>? Members, SqlRead<EventRow, List<EventRow>>? OwnMemberships)
+        SqlRead<string, HashSet<string>>? Devices, SqlRead<string, HashSet<string>>? Members, SqlRead<EventRow, List<EventRow>>? OwnMemberships)
     {
         public IEnumerable<SqlRead> All => new SqlRead?[] { Devices, Members, OwnMemberships }.OfType<SqlRead>();
     }
@@ -105,10 +106,13 @@ public sealed class DeviceListService(
     /// <summary>The reads for <see cref="ChangesForSyncAsync(string, SyncReads, CancellationToken)"/>; a caller that reads the user's
     /// own membership changes anyway passes them as <paramref name="ownMemberships"/>.</summary>
     public SyncReads ReadsForSync(string userId, long fromDeviceLists, long upToDeviceLists, long fromEvents, long upToEvents,
-        SqlRead<EventRow, List<EventRow>>? ownMemberships = null) =>
-        new(store.ChangedUsers(fromDeviceLists, upToDeviceLists),
-            fromEvents >= upToEvents ? null : rooms.MembersChangedBeside(userId, fromEvents, upToEvents),
-            fromEvents >= upToEvents ? null : ownMemberships ?? rooms.MembershipEventsSince(userId, fromEvents, upToEvents));
+        SqlRead<EventRow, List<EventRow>>? ownMemberships = null)
+    {
+        var memberEvents = fromEvents < upToEvents && recentEvents.Find(fromEvents, upToEvents) is not { HasMemberEvents: false };
+        return new(fromDeviceLists < upToDeviceLists ? store.ChangedUsers(fromDeviceLists, upToDeviceLists) : null,
+            memberEvents ? rooms.MembersChangedBeside(userId, fromEvents, upToEvents) : null,
+            memberEvents ? ownMemberships ?? rooms.MembershipEventsSince(userId, fromEvents, upToEvents) : null);
+    }
 
     /// <summary>
     /// The device-list part of a sync (or of <c>/keys/changes</c>): users sharing a room whose devices changed in the
@@ -126,7 +130,7 @@ public sealed class DeviceListService(
     /// <summary>The same from reads already run.</summary>
     public async Task<(List<string> Changed, List<string> Left)> ChangesForSyncAsync(string userId, SyncReads reads, CancellationToken ct)
     {
-        var changedDevices = reads.Devices.Result;
+        var changedDevices = reads.Devices?.Result ?? [];
         var membershipChanges = reads.Members?.Result ?? [];
         // The user's own join (or leave) makes every member of that room new to them (or possibly gone).
         foreach (var roomId in reads.OwnMemberships?.Result.Select(e => e.RoomId).Distinct() ?? [])

@@ -118,13 +118,15 @@ public sealed class ToDeviceService(
     }
 
     /// <summary>What a sync reads from the device's inbox (in its batch of reads) before <see cref="ForSyncAsync"/>.</summary>
-    public sealed record SyncReads(SqlRead<ToDeviceRow, List<ToDeviceRow>> Pending, SqlRead<long, bool>? Acknowledged)
+    public sealed record SyncReads(SqlRead<ToDeviceRow, List<ToDeviceRow>>? Pending, SqlRead<long, bool>? Acknowledged)
     {
-        public IEnumerable<SqlRead> All => Acknowledged is null ? [Pending] : [Pending, Acknowledged];
+        public IEnumerable<SqlRead> All => new SqlRead?[] { Pending, Acknowledged }.OfType<SqlRead>();
     }
 
+    /// <summary>No pending read when the stream has not moved since the token (nothing can be new).</summary>
     public SyncReads ReadsForSync(string userId, string deviceId, long? since, long upTo) =>
-        new(store.Pending(userId, deviceId, since ?? 0, upTo, MaxMessagesPerSync), since is > 0 ? store.AnyUpTo(userId, deviceId, since.Value) : null);
+        new(since >= upTo ? null : store.Pending(userId, deviceId, since ?? 0, upTo, MaxMessagesPerSync),
+            since is > 0 ? store.AnyUpTo(userId, deviceId, since.Value) : null);
 
     /// <summary>
     /// The device's messages for a sync: those up to <paramref name="since"/> were acknowledged and are deleted; at most
@@ -135,7 +137,7 @@ public sealed class ToDeviceService(
     {
         if (read.Acknowledged?.Result == true)
             await db.WriteAsync(s => store.DeleteDeliveredAsync(s, userId, deviceId, since!.Value), ct);
-        var rows = read.Pending.Result;
+        var rows = read.Pending?.Result ?? [];
         var events = new JsonArray(rows.Select(r => JsonNode.Parse(r.MessageJson)).ToArray());
         return (events, rows.Count == MaxMessagesPerSync ? rows[^1].StreamId : upTo);
     }

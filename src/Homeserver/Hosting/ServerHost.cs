@@ -86,6 +86,7 @@ public static class ServerHost
         services.AddSingleton<IgnoredUsers>();
         services.AddSingleton<InvitePermissions>();
         services.AddSingleton<StreamPositions>();
+        services.AddSingleton<RecentEventIndex>();
         services.AddSingleton<RoomStore>();
         services.AddSingleton<StateGroupStore>();
         services.AddSingleton(provider => SigningKeyFile.LoadOrCreate(config.EffectiveSigningKeyPath,

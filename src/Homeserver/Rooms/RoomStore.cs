@@ -18,8 +18,11 @@ public sealed record Extremity(string EventId, long Depth, long StateGroup);
 
 public sealed record MembershipRow(string RoomId, string Membership, string EventId);
 
-/// <summary>SQL for rooms, events, current state, room heads, transaction IDs and stream positions.</summary>
-public sealed class RoomStore
+/// <summary>
+/// SQL for rooms, events, current state, room heads, transaction IDs and stream positions. Event rows written are also
+/// recorded in the <see cref="RecentEventIndex"/>.
+/// </summary>
+public sealed class RoomStore(RecentEventIndex recentEvents)
 {
     private const string EventColumns =
         "stream_ordering, event_id, room_id, type, state_key, sender, depth, origin_server_ts, state_group, redacted_by, json, rejected, soft_failed, outlier";
@@ -39,8 +42,12 @@ public sealed class RoomStore
     public Task SetPublicAsync(DbSession s, string roomId, bool isPublic) =>
         s.ExecuteAsync("UPDATE rooms SET is_public = @value WHERE room_id = @roomId", new { roomId, value = isPublic ? 1L : 0L });
 
-    public Task InsertEventAsync(DbSession s, EventRow row) => s.DeferAsync(
-        $"INSERT INTO events ({EventColumns}) VALUES (@StreamOrdering, @EventId, @RoomId, @Type, @StateKey, @Sender, @Depth, @OriginServerTs, @StateGroup, @RedactedBy, @Json, @Rejected, @SoftFailed, @Outlier)", row);
+    public Task InsertEventAsync(DbSession s, EventRow row)
+    {
+        recentEvents.Record(row.StreamOrdering, row.RoomId, row.Type);
+        return s.DeferAsync(
+            $"INSERT INTO events ({EventColumns}) VALUES (@StreamOrdering, @EventId, @RoomId, @Type, @StateKey, @Sender, @Depth, @OriginServerTs, @StateGroup, @RedactedBy, @Json, @Rejected, @SoftFailed, @Outlier)", row);
+    }
 
     public Task<EventRow?> GetEventAsync(DbSession s, string eventId) =>
         s.QuerySingleOrDefaultAsync<EventRow>($"SELECT {EventColumns} FROM events WHERE event_id = @eventId", new { eventId });

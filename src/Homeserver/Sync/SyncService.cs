@@ -16,7 +16,7 @@ public sealed class SyncService(
     Database db, RoomStore rooms, StreamPositions streams, EventSpine spine, RoomReader reader, EventCache events, SyncNotifier notifier,
     AccountDataStore accountData, ReceiptStore receipts, TypingService typing, Presence.PresenceService presence, RemoteInviteStore remoteInvites,
     E2ee.ToDeviceService toDevice, E2ee.DeviceListService deviceLists, E2ee.DeviceKeyStore deviceKeys, Push.PushActionStore pushActions,
-    Relations.RelationBundler bundler, IgnoredUsers ignoredUsers, InvitePermissions invitePermissions)
+    Relations.RelationBundler bundler, IgnoredUsers ignoredUsers, InvitePermissions invitePermissions, RecentEventIndex recentEvents)
 {
     /// <summary>Where this sync starts and ends in every stream.</summary>
     private sealed record Window(SyncToken? Since, SyncToken UpTo)
@@ -67,19 +67,24 @@ public sealed class SyncService(
         var window = new Window(since, positions);
         var upTo = positions.Events;
         var sinceEvents = window.From.Events;
-        // Everything that depends only on the user and the window is read in one round trip.
+        // Everything that depends only on the user and the window is read in one round trip, leaving out the streams
+        // that did not move in the window (a sync woken by a message mostly finds only the events stream moved, and
+        // the recent-event index tells which rooms it moved in).
         var memberships = rooms.Memberships(user);
         var forgotten = rooms.ForgottenRooms(user);
-        var accountDataChanges = accountData.ChangedSince(user, window.From.AccountData, positions.AccountData);
+        var accountDataChanges = since is null || window.From.AccountData < positions.AccountData
+            ? accountData.ChangedSince(user, window.From.AccountData, positions.AccountData) : null;
         var pendingRemoteInvites = remoteInvites.ForUser(user);
         var keyCounts = deviceKeys.OneTimeKeyCounts(user, requester.DeviceId);
         var unusedFallbackKeys = deviceKeys.UnusedFallbackAlgorithms(user, requester.DeviceId);
-        var ownMembershipChanges = since is null ? null : rooms.MembershipEventsSince(user, sinceEvents, upTo);
+        var recent = since is null ? null : recentEvents.Find(sinceEvents, upTo);
+        var ownMembershipChanges = since is null || recent is { HasMemberEvents: false } ? null : rooms.MembershipEventsSince(user, sinceEvents, upTo);
         // An incremental sync looks only at joined rooms where something happened in the window: events, receipts,
         // typing or room account data (with a thousand quiet rooms, looking at each would cost a query apiece).
         var incremental = since is not null && !fullState;
-        var roomsWithEvents = incremental ? rooms.RoomsWithEvents(sinceEvents, upTo) : null;
-        var roomsWithReceipts = incremental ? receipts.RoomsChanged(window.From.Receipts, window.UpTo.Receipts) : null;
+        var roomsWithEvents = incremental && recent is null ? rooms.RoomsWithEvents(sinceEvents, upTo) : null;
+        var receiptsMoved = window.From.Receipts < window.UpTo.Receipts;
+        var roomsWithReceipts = incremental && receiptsMoved ? receipts.RoomsChanged(window.From.Receipts, window.UpTo.Receipts) : null;
         var inbox = toDevice.ReadsForSync(user, requester.DeviceId, since?.ToDevice, positions.ToDevice);
         var deviceListReads = since is null ? null
             : deviceLists.ReadsForSync(user, window.From.DeviceLists, positions.DeviceLists, sinceEvents, upTo, ownMembershipChanges);
@@ -87,13 +92,14 @@ public sealed class SyncService(
             ownMembershipChanges, roomsWithEvents, roomsWithReceipts }.OfType<SqlRead>()
             .Concat(inbox.All).Concat(deviceListReads?.All ?? []).Distinct().ToList(), ct);
         var changed = ownMembershipChanges?.Result.Select(e => e.RoomId).ToHashSet() ?? [];
-        var changedAccountData = accountDataChanges.Result;
+        var changedAccountData = accountDataChanges?.Result ?? [];
         // Clients take the push rules from the initial sync; a user who never changed them has the server defaults.
         if (since is null && !changedAccountData.Any(e => e.RoomId == AccountDataStore.Global && e.DataType == Push.PushRuleService.AccountDataType))
             changedAccountData.Add(new AccountDataStore.Entry(AccountDataStore.Global, Push.PushRuleService.AccountDataType,
                 new JsonObject { ["global"] = Push.PushRuleSet.FromStored(null).ToJson(user) }.ToJsonString()));
         var active = incremental
-            ? roomsWithEvents!.Result.Concat(roomsWithReceipts!.Result).Concat(changedAccountData.Select(e => e.RoomId)).ToHashSet(StringComparer.Ordinal)
+            ? (recent?.Rooms ?? (IEnumerable<string>)roomsWithEvents!.Result).Concat(roomsWithReceipts?.Result ?? []).Concat(changedAccountData.Select(e => e.RoomId))
+                .ToHashSet(StringComparer.Ordinal)
             : null;
 
         var ignored = await ignoredUsers.OfAsync(user, ct);
@@ -132,7 +138,8 @@ public sealed class SyncService(
         // What every joined room needs from the receipts and push actions is read for all of them at once; then the
         // rooms are built a few at a time (each waits mostly on the database) and added in membership order.
         var joinedIds = joinedRooms.Select(r => r.Room.RoomId).ToList();
-        var receiptReads = joinedIds.Chunk(500).Select(ids => receipts.ChangedSince(ids, window.From.Receipts, window.UpTo.Receipts)).ToList();
+        var receiptReads = since is not null && !receiptsMoved ? []
+            : joinedIds.Chunk(500).Select(ids => receipts.ChangedSince(ids, window.From.Receipts, window.UpTo.Receipts)).ToList();
         var unreadReads = joinedIds.Chunk(500).Select(ids => pushActions.Unread(user, ids)).ToList();
         // A few rooms' first timeline pages (an incremental sync's usual lot) come in the same round trip.
         var firstPages = joinedRooms.Count > FirstPagesInBatch ? null

@@ -1,0 +1,77 @@
+namespace Matrix.Homeserver.Rooms;
+
+/// <summary>
+/// The rooms of the latest events, and which of those events were member events, by stream position: what an
+/// incremental sync woken by a new event would otherwise ask the database. <see cref="RoomStore"/> records every event
+/// row as its transaction writes it, so an event is here before readers can see it (one that rolls back stays, and
+/// only makes a sync look at a room with nothing new). The index answers for windows starting at or after the position
+/// from which it holds everything: the first visible position it was asked about (events after that were all written
+/// by this process), raised as the oldest entries are dropped.
+/// </summary>
+public sealed class RecentEventIndex
+{
+    private const int Capacity = 50_000;
+
+    private readonly record struct Entry(long Position, string RoomId, bool IsMemberEvent);
+
+    /// <summary>The events of a window: the rooms they are in, and whether any is a member event.</summary>
+    public sealed record Window(IReadOnlySet<string> Rooms, bool HasMemberEvents);
+
+    private readonly List<Entry> _entries = [];
+    private readonly Lock _lock = new();
+    private long? _completeAfter;
+
+    public void Record(long position, string roomId, string type)
+    {
+        var entry = new Entry(position, roomId, type == "m.room.member");
+        lock (_lock)
+        {
+            // Transactions commit nearly in position order: the place is almost always at the end.
+            var index = _entries.Count;
+            while (index > 0 && _entries[index - 1].Position > position)
+                index--;
+            _entries.Insert(index, entry);
+            if (_entries.Count <= Capacity)
+                return;
+            var dropped = _entries.Count / 2;
+            _completeAfter = Math.Max(_completeAfter ?? long.MinValue, _entries[dropped - 1].Position);
+            _entries.RemoveRange(0, dropped);
+        }
+    }
+
+    /// <summary>
+    /// The events after <paramref name="after"/> up to <paramref name="upTo"/>, a position readers see; null when the
+    /// window reaches back before what the index holds.
+    /// </summary>
+    public Window? Find(long after, long upTo)
+    {
+        lock (_lock)
+        {
+            _completeAfter ??= upTo;
+            if (after < _completeAfter)
+                return null;
+            var rooms = new HashSet<string>(StringComparer.Ordinal);
+            var hasMemberEvents = false;
+            for (var i = FirstAfter(after); i < _entries.Count && _entries[i].Position <= upTo; i++)
+            {
+                rooms.Add(_entries[i].RoomId);
+                hasMemberEvents |= _entries[i].IsMemberEvent;
+            }
+            return new Window(rooms, hasMemberEvents);
+        }
+    }
+
+    private int FirstAfter(long position)
+    {
+        int low = 0, high = _entries.Count;
+        while (low < high)
+        {
+            var middle = (low + high) / 2;
+            if (_entries[middle].Position <= position)
+                low = middle + 1;
+            else
+                high = middle;
+        }
+        return low;
+    }
+}

@@ -1,0 +1,50 @@
+using Matrix.Homeserver.Rooms;
+
+namespace Matrix.Homeserver.Tests;
+
+public sealed class RecentEventIndexTests
+{
+    [Fact]
+    public void Answers_only_windows_after_the_first_position_asked_about()
+    {
+        var index = new RecentEventIndex();
+        index.Record(5, "!old:x", "m.room.message");
+        // Events up to the first position asked about may have been written before the index started.
+        Assert.Null(index.Find(3, 10));
+        Assert.Null(index.Find(9, 12));
+        Assert.Empty(index.Find(10, 10)!.Rooms);
+    }
+
+    [Fact]
+    public void Finds_the_rooms_and_member_events_of_a_window_whatever_order_they_were_written_in()
+    {
+        var index = new RecentEventIndex();
+        Assert.NotNull(index.Find(100, 100));
+        index.Record(103, "!c:x", "m.room.member");
+        index.Record(101, "!a:x", "m.room.message");
+        index.Record(102, "!b:x", "m.room.message");
+        index.Record(104, "!a:x", "m.room.message");
+
+        var window = index.Find(100, 102)!;
+        Assert.Equal(["!a:x", "!b:x"], window.Rooms.Order());
+        Assert.False(window.HasMemberEvents);
+        window = index.Find(102, 104)!;
+        Assert.Equal(["!a:x", "!c:x"], window.Rooms.Order());
+        Assert.True(window.HasMemberEvents);
+        // Positions past the visible one are left out.
+        Assert.Equal(["!a:x"], index.Find(100, 101)!.Rooms);
+    }
+
+    [Fact]
+    public void Dropping_the_oldest_entries_stops_answering_for_windows_that_reach_back_to_them()
+    {
+        var index = new RecentEventIndex();
+        Assert.NotNull(index.Find(0, 0));
+        for (var position = 1; position <= 60_000; position++)
+            index.Record(position, $"!r{position}:x", "m.room.message");
+        Assert.Null(index.Find(0, 60_000));
+        var window = index.Find(59_990, 60_000)!;
+        Assert.Equal(10, window.Rooms.Count);
+        Assert.Contains("!r60000:x", window.Rooms);
+    }
+}
