@@ -27,8 +27,11 @@ public sealed class PushEvaluatorTests
         return set;
     }
 
+    private static PushOutcome? Evaluate(JsonObject ruleset, JsonObject ev, PushContext context) =>
+        PushEvaluator.Compile(ruleset).Evaluate(new PushEventView(ev), context);
+
     private static bool Matches(JsonObject ev, JsonObject condition) =>
-        PushEvaluator.Evaluate(Rules("override", new JsonObject { ["conditions"] = new JsonArray(condition) }), ev, Context) is not null;
+        Evaluate(Rules("override", new JsonObject { ["conditions"] = new JsonArray(condition) }), ev, Context) is not null;
 
     [Theory]
     [InlineData("lunc?*", "Lunch plans", false, true)]
@@ -80,7 +83,7 @@ public sealed class PushEvaluatorTests
         Assert.True(Matches(Event("Bob"), new JsonObject { ["kind"] = "contains_display_name" }));
         Assert.True(Matches(Event("(bob)"), new JsonObject { ["kind"] = "contains_display_name" }));
         Assert.False(Matches(ev, new JsonObject { ["kind"] = "sender_notification_permission", ["key"] = "room" }));
-        Assert.True(Context with { SenderLevel = 50 } is var allowed && PushEvaluator.Evaluate(
+        Assert.True(Context with { SenderLevel = 50 } is var allowed && Evaluate(
             Rules("override", new JsonObject { ["conditions"] = new JsonArray(new JsonObject { ["kind"] = "sender_notification_permission", ["key"] = "room" }) }),
             ev, allowed) is not null);
     }
@@ -90,15 +93,24 @@ public sealed class PushEvaluatorTests
     {
         var rules = PushRuleSet.FromStored(null).ToJson("@bob:x");
         var mention = Event("look", new JsonObject { ["m.mentions"] = new JsonObject { ["user_ids"] = new JsonArray("@bob:x") } });
-        var outcome = PushEvaluator.Evaluate(rules, mention, Context)!;
+        var outcome = Evaluate(rules, mention, Context)!;
         Assert.True(outcome.Notify);
         Assert.True(outcome.Highlight);
-        var plain = PushEvaluator.Evaluate(rules, Event("hello"), Context)!;
+        var plain = Evaluate(rules, Event("hello"), Context)!;
         Assert.True(plain.Notify);
         Assert.False(plain.Highlight);
-        var notice = PushEvaluator.Evaluate(rules, Event("bot", new JsonObject { ["msgtype"] = "m.notice" }), Context)!;
+        var notice = Evaluate(rules, Event("bot", new JsonObject { ["msgtype"] = "m.notice" }), Context)!;
         Assert.False(notice.Notify);
         var disabled = Rules("override", new JsonObject { ["enabled"] = false, ["conditions"] = new JsonArray() });
-        Assert.Null(PushEvaluator.Evaluate(disabled, Event("x"), Context));
+        Assert.Null(Evaluate(disabled, Event("x"), Context));
+    }
+
+    [Fact]
+    public void Only_an_enabled_rule_asking_for_the_display_name_needs_it()
+    {
+        var condition = new JsonObject { ["kind"] = "contains_display_name" };
+        Assert.True(PushEvaluator.Compile(Rules("underride", new JsonObject { ["conditions"] = new JsonArray(condition.DeepClone()) })).UsesDisplayName);
+        Assert.False(PushEvaluator.Compile(Rules("underride", new JsonObject { ["enabled"] = false, ["conditions"] = new JsonArray(condition.DeepClone()) })).UsesDisplayName);
+        Assert.False(PushEvaluator.Compile(PushRuleSet.FromStored(null).ToJson("@bob:x")).UsesDisplayName);
     }
 }

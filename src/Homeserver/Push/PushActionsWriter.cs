@@ -28,19 +28,20 @@ public sealed class PushActionsWriter(
         var senderLevel = powers.UserLevel(pdu.Sender);
         var threadId = ThreadOf(pdu.Json);
         var notified = new List<PushActionRow>();
+        var ev = new PushEventView(pdu.Json);
         foreach (var userId in recipients)
         {
             if ((await ignoredUsers.OfAsync(session, userId)).Contains(pdu.Sender))
                 continue;
             var ruleset = await rules.RulesetAsync(session, userId);
-            var displayName = PushEvaluator.UsesDisplayName(ruleset) ? await DisplayNameAsync(session, pdu, roomAfter, userId) : null;
+            var displayName = ruleset.UsesDisplayName ? await DisplayNameAsync(session, pdu, roomAfter, userId) : null;
             var context = new PushContext(joined.Count, displayName, senderLevel, powers.Levels.Notifications);
-            if (PushEvaluator.Evaluate(ruleset, pdu.Json, context) is not { Notify: true } outcome)
+            if (ruleset.Evaluate(ev, context) is not { Notify: true } outcome)
                 continue;
             notified.Add(new PushActionRow
             {
                 UserId = userId, EventId = pdu.EventId, RoomId = pdu.RoomId, StreamOrdering = streamOrdering, ThreadId = threadId,
-                Highlight = outcome.Highlight ? 1 : 0, Actions = outcome.Actions.ToJsonString(), Ts = pdu.OriginServerTs,
+                Highlight = outcome.Highlight ? 1 : 0, Actions = outcome.ActionsJson, Ts = pdu.OriginServerTs,
             });
         }
         await actions.InsertAsync(session, notified);

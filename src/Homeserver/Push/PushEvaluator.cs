@@ -17,81 +17,85 @@ public sealed record PushContext(
     public bool SenderMayNotify(string key) => SenderLevel >= NotificationLevels.GetValueOrDefault(key, 50);
 }
 
-/// <summary>The outcome for one user: the matching rule's actions, and whether they notify and highlight.</summary>
-public sealed record PushOutcome(JsonArray Actions, bool Notify, bool Highlight);
+/// <summary>The outcome for one user: the matching rule's actions (as JSON), and whether they notify and highlight.</summary>
+public sealed record PushOutcome(string ActionsJson, bool Notify, bool Highlight);
 
 /// <summary>
-/// Evaluates a user's push rules against an event (spec: "Push rules", conditions and the kinds' implicit
-/// conditions): the first enabled matching rule in priority order decides.
+/// Compiles a user's push rules (spec: "Push rules", conditions and the kinds' implicit conditions) into
+/// <see cref="CompiledPushRules"/>, and the matching those use.
 /// </summary>
 public static class PushEvaluator
 {
     private static readonly TimeSpan MatchTimeout = TimeSpan.FromMilliseconds(50);
     private static readonly ConcurrentDictionary<(string Pattern, bool WordBoundary), Regex> Globs = new();
+    private static readonly Func<PushEventView, PushContext, bool> Never = (_, _) => false;
 
-    /// <summary>The first matching rule's outcome, or null when no rule matches (no notification).</summary>
-    public static PushOutcome? Evaluate(JsonObject ruleset, JsonObject ev, PushContext context)
+    /// <summary>The enabled rules of a ruleset in priority order, each with its conditions and outcome worked out once.</summary>
+    public static CompiledPushRules Compile(JsonObject ruleset)
     {
+        var rules = new List<CompiledPushRules.Rule>();
+        var usesDisplayName = false;
         foreach (var kind in PushRuleSet.Kinds)
             foreach (var rule in (ruleset[kind] as JsonArray ?? []).OfType<JsonObject>())
             {
-                if (rule["enabled"]?.GetValue<bool>() == false || !Matches(kind, rule, ev, context))
+                if (rule["enabled"] is JsonValue enabled && enabled.TryGetValue<bool>(out var on) && !on)
                     continue;
-                var actions = rule["actions"] as JsonArray ?? [];
-                return new PushOutcome((JsonArray)actions.DeepClone(), actions.Any(a => a is JsonValue v && v.TryGetValue<string>(out var s) && s == "notify"),
-                    actions.OfType<JsonObject>().Any(a => a["set_tweak"]?.GetValue<string>() == "highlight"
-                        && (a["value"] is null || (a["value"] is JsonValue value && value.TryGetValue<bool>(out var on) && on))));
+                var conditions = (rule["conditions"] as JsonArray ?? []).Select(c => c as JsonObject).ToList();
+                usesDisplayName |= conditions.Any(c => Text(c?["kind"]) == "contains_display_name");
+                rules.Add(new CompiledPushRules.Rule(Matcher(kind, rule, conditions), Outcome(rule["actions"] as JsonArray ?? [])));
             }
-        return null;
+        return new CompiledPushRules(rules, usesDisplayName);
     }
 
-    private static bool Matches(string kind, JsonObject rule, JsonObject ev, PushContext context)
-    {
-        var ruleId = rule["rule_id"]?.GetValue<string>() ?? "";
-        return kind switch
-        {
-            "content" => rule["pattern"]?.GetValue<string>() is { } pattern && Property(ev, "content.body") is JsonValue body
-                && body.TryGetValue<string>(out var text) && Glob(pattern, text, wordBoundary: true),
-            "room" => ev["room_id"]?.GetValue<string>() == ruleId,
-            "sender" => ev["sender"]?.GetValue<string>() == ruleId,
-            _ => (rule["conditions"] as JsonArray ?? []).All(c => c is JsonObject condition && Condition(condition, ev, context)),
-        };
-    }
+    private static string? Text(JsonNode? node) => node is JsonValue value && value.TryGetValue<string>(out var text) ? text : null;
 
-    private static bool Condition(JsonObject condition, JsonObject ev, PushContext context)
+    private static PushOutcome Outcome(JsonArray actions) => new(actions.ToJsonString(),
+        actions.Any(a => Text(a) == "notify"),
+        actions.OfType<JsonObject>().Any(a => Text(a["set_tweak"]) == "highlight"
+            && (a["value"] is null || (a["value"] is JsonValue value && value.TryGetValue<bool>(out var on) && on))));
+
+    private static Func<PushEventView, PushContext, bool> Matcher(string kind, JsonObject rule, List<JsonObject?> conditions)
     {
-        var key = condition["key"] is JsonValue k && k.TryGetValue<string>(out var keyText) ? keyText : null;
-        switch (condition["kind"]?.GetValue<string>())
+        var ruleId = Text(rule["rule_id"]) ?? "";
+        switch (kind)
         {
-            case "event_match":
-                return key is not null && condition["pattern"] is JsonValue p && p.TryGetValue<string>(out var pattern)
-                    && Property(ev, key) is JsonValue value && value.TryGetValue<string>(out var text)
-                    && Glob(pattern, text, wordBoundary: key == "content.body");
-            case "event_property_is":
-                return key is not null && TryProperty(ev, key, out var property) && IsScalar(property, out var actual)
-                    && IsScalar(condition["value"], out var wanted) && actual == wanted;
-            case "event_property_contains":
-                return key is not null && Property(ev, key) is JsonArray array && IsScalar(condition["value"], out var needle)
-                    && array.Any(item => IsScalar(item, out var element) && element == needle);
-            case "contains_display_name":
-                return context.DisplayName is { Length: > 0 } name && Property(ev, "content.body") is JsonValue b
-                    && b.TryGetValue<string>(out var bodyText) && ContainsWord(bodyText, name);
-            case "room_member_count":
-                return condition["is"] is JsonValue isValue && isValue.TryGetValue<string>(out var expression)
-                    && CompareCount(expression, context.MemberCount);
-            case "sender_notification_permission":
-                return key is not null && context.SenderMayNotify(key);
+            case "content":
+                if (Text(rule["pattern"]) is not { } pattern)
+                    return Never;
+                var regex = GlobRegex(pattern, wordBoundary: true);
+                return (ev, _) => ev.Text("content.body") is { } body && IsMatch(regex, body);
+            case "room":
+                return (ev, _) => ev.Text("room_id") == ruleId;
+            case "sender":
+                return (ev, _) => ev.Text("sender") == ruleId;
             default:
-                return false;
+                var compiled = conditions.Select(c => c is null ? Never : Condition(c)).ToArray();
+                return (ev, context) => compiled.All(condition => condition(ev, context));
         }
     }
 
-    /// <summary>Whether any enabled rule needs the user's display name (the deprecated <c>contains_display_name</c>).</summary>
-    public static bool UsesDisplayName(JsonObject ruleset) =>
-        PushRuleSet.Kinds.SelectMany(kind => (ruleset[kind] as JsonArray ?? []).OfType<JsonObject>())
-            .Where(rule => rule["enabled"]?.GetValue<bool>() != false)
-            .SelectMany(rule => (rule["conditions"] as JsonArray ?? []).OfType<JsonObject>())
-            .Any(condition => condition["kind"]?.GetValue<string>() == "contains_display_name");
+    private static Func<PushEventView, PushContext, bool> Condition(JsonObject condition)
+    {
+        var key = Text(condition["key"]);
+        switch (Text(condition["kind"]))
+        {
+            case "event_match" when key is not null && Text(condition["pattern"]) is { } pattern:
+                var regex = GlobRegex(pattern, wordBoundary: key == "content.body");
+                return (ev, _) => ev.Text(key) is { } text && IsMatch(regex, text);
+            case "event_property_is" when key is not null && IsScalar(condition["value"], out var wanted):
+                return (ev, _) => ev.Scalar(key) == wanted;
+            case "event_property_contains" when key is not null && IsScalar(condition["value"], out var needle):
+                return (ev, _) => ev.ArrayScalars(key)?.Contains(needle) == true;
+            case "contains_display_name":
+                return (ev, context) => context.DisplayName is { Length: > 0 } name && ev.Text("content.body") is { } body && ContainsWord(body, name);
+            case "room_member_count" when Text(condition["is"]) is { } expression:
+                return (_, context) => CompareCount(expression, context.MemberCount);
+            case "sender_notification_permission" when key is not null:
+                return (_, context) => context.SenderMayNotify(key);
+            default:
+                return Never;
+        }
+    }
 
     /// <summary>A property by the spec's dot-separated path (<c>\.</c> escapes a dot, <c>\\</c> a backslash); null when absent or JSON null.</summary>
     public static JsonNode? Property(JsonObject ev, string path) => TryProperty(ev, path, out var value) ? value : null;
@@ -125,7 +129,7 @@ public static class PushEvaluator
     }
 
     /// <summary>Canonical text of a string, integer, boolean or null (the only values these conditions compare).</summary>
-    private static bool IsScalar(JsonNode? node, out string canonical)
+    internal static bool IsScalar(JsonNode? node, out string canonical)
     {
         canonical = "";
         if (node is null)
@@ -154,16 +158,23 @@ public static class PushEvaluator
     }
 
     /// <summary>Glob (<c>*</c>, <c>?</c>) matching, case-insensitive: the whole value, or for <c>content.body</c> any word-bounded part.</summary>
-    public static bool Glob(string pattern, string value, bool wordBoundary)
+    public static bool Glob(string pattern, string value, bool wordBoundary) => IsMatch(GlobRegex(pattern, wordBoundary), value);
+
+    /// <summary>The glob as a regex, shared by every ruleset with the same pattern.</summary>
+    private static Regex GlobRegex(string pattern, bool wordBoundary)
     {
-        var regex = Globs.GetOrAdd((pattern, wordBoundary), key =>
+        if (Globs.Count > 10_000)
+            Globs.Clear();
+        return Globs.GetOrAdd((pattern, wordBoundary), key =>
         {
             var body = Regex.Escape(key.Pattern).Replace("\\*", ".*?").Replace("\\?", ".");
             var anchored = key.WordBoundary ? $"(?<![A-Za-z0-9_]){body}(?![A-Za-z0-9_])" : $"^{body}$";
             return new Regex(anchored, RegexOptions.IgnoreCase | RegexOptions.CultureInvariant | RegexOptions.Singleline, MatchTimeout);
         });
-        if (Globs.Count > 10_000)
-            Globs.Clear();
+    }
+
+    private static bool IsMatch(Regex regex, string value)
+    {
         try
         {
             return regex.IsMatch(value);

@@ -15,16 +15,16 @@ public sealed class PushRuleService(Database db, AccountDataStore accountData, S
 
     // Changes read, modify and write one document: serialised, so two at once cannot lose one.
     private readonly SemaphoreSlim _writer = new(1, 1);
-    // Every event is evaluated against its local members' rules: the merged rulesets are kept, replaced on change.
-    private readonly ConcurrentDictionary<string, JsonObject> _rulesets = new(StringComparer.Ordinal);
+    // Every event is evaluated against its local members' rules: the compiled rulesets are kept, replaced on change.
+    private readonly ConcurrentDictionary<string, CompiledPushRules> _rulesets = new(StringComparer.Ordinal);
     private const int MaxCachedRulesets = 100_000;
 
-    /// <summary>The user's whole ruleset in priority order (cached, loaded through the caller's session); treat it as read-only.</summary>
-    public async Task<JsonObject> RulesetAsync(DbSession s, string userId)
+    /// <summary>The user's whole ruleset, compiled (cached, loaded through the caller's session).</summary>
+    public async Task<CompiledPushRules> RulesetAsync(DbSession s, string userId)
     {
         if (_rulesets.TryGetValue(userId, out var cached))
             return cached;
-        var ruleset = (await LoadAsync(s, userId)).ToJson(userId);
+        var ruleset = PushEvaluator.Compile((await LoadAsync(s, userId)).ToJson(userId));
         if (_rulesets.Count >= MaxCachedRulesets)
             _rulesets.Clear();
         _rulesets[userId] = ruleset;
