@@ -13,6 +13,7 @@ using Matrix.SpecTests.Harness;
 //   memory (our server only): RSS after start-up, with the syncing clients, after the throughput run.
 // Usage: dotnet run -c Release --project bench/Load [-- --engine sqlite|postgres] [--clients 1000] [--seconds 5]
 //        [--url http://other:8008]   (another server: open m.login.dummy registration and generous rate limits)
+//        [--only throughput,latency,sync]   (some of the workloads; registration always runs, it makes the accounts)
 //        (--smoke: a few seconds of each, as the test suite runs it so the driver cannot rot)
 var engine = "sqlite";
 string? url = null;
@@ -21,6 +22,7 @@ var cellSeconds = 5.0;
 var registrations = 200;
 var latencyMessages = 300;
 int[] syncRoomCounts = [100, 1000];
+string[]? only = null;
 for (var i = 0; i < args.Length; i++)
     switch (args[i])
     {
@@ -28,10 +30,12 @@ for (var i = 0; i < args.Length; i++)
         case "--url": url = args[++i].TrimEnd('/'); break;
         case "--clients": clients = int.Parse(args[++i]); break;
         case "--seconds": cellSeconds = double.Parse(args[++i], System.Globalization.CultureInfo.InvariantCulture); break;
+        case "--only": only = args[++i].Split(','); break;
         case "--smoke": (clients, cellSeconds, registrations, latencyMessages, syncRoomCounts) = (20, 0.3, 10, 20, [5, 10]); break;
         default: throw new ArgumentException($"unknown option {args[i]}");
     }
 
+bool Runs(string workload) => only is null || only.Contains(workload);
 var results = new JsonObject();
 Console.WriteLine($"machine: {Environment.ProcessorCount} cores, {RuntimeInformation.OSDescription}, {RuntimeInformation.FrameworkDescription}");
 TestDatabase? database = null;
@@ -80,173 +84,188 @@ try
     results["registrations_per_s"] = registrationRate;
     results["logins_per_s"] = loginRate;
 
-    // 1. Message throughput: senders spread over the rooms, each sending as fast as the server answers.
-    var senders = accounts.Take(Math.Min(100, registrations)).ToList();
-    while (senders.Count < 100)
-        senders.Add(await http.RegisterAsync($"load{run}s{senders.Count}", password));
-    Console.WriteLine();
-    Console.WriteLine($"message throughput (events/s, {cellSeconds:F1} s per cell)");
-    Console.WriteLine($"{"rooms",6} {"conc 1",9} {"conc 10",9} {"conc 100",9}" + (server is null ? "" : "   (server CPU per event, µs)"));
-    var throughput = new JsonArray();
-    foreach (var roomCount in new[] { 1, 10, 100 })
+    if (Runs("throughput"))
     {
-        var rooms = new List<string>();
-        for (var r = 0; r < roomCount; r++)
-            rooms.Add(await http.CreateRoomAsync(senders[0]));
-        var joined = new HashSet<(int, int)>();
-        var line = $"{roomCount,6}";
-        var cpuLine = "";
-        foreach (var concurrency in new[] { 1, 10, 100 })
+        // 1. Message throughput: senders spread over the rooms, each sending as fast as the server answers.
+        var senders = accounts.Take(Math.Min(100, registrations)).ToList();
+        while (senders.Count < 100)
+            senders.Add(await http.RegisterAsync($"load{run}s{senders.Count}", password));
+        Console.WriteLine();
+        Console.WriteLine($"message throughput (events/s, {cellSeconds:F1} s per cell)");
+        Console.WriteLine($"{"rooms",6} {"conc 1",9} {"conc 10",9} {"conc 100",9}" + (server is null ? "" : "   (server CPU per event, µs)"));
+        var throughput = new JsonArray();
+        foreach (var roomCount in new[] { 1, 10, 100 })
         {
-            List<int> RoomsOf(int sender) => roomCount >= concurrency
-                ? Enumerable.Range(0, roomCount).Where(r => r % concurrency == sender).ToList()
-                : [sender % roomCount];
-            for (var s = 1; s < concurrency; s++)
-                foreach (var r in RoomsOf(s))
-                    if (joined.Add((s, r)))
-                        await http.JoinAsync(senders[s], rooms[r]);
-            var sent = 0L;
-            using var stop = new CancellationTokenSource(TimeSpan.FromSeconds(cellSeconds));
-            var cpuBefore = server?.CpuTime();
-            var cell = Stopwatch.StartNew();
-            await Task.WhenAll(Enumerable.Range(0, concurrency).Select(async s =>
+            var rooms = new List<string>();
+            for (var r = 0; r < roomCount; r++)
+                rooms.Add(await http.CreateRoomAsync(senders[0]));
+            var joined = new HashSet<(int, int)>();
+            var line = $"{roomCount,6}";
+            var cpuLine = "";
+            foreach (var concurrency in new[] { 1, 10, 100 })
             {
-                var mine = RoomsOf(s);
-                for (var n = 0; !stop.IsCancellationRequested; n++)
+                List<int> RoomsOf(int sender) => roomCount >= concurrency
+                    ? Enumerable.Range(0, roomCount).Where(r => r % concurrency == sender).ToList()
+                    : [sender % roomCount];
+                for (var s = 1; s < concurrency; s++)
+                    foreach (var r in RoomsOf(s))
+                        if (joined.Add((s, r)))
+                            await http.JoinAsync(senders[s], rooms[r]);
+                var sent = 0L;
+                using var stop = new CancellationTokenSource(TimeSpan.FromSeconds(cellSeconds));
+                var cpuBefore = server?.CpuTime();
+                var cell = Stopwatch.StartNew();
+                await Task.WhenAll(Enumerable.Range(0, concurrency).Select(async s =>
                 {
-                    await http.SendTextAsync(senders[s], rooms[mine[n % mine.Count]], $"throughput {n}");
-                    Interlocked.Increment(ref sent);
+                    var mine = RoomsOf(s);
+                    for (var n = 0; !stop.IsCancellationRequested; n++)
+                    {
+                        await http.SendTextAsync(senders[s], rooms[mine[n % mine.Count]], $"throughput {n}");
+                        Interlocked.Increment(ref sent);
+                    }
+                }));
+                var rate = sent / cell.Elapsed.TotalSeconds;
+                line += $" {rate,9:F0}";
+                var result = new JsonObject { ["rooms"] = roomCount, ["concurrency"] = concurrency, ["events_per_s"] = rate };
+                if (server is not null && cpuBefore is { } before && sent > 0)
+                {
+                    var cpuPerEvent = (server.CpuTime() - before).TotalMicroseconds / sent;
+                    cpuLine += $" {cpuPerEvent,6:F0}";
+                    result["server_cpu_us_per_event"] = cpuPerEvent;
                 }
-            }));
-            var rate = sent / cell.Elapsed.TotalSeconds;
-            line += $" {rate,9:F0}";
-            var result = new JsonObject { ["rooms"] = roomCount, ["concurrency"] = concurrency, ["events_per_s"] = rate };
-            if (server is not null && cpuBefore is { } before && sent > 0)
-            {
-                var cpuPerEvent = (server.CpuTime() - before).TotalMicroseconds / sent;
-                cpuLine += $" {cpuPerEvent,6:F0}";
-                result["server_cpu_us_per_event"] = cpuPerEvent;
+                throughput.Add(result);
             }
-            throughput.Add(result);
+            Console.WriteLine(line + (cpuLine.Length > 0 ? "   " + cpuLine : ""));
         }
-        Console.WriteLine(line + (cpuLine.Length > 0 ? "   " + cpuLine : ""));
+        results["throughput"] = throughput;
+        if (server is not null)
+            results["rss_after_throughput_mb"] = server.ResidentBytes() >> 20;
     }
-    results["throughput"] = throughput;
-    if (server is not null)
-        results["rss_after_throughput_mb"] = server.ResidentBytes() >> 20;
 
-    // 2. Delivery latency: rooms of ten, every member long-polling /sync; messages sent into random rooms.
-    var syncers = accounts.ToList();
-    while (syncers.Count < clients)
-        syncers.Add(await http.RegisterAsync($"load{run}c{syncers.Count}", password));
-    syncers = syncers.Take(clients).ToList();
-    var groups = syncers.Chunk(10).Where(g => g.Length >= 2).ToList();
-    var latencyRooms = new List<(string RoomId, Account[] Members)>();
-    foreach (var group in groups)
+    if (Runs("latency"))
     {
-        var roomId = await http.CreateRoomAsync(group[0]);
-        await Parallel.ForEachAsync(group.Skip(1), async (member, _) => await http.JoinAsync(member, roomId));
-        latencyRooms.Add((roomId, group));
-    }
-    var sentAt = new ConcurrentDictionary<string, long>();
-    var delays = new ConcurrentBag<double>();
-    using var stopSync = new CancellationTokenSource();
-    var ready = 0;
-    var pollers = syncers.Select(account => Task.Run(async () =>
-    {
-        var since = (await http.SyncAsync(account, null, 0))["next_batch"]!.GetValue<string>();
-        Interlocked.Increment(ref ready);
-        while (!stopSync.IsCancellationRequested)
+        // 2. Delivery latency: rooms of ten, every member long-polling /sync; messages sent into random rooms.
+        var syncers = accounts.ToList();
+        while (syncers.Count < clients)
+            syncers.Add(await http.RegisterAsync($"load{run}c{syncers.Count}", password));
+        syncers = syncers.Take(clients).ToList();
+        var groups = syncers.Chunk(10).Where(g => g.Length >= 2).ToList();
+        var latencyRooms = new List<(string RoomId, Account[] Members)>();
+        foreach (var group in groups)
         {
-            JsonNode response;
-            try
-            {
-                response = await http.SyncAsync(account, since, 30_000, stopSync.Token);
-            }
-            catch (OperationCanceledException)
-            {
-                return;
-            }
-            var arrived = Stopwatch.GetTimestamp();
-            since = response["next_batch"]!.GetValue<string>();
-            foreach (var (_, room) in response["rooms"]?["join"]?.AsObject() ?? [])
-                foreach (var ev in room?["timeline"]?["events"]?.AsArray() ?? [])
-                    if (ev?["content"]?["body"]?.GetValue<string>() is { } body && body.StartsWith("lat:") && sentAt.TryGetValue(body, out var start)
-                        && ev["sender"]?.GetValue<string>() != account.UserId)
-                        delays.Add(Stopwatch.GetElapsedTime(start, arrived).TotalMilliseconds);
+            var roomId = await http.CreateRoomAsync(group[0]);
+            await Parallel.ForEachAsync(group.Skip(1), async (member, _) => await http.JoinAsync(member, roomId));
+            latencyRooms.Add((roomId, group));
         }
-    })).ToList();
-    while (Volatile.Read(ref ready) < syncers.Count)
-        await Task.Delay(50);
-    await Task.Delay(500);
-    long rssWithClients = server?.ResidentBytes() ?? 0;
-    var random = new Random(1);
-    for (var m = 0; m < latencyMessages; m++)
-    {
-        var (roomId, members) = latencyRooms[random.Next(latencyRooms.Count)];
-        var body = $"lat:{m}";
-        sentAt[body] = Stopwatch.GetTimestamp();
-        await http.SendTextAsync(members[0], roomId, body);
-        await Task.Delay(50);
-        if (m % 50 == 0 && server is not null)
-            rssWithClients = Math.Max(rssWithClients, server.ResidentBytes());
+        var sentAt = new ConcurrentDictionary<string, long>();
+        var delays = new ConcurrentBag<double>();
+        var sendTimes = new List<double>();
+        using var stopSync = new CancellationTokenSource();
+        var ready = 0;
+        var pollers = syncers.Select(account => Task.Run(async () =>
+        {
+            var since = (await http.SyncAsync(account, null, 0))["next_batch"]!.GetValue<string>();
+            Interlocked.Increment(ref ready);
+            while (!stopSync.IsCancellationRequested)
+            {
+                JsonNode response;
+                try
+                {
+                    response = await http.SyncAsync(account, since, 30_000, stopSync.Token);
+                }
+                catch (OperationCanceledException)
+                {
+                    return;
+                }
+                var arrived = Stopwatch.GetTimestamp();
+                since = response["next_batch"]!.GetValue<string>();
+                foreach (var (_, room) in response["rooms"]?["join"]?.AsObject() ?? [])
+                    foreach (var ev in room?["timeline"]?["events"]?.AsArray() ?? [])
+                        if (ev?["content"]?["body"]?.GetValue<string>() is { } body && body.StartsWith("lat:") && sentAt.TryGetValue(body, out var start)
+                            && ev["sender"]?.GetValue<string>() != account.UserId)
+                            delays.Add(Stopwatch.GetElapsedTime(start, arrived).TotalMilliseconds);
+            }
+        })).ToList();
+        while (Volatile.Read(ref ready) < syncers.Count)
+            await Task.Delay(50);
+        await Task.Delay(500);
+        long rssWithClients = server?.ResidentBytes() ?? 0;
+        var random = new Random(1);
+        for (var m = 0; m < latencyMessages; m++)
+        {
+            var (roomId, members) = latencyRooms[random.Next(latencyRooms.Count)];
+            var body = $"lat:{m}";
+            sentAt[body] = Stopwatch.GetTimestamp();
+            await http.SendTextAsync(members[0], roomId, body);
+            sendTimes.Add(Stopwatch.GetElapsedTime(sentAt[body]).TotalMilliseconds);
+            await Task.Delay(50);
+            if (m % 50 == 0 && server is not null)
+                rssWithClients = Math.Max(rssWithClients, server.ResidentBytes());
+        }
+        await Task.Delay(2000);
+        stopSync.Cancel();
+        await Task.WhenAll(pollers);
+        var sorted = delays.Order().ToArray();
+        static double Percentile(double[] values, double p) => values.Length == 0 ? double.NaN : values[Math.Min(values.Length - 1, (int)Math.Ceiling(p * values.Length) - 1)];
+        Console.WriteLine();
+        Console.WriteLine($"send-to-sync latency, {syncers.Count} clients long-polling in rooms of 10, {latencyMessages} messages at ~20/s:");
+        Console.WriteLine($"  p50 {Percentile(sorted, 0.5):F1} ms, p95 {Percentile(sorted, 0.95):F1} ms, p99 {Percentile(sorted, 0.99):F1} ms ({sorted.Length} deliveries)");
+        // The sends' own answers: a late commit delays all of a message's deliveries at once.
+        var sends = sendTimes.Order().ToArray();
+        Console.WriteLine($"  the sends themselves: p50 {Percentile(sends, 0.5):F1} ms, p99 {Percentile(sends, 0.99):F1} ms, max {sends.LastOrDefault():F1} ms");
+        results["latency"] = new JsonObject
+        {
+            ["clients"] = syncers.Count, ["deliveries"] = sorted.Length, ["p50_ms"] = Percentile(sorted, 0.5), ["p95_ms"] = Percentile(sorted, 0.95),
+            ["p99_ms"] = Percentile(sorted, 0.99), ["send_p50_ms"] = Percentile(sends, 0.5), ["send_p99_ms"] = Percentile(sends, 0.99),
+        };
+        if (server is not null)
+            results["rss_with_syncing_clients_mb"] = rssWithClients >> 20;
     }
-    await Task.Delay(2000);
-    stopSync.Cancel();
-    await Task.WhenAll(pollers);
-    var sorted = delays.Order().ToArray();
-    static double Percentile(double[] values, double p) => values.Length == 0 ? double.NaN : values[Math.Min(values.Length - 1, (int)Math.Ceiling(p * values.Length) - 1)];
-    Console.WriteLine();
-    Console.WriteLine($"send-to-sync latency, {syncers.Count} clients long-polling in rooms of 10, {latencyMessages} messages at ~20/s:");
-    Console.WriteLine($"  p50 {Percentile(sorted, 0.5):F1} ms, p95 {Percentile(sorted, 0.95):F1} ms, p99 {Percentile(sorted, 0.99):F1} ms ({sorted.Length} deliveries)");
-    results["latency"] = new JsonObject
-    {
-        ["clients"] = syncers.Count, ["deliveries"] = sorted.Length, ["p50_ms"] = Percentile(sorted, 0.5), ["p95_ms"] = Percentile(sorted, 0.95),
-        ["p99_ms"] = Percentile(sorted, 0.99),
-    };
-    if (server is not null)
-        results["rss_with_syncing_clients_mb"] = rssWithClients >> 20;
 
-    // 3. Initial /sync of a user in many rooms, and incremental /sync.
-    Console.WriteLine();
-    Console.WriteLine("initial /sync");
-    var initial = new JsonArray();
-    foreach (var roomCount in syncRoomCounts)
+    if (Runs("sync"))
     {
-        var member = await http.RegisterAsync($"load{run}i{roomCount}", password);
-        await Parallel.ForEachAsync(Enumerable.Range(0, roomCount), new ParallelOptions { MaxDegreeOfParallelism = 10 },
-            async (r, _) =>
+        // 3. Initial /sync of a user in many rooms, and incremental /sync.
+        Console.WriteLine();
+        Console.WriteLine("initial /sync");
+        var initial = new JsonArray();
+        foreach (var roomCount in syncRoomCounts)
+        {
+            var member = await http.RegisterAsync($"load{run}i{roomCount}", password);
+            await Parallel.ForEachAsync(Enumerable.Range(0, roomCount), new ParallelOptions { MaxDegreeOfParallelism = 10 },
+                async (r, _) =>
+                {
+                    var roomId = await http.CreateRoomAsync(member);
+                    await http.SendTextAsync(member, roomId, "hello");
+                });
+            var timings = new List<double>();
+            string since = "";
+            for (var attempt = 0; attempt < 3; attempt++)
             {
-                var roomId = await http.CreateRoomAsync(member);
-                await http.SendTextAsync(member, roomId, "hello");
-            });
-        var timings = new List<double>();
-        string since = "";
-        for (var attempt = 0; attempt < 3; attempt++)
-        {
-            var timer = Stopwatch.StartNew();
-            since = (await http.SyncAsync(member, null, 0))["next_batch"]!.GetValue<string>();
-            timings.Add(timer.Elapsed.TotalMilliseconds);
+                var timer = Stopwatch.StartNew();
+                since = (await http.SyncAsync(member, null, 0))["next_batch"]!.GetValue<string>();
+                timings.Add(timer.Elapsed.TotalMilliseconds);
+            }
+            var incremental = new List<double>();
+            for (var attempt = 0; attempt < 10; attempt++)
+            {
+                var timer = Stopwatch.StartNew();
+                since = (await http.SyncAsync(member, since, 0))["next_batch"]!.GetValue<string>();
+                incremental.Add(timer.Elapsed.TotalMilliseconds);
+            }
+            var median = timings.Order().ElementAt(1);
+            var incrementalMedian = incremental.Order().ElementAt(incremental.Count / 2);
+            Console.WriteLine($"  {roomCount,5} rooms: initial {median:F0} ms (median of 3), incremental {incrementalMedian:F1} ms (median of 10)");
+            initial.Add(new JsonObject { ["rooms"] = roomCount, ["initial_ms"] = median, ["incremental_ms"] = incrementalMedian });
         }
-        var incremental = new List<double>();
-        for (var attempt = 0; attempt < 10; attempt++)
-        {
-            var timer = Stopwatch.StartNew();
-            since = (await http.SyncAsync(member, since, 0))["next_batch"]!.GetValue<string>();
-            incremental.Add(timer.Elapsed.TotalMilliseconds);
-        }
-        var median = timings.Order().ElementAt(1);
-        var incrementalMedian = incremental.Order().ElementAt(incremental.Count / 2);
-        Console.WriteLine($"  {roomCount,5} rooms: initial {median:F0} ms (median of 3), incremental {incrementalMedian:F1} ms (median of 10)");
-        initial.Add(new JsonObject { ["rooms"] = roomCount, ["initial_ms"] = median, ["incremental_ms"] = incrementalMedian });
+        results["initial_sync"] = initial;
     }
-    results["initial_sync"] = initial;
 
     if (server is not null)
     {
         Console.WriteLine();
-        Console.WriteLine($"memory (RSS): after start-up {results["rss_after_start_mb"]} MB, after the throughput run {results["rss_after_throughput_mb"]} MB, " +
-            $"with {syncers.Count} clients syncing {results["rss_with_syncing_clients_mb"]} MB");
+        Console.WriteLine($"memory (RSS): after start-up {results["rss_after_start_mb"]} MB"
+            + (results["rss_after_throughput_mb"] is { } afterThroughput ? $", after the throughput run {afterThroughput} MB" : "")
+            + (results["rss_with_syncing_clients_mb"] is { } withClients ? $", with {results["latency"]!["clients"]} clients syncing {withClients} MB" : ""));
     }
     Console.WriteLine();
     Console.WriteLine("json: " + results.ToJsonString());
