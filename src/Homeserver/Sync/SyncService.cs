@@ -88,9 +88,14 @@ public sealed class SyncService(
         var inbox = toDevice.ReadsForSync(user, requester.DeviceId, since?.ToDevice, positions.ToDevice);
         var deviceListReads = since is null ? null
             : deviceLists.ReadsForSync(user, window.From.DeviceLists, positions.DeviceLists, sinceEvents, upTo, ownMembershipChanges);
+        // A sync woken by new events mostly shows just the rooms they came in: what those need is read in this round
+        // trip already (and left unused for a room the user turns out not to be joined to).
+        var early = incremental && recent is { Rooms.Count: > 0 and <= FirstPagesInBatch }
+            ? JoinedRoomReads(user, recent.Rooms, window, filter, receiptsMoved, withPages: true)
+            : JoinedRoomReadSet.None;
         await db.ReadAllAsync(new SqlRead?[] { memberships, forgotten, accountDataChanges, pendingRemoteInvites, keyCounts, unusedFallbackKeys,
             ownMembershipChanges, roomsWithEvents, roomsWithReceipts }.OfType<SqlRead>()
-            .Concat(inbox.All).Concat(deviceListReads?.All ?? []).Distinct().ToList(), ct);
+            .Concat(inbox.All).Concat(deviceListReads?.All ?? []).Concat(early.All).Distinct().ToList(), ct);
         var changed = ownMembershipChanges?.Result.Select(e => e.RoomId).ToHashSet() ?? [];
         var changedAccountData = accountDataChanges?.Result ?? [];
         // Clients take the push rules from the initial sync; a user who never changed them has the server defaults.
@@ -135,18 +140,16 @@ public sealed class SyncService(
                     break;
             }
         }
-        // What every joined room needs from the receipts and push actions is read for all of them at once; then the
-        // rooms are built a few at a time (each waits mostly on the database) and added in membership order.
-        var joinedIds = joinedRooms.Select(r => r.Room.RoomId).ToList();
-        var receiptReads = since is not null && !receiptsMoved ? []
-            : joinedIds.Chunk(500).Select(ids => receipts.ChangedSince(ids, window.From.Receipts, window.UpTo.Receipts)).ToList();
-        var unreadReads = joinedIds.Chunk(500).Select(ids => pushActions.Unread(user, ids)).ToList();
-        // A few rooms' first timeline pages (an incremental sync's usual lot) come in the same round trip.
-        var firstPages = joinedRooms.Count > FirstPagesInBatch ? null
-            : joinedRooms.ToDictionary(r => r.Room.RoomId, r => rooms.RoomEvents(r.Room.RoomId, sinceEvents, upTo, TimelinePage(filter), newestFirst: true));
-        await db.ReadAllAsync([.. receiptReads, .. unreadReads, .. (IEnumerable<SqlRead>?)firstPages?.Values ?? []], ct);
-        var roomReceipts = receiptReads.SelectMany(r => r.Result).ToLookup(r => r.RoomId);
-        var unread = unreadReads.SelectMany(r => r.Result).ToLookup(c => c.RoomId);
+        // What every joined room needs from the receipts and push actions is read for all of them at once (with the
+        // first timeline pages of a few rooms, an incremental sync's usual lot); then the rooms are built a few at a
+        // time (each waits mostly on the database) and added in membership order.
+        var late = JoinedRoomReads(user, joinedRooms.Select(r => r.Room.RoomId).Where(id => !early.Covers(id)).ToList(), window, filter,
+            since is null || receiptsMoved, withPages: joinedRooms.Count <= FirstPagesInBatch);
+        if (late.All.Any())
+            await db.ReadAllAsync(late.All.ToList(), ct);
+        var roomReceipts = early.Receipts.Concat(late.Receipts).SelectMany(r => r.Result).ToLookup(r => r.RoomId);
+        var unread = early.Unread.Concat(late.Unread).SelectMany(r => r.Result).ToLookup(c => c.RoomId);
+        List<EventRow>? FirstPage(string roomId) => (early.Pages.GetValueOrDefault(roomId) ?? late.Pages.GetValueOrDefault(roomId))?.Result;
         using var building = new SemaphoreSlim(JoinedRoomsInParallel);
         var built = joinedRooms.Select(async r =>
         {
@@ -154,7 +157,7 @@ public sealed class SyncService(
             try
             {
                 return await JoinedRoomAsync(requester, r.Room, window, filter, r.FullState, useStateAfter, changedAccountData, ignored,
-                    roomReceipts[r.Room.RoomId], unread[r.Room.RoomId], firstPages?[r.Room.RoomId].Result);
+                    roomReceipts[r.Room.RoomId], unread[r.Room.RoomId], FirstPage(r.Room.RoomId));
             }
             finally
             {
@@ -206,6 +209,25 @@ public sealed class SyncService(
             + toDeviceEvents.Count + devicesChanged.Count + devicesLeft.Count;
         return (response, join.Count + invite.Count + leave.Count + knock.Count + globalCount == 0);
     }
+
+    /// <summary>The reads of joined rooms' changed receipts, unread counts and (optionally) first timeline pages.</summary>
+    private sealed record JoinedRoomReadSet(
+        IReadOnlySet<string> Rooms, List<SqlRead<ReceiptRow, List<ReceiptRow>>> Receipts, List<SqlRead<Push.UnreadCount, List<Push.UnreadCount>>> Unread,
+        Dictionary<string, SqlRead<EventRow, List<EventRow>>> Pages)
+    {
+        public static readonly JoinedRoomReadSet None = new(new HashSet<string>(), [], [], []);
+
+        public IEnumerable<SqlRead> All => [.. Receipts, .. Unread, .. Pages.Values];
+
+        public bool Covers(string roomId) => Rooms.Contains(roomId);
+    }
+
+    private JoinedRoomReadSet JoinedRoomReads(string user, IReadOnlyCollection<string> roomIds, Window window, SyncFilter filter, bool receiptsMoved,
+        bool withPages) => new(
+        roomIds.ToHashSet(StringComparer.Ordinal),
+        receiptsMoved ? roomIds.Chunk(500).Select(ids => receipts.ChangedSince(ids, window.From.Receipts, window.UpTo.Receipts)).ToList() : [],
+        roomIds.Chunk(500).Select(ids => pushActions.Unread(user, ids)).ToList(),
+        withPages ? roomIds.ToDictionary(id => id, id => rooms.RoomEvents(id, window.From.Events, window.UpTo.Events, TimelinePage(filter), newestFirst: true)) : []);
 
     private async Task<JsonObject?> JoinedRoomAsync(Requester requester, RoomSnapshot room, Window window, SyncFilter filter, bool fullState,
         bool useStateAfter, List<AccountDataStore.Entry> changedAccountData, IReadOnlySet<string> ignored, IEnumerable<ReceiptRow> changedReceipts,
