@@ -78,6 +78,31 @@ public abstract class SyncTests(ServerFixture fixture)
     }
 
     [Fact]
+    public async Task The_room_summary_counts_joined_and_invited_members_and_names_the_heroes()
+    {
+        var users = new List<LoggedInUser>();
+        for (var i = 0; i < 8; i++)
+            users.Add(await C.RegisterAsync());
+        var (alice, bob, carol) = (users[0], users[1], users[2]);
+        var roomId = await CreateRoomAsync(C, alice, new { invite = users.Skip(1).Select(u => u.UserId).ToArray() });
+        Assert.Equal(200, (await C.PostAsync($"{V3}/rooms/{R(roomId)}/join", new { }, bob.AccessToken)).Status);
+
+        var summary = (await SyncAsync(C, bob))["rooms"]!["join"]![roomId]!["summary"]!;
+        Assert.Equal(2, summary["m.joined_member_count"]!.GetValue<int>());
+        Assert.Equal(6, summary["m.invited_member_count"]!.GetValue<int>());
+        // Up to five joined or invited members other than the user, in user ID order.
+        var expected = users.Where(u => u != bob).Select(u => u.UserId).Order(StringComparer.Ordinal).Take(5);
+        Assert.Equal(expected, summary["m.heroes"]!.AsArray().Select(h => h!.GetValue<string>()));
+
+        Assert.Equal(200, (await C.PostAsync($"{V3}/rooms/{R(roomId)}/join", new { }, carol.AccessToken)).Status);
+        Assert.Equal(200, (await C.PostAsync($"{V3}/rooms/{R(roomId)}/kick", new { user_id = users[7].UserId }, alice.AccessToken)).Status);
+        summary = (await SyncAsync(C, bob))["rooms"]!["join"]![roomId]!["summary"]!;
+        Assert.Equal(3, summary["m.joined_member_count"]!.GetValue<int>());
+        Assert.Equal(4, summary["m.invited_member_count"]!.GetValue<int>());
+        Assert.DoesNotContain(users[7].UserId, summary["m.heroes"]!.AsArray().Select(h => h!.GetValue<string>()));
+    }
+
+    [Fact]
     public async Task Invites_arrive_with_stripped_state_and_leaves_in_the_leave_section()
     {
         var alice = await C.RegisterAsync();

@@ -93,8 +93,9 @@ public sealed partial class EventSpine
             throw MatrixException.Forbidden($"The join is not allowed by the room's state: {result.Reason}");
         var stateAfter = new Dictionary<StateKey, string>(stateBefore) { [join.StateKeyPair] = join.EventId };
         all[join.EventId] = join;
-        var joined = stateAfter.Where(e => e.Key.Type == "m.room.member" && all[e.Value].Membership == "join").Select(e => e.Key.Key)
-            .ToHashSet(StringComparer.Ordinal);
+        HashSet<string> Members(string membership) => stateAfter.Where(e => e.Key.Type == "m.room.member" && all[e.Value].Membership == membership)
+            .Select(e => e.Key.Key).ToHashSet(StringComparer.Ordinal);
+        var (joined, invited) = (Members("join"), Members("invite"));
         var now = clock.GetUtcNow().ToUnixTimeMilliseconds();
 
         var (ordering, group) = await db.WriteAsync(async s =>
@@ -113,7 +114,7 @@ public sealed partial class EventSpine
             await rooms.AdvanceExtremitiesAsync(s, join.RoomId, [], new Extremity(join.EventId, join.Depth, afterGroup));
             foreach (var (key, eventId) in stateAfter)
                 await rooms.SetCurrentStateAsync(s, join.RoomId, key.Type, key.Key, eventId, all[eventId].Membership);
-            var joinedRoom = new RoomSnapshot(join.RoomId, version, stateAfter, [new Extremity(join.EventId, join.Depth, afterGroup)], joined);
+            var joinedRoom = new RoomSnapshot(join.RoomId, version, stateAfter, [new Extremity(join.EventId, join.Depth, afterGroup)], joined, invited);
             foreach (var listener in listeners)
                 await listener.OnPersistingAsync(s, join, ordering, joinedRoom, null);
             return (ordering, afterGroup);
@@ -121,7 +122,7 @@ public sealed partial class EventSpine
 
         foreach (var pdu in all.Values)
             events.Add(pdu);
-        var snapshot = new RoomSnapshot(join.RoomId, version, stateAfter, [new Extremity(join.EventId, join.Depth, group)], joined);
+        var snapshot = new RoomSnapshot(join.RoomId, version, stateAfter, [new Extremity(join.EventId, join.Depth, group)], joined, invited);
         _snapshots[join.RoomId] = snapshot;
         var concerned = snapshot.MemberUserIds.ToList();
         streams.WhenVisible("events", ordering, () => notifier.Notify(concerned));

@@ -65,8 +65,9 @@ public sealed partial class EventSpine(
             var extremities = await rooms.ExtremitiesAsync(s, roomId);
             var rows = await rooms.CurrentStateAsync(s, roomId);
             var state = rows.ToDictionary(r => new StateKey(r.Type, r.StateKey), r => r.EventId);
-            var joined = rows.Where(r => r.Type == "m.room.member" && r.Membership == "join").Select(r => r.StateKey).ToHashSet(StringComparer.Ordinal);
-            return extremities.Count == 0 ? null : new RoomSnapshot(roomId, version, state, extremities, joined);
+            HashSet<string> Members(string membership) =>
+                rows.Where(r => r.Type == "m.room.member" && r.Membership == membership).Select(r => r.StateKey).ToHashSet(StringComparer.Ordinal);
+            return extremities.Count == 0 ? null : new RoomSnapshot(roomId, version, state, extremities, Members("join"), Members("invite"));
         }, ct);
         return snapshot is null ? null : _snapshots.GetOrAdd(roomId, snapshot);
     }
@@ -255,7 +256,8 @@ public sealed partial class EventSpine(
         var currentChanges = accepted ? await CurrentStateChangesAsync(pdu, room?.State, newCurrent, ct) : [];
         var now = clock.GetUtcNow().ToUnixTimeMilliseconds();
         var snapshotAfter = new RoomSnapshot(pdu.RoomId, pdu.Version, newCurrent, remaining,
-            RoomSnapshot.Joined(room?.JoinedMembers ?? new HashSet<string>(), currentChanges));
+            RoomSnapshot.Members(room?.JoinedMembers ?? new HashSet<string>(), currentChanges, "join"),
+            RoomSnapshot.Members(room?.InvitedMembers ?? new HashSet<string>(), currentChanges, "invite"));
 
         var (ordering, stateGroup) = await db.WriteAsync(async s =>
         {

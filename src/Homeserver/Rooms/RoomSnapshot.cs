@@ -5,28 +5,32 @@ namespace Matrix.Homeserver.Rooms;
 
 /// <summary>
 /// A room's hot state in memory: its version, current state (the resolution of its forward extremities' states),
-/// forward extremities and the users whose current membership is <c>join</c>. Only the spine replaces it, under the
-/// room's lock, after the transaction that changed it has committed.
+/// forward extremities and the users whose current membership is <c>join</c>, and <c>invite</c>. Only the spine
+/// replaces it, under the room's lock, after the transaction that changed it has committed.
 /// </summary>
 public sealed record RoomSnapshot(
     string RoomId, RoomVersion Version, IReadOnlyDictionary<StateKey, string> State, IReadOnlyList<Extremity> Extremities,
-    IReadOnlySet<string> JoinedMembers)
+    IReadOnlySet<string> JoinedMembers, IReadOnlySet<string> InvitedMembers)
 {
     public string? StateEventId(StateKey key) => State.GetValueOrDefault(key);
 
     /// <summary>The servers of the joined members: where the room's events go.</summary>
     public IEnumerable<string> JoinedServers => JoinedMembers.Select(u => u[(u.IndexOf(':') + 1)..]).Distinct(StringComparer.Ordinal);
 
-    /// <summary>The joined members after current-state changes (an event ID of null: the key left the state).</summary>
-    public static IReadOnlySet<string> Joined(IReadOnlySet<string> before, IEnumerable<(StateKey Key, string? EventId, string? Membership)> changes)
+    /// <summary>
+    /// The members with <paramref name="membership"/> after current-state changes (an event ID of null: the key left
+    /// the state).
+    /// </summary>
+    public static IReadOnlySet<string> Members(IReadOnlySet<string> before, IEnumerable<(StateKey Key, string? EventId, string? Membership)> changes,
+        string membership)
     {
         HashSet<string>? after = null;
-        foreach (var (key, eventId, membership) in changes)
+        foreach (var (key, eventId, changed) in changes)
         {
             if (key.Type != "m.room.member")
                 continue;
             after ??= new HashSet<string>(before, StringComparer.Ordinal);
-            if (eventId is not null && membership == "join")
+            if (eventId is not null && changed == membership)
                 after.Add(key.Key);
             else
                 after.Remove(key.Key);

@@ -275,7 +275,7 @@ public sealed class SyncService(
             [useStateAfter ? "state_after" : "state"] = new JsonObject { ["events"] = state },
             ["ephemeral"] = new JsonObject { ["events"] = ephemeral },
             ["account_data"] = new JsonObject { ["events"] = roomAccountData },
-            ["summary"] = await SummaryAsync(room, requester.UserId.Value, ct),
+            ["summary"] = Summary(room, requester.UserId.Value),
         };
         AddUnreadCounts(joined, unreadCounts.ToList(), filter.Timeline.UnreadThreadNotifications);
         return joined;
@@ -427,23 +427,23 @@ public sealed class SyncService(
         return stripped;
     }
 
-    private async Task<JsonObject> SummaryAsync(RoomSnapshot room, string userId, CancellationToken ct)
+    /// <summary>Counts and heroes (up to five joined or invited members other than the user, by user ID) from the snapshot.</summary>
+    private static JsonObject Summary(RoomSnapshot room, string userId)
     {
-        int joined = 0, invited = 0;
-        var heroes = new List<string>();
-        foreach (var key in room.State.Keys.Where(k => k.Type == "m.room.member").OrderBy(k => k.Key, StringComparer.Ordinal))
-        {
-            var membership = (await spine.GetStateEventAsync(room, key, ct))?.Membership;
-            if (membership == "join") joined++;
-            else if (membership == "invite") invited++;
-            if (membership is "join" or "invite" && key.Key != userId && heroes.Count < 5)
-                heroes.Add(key.Key);
-        }
+        // The five smallest IDs without sorting a big room's whole membership.
+        var heroes = new SortedSet<string>(StringComparer.Ordinal);
+        foreach (var member in room.JoinedMembers.Concat(room.InvitedMembers))
+            if (member != userId && (heroes.Count < 5 || StringComparer.Ordinal.Compare(member, heroes.Max) < 0))
+            {
+                heroes.Add(member);
+                if (heroes.Count > 5)
+                    heroes.Remove(heroes.Max!);
+            }
         return new JsonObject
         {
             ["m.heroes"] = new JsonArray(heroes.Select(h => (JsonNode)h).ToArray()),
-            ["m.joined_member_count"] = joined,
-            ["m.invited_member_count"] = invited,
+            ["m.joined_member_count"] = room.JoinedMembers.Count,
+            ["m.invited_member_count"] = room.InvitedMembers.Count,
         };
     }
 }
