@@ -54,6 +54,9 @@ public abstract class RelationsTests(ServerFixture fixture)
     public async Task The_latest_valid_edit_is_bundled_and_the_original_content_is_kept()
     {
         var (roomId, alice, bob) = await RoomOfTwoAsync();
+        // An incremental sync before anything is sent: the server then knows which new events nothing relates to yet.
+        var since = (await SyncTests.SyncAsync(C, bob))["next_batch"]!.GetValue<string>();
+        since = (await SyncTests.SyncAsync(C, bob, since))["next_batch"]!.GetValue<string>();
         var original = await RoomTests.SendAsync(C, alice, roomId, "I like cake");
         var first = await SendOkAsync(alice, roomId, "m.room.message", Edit(original, "I like chocolate cake"));
         await Task.Delay(5);
@@ -75,6 +78,10 @@ public abstract class RelationsTests(ServerFixture fixture)
         Assert.Equal(second, context["event"]!["unsigned"]!["m.relations"]!["m.replace"]!["event_id"]!.GetValue<string>());
         var sync = (await C.GetAsync($"{V3}/sync", bob.AccessToken)).Body!;
         var inSync = sync["rooms"]!["join"]![roomId]!["timeline"]!["events"]!.AsArray().Single(e => e!["event_id"]!.GetValue<string>() == original)!;
+        Assert.Equal(second, inSync["unsigned"]!["m.relations"]!["m.replace"]!["event_id"]!.GetValue<string>());
+        // And in an incremental sync, where the original and its edits are all new.
+        var incremental = await SyncTests.SyncAsync(C, bob, since, filter: """{"room":{"timeline":{"limit":50}}}""");
+        inSync = SyncTests.Timeline(incremental, roomId).Single(e => e["event_id"]!.GetValue<string>() == original);
         Assert.Equal(second, inSync["unsigned"]!["m.relations"]!["m.replace"]!["event_id"]!.GetValue<string>());
 
         // An edited event once redacted carries no edit.

@@ -47,4 +47,27 @@ public sealed class RecentEventIndexTests
         Assert.Equal(10, window.Rooms.Count);
         Assert.Contains("!r60000:x", window.Rooms);
     }
+
+    [Fact]
+    public void Vouches_for_events_without_relations_only_after_its_start_and_past_forgotten_targets()
+    {
+        var index = new RecentEventIndex();
+        // Before any sync has asked, nothing is known.
+        Assert.True(index.MayBeRelatedTo("$new", 200));
+        Assert.NotNull(index.Find(100, 100));
+        Assert.True(index.MayBeRelatedTo("$old", 100));
+        Assert.False(index.MayBeRelatedTo("$new", 101));
+        index.RecordRelation("$new", 102);
+        Assert.True(index.MayBeRelatedTo("$new", 101));
+
+        // Forgetting the targets forgets every relation up to the latest one recorded.
+        for (var i = 0; i < 100_000; i++)
+            index.RecordRelation($"$t{i}", 1_000 + i);
+        index.RecordRelation("$last", 200_000);
+        Assert.True(index.MayBeRelatedTo("$new", 101));
+        Assert.True(index.MayBeRelatedTo("$unrelated", 100_998));
+        Assert.False(index.MayBeRelatedTo("$unrelated", 100_999));
+        Assert.True(index.MayBeRelatedTo("$last", 199_000));
+        Assert.False(index.MayBeRelatedTo("$unrelated", 200_001));
+    }
 }

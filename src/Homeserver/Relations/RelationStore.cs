@@ -30,15 +30,19 @@ public sealed class ThreadSummaryRow
 /// child's transaction and dropped when the child is redacted. The source of /relations, /threads, bundled
 /// aggregations and duplicate-annotation checks.
 /// </summary>
-public sealed class RelationStore
+public sealed class RelationStore(Rooms.RecentEventIndex recentEvents)
 {
     private const string Columns = "event_id, relates_to_id, rel_type, aggregation_key, room_id, sender, type, stream_ordering, origin_server_ts";
 
-    public Task InsertAsync(DbSession s, RelationRow row) => s.DeferAsync($"""
-        INSERT INTO event_relations ({Columns})
-        VALUES (@EventId, @RelatesToId, @RelType, @AggregationKey, @RoomId, @Sender, @Type, @StreamOrdering, @OriginServerTs)
-        ON CONFLICT DO NOTHING
-        """, row);
+    public Task InsertAsync(DbSession s, RelationRow row)
+    {
+        recentEvents.RecordRelation(row.RelatesToId, row.StreamOrdering);
+        return s.DeferAsync($"""
+            INSERT INTO event_relations ({Columns})
+            VALUES (@EventId, @RelatesToId, @RelType, @AggregationKey, @RoomId, @Sender, @Type, @StreamOrdering, @OriginServerTs)
+            ON CONFLICT DO NOTHING
+            """, row);
+    }
 
     public Task DeleteAsync(DbSession s, string eventId) => s.ExecuteAsync("DELETE FROM event_relations WHERE event_id = @eventId", new { eventId });
 

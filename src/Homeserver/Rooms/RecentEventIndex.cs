@@ -6,11 +6,14 @@ namespace Matrix.Homeserver.Rooms;
 /// row as its transaction writes it, so an event is here before readers can see it (one that rolls back stays, and
 /// only makes a sync look at a room with nothing new). The index answers for windows starting at or after the position
 /// from which it holds everything: the first visible position it was asked about (events after that were all written
-/// by this process), raised as the oldest entries are dropped.
+/// by this process), raised as the oldest entries are dropped. It also keeps the events that relations written since
+/// then point at: a relation to an event created on this server can only be written after it, so such an event
+/// written after that position, and not among them, has none.
 /// </summary>
 public sealed class RecentEventIndex
 {
     private const int Capacity = 50_000;
+    private const int RelationTargetsCapacity = 100_000;
 
     private readonly record struct Entry(long Position, string RoomId, bool IsMemberEvent);
 
@@ -20,6 +23,9 @@ public sealed class RecentEventIndex
     private readonly List<Entry> _entries = [];
     private readonly Lock _lock = new();
     private long? _completeAfter;
+    private readonly HashSet<string> _relationTargets = new(StringComparer.Ordinal);
+    private long _latestRelation = long.MinValue;
+    private long _relationTargetsForgottenUpTo = long.MinValue;
 
     public void Record(long position, string roomId, string type)
     {
@@ -37,6 +43,32 @@ public sealed class RecentEventIndex
             _completeAfter = Math.Max(_completeAfter ?? long.MinValue, _entries[dropped - 1].Position);
             _entries.RemoveRange(0, dropped);
         }
+    }
+
+    /// <summary>Notes that the relation at <paramref name="position"/> points at <paramref name="targetId"/>.</summary>
+    public void RecordRelation(string targetId, long position)
+    {
+        lock (_lock)
+        {
+            // Forgetting the targets forgets relations up to the latest one: only events after that can be vouched for.
+            if (_relationTargets.Count >= RelationTargetsCapacity)
+            {
+                _relationTargets.Clear();
+                _relationTargetsForgottenUpTo = _latestRelation;
+            }
+            _relationTargets.Add(targetId);
+            _latestRelation = Math.Max(_latestRelation, position);
+        }
+    }
+
+    /// <summary>
+    /// Whether relations may point at an event created on this server, written at <paramref name="position"/>: false
+    /// only when the index has seen every relation written since it.
+    /// </summary>
+    public bool MayBeRelatedTo(string eventId, long position)
+    {
+        lock (_lock)
+            return _completeAfter is not { } start || position <= Math.Max(start, _relationTargetsForgottenUpTo) || _relationTargets.Contains(eventId);
     }
 
     /// <summary>

@@ -16,7 +16,8 @@ public sealed class SyncService(
     Database db, RoomStore rooms, StreamPositions streams, EventSpine spine, RoomReader reader, EventCache events, SyncNotifier notifier,
     AccountDataStore accountData, ReceiptStore receipts, TypingService typing, Presence.PresenceService presence, RemoteInviteStore remoteInvites,
     E2ee.ToDeviceService toDevice, E2ee.DeviceListService deviceLists, E2ee.DeviceKeyStore deviceKeys, Push.PushActionStore pushActions,
-    Relations.RelationBundler bundler, IgnoredUsers ignoredUsers, InvitePermissions invitePermissions, RecentEventIndex recentEvents)
+    Relations.RelationBundler bundler, IgnoredUsers ignoredUsers, InvitePermissions invitePermissions, RecentEventIndex recentEvents,
+    Config.HomeserverConfig config)
 {
     /// <summary>Where this sync starts and ends in every stream.</summary>
     private sealed record Window(SyncToken? Since, SyncToken UpTo)
@@ -398,7 +399,9 @@ public sealed class SyncService(
             // Ignored users' messages are left out; their state events stay, the room's state depends on them.
             if ((row.StateKey is not null || !ignored.Contains(row.Sender)) && await reader.CanSeeAsync(room, row, user, joinedNow, ct))
                 timeline.Add(await reader.ToClientAsync(room, row, ct, txnIds.GetValueOrDefault(row.EventId)));
-        await bundler.AddAsync(room, timeline, user, ct);
+        // Fresh events of this server's users mostly have nothing relating to them yet, and the index knows when.
+        if (rows.Any(r => Federation.Events.EventSigning.ServerOf(r.Sender) != config.ServerName || recentEvents.MayBeRelatedTo(r.EventId, r.StreamOrdering)))
+            await bundler.AddAsync(room, timeline, user, ct);
         return timeline;
     }
 
