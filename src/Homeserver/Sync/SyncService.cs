@@ -356,14 +356,13 @@ public sealed class SyncService(
         };
     }
 
-    /// <summary>
-    /// The newest events of a window that pass the timeline filter, oldest first, and whether older matching events
-    /// were left out (a limited timeline).
-    /// </summary>
     /// <summary>Rows of the room's timeline read per query: enough for the filter's limit and its "limited" flag.</summary>
     private static int TimelinePage(SyncFilter filter) => Math.Max(filter.TimelineLimit + 1, 100);
 
-    /// <summary>The newest timeline rows in the window the filter lets through; <paramref name="firstPage"/>: the first page, already read.</summary>
+    /// <summary>
+    /// The newest events of a window that pass the timeline filter, oldest first, and whether older matching events
+    /// were left out (a limited timeline); <paramref name="firstPage"/>: the first page, already read.
+    /// </summary>
     private async Task<(List<EventRow> Rows, bool Limited)> TimelineRowsAsync(string roomId, long after, long upTo, SyncFilter filter, CancellationToken ct,
         List<EventRow>? firstPage = null)
     {
