@@ -3,6 +3,9 @@ using Matrix.Homeserver.Accounts;
 using Matrix.Homeserver.Rooms;
 using Matrix.Homeserver.Storage;
 using Microsoft.Extensions.Logging.Abstractions;
+using System.Globalization;
+using System.Text.Json.Nodes;
+using System.Text.RegularExpressions;
 
 namespace Matrix.Homeserver.Tests;
 
@@ -285,4 +288,47 @@ public sealed class PostgresStoreTests(PostgresDatabase db) : StoreTests(db), IC
     [Fact]
     public async Task Sessions_run_without_jit_compilation() =>
         Assert.Equal("off", await db.Database.ReadAsync(s => s.ExecuteScalarAsync<string>("SHOW jit"), CancellationToken.None));
+
+    [Fact]
+    public async Task A_rooms_event_range_is_read_within_its_bounds_by_plans_made_without_the_values()
+    {
+        // Two rooms, as in a small deployment: a busy one, and a quiet one whose events all lie before the busy one's
+        // last 19,900. Backfill-range (negative) positions keep them apart from what other tests write.
+        var (busy, quiet) = ($"!busy{Guid.NewGuid():N}:test", $"!quiet{Guid.NewGuid():N}:test");
+        const long first = -1_000_000_000;
+        const int count = 20_000;
+        await db.Database.WriteAsync(s => s.ExecuteAsync("""
+            INSERT INTO events (stream_ordering, event_id, room_id, type, sender, depth, origin_server_ts, state_group, json)
+            SELECT @first + i, '$' || @busy || i, CASE WHEN i <= 1000 AND i % 10 = 0 THEN @quiet ELSE @busy END, 'm.room.message', '@a:test', i, i, 0, '{}'
+            FROM generate_series(1, @count) i;
+            ANALYZE events;
+            """, new { first, busy, quiet, count }), CancellationToken.None);
+        var rooms = new RoomStore(new RecentEventIndex());
+        const long last = first + count;
+
+        // A sync that finds a few new events in the busy room, and the first page of the quiet one.
+        Assert.InRange(await BuffersReadAsync(rooms.RoomEvents(busy, last - 5, last, 50, newestFirst: true)), 1, 20);
+        Assert.InRange(await BuffersReadAsync(rooms.RoomEvents(quiet, long.MinValue, last, 10, newestFirst: true)), 1, 20);
+    }
+
+    /// <summary>
+    /// The buffers a read touches when run with a generic plan, as statements prepared by the server end up with (an
+    /// EXPLAIN of the statement with its arguments would plan for their values).
+    /// </summary>
+    private async Task<long> BuffersReadAsync(SqlRead read)
+    {
+        var args = read.Args!.GetType().GetProperties().ToDictionary(p => p.Name, p => p.GetValue(read.Args)!);
+        var names = Regex.Matches(read.Sql, @"@(\w+)").Select(m => m.Groups[1].Value).Distinct().ToList();
+        var sql = Regex.Replace(read.Sql, @"@(\w+)", m => "$" + (names.IndexOf(m.Groups[1].Value) + 1));
+        var types = string.Join(", ", names.Select(n => args[n] is string ? "text" : "bigint"));
+        var values = string.Join(", ", names.Select(n => args[n] is string text ? $"'{text}'" : Convert.ToString(args[n], CultureInfo.InvariantCulture)));
+        return await db.Database.WriteAsync(async s =>
+        {
+            await s.ExecuteAsync("SET LOCAL plan_cache_mode = force_generic_plan");
+            await s.ExecuteAsync($"PREPARE range_read ({types}) AS {sql}");
+            var plan = JsonNode.Parse(await s.ExecuteScalarAsync<string>($"EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON) EXECUTE range_read ({values})"))![0]!["Plan"]!;
+            await s.ExecuteAsync("DEALLOCATE range_read");
+            return (long)plan["Shared Hit Blocks"]! + (long)plan["Shared Read Blocks"]!;
+        }, CancellationToken.None);
+    }
 }

@@ -29,9 +29,17 @@ public sealed class RoomStore(RecentEventIndex recentEvents)
     /// <summary>Timeline events clients may be shown: not rejected, not soft-failed, not outliers.</summary>
     private const string Served = "rejected = 0 AND soft_failed = 0 AND outlier = 0";
 
-    // Ranges of one room's (or one user's member) events are written as row comparisons on the whole index key: the
-    // prepared statements get plans made without their values, and such a plan would otherwise walk the stream
-    // ordering (primary key) index of a database dominated by one busy room, filtering out everything else.
+    /// <summary>
+    /// One room's events, for reading a range of them from the (room_id, stream_ordering) index. Prepared statements get
+    /// plans made without their values; with only the equality, such a plan reckons the room a large share of a database
+    /// with few rooms and walks the stream ordering (primary key) index instead, through every other room's events back
+    /// to the room's last. The redundant bounds make the room's index look selective; the index scan drops them as
+    /// implied by the equality, so both ends of the stream range still bound it (row comparisons, which PostgreSQL 15
+    /// does not use to end a scan, read the room's whole history).
+    /// </summary>
+    private const string InRoom = "room_id = @roomId AND room_id >= @roomId AND room_id <= @roomId";
+    /// <summary>One user's member events, pinned like <see cref="InRoom"/> for the (state_key, type, stream_ordering) index.</summary>
+    private const string MemberEventsOf = "state_key = @userId AND state_key >= @userId AND state_key <= @userId AND type = 'm.room.member'";
 
     public Task InsertRoomAsync(DbSession s, RoomRow room) => s.ExecuteAsync(
         "INSERT INTO rooms (room_id, room_version, creator, is_public, created_ts) VALUES (@RoomId, @RoomVersion, @Creator, @IsPublic, @CreatedTs)", room);
@@ -69,8 +77,7 @@ public sealed class RoomStore(RecentEventIndex recentEvents)
 
     /// <summary>The room's oldest timeline event (where backfilling continues from).</summary>
     public Task<EventRow?> EarliestTimelineEventAsync(DbSession s, string roomId) => s.QuerySingleOrDefaultAsync<EventRow>(
-        $"SELECT {EventColumns} FROM events WHERE room_id = @roomId AND (room_id, stream_ordering) >= (@roomId, @first) AND outlier = 0 AND rejected = 0 " +
-        "ORDER BY stream_ordering LIMIT 1", new { roomId, first = long.MinValue });
+        $"SELECT {EventColumns} FROM events WHERE {InRoom} AND outlier = 0 AND rejected = 0 ORDER BY stream_ordering LIMIT 1", new { roomId });
 
     /// <summary>Turns a stored outlier into a backfilled timeline event at the given (negative) position.</summary>
     public Task PromoteOutlierAsync(DbSession s, string eventId, long streamOrdering, long stateGroup) => s.ExecuteAsync(
@@ -82,8 +89,8 @@ public sealed class RoomStore(RecentEventIndex recentEvents)
 
     /// <summary>Room events with <paramref name="after"/> &lt; stream ordering &lt;= <paramref name="upTo"/>, newest first when <paramref name="newestFirst"/>.</summary>
     public SqlRead<EventRow, List<EventRow>> RoomEvents(string roomId, long after, long upTo, int limit, bool newestFirst) => SqlReads.Rows<EventRow>(
-        $"SELECT {EventColumns} FROM events WHERE room_id = @roomId AND (room_id, stream_ordering) > (@roomId, @after) " +
-        $"AND (room_id, stream_ordering) <= (@roomId, @upTo) AND {Served} ORDER BY stream_ordering {(newestFirst ? "DESC" : "ASC")} LIMIT @limit",
+        $"SELECT {EventColumns} FROM events WHERE {InRoom} AND stream_ordering > @after AND stream_ordering <= @upTo AND {Served} " +
+        $"ORDER BY stream_ordering {(newestFirst ? "DESC" : "ASC")} LIMIT @limit",
         new { roomId, after, upTo, limit = (long)limit });
 
     public Task<List<EventRow>> RoomEventsAsync(DbSession s, string roomId, long after, long upTo, int limit, bool newestFirst) =>
@@ -91,7 +98,7 @@ public sealed class RoomStore(RecentEventIndex recentEvents)
 
     /// <summary>The room's latest event at or before a stream position (the state at that position is its state group).</summary>
     public Task<EventRow?> LastEventAtAsync(DbSession s, string roomId, long position) => s.QuerySingleOrDefaultAsync<EventRow>(
-        $"SELECT {EventColumns} FROM events WHERE room_id = @roomId AND (room_id, stream_ordering) <= (@roomId, @position) AND {Served} " +
+        $"SELECT {EventColumns} FROM events WHERE {InRoom} AND stream_ordering <= @position AND {Served} " +
         "ORDER BY stream_ordering DESC LIMIT 1",
         new { roomId, position });
 
@@ -136,11 +143,11 @@ public sealed class RoomStore(RecentEventIndex recentEvents)
     public Task DeleteCurrentStateAsync(DbSession s, string roomId, string type, string stateKey) =>
         s.DeferAsync("DELETE FROM current_state WHERE room_id = @roomId AND type = @type AND state_key = @stateKey", new { roomId, type, stateKey });
 
-    /// <summary>The user's membership in every room they have a member event in (from current state).</summary>
     /// <summary>Rooms with events stored in the window.</summary>
     public SqlRead<string, List<string>> RoomsWithEvents(long after, long upTo) =>
         SqlReads.Rows<string>("SELECT DISTINCT room_id FROM events WHERE stream_ordering > @after AND stream_ordering <= @upTo", new { after, upTo });
 
+    /// <summary>The user's membership in every room they have a member event in (from current state).</summary>
     public SqlRead<MembershipRow, List<MembershipRow>> Memberships(string userId) => SqlReads.Rows<MembershipRow>(
         "SELECT room_id, membership, event_id FROM current_state WHERE state_key = @userId AND type = 'm.room.member'", new { userId });
 
@@ -152,9 +159,8 @@ public sealed class RoomStore(RecentEventIndex recentEvents)
 
     /// <summary>The user's member events after a stream position (joins, leaves, invites since a sync token).</summary>
     public SqlRead<EventRow, List<EventRow>> MembershipEventsSince(string userId, long after, long upTo) => SqlReads.Rows<EventRow>(
-        $"SELECT {EventColumns} FROM events WHERE state_key = @userId AND type = 'm.room.member' " +
-        $"AND (state_key, type, stream_ordering) > (@userId, 'm.room.member', @after) AND (state_key, type, stream_ordering) <= (@userId, 'm.room.member', @upTo) " +
-        $"AND {Served} ORDER BY stream_ordering",
+        $"SELECT {EventColumns} FROM events WHERE {MemberEventsOf} AND stream_ordering > @after AND stream_ordering <= @upTo AND {Served} " +
+        "ORDER BY stream_ordering",
         new { userId, after, upTo });
 
     /// <summary>
@@ -164,9 +170,7 @@ public sealed class RoomStore(RecentEventIndex recentEvents)
     public SqlRead<string, HashSet<string>> MembersChangedBeside(string userId, long after, long upTo) => new($"""
         SELECT DISTINCT state_key FROM events WHERE type = 'm.room.member' AND stream_ordering > @after AND stream_ordering <= @upTo AND {Served}
         AND (room_id IN (SELECT room_id FROM current_state WHERE state_key = @userId AND type = 'm.room.member' AND membership = 'join')
-             OR room_id IN (SELECT room_id FROM events WHERE state_key = @userId AND type = 'm.room.member'
-                            AND (state_key, type, stream_ordering) > (@userId, 'm.room.member', @after)
-                            AND (state_key, type, stream_ordering) <= (@userId, 'm.room.member', @upTo)))
+             OR room_id IN (SELECT room_id FROM events WHERE {MemberEventsOf} AND stream_ordering > @after AND stream_ordering <= @upTo))
         """, new { userId, after, upTo }, rows => rows.ToHashSet(StringComparer.Ordinal));
 
     public Task<string?> TxnEventAsync(DbSession s, string userId, string deviceId, string txnId) => s.QuerySingleOrDefaultAsync<string>(
