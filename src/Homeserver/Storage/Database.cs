@@ -297,7 +297,7 @@ public sealed partial class DbSession(DbConnection connection, bool write, DbTra
         }
         _deferred = null;
         var (batch, parameters) = Combine(statements);
-        AddParameters(parameters, "", args);
+        AddParameters(parameters, null, args);
         return (batch.Append(sql).ToString(), parameters);
     }
 
@@ -307,9 +307,8 @@ public sealed partial class DbSession(DbConnection connection, bool write, DbTra
         var args = new SqlArgs();
         for (var i = 0; i < statements.Count; i++)
         {
-            var prefix = $"d{i}_";
-            sql.Append(ParameterName().Replace(statements[i].Sql, m => "@" + prefix + m.Groups[1].Value.ToLowerInvariant())).Append(";\n");
-            AddParameters(args, prefix, statements[i].Args);
+            sql.Append(BatchNames.Statement(statements[i].Sql, i)).Append(";\n");
+            AddParameters(args, i, statements[i].Args);
         }
         return (sql, args);
     }
@@ -317,17 +316,14 @@ public sealed partial class DbSession(DbConnection connection, bool write, DbTra
     private static bool IsFlat(object? args) => args is null or SqlArgs || SqlArgs.IsFlat(args);
 
     /// <summary>
-    /// Copies a statement's arguments into <paramref name="target"/>: with a prefix, lower-cased after it (as the
-    /// renamed statement spells them); without one, as they are.
+    /// Copies a statement's arguments into <paramref name="target"/>: named as statement <paramref name="batchIndex"/>
+    /// of a batch spells them (<see cref="BatchNames"/>), or as they are when null.
     /// </summary>
-    private static void AddParameters(SqlArgs target, string prefix, object? args)
+    private static void AddParameters(SqlArgs target, int? batchIndex, object? args)
     {
         if (args is SqlArgs list)
-            target.AddAll(prefix, list);
+            target.AddAll(batchIndex, list);
         else if (args is not null)
-            target.AddProperties(prefix, args);
+            target.AddProperties(batchIndex, args);
     }
-
-    [System.Text.RegularExpressions.GeneratedRegex(@"(?<![@\w])@(\w+)")]
-    private static partial System.Text.RegularExpressions.Regex ParameterName();
 }

@@ -21,24 +21,25 @@ public sealed class SqlArgs : SqlMapper.IDynamicParameters
     }
 
     /// <summary>Starts with an object's public properties (an anonymous type), typed by their declared types.</summary>
-    public SqlArgs(object template) => AddProperties("", template);
+    public SqlArgs(object template) => AddProperties(null, template);
 
     public void Add(string name, object? value) => _parameters.Add((name, value, value is null ? null : TypeOf(value.GetType())));
 
-    /// <summary>Adds each of an object's public properties, its name after <paramref name="prefix"/> (lower-cased when there is one).</summary>
-    public void AddProperties(string prefix, object template)
+    /// <summary>Adds each of an object's public properties, named as statement <paramref name="batchIndex"/> of a batch spells them (when not null).</summary>
+    public void AddProperties(int? batchIndex, object template)
     {
         foreach (var property in PropertiesOf(template))
-            _parameters.Add((prefix.Length == 0 ? property.Name : prefix + property.Name.ToLowerInvariant(), property.GetValue(template),
-                TypeOf(property.PropertyType)));
+            _parameters.Add((Named(property.Name, batchIndex), property.GetValue(template), TypeOf(property.PropertyType)));
     }
 
-    /// <summary>Adds another set's parameters, each name after <paramref name="prefix"/> (lower-cased when there is one).</summary>
-    public void AddAll(string prefix, SqlArgs other)
+    /// <summary>Adds another set's parameters, named as statement <paramref name="batchIndex"/> of a batch spells them (when not null).</summary>
+    public void AddAll(int? batchIndex, SqlArgs other)
     {
         foreach (var (name, value, type) in other._parameters)
-            _parameters.Add((prefix.Length == 0 ? name : prefix + name.ToLowerInvariant(), value, type));
+            _parameters.Add((Named(name, batchIndex), value, type));
     }
+
+    private static string Named(string name, int? batchIndex) => batchIndex is { } index ? BatchNames.Parameter(name, index) : name;
 
     /// <summary>Whether an object's properties can all be bound as single values (none is a list Dapper would expand).</summary>
     public static bool IsFlat(object template) =>
