@@ -72,6 +72,12 @@ public sealed partial class EventSpine(
         return snapshot is null ? null : _snapshots.GetOrAdd(roomId, snapshot);
     }
 
+    /// <summary>
+    /// Whether the user may be joined to the room as far as memory tells without a read: false only when the room's
+    /// loaded snapshot shows they are not.
+    /// </summary>
+    public bool MayBeJoined(string roomId, string userId) => !_snapshots.TryGetValue(roomId, out var snapshot) || snapshot.JoinedMembers.Contains(userId);
+
     public async Task<Pdu?> GetStateEventAsync(RoomSnapshot room, StateKey key, CancellationToken ct) =>
         room.StateEventId(key) is { } id ? await events.GetAsync(id, room.Version, ct) : null;
 

@@ -90,9 +90,11 @@ public sealed class SyncService(
         var deviceListReads = since is null ? null
             : deviceLists.ReadsForSync(user, window.From.DeviceLists, positions.DeviceLists, sinceEvents, upTo, ownMembershipChanges);
         // A sync woken by new events mostly shows just the rooms they came in: what those need is read in this round
-        // trip already (and left unused for a room the user turns out not to be joined to).
-        var early = incremental && recent is { Rooms.Count: > 0 and <= FirstPagesInBatch }
-            ? JoinedRoomReads(user, recent.Rooms, window, filter, receiptsMoved, withPages: true)
+        // trip already, for the ones the room snapshots do not rule out (left unused for a room the user turns out not
+        // to be joined to in the window; one missed here is read in the next round trip).
+        var likelyJoined = incremental ? recent?.Rooms.Where(id => spine.MayBeJoined(id, user)).ToList() : null;
+        var early = likelyJoined is { Count: > 0 and <= FirstPagesInBatch }
+            ? JoinedRoomReads(user, likelyJoined, window, filter, receiptsMoved, withPages: true)
             : JoinedRoomReadSet.None;
         await db.ReadAllAsync(new SqlRead?[] { memberships, forgotten, accountDataChanges, pendingRemoteInvites, keyCounts, unusedFallbackKeys,
             ownMembershipChanges, roomsWithEvents, roomsWithReceipts }.OfType<SqlRead>()
