@@ -54,12 +54,15 @@ public static class ErrorMiddleware
         await context.Response.WriteAsync(error.ToJson().ToJsonString(), context.RequestAborted);
     }
 
-    public static Task WriteJsonAsync(this HttpContext context, JsonNode body, int status = 200)
+    /// <summary>Writes the body as UTF-8 straight into the response (no string of it is made first).</summary>
+    public static async Task WriteJsonAsync(this HttpContext context, JsonNode body, int status = 200)
     {
         context.Response.StatusCode = status;
         context.Response.ContentType = "application/json";
-        return context.Response.WriteAsync(body.ToJsonString(JsonOptions), context.RequestAborted);
+        await using (var writer = new Utf8JsonWriter(context.Response.BodyWriter, WriterOptions))
+            body.WriteTo(writer);
+        await context.Response.BodyWriter.FlushAsync(context.RequestAborted);
     }
 
-    private static readonly JsonSerializerOptions JsonOptions = new() { Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping };
+    private static readonly JsonWriterOptions WriterOptions = new() { Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping };
 }

@@ -223,7 +223,7 @@ public sealed partial class DbSession(DbConnection connection, bool write, DbTra
             throw new ArgumentException("batched reads take flat arguments", nameof(reads));
         await FlushAsync();
         var (sql, args) = Combine(reads.Select(r => (r.Sql, r.Args)).ToList());
-        using var grid = await connection.QueryMultipleAsync(new CommandDefinition(sql.ToString(), args, await TransactionAsync(), cancellationToken: ct));
+        using var grid = await connection.QueryMultipleAsync(new CommandDefinition(sql, args, await TransactionAsync(), cancellationToken: ct));
         foreach (var read in reads)
             await read.ReadFromAsync(grid);
     }
@@ -278,7 +278,7 @@ public sealed partial class DbSession(DbConnection connection, bool write, DbTra
             return;
         }
         var (sql, args) = Combine(statements);
-        await connection.ExecuteAsync(new CommandDefinition(sql.ToString(), args, inTransaction, cancellationToken: ct));
+        await connection.ExecuteAsync(new CommandDefinition(sql, args, inTransaction, cancellationToken: ct));
     }
 
     /// <summary>
@@ -296,21 +296,25 @@ public sealed partial class DbSession(DbConnection connection, bool write, DbTra
             return (sql, args);
         }
         _deferred = null;
-        var (batch, parameters) = Combine(statements);
-        AddParameters(parameters, null, args);
-        return (batch.Append(sql).ToString(), parameters);
+        return Combine(statements, (sql, args));
     }
 
-    private static (System.Text.StringBuilder Sql, SqlArgs Args) Combine(List<(string Sql, object? Args)> statements)
+    /// <summary>The statements as one command text, each one's parameters renamed apart, then <paramref name="last"/> as it is.</summary>
+    private static (string Sql, SqlArgs Args) Combine(List<(string Sql, object? Args)> statements, (string Sql, object? Args)? last = null)
     {
-        var sql = new System.Text.StringBuilder();
+        var parts = new string[statements.Count + (last is null ? 0 : 1)];
         var args = new SqlArgs();
         for (var i = 0; i < statements.Count; i++)
         {
-            sql.Append(BatchNames.Statement(statements[i].Sql, i)).Append(";\n");
+            parts[i] = BatchNames.Statement(statements[i].Sql, i);
             AddParameters(args, i, statements[i].Args);
         }
-        return (sql, args);
+        if (last is { } unrenamed)
+        {
+            parts[^1] = unrenamed.Sql;
+            AddParameters(args, null, unrenamed.Args);
+        }
+        return (string.Join(";\n", parts), args);
     }
 
     private static bool IsFlat(object? args) => args is null or SqlArgs || SqlArgs.IsFlat(args);
