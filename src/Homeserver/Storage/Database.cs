@@ -32,8 +32,8 @@ public sealed class Database : IAsyncDisposable
             Engine = DatabaseEngine.Postgres;
             // The server keeps no session state on its connections, so none needs resetting (DISCARD ALL) each time one
             // goes back to the pool; the statements it runs over and over are prepared once per connection (and,
-            // after a few runs, planned once: queries that page a room or user by stream position order by the whole
-            // index key, so even a plan made without their values takes the right index). JIT compilation is off: it
+            // after a few runs, planned once: queries that page a room or user by stream position are written so that
+            // even a plan made without their values takes the right index, see RoomStore). JIT compilation is off: it
             // costs tens of milliseconds whenever a short query's estimate crosses its threshold (an operator's own
             // "-c jit=on" in Options, which comes later, still wins).
             var builder = new NpgsqlConnectionStringBuilder(config.ConnectionString)
