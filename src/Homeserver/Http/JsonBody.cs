@@ -1,3 +1,4 @@
+using System.Buffers;
 using System.Text.Json;
 using Matrix.Homeserver.Config;
 
@@ -15,22 +16,14 @@ public sealed class JsonBody(HomeserverConfig config)
         if (context.Request.ContentLength > limit)
             throw MatrixException.TooLarge($"Request body is larger than {limit} bytes.");
 
-        using var buffer = new MemoryStream();
-        var chunk = new byte[16 * 1024];
-        int read;
-        while ((read = await context.Request.Body.ReadAsync(chunk, context.RequestAborted)) > 0)
-        {
-            if (buffer.Length + read > limit)
-                throw MatrixException.TooLarge($"Request body is larger than {limit} bytes.");
-            buffer.Write(chunk, 0, read);
-        }
-        if (buffer.Length == 0 && optional)
+        var body = await ReadAllAsync(context, limit);
+        if (body.Length == 0 && optional)
             return JsonDocument.Parse("{}").RootElement;
 
         JsonDocument document;
         try
         {
-            document = JsonDocument.Parse(buffer.GetBuffer().AsMemory(0, (int)buffer.Length), Options);
+            document = JsonDocument.Parse(body, Options);
         }
         catch (JsonException)
         {
@@ -39,6 +32,28 @@ public sealed class JsonBody(HomeserverConfig config)
         if (document.RootElement.ValueKind != JsonValueKind.Object)
             throw MatrixException.BadJson("Request body must be a JSON object.");
         return document.RootElement;
+    }
+
+    /// <summary>The whole body, refused past <paramref name="limit"/> bytes (a declared length sizes the array up front).</summary>
+    private static async Task<ReadOnlyMemory<byte>> ReadAllAsync(HttpContext context, long limit)
+    {
+        using var buffer = new MemoryStream((int)Math.Min(context.Request.ContentLength ?? 0, limit));
+        var chunk = ArrayPool<byte>.Shared.Rent(16 * 1024);
+        try
+        {
+            int read;
+            while ((read = await context.Request.Body.ReadAsync(chunk, context.RequestAborted)) > 0)
+            {
+                if (buffer.Length + read > limit)
+                    throw MatrixException.TooLarge($"Request body is larger than {limit} bytes.");
+                buffer.Write(chunk, 0, read);
+            }
+        }
+        finally
+        {
+            ArrayPool<byte>.Shared.Return(chunk);
+        }
+        return buffer.GetBuffer().AsMemory(0, (int)buffer.Length);
     }
 }
 
