@@ -155,7 +155,7 @@ public sealed class Database : IAsyncDisposable
 /// PostgreSQL the transaction begins with the first statement sent; a transaction that only deferred statements sends
 /// them as one command at the end, which PostgreSQL runs atomically on its own (no BEGIN and COMMIT round trips).
 /// </summary>
-public sealed partial class DbSession(DbConnection connection, bool write, DbTransaction? transaction, CancellationToken ct, Database database)
+public sealed class DbSession(DbConnection connection, bool write, DbTransaction? transaction, CancellationToken ct, Database database)
     : IAsyncDisposable
 {
     private List<Action<bool>>? _completions;
