@@ -82,9 +82,10 @@ public sealed class RecentEventIndex
             _completeAfter ??= upTo;
             if (after < _completeAfter)
                 return null;
-            var rooms = new HashSet<string>(StringComparer.Ordinal);
+            var (first, end) = (FirstAfter(after), FirstAfter(upTo));
+            var rooms = new HashSet<string>(end - first, StringComparer.Ordinal);
             var hasMemberEvents = false;
-            for (var i = FirstAfter(after); i < _entries.Count && _entries[i].Position <= upTo; i++)
+            for (var i = first; i < end; i++)
             {
                 rooms.Add(_entries[i].RoomId);
                 hasMemberEvents |= _entries[i].IsMemberEvent;
