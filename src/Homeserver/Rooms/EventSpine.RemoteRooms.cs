@@ -93,9 +93,8 @@ public sealed partial class EventSpine
             throw MatrixException.Forbidden($"The join is not allowed by the room's state: {result.Reason}");
         var stateAfter = new Dictionary<StateKey, string>(stateBefore) { [join.StateKeyPair] = join.EventId };
         all[join.EventId] = join;
-        HashSet<string> Members(string membership) => stateAfter.Where(e => e.Key.Type == "m.room.member" && all[e.Value].Membership == membership)
-            .Select(e => e.Key.Key).ToHashSet(StringComparer.Ordinal);
-        var (joined, invited) = (Members("join"), Members("invite"));
+        var members = stateAfter.Where(e => e.Key.Type == "m.room.member").Select(e => (e.Key.Key, all[e.Value].Membership)).ToList();
+        var (joined, invited) = (RoomSnapshot.MembersWith(members, "join"), RoomSnapshot.MembersWith(members, "invite"));
         var now = clock.GetUtcNow().ToUnixTimeMilliseconds();
 
         var (ordering, group) = await db.WriteAsync(async s =>

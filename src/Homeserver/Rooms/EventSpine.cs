@@ -65,9 +65,9 @@ public sealed partial class EventSpine(
             var extremities = await rooms.ExtremitiesAsync(s, roomId);
             var rows = await rooms.CurrentStateAsync(s, roomId);
             var state = rows.ToDictionary(r => new StateKey(r.Type, r.StateKey), r => r.EventId);
-            HashSet<string> Members(string membership) =>
-                rows.Where(r => r.Type == "m.room.member" && r.Membership == membership).Select(r => r.StateKey).ToHashSet(StringComparer.Ordinal);
-            return extremities.Count == 0 ? null : new RoomSnapshot(roomId, version, state, extremities, Members("join"), Members("invite"));
+            var members = rows.Where(r => r.Type == "m.room.member").Select(r => (r.StateKey, r.Membership)).ToList();
+            return extremities.Count == 0 ? null : new RoomSnapshot(roomId, version, state, extremities,
+                RoomSnapshot.MembersWith(members, "join"), RoomSnapshot.MembersWith(members, "invite"));
         }, ct);
         return snapshot is null ? null : _snapshots.GetOrAdd(roomId, snapshot);
     }

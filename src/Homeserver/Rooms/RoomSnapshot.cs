@@ -17,6 +17,10 @@ public sealed record RoomSnapshot(
     /// <summary>The servers of the joined members: where the room's events go.</summary>
     public IEnumerable<string> JoinedServers => JoinedMembers.Select(u => u[(u.IndexOf(':') + 1)..]).Distinct(StringComparer.Ordinal);
 
+    /// <summary>The users among a room's member events (state key and membership of each) whose membership is <paramref name="membership"/>.</summary>
+    public static IReadOnlySet<string> MembersWith(IEnumerable<(string UserId, string? Membership)> members, string membership) =>
+        members.Where(m => m.Membership == membership).Select(m => m.UserId).ToHashSet(StringComparer.Ordinal);
+
     /// <summary>
     /// The members with <paramref name="membership"/> after current-state changes (an event ID of null: the key left
     /// the state).
