@@ -23,4 +23,13 @@ public sealed class BatchNamesTests
         Assert.Equal(list.Replace("@id", "@d2_id"), BatchNames.Statement(list, 2));
         Assert.NotSame(BatchNames.Statement(list, 2), BatchNames.Statement(list, 2));
     }
+
+    [Fact]
+    public void A_statement_for_postgresql_numbers_its_parameters_in_order_of_first_use()
+    {
+        var statement = BatchNames.Positional("SELECT @roomId, @B FROM t WHERE v @@ q AND e = 'x@y' AND r = @ROOMID");
+        Assert.Equal("SELECT $1, $2 FROM t WHERE v @@ q AND e = 'x@y' AND r = $1", statement.Text);
+        Assert.Equal(["roomId", "B"], statement.Names);
+        Assert.Same(statement, BatchNames.Positional("SELECT @roomId, @B FROM t WHERE v @@ q AND e = 'x@y' AND r = @ROOMID"));
+    }
 }

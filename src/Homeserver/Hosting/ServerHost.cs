@@ -54,6 +54,9 @@ public static class ServerHost
         // ASP.NET Core logs request URLs at Information, and a URL can carry an access_token query parameter.
         logging.AddFilter("Microsoft.AspNetCore", LogLevel.Warning);
         logging.AddFilter("Microsoft.Hosting.Lifetime", LogLevel.Information);
+        // While any level of this category is enabled, hosting starts an Activity and a log scope for every request:
+        // allocations a waiting long-poll holds, for request-start and -finish lines (Information) filtered out anyway.
+        logging.AddFilter("Microsoft.AspNetCore.Hosting.Diagnostics", LogLevel.None);
     }
 
     public static void AddServices(IServiceCollection services, HomeserverConfig config)

@@ -208,8 +208,10 @@ public sealed class DbSession(DbConnection connection, bool write, DbTransaction
 
     public async Task<IEnumerable<T>> QueryAsync<T>(string sql, object? args = null)
     {
-        var (text, parameters) = await WithDeferredAsync(sql, args);
-        return await connection.QueryAsync<T>(new CommandDefinition(text, parameters, await TransactionAsync(), cancellationToken: ct));
+        if (Batched(args))
+            return await ReadAfterDeferredAsync(sql, args, reader => SqlRead.RowsAsync<T>(reader, ct));
+        await FlushAsync();
+        return await connection.QueryAsync<T>(new CommandDefinition(sql, args, await TransactionAsync(), cancellationToken: ct));
     }
 
     public async Task<TResult> QueryAsync<TRow, TResult>(SqlRead<TRow, TResult> read) => read.Map(await QueryAsync<TRow>(read.Sql, read.Args));
@@ -222,10 +224,14 @@ public sealed class DbSession(DbConnection connection, bool write, DbTransaction
         if (reads.Any(r => !IsFlat(r.Args)))
             throw new ArgumentException("batched reads take flat arguments", nameof(reads));
         await FlushAsync();
-        var (sql, args) = Combine(reads.Select(r => (r.Sql, r.Args)).ToList());
-        using var grid = await connection.QueryMultipleAsync(new CommandDefinition(sql, args, await TransactionAsync(), cancellationToken: ct));
-        foreach (var read in reads)
-            await read.ReadFromAsync(grid);
+        await using var batch = new StatementBatch(connection, await TransactionAsync(), reads.Select(r => (r.Sql, r.Args)).ToList());
+        await using var reader = await batch.ExecuteReaderAsync(ct);
+        for (var i = 0; i < reads.Count; i++)
+        {
+            if (i > 0 && !await reader.NextResultAsync(ct))
+                throw new InvalidOperationException($"batched read {i} returned no result");
+            await reads[i].ReadFromAsync(reader, ct);
+        }
     }
 
     /// <summary>Rows of two tables joined, each mapped to its own type, split at the column <paramref name="splitOn"/>.</summary>
@@ -237,8 +243,13 @@ public sealed class DbSession(DbConnection connection, bool write, DbTransaction
 
     public async Task<T?> QuerySingleOrDefaultAsync<T>(string sql, object? args = null)
     {
-        var (text, parameters) = await WithDeferredAsync(sql, args);
-        return await connection.QuerySingleOrDefaultAsync<T>(new CommandDefinition(text, parameters, await TransactionAsync(), cancellationToken: ct));
+        if (!Batched(args))
+        {
+            await FlushAsync();
+            return await connection.QuerySingleOrDefaultAsync<T>(new CommandDefinition(sql, args, await TransactionAsync(), cancellationToken: ct));
+        }
+        var rows = await ReadAfterDeferredAsync(sql, args, reader => SqlRead.RowsAsync<T>(reader, ct));
+        return rows.Count <= 1 ? rows.FirstOrDefault() : throw new InvalidOperationException("the query returned more than one row");
     }
 
     public async Task<T> ExecuteScalarAsync<T>(string sql, object? args = null)
@@ -250,17 +261,17 @@ public sealed class DbSession(DbConnection connection, bool write, DbTransaction
     /// <summary>
     /// A write whose result is not needed: in a transaction queued until the next read or the commit (a failure
     /// surfaces there and rolls everything back), otherwise run at once. Arguments are an object's properties or
-    /// <see cref="SqlArgs"/>.
+    /// <see cref="SqlArgs"/>; a statement with a list for Dapper to expand runs at once.
     /// </summary>
     public Task DeferAsync(string sql, object? args = null)
     {
-        if (!write)
+        if (!write || !IsFlat(args))
             return ExecuteAsync(sql, args);
         (_deferred ??= []).Add((sql, args));
         return Task.CompletedTask;
     }
 
-    /// <summary>Sends the deferred statements as one command, each one's parameters renamed apart.</summary>
+    /// <summary>Sends the deferred statements in one round trip.</summary>
     internal async Task FlushAsync()
     {
         if (_deferred is { Count: > 0 })
@@ -272,62 +283,29 @@ public sealed class DbSession(DbConnection connection, bool write, DbTransaction
         if (_deferred is not { Count: > 0 } statements)
             return;
         _deferred = null;
-        if (statements.Count == 1)
-        {
-            await connection.ExecuteAsync(new CommandDefinition(statements[0].Sql, statements[0].Args, inTransaction, cancellationToken: ct));
-            return;
-        }
-        var (sql, args) = Combine(statements);
-        await connection.ExecuteAsync(new CommandDefinition(sql, args, inTransaction, cancellationToken: ct));
+        await using var batch = new StatementBatch(connection, inTransaction, statements);
+        await batch.ExecuteNonQueryAsync(ct);
     }
 
     /// <summary>
-    /// A read, with the deferred statements sent ahead of it in the same command (their statements return no rows, so
-    /// the read's rows are the command's first result), saving a round trip. Arguments Dapper would expand (lists)
-    /// cannot be merged: then the deferred statements go first, on their own.
+    /// Whether a read goes through a <see cref="StatementBatch"/>: on PostgreSQL every flat one (positional parameters
+    /// spare Npgsql parsing it), on SQLite one with deferred statements to send ahead of it.
     /// </summary>
-    private async Task<(string Sql, object? Args)> WithDeferredAsync(string sql, object? args)
-    {
-        if (_deferred is not { Count: > 0 } statements)
-            return (sql, args);
-        if (!IsFlat(args))
-        {
-            await FlushAsync();
-            return (sql, args);
-        }
-        _deferred = null;
-        return Combine(statements, (sql, args));
-    }
+    private bool Batched(object? args) => IsFlat(args) && (database.Engine == DatabaseEngine.Postgres || _deferred is { Count: > 0 });
 
-    /// <summary>The statements as one command text, each one's parameters renamed apart, then <paramref name="last"/> as it is.</summary>
-    private static (string Sql, SqlArgs Args) Combine(List<(string Sql, object? Args)> statements, (string Sql, object? Args)? last = null)
+    /// <summary>
+    /// A read sent in one round trip after the deferred statements (they return no rows, so the read's rows are the
+    /// first result), saving a round trip.
+    /// </summary>
+    private async Task<TResult> ReadAfterDeferredAsync<TResult>(string sql, object? args, Func<DbDataReader, Task<TResult>> read)
     {
-        var parts = new string[statements.Count + (last is null ? 0 : 1)];
-        var args = new SqlArgs();
-        for (var i = 0; i < statements.Count; i++)
-        {
-            parts[i] = BatchNames.Statement(statements[i].Sql, i);
-            AddParameters(args, i, statements[i].Args);
-        }
-        if (last is { } unrenamed)
-        {
-            parts[^1] = unrenamed.Sql;
-            AddParameters(args, null, unrenamed.Args);
-        }
-        return (string.Join(";\n", parts), args);
+        var statements = _deferred ?? [];
+        _deferred = null;
+        statements.Add((sql, args));
+        await using var batch = new StatementBatch(connection, await TransactionAsync(), statements);
+        await using var reader = await batch.ExecuteReaderAsync(ct);
+        return await read(reader);
     }
 
     private static bool IsFlat(object? args) => args is null or SqlArgs || SqlArgs.IsFlat(args);
-
-    /// <summary>
-    /// Copies a statement's arguments into <paramref name="target"/>: named as statement <paramref name="batchIndex"/>
-    /// of a batch spells them (<see cref="BatchNames"/>), or as they are when null.
-    /// </summary>
-    private static void AddParameters(SqlArgs target, int? batchIndex, object? args)
-    {
-        if (args is SqlArgs list)
-            target.AddAll(batchIndex, list);
-        else if (args is not null)
-            target.AddProperties(batchIndex, args);
-    }
 }

@@ -13,58 +13,107 @@ namespace Matrix.Homeserver.Storage;
 public sealed class SqlArgs : SqlMapper.IDynamicParameters
 {
     private static readonly ConcurrentDictionary<Type, PropertyInfo[]> PropertiesByType = new();
+    private static readonly ConcurrentDictionary<Type, Dictionary<string, PropertyInfo>> PropertyNamesByType = new();
 
     private readonly List<(string Name, object? Value, DbType? Type)> _parameters = [];
+    private Dictionary<string, int>? _byName;
 
     public SqlArgs()
     {
     }
 
     /// <summary>Starts with an object's public properties (an anonymous type), typed by their declared types.</summary>
-    public SqlArgs(object template) => AddProperties(null, template);
+    public SqlArgs(object template) => AddFrom(null, template);
 
-    public void Add(string name, object? value) => _parameters.Add((name, value, value is null ? null : TypeOf(value.GetType())));
-
-    /// <summary>Adds each of an object's public properties, named as statement <paramref name="batchIndex"/> of a batch spells them (when not null).</summary>
-    public void AddProperties(int? batchIndex, object template)
+    public void Add(string name, object? value)
     {
-        foreach (var property in PropertiesOf(template))
-            _parameters.Add((Named(property.Name, batchIndex), property.GetValue(template), TypeOf(property.PropertyType)));
+        _parameters.Add((name, value, value is null ? null : TypeOf(value.GetType())));
+        _byName = null;
     }
 
-    /// <summary>Adds another set's parameters, named as statement <paramref name="batchIndex"/> of a batch spells them (when not null).</summary>
-    public void AddAll(int? batchIndex, SqlArgs other)
+    /// <summary>
+    /// Adds a statement's arguments (an object's properties or another <see cref="SqlArgs"/>), named as statement
+    /// <paramref name="batchIndex"/> of a merged batch spells them (<see cref="BatchNames"/>), or as they are when null.
+    /// </summary>
+    public void AddFrom(int? batchIndex, object? args)
     {
-        foreach (var (name, value, type) in other._parameters)
-            _parameters.Add((Named(name, batchIndex), value, type));
+        _byName = null;
+        if (args is SqlArgs other)
+        {
+            foreach (var (name, value, type) in other._parameters)
+                _parameters.Add((Named(name, batchIndex), value, type));
+        }
+        else if (args is not null)
+        {
+            foreach (var property in PropertiesOf(args))
+                _parameters.Add((Named(property.Name, batchIndex), property.GetValue(args), TypeOf(property.PropertyType)));
+        }
     }
 
     private static string Named(string name, int? batchIndex) => batchIndex is { } index ? BatchNames.Parameter(name, index) : name;
+
+    /// <summary>The value and column type of the argument called <paramref name="name"/> (any case) in a statement's arguments.</summary>
+    public static (object? Value, DbType? Type) Lookup(object? args, string name)
+    {
+        if (args is SqlArgs list)
+            return list.Find(name);
+        if (args is not null && PropertiesByName(args.GetType()).TryGetValue(name, out var property))
+            return (property.GetValue(args), TypeOf(property.PropertyType));
+        throw new ArgumentException($"the statement uses @{name}, which its arguments do not have", nameof(args));
+    }
+
+    private (object? Value, DbType? Type) Find(string name)
+    {
+        // Generated lists can name hundreds of parameters: those are looked up through an index.
+        if (_parameters.Count > 16)
+        {
+            _byName ??= _parameters.Select((p, i) => (p.Name, i)).ToDictionary(p => p.Name, p => p.i, StringComparer.OrdinalIgnoreCase);
+            if (_byName.TryGetValue(name, out var index))
+                return (_parameters[index].Value, _parameters[index].Type);
+        }
+        else
+            foreach (var (parameterName, value, type) in _parameters)
+                if (string.Equals(parameterName, name, StringComparison.OrdinalIgnoreCase))
+                    return (value, type);
+        throw new ArgumentException($"the statement uses @{name}, which its arguments do not have", nameof(name));
+    }
 
     /// <summary>Whether an object's properties can all be bound as single values (none is a list Dapper would expand).</summary>
     public static bool IsFlat(object template) =>
         PropertiesOf(template).All(p => p.PropertyType == typeof(string) || p.PropertyType == typeof(byte[]) || !typeof(System.Collections.IEnumerable).IsAssignableFrom(p.PropertyType));
 
-    private static PropertyInfo[] PropertiesOf(object template) =>
-        PropertiesByType.GetOrAdd(template.GetType(), t => t.GetProperties(BindingFlags.Public | BindingFlags.Instance)
-            .Where(p => p.GetIndexParameters().Length == 0).ToArray());
+    private static PropertyInfo[] PropertiesOf(object template) => PropertiesOf(template.GetType());
 
-    void SqlMapper.IDynamicParameters.AddParameters(IDbCommand command, SqlMapper.Identity identity)
+    private static PropertyInfo[] PropertiesOf(Type type) =>
+        PropertiesByType.GetOrAdd(type, t => t.GetProperties(BindingFlags.Public | BindingFlags.Instance).Where(p => p.GetIndexParameters().Length == 0).ToArray());
+
+    private static Dictionary<string, PropertyInfo> PropertiesByName(Type type) =>
+        PropertyNamesByType.GetOrAdd(type, t => PropertiesOf(t).ToDictionary(p => p.Name, StringComparer.OrdinalIgnoreCase));
+
+    void SqlMapper.IDynamicParameters.AddParameters(IDbCommand command, SqlMapper.Identity identity) => AddTo(command);
+
+    public void AddTo(IDbCommand command)
     {
         foreach (var (name, value, type) in _parameters)
         {
             var parameter = command.CreateParameter();
             parameter.ParameterName = name;
-            parameter.Value = value switch
-            {
-                null => DBNull.Value,
-                Enum e => Convert.ChangeType(e, Enum.GetUnderlyingType(e.GetType()), System.Globalization.CultureInfo.InvariantCulture),
-                _ => value,
-            };
-            if (type is { } known)
-                parameter.DbType = known;
+            Bind(parameter, value, type);
             command.Parameters.Add(parameter);
         }
+    }
+
+    /// <summary>Sets a parameter's value as the database takes it (null as DBNull, an enum as its number) and its column type when known.</summary>
+    public static void Bind(IDataParameter parameter, object? value, DbType? type)
+    {
+        parameter.Value = value switch
+        {
+            null => DBNull.Value,
+            Enum e => Convert.ChangeType(e, Enum.GetUnderlyingType(e.GetType()), System.Globalization.CultureInfo.InvariantCulture),
+            _ => value,
+        };
+        if (type is { } known)
+            parameter.DbType = known;
     }
 
     /// <summary>The column type of a value's type, so a null value still has one.</summary>

@@ -1,3 +1,4 @@
+using System.Data.Common;
 using Dapper;
 
 namespace Matrix.Homeserver.Storage;
@@ -12,7 +13,25 @@ public abstract class SqlRead(string sql, object? args)
     public string Sql => sql;
     public object? Args => args;
 
-    internal abstract Task ReadFromAsync(SqlMapper.GridReader grid);
+    internal abstract Task ReadFromAsync(DbDataReader reader, CancellationToken ct);
+
+    /// <summary>The rows of the reader's current result, mapped as Dapper maps a query's.</summary>
+    internal static async Task<List<TRow>> RowsAsync<TRow>(DbDataReader reader, CancellationToken ct)
+    {
+        var rows = new List<TRow>();
+        var parse = reader.GetRowParser(typeof(TRow));
+        while (await reader.ReadAsync(ct))
+            rows.Add(As<TRow>(parse(reader)));
+        return rows;
+    }
+
+    /// <summary>A parsed row as <typeparamref name="T"/>: a single column's value converted as Dapper converts it (a SQLite integer to an int).</summary>
+    private static T As<T>(object? value) => value switch
+    {
+        T typed => typed,
+        null when default(T) is null => default!,
+        _ => (T)Convert.ChangeType(value, Nullable.GetUnderlyingType(typeof(T)) ?? typeof(T), System.Globalization.CultureInfo.InvariantCulture)!,
+    };
 }
 
 public sealed class SqlRead<TRow, TResult>(string sql, object? args, Func<IEnumerable<TRow>, TResult> map) : SqlRead(sql, args)
@@ -25,9 +44,9 @@ public sealed class SqlRead<TRow, TResult>(string sql, object? args, Func<IEnume
 
     internal TResult Map(IEnumerable<TRow> rows) => map(rows);
 
-    internal override async Task ReadFromAsync(SqlMapper.GridReader grid)
+    internal override async Task ReadFromAsync(DbDataReader reader, CancellationToken ct)
     {
-        _result = map(await grid.ReadAsync<TRow>());
+        _result = map(await RowsAsync<TRow>(reader, ct));
         _read = true;
     }
 }
