@@ -45,8 +45,15 @@ public sealed class SyncService(
                 if (!empty || since is null || timeoutMs <= 0)
                     return response;
             }
-            await Task.WhenAny(waiter, Task.Delay(Math.Min(timeoutMs, MaxTimeoutMs), ct));
-            ct.ThrowIfCancellationRequested();
+            // The timeout's timer goes as soon as the waiter wakes (a Task.Delay raced against it would hold its timer,
+            // and the request's cancellation registration, for the rest of the timeout).
+            try
+            {
+                await waiter.WaitAsync(TimeSpan.FromMilliseconds(Math.Min(timeoutMs, MaxTimeoutMs)), ct);
+            }
+            catch (TimeoutException)
+            {
+            }
             return (await BuildAsync(requester, since, filter, fullState, useStateAfter, ct)).Response;
         }
         finally
