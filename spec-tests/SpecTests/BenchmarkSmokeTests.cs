@@ -40,6 +40,14 @@ public sealed class BenchmarkSmokeTests
         Assert.Contains("initial /sync", output);
     }
 
+    [Fact]
+    public async Task The_federation_benchmark_runs_in_smoke_mode()
+    {
+        var output = await RunAsync("ServerToServer", "--smoke");
+        Assert.Contains("events from A to B", output);
+        Assert.Contains("B now lists 52 joined members", output);
+    }
+
     private static async Task<string> RunAsync(string benchmark, params string[] args)
     {
         var dir = new DirectoryInfo(AppContext.BaseDirectory);
