@@ -13,13 +13,24 @@ public sealed class SingleFlight<T>
 
     public Task<T> RunAsync(string key, Func<Task<T>> operation, CancellationToken ct)
     {
-        var created = new Lazy<Task<T>>(() => StartAsync(operation));
-        var entry = _running.GetOrAdd(key, created);
-        if (ReferenceEquals(entry, created))
-            _ = entry.Value.ContinueWith(_ => _running.TryRemove(new KeyValuePair<string, Lazy<Task<T>>>(key, entry)), TaskScheduler.Default);
-        return entry.Value.WaitAsync(ct);
+        Lazy<Task<T>>? created = null;
+        created = new Lazy<Task<T>>(() => RunThenForgetAsync(key, created!, operation));
+        return _running.GetOrAdd(key, created).Value.WaitAsync(ct);
     }
 
-    /// <summary>An operation that throws before its first await still yields a (faulted) task, never a cached exception.</summary>
-    private static async Task<T> StartAsync(Func<Task<T>> operation) => await operation();
+    /// <summary>
+    /// Runs the operation and takes its entry out before the task completes, so whoever sees the outcome and calls
+    /// again starts afresh (an operation that throws before its first await still yields a faulted task).
+    /// </summary>
+    private async Task<T> RunThenForgetAsync(string key, Lazy<Task<T>> entry, Func<Task<T>> operation)
+    {
+        try
+        {
+            return await operation();
+        }
+        finally
+        {
+            _running.TryRemove(new KeyValuePair<string, Lazy<Task<T>>>(key, entry));
+        }
+    }
 }
