@@ -153,7 +153,7 @@ public sealed class Database : IAsyncDisposable
 /// nobody reads can be deferred (<see cref="DeferAsync"/>): they go to the database together, in one round trip,
 /// before the next statement that reads and before the commit, so every read still sees every earlier write. On
 /// PostgreSQL the transaction begins with the first statement sent; a transaction that only deferred statements sends
-/// them as one command at the end, which PostgreSQL runs atomically on its own (no BEGIN and COMMIT round trips).
+/// them as one batch at the end, which PostgreSQL runs atomically on its own (no BEGIN and COMMIT round trips).
 /// </summary>
 public sealed class DbSession(DbConnection connection, bool write, DbTransaction? transaction, CancellationToken ct, Database database)
     : IAsyncDisposable
@@ -294,8 +294,8 @@ public sealed class DbSession(DbConnection connection, bool write, DbTransaction
     private bool Batched(object? args) => IsFlat(args) && (database.Engine == DatabaseEngine.Postgres || _deferred is { Count: > 0 });
 
     /// <summary>
-    /// A read sent in one round trip after the deferred statements (they return no rows, so the read's rows are the
-    /// first result), saving a round trip.
+    /// A read sent in one round trip after the deferred statements, if any (they return no rows, so the read's rows are
+    /// the first result).
     /// </summary>
     private async Task<TResult> ReadAfterDeferredAsync<TResult>(string sql, object? args, Func<DbDataReader, Task<TResult>> read)
     {
