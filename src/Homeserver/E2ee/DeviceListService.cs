@@ -103,12 +103,20 @@ public sealed class DeviceListService(
         public IEnumerable<SqlRead> All => new SqlRead?[] { Devices, Members, OwnMemberships }.OfType<SqlRead>();
     }
 
-    /// <summary>The reads for <see cref="ChangesForSyncAsync(string, SyncReads, CancellationToken)"/>; a caller that reads the user's
-    /// own membership changes anyway passes them as <paramref name="ownMemberships"/>.</summary>
+    /// <summary>The reads for <see cref="ChangesForSyncAsync(string, SyncReads, CancellationToken)"/>.</summary>
+    public SyncReads ReadsForSync(string userId, long fromDeviceLists, long upToDeviceLists, long fromEvents, long upToEvents) =>
+        ReadsForSync(userId, fromDeviceLists, upToDeviceLists, fromEvents, upToEvents,
+            fromEvents < upToEvents ? recentEvents.Find(fromEvents, upToEvents) : null, ownMemberships: null);
+
+    /// <summary>
+    /// The same for a caller (sync) that has already asked the recent-event index about the event window
+    /// (<paramref name="eventWindow"/>, null when it could not tell) and reads the user's own membership changes anyway
+    /// (<paramref name="ownMemberships"/>).
+    /// </summary>
     public SyncReads ReadsForSync(string userId, long fromDeviceLists, long upToDeviceLists, long fromEvents, long upToEvents,
-        SqlRead<EventRow, List<EventRow>>? ownMemberships = null)
+        RecentEventIndex.Window? eventWindow, SqlRead<EventRow, List<EventRow>>? ownMemberships)
     {
-        var memberEvents = fromEvents < upToEvents && recentEvents.Find(fromEvents, upToEvents) is not { HasMemberEvents: false };
+        var memberEvents = fromEvents < upToEvents && eventWindow is not { HasMemberEvents: false };
         return new(fromDeviceLists < upToDeviceLists ? store.ChangedUsers(fromDeviceLists, upToDeviceLists) : null,
             memberEvents ? rooms.MembersChangedBeside(userId, fromEvents, upToEvents) : null,
             memberEvents ? ownMemberships ?? rooms.MembershipEventsSince(userId, fromEvents, upToEvents) : null);

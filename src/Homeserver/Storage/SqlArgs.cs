@@ -55,27 +55,24 @@ public sealed class SqlArgs : SqlMapper.IDynamicParameters
     /// <summary>The value and column type of the argument called <paramref name="name"/> (any case) in a statement's arguments.</summary>
     public static (object? Value, DbType? Type) Lookup(object? args, string name)
     {
-        if (args is SqlArgs list)
-            return list.Find(name);
-        if (args is not null && PropertiesByName(args.GetType()).TryGetValue(name, out var property))
+        if (args is SqlArgs list && list.TryFind(name, out var found))
+            return found;
+        if (args is not null and not SqlArgs && PropertiesByName(args.GetType()).TryGetValue(name, out var property))
             return (property.GetValue(args), TypeOf(property.PropertyType));
         throw new ArgumentException($"the statement uses @{name}, which its arguments do not have", nameof(args));
     }
 
-    private (object? Value, DbType? Type) Find(string name)
+    private bool TryFind(string name, out (object? Value, DbType? Type) found)
     {
         // Generated lists can name hundreds of parameters: those are looked up through an index.
-        if (_parameters.Count > 16)
-        {
-            _byName ??= _parameters.Select((p, i) => (p.Name, i)).ToDictionary(p => p.Name, p => p.i, StringComparer.OrdinalIgnoreCase);
-            if (_byName.TryGetValue(name, out var index))
-                return (_parameters[index].Value, _parameters[index].Type);
-        }
-        else
-            foreach (var (parameterName, value, type) in _parameters)
-                if (string.Equals(parameterName, name, StringComparison.OrdinalIgnoreCase))
-                    return (value, type);
-        throw new ArgumentException($"the statement uses @{name}, which its arguments do not have", nameof(name));
+        _byName ??= _parameters.Count > 16
+            ? _parameters.Select((p, i) => (p.Name, i)).ToDictionary(p => p.Name, p => p.i, StringComparer.OrdinalIgnoreCase)
+            : null;
+        var index = _byName is not null
+            ? _byName.GetValueOrDefault(name, -1)
+            : _parameters.FindIndex(p => string.Equals(p.Name, name, StringComparison.OrdinalIgnoreCase));
+        found = index >= 0 ? (_parameters[index].Value, _parameters[index].Type) : default;
+        return index >= 0;
     }
 
     /// <summary>Whether an object's properties can all be bound as single values (none is a list Dapper would expand).</summary>

@@ -95,7 +95,7 @@ public sealed class SyncService(
         var roomsWithReceipts = incremental && receiptsMoved ? receipts.RoomsChanged(window.From.Receipts, window.UpTo.Receipts) : null;
         var inbox = toDevice.ReadsForSync(user, requester.DeviceId, since?.ToDevice, positions.ToDevice);
         var deviceListReads = since is null ? null
-            : deviceLists.ReadsForSync(user, window.From.DeviceLists, positions.DeviceLists, sinceEvents, upTo, ownMembershipChanges);
+            : deviceLists.ReadsForSync(user, window.From.DeviceLists, positions.DeviceLists, sinceEvents, upTo, recent, ownMembershipChanges);
         // A sync woken by new events mostly shows just the rooms they came in: what those need is read in this round
         // trip already, for the ones the room snapshots do not rule out (left unused for a room the user turns out not
         // to be joined to in the window; one missed here is read in the next round trip).
