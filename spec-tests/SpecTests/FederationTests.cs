@@ -194,6 +194,9 @@ public sealed class FederationTests(TwoServersSqlitePostgres fixture) : IClassFi
         await A.PutAsync($"/_matrix/client/v3/presence/{alice.UserId}/status", new { presence = "unavailable", status_msg = "in a meeting" }, alice.AccessToken);
         await WaitForSyncAsync(B, bob, sync => sync["presence"]?["events"]?.AsArray()
             .Any(e => e!["sender"]!.GetValue<string>() == alice.UserId && e["content"]?["status_msg"]?.GetValue<string>() == "in a meeting") == true);
+        var remoteStatus = await B.GetAsync($"/_matrix/client/v3/presence/{alice.UserId}/status", bob.AccessToken);
+        Assert.True(remoteStatus.Status == 200, remoteStatus.ToString());
+        Assert.Equal(("unavailable", "in a meeting"), (remoteStatus.Str("presence"), remoteStatus.Str("status_msg")));
     }
 
     [Fact]

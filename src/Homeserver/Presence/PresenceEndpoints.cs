@@ -1,6 +1,7 @@
 using System.Text.Json.Nodes;
 using Matrix.Federation.Identifiers;
 using Matrix.Homeserver.Accounts;
+using Matrix.Homeserver.Config;
 using Matrix.Homeserver.Http;
 using Matrix.Homeserver.Storage;
 
@@ -8,7 +9,8 @@ namespace Matrix.Homeserver.Presence;
 
 /// <summary>Spec: presence (<c>GET/PUT /presence/{userId}/status</c>).</summary>
 public sealed class PresenceEndpoints(
-    Authenticator authenticator, JsonBody json, PresenceService presence, Rooms.RoomReader reader, Database db, UserStore users) : IEndpoints
+    Authenticator authenticator, JsonBody json, PresenceService presence, Rooms.RoomReader reader, Database db, UserStore users,
+    HomeserverConfig config) : IEndpoints
 {
     public const int MaxStatusMsgLength = 1024;
 
@@ -22,9 +24,10 @@ public sealed class PresenceEndpoints(
     {
         var requester = await authenticator.AuthenticateAsync(context);
         var target = context.Route("userId");
-        if (!UserId.TryParse(target, out _))
+        if (!UserId.TryParse(target, out var targetId))
             throw MatrixException.InvalidParam("Invalid user ID.");
-        if (await db.ReadAsync(s => users.GetAsync(s, target), context.RequestAborted) is null)
+        // A remote user is known here through the rooms shared with them, which the check below asks.
+        if (targetId.Server.Value == config.ServerName && await db.ReadAsync(s => users.GetAsync(s, target), context.RequestAborted) is null)
             throw MatrixException.NotFound("Unknown user.");
         if (target != requester.UserId.Value && !(await reader.UsersSharingRoomsAsync(requester.UserId.Value, context.RequestAborted)).Contains(target))
             throw MatrixException.Forbidden("You do not share a room with this user.");
