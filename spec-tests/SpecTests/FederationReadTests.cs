@@ -171,6 +171,24 @@ public sealed class FederationReadTests() : ServerFixture("sqlite", FederationFi
     }
 
     [Fact]
+    public async Task A_remote_knock_gets_the_stripped_state_under_the_spec_name_and_the_one_older_Synapse_reads()
+    {
+        await using var remote = new FakeRemoteServer();
+        var admin = await AdminAsync();
+        var roomId = await RoomTests.CreateRoomAsync(Client, admin, new
+        {
+            name = "Knock here", room_version = "10",
+            initial_state = new object[] { new { type = "m.room.join_rules", state_key = "", content = new { join_rule = "knock" } } },
+        });
+        var (knocker, sent) = await remote.SendMembershipAsync(Server, roomId, "knocker", "knock");
+        var state = sent.Body!["knock_room_state"]!.AsArray();
+        Assert.Contains(state, e => e!["type"]!.GetValue<string>() == "m.room.name" && e["content"]!["name"]!.GetValue<string>() == "Knock here");
+        Assert.True(JsonNode.DeepEquals(state, sent.Body!["knock_state_events"]), sent.ToString());
+        var member = await Client.GetAsync($"/_matrix/client/v3/rooms/{Uri.EscapeDataString(roomId)}/state/m.room.member/{Uri.EscapeDataString(knocker)}", admin.AccessToken);
+        Assert.Equal("knock", member.Str("membership"));
+    }
+
+    [Fact]
     public async Task Pdus_whose_sender_is_not_on_the_origin_are_refused()
     {
         await using var remote = new FakeRemoteServer();

@@ -87,24 +87,33 @@ public sealed class FakeRemoteServer : IAsyncDisposable
     }
 
     /// <summary>Joins one of this server's users to a room on <paramref name="target"/> with make_join and send_join.</summary>
-    public async Task<string> JoinAsync(HomeserverProcess target, string roomId, string localpart)
+    public async Task<string> JoinAsync(HomeserverProcess target, string roomId, string localpart) =>
+        (await SendMembershipAsync(target, roomId, localpart, "join")).UserId;
+
+    /// <summary>
+    /// make_join/send_join (v2) or make_knock/send_knock (v1) for one of this server's users; the user and what the
+    /// send answered.
+    /// </summary>
+    public async Task<(string UserId, MatrixResponse Sent)> SendMembershipAsync(HomeserverProcess target, string roomId, string localpart, string membership)
     {
         var userId = $"@{localpart}:{ServerName}";
         var made = await SendAsync(target, HttpMethod.Get,
-            $"/_matrix/federation/v1/make_join/{Uri.EscapeDataString(roomId)}/{Uri.EscapeDataString(userId)}?{string.Join('&', RoomVersions.All.Select(v => $"ver={v.Id}"))}");
+            $"/_matrix/federation/v1/make_{membership}/{Uri.EscapeDataString(roomId)}/{Uri.EscapeDataString(userId)}?{string.Join('&', RoomVersions.All.Select(v => $"ver={v.Id}"))}");
         Assert.True(made.Status == 200, made.ToString());
         var version = RoomVersions.Find(made.Str("room_version"))!;
-        var join = (JsonObject)made.Body!["event"]!.DeepClone();
-        join["origin_server_ts"] = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds();
+        var evt = (JsonObject)made.Body!["event"]!.DeepClone();
+        evt["origin_server_ts"] = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds();
         if (version.EventIdFormat == EventIdFormat.ServerChosen)
-            join["event_id"] = $"${Guid.NewGuid():N}:{ServerName}";
-        EventSigning.HashAndSign(join, version, ServerName, Key);
-        var pdu = Pdu.Parse(join, version);
-        var sent = await SendAsync(target, HttpMethod.Put, $"/_matrix/federation/v2/send_join/{Uri.EscapeDataString(roomId)}/{Uri.EscapeDataString(pdu.EventId)}", join);
+            evt["event_id"] = $"${Guid.NewGuid():N}:{ServerName}";
+        EventSigning.HashAndSign(evt, version, ServerName, Key);
+        var pdu = Pdu.Parse(evt, version);
+        var api = membership == "join" ? "v2" : "v1";
+        var sent = await SendAsync(target, HttpMethod.Put, $"/_matrix/federation/{api}/send_{membership}/{Uri.EscapeDataString(roomId)}/{Uri.EscapeDataString(pdu.EventId)}", evt);
         Assert.True(sent.Status == 200, sent.ToString());
-        LastJoinEventId = pdu.EventId;
-        Events[pdu.EventId] = join;
-        return userId;
+        if (membership == "join")
+            LastJoinEventId = pdu.EventId;
+        Events[pdu.EventId] = evt;
+        return (userId, sent);
     }
 
     public ValueTask DisposeAsync() => _listener.DisposeAsync();

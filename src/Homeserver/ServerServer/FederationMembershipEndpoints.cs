@@ -54,7 +54,9 @@ public sealed class FederationMembershipEndpoints(
     private async Task SendKnockAsync(HttpContext context)
     {
         var (room, _) = await ReceiveMembershipAsync(context, "knock");
-        await context.WriteJsonAsync(new JsonObject { ["knock_room_state"] = await reader.StrippedStateAsync(room, context.RequestAborted) });
+        var state = await reader.StrippedStateAsync(room, context.RequestAborted);
+        // Synapse 1.37 to 1.69 read the stripped state from "knock_state_events" (and fail the knock without it).
+        await context.WriteJsonAsync(new JsonObject { ["knock_room_state"] = state, ["knock_state_events"] = state.DeepClone() });
     }
 
     private async Task SendLeaveAsync(HttpContext context)

@@ -95,7 +95,8 @@ public sealed class RemoteMembership(FederationClient client, EventSpine spine, 
                 var knock = SignedMembership(template, version, roomId, userId, content);
                 var answer = await client.SendAsync(HttpMethod.Put, server,
                     $"/_matrix/federation/v1/send_knock/{Uri.EscapeDataString(roomId)}/{Uri.EscapeDataString(knock.EventId)}", knock.Json, ct) as JsonObject;
-                return (knock, answer?["knock_room_state"] as JsonArray ?? [], server);
+                // Synapse 1.37 to 1.69 answer with "knock_state_events".
+                return (knock, (answer?["knock_room_state"] ?? answer?["knock_state_events"]) as JsonArray ?? [], server);
             }
             catch (FederationException e)
             {
