@@ -238,6 +238,15 @@ public sealed class FederationTests(TwoServersSqlitePostgres fixture) : IClassFi
 
         var mallory = $"@mallory{Guid.NewGuid():N}:{NameB}";
         Assert.Equal("M_FORBIDDEN", (await A.PostAsync($"/_matrix/client/v3/rooms/{RoomTests.R(roomId)}/invite", new { user_id = mallory }, alice.AccessToken)).Errcode);
+
+        // In createRoom, an invite the other server refuses (or a server that cannot be reached) leaves the room and
+        // the other invites standing.
+        var erin = await B.RegisterAsync();
+        var created = await A.PostAsync("/_matrix/client/v3/createRoom", new { invite = new[] { mallory, "@nobody:127.0.0.1:9", erin.UserId } }, alice.AccessToken);
+        Assert.True(created.Status == 200, created.ToString());
+        var withRefusals = created.Str("room_id");
+        Assert.NotNull((await SyncTests.SyncAsync(B, erin))["rooms"]!["invite"]![withRefusals]);
+        Assert.Equal(404, (await A.GetAsync($"/_matrix/client/v3/rooms/{RoomTests.R(withRefusals)}/state/m.room.member/{mallory}", alice.AccessToken)).Status);
     }
 
     [Fact]

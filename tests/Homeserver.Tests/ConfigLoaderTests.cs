@@ -10,6 +10,7 @@ public sealed class ConfigLoaderTests
         var sample = ConfigLoader.Parse(ConfigLoader.SampleText());
         var defaults = new HomeserverConfig();
         Assert.Equal(defaults.ServerName, sample.ServerName);
+        Assert.Equal(defaults.DefaultRoomVersion, sample.DefaultRoomVersion);
         Assert.Equal(defaults.Listeners[0].Port, sample.Listeners[0].Port);
         Assert.Equal(defaults.Listeners[0].BindAddress, sample.Listeners[0].BindAddress);
         Assert.Equal(defaults.Database.Engine, sample.Database.Engine);
@@ -51,6 +52,7 @@ public sealed class ConfigLoaderTests
     [InlineData("listeners:\n  - bind_address: nowhere\n", "listeners[0].bind_address")]
     [InlineData("listeners: 5\n", "listeners")]
     [InlineData("server_name: \"bad name\"\n", "server_name")]
+    [InlineData("default_room_version: \"13\"\n", "default_room_version")]
     [InlineData("registration:\n  enabled: perhaps\n", "registration.enabled")]
     [InlineData("registration:\n  shared_secret: short\n", "registration.shared_secret")]
     [InlineData("auth:\n  password_hashing:\n    ops_limit: 0\n", "auth.password_hashing.ops_limit")]

@@ -2,6 +2,7 @@ using System.Globalization;
 using System.Net;
 using System.Reflection;
 using Matrix.Federation.Identifiers;
+using Matrix.Federation.Rooms;
 using YamlDotNet.Core;
 using YamlDotNet.RepresentationModel;
 using YamlDotNet.Serialization;
@@ -156,6 +157,8 @@ public static class ConfigLoader
         if (config.PublicBaseurl is not null
             && (!Uri.TryCreate(config.PublicBaseurl, UriKind.Absolute, out var baseUrl) || baseUrl.Scheme is not ("http" or "https")))
             throw new ConfigException("config key 'public_baseurl' must be an absolute http(s) URL");
+        if (RoomVersions.Find(config.DefaultRoomVersion) is null)
+            throw new ConfigException($"config key 'default_room_version': '{config.DefaultRoomVersion}' is not a room version this server supports");
         if (string.IsNullOrWhiteSpace(config.DataDir))
             throw new ConfigException("config key 'data_dir' must not be empty");
         if (config.Listeners.Count == 0)

@@ -1,3 +1,5 @@
+using Matrix.Federation.Rooms;
+
 namespace Matrix.Homeserver.Config;
 
 // Property names map to snake_case YAML keys; defaults here are the documented defaults of config.sample.yaml.
@@ -9,6 +11,7 @@ public sealed class HomeserverConfig
     public string DataDir { get; set; } = "./data";
     public string? SigningKeyPath { get; set; }
     public string? MediaStorePath { get; set; }
+    public string DefaultRoomVersion { get; set; } = RoomVersions.Default.Id;
     public List<ListenerConfig> Listeners { get; set; } = [new()];
     public DatabaseConfig Database { get; set; } = new();
     public RegistrationConfig Registration { get; set; } = new();
@@ -28,6 +31,8 @@ public sealed class HomeserverConfig
     public bool AppServiceLegacyAuthorization { get; set; }
 
     public string EffectiveSigningKeyPath => SigningKeyPath ?? Path.Combine(DataDir, "signing.key");
+    /// <summary>The version of rooms created without one (checked at start-up to be a known version).</summary>
+    public RoomVersion EffectiveDefaultRoomVersion => RoomVersions.Find(DefaultRoomVersion)!;
     public string EffectiveMediaStorePath => MediaStorePath ?? Path.Combine(DataDir, "media");
     public string EffectivePublicBaseurl => (PublicBaseurl ?? $"http://{ServerName}{(ServerName.Contains(':') ? "" : ":" + Listeners[0].Port)}/").TrimEnd('/') + "/";
 }

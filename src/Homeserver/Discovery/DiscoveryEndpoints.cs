@@ -81,7 +81,7 @@ public sealed class DiscoveryEndpoints(Authenticator authenticator, Accounts.Pas
                 ["m.profile_fields"] = Enabled(true),
                 ["m.room_versions"] = new JsonObject
                 {
-                    ["default"] = RoomVersions.Default.Id,
+                    ["default"] = config.EffectiveDefaultRoomVersion.Id,
                     ["available"] = new JsonObject(RoomVersions.All.Select(v =>
                         KeyValuePair.Create(v.Id, (JsonNode?)(v.Stable ? "stable" : "unstable")))),
                 },

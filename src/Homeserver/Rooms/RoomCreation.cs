@@ -18,7 +18,7 @@ public sealed record CreateRoomRequest(
 /// <c>createRoom</c>: the events of a new room in the spec's order: create, the creator's join, power levels,
 /// canonical alias, the preset's join rules / history visibility / guest access, initial_state, name, topic, invites.
 /// </summary>
-public sealed class RoomCreation(EventSpine spine, MembershipService memberships, Database db, RoomStore rooms)
+public sealed class RoomCreation(EventSpine spine, MembershipService memberships, Database db, RoomStore rooms, ILogger<RoomCreation> logger)
 {
     public async Task<string> CreateAsync(string creator, CreateRoomRequest request, CancellationToken ct)
     {
@@ -64,10 +64,19 @@ public sealed class RoomCreation(EventSpine spine, MembershipService memberships
             {
                 // Spec (invite permission): the room is still created; only that invite is not.
             }
+            catch (MatrixException e) when (!SameServer(invitee, creator))
+            {
+                // The invitee's server refused (a room version it lacks, an unknown user) or could not be reached: as
+                // with a blocked invite, the room and the other invites stand rather than half a room and an error.
+                logger.LogWarning("createRoom {RoomId}: the invite of {Invitee} failed: {Error}", roomId, invitee, e.Message);
+            }
         if (request.Public)
             await db.WriteAsync(s => rooms.SetPublicAsync(s, roomId, true), ct);
         return roomId;
     }
+
+    private static bool SameServer(string userA, string userB) =>
+        UserId.TryParse(userA, out var a) && UserId.TryParse(userB, out var b) && a.Server.Value == b.Server.Value;
 
     /// <summary>The v1.15 topic format: plain text plus an <c>m.topic</c> block.</summary>
     public static JsonObject TopicContent(string topic) => new()
@@ -120,10 +129,10 @@ public sealed class RoomCreation(EventSpine spine, MembershipService memberships
     }
 
     /// <summary>Parses and checks the request body (400 for anything malformed, before any event is created).</summary>
-    public static CreateRoomRequest ParseRequest(JsonElement body, string serverName)
+    public static CreateRoomRequest ParseRequest(JsonElement body, string serverName, RoomVersion defaultVersion)
     {
         var versionId = body.OptionalString("room_version");
-        var version = versionId is null ? RoomVersions.Default : RoomVersions.Find(versionId)
+        var version = versionId is null ? defaultVersion : RoomVersions.Find(versionId)
             ?? throw new MatrixException(400, "M_UNSUPPORTED_ROOM_VERSION", $"Room version '{versionId}' is not supported.");
         var visibility = body.OptionalString("visibility") ?? "private";
         if (visibility is not ("public" or "private"))
