@@ -309,6 +309,39 @@ public sealed class FederationTests(TwoServersSqlitePostgres fixture) : IClassFi
     }
 
     [Fact]
+    public async Task A_server_that_left_a_room_rejoins_through_the_other_and_sees_what_changed_meanwhile()
+    {
+        var alice = await A.RegisterAsync();
+        var bob = await B.RegisterAsync();
+        var roomId = await RoomTests.CreateRoomAsync(A, alice, new { preset = "public_chat", name = "Before" });
+        var r = RoomTests.R(roomId);
+        Assert.Equal(200, (await B.PostAsync($"/_matrix/client/v3/join/{r}?via={Uri.EscapeDataString(NameA)}", new { }, bob.AccessToken)).Status);
+        Assert.Equal(200, (await B.PostAsync($"/_matrix/client/v3/rooms/{r}/leave", new { }, bob.AccessToken)).Status);
+        await WaitForMembershipAsync(A, alice, roomId, bob.UserId, "leave");
+
+        // B is out of the room: A sends it nothing of what follows.
+        await A.PutAsync($"/_matrix/client/v3/rooms/{r}/state/m.room.name", new { name = "After" }, alice.AccessToken);
+        await RoomTests.SendAsync(A, alice, roomId, "while bob was away");
+
+        Assert.Equal(200, (await B.PostAsync($"/_matrix/client/v3/join/{r}", new { }, bob.AccessToken)).Status);
+        Assert.Equal("After", (await B.GetAsync($"/_matrix/client/v3/rooms/{r}/state/m.room.name", bob.AccessToken)).Str("name"));
+        await WaitForMembershipAsync(A, alice, roomId, bob.UserId, "join");
+        await RoomTests.SendAsync(A, alice, roomId, "after bob rejoined");
+        await WaitForSyncAsync(B, bob, sync => sync["rooms"]?["join"]?[roomId]?["timeline"]?["events"]?.AsArray()
+            .Any(e => e!["content"]?["body"]?.GetValue<string>() == "after bob rejoined") == true);
+    }
+
+    private static async Task WaitForMembershipAsync(MatrixClient c, LoggedInUser viewer, string roomId, string userId, string membership)
+    {
+        var deadline = DateTime.UtcNow.AddSeconds(30);
+        while ((await c.GetAsync($"/_matrix/client/v3/rooms/{RoomTests.R(roomId)}/state/m.room.member/{userId}", viewer.AccessToken)).Body?["membership"]?.GetValue<string>() != membership)
+        {
+            Assert.True(DateTime.UtcNow < deadline, $"{userId} never became '{membership}'");
+            await Task.Delay(100);
+        }
+    }
+
+    [Fact]
     public async Task Knocks_cross_servers_and_the_knocker_sees_the_room_state()
     {
         var alice = await A.RegisterAsync();

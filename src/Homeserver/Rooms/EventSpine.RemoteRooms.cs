@@ -56,14 +56,17 @@ public sealed partial class EventSpine
     /// <summary>
     /// Joins a room that lives on other servers (after <c>send_join</c>): checks the state and auth chain the resident
     /// server sent (signatures, each event's auth against its own auth events, the room's create event), stores them as
-    /// outliers, then the join event on top of that state as the room's first timeline event here.
+    /// outliers, then the join event on top of that state as the room's first timeline event here. A room this server
+    /// had left is joined the same way: the resident server's state replaces the state that stopped at the leave, and
+    /// the join becomes the room's only forward extremity.
     /// </summary>
     public async Task<PersistedEvent> ImportJoinedRoomAsync(Pdu join, IReadOnlyList<Pdu> state, IReadOnlyList<Pdu> authChain,
         Func<Pdu, Task<Func<string, string, (VerifyKey Key, long FetchedAtTs)?>>> keysFor, CancellationToken ct)
     {
         using var roomLock = await locks.AcquireAsync(join.RoomId, ct);
-        if (await GetRoomAsync(join.RoomId, ct) is not null)
-            throw MatrixException.Forbidden("This server already knows the room; the join arrives as a normal event.");
+        var left = await GetRoomAsync(join.RoomId, ct);
+        if (left is not null && left.JoinedServers.Contains(config.ServerName))
+            throw MatrixException.Forbidden("This server is in the room; the join arrives as a normal event.");
         var version = join.Version;
         var all = new Dictionary<string, Pdu>(StringComparer.Ordinal);
         foreach (var pdu in authChain.Concat(state))
@@ -99,7 +102,8 @@ public sealed partial class EventSpine
 
         var (ordering, group) = await db.WriteAsync(async s =>
         {
-            await rooms.InsertRoomAsync(s, new RoomRow(join.RoomId, version.Id, create.Sender, 0, now));
+            if (left is null)
+                await rooms.InsertRoomAsync(s, new RoomRow(join.RoomId, version.Id, create.Sender, 0, now));
             var known = (await rooms.GetEventsAsync(s, all.Keys.ToList())).Select(r => r.EventId).ToHashSet();
             foreach (var pdu in all.Values.Where(e => e.EventId != join.EventId && !known.Contains(e.EventId)).OrderBy(e => e.Depth))
                 await rooms.InsertEventAsync(s, new EventRow(await streams.NextAsync(s, "events"), pdu.EventId, pdu.RoomId, pdu.Type, pdu.StateKey,
@@ -110,12 +114,13 @@ public sealed partial class EventSpine
             var ordering = await streams.NextAsync(s, "events");
             await rooms.InsertEventAsync(s, new EventRow(ordering, join.EventId, join.RoomId, join.Type, join.StateKey, join.Sender, join.Depth,
                 join.OriginServerTs, afterGroup, null, CanonicalJson.EncodeToString(join.Json)));
-            await rooms.AdvanceExtremitiesAsync(s, join.RoomId, [], new Extremity(join.EventId, join.Depth, afterGroup));
+            await rooms.AdvanceExtremitiesAsync(s, join.RoomId, left?.Extremities.Select(e => e.EventId).ToList() ?? [],
+                new Extremity(join.EventId, join.Depth, afterGroup));
             foreach (var (key, eventId) in stateAfter)
                 await rooms.SetCurrentStateAsync(s, join.RoomId, key.Type, key.Key, eventId, all[eventId].Membership);
             var joinedRoom = new RoomSnapshot(join.RoomId, version, stateAfter, [new Extremity(join.EventId, join.Depth, afterGroup)], joined, invited);
             foreach (var listener in listeners)
-                await listener.OnPersistingAsync(s, join, ordering, joinedRoom, null);
+                await listener.OnPersistingAsync(s, join, ordering, joinedRoom, left);
             return (ordering, afterGroup);
         }, ct);
 

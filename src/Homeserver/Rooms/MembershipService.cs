@@ -42,12 +42,17 @@ public sealed class MembershipService(
     }
 
     /// <summary>
-    /// Joins a room: through the spine when this server knows it, else over federation through <paramref name="servers"/>
-    /// (the <c>via</c>/<c>server_name</c> hints, the alias's servers, the room ID's server).
+    /// Joins a room: through the spine when this server is in it, else over federation through <paramref name="servers"/>
+    /// (the <c>via</c>/<c>server_name</c> hints, the alias's servers, the room ID's server). A room this server has left
+    /// is joined over federation too (as Synapse does): its state here stopped at the leave, so the join is built by a
+    /// server still in the room, through the servers that were in it then. Only a room no other server was in when
+    /// this one left is joined here.
     /// </summary>
     public async Task JoinAsync(string roomId, string userId, string? reason, IEnumerable<string> servers, CancellationToken ct)
     {
-        if (await spine.GetRoomAsync(roomId, ct) is not null)
+        var known = await spine.GetRoomAsync(roomId, ct);
+        var othersInRoom = known?.JoinedServers.Where(s => s != config.ServerName).ToList() ?? [];
+        if (known is not null && (known.JoinedServers.Contains(config.ServerName) || othersInRoom.Count == 0 || !config.Federation.Enabled))
         {
             await ChangeAsync(roomId, userId, userId, "join", reason, null, ct);
             return;
@@ -56,7 +61,7 @@ public sealed class MembershipService(
         if (reason is not null)
             content["reason"] = reason;
         await AddProfileAsync(content, userId, ct);
-        var candidates = servers.ToList();
+        var candidates = servers.Concat(othersInRoom).ToList();
         var invite = await db.ReadAsync(s => remoteInvites.GetAsync(s, roomId, userId), ct);
         if (invite is not null && PduParser.TryParse((System.Text.Json.Nodes.JsonObject)System.Text.Json.Nodes.JsonNode.Parse(invite.EventJson)!,
                 Federation.Rooms.RoomVersions.Find(invite.RoomVersion)!, out var invitePdu, out _))
