@@ -165,6 +165,13 @@ public sealed class FederationTests(TwoServersSqlitePostgres fixture) : IClassFi
             await Task.Delay(100);
         }
 
+        // A's user directory finds Bob through the room they share; a user of A who shares no room with him does not.
+        var bobLocalpart = bob.UserId[1..bob.UserId.IndexOf(':')];
+        var found = await A.PostAsync("/_matrix/client/v3/user_directory/search", new { search_term = bobLocalpart }, alice.AccessToken);
+        Assert.Contains(found.Body!["results"]!.AsArray(), u => u!["user_id"]!.GetValue<string>() == bob.UserId);
+        var stranger = await A.RegisterAsync();
+        Assert.Empty((await A.PostAsync("/_matrix/client/v3/user_directory/search", new { search_term = bobLocalpart }, stranger.AccessToken)).Body!["results"]!.AsArray());
+
         var sent = new List<string>();
         for (var i = 0; i < 10; i++)
         {

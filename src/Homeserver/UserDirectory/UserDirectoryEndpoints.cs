@@ -1,5 +1,6 @@
 using System.Text.Json;
 using System.Text.Json.Nodes;
+using Matrix.Federation.Events;
 using Matrix.Homeserver.Accounts;
 using Matrix.Homeserver.Config;
 using Matrix.Homeserver.Http;
@@ -10,10 +11,12 @@ namespace Matrix.Homeserver.UserDirectory;
 
 /// <summary>
 /// Spec: user directory search. Matches the user ID and display name (case-insensitive substring). Searches users
-/// who share a room with the searcher or sit in a public room, or everyone with <c>user_directory.search_all_users</c>.
+/// who share a room with the searcher or sit in a public room, or every local user with
+/// <c>user_directory.search_all_users</c>. Users of other servers are found through those rooms, under the display
+/// name and avatar of their member event (as Synapse does).
 /// </summary>
 public sealed class UserDirectoryEndpoints(
-    Authenticator authenticator, JsonBody json, Database db, RoomStore rooms, EventSpine spine, RoomReader reader, HomeserverConfig config) : IEndpoints
+    Authenticator authenticator, JsonBody json, Database db, RoomStore rooms, EventSpine spine, HomeserverConfig config) : IEndpoints
 {
     public const int MaxLimit = 50;
 
@@ -29,26 +32,22 @@ public sealed class UserDirectoryEndpoints(
         var limit = (int)Math.Clamp(body.OptionalInteger("limit") ?? 10, 0, MaxLimit);
         var ct = context.RequestAborted;
 
-        IEnumerable<Candidate> candidates = await db.ReadAsync(async s => (await s.QueryAsync<Candidate>("""
+        var visibleRooms = await VisibleRoomsAsync(requester.UserId.Value, ct);
+        var visible = visibleRooms.SelectMany(r => r.JoinedMembers).ToHashSet(StringComparer.Ordinal);
+        visible.Add(requester.UserId.Value);
+        var local = (await db.ReadAsync(async s => (await s.QueryAsync<Candidate>("""
             SELECT u.user_id, d.value_json AS display_name, a.value_json AS avatar_url FROM users u
             LEFT JOIN profile_fields d ON d.user_id = u.user_id AND d.field = 'displayname'
             LEFT JOIN profile_fields a ON a.user_id = u.user_id AND a.field = 'avatar_url'
             WHERE u.deactivated = 0 AND (LOWER(u.user_id) LIKE @pattern OR LOWER(d.value_json) LIKE @pattern)
-            ORDER BY u.user_id
-            """, new { pattern = "%" + Escape(term.ToLowerInvariant()) + "%" })).ToList(), ct);
-        if (!config.UserDirectory.SearchAllUsers)
-        {
-            var visible = await reader.UsersSharingRoomsAsync(requester.UserId.Value, ct);
-            foreach (var roomId in await db.ReadAsync(s => rooms.PublicRoomsAsync(s), ct))
-                if (await spine.GetRoomAsync(roomId, ct) is { } room)
-                    foreach (var key in room.State.Keys.Where(k => k.Type == "m.room.member"))
-                        if ((await spine.GetStateEventAsync(room, key, ct))?.Membership == "join")
-                            visible.Add(key.Key);
-            candidates = candidates.Where(c => visible.Contains(c.UserId));
-        }
+            """, new { pattern = "%" + Escape(term.ToLowerInvariant()) + "%" })).ToList(), ct))
+            .Where(c => config.UserDirectory.SearchAllUsers || visible.Contains(c.UserId))
+            .Select(c => new Candidate(c.UserId, JsonText(c.DisplayName), JsonText(c.AvatarUrl)));
+        var remote = await RemoteMembersAsync(visibleRooms, ct);
 
-        var matches = candidates.Select(c => (c.UserId, DisplayName: JsonText(c.DisplayName), AvatarUrl: JsonText(c.AvatarUrl)))
+        var matches = local.Concat(remote)
             .Where(c => c.UserId.Contains(term, StringComparison.OrdinalIgnoreCase) || c.DisplayName?.Contains(term, StringComparison.OrdinalIgnoreCase) == true)
+            .OrderBy(c => c.UserId, StringComparer.Ordinal)
             .ToList();
         var results = new JsonArray();
         foreach (var (userId, displayName, avatarUrl) in matches.Take(limit))
@@ -59,6 +58,31 @@ public sealed class UserDirectoryEndpoints(
             results.Add(result);
         }
         await context.WriteJsonAsync(new JsonObject { ["results"] = results, ["limited"] = matches.Count > limit });
+    }
+
+    /// <summary>The rooms the searcher is joined to, and the public rooms.</summary>
+    private async Task<List<RoomSnapshot>> VisibleRoomsAsync(string userId, CancellationToken ct)
+    {
+        var roomIds = await db.ReadAsync(async s => (await rooms.MembershipsAsync(s, userId)).Where(m => m.Membership == "join").Select(m => m.RoomId)
+            .Concat(await rooms.PublicRoomsAsync(s)).Distinct().ToList(), ct);
+        var visible = new List<RoomSnapshot>();
+        foreach (var roomId in roomIds)
+            if (await spine.GetRoomAsync(roomId, ct) is { } room)
+                visible.Add(room);
+        return visible;
+    }
+
+    /// <summary>The joined members from other servers, each under the profile of their member event in the first room seen.</summary>
+    private async Task<List<Candidate>> RemoteMembersAsync(List<RoomSnapshot> visibleRooms, CancellationToken ct)
+    {
+        var seen = new HashSet<string>(StringComparer.Ordinal);
+        var found = new List<Candidate>();
+        foreach (var room in visibleRooms)
+            foreach (var userId in room.JoinedMembers)
+                if (EventSigning.ServerOf(userId) != config.ServerName && seen.Add(userId)
+                    && await spine.GetStateEventAsync(room, StateKey.Member(userId), ct) is { } member)
+                    found.Add(new Candidate(userId, member.ContentString("displayname"), member.ContentString("avatar_url")));
+        return found;
     }
 
     private static string? JsonText(string? valueJson) =>
