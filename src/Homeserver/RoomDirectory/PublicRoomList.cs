@@ -48,7 +48,7 @@ public sealed class PublicRoomList(Database db, RoomStore rooms, EventSpine spin
         var take = Math.Clamp(query.Limit ?? 100, 0, MaxLimit);
         var entries = new List<JsonObject>();
         foreach (var roomId in await db.ReadAsync(s => rooms.PublicRoomsAsync(s), ct))
-            if (await spine.GetRoomAsync(roomId, ct) is { } room && await SummaryAsync(room, ct) is var entry && Matches(entry, query.Search))
+            if (await spine.GetRoomAsync(roomId, ct) is { } room && await SummaryAsync(room, ct) is var entry && Listed(entry) && Matches(entry, query.Search))
                 entries.Add(entry);
         entries = entries.OrderByDescending(e => e["num_joined_members"]!.GetValue<int>()).ThenBy(e => e["room_id"]!.GetValue<string>(), StringComparer.Ordinal).ToList();
         var response = new JsonObject
@@ -81,6 +81,13 @@ public sealed class PublicRoomList(Database db, RoomStore rooms, EventSpine spin
         }
     }
 
+    /// <summary>
+    /// A published room is listed while someone outside could do something with it, as Synapse lists: join it (public),
+    /// ask to (knock rules), or read it (world-readable history). An invite-only room stays off the list.
+    /// </summary>
+    private static bool Listed(JsonObject entry) =>
+        entry["join_rule"]!.GetValue<string>() is "public" or "knock" or "knock_restricted" || entry["world_readable"]!.GetValue<bool>();
+
     private static bool Matches(JsonObject entry, string? search) =>
         string.IsNullOrEmpty(search) || new[] { "name", "topic", "canonical_alias" }.Any(field =>
             entry[field]?.GetValue<string>().Contains(search, StringComparison.OrdinalIgnoreCase) == true);
@@ -90,14 +97,10 @@ public sealed class PublicRoomList(Database db, RoomStore rooms, EventSpine spin
     {
         async Task<string?> Content(string type, string field) =>
             (await spine.GetStateEventAsync(room, new StateKey(type, ""), ct))?.ContentString(field);
-        var joined = 0;
-        foreach (var key in room.State.Keys.Where(k => k.Type == "m.room.member"))
-            if ((await spine.GetStateEventAsync(room, key, ct))?.Membership == "join")
-                joined++;
         var entry = new JsonObject
         {
             ["room_id"] = room.RoomId,
-            ["num_joined_members"] = joined,
+            ["num_joined_members"] = room.JoinedMembers.Count,
             ["world_readable"] = await Content("m.room.history_visibility", "history_visibility") == "world_readable",
             ["guest_can_join"] = await Content("m.room.guest_access", "guest_access") == "can_join",
             ["join_rule"] = await Content("m.room.join_rules", "join_rule") ?? "invite",
