@@ -127,6 +127,14 @@ public abstract class SyncTests(ServerFixture fixture)
         var leaveTimeline = left["rooms"]!["leave"]![roomId]!["timeline"]!["events"]!.AsArray();
         Assert.Equal("leave", leaveTimeline.Last()!["content"]!["membership"]!.GetValue<string>());
         Assert.Null(left["rooms"]!["join"]![roomId]);
+
+        // An initial sync shows the room Bob was kicked from (as Synapse does), not one he left himself.
+        var leftHimself = await CreateRoomAsync(C, alice, new { preset = "public_chat" });
+        await C.PostAsync($"{V3}/rooms/{R(leftHimself)}/join", new { }, bob.AccessToken);
+        await C.PostAsync($"{V3}/rooms/{R(leftHimself)}/leave", new { }, bob.AccessToken);
+        var initial = await SyncAsync(C, bob);
+        Assert.NotNull(initial["rooms"]!["leave"]![roomId]);
+        Assert.Null(initial["rooms"]!["leave"]![leftHimself]);
     }
 
     [Fact]

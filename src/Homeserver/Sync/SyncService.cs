@@ -145,7 +145,10 @@ public sealed class SyncService(
                 case "knock" when isNew:
                     knock[room.RoomId] = new JsonObject { ["knock_state"] = new JsonObject { ["events"] = await StrippedStateAsync(room, membership.EventId, ct) } };
                     break;
-                case "leave" or "ban" when (since is not null && isNew) || (since is null && filter.IncludeLeave):
+                // An initial sync shows rooms the user was banned or kicked from, as Synapse does; rooms they left
+                // themselves only with include_leave.
+                case "leave" or "ban" when (since is not null && isNew) || (since is null && (filter.IncludeLeave || membership.Membership == "ban"
+                        || (await events.GetAsync(membership.EventId, room.Version, ct))?.Sender != user)):
                     leave[room.RoomId] = await LeftRoomAsync(requester, room, membership.EventId, since, filter, ignored, ct);
                     break;
             }
