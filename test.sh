@@ -22,6 +22,8 @@ need_package /usr/lib/x86_64-linux-gnu/libsodium.so.23 libsodium23
 # The second crypto client of the E2EE interop test: matrix-nio with libolm, for Debian's python3.
 need_package /usr/lib/python3/dist-packages/nio python3-matrix-nio
 need_package /usr/lib/python3/dist-packages/olm python3-olm
+# The federation interop script (spec-tests/python/federation_interop.py) signs device keys with PyNaCl.
+need_package /usr/lib/python3/dist-packages/nacl python3-nacl
 # LDAP tests start private slapd instances (spec-tests/SpecTests/Harness/TestLdapServer.cs); ldapadd seeds them.
 need_package /usr/sbin/slapd slapd
 need_package /usr/bin/ldapadd ldap-utils
