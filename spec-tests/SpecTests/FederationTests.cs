@@ -336,6 +336,10 @@ public sealed class FederationTests(TwoServersSqlitePostgres fixture) : IClassFi
         await RoomTests.SendAsync(A, alice, roomId, "after bob rejoined");
         await WaitForSyncAsync(B, bob, sync => sync["rooms"]?["join"]?[roomId]?["timeline"]?["events"]?.AsArray()
             .Any(e => e!["content"]?["body"]?.GetValue<string>() == "after bob rejoined") == true);
+        // The history has no hole where B was away.
+        var history = (await B.GetAsync($"/_matrix/client/v3/rooms/{r}/messages?dir=b&limit=50", bob.AccessToken)).Body!["chunk"]!.AsArray()
+            .Where(e => e!["type"]!.GetValue<string>() == "m.room.message").Select(e => e!["content"]!["body"]!.GetValue<string>()).Reverse();
+        Assert.Equal(["while bob was away", "after bob rejoined"], history);
     }
 
     private static async Task WaitForMembershipAsync(MatrixClient c, LoggedInUser viewer, string roomId, string userId, string membership)

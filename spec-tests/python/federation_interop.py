@@ -368,10 +368,13 @@ check("B's user directory finds A's user", any(u["user_id"] == alice for u in an
 call(A, "POST", f"/_matrix/client/v3/rooms/{q(room_b)}/leave", {}, at)
 check("B sees A's user leave", wait_for(lambda: membership(B, bt, room_b, alice) == "leave"))
 put_state(B, bt, room_b, "m.room.name", {"name": "Renamed " + tag})
+send(B, bt, room_b, "while A was away")
 check("A's user rejoins", join(A, at, room_b, BN).get("room_id") == room_b)
 check("the rejoined server has the state changed meanwhile", state_event(A, at, room_b, "m.room.name").get("name") == "Renamed " + tag)
 send(B, bt, room_b, "after the rejoin")
 check("messages after the rejoin arrive", wait_for(lambda: "after the rejoin" in bodies(A, at, room_b)))
+check("the rejoined server's history has what was sent while it was away", bodies(A, at, room_b)[-2:] == ["while A was away", "after the rejoin"],
+      bodies(A, at, room_b)[-4:])
 
 # Media: the authenticated endpoint, or the deprecated one for servers that predate it
 blob = ("federated media " + tag).encode() * 50

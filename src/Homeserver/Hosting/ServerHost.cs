@@ -117,6 +117,7 @@ public static class ServerHost
         services.AddSingleton<RoomDirectory.AliasResolver>();
         services.AddSingleton<RoomDirectory.PublicRoomList>();
         services.AddSingleton<ServerServer.RemoteBackfill>();
+        services.AddSingleton<ServerServer.MissingEvents>();
         services.AddSingleton<ServerServer.RemoteMembership>();
         services.AddSingleton<RemoteInviteStore>();
         services.AddSingleton<ServerServer.FederationInvites>();

@@ -17,7 +17,7 @@ namespace Matrix.Homeserver.ServerServer;
 /// an invite: <c>make_leave</c> and <c>send_leave</c> (v2) with the inviting server.
 /// </summary>
 public sealed class RemoteMembership(FederationClient client, EventSpine spine, ServerKeyService keys, HomeserverConfig config, Ed25519KeyPair signingKey,
-    TimeProvider clock, ILogger<RemoteMembership> logger)
+    MissingEvents missingEvents, TimeProvider clock, ILogger<RemoteMembership> logger)
 {
     private static readonly string SupportedVersions = string.Join('&', RoomVersions.All.Select(v => $"ver={v.Id}"));
 
@@ -67,6 +67,10 @@ public sealed class RemoteMembership(FederationClient client, EventSpine spine, 
         // A restricted join comes back counter-signed by the authorising server.
         if (answer["event"] is JsonObject signedJoin && Parse(signedJoin, version) is { } countersigned && countersigned.EventId == pdu.EventId)
             pdu = countersigned;
+        // Rejoining a room this server had left: what was sent meanwhile (the events before the join, which the resident
+        // server now has) comes first, so the history has no hole.
+        if (await spine.GetRoomAsync(roomId, ct) is { } left)
+            await missingEvents.FetchAsync(server, left, [pdu.EventId], ct);
         var state = Events(answer["state"], version);
         var authChain = Events(answer["auth_chain"], version);
         await spine.ImportJoinedRoomAsync(pdu, state, authChain, e => keys.KeysForAsync(e, ct), ct);

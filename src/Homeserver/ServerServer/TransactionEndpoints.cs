@@ -19,12 +19,11 @@ namespace Matrix.Homeserver.ServerServer;
 public sealed class TransactionEndpoints(
     FederationRequestAuth auth, Database db, EventSpine spine, ServerKeyService keys, RoomReader reader, TypingService typing,
     ReceiptService receipts, PresenceService presence, Matrix.Federation.Transport.FederationClient client, ServerRoomAccess access, RoomStore rooms,
-    E2ee.DeviceListService deviceLists, E2ee.ToDeviceService toDevice, TimeProvider clock,
+    E2ee.DeviceListService deviceLists, E2ee.ToDeviceService toDevice, TimeProvider clock, MissingEvents missingEvents,
     ILogger<TransactionEndpoints> logger) : IEndpoints
 {
     public const int MaxPdus = 50;
     public const int MaxEdus = 100;
-    public const int MissingEventsLimit = 20;
     /// <summary>State and auth events fetched at most to bridge one gap.</summary>
     public const int MaxGapEvents = 1000;
 
@@ -85,7 +84,7 @@ public sealed class TransactionEndpoints(
         var result = await spine.ReceiveAsync(pdu, await keys.KeysForAsync(pdu, ct), ct);
         if (result.Outcome == ReceiveOutcome.MissingEvents)
         {
-            await FetchMissingEventsAsync(origin, room, pdu, ct);
+            await missingEvents.FetchAsync(origin, room, [pdu.EventId], ct);
             result = await spine.ReceiveAsync(pdu, await keys.KeysForAsync(pdu, ct), ct);
         }
         if (result.Outcome == ReceiveOutcome.MissingEvents)
@@ -94,33 +93,6 @@ public sealed class TransactionEndpoints(
             result = await spine.ReceiveAsync(pdu, await keys.KeysForAsync(pdu, ct), ct);
         }
         return (pdu.EventId, result.Outcome is ReceiveOutcome.Rejected or ReceiveOutcome.Dropped or ReceiveOutcome.MissingEvents ? result.Reason : null);
-    }
-
-    /// <summary>Fills a gap before a PDU with <c>get_missing_events</c> from its origin, oldest first.</summary>
-    private async Task FetchMissingEventsAsync(string origin, RoomSnapshot room, Pdu pdu, CancellationToken ct)
-    {
-        var request = new JsonObject
-        {
-            ["earliest_events"] = new JsonArray(room.Extremities.Select(e => (JsonNode)e.EventId).ToArray()),
-            ["latest_events"] = new JsonArray(pdu.EventId),
-            ["limit"] = MissingEventsLimit,
-            ["min_depth"] = room.Extremities.Min(e => e.Depth),
-        };
-        JsonArray missing;
-        try
-        {
-            missing = (await client.SendAsync(HttpMethod.Post, origin, $"/_matrix/federation/v1/get_missing_events/{Uri.EscapeDataString(room.RoomId)}", request, ct)
-                as JsonObject)?["events"] as JsonArray ?? [];
-        }
-        catch (Matrix.Federation.Transport.FederationException e)
-        {
-            logger.LogInformation("get_missing_events from {Origin} failed: {Reason}", origin, e.Message);
-            return;
-        }
-        var parsed = missing.OfType<JsonObject>().Select(e => (PduParser.TryParseUntrusted(e, room.Version, out var p, out _) ? p : null)).OfType<Pdu>()
-            .Where(e => e.RoomId == room.RoomId).OrderBy(e => e.Depth).ThenBy(e => e.OriginServerTs).ToList();
-        foreach (var earlier in parsed)
-            await spine.ReceiveAsync(earlier, await keys.KeysForAsync(earlier, ct), ct);
     }
 
     /// <summary>
