@@ -19,6 +19,9 @@ namespace Matrix.Homeserver.ServerServer;
 public sealed class RemoteMembership(FederationClient client, EventSpine spine, ServerKeyService keys, HomeserverConfig config, Ed25519KeyPair signingKey,
     MissingEvents missingEvents, TimeProvider clock, ILogger<RemoteMembership> logger)
 {
+    /// <summary>Pages of <c>get_missing_events</c> asked for at most on a rejoin: the last 100 events of the absence.</summary>
+    public const int RejoinPages = 5;
+
     private static readonly string SupportedVersions = string.Join('&', RoomVersions.All.Select(v => $"ver={v.Id}"));
 
     public async Task JoinAsync(string roomId, string userId, JsonObject profileContent, IEnumerable<string> servers, CancellationToken ct)
@@ -68,9 +71,9 @@ public sealed class RemoteMembership(FederationClient client, EventSpine spine, 
         if (answer["event"] is JsonObject signedJoin && Parse(signedJoin, version) is { } countersigned && countersigned.EventId == pdu.EventId)
             pdu = countersigned;
         // Rejoining a room this server had left: what was sent meanwhile (the events before the join, which the resident
-        // server now has) comes first, so the history has no hole.
+        // server now has) comes first, so the history has no hole; a longer absence than that leaves one.
         if (await spine.GetRoomAsync(roomId, ct) is { } left)
-            await missingEvents.FetchAsync(server, left, [pdu.EventId], ct);
+            await missingEvents.FetchAsync(server, left, [pdu.EventId], pages: RejoinPages, ct);
         var state = Events(answer["state"], version);
         var authChain = Events(answer["auth_chain"], version);
         await spine.ImportJoinedRoomAsync(pdu, state, authChain, e => keys.KeysForAsync(e, ct), ct);

@@ -84,7 +84,7 @@ public sealed class TransactionEndpoints(
         var result = await spine.ReceiveAsync(pdu, await keys.KeysForAsync(pdu, ct), ct);
         if (result.Outcome == ReceiveOutcome.MissingEvents)
         {
-            await missingEvents.FetchAsync(origin, room, [pdu.EventId], ct);
+            await missingEvents.FetchAsync(origin, room, [pdu.EventId], pages: 1, ct);
             result = await spine.ReceiveAsync(pdu, await keys.KeysForAsync(pdu, ct), ct);
         }
         if (result.Outcome == ReceiveOutcome.MissingEvents)
