@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using Matrix.SpecTests.Harness;
 
 namespace Matrix.SpecTests;
@@ -10,25 +9,14 @@ namespace Matrix.SpecTests;
 /// </summary>
 public sealed class FederationInteropScriptTests(TwoServersSqlitePostgres fixture) : IClassFixture<TwoServersSqlitePostgres>
 {
-    /// <summary>Debian's interpreter, which has python3-nacl; a python3 earlier on the PATH may not.</summary>
-    private const string Python = "/usr/bin/python3";
-
     [Theory]
     [InlineData("10")]
     [InlineData("11")]
     public async Task The_interop_scenario_passes_between_two_of_our_servers(string roomVersion)
     {
-        var script = Path.Combine(NodeScenario.Directory(), "..", "python", "federation_interop.py");
         var (a, b) = (fixture.Servers[0], fixture.Servers[1]);
-        var info = new ProcessStartInfo(Python, [script, a.BaseUrl, a.ServerName, b.BaseUrl, b.ServerName, "--room-version", roomVersion])
-        {
-            RedirectStandardOutput = true, RedirectStandardError = true,
-        };
-        using var process = Process.Start(info)!;
-        var stderr = process.StandardError.ReadToEndAsync();
-        var stdout = await process.StandardOutput.ReadToEndAsync().WaitAsync(TimeSpan.FromMinutes(5));
-        await process.WaitForExitAsync();
-        Assert.True(process.ExitCode == 0, $"federation interop failed (exit {process.ExitCode}):\n{stdout}\n{await stderr}");
+        var stdout = await PythonScript.RunAsync("federation_interop.py",
+            [a.BaseUrl, a.ServerName, b.BaseUrl, b.ServerName, "--room-version", roomVersion], TimeSpan.FromMinutes(5));
         Assert.EndsWith(" passed, 0 failed", stdout.TrimEnd());
     }
 }
