@@ -12,7 +12,7 @@ using Matrix.Homeserver.Rooms;
 namespace Matrix.Homeserver.ServerServer;
 
 /// <summary>
-/// Membership in rooms this server does not know yet. Joining: <c>make_join</c> and <c>send_join</c> (v2) with one
+/// Membership in rooms this server does not know yet, or has left. Joining: <c>make_join</c> and <c>send_join</c> (v2) with one
 /// of the servers that can help, then the room's state and auth chain are checked and stored by the spine. Rejecting
 /// an invite: <c>make_leave</c> and <c>send_leave</c> (v2) with the inviting server.
 /// </summary>

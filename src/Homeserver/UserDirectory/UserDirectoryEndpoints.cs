@@ -22,6 +22,9 @@ public sealed class UserDirectoryEndpoints(
 
     private sealed record Candidate(string UserId, string? DisplayName, string? AvatarUrl);
 
+    /// <summary>A local user's profile fields as stored (JSON values).</summary>
+    private sealed record LocalProfileRow(string UserId, string? DisplayNameJson, string? AvatarUrlJson);
+
     public void Map(IEndpointRouteBuilder app) => app.MapV3("POST", "user_directory/search", SearchAsync);
 
     private async Task SearchAsync(HttpContext context)
@@ -35,14 +38,14 @@ public sealed class UserDirectoryEndpoints(
         var visibleRooms = await VisibleRoomsAsync(requester.UserId.Value, ct);
         var visible = visibleRooms.SelectMany(r => r.JoinedMembers).ToHashSet(StringComparer.Ordinal);
         visible.Add(requester.UserId.Value);
-        var local = (await db.ReadAsync(async s => (await s.QueryAsync<Candidate>("""
-            SELECT u.user_id, d.value_json AS display_name, a.value_json AS avatar_url FROM users u
+        var local = (await db.ReadAsync(async s => (await s.QueryAsync<LocalProfileRow>("""
+            SELECT u.user_id, d.value_json AS display_name_json, a.value_json AS avatar_url_json FROM users u
             LEFT JOIN profile_fields d ON d.user_id = u.user_id AND d.field = 'displayname'
             LEFT JOIN profile_fields a ON a.user_id = u.user_id AND a.field = 'avatar_url'
             WHERE u.deactivated = 0 AND (LOWER(u.user_id) LIKE @pattern OR LOWER(d.value_json) LIKE @pattern)
             """, new { pattern = "%" + Escape(term.ToLowerInvariant()) + "%" })).ToList(), ct))
             .Where(c => config.UserDirectory.SearchAllUsers || visible.Contains(c.UserId))
-            .Select(c => new Candidate(c.UserId, JsonText(c.DisplayName), JsonText(c.AvatarUrl)));
+            .Select(c => new Candidate(c.UserId, JsonText(c.DisplayNameJson), JsonText(c.AvatarUrlJson)));
         var remote = await RemoteMembersAsync(visibleRooms, ct);
 
         var matches = local.Concat(remote)
