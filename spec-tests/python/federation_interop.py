@@ -39,19 +39,22 @@ class Refused(Exception):
     pass
 
 
-def call(base, method, path, body=None, token=None, ok=(200,), raw=None, content_type="application/json"):
-    data = raw if raw is not None else None if body is None else json.dumps(body).encode()
-    request = urllib.request.Request(base + path, data=data, method=method)
-    request.add_header("Content-Type", content_type)
+def request(base, method, path, data=None, token=None, content_type="application/json"):
+    """The status and body bytes of one request."""
+    sent = urllib.request.Request(base + path, data=data, method=method)
+    sent.add_header("Content-Type", content_type)
     if token:
-        request.add_header("Authorization", "Bearer " + token)
+        sent.add_header("Authorization", "Bearer " + token)
     try:
-        with urllib.request.urlopen(request, timeout=60) as response:
-            status, text = response.status, response.read()
+        with urllib.request.urlopen(sent, timeout=60) as response:
+            return response.status, response.read()
     except urllib.error.HTTPError as e:
-        status, text = e.code, e.read()
-    if raw is not None or content_type != "application/json" or path.startswith(("/_matrix/media/", "/_matrix/client/v1/media/download")):
-        return status, text
+        return e.code, e.read()
+
+
+def call(base, method, path, body=None, token=None, ok=(200,)):
+    """A JSON request; its answer, or Refused when the status is not in ok (None: any status)."""
+    status, text = request(base, method, path, None if body is None else json.dumps(body).encode(), token)
     answer = json.loads(text) if text else {}
     if ok and status not in ok:
         raise Refused(f"{method} {base}{path} -> {status} {answer}")
@@ -378,11 +381,11 @@ check("the rejoined server's history has what was sent while it was away", bodie
 
 # Media: the authenticated endpoint, or the deprecated one for servers that predate it
 blob = ("federated media " + tag).encode() * 50
-uri = call(A, "POST", "/_matrix/media/v3/upload?filename=a.txt", None, at, raw=blob, content_type="text/plain")
-media = json.loads(uri[1])["content_uri"][len("mxc://"):]
-status, body = call(B, "GET", f"/_matrix/client/v1/media/download/{media}", None, bt)
+uploaded = request(A, "POST", "/_matrix/media/v3/upload?filename=a.txt", blob, at, "text/plain")[1]
+media = json.loads(uploaded)["content_uri"][len("mxc://"):]
+status, body = request(B, "GET", f"/_matrix/client/v1/media/download/{media}", token=bt)
 if status in (400, 404) and b"M_UNRECOGNIZED" in body:
-    status, body = call(B, "GET", f"/_matrix/media/v3/download/{media}", None, bt)
+    status, body = request(B, "GET", f"/_matrix/media/v3/download/{media}", token=bt)
 check("B downloads A's media", status == 200 and body == blob, (status, body[:200]))
 
 # A network partition: both sides change the room, then state resolution must agree
