@@ -11,6 +11,7 @@ public sealed class ConfigLoaderTests
         var defaults = new HomeserverConfig();
         Assert.Equal(defaults.ServerName, sample.ServerName);
         Assert.Equal(defaults.DefaultRoomVersion, sample.DefaultRoomVersion);
+        Assert.Equal(defaults.Federation.TrustedKeyServers.Count, sample.Federation.TrustedKeyServers.Count);
         Assert.Equal(defaults.Listeners[0].Port, sample.Listeners[0].Port);
         Assert.Equal(defaults.Listeners[0].BindAddress, sample.Listeners[0].BindAddress);
         Assert.Equal(defaults.Database.Engine, sample.Database.Engine);
@@ -53,6 +54,9 @@ public sealed class ConfigLoaderTests
     [InlineData("listeners: 5\n", "listeners")]
     [InlineData("server_name: \"bad name\"\n", "server_name")]
     [InlineData("default_room_version: \"13\"\n", "default_room_version")]
+    [InlineData("federation:\n  trusted_key_servers:\n    - server_name: \"bad name\"\n", "federation.trusted_key_servers[0].server_name")]
+    [InlineData("federation:\n  trusted_key_servers:\n    - { server_name: n.org, verify_keys: { \"ed25519:a\": short } }\n", "federation.trusted_key_servers[0].verify_keys")]
+    [InlineData("federation:\n  trusted_key_servers:\n    - { server_name: n.org, verify_keys: [a] }\n", "federation.trusted_key_servers[0].verify_keys")]
     [InlineData("registration:\n  enabled: perhaps\n", "registration.enabled")]
     [InlineData("registration:\n  shared_secret: short\n", "registration.shared_secret")]
     [InlineData("auth:\n  password_hashing:\n    ops_limit: 0\n", "auth.password_hashing.ops_limit")]

@@ -26,6 +26,8 @@ public sealed class FakeRemoteServer : IAsyncDisposable
     /// <summary>The <c>state_ids</c> answer per event ID.</summary>
     public Dictionary<string, JsonObject> StateIds { get; } = [];
     public string? LastJoinEventId { get; private set; }
+    /// <summary>False: its key server answers 404, as a server that is down would not answer at all.</summary>
+    public bool ServesKeys { get; set; } = true;
 
     public FakeRemoteServer()
     {
@@ -55,7 +57,7 @@ public sealed class FakeRemoteServer : IAsyncDisposable
     {
         var path = Uri.UnescapeDataString(request.Url!.AbsolutePath);
         if (path == "/_matrix/key/v2/server")
-            return keys;
+            return ServesKeys ? keys : null;
         if (path.StartsWith("/_matrix/federation/v1/event/", StringComparison.Ordinal)
             && Events.TryGetValue(path["/_matrix/federation/v1/event/".Length..], out var evt))
             return new JsonObject { ["origin"] = ServerName, ["origin_server_ts"] = 0, ["pdus"] = new JsonArray(evt.DeepClone()) };

@@ -1,6 +1,7 @@
 using System.Globalization;
 using System.Net;
 using System.Reflection;
+using Matrix.Federation.Crypto;
 using Matrix.Federation.Identifiers;
 using Matrix.Federation.Rooms;
 using YamlDotNet.Core;
@@ -126,6 +127,14 @@ public static class ConfigLoader
                 throw new ConfigException($"config key {where} must be {(type == typeof(bool) ? "true or false" : "a number")}, not '{value}'");
             return;
         }
+        if (type.IsGenericType && type.GetGenericTypeDefinition() == typeof(Dictionary<,>))
+        {
+            if (node is not YamlMappingNode entries)
+                throw new ConfigException($"config key {where} must be a mapping");
+            foreach (var (keyNode, valueNode) in entries)
+                CheckShape(valueNode, type.GetGenericArguments()[1], $"{path}.{((YamlScalarNode)keyNode).Value}");
+            return;
+        }
         if (type.IsGenericType && type.GetGenericTypeDefinition() == typeof(List<>))
         {
             if (node is not YamlSequenceNode sequence)
@@ -157,6 +166,15 @@ public static class ConfigLoader
         if (config.PublicBaseurl is not null
             && (!Uri.TryCreate(config.PublicBaseurl, UriKind.Absolute, out var baseUrl) || baseUrl.Scheme is not ("http" or "https")))
             throw new ConfigException("config key 'public_baseurl' must be an absolute http(s) URL");
+        for (var i = 0; i < config.Federation.TrustedKeyServers.Count; i++)
+        {
+            var notary = config.Federation.TrustedKeyServers[i];
+            if (!ServerName.TryParse(notary.ServerName, out _))
+                throw new ConfigException($"config key 'federation.trusted_key_servers[{i}].server_name': '{notary.ServerName}' is not a valid server name");
+            foreach (var (keyId, key) in notary.VerifyKeys ?? [])
+                if (!keyId.StartsWith("ed25519:", StringComparison.Ordinal) || !UnpaddedBase64.TryDecode(key, out var bytes) || bytes.Length != 32)
+                    throw new ConfigException($"config key 'federation.trusted_key_servers[{i}].verify_keys': '{keyId}' must name an ed25519 key as 32 bytes of unpadded base64");
+        }
         if (RoomVersions.Find(config.DefaultRoomVersion) is null)
             throw new ConfigException($"config key 'default_room_version': '{config.DefaultRoomVersion}' is not a room version this server supports");
         if (string.IsNullOrWhiteSpace(config.DataDir))

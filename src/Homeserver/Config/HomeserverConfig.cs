@@ -138,6 +138,15 @@ public sealed class FederationConfig
     public bool Enabled { get; set; } = true;
     public bool PlainHttp { get; set; }
     public string? TrustedCaFile { get; set; }
+    public List<TrustedKeyServerConfig> TrustedKeyServers { get; set; } = [];
+}
+
+/// <summary>A notary asked for a server's keys when that server cannot be reached (Synapse's <c>trusted_key_servers</c>).</summary>
+public sealed class TrustedKeyServerConfig
+{
+    public string ServerName { get; set; } = "";
+    /// <summary>The notary's own keys (key ID to unpadded base64); fetched from it directly when not given.</summary>
+    public Dictionary<string, string>? VerifyKeys { get; set; }
 }
 
 public sealed class LoggingConfig

@@ -9,7 +9,8 @@ using Matrix.Homeserver.Storage;
 namespace Matrix.Homeserver.ServerServer;
 
 /// <summary>
-/// This server's published keys, and other servers' keys: fetched from their key server on demand, checked (self-signed,
+/// This server's published keys, and other servers' keys: fetched from their key server on demand (or, when it cannot
+/// be reached, from the configured notaries, whose signature on the answer is checked too), checked (self-signed,
 /// right server name), and cached in the database with the response itself for the notary endpoint.
 /// </summary>
 public sealed class ServerKeyService(Database db, FederationClient client, HomeserverConfig config, Ed25519KeyPair ownKey, TimeProvider clock,
@@ -84,25 +85,92 @@ public sealed class ServerKeyService(Database db, FederationClient client, Homes
         "SELECT key_id, public_key, valid_until_ts, expired_ts, fetched_ts FROM server_keys WHERE server_name = @serverName AND key_id = @keyId",
         new { serverName, keyId }), ct);
 
-    /// <summary>Fetches <c>/_matrix/key/v2/server</c> from the server itself and stores it when valid.</summary>
+    /// <summary>
+    /// Fetches <c>/_matrix/key/v2/server</c> from the server itself, else asks the configured notaries, and stores the
+    /// first valid answer.
+    /// </summary>
     private async Task<JsonObject?> FetchAsync(string serverName, CancellationToken ct)
     {
-        JsonObject response;
+        if (await FetchDirectAsync(serverName, ct) is { } direct)
+            return direct;
+        foreach (var notary in config.Federation.TrustedKeyServers.Where(n => n.ServerName != serverName))
+            if (await FetchThroughNotaryAsync(serverName, notary, ct) is { } notarised)
+                return notarised;
+        return null;
+    }
+
+    private async Task<JsonObject?> FetchDirectAsync(string serverName, CancellationToken ct)
+    {
         try
         {
-            response = await client.GetUnsignedAsync(serverName, "/_matrix/key/v2/server", ct) as JsonObject
+            var response = await client.GetUnsignedAsync(serverName, "/_matrix/key/v2/server", ct) as JsonObject
                 ?? throw new FederationException(0, null, "not a JSON object");
+            return Valid(response, serverName, serverName) is { } keys ? await StoreAsync(serverName, response, keys, ct) : null;
         }
         catch (FederationException e)
         {
             logger.LogInformation("Fetching the keys of {Server} failed: {Reason}", serverName, e.Message);
             return null;
         }
-        if (!ServerKeys.TryParse(response, out var keys, out var error) || keys.ServerName != serverName)
+    }
+
+    /// <summary>
+    /// <c>POST /_matrix/key/v2/query</c> to a notary: the answer for the server counts when the server signed it (as
+    /// ever) and so did the notary, with a key from the config or fetched from the notary itself.
+    /// </summary>
+    private async Task<JsonObject?> FetchThroughNotaryAsync(string serverName, TrustedKeyServerConfig notary, CancellationToken ct)
+    {
+        try
         {
-            logger.LogWarning("Invalid key response from {Server}: {Error}", serverName, keys?.ServerName != serverName ? "wrong server_name" : error);
-            return null;
+            var query = new JsonObject { ["server_keys"] = new JsonObject { [serverName] = new JsonObject() } };
+            var answer = await client.SendAsync(HttpMethod.Post, notary.ServerName, "/_matrix/key/v2/query", query, ct) as JsonObject;
+            foreach (var response in (answer?["server_keys"] as JsonArray ?? []).OfType<JsonObject>())
+                if (Valid(response, serverName, notary.ServerName) is { } keys && await SignedByNotaryAsync(response, notary, ct))
+                    return await StoreAsync(serverName, response, keys, ct);
+            logger.LogInformation("The notary {Notary} had no valid keys of {Server}", notary.ServerName, serverName);
         }
+        catch (FederationException e)
+        {
+            logger.LogInformation("Asking the notary {Notary} for the keys of {Server} failed: {Reason}", notary.ServerName, serverName, e.Message);
+        }
+        return null;
+    }
+
+    /// <summary>The notary's own key comes from the config, or from the notary itself (never from another notary).</summary>
+    private async Task<bool> SignedByNotaryAsync(JsonObject response, TrustedKeyServerConfig notary, CancellationToken ct)
+    {
+        foreach (var keyId in JsonSigning.SigningKeyIds(response, notary.ServerName))
+        {
+            byte[]? publicKey;
+            if (notary.VerifyKeys is { } configured)
+                publicKey = configured.TryGetValue(keyId, out var text) && UnpaddedBase64.TryDecode(text, out var bytes) ? bytes : null;
+            else
+            {
+                var known = await LoadKeyAsync(notary.ServerName, keyId, ct);
+                if (known is null || known.ValidUntilTs < Now)
+                {
+                    await FetchDirectAsync(notary.ServerName, ct);
+                    known = await LoadKeyAsync(notary.ServerName, keyId, ct);
+                }
+                publicKey = known is { ExpiredTs: null } && UnpaddedBase64.TryDecode(known.PublicKey, out var fetched) ? fetched : null;
+            }
+            if (publicKey is not null && JsonSigning.Verify(response, notary.ServerName, keyId, publicKey))
+                return true;
+        }
+        return false;
+    }
+
+    /// <summary>The parsed keys when the response is a valid, self-signed listing of the server's keys.</summary>
+    private ServerKeys? Valid(JsonObject response, string serverName, string from)
+    {
+        if (ServerKeys.TryParse(response, out var keys, out var error) && keys.ServerName == serverName)
+            return keys;
+        logger.LogWarning("Invalid key response for {Server} from {From}: {Error}", serverName, from, keys?.ServerName != serverName ? "wrong server_name" : error);
+        return null;
+    }
+
+    private async Task<JsonObject> StoreAsync(string serverName, JsonObject response, ServerKeys keys, CancellationToken ct)
+    {
         var now = Now;
         await db.WriteAsync(async s =>
         {
