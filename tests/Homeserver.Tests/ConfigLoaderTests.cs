@@ -12,6 +12,7 @@ public sealed class ConfigLoaderTests
         Assert.Equal(defaults.ServerName, sample.ServerName);
         Assert.Equal(defaults.DefaultRoomVersion, sample.DefaultRoomVersion);
         Assert.Equal(defaults.Federation.TrustedKeyServers.Count, sample.Federation.TrustedKeyServers.Count);
+        Assert.Equal(defaults.OldSigningKeys.Count, sample.OldSigningKeys.Count);
         Assert.Equal(defaults.Listeners[0].Port, sample.Listeners[0].Port);
         Assert.Equal(defaults.Listeners[0].BindAddress, sample.Listeners[0].BindAddress);
         Assert.Equal(defaults.Database.Engine, sample.Database.Engine);
@@ -54,6 +55,7 @@ public sealed class ConfigLoaderTests
     [InlineData("listeners: 5\n", "listeners")]
     [InlineData("server_name: \"bad name\"\n", "server_name")]
     [InlineData("default_room_version: \"13\"\n", "default_room_version")]
+    [InlineData("old_signing_keys:\n  \"ed25519:a\": { key: short, expired_ts: 5 }\n", "old_signing_keys.ed25519:a")]
     [InlineData("federation:\n  trusted_key_servers:\n    - server_name: \"bad name\"\n", "federation.trusted_key_servers[0].server_name")]
     [InlineData("federation:\n  trusted_key_servers:\n    - { server_name: n.org, verify_keys: { \"ed25519:a\": short } }\n", "federation.trusted_key_servers[0].verify_keys")]
     [InlineData("federation:\n  trusted_key_servers:\n    - { server_name: n.org, verify_keys: [a] }\n", "federation.trusted_key_servers[0].verify_keys")]

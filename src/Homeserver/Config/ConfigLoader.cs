@@ -166,6 +166,10 @@ public static class ConfigLoader
         if (config.PublicBaseurl is not null
             && (!Uri.TryCreate(config.PublicBaseurl, UriKind.Absolute, out var baseUrl) || baseUrl.Scheme is not ("http" or "https")))
             throw new ConfigException("config key 'public_baseurl' must be an absolute http(s) URL");
+        foreach (var (keyId, old) in config.OldSigningKeys)
+            if (!keyId.StartsWith("ed25519:", StringComparison.Ordinal) || !UnpaddedBase64.TryDecode(old.Key, out var oldKey) || oldKey.Length != 32
+                || old.ExpiredTs <= 0)
+                throw new ConfigException($"config key 'old_signing_keys.{keyId}' must name an ed25519 key with its 32-byte public key (unpadded base64) and expired_ts");
         for (var i = 0; i < config.Federation.TrustedKeyServers.Count; i++)
         {
             var notary = config.Federation.TrustedKeyServers[i];

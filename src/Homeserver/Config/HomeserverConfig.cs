@@ -10,6 +10,7 @@ public sealed class HomeserverConfig
     public string? PublicBaseurl { get; set; }
     public string DataDir { get; set; } = "./data";
     public string? SigningKeyPath { get; set; }
+    public Dictionary<string, OldSigningKeyConfig> OldSigningKeys { get; set; } = [];
     public string? MediaStorePath { get; set; }
     public string DefaultRoomVersion { get; set; } = RoomVersions.Default.Id;
     public List<ListenerConfig> Listeners { get; set; } = [new()];
@@ -35,6 +36,13 @@ public sealed class HomeserverConfig
     public RoomVersion EffectiveDefaultRoomVersion => RoomVersions.Find(DefaultRoomVersion)!;
     public string EffectiveMediaStorePath => MediaStorePath ?? Path.Combine(DataDir, "media");
     public string EffectivePublicBaseurl => (PublicBaseurl ?? $"http://{ServerName}{(ServerName.Contains(':') ? "" : ":" + Listeners[0].Port)}/").TrimEnd('/') + "/";
+}
+
+/// <summary>A key this server no longer signs with: its public half and when it stopped being used.</summary>
+public sealed class OldSigningKeyConfig
+{
+    public string Key { get; set; } = "";
+    public long ExpiredTs { get; set; }
 }
 
 public sealed class ListenerConfig

@@ -33,7 +33,8 @@ public sealed class ServerKeyService(Database db, FederationClient client, Homes
             ["server_name"] = config.ServerName,
             ["valid_until_ts"] = Now + (long)OwnKeysValidity.TotalMilliseconds,
             ["verify_keys"] = new JsonObject { [ownKey.KeyId] = new JsonObject { ["key"] = ownKey.PublicKeyBase64 } },
-            ["old_verify_keys"] = new JsonObject(),
+            ["old_verify_keys"] = new JsonObject(config.OldSigningKeys.Select(old => KeyValuePair.Create(old.Key,
+                (JsonNode?)new JsonObject { ["key"] = old.Value.Key, ["expired_ts"] = old.Value.ExpiredTs }))),
         };
         JsonSigning.Sign(response, config.ServerName, ownKey);
         return response;
@@ -58,7 +59,10 @@ public sealed class ServerKeyService(Database db, FederationClient client, Homes
     public async Task<(VerifyKey Key, long FetchedAtTs)?> FindKeyAsync(string serverName, string keyId, CancellationToken ct)
     {
         if (serverName == config.ServerName)
-            return keyId == ownKey.KeyId ? (new VerifyKey(keyId, ownKey.PublicKey, Now + (long)OwnKeysValidity.TotalMilliseconds, null), Now) : null;
+            return keyId == ownKey.KeyId ? (new VerifyKey(keyId, ownKey.PublicKey, Now + (long)OwnKeysValidity.TotalMilliseconds, null), Now)
+                : config.OldSigningKeys.TryGetValue(keyId, out var old) && UnpaddedBase64.TryDecode(old.Key, out var oldKey)
+                    ? (new VerifyKey(keyId, oldKey, null, old.ExpiredTs), Now)
+                    : null;
         var known = await LoadKeyAsync(serverName, keyId, ct);
         if (known is { ExpiredTs: not null } || (known is { } current && current.ValidUntilTs >= Now))
             return ToKey(known!);
