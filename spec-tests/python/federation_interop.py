@@ -328,8 +328,9 @@ history_room = create(A, at, preset="public_chat")
 for i in range(30):
     send(A, at, history_room, f"history {i}")
 join(B, bt, history_room, AN)
-history = wait_for(lambda: [b for b in bodies(B, bt, history_room) if b.startswith("history")] or None)
-check("a late joiner on B pages back through A's history", history and history[-1] == "history 29" and len(history) >= 20, history)
+check("a late joiner on B pages back through A's history",
+      wait_for(lambda: (history := [b for b in bodies(B, bt, history_room) if b.startswith("history")]) and history[-1] == "history 29" and len(history) >= 20),
+      bodies(B, bt, history_room))
 check("A's user bans B's user", call(A, "POST", f"/_matrix/client/v3/rooms/{q(history_room)}/ban", {"user_id": bob, "reason": "test"}, at, ok=None) == {})
 check("B sees the ban", wait_for(lambda: history_room in sync(B, bt).get("rooms", {}).get("leave", {})))
 check("the banned user cannot rejoin", "room_id" not in join(B, bt, history_room, AN))
