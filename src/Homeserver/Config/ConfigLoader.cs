@@ -159,6 +159,9 @@ public static class ConfigLoader
         }
     }
 
+    private static bool IsEd25519PublicKey(string keyId, string key) =>
+        keyId.StartsWith("ed25519:", StringComparison.Ordinal) && UnpaddedBase64.TryDecode(key, out var bytes) && bytes.Length == 32;
+
     public static void Validate(HomeserverConfig config)
     {
         if (!ServerName.TryParse(config.ServerName, out _))
@@ -167,8 +170,7 @@ public static class ConfigLoader
             && (!Uri.TryCreate(config.PublicBaseurl, UriKind.Absolute, out var baseUrl) || baseUrl.Scheme is not ("http" or "https")))
             throw new ConfigException("config key 'public_baseurl' must be an absolute http(s) URL");
         foreach (var (keyId, old) in config.OldSigningKeys)
-            if (!keyId.StartsWith("ed25519:", StringComparison.Ordinal) || !UnpaddedBase64.TryDecode(old.Key, out var oldKey) || oldKey.Length != 32
-                || old.ExpiredTs <= 0)
+            if (!IsEd25519PublicKey(keyId, old.Key) || old.ExpiredTs <= 0)
                 throw new ConfigException($"config key 'old_signing_keys.{keyId}' must name an ed25519 key with its 32-byte public key (unpadded base64) and expired_ts");
         for (var i = 0; i < config.Federation.TrustedKeyServers.Count; i++)
         {
@@ -176,7 +178,7 @@ public static class ConfigLoader
             if (!ServerName.TryParse(notary.ServerName, out _))
                 throw new ConfigException($"config key 'federation.trusted_key_servers[{i}].server_name': '{notary.ServerName}' is not a valid server name");
             foreach (var (keyId, key) in notary.VerifyKeys ?? [])
-                if (!keyId.StartsWith("ed25519:", StringComparison.Ordinal) || !UnpaddedBase64.TryDecode(key, out var bytes) || bytes.Length != 32)
+                if (!IsEd25519PublicKey(keyId, key))
                     throw new ConfigException($"config key 'federation.trusted_key_servers[{i}].verify_keys': '{keyId}' must name an ed25519 key as 32 bytes of unpadded base64");
         }
         if (RoomVersions.Find(config.DefaultRoomVersion) is null)

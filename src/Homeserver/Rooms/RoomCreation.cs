@@ -1,5 +1,6 @@
 using System.Text.Json;
 using System.Text.Json.Nodes;
+using Matrix.Federation.Events;
 using Matrix.Federation.Identifiers;
 using Matrix.Federation.Json;
 using Matrix.Federation.Rooms;
@@ -64,7 +65,7 @@ public sealed class RoomCreation(EventSpine spine, MembershipService memberships
             {
                 // Spec (invite permission): the room is still created; only that invite is not.
             }
-            catch (MatrixException e) when (!SameServer(invitee, creator))
+            catch (MatrixException e) when (EventSigning.ServerOf(invitee) != EventSigning.ServerOf(creator))
             {
                 // The invitee's server refused (a room version it lacks, an unknown user) or could not be reached: as
                 // with a blocked invite, the room and the other invites stand rather than half a room and an error.
@@ -74,9 +75,6 @@ public sealed class RoomCreation(EventSpine spine, MembershipService memberships
             await db.WriteAsync(s => rooms.SetPublicAsync(s, roomId, true), ct);
         return roomId;
     }
-
-    private static bool SameServer(string userA, string userB) =>
-        UserId.TryParse(userA, out var a) && UserId.TryParse(userB, out var b) && a.Server.Value == b.Server.Value;
 
     /// <summary>The v1.15 topic format: plain text plus an <c>m.topic</c> block.</summary>
     public static JsonObject TopicContent(string topic) => new()
