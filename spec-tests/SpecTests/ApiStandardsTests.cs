@@ -132,7 +132,10 @@ public abstract class ApiStandardsTests(ServerFixture fixture)
         Assert.Equal(200, response.Status);
         var versions = response.Body!["versions"]!.AsArray().Select(v => v!.GetValue<string>()).ToList();
         Assert.Contains("v1.19", versions);
-        Assert.IsType<JsonObject>(response.Body["unstable_features"]);
+        var unstable = response.Body["unstable_features"]!.AsObject();
+        // Element Web 1.11.88 sets up cross-signing at registration only when this flag is true.
+        Assert.True(unstable["org.matrix.e2e_cross_signing"]!.GetValue<bool>());
+        Assert.True(unstable["org.matrix.msc3440.stable"]!.GetValue<bool>());
     }
 
     [Fact]
@@ -157,7 +160,7 @@ public abstract class ApiStandardsTests(ServerFixture fixture)
         Assert.True(capabilities["m.profile_fields"]!["enabled"]!.GetValue<bool>());
         Assert.True(capabilities["m.get_login_token"]!["enabled"]!.GetValue<bool>());
         Assert.False(capabilities["m.3pid_changes"]!["enabled"]!.GetValue<bool>());
-        Assert.Equal("12", capabilities["m.room_versions"]!["default"]!.GetValue<string>());
+        Assert.Equal("11", capabilities["m.room_versions"]!["default"]!.GetValue<string>());
         Assert.Equal(Enumerable.Range(1, 12).Select(v => v.ToString()),
             capabilities["m.room_versions"]!["available"]!.AsObject().Where(p => p.Value!.GetValue<string>() == "stable").Select(p => p.Key));
     }

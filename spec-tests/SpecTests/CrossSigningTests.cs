@@ -49,6 +49,16 @@ public abstract class CrossSigningTests(ServerFixture fixture)
     }
 
     [Fact]
+    public async Task The_unstable_path_Element_still_probes_uploads_the_keys_too()
+    {
+        var alice = await DeviceWithKeysAsync();
+        var upload = await C.PostAsync("/_matrix/client/unstable/keys/device_signing/upload", alice.CreateCrossSigningKeys().ToJsonString(), alice.User.AccessToken);
+        Assert.Equal(200, upload.Status);
+        Assert.Equal(alice.Master!.PublicKeyBase64,
+            (await QueryAsync(alice.User, alice.User.UserId)).Body!["master_keys"]![alice.User.UserId]!["keys"]!.AsObject().Single().Value!.GetValue<string>());
+    }
+
+    [Fact]
     public async Task Malformed_or_badly_signed_cross_signing_keys_are_refused()
     {
         var alice = await DeviceWithKeysAsync();

@@ -48,7 +48,7 @@ public abstract class RoomTests(ServerFixture fixture)
             power_level_content_override = new { events_default = 10 },
             creation_content = new { type = "m.space" },
         });
-        Assert.Matches("^![A-Za-z0-9_-]{43}$", roomId);
+        Assert.Matches("^![A-Za-z0-9]+:", roomId);
         var state = (await C.GetAsync($"{V3}/rooms/{R(roomId)}/state", alice.AccessToken)).Body!.AsArray();
         string? Content(string type, string field) => state.FirstOrDefault(e => e!["type"]!.GetValue<string>() == type)?["content"]?[field]?.ToJsonString().Trim('"');
         Assert.Equal("Design", Content("m.room.name", "name"));
@@ -56,7 +56,7 @@ public abstract class RoomTests(ServerFixture fixture)
         Assert.Equal("public", Content("m.room.join_rules", "join_rule"));
         Assert.Equal("joined", Content("m.room.history_visibility", "history_visibility"));
         Assert.Equal("10", Content("m.room.power_levels", "events_default"));
-        Assert.Equal("12", Content("m.room.create", "room_version"));
+        Assert.Equal("11", Content("m.room.create", "room_version"));
         Assert.Equal("m.space", Content("m.room.create", "type"));
         var bobMember = await C.GetAsync($"{V3}/rooms/{R(roomId)}/state/m.room.member/{bob.UserId}", alice.AccessToken);
         Assert.Equal("invite", bobMember.Str("membership"));

@@ -255,7 +255,7 @@ public sealed class EventTests
     public void The_room_version_table_answers_capability_questions()
     {
         Assert.Equal(12, RoomVersions.All.Count);
-        Assert.Same(RoomVersions.V12, RoomVersions.Default);
+        Assert.Same(RoomVersions.V11, RoomVersions.Default);
         Assert.Null(RoomVersions.Find("13"));
         Assert.Equal(["1", "2"], RoomVersions.All.Where(v => v.EventIdDomainSignature).Select(v => v.Id));
         Assert.Equal(["1", "2", "3", "4", "5"], RoomVersions.All.Where(v => !v.StrictCanonicalJson).Select(v => v.Id));

@@ -32,7 +32,9 @@ public static class RoomVersions
         Id = "12", StateResolution = StateResolutionAlgorithm.V2_1, RoomIdIsCreateEventHash = true, PrivilegedCreators = true,
     };
 
-    public static readonly RoomVersion Default = V12;
+    // 11, as Synapse: clients deployed today (Element 1.11.88, nheko 0.11.3, mautrix-python < 0.21) read a version 12
+    // room's creator as power level 0, having no idea creators are privileged without an entry in power_levels.
+    public static readonly RoomVersion Default = V11;
 
     public static readonly IReadOnlyList<RoomVersion> All = [V1, V2, V3, V4, V5, V6, V7, V8, V9, V10, V11, V12];
 

@@ -23,11 +23,33 @@ public sealed class DiscoveryEndpoints(Authenticator authenticator, Accounts.Pas
         app.MapV3("GET", "capabilities", CapabilitiesAsync);
     }
 
-    private static Task VersionsAsync(HttpContext context) => context.WriteJsonAsync(new JsonObject
+    private Task VersionsAsync(HttpContext context) => context.WriteJsonAsync(new JsonObject
     {
         ["versions"] = new JsonArray(SupportedVersions.Select(v => (JsonNode)JsonValue.Create(v)).ToArray()),
-        ["unstable_features"] = new JsonObject(),
+        ["unstable_features"] = UnstableFeatures(),
     });
+
+    /// <summary>
+    /// The flags Synapse advertises, for the features this server serves. Clients still read some of them although
+    /// the features are stable: Element Web 1.11.88 bootstraps cross-signing at registration only when
+    /// <c>org.matrix.e2e_cross_signing</c> is true.
+    /// </summary>
+    private JsonObject UnstableFeatures() => new()
+    {
+        ["org.matrix.e2e_cross_signing"] = true,
+        ["org.matrix.msc2432"] = true,
+        ["uk.half-shot.msc2666.query_mutual_rooms.stable"] = true,
+        ["org.matrix.msc2285.stable"] = true,
+        ["org.matrix.msc3440.stable"] = true,
+        ["org.matrix.msc3771"] = true,
+        ["org.matrix.msc3981"] = true,
+        ["fi.mau.msc2659.stable"] = true,
+        ["uk.tcpip.msc4133.stable"] = true,
+        ["org.matrix.msc3882"] = config.Auth.LoginViaExistingSession,
+        ["io.element.e2ee_forced.public"] = false,
+        ["io.element.e2ee_forced.private"] = false,
+        ["io.element.e2ee_forced.trusted_private"] = false,
+    };
 
     private Task WellKnownClientAsync(HttpContext context)
     {
