@@ -47,6 +47,11 @@ public abstract class KeyBackupTests(ServerFixture fixture)
         Assert.Equal("M_INVALID_PARAM", (await C.PutAsync($"{V3}/room_keys/version/{second}", new { algorithm = Algorithm, auth_data = new { }, version = first }, alice.AccessToken)).Errcode);
         Assert.Equal("M_INVALID_PARAM", (await C.PutAsync($"{V3}/room_keys/version/{second}", new { algorithm = "m.other", auth_data = new { } }, alice.AccessToken)).Errcode);
         Assert.Equal("M_MISSING_PARAM", (await C.PostAsync($"{V3}/room_keys/version", new { algorithm = Algorithm }, alice.AccessToken)).Errcode);
+        // An algorithm the server does not know is stored as is (backups are opaque to it), as Synapse does.
+        var other = await C.PostAsync($"{V3}/room_keys/version", new { algorithm = "org.example.future", auth_data = new { k = 1 } }, alice.AccessToken);
+        Assert.Equal(200, other.Status);
+        Assert.Equal("org.example.future", (await C.GetAsync($"{V3}/room_keys/version/{other.Str("version")}", alice.AccessToken)).Str("algorithm"));
+        Assert.Equal(200, (await C.DeleteAsync($"{V3}/room_keys/version/{other.Str("version")}", null, alice.AccessToken)).Status);
         Assert.Equal("M_NOT_FOUND", (await C.GetAsync($"{V3}/room_keys/version/9999", alice.AccessToken)).Errcode);
         Assert.Equal("M_NOT_FOUND", (await C.GetAsync($"{V3}/room_keys/version/abc", alice.AccessToken)).Errcode);
 

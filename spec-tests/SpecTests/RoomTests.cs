@@ -31,7 +31,7 @@ public abstract class RoomTests(ServerFixture fixture)
     {
         // Version 12 room IDs hash the create event: identical requests in one millisecond must still differ.
         var alice = await C.RegisterAsync();
-        var responses = await Task.WhenAll(Enumerable.Range(0, 12).Select(_ => C.PostAsync($"{V3}/createRoom", new { preset = "public_chat" }, alice.AccessToken)));
+        var responses = await Task.WhenAll(Enumerable.Range(0, 12).Select(_ => C.PostAsync($"{V3}/createRoom", new { preset = "public_chat", room_version = "12" }, alice.AccessToken)));
         Assert.All(responses, r => Assert.True(r.Status == 200, r.ToString()));
         Assert.Equal(12, responses.Select(r => r.Str("room_id")).Distinct().Count());
     }

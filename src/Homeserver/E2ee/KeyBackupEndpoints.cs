@@ -34,9 +34,8 @@ public sealed class KeyBackupEndpoints(Authenticator authenticator, JsonBody jso
 
     private static (string Algorithm, JsonObject AuthData) ReadVersionBody(JsonElement body)
     {
+        // Any algorithm: the server stores backups without reading them (session_data is opaque), as Synapse does.
         var algorithm = body.RequiredString("algorithm");
-        if (algorithm != KeyBackupService.Algorithm)
-            throw MatrixException.InvalidParam($"Unsupported backup algorithm; this server supports {KeyBackupService.Algorithm}.");
         var authData = body.OptionalObject("auth_data") ?? throw MatrixException.MissingParam("auth_data");
         return (algorithm, KeyObjects.ToObject(authData, "auth_data"));
     }

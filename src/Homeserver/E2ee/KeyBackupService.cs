@@ -12,8 +12,6 @@ namespace Matrix.Homeserver.E2ee;
 /// </summary>
 public sealed class KeyBackupService(Database db, KeyBackupStore store)
 {
-    public const string Algorithm = "m.megolm_backup.v1.curve25519-aes-sha2";
-
     public static long ParseVersion(string text) =>
         long.TryParse(text, NumberStyles.None, CultureInfo.InvariantCulture, out var version) ? version
             : throw MatrixException.NotFound("Unknown backup version.");

@@ -165,6 +165,7 @@ public static class ServerHost
         services.AddSingleton<IEndpoints, RoomEndpoints>();
         services.AddSingleton<IEndpoints, EventEndpoints>();
         services.AddSingleton<IEndpoints, SyncEndpoints>();
+        services.AddSingleton<IEndpoints, LegacySyncEndpoints>();
         services.AddSingleton<IEndpoints, FilterEndpoints>();
         services.AddSingleton<IEndpoints, TimestampEndpoints>();
         services.AddSingleton<RoomDirectory.RoomPeeking>();

@@ -14,6 +14,8 @@ public sealed class EventEndpoints(
     public void Map(IEndpointRouteBuilder app)
     {
         app.MapV3("PUT", "rooms/{roomId}/send/{eventType}/{txnId}", SendAsync);
+        // Without a transaction ID (not idempotent): Synapse serves these, older clients and SyTest's fixtures use them.
+        app.MapV3("POST", "rooms/{roomId}/send/{eventType}", SendAsync);
         app.MapV3("PUT", "rooms/{roomId}/state/{eventType}", PutStateAsync);
         app.MapV3("PUT", "rooms/{roomId}/state/{eventType}/{*stateKey}", PutStateAsync);
         app.MapV3("GET", "rooms/{roomId}/state", GetAllStateAsync);
@@ -21,6 +23,7 @@ public sealed class EventEndpoints(
         app.MapV3("GET", "rooms/{roomId}/state/{eventType}/{*stateKey}", GetStateAsync);
         app.MapV3("GET", "rooms/{roomId}/event/{eventId}", GetEventAsync);
         app.MapV3("PUT", "rooms/{roomId}/redact/{eventId}/{txnId}", RedactAsync);
+        app.MapV3("POST", "rooms/{roomId}/redact/{eventId}", RedactAsync);
         app.MapV3("GET", "rooms/{roomId}/members", MembersAsync);
         app.MapV3("GET", "rooms/{roomId}/joined_members", JoinedMembersAsync);
     }
@@ -33,15 +36,18 @@ public sealed class EventEndpoints(
         if (type != "m.room.redaction")
             requester.EnsureNotSuspended();
         var content = RoomCreation.ToCanonicalObject(await json.ReadObjectAsync(context));
-        var txnId = context.Route("txnId");
         await CheckDuplicateAnnotationAsync(requester.UserId.Value, type, content, context.RequestAborted);
         var sent = await spine.SendAsync(roomId, new NewEvent(type, null, requester.UserId.Value, content)
         {
-            Transaction = (requester.DeviceId, txnId),
+            Transaction = TransactionOf(context, requester),
             OriginServerTs = AppServiceTimestamp(context, requester),
         }, context.RequestAborted);
         await AnswerSendAsync(context, sent);
     }
+
+    /// <summary>The client transaction of a PUT; the legacy POST forms have none.</summary>
+    private static (string DeviceId, string TxnId)? TransactionOf(HttpContext context, Requester requester) =>
+        context.Request.RouteValues.ContainsKey("txnId") ? (requester.DeviceId, context.Route("txnId")) : null;
 
     /// <summary>Answers a send with its event ID, and only then wakes the sender's own syncs (see EventSpine.AnnounceToSender).</summary>
     private async Task AnswerSendAsync(HttpContext context, PersistedEvent sent)
@@ -164,7 +170,7 @@ public sealed class EventEndpoints(
         var sent = await spine.SendAsync(roomId, new NewEvent("m.room.redaction", null, requester.UserId.Value, content)
         {
             Redacts = eventId,
-            Transaction = (requester.DeviceId, context.Route("txnId")),
+            Transaction = TransactionOf(context, requester),
         }, context.RequestAborted);
         await AnswerSendAsync(context, sent);
     }

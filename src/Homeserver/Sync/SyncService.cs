@@ -62,7 +62,7 @@ public sealed class SyncService(
         }
     }
 
-    private Task<SyncToken> CurrentPositionsAsync(CancellationToken ct) => db.ReadAsync(async s => new SyncToken(
+    public Task<SyncToken> CurrentPositionsAsync(CancellationToken ct) => db.ReadAsync(async s => new SyncToken(
         await streams.CurrentAsync(s, "events"), await streams.CurrentAsync(s, "account_data"), await streams.CurrentAsync(s, "receipts"),
         typing.CurrentSerial, await streams.CurrentAsync(s, "presence"), await streams.CurrentAsync(s, "to_device"),
         await streams.CurrentAsync(s, "device_lists")), ct);

@@ -1,0 +1,185 @@
+using System.Text.Json.Nodes;
+using Matrix.Federation.Events;
+using Matrix.Homeserver.Accounts;
+using Matrix.Homeserver.Http;
+using Matrix.Homeserver.Rooms;
+using Matrix.Homeserver.Storage;
+
+namespace Matrix.Homeserver.Sync;
+
+/// <summary>
+/// Spec: the deprecated "Legacy" sync endpoints (<c>GET /events</c>, <c>GET /initialSync</c>,
+/// <c>GET /rooms/{roomId}/initialSync</c>, <c>GET /events/{eventId}</c>). Still served (as Synapse does) for older
+/// clients and bots; the event stream is <c>/sync</c> flattened, on the same tokens.
+/// </summary>
+public sealed class LegacySyncEndpoints(
+    Authenticator authenticator, SyncService sync, RoomReader reader, Database db, RoomStore rooms, Presence.PresenceService presence) : IEndpoints
+{
+    private const int DefaultEventStreamTimeoutMs = 30_000;
+    private const int DefaultInitialSyncLimit = 10;
+
+    public void Map(IEndpointRouteBuilder app)
+    {
+        app.MapV3("GET", "events", EventStreamAsync);
+        app.MapV3("GET", "initialSync", InitialSyncAsync);
+        app.MapV3("GET", "rooms/{roomId}/initialSync", RoomInitialSyncAsync);
+        app.MapV3("GET", "events/{eventId}", EventAsync);
+    }
+
+    /// <summary>
+    /// Every new event the user may see since <c>from</c> (now when absent), as one list: timeline events of their rooms,
+    /// typing and receipts with their room ID, presence, and their invites.
+    /// </summary>
+    private async Task EventStreamAsync(HttpContext context)
+    {
+        var requester = await authenticator.AuthenticateAsync(context);
+        var from = context.Query("from") is { Length: > 0 } token ? SyncToken.Parse(token, "from") : await sync.CurrentPositionsAsync(context.RequestAborted);
+        var timeout = context.Query("timeout") is { Length: > 0 } t
+            ? long.TryParse(t, out var ms) && ms >= 0 ? (int)Math.Min(ms, SyncService.MaxTimeoutMs) : throw MatrixException.InvalidParam("Invalid timeout.")
+            : DefaultEventStreamTimeoutMs;
+        var filter = SyncFilter.Default with { Timeline = EventFilter.All with { Limit = SyncFilter.MaxTimelineLimit }, IncludeLeave = true };
+        var response = await sync.SyncAsync(requester, from, filter, fullState: false, useStateAfter: false, timeout, context.RequestAborted);
+        var chunk = new JsonArray();
+        foreach (var (roomId, room) in Rooms(response, "join").Concat(Rooms(response, "leave")))
+        {
+            AddWithRoomId(chunk, room["timeline"]?["events"], roomId);
+            AddWithRoomId(chunk, room["ephemeral"]?["events"], roomId);
+        }
+        foreach (var (roomId, room) in Rooms(response, "invite"))
+            AddWithRoomId(chunk, new JsonArray(room["invite_state"]?["events"]?.AsArray()
+                .Where(e => e?["type"]?.GetValue<string>() == "m.room.member" && e["state_key"]?.GetValue<string>() == requester.UserId.Value)
+                .Select(e => e!.DeepClone()).ToArray() ?? []), roomId);
+        foreach (var presenceEvent in response["presence"]?["events"]?.AsArray() ?? [])
+            chunk.Add(presenceEvent!.DeepClone());
+        await context.WriteJsonAsync(new JsonObject { ["chunk"] = chunk, ["start"] = from.ToString(), ["end"] = response["next_batch"]!.DeepClone() });
+    }
+
+    /// <summary>A snapshot of every room of the user: recent messages, current state, their membership.</summary>
+    private async Task InitialSyncAsync(HttpContext context)
+    {
+        var requester = await authenticator.AuthenticateAsync(context);
+        var limit = Limit(context);
+        var filter = SyncFilter.Default with { Timeline = EventFilter.All with { Limit = limit }, IncludeLeave = context.Query("archived") == "true" };
+        var response = await sync.SyncAsync(requester, null, filter, fullState: true, useStateAfter: false, 0, context.RequestAborted);
+        var end = response["next_batch"]!.GetValue<string>();
+        var list = new JsonArray();
+        foreach (var membership in new[] { "join", "leave" })
+            foreach (var (roomId, room) in Rooms(response, membership))
+            {
+                var (snapshot, state) = await reader.VisibleStateAsync(roomId, requester.UserId.Value, context.RequestAborted);
+                var entry = await RoomEntryAsync(snapshot, state, membership, context.RequestAborted);
+                entry["messages"] = new JsonObject
+                {
+                    ["chunk"] = room["timeline"]?["events"]?.DeepClone() ?? new JsonArray(),
+                    ["start"] = room["timeline"]?["prev_batch"]?.DeepClone() ?? end,
+                    ["end"] = end,
+                };
+                entry["account_data"] = room["account_data"]?["events"]?.DeepClone() ?? new JsonArray();
+                list.Add(entry);
+            }
+        foreach (var (roomId, room) in Rooms(response, "invite"))
+        {
+            var invite = room["invite_state"]?["events"]?.AsArray()
+                .FirstOrDefault(e => e?["type"]?.GetValue<string>() == "m.room.member" && e["state_key"]?.GetValue<string>() == requester.UserId.Value);
+            var entry = new JsonObject { ["room_id"] = roomId, ["membership"] = "invite" };
+            if (invite is not null)
+            {
+                var inviteEvent = invite.DeepClone().AsObject();
+                inviteEvent["room_id"] = roomId;
+                entry["invite"] = inviteEvent;
+                entry["inviter"] = inviteEvent["sender"]?.DeepClone();
+            }
+            list.Add(entry);
+        }
+        await context.WriteJsonAsync(new JsonObject
+        {
+            ["end"] = end,
+            ["rooms"] = list,
+            ["presence"] = response["presence"]?["events"]?.DeepClone() ?? new JsonArray(),
+            ["account_data"] = response["account_data"]?["events"]?.DeepClone() ?? new JsonArray(),
+        });
+    }
+
+    /// <summary>One room's snapshot, for a member or (in a world-readable room) anyone; a departed member's ends at their leave.</summary>
+    private async Task RoomInitialSyncAsync(HttpContext context)
+    {
+        var requester = await authenticator.AuthenticateAsync(context);
+        var user = requester.UserId.Value;
+        var limit = Limit(context);
+        var (room, state) = await reader.VisibleStateAsync(RoomEndpoints.RoomIdFromRoute(context), user, context.RequestAborted);
+        var membership = await reader.MembershipAsync(room, user, context.RequestAborted);
+        var upTo = long.MaxValue;
+        if (membership is "leave" or "ban")
+            upTo = (await db.ReadAsync(s => rooms.GetEventAsync(s, room.State[StateKey.Member(user)]), context.RequestAborted))!.StreamOrdering;
+        var rows = await db.ReadAsync(s => rooms.RoomEventsAsync(s, room.RoomId, long.MinValue, upTo, limit, newestFirst: true), context.RequestAborted);
+        rows.Reverse();
+        var end = upTo == long.MaxValue ? (await sync.CurrentPositionsAsync(context.RequestAborted)) : new SyncToken(upTo);
+        var entry = await RoomEntryAsync(room, state, membership ?? "leave", context.RequestAborted);
+        if (membership is null)
+            entry.Remove("membership");
+        entry["messages"] = new JsonObject
+        {
+            ["chunk"] = await sync.TimelineAsync(requester, room, rows, membership == "join", context.RequestAborted),
+            ["start"] = new SyncToken(rows.Count > 0 ? rows[0].StreamOrdering - 1 : end.Events).ToString(),
+            ["end"] = end.ToString(),
+        };
+        var presenceEvents = new JsonArray();
+        foreach (var member in room.JoinedMembers)
+            presenceEvents.Add(new JsonObject
+            {
+                ["type"] = "m.presence", ["sender"] = member, ["content"] = await presence.GetStatusAsync(member, context.RequestAborted),
+            });
+        entry["presence"] = presenceEvents;
+        entry["receipts"] = new JsonArray();
+        entry["account_data"] = new JsonArray();
+        await context.WriteJsonAsync(entry);
+    }
+
+    /// <summary>An event by ID alone, when the user may see it.</summary>
+    private async Task EventAsync(HttpContext context)
+    {
+        var requester = await authenticator.AuthenticateAsync(context);
+        var eventId = context.Route("eventId");
+        var row = eventId.StartsWith('$') ? await db.ReadAsync(s => rooms.GetEventAsync(s, eventId), context.RequestAborted) : null;
+        var room = row is null ? null : await reader.RoomAsync(row.RoomId, context.RequestAborted);
+        var joined = room is not null && await reader.MembershipAsync(room, requester.UserId.Value, context.RequestAborted) == "join";
+        if (row is null || room is null || !await reader.CanSeeAsync(room, row, requester.UserId.Value, joined, context.RequestAborted))
+            throw MatrixException.NotFound("Event not found.");
+        await context.WriteJsonAsync((await sync.TimelineAsync(requester, room, [row], joined, context.RequestAborted)).FirstOrDefault()?.DeepClone()
+            ?? throw MatrixException.NotFound("Event not found."));
+    }
+
+    private async Task<JsonObject> RoomEntryAsync(RoomSnapshot room, IReadOnlyDictionary<StateKey, string> state, string membership, CancellationToken ct)
+    {
+        var stateEvents = new JsonArray();
+        foreach (var eventId in state.Values)
+            stateEvents.Add(await reader.StateEventToClientAsync(room, eventId, ct));
+        var listed = await db.ReadAsync(s => rooms.GetRoomAsync(s, room.RoomId), ct);
+        return new JsonObject
+        {
+            ["room_id"] = room.RoomId,
+            ["membership"] = membership,
+            ["state"] = stateEvents,
+            ["visibility"] = listed?.IsPublic == 1 ? "public" : "private",
+        };
+    }
+
+    private static int Limit(HttpContext context) => context.Query("limit") is { Length: > 0 } l
+        ? int.TryParse(l, out var n) && n >= 0 ? Math.Min(n, SyncFilter.MaxTimelineLimit) : throw MatrixException.InvalidParam("Invalid limit.")
+        : DefaultInitialSyncLimit;
+
+    private static IEnumerable<(string RoomId, JsonObject Room)> Rooms(JsonObject response, string section) =>
+        response["rooms"]?[section] is JsonObject rooms
+            ? rooms.Select(r => (r.Key, r.Value!.AsObject()))
+            : [];
+
+    private static void AddWithRoomId(JsonArray chunk, JsonNode? events, string roomId)
+    {
+        foreach (var e in events?.AsArray() ?? [])
+        {
+            var copy = e!.DeepClone().AsObject();
+            copy["room_id"] = roomId;
+            chunk.Add(copy);
+        }
+    }
+}
