@@ -30,6 +30,7 @@ public sealed class RateLimitTests : IAsyncLifetime
         Assert.NotNull(limited);
         Assert.Equal("M_LIMIT_EXCEEDED", limited!.Errcode);
         Assert.True(limited.Body!["retry_after_ms"]!.GetValue<long>() > 0);
+        Assert.Equal((limited.Body!["retry_after_ms"]!.GetValue<long>() + 999) / 1000, (long)limited.Raw.Headers.RetryAfter!.Delta!.Value.TotalSeconds);
 
         var statuses = new List<int>();
         for (var i = 0; i < 8; i++)

@@ -16,6 +16,8 @@ public static class Cli
           Homeserver register-user [--config PATH] --user NAME [--password PASSWORD] [--admin]
                                               create a user directly in the database (the password is read from
                                               standard input when not given)
+          Homeserver routes [--config PATH]   list every endpoint this build serves (method and path template),
+                                              e.g. to write a load balancer's routing rules
         """;
 
     public static async Task<int> RunAsync(string[] args)
@@ -28,6 +30,8 @@ public static class Cli
                 ["--config", var path] => await ServeAsync(ConfigLoader.LoadFile(path), trial: false),
                 ["--generate-config", var path] => GenerateConfig(path),
                 ["register-user", .. var rest] => await RegisterUserAsync(rest),
+                ["routes"] => PrintRoutes(ConfigLoader.TrialDefaults()),
+                ["routes", "--config", var path] => PrintRoutes(ConfigLoader.LoadFile(path)),
                 ["--help" or "-h"] => PrintUsage(0),
                 _ => PrintUsage(2),
             };
@@ -81,6 +85,19 @@ public static class Cli
                 ? "Registration is open to anyone holding a registration token (m.login.registration_token)"
                 : "Registration is OPEN with m.login.dummy: anyone who can reach this server can create an account");
         await app.RunAsync();
+        return 0;
+    }
+
+    /// <summary>Maps the endpoints without starting anything (no listener, no database, nothing written) and prints them.</summary>
+    private static int PrintRoutes(HomeserverConfig config)
+    {
+        var app = ServerHost.Build(config);
+        var routes = ((IEndpointRouteBuilder)app).DataSources.SelectMany(source => source.Endpoints).OfType<RouteEndpoint>()
+            .SelectMany(endpoint => (endpoint.Metadata.GetMetadata<IHttpMethodMetadata>()?.HttpMethods ?? ["*"])
+                .Select(method => $"{method} {endpoint.RoutePattern.RawText}"))
+            .Distinct().Order(StringComparer.Ordinal);
+        foreach (var route in routes)
+            Console.WriteLine(route);
         return 0;
     }
 

@@ -50,6 +50,9 @@ public static class ErrorMiddleware
     public static async Task WriteAsync(HttpContext context, MatrixException error)
     {
         context.Response.StatusCode = error.Status;
+        // Spec v1.10+: a rate-limited answer carries Retry-After (seconds, rounded up) as well as retry_after_ms.
+        if (error.Status == 429 && error.ToJson()["retry_after_ms"] is JsonValue retry && retry.TryGetValue<long>(out var ms))
+            context.Response.Headers.RetryAfter = ((ms + 999) / 1000).ToString(System.Globalization.CultureInfo.InvariantCulture);
         context.Response.ContentType = "application/json";
         await context.Response.WriteAsync(error.ToJson().ToJsonString(), context.RequestAborted);
     }

@@ -12,13 +12,10 @@ public sealed class JsonBody(HomeserverConfig config)
 
     public async Task<JsonElement> ReadObjectAsync(HttpContext context, bool optional = false)
     {
-        var limit = config.Limits.MaxJsonBodyBytes;
-        if (context.Request.ContentLength > limit)
-            throw MatrixException.TooLarge($"Request body is larger than {limit} bytes.");
-
-        var body = await ReadAllAsync(context, limit);
+        var body = await ReadAllAsync(context, config.Limits.MaxJsonBodyBytes);
         if (body.Length == 0 && optional)
             return JsonDocument.Parse("{}").RootElement;
+        EnsureUtf8(body.Span);
 
         JsonDocument document;
         try
@@ -34,9 +31,21 @@ public sealed class JsonBody(HomeserverConfig config)
         return document.RootElement;
     }
 
-    /// <summary>The whole body, refused past <paramref name="limit"/> bytes (a declared length sizes the array up front).</summary>
-    private static async Task<ReadOnlyMemory<byte>> ReadAllAsync(HttpContext context, long limit)
+    /// <summary>
+    /// JSON text is UTF-8 (RFC 8259). The parser checks only the structure and leaves the bytes inside strings to be
+    /// decoded when read, which fails deep inside a handler: invalid bytes are refused here, before anything is done.
+    /// </summary>
+    public static void EnsureUtf8(ReadOnlySpan<byte> body)
     {
+        if (!System.Text.Unicode.Utf8.IsValid(body))
+            throw MatrixException.NotJson("The request body is not valid UTF-8.");
+    }
+
+    /// <summary>The whole body, refused past <paramref name="limit"/> bytes (a declared length sizes the array up front).</summary>
+    public static async Task<ReadOnlyMemory<byte>> ReadAllAsync(HttpContext context, long limit)
+    {
+        if (context.Request.ContentLength > limit)
+            throw MatrixException.TooLarge($"Request body is larger than {limit} bytes.");
         using var buffer = new MemoryStream((int)Math.Min(context.Request.ContentLength ?? 0, limit));
         var chunk = ArrayPool<byte>.Shared.Rent(16 * 1024);
         try

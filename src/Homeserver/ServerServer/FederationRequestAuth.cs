@@ -42,15 +42,13 @@ public sealed class FederationRequestAuth(ServerKeyService keys, HomeserverConfi
     {
         if (context.Request.ContentLength is 0 || (context.Request.ContentLength is null && !context.Request.Headers.ContainsKey("Transfer-Encoding")))
             return null;
-        using var buffer = new MemoryStream();
-        await context.Request.Body.CopyToAsync(buffer, context.RequestAborted);
-        if (buffer.Length > MaxBodyBytes)
-            throw MatrixException.TooLarge("Request body too large.");
-        if (buffer.Length == 0)
+        var body = await JsonBody.ReadAllAsync(context, MaxBodyBytes);
+        if (body.Length == 0)
             return null;
+        JsonBody.EnsureUtf8(body.Span);
         try
         {
-            return JsonNode.Parse(buffer.ToArray(), documentOptions: new JsonDocumentOptions { MaxDepth = 64 });
+            return JsonNode.Parse(body.Span, documentOptions: new JsonDocumentOptions { MaxDepth = 64 });
         }
         catch (JsonException)
         {

@@ -38,7 +38,9 @@ public sealed class UserDirectoryEndpoints(
         var visibleRooms = await VisibleRoomsAsync(requester.UserId.Value, ct);
         var visible = visibleRooms.SelectMany(r => r.JoinedMembers).ToHashSet(StringComparer.Ordinal);
         visible.Add(requester.UserId.Value);
-        var local = (await db.ReadAsync(async s => (await s.QueryAsync<LocalProfileRow>("""
+        // No local user ID (255 bytes at most) or display name can hold a longer term; SQLite refuses LIKE patterns
+        // over 50,000 bytes, so such terms skip the query.
+        var local = term.Length > Profile.ProfileService.MaxDisplayNameLength ? [] : (await db.ReadAsync(async s => (await s.QueryAsync<LocalProfileRow>("""
             SELECT u.user_id, d.value_json AS display_name_json, a.value_json AS avatar_url_json FROM users u
             LEFT JOIN profile_fields d ON d.user_id = u.user_id AND d.field = 'displayname'
             LEFT JOIN profile_fields a ON a.user_id = u.user_id AND a.field = 'avatar_url'
