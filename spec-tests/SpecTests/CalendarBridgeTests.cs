@@ -77,7 +77,7 @@ public sealed class CalendarBridgeTests : IAsyncLifetime
             preset = "private_chat",
             invite = new[] { BotId },
             // Moderator, so that it may redact a command holding a password.
-            power_level_content_override = new { users = new Dictionary<string, int> { [BotId] = 50 } },
+            power_level_content_override = new { users = new Dictionary<string, int> { [_alice.UserId] = 100, [BotId] = 50 } },
         }, _alice.AccessToken)).Str("room_id");
         await WaitForAsync(async () => (await C.GetAsync($"/_matrix/client/v3/rooms/{_roomId}/state/m.room.member/{BotId}", _alice.AccessToken)).Body?["membership"]?.GetValue<string>() == "join",
             "the bridge joins when invited");

@@ -78,7 +78,7 @@ public sealed class FederationReadTests() : ServerFixture("sqlite", FederationFi
     {
         await using var remote = new FakeRemoteServer();
         var admin = await AdminAsync();
-        var roomId = await RoomTests.CreateRoomAsync(Client, admin, new { preset = "public_chat" });
+        var roomId = await RoomTests.CreateRoomAsync(Client, admin, new { preset = "public_chat", room_version = "12" });
         var fakeUser = await remote.JoinAsync(Server, roomId, "fake");
 
         var genuine = await RemoteMessageAsync(remote, roomId, fakeUser, "genuine");
@@ -109,7 +109,7 @@ public sealed class FederationReadTests() : ServerFixture("sqlite", FederationFi
     {
         await using var remote = new FakeRemoteServer();
         var admin = await AdminAsync();
-        var roomId = await RoomTests.CreateRoomAsync(Client, admin, new { preset = "public_chat" });
+        var roomId = await RoomTests.CreateRoomAsync(Client, admin, new { preset = "public_chat", room_version = "12" });
         var fakeUser = await remote.JoinAsync(Server, roomId, "fake");
         var join = remote.LastJoinEventId!;
         var r = Uri.EscapeDataString(roomId);
@@ -194,7 +194,7 @@ public sealed class FederationReadTests() : ServerFixture("sqlite", FederationFi
         await using var remote = new FakeRemoteServer();
         var c = Client;
         var alice = await c.RegisterAsync();
-        var roomId = await RoomTests.CreateRoomAsync(c, alice, new { preset = "public_chat" });
+        var roomId = await RoomTests.CreateRoomAsync(c, alice, new { preset = "public_chat", room_version = "12" });
         var fakeUser = await remote.JoinAsync(Server, roomId, "fake");
         var made = await remote.SendAsync(Server, HttpMethod.Get,
             $"/_matrix/federation/v1/make_join/{Uri.EscapeDataString(roomId)}/{Uri.EscapeDataString(fakeUser)}?ver=12");

@@ -65,6 +65,24 @@ public abstract class RoomTests(ServerFixture fixture)
     }
 
     [Fact]
+    public async Task A_power_level_override_leaving_out_the_creator_is_refused_before_any_room_is_made()
+    {
+        var alice = await C.RegisterAsync();
+        var refused = await C.PostAsync($"{V3}/createRoom", new
+        {
+            room_version = "11", power_level_content_override = new { users = new Dictionary<string, int> { ["@someone:example.org"] = 50 } },
+        }, alice.AccessToken);
+        Assert.Equal(400, refused.Status);
+        Assert.Equal("M_INVALID_PARAM", refused.Errcode);
+        Assert.Empty((await C.GetAsync($"{V3}/joined_rooms", alice.AccessToken)).Body!["joined_rooms"]!.AsArray());
+        // Version 12 creators hold power without an entry in users.
+        await CreateRoomAsync(C, alice, new
+        {
+            room_version = "12", power_level_content_override = new { users = new Dictionary<string, int> { ["@someone:example.org"] = 50 } },
+        });
+    }
+
+    [Fact]
     public async Task Every_room_version_can_be_created_and_used()
     {
         var alice = await C.RegisterAsync();

@@ -166,6 +166,16 @@ public sealed class RoomCreation(EventSpine spine, MembershipService memberships
             aliasName is null ? null : $"#{aliasName}:{serverName}");
     }
 
+    /// <summary>
+    /// Before version 12 the creator's power is an entry in <c>users</c>: an override of <c>users</c> that leaves them out
+    /// would leave the room half made (the rest of the initial state refused), so it is refused first, as Synapse does.
+    /// </summary>
+    public static void CheckCreatorKeepsPower(CreateRoomRequest request, string creator)
+    {
+        if (!request.Version.PrivilegedCreators && request.PowerLevelOverride?["users"] is JsonObject users && !users.ContainsKey(creator))
+            throw MatrixException.InvalidParam($"Not a valid power_level_content_override: 'users' does not contain the creator {creator}.");
+    }
+
     /// <summary>Client JSON as an event content object, refusing what canonical JSON forbids (floats, huge integers).</summary>
     public static JsonObject ToCanonicalObject(JsonElement element)
     {

@@ -32,6 +32,7 @@ public sealed class RoomEndpoints(
         var requester = await authenticator.AuthenticateAsync(context);
         requester.EnsureNotSuspended();
         var request = RoomCreation.ParseRequest(await json.ReadObjectAsync(context, optional: true), config.ServerName, config.EffectiveDefaultRoomVersion);
+        RoomCreation.CheckCreatorKeepsPower(request, requester.UserId.Value);
         if (request.AliasName is not null)
             appServices.CheckAliasFree(request.AliasName, requester.AppService);
         var roomId = await creation.CreateAsync(requester.UserId.Value, request, context.RequestAborted);
