@@ -29,6 +29,7 @@ public static class ServerHost
                     if (listener.TlsCertificatePath is { } certificate)
                         options.UseHttps(System.Security.Cryptography.X509Certificates.X509Certificate2.CreateFromPemFile(
                             certificate, listener.TlsPrivateKeyPath));
+                    options.UseBareErrorRewriting();
                 });
         });
         AddServices(builder.Services, config);
