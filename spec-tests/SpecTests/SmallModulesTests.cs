@@ -50,6 +50,12 @@ public abstract class SmallModulesTests(ServerFixture fixture)
         Assert.Equal(200, (await C.PostAsync($"{V3}/users/{Uri.EscapeDataString(mallory.UserId)}/report", new { reason = "abusive" }, alice.AccessToken)).Status);
         Assert.Equal(404, (await C.PostAsync($"{V3}/users/{Uri.EscapeDataString($"@ghost{Guid.NewGuid():N}:{C.ServerName}")}/report", new { reason = "x" }, alice.AccessToken)).Status);
         Assert.Equal(401, (await C.PostAsync($"{V3}/users/{Uri.EscapeDataString(mallory.UserId)}/report", new { reason = "x" })).Status);
+
+        // An event may be reported only by a member joined now (spec), not by one who has left or was banned since.
+        Assert.Equal(200, (await C.PostAsync($"{V3}/rooms/{RoomTests.R(roomId)}/leave", new { }, mallory.AccessToken)).Status);
+        Assert.Equal(404, (await C.PostAsync($"{V3}/rooms/{RoomTests.R(roomId)}/report/{RoomTests.R(abuse)}", new { reason = "x" }, mallory.AccessToken)).Status);
+        // A room may be reported by anyone (spec: "the caller is not required to be joined to the room").
+        Assert.Equal(200, (await C.PostAsync($"{V3}/rooms/{RoomTests.R(roomId)}/report", new { reason = "seen from outside" }, outsider.AccessToken)).Status);
     }
 
     [Fact]

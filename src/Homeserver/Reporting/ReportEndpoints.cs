@@ -32,8 +32,9 @@ public sealed class ReportEndpoints(
         var reason = await ReasonAsync(context, required: false);
         var room = await RoomOrNotFoundAsync(roomId, context.RequestAborted);
         var row = await db.ReadAsync(s => rooms.GetEventAsync(s, eventId), context.RequestAborted);
+        // Spec: the caller must be joined to report an event (not a departed or banned member who could once see it).
         var joined = await reader.MembershipAsync(room, requester.UserId.Value, context.RequestAborted) == "join";
-        if (row is null || row.RoomId != roomId || !await reader.CanSeeAsync(room, row, requester.UserId.Value, joined, context.RequestAborted))
+        if (!joined || row is null || row.RoomId != roomId || !await reader.CanSeeAsync(room, row, requester.UserId.Value, joined, context.RequestAborted))
             throw MatrixException.NotFound("Event not found.");
         await StoreAsync(requester, roomId, eventId, null, reason, context);
     }
