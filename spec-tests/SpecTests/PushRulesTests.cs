@@ -101,7 +101,7 @@ public abstract class PushRulesTests(ServerFixture fixture)
         const string p = "/_matrix/client/v3/pushrules/global";
         Assert.Equal("M_INVALID_PARAM", (await C.PutAsync($"{p}/override/.mine", new { actions = Array.Empty<object>() }, user.AccessToken)).Errcode);
         Assert.Equal("M_INVALID_PARAM", (await C.PutAsync($"{p}/nonsense/x", new { actions = Array.Empty<object>() }, user.AccessToken)).Errcode);
-        Assert.Equal("M_INVALID_PARAM", (await C.PutAsync("/_matrix/client/v3/pushrules/device/override/x", new { actions = Array.Empty<object>() }, user.AccessToken)).Errcode);
+        Assert.Equal("M_UNRECOGNIZED", (await C.PutAsync("/_matrix/client/v3/pushrules/device/override/x", new { actions = Array.Empty<object>() }, user.AccessToken)).Errcode);
         Assert.Equal("M_MISSING_PARAM", (await C.PutAsync($"{p}/override/x", new { conditions = Array.Empty<object>() }, user.AccessToken)).Errcode);
         Assert.Equal("M_INVALID_PARAM", (await C.PutAsync($"{p}/override/x", new { actions = new[] { "explode" } }, user.AccessToken)).Errcode);
         Assert.Equal("M_INVALID_PARAM", (await C.PutAsync($"{p}/content/x", new { actions = new[] { "notify" } }, user.AccessToken)).Errcode);
@@ -117,6 +117,57 @@ public abstract class PushRulesTests(ServerFixture fixture)
         Assert.Equal(401, (await C.GetAsync($"{p}/override/.m.rule.master")).Status);
         // Nothing refused was stored.
         Assert.DoesNotContain("x", Ids((await C.GetAsync($"{p}/", user.AccessToken)).Body!, "override"));
+    }
+    [Fact]
+    public async Task The_rules_of_one_kind_are_served_with_a_trailing_slash()
+    {
+        var user = await C.RegisterAsync();
+        const string p = "/_matrix/client/v3/pushrules/global";
+        var roomRule = Uri.EscapeDataString("#spam:example.com");
+        Assert.Equal(200, (await C.PutAsync($"{p}/room/{roomRule}", new { actions = new[] { "notify" } }, user.AccessToken)).Status);
+
+        var all = (await C.GetAsync($"{p}/", user.AccessToken)).Body!;
+        foreach (var kind in new[] { "override", "content", "room", "sender", "underride" })
+        {
+            var list = await C.GetAsync($"{p}/{kind}/", user.AccessToken);
+            Assert.Equal(200, list.Status);
+            Assert.Equal(all[kind]!.ToJsonString(), list.Body!.ToJsonString());
+        }
+        Assert.Equal(["#spam:example.com"], Ids(all, "room"));
+        var rule = (await C.GetAsync($"{p}/room/{roomRule}", user.AccessToken)).Body!;
+        Assert.Equal("#spam:example.com", rule["rule_id"]!.GetValue<string>());
+    }
+
+    [Fact]
+    public async Task Malformed_rule_paths_are_refused_as_synapse_refuses_them()
+    {
+        var user = await C.RegisterAsync();
+        const string root = "/_matrix/client/v3/pushrules";
+        const string p = root + "/global";
+        var notify = new { actions = new[] { "notify" } };
+
+        Assert.Equal(404, (await C.GetAsync(root, user.AccessToken)).Status);
+        foreach (var path in new[] { p, $"{p}/room", $"{root}/not_a_scope/", $"{p}/override/.m.rule.master/not_an_attr" })
+            AssertRefused(400, "M_UNRECOGNIZED", await C.GetAsync(path, user.AccessToken));
+        AssertRefused(400, "M_INVALID_PARAM", await C.GetAsync($"{p}/not_a_kind/", user.AccessToken));
+        AssertRefused(404, "M_NOT_FOUND", await C.GetAsync($"{p}/override/not_a_rule_id", user.AccessToken));
+        Assert.True((await C.GetAsync($"{p}/override/.m.rule.master/default", user.AccessToken)).Body!["default"]!.GetValue<bool>());
+
+        foreach (var path in new[] { $"{root}/", p, $"{p}/room", $"{p}/room/", $"{root}/not_a_scope/room/x" })
+            AssertRefused(400, "M_UNRECOGNIZED", await C.PutAsync(path, notify, user.AccessToken));
+        AssertRefused(400, "M_INVALID_PARAM", await C.PutAsync($"{p}/not_a_kind/x", notify, user.AccessToken));
+        AssertRefused(400, "M_INVALID_PARAM", await C.PutAsync($"{p}/room/a%2Fb", notify, user.AccessToken));
+        AssertRefused(400, "M_INVALID_PARAM", await C.PutAsync($"{p}/room/{Uri.EscapeDataString("#fo\\o:example.com")}", notify, user.AccessToken));
+        AssertRefused(400, "M_UNRECOGNIZED", await C.PutAsync($"{p}/override/.m.rule.master/not_an_attr", new { enabled = true }, user.AccessToken));
+        AssertRefused(400, "M_UNRECOGNIZED", await C.DeleteAsync($"{p}/room/", null, user.AccessToken));
+        AssertRefused(404, "M_NOT_FOUND", await C.DeleteAsync($"{p}/room/not_a_rule_id", null, user.AccessToken));
+        Assert.Empty(Ids((await C.GetAsync($"{p}/", user.AccessToken)).Body!, "room"));
+    }
+
+    private static void AssertRefused(int status, string errcode, MatrixResponse response)
+    {
+        Assert.True(response.Status == status && response.Errcode == errcode, $"expected {status} {errcode}, got {response}");
+        Assert.NotNull(response.Body!["error"]);
     }
 }
 

@@ -15,19 +15,15 @@ public static partial class PushRuleValidation
         ? kind
         : throw MatrixException.InvalidParam($"Unknown push rule kind '{kind}'.");
 
-    public static void Scope(string scope)
-    {
-        if (scope != "global")
-            throw MatrixException.InvalidParam("The only push rule scope is 'global'.");
-    }
+    public static string RuleId(string ruleId) => ruleId.Contains('/') || ruleId.Contains('\\')
+        ? throw MatrixException.InvalidParam("Rule IDs must not contain '/' or '\\'.")
+        : ruleId;
 
     /// <summary>The rule a <c>PUT</c> creates, from its body: actions always, conditions or a pattern by kind.</summary>
     public static JsonObject NewRule(string kind, string ruleId, JsonElement body)
     {
         if (ruleId.StartsWith('.'))
             throw MatrixException.InvalidParam("Rule IDs starting with '.' are reserved for server-default rules.");
-        if (ruleId.Length == 0 || ruleId.Contains('/') || ruleId.Contains('\\'))
-            throw MatrixException.InvalidParam("Rule IDs must not be empty nor contain '/' or '\\'.");
         var rule = new JsonObject { ["rule_id"] = ruleId, ["default"] = false, ["enabled"] = true };
         switch (kind)
         {
