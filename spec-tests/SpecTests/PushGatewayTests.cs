@@ -104,6 +104,11 @@ public abstract class PushGatewayTests(ServerFixture fixture)
         Assert.Equal(400, (await C.PostAsync($"{V3}/pushers/set", Pusher(url, new string('k', 513)), bob.AccessToken)).Status);
         Assert.Equal(401, (await C.GetAsync($"{V3}/pushers")).Status);
 
+        // A format other than event_id_only is kept, as Synapse keeps it (such a pusher gets the full format).
+        Assert.Equal(200, (await C.PostAsync($"{V3}/pushers/set", Pusher(url, "key-3", "id_event_only"), bob.AccessToken)).Status);
+        var odd = Assert.Single((await C.GetAsync($"{V3}/pushers", bob.AccessToken)).Body!["pushers"]!.AsArray())!;
+        Assert.Equal("id_event_only", odd["data"]!["format"]!.GetValue<string>());
+
         // Logging out removes the device's pushers.
         Assert.Equal(200, (await C.PostAsync($"{V3}/pushers/set", Pusher(url, "key-2"), bob.AccessToken)).Status);
         Assert.Equal(200, (await C.PostAsync($"{V3}/logout", new { }, bob.AccessToken)).Status);
@@ -184,6 +189,9 @@ public abstract class PushGatewayTests(ServerFixture fixture)
         Assert.Equal([third, mention, first], all.Select(n => n!["event"]!["event_id"]!.GetValue<string>()).ToArray());
         Assert.Equal([false, false, true], all.Select(n => n!["read"]!.GetValue<bool>()).ToArray());
         Assert.Equal(roomId, all[0]!["room_id"]!.GetValue<string>());
+        // Rules have no profile tags since device-specific rules went: null, as Synapse serves it.
+        Assert.True(all[0]!.AsObject().TryGetPropertyValue("profile_tag", out var profileTag));
+        Assert.Null(profileTag);
         Assert.Contains(all[0]!["actions"]!.AsArray(), a => a!.GetValueKind() == System.Text.Json.JsonValueKind.String && a.GetValue<string>() == "notify");
 
         var highlights = (await C.GetAsync($"{V3}/notifications?only=highlight", bob.AccessToken)).Body!["notifications"]!.AsArray();

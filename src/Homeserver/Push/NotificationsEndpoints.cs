@@ -39,6 +39,8 @@ public sealed class NotificationsEndpoints(Authenticator authenticator, Database
             {
                 ["actions"] = JsonNode.Parse(row.Actions),
                 ["event"] = await reader.ToClientAsync(room, stored, context.RequestAborted),
+                // Push rules have no profile tags any more (device-specific rules went); Synapse serves null too.
+                ["profile_tag"] = null,
                 ["read"] = row.IsRead == 1,
                 ["room_id"] = row.RoomId,
                 ["ts"] = row.Ts,

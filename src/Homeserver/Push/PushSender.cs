@@ -126,7 +126,8 @@ public sealed class PushSender(
                 ["tweaks"] = tweaks,
             }),
         };
-        if (data["format"]?.GetValue<string>() != "event_id_only")
+        // Any other format (clients send some) gets the full one, as from Synapse.
+        if (!(data["format"] is JsonValue format && format.TryGetValue<string>(out var name) && name == "event_id_only"))
             await AddEventDetailsAsync(body, ev, stored, pusher.UserId, ct);
 
         using var timeout = CancellationTokenSource.CreateLinkedTokenSource(ct);

@@ -66,8 +66,6 @@ public sealed class PusherEndpoints(
         var url = data.OptionalString("url") ?? throw MatrixException.MissingParam("data.url");
         if (!Uri.TryCreate(url, UriKind.Absolute, out var gateway) || gateway.Scheme is not ("https" or "http") || gateway.AbsolutePath != NotifyPath)
             throw MatrixException.InvalidParam($"data.url must be an http(s) URL with the path {NotifyPath}.");
-        if (data.OptionalString("format") is { } format && format != "event_id_only")
-            throw MatrixException.InvalidParam("data.format must be 'event_id_only' or absent.");
         var append = body.TryGetProperty("append", out var appendElement) && appendElement.ValueKind == JsonValueKind.True;
 
         await db.WriteAsync(async s =>
