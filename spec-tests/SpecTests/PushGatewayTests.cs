@@ -1,12 +1,18 @@
 using System.Collections.Concurrent;
 using System.Text;
 using System.Text.Json.Nodes;
+using Matrix.Federation.Events;
+using Matrix.Federation.Rooms;
 using Matrix.SpecTests.Harness;
 
 namespace Matrix.SpecTests;
 
-/// <summary>A server whose user-chosen URLs may reach 127.0.0.2, where the tests' push gateway stand-in listens.</summary>
-public class PushServer(string engine) : ServerFixture(engine, "outbound_http:\n  ip_range_allowlist: [\"127.0.0.2/32\"]\n");
+/// <summary>
+/// A server whose user-chosen URLs may reach 127.0.0.2, where the tests' push gateway stand-in listens, and that
+/// federates over plain HTTP with a fake remote server.
+/// </summary>
+public class PushServer(string engine)
+    : ServerFixture(engine, FederationFixture.FederationYaml + "outbound_http:\n  ip_range_allowlist: [\"127.0.0.2/32\"]\n");
 
 public sealed class SqlitePushServer() : PushServer("sqlite");
 public sealed class PostgresPushServer() : PushServer("postgres");
@@ -151,6 +157,65 @@ public abstract class PushGatewayTests(ServerFixture fixture)
     }
 
     [Fact]
+    public async Task An_invite_reaches_the_invitees_gateway_with_the_room_named_by_its_canonical_alias()
+    {
+        await using var gateway = new Gateway();
+        var alice = await C.RegisterAsync();
+        var bob = await C.RegisterAsync();
+        Assert.Equal(200, (await C.PostAsync($"{V3}/pushers/set", Pusher(gateway.Url, "invite-key"), bob.AccessToken)).Status);
+        var alias = MatrixClient.UniqueName("push");
+        var roomId = await RoomTests.CreateRoomAsync(C, alice, new { room_alias_name = alias });
+        var invited = await C.PostAsync($"{V3}/rooms/{RoomTests.R(roomId)}/invite", new { user_id = bob.UserId }, alice.AccessToken);
+        Assert.Equal(200, invited.Status);
+
+        var invite = (await gateway.NextAsync(n => n["notification"]!["room_id"]?.GetValue<string>() == roomId))["notification"]!;
+        Assert.Equal("m.room.member", invite["type"]!.GetValue<string>());
+        Assert.Equal("invite", invite["membership"]!.GetValue<string>());
+        Assert.True(invite["user_is_target"]!.GetValue<bool>());
+        Assert.Equal(alice.UserId, invite["sender"]!.GetValue<string>());
+        Assert.Equal($"#{alias}:{C.ServerName}", invite["room_name"]!.GetValue<string>());
+        // The deprecated "id" Synapse still sends (and SyTest checks) is the event ID.
+        Assert.Equal(invite["event_id"]!.GetValue<string>(), invite["id"]!.GetValue<string>());
+    }
+
+    [Fact]
+    public async Task An_invite_over_federation_reaches_the_invitees_gateway_named_from_its_stripped_state()
+    {
+        await using var gateway = new Gateway();
+        await using var remote = new FakeRemoteServer();
+        var bob = await C.RegisterAsync();
+        Assert.Equal(200, (await C.PostAsync($"{V3}/pushers/set", Pusher(gateway.Url, "remote-invite-key"), bob.AccessToken)).Status);
+        var version = RoomVersions.Find("10")!;
+        var roomId = $"!{Guid.NewGuid():N}:{remote.ServerName}";
+        var charlie = $"@charlie:{remote.ServerName}";
+        var invite = new JsonObject
+        {
+            ["type"] = "m.room.member", ["state_key"] = bob.UserId, ["sender"] = charlie, ["room_id"] = roomId,
+            ["content"] = new JsonObject { ["membership"] = "invite" }, ["origin_server_ts"] = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds(),
+            ["depth"] = 5, ["auth_events"] = new JsonArray(), ["prev_events"] = new JsonArray(),
+        };
+        EventSigning.HashAndSign(invite, version, remote.ServerName, remote.Key);
+        var eventId = Pdu.Parse(invite, version).EventId;
+        var answer = await remote.SendAsync(fixture.Server, HttpMethod.Put,
+            $"/_matrix/federation/v2/invite/{Uri.EscapeDataString(roomId)}/{Uri.EscapeDataString(eventId)}", new JsonObject
+            {
+                ["room_version"] = version.Id, ["event"] = invite,
+                ["invite_room_state"] = new JsonArray(new JsonObject
+                {
+                    ["type"] = "m.room.name", ["state_key"] = "", ["sender"] = charlie, ["content"] = new JsonObject { ["name"] = "Remote plans" },
+                }),
+            });
+        Assert.True(answer.Status == 200, answer.ToString());
+
+        var pushed = (await gateway.NextAsync(n => n["notification"]!["room_id"]?.GetValue<string>() == roomId))["notification"]!;
+        Assert.Equal(eventId, pushed["event_id"]!.GetValue<string>());
+        Assert.Equal("invite", pushed["membership"]!.GetValue<string>());
+        Assert.True(pushed["user_is_target"]!.GetValue<bool>());
+        Assert.Equal(charlie, pushed["sender"]!.GetValue<string>());
+        Assert.Equal("Remote plans", pushed["room_name"]!.GetValue<string>());
+    }
+
+    [Fact]
     public async Task A_failing_gateway_gets_every_notification_once_in_order_and_a_rejected_pushkey_loses_its_pusher()
     {
         await using var gateway = new Gateway();
@@ -186,8 +251,12 @@ public abstract class PushGatewayTests(ServerFixture fixture)
         Assert.Equal(200, (await C.PostAsync($"{V3}/rooms/{RoomTests.R(roomId)}/receipt/m.read/{RoomTests.R(first)}", new { }, bob.AccessToken)).Status);
 
         var all = (await C.GetAsync($"{V3}/notifications", bob.AccessToken)).Body!["notifications"]!.AsArray();
-        Assert.Equal([third, mention, first], all.Select(n => n!["event"]!["event_id"]!.GetValue<string>()).ToArray());
-        Assert.Equal([false, false, true], all.Select(n => n!["read"]!.GetValue<bool>()).ToArray());
+        // Bob's invite notified him too (.m.rule.invite_for_me), before he joined.
+        var invite = all[^1]!["event"]!;
+        Assert.Equal(["m.room.member", "invite", bob.UserId],
+            [invite["type"]!.GetValue<string>(), invite["content"]!["membership"]!.GetValue<string>(), invite["state_key"]!.GetValue<string>()]);
+        Assert.Equal([third, mention, first], all.SkipLast(1).Select(n => n!["event"]!["event_id"]!.GetValue<string>()).ToArray());
+        Assert.Equal([false, false, true, true], all.Select(n => n!["read"]!.GetValue<bool>()).ToArray());
         Assert.Equal(roomId, all[0]!["room_id"]!.GetValue<string>());
         // Rules have no profile tags since device-specific rules went: null, as Synapse serves it.
         Assert.True(all[0]!.AsObject().TryGetPropertyValue("profile_tag", out var profileTag));
@@ -200,7 +269,8 @@ public abstract class PushGatewayTests(ServerFixture fixture)
         var page = (await C.GetAsync($"{V3}/notifications?limit=2", bob.AccessToken)).Body!;
         Assert.Equal(2, page["notifications"]!.AsArray().Count);
         var rest = (await C.GetAsync($"{V3}/notifications?limit=2&from={page["next_token"]!.GetValue<string>()}", bob.AccessToken)).Body!;
-        Assert.Equal(first, Assert.Single(rest["notifications"]!.AsArray())!["event"]!["event_id"]!.GetValue<string>());
+        Assert.Equal([first, invite["event_id"]!.GetValue<string>()],
+            rest["notifications"]!.AsArray().Select(n => n!["event"]!["event_id"]!.GetValue<string>()).ToArray());
         Assert.Empty((await C.GetAsync($"{V3}/notifications", alice.AccessToken)).Body!["notifications"]!.AsArray());
         Assert.Equal(400, (await C.GetAsync($"{V3}/notifications?from=garbage", bob.AccessToken)).Status);
     }

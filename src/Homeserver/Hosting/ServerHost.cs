@@ -191,7 +191,8 @@ public static class ServerHost
         services.AddSingleton<IEndpoints, Relations.RelationsEndpoints>();
         services.AddSingleton<Push.PushRuleService>();
         services.AddSingleton<Push.PushActionStore>();
-        services.AddSingleton<IEventListener, Push.PushActionsWriter>();
+        services.AddSingleton<Push.PushActionsWriter>();
+        services.AddSingleton<IEventListener>(provider => provider.GetRequiredService<Push.PushActionsWriter>());
         services.AddSingleton<Push.PusherStore>();
         services.AddSingleton<Push.PushSender>();
         services.AddSingleton<IEventListener>(provider => provider.GetRequiredService<Push.PushSender>());

@@ -54,10 +54,11 @@ public sealed class PushActionStore
         """;
 
     /// <summary>
-    /// Rows for many users at once, each adding one to its user's unread count of the room and thread: one statement
-    /// per 500 (an event in a big room notifies hundreds).
+    /// Rows for many users at once, each adding one to its user's unread count of the room and thread unless
+    /// <paramref name="unread"/> is false (an invite notifies, but is no unread message of a room the invitee is not
+    /// in, as in Synapse): one statement per 500 (an event in a big room notifies hundreds).
     /// </summary>
-    public async Task InsertAsync(DbSession s, IReadOnlyList<PushActionRow> rows)
+    public async Task InsertAsync(DbSession s, IReadOnlyList<PushActionRow> rows, bool unread = true)
     {
         foreach (var chunk in rows.Chunk(500))
         {
@@ -82,6 +83,8 @@ public sealed class PushActionStore
                 ON CONFLICT DO NOTHING
                 """, args);
         }
+        if (!unread)
+            return;
         // One row per user, room and thread: an upsert may not touch a row twice.
         foreach (var chunk in rows.GroupBy(r => (r.UserId, r.RoomId, r.ThreadId)).Chunk(500))
         {
@@ -107,7 +110,8 @@ public sealed class PushActionStore
     }
 
     /// <summary>
-    /// Counts the user's unread events in the room anew, after their read receipts moved. The caller holds the room's
+    /// Counts the user's unread events in the room anew, after their read receipts moved; the user's own membership
+    /// events (their invite) never count, as <see cref="InsertAsync"/> leaves them out. The caller holds the room's
     /// lock: an event committing between this read and write would add to a count this then overwrites.
     /// </summary>
     public async Task RecountAsync(DbSession s, string userId, string roomId)
@@ -122,6 +126,7 @@ public sealed class PushActionStore
               AND a.stream_ordering > COALESCE((SELECT MAX(e.stream_ordering) FROM receipts r JOIN events e ON e.event_id = r.event_id
                   WHERE r.room_id = @roomId AND r.user_id = @userId AND r.receipt_type IN ('m.read', 'm.read.private') AND r.thread_id = ''), 0)
               AND a.stream_ordering > {ReadUpTo}
+              AND EXISTS (SELECT 1 FROM events e WHERE e.event_id = a.event_id AND (e.type <> 'm.room.member' OR e.state_key <> a.user_id))
             GROUP BY a.user_id, a.room_id, a.thread_id
             """, args);
     }

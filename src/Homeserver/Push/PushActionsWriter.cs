@@ -8,19 +8,26 @@ using Matrix.Homeserver.Storage;
 namespace Matrix.Homeserver.Push;
 
 /// <summary>
-/// Evaluates every accepted event against the push rules of the room's local members (not its sender) and records, in
-/// the event's own transaction, the events that notify them: the source of unread counts and notifications. Nothing
-/// from a user the recipient ignores notifies.
+/// Evaluates every accepted event against the push rules of the room's local members (not its sender), and an invite
+/// against its local invitee's, and records, in the event's own transaction, the events that notify them: the source
+/// of unread counts and notifications. Nothing from a user the recipient ignores notifies.
 /// </summary>
 public sealed class PushActionsWriter(
     PushRuleService rules, PushActionStore actions, EventCache events, AccountData.IgnoredUsers ignoredUsers, HomeserverConfig config)
     : IEventListener
 {
+    private static readonly IReadOnlyDictionary<string, long> NoLevels = new Dictionary<string, long>();
+
     public async Task OnPersistingAsync(DbSession session, Pdu pdu, long streamOrdering, RoomSnapshot roomAfter, RoomSnapshot? roomBefore)
     {
         var joined = roomAfter.JoinedMembers;
         var suffix = ":" + config.ServerName;
         var recipients = joined.Where(u => u.EndsWith(suffix, StringComparison.Ordinal) && u != pdu.Sender).ToList();
+        // The invitee is not joined, yet .m.rule.invite_for_me is theirs to match (Synapse adds them the same way).
+        var invitee = pdu.Membership == "invite" && pdu.StateKey is { } target && target.EndsWith(suffix, StringComparison.Ordinal)
+            && target != pdu.Sender ? target : null;
+        if (invitee is not null)
+            recipients.Add(invitee);
         if (recipients.Count == 0)
             return;
         var powers = new RoomPowers((await StateEventAsync(session, pdu, roomAfter, StateKey.Create))!,
@@ -28,6 +35,7 @@ public sealed class PushActionsWriter(
         var senderLevel = powers.UserLevel(pdu.Sender);
         var threadId = ThreadOf(pdu.Json);
         var notified = new List<PushActionRow>();
+        var invited = new List<PushActionRow>();
         var ev = new PushEventView(pdu.Json);
         foreach (var userId in recipients)
         {
@@ -36,16 +44,32 @@ public sealed class PushActionsWriter(
             var ruleset = await rules.RulesetAsync(session, userId);
             var displayName = ruleset.UsesDisplayName ? await DisplayNameAsync(session, pdu, roomAfter, userId) : null;
             var context = new PushContext(joined.Count, displayName, senderLevel, powers.Levels.Notifications);
-            if (ruleset.Evaluate(ev, context) is not { Notify: true } outcome)
-                continue;
-            notified.Add(new PushActionRow
-            {
-                UserId = userId, EventId = pdu.EventId, RoomId = pdu.RoomId, StreamOrdering = streamOrdering, ThreadId = threadId,
-                Highlight = outcome.Highlight ? 1 : 0, Actions = outcome.ActionsJson, Ts = pdu.OriginServerTs,
-            });
+            if (ruleset.Evaluate(ev, context) is { Notify: true } outcome)
+                (userId == invitee ? invited : notified).Add(Row(userId, pdu, streamOrdering, threadId, outcome));
         }
         await actions.InsertAsync(session, notified);
+        await actions.InsertAsync(session, invited, unread: false);
     }
+
+    /// <summary>
+    /// An invite from a room this server is not in (federation's <c>/invite</c>, stored at <paramref name="streamOrdering"/>):
+    /// only the invitee's rules, with no room state to go by (no joined members, no power levels).
+    /// </summary>
+    public async Task OnRemoteInviteAsync(DbSession session, Pdu invite, string invitee, long streamOrdering)
+    {
+        if ((await ignoredUsers.OfAsync(session, invitee)).Contains(invite.Sender))
+            return;
+        var displayName = invite.Content["displayname"] is JsonValue name && name.TryGetValue<string>(out var text) ? text : null;
+        var outcome = (await rules.RulesetAsync(session, invitee)).Evaluate(new PushEventView(invite.Json), new PushContext(0, displayName, 0, NoLevels));
+        if (outcome is { Notify: true })
+            await actions.InsertAsync(session, [Row(invitee, invite, streamOrdering, PushActionStore.MainThread, outcome)], unread: false);
+    }
+
+    private static PushActionRow Row(string userId, Pdu pdu, long streamOrdering, string threadId, PushOutcome outcome) => new()
+    {
+        UserId = userId, EventId = pdu.EventId, RoomId = pdu.RoomId, StreamOrdering = streamOrdering, ThreadId = threadId,
+        Highlight = outcome.Highlight ? 1 : 0, Actions = outcome.ActionsJson, Ts = pdu.OriginServerTs,
+    };
 
     public void OnPersisted(Pdu pdu, RoomSnapshot roomAfter)
     {

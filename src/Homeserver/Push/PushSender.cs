@@ -15,8 +15,8 @@ namespace Matrix.Homeserver.Push;
 /// and notifications older than a day are dropped rather than delivered late.
 /// </summary>
 public sealed class PushSender(
-    Database db, PusherStore pushers, PushActionStore actions, RoomStore rooms, GuardedHttp guarded, TimeProvider clock,
-    ILogger<PushSender> logger) : BackgroundService, IEventListener
+    Database db, PusherStore pushers, PushActionStore actions, RoomStore rooms, RemoteInviteStore remoteInvites, GuardedHttp guarded,
+    TimeProvider clock, ILogger<PushSender> logger) : BackgroundService, IEventListener
 {
     private static readonly TimeSpan Tick = TimeSpan.FromSeconds(5);
     private static readonly TimeSpan RequestTimeout = TimeSpan.FromSeconds(10);
@@ -104,15 +104,15 @@ public sealed class PushSender(
         var data = JsonNode.Parse(pusher.DataJson)!.AsObject();
         var url = data["url"]!.GetValue<string>();
         data.Remove("url");
-        var stored = await db.ReadAsync(s => rooms.GetEventAsync(s, notification.EventId), ct);
-        if (stored is null || stored.RedactedBy is not null)
+        if (await EventAsync(pusher.UserId, notification, ct) is not { } found)
             return Outcome.Skipped;
-        var ev = JsonNode.Parse(stored.Json)!.AsObject();
+        var (ev, inviteState) = found;
+        var type = ev["type"]?.GetValue<string>();
         var tweaks = new JsonObject();
         foreach (var action in JsonNode.Parse(notification.Actions)!.AsArray().OfType<JsonObject>())
             if (action["set_tweak"]?.GetValue<string>() is { } tweak)
                 tweaks[tweak] = action["value"]?.DeepClone() ?? (tweak == "highlight" ? true : null);
-        var highPriority = stored.Type == "m.room.encrypted" || tweaks.ContainsKey("sound") || tweaks["highlight"] is JsonValue h && h.TryGetValue<bool>(out var on) && on;
+        var highPriority = type == "m.room.encrypted" || tweaks.ContainsKey("sound") || tweaks["highlight"] is JsonValue h && h.TryGetValue<bool>(out var on) && on;
         var unread = await db.ReadAsync(s => actions.UnreadTotalAsync(s, pusher.UserId), ct);
         var body = new JsonObject
         {
@@ -128,7 +128,7 @@ public sealed class PushSender(
         };
         // Any other format (clients send some) gets the full one, as from Synapse.
         if (!(data["format"] is JsonValue format && format.TryGetValue<string>(out var name) && name == "event_id_only"))
-            await AddEventDetailsAsync(body, ev, stored, pusher.UserId, ct);
+            await AddEventDetailsAsync(body, ev, inviteState, pusher.UserId, ct);
 
         using var timeout = CancellationTokenSource.CreateLinkedTokenSource(ct);
         timeout.CancelAfter(RequestTimeout);
@@ -156,19 +156,65 @@ public sealed class PushSender(
         }
     }
 
-    /// <summary>The full format: the event's type, sender and content, with the sender's display name and the room's name.</summary>
-    private async Task AddEventDetailsAsync(JsonObject body, JsonObject ev, EventRow stored, string userId, CancellationToken ct)
+    /// <summary>
+    /// The notifying event: a stored one (none once redacted), or an invite from a room this server is not in, with
+    /// the stripped state its server sent.
+    /// </summary>
+    private Task<(JsonObject Event, JsonArray? InviteState)?> EventAsync(string userId, PushActionRow notification, CancellationToken ct) =>
+        db.ReadAsync<(JsonObject, JsonArray?)?>(async s =>
+        {
+            if (await rooms.GetEventAsync(s, notification.EventId) is { } stored)
+                return stored.RedactedBy is null ? (JsonNode.Parse(stored.Json)!.AsObject(), null) : null;
+            return await remoteInvites.GetAsync(s, notification.RoomId, userId) is { } invite && invite.EventId == notification.EventId
+                ? (JsonNode.Parse(invite.EventJson)!.AsObject(), JsonNode.Parse(invite.InviteStateJson) as JsonArray ?? [])
+                : null;
+        }, ct);
+
+    /// <summary>
+    /// The full format: the event's type, sender and content, membership details, the sender's display name and the
+    /// room's name, from the room's state or else from an invite's stripped state.
+    /// </summary>
+    private async Task AddEventDetailsAsync(JsonObject body, JsonObject ev, JsonArray? inviteState, string userId, CancellationToken ct)
     {
-        body["type"] = stored.Type;
-        body["sender"] = stored.Sender;
+        var type = ev["type"]?.GetValue<string>();
+        var sender = ev["sender"]?.GetValue<string>() ?? "";
+        var roomId = ev["room_id"]?.GetValue<string>() ?? "";
+        // Deprecated, but Synapse still sends it and SyTest checks it.
+        body["id"] = body["event_id"]!.DeepClone();
+        body["type"] = type;
+        body["sender"] = sender;
         body["content"] = ev["content"]?.DeepClone();
-        if (stored.StateKey is { } stateKey)
-            body["user_is_target"] = stateKey == userId;
-        if (await StateContentAsync(stored.RoomId, "m.room.member", stored.Sender, ct) is { } member && member["displayname"] is JsonValue name)
-            body["sender_display_name"] = name.DeepClone();
-        if (await StateContentAsync(stored.RoomId, "m.room.name", "", ct) is { } roomName && roomName["name"] is JsonValue nameValue)
-            body["room_name"] = nameValue.DeepClone();
+        if (type == "m.room.member" && ev["state_key"] is JsonValue stateKey)
+        {
+            body["membership"] = ev["content"]?["membership"]?.DeepClone();
+            body["user_is_target"] = stateKey.GetValue<string>() == userId;
+        }
+        var senderMember = inviteState is null ? await StateContentAsync(roomId, "m.room.member", sender, ct) : Stripped(inviteState, "m.room.member", sender);
+        if (senderMember?["displayname"] is JsonValue name && name.TryGetValue<string>(out var displayName) && displayName.Length > 0)
+            body["sender_display_name"] = displayName;
+        if (await RoomNameAsync(roomId, inviteState, ct) is { } roomName)
+            body["room_name"] = roomName;
     }
+
+    /// <summary>
+    /// The room's name as Synapse names it in pushes: its <c>m.room.name</c>, else its canonical alias (for an invite
+    /// from a room this server is not in, only the name in its stripped state). Synapse's last resort, names from the
+    /// members, is not served.
+    /// </summary>
+    private async Task<string?> RoomNameAsync(string roomId, JsonArray? inviteState, CancellationToken ct)
+    {
+        if (inviteState is not null)
+            return NonEmpty(Stripped(inviteState, "m.room.name", "")?["name"]);
+        return NonEmpty((await StateContentAsync(roomId, "m.room.name", "", ct))?["name"])
+            ?? (NonEmpty((await StateContentAsync(roomId, "m.room.canonical_alias", "", ct))?["alias"]) is { } alias && LooksLikeAlias(alias) ? alias : null);
+    }
+
+    private static bool LooksLikeAlias(string alias) => alias.StartsWith('#') && alias.IndexOf(':') is var colon && colon > 0 && colon < alias.Length - 1;
+
+    private static string? NonEmpty(JsonNode? node) => node is JsonValue value && value.TryGetValue<string>(out var text) && text.Length > 0 ? text : null;
+
+    private static JsonObject? Stripped(JsonArray state, string type, string stateKey) => state.OfType<JsonObject>()
+        .FirstOrDefault(e => e["type"]?.GetValue<string>() == type && e["state_key"]?.GetValue<string>() == stateKey)?["content"] as JsonObject;
 
     private Task<JsonObject?> StateContentAsync(string roomId, string type, string stateKey, CancellationToken ct) => db.ReadAsync(async s =>
         await rooms.CurrentStateEventIdAsync(s, roomId, type, stateKey) is { } eventId && await rooms.GetEventAsync(s, eventId) is { } row

@@ -22,7 +22,7 @@ namespace Matrix.Homeserver.ServerServer;
 public sealed class FederationInvites(
     FederationRequestAuth auth, FederationClient client, ServerKeyService keys, Database db, UserStore users, RemoteInviteStore invites,
     StreamPositions streams, RoomReader reader, SyncNotifier notifier, HomeserverConfig config, Ed25519KeyPair signingKey,
-    AccountData.InvitePermissions invitePermissions) : IEndpoints
+    AccountData.InvitePermissions invitePermissions, Push.PushActionsWriter pushActions, Push.PushSender pushSender) : IEndpoints
 {
     public const int MaxInviteStateEvents = 50;
 
@@ -84,9 +84,15 @@ public sealed class FederationInvites(
         EventSigning.AddSignature(signed, version, config.ServerName, signingKey);
         var stripped = (request["invite_room_state"] as JsonArray ?? []).OfType<JsonObject>().Take(MaxInviteStateEvents)
             .Where(e => e["type"] is JsonValue && e["content"] is JsonObject).Select(e => (JsonNode)e.DeepClone()).ToArray();
-        await db.WriteAsync(async s => await invites.SetAsync(s, new RemoteInviteRow(invite.RoomId, invitee.Value, invite.EventId, version.Id,
-            CanonicalJson.EncodeToString(signed), new JsonArray(stripped).ToJsonString(), await streams.NextAsync(s, "events"), "invite", origin)), ct);
+        await db.WriteAsync(async s =>
+        {
+            var position = await streams.NextAsync(s, "events");
+            await invites.SetAsync(s, new RemoteInviteRow(invite.RoomId, invitee.Value, invite.EventId, version.Id,
+                CanonicalJson.EncodeToString(signed), new JsonArray(stripped).ToJsonString(), position, "invite", origin));
+            await pushActions.OnRemoteInviteAsync(s, invite, invitee.Value, position);
+        }, ct);
         notifier.Notify([invitee.Value]);
+        pushSender.Wake();
         await context.WriteJsonAsync(new JsonObject { ["event"] = signed });
     }
 }
