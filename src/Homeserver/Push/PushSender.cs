@@ -107,7 +107,7 @@ public sealed class PushSender(
         if (await EventAsync(pusher.UserId, notification, ct) is not { } found)
             return Outcome.Skipped;
         var (ev, inviteState) = found;
-        var type = ev["type"]?.GetValue<string>();
+        var type = Text(ev["type"]);
         var tweaks = new JsonObject();
         foreach (var action in JsonNode.Parse(notification.Actions)!.AsArray().OfType<JsonObject>())
             if (action["set_tweak"]?.GetValue<string>() is { } tweak)
@@ -176,21 +176,21 @@ public sealed class PushSender(
     /// </summary>
     private async Task AddEventDetailsAsync(JsonObject body, JsonObject ev, JsonArray? inviteState, string userId, CancellationToken ct)
     {
-        var type = ev["type"]?.GetValue<string>();
-        var sender = ev["sender"]?.GetValue<string>() ?? "";
-        var roomId = ev["room_id"]?.GetValue<string>() ?? "";
+        var type = Text(ev["type"]);
+        var sender = Text(ev["sender"]) ?? "";
+        var roomId = Text(ev["room_id"]) ?? "";
         // Deprecated, but Synapse still sends it and SyTest checks it.
         body["id"] = body["event_id"]!.DeepClone();
         body["type"] = type;
         body["sender"] = sender;
         body["content"] = ev["content"]?.DeepClone();
-        if (type == "m.room.member" && ev["state_key"] is JsonValue stateKey)
+        if (type == "m.room.member" && Text(ev["state_key"]) is { } stateKey)
         {
             body["membership"] = ev["content"]?["membership"]?.DeepClone();
-            body["user_is_target"] = stateKey.GetValue<string>() == userId;
+            body["user_is_target"] = stateKey == userId;
         }
         var senderMember = inviteState is null ? await StateContentAsync(roomId, "m.room.member", sender, ct) : Stripped(inviteState, "m.room.member", sender);
-        if (senderMember?["displayname"] is JsonValue name && name.TryGetValue<string>(out var displayName) && displayName.Length > 0)
+        if (NonEmpty(senderMember?["displayname"]) is { } displayName)
             body["sender_display_name"] = displayName;
         if (await RoomNameAsync(roomId, inviteState, ct) is { } roomName)
             body["room_name"] = roomName;
@@ -211,10 +211,13 @@ public sealed class PushSender(
 
     private static bool LooksLikeAlias(string alias) => alias.StartsWith('#') && alias.IndexOf(':') is var colon && colon > 0 && colon < alias.Length - 1;
 
-    private static string? NonEmpty(JsonNode? node) => node is JsonValue value && value.TryGetValue<string>(out var text) && text.Length > 0 ? text : null;
+    // Safe on whatever another server put in stripped state: a malformed field reads as absent.
+    private static string? Text(JsonNode? node) => node is JsonValue value && value.TryGetValue<string>(out var text) ? text : null;
+
+    private static string? NonEmpty(JsonNode? node) => Text(node) is { Length: > 0 } text ? text : null;
 
     private static JsonObject? Stripped(JsonArray state, string type, string stateKey) => state.OfType<JsonObject>()
-        .FirstOrDefault(e => e["type"]?.GetValue<string>() == type && e["state_key"]?.GetValue<string>() == stateKey)?["content"] as JsonObject;
+        .FirstOrDefault(e => Text(e["type"]) == type && Text(e["state_key"]) == stateKey)?["content"] as JsonObject;
 
     private Task<JsonObject?> StateContentAsync(string roomId, string type, string stateKey, CancellationToken ct) => db.ReadAsync(async s =>
         await rooms.CurrentStateEventIdAsync(s, roomId, type, stateKey) is { } eventId && await rooms.GetEventAsync(s, eventId) is { } row
