@@ -30,6 +30,8 @@ public sealed class AccountService(
             throw new MatrixException(400, "M_INVALID_USERNAME", "User ID can only contain the characters a-z, 0-9, '.', '_', '=', '-', '/' and '+'.");
         if (localpart.StartsWith('_') && !forAppService)
             throw new MatrixException(400, "M_INVALID_USERNAME", "User IDs starting with '_' are reserved.");
+        if (IsGuestLocalpart(localpart) && !forAppService)
+            throw new MatrixException(400, "M_INVALID_USERNAME", "Numeric user IDs are reserved for guest users.");
         var userId = UserId.Create(localpart, Federation.Identifiers.ServerName.Parse(config.ServerName));
         if (System.Text.Encoding.UTF8.GetByteCount(userId.Value) > UserId.MaxLength)
             throw new MatrixException(400, "M_INVALID_USERNAME", $"User ID may not be longer than {UserId.MaxLength} bytes.");
@@ -65,6 +67,66 @@ public sealed class AccountService(
             return inhibitLogin ? null : await IssueSessionAsync(s, userId.Value, deviceId, deviceDisplayName, wantsRefreshToken);
         }, ct);
         logger.LogInformation("Registered {UserId}", userId.Value);
+        return session;
+    }
+
+    /// <summary>
+    /// Spec (Guest Access): a guest account with a numeric localpart (reserved for guests, as in Synapse), its display
+    /// name that number, and a device the server names.
+    /// </summary>
+    public async Task<LoginSession> RegisterGuestAsync(string? deviceDisplayName, CancellationToken ct)
+    {
+        var server = Federation.Identifiers.ServerName.Parse(config.ServerName);
+        var session = await db.WriteAsync(async s =>
+        {
+            for (var attempt = 0; ; attempt++)
+            {
+                var userId = UserId.Create(System.Security.Cryptography.RandomNumberGenerator.GetInt32(100_000_000, int.MaxValue)
+                    .ToString(System.Globalization.CultureInfo.InvariantCulture), server);
+                if (await users.InsertAsync(s, userId.Value, passwordHash: null, isAdmin: false, Now, isGuest: true))
+                {
+                    await profiles.SetAsync(s, userId.Value, "displayname", System.Text.Json.JsonSerializer.Serialize(userId.Localpart));
+                    return await IssueSessionAsync(s, userId.Value, deviceId: null, deviceDisplayName, wantsRefreshToken: false);
+                }
+                if (attempt == 10)
+                    throw new MatrixException(500, "M_UNKNOWN", "Unable to find a free guest user ID.");
+            }
+        }, ct);
+        logger.LogInformation("Registered guest {UserId}", session.UserId);
+        return session;
+    }
+
+    /// <summary>Whether a localpart is of the form reserved for guests.</summary>
+    public static bool IsGuestLocalpart(string localpart) => localpart.Length > 0 && localpart.All(char.IsAsciiDigit);
+
+    /// <summary>
+    /// The guest that <paramref name="guestAccessToken"/> belongs to, when it is <paramref name="userId"/>: only a guest's
+    /// own token may upgrade it to a full account.
+    /// </summary>
+    public async Task EnsureGuestTokenOfAsync(UserId userId, string guestAccessToken, CancellationToken ct)
+    {
+        var found = await db.ReadAsync(s => tokens.GetAccessTokenWithUserAsync(s, Secrets.Hash(guestAccessToken)), ct);
+        if (found is not var (_, user))
+            throw MatrixException.UnknownToken(softLogout: false);
+        if (user.IsGuest == 0 || user.UserId != userId.Value)
+            throw MatrixException.Forbidden("Cannot register taken user ID without valid guest credentials for that user.");
+    }
+
+    /// <summary>Makes a guest a full account with a password, and (unless <paramref name="inhibitLogin"/>) a new session, in one transaction.</summary>
+    public async Task<LoginSession?> UpgradeGuestAsync(UserId userId, string? password, string? deviceId, string? deviceDisplayName,
+        bool inhibitLogin, bool wantsRefreshToken, Func<DbSession, Task> alsoInTransaction, CancellationToken ct)
+    {
+        ValidatePassword(password);
+        ValidateDeviceId(deviceId);
+        var passwordHash = password is null ? null : await hasher.HashAsync(password, ct);
+        var session = await db.WriteAsync(async s =>
+        {
+            if (!await users.UpgradeGuestAsync(s, userId.Value, passwordHash))
+                throw new MatrixException(400, "M_USER_IN_USE", "User ID already taken.");
+            await alsoInTransaction(s);
+            return inhibitLogin ? null : await IssueSessionAsync(s, userId.Value, deviceId, deviceDisplayName, wantsRefreshToken);
+        }, ct);
+        logger.LogInformation("Upgraded guest {UserId} to a full account", userId.Value);
         return session;
     }
 

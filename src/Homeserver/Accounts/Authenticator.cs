@@ -13,7 +13,7 @@ namespace Matrix.Homeserver.Accounts;
 /// service acts as. An application service acting without a device has the empty device ID.
 /// </summary>
 public sealed record Requester(UserId UserId, string DeviceId, bool IsAdmin, string TokenHash, AppServiceRegistration? AppService = null,
-    bool IsSuspended = false)
+    bool IsSuspended = false, bool IsGuest = false)
 {
     /// <summary>Spec (account suspension): what a suspended account may not do answers 403 <c>M_USER_SUSPENDED</c>.</summary>
     public void EnsureNotSuspended()
@@ -75,6 +75,8 @@ public sealed class Authenticator(
         if (row.ExpiresTs is { } expires && expires <= now)
             throw MatrixException.UnknownToken(softLogout: true);
         EnsureNotLocked(user, context);
+        if (user.IsGuest != 0 && !GuestAccess.Allows(context))
+            throw GuestAccess.Forbidden();
 
         limiter.Check("client", row.UserId, config.RateLimits.ClientRequests);
         if (row.Used == 0 && row.RefreshTokenHash is not null)
@@ -87,7 +89,7 @@ public sealed class Authenticator(
         await RecordLastSeenAsync(row, context, now, ct);
 
         UserId.TryParse(row.UserId, out var userId);
-        var requester = new Requester(userId, row.DeviceId, user.IsAdmin != 0, tokenHash, IsSuspended: user.Suspended != 0);
+        var requester = new Requester(userId, row.DeviceId, user.IsAdmin != 0, tokenHash, IsSuspended: user.Suspended != 0, IsGuest: user.IsGuest != 0);
         context.Items[typeof(Requester)] = requester;
         return requester;
     }

@@ -1,4 +1,5 @@
 using System.Text.Json.Nodes;
+using Matrix.Federation.Identifiers;
 using Matrix.Homeserver.Config;
 using Matrix.Homeserver.Http;
 
@@ -24,7 +25,10 @@ public sealed class RegistrationEndpoints(
     {
         var kind = context.Query("kind");
         if (kind == "guest")
-            throw new MatrixException(403, "M_GUEST_ACCESS_FORBIDDEN", "Guest access is disabled on this server.");
+        {
+            await RegisterGuestAsync(context);
+            return;
+        }
         if (kind is not ("" or "user"))
             throw MatrixException.InvalidParam("kind must be 'user' or 'guest'.");
         var body = await json.ReadObjectAsync(context);
@@ -46,16 +50,42 @@ public sealed class RegistrationEndpoints(
         AccountService.ValidatePassword(password);
         AccountService.ValidateDeviceId(deviceId);
 
+        // Spec (Guest Access): a guest becomes a full account by registering its own user ID with its access token.
+        var guestAccessToken = body.OptionalString("guest_access_token");
+        if (guestAccessToken is not null && username is null)
+            throw MatrixException.MissingParam("username");
+
         // The name is checked before authentication, so a client learns it is taken before the user completes any stage.
-        var userId = accounts.ValidateNewLocalpart(username ?? Secrets.NewSessionId().ToLowerInvariant());
+        var userId = guestAccessToken is null
+            ? accounts.ValidateNewLocalpart(username ?? Secrets.NewSessionId().ToLowerInvariant())
+            : UserId.Create(username!.ToLowerInvariant(), Federation.Identifiers.ServerName.Parse(config.ServerName));
         appServices.CheckUserIdFree(userId.Value, actor: null);
-        if (await accounts.IsUserIdTakenAsync(userId, context.RequestAborted))
+        if (guestAccessToken is not null)
+            await accounts.EnsureGuestTokenOfAsync(userId, guestAccessToken, context.RequestAborted);
+        else if (await accounts.IsUserIdTakenAsync(userId, context.RequestAborted))
             throw new MatrixException(400, "M_USER_IN_USE", "User ID already taken.");
 
         var authorisation = await uia.AuthenticateAsync(context, body, Flows, user: null);
-        var session = await accounts.RegisterAsync(userId, password, isAdmin: false, deviceId, displayName, inhibitLogin, wantsRefresh,
-            s => uia.FinishAsync(s, authorisation), context.RequestAborted);
+        var session = guestAccessToken is null
+            ? await accounts.RegisterAsync(userId, password, isAdmin: false, deviceId, displayName, inhibitLogin, wantsRefresh,
+                s => uia.FinishAsync(s, authorisation), context.RequestAborted)
+            : await accounts.UpgradeGuestAsync(userId, password, deviceId, displayName, inhibitLogin, wantsRefresh,
+                s => uia.FinishAsync(s, authorisation), context.RequestAborted);
         await context.WriteJsonAsync(session?.ToJson(config) ?? new JsonObject { ["user_id"] = userId.Value });
+    }
+
+    /// <summary>
+    /// Spec (Guest Access): <c>kind=guest</c> ignores every parameter but <c>initial_device_display_name</c>, needs no
+    /// user-interactive auth, and works whether or not registration is open, when guest access is on.
+    /// </summary>
+    private async Task RegisterGuestAsync(HttpContext context)
+    {
+        if (!config.Registration.AllowGuestAccess)
+            throw GuestAccess.Forbidden("Guest access is disabled on this server.");
+        limiter.Check("register", context.ClientIp(), config.RateLimits.Registration);
+        var body = await json.ReadObjectAsync(context, optional: true);
+        var session = await accounts.RegisterGuestAsync(body.OptionalString("initial_device_display_name"), context.RequestAborted);
+        await context.WriteJsonAsync(session.ToJson(config));
     }
 
     /// <summary>

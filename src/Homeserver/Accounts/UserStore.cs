@@ -13,6 +13,8 @@ public sealed class UserRow
     public long Locked { get; init; }
     /// <summary>Suspended by an administrator: the account reads but may not act in rooms or change its profile (reversible).</summary>
     public long Suspended { get; init; }
+    /// <summary>A guest account (spec: Guest Access), until it is upgraded by registering with its guest access token.</summary>
+    public long IsGuest { get; init; }
 }
 
 public sealed class UserStore(AccessTokenCache tokens)
@@ -21,11 +23,25 @@ public sealed class UserStore(AccessTokenCache tokens)
         s.QuerySingleOrDefaultAsync<UserRow>("SELECT * FROM users WHERE user_id = @userId", new { userId });
 
     /// <summary>Inserts a user; false when the user ID is taken.</summary>
-    public async Task<bool> InsertAsync(DbSession s, string userId, string? passwordHash, bool isAdmin, long now) =>
+    public async Task<bool> InsertAsync(DbSession s, string userId, string? passwordHash, bool isAdmin, long now, bool isGuest = false) =>
         await s.ExecuteAsync("""
-            INSERT INTO users (user_id, password_hash, is_admin, deactivated, created_ts)
-            VALUES (@userId, @passwordHash, @isAdmin, 0, @now) ON CONFLICT (user_id) DO NOTHING
-            """, new { userId, passwordHash, isAdmin = isAdmin ? 1L : 0L, now }) == 1;
+            INSERT INTO users (user_id, password_hash, is_admin, deactivated, created_ts, is_guest)
+            VALUES (@userId, @passwordHash, @isAdmin, 0, @now, @isGuest) ON CONFLICT (user_id) DO NOTHING
+            """, new { userId, passwordHash, isAdmin = isAdmin ? 1L : 0L, now, isGuest = isGuest ? 1L : 0L }) == 1;
+
+    /// <summary>Makes a guest a full account with its password; false when the user is not (or no longer) a guest.</summary>
+    public async Task<bool> UpgradeGuestAsync(DbSession s, string userId, string? passwordHash) =>
+        await UpdateAsync(s, "UPDATE users SET is_guest = 0, password_hash = @passwordHash WHERE user_id = @userId AND is_guest = 1",
+            new { userId, passwordHash }) == 1;
+
+    /// <summary>Which of <paramref name="userIds"/> are guests.</summary>
+    public async Task<IReadOnlyList<string>> GuestsAmongAsync(DbSession s, IReadOnlyCollection<string> userIds)
+    {
+        if (userIds.Count == 0)
+            return [];
+        var args = new SqlArgs();
+        return (await s.QueryAsync<string>($"SELECT user_id FROM users WHERE is_guest = 1 AND user_id IN {SqlList.In(args, "u", userIds)}", args)).ToList();
+    }
 
     public Task SetPasswordHashAsync(DbSession s, string userId, string? passwordHash) =>
         UpdateAsync(s, "UPDATE users SET password_hash = @passwordHash WHERE user_id = @userId", new { userId, passwordHash });

@@ -67,6 +67,8 @@ public sealed class RegistrationConfig
     public bool Enabled { get; set; }
     public bool RequiresToken { get; set; }
     public string? SharedSecret { get; set; }
+    /// <summary>Guest accounts (<c>POST /register?kind=guest</c>), Synapse's <c>allow_guest_access</c>; off by default as there.</summary>
+    public bool AllowGuestAccess { get; set; }
 }
 
 public sealed class AuthConfig

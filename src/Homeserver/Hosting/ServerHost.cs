@@ -130,6 +130,9 @@ public static class ServerHost
         services.AddSingleton<SyncNotifier>();
         services.AddSingleton<EventSpine>();
         services.AddSingleton<MembershipService>();
+        services.AddSingleton<GuestAccessRevocations>();
+        services.AddSingleton<IEventListener>(provider => provider.GetRequiredService<GuestAccessRevocations>());
+        services.AddHostedService<GuestEviction>();
         services.AddSingleton<RestrictedJoins>();
         services.AddSingleton<RoomCreation>();
         services.AddSingleton<RoomReader>();

@@ -48,9 +48,15 @@ public sealed class MembershipService(
     /// server still in the room, through the servers that were in it then. Only a room no other server was in when
     /// this one left is joined here.
     /// </summary>
-    public async Task JoinAsync(string roomId, string userId, string? reason, IEnumerable<string> servers, CancellationToken ct)
+    /// <remarks>
+    /// Spec (Guest Access): a guest joins only a room whose <c>m.room.guest_access</c> is <c>can_join</c>; as in Synapse,
+    /// that is judged by the state this server has, so a guest cannot join a room this server does not know.
+    /// </remarks>
+    public async Task JoinAsync(string roomId, string userId, string? reason, IEnumerable<string> servers, bool asGuest, CancellationToken ct)
     {
         var known = await spine.GetRoomAsync(roomId, ct);
+        if (asGuest && (known is null || !await GuestsMayJoinAsync(known, ct)))
+            throw Accounts.GuestAccess.Forbidden("Guests may not join this room.");
         var othersInRoom = known?.JoinedServers.Where(s => s != config.ServerName).ToList() ?? [];
         if (known is not null && (known.JoinedServers.Contains(config.ServerName) || othersInRoom.Count == 0 || !config.Federation.Enabled))
         {
@@ -138,6 +144,11 @@ public sealed class MembershipService(
             await spine.SendAsync(membership.RoomId, new NewEvent("m.room.member", userId, userId, content), ct);
         }
     }
+
+    public async Task<bool> GuestsMayJoinAsync(RoomSnapshot room, CancellationToken ct) =>
+        (await spine.GetStateEventAsync(room, GuestAccessKey, ct))?.ContentString("guest_access") == "can_join";
+
+    public static readonly StateKey GuestAccessKey = new("m.room.guest_access", "");
 
     private async Task AddProfileAsync(JsonObject content, string userId, CancellationToken ct)
     {

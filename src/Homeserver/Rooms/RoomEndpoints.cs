@@ -54,7 +54,8 @@ public sealed class RoomEndpoints(
         var body = await json.ReadObjectAsync(context, optional: true);
         var (roomId, servers) = await ResolveRoomAsync(context, context.Request.RouteValues.ContainsKey("roomId") ? "roomId" : "roomIdOrAlias");
         var user = requester.UserId.Value;
-        await memberships.JoinAsync(roomId, user, body.OptionalString("reason"), servers.Concat(ViaServers(context)), context.RequestAborted);
+        await memberships.JoinAsync(roomId, user, body.OptionalString("reason"), servers.Concat(ViaServers(context)), requester.IsGuest,
+            context.RequestAborted);
         await context.WriteJsonAsync(new JsonObject { ["room_id"] = roomId });
     }
 

@@ -470,6 +470,10 @@ public static class Migrations
                     AND (r.thread_id = '' OR r.thread_id = a.thread_id)), 0)
             GROUP BY a.user_id, a.room_id, a.thread_id;
             """),
+        // Guest accounts (spec: Guest Access): limited to the module's endpoints until upgraded to a full account.
+        (10, """
+            ALTER TABLE users ADD COLUMN is_guest BIGINT NOT NULL DEFAULT 0;
+            """),
     ];
 
     /// <summary>
