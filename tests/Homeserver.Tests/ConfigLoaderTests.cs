@@ -17,6 +17,7 @@ public sealed class ConfigLoaderTests
         Assert.Equal(defaults.Listeners[0].BindAddress, sample.Listeners[0].BindAddress);
         Assert.Equal(defaults.Database.Engine, sample.Database.Engine);
         Assert.Equal(defaults.Registration.Enabled, sample.Registration.Enabled);
+        Assert.Equal(defaults.Registration.AllowGuestAccess, sample.Registration.AllowGuestAccess);
         Assert.Equal(defaults.Auth.PasswordHashing.OpsLimit, sample.Auth.PasswordHashing.OpsLimit);
         Assert.Equal(defaults.Auth.PasswordHashing.MemLimitKib, sample.Auth.PasswordHashing.MemLimitKib);
         Assert.Equal(defaults.Auth.RefreshableAccessTokenLifetimeMs, sample.Auth.RefreshableAccessTokenLifetimeMs);

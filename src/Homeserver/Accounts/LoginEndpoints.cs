@@ -130,7 +130,7 @@ public sealed class LoginEndpoints(
         {
             ["user_id"] = requester.UserId.Value,
             ["device_id"] = requester.DeviceId,
-            ["is_guest"] = false,
+            ["is_guest"] = requester.IsGuest,
         });
     }
 }
