@@ -82,20 +82,39 @@ public sealed class RoomReader(EventSpine spine, Database db, RoomStore rooms, S
         return _groups.GetOrAdd(groupId, state);
     }
 
+    private static readonly StateKey HistoryVisibilityKey = new("m.room.history_visibility", "");
+
+    /// <summary>0 for the most open visibility; unknown values are as closed as <c>joined</c>, as <see cref="CanSeeAsync"/> treats them.</summary>
+    private static int Openness(string visibility) => visibility switch
+    {
+        "world_readable" => 0,
+        "shared" => 1,
+        "invited" => 2,
+        _ => 3,
+    };
+
     private async Task<string> HistoryVisibilityAsync(RoomSnapshot room, IReadOnlyDictionary<StateKey, string> state, CancellationToken ct) =>
-        state.TryGetValue(new StateKey("m.room.history_visibility", ""), out var id)
+        state.TryGetValue(HistoryVisibilityKey, out var id)
             ? (await events.GetAsync(id, room.Version, ct))?.ContentString("history_visibility") ?? "shared"
             : "shared";
 
     /// <summary>
     /// History visibility: whether the user may see an event, given the room state after it and whether they are
     /// joined now. <c>world_readable</c>: anyone; <c>shared</c>: members from any time once joined; <c>invited</c>:
-    /// also while invited; <c>joined</c>: only while joined.
+    /// also while invited; <c>joined</c>: only while joined. A change of visibility is judged by the more open of the
+    /// values before and after it (as Synapse does), so those who could see the room before see it closing.
     /// </summary>
     public async Task<bool> CanSeeAsync(RoomSnapshot room, EventRow row, string userId, bool joinedNow, CancellationToken ct)
     {
         var state = await StateGroupAsync(row.StateGroup, ct);
         var visibility = await HistoryVisibilityAsync(room, state, ct);
+        if (row.Type == HistoryVisibilityKey.Type && row.StateKey == "")
+            foreach (var before in await db.ReadAsync(s => rooms.GetEventsAsync(s, events.FromRow(row, room.Version).PrevEvents), ct))
+            {
+                var earlier = await HistoryVisibilityAsync(room, await StateGroupAsync(before.StateGroup, ct), ct);
+                if (Openness(earlier) < Openness(visibility))
+                    visibility = earlier;
+            }
         if (visibility == "world_readable")
             return true;
         var membership = state.TryGetValue(StateKey.Member(userId), out var memberId)
