@@ -240,6 +240,22 @@ public abstract class RoomTests(ServerFixture fixture)
     }
 
     [Fact]
+    public async Task Setting_state_to_what_the_same_sender_set_makes_no_new_event()
+    {
+        var alice = await C.RegisterAsync();
+        var bob = await C.RegisterAsync();
+        var roomId = await CreateRoomAsync(C, alice, new { preset = "public_chat", power_level_content_override = new { state_default = 0 } });
+        await C.PostAsync($"{V3}/rooms/{R(roomId)}/join", new { }, bob.AccessToken);
+        var first = await C.PutAsync($"{V3}/rooms/{R(roomId)}/state/m.room.topic", new { topic = "same" }, alice.AccessToken);
+        var again = await C.PutAsync($"{V3}/rooms/{R(roomId)}/state/m.room.topic", new { topic = "same" }, alice.AccessToken);
+        Assert.Equal(first.Str("event_id"), again.Str("event_id"));
+        var byOther = await C.PutAsync($"{V3}/rooms/{R(roomId)}/state/m.room.topic", new { topic = "same" }, bob.AccessToken);
+        Assert.NotEqual(first.Str("event_id"), byOther.Str("event_id"));
+        var changed = await C.PutAsync($"{V3}/rooms/{R(roomId)}/state/m.room.topic", new { topic = "other" }, bob.AccessToken);
+        Assert.NotEqual(byOther.Str("event_id"), changed.Str("event_id"));
+    }
+
+    [Fact]
     public async Task Profile_changes_reach_the_rooms_and_per_room_names_use_the_state_endpoint()
     {
         var alice = await C.RegisterAsync();

@@ -86,12 +86,28 @@ public sealed class EventEndpoints(
             await CheckCanonicalAliasAsync(roomId, content, context.RequestAborted);
         if (type == "m.room.member" && content["membership"]?.GetValue<string>() == "invite")
             await invitePermissions.CheckAsync(stateKey, context.RequestAborted);
+        if (type != "m.room.member" && await UnchangedStateAsync(roomId, type, stateKey, requester.UserId.Value, content, context.RequestAborted) is { } current)
+        {
+            await context.WriteJsonAsync(new JsonObject { ["event_id"] = current });
+            return;
+        }
         var sent = await spine.SendAsync(roomId, new NewEvent(type, stateKey, requester.UserId.Value, content)
         {
             OriginServerTs = AppServiceTimestamp(context, requester),
         }, context.RequestAborted);
         await context.WriteJsonAsync(new JsonObject { ["event_id"] = sent.Pdu.EventId });
     }
+
+    /// <summary>
+    /// As Synapse does, a joined member setting state it set last to the same content makes no new event: the current
+    /// one's ID is the answer (clients re-send settings they did not change).
+    /// </summary>
+    private async Task<string?> UnchangedStateAsync(string roomId, string type, string stateKey, string sender, JsonObject content, CancellationToken ct) =>
+        await spine.GetRoomAsync(roomId, ct) is { } room && room.JoinedMembers.Contains(sender)
+        && await spine.GetStateEventAsync(room, new StateKey(type, stateKey), ct) is { } current
+        && current.Sender == sender && JsonNode.DeepEquals(current.Content, content)
+            ? current.EventId
+            : null;
 
     /// <summary>Timestamp massaging: an application service may date its events with <c>ts</c>; others' <c>ts</c> is ignored.</summary>
     private static long? AppServiceTimestamp(HttpContext context, Requester requester)
