@@ -238,10 +238,19 @@ public sealed class FederationTests(TwoServersSqlitePostgres fixture) : IClassFi
         // Dave's server does not know the room: his rejection goes through make_leave/send_leave on A.
         var dave = await B.RegisterAsync();
         var otherRoom = await RoomTests.CreateRoomAsync(A, alice, new { invite = new[] { dave.UserId } });
-        Assert.NotNull((await SyncTests.SyncAsync(B, dave))["rooms"]!["invite"]![otherRoom]);
+        var daveSync = await SyncTests.SyncAsync(B, dave);
+        Assert.NotNull(daveSync["rooms"]!["invite"]![otherRoom]);
         Assert.Equal(200, (await B.PostAsync($"/_matrix/client/v3/rooms/{RoomTests.R(otherRoom)}/leave", new { }, dave.AccessToken)).Status);
         Assert.Equal("leave", (await A.GetAsync($"/_matrix/client/v3/rooms/{RoomTests.R(otherRoom)}/state/m.room.member/{dave.UserId}", alice.AccessToken)).Str("membership"));
         Assert.Null((await SyncTests.SyncAsync(B, dave))["rooms"]!["invite"]![otherRoom]);
+        // His incremental sync lists the room as left, with his leave (the one A accepted) as its timeline, once.
+        var declined = await SyncTests.SyncAsync(B, dave, daveSync["next_batch"]!.GetValue<string>());
+        var leaveEvent = Assert.Single(declined["rooms"]!["leave"]![otherRoom]!["timeline"]!["events"]!.AsArray())!;
+        Assert.Equal("leave", leaveEvent["content"]!["membership"]!.GetValue<string>());
+        Assert.Equal(dave.UserId, leaveEvent["state_key"]!.GetValue<string>());
+        Assert.Equal(leaveEvent["event_id"]!.GetValue<string>(),
+            (await A.GetAsync($"/_matrix/client/v3/rooms/{RoomTests.R(otherRoom)}/state/m.room.member/{dave.UserId}?format=event", alice.AccessToken)).Str("event_id"));
+        Assert.Null((await SyncTests.SyncAsync(B, dave, declined["next_batch"]!.GetValue<string>()))["rooms"]!["leave"]![otherRoom]);
 
         var mallory = $"@mallory{Guid.NewGuid():N}:{NameB}";
         Assert.Equal("M_FORBIDDEN", (await A.PostAsync($"/_matrix/client/v3/rooms/{RoomTests.R(roomId)}/invite", new { user_id = mallory }, alice.AccessToken)).Errcode);

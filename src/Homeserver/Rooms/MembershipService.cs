@@ -21,7 +21,7 @@ public sealed class MembershipService(
         if (membership is "join" or "knock" && room is null)
             throw MatrixException.NotFound("This server does not know the room.");
         if (room is null && membership == "leave" && sender == target
-            && await db.ReadAsync(s => remoteInvites.GetAsync(s, roomId, target), ct) is { } pendingInvite)
+            && await db.ReadAsync(s => remoteInvites.GetAsync(s, roomId, target), ct) is { Membership: "invite" or "knock" } pendingInvite)
             return await RejectRemoteInviteAsync(pendingInvite, ct);
         var content = extraContent ?? new JsonObject();
         content["membership"] = membership;
@@ -69,7 +69,7 @@ public sealed class MembershipService(
         await AddProfileAsync(content, userId, ct);
         var candidates = servers.Concat(othersInRoom).ToList();
         var invite = await db.ReadAsync(s => remoteInvites.GetAsync(s, roomId, userId), ct);
-        if (invite is not null && PduParser.TryParse((System.Text.Json.Nodes.JsonObject)System.Text.Json.Nodes.JsonNode.Parse(invite.EventJson)!,
+        if (invite is { Membership: "invite" or "knock" } && PduParser.TryParse((System.Text.Json.Nodes.JsonObject)System.Text.Json.Nodes.JsonNode.Parse(invite.EventJson)!,
                 Federation.Rooms.RoomVersions.Find(invite.RoomVersion)!, out var invitePdu, out _))
             candidates.Add(EventSigning.ServerOf(invitePdu.Sender)!);
         if (EventSigning.ServerOf(roomId) is { } roomServer)
@@ -83,17 +83,26 @@ public sealed class MembershipService(
     }
 
     /// <summary>
-    /// Declines an invite to a room this server does not know: the inviting server is told (make_leave/send_leave)
-    /// when it can be reached, and the invite is dropped here either way, as Synapse does.
+    /// Declines an invite to (or withdraws a knock on) a room this server does not know. The row of the invite becomes
+    /// the leave, at a new stream position, so that the user's incremental syncs list the room under <c>leave</c>.
     /// </summary>
     private async Task<PersistedEvent> RejectRemoteInviteAsync(RemoteInviteRow invite, CancellationToken ct)
     {
         var version = Federation.Rooms.RoomVersions.Find(invite.RoomVersion)!;
         var invitePdu = Pdu.Parse((System.Text.Json.Nodes.JsonObject)System.Text.Json.Nodes.JsonNode.Parse(invite.EventJson)!, version);
-        await remoteMembership.RejectInviteAsync(invite.RoomId, invite.UserId, invite.ViaServer ?? EventSigning.ServerOf(invitePdu.Sender)!, ct);
-        await db.WriteAsync(s => remoteInvites.DeleteAsync(s, invite.RoomId, invite.UserId), ct);
-        notifier.Notify([invite.UserId]);
-        return new PersistedEvent(invitePdu, 0);
+        var leave = await remoteMembership.RejectInviteAsync(invitePdu, invite.UserId, invite.ViaServer ?? EventSigning.ServerOf(invitePdu.Sender)!, ct);
+        var position = await db.WriteAsync(async s =>
+        {
+            var next = await streams.NextAsync(s, "events");
+            await remoteInvites.SetAsync(s, invite with
+            {
+                EventId = leave.EventId, RoomVersion = leave.Version.Id, EventJson = Federation.Json.CanonicalJson.EncodeToString(leave.Json),
+                StreamOrdering = next, Membership = "leave",
+            });
+            return next;
+        }, ct);
+        streams.WhenVisible("events", position, () => notifier.Notify([invite.UserId]));
+        return new PersistedEvent(leave, position);
     }
 
     /// <summary>Knocks on a room this server does not know, through <paramref name="servers"/> (and the room ID's server).</summary>

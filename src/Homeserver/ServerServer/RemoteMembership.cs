@@ -115,25 +115,42 @@ public sealed class RemoteMembership(FederationClient client, EventSpine spine, 
         throw MatrixException.NotFound(failures.Count == 0 ? "No server to knock through." : $"Could not knock: {string.Join("; ", failures)}");
     }
 
-    /// <summary>Tells the inviting server a local user declines its invite; false when it cannot be reached or refuses.</summary>
-    public async Task<bool> RejectInviteAsync(string roomId, string userId, string server, CancellationToken ct)
+    /// <summary>
+    /// Declines an invite (or withdraws a knock) of a local user to a room this server is not in: the leave is made
+    /// and sent through <paramref name="server"/> (make_leave/send_leave). When that server cannot be reached or
+    /// refuses, the leave is made here instead, after the invite (an out-of-band membership, as Synapse makes it), so
+    /// the user's clients still see the room left. Either way the leave is returned.
+    /// </summary>
+    public async Task<Pdu> RejectInviteAsync(Pdu invite, string userId, string server, CancellationToken ct)
     {
+        var roomId = invite.RoomId;
         try
         {
             var made = await client.SendAsync(HttpMethod.Get, server,
                 $"/_matrix/federation/v1/make_leave/{Uri.EscapeDataString(roomId)}/{Uri.EscapeDataString(userId)}", null, ct) as JsonObject;
-            if (RoomVersions.Find(made?["room_version"]?.AsString() ?? "1") is not { } version || made?["event"] is not JsonObject template)
-                return false;
-            var leave = SignedMembership(template, version, roomId, userId, new JsonObject { ["membership"] = "leave" });
-            await client.SendAsync(HttpMethod.Put, server,
-                $"/_matrix/federation/v2/send_leave/{Uri.EscapeDataString(roomId)}/{Uri.EscapeDataString(leave.EventId)}", leave.Json, ct);
-            return true;
+            if (RoomVersions.Find(made?["room_version"]?.AsString() ?? "1") is { } version && made?["event"] is JsonObject template)
+            {
+                var leave = SignedMembership(template, version, roomId, userId, new JsonObject { ["membership"] = "leave" });
+                await client.SendAsync(HttpMethod.Put, server,
+                    $"/_matrix/federation/v2/send_leave/{Uri.EscapeDataString(roomId)}/{Uri.EscapeDataString(leave.EventId)}", leave.Json, ct);
+                return leave;
+            }
         }
         catch (FederationException e)
         {
             logger.LogInformation("Rejecting the invite to {Room} through {Server} failed: {Reason}", roomId, server, e.Message);
-            return false;
         }
+        JsonNode Reference() => invite.Version.EventIdFormat == EventIdFormat.ServerChosen
+            ? new JsonArray(invite.EventId, new JsonObject { ["sha256"] = invite.Json["hashes"]?["sha256"]?.DeepClone() })
+            : invite.EventId;
+        var outOfBand = new JsonObject
+        {
+            ["type"] = "m.room.member",
+            ["prev_events"] = new JsonArray(Reference()),
+            ["auth_events"] = new JsonArray(Reference()),
+            ["depth"] = invite.Depth + 1,
+        };
+        return SignedMembership(outOfBand, invite.Version, roomId, userId, new JsonObject { ["membership"] = "leave" });
     }
 
     /// <summary>Fills in a make_join/make_leave template for a local user and hashes and signs it.</summary>

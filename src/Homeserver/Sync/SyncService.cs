@@ -181,9 +181,16 @@ public sealed class SyncService(
             if (await built[i] is { } joined)
                 join[joinedRooms[i].Room.RoomId] = joined;
 
-        // Invites to rooms this server does not know yet, with the stripped state the inviting server sent.
+        // Invites to rooms this server does not know yet, with the stripped state the inviting server sent, and the
+        // leaves that declined them (shown as left once, and in initial syncs with include_leave).
         foreach (var remote in pendingRemoteInvites.Result)
-            if ((since is null || remote.StreamOrdering > sinceEvents) && remote.StreamOrdering <= upTo && filter.IncludesRoom(remote.RoomId)
+            if (remote.Membership == "leave")
+            {
+                if ((since is null ? filter.IncludeLeave : remote.StreamOrdering > sinceEvents) && remote.StreamOrdering <= upTo
+                    && filter.IncludesRoom(remote.RoomId) && !leave.ContainsKey(remote.RoomId) && await spine.GetRoomAsync(remote.RoomId, ct) is null)
+                    leave[remote.RoomId] = OutOfBandLeave(remote);
+            }
+            else if ((since is null || remote.StreamOrdering > sinceEvents) && remote.StreamOrdering <= upTo && filter.IncludesRoom(remote.RoomId)
                 && !invite.ContainsKey(remote.RoomId) && !knock.ContainsKey(remote.RoomId) && await spine.GetRoomAsync(remote.RoomId, ct) is null)
             {
                 var stripped = JsonNode.Parse(remote.InviteStateJson)!.AsArray();
@@ -362,6 +369,23 @@ public sealed class SyncService(
                 ["events"] = await TimelineAsync(requester, room, rows, joinedNow: false, ct, ignored),
                 ["limited"] = limited,
                 ["prev_batch"] = new SyncToken(rows.Count > 0 ? rows[0].StreamOrdering - 1 : leaveRow.StreamOrdering).ToString(),
+            },
+            ["state"] = new JsonObject { ["events"] = new JsonArray() },
+            ["account_data"] = new JsonObject { ["events"] = new JsonArray() },
+        };
+    }
+
+    /// <summary>A declined invite to a room this server is not in: the leave alone makes the room's timeline.</summary>
+    private JsonObject OutOfBandLeave(RemoteInviteRow row)
+    {
+        var leaveEvent = Federation.Events.Pdu.Parse(JsonNode.Parse(row.EventJson)!.AsObject(), Federation.Rooms.RoomVersions.Find(row.RoomVersion)!);
+        return new JsonObject
+        {
+            ["timeline"] = new JsonObject
+            {
+                ["events"] = new JsonArray(ClientEventFormat.ToClient(leaveEvent, reader.Now)),
+                ["limited"] = false,
+                ["prev_batch"] = new SyncToken(row.StreamOrdering - 1).ToString(),
             },
             ["state"] = new JsonObject { ["events"] = new JsonArray() },
             ["account_data"] = new JsonObject { ["events"] = new JsonArray() },
