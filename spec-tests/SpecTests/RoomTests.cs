@@ -65,6 +65,38 @@ public abstract class RoomTests(ServerFixture fixture)
     }
 
     [Fact]
+    public async Task Membership_requests_behave_as_Synapse_where_the_auth_rules_are_silent()
+    {
+        var alice = await C.RegisterAsync();
+        var bob = await C.RegisterAsync();
+        var carol = await C.RegisterAsync();
+        var roomId = await CreateRoomAsync(C, alice, new { preset = "public_chat", room_alias_name = MatrixClient.UniqueName("custom") });
+
+        // A join's other fields go into the member event; joining again alike makes no new event.
+        Assert.Equal(200, (await C.PostAsync($"{V3}/join/{R(roomId)}", new { foo = "bar", reason = "hi" }, bob.AccessToken)).Status);
+        var member = await C.GetAsync($"{V3}/rooms/{R(roomId)}/state/m.room.member/{bob.UserId}?format=event", alice.AccessToken);
+        Assert.Equal("bar", member.Body!["content"]!["foo"]!.GetValue<string>());
+        Assert.Equal("hi", member.Body!["content"]!["reason"]!.GetValue<string>());
+        Assert.Equal(200, (await C.PostAsync($"{V3}/join/{R(roomId)}", new { foo = "bar", reason = "hi" }, bob.AccessToken)).Status);
+        Assert.Equal(member.Str("event_id"),
+            (await C.GetAsync($"{V3}/rooms/{R(roomId)}/state/m.room.member/{bob.UserId}?format=event", alice.AccessToken)).Str("event_id"));
+
+        // Kicks need a target in the room: not someone never there, gone, or banned (a kick would unban them).
+        Assert.Equal(403, (await C.PostAsync($"{V3}/rooms/{R(roomId)}/kick", new { user_id = carol.UserId }, alice.AccessToken)).Status);
+        Assert.Equal(200, (await C.PostAsync($"{V3}/rooms/{R(roomId)}/ban", new { user_id = bob.UserId }, alice.AccessToken)).Status);
+        Assert.Equal(403, (await C.PostAsync($"{V3}/rooms/{R(roomId)}/kick", new { user_id = bob.UserId }, alice.AccessToken)).Status);
+        Assert.Equal("ban", (await C.GetAsync($"{V3}/rooms/{R(roomId)}/state/m.room.member/{bob.UserId}", alice.AccessToken)).Str("membership"));
+        Assert.Equal(403, (await C.PostAsync($"{V3}/join/{R(roomId)}", new { }, bob.AccessToken)).Status);
+        Assert.Equal(200, (await C.PostAsync($"{V3}/rooms/{R(roomId)}/unban", new { user_id = bob.UserId }, alice.AccessToken)).Status);
+
+        // A redaction names an event of its own room (400 otherwise); context is for members (403 for others).
+        var otherRoom = await CreateRoomAsync(C, alice);
+        var elsewhere = await SendAsync(C, alice, otherRoom, "elsewhere");
+        Assert.Equal(400, (await C.PutAsync($"{V3}/rooms/{R(roomId)}/redact/{R(elsewhere)}/t1", new { }, alice.AccessToken)).Status);
+        Assert.Equal(403, (await C.GetAsync($"{V3}/rooms/{R(otherRoom)}/context/{R(elsewhere)}", carol.AccessToken)).Status);
+    }
+
+    [Fact]
     public async Task A_power_level_override_leaving_out_the_creator_is_refused_before_any_room_is_made()
     {
         var alice = await C.RegisterAsync();

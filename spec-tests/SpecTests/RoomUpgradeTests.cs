@@ -83,7 +83,12 @@ public abstract class RoomUpgradeTests(ServerFixture fixture)
         var create = (await StateAsync(alice, replacement, "m.room.create"))!;
         Assert.Equal("11", create["room_version"]!.GetValue<string>());
         Assert.Equal("m.space", create["type"]!.GetValue<string>());
-        Assert.StartsWith("$", create["predecessor"]!["event_id"]!.GetValue<string>());
+        // The predecessor names the old room's last event: its tombstone (as Synapse, and SyTest, expect).
+        var tombstone = await C.GetAsync($"{V3}/rooms/{RoomTests.R(old)}/state/m.room.tombstone/?format=event", alice.AccessToken);
+        Assert.Equal(tombstone.Str("event_id"), create["predecessor"]!["event_id"]!.GetValue<string>());
+        Assert.Equal(replacement, tombstone.Body!["content"]!["replacement_room"]!.GetValue<string>());
+        var bogus = await C.PostAsync($"{V3}/rooms/{RoomTests.R("!nosuchroom:example.org")}/upgrade", new { new_version = "11" }, alice.AccessToken);
+        Assert.Equal(("M_NOT_FOUND", 404), (bogus.Errcode, bogus.Status));
         Assert.Equal(100, (await StateAsync(alice, replacement, "m.room.power_levels"))!["users"]![alice.UserId]!.GetValue<int>());
     }
 }

@@ -253,7 +253,7 @@ public abstract class SyncTests(ServerFixture fixture)
         Assert.Contains(context.Body!["state"]!.AsArray(), e => e!["type"]!.GetValue<string>() == "m.room.name");
         var after = await C.GetAsync($"{V3}/rooms/{R(roomId)}/messages?dir=f&from={context.Str("end")}", alice.AccessToken);
         Assert.Equal("c6", Bodies(after.Body!["chunk"]!.AsArray().Select(e => e!)).First());
-        Assert.Equal(404, (await C.GetAsync($"{V3}/rooms/{R(roomId)}/context/{R(ids[3])}", mallory.AccessToken)).Status);
+        Assert.Equal(403, (await C.GetAsync($"{V3}/rooms/{R(roomId)}/context/{R(ids[3])}", mallory.AccessToken)).Status);
         Assert.Equal(404, (await C.GetAsync($"{V3}/rooms/{R(roomId)}/context/{R("$nope")}", alice.AccessToken)).Status);
     }
 

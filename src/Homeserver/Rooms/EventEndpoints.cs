@@ -167,9 +167,10 @@ public sealed class EventEndpoints(
             throw MatrixException.InvalidParam("Invalid event ID.");
         var body = await json.ReadObjectAsync(context, optional: true);
         var room = await reader.RoomAsync(roomId, context.RequestAborted);
-        var target = await db.ReadAsync(s => rooms.GetEventAsync(s, eventId), context.RequestAborted);
-        if (target is null || target.RoomId != roomId)
-            throw MatrixException.NotFound("Event not found.");
+        var target = await db.ReadAsync(s => rooms.GetEventAsync(s, eventId), context.RequestAborted)
+            ?? throw MatrixException.NotFound("Event not found.");
+        if (target.RoomId != roomId)
+            throw MatrixException.InvalidParam("The event is in another room: a redaction names an event of its own room.");
         // Redacting another user's event needs the redact level (the auth rules only check the m.room.redaction level).
         if (target.Sender != requester.UserId.Value)
         {

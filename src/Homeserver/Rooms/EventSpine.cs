@@ -82,12 +82,19 @@ public sealed partial class EventSpine(
         room.StateEventId(key) is { } id ? await events.GetAsync(id, room.Version, ct) : null;
 
     /// <summary>Creates a room: its <c>m.room.create</c> event, and the room's row, in one transaction.</summary>
-    public async Task<PersistedEvent> CreateRoomAsync(RoomVersion version, string creator, JsonObject createContent, CancellationToken ct)
+    /// <summary>A room ID for a version whose room IDs the server chooses (before 12).</summary>
+    public string NewRoomId() => $"!{Accounts.Secrets.NewSessionId()[..18]}:{config.ServerName}";
+
+    /// <param name="roomId">for versions before 12, a room ID chosen beforehand (<see cref="NewRoomId"/>); a new one when null</param>
+    public async Task<PersistedEvent> CreateRoomAsync(RoomVersion version, string creator, JsonObject createContent, CancellationToken ct,
+        string? roomId = null)
     {
+        if (version.RoomIdIsCreateEventHash && roomId is not null)
+            throw new ArgumentException("version 12 room IDs are the create event's hash", nameof(roomId));
         long? timestamp = null;
         while (true)
         {
-            var roomId = version.RoomIdIsCreateEventHash ? null : $"!{Accounts.Secrets.NewSessionId()[..18]}:{config.ServerName}";
+            roomId = version.RoomIdIsCreateEventHash ? null : roomId ?? NewRoomId();
             var json = Build(version, roomId, new NewEvent("m.room.create", "", creator, createContent) { OriginServerTs = timestamp },
                 prevEvents: [], depth: 1, authEvents: []);
             var pdu = ParseLocal(json, version);

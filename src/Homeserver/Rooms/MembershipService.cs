@@ -29,6 +29,10 @@ public sealed class MembershipService(
             content["reason"] = reason;
         if (membership is "join" or "invite" or "knock")
             await AddProfileAsync(content, target, ct);
+        var current = room is null ? null : await spine.GetStateEventAsync(room, StateKey.Member(target), ct);
+        // Joining again with the same content changes nothing: the current join is the answer (as Synapse does).
+        if (membership == "join" && sender == target && current is { Membership: "join" } && JsonNode.DeepEquals(current.Content, content))
+            return new PersistedEvent(current, 0);
         if (membership == "join" && sender == target && await restrictedJoins.AuthoriserForAsync(room!, target, ct) is { } authoriser)
             content["join_authorised_via_users_server"] = authoriser;
         var remoteInvitee = membership == "invite" && EventSigning.ServerOf(target) is { } targetServer && targetServer != config.ServerName;
@@ -52,7 +56,8 @@ public sealed class MembershipService(
     /// Spec (Guest Access): a guest joins only a room whose <c>m.room.guest_access</c> is <c>can_join</c>; as in Synapse,
     /// that is judged by the state this server has, so a guest cannot join a room this server does not know.
     /// </remarks>
-    public async Task JoinAsync(string roomId, string userId, string? reason, IEnumerable<string> servers, bool asGuest, CancellationToken ct)
+    public async Task JoinAsync(string roomId, string userId, string? reason, JsonObject extraContent, IEnumerable<string> servers, bool asGuest,
+        CancellationToken ct)
     {
         var known = await spine.GetRoomAsync(roomId, ct);
         if (asGuest && (known is null || !await GuestsMayJoinAsync(known, ct)))
@@ -60,10 +65,10 @@ public sealed class MembershipService(
         var othersInRoom = known?.JoinedServers.Where(s => s != config.ServerName).ToList() ?? [];
         if (known is not null && (known.JoinedServers.Contains(config.ServerName) || othersInRoom.Count == 0 || !config.Federation.Enabled))
         {
-            await ChangeAsync(roomId, userId, userId, "join", reason, null, ct);
+            await ChangeAsync(roomId, userId, userId, "join", reason, extraContent, ct);
             return;
         }
-        var content = new JsonObject();
+        var content = (JsonObject)extraContent.DeepClone();
         if (reason is not null)
             content["reason"] = reason;
         await AddProfileAsync(content, userId, ct);
@@ -120,6 +125,19 @@ public sealed class MembershipService(
             Federation.Json.CanonicalJson.EncodeToString(knock.Json), roomState.ToJsonString(), await streams.NextAsync(s, "events"), "knock", server)), ct);
         notifier.Notify([userId]);
         return new PersistedEvent(knock, 0);
+    }
+
+    /// <summary>
+    /// A kick (or a withdrawn invite or refused knock) needs a target in the room, as in Synapse: the auth rules alone
+    /// would let a moderator "kick" anyone, banned users included (who would thereby be unbanned).
+    /// </summary>
+    public async Task<PersistedEvent> KickAsync(string roomId, string sender, string target, string? reason, CancellationToken ct)
+    {
+        var room = await spine.GetRoomAsync(roomId, ct) ?? throw MatrixException.Forbidden("You are not in this room.");
+        var member = await spine.GetStateEventAsync(room, StateKey.Member(target), ct);
+        if (member?.Membership is not ("join" or "invite" or "knock"))
+            throw MatrixException.Forbidden($"{target} is not in the room.");
+        return await ChangeAsync(roomId, sender, target, "leave", reason, null, ct);
     }
 
     /// <summary>Unbanning is a leave by another user, allowed only when the target is banned.</summary>

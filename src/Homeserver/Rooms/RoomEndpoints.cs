@@ -20,7 +20,7 @@ public sealed class RoomEndpoints(
         app.MapV3("POST", "rooms/{roomId}/join", JoinAsync);
         app.MapV3("POST", "knock/{roomIdOrAlias}", KnockAsync);
         app.MapV3("POST", "rooms/{roomId}/invite", (ctx) => TargetedAsync(ctx, "invite"));
-        app.MapV3("POST", "rooms/{roomId}/kick", (ctx) => TargetedAsync(ctx, "leave"));
+        app.MapV3("POST", "rooms/{roomId}/kick", (ctx) => TargetedAsync(ctx, "kick"));
         app.MapV3("POST", "rooms/{roomId}/ban", (ctx) => TargetedAsync(ctx, "ban"));
         app.MapV3("POST", "rooms/{roomId}/unban", UnbanAsync);
         app.MapV3("POST", "rooms/{roomId}/leave", LeaveAsync);
@@ -54,9 +54,21 @@ public sealed class RoomEndpoints(
         var body = await json.ReadObjectAsync(context, optional: true);
         var (roomId, servers) = await ResolveRoomAsync(context, context.Request.RouteValues.ContainsKey("roomId") ? "roomId" : "roomIdOrAlias");
         var user = requester.UserId.Value;
-        await memberships.JoinAsync(roomId, user, body.OptionalString("reason"), servers.Concat(ViaServers(context)), requester.IsGuest,
-            context.RequestAborted);
+        await memberships.JoinAsync(roomId, user, body.OptionalString("reason"), JoinContent(body), servers.Concat(ViaServers(context)),
+            requester.IsGuest, context.RequestAborted);
         await context.WriteJsonAsync(new JsonObject { ["room_id"] = roomId });
+    }
+
+    /// <summary>
+    /// The join body's other fields go into the member event's content (as in Synapse), but for the ones the server
+    /// sets: the membership, the reason (passed on its own), a restricted join's authoriser and third-party signatures.
+    /// </summary>
+    private static JsonObject JoinContent(System.Text.Json.JsonElement body)
+    {
+        var content = RoomCreation.ToCanonicalObject(body);
+        foreach (var reserved in new[] { "membership", "reason", "join_authorised_via_users_server", "third_party_signed" })
+            content.Remove(reserved);
+        return content;
     }
 
     /// <summary>The <c>via</c> (v1.12) and older <c>server_name</c> query parameters.</summary>
@@ -85,7 +97,10 @@ public sealed class RoomEndpoints(
         var roomId = RoomIdFromRoute(context);
         var body = await json.ReadObjectAsync(context);
         var target = TargetUser(body);
-        await memberships.ChangeAsync(roomId, requester.UserId.Value, target, membership, body.OptionalString("reason"), null, context.RequestAborted);
+        var reason = body.OptionalString("reason");
+        await (membership == "kick"
+            ? memberships.KickAsync(roomId, requester.UserId.Value, target, reason, context.RequestAborted)
+            : memberships.ChangeAsync(roomId, requester.UserId.Value, target, membership, reason, null, context.RequestAborted));
         await context.WriteJsonAsync(new JsonObject());
     }
 

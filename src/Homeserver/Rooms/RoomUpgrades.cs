@@ -30,7 +30,7 @@ public sealed class RoomUpgrades(EventSpine spine, MembershipService memberships
         await _upgrading.WaitAsync(ct);
         try
         {
-            var old = await reader.RoomAsync(oldRoomId, ct);
+            var old = await spine.GetRoomAsync(oldRoomId, ct) ?? throw MatrixException.NotFound("Unknown room.");
             if (await reader.MembershipAsync(old, userId, ct) != "join")
                 throw MatrixException.Forbidden("You are not in this room.");
             if (old.StateEventId(new StateKey("m.room.tombstone", "")) is not null)
@@ -43,10 +43,16 @@ public sealed class RoomUpgrades(EventSpine spine, MembershipService memberships
             if (additionalCreators.Count > 0 && !version.PrivilegedCreators)
                 throw MatrixException.InvalidParam($"Room version {version.Id} has no additional creators.");
 
+            // The predecessor names the old room's last event, its tombstone (as Synapse does). A version 12 room ID is
+            // the hash of its create event, which the tombstone would have to name first: there it names the room only.
             var createContent = new JsonObject { ["room_version"] = version.Id };
             var predecessor = new JsonObject { ["room_id"] = oldRoomId };
-            if (!version.PrivilegedCreators && old.Extremities.Count > 0)
-                predecessor["event_id"] = old.Extremities[0].EventId;
+            string? newRoomId = null;
+            if (!version.RoomIdIsCreateEventHash)
+            {
+                newRoomId = spine.NewRoomId();
+                predecessor["event_id"] = await SendTombstoneAsync(oldRoomId, userId, newRoomId, ct);
+            }
             createContent["predecessor"] = predecessor;
             if (create.ContentString("type") is { } roomType)
                 createContent["type"] = roomType;
@@ -54,7 +60,7 @@ public sealed class RoomUpgrades(EventSpine spine, MembershipService memberships
                 createContent["creator"] = userId;
             if (additionalCreators.Count > 0)
                 createContent["additional_creators"] = new JsonArray(additionalCreators.Select(u => (JsonNode)u).ToArray());
-            var newRoomId = (await spine.CreateRoomAsync(version, userId, createContent, ct)).Pdu.RoomId;
+            newRoomId = (await spine.CreateRoomAsync(version, userId, createContent, ct, newRoomId)).Pdu.RoomId;
             await memberships.ChangeAsync(newRoomId, userId, userId, "join", null, null, ct);
 
             // The copied power levels, with the upgrader able to send the rest while copying; exact levels follow.
@@ -77,8 +83,8 @@ public sealed class RoomUpgrades(EventSpine spine, MembershipService memberships
                 await SendStateAsync(newRoomId, userId, "m.room.power_levels", "", levels, ct);
 
             await MoveAliasesAsync(old, newRoomId, userId, ct);
-            await SendStateAsync(oldRoomId, userId, "m.room.tombstone", "",
-                new JsonObject { ["body"] = "This room has been replaced", ["replacement_room"] = newRoomId }, ct);
+            if (version.RoomIdIsCreateEventHash)
+                await SendTombstoneAsync(oldRoomId, userId, newRoomId, ct);
             if (oldLevels is not null)
                 await SendStateAsync(oldRoomId, userId, "m.room.power_levels", "", Restricted(oldLevels.Content), ct);
             return newRoomId;
@@ -88,6 +94,10 @@ public sealed class RoomUpgrades(EventSpine spine, MembershipService memberships
             _upgrading.Release();
         }
     }
+
+    private async Task<string> SendTombstoneAsync(string oldRoomId, string userId, string newRoomId, CancellationToken ct) =>
+        (await spine.SendAsync(oldRoomId, new NewEvent("m.room.tombstone", "", userId,
+            new JsonObject { ["body"] = "This room has been replaced", ["replacement_room"] = newRoomId }), ct)).Pdu.EventId;
 
     /// <summary>The old levels, without creators of the new room in <c>users</c> (v12 creators have no level there).</summary>
     private static JsonObject LevelsFor(JsonObject old, IReadOnlySet<string> creators)

@@ -33,7 +33,11 @@ public sealed class SyncEndpoints(
             : 10;
         var user = requester.UserId.Value;
         var room = await reader.RoomAsync(roomId, context.RequestAborted);
-        var joined = await reader.MembershipAsync(room, user, context.RequestAborted) == "join";
+        var membership = await reader.MembershipAsync(room, user, context.RequestAborted);
+        // As /messages: someone never in the room is refused outright (403); a member is told only of events they may see.
+        if (membership is null && !await reader.IsWorldReadableAsync(room, context.RequestAborted))
+            throw MatrixException.Forbidden("You are not in this room.");
+        var joined = membership == "join";
         var row = eventId.StartsWith('$') ? await db.ReadAsync(s => rooms.GetEventAsync(s, eventId), context.RequestAborted) : null;
         if (row is null || row.RoomId != roomId || !await reader.CanSeeAsync(room, row, user, joined, context.RequestAborted))
             throw MatrixException.NotFound("Event not found.");
