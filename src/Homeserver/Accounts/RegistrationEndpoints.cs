@@ -58,7 +58,7 @@ public sealed class RegistrationEndpoints(
         // The name is checked before authentication, so a client learns it is taken before the user completes any stage.
         var userId = guestAccessToken is null
             ? accounts.ValidateNewLocalpart(username ?? Secrets.NewSessionId().ToLowerInvariant())
-            : UserId.Create(username!.ToLowerInvariant(), Federation.Identifiers.ServerName.Parse(config.ServerName));
+            : UserId.Create(username!.ToLowerInvariant(), ServerName.Parse(config.ServerName));
         appServices.CheckUserIdFree(userId.Value, actor: null);
         if (guestAccessToken is not null)
             await accounts.EnsureGuestTokenOfAsync(userId, guestAccessToken, context.RequestAborted);
