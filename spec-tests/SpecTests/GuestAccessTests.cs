@@ -201,3 +201,39 @@ public abstract class GuestAccessDisabledTests(ServerFixture fixture)
 
 public sealed class GuestAccessDisabledTestsSqlite(SqliteServer f) : GuestAccessDisabledTests(f), IClassFixture<SqliteServer>;
 public sealed class GuestAccessDisabledTestsPostgres(PostgresServer f) : GuestAccessDisabledTests(f), IClassFixture<PostgresServer>;
+
+/// <summary>Guests of one server invited to a room on another: the invite's stripped state says whether they may join.</summary>
+public sealed class GuestAccessFederationTests(TwoServersWithGuests fixture) : IClassFixture<TwoServersWithGuests>
+{
+    private const string V3 = "/_matrix/client/v3";
+
+    [Theory]
+    [InlineData("can_join", 200)]
+    [InlineData("forbidden", 403)]
+    public async Task An_invited_guest_joins_a_remote_room_only_when_its_guest_access_is_can_join(string guestAccess, int expected)
+    {
+        var (home, remote) = (fixture.ClientOf(0), fixture.ClientOf(1));
+        var guest = await GuestAccessTests.RegisterGuestAsync(home);
+        var owner = await remote.RegisterAsync();
+        var roomId = await RoomTests.CreateRoomAsync(remote, owner, new
+        {
+            preset = "private_chat",
+            initial_state = new[] { new { type = "m.room.guest_access", state_key = "", content = new { guest_access = guestAccess } } },
+        });
+        Assert.Equal(200, (await remote.PostAsync($"{V3}/rooms/{RoomTests.R(roomId)}/invite", new { user_id = guest.UserId }, owner.AccessToken)).Status);
+        for (var i = 0; i < 50; i++)
+        {
+            var sync = await home.GetAsync($"{V3}/sync?timeout=0", guest.AccessToken);
+            if (sync.Body?["rooms"]?["invite"]?[roomId] is not null)
+                break;
+            await Task.Delay(100);
+        }
+
+        var join = await home.PostAsync($"{V3}/join/{RoomTests.R(roomId)}", new { }, guest.AccessToken);
+        Assert.True(join.Status == expected, join.ToString());
+        if (expected == 403)
+            Assert.Equal("M_GUEST_ACCESS_FORBIDDEN", join.Errcode);
+    }
+}
+
+public sealed class TwoServersWithGuests() : FederationFixture(["sqlite", "sqlite"], extraYaml: GuestAccessTests.GuestYaml);

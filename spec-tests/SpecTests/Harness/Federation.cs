@@ -4,7 +4,7 @@ namespace Matrix.SpecTests.Harness;
 /// Several homeservers on loopback that federate with each other: server names <c>127.0.0.1:&lt;port&gt;</c>, plain
 /// HTTP between them (the config's test-only <c>federation.plain_http</c>), each with its own database.
 /// </summary>
-public class FederationFixture(string[] engines, bool tls = false) : IAsyncLifetime
+public class FederationFixture(string[] engines, bool tls = false, string extraYaml = "") : IAsyncLifetime
 {
     public const string FederationYaml = "federation:\n  plain_http: true\n";
     private TestCertificates? _certificates;
@@ -24,8 +24,8 @@ public class FederationFixture(string[] engines, bool tls = false) : IAsyncLifet
             var database = await TestDatabase.CreateAsync(engine);
             _databases.Add(database);
             Servers.Add(tls
-                ? new HomeserverProcess(database.Yaml, tls: _certificates)
-                : new HomeserverProcess(database.Yaml, FederationYaml, addressAsServerName: true));
+                ? new HomeserverProcess(database.Yaml, extraYaml, tls: _certificates)
+                : new HomeserverProcess(database.Yaml, FederationYaml + "\n" + extraYaml, addressAsServerName: true));
         }
         await Task.WhenAll(Servers.Select(s => s.StartAsync()));
     }

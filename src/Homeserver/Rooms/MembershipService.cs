@@ -1,5 +1,6 @@
 using System.Text.Json.Nodes;
 using Matrix.Federation.Events;
+using Matrix.Federation.Json;
 using Matrix.Homeserver.Http;
 using Matrix.Homeserver.Profile;
 using Matrix.Homeserver.Storage;
@@ -53,14 +54,16 @@ public sealed class MembershipService(
     /// this one left is joined here.
     /// </summary>
     /// <remarks>
-    /// Spec (Guest Access): a guest joins only a room whose <c>m.room.guest_access</c> is <c>can_join</c>; as in Synapse,
-    /// that is judged by the state this server has, so a guest cannot join a room this server does not know.
+    /// Spec (Guest Access): a guest joins only a room whose <c>m.room.guest_access</c> is <c>can_join</c>, judged by the
+    /// state this server has, or for a room it does not know by the stripped state of the guest's invite (Synapse
+    /// refuses guests any room it does not know).
     /// </remarks>
     public async Task JoinAsync(string roomId, string userId, string? reason, JsonObject extraContent, IEnumerable<string> servers, bool asGuest,
         CancellationToken ct)
     {
         var known = await spine.GetRoomAsync(roomId, ct);
-        if (asGuest && (known is null || !await GuestsMayJoinAsync(known, ct)))
+        var invite = known is null ? await db.ReadAsync(s => remoteInvites.GetAsync(s, roomId, userId), ct) : null;
+        if (asGuest && !(known is not null ? await GuestsMayJoinAsync(known, ct) : invite is { Membership: "invite" } && InviteAllowsGuests(invite)))
             throw Accounts.GuestAccess.Forbidden("Guests may not join this room.");
         var othersInRoom = known?.JoinedServers.Where(s => s != config.ServerName).ToList() ?? [];
         if (known is not null && (known.JoinedServers.Contains(config.ServerName) || othersInRoom.Count == 0 || !config.Federation.Enabled))
@@ -73,7 +76,7 @@ public sealed class MembershipService(
             content["reason"] = reason;
         await AddProfileAsync(content, userId, ct);
         var candidates = servers.Concat(othersInRoom).ToList();
-        var invite = await db.ReadAsync(s => remoteInvites.GetAsync(s, roomId, userId), ct);
+        invite ??= await db.ReadAsync(s => remoteInvites.GetAsync(s, roomId, userId), ct);
         if (invite is { Membership: "invite" or "knock" } && PduParser.TryParse((System.Text.Json.Nodes.JsonObject)System.Text.Json.Nodes.JsonNode.Parse(invite.EventJson)!,
                 Federation.Rooms.RoomVersions.Find(invite.RoomVersion)!, out var invitePdu, out _))
             candidates.Add(EventSigning.ServerOf(invitePdu.Sender)!);
@@ -176,6 +179,10 @@ public sealed class MembershipService(
         (await spine.GetStateEventAsync(room, GuestAccessKey, ct))?.ContentString("guest_access") == "can_join";
 
     public static readonly StateKey GuestAccessKey = new("m.room.guest_access", "");
+
+    private static bool InviteAllowsGuests(RemoteInviteRow invite) =>
+        JsonNode.Parse(invite.InviteStateJson) is JsonArray state && state.OfType<JsonObject>().Any(e =>
+            e["type"].AsString() == GuestAccessKey.Type && e["state_key"].AsString() == "" && (e["content"] as JsonObject)?["guest_access"].AsString() == "can_join");
 
     private async Task AddProfileAsync(JsonObject content, string userId, CancellationToken ct)
     {

@@ -19,11 +19,15 @@ public sealed class RoomReader(EventSpine spine, Database db, RoomStore rooms, S
     public async Task<RoomSnapshot> RoomAsync(string roomId, CancellationToken ct) =>
         await spine.GetRoomAsync(roomId, ct) ?? throw MatrixException.Forbidden("You are not in this room.");
 
-    /// <summary>The stripped state that describes a room to someone outside it (invites, knocks): create, join rules, name, avatar, alias, encryption, topic.</summary>
+    /// <summary>
+    /// The stripped state that describes a room to someone outside it (invites, knocks): create, join rules, name, avatar,
+    /// alias, encryption, topic, and guest access (so an invited guest's server can tell whether the guest may join).
+    /// </summary>
     public async Task<JsonArray> StrippedStateAsync(RoomSnapshot room, CancellationToken ct)
     {
         var stripped = new JsonArray();
-        foreach (var type in new[] { "m.room.create", "m.room.join_rules", "m.room.name", "m.room.avatar", "m.room.canonical_alias", "m.room.encryption", "m.room.topic" })
+        foreach (var type in new[] { "m.room.create", "m.room.join_rules", "m.room.name", "m.room.avatar", "m.room.canonical_alias", "m.room.encryption", "m.room.topic",
+                     "m.room.guest_access" })
             if (room.State.TryGetValue(new StateKey(type, ""), out var id) && await events.GetAsync(id, room.Version, ct) is { } stateEvent)
                 stripped.Add(ClientEventFormat.ToStripped(stateEvent));
         return stripped;
