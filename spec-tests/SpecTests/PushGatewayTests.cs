@@ -157,6 +157,23 @@ public abstract class PushGatewayTests(ServerFixture fixture)
     }
 
     [Fact]
+    public async Task A_read_receipt_sends_the_gateway_the_new_badge_count()
+    {
+        await using var gateway = new Gateway();
+        var (roomId, alice, bob) = await RoomOfTwoAsync();
+        Assert.Equal(200, (await C.PostAsync($"{V3}/pushers/set", Pusher(gateway.Url, "badge-key"), bob.AccessToken)).Status);
+        var eventId = await RoomTests.SendAsync(C, alice, roomId, "read me");
+        var pushed = (await gateway.NextAsync(n => n["notification"]!["event_id"]?.GetValue<string>() == eventId))["notification"]!;
+        Assert.Equal(1, pushed["counts"]!["unread"]!.GetValue<long>());
+
+        Assert.Equal(200, (await C.PostAsync($"{V3}/rooms/{RoomTests.R(roomId)}/receipt/m.read/{RoomTests.R(eventId)}", new { }, bob.AccessToken)).Status);
+        var badge = (await gateway.NextAsync(n => n["notification"]!["event_id"] is null))["notification"]!;
+        Assert.Equal(0, badge["counts"]!["unread"]!.GetValue<long>());
+        Assert.Equal("badge-key", badge["devices"]![0]!["pushkey"]!.GetValue<string>());
+        Assert.Null(badge["devices"]![0]!["data"]!["url"]);
+    }
+
+    [Fact]
     public async Task An_invite_reaches_the_invitees_gateway_with_the_room_named_by_its_canonical_alias()
     {
         await using var gateway = new Gateway();

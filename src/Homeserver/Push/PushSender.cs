@@ -12,7 +12,8 @@ namespace Matrix.Homeserver.Push;
 /// Delivers notifications to push gateways (<c>POST /_matrix/push/v1/notify</c>). Each pusher has a durable position
 /// in its user's notifying events, so nothing is lost across restarts: events are sent in order, a failing gateway is
 /// retried with exponential backoff (other pushers go on meanwhile), pushkeys the gateway rejects lose their pushers,
-/// and notifications older than a day are dropped rather than delivered late.
+/// and notifications older than a day are dropped rather than delivered late. After a read receipt, a user's gateways
+/// get the new badge count in a notification of its own when it differs from the last one sent (as from Synapse).
 /// </summary>
 public sealed class PushSender(
     Database db, PusherStore pushers, PushActionStore actions, RoomStore rooms, RemoteInviteStore remoteInvites, GuardedHttp guarded,
@@ -27,6 +28,8 @@ public sealed class PushSender(
 
     private readonly SemaphoreSlim _wake = new(0, 1);
     private readonly ConcurrentDictionary<(string, string, string), (int Failures, DateTimeOffset RetryAt)> _backoff = new();
+    private readonly ConcurrentDictionary<(string, string, string), long> _lastBadge = new();
+    private readonly ConcurrentDictionary<string, bool> _badgeChecks = new(StringComparer.Ordinal);
 
     private enum Outcome { Sent, Skipped, Rejected, Failed }
 
@@ -34,6 +37,12 @@ public sealed class PushSender(
     {
         if (_wake.CurrentCount == 0)
             try { _wake.Release(); } catch (SemaphoreFullException) { }
+    }
+
+    public void OnReadReceipt(string userId)
+    {
+        _badgeChecks[userId] = true;
+        Wake();
     }
 
     public Task OnPersistingAsync(DbSession session, Pdu pdu, long streamOrdering, RoomSnapshot roomAfter, RoomSnapshot? roomBefore) => Task.CompletedTask;
@@ -67,6 +76,25 @@ public sealed class PushSender(
         var due = all.Where(p => !_backoff.TryGetValue(Key(p), out var b) || b.RetryAt <= now).ToList();
         await Parallel.ForEachAsync(due, new ParallelOptions { MaxDegreeOfParallelism = Concurrency, CancellationToken = ct },
             async (pusher, token) => await DeliverAsync(pusher, token));
+        var badged = due.Select(p => p.UserId).Distinct().Where(userId => _badgeChecks.TryRemove(userId, out _)).ToHashSet(StringComparer.Ordinal);
+        foreach (var pusher in due.Where(p => badged.Contains(p.UserId)))
+            await SendBadgeAsync(pusher, ct);
+    }
+
+    /// <summary>A notification with only the counts (Synapse's shape: empty ID and sender, no type).</summary>
+    private async Task SendBadgeAsync(PusherRow pusher, CancellationToken ct)
+    {
+        var unread = await db.ReadAsync(s => actions.UnreadTotalAsync(s, pusher.UserId), ct);
+        if (_lastBadge.TryGetValue(Key(pusher), out var last) && last == unread)
+            return;
+        var (url, data) = Target(pusher);
+        var body = new JsonObject
+        {
+            ["id"] = "", ["type"] = null, ["sender"] = "", ["counts"] = new JsonObject { ["unread"] = unread },
+            ["devices"] = new JsonArray(Device(pusher, data)),
+        };
+        if (await PostAsync(pusher, url, body, ct) == Outcome.Sent)
+            _lastBadge[Key(pusher)] = unread;
     }
 
     private async Task DeliverAsync(PusherRow pusher, CancellationToken ct)
@@ -101,9 +129,7 @@ public sealed class PushSender(
 
     private async Task<Outcome> SendAsync(PusherRow pusher, PushActionRow notification, CancellationToken ct)
     {
-        var data = JsonNode.Parse(pusher.DataJson)!.AsObject();
-        var url = data["url"]!.GetValue<string>();
-        data.Remove("url");
+        var (url, data) = Target(pusher);
         if (await EventAsync(pusher.UserId, notification, ct) is not { } found)
             return Outcome.Skipped;
         var (ev, inviteState) = found;
@@ -120,16 +146,39 @@ public sealed class PushSender(
             ["room_id"] = notification.RoomId,
             ["prio"] = highPriority ? "high" : "low",
             ["counts"] = new JsonObject { ["unread"] = unread },
-            ["devices"] = new JsonArray(new JsonObject
-            {
-                ["app_id"] = pusher.AppId, ["pushkey"] = pusher.Pushkey, ["pushkey_ts"] = pusher.CreatedTs / 1000, ["data"] = data.DeepClone(),
-                ["tweaks"] = tweaks,
-            }),
+            ["devices"] = new JsonArray(Device(pusher, data, tweaks)),
         };
         // Any other format (clients send some) gets the full one, as from Synapse.
         if (!(data["format"] is JsonValue format && format.TryGetValue<string>(out var name) && name == "event_id_only"))
             await AddEventDetailsAsync(body, ev, inviteState, pusher.UserId, ct);
+        var outcome = await PostAsync(pusher, url, body, ct);
+        if (outcome == Outcome.Sent)
+            _lastBadge[Key(pusher)] = unread;
+        return outcome;
+    }
 
+    /// <summary>The gateway's URL, and the pusher's data without it (what the gateway is sent).</summary>
+    private static (string Url, JsonObject Data) Target(PusherRow pusher)
+    {
+        var data = JsonNode.Parse(pusher.DataJson)!.AsObject();
+        var url = data["url"]!.GetValue<string>();
+        data.Remove("url");
+        return (url, data);
+    }
+
+    private static JsonObject Device(PusherRow pusher, JsonObject data, JsonObject? tweaks = null)
+    {
+        var device = new JsonObject
+        {
+            ["app_id"] = pusher.AppId, ["pushkey"] = pusher.Pushkey, ["pushkey_ts"] = pusher.CreatedTs / 1000, ["data"] = data.DeepClone(),
+        };
+        if (tweaks is not null)
+            device["tweaks"] = tweaks;
+        return device;
+    }
+
+    private async Task<Outcome> PostAsync(PusherRow pusher, string url, JsonObject body, CancellationToken ct)
+    {
         using var timeout = CancellationTokenSource.CreateLinkedTokenSource(ct);
         timeout.CancelAfter(RequestTimeout);
         try

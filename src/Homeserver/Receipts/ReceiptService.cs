@@ -6,11 +6,11 @@ namespace Matrix.Homeserver.Receipts;
 
 /// <summary>
 /// Stores a receipt (from a local client or another server) and wakes whoever may see it. A local user's read receipt
-/// also counts their unread events in the room anew.
+/// also counts their unread events in the room anew and sends their push gateways the new badge.
 /// </summary>
 public sealed class ReceiptService(Database db, ReceiptStore receipts, StreamPositions streams, RoomReader reader, RoomLocks locks,
     Push.PushActionStore pushActions, SyncNotifier notifier, ServerServer.FederationSender federation,
-    ApplicationServices.AppServiceSender appServices, Config.HomeserverConfig config)
+    ApplicationServices.AppServiceSender appServices, Push.PushSender pushSender, Config.HomeserverConfig config)
 {
     public async Task SetAsync(string roomId, string userId, string type, string threadId, string eventId, long ts, CancellationToken ct)
     {
@@ -24,6 +24,8 @@ public sealed class ReceiptService(Database db, ReceiptStore receipts, StreamPos
                 if (movesUnread)
                     await pushActions.RecountAsync(s, userId, roomId);
             }, ct);
+        if (movesUnread)
+            pushSender.OnReadReceipt(userId);
         // Private receipts concern only their owner.
         if (type == "m.read.private")
         {
