@@ -161,6 +161,9 @@ public abstract class PushGatewayTests(ServerFixture fixture)
     {
         await using var gateway = new Gateway();
         var (roomId, alice, bob) = await RoomOfTwoAsync();
+        // A receipt from before the pusher existed sends it nothing.
+        var earlier = await RoomTests.SendAsync(C, alice, roomId, "before the pusher");
+        Assert.Equal(200, (await C.PostAsync($"{V3}/rooms/{RoomTests.R(roomId)}/receipt/m.read/{RoomTests.R(earlier)}", new { }, bob.AccessToken)).Status);
         Assert.Equal(200, (await C.PostAsync($"{V3}/pushers/set", Pusher(gateway.Url, "badge-key"), bob.AccessToken)).Status);
         var eventId = await RoomTests.SendAsync(C, alice, roomId, "read me");
         var pushed = (await gateway.NextAsync(n => n["notification"]!["event_id"]?.GetValue<string>() == eventId))["notification"]!;
@@ -171,6 +174,7 @@ public abstract class PushGatewayTests(ServerFixture fixture)
         Assert.Equal(0, badge["counts"]!["unread"]!.GetValue<long>());
         Assert.Equal("badge-key", badge["devices"]![0]!["pushkey"]!.GetValue<string>());
         Assert.Null(badge["devices"]![0]!["data"]!["url"]);
+        Assert.Single(gateway.Received, n => n["notification"]!["event_id"] is null);
     }
 
     [Fact]

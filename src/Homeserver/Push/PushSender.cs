@@ -74,11 +74,15 @@ public sealed class PushSender(
         var all = await db.ReadAsync(s => pushers.AllAsync(s), ct);
         var now = clock.GetUtcNow();
         var due = all.Where(p => !_backoff.TryGetValue(Key(p), out var b) || b.RetryAt <= now).ToList();
+        // Receipts of users without (due) pushers are dropped: as in Synapse, only the pushers there are get a badge.
+        var badged = _badgeChecks.Keys.Where(userId => _badgeChecks.TryRemove(userId, out _)).ToHashSet(StringComparer.Ordinal);
         await Parallel.ForEachAsync(due, new ParallelOptions { MaxDegreeOfParallelism = Concurrency, CancellationToken = ct },
-            async (pusher, token) => await DeliverAsync(pusher, token));
-        var badged = due.Select(p => p.UserId).Distinct().Where(userId => _badgeChecks.TryRemove(userId, out _)).ToHashSet(StringComparer.Ordinal);
-        foreach (var pusher in due.Where(p => badged.Contains(p.UserId)))
-            await SendBadgeAsync(pusher, ct);
+            async (pusher, token) =>
+            {
+                await DeliverAsync(pusher, token);
+                if (badged.Contains(pusher.UserId))
+                    await SendBadgeAsync(pusher, token);
+            });
     }
 
     /// <summary>A notification with only the counts (Synapse's shape: empty ID and sender, no type).</summary>
