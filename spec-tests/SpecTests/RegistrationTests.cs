@@ -96,6 +96,37 @@ public abstract class RegistrationTests(ServerFixture fixture)
     }
 
     [Fact]
+    public async Task A_session_remembers_the_request_that_opened_it_and_a_finished_one_replays_as_a_new_login()
+    {
+        // The request continuing a session with only auth is the one that opened it (the password too, kept hashed).
+        var name = MatrixClient.UniqueName();
+        var opened = await C.PostAsync("/_matrix/client/v3/register",
+            new { username = name, password = "remembered pw", device_id = "XYZZY", initial_device_display_name = "kept", inhibit_login = false });
+        Assert.Equal(401, opened.Status);
+        var auth = new { auth = new { type = "m.login.dummy", session = opened.Str("session") } };
+        var done = await C.PostAsync("/_matrix/client/v3/register", auth);
+        Assert.Equal(200, done.Status);
+        Assert.Equal($"@{name}:{C.ServerName}", done.Str("user_id"));
+        Assert.Equal("XYZZY", done.Str("device_id"));
+        Assert.Equal("kept", (await C.GetAsync("/_matrix/client/v3/devices/XYZZY", done.Str("access_token"))).Str("display_name"));
+        Assert.Equal(200, (await C.LoginAsync(name, "remembered pw")).Status);
+
+        // Replaying the finished session (a retry after a lost answer) logs the same user in again.
+        var replay = await C.PostAsync("/_matrix/client/v3/register", auth);
+        Assert.Equal(200, replay.Status);
+        Assert.Equal(done.Str("user_id"), replay.Str("user_id"));
+        Assert.Equal(200, (await C.GetAsync("/_matrix/client/v3/account/whoami", replay.Str("access_token"))).Status);
+
+        // inhibit_login given when the session opened holds when it finishes.
+        var quiet = MatrixClient.UniqueName();
+        var openedQuietly = await C.PostAsync("/_matrix/client/v3/register", new { username = quiet, password = "pw", inhibit_login = true });
+        var finished = await C.PostAsync("/_matrix/client/v3/register", new { auth = new { type = "m.login.dummy", session = openedQuietly.Str("session") } });
+        Assert.Equal($"@{quiet}:{C.ServerName}", finished.Str("user_id"));
+        Assert.Null(finished.Body!["device_id"]);
+        Assert.Null(finished.Body!["access_token"]);
+    }
+
+    [Fact]
     public async Task Guest_registration_is_forbidden()
     {
         var response = await C.PostAsync("/_matrix/client/v3/register?kind=guest", new { });

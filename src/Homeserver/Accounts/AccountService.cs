@@ -51,12 +51,13 @@ public sealed class AccountService(
     /// Creates the account, and unless <paramref name="inhibitLogin"/> a device and tokens, all in one transaction
     /// (with <paramref name="alsoInTransaction"/>, e.g. closing the UIA session that authorised it).
     /// </summary>
+    /// <param name="passwordHash">the password already hashed (one a registration session remembered), when <paramref name="password"/> is null</param>
     public async Task<LoginSession?> RegisterAsync(UserId userId, string? password, bool isAdmin, string? deviceId, string? deviceDisplayName,
-        bool inhibitLogin, bool wantsRefreshToken, Func<DbSession, Task>? alsoInTransaction, CancellationToken ct)
+        bool inhibitLogin, bool wantsRefreshToken, Func<DbSession, Task>? alsoInTransaction, CancellationToken ct, string? passwordHash = null)
     {
         ValidatePassword(password);
         ValidateDeviceId(deviceId);
-        var passwordHash = password is null ? null : await hasher.HashAsync(password, ct);
+        passwordHash = password is null ? passwordHash : await hasher.HashAsync(password, ct);
         var session = await db.WriteAsync(async s =>
         {
             if (!await users.InsertAsync(s, userId.Value, passwordHash, isAdmin, Now))

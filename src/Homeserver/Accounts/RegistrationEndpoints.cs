@@ -41,6 +41,18 @@ public sealed class RegistrationEndpoints(
         if (!config.Registration.Enabled)
             throw MatrixException.Forbidden("Registration has been disabled.");
 
+        // A replay of a finished registration (a retry after a lost answer) logs the user it made in again.
+        if (await uia.RegisteredUserOfAsync(body, context.RequestAborted) is { } registered)
+        {
+            var replayed = body.OptionalBool("inhibit_login") ?? false ? null : await accounts.LoginAsync(registered,
+                body.OptionalString("device_id"), body.OptionalString("initial_device_display_name"), body.OptionalBool("refresh_token") ?? false,
+                context.RequestAborted);
+            await context.WriteJsonAsync(replayed?.ToJson(config) ?? new JsonObject { ["user_id"] = registered });
+            return;
+        }
+        var remembered = await uia.RecallRegistrationAsync(body, context.RequestAborted);
+        body = remembered?.Request ?? body;
+
         var username = body.OptionalString("username");
         var password = body.OptionalString("password");
         var deviceId = body.OptionalString("device_id");
@@ -65,10 +77,10 @@ public sealed class RegistrationEndpoints(
         else if (await accounts.IsUserIdTakenAsync(userId, context.RequestAborted))
             throw new MatrixException(400, "M_USER_IN_USE", "User ID already taken.");
 
-        var authorisation = await uia.AuthenticateAsync(context, body, Flows, user: null);
+        var authorisation = await uia.AuthenticateAsync(context, body, Flows, user: null, rememberRequest: true);
         var session = guestAccessToken is null
             ? await accounts.RegisterAsync(userId, password, isAdmin: false, deviceId, displayName, inhibitLogin, wantsRefresh,
-                s => uia.FinishAsync(s, authorisation), context.RequestAborted)
+                s => uia.FinishRegistrationAsync(s, authorisation, userId.Value), context.RequestAborted, remembered?.PasswordHash)
             : await accounts.UpgradeGuestAsync(userId, password, deviceId, displayName, inhibitLogin, wantsRefresh,
                 s => uia.FinishAsync(s, authorisation), context.RequestAborted);
         await context.WriteJsonAsync(session?.ToJson(config) ?? new JsonObject { ["user_id"] = userId.Value });

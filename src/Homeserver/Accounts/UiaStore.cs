@@ -11,14 +11,17 @@ public sealed class UiaSessionRow
     public string Completed { get; init; } = "[]";
     public string? RegistrationToken { get; init; }
     public long CreatedTs { get; init; }
+    public string? RequestJson { get; init; }
+    public string? PasswordHash { get; init; }
+    public string? RegisteredUserId { get; init; }
 }
 
 public sealed class UiaStore
 {
     public Task InsertAsync(DbSession s, UiaSessionRow row) =>
         s.ExecuteAsync("""
-            INSERT INTO uia_sessions (session_id, method, path, user_id, completed, registration_token, created_ts)
-            VALUES (@SessionId, @Method, @Path, @UserId, @Completed, @RegistrationToken, @CreatedTs)
+            INSERT INTO uia_sessions (session_id, method, path, user_id, completed, registration_token, created_ts, request_json, password_hash)
+            VALUES (@SessionId, @Method, @Path, @UserId, @Completed, @RegistrationToken, @CreatedTs, @RequestJson, @PasswordHash)
             """, row);
 
     public Task<UiaSessionRow?> GetAsync(DbSession s, string sessionId) =>
@@ -27,6 +30,9 @@ public sealed class UiaStore
     public Task UpdateAsync(DbSession s, string sessionId, string completed, string? registrationToken) =>
         s.ExecuteAsync("UPDATE uia_sessions SET completed = @completed, registration_token = @registrationToken WHERE session_id = @sessionId",
             new { sessionId, completed, registrationToken });
+
+    public Task SetRegisteredUserAsync(DbSession s, string sessionId, string userId) =>
+        s.ExecuteAsync("UPDATE uia_sessions SET registered_user_id = @userId, registration_token = NULL WHERE session_id = @sessionId", new { sessionId, userId });
 
     public Task DeleteAsync(DbSession s, string sessionId) =>
         s.ExecuteAsync("DELETE FROM uia_sessions WHERE session_id = @sessionId", new { sessionId });

@@ -36,18 +36,26 @@ public sealed class UiaRequiredException(JsonObject body, string? errcode, strin
 public sealed record UiaResult(string SessionId, string? RegistrationToken);
 
 /// <summary>
+/// What a registration's UIA session remembers: the request that opened it (its password as a hash) and, once the
+/// registration is done, the user it made.
+/// </summary>
+public sealed record RememberedRegistration(JsonElement Request, string? PasswordHash, string? RegisteredUserId);
+
+/// <summary>
 /// User-interactive authentication (spec: client-server API, "User-interactive authentication API") for every endpoint that needs it.
 /// Sessions are stored, bound to the method and path that started them, and expire.
 /// </summary>
 public sealed class UserInteractiveAuth(
     Database db, UiaStore sessions, UserStore users, RegistrationTokenStore registrationTokens, PasswordLogin passwords,
-    RateLimiter limiter, HomeserverConfig config, TimeProvider clock)
+    PasswordHasher hasher, RateLimiter limiter, HomeserverConfig config, TimeProvider clock)
 {
     /// <summary>
     /// Processes the <c>auth</c> field of <paramref name="body"/>. Returns when a flow is complete; otherwise throws the 401 answer.
     /// <paramref name="user"/> is the account the password stage must prove, when the request is made by a known user.
     /// </summary>
-    public async Task<UiaResult> AuthenticateAsync(HttpContext context, JsonElement body, IReadOnlyList<string[]> flows, UserId? user)
+    /// <param name="rememberRequest">keep the request that opens the session (registration: see <see cref="RecallRegistrationAsync"/>)</param>
+    public async Task<UiaResult> AuthenticateAsync(HttpContext context, JsonElement body, IReadOnlyList<string[]> flows, UserId? user,
+        bool rememberRequest = false)
     {
         var ct = context.RequestAborted;
         var now = clock.GetUtcNow().ToUnixTimeMilliseconds();
@@ -61,6 +69,8 @@ public sealed class UserInteractiveAuth(
             {
                 SessionId = Secrets.NewSessionId(), Method = context.Request.Method, Path = context.Request.Path.Value ?? "",
                 UserId = user?.Value, Completed = "[]", CreatedTs = now,
+                RequestJson = rememberRequest ? RequestWithout(body, "auth", "password") : null,
+                PasswordHash = rememberRequest && body.OptionalString("password") is { } password ? await hasher.HashAsync(password, ct) : null,
             };
             await db.WriteAsync(s => sessions.InsertAsync(s, session), ct);
         }
@@ -108,6 +118,38 @@ public sealed class UserInteractiveAuth(
         return await AuthenticateAsync(context, body, [stage], requester.UserId);
     }
 
+    /// <summary>
+    /// A registration request that continues a session with nothing but <c>auth</c> is the request that opened it, as
+    /// in Synapse (spec: clients need not repeat the parameters); null when the body says more, or names no session.
+    /// </summary>
+    public async Task<RememberedRegistration?> RecallRegistrationAsync(JsonElement body, CancellationToken ct)
+    {
+        if (body.EnumerateObject().Any(p => p.Name != "auth") || body.OptionalObject("auth")?.OptionalString("session") is not { } sessionId)
+            return null;
+        var session = await db.ReadAsync(s => sessions.GetAsync(s, sessionId), ct);
+        if (session?.RequestJson is not { } request || session.CreatedTs + config.Auth.UiaSessionLifetimeMs < clock.GetUtcNow().ToUnixTimeMilliseconds())
+            return null;
+        var merged = JsonNode.Parse(request)!.AsObject();
+        merged["auth"] = JsonNode.Parse(body.GetProperty("auth").GetRawText());
+        return new RememberedRegistration(JsonDocument.Parse(merged.ToJsonString()).RootElement, session.PasswordHash, session.RegisteredUserId);
+    }
+
+    /// <summary>The user a finished registration session made, when a request replays it (a retry after a lost answer).</summary>
+    public async Task<string?> RegisteredUserOfAsync(JsonElement body, CancellationToken ct) =>
+        body.OptionalObject("auth")?.OptionalString("session") is { } sessionId
+            && await db.ReadAsync(s => sessions.GetAsync(s, sessionId), ct) is { RegisteredUserId: { } userId } session
+            && session.CreatedTs + config.Auth.UiaSessionLifetimeMs >= clock.GetUtcNow().ToUnixTimeMilliseconds()
+            ? userId
+            : null;
+
+    /// <summary>Closes a finished registration session, remembering the user it made until it expires.</summary>
+    public async Task FinishRegistrationAsync(DbSession s, UiaResult result, string userId)
+    {
+        await sessions.SetRegisteredUserAsync(s, result.SessionId, userId);
+        if (result.RegistrationToken is not null)
+            await registrationTokens.CompleteAsync(s, result.RegistrationToken);
+    }
+
     /// <summary>Closes a finished session inside the operation's transaction, consuming its registration token use.</summary>
     public async Task FinishAsync(DbSession s, UiaResult result)
     {
@@ -137,8 +179,11 @@ public sealed class UserInteractiveAuth(
             case AuthTypes.Password:
             {
                 var claimed = LoginIdentifier.UserFromAuth(auth, config.ServerName);
-                if (user is null || claimed != user.Value.Value)
+                if (user is null)
                     return ("M_FORBIDDEN", "Invalid username or password.");
+                // Proving to be someone else is no answer to "prove you are you" (403, as Synapse).
+                if (claimed != user.Value.Value)
+                    throw MatrixException.Forbidden("The user authenticated is not the user making the request.");
                 limiter.Check("uia-password", user.Value.Value, config.RateLimits.Login);
                 var password = auth.OptionalString("password") ?? throw MatrixException.MissingParam("password");
                 return await passwords.VerifyAsync(user.Value, password, ct) ? null : ("M_FORBIDDEN", "Invalid username or password.");
@@ -152,6 +197,14 @@ public sealed class UserInteractiveAuth(
             default:
                 return ("M_UNRECOGNIZED", $"Authentication type {type} is not supported.");
         }
+    }
+
+    private static string RequestWithout(JsonElement body, params string[] fields)
+    {
+        var copy = JsonNode.Parse(body.GetRawText())!.AsObject();
+        foreach (var field in fields)
+            copy.Remove(field);
+        return copy.ToJsonString();
     }
 
     private static MatrixException UnknownSession() => new(400, "M_UNKNOWN", "Unknown or expired user-interactive auth session.");

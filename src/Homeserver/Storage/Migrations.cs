@@ -474,6 +474,13 @@ public static class Migrations
         (10, """
             ALTER TABLE users ADD COLUMN is_guest BIGINT NOT NULL DEFAULT 0;
             """),
+        // Registration remembers the request that opened its UIA session (the password only as a hash) and, once done,
+        // the user it made: a replay of the finished session logs that user in again (as Synapse does).
+        (11, """
+            ALTER TABLE uia_sessions ADD COLUMN request_json TEXT NULL;
+            ALTER TABLE uia_sessions ADD COLUMN password_hash TEXT NULL;
+            ALTER TABLE uia_sessions ADD COLUMN registered_user_id TEXT NULL;
+            """),
     ];
 
     /// <summary>
