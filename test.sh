@@ -24,6 +24,8 @@ need_package /usr/lib/python3/dist-packages/nio python3-matrix-nio
 need_package /usr/lib/python3/dist-packages/olm python3-olm
 # The federation interop script (spec-tests/python/federation_interop.py) signs device keys with PyNaCl.
 need_package /usr/lib/python3/dist-packages/nacl python3-nacl
+# Email tests start a real SMTP server (spec-tests/python/smtp_sink.py) that writes the mail it receives to a folder.
+need_package /usr/lib/python3/dist-packages/aiosmtpd python3-aiosmtpd
 # LDAP tests start private slapd instances (spec-tests/SpecTests/Harness/TestLdapServer.cs); ldapadd seeds them.
 need_package /usr/sbin/slapd slapd
 need_package /usr/bin/ldapadd ldap-utils

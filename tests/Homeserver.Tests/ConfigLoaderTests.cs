@@ -71,6 +71,10 @@ public sealed class ConfigLoaderTests
     [InlineData("media:\n  max_upload_bytes: 0\n", "media.max_upload_bytes")]
     [InlineData("outbound_http:\n  ip_range_allowlist: [intranet]\n", "outbound_http.ip_range_allowlist")]
     [InlineData("media:\n  thumbnails:\n    sizes:\n      - { width: 0, height: 5, method: crop }\n", "media.thumbnails.sizes[0]")]
+    [InlineData("email:\n  enabled: true\n", "email.notif_from")]
+    [InlineData("email:\n  enabled: true\n  notif_from: a@b.org\n  smtp_port: 0\n", "email.smtp_port")]
+    [InlineData("email:\n  enabled: true\n  notif_from: a@b.org\n  smtp_user: u\n", "email.smtp_user")]
+    [InlineData("email:\n  enabled: true\n  notif_from: a@b.org\n  client_base_url: nowhere\n", "email.client_base_url")]
     public void Invalid_configs_name_the_key(string yaml, string key)
     {
         var error = Assert.Throws<ConfigException>(() => ConfigLoader.Parse(yaml));

@@ -14,7 +14,7 @@ public sealed record LoginSession(string UserId, string DeviceId, string AccessT
 public sealed class AccountService(
     Database db, UserStore users, DeviceStore devices, TokenStore tokens, ProfileStore profiles, AccountDataStore accountData,
     PasswordHasher hasher, E2ee.DeviceKeyStore deviceKeys, E2ee.DeviceListStore deviceLists, E2ee.DeviceListService deviceListService,
-    Push.PusherStore pushers, HomeserverConfig config, TimeProvider clock, ILogger<AccountService> logger)
+    Push.PusherStore pushers, ThreepidStore threepids, HomeserverConfig config, TimeProvider clock, ILogger<AccountService> logger)
 {
     public const int MaxPasswordLength = 512;
     public const int MaxDeviceIdLength = 255;
@@ -293,26 +293,30 @@ public sealed class AccountService(
         logger.LogInformation("Logged out all {Count} devices of {UserId}", all.Count, userId);
     }
 
-    public async Task ChangePasswordAsync(Requester requester, string newPassword, bool logoutDevices, Func<DbSession, Task>? alsoInTransaction,
-        CancellationToken ct)
+    /// <summary>
+    /// Sets a new password; with <paramref name="logoutDevices"/>, every device but <paramref name="keptDeviceId"/> (the one
+    /// asking, none for a password reset by email) is logged out.
+    /// </summary>
+    public async Task ChangePasswordAsync(string userId, string? keptDeviceId, string newPassword, bool logoutDevices,
+        Func<DbSession, Task>? alsoInTransaction, CancellationToken ct)
     {
         ValidatePassword(newPassword);
         var hash = await hasher.HashAsync(newPassword, ct);
         var others = logoutDevices
-            ? (await db.ReadAsync(s => devices.ListAsync(s, requester.UserId.Value), ct)).Where(d => d.DeviceId != requester.DeviceId).ToList()
+            ? (await db.ReadAsync(s => devices.ListAsync(s, userId), ct)).Where(d => d.DeviceId != keptDeviceId).ToList()
             : [];
         var removed = await db.WriteAsync(async s =>
         {
-            await users.SetPasswordHashAsync(s, requester.UserId.Value, hash);
+            await users.SetPasswordHashAsync(s, userId, hash);
             if (alsoInTransaction is not null)
                 await alsoInTransaction(s);
-            return await RemoveDevicesAsync(s, requester.UserId.Value, others.Select(d => d.DeviceId).ToList());
+            return await RemoveDevicesAsync(s, userId, others.Select(d => d.DeviceId).ToList());
         }, ct);
-        await deviceListService.PublishDeviceChangesAsync(requester.UserId.Value, removed, ct);
-        logger.LogInformation("Password changed for {UserId}", requester.UserId.Value);
+        await deviceListService.PublishDeviceChangesAsync(userId, removed, ct);
+        logger.LogInformation("Password changed for {UserId}", userId);
     }
 
-    /// <summary>Deactivates an account for good: no login, no tokens, no devices, profile, account data and pushers removed.</summary>
+    /// <summary>Deactivates an account for good: no login, no tokens, no devices; profile, account data, pushers and 3PIDs removed.</summary>
     public async Task DeactivateAsync(string userId, Func<DbSession, Task>? alsoInTransaction, CancellationToken ct)
     {
         var all = (await db.ReadAsync(s => devices.ListAsync(s, userId), ct)).Select(d => d.DeviceId).ToList();
@@ -324,6 +328,7 @@ public sealed class AccountService(
             await profiles.DeleteAllAsync(s, userId);
             await accountData.DeleteAllAsync(s, userId);
             await pushers.DeleteForUserAsync(s, userId);
+            await threepids.RemoveAllAsync(s, userId);
             if (alsoInTransaction is not null)
                 await alsoInTransaction(s);
             return changes;

@@ -14,6 +14,30 @@ public static class LoginIdentifier
         return user.StartsWith('@') && UserId.TryParse(user, out var parsed) ? parsed.Localpart : user;
     }
 
+    /// <summary>
+    /// The third-party identifier a login names: identifier type <c>m.id.thirdparty</c>, or the deprecated top-level
+    /// <c>medium</c> and <c>address</c>; email addresses in their canonical form. Null when the login names a user.
+    /// </summary>
+    public static (string Medium, string Address)? ThirdParty(JsonElement auth)
+    {
+        string medium, address;
+        if (auth.OptionalObject("identifier") is { } identifier)
+        {
+            if (identifier.OptionalString("type") != "m.id.thirdparty")
+                return null;
+            medium = identifier.RequiredString("medium");
+            address = identifier.RequiredString("address");
+        }
+        else if (auth.OptionalString("medium") is { } topMedium && auth.OptionalString("user") is null)
+        {
+            medium = topMedium;
+            address = auth.RequiredString("address");
+        }
+        else
+            return null;
+        return (medium, medium == "email" ? Email.MailAddresses.Canonicalise(address) ?? address : address);
+    }
+
     /// <summary>The full user ID named, lower-cased as at registration; null when it cannot be a user of <paramref name="serverName"/>.</summary>
     public static string? UserFromAuth(JsonElement auth, string serverName)
     {

@@ -12,17 +12,24 @@ namespace Matrix.Homeserver.Accounts;
 /// <c>m.login.password</c>, for login and for the password stage of user-interactive auth: the local password, then
 /// (with <c>ldap.enabled</c>) the directory. With the directory on, local passwords count only while
 /// <c>ldap.local_password_fallback</c> is set, and are tried first so a local admin gets in while the directory is
-/// down. A directory user's account is created at their first login, with the directory's display name.
+/// down. A directory user's account is created at their first login, with the directory's display name. A login may
+/// name the account by an email address on it.
 /// </summary>
 public sealed class PasswordLogin(
     AccountService accounts, LdapPasswordChecker directory, ExternalIdStore externalIds, ProfileStore profiles, UserStore users, Database db,
-    ApplicationServices.AppServiceRegistry appServices, HomeserverConfig config, ILogger<PasswordLogin> logger)
+    ApplicationServices.AppServiceRegistry appServices, ThreepidStore threepids, HomeserverConfig config, ILogger<PasswordLogin> logger)
 {
     private bool LocalPasswordsCount => !config.Ldap.Enabled || config.Ldap.LocalPasswordFallback;
 
     /// <summary>The user ID the login proves, or null for a wrong name or password.</summary>
     public async Task<string?> LoginAsync(JsonElement auth, string password, CancellationToken ct)
     {
+        if (LoginIdentifier.ThirdParty(auth) is var (medium, address))
+        {
+            // A 3PID names the local account it is on; the directory knows nothing of those.
+            var owner = await db.ReadAsync(s => threepids.OwnerOfAsync(s, medium, address), ct);
+            return owner is not null && LocalPasswordsCount ? await accounts.CheckPasswordAsync(owner, password, ct) : null;
+        }
         var claimed = LoginIdentifier.UserFromAuth(auth, config.ServerName);
         if (claimed is not null && LocalPasswordsCount && await accounts.CheckPasswordAsync(claimed, password, ct) is { } local)
             return local;

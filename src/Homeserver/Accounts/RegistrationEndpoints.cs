@@ -8,7 +8,7 @@ namespace Matrix.Homeserver.Accounts;
 /// <summary>Spec: Account registration (<c>/register</c>, <c>/register/available</c>, registration token validity).</summary>
 public sealed class RegistrationEndpoints(
     AccountService accounts, UserInteractiveAuth uia, RegistrationTokenService registrationTokens, JsonBody json, RateLimiter limiter,
-    Authenticator authenticator, ApplicationServices.AppServiceRegistry appServices, HomeserverConfig config) : IEndpoints
+    Authenticator authenticator, ApplicationServices.AppServiceRegistry appServices, ThreepidService threepids, HomeserverConfig config) : IEndpoints
 {
     public void Map(IEndpointRouteBuilder app)
     {
@@ -17,9 +17,14 @@ public sealed class RegistrationEndpoints(
         app.MapV1("GET", "register/m.login.registration_token/validity", TokenValidityAsync);
     }
 
-    private IReadOnlyList<string[]> Flows => config.Registration.RequiresToken
-        ? [[AuthTypes.RegistrationToken]]
-        : [[AuthTypes.Dummy]];
+    /// <summary>With email on, an address may be proved at registration (and is then added to the account), as Synapse offers.</summary>
+    private IReadOnlyList<string[]> Flows => (config.Registration.RequiresToken, config.Email.Enabled) switch
+    {
+        (true, true) => [[AuthTypes.RegistrationToken], [AuthTypes.RegistrationToken, AuthTypes.EmailIdentity]],
+        (true, false) => [[AuthTypes.RegistrationToken]],
+        (false, true) => [[AuthTypes.Dummy], [AuthTypes.EmailIdentity]],
+        _ => [[AuthTypes.Dummy]],
+    };
 
     private async Task RegisterAsync(HttpContext context)
     {
@@ -78,11 +83,16 @@ public sealed class RegistrationEndpoints(
             throw new MatrixException(400, "M_USER_IN_USE", "User ID already taken.");
 
         var authorisation = await uia.AuthenticateAsync(context, body, Flows, user: null, rememberRequest: true);
+        async Task Finish(Storage.DbSession s)
+        {
+            await uia.FinishRegistrationAsync(s, authorisation, userId.Value);
+            if (authorisation.Threepid is { } proved)
+                await threepids.AddAsync(s, userId.Value, proved.Medium, proved.Address, proved.ValidatedTs);
+        }
         var session = guestAccessToken is null
-            ? await accounts.RegisterAsync(userId, password, isAdmin: false, deviceId, displayName, inhibitLogin, wantsRefresh,
-                s => uia.FinishRegistrationAsync(s, authorisation, userId.Value), context.RequestAborted, remembered?.PasswordHash)
-            : await accounts.UpgradeGuestAsync(userId, password, deviceId, displayName, inhibitLogin, wantsRefresh,
-                s => uia.FinishAsync(s, authorisation), context.RequestAborted);
+            ? await accounts.RegisterAsync(userId, password, isAdmin: false, deviceId, displayName, inhibitLogin, wantsRefresh, Finish,
+                context.RequestAborted, remembered?.PasswordHash)
+            : await accounts.UpgradeGuestAsync(userId, password, deviceId, displayName, inhibitLogin, wantsRefresh, Finish, context.RequestAborted);
         await context.WriteJsonAsync(session?.ToJson(config) ?? new JsonObject { ["user_id"] = userId.Value });
     }
 

@@ -10,6 +10,8 @@ public sealed class UiaSessionRow
     public string? UserId { get; init; }
     public string Completed { get; init; } = "[]";
     public string? RegistrationToken { get; init; }
+    /// <summary>The address an <c>m.login.email.identity</c> stage proved (JSON of <see cref="Email.ValidatedThreepid"/> and its session).</summary>
+    public string? Threepid { get; init; }
     public long CreatedTs { get; init; }
     public string? RequestJson { get; init; }
     public string? PasswordHash { get; init; }
@@ -27,9 +29,10 @@ public sealed class UiaStore
     public Task<UiaSessionRow?> GetAsync(DbSession s, string sessionId) =>
         s.QuerySingleOrDefaultAsync<UiaSessionRow>("SELECT * FROM uia_sessions WHERE session_id = @sessionId", new { sessionId });
 
-    public Task UpdateAsync(DbSession s, string sessionId, string completed, string? registrationToken) =>
-        s.ExecuteAsync("UPDATE uia_sessions SET completed = @completed, registration_token = @registrationToken WHERE session_id = @sessionId",
-            new { sessionId, completed, registrationToken });
+    public Task UpdateAsync(DbSession s, string sessionId, string completed, string? registrationToken, string? threepid) =>
+        s.ExecuteAsync("""
+            UPDATE uia_sessions SET completed = @completed, registration_token = @registrationToken, threepid = @threepid WHERE session_id = @sessionId
+            """, new { sessionId, completed, registrationToken, threepid });
 
     public Task SetRegisteredUserAsync(DbSession s, string sessionId, string userId) =>
         s.ExecuteAsync("UPDATE uia_sessions SET registered_user_id = @userId, registration_token = NULL WHERE session_id = @sessionId", new { sessionId, userId });

@@ -14,6 +14,7 @@ public static class AuthTypes
     public const string RegistrationToken = "m.login.registration_token";
     public const string Token = "m.login.token";
     public const string ApplicationService = "m.login.application_service";
+    public const string EmailIdentity = "m.login.email.identity";
 }
 
 /// <summary>The 401 answer of user-interactive auth: the flows, the session, what is completed, and the error of a failed stage if any.</summary>
@@ -32,8 +33,14 @@ public sealed class UiaRequiredException(JsonObject body, string? errcode, strin
     }
 }
 
-/// <summary>A finished user-interactive auth session, to be closed in the transaction of the operation it authorised.</summary>
-public sealed record UiaResult(string SessionId, string? RegistrationToken);
+/// <summary>
+/// A finished user-interactive auth session, to be closed in the transaction of the operation it authorised; with the
+/// email address its <c>m.login.email.identity</c> stage proved, if it had one.
+/// </summary>
+public sealed record UiaResult(string SessionId, string? RegistrationToken, ProvedThreepid? Threepid);
+
+/// <summary>An address a validation session proved during user-interactive auth, and that session (consumed with the UIA session).</summary>
+public sealed record ProvedThreepid(string Medium, string Address, long ValidatedTs, string ValidationSessionId);
 
 /// <summary>
 /// What a registration's UIA session remembers: the request that opened it (its password as a hash) and, once the
@@ -47,15 +54,16 @@ public sealed record RememberedRegistration(JsonElement Request, string? Passwor
 /// </summary>
 public sealed class UserInteractiveAuth(
     Database db, UiaStore sessions, UserStore users, RegistrationTokenStore registrationTokens, PasswordLogin passwords,
-    PasswordHasher hasher, RateLimiter limiter, HomeserverConfig config, TimeProvider clock)
+    PasswordHasher hasher, Email.EmailValidation emailValidation, RateLimiter limiter, HomeserverConfig config, TimeProvider clock)
 {
     /// <summary>
     /// Processes the <c>auth</c> field of <paramref name="body"/>. Returns when a flow is complete; otherwise throws the 401 answer.
-    /// <paramref name="user"/> is the account the password stage must prove, when the request is made by a known user.
+    /// <paramref name="user"/> is the account the password stage must prove, when the request is made by a known user;
+    /// <paramref name="emailPurpose"/> the kind of validation session the email stage accepts.
     /// </summary>
     /// <param name="rememberRequest">keep the request that opens the session (registration: see <see cref="RecallRegistrationAsync"/>)</param>
     public async Task<UiaResult> AuthenticateAsync(HttpContext context, JsonElement body, IReadOnlyList<string[]> flows, UserId? user,
-        bool rememberRequest = false)
+        Email.ValidationPurpose emailPurpose = Email.ValidationPurpose.Registration, bool rememberRequest = false)
     {
         var ct = context.RequestAborted;
         var now = clock.GetUtcNow().ToUnixTimeMilliseconds();
@@ -85,22 +93,38 @@ public sealed class UserInteractiveAuth(
 
         var completed = JsonSerializer.Deserialize<List<string>>(session.Completed) ?? [];
         var registrationToken = session.RegistrationToken;
+        var threepid = session.Threepid is null ? null : JsonSerializer.Deserialize<ProvedThreepid>(session.Threepid);
         var stageType = auth?.OptionalString("type");
         if (stageType is not null && !completed.Contains(stageType))
         {
             if (!flows.Any(flow => flow.Contains(stageType)))
                 throw Required(session.SessionId, flows, completed, "M_UNRECOGNIZED", $"Authentication type {stageType} is not offered here.");
-            var failure = await RunStageAsync(stageType, auth!.Value, user, now, ct);
-            if (failure is not null)
-                throw Required(session.SessionId, flows, completed, failure.Value.Errcode, failure.Value.Error);
+            if (stageType == AuthTypes.EmailIdentity)
+            {
+                try
+                {
+                    threepid = await ProveEmailAsync(auth!.Value, emailPurpose, ct);
+                }
+                catch (MatrixException e) when (e.Errcode == "M_THREEPID_AUTH_FAILED")
+                {
+                    throw Required(session.SessionId, flows, completed, "M_UNAUTHORIZED", e.Message);
+                }
+            }
+            else
+            {
+                var failure = await RunStageAsync(stageType, auth!.Value, user, now, ct);
+                if (failure is not null)
+                    throw Required(session.SessionId, flows, completed, failure.Value.Errcode, failure.Value.Error);
+            }
             completed.Add(stageType);
             if (stageType == AuthTypes.RegistrationToken)
                 registrationToken = auth.Value.OptionalString("token");
-            await db.WriteAsync(s => sessions.UpdateAsync(s, session.SessionId, JsonSerializer.Serialize(completed), registrationToken), ct);
+            await db.WriteAsync(s => sessions.UpdateAsync(s, session.SessionId, JsonSerializer.Serialize(completed), registrationToken,
+                threepid is null ? null : JsonSerializer.Serialize(threepid)), ct);
         }
 
         if (flows.Any(flow => flow.All(completed.Contains)))
-            return new UiaResult(session.SessionId, registrationToken);
+            return new UiaResult(session.SessionId, registrationToken, threepid);
         throw Required(session.SessionId, flows, completed, null, null);
     }
 
@@ -146,14 +170,20 @@ public sealed class UserInteractiveAuth(
     public async Task FinishRegistrationAsync(DbSession s, UiaResult result, string userId)
     {
         await sessions.SetRegisteredUserAsync(s, result.SessionId, userId);
-        if (result.RegistrationToken is not null)
-            await registrationTokens.CompleteAsync(s, result.RegistrationToken);
+        await ConsumeAsync(s, result);
     }
 
-    /// <summary>Closes a finished session inside the operation's transaction, consuming its registration token use.</summary>
+    /// <summary>Closes a finished session inside the operation's transaction, consuming its registration token use and email validation.</summary>
     public async Task FinishAsync(DbSession s, UiaResult result)
     {
         await sessions.DeleteAsync(s, result.SessionId);
+        await ConsumeAsync(s, result);
+    }
+
+    private async Task ConsumeAsync(DbSession s, UiaResult result)
+    {
+        if (result.Threepid is not null)
+            await emailValidation.ConsumeAsync(s, result.Threepid.ValidationSessionId);
         if (result.RegistrationToken is not null)
             await registrationTokens.CompleteAsync(s, result.RegistrationToken);
     }
@@ -205,6 +235,19 @@ public sealed class UserInteractiveAuth(
         foreach (var field in fields)
             copy.Remove(field);
         return copy.ToJsonString();
+    }
+
+    /// <summary>
+    /// <c>m.login.email.identity</c>: <c>threepid_creds</c> name a session this server validated (the stage is only offered
+    /// with <c>email.enabled</c>). A session not (yet) validated leaves the stage open, so the client can retry.
+    /// </summary>
+    private async Task<ProvedThreepid> ProveEmailAsync(JsonElement auth, Email.ValidationPurpose purpose, CancellationToken ct)
+    {
+        var creds = auth.OptionalObject("threepid_creds") ?? auth.OptionalObject("threepidCreds") ?? throw MatrixException.MissingParam("threepid_creds");
+        var sid = creds.RequiredString("sid");
+        var clientSecret = creds.RequiredString("client_secret");
+        var proved = await emailValidation.ValidatedAsync(sid, clientSecret, purpose, ct);
+        return new ProvedThreepid(proved.Medium, proved.Address, proved.ValidatedTs, sid);
     }
 
     private static MatrixException UnknownSession() => new(400, "M_UNKNOWN", "Unknown or expired user-interactive auth session.");

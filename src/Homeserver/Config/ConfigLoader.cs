@@ -40,6 +40,7 @@ public static class ConfigLoader
         if (config.Database.SqlitePath is not null) config.Database.SqlitePath = Path.GetFullPath(config.Database.SqlitePath, baseDir);
         if (config.Federation.TrustedCaFile is not null) config.Federation.TrustedCaFile = Path.GetFullPath(config.Federation.TrustedCaFile, baseDir);
         if (config.Ldap.TlsCaFile is not null) config.Ldap.TlsCaFile = Path.GetFullPath(config.Ldap.TlsCaFile, baseDir);
+        if (config.Email.TemplateDir is not null) config.Email.TemplateDir = Path.GetFullPath(config.Email.TemplateDir, baseDir);
         foreach (var listener in config.Listeners)
         {
             if (listener.TlsCertificatePath is not null) listener.TlsCertificatePath = Path.GetFullPath(listener.TlsCertificatePath, baseDir);
@@ -59,6 +60,8 @@ public static class ConfigLoader
             throw new ConfigException($"config key 'federation.trusted_ca_file': file '{ca}' does not exist");
         if (config.Ldap.TlsCaFile is { } ldapCa && !File.Exists(ldapCa))
             throw new ConfigException($"config key 'ldap.tls_ca_file': file '{ldapCa}' does not exist");
+        if (config.Email.TemplateDir is { } templates && !Directory.Exists(templates))
+            throw new ConfigException($"config key 'email.template_dir': folder '{templates}' does not exist");
         return config;
     }
 
@@ -237,6 +240,9 @@ public static class ConfigLoader
         if (config.WellKnown.Server is not null && !ServerName.TryParse(config.WellKnown.Server, out _))
             throw new ConfigException("config key 'well_known.server' must be a server name with an optional port");
         ValidateLdap(config.Ldap);
+        ValidateEmail(config.Email);
+        if (config.IdentityServers.TimeoutMs < 1)
+            throw new ConfigException("config key 'identity_servers.timeout_ms' must be greater than 0");
         ValidateMedia(config.Media);
         foreach (var (contact, i) in config.WellKnown.SupportContacts.Select((c, i) => (c, i)))
             if (contact.MatrixId is null && contact.EmailAddress is null)
@@ -282,6 +288,27 @@ public static class ConfigLoader
         RequirePositive(preview.MaxPageBytes, "media.url_preview.max_page_bytes");
         RequirePositive(preview.TimeoutMs, "media.url_preview.timeout_ms");
         RequirePositive(preview.CacheMs, "media.url_preview.cache_ms");
+    }
+
+    private static void ValidateEmail(EmailConfig email)
+    {
+        if (!email.Enabled)
+            return;
+        if (string.IsNullOrWhiteSpace(email.SmtpHost) || Uri.CheckHostName(email.SmtpHost) == UriHostNameType.Unknown)
+            throw new ConfigException($"config key 'email.smtp_host': '{email.SmtpHost}' is not a host name or address");
+        if (email.SmtpPort is < 1 or > 65535)
+            throw new ConfigException("config key 'email.smtp_port' must be between 1 and 65535");
+        if ((email.SmtpUser is null) != (email.SmtpPass is null))
+            throw new ConfigException("config keys 'email.smtp_user' and 'email.smtp_pass' go together");
+        if (email.RequireTransportSecurity && !email.EnableTls && !email.ForceTls)
+            throw new ConfigException("config key 'email.require_transport_security' needs 'email.enable_tls' or 'email.force_tls'");
+        if (!Email.MailAddresses.TryParseFrom(email.NotifFrom.Replace("%(app)s", email.AppName), out _))
+            throw new ConfigException("config key 'email.notif_from' must be an email address, optionally with a display name (\"Name <address>\")");
+        if (email.ClientBaseUrl is not null
+            && (!Uri.TryCreate(email.ClientBaseUrl, UriKind.Absolute, out var client) || client.Scheme is not ("http" or "https")))
+            throw new ConfigException("config key 'email.client_base_url' must be an absolute http(s) URL");
+        RequirePositive(email.ValidationTokenLifetimeMs, "email.validation_token_lifetime_ms");
+        RequirePositive(email.TimeoutMs, "email.timeout_ms");
     }
 
     private static void ValidateLdap(LdapConfig ldap)

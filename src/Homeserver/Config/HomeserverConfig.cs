@@ -28,6 +28,8 @@ public sealed class HomeserverConfig
     public MediaConfig Media { get; set; } = new();
     public OutboundHttpConfig OutboundHttp { get; set; } = new();
     public VoipConfig Voip { get; set; } = new();
+    public EmailConfig Email { get; set; } = new();
+    public IdentityServersConfig IdentityServers { get; set; } = new();
     public List<string> AppServiceConfigFiles { get; set; } = [];
     public bool AppServiceLegacyAuthorization { get; set; }
 

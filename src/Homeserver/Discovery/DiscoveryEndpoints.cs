@@ -98,7 +98,7 @@ public sealed class DiscoveryEndpoints(Authenticator authenticator, Accounts.Pas
                 ["m.change_password"] = Enabled(!directoryAccount),
                 ["m.set_displayname"] = Enabled(true),
                 ["m.set_avatar_url"] = Enabled(true),
-                ["m.3pid_changes"] = Enabled(false),
+                ["m.3pid_changes"] = Enabled(config.Email.Enabled),
                 ["m.get_login_token"] = Enabled(config.Auth.LoginViaExistingSession),
                 ["m.profile_fields"] = Enabled(true),
                 ["m.room_versions"] = new JsonObject

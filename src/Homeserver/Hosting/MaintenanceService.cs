@@ -5,11 +5,11 @@ using Matrix.Homeserver.Storage;
 namespace Matrix.Homeserver.Hosting;
 
 /// <summary>
-/// Periodic clean-up of expired short-lived records (UIA sessions, login and OpenID tokens, old federation and
+/// Periodic clean-up of expired short-lived records (UIA sessions, login and OpenID tokens, email validation sessions, old federation and
 /// send-to-device transaction IDs, media IDs never uploaded into, stale URL previews, month-old notifications).
 /// </summary>
 public sealed class MaintenanceService(
-    UserInteractiveAuth uia, Database db, TokenStore tokens, Media.MediaRepository media, Media.MediaStore mediaStore, Push.PushActionStore pushActions,
+    UserInteractiveAuth uia, Database db, TokenStore tokens, ThreepidStore threepids, Media.MediaRepository media, Media.MediaStore mediaStore, Push.PushActionStore pushActions,
     HomeserverConfig config,
     TimeProvider clock, ILogger<MaintenanceService> logger)
     : BackgroundService
@@ -29,6 +29,7 @@ public sealed class MaintenanceService(
                 {
                     await tokens.DeleteExpiredLoginTokensAsync(s, now);
                     await s.ExecuteAsync("DELETE FROM openid_tokens WHERE expires_ts <= @now", new { now });
+                    await threepids.DeleteExpiredSessionsAsync(s, now);
                     // A retried transaction comes back within minutes; a day of memory is plenty.
                     var before = now - (long)TimeSpan.FromDays(1).TotalMilliseconds;
                     await s.ExecuteAsync("DELETE FROM federation_inbound_txns WHERE received_ts <= @before", new { before });

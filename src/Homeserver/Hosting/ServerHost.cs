@@ -103,6 +103,12 @@ public static class ServerHost
         services.AddSingleton<PasswordLogin>();
         services.AddSingleton<Authenticator>();
         services.AddSingleton<UserInteractiveAuth>();
+        services.AddSingleton<ThreepidStore>();
+        services.AddSingleton<ThreepidService>();
+        services.AddSingleton<IdentityServerClient>();
+        services.AddSingleton<Email.SmtpMailer>();
+        services.AddSingleton<Email.ValidationMails>();
+        services.AddSingleton<Email.EmailValidation>();
         services.AddSingleton<RegistrationTokenService>();
         services.AddSingleton<ProfileService>();
         services.AddSingleton(provider =>

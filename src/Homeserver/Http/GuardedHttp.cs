@@ -18,6 +18,7 @@ public sealed class GuardedHttp : IDisposable
     private readonly IPNetwork[] _denied;
     private readonly IPNetwork[] _allowed;
     private readonly List<string> _deniedHosts;
+    private readonly string _userAgent;
 
     public HttpClient Client { get; }
 
@@ -27,6 +28,16 @@ public sealed class GuardedHttp : IDisposable
         _denied = outbound.IpRangeDenylist.Select(r => IPNetwork.Parse(r)).ToArray();
         _allowed = outbound.IpRangeAllowlist.Select(r => IPNetwork.Parse(r)).ToArray();
         _deniedHosts = config.Media.UrlPreview.HostDenylist;
+        _userAgent = outbound.UserAgent.Replace(' ', '-');
+        Client = CreateClient(acceptAnyCertificate: false);
+    }
+
+    /// <summary>
+    /// Another client under the same address rules; <paramref name="acceptAnyCertificate"/> is for the test-only
+    /// <c>identity_servers.insecure_skip_tls_verify</c>.
+    /// </summary>
+    public HttpClient CreateClient(bool acceptAnyCertificate)
+    {
         var handler = new SocketsHttpHandler
         {
             ConnectCallback = ConnectAsync,
@@ -37,8 +48,11 @@ public sealed class GuardedHttp : IDisposable
             PooledConnectionLifetime = TimeSpan.FromMinutes(1),
             AutomaticDecompression = DecompressionMethods.All,
         };
-        Client = new HttpClient(handler) { Timeout = Timeout.InfiniteTimeSpan };
-        Client.DefaultRequestHeaders.UserAgent.ParseAdd(outbound.UserAgent.Replace(' ', '-'));
+        if (acceptAnyCertificate)
+            handler.SslOptions.RemoteCertificateValidationCallback = (_, _, _, _) => true;
+        var client = new HttpClient(handler) { Timeout = Timeout.InfiniteTimeSpan };
+        client.DefaultRequestHeaders.UserAgent.ParseAdd(_userAgent);
+        return client;
     }
 
     public bool IsAllowed(IPAddress address)

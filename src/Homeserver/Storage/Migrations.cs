@@ -481,6 +481,41 @@ public static class Migrations
             ALTER TABLE uia_sessions ADD COLUMN password_hash TEXT NULL;
             ALTER TABLE uia_sessions ADD COLUMN registered_user_id TEXT NULL;
             """),
+        // Third-party identifiers: validation sessions of email addresses, addresses on accounts, and the identity servers
+        // each is bound at; the address an m.login.email.identity stage proved, kept with its UIA session.
+        (12, """
+            CREATE TABLE threepid_validation_sessions (
+                session_id TEXT PRIMARY KEY,
+                medium TEXT NOT NULL,
+                address TEXT NOT NULL,
+                client_secret TEXT NOT NULL,
+                purpose TEXT NOT NULL,
+                token_hash TEXT NOT NULL,
+                send_attempt BIGINT NOT NULL,
+                next_link TEXT,
+                created_ts BIGINT NOT NULL,
+                expires_ts BIGINT NOT NULL,
+                validated_ts BIGINT
+            );
+            CREATE INDEX threepid_validation_sessions_secret ON threepid_validation_sessions (client_secret, medium, address, purpose);
+            CREATE TABLE user_threepids (
+                medium TEXT NOT NULL,
+                address TEXT NOT NULL,
+                user_id TEXT NOT NULL,
+                validated_ts BIGINT NOT NULL,
+                added_ts BIGINT NOT NULL,
+                PRIMARY KEY (medium, address)
+            );
+            CREATE INDEX user_threepids_user ON user_threepids (user_id);
+            CREATE TABLE user_threepid_id_servers (
+                user_id TEXT NOT NULL,
+                medium TEXT NOT NULL,
+                address TEXT NOT NULL,
+                id_server TEXT NOT NULL,
+                PRIMARY KEY (user_id, medium, address, id_server)
+            );
+            ALTER TABLE uia_sessions ADD COLUMN threepid TEXT;
+            """),
     ];
 
     /// <summary>
