@@ -249,6 +249,96 @@ public abstract class EmailTests(EmailServerFixture fixture)
         Assert.Equal("success", deactivated.Str("id_server_unbind_result"));
         Assert.Null(identity.Lookup("email", last));
     }
+
+    private async Task<string> PrivateRoomAsync(LoggedInUser creator) =>
+        (await C.PostAsync("/_matrix/client/v3/createRoom", new { preset = "private_chat" }, creator.AccessToken)).Str("room_id");
+
+    private Task<MatrixResponse> InviteByEmailAsync(LoggedInUser inviter, string roomId, string address) =>
+        C.PostAsync($"/_matrix/client/v3/rooms/{Uri.EscapeDataString(roomId)}/invite", new
+        {
+            id_server = fixture.Identity.Name, id_access_token = TestIdentityServer.AccessToken, medium = "email", address,
+        }, inviter.AccessToken);
+
+    private async Task<string?> MembershipAsync(LoggedInUser reader, string roomId, string userId)
+    {
+        var state = await C.GetAsync($"/_matrix/client/v3/rooms/{Uri.EscapeDataString(roomId)}/state/m.room.member/{Uri.EscapeDataString(userId)}",
+            reader.AccessToken);
+        return state.Status == 200 ? state.Str("membership") : null;
+    }
+
+    [Fact]
+    public async Task An_invite_to_a_bound_address_invites_its_user()
+    {
+        var inviter = await C.RegisterAsync();
+        var invitee = await C.RegisterAsync();
+        var address = NewAddress();
+        fixture.Identity.BindOutOfBand("email", address, invitee.UserId);
+        var roomId = await PrivateRoomAsync(inviter);
+        Assert.Equal(200, (await InviteByEmailAsync(inviter, roomId, address)).Status);
+        Assert.Equal("invite", await MembershipAsync(inviter, roomId, invitee.UserId));
+    }
+
+    [Fact]
+    public async Task An_invite_to_an_unbound_address_becomes_the_users_invite_when_the_identity_server_binds_it()
+    {
+        var inviter = await C.RegisterAsync();
+        var invitee = await C.RegisterAsync();
+        var address = NewAddress();
+        var roomId = await PrivateRoomAsync(inviter);
+        Assert.Equal(200, (await InviteByEmailAsync(inviter, roomId, address)).Status);
+        var state = (await C.GetAsync($"/_matrix/client/v3/rooms/{Uri.EscapeDataString(roomId)}/state", inviter.AccessToken)).Body!.AsArray();
+        var thirdParty = Assert.Single(state, e => e!["type"]!.GetValue<string>() == "m.room.third_party_invite")!;
+        Assert.Equal("B***", thirdParty["content"]!["display_name"]!.GetValue<string>());
+        Assert.Equal(2, thirdParty["content"]!["public_keys"]!.AsArray().Count);
+
+        var onbind = await fixture.Identity.BindAndNotifyAsync(fixture.Server.BaseUrl, "email", address, invitee.UserId);
+        Assert.True(onbind.IsSuccessStatusCode);
+        var member = await C.GetAsync($"/_matrix/client/v3/rooms/{Uri.EscapeDataString(roomId)}/state/m.room.member/{Uri.EscapeDataString(invitee.UserId)}",
+            inviter.AccessToken);
+        Assert.Equal("invite", member.Str("membership"));
+        Assert.Equal("B***", member.Body!["third_party_invite"]!["display_name"]!.GetValue<string>());
+        Assert.Equal(200, (await C.PostAsync($"/_matrix/client/v3/join/{Uri.EscapeDataString(roomId)}", new { }, invitee.AccessToken)).Status);
+        Assert.Equal("join", await MembershipAsync(inviter, roomId, invitee.UserId));
+    }
+
+    [Fact]
+    public async Task A_token_signed_by_an_unknown_or_revoked_key_invites_nobody()
+    {
+        var inviter = await C.RegisterAsync();
+        var invitee = await C.RegisterAsync();
+        var roomId = await PrivateRoomAsync(inviter);
+        var strangerKey = Matrix.Federation.Crypto.Ed25519KeyPair.Generate("0");
+        var address = NewAddress();
+        Assert.Equal(200, (await InviteByEmailAsync(inviter, roomId, address)).Status);
+        await fixture.Identity.BindAndNotifyAsync(fixture.Server.BaseUrl, "email", address, invitee.UserId, strangerKey);
+        Assert.Null(await MembershipAsync(inviter, roomId, invitee.UserId));
+
+        var revokedRoom = await PrivateRoomAsync(inviter);
+        var other = NewAddress();
+        Assert.Equal(200, (await InviteByEmailAsync(inviter, revokedRoom, other)).Status);
+        var ephemeral = fixture.Identity.EphemeralKey;
+        fixture.Identity.Revoke(ephemeral);
+        await fixture.Identity.BindAndNotifyAsync(fixture.Server.BaseUrl, "email", other, invitee.UserId, ephemeral);
+        Assert.Null(await MembershipAsync(inviter, revokedRoom, invitee.UserId));
+        Assert.Equal(403, (await C.PostAsync($"/_matrix/client/v3/join/{Uri.EscapeDataString(revokedRoom)}", new { }, invitee.AccessToken)).Status);
+    }
+
+    [Fact]
+    public async Task A_join_with_a_signed_third_party_invite_joins()
+    {
+        var inviter = await C.RegisterAsync();
+        var invitee = await C.RegisterAsync();
+        var roomId = await PrivateRoomAsync(inviter);
+        Assert.Equal(200, (await InviteByEmailAsync(inviter, roomId, NewAddress())).Status);
+        var state = (await C.GetAsync($"/_matrix/client/v3/rooms/{Uri.EscapeDataString(roomId)}/state", inviter.AccessToken)).Body!.AsArray();
+        var token = state.Single(e => e!["type"]!.GetValue<string>() == "m.room.third_party_invite")!["state_key"]!.GetValue<string>();
+        var signed = new JsonObject { ["mxid"] = invitee.UserId, ["sender"] = inviter.UserId, ["token"] = token };
+        fixture.Identity.Sign(signed, fixture.Identity.LongTermKey);
+        var join = await C.PostAsync($"/_matrix/client/v3/join/{Uri.EscapeDataString(roomId)}",
+            new JsonObject { ["third_party_signed"] = signed }.ToJsonString(), invitee.AccessToken);
+        Assert.True(join.Status == 200, join.ToString());
+        Assert.Equal("join", await MembershipAsync(inviter, roomId, invitee.UserId));
+    }
 }
 
 public sealed class EmailTestsSqlite(SqliteEmailServer fixture) : EmailTests(fixture), IClassFixture<SqliteEmailServer>;

@@ -73,13 +73,12 @@ public sealed class SmtpMailer(HomeserverConfig config, ILogger<SmtpMailer> logg
         if (Email.ForceTls)
             await connection.StartTlsAsync(Email.SmtpHost, ct);
         await connection.ExpectAsync(220, ct);
-        var localName = System.Net.Dns.GetHostName();
-        var extensions = await connection.CommandAsync($"EHLO {localName}", 250, ct);
+        var extensions = await GreetAsync(connection, ct);
         if (!connection.IsTls && Email.EnableTls && HasExtension(extensions, "STARTTLS"))
         {
             await connection.CommandAsync("STARTTLS", 220, ct);
             await connection.StartTlsAsync(Email.SmtpHost, ct);
-            extensions = await connection.CommandAsync($"EHLO {localName}", 250, ct);
+            extensions = await GreetAsync(connection, ct);
         }
         if (Email.RequireTransportSecurity && !connection.IsTls)
             throw new MailDeliveryException($"{Email.SmtpHost}:{Email.SmtpPort} does not offer STARTTLS and email.require_transport_security is set");
@@ -91,6 +90,19 @@ public sealed class SmtpMailer(HomeserverConfig config, ILogger<SmtpMailer> logg
         await connection.SendDataAsync(message, ct);
         await connection.ExpectAsync(250, ct);
         await connection.CommandAsync("QUIT", 221, ct);
+    }
+
+    /// <summary>EHLO, and its extensions; HELO (no extensions) with a server that does not know EHLO (RFC 5321 3.2).</summary>
+    private static async Task<IReadOnlyList<string>> GreetAsync(SmtpConnection connection, CancellationToken ct)
+    {
+        var localName = System.Net.Dns.GetHostName();
+        var (code, lines) = await connection.ReplyToAsync($"EHLO {localName}", ct);
+        if (code == 250)
+            return lines;
+        if (code is not (500 or 502 or 504 or 550))
+            throw new MailDeliveryException($"the SMTP server answered EHLO with {code} {string.Join(' ', lines)}");
+        await connection.CommandAsync($"HELO {localName}", 250, ct);
+        return [];
     }
 
     private static async Task AuthenticateAsync(SmtpConnection connection, IReadOnlyList<string> extensions, string user, string password, CancellationToken ct)
@@ -135,12 +147,28 @@ public sealed class SmtpMailer(HomeserverConfig config, ILogger<SmtpMailer> logg
         /// <summary>Sends a command and reads its reply; the reply's text lines (code removed) when its code is the one expected.</summary>
         public async Task<IReadOnlyList<string>> CommandAsync(string command, int expected, CancellationToken ct, int? alsoAccepted = null, bool secret = false)
         {
-            await _stream.WriteAsync(Encoding.UTF8.GetBytes(command + "\r\n"), ct);
-            await _stream.FlushAsync(ct);
-            return await ExpectAsync(expected, ct, alsoAccepted, secret ? "(credentials)" : command.Split(' ')[0]);
+            var (code, lines) = await ReplyToAsync(command, ct);
+            if (code != expected && code != alsoAccepted)
+                throw new MailDeliveryException($"the SMTP server answered {(secret ? "(credentials)" : command.Split(' ')[0])} with {code} {string.Join(' ', lines)}");
+            return lines;
         }
 
-        public async Task<IReadOnlyList<string>> ExpectAsync(int expected, CancellationToken ct, int? alsoAccepted = null, string? after = null)
+        /// <summary>Sends a command; the reply's code and text lines, whatever the code.</summary>
+        public async Task<(int Code, IReadOnlyList<string> Lines)> ReplyToAsync(string command, CancellationToken ct)
+        {
+            await _stream.WriteAsync(Encoding.UTF8.GetBytes(command + "\r\n"), ct);
+            await _stream.FlushAsync(ct);
+            return await ReadReplyAsync(ct);
+        }
+
+        public async Task ExpectAsync(int expected, CancellationToken ct)
+        {
+            var (code, lines) = await ReadReplyAsync(ct);
+            if (code != expected)
+                throw new MailDeliveryException($"the SMTP server answered with {code} {string.Join(' ', lines)} where {expected} was due");
+        }
+
+        private async Task<(int Code, IReadOnlyList<string> Lines)> ReadReplyAsync(CancellationToken ct)
         {
             var lines = new List<string>();
             while (true)
@@ -151,9 +179,7 @@ public sealed class SmtpMailer(HomeserverConfig config, ILogger<SmtpMailer> logg
                 lines.Add(line.Length > 4 ? line[4..] : "");
                 if (line.Length > 3 && line[3] == '-')
                     continue;
-                if (code != expected && code != alsoAccepted)
-                    throw new MailDeliveryException($"the SMTP server answered {(after is null ? "the greeting" : after)} with {line}");
-                return lines;
+                return (code, lines);
             }
         }
 

@@ -221,6 +221,8 @@ public static class ServerHost
         services.AddSingleton<IEndpoints, ServerServer.FederationMembershipEndpoints>();
         services.AddSingleton<IEndpoints, ServerServer.FederationReadEndpoints>();
         services.AddSingleton<IEndpoints, ServerServer.FederationPublicRoomEndpoints>();
+        services.AddSingleton<ThirdPartyInvites>();
+        services.AddSingleton<IEndpoints, ServerServer.ThirdPartyInviteEndpoints>();
         services.AddSingleton<GuardedHttp>();
         services.AddSingleton<Media.IMediaStorage>(provider => config.Media.Storage == "s3"
             ? new Media.S3MediaStorage(config.Media.S3, provider.GetRequiredService<ILoggerFactory>().CreateLogger("Matrix.Homeserver.Media"))

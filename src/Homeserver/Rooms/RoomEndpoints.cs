@@ -10,7 +10,8 @@ namespace Matrix.Homeserver.Rooms;
 /// <summary>Spec: room creation, joining by ID or alias, membership changes, forget, joined_rooms.</summary>
 public sealed class RoomEndpoints(
     Authenticator authenticator, JsonBody json, RoomCreation creation, MembershipService memberships, Database db, RoomStore rooms,
-    HomeserverConfig config, RoomDirectory.AliasResolver aliases, EventSpine spine, ApplicationServices.AppServiceRegistry appServices) : IEndpoints
+    HomeserverConfig config, RoomDirectory.AliasResolver aliases, EventSpine spine, ApplicationServices.AppServiceRegistry appServices,
+    ThirdPartyInvites thirdPartyInvites) : IEndpoints
 {
     public void Map(IEndpointRouteBuilder app)
     {
@@ -19,7 +20,7 @@ public sealed class RoomEndpoints(
         app.MapV3("POST", "join/{roomIdOrAlias}", JoinAsync);
         app.MapV3("POST", "rooms/{roomId}/join", JoinAsync);
         app.MapV3("POST", "knock/{roomIdOrAlias}", KnockAsync);
-        app.MapV3("POST", "rooms/{roomId}/invite", (ctx) => TargetedAsync(ctx, "invite"));
+        app.MapV3("POST", "rooms/{roomId}/invite", InviteAsync);
         app.MapV3("POST", "rooms/{roomId}/kick", (ctx) => TargetedAsync(ctx, "kick"));
         app.MapV3("POST", "rooms/{roomId}/ban", (ctx) => TargetedAsync(ctx, "ban"));
         app.MapV3("POST", "rooms/{roomId}/unban", UnbanAsync);
@@ -31,11 +32,17 @@ public sealed class RoomEndpoints(
     {
         var requester = await authenticator.AuthenticateAsync(context);
         requester.EnsureNotSuspended();
-        var request = RoomCreation.ParseRequest(await json.ReadObjectAsync(context, optional: true), config.ServerName, config.EffectiveDefaultRoomVersion);
+        var body = await json.ReadObjectAsync(context, optional: true);
+        var request = RoomCreation.ParseRequest(body, config.ServerName, config.EffectiveDefaultRoomVersion);
         RoomCreation.CheckCreatorKeepsPower(request, requester.UserId.Value);
         if (request.AliasName is not null)
             appServices.CheckAliasFree(request.AliasName, requester.AppService);
+        var thirdPartyInvitees = body.TryGetProperty("invite_3pid", out var invite3pid) && invite3pid.ValueKind == System.Text.Json.JsonValueKind.Array
+            ? invite3pid.EnumerateArray().Select(ThirdPartyInvitee).ToList()
+            : [];
         var roomId = await creation.CreateAsync(requester.UserId.Value, request, context.RequestAborted);
+        foreach (var (idServer, idAccessToken, medium, address) in thirdPartyInvitees)
+            await thirdPartyInvites.InviteAsync(roomId, requester.UserId.Value, idServer, idAccessToken, medium, address, context.RequestAborted);
         await context.WriteJsonAsync(new JsonObject { ["room_id"] = roomId });
     }
 
@@ -54,6 +61,10 @@ public sealed class RoomEndpoints(
         var body = await json.ReadObjectAsync(context, optional: true);
         var (roomId, servers) = await ResolveRoomAsync(context, context.Request.RouteValues.ContainsKey("roomId") ? "roomId" : "roomIdOrAlias");
         var user = requester.UserId.Value;
+        // A signed third-party invite (spec: third-party invites) first becomes the invite it proves, then the user joins.
+        if (body.OptionalObject("third_party_signed") is { } thirdPartySigned
+            && JsonNode.Parse(thirdPartySigned.GetRawText()) is JsonObject signed && thirdPartySigned.OptionalString("mxid") == user)
+            await thirdPartyInvites.ExchangeAsync(roomId, thirdPartySigned.RequiredString("sender"), user, signed, context.RequestAborted);
         await memberships.JoinAsync(roomId, user, body.OptionalString("reason"), JoinContent(body), servers.Concat(ViaServers(context)),
             requester.IsGuest, context.RequestAborted);
         await context.WriteJsonAsync(new JsonObject { ["room_id"] = roomId });
@@ -103,6 +114,27 @@ public sealed class RoomEndpoints(
             : memberships.ChangeAsync(roomId, requester.UserId.Value, target, membership, reason, null, context.RequestAborted));
         await context.WriteJsonAsync(new JsonObject());
     }
+
+    /// <summary>An invite by user ID, or (spec: third-party invites) by 3PID through the identity server the client names.</summary>
+    private async Task InviteAsync(HttpContext context)
+    {
+        var requester = await authenticator.AuthenticateAsync(context);
+        requester.EnsureNotSuspended();
+        var roomId = RoomIdFromRoute(context);
+        var body = await json.ReadObjectAsync(context);
+        if (body.OptionalString("user_id") is null && body.OptionalString("medium") is not null)
+        {
+            var (idServer, idAccessToken, medium, address) = ThirdPartyInvitee(body);
+            await thirdPartyInvites.InviteAsync(roomId, requester.UserId.Value, idServer, idAccessToken, medium, address, context.RequestAborted);
+        }
+        else
+            await memberships.ChangeAsync(roomId, requester.UserId.Value, TargetUser(body), "invite", body.OptionalString("reason"), null,
+                context.RequestAborted);
+        await context.WriteJsonAsync(new JsonObject());
+    }
+
+    private static (string IdServer, string IdAccessToken, string Medium, string Address) ThirdPartyInvitee(System.Text.Json.JsonElement body) =>
+        (body.RequiredString("id_server"), body.RequiredString("id_access_token"), body.RequiredString("medium"), body.RequiredString("address"));
 
     private async Task UnbanAsync(HttpContext context)
     {
