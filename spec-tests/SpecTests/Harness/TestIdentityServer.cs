@@ -31,7 +31,6 @@ public sealed class TestIdentityServer : IAsyncDisposable
     /// <summary>The homeserver's base URL, where the unbind signature's key is fetched.</summary>
     public string? HomeserverBaseUrl { get; set; }
     public string Name => $"127.0.0.1:{_listener.Port}";
-    public ConcurrentQueue<string> Requests { get; } = new();
 
     public TestIdentityServer() => _listener = new LoopbackListener(HandleAsync);
 
@@ -81,7 +80,6 @@ public sealed class TestIdentityServer : IAsyncDisposable
     private async Task HandleAsync(HttpListenerContext context)
     {
         var path = context.Request.Url!.AbsolutePath;
-        Requests.Enqueue(path);
         var body = context.Request.HasEntityBody ? JsonNode.Parse(await new StreamReader(context.Request.InputStream).ReadToEndAsync()) as JsonObject : null;
         if (path.StartsWith("/_matrix/identity/v2/pubkey/isvalid", StringComparison.Ordinal))
         {

@@ -51,9 +51,6 @@ public sealed class TestSmtpServer : IAsyncDisposable
         }
     }
 
-    /// <summary>How many mails arrived that nobody took.</summary>
-    public int Untaken => Directory.GetFiles(_dir, "*.eml").Length;
-
     private static ReceivedMail Parse(string raw)
     {
         var split = raw.IndexOf("\r\n\r\n", StringComparison.Ordinal);

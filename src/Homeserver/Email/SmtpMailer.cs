@@ -89,7 +89,8 @@ public sealed class SmtpMailer(HomeserverConfig config, ILogger<SmtpMailer> logg
         await connection.CommandAsync("DATA", 354, ct);
         await connection.SendDataAsync(message, ct);
         await connection.ExpectAsync(250, ct);
-        await connection.CommandAsync("QUIT", 221, ct);
+        // The mail is delivered once DATA is accepted: QUIT's answer (some servers do not know it) changes nothing.
+        await connection.ReplyToAsync("QUIT", ct);
     }
 
     /// <summary>EHLO, and its extensions; HELO (no extensions) with a server that does not know EHLO (RFC 5321 3.2).</summary>
