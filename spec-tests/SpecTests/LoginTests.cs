@@ -63,8 +63,12 @@ public abstract class LoginTests(ServerFixture fixture)
         Assert.Equal(400, type.Status);
         Assert.Equal("M_UNKNOWN", type.Errcode);
         var identifier = await C.PostAsync("/_matrix/client/v3/login",
-            new { type = "m.login.password", identifier = new { type = "m.id.thirdparty", medium = "email", address = "a@b.c" }, password = "x" });
+            new { type = "m.login.password", identifier = new { type = "m.id.magic", medium = "email", address = "a@b.c" }, password = "x" });
         Assert.Equal(400, identifier.Status);
+        // An email address on no account is a failed login like a wrong password.
+        var unknownAddress = await C.PostAsync("/_matrix/client/v3/login",
+            new { type = "m.login.password", identifier = new { type = "m.id.thirdparty", medium = "email", address = "nobody@b.c" }, password = "x" });
+        Assert.Equal(403, unknownAddress.Status);
     }
 
     [Fact]

@@ -60,12 +60,12 @@ public sealed class IdentityServerClient(GuardedHttp guarded, HomeserverConfig c
                 return true;
             if ((int)response.StatusCode is 400 or 404 or 501)
                 return false;
-            throw new MatrixException(500, "M_UNKNOWN", $"Failed to unbind the 3PID at the identity server ({(int)response.StatusCode}).");
+            throw new MatrixException(502, "M_UNKNOWN", $"Failed to unbind the 3PID at the identity server ({(int)response.StatusCode}).");
         }
         catch (Exception e) when (e is HttpRequestException or OperationCanceledException && !ct.IsCancellationRequested)
         {
             logger.LogWarning("Identity server {IdServer} unreachable for unbind: {Reason}", idServer, e.Message);
-            throw new MatrixException(500, "M_UNKNOWN", "Failed to reach the identity server to unbind the 3PID.");
+            throw new MatrixException(502, "M_UNKNOWN", "Failed to reach the identity server to unbind the 3PID.");
         }
     }
 
