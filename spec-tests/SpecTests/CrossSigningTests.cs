@@ -59,6 +59,28 @@ public abstract class CrossSigningTests(ServerFixture fixture)
     }
 
     [Fact]
+    public async Task A_new_user_signing_key_is_told_to_its_owner_alone()
+    {
+        var alice = await DeviceWithKeysAsync();
+        var bob = await DeviceWithKeysAsync();
+        var roomId = await RoomTests.CreateRoomAsync(C, alice.User, new { preset = "public_chat" });
+        Assert.Equal(200, (await C.PostAsync($"{V3}/join/{RoomTests.R(roomId)}", new { }, bob.User.AccessToken)).Status);
+        Assert.Equal(200, (await UploadCrossSigningAsync(alice, alice.CreateCrossSigningKeys())).Status);
+        var bobSince = (await SyncTests.SyncAsync(C, bob.User))["next_batch"]!.GetValue<string>();
+        var aliceSince = (await SyncTests.SyncAsync(C, alice.User))["next_batch"]!.GetValue<string>();
+
+        var userSigning = Ed25519KeyPair.Generate("u2");
+        var replaced = await C.WithPasswordAuthAsync(HttpMethod.Post, $"{V3}/keys/device_signing/upload",
+            new JsonObject { ["user_signing_key"] = alice.CrossSigningKey(userSigning, "user_signing", alice.Master) }, alice.User);
+        Assert.Equal(200, replaced.Status);
+
+        var ownSync = await SyncTests.SyncAsync(C, alice.User, aliceSince);
+        Assert.Contains(alice.User.UserId, ownSync["device_lists"]!["changed"]!.AsArray().Select(u => u!.GetValue<string>()));
+        var bobSync = await SyncTests.SyncAsync(C, bob.User, bobSince);
+        Assert.DoesNotContain(alice.User.UserId, bobSync["device_lists"]!["changed"]!.AsArray().Select(u => u!.GetValue<string>()));
+    }
+
+    [Fact]
     public async Task Malformed_or_badly_signed_cross_signing_keys_are_refused()
     {
         var alice = await DeviceWithKeysAsync();

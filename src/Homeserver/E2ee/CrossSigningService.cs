@@ -41,6 +41,8 @@ public sealed class CrossSigningService(
             authorisation = await uia.ReauthenticateAsync(context, body, requester);
         if (changes.Count == 0)
             return;
+        // Spec: others are told of new master and self-signing keys; a user-signing key concerns its owner alone.
+        var ownerOnly = changes.All(k => k.Type == CrossSigningStore.UserSigning);
 
         await db.WriteAsync(async s =>
         {
@@ -52,9 +54,9 @@ public sealed class CrossSigningService(
                     await store.DeleteSignaturesByAsync(s, userId, "ed25519:" + old.PublicKey);
                 await store.SetAsync(s, userId, key.Type, key.PublicKey, key.Json.ToJsonString());
             }
-            await deviceLists.AddChangeAsync(s, userId);
+            await deviceLists.AddChangeAsync(s, userId, ownerOnly);
         }, ct);
-        await deviceListService.PublishCrossSigningChangeAsync(userId, ct);
+        await deviceListService.PublishCrossSigningChangeAsync(userId, ct, ownerOnly);
     }
 
     private static NewKey? ParseKey(JsonElement body, string name, string userId, string usage)

@@ -65,8 +65,14 @@ public sealed class DeviceListService(
     }
 
     /// <summary>After a commit that changed a local user's cross-signing keys: wakes syncs and sends <c>m.signing_key_update</c>.</summary>
-    public async Task PublishCrossSigningChangeAsync(string userId, CancellationToken ct)
+    /// <param name="ownerOnly">only the user-signing key changed: the user's own devices are told, nobody else</param>
+    public async Task PublishCrossSigningChangeAsync(string userId, CancellationToken ct, bool ownerOnly = false)
     {
+        if (ownerOnly)
+        {
+            await AnnounceChangeAsync(userId, new HashSet<string> { userId }, ct);
+            return;
+        }
         var sharing = await reader.UsersSharingRoomsAsync(userId, ct);
         await AnnounceChangeAsync(userId, sharing, ct);
         var servers = RemoteServers(sharing);
@@ -117,7 +123,7 @@ public sealed class DeviceListService(
         RecentEventIndex.Window? eventWindow, SqlRead<EventRow, List<EventRow>>? ownMemberships)
     {
         var memberEvents = fromEvents < upToEvents && eventWindow is not { HasMemberEvents: false };
-        return new(fromDeviceLists < upToDeviceLists ? store.ChangedUsers(fromDeviceLists, upToDeviceLists) : null,
+        return new(fromDeviceLists < upToDeviceLists ? store.ChangedUsers(fromDeviceLists, upToDeviceLists, userId) : null,
             memberEvents ? rooms.MembersChangedBeside(userId, fromEvents, upToEvents) : null,
             memberEvents ? ownMemberships ?? rooms.MembershipEventsSince(userId, fromEvents, upToEvents) : null);
     }

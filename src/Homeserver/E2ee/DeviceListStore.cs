@@ -11,11 +11,12 @@ public sealed record RemoteDeviceRow(string UserId, string DeviceId, string? Dis
 /// </summary>
 public sealed class DeviceListStore(StreamPositions streams)
 {
-    /// <summary>Records a change of the user's device list; returns its stream position.</summary>
-    public async Task<long> AddChangeAsync(DbSession s, string userId)
+    /// <summary>Records a change of the user's device list (seen by them alone when <paramref name="ownerOnly"/>); returns its stream position.</summary>
+    public async Task<long> AddChangeAsync(DbSession s, string userId, bool ownerOnly = false)
     {
         var streamId = await streams.NextAsync(s, "device_lists");
-        await s.ExecuteAsync("INSERT INTO device_list_changes (stream_id, user_id) VALUES (@streamId, @userId)", new { streamId, userId });
+        await s.ExecuteAsync("INSERT INTO device_list_changes (stream_id, user_id, owner_only) VALUES (@streamId, @userId, @ownerOnly)",
+            new { streamId, userId, ownerOnly = ownerOnly ? 1 : 0 });
         return streamId;
     }
 
@@ -24,8 +25,10 @@ public sealed class DeviceListStore(StreamPositions streams)
         s.ExecuteScalarAsync<long?>("SELECT MAX(stream_id) FROM device_list_changes WHERE user_id = @userId AND stream_id < @before",
             new { userId, before });
 
-    public SqlRead<string, HashSet<string>> ChangedUsers(long after, long upTo) => new(
-        "SELECT DISTINCT user_id FROM device_list_changes WHERE stream_id > @after AND stream_id <= @upTo", new { after, upTo },
+    /// <summary>Users whose device lists changed in the window, as <paramref name="viewer"/> may learn of them.</summary>
+    public SqlRead<string, HashSet<string>> ChangedUsers(long after, long upTo, string viewer) => new(
+        "SELECT DISTINCT user_id FROM device_list_changes WHERE stream_id > @after AND stream_id <= @upTo AND (owner_only = 0 OR user_id = @viewer)",
+        new { after, upTo, viewer },
         rows => rows.ToHashSet(StringComparer.Ordinal));
 
     /// <summary>The last <c>stream_id</c> seen from the user's server, or null when this server does not track the user.</summary>

@@ -20,8 +20,9 @@ public sealed class KeysEndpoints(
         app.MapV3("POST", "keys/claim", ClaimAsync);
         app.MapV3("GET", "keys/changes", ChangesAsync);
         app.MapV3("POST", "keys/device_signing/upload", UploadCrossSigningKeysAsync);
-        // Element Web 1.11.88 still probes the unstable path of cross-signing (MSC1756) before the stable one.
+        // The unstable paths of cross-signing (MSC1756): Element Web 1.11.88 still probes them, older clients use them.
         app.MapMethods($"{Routes.ClientPrefix}/unstable/keys/device_signing/upload", ["POST"], UploadCrossSigningKeysAsync);
+        app.MapMethods($"{Routes.ClientPrefix}/unstable/keys/signatures/upload", ["POST"], UploadSignaturesAsync);
         app.MapV3("POST", "keys/signatures/upload", UploadSignaturesAsync);
     }
 

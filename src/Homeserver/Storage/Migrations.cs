@@ -516,6 +516,10 @@ public static class Migrations
             );
             ALTER TABLE uia_sessions ADD COLUMN threepid TEXT;
             """),
+        // A change only its owner is told of (a new user-signing key: whom one has verified is nobody else's business).
+        (13, """
+            ALTER TABLE device_list_changes ADD COLUMN owner_only BIGINT NOT NULL DEFAULT 0;
+            """),
     ];
 
     /// <summary>
