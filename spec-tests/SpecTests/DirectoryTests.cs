@@ -52,6 +52,14 @@ public abstract class DirectoryTests(ServerFixture fixture)
         Assert.Equal("M_BAD_ALIAS", (await C.PutAsync(path, new { alias = $"#{theirs}:{C.ServerName}" }, alice.AccessToken)).Errcode);
         Assert.Equal("M_BAD_ALIAS", (await C.PutAsync(path, new { alt_aliases = new[] { $"#missing{mine}:{C.ServerName}" } }, alice.AccessToken)).Errcode);
         Assert.Equal("M_INVALID_PARAM", (await C.PutAsync(path, new { alias = "not an alias" }, alice.AccessToken)).Errcode);
+
+        // Deleting an alias takes it out of the canonical alias event as well (as Synapse does).
+        var spare = MatrixClient.UniqueName("spare");
+        await C.PutAsync($"{V3}/directory/room/{Alias(spare)}", new { room_id = roomId }, alice.AccessToken);
+        Assert.Equal(200, (await C.PutAsync(path, new { alias = $"#{mine}:{C.ServerName}", alt_aliases = new[] { $"#{spare}:{C.ServerName}" } }, alice.AccessToken)).Status);
+        Assert.Equal(200, (await C.DeleteAsync($"{V3}/directory/room/{Alias(mine)}", null, alice.AccessToken)).Status);
+        Assert.Equal(200, (await C.DeleteAsync($"{V3}/directory/room/{Alias(spare)}", null, alice.AccessToken)).Status);
+        Assert.Empty((await C.GetAsync(path, alice.AccessToken)).Body!.AsObject().Where(p => p.Key is "alias" || (p.Key == "alt_aliases" && p.Value!.AsArray().Count > 0)));
     }
 
     [Fact]

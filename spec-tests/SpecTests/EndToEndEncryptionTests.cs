@@ -42,6 +42,10 @@ public abstract class EndToEndEncryptionTests(ServerFixture fixture)
         Assert.NotNull(served["signatures"]![alice.User.UserId]!["ed25519:" + alice.User.DeviceId]);
         Assert.Empty(query.Body!["device_keys"]![$"@nobody:{C.ServerName}"]!.AsObject());
         Assert.Empty(query.Body!["failures"]!.AsObject());
+        // A device without a name still has unsigned (Synapse's shape), only without the name.
+        await bob.UploadAsync(C);
+        var unnamed = (await QueryAsync(alice.User, bob.User.UserId)).Body!["device_keys"]![bob.User.UserId]![bob.User.DeviceId]!;
+        Assert.Empty(unnamed["unsigned"]!.AsObject());
 
         // Only the devices asked for.
         var one = await C.PostAsync($"{V3}/keys/query", new { device_keys = new Dictionary<string, string[]> { [alice.User.UserId] = ["OTHER"] } }, bob.User.AccessToken);

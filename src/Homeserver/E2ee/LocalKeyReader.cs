@@ -49,8 +49,11 @@ public sealed class LocalKeyReader(DeviceKeyStore keys, CrossSigningStore crossS
     {
         var json = JsonNode.Parse(row.KeyJson)!.AsObject();
         KeyObjects.MergeSignatures(json, signatures);
+        // unsigned is always there (Synapse's shape, which SyTest checks), its display name only when the device has one.
+        var unsigned = new JsonObject();
         if (row.DisplayName is not null)
-            json["unsigned"] = new JsonObject { ["device_display_name"] = row.DisplayName };
+            unsigned["device_display_name"] = row.DisplayName;
+        json["unsigned"] = unsigned;
         return json;
     }
 

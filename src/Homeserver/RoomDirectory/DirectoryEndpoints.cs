@@ -70,7 +70,35 @@ public sealed class DirectoryEndpoints(
             && !await MaySendStateAsync(row.RoomId, requester.UserId.Value, "m.room.canonical_alias", context.RequestAborted))
             throw MatrixException.Forbidden("You may not delete this alias.");
         await db.WriteAsync(s => rooms.DeleteAliasAsync(s, alias), context.RequestAborted);
+        await RemoveFromCanonicalAliasAsync(row.RoomId, alias, requester.UserId.Value, context.RequestAborted);
         await context.WriteJsonAsync(new JsonObject());
+    }
+
+    /// <summary>
+    /// A deleted alias leaves the room's canonical alias event too (as Synapse does), sent by whoever deleted it; one
+    /// who may not change that event (an alias's creator without the power) leaves it as it is.
+    /// </summary>
+    private async Task RemoveFromCanonicalAliasAsync(string roomId, string alias, string sender, CancellationToken ct)
+    {
+        if (await spine.GetRoomAsync(roomId, ct) is not { } room
+            || await spine.GetStateEventAsync(room, new Federation.Events.StateKey("m.room.canonical_alias", ""), ct) is not { } current)
+            return;
+        var content = (JsonObject)current.Content.DeepClone();
+        var changed = false;
+        if (content["alias"] is JsonValue main && main.TryGetValue<string>(out var mainAlias) && mainAlias == alias)
+            changed = content.Remove("alias");
+        if (content["alt_aliases"] is JsonArray alternatives && alternatives.FirstOrDefault(a => a is JsonValue v && v.TryGetValue<string>(out var text) && text == alias) is { } entry)
+            changed |= alternatives.Remove(entry);
+        if (!changed)
+            return;
+        try
+        {
+            await spine.SendAsync(roomId, new NewEvent("m.room.canonical_alias", "", sender, content), ct);
+        }
+        catch (MatrixException e) when (e.Status == 403)
+        {
+            logger.LogInformation("Alias {Alias} deleted, but {User} may not update the canonical alias of {Room}", alias, sender, roomId);
+        }
     }
 
     private async Task RoomAliasesAsync(HttpContext context)
