@@ -79,9 +79,18 @@ public abstract class SmallModulesTests(ServerFixture fixture)
     {
         var alice = await C.RegisterAsync();
         var bob = await C.RegisterAsync();
+        using (var http = new HttpClient())
+        using (var request = new HttpRequestMessage(HttpMethod.Get, $"{fixture.Server.BaseUrl}{V3}/account/whoami"))
+        {
+            request.Headers.Authorization = new System.Net.Http.Headers.AuthenticationHeaderValue("Bearer", alice.AccessToken);
+            request.Headers.UserAgent.ParseAdd("SpecClient/1.0");
+            Assert.True((await http.SendAsync(request)).IsSuccessStatusCode);
+        }
         var own = (await C.GetAsync($"{V3}/admin/whois/{Uri.EscapeDataString(alice.UserId)}", alice.AccessToken)).Body!;
         Assert.Equal(alice.UserId, own["user_id"]!.GetValue<string>());
-        Assert.NotNull(own["devices"]![alice.DeviceId]!["sessions"]);
+        var connection = own["devices"]![alice.DeviceId]!["sessions"]![0]!["connections"]![0]!;
+        Assert.Equal("SpecClient/1.0", connection["user_agent"]!.GetValue<string>());
+        Assert.Equal("127.0.0.1", connection["ip"]!.GetValue<string>());
         Assert.Equal(403, (await C.GetAsync($"{V3}/admin/whois/{Uri.EscapeDataString(alice.UserId)}", bob.AccessToken)).Status);
     }
 

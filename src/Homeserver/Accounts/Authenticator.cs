@@ -138,6 +138,8 @@ public sealed class Authenticator(
     public static MatrixException LockedError() =>
         new(401, "M_USER_LOCKED", "This account has been locked.", new System.Text.Json.Nodes.JsonObject { ["soft_logout"] = true });
 
+    private const int MaxUserAgentLength = 512;
+
     private async Task RecordLastSeenAsync(AccessTokenRow row, HttpContext context, long now, CancellationToken ct)
     {
         var key = (row.UserId, row.DeviceId);
@@ -145,6 +147,7 @@ public sealed class Authenticator(
             return;
         _lastSeenWritten[key] = now;
         var ip = context.Connection.RemoteIpAddress?.ToString();
-        await db.WriteAsync(s => devices.UpdateLastSeenAsync(s, row.UserId, row.DeviceId, ip, now), ct);
+        var userAgent = context.Request.Headers.UserAgent.ToString() is { Length: > 0 } agent ? agent[..Math.Min(agent.Length, MaxUserAgentLength)] : null;
+        await db.WriteAsync(s => devices.UpdateLastSeenAsync(s, row.UserId, row.DeviceId, ip, userAgent, now), ct);
     }
 }

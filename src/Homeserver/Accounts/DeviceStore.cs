@@ -9,6 +9,7 @@ public sealed class DeviceRow
     public string? DisplayName { get; init; }
     public string? LastSeenIp { get; init; }
     public long? LastSeenTs { get; init; }
+    public string? LastSeenUserAgent { get; init; }
 }
 
 public sealed class DeviceStore
@@ -31,9 +32,11 @@ public sealed class DeviceStore
         await s.ExecuteAsync("UPDATE devices SET display_name = @displayName WHERE user_id = @userId AND device_id = @deviceId",
             new { userId, deviceId, displayName }) == 1;
 
-    public Task UpdateLastSeenAsync(DbSession s, string userId, string deviceId, string? ip, long now) =>
-        s.ExecuteAsync("UPDATE devices SET last_seen_ip = @ip, last_seen_ts = @now WHERE user_id = @userId AND device_id = @deviceId",
-            new { userId, deviceId, ip, now });
+    public Task UpdateLastSeenAsync(DbSession s, string userId, string deviceId, string? ip, string? userAgent, long now) =>
+        s.ExecuteAsync("""
+            UPDATE devices SET last_seen_ip = @ip, last_seen_ts = @now, last_seen_user_agent = @userAgent
+            WHERE user_id = @userId AND device_id = @deviceId
+            """, new { userId, deviceId, ip, userAgent, now });
 
     public Task DeleteAsync(DbSession s, string userId, string deviceId) =>
         s.ExecuteAsync("DELETE FROM devices WHERE user_id = @userId AND device_id = @deviceId", new { userId, deviceId });

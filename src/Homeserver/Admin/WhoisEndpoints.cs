@@ -27,7 +27,10 @@ public sealed class WhoisEndpoints(Authenticator authenticator, Database db, Dev
         {
             var connections = new JsonArray();
             if (device.LastSeenIp is not null)
-                connections.Add(new JsonObject { ["ip"] = device.LastSeenIp, ["last_seen"] = device.LastSeenTs });
+                connections.Add(new JsonObject
+                {
+                    ["ip"] = device.LastSeenIp, ["last_seen"] = device.LastSeenTs, ["user_agent"] = device.LastSeenUserAgent ?? "",
+                });
             byDevice[device.DeviceId] = new JsonObject { ["sessions"] = new JsonArray(new JsonObject { ["connections"] = connections }) };
         }
         await context.WriteJsonAsync(new JsonObject { ["user_id"] = userId.Value, ["devices"] = byDevice });

@@ -520,6 +520,10 @@ public static class Migrations
         (13, """
             ALTER TABLE device_list_changes ADD COLUMN owner_only BIGINT NOT NULL DEFAULT 0;
             """),
+        // The user agent a device was last seen with (the admin whois API shows it beside the address).
+        (14, """
+            ALTER TABLE devices ADD COLUMN last_seen_user_agent TEXT NULL;
+            """),
     ];
 
     /// <summary>
