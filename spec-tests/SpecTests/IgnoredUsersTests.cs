@@ -35,6 +35,11 @@ public abstract class IgnoredUsersTests(ServerFixture fixture)
         Assert.Contains(sync["rooms"]!["join"]![roomId]!["state"]!["events"]!.AsArray().Concat(sync["rooms"]!["join"]![roomId]!["timeline"]!["events"]!.AsArray()),
             e => e!["type"]!.GetValue<string>() == "m.room.member" && e["state_key"]!.GetValue<string>() == carol.UserId);
 
+        // A new message of carol's alone is no update of the room for bob.
+        await RoomTests.SendAsync(C, carol, roomId, "still hidden");
+        var incremental = await SyncTests.SyncAsync(C, bob, sync["next_batch"]!.GetValue<string>());
+        Assert.Null(incremental["rooms"]!["join"]![roomId]);
+
         var messages = (await C.GetAsync($"{V3}/rooms/{RoomTests.R(roomId)}/messages?dir=b&limit=50", bob.AccessToken)).Body!["chunk"]!.AsArray();
         Assert.DoesNotContain(messages, e => e!["event_id"]!.GetValue<string>() == fromCarol);
         // Alice ignores nobody.

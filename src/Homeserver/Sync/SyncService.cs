@@ -264,6 +264,9 @@ public sealed class SyncService(
             return null;
 
         var timeline = await TimelineAsync(requester, room, rows, joinedNow: true, ct, ignored);
+        // New events the user may not see (from users they ignore) make no update of the room (as Synapse).
+        if (timeline.Count == 0 && !limited && !fullState && since is not null && ephemeral.Count == 0 && roomAccountData.Count == 0)
+            return null;
         var startPosition = rows.Count > 0 ? rows[0].StreamOrdering - 1 : upTo;
         // With use_state_after (v1.16) the state section is the state at the end of the timeline, else at its start.
         var state = new JsonArray();
