@@ -157,10 +157,19 @@ public sealed class AccountService(
         return user;
     }
 
-    public Task<LoginSession> LoginAsync(string userId, string? deviceId, string? deviceDisplayName, bool wantsRefreshToken, CancellationToken ct)
+    /// <summary>A login's session; a device it creates is a device-list change (the user's other devices and the users sharing a room see it).</summary>
+    public async Task<LoginSession> LoginAsync(string userId, string? deviceId, string? deviceDisplayName, bool wantsRefreshToken, CancellationToken ct)
     {
         ValidateDeviceId(deviceId);
-        return db.WriteAsync(s => IssueSessionAsync(s, userId, deviceId, deviceDisplayName, wantsRefreshToken), ct);
+        var (session, change) = await db.WriteAsync(async s =>
+        {
+            var existed = deviceId is not null && await devices.GetAsync(s, userId, deviceId) is not null;
+            var session = await IssueSessionAsync(s, userId, deviceId, deviceDisplayName, wantsRefreshToken);
+            return (session, existed ? (long?)null : await deviceLists.AddChangeAsync(s, userId));
+        }, ct);
+        if (change is { } streamId)
+            await deviceListService.PublishDeviceChangesAsync(userId, [(session.DeviceId, streamId)], ct);
+        return session;
     }
 
     /// <summary>Creates (or reuses) the device and gives it a fresh access token, replacing the device's earlier tokens.</summary>

@@ -143,6 +143,7 @@ public static class ServerHost
         services.AddSingleton<RoomCreation>();
         services.AddSingleton<RoomReader>();
         services.AddSingleton<SyncService>();
+        services.AddSingleton<LazyLoadedMembers>();
         services.AddSingleton<Receipts.ReceiptStore>();
         services.AddSingleton<Receipts.ReceiptService>();
         services.AddSingleton<Presence.PresenceStore>();

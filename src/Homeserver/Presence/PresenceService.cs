@@ -113,17 +113,23 @@ public sealed class PresenceService(Database db, PresenceStore store, StreamPosi
         return content;
     }
 
-    /// <summary>Presence events for a sync: changes in the window by users who share a room with the requester.</summary>
-    public async Task<JsonArray> ChangesForAsync(string userId, long after, long upTo, CancellationToken ct)
+    /// <summary>
+    /// Presence events for a sync: changes in the window by users who share a room with the requester, and the current
+    /// presence of <paramref name="newlySharing"/> (users the requester just began to share a room with), changed or not.
+    /// </summary>
+    public async Task<JsonArray> ChangesForAsync(string userId, long after, long upTo, IReadOnlyCollection<string> newlySharing, CancellationToken ct)
     {
         var events = new JsonArray();
-        if (!Enabled || after >= upTo)
+        if (!Enabled || (after >= upTo && newlySharing.Count == 0))
             return events;
-        var changes = await db.ReadAsync(s => store.ChangedSinceAsync(s, after, upTo), ct);
-        if (changes.Count == 0)
-            return events;
-        var visible = await reader.UsersSharingRoomsAsync(userId, ct);
-        foreach (var row in changes.Where(r => visible.Contains(r.UserId)))
+        var (changes, current) = await db.ReadAsync(async s => (after < upTo ? await store.ChangedSinceAsync(s, after, upTo) : [],
+            await store.GetManyAsync(s, newlySharing)), ct);
+        if (changes.Count > 0)
+        {
+            var visible = await reader.UsersSharingRoomsAsync(userId, ct);
+            changes.RemoveAll(r => !visible.Contains(r.UserId));
+        }
+        foreach (var row in changes.Concat(current.Where(r => !changes.Any(c => c.UserId == r.UserId))))
             events.Add(new JsonObject { ["type"] = "m.presence", ["sender"] = row.UserId, ["content"] = Content(row, row.UserId) });
         return events;
     }

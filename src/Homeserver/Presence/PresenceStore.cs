@@ -17,6 +17,17 @@ public sealed class PresenceStore
             last_active_ts = excluded.last_active_ts, stream_id = excluded.stream_id
         """, row);
 
+    public async Task<List<PresenceRow>> GetManyAsync(DbSession s, IReadOnlyCollection<string> userIds)
+    {
+        var rows = new List<PresenceRow>();
+        foreach (var chunk in userIds.Chunk(500))
+        {
+            var args = new SqlArgs();
+            rows.AddRange(await s.QueryAsync<PresenceRow>($"SELECT {Columns} FROM presence WHERE user_id IN {SqlList.In(args, "u", chunk)}", args));
+        }
+        return rows;
+    }
+
     public async Task<List<PresenceRow>> ChangedSinceAsync(DbSession s, long after, long upTo) =>
         (await s.QueryAsync<PresenceRow>($"SELECT {Columns} FROM presence WHERE stream_id > @after AND stream_id <= @upTo", new { after, upTo })).ToList();
 }

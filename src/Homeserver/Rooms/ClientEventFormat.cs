@@ -35,6 +35,18 @@ public static class ClientEventFormat
         return evt;
     }
 
+    /// <summary>
+    /// The federation format a sync filter may ask for (<c>event_format: federation</c>): the PDU as stored (redacted when
+    /// it was), with its event ID and the same <c>unsigned</c> data as the client format.
+    /// </summary>
+    public static JsonObject ToFederation(Pdu pdu, long now, string? transactionId = null, Pdu? redactedBecause = null)
+    {
+        var evt = (redactedBecause is null ? pdu.Json.DeepClone() : Redaction.Redact(pdu.Json, pdu.Version)).AsObject();
+        evt["event_id"] = pdu.EventId;
+        evt["unsigned"] = ToClient(pdu, now, transactionId, redactedBecause)["unsigned"]!.DeepClone();
+        return evt;
+    }
+
     /// <summary>Stripped state (invites, knocks): type, state_key, sender and content only.</summary>
     public static JsonObject ToStripped(Pdu pdu) => new()
     {

@@ -135,13 +135,16 @@ public sealed class RoomReader(EventSpine spine, Database db, RoomStore rooms, S
         };
     }
 
-    public async Task<JsonObject> ToClientAsync(RoomSnapshot room, EventRow row, CancellationToken ct, string? transactionId = null)
+    public async Task<JsonObject> ToClientAsync(RoomSnapshot room, EventRow row, CancellationToken ct, string? transactionId = null,
+        bool federationFormat = false)
     {
         var pdu = events.FromRow(row, room.Version);
         Pdu? redaction = null;
         if (row.RedactedBy is { } redactionId)
             redaction = await events.GetAsync(redactionId, room.Version, ct);
-        return ClientEventFormat.ToClient(pdu, Now, transactionId, redaction);
+        return federationFormat
+            ? ClientEventFormat.ToFederation(pdu, Now, transactionId, redaction)
+            : ClientEventFormat.ToClient(pdu, Now, transactionId, redaction);
     }
 
     public async Task<JsonObject> StateEventToClientAsync(RoomSnapshot room, string eventId, CancellationToken ct)

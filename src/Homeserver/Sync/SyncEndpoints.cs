@@ -22,7 +22,10 @@ public sealed class SyncEndpoints(
         app.MapV3("GET", "rooms/{roomId}/context/{eventId}", ContextAsync);
     }
 
-    /// <summary>An event with the events around it and the room state at it, as far as the user may see them.</summary>
+    /// <summary>
+    /// An event with the events around it and the room state at it, as far as the user may see them; the filter applies to
+    /// the events around it and the state, whose members it may lazy-load (only the senders of the events returned).
+    /// </summary>
     private async Task ContextAsync(HttpContext context)
     {
         var requester = await authenticator.AuthenticateAsync(context);
@@ -41,11 +44,18 @@ public sealed class SyncEndpoints(
         var row = eventId.StartsWith('$') ? await db.ReadAsync(s => rooms.GetEventAsync(s, eventId), context.RequestAborted) : null;
         if (row is null || row.RoomId != roomId || !await reader.CanSeeAsync(room, row, user, joined, context.RequestAborted))
             throw MatrixException.NotFound("Event not found.");
-        var before = await db.ReadAsync(s => rooms.RoomEventsAsync(s, roomId, 0, row.StreamOrdering - 1, limit / 2 + limit % 2, newestFirst: true), context.RequestAborted);
-        var after = await db.ReadAsync(s => rooms.RoomEventsAsync(s, roomId, row.StreamOrdering, long.MaxValue, limit / 2, newestFirst: false), context.RequestAborted);
+        var filter = RoomEventFilter(context);
+        var before = (await db.ReadAsync(s => rooms.RoomEventsAsync(s, roomId, 0, row.StreamOrdering - 1, limit / 2 + limit % 2, newestFirst: true), context.RequestAborted))
+            .Where(r => filter.Matches(r.Type, r.Sender)).ToList();
+        var after = (await db.ReadAsync(s => rooms.RoomEventsAsync(s, roomId, row.StreamOrdering, long.MaxValue, limit / 2, newestFirst: false), context.RequestAborted))
+            .Where(r => filter.Matches(r.Type, r.Sender)).ToList();
+        var senders = before.Concat(after).Append(row).Select(r => r.Sender).ToHashSet(StringComparer.Ordinal);
+        var stateIds = (await reader.StateGroupAsync(row.StateGroup, context.RequestAborted))
+            .Where(p => !(filter.LazyLoadMembers && p.Key.Type == "m.room.member" && !senders.Contains(p.Key.Key))).Select(p => p.Value).ToList();
         var state = new JsonArray();
-        foreach (var stateEventId in (await reader.StateGroupAsync(row.StateGroup, context.RequestAborted)).Values)
-            state.Add(await reader.StateEventToClientAsync(room, stateEventId, context.RequestAborted));
+        foreach (var stateRow in await db.ReadAsync(s => rooms.GetEventsAsync(s, stateIds), context.RequestAborted))
+            if (filter.Matches(stateRow.Type, stateRow.Sender))
+                state.Add(await reader.ToClientAsync(room, stateRow, context.RequestAborted));
         await context.WriteJsonAsync(new JsonObject
         {
             ["event"] = (await sync.TimelineAsync(requester, room, [row], joined, context.RequestAborted))[0]!.DeepClone(),
@@ -179,7 +189,8 @@ public sealed class SyncEndpoints(
             ["chunk"] = chunk,
             ["state"] = new JsonArray(),
         };
-        if (rows.Count == limit && limit > 0)
+        // Spec: no "end" once no further events are available; paging forwards, later events may yet come.
+        if ((rows.Count == limit && limit > 0) || (dir == "f" && rows.Count > 0))
             response["end"] = new SyncToken(lastScanned).ToString();
         if (filter.LazyLoadMembers)
         {

@@ -6,11 +6,12 @@ namespace Matrix.Homeserver.Sync;
 
 /// <summary>
 /// A RoomEventFilter: event types and senders to keep or drop (<c>*</c> matches any sequence of characters), a limit,
-/// member lazy-loading, and whether unread counts are split per thread.
+/// member lazy-loading (with or without members the client was already sent), and whether unread counts are split per
+/// thread.
 /// </summary>
 public sealed record EventFilter(
     IReadOnlyList<string>? Types, IReadOnlyList<string> NotTypes, IReadOnlyList<string>? Senders, IReadOnlyList<string> NotSenders,
-    int? Limit, bool LazyLoadMembers, bool UnreadThreadNotifications = false)
+    int? Limit, bool LazyLoadMembers, bool UnreadThreadNotifications = false, bool IncludeRedundantMembers = false)
 {
     public static readonly EventFilter All = new(null, [], null, [], null, false);
 
@@ -33,20 +34,28 @@ public sealed record EventFilter(
         return new EventFilter(
             Strings(filter, "types"), Strings(filter, "not_types") ?? [], Strings(filter, "senders"), Strings(filter, "not_senders") ?? [],
             limit is null ? null : (int)Math.Min(limit.Value, SyncFilter.MaxTimelineLimit), filter.OptionalBool("lazy_load_members") ?? false,
-            filter.OptionalBool("unread_thread_notifications") ?? false);
+            filter.OptionalBool("unread_thread_notifications") ?? false, filter.OptionalBool("include_redundant_members") ?? false);
     }
 
     private static List<string>? Strings(JsonElement filter, string name) =>
         filter.TryGetProperty(name, out _) ? filter.RequiredStringArray(name) : null;
 }
 
-/// <summary>The parts of a sync filter the server applies: timeline and state event filters, rooms, leave inclusion.</summary>
+/// <summary>
+/// The parts of a sync filter the server applies: timeline, state, account data and presence event filters, rooms, leave
+/// inclusion, and whether events come in the federation format.
+/// </summary>
 public sealed record SyncFilter(EventFilter Timeline, EventFilter State, IReadOnlySet<string>? Rooms, IReadOnlySet<string> NotRooms, bool IncludeLeave)
 {
     public const int DefaultTimelineLimit = 10;
     public const int MaxTimelineLimit = 1000;
 
     public static readonly SyncFilter Default = new(EventFilter.All, EventFilter.All, null, new HashSet<string>(), false);
+
+    public EventFilter AccountData { get; init; } = EventFilter.All;
+    public EventFilter RoomAccountData { get; init; } = EventFilter.All;
+    public EventFilter Presence { get; init; } = EventFilter.All;
+    public bool FederationFormat { get; init; }
 
     public int TimelineLimit => Timeline.Limit ?? DefaultTimelineLimit;
 
@@ -57,8 +66,17 @@ public sealed record SyncFilter(EventFilter Timeline, EventFilter State, IReadOn
         var room = filter.OptionalObject("room");
         IReadOnlySet<string>? rooms = room is { } r && r.TryGetProperty("rooms", out _) ? r.RequiredStringArray("rooms").ToHashSet() : null;
         var notRooms = room is { } n && n.TryGetProperty("not_rooms", out _) ? n.RequiredStringArray("not_rooms").ToHashSet() : [];
+        var format = filter.OptionalString("event_format") ?? "client";
+        if (format is not ("client" or "federation"))
+            throw MatrixException.BadJson("event_format must be 'client' or 'federation'.");
         return new SyncFilter(EventFilter.Parse(room?.OptionalObject("timeline")), EventFilter.Parse(room?.OptionalObject("state")),
-            rooms, notRooms, room?.OptionalBool("include_leave") ?? false);
+            rooms, notRooms, room?.OptionalBool("include_leave") ?? false)
+        {
+            AccountData = EventFilter.Parse(filter.OptionalObject("account_data")),
+            RoomAccountData = EventFilter.Parse(room?.OptionalObject("account_data")),
+            Presence = EventFilter.Parse(filter.OptionalObject("presence")),
+            FederationFormat = format == "federation",
+        };
     }
 
     public bool IncludesRoom(string roomId) => (Rooms is null || Rooms.Contains(roomId)) && !NotRooms.Contains(roomId);

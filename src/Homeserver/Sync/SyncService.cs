@@ -17,7 +17,7 @@ public sealed class SyncService(
     AccountDataStore accountData, ReceiptStore receipts, TypingService typing, Presence.PresenceService presence, RemoteInviteStore remoteInvites,
     E2ee.ToDeviceService toDevice, E2ee.DeviceListService deviceLists, E2ee.DeviceKeyStore deviceKeys, Push.PushActionStore pushActions,
     Relations.RelationBundler bundler, IgnoredUsers ignoredUsers, InvitePermissions invitePermissions, RecentEventIndex recentEvents,
-    Config.HomeserverConfig config)
+    LazyLoadedMembers lazyLoaded, Config.HomeserverConfig config)
 {
     /// <summary>Where this sync starts and ends in every stream.</summary>
     private sealed record Window(SyncToken? Since, SyncToken UpTo)
@@ -29,6 +29,8 @@ public sealed class SyncService(
 
     private const int JoinedRoomsInParallel = 8;
     private const int FirstPagesInBatch = 50;
+    // Pages of a room's events read at most to fill a timeline with events the user may see (Synapse reads five).
+    private const int MaxTimelinePages = 5;
 
     public async Task<JsonObject> SyncAsync(Requester requester, SyncToken? since, SyncFilter filter, bool fullState, bool useStateAfter, int timeoutMs,
         CancellationToken ct)
@@ -124,7 +126,9 @@ public sealed class SyncService(
         var invite = new JsonObject();
         var leave = new JsonObject();
         var knock = new JsonObject();
-        var joinedRooms = new List<(RoomSnapshot Room, bool FullState)>();
+        var joinedRooms = new List<(RoomSnapshot Room, bool FullState, bool NewlyJoined)>();
+        var sentMembers = filter.State.LazyLoadMembers && !filter.State.IncludeRedundantMembers
+            ? lazyLoaded.For(user, requester.DeviceId, fresh: since is null) : null;
         foreach (var membership in memberships.Result.Where(m => filter.IncludesRoom(m.RoomId) && !forgotten.Result.Contains(m.RoomId)))
         {
             if (active is not null && membership.Membership == "join" && !active.Contains(membership.RoomId) && !changed.Contains(membership.RoomId)
@@ -134,10 +138,13 @@ public sealed class SyncService(
             if (room is null)
                 continue;
             var isNew = since is null || changed.Contains(room.RoomId);
+            // A room the user's own member events changed in is new to them only if they were not joined before (a new
+            // display name is no reason for the full state).
+            var newlyJoined = since is not null && isNew && !await WasJoinedAsync(room, user, sinceEvents, ct);
             switch (membership.Membership)
             {
                 case "join":
-                    joinedRooms.Add((room, fullState || isNew));
+                    joinedRooms.Add((room, fullState || since is null || newlyJoined, newlyJoined));
                     break;
                 case "invite" when isNew && !await InvitesBlockedAsync() && !ignored.Contains((await events.GetAsync(membership.EventId, room.Version, ct))?.Sender ?? ""):
                     invite[room.RoomId] = new JsonObject { ["invite_state"] = new JsonObject { ["events"] = await StrippedStateAsync(room, membership.EventId, ct) } };
@@ -149,7 +156,8 @@ public sealed class SyncService(
                 // themselves only with include_leave.
                 case "leave" or "ban" when (since is not null && isNew) || (since is null && (filter.IncludeLeave || membership.Membership == "ban"
                         || (await events.GetAsync(membership.EventId, room.Version, ct))?.Sender != user)):
-                    leave[room.RoomId] = await LeftRoomAsync(requester, room, membership.EventId, since, filter, ignored, ct);
+                    leave[room.RoomId] = await LeftRoomAsync(requester, room, membership.EventId, since, fullState || since is null || newlyJoined, filter,
+                        ignored, sentMembers, ct);
                     break;
             }
         }
@@ -169,8 +177,8 @@ public sealed class SyncService(
             await building.WaitAsync(ct);
             try
             {
-                return await JoinedRoomAsync(requester, r.Room, window, filter, r.FullState, useStateAfter, changedAccountData, ignored,
-                    roomReceipts[r.Room.RoomId], unread[r.Room.RoomId], FirstPage(r.Room.RoomId));
+                return await JoinedRoomAsync(requester, r.Room, window, filter, r.FullState, r.NewlyJoined, useStateAfter, changedAccountData, ignored,
+                    sentMembers, roomReceipts[r.Room.RoomId], unread[r.Room.RoomId], r.NewlyJoined ? null : FirstPage(r.Room.RoomId));
             }
             finally
             {
@@ -214,8 +222,13 @@ public sealed class SyncService(
         {
             ["next_batch"] = (positions with { ToDevice = toDevicePosition }).ToString(),
             ["rooms"] = new JsonObject { ["join"] = join, ["invite"] = invite, ["leave"] = leave, ["knock"] = knock },
-            ["account_data"] = new JsonObject { ["events"] = AccountDataEvents(changedAccountData, AccountDataStore.Global) },
-            ["presence"] = new JsonObject { ["events"] = await presence.ChangesForAsync(user, window.From.Presence, positions.Presence, ct) },
+            ["account_data"] = new JsonObject { ["events"] = AccountDataEvents(changedAccountData, AccountDataStore.Global, filter.AccountData, user) },
+            ["presence"] = new JsonObject
+            {
+                ["events"] = new JsonArray((await presence.ChangesForAsync(user, window.From.Presence, positions.Presence,
+                        since is null ? [] : NewlySharing(user, join, joinedRooms.Where(r => r.NewlyJoined).Select(r => r.Room)), ct))
+                    .Where(e => filter.Presence.Matches("m.presence", e!["sender"]!.GetValue<string>())).Select(e => e!.DeepClone()).ToArray()),
+            },
             ["to_device"] = new JsonObject { ["events"] = toDeviceEvents },
             ["device_lists"] = new JsonObject
             {
@@ -250,43 +263,36 @@ public sealed class SyncService(
         withPages ? roomIds.ToDictionary(id => id, id => rooms.RoomEvents(id, window.From.Events, window.UpTo.Events, TimelinePage(filter), newestFirst: true)) : []);
 
     private async Task<JsonObject?> JoinedRoomAsync(Requester requester, RoomSnapshot room, Window window, SyncFilter filter, bool fullState,
-        bool useStateAfter, List<AccountDataStore.Entry> changedAccountData, IReadOnlySet<string> ignored, IEnumerable<ReceiptRow> changedReceipts,
-        IEnumerable<Push.UnreadCount> unreadCounts, List<EventRow>? firstPage)
+        bool newlyJoined, bool useStateAfter, List<AccountDataStore.Entry> changedAccountData, IReadOnlySet<string> ignored,
+        LazyLoadedMembers.Sent? sentMembers, IEnumerable<ReceiptRow> changedReceipts, IEnumerable<Push.UnreadCount> unreadCounts, List<EventRow>? firstPage)
     {
         var ct = CancellationToken.None;
+        var user = requester.UserId.Value;
         var since = window.Since;
         var sinceEvents = window.From.Events;
         var upTo = window.UpTo.Events;
-        var (rows, limited) = await TimelineRowsAsync(room.RoomId, sinceEvents, upTo, filter, ct, firstPage);
-        var ephemeral = Ephemeral(room.RoomId, requester.UserId.Value, window, changedReceipts);
-        var roomAccountData = AccountDataEvents(changedAccountData, room.RoomId);
+        // A room just joined shows its latest events, not only those since the token, and is always limited (as Synapse).
+        var (rows, limited) = await TimelineRowsAsync(room, newlyJoined ? 0 : sinceEvents, upTo, filter, VisibleIn(room, user, joinedNow: true, ignored), ct,
+            firstPage);
+        limited |= newlyJoined;
+        var ephemeral = Ephemeral(room.RoomId, user, window, changedReceipts);
+        var roomAccountData = AccountDataEvents(changedAccountData, room.RoomId, filter.RoomAccountData, user);
         if (rows.Count == 0 && !fullState && since is not null && ephemeral.Count == 0 && roomAccountData.Count == 0)
             return null;
 
-        var timeline = await TimelineAsync(requester, room, rows, joinedNow: true, ct, ignored);
-        // New events the user may not see (from users they ignore) make no update of the room (as Synapse).
-        if (timeline.Count == 0 && !limited && !fullState && since is not null && ephemeral.Count == 0 && roomAccountData.Count == 0)
-            return null;
+        var timeline = await FormatTimelineAsync(requester, room, rows, filter.FederationFormat, ct);
         var startPosition = rows.Count > 0 ? rows[0].StreamOrdering - 1 : upTo;
+        var (heroes, named) = await HeroesAsync(room, user, ct);
         // With use_state_after (v1.16) the state section is the state at the end of the timeline, else at its start.
-        var state = new JsonArray();
-        if (fullState || limited || since is null || useStateAfter)
+        var state = await StateSectionAsync(requester, room, rows, useStateAfter ? upTo : startPosition, fullState ? null : sinceEvents,
+            fullState || limited || useStateAfter, useStateAfter, filter, heroes, sentMembers, ct);
+        var summary = new JsonObject
         {
-            var stateMap = await StateAtAsync(room.RoomId, useStateAfter ? upTo : startPosition, ct);
-            if (stateMap.Count == 0 && rows.Count > 0 && !useStateAfter)
-                stateMap = await StateBeforeFirstEventAsync(rows[0], ct);
-            var baseline = fullState || since is null ? new Dictionary<StateKey, string>() : await StateAtAsync(room.RoomId, sinceEvents, ct);
-            var timelineSenders = rows.Select(r => r.Sender).Append(requester.UserId.Value).ToHashSet();
-            var wanted = stateMap
-                .Where(entry => !(baseline.TryGetValue(entry.Key, out var old) && old == entry.Value))
-                .Where(entry => !(entry.Key.Type == "m.room.member" && filter.State.LazyLoadMembers && !timelineSenders.Contains(entry.Key.Key)))
-                .Select(entry => entry.Value).ToList();
-            // One query for the room's state events rather than one per event (an initial sync of many rooms).
-            var stateRows = (await db.ReadAsync(s => rooms.GetEventsAsync(s, wanted), ct)).ToDictionary(r => r.EventId);
-            foreach (var eventId in wanted)
-                if (stateRows.TryGetValue(eventId, out var stateRow) && filter.State.Matches(stateRow.Type, stateRow.Sender))
-                    state.Add(await reader.ToClientAsync(room, stateRow, ct));
-        }
+            ["m.joined_member_count"] = room.JoinedMembers.Count,
+            ["m.invited_member_count"] = room.InvitedMembers.Count,
+        };
+        if (!named)
+            summary["m.heroes"] = new JsonArray(heroes.Select(h => (JsonNode)h).ToArray());
         var joined = new JsonObject
         {
             ["timeline"] = new JsonObject
@@ -298,10 +304,69 @@ public sealed class SyncService(
             [useStateAfter ? "state_after" : "state"] = new JsonObject { ["events"] = state },
             ["ephemeral"] = new JsonObject { ["events"] = ephemeral },
             ["account_data"] = new JsonObject { ["events"] = roomAccountData },
-            ["summary"] = Summary(room, requester.UserId.Value),
+            ["summary"] = summary,
         };
         AddUnreadCounts(joined, unreadCounts.ToList(), filter.Timeline.UnreadThreadNotifications);
         return joined;
+    }
+
+    /// <summary>
+    /// The state section of a room: the state at <paramref name="position"/> that differs from the state at
+    /// <paramref name="since"/> (all of it when null) if <paramref name="delta"/>, else none; with lazy-loaded members,
+    /// only the members the timeline's senders and the heroes need (and the user's own in a full sync), these even when
+    /// unchanged unless this device was sent them already. In a gappy sync every membership change in the gap still comes,
+    /// as Synapse does.
+    /// </summary>
+    private async Task<JsonArray> StateSectionAsync(Requester requester, RoomSnapshot room, List<EventRow> rows, long position, long? since, bool delta,
+        bool useStateAfter, SyncFilter filter, IReadOnlyList<string> heroes, LazyLoadedMembers.Sent? sentMembers, CancellationToken ct)
+    {
+        var user = requester.UserId.Value;
+        var lazy = filter.State.LazyLoadMembers;
+        var full = since is null;
+        var needed = new HashSet<string>(StringComparer.Ordinal);
+        if (lazy)
+        {
+            // A member event earlier in the timeline already tells the client about its sender (except for state_after).
+            var inTimeline = new HashSet<string>(StringComparer.Ordinal);
+            foreach (var row in rows)
+            {
+                if (useStateAfter || !inTimeline.Contains(row.Sender))
+                    needed.Add(row.Sender);
+                if (row.Type == "m.room.member" && row.StateKey is { } member)
+                    inTimeline.Add(member);
+            }
+            needed.UnionWith(heroes.Where(h => !inTimeline.Contains(h)));
+            if (full)
+                needed.Add(user);
+        }
+        var state = new JsonArray();
+        if (!delta && needed.Count == 0)
+            return state;
+        var stateMap = await StateAtAsync(room.RoomId, position, ct);
+        if (stateMap.Count == 0 && rows.Count > 0 && !useStateAfter)
+            stateMap = await StateBeforeFirstEventAsync(rows[0], ct);
+        var baseline = delta && since is { } from ? await StateAtAsync(room.RoomId, from, ct) : new Dictionary<StateKey, string>();
+        var wanted = stateMap
+            .Where(entry =>
+            {
+                var isMember = entry.Key.Type == "m.room.member";
+                if (lazy && isMember && needed.Contains(entry.Key.Key))
+                    return sentMembers is null || !sentMembers.Has(room.RoomId, entry.Key.Key, entry.Value);
+                return delta && !(baseline.TryGetValue(entry.Key, out var old) && old == entry.Value) && !(lazy && isMember && full);
+            })
+            .Select(entry => entry.Value).ToList();
+        // One query for the room's state events rather than one per event (an initial sync of many rooms).
+        var stateRows = (await db.ReadAsync(s => rooms.GetEventsAsync(s, wanted), ct)).ToDictionary(r => r.EventId);
+        foreach (var eventId in wanted)
+            if (stateRows.TryGetValue(eventId, out var stateRow) && filter.State.Matches(stateRow.Type, stateRow.Sender))
+            {
+                state.Add(await reader.ToClientAsync(room, stateRow, ct, federationFormat: filter.FederationFormat));
+                if (stateRow.Type == "m.room.member")
+                    sentMembers?.Add(room.RoomId, stateRow.StateKey!, stateRow.EventId);
+            }
+        foreach (var row in rows.Where(r => r.Type == "m.room.member"))
+            sentMembers?.Add(room.RoomId, row.StateKey!, row.EventId);
+        return state;
     }
 
     /// <summary>
@@ -325,8 +390,8 @@ public sealed class SyncService(
             joined["unread_thread_notifications"] = threads;
     }
 
-    private static JsonArray AccountDataEvents(List<AccountDataStore.Entry> entries, string roomId) =>
-        new(entries.Where(e => e.RoomId == roomId)
+    private static JsonArray AccountDataEvents(List<AccountDataStore.Entry> entries, string roomId, EventFilter filter, string userId) =>
+        new(entries.Where(e => e.RoomId == roomId && filter.Matches(e.DataType, userId))
             .Select(e => (JsonNode)new JsonObject { ["type"] = e.DataType, ["content"] = JsonNode.Parse(e.Content) })
             .ToArray());
 
@@ -359,21 +424,31 @@ public sealed class SyncService(
         return ephemeral;
     }
 
-    private async Task<JsonObject> LeftRoomAsync(Requester requester, RoomSnapshot room, string leaveEventId, SyncToken? since, SyncFilter filter,
-        IReadOnlySet<string> ignored, CancellationToken ct)
+    /// <summary>
+    /// A room the user left: the timeline up to their leave and the state at its start (all of it when they were not in
+    /// the room at the last sync, <paramref name="fullState"/>, else what changed since).
+    /// </summary>
+    private async Task<JsonObject> LeftRoomAsync(Requester requester, RoomSnapshot room, string leaveEventId, SyncToken? since, bool fullState,
+        SyncFilter filter, IReadOnlySet<string> ignored, LazyLoadedMembers.Sent? sentMembers, CancellationToken ct)
     {
         var leaveRow = (await db.ReadAsync(s => rooms.GetEventAsync(s, leaveEventId), ct))!;
         var after = since?.Events ?? 0;
-        var (rows, limited) = await TimelineRowsAsync(room.RoomId, after, leaveRow.StreamOrdering, filter, ct);
+        var (rows, limited) = await TimelineRowsAsync(room, after, leaveRow.StreamOrdering, filter,
+            VisibleIn(room, requester.UserId.Value, joinedNow: false, ignored), ct);
+        var startPosition = rows.Count > 0 ? rows[0].StreamOrdering - 1 : leaveRow.StreamOrdering;
         return new JsonObject
         {
             ["timeline"] = new JsonObject
             {
-                ["events"] = await TimelineAsync(requester, room, rows, joinedNow: false, ct, ignored),
+                ["events"] = await FormatTimelineAsync(requester, room, rows, filter.FederationFormat, ct),
                 ["limited"] = limited,
-                ["prev_batch"] = new SyncToken(rows.Count > 0 ? rows[0].StreamOrdering - 1 : leaveRow.StreamOrdering).ToString(),
+                ["prev_batch"] = new SyncToken(startPosition).ToString(),
             },
-            ["state"] = new JsonObject { ["events"] = new JsonArray() },
+            ["state"] = new JsonObject
+            {
+                ["events"] = await StateSectionAsync(requester, room, rows, startPosition, fullState ? null : after, delta: true, useStateAfter: false,
+                    filter, [], sentMembers, ct),
+            },
             ["account_data"] = new JsonObject { ["events"] = new JsonArray() },
         };
     }
@@ -399,44 +474,66 @@ public sealed class SyncService(
     private static int TimelinePage(SyncFilter filter) => Math.Max(filter.TimelineLimit + 1, 100);
 
     /// <summary>
-    /// The newest events of a window that pass the timeline filter, oldest first, and whether older matching events
-    /// were left out (a limited timeline); <paramref name="firstPage"/>: the first page, already read.
+    /// The newest events of a window that pass the timeline filter and that the user may see, oldest first, and whether
+    /// older ones were left out (a limited timeline); <paramref name="firstPage"/>: the first page, already read.
     /// </summary>
-    private async Task<(List<EventRow> Rows, bool Limited)> TimelineRowsAsync(string roomId, long after, long upTo, SyncFilter filter, CancellationToken ct,
-        List<EventRow>? firstPage = null)
+    private async Task<(List<EventRow> Rows, bool Limited)> TimelineRowsAsync(RoomSnapshot room, long after, long upTo, SyncFilter filter,
+        Func<EventRow, Task<bool>> visible, CancellationToken ct, List<EventRow>? firstPage = null)
     {
         var limit = filter.TimelineLimit;
         var matching = new List<EventRow>();
         var batch = TimelinePage(filter);
-        for (var ceiling = upTo; matching.Count <= limit;)
+        for (var (ceiling, page) = (upTo, 1); ; page++)
         {
-            var rows = firstPage ?? await db.ReadAsync(s => rooms.RoomEventsAsync(s, roomId, after, ceiling, batch, newestFirst: true), ct);
+            var rows = firstPage ?? await db.ReadAsync(s => rooms.RoomEventsAsync(s, room.RoomId, after, ceiling, batch, newestFirst: true), ct);
             firstPage = null;
-            matching.AddRange(rows.Where(r => filter.Timeline.Matches(r.Type, r.Sender)));
-            if (rows.Count < batch)
+            foreach (var row in rows)
+                if (filter.Timeline.Matches(row.Type, row.Sender) && await visible(row) && matching.Count < limit + 1)
+                    matching.Add(row);
+            if (matching.Count > limit || rows.Count < batch)
                 break;
+            // Past a few pages of events hidden from the user, the timeline says there is more rather than reading on.
+            if (page == MaxTimelinePages)
+                return (matching.AsEnumerable().Reverse().ToList(), true);
             ceiling = rows[^1].StreamOrdering - 1;
         }
-        var limited = matching.Count > limit;
-        return (matching.Take(limit).Reverse().ToList(), limited);
+        return (matching.Take(limit).Reverse().ToList(), matching.Count > limit);
     }
+
+    /// <summary>
+    /// Whether a sync shows an event: not a message of an ignored user (their state events stay, the room's state depends
+    /// on them), and one the history visibility lets the user see, or part of the room's current state (as Synapse, so
+    /// the client learns of state set while it could not see the room).
+    /// </summary>
+    private Func<EventRow, Task<bool>> VisibleIn(RoomSnapshot room, string userId, bool joinedNow, IReadOnlySet<string> ignored) => async row =>
+        (row.StateKey is not null || !ignored.Contains(row.Sender))
+        && ((row.StateKey is { } key && room.State.TryGetValue(new StateKey(row.Type, key), out var current) && current == row.EventId)
+            || await reader.CanSeeAsync(room, row, userId, joinedNow, CancellationToken.None));
 
     /// <summary>
     /// Timeline events the user may see, in client format, with the transaction ID on their own device's events and
     /// bundled aggregations; none from users they ignore.
     /// </summary>
-    public async Task<JsonArray> TimelineAsync(Requester requester, RoomSnapshot room, List<EventRow> rows, bool joinedNow, CancellationToken ct,
-        IReadOnlySet<string>? ignored = null)
+    public async Task<JsonArray> TimelineAsync(Requester requester, RoomSnapshot room, List<EventRow> rows, bool joinedNow, CancellationToken ct)
     {
         var user = requester.UserId.Value;
-        ignored ??= await ignoredUsers.OfAsync(user, ct);
+        var ignored = await ignoredUsers.OfAsync(user, ct);
+        var visible = new List<EventRow>();
+        foreach (var row in rows)
+            if ((row.StateKey is not null || !ignored.Contains(row.Sender)) && await reader.CanSeeAsync(room, row, user, joinedNow, ct))
+                visible.Add(row);
+        return await FormatTimelineAsync(requester, room, visible, federationFormat: false, ct);
+    }
+
+    /// <summary>Events in the client (or federation) format, with the transaction ID on the device's own events and bundled aggregations.</summary>
+    private async Task<JsonArray> FormatTimelineAsync(Requester requester, RoomSnapshot room, List<EventRow> rows, bool federationFormat, CancellationToken ct)
+    {
+        var user = requester.UserId.Value;
         var own = rows.Where(r => r.Sender == user).Select(r => r.EventId).ToList();
-        var txnIds = await db.ReadAsync(s => rooms.TxnIdsAsync(s, user, requester.DeviceId, own), ct);
+        var txnIds = own.Count == 0 ? [] : await db.ReadAsync(s => rooms.TxnIdsAsync(s, user, requester.DeviceId, own), ct);
         var timeline = new JsonArray();
         foreach (var row in rows)
-            // Ignored users' messages are left out; their state events stay, the room's state depends on them.
-            if ((row.StateKey is not null || !ignored.Contains(row.Sender)) && await reader.CanSeeAsync(room, row, user, joinedNow, ct))
-                timeline.Add(await reader.ToClientAsync(room, row, ct, txnIds.GetValueOrDefault(row.EventId)));
+            timeline.Add(await reader.ToClientAsync(room, row, ct, txnIds.GetValueOrDefault(row.EventId), federationFormat));
         // Fresh events of this server's users mostly have nothing relating to them yet, and the index knows when.
         if (rows.Any(r => Federation.Events.EventSigning.ServerOf(r.Sender) != config.ServerName || recentEvents.MayBeRelatedTo(r.EventId, r.StreamOrdering)))
             await bundler.AddAsync(room, timeline, user, ct);
@@ -468,9 +565,15 @@ public sealed class SyncService(
         return stripped;
     }
 
-    /// <summary>Counts and heroes (up to five joined or invited members other than the user, by user ID) from the snapshot.</summary>
-    private static JsonObject Summary(RoomSnapshot room, string userId)
+    /// <summary>
+    /// The room's heroes (up to five joined or invited members other than the user, by user ID) and whether it has a name
+    /// or canonical alias, when the summary leaves the heroes out (as Synapse; the spec requires them only without one).
+    /// </summary>
+    private async Task<(IReadOnlyList<string> Heroes, bool Named)> HeroesAsync(RoomSnapshot room, string userId, CancellationToken ct)
     {
+        if ((await spine.GetStateEventAsync(room, RoomNameKey, ct))?.ContentString("name") is { Length: > 0 }
+            || (await spine.GetStateEventAsync(room, CanonicalAliasKey, ct))?.ContentString("alias") is { Length: > 0 })
+            return ([], true);
         // The five smallest IDs without sorting a big room's whole membership.
         var heroes = new SortedSet<string>(StringComparer.Ordinal);
         foreach (var member in room.JoinedMembers.Concat(room.InvitedMembers))
@@ -480,11 +583,30 @@ public sealed class SyncService(
                 if (heroes.Count > 5)
                     heroes.Remove(heroes.Max!);
             }
-        return new JsonObject
-        {
-            ["m.heroes"] = new JsonArray(heroes.Select(h => (JsonNode)h).ToArray()),
-            ["m.joined_member_count"] = room.JoinedMembers.Count,
-            ["m.invited_member_count"] = room.InvitedMembers.Count,
-        };
+        return (heroes.ToList(), false);
+    }
+
+    private static readonly StateKey RoomNameKey = new("m.room.name", "");
+    private static readonly StateKey CanonicalAliasKey = new("m.room.canonical_alias", "");
+
+    /// <summary>Whether the user's membership at a stream position was a join (a room whose own member events changed since is new otherwise).</summary>
+    private async Task<bool> WasJoinedAsync(RoomSnapshot room, string userId, long position, CancellationToken ct) =>
+        (await StateAtAsync(room.RoomId, position, ct)).TryGetValue(StateKey.Member(userId), out var memberId)
+        && (await events.GetAsync(memberId, room.Version, ct))?.Membership == "join";
+
+    /// <summary>
+    /// Users whose presence an incremental sync gives even unchanged (as Synapse): the members of rooms the user just
+    /// joined, and those whose join shows in a timeline of this sync.
+    /// </summary>
+    private static HashSet<string> NewlySharing(string userId, JsonObject join, IEnumerable<RoomSnapshot> newlyJoined)
+    {
+        var users = newlyJoined.SelectMany(r => r.JoinedMembers).ToHashSet(StringComparer.Ordinal);
+        foreach (var (_, room) in join)
+            foreach (var e in room!["timeline"]!["events"]!.AsArray())
+                if (e!["type"]?.GetValue<string>() == "m.room.member" && e["content"]?["membership"]?.GetValue<string>() == "join"
+                    && e["state_key"]?.GetValue<string>() is { } member)
+                    users.Add(member);
+        users.Remove(userId);
+        return users;
     }
 }
