@@ -174,6 +174,20 @@ public abstract class LazyLoadingSyncTests(ServerFixture fixture)
     }
 
     [Fact]
+    public async Task A_declined_invite_shows_no_room_state()
+    {
+        var alice = await C.RegisterAsync();
+        var bob = await C.RegisterAsync();
+        var roomId = await CreateRoomAsync(C, alice, new { preset = "private_chat", name = "Secret name" });
+        const string filter = "{\"room\":{\"include_leave\":true}}";
+        var initial = await SyncAsync(C, bob, filter: filter);
+        Assert.Equal(200, (await C.PostAsync($"{V3}/rooms/{R(roomId)}/invite", new { user_id = bob.UserId }, alice.AccessToken)).Status);
+        Assert.Equal(200, (await C.PostAsync($"{V3}/rooms/{R(roomId)}/leave", new { }, bob.AccessToken)).Status);
+        var left = (await SyncAsync(C, bob, Next(initial), filter))["rooms"]!["leave"]![roomId]!;
+        Assert.Empty(left["state"]!["events"]!.AsArray());
+    }
+
+    [Fact]
     public async Task A_room_newly_joined_shows_its_latest_events_as_a_limited_timeline_with_its_members_presence()
     {
         var alice = await C.RegisterAsync();

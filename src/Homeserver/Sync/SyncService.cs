@@ -426,7 +426,8 @@ public sealed class SyncService(
 
     /// <summary>
     /// A room the user left: the timeline up to their leave and the state at its start (all of it when they were not in
-    /// the room at the last sync, <paramref name="fullState"/>, else what changed since).
+    /// the room at the last sync, <paramref name="fullState"/>, else what changed since); none when they left without
+    /// having joined (an invite declined or withdrawn, a knock given up).
     /// </summary>
     private async Task<JsonObject> LeftRoomAsync(Requester requester, RoomSnapshot room, string leaveEventId, SyncToken? since, bool fullState,
         SyncFilter filter, IReadOnlySet<string> ignored, LazyLoadedMembers.Sent? sentMembers, CancellationToken ct)
@@ -436,6 +437,10 @@ public sealed class SyncService(
         var (rows, limited) = await TimelineRowsAsync(room, after, leaveRow.StreamOrdering, filter,
             VisibleIn(room, requester.UserId.Value, joinedNow: false, ignored), ct);
         var startPosition = rows.Count > 0 ? rows[0].StreamOrdering - 1 : leaveRow.StreamOrdering;
+        var state = await WasJoinedAsync(room, requester.UserId.Value, leaveRow.StreamOrdering - 1, ct)
+            ? await StateSectionAsync(requester, room, rows, startPosition, fullState ? null : after, delta: true, useStateAfter: false, filter, [],
+                sentMembers, ct)
+            : [];
         return new JsonObject
         {
             ["timeline"] = new JsonObject
@@ -444,11 +449,7 @@ public sealed class SyncService(
                 ["limited"] = limited,
                 ["prev_batch"] = new SyncToken(startPosition).ToString(),
             },
-            ["state"] = new JsonObject
-            {
-                ["events"] = await StateSectionAsync(requester, room, rows, startPosition, fullState ? null : after, delta: true, useStateAfter: false,
-                    filter, [], sentMembers, ct),
-            },
+            ["state"] = new JsonObject { ["events"] = state },
             ["account_data"] = new JsonObject { ["events"] = new JsonArray() },
         };
     }
