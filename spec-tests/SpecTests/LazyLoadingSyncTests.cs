@@ -193,7 +193,6 @@ public abstract class LazyLoadingSyncTests(ServerFixture fixture)
         var alice = await C.RegisterAsync();
         var bob = await C.RegisterAsync();
         var roomId = await CreateRoomAsync(C, alice, new { preset = "public_chat" });
-        await SyncAsync(C, alice);
         await SendAsync(C, alice, roomId, "before bob's last sync");
         var initial = await SyncAsync(C, bob);
         await SendAsync(C, alice, roomId, "after");
@@ -204,6 +203,13 @@ public abstract class LazyLoadingSyncTests(ServerFixture fixture)
         Assert.Contains(Timeline(sync, roomId), e => e["type"]!.GetValue<string>() == "m.room.create");
         Assert.Empty(room["state"]!["events"]!.AsArray());
         Assert.Contains(sync["presence"]!["events"]!.AsArray(), e => e!["sender"]!.GetValue<string>() == alice.UserId);
+
+        // Someone never seen online who joins is news too: offline.
+        var carol = await C.RegisterAsync();
+        var alicesSync = await SyncAsync(C, alice);
+        Assert.Equal(200, (await C.PostAsync($"{V3}/rooms/{R(roomId)}/join", new { }, carol.AccessToken)).Status);
+        var presence = (await SyncAsync(C, alice, Next(alicesSync)))["presence"]!["events"]!.AsArray();
+        Assert.Equal("offline", presence.Single(e => e!["sender"]!.GetValue<string>() == carol.UserId)!["content"]!["presence"]!.GetValue<string>());
     }
 
     [Fact]

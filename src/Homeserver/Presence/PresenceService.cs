@@ -115,7 +115,8 @@ public sealed class PresenceService(Database db, PresenceStore store, StreamPosi
 
     /// <summary>
     /// Presence events for a sync: changes in the window by users who share a room with the requester, and the current
-    /// presence of <paramref name="newlySharing"/> (users the requester just began to share a room with), changed or not.
+    /// presence of <paramref name="newlySharing"/> (users the requester just began to share a room with), changed or not,
+    /// as Synapse gives it.
     /// </summary>
     public async Task<JsonArray> ChangesForAsync(string userId, long after, long upTo, IReadOnlyCollection<string> newlySharing, CancellationToken ct)
     {
@@ -129,8 +130,13 @@ public sealed class PresenceService(Database db, PresenceStore store, StreamPosi
             var visible = await reader.UsersSharingRoomsAsync(userId, ct);
             changes.RemoveAll(r => !visible.Contains(r.UserId));
         }
-        foreach (var row in changes.Concat(current.Where(r => !changes.Any(c => c.UserId == r.UserId))))
+        foreach (var row in changes)
             events.Add(new JsonObject { ["type"] = "m.presence", ["sender"] = row.UserId, ["content"] = Content(row, row.UserId) });
+        // One never seen online is offline, which is news to someone who just began to share a room with them.
+        var rows = current.ToDictionary(r => r.UserId, StringComparer.Ordinal);
+        var changed = changes.Select(r => r.UserId).ToHashSet(StringComparer.Ordinal);
+        foreach (var user in newlySharing.Where(u => !changed.Contains(u)))
+            events.Add(new JsonObject { ["type"] = "m.presence", ["sender"] = user, ["content"] = Content(rows.GetValueOrDefault(user), user) });
         return events;
     }
 }
