@@ -44,6 +44,7 @@ const alice = await startClient(await register(`alice${suffix}`));
 const bob = await startClient(await register(`bob${suffix}`));
 
 const { room_id: roomId } = await alice.createRoom({ name: "js-sdk scenario", invite: [bob.getUserId()], preset: "private_chat" });
+await alice.sendStateEvent(roomId, "m.room.history_visibility", { history_visibility: "joined" }, "");
 await waitFor("bob's invite", () => bob.getRoom(roomId)?.getMyMembership() === "invite");
 await bob.joinRoom(roomId);
 await waitFor("alice seeing bob join", () => alice.getRoom(roomId)?.getMember(bob.getUserId())?.membership === "join");
@@ -86,8 +87,8 @@ await waitFor("alice seeing bob's receipt", () => alice.getRoom(roomId).getEvent
 await alice.redactEvent(roomId, sent[1]);
 await waitFor("bob seeing the redaction", () => bob.getRoom(roomId).findEventById(sent[1])?.isRedacted());
 
-// A third user who joins later sees only what history visibility allows: here, nothing before their join.
-await alice.sendStateEvent(roomId, "m.room.history_visibility", { history_visibility: "joined" }, "");
+// A third user who joins later sees only what history visibility allows: here ("joined" since before any message),
+// nothing before their join. (Messages sent while it was "shared" would stay readable to later members: spec.)
 const carolAccount = await register(`carol${suffix}`);
 await alice.invite(roomId, carolAccount.user_id);
 const carol = await startClient(carolAccount);
