@@ -97,6 +97,19 @@ public abstract class RoomTests(ServerFixture fixture)
     }
 
     [Fact]
+    public async Task Presets_set_the_invite_level_as_Synapse_does()
+    {
+        var alice = await C.RegisterAsync();
+        async Task<JsonNode> LevelsAsync(string preset) => (await C.GetAsync(
+            $"{V3}/rooms/{R(await CreateRoomAsync(C, alice, new { preset }))}/state/m.room.power_levels/", alice.AccessToken)).Body!;
+        Assert.Equal(0, (await LevelsAsync("private_chat"))["invite"]!.GetValue<int>());
+        Assert.Equal(0, (await LevelsAsync("trusted_private_chat"))["invite"]!.GetValue<int>());
+        var publicLevels = await LevelsAsync("public_chat");
+        Assert.Equal(50, publicLevels["invite"]!.GetValue<int>());
+        Assert.Equal(50, publicLevels["events"]!["m.call.invite"]!.GetValue<int>());
+    }
+
+    [Fact]
     public async Task A_power_level_override_leaving_out_the_creator_is_refused_before_any_room_is_made()
     {
         var alice = await C.RegisterAsync();
@@ -165,7 +178,8 @@ public abstract class RoomTests(ServerFixture fixture)
         var alice = await C.RegisterAsync();
         var bob = await C.RegisterAsync();
         var carol = await C.RegisterAsync();
-        var roomId = await CreateRoomAsync(C, alice);
+        // A private room where inviting needs power 50 (private_chat's own default lets anyone in it invite).
+        var roomId = await CreateRoomAsync(C, alice, new { power_level_content_override = new { invite = 50 } });
         var r = R(roomId);
 
         Assert.Equal("M_FORBIDDEN", (await C.PostAsync($"{V3}/rooms/{r}/join", new { }, bob.AccessToken)).Errcode);
@@ -173,7 +187,7 @@ public abstract class RoomTests(ServerFixture fixture)
         Assert.Equal(200, (await C.PostAsync($"{V3}/rooms/{r}/join", new { }, bob.AccessToken)).Status);
         Assert.Contains(roomId, (await C.GetAsync($"{V3}/joined_rooms", bob.AccessToken)).Body!["joined_rooms"]!.AsArray().Select(n => n!.GetValue<string>()));
 
-        // Bob (power 0) may neither kick nor invite with the default invite level 50.
+        // Bob (power 0) may neither kick nor invite with the invite level 50.
         Assert.Equal("M_FORBIDDEN", (await C.PostAsync($"{V3}/rooms/{r}/kick", new { user_id = alice.UserId }, bob.AccessToken)).Errcode);
         Assert.Equal("M_FORBIDDEN", (await C.PostAsync($"{V3}/rooms/{r}/invite", new { user_id = carol.UserId }, bob.AccessToken)).Errcode);
         Assert.Equal("M_FORBIDDEN", (await C.PostAsync($"{V3}/rooms/{r}/invite", new { user_id = carol.UserId }, carol.AccessToken)).Errcode);

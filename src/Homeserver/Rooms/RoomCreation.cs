@@ -93,7 +93,7 @@ public sealed class RoomCreation(EventSpine spine, MembershipService memberships
         yield return ("m.room.guest_access", new JsonObject { ["guest_access"] = preset == "public_chat" ? "forbidden" : "can_join" });
     }
 
-    /// <summary>Synapse's defaults (creator 100; invitees too in trusted private chats), overridden key by key.</summary>
+    /// <summary>Synapse's defaults (creator 100; invitees too in trusted private chats; invites by anyone in private chats), overridden key by key.</summary>
     private static JsonObject PowerLevels(RoomVersion version, string creator, string preset, CreateRoomRequest request)
     {
         var users = new JsonObject();
@@ -117,9 +117,12 @@ public sealed class RoomCreation(EventSpine spine, MembershipService memberships
             ["ban"] = 50,
             ["kick"] = 50,
             ["redact"] = 50,
-            ["invite"] = 50,
+            // As Synapse's presets: in private chats any member may invite; in public ones calls need moderators.
+            ["invite"] = preset is "private_chat" or "trusted_private_chat" ? 0 : 50,
             ["historical"] = 100,
         };
+        if (preset == "public_chat")
+            levels["events"]!["m.call.invite"] = 50;
         if (request.PowerLevelOverride is { } overrides)
             foreach (var (key, value) in overrides)
                 levels[key] = value?.DeepClone();
