@@ -101,6 +101,8 @@ public abstract class LegacySyncTests(ServerFixture fixture)
         Assert.Equal(200, redaction.Status);
         var redacted = await C.GetAsync($"{V3}/rooms/{RoomTests.R(roomId)}/event/{Uri.EscapeDataString(first.Str("event_id"))}", alice.AccessToken);
         Assert.Empty(redacted.Body!["content"]!.AsObject());
+        Assert.Equal(redaction.Str("event_id"), redacted.Body!["unsigned"]!["redacted_because"]!["event_id"]!.GetValue<string>());
+        Assert.Equal(redaction.Str("event_id"), redacted.Body!["unsigned"]!["redacted_by"]!.GetValue<string>());
         Assert.Equal("M_NOT_JSON", (await C.PostAsync(path, "{nope", alice.AccessToken)).Errcode);
     }
 

@@ -30,7 +30,11 @@ public static class ClientEventFormat
         if (transactionId is not null)
             unsigned["transaction_id"] = transactionId;
         if (redactedBecause is not null)
+        {
             unsigned["redacted_because"] = ToClient(redactedBecause, now);
+            // Synapse's shorthand beside the spec's field; clients and SyTest read it.
+            unsigned["redacted_by"] = redactedBecause.EventId;
+        }
         evt["unsigned"] = unsigned;
         return evt;
     }
