@@ -47,6 +47,16 @@ public abstract class LazyLoadingSyncTests(ServerFixture fixture)
         }
         var format = await C.PostAsync($"{V3}/user/{Uri.EscapeDataString(alice.UserId)}/filter", new { event_format = "xml" }, alice.AccessToken);
         Assert.Equal(400, format.Status);
+        // Malformed parts and identifiers are refused too, also in the parts this server does not apply (ephemeral).
+        foreach (var room in new object[] { new { ephemeral = "not an object" }, new { timeline = new { rooms = "not a list" } },
+                     new { timeline = new { rooms = new[] { "not_a_room_id" } } }, new { timeline = new { senders = new[] { "not_a_user_id" } } },
+                     new { rooms = new[] { "#alias:example.org" } }, new { timeline = new { types = new[] { 0 } } } })
+        {
+            var response = await C.PostAsync($"{V3}/user/{Uri.EscapeDataString(alice.UserId)}/filter", new { room }, alice.AccessToken);
+            Assert.True(response.Status == 400, response.ToString());
+        }
+        Assert.Equal(200, (await C.PostAsync($"{V3}/user/{Uri.EscapeDataString(alice.UserId)}/filter",
+            new { room = new { rooms = new[] { "!a:example.org" }, timeline = new { senders = new[] { "@a:example.org" } } } }, alice.AccessToken)).Status);
     }
 
     [Fact]

@@ -31,14 +31,31 @@ public sealed record EventFilter(
         var limit = filter.OptionalInteger("limit");
         if (limit < 0)
             throw MatrixException.BadJson("limit must not be negative.");
+        // A RoomEventFilter's room lists are checked like the room filter's (the sync filter applies those).
+        RoomIds(filter, "rooms");
+        RoomIds(filter, "not_rooms");
+        var senders = UserIds(filter, "senders");
+        var notSenders = UserIds(filter, "not_senders") ?? [];
         return new EventFilter(
-            Strings(filter, "types"), Strings(filter, "not_types") ?? [], Strings(filter, "senders"), Strings(filter, "not_senders") ?? [],
+            Strings(filter, "types"), Strings(filter, "not_types") ?? [], senders, notSenders,
             limit is null ? null : (int)Math.Min(limit.Value, SyncFilter.MaxTimelineLimit), filter.OptionalBool("lazy_load_members") ?? false,
             filter.OptionalBool("unread_thread_notifications") ?? false, filter.OptionalBool("include_redundant_members") ?? false);
     }
 
     private static List<string>? Strings(JsonElement filter, string name) =>
         filter.TryGetProperty(name, out _) ? filter.RequiredStringArray(name) : null;
+
+    private static List<string>? UserIds(JsonElement filter, string name) =>
+        Identifiers(filter, name, id => Matrix.Federation.Identifiers.UserId.TryParse(id, out _), "user ID");
+
+    public static List<string>? RoomIds(JsonElement filter, string name) =>
+        Identifiers(filter, name, id => Matrix.Federation.Identifiers.RoomId.TryParse(id, out _), "room ID");
+
+    private static List<string>? Identifiers(JsonElement filter, string name, Func<string, bool> valid, string what)
+    {
+        var ids = Strings(filter, name);
+        return ids?.FirstOrDefault(id => !valid(id)) is { } bad ? throw MatrixException.BadJson($"{name}: '{bad}' is not a {what}.") : ids;
+    }
 }
 
 /// <summary>
@@ -64,8 +81,10 @@ public sealed record SyncFilter(EventFilter Timeline, EventFilter State, IReadOn
         if (filter.ValueKind != JsonValueKind.Object)
             throw MatrixException.BadJson("A filter must be an object.");
         var room = filter.OptionalObject("room");
-        IReadOnlySet<string>? rooms = room is { } r && r.TryGetProperty("rooms", out _) ? r.RequiredStringArray("rooms").ToHashSet() : null;
-        var notRooms = room is { } n && n.TryGetProperty("not_rooms", out _) ? n.RequiredStringArray("not_rooms").ToHashSet() : [];
+        IReadOnlySet<string>? rooms = room is { } r ? EventFilter.RoomIds(r, "rooms")?.ToHashSet() : null;
+        var notRooms = room is { } n ? EventFilter.RoomIds(n, "not_rooms")?.ToHashSet() ?? [] : [];
+        // Filters this server does not apply are still checked, so a client learns of a mistake.
+        EventFilter.Parse(room?.OptionalObject("ephemeral"));
         var format = filter.OptionalString("event_format") ?? "client";
         if (format is not ("client" or "federation"))
             throw MatrixException.BadJson("event_format must be 'client' or 'federation'.");
