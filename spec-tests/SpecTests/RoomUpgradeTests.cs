@@ -79,7 +79,11 @@ public abstract class RoomUpgradeTests(ServerFixture fixture)
         Assert.Equal(403, (await C.PostAsync($"{V3}/rooms/{RoomTests.R(old)}/upgrade", new { new_version = "11" }, outsider.AccessToken)).Status);
         Assert.Equal(400, (await C.PostAsync($"{V3}/rooms/{RoomTests.R(old)}/upgrade", new { new_version = "11", additional_creators = new[] { outsider.UserId } }, alice.AccessToken)).Status);
 
+        Assert.Equal(200, (await C.PutAsync($"{V3}/user/{Uri.EscapeDataString(alice.UserId)}/rooms/{RoomTests.R(old)}/tags/m.favourite", new { order = 0.5 }, alice.AccessToken)).Status);
         var replacement = (await C.PostAsync($"{V3}/rooms/{RoomTests.R(old)}/upgrade", new { new_version = "11" }, alice.AccessToken)).Str("replacement_room");
+        // The upgrader's tags of the old room come along (as Synapse does).
+        var tags = await C.GetAsync($"{V3}/user/{Uri.EscapeDataString(alice.UserId)}/rooms/{RoomTests.R(replacement)}/tags", alice.AccessToken);
+        Assert.Equal(0.5, tags.Body!["tags"]!["m.favourite"]!["order"]!.GetValue<double>());
         var create = (await StateAsync(alice, replacement, "m.room.create"))!;
         Assert.Equal("11", create["room_version"]!.GetValue<string>());
         Assert.Equal("m.space", create["type"]!.GetValue<string>());
