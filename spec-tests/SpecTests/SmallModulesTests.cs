@@ -131,6 +131,19 @@ public abstract class SmallModulesTests(ServerFixture fixture)
         Assert.Equal(404, (await C.GetAsync($"/_matrix/client/v1/room_summary/{RoomTests.R(closed)}", outsider.AccessToken)).Status);
         Assert.Equal(404, (await C.GetAsync($"/_matrix/client/v1/room_summary/{RoomTests.R(closed)}")).Status);
         Assert.Equal(400, (await C.GetAsync("/_matrix/client/v1/room_summary/nonsense", alice.AccessToken)).Status);
+
+        // Someone who left, or was banned from, an invite-only room learns of it no more than any outsider.
+        var departed = await C.RegisterAsync();
+        var banned = await C.RegisterAsync();
+        foreach (var user in new[] { departed, banned })
+        {
+            Assert.Equal(200, (await C.PostAsync($"/_matrix/client/v3/rooms/{RoomTests.R(closed)}/invite", new { user_id = user.UserId }, alice.AccessToken)).Status);
+            Assert.Equal(200, (await C.PostAsync($"/_matrix/client/v3/join/{RoomTests.R(closed)}", new { }, user.AccessToken)).Status);
+        }
+        Assert.Equal(200, (await C.PostAsync($"/_matrix/client/v3/rooms/{RoomTests.R(closed)}/leave", new { }, departed.AccessToken)).Status);
+        Assert.Equal(200, (await C.PostAsync($"/_matrix/client/v3/rooms/{RoomTests.R(closed)}/ban", new { user_id = banned.UserId }, alice.AccessToken)).Status);
+        foreach (var user in new[] { departed, banned })
+            Assert.Equal(404, (await C.GetAsync($"/_matrix/client/v1/room_summary/{RoomTests.R(closed)}", user.AccessToken)).Status);
     }
 
     [Fact]

@@ -37,8 +37,9 @@ public sealed class RoomSummaryEndpoints(
         else
             throw MatrixException.InvalidParam("Expected a room ID or alias.");
 
+        // Members, invitees and knockers see the summary; a departed or banned user only as any outsider would.
         if (await spine.GetRoomAsync(roomId, ct) is { } room && await reader.MembershipAsync(room, requester?.UserId.Value ?? "", ct) is var membership
-            && (membership is not null || (requester is null ? await peeking.IsOpenAsync(room, ct, includeRestricted: false)
+            && (membership is "join" or "invite" or "knock" || (requester is null ? await peeking.IsOpenAsync(room, ct, includeRestricted: false)
                 : await peeking.UserMayPeekAsync(room, requester.UserId.Value, ct))))
         {
             var summary = await peeking.DetailedSummaryAsync(room, ct);
