@@ -25,7 +25,8 @@ public abstract class UserDirectoryTests(ServerFixture fixture)
         var found = await C.PostAsync($"{V3}/user_directory/search", new { search_term = tag, limit = 10 }, alice.AccessToken);
         var ids = found.Body!["results"]!.AsArray().Select(r => r!["user_id"]!.GetValue<string>()).ToList();
         Assert.Contains(bob.UserId, ids);
-        Assert.Contains(alice.UserId, ids);
+        // The searcher finds themselves only where others would: in a public room (as Synapse).
+        Assert.DoesNotContain(alice.UserId, ids);
         Assert.Contains(publicPerson.UserId, ids);
         Assert.DoesNotContain(stranger.UserId, ids);
 
@@ -37,6 +38,29 @@ public abstract class UserDirectoryTests(ServerFixture fixture)
         Assert.Single(limited.Body!["results"]!.AsArray());
         Assert.True(limited.Body!["limited"]!.GetValue<bool>());
         Assert.Equal(400, (await C.PostAsync($"{V3}/user_directory/search", new { limit = 1 }, alice.AccessToken)).Status);
+    }
+
+    [Fact]
+    public async Task Members_of_rooms_anyone_may_join_or_read_are_found_only_while_the_room_stays_so()
+    {
+        var tag = MatrixClient.UniqueName("open");
+        var owner = await C.RegisterAsync();
+        var member = await C.RegisterAsync($"{tag}member");
+        var searcher = await C.RegisterAsync();
+        async Task<bool> FoundAsync() => (await C.PostAsync($"{V3}/user_directory/search", new { search_term = tag }, searcher.AccessToken))
+            .Body!["results"]!.AsArray().Any(r => r!["user_id"]!.GetValue<string>() == member.UserId);
+
+        // public_chat without being published in the room directory: still a public room for the user directory.
+        var roomId = await CreateRoomAsync(C, owner, new { preset = "public_chat" });
+        Assert.False(await FoundAsync());
+        Assert.Equal(200, (await C.PostAsync($"{V3}/join/{R(roomId)}", new { }, member.AccessToken)).Status);
+        Assert.True(await FoundAsync());
+        Assert.Equal(200, (await C.PutAsync($"{V3}/rooms/{R(roomId)}/state/m.room.join_rules", new { join_rule = "invite" }, owner.AccessToken)).Status);
+        Assert.False(await FoundAsync());
+        Assert.Equal(200, (await C.PutAsync($"{V3}/rooms/{R(roomId)}/state/m.room.history_visibility", new { history_visibility = "world_readable" }, owner.AccessToken)).Status);
+        Assert.True(await FoundAsync());
+        Assert.Equal(200, (await C.PostAsync($"{V3}/rooms/{R(roomId)}/leave", new { }, member.AccessToken)).Status);
+        Assert.False(await FoundAsync());
     }
 }
 

@@ -198,6 +198,9 @@ public sealed class RoomStore(RecentEventIndex recentEvents)
     public async Task<List<string>> AliasesOfAsync(DbSession s, string roomId) =>
         (await s.QueryAsync<string>("SELECT alias FROM room_aliases WHERE room_id = @roomId ORDER BY alias", new { roomId })).ToList();
 
+    public async Task<List<string>> AllRoomIdsAsync(DbSession s) =>
+        (await s.QueryAsync<string>("SELECT room_id FROM rooms ORDER BY room_id")).ToList();
+
     public async Task<List<string>> PublicRoomsAsync(DbSession s) =>
         (await s.QueryAsync<string>("SELECT room_id FROM rooms WHERE is_public = 1 ORDER BY room_id")).ToList();
 

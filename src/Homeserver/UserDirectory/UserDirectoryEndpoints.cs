@@ -35,9 +35,11 @@ public sealed class UserDirectoryEndpoints(
         var limit = (int)Math.Clamp(body.OptionalInteger("limit") ?? 10, 0, MaxLimit);
         var ct = context.RequestAborted;
 
-        var visibleRooms = await VisibleRoomsAsync(requester.UserId.Value, ct);
-        var visible = visibleRooms.SelectMany(r => r.JoinedMembers).ToHashSet(StringComparer.Ordinal);
-        visible.Add(requester.UserId.Value);
+        var (sharedRooms, publicRooms) = await VisibleRoomsAsync(requester.UserId.Value, ct);
+        var visibleRooms = sharedRooms.Concat(publicRooms).DistinctBy(r => r.RoomId).ToList();
+        // As Synapse: the searcher's room mates, and whoever sits in a public room (the searcher too, only there).
+        var visible = sharedRooms.SelectMany(r => r.JoinedMembers).Where(u => u != requester.UserId.Value)
+            .Concat(publicRooms.SelectMany(r => r.JoinedMembers)).ToHashSet(StringComparer.Ordinal);
         // No local user ID (255 bytes at most) or display name can hold a longer term; SQLite refuses LIKE patterns
         // over 50,000 bytes, so such terms skip the query.
         var local = term.Length > Profile.ProfileService.MaxDisplayNameLength ? [] : (await db.ReadAsync(async s => (await s.QueryAsync<LocalProfileRow>("""
@@ -66,15 +68,28 @@ public sealed class UserDirectoryEndpoints(
     }
 
     /// <summary>The rooms the searcher is joined to, and the public rooms.</summary>
-    private async Task<List<RoomSnapshot>> VisibleRoomsAsync(string userId, CancellationToken ct)
+    /// <summary>
+    /// The rooms the user is joined to, and the public ones: joinable by anyone or world-readable (Synapse's measure for
+    /// the directory, whether or not the room is published in the room directory).
+    /// </summary>
+    private async Task<(List<RoomSnapshot> Shared, List<RoomSnapshot> Public)> VisibleRoomsAsync(string userId, CancellationToken ct)
     {
-        var roomIds = await db.ReadAsync(async s => (await rooms.MembershipsAsync(s, userId)).Where(m => m.Membership == "join").Select(m => m.RoomId)
-            .Concat(await rooms.PublicRoomsAsync(s)).Distinct().ToList(), ct);
-        var visible = new List<RoomSnapshot>();
-        foreach (var roomId in roomIds)
-            if (await spine.GetRoomAsync(roomId, ct) is { } room)
-                visible.Add(room);
-        return visible;
+        var (joinedIds, allIds) = await db.ReadAsync(async s => (
+            (await rooms.MembershipsAsync(s, userId)).Where(m => m.Membership == "join").Select(m => m.RoomId).ToHashSet(StringComparer.Ordinal),
+            await rooms.AllRoomIdsAsync(s)), ct);
+        var shared = new List<RoomSnapshot>();
+        var open = new List<RoomSnapshot>();
+        foreach (var roomId in allIds)
+        {
+            if (await spine.GetRoomAsync(roomId, ct) is not { } room)
+                continue;
+            if (joinedIds.Contains(roomId))
+                shared.Add(room);
+            if ((await spine.GetStateEventAsync(room, StateKey.JoinRules, ct))?.ContentString("join_rule") == "public"
+                || (await spine.GetStateEventAsync(room, new StateKey("m.room.history_visibility", ""), ct))?.ContentString("history_visibility") == "world_readable")
+                open.Add(room);
+        }
+        return (shared, open);
     }
 
     /// <summary>The joined members from other servers, each under the profile of their member event in the first room seen.</summary>
