@@ -165,12 +165,16 @@ public sealed class FederationTests(TwoServersSqlitePostgres fixture) : IClassFi
             await Task.Delay(100);
         }
 
-        // A's user directory finds Bob through the room they share; a user of A who shares no room with him does not.
+        // A's user directory finds Bob through the room they share; while the room is public anyone finds him (as in
+        // Synapse), once it is invite-only a user of A who shares no room with him does not.
         var bobLocalpart = bob.UserId[1..bob.UserId.IndexOf(':')];
         var found = await A.PostAsync("/_matrix/client/v3/user_directory/search", new { search_term = bobLocalpart }, alice.AccessToken);
         Assert.Contains(found.Body!["results"]!.AsArray(), u => u!["user_id"]!.GetValue<string>() == bob.UserId);
         var stranger = await A.RegisterAsync();
+        Assert.Single((await A.PostAsync("/_matrix/client/v3/user_directory/search", new { search_term = bobLocalpart }, stranger.AccessToken)).Body!["results"]!.AsArray());
+        Assert.Equal(200, (await A.PutAsync($"/_matrix/client/v3/rooms/{RoomTests.R(roomId)}/state/m.room.join_rules", new { join_rule = "invite" }, alice.AccessToken)).Status);
         Assert.Empty((await A.PostAsync("/_matrix/client/v3/user_directory/search", new { search_term = bobLocalpart }, stranger.AccessToken)).Body!["results"]!.AsArray());
+        Assert.Equal(200, (await A.PutAsync($"/_matrix/client/v3/rooms/{RoomTests.R(roomId)}/state/m.room.join_rules", new { join_rule = "public" }, alice.AccessToken)).Status);
 
         var sent = new List<string>();
         for (var i = 0; i < 10; i++)
