@@ -7,8 +7,8 @@ namespace Matrix.Homeserver.Accounts;
 
 /// <summary>Spec: Login, token-based login (<c>/v1/login/get_token</c>), refresh, logout and whoami.</summary>
 public sealed class LoginEndpoints(
-    AccountService accounts, PasswordLogin passwordLogin, Authenticator authenticator, UserInteractiveAuth uia, Database db, TokenStore tokens, JsonBody json,
-    RateLimiter limiter, HomeserverConfig config, TimeProvider clock) : IEndpoints
+    AccountService accounts, PasswordLogin passwordLogin, Authenticator authenticator, UserInteractiveAuth uia, Sso.SsoEndpoints sso, Database db,
+    TokenStore tokens, JsonBody json, RateLimiter limiter, HomeserverConfig config, TimeProvider clock) : IEndpoints
 {
     public void Map(IEndpointRouteBuilder app)
     {
@@ -24,8 +24,11 @@ public sealed class LoginEndpoints(
     private Task GetFlowsAsync(HttpContext context)
     {
         var flows = new JsonArray(new JsonObject { ["type"] = AuthTypes.Password }, new JsonObject { ["type"] = AuthTypes.ApplicationService });
-        if (config.Auth.LoginViaExistingSession)
-            flows.Add(new JsonObject { ["type"] = AuthTypes.Token, ["get_login_token"] = true });
+        foreach (var flow in sso.LoginFlows())
+            flows.Add(flow);
+        // Login tokens come from single sign-on, or from an existing session (get_login_token).
+        if (config.Auth.LoginViaExistingSession || config.Auth.Cas.Enabled)
+            flows.Add(new JsonObject { ["type"] = AuthTypes.Token, ["get_login_token"] = config.Auth.LoginViaExistingSession });
         return context.WriteJsonAsync(new JsonObject { ["flows"] = flows });
     }
 
@@ -44,7 +47,7 @@ public sealed class LoginEndpoints(
                 userId = await passwordLogin.LoginAsync(body, password, ct) ?? throw MatrixException.Forbidden("Invalid username or password.");
                 break;
             }
-            case AuthTypes.Token when config.Auth.LoginViaExistingSession:
+            case AuthTypes.Token:
             {
                 var token = body.RequiredString("token");
                 var now = clock.GetUtcNow().ToUnixTimeMilliseconds();

@@ -3,7 +3,6 @@ using Matrix.Federation.Identifiers;
 using Matrix.Homeserver.Accounts.Ldap;
 using Matrix.Homeserver.Config;
 using Matrix.Homeserver.Http;
-using Matrix.Homeserver.Profile;
 using Matrix.Homeserver.Storage;
 
 namespace Matrix.Homeserver.Accounts;
@@ -16,8 +15,8 @@ namespace Matrix.Homeserver.Accounts;
 /// name the account by an email address on it.
 /// </summary>
 public sealed class PasswordLogin(
-    AccountService accounts, LdapPasswordChecker directory, ExternalIdStore externalIds, ProfileStore profiles, UserStore users, Database db,
-    ApplicationServices.AppServiceRegistry appServices, ThreepidStore threepids, HomeserverConfig config, ILogger<PasswordLogin> logger)
+    AccountService accounts, LdapPasswordChecker directory, ExternalIdStore externalIds, ExternalAccounts externalAccounts, Database db,
+    ThreepidStore threepids, HomeserverConfig config)
 {
     private bool LocalPasswordsCount => !config.Ldap.Enabled || config.Ldap.LocalPasswordFallback;
 
@@ -67,39 +66,6 @@ public sealed class PasswordLogin(
     }
 
     /// <summary>The entry's account: created (linked, with its display name) at the first login.</summary>
-    private async Task<string?> EnsureAccountAsync(DirectoryUser entry, CancellationToken ct)
-    {
-        if (!UserId.TryParse($"@{entry.Localpart}:{config.ServerName}", out var userId))
-            return null;
-        var existing = await db.ReadAsync(s => users.GetAsync(s, userId.Value), ct);
-        if (existing is not null)
-        {
-            if (existing.Deactivated != 0)
-                throw new MatrixException(403, "M_USER_DEACTIVATED", "This account has been deactivated.");
-            await db.WriteAsync(s => externalIds.AddAsync(s, ExternalIdStore.Ldap, entry.Dn, userId.Value), ct);
-            return userId.Value;
-        }
-        // A directory name inside an application service's exclusive namespace is that service's, not a new account.
-        if (appServices.ExclusiveOwnerOfUser(userId.Value) is not null)
-        {
-            logger.LogWarning("Directory user {UserId} is in an application service's exclusive namespace; not created", userId.Value);
-            return null;
-        }
-        try
-        {
-            await accounts.RegisterAsync(userId, password: null, isAdmin: false, deviceId: null, deviceDisplayName: null, inhibitLogin: true,
-                wantsRefreshToken: false, async s =>
-                {
-                    await externalIds.AddAsync(s, ExternalIdStore.Ldap, entry.Dn, userId.Value);
-                    if (entry.DisplayName is { Length: > 0 } name)
-                        await profiles.SetAsync(s, userId.Value, "displayname", JsonSerializer.Serialize(name));
-                }, ct);
-            logger.LogInformation("Created {UserId} for directory entry {Dn}", userId.Value, entry.Dn);
-        }
-        catch (MatrixException e) when (e.Errcode == "M_USER_IN_USE")
-        {
-            // A concurrent first login created it.
-        }
-        return userId.Value;
-    }
+    private Task<string?> EnsureAccountAsync(DirectoryUser entry, CancellationToken ct) =>
+        externalAccounts.EnsureAsync(ExternalIdStore.Ldap, entry.Dn, entry.Localpart, entry.DisplayName, ct);
 }

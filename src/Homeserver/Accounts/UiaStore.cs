@@ -16,6 +16,8 @@ public sealed class UiaSessionRow
     public string? RequestJson { get; init; }
     public string? PasswordHash { get; init; }
     public string? RegisteredUserId { get; init; }
+    /// <summary>The account an <c>m.login.sso</c> stage proved, whether or not it was the session's user.</summary>
+    public string? SsoUserId { get; init; }
 }
 
 public sealed class UiaStore
@@ -33,6 +35,10 @@ public sealed class UiaStore
         s.ExecuteAsync("""
             UPDATE uia_sessions SET completed = @completed, registration_token = @registrationToken, threepid = @threepid WHERE session_id = @sessionId
             """, new { sessionId, completed, registrationToken, threepid });
+
+    public Task SetSsoResultAsync(DbSession s, string sessionId, string completed, string ssoUserId) =>
+        s.ExecuteAsync("UPDATE uia_sessions SET completed = @completed, sso_user_id = @ssoUserId WHERE session_id = @sessionId",
+            new { sessionId, completed, ssoUserId });
 
     public Task SetRegisteredUserAsync(DbSession s, string sessionId, string userId) =>
         s.ExecuteAsync("UPDATE uia_sessions SET registered_user_id = @userId, registration_token = NULL WHERE session_id = @sessionId", new { sessionId, userId });

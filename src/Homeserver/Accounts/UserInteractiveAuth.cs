@@ -15,6 +15,7 @@ public static class AuthTypes
     public const string Token = "m.login.token";
     public const string ApplicationService = "m.login.application_service";
     public const string EmailIdentity = "m.login.email.identity";
+    public const string Sso = "m.login.sso";
 }
 
 /// <summary>The 401 answer of user-interactive auth: the flows, the session, what is completed, and the error of a failed stage if any.</summary>
@@ -54,7 +55,8 @@ public sealed record RememberedRegistration(JsonElement Request, string? Passwor
 /// </summary>
 public sealed class UserInteractiveAuth(
     Database db, UiaStore sessions, UserStore users, RegistrationTokenStore registrationTokens, PasswordLogin passwords,
-    PasswordHasher hasher, Email.EmailValidation emailValidation, RateLimiter limiter, HomeserverConfig config, TimeProvider clock)
+    PasswordHasher hasher, Email.EmailValidation emailValidation, ExternalIdStore externalIds, RateLimiter limiter, HomeserverConfig config,
+    TimeProvider clock)
 {
     /// <summary>
     /// Processes the <c>auth</c> field of <paramref name="body"/>. Returns when a flow is complete; otherwise throws the 401 answer.
@@ -89,6 +91,8 @@ public sealed class UserInteractiveAuth(
                 throw UnknownSession();
             if (session.Method != context.Request.Method || session.Path != context.Request.Path.Value || session.UserId != user?.Value)
                 throw MatrixException.Forbidden("Requested operation has changed during the UI authentication session.");
+            if (session.SsoUserId is not null && session.SsoUserId != session.UserId)
+                throw MatrixException.Forbidden("The user authenticated by single sign-on is not the user making the request.");
         }
 
         var completed = JsonSerializer.Deserialize<List<string>>(session.Completed) ?? [];
@@ -138,8 +142,39 @@ public sealed class UserInteractiveAuth(
         if (account is null || account.Deactivated != 0)
             throw MatrixException.UnknownToken(softLogout: false);
         var hasPassword = account.PasswordHash is not null || await passwords.IsDirectoryAccountAsync(account.UserId, context.RequestAborted);
-        string[] stage = [hasPassword ? AuthTypes.Password : AuthTypes.Dummy];
-        return await AuthenticateAsync(context, body, [stage], requester.UserId);
+        // Single sign-on is offered to those who signed in through it (as Synapse does).
+        var hasSso = config.Auth.Cas.Enabled
+            && await db.ReadAsync(s => externalIds.IsLinkedAsync(s, ExternalIdStore.Cas, account.UserId), context.RequestAborted);
+        List<string[]> flows = [];
+        if (hasPassword)
+            flows.Add([AuthTypes.Password]);
+        if (hasSso)
+            flows.Add([AuthTypes.Sso]);
+        if (flows.Count == 0)
+            flows.Add([AuthTypes.Dummy]);
+        return await AuthenticateAsync(context, body, flows, requester.UserId);
+    }
+
+    /// <summary>
+    /// Records what single sign-on proved for a session (spec: UIA fallback): the stage is completed when it proved the
+    /// session's user; anyone else fails the session's next request with 403. False when the session is unknown or expired.
+    /// </summary>
+    public async Task<bool> CompleteSsoStageAsync(string sessionId, string provedUserId, CancellationToken ct)
+    {
+        if (await LiveSessionAsync(sessionId, ct) is not { } session)
+            return false;
+        var completed = JsonSerializer.Deserialize<List<string>>(session.Completed) ?? [];
+        if (provedUserId == session.UserId && !completed.Contains(AuthTypes.Sso))
+            completed.Add(AuthTypes.Sso);
+        await db.WriteAsync(s => sessions.SetSsoResultAsync(s, sessionId, JsonSerializer.Serialize(completed), provedUserId), ct);
+        return true;
+    }
+
+    /// <summary>The user a live session authenticates, for the single sign-on fallback page; null when unknown or expired.</summary>
+    public async Task<UiaSessionRow?> LiveSessionAsync(string sessionId, CancellationToken ct)
+    {
+        var session = await db.ReadAsync(s => sessions.GetAsync(s, sessionId), ct);
+        return session is null || session.CreatedTs + config.Auth.UiaSessionLifetimeMs < clock.GetUtcNow().ToUnixTimeMilliseconds() ? null : session;
     }
 
     /// <summary>
@@ -224,6 +259,8 @@ public sealed class UserInteractiveAuth(
                 var reserved = token.Length <= 64 && await db.WriteAsync(s => registrationTokens.ReserveAsync(s, token, now), ct);
                 return reserved ? null : ("M_FORBIDDEN", "Invalid registration token.");
             }
+            case AuthTypes.Sso:
+                return ("M_FORBIDDEN", "Single sign-on has not been completed for this session: complete it on the fallback page first.");
             default:
                 return ("M_UNRECOGNIZED", $"Authentication type {type} is not supported.");
         }

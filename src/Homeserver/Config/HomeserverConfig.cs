@@ -81,6 +81,22 @@ public sealed class AuthConfig
     public bool LoginViaExistingSession { get; set; }
     public long LoginTokenLifetimeMs { get; set; } = 2 * 60 * 1000;
     public long UiaSessionLifetimeMs { get; set; } = 60 * 60 * 1000;
+    public CasConfig Cas { get; set; } = new();
+}
+
+/// <summary>Single sign-on through a CAS server (Synapse's <c>cas_config</c>): on when <see cref="ServerUrl"/> is set.</summary>
+public sealed class CasConfig
+{
+    /// <summary>The CAS server's base URL, e.g. https://cas.example.com/cas (its /login and /proxyValidate are used).</summary>
+    public string? ServerUrl { get; set; }
+    /// <summary>The name users see on the "continue with" button and pages.</summary>
+    public string IdpName { get; set; } = "CAS";
+    /// <summary>The CAS attribute that gives a new account its display name; none: the CAS user name.</summary>
+    public string? DisplaynameAttribute { get; set; }
+    /// <summary>Attributes a CAS user must have to sign in (value null: present with any value).</summary>
+    public Dictionary<string, string?> RequiredAttributes { get; set; } = [];
+
+    public bool Enabled => !string.IsNullOrEmpty(ServerUrl);
 }
 
 public sealed class PasswordHashingConfig

@@ -99,7 +99,7 @@ public static class ServerHost
         services.AddSingleton<PasswordHasher>();
         services.AddSingleton<AccountService>();
         services.AddSingleton<Accounts.Ldap.LdapPasswordChecker>();
-        services.AddSingleton<Accounts.Ldap.ExternalIdStore>();
+        services.AddSingleton<ExternalIdStore>();
         services.AddSingleton<PasswordLogin>();
         services.AddSingleton<Authenticator>();
         services.AddSingleton<UserInteractiveAuth>();
@@ -165,6 +165,10 @@ public static class ServerHost
         services.AddSingleton<IEndpoints, DiscoveryEndpoints>();
         services.AddSingleton<IEndpoints, RegistrationEndpoints>();
         services.AddSingleton<IEndpoints, LoginEndpoints>();
+        services.AddSingleton<Accounts.Sso.CasClient>();
+        services.AddSingleton<Accounts.Sso.SsoEndpoints>();
+        services.AddSingleton<IEndpoints>(provider => provider.GetRequiredService<Accounts.Sso.SsoEndpoints>());
+        services.AddSingleton<ExternalAccounts>();
         services.AddSingleton<IEndpoints, DeviceEndpoints>();
         services.AddSingleton<IEndpoints, AccountManagementEndpoints>();
         services.AddSingleton<IEndpoints, OpenIdEndpoints>();

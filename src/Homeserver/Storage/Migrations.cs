@@ -524,6 +524,10 @@ public static class Migrations
         (14, """
             ALTER TABLE devices ADD COLUMN last_seen_user_agent TEXT NULL;
             """),
+        // The account a single sign-on stage of a UIA session proved (someone other than the session's user fails it).
+        (15, """
+            ALTER TABLE uia_sessions ADD COLUMN sso_user_id TEXT NULL;
+            """),
     ];
 
     /// <summary>

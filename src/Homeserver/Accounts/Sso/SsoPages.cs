@@ -1,0 +1,36 @@
+using System.Net;
+
+namespace Matrix.Homeserver.Accounts.Sso;
+
+/// <summary>The small pages a browser sees during single sign-on (server-rendered, no script but the UIA fallback's).</summary>
+public static class SsoPages
+{
+    /// <summary>
+    /// After a login at the provider: a link, not an automatic redirect, hands the login token to the client, so a
+    /// link crafted by someone else cannot silently sign the user in to their client (as Synapse asks).
+    /// </summary>
+    public static string ContinueToClient(string serverName, string userId, string clientUrl) => Page("Continue to your account",
+        $"<p>You are signed in to <b>{Html(serverName)}</b> as <b>{Html(userId)}</b>.</p>"
+        + $"<p>Continue only if you started this sign-in from your Matrix client at <b>{Html(HostOf(clientUrl))}</b>.</p>"
+        + $"<p><a href=\"{Html(clientUrl)}\">Continue</a></p>");
+
+    /// <summary>The UIA fallback's start: a link to the provider, coming back to complete the session's stage.</summary>
+    public static string ConfirmIdentity(string idpName, string providerUrl) => Page("Confirm it's you",
+        $"<p>To continue, confirm your identity with {Html(idpName)}.</p><p><a href=\"{Html(providerUrl)}\">Continue with {Html(idpName)}</a></p>");
+
+    /// <summary>The stage is done: the page tells its opener, as the spec's fallback pages do.</summary>
+    public static string StageCompleted() => Page("Authentication complete",
+        "<p>Thank you. You may now close this window and return to your Matrix client.</p>"
+        + "<script>if (window.onAuthDone) window.onAuthDone(); else if (window.opener && window.opener.postMessage) window.opener.postMessage(\"authDone\", \"*\");</script>");
+
+    public static string WrongUser(string provedUserId) => Page("Wrong account",
+        $"<p>Single sign-on identified you as <b>{Html(provedUserId)}</b>, who is not the user making the request. Nothing was authorised.</p>");
+
+    private static string HostOf(string url) => Uri.TryCreate(url, UriKind.Absolute, out var uri) ? uri.Authority : url;
+
+    private static string Html(string text) => WebUtility.HtmlEncode(text);
+
+    private static string Page(string title, string body) =>
+        $"<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\"><meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">"
+        + $"<title>{Html(title)}</title></head><body><h1>{Html(title)}</h1>{body}</body></html>";
+}
