@@ -18,6 +18,16 @@ public abstract class LoginTests(ServerFixture fixture)
     }
 
     [Fact]
+    public async Task Without_a_provider_there_is_no_single_sign_on()
+    {
+        var flows = (await C.GetAsync("/_matrix/client/v3/login")).Body!["flows"]!.AsArray();
+        Assert.DoesNotContain(flows, f => f!["type"]!.GetValue<string>() == "m.login.sso");
+        var redirect = await C.GetAsync("/_matrix/client/v3/login/sso/redirect?redirectUrl=https%3A%2F%2Fclient.example%2F");
+        Assert.Equal(404, redirect.Status);
+        Assert.Equal("M_UNRECOGNIZED", redirect.Errcode);
+    }
+
+    [Fact]
     public async Task Password_login_by_localpart_and_by_full_user_id()
     {
         var user = await C.RegisterAsync();

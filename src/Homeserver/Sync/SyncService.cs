@@ -282,9 +282,6 @@ public sealed class SyncService(
 
         var timeline = await FormatTimelineAsync(requester, room, rows, filter.FederationFormat, ct);
         var startPosition = rows.Count > 0 ? rows[0].StreamOrdering - 1 : upTo;
-        // An initial sync whose timeline holds the room's whole history gives the current position as prev_batch, as
-        // Synapse does: paginating back from it repeats that history (clients drop what they have) instead of ending at once.
-        var prevBatch = since is null && !limited ? upTo : startPosition;
         var (heroes, named) = await HeroesAsync(room, user, ct);
         // With use_state_after (v1.16) the state section is the state at the end of the timeline, else at its start.
         var state = await StateSectionAsync(requester, room, rows, useStateAfter ? upTo : startPosition, fullState ? null : sinceEvents,
@@ -302,7 +299,7 @@ public sealed class SyncService(
             {
                 ["events"] = timeline,
                 ["limited"] = limited,
-                ["prev_batch"] = new SyncToken(prevBatch).ToString(),
+                ["prev_batch"] = new SyncToken(startPosition).ToString(),
             },
             [useStateAfter ? "state_after" : "state"] = new JsonObject { ["events"] = state },
             ["ephemeral"] = new JsonObject { ["events"] = ephemeral },
