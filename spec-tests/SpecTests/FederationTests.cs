@@ -358,6 +358,48 @@ public sealed class FederationTests(TwoServersSqlitePostgres fixture) : IClassFi
         Assert.Equal(away.Append("after bob rejoined"), history);
     }
 
+    [Fact]
+    public async Task An_upgrade_elsewhere_moves_this_servers_aliases_and_listing_and_rooms_it_left_stop_feeding_its_directory()
+    {
+        var alice = await A.RegisterAsync();
+        var bob = await B.RegisterAsync();
+        var roomId = await RoomTests.CreateRoomAsync(A, alice, new
+        {
+            room_version = "10", preset = "public_chat",
+            power_level_content_override = new { users = new Dictionary<string, int> { [alice.UserId] = 100, [bob.UserId] = 100 } },
+        });
+        var r = RoomTests.R(roomId);
+        Assert.Equal(200, (await B.PostAsync($"/_matrix/client/v3/join/{r}?via={Uri.EscapeDataString(NameA)}", new { }, bob.AccessToken)).Status);
+        var alias = $"#{MatrixClient.UniqueName("moved")}:{NameB}";
+        Assert.Equal(200, (await B.PutAsync($"/_matrix/client/v3/directory/room/{Uri.EscapeDataString(alias)}", new { room_id = roomId }, bob.AccessToken)).Status);
+        Assert.Equal(200, (await B.PutAsync($"/_matrix/client/v3/directory/list/room/{r}", new { visibility = "public" }, bob.AccessToken)).Status);
+
+        // B's users find Alice through the public room while B is in it.
+        var aliceLocalpart = alice.UserId[1..alice.UserId.IndexOf(':')];
+        var stranger = await B.RegisterAsync();
+        Assert.Single((await B.PostAsync("/_matrix/client/v3/user_directory/search", new { search_term = aliceLocalpart }, stranger.AccessToken)).Body!["results"]!.AsArray());
+
+        var replacement = (await A.PostAsync($"/_matrix/client/v3/rooms/{r}/upgrade", new { new_version = "11" }, alice.AccessToken)).Str("replacement_room");
+        var deadline = DateTime.UtcNow.AddSeconds(30);
+        while ((await B.GetAsync($"/_matrix/client/v3/rooms/{r}/state/m.room.tombstone", bob.AccessToken)).Status != 200)
+        {
+            Assert.True(DateTime.UtcNow < deadline, "B never saw the tombstone");
+            await Task.Delay(100);
+        }
+        // The alias and the listing stay until one of B's users follows the room to its replacement.
+        Assert.Equal(roomId, (await B.GetAsync($"/_matrix/client/v3/directory/room/{Uri.EscapeDataString(alias)}")).Str("room_id"));
+        var rr = RoomTests.R(replacement);
+        Assert.Equal(200, (await B.PostAsync($"/_matrix/client/v3/join/{rr}?via={Uri.EscapeDataString(NameA)}", new { }, bob.AccessToken)).Status);
+        Assert.Equal(replacement, (await B.GetAsync($"/_matrix/client/v3/directory/room/{Uri.EscapeDataString(alias)}")).Str("room_id"));
+        Assert.Equal("public", (await B.GetAsync($"/_matrix/client/v3/directory/list/room/{rr}")).Str("visibility"));
+        Assert.Equal("private", (await B.GetAsync($"/_matrix/client/v3/directory/list/room/{r}")).Str("visibility"));
+
+        // Once B has left both rooms, what it knows of them no longer puts Alice in its directory.
+        Assert.Equal(200, (await B.PostAsync($"/_matrix/client/v3/rooms/{r}/leave", new { }, bob.AccessToken)).Status);
+        Assert.Equal(200, (await B.PostAsync($"/_matrix/client/v3/rooms/{rr}/leave", new { }, bob.AccessToken)).Status);
+        Assert.Empty((await B.PostAsync("/_matrix/client/v3/user_directory/search", new { search_term = aliceLocalpart }, stranger.AccessToken)).Body!["results"]!.AsArray());
+    }
+
     private static async Task WaitForMembershipAsync(MatrixClient c, LoggedInUser viewer, string roomId, string userId, string membership)
     {
         var deadline = DateTime.UtcNow.AddSeconds(30);

@@ -95,6 +95,43 @@ public abstract class RoomUpgradeTests(ServerFixture fixture)
         Assert.Equal(("M_NOT_FOUND", 404), (bogus.Errcode, bogus.Status));
         Assert.Equal(100, (await StateAsync(alice, replacement, "m.room.power_levels"))!["users"]![alice.UserId]!.GetValue<int>());
     }
+
+    [Fact]
+    public async Task Upgrades_keep_levels_above_100_federation_ability_and_direct_chats_and_ignore_false_successors()
+    {
+        var alice = await C.RegisterAsync();
+        var old = await RoomTests.CreateRoomAsync(C, alice, new
+        {
+            room_version = "10", creation_content = new Dictionary<string, object> { ["m.federate"] = false },
+            power_level_content_override = new { users = new Dictionary<string, int> { [alice.UserId] = 500 } },
+        });
+        var direct = new Dictionary<string, string[]> { ["@friend:elsewhere.example"] = [old] };
+        Assert.Equal(200, (await C.PutAsync($"{V3}/user/{Uri.EscapeDataString(alice.UserId)}/account_data/m.direct", direct, alice.AccessToken)).Status);
+
+        var upgrade = await C.PostAsync($"{V3}/rooms/{RoomTests.R(old)}/upgrade", new { new_version = "11" }, alice.AccessToken);
+        Assert.True(upgrade.Status == 200, upgrade.ToString());
+        var replacement = upgrade.Str("replacement_room");
+        Assert.Equal(500, (await StateAsync(alice, replacement, "m.room.power_levels"))!["users"]![alice.UserId]!.GetValue<int>());
+        Assert.False((await StateAsync(alice, replacement, "m.room.create"))!["m.federate"]!.GetValue<bool>());
+        var listed = await C.GetAsync($"{V3}/user/{Uri.EscapeDataString(alice.UserId)}/account_data/m.direct", alice.AccessToken);
+        Assert.Equal([old, replacement], listed.Body!["@friend:elsewhere.example"]!.AsArray().Select(r => r!.GetValue<string>()));
+
+        // A room that only claims to succeed another (no tombstone names it) takes neither aliases nor listings.
+        var bob = await C.RegisterAsync();
+        var aliasName = $"kept{Guid.NewGuid():N}"[..20];
+        var victim = await RoomTests.CreateRoomAsync(C, bob, new { preset = "public_chat", visibility = "public", room_alias_name = aliasName });
+        Assert.Equal(200, (await C.PutAsync($"{V3}/user/{Uri.EscapeDataString(bob.UserId)}/account_data/m.direct",
+            new Dictionary<string, string[]> { ["@pal:elsewhere.example"] = [victim] }, bob.AccessToken)).Status);
+        var pretender = await RoomTests.CreateRoomAsync(C, alice, new
+        {
+            preset = "public_chat", creation_content = new { predecessor = new { room_id = victim } },
+        });
+        Assert.Equal(200, (await C.PostAsync($"{V3}/rooms/{RoomTests.R(pretender)}/join", new { }, bob.AccessToken)).Status);
+        Assert.Equal(victim, (await C.GetAsync($"{V3}/directory/room/{Uri.EscapeDataString($"#{aliasName}:{C.ServerName}")}")).Str("room_id"));
+        Assert.Equal("public", (await C.GetAsync($"{V3}/directory/list/room/{RoomTests.R(victim)}")).Str("visibility"));
+        var bobsDirect = await C.GetAsync($"{V3}/user/{Uri.EscapeDataString(bob.UserId)}/account_data/m.direct", bob.AccessToken);
+        Assert.Equal([victim], bobsDirect.Body!["@pal:elsewhere.example"]!.AsArray().Select(r => r!.GetValue<string>()));
+    }
 }
 
 public sealed class RoomUpgradeTestsSqlite(SqliteServer f) : RoomUpgradeTests(f), IClassFixture<SqliteServer>;

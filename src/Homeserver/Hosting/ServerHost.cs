@@ -192,6 +192,7 @@ public static class ServerHost
         services.AddSingleton<IEndpoints, MutualRoomsEndpoints>();
         services.AddSingleton<IEndpoints, AccountModerationEndpoints>();
         services.AddSingleton<RoomUpgrades>();
+        services.AddSingleton<RoomSuccession>();
         services.AddSingleton<IEndpoints, RoomUpgradeEndpoints>();
         services.AddSingleton<IEndpoints, WhoisEndpoints>();
         services.AddSingleton<IEndpoints, ThirdPartyIdEndpoints>();

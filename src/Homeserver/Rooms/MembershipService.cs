@@ -11,7 +11,7 @@ namespace Matrix.Homeserver.Rooms;
 public sealed class MembershipService(
     EventSpine spine, Database db, RoomStore rooms, ProfileStore profiles, ServerServer.RemoteMembership remoteMembership, ServerServer.FederationInvites federationInvites,
     RemoteInviteStore remoteInvites, Sync.SyncNotifier notifier, Config.HomeserverConfig config, RestrictedJoins restrictedJoins,
-    Storage.StreamPositions streams, AccountData.InvitePermissions invitePermissions, AccountData.AccountDataStore accountData)
+    Storage.StreamPositions streams, AccountData.InvitePermissions invitePermissions, RoomSuccession succession)
 {
     public async Task<PersistedEvent> ChangeAsync(string roomId, string sender, string target, string membership, string? reason,
         JsonObject? extraContent, CancellationToken ct)
@@ -44,30 +44,9 @@ public sealed class MembershipService(
         if (membership == "join" && target == sender)
         {
             await db.WriteAsync(s => rooms.UnforgetAsync(s, sender, roomId), ct);
-            await CopyTagsFromPredecessorAsync(roomId, sender, ct);
+            await succession.OnLocalJoinAsync(roomId, sender, ct);
         }
         return result;
-    }
-
-    /// <summary>
-    /// A user joining an upgraded room takes their tags of the room it replaced along (as Synapse does), so a favourite
-    /// stays one; tags they already gave the new room stay as they are.
-    /// </summary>
-    private async Task CopyTagsFromPredecessorAsync(string roomId, string userId, CancellationToken ct)
-    {
-        if (await spine.GetRoomAsync(roomId, ct) is not { } room
-            || (await spine.GetStateEventAsync(room, StateKey.Create, ct))?.Content["predecessor"]?["room_id"] is not JsonValue predecessorId
-            || !predecessorId.TryGetValue<string>(out var predecessor))
-            return;
-        var copied = await db.WriteAsync(async s =>
-        {
-            if (await accountData.GetAsync(s, userId, predecessor, "m.tag") is not { } tags || await accountData.GetAsync(s, userId, roomId, "m.tag") is not null)
-                return false;
-            await accountData.SetAsync(s, userId, roomId, "m.tag", tags, await streams.NextAsync(s, "account_data"));
-            return true;
-        }, ct);
-        if (copied)
-            notifier.Notify([userId]);
     }
 
     /// <summary>
@@ -112,7 +91,7 @@ public sealed class MembershipService(
             await rooms.UnforgetAsync(s, userId, roomId);
             await remoteInvites.DeleteAsync(s, roomId, userId);
         }, ct);
-        await CopyTagsFromPredecessorAsync(roomId, userId, ct);
+        await succession.OnLocalJoinAsync(roomId, userId, ct);
     }
 
     /// <summary>

@@ -10,10 +10,10 @@ namespace Matrix.Homeserver.Rooms;
 
 /// <summary>
 /// Spec: Room upgrades. A replacement room (create event with <c>predecessor</c> and the old room's type), the
-/// transferable state copied (with bans, as Synapse does), local aliases and directory listing moved, a tombstone in
-/// the old room, and the old room's power levels raised so nobody keeps talking there.
+/// transferable state copied (with bans, as Synapse does), <c>m.federate</c> kept, local aliases and directory listing
+/// moved, a tombstone in the old room, and the old room's power levels raised so nobody keeps talking there.
 /// </summary>
-public sealed class RoomUpgrades(EventSpine spine, MembershipService memberships, RoomReader reader, Database db, RoomStore rooms)
+public sealed class RoomUpgrades(EventSpine spine, MembershipService memberships, RoomReader reader, RoomSuccession succession)
 {
     private static readonly string[] TransferredState =
     [
@@ -56,6 +56,8 @@ public sealed class RoomUpgrades(EventSpine spine, MembershipService memberships
             createContent["predecessor"] = predecessor;
             if (create.ContentString("type") is { } roomType)
                 createContent["type"] = roomType;
+            if (create.Content["m.federate"] is JsonValue federate)
+                createContent["m.federate"] = federate.DeepClone();
             if (!version.ImplicitRoomCreator)
                 createContent["creator"] = userId;
             if (additionalCreators.Count > 0)
@@ -70,7 +72,7 @@ public sealed class RoomUpgrades(EventSpine spine, MembershipService memberships
             {
                 var interim = (JsonObject)levels.DeepClone();
                 if (!version.PrivilegedCreators)
-                    ((JsonObject)(interim["users"] ??= new JsonObject()))[userId] = 100;
+                    ((JsonObject)(interim["users"] ??= new JsonObject()))[userId] = Math.Max(powers.UserLevel(userId), LevelToCopyState(levels));
                 await SendStateAsync(newRoomId, userId, "m.room.power_levels", "", interim, ct);
             }
             foreach (var type in TransferredState)
@@ -87,6 +89,8 @@ public sealed class RoomUpgrades(EventSpine spine, MembershipService memberships
                 await SendTombstoneAsync(oldRoomId, userId, newRoomId, ct);
             if (oldLevels is not null)
                 await SendStateAsync(oldRoomId, userId, "m.room.power_levels", "", Restricted(oldLevels.Content), ct);
+            // The upgrader joined before a version 12 room's tombstone existed: their tags and DM listing follow now.
+            await succession.OnLocalJoinAsync(newRoomId, userId, ct);
             return newRoomId;
         }
         finally
@@ -109,6 +113,14 @@ public sealed class RoomUpgrades(EventSpine spine, MembershipService memberships
         return levels;
     }
 
+    /// <summary>A level that may send every state event being copied, and ban (at least 100, the creator's usual level).</summary>
+    private static long LevelToCopyState(JsonObject levels)
+    {
+        static long Level(JsonNode? node) => node is JsonValue value && value.TryGetValue<long>(out var level) ? level : 0;
+        var events = (levels["events"] as JsonObject)?.Select(e => Level(e.Value)) ?? [];
+        return events.Append(Level(levels["state_default"])).Append(Level(levels["ban"])).Append(100).Max();
+    }
+
     /// <summary>The spec's suggestion: sending and inviting need max(50, users_default + 1).</summary>
     private static JsonObject Restricted(JsonObject old)
     {
@@ -123,21 +135,7 @@ public sealed class RoomUpgrades(EventSpine spine, MembershipService memberships
     /// <summary>Local aliases, the canonical alias and the directory listing follow the room.</summary>
     private async Task MoveAliasesAsync(RoomSnapshot old, string newRoomId, string userId, CancellationToken ct)
     {
-        var (aliases, room) = await db.ReadAsync(async s => (await rooms.AliasesOfAsync(s, old.RoomId), await rooms.GetRoomAsync(s, old.RoomId)), ct);
-        await db.WriteAsync(async s =>
-        {
-            foreach (var alias in aliases)
-            {
-                var row = await rooms.GetAliasAsync(s, alias);
-                await rooms.DeleteAliasAsync(s, alias);
-                await rooms.TryCreateAliasAsync(s, alias, newRoomId, row?.Creator ?? userId);
-            }
-            if (room?.IsPublic == 1)
-            {
-                await rooms.SetPublicAsync(s, old.RoomId, false);
-                await rooms.SetPublicAsync(s, newRoomId, true);
-            }
-        }, ct);
+        await succession.MoveDirectoryEntriesAsync(old.RoomId, newRoomId, fallbackCreator: userId, ct);
         if (await spine.GetStateEventAsync(old, new StateKey("m.room.canonical_alias", ""), ct) is { } canonical && canonical.Content.Count > 0)
         {
             await SendStateAsync(newRoomId, userId, "m.room.canonical_alias", "", (JsonObject)canonical.Content.DeepClone(), ct);

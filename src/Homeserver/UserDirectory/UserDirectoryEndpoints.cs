@@ -67,10 +67,10 @@ public sealed class UserDirectoryEndpoints(
         await context.WriteJsonAsync(new JsonObject { ["results"] = results, ["limited"] = matches.Count > limit });
     }
 
-    /// <summary>The rooms the searcher is joined to, and the public rooms.</summary>
     /// <summary>
-    /// The rooms the user is joined to, and the public ones: joinable by anyone or world-readable (Synapse's measure for
-    /// the directory, whether or not the room is published in the room directory).
+    /// The rooms the user is joined to, and the public ones this server is in: joinable by anyone or world-readable
+    /// (Synapse's measure for the directory, whether or not the room is published in the room directory). A room this
+    /// server has left shows its state as it was then, so it counts no more.
     /// </summary>
     private async Task<(List<RoomSnapshot> Shared, List<RoomSnapshot> Public)> VisibleRoomsAsync(string userId, CancellationToken ct)
     {
@@ -85,6 +85,8 @@ public sealed class UserDirectoryEndpoints(
                 continue;
             if (joinedIds.Contains(roomId))
                 shared.Add(room);
+            if (!room.JoinedServers.Contains(config.ServerName))
+                continue;
             if ((await spine.GetStateEventAsync(room, StateKey.JoinRules, ct))?.ContentString("join_rule") == "public"
                 || (await spine.GetStateEventAsync(room, new StateKey("m.room.history_visibility", ""), ct))?.ContentString("history_visibility") == "world_readable")
                 open.Add(room);
