@@ -197,7 +197,11 @@ public abstract class RoomTests(ServerFixture fixture)
         Assert.Equal("leave", kicked.Str("membership"));
         Assert.Equal("spam", kicked.Str("reason"));
 
+        // Kicked, Bob still reads the state as it was when he left; banned, nothing (as Synapse).
+        Assert.Equal(200, (await C.GetAsync($"{V3}/rooms/{r}/state/m.room.member/{bob.UserId}", bob.AccessToken)).Status);
         Assert.Equal(200, (await C.PostAsync($"{V3}/rooms/{r}/ban", new { user_id = bob.UserId }, alice.AccessToken)).Status);
+        Assert.Equal(403, (await C.GetAsync($"{V3}/rooms/{r}/state/m.room.member/{bob.UserId}", bob.AccessToken)).Status);
+        Assert.Equal(403, (await C.GetAsync($"{V3}/rooms/{r}/state", bob.AccessToken)).Status);
         Assert.Equal(200, (await C.PostAsync($"{V3}/rooms/{r}/invite", new { user_id = carol.UserId }, alice.AccessToken)).Status);
         Assert.Equal("M_FORBIDDEN", (await C.PostAsync($"{V3}/rooms/{r}/invite", new { user_id = bob.UserId }, alice.AccessToken)).Errcode);
         Assert.Equal("M_FORBIDDEN", (await C.PostAsync($"{V3}/rooms/{r}/unban", new { user_id = carol.UserId }, alice.AccessToken)).Errcode);

@@ -52,14 +52,25 @@ public sealed class RoomReader(EventSpine spine, Database db, RoomStore rooms, S
     public async Task<string?> MembershipAsync(RoomSnapshot room, string userId, CancellationToken ct) =>
         (await spine.GetStateEventAsync(room, StateKey.Member(userId), ct))?.Membership;
 
-    /// <summary>The room state the user may see: current while joined, as it was when they left otherwise; 403 if never a member.</summary>
-    public async Task<(RoomSnapshot Room, IReadOnlyDictionary<StateKey, string> State)> VisibleStateAsync(string roomId, string userId, CancellationToken ct)
+    /// <summary>
+    /// The room state the state endpoints show the user: current while joined, as it was when they left; for anyone
+    /// else (never a member, or banned, as Synapse treats them) only a world-readable room's, else 403.
+    /// </summary>
+    public Task<(RoomSnapshot Room, IReadOnlyDictionary<StateKey, string> State)> VisibleStateAsync(string roomId, string userId, CancellationToken ct) =>
+        StateForAsync(roomId, userId, departures: ["leave"], ct);
+
+    /// <summary>The state as the user last saw it, a ban included (for rooms their own sync or search already lists).</summary>
+    public Task<(RoomSnapshot Room, IReadOnlyDictionary<StateKey, string> State)> LastSeenStateAsync(string roomId, string userId, CancellationToken ct) =>
+        StateForAsync(roomId, userId, departures: ["leave", "ban"], ct);
+
+    private async Task<(RoomSnapshot Room, IReadOnlyDictionary<StateKey, string> State)> StateForAsync(string roomId, string userId,
+        string[] departures, CancellationToken ct)
     {
         var room = await RoomAsync(roomId, ct);
         var member = await spine.GetStateEventAsync(room, StateKey.Member(userId), ct);
         if (member?.Membership == "join")
             return (room, room.State);
-        if (member?.Membership is "leave" or "ban")
+        if (member?.Membership is { } membership && departures.Contains(membership))
         {
             var row = await db.ReadAsync(s => rooms.GetEventAsync(s, member.EventId), ct);
             return (room, await StateGroupAsync(row!.StateGroup, ct));

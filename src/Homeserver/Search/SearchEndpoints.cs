@@ -179,7 +179,7 @@ public sealed class SearchEndpoints(
         var state = new JsonObject();
         foreach (var roomId in roomIds)
         {
-            var (room, visible) = await reader.VisibleStateAsync(roomId, user, ct);
+            var (room, visible) = await reader.LastSeenStateAsync(roomId, user, ct);
             var events = new JsonArray();
             foreach (var eventId in visible.Values)
                 events.Add(await reader.StateEventToClientAsync(room, eventId, ct));

@@ -66,7 +66,7 @@ public sealed class LegacySyncEndpoints(
         foreach (var membership in new[] { "join", "leave" })
             foreach (var (roomId, room) in Rooms(response, membership))
             {
-                var (snapshot, state) = await reader.VisibleStateAsync(roomId, requester.UserId.Value, context.RequestAborted);
+                var (snapshot, state) = await reader.LastSeenStateAsync(roomId, requester.UserId.Value, context.RequestAborted);
                 var entry = await RoomEntryAsync(snapshot, state, membership, context.RequestAborted);
                 entry["messages"] = new JsonObject
                 {
