@@ -21,14 +21,18 @@ public sealed class RoomReader(EventSpine spine, Database db, RoomStore rooms, S
 
     /// <summary>
     /// The stripped state that describes a room to someone outside it (invites, knocks): create, join rules, name, avatar,
-    /// alias, encryption, topic, and guest access (so an invited guest's server can tell whether the guest may join).
+    /// alias, encryption, topic, and guest access (so an invited guest's server can tell whether the guest may join);
+    /// with the membership of <paramref name="inviter"/>, who invited them (as Synapse: clients show who it was).
     /// </summary>
-    public async Task<JsonArray> StrippedStateAsync(RoomSnapshot room, CancellationToken ct)
+    public async Task<JsonArray> StrippedStateAsync(RoomSnapshot room, CancellationToken ct, string? inviter = null)
     {
         var stripped = new JsonArray();
-        foreach (var type in new[] { "m.room.create", "m.room.join_rules", "m.room.name", "m.room.avatar", "m.room.canonical_alias", "m.room.encryption", "m.room.topic",
-                     "m.room.guest_access" })
-            if (room.State.TryGetValue(new StateKey(type, ""), out var id) && await events.GetAsync(id, room.Version, ct) is { } stateEvent)
+        var keys = new[] { "m.room.create", "m.room.join_rules", "m.room.name", "m.room.avatar", "m.room.canonical_alias", "m.room.encryption",
+            "m.room.topic", "m.room.guest_access" }.Select(type => new StateKey(type, ""));
+        if (inviter is not null)
+            keys = keys.Append(StateKey.Member(inviter));
+        foreach (var key in keys)
+            if (room.State.TryGetValue(key, out var id) && await events.GetAsync(id, room.Version, ct) is { } stateEvent)
                 stripped.Add(ClientEventFormat.ToStripped(stateEvent));
         return stripped;
     }

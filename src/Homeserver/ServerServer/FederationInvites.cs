@@ -33,7 +33,7 @@ public sealed class FederationInvites(
     public async Task<Pdu> CountersignAsync(RoomSnapshot room, Pdu invite, CancellationToken ct)
     {
         var server = EventSigning.ServerOf(invite.StateKey!)!;
-        var stripped = await reader.StrippedStateAsync(room, ct);
+        var stripped = await reader.StrippedStateAsync(room, ct, inviter: invite.Sender);
         var body = new JsonObject { ["room_version"] = room.Version.Id, ["event"] = invite.Json.DeepClone(), ["invite_room_state"] = stripped };
         JsonObject? answer;
         try

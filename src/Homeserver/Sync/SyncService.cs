@@ -560,8 +560,9 @@ public sealed class SyncService(
 
     private async Task<JsonArray> StrippedStateAsync(RoomSnapshot room, string memberEventId, CancellationToken ct)
     {
-        var stripped = await reader.StrippedStateAsync(room, ct);
-        if (await events.GetAsync(memberEventId, room.Version, ct) is { } member)
+        var member = await events.GetAsync(memberEventId, room.Version, ct);
+        var stripped = await reader.StrippedStateAsync(room, ct, inviter: member?.Sender is { } sender && sender != member.StateKey ? sender : null);
+        if (member is not null)
             stripped.Add(ClientEventFormat.ToStripped(member));
         return stripped;
     }
