@@ -310,7 +310,9 @@ public abstract class EmailTests(EmailServerFixture fixture)
         var strangerKey = Matrix.Federation.Crypto.Ed25519KeyPair.Generate("0");
         var address = NewAddress();
         Assert.Equal(200, (await InviteByEmailAsync(inviter, roomId, address)).Status);
-        await fixture.Identity.BindAndNotifyAsync(fixture.Server.BaseUrl, "email", address, invitee.UserId, strangerKey);
+        // The identity server is told the token was refused (as Synapse answers it).
+        var refused = await fixture.Identity.BindAndNotifyAsync(fixture.Server.BaseUrl, "email", address, invitee.UserId, strangerKey);
+        Assert.Equal(System.Net.HttpStatusCode.Forbidden, refused.StatusCode);
         Assert.Null(await MembershipAsync(inviter, roomId, invitee.UserId));
 
         var revokedRoom = await PrivateRoomAsync(inviter);
@@ -318,7 +320,8 @@ public abstract class EmailTests(EmailServerFixture fixture)
         Assert.Equal(200, (await InviteByEmailAsync(inviter, revokedRoom, other)).Status);
         var ephemeral = fixture.Identity.EphemeralKey;
         fixture.Identity.Revoke(ephemeral);
-        await fixture.Identity.BindAndNotifyAsync(fixture.Server.BaseUrl, "email", other, invitee.UserId, ephemeral);
+        Assert.Equal(System.Net.HttpStatusCode.Forbidden,
+            (await fixture.Identity.BindAndNotifyAsync(fixture.Server.BaseUrl, "email", other, invitee.UserId, ephemeral)).StatusCode);
         Assert.Null(await MembershipAsync(inviter, revokedRoom, invitee.UserId));
         Assert.Equal(403, (await C.PostAsync($"/_matrix/client/v3/join/{Uri.EscapeDataString(revokedRoom)}", new { }, invitee.AccessToken)).Status);
     }

@@ -222,6 +222,7 @@ public sealed class FederationTests(TwoServersSqlitePostgres fixture) : IClassFi
         var inviteState = bobSync["rooms"]!["invite"]![roomId]!["invite_state"]!["events"]!.AsArray();
         Assert.Contains(inviteState, e => e!["type"]!.GetValue<string>() == "m.room.name" && e["content"]!["name"]!.GetValue<string>() == "Private across");
         Assert.Contains(inviteState, e => e!["type"]!.GetValue<string>() == "m.room.member" && e["state_key"]!.GetValue<string>() == bob.UserId);
+        Assert.Contains(inviteState, e => e!["type"]!.GetValue<string>() == "m.room.member" && e["state_key"]!.GetValue<string>() == alice.UserId);
 
         var join = await B.PostAsync($"/_matrix/client/v3/rooms/{RoomTests.R(roomId)}/join", new { }, bob.AccessToken);
         Assert.True(join.Status == 200, join.ToString());

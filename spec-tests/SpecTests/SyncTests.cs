@@ -114,6 +114,8 @@ public abstract class SyncTests(ServerFixture fixture)
         var inviteState = invited["rooms"]!["invite"]![roomId]!["invite_state"]!["events"]!.AsArray();
         Assert.Contains(inviteState, e => e!["type"]!.GetValue<string>() == "m.room.name");
         Assert.Contains(inviteState, e => e!["type"]!.GetValue<string>() == "m.room.member" && e["state_key"]!.GetValue<string>() == bob.UserId);
+        // Who invited: the inviter's own membership (as Synapse sends it).
+        Assert.Contains(inviteState, e => e!["type"]!.GetValue<string>() == "m.room.member" && e["state_key"]!.GetValue<string>() == alice.UserId);
         Assert.Null(inviteState[0]!["event_id"]);
 
         await C.PostAsync($"{V3}/rooms/{R(roomId)}/join", new { }, bob.AccessToken);

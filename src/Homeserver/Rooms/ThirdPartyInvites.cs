@@ -61,13 +61,15 @@ public sealed class ThirdPartyInvites(
 
     /// <summary>
     /// Spec (server-server): <c>/3pid/onbind</c> from an identity server: each invite for the now bound 3PID is turned
-    /// into a membership invite. Failures are logged per invite (one bad invite does not block the others).
+    /// into a membership invite. One bad invite does not block the others; the identity server is told of the first
+    /// failure afterwards (as Synapse answers it), so a refused signature is not reported as success.
     /// </summary>
     public async Task OnBindAsync(JsonObject body, CancellationToken ct)
     {
         var mxid = body["mxid"] is JsonValue m && m.TryGetValue<string>(out var user) ? user : throw MatrixException.MissingParam("mxid");
         if (EventSigning.ServerOf(mxid) != config.ServerName)
             throw MatrixException.Forbidden("The user is not on this server.");
+        MatrixException? firstFailure = null;
         foreach (var invite in (body["invites"] as JsonArray ?? []).OfType<JsonObject>())
         {
             if (invite["room_id"]?.GetValue<string>() is not { } roomId || invite["sender"]?.GetValue<string>() is not { } sender
@@ -92,8 +94,11 @@ public sealed class ThirdPartyInvites(
             catch (Exception e) when (e is MatrixException or HttpRequestException or FederationException)
             {
                 logger.LogWarning("Third-party invite of {UserId} to {RoomId} not exchanged: {Reason}", mxid, roomId, e.Message);
+                firstFailure ??= e as MatrixException ?? new MatrixException(502, "M_UNKNOWN", $"The room's server did not take the invite: {e.Message}");
             }
         }
+        if (firstFailure is not null)
+            throw firstFailure;
     }
 
     /// <summary>
