@@ -107,6 +107,13 @@ public abstract class AppServiceTests(AppServiceFixture fixture)
         Assert.Equal("M_EXCLUSIVE", (await C.PostAsync($"{V3}/createRoom", new { room_alias_name = alias[1..alias.IndexOf(':')] }, outsider.AccessToken)).Errcode);
         Assert.Equal(200, (await C.PostAsync($"{V3}/createRoom?user_id={Uri.EscapeDataString(userId)}", new { room_alias_name = alias[1..alias.IndexOf(':')] }, AS.AsToken)).Status);
 
+        // As Synapse: the service gives aliases of its namespace to rooms it is not in, and no other aliases.
+        var given = $"#{Unique("bridge_")}:{C.ServerName}";
+        Assert.Equal(200, (await C.PutAsync($"{V3}/directory/room/{Uri.EscapeDataString(given)}", new { room_id = roomId }, AS.AsToken)).Status);
+        Assert.Equal(roomId, (await C.GetAsync($"{V3}/directory/room/{Uri.EscapeDataString(given)}", outsider.AccessToken)).Str("room_id"));
+        Assert.Equal("M_EXCLUSIVE", (await C.PutAsync($"{V3}/directory/room/{Uri.EscapeDataString($"#{Unique("free_")}:{C.ServerName}")}",
+            new { room_id = roomId }, AS.AsToken)).Errcode);
+
         // The service publishes rooms of its network in the directory; nobody else may use that endpoint.
         var listPath = $"{V3}/directory/list/appservice/irc/{RoomTests.R(roomId)}";
         Assert.Equal(403, (await C.PutAsync(listPath, new { visibility = "public" }, outsider.AccessToken)).Status);

@@ -43,10 +43,17 @@ public sealed class DirectoryEndpoints(
         var alias = LocalAlias(context);
         if (RoomAlias.ServerOf(alias) != config.ServerName)
             throw MatrixException.InvalidParam("Aliases can only be created on this server.");
-        appServices.CheckAliasFree(alias, requester.AppService);
+        // As Synapse: an application service gives aliases of its namespaces, and only those, to rooms it need not be in.
+        if (requester.AppService is { } service)
+        {
+            if (!service.IsInterestedInAlias(alias))
+                throw new MatrixException(400, "M_EXCLUSIVE", "This application service has not reserved this kind of alias.");
+        }
+        else
+            appServices.CheckAliasFree(alias, null);
         var roomId = (await json.ReadObjectAsync(context)).RequiredString("room_id");
         var room = await spine.GetRoomAsync(roomId, context.RequestAborted) ?? throw MatrixException.NotFound("Unknown room.");
-        if (await reader.MembershipAsync(room, requester.UserId.Value, context.RequestAborted) != "join")
+        if (requester.AppService is null && await reader.MembershipAsync(room, requester.UserId.Value, context.RequestAborted) != "join")
             throw MatrixException.Forbidden("You must be in the room to give it an alias.");
         if (!await db.WriteAsync(s => rooms.TryCreateAliasAsync(s, alias, roomId, requester.UserId.Value), context.RequestAborted))
             throw new MatrixException(409, "M_UNKNOWN", "Room alias already exists.");
