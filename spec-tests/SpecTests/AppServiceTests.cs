@@ -124,6 +124,47 @@ public abstract class AppServiceTests(AppServiceFixture fixture)
     }
 
     [Fact]
+    public async Task Inviting_an_unknown_user_of_the_namespace_asks_the_service_before_it_hears_of_the_invite()
+    {
+        var ghost = $"@{Unique("bridge_")}:{C.ServerName}";
+        var inviter = await C.RegisterAsync();
+        var roomId = await RoomTests.CreateRoomAsync(C, inviter);
+        AS.Handler = async request =>
+        {
+            if (request.Path == $"/_matrix/app/v1/users/{ghost}")
+                await AsRegisterAsync(ghost[1..ghost.IndexOf(':')]);
+            return (200, new JsonObject());
+        };
+        bool IsTheInvite(JsonNode? e) => e?["state_key"]?.GetValue<string>() == ghost;
+
+        Assert.Equal(200, (await C.PostAsync($"{V3}/rooms/{RoomTests.R(roomId)}/invite", new { user_id = ghost }, inviter.AccessToken)).Status);
+        await WaitUntilAsync(() => AS.Requests.Any(r => r.Path.StartsWith("/_matrix/app/v1/transactions/") && r.Body!["events"]!.AsArray().Any(IsTheInvite)),
+            "the invite to reach the service");
+        var requests = AS.Requests;
+        var asked = requests.FindIndex(r => r.Path == $"/_matrix/app/v1/users/{ghost}");
+        Assert.True(asked >= 0, "the service was not asked about the invited user");
+        Assert.True(asked < requests.FindIndex(r => r.Path.StartsWith("/_matrix/app/v1/transactions/") && r.Body!["events"]!.AsArray().Any(IsTheInvite)));
+        Assert.Equal(200, (await C.GetAsync($"{V3}/account/whoami?user_id={Uri.EscapeDataString(ghost)}", AS.AsToken)).Status);
+
+        // A service that does not answer the query holds its events back only briefly.
+        var unanswered = $"@{Unique("bridge_")}:{C.ServerName}";
+        var answer = new TaskCompletionSource();
+        AS.Handler = async request =>
+        {
+            if (request.Path == $"/_matrix/app/v1/users/{unanswered}")
+                await answer.Task;
+            return (200, new JsonObject());
+        };
+        var invited = DateTime.UtcNow;
+        Assert.Equal(200, (await C.PostAsync($"{V3}/rooms/{RoomTests.R(roomId)}/invite", new { user_id = unanswered }, inviter.AccessToken)).Status);
+        await WaitUntilAsync(() => AS.Requests.Any(r => r.Path.StartsWith("/_matrix/app/v1/transactions/")
+            && r.Body!["events"]!.AsArray().Any(e => e?["state_key"]?.GetValue<string>() == unanswered)), "the invite despite the unanswered query");
+        Assert.True(DateTime.UtcNow - invited < TimeSpan.FromSeconds(15), "the unanswered query held the invite back too long");
+        answer.SetResult();
+        AS.Handler = _ => Task.FromResult<(int, JsonNode?)>((200, new JsonObject()));
+    }
+
+    [Fact]
     public async Task Events_of_rooms_with_the_services_users_arrive_in_order_once_each_even_across_an_outage()
     {
         var bridged = (await AsRegisterAsync(Unique("bridge_"))).Str("user_id");

@@ -17,7 +17,7 @@ namespace Matrix.Homeserver.ApplicationServices;
 /// </summary>
 public sealed class AppServiceSender(
     AppServiceRegistry registry, Database db, AppServiceOutbox outbox, RoomStore rooms, UserStore users, E2ee.DeviceKeyStore deviceKeys,
-    AppServiceClient client, TimeProvider clock, ILogger<AppServiceSender> logger) : IEventListener, IHostedService
+    AppServiceClient client, AppServiceQueries queries, TimeProvider clock, ILogger<AppServiceSender> logger) : IEventListener, IHostedService
 {
     public const int MaxEventsPerTransaction = 100;
     private static readonly TimeSpan FirstBackoff = TimeSpan.FromSeconds(1);
@@ -111,21 +111,23 @@ public sealed class AppServiceSender(
     {
         if (registry.ById(serviceId) is not { Url: not null } service)
             return QueuePass.Empty;
-        var (transaction, rows) = await db.WriteAsync(async s =>
+        var (transaction, rows, started) = await db.WriteAsync(async s =>
         {
             var inFlight = await outbox.InFlightAsync(s, serviceId);
             var batch = await outbox.RowsAsync(s, serviceId, inFlight?.LastRowId, MaxEventsPerTransaction);
-            if (inFlight is null && batch.Count > 0)
-            {
-                inFlight = new InFlightTransaction(batch[0].Id, batch[^1].Id);
-                await outbox.StartAsync(s, serviceId, inFlight);
-            }
-            return (inFlight, batch);
+            if (inFlight is not null || batch.Count == 0)
+                return (inFlight, batch, false);
+            inFlight = new InFlightTransaction(batch[0].Id, batch[^1].Id);
+            await outbox.StartAsync(s, serviceId, inFlight);
+            return (inFlight, batch, true);
         }, ct);
         if (transaction is null)
             return QueuePass.Empty;
 
-        var body = new JsonObject { ["events"] = Of(rows, AppServiceOutbox.Event) };
+        var events = Of(rows, AppServiceOutbox.Event);
+        if (started)
+            await queries.AskForUnknownUsersAsync(events.SelectMany(UsersNamed), ct);
+        var body = new JsonObject { ["events"] = events };
         if (service.ReceiveEphemeral)
         {
             body["ephemeral"] = Of(rows, AppServiceOutbox.Ephemeral);
@@ -137,6 +139,16 @@ public sealed class AppServiceSender(
             return QueuePass.Failed;
         await db.WriteAsync(s => outbox.CompleteAsync(s, serviceId, transaction), ct);
         return QueuePass.Sent;
+    }
+
+    /// <summary>The sender of a client-format event, and the subject of a member event.</summary>
+    private static IEnumerable<string> UsersNamed(JsonNode? clientEvent)
+    {
+        if (clientEvent?["sender"] is JsonValue sender && sender.TryGetValue<string>(out var senderId))
+            yield return senderId;
+        if (clientEvent?["type"] is JsonValue type && type.TryGetValue<string>(out var typeName) && typeName == "m.room.member"
+            && clientEvent["state_key"] is JsonValue stateKey && stateKey.TryGetValue<string>(out var subject))
+            yield return subject;
     }
 
     private static JsonArray Of(List<OutboxRow> rows, string kind) =>
