@@ -113,14 +113,33 @@ public abstract class AppServiceTests(AppServiceFixture fixture)
         Assert.Equal(roomId, (await C.GetAsync($"{V3}/directory/room/{Uri.EscapeDataString(given)}", outsider.AccessToken)).Str("room_id"));
         Assert.Equal("M_EXCLUSIVE", (await C.PutAsync($"{V3}/directory/room/{Uri.EscapeDataString($"#{Unique("free_")}:{C.ServerName}")}",
             new { room_id = roomId }, AS.AsToken)).Errcode);
+    }
 
-        // The service publishes rooms of its network in the directory; nobody else may use that endpoint.
+    [Fact]
+    public async Task The_service_publishes_rooms_in_lists_of_its_networks_apart_from_the_main_directory()
+    {
+        var owner = await C.RegisterAsync();
+        var roomId = await RoomTests.CreateRoomAsync(C, owner, new { preset = "public_chat" });
+        async Task<bool> ListedAsync(object query) => (await C.PostAsync($"{V3}/publicRooms", query, owner.AccessToken)).Body!["chunk"]!.AsArray()
+            .Any(room => room!["room_id"]!.GetValue<string>() == roomId);
+
         var listPath = $"{V3}/directory/list/appservice/irc/{RoomTests.R(roomId)}";
-        Assert.Equal(403, (await C.PutAsync(listPath, new { visibility = "public" }, outsider.AccessToken)).Status);
+        Assert.Equal(403, (await C.PutAsync(listPath, new { visibility = "public" }, owner.AccessToken)).Status);
         Assert.Equal(200, (await C.PutAsync(listPath, new { visibility = "public" }, AS.AsToken)).Status);
-        Assert.Equal("public", (await C.GetAsync($"{V3}/directory/list/room/{RoomTests.R(roomId)}")).Str("visibility"));
-        Assert.Equal(200, (await C.PutAsync(listPath, new { visibility = "private" }, AS.AsToken)).Status);
+        Assert.True(await ListedAsync(new { third_party_instance_id = $"{AS.Id}|irc" }));
+        Assert.False(await ListedAsync(new { third_party_instance_id = $"{AS.Id}|slack" }));
+        Assert.False(await ListedAsync(new { }));
         Assert.Equal("private", (await C.GetAsync($"{V3}/directory/list/room/{RoomTests.R(roomId)}")).Str("visibility"));
+        Assert.True(await ListedAsync(new { include_all_networks = true }));
+        Assert.Equal("M_INVALID_PARAM", (await C.PostAsync($"{V3}/publicRooms",
+            new { include_all_networks = true, third_party_instance_id = $"{AS.Id}|irc" }, owner.AccessToken)).Errcode);
+
+        // Leaving the network's list (DELETE, as Synapse offers) does not take the room off the main directory.
+        Assert.Equal(200, (await C.PutAsync($"{V3}/directory/list/room/{RoomTests.R(roomId)}", new { visibility = "public" }, owner.AccessToken)).Status);
+        Assert.Equal(200, (await C.DeleteAsync(listPath, null, AS.AsToken)).Status);
+        Assert.False(await ListedAsync(new { third_party_instance_id = $"{AS.Id}|irc" }));
+        Assert.True(await ListedAsync(new { }));
+        Assert.True(await ListedAsync(new { include_all_networks = true }));
     }
 
     [Fact]

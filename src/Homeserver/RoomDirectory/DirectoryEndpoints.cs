@@ -25,6 +25,7 @@ public sealed class DirectoryEndpoints(
         app.MapV3("GET", "directory/list/room/{roomId}", GetVisibilityAsync);
         app.MapV3("PUT", "directory/list/room/{roomId}", SetVisibilityAsync);
         app.MapV3("PUT", "directory/list/appservice/{networkId}/{roomId}", SetAppServiceVisibilityAsync);
+        app.MapV3("DELETE", "directory/list/appservice/{networkId}/{roomId}", SetAppServiceVisibilityAsync);
         app.MapV3("GET", "publicRooms", PublicRoomsAsync);
         app.MapV3("POST", "publicRooms", PublicRoomsAsync);
     }
@@ -140,22 +141,25 @@ public sealed class DirectoryEndpoints(
     }
 
     /// <summary>
-    /// Spec: application services, <c>PUT /directory/list/appservice/{networkId}/{roomId}</c>: a bridge publishes the
-    /// rooms of its network. This server has one room directory, so a bridged room is listed (or not) there.
+    /// Spec: application services, <c>PUT /directory/list/appservice/{networkId}/{roomId}</c>: a bridge publishes rooms
+    /// of one of its networks in that network's own list, apart from the main directory (as Synapse keeps them); DELETE
+    /// unpublishes, as in Synapse.
     /// </summary>
     private async Task SetAppServiceVisibilityAsync(HttpContext context)
     {
-        var registration = authenticator.AppServiceOf(context, "publish rooms of a network");
-        var roomId = RoomEndpoints.RoomIdFromRoute(context);
-        if (context.Route("networkId").Length == 0)
-            throw MatrixException.InvalidParam("networkId must not be empty.");
-        var visibility = (await json.ReadObjectAsync(context)).OptionalString("visibility") ?? throw MatrixException.MissingParam("visibility");
+        var service = (await authenticator.AuthenticateAsync(context)).AppService
+            ?? throw MatrixException.Forbidden("Only application services can publish rooms in a network's list.");
+        var visibility = HttpMethods.IsDelete(context.Request.Method) ? "private"
+            : (await json.ReadObjectAsync(context)).OptionalString("visibility") ?? throw MatrixException.MissingParam("visibility");
         if (visibility is not ("public" or "private"))
             throw MatrixException.InvalidParam("visibility must be 'public' or 'private'.");
+        var roomId = RoomEndpoints.RoomIdFromRoute(context);
+        var network = new AppServiceNetwork(service.Id, context.Route("networkId"));
+        if (network.NetworkId.Length == 0)
+            throw MatrixException.InvalidParam("networkId must not be empty.");
         if (await spine.GetRoomAsync(roomId, context.RequestAborted) is null)
             throw MatrixException.NotFound("Unknown room.");
-        await db.WriteAsync(s => rooms.SetPublicAsync(s, roomId, visibility == "public"), context.RequestAborted);
-        logger.LogInformation("Application service {Id} set room {RoomId} {Visibility} in the directory", registration.Id, roomId, visibility);
+        await db.WriteAsync(s => rooms.SetPublishedInNetworkAsync(s, network, roomId, visibility == "public"), context.RequestAborted);
         await context.WriteJsonAsync(new JsonObject());
     }
 

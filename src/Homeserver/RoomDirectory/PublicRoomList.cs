@@ -10,8 +10,11 @@ using Matrix.Homeserver.Storage;
 
 namespace Matrix.Homeserver.RoomDirectory;
 
-/// <summary>A page request of the room directory: limit, <c>since</c> token (<c>p&lt;offset&gt;</c>), search term.</summary>
-public sealed record PublicRoomQuery(int? Limit, string? Since, string? Search)
+/// <summary>
+/// A page request of the room directory: limit, <c>since</c> token (<c>p&lt;offset&gt;</c>), search term, and which
+/// list: the main one, one application service network's (<c>third_party_instance_id</c>), or all (<c>include_all_networks</c>).
+/// </summary>
+public sealed record PublicRoomQuery(int? Limit, string? Since, string? Search, AppServiceNetwork? Network = null, bool AllNetworks = false)
 {
     public static PublicRoomQuery FromQuery(HttpContext context) => new(
         context.Query("limit") is { Length: > 0 } l ? int.TryParse(l, out var n) ? n : throw MatrixException.InvalidParam("Invalid limit.") : null,
@@ -23,7 +26,12 @@ public sealed record PublicRoomQuery(int? Limit, string? Since, string? Search)
         if (authenticator is not null)
             await authenticator.AuthenticateAsync(context);
         var body = await json.ReadObjectAsync(context, optional: true);
-        return new((int?)body.OptionalInteger("limit"), body.OptionalString("since"), body.OptionalObject("filter")?.OptionalString("generic_search_term"));
+        var allNetworks = body.OptionalBool("include_all_networks") ?? false;
+        var instanceId = body.OptionalString("third_party_instance_id");
+        if (allNetworks && instanceId is not null)
+            throw MatrixException.InvalidParam("Can't use include_all_networks with an explicit network.");
+        return new((int?)body.OptionalInteger("limit"), body.OptionalString("since"), body.OptionalObject("filter")?.OptionalString("generic_search_term"),
+            instanceId is null ? null : AppServiceNetwork.Parse(instanceId), allNetworks);
     }
 
     public JsonObject ToJson()
@@ -32,6 +40,8 @@ public sealed record PublicRoomQuery(int? Limit, string? Since, string? Search)
         if (Limit is not null) body["limit"] = Limit;
         if (Since is not null) body["since"] = Since;
         if (Search is not null) body["filter"] = new JsonObject { ["generic_search_term"] = Search };
+        if (Network is not null) body["third_party_instance_id"] = Network.InstanceId;
+        if (AllNetworks) body["include_all_networks"] = true;
         return body;
     }
 }
@@ -47,7 +57,7 @@ public sealed class PublicRoomList(Database db, RoomStore rooms, EventSpine spin
             : query.Since.StartsWith('p') && int.TryParse(query.Since[1..], out var o) && o >= 0 ? o : throw MatrixException.InvalidParam("Invalid since token.");
         var take = Math.Clamp(query.Limit ?? 100, 0, MaxLimit);
         var entries = new List<JsonObject>();
-        foreach (var roomId in await db.ReadAsync(s => rooms.PublicRoomsAsync(s), ct))
+        foreach (var roomId in await db.ReadAsync(s => rooms.PublicRoomsAsync(s, query.Network, query.AllNetworks), ct))
             if (await spine.GetRoomAsync(roomId, ct) is { } room && await SummaryAsync(room, ct) is var entry && Listed(entry) && Matches(entry, query.Search))
                 entries.Add(entry);
         entries = entries.OrderByDescending(e => e["num_joined_members"]!.GetValue<int>()).ThenBy(e => e["room_id"]!.GetValue<string>(), StringComparer.Ordinal).ToList();

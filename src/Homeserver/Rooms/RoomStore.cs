@@ -201,8 +201,23 @@ public sealed class RoomStore(RecentEventIndex recentEvents)
     public async Task<List<string>> AllRoomIdsAsync(DbSession s) =>
         (await s.QueryAsync<string>("SELECT room_id FROM rooms ORDER BY room_id")).ToList();
 
-    public async Task<List<string>> PublicRoomsAsync(DbSession s) =>
-        (await s.QueryAsync<string>("SELECT room_id FROM rooms WHERE is_public = 1 ORDER BY room_id")).ToList();
+    /// <summary>
+    /// The rooms published in the main directory, in one application service network's list (<paramref name="network"/>),
+    /// or in any list (<paramref name="allNetworks"/>).
+    /// </summary>
+    public async Task<List<string>> PublicRoomsAsync(DbSession s, RoomDirectory.AppServiceNetwork? network, bool allNetworks)
+    {
+        var sql = allNetworks ? "SELECT room_id FROM rooms WHERE is_public = 1 UNION SELECT room_id FROM appservice_room_list"
+            : network is not null ? "SELECT room_id FROM appservice_room_list WHERE appservice_id = @AppServiceId AND network_id = @NetworkId"
+            : "SELECT room_id FROM rooms WHERE is_public = 1";
+        return (await s.QueryAsync<string>(sql + " ORDER BY room_id", network)).ToList();
+    }
+
+    public Task SetPublishedInNetworkAsync(DbSession s, RoomDirectory.AppServiceNetwork network, string roomId, bool published) => s.ExecuteAsync(
+        published
+            ? "INSERT INTO appservice_room_list (appservice_id, network_id, room_id) VALUES (@AppServiceId, @NetworkId, @roomId) ON CONFLICT DO NOTHING"
+            : "DELETE FROM appservice_room_list WHERE appservice_id = @AppServiceId AND network_id = @NetworkId AND room_id = @roomId",
+        new { network.AppServiceId, network.NetworkId, roomId });
 
     public Task ForgetAsync(DbSession s, string userId, string roomId) => s.ExecuteAsync(
         "INSERT INTO forgotten_rooms (user_id, room_id) VALUES (@userId, @roomId) ON CONFLICT DO NOTHING", new { userId, roomId });

@@ -528,6 +528,15 @@ public static class Migrations
         (15, """
             ALTER TABLE uia_sessions ADD COLUMN sso_user_id TEXT NULL;
             """),
+        // The room lists application services publish per bridged network, apart from the main directory.
+        (16, """
+            CREATE TABLE appservice_room_list (
+                appservice_id TEXT NOT NULL,
+                network_id TEXT NOT NULL,
+                room_id TEXT NOT NULL,
+                PRIMARY KEY (appservice_id, network_id, room_id)
+            );
+            """),
     ];
 
     /// <summary>
