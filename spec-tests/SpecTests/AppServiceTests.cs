@@ -3,13 +3,17 @@ using Matrix.SpecTests.Harness;
 
 namespace Matrix.SpecTests;
 
-/// <summary>A homeserver with one application service (played by the test) registered in its config.</summary>
+/// <summary>
+/// A homeserver with two application services (played by the test) registered in its config; the second one only
+/// provides the same third-party protocol as the first.
+/// </summary>
 public class AppServiceFixture(string engine) : IAsyncLifetime
 {
     private TestDatabase? _database;
     private string? _registrationDir;
 
     public FakeAppService AppService { get; } = new();
+    public FakeAppService OtherAppService { get; } = new();
     public HomeserverProcess Server { get; private set; } = null!;
     public MatrixClient Client => new(Server.BaseUrl, Server.ServerName);
 
@@ -18,8 +22,10 @@ public class AppServiceFixture(string engine) : IAsyncLifetime
         _registrationDir = Directory.CreateTempSubdirectory("hs-as-").FullName;
         var path = Path.Combine(_registrationDir, "registration.yaml");
         await File.WriteAllTextAsync(path, AppService.RegistrationYaml("@bridge_.*", "#bridge_.*", receiveEphemeral: true, deviceData: true));
+        var otherPath = Path.Combine(_registrationDir, "other.yaml");
+        await File.WriteAllTextAsync(otherPath, OtherAppService.RegistrationYaml("@other_.*", "#other_.*"));
         _database = await TestDatabase.CreateAsync(engine);
-        Server = new HomeserverProcess(_database.Yaml, $"app_service_config_files:\n  - {path}\n");
+        Server = new HomeserverProcess(_database.Yaml, $"app_service_config_files:\n  - {path}\n  - {otherPath}\n");
         await Server.StartAsync();
     }
 
@@ -27,6 +33,7 @@ public class AppServiceFixture(string engine) : IAsyncLifetime
     {
         await Server.DisposeAsync();
         await AppService.DisposeAsync();
+        await OtherAppService.DisposeAsync();
         if (_database is not null)
             await _database.DisposeAsync();
         if (_registrationDir is not null)
@@ -252,16 +259,17 @@ public abstract class AppServiceTests(AppServiceFixture fixture)
     }
 
     [Fact]
-    public async Task Third_party_lookups_are_answered_by_the_service_providing_the_protocol()
+    public async Task Third_party_lookups_are_answered_by_the_services_providing_the_protocol()
     {
         var user = await C.RegisterAsync();
+        JsonObject Metadata(params JsonObject[] instances) => new()
+        {
+            ["user_fields"] = new JsonArray("nick"), ["location_fields"] = new JsonArray("channel"), ["icon"] = "mxc://example.org/icon",
+            ["field_types"] = new JsonObject(), ["instances"] = new JsonArray(instances),
+        };
         AS.Handler = request => Task.FromResult<(int, JsonNode?)>(request.Path switch
         {
-            "/_matrix/app/v1/thirdparty/protocol/chatnet" => (200, new JsonObject
-            {
-                ["user_fields"] = new JsonArray("nick"), ["location_fields"] = new JsonArray("channel"), ["icon"] = "mxc://example.org/icon",
-                ["field_types"] = new JsonObject(), ["instances"] = new JsonArray(),
-            }),
+            "/_matrix/app/v1/thirdparty/protocol/chatnet" => (200, Metadata(new JsonObject { ["desc"] = "Chatnet", ["network_id"] = "main" })),
             "/_matrix/app/v1/thirdparty/location/chatnet" => (200, new JsonArray(new JsonObject
             {
                 ["alias"] = "#bridge_chan:example.org", ["protocol"] = "chatnet", ["fields"] = new JsonObject { ["channel"] = "#chan" },
@@ -272,18 +280,38 @@ public abstract class AppServiceTests(AppServiceFixture fixture)
             })),
             _ => (200, new JsonObject()),
         });
+        // A second provider of the protocol: its instances join the first's; its invalid results are left out.
+        fixture.OtherAppService.Handler = request => Task.FromResult<(int, JsonNode?)>(request.Path switch
+        {
+            "/_matrix/app/v1/thirdparty/protocol/chatnet" => (200, Metadata(new JsonObject { ["desc"] = "Chatnet mirror" })),
+            "/_matrix/app/v1/thirdparty/location/chatnet" => (200, new JsonArray(
+                new JsonObject { ["alias"] = "#other_chan:example.org", ["protocol"] = "chatnet", ["fields"] = new JsonObject() },
+                new JsonObject { ["protocol"] = "chatnet", ["fields"] = new JsonObject() })),
+            _ => (200, new JsonObject()),
+        });
+
         var protocols = await C.GetAsync($"{V3}/thirdparty/protocols", user.AccessToken);
         Assert.Equal("mxc://example.org/icon", protocols.Body!["chatnet"]!["icon"]!.GetValue<string>());
-        Assert.Equal("nick", (await C.GetAsync($"{V3}/thirdparty/protocol/chatnet", user.AccessToken)).Body!["user_fields"]![0]!.GetValue<string>());
+        var instances = protocols.Body!["chatnet"]!["instances"]!.AsArray();
+        Assert.Equal(["Chatnet", "Chatnet mirror"], instances.Select(i => i!["desc"]!.GetValue<string>()));
+        Assert.Equal($"{AS.Id}|main", instances[0]!["instance_id"]!.GetValue<string>());
+        var one = await C.GetAsync($"{V3}/thirdparty/protocol/chatnet", user.AccessToken);
+        Assert.Equal("nick", one.Body!["user_fields"]![0]!.GetValue<string>());
+        Assert.Equal(2, one.Body!["instances"]!.AsArray().Count);
+        // Each provider's metadata is kept for a while, as Synapse keeps it.
+        Assert.Single(AS.Requests, r => r.Path == "/_matrix/app/v1/thirdparty/protocol/chatnet");
         Assert.Equal("M_NOT_FOUND", (await C.GetAsync($"{V3}/thirdparty/protocol/othernet", user.AccessToken)).Errcode);
-        var locations = await C.GetAsync($"{V3}/thirdparty/location/chatnet?channel=%23chan", user.AccessToken);
-        Assert.Equal("#bridge_chan:example.org", locations.Body![0]!["alias"]!.GetValue<string>());
-        Assert.Contains(AS.Requests, r => r.Path == "/_matrix/app/v1/thirdparty/location/chatnet");
+
+        var locations = await C.GetAsync($"{V3}/thirdparty/location/chatnet?channel=%23chan&access_token={Uri.EscapeDataString(user.AccessToken)}");
+        Assert.Equal(["#bridge_chan:example.org", "#other_chan:example.org"], locations.Body!.AsArray().Select(l => l!["alias"]!.GetValue<string>()).Order());
+        var asked = AS.Requests.Last(r => r.Path == "/_matrix/app/v1/thirdparty/location/chatnet");
+        Assert.Equal("?channel=%23chan", asked.Query);
         var users = await C.GetAsync($"{V3}/thirdparty/user?userid={Uri.EscapeDataString("@bridge_nick:example.org")}", user.AccessToken);
         Assert.Equal("nick", users.Body![0]!["fields"]!["nick"]!.GetValue<string>());
         Assert.Equal("M_MISSING_PARAM", (await C.GetAsync($"{V3}/thirdparty/location", user.AccessToken)).Errcode);
         Assert.Equal(401, (await C.GetAsync($"{V3}/thirdparty/protocols")).Status);
         AS.Handler = _ => Task.FromResult<(int, JsonNode?)>((200, new JsonObject()));
+        fixture.OtherAppService.Handler = AS.Handler;
     }
 
     [Fact]

@@ -6,12 +6,12 @@ namespace Matrix.SpecTests.Harness;
 
 /// <summary>
 /// An application service played by the test: an HTTP listener on loopback that records every request the
-/// homeserver makes (transactions, queries, pings) with its Authorization header, and answers through
+/// homeserver makes (transactions, queries, pings) with its Authorization header and query string, and answers through
 /// <see cref="Handler"/> (200 {} by default). <see cref="RegistrationYaml"/> is its registration file.
 /// </summary>
 public sealed class FakeAppService : IAsyncDisposable
 {
-    public sealed record Request(string Method, string Path, string? Authorization, JsonNode? Body);
+    public sealed record Request(string Method, string Path, string? Authorization, JsonNode? Body, string Query = "");
 
     private readonly LoopbackListener _listener;
     private readonly List<Request> _requests = [];
@@ -64,7 +64,7 @@ public sealed class FakeAppService : IAsyncDisposable
         using var reader = new StreamReader(context.Request.InputStream, Encoding.UTF8);
         var text = await reader.ReadToEndAsync();
         var request = new Request(context.Request.HttpMethod, Uri.UnescapeDataString(context.Request.Url!.AbsolutePath), context.Request.Headers["Authorization"],
-            text.Length > 0 ? JsonNode.Parse(text) : null);
+            text.Length > 0 ? JsonNode.Parse(text) : null, context.Request.Url.Query);
         lock (_requests)
             _requests.Add(request);
         var (status, body) = await Handler(request);

@@ -1,5 +1,4 @@
 using System.Text.Json.Nodes;
-using Matrix.AppServices.Registration;
 using Matrix.Homeserver.Accounts;
 using Matrix.Homeserver.Http;
 
@@ -9,57 +8,48 @@ namespace Matrix.Homeserver.ApplicationServices;
 /// Spec: third-party networks (<c>/thirdparty/*</c>): answered by the application services that declare the protocol
 /// in their registration, through their <c>/_matrix/app/v1/thirdparty/*</c> endpoints.
 /// </summary>
-public sealed class ThirdPartyEndpoints(Authenticator authenticator, AppServiceRegistry registry, AppServiceClient client) : IEndpoints
+public sealed class ThirdPartyEndpoints(Authenticator authenticator, AppServiceRegistry registry, ThirdPartyLookups lookups) : IEndpoints
 {
-    private const string AppPrefix = "/_matrix/app/v1/thirdparty";
-
     public void Map(IEndpointRouteBuilder app)
     {
         app.MapV3("GET", "thirdparty/protocols", ProtocolsAsync);
         app.MapV3("GET", "thirdparty/protocol/{protocol}", ProtocolAsync);
-        app.MapV3("GET", "thirdparty/location/{protocol}", context => LookupAsync(context, "location"));
-        app.MapV3("GET", "thirdparty/user/{protocol}", context => LookupAsync(context, "user"));
+        app.MapV3("GET", "thirdparty/location/{protocol}", context => LookupAsync(context, "location", "alias"));
+        app.MapV3("GET", "thirdparty/user/{protocol}", context => LookupAsync(context, "user", "userid"));
         app.MapV3("GET", "thirdparty/location", context => ReverseLookupAsync(context, "location", "alias"));
         app.MapV3("GET", "thirdparty/user", context => ReverseLookupAsync(context, "user", "userid"));
-    }
-
-    private IEnumerable<AppServiceRegistration> ServicesFor(string protocol) => registry.All.Where(s => s.Url is not null && s.Protocols.Contains(protocol));
-
-    private async Task<JsonObject?> ProtocolMetadataAsync(string protocol, CancellationToken ct)
-    {
-        foreach (var service in ServicesFor(protocol))
-            if (await client.SendAsync(service, HttpMethod.Get, $"{AppPrefix}/protocol/{Uri.EscapeDataString(protocol)}", null, ct) is { Ok: true, Body: JsonObject metadata })
-                return metadata;
-        return null;
     }
 
     private async Task ProtocolsAsync(HttpContext context)
     {
         await authenticator.AuthenticateAsync(context);
         var protocols = new JsonObject();
-        foreach (var protocol in registry.All.SelectMany(s => s.Protocols).Distinct())
-            if (await ProtocolMetadataAsync(protocol, context.RequestAborted) is { } metadata)
-                protocols[protocol] = metadata;
+        foreach (var (protocol, metadata) in await lookups.ProtocolsAsync(null, context.RequestAborted))
+            protocols[protocol] = metadata;
         await context.WriteJsonAsync(protocols);
     }
 
     private async Task ProtocolAsync(HttpContext context)
     {
         await authenticator.AuthenticateAsync(context);
-        await context.WriteJsonAsync(await ProtocolMetadataAsync(context.Route("protocol"), context.RequestAborted)
+        var protocol = context.Route("protocol");
+        await context.WriteJsonAsync((await lookups.ProtocolsAsync(protocol, context.RequestAborted)).GetValueOrDefault(protocol)
             ?? throw MatrixException.NotFound("No application service provides that protocol."));
     }
 
-    /// <summary>Locations or users of one protocol matching the query's fields, from every service providing it.</summary>
-    private async Task LookupAsync(HttpContext context, string kind)
+    /// <summary>
+    /// Locations or users of one protocol matching the query's fields, from every service providing it; the fields are
+    /// the query string without the requester's access token.
+    /// </summary>
+    private async Task LookupAsync(HttpContext context, string kind, string idField)
     {
         await authenticator.AuthenticateAsync(context);
         var protocol = context.Route("protocol");
-        var services = ServicesFor(protocol).ToList();
+        var services = lookups.ServicesFor(protocol).ToList();
         if (services.Count == 0)
             throw MatrixException.NotFound("No application service provides that protocol.");
-        await context.WriteJsonAsync(await CollectAsync(services, $"{AppPrefix}/{kind}/{Uri.EscapeDataString(protocol)}{context.Request.QueryString}",
-            context.RequestAborted));
+        var fields = QueryString.Create(context.Request.Query.Where(p => p.Key != "access_token"));
+        await context.WriteJsonAsync(await lookups.LookupAsync(services, $"{kind}/{Uri.EscapeDataString(protocol)}{fields}", idField, context.RequestAborted));
     }
 
     /// <summary>The third-party locations of a room alias, or the third-party users of a Matrix user, from every service.</summary>
@@ -69,17 +59,7 @@ public sealed class ThirdPartyEndpoints(Authenticator authenticator, AppServiceR
         var value = context.Query(parameter);
         if (value.Length == 0)
             throw MatrixException.MissingParam(parameter);
-        await context.WriteJsonAsync(await CollectAsync(registry.All.Where(s => s.Url is not null && s.Protocols.Count > 0).ToList(),
-            $"{AppPrefix}/{kind}?{parameter}={Uri.EscapeDataString(value)}", context.RequestAborted));
-    }
-
-    private async Task<JsonArray> CollectAsync(List<AppServiceRegistration> services, string pathAndQuery, CancellationToken ct)
-    {
-        var results = new JsonArray();
-        foreach (var service in services)
-            if (await client.SendAsync(service, HttpMethod.Get, pathAndQuery, null, ct) is { Ok: true, Body: JsonArray found })
-                foreach (var item in found.OfType<JsonObject>())
-                    results.Add(item.DeepClone());
-        return results;
+        await context.WriteJsonAsync(await lookups.LookupAsync(registry.All.Where(s => s.Url is not null && s.Protocols.Count > 0),
+            $"{kind}?{parameter}={Uri.EscapeDataString(value)}", parameter, context.RequestAborted));
     }
 }

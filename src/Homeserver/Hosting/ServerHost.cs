@@ -71,6 +71,7 @@ public static class ServerHost
         services.AddSingleton<ApplicationServices.AppServiceClient>();
         services.AddSingleton<ApplicationServices.AppServiceOutbox>();
         services.AddSingleton<ApplicationServices.AppServiceQueries>();
+        services.AddSingleton<ApplicationServices.ThirdPartyLookups>();
         services.AddSingleton<ApplicationServices.AppServiceSender>();
         services.AddSingleton<IEventListener>(provider => provider.GetRequiredService<ApplicationServices.AppServiceSender>());
         services.AddHostedService(provider => provider.GetRequiredService<ApplicationServices.AppServiceSender>());
