@@ -104,6 +104,9 @@ public sealed class FederationTests(TwoServersSqlitePostgres fixture) : IClassFi
         var unknownKey = await WithHeader($"X-Matrix origin=\"{NameB}\",destination=\"{NameA}\",key=\"ed25519:nope\",sig=\"{forgedSig}\"");
         Assert.Equal("M_UNAUTHORIZED", unknownKey.Errcode);
         Assert.Equal("M_UNAUTHORIZED", (await WithHeader("Bearer something")).Errcode);
+        // An origin that is no server name (a port that is not a number) is a bad request.
+        var malformedOrigin = await WithHeader($"X-Matrix origin=\"localhost:http\",destination=\"{NameA}\",key=\"{keyId}\",sig=\"{forgedSig}\"");
+        Assert.Equal((400, "M_UNAUTHORIZED"), (malformedOrigin.Status, malformedOrigin.Errcode));
     }
 
     private static async Task<List<string>> MessageBodiesAsync(MatrixClient c, LoggedInUser user, string roomId, int expected)

@@ -28,6 +28,8 @@ public sealed class FakeRemoteServer : IAsyncDisposable
     public string? LastJoinEventId { get; private set; }
     /// <summary>False: its key server answers 404, as a server that is down would not answer at all.</summary>
     public bool ServesKeys { get; set; } = true;
+    /// <summary>When set, every <c>make_join</c> is refused with this status and error body.</summary>
+    public (int Status, JsonObject Error)? MakeJoinRefusal { get; set; }
 
     public FakeRemoteServer()
     {
@@ -46,6 +48,11 @@ public sealed class FakeRemoteServer : IAsyncDisposable
                 ["old_verify_keys"] = new JsonObject(),
             };
             JsonSigning.Sign(keys, ServerName, Key);
+            if (MakeJoinRefusal is { } refusal && context.Request.Url!.AbsolutePath.StartsWith("/_matrix/federation/v1/make_join/", StringComparison.Ordinal))
+            {
+                await LoopbackListener.RespondAsync(context, refusal.Status, refusal.Error);
+                return;
+            }
             var answer = Answer(context.Request, keys);
             await LoopbackListener.RespondAsync(context, answer is null ? 404 : 200,
                 answer ?? new JsonObject { ["errcode"] = "M_NOT_FOUND", ["error"] = "Not found" });
@@ -93,10 +100,11 @@ public sealed class FakeRemoteServer : IAsyncDisposable
         (await SendMembershipAsync(target, roomId, localpart, "join")).UserId;
 
     /// <summary>
-    /// make_join/send_join (v2) or make_knock/send_knock (v1) for one of this server's users; the user and what the
-    /// send answered.
+    /// make_join/send_join (v2) or make_knock/send_knock (v1) for one of this server's users, or with
+    /// <paramref name="api"/> another version of the send endpoint; the user and what the send answered.
     /// </summary>
-    public async Task<(string UserId, MatrixResponse Sent)> SendMembershipAsync(HomeserverProcess target, string roomId, string localpart, string membership)
+    public async Task<(string UserId, MatrixResponse Sent)> SendMembershipAsync(HomeserverProcess target, string roomId, string localpart, string membership,
+        string? api = null)
     {
         var userId = $"@{localpart}:{ServerName}";
         var made = await SendAsync(target, HttpMethod.Get,
@@ -109,7 +117,7 @@ public sealed class FakeRemoteServer : IAsyncDisposable
             evt["event_id"] = $"${Guid.NewGuid():N}:{ServerName}";
         EventSigning.HashAndSign(evt, version, ServerName, Key);
         var pdu = Pdu.Parse(evt, version);
-        var api = membership == "join" ? "v2" : "v1";
+        api ??= membership == "join" ? "v2" : "v1";
         var sent = await SendAsync(target, HttpMethod.Put, $"/_matrix/federation/{api}/send_{membership}/{Uri.EscapeDataString(roomId)}/{Uri.EscapeDataString(pdu.EventId)}", evt);
         Assert.True(sent.Status == 200, sent.ToString());
         if (membership == "join")

@@ -84,8 +84,11 @@ public sealed class FederationClient(HttpClient http, ServerNameResolver resolve
             if (!response.IsSuccessStatusCode)
             {
                 var errcode = json is JsonObject error && error["errcode"] is JsonValue code && code.TryGetValue<string>(out var text) ? text : null;
+                var reason = json is JsonObject answer && answer["error"] is JsonValue said && said.TryGetValue<string>(out var message)
+                    ? ": " + message[..Math.Min(message.Length, 300)]
+                    : "";
                 throw new FederationException((int)response.StatusCode, errcode,
-                    $"{destination} answered {(int)response.StatusCode}{(errcode is null ? "" : " " + errcode)}");
+                    $"{destination} answered {(int)response.StatusCode}{(errcode is null ? "" : " " + errcode)}{reason}");
             }
             return json;
         }

@@ -20,14 +20,17 @@ namespace Matrix.Homeserver.ServerServer;
 /// counter-signed before it is stored.
 /// </summary>
 public sealed class FederationInvites(
-    FederationRequestAuth auth, FederationClient client, ServerKeyService keys, Database db, UserStore users, RemoteInviteStore invites,
+    FederationRequestAuth auth, FederationClient client, ServerKeyService keys, Database db, EventSpine spine, ServerRoomAccess access, RemoteInviteStore invites,
     StreamPositions streams, RoomReader reader, SyncNotifier notifier, HomeserverConfig config, Ed25519KeyPair signingKey,
     AccountData.InvitePermissions invitePermissions, Push.PushActionsWriter pushActions, Push.PushSender pushSender) : IEndpoints
 {
     public const int MaxInviteStateEvents = 50;
 
-    public void Map(IEndpointRouteBuilder app) =>
+    public void Map(IEndpointRouteBuilder app)
+    {
         app.MapPut($"{FederationQueryEndpoints.FederationPrefix}/v2/invite/{{roomId}}/{{eventId}}", ReceiveInviteAsync);
+        app.MapPut($"{FederationQueryEndpoints.FederationPrefix}/v1/invite/{{roomId}}/{{eventId}}", ReceiveInviteV1Async);
+    }
 
     /// <summary>For <see cref="NewEvent.BeforePersist"/>: has the invitee's server counter-sign an invite.</summary>
     public async Task<Pdu> CountersignAsync(RoomSnapshot room, Pdu invite, CancellationToken ct)
@@ -60,10 +63,30 @@ public sealed class FederationInvites(
     private async Task ReceiveInviteAsync(HttpContext context)
     {
         var (origin, body) = await auth.AuthenticateAsync(context);
-        var ct = context.RequestAborted;
         if (body is not JsonObject request || request["event"] is not JsonObject eventJson)
             throw MatrixException.BadJson("An invite needs an event.");
-        var versionId = request["room_version"]?.AsString() ?? "1";
+        var signed = await AcceptInviteAsync(context, origin, eventJson, request["room_version"]?.AsString() ?? "1", request["invite_room_state"] as JsonArray);
+        await context.WriteJsonAsync(new JsonObject { ["event"] = signed });
+    }
+
+    /// <summary>
+    /// The deprecated v1 invite (spec: server-server, still served as Synapse does): the body is the event itself, its
+    /// room's version 1 (v1 predates versions), the stripped state in <c>unsigned.invite_room_state</c>, the answer
+    /// <c>[200, {"event": ...}]</c>.
+    /// </summary>
+    private async Task ReceiveInviteV1Async(HttpContext context)
+    {
+        var (origin, body) = await auth.AuthenticateAsync(context);
+        if (body is not JsonObject eventJson)
+            throw MatrixException.BadJson("The body must be the invite event.");
+        var signed = await AcceptInviteAsync(context, origin, eventJson, "1", eventJson["unsigned"]?["invite_room_state"] as JsonArray);
+        await context.WriteJsonAsync(new JsonArray(200, new JsonObject { ["event"] = signed }));
+    }
+
+    /// <summary>Checks an invite of one of the origin's users to one of ours, keeps it, and returns it signed by this server.</summary>
+    private async Task<JsonObject> AcceptInviteAsync(HttpContext context, string origin, JsonObject eventJson, string versionId, JsonArray? inviteRoomState)
+    {
+        var ct = context.RequestAborted;
         var version = RoomVersions.Find(versionId)
             ?? throw new MatrixException(400, "M_INCOMPATIBLE_ROOM_VERSION", $"Room version {versionId} is not supported.",
                 new JsonObject { ["room_version"] = versionId });
@@ -73,16 +96,18 @@ public sealed class FederationInvites(
             throw MatrixException.BadJson("The event does not match the path.");
         if (invite.Type != "m.room.member" || invite.Membership != "invite" || EventSigning.ServerOf(invite.Sender) != origin)
             throw MatrixException.BadJson("Only invites by the origin's users are accepted here.");
-        if (!UserId.TryParse(invite.StateKey, out var invitee) || invitee.Server.Value != config.ServerName
-            || await db.ReadAsync(s => users.GetAsync(s, invitee.Value), ct) is null)
-            throw MatrixException.NotFound("The invited user does not exist here.");
+        // Whether the user exists yet is not asked (as Synapse): the invite waits for them.
+        if (!UserId.TryParse(invite.StateKey, out var invitee) || invitee.Server.Value != config.ServerName)
+            throw MatrixException.BadJson("The invite is not for a user of this server.");
+        if (await spine.GetRoomAsync(invite.RoomId, ct) is { } knownRoom)
+            await access.EnsureAllowedAsync(knownRoom, origin, ct);
         await invitePermissions.CheckAsync(invitee.Value, ct);
         if (!EventSigning.HasValidSignatures(invite, await keys.KeysForAsync(invite, ct), out var signatureError))
             throw MatrixException.Forbidden(signatureError);
 
         var signed = (JsonObject)invite.Json.DeepClone();
         EventSigning.AddSignature(signed, version, config.ServerName, signingKey);
-        var stripped = (request["invite_room_state"] as JsonArray ?? []).OfType<JsonObject>().Take(MaxInviteStateEvents)
+        var stripped = (inviteRoomState ?? []).OfType<JsonObject>().Take(MaxInviteStateEvents)
             .Where(e => e["type"] is JsonValue && e["content"] is JsonObject).Select(e => (JsonNode)e.DeepClone()).ToArray();
         await db.WriteAsync(async s =>
         {
@@ -93,6 +118,6 @@ public sealed class FederationInvites(
         }, ct);
         notifier.Notify([invitee.Value]);
         pushSender.Wake();
-        await context.WriteJsonAsync(new JsonObject { ["event"] = signed });
+        return signed;
     }
 }

@@ -10,7 +10,10 @@ using Matrix.Homeserver.Storage;
 
 namespace Matrix.Homeserver.ServerServer;
 
-/// <summary>Spec (server-server): joining a room of this server from another one (<c>make_join</c>, <c>send_join</c> v2).</summary>
+/// <summary>
+/// Spec (server-server): joining, leaving and knocking on a room of this server from another one (<c>make_*</c>,
+/// <c>send_*</c>; the deprecated v1 <c>send_join</c> and <c>send_leave</c> too, which answer <c>[200, body]</c>).
+/// </summary>
 public sealed class FederationMembershipEndpoints(
     FederationRequestAuth auth, EventSpine spine, ServerKeyService keys, Database db, RoomStore rooms, EventCache events, RoomReader reader,
     ServerRoomAccess access, RestrictedJoins restrictedJoins, Matrix.Federation.Crypto.Ed25519KeyPair signingKey, HomeserverConfig config) : IEndpoints
@@ -23,6 +26,8 @@ public sealed class FederationMembershipEndpoints(
         app.MapGet($"{FederationQueryEndpoints.FederationPrefix}/v1/make_knock/{{roomId}}/{{userId}}", MakeKnockAsync);
         app.MapPut($"{FederationQueryEndpoints.FederationPrefix}/v1/send_knock/{{roomId}}/{{eventId}}", SendKnockAsync);
         app.MapPut($"{FederationQueryEndpoints.FederationPrefix}/v2/send_leave/{{roomId}}/{{eventId}}", SendLeaveAsync);
+        app.MapPut($"{FederationQueryEndpoints.FederationPrefix}/v1/send_join/{{roomId}}/{{eventId}}", SendJoinV1Async);
+        app.MapPut($"{FederationQueryEndpoints.FederationPrefix}/v1/send_leave/{{roomId}}/{{eventId}}", SendLeaveV1Async);
     }
 
     private Task MakeLeaveAsync(HttpContext context) => MakeMembershipAsync(context, "leave");
@@ -65,6 +70,12 @@ public sealed class FederationMembershipEndpoints(
         await context.WriteJsonAsync(new JsonObject());
     }
 
+    private async Task SendLeaveV1Async(HttpContext context)
+    {
+        await ReceiveMembershipAsync(context, "leave");
+        await context.WriteJsonAsync(new JsonArray(200, new JsonObject()));
+    }
+
     /// <summary>A send_leave or send_knock: the origin's user's own membership event, through the spine.</summary>
     private async Task<(RoomSnapshot Room, Pdu Pdu)> ReceiveMembershipAsync(HttpContext context, string membership)
     {
@@ -95,7 +106,12 @@ public sealed class FederationMembershipEndpoints(
     private Task MakeJoinAsync(HttpContext context) =>
         MakeMembershipAsync(context, "join", (room, userId) => restrictedJoins.AuthoriserForAsync(room, userId, context.RequestAborted));
 
-    private async Task SendJoinAsync(HttpContext context)
+    private async Task SendJoinAsync(HttpContext context) => await context.WriteJsonAsync(await AcceptJoinAsync(context));
+
+    private async Task SendJoinV1Async(HttpContext context) => await context.WriteJsonAsync(new JsonArray(200, await AcceptJoinAsync(context)));
+
+    /// <summary>The origin's user's join, through the spine; the answer: the state before it and its auth chain.</summary>
+    private async Task<JsonObject> AcceptJoinAsync(HttpContext context)
     {
         var (origin, body) = await auth.AuthenticateAsync(context);
         var room = await KnownRoomAsync(context);
@@ -123,14 +139,14 @@ public sealed class FederationMembershipEndpoints(
             stateBefore[pdu.StateKeyPair] = previousMembership;
         var state = await events.LoadAsync(room.Version, stateBefore.Values.ToList(), context.RequestAborted);
         var authChain = await events.AuthChainAsync(room.Version, state.Append(pdu), context.RequestAborted);
-        await context.WriteJsonAsync(new JsonObject
+        return new JsonObject
         {
             ["origin"] = config.ServerName,
             ["members_omitted"] = false,
             ["state"] = new JsonArray(state.Select(e => (JsonNode)e.Json.DeepClone()).ToArray()),
             ["auth_chain"] = new JsonArray(authChain.Select(e => (JsonNode)e.Json.DeepClone()).ToArray()),
             ["event"] = pdu.Json.DeepClone(),
-        });
+        };
     }
 
     private async Task<RoomSnapshot> KnownRoomAsync(HttpContext context)

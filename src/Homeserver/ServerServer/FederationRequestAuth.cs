@@ -23,8 +23,9 @@ public sealed class FederationRequestAuth(ServerKeyService keys, HomeserverConfi
             throw Unauthorized("Missing or malformed X-Matrix authorization.");
         if (header.Destination is not null && header.Destination != config.ServerName)
             throw Unauthorized("The request is addressed to another server.");
+        // A malformed origin is a bad request, not a failed signature (Synapse answers 400 too).
         if (!ServerName.TryParse(header.Origin, out _))
-            throw Unauthorized("The origin is not a server name.");
+            throw new MatrixException(400, "M_UNAUTHORIZED", "The origin is not a server name.");
         var key = await keys.FindKeyAsync(header.Origin, header.KeyId, context.RequestAborted);
         var now = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds();
         if (key is not { } found || !found.Key.IsValidAt(now, found.FetchedAtTs, enforceValidUntil: true))

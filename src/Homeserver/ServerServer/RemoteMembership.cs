@@ -29,6 +29,7 @@ public sealed class RemoteMembership(FederationClient client, EventSpine spine, 
         if (!config.Federation.Enabled)
             throw MatrixException.NotFound("This server does not know the room.");
         var failures = new List<string>();
+        FederationException? refusal = null;
         foreach (var server in servers.Where(s => s != config.ServerName).Distinct())
         {
             try
@@ -39,11 +40,16 @@ public sealed class RemoteMembership(FederationClient client, EventSpine spine, 
             catch (FederationException e)
             {
                 logger.LogInformation("Joining {Room} through {Server} failed: {Reason}", roomId, server, e.Message);
-                failures.Add($"{server}: {e.Message}");
+                failures.Add(e.Message);
+                // A server in the room said no: its errcode and reason reach the user (as Synapse passes them on).
                 if (e.Status == 403)
-                    throw MatrixException.Forbidden($"{server} refused the join.");
+                    throw new MatrixException(403, e.Errcode ?? "M_FORBIDDEN", $"The join was refused: {e.Message}");
+                if (e.Status is >= 400 and < 500 && e.Errcode is not null)
+                    refusal ??= e;
             }
         }
+        if (refusal is not null)
+            throw new MatrixException(refusal.Status, refusal.Errcode!, $"The join was refused: {refusal.Message}");
         throw MatrixException.NotFound(failures.Count == 0 ? "No server to join the room through." : $"Could not join: {string.Join("; ", failures)}");
     }
 

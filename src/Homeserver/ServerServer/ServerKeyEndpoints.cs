@@ -16,6 +16,8 @@ public sealed class ServerKeyEndpoints(ServerKeyService keys, HomeserverConfig c
         app.MapGet("/_matrix/key/v2/server", OwnKeysAsync);
         app.MapGet("/_matrix/key/v2/server/{keyId}", OwnKeysAsync);
         app.MapGet("/_matrix/key/v2/query/{serverName}", QueryOneAsync);
+        // The key ID segment of older specs is ignored, as Synapse does: all the server's keys are returned.
+        app.MapGet("/_matrix/key/v2/query/{serverName}/{keyId}", QueryOneAsync);
         app.MapPost("/_matrix/key/v2/query", QueryManyAsync);
     }
 

@@ -67,15 +67,15 @@ public sealed class TransactionEndpoints(
         if (json["room_id"] is not JsonValue roomValue || !roomValue.TryGetValue<string>(out var roomId)
             || await spine.GetRoomAsync(roomId, ct) is not { } room)
             return null;
-        if (!await access.IsAllowedAsync(room, origin, ct))
-        {
-            logger.LogInformation("Dropped a PDU from {Origin}, which the server ACL of {Room} bans", origin, roomId);
-            return null;
-        }
         if (!PduParser.TryParseUntrusted(json, room.Version, out var pdu, out var error))
         {
             logger.LogInformation("Dropped a malformed PDU from {Origin}: {Error}", origin, error);
             return null;
+        }
+        if (!await access.IsAllowedAsync(room, origin, ct))
+        {
+            logger.LogInformation("Dropped a PDU from {Origin}, which the server ACL of {Room} bans", origin, roomId);
+            return (pdu.EventId, "the room's server ACL bans the origin server");
         }
         // The origin speaks for its own users only (third-party invites aside, which name their own signer).
         if (UserId.TryParse(pdu.Sender, out var sender) && sender.Server.Value != origin
