@@ -150,6 +150,34 @@ public sealed class FederationReadTests() : ServerFixture("sqlite", FederationFi
         Assert.Null(result.Value!["error"]);
         var messages = await Client.GetAsync($"/_matrix/client/v3/rooms/{r}/messages?dir=b&limit=5", admin.AccessToken);
         Assert.Equal("remote 30", messages.Body!["chunk"]![0]!["content"]!["body"]!.GetValue<string>());
+        // The bridged prev event is an outlier: this server does not serve a state it only took from another.
+        var outlier = last!["prev_events"]![0]!.GetValue<string>();
+        var outlierState = await remote.SendAsync(Server, HttpMethod.Get, $"/_matrix/federation/v1/state_ids/{r}?event_id={Uri.EscapeDataString(outlier)}");
+        Assert.Equal((404, "M_NOT_FOUND"), (outlierState.Status, outlierState.Errcode));
+    }
+
+    [Fact]
+    public async Task A_rejected_event_is_handled_without_error_and_its_state_is_not_served()
+    {
+        await using var remote = new FakeRemoteServer();
+        var admin = await AdminAsync();
+        var roomId = await RoomTests.CreateRoomAsync(Client, admin, new { preset = "public_chat", room_version = "12" });
+        var fakeUser = await remote.JoinAsync(Server, roomId, "fake");
+        // Sent by a user of the fake server who never joined: the auth rules reject it.
+        var rejected = await RemoteMessageAsync(remote, roomId, fakeUser, "not a member");
+        rejected["sender"] = $"@outsider:{remote.ServerName}";
+        Matrix.Federation.Events.EventSigning.HashAndSign(rejected, Matrix.Federation.Rooms.RoomVersions.V12, remote.ServerName, remote.Key);
+        var eventId = Matrix.Federation.Events.Pdu.Parse(rejected, Matrix.Federation.Rooms.RoomVersions.V12).EventId;
+
+        var sent = await remote.SendAsync(Server, HttpMethod.Put, $"/_matrix/federation/v1/send/{Guid.NewGuid():N}", Transaction(remote, rejected));
+        Assert.Equal("{}", Assert.Single(sent.Body!["pdus"]!.AsObject()).Value!.ToJsonString());
+        foreach (var endpoint in new[] { "state", "state_ids" })
+        {
+            var state = await remote.SendAsync(Server, HttpMethod.Get, $"/_matrix/federation/v1/{endpoint}/{Uri.EscapeDataString(roomId)}?event_id={Uri.EscapeDataString(eventId)}");
+            Assert.Equal((404, "M_NOT_FOUND"), (state.Status, state.Errcode));
+        }
+        var messages = await Client.GetAsync($"/_matrix/client/v3/rooms/{Uri.EscapeDataString(roomId)}/messages?dir=b&limit=20", admin.AccessToken);
+        Assert.DoesNotContain(messages.Body!["chunk"]!.AsArray(), m => m!["content"]?["body"]?.GetValue<string>() == "not a member");
     }
 
     [Fact]

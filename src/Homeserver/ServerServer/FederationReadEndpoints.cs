@@ -50,7 +50,10 @@ public sealed class FederationReadEndpoints(
     {
         var (origin, _) = await auth.AuthenticateAsync(context);
         await RoomAsync(context.Route("roomId"), origin, context.RequestAborted);
-        var (room, _, pdu) = await VisibleEventAsync(context.Query("event_id"), context.Route("roomId"), origin, context.RequestAborted);
+        var (room, row, pdu) = await VisibleEventAsync(context.Query("event_id"), context.Route("roomId"), origin, context.RequestAborted);
+        // An outlier's state is not this server's to vouch for (it was taken from another server, or is unknown).
+        if (row.Outlier == 1)
+            throw MatrixException.NotFound("The event is an outlier: its state is not known here.");
         var state = await events.LoadAsync(room.Version, (await spine.StateBeforeEventAsync(room, pdu, context.RequestAborted)).Values.ToList(), context.RequestAborted);
         return (state, await events.AuthChainAsync(room.Version, state, context.RequestAborted));
     }

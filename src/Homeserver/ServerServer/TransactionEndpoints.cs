@@ -92,7 +92,8 @@ public sealed class TransactionEndpoints(
             await BridgeGapAsync(origin, room, pdu, ct);
             result = await spine.ReceiveAsync(pdu, await keys.KeysForAsync(pdu, ct), ct);
         }
-        return (pdu.EventId, result.Outcome is ReceiveOutcome.Rejected or ReceiveOutcome.Dropped or ReceiveOutcome.MissingEvents ? result.Reason : null);
+        // A rejected event was handled (kept as rejected, as the spec's auth rules say): no error, as Synapse answers.
+        return (pdu.EventId, result.Outcome is ReceiveOutcome.Dropped or ReceiveOutcome.MissingEvents ? result.Reason : null);
     }
 
     /// <summary>
