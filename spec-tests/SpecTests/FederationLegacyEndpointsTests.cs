@@ -77,6 +77,27 @@ public sealed class FederationLegacyEndpointsTests() : ServerFixture("sqlite", F
     }
 
     [Fact]
+    public async Task Invites_to_a_server_without_the_v2_api_go_through_v1_in_a_version_1_room()
+    {
+        await using var remote = new FakeRemoteServer();
+        var alice = await Client.RegisterAsync();
+        var roomId = await RoomTests.CreateRoomAsync(Client, alice, new { room_version = "1", name = "Vintage" });
+        var invitee = $"@old:{remote.ServerName}";
+        var invited = await Client.PostAsync($"/_matrix/client/v3/rooms/{RoomTests.R(roomId)}/invite", new { user_id = invitee }, alice.AccessToken);
+        Assert.True(invited.Status == 200, invited.ToString());
+        var received = Assert.Single(remote.V1InvitesReceived);
+        Assert.Equal(invitee, received["state_key"]!.GetValue<string>());
+        Assert.Contains(received["unsigned"]!["invite_room_state"]!.AsArray(), e => e!["type"]!.GetValue<string>() == "m.room.name");
+        Assert.Equal("invite", (await Client.GetAsync($"/_matrix/client/v3/rooms/{RoomTests.R(roomId)}/state/m.room.member/{invitee}", alice.AccessToken)).Str("membership"));
+
+        // A room of a later version cannot be offered through v1: the invite fails and nothing is sent.
+        var modern = await RoomTests.CreateRoomAsync(Client, alice, new { room_version = "10" });
+        var refused = await Client.PostAsync($"/_matrix/client/v3/rooms/{RoomTests.R(modern)}/invite", new { user_id = invitee }, alice.AccessToken);
+        Assert.Equal(403, refused.Status);
+        Assert.Single(remote.V1InvitesReceived);
+    }
+
+    [Fact]
     public async Task A_server_the_acl_bans_gets_an_error_for_its_pdus_and_cannot_join_or_invite()
     {
         await using var remote = new FakeRemoteServer();

@@ -30,6 +30,8 @@ public sealed class FakeRemoteServer : IAsyncDisposable
     public bool ServesKeys { get; set; } = true;
     /// <summary>When set, every <c>make_join</c> is refused with this status and error body.</summary>
     public (int Status, JsonObject Error)? MakeJoinRefusal { get; set; }
+    /// <summary>Invites this server took through the v1 API (it knows no v2 invite, as servers before 2019), countersigned.</summary>
+    public List<JsonObject> V1InvitesReceived { get; } = [];
 
     public FakeRemoteServer()
     {
@@ -53,10 +55,36 @@ public sealed class FakeRemoteServer : IAsyncDisposable
                 await LoopbackListener.RespondAsync(context, refusal.Status, refusal.Error);
                 return;
             }
+            if (await AnswerInviteAsync(context))
+                return;
             var answer = Answer(context.Request, keys);
             await LoopbackListener.RespondAsync(context, answer is null ? 404 : 200,
                 answer ?? new JsonObject { ["errcode"] = "M_NOT_FOUND", ["error"] = "Not found" });
         }
+    }
+
+    /// <summary>A server of before room versions: v2 invites are unknown to it, v1 invites (version 1 rooms) it countersigns.</summary>
+    private async Task<bool> AnswerInviteAsync(HttpListenerContext context)
+    {
+        var path = context.Request.Url!.AbsolutePath;
+        if (path.StartsWith("/_matrix/federation/v2/invite/", StringComparison.Ordinal))
+        {
+            await LoopbackListener.RespondAsync(context, 404, new JsonObject { ["errcode"] = "M_UNRECOGNIZED", ["error"] = "Unrecognized request" });
+            return true;
+        }
+        if (!path.StartsWith("/_matrix/federation/v1/invite/", StringComparison.Ordinal))
+            return false;
+        var invite = JsonNode.Parse(await new StreamReader(context.Request.InputStream).ReadToEndAsync())!.AsObject();
+        V1InvitesReceived.Add(invite);
+        var signed = (JsonObject)invite.DeepClone();
+        signed.Remove("unsigned");
+        EventSigning.AddSignature(signed, RoomVersions.Find("1")!, ServerName, Key);
+        var body = System.Text.Encoding.UTF8.GetBytes(new JsonArray(200, new JsonObject { ["event"] = signed }).ToJsonString());
+        context.Response.StatusCode = 200;
+        context.Response.ContentType = "application/json";
+        await context.Response.OutputStream.WriteAsync(body);
+        context.Response.Close();
+        return true;
     }
 
     /// <summary>The key server, stored events and state IDs; get_missing_events never helps (as after a long outage).</summary>

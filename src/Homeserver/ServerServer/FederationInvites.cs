@@ -38,11 +38,21 @@ public sealed class FederationInvites(
         var server = EventSigning.ServerOf(invite.StateKey!)!;
         var stripped = await reader.StrippedStateAsync(room, ct, inviter: invite.Sender);
         var body = new JsonObject { ["room_version"] = room.Version.Id, ["event"] = invite.Json.DeepClone(), ["invite_room_state"] = stripped };
+        var path = $"{Uri.EscapeDataString(invite.RoomId)}/{Uri.EscapeDataString(invite.EventId)}";
         JsonObject? answer;
         try
         {
-            answer = await client.SendAsync(HttpMethod.Put, server,
-                $"/_matrix/federation/v2/invite/{Uri.EscapeDataString(invite.RoomId)}/{Uri.EscapeDataString(invite.EventId)}", body, ct) as JsonObject;
+            try
+            {
+                answer = await client.SendAsync(HttpMethod.Put, server, $"/_matrix/federation/v2/invite/{path}", body, ct) as JsonObject;
+            }
+            catch (FederationException e) when (IsUnknownEndpoint(e) && room.Version.EventIdFormat == EventIdFormat.ServerChosen)
+            {
+                // A server without the v2 API: the v1 invite carries the event itself, its stripped state in unsigned.
+                var legacy = (JsonObject)invite.Json.DeepClone();
+                ((JsonObject)(legacy["unsigned"] ??= new JsonObject()))["invite_room_state"] = stripped.DeepClone();
+                answer = (await client.SendAsync(HttpMethod.Put, server, $"/_matrix/federation/v1/invite/{path}", legacy, ct) as JsonArray)?[1] as JsonObject;
+            }
         }
         catch (FederationException e) when (e.Status is 400 or 403 or 404)
         {
@@ -59,6 +69,10 @@ public sealed class FederationInvites(
             throw new MatrixException(502, "M_UNKNOWN", $"{server} did not counter-sign the invite.");
         return countersigned;
     }
+
+    /// <summary>How a server that lacks an endpoint answers (Synapse's reading): 404 or 405 without a Matrix error, or M_UNRECOGNIZED.</summary>
+    private static bool IsUnknownEndpoint(FederationException e) =>
+        e.Errcode == "M_UNRECOGNIZED" || (e.Status is 404 or 405 && e.Errcode is null);
 
     private async Task ReceiveInviteAsync(HttpContext context)
     {
