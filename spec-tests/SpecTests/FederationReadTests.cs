@@ -157,6 +157,49 @@ public sealed class FederationReadTests() : ServerFixture("sqlite", FederationFi
     }
 
     [Fact]
+    public async Task Joins_for_others_or_unsigned_are_403_a_left_room_cannot_be_joined_and_redactions_stay_in_their_room()
+    {
+        await using var remote = new FakeRemoteServer();
+        var admin = await AdminAsync();
+        var fakeUser = $"@fake:{remote.ServerName}";
+        var roomA = await RoomTests.CreateRoomAsync(Client, admin, new
+        {
+            preset = "public_chat", room_version = "12",
+            power_level_content_override = new { users = new Dictionary<string, int> { [fakeUser] = 100 } },
+        });
+        var r = Uri.EscapeDataString(roomA);
+        var made = await remote.SendAsync(Server, HttpMethod.Get, $"/_matrix/federation/v1/make_join/{r}/{Uri.EscapeDataString(fakeUser)}?ver=12");
+        var unsigned = (JsonObject)made.Body!["event"]!.DeepClone();
+        unsigned["origin_server_ts"] = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds();
+        var unsignedId = $"${Guid.NewGuid():N}";
+        Assert.Equal(403, (await remote.SendAsync(Server, HttpMethod.Put, $"/_matrix/federation/v2/send_join/{r}/{Uri.EscapeDataString(unsignedId)}", unsigned)).Status);
+        var forOther = (JsonObject)unsigned.DeepClone();
+        forOther["sender"] = "@someone:other.example";
+        forOther["state_key"] = "@someone:other.example";
+        Matrix.Federation.Events.EventSigning.HashAndSign(forOther, Matrix.Federation.Rooms.RoomVersions.V12, remote.ServerName, remote.Key);
+        var otherId = Matrix.Federation.Events.Pdu.Parse(forOther, Matrix.Federation.Rooms.RoomVersions.V12).EventId;
+        Assert.Equal(403, (await remote.SendAsync(Server, HttpMethod.Put, $"/_matrix/federation/v2/send_join/{r}/{Uri.EscapeDataString(otherId)}", forOther)).Status);
+
+        // A redaction in room A naming an event of room B redacts nothing.
+        await remote.JoinAsync(Server, roomA, "fake");
+        var roomB = await RoomTests.CreateRoomAsync(Client, admin, new { preset = "public_chat", room_version = "12" });
+        var target = await RoomTests.SendAsync(Client, admin, roomB, "stays");
+        var redaction = await RemoteMessageAsync(remote, roomA, fakeUser, "");
+        redaction["type"] = "m.room.redaction";
+        redaction["content"] = new JsonObject { ["redacts"] = target };
+        Matrix.Federation.Events.EventSigning.HashAndSign(redaction, Matrix.Federation.Rooms.RoomVersions.V12, remote.ServerName, remote.Key);
+        await remote.SendAsync(Server, HttpMethod.Put, $"/_matrix/federation/v1/send/{Guid.NewGuid():N}", Transaction(remote, redaction));
+        var kept = await Client.GetAsync($"/_matrix/client/v3/rooms/{Uri.EscapeDataString(roomB)}/event/{Uri.EscapeDataString(target)}", admin.AccessToken);
+        Assert.Equal("stays", kept.Body!["content"]!["body"]!.GetValue<string>());
+
+        // Once nobody of this server is in a room, it lets nobody in.
+        var left = await RoomTests.CreateRoomAsync(Client, admin, new { preset = "public_chat", room_version = "12" });
+        Assert.Equal(200, (await Client.PostAsync($"/_matrix/client/v3/rooms/{Uri.EscapeDataString(left)}/leave", new { }, admin.AccessToken)).Status);
+        var refused = await remote.SendAsync(Server, HttpMethod.Get, $"/_matrix/federation/v1/make_join/{Uri.EscapeDataString(left)}/{Uri.EscapeDataString(fakeUser)}?ver=12");
+        Assert.Equal((404, "M_NOT_FOUND"), (refused.Status, refused.Errcode));
+    }
+
+    [Fact]
     public async Task A_rejected_event_is_handled_without_error_and_its_state_is_not_served()
     {
         await using var remote = new FakeRemoteServer();

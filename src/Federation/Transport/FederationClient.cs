@@ -13,6 +13,9 @@ public sealed class FederationException(int status, string? errcode, string mess
     /// <summary>The HTTP status, or 0 when the server could not be reached.</summary>
     public int Status { get; } = status;
     public string? Errcode { get; } = errcode;
+
+    /// <summary>How a server that lacks an endpoint answers (Synapse's reading): 404 or 405 without a Matrix error, or M_UNRECOGNIZED.</summary>
+    public bool IsUnknownEndpoint => Errcode == "M_UNRECOGNIZED" || (Status is 404 or 405 && Errcode is null);
 }
 
 /// <summary>Requests to other homeservers: discovery, X-Matrix signed requests, canonical JSON bodies, JSON answers.</summary>

@@ -291,7 +291,7 @@ public sealed partial class EventSpine(
                     else
                         await rooms.SetCurrentStateAsync(s, pdu.RoomId, key.Type, key.Key, eventId, membership);
                 if (pdu.Redacts is { } redacted)
-                    await rooms.MarkRedactedAsync(s, redacted, pdu.EventId);
+                    await rooms.MarkRedactedAsync(s, redacted, pdu.EventId, pdu.RoomId);
             }
             if (request?.Transaction is var (deviceId, txnId))
                 await rooms.InsertTxnAsync(s, pdu.Sender, deviceId, txnId, pdu.EventId, now);

@@ -84,8 +84,10 @@ public sealed class RoomStore(RecentEventIndex recentEvents)
         "UPDATE events SET outlier = 0, stream_ordering = @streamOrdering, state_group = @stateGroup WHERE event_id = @eventId AND outlier = 1",
         new { eventId, streamOrdering, stateGroup });
 
-    public Task MarkRedactedAsync(DbSession s, string eventId, string redactionId) =>
-        s.DeferAsync("UPDATE events SET redacted_by = @redactionId WHERE event_id = @eventId AND redacted_by IS NULL", new { eventId, redactionId });
+    /// <summary>Marks an event redacted; only an event of the redaction's own room (one elsewhere is not its to redact).</summary>
+    public Task MarkRedactedAsync(DbSession s, string eventId, string redactionId, string roomId) =>
+        s.DeferAsync("UPDATE events SET redacted_by = @redactionId WHERE event_id = @eventId AND room_id = @roomId AND redacted_by IS NULL",
+            new { eventId, redactionId, roomId });
 
     /// <summary>Room events with <paramref name="after"/> &lt; stream ordering &lt;= <paramref name="upTo"/>, newest first when <paramref name="newestFirst"/>.</summary>
     public SqlRead<EventRow, List<EventRow>> RoomEvents(string roomId, long after, long upTo, int limit, bool newestFirst) => SqlReads.Rows<EventRow>(

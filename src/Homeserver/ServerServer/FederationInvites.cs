@@ -46,7 +46,7 @@ public sealed class FederationInvites(
             {
                 answer = await client.SendAsync(HttpMethod.Put, server, $"/_matrix/federation/v2/invite/{path}", body, ct) as JsonObject;
             }
-            catch (FederationException e) when (IsUnknownEndpoint(e) && room.Version.EventIdFormat == EventIdFormat.ServerChosen)
+            catch (FederationException e) when (e.IsUnknownEndpoint && room.Version.EventIdFormat == EventIdFormat.ServerChosen)
             {
                 // A server without the v2 API: the v1 invite carries the event itself, its stripped state in unsigned.
                 var legacy = (JsonObject)invite.Json.DeepClone();
@@ -69,10 +69,6 @@ public sealed class FederationInvites(
             throw new MatrixException(502, "M_UNKNOWN", $"{server} did not counter-sign the invite.");
         return countersigned;
     }
-
-    /// <summary>How a server that lacks an endpoint answers (Synapse's reading): 404 or 405 without a Matrix error, or M_UNRECOGNIZED.</summary>
-    private static bool IsUnknownEndpoint(FederationException e) =>
-        e.Errcode == "M_UNRECOGNIZED" || (e.Status is 404 or 405 && e.Errcode is null);
 
     private async Task ReceiveInviteAsync(HttpContext context)
     {

@@ -51,6 +51,9 @@ public sealed class FederationMembershipEndpoints(
         if ((membership != "leave" && !supported.Contains(room.Version.Id)) || (membership == "knock" && !room.Version.KnockJoinRule))
             throw new MatrixException(400, "M_INCOMPATIBLE_ROOM_VERSION", $"The room has version {room.Version.Id}.",
                 new JsonObject { ["room_version"] = room.Version.Id });
+        // A room this server has left (nobody of it joined) is not this server's to let anyone into (404, as Synapse).
+        if (membership == "join" && !room.JoinedServers.Contains(config.ServerName))
+            throw MatrixException.NotFound("No user of this server is in the room.");
         var authoriser = authoriserFor is null ? null : await authoriserFor(room, userId);
         var template = await spine.MembershipTemplateAsync(room, userId, membership, context.RequestAborted, authoriser);
         await context.WriteJsonAsync(new JsonObject { ["room_version"] = room.Version.Id, ["event"] = template });
@@ -94,12 +97,17 @@ public sealed class FederationMembershipEndpoints(
     {
         if (body is not JsonObject json)
             throw MatrixException.BadJson($"The body must be the {membership} event.");
+        // Unsigned (no hashes or signatures at all) is refused as any bad signature is (403, as Synapse), not as malformed.
+        if (json["signatures"] is not JsonObject || json["hashes"] is not JsonObject)
+            throw MatrixException.Forbidden($"The {membership} is not signed.");
         if (!PduParser.TryParseUntrusted(json, room.Version, out var pdu, out var error))
             throw MatrixException.BadJson(error);
         if (pdu.EventId != context.Route("eventId") || pdu.RoomId != room.RoomId)
             throw MatrixException.BadJson("The event does not match the path.");
-        if (pdu.Type != "m.room.member" || pdu.Membership != membership || pdu.StateKey != pdu.Sender || EventSigning.ServerOf(pdu.Sender) != origin)
-            throw MatrixException.BadJson($"Expected a {membership} of one of the origin's users.");
+        if (pdu.Type != "m.room.member" || pdu.Membership != membership || pdu.StateKey != pdu.Sender)
+            throw MatrixException.BadJson($"Expected a {membership} of the event's sender.");
+        if (EventSigning.ServerOf(pdu.Sender) != origin)
+            throw MatrixException.Forbidden($"A server may only send the {membership}s of its own users.");
         return pdu;
     }
 

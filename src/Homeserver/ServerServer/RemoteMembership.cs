@@ -70,9 +70,19 @@ public sealed class RemoteMembership(FederationClient client, EventSpine spine, 
         var pdu = SignedMembership(template, version, roomId, userId, content);
         var join = pdu.Json;
 
-        var answer = await client.SendAsync(HttpMethod.Put, server,
-            $"/_matrix/federation/v2/send_join/{Uri.EscapeDataString(roomId)}/{Uri.EscapeDataString(pdu.EventId)}", join, ct) as JsonObject
-            ?? throw new FederationException(0, null, "send_join answered no object");
+        var sendPath = $"{Uri.EscapeDataString(roomId)}/{Uri.EscapeDataString(pdu.EventId)}";
+        JsonObject answer;
+        try
+        {
+            answer = await client.SendAsync(HttpMethod.Put, server, $"/_matrix/federation/v2/send_join/{sendPath}", join, ct) as JsonObject
+                ?? throw new FederationException(0, null, "send_join answered no object");
+        }
+        catch (FederationException e) when (e.IsUnknownEndpoint)
+        {
+            // A server without v2: the deprecated v1 answers [200, body].
+            answer = (await client.SendAsync(HttpMethod.Put, server, $"/_matrix/federation/v1/send_join/{sendPath}", join, ct) as JsonArray)?[1] as JsonObject
+                ?? throw new FederationException(0, null, "v1 send_join answered no [200, object]");
+        }
         // A restricted join comes back counter-signed by the authorising server.
         if (answer["event"] is JsonObject signedJoin && Parse(signedJoin, version) is { } countersigned && countersigned.EventId == pdu.EventId)
             pdu = countersigned;
