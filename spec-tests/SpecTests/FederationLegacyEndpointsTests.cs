@@ -89,6 +89,9 @@ public sealed class FederationLegacyEndpointsTests() : ServerFixture("sqlite", F
         Assert.Equal(invitee, received["state_key"]!.GetValue<string>());
         Assert.Contains(received["unsigned"]!["invite_room_state"]!.AsArray(), e => e!["type"]!.GetValue<string>() == "m.room.name");
         Assert.Equal("invite", (await Client.GetAsync($"/_matrix/client/v3/rooms/{RoomTests.R(roomId)}/state/m.room.member/{invitee}", alice.AccessToken)).Str("membership"));
+        // The invite reached the server through /invite; not being in the room, it gets no transaction of it.
+        await Task.Delay(1000);
+        Assert.DoesNotContain(remote.PdusReceived, p => p["state_key"]?.GetValue<string>() == invitee);
 
         // A room of a later version cannot be offered through v1: the invite fails and nothing is sent.
         var modern = await RoomTests.CreateRoomAsync(Client, alice, new { room_version = "10" });

@@ -32,6 +32,8 @@ public sealed class FakeRemoteServer : IAsyncDisposable
     public (int Status, JsonObject Error)? MakeJoinRefusal { get; set; }
     /// <summary>Invites this server took through the v1 API (it knows no v2 invite, as servers before 2019), countersigned.</summary>
     public List<JsonObject> V1InvitesReceived { get; } = [];
+    /// <summary>The PDUs of every transaction (<c>/send</c>) this server was sent.</summary>
+    public System.Collections.Concurrent.ConcurrentQueue<JsonObject> PdusReceived { get; } = new();
 
     public FakeRemoteServer()
     {
@@ -63,13 +65,24 @@ public sealed class FakeRemoteServer : IAsyncDisposable
         }
     }
 
-    /// <summary>A server of before room versions: v2 invites are unknown to it, v1 invites (version 1 rooms) it countersigns.</summary>
+    /// <summary>
+    /// Transactions it takes (recording their PDUs); as a server of before room versions, it knows no v2 invite and
+    /// countersigns v1 invites (version 1 rooms).
+    /// </summary>
     private async Task<bool> AnswerInviteAsync(HttpListenerContext context)
     {
         var path = context.Request.Url!.AbsolutePath;
         if (path.StartsWith("/_matrix/federation/v2/invite/", StringComparison.Ordinal))
         {
             await LoopbackListener.RespondAsync(context, 404, new JsonObject { ["errcode"] = "M_UNRECOGNIZED", ["error"] = "Unrecognized request" });
+            return true;
+        }
+        if (path.StartsWith("/_matrix/federation/v1/send/", StringComparison.Ordinal))
+        {
+            var transaction = JsonNode.Parse(await new StreamReader(context.Request.InputStream).ReadToEndAsync())!;
+            foreach (var pdu in transaction["pdus"]!.AsArray().OfType<JsonObject>())
+                PdusReceived.Enqueue(pdu);
+            await LoopbackListener.RespondAsync(context, 200, new JsonObject { ["pdus"] = new JsonObject() });
             return true;
         }
         if (!path.StartsWith("/_matrix/federation/v1/invite/", StringComparison.Ordinal))

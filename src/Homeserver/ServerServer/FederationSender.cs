@@ -82,8 +82,12 @@ public sealed class FederationSender(Database db, FederationClient client, Strea
     /// <summary>A request from a destination shows it is back: retry it now.</summary>
     public void DestinationIsUp(string server) => Queues.ResetBackoff(server);
 
+    /// <summary>
+    /// The server of a membership change's target, told even when none of its users is joined (a rescinded invite, a
+    /// ban); an invite itself reached it through <c>/invite</c>, and a server not in the room cannot take it in a transaction.
+    /// </summary>
     private static string? TargetServer(Pdu pdu) =>
-        pdu.Type == "m.room.member" && UserId.TryParse(pdu.StateKey, out var target) ? target.Server.Value : null;
+        pdu.Type == "m.room.member" && pdu.Membership != "invite" && UserId.TryParse(pdu.StateKey, out var target) ? target.Server.Value : null;
 
     /// <summary>The servers of the room's joined members: only they may receive its events.</summary>
     private void Wake(string server) => Queues.Wake(server);
