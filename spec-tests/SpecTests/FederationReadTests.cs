@@ -191,6 +191,9 @@ public sealed class FederationReadTests() : ServerFixture("sqlite", FederationFi
         await remote.SendAsync(Server, HttpMethod.Put, $"/_matrix/federation/v1/send/{Guid.NewGuid():N}", Transaction(remote, redaction));
         var kept = await Client.GetAsync($"/_matrix/client/v3/rooms/{Uri.EscapeDataString(roomB)}/event/{Uri.EscapeDataString(target)}", admin.AccessToken);
         Assert.Equal("stays", kept.Body!["content"]!["body"]!.GetValue<string>());
+        // Nor is it an event of room A: it is rejected, never shown.
+        var timelineA = await Client.GetAsync($"/_matrix/client/v3/rooms/{r}/messages?dir=b&limit=20", admin.AccessToken);
+        Assert.DoesNotContain(timelineA.Body!["chunk"]!.AsArray(), e => e!["type"]!.GetValue<string>() == "m.room.redaction");
 
         // Once nobody of this server is in a room, it lets nobody in.
         var left = await RoomTests.CreateRoomAsync(Client, admin, new { preset = "public_chat", room_version = "12" });

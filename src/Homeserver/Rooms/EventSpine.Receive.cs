@@ -50,6 +50,10 @@ public sealed partial class EventSpine
         var stateBeforeGroup = prevRows.Count == 1 && prevRows[0].Rejected == 0 ? prevRows[0].StateGroup : (long?)null;
         if (authCheck.Allowed)
             authCheck = EventAuthorizer.Check(pdu, await LoadStateLookupAsync(room.Version, stateBefore, pdu, ct));
+        // A redaction naming a known event of another room is no redaction of this one (rejected, as Synapse does).
+        if (authCheck.Allowed && pdu.Redacts is { } target && await db.ReadAsync(s => rooms.GetEventAsync(s, target), ct) is { } redacted
+            && redacted.RoomId != pdu.RoomId)
+            authCheck = AuthResult.Reject("the redaction names an event of another room");
         if (!authCheck.Allowed)
         {
             var rejected = await PersistAsync(room, pdu, stateBefore, stateBeforeGroup, Disposition.Rejected, null, ct);
