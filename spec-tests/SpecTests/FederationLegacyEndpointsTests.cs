@@ -101,6 +101,23 @@ public sealed class FederationLegacyEndpointsTests() : ServerFixture("sqlite", F
     }
 
     [Fact]
+    public async Task A_countersigned_invite_that_is_no_valid_event_is_bad_json()
+    {
+        await using var remote = new FakeRemoteServer();
+        var alice = await Client.RegisterAsync();
+        var roomId = await RoomTests.CreateRoomAsync(Client, alice, new { room_version = "6" });
+        remote.V2InviteAnswer = signed =>
+        {
+            signed["bad_val"] = 1.1;
+            return signed;
+        };
+        var invitee = $"@float:{remote.ServerName}";
+        var invited = await Client.PostAsync($"/_matrix/client/v3/rooms/{RoomTests.R(roomId)}/invite", new { user_id = invitee }, alice.AccessToken);
+        Assert.Equal((400, "M_BAD_JSON"), (invited.Status, invited.Errcode));
+        Assert.Equal(404, (await Client.GetAsync($"/_matrix/client/v3/rooms/{RoomTests.R(roomId)}/state/m.room.member/{invitee}", alice.AccessToken)).Status);
+    }
+
+    [Fact]
     public async Task A_server_the_acl_bans_gets_an_error_for_its_pdus_and_cannot_join_or_invite()
     {
         await using var remote = new FakeRemoteServer();

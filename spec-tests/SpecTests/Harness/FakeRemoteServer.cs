@@ -32,6 +32,8 @@ public sealed class FakeRemoteServer : IAsyncDisposable
     public (int Status, JsonObject Error)? MakeJoinRefusal { get; set; }
     /// <summary>Invites this server took through the v1 API (it knows no v2 invite, as servers before 2019), countersigned.</summary>
     public List<JsonObject> V1InvitesReceived { get; } = [];
+    /// <summary>When set, v2 invites are countersigned and answered with what this makes of the signed event.</summary>
+    public Func<JsonObject, JsonObject>? V2InviteAnswer { get; set; }
     /// <summary>The PDUs of every transaction (<c>/send</c>) this server was sent.</summary>
     public System.Collections.Concurrent.ConcurrentQueue<JsonObject> PdusReceived { get; } = new();
 
@@ -74,7 +76,16 @@ public sealed class FakeRemoteServer : IAsyncDisposable
         var path = context.Request.Url!.AbsolutePath;
         if (path.StartsWith("/_matrix/federation/v2/invite/", StringComparison.Ordinal))
         {
-            await LoopbackListener.RespondAsync(context, 404, new JsonObject { ["errcode"] = "M_UNRECOGNIZED", ["error"] = "Unrecognized request" });
+            if (V2InviteAnswer is null)
+            {
+                await LoopbackListener.RespondAsync(context, 404, new JsonObject { ["errcode"] = "M_UNRECOGNIZED", ["error"] = "Unrecognized request" });
+                return true;
+            }
+            var request = JsonNode.Parse(await new StreamReader(context.Request.InputStream).ReadToEndAsync())!;
+            var version = RoomVersions.Find(request["room_version"]!.GetValue<string>())!;
+            var invited = (JsonObject)request["event"]!.DeepClone();
+            EventSigning.AddSignature(invited, version, ServerName, Key);
+            await LoopbackListener.RespondAsync(context, 200, new JsonObject { ["event"] = V2InviteAnswer(invited) });
             return true;
         }
         if (path.StartsWith("/_matrix/federation/v1/send/", StringComparison.Ordinal))

@@ -62,6 +62,9 @@ public sealed class FederationInvites(
         {
             throw new MatrixException(502, "M_UNKNOWN", $"Could not reach {server} to invite: {e.Message}");
         }
+        // An answer that is no valid event of the room's version (floats, say) is bad JSON, as Synapse reports it.
+        if (answer?["event"] is JsonObject returned && !PduParser.TryParseUntrusted(returned, room.Version, out _, out var invalid))
+            throw MatrixException.BadJson($"{server} answered the invite with an invalid event: {invalid}");
         if (answer?["event"] is not JsonObject signed || !PduParser.TryParse(signed, room.Version, out var countersigned, out _)
             || countersigned.EventId != invite.EventId
             || !EventSigning.HasValidSignatures(countersigned, await keys.KeysForAsync(countersigned, ct), out _)
