@@ -168,5 +168,11 @@ public sealed class FederationLegacyEndpointsTests() : ServerFixture("sqlite", F
             new { }, alice.AccessToken);
         Assert.Equal((400, "M_CUSTOM_REFUSAL"), (join.Status, join.Errcode));
         Assert.Contains("not today", join.Str("error"));
+
+        // What the refusal says beside its errcode comes along (the room version a server cannot join, say).
+        remote.MakeJoinRefusal = (400, new JsonObject { ["errcode"] = "M_INCOMPATIBLE_ROOM_VERSION", ["error"] = "too new", ["room_version"] = "future-1" });
+        var incompatible = await Client.PostAsync($"/_matrix/client/v3/join/{Uri.EscapeDataString($"!future:{remote.ServerName}")}?server_name={Uri.EscapeDataString(remote.ServerName)}",
+            new { }, alice.AccessToken);
+        Assert.Equal(("M_INCOMPATIBLE_ROOM_VERSION", "future-1"), (incompatible.Errcode, incompatible.Str("room_version")));
     }
 }

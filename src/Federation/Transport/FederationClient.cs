@@ -8,8 +8,11 @@ using Matrix.Federation.Json;
 namespace Matrix.Federation.Transport;
 
 /// <summary>A request to another server failed: it answered with an error, or could not be reached.</summary>
-public sealed class FederationException(int status, string? errcode, string message) : Exception(message)
+public sealed class FederationException(int status, string? errcode, string message, JsonObject? errorBody = null) : Exception(message)
 {
+    /// <summary>The remote server's error body, when it sent a JSON one (fields beside errcode, e.g. room_version).</summary>
+    public JsonObject? ErrorBody { get; } = errorBody;
+
     /// <summary>The HTTP status, or 0 when the server could not be reached.</summary>
     public int Status { get; } = status;
     public string? Errcode { get; } = errcode;
@@ -91,7 +94,7 @@ public sealed class FederationClient(HttpClient http, ServerNameResolver resolve
                     ? ": " + message[..Math.Min(message.Length, 300)]
                     : "";
                 throw new FederationException((int)response.StatusCode, errcode,
-                    $"{destination} answered {(int)response.StatusCode}{(errcode is null ? "" : " " + errcode)}{reason}");
+                    $"{destination} answered {(int)response.StatusCode}{(errcode is null ? "" : " " + errcode)}{reason}", json as JsonObject);
             }
             return json;
         }

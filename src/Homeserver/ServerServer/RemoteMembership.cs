@@ -49,8 +49,20 @@ public sealed class RemoteMembership(FederationClient client, EventSpine spine, 
             }
         }
         if (refusal is not null)
-            throw new MatrixException(refusal.Status, refusal.Errcode!, $"The join was refused: {refusal.Message}");
+            throw new MatrixException(refusal.Status, refusal.Errcode!, $"The join was refused: {refusal.Message}", RefusalDetails(refusal));
         throw MatrixException.NotFound(failures.Count == 0 ? "No server to join the room through." : $"Could not join: {string.Join("; ", failures)}");
+    }
+
+    /// <summary>What the refusing server said beside errcode and error (the room_version of M_INCOMPATIBLE_ROOM_VERSION, say).</summary>
+    private static JsonObject? RefusalDetails(FederationException refusal)
+    {
+        if (refusal.ErrorBody is not { } body)
+            return null;
+        var details = new JsonObject();
+        foreach (var (key, value) in body)
+            if (key is not ("errcode" or "error") && value is JsonValue)
+                details[key] = value.DeepClone();
+        return details;
     }
 
     private async Task JoinThroughAsync(string server, string roomId, string userId, JsonObject profileContent, CancellationToken ct)
