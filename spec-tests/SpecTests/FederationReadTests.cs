@@ -222,8 +222,16 @@ public sealed class FederationReadTests() : ServerFixture("sqlite", FederationFi
             var state = await remote.SendAsync(Server, HttpMethod.Get, $"/_matrix/federation/v1/{endpoint}/{Uri.EscapeDataString(roomId)}?event_id={Uri.EscapeDataString(eventId)}");
             Assert.Equal((404, "M_NOT_FOUND"), (state.Status, state.Errcode));
         }
+        // An event citing the rejected one as its prev event sees the state from before it, unchanged, and is accepted.
+        var next = await RemoteMessageAsync(remote, roomId, fakeUser, "after the rejected one");
+        next["prev_events"] = new JsonArray(eventId);
+        next["depth"] = rejected["depth"]!.GetValue<long>() + 1;
+        Matrix.Federation.Events.EventSigning.HashAndSign(next, Matrix.Federation.Rooms.RoomVersions.V12, remote.ServerName, remote.Key);
+        var nextSent = await remote.SendAsync(Server, HttpMethod.Put, $"/_matrix/federation/v1/send/{Guid.NewGuid():N}", Transaction(remote, next));
+        Assert.Equal("{}", Assert.Single(nextSent.Body!["pdus"]!.AsObject()).Value!.ToJsonString());
         var messages = await Client.GetAsync($"/_matrix/client/v3/rooms/{Uri.EscapeDataString(roomId)}/messages?dir=b&limit=20", admin.AccessToken);
         Assert.DoesNotContain(messages.Body!["chunk"]!.AsArray(), m => m!["content"]?["body"]?.GetValue<string>() == "not a member");
+        Assert.Contains(messages.Body!["chunk"]!.AsArray(), m => m!["content"]?["body"]?.GetValue<string>() == "after the rejected one");
     }
 
     [Fact]

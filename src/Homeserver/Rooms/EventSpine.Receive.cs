@@ -47,7 +47,7 @@ public sealed partial class EventSpine
         // 5. Auth against the state before it, resolved from the states after its prev events.
         var prevRows = pdu.PrevEvents.Select(id => byId[id]).ToList();
         var stateBefore = await StateBeforeAsync(room, pdu, prevRows, ct);
-        var stateBeforeGroup = prevRows.Count == 1 && prevRows[0].Rejected == 0 ? prevRows[0].StateGroup : (long?)null;
+        var stateBeforeGroup = prevRows.Count == 1 ? prevRows[0].StateGroup : (long?)null;
         if (authCheck.Allowed)
             authCheck = EventAuthorizer.Check(pdu, await LoadStateLookupAsync(room.Version, stateBefore, pdu, ct));
         // A redaction naming a known event of another room is no redaction of this one (rejected, as Synapse does).
@@ -76,11 +76,14 @@ public sealed partial class EventSpine
         return await StateBeforeAsync(room, pdu, prevRows, ct);
     }
 
-    /// <summary>The state before an event: the state after its prev event, or the resolution of several.</summary>
+    /// <summary>
+    /// The state before an event: the state after its prev event, or the resolution of several. A rejected prev event
+    /// changed nothing: its state group is the state before it, which is the state it leaves.
+    /// </summary>
     private async Task<IReadOnlyDictionary<StateKey, string>> StateBeforeAsync(RoomSnapshot room, Pdu pdu, List<EventRow> prevRows, CancellationToken ct)
     {
         var states = new List<IReadOnlyDictionary<StateKey, string>>();
-        foreach (var row in prevRows.Where(r => r.Rejected == 0))
+        foreach (var row in prevRows)
             states.Add(await db.ReadAsync(s => stateGroups.LoadAsync(s, row.StateGroup), ct));
         return await ResolveAsync(room.Version, pdu.RoomId, states, ct);
     }
