@@ -104,28 +104,22 @@ public sealed class FederationReadTests() : ServerFixture("sqlite", FederationFi
         Assert.Contains(messages, m => m!["content"]!.AsObject().Count == 0);
     }
 
-    [Fact]
-    public async Task A_gap_too_long_for_get_missing_events_is_bridged_with_state_ids()
+    /// <summary>
+    /// Messages by the fake server's user after its join that this server never heard of, each stored at the fake
+    /// server with the room state as of the join (for its <c>event</c> and <c>state_ids</c> answers).
+    /// </summary>
+    private static async Task<List<JsonObject>> UnheardMessagesAsync(HomeserverProcess server, FakeRemoteServer remote, string roomId, string fakeUser, int count)
     {
-        await using var remote = new FakeRemoteServer();
-        var admin = await AdminAsync();
-        var roomId = await RoomTests.CreateRoomAsync(Client, admin, new { preset = "public_chat", room_version = "12" });
-        var fakeUser = await remote.JoinAsync(Server, roomId, "fake");
         var join = remote.LastJoinEventId!;
-        var r = Uri.EscapeDataString(roomId);
-
-        // The room state as of the fake join (state before it, plus the join itself), as the fake server knows it.
-        var before = await remote.SendAsync(Server, HttpMethod.Get, $"/_matrix/federation/v1/state_ids/{r}?event_id={Uri.EscapeDataString(join)}");
+        var before = await remote.SendAsync(server, HttpMethod.Get, $"/_matrix/federation/v1/state_ids/{Uri.EscapeDataString(roomId)}?event_id={Uri.EscapeDataString(join)}");
         var stateIds = before.Body!["pdu_ids"]!.AsArray().Select(n => n!.GetValue<string>()).Append(join).ToList();
         var authChainIds = before.Body!["auth_chain_ids"]!.AsArray().Select(n => n!.GetValue<string>()).ToList();
         var template = (JsonObject)remote.Events[join].DeepClone();
         var powerLevels = template["auth_events"]!.AsArray().Select(a => a!.GetValue<string>()).First(id => id != join && stateIds.Contains(id));
-
-        // Thirty messages this server never hears of, then one that cites the last of them.
         var prev = join;
         var depth = template["depth"]!.GetValue<long>();
-        JsonObject? last = null;
-        for (var i = 0; i <= 30; i++)
+        var messages = new List<JsonObject>();
+        for (var i = 0; i < count; i++)
         {
             var message = new JsonObject
             {
@@ -142,16 +136,29 @@ public sealed class FederationReadTests() : ServerFixture("sqlite", FederationFi
                 ["auth_chain_ids"] = new JsonArray(authChainIds.Select(s => (JsonNode)s).ToArray()),
             };
             prev = id;
-            last = message;
+            messages.Add(message);
         }
+        return messages;
+    }
 
-        var sent = await remote.SendAsync(Server, HttpMethod.Put, $"/_matrix/federation/v1/send/{Guid.NewGuid():N}", Transaction(remote, last!));
+    [Fact]
+    public async Task A_gap_too_long_for_get_missing_events_is_bridged_with_state_ids()
+    {
+        await using var remote = new FakeRemoteServer();
+        var admin = await AdminAsync();
+        var roomId = await RoomTests.CreateRoomAsync(Client, admin, new { preset = "public_chat", room_version = "12" });
+        var fakeUser = await remote.JoinAsync(Server, roomId, "fake");
+        var r = Uri.EscapeDataString(roomId);
+        // Thirty messages this server never hears of, then one that cites the last of them.
+        var last = (await UnheardMessagesAsync(Server, remote, roomId, fakeUser, 31))[^1];
+
+        var sent = await remote.SendAsync(Server, HttpMethod.Put, $"/_matrix/federation/v1/send/{Guid.NewGuid():N}", Transaction(remote, last));
         var result = Assert.Single(sent.Body!["pdus"]!.AsObject());
         Assert.Null(result.Value!["error"]);
         var messages = await Client.GetAsync($"/_matrix/client/v3/rooms/{r}/messages?dir=b&limit=5", admin.AccessToken);
         Assert.Equal("remote 30", messages.Body!["chunk"]![0]!["content"]!["body"]!.GetValue<string>());
         // The bridged prev event is an outlier: this server does not serve a state it only took from another.
-        var outlier = last!["prev_events"]![0]!.GetValue<string>();
+        var outlier = last["prev_events"]![0]!.GetValue<string>();
         var outlierState = await remote.SendAsync(Server, HttpMethod.Get, $"/_matrix/federation/v1/state_ids/{r}?event_id={Uri.EscapeDataString(outlier)}");
         Assert.Equal((404, "M_NOT_FOUND"), (outlierState.Status, outlierState.Errcode));
     }
@@ -200,6 +207,24 @@ public sealed class FederationReadTests() : ServerFixture("sqlite", FederationFi
         Assert.Equal(200, (await Client.PostAsync($"/_matrix/client/v3/rooms/{Uri.EscapeDataString(left)}/leave", new { }, admin.AccessToken)).Status);
         var refused = await remote.SendAsync(Server, HttpMethod.Get, $"/_matrix/federation/v1/make_join/{Uri.EscapeDataString(left)}/{Uri.EscapeDataString(fakeUser)}?ver=12");
         Assert.Equal((404, "M_NOT_FOUND"), (refused.Status, refused.Errcode));
+    }
+
+    [Fact]
+    public async Task What_get_missing_events_brings_but_cannot_place_is_placed_on_the_state_before_its_own_gap()
+    {
+        await using var remote = new FakeRemoteServer();
+        var admin = await AdminAsync();
+        var roomId = await RoomTests.CreateRoomAsync(Client, admin, new { preset = "public_chat", room_version = "12" });
+        var fakeUser = await remote.JoinAsync(Server, roomId, "fake");
+        // Q, R, S: S is sent, get_missing_events brings R only, so R's prev event Q is bridged with state_ids.
+        var messages = await UnheardMessagesAsync(Server, remote, roomId, fakeUser, 3);
+        remote.MissingEventsAnswer.Add(messages[1]);
+
+        var sent = await remote.SendAsync(Server, HttpMethod.Put, $"/_matrix/federation/v1/send/{Guid.NewGuid():N}", Transaction(remote, messages[2]));
+        Assert.Equal("{}", Assert.Single(sent.Body!["pdus"]!.AsObject()).Value!.ToJsonString());
+        var bodies = (await Client.GetAsync($"/_matrix/client/v3/rooms/{Uri.EscapeDataString(roomId)}/messages?dir=b&limit=10", admin.AccessToken))
+            .Body!["chunk"]!.AsArray().Select(e => e!["content"]?["body"]?.GetValue<string>()).ToList();
+        Assert.Equal(["remote 2", "remote 1"], bodies.Take(2));
     }
 
     [Fact]

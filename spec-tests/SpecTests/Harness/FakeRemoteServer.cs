@@ -28,6 +28,8 @@ public sealed class FakeRemoteServer : IAsyncDisposable
     public string? LastJoinEventId { get; private set; }
     /// <summary>False: its key server answers 404, as a server that is down would not answer at all.</summary>
     public bool ServesKeys { get; set; } = true;
+    /// <summary>What <c>get_missing_events</c> answers (nothing by default, as after a long outage).</summary>
+    public List<JsonObject> MissingEventsAnswer { get; } = [];
     /// <summary>When set, every <c>make_join</c> is refused with this status and error body.</summary>
     public (int Status, JsonObject Error)? MakeJoinRefusal { get; set; }
     /// <summary>Invites this server took through the v1 API (it knows no v2 invite, as servers before 2019), countersigned.</summary>
@@ -111,7 +113,7 @@ public sealed class FakeRemoteServer : IAsyncDisposable
         return true;
     }
 
-    /// <summary>The key server, stored events and state IDs; get_missing_events never helps (as after a long outage).</summary>
+    /// <summary>The key server, stored events and state IDs, and get_missing_events.</summary>
     private JsonObject? Answer(HttpListenerRequest request, JsonObject keys)
     {
         var path = Uri.UnescapeDataString(request.Url!.AbsolutePath);
@@ -124,7 +126,7 @@ public sealed class FakeRemoteServer : IAsyncDisposable
             && StateIds.TryGetValue(request.QueryString["event_id"] ?? "", out var ids))
             return (JsonObject)ids.DeepClone();
         if (path.StartsWith("/_matrix/federation/v1/get_missing_events/", StringComparison.Ordinal))
-            return new JsonObject { ["events"] = new JsonArray() };
+            return new JsonObject { ["events"] = new JsonArray(MissingEventsAnswer.Select(e => (JsonNode)e.DeepClone()).ToArray()) };
         return null;
     }
 

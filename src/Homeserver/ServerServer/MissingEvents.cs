@@ -17,7 +17,8 @@ public sealed class MissingEvents(FederationClient client, EventSpine spine, Ser
     public const int Limit = 20;
 
     /// <param name="pages">how many pages to ask for at most before giving up on the gap's far end</param>
-    public async Task FetchAsync(string server, RoomSnapshot room, IReadOnlyCollection<string> latestEvents, int pages, CancellationToken ct)
+    /// <returns>the fetched events still missing prev or auth events (the gap's far end was not reached), oldest first</returns>
+    public async Task<List<Pdu>> FetchAsync(string server, RoomSnapshot room, IReadOnlyCollection<string> latestEvents, int pages, CancellationToken ct)
     {
         var fetched = new Dictionary<string, Pdu>(StringComparer.Ordinal);
         var latest = latestEvents;
@@ -33,8 +34,11 @@ public sealed class MissingEvents(FederationClient client, EventSpine spine, Ser
             var stillMissing = citedElsewhere.Where(id => !here.Contains(id)).ToHashSet();
             latest = events.Where(e => e.PrevEvents.Any(stillMissing.Contains)).Select(e => e.EventId).ToList();
         }
+        var stuck = new List<Pdu>();
         foreach (var pdu in fetched.Values.OrderBy(e => e.Depth).ThenBy(e => e.OriginServerTs))
-            await spine.ReceiveAsync(pdu, await keys.KeysForAsync(pdu, ct), ct);
+            if ((await spine.ReceiveAsync(pdu, await keys.KeysForAsync(pdu, ct), ct)).Outcome == ReceiveOutcome.MissingEvents)
+                stuck.Add(pdu);
+        return stuck;
     }
 
     private async Task<List<Pdu>> PageAsync(string server, RoomSnapshot room, IReadOnlyCollection<string> latest, CancellationToken ct)

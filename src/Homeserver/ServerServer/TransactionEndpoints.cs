@@ -84,7 +84,15 @@ public sealed class TransactionEndpoints(
         var result = await spine.ReceiveAsync(pdu, await keys.KeysForAsync(pdu, ct), ct);
         if (result.Outcome == ReceiveOutcome.MissingEvents)
         {
-            await missingEvents.FetchAsync(origin, room, [pdu.EventId], pages: 1, ct);
+            // What get_missing_events brought but could not place (the gap's far end not reached) is placed on the state
+            // before its own missing prev events, as Synapse does, and the events after it follow.
+            var stuck = await missingEvents.FetchAsync(origin, room, [pdu.EventId], pages: 1, ct);
+            if (stuck.Count > 0)
+            {
+                await BridgeGapAsync(origin, room, stuck[0], ct);
+                foreach (var fetched in stuck)
+                    await spine.ReceiveAsync(fetched, await keys.KeysForAsync(fetched, ct), ct);
+            }
             result = await spine.ReceiveAsync(pdu, await keys.KeysForAsync(pdu, ct), ct);
         }
         if (result.Outcome == ReceiveOutcome.MissingEvents)
