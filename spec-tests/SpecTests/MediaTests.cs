@@ -259,6 +259,7 @@ public abstract class MediaTests(ServerFixture fixture)
         Assert.Equal("Numbers, explained", preview.Str("og:description"));
         Assert.Equal(image.Length, preview.Body!["matrix:image:size"]!.GetValue<long>());
         Assert.Equal("image/png", preview.Str("og:image:type"));
+        Assert.Equal((60, 40), (preview.Body!["og:image:width"]!.GetValue<int>(), preview.Body!["og:image:height"]!.GetValue<int>()));
         using (var stored = await M.GetAsync($"/_matrix/client/v1/media/download/{MediaClient.PathOf(preview.Str("og:image"))}", user.AccessToken))
             Assert.Equal(image, await stored.Content.ReadAsByteArrayAsync());
 

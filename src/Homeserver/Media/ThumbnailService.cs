@@ -119,6 +119,16 @@ public sealed class ThumbnailService(
         };
     }
 
+    /// <summary>An image's width and height (URL previews give them); null without libvips or when it is not one.</summary>
+    public async Task<(int Width, int Height)?> ImageSizeAsync(string storageKey)
+    {
+        if (!Vips.Available)
+            return null;
+        using var localCopy = storage.LocalPath(storageKey) is null ? await CopyToStagingAsync(storageKey) : null;
+        var source = localCopy?.Path ?? storage.LocalPath(storageKey)!;
+        return await Task.Run(() => Vips.ReadSize(source));
+    }
+
     private async Task<StagedFile> CopyToStagingAsync(string storageKey)
     {
         await using var stream = await storage.OpenReadAsync(storageKey, CancellationToken.None);

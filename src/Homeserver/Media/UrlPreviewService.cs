@@ -10,8 +10,8 @@ namespace Matrix.Homeserver.Media;
 /// reads its OpenGraph data, stores its image as media, and caches the answer per URL.
 /// </summary>
 public sealed class UrlPreviewService(
-    GuardedHttp guarded, Database db, MediaStore store, MediaRepository media, HomeserverConfig config, TimeProvider clock,
-    ILogger<UrlPreviewService> logger)
+    GuardedHttp guarded, Database db, MediaStore store, MediaRepository media, ThumbnailService thumbnails, HomeserverConfig config,
+    TimeProvider clock, ILogger<UrlPreviewService> logger)
 {
     private readonly UrlPreviewConfig _config = config.Media.UrlPreview;
 
@@ -131,6 +131,15 @@ public sealed class UrlPreviewService(
         {
             return null;
         }
-        return new JsonObject { ["og:image"] = stored.ContentUri, ["og:image:type"] = contentType, ["matrix:image:size"] = stored.Size };
+        var image = new JsonObject { ["og:image"] = stored.ContentUri, ["og:image:type"] = contentType, ["matrix:image:size"] = stored.Size };
+        // Its dimensions, read from the image itself (as Synapse gives them), so clients can lay the preview out.
+        var mediaId = stored.ContentUri[(stored.ContentUri.LastIndexOf('/') + 1)..];
+        if (await db.ReadAsync(s => store.GetAsync(s, config.ServerName, mediaId), ct) is { StorageKey: { } key }
+            && await thumbnails.ImageSizeAsync(key) is var (width, height))
+        {
+            image["og:image:width"] = width;
+            image["og:image:height"] = height;
+        }
+        return image;
     }
 }
