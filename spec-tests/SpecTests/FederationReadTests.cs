@@ -149,16 +149,19 @@ public sealed class FederationReadTests() : ServerFixture("sqlite", FederationFi
         var roomId = await RoomTests.CreateRoomAsync(Client, admin, new { preset = "public_chat", room_version = "12" });
         var fakeUser = await remote.JoinAsync(Server, roomId, "fake");
         var r = Uri.EscapeDataString(roomId);
-        // Thirty messages this server never hears of, then one that cites the last of them.
-        var last = (await UnheardMessagesAsync(Server, remote, roomId, fakeUser, 31))[^1];
+        // Thirty messages this server never hears of, then one that cites the last of them; get_missing_events brings
+        // only the twenty before it, the first of which is placed on the state_ids of its missing prev event.
+        var messages = await UnheardMessagesAsync(Server, remote, roomId, fakeUser, 31);
+        var last = messages[^1];
+        remote.MissingEventsAnswer.AddRange(messages[^21..^1]);
 
         var sent = await remote.SendAsync(Server, HttpMethod.Put, $"/_matrix/federation/v1/send/{Guid.NewGuid():N}", Transaction(remote, last));
         var result = Assert.Single(sent.Body!["pdus"]!.AsObject());
         Assert.Null(result.Value!["error"]);
-        var messages = await Client.GetAsync($"/_matrix/client/v3/rooms/{r}/messages?dir=b&limit=5", admin.AccessToken);
-        Assert.Equal("remote 30", messages.Body!["chunk"]![0]!["content"]!["body"]!.GetValue<string>());
+        var timeline = await Client.GetAsync($"/_matrix/client/v3/rooms/{r}/messages?dir=b&limit=5", admin.AccessToken);
+        Assert.Equal("remote 30", timeline.Body!["chunk"]![0]!["content"]!["body"]!.GetValue<string>());
         // The bridged prev event is an outlier: this server does not serve a state it only took from another.
-        var outlier = last["prev_events"]![0]!.GetValue<string>();
+        var outlier = messages[^21]["prev_events"]![0]!.GetValue<string>();
         var outlierState = await remote.SendAsync(Server, HttpMethod.Get, $"/_matrix/federation/v1/state_ids/{r}?event_id={Uri.EscapeDataString(outlier)}");
         Assert.Equal((404, "M_NOT_FOUND"), (outlierState.Status, outlierState.Errcode));
     }
@@ -207,6 +210,21 @@ public sealed class FederationReadTests() : ServerFixture("sqlite", FederationFi
         Assert.Equal(200, (await Client.PostAsync($"/_matrix/client/v3/rooms/{Uri.EscapeDataString(left)}/leave", new { }, admin.AccessToken)).Status);
         var refused = await remote.SendAsync(Server, HttpMethod.Get, $"/_matrix/federation/v1/make_join/{Uri.EscapeDataString(left)}/{Uri.EscapeDataString(fakeUser)}?ver=12");
         Assert.Equal((404, "M_NOT_FOUND"), (refused.Status, refused.Errcode));
+    }
+
+    [Fact]
+    public async Task An_event_whose_prev_events_its_sender_will_not_divulge_is_refused()
+    {
+        await using var remote = new FakeRemoteServer();
+        var admin = await AdminAsync();
+        var roomId = await RoomTests.CreateRoomAsync(Client, admin, new { preset = "public_chat", room_version = "12" });
+        var fakeUser = await remote.JoinAsync(Server, roomId, "fake");
+        var messages = await UnheardMessagesAsync(Server, remote, roomId, fakeUser, 2);
+        var sent = await remote.SendAsync(Server, HttpMethod.Put, $"/_matrix/federation/v1/send/{Guid.NewGuid():N}", Transaction(remote, messages[1]));
+        Assert.NotNull(Assert.Single(sent.Body!["pdus"]!.AsObject()).Value!["error"]);
+        var bodies = (await Client.GetAsync($"/_matrix/client/v3/rooms/{Uri.EscapeDataString(roomId)}/messages?dir=b&limit=10", admin.AccessToken))
+            .Body!["chunk"]!.AsArray().Select(e => e!["content"]?["body"]?.GetValue<string>());
+        Assert.DoesNotContain("remote 1", bodies);
     }
 
     [Fact]

@@ -85,7 +85,8 @@ public sealed class TransactionEndpoints(
         if (result.Outcome == ReceiveOutcome.MissingEvents)
         {
             // What get_missing_events brought but could not place (the gap's far end not reached) is placed on the state
-            // before its own missing prev events, as Synapse does, and the events after it follow.
+            // before its own missing prev events, and the events after it follow. A sender that divulges nothing of the
+            // events its event cites gets it refused (as Synapse does), not taken on the state it claims for them.
             var stuck = await missingEvents.FetchAsync(origin, room, [pdu.EventId], pages: 1, ct);
             if (stuck.Count > 0)
             {
@@ -95,18 +96,14 @@ public sealed class TransactionEndpoints(
             }
             result = await spine.ReceiveAsync(pdu, await keys.KeysForAsync(pdu, ct), ct);
         }
-        if (result.Outcome == ReceiveOutcome.MissingEvents)
-        {
-            await BridgeGapAsync(origin, room, pdu, ct);
-            result = await spine.ReceiveAsync(pdu, await keys.KeysForAsync(pdu, ct), ct);
-        }
         // A rejected event was handled (kept as rejected, as the spec's auth rules say): no error, as Synapse answers.
         return (pdu.EventId, result.Outcome is ReceiveOutcome.Dropped or ReceiveOutcome.MissingEvents ? result.Reason : null);
     }
 
     /// <summary>
-    /// A gap <c>get_missing_events</c> could not close: each missing prev event is fetched with the room state before it
-    /// (<c>state_ids</c>, then the events this server lacks, one by one) and stored as an outlier with that state.
+    /// A gap <c>get_missing_events</c> could not close (it brought events whose own prev events are still missing): each
+    /// missing prev event is fetched with the room state before it (<c>state_ids</c>, then the events this server lacks,
+    /// one by one) and stored as an outlier with that state.
     /// </summary>
     private async Task BridgeGapAsync(string origin, RoomSnapshot room, Pdu pdu, CancellationToken ct)
     {
