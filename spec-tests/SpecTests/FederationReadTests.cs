@@ -213,6 +213,37 @@ public sealed class FederationReadTests() : ServerFixture("sqlite", FederationFi
     }
 
     [Fact]
+    public async Task A_redaction_from_another_server_without_the_power_to_redact_leaves_the_event_alone()
+    {
+        await using var remote = new FakeRemoteServer();
+        var admin = await AdminAsync();
+        var roomId = await RoomTests.CreateRoomAsync(Client, admin, new { preset = "public_chat", room_version = "12" });
+        var fakeUser = await remote.JoinAsync(Server, roomId, "fake");
+        var target = await RoomTests.SendAsync(Client, admin, roomId, "not yours to redact");
+        var redaction = await RemoteMessageAsync(remote, roomId, fakeUser, "");
+        redaction["type"] = "m.room.redaction";
+        redaction["content"] = new JsonObject { ["redacts"] = target };
+        Matrix.Federation.Events.EventSigning.HashAndSign(redaction, Matrix.Federation.Rooms.RoomVersions.V12, remote.ServerName, remote.Key);
+        await remote.SendAsync(Server, HttpMethod.Put, $"/_matrix/federation/v1/send/{Guid.NewGuid():N}", Transaction(remote, redaction));
+        var kept = await Client.GetAsync($"/_matrix/client/v3/rooms/{Uri.EscapeDataString(roomId)}/event/{Uri.EscapeDataString(target)}", admin.AccessToken);
+        Assert.Equal("not yours to redact", kept.Body!["content"]!["body"]!.GetValue<string>());
+        Assert.Null(kept.Body!["unsigned"]?["redacted_because"]);
+
+        // Its own events it may redact.
+        var own = await RemoteMessageAsync(remote, roomId, fakeUser, "mine");
+        Matrix.Federation.Events.EventSigning.HashAndSign(own, Matrix.Federation.Rooms.RoomVersions.V12, remote.ServerName, remote.Key);
+        var ownId = Matrix.Federation.Events.Pdu.Parse(own, Matrix.Federation.Rooms.RoomVersions.V12).EventId;
+        await remote.SendAsync(Server, HttpMethod.Put, $"/_matrix/federation/v1/send/{Guid.NewGuid():N}", Transaction(remote, own));
+        var retraction = await RemoteMessageAsync(remote, roomId, fakeUser, "");
+        retraction["type"] = "m.room.redaction";
+        retraction["content"] = new JsonObject { ["redacts"] = ownId };
+        Matrix.Federation.Events.EventSigning.HashAndSign(retraction, Matrix.Federation.Rooms.RoomVersions.V12, remote.ServerName, remote.Key);
+        await remote.SendAsync(Server, HttpMethod.Put, $"/_matrix/federation/v1/send/{Guid.NewGuid():N}", Transaction(remote, retraction));
+        var gone = await Client.GetAsync($"/_matrix/client/v3/rooms/{Uri.EscapeDataString(roomId)}/event/{Uri.EscapeDataString(ownId)}", admin.AccessToken);
+        Assert.Empty(gone.Body!["content"]!.AsObject());
+    }
+
+    [Fact]
     public async Task An_event_whose_prev_events_its_sender_will_not_divulge_is_refused()
     {
         await using var remote = new FakeRemoteServer();

@@ -260,8 +260,15 @@ public sealed class FederationTests(TwoServersSqlitePostgres fixture) : IClassFi
             (await A.GetAsync($"/_matrix/client/v3/rooms/{RoomTests.R(otherRoom)}/state/m.room.member/{dave.UserId}?format=event", alice.AccessToken)).Str("event_id"));
         Assert.Null((await SyncTests.SyncAsync(B, dave, declined["next_batch"]!.GetValue<string>()))["rooms"]!["leave"]![otherRoom]);
 
-        var mallory = $"@mallory{Guid.NewGuid():N}:{NameB}";
+        // An invite B refuses (its user blocks invites) fails; one for a name nobody on B has registered yet is kept there
+        // for them (as Synapse does).
+        var mallory = (await B.RegisterAsync()).UserId;
+        var blocker = await B.LoginAsync(mallory, "correct horse battery");
+        Assert.Equal(200, (await B.PutAsync($"/_matrix/client/v3/user/{Uri.EscapeDataString(mallory)}/account_data/m.invite_permission_config",
+            new { default_action = "block" }, blocker.Str("access_token"))).Status);
         Assert.Equal("M_FORBIDDEN", (await A.PostAsync($"/_matrix/client/v3/rooms/{RoomTests.R(roomId)}/invite", new { user_id = mallory }, alice.AccessToken)).Errcode);
+        var unregistered = $"@later{Guid.NewGuid():N}:{NameB}";
+        Assert.Equal(200, (await A.PostAsync($"/_matrix/client/v3/rooms/{RoomTests.R(roomId)}/invite", new { user_id = unregistered }, alice.AccessToken)).Status);
 
         // In createRoom, an invite the other server refuses (or a server that cannot be reached) leaves the room and
         // the other invites standing.

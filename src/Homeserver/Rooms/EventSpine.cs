@@ -240,6 +240,26 @@ public sealed partial class EventSpine(
     private enum Disposition { Accepted, SoftFailed, Rejected }
 
     /// <summary>
+    /// Spec (room versions 3 and later): the auth rules let any redaction through; it takes effect only on an event from
+    /// its sender's own server, or when its sender may redact others' events (for an event not here, marking is a no-op).
+    /// </summary>
+    private async Task<bool> RedactionTakesEffectAsync(Pdu redaction, string targetId, IReadOnlyDictionary<StateKey, string> state, CancellationToken ct)
+    {
+        if (await db.ReadAsync(s => rooms.GetEventAsync(s, targetId), ct) is not { } target)
+            return true;
+        if (EventSigning.ServerOf(target.Sender) == EventSigning.ServerOf(redaction.Sender))
+            return true;
+        var version = redaction.Version;
+        var create = state.TryGetValue(StateKey.Create, out var createId) ? await events.GetAsync(createId, version, ct)
+            : version.RoomIdIsCreateEventHash ? await events.GetAsync("$" + redaction.RoomId[1..], version, ct) : null;
+        if (create is null)
+            return false;
+        var levels = state.TryGetValue(StateKey.PowerLevels, out var levelsId) ? await events.GetAsync(levelsId, version, ct) : null;
+        var powers = new RoomPowers(create, levels);
+        return powers.UserLevel(redaction.Sender) >= powers.Levels.Redact;
+    }
+
+    /// <summary>
     /// Writes the event with its state group; an accepted event also becomes a forward extremity (replacing its prev
     /// events) and moves the current state to the resolution of the extremities' states.
     /// </summary>
@@ -267,6 +287,7 @@ public sealed partial class EventSpine(
             ? await db.ReadAsync(s => stateGroups.LoadAsync(s, g), ct)
             : new Dictionary<StateKey, string>();
         var currentChanges = accepted ? await CurrentStateChangesAsync(pdu, room?.State, newCurrent, ct) : [];
+        var redacts = accepted && pdu.Redacts is { } target && await RedactionTakesEffectAsync(pdu, target, stateBefore, ct) ? target : null;
         var now = clock.GetUtcNow().ToUnixTimeMilliseconds();
         var snapshotAfter = new RoomSnapshot(pdu.RoomId, pdu.Version, newCurrent, remaining,
             RoomSnapshot.Members(room?.JoinedMembers ?? new HashSet<string>(), currentChanges, "join"),
@@ -290,8 +311,8 @@ public sealed partial class EventSpine(
                         await rooms.DeleteCurrentStateAsync(s, pdu.RoomId, key.Type, key.Key);
                     else
                         await rooms.SetCurrentStateAsync(s, pdu.RoomId, key.Type, key.Key, eventId, membership);
-                if (pdu.Redacts is { } redacted)
-                    await rooms.MarkRedactedAsync(s, redacted, pdu.EventId, pdu.RoomId);
+                if (redacts is not null)
+                    await rooms.MarkRedactedAsync(s, redacts, pdu.EventId, pdu.RoomId);
             }
             if (request?.Transaction is var (deviceId, txnId))
                 await rooms.InsertTxnAsync(s, pdu.Sender, deviceId, txnId, pdu.EventId, now);
