@@ -179,8 +179,16 @@ public abstract class EndToEndEncryptionTests(ServerFixture fixture)
         var left = await SyncAsync(C, bob.User, since);
         Assert.Contains(carol.User.UserId, left["device_lists"]!["left"]!.AsArray().Select(u => u!.GetValue<string>()));
 
-        // A deleted device is a change too, and its keys are gone.
+        // An invited user is "changed" too (clients encrypt for the invited), never "left" by being invited.
         since = left["next_batch"]!.GetValue<string>();
+        var dave = await DeviceAsync();
+        Assert.Equal(200, (await C.PostAsync($"{V3}/rooms/{R(roomId)}/invite", new { user_id = dave.User.UserId }, alice.User.AccessToken)).Status);
+        var invited = await SyncAsync(C, bob.User, since);
+        Assert.Contains(dave.User.UserId, invited["device_lists"]!["changed"]!.AsArray().Select(u => u!.GetValue<string>()));
+        Assert.DoesNotContain(dave.User.UserId, invited["device_lists"]!["left"]!.AsArray().Select(u => u!.GetValue<string>()));
+
+        // A deleted device is a change too, and its keys are gone.
+        since = invited["next_batch"]!.GetValue<string>();
         var second = await C.LoginAsync(alice.User.UserId, alice.User.Password);
         var secondDevice = new TestDevice(alice.User with { AccessToken = second.Str("access_token"), DeviceId = second.Str("device_id") });
         await secondDevice.UploadAsync(C, oneTimeKeys: 1);

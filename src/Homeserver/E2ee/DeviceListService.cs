@@ -129,9 +129,9 @@ public sealed class DeviceListService(
     }
 
     /// <summary>
-    /// The device-list part of a sync (or of <c>/keys/changes</c>): users sharing a room whose devices changed in the
-    /// window, or who began sharing a room with the user in the event window (changed), and users who stopped sharing
-    /// every room (left).
+    /// The device-list part of a sync (or of <c>/keys/changes</c>): users sharing a room (joined or invited) whose
+    /// devices changed in the window, or who began sharing a room with the user in the event window (changed), and users
+    /// who stopped sharing every room (left).
     /// </summary>
     public async Task<(List<string> Changed, List<string> Left)> ChangesForSyncAsync(string userId, long fromDeviceLists, long upToDeviceLists,
         long fromEvents, long upToEvents, CancellationToken ct)
@@ -151,7 +151,8 @@ public sealed class DeviceListService(
             membershipChanges.UnionWith(await db.ReadAsync(s => rooms.JoinedMembersAsync(s, roomId), ct));
         if (changedDevices.Count == 0 && membershipChanges.Count == 0)
             return ([], []);
-        var sharing = await reader.UsersSharingRoomsAsync(userId, ct);
+        // Invited users count (as Synapse tracks them): clients encrypt for them before they join.
+        var sharing = await reader.UsersSharingRoomsAsync(userId, ct, includeInvited: true);
         var changed = changedDevices.Where(sharing.Contains).ToHashSet(StringComparer.Ordinal);
         changed.UnionWith(membershipChanges.Where(u => u != userId && sharing.Contains(u)));
         var left = membershipChanges.Where(u => u != userId && !sharing.Contains(u)).ToList();

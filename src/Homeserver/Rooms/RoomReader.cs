@@ -41,14 +41,18 @@ public sealed class RoomReader(EventSpine spine, Database db, RoomStore rooms, S
     public async Task<bool> IsWorldReadableAsync(RoomSnapshot room, CancellationToken ct) =>
         await HistoryVisibilityAsync(room, room.State, ct) == "world_readable";
 
-    /// <summary>The user and everyone joined to a room they are joined to (whose presence and profile they may see).</summary>
-    public async Task<HashSet<string>> UsersSharingRoomsAsync(string userId, CancellationToken ct)
+    /// <summary>
+    /// The user and everyone joined to a room they are joined to (whose presence and profile they may see); with
+    /// <paramref name="includeInvited"/>, those invited there too (whose devices an encrypted room's messages are for).
+    /// </summary>
+    public async Task<HashSet<string>> UsersSharingRoomsAsync(string userId, CancellationToken ct, bool includeInvited = false)
     {
         var users = new HashSet<string>(StringComparer.Ordinal) { userId };
         foreach (var membership in (await db.ReadAsync(s => rooms.MembershipsAsync(s, userId), ct)).Where(m => m.Membership == "join"))
             if (await spine.GetRoomAsync(membership.RoomId, ct) is { } room)
                 foreach (var member in room.MemberUserIds)
-                    if (!users.Contains(member) && await MembershipAsync(room, member, ct) == "join")
+                    if (!users.Contains(member) && await MembershipAsync(room, member, ct) is { } state
+                        && (state == "join" || (includeInvited && state == "invite")))
                         users.Add(member);
         return users;
     }
