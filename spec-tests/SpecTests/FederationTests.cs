@@ -411,6 +411,23 @@ public sealed class FederationTests(TwoServersSqlitePostgres fixture) : IClassFi
         Assert.Empty((await B.PostAsync("/_matrix/client/v3/user_directory/search", new { search_term = aliceLocalpart }, stranger.AccessToken)).Body!["results"]!.AsArray());
     }
 
+    [Fact]
+    public async Task Both_sides_of_a_new_federated_join_see_each_others_presence_at_once()
+    {
+        var alice = await A.RegisterAsync();
+        var bob = await B.RegisterAsync();
+        await A.PutAsync($"/_matrix/client/v3/presence/{alice.UserId}/status", new { presence = "online", status_msg = "at my desk" }, alice.AccessToken);
+        await B.PutAsync($"/_matrix/client/v3/presence/{bob.UserId}/status", new { presence = "unavailable", status_msg = "travelling" }, bob.AccessToken);
+        var roomId = await RoomTests.CreateRoomAsync(A, alice, new { invite = new[] { bob.UserId } });
+        Assert.Equal(200, (await B.PostAsync($"/_matrix/client/v3/rooms/{RoomTests.R(roomId)}/join", new { }, bob.AccessToken)).Status);
+
+        // Neither changes their presence: each server sends its users' to the other because of the join.
+        await WaitForSyncAsync(B, bob, sync => sync["presence"]?["events"]?.AsArray()
+            .Any(e => e!["sender"]!.GetValue<string>() == alice.UserId && e["content"]?["status_msg"]?.GetValue<string>() == "at my desk") == true);
+        await WaitForSyncAsync(A, alice, sync => sync["presence"]?["events"]?.AsArray()
+            .Any(e => e!["sender"]!.GetValue<string>() == bob.UserId && e["content"]?["status_msg"]?.GetValue<string>() == "travelling") == true);
+    }
+
     private static async Task WaitForMembershipAsync(MatrixClient c, LoggedInUser viewer, string roomId, string userId, string membership)
     {
         var deadline = DateTime.UtcNow.AddSeconds(30);

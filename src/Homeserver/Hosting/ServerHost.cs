@@ -149,6 +149,9 @@ public static class ServerHost
         services.AddSingleton<Receipts.ReceiptService>();
         services.AddSingleton<Presence.PresenceStore>();
         services.AddSingleton<Presence.PresenceService>();
+        services.AddSingleton<Presence.RoomJoins>();
+        services.AddSingleton<IEventListener>(provider => provider.GetRequiredService<Presence.RoomJoins>());
+        services.AddHostedService<Presence.PresenceIntroductions>();
         services.AddSingleton<Receipts.TypingService>();
         services.AddHostedService<MaintenanceService>();
         services.AddSingleton<E2ee.DeviceKeyStore>();
