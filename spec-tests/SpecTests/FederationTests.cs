@@ -412,6 +412,29 @@ public sealed class FederationTests(TwoServersSqlitePostgres fixture) : IClassFi
     }
 
     [Fact]
+    public async Task An_invite_to_a_room_the_invitees_server_has_left_is_seen_and_can_be_taken_or_declined()
+    {
+        var alice = await A.RegisterAsync();
+        var bob = await B.RegisterAsync();
+        var roomId = await RoomTests.CreateRoomAsync(A, alice, new { invite = new[] { bob.UserId } });
+        var r = RoomTests.R(roomId);
+        Assert.Equal(200, (await B.PostAsync($"/_matrix/client/v3/rooms/{r}/join", new { }, bob.AccessToken)).Status);
+        Assert.Equal(200, (await B.PostAsync($"/_matrix/client/v3/rooms/{r}/leave", new { }, bob.AccessToken)).Status);
+        await WaitForMembershipAsync(A, alice, roomId, bob.UserId, "leave");
+
+        // B knows the room but is no longer in it: the invite reaches it only through /invite, and still shows.
+        Assert.Equal(200, (await A.PostAsync($"/_matrix/client/v3/rooms/{r}/invite", new { user_id = bob.UserId }, alice.AccessToken)).Status);
+        await WaitForSyncAsync(B, bob, sync => sync["rooms"]?["invite"]?[roomId] is not null);
+        Assert.Equal(200, (await B.PostAsync($"/_matrix/client/v3/rooms/{r}/leave", new { }, bob.AccessToken)).Status);
+        await WaitForMembershipAsync(A, alice, roomId, bob.UserId, "leave");
+
+        Assert.Equal(200, (await A.PostAsync($"/_matrix/client/v3/rooms/{r}/invite", new { user_id = bob.UserId }, alice.AccessToken)).Status);
+        await WaitForSyncAsync(B, bob, sync => sync["rooms"]?["invite"]?[roomId] is not null);
+        Assert.Equal(200, (await B.PostAsync($"/_matrix/client/v3/rooms/{r}/join", new { }, bob.AccessToken)).Status);
+        await WaitForMembershipAsync(A, alice, roomId, bob.UserId, "join");
+    }
+
+    [Fact]
     public async Task Both_sides_of_a_new_federated_join_see_each_others_presence_at_once()
     {
         var alice = await A.RegisterAsync();

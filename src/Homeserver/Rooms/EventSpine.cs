@@ -237,6 +237,10 @@ public sealed partial class EventSpine(
         throw MatrixException.BadJson(error);
     }
 
+    /// <summary>Whether a user of this server is joined to the room (events of rooms it is not in do not reach it).</summary>
+    public async Task<bool> IsInRoomAsync(string roomId, CancellationToken ct) =>
+        await GetRoomAsync(roomId, ct) is { } room && room.JoinedServers.Contains(config.ServerName);
+
     private enum Disposition { Accepted, SoftFailed, Rejected }
 
     /// <summary>

@@ -21,7 +21,7 @@ public sealed class MembershipService(
         var room = await spine.GetRoomAsync(roomId, ct);
         if (membership is "join" or "knock" && room is null)
             throw MatrixException.NotFound("This server does not know the room.");
-        if (room is null && membership == "leave" && sender == target
+        if ((room is null || !room.JoinedServers.Contains(config.ServerName)) && membership == "leave" && sender == target
             && await db.ReadAsync(s => remoteInvites.GetAsync(s, roomId, target), ct) is { Membership: "invite" or "knock" } pendingInvite)
             return await RejectRemoteInviteAsync(pendingInvite, ct);
         var content = extraContent ?? new JsonObject();

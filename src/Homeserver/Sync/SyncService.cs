@@ -189,17 +189,18 @@ public sealed class SyncService(
             if (await built[i] is { } joined)
                 join[joinedRooms[i].Room.RoomId] = joined;
 
-        // Invites to rooms this server does not know yet, with the stripped state the inviting server sent, and the
-        // leaves that declined them (shown as left once, and in initial syncs with include_leave).
+        // Invites to rooms this server is not in (unknown yet, or left: no event of the room reaches it), with the
+        // stripped state the inviting server sent, and the leaves that declined them (shown as left once, and in
+        // initial syncs with include_leave).
         foreach (var remote in pendingRemoteInvites.Result)
             if (remote.Membership == "leave")
             {
                 if ((since is null ? filter.IncludeLeave : remote.StreamOrdering > sinceEvents) && remote.StreamOrdering <= upTo
-                    && filter.IncludesRoom(remote.RoomId) && !leave.ContainsKey(remote.RoomId) && await spine.GetRoomAsync(remote.RoomId, ct) is null)
+                    && filter.IncludesRoom(remote.RoomId) && !leave.ContainsKey(remote.RoomId) && !await spine.IsInRoomAsync(remote.RoomId, ct))
                     leave[remote.RoomId] = OutOfBandLeave(remote);
             }
             else if ((since is null || remote.StreamOrdering > sinceEvents) && remote.StreamOrdering <= upTo && filter.IncludesRoom(remote.RoomId)
-                && !invite.ContainsKey(remote.RoomId) && !knock.ContainsKey(remote.RoomId) && await spine.GetRoomAsync(remote.RoomId, ct) is null)
+                && !invite.ContainsKey(remote.RoomId) && !knock.ContainsKey(remote.RoomId) && !await spine.IsInRoomAsync(remote.RoomId, ct))
             {
                 var stripped = JsonNode.Parse(remote.InviteStateJson)!.AsArray();
                 var memberEvent = JsonNode.Parse(remote.EventJson)!.AsObject();
