@@ -64,6 +64,16 @@ public sealed class FederationReadTests() : ServerFixture("sqlite", FederationFi
         return message;
     }
 
+    /// <summary>A redaction of <paramref name="target"/> by the fake server's user, hashed and signed by that server.</summary>
+    private async Task<JsonObject> SignedRedactionAsync(FakeRemoteServer remote, string roomId, string sender, string target)
+    {
+        var redaction = await RemoteMessageAsync(remote, roomId, sender, "");
+        redaction["type"] = "m.room.redaction";
+        redaction["content"] = new JsonObject { ["redacts"] = target };
+        Matrix.Federation.Events.EventSigning.HashAndSign(redaction, Matrix.Federation.Rooms.RoomVersions.V12, remote.ServerName, remote.Key);
+        return redaction;
+    }
+
     private LoggedInUser? _admin;
     private async Task<LoggedInUser> AdminAsync() => _admin ??= await Client.RegisterAsync();
 
@@ -194,10 +204,7 @@ public sealed class FederationReadTests() : ServerFixture("sqlite", FederationFi
         await remote.JoinAsync(Server, roomA, "fake");
         var roomB = await RoomTests.CreateRoomAsync(Client, admin, new { preset = "public_chat", room_version = "12" });
         var target = await RoomTests.SendAsync(Client, admin, roomB, "stays");
-        var redaction = await RemoteMessageAsync(remote, roomA, fakeUser, "");
-        redaction["type"] = "m.room.redaction";
-        redaction["content"] = new JsonObject { ["redacts"] = target };
-        Matrix.Federation.Events.EventSigning.HashAndSign(redaction, Matrix.Federation.Rooms.RoomVersions.V12, remote.ServerName, remote.Key);
+        var redaction = await SignedRedactionAsync(remote, roomA, fakeUser, target);
         await remote.SendAsync(Server, HttpMethod.Put, $"/_matrix/federation/v1/send/{Guid.NewGuid():N}", Transaction(remote, redaction));
         var kept = await Client.GetAsync($"/_matrix/client/v3/rooms/{Uri.EscapeDataString(roomB)}/event/{Uri.EscapeDataString(target)}", admin.AccessToken);
         Assert.Equal("stays", kept.Body!["content"]!["body"]!.GetValue<string>());
@@ -220,10 +227,7 @@ public sealed class FederationReadTests() : ServerFixture("sqlite", FederationFi
         var roomId = await RoomTests.CreateRoomAsync(Client, admin, new { preset = "public_chat", room_version = "12" });
         var fakeUser = await remote.JoinAsync(Server, roomId, "fake");
         var target = await RoomTests.SendAsync(Client, admin, roomId, "not yours to redact");
-        var redaction = await RemoteMessageAsync(remote, roomId, fakeUser, "");
-        redaction["type"] = "m.room.redaction";
-        redaction["content"] = new JsonObject { ["redacts"] = target };
-        Matrix.Federation.Events.EventSigning.HashAndSign(redaction, Matrix.Federation.Rooms.RoomVersions.V12, remote.ServerName, remote.Key);
+        var redaction = await SignedRedactionAsync(remote, roomId, fakeUser, target);
         await remote.SendAsync(Server, HttpMethod.Put, $"/_matrix/federation/v1/send/{Guid.NewGuid():N}", Transaction(remote, redaction));
         var kept = await Client.GetAsync($"/_matrix/client/v3/rooms/{Uri.EscapeDataString(roomId)}/event/{Uri.EscapeDataString(target)}", admin.AccessToken);
         Assert.Equal("not yours to redact", kept.Body!["content"]!["body"]!.GetValue<string>());
@@ -234,10 +238,7 @@ public sealed class FederationReadTests() : ServerFixture("sqlite", FederationFi
         Matrix.Federation.Events.EventSigning.HashAndSign(own, Matrix.Federation.Rooms.RoomVersions.V12, remote.ServerName, remote.Key);
         var ownId = Matrix.Federation.Events.Pdu.Parse(own, Matrix.Federation.Rooms.RoomVersions.V12).EventId;
         await remote.SendAsync(Server, HttpMethod.Put, $"/_matrix/federation/v1/send/{Guid.NewGuid():N}", Transaction(remote, own));
-        var retraction = await RemoteMessageAsync(remote, roomId, fakeUser, "");
-        retraction["type"] = "m.room.redaction";
-        retraction["content"] = new JsonObject { ["redacts"] = ownId };
-        Matrix.Federation.Events.EventSigning.HashAndSign(retraction, Matrix.Federation.Rooms.RoomVersions.V12, remote.ServerName, remote.Key);
+        var retraction = await SignedRedactionAsync(remote, roomId, fakeUser, ownId);
         await remote.SendAsync(Server, HttpMethod.Put, $"/_matrix/federation/v1/send/{Guid.NewGuid():N}", Transaction(remote, retraction));
         var gone = await Client.GetAsync($"/_matrix/client/v3/rooms/{Uri.EscapeDataString(roomId)}/event/{Uri.EscapeDataString(ownId)}", admin.AccessToken);
         Assert.Empty(gone.Body!["content"]!.AsObject());
