@@ -118,6 +118,42 @@ public sealed class FederationLegacyEndpointsTests() : ServerFixture("sqlite", F
     }
 
     [Fact]
+    public async Task A_third_party_invite_is_countersigned_on_the_strength_of_its_senders_signature()
+    {
+        // The room's server made the invite from a token the identity server signed for our user; the invitee's server
+        // (this one) is the signer a third-party invite requires, so it checks the sender's signature and adds its own.
+        await using var remote = new FakeRemoteServer();
+        var bob = await Client.RegisterAsync();
+        var invite = V1Invite(remote, bob.UserId);
+        invite.Remove("signatures");
+        invite.Remove("hashes");
+        invite["content"] = new JsonObject
+        {
+            ["membership"] = "invite",
+            ["third_party_invite"] = new JsonObject
+            {
+                ["display_name"] = "b***@example.org",
+                ["signed"] = new JsonObject
+                {
+                    ["mxid"] = bob.UserId, ["token"] = "sometoken",
+                    ["signatures"] = new JsonObject { ["id.example.org"] = new JsonObject { ["ed25519:0"] = "c2lnbmF0dXJl" } },
+                },
+            },
+        };
+        EventSigning.HashAndSign(invite, RoomVersions.Find("1")!, remote.ServerName, remote.Key);
+        var path = $"/_matrix/federation/v2/invite/{Uri.EscapeDataString(invite["room_id"]!.GetValue<string>())}/{Uri.EscapeDataString(invite["event_id"]!.GetValue<string>())}";
+        var answer = await remote.SendAsync(Server, HttpMethod.Put, path, new JsonObject { ["room_version"] = "1", ["event"] = invite, ["invite_room_state"] = new JsonArray() });
+        Assert.True(answer.Status == 200, answer.ToString());
+        Assert.NotNull(answer.Body!["event"]!["signatures"]![Server.ServerName]);
+
+        // Unsigned by its sender's server, it is refused.
+        var forged = (JsonObject)invite.DeepClone();
+        forged["signatures"] = new JsonObject();
+        var refused = await remote.SendAsync(Server, HttpMethod.Put, path, new JsonObject { ["room_version"] = "1", ["event"] = forged, ["invite_room_state"] = new JsonArray() });
+        Assert.Equal(403, refused.Status);
+    }
+
+    [Fact]
     public async Task A_server_the_acl_bans_gets_an_error_for_its_pdus_and_cannot_join_or_invite()
     {
         await using var remote = new FakeRemoteServer();

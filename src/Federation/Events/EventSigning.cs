@@ -53,11 +53,19 @@ public static class EventSigning
     /// <c>origin_server_ts</c>; signatures under unknown or expired keys are skipped. <paramref name="findKey"/> returns
     /// the key and when it was fetched, or null when the key is unknown.
     /// </summary>
-    public static bool HasValidSignatures(Pdu pdu, Func<string, string, (VerifyKey Key, long FetchedAtTs)?> findKey, out string error)
+    public static bool HasValidSignatures(Pdu pdu, Func<string, string, (VerifyKey Key, long FetchedAtTs)?> findKey, out string error) =>
+        HasValidSignaturesFrom(pdu, RequiredSigners(pdu), findKey, out error);
+
+    /// <summary>
+    /// The same for the given servers only: an event still on its way to a signer (a third-party invite the invitee's
+    /// server is asked to countersign) is checked for what it carries so far.
+    /// </summary>
+    public static bool HasValidSignaturesFrom(Pdu pdu, IEnumerable<string> signers, Func<string, string, (VerifyKey Key, long FetchedAtTs)?> findKey,
+        out string error)
     {
         var redacted = Redaction.Redact(pdu.Json, pdu.Version);
         var signingBytes = JsonSigning.SigningBytes(redacted);
-        foreach (var server in RequiredSigners(pdu))
+        foreach (var server in signers)
         {
             var verified = false;
             foreach (var keyId in JsonSigning.SigningKeyIds(redacted, server))

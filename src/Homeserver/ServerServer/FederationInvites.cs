@@ -115,7 +115,9 @@ public sealed class FederationInvites(
         if (await spine.GetRoomAsync(invite.RoomId, ct) is { } knownRoom)
             await access.EnsureAllowedAsync(knownRoom, origin, ct);
         await invitePermissions.CheckAsync(invitee.Value, ct);
-        if (!EventSigning.HasValidSignatures(invite, await keys.KeysForAsync(invite, ct), out var signatureError))
+        // The invite must carry its sender's server's signature; a third-party one requires ours too, added below.
+        var signers = EventSigning.RequiredSigners(invite).Where(s => s != config.ServerName).Append(origin).Distinct().ToList();
+        if (!EventSigning.HasValidSignaturesFrom(invite, signers, await keys.KeysForAsync(invite, ct, signers), out var signatureError))
             throw MatrixException.Forbidden(signatureError);
 
         var signed = (JsonObject)invite.Json.DeepClone();

@@ -70,12 +70,16 @@ public sealed class ServerKeyService(Database db, FederationClient client, Homes
         return await LoadKeyAsync(serverName, keyId, ct) is { } fetched ? ToKey(fetched) : known is null ? null : ToKey(known);
     }
 
-    /// <summary>Loads every key an event's signatures name, so the synchronous signature check can run.</summary>
-    public async Task<Func<string, string, (VerifyKey Key, long FetchedAtTs)?>> KeysForAsync(Pdu pdu, CancellationToken ct)
+    /// <summary>
+    /// Loads every key an event's signatures by its required signers (or by <paramref name="signers"/>) name, so the
+    /// synchronous signature check can run.
+    /// </summary>
+    public async Task<Func<string, string, (VerifyKey Key, long FetchedAtTs)?>> KeysForAsync(Pdu pdu, CancellationToken ct,
+        IEnumerable<string>? signers = null)
     {
         var found = new Dictionary<(string, string), (VerifyKey, long)>();
         var redacted = Redaction.Redact(pdu.Json, pdu.Version);
-        foreach (var server in EventSigning.RequiredSigners(pdu))
+        foreach (var server in signers ?? EventSigning.RequiredSigners(pdu))
             foreach (var keyId in JsonSigning.SigningKeyIds(redacted, server))
                 if (await FindKeyAsync(server, keyId, ct) is { } key)
                     found[(server, keyId)] = key;
