@@ -157,7 +157,7 @@ public abstract partial class HostileInputTests(ServerFixture fixture)
         return ((int)response.StatusCode, text, (int)response.StatusCode == 401 && text.Contains("M_UNKNOWN_TOKEN"));
     }
 
-    private static bool IsSpecError(string text)
+    internal static bool IsSpecError(string text)
     {
         try
         {

@@ -92,7 +92,7 @@ public sealed class FederationInvites(
         var (origin, body) = await auth.AuthenticateAsync(context);
         if (body is not JsonObject eventJson)
             throw MatrixException.BadJson("The body must be the invite event.");
-        var signed = await AcceptInviteAsync(context, origin, eventJson, "1", eventJson["unsigned"]?["invite_room_state"] as JsonArray);
+        var signed = await AcceptInviteAsync(context, origin, eventJson, "1", (eventJson["unsigned"] as JsonObject)?["invite_room_state"] as JsonArray);
         await context.WriteJsonAsync(new JsonArray(200, new JsonObject { ["event"] = signed }));
     }
 

@@ -80,9 +80,11 @@ public sealed class FederationPublicRoomEndpoints(FederationRequestAuth auth, Ro
     private async Task ListAsync(HttpContext context)
     {
         var (_, body) = await auth.AuthenticateAsync(context);
+        if (body is JsonObject withFilter && withFilter["filter"] is { } and not JsonObject)
+            throw MatrixException.BadJson("filter must be an object.");
         var query = body is JsonObject request
             ? new RoomDirectory.PublicRoomQuery(request["limit"].TryGetInteger(out var limit) ? (int)limit : null, request["since"]?.AsString(),
-                request["filter"]?["generic_search_term"]?.AsString())
+                (request["filter"] as JsonObject)?["generic_search_term"]?.AsString())
             : RoomDirectory.PublicRoomQuery.FromQuery(context);
         await context.WriteJsonAsync(await publicRooms.ListAsync(query, context.RequestAborted));
     }

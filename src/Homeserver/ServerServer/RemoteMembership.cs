@@ -77,7 +77,7 @@ public sealed class RemoteMembership(FederationClient client, EventSpine spine, 
 
         var content = (JsonObject)profileContent.DeepClone();
         content["membership"] = "join";
-        if (template["content"]?["join_authorised_via_users_server"] is { } authoriser)
+        if ((template["content"] as JsonObject)?["join_authorised_via_users_server"] is { } authoriser)
             content["join_authorised_via_users_server"] = authoriser.DeepClone();
         var pdu = SignedMembership(template, version, roomId, userId, content);
         var join = pdu.Json;

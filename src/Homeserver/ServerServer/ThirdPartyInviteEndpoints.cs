@@ -1,5 +1,6 @@
 using System.Text.Json.Nodes;
 using Matrix.Federation.Events;
+using Matrix.Federation.Json;
 using Matrix.Homeserver.Http;
 using Matrix.Homeserver.Rooms;
 
@@ -30,9 +31,10 @@ public sealed class ThirdPartyInviteEndpoints(FederationRequestAuth auth, ThirdP
     {
         var (origin, body) = await auth.AuthenticateAsync(context);
         var roomId = context.Route("roomId");
-        if (body is not JsonObject skeleton || skeleton["state_key"]?.GetValue<string>() is not { } invitee
-            || skeleton["sender"]?.GetValue<string>() is not { } sender
-            || skeleton["content"]?["third_party_invite"]?["signed"] is not JsonObject signed)
+        if (body is not JsonObject skeleton || skeleton["state_key"].AsString() is not { } invitee
+            || skeleton["sender"].AsString() is not { } sender
+            || (skeleton["content"] as JsonObject)?["third_party_invite"] is not JsonObject { } thirdParty
+            || thirdParty["signed"] is not JsonObject signed)
             throw MatrixException.BadJson("Expected an m.room.member invite with state_key, sender and content.third_party_invite.signed.");
         if (EventSigning.ServerOf(invitee) != origin)
             throw MatrixException.Forbidden("A server may only exchange invites for its own users.");

@@ -160,10 +160,13 @@ public sealed class TransactionEndpoints(
         foreach (var (roomId, byType) in content)
             foreach (var (type, byUser) in (byType as JsonObject) ?? [])
                 foreach (var (userId, receipt) in (byUser as JsonObject) ?? [])
-                    if (type == "m.read" && receipt?["event_ids"] is JsonArray { Count: > 0 } ids && ids[0]?.AsString() is { } eventId
+                    if (type == "m.read" && (receipt as JsonObject)?["event_ids"] is JsonArray { Count: > 0 } ids && ids[0]?.AsString() is { } eventId
                         && await IsJoinedFromOriginAsync(origin, roomId, userId, ct))
-                        await receipts.SetAsync(roomId, userId, type, receipt["data"]?["thread_id"]?.AsString() ?? "", eventId,
-                            receipt["data"]?["ts"].TryGetInteger(out var ts) == true ? ts : clock.GetUtcNow().ToUnixTimeMilliseconds(), ct);
+                    {
+                        var data = receipt!["data"] as JsonObject;
+                        await receipts.SetAsync(roomId, userId, type, data?["thread_id"]?.AsString() ?? "", eventId,
+                            data?["ts"].TryGetInteger(out var ts) == true ? ts : clock.GetUtcNow().ToUnixTimeMilliseconds(), ct);
+                    }
     }
 
     private async Task ApplyPresenceAsync(string origin, JsonArray updates, CancellationToken ct)
