@@ -34,5 +34,14 @@ public sealed class TlsFederationTests(TwoServersOverTls fixture) : IClassFixtur
         var federationBase = $"https://{fixture.Servers[0].ServerName}";
         Assert.Equal(200, (int)(await http.GetAsync($"{federationBase}/_matrix/key/v2/server")).StatusCode);
         Assert.Equal(404, (int)(await http.GetAsync($"{federationBase}/_matrix/client/versions")).StatusCode);
+
+        // Servers before the authenticated federation media endpoints fetch media with the legacy download, on the
+        // federation port: served there when legacy media access is on.
+        var upload = await A.SendAsync(HttpMethod.Post, "/_matrix/media/v3/upload?filename=a.txt", "federated bytes", alice.AccessToken, "text/plain");
+        var mediaPath = new Uri(upload.Str("content_uri")).AbsolutePath;
+        var legacy = await http.GetAsync($"{federationBase}/_matrix/media/v3/download/{fixture.Servers[0].ServerName}{mediaPath}");
+        Assert.Equal(200, (int)legacy.StatusCode);
+        Assert.Equal("federated bytes", await legacy.Content.ReadAsStringAsync());
+        Assert.Equal(404, (int)(await http.GetAsync($"{federationBase}/_matrix/media/v3/config")).StatusCode);
     }
 }

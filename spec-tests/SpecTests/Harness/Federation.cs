@@ -43,5 +43,8 @@ public sealed class TwoServersSqlitePostgres() : FederationFixture(["sqlite", "p
 
 public sealed class ThreeServersSqlitePostgres() : FederationFixture(["sqlite", "postgres", "postgres"]);
 
-/// <summary>Two servers federating over HTTPS: each has a federation-only TLS listener with a certificate from a test CA both trust.</summary>
-public sealed class TwoServersOverTls() : FederationFixture(["sqlite", "postgres"], tls: true);
+/// <summary>
+/// Two servers federating over HTTPS: each has a federation-only TLS listener with a certificate from a test CA both
+/// trust; legacy unauthenticated media is on, as older servers fetch media through it.
+/// </summary>
+public sealed class TwoServersOverTls() : FederationFixture(["sqlite", "postgres"], tls: true, extraYaml: "media:\n  legacy_unauthenticated_access: true\n");

@@ -4,7 +4,10 @@ namespace Matrix.Homeserver.Http;
 
 /// <summary>
 /// Keeps each listener to the APIs its <c>resources</c> name: a federation-only listener answers client paths with
-/// 404 M_UNRECOGNIZED and the other way round. The key server and federation paths count as "federation".
+/// 404 M_UNRECOGNIZED and the other way round. The key server and federation paths count as "federation"; with
+/// <c>media.legacy_unauthenticated_access</c>, the legacy media download and thumbnail paths count as both, as servers
+/// before the authenticated federation media endpoints (Synapse before 1.111) fetch remote media there, on the
+/// federation port.
 /// </summary>
 public static class ListenerResources
 {
@@ -18,9 +21,14 @@ public static class ListenerResources
         {
             var path = context.Request.Path;
             var federation = path.StartsWithSegments("/_matrix/federation") || path.StartsWithSegments("/_matrix/key");
-            if (byPort.TryGetValue(context.Connection.LocalPort, out var resources) && !resources.Contains(federation ? "federation" : "client"))
+            if (byPort.TryGetValue(context.Connection.LocalPort, out var resources) && !resources.Contains(federation ? "federation" : "client")
+                && !(config.Media.LegacyUnauthenticatedAccess && resources.Contains("federation") && IsLegacyMediaRead(path)))
                 throw MatrixException.Unrecognized();
             await next();
         });
     }
+
+    private static bool IsLegacyMediaRead(PathString path) =>
+        new[] { "r0", "v3" }.Any(version => path.StartsWithSegments($"/_matrix/media/{version}/download")
+            || path.StartsWithSegments($"/_matrix/media/{version}/thumbnail"));
 }
