@@ -62,13 +62,9 @@ public abstract partial class HostileInputTests(ServerFixture fixture)
     public async Task Every_endpoint_answers_hostile_input_with_a_spec_error_and_the_server_stays_healthy()
     {
         var server = fixture.Server;
-        var (exitCode, output) = await server.RunCliAsync("routes", "--config", "{config}");
-        Assert.True(exitCode == 0, output);
-        var routes = output.Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)
-            .Select(line => line.Split(' ', 2)).Where(parts => parts.Length == 2 && parts[1].StartsWith('/'))
-            // r0 paths are aliases of v3 ones: the same handlers.
-            .Where(parts => !parts[1].Contains("/r0/")).Select(parts => (Method: parts[0], Template: parts[1])).ToList();
-        Assert.True(routes.Count > 150, $"only {routes.Count} routes listed:\n{output}");
+        // r0 paths are aliases of v3 ones: the same handlers.
+        var routes = (await server.RoutesAsync()).Where(route => !route.Template.Contains("/r0/")).ToList();
+        Assert.True(routes.Count > 150, $"only {routes.Count} routes listed");
 
         var c = fixture.Client;
         var user = await c.RegisterAsync();

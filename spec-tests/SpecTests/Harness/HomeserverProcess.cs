@@ -138,6 +138,16 @@ public sealed class HomeserverProcess : IAsyncDisposable
         return (process.ExitCode, await stdout + await stderr);
     }
 
+    /// <summary>Every endpoint the server serves, as its <c>routes</c> command lists them (method and path template).</summary>
+    public async Task<List<(string Method, string Template)>> RoutesAsync()
+    {
+        var (exitCode, output) = await RunCliAsync("routes", "--config", "{config}");
+        Assert.True(exitCode == 0, output);
+        return output.Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)
+            .Select(line => line.Split(' ', 2)).Where(parts => parts.Length == 2 && parts[1].StartsWith('/'))
+            .Select(parts => (parts[0], parts[1])).ToList();
+    }
+
     /// <summary>SIGKILL: the process gets no chance to flush or shut down cleanly.</summary>
     public async Task KillAsync()
     {
