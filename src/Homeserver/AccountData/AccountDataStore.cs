@@ -25,6 +25,11 @@ public sealed class AccountDataStore
         "SELECT room_id, data_type, content FROM account_data WHERE user_id = @userId AND stream_id > @after AND stream_id <= @upTo",
         new { userId, after, upTo });
 
+    /// <summary>The user's account data of one type in every room (room tags, for one).</summary>
+    public SqlRead<Entry, List<Entry>> OfType(string userId, string dataType) => SqlReads.Rows<Entry>(
+        "SELECT room_id, data_type, content FROM account_data WHERE user_id = @userId AND data_type = @dataType AND room_id <> ''",
+        new { userId, dataType });
+
     public Task DeleteAllAsync(DbSession s, string userId) =>
         s.ExecuteAsync("DELETE FROM account_data WHERE user_id = @userId", new { userId });
 }

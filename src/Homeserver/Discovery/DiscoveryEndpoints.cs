@@ -45,6 +45,7 @@ public sealed class DiscoveryEndpoints(Authenticator authenticator, Accounts.Pas
         ["org.matrix.msc3981"] = true,
         ["fi.mau.msc2659.stable"] = true,
         ["uk.tcpip.msc4133.stable"] = true,
+        [Sync.SlidingSync.SlidingSyncEndpoints.UnstableFeature] = true,
         ["org.matrix.msc3882"] = config.Auth.LoginViaExistingSession,
         ["io.element.e2ee_forced.public"] = false,
         ["io.element.e2ee_forced.private"] = false,

@@ -145,6 +145,13 @@ public static class ServerHost
         services.AddSingleton<RoomReader>();
         services.AddSingleton<SyncService>();
         services.AddSingleton<LazyLoadedMembers>();
+        services.AddSingleton<Sync.SlidingSync.RoomActivity>();
+        services.AddSingleton<IEventListener>(provider => provider.GetRequiredService<Sync.SlidingSync.RoomActivity>());
+        services.AddSingleton<Sync.SlidingSync.SlidingSyncConnections>();
+        services.AddSingleton<Sync.SlidingSync.SlidingRoomList>();
+        services.AddSingleton<Sync.SlidingSync.SlidingRoomBuilder>();
+        services.AddSingleton<Sync.SlidingSync.SlidingSyncExtensionBuilder>();
+        services.AddSingleton<Sync.SlidingSync.SlidingSyncService>();
         services.AddSingleton<Receipts.ReceiptStore>();
         services.AddSingleton<Receipts.ReceiptService>();
         services.AddSingleton<Presence.PresenceStore>();
@@ -185,6 +192,7 @@ public static class ServerHost
         services.AddSingleton<IEndpoints, EventEndpoints>();
         services.AddSingleton<IEndpoints, SyncEndpoints>();
         services.AddSingleton<IEndpoints, LegacySyncEndpoints>();
+        services.AddSingleton<IEndpoints, Sync.SlidingSync.SlidingSyncEndpoints>();
         services.AddSingleton<IEndpoints, FilterEndpoints>();
         services.AddSingleton<IEndpoints, TimestampEndpoints>();
         services.AddSingleton<RoomDirectory.RoomPeeking>();

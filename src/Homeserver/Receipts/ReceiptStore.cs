@@ -23,6 +23,15 @@ public sealed class ReceiptStore
             args);
     }
 
+    /// <summary>A room's receipts on some of its events, and the user's own receipts in it.</summary>
+    public SqlRead<ReceiptRow, List<ReceiptRow>> OnEventsOrBy(string roomId, IReadOnlyCollection<string> eventIds, string userId)
+    {
+        var args = new SqlArgs(new { roomId, userId });
+        var onEvents = eventIds.Count > 0 ? $"event_id IN {SqlList.In(args, "e", eventIds)} OR " : "";
+        return SqlReads.Rows<ReceiptRow>(
+            $"SELECT room_id, user_id, receipt_type, thread_id, event_id, ts FROM receipts WHERE room_id = @roomId AND ({onEvents}user_id = @userId)", args);
+    }
+
     /// <summary>Rooms with receipts stored in the window (an incremental sync looks only at rooms where something happened).</summary>
     public SqlRead<string, List<string>> RoomsChanged(long after, long upTo) =>
         SqlReads.Rows<string>("SELECT DISTINCT room_id FROM receipts WHERE stream_id > @after AND stream_id <= @upTo", new { after, upTo });

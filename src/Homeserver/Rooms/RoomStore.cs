@@ -18,6 +18,9 @@ public sealed record Extremity(string EventId, long Depth, long StateGroup);
 
 public sealed record MembershipRow(string RoomId, string Membership, string EventId);
 
+/// <summary>A membership with the stream position and sender of its member event.</summary>
+public sealed record MembershipEventRow(string RoomId, string Membership, string EventId, long StreamOrdering, string Sender);
+
 /// <summary>
 /// SQL for rooms, events, current state, room heads, transaction IDs and stream positions. Event rows written are also
 /// recorded in the <see cref="RecentEventIndex"/>.
@@ -154,6 +157,11 @@ public sealed class RoomStore(RecentEventIndex recentEvents)
         "SELECT room_id, membership, event_id FROM current_state WHERE state_key = @userId AND type = 'm.room.member'", new { userId });
 
     public Task<List<MembershipRow>> MembershipsAsync(DbSession s, string userId) => s.QueryAsync(Memberships(userId));
+
+    /// <summary>The same with where each member event is in the stream and who sent it.</summary>
+    public SqlRead<MembershipEventRow, List<MembershipEventRow>> MembershipEvents(string userId) => SqlReads.Rows<MembershipEventRow>(
+        "SELECT c.room_id, c.membership, c.event_id, e.stream_ordering, e.sender FROM current_state c JOIN events e ON e.event_id = c.event_id " +
+        "WHERE c.state_key = @userId AND c.type = 'm.room.member'", new { userId });
 
     public async Task<List<string>> JoinedMembersAsync(DbSession s, string roomId) =>
         (await s.QueryAsync<string>(

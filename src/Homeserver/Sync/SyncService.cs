@@ -110,10 +110,8 @@ public sealed class SyncService(
             .Concat(inbox.All).Concat(deviceListReads?.All ?? []).Concat(early.All).Distinct().ToList(), ct);
         var changed = ownMembershipChanges?.Result.Select(e => e.RoomId).ToHashSet() ?? [];
         var changedAccountData = accountDataChanges?.Result ?? [];
-        // Clients take the push rules from the initial sync; a user who never changed them has the server defaults.
-        if (since is null && !changedAccountData.Any(e => e.RoomId == AccountDataStore.Global && e.DataType == Push.PushRuleService.AccountDataType))
-            changedAccountData.Add(new AccountDataStore.Entry(AccountDataStore.Global, Push.PushRuleService.AccountDataType,
-                new JsonObject { ["global"] = Push.PushRuleSet.FromStored(null).ToJson(user) }.ToJsonString()));
+        if (since is null)
+            AddDefaultPushRules(changedAccountData, user);
         var active = incremental
             ? (recent?.Rooms ?? (IEnumerable<string>)roomsWithEvents!.Result).Concat(roomsWithReceipts?.Result ?? []).Concat(changedAccountData.Select(e => e.RoomId))
                 .ToHashSet(StringComparer.Ordinal)
@@ -202,15 +200,9 @@ public sealed class SyncService(
             else if ((since is null || remote.StreamOrdering > sinceEvents) && remote.StreamOrdering <= upTo && filter.IncludesRoom(remote.RoomId)
                 && !invite.ContainsKey(remote.RoomId) && !knock.ContainsKey(remote.RoomId) && !await spine.IsInRoomAsync(remote.RoomId, ct))
             {
-                var stripped = JsonNode.Parse(remote.InviteStateJson)!.AsArray();
-                var memberEvent = JsonNode.Parse(remote.EventJson)!.AsObject();
-                if (await InvitesBlockedAsync() || ignored.Contains(memberEvent["sender"]?.GetValue<string>() ?? ""))
+                if (await InvitesBlockedAsync() || ignored.Contains(JsonNode.Parse(remote.EventJson)?["sender"]?.GetValue<string>() ?? ""))
                     continue;
-                stripped.Add(new JsonObject
-                {
-                    ["type"] = "m.room.member", ["state_key"] = user, ["sender"] = memberEvent["sender"]?.DeepClone(),
-                    ["content"] = memberEvent["content"]?.DeepClone(),
-                });
+                var stripped = RemoteStrippedState(remote);
                 if (remote.Membership == "knock")
                     knock[remote.RoomId] = new JsonObject { ["knock_state"] = new JsonObject { ["events"] = stripped } };
                 else
@@ -410,8 +402,37 @@ public sealed class SyncService(
                 ["type"] = "m.typing",
                 ["content"] = new JsonObject { ["user_ids"] = new JsonArray(typingUsers.Select(u => (JsonNode)u).ToArray()) },
             });
+        if (ReceiptEvent(changedReceipts, userId) is { } receiptEvent)
+            ephemeral.Add(receiptEvent);
+        return ephemeral;
+    }
+
+    /// <summary>Clients take the push rules from the initial sync: a user who never changed them is given the server defaults.</summary>
+    internal static void AddDefaultPushRules(List<AccountDataStore.Entry> accountData, string userId)
+    {
+        if (!accountData.Any(e => e.RoomId == AccountDataStore.Global && e.DataType == Push.PushRuleService.AccountDataType))
+            accountData.Add(new AccountDataStore.Entry(AccountDataStore.Global, Push.PushRuleService.AccountDataType,
+                new JsonObject { ["global"] = Push.PushRuleSet.FromStored(null).ToJson(userId) }.ToJsonString()));
+    }
+
+    /// <summary>The stripped state an invite or knock over federation came with, and the member event itself.</summary>
+    internal static JsonArray RemoteStrippedState(RemoteInviteRow row)
+    {
+        var stripped = JsonNode.Parse(row.InviteStateJson)!.AsArray();
+        var memberEvent = JsonNode.Parse(row.EventJson)!.AsObject();
+        stripped.Add(new JsonObject
+        {
+            ["type"] = "m.room.member", ["state_key"] = row.UserId, ["sender"] = memberEvent["sender"]?.DeepClone(),
+            ["content"] = memberEvent["content"]?.DeepClone(),
+        });
+        return stripped;
+    }
+
+    /// <summary>Receipts as one <c>m.receipt</c> event (null when there are none), without other users' private receipts.</summary>
+    internal static JsonObject? ReceiptEvent(IEnumerable<ReceiptRow> receipts, string userId)
+    {
         var content = new JsonObject();
-        foreach (var receipt in changedReceipts.Where(r => r.ReceiptType != "m.read.private" || r.UserId == userId))
+        foreach (var receipt in receipts.Where(r => r.ReceiptType != "m.read.private" || r.UserId == userId))
         {
             var byEvent = content[receipt.EventId] as JsonObject ?? (JsonObject)(content[receipt.EventId] = new JsonObject());
             var byType = byEvent[receipt.ReceiptType] as JsonObject ?? (JsonObject)(byEvent[receipt.ReceiptType] = new JsonObject());
@@ -420,9 +441,7 @@ public sealed class SyncService(
                 entry["thread_id"] = receipt.ThreadId;
             byType[receipt.UserId] = entry;
         }
-        if (content.Count > 0)
-            ephemeral.Add(new JsonObject { ["type"] = "m.receipt", ["content"] = content });
-        return ephemeral;
+        return content.Count > 0 ? new JsonObject { ["type"] = "m.receipt", ["content"] = content } : null;
     }
 
     /// <summary>
@@ -479,7 +498,7 @@ public sealed class SyncService(
     /// The newest events of a window that pass the timeline filter and that the user may see, oldest first, and whether
     /// older ones were left out (a limited timeline); <paramref name="firstPage"/>: the first page, already read.
     /// </summary>
-    private async Task<(List<EventRow> Rows, bool Limited)> TimelineRowsAsync(RoomSnapshot room, long after, long upTo, SyncFilter filter,
+    internal async Task<(List<EventRow> Rows, bool Limited)> TimelineRowsAsync(RoomSnapshot room, long after, long upTo, SyncFilter filter,
         Func<EventRow, Task<bool>> visible, CancellationToken ct, List<EventRow>? firstPage = null)
     {
         var limit = filter.TimelineLimit;
@@ -507,7 +526,7 @@ public sealed class SyncService(
     /// on them), and one the history visibility lets the user see, or part of the room's current state (as Synapse, so
     /// the client learns of state set while it could not see the room).
     /// </summary>
-    private Func<EventRow, Task<bool>> VisibleIn(RoomSnapshot room, string userId, bool joinedNow, IReadOnlySet<string> ignored) => async row =>
+    internal Func<EventRow, Task<bool>> VisibleIn(RoomSnapshot room, string userId, bool joinedNow, IReadOnlySet<string> ignored) => async row =>
         (row.StateKey is not null || !ignored.Contains(row.Sender))
         && ((row.StateKey is { } key && room.State.TryGetValue(new StateKey(row.Type, key), out var current) && current == row.EventId)
             || await reader.CanSeeAsync(room, row, userId, joinedNow, CancellationToken.None));
@@ -528,7 +547,7 @@ public sealed class SyncService(
     }
 
     /// <summary>Events in the client (or federation) format, with the transaction ID on the device's own events and bundled aggregations.</summary>
-    private async Task<JsonArray> FormatTimelineAsync(Requester requester, RoomSnapshot room, List<EventRow> rows, bool federationFormat, CancellationToken ct)
+    internal async Task<JsonArray> FormatTimelineAsync(Requester requester, RoomSnapshot room, List<EventRow> rows, bool federationFormat, CancellationToken ct)
     {
         var user = requester.UserId.Value;
         var own = rows.Where(r => r.Sender == user).Select(r => r.EventId).ToList();
@@ -542,7 +561,7 @@ public sealed class SyncService(
         return timeline;
     }
 
-    private async Task<IReadOnlyDictionary<StateKey, string>> StateAtAsync(string roomId, long position, CancellationToken ct)
+    internal async Task<IReadOnlyDictionary<StateKey, string>> StateAtAsync(string roomId, long position, CancellationToken ct)
     {
         var row = await db.ReadAsync(s => rooms.LastEventAtAsync(s, roomId, position), ct);
         return row is null ? new Dictionary<StateKey, string>() : await reader.StateGroupAsync(row.StateGroup, ct);
@@ -559,7 +578,7 @@ public sealed class SyncService(
         return first.StateKey is null ? after : after.Where(p => p.Key != new StateKey(first.Type, first.StateKey)).ToDictionary();
     }
 
-    private async Task<JsonArray> StrippedStateAsync(RoomSnapshot room, string memberEventId, CancellationToken ct)
+    internal async Task<JsonArray> StrippedStateAsync(RoomSnapshot room, string memberEventId, CancellationToken ct)
     {
         var member = await events.GetAsync(memberEventId, room.Version, ct);
         var stripped = await reader.StrippedStateAsync(room, ct, inviter: member?.Sender is { } sender && sender != member.StateKey ? sender : null);
