@@ -73,5 +73,10 @@ public sealed class LoadClient(string baseUrl) : IDisposable
         SendAsync(HttpMethod.Get, "/_matrix/client/v3/sync?timeout=" + timeoutMs + (since is null ? "" : "&since=" + Uri.EscapeDataString(since)),
             null, user.AccessToken, ct);
 
+    /// <summary>A simplified sliding sync request (MSC4186) on one connection, from <paramref name="pos"/> when given.</summary>
+    public Task<JsonNode> SlidingSyncAsync(Account user, JsonObject body, string? pos, CancellationToken ct = default) =>
+        SendAsync(HttpMethod.Post, "/_matrix/client/unstable/org.matrix.simplified_msc3575/sync" + (pos is null ? "" : "?pos=" + Uri.EscapeDataString(pos)),
+            body, user.AccessToken, ct);
+
     public void Dispose() => _http.Dispose();
 }

@@ -11,10 +11,12 @@ using Matrix.SpecTests.Harness;
 // (started here on a fresh SQLite or PostgreSQL database) or any other server at a URL.
 //   registration and login rate; message throughput into 1/10/100 rooms at concurrency 1/10/100; send-to-sync
 //   delivery latency with many clients long-polling; initial /sync of a user in many rooms and incremental /sync;
-//   memory (our server only): RSS after start-up, with the syncing clients, after the throughput run.
+//   sliding sync (MSC4186) of a user in many rooms: a room list's first page and an incremental response, and the
+//   server's memory per open connection; memory (our server only): RSS after start-up, with the syncing clients,
+//   after the throughput run.
 // Usage: dotnet run -c Release --project bench/Load [-- --engine sqlite|postgres] [--clients 1000] [--seconds 5]
 //        [--url http://other:8008]   (another server: open m.login.dummy registration and generous rate limits)
-//        [--only throughput,latency,sync]   (some of the workloads; registration always runs, it makes the accounts)
+//        [--only throughput,latency,sync,sliding]   (some of the workloads; registration always runs, it makes the accounts)
 //        (--smoke: a few seconds of each, as the test suite runs it so the driver cannot rot)
 var engine = "sqlite";
 string? url = null;
@@ -23,6 +25,7 @@ var cellSeconds = 5.0;
 var registrations = 200;
 var latencyMessages = 300;
 int[] syncRoomCounts = [100, 1000];
+var slidingConnections = 100;
 string[]? only = null;
 for (var i = 0; i < args.Length; i++)
     switch (args[i])
@@ -32,7 +35,7 @@ for (var i = 0; i < args.Length; i++)
         case "--clients": clients = int.Parse(args[++i]); break;
         case "--seconds": cellSeconds = double.Parse(args[++i], System.Globalization.CultureInfo.InvariantCulture); break;
         case "--only": only = args[++i].Split(','); break;
-        case "--smoke": (clients, cellSeconds, registrations, latencyMessages, syncRoomCounts) = (20, 0.3, 10, 20, [5, 10]); break;
+        case "--smoke": (clients, cellSeconds, registrations, latencyMessages, syncRoomCounts, slidingConnections) = (20, 0.3, 10, 20, [5, 10], 5); break;
         default: throw new ArgumentException($"unknown option {args[i]}");
     }
 
@@ -267,6 +270,84 @@ try
             initial.Add(new JsonObject { ["rooms"] = roomCount, ["initial_ms"] = median, ["incremental_ms"] = incrementalMedian });
         }
         results["initial_sync"] = initial;
+    }
+
+    if (Runs("sliding"))
+    {
+        // 4. Sliding sync of a user in many rooms: the first response of a room list (its top 20 rooms, one event each)
+        // on a new connection, an incremental one after a message, and what each open connection costs the server.
+        Console.WriteLine();
+        Console.WriteLine("sliding sync (MSC4186), list range 0-19, timeline_limit 1");
+        var roomCount = syncRoomCounts.Max();
+        var member = await http.RegisterAsync($"load{run}sliding", password);
+        var roomIds = new ConcurrentBag<string>();
+        await Parallel.ForEachAsync(Enumerable.Range(0, roomCount), new ParallelOptions { MaxDegreeOfParallelism = 10 },
+            async (r, _) =>
+            {
+                var roomId = await http.CreateRoomAsync(member);
+                await http.SendTextAsync(member, roomId, "hello");
+                roomIds.Add(roomId);
+            });
+        JsonObject RoomList(string connId) => new()
+        {
+            ["conn_id"] = connId,
+            ["lists"] = new JsonObject
+            {
+                ["all"] = new JsonObject
+                {
+                    ["ranges"] = new JsonArray(new JsonArray(0, 19)),
+                    ["timeline_limit"] = 1,
+                    ["required_state"] = new JsonArray(new JsonArray("m.room.name", ""), new JsonArray("m.room.avatar", ""),
+                        new JsonArray("m.room.encryption", ""), new JsonArray("m.room.member", "$LAZY"), new JsonArray("m.room.member", "$ME")),
+                },
+            },
+            ["extensions"] = new JsonObject { ["e2ee"] = new JsonObject { ["enabled"] = true } },
+        };
+        var first = new List<double>();
+        string pos = "";
+        for (var attempt = 0; attempt < 3; attempt++)
+        {
+            var timer = Stopwatch.StartNew();
+            pos = (await http.SlidingSyncAsync(member, RoomList($"first{attempt}"), null))["pos"]!.GetValue<string>();
+            first.Add(timer.Elapsed.TotalMilliseconds);
+        }
+        var incremental = new List<double>();
+        var someRooms = roomIds.Take(10).ToList();
+        for (var attempt = 0; attempt < 10; attempt++)
+        {
+            await http.SendTextAsync(member, someRooms[attempt], "news");
+            var timer = Stopwatch.StartNew();
+            pos = (await http.SlidingSyncAsync(member, RoomList("first2"), pos))["pos"]!.GetValue<string>();
+            incremental.Add(timer.Elapsed.TotalMilliseconds);
+        }
+        var firstMedian = first.Order().ElementAt(1);
+        var incrementalMedian = incremental.Order().ElementAt(incremental.Count / 2);
+        Console.WriteLine($"  {roomCount,5} rooms: first response {firstMedian:F0} ms (median of 3), incremental {incrementalMedian:F1} ms (median of 10)");
+        var sliding = new JsonObject { ["rooms"] = roomCount, ["first_ms"] = firstMedian, ["incremental_ms"] = incrementalMedian };
+        if (server is not null)
+        {
+            // Each connection (one per device: a device keeps a few) holds what it sent of every room of the list (the
+            // whole list: a client that paged to the end). A first batch grows the heap to what building the responses
+            // takes; the second's growth is what the connections keep.
+            async Task OpenConnectionsAsync(string prefix)
+            {
+                for (var c = 0; c < slidingConnections; c++)
+                {
+                    var device = await http.LoginAsync(member.UserId, password);
+                    var body = RoomList(prefix);
+                    body["lists"]!["all"]!["ranges"] = new JsonArray(new JsonArray(0, roomCount - 1));
+                    var opened = (await http.SlidingSyncAsync(device, body, null))["pos"]!.GetValue<string>();
+                    await http.SlidingSyncAsync(device, body, opened);
+                }
+            }
+            await OpenConnectionsAsync("warm-up");
+            var before = server.ResidentBytes();
+            await OpenConnectionsAsync("memory");
+            var perConnection = (server.ResidentBytes() - before) / slidingConnections;
+            Console.WriteLine($"  server memory per open connection holding {roomCount} rooms: {perConnection >> 10} KiB (RSS growth over {slidingConnections} connections)");
+            sliding["kib_per_connection"] = perConnection >> 10;
+        }
+        results["sliding_sync"] = sliding;
     }
 
     if (server is not null)

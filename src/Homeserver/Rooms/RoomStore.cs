@@ -158,10 +158,10 @@ public sealed class RoomStore(RecentEventIndex recentEvents)
 
     public Task<List<MembershipRow>> MembershipsAsync(DbSession s, string userId) => s.QueryAsync(Memberships(userId));
 
-    /// <summary>The same with where each member event is in the stream and who sent it.</summary>
-    public SqlRead<MembershipEventRow, List<MembershipEventRow>> MembershipEvents(string userId) => SqlReads.Rows<MembershipEventRow>(
+    /// <summary>The user's memberships other than joins, with where each member event is in the stream and who sent it.</summary>
+    public SqlRead<MembershipEventRow, List<MembershipEventRow>> MembershipEventsOtherThanJoins(string userId) => SqlReads.Rows<MembershipEventRow>(
         "SELECT c.room_id, c.membership, c.event_id, e.stream_ordering, e.sender FROM current_state c JOIN events e ON e.event_id = c.event_id " +
-        "WHERE c.state_key = @userId AND c.type = 'm.room.member'", new { userId });
+        "WHERE c.state_key = @userId AND c.type = 'm.room.member' AND c.membership <> 'join'", new { userId });
 
     public async Task<List<string>> JoinedMembersAsync(DbSession s, string roomId) =>
         (await s.QueryAsync<string>(

@@ -33,7 +33,7 @@ public sealed class SlidingRoomBuilder(Database db, RoomStore rooms, RoomReader 
         var initial = previous is null || (previous.Membership != entry.Membership && !leftSinceSent);
         if (entry.Membership is "invite" or "knock")
             return initial || entry.MembershipPosition > previous!.EventsUpTo
-                ? new BuiltRoom(await StrippedRoomAsync(context, entry, ct), new SentRoom(context.UpTo, entry.Membership, config, new HashSet<string>()), [])
+                ? new BuiltRoom(await StrippedRoomAsync(context, entry, ct), new SentRoom(context.UpTo, entry.Membership, config, SentRoom.NoMembers), [])
                 : new BuiltRoom(null, previous, []);
         return await RoomWithHistoryAsync(context, entry, config, initial ? null : previous, ct);
     }
@@ -89,8 +89,9 @@ public sealed class SlidingRoomBuilder(Database db, RoomStore rooms, RoomReader 
                 wanted.Add(eventId);
         }
         var sent = new SentRoom(ceiling, entry.Membership, config,
-            config.RequiredState.LazyMembers ? lazyUsers.Union(previous?.LazyMembers ?? new HashSet<string>()).ToHashSet(StringComparer.Ordinal)
-                : new HashSet<string>());
+            !config.RequiredState.LazyMembers ? SentRoom.NoMembers
+            : lazyUsers.Count == 0 && previous is not null ? previous.LazyMembers
+            : lazyUsers.Union(previous?.LazyMembers ?? SentRoom.NoMembers).ToHashSet(StringComparer.Ordinal));
         if (previous is not null && rows.Count == 0 && wanted.Count == 0)
             return new BuiltRoom(null, sent, []);
 

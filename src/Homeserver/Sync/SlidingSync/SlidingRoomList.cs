@@ -10,6 +10,8 @@ namespace Matrix.Homeserver.Sync.SlidingSync;
 /// One room of the user's room list: their membership (from the room, or from an invite or knock over federation to a
 /// room this server is not in, with the stripped state it came with) and the position that orders the list.
 /// </summary>
+/// <param name="MembershipPosition">Where the member event is in the stream; not read for joins (0), which the room's activity orders.</param>
+/// <param name="Sender">Who sent the member event; not read for joins ("").</param>
 public sealed record RoomListEntry(string RoomId, string Membership, string EventId, long MembershipPosition, string Sender, RoomSnapshot? Room,
     RemoteInviteRow? Remote)
 {
@@ -19,7 +21,7 @@ public sealed record RoomListEntry(string RoomId, string Membership, string Even
     /// <summary>The latest event the user may see: any in a joined room, their own member event elsewhere.</summary>
     public long Activity { get; init; } = MembershipPosition;
 
-    /// <summary>The room's <c>bump_stamp</c>: its latest bump event while joined, else the member event (never negative).</summary>
+    /// <summary>The room's <c>bump_stamp</c>: its latest bump event (or latest event) while joined, else the member event (never negative).</summary>
     public long BumpStamp { get; init; } = Math.Max(0, MembershipPosition);
 
     public bool IsJoined => Membership == "join";
@@ -50,10 +52,13 @@ public sealed class SlidingRoomList(
 
     public async Task<UserRooms> LoadAsync(string userId, long? sinceEvents, CancellationToken ct)
     {
-        var memberships = rooms.MembershipEvents(userId);
+        // Joins come from the current state alone (a thousand rooms' member events would cost a join apiece): their
+        // position in the list is their latest event's.
+        var memberships = rooms.Memberships(userId);
+        var otherThanJoins = rooms.MembershipEventsOtherThanJoins(userId);
         var forgotten = rooms.ForgottenRooms(userId);
         var remote = remoteInvites.ForUser(userId);
-        await db.ReadAllAsync(new SqlRead[] { memberships, forgotten, remote }, ct);
+        await db.ReadAllAsync(new SqlRead[] { memberships, otherThanJoins, forgotten, remote }, ct);
         var ignored = await ignoredUsers.OfAsync(userId, ct);
         var invitesBlocked = await invitePermissions.BlocksInvitesAsync(userId, ct);
 
@@ -67,7 +72,8 @@ public sealed class SlidingRoomList(
             };
 
         var entries = new List<RoomListEntry>();
-        foreach (var row in memberships.Result)
+        var joins = memberships.Result.Where(m => m.Membership == "join").Select(m => new MembershipEventRow(m.RoomId, m.Membership, m.EventId, 0, ""));
+        foreach (var row in joins.Concat(otherThanJoins.Result))
             if (!forgotten.Result.Contains(row.RoomId) && await spine.GetRoomAsync(row.RoomId, ct) is { } room)
                 entries.Add(new RoomListEntry(row.RoomId, row.Membership, row.EventId, row.StreamOrdering, row.Sender, room, null)
                 {
@@ -88,11 +94,7 @@ public sealed class SlidingRoomList(
         var positions = await activity.ForRoomsAsync(joined, ct);
         for (var i = 0; i < entries.Count; i++)
             if (entries[i].IsJoined && positions.TryGetValue(entries[i].RoomId, out var p))
-                entries[i] = entries[i] with
-                {
-                    Activity = Math.Max(p.Latest ?? entries[i].MembershipPosition, entries[i].MembershipPosition),
-                    BumpStamp = Math.Max(0, p.Bump ?? entries[i].MembershipPosition),
-                };
+                entries[i] = entries[i] with { Activity = p.Latest ?? 0, BumpStamp = Math.Max(0, p.Bump ?? p.Latest ?? 0) };
         entries.Sort((a, b) => b.Activity != a.Activity ? b.Activity.CompareTo(a.Activity) : string.CompareOrdinal(a.RoomId, b.RoomId));
         return new UserRooms(entries, await DirectRoomsAsync(userId, ct));
     }

@@ -1,3 +1,5 @@
+using System.Collections.Frozen;
+using System.Collections.Immutable;
 using System.Globalization;
 
 namespace Matrix.Homeserver.Sync.SlidingSync;
@@ -6,7 +8,10 @@ namespace Matrix.Homeserver.Sync.SlidingSync;
 /// What a connection has sent of one room: its events up to a stream position, with the user's membership then, the
 /// room config they were sent with, and the users whose member events were sent lazily.
 /// </summary>
-public sealed record SentRoom(long EventsUpTo, string Membership, RoomConfig Config, IReadOnlySet<string> LazyMembers);
+public sealed record SentRoom(long EventsUpTo, string Membership, RoomConfig Config, IReadOnlySet<string> LazyMembers)
+{
+    public static readonly IReadOnlySet<string> NoMembers = FrozenSet<string>.Empty;
+}
 
 /// <summary>
 /// A <c>pos</c>: which of a connection's states the client holds (<see cref="Position"/>) and where every stream stood
@@ -34,8 +39,8 @@ public readonly record struct SlidingSyncPos(long Position, SyncToken Streams)
 
 /// <summary>
 /// Sliding sync connections, per user, device and <c>conn_id</c>, each with the states (rooms sent) that the last
-/// responses left it in. A request names the state it continues from; a retry may name the same state again, so states
-/// are dropped only once a later one has been named. Held in memory: after a restart, or once a connection has been
+/// responses left it in (immutable maps: successive states share what did not change). A request names the state it
+/// continues from; a retry may name the same state again, so states are dropped only once a later one has been named. Held in memory: after a restart, or once a connection has been
 /// idle for a day or pushed out by newer ones, its <c>pos</c> is unknown and the client starts over (MSC4186 lets a
 /// server expire connections so).
 /// </summary>
@@ -52,7 +57,7 @@ public sealed class SlidingSyncConnections(TimeProvider clock)
     {
         public long LatestPosition;
         public DateTimeOffset LastUsed;
-        public readonly SortedDictionary<long, IReadOnlyDictionary<string, SentRoom>> States = [];
+        public readonly SortedDictionary<long, ImmutableDictionary<string, SentRoom>> States = [];
     }
 
     private readonly Dictionary<Key, Connection> _connections = [];
@@ -60,7 +65,7 @@ public sealed class SlidingSyncConnections(TimeProvider clock)
     private DateTimeOffset _lastSweep = DateTimeOffset.MinValue;
 
     /// <summary>The rooms sent as of <paramref name="position"/>, or null when the connection or that state is unknown.</summary>
-    public IReadOnlyDictionary<string, SentRoom>? Resume(string userId, string deviceId, string connId, long position)
+    public ImmutableDictionary<string, SentRoom>? Resume(string userId, string deviceId, string connId, long position)
     {
         lock (_lock)
         {
@@ -75,7 +80,7 @@ public sealed class SlidingSyncConnections(TimeProvider clock)
     }
 
     /// <summary>Records a new state of the connection (a new one when <paramref name="restart"/>) and returns its position.</summary>
-    public long Save(string userId, string deviceId, string connId, IReadOnlyDictionary<string, SentRoom> rooms, bool restart)
+    public long Save(string userId, string deviceId, string connId, ImmutableDictionary<string, SentRoom> rooms, bool restart)
     {
         var now = clock.GetUtcNow();
         lock (_lock)

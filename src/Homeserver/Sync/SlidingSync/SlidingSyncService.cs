@@ -1,3 +1,4 @@
+using System.Collections.Immutable;
 using System.Text.Json.Nodes;
 using Matrix.Homeserver.AccountData;
 using Matrix.Homeserver.Accounts;
@@ -17,7 +18,7 @@ public sealed class SlidingSyncService(
 {
     private const int RoomsBuiltInParallel = 8;
 
-    private sealed record Built(JsonObject Response, Dictionary<string, SentRoom> Sent, SyncToken Streams, bool Empty);
+    private sealed record Built(JsonObject Response, ImmutableDictionary<string, SentRoom> Sent, SyncToken Streams, bool Empty);
 
     public static MatrixException UnknownPos() => new(400, "M_UNKNOWN_POS", "Unknown or expired pos: start the connection over.");
 
@@ -25,7 +26,7 @@ public sealed class SlidingSyncService(
     {
         var user = requester.UserId.Value;
         SlidingSyncPos? pos = null;
-        IReadOnlyDictionary<string, SentRoom> sent = new Dictionary<string, SentRoom>();
+        var sent = ImmutableDictionary.Create<string, SentRoom>(StringComparer.Ordinal);
         if (request.Pos is { } text)
         {
             pos = SlidingSyncPos.TryParse(text) ?? throw UnknownPos();
@@ -56,7 +57,7 @@ public sealed class SlidingSyncService(
         }
     }
 
-    private async Task<Built> BuildAsync(Requester requester, SlidingSyncRequest request, SyncToken? from, IReadOnlyDictionary<string, SentRoom> sent,
+    private async Task<Built> BuildAsync(Requester requester, SlidingSyncRequest request, SyncToken? from, ImmutableDictionary<string, SentRoom> sent,
         CancellationToken ct)
     {
         var user = requester.UserId.Value;
@@ -112,12 +113,13 @@ public sealed class SlidingSyncService(
             }
         }).ToList();
         var rooms = new JsonObject();
-        var nowSent = new Dictionary<string, SentRoom>(sent, StringComparer.Ordinal);
+        var nowSent = sent.ToBuilder();
         var timelines = new Dictionary<string, IReadOnlyList<string>>(StringComparer.Ordinal);
         for (var i = 0; i < entries.Count; i++)
         {
             var built = await builds[i];
-            nowSent[entries[i].RoomId] = built.Sent;
+            if (!ReferenceEquals(built.Sent, sent.GetValueOrDefault(entries[i].RoomId)))
+                nowSent[entries[i].RoomId] = built.Sent;
             if (built.Response is { } room)
             {
                 rooms[entries[i].RoomId] = room;
@@ -134,6 +136,6 @@ public sealed class SlidingSyncService(
         var (extensions, extensionNews) = await extensionBuilder.BuildAsync(requester, request.Extensions, from, streams,
             new SlidingSyncExtensionBuilder.Rooms(RoomsOf, newRooms, timelines), ct);
         var response = new JsonObject { ["lists"] = lists, ["rooms"] = rooms, ["extensions"] = extensions };
-        return new Built(response, nowSent, streams, rooms.Count == 0 && !extensionNews);
+        return new Built(response, nowSent.ToImmutable(), streams, rooms.Count == 0 && !extensionNews);
     }
 }
