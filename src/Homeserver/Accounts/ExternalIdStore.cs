@@ -21,6 +21,13 @@ public sealed class ExternalIdStore
         s.QuerySingleOrDefaultAsync<string>("SELECT user_id FROM user_external_ids WHERE auth_provider = @provider AND external_id = @externalId",
             new { provider, externalId });
 
+    public async Task<IReadOnlyList<(string AuthProvider, string ExternalId)>> ListForUserAsync(DbSession s, string userId) =>
+        (await s.QueryAsync<(string, string)>(
+            "SELECT auth_provider, external_id FROM user_external_ids WHERE user_id = @userId ORDER BY auth_provider, external_id", new { userId })).ToList();
+
+    public Task RemoveAllForUserAsync(DbSession s, string userId) =>
+        s.ExecuteAsync("DELETE FROM user_external_ids WHERE user_id = @userId", new { userId });
+
     public async Task<bool> IsLinkedAsync(DbSession s, string provider, string userId) =>
         await s.ExecuteScalarAsync<long>("SELECT COUNT(*) FROM user_external_ids WHERE auth_provider = @provider AND user_id = @userId",
             new { provider, userId }) > 0;

@@ -15,6 +15,10 @@ public sealed class UserRow
     public long Suspended { get; init; }
     /// <summary>A guest account (spec: Guest Access), until it is upgraded by registering with its guest access token.</summary>
     public long IsGuest { get; init; }
+    /// <summary>Synapse's user type (<c>bot</c>, <c>support</c>), or null for a normal user.</summary>
+    public string? UserType { get; init; }
+    /// <summary>Deactivated with <c>erase</c> (GDPR erasure), as the admin API reports it.</summary>
+    public long Erased { get; init; }
 }
 
 public sealed class UserStore(AccessTokenCache tokens)
@@ -51,6 +55,19 @@ public sealed class UserStore(AccessTokenCache tokens)
 
     public Task SetSuspendedAsync(DbSession s, string userId, bool suspended) =>
         UpdateAsync(s, "UPDATE users SET suspended = @suspended WHERE user_id = @userId", new { userId, suspended = suspended ? 1L : 0L });
+
+    public Task SetAdminAsync(DbSession s, string userId, bool isAdmin) =>
+        UpdateAsync(s, "UPDATE users SET is_admin = @isAdmin WHERE user_id = @userId", new { userId, isAdmin = isAdmin ? 1L : 0L });
+
+    public Task SetUserTypeAsync(DbSession s, string userId, string? userType) =>
+        UpdateAsync(s, "UPDATE users SET user_type = @userType WHERE user_id = @userId", new { userId, userType });
+
+    public Task SetErasedAsync(DbSession s, string userId) =>
+        UpdateAsync(s, "UPDATE users SET erased = 1 WHERE user_id = @userId", new { userId });
+
+    /// <summary>Undoes a deactivation (an administrator's); the account has no password until one is set.</summary>
+    public Task ReactivateAsync(DbSession s, string userId) =>
+        UpdateAsync(s, "UPDATE users SET deactivated = 0, erased = 0 WHERE user_id = @userId", new { userId });
 
     public Task DeactivateAsync(DbSession s, string userId) =>
         UpdateAsync(s, "UPDATE users SET deactivated = 1, password_hash = NULL WHERE user_id = @userId", new { userId });

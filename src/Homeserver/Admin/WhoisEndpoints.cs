@@ -7,10 +7,17 @@ using Matrix.Homeserver.Storage;
 
 namespace Matrix.Homeserver.Admin;
 
-/// <summary>Spec: Server administration, <c>GET /admin/whois/{userId}</c>: a user's devices and where they were last seen (admins, or the user).</summary>
+/// <summary>
+/// Spec: Server administration, <c>GET /admin/whois/{userId}</c>: a user's devices and where they were last seen (admins, or
+/// the user); also at Synapse's admin API path.
+/// </summary>
 public sealed class WhoisEndpoints(Authenticator authenticator, Database db, DeviceStore devices, UserStore users, HomeserverConfig config) : IEndpoints
 {
-    public void Map(IEndpointRouteBuilder app) => app.MapV3("GET", "admin/whois/{userId}", WhoisAsync);
+    public void Map(IEndpointRouteBuilder app)
+    {
+        app.MapV3("GET", "admin/whois/{userId}", WhoisAsync);
+        app.MapGet(AdminAuth.Prefix + "/v1/whois/{userId}", WhoisAsync);
+    }
 
     private async Task WhoisAsync(HttpContext context)
     {

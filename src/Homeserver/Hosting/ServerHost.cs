@@ -203,6 +203,7 @@ public static class ServerHost
         services.AddSingleton<IEndpoints, Reporting.ReportEndpoints>();
         services.AddSingleton<IEndpoints, MutualRoomsEndpoints>();
         services.AddSingleton<IEndpoints, AccountModerationEndpoints>();
+        services.AddAdminApi();
         services.AddSingleton<RoomUpgrades>();
         services.AddSingleton<RoomSuccession>();
         services.AddSingleton<IEndpoints, RoomUpgradeEndpoints>();

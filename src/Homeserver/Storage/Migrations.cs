@@ -537,6 +537,11 @@ public static class Migrations
                 PRIMARY KEY (appservice_id, network_id, room_id)
             );
             """),
+        // What the admin API shows and sets of an account: its type (Synapse's bot/support) and whether it was erased.
+        (17, """
+            ALTER TABLE users ADD COLUMN user_type TEXT NULL;
+            ALTER TABLE users ADD COLUMN erased BIGINT NOT NULL DEFAULT 0;
+            """),
     ];
 
     /// <summary>

@@ -1,0 +1,15 @@
+namespace Matrix.Homeserver.Admin;
+
+/// <summary>Registers Synapse's admin API (<c>/_synapse/admin</c>), <c>/health</c> and their services.</summary>
+public static class AdminApiServices
+{
+    public static void AddAdminApi(this IServiceCollection services)
+    {
+        services.AddSingleton<AdminAuth>();
+        services.AddSingleton<AdminUserStore>();
+        services.AddSingleton<AdminUserService>();
+        services.AddSingleton<Http.IEndpoints, ServerStatusEndpoints>();
+        services.AddSingleton<Http.IEndpoints, AdminUserEndpoints>();
+        services.AddSingleton<Http.IEndpoints, AdminDeviceEndpoints>();
+    }
+}
