@@ -8,8 +8,10 @@ public static class AdminApiServices
         services.AddSingleton<AdminAuth>();
         services.AddSingleton<AdminUserStore>();
         services.AddSingleton<AdminUserService>();
+        services.AddSingleton<AdminRoomStore>();
         services.AddSingleton<Http.IEndpoints, ServerStatusEndpoints>();
         services.AddSingleton<Http.IEndpoints, AdminUserEndpoints>();
         services.AddSingleton<Http.IEndpoints, AdminDeviceEndpoints>();
+        services.AddSingleton<Http.IEndpoints, AdminRoomEndpoints>();
     }
 }

@@ -1,0 +1,121 @@
+using Matrix.SpecTests.Harness;
+
+namespace Matrix.SpecTests;
+
+/// <summary>Synapse's admin API for rooms (<c>/_synapse/admin/v1/rooms</c>): the list, a room's details, members and state.</summary>
+public abstract class AdminApiRoomTests(ServerFixture fixture)
+{
+    private MatrixClient C => fixture.Client;
+    private const string Rooms = "/_synapse/admin/v1/rooms";
+
+    [Fact]
+    public async Task Room_endpoints_refuse_non_admins()
+    {
+        var user = await C.RegisterAsync();
+        var roomId = RoomTests.R(await RoomTests.CreateRoomAsync(C, user));
+        foreach (var path in new[] { Rooms, $"{Rooms}/{roomId}", $"{Rooms}/{roomId}/members", $"{Rooms}/{roomId}/state" })
+        {
+            var refused = await C.GetAsync(path, user.AccessToken);
+            Assert.True(refused is { Status: 403, Errcode: "M_FORBIDDEN" }, $"{path}: {refused}");
+            Assert.Equal(401, (await C.GetAsync(path)).Status);
+        }
+    }
+
+    [Fact]
+    public async Task The_room_list_searches_sorts_and_pages_with_next_and_prev_batch()
+    {
+        var admin = await RegistrationTests.CreateAdminAsync(C);
+        var owner = await C.RegisterAsync();
+        var guest = await C.RegisterAsync();
+        var tag = MatrixClient.UniqueName("Team");
+        var alpha = await RoomTests.CreateRoomAsync(C, owner, new { name = $"{tag} alpha", preset = "public_chat", room_alias_name = tag.ToLowerInvariant() });
+        var beta = await RoomTests.CreateRoomAsync(C, owner, new { name = $"{tag} beta", visibility = "public" });
+        var gamma = await RoomTests.CreateRoomAsync(C, owner, new { name = $"{tag} gamma", preset = "public_chat" });
+        Assert.Equal(200, (await C.PostAsync($"/_matrix/client/v3/rooms/{RoomTests.R(gamma)}/join", new { }, guest.AccessToken)).Status);
+
+        var first = await C.GetAsync($"{Rooms}?search_term={tag.ToUpperInvariant()}&limit=2", admin);
+        Assert.Equal(200, first.Status);
+        Assert.Equal(3, first.Body!["total_rooms"]!.GetValue<int>());
+        Assert.Equal(0, first.Body["offset"]!.GetValue<int>());
+        Assert.Equal(2, first.Body["next_batch"]!.GetValue<int>());
+        Assert.Null(first.Body["prev_batch"]);
+        Assert.Equal([alpha, beta], Ids(first));
+        var room = first.Body["rooms"]![0]!;
+        Assert.Equal($"{tag} alpha", room["name"]!.GetValue<string>());
+        Assert.Equal($"#{tag.ToLowerInvariant()}:{C.ServerName}", room["canonical_alias"]!.GetValue<string>());
+        Assert.Equal(owner.UserId, room["creator"]!.GetValue<string>());
+        Assert.Equal(1, room["joined_members"]!.GetValue<int>());
+        Assert.Equal(1, room["joined_local_members"]!.GetValue<int>());
+        Assert.Equal("public", room["join_rules"]!.GetValue<string>());
+        Assert.True(room["federatable"]!.GetValue<bool>());
+        Assert.True(room["state_events"]!.GetValue<int>() >= 5);
+
+        var second = await C.GetAsync($"{Rooms}?search_term={tag}&limit=2&from=2", admin);
+        Assert.Equal([gamma], Ids(second));
+        Assert.Equal(0, second.Body!["prev_batch"]!.GetValue<int>());
+        Assert.Null(second.Body["next_batch"]);
+
+        Assert.Equal([gamma, beta, alpha], Ids(await C.GetAsync($"{Rooms}?search_term={tag}&dir=b", admin)));
+        Assert.Equal(gamma, Ids(await C.GetAsync($"{Rooms}?search_term={tag}&order_by=joined_members", admin))[0]);
+        Assert.Equal([beta], Ids(await C.GetAsync($"{Rooms}?search_term={tag}&public_rooms=true", admin)));
+        Assert.Equal([alpha], Ids(await C.GetAsync($"{Rooms}?search_term={RoomTests.R(alpha)}", admin)));
+
+        foreach (var bad in new[] { "order_by=bogus", "search_term=", "limit=x", "from=-5", "dir=up", "public_rooms=1" })
+        {
+            var refused = await C.GetAsync($"{Rooms}?{bad}", admin);
+            Assert.True(refused is { Status: 400, Errcode: "M_INVALID_PARAM" }, $"{bad}: {refused}");
+        }
+        foreach (var order in new[] { "name", "canonical_alias", "joined_local_members", "version", "creator", "encryption", "federatable", "public",
+                     "join_rules", "guest_access", "history_visibility", "state_events" })
+            Assert.Equal(3, (await C.GetAsync($"{Rooms}?search_term={tag}&order_by={order}", admin)).Body!["total_rooms"]!.GetValue<int>());
+    }
+
+    private static List<string> Ids(MatrixResponse response) =>
+        response.Body!["rooms"]!.AsArray().Select(r => r!["room_id"]!.GetValue<string>()).ToList();
+
+    [Fact]
+    public async Task Details_members_and_state_of_a_room()
+    {
+        var admin = await RegistrationTests.CreateAdminAsync(C);
+        var owner = await C.RegisterAsync();
+        var member = await C.RegisterAsync();
+        var roomId = await RoomTests.CreateRoomAsync(C, owner, new
+        {
+            name = "Details", topic = "What we discuss", preset = "public_chat",
+            initial_state = new[] { new { type = "m.room.encryption", state_key = "", content = new { algorithm = "m.megolm.v1.aes-sha2" } } },
+        });
+        Assert.Equal(200, (await C.PostAsync($"/_matrix/client/v3/rooms/{RoomTests.R(roomId)}/join", new { }, member.AccessToken)).Status);
+
+        var details = await C.GetAsync($"{Rooms}/{RoomTests.R(roomId)}", admin);
+        Assert.Equal(200, details.Status);
+        Assert.Equal("Details", details.Str("name"));
+        Assert.Equal("What we discuss", details.Str("topic"));
+        Assert.Equal("m.megolm.v1.aes-sha2", details.Str("encryption"));
+        Assert.Equal(2, details.Body!["joined_members"]!.GetValue<int>());
+        Assert.Equal(2, details.Body["joined_local_devices"]!.GetValue<int>());
+        Assert.False(details.Body["forgotten"]!.GetValue<bool>());
+        Assert.False(details.Body["tombstoned"]!.GetValue<bool>());
+        Assert.Null(details.Body["room_type"]);
+
+        var members = await C.GetAsync($"{Rooms}/{RoomTests.R(roomId)}/members", admin);
+        Assert.Equal(new[] { owner.UserId, member.UserId }.Order(StringComparer.Ordinal),
+            members.Body!["members"]!.AsArray().Select(m => m!.GetValue<string>()));
+        Assert.Equal(2, members.Body["total"]!.GetValue<int>());
+
+        var state = await C.GetAsync($"{Rooms}/{RoomTests.R(roomId)}/state", admin);
+        Assert.Contains(state.Body!["state"]!.AsArray(), e => e!["type"]!.GetValue<string>() == "m.room.create" && e["event_id"] is not null);
+        var memberEvents = await C.GetAsync($"{Rooms}/{RoomTests.R(roomId)}/state?type=m.room.member", admin);
+        Assert.Equal(2, memberEvents.Body!["state"]!.AsArray().Count);
+
+        var unknown = RoomTests.R($"!nosuchroom:{C.ServerName}");
+        foreach (var path in new[] { $"{Rooms}/{unknown}", $"{Rooms}/{unknown}/members", $"{Rooms}/{unknown}/state" })
+        {
+            var missing = await C.GetAsync(path, admin);
+            Assert.True(missing is { Status: 404, Errcode: "M_NOT_FOUND" }, $"{path}: {missing}");
+        }
+        Assert.Equal("M_INVALID_PARAM", (await C.GetAsync($"{Rooms}/not-a-room", admin)).Errcode);
+    }
+}
+
+public sealed class AdminApiRoomTestsSqlite(SqliteServer f) : AdminApiRoomTests(f), IClassFixture<SqliteServer>;
+public sealed class AdminApiRoomTestsPostgres(PostgresServer f) : AdminApiRoomTests(f), IClassFixture<PostgresServer>;

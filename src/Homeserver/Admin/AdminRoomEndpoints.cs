@@ -1,0 +1,129 @@
+using System.Text.Json.Nodes;
+using Matrix.Homeserver.Config;
+using Matrix.Homeserver.Http;
+using Matrix.Homeserver.Rooms;
+using Matrix.Homeserver.Storage;
+
+namespace Matrix.Homeserver.Admin;
+
+/// <summary>Synapse's room admin API: the room list (search, sort, offset pagination), a room's details, members and state.</summary>
+public sealed class AdminRoomEndpoints(
+    AdminAuth auth, AdminRoomStore store, RoomStore rooms, RoomReader reader, EventSpine spine, Database db, HomeserverConfig config) : IEndpoints
+{
+    private const string Rooms = AdminAuth.Prefix + "/v1/rooms";
+
+    public void Map(IEndpointRouteBuilder app)
+    {
+        app.MapGet(Rooms, ListAsync);
+        app.MapGet(Rooms + "/{roomId}", DetailsAsync);
+        app.MapGet(Rooms + "/{roomId}/members", MembersAsync);
+        app.MapGet(Rooms + "/{roomId}/state", StateAsync);
+    }
+
+    /// <summary>
+    /// Every room is described and sorted in memory: the admin list is rare and the descriptive state is scattered over
+    /// events, where SQL would have to read JSON differently on each engine.
+    /// </summary>
+    private async Task ListAsync(HttpContext context)
+    {
+        await auth.RequireAdminAsync(context);
+        var (from, limit) = AdminQuery.Page(context);
+        var orderBy = AdminQuery.OneOf(context, "order_by", "name", AdminRoomDescription.Orders.Keys.ToList());
+        var backwards = AdminQuery.Backwards(context);
+        var searchTerm = context.Request.Query.ContainsKey("search_term") ? context.Query("search_term") : null;
+        if (searchTerm == "")
+            throw MatrixException.InvalidParam("search_term cannot be an empty string.");
+        var publicRooms = AdminQuery.Boolean(context, "public_rooms");
+        var emptyRooms = AdminQuery.Boolean(context, "empty_rooms");
+
+        var selected = (await DescribeAsync(roomId: null, context.RequestAborted))
+            .Where(r => searchTerm is null || r.Matches(searchTerm))
+            .Where(r => publicRooms is null || (r.Counts.IsPublic != 0) == publicRooms)
+            .Where(r => emptyRooms is null || (r.Counts.JoinedMembers == 0) == emptyRooms)
+            .ToList();
+        var (key, largestFirst) = AdminRoomDescription.Orders[orderBy];
+        selected.Sort((a, b) =>
+        {
+            var byKey = CompareNullsLast(key(a), key(b));
+            return byKey != 0 ? (largestFirst ? -byKey : byKey) : string.CompareOrdinal(a.Counts.RoomId, b.Counts.RoomId);
+        });
+        if (backwards)
+            selected.Reverse();
+
+        var body = new JsonObject
+        {
+            ["rooms"] = new JsonArray(selected.Skip(from).Take(limit).Select(r => (JsonNode)r.ToListJson()).ToArray()),
+            ["offset"] = from,
+            ["total_rooms"] = selected.Count,
+        };
+        if (from + limit < selected.Count)
+            body["next_batch"] = from + limit;
+        if (from > 0)
+            body["prev_batch"] = Math.Max(0, from - limit);
+        await context.WriteJsonAsync(body);
+    }
+
+    private static int CompareNullsLast(IComparable? a, IComparable? b) => (a, b) switch
+    {
+        (null, null) => 0,
+        (null, _) => 1,
+        (_, null) => -1,
+        (string x, string y) => string.CompareOrdinal(x, y),
+        _ => a.CompareTo(b),
+    };
+
+    private async Task<List<AdminRoomDescription>> DescribeAsync(string? roomId, CancellationToken ct)
+    {
+        var (counts, state) = await db.ReadAsync(async s =>
+            (await store.RoomsAsync(s, config.ServerName, roomId), await store.DescriptiveStateAsync(s, roomId)), ct);
+        var stateByRoom = state.ToLookup(row => row.RoomId);
+        return counts.Select(c => AdminRoomDescription.From(c, stateByRoom[c.RoomId])).ToList();
+    }
+
+    private async Task DetailsAsync(HttpContext context)
+    {
+        await auth.RequireAdminAsync(context);
+        var roomId = RoomEndpoints.RoomIdFromRoute(context);
+        var room = (await DescribeAsync(roomId, context.RequestAborted)).SingleOrDefault() ?? throw MatrixException.NotFound("Room not found.");
+        var (devices, forgotten) = await db.ReadAsync(async s =>
+            (await store.JoinedLocalDevicesAsync(s, roomId, config.ServerName), await store.ForgottenByAllLocalUsersAsync(s, roomId, config.ServerName)),
+            context.RequestAborted);
+        var body = room.ToListJson();
+        body["topic"] = room.Topic;
+        body["avatar"] = room.Avatar;
+        body["joined_local_devices"] = devices;
+        body["forgotten"] = forgotten;
+        body["tombstoned"] = room.Tombstoned;
+        body["replacement_room"] = room.ReplacementRoom;
+        await context.WriteJsonAsync(body);
+    }
+
+    private async Task<RoomSnapshot> KnownRoomAsync(HttpContext context)
+    {
+        await auth.RequireAdminAsync(context);
+        return await spine.GetRoomAsync(RoomEndpoints.RoomIdFromRoute(context), context.RequestAborted) ?? throw MatrixException.NotFound("Room not found.");
+    }
+
+    private async Task MembersAsync(HttpContext context)
+    {
+        var room = await KnownRoomAsync(context);
+        var members = room.JoinedMembers.Order(StringComparer.Ordinal).ToList();
+        await context.WriteJsonAsync(new JsonObject
+        {
+            ["members"] = new JsonArray(members.Select(m => (JsonNode)m).ToArray()),
+            ["total"] = members.Count,
+        });
+    }
+
+    private async Task StateAsync(HttpContext context)
+    {
+        var room = await KnownRoomAsync(context);
+        var type = context.Request.Query.ContainsKey("type") ? context.Query("type") : null;
+        var eventIds = room.State.Where(entry => type is null || entry.Key.Type == type).Select(entry => entry.Value).ToList();
+        var rows = await db.ReadAsync(s => rooms.GetEventsAsync(s, eventIds), context.RequestAborted);
+        var state = new JsonArray();
+        foreach (var row in rows)
+            state.Add(await reader.ToClientAsync(room, row, context.RequestAborted));
+        await context.WriteJsonAsync(new JsonObject { ["state"] = state });
+    }
+}
