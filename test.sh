@@ -31,6 +31,8 @@ need_package /usr/sbin/slapd slapd
 need_package /usr/bin/ldapadd ldap-utils
 # The calendar bridge's tests start private Radicale CalDAV servers (spec-tests/SpecTests/Harness/TestCalDavServer.cs).
 need_package /usr/bin/radicale radicale
+# The admin API's real client: synadm, the Synapse admin CLI (spec-tests/SpecTests/AdminApiSynadmTests.cs).
+need_package /usr/bin/synadm synadm
 # Thumbnails: the server calls libvips through P/Invoke (src/Homeserver/Media/Vips.cs).
 need_package /usr/lib/x86_64-linux-gnu/libvips.so.42 libvips42
 PG_BIN=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1)

@@ -107,6 +107,9 @@ public abstract class AdminApiRoomTests(ServerFixture fixture)
         var memberEvents = await C.GetAsync($"{Rooms}/{RoomTests.R(roomId)}/state?type=m.room.member", admin);
         Assert.Equal(2, memberEvents.Body!["state"]!.AsArray().Count);
 
+        // A server admin outside the room may list its aliases (client API, as in Synapse).
+        Assert.Equal(200, (await C.GetAsync($"/_matrix/client/v3/rooms/{RoomTests.R(roomId)}/aliases", admin)).Status);
+
         var unknown = RoomTests.R($"!nosuchroom:{C.ServerName}");
         foreach (var path in new[] { $"{Rooms}/{unknown}", $"{Rooms}/{unknown}/members", $"{Rooms}/{unknown}/state" })
         {

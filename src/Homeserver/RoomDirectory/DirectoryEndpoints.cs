@@ -113,7 +113,9 @@ public sealed class DirectoryEndpoints(
     {
         var requester = await authenticator.AuthenticateAsync(context);
         var roomId = RoomEndpoints.RoomIdFromRoute(context);
-        await reader.VisibleStateAsync(roomId, requester.UserId.Value, context.RequestAborted);
+        // Server admins may list any room's aliases, as in Synapse (synadm names a user's rooms by alias this way).
+        if (!requester.IsAdmin)
+            await reader.VisibleStateAsync(roomId, requester.UserId.Value, context.RequestAborted);
         var aliases = await db.ReadAsync(s => rooms.AliasesOfAsync(s, roomId), context.RequestAborted);
         await context.WriteJsonAsync(new JsonObject { ["aliases"] = new JsonArray(aliases.Select(a => (JsonNode)a).ToArray()) });
     }
