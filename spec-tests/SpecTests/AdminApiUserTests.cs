@@ -44,6 +44,9 @@ public abstract class AdminApiUserTests(ServerFixture fixture)
             (HttpMethod.Post, $"{V2}/users/{target}/devices"), (HttpMethod.Post, $"{V2}/users/{target}/delete_devices"),
             (HttpMethod.Get, $"{V2}/users/{target}/devices/{user.DeviceId}"), (HttpMethod.Put, $"{V2}/users/{target}/devices/{user.DeviceId}"),
             (HttpMethod.Delete, $"{V2}/users/{target}/devices/{user.DeviceId}"), (HttpMethod.Get, $"{V1}/username_available?username=free"),
+            (HttpMethod.Put, $"{V1}/suspend/{target}"), (HttpMethod.Get, $"{V1}/users/{target}/memberships"),
+            (HttpMethod.Get, $"{V1}/users/{target}/pushers"), (HttpMethod.Get, $"{V1}/users/{target}/accountdata"),
+            (HttpMethod.Get, $"{V1}/background_updates/status"),
         ];
         foreach (var (method, path) in endpoints)
         {
@@ -197,6 +200,45 @@ public abstract class AdminApiUserTests(ServerFixture fixture)
         Assert.Equal(400, (await C.PutAsync($"{V1}/users/{U(adminId)}/admin", new { admin = false }, admin)).Status);
         Assert.Equal(200, (await C.PutAsync(path, new { admin = false }, admin)).Status);
         Assert.Equal(403, (await C.GetAsync($"{V2}/users?limit=1", user.AccessToken)).Status);
+    }
+
+    [Fact]
+    public async Task Suspension_memberships_pushers_and_account_data_of_a_user()
+    {
+        var (admin, _) = await AdminAsync();
+        var user = await C.RegisterAsync();
+        var target = U(user.UserId);
+        var suspended = await C.PutAsync($"{V1}/suspend/{target}", new { suspend = true }, admin);
+        Assert.True(suspended.Body![$"user_{user.UserId}_suspended"]!.GetValue<bool>());
+        Assert.Equal("M_USER_SUSPENDED", (await C.PostAsync("/_matrix/client/v3/createRoom", new { }, user.AccessToken)).Errcode);
+        Assert.Equal("M_MISSING_PARAM", (await C.PutAsync($"{V1}/suspend/{target}", new { }, admin)).Errcode);
+        Assert.Equal("M_BAD_JSON", (await C.PutAsync($"{V1}/suspend/{target}", new { suspend = "no" }, admin)).Errcode);
+        Assert.Equal(200, (await C.PutAsync($"{V1}/suspend/{target}", new { suspend = false }, admin)).Status);
+
+        var roomId = await RoomTests.CreateRoomAsync(C, user);
+        Assert.Equal(200, (await C.PostAsync($"/_matrix/client/v3/rooms/{RoomTests.R(roomId)}/leave", new { }, user.AccessToken)).Status);
+        var memberships = await C.GetAsync($"{V1}/users/{target}/memberships", admin);
+        Assert.Equal("leave", memberships.Body!["memberships"]![roomId]!.GetValue<string>());
+
+        Assert.Equal(200, (await C.PostAsync("/_matrix/client/v3/pushers/set", new
+        {
+            kind = "http", app_id = "org.example.app", pushkey = "key1", app_display_name = "App", device_display_name = "Phone", lang = "en",
+            data = new { url = "https://push.example.org/_matrix/push/v1/notify" },
+        }, user.AccessToken)).Status);
+        var pushers = await C.GetAsync($"{V1}/users/{target}/pushers", admin);
+        Assert.Equal(1, pushers.Body!["total"]!.GetValue<int>());
+        Assert.Equal("key1", pushers.Body["pushers"]![0]!["pushkey"]!.GetValue<string>());
+
+        Assert.Equal(200, (await C.PutAsync($"/_matrix/client/v3/user/{target}/account_data/org.example.setting", new { on = true }, user.AccessToken)).Status);
+        Assert.Equal(200, (await C.PutAsync($"/_matrix/client/v3/user/{target}/rooms/{RoomTests.R(roomId)}/account_data/org.example.room", new { x = 1 }, user.AccessToken)).Status);
+        var accountData = (await C.GetAsync($"{V1}/users/{target}/accountdata", admin)).Body!["account_data"]!;
+        Assert.True(accountData["global"]!["org.example.setting"]!["on"]!.GetValue<bool>());
+        Assert.Equal(1, accountData["rooms"]![roomId]!["org.example.room"]!["x"]!.GetValue<int>());
+
+        Assert.Equal("M_NOT_FOUND", (await C.GetAsync($"{V1}/users/{U($"@nobody{Guid.NewGuid():N}:{C.ServerName}")}/pushers", admin)).Errcode);
+        var updates = await C.GetAsync($"{V1}/background_updates/status", admin);
+        Assert.True(updates.Body!["enabled"]!.GetValue<bool>());
+        Assert.Empty(updates.Body["current_updates"]!.AsObject());
     }
 
     [Fact]

@@ -12,6 +12,7 @@ public static class AdminApiServices
         services.AddSingleton<Http.IEndpoints, ServerStatusEndpoints>();
         services.AddSingleton<Http.IEndpoints, AdminUserEndpoints>();
         services.AddSingleton<Http.IEndpoints, AdminDeviceEndpoints>();
+        services.AddSingleton<Http.IEndpoints, AdminUserDataEndpoints>();
         services.AddSingleton<Http.IEndpoints, AdminRoomEndpoints>();
     }
 }

@@ -6,8 +6,7 @@ using Matrix.Homeserver.Storage;
 namespace Matrix.Homeserver.Admin;
 
 /// <summary>Synapse's device admin API (<c>/_synapse/admin/v2/users/{userId}/devices</c>): any local user's devices, without user-interactive auth.</summary>
-public sealed class AdminDeviceEndpoints(AdminAuth auth, AccountService accounts, DeviceStore devices, UserStore users, Database db, JsonBody json)
-    : IEndpoints
+public sealed class AdminDeviceEndpoints(AdminAuth auth, AccountService accounts, DeviceStore devices, Database db, JsonBody json) : IEndpoints
 {
     private const string Devices = AdminAuth.Prefix + "/v2/users/{userId}/devices";
     private const int MaxDisplayNameLength = 100;
@@ -26,10 +25,7 @@ public sealed class AdminDeviceEndpoints(AdminAuth auth, AccountService accounts
     private async Task<string> TargetAsync(HttpContext context)
     {
         await auth.RequireAdminAsync(context);
-        var userId = auth.LocalUserId(context);
-        return await db.ReadAsync(s => users.GetAsync(s, userId.Value), context.RequestAborted) is null
-            ? throw MatrixException.NotFound("Unknown user.")
-            : userId.Value;
+        return (await auth.ExistingLocalUserAsync(context)).UserId;
     }
 
     private async Task ListAsync(HttpContext context)

@@ -2,11 +2,12 @@ using Matrix.Federation.Identifiers;
 using Matrix.Homeserver.Accounts;
 using Matrix.Homeserver.Config;
 using Matrix.Homeserver.Http;
+using Matrix.Homeserver.Storage;
 
 namespace Matrix.Homeserver.Admin;
 
 /// <summary>What every endpoint of Synapse's admin API (<c>/_synapse/admin</c>) checks first: a server admin asks, about a local user.</summary>
-public sealed class AdminAuth(Authenticator authenticator, HomeserverConfig config)
+public sealed class AdminAuth(Authenticator authenticator, Database db, UserStore users, HomeserverConfig config)
 {
     public const string Prefix = "/_synapse/admin";
 
@@ -22,6 +23,13 @@ public sealed class AdminAuth(Authenticator authenticator, HomeserverConfig conf
         if (!UserId.TryParse(context.Route("userId"), out var userId))
             throw MatrixException.InvalidParam("Invalid user ID.");
         return userId.Server.Value == config.ServerName ? userId : throw MatrixException.InvalidParam("Can only look up local users.");
+    }
+
+    /// <summary>The account of the <c>{userId}</c> route value, which must exist on this server (else 404).</summary>
+    public async Task<UserRow> ExistingLocalUserAsync(HttpContext context)
+    {
+        var userId = LocalUserId(context);
+        return await db.ReadAsync(s => users.GetAsync(s, userId.Value), context.RequestAborted) ?? throw MatrixException.NotFound("User not found.");
     }
 }
 

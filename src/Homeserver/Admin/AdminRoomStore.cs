@@ -21,7 +21,7 @@ public sealed class AdminRoomCounts
 /// <summary>The content of one of a room's current state events with an empty state key.</summary>
 public sealed record AdminRoomStateRow(string RoomId, string Type, string Json)
 {
-    public JsonElement Content => JsonDocument.Parse(Json).RootElement.TryGetProperty("content", out var content) ? content : default;
+    public JsonElement Content => JsonSerializer.Deserialize<JsonElement>(Json).TryGetProperty("content", out var content) ? content : default;
 }
 
 /// <summary>The SQL behind the room admin API: rooms with their counts and the state events that describe them.</summary>

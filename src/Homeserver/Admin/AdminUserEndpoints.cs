@@ -8,11 +8,11 @@ using Matrix.Homeserver.Storage;
 namespace Matrix.Homeserver.Admin;
 
 /// <summary>
-/// Synapse's user admin API: list, describe, create or modify, deactivate, reset the password, the admin flag, joined
-/// rooms and username availability (<c>/_synapse/admin/v1</c>, <c>/v2</c>).
+/// Synapse's user admin API: list, describe, create or modify, deactivate, reset the password, the admin flag,
+/// suspension, joined rooms and username availability (<c>/_synapse/admin/v1</c>, <c>/v2</c>).
 /// </summary>
 public sealed class AdminUserEndpoints(
-    AdminAuth auth, AdminUserService service, AdminUserStore adminUsers, AccountService accounts, UserStore users, RoomStore rooms, Database db,
+    AdminAuth auth, AdminUserService service, AdminUserStore adminUsers, AccountService accounts, RoomStore rooms, Database db,
     JsonBody json, ApplicationServices.AppServiceRegistry appServices) : IEndpoints
 {
     private const string V1 = AdminAuth.Prefix + "/v1";
@@ -27,6 +27,7 @@ public sealed class AdminUserEndpoints(
         app.MapPost(V1 + "/reset_password/{userId}", ResetPasswordAsync);
         app.MapGet(V1 + "/users/{userId}/admin", GetAdminAsync);
         app.MapPut(V1 + "/users/{userId}/admin", PutAdminAsync);
+        app.MapPut(V1 + "/suspend/{userId}", SuspendAsync);
         app.MapGet(V1 + "/users/{userId}/joined_rooms", JoinedRoomsAsync);
         app.MapGet(V1 + "/username_available", UsernameAvailableAsync);
     }
@@ -97,19 +98,10 @@ public sealed class AdminUserEndpoints(
         return array.EnumerateArray().Select(item => (item.RequiredString(first), item.RequiredString(second))).ToList();
     }
 
-    /// <summary>Ensures the route's user is a local account that exists; its ID.</summary>
-    private async Task<string> ExistingUserAsync(HttpContext context)
-    {
-        var userId = auth.LocalUserId(context);
-        return await db.ReadAsync(s => users.GetAsync(s, userId.Value), context.RequestAborted) is null
-            ? throw MatrixException.NotFound("User not found.")
-            : userId.Value;
-    }
-
     private async Task DeactivateAsync(HttpContext context)
     {
         await auth.RequireAdminAsync(context);
-        var userId = await ExistingUserAsync(context);
+        var userId = (await auth.ExistingLocalUserAsync(context)).UserId;
         var erase = (await json.ReadObjectAsync(context, optional: true)).OptionalBool("erase") ?? false;
         var unbound = await service.DeactivateAsync(userId, erase, context.RequestAborted);
         await context.WriteJsonAsync(new JsonObject { ["id_server_unbind_result"] = unbound });
@@ -118,7 +110,7 @@ public sealed class AdminUserEndpoints(
     private async Task ResetPasswordAsync(HttpContext context)
     {
         await auth.RequireAdminAsync(context);
-        var userId = await ExistingUserAsync(context);
+        var userId = (await auth.ExistingLocalUserAsync(context)).UserId;
         var body = await json.ReadObjectAsync(context);
         var newPassword = body.RequiredString("new_password");
         var logoutDevices = body.OptionalBool("logout_devices") ?? true;
@@ -129,19 +121,27 @@ public sealed class AdminUserEndpoints(
     private async Task GetAdminAsync(HttpContext context)
     {
         await auth.RequireAdminAsync(context);
-        var userId = auth.LocalUserId(context);
-        var user = await db.ReadAsync(s => users.GetAsync(s, userId.Value), context.RequestAborted) ?? throw MatrixException.NotFound("User not found.");
+        var user = await auth.ExistingLocalUserAsync(context);
         await context.WriteJsonAsync(new JsonObject { ["admin"] = user.IsAdmin != 0 });
     }
 
     private async Task PutAdminAsync(HttpContext context)
     {
         var requester = await auth.RequireAdminAsync(context);
-        var userId = await ExistingUserAsync(context);
+        var userId = (await auth.ExistingLocalUserAsync(context)).UserId;
         var body = await json.ReadObjectAsync(context);
         var admin = body.OptionalBool("admin") ?? throw MatrixException.MissingParam("admin");
         await service.SetAdminAsync(requester, userId, admin, context.RequestAborted);
         await context.WriteJsonAsync(new JsonObject());
+    }
+
+    private async Task SuspendAsync(HttpContext context)
+    {
+        var requester = await auth.RequireAdminAsync(context);
+        var userId = (await auth.ExistingLocalUserAsync(context)).UserId;
+        var suspend = (await json.ReadObjectAsync(context)).OptionalBool("suspend") ?? throw MatrixException.MissingParam("suspend");
+        await service.SetSuspendedAsync(requester, userId, suspend, context.RequestAborted);
+        await context.WriteJsonAsync(new JsonObject { [$"user_{userId}_suspended"] = suspend });
     }
 
     private async Task JoinedRoomsAsync(HttpContext context)

@@ -181,6 +181,12 @@ public sealed class AdminUserService(
         logger.LogWarning("{Admin} set {UserId} admin={Value}", requester.UserId.Value, userId, admin);
     }
 
+    public async Task SetSuspendedAsync(Requester requester, string userId, bool suspended, CancellationToken ct)
+    {
+        await db.WriteAsync(s => users.SetSuspendedAsync(s, userId, suspended), ct);
+        logger.LogWarning("{Admin} set {UserId} suspended={Value}", requester.UserId.Value, userId, suspended);
+    }
+
     /// <summary>
     /// Deactivates the account (<see cref="AccountService.DeactivateAsync"/>: no login, tokens, devices, profile, 3PIDs), unbinds
     /// its 3PIDs at identity servers and leaves every room it is in or invited to, as Synapse's admin deactivation does;

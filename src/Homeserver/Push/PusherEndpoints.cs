@@ -24,19 +24,20 @@ public sealed class PusherEndpoints(
     {
         var requester = await authenticator.AuthenticateAsync(context);
         var rows = await db.ReadAsync(s => pushers.ForUserAsync(s, requester.UserId.Value), context.RequestAborted);
-        var list = new JsonArray();
-        foreach (var row in rows)
+        await context.WriteJsonAsync(new JsonObject { ["pushers"] = new JsonArray(rows.Select(row => (JsonNode)ToJson(row)).ToArray()) });
+    }
+
+    /// <summary>A pusher as <c>GET /pushers</c> (and Synapse's admin API) shows it.</summary>
+    public static JsonObject ToJson(PusherRow row)
+    {
+        var pusher = new JsonObject
         {
-            var pusher = new JsonObject
-            {
-                ["pushkey"] = row.Pushkey, ["kind"] = row.Kind, ["app_id"] = row.AppId, ["app_display_name"] = row.AppDisplayName,
-                ["device_display_name"] = row.DeviceDisplayName, ["lang"] = row.Lang, ["data"] = JsonNode.Parse(row.DataJson),
-            };
-            if (row.ProfileTag is not null)
-                pusher["profile_tag"] = row.ProfileTag;
-            list.Add(pusher);
-        }
-        await context.WriteJsonAsync(new JsonObject { ["pushers"] = list });
+            ["pushkey"] = row.Pushkey, ["kind"] = row.Kind, ["app_id"] = row.AppId, ["app_display_name"] = row.AppDisplayName,
+            ["device_display_name"] = row.DeviceDisplayName, ["lang"] = row.Lang, ["data"] = JsonNode.Parse(row.DataJson),
+        };
+        if (row.ProfileTag is not null)
+            pusher["profile_tag"] = row.ProfileTag;
+        return pusher;
     }
 
     private async Task SetAsync(HttpContext context)
