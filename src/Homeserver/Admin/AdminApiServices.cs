@@ -9,10 +9,12 @@ public static class AdminApiServices
         services.AddSingleton<AdminUserStore>();
         services.AddSingleton<AdminUserService>();
         services.AddSingleton<AdminRoomStore>();
+        services.AddSingleton<AdminEventReportStore>();
         services.AddSingleton<Http.IEndpoints, ServerStatusEndpoints>();
         services.AddSingleton<Http.IEndpoints, AdminUserEndpoints>();
         services.AddSingleton<Http.IEndpoints, AdminDeviceEndpoints>();
         services.AddSingleton<Http.IEndpoints, AdminUserDataEndpoints>();
         services.AddSingleton<Http.IEndpoints, AdminRoomEndpoints>();
+        services.AddSingleton<Http.IEndpoints, AdminEventReportEndpoints>();
     }
 }

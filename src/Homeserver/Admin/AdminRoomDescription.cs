@@ -10,10 +10,8 @@ public sealed record AdminRoomDescription(
 {
     public static AdminRoomDescription From(AdminRoomCounts counts, IEnumerable<AdminRoomStateRow> state)
     {
-        var content = state.ToDictionary(row => row.Type, row => row.Content);
-        string? Field(string type, string field) =>
-            content.TryGetValue(type, out var c) && c.ValueKind == JsonValueKind.Object && c.TryGetProperty(field, out var value)
-            && value.ValueKind == JsonValueKind.String ? value.GetString() : null;
+        var content = state.ToDictionary(row => row.Type, row => ContentOf(row.Json));
+        string? Field(string type, string field) => StringField(content.GetValueOrDefault(type), field);
         var create = content.GetValueOrDefault("m.room.create");
         var federatable = !(create.ValueKind == JsonValueKind.Object && create.TryGetProperty("m.federate", out var federate)
             && federate.ValueKind == JsonValueKind.False);
@@ -22,6 +20,15 @@ public sealed record AdminRoomDescription(
             Field("m.room.history_visibility", "history_visibility"), Field("m.room.create", "type"), Field("m.room.topic", "topic"),
             Field("m.room.avatar", "url"), content.ContainsKey("m.room.tombstone"), Field("m.room.tombstone", "replacement_room"));
     }
+
+    /// <summary>The content of an event as stored (JSON text).</summary>
+    public static JsonElement ContentOf(string eventJson) =>
+        JsonSerializer.Deserialize<JsonElement>(eventJson).TryGetProperty("content", out var content) ? content : default;
+
+    /// <summary>A string field of an event's content; null when absent or not a string.</summary>
+    public static string? StringField(JsonElement content, string field) =>
+        content.ValueKind == JsonValueKind.Object && content.TryGetProperty(field, out var value) && value.ValueKind == JsonValueKind.String
+            ? value.GetString() : null;
 
     /// <summary>Synapse's <c>order_by</c> values: each one's sort key, and whether it sorts largest first when going forwards.</summary>
     public static readonly IReadOnlyDictionary<string, (Func<AdminRoomDescription, IComparable?> Key, bool LargestFirst)> Orders =

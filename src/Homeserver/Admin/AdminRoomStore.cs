@@ -1,4 +1,3 @@
-using System.Text.Json;
 using Matrix.Homeserver.Storage;
 
 namespace Matrix.Homeserver.Admin;
@@ -18,11 +17,8 @@ public sealed class AdminRoomCounts
     public long StateEvents { get; init; }
 }
 
-/// <summary>The content of one of a room's current state events with an empty state key.</summary>
-public sealed record AdminRoomStateRow(string RoomId, string Type, string Json)
-{
-    public JsonElement Content => JsonSerializer.Deserialize<JsonElement>(Json).TryGetProperty("content", out var content) ? content : default;
-}
+/// <summary>One of a room's current state events with an empty state key (its JSON as stored).</summary>
+public sealed record AdminRoomStateRow(string RoomId, string Type, string Json);
 
 /// <summary>The SQL behind the room admin API: rooms with their counts and the state events that describe them.</summary>
 public sealed class AdminRoomStore
