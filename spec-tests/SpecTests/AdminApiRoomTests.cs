@@ -13,7 +13,8 @@ public abstract class AdminApiRoomTests(ServerFixture fixture)
     {
         var user = await C.RegisterAsync();
         var roomId = RoomTests.R(await RoomTests.CreateRoomAsync(C, user));
-        foreach (var path in new[] { Rooms, $"{Rooms}/{roomId}", $"{Rooms}/{roomId}/members", $"{Rooms}/{roomId}/state" })
+        foreach (var path in new[] { Rooms, $"{Rooms}/{roomId}", $"{Rooms}/{roomId}/members", $"{Rooms}/{roomId}/state",
+                     $"{Rooms}/{roomId}/forward_extremities", $"{Rooms}/{roomId}/timestamp_to_event?ts=0" })
         {
             var refused = await C.GetAsync(path, user.AccessToken);
             Assert.True(refused is { Status: 403, Errcode: "M_FORBIDDEN" }, $"{path}: {refused}");
@@ -107,11 +108,21 @@ public abstract class AdminApiRoomTests(ServerFixture fixture)
         var memberEvents = await C.GetAsync($"{Rooms}/{RoomTests.R(roomId)}/state?type=m.room.member", admin);
         Assert.Equal(2, memberEvents.Body!["state"]!.AsArray().Count);
 
+        var extremities = await C.GetAsync($"{Rooms}/{RoomTests.R(roomId)}/forward_extremities", admin);
+        Assert.Equal(1, extremities.Body!["count"]!.GetValue<int>());
+        Assert.StartsWith("$", extremities.Body["results"]![0]!["event_id"]!.GetValue<string>());
+        var join = await C.GetAsync($"{Rooms}/{RoomTests.R(roomId)}/timestamp_to_event?ts={DateTimeOffset.UtcNow.AddMinutes(5).ToUnixTimeMilliseconds()}&dir=b", admin);
+        Assert.Equal(member.UserId, (await C.GetAsync($"/_matrix/client/v3/rooms/{RoomTests.R(roomId)}/event/{RoomTests.R(join.Str("event_id"))}", member.AccessToken)).Str("state_key"));
+        Assert.Equal("M_NOT_FOUND", (await C.GetAsync($"{Rooms}/{RoomTests.R(roomId)}/timestamp_to_event?ts=1&dir=b", admin)).Errcode);
+        Assert.Equal("M_MISSING_PARAM", (await C.GetAsync($"{Rooms}/{RoomTests.R(roomId)}/timestamp_to_event", admin)).Errcode);
+        Assert.Equal("M_INVALID_PARAM", (await C.GetAsync($"{Rooms}/{RoomTests.R(roomId)}/timestamp_to_event?ts=1&dir=up", admin)).Errcode);
+
         // A server admin outside the room may list its aliases (client API, as in Synapse).
         Assert.Equal(200, (await C.GetAsync($"/_matrix/client/v3/rooms/{RoomTests.R(roomId)}/aliases", admin)).Status);
 
         var unknown = RoomTests.R($"!nosuchroom:{C.ServerName}");
-        foreach (var path in new[] { $"{Rooms}/{unknown}", $"{Rooms}/{unknown}/members", $"{Rooms}/{unknown}/state" })
+        foreach (var path in new[] { $"{Rooms}/{unknown}", $"{Rooms}/{unknown}/members", $"{Rooms}/{unknown}/state",
+                     $"{Rooms}/{unknown}/forward_extremities", $"{Rooms}/{RoomTests.R("#nosuchalias:" + C.ServerName)}/forward_extremities" })
         {
             var missing = await C.GetAsync(path, admin);
             Assert.True(missing is { Status: 404, Errcode: "M_NOT_FOUND" }, $"{path}: {missing}");

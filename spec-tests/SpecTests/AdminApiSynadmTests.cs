@@ -3,7 +3,7 @@ using Matrix.SpecTests.Harness;
 
 namespace Matrix.SpecTests;
 
-/// <summary>The admin API as an operator uses it: Debian's synadm (0.38) runs its everyday user, room, regtok and version commands.</summary>
+/// <summary>The admin API as an operator uses it: Debian's synadm (0.38) runs its everyday user, room, media, regtok and version commands.</summary>
 public abstract class AdminApiSynadmTests(ServerFixture fixture)
 {
     private MatrixClient C => fixture.Client;
@@ -38,6 +38,10 @@ public abstract class AdminApiSynadmTests(ServerFixture fixture)
         Assert.Equal($"Room of {localpart}", (await synadm.RunAsync("room", "details", roomId))["name"]!.GetValue<string>());
         Assert.Equal([userId], (await synadm.RunAsync("room", "members", roomId))["members"]!.AsArray().Select(m => m!.GetValue<string>()));
         Assert.Contains((await synadm.RunAsync("room", "state", roomId))["state"]!.AsArray(), e => e!["type"]!.GetValue<string>() == "m.room.name");
+
+        var upload = await new MediaClient(fixture.Server.BaseUrl).UploadAsync(new byte[5], "text/plain", user.Str("access_token"), "notes.txt");
+        var mediaId = upload.Str("content_uri").Split('/')[^1];
+        Assert.Equal([mediaId], (await synadm.RunAsync("media", "list", "-u", userId))["media"]!.AsArray().Select(m => m!["media_id"]!.GetValue<string>()));
 
         var token = (await synadm.RunAsync("regtok", "new", "-l", "12"))["token"]!.GetValue<string>();
         Assert.Contains((await synadm.RunAsync("regtok", "list"))["registration_tokens"]!.AsArray(), t => t!["token"]!.GetValue<string>() == token);

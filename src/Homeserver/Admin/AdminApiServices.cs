@@ -10,11 +10,13 @@ public static class AdminApiServices
         services.AddSingleton<AdminUserService>();
         services.AddSingleton<AdminRoomStore>();
         services.AddSingleton<AdminEventReportStore>();
+        services.AddSingleton<AdminMediaStore>();
         services.AddSingleton<Http.IEndpoints, ServerStatusEndpoints>();
         services.AddSingleton<Http.IEndpoints, AdminUserEndpoints>();
         services.AddSingleton<Http.IEndpoints, AdminDeviceEndpoints>();
         services.AddSingleton<Http.IEndpoints, AdminUserDataEndpoints>();
         services.AddSingleton<Http.IEndpoints, AdminRoomEndpoints>();
         services.AddSingleton<Http.IEndpoints, AdminEventReportEndpoints>();
+        services.AddSingleton<Http.IEndpoints, AdminMediaEndpoints>();
     }
 }

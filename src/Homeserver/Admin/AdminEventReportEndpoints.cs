@@ -31,7 +31,7 @@ public sealed class AdminEventReportEndpoints(AdminAuth auth, AdminEventReportSt
             ["event_reports"] = new JsonArray(rows.Select(row => (JsonNode)ToJson(row)).ToArray()),
             ["total"] = total,
         };
-        if (from + limit < total)
+        if ((long)from + limit < total)
             body["next_token"] = from + rows.Count;
         await context.WriteJsonAsync(body);
     }

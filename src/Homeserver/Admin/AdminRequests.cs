@@ -36,12 +36,15 @@ public sealed class AdminAuth(Authenticator authenticator, Database db, UserStor
 /// <summary>Synapse's query parameters of the admin API, with its 400 answers for bad values.</summary>
 public static class AdminQuery
 {
-    public static int NonNegativeInteger(HttpContext context, string name, int fallback)
+    public static int NonNegativeInteger(HttpContext context, string name, int fallback) =>
+        (int)Math.Min(NonNegativeLong(context, name, fallback), int.MaxValue);
+
+    public static long NonNegativeLong(HttpContext context, string name, long fallback)
     {
         var text = context.Query(name);
         if (text.Length == 0)
             return fallback;
-        if (!int.TryParse(text, System.Globalization.NumberStyles.AllowLeadingSign, System.Globalization.CultureInfo.InvariantCulture, out var value))
+        if (!long.TryParse(text, System.Globalization.NumberStyles.AllowLeadingSign, System.Globalization.CultureInfo.InvariantCulture, out var value))
             throw MatrixException.InvalidParam($"Query parameter {name} must be an integer.");
         return value >= 0 ? value : throw MatrixException.InvalidParam($"Query parameter {name} must be a positive integer.");
     }

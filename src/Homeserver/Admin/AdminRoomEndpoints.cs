@@ -6,7 +6,10 @@ using Matrix.Homeserver.Storage;
 
 namespace Matrix.Homeserver.Admin;
 
-/// <summary>Synapse's room admin API: the room list (search, sort, offset pagination), a room's details, members and state.</summary>
+/// <summary>
+/// Synapse's room admin API: the room list (search, sort, offset pagination), a room's details, members, state, forward
+/// extremities and the event nearest a time.
+/// </summary>
 public sealed class AdminRoomEndpoints(
     AdminAuth auth, AdminRoomStore store, RoomStore rooms, RoomReader reader, EventSpine spine, Database db, HomeserverConfig config) : IEndpoints
 {
@@ -18,6 +21,8 @@ public sealed class AdminRoomEndpoints(
         app.MapGet(Rooms + "/{roomId}", DetailsAsync);
         app.MapGet(Rooms + "/{roomId}/members", MembersAsync);
         app.MapGet(Rooms + "/{roomId}/state", StateAsync);
+        app.MapGet(Rooms + "/{roomId}/forward_extremities", ForwardExtremitiesAsync);
+        app.MapGet(Rooms + "/{roomId}/timestamp_to_event", TimestampToEventAsync);
     }
 
     /// <summary>
@@ -56,7 +61,7 @@ public sealed class AdminRoomEndpoints(
             ["offset"] = from,
             ["total_rooms"] = selected.Count,
         };
-        if (from + limit < selected.Count)
+        if ((long)from + limit < selected.Count)
             body["next_batch"] = from + limit;
         if (from > 0)
             body["prev_batch"] = Math.Max(0, from - limit);
@@ -98,10 +103,14 @@ public sealed class AdminRoomEndpoints(
         await context.WriteJsonAsync(body);
     }
 
+    /// <summary>The room of the <c>{roomId}</c> route value: a room ID or (as Synapse accepts for some endpoints) a local alias.</summary>
     private async Task<RoomSnapshot> KnownRoomAsync(HttpContext context)
     {
         await auth.RequireAdminAsync(context);
-        return await spine.GetRoomAsync(RoomEndpoints.RoomIdFromRoute(context), context.RequestAborted) ?? throw MatrixException.NotFound("Room not found.");
+        var roomId = context.Route("roomId").StartsWith('#')
+            ? await db.ReadAsync(s => rooms.ResolveAliasAsync(s, context.Route("roomId")), context.RequestAborted) ?? throw MatrixException.NotFound("Room alias not found.")
+            : RoomEndpoints.RoomIdFromRoute(context);
+        return await spine.GetRoomAsync(roomId, context.RequestAborted) ?? throw MatrixException.NotFound("Room not found.");
     }
 
     private async Task MembersAsync(HttpContext context)
@@ -113,6 +122,32 @@ public sealed class AdminRoomEndpoints(
             ["members"] = new JsonArray(members.Select(m => (JsonNode)m).ToArray()),
             ["total"] = members.Count,
         });
+    }
+
+    /// <summary>The room's forward extremities; this server does not record when it received an event, so <c>received_ts</c> is null.</summary>
+    private async Task ForwardExtremitiesAsync(HttpContext context)
+    {
+        var room = await KnownRoomAsync(context);
+        await context.WriteJsonAsync(new JsonObject
+        {
+            ["count"] = room.Extremities.Count,
+            ["results"] = new JsonArray(room.Extremities.Select(e => (JsonNode)new JsonObject
+            {
+                ["event_id"] = e.EventId, ["state_group"] = e.StateGroup, ["depth"] = e.Depth, ["received_ts"] = null,
+            }).ToArray()),
+        });
+    }
+
+    private async Task TimestampToEventAsync(HttpContext context)
+    {
+        var room = await KnownRoomAsync(context);
+        if (context.Query("ts").Length == 0)
+            throw MatrixException.MissingParam("ts");
+        var ts = AdminQuery.NonNegativeLong(context, "ts", 0);
+        var forwards = !AdminQuery.Backwards(context);
+        var row = await db.ReadAsync(s => rooms.EventNearTimeAsync(s, room.RoomId, ts, forwards), context.RequestAborted)
+            ?? throw MatrixException.NotFound($"Unable to find event from {ts} in direction {(forwards ? "f" : "b")}.");
+        await context.WriteJsonAsync(new JsonObject { ["event_id"] = row.EventId, ["origin_server_ts"] = row.OriginServerTs });
     }
 
     private async Task StateAsync(HttpContext context)

@@ -53,7 +53,7 @@ public sealed class AdminUserEndpoints(
             ["users"] = new JsonArray(rows.Select(row => (JsonNode)AdminUserService.ListEntry(row)).ToArray()),
             ["total"] = total,
         };
-        if (from + limit < total)
+        if ((long)from + limit < total)
             body["next_token"] = (from + rows.Count).ToString(System.Globalization.CultureInfo.InvariantCulture);
         await context.WriteJsonAsync(body);
     }

@@ -68,7 +68,8 @@ public sealed class AdminUserService(
         ["locked"] = row.Locked != 0,
     };
 
-    private static string? ProfileText(string? valueJson) =>
+    /// <summary>A profile field as stored (JSON text) when it is a string.</summary>
+    public static string? ProfileText(string? valueJson) =>
         valueJson is null ? null : JsonSerializer.Deserialize<JsonElement>(valueJson) is { ValueKind: JsonValueKind.String } text ? text.GetString() : null;
 
     /// <summary>Creates the account with what <paramref name="changes"/> gives, or changes the existing one; true when it was created.</summary>
