@@ -129,6 +129,36 @@ public abstract class AdminApiRoomTests(ServerFixture fixture)
         }
         Assert.Equal("M_INVALID_PARAM", (await C.GetAsync($"{Rooms}/not-a-room", admin)).Errcode);
     }
+
+    [Fact]
+    public async Task An_admin_joins_a_local_user_to_a_public_room_or_through_an_invite()
+    {
+        var adminToken = await RegistrationTests.CreateAdminAsync(C);
+        var admin = new LoggedInUser((await C.GetAsync("/_matrix/client/v3/account/whoami", adminToken)).Str("user_id"), adminToken, "", "", "");
+        var owner = await C.RegisterAsync();
+        var user = await C.RegisterAsync();
+        var alias = MatrixClient.UniqueName("join");
+        var publicRoom = await RoomTests.CreateRoomAsync(C, owner, new { preset = "public_chat", room_alias_name = alias });
+        const string Join = "/_synapse/admin/v1/join";
+
+        var joined = await C.PostAsync($"{Join}/{RoomTests.R($"#{alias}:{C.ServerName}")}", new { user_id = user.UserId }, adminToken);
+        Assert.Equal(publicRoom, joined.Str("room_id"));
+        Assert.Contains(user.UserId, (await C.GetAsync($"{Rooms}/{RoomTests.R(publicRoom)}/members", adminToken)).Body!["members"]!.AsArray()
+            .Select(m => m!.GetValue<string>()));
+
+        var othersPrivateRoom = await RoomTests.CreateRoomAsync(C, owner, new { preset = "private_chat" });
+        Assert.Equal(403, (await C.PostAsync($"{Join}/{RoomTests.R(othersPrivateRoom)}", new { user_id = user.UserId }, adminToken)).Status);
+        var adminsPrivateRoom = await RoomTests.CreateRoomAsync(C, admin, new { preset = "private_chat" });
+        Assert.Equal(200, (await C.PostAsync($"{Join}/{RoomTests.R(adminsPrivateRoom)}", new { user_id = user.UserId }, adminToken)).Status);
+        Assert.Equal(2, (await C.GetAsync($"{Rooms}/{RoomTests.R(adminsPrivateRoom)}/members", adminToken)).Body!["total"]!.GetValue<int>());
+
+        var path = $"{Join}/{RoomTests.R(publicRoom)}";
+        Assert.Equal(403, (await C.PostAsync(path, new { user_id = owner.UserId }, user.AccessToken)).Status);
+        Assert.Equal("M_MISSING_PARAM", (await C.PostAsync(path, new { }, adminToken)).Errcode);
+        Assert.Equal("M_INVALID_PARAM", (await C.PostAsync(path, new { user_id = "@someone:elsewhere.example" }, adminToken)).Errcode);
+        Assert.Equal("M_NOT_FOUND", (await C.PostAsync(path, new { user_id = $"@nobody{Guid.NewGuid():N}:{C.ServerName}" }, adminToken)).Errcode);
+        Assert.Equal("M_INVALID_PARAM", (await C.PostAsync($"{Join}/not-a-room", new { user_id = user.UserId }, adminToken)).Errcode);
+    }
 }
 
 public sealed class AdminApiRoomTestsSqlite(SqliteServer f) : AdminApiRoomTests(f), IClassFixture<SqliteServer>;

@@ -16,6 +16,7 @@ public static class AdminApiServices
         services.AddSingleton<Http.IEndpoints, AdminDeviceEndpoints>();
         services.AddSingleton<Http.IEndpoints, AdminUserDataEndpoints>();
         services.AddSingleton<Http.IEndpoints, AdminRoomEndpoints>();
+        services.AddSingleton<Http.IEndpoints, AdminRoomJoinEndpoints>();
         services.AddSingleton<Http.IEndpoints, AdminEventReportEndpoints>();
         services.AddSingleton<Http.IEndpoints, AdminMediaEndpoints>();
     }

@@ -15,6 +15,14 @@ namespace Matrix.Homeserver.RoomDirectory;
 public sealed class AliasResolver(Database db, RoomStore rooms, FederationClient federation, ApplicationServices.AppServiceQueries appServices,
     HomeserverConfig config)
 {
+    /// <summary>A room ID as it is (no servers known), or an alias resolved; 400 when it is neither.</summary>
+    public async Task<(string RoomId, IReadOnlyList<string> Servers)> ResolveIdOrAliasAsync(string idOrAlias, CancellationToken ct)
+    {
+        if (idOrAlias.StartsWith('#'))
+            return RoomAlias.IsValid(idOrAlias) ? await ResolveAsync(idOrAlias, ct) : throw MatrixException.InvalidParam("Invalid room alias.");
+        return RoomId.TryParse(idOrAlias, out _) ? (idOrAlias, []) : throw MatrixException.InvalidParam("Invalid room ID or alias.");
+    }
+
     /// <summary>The room and the servers that can help join it; 404 M_NOT_FOUND when the alias does not exist.</summary>
     public async Task<(string RoomId, IReadOnlyList<string> Servers)> ResolveAsync(string alias, CancellationToken ct)
     {

@@ -83,7 +83,8 @@ public sealed class RoomEndpoints(
     }
 
     /// <summary>The <c>via</c> (v1.12) and older <c>server_name</c> query parameters.</summary>
-    private static IEnumerable<string> ViaServers(HttpContext context) =>
+    /// <summary>The servers a client names to join through (<c>via</c>, and the older <c>server_name</c>).</summary>
+    public static IEnumerable<string> ViaServers(HttpContext context) =>
         context.Request.Query["via"].Concat(context.Request.Query["server_name"]).OfType<string>()
             .Where(s => Matrix.Federation.Identifiers.ServerName.TryParse(s, out _));
 
@@ -178,15 +179,6 @@ public sealed class RoomEndpoints(
         return roomId;
     }
 
-    private async Task<(string RoomId, IReadOnlyList<string> Servers)> ResolveRoomAsync(HttpContext context, string routeName)
-    {
-        var idOrAlias = context.Route(routeName);
-        if (idOrAlias.StartsWith('#'))
-            return RoomDirectory.RoomAlias.IsValid(idOrAlias)
-                ? await aliases.ResolveAsync(idOrAlias, context.RequestAborted)
-                : throw MatrixException.InvalidParam("Invalid room alias.");
-        if (!RoomId.TryParse(idOrAlias, out _))
-            throw MatrixException.InvalidParam("Invalid room ID or alias.");
-        return (idOrAlias, []);
-    }
+    private Task<(string RoomId, IReadOnlyList<string> Servers)> ResolveRoomAsync(HttpContext context, string routeName) =>
+        aliases.ResolveIdOrAliasAsync(context.Route(routeName), context.RequestAborted);
 }
