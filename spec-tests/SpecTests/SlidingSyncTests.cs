@@ -330,6 +330,49 @@ public abstract class SlidingSyncTests(ServerFixture fixture)
     }
 
     [Fact]
+    public async Task A_declined_invite_shows_stripped_state_only_and_a_knock_its_knock()
+    {
+        var alice = await C.RegisterAsync();
+        var bob = await C.RegisterAsync();
+        var invitedTo = await CreateRoomAsync(C, bob, new { name = "Declined", topic = "not for alice", invite = new[] { alice.UserId } });
+        var knockable = await CreateRoomAsync(C, bob, new { name = "Knock knock", room_version = "11",
+            initial_state = new[] { new { type = "m.room.join_rules", state_key = "", content = new { join_rule = "knock" } } } });
+        Assert.Equal(200, (await C.PostAsync($"{V3}/knock/{R(knockable)}", new { }, alice.AccessToken)).Status);
+        var everything = new[] { new[] { "*", "*" } };
+        var first = await SlidingAsync(alice, Lists(List(9, requiredState: everything)));
+        Assert.Equal("invite", Room(first, invitedTo)!["membership"]!.GetValue<string>());
+        var knock = Room(first, knockable)!;
+        Assert.Equal("knock", knock["membership"]!.GetValue<string>());
+        Assert.Contains(knock["invite_state"]!.AsArray(), e => e!["type"]!.GetValue<string>() == "m.room.member"
+            && e["content"]!["membership"]!.GetValue<string>() == "knock");
+
+        Assert.Equal(200, (await C.PostAsync($"{V3}/rooms/{R(invitedTo)}/leave", new { }, alice.AccessToken)).Status);
+        var declined = Room(await SlidingAsync(alice, Lists(List(9, requiredState: everything)), Pos(first), timeout: 10_000), invitedTo)!;
+        Assert.Equal("leave", declined["membership"]!.GetValue<string>());
+        Assert.Null(declined["required_state"]);
+        Assert.Null(declined["timeline"]);
+        Assert.Contains(declined["invite_state"]!.AsArray(), e => e!["type"]!.GetValue<string>() == "m.room.member"
+            && e["content"]!["membership"]!.GetValue<string>() == "leave");
+        Assert.DoesNotContain(declined["invite_state"]!.AsArray(), e => e!["type"]!.GetValue<string>() == "m.room.power_levels");
+    }
+
+    [Fact]
+    public async Task A_request_without_pos_starts_the_connection_over_and_sends_every_room_again()
+    {
+        var alice = await C.RegisterAsync();
+        var roomId = (await RoomsNamedAsync(alice, "Again"))[0];
+        var first = await SlidingAsync(alice, Lists(List(9)));
+        Assert.True(Room(first, roomId)!["initial"]!.GetValue<bool>());
+        var quiet = await SlidingAsync(alice, Lists(List(9)), Pos(first));
+        Assert.Null(Room(quiet, roomId));
+        var restarted = await SlidingAsync(alice, Lists(List(9)));
+        Assert.True(Room(restarted, roomId)!["initial"]!.GetValue<bool>());
+        // The old connection's positions are gone with it.
+        var stale = await C.PostAsync($"{Path}?pos={Uri.EscapeDataString(Pos(quiet))}", Lists(List(9)), alice.AccessToken);
+        Assert.Equal("M_UNKNOWN_POS", stale.Errcode);
+    }
+
+    [Fact]
     public async Task A_room_left_is_sent_once_with_the_leave_and_then_leaves_the_list()
     {
         var alice = await C.RegisterAsync();

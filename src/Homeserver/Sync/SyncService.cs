@@ -612,7 +612,7 @@ public sealed class SyncService(
     private static readonly StateKey CanonicalAliasKey = new("m.room.canonical_alias", "");
 
     /// <summary>Whether the user's membership at a stream position was a join (a room whose own member events changed since is new otherwise).</summary>
-    private async Task<bool> WasJoinedAsync(RoomSnapshot room, string userId, long position, CancellationToken ct) =>
+    internal async Task<bool> WasJoinedAsync(RoomSnapshot room, string userId, long position, CancellationToken ct) =>
         (await StateAtAsync(room.RoomId, position, ct)).TryGetValue(StateKey.Member(userId), out var memberId)
         && (await events.GetAsync(memberId, room.Version, ct))?.Membership == "join";
 

@@ -14,8 +14,9 @@ public sealed record BuiltRoom(JsonObject? Response, SentRoom Sent, IReadOnlyLis
 /// One room of a sliding sync response. A room new to the connection (or whose membership changed, other than by
 /// leaving) is sent whole (<c>initial</c>): its latest events and the state its config asks for. A room sent before
 /// gets what happened since: new events, the state that changed among what the config asks for, state a wider config
-/// now asks for, and the latest events again when the timeline limit grew (<c>expanded_timeline</c>). Invites and
-/// knocks carry stripped state only; a room the user left shows what happened up to their leave.
+/// now asks for, and the latest events again when the timeline limit grew (<c>expanded_timeline</c>). Rooms the user
+/// never joined (invites, knocks, and those declined or refused) carry stripped state only; a room the user left shows
+/// what happened up to their leave.
 /// </summary>
 public sealed class SlidingRoomBuilder(Database db, RoomStore rooms, RoomReader reader, EventCache events, SyncService sync)
 {
@@ -31,11 +32,21 @@ public sealed class SlidingRoomBuilder(Database db, RoomStore rooms, RoomReader 
     {
         var leftSinceSent = previous?.Membership == "join" && entry.Membership is "leave" or "ban";
         var initial = previous is null || (previous.Membership != entry.Membership && !leftSinceSent);
-        if (entry.Membership is "invite" or "knock")
+        if (await NeverJoinedAsync(context, entry, leftSinceSent, ct))
             return initial || entry.MembershipPosition > previous!.EventsUpTo
                 ? new BuiltRoom(await StrippedRoomAsync(context, entry, ct), new SentRoom(context.UpTo, entry.Membership, config, SentRoom.NoMembers), [])
                 : new BuiltRoom(null, previous, []);
         return await RoomWithHistoryAsync(context, entry, config, initial ? null : previous, ct);
+    }
+
+    /// <summary>Whether the user is outside the room and never joined it (an invite or knock, declined, withdrawn or refused; a ban beforehand): they see stripped state only.</summary>
+    private async Task<bool> NeverJoinedAsync(Context context, RoomListEntry entry, bool leftSinceSent, CancellationToken ct)
+    {
+        if (entry.Membership is "invite" or "knock" || entry.Room is null)
+            return true;
+        if (entry.Membership is not ("leave" or "ban") || leftSinceSent)
+            return false;
+        return !await sync.WasJoinedAsync(entry.Room, context.Requester.UserId.Value, entry.MembershipPosition - 1, ct);
     }
 
     private async Task<JsonObject> StrippedRoomAsync(Context context, RoomListEntry entry, CancellationToken ct)
