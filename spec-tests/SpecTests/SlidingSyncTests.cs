@@ -453,6 +453,33 @@ public abstract class SlidingSyncTests(ServerFixture fixture)
     }
 
     [Fact]
+    public async Task An_extensions_only_connection_beside_the_room_list_is_woken_by_a_to_device_message()
+    {
+        // matrix-rust-sdk (Element X) keeps a second connection for encryption: no lists, to-device and e2ee only.
+        var alice = await C.RegisterAsync();
+        var bob = await C.RegisterAsync();
+        object Encryption(string? since) => new
+        {
+            conn_id = "encryption",
+            extensions = new { to_device = since is null ? (object)new { enabled = true } : new { enabled = true, since }, e2ee = new { enabled = true } },
+        };
+        var roomList = await SlidingAsync(alice, new { conn_id = "room-list", lists = new { all = List(9) } });
+        var first = await SlidingAsync(alice, Encryption(null));
+        Assert.Empty(first["rooms"]!.AsObject());
+        var since = first["extensions"]!["to_device"]!["next_batch"]!.GetValue<string>();
+
+        var polling = SlidingAsync(alice, Encryption(since), Pos(first), timeout: 50_000);
+        await Task.Delay(300);
+        Assert.Equal(200, (await C.PutAsync($"{V3}/sendToDevice/org.example.key/{Guid.NewGuid():N}",
+            new { messages = new Dictionary<string, object> { [alice.UserId] = new Dictionary<string, object> { ["*"] = new { k = 1 } } } },
+            bob.AccessToken)).Status);
+        var woken = await polling;
+        Assert.Equal("org.example.key", Assert.Single(woken["extensions"]!["to_device"]!["events"]!.AsArray())!["type"]!.GetValue<string>());
+        // The room-list connection is untouched by the other's requests.
+        await SlidingAsync(alice, new { conn_id = "room-list", lists = new { all = List(9) } }, Pos(roomList));
+    }
+
+    [Fact]
     public async Task Unread_counts_and_direct_flag_come_with_the_room()
     {
         var alice = await C.RegisterAsync();

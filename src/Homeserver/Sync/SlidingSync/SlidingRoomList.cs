@@ -42,6 +42,8 @@ public sealed class SlidingRoomList(
     /// <summary>The user's rooms, newest activity first, with what the filters look at.</summary>
     public sealed class UserRooms(IReadOnlyList<RoomListEntry> entries, IReadOnlySet<string> directRooms)
     {
+        public static readonly UserRooms Empty = new([], new HashSet<string>());
+
         /// <summary>The rooms on the list, newest activity first.</summary>
         public IReadOnlyList<RoomListEntry> Entries { get; } = entries.Where(e => e.Listed).ToList();
         public IReadOnlySet<string> DirectRooms => directRooms;

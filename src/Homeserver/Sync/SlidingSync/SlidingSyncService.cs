@@ -62,7 +62,10 @@ public sealed class SlidingSyncService(
     {
         var user = requester.UserId.Value;
         var streams = await sync.CurrentPositionsAsync(ct);
-        var userRooms = await roomList.LoadAsync(user, from?.Events, ct);
+        // A connection for extensions alone (matrix-rust-sdk keeps one for encryption) has no use for the room list.
+        var userRooms = request.Lists.Count + request.Subscriptions.Count > 0
+            ? await roomList.LoadAsync(user, from?.Events, ct)
+            : SlidingRoomList.UserRooms.Empty;
 
         var configs = new Dictionary<string, RoomConfig>(StringComparer.Ordinal);
         void Include(string roomId, RoomConfig config) => configs[roomId] = configs.TryGetValue(roomId, out var other) ? other.Merge(config) : config;
