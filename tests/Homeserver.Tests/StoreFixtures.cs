@@ -15,7 +15,7 @@ public abstract class DatabaseFixture : IAsyncLifetime
 
     public async Task InitializeAsync()
     {
-        Database = new Database(await CreateAsync(), Path.GetTempPath());
+        Database = new Database(await CreateAsync(), Path.GetTempPath(), new Observability.ServerMetrics());
         await Migrations.ApplyAsync(Database, NullLogger.Instance, CancellationToken.None);
     }
 

@@ -68,7 +68,7 @@ public sealed class PostgresTestDatabase : TestDatabase
 }
 
 /// <summary>One running homeserver with its own database: shared by a test class, or owned by one test.</summary>
-public class ServerFixture(string engine, string extraYaml = "") : IAsyncLifetime
+public class ServerFixture(string engine, string extraYaml = "", bool metricsListener = false) : IAsyncLifetime
 {
     private TestDatabase? _database;
 
@@ -78,7 +78,7 @@ public class ServerFixture(string engine, string extraYaml = "") : IAsyncLifetim
     public async Task InitializeAsync()
     {
         _database = await TestDatabase.CreateAsync(engine);
-        Server = new HomeserverProcess(_database.Yaml, extraYaml);
+        Server = new HomeserverProcess(_database.Yaml, extraYaml, metricsListener: metricsListener);
         await Server.StartAsync();
     }
 

@@ -9,7 +9,10 @@ namespace Matrix.SpecTests.Harness;
 public sealed class HomeserverProcess : IAsyncDisposable
 {
     private readonly string _configPath;
+    private readonly string _configHead;
+    private readonly Dictionary<string, string> _sections;
     private readonly StringBuilder _output = new();
+    private readonly List<string> _standardOutput = [];
     private Process? _process;
 
     public string DataDir { get; }
@@ -17,6 +20,10 @@ public sealed class HomeserverProcess : IAsyncDisposable
     public string BaseUrl => $"http://127.0.0.1:{Port}";
     public string ServerName { get; }
     public string Output { get { lock (_output) return _output.ToString(); } }
+    /// <summary>The lines the server wrote to standard output only (its log), in order.</summary>
+    public IReadOnlyList<string> StandardOutputLines { get { lock (_output) return _standardOutput.ToList(); } }
+    /// <summary>The port of the listener serving only <c>metrics</c>, when asked for one.</summary>
+    public int? MetricsPort { get; }
 
     /// <summary>The server's resident memory now, from <c>/proc</c>.</summary>
     /// <summary>The server process's CPU time so far (user and system), for benchmarks' CPU cost per operation.</summary>
@@ -37,7 +44,9 @@ public sealed class HomeserverProcess : IAsyncDisposable
     /// <param name="addressAsServerName">use <c>127.0.0.1:&lt;port&gt;</c> as the server name, so other instances can reach it (federation tests)</param>
     /// <param name="tls">when given, federation gets its own HTTPS listener with a certificate from this test CA, and the
     /// server name is that listener's address; the plain listener then serves only the client API</param>
-    public HomeserverProcess(string databaseYaml, string extraYaml = "", bool addressAsServerName = false, TestCertificates? tls = null)
+    /// <param name="metricsListener">add a listener (on <see cref="MetricsPort"/>) whose only resource is <c>metrics</c></param>
+    public HomeserverProcess(string databaseYaml, string extraYaml = "", bool addressAsServerName = false, TestCertificates? tls = null,
+        bool metricsListener = false)
     {
         DataDir = Directory.CreateTempSubdirectory("hs-spec-").FullName;
         Port = FreePorts.Next();
@@ -53,9 +62,15 @@ public sealed class HomeserverProcess : IAsyncDisposable
                 $"    tls_certificate_path: {certificate}\n    tls_private_key_path: {key}\n";
             extraYaml = $"federation:\n  trusted_ca_file: {tls.CaPath}\n\n" + extraYaml;
         }
-        _configPath = Path.Combine(DataDir, "homeserver.yaml");
-        var sections = new Dictionary<string, string>
+        if (metricsListener)
         {
+            MetricsPort = FreePorts.Next();
+            listeners += $"  - bind_address: 127.0.0.1\n    port: {MetricsPort}\n    resources: [metrics]\n";
+        }
+        _configPath = Path.Combine(DataDir, "homeserver.yaml");
+        _sections = new Dictionary<string, string>
+        {
+            ["logging"] = "logging:\n  level: Warning\n",
             ["registration"] = "registration:\n  enabled: true\n  shared_secret: spec-test-shared-secret-0123456789\n",
             ["auth"] = "auth:\n  password_hashing:\n    ops_limit: 1\n    mem_limit_kib: 64\n  login_via_existing_session: true\n",
             ["rate_limits"] = """
@@ -67,16 +82,21 @@ public sealed class HomeserverProcess : IAsyncDisposable
                 """,
             ["limits"] = "limits:\n  max_json_body_bytes: 65536\n",
         };
-        foreach (var section in extraYaml.Split("\n\n", StringSplitOptions.RemoveEmptyEntries))
-            sections[section.TrimStart().Split(':')[0]] = section.TrimEnd() + "\n";
-        File.WriteAllText(_configPath, $"""
+        _configHead = $"""
             server_name: "{ServerName}"
             data_dir: {DataDir}
             {listeners}{databaseYaml}
-            logging:
-              level: Warning
 
-            """ + string.Concat(sections.Values));
+            """;
+        UpdateConfig(extraYaml);
+    }
+
+    /// <summary>Adds (or replaces) top-level config sections and rewrites the file; a running server sees it on SIGHUP.</summary>
+    public void UpdateConfig(string extraYaml)
+    {
+        foreach (var section in extraYaml.Split("\n\n", StringSplitOptions.RemoveEmptyEntries))
+            _sections[section.TrimStart().Split(':')[0]] = section.TrimEnd() + "\n";
+        File.WriteAllText(_configPath, _configHead + string.Concat(_sections.Values));
     }
 
     public static string HomeserverDll()
@@ -101,7 +121,15 @@ public sealed class HomeserverProcess : IAsyncDisposable
         info.ArgumentList.Add("--config");
         info.ArgumentList.Add(_configPath);
         _process = Process.Start(info)!;
-        _process.OutputDataReceived += (_, e) => { lock (_output) _output.AppendLine(e.Data); };
+        _process.OutputDataReceived += (_, e) =>
+        {
+            lock (_output)
+            {
+                _output.AppendLine(e.Data);
+                if (e.Data is not null)
+                    _standardOutput.Add(e.Data);
+            }
+        };
         _process.ErrorDataReceived += (_, e) => { lock (_output) _output.AppendLine(e.Data); };
         _process.BeginOutputReadLine();
         _process.BeginErrorReadLine();
@@ -162,11 +190,31 @@ public sealed class HomeserverProcess : IAsyncDisposable
     {
         if (_process is null || _process.HasExited)
             return;
-        Process.Start("kill", ["-TERM", _process.Id.ToString()])!.WaitForExit();
-        if (!_process.WaitForExit(TimeSpan.FromSeconds(20)))
+        Signal("TERM");
+        if (!await WaitForExitAsync(TimeSpan.FromSeconds(20)))
             _process.Kill(entireProcessTree: true);
         await _process.WaitForExitAsync();
     }
+
+    /// <summary>Sends a signal (TERM, HUP, ...) to the server process.</summary>
+    public void Signal(string name) => Process.Start("kill", [$"-{name}", _process!.Id.ToString()])!.WaitForExit();
+
+    /// <summary>Whether the process exited by itself within <paramref name="limit"/>; its output is then complete.</summary>
+    public async Task<bool> WaitForExitAsync(TimeSpan limit)
+    {
+        using var timeout = new CancellationTokenSource(limit);
+        try
+        {
+            await _process!.WaitForExitAsync(timeout.Token);
+            return true;
+        }
+        catch (OperationCanceledException)
+        {
+            return false;
+        }
+    }
+
+    public int ExitCode => _process!.ExitCode;
 
     public async ValueTask DisposeAsync()
     {

@@ -64,9 +64,7 @@ public sealed class Authenticator(
         var ct = context.RequestAborted;
         if (appServices.ByAsToken(token) is { } appService)
         {
-            var acting = await AppServiceRequesterAsync(context, appService, ct);
-            context.Items[typeof(Requester)] = acting;
-            return acting;
+            return Remember(context, await AppServiceRequesterAsync(context, appService, ct));
         }
         var tokenHash = Secrets.Hash(token);
         var now = clock.GetUtcNow().ToUnixTimeMilliseconds();
@@ -89,8 +87,16 @@ public sealed class Authenticator(
         await RecordLastSeenAsync(row, context, now, ct);
 
         UserId.TryParse(row.UserId, out var userId);
-        var requester = new Requester(userId, row.DeviceId, user.IsAdmin != 0, tokenHash, IsSuspended: user.Suspended != 0, IsGuest: user.IsGuest != 0);
+        return Remember(context, new Requester(userId, row.DeviceId, user.IsAdmin != 0, tokenHash, IsSuspended: user.Suspended != 0,
+            IsGuest: user.IsGuest != 0));
+    }
+
+    /// <summary>Keeps the requester for the rest of the request, and names its user in the request's log entries.</summary>
+    private static Requester Remember(HttpContext context, Requester requester)
+    {
         context.Items[typeof(Requester)] = requester;
+        if (Observability.RequestLogContext.Current is { } log)
+            log.UserId = requester.UserId.Value;
         return requester;
     }
 

@@ -45,6 +45,10 @@ public sealed class AppServiceOutbox(StreamPositions streams)
         await s.ExecuteAsync("DELETE FROM appservice_txns WHERE as_id = @appServiceId", new { appServiceId });
     }
 
+    /// <summary>How many rows each service has still to acknowledge (services with none are left out).</summary>
+    public async Task<List<(string AppServiceId, long Count)>> PendingCountsAsync(DbSession s) =>
+        (await s.QueryAsync<(string, long)>("SELECT as_id, COUNT(*) FROM appservice_outbox GROUP BY as_id")).ToList();
+
     public async Task<List<string>> PendingServicesAsync(DbSession s) =>
         (await s.QueryAsync<string>("SELECT DISTINCT as_id FROM appservice_outbox")).ToList();
 }

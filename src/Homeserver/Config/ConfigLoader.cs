@@ -199,8 +199,8 @@ public static class ConfigLoader
                 throw new ConfigException($"config key 'listeners[{i}].port' must be between 0 and 65535");
             if ((listener.TlsCertificatePath is null) != (listener.TlsPrivateKeyPath is null))
                 throw new ConfigException($"config keys 'listeners[{i}].tls_certificate_path' and 'tls_private_key_path' go together");
-            if (listener.Resources.Count == 0 || listener.Resources.Any(r => r is not ("client" or "federation")))
-                throw new ConfigException($"config key 'listeners[{i}].resources' must list client and/or federation");
+            if (listener.Resources.Count == 0 || listener.Resources.Any(r => r is not ("client" or "federation" or "metrics")))
+                throw new ConfigException($"config key 'listeners[{i}].resources' must list client, federation and/or metrics");
         }
         switch (config.Database.Engine)
         {
@@ -258,6 +258,8 @@ public static class ConfigLoader
                     throw new ConfigException($"config key 'outbound_http.{key}': '{range}' is not an address range in CIDR notation");
         if (!Enum.TryParse<Microsoft.Extensions.Logging.LogLevel>(config.Logging.Level, ignoreCase: true, out _))
             throw new ConfigException($"config key 'logging.level': '{config.Logging.Level}' is not one of Trace, Debug, Information, Warning, Error, Critical");
+        if (config.Logging.Format is not ("text" or "json"))
+            throw new ConfigException($"config key 'logging.format': '{config.Logging.Format}' is not text or json");
     }
 
     private static void ValidateMedia(MediaConfig media)

@@ -180,6 +180,10 @@ public sealed class TrustedKeyServerConfig
 public sealed class LoggingConfig
 {
     public string Level { get; set; } = "Information";
+    /// <summary><c>text</c> (one line per entry) or <c>json</c> (one JSON object per line, for log shippers).</summary>
+    public string Format { get; set; } = "text";
+    /// <summary>One line per answered request: method, route template, status and duration (never the query string).</summary>
+    public bool AccessLog { get; set; }
 }
 
 /// <summary>

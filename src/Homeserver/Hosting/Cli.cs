@@ -1,3 +1,4 @@
+using System.Runtime.InteropServices;
 using Matrix.Federation.Crypto;
 using Matrix.Homeserver.Accounts;
 using Matrix.Homeserver.Config;
@@ -26,8 +27,8 @@ public static class Cli
         {
             return args switch
             {
-                [] => await ServeAsync(ConfigLoader.TrialDefaults(), trial: true),
-                ["--config", var path] => await ServeAsync(ConfigLoader.LoadFile(path), trial: false),
+                [] => await ServeAsync(ConfigLoader.TrialDefaults(), configPath: null),
+                ["--config", var path] => await ServeAsync(ConfigLoader.LoadFile(path), path),
                 ["--generate-config", var path] => GenerateConfig(path),
                 ["register-user", .. var rest] => await RegisterUserAsync(rest),
                 ["routes"] => PrintRoutes(ConfigLoader.TrialDefaults()),
@@ -61,7 +62,8 @@ public static class Cli
         return 0;
     }
 
-    private static async Task<int> ServeAsync(HomeserverConfig config, bool trial)
+    /// <param name="configPath">the config file, read again on SIGHUP; null for the trial server</param>
+    private static async Task<int> ServeAsync(HomeserverConfig config, string? configPath)
     {
         Directory.CreateDirectory(config.DataDir);
         Directory.CreateDirectory(config.EffectiveMediaStorePath);
@@ -78,12 +80,22 @@ public static class Cli
             else
                 logger.LogWarning("libvips (Debian package libvips42) is not installed: no thumbnails; images up to {Bytes} bytes are sent whole instead",
                     config.Media.Thumbnails.FallbackOriginalMaxBytes);
-        if (trial)
+        if (configPath is null)
             logger.LogWarning("Running without a config: a trial server for one person on loopback. Data is in {DataDir}", config.DataDir);
         if (config.Registration.Enabled)
             logger.LogWarning(config.Registration.RequiresToken
                 ? "Registration is open to anyone holding a registration token (m.login.registration_token)"
                 : "Registration is OPEN with m.login.dummy: anyone who can reach this server can create an account");
+        app.Lifetime.ApplicationStopping.Register(app.Services.GetRequiredService<Sync.SyncNotifier>().WakeAllForShutdown);
+        using var hangup = PosixSignalRegistration.Create(PosixSignal.SIGHUP, signal =>
+        {
+            // Handled: the default action of SIGHUP ends the process.
+            signal.Cancel = true;
+            if (configPath is null)
+                logger.LogWarning("SIGHUP: running without a config file, nothing to reload");
+            else
+                app.Services.GetRequiredService<ConfigReload>().Reload(configPath);
+        });
         await app.RunAsync();
         return 0;
     }

@@ -5,6 +5,7 @@ using Matrix.Homeserver.Admin;
 using Matrix.Homeserver.Config;
 using Matrix.Homeserver.Discovery;
 using Matrix.Homeserver.Http;
+using Matrix.Homeserver.Observability;
 using Matrix.Homeserver.Profile;
 using Matrix.Homeserver.Rooms;
 using Matrix.Homeserver.Storage;
@@ -32,9 +33,13 @@ public static class ServerHost
                     options.UseBareErrorRewriting();
                 });
         });
+        // SIGTERM: long-polls are woken at once (SyncNotifier), so in-flight requests finish well within this.
+        builder.Services.Configure<HostOptions>(options => options.ShutdownTimeout = TimeSpan.FromSeconds(10));
+        builder.Services.AddSingleton<ConfigReload>();
         AddServices(builder.Services, config);
 
         var app = builder.Build();
+        app.UseRequestObservation();
         app.UseMatrixCors();
         app.UseMatrixErrors();
         app.UseListenerResources(config);
@@ -45,16 +50,14 @@ public static class ServerHost
 
     public static void ConfigureLogging(ILoggingBuilder logging, HomeserverConfig config)
     {
+        var settings = new LogSettings(config.Logging);
+        logging.Services.AddSingleton(settings);
         logging.ClearProviders();
-        logging.AddSimpleConsole(options =>
-        {
-            options.SingleLine = true;
-            options.TimestampFormat = "yyyy-MM-dd HH:mm:ss ";
-        });
-        logging.SetMinimumLevel(Enum.Parse<LogLevel>(config.Logging.Level, ignoreCase: true));
-        // ASP.NET Core logs request URLs at Information, and a URL can carry an access_token query parameter.
-        logging.AddFilter("Microsoft.AspNetCore", LogLevel.Warning);
-        logging.AddFilter("Microsoft.Hosting.Lifetime", LogLevel.Information);
+        logging.AddConsole(options => options.FormatterName = ConsoleLogFormatter.FormatterName);
+        logging.AddConsoleFormatter<ConsoleLogFormatter, Microsoft.Extensions.Logging.Console.ConsoleFormatterOptions>();
+        // Levels are decided per entry by the settings, which a reload changes in place.
+        logging.SetMinimumLevel(LogLevel.Trace);
+        logging.AddFilter((_, category, level) => settings.IsEnabled(category, level));
         // While any level of this category is enabled, hosting starts an Activity and a log scope for every request:
         // allocations a waiting long-poll holds, for request-start and -finish lines (Information) filtered out anyway.
         logging.AddFilter("Microsoft.AspNetCore.Hosting.Diagnostics", LogLevel.None);
@@ -64,7 +67,11 @@ public static class ServerHost
     {
         services.AddSingleton(config);
         services.AddSingleton(TimeProvider.System);
-        services.AddSingleton(_ => new Database(config.Database, config.DataDir));
+        services.AddSingleton<ServerMetrics>();
+        services.AddSingleton<ScrapeTimeMetrics>();
+        services.AddSingleton<IEndpoints, MetricsEndpoints>();
+        services.AddSingleton<IEventListener, PersistedEventCounter>();
+        services.AddSingleton(provider => new Database(config.Database, config.DataDir, provider.GetRequiredService<ServerMetrics>()));
         services.AddSingleton<JsonBody>();
         services.AddSingleton<RateLimiter>();
         services.AddSingleton<ApplicationServices.AppServiceRegistry>();

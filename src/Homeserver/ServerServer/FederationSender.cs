@@ -135,6 +135,10 @@ public sealed class FederationSender(Database db, FederationClient client, Strea
         }
     }
 
+    /// <summary>How many PDUs and EDUs each destination has queued (destinations with none are left out).</summary>
+    public async Task<List<(string Destination, long Count)>> PendingCountsAsync(DbSession s) =>
+        (await s.QueryAsync<(string, long)>("SELECT destination, COUNT(*) FROM federation_outbox GROUP BY destination")).ToList();
+
     public async Task StartAsync(CancellationToken ct)
     {
         if (!config.Federation.Enabled)

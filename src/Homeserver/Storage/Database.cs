@@ -1,6 +1,8 @@
 using System.Data.Common;
+using System.Diagnostics;
 using Dapper;
 using Matrix.Homeserver.Config;
+using Matrix.Homeserver.Observability;
 using Microsoft.Data.Sqlite;
 using Npgsql;
 
@@ -17,6 +19,8 @@ public sealed class Database : IAsyncDisposable
     private readonly string _connectionString;
     private readonly SemaphoreSlim? _sqliteWriter;
     private readonly NpgsqlDataSource? _postgres;
+    private readonly ServerMetrics _metrics;
+    private static readonly string[] ReadKind = ["read"], WriteKind = ["write"];
 
     public DatabaseEngine Engine { get; }
 
@@ -25,8 +29,9 @@ public sealed class Database : IAsyncDisposable
         DefaultTypeMap.MatchNamesWithUnderscores = true;
     }
 
-    public Database(DatabaseConfig config, string dataDir)
+    public Database(DatabaseConfig config, string dataDir, ServerMetrics metrics)
     {
+        _metrics = metrics;
         if (config.Engine == "postgres")
         {
             Engine = DatabaseEngine.Postgres;
@@ -93,6 +98,7 @@ public sealed class Database : IAsyncDisposable
 
     public async Task<T> ReadAsync<T>(Func<DbSession, Task<T>> work, CancellationToken ct)
     {
+        using var use = Use(ReadKind);
         await using var connection = await OpenAsync(ct);
         return await work(new DbSession(connection, write: false, null, ct, this));
     }
@@ -112,6 +118,7 @@ public sealed class Database : IAsyncDisposable
             await _sqliteWriter.WaitAsync(ct);
         try
         {
+            using var use = Use(WriteKind);
             await using var connection = await OpenAsync(ct);
             // SQLite transactions cost no round trip; a PostgreSQL one begins when the session first needs the database.
             var transaction = Engine == DatabaseEngine.Sqlite ? await connection.BeginTransactionAsync(ct) : null;
@@ -138,6 +145,22 @@ public sealed class Database : IAsyncDisposable
 
     public Task WriteAsync(Func<DbSession, Task> work, CancellationToken ct) =>
         WriteAsync(async session => { await work(session); return true; }, ct);
+
+    private ConnectionUse Use(string[] kind)
+    {
+        _metrics.DatabaseConnectionsInUse.Add(1);
+        return new ConnectionUse(_metrics, kind, Stopwatch.GetTimestamp());
+    }
+
+    /// <summary>A connection held for a read or a write transaction: counted while held, timed when given back.</summary>
+    private readonly record struct ConnectionUse(ServerMetrics Metrics, string[] Kind, long Started) : IDisposable
+    {
+        public void Dispose()
+        {
+            Metrics.DatabaseConnectionsInUse.Add(-1);
+            Metrics.DatabaseTransactionDuration.Observe(Stopwatch.GetElapsedTime(Started).TotalSeconds, Kind);
+        }
+    }
 
     public async ValueTask DisposeAsync()
     {

@@ -2,6 +2,7 @@ using System.Text.Json.Nodes;
 using Matrix.Federation.Events;
 using Matrix.Homeserver.AccountData;
 using Matrix.Homeserver.Accounts;
+using Matrix.Homeserver.Observability;
 using Matrix.Homeserver.Receipts;
 using Matrix.Homeserver.Rooms;
 using Matrix.Homeserver.Storage;
@@ -47,15 +48,7 @@ public sealed class SyncService(
                 if (!empty || since is null || timeoutMs <= 0)
                     return response;
             }
-            // The timeout's timer goes as soon as the waiter wakes (a Task.Delay raced against it would hold its timer,
-            // and the request's cancellation registration, for the rest of the timeout).
-            try
-            {
-                await waiter.WaitAsync(TimeSpan.FromMilliseconds(Math.Min(timeoutMs, MaxTimeoutMs)), ct);
-            }
-            catch (TimeoutException)
-            {
-            }
+            await notifier.WaitAsync(waiter, TimeSpan.FromMilliseconds(Math.Min(timeoutMs, MaxTimeoutMs)), ServerMetrics.SyncLongPoll, ct);
             return (await BuildAsync(requester, since, filter, fullState, useStateAfter, ct)).Response;
         }
         finally

@@ -3,6 +3,7 @@ using System.Text.Json.Nodes;
 using Matrix.Homeserver.AccountData;
 using Matrix.Homeserver.Accounts;
 using Matrix.Homeserver.Http;
+using Matrix.Homeserver.Observability;
 using Matrix.Homeserver.Storage;
 
 namespace Matrix.Homeserver.Sync.SlidingSync;
@@ -38,13 +39,7 @@ public sealed class SlidingSyncService(
             var built = await BuildAsync(requester, request, pos?.Streams, sent, ct);
             if (built.Empty && pos is not null && request.TimeoutMs > 0)
             {
-                try
-                {
-                    await waiter.WaitAsync(TimeSpan.FromMilliseconds(request.TimeoutMs), ct);
-                }
-                catch (TimeoutException)
-                {
-                }
+                await notifier.WaitAsync(waiter, TimeSpan.FromMilliseconds(request.TimeoutMs), ServerMetrics.SlidingSyncLongPoll, ct);
                 built = await BuildAsync(requester, request, pos?.Streams, sent, ct);
             }
             var position = connections.Save(user, requester.DeviceId, request.ConnId, built.Sent, restart: pos is null);
