@@ -51,9 +51,7 @@ public sealed class BenchmarkSmokeTests
 
     private static async Task<string> RunAsync(string benchmark, params string[] args)
     {
-        var dir = new DirectoryInfo(AppContext.BaseDirectory);
-        while (dir is not null && !File.Exists(Path.Combine(dir.FullName, "Homeserver.sln")))
-            dir = dir.Parent;
+        var dir = Harness.RepositoryRoot.Find();
         Assert.NotNull(dir);
         var dll = new[] { "Release", "Debug" }
             .Select(c => Path.Combine(dir.FullName, "bench", benchmark, "bin", c, "net10.0", $"{benchmark}.dll"))

@@ -103,11 +103,7 @@ public sealed class HomeserverProcess : IAsyncDisposable
     {
         if (Environment.GetEnvironmentVariable("HOMESERVER_DLL") is { Length: > 0 } configured)
             return configured;
-        var dir = new DirectoryInfo(AppContext.BaseDirectory);
-        while (dir is not null && !File.Exists(Path.Combine(dir.FullName, "Homeserver.sln")))
-            dir = dir.Parent;
-        if (dir is null)
-            throw new InvalidOperationException("set HOMESERVER_DLL to the built Homeserver.dll");
+        var dir = RepositoryRoot.Find() ?? throw new InvalidOperationException("set HOMESERVER_DLL to the built Homeserver.dll");
         return new[] { "Release", "Debug" }
             .Select(c => Path.Combine(dir.FullName, "src", "Homeserver", "bin", c, "net10.0", "Homeserver.dll"))
             .Where(File.Exists).OrderByDescending(File.GetLastWriteTimeUtc).FirstOrDefault()
