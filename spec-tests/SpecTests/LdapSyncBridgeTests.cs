@@ -202,6 +202,28 @@ public sealed class LdapSyncBridgeTests : IAsyncLifetime
         Assert.Contains((await RunAsync()).Actions, a => a.Kind == SyncActionKind.Join && a.UserId == U("bob"));
     }
 
+    [Fact]
+    public async Task A_directory_that_accepts_the_connection_but_never_answers_fails_the_run_after_the_timeout()
+    {
+        using var silent = new System.Net.Sockets.TcpListener(System.Net.IPAddress.Loopback, 0);
+        silent.Start();
+        var held = new List<System.Net.Sockets.Socket>();
+        _ = Task.Run(async () =>
+        {
+            while (true)
+                held.Add(await silent.AcceptSocketAsync());
+        });
+        _config.Directory.Uri = $"ldap://127.0.0.1:{((System.Net.IPEndPoint)silent.LocalEndpoint).Port}";
+        _config.Directory.TimeoutMs = 1000;
+        var reconciler = new Reconciler(_config, _bridge.AppService, new DirectoryReader(_config.Directory));
+
+        var report = await reconciler.RunAsync(dryRun: true, CancellationToken.None).WaitAsync(TimeSpan.FromSeconds(60));
+        var error = Assert.Single(report.Errors);
+        Assert.Contains("did not answer within 1000 ms", error);
+        Assert.Empty(report.Actions);
+        held.ForEach(s => s.Dispose());
+    }
+
     /// <summary>The bytes of the user's avatar, fetched as a client would (profile, then authenticated download), or null.</summary>
     private async Task<byte[]?> AvatarAsync(string localpart, string token)
     {
@@ -220,5 +242,24 @@ public sealed class LdapSyncBridgeTests : IAsyncLifetime
         await _database.DisposeAsync();
         await _ldap.DisposeAsync();
         Directory.Delete(_dir, recursive: true);
+    }
+}
+
+/// <summary>The bridge's command line, run as the operator runs it.</summary>
+public sealed class LdapSyncBridgeCommandLineTests
+{
+    [Fact]
+    public async Task Help_prints_the_usage_and_exits_0()
+    {
+        using var bridge = System.Diagnostics.Process.Start(new System.Diagnostics.ProcessStartInfo("dotnet", [typeof(Reconciler).Assembly.Location, "--help"])
+        {
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+        })!;
+        var output = await bridge.StandardOutput.ReadToEndAsync();
+        await bridge.WaitForExitAsync().WaitAsync(TimeSpan.FromSeconds(60));
+        Assert.Equal(0, bridge.ExitCode);
+        Assert.Contains("usage: LdapBridge", output);
+        Assert.Contains("--dry-run", output);
     }
 }

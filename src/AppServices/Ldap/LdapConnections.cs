@@ -19,8 +19,13 @@ public static class LdapConnections
     private const int LdapOptXTlsCaCertFile = 0x6002;
     private const int LdapOptXTlsRequireCert = 0x6006;
     private const int LdapOptXTlsDemand = 2;
-    private static readonly Lock TlsSetup = new();
+    private const int LdapOptTimeout = 0x5002;
+    private const int LdapOptNetworkTimeout = 0x5005;
+    /// <summary>libldap's "client side timeout exceeded" result code, as <see cref="LdapException.ErrorCode"/>.</summary>
+    public const int ClientTimeoutErrorCode = 85;
+    private static readonly Lock LibLdapOptions = new();
     private static string? _caFileSet;
+    private static int _timeoutMsSet = -1;
 
     public static LdapConnection Open(LdapEndpoint config)
     {
@@ -28,6 +33,7 @@ public static class LdapConnections
         var secure = uri.Scheme == "ldaps";
         if ((secure || config.StartTls) && config.TlsCaFile is { } caFile)
             TrustCaFile(caFile);
+        BoundEveryWait(config.TimeoutMs);
         var port = uri.Port > 0 ? uri.Port : secure ? 636 : 389;
         var connection = new LdapConnection(new LdapDirectoryIdentifier(uri.Host, port))
         {
@@ -53,7 +59,7 @@ public static class LdapConnections
     /// </summary>
     private static void TrustCaFile(string caFile)
     {
-        lock (TlsSetup)
+        lock (LibLdapOptions)
         {
             if (_caFileSet == caFile)
                 return;
@@ -64,6 +70,26 @@ public static class LdapConnections
             if (setOption(IntPtr.Zero, LdapOptXTlsCaCertFile, caFile) != 0 || setIntOption(IntPtr.Zero, LdapOptXTlsRequireCert, ref demand) != 0)
                 throw new InvalidOperationException($"libldap refused the CA file {caFile}");
             _caFileSet = caFile;
+        }
+    }
+
+    /// <summary>
+    /// On Linux, <see cref="LdapConnection.Timeout"/> bounds neither the connect, nor the bind, nor a search against a
+    /// server that accepts the connection and never answers: libldap's own process-wide defaults (the network timeout
+    /// for the connect, the API timeout for every wait for a result) do, so new handles take them from here. One
+    /// timeout per process, like the CA file.
+    /// </summary>
+    private static void BoundEveryWait(int timeoutMs)
+    {
+        lock (LibLdapOptions)
+        {
+            if (_timeoutMsSet == timeoutMs)
+                return;
+            var setOption = Marshal.GetDelegateForFunctionPointer<SetTimeOption>(NativeLibrary.GetExport(LoadLibLdap(), "ldap_set_option"));
+            var limit = new TimeVal { Seconds = timeoutMs / 1000, Microseconds = timeoutMs % 1000 * 1000 };
+            if (setOption(IntPtr.Zero, LdapOptTimeout, ref limit) != 0 || setOption(IntPtr.Zero, LdapOptNetworkTimeout, ref limit) != 0)
+                throw new InvalidOperationException("libldap refused the timeout");
+            _timeoutMsSet = timeoutMs;
         }
     }
 
@@ -101,6 +127,16 @@ public static class LdapConnections
 
     [UnmanagedFunctionPointer(CallingConvention.Cdecl)]
     private delegate int SetStringOption(IntPtr ld, int option, [MarshalAs(UnmanagedType.LPUTF8Str)] string value);
+
+    [StructLayout(LayoutKind.Sequential)]
+    private struct TimeVal
+    {
+        public long Seconds;
+        public long Microseconds;
+    }
+
+    [UnmanagedFunctionPointer(CallingConvention.Cdecl)]
+    private delegate int SetTimeOption(IntPtr ld, int option, ref TimeVal value);
 
     [UnmanagedFunctionPointer(CallingConvention.Cdecl)]
     private delegate int SetIntOption(IntPtr ld, int option, ref int value);

@@ -2,7 +2,8 @@ namespace Matrix.AppServices.Sdk;
 
 /// <summary>
 /// What every bridge's command line shares: <c>--config &lt;file&gt;</c> (a default name otherwise) and
-/// <c>--generate-registration</c>, which writes the registration file the homeserver must list and ends the process.
+/// <c>--generate-registration</c>, which writes the registration file the homeserver must list and ends the process,
+/// and <c>--help</c> (or <c>-h</c>), which prints the bridge's usage and ends it.
 /// </summary>
 public static class BridgeCommandLine
 {
@@ -11,10 +12,15 @@ public static class BridgeCommandLine
 
     /// <summary>
     /// The bridge's config, or null with the exit code to end with: 2 for a config error (printed), 0 once the
-    /// registration is written.
+    /// registration or the usage is written.
     /// </summary>
-    public static (T? Config, int ExitCode) Prepare<T>(string[] args, string defaultConfigPath) where T : BridgeConfig, new()
+    public static (T? Config, int ExitCode) Prepare<T>(string[] args, string defaultConfigPath, string? usage = null) where T : BridgeConfig, new()
     {
+        if (args.Contains("--help") || args.Contains("-h"))
+        {
+            Console.WriteLine(usage ?? $"usage: --config <file> (default {defaultConfigPath}) [--generate-registration]");
+            return (null, 0);
+        }
         T config;
         try
         {

@@ -97,6 +97,10 @@ public sealed class DirectoryReader(LdapSyncConfig.DirectorySection config) : ID
             connection.Bind(new NetworkCredential(config.BindDn, config.BindPassword));
             return read(connection);
         }
+        catch (LdapException e) when (e.ErrorCode == LdapConnections.ClientTimeoutErrorCode)
+        {
+            throw new DirectoryUnavailableException($"the directory at {config.Uri} did not answer within {config.TimeoutMs} ms (directory.timeout_ms)", e);
+        }
         catch (Exception e) when (e is LdapException or DirectoryOperationException)
         {
             throw new DirectoryUnavailableException($"the directory at {config.Uri} could not be read: {e.Message}", e);

@@ -1,13 +1,18 @@
 using Matrix.AppServices.Sdk;
 using Matrix.Bridges.Ldap;
 
-// The directory-sync bridge: LdapBridge --config ldap-bridge.yaml [--generate-registration] [--once] [--dry-run]
-//   --generate-registration  write the registration file the homeserver must list, and exit
-//   --once                   one full run now (on demand, e.g. from cron), then exit; otherwise a run every
-//                            sync.interval_seconds, skipped while the directory is unchanged, and a full one every
-//                            sync.full_sync_every runs (and at start)
-//   --dry-run                print the plan without changing anything
-var (config, exitCode) = BridgeCommandLine.Prepare<LdapSyncConfig>(args, "ldap-bridge.yaml");
+const string usage = """
+    LdapBridge: syncs an LDAP/AD directory into users, rooms and spaces.
+    usage: LdapBridge [--config ldap-bridge.yaml] [--generate-registration] [--once] [--dry-run]
+      --config <file>          the bridge's config (default ldap-bridge.yaml; every key is documented in ldap-bridge.sample.yaml)
+      --generate-registration  write the registration file the homeserver must list, and exit
+      --once                   one full run now (e.g. from cron), then exit: 0 when every item succeeded, 1 otherwise
+      --dry-run                print the plan (users, rooms, what becomes a space) without changing anything
+      --help                   print this and exit
+    Without --once, a run every sync.interval_seconds, skipped while the directory is unchanged, and a full one every
+    sync.full_sync_every runs (and at start).
+    """;
+var (config, exitCode) = BridgeCommandLine.Prepare<LdapSyncConfig>(args, "ldap-bridge.yaml", usage);
 if (config is null)
     return exitCode;
 
