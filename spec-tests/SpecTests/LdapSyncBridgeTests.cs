@@ -203,6 +203,31 @@ public sealed class LdapSyncBridgeTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task A_mapped_alias_naming_a_room_the_bot_is_not_in_is_reported_by_name_and_adopted_once_the_bot_is_invited()
+    {
+        var owner = await C.RegisterAsync();
+        var created = await C.PostAsync("/_matrix/client/v3/createRoom", new { room_alias_name = "sales", preset = "private_chat" }, owner.AccessToken);
+        var salesId = created.Str("room_id");
+
+        var blocked = await _reconciler.RunAsync(dryRun: false, CancellationToken.None);
+        var error = Assert.Single(blocked.Errors);
+        Assert.Contains($"#sales:{_server.ServerName}", error);
+        Assert.Contains($"cn=sales,{TestLdapServer.GroupsDn}", error);
+        Assert.Equal("join", (await MembershipsAsync("engineering"))[U("alice")]);
+        Assert.Equal(3, blocked.Count(SyncActionKind.CreateUser));
+
+        // Invited with enough power, the bot adopts the room and the alias at the next run.
+        var bot = _bridge.AppService.Bot.UserId;
+        Assert.Equal(200, (await C.PostAsync($"/_matrix/client/v3/rooms/{salesId}/invite", new { user_id = bot }, owner.AccessToken)).Status);
+        var levels = (await C.GetAsync($"/_matrix/client/v3/rooms/{salesId}/state/m.room.power_levels/", owner.AccessToken)).Body!.AsObject();
+        levels["users"]![bot] = 100;
+        Assert.Equal(200, (await C.PutAsync($"/_matrix/client/v3/rooms/{salesId}/state/m.room.power_levels/", levels, owner.AccessToken)).Status);
+        await RunAsync();
+        Assert.Equal("join", (await MembershipsAsync("sales"))[U("carol")]);
+        Assert.Empty((await RunAsync()).Actions);
+    }
+
+    [Fact]
     public async Task A_directory_that_accepts_the_connection_but_never_answers_fails_the_run_after_the_timeout()
     {
         using var silent = new System.Net.Sockets.TcpListener(System.Net.IPAddress.Loopback, 0);

@@ -19,7 +19,8 @@ public sealed class Reconciler(LdapSyncConfig config, AppService service, IDirec
     private const string SyncState = "ldap.sync";
     private const string FingerprintKey = "fingerprint";
 
-    private sealed record RoomTarget(string Alias, string Name, bool Space, Dictionary<string, int> Members);
+    /// <param name="Sources">What the room stands for (its groups' DNs, or a department), to name it in errors.</param>
+    private sealed record RoomTarget(string Alias, string Name, bool Space, Dictionary<string, int> Members, List<string> Sources);
 
     /// <summary>A full run: the whole directory compared with the homeserver (on demand, and every <c>full_sync_every</c> runs).</summary>
     public Task<SyncReport> RunAsync(bool dryRun, CancellationToken ct) => RunCoreAsync(dryRun, skipIfUnchanged: false, ct);
@@ -43,7 +44,7 @@ public sealed class Reconciler(LdapSyncConfig config, AppService service, IDirec
                 fingerprint = directory.Fingerprint();
             if (skipIfUnchanged && fingerprint == service.State.Get(SyncState, FingerprintKey))
                 return new SyncReport(dryRun, skipped: true);
-            (plan, roomIds) = await PlanAsync(directory.Read(), ct);
+            (plan, roomIds) = await PlanAsync(directory.Read(), report.Errors, ct);
         }
         catch (Exception e) when (e is DirectoryUnavailableException or MatrixRequestException or HttpRequestException)
         {
@@ -80,7 +81,8 @@ public sealed class Reconciler(LdapSyncConfig config, AppService service, IDirec
         foreach (var mapping in config.Groups)
         {
             var room = rooms.TryGetValue(mapping.Alias, out var known) ? known
-                : rooms[mapping.Alias] = new RoomTarget(mapping.Alias, mapping.Name ?? mapping.Alias, mapping.Space, new Dictionary<string, int>(StringComparer.Ordinal));
+                : rooms[mapping.Alias] = new RoomTarget(mapping.Alias, mapping.Name ?? mapping.Alias, mapping.Space, new Dictionary<string, int>(StringComparer.Ordinal), []);
+            room.Sources.Add($"group {mapping.Group}");
             foreach (var person in directory.EnabledMembers(mapping.Group))
                 room.Members[UserId(person.Localpart)] = Math.Max(room.Members.GetValueOrDefault(UserId(person.Localpart)), mapping.PowerLevel);
         }
@@ -88,12 +90,14 @@ public sealed class Reconciler(LdapSyncConfig config, AppService service, IDirec
             foreach (var department in directory.PeopleByDn.Values.Where(p => !p.Disabled && p.Department is { Length: > 0 }).GroupBy(p => p.Department!))
             {
                 var alias = config.Departments.AliasPrefix + Regex.Replace(department.Key.ToLowerInvariant(), "[^a-z0-9]+", "-").Trim('-');
-                rooms[alias] = new RoomTarget(alias, department.Key, Space: true, department.ToDictionary(p => UserId(p.Localpart), _ => 0, StringComparer.Ordinal));
+                rooms[alias] = new RoomTarget(alias, department.Key, Space: true, department.ToDictionary(p => UserId(p.Localpart), _ => 0, StringComparer.Ordinal),
+                    [$"department {department.Key}"]);
             }
         return rooms.Values.ToList();
     }
 
-    private async Task<(List<SyncAction> Plan, Dictionary<string, string> RoomIds)> PlanAsync(DirectorySnapshot directory, CancellationToken ct)
+    /// <summary>The changes to make; a room that cannot be handled is left out and named in <paramref name="errors"/>.</summary>
+    private async Task<(List<SyncAction> Plan, Dictionary<string, string> RoomIds)> PlanAsync(DirectorySnapshot directory, List<string> errors, CancellationToken ct)
     {
         var plan = new List<SyncAction>();
         var desiredUsers = directory.PeopleByDn.Values.Where(p => !p.Disabled)
@@ -117,6 +121,12 @@ public sealed class Reconciler(LdapSyncConfig config, AppService service, IDirec
             var levels = new JsonObject();
             if (await bot.ResolveAliasAsync(FullAlias(room.Alias), ct) is { } roomId)
             {
+                if (!await AdoptAsync(roomId, ct))
+                {
+                    errors.Add($"{FullAlias(room.Alias)} ({string.Join(", ", room.Sources)}): the alias names {roomId}, which the bot " +
+                        $"{bot.UserId} is not in; invite it (power level 100 to manage members and levels) or free the alias");
+                    continue;
+                }
                 roomIds[room.Alias] = roomId;
                 memberships = await bot.MembershipsAsync(roomId, ct);
                 levels = (await bot.GetStateAsync(roomId, "m.room.power_levels", "", ct))?["users"] as JsonObject ?? [];
@@ -138,6 +148,23 @@ public sealed class Reconciler(LdapSyncConfig config, AppService service, IDirec
             foreach (var userId in managed.Keys.Where(u => !desiredUsers.ContainsKey(u)).Order(StringComparer.Ordinal))
                 plan.Add(new SyncAction(SyncActionKind.DeactivateUser, userId));
         return (plan, roomIds);
+    }
+
+    /// <summary>
+    /// Whether the bot is in the room an alias names: joined before, or joining now, which accepts an invite (the bridge
+    /// listens for no events, so invites to mapped rooms are taken up by the next run).
+    /// </summary>
+    private async Task<bool> AdoptAsync(string roomId, CancellationToken ct)
+    {
+        try
+        {
+            await service.Bot.EnsureJoinedAsync(roomId, ct);
+            return true;
+        }
+        catch (MatrixRequestException e) when (e.Status is 403 or 404)
+        {
+            return false;
+        }
     }
 
     /// <summary>Avatars follow the directory photos: set when a photo is new or changed, removed when it is gone.</summary>
