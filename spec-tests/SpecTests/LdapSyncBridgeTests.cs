@@ -203,6 +203,37 @@ public sealed class LdapSyncBridgeTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task A_person_disabled_then_enabled_again_comes_back_reactivated_with_their_name_rooms_and_login()
+    {
+        await RunAsync();
+        await _ldap.ModifyAsync($"dn: uid=carol,{TestLdapServer.PeopleDn}\nchangetype: modify\nadd: employeeType\nemployeeType: disabled\n");
+        Assert.Contains((await RunAsync()).Actions, a => a.Kind == SyncActionKind.DeactivateUser && a.UserId == U("carol"));
+        Assert.Equal(403, (await C.LoginAsync("carol", "carol password")).Status);
+
+        await _ldap.ModifyAsync($"dn: uid=carol,{TestLdapServer.PeopleDn}\nchangetype: modify\ndelete: employeeType\n");
+        var back = await RunAsync();
+        Assert.Contains(back.Actions, a => a.Kind == SyncActionKind.CreateUser && a.UserId == U("carol"));
+        Assert.Equal("Carol Danvers", await DisplayNameAsync("carol"));
+        Assert.Equal("join", (await MembershipsAsync("sales"))[U("carol")]);
+        Assert.Equal(200, (await C.LoginAsync("carol", "carol password")).Status);
+        Assert.Empty((await RunAsync()).Actions);
+    }
+
+    [Fact]
+    public async Task An_application_service_may_reactivate_its_users_through_the_admin_api_but_change_nothing_else()
+    {
+        await RunAsync();
+        var asToken = _bridge.AppService.Registration.AsToken;
+        var path = $"/_synapse/admin/v2/users/{Uri.EscapeDataString(U("carol"))}";
+        Assert.Equal(403, (await C.PutAsync(path, new { deactivated = false, admin = true }, asToken)).Status);
+        Assert.Equal(403, (await C.PutAsync(path, new { displayname = "Mallory" }, asToken)).Status);
+        Assert.Equal(404, (await C.PutAsync($"/_synapse/admin/v2/users/{Uri.EscapeDataString(U("nobody"))}", new { deactivated = false }, asToken)).Status);
+        var someone = await C.RegisterAsync();
+        Assert.Equal(403, (await C.PutAsync(path, new { deactivated = false }, someone.AccessToken)).Status);
+        Assert.Equal(200, (await C.PutAsync(path, new { deactivated = false }, asToken)).Status);
+    }
+
+    [Fact]
     public async Task A_mapped_alias_naming_a_room_the_bot_is_not_in_is_reported_by_name_and_adopted_once_the_bot_is_invited()
     {
         var owner = await C.RegisterAsync();

@@ -190,6 +190,15 @@ public sealed class Intent(AppService service, string userId)
         service.State.Forget(UserId);
     }
 
+    /// <summary>
+    /// Reactivates this deactivated user through Synapse's admin API (<c>PUT /_synapse/admin/v2/users</c>), which our
+    /// homeserver lets an application service call for that alone, for users of its namespaces. The profile, rooms and
+    /// devices the deactivation removed are not restored.
+    /// </summary>
+    public async Task ReactivateAsync(CancellationToken ct = default) =>
+        await service.RequestAsync(HttpMethod.Put, $"/_synapse/admin/v2/users/{Uri.EscapeDataString(UserId)}", null,
+            new JsonObject { ["deactivated"] = false }, ct);
+
     /// <summary>Creates a space (a room of type <c>m.space</c>) with the given name, private unless <paramref name="isPublic"/>.</summary>
     public Task<string> CreateSpaceAsync(string name, bool isPublic = false, CancellationToken ct = default) =>
         CreateRoomAsync(new JsonObject

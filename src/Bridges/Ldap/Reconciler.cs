@@ -204,12 +204,33 @@ public sealed class Reconciler(LdapSyncConfig config, AppService service, IDirec
         return new JsonObject(wanted.OrderBy(p => p.Key, StringComparer.Ordinal).Select(p => KeyValuePair.Create(p.Key, p.Value?.DeepClone())));
     }
 
+    /// <summary>
+    /// A returning person's account was deactivated when they left, and the homeserver refuses to let the service act as
+    /// it (403) until it is reactivated; asking only then costs new people nothing.
+    /// </summary>
+    private static async Task CreateOrReactivateAsync(Intent user, string displayName, CancellationToken ct)
+    {
+        try
+        {
+            await user.SetDisplayNameAsync(displayName, ct);
+        }
+        catch (MatrixRequestException e) when (e.Status == 403)
+        {
+            await user.ReactivateAsync(ct);
+            await user.SetDisplayNameAsync(displayName, ct);
+        }
+    }
+
     private async Task ApplyAsync(SyncAction action, Dictionary<string, string> roomIds, CancellationToken ct)
     {
         var bot = service.Bot;
         switch (action.Kind)
         {
-            case SyncActionKind.CreateUser or SyncActionKind.UpdateDisplayName:
+            case SyncActionKind.CreateUser:
+                await CreateOrReactivateAsync(service.Intent(action.UserId!), action.Value!, ct);
+                service.State.Set(ManagedUsers, action.UserId!, action.Value);
+                break;
+            case SyncActionKind.UpdateDisplayName:
                 await service.Intent(action.UserId!).SetDisplayNameAsync(action.Value!, ct);
                 service.State.Set(ManagedUsers, action.UserId!, action.Value);
                 break;

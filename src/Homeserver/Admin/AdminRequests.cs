@@ -14,8 +14,26 @@ public sealed class AdminAuth(Authenticator authenticator, Database db, UserStor
     public async Task<Requester> RequireAdminAsync(HttpContext context)
     {
         var requester = await authenticator.AuthenticateAsync(context);
-        return requester.IsAdmin ? requester : throw MatrixException.Forbidden("You are not a server admin.");
+        return requester.IsAdmin ? requester : throw NotAdmin();
     }
+
+    /// <summary>
+    /// A server admin, or an application service reactivating an existing user of its namespaces: it may act as that
+    /// user anyway, and a directory bridge must bring back the people who return (nothing else is allowed to it).
+    /// </summary>
+    public async Task<Requester> RequireAdminOrReactivatingAppServiceAsync(HttpContext context, Func<Task<AdminUserChanges>> readChanges)
+    {
+        var requester = await authenticator.AuthenticateAsync(context);
+        if (requester.IsAdmin)
+            return requester;
+        if (requester.AppService is not { } appService || (await readChanges()) != AdminUserChanges.ReactivationOnly
+            || !appService.IsInterestedInUser(LocalUserId(context).Value))
+            throw NotAdmin();
+        await ExistingLocalUserAsync(context);
+        return requester;
+    }
+
+    private static MatrixException NotAdmin() => MatrixException.Forbidden("You are not a server admin.");
 
     /// <summary>The <c>{userId}</c> route value: a valid user ID of this server, else 400.</summary>
     public UserId LocalUserId(HttpContext context)

@@ -67,9 +67,10 @@ public sealed class AdminUserEndpoints(
 
     private async Task PutAsync(HttpContext context)
     {
-        var requester = await auth.RequireAdminAsync(context);
+        AdminUserChanges? changes = null;
+        var requester = await auth.RequireAdminOrReactivatingAppServiceAsync(context, async () => changes = ParseChanges(await json.ReadObjectAsync(context)));
         var userId = auth.LocalUserId(context);
-        var changes = ParseChanges(await json.ReadObjectAsync(context));
+        changes ??= ParseChanges(await json.ReadObjectAsync(context));
         var created = await service.CreateOrModifyAsync(requester, userId, changes, context.RequestAborted);
         await context.WriteJsonAsync((await service.DescribeAsync(userId.Value, context.RequestAborted))!, created ? 201 : 200);
     }

@@ -15,7 +15,11 @@ public readonly record struct Set<T>(T Value);
 /// <summary>What <c>PUT /_synapse/admin/v2/users/{userId}</c> asks for; null members leave the account's value as it is.</summary>
 public sealed record AdminUserChanges(
     string? Password, bool LogoutDevices, Set<string>? Displayname, Set<string>? AvatarUrl, IReadOnlyList<(string Medium, string Address)>? Threepids,
-    IReadOnlyList<(string AuthProvider, string ExternalId)>? ExternalIds, bool? Admin, bool? Deactivated, bool? Locked, Set<string?>? UserType);
+    IReadOnlyList<(string AuthProvider, string ExternalId)>? ExternalIds, bool? Admin, bool? Deactivated, bool? Locked, Set<string?>? UserType)
+{
+    /// <summary><c>{"deactivated": false}</c> and nothing else: what an application service may ask for its users.</summary>
+    public static readonly AdminUserChanges ReactivationOnly = new(null, true, null, null, null, null, null, Deactivated: false, null, null);
+}
 
 /// <summary>
 /// Accounts as an administrator manages them (Synapse's user admin API): their full description, creation and
