@@ -203,6 +203,25 @@ public sealed class LdapSyncBridgeTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task Spaces_hold_the_rooms_of_their_people_are_closed_to_guests_and_the_dry_run_names_them()
+    {
+        var dry = await RunAsync(dryRun: true);
+        Assert.Contains(dry.Actions, a => a.Kind == SyncActionKind.CreateSpace && a.Room == "department-sales" && a.ToString().Contains("space"));
+        Assert.Contains(dry.Actions, a => a.Kind == SyncActionKind.CreateRoom && a.Room == "sales");
+        Assert.Contains(dry.Actions, a => a.Kind == SyncActionKind.LinkSpaceChild && a.Room == "department-sales" && a.Value == "sales");
+
+        await RunAsync();
+        var bot = _bridge.AppService.Bot;
+        async Task<string> IdOf(string alias) => (await bot.ResolveAliasAsync($"#{alias}:{_server.ServerName}"))!;
+        var (space, engineering, sales) = (await IdOf("department-engineering"), await IdOf("engineering"), await IdOf("sales"));
+        Assert.NotNull((await bot.GetStateAsync(space, "m.space.child", engineering))?["via"]);
+        Assert.NotNull((await bot.GetStateAsync(engineering, "m.space.parent", space))?["via"]);
+        Assert.Null(await bot.GetStateAsync(space, "m.space.child", sales));
+        Assert.Equal("forbidden", (await bot.GetStateAsync(space, "m.room.guest_access", ""))!["guest_access"]!.GetValue<string>());
+        Assert.Empty((await RunAsync()).Actions);
+    }
+
+    [Fact]
     public async Task A_person_disabled_then_enabled_again_comes_back_reactivated_with_their_name_rooms_and_login()
     {
         await RunAsync();

@@ -115,7 +115,9 @@ public sealed class Reconciler(LdapSyncConfig config, AppService service, IDirec
         var bot = service.Bot;
         var roomIds = new Dictionary<string, string>(StringComparer.Ordinal);
         var removals = new List<SyncAction>();
-        foreach (var room in DesiredRooms(directory))
+        var rooms = DesiredRooms(directory);
+        var usable = new List<RoomTarget>();
+        foreach (var room in rooms)
         {
             var memberships = new Dictionary<string, string>(StringComparer.Ordinal);
             var levels = new JsonObject();
@@ -132,10 +134,11 @@ public sealed class Reconciler(LdapSyncConfig config, AppService service, IDirec
                 levels = (await bot.GetStateAsync(roomId, "m.room.power_levels", "", ct))?["users"] as JsonObject ?? [];
             }
             else
-                plan.Add(new SyncAction(SyncActionKind.CreateRoom, Room: room.Alias, Value: room.Name));
+                plan.Add(new SyncAction(room.Space ? SyncActionKind.CreateSpace : SyncActionKind.CreateRoom, Room: room.Alias, Value: room.Name));
             foreach (var member in room.Members.Keys.Order(StringComparer.Ordinal))
                 if (memberships.GetValueOrDefault(member) != "join")
                     plan.Add(new SyncAction(SyncActionKind.Join, member, room.Alias));
+            usable.Add(room);
             var wanted = LevelsWanted(levels, room, IsOurs);
             if (!JsonNode.DeepEquals(wanted, levels))
                 plan.Add(new SyncAction(SyncActionKind.SetPowerLevels, Room: room.Alias, Value: wanted.ToJsonString()));
@@ -143,11 +146,25 @@ public sealed class Reconciler(LdapSyncConfig config, AppService service, IDirec
                 if (membership is "join" or "invite" && member != bot.UserId && IsOurs(member) && !room.Members.ContainsKey(member))
                     removals.Add(new SyncAction(SyncActionKind.Kick, member, room.Alias));
         }
+        await PlanSpaceChildrenAsync(usable, roomIds, plan, ct);
         plan.AddRange(removals);
         if (config.Sync.DeactivateRemovedUsers)
             foreach (var userId in managed.Keys.Where(u => !desiredUsers.ContainsKey(u)).Order(StringComparer.Ordinal))
                 plan.Add(new SyncAction(SyncActionKind.DeactivateUser, userId));
         return (plan, roomIds);
+    }
+
+    /// <summary>
+    /// A space holds the rooms (not the spaces) whose people are all among its own: the rooms of its nested groups, or
+    /// of the groups within its department. Links are only added; one made by hand stays.
+    /// </summary>
+    private async Task PlanSpaceChildrenAsync(List<RoomTarget> rooms, Dictionary<string, string> roomIds, List<SyncAction> plan, CancellationToken ct)
+    {
+        foreach (var space in rooms.Where(r => r.Space))
+            foreach (var child in rooms.Where(r => !r.Space && r.Members.Count > 0 && r.Members.Keys.All(space.Members.ContainsKey)))
+                if (!roomIds.TryGetValue(space.Alias, out var spaceId) || !roomIds.TryGetValue(child.Alias, out var childId)
+                    || (await service.Bot.GetStateAsync(spaceId, "m.space.child", childId, ct))?["via"] is not JsonArray)
+                    plan.Add(new SyncAction(SyncActionKind.LinkSpaceChild, Room: space.Alias, Value: child.Alias));
     }
 
     /// <summary>
@@ -247,11 +264,21 @@ public sealed class Reconciler(LdapSyncConfig config, AppService service, IDirec
                 await service.Intent(action.UserId!).SetAvatarUrlAsync(null, ct);
                 service.State.Set(Avatars, action.UserId!, null);
                 break;
-            case SyncActionKind.CreateRoom:
-                var request = new JsonObject { ["room_alias_name"] = action.Room, ["name"] = action.Value, ["preset"] = "private_chat" };
-                if (config.Groups.Any(g => g.Alias == action.Room && g.Space) || !config.Groups.Any(g => g.Alias == action.Room))
+            case SyncActionKind.CreateRoom or SyncActionKind.CreateSpace:
+                // The directory decides who is in: the private_chat preset's guest access would let guests join.
+                var request = new JsonObject
+                {
+                    ["room_alias_name"] = action.Room, ["name"] = action.Value, ["preset"] = "private_chat",
+                    ["initial_state"] = new JsonArray(new JsonObject { ["type"] = "m.room.guest_access", ["state_key"] = "", ["content"] = new JsonObject { ["guest_access"] = "forbidden" } }),
+                };
+                if (action.Kind == SyncActionKind.CreateSpace)
                     request["creation_content"] = new JsonObject { ["type"] = "m.space" };
                 roomIds[action.Room!] = await bot.CreateRoomAsync(request, ct);
+                break;
+            case SyncActionKind.LinkSpaceChild:
+                var via = new JsonObject { ["via"] = new JsonArray(config.Homeserver.ServerName) };
+                await bot.SendStateAsync(roomIds[action.Room!], "m.space.child", roomIds[action.Value!], via, ct);
+                await bot.SendStateAsync(roomIds[action.Value!], "m.space.parent", roomIds[action.Room!], (JsonObject)via.DeepClone(), ct);
                 break;
             case SyncActionKind.Join:
                 var intent = service.Intent(action.UserId!);
