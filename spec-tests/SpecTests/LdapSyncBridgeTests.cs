@@ -203,6 +203,13 @@ public sealed class LdapSyncBridgeTests : IAsyncLifetime
     }
 
     [Fact]
+    public void The_homeserver_logs_at_start_up_its_application_services_and_whether_LDAP_login_is_on()
+    {
+        Assert.Contains("Application services loaded: 1; ldap-sync (sender @ldapsync:", _server.Output);
+        Assert.Contains($"LDAP login: on, directory {_ldap.Uri}", _server.Output);
+    }
+
+    [Fact]
     public async Task Spaces_hold_the_rooms_of_their_people_are_closed_to_guests_and_the_dry_run_names_them()
     {
         var dry = await RunAsync(dryRun: true);

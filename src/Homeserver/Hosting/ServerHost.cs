@@ -39,6 +39,7 @@ public static class ServerHost
         AddServices(builder.Services, config);
 
         var app = builder.Build();
+        StartupReport.Log(app.Services, config);
         app.UseRequestObservation();
         app.UseMatrixCors();
         app.UseMatrixErrors();

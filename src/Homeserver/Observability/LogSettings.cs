@@ -28,8 +28,8 @@ public sealed class LogSettings
             return level >= current.Level;
         if (category == AccessLogCategory)
             return current.AccessLog;
-        // Start-up and shutdown lines ("Now listening on", "Application is shutting down") whatever the level.
-        if (category == "Microsoft.Hosting.Lifetime")
+        // Start-up and shutdown lines ("Now listening on", what was loaded, "Application is shutting down") whatever the level.
+        if (category is "Microsoft.Hosting.Lifetime" or Hosting.StartupReport.Category)
             return level >= LogLevel.Information;
         // ASP.NET Core logs request URLs at Information, and a URL can carry an access_token query parameter.
         if (category.StartsWith("Microsoft.AspNetCore", StringComparison.Ordinal))
