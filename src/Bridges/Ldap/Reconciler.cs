@@ -276,9 +276,7 @@ public sealed class Reconciler(LdapSyncConfig config, AppService service, IDirec
                 roomIds[action.Room!] = await bot.CreateRoomAsync(request, ct);
                 break;
             case SyncActionKind.LinkSpaceChild:
-                var via = new JsonObject { ["via"] = new JsonArray(config.Homeserver.ServerName) };
-                await bot.SendStateAsync(roomIds[action.Room!], "m.space.child", roomIds[action.Value!], via, ct);
-                await bot.SendStateAsync(roomIds[action.Value!], "m.space.parent", roomIds[action.Room!], (JsonObject)via.DeepClone(), ct);
+                await bot.AddToSpaceAsync(roomIds[action.Room!], roomIds[action.Value!], ct);
                 break;
             case SyncActionKind.Join:
                 var intent = service.Intent(action.UserId!);
