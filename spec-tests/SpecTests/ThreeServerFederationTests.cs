@@ -40,7 +40,7 @@ public sealed class ThreeServerFederationTests(ThreeServersSqlitePostgres fixtur
             .Body!["joined"]!.AsObject().Count == 3, "all joins at A");
 
         Assert.Equal(200, (await Client(0).PutAsync($"/_matrix/client/v3/rooms/{RoomTests.R(roomId)}/state/m.room.power_levels",
-            new { users = new Dictionary<string, int> { [bob.UserId] = 100, [carol.UserId] = 50 } }, alice.AccessToken)).Status);
+            new { users = new Dictionary<string, int> { [alice.UserId] = 100, [bob.UserId] = 100, [carol.UserId] = 50 } }, alice.AccessToken)).Status);
         foreach (var (client, user, level) in new[] { (Client(1), bob, 100), (Client(2), carol, 50) })
             await WaitUntilAsync(async () =>
             {
@@ -52,13 +52,16 @@ public sealed class ThreeServerFederationTests(ThreeServersSqlitePostgres fixtur
         // raises the level needed to speak. Resolution applies Bob's change first (higher power), which voids Carol's.
         var changes = await Task.WhenAll(
             Client(1).PutAsync($"/_matrix/client/v3/rooms/{RoomTests.R(roomId)}/state/m.room.power_levels",
-                new { users = new Dictionary<string, int> { [bob.UserId] = 100, [carol.UserId] = 0 } }, bob.AccessToken),
+                new { users = new Dictionary<string, int> { [alice.UserId] = 100, [bob.UserId] = 100, [carol.UserId] = 0 } }, bob.AccessToken),
             Client(2).PutAsync($"/_matrix/client/v3/rooms/{RoomTests.R(roomId)}/state/m.room.power_levels",
-                new { users = new Dictionary<string, int> { [bob.UserId] = 100, [carol.UserId] = 50 }, events_default = 10 }, carol.AccessToken));
+                new { users = new Dictionary<string, int> { [alice.UserId] = 100, [bob.UserId] = 100, [carol.UserId] = 50 }, events_default = 10 },
+                carol.AccessToken));
         Assert.All(changes, d => Assert.Equal(200, d.Status));
         var bobsChange = changes[0].Str("event_id");
 
-        // Alice and Bob then speak, so their events reach (and cite) the others' branches.
+        // Alice and Bob then speak, so their events reach (and cite) the others' branches: both keep level 100 in every
+        // branch, so whichever change a server holds when they speak, they may (Alice once lost hers and, where Carol's
+        // change had arrived first, could not).
         for (var round = 0; round < 2; round++)
             foreach (var i in new[] { 0, 1 })
             {
