@@ -11,12 +11,17 @@ public static class AdminApiServices
         services.AddSingleton<AdminRoomStore>();
         services.AddSingleton<AdminEventReportStore>();
         services.AddSingleton<AdminMediaStore>();
+        services.AddSingleton<BlockedRoomStore>();
+        services.AddSingleton<RoomPurgeStore>();
+        services.AddSingleton<RoomShutdown>();
+        services.AddSingleton<RoomDeletions>();
         services.AddSingleton<Http.IEndpoints, ServerStatusEndpoints>();
         services.AddSingleton<Http.IEndpoints, AdminUserEndpoints>();
         services.AddSingleton<Http.IEndpoints, AdminDeviceEndpoints>();
         services.AddSingleton<Http.IEndpoints, AdminUserDataEndpoints>();
         services.AddSingleton<Http.IEndpoints, AdminRoomEndpoints>();
         services.AddSingleton<Http.IEndpoints, AdminRoomJoinEndpoints>();
+        services.AddSingleton<Http.IEndpoints, AdminRoomDeleteEndpoints>();
         services.AddSingleton<Http.IEndpoints, AdminEventReportEndpoints>();
         services.AddSingleton<Http.IEndpoints, AdminMediaEndpoints>();
     }

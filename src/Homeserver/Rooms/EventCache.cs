@@ -28,6 +28,21 @@ public sealed class EventCache(Database db, RoomStore rooms)
         }
     }
 
+    public void ForgetRoom(string roomId)
+    {
+        lock (_lock)
+            for (var node = _order.First; node is not null;)
+            {
+                var next = node.Next;
+                if (node.Value.RoomId == roomId)
+                {
+                    _entries.Remove(node.Value.EventId);
+                    _order.Remove(node);
+                }
+                node = next;
+            }
+    }
+
     public Pdu? TryGet(string eventId)
     {
         lock (_lock)

@@ -73,6 +73,18 @@ public sealed partial class EventSpine(
     }
 
     /// <summary>
+    /// Deletes a room from this server (an admin's purge): <paramref name="delete"/> removes its rows in one transaction,
+    /// holding the room's lock so no event of it is being written meanwhile; then memory forgets it too.
+    /// </summary>
+    public async Task DropRoomAsync(string roomId, Func<DbSession, Task> delete, CancellationToken ct)
+    {
+        using var _ = await locks.AcquireAsync(roomId, ct);
+        await db.WriteAsync(delete, ct);
+        _snapshots.TryRemove(roomId, out RoomSnapshot? _);
+        events.ForgetRoom(roomId);
+    }
+
+    /// <summary>
     /// Whether the user may be joined to the room as far as memory tells without a read: false only when the room's
     /// loaded snapshot shows they are not.
     /// </summary>

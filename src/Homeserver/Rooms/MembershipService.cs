@@ -11,11 +11,13 @@ namespace Matrix.Homeserver.Rooms;
 public sealed class MembershipService(
     EventSpine spine, Database db, RoomStore rooms, ProfileStore profiles, ServerServer.RemoteMembership remoteMembership, ServerServer.FederationInvites federationInvites,
     RemoteInviteStore remoteInvites, Sync.SyncNotifier notifier, Config.HomeserverConfig config, RestrictedJoins restrictedJoins,
-    Storage.StreamPositions streams, AccountData.InvitePermissions invitePermissions, RoomSuccession succession)
+    Storage.StreamPositions streams, AccountData.InvitePermissions invitePermissions, RoomSuccession succession, Admin.BlockedRoomStore blockedRooms)
 {
     public async Task<PersistedEvent> ChangeAsync(string roomId, string sender, string target, string membership, string? reason,
         JsonObject? extraContent, CancellationToken ct)
     {
+        if (membership is "join" or "invite" or "knock")
+            await blockedRooms.RefuseIfBlockedAsync(db, roomId, ct);
         if (membership == "invite")
             await invitePermissions.CheckAsync(target, ct);
         var room = await spine.GetRoomAsync(roomId, ct);
@@ -64,6 +66,7 @@ public sealed class MembershipService(
     public async Task JoinAsync(string roomId, string userId, string? reason, JsonObject extraContent, IEnumerable<string> servers, bool asGuest,
         CancellationToken ct)
     {
+        await blockedRooms.RefuseIfBlockedAsync(db, roomId, ct);
         var known = await spine.GetRoomAsync(roomId, ct);
         var invite = known is null ? await db.ReadAsync(s => remoteInvites.GetAsync(s, roomId, userId), ct) : null;
         if (asGuest && !(known is not null ? await GuestsMayJoinAsync(known, ct) : invite is { Membership: "invite" } && InviteAllowsGuests(invite)))
@@ -120,6 +123,7 @@ public sealed class MembershipService(
     /// <summary>Knocks on a room this server does not know, through <paramref name="servers"/> (and the room ID's server).</summary>
     public async Task<PersistedEvent> KnockRemoteAsync(string roomId, string userId, string? reason, IEnumerable<string> servers, CancellationToken ct)
     {
+        await blockedRooms.RefuseIfBlockedAsync(db, roomId, ct);
         var content = new JsonObject();
         if (reason is not null)
             content["reason"] = reason;

@@ -205,6 +205,9 @@ public sealed class RoomStore(RecentEventIndex recentEvents)
 
     public Task DeleteAliasAsync(DbSession s, string alias) => s.ExecuteAsync("DELETE FROM room_aliases WHERE alias = @alias", new { alias });
 
+    public Task MoveAliasesAsync(DbSession s, string fromRoomId, string toRoomId) =>
+        s.ExecuteAsync("UPDATE room_aliases SET room_id = @toRoomId WHERE room_id = @fromRoomId", new { fromRoomId, toRoomId });
+
     public async Task<List<string>> AliasesOfAsync(DbSession s, string roomId) =>
         (await s.QueryAsync<string>("SELECT alias FROM room_aliases WHERE room_id = @roomId ORDER BY alias", new { roomId })).ToList();
 

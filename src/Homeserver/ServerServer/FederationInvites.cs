@@ -22,7 +22,7 @@ namespace Matrix.Homeserver.ServerServer;
 public sealed class FederationInvites(
     FederationRequestAuth auth, FederationClient client, ServerKeyService keys, Database db, EventSpine spine, ServerRoomAccess access, RemoteInviteStore invites,
     StreamPositions streams, RoomReader reader, SyncNotifier notifier, HomeserverConfig config, Ed25519KeyPair signingKey,
-    AccountData.InvitePermissions invitePermissions, Push.PushActionsWriter pushActions, Push.PushSender pushSender) : IEndpoints
+    AccountData.InvitePermissions invitePermissions, Push.PushActionsWriter pushActions, Push.PushSender pushSender, Admin.BlockedRoomStore blockedRooms) : IEndpoints
 {
     public const int MaxInviteStateEvents = 50;
 
@@ -112,6 +112,7 @@ public sealed class FederationInvites(
         // Whether the user exists yet is not asked (as Synapse): the invite waits for them.
         if (!UserId.TryParse(invite.StateKey, out var invitee) || invitee.Server.Value != config.ServerName)
             throw MatrixException.BadJson("The invite is not for a user of this server.");
+        await blockedRooms.RefuseIfBlockedAsync(db, invite.RoomId, ct);
         if (await spine.GetRoomAsync(invite.RoomId, ct) is { } knownRoom)
             await access.EnsureAllowedAsync(knownRoom, origin, ct);
         await invitePermissions.CheckAsync(invitee.Value, ct);

@@ -542,6 +542,13 @@ public static class Migrations
             ALTER TABLE users ADD COLUMN user_type TEXT NULL;
             ALTER TABLE users ADD COLUMN erased BIGINT NOT NULL DEFAULT 0;
             """),
+        // Rooms an admin blocked: local users may not join or be invited to them, nor may other servers invite them.
+        (18, """
+            CREATE TABLE blocked_rooms (
+                room_id TEXT PRIMARY KEY,
+                blocked_by TEXT NOT NULL
+            );
+            """),
     ];
 
     /// <summary>
