@@ -2,7 +2,7 @@ using Matrix.SpecTests.Harness;
 
 namespace Matrix.SpecTests;
 
-/// <summary>Synapse's admin API for rooms (<c>/_synapse/admin/v1/rooms</c>): the list, a room's details, members and state.</summary>
+/// <summary>Synapse's admin API for rooms (<c>/_synapse/admin/v1/rooms</c>): the list, a room's details, members, state and messages.</summary>
 public abstract class AdminApiRoomTests(ServerFixture fixture)
 {
     private MatrixClient C => fixture.Client;
@@ -14,7 +14,7 @@ public abstract class AdminApiRoomTests(ServerFixture fixture)
         var user = await C.RegisterAsync();
         var roomId = RoomTests.R(await RoomTests.CreateRoomAsync(C, user));
         foreach (var path in new[] { Rooms, $"{Rooms}/{roomId}", $"{Rooms}/{roomId}/members", $"{Rooms}/{roomId}/state",
-                     $"{Rooms}/{roomId}/forward_extremities", $"{Rooms}/{roomId}/timestamp_to_event?ts=0" })
+                     $"{Rooms}/{roomId}/forward_extremities", $"{Rooms}/{roomId}/timestamp_to_event?ts=0", $"{Rooms}/{roomId}/messages" })
         {
             var refused = await C.GetAsync(path, user.AccessToken);
             Assert.True(refused is { Status: 403, Errcode: "M_FORBIDDEN" }, $"{path}: {refused}");
@@ -128,6 +128,33 @@ public abstract class AdminApiRoomTests(ServerFixture fixture)
             Assert.True(missing is { Status: 404, Errcode: "M_NOT_FOUND" }, $"{path}: {missing}");
         }
         Assert.Equal("M_INVALID_PARAM", (await C.GetAsync($"{Rooms}/not-a-room", admin)).Errcode);
+    }
+
+    [Fact]
+    public async Task An_admin_reads_every_message_of_a_room_they_are_not_in_page_by_page()
+    {
+        var adminToken = await RegistrationTests.CreateAdminAsync(C);
+        var owner = await C.RegisterAsync();
+        var roomId = await RoomTests.CreateRoomAsync(C, owner, new { preset = "private_chat",
+            initial_state = new[] { new { type = "m.room.history_visibility", state_key = "", content = new { history_visibility = "joined" } } } });
+        for (var i = 1; i <= 5; i++)
+            await RoomTests.SendAsync(C, owner, roomId, $"message {i}");
+        var path = $"{Rooms}/{RoomTests.R(roomId)}/messages";
+
+        var newest = await C.GetAsync($"{path}?limit=3&filter={Uri.EscapeDataString("{\"types\":[\"m.room.message\"]}")}", adminToken);
+        Assert.Equal(200, newest.Status);
+        Assert.Equal(["message 5", "message 4", "message 3"], Bodies(newest));
+        var older = await C.GetAsync($"{path}?limit=3&from={newest.Str("end")}&filter={Uri.EscapeDataString("{\"types\":[\"m.room.message\"]}")}", adminToken);
+        Assert.Equal(["message 2", "message 1"], Bodies(older));
+        var forwards = await C.GetAsync($"{path}?dir=f&limit=100", adminToken);
+        Assert.Equal("m.room.create", forwards.Body!["chunk"]![0]!["type"]!.GetValue<string>());
+        Assert.Equal("M_INVALID_PARAM", (await C.GetAsync($"{path}?dir=sideways", adminToken)).Errcode);
+        Assert.Equal(404, (await C.GetAsync($"{Rooms}/{RoomTests.R($"!unknown{Guid.NewGuid():N}:{C.ServerName}")}/messages", adminToken)).Status);
+        // The owner's own view is unchanged by the admin's reading; a non-member is still refused.
+        Assert.Equal(403, (await C.GetAsync($"/_matrix/client/v3/rooms/{RoomTests.R(roomId)}/messages", adminToken)).Status);
+
+        static List<string> Bodies(MatrixResponse page) =>
+            page.Body!["chunk"]!.AsArray().Select(e => e!["content"]!["body"]!.GetValue<string>()).ToList();
     }
 
     [Fact]

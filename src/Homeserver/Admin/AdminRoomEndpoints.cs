@@ -8,10 +8,11 @@ namespace Matrix.Homeserver.Admin;
 
 /// <summary>
 /// Synapse's room admin API: the room list (search, sort, offset pagination), a room's details, members, state, forward
-/// extremities and the event nearest a time.
+/// extremities, the event nearest a time, and its messages (all of them, whoever may see what: an admin reviewing a room).
 /// </summary>
 public sealed class AdminRoomEndpoints(
-    AdminAuth auth, AdminRoomStore store, RoomStore rooms, RoomReader reader, EventSpine spine, Database db, HomeserverConfig config) : IEndpoints
+    AdminAuth auth, AdminRoomStore store, RoomStore rooms, RoomReader reader, EventSpine spine, Database db, HomeserverConfig config,
+    Sync.RoomMessages messages, Sync.SyncService sync, Storage.StreamPositions streams) : IEndpoints
 {
     private const string Rooms = AdminAuth.Prefix + "/v1/rooms";
 
@@ -23,6 +24,7 @@ public sealed class AdminRoomEndpoints(
         app.MapGet(Rooms + "/{roomId}/state", StateAsync);
         app.MapGet(Rooms + "/{roomId}/forward_extremities", ForwardExtremitiesAsync);
         app.MapGet(Rooms + "/{roomId}/timestamp_to_event", TimestampToEventAsync);
+        app.MapGet(Rooms + "/{roomId}/messages", MessagesAsync);
     }
 
     /// <summary>
@@ -160,5 +162,16 @@ public sealed class AdminRoomEndpoints(
         foreach (var row in rows)
             state.Add(await reader.ToClientAsync(room, row, context.RequestAborted));
         await context.WriteJsonAsync(new JsonObject { ["state"] = state });
+    }
+
+    private async Task MessagesAsync(HttpContext context)
+    {
+        var admin = await auth.RequireAdminAsync(context);
+        var room = await KnownRoomAsync(context);
+        var current = await db.ReadAsync(s => streams.CurrentAsync(s, "events"), context.RequestAborted);
+        var query = Sync.RoomMessages.Parse(context, current, current, Sync.SyncEndpoints.RoomEventFilter(context));
+        var page = await messages.PageAsync(room, query, context.RequestAborted);
+        var chunk = await sync.FormatTimelineAsync(admin, room, page.Rows, federationFormat: false, context.RequestAborted);
+        await context.WriteJsonAsync(await messages.ResponseAsync(room, query, page, chunk, context.RequestAborted));
     }
 }

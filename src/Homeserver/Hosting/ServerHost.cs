@@ -152,6 +152,7 @@ public static class ServerHost
         services.AddSingleton<RoomCreation>();
         services.AddSingleton<RoomReader>();
         services.AddSingleton<SyncService>();
+        services.AddSingleton<RoomMessages>();
         services.AddSingleton<LazyLoadedMembers>();
         services.AddSingleton<Sync.SlidingSync.RoomActivity>();
         services.AddSingleton<IEventListener>(provider => provider.GetRequiredService<Sync.SlidingSync.RoomActivity>());

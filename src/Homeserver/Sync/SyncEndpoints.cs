@@ -11,10 +11,8 @@ namespace Matrix.Homeserver.Sync;
 /// <summary>Spec: <c>GET /sync</c> and <c>GET /rooms/{roomId}/messages</c>.</summary>
 public sealed class SyncEndpoints(
     Authenticator authenticator, SyncService sync, RoomReader reader, Database db, RoomStore rooms, StreamPositions streams,
-    Presence.PresenceService presence, ServerServer.RemoteBackfill backfill) : IEndpoints
+    Presence.PresenceService presence, RoomMessages messages) : IEndpoints
 {
-    public const int MaxMessagesLimit = 1000;
-
     public void Map(IEndpointRouteBuilder app)
     {
         app.MapV3("GET", "sync", SyncAsync);
@@ -106,7 +104,8 @@ public sealed class SyncEndpoints(
         }
     }
 
-    private static EventFilter RoomEventFilter(HttpContext context)
+    /// <summary>The <c>filter</c> query parameter of <c>/messages</c> and <c>/context</c> (and the admin API's messages).</summary>
+    public static EventFilter RoomEventFilter(HttpContext context)
     {
         var text = context.Query("filter");
         if (text.Length == 0)
@@ -135,71 +134,16 @@ public sealed class SyncEndpoints(
         var membership = await reader.MembershipAsync(room, user, context.RequestAborted);
         if (membership is null or "invite" or "knock" && !await reader.IsWorldReadableAsync(room, context.RequestAborted))
             throw MatrixException.Forbidden("You are not in this room.");
-        var dir = context.Query("dir") is { Length: > 0 } d ? d : "b";
-        if (dir is not ("b" or "f"))
-            throw MatrixException.InvalidParam("dir must be 'b' or 'f'.");
-        var limit = context.Query("limit") is { Length: > 0 } l
-            ? int.TryParse(l, out var n) && n >= 0 ? Math.Min(n, MaxMessagesLimit) : throw MatrixException.InvalidParam("Invalid limit.")
-            : 10;
         var current = await db.ReadAsync(s => streams.CurrentAsync(s, "events"), context.RequestAborted);
         // A user who left sees history only up to their departure.
         var ceiling = current;
         if (membership is "leave" or "ban")
             ceiling = (await db.ReadAsync(s => rooms.GetEventAsync(s, room.State[Federation.Events.StateKey.Member(user)]), context.RequestAborted))!.StreamOrdering;
-        var from = context.Query("from") is { Length: > 0 } f ? SyncToken.Parse(f, "from").Events : dir == "b" ? current : 0;
-        var to = context.Query("to") is { Length: > 0 } t ? SyncToken.Parse(t, "to").Events : (long?)null;
-        from = Math.Min(from, ceiling);
-
-        var filter = RoomEventFilter(context);
-        var rows = new List<EventRow>();
-        // Page through the window until the limit is filled with events that pass the filter.
-        var (low, high) = dir == "b" ? (to ?? long.MinValue, from) : (from, Math.Min(to ?? ceiling, ceiling));
-        var lastScanned = from;
-        while (rows.Count < limit && low < high)
-        {
-            var (lowBound, highBound) = (low, high);
-            var batch = await db.ReadAsync(s => rooms.RoomEventsAsync(s, roomId, lowBound, highBound, Math.Max(limit, 50), newestFirst: dir == "b"), context.RequestAborted);
-            foreach (var row in batch)
-            {
-                lastScanned = dir == "b" ? row.StreamOrdering - 1 : row.StreamOrdering;
-                if (filter.Matches(row.Type, row.Sender))
-                    rows.Add(row);
-                if (rows.Count == limit)
-                    break;
-            }
-            if (rows.Count == limit)
-                break;
-            // Paging back past the oldest event here: fetch older history from the other servers first.
-            if (batch.Count < Math.Max(limit, 50))
-            {
-                if (dir == "b" && to is null && await backfill.BackfillAsync(room, context.RequestAborted))
-                {
-                    high = lastScanned;
-                    continue;
-                }
-                break;
-            }
-            if (dir == "b") high = lastScanned; else low = lastScanned;
-        }
-
-        var chunk = await sync.TimelineAsync(requester, room, rows, membership == "join", context.RequestAborted);
-        var response = new JsonObject
-        {
-            ["start"] = new SyncToken(from).ToString(),
-            ["chunk"] = chunk,
-            ["state"] = new JsonArray(),
-        };
-        // Spec: no "end" once no further events are available; paging forwards, later events may yet come.
-        if ((rows.Count == limit && limit > 0) || (dir == "f" && rows.Count > 0))
-            response["end"] = new SyncToken(lastScanned).ToString();
-        if (filter.LazyLoadMembers)
-        {
-            var state = new JsonArray();
-            foreach (var sender in rows.Select(r => r.Sender).Distinct())
-                if (room.State.TryGetValue(Federation.Events.StateKey.Member(sender), out var memberId))
-                    state.Add(await reader.StateEventToClientAsync(room, memberId, context.RequestAborted));
-            response["state"] = state;
-        }
-        await context.WriteJsonAsync(response);
+        var query = RoomMessages.Parse(context, current, ceiling, RoomEventFilter(context));
+        var page = await messages.PageAsync(room, query, context.RequestAborted);
+        var chunk = await sync.TimelineAsync(requester, room, page.Rows, membership == "join", context.RequestAborted);
+        await context.WriteJsonAsync(await messages.ResponseAsync(room, query, page, chunk, context.RequestAborted));
     }
+
+
 }
