@@ -11,6 +11,7 @@ public static class AdminApiServices
         services.AddSingleton<AdminRoomStore>();
         services.AddSingleton<AdminEventReportStore>();
         services.AddSingleton<AdminMediaStore>();
+        services.AddSingleton<AdminMediaModerationStore>();
         services.AddSingleton<BlockedRoomStore>();
         services.AddSingleton<RoomPurgeStore>();
         services.AddSingleton<RoomShutdown>();
@@ -24,5 +25,6 @@ public static class AdminApiServices
         services.AddSingleton<Http.IEndpoints, AdminRoomDeleteEndpoints>();
         services.AddSingleton<Http.IEndpoints, AdminEventReportEndpoints>();
         services.AddSingleton<Http.IEndpoints, AdminMediaEndpoints>();
+        services.AddSingleton<Http.IEndpoints, AdminMediaModerationEndpoints>();
     }
 }

@@ -10,6 +10,8 @@ public sealed class AdminMediaRow
     public string? UploadName { get; init; }
     public long SizeBytes { get; init; }
     public long CreatedTs { get; init; }
+    public string? QuarantinedBy { get; init; }
+    public long SafeFromQuarantine { get; init; }
 }
 
 /// <summary>A user's uploads in total, with the display name as stored (JSON text).</summary>
@@ -26,7 +28,7 @@ public sealed record AdminMediaUsageFilter(long? FromTs, long? UntilTs, string? 
 
 /// <summary>
 /// The SQL of the media admin API over local uploads (uploads still pending are not media yet). This server keeps no
-/// access times and no quarantine, so those sort orders of Synapse order by media ID alone.
+/// access times, so that sort order of Synapse orders by media ID alone.
 /// </summary>
 public sealed class AdminMediaStore
 {
@@ -34,7 +36,7 @@ public sealed class AdminMediaStore
     public static readonly IReadOnlyDictionary<string, string?> UserMediaSortColumns = new Dictionary<string, string?>
     {
         ["media_id"] = "media_id", ["upload_name"] = "upload_name", ["created_ts"] = "created_ts", ["last_access_ts"] = null,
-        ["media_length"] = "size_bytes", ["media_type"] = "content_type", ["quarantined_by"] = null, ["safe_from_quarantine"] = null,
+        ["media_length"] = "size_bytes", ["media_type"] = "content_type", ["quarantined_by"] = "quarantined_by", ["safe_from_quarantine"] = "safe_from_quarantine",
     };
 
     public static readonly IReadOnlyDictionary<string, string> UsageSortColumns = new Dictionary<string, string>
@@ -54,7 +56,7 @@ public sealed class AdminMediaStore
             ? $"CASE WHEN {column} IS NULL THEN 1 ELSE 0 END {direction}, {column} {direction}, media_id ASC"
             : $"media_id {direction}";
         var rows = await s.QueryAsync<AdminMediaRow>($"""
-            SELECT media_id, content_type, upload_name, COALESCE(size_bytes, 0) AS size_bytes, created_ts FROM media
+            SELECT media_id, content_type, upload_name, COALESCE(size_bytes, 0) AS size_bytes, created_ts, quarantined_by, safe_from_quarantine FROM media
             WHERE user_id = @userId AND {Uploaded} ORDER BY {order} LIMIT @limit OFFSET @offset
             """, args);
         return (rows.ToList(), total);

@@ -163,6 +163,8 @@ public sealed class MediaRepository(
                 throw MatrixException.NotFound("Remote media is not cached here and allow_remote is false.");
             row = cached ?? await remote.FetchAsync(serverName, mediaId, wait, ct);
         }
+        if (row.QuarantinedBy is not null)
+            throw MatrixException.NotFound("Media not found.");
         if (legacy && row.Authenticated != 0)
             throw MatrixException.NotFound("Media not found. This media is only served by the authenticated /_matrix/client/v1/media endpoints.");
         return row;

@@ -17,6 +17,11 @@ public sealed class MediaRow
     /// <summary>1 when stored after the freeze of unauthenticated media: the legacy endpoints do not serve it.</summary>
     public long Authenticated { get; init; }
 
+    /// <summary>The admin who quarantined it: then it is served to nobody.</summary>
+    public string? QuarantinedBy { get; init; }
+    /// <summary>1 when an admin protected it from quarantine.</summary>
+    public long SafeFromQuarantine { get; init; }
+
     public bool IsPending => StorageKey is null;
 }
 
@@ -37,7 +42,7 @@ public sealed class MediaStore
         "server_name, media_id, user_id, content_type, upload_name, size_bytes, storage_key, created_ts, unused_expires_ts, authenticated";
 
     public Task<MediaRow?> GetAsync(DbSession s, string serverName, string mediaId) =>
-        s.QuerySingleOrDefaultAsync<MediaRow?>($"SELECT {Columns} FROM media WHERE server_name = @serverName AND media_id = @mediaId",
+        s.QuerySingleOrDefaultAsync<MediaRow?>($"SELECT {Columns}, quarantined_by, safe_from_quarantine FROM media WHERE server_name = @serverName AND media_id = @mediaId",
             new { serverName, mediaId });
 
     /// <summary>False when the ID exists already (a remote file cached meanwhile by another request).</summary>

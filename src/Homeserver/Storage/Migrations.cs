@@ -549,6 +549,11 @@ public static class Migrations
                 blocked_by TEXT NOT NULL
             );
             """),
+        // Media an admin quarantined (served to nobody), or protected from quarantine.
+        (19, """
+            ALTER TABLE media ADD COLUMN quarantined_by TEXT NULL;
+            ALTER TABLE media ADD COLUMN safe_from_quarantine BIGINT NOT NULL DEFAULT 0;
+            """),
     ];
 
     /// <summary>
