@@ -63,6 +63,10 @@ public abstract class AdminApiMediaModerationTests(ServerFixture fixture)
         Assert.Equal(200, (await C.PutAsync($"/_matrix/client/v3/rooms/{RoomTests.R(roomId)}/send/m.room.message/m2",
             new { msgtype = "m.file", body = "b.pdf", info = new { thumbnail_url = $"mxc://{C.ServerName}/{file}" } }, user.AccessToken)).Status);
 
+        var listed = await C.GetAsync($"{V1}/room/{RoomTests.R(roomId)}/media", admin);
+        Assert.Equal(new[] { $"mxc://{C.ServerName}/{image}", $"mxc://{C.ServerName}/{file}" }.Order(StringComparer.Ordinal),
+            listed.Body!["local"]!.AsArray().Select(n => n!.GetValue<string>()).Order(StringComparer.Ordinal));
+        Assert.Empty(listed.Body["remote"]!.AsArray());
         var quarantined = await C.PostAsync($"{V1}/room/{RoomTests.R(roomId)}/media/quarantine", new { }, admin);
         Assert.Equal(2, quarantined.Body!["num_quarantined"]!.GetValue<int>());
         Assert.Equal(404, await DownloadStatusAsync(image, user));

@@ -3,7 +3,10 @@ using Matrix.SpecTests.Harness;
 
 namespace Matrix.SpecTests;
 
-/// <summary>The admin API as an operator uses it: Debian's synadm (0.38) runs its everyday user, room, media, regtok and version commands.</summary>
+/// <summary>
+/// The admin API as an operator uses it: Debian's synadm (0.38) runs its everyday user, room (including make_admin and
+/// delete), media (list, protect, quarantine, delete, purge), regtok and version commands.
+/// </summary>
 public abstract class AdminApiSynadmTests(ServerFixture fixture)
 {
     private MatrixClient C => fixture.Client;
@@ -42,6 +45,20 @@ public abstract class AdminApiSynadmTests(ServerFixture fixture)
         var upload = await new MediaClient(fixture.Server.BaseUrl).UploadAsync(new byte[5], "text/plain", user.Str("access_token"), "notes.txt");
         var mediaId = upload.Str("content_uri").Split('/')[^1];
         Assert.Equal([mediaId], (await synadm.RunAsync("media", "list", "-u", userId))["media"]!.AsArray().Select(m => m!["media_id"]!.GetValue<string>()));
+        var kept = (await new MediaClient(fixture.Server.BaseUrl).UploadAsync(new byte[7], "text/plain", user.Str("access_token"), "kept.txt"))
+            .Str("content_uri").Split('/')[^1];
+        Assert.Empty((await synadm.RunAsync("media", "protect", kept)).AsObject());
+        Assert.Empty((await synadm.RunAsync("media", "quarantine", "-s", C.ServerName, "-i", mediaId)).AsObject());
+        Assert.Equal(0, (await synadm.RunAsync("media", "quarantine", "-u", userId))["num_quarantined"]!.GetValue<int>());
+        Assert.NotNull((await C.GetAsync($"/_synapse/admin/v1/media/{C.ServerName}/{mediaId}", adminToken)).Body!["media_info"]!["quarantined_by"]);
+        Assert.Equal([mediaId], (await synadm.RunAsync("media", "delete", "-i", mediaId))["deleted_media"]!.AsArray().Select(m => m!.GetValue<string>()));
+        Assert.Equal(0, (await synadm.RunAsync("media", "purge", "-t", DateTimeOffset.UtcNow.ToUnixTimeMilliseconds().ToString()))["deleted"]!.GetValue<int>());
+
+        var scratch = await RoomTests.CreateRoomAsync(C, new LoggedInUser(userId, user.Str("access_token"), user.Str("device_id"), "", localpart),
+            new { preset = "private_chat" });
+        Assert.Empty((await synadm.RunAsync("room", "make-admin", scratch)).AsObject());
+        Assert.Equal([userId], (await synadm.RunAsync("room", "delete", scratch, "--block"))["kicked_users"]!.AsArray().Select(u => u!.GetValue<string>()));
+        Assert.True((await C.GetAsync($"/_synapse/admin/v1/rooms/{RoomTests.R(scratch)}/block", adminToken)).Body!["block"]!.GetValue<bool>());
 
         var token = (await synadm.RunAsync("regtok", "new", "-l", "12"))["token"]!.GetValue<string>();
         Assert.Contains((await synadm.RunAsync("regtok", "list"))["registration_tokens"]!.AsArray(), t => t!["token"]!.GetValue<string>() == token);

@@ -9,7 +9,7 @@ using Matrix.Homeserver.Storage;
 namespace Matrix.Homeserver.Admin;
 
 /// <summary>
-/// Synapse's media admin API, moderating part: a medium's details; quarantine (one medium, a room's, a user's) and its
+/// Synapse's media admin API, moderating part: a medium's details, the media a room's events point at; quarantine (one medium, a room's, a user's) and its
 /// lifting; protection from quarantine; deletion (one medium, a user's, local media by age and size) and purging the
 /// cache of remote media. Quarantined media is served to nobody; deleted media is gone with its thumbnails.
 /// </summary>
@@ -24,6 +24,7 @@ public sealed partial class AdminMediaModerationEndpoints(
         app.MapGet(Media + "/{serverName}/{mediaId}", InfoAsync);
         app.MapPost(Media + "/quarantine/{serverName}/{mediaId}", QuarantineAsync);
         app.MapPost(Media + "/unquarantine/{serverName}/{mediaId}", UnquarantineAsync);
+        app.MapGet(AdminAuth.Prefix + "/v1/room/{roomId}/media", RoomMediaAsync);
         app.MapPost(AdminAuth.Prefix + "/v1/room/{roomId}/media/quarantine", QuarantineRoomAsync);
         app.MapPost(AdminAuth.Prefix + "/v1/quarantine_media/{roomId}", QuarantineRoomAsync);
         app.MapPost(AdminAuth.Prefix + "/v1/user/{userId}/media/quarantine", QuarantineUserAsync);
@@ -77,17 +78,34 @@ public sealed partial class AdminMediaModerationEndpoints(
         await context.WriteJsonAsync(new JsonObject());
     }
 
+    private async Task RoomMediaAsync(HttpContext context)
+    {
+        await auth.RequireAdminAsync(context);
+        var roomId = RoomEndpoints.RoomIdFromRoute(context);
+        var media = await db.ReadAsync(s => MediaOfRoomAsync(s, roomId), context.RequestAborted);
+        await context.WriteJsonAsync(new JsonObject
+        {
+            ["local"] = UriList(media.Where(m => m.ServerName == config.ServerName)),
+            ["remote"] = UriList(media.Where(m => m.ServerName != config.ServerName)),
+        });
+
+        static JsonArray UriList(IEnumerable<(string ServerName, string MediaId)> media) =>
+            new(media.Select(m => (JsonNode)$"mxc://{m.ServerName}/{m.MediaId}").ToArray());
+    }
+
     /// <summary>Every medium any event of the room points at (its content URIs anywhere in the event), local or cached remote.</summary>
+    private async Task<List<(string ServerName, string MediaId)>> MediaOfRoomAsync(DbSession s, string roomId) =>
+        (await store.EventJsonOfRoomAsync(s, roomId)).SelectMany(json => ContentUri().Matches(json))
+            .Select(m => (m.Groups["server"].Value, m.Groups["id"].Value)).Distinct().Order().ToList();
+
     private async Task QuarantineRoomAsync(HttpContext context)
     {
         var admin = await auth.RequireAdminAsync(context);
         var roomId = RoomEndpoints.RoomIdFromRoute(context);
         var count = await db.WriteAsync(async s =>
         {
-            var uris = (await store.EventJsonOfRoomAsync(s, roomId)).SelectMany(json => ContentUri().Matches(json))
-                .Select(m => (m.Groups["server"].Value, m.Groups["id"].Value)).Distinct();
             var quarantined = 0;
-            foreach (var (serverName, mediaId) in uris)
+            foreach (var (serverName, mediaId) in await MediaOfRoomAsync(s, roomId))
                 quarantined += await store.QuarantineAsync(s, serverName, mediaId, admin.UserId.Value);
             return quarantined;
         }, context.RequestAborted);
