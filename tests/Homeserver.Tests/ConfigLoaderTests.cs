@@ -62,6 +62,8 @@ public sealed class ConfigLoaderTests
     [InlineData("federation:\n  trusted_key_servers:\n    - { server_name: n.org, verify_keys: [a] }\n", "federation.trusted_key_servers[0].verify_keys")]
     [InlineData("registration:\n  enabled: perhaps\n", "registration.enabled")]
     [InlineData("registration:\n  shared_secret: short\n", "registration.shared_secret")]
+    [InlineData("registration_shared_secret: short\n", "registration.shared_secret")]
+    [InlineData("registration_shared_secret: 0123456789abcdefXX\nregistration:\n  shared_secret: 0123456789abcdefYY\n", "registration_shared_secret")]
     [InlineData("auth:\n  password_hashing:\n    ops_limit: 0\n", "auth.password_hashing.ops_limit")]
     [InlineData("rate_limits:\n  login:\n    per_second: 0\n", "rate_limits.login.per_second")]
     [InlineData("logging:\n  level: loud\n", "logging.level")]
@@ -79,6 +81,12 @@ public sealed class ConfigLoaderTests
     {
         var error = Assert.Throws<ConfigException>(() => ConfigLoader.Parse(yaml));
         Assert.Contains($"'{key}'", error.Message);
+    }
+
+    [Fact]
+    public void Synapses_top_level_registration_shared_secret_is_the_registration_shared_secret()
+    {
+        Assert.Equal("0123456789abcdef-top", ConfigLoader.Parse("registration_shared_secret: 0123456789abcdef-top\n").Registration.SharedSecret);
     }
 
     [Fact]

@@ -215,6 +215,12 @@ public static class ConfigLoader
         }
         if (config.Database.MaxPoolSize < 1)
             throw new ConfigException("config key 'database.max_pool_size' must be at least 1");
+        if (config.RegistrationSharedSecret is { } synapseSecret)
+        {
+            if (config.Registration.SharedSecret is { } secret && secret != synapseSecret)
+                throw new ConfigException("config keys 'registration_shared_secret' and 'registration.shared_secret' differ: set one of them");
+            config.Registration.SharedSecret = synapseSecret;
+        }
         if (config.Registration.SharedSecret is { Length: < 16 })
             throw new ConfigException("config key 'registration.shared_secret' must be at least 16 characters");
         var hashing = config.Auth.PasswordHashing;

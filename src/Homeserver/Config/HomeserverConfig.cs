@@ -16,6 +16,8 @@ public sealed class HomeserverConfig
     public List<ListenerConfig> Listeners { get; set; } = [new()];
     public DatabaseConfig Database { get; set; } = new();
     public RegistrationConfig Registration { get; set; } = new();
+    /// <summary>Synapse's top-level name for <c>registration.shared_secret</c> (what <c>register_new_matrix_user -c</c> reads).</summary>
+    public string? RegistrationSharedSecret { get; set; }
     public AuthConfig Auth { get; set; } = new();
     public LimitsConfig Limits { get; set; } = new();
     public RateLimitsConfig RateLimits { get; set; } = new();
