@@ -85,7 +85,7 @@ public sealed class CalendarBridgeTests : IAsyncLifetime
 
     private static async Task WaitForAsync(Func<Task<bool>> condition, string what)
     {
-        var deadline = DateTime.UtcNow.AddSeconds(15);
+        var deadline = DateTime.UtcNow.AddSeconds(60);
         while (!await condition())
         {
             Assert.True(DateTime.UtcNow < deadline, $"timed out waiting: {what}");
@@ -93,23 +93,23 @@ public sealed class CalendarBridgeTests : IAsyncLifetime
         }
     }
 
-    private async Task<string> SayAsync(string body, LoggedInUser? as_ = null) =>
-        (await C.PutAsync($"/_matrix/client/v3/rooms/{_roomId}/send/m.room.message/{Guid.NewGuid():N}", new { msgtype = "m.text", body },
+    private async Task<string> SayAsync(string body, LoggedInUser? as_ = null, string? room = null) =>
+        (await C.PutAsync($"/_matrix/client/v3/rooms/{room ?? _roomId}/send/m.room.message/{Guid.NewGuid():N}", new { msgtype = "m.text", body },
             (as_ ?? _alice).AccessToken)).Str("event_id");
 
-    /// <summary>The bridge's messages in the room, oldest first.</summary>
-    private async Task<List<JsonObject>> BotMessagesAsync()
+    /// <summary>The bridge's messages in the room (the test's room unless named), oldest first.</summary>
+    private async Task<List<JsonObject>> BotMessagesAsync(string? room = null)
     {
-        var chunk = (await C.GetAsync($"/_matrix/client/v3/rooms/{_roomId}/messages?dir=b&limit=200", _alice.AccessToken)).Body!["chunk"]!.AsArray();
+        var chunk = (await C.GetAsync($"/_matrix/client/v3/rooms/{room ?? _roomId}/messages?dir=b&limit=200", _alice.AccessToken)).Body!["chunk"]!.AsArray();
         return chunk.OfType<JsonObject>().Where(e => e["sender"]?.GetValue<string>() == BotId && e["type"]?.GetValue<string>() == "m.room.message").Reverse().ToList();
     }
 
     /// <summary>Sends a command and returns the bridge's reply to it (which must be in the command's thread).</summary>
-    private async Task<string> CommandAsync(string body, LoggedInUser? as_ = null)
+    private async Task<string> CommandAsync(string body, LoggedInUser? as_ = null, string? room = null)
     {
-        var eventId = _lastCommandId = await SayAsync(body, as_);
+        var eventId = _lastCommandId = await SayAsync(body, as_, room);
         JsonObject? reply = null;
-        await WaitForAsync(async () => (reply = (await BotMessagesAsync()).LastOrDefault(m => m["content"]?["m.relates_to"]?["m.in_reply_to"]?["event_id"]?.GetValue<string>() == eventId)) is not null,
+        await WaitForAsync(async () => (reply = (await BotMessagesAsync(room)).LastOrDefault(m => m["content"]?["m.relates_to"]?["m.in_reply_to"]?["event_id"]?.GetValue<string>() == eventId)) is not null,
             $"a reply to {body}");
         Assert.Equal("m.thread", reply!["content"]!["m.relates_to"]!["rel_type"]!.GetValue<string>());
         Assert.Equal(eventId, reply["content"]!["m.relates_to"]!["event_id"]!.GetValue<string>());
@@ -198,12 +198,12 @@ public sealed class CalendarBridgeTests : IAsyncLifetime
         await _dav.PutAsync(_calendarUrl, "budget.ics", Event("budget", "Budget meeting", Today(14), TimeSpan.FromHours(1), "LOCATION:Room 4\r\n"));
         await TickAtAsync(start.AddMinutes(30));
         await TickAtAsync(start.AddMinutes(31));
-        Assert.Equal(["New in the calendar: Budget meeting, " + When(Today(14), Today(15))], await NoticesAsync());
+        Assert.Equal(["New in the calendar: Budget meeting, " + When(Today(14), Today(15)) + " at Room 4"], await NoticesAsync());
 
         await _dav.PutAsync(_calendarUrl, "budget.ics", Event("budget", "Budget meeting", Today(16), TimeSpan.FromHours(1), "LOCATION:Room 4\r\nSEQUENCE:1\r\n"));
         await TickAtAsync(start.AddMinutes(32));
         await TickAtAsync(start.AddMinutes(33));
-        Assert.Equal("Changed in the calendar: Budget meeting, " + When(Today(16), Today(17)) + $" (moved from {When(Today(14), Today(15))})", (await NoticesAsync())[^1]);
+        Assert.Equal("Changed in the calendar: Budget meeting, " + When(Today(16), Today(17)) + $" at Room 4 (moved from {When(Today(14), Today(15))})", (await NoticesAsync())[^1]);
 
         // The agenda at 08:00, once.
         await TickAtAsync(Today(7, 59));
@@ -225,7 +225,7 @@ public sealed class CalendarBridgeTests : IAsyncLifetime
         Assert.Equal(["Reminder: Budget meeting starts in 15 min (" + When(Today(16), Today(17)) + ") at Room 4"], reminders);
 
         await _dav.DeleteAsync(_calendarUrl, "budget.ics");
-        await TickAtAsync(Today(17));
+        await TickAtAsync(Today(15, 55));
         Assert.StartsWith("Cancelled in the calendar: Budget meeting", (await NoticesAsync())[^1]);
     }
 
@@ -344,6 +344,148 @@ public sealed class CalendarBridgeTests : IAsyncLifetime
         Assert.Equal(["Cancelled in the calendar: Already there (" + When(Today(12), Today(13)) + ")", "New in the calendar: Planning, " + When(Today(15), Today(16))],
             (await NoticesAsync()).Order(StringComparer.Ordinal));
         Assert.DoesNotContain(requests, r => r.Contains("sync-collection"));
+    }
+
+    [Fact]
+    public async Task A_configured_room_the_bridge_cannot_join_is_named_while_the_others_run_and_is_linked_once_it_can_join()
+    {
+        // Invite-only rooms the bridge was not invited to: one by alias, one by room ID.
+        var aliasName = $"closed{Guid.NewGuid():N}"[..14];
+        var closedAlias = $"#{aliasName}:{_server.ServerName}";
+        var closedRoom = (await C.PostAsync("/_matrix/client/v3/createRoom", new { preset = "private_chat", room_alias_name = aliasName }, _alice.AccessToken)).Str("room_id");
+        var laterPublicRoom = (await C.PostAsync("/_matrix/client/v3/createRoom", new { preset = "private_chat" }, _alice.AccessToken)).Str("room_id");
+        foreach (var room in new[] { closedAlias, _roomId, laterPublicRoom })
+            _config.Calendars.Add(new CalendarBridgeConfig.LinkSection { Room = room, Url = _calendarUrl, Username = TestCalDavServer.User, Password = TestCalDavServer.Password });
+        await _bridge.ApplyConfiguredLinksAsync(CancellationToken.None);
+
+        lock (_problems)
+        {
+            Assert.Contains(_problems, p => p.Contains(closedAlias) && p.Contains($"invite {BotId}"));
+            Assert.Contains(_problems, p => p.Contains(laterPublicRoom) && p.Contains($"invite {BotId}"));
+        }
+        // The room the bridge is in is linked all the same.
+        Assert.StartsWith("Nothing in the next 7 days", await CommandAsync("!cal list"));
+
+        // Invited, it joins and links the room at once.
+        await C.PostAsync($"/_matrix/client/v3/rooms/{closedRoom}/invite", new { user_id = BotId }, _alice.AccessToken);
+        await WaitForAsync(async () => (await C.GetAsync($"/_matrix/client/v3/rooms/{closedRoom}/state/m.room.member/{BotId}", _alice.AccessToken)).Body?["membership"]?.GetValue<string>() == "join",
+            "the bridge joins the configured room it is invited to");
+        Assert.StartsWith("Nothing in the next 7 days", await CommandAsync("!cal list", room: closedRoom));
+
+        // A room that becomes joinable is linked at the next retry, one sync interval later.
+        await C.PutAsync($"/_matrix/client/v3/rooms/{laterPublicRoom}/state/m.room.join_rules/", new { join_rule = "public" }, _alice.AccessToken);
+        await TickAtAsync(_clock.Now.AddSeconds(30));
+        Assert.Equal("leave", await MembershipAsync(laterPublicRoom));
+        await TickAtAsync(_clock.Now.AddSeconds(31));
+        Assert.Equal("join", await MembershipAsync(laterPublicRoom));
+        Assert.StartsWith("Nothing in the next 7 days", await CommandAsync("!cal list", room: laterPublicRoom));
+    }
+
+    private async Task<string> MembershipAsync(string roomId) =>
+        (await C.GetAsync($"/_matrix/client/v3/rooms/{roomId}/state/m.room.member/{BotId}", _alice.AccessToken)).Body?["membership"]?.GetValue<string>() ?? "leave";
+
+    [Fact]
+    public async Task Errors_name_the_side_that_failed_the_homeserver_or_the_calendar_server_and_the_room()
+    {
+        await LinkAsync();
+        var start = _clock.Now;
+        await _dav.PutAsync(_calendarUrl, "launch.ics", Event("launch", "Launch", Today(13), TimeSpan.FromHours(1)));
+
+        // The homeserver down, the calendar up: the homeserver is blamed, not the calendar.
+        await _server.StopAsync();
+        await TickAtAsync(start.AddMinutes(2));
+        string problem;
+        lock (_problems)
+            problem = Assert.Single(_problems);
+        Assert.Contains(_roomId, problem);
+        Assert.Contains($"homeserver {_server.BaseUrl}", problem);
+        Assert.DoesNotContain("calendar server", problem);
+        Assert.DoesNotContain("calendar sync failed", problem);
+
+        // Back up: the change is announced once.
+        await _server.StartAsync();
+        await TickAtAsync(start.AddMinutes(4));
+        await TickAtAsync(start.AddMinutes(6));
+        Assert.Equal(["New in the calendar: Launch, " + When(Today(13), Today(14))], await NoticesAsync());
+
+        // The calendar server down, the homeserver up: the calendar server is blamed, with the calendar's URL.
+        await _dav.StopAsync();
+        lock (_problems)
+            _problems.Clear();
+        await TickAtAsync(start.AddMinutes(8));
+        lock (_problems)
+            problem = Assert.Single(_problems);
+        Assert.Contains(_roomId, problem);
+        Assert.Contains($"calendar server", problem);
+        Assert.Contains(_calendarUrl, problem);
+        Assert.DoesNotContain("homeserver", problem);
+        await _dav.StartAgainAsync();
+    }
+
+    [Fact]
+    public async Task Linking_after_the_agenda_time_posts_no_late_agenda_and_a_later_agenda_time_fires_today()
+    {
+        _clock.Now = Today(10);
+        await _dav.PutAsync(_calendarUrl, "early.ics", Event("early", "Early sync", Today(8, 30), TimeSpan.FromMinutes(30)));
+        await _dav.PutAsync(_calendarUrl, "planning.ics", Event("planning", "Planning", Today(15), TimeSpan.FromHours(1), "LOCATION:Room 7\r\n"));
+        await LinkAsync();
+        await TickAtAsync(Today(10, 1));
+        Assert.Empty(await NoticesAsync());
+
+        Assert.Contains("14:00", await CommandAsync("!cal agenda 14:00"));
+        await TickAtAsync(Today(13, 59));
+        Assert.Empty(await NoticesAsync());
+        await TickAtAsync(Today(14));
+        await TickAtAsync(Today(14, 1));
+        var agenda = Assert.Single(await NoticesAsync());
+        Assert.Contains("15:00–16:00 Planning at Room 7", agenda);
+        Assert.DoesNotContain("Early sync", agenda);
+    }
+
+    [Fact]
+    public async Task Relinking_a_calendar_keeps_the_rooms_reminder_and_agenda_settings()
+    {
+        await LinkAsync();
+        await CommandAsync("!cal lead 5");
+        await CommandAsync("!cal agenda 09:30");
+        await _dav.PutAsync(_calendarUrl, "early.ics", Event("early", "Early sync", Today(8), TimeSpan.FromMinutes(30)));
+        await _dav.PutAsync(_calendarUrl, "lunch.ics", Event("lunch", "Lunch talk", Today(12), TimeSpan.FromHours(1)));
+
+        _clock.Now = Today(10);
+        var reply = await CommandAsync($"!cal link {_dav.WithCredentials(_calendarUrl)}");
+        Assert.Contains("Reminders 5 min before events", reply);
+        Assert.Contains("agenda daily at 09:30", reply);
+        // Past today's agenda time: no late agenda of the morning's finished events.
+        await TickAtAsync(Today(10, 1));
+        Assert.Empty(await NoticesAsync());
+        await TickAtAsync(Today(11, 50));
+        Assert.Empty(await NoticesAsync());
+        await TickAtAsync(Today(11, 55));
+        Assert.Equal(["Reminder: Lunch talk starts in 5 min (" + When(Today(12), Today(13)) + ")"], await NoticesAsync());
+    }
+
+    [Fact]
+    public async Task An_event_already_over_is_not_announced_and_announcements_name_the_location()
+    {
+        await LinkAsync();
+        var start = _clock.Now;
+        await TickAtAsync(start.AddMinutes(1));
+        await _dav.PutAsync(_calendarUrl, "yesterday.ics", Event("yesterday", "Yesterday's retro", Today(10).AddDays(-1), TimeSpan.FromHours(1)));
+        await _dav.PutAsync(_calendarUrl, "dawn.ics", Event("dawn", "Dawn call", Today(5), TimeSpan.FromHours(1)));
+        await _dav.PutAsync(_calendarUrl, "planning.ics", Event("planning", "Planning", Today(14), TimeSpan.FromHours(1), "LOCATION:Room 7\r\n"));
+        await TickAtAsync(start.AddMinutes(2));
+        Assert.Equal(["New in the calendar: Planning, " + When(Today(14), Today(15)) + " at Room 7"], await NoticesAsync());
+
+        await _dav.PutAsync(_calendarUrl, "planning.ics", Event("planning", "Planning", Today(14), TimeSpan.FromHours(1), "LOCATION:Room 9\r\nSEQUENCE:1\r\n"));
+        await TickAtAsync(start.AddMinutes(4));
+        Assert.Equal("Changed in the calendar: Planning, " + When(Today(14), Today(15)) + " at Room 9 (moved from Room 7)", (await NoticesAsync())[^1]);
+        await _dav.DeleteAsync(_calendarUrl, "planning.ics");
+        await TickAtAsync(start.AddMinutes(6));
+        Assert.Equal("Cancelled in the calendar: Planning (" + When(Today(14), Today(15)) + " at Room 9)", (await NoticesAsync())[^1]);
+        // Clearing out what is over is no news either.
+        await _dav.DeleteAsync(_calendarUrl, "dawn.ics");
+        await TickAtAsync(start.AddMinutes(8));
+        Assert.Equal(3, (await NoticesAsync()).Count);
     }
 
     private async Task ForwardWithoutSyncAsync(System.Net.HttpListenerContext context, System.Collections.Concurrent.ConcurrentQueue<string> requests)

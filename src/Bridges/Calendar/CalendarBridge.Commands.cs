@@ -39,14 +39,14 @@ public sealed partial class CalendarBridge
         {
             await ReplyAsync(message, "The event changed in the calendar meanwhile; nothing was changed. Look at !cal list and try again.", ct);
         }
-        catch (Exception e) when (IsCalendarFailure(e))
+        catch (CalDavException e)
         {
-            await ReplyAsync(message, $"The calendar server could not be reached or refused the change ({e.GetBaseException().Message}); nothing was changed.", ct);
+            await ReplyAsync(message, $"The calendar server could not be reached or refused the change ({e.Message}); nothing was changed.", ct);
         }
-        catch (MatrixRequestException e)
+        catch (Exception e) when (IsHomeserverFailure(e, ct))
         {
             // Not rethrown: the homeserver would send the transaction again and the command would run twice.
-            Problem?.Invoke($"{message.RoomId}: a command's reply failed ({e.Errcode}: {e.Message})");
+            Problem?.Invoke($"room {message.RoomId}: a command failed or its reply was not posted: {HomeserverFailed(e)}");
         }
         finally
         {
@@ -82,11 +82,11 @@ public sealed partial class CalendarBridge
                 return lead.Minutes == 0 ? "Reminders are off." : $"Reminders now come {lead.Minutes} min before each event.";
             case AgendaCommand agenda:
                 await RequireAdminAsync(message, ct);
-                _store.Save(link with { AgendaTime = agenda.Time });
+                _store.Save(WithAgendaDay(link with { AgendaTime = agenda.Time }, now));
                 return agenda.Time == "off" ? "The daily agenda is off." : $"The agenda is posted daily at {agenda.Time} ({link.TimeZone}).";
             case TimeZoneCommand timeZone:
                 await RequireAdminAsync(message, ct);
-                _store.Save(link with { TimeZone = timeZone.Zone.Id });
+                _store.Save(WithAgendaDay(link with { TimeZone = timeZone.Zone.Id }, now));
                 return $"This room's time zone is now {timeZone.Zone.Id}.";
             case ListCommand list:
                 var upcoming = Occurrences(link, now, now.AddDays(list.Days));
@@ -130,21 +130,23 @@ public sealed partial class CalendarBridge
         if (!state.IsCalendar)
             throw new CommandException($"{uri} is not a calendar collection (look for the calendar's CalDAV URL in its settings).");
         _store.Remove(message.RoomId);
-        var link = new CalendarLink
+        // A room linked again keeps its settings.
+        var link = WithAgendaDay(new CalendarLink
         {
             RoomId = message.RoomId,
             Url = uri.AbsoluteUri,
             Credential = credential is null ? null : _vault.Protect(credential),
-            LeadMinutes = _config.Calendar.ReminderLeadMinutes,
-            AgendaTime = _config.Calendar.AgendaTime,
+            LeadMinutes = existing?.LeadMinutes ?? _config.Calendar.ReminderLeadMinutes,
+            AgendaTime = existing?.AgendaTime ?? _config.Calendar.AgendaTime,
             TimeZone = existing?.TimeZone ?? _config.Calendar.TimeZone,
-        };
+        }, _clock.GetUtcNow());
         _store.Save(link);
         _schedule.Remove(message.RoomId);
         await SyncAndAnnounceAsync(link, ct);
         var count = _store.Objects(message.RoomId).Count;
         _schedule[message.RoomId] = (_clock.GetUtcNow() + TimeSpan.FromSeconds(_config.Calendar.SyncIntervalSeconds), 0);
-        return $"Linked to {state.DisplayName ?? uri.AbsolutePath} ({count} events). Reminders {link.LeadMinutes} min before events; "
+        return $"Linked to {state.DisplayName ?? uri.AbsolutePath} ({count} events). "
+            + (link.LeadMinutes == 0 ? "No reminders; " : $"Reminders {link.LeadMinutes} min before events; ")
             + (link.AgendaTime == "off" ? "no daily agenda" : $"agenda daily at {link.AgendaTime}") + $" ({link.TimeZone}). !cal help lists the commands." + warning;
     }
 

@@ -1,4 +1,3 @@
-using System.Net;
 using System.Security.Cryptography;
 using System.Text;
 using System.Text.Json.Nodes;
@@ -48,57 +47,36 @@ public sealed partial class CalendarBridge
     private Intent Bot => _service.Bot;
 
     /// <summary>
-    /// Links the rooms the config names (joining them) with the config's settings, keeping what an earlier run learnt
-    /// of each calendar; rooms no longer in the config are unlinked.
+    /// One round: retry the configured rooms not linked yet (once per sync interval), then for every linked room sync
+    /// its calendar when due, reminders and the agenda. A room whose messages the homeserver does not take is named and
+    /// left for the next tick; the other rooms go on.
     /// </summary>
-    public async Task ApplyConfiguredLinksAsync(CancellationToken ct)
-    {
-        var linked = new HashSet<string>(StringComparer.Ordinal);
-        foreach (var configured in _config.Calendars)
-        {
-            var roomId = configured.Room.StartsWith('#') ? await Bot.ResolveAliasAsync(configured.Room, ct)
-                ?? throw new BridgeConfigException($"calendars: the alias {configured.Room} names no room") : configured.Room;
-            await Bot.EnsureJoinedAsync(roomId, ct);
-            var credential = configured.Username is null ? null : _vault.Protect(new NetworkCredential(configured.Username, configured.Password ?? ""));
-            var existing = _store.Link(roomId);
-            var sameCalendar = existing is not null && existing.Url == configured.Url;
-            if (!sameCalendar && existing is not null)
-                _store.Remove(roomId);
-            _store.Save(new CalendarLink
-            {
-                RoomId = roomId,
-                Url = configured.Url,
-                Credential = credential,
-                LeadMinutes = configured.ReminderLeadMinutes ?? _config.Calendar.ReminderLeadMinutes,
-                AgendaTime = configured.AgendaTime ?? _config.Calendar.AgendaTime,
-                TimeZone = configured.TimeZone ?? _config.Calendar.TimeZone,
-                FromConfig = true,
-                SyncToken = sameCalendar ? existing!.SyncToken : null,
-                CTag = sameCalendar ? existing!.CTag : null,
-                Baselined = sameCalendar && existing!.Baselined,
-                LastAgenda = existing?.LastAgenda,
-            });
-            linked.Add(roomId);
-        }
-        foreach (var dropped in _store.Links().Where(l => l.FromConfig && !linked.Contains(l.RoomId)))
-            _store.Remove(dropped.RoomId);
-    }
-
-    /// <summary>One round: sync what is due, then reminders and agendas for every linked room.</summary>
     public async Task TickAsync(CancellationToken ct)
     {
         await _lock.WaitAsync(ct);
         try
         {
             var now = _clock.GetUtcNow();
+            if (_waitingRooms.Count > 0 && now >= _nextRoomRetry)
+            {
+                _nextRoomRetry = now + SyncInterval;
+                await RetryWaitingRoomsAsync(ct);
+            }
             foreach (var link in _store.Links())
             {
-                if (!_schedule.TryGetValue(link.RoomId, out var due) || due.Next <= now)
-                    await SyncDueAsync(link, due.Failures, now, ct);
-                if (_store.Link(link.RoomId) is not { } current)
-                    continue;
-                await RemindAsync(current, now, ct);
-                await PostAgendaAsync(current, now, ct);
+                try
+                {
+                    if (!_schedule.TryGetValue(link.RoomId, out var due) || due.Next <= now)
+                        await SyncDueAsync(link, due.Failures, now, ct);
+                    if (_store.Link(link.RoomId) is not { } current)
+                        continue;
+                    await RemindAsync(current, now, ct);
+                    await PostAgendaAsync(current, now, ct);
+                }
+                catch (Exception e) when (IsHomeserverFailure(e, ct))
+                {
+                    Problem?.Invoke($"room {link.RoomId}: {HomeserverFailed(e)}; its calendar's news, reminders and agenda are posted once it takes them");
+                }
             }
         }
         finally
@@ -107,23 +85,36 @@ public sealed partial class CalendarBridge
         }
     }
 
+    private TimeSpan SyncInterval => TimeSpan.FromSeconds(_config.Calendar.SyncIntervalSeconds);
+
     private async Task SyncDueAsync(CalendarLink link, int failures, DateTimeOffset now, CancellationToken ct)
     {
-        var interval = TimeSpan.FromSeconds(_config.Calendar.SyncIntervalSeconds);
         try
         {
             await SyncAndAnnounceAsync(link, ct);
-            _schedule[link.RoomId] = (now + interval, 0);
+            _schedule[link.RoomId] = (now + SyncInterval, 0);
         }
-        catch (Exception e) when (IsCalendarFailure(e))
+        catch (CalDavException e)
         {
-            var backoff = TimeSpan.FromSeconds(Math.Min(_config.Calendar.MaxBackoffSeconds, interval.TotalSeconds * Math.Pow(2, failures)));
+            var backoff = TimeSpan.FromSeconds(Math.Min(_config.Calendar.MaxBackoffSeconds, SyncInterval.TotalSeconds * Math.Pow(2, failures)));
             _schedule[link.RoomId] = (now + backoff, failures + 1);
-            Problem?.Invoke($"{link.RoomId}: calendar sync failed ({e.GetBaseException().Message}); next attempt in {backoff.TotalSeconds:0} s");
+            Problem?.Invoke($"room {link.RoomId}, calendar {link.Url}: the calendar server failed ({e.Message}); next attempt in {backoff.TotalSeconds:0} s");
+        }
+        catch (Exception e) when (IsHomeserverFailure(e, ct))
+        {
+            // The calendar answered: no backoff; the changes stay unannounced and are found again at the next sync.
+            _schedule[link.RoomId] = (now + SyncInterval, failures);
+            throw;
         }
     }
 
-    private static bool IsCalendarFailure(Exception e) => e is CalDavException or HttpRequestException or TaskCanceledException or IOException;
+    /// <summary>What the homeserver's failures look like; the CalDAV client reports its own as <see cref="CalDavException"/>.</summary>
+    private static bool IsHomeserverFailure(Exception e, CancellationToken ct) =>
+        e is MatrixRequestException or HttpRequestException || (e is TaskCanceledException && !ct.IsCancellationRequested);
+
+    private string HomeserverFailed(Exception e) => e is MatrixRequestException refused
+        ? $"the homeserver {_config.Homeserver.Url} refused a request ({refused.Errcode ?? refused.Status.ToString(System.Globalization.CultureInfo.InvariantCulture)}: {refused.Message})"
+        : $"the homeserver {_config.Homeserver.Url} is unreachable ({e.GetBaseException().Message})";
 
     private async Task SyncAndAnnounceAsync(CalendarLink link, CancellationToken ct)
     {
@@ -131,37 +122,10 @@ public sealed partial class CalendarBridge
         var result = await _sync.SyncAsync(link, Client(link), zone, ct);
         var now = _clock.GetUtcNow();
         foreach (var change in result.Changes)
-        {
-            var (plain, html) = Describe(change, zone, now);
-            await PostAsync(link.RoomId, plain, html, TransactionId("change", link.RoomId, change.Id), ct);
-        }
+            if (Announcement.Of(change, zone, now) is var (plain, html))
+                await PostAsync(link.RoomId, plain, html, TransactionId("change", link.RoomId, change.Id), ct);
         result.Commit(_store);
     }
-
-    private static (string Plain, string Html) Describe(CalendarChange change, TimeZoneInfo zone, DateTimeOffset now)
-    {
-        var subject = change.After ?? change.Before!;
-        var summary = (subject.Master ?? subject.Events.First()).Summary;
-        var when = NextOccurrence(subject, now) is { } next ? EventText.When(next, zone) + EventText.Repeats(subject) : "no upcoming date";
-        if (change.After is null || (change.After.Master is { IsCancelled: true } && change.Before?.Master is { IsCancelled: false }))
-            return ($"Cancelled in the calendar: {summary} ({when})", $"Cancelled in the calendar: <b>{EventText.Html(summary)}</b> ({EventText.Html(when)})");
-        if (change.Before is null)
-            return ($"New in the calendar: {summary}, {when}", $"New in the calendar: <b>{EventText.Html(summary)}</b>, {EventText.Html(when)}");
-        var oldSummary = (change.Before.Master ?? change.Before.Events.First()).Summary;
-        var oldWhen = NextOccurrence(change.Before, now) is { } previous ? EventText.When(previous, zone) + EventText.Repeats(change.Before) : null;
-        var what = new List<string>();
-        if (oldSummary != summary)
-            what.Add($"renamed from \"{oldSummary}\"");
-        if (oldWhen is not null && oldWhen != when)
-            what.Add($"moved from {oldWhen}");
-        var detail = what.Count > 0 ? string.Join(", ", what) : "details updated";
-        return ($"Changed in the calendar: {summary}, {when} ({detail})",
-            $"Changed in the calendar: <b>{EventText.Html(summary)}</b>, {EventText.Html(when)} ({EventText.Html(detail)})");
-    }
-
-    private static Occurrence? NextOccurrence(CalendarObject calendarObject, DateTimeOffset now) =>
-        calendarObject.Occurrences(now.AddHours(-12), now.AddYears(2)).FirstOrDefault()
-        ?? calendarObject.Occurrences(DateTimeOffset.MinValue.AddYears(1), now.AddYears(2)).LastOrDefault();
 
     private async Task RemindAsync(CalendarLink link, DateTimeOffset now, CancellationToken ct)
     {
@@ -176,7 +140,7 @@ public sealed partial class CalendarBridge
             if (occurrence.IsAllDay || _store.WasReminded(link.RoomId, reminderKey))
                 continue;
             var minutes = (int)Math.Ceiling((occurrence.Start - now).TotalMinutes);
-            var where = occurrence.Event.Location is { Length: > 0 } location ? $" at {location}" : "";
+            var where = EventText.Where(occurrence);
             var plain = $"Reminder: {occurrence.Summary} starts in {minutes} min ({EventText.When(occurrence, zone)}){where}";
             var html = $"Reminder: <b>{EventText.Html(occurrence.Summary)}</b> starts in {minutes} min ({EventText.Html(EventText.When(occurrence, zone))}){EventText.Html(where)}";
             await PostAsync(link.RoomId, plain, html, TransactionId("reminder", link.RoomId, reminderKey), ct);
@@ -185,6 +149,10 @@ public sealed partial class CalendarBridge
         _store.PruneReminded(link.RoomId, now.AddDays(-2));
     }
 
+    /// <summary>
+    /// The day's agenda, once a day at the room's agenda time (later, after an outage), of what is not over yet.
+    /// <see cref="CalendarLink.LastAgenda"/> is the last day done; <see cref="WithAgendaDay"/> sets it when the link or its time changes.
+    /// </summary>
     private async Task PostAgendaAsync(CalendarLink link, DateTimeOffset now, CancellationToken ct)
     {
         if (CalendarBridgeConfig.AgendaTimeOf(link.AgendaTime, "agenda_time") is not { } at)
@@ -195,15 +163,29 @@ public sealed partial class CalendarBridge
         if (TimeOnly.FromDateTime(local.DateTime) < at || link.LastAgenda >= today)
             return;
         var dayStart = ZoneTime.ToInstant(local.Date, zone);
-        var events = Occurrences(link, dayStart, ZoneTime.ToInstant(local.Date.AddDays(1), zone));
+        var events = Occurrences(link, dayStart, ZoneTime.ToInstant(local.Date.AddDays(1), zone)).Where(o => o.End > now || o.Start >= now).ToList();
         if (events.Count > 0)
         {
             var heading = $"Today, {local:dddd d MMMM}";
-            var plain = heading + ":\n" + string.Join("\n", events.Select(o => $"• {Slot(o, zone)} {o.Summary}"));
-            var html = $"<p>{EventText.Html(heading)}:</p><ul>" + string.Concat(events.Select(o => $"<li>{EventText.Html(Slot(o, zone))} <b>{EventText.Html(o.Summary)}</b></li>")) + "</ul>";
+            var plain = heading + ":\n" + string.Join("\n", events.Select(o => $"• {Slot(o, zone)} {o.Summary}{EventText.Where(o)}"));
+            var html = $"<p>{EventText.Html(heading)}:</p><ul>" + string.Concat(events.Select(o =>
+                $"<li>{EventText.Html(Slot(o, zone))} <b>{EventText.Html(o.Summary)}</b>{EventText.Html(EventText.Where(o))}</li>")) + "</ul>";
             await PostAsync(link.RoomId, plain, html, TransactionId("agenda", link.RoomId, today.ToString("O")), ct);
         }
         _store.Save(link with { LastAgenda = today });
+    }
+
+    /// <summary>
+    /// The link with today's agenda counted as done when its time has passed in the room's zone, and as still to come
+    /// when it is ahead: a new link, a new agenda time or zone never brings a late agenda, and a later time still fires today.
+    /// </summary>
+    private CalendarLink WithAgendaDay(CalendarLink link, DateTimeOffset now)
+    {
+        if (CalendarBridgeConfig.AgendaTimeOf(link.AgendaTime, "agenda_time") is not { } at)
+            return link;
+        var local = TimeZoneInfo.ConvertTime(now, ZoneOf(link)).DateTime;
+        var today = DateOnly.FromDateTime(local);
+        return link with { LastAgenda = TimeOnly.FromDateTime(local) >= at ? today : today.AddDays(-1) };
     }
 
     private static string Slot(Occurrence occurrence, TimeZoneInfo zone) => occurrence.IsAllDay ? "all day"
@@ -247,10 +229,4 @@ public sealed partial class CalendarBridge
 
     private static string TransactionId(string kind, string roomId, string subject) =>
         $"cal-{kind}-" + Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(roomId + "\n" + subject)))[..32];
-
-    private async Task HandleInviteAsync(RoomEvent invite, CancellationToken ct)
-    {
-        if (invite.StateKey == Bot.UserId)
-            await Bot.EnsureJoinedAsync(invite.RoomId, ct);
-    }
 }

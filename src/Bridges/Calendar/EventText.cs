@@ -24,6 +24,9 @@ public static class EventText
         return occurrence.End > occurrence.Start ? $"{Day(start.DateTime)} {start.ToString("HH:mm", English)}–{endText}" : $"{Day(start.DateTime)} {start.ToString("HH:mm", English)}";
     }
 
+    /// <summary>" at Room 4" for an occurrence with a location, empty otherwise.</summary>
+    public static string Where(Occurrence occurrence) => occurrence.Event.Location is { Length: > 0 } location ? $" at {location}" : "";
+
     public static string Time(DateTimeOffset instant, TimeZoneInfo zone) => TimeZoneInfo.ConvertTime(instant, zone).ToString("HH:mm", English);
 
     private static string Day(DateTime date) => date.ToString("ddd d MMM", English);

@@ -18,34 +18,14 @@ using var stop = new CancellationTokenSource();
 using var shutdown = BridgeRuntime.CancelOnShutdown(stop);
 
 await runtime.StartAsync(stop.Token);
-try
-{
-    await bridge.ApplyConfiguredLinksAsync(stop.Token);
-}
-catch (Exception e) when (e is BridgeConfigException or MatrixRequestException or HttpRequestException)
-{
-    Console.Error.WriteLine($"could not link the configured calendars: {e.Message}");
-    return 1;
-}
+// Configured rooms it cannot link yet are reported (Problem) and retried; they do not stop the others.
+await bridge.ApplyConfiguredLinksAsync(stop.Token);
 Console.WriteLine($"calendar bridge running as {runtime.AppService.Bot.UserId}; invite it to a room and say !cal help");
 using var timer = new PeriodicTimer(TimeSpan.FromSeconds(config.Calendar.TickSeconds));
 try
 {
     do
-    {
-        try
-        {
-            await bridge.TickAsync(stop.Token);
-        }
-        catch (MatrixRequestException e)
-        {
-            Console.Error.WriteLine($"{DateTimeOffset.UtcNow:u} the homeserver refused a message ({e.Errcode}: {e.Message}); retrying next tick");
-        }
-        catch (HttpRequestException e)
-        {
-            Console.Error.WriteLine($"{DateTimeOffset.UtcNow:u} the homeserver is unreachable ({e.Message}); retrying next tick");
-        }
-    }
+        await bridge.TickAsync(stop.Token);
     while (await timer.WaitForNextTickAsync(stop.Token));
 }
 catch (OperationCanceledException)

@@ -173,6 +173,7 @@ public sealed class CalDavClient(HttpClient http, Uri collection, NetworkCredent
     /// <summary>
     /// Sends a request, again (freshly built) when the connection fails without an answer, as happens with servers
     /// that close each connection (HTTP/1.0, as Radicale's built-in server does) when a new one races the close.
+    /// A server that never answers is a <see cref="CalDavException"/>, so callers can tell it from the homeserver failing.
     /// </summary>
     private async Task<Sent> SendAsync(Func<HttpRequestMessage> build, CancellationToken ct)
     {
@@ -185,6 +186,14 @@ public sealed class CalDavClient(HttpClient http, Uri collection, NetworkCredent
             catch (HttpRequestException) when (attempt < Attempts)
             {
                 await Task.Delay(TimeSpan.FromMilliseconds(50 * attempt), ct);
+            }
+            catch (HttpRequestException e)
+            {
+                throw new CalDavException($"the calendar server does not answer ({e.GetBaseException().Message})");
+            }
+            catch (TaskCanceledException) when (!ct.IsCancellationRequested)
+            {
+                throw new CalDavException($"the calendar server did not answer within {http.Timeout.TotalSeconds:0} s");
             }
         }
     }
