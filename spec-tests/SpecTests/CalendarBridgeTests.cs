@@ -315,7 +315,7 @@ public sealed class CalendarBridgeTests : IAsyncLifetime
         var notices = await NoticesAsync();
         // Times in the room's zone (Berlin, UTC+1 or +2), the reminder 30 minutes ahead, no agenda.
         var berlin = TimeZoneInfo.FindSystemTimeZoneById("Europe/Berlin");
-        var local = EventText.When(new Occurrence("x", CalendarTime.Utc(Today(12)), Today(12), Today(13), false, null!), berlin);
+        var local = EventText.When(new Occurrence("x", ZoneTime.Utc(Today(12)), Today(12), Today(13), false, null!), berlin);
         Assert.Equal([$"New in the calendar: Review, {local}", $"Reminder: Review starts in 30 min ({local})"], notices);
 
         // Taken out of the config: unlinked at the next start.
@@ -488,6 +488,29 @@ public sealed class CalendarBridgeTests : IAsyncLifetime
         Assert.Equal(3, (await NoticesAsync()).Count);
     }
 
+    [Fact]
+    public async Task Hourly_and_week_number_rules_are_expanded_in_listings_agendas_and_reminders()
+    {
+        await _dav.PutAsync(_calendarUrl, "checks.ics", Event("checks", "Server check", Today(10), TimeSpan.FromMinutes(10), "RRULE:FREQ=HOURLY;INTERVAL=2;COUNT=3\r\n"));
+        // Yearly in one ISO week, on a day 8 to 29 days ahead clear of the weeks around new year.
+        var reviewDay = Enumerable.Range(8, 22).Select(n => _day.AddDays(n)).First(d => System.Globalization.ISOWeek.GetWeekOfYear(d) is > 1 and < 52);
+        var byWeek = $"RRULE:FREQ=YEARLY;BYWEEKNO={System.Globalization.ISOWeek.GetWeekOfYear(reviewDay)};BYDAY={reviewDay.DayOfWeek.ToString()[..2].ToUpperInvariant()}\r\n";
+        var review = new DateTimeOffset(reviewDay.AddHours(9), TimeSpan.Zero);
+        await _dav.PutAsync(_calendarUrl, "review.ics", Event("review", "Quarter review", review, TimeSpan.FromHours(1), byWeek));
+        await LinkAsync();
+
+        var list = await CommandAsync("!cal list 30");
+        foreach (var hour in new[] { 10, 12, 14 })
+            Assert.Contains(When(Today(hour), Today(hour, 10)) + " Server check", list);
+        Assert.Contains(When(review, review.AddHours(1)) + " Quarter review", list);
+        await TickAtAsync(Today(8));
+        var agenda = Assert.Single(await NoticesAsync());
+        Assert.Contains("10:00–10:10 Server check", agenda);
+        Assert.Contains("14:00–14:10 Server check", agenda);
+        await TickAtAsync(Today(13, 50));
+        Assert.Equal("Reminder: Server check starts in 10 min (" + When(Today(14), Today(14, 10)) + ")", (await NoticesAsync())[^1]);
+    }
+
     private async Task ForwardWithoutSyncAsync(System.Net.HttpListenerContext context, System.Collections.Concurrent.ConcurrentQueue<string> requests)
     {
         var body = await new StreamReader(context.Request.InputStream).ReadToEndAsync();
@@ -512,7 +535,7 @@ public sealed class CalendarBridgeTests : IAsyncLifetime
     }
 
     private static string When(DateTimeOffset start, DateTimeOffset end) =>
-        EventText.When(new Occurrence("x", CalendarTime.Utc(start), start, end, false, null!), TimeZoneInfo.Utc);
+        EventText.When(new Occurrence("x", ZoneTime.Utc(start), start, end, false, null!), TimeZoneInfo.Utc);
 
     public async Task DisposeAsync()
     {

@@ -12,9 +12,9 @@ public static class Announcement
         var after = change.After is null ? null : Upcoming(change.After, now);
         if (before is null && after is null)
             return null;
-        var cancelled = change.After is null || (change.After.Master is { IsCancelled: true } && change.Before?.Master is { IsCancelled: false });
+        var cancelled = change.After is null || (change.After.Master is { IsActive: false } && change.Before?.Master is { IsActive: true });
         var subject = cancelled ? change.Before! : change.After!;
-        var summary = (subject.Master ?? subject.Events.First()).Summary;
+        var summary = (subject.Master ?? subject.Events.First()).Summary ?? "";
         var shown = (cancelled ? before : after) ?? Latest(subject, now);
         var when = shown is null ? "no upcoming date" : EventText.When(shown, zone) + EventText.Repeats(subject);
         var where = shown is null ? "" : EventText.Where(shown);
@@ -23,7 +23,7 @@ public static class Announcement
         if (change.Before is null)
             return Text("New in the calendar: ", summary, $", {when}{where}");
         var old = before ?? Latest(change.Before, now);
-        var oldSummary = (change.Before.Master ?? change.Before.Events.First()).Summary;
+        var oldSummary = (change.Before.Master ?? change.Before.Events.First()).Summary ?? "";
         var oldWhen = old is null ? null : EventText.When(old, zone) + EventText.Repeats(change.Before);
         var oldLocation = old is null ? null : Location(old);
         var what = new List<string>();

@@ -2,6 +2,7 @@ using System.Net;
 using Matrix.AppServices.Sdk;
 using Matrix.Bridges.Calendar.CalDav;
 using Matrix.Bridges.Calendar.ICalendar;
+using CalDateTime = Ical.Net.DataTypes.CalDateTime;
 
 namespace Matrix.Bridges.Calendar;
 
@@ -152,9 +153,9 @@ public sealed partial class CalendarBridge
 
     private async Task<string> AddAsync(CalendarLink link, AddCommand add, string sender, TimeZoneInfo zone, DateTimeOffset now, CancellationToken ct)
     {
-        var start = add.AllDay ? CalendarTime.Date(DateOnly.FromDateTime(add.Start)) : CalendarTime.Utc(ZoneTime.ToInstant(add.Start, zone));
-        if (!add.AllDay && start.ToInstant(new TimeZoneResolver(), zone) < now)
+        if (!add.AllDay && ZoneTime.ToInstant(add.Start, zone) < now)
             throw new CommandException("That time has passed; give a time to come.");
+        var start = add.AllDay ? new CalDateTime(DateOnly.FromDateTime(add.Start)) : ZoneTime.Utc(ZoneTime.ToInstant(add.Start, zone));
         var uid = $"{Guid.NewGuid():N}@{_config.Homeserver.ServerName}";
         var calendarObject = CalendarObject.NewEvent(uid, add.Title, start, add.Length, $"Added from Matrix by {sender}", now, zone);
         var text = calendarObject.ToString();
@@ -169,13 +170,13 @@ public sealed partial class CalendarBridge
     {
         var (href, cached, calendarObject, occurrence) = Find(link, move.Id, now);
         var wallClock = move.Start;
-        CalendarTime newStart;
+        CalDateTime newStart;
         if (occurrence.IsAllDay)
-            newStart = CalendarTime.Date(DateOnly.FromDateTime(wallClock));
-        else if ((occurrence.Event.RecurrenceId ?? occurrence.Event.Start) is { TzId: { } tzId } && calendarObject.Zones.Resolve(tzId) is { } eventZone)
-            newStart = CalendarTime.InZone(TimeZoneInfo.ConvertTime(ZoneTime.ToInstant(wallClock, zone), eventZone).DateTime, tzId);
+            newStart = new CalDateTime(DateOnly.FromDateTime(wallClock));
+        else if (occurrence.RecurrenceId is { IsUtc: false, TzId: { } tzId } && calendarObject.Zones.Resolve(tzId) is { } eventZone)
+            newStart = new CalDateTime(TimeZoneInfo.ConvertTime(ZoneTime.ToInstant(wallClock, zone), eventZone).DateTime, tzId);
         else
-            newStart = CalendarTime.Utc(ZoneTime.ToInstant(wallClock, zone));
+            newStart = ZoneTime.Utc(ZoneTime.ToInstant(wallClock, zone));
         var was = EventText.When(occurrence, zone);
         calendarObject.Move(occurrence, newStart, now);
         var text = calendarObject.ToString();

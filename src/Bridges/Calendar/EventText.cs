@@ -1,5 +1,6 @@
 using System.Globalization;
 using System.Net;
+using FrequencyType = Ical.Net.FrequencyType;
 using Matrix.Bridges.Calendar.ICalendar;
 
 namespace Matrix.Bridges.Calendar;
@@ -32,15 +33,18 @@ public static class EventText
     private static string Day(DateTime date) => date.ToString("ddd d MMM", English);
 
     /// <summary>"repeats weekly" and the like for a series, empty otherwise.</summary>
-    public static string Repeats(CalendarObject calendarObject) => calendarObject.Master?.Rule is { } rule
-        ? ", repeats " + (rule.Interval == 1 ? rule.Frequency.ToString().ToLowerInvariant() : $"every {rule.Interval} {Unit(rule.Frequency)}")
+    public static string Repeats(CalendarObject calendarObject) => calendarObject.Master?.RecurrenceRule is { } rule
+        ? ", repeats " + (rule.Interval <= 1 ? rule.Frequency.ToString().ToLowerInvariant() : $"every {rule.Interval} {Unit(rule.Frequency)}")
         : "";
 
-    private static string Unit(Frequency frequency) => frequency switch
+    private static string Unit(FrequencyType frequency) => frequency switch
     {
-        Frequency.Daily => "days",
-        Frequency.Weekly => "weeks",
-        Frequency.Monthly => "months",
+        FrequencyType.Secondly => "seconds",
+        FrequencyType.Minutely => "minutes",
+        FrequencyType.Hourly => "hours",
+        FrequencyType.Daily => "days",
+        FrequencyType.Weekly => "weeks",
+        FrequencyType.Monthly => "months",
         _ => "years",
     };
 

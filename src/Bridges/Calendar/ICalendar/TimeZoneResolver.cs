@@ -1,4 +1,7 @@
-using System.Globalization;
+using Ical.Net;
+using Ical.Net.CalendarComponents;
+using Ical.Net.DataTypes;
+using IcalCalendar = Ical.Net.Calendar;
 
 namespace Matrix.Bridges.Calendar.ICalendar;
 
@@ -6,17 +9,18 @@ namespace Matrix.Bridges.Calendar.ICalendar;
 /// Maps an object's TZIDs to .NET time zones: an IANA name (<c>Europe/Berlin</c>), a Windows name (<c>W. Europe
 /// Standard Time</c>, as Outlook writes) or a prefixed IANA name (<c>/mozilla.org/20050126_1/Europe/Berlin</c>)
 /// becomes the system zone; any other TZID is built from the object's VTIMEZONE definition (its standard and
-/// daylight offsets and yearly transition rules). Null when neither works: the caller falls back to its default zone.
+/// daylight offsets and yearly transition rules), which Ical.Net 5 does not do. Null when neither works: the caller
+/// falls back to its default zone.
 /// </summary>
 public sealed class TimeZoneResolver
 {
-    private readonly Dictionary<string, CalendarComponent> _definitions = new(StringComparer.Ordinal);
+    private readonly Dictionary<string, VTimeZone> _definitions = new(StringComparer.Ordinal);
     private readonly Dictionary<string, TimeZoneInfo?> _resolved = new(StringComparer.Ordinal);
 
-    public TimeZoneResolver(CalendarComponent? calendar = null)
+    public TimeZoneResolver(IcalCalendar? calendar = null)
     {
-        foreach (var zone in calendar?.Components("VTIMEZONE") ?? [])
-            if (zone.Property("TZID")?.Value is { } id)
+        foreach (var zone in calendar?.TimeZones ?? Enumerable.Empty<VTimeZone>())
+            if (zone.TzId is { } id)
                 _definitions[id] = zone;
     }
 
@@ -46,71 +50,51 @@ public sealed class TimeZoneResolver
     /// A zone from a VTIMEZONE: the latest STANDARD offset as the base, and, when a DAYLIGHT part with a yearly rule
     /// exists, one adjustment rule for its transitions (the rules calendars use today; historical changes are not kept).
     /// </summary>
-    private static TimeZoneInfo? FromDefinition(string tzId, CalendarComponent definition)
+    private static TimeZoneInfo? FromDefinition(string tzId, VTimeZone definition)
     {
-        var standard = Latest(definition.Components("STANDARD"));
-        var daylight = Latest(definition.Components("DAYLIGHT"));
-        if (standard is null && daylight is null)
+        var standard = Latest(definition, "STANDARD");
+        var daylight = Latest(definition, "DAYLIGHT");
+        if ((standard ?? daylight)?.OffsetTo is not { } baseOffset)
             return null;
         try
         {
-            var baseOffset = Offset((standard ?? daylight)!.Property("TZOFFSETTO")!.Value);
-            if (standard is null || daylight is null)
-                return TimeZoneInfo.CreateCustomTimeZone(tzId, baseOffset, tzId, tzId);
-            var daylightOffset = Offset(daylight.Property("TZOFFSETTO")!.Value);
-            var toDaylight = Transition(daylight);
-            var toStandard = Transition(standard);
-            if (toDaylight is null || toStandard is null)
-                return TimeZoneInfo.CreateCustomTimeZone(tzId, baseOffset, tzId, tzId);
+            if (standard is null || daylight?.OffsetTo is not { } daylightOffset
+                || Transition(daylight) is not { } toDaylight || Transition(standard) is not { } toStandard)
+                return TimeZoneInfo.CreateCustomTimeZone(tzId, baseOffset.Offset, tzId, tzId);
             var rule = TimeZoneInfo.AdjustmentRule.CreateAdjustmentRule(DateTime.MinValue.Date, DateTime.MaxValue.Date,
-                daylightOffset - baseOffset, toDaylight.Value, toStandard.Value);
-            return TimeZoneInfo.CreateCustomTimeZone(tzId, baseOffset, tzId, tzId, tzId + " (daylight)", [rule]);
+                daylightOffset.Offset - baseOffset.Offset, toDaylight, toStandard);
+            return TimeZoneInfo.CreateCustomTimeZone(tzId, baseOffset.Offset, tzId, tzId, tzId + " (daylight)", [rule]);
         }
-        catch (Exception e) when (e is CalendarFormatException or ArgumentException or InvalidTimeZoneException or NullReferenceException)
+        catch (Exception e) when (e is ArgumentException or InvalidTimeZoneException)
         {
             return null;
         }
     }
 
-    private static CalendarComponent? Latest(IEnumerable<CalendarComponent> parts) =>
-        parts.MaxBy(p => p.Property("DTSTART")?.Value ?? "");
+    private static VTimeZoneInfo? Latest(VTimeZone definition, string part) =>
+        definition.TimeZoneInfos.Where(i => i.Name == part && i.DtStart is not null).MaxBy(i => i.DtStart!.Value);
 
     /// <summary>A yearly transition (<c>FREQ=YEARLY;BYMONTH=3;BYDAY=-1SU</c> or a fixed BYMONTHDAY) as .NET's TransitionTime.</summary>
-    private static TimeZoneInfo.TransitionTime? Transition(CalendarComponent part)
+    private static TimeZoneInfo.TransitionTime? Transition(VTimeZoneInfo part)
     {
-        var start = CalendarTime.From(part.Property("DTSTART")!).Local;
+        var start = part.DtStart!.Value;
         // .NET states transition times in the wall clock before the change; DTSTART is already that.
         var timeOfDay = new DateTime(1, 1, 1, start.Hour, start.Minute, start.Second);
-        if (part.Property("RRULE")?.Value is not { } rrule)
-            return null;
-        var rule = RecurrenceRule.Parse(rrule);
-        if (rule.Frequency != Frequency.Yearly)
+        if (part.RecurrenceRule is not { Frequency: FrequencyType.Yearly } rule)
             return null;
         var month = rule.ByMonth.Count > 0 ? rule.ByMonth[0] : start.Month;
         if (rule.ByDay.Count == 1)
         {
-            var (ordinal, day) = rule.ByDay[0];
+            var ordinal = rule.ByDay[0].Offset ?? 0;
             var week = ordinal switch { < 0 => 5, 0 => 1, > 4 => 5, _ => ordinal };
-            if (ordinal == 0 && rule.ByMonthDay.Count == 1)
+            if (ordinal == 0 && rule.ByMonthDay.Count > 0)
             {
                 // "the first Sunday on or after the 8th": BYMONTHDAY=8,9..14 with BYDAY=SU; .NET counts weeks from day 1.
                 week = (rule.ByMonthDay.Min() + 6) / 7;
             }
-            return TimeZoneInfo.TransitionTime.CreateFloatingDateRule(timeOfDay, month, week, day);
+            return TimeZoneInfo.TransitionTime.CreateFloatingDateRule(timeOfDay, month, week, rule.ByDay[0].DayOfWeek);
         }
         var monthDay = rule.ByMonthDay.Count > 0 ? rule.ByMonthDay[0] : start.Day;
         return TimeZoneInfo.TransitionTime.CreateFixedDateRule(timeOfDay, month, monthDay);
-    }
-
-    private static TimeSpan Offset(string value)
-    {
-        var text = value.Trim();
-        if (text.Length is not (5 or 7) || (text[0] != '+' && text[0] != '-'))
-            throw new CalendarFormatException($"'{value}' is not a UTC offset");
-        var hours = int.Parse(text.AsSpan(1, 2), CultureInfo.InvariantCulture);
-        var minutes = int.Parse(text.AsSpan(3, 2), CultureInfo.InvariantCulture);
-        var seconds = text.Length == 7 ? int.Parse(text.AsSpan(5, 2), CultureInfo.InvariantCulture) : 0;
-        var offset = new TimeSpan(hours, minutes, seconds);
-        return text[0] == '-' ? -offset : offset;
     }
 }
