@@ -98,7 +98,7 @@ public sealed partial class CalendarBridge
         {
             var backoff = TimeSpan.FromSeconds(Math.Min(_config.Calendar.MaxBackoffSeconds, SyncInterval.TotalSeconds * Math.Pow(2, failures)));
             _schedule[link.RoomId] = (now + backoff, failures + 1);
-            Problem?.Invoke($"room {link.RoomId}, calendar {link.Url}: the calendar server failed ({e.Message}); next attempt in {backoff.TotalSeconds:0} s");
+            Problem?.Invoke($"room {link.RoomId}, calendar {link.Url}: the calendar server failed: {e.Message}; next attempt in {backoff.TotalSeconds:0} s");
         }
         catch (Exception e) when (IsHomeserverFailure(e, ct))
         {

@@ -189,11 +189,11 @@ public sealed class CalDavClient(HttpClient http, Uri collection, NetworkCredent
             }
             catch (HttpRequestException e)
             {
-                throw new CalDavException($"the calendar server does not answer ({e.GetBaseException().Message})");
+                throw new CalDavException($"no answer ({e.GetBaseException().Message})");
             }
             catch (TaskCanceledException) when (!ct.IsCancellationRequested)
             {
-                throw new CalDavException($"the calendar server did not answer within {http.Timeout.TotalSeconds:0} s");
+                throw new CalDavException($"no answer within {http.Timeout.TotalSeconds:0} s");
             }
         }
     }
