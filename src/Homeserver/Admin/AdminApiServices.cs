@@ -16,6 +16,7 @@ public static class AdminApiServices
         services.AddSingleton<RoomPurgeStore>();
         services.AddSingleton<RoomShutdown>();
         services.AddSingleton<RoomDeletions>();
+        services.AddSingleton<ServerNotices>();
         services.AddSingleton<Http.IEndpoints, ServerStatusEndpoints>();
         services.AddSingleton<Http.IEndpoints, AdminUserEndpoints>();
         services.AddSingleton<Http.IEndpoints, AdminDeviceEndpoints>();
@@ -26,5 +27,6 @@ public static class AdminApiServices
         services.AddSingleton<Http.IEndpoints, AdminEventReportEndpoints>();
         services.AddSingleton<Http.IEndpoints, AdminMediaEndpoints>();
         services.AddSingleton<Http.IEndpoints, AdminMediaModerationEndpoints>();
+        services.AddSingleton<Http.IEndpoints, ServerNoticeEndpoints>();
     }
 }

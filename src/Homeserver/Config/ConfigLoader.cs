@@ -221,6 +221,8 @@ public static class ConfigLoader
                 throw new ConfigException("config keys 'registration_shared_secret' and 'registration.shared_secret' differ: set one of them");
             config.Registration.SharedSecret = synapseSecret;
         }
+        if (config.ServerNotices.SystemMxidLocalpart is { } noticesLocalpart && !UserId.TryParse($"@{noticesLocalpart}:{config.ServerName}", out _))
+            throw new ConfigException("config key 'server_notices.system_mxid_localpart' is not a valid user ID localpart");
         if (config.Registration.SharedSecret is { Length: < 16 })
             throw new ConfigException("config key 'registration.shared_secret' must be at least 16 characters");
         var hashing = config.Auth.PasswordHashing;

@@ -32,6 +32,7 @@ public sealed class HomeserverConfig
     public VoipConfig Voip { get; set; } = new();
     public EmailConfig Email { get; set; } = new();
     public IdentityServersConfig IdentityServers { get; set; } = new();
+    public ServerNoticesConfig ServerNotices { get; set; } = new();
     public List<string> AppServiceConfigFiles { get; set; } = [];
     public bool AppServiceLegacyAuthorization { get; set; }
 

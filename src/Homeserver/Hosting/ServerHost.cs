@@ -194,6 +194,7 @@ public static class ServerHost
         services.AddSingleton<IEndpoints, OpenIdEndpoints>();
         services.AddSingleton<IEndpoints, ProfileEndpoints>();
         services.AddSingleton<IEndpoints, AccountDataEndpoints>();
+        services.AddSingleton<RoomTags>();
         services.AddSingleton<IEndpoints, TagEndpoints>();
         services.AddSingleton<IEndpoints, SharedSecretRegistration>();
         services.AddSingleton<IEndpoints, RegistrationTokenAdminEndpoints>();
