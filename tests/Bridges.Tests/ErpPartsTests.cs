@@ -36,6 +36,33 @@ public sealed class ErpPartsTests
     public void Broken_templates_are_refused_when_read(string template) => Assert.Throws<FormatException>(() => Template.Parse(template));
 
     [Fact]
+    public void A_missing_value_renders_what_the_caller_says_and_a_null_one_renders_empty()
+    {
+        var missing = new List<string>();
+        var text = Template.Parse("{{customer}} / {{owner.phone}} / {{lines.5.sku}} / {{#each lines}}{{colour}}{{/each}} / {{note}}")
+            .Render(JsonNode.Parse("""{"customer":"ACME","owner":{},"lines":[{"sku":"A"}],"note":null}"""), path => { missing.Add(path); return $"<{path}?>"; });
+        Assert.Equal("ACME / <owner.phone?> / <lines.5.sku?> / <colour?> / ", text);
+        Assert.Equal(["owner.phone", "lines.5.sku", "colour"], missing);
+    }
+
+    [Theory]
+    [InlineData("webhooks:\n  port: abc\n", "line 2: webhooks.port: 'abc' is not a whole number")]
+    [InlineData("hooks:\n  - id: orders\n    rate_limit: 5\n", "line 3: hooks[0].rate_limit: unknown key (known here: id, system, secret, room, template")]
+    [InlineData("hooks:\n  - id: orders\n    rate_limit_per_minute: [1, 2]\n", "line 3: hooks[0].rate_limit_per_minute: this value is not a whole number")]
+    [InlineData("systems:\n  - users: jdoe\n", "line 2: systems[0].users: 'jdoe' is not a mapping of keys to values")]
+    [InlineData("appservice:\n  port: 1\n  sender: x\n", "line 3: appservice.sender: unknown key")]
+    public void Config_errors_name_the_yaml_key_and_what_it_takes_not_a_dotnet_type(string yaml, string expected)
+    {
+        var file = Path.GetTempFileName();
+        File.WriteAllText(file, yaml);
+        var error = Assert.Throws<BridgeConfigException>(() => BridgeConfig.Load<ErpBridgeConfig>(file)).Message;
+        File.Delete(file);
+        Assert.True(error.Contains(expected), error);
+        Assert.DoesNotContain("Matrix.", error);
+        Assert.DoesNotContain("Int32", error);
+    }
+
+    [Fact]
     public void The_outbox_keeps_deliveries_across_restarts_in_order_once_each()
     {
         var folder = Directory.CreateTempSubdirectory("outbox-").FullName;

@@ -82,20 +82,21 @@ public class BridgeConfig
             throw new BridgeConfigException($"{key} is required");
     }
 
-    /// <summary>Reads a bridge config: unknown keys and mistyped values are errors naming the line; then validated.</summary>
+    /// <summary>Reads a bridge config: unknown keys and mistyped values are errors naming the line and the key; then validated.</summary>
     public static T Load<T>(string path) where T : BridgeConfig, new()
     {
         if (!File.Exists(path))
             throw new BridgeConfigException($"config file '{path}' does not exist");
         T config;
+        var yaml = File.ReadAllText(path);
         try
         {
             config = new DeserializerBuilder().WithNamingConvention(UnderscoredNamingConvention.Instance).Build()
-                .Deserialize<T?>(File.ReadAllText(path)) ?? new T();
+                .Deserialize<T?>(yaml) ?? new T();
         }
         catch (YamlException e)
         {
-            throw new BridgeConfigException($"{path}, line {e.Start.Line}: {e.InnerException?.Message ?? e.Message}");
+            throw new BridgeConfigException($"{path}, {ConfigKeyPath.Explain(yaml, e, typeof(T))}");
         }
         var folder = Path.GetDirectoryName(Path.GetFullPath(path))!;
         if (config.AppService.Registration.Length > 0)

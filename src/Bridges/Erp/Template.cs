@@ -39,10 +39,14 @@ public sealed class Template
         return new Template(source, nodes, html);
     }
 
-    public string Render(JsonNode? data)
+    /// <param name="missing">
+    /// what to insert for a <c>{{value}}</c> whose path the data lacks (given the path); nothing when null. A path
+    /// present with a JSON <c>null</c> renders empty: that is the sender's statement, not a template mistake.
+    /// </param>
+    public string Render(JsonNode? data, Func<string, string>? missing = null)
     {
         var output = new StringBuilder();
-        Render(_nodes, data, output);
+        Render(_nodes, data, output, missing);
         return output.ToString();
     }
 
@@ -100,7 +104,7 @@ public sealed class Template
         return nodes;
     }
 
-    private void Render(List<Node> nodes, JsonNode? data, StringBuilder output)
+    private void Render(List<Node> nodes, JsonNode? data, StringBuilder output, Func<string, string>? missing)
     {
         foreach (var node in nodes)
             switch (node)
@@ -109,33 +113,44 @@ public sealed class Template
                     output.Append(text.Value);
                     break;
                 case Value value:
-                    var rendered = Scalar(Lookup(data, value.Path));
+                    var rendered = TryLookup(data, value.Path, out var found) ? Scalar(found) : missing?.Invoke(value.Path) ?? "";
                     output.Append(_html ? WebUtility.HtmlEncode(rendered) : rendered);
                     break;
                 case Each each:
                     foreach (var item in Lookup(data, each.Path) as JsonArray ?? [])
-                        Render(each.Body, item, output);
+                        Render(each.Body, item, output, missing);
                     break;
                 case If test:
-                    Render(IsTrue(Lookup(data, test.Path)) ? test.Then : test.Else, data, output);
+                    Render(IsTrue(Lookup(data, test.Path)) ? test.Then : test.Else, data, output, missing);
                     break;
             }
     }
 
     /// <summary>A dotted path (<c>order.lines.0.sku</c>) into the data; <c>.</c> is the data itself.</summary>
-    public static JsonNode? Lookup(JsonNode? data, string path)
+    public static JsonNode? Lookup(JsonNode? data, string path) => TryLookup(data, path, out var found) ? found : null;
+
+    /// <summary>Whether the data has the path (its value may be a JSON null), and its value.</summary>
+    private static bool TryLookup(JsonNode? data, string path, out JsonNode? found)
     {
+        found = data;
         if (path == ".")
-            return data;
-        var current = data;
+            return true;
         foreach (var part in path.Split('.'))
-            current = current switch
+        {
+            switch (found)
             {
-                JsonObject obj => obj[part],
-                JsonArray array when int.TryParse(part, NumberStyles.None, CultureInfo.InvariantCulture, out var i) && i < array.Count => array[i],
-                _ => null,
-            };
-        return current;
+                case JsonObject obj when obj.TryGetPropertyValue(part, out var next):
+                    found = next;
+                    break;
+                case JsonArray array when int.TryParse(part, NumberStyles.None, CultureInfo.InvariantCulture, out var i) && i < array.Count:
+                    found = array[i];
+                    break;
+                default:
+                    found = null;
+                    return false;
+            }
+        }
+        return true;
     }
 
     private static string Scalar(JsonNode? node) => node switch
