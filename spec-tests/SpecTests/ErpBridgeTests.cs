@@ -33,6 +33,8 @@ public sealed class ErpBridgeTests : IAsyncLifetime
     private ErpBridge _bridge = null!;
     private WebApplication _webhooks = null!;
     private ErpBridgeConfig _config = null!;
+    private Func<string, string> _configYaml = null!;
+    private bool _bridgeRunning;
     private LoggedInUser _alice = null!;
     private string _roomId = "";
     private MatrixClient C => new(_server.BaseUrl, _server.ServerName);
@@ -49,7 +51,7 @@ public sealed class ErpBridgeTests : IAsyncLifetime
             """);
         var configPath = Path.Combine(_dir, "erp-bridge.yaml");
         var (appServicePort, webhookPort) = (FreePorts.Next(), FreePorts.Next());
-        string Config(string room) => $"""
+        _configYaml = room => $"""
             homeserver:
               url: {_server.BaseUrl}
               server_name: {_server.ServerName}
@@ -85,6 +87,11 @@ public sealed class ErpBridgeTests : IAsyncLifetime
                 room: "{room}"
                 template: "{"{{"}text{"}}"}"
                 rate_limit_per_minute: 2
+              - id: seq
+                system: sap
+                secret: {Secret}
+                room: "{room}"
+                template: "{"{{"}n{"}}"}"
             commands:
               - name: order
                 system: sap
@@ -99,12 +106,12 @@ public sealed class ErpBridgeTests : IAsyncLifetime
                 body_pattern: "(?i)invoice"
             """;
         // The room must exist before the config names it: a first config only to write the registration.
-        await File.WriteAllTextAsync(configPath, Config("!placeholder:localhost"));
+        await File.WriteAllTextAsync(configPath, _configYaml("!placeholder:localhost"));
         BridgeRuntime.WriteRegistration(BridgeConfig.Load<ErpBridgeConfig>(configPath));
         await _server.StartAsync();
         _alice = await C.RegisterAsync();
         _roomId = (await C.PostAsync("/_matrix/client/v3/createRoom", new { preset = "public_chat" }, _alice.AccessToken)).Str("room_id");
-        await File.WriteAllTextAsync(configPath, Config(_roomId));
+        await File.WriteAllTextAsync(configPath, _configYaml(_roomId));
         _config = BridgeConfig.Load<ErpBridgeConfig>(configPath);
         await StartBridgeAsync();
     }
@@ -117,10 +124,14 @@ public sealed class ErpBridgeTests : IAsyncLifetime
         await _runtime.StartAsync();
         await _bridge.StartAsync(CancellationToken.None);
         _webhooks = await WebhookServer.StartAsync(_bridge, _config.Webhooks, CancellationToken.None);
+        _bridgeRunning = true;
     }
 
     private async Task StopBridgeAsync()
     {
+        if (!_bridgeRunning)
+            return;
+        _bridgeRunning = false;
         await _webhooks.DisposeAsync();
         await _runtime.DisposeAsync();
     }
@@ -165,15 +176,15 @@ public sealed class ErpBridgeTests : IAsyncLifetime
         return await _http.SendAsync(request);
     }
 
-    private async Task<List<JsonObject>> MessagesFromAsync(string sender)
+    private async Task<List<JsonObject>> MessagesFromAsync(string sender, string? roomId = null)
     {
-        var chunk = (await C.GetAsync($"/_matrix/client/v3/rooms/{_roomId}/messages?dir=b&limit=200", _alice.AccessToken)).Body!["chunk"]!.AsArray();
+        var chunk = (await C.GetAsync($"/_matrix/client/v3/rooms/{roomId ?? _roomId}/messages?dir=b&limit=200", _alice.AccessToken)).Body!["chunk"]!.AsArray();
         return chunk.OfType<JsonObject>().Where(e => e["sender"]?.GetValue<string>() == sender && e["type"]?.GetValue<string>() == "m.room.message").Reverse().ToList();
     }
 
     private static async Task WaitForAsync(Func<Task<bool>> condition, string what)
     {
-        var deadline = DateTime.UtcNow.AddSeconds(15);
+        var deadline = DateTime.UtcNow.AddSeconds(60);
         while (!await condition())
         {
             Assert.True(DateTime.UtcNow < deadline, $"timed out waiting: {what}");
@@ -268,6 +279,187 @@ public sealed class ErpBridgeTests : IAsyncLifetime
         Assert.Single(attempts.Select(a => a.Key).Distinct());
         Assert.Equal("invoice 17 approved", attempts[1].Body["content"]!["body"]!.GetValue<string>());
         Assert.Empty(Directory.GetFiles(outbox, "*.json"));
+    }
+
+    private async Task<List<string>> BodiesFromAsync(string sender, string? roomId = null) =>
+        (await MessagesFromAsync(sender, roomId)).Select(m => m["content"]!["body"]!.GetValue<string>()).ToList();
+
+    private async Task SendSequenceAsync(int from, int to)
+    {
+        for (var n = from; n <= to; n++)
+            Assert.Equal(HttpStatusCode.Accepted, (await WebhookAsync("seq", $$"""{"n":"{{n}}"}""")).StatusCode);
+    }
+
+    private static IEnumerable<string> Numbers(int from, int to) => Enumerable.Range(from, to - from + 1).Select(n => n.ToString());
+
+    [Fact]
+    public async Task Webhooks_keep_their_arrival_order_in_the_room_across_a_homeserver_outage()
+    {
+        await SendSequenceAsync(1, 10);
+        await _bridge.DeliverDueAsync(CancellationToken.None);
+        Assert.Equal(Numbers(1, 10), await BodiesFromAsync(SapUser));
+
+        await _server.KillAsync();
+        await SendSequenceAsync(11, 20);
+        await _bridge.DeliverDueAsync(CancellationToken.None);
+        await _server.StartAsync();
+        // Arriving after the recovery, while 11-20 wait for their next attempt: they must not overtake them.
+        await SendSequenceAsync(21, 30);
+        await _bridge.DeliverDueAsync(CancellationToken.None);
+        Assert.Equal(Numbers(1, 10), await BodiesFromAsync(SapUser));
+
+        _clock.Advance(TimeSpan.FromMinutes(5));
+        await _bridge.DeliverDueAsync(CancellationToken.None);
+        Assert.Equal(Numbers(1, 30), await BodiesFromAsync(SapUser));
+    }
+
+    [Fact]
+    public async Task Events_out_keep_their_order_per_system_across_an_erp_outage()
+    {
+        _erpDown = true;
+        await C.PutAsync($"/_matrix/client/v3/rooms/{_roomId}/send/m.room.message/{Guid.NewGuid():N}", new { msgtype = "m.text", body = "invoice 1" }, _alice.AccessToken);
+        var outbox = Path.Combine(_config.AppService.DataDir, "outbox");
+        await WaitForAsync(() => Task.FromResult(Directory.GetFiles(outbox, "*.json").Length == 1), "invoice 1 queued");
+        await _bridge.DeliverDueAsync(CancellationToken.None);
+        _erpDown = false;
+        await C.PutAsync($"/_matrix/client/v3/rooms/{_roomId}/send/m.room.message/{Guid.NewGuid():N}", new { msgtype = "m.text", body = "invoice 2" }, _alice.AccessToken);
+        await WaitForAsync(() => Task.FromResult(Directory.GetFiles(outbox, "*.json").Length == 2), "invoice 2 queued");
+        await _bridge.DeliverDueAsync(CancellationToken.None);
+        _clock.Advance(TimeSpan.FromMinutes(5));
+        await _bridge.DeliverDueAsync(CancellationToken.None);
+        Assert.Equal(["invoice 1", "invoice 1", "invoice 2"], _erpReceived.Select(r => r.Body["content"]!["body"]!.GetValue<string>()));
+    }
+
+    [Fact]
+    public async Task A_killed_bridge_or_homeserver_loses_no_acknowledged_webhook_and_keeps_the_order()
+    {
+        // The bridge as operators run it, a process of its own, killed with SIGKILL (no chance to flush anything).
+        await StopBridgeAsync();
+        var configPath = Path.Combine(_dir, "erp-bridge-process.yaml");
+        await File.WriteAllTextAsync(configPath, _configYaml(_roomId).Replace("tick_seconds: 5", "tick_seconds: 1").Replace("max_backoff_seconds: 60", "max_backoff_seconds: 2"));
+        var output = new StringBuilder();
+        var starts = 0;
+        async Task<System.Diagnostics.Process> StartAsync()
+        {
+            var started = ++starts;
+            var process = System.Diagnostics.Process.Start(new System.Diagnostics.ProcessStartInfo("dotnet", [typeof(ErpBridge).Assembly.Location, "--config", configPath])
+            {
+                RedirectStandardOutput = true,
+                RedirectStandardError = true,
+            })!;
+            process.OutputDataReceived += (_, e) => { lock (output) output.AppendLine(e.Data); };
+            process.ErrorDataReceived += (_, e) => { lock (output) output.AppendLine(e.Data); };
+            process.BeginOutputReadLine();
+            process.BeginErrorReadLine();
+            int Running()
+            {
+                lock (output)
+                    return output.ToString().Split("ERP bridge running").Length - 1;
+            }
+            await WaitForAsync(() => Task.FromResult(Running() == started || process.HasExited), "the bridge process started");
+            Assert.False(process.HasExited, output.ToString());
+            return process;
+        }
+        var bridge = await StartAsync();
+        try
+        {
+            await SendSequenceAsync(1, 10);
+            bridge.Kill();
+            await bridge.WaitForExitAsync();
+            bridge = await StartAsync();
+            await SendSequenceAsync(11, 20);
+            await _server.KillAsync();
+            await SendSequenceAsync(21, 30);
+            await _server.StartAsync();
+            bridge.Kill();
+            await bridge.WaitForExitAsync();
+            bridge = await StartAsync();
+            await SendSequenceAsync(31, 40);
+            await WaitForAsync(async () => (await BodiesFromAsync(SapUser)).Count >= 40, "all 40 acknowledged webhooks posted");
+            Assert.Equal(Numbers(1, 40), await BodiesFromAsync(SapUser));
+        }
+        finally
+        {
+            if (!bridge.HasExited)
+                bridge.Kill();
+            await bridge.WaitForExitAsync();
+        }
+    }
+
+    [Fact]
+    public async Task Unusable_rooms_are_reported_by_name_joined_when_invited_and_the_other_hooks_keep_serving()
+    {
+        var privateRoom = (await C.PostAsync("/_matrix/client/v3/createRoom", new { preset = "private_chat" }, _alice.AccessToken)).Str("room_id");
+        var typo = $"#no-such-room:{_server.ServerName}";
+        var extraHooks = $"""
+            hooks:
+              - id: private
+                system: sap
+                secret: {Secret}
+                room: "{privateRoom}"
+                template: "{"{{"}text{"}}"}"
+              - id: typo
+                system: sap
+                secret: {Secret}
+                room: "{typo}"
+                template: "{"{{"}text{"}}"}"
+
+            """;
+        await StopBridgeAsync();
+        var configPath = Path.Combine(_dir, "erp-bridge.yaml");
+        await File.WriteAllTextAsync(configPath, _configYaml(_roomId).Replace("\nhooks:\n", "\n" + extraHooks));
+        _config = BridgeConfig.Load<ErpBridgeConfig>(configPath);
+        await StartBridgeAsync();
+        lock (_problems)
+        {
+            Assert.Contains(_problems, p => p.Contains(typo) && p.Contains("hook typo") && p.Contains("names no room"));
+            Assert.Contains(_problems, p => p.Contains(privateRoom) && p.Contains("hook private") && p.Contains($"invite @erpbot:{_server.ServerName}"));
+        }
+
+        Assert.Equal(HttpStatusCode.Accepted, (await WebhookAsync("private", """{"text":"for the private room"}""")).StatusCode);
+        Assert.Equal(HttpStatusCode.Accepted, (await WebhookAsync("typo", """{"text":"for a room that is not there"}""")).StatusCode);
+        Assert.Equal(HttpStatusCode.Accepted, (await WebhookAsync("seq", """{"n":"still serving"}""")).StatusCode);
+        await _bridge.DeliverDueAsync(CancellationToken.None);
+        Assert.Equal(["still serving"], await BodiesFromAsync(SapUser));
+
+        await C.PostAsync($"/_matrix/client/v3/rooms/{privateRoom}/invite", new { user_id = $"@erpbot:{_server.ServerName}" }, _alice.AccessToken);
+        await WaitForAsync(async () =>
+        {
+            await _bridge.DeliverDueAsync(CancellationToken.None);
+            return (await BodiesFromAsync(SapUser, privateRoom)).Contains("for the private room");
+        }, "the webhook posted once the bridge was invited");
+        lock (_problems)
+            Assert.Contains(_problems, p => p.Contains(privateRoom) && p.Contains("usable now"));
+    }
+
+    [Fact]
+    public async Task Refused_webhooks_are_logged_with_hook_delivery_and_reason_but_never_the_secret_or_body()
+    {
+        const string body = """{"text":"confidential-body-marker"}""";
+        Assert.Equal(HttpStatusCode.Unauthorized, (await WebhookAsync("limited", body, delivery: "bad-signature-1", secret: "wrong-secret-wrong-secret")).StatusCode);
+        Assert.Equal(HttpStatusCode.Accepted, (await WebhookAsync("limited", body, delivery: "replayed-1")).StatusCode);
+        Assert.Equal(HttpStatusCode.Conflict, (await WebhookAsync("limited", body, delivery: "replayed-1")).StatusCode);
+        var huge = $$"""{"text":"{{new string('x', 1_100_000)}}"}""";
+        Assert.Equal(HttpStatusCode.RequestEntityTooLarge, (await WebhookAsync("limited", huge, delivery: "too-large-1")).StatusCode);
+        Assert.Equal(HttpStatusCode.Accepted, (await WebhookAsync("limited", body, delivery: "second-1")).StatusCode);
+        Assert.Equal((HttpStatusCode)429, (await WebhookAsync("limited", body, delivery: "flood-1")).StatusCode);
+        lock (_problems)
+        {
+            foreach (var (delivery, status) in new[] { ("bad-signature-1", "401"), ("replayed-1", "409"), ("too-large-1", "413"), ("flood-1", "429") })
+                Assert.Contains(_problems, p => p.Contains("hook limited") && p.Contains($"delivery {delivery}") && p.Contains($": {status} "));
+            Assert.DoesNotContain(_problems, p => p.Contains(Secret) || p.Contains("confidential-body-marker") || p.Contains("wrong-secret") || p.Contains("xxxx"));
+        }
+    }
+
+    [Fact]
+    public async Task A_template_field_missing_from_the_payload_shows_a_placeholder_and_is_logged()
+    {
+        var order = """{"order":{"id":"18","status":"open"}}""";
+        Assert.Equal(HttpStatusCode.Accepted, (await WebhookAsync("orders", order, delivery: "no-customer")).StatusCode);
+        await _bridge.DeliverDueAsync(CancellationToken.None);
+        Assert.Equal(["Order 18 for [missing order.customer] is now open"], await BodiesFromAsync(SapUser));
+        lock (_problems)
+            Assert.Contains(_problems, p => p.Contains("hook orders, delivery no-customer") && p.Contains("order.customer"));
     }
 
     public async Task DisposeAsync()

@@ -69,6 +69,25 @@ public sealed class Outbox
             return _items.Values.Where(i => i.NextAttempt <= now).OrderBy(i => i.Sequence).ToList();
     }
 
+    /// <summary>Every waiting delivery, due or not, in the order they were accepted.</summary>
+    public IReadOnlyList<OutboxItem> Waiting()
+    {
+        lock (_lock)
+            return _items.Values.OrderBy(i => i.Sequence).ToList();
+    }
+
+    /// <summary>Makes the waiting deliveries <paramref name="which"/> selects due at once (their receiver is back).</summary>
+    public void RetryNow(Func<OutboxItem, bool> which, DateTimeOffset now)
+    {
+        lock (_lock)
+            foreach (var item in _items.Values.Where(i => i.NextAttempt > now && which(i)).ToList())
+            {
+                var due = item with { NextAttempt = now };
+                Write(due);
+                _items[item.Id] = due;
+            }
+    }
+
     public void Complete(OutboxItem item)
     {
         lock (_lock)

@@ -20,7 +20,7 @@ public sealed partial class ErpBridge
         if (!text.StartsWith(Prefix, StringComparison.OrdinalIgnoreCase) || (text.Length > Prefix.Length && !char.IsWhiteSpace(text[Prefix.Length])))
             return;
         var words = text[Prefix.Length..].Split(' ', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
-        var available = _config.Commands.Where(c => c.Rooms.Count == 0 || c.Rooms.Any(r => _rooms.GetValueOrDefault(r) == message.RoomId)).ToList();
+        var available = _config.Commands.Where(c => c.Rooms.Count == 0 || c.Rooms.Any(r => _rooms.Names(r, message.RoomId))).ToList();
         var command = words.Length == 0 ? null : available.FirstOrDefault(c => c.Name.Equals(words[0], StringComparison.OrdinalIgnoreCase));
         if (command is null)
         {
@@ -56,8 +56,9 @@ public sealed partial class ErpBridge
             if (answer.IsSuccess)
             {
                 var (textTemplate, htmlTemplate) = _replyTemplates[command.Name];
-                reply = textTemplate.Render(answer.Json);
-                html = htmlTemplate?.Render(answer.Json);
+                var missing = MissingFields($"command {command.Name}");
+                reply = textTemplate.Render(answer.Json, missing);
+                html = htmlTemplate?.Render(answer.Json, missing);
             }
             else
                 reply = answer.Status == 404 ? $"{client.DisplayName} has no such record ({string.Join(' ', args)})." : $"{client.DisplayName} answered HTTP {answer.Status}; try again later.";

@@ -29,7 +29,7 @@ public sealed partial class ErpBridge
     private readonly WebhookGuard _guard;
     private readonly TimeProvider _clock;
     private readonly HttpClient _http;
-    private readonly Dictionary<string, string> _rooms = new(StringComparer.Ordinal);
+    private readonly ConfiguredRooms _rooms;
     private readonly Dictionary<string, (Template Text, Template? Html, Template? Mention)> _hookTemplates = new(StringComparer.Ordinal);
     private readonly Dictionary<string, (Template Text, Template? Html)> _replyTemplates = new(StringComparer.Ordinal);
     private readonly SemaphoreSlim _webhookLock = new(1, 1);
@@ -43,6 +43,8 @@ public sealed partial class ErpBridge
         _clock = clock;
         _http = http;
         _guard = new WebhookGuard(service.State, clock, TimeSpan.FromSeconds(config.Webhooks.ReplayWindowSeconds));
+        _rooms = new ConfiguredRooms(config, service);
+        _rooms.Problem += problem => Problem?.Invoke(problem);
         foreach (var hook in config.Hooks)
             _hookTemplates[hook.Id] = (Template.Parse(hook.Template), hook.HtmlTemplate is null ? null : Template.Parse(hook.HtmlTemplate, html: true),
                 hook.Mention is null ? null : Template.Parse(hook.Mention));
@@ -50,9 +52,10 @@ public sealed partial class ErpBridge
             _replyTemplates[command.Name] = (Template.Parse(command.Reply), command.HtmlReply is null ? null : Template.Parse(command.HtmlReply, html: true));
         service.OnEvent = HandleEventAsync;
         service.OnMessage = HandleMessageAsync;
+        service.OnInvite = HandleInviteAsync;
     }
 
-    /// <summary>Deliveries that failed (for the log): what, and why.</summary>
+    /// <summary>What went wrong (for the log): failed deliveries, refused webhooks, unusable rooms; what, and why.</summary>
     public event Action<string>? Problem;
 
     /// <summary>A signal that a delivery was queued, so the worker need not wait for its next tick.</summary>
@@ -61,22 +64,45 @@ public sealed partial class ErpBridge
     /// <summary>The Matrix user that speaks for an ERP system.</summary>
     public string SystemUserId(string systemId) => _config.UserId(systemId);
 
-    /// <summary>Resolves the configured rooms, sets up each system's user and joins it to the rooms it posts in.</summary>
+    /// <summary>
+    /// Sets up each system's user and prepares the configured rooms. A room that cannot be used yet is reported (by
+    /// name, with the hooks, subscriptions and commands using it) and joined once its users are invited; its webhooks
+    /// are still accepted and wait in the outbox, and every other room works meanwhile.
+    /// </summary>
     public async Task StartAsync(CancellationToken ct)
     {
-        foreach (var room in _config.Hooks.Select(h => h.Room).Concat(_config.Subscriptions.Select(s => s.Room)).Concat(_config.Commands.SelectMany(c => c.Rooms)).Distinct())
-            _rooms[room] = room.StartsWith('#')
-                ? await _service.Bot.ResolveAliasAsync(room, ct) ?? throw new BridgeConfigException($"the alias {room} names no room")
-                : room;
         foreach (var system in _config.Systems)
+            await _service.Intent(SystemUserId(system.Id)).SetDisplayNameAsync(system.DisplayName.Length > 0 ? system.DisplayName : system.Id, ct);
+        await _rooms.PrepareAllAsync(ct);
+    }
+
+    /// <summary>
+    /// One of the bridge's users is invited. To a configured room, it joins (then the other users the room needs) and
+    /// the deliveries waiting for that room go at once; the bridge's own user also joins any room a user of this
+    /// homeserver invites it to, where room admins can then manage webhooks.
+    /// </summary>
+    private async Task HandleInviteAsync(RoomEvent invite, CancellationToken ct)
+    {
+        try
         {
-            var intent = _service.Intent(SystemUserId(system.Id));
-            await intent.SetDisplayNameAsync(system.DisplayName.Length > 0 ? system.DisplayName : system.Id, ct);
-            foreach (var room in _config.Hooks.Where(h => h.System == system.Id).Select(h => _rooms[h.Room]).Distinct())
-                await intent.EnsureJoinedAsync(room, ct);
+            var configured = await _rooms.ConfiguredAsAsync(invite.RoomId, ct);
+            var local = invite.Sender.EndsWith(":" + _config.Homeserver.ServerName, StringComparison.Ordinal);
+            if (configured.Count == 0 && !(invite.StateKey == _service.Bot.UserId && local))
+                return;
+            await _service.Intent(invite.StateKey!).EnsureJoinedAsync(invite.RoomId, ct);
+            foreach (var room in configured)
+                if (await _rooms.PrepareAsync(room, ct))
+                {
+                    Problem?.Invoke($"room {room} ({_rooms.UsesOf(room)}) is usable now");
+                    _outbox.RetryNow(item => item.Kind == ToMatrix && HookOf(item)?.Room == room, _clock.GetUtcNow());
+                    Queued?.Invoke();
+                }
         }
-        foreach (var room in _config.Subscriptions.Select(s => _rooms[s.Room]).Distinct())
-            await _service.Bot.EnsureJoinedAsync(room, ct);
+        catch (Exception e) when (e is MatrixRequestException or HttpRequestException)
+        {
+            // Not rethrown: the homeserver would resend the transaction; the room is tried again at the next delivery.
+            Problem?.Invoke($"{invite.RoomId}: accepting the invitation of {invite.StateKey} failed ({e.Message})");
+        }
     }
 
     /// <summary>Maps <c>POST /hooks/{hookId}</c>.</summary>
@@ -86,19 +112,19 @@ public sealed partial class ErpBridge
     {
         var hookId = context.Request.RouteValues["hookId"] as string ?? "";
         var hook = _config.Hooks.FirstOrDefault(h => h.Id == hookId);
+        var headers = context.Request.Headers;
+        var deliveryId = headers[WebhookGuard.DeliveryHeader].ToString();
         if (hook is null)
         {
-            await AnswerAsync(context, new WebhookRejection(404, "no such hook"));
+            await RefuseAsync(context, hookId, deliveryId, new WebhookRejection(404, "no such hook"));
             return;
         }
         var body = await ReadBodyAsync(context.Request, _config.Webhooks.MaxBodyBytes, context.RequestAborted);
         if (body is null)
         {
-            await AnswerAsync(context, new WebhookRejection(413, $"the body is larger than {_config.Webhooks.MaxBodyBytes} bytes"));
+            await RefuseAsync(context, hookId, deliveryId, new WebhookRejection(413, $"the body is larger than {_config.Webhooks.MaxBodyBytes} bytes"));
             return;
         }
-        var headers = context.Request.Headers;
-        var deliveryId = headers[WebhookGuard.DeliveryHeader].ToString();
         await _webhookLock.WaitAsync(context.RequestAborted);
         try
         {
@@ -118,7 +144,7 @@ public sealed partial class ErpBridge
             }
             if (rejection is not null)
             {
-                await AnswerAsync(context, rejection);
+                await RefuseAsync(context, hookId, deliveryId, rejection);
                 return;
             }
             var id = $"hook:{hook.Id}:{deliveryId}";
@@ -150,8 +176,11 @@ public sealed partial class ErpBridge
         return buffer.ToArray();
     }
 
-    private static async Task AnswerAsync(HttpContext context, WebhookRejection rejection)
+    /// <summary>Answers a refused webhook and logs it: hook, delivery ID, status and reason, never the body or a secret.</summary>
+    private async Task RefuseAsync(HttpContext context, string hookId, string deliveryId, WebhookRejection rejection)
     {
+        Problem?.Invoke($"webhook refused: hook {WebhookGuard.Printable(hookId)}, delivery {(deliveryId.Length == 0 ? "(none)" : WebhookGuard.Printable(deliveryId))}, "
+            + $"from {context.Connection.RemoteIpAddress}: {rejection.Status} {rejection.Message}");
         context.Response.StatusCode = rejection.Status;
         if (rejection.RetryAfter is { } retryAfter)
             context.Response.Headers.RetryAfter = Math.Max(1, (int)Math.Ceiling(retryAfter.TotalSeconds)).ToString(System.Globalization.CultureInfo.InvariantCulture);
@@ -166,7 +195,7 @@ public sealed partial class ErpBridge
         var queued = false;
         foreach (var (subscription, i) in _config.Subscriptions.Select((s, i) => (s, i)))
         {
-            if (!_rooms.TryGetValue(subscription.Room, out var roomId) || roomId != e.RoomId || !subscription.EventTypes.Contains(e.Type))
+            if (!_rooms.Names(subscription.Room, e.RoomId) || !subscription.EventTypes.Contains(e.Type))
                 continue;
             if (subscription.BodyPattern is { } pattern && !Regex.IsMatch(e.Message?.Body ?? "", pattern, RegexOptions.None, TimeSpan.FromSeconds(1)))
                 continue;
@@ -183,14 +212,26 @@ public sealed partial class ErpBridge
         return Task.CompletedTask;
     }
 
-    /// <summary>Tries every delivery that is due; failed ones wait exponentially longer, refused ones are set aside.</summary>
+    /// <summary>
+    /// Tries every delivery that is due, in the order they arrived per lane (a room, or an ERP system): a delivery
+    /// that failed holds back the later ones of its lane until it is through, so an outage never reorders a room.
+    /// Failed ones wait exponentially longer; refused ones are set aside and no longer hold their lane.
+    /// </summary>
     public async Task DeliverDueAsync(CancellationToken ct)
     {
         await _deliveryLock.WaitAsync(ct);
         try
         {
-            foreach (var item in _outbox.Due(_clock.GetUtcNow()))
+            var now = _clock.GetUtcNow();
+            var held = new HashSet<string>(StringComparer.Ordinal);
+            foreach (var item in _outbox.Waiting())
             {
+                var lane = Lane(item);
+                if (held.Contains(lane) || item.NextAttempt > now)
+                {
+                    held.Add(lane);
+                    continue;
+                }
                 var error = item.Kind == ToMatrix ? await PostToRoomAsync(item, ct) : await SendToErpAsync(item, ct);
                 if (error is null)
                 {
@@ -205,6 +246,7 @@ public sealed partial class ErpBridge
                 }
                 var delay = TimeSpan.FromSeconds(Math.Min(_config.Delivery.MaxBackoffSeconds, _config.Delivery.TickSeconds * Math.Pow(2, item.Attempts)));
                 _outbox.Retry(item, error.Message, _clock.GetUtcNow(), delay);
+                held.Add(lane);
                 Problem?.Invoke($"delivery {item.Id} failed ({error.Message}); next attempt in {delay.TotalSeconds:0} s");
             }
         }
@@ -216,22 +258,32 @@ public sealed partial class ErpBridge
 
     private sealed record DeliveryError(string Message, bool Permanent);
 
+    private string Lane(OutboxItem item) => item.Kind == ToMatrix
+        ? "room " + (HookOf(item)?.Room ?? "")
+        : "system " + item.Payload["system"]?.GetValue<string>();
+
+    private ErpBridgeConfig.HookSection? HookOf(OutboxItem item) => _config.Hooks.FirstOrDefault(h => h.Id == item.Payload["hook"]?.GetValue<string>());
+
     private async Task<DeliveryError?> PostToRoomAsync(OutboxItem item, CancellationToken ct)
     {
-        var hook = _config.Hooks.FirstOrDefault(h => h.Id == item.Payload["hook"]?.GetValue<string>());
+        var hook = HookOf(item);
         if (hook is null)
             return new DeliveryError("its hook is no longer configured", Permanent: true);
-        var content = RenderWebhook(hook, item.Payload["body"]);
         var intent = _service.Intent(SystemUserId(hook.System));
         try
         {
-            await intent.EnsureJoinedAsync(_rooms[hook.Room], ct);
-            await intent.SendMessageAsync(_rooms[hook.Room], content, TransactionId(item.Id), ct);
+            if (await _rooms.ResolveAsync(hook.Room, ct) is not { } roomId)
+                return new DeliveryError($"the alias {hook.Room} names no room", Permanent: false);
+            var content = RenderWebhook(hook, item.Payload["body"], item.Payload["delivery"]?.GetValue<string>() ?? "");
+            await intent.EnsureJoinedAsync(roomId, ct);
+            await intent.SendMessageAsync(roomId, content, TransactionId(item.Id), ct);
             return null;
         }
         catch (MatrixRequestException e)
         {
-            return new DeliveryError($"the homeserver answered {e.Status} {e.Errcode}: {e.Message}", Permanent: e.Status is >= 400 and < 500 and not 429);
+            // A room the user may not join or post in yet waits for an invitation or a power level, like an outage.
+            var permanent = e.Status is >= 400 and < 500 and not (403 or 404 or 429);
+            return new DeliveryError($"the homeserver answered {e.Status} {e.Errcode}: {e.Message} (room {hook.Room})", permanent);
         }
         catch (Exception e) when (e is HttpRequestException or TaskCanceledException)
         {
@@ -240,11 +292,12 @@ public sealed partial class ErpBridge
     }
 
     /// <summary>The message for a webhook: the templates applied to its body, the responsible user mentioned.</summary>
-    public JsonObject RenderWebhook(ErpBridgeConfig.HookSection hook, JsonNode? body)
+    public JsonObject RenderWebhook(ErpBridgeConfig.HookSection hook, JsonNode? body, string deliveryId)
     {
         var (text, html, mention) = _hookTemplates[hook.Id];
-        var plain = text.Render(body);
-        var formatted = html?.Render(body) ?? WebUtility.HtmlEncode(plain).Replace("\n", "<br>");
+        var missing = MissingFields($"hook {hook.Id}, delivery {deliveryId}");
+        var plain = text.Render(body, missing);
+        var formatted = html?.Render(body, missing) ?? WebUtility.HtmlEncode(plain).Replace("\n", "<br>");
         var content = new JsonObject { ["msgtype"] = "m.text" };
         var mentioned = mention is null ? null : MatrixUser(_config.System(hook.System), mention.Render(body).Trim());
         if (mentioned is not null)
@@ -294,6 +347,16 @@ public sealed partial class ErpBridge
             return new DeliveryError($"{system.Id} is unreachable: {e.Message}", Permanent: false);
         }
     }
+
+    /// <summary>
+    /// What a template inserts for a field the data lacks: the configured placeholder, logged (with where it was
+    /// rendered) so a renamed field in the ERP's payload shows up instead of leaving a silent gap.
+    /// </summary>
+    private Func<string, string> MissingFields(string where) => field =>
+    {
+        Problem?.Invoke($"{where}: the template's field {{{{{field}}}}} is not in the data");
+        return _config.Templates.MissingField.Replace("{field}", field);
+    };
 
     private static string TransactionId(string itemId) => "erp-" + Hash(itemId);
     public static string IdempotencyKey(string itemId) => Hash(itemId);

@@ -12,6 +12,13 @@ public sealed class ErpBridgeConfig : BridgeConfig
     public List<HookSection> Hooks { get; set; } = [];
     public List<CommandSection> Commands { get; set; } = [];
     public List<SubscriptionSection> Subscriptions { get; set; } = [];
+    public TemplateSection Templates { get; set; } = new();
+
+    public sealed class TemplateSection
+    {
+        /// <summary>What a <c>{{field}}</c> the data lacks renders as (<c>{field}</c> is its path); each is also logged.</summary>
+        public string MissingField { get; set; } = "[missing {field}]";
+    }
 
     public sealed class WebhookSection
     {

@@ -83,5 +83,16 @@ public sealed class WebhookGuard(BridgeStateStore state, TimeProvider clock, Tim
         }
     }
 
+    /// <summary>A sender-chosen string made safe for a log line: control characters replaced, at most 200 characters.</summary>
+    public static string Printable(string text)
+    {
+        var cut = text.Length > 200 ? text[..200] + "..." : text;
+        return string.Create(cut.Length, cut, (span, source) =>
+        {
+            for (var i = 0; i < source.Length; i++)
+                span[i] = char.IsControl(source[i]) ? '?' : source[i];
+        });
+    }
+
     private static string SeenNs(string hookId) => "erp deliveries " + hookId;
 }
