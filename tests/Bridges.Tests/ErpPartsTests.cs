@@ -47,7 +47,7 @@ public sealed class ErpPartsTests
 
     [Theory]
     [InlineData("webhooks:\n  port: abc\n", "line 2: webhooks.port: 'abc' is not a whole number")]
-    [InlineData("hooks:\n  - id: orders\n    rate_limit: 5\n", "line 3: hooks[0].rate_limit: unknown key (known here: id, system, secret, room, template")]
+    [InlineData("hooks:\n  - id: orders\n    rate_limit: 5\n", "line 3: hooks[0].rate_limit: unknown key (known here: id, system, provider, secret, room, template")]
     [InlineData("hooks:\n  - id: orders\n    rate_limit_per_minute: [1, 2]\n", "line 3: hooks[0].rate_limit_per_minute: this value is not a whole number")]
     [InlineData("systems:\n  - users: jdoe\n", "line 2: systems[0].users: 'jdoe' is not a mapping of keys to values")]
     [InlineData("appservice:\n  port: 1\n  sender: x\n", "line 3: appservice.sender: unknown key")]
@@ -99,4 +99,48 @@ public sealed class ErpPartsTests
         var erp = BridgeConfig.Load<ErpBridgeConfig>(Path.Combine(source, "Erp/erp-bridge.sample.yaml"));
         Assert.Equal("/orders/{0}", Assert.Single(erp.Commands).Path);
     }
+}
+
+/// <summary>The JavaScript sandbox of transformation functions: what they may return, and what they cannot do.</summary>
+public sealed class PayloadTransformTests
+{
+    private static readonly TransformLimits Limits = new(TimeSpan.FromMilliseconds(500), 4_000_000, 32, 100_000);
+    private static readonly JsonNode Payload = JsonNode.Parse("""{"order":{"id":42,"lines":[{"qty":2,"price":10},{"qty":1,"price":5}]}}""")!;
+
+    private static RenderedMessage? Run(string code) => PayloadTransform.Parse(code, Limits).Run(Payload);
+
+    [Fact]
+    public void A_function_returns_text_a_message_or_nothing()
+    {
+        Assert.Equal("Order 42: 25", Run("result = 'Order ' + data.order.id + ': ' + data.order.lines.reduce((s, l) => s + l.qty * l.price, 0);")!.Plain);
+        var message = Run("result = { plain: 'Order 42', html: '<b>Order 42</b>', msgtype: 'm.notice' };")!;
+        Assert.Equal(("Order 42", "<b>Order 42</b>", "m.notice"), (message.Plain, message.Html, message.MsgType));
+        Assert.Null(Run("result = { plain: 'x', empty: true };"));
+        Assert.Null(Run("var unused = 1;"));
+    }
+
+    [Theory]
+    [InlineData("while (true) {}", "ran more than 100000 statements")]
+    [InlineData("function down(n) { return down(n + 1); } down(0);", "recursed deeper than 32")]
+    [InlineData("var hoard = []; for (;;) hoard.push(new Array(10000).fill('x'));", "")]
+    [InlineData("result = eval('1 + 1');", "")]
+    [InlineData("result = new Function('return 1')();", "")]
+    [InlineData("result = { html: 'no plain' };", "result.plain is missing")]
+    [InlineData("throw new Error('boom');", "boom")]
+    public void A_runaway_or_failing_function_is_stopped_with_the_reason(string code, string reason) =>
+        Assert.Contains(reason, Assert.Throws<TransformException>(() => Run(code)).Message);
+
+    [Fact]
+    public void A_function_is_stopped_at_its_time_limit_whatever_its_statement_budget() =>
+        Assert.Contains("took longer than 200 ms", Assert.Throws<TransformException>(() =>
+            PayloadTransform.Parse("while (true) {}", new TransformLimits(TimeSpan.FromMilliseconds(200), 4_000_000, 32, int.MaxValue)).Run(Payload)).Message);
+
+    [Fact]
+    public void The_sandbox_offers_no_clr_modules_files_network_or_timers() =>
+        Assert.Equal("undefined undefined undefined undefined undefined undefined undefined undefined",
+            Run("result = [typeof System, typeof importNamespace, typeof require, typeof fetch, typeof XMLHttpRequest, typeof process, typeof setTimeout, typeof clrHelper].join(' ');")!.Plain);
+
+    [Fact]
+    public void A_function_that_does_not_parse_is_refused_when_read() =>
+        Assert.Throws<FormatException>(() => PayloadTransform.Parse("result = {", Limits));
 }

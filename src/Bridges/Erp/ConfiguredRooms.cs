@@ -4,9 +4,10 @@ namespace Matrix.Bridges.Erp;
 
 /// <summary>
 /// The rooms the config names (IDs or aliases) and what uses each: hooks (their system's user posts there),
-/// subscriptions and commands (the bridge's own user listens there). Each is resolved and joined by the users it needs
-/// at start and again whenever one of them is invited. A room that cannot be used yet (an alias naming no room, a room
-/// its users were not invited to) is reported by name with what uses it, and the other rooms keep working.
+/// subscriptions and commands (the bridge's own user listens there) and feeds (the bridge's own user posts there).
+/// Each is resolved and joined by the users it needs at start and again whenever one of them is invited. A room that
+/// cannot be used yet (an alias naming no room, a room its users were not invited to) is reported by name with what
+/// uses it, and the other rooms keep working.
 /// </summary>
 public sealed class ConfiguredRooms
 {
@@ -26,6 +27,8 @@ public sealed class ConfiguredRooms
         foreach (var command in config.Commands)
             foreach (var room in command.Rooms)
                 Need(room, $"command {command.Name}", bot);
+        foreach (var feed in config.Feeds)
+            Need(feed.Room, $"feed {feed.Id}", bot);
     }
 
     private void Need(string room, string use, string userId)
@@ -82,9 +85,11 @@ public sealed class ConfiguredRooms
         return true;
     }
 
-    /// <summary>The room ID of a configured room, asking the homeserver for an alias not yet resolved; null when it names none.</summary>
+    /// <summary>The room ID a room ID or alias stands for, asking the homeserver for an alias not yet resolved; null when it names none.</summary>
     public async Task<string?> ResolveAsync(string room, CancellationToken ct)
     {
+        if (room.StartsWith('!'))
+            return room;
         if (IdOf(room) is { } known)
             return known;
         var roomId = await _service.Bot.ResolveAliasAsync(room, ct);

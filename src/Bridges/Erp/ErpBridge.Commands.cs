@@ -20,12 +20,17 @@ public sealed partial class ErpBridge
         if (!text.StartsWith(Prefix, StringComparison.OrdinalIgnoreCase) || (text.Length > Prefix.Length && !char.IsWhiteSpace(text[Prefix.Length])))
             return;
         var words = text[Prefix.Length..].Split(' ', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
+        if (words.Length > 0 && words[0].Split('\n')[0].Equals(WebhookCommand, StringComparison.OrdinalIgnoreCase))
+        {
+            await HandleWebhookCommandAsync(message, text[Prefix.Length..].Trim(), ct);
+            return;
+        }
         var available = _config.Commands.Where(c => c.Rooms.Count == 0 || c.Rooms.Any(r => _rooms.Names(r, message.RoomId))).ToList();
         var command = words.Length == 0 ? null : available.FirstOrDefault(c => c.Name.Equals(words[0], StringComparison.OrdinalIgnoreCase));
         if (command is null)
         {
-            var list = available.Count == 0 ? "No ERP commands are available in this room."
-                : "ERP commands here:\n" + string.Join("\n", available.Select(Usage));
+            var list = (available.Count == 0 ? "No ERP commands are available in this room."
+                : "ERP commands here:\n" + string.Join("\n", available.Select(Usage))) + (_config.GenericWebhooks.Enabled ? "\n" + WebhookUsage : "");
             await ReplyAsync(message, _service.Bot, list, null, ct);
             return;
         }

@@ -11,8 +11,9 @@ using Microsoft.AspNetCore.Routing;
 namespace Matrix.Bridges.Erp;
 
 /// <summary>
-/// The ERP hookup: webhooks from ERP systems posted into their rooms by one Matrix user per system, room commands
-/// answered from the systems' REST APIs, and room events matching a subscription posted to a system. Both
+/// The ERP hookup: webhooks from ERP systems (and GitHub, GitLab, Jira) posted into their rooms by one Matrix user per
+/// system, webhooks room admins create, RSS/Atom feeds, room commands answered from the systems' REST APIs, and room
+/// events matching a subscription posted to a system. Both
 /// directions go through the persisted <see cref="Outbox"/>: a webhook is answered 202 once stored, an event
 /// subscription is stored before the homeserver's transaction is acknowledged, and each delivery is retried with
 /// backoff until it arrives, under one idempotency key (a Matrix transaction ID, an <c>Idempotency-Key</c> header),
@@ -32,6 +33,9 @@ public sealed partial class ErpBridge
     private readonly ConfiguredRooms _rooms;
     private readonly Dictionary<string, (Template Text, Template? Html, Template? Mention)> _hookTemplates = new(StringComparer.Ordinal);
     private readonly Dictionary<string, (Template Text, Template? Html)> _replyTemplates = new(StringComparer.Ordinal);
+    private readonly Dictionary<string, PayloadTransform> _hookTransforms = new(StringComparer.Ordinal);
+    private readonly GenericWebhookStore _generic;
+    private readonly List<FeedPoller> _feeds;
     private readonly SemaphoreSlim _webhookLock = new(1, 1);
     private readonly SemaphoreSlim _deliveryLock = new(1, 1);
 
@@ -46,8 +50,14 @@ public sealed partial class ErpBridge
         _rooms = new ConfiguredRooms(config, service);
         _rooms.Problem += problem => Problem?.Invoke(problem);
         foreach (var hook in config.Hooks)
+        {
             _hookTemplates[hook.Id] = (Template.Parse(hook.Template), hook.HtmlTemplate is null ? null : Template.Parse(hook.HtmlTemplate, html: true),
                 hook.Mention is null ? null : Template.Parse(hook.Mention));
+            if (hook.Transform is not null)
+                _hookTransforms[hook.Id] = PayloadTransform.Parse(hook.Transform, config.Transforms.Limits);
+        }
+        _generic = new GenericWebhookStore(service.State);
+        _feeds = config.Feeds.Select(f => new FeedPoller(f, http, service.State, clock)).ToList();
         foreach (var command in config.Commands)
             _replyTemplates[command.Name] = (Template.Parse(command.Reply), command.HtmlReply is null ? null : Template.Parse(command.HtmlReply, html: true));
         service.OnEvent = HandleEventAsync;
@@ -94,7 +104,7 @@ public sealed partial class ErpBridge
                 if (await _rooms.PrepareAsync(room, ct))
                 {
                     Problem?.Invoke($"room {room} ({_rooms.UsesOf(room)}) is usable now");
-                    _outbox.RetryNow(item => item.Kind == ToMatrix && HookOf(item)?.Room == room, _clock.GetUtcNow());
+                    _outbox.RetryNow(item => item.Kind == ToMatrix && RoomOf(item) == room, _clock.GetUtcNow());
                     Queued?.Invoke();
                 }
         }
@@ -103,88 +113,6 @@ public sealed partial class ErpBridge
             // Not rethrown: the homeserver would resend the transaction; the room is tried again at the next delivery.
             Problem?.Invoke($"{invite.RoomId}: accepting the invitation of {invite.StateKey} failed ({e.Message})");
         }
-    }
-
-    /// <summary>Maps <c>POST /hooks/{hookId}</c>.</summary>
-    public void MapWebhooks(IEndpointRouteBuilder app) => app.MapPost("/hooks/{hookId}", HandleWebhookAsync);
-
-    private async Task HandleWebhookAsync(HttpContext context)
-    {
-        var hookId = context.Request.RouteValues["hookId"] as string ?? "";
-        var hook = _config.Hooks.FirstOrDefault(h => h.Id == hookId);
-        var headers = context.Request.Headers;
-        var deliveryId = headers[WebhookGuard.DeliveryHeader].ToString();
-        if (hook is null)
-        {
-            await RefuseAsync(context, hookId, deliveryId, new WebhookRejection(404, "no such hook"));
-            return;
-        }
-        var body = await ReadBodyAsync(context.Request, _config.Webhooks.MaxBodyBytes, context.RequestAborted);
-        if (body is null)
-        {
-            await RefuseAsync(context, hookId, deliveryId, new WebhookRejection(413, $"the body is larger than {_config.Webhooks.MaxBodyBytes} bytes"));
-            return;
-        }
-        await _webhookLock.WaitAsync(context.RequestAborted);
-        try
-        {
-            var rejection = _guard.Check(hook, headers[WebhookGuard.SignatureHeader], headers[WebhookGuard.TimestampHeader], deliveryId, body);
-            JsonNode? payload = null;
-            if (rejection is null)
-            {
-                try
-                {
-                    payload = JsonNode.Parse(body);
-                }
-                catch (System.Text.Json.JsonException)
-                {
-                }
-                if (payload is not JsonObject)
-                    rejection = new WebhookRejection(400, "the body is not a JSON object");
-            }
-            if (rejection is not null)
-            {
-                await RefuseAsync(context, hookId, deliveryId, rejection);
-                return;
-            }
-            var id = $"hook:{hook.Id}:{deliveryId}";
-            _outbox.Enqueue(id, ToMatrix, new JsonObject { ["hook"] = hook.Id, ["delivery"] = deliveryId, ["body"] = payload }, _clock.GetUtcNow());
-            _guard.MarkSeen(hook, deliveryId);
-        }
-        finally
-        {
-            _webhookLock.Release();
-        }
-        Queued?.Invoke();
-        context.Response.StatusCode = 202;
-        await context.Response.WriteAsJsonAsync(new { status = "accepted", delivery = deliveryId });
-    }
-
-    private static async Task<byte[]?> ReadBodyAsync(HttpRequest request, int limit, CancellationToken ct)
-    {
-        if (request.ContentLength > limit)
-            return null;
-        using var buffer = new MemoryStream();
-        var chunk = new byte[16384];
-        int read;
-        while ((read = await request.Body.ReadAsync(chunk, ct)) > 0)
-        {
-            if (buffer.Length + read > limit)
-                return null;
-            buffer.Write(chunk, 0, read);
-        }
-        return buffer.ToArray();
-    }
-
-    /// <summary>Answers a refused webhook and logs it: hook, delivery ID, status and reason, never the body or a secret.</summary>
-    private async Task RefuseAsync(HttpContext context, string hookId, string deliveryId, WebhookRejection rejection)
-    {
-        Problem?.Invoke($"webhook refused: hook {WebhookGuard.Printable(hookId)}, delivery {(deliveryId.Length == 0 ? "(none)" : WebhookGuard.Printable(deliveryId))}, "
-            + $"from {context.Connection.RemoteIpAddress}: {rejection.Status} {rejection.Message}");
-        context.Response.StatusCode = rejection.Status;
-        if (rejection.RetryAfter is { } retryAfter)
-            context.Response.Headers.RetryAfter = Math.Max(1, (int)Math.Ceiling(retryAfter.TotalSeconds)).ToString(System.Globalization.CultureInfo.InvariantCulture);
-        await context.Response.WriteAsJsonAsync(new { error = rejection.Message });
     }
 
     /// <summary>Room events matching a subscription are queued for their ERP system before the transaction is acknowledged.</summary>
@@ -259,73 +187,49 @@ public sealed partial class ErpBridge
     private sealed record DeliveryError(string Message, bool Permanent);
 
     private string Lane(OutboxItem item) => item.Kind == ToMatrix
-        ? "room " + (HookOf(item)?.Room ?? "")
+        ? "room " + RoomOf(item)
         : "system " + item.Payload["system"]?.GetValue<string>();
 
-    private ErpBridgeConfig.HookSection? HookOf(OutboxItem item) => _config.Hooks.FirstOrDefault(h => h.Id == item.Payload["hook"]?.GetValue<string>());
+    /// <summary>A message waiting for a room: the room (ID or configured alias), who posts it and what.</summary>
+    private static JsonObject Post(string room, string sender, JsonObject content) => new() { ["room"] = room, ["sender"] = sender, ["content"] = content };
+
+    private string RoomOf(OutboxItem item) => PostOf(item)?["room"]?.GetValue<string>() ?? "";
+
+    /// <summary>The message an item posts; outboxes written before messages were rendered on arrival hold the hook's payload instead.</summary>
+    private JsonObject? PostOf(OutboxItem item)
+    {
+        if (item.Payload["hook"]?.GetValue<string>() is not { } hookId)
+            return item.Payload;
+        var hook = _config.Hooks.FirstOrDefault(h => h.Id == hookId);
+        return hook is null ? null
+            : Post(hook.Room, SystemUserId(hook.System), RenderTemplates(hook, item.Payload["body"], item.Payload["delivery"]?.GetValue<string>() ?? ""));
+    }
 
     private async Task<DeliveryError?> PostToRoomAsync(OutboxItem item, CancellationToken ct)
     {
-        var hook = HookOf(item);
-        if (hook is null)
+        var post = PostOf(item);
+        var room = post?["room"]?.GetValue<string>() ?? "";
+        if (post?["sender"]?.GetValue<string>() is not { } sender || post["content"] is not JsonObject content)
             return new DeliveryError("its hook is no longer configured", Permanent: true);
-        var intent = _service.Intent(SystemUserId(hook.System));
+        var intent = _service.Intent(sender);
         try
         {
-            if (await _rooms.ResolveAsync(hook.Room, ct) is not { } roomId)
-                return new DeliveryError($"the alias {hook.Room} names no room", Permanent: false);
-            var content = RenderWebhook(hook, item.Payload["body"], item.Payload["delivery"]?.GetValue<string>() ?? "");
+            if (await _rooms.ResolveAsync(room, ct) is not { } roomId)
+                return new DeliveryError($"the alias {room} names no room", Permanent: false);
             await intent.EnsureJoinedAsync(roomId, ct);
-            await intent.SendMessageAsync(roomId, content, TransactionId(item.Id), ct);
+            await intent.SendMessageAsync(roomId, (JsonObject)content.DeepClone(), TransactionId(item.Id), ct);
             return null;
         }
         catch (MatrixRequestException e)
         {
             // A room the user may not join or post in yet waits for an invitation or a power level, like an outage.
             var permanent = e.Status is >= 400 and < 500 and not (403 or 404 or 429);
-            return new DeliveryError($"the homeserver answered {e.Status} {e.Errcode}: {e.Message} (room {hook.Room})", permanent);
+            return new DeliveryError($"the homeserver answered {e.Status} {e.Errcode}: {e.Message} (room {room})", permanent);
         }
         catch (Exception e) when (e is HttpRequestException or TaskCanceledException)
         {
             return new DeliveryError($"the homeserver is unreachable: {e.Message}", Permanent: false);
         }
-    }
-
-    /// <summary>The message for a webhook: the templates applied to its body, the responsible user mentioned.</summary>
-    public JsonObject RenderWebhook(ErpBridgeConfig.HookSection hook, JsonNode? body, string deliveryId)
-    {
-        var (text, html, mention) = _hookTemplates[hook.Id];
-        var missing = MissingFields($"hook {hook.Id}, delivery {deliveryId}");
-        var plain = text.Render(body, missing);
-        var formatted = html?.Render(body, missing) ?? WebUtility.HtmlEncode(plain).Replace("\n", "<br>");
-        var content = new JsonObject { ["msgtype"] = "m.text" };
-        var mentioned = mention is null ? null : MatrixUser(_config.System(hook.System), mention.Render(body).Trim());
-        if (mentioned is not null)
-        {
-            plain = $"{mentioned}: {plain}";
-            formatted = $"<a href=\"https://matrix.to/#/{Uri.EscapeDataString(mentioned)}\">{WebUtility.HtmlEncode(mentioned)}</a>: {formatted}";
-        }
-        content["body"] = plain;
-        content["format"] = "org.matrix.custom.html";
-        content["formatted_body"] = formatted;
-        content["m.mentions"] = mentioned is null ? new JsonObject() : new JsonObject { ["user_ids"] = new JsonArray(mentioned) };
-        return content;
-    }
-
-    /// <summary>
-    /// The Matrix user an ERP names: from the system's <c>users</c> map, a Matrix ID as is, else a local user by the
-    /// name (or an e-mail address's local part); null when nothing usable is named.
-    /// </summary>
-    private string? MatrixUser(ErpBridgeConfig.SystemSection system, string name)
-    {
-        if (name.Length == 0)
-            return null;
-        if (system.Users.TryGetValue(name, out var mapped))
-            return mapped;
-        if (name.StartsWith('@') && name.Contains(':'))
-            return name;
-        var localpart = (name.Contains('@') ? name[..name.IndexOf('@')] : name).ToLowerInvariant();
-        return Regex.IsMatch(localpart, "^[a-z0-9._=/+-]+$") ? $"@{localpart}:{_config.Homeserver.ServerName}" : null;
     }
 
     private async Task<DeliveryError?> SendToErpAsync(OutboxItem item, CancellationToken ct)

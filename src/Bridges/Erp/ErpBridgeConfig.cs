@@ -13,6 +13,35 @@ public sealed class ErpBridgeConfig : BridgeConfig
     public List<CommandSection> Commands { get; set; } = [];
     public List<SubscriptionSection> Subscriptions { get; set; } = [];
     public TemplateSection Templates { get; set; } = new();
+    public TransformSection Transforms { get; set; } = new();
+    public GenericWebhookSection GenericWebhooks { get; set; } = new();
+    public List<FeedSection> Feeds { get; set; } = [];
+
+    public sealed class TransformSection
+    {
+        public int TimeoutMs { get; set; } = 1000;
+        public long MemoryBytes { get; set; } = 8_000_000;
+        public int MaxRecursion { get; set; } = 64;
+        public int MaxStatements { get; set; } = 1_000_000;
+
+        public TransformLimits Limits => new(TimeSpan.FromMilliseconds(TimeoutMs), MemoryBytes, MaxRecursion, MaxStatements);
+    }
+
+    public sealed class GenericWebhookSection
+    {
+        public bool Enabled { get; set; } = true;
+        public int PowerLevel { get; set; } = 50;
+        public int RateLimitPerMinute { get; set; } = 60;
+        public bool AllowTransforms { get; set; } = true;
+    }
+
+    public sealed class FeedSection
+    {
+        public string Id { get; set; } = "";
+        public string Url { get; set; } = "";
+        public string Room { get; set; } = "";
+        public int IntervalSeconds { get; set; } = 600;
+    }
 
     public sealed class TemplateSection
     {
@@ -26,6 +55,8 @@ public sealed class ErpBridgeConfig : BridgeConfig
         public int Port { get; set; } = 29340;
         public int ReplayWindowSeconds { get; set; } = 300;
         public int MaxBodyBytes { get; set; } = 1_048_576;
+        /// <summary>How senders reach the listener (behind a proxy): the base of the URLs of room-created webhooks.</summary>
+        public string? PublicUrl { get; set; }
     }
 
     public sealed class DeliverySection
@@ -51,9 +82,11 @@ public sealed class ErpBridgeConfig : BridgeConfig
     {
         public string Id { get; set; } = "";
         public string System { get; set; } = "";
+        public string Provider { get; set; } = "erp";
         public string Secret { get; set; } = "";
         public string Room { get; set; } = "";
         public string Template { get; set; } = "";
+        public string? Transform { get; set; }
         public string? HtmlTemplate { get; set; }
         public string? Mention { get; set; }
         public int RateLimitPerMinute { get; set; } = 60;
@@ -114,10 +147,14 @@ public sealed class ErpBridgeConfig : BridgeConfig
             if (!Regex.IsMatch(hook.Id, "^[A-Za-z0-9_-]+$") || !hooks.Add(hook.Id))
                 throw new BridgeConfigException($"hooks[{i}].id must be unique letters, digits, _ or - (it is the URL /hooks/{{id}})");
             RequireSystem(hook.System, $"hooks[{i}].system");
+            if (!WebhookProvider.ByName.TryGetValue(hook.Provider, out var provider))
+                throw new BridgeConfigException($"hooks[{i}].provider must be one of {string.Join(", ", WebhookProvider.ByName.Keys)}");
             if (hook.Secret.Length < 16)
                 throw new BridgeConfigException($"hooks[{i}].secret must be at least 16 characters");
             Require(hook.Room, $"hooks[{i}].room");
-            Require(hook.Template, $"hooks[{i}].template");
+            if (provider.NeedsTemplate && hook.Transform is null)
+                Require(hook.Template, $"hooks[{i}].template");
+            CheckTransform(hook.Transform, $"hooks[{i}].transform");
             if (hook.RateLimitPerMinute < 1)
                 throw new BridgeConfigException($"hooks[{i}].rate_limit_per_minute must be at least 1");
             CheckTemplate(hook.Template, $"hooks[{i}].template");
@@ -126,8 +163,8 @@ public sealed class ErpBridgeConfig : BridgeConfig
         }
         foreach (var (command, i) in Commands.Select((c, i) => (c, i)))
         {
-            if (!Regex.IsMatch(command.Name, "^[a-z0-9_-]+$"))
-                throw new BridgeConfigException($"commands[{i}].name must be lowercase letters, digits, _ or -");
+            if (!Regex.IsMatch(command.Name, "^[a-z0-9_-]+$") || command.Name == ErpBridge.WebhookCommand)
+                throw new BridgeConfigException($"commands[{i}].name must be lowercase letters, digits, _ or - (and not '{ErpBridge.WebhookCommand}')");
             RequireSystem(command.System, $"commands[{i}].system");
             if (command.Method.ToUpperInvariant() is not ("GET" or "POST" or "PUT" or "PATCH" or "DELETE"))
                 throw new BridgeConfigException($"commands[{i}].method must be GET, POST, PUT, PATCH or DELETE");
@@ -148,7 +185,45 @@ public sealed class ErpBridgeConfig : BridgeConfig
                 throw new BridgeConfigException($"subscriptions[{i}].method must be POST or PUT");
             CheckPattern(subscription.BodyPattern, $"subscriptions[{i}].body_pattern");
         }
+        ValidateExtras();
     }
+
+    private void ValidateExtras()
+    {
+        if (Transforms.TimeoutMs < 1 || Transforms.MemoryBytes < 100_000 || Transforms.MaxRecursion < 1 || Transforms.MaxStatements < 1)
+            throw new BridgeConfigException("transforms: timeout_ms, max_recursion and max_statements at least 1, memory_bytes at least 100000");
+        if (GenericWebhooks.RateLimitPerMinute < 1)
+            throw new BridgeConfigException("generic_webhooks.rate_limit_per_minute must be at least 1");
+        if (Webhooks.PublicUrl is { } publicUrl && (!Uri.TryCreate(publicUrl, UriKind.Absolute, out var listener) || listener.Scheme is not ("http" or "https")))
+            throw new BridgeConfigException("webhooks.public_url must be an http(s) URL");
+        var feeds = new HashSet<string>(StringComparer.Ordinal);
+        foreach (var (feed, i) in Feeds.Select((f, i) => (f, i)))
+        {
+            if (!Regex.IsMatch(feed.Id, "^[A-Za-z0-9_-]+$") || !feeds.Add(feed.Id))
+                throw new BridgeConfigException($"feeds[{i}].id must be unique letters, digits, _ or -");
+            if (!Uri.TryCreate(feed.Url, UriKind.Absolute, out var url) || url.Scheme is not ("http" or "https"))
+                throw new BridgeConfigException($"feeds[{i}].url must be an http(s) URL");
+            Require(feed.Room, $"feeds[{i}].room");
+            if (feed.IntervalSeconds < 10)
+                throw new BridgeConfigException($"feeds[{i}].interval_seconds must be at least 10");
+        }
+    }
+
+    private void CheckTransform(string? code, string key)
+    {
+        try
+        {
+            if (code is not null)
+                PayloadTransform.Parse(code, Transforms.Limits);
+        }
+        catch (FormatException e)
+        {
+            throw new BridgeConfigException($"{key}: {e.Message}");
+        }
+    }
+
+    /// <summary>The public base URL of the webhook listener.</summary>
+    public string WebhookBaseUrl => (Webhooks.PublicUrl ?? $"http://{Webhooks.BindAddress}:{Webhooks.Port}").TrimEnd('/');
 
     private static void CheckTemplate(string? source, string key)
     {

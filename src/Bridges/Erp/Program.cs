@@ -3,8 +3,8 @@ using Matrix.Bridges.Erp;
 
 // The ERP hookup bridge: ErpBridge --config erp-bridge.yaml [--generate-registration]
 //   --generate-registration  write the registration file the homeserver must list, and exit
-// Otherwise it serves the application-service API, the webhooks (POST /hooks/{id} on webhooks.bind_address:port)
-// and delivers the outbox, until stopped (Ctrl+C / SIGTERM).
+// Otherwise it serves the application-service API, the webhooks (POST /hooks/{id} and /webhook/{token} on
+// webhooks.bind_address:port), polls the feeds and delivers the outbox, until stopped (Ctrl+C / SIGTERM).
 var (config, exitCode) = BridgeCommandLine.Prepare<ErpBridgeConfig>(args, "erp-bridge.yaml");
 if (config is null)
     return exitCode;
@@ -24,7 +24,7 @@ try
 {
     await bridge.StartAsync(stop.Token);
 }
-catch (Exception e) when (e is BridgeConfigException or MatrixRequestException or HttpRequestException)
+catch (Exception e) when (e is MatrixRequestException or HttpRequestException)
 {
     Console.Error.WriteLine($"could not set up the bridge's users and rooms: {e.Message}");
     return 1;
@@ -36,6 +36,7 @@ try
 {
     while (!stop.IsCancellationRequested)
     {
+        await bridge.PollFeedsAsync(stop.Token);
         await bridge.DeliverDueAsync(stop.Token);
         await wake.WaitAsync(TimeSpan.FromSeconds(config.Delivery.TickSeconds), stop.Token);
     }
