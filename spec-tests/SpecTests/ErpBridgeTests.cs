@@ -770,6 +770,24 @@ public sealed class ErpBridgeTests : IAsyncLifetime
         Assert.Equal(expected.Order(), (await BodiesFromAsync(bot)).Order());
     }
 
+    [Fact]
+    public async Task A_config_error_names_the_yaml_key_and_the_bridge_exits_2()
+    {
+        var configPath = Path.Combine(_dir, "erp-bridge-bad.yaml");
+        await File.WriteAllTextAsync(configPath, _configYaml(_roomId).Replace("rate_limit_per_minute: 2", "rate_limit_per_minute: ten"));
+        using var bridge = System.Diagnostics.Process.Start(new System.Diagnostics.ProcessStartInfo("dotnet", [typeof(ErpBridge).Assembly.Location, "--config", configPath])
+        {
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+        })!;
+        var error = await bridge.StandardError.ReadToEndAsync();
+        await bridge.WaitForExitAsync();
+        Assert.Equal(2, bridge.ExitCode);
+        Assert.Contains("hooks[1].rate_limit_per_minute: 'ten' is not a whole number", error);
+        Assert.DoesNotContain("System.", error);
+        Assert.DoesNotContain("Matrix.", error);
+    }
+
     public async Task DisposeAsync()
     {
         await StopBridgeAsync();

@@ -47,7 +47,7 @@ public sealed class FeedPoller(ErpBridgeConfig.FeedSection feed, HttpClient http
         if (response.Content.Headers.ContentLength > MaxBytes)
             throw new HttpRequestException($"the feed is larger than {MaxBytes} bytes");
         await using var body = await response.Content.ReadAsStreamAsync(ct);
-        var settings = new XmlReaderSettings { DtdProcessing = DtdProcessing.Prohibit, XmlResolver = null, MaxCharactersInDocument = MaxBytes, Async = true };
+        var settings = new XmlReaderSettings { DtdProcessing = DtdProcessing.Prohibit, XmlResolver = null, MaxCharactersInDocument = MaxBytes };
         using var reader = XmlReader.Create(body, settings);
         var document = SyndicationFeed.Load(reader);
         var items = document.Items.Select(Item).ToList();
