@@ -15,8 +15,9 @@ public static class AdminApiServices
         services.AddSingleton<BlockedRoomStore>();
         services.AddSingleton<RoomPurgeStore>();
         services.AddSingleton<RoomShutdown>();
-        services.AddSingleton<RoomDeletions>();
+        services.AddSingleton<AdminTasks>();
         services.AddSingleton<ServerNotices>();
+        services.AddSingleton<HistoryPurgeStore>();
         services.AddSingleton<Http.IEndpoints, ServerStatusEndpoints>();
         services.AddSingleton<Http.IEndpoints, AdminUserEndpoints>();
         services.AddSingleton<Http.IEndpoints, AdminDeviceEndpoints>();
@@ -28,5 +29,6 @@ public static class AdminApiServices
         services.AddSingleton<Http.IEndpoints, AdminMediaEndpoints>();
         services.AddSingleton<Http.IEndpoints, AdminMediaModerationEndpoints>();
         services.AddSingleton<Http.IEndpoints, ServerNoticeEndpoints>();
+        services.AddSingleton<Http.IEndpoints, AdminHistoryPurgeEndpoints>();
     }
 }

@@ -13,9 +13,10 @@ namespace Matrix.Homeserver.Admin;
 /// the background, with status by ID and by room), and blocking a room.
 /// </summary>
 public sealed class AdminRoomDeleteEndpoints(
-    AdminAuth auth, RoomShutdown shutdown, RoomDeletions deletions, BlockedRoomStore blocked, RoomStore rooms, UserStore users, Database db, JsonBody json,
+    AdminAuth auth, RoomShutdown shutdown, AdminTasks tasks, BlockedRoomStore blocked, RoomStore rooms, UserStore users, Database db, JsonBody json,
     HomeserverConfig config, IHostApplicationLifetime lifetime, ILogger<AdminRoomDeleteEndpoints> logger) : IEndpoints
 {
+    private const string Kind = "delete_room";
     private const string DefaultRoomName = "Content Violation Notification";
     private const string DefaultMessage = "Sharing illegal content on this server is not permitted and rooms in violation will be blocked.";
 
@@ -48,45 +49,35 @@ public sealed class AdminRoomDeleteEndpoints(
         var request = await ReadRequestAsync(context);
         if (!request.Block && await db.ReadAsync(s => rooms.GetRoomAsync(s, roomId), context.RequestAborted) is null)
             throw MatrixException.NotFound($"Unknown room id {roomId}.");
-        var deletion = deletions.TryStart(roomId) ?? throw new MatrixException(400, "M_UNKNOWN", $"History purge already in progress for {roomId}");
-        _ = Task.Run(() => RunAsync(deletion, admin.UserId.Value, request, lifetime.ApplicationStopping));
-        await context.WriteJsonAsync(new JsonObject { ["delete_id"] = deletion.DeleteId });
-    }
-
-    private async Task RunAsync(RoomDeletions.Deletion deletion, string admin, RoomShutdownRequest request, CancellationToken ct)
-    {
-        try
+        var deletion = tasks.TryStart(Kind, roomId, "shutting_down") ?? throw new MatrixException(400, "M_UNKNOWN", $"History purge already in progress for {roomId}");
+        var stopping = lifetime.ApplicationStopping;
+        tasks.Run(deletion, async task =>
         {
-            deletion.Result = await shutdown.ShutDownAsync(deletion.RoomId, admin, request, ct);
+            task.Result = await shutdown.ShutDownAsync(roomId, admin.UserId.Value, request, stopping);
             if (request.Purge)
             {
-                deletion.Status = "purging";
-                await shutdown.PurgeAsync(deletion.RoomId, request.ForcePurge, ct);
+                task.Status = "purging";
+                await shutdown.PurgeAsync(roomId, request.ForcePurge, stopping);
             }
-            deletions.End(deletion, "complete");
-        }
-        catch (Exception e)
-        {
-            logger.LogError(e, "Deleting {RoomId} failed", deletion.RoomId);
-            deletions.End(deletion, "failed", e is MatrixException ? e.Message : "Internal error");
-        }
+        }, logger);
+        await context.WriteJsonAsync(new JsonObject { ["delete_id"] = deletion.Id });
     }
 
     private async Task StatusOfRoomAsync(HttpContext context)
     {
         await auth.RequireAdminAsync(context);
         var roomId = RoomEndpoints.RoomIdFromRoute(context);
-        var found = deletions.OfRoom(roomId);
+        var found = tasks.OfRoom(Kind, roomId);
         if (found.Count == 0)
             throw MatrixException.NotFound($"No delete task for room_id '{roomId}' found");
-        await context.WriteJsonAsync(new JsonObject { ["results"] = new JsonArray(found.Select(d => (JsonNode)d.ToJson(withId: true)).ToArray()) });
+        await context.WriteJsonAsync(new JsonObject { ["results"] = new JsonArray(found.Select(d => (JsonNode)StatusJson(d, withId: true)).ToArray()) });
     }
 
     private async Task StatusAsync(HttpContext context)
     {
         await auth.RequireAdminAsync(context);
-        var deletion = deletions.Find(context.Route("deleteId")) ?? throw MatrixException.NotFound($"delete id '{context.Route("deleteId")}' not found");
-        await context.WriteJsonAsync(deletion.ToJson(withId: false));
+        var deletion = tasks.Find(Kind, context.Route("deleteId")) ?? throw MatrixException.NotFound($"delete id '{context.Route("deleteId")}' not found");
+        await context.WriteJsonAsync(StatusJson(deletion, withId: false));
     }
 
     private async Task BlockStatusAsync(HttpContext context)
@@ -105,6 +96,18 @@ public sealed class AdminRoomDeleteEndpoints(
         await db.WriteAsync(s => block ? blocked.BlockAsync(s, roomId, admin.UserId.Value) : blocked.UnblockAsync(s, roomId), context.RequestAborted);
         logger.LogWarning("{Admin} {Action} {RoomId}", admin.UserId.Value, block ? "blocked" : "unblocked", roomId);
         await context.WriteJsonAsync(new JsonObject { ["block"] = block });
+    }
+
+    private static JsonObject StatusJson(AdminTask deletion, bool withId)
+    {
+        var body = new JsonObject();
+        if (withId)
+            body["delete_id"] = deletion.Id;
+        body["status"] = deletion.Status;
+        if (deletion.Error is { } error)
+            body["error"] = error;
+        body["shutdown_room"] = (deletion.Result as RoomShutdownResult ?? new RoomShutdownResult([], [], [], null)).ToJson();
+        return body;
     }
 
     private async Task<RoomShutdownRequest> ReadRequestAsync(HttpContext context)

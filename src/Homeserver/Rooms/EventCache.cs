@@ -43,6 +43,14 @@ public sealed class EventCache(Database db, RoomStore rooms)
             }
     }
 
+    public void Forget(IEnumerable<string> eventIds)
+    {
+        lock (_lock)
+            foreach (var eventId in eventIds)
+                if (_entries.Remove(eventId, out var node))
+                    _order.Remove(node);
+    }
+
     public Pdu? TryGet(string eventId)
     {
         lock (_lock)

@@ -85,6 +85,18 @@ public sealed partial class EventSpine(
     }
 
     /// <summary>
+    /// Deletes some of a room's events (an admin's history purge): <paramref name="delete"/> removes their rows in one
+    /// transaction under the room's lock and names them, then the cache forgets them.
+    /// </summary>
+    public async Task<List<string>> DeleteEventsAsync(string roomId, Func<DbSession, Task<List<string>>> delete, CancellationToken ct)
+    {
+        using var _ = await locks.AcquireAsync(roomId, ct);
+        var deleted = await db.WriteAsync(delete, ct);
+        events.Forget(deleted);
+        return deleted;
+    }
+
+    /// <summary>
     /// Whether the user may be joined to the room as far as memory tells without a read: false only when the room's
     /// loaded snapshot shows they are not.
     /// </summary>
