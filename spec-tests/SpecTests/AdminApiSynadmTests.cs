@@ -5,7 +5,7 @@ namespace Matrix.SpecTests;
 
 /// <summary>
 /// The admin API as an operator uses it: Debian's synadm (0.38) runs its everyday user, room (including make_admin and
-/// delete), media (list, protect, quarantine, delete, purge), regtok and version commands.
+/// delete), history (purge, purge-status), media (list, protect, quarantine, delete, purge), regtok and version commands.
 /// </summary>
 public abstract class AdminApiSynadmTests(ServerFixture fixture)
 {
@@ -41,6 +41,9 @@ public abstract class AdminApiSynadmTests(ServerFixture fixture)
         Assert.Equal($"Room of {localpart}", (await synadm.RunAsync("room", "details", roomId))["name"]!.GetValue<string>());
         Assert.Equal([userId], (await synadm.RunAsync("room", "members", roomId))["members"]!.AsArray().Select(m => m!.GetValue<string>()));
         Assert.Contains((await synadm.RunAsync("room", "state", roomId))["state"]!.AsArray(), e => e!["type"]!.GetValue<string>() == "m.room.name");
+        var purgeId = (await synadm.RunAsync("history", "purge", roomId, "--before-ts", DateTimeOffset.UtcNow.ToUnixTimeMilliseconds().ToString(),
+            "--delete-local"))["purge_id"]!.GetValue<string>();
+        Assert.Contains((await synadm.RunAsync("history", "purge-status", purgeId))["status"]!.GetValue<string>(), new[] { "active", "complete" });
 
         var upload = await new MediaClient(fixture.Server.BaseUrl).UploadAsync(new byte[5], "text/plain", user.Str("access_token"), "notes.txt");
         var mediaId = upload.Str("content_uri").Split('/')[^1];
