@@ -65,6 +65,25 @@ public abstract class AdminApiServerNoticeTests(string engine) : IAsyncLifetime
     }
 
     [Fact]
+    public async Task Synadm_sends_notices_to_one_user_or_to_every_user_a_pattern_matches()
+    {
+        Assert.True(SynadmCli.IsInstalled, "synadm is not installed: apt-get install synadm (test.sh does)");
+        var admin = await RegistrationTests.CreateAdminAsync(C);
+        var adminId = (await C.GetAsync("/_matrix/client/v3/account/whoami", admin)).Str("user_id");
+        var tag = MatrixClient.UniqueName("staff").ToLowerInvariant();
+        var first = await C.RegisterAsync($"{tag}-a");
+        var second = await C.RegisterAsync($"{tag}-b");
+        using var synadm = new SynadmCli(_server.BaseUrl, C.ServerName, adminId, admin);
+
+        var one = await synadm.RunListAsync("notice", "send", first.UserId, "Password expiry on Friday");
+        Assert.StartsWith("$", Assert.Single(one)!["event_id"]!.GetValue<string>());
+        var many = await synadm.RunListAsync("notice", "send", "--regex", $"@{tag}-.*", "Office closed on Monday");
+        Assert.Equal(2, many.Count);
+        foreach (var user in new[] { first, second })
+            Assert.Single((await C.GetAsync("/_matrix/client/v3/sync", user.AccessToken)).Body!["rooms"]!["invite"]!.AsObject());
+    }
+
+    [Fact]
     public async Task Notices_are_for_admins_to_send_to_existing_local_users()
     {
         var admin = await RegistrationTests.CreateAdminAsync(C);

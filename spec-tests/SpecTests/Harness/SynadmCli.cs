@@ -32,7 +32,12 @@ public sealed class SynadmCli : IDisposable
     /// Runs a command; the last JSON object it printed (synadm prints what it is about to change before the result,
     /// and exits 0 even when the server refused).
     /// </summary>
-    public async Task<JsonObject> RunAsync(params string[] arguments)
+    public async Task<JsonObject> RunAsync(params string[] arguments) => (await RunForLastAsync('{', arguments)).AsObject();
+
+    /// <summary>Runs a command that answers a list (one answer per request it made); the last JSON array it printed.</summary>
+    public async Task<JsonArray> RunListAsync(params string[] arguments) => (await RunForLastAsync('[', arguments)).AsArray();
+
+    private async Task<JsonNode> RunForLastAsync(char opening, string[] arguments)
     {
         var info = new ProcessStartInfo(Executable, ["-c", _configPath, "--batch", "-o", "json", .. arguments])
         {
@@ -43,10 +48,10 @@ public sealed class SynadmCli : IDisposable
         var stderr = process.StandardError.ReadToEndAsync();
         var stdout = await process.StandardOutput.ReadToEndAsync().WaitAsync(TimeSpan.FromSeconds(60));
         await process.WaitForExitAsync();
-        var last = stdout.Split('\n').LastOrDefault(line => line.StartsWith('{'));
+        var last = stdout.Split('\n').LastOrDefault(line => line.StartsWith(opening));
         Assert.True(process.ExitCode == 0 && last is not null,
             $"synadm {string.Join(' ', arguments)} (exit {process.ExitCode}):\n{stdout}\n{await stderr}");
-        return JsonNode.Parse(last!)!.AsObject();
+        return JsonNode.Parse(last!)!;
     }
 
     public void Dispose() => File.Delete(_configPath);
