@@ -507,6 +507,51 @@ public sealed class FederationTests(TwoServersSqlitePostgres fixture) : IClassFi
     }
 
     [Fact]
+    public async Task The_admin_api_lists_federation_destinations_their_rooms_and_failures_and_resets_a_failing_one()
+    {
+        var admin = await RegistrationTests.CreateAdminAsync(A);
+        var alice = await A.RegisterAsync();
+        var bob = await B.RegisterAsync();
+        var roomId = await RoomTests.CreateRoomAsync(A, alice, new { preset = "public_chat" });
+        Assert.Equal(200, (await B.PostAsync($"/_matrix/client/v3/join/{RoomTests.R(roomId)}?via={Uri.EscapeDataString(NameA)}", new { }, bob.AccessToken)).Status);
+        const string Destinations = "/_synapse/admin/v1/federation/destinations";
+        var destination = $"{Destinations}/{Uri.EscapeDataString(NameB)}";
+
+        var list = await A.GetAsync(Destinations, admin);
+        Assert.Contains(list.Body!["destinations"]!.AsArray(), d => d!["destination"]!.GetValue<string>() == NameB);
+        Assert.Equal(list.Body["total"]!.GetValue<int>(), list.Body["destinations"]!.AsArray().Count);
+        Assert.Contains((await A.GetAsync($"{destination}/rooms", admin)).Body!["rooms"]!.AsArray(), r => r!["room_id"]!.GetValue<string>() == roomId);
+        Assert.Equal(0, (await A.GetAsync(destination, admin)).Body!["retry_last_ts"]!.GetValue<long>());
+        Assert.Equal(400, (await A.PostAsync($"{destination}/reset_connection", new { }, admin)).Status);
+        Assert.Equal(404, (await A.GetAsync($"{Destinations}/nowhere.example", admin)).Status);
+        Assert.Equal(403, (await A.GetAsync(Destinations, alice.AccessToken)).Status);
+
+        await fixture.Servers[1].KillAsync();
+        await RoomTests.SendAsync(A, alice, roomId, "while B is down");
+        var failing = await EventuallyAsync(async () => (await A.GetAsync(destination, admin)).Body!, d => d["retry_last_ts"]!.GetValue<long>() > 0);
+        Assert.True(failing["retry_interval"]!.GetValue<long>() > 0);
+        Assert.NotNull(failing["failure_ts"]);
+        await fixture.Servers[1].StartAsync();
+        Assert.Equal(200, (await A.PostAsync($"{destination}/reset_connection", new { }, admin)).Status);
+        Assert.Contains("while B is down", await MessageBodiesAsync(B, bob, roomId, 1));
+        await EventuallyAsync(async () => (await A.GetAsync(destination, admin)).Body!, d => d["retry_last_ts"]!.GetValue<long>() == 0);
+    }
+
+    /// <summary>Polls until the condition holds (at most a minute: generous for a loaded machine).</summary>
+    private static async Task<System.Text.Json.Nodes.JsonNode> EventuallyAsync(Func<Task<System.Text.Json.Nodes.JsonNode>> read,
+        Func<System.Text.Json.Nodes.JsonNode, bool> condition)
+    {
+        for (var attempt = 0; ; attempt++)
+        {
+            var value = await read();
+            if (condition(value))
+                return value;
+            Assert.True(attempt < 600, $"still {value.ToJsonString()}");
+            await Task.Delay(100);
+        }
+    }
+
+    [Fact]
     public async Task End_to_end_keys_device_lists_and_to_device_messages_cross_servers()
     {
         var alice = new TestDevice(await A.RegisterAsync());

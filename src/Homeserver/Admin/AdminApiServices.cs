@@ -18,6 +18,7 @@ public static class AdminApiServices
         services.AddSingleton<AdminTasks>();
         services.AddSingleton<ServerNotices>();
         services.AddSingleton<HistoryPurgeStore>();
+        services.AddSingleton<AdminFederationStore>();
         services.AddSingleton<Http.IEndpoints, ServerStatusEndpoints>();
         services.AddSingleton<Http.IEndpoints, AdminUserEndpoints>();
         services.AddSingleton<Http.IEndpoints, AdminDeviceEndpoints>();
@@ -30,5 +31,6 @@ public static class AdminApiServices
         services.AddSingleton<Http.IEndpoints, AdminMediaModerationEndpoints>();
         services.AddSingleton<Http.IEndpoints, ServerNoticeEndpoints>();
         services.AddSingleton<Http.IEndpoints, AdminHistoryPurgeEndpoints>();
+        services.AddSingleton<Http.IEndpoints, AdminFederationEndpoints>();
     }
 }

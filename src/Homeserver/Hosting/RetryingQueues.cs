@@ -5,6 +5,9 @@ namespace Matrix.Homeserver.Hosting;
 /// <summary>What one pass over a queue did.</summary>
 public enum QueuePass { Sent, Empty, Failed }
 
+/// <summary>How a queue's other end fares: since when its passes fail, the last failure, and the wait before the next try.</summary>
+public sealed record QueueHealth(DateTimeOffset? FailingSince, DateTimeOffset? LastFailure, TimeSpan Backoff);
+
 /// <summary>
 /// One worker per queue key (a federation destination, an application service) over queues kept in the database:
 /// <see cref="Wake"/> runs the queue's passes until it is empty; a failed pass backs off exponentially up to a cap, and
@@ -18,7 +21,17 @@ public sealed class RetryingQueues(Func<string, CancellationToken, Task<QueuePas
         public readonly SemaphoreSlim Running = new(1, 1);
         public TimeSpan Backoff = TimeSpan.Zero;
         public DateTimeOffset RetryAt = DateTimeOffset.MinValue;
+        public DateTimeOffset? FailingSince;
+        public DateTimeOffset? LastFailure;
         public int Pending;
+
+        public void Recovered()
+        {
+            Backoff = TimeSpan.Zero;
+            RetryAt = DateTimeOffset.MinValue;
+            FailingSince = null;
+            LastFailure = null;
+        }
     }
 
     private readonly ConcurrentDictionary<string, Queue> _queues = new(StringComparer.Ordinal);
@@ -30,16 +43,19 @@ public sealed class RetryingQueues(Func<string, CancellationToken, Task<QueuePas
         _ = Task.Run(() => DrainAsync(key, queue));
     }
 
-    /// <summary>The other end showed it is back: retry now if it was backing off.</summary>
+    /// <summary>The other end showed it is back (or an admin says so): retry now if it was backing off.</summary>
     public void ResetBackoff(string key)
     {
         if (_queues.TryGetValue(key, out var queue) && queue.Backoff > TimeSpan.Zero)
         {
-            queue.Backoff = TimeSpan.Zero;
-            queue.RetryAt = DateTimeOffset.MinValue;
+            queue.Recovered();
             Wake(key);
         }
     }
+
+    /// <summary>The health of a key's queue, or null when it was never worked on.</summary>
+    public QueueHealth? HealthOf(string key) =>
+        _queues.TryGetValue(key, out var queue) ? new QueueHealth(queue.FailingSince, queue.LastFailure, queue.Backoff) : null;
 
     private async Task DrainAsync(string key, Queue queue)
     {
@@ -58,11 +74,14 @@ public sealed class RetryingQueues(Func<string, CancellationToken, Task<QueuePas
                     break;
                 if (pass == QueuePass.Sent)
                 {
-                    queue.Backoff = TimeSpan.Zero;
+                    queue.Recovered();
                     continue;
                 }
+                var now = clock.GetUtcNow();
+                queue.FailingSince ??= now;
+                queue.LastFailure = now;
                 queue.Backoff = queue.Backoff == TimeSpan.Zero ? firstBackoff : TimeSpan.FromTicks(Math.Min(queue.Backoff.Ticks * 2, maxBackoff.Ticks));
-                queue.RetryAt = clock.GetUtcNow() + queue.Backoff;
+                queue.RetryAt = now + queue.Backoff;
             }
         }
         catch (OperationCanceledException) when (stopping.IsCancellationRequested)

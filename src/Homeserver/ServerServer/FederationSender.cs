@@ -79,8 +79,11 @@ public sealed class FederationSender(Database db, FederationClient client, Strea
             Wake(destination);
     }
 
-    /// <summary>A request from a destination shows it is back: retry it now.</summary>
+    /// <summary>A request from a destination shows it is back (or an admin resets its connection): retry it now.</summary>
     public void DestinationIsUp(string server) => Queues.ResetBackoff(server);
+
+    /// <summary>How sending to a destination fares, or null when nothing was sent to it since start-up.</summary>
+    public QueueHealth? HealthOf(string server) => Queues.HealthOf(server);
 
     /// <summary>
     /// The server of a membership change's target, told even when none of its users is joined (a rescinded invite, a
