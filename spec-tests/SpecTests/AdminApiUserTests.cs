@@ -287,6 +287,32 @@ public abstract class AdminApiUserTests(ServerFixture fixture)
         Assert.Equal("M_INVALID_USERNAME", (await C.GetAsync($"{V1}/username_available?username=bad%20name", admin)).Errcode);
         Assert.Equal("M_MISSING_PARAM", (await C.GetAsync($"{V1}/username_available", admin)).Errcode);
     }
+
+    [Fact]
+    public async Task An_admins_rate_limit_override_applies_to_the_users_requests_and_zero_lifts_the_limit()
+    {
+        var admin = await RegistrationTests.CreateAdminAsync(C);
+        var user = await C.RegisterAsync();
+        var path = $"/_synapse/admin/v1/users/{Uri.EscapeDataString(user.UserId)}/override_ratelimit";
+        Assert.Empty((await C.GetAsync(path, admin)).Body!.AsObject());
+
+        var set = await C.PostAsync(path, new { messages_per_second = 1, burst_count = 1 }, admin);
+        Assert.Equal(1, set.Body!["messages_per_second"]!.GetValue<int>());
+        Assert.Equal(1, (await C.GetAsync(path, admin)).Body!["burst_count"]!.GetValue<int>());
+        var limited = await Task.WhenAll(Enumerable.Range(0, 20).Select(_ => C.GetAsync("/_matrix/client/v3/account/whoami", user.AccessToken)));
+        Assert.Contains(limited, r => r is { Status: 429, Errcode: "M_LIMIT_EXCEEDED" });
+
+        Assert.Equal(200, (await C.PostAsync(path, new { messages_per_second = 0, burst_count = 0 }, admin)).Status);
+        var unlimited = await Task.WhenAll(Enumerable.Range(0, 50).Select(_ => C.GetAsync("/_matrix/client/v3/account/whoami", user.AccessToken)));
+        Assert.All(unlimited, r => Assert.Equal(200, r.Status));
+
+        Assert.Empty((await C.DeleteAsync(path, null, admin)).Body!.AsObject());
+        Assert.Empty((await C.GetAsync(path, admin)).Body!.AsObject());
+        Assert.Equal("M_INVALID_PARAM", (await C.PostAsync(path, new { messages_per_second = -1 }, admin)).Errcode);
+        Assert.Equal("M_INVALID_PARAM", (await C.PostAsync(path, new { burst_count = "ten" }, admin)).Errcode);
+        Assert.Equal(403, (await C.GetAsync(path, user.AccessToken)).Status);
+        Assert.Equal(404, (await C.GetAsync($"/_synapse/admin/v1/users/{Uri.EscapeDataString($"@nobody{Guid.NewGuid():N}:{C.ServerName}")}/override_ratelimit", admin)).Status);
+    }
 }
 
 public sealed class AdminApiUserTestsSqlite(SqliteServer f) : AdminApiUserTests(f), IClassFixture<SqliteServer>;

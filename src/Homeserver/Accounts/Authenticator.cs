@@ -76,7 +76,8 @@ public sealed class Authenticator(
         if (user.IsGuest != 0 && !GuestAccess.Allows(context))
             throw GuestAccess.Forbidden();
 
-        limiter.Check("client", row.UserId, config.RateLimits.ClientRequests);
+        if (user.RequestLimit(config.RateLimits.ClientRequests) is { } limit)
+            limiter.Check("client", row.UserId, limit);
         if (row.Used == 0 && row.RefreshTokenHash is not null)
             // The first use of a refreshed access token retires the refresh token it replaced.
             await db.WriteAsync(async s =>

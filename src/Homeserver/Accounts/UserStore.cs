@@ -19,6 +19,17 @@ public sealed class UserRow
     public string? UserType { get; init; }
     /// <summary>Deactivated with <c>erase</c> (GDPR erasure), as the admin API reports it.</summary>
     public long Erased { get; init; }
+    /// <summary>The user's own request rate (Synapse's override_ratelimit <c>messages_per_second</c>), or null for the server's.</summary>
+    public long? RatelimitPerSecond { get; init; }
+    public long? RatelimitBurst { get; init; }
+
+    /// <summary>The request rate limit of this user: the admin's override (none when either number is 0, as Synapse), else the server's.</summary>
+    public Config.RateLimitConfig? RequestLimit(Config.RateLimitConfig serverLimit) => (RatelimitPerSecond, RatelimitBurst ?? 0) switch
+    {
+        (null, _) => serverLimit,
+        (0, _) or (_, 0) => null,
+        var (perSecond, burst) => new Config.RateLimitConfig { PerSecond = perSecond.Value, Burst = burst },
+    };
 }
 
 public sealed class UserStore(AccessTokenCache tokens)
@@ -64,6 +75,10 @@ public sealed class UserStore(AccessTokenCache tokens)
 
     public Task SetErasedAsync(DbSession s, string userId) =>
         UpdateAsync(s, "UPDATE users SET erased = 1 WHERE user_id = @userId", new { userId });
+
+    /// <summary>Sets (or with nulls removes) the user's own rate limit.</summary>
+    public Task SetRateLimitAsync(DbSession s, string userId, long? perSecond, long? burst) =>
+        UpdateAsync(s, "UPDATE users SET ratelimit_per_second = @perSecond, ratelimit_burst = @burst WHERE user_id = @userId", new { userId, perSecond, burst });
 
     /// <summary>Undoes a deactivation (an administrator's); the account has no password until one is set.</summary>
     public Task ReactivateAsync(DbSession s, string userId) =>

@@ -32,5 +32,6 @@ public static class AdminApiServices
         services.AddSingleton<Http.IEndpoints, ServerNoticeEndpoints>();
         services.AddSingleton<Http.IEndpoints, AdminHistoryPurgeEndpoints>();
         services.AddSingleton<Http.IEndpoints, AdminFederationEndpoints>();
+        services.AddSingleton<Http.IEndpoints, AdminRateLimitEndpoints>();
     }
 }

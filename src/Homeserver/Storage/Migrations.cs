@@ -554,6 +554,11 @@ public static class Migrations
             ALTER TABLE media ADD COLUMN quarantined_by TEXT NULL;
             ALTER TABLE media ADD COLUMN safe_from_quarantine BIGINT NOT NULL DEFAULT 0;
             """),
+        // A user's own request rate limit set by an admin (Synapse's override_ratelimit); zero for both means none.
+        (20, """
+            ALTER TABLE users ADD COLUMN ratelimit_per_second BIGINT NULL;
+            ALTER TABLE users ADD COLUMN ratelimit_burst BIGINT NULL;
+            """),
     ];
 
     /// <summary>
