@@ -313,6 +313,43 @@ public abstract class AdminApiUserTests(ServerFixture fixture)
         Assert.Equal(403, (await C.GetAsync(path, user.AccessToken)).Status);
         Assert.Equal(404, (await C.GetAsync($"/_synapse/admin/v1/users/{Uri.EscapeDataString($"@nobody{Guid.NewGuid():N}:{C.ServerName}")}/override_ratelimit", admin)).Status);
     }
+
+    [Fact]
+    public async Task An_admin_logs_in_as_a_user_without_a_device_of_theirs_until_the_admin_logs_out_everywhere()
+    {
+        var adminToken = await RegistrationTests.CreateAdminAsync(C);
+        var adminId = (await C.GetAsync("/_matrix/client/v3/account/whoami", adminToken)).Str("user_id");
+        var user = await C.RegisterAsync();
+        var path = $"/_synapse/admin/v1/users/{Uri.EscapeDataString(user.UserId)}/login";
+        var devicesBefore = (await C.GetAsync("/_matrix/client/v3/devices", user.AccessToken)).Body!["devices"]!.AsArray().Count;
+
+        var puppet = (await C.PostAsync(path, new { }, adminToken)).Str("access_token");
+        Assert.Equal(user.UserId, (await C.GetAsync("/_matrix/client/v3/account/whoami", puppet)).Str("user_id"));
+        var roomId = await RoomTests.CreateRoomAsync(C, new LoggedInUser(user.UserId, puppet, "", "", user.Localpart));
+        Assert.Contains(roomId, (await C.GetAsync("/_matrix/client/v3/joined_rooms", user.AccessToken)).Body!["joined_rooms"]!.AsArray()
+            .Select(r => r!.GetValue<string>()));
+        Assert.Equal(devicesBefore, (await C.GetAsync("/_matrix/client/v3/devices", user.AccessToken)).Body!["devices"]!.AsArray().Count);
+
+        var shortLived = (await C.PostAsync(path, new { valid_until_ms = DateTimeOffset.UtcNow.AddSeconds(2).ToUnixTimeMilliseconds() }, adminToken))
+            .Str("access_token");
+        Assert.Equal(200, (await C.GetAsync("/_matrix/client/v3/account/whoami", shortLived)).Status);
+        for (var attempt = 0; (await C.GetAsync("/_matrix/client/v3/account/whoami", shortLived)).Status != 401; attempt++)
+        {
+            Assert.True(attempt < 600, "the token outlived valid_until_ms by a minute");
+            await Task.Delay(100);
+        }
+
+        Assert.Equal(200, (await C.PostAsync("/_matrix/client/v3/logout/all", new { }, adminToken)).Status);
+        Assert.Equal(401, (await C.GetAsync("/_matrix/client/v3/account/whoami", puppet)).Status);
+        Assert.Equal(200, (await C.GetAsync("/_matrix/client/v3/account/whoami", user.AccessToken)).Status);
+
+        var admin2 = await RegistrationTests.CreateAdminAsync(C);
+        var admin2Id = (await C.GetAsync("/_matrix/client/v3/account/whoami", admin2)).Str("user_id");
+        Assert.Equal("M_INVALID_PARAM", (await C.PostAsync($"/_synapse/admin/v1/users/{Uri.EscapeDataString(admin2Id)}/login", new { }, admin2)).Errcode);
+        Assert.Equal("M_INVALID_PARAM", (await C.PostAsync(path, new { valid_until_ms = 1 }, admin2)).Errcode);
+        Assert.Equal(403, (await C.PostAsync(path, new { }, user.AccessToken)).Status);
+        Assert.NotEqual(adminId, admin2Id);
+    }
 }
 
 public sealed class AdminApiUserTestsSqlite(SqliteServer f) : AdminApiUserTests(f), IClassFixture<SqliteServer>;

@@ -185,6 +185,18 @@ public sealed class AccountService(
         return await IssueTokensAsync(s, userId, deviceId, wantsRefreshToken, predecessorHash: null, now);
     }
 
+    /// <summary>
+    /// An access token for an admin to act as the user (Synapse's login as a user), valid until <paramref name="validUntilMs"/>
+    /// if given: no device of the user's is made or shown, and the token goes when the admin logs out everywhere.
+    /// </summary>
+    public async Task<string> IssuePuppetTokenAsync(string admin, string userId, long? validUntilMs, CancellationToken ct)
+    {
+        var accessToken = Secrets.NewToken("mat_");
+        await db.WriteAsync(s => tokens.InsertPuppetTokenAsync(s, Secrets.Hash(accessToken), userId, "ADMIN_" + Secrets.NewDeviceId(), admin, Now, validUntilMs), ct);
+        logger.LogWarning("{Admin} logged in as {UserId}", admin, userId);
+        return accessToken;
+    }
+
     private async Task<LoginSession> IssueTokensAsync(DbSession s, string userId, string deviceId, bool withRefreshToken, string? predecessorHash, long now)
     {
         var accessToken = Secrets.NewToken("mat_");

@@ -36,6 +36,13 @@ public sealed class TokenStore(AccessTokenCache cache)
             VALUES (@tokenHash, @userId, @deviceId, @now, @expiresTs, @refreshTokenHash, 0)
             """, new { tokenHash, userId, deviceId, now, expiresTs, refreshTokenHash });
 
+    /// <summary>An admin's token acting as the user, on a device ID of no device of theirs.</summary>
+    public Task InsertPuppetTokenAsync(DbSession s, string tokenHash, string userId, string deviceId, string admin, long now, long? expiresTs) =>
+        s.ExecuteAsync("""
+            INSERT INTO access_tokens (token_hash, user_id, device_id, created_ts, expires_ts, refresh_token_hash, used, puppeted_by)
+            VALUES (@tokenHash, @userId, @deviceId, @now, @expiresTs, NULL, 0, @admin)
+            """, new { tokenHash, userId, deviceId, now, expiresTs, admin });
+
     /// <summary>
     /// An access token with its user, in one query (every authenticated request asks). The user's columns start at
     /// <c>is_admin</c>, never null: Dapper maps a part whose first column is null to no object at all.
@@ -98,7 +105,7 @@ public sealed class TokenStore(AccessTokenCache cache)
 
     public async Task DeleteForUserAsync(DbSession s, string userId)
     {
-        await WriteAsync(s, "DELETE FROM access_tokens WHERE user_id = @userId", new { userId });
+        await WriteAsync(s, "DELETE FROM access_tokens WHERE user_id = @userId OR puppeted_by = @userId", new { userId });
         await s.ExecuteAsync("DELETE FROM refresh_tokens WHERE user_id = @userId", new { userId });
         await s.ExecuteAsync("DELETE FROM login_tokens WHERE user_id = @userId", new { userId });
     }

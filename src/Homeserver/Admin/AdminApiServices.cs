@@ -33,5 +33,6 @@ public static class AdminApiServices
         services.AddSingleton<Http.IEndpoints, AdminHistoryPurgeEndpoints>();
         services.AddSingleton<Http.IEndpoints, AdminFederationEndpoints>();
         services.AddSingleton<Http.IEndpoints, AdminRateLimitEndpoints>();
+        services.AddSingleton<Http.IEndpoints, AdminLoginAsUserEndpoints>();
     }
 }

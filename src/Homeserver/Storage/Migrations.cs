@@ -559,6 +559,11 @@ public static class Migrations
             ALTER TABLE users ADD COLUMN ratelimit_per_second BIGINT NULL;
             ALTER TABLE users ADD COLUMN ratelimit_burst BIGINT NULL;
             """),
+        // Tokens an admin took to act as a user (Synapse's login as a user): no device of the user's, gone when the admin logs out everywhere.
+        (21, """
+            ALTER TABLE access_tokens ADD COLUMN puppeted_by TEXT NULL;
+            CREATE INDEX access_tokens_puppeted_by ON access_tokens (puppeted_by);
+            """),
     ];
 
     /// <summary>
