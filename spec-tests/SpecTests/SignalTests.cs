@@ -5,8 +5,8 @@ namespace Matrix.SpecTests;
 
 /// <summary>
 /// Signals as a service manager sends them: SIGTERM answers waiting long-polls at once and exits by itself; SIGHUP
-/// reloads logging and rate limits from the config file, says what it reloaded and what needs a restart, and leaves
-/// everything as it was when the file is invalid.
+/// reloads logging, rate limits, application services and renewed TLS certificates, says what it reloaded and what
+/// needs a restart, and leaves everything as it was when the file is invalid.
 /// </summary>
 public abstract class SignalTests(string engine)
 {
@@ -82,6 +82,52 @@ public abstract class SignalTests(string engine)
         var refused = await LogEntryAsync(server, e => e["message"]!.GetValue<string>().Contains("is invalid, nothing was changed"));
         Assert.Equal("error", refused["level"]!.GetValue<string>());
         Assert.Contains("logging.format", refused["message"]!.GetValue<string>());
+    }
+
+    [Fact]
+    public async Task Sighup_reloads_application_services_and_renewed_tls_certificates()
+    {
+        await using var database = await TestDatabase.CreateAsync(engine);
+        var certificates = new TestCertificates(Directory.CreateTempSubdirectory("hs-ca-").FullName);
+        await using var server = new HomeserverProcess(database.Yaml, tls: certificates);
+        await server.StartAsync();
+        var c = new MatrixClient(server.BaseUrl, server.ServerName);
+        var servedBefore = await ServedCertificateAsync(server.ServerName);
+        var registration = Path.Combine(server.DataDir, "late-bridge.yaml");
+        await File.WriteAllTextAsync(registration, """
+            id: late-bridge
+            url: null
+            as_token: late-bridge-as-token
+            hs_token: late-bridge-hs-token
+            sender_localpart: latebot
+            namespaces:
+              users:
+                - exclusive: true
+                  regex: '@late_.*'
+            """);
+        Assert.Equal(401, (await c.GetAsync($"{V3}/account/whoami", "late-bridge-as-token")).Status);
+
+        certificates.IssueForLoopback(server.DataDir);
+        server.UpdateConfig($"app_service_config_files:\n  - {registration}\n");
+        server.Signal("HUP");
+        await Eventually.HoldsAsync(async () => (await c.GetAsync($"{V3}/account/whoami", "late-bridge-as-token")).Status == 200,
+            () => $"the application service after SIGHUP, in:\n{server.Output}");
+        Assert.Equal($"@latebot:{server.ServerName}", (await c.GetAsync($"{V3}/account/whoami", "late-bridge-as-token")).Str("user_id"));
+        Assert.Equal("M_EXCLUSIVE", (await c.PostAsync($"{V3}/register", new { username = "late_someone", password = "a password 123",
+            auth = new { type = "m.login.dummy" } })).Errcode);
+        var servedAfter = await ServedCertificateAsync(server.ServerName);
+        Assert.NotEqual(servedBefore, servedAfter);
+    }
+
+    /// <summary>The serial number of the certificate a TLS listener presents to a new connection.</summary>
+    private static async Task<string> ServedCertificateAsync(string hostAndPort)
+    {
+        var port = int.Parse(hostAndPort.Split(':')[1]);
+        using var tcp = new System.Net.Sockets.TcpClient();
+        await tcp.ConnectAsync(System.Net.IPAddress.Loopback, port);
+        await using var tls = new System.Net.Security.SslStream(tcp.GetStream(), false, (_, _, _, _) => true);
+        await tls.AuthenticateAsClientAsync("127.0.0.1");
+        return tls.RemoteCertificate!.GetSerialNumberString();
     }
 
     /// <summary>Waits for a JSON log line the server wrote after the reload that matches.</summary>

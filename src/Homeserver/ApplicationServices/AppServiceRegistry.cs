@@ -5,24 +5,32 @@ using Matrix.Homeserver.Config;
 namespace Matrix.Homeserver.ApplicationServices;
 
 /// <summary>
-/// The application services of <c>app_service_config_files</c>, loaded once at start-up (the config loader has
-/// already checked them), looked up by token and by the namespaces they claim.
+/// The application services of <c>app_service_config_files</c>, loaded at start-up and again on SIGHUP (the config
+/// loader has already checked them), looked up by token and by the namespaces they claim. A reload swaps the whole set
+/// at once: a request sees the old set or the new one, never a mix.
 /// </summary>
 public sealed class AppServiceRegistry
 {
-    private readonly Dictionary<string, AppServiceRegistration> _byAsTokenHash;
+    private sealed record Loaded(IReadOnlyList<AppServiceRegistration> All, Dictionary<string, AppServiceRegistration> ByAsTokenHash);
 
-    public AppServiceRegistry(HomeserverConfig config)
+    private volatile Loaded _loaded;
+
+    public AppServiceRegistry(HomeserverConfig config) => _loaded = Load(config);
+
+    public IReadOnlyList<AppServiceRegistration> All => _loaded.All;
+
+    /// <summary>Loads the registration files again; throws <see cref="RegistrationException"/> (changing nothing) for an invalid set.</summary>
+    public void Reload(HomeserverConfig config) => _loaded = Load(config);
+
+    private static Loaded Load(HomeserverConfig config)
     {
-        All = config.AppServiceConfigFiles.Select(path => RegistrationFile.Load(path, config.ServerName)).ToList();
-        RegistrationFile.ValidateSet(All);
-        _byAsTokenHash = All.ToDictionary(r => Secrets.Hash(r.AsToken), StringComparer.Ordinal);
+        var all = config.AppServiceConfigFiles.Select(path => RegistrationFile.Load(path, config.ServerName)).ToList();
+        RegistrationFile.ValidateSet(all);
+        return new Loaded(all, all.ToDictionary(r => Secrets.Hash(r.AsToken), StringComparer.Ordinal));
     }
 
-    public IReadOnlyList<AppServiceRegistration> All { get; }
-
     /// <summary>The service whose <c>as_token</c> this is (compared as SHA-256 hashes, like access tokens).</summary>
-    public AppServiceRegistration? ByAsToken(string token) => _byAsTokenHash.GetValueOrDefault(Secrets.Hash(token));
+    public AppServiceRegistration? ByAsToken(string token) => _loaded.ByAsTokenHash.GetValueOrDefault(Secrets.Hash(token));
 
     public AppServiceRegistration? ById(string id) => All.FirstOrDefault(r => r.Id == id);
 

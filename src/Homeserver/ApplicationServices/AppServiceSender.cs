@@ -205,15 +205,20 @@ public sealed class AppServiceSender(
 
     public async Task StartAsync(CancellationToken ct)
     {
-        // Each service's own user exists from the start, so it can act as itself.
+        await CreateOwnUsersAsync(ct);
+        foreach (var id in await db.ReadAsync(s => outbox.PendingServicesAsync(s), ct))
+            Queues.Wake(id);
+    }
+
+    /// <summary>Each service's own user exists from the start (and from the reload that adds the service), so it can act as itself.</summary>
+    public async Task CreateOwnUsersAsync(CancellationToken ct)
+    {
         var now = clock.GetUtcNow().ToUnixTimeMilliseconds();
         await db.WriteAsync(async s =>
         {
             foreach (var service in registry.All)
                 await users.InsertAsync(s, service.SenderUserId, passwordHash: null, isAdmin: false, now);
         }, ct);
-        foreach (var id in await db.ReadAsync(s => outbox.PendingServicesAsync(s), ct))
-            Queues.Wake(id);
     }
 
     public Task StopAsync(CancellationToken ct)

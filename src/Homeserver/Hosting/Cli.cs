@@ -94,7 +94,7 @@ public static class Cli
             if (configPath is null)
                 logger.LogWarning("SIGHUP: running without a config file, nothing to reload");
             else
-                app.Services.GetRequiredService<ConfigReload>().Reload(configPath);
+                _ = app.Services.GetRequiredService<ConfigReload>().ReloadAsync(configPath);
         });
         await app.RunAsync();
         return 0;

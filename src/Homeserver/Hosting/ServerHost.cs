@@ -20,6 +20,8 @@ public static class ServerHost
     {
         var builder = WebApplication.CreateBuilder(new WebApplicationOptions { Args = [], ContentRootPath = AppContext.BaseDirectory });
         ConfigureLogging(builder.Logging, config);
+        var certificates = new TlsCertificates(config);
+        builder.Services.AddSingleton(certificates);
         builder.WebHost.ConfigureKestrel(kestrel =>
         {
             kestrel.AddServerHeader = false;
@@ -27,9 +29,11 @@ public static class ServerHost
             foreach (var listener in config.Listeners)
                 kestrel.Listen(IPAddress.Parse(listener.BindAddress), listener.Port, options =>
                 {
-                    if (listener.TlsCertificatePath is { } certificate)
-                        options.UseHttps(System.Security.Cryptography.X509Certificates.X509Certificate2.CreateFromPemFile(
-                            certificate, listener.TlsPrivateKeyPath));
+                    if (listener.TlsCertificatePath is not null)
+                        options.UseHttps(new Microsoft.AspNetCore.Server.Kestrel.Https.HttpsConnectionAdapterOptions
+                        {
+                            ServerCertificateSelector = (_, _) => certificates.For(listener),
+                        });
                     options.UseBareErrorRewriting();
                 });
         });
