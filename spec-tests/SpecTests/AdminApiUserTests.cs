@@ -350,6 +350,44 @@ public abstract class AdminApiUserTests(ServerFixture fixture)
         Assert.Equal(403, (await C.PostAsync(path, new { }, user.AccessToken)).Status);
         Assert.NotEqual(adminId, admin2Id);
     }
+
+    [Fact]
+    public async Task A_shadow_banned_users_sends_invites_and_state_seem_to_succeed_and_reach_nobody()
+    {
+        var admin = await RegistrationTests.CreateAdminAsync(C);
+        var bob = await C.RegisterAsync();
+        var eve = await C.RegisterAsync();
+        var carol = await C.RegisterAsync();
+        var roomId = await RoomTests.CreateRoomAsync(C, bob, new { preset = "public_chat", name = "Lobby" });
+        Assert.Equal(200, (await C.PostAsync($"/_matrix/client/v3/join/{RoomTests.R(roomId)}", new { }, eve.AccessToken)).Status);
+        var path = $"/_synapse/admin/v1/users/{Uri.EscapeDataString(eve.UserId)}/shadow_ban";
+        Assert.Equal(403, (await C.PostAsync(path, new { }, eve.AccessToken)).Status);
+        Assert.Empty((await C.PostAsync(path, new { }, admin)).Body!.AsObject());
+        Assert.True((await C.GetAsync($"/_synapse/admin/v2/users/{Uri.EscapeDataString(eve.UserId)}", admin)).Body!["shadow_banned"]!.GetValue<bool>());
+
+        var unsent = await RoomTests.SendAsync(C, eve, roomId, "spam");
+        Assert.StartsWith("$", unsent);
+        Assert.Equal(404, (await C.GetAsync($"/_matrix/client/v3/rooms/{RoomTests.R(roomId)}/event/{Uri.EscapeDataString(unsent)}", bob.AccessToken)).Status);
+        Assert.StartsWith("$", (await C.PutAsync($"/_matrix/client/v3/rooms/{RoomTests.R(roomId)}/state/m.room.name", new { name = "Spam" }, eve.AccessToken))
+            .Str("event_id"));
+        Assert.Equal(200, (await C.PostAsync($"/_matrix/client/v3/rooms/{RoomTests.R(roomId)}/invite", new { user_id = carol.UserId }, eve.AccessToken)).Status);
+        await RoomTests.CreateRoomAsync(C, eve, new { invite = new[] { carol.UserId } });
+        Assert.Equal(200, (await C.PutAsync($"/_matrix/client/v3/rooms/{RoomTests.R(roomId)}/typing/{Uri.EscapeDataString(eve.UserId)}",
+            new { typing = true, timeout = 30000 }, eve.AccessToken)).Status);
+
+        Assert.Equal("Lobby", (await C.GetAsync($"/_matrix/client/v3/rooms/{RoomTests.R(roomId)}/state/m.room.name", bob.AccessToken)).Str("name"));
+        var carolSync = await C.GetAsync("/_matrix/client/v3/sync", carol.AccessToken);
+        Assert.Empty(carolSync.Body!["rooms"]?["invite"]?.AsObject() ?? []);
+        var bobSync = await C.GetAsync("/_matrix/client/v3/sync", bob.AccessToken);
+        var timeline = bobSync.Body!["rooms"]!["join"]![roomId]!["timeline"]!["events"]!.AsArray();
+        Assert.DoesNotContain(timeline, e => e!["content"]?["body"]?.GetValue<string>() == "spam");
+        var typing = bobSync.Body["rooms"]!["join"]![roomId]!["ephemeral"]?["events"]?.AsArray() ?? [];
+        Assert.DoesNotContain(typing, e => e!["type"]!.GetValue<string>() == "m.typing" && e["content"]!["user_ids"]!.AsArray().Count > 0);
+
+        Assert.Empty((await C.DeleteAsync(path, null, admin)).Body!.AsObject());
+        var sent = await RoomTests.SendAsync(C, eve, roomId, "hello again");
+        Assert.Equal(200, (await C.GetAsync($"/_matrix/client/v3/rooms/{RoomTests.R(roomId)}/event/{Uri.EscapeDataString(sent)}", bob.AccessToken)).Status);
+    }
 }
 
 public sealed class AdminApiUserTestsSqlite(SqliteServer f) : AdminApiUserTests(f), IClassFixture<SqliteServer>;

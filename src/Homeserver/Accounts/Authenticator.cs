@@ -13,8 +13,15 @@ namespace Matrix.Homeserver.Accounts;
 /// service acts as. An application service acting without a device has the empty device ID.
 /// </summary>
 public sealed record Requester(UserId UserId, string DeviceId, bool IsAdmin, string TokenHash, AppServiceRegistration? AppService = null,
-    bool IsSuspended = false, bool IsGuest = false)
+    bool IsSuspended = false, bool IsGuest = false, bool IsShadowBanned = false)
 {
+    /// <summary>
+    /// What a shadow-banned user is told a send made (Synapse's answer): an event ID of no event, so their client shows
+    /// the message as sent while nobody receives it.
+    /// </summary>
+    public static string FakeEventId() => "$" + Convert.ToBase64String(System.Security.Cryptography.RandomNumberGenerator.GetBytes(32))
+        .TrimEnd('=').Replace('+', '-').Replace('/', '_');
+
     /// <summary>Spec (account suspension): what a suspended account may not do answers 403 <c>M_USER_SUSPENDED</c>.</summary>
     public void EnsureNotSuspended()
     {
@@ -89,7 +96,7 @@ public sealed class Authenticator(
 
         UserId.TryParse(row.UserId, out var userId);
         return Remember(context, new Requester(userId, row.DeviceId, user.IsAdmin != 0, tokenHash, IsSuspended: user.Suspended != 0,
-            IsGuest: user.IsGuest != 0));
+            IsGuest: user.IsGuest != 0, IsShadowBanned: user.ShadowBanned != 0));
     }
 
     /// <summary>Keeps the requester for the rest of the request, and names its user in the request's log entries.</summary>

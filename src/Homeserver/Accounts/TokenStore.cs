@@ -50,7 +50,7 @@ public sealed class TokenStore(AccessTokenCache cache)
     public async Task<(AccessTokenRow Token, UserRow User)?> GetAccessTokenWithUserAsync(DbSession s, string tokenHash) =>
         (await s.QueryAsync<AccessTokenRow, UserRow, (AccessTokenRow, UserRow)>("""
             SELECT t.token_hash, t.user_id, t.device_id, t.expires_ts, t.refresh_token_hash, t.used,
-                   u.is_admin, u.user_id, u.password_hash, u.deactivated, u.created_ts, u.locked, u.suspended, u.is_guest, u.ratelimit_per_second, u.ratelimit_burst
+                   u.is_admin, u.user_id, u.password_hash, u.deactivated, u.created_ts, u.locked, u.suspended, u.is_guest, u.ratelimit_per_second, u.ratelimit_burst, u.shadow_banned
             FROM access_tokens t JOIN users u ON u.user_id = t.user_id
             WHERE t.token_hash = @tokenHash
             """, (token, user) => (token, user), new { tokenHash }, splitOn: "is_admin")).Cast<(AccessTokenRow, UserRow)?>().FirstOrDefault();

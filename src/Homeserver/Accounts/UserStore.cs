@@ -19,6 +19,8 @@ public sealed class UserRow
     public string? UserType { get; init; }
     /// <summary>Deactivated with <c>erase</c> (GDPR erasure), as the admin API reports it.</summary>
     public long Erased { get; init; }
+    /// <summary>Shadow-banned by an admin: their messages, state, invites and typing seem to succeed and reach nobody.</summary>
+    public long ShadowBanned { get; init; }
     /// <summary>The user's own request rate (Synapse's override_ratelimit <c>messages_per_second</c>), or null for the server's.</summary>
     public long? RatelimitPerSecond { get; init; }
     public long? RatelimitBurst { get; init; }
@@ -75,6 +77,9 @@ public sealed class UserStore(AccessTokenCache tokens)
 
     public Task SetErasedAsync(DbSession s, string userId) =>
         UpdateAsync(s, "UPDATE users SET erased = 1 WHERE user_id = @userId", new { userId });
+
+    public Task SetShadowBannedAsync(DbSession s, string userId, bool banned) =>
+        UpdateAsync(s, "UPDATE users SET shadow_banned = @banned WHERE user_id = @userId", new { userId, banned = banned ? 1L : 0L });
 
     /// <summary>Sets (or with nulls removes) the user's own rate limit.</summary>
     public Task SetRateLimitAsync(DbSession s, string userId, long? perSecond, long? burst) =>

@@ -34,5 +34,6 @@ public static class AdminApiServices
         services.AddSingleton<Http.IEndpoints, AdminFederationEndpoints>();
         services.AddSingleton<Http.IEndpoints, AdminRateLimitEndpoints>();
         services.AddSingleton<Http.IEndpoints, AdminLoginAsUserEndpoints>();
+        services.AddSingleton<Http.IEndpoints, AdminShadowBanEndpoints>();
     }
 }

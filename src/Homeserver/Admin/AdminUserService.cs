@@ -64,7 +64,7 @@ public sealed class AdminUserService(
         ["user_type"] = row.UserType,
         ["deactivated"] = row.Deactivated != 0,
         ["erased"] = row.Erased != 0,
-        ["shadow_banned"] = false,
+        ["shadow_banned"] = row.ShadowBanned != 0,
         ["displayname"] = ProfileText(row.DisplaynameJson),
         ["avatar_url"] = ProfileText(row.AvatarUrlJson),
         ["creation_ts"] = row.CreatedTs,

@@ -13,6 +13,7 @@ public sealed class AdminUserRow
     public long Erased { get; init; }
     public long Locked { get; init; }
     public long Suspended { get; init; }
+    public long ShadowBanned { get; init; }
     public long CreatedTs { get; init; }
     /// <summary>The profile field as stored: JSON text.</summary>
     public string? DisplaynameJson { get; init; }
@@ -39,7 +40,7 @@ public sealed class AdminUserStore
     /// <summary>Accounts with their profile and last sighting, as one derived table the filters and sort orders apply to.</summary>
     private const string Accounts = """
         (SELECT u.user_id, u.is_guest, u.is_admin, u.user_type, u.deactivated, u.erased, u.locked, u.suspended, u.created_ts,
-                0 AS shadow_banned, dn.value_json AS displayname_json, av.value_json AS avatar_url_json,
+                u.shadow_banned, dn.value_json AS displayname_json, av.value_json AS avatar_url_json,
                 (SELECT MAX(d.last_seen_ts) FROM devices d WHERE d.user_id = u.user_id) AS last_seen_ts
          FROM users u
          LEFT JOIN profile_fields dn ON dn.user_id = u.user_id AND dn.field = 'displayname'

@@ -30,7 +30,8 @@ public sealed class ReceiptEndpoints(
         var isTyping = body.OptionalBool("typing") ?? throw MatrixException.MissingParam("typing");
         await RequireJoinedAsync(roomId, requester.UserId.Value, context.RequestAborted);
         var timeout = (int)Math.Clamp(body.OptionalInteger("timeout") ?? 30_000, 0, TypingService.MaxTimeoutMs);
-        await typing.SetAsync(roomId, requester.UserId.Value, isTyping, timeout, context.RequestAborted);
+        if (!requester.IsShadowBanned)
+            await typing.SetAsync(roomId, requester.UserId.Value, isTyping, timeout, context.RequestAborted);
         await context.WriteJsonAsync(new JsonObject());
     }
 

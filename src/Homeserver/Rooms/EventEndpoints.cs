@@ -37,6 +37,11 @@ public sealed class EventEndpoints(
             requester.EnsureNotSuspended();
         var content = RoomCreation.ToCanonicalObject(await json.ReadObjectAsync(context));
         await CheckDuplicateAnnotationAsync(requester.UserId.Value, type, content, context.RequestAborted);
+        if (requester.IsShadowBanned)
+        {
+            await AnswerUnsentAsync(context);
+            return;
+        }
         var sent = await spine.SendAsync(roomId, new NewEvent(type, null, requester.UserId.Value, content)
         {
             Transaction = TransactionOf(context, requester),
@@ -63,6 +68,9 @@ public sealed class EventEndpoints(
         }
     }
 
+    /// <summary>A shadow-banned user's send: answered as if made (see <see cref="Requester.FakeEventId"/>).</summary>
+    private static Task AnswerUnsentAsync(HttpContext context) => context.WriteJsonAsync(new JsonObject { ["event_id"] = Requester.FakeEventId() });
+
     /// <summary>Spec: a user may annotate an event with one key once (per event type), unless the first was redacted.</summary>
     private async Task CheckDuplicateAnnotationAsync(string sender, string type, JsonObject content, CancellationToken ct)
     {
@@ -86,6 +94,12 @@ public sealed class EventEndpoints(
             await CheckCanonicalAliasAsync(roomId, content, context.RequestAborted);
         if (type == "m.room.member" && content["membership"]?.GetValue<string>() == "invite")
             await invitePermissions.CheckAsync(stateKey, context.RequestAborted);
+        // A shadow-banned user's own joins and leaves happen; whatever else they set reaches nobody (as Synapse).
+        if (requester.IsShadowBanned && !(type == "m.room.member" && stateKey == requester.UserId.Value))
+        {
+            await AnswerUnsentAsync(context);
+            return;
+        }
         if (type != "m.room.member" && await UnchangedStateAsync(roomId, type, stateKey, requester.UserId.Value, content, context.RequestAborted) is { } current)
         {
             await context.WriteJsonAsync(new JsonObject { ["event_id"] = current });
@@ -180,6 +194,11 @@ public sealed class EventEndpoints(
                 await spine.GetStateEventAsync(room, StateKey.PowerLevels, context.RequestAborted));
             if (powers.UserLevel(requester.UserId.Value) < powers.Levels.Redact)
                 throw MatrixException.Forbidden("You may not redact other users' events.");
+        }
+        if (requester.IsShadowBanned)
+        {
+            await AnswerUnsentAsync(context);
+            return;
         }
         var content = new JsonObject();
         if (body.OptionalString("reason") is { } reason)

@@ -40,6 +40,9 @@ public sealed class RoomEndpoints(
         var thirdPartyInvitees = body.TryGetProperty("invite_3pid", out var invite3pid) && invite3pid.ValueKind == System.Text.Json.JsonValueKind.Array
             ? invite3pid.EnumerateArray().Select(ThirdPartyInvitee).ToList()
             : [];
+        // A shadow-banned user's room is made, but nobody they invite hears of it (as Synapse).
+        if (requester.IsShadowBanned)
+            (request, thirdPartyInvitees) = (request with { Invite = [] }, []);
         var roomId = await creation.CreateAsync(requester.UserId.Value, request, context.RequestAborted);
         foreach (var (idServer, idAccessToken, medium, address) in thirdPartyInvitees)
             await thirdPartyInvites.InviteAsync(roomId, requester.UserId.Value, idServer, idAccessToken, medium, address, context.RequestAborted);
@@ -123,6 +126,11 @@ public sealed class RoomEndpoints(
         requester.EnsureNotSuspended();
         var roomId = RoomIdFromRoute(context);
         var body = await json.ReadObjectAsync(context);
+        if (requester.IsShadowBanned)
+        {
+            await context.WriteJsonAsync(new JsonObject());
+            return;
+        }
         if (body.OptionalString("user_id") is null && body.OptionalString("medium") is not null)
         {
             var (idServer, idAccessToken, medium, address) = ThirdPartyInvitee(body);

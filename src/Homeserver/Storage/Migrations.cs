@@ -564,6 +564,10 @@ public static class Migrations
             ALTER TABLE access_tokens ADD COLUMN puppeted_by TEXT NULL;
             CREATE INDEX access_tokens_puppeted_by ON access_tokens (puppeted_by);
             """),
+        // Shadow-banned users (Synapse's): what they send to others seems to succeed and reaches nobody.
+        (22, """
+            ALTER TABLE users ADD COLUMN shadow_banned BIGINT NOT NULL DEFAULT 0;
+            """),
     ];
 
     /// <summary>
