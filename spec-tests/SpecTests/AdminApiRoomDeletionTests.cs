@@ -156,17 +156,11 @@ public abstract class AdminApiRoomDeletionTests(ServerFixture fixture)
     /// <summary>The status of a v2 deletion once it has ended (it runs in the background).</summary>
     private async Task<JsonNode> CompletedAsync(string path, string adminToken)
     {
-        for (var attempt = 0; ; attempt++)
-        {
-            var status = await C.GetAsync(path, adminToken);
-            Assert.Equal(200, status.Status);
-            if (status.Str("status") is "complete" or "failed" || attempt == 600)
-            {
-                Assert.Equal("complete", status.Str("status"));
-                return status.Body!;
-            }
-            await Task.Delay(100);
-        }
+        MatrixResponse status = null!;
+        await Eventually.HoldsAsync(async () => (status = await C.GetAsync(path, adminToken)).Body?["status"]?.GetValue<string>() is "complete" or "failed",
+            () => $"the deletion to end: {status}");
+        Assert.Equal("complete", status.Str("status"));
+        return status.Body!;
     }
 
     private static List<string> Strings(JsonNode? array) => array!.AsArray().Select(n => n!.GetValue<string>()).ToList();

@@ -528,27 +528,16 @@ public sealed class FederationTests(TwoServersSqlitePostgres fixture) : IClassFi
 
         await fixture.Servers[1].KillAsync();
         await RoomTests.SendAsync(A, alice, roomId, "while B is down");
-        var failing = await EventuallyAsync(async () => (await A.GetAsync(destination, admin)).Body!, d => d["retry_last_ts"]!.GetValue<long>() > 0);
+        JsonNode failing = null!;
+        await Eventually.HoldsAsync(async () => (failing = (await A.GetAsync(destination, admin)).Body!)["retry_last_ts"]!.GetValue<long>() > 0,
+            "a failed sending to the stopped server");
         Assert.True(failing["retry_interval"]!.GetValue<long>() > 0);
         Assert.NotNull(failing["failure_ts"]);
         await fixture.Servers[1].StartAsync();
         Assert.Equal(200, (await A.PostAsync($"{destination}/reset_connection", new { }, admin)).Status);
         Assert.Contains("while B is down", await MessageBodiesAsync(B, bob, roomId, 1));
-        await EventuallyAsync(async () => (await A.GetAsync(destination, admin)).Body!, d => d["retry_last_ts"]!.GetValue<long>() == 0);
-    }
-
-    /// <summary>Polls until the condition holds (at most a minute: generous for a loaded machine).</summary>
-    private static async Task<System.Text.Json.Nodes.JsonNode> EventuallyAsync(Func<Task<System.Text.Json.Nodes.JsonNode>> read,
-        Func<System.Text.Json.Nodes.JsonNode, bool> condition)
-    {
-        for (var attempt = 0; ; attempt++)
-        {
-            var value = await read();
-            if (condition(value))
-                return value;
-            Assert.True(attempt < 600, $"still {value.ToJsonString()}");
-            await Task.Delay(100);
-        }
+        await Eventually.HoldsAsync(async () => (await A.GetAsync(destination, admin)).Body!["retry_last_ts"]!.GetValue<long>() == 0,
+            "the destination healthy again");
     }
 
     [Fact]

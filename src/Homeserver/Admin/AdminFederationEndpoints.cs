@@ -52,14 +52,20 @@ public sealed class AdminFederationEndpoints(
         });
         if (backwards)
             all.Reverse();
+        await context.WriteJsonAsync(PageOf("destinations", all, from, limit));
+    }
+
+    /// <summary>One page of a list with Synapse's <c>total</c> and (string) <c>next_token</c>.</summary>
+    private static JsonObject PageOf(string name, IReadOnlyList<JsonObject> items, int from, int limit)
+    {
         var body = new JsonObject
         {
-            ["destinations"] = new JsonArray(all.Skip(from).Take(limit).Select(d => (JsonNode)d).ToArray()),
-            ["total"] = all.Count,
+            [name] = new JsonArray(items.Skip(from).Take(limit).Select(item => (JsonNode)item).ToArray()),
+            ["total"] = items.Count,
         };
-        if ((long)from + limit < all.Count)
+        if ((long)from + limit < items.Count)
             body["next_token"] = (from + limit).ToString();
-        await context.WriteJsonAsync(body);
+        return body;
     }
 
     private async Task DestinationAsync(HttpContext context)
@@ -76,15 +82,8 @@ public sealed class AdminFederationEndpoints(
         var rooms = await db.ReadAsync(s => store.RoomsOfAsync(s, destination), context.RequestAborted);
         if (AdminQuery.Backwards(context))
             rooms.Reverse();
-        var body = new JsonObject
-        {
-            ["rooms"] = new JsonArray(rooms.Skip(from).Take(limit)
-                .Select(r => (JsonNode)new JsonObject { ["room_id"] = r.RoomId, ["stream_ordering"] = r.StreamOrdering }).ToArray()),
-            ["total"] = rooms.Count,
-        };
-        if ((long)from + limit < rooms.Count)
-            body["next_token"] = (from + limit).ToString();
-        await context.WriteJsonAsync(body);
+        await context.WriteJsonAsync(PageOf("rooms",
+            rooms.Select(r => new JsonObject { ["room_id"] = r.RoomId, ["stream_ordering"] = r.StreamOrdering }).ToList(), from, limit));
     }
 
     private async Task ResetAsync(HttpContext context)
