@@ -388,6 +388,34 @@ public abstract class AdminApiUserTests(ServerFixture fixture)
         var sent = await RoomTests.SendAsync(C, eve, roomId, "hello again");
         Assert.Equal(200, (await C.GetAsync($"/_matrix/client/v3/rooms/{RoomTests.R(roomId)}/event/{Uri.EscapeDataString(sent)}", bob.AccessToken)).Status);
     }
+
+    [Fact]
+    public async Task An_erased_users_messages_are_redacted_for_those_who_join_later_and_kept_for_those_who_saw_them()
+    {
+        var admin = await RegistrationTests.CreateAdminAsync(C);
+        var alice = await C.RegisterAsync();
+        var bob = await C.RegisterAsync();
+        var carol = await C.RegisterAsync();
+        var roomId = await RoomTests.CreateRoomAsync(C, alice, new { preset = "public_chat" });
+        Assert.Equal(200, (await C.PostAsync($"/_matrix/client/v3/join/{RoomTests.R(roomId)}", new { }, bob.AccessToken)).Status);
+        var eventId = await RoomTests.SendAsync(C, alice, roomId, "my home address");
+
+        Assert.Equal(200, (await C.PostAsync($"/_synapse/admin/v1/deactivate/{Uri.EscapeDataString(alice.UserId)}", new { erase = true }, admin)).Status);
+        Assert.Equal(200, (await C.PostAsync($"/_matrix/client/v3/join/{RoomTests.R(roomId)}", new { }, carol.AccessToken)).Status);
+
+        Assert.Equal("my home address", (await MessageOfAsync(bob))?["content"]?["body"]?.GetValue<string>());
+        var seenByCarol = await MessageOfAsync(carol);
+        Assert.NotNull(seenByCarol);
+        Assert.Empty(seenByCarol!["content"]!.AsObject());
+        var single = await C.GetAsync($"/_matrix/client/v3/rooms/{RoomTests.R(roomId)}/event/{Uri.EscapeDataString(eventId)}", carol.AccessToken);
+        Assert.Empty(single.Body!["content"]!.AsObject());
+        Assert.Equal("my home address", (await C.GetAsync($"/_matrix/client/v3/rooms/{RoomTests.R(roomId)}/event/{Uri.EscapeDataString(eventId)}",
+            bob.AccessToken)).Body!["content"]!["body"]!.GetValue<string>());
+
+        async Task<System.Text.Json.Nodes.JsonNode?> MessageOfAsync(LoggedInUser reader) =>
+            (await C.GetAsync($"/_matrix/client/v3/rooms/{RoomTests.R(roomId)}/messages?dir=b&limit=50", reader.AccessToken)).Body!["chunk"]!.AsArray()
+            .FirstOrDefault(e => e!["event_id"]!.GetValue<string>() == eventId);
+    }
 }
 
 public sealed class AdminApiUserTestsSqlite(SqliteServer f) : AdminApiUserTests(f), IClassFixture<SqliteServer>;

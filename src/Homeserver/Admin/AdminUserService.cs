@@ -28,8 +28,8 @@ public sealed record AdminUserChanges(
 /// </summary>
 public sealed class AdminUserService(
     Database db, UserStore users, AdminUserStore adminUsers, AccountService accounts, ProfileService profiles, ProfileStore profileStore,
-    ThreepidService threepids, ExternalIdStore externalIds, MembershipService memberships, RoomStore rooms, TimeProvider clock,
-    ILogger<AdminUserService> logger)
+    ThreepidService threepids, ExternalIdStore externalIds, MembershipService memberships, RoomStore rooms, ErasedUsers erasedUsers,
+    TimeProvider clock, ILogger<AdminUserService> logger)
 {
     public static readonly IReadOnlyList<string> UserTypes = ["bot", "support"];
 
@@ -142,6 +142,7 @@ public sealed class AdminUserService(
             await DeactivateAsync(user.UserId, erase: false, ct);
         else if (changes.Deactivated == false && user.Deactivated != 0)
             await db.WriteAsync(s => users.ReactivateAsync(s, user.UserId), ct);
+            erasedUsers.Changed();
         if (changes.Locked is { } locked)
             await db.WriteAsync(s => users.SetLockedAsync(s, user.UserId, locked), ct);
         if (changes.UserType is { } userType)
@@ -201,6 +202,7 @@ public sealed class AdminUserService(
     {
         var unbound = await threepids.UnbindAllAsync(userId, idServer: null, ct);
         await accounts.DeactivateAsync(userId, erase ? s => users.SetErasedAsync(s, userId) : null, ct);
+        erasedUsers.Changed();
         var inRooms = (await db.ReadAsync(s => rooms.MembershipsAsync(s, userId), ct)).Where(m => m.Membership is "join" or "invite" or "knock");
         foreach (var membership in inRooms)
         {

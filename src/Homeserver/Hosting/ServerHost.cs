@@ -155,6 +155,7 @@ public static class ServerHost
         services.AddSingleton<RestrictedJoins>();
         services.AddSingleton<RoomCreation>();
         services.AddSingleton<RoomReader>();
+        services.AddSingleton<ErasedUsers>();
         services.AddSingleton<SyncService>();
         services.AddSingleton<RoomMessages>();
         services.AddSingleton<LazyLoadedMembers>();

@@ -6,9 +6,10 @@ namespace Matrix.Homeserver.Rooms;
 /// <summary>The client-server format of room events (ClientEvent), from the stored federation format.</summary>
 public static class ClientEventFormat
 {
-    public static JsonObject ToClient(Pdu pdu, long now, string? transactionId = null, Pdu? redactedBecause = null)
+    /// <param name="pruned">shown as redacted without a redaction (an erased sender's event)</param>
+    public static JsonObject ToClient(Pdu pdu, long now, string? transactionId = null, Pdu? redactedBecause = null, bool pruned = false)
     {
-        var content = redactedBecause is null ? pdu.Content : Redaction.Redact(pdu.Json, pdu.Version)["content"]!.AsObject();
+        var content = redactedBecause is null && !pruned ? pdu.Content : Redaction.Redact(pdu.Json, pdu.Version)["content"]!.AsObject();
         var evt = new JsonObject
         {
             ["content"] = content.DeepClone(),

@@ -167,7 +167,8 @@ public sealed class EventEndpoints(
         var joined = await reader.MembershipAsync(room, requester.UserId.Value, context.RequestAborted) == "join";
         if (row is null || row.RoomId != roomId || !await reader.CanSeeAsync(room, row, requester.UserId.Value, joined, context.RequestAborted))
             throw MatrixException.NotFound("Event not found.");
-        var served = new JsonArray(await reader.ToClientAsync(room, row, context.RequestAborted));
+        var served = new JsonArray(await reader.ToClientAsync(room, row, context.RequestAborted,
+            erased: await reader.IsErasedForAsync(room, row, requester.UserId.Value, context.RequestAborted)));
         await bundler.AddAsync(room, served, requester.UserId.Value, context.RequestAborted);
         await context.WriteJsonAsync(served[0]!.DeepClone());
     }

@@ -10,7 +10,8 @@ namespace Matrix.Homeserver.Rooms;
 /// Reads rooms on a user's behalf: membership checks, the state a user may see, and events in client format with
 /// history visibility and redactions applied.
 /// </summary>
-public sealed class RoomReader(EventSpine spine, Database db, RoomStore rooms, StateGroupStore stateGroups, EventCache events, TimeProvider clock)
+public sealed class RoomReader(
+    EventSpine spine, Database db, RoomStore rooms, StateGroupStore stateGroups, EventCache events, Accounts.ErasedUsers erasedUsers, TimeProvider clock)
 {
     private readonly ConcurrentDictionary<long, IReadOnlyDictionary<StateKey, string>> _groups = new();
 
@@ -140,9 +141,7 @@ public sealed class RoomReader(EventSpine spine, Database db, RoomStore rooms, S
             }
         if (visibility == "world_readable")
             return true;
-        var membership = state.TryGetValue(StateKey.Member(userId), out var memberId)
-            ? (await events.GetAsync(memberId, room.Version, ct))?.Membership
-            : null;
+        var membership = await MembershipInAsync(room, state, userId, ct);
         // A user's own membership change is always visible to them.
         if (row.Type == "m.room.member" && row.StateKey == userId)
             return true;
@@ -154,8 +153,20 @@ public sealed class RoomReader(EventSpine spine, Database db, RoomStore rooms, S
         };
     }
 
+    private async Task<string?> MembershipInAsync(RoomSnapshot room, IReadOnlyDictionary<StateKey, string> state, string userId, CancellationToken ct) =>
+        state.TryGetValue(StateKey.Member(userId), out var memberId) ? (await events.GetAsync(memberId, room.Version, ct))?.Membership : null;
+
+    /// <summary>
+    /// Erasure (as Synapse): an event of a user deactivated with erasure is shown redacted to whoever was not joined
+    /// when it was sent; those who were keep seeing it.
+    /// </summary>
+    public async Task<bool> IsErasedForAsync(RoomSnapshot room, EventRow row, string userId, CancellationToken ct) =>
+        (await erasedUsers.GetAsync(ct)).Contains(row.Sender)
+        && await MembershipInAsync(room, await StateGroupAsync(row.StateGroup, ct), userId, ct) != "join";
+
+    /// <param name="erased">shown redacted, its sender erased (see <see cref="IsErasedForAsync"/>)</param>
     public async Task<JsonObject> ToClientAsync(RoomSnapshot room, EventRow row, CancellationToken ct, string? transactionId = null,
-        bool federationFormat = false)
+        bool federationFormat = false, bool erased = false)
     {
         var pdu = events.FromRow(row, room.Version);
         Pdu? redaction = null;
@@ -163,7 +174,7 @@ public sealed class RoomReader(EventSpine spine, Database db, RoomStore rooms, S
             redaction = await events.GetAsync(redactionId, room.Version, ct);
         return federationFormat
             ? ClientEventFormat.ToFederation(pdu, Now, transactionId, redaction)
-            : ClientEventFormat.ToClient(pdu, Now, transactionId, redaction);
+            : ClientEventFormat.ToClient(pdu, Now, transactionId, redaction, pruned: erased);
     }
 
     public async Task<JsonObject> StateEventToClientAsync(RoomSnapshot room, string eventId, CancellationToken ct)

@@ -547,7 +547,8 @@ public sealed class SyncService(
         var txnIds = own.Count == 0 ? [] : await db.ReadAsync(s => rooms.TxnIdsAsync(s, user, requester.DeviceId, own), ct);
         var timeline = new JsonArray();
         foreach (var row in rows)
-            timeline.Add(await reader.ToClientAsync(room, row, ct, txnIds.GetValueOrDefault(row.EventId), federationFormat));
+            timeline.Add(await reader.ToClientAsync(room, row, ct, txnIds.GetValueOrDefault(row.EventId), federationFormat,
+                erased: !federationFormat && await reader.IsErasedForAsync(room, row, user, ct)));
         // Fresh events of this server's users mostly have nothing relating to them yet, and the index knows when.
         if (rows.Any(r => Federation.Events.EventSigning.ServerOf(r.Sender) != config.ServerName || recentEvents.MayBeRelatedTo(r.EventId, r.StreamOrdering)))
             await bundler.AddAsync(room, timeline, user, ct);

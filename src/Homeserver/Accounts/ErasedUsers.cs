@@ -1,0 +1,17 @@
+using Matrix.Homeserver.Storage;
+
+namespace Matrix.Homeserver.Accounts;
+
+/// <summary>
+/// The local users deactivated with erasure (GDPR), kept in memory (they are few and every timeline asks): loaded on
+/// first use, read again after an erasure or a reactivation changes them.
+/// </summary>
+public sealed class ErasedUsers(Database db)
+{
+    private volatile IReadOnlySet<string>? _erased;
+
+    public async Task<IReadOnlySet<string>> GetAsync(CancellationToken ct) =>
+        _erased ??= (await db.ReadAsync(s => s.QueryAsync<string>("SELECT user_id FROM users WHERE erased = 1"), ct)).ToHashSet(StringComparer.Ordinal);
+
+    public void Changed() => _erased = null;
+}
