@@ -37,6 +37,10 @@ public abstract class AdminApiRoomDeletionTests(ServerFixture fixture)
         var byRoom = await C.GetAsync($"{V2}/{RoomTests.R(roomId)}/delete_status", adminToken);
         Assert.Equal(deleteId, byRoom.Body!["results"]![0]!["delete_id"]!.GetValue<string>());
         Assert.Equal("complete", byRoom.Body["results"]![0]!["status"]!.GetValue<string>());
+        var task = Assert.Single((await C.GetAsync($"/_synapse/admin/v1/scheduled_tasks?resource_id={RoomTests.R(roomId)}", adminToken))
+            .Body!["scheduled_tasks"]!.AsArray())!;
+        Assert.Equal(("shutdown_and_purge_room", "complete", deleteId), (task["action"]!.GetValue<string>(), task["status"]!.GetValue<string>(),
+            task["id"]!.GetValue<string>()));
 
         // The alias names the notice room; the members are in it, may read the message and may not speak.
         Assert.Equal(newRoomId, (await C.GetAsync($"{Client}/directory/room/{Uri.EscapeDataString($"#{alias}:{C.ServerName}")}")).Str("room_id"));

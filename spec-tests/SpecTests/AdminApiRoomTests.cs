@@ -186,6 +186,25 @@ public abstract class AdminApiRoomTests(ServerFixture fixture)
         Assert.Equal("M_NOT_FOUND", (await C.PostAsync(path, new { user_id = $"@nobody{Guid.NewGuid():N}:{C.ServerName}" }, adminToken)).Errcode);
         Assert.Equal("M_INVALID_PARAM", (await C.PostAsync($"{Join}/not-a-room", new { user_id = user.UserId }, adminToken)).Errcode);
     }
+
+    [Fact]
+    public async Task An_admin_reads_the_context_of_an_event_in_a_room_they_are_not_in()
+    {
+        var adminToken = await RegistrationTests.CreateAdminAsync(C);
+        var owner = await C.RegisterAsync();
+        var roomId = await RoomTests.CreateRoomAsync(C, owner, new { preset = "private_chat" });
+        await RoomTests.SendAsync(C, owner, roomId, "before");
+        var middle = await RoomTests.SendAsync(C, owner, roomId, "middle");
+        await RoomTests.SendAsync(C, owner, roomId, "after");
+
+        var context = await C.GetAsync($"{Rooms}/{RoomTests.R(roomId)}/context/{Uri.EscapeDataString(middle)}?limit=2", adminToken);
+        Assert.Equal(200, context.Status);
+        Assert.Equal("middle", context.Body!["event"]!["content"]!["body"]!.GetValue<string>());
+        Assert.Equal("before", context.Body["events_before"]![0]!["content"]!["body"]!.GetValue<string>());
+        Assert.Equal("after", context.Body["events_after"]![0]!["content"]!["body"]!.GetValue<string>());
+        Assert.Equal(404, (await C.GetAsync($"{Rooms}/{RoomTests.R(roomId)}/context/$nothing", adminToken)).Status);
+        Assert.Equal(403, (await C.GetAsync($"/_matrix/client/v3/rooms/{RoomTests.R(roomId)}/context/{Uri.EscapeDataString(middle)}", adminToken)).Status);
+    }
 }
 
 public sealed class AdminApiRoomTestsSqlite(SqliteServer f) : AdminApiRoomTests(f), IClassFixture<SqliteServer>;

@@ -416,6 +416,38 @@ public abstract class AdminApiUserTests(ServerFixture fixture)
             (await C.GetAsync($"/_matrix/client/v3/rooms/{RoomTests.R(roomId)}/messages?dir=b&limit=50", reader.AccessToken)).Body!["chunk"]!.AsArray()
             .FirstOrDefault(e => e!["event_id"]!.GetValue<string>() == eventId);
     }
+
+    [Fact]
+    public async Task V3_lists_deactivated_users_unless_filtered_and_activity_counts_and_features_answer()
+    {
+        var admin = await RegistrationTests.CreateAdminAsync(C);
+        var active = await C.RegisterAsync(MatrixClient.UniqueName("vthree"));
+        var gone = await C.RegisterAsync(MatrixClient.UniqueName("vthree"));
+        Assert.Equal(200, (await C.PostAsync($"/_synapse/admin/v1/deactivate/{Uri.EscapeDataString(gone.UserId)}", new { }, admin)).Status);
+        async Task<List<string>> NamesAsync(string path) => (await C.GetAsync(path, admin)).Body!["users"]!.AsArray()
+            .Select(u => u!["name"]!.GetValue<string>()).Where(n => n == active.UserId || n == gone.UserId).Order(StringComparer.Ordinal).ToList();
+        Assert.Equal(new[] { active.UserId, gone.UserId }.Order(StringComparer.Ordinal), await NamesAsync("/_synapse/admin/v3/users?name=vthree&limit=1000"));
+        Assert.Equal([gone.UserId], await NamesAsync("/_synapse/admin/v3/users?name=vthree&deactivated=true&limit=1000"));
+        Assert.Equal([active.UserId], await NamesAsync("/_synapse/admin/v3/users?name=vthree&deactivated=false&limit=1000"));
+        Assert.Equal([active.UserId], await NamesAsync("/_synapse/admin/v2/users?name=vthree&limit=1000"));
+
+        var invitee = await C.RegisterAsync();
+        var roomId = await RoomTests.CreateRoomAsync(C, active);
+        Assert.Equal(200, (await C.PostAsync($"/_matrix/client/v3/rooms/{RoomTests.R(roomId)}/invite", new { user_id = invitee.UserId }, active.AccessToken)).Status);
+        var user = $"/_synapse/admin/v1/users/{Uri.EscapeDataString(active.UserId)}";
+        Assert.Equal(1, (await C.GetAsync($"{user}/sent_invite_count?from_ts=0", admin)).Body!["invite_count"]!.GetValue<int>());
+        Assert.Equal(1, (await C.GetAsync($"{user}/cumulative_joined_room_count?from_ts=0", admin)).Body!["cumulative_joined_room_count"]!.GetValue<int>());
+        Assert.Equal(0, (await C.GetAsync($"{user}/sent_invite_count?from_ts={DateTimeOffset.UtcNow.AddHours(1).ToUnixTimeMilliseconds()}", admin))
+            .Body!["invite_count"]!.GetValue<int>());
+        var largest = (await C.GetAsync("/_synapse/admin/v1/statistics/database/rooms", admin)).Body!["rooms"]!.AsArray();
+        Assert.InRange(largest.Count, 1, 10);
+        Assert.All(largest, r => Assert.True(r!["estimated_size"]!.GetValue<long>() > 0));
+
+        Assert.Empty((await C.GetAsync($"/_synapse/admin/v1/experimental_features/{Uri.EscapeDataString(active.UserId)}", admin)).Body!["features"]!.AsObject());
+        Assert.Equal("M_INVALID_PARAM", (await C.PutAsync($"/_synapse/admin/v1/experimental_features/{Uri.EscapeDataString(active.UserId)}",
+            new { features = new { msc9999 = true } }, admin)).Errcode);
+        Assert.Equal(403, (await C.GetAsync("/_synapse/admin/v3/users", active.AccessToken)).Status);
+    }
 }
 
 public sealed class AdminApiUserTestsSqlite(SqliteServer f) : AdminApiUserTests(f), IClassFixture<SqliteServer>;

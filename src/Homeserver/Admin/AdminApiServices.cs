@@ -35,5 +35,8 @@ public static class AdminApiServices
         services.AddSingleton<Http.IEndpoints, AdminRateLimitEndpoints>();
         services.AddSingleton<Http.IEndpoints, AdminLoginAsUserEndpoints>();
         services.AddSingleton<Http.IEndpoints, AdminShadowBanEndpoints>();
+        services.AddSingleton<Http.IEndpoints, AdminScheduledTaskEndpoints>();
+        services.AddSingleton<Http.IEndpoints, AdminStatisticsEndpoints>();
+        services.AddSingleton<Http.IEndpoints, AdminExperimentalFeatureEndpoints>();
     }
 }

@@ -25,6 +25,7 @@ public sealed class AdminRoomEndpoints(
         app.MapGet(Rooms + "/{roomId}/forward_extremities", ForwardExtremitiesAsync);
         app.MapGet(Rooms + "/{roomId}/timestamp_to_event", TimestampToEventAsync);
         app.MapGet(Rooms + "/{roomId}/messages", MessagesAsync);
+        app.MapGet(Rooms + "/{roomId}/context/{eventId}", ContextAsync);
     }
 
     /// <summary>
@@ -173,5 +174,17 @@ public sealed class AdminRoomEndpoints(
         var page = await messages.PageAsync(room, query, context.RequestAborted);
         var chunk = await sync.FormatTimelineAsync(admin, room, page.Rows, federationFormat: false, context.RequestAborted);
         await context.WriteJsonAsync(await messages.ResponseAsync(room, query, page, chunk, context.RequestAborted));
+    }
+
+    private async Task ContextAsync(HttpContext context)
+    {
+        var admin = await auth.RequireAdminAsync(context);
+        var room = await KnownRoomAsync(context);
+        var eventId = context.Route("eventId");
+        var row = eventId.StartsWith('$') ? await db.ReadAsync(s => rooms.GetEventAsync(s, eventId), context.RequestAborted) : null;
+        if (row is null || row.RoomId != room.RoomId)
+            throw MatrixException.NotFound("Event not found.");
+        await context.WriteJsonAsync(await messages.ContextAsync(room, row, Sync.RoomMessages.ContextLimit(context), Sync.SyncEndpoints.RoomEventFilter(context),
+            rows => sync.FormatTimelineAsync(admin, room, rows, federationFormat: false, context.RequestAborted), context.RequestAborted));
     }
 }

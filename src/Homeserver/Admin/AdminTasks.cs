@@ -3,9 +3,10 @@ using System.Collections.Concurrent;
 namespace Matrix.Homeserver.Admin;
 
 /// <summary>One background job the admin API started (a room deletion, a history purge) and how it stands.</summary>
-public sealed class AdminTask(string kind, string id, string roomId, string status)
+public sealed class AdminTask(string kind, string id, string roomId, string status, DateTimeOffset startedAt)
 {
     public string Kind { get; } = kind;
+    public DateTimeOffset StartedAt { get; } = startedAt;
     public string Id { get; } = id;
     public string RoomId { get; } = roomId;
     public volatile string Status = status;
@@ -32,7 +33,7 @@ public sealed class AdminTasks(TimeProvider clock)
         {
             if (_byId.Values.Any(t => t.Kind == kind && t.RoomId == roomId && t.EndedAt is null))
                 return null;
-            var task = new AdminTask(kind, Accounts.Secrets.NewSessionId(), roomId, status);
+            var task = new AdminTask(kind, Accounts.Secrets.NewSessionId(), roomId, status, clock.GetUtcNow());
             _byId[task.Id] = task;
             return task;
         }
@@ -57,6 +58,8 @@ public sealed class AdminTasks(TimeProvider clock)
     }
 
     public AdminTask? Find(string kind, string id) => _byId.TryGetValue(id, out var task) && task.Kind == kind ? task : null;
+
+    public List<AdminTask> All() => _byId.Values.OrderBy(t => t.StartedAt).ToList();
 
     public List<AdminTask> OfRoom(string kind, string roomId) => _byId.Values.Where(t => t.Kind == kind && t.RoomId == roomId).ToList();
 

@@ -20,7 +20,8 @@ public sealed class AdminUserEndpoints(
 
     public void Map(IEndpointRouteBuilder app)
     {
-        app.MapGet(V2 + "/users", ListAsync);
+        app.MapGet(V2 + "/users", context => ListAsync(context, v3: false));
+        app.MapGet(AdminAuth.Prefix + "/v3/users", context => ListAsync(context, v3: true));
         app.MapGet(V2 + "/users/{userId}", GetAsync);
         app.MapPut(V2 + "/users/{userId}", PutAsync);
         app.MapPost(V1 + "/deactivate/{userId}", DeactivateAsync);
@@ -32,7 +33,8 @@ public sealed class AdminUserEndpoints(
         app.MapGet(V1 + "/username_available", UsernameAvailableAsync);
     }
 
-    private async Task ListAsync(HttpContext context)
+    /// <summary>v2 and v3 differ only in <c>deactivated</c>: v2's true adds deactivated users, v3's filters on it (none: all).</summary>
+    private async Task ListAsync(HttpContext context, bool v3)
     {
         await auth.RequireAdminAsync(context);
         var (from, limit) = AdminQuery.Page(context);
@@ -40,8 +42,7 @@ public sealed class AdminUserEndpoints(
             UserIdContains: context.Query("user_id"),
             NameContains: context.Query("name"),
             Guests: AdminQuery.Boolean(context, "guests") ?? true,
-            // v2: deactivated accounts are left out unless asked for.
-            Deactivated: AdminQuery.Boolean(context, "deactivated") == true ? null : false,
+            Deactivated: v3 ? AdminQuery.Boolean(context, "deactivated") : AdminQuery.Boolean(context, "deactivated") == true ? null : false,
             Admins: AdminQuery.Boolean(context, "admins"),
             Locked: AdminQuery.Boolean(context, "locked") ?? false,
             NotUserTypes: context.Request.Query["not_user_type"].Select(t => JsonFields.WithoutNul(t ?? "", "not_user_type")).ToList(),

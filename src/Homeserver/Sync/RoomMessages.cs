@@ -68,6 +68,41 @@ public sealed class RoomMessages(Database db, RoomStore rooms, RoomReader reader
         return new MessagesPage(rows, lastScanned);
     }
 
+    /// <summary>The <c>limit</c> of <c>/context</c>: 10 unless given, at most 100.</summary>
+    public static int ContextLimit(HttpContext context) => context.Query("limit") is { Length: > 0 } l
+        ? int.TryParse(l, out var n) && n >= 0 ? Math.Min(n, 100) : throw MatrixException.InvalidParam("Invalid limit.")
+        : 10;
+
+    /// <summary>
+    /// The answer of <c>/context</c>: the event with events around it and the room state at it; <paramref name="format"/>
+    /// shows events as the requester may see them. The filter applies to the events around it and the state, whose
+    /// members it may lazy-load (only the senders of the events returned).
+    /// </summary>
+    public async Task<JsonObject> ContextAsync(RoomSnapshot room, EventRow row, int limit, EventFilter filter,
+        Func<List<EventRow>, Task<JsonArray>> format, CancellationToken ct)
+    {
+        var before = (await db.ReadAsync(s => rooms.RoomEventsAsync(s, room.RoomId, 0, row.StreamOrdering - 1, limit / 2 + limit % 2, newestFirst: true), ct))
+            .Where(r => filter.Matches(r.Type, r.Sender)).ToList();
+        var after = (await db.ReadAsync(s => rooms.RoomEventsAsync(s, room.RoomId, row.StreamOrdering, long.MaxValue, limit / 2, newestFirst: false), ct))
+            .Where(r => filter.Matches(r.Type, r.Sender)).ToList();
+        var senders = before.Concat(after).Append(row).Select(r => r.Sender).ToHashSet(StringComparer.Ordinal);
+        var stateIds = (await reader.StateGroupAsync(row.StateGroup, ct))
+            .Where(p => !(filter.LazyLoadMembers && p.Key.Type == "m.room.member" && !senders.Contains(p.Key.Key))).Select(p => p.Value).ToList();
+        var state = new JsonArray();
+        foreach (var stateRow in await db.ReadAsync(s => rooms.GetEventsAsync(s, stateIds), ct))
+            if (filter.Matches(stateRow.Type, stateRow.Sender))
+                state.Add(await reader.ToClientAsync(room, stateRow, ct));
+        return new JsonObject
+        {
+            ["event"] = (await format([row]))[0]!.DeepClone(),
+            ["events_before"] = await format(before),
+            ["events_after"] = await format(after),
+            ["start"] = new SyncToken(before.Count > 0 ? before[^1].StreamOrdering - 1 : row.StreamOrdering - 1).ToString(),
+            ["end"] = new SyncToken(after.Count > 0 ? after[^1].StreamOrdering : row.StreamOrdering).ToString(),
+            ["state"] = state,
+        };
+    }
+
     /// <summary>The answer around <paramref name="chunk"/> (the page's rows as the requester may see them).</summary>
     public async Task<JsonObject> ResponseAsync(RoomSnapshot room, MessagesQuery query, MessagesPage page, JsonArray chunk, CancellationToken ct)
     {

@@ -29,9 +29,7 @@ public sealed class SyncEndpoints(
         var requester = await authenticator.AuthenticateAsync(context);
         var roomId = RoomEndpoints.RoomIdFromRoute(context);
         var eventId = context.Route("eventId");
-        var limit = context.Query("limit") is { Length: > 0 } l
-            ? int.TryParse(l, out var n) && n >= 0 ? Math.Min(n, 100) : throw MatrixException.InvalidParam("Invalid limit.")
-            : 10;
+        var limit = RoomMessages.ContextLimit(context);
         var user = requester.UserId.Value;
         var room = await reader.RoomAsync(roomId, context.RequestAborted);
         var membership = await reader.MembershipAsync(room, user, context.RequestAborted);
@@ -42,27 +40,8 @@ public sealed class SyncEndpoints(
         var row = eventId.StartsWith('$') ? await db.ReadAsync(s => rooms.GetEventAsync(s, eventId), context.RequestAborted) : null;
         if (row is null || row.RoomId != roomId || !await reader.CanSeeAsync(room, row, user, joined, context.RequestAborted))
             throw MatrixException.NotFound("Event not found.");
-        var filter = RoomEventFilter(context);
-        var before = (await db.ReadAsync(s => rooms.RoomEventsAsync(s, roomId, 0, row.StreamOrdering - 1, limit / 2 + limit % 2, newestFirst: true), context.RequestAborted))
-            .Where(r => filter.Matches(r.Type, r.Sender)).ToList();
-        var after = (await db.ReadAsync(s => rooms.RoomEventsAsync(s, roomId, row.StreamOrdering, long.MaxValue, limit / 2, newestFirst: false), context.RequestAborted))
-            .Where(r => filter.Matches(r.Type, r.Sender)).ToList();
-        var senders = before.Concat(after).Append(row).Select(r => r.Sender).ToHashSet(StringComparer.Ordinal);
-        var stateIds = (await reader.StateGroupAsync(row.StateGroup, context.RequestAborted))
-            .Where(p => !(filter.LazyLoadMembers && p.Key.Type == "m.room.member" && !senders.Contains(p.Key.Key))).Select(p => p.Value).ToList();
-        var state = new JsonArray();
-        foreach (var stateRow in await db.ReadAsync(s => rooms.GetEventsAsync(s, stateIds), context.RequestAborted))
-            if (filter.Matches(stateRow.Type, stateRow.Sender))
-                state.Add(await reader.ToClientAsync(room, stateRow, context.RequestAborted));
-        await context.WriteJsonAsync(new JsonObject
-        {
-            ["event"] = (await sync.TimelineAsync(requester, room, [row], joined, context.RequestAborted))[0]!.DeepClone(),
-            ["events_before"] = await sync.TimelineAsync(requester, room, before, joined, context.RequestAborted),
-            ["events_after"] = await sync.TimelineAsync(requester, room, after, joined, context.RequestAborted),
-            ["start"] = new SyncToken(before.Count > 0 ? before[^1].StreamOrdering - 1 : row.StreamOrdering - 1).ToString(),
-            ["end"] = new SyncToken(after.Count > 0 ? after[^1].StreamOrdering : row.StreamOrdering).ToString(),
-            ["state"] = state,
-        });
+        await context.WriteJsonAsync(await messages.ContextAsync(room, row, limit, RoomEventFilter(context),
+            rows => sync.TimelineAsync(requester, room, rows, joined, context.RequestAborted), context.RequestAborted));
     }
 
     private async Task SyncAsync(HttpContext context)
