@@ -12,10 +12,12 @@ namespace Matrix.Homeserver.Admin;
 /// Synapse's shared-secret registration (<c>/_synapse/admin/v1/register</c>), so operators can create the first admin
 /// with the tools they know (register_new_matrix_user). The MAC is HMAC-SHA1 over
 /// nonce NUL username NUL password NUL ("admin"|"notadmin") [NUL user_type], keyed with the shared secret.
+/// Not rate limited (as Synapse: an operator's script may create many accounts at once); a nonce is good once and for
+/// a minute, and at most <see cref="MaxOutstandingNonces"/> wait, the oldest going first.
 /// </summary>
-public sealed class SharedSecretRegistration(
-    AccountService accounts, JsonBody json, RateLimiter limiter, HomeserverConfig config, TimeProvider clock) : IEndpoints
+public sealed class SharedSecretRegistration(AccountService accounts, JsonBody json, HomeserverConfig config, TimeProvider clock) : IEndpoints
 {
+    private const int MaxOutstandingNonces = 10_000;
     private static readonly TimeSpan NonceLifetime = TimeSpan.FromSeconds(60);
     private readonly ConcurrentDictionary<string, DateTimeOffset> _nonces = new();
 
@@ -31,11 +33,12 @@ public sealed class SharedSecretRegistration(
     private Task NonceAsync(HttpContext context)
     {
         _ = SharedSecret;
-        limiter.Check("register", context.ClientIp(), config.RateLimits.Registration);
         var now = clock.GetUtcNow();
         foreach (var (old, issued) in _nonces)
             if (now - issued > NonceLifetime)
                 _nonces.TryRemove(old, out _);
+        if (_nonces.Count >= MaxOutstandingNonces && _nonces.MinBy(n => n.Value) is { Key: { } oldest })
+            _nonces.TryRemove(oldest, out _);
         var nonce = Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(16));
         _nonces[nonce] = now;
         return context.WriteJsonAsync(new JsonObject { ["nonce"] = nonce });
