@@ -33,6 +33,8 @@ need_package /usr/bin/ldapadd ldap-utils
 need_package /usr/bin/radicale radicale
 # The admin API's real client: synadm, the Synapse admin CLI (spec-tests/SpecTests/AdminApiSynadmTests.cs).
 need_package /usr/bin/synadm synadm
+# Web pages (single sign-on, the OAuth 2.0 login page) are driven by Debian's Chromium through npm playwright-core.
+need_package /usr/bin/chromium chromium
 # Thumbnails: the server calls libvips through P/Invoke (src/Homeserver/Media/Vips.cs).
 need_package /usr/lib/x86_64-linux-gnu/libvips.so.42 libvips42
 PG_BIN=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1)
