@@ -77,6 +77,17 @@ public sealed class ConfigLoaderTests
     [InlineData("email:\n  enabled: true\n  notif_from: a@b.org\n  smtp_port: 0\n", "email.smtp_port")]
     [InlineData("email:\n  enabled: true\n  notif_from: a@b.org\n  smtp_user: u\n", "email.smtp_user")]
     [InlineData("email:\n  enabled: true\n  notif_from: a@b.org\n  client_base_url: nowhere\n", "email.client_base_url")]
+    [InlineData("oidc_providers:\n  - { idp_id: \"bad id\", issuer: \"https://id.example\", client_id: c, client_secret: s }\n", "oidc_providers[0].idp_id")]
+    [InlineData("oidc_providers:\n  - { idp_id: a, issuer: \"https://id.example\", client_id: c, client_secret: s }\n  - { idp_id: a, issuer: \"https://id.example\", client_id: c, client_secret: s }\n", "oidc_providers[1].idp_id")]
+    [InlineData("oidc_providers:\n  - { issuer: nowhere, client_id: c, client_secret: s }\n", "oidc_providers[0].issuer")]
+    [InlineData("oidc_providers:\n  - { issuer: \"https://id.example\", client_id: c }\n", "oidc_providers[0].client_auth_method")]
+    [InlineData("oidc_providers:\n  - { issuer: \"https://id.example\", client_id: c, client_auth_method: private_key_jwt }\n", "oidc_providers[0].client_auth_method")]
+    [InlineData("oidc_providers:\n  - { issuer: \"https://id.example\", client_id: c, client_secret: s, idp_icon: \"https://x/y.png\" }\n", "oidc_providers[0].idp_icon")]
+    [InlineData("oidc_providers:\n  - { issuer: \"https://id.example\", client_id: c, client_secret: s, pkce_method: sometimes }\n", "oidc_providers[0].pkce_method")]
+    [InlineData("oidc_providers:\n  - { issuer: \"https://id.example\", client_id: c, client_secret: s, discover: false }\n", "oidc_providers[0].authorization_endpoint")]
+    [InlineData("oidc_providers:\n  - { issuer: \"https://id.example\", client_id: c, client_secret: s, user_mapping_provider: { config: { localpart_template: \"{{ user.a | shout }}\" } } }\n", "oidc_providers[0].user_mapping_provider.config.localpart_template")]
+    [InlineData("oidc_providers:\n  - { issuer: \"https://id.example\", client_id: c, client_secret: s, attribute_requirements: [{ attribute: groups }] }\n", "oidc_providers[0].attribute_requirements[0]")]
+    [InlineData("oidc_providers:\n  - { issuer: \"https://id.example\", client_id: c, client_auth_method: private_key_jwt, client_secret_jwt_key: { key: \"not a key\", jwt_header: { alg: ES256 } } }\n", "oidc_providers[0].client_secret_jwt_key")]
     public void Invalid_configs_name_the_key(string yaml, string key)
     {
         var error = Assert.Throws<ConfigException>(() => ConfigLoader.Parse(yaml));
@@ -117,4 +128,26 @@ public sealed class ConfigLoaderTests
                     yield return nested;
         }
     }
+
+    [Theory]
+    [InlineData("{{ user.preferred_username }}", "Alice.Smith")]
+    [InlineData("{{user.preferred_username|lower}}", "alice.smith")]
+    [InlineData("{{ user.email | localpart_from_email | upper }}", "ALICE")]
+    [InlineData("x-{{ user.address.locality }}-{{ user.missing }}", "x-Paris-")]
+    [InlineData("{{ user.groups }}", "[\"staff\"]")]
+    public void Claim_templates_render_as_synapse_jinja_templates_do(string template, string expected)
+    {
+        var claims = System.Text.Json.Nodes.JsonNode.Parse("""
+            { "preferred_username": "Alice.Smith", "email": "alice@example.com", "address": { "locality": "Paris" }, "groups": ["staff"] }
+            """)!.AsObject();
+        Assert.Equal(expected, Matrix.Homeserver.Accounts.Sso.ClaimTemplate.Parse(template).Render(claims));
+    }
+
+    [Theory]
+    [InlineData("{{ preferred_username }}")]
+    [InlineData("{{ user.name | title }}")]
+    [InlineData("{% if user.a %}x{% endif %}")]
+    [InlineData("{{ user.name ")]
+    public void Claim_templates_beyond_the_supported_part_are_refused(string template) =>
+        Assert.Throws<FormatException>(() => Matrix.Homeserver.Accounts.Sso.ClaimTemplate.Parse(template));
 }

@@ -27,7 +27,7 @@ public sealed class LoginEndpoints(
         foreach (var flow in sso.LoginFlows())
             flows.Add(flow);
         // Login tokens come from single sign-on, or from an existing session (get_login_token).
-        if (config.Auth.LoginViaExistingSession || config.Auth.Cas.Enabled)
+        if (config.Auth.LoginViaExistingSession || sso.Enabled)
             flows.Add(new JsonObject { ["type"] = AuthTypes.Token, ["get_login_token"] = config.Auth.LoginViaExistingSession });
         return context.WriteJsonAsync(new JsonObject { ["flows"] = flows });
     }

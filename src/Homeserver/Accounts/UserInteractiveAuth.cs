@@ -143,8 +143,9 @@ public sealed class UserInteractiveAuth(
             throw MatrixException.UnknownToken(softLogout: false);
         var hasPassword = account.PasswordHash is not null || await passwords.IsDirectoryAccountAsync(account.UserId, context.RequestAborted);
         // Single sign-on is offered to those who signed in through it (as Synapse does).
-        var hasSso = config.Auth.Cas.Enabled
-            && await db.ReadAsync(s => externalIds.IsLinkedAsync(s, ExternalIdStore.Cas, account.UserId), context.RequestAborted);
+        var linked = await db.ReadAsync(s => externalIds.ListForUserAsync(s, account.UserId), context.RequestAborted);
+        var hasSso = linked.Any(link => (link.AuthProvider == ExternalIdStore.Cas && config.Auth.Cas.Enabled)
+            || config.OidcProviders.Any(provider => provider.EffectiveIdpId == link.AuthProvider));
         List<string[]> flows = [];
         if (hasPassword)
             flows.Add([AuthTypes.Password]);

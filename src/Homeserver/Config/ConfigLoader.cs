@@ -47,6 +47,7 @@ public static class ConfigLoader
             if (listener.TlsPrivateKeyPath is not null) listener.TlsPrivateKeyPath = Path.GetFullPath(listener.TlsPrivateKeyPath, baseDir);
         }
         config.AppServiceConfigFiles = config.AppServiceConfigFiles.Select(file => Path.GetFullPath(file, baseDir)).ToList();
+        OidcProviderValidation.LoadKeyFiles(config.OidcProviders, baseDir);
         try
         {
             AppServices.Registration.RegistrationFile.ValidateSet(
@@ -248,6 +249,7 @@ public static class ConfigLoader
         if (config.WellKnown.Server is not null && !ServerName.TryParse(config.WellKnown.Server, out _))
             throw new ConfigException("config key 'well_known.server' must be a server name with an optional port");
         ValidateLdap(config.Ldap);
+        OidcProviderValidation.Validate(config.OidcProviders);
         ValidateEmail(config.Email);
         if (config.IdentityServers.TimeoutMs < 1)
             throw new ConfigException("config key 'identity_servers.timeout_ms' must be greater than 0");

@@ -33,6 +33,8 @@ public sealed class HomeserverConfig
     public EmailConfig Email { get; set; } = new();
     public IdentityServersConfig IdentityServers { get; set; } = new();
     public ServerNoticesConfig ServerNotices { get; set; } = new();
+    /// <summary>Upstream OpenID Connect providers for single sign-on (Synapse's <c>oidc_providers</c>).</summary>
+    public List<OidcProviderConfig> OidcProviders { get; set; } = [];
     public List<string> AppServiceConfigFiles { get; set; } = [];
     public bool AppServiceLegacyAuthorization { get; set; }
 

@@ -191,6 +191,11 @@ public static class ServerHost
         services.AddSingleton<IEndpoints, RegistrationEndpoints>();
         services.AddSingleton<IEndpoints, LoginEndpoints>();
         services.AddSingleton<Accounts.Sso.CasClient>();
+        services.AddSingleton<Accounts.Sso.OidcProviders>();
+        services.AddSingleton<Accounts.Sso.SsoSessionStore>();
+        services.AddSingleton<Accounts.Sso.SsoCompletion>();
+        services.AddSingleton<Accounts.Sso.OidcSignIn>();
+        services.AddSingleton<IEndpoints>(provider => provider.GetRequiredService<Accounts.Sso.OidcSignIn>());
         services.AddSingleton<Accounts.Sso.SsoEndpoints>();
         services.AddSingleton<IEndpoints>(provider => provider.GetRequiredService<Accounts.Sso.SsoEndpoints>());
         services.AddSingleton<ExternalAccounts>();

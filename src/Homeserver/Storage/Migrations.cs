@@ -568,6 +568,20 @@ public static class Migrations
         (22, """
             ALTER TABLE users ADD COLUMN shadow_banned BIGINT NOT NULL DEFAULT 0;
             """),
+        // Sign-ins under way at an upstream OpenID Connect provider, keyed by a hash of their state parameter.
+        (23, """
+            CREATE TABLE sso_sessions (
+                state_hash TEXT PRIMARY KEY,
+                idp_id TEXT NOT NULL,
+                nonce TEXT NOT NULL,
+                code_verifier TEXT NULL,
+                client_redirect_url TEXT NULL,
+                uia_session TEXT NULL,
+                return_to TEXT NULL,
+                expires_ts BIGINT NOT NULL
+            );
+            CREATE INDEX sso_sessions_expires ON sso_sessions (expires_ts);
+            """),
     ];
 
     /// <summary>

@@ -7,13 +7,14 @@ using Matrix.Homeserver.Storage;
 namespace Matrix.Homeserver.Accounts.Sso;
 
 /// <summary>
-/// Single sign-on (spec: client-server API, "Client login via SSO") through a CAS server: the redirect to the provider,
-/// the ticket it sends the browser back with (a login token for the client, or a completed <c>m.login.sso</c> stage of
-/// user-interactive auth), and the UIA fallback page. Synapse's legacy <c>/login/cas/*</c> paths are served too.
+/// Single sign-on (spec: client-server API, "Client login via SSO") through a CAS server or upstream OpenID Connect
+/// providers: the identity providers <c>GET /login</c> lists, the redirect to one (or a page to pick one), the CAS
+/// ticket the browser comes back with, and the fallback page of the <c>m.login.sso</c> stage of user-interactive auth.
+/// Synapse's legacy <c>/login/cas/*</c> paths are served too; OIDC sign-ins come back through <see cref="OidcSignIn"/>.
 /// </summary>
 public sealed class SsoEndpoints(
-    CasClient cas, ExternalAccounts externalAccounts, ExternalIdStore externalIds, UserInteractiveAuth uia, TokenStore tokens, Database db,
-    HomeserverConfig config, TimeProvider clock) : IEndpoints
+    CasClient cas, OidcProviders oidc, OidcSignIn oidcSignIn, SsoCompletion completion, ExternalAccounts externalAccounts,
+    ExternalIdStore externalIds, UserInteractiveAuth uia, Database db, HomeserverConfig config) : IEndpoints
 {
     public const string CasIdpId = "cas";
 
@@ -26,27 +27,63 @@ public sealed class SsoEndpoints(
         app.MapV3("GET", $"auth/{AuthTypes.Sso}/fallback/web", FallbackAsync);
     }
 
+    public bool Enabled => config.Auth.Cas.Enabled || oidc.All.Count > 0;
+
+    /// <summary>The providers people may sign in through, in the shape of <c>m.login.sso</c>'s <c>identity_providers</c>.</summary>
+    private IEnumerable<JsonObject> IdentityProviders()
+    {
+        if (config.Auth.Cas.Enabled)
+            yield return new JsonObject { ["id"] = CasIdpId, ["name"] = config.Auth.Cas.IdpName };
+        foreach (var provider in oidc.All)
+        {
+            var entry = new JsonObject { ["id"] = provider.IdpId, ["name"] = provider.Config.IdpName };
+            if (provider.Config.IdpIcon is { } icon)
+                entry["icon"] = icon;
+            if (provider.Config.IdpBrand is { } brand)
+                entry["brand"] = brand;
+            yield return entry;
+        }
+    }
+
     /// <summary>What <c>GET /login</c> lists when single sign-on is configured.</summary>
     public IEnumerable<JsonObject> LoginFlows()
     {
-        if (!config.Auth.Cas.Enabled)
+        if (!Enabled)
             yield break;
-        yield return new JsonObject
-        {
-            ["type"] = AuthTypes.Sso,
-            ["identity_providers"] = new JsonArray(new JsonObject { ["id"] = CasIdpId, ["name"] = config.Auth.Cas.IdpName }),
-        };
-        yield return new JsonObject { ["type"] = "m.login.cas" };
+        yield return new JsonObject { ["type"] = AuthTypes.Sso, ["identity_providers"] = new JsonArray([.. IdentityProviders()]) };
+        if (config.Auth.Cas.Enabled)
+            yield return new JsonObject { ["type"] = "m.login.cas" };
     }
 
-    private Task RedirectAsync(HttpContext context)
+    private async Task RedirectAsync(HttpContext context)
     {
-        RequireCas();
-        if (context.Request.RouteValues["idpId"] is string idpId && idpId != CasIdpId)
-            throw new MatrixException(404, "M_NOT_FOUND", $"Unknown identity provider {idpId}.");
+        RequireSso();
         var redirectUrl = ClientRedirectUrl(context);
-        context.Response.Redirect(cas.LoginUrl(TicketUrl("redirectUrl", redirectUrl)));
-        return Task.CompletedTask;
+        var idpId = context.Request.RouteValues["idpId"] as string;
+        if (context.Request.Path.Value!.EndsWith("/login/cas/redirect", StringComparison.Ordinal))
+            idpId = CasIdpId;
+        if (idpId is null)
+        {
+            var all = IdentityProviders().ToList();
+            if (all.Count > 1)
+            {
+                await SsoCompletion.WriteHtmlAsync(context, SsoPages.PickProvider(config.ServerName, all.Select(p =>
+                    ((string)p["name"]!, $"{config.EffectivePublicBaseurl}_matrix/client/v3/login/sso/redirect/{Uri.EscapeDataString((string)p["id"]!)}"
+                        + $"?redirectUrl={Uri.EscapeDataString(redirectUrl)}"))));
+                return;
+            }
+            idpId = (string)all[0]["id"]!;
+        }
+        context.Response.Redirect(await ProviderUrlAsync(context, idpId, new SsoTarget(redirectUrl, null, null)));
+    }
+
+    /// <summary>Where to send the browser to sign in at <paramref name="idpId"/> and come back to <paramref name="target"/>.</summary>
+    private async Task<string> ProviderUrlAsync(HttpContext context, string idpId, SsoTarget target)
+    {
+        if (idpId == CasIdpId && config.Auth.Cas.Enabled)
+            return cas.LoginUrl(target.UiaSession is { } session ? TicketUrl("session", session) : TicketUrl("redirectUrl", target.ClientRedirectUrl!));
+        var provider = oidc.Find(idpId) ?? throw new MatrixException(404, "M_NOT_FOUND", $"Unknown identity provider {idpId}.");
+        return await oidcSignIn.StartAsync(context, provider, target);
     }
 
     private async Task TicketAsync(HttpContext context)
@@ -63,30 +100,26 @@ public sealed class SsoEndpoints(
             if (!identity.Attributes.TryGetValue(name, out var actual) || (value is not null && actual != value))
                 throw MatrixException.Forbidden("Your single sign-on account lacks an attribute this server requires.");
         var userId = await AccountOfAsync(identity, ct);
-
-        if (redirectUrl is null)
-        {
-            if (!await uia.CompleteSsoStageAsync(session, userId, ct))
-                throw new MatrixException(400, "M_UNKNOWN", "Unknown or expired user-interactive auth session.");
-            var live = await uia.LiveSessionAsync(session, ct);
-            await WriteHtmlAsync(context, live?.UserId == userId ? SsoPages.StageCompleted() : SsoPages.WrongUser(userId));
-            return;
-        }
-        var loginToken = Secrets.NewToken("mal_");
-        var expires = clock.GetUtcNow().ToUnixTimeMilliseconds() + config.Auth.LoginTokenLifetimeMs;
-        await db.WriteAsync(s => tokens.InsertLoginTokenAsync(s, Secrets.Hash(loginToken), userId, expires), ct);
-        await WriteHtmlAsync(context, SsoPages.ContinueToClient(config.ServerName, userId, WithQueryParameter(redirectUrl, "loginToken", loginToken)));
+        await completion.FinishAsync(context, new SsoTarget(redirectUrl, redirectUrl is null ? session : null, null), userId);
     }
 
+    /// <summary>
+    /// The UIA fallback's page: confirm who you are at the provider you signed in with (the first one linked to your
+    /// account, as Synapse picks), coming back to complete the session's stage.
+    /// </summary>
     private async Task FallbackAsync(HttpContext context)
     {
-        RequireCas();
+        RequireSso();
+        var ct = context.RequestAborted;
         var session = context.Query("session");
         if (session.Length == 0)
             throw MatrixException.MissingParam("session");
-        if (await uia.LiveSessionAsync(session, context.RequestAborted) is null)
-            throw new MatrixException(400, "M_UNKNOWN", "Unknown or expired user-interactive auth session.");
-        await WriteHtmlAsync(context, SsoPages.ConfirmIdentity(config.Auth.Cas.IdpName, cas.LoginUrl(TicketUrl("session", session))));
+        var live = await uia.LiveSessionAsync(session, ct)
+            ?? throw new MatrixException(400, "M_UNKNOWN", "Unknown or expired user-interactive auth session.");
+        var linked = live.UserId is null ? [] : (await db.ReadAsync(s => externalIds.ListForUserAsync(s, live.UserId), ct)).Select(l => l.AuthProvider).ToList();
+        var provider = IdentityProviders().FirstOrDefault(p => linked.Contains((string)p["id"]!)) ?? IdentityProviders().First();
+        var url = await ProviderUrlAsync(context, (string)provider["id"]!, new SsoTarget(null, session, null));
+        await SsoCompletion.WriteHtmlAsync(context, SsoPages.ConfirmIdentity((string)provider["name"]!, url));
     }
 
     /// <summary>
@@ -122,10 +155,16 @@ public sealed class SsoEndpoints(
         return mapped.ToString();
     }
 
+    private void RequireSso()
+    {
+        if (!Enabled)
+            throw new MatrixException(404, "M_UNRECOGNIZED", "Single sign-on is not configured on this server.");
+    }
+
     private void RequireCas()
     {
         if (!config.Auth.Cas.Enabled)
-            throw new MatrixException(404, "M_UNRECOGNIZED", "Single sign-on is not configured on this server.");
+            throw new MatrixException(404, "M_UNRECOGNIZED", "Single sign-on through CAS is not configured on this server.");
     }
 
     private static string ClientRedirectUrl(HttpContext context)
@@ -141,20 +180,4 @@ public sealed class SsoEndpoints(
     /// <summary>Where the CAS server sends the browser back to (its "service"): Synapse's r0 path, which CAS servers are configured for.</summary>
     private string TicketUrl(string parameter, string value) =>
         $"{config.EffectivePublicBaseurl}_matrix/client/r0/login/cas/ticket?{parameter}={Uri.EscapeDataString(value)}";
-
-    private static string WithQueryParameter(string url, string name, string value)
-    {
-        var hash = url.IndexOf('#');
-        var (head, fragment) = hash < 0 ? (url, "") : (url[..hash], url[hash..]);
-        return $"{head}{(head.Contains('?') ? "&" : "?")}{name}={Uri.EscapeDataString(value)}{fragment}";
-    }
-
-    private static Task WriteHtmlAsync(HttpContext context, string html)
-    {
-        context.Response.ContentType = "text/html; charset=utf-8";
-        context.Response.Headers.CacheControl = "no-store";
-        context.Response.Headers["Content-Security-Policy"] = "frame-ancestors 'none'";
-        context.Response.Headers.XFrameOptions = "DENY";
-        return context.Response.WriteAsync(html, context.RequestAborted);
-    }
 }

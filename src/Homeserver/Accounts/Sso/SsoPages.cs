@@ -23,6 +23,15 @@ public static class SsoPages
         "<p>Thank you. You may now close this window and return to your Matrix client.</p>"
         + "<script>if (window.onAuthDone) window.onAuthDone(); else if (window.opener && window.opener.postMessage) window.opener.postMessage(\"authDone\", \"*\");</script>");
 
+    /// <summary>Several providers are configured and the client named none: one link each.</summary>
+    public static string PickProvider(string serverName, IEnumerable<(string Name, string Url)> providers) => Page("Sign in",
+        $"<p>Choose how to sign in to <b>{Html(serverName)}</b>:</p><ul>"
+        + string.Concat(providers.Select(p => $"<li><a href=\"{Html(p.Url)}\">Continue with {Html(p.Name)}</a></li>")) + "</ul>");
+
+    /// <summary>A sign-in that could not finish, and why; the client is not told anything.</summary>
+    public static string Failed(string why) => Page("Sign-in failed",
+        $"<p role=\"alert\">{Html(why)}</p><p>Return to your Matrix client to try again.</p>");
+
     public static string WrongUser(string provedUserId) => Page("Wrong account",
         $"<p>Single sign-on identified you as <b>{Html(provedUserId)}</b>, who is not the user making the request. Nothing was authorised.</p>");
 

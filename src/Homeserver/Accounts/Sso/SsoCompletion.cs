@@ -1,0 +1,48 @@
+using Matrix.Homeserver.Config;
+using Matrix.Homeserver.Http;
+using Matrix.Homeserver.Storage;
+
+namespace Matrix.Homeserver.Accounts.Sso;
+
+/// <summary>
+/// The end of a single sign-on, whichever provider vouched: the client gets a login token (through a page the user
+/// confirms), or the user-interactive auth session its <c>m.login.sso</c> stage.
+/// </summary>
+public sealed class SsoCompletion(UserInteractiveAuth uia, TokenStore tokens, Database db, HomeserverConfig config, TimeProvider clock)
+{
+    public async Task FinishAsync(HttpContext context, SsoTarget target, string userId)
+    {
+        var ct = context.RequestAborted;
+        if (target.UiaSession is { } session)
+        {
+            if (!await uia.CompleteSsoStageAsync(session, userId, ct))
+                throw new MatrixException(400, "M_UNKNOWN", "Unknown or expired user-interactive auth session.");
+            var live = await uia.LiveSessionAsync(session, ct);
+            await WriteHtmlAsync(context, live?.UserId == userId ? SsoPages.StageCompleted() : SsoPages.WrongUser(userId));
+            return;
+        }
+        var redirectUrl = target.ClientRedirectUrl ?? throw new InvalidOperationException("a sign-in with nowhere to go");
+        var loginToken = Secrets.NewToken("mal_");
+        var expires = clock.GetUtcNow().ToUnixTimeMilliseconds() + config.Auth.LoginTokenLifetimeMs;
+        await db.WriteAsync(s => tokens.InsertLoginTokenAsync(s, Secrets.Hash(loginToken), userId, expires), ct);
+        await WriteHtmlAsync(context, SsoPages.ContinueToClient(config.ServerName, userId, WithQueryParameter(redirectUrl, "loginToken", loginToken)));
+    }
+
+    private static string WithQueryParameter(string url, string name, string value)
+    {
+        var hash = url.IndexOf('#');
+        var (head, fragment) = hash < 0 ? (url, "") : (url[..hash], url[hash..]);
+        return $"{head}{(head.Contains('?') ? "&" : "?")}{name}={Uri.EscapeDataString(value)}{fragment}";
+    }
+
+    /// <summary>A page of the sign-in: never cached, never framed.</summary>
+    public static Task WriteHtmlAsync(HttpContext context, string html, int status = 200)
+    {
+        context.Response.StatusCode = status;
+        context.Response.ContentType = "text/html; charset=utf-8";
+        context.Response.Headers.CacheControl = "no-store";
+        context.Response.Headers["Content-Security-Policy"] = "frame-ancestors 'none'";
+        context.Response.Headers.XFrameOptions = "DENY";
+        return context.Response.WriteAsync(html, context.RequestAborted);
+    }
+}
