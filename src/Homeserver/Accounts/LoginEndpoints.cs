@@ -23,7 +23,9 @@ public sealed class LoginEndpoints(
 
     private Task GetFlowsAsync(HttpContext context)
     {
-        var flows = new JsonArray(new JsonObject { ["type"] = AuthTypes.Password }, new JsonObject { ["type"] = AuthTypes.ApplicationService });
+        var flows = new JsonArray(new JsonObject { ["type"] = AuthTypes.ApplicationService });
+        if (config.PasswordConfig.Enabled)
+            flows.Insert(0, new JsonObject { ["type"] = AuthTypes.Password });
         foreach (var flow in sso.LoginFlows())
             flows.Add(flow);
         // Login tokens come from single sign-on, or from an existing session (get_login_token).
@@ -43,6 +45,8 @@ public sealed class LoginEndpoints(
         {
             case AuthTypes.Password:
             {
+                if (!config.PasswordConfig.Enabled)
+                    throw new MatrixException(400, "M_UNKNOWN", "Password login has been disabled.");
                 var password = body.RequiredString("password");
                 userId = await passwordLogin.LoginAsync(body, password, ct) ?? throw MatrixException.Forbidden("Invalid username or password.");
                 break;

@@ -250,6 +250,7 @@ public static class ConfigLoader
             throw new ConfigException("config key 'well_known.server' must be a server name with an optional port");
         ValidateLdap(config.Ldap);
         OidcProviderValidation.Validate(config.OidcProviders);
+        ValidateOAuth(config.Oauth);
         ValidateEmail(config.Email);
         if (config.IdentityServers.TimeoutMs < 1)
             throw new ConfigException("config key 'identity_servers.timeout_ms' must be greater than 0");
@@ -342,6 +343,15 @@ public static class ConfigLoader
         if (!ldap.UserFilter.Contains("{username}"))
             throw new ConfigException("config key 'ldap.user_filter' must contain {username}");
         RequirePositive(ldap.TimeoutMs, "ldap.timeout_ms");
+    }
+
+    private static void ValidateOAuth(OAuthConfig oauth)
+    {
+        RequirePositive(oauth.AuthorizationCodeLifetimeMs, "oauth.authorization_code_lifetime_ms");
+        RequirePositive(oauth.DeviceCodeLifetimeMs, "oauth.device_code_lifetime_ms");
+        RequirePositive(oauth.DeviceCodePollIntervalSeconds, "oauth.device_code_poll_interval_seconds");
+        RequirePositive(oauth.BrowserSessionLifetimeMs, "oauth.browser_session_lifetime_ms");
+        RequirePositive(oauth.CrossSigningResetLifetimeMs, "oauth.cross_signing_reset_lifetime_ms");
     }
 
     private static void RequirePositive(long value, string key)

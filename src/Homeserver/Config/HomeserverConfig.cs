@@ -35,6 +35,8 @@ public sealed class HomeserverConfig
     public ServerNoticesConfig ServerNotices { get; set; } = new();
     /// <summary>Upstream OpenID Connect providers for single sign-on (Synapse's <c>oidc_providers</c>).</summary>
     public List<OidcProviderConfig> OidcProviders { get; set; } = [];
+    public OAuthConfig Oauth { get; set; } = new();
+    public PasswordConfig PasswordConfig { get; set; } = new();
     public List<string> AppServiceConfigFiles { get; set; } = [];
     public bool AppServiceLegacyAuthorization { get; set; }
 

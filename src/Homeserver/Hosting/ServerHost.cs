@@ -198,6 +198,7 @@ public static class ServerHost
         services.AddSingleton<IEndpoints>(provider => provider.GetRequiredService<Accounts.Sso.OidcSignIn>());
         services.AddSingleton<Accounts.Sso.SsoEndpoints>();
         services.AddSingleton<IEndpoints>(provider => provider.GetRequiredService<Accounts.Sso.SsoEndpoints>());
+        Accounts.OAuth.OAuthServices.AddOAuth(services, config);
         services.AddSingleton<ExternalAccounts>();
         services.AddSingleton<IEndpoints, DeviceEndpoints>();
         services.AddSingleton<IEndpoints, AccountManagementEndpoints>();

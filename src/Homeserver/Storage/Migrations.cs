@@ -582,6 +582,59 @@ public static class Migrations
             );
             CREATE INDEX sso_sessions_expires ON sso_sessions (expires_ts);
             """),
+        // The OAuth 2.0 API: registered clients, authorisation requests (code and device grants), the sessions (devices)
+        // they made, browser sign-ins, the ID token signing key, cross-signing resets approved in the browser.
+        (24, """
+            CREATE TABLE oauth_clients (
+                client_id TEXT PRIMARY KEY,
+                metadata_json TEXT NOT NULL,
+                created_ts BIGINT NOT NULL
+            );
+            CREATE TABLE oauth_grants (
+                grant_id TEXT PRIMARY KEY,
+                kind TEXT NOT NULL,
+                client_id TEXT NOT NULL,
+                scope TEXT NOT NULL,
+                device_id TEXT NOT NULL,
+                redirect_uri TEXT NULL,
+                response_mode TEXT NULL,
+                state TEXT NULL,
+                nonce TEXT NULL,
+                code_challenge TEXT NULL,
+                code_hash TEXT NULL UNIQUE,
+                user_code TEXT NULL UNIQUE,
+                status TEXT NOT NULL,
+                user_id TEXT NULL,
+                auth_time BIGINT NULL,
+                created_ts BIGINT NOT NULL,
+                expires_ts BIGINT NOT NULL,
+                last_poll_ts BIGINT NULL
+            );
+            CREATE TABLE oauth_sessions (
+                user_id TEXT NOT NULL,
+                device_id TEXT NOT NULL,
+                client_id TEXT NOT NULL,
+                scope TEXT NOT NULL,
+                created_ts BIGINT NOT NULL,
+                PRIMARY KEY (user_id, device_id)
+            );
+            CREATE TABLE oauth_browser_sessions (
+                session_hash TEXT PRIMARY KEY,
+                user_id TEXT NOT NULL,
+                auth_time BIGINT NOT NULL,
+                expires_ts BIGINT NOT NULL
+            );
+            CREATE INDEX oauth_browser_sessions_user ON oauth_browser_sessions (user_id);
+            CREATE TABLE oauth_signing_keys (
+                key_id TEXT PRIMARY KEY,
+                pkcs8 TEXT NOT NULL,
+                created_ts BIGINT NOT NULL
+            );
+            CREATE TABLE oauth_cross_signing_resets (
+                user_id TEXT PRIMARY KEY,
+                approved_until_ts BIGINT NOT NULL
+            );
+            """),
     ];
 
     /// <summary>
