@@ -14,7 +14,7 @@ namespace Matrix.Homeserver.E2ee;
 /// </summary>
 public sealed class CrossSigningService(
     Database db, CrossSigningStore store, DeviceListStore deviceLists, DeviceListService deviceListService,
-    KeyService keyService, UserInteractiveAuth uia)
+    KeyService keyService, UserInteractiveAuth uia, Accounts.OAuth.CrossSigningResets resets)
 {
     private sealed record NewKey(string Type, string PublicKey, JsonObject Json);
 
@@ -38,7 +38,7 @@ public sealed class CrossSigningService(
             || KeyObjects.SignedPart(JsonNode.Parse(old.KeyJson)!.AsObject()) != KeyObjects.SignedPart(k.Json)).ToList();
         UiaResult? authorisation = null;
         if (existing.ContainsKey(CrossSigningStore.Master) && changes.Count > 0 && !isAppService)
-            authorisation = await uia.ReauthenticateAsync(context, body, requester);
+            authorisation = await resets.AuthoriseAsync(context, body, requester);
         if (changes.Count == 0)
             return;
         // Spec: others are told of new master and self-signing keys; a user-signing key concerns its owner alone.

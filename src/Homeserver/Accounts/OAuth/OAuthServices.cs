@@ -21,6 +21,7 @@ public static class OAuthServices
         services.AddSingleton<OAuthSessions>();
         services.AddSingleton<IdTokens>();
         services.AddSingleton<Csrf>();
+        services.AddSingleton<CrossSigningResets>();
         if (!config.Oauth.Enabled)
             return;
         services.AddSingleton<IEndpoints, OAuthMetadataEndpoints>();
@@ -30,5 +31,6 @@ public static class OAuthServices
         services.AddSingleton<IEndpoints, LoginPage>();
         services.AddSingleton<IEndpoints, TokenEndpoints>();
         services.AddSingleton<IEndpoints, DeviceAuthorizationEndpoints>();
+        services.AddSingleton<IEndpoints, AccountPage>();
     }
 }
