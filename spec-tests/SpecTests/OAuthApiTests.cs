@@ -57,7 +57,7 @@ public abstract class OAuthApiTests(OAuthServerFixture fixture)
         Assert.Contains("refresh_token", grants);
         Assert.Contains("urn:ietf:params:oauth:grant-type:device_code", grants);
         Assert.Contains("org.matrix.cross_signing_reset", body["account_management_actions_supported"]!.AsArray().Select(v => v!.GetValue<string>()));
-        Assert.Null(body["prompt_values_supported"]);
+        Assert.Equal(["create"], body["prompt_values_supported"]!.AsArray().Select(v => v!.GetValue<string>()));
 
         foreach (var path in new[] { "/_matrix/client/unstable/org.matrix.msc2965/auth_metadata", "/.well-known/openid-configuration" })
             Assert.Equal(body.ToJsonString(), (await C.GetAsync(path)).Body!.ToJsonString());
@@ -457,6 +457,42 @@ public abstract class OAuthApiTests(OAuthServerFixture fixture)
         var offsite = await browser.SubmitAsync("/_matrix/oauth2/login", ("csrf", OAuthBrowser.CsrfOf(consent)), ("return_to", "https://evil.example/"),
             ("username", user.Localpart), ("password", user.Password));
         Assert.Equal("/_matrix/oauth2/account", offsite.Location);
+    }
+
+    [Fact]
+    public async Task Prompt_create_lets_a_new_user_create_an_account_and_sign_in()
+    {
+        var browser = NewBrowser();
+        var clientId = await browser.RegisterClientAsync();
+        var signUpUrl = (await browser.GetAsync(OAuthBrowser.AuthorizeUrl(clientId, "NEWUSERDEV") + "&prompt=create")).Location!;
+        Assert.StartsWith("/_matrix/oauth2/signup?return_to=", signUpUrl);
+        var page = await browser.GetAsync(signUpUrl);
+        Assert.Contains("autocomplete=\"new-password\"", page.Html);
+        var returnTo = Uri.UnescapeDataString(signUpUrl[(signUpUrl.IndexOf('=') + 1)..]);
+        var csrf = OAuthBrowser.CsrfOf(page.Html);
+        var existing = await C.RegisterAsync();
+        var taken = await browser.SubmitAsync("/_matrix/oauth2/signup", ("csrf", csrf), ("return_to", returnTo), ("username", existing.Localpart),
+            ("password", "a new password"), ("password_again", "a new password"));
+        Assert.Equal(HttpStatusCode.BadRequest, taken.Status);
+        var localpart = MatrixClient.UniqueName("signup");
+        var mismatch = await browser.SubmitAsync("/_matrix/oauth2/signup", ("csrf", csrf), ("return_to", returnTo), ("username", localpart),
+            ("password", "a new password"), ("password_again", "another password"));
+        Assert.Equal(HttpStatusCode.BadRequest, mismatch.Status);
+        var invalid = await browser.SubmitAsync("/_matrix/oauth2/signup", ("csrf", csrf), ("return_to", returnTo), ("username", "Not Valid!"),
+            ("password", "a new password"), ("password_again", "a new password"));
+        Assert.Equal(HttpStatusCode.BadRequest, invalid.Status);
+        var forged = await browser.SubmitAsync("/_matrix/oauth2/signup", ("return_to", returnTo), ("username", localpart),
+            ("password", "a new password"), ("password_again", "a new password"));
+        Assert.Equal(HttpStatusCode.Forbidden, forged.Status);
+
+        var created = await browser.SubmitAsync("/_matrix/oauth2/signup", ("csrf", csrf), ("return_to", returnTo), ("username", localpart),
+            ("password", "a new password"), ("password_again", "a new password"));
+        Assert.Equal(returnTo, created.Location);
+        var consent = await browser.GetAsync(returnTo);
+        var code = OAuthBrowser.QueryOf((await browser.DecideAsync(consent.Html, allow: true)).Location!)["code"];
+        var (_, tokens) = await browser.ExchangeAsync(clientId, code);
+        Assert.Equal($"@{localpart}:{C.ServerName}", (await C.GetAsync("/_matrix/client/v3/account/whoami", tokens!["access_token"]!.GetValue<string>())).Str("user_id"));
+        Assert.Equal(200, (await C.LoginAsync(localpart, "a new password")).Status);
     }
 
     private static string OAuthPathsLogin(string returnTo) => $"/_matrix/oauth2/login?return_to={Uri.EscapeDataString(returnTo)}";

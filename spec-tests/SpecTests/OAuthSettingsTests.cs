@@ -26,7 +26,9 @@ public abstract class OAuthPasswordConfigTests(PasswordlessFixture fixture)
         Assert.Equal("M_UNKNOWN", login.Errcode);
         Assert.Equal("Password login has been disabled.", login.Str("error"));
 
+        Assert.Null((await C.GetAsync("/_matrix/client/v1/auth_metadata")).Body!["prompt_values_supported"]);
         var browser = new OAuthBrowser(fixture.Server.BaseUrl);
+        Assert.Equal(HttpStatusCode.Forbidden, (await browser.GetAsync("/_matrix/oauth2/signup")).Status);
         var page = await browser.GetAsync("/_matrix/oauth2/login");
         Assert.Equal(HttpStatusCode.OK, page.Status);
         Assert.DoesNotContain("type=\"password\"", page.Html);

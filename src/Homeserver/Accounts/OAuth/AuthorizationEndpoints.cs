@@ -57,8 +57,11 @@ public sealed class AuthorizationEndpoints(Database db, OAuthClientStore clients
         };
         await db.WriteAsync(s => grants.InsertAsync(s, grant), context.RequestAborted);
         var consentUrl = ConsentPage.Url(grant.GrantId);
-        if (query.Optional("prompt") == "none" && await browser.CurrentAsync(context) is null)
+        var prompt = query.Optional("prompt");
+        if (prompt == "none" && await browser.CurrentAsync(context) is null)
             HtmlPages.Redirect(context, back.Error("login_required", "The user is not signed in."));
+        else if (prompt == "create" && SignUpPage.IsOpen(config))
+            HtmlPages.Redirect(context, SignUpPage.Url(consentUrl));
         else
             HtmlPages.Redirect(context, consentUrl);
     }

@@ -62,7 +62,7 @@ public sealed class LoginPage(PasswordLogin passwords, OAuthBrowserSessions brow
         HtmlPages.Redirect(context, OAuthPaths.LoginUrl(ReturnTo(form)));
     }
 
-    private static string ReturnTo(IReadOnlyDictionary<string, string> parameters) =>
+    public static string ReturnTo(IReadOnlyDictionary<string, string> parameters) =>
         parameters.Optional("return_to") is { } path && OAuthPaths.IsSafeReturnTo(path) ? path : OAuthPaths.Account;
 
     /// <param name="upstreamProviders">
@@ -82,6 +82,7 @@ public sealed class LoginPage(PasswordLogin passwords, OAuthBrowserSessions brow
         var providers = string.Concat((upstreamProviders ?? []).Select(p => $"<p><a href=\"{Html(p.Url)}\">Continue with {Html(p.Name)}</a></p>"));
         if (passwordForm.Length == 0 && providers.Length == 0)
             providers = "<p>No way of signing in is available on this server.</p>";
-        return Page($"Sign in to {config.ServerName}", Error(error) + passwordForm + providers);
+        var signUp = SignUpPage.IsOpen(config) ? $"<p>New here? <a href=\"{Html(SignUpPage.Url(returnTo))}\">Create an account</a></p>" : "";
+        return Page($"Sign in to {config.ServerName}", Error(error) + passwordForm + providers + signUp);
     }
 }

@@ -7,7 +7,7 @@ namespace Matrix.Homeserver.Accounts.OAuth;
 /// Spec: "Server metadata discovery" (<c>/v1/auth_metadata</c>, RFC 8414), with MSC2965's unstable paths and the OpenID
 /// discovery document under the issuer (older matrix-js-sdk and Element builds discover that way), and the JWKS.
 /// </summary>
-public sealed class OAuthMetadataEndpoints(OAuthPaths paths, IdTokens idTokens) : IEndpoints
+public sealed class OAuthMetadataEndpoints(OAuthPaths paths, IdTokens idTokens, Config.HomeserverConfig config) : IEndpoints
 {
     /// <summary>What the account page can do: the spec's action names and MAS's earlier ones, which clients still send.</summary>
     public static readonly string[] AccountActions =
@@ -30,7 +30,7 @@ public sealed class OAuthMetadataEndpoints(OAuthPaths paths, IdTokens idTokens) 
     private Task WriteMetadataAsync(HttpContext context)
     {
         context.Response.Headers.CacheControl = "public, max-age=3600";
-        return context.WriteJsonAsync(new JsonObject
+        var metadata = new JsonObject
         {
             ["issuer"] = paths.Issuer,
             ["authorization_endpoint"] = paths.Absolute(OAuthPaths.Authorize),
@@ -52,7 +52,10 @@ public sealed class OAuthMetadataEndpoints(OAuthPaths paths, IdTokens idTokens) 
             ["subject_types_supported"] = Strings("public"),
             ["id_token_signing_alg_values_supported"] = Strings(IdTokens.Algorithm),
             ["claims_supported"] = Strings("iss", "sub", "aud", "exp", "iat", "auth_time", "nonce"),
-        });
+        };
+        if (SignUpPage.IsOpen(config))
+            metadata["prompt_values_supported"] = Strings("create");
+        return context.WriteJsonAsync(metadata);
     }
 
     private static JsonArray Strings(params string[] values) => new(values.Select(v => (JsonNode)v!).ToArray());

@@ -32,5 +32,6 @@ public static class OAuthServices
         services.AddSingleton<IEndpoints, TokenEndpoints>();
         services.AddSingleton<IEndpoints, DeviceAuthorizationEndpoints>();
         services.AddSingleton<IEndpoints, AccountPage>();
+        services.AddSingleton<IEndpoints, SignUpPage>();
     }
 }
