@@ -24,11 +24,8 @@ public sealed class AccountPage(Database db, DeviceStore devices, ProfileService
 
     private async Task ShowAsync(HttpContext context)
     {
-        if (await browser.CurrentAsync(context) is not { } user)
-        {
-            HtmlPages.Redirect(context, OAuthPaths.LoginUrl(OAuthPaths.Here(context)));
+        if (await browser.CurrentOrSignInAsync(context) is not { } user)
             return;
-        }
         var query = OAuthRoutes.QueryParameters(context);
         var deviceId = query.Optional("device_id");
         var token = csrf.Token(context);
@@ -57,7 +54,7 @@ public sealed class AccountPage(Database db, DeviceStore devices, ProfileService
     {
         var form = await OAuthRoutes.ReadFormAsync(context);
         Csrf.Check(context, form);
-        var user = await browser.CurrentAsync(context) ?? throw new OAuthException(401, "login_required", "You are not signed in any more.");
+        var user = await browser.RequireAsync(context);
         var ct = context.RequestAborted;
         switch (form.Optional("do"))
         {
@@ -102,7 +99,7 @@ public sealed class AccountPage(Database db, DeviceStore devices, ProfileService
         return Page("Your account",
             $"<p>Signed in as <b>{Html(userId)}</b>.</p>"
             + Form(OAuthPaths.Account, token,
-                $"<label for=\"displayname\">Display name</label><input type=\"text\" id=\"displayname\" name=\"displayname\" value=\"{Html(displayName)}\">",
+                Field("displayname", "Display name", "text", "nickname", displayName),
                 ("do", "set_displayname", "Save"))
             + $"<ul><li><a href=\"{OAuthPaths.Account}?action=org.matrix.sessions_list\">Sessions</a></li>"
             + $"<li><a href=\"{OAuthPaths.Account}?action={CrossSigningResets.Action}\">Reset cross-signing</a></li>"

@@ -22,11 +22,8 @@ public sealed class ConsentPage(Database db, OAuthClientStore clients, OAuthGran
 
     private async Task ShowAsync(HttpContext context)
     {
-        if (await browser.CurrentAsync(context) is not { } user)
-        {
-            HtmlPages.Redirect(context, OAuthPaths.LoginUrl(OAuthPaths.Here(context)));
+        if (await browser.CurrentOrSignInAsync(context) is not { } user)
             return;
-        }
         var (grant, client) = await PendingAsync(OAuthRoutes.QueryParameters(context).Optional("grant"), context.RequestAborted);
         await WriteAsync(context, Render(grant, client, user.UserId, csrf.Token(context)));
     }
@@ -35,7 +32,7 @@ public sealed class ConsentPage(Database db, OAuthClientStore clients, OAuthGran
     {
         var form = await OAuthRoutes.ReadFormAsync(context);
         Csrf.Check(context, form);
-        var user = await browser.CurrentAsync(context) ?? throw new OAuthException(401, "login_required", "You are not signed in any more.");
+        var user = await browser.RequireAsync(context);
         var (grant, client) = await PendingAsync(form.Optional("grant"), context.RequestAborted);
         var allowed = form.Optional("decision") == "allow";
         var now = clock.GetUtcNow().ToUnixTimeMilliseconds();

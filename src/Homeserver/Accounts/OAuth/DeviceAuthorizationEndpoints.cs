@@ -56,11 +56,8 @@ public sealed class DeviceAuthorizationEndpoints(Database db, OAuthClientStore c
 
     private async Task LinkAsync(HttpContext context)
     {
-        if (await browser.CurrentAsync(context) is null)
-        {
-            HtmlPages.Redirect(context, OAuthPaths.LoginUrl(OAuthPaths.Here(context)));
+        if (await browser.CurrentOrSignInAsync(context) is null)
             return;
-        }
         var entered = OAuthRoutes.QueryParameters(context).Optional("code");
         if (entered is null)
         {
@@ -79,7 +76,6 @@ public sealed class DeviceAuthorizationEndpoints(Database db, OAuthClientStore c
 
     /// <summary>A GET form: entering a code only looks it up, the consent page's form (with its CSRF token) decides.</summary>
     private static string CodeForm(string? error) => Page("Connect a device",
-        Error(error) + $"<form method=\"get\" action=\"{OAuthPaths.Link}\"><label for=\"code\">Code shown on your device</label>"
-        + "<input type=\"text\" id=\"code\" name=\"code\" autocomplete=\"off\" autocapitalize=\"characters\" required>"
+        Error(error) + $"<form method=\"get\" action=\"{OAuthPaths.Link}\">{Field("code", "Code shown on your device", "text", "off")}"
         + "<button type=\"submit\">Continue</button></form>");
 }

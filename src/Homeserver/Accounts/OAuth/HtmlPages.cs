@@ -20,6 +20,11 @@ public static class HtmlPages
         + string.Concat(buttons.Select(b => $"<button type=\"submit\" name=\"{Html(b.Name)}\" value=\"{Html(b.Value)}\">{Html(b.Label)}</button>"))
         + "</form>";
 
+    /// <summary>A labelled input; required unless it has an initial value to keep.</summary>
+    public static string Field(string name, string label, string type, string autocomplete, string? value = null) =>
+        $"<label for=\"{name}\">{Html(label)}</label><input type=\"{type}\" id=\"{name}\" name=\"{name}\" autocomplete=\"{autocomplete}\""
+        + (value is null ? " required>" : $" value=\"{Html(value)}\">");
+
     public static string Hidden(string name, string value) => $"<input type=\"hidden\" name=\"{Html(name)}\" value=\"{Html(value)}\">";
 
     public static string Error(string? message) => message is null ? "" : $"<p class=\"error\" role=\"alert\">{Html(message)}</p>";

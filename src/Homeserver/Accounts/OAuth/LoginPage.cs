@@ -62,6 +62,10 @@ public sealed class LoginPage(PasswordLogin passwords, OAuthBrowserSessions brow
         HtmlPages.Redirect(context, OAuthPaths.LoginUrl(ReturnTo(form)));
     }
 
+    /// <summary>The user name typed, kept when the page comes back with an error.</summary>
+    public static string UserNameField(string userName) =>
+        $"<label for=\"username\">User name</label><input type=\"text\" id=\"username\" name=\"username\" autocomplete=\"username\" required value=\"{Html(userName)}\">";
+
     public static string ReturnTo(IReadOnlyDictionary<string, string> parameters) =>
         parameters.Optional("return_to") is { } path && OAuthPaths.IsSafeReturnTo(path) ? path : OAuthPaths.Account;
 
@@ -75,8 +79,7 @@ public sealed class LoginPage(PasswordLogin passwords, OAuthBrowserSessions brow
         var passwordForm = config.PasswordConfig.Enabled
             ? Form(OAuthPaths.Login, csrfToken,
                 Hidden("return_to", returnTo)
-                + $"<label for=\"username\">User name</label><input type=\"text\" id=\"username\" name=\"username\" autocomplete=\"username\" required value=\"{Html(userName)}\">"
-                + "<label for=\"password\">Password</label><input type=\"password\" id=\"password\" name=\"password\" autocomplete=\"current-password\" required>",
+                + UserNameField(userName) + Field("password", "Password", "password", "current-password"),
                 ("sign_in", "1", "Sign in"))
             : "";
         var providers = string.Concat((upstreamProviders ?? []).Select(p => $"<p><a href=\"{Html(p.Url)}\">Continue with {Html(p.Name)}</a></p>"));

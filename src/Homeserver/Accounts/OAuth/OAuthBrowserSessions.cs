@@ -45,6 +45,19 @@ public sealed class OAuthBrowserSessions(Database db, OAuthBrowserSessionStore s
             : new BrowserUser(session.UserId, session.AuthTime);
     }
 
+    /// <summary>For a page: the signed-in user, or null once the browser has been sent to sign in and come back here.</summary>
+    public async Task<BrowserUser?> CurrentOrSignInAsync(HttpContext context)
+    {
+        var user = await CurrentAsync(context);
+        if (user is null)
+            HtmlPages.Redirect(context, OAuthPaths.LoginUrl(OAuthPaths.Here(context)));
+        return user;
+    }
+
+    /// <summary>For a form's post: the signed-in user; a session that ended meanwhile is refused.</summary>
+    public async Task<BrowserUser> RequireAsync(HttpContext context) =>
+        await CurrentAsync(context) ?? throw new OAuthException(401, "login_required", "You are not signed in any more.");
+
     public async Task SignOutAsync(HttpContext context)
     {
         if (context.Request.Cookies[CookieName] is { Length: > 0 } token)

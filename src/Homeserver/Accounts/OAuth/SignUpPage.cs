@@ -68,9 +68,8 @@ public sealed class SignUpPage(AccountService accounts, AppServiceRegistry appSe
     private string Render(string returnTo, string csrfToken, string? error, string userName) =>
         Page($"Create an account on {config.ServerName}", Error(error) + Form(Path, csrfToken,
             Hidden("return_to", returnTo)
-            + $"<label for=\"username\">User name</label><input type=\"text\" id=\"username\" name=\"username\" autocomplete=\"username\" required value=\"{Html(userName)}\">"
-            + "<label for=\"password\">Password</label><input type=\"password\" id=\"password\" name=\"password\" autocomplete=\"new-password\" required>"
-            + "<label for=\"password_again\">Password again</label><input type=\"password\" id=\"password_again\" name=\"password_again\" autocomplete=\"new-password\" required>",
+            + LoginPage.UserNameField(userName) + Field("password", "Password", "password", "new-password")
+            + Field("password_again", "Password again", "password", "new-password"),
             ("create", "1", "Create account"))
             + $"<p>Have an account? <a href=\"{Html(OAuthPaths.LoginUrl(returnTo))}\">Sign in</a></p>");
 }
