@@ -27,6 +27,13 @@ public sealed class ConfigLoaderTests
         Assert.Equal(defaults.Media.MaxUploadBytes, sample.Media.MaxUploadBytes);
         Assert.Equal(defaults.Media.UnusedExpiresAfterMs, sample.Media.UnusedExpiresAfterMs);
         Assert.Equal(defaults.OutboundHttp.IpRangeDenylist, sample.OutboundHttp.IpRangeDenylist);
+        Assert.Equal(defaults.Oauth.Enabled, sample.Oauth.Enabled);
+        Assert.Equal(defaults.Oauth.AuthorizationCodeLifetimeMs, sample.Oauth.AuthorizationCodeLifetimeMs);
+        Assert.Equal(defaults.Oauth.DeviceCodeLifetimeMs, sample.Oauth.DeviceCodeLifetimeMs);
+        Assert.Equal(defaults.Oauth.DeviceCodePollIntervalSeconds, sample.Oauth.DeviceCodePollIntervalSeconds);
+        Assert.Equal(defaults.Oauth.BrowserSessionLifetimeMs, sample.Oauth.BrowserSessionLifetimeMs);
+        Assert.Equal(defaults.Oauth.CrossSigningResetLifetimeMs, sample.Oauth.CrossSigningResetLifetimeMs);
+        Assert.Equal(defaults.PasswordConfig.Enabled, sample.PasswordConfig.Enabled);
         Assert.Equal(defaults.Media.Thumbnails.Sizes.Select(t => (t.Width, t.Height, t.Method)),
             sample.Media.Thumbnails.Sizes.Select(t => (t.Width, t.Height, t.Method)));
     }
@@ -56,6 +63,9 @@ public sealed class ConfigLoaderTests
     [InlineData("listeners: 5\n", "listeners")]
     [InlineData("server_name: \"bad name\"\n", "server_name")]
     [InlineData("default_room_version: \"13\"\n", "default_room_version")]
+    [InlineData("oauth:\n  authorization_code_lifetime_ms: 0\n", "oauth.authorization_code_lifetime_ms")]
+    [InlineData("oauth:\n  device_code_poll_interval_seconds: -1\n", "oauth.device_code_poll_interval_seconds")]
+    [InlineData("password_config:\n  enabled: maybe\n", "password_config.enabled")]
     [InlineData("old_signing_keys:\n  \"ed25519:a\": { key: short, expired_ts: 5 }\n", "old_signing_keys.ed25519:a")]
     [InlineData("federation:\n  trusted_key_servers:\n    - server_name: \"bad name\"\n", "federation.trusted_key_servers[0].server_name")]
     [InlineData("federation:\n  trusted_key_servers:\n    - { server_name: n.org, verify_keys: { \"ed25519:a\": short } }\n", "federation.trusted_key_servers[0].verify_keys")]
