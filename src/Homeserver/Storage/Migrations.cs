@@ -610,6 +610,7 @@ public static class Migrations
                 expires_ts BIGINT NOT NULL,
                 last_poll_ts BIGINT NULL
             );
+            CREATE INDEX oauth_grants_expires ON oauth_grants (expires_ts);
             CREATE TABLE oauth_sessions (
                 user_id TEXT NOT NULL,
                 device_id TEXT NOT NULL,
@@ -625,6 +626,7 @@ public static class Migrations
                 expires_ts BIGINT NOT NULL
             );
             CREATE INDEX oauth_browser_sessions_user ON oauth_browser_sessions (user_id);
+            CREATE INDEX oauth_browser_sessions_expires ON oauth_browser_sessions (expires_ts);
             CREATE TABLE oauth_signing_keys (
                 key_id TEXT PRIMARY KEY,
                 pkcs8 TEXT NOT NULL,

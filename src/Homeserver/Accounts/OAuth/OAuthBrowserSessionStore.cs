@@ -24,4 +24,7 @@ public sealed class OAuthBrowserSessionStore
 
     public Task DeleteForUserAsync(DbSession s, string userId) =>
         s.ExecuteAsync("DELETE FROM oauth_browser_sessions WHERE user_id = @userId", new { userId });
+
+    public Task DeleteExpiredAsync(DbSession s, long now) =>
+        s.ExecuteAsync("DELETE FROM oauth_browser_sessions WHERE expires_ts <= @now", new { now });
 }

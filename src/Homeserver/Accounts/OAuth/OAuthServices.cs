@@ -24,6 +24,7 @@ public static class OAuthServices
         services.AddSingleton<CrossSigningResets>();
         if (!config.Oauth.Enabled)
             return;
+        services.AddHostedService<OAuthCleanup>();
         services.AddSingleton<IEndpoints, OAuthMetadataEndpoints>();
         services.AddSingleton<IEndpoints, ClientRegistrationEndpoints>();
         services.AddSingleton<IEndpoints, AuthorizationEndpoints>();
