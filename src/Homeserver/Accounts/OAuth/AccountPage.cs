@@ -52,8 +52,7 @@ public sealed class AccountPage(Database db, DeviceStore devices, ProfileService
 
     private async Task ChangeAsync(HttpContext context)
     {
-        var form = await OAuthRoutes.ReadFormAsync(context);
-        Csrf.Check(context, form);
+        var form = await Csrf.ReadFormAsync(context);
         var user = await browser.RequireAsync(context);
         var ct = context.RequestAborted;
         switch (form.Optional("do"))

@@ -30,8 +30,7 @@ public sealed class ConsentPage(Database db, OAuthClientStore clients, OAuthGran
 
     private async Task DecideAsync(HttpContext context)
     {
-        var form = await OAuthRoutes.ReadFormAsync(context);
-        Csrf.Check(context, form);
+        var form = await Csrf.ReadFormAsync(context);
         var user = await browser.RequireAsync(context);
         var (grant, client) = await PendingAsync(form.Optional("grant"), context.RequestAborted);
         var allowed = form.Optional("decision") == "allow";

@@ -27,7 +27,15 @@ public sealed class Csrf(HomeserverConfig config)
         return token;
     }
 
-    public static void Check(HttpContext context, IReadOnlyDictionary<string, string> form)
+    /// <summary>A posted form of the pages, refused unless it carries the browser's CSRF token.</summary>
+    public static async Task<IReadOnlyDictionary<string, string>> ReadFormAsync(HttpContext context)
+    {
+        var form = await OAuthRoutes.ReadFormAsync(context);
+        Check(context, form);
+        return form;
+    }
+
+    private static void Check(HttpContext context, IReadOnlyDictionary<string, string> form)
     {
         var cookie = context.Request.Cookies[CookieName] ?? "";
         var field = form.GetValueOrDefault(FieldName) ?? "";

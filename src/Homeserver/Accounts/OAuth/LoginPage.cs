@@ -10,7 +10,7 @@ namespace Matrix.Homeserver.Accounts.OAuth;
 /// local passwords and the LDAP directory both count, unless <c>password_config.enabled</c> is false), then back to
 /// <c>return_to</c>, one of this server's OAuth pages. Signing out of the browser too.
 /// </summary>
-public sealed class LoginPage(PasswordLogin passwords, OAuthBrowserSessions browser, Csrf csrf, RateLimiter limiter, HomeserverConfig config)
+public sealed class LoginPage(PasswordLogin passwords, AccountService accounts, OAuthBrowserSessions browser, Csrf csrf, RateLimiter limiter, HomeserverConfig config)
     : IEndpoints
 {
     public void Map(IEndpointRouteBuilder app)
@@ -25,8 +25,7 @@ public sealed class LoginPage(PasswordLogin passwords, OAuthBrowserSessions brow
 
     private async Task SignInAsync(HttpContext context)
     {
-        var form = await OAuthRoutes.ReadFormAsync(context);
-        Csrf.Check(context, form);
+        var form = await Csrf.ReadFormAsync(context);
         var returnTo = ReturnTo(form);
         if (!config.PasswordConfig.Enabled)
             throw new OAuthException(403, "access_denied", "Password sign-in has been disabled.");
@@ -50,14 +49,18 @@ public sealed class LoginPage(PasswordLogin passwords, OAuthBrowserSessions brow
             await WriteAsync(context, Render(returnTo, csrf.Token(context), "Wrong user name or password.", userName), 401);
             return;
         }
+        if ((await accounts.GetActiveUserAsync(userId, context.RequestAborted)).Locked != 0)
+        {
+            await WriteAsync(context, Render(returnTo, csrf.Token(context), "This account has been locked.", userName), 403);
+            return;
+        }
         await browser.SignInAsync(context, userId);
         HtmlPages.Redirect(context, returnTo);
     }
 
     private async Task SignOutAsync(HttpContext context)
     {
-        var form = await OAuthRoutes.ReadFormAsync(context);
-        Csrf.Check(context, form);
+        var form = await Csrf.ReadFormAsync(context);
         await browser.SignOutAsync(context);
         HtmlPages.Redirect(context, OAuthPaths.LoginUrl(ReturnTo(form)));
     }

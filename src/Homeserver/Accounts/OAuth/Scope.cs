@@ -5,7 +5,7 @@ namespace Matrix.Homeserver.Accounts.OAuth;
 /// server allocates a device when there is none) and <c>openid</c> allowed. The unstable MSC2967 spellings that
 /// matrix-js-sdk and Element still send are accepted; the scope granted is written as the client asked.
 /// </summary>
-public sealed record Scope(string Text, string DeviceId, bool OpenId)
+public sealed record Scope(string Text, string DeviceId)
 {
     private const string ApiScope = "urn:matrix:client:api:*";
     private const string UnstableApiScope = "urn:matrix:org.matrix.msc2967.client:api:*";
@@ -33,9 +33,9 @@ public sealed record Scope(string Text, string DeviceId, bool OpenId)
                 $"A device ID must be {MinDeviceIdLength} to {AccountService.MaxDeviceIdLength} characters of A-Z, a-z, 0-9, '-', '.', '_' and '~'.");
         var text = string.Join(' ', tokens);
         if (devices.Count == 1)
-            return new Scope(text, devices[0], tokens.Contains("openid"));
+            return new Scope(text, devices[0]);
         var allocated = Secrets.NewDeviceId();
-        return new Scope($"{text} {DevicePrefix}{allocated}", allocated, tokens.Contains("openid"));
+        return new Scope($"{text} {DevicePrefix}{allocated}", allocated);
     }
 
     /// <summary>The spec's unreserved characters (RFC 3986 §2.3), which it lets servers require.</summary>

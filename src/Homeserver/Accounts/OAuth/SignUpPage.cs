@@ -38,8 +38,7 @@ public sealed class SignUpPage(AccountService accounts, AppServiceRegistry appSe
 
     private async Task SignUpAsync(HttpContext context)
     {
-        var form = await OAuthRoutes.ReadFormAsync(context);
-        Csrf.Check(context, form);
+        var form = await Csrf.ReadFormAsync(context);
         RequireOpen();
         var returnTo = LoginPage.ReturnTo(form);
         limiter.Check("register", context.ClientIp(), config.RateLimits.Registration);
