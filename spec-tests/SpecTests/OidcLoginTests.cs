@@ -32,6 +32,7 @@ public class OidcServerFixture(string engine) : IAsyncLifetime
         ["carol"] = new JsonObject { ["email"] = "oidccarol@partner.example", ["name"] = "Carol" },
         ["dave"] = new JsonObject { ["email"] = "oidcdave@partner.example", ["name"] = "Dave" },
         ["erin"] = new JsonObject { ["preferred_username"] = "erin", ["groups"] = new JsonArray("staff") },
+        ["grace"] = new JsonObject { ["preferred_username"] = "grace", ["name"] = "Grace", ["groups"] = new JsonArray("staff") },
         ["frank"] = new JsonObject { ["preferred_username"] = "frank", ["groups"] = new JsonArray("staff") },
     };
 
@@ -67,6 +68,8 @@ public class OidcServerFixture(string engine) : IAsyncLifetime
               password_hashing:
                 ops_limit: 1
                 mem_limit_kib: 64
+            oauth:
+              enabled: true
             oidc_providers:
               - idp_id: company
                 idp_name: Company sign-in
@@ -351,6 +354,35 @@ public abstract class OidcLoginTests(OidcServerFixture fixture)
         Assert.Equal(404, unknown.Status);
         var cas = await C.GetAsync($"/_matrix/client/v3/login/cas/redirect?redirectUrl={Uri.EscapeDataString(ClientUrl)}");
         Assert.Equal(404, cas.Status);
+    }
+
+    [Fact]
+    public async Task The_oauth_sign_in_page_continues_with_each_provider_and_its_sign_in_authorises_the_client()
+    {
+        var oauth = new OAuthBrowser(fixture.Server.BaseUrl);
+        var clientId = await oauth.RegisterClientAsync();
+        var login = await oauth.GetAsync("/_matrix/oauth2/login?return_to=%2F_matrix%2Foauth2%2Faccount");
+        Assert.Contains("Continue with Company sign-in", login.Html);
+        Assert.Contains("/_matrix/oauth2/upstream/oidc-partners?return_to=%2F_matrix%2Foauth2%2Faccount", WebUtility.HtmlDecode(login.Html));
+        var unknown = await oauth.GetAsync("/_matrix/oauth2/upstream/oidc-nope?return_to=%2F_matrix%2Foauth2%2Faccount");
+        Assert.Equal(HttpStatusCode.NotFound, unknown.Status);
+
+        var authorize = $"http://{fixture.Server.ServerName}:{fixture.Server.Port}{OAuthBrowser.AuthorizeUrl(clientId, "OAUTHSSO")}";
+        var args = new JsonObject
+        {
+            ["start"] = authorize, ["login"] = "grace", ["password"] = "any", ["serverHost"] = fixture.Server.ServerName,
+            ["clickLink"] = "Continue with Company sign-in", ["consentFor"] = OAuthBrowser.RedirectUri,
+        };
+        var output = await NodeScenario.RunAsync("sso-browser.mjs", [args.ToJsonString()], TimeSpan.FromMinutes(2));
+        var url = JsonNode.Parse(output.Split('\n').Single(l => l.StartsWith("RESULT ", StringComparison.Ordinal))["RESULT ".Length..])!["url"]!.GetValue<string>();
+        Assert.StartsWith(OAuthBrowser.RedirectUri + "?", url);
+        var code = OAuthBrowser.QueryOf(url)["code"];
+
+        var (status, tokens) = await oauth.ExchangeAsync(clientId, code);
+        Assert.True(status == 200, tokens?.ToJsonString());
+        var whoami = await C.GetAsync("/_matrix/client/v3/account/whoami", tokens!["access_token"]!.GetValue<string>());
+        Assert.Equal("@grace:spec.test", whoami.Str("user_id"));
+        Assert.Equal("OAUTHSSO", whoami.Str("device_id"));
     }
 
     [Fact]

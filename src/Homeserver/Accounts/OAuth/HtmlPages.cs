@@ -49,7 +49,7 @@ public static class HtmlPages
             {
                 await handler(context);
             }
-            catch (MatrixException e) when (e.Status < 500 && !context.Response.HasStarted)
+            catch (MatrixException e) when (!context.Response.HasStarted)
             {
                 await WriteAsync(context, Page("Something went wrong", $"<p>{Html(e.Message)}</p>"), e.Status);
             }

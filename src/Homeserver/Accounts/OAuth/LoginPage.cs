@@ -7,17 +7,30 @@ namespace Matrix.Homeserver.Accounts.OAuth;
 
 /// <summary>
 /// Signing in to the server's OAuth pages: the user name and password form (through <see cref="PasswordLogin"/>, so
-/// local passwords and the LDAP directory both count, unless <c>password_config.enabled</c> is false), then back to
-/// <c>return_to</c>, one of this server's OAuth pages. Signing out of the browser too.
+/// local passwords and the LDAP directory both count, unless <c>password_config.enabled</c> is false), or "continue
+/// with" each single sign-on provider (CAS, OpenID Connect), then back to <c>return_to</c>, one of this server's OAuth
+/// pages. Signing out of the browser too.
 /// </summary>
-public sealed class LoginPage(PasswordLogin passwords, AccountService accounts, OAuthBrowserSessions browser, Csrf csrf, RateLimiter limiter, HomeserverConfig config)
-    : IEndpoints
+public sealed class LoginPage(
+    PasswordLogin passwords, AccountService accounts, OAuthBrowserSessions browser, Sso.SsoEndpoints sso, Csrf csrf, RateLimiter limiter,
+    HomeserverConfig config) : IEndpoints
 {
     public void Map(IEndpointRouteBuilder app)
     {
         app.MapPage("GET", OAuthPaths.Login, ShowAsync);
         app.MapPage("POST", OAuthPaths.Login, SignInAsync);
         app.MapPage("POST", OAuthPaths.Logout, SignOutAsync);
+        app.MapPage("GET", OAuthPaths.Upstream + "/{idpId}", UpstreamAsync);
+    }
+
+    /// <summary>Sends the browser to sign in at a single sign-on provider; its sign-in ends signed in here, at return_to.</summary>
+    private async Task UpstreamAsync(HttpContext context)
+    {
+        var idpId = (string)context.Request.RouteValues["idpId"]!;
+        if (!sso.Providers.Any(p => p.Id == idpId))
+            throw new OAuthException(404, "invalid_request", $"Unknown sign-in provider {idpId}.");
+        var returnTo = ReturnTo(OAuthRoutes.QueryParameters(context));
+        HtmlPages.Redirect(context, await sso.StartSignInAsync(context, idpId, new Sso.SsoTarget(null, null, returnTo)));
     }
 
     private Task ShowAsync(HttpContext context) =>
@@ -72,12 +85,7 @@ public sealed class LoginPage(PasswordLogin passwords, AccountService accounts, 
     public static string ReturnTo(IReadOnlyDictionary<string, string> parameters) =>
         parameters.Optional("return_to") is { } path && OAuthPaths.IsSafeReturnTo(path) ? path : OAuthPaths.Account;
 
-    /// <param name="upstreamProviders">
-    /// UPSTREAM SIGN-IN LINKS: "Continue with ..." links, one per (name, url), e.g. to an upstream OpenID provider whose
-    /// callback calls <see cref="OAuthBrowserSessions.SignInAsync"/> and then redirects to return_to. None yet.
-    /// </param>
-    private string Render(string returnTo, string csrfToken, string? error, string userName,
-        IReadOnlyList<(string Name, string Url)>? upstreamProviders = null)
+    private string Render(string returnTo, string csrfToken, string? error, string userName)
     {
         var passwordForm = config.PasswordConfig.Enabled
             ? Form(OAuthPaths.Login, csrfToken,
@@ -85,7 +93,8 @@ public sealed class LoginPage(PasswordLogin passwords, AccountService accounts, 
                 + UserNameField(userName) + Field("password", "Password", "password", "current-password"),
                 ("sign_in", "1", "Sign in"))
             : "";
-        var providers = string.Concat((upstreamProviders ?? []).Select(p => $"<p><a href=\"{Html(p.Url)}\">Continue with {Html(p.Name)}</a></p>"));
+        var providers = string.Concat(sso.Providers.Select(p =>
+            $"<p><a href=\"{Html($"{OAuthPaths.Upstream}/{Uri.EscapeDataString(p.Id)}?return_to={Uri.EscapeDataString(returnTo)}")}\">Continue with {Html(p.Name)}</a></p>"));
         if (passwordForm.Length == 0 && providers.Length == 0)
             providers = "<p>No way of signing in is available on this server.</p>";
         var signUp = SignUpPage.IsOpen(config) ? $"<p>New here? <a href=\"{Html(SignUpPage.Url(returnTo))}\">Create an account</a></p>" : "";

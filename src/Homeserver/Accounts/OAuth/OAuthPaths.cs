@@ -17,6 +17,8 @@ public sealed class OAuthPaths(HomeserverConfig config)
     public const string Login = OAuthRoutes.Prefix + "/login";
     public const string Logout = OAuthRoutes.Prefix + "/logout";
     public const string Consent = OAuthRoutes.Prefix + "/consent";
+    /// <summary>Signing in through an upstream provider (<c>/upstream/{idpId}</c>), coming back to <c>return_to</c>.</summary>
+    public const string Upstream = OAuthRoutes.Prefix + "/upstream";
 
     public string Issuer => config.EffectivePublicBaseurl;
 

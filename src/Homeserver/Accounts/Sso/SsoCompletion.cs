@@ -6,9 +6,11 @@ namespace Matrix.Homeserver.Accounts.Sso;
 
 /// <summary>
 /// The end of a single sign-on, whichever provider vouched: the client gets a login token (through a page the user
-/// confirms), or the user-interactive auth session its <c>m.login.sso</c> stage.
+/// confirms), the user-interactive auth session its <c>m.login.sso</c> stage, or the browser is signed in to the OAuth
+/// pages and sent back to the one it came from.
 /// </summary>
-public sealed class SsoCompletion(UserInteractiveAuth uia, TokenStore tokens, Database db, HomeserverConfig config, TimeProvider clock)
+public sealed class SsoCompletion(
+    UserInteractiveAuth uia, OAuth.OAuthBrowserSessions oauthBrowser, TokenStore tokens, Database db, HomeserverConfig config, TimeProvider clock)
 {
     public async Task FinishAsync(HttpContext context, SsoTarget target, string userId)
     {
@@ -19,6 +21,12 @@ public sealed class SsoCompletion(UserInteractiveAuth uia, TokenStore tokens, Da
                 throw new MatrixException(400, "M_UNKNOWN", "Unknown or expired user-interactive auth session.");
             var live = await uia.LiveSessionAsync(session, ct);
             await WriteHtmlAsync(context, live?.UserId == userId ? SsoPages.StageCompleted() : SsoPages.WrongUser(userId));
+            return;
+        }
+        if (target.ReturnTo is { } returnTo)
+        {
+            await oauthBrowser.SignInAsync(context, userId);
+            OAuth.HtmlPages.Redirect(context, returnTo);
             return;
         }
         var redirectUrl = target.ClientRedirectUrl ?? throw new InvalidOperationException("a sign-in with nowhere to go");

@@ -29,6 +29,9 @@ public sealed class SsoEndpoints(
 
     public bool Enabled => config.Auth.Cas.Enabled || oidc.All.Count > 0;
 
+    /// <summary>The providers people may sign in through: their IdP IDs and names.</summary>
+    public IEnumerable<(string Id, string Name)> Providers => IdentityProviders().Select(p => ((string)p["id"]!, (string)p["name"]!));
+
     /// <summary>The providers people may sign in through, in the shape of <c>m.login.sso</c>'s <c>identity_providers</c>.</summary>
     private IEnumerable<JsonObject> IdentityProviders()
     {
@@ -74,14 +77,14 @@ public sealed class SsoEndpoints(
             }
             idpId = (string)all[0]["id"]!;
         }
-        context.Response.Redirect(await ProviderUrlAsync(context, idpId, new SsoTarget(redirectUrl, null, null)));
+        context.Response.Redirect(await StartSignInAsync(context, idpId, new SsoTarget(redirectUrl, null, null)));
     }
 
     /// <summary>Where to send the browser to sign in at <paramref name="idpId"/> and come back to <paramref name="target"/>.</summary>
-    private async Task<string> ProviderUrlAsync(HttpContext context, string idpId, SsoTarget target)
+    public async Task<string> StartSignInAsync(HttpContext context, string idpId, SsoTarget target)
     {
         if (idpId == CasIdpId && config.Auth.Cas.Enabled)
-            return cas.LoginUrl(target.UiaSession is { } session ? TicketUrl("session", session) : TicketUrl("redirectUrl", target.ClientRedirectUrl!));
+            return cas.LoginUrl(TicketUrl(target));
         var provider = oidc.Find(idpId) ?? throw new MatrixException(404, "M_NOT_FOUND", $"Unknown identity provider {idpId}.");
         return await oidcSignIn.StartAsync(context, provider, target);
     }
@@ -93,14 +96,17 @@ public sealed class SsoEndpoints(
         var ticket = context.Query("ticket");
         if (ticket.Length == 0)
             throw MatrixException.MissingParam("ticket");
-        var session = context.Query("session");
-        var redirectUrl = session.Length > 0 ? null : ClientRedirectUrl(context);
-        var identity = await cas.ValidateAsync(ticket, redirectUrl is null ? TicketUrl("session", session) : TicketUrl("redirectUrl", redirectUrl), ct);
+        var target = context.Query("session") is { Length: > 0 } session
+            ? new SsoTarget(null, session, null)
+            : context.Query("returnTo") is { Length: > 0 } returnTo && OAuth.OAuthPaths.IsSafeReturnTo(returnTo)
+                ? new SsoTarget(null, null, returnTo)
+                : new SsoTarget(ClientRedirectUrl(context), null, null);
+        var identity = await cas.ValidateAsync(ticket, TicketUrl(target), ct);
         foreach (var (name, value) in config.Auth.Cas.RequiredAttributes)
             if (!identity.Attributes.TryGetValue(name, out var actual) || (value is not null && actual != value))
                 throw MatrixException.Forbidden("Your single sign-on account lacks an attribute this server requires.");
         var userId = await AccountOfAsync(identity, ct);
-        await completion.FinishAsync(context, new SsoTarget(redirectUrl, redirectUrl is null ? session : null, null), userId);
+        await completion.FinishAsync(context, target, userId);
     }
 
     /// <summary>
@@ -118,7 +124,7 @@ public sealed class SsoEndpoints(
             ?? throw new MatrixException(400, "M_UNKNOWN", "Unknown or expired user-interactive auth session.");
         var linked = live.UserId is null ? [] : (await db.ReadAsync(s => externalIds.ListForUserAsync(s, live.UserId), ct)).Select(l => l.AuthProvider).ToList();
         var provider = IdentityProviders().FirstOrDefault(p => linked.Contains((string)p["id"]!)) ?? IdentityProviders().First();
-        var url = await ProviderUrlAsync(context, (string)provider["id"]!, new SsoTarget(null, session, null));
+        var url = await StartSignInAsync(context, (string)provider["id"]!, new SsoTarget(null, session, null));
         await SsoCompletion.WriteHtmlAsync(context, SsoPages.ConfirmIdentity((string)provider["name"]!, url));
     }
 
@@ -177,7 +183,18 @@ public sealed class SsoEndpoints(
         return url;
     }
 
-    /// <summary>Where the CAS server sends the browser back to (its "service"): Synapse's r0 path, which CAS servers are configured for.</summary>
-    private string TicketUrl(string parameter, string value) =>
-        $"{config.EffectivePublicBaseurl}_matrix/client/r0/login/cas/ticket?{parameter}={Uri.EscapeDataString(value)}";
+    /// <summary>
+    /// Where the CAS server sends the browser back to (its "service", naming where the sign-in goes): Synapse's r0 path,
+    /// which CAS servers are configured for.
+    /// </summary>
+    private string TicketUrl(SsoTarget target)
+    {
+        var (parameter, value) = target switch
+        {
+            { UiaSession: { } session } => ("session", session),
+            { ReturnTo: { } returnTo } => ("returnTo", returnTo),
+            _ => ("redirectUrl", target.ClientRedirectUrl!),
+        };
+        return $"{config.EffectivePublicBaseurl}_matrix/client/r0/login/cas/ticket?{parameter}={Uri.EscapeDataString(value)}";
+    }
 }
