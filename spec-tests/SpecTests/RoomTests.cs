@@ -368,6 +368,8 @@ public abstract class RoomTests(ServerFixture fixture)
         var joined = (await C.GetAsync($"{V3}/rooms/{R(roomId)}/joined_members", bob.AccessToken)).Body!["joined"]!.AsObject();
         Assert.Equal(new[] { alice.UserId, bob.UserId }.Order(), joined.Select(p => p.Key).Order());
         Assert.Equal(alice.Localpart, joined[alice.UserId]!["display_name"]!.GetValue<string>());
+        // An unset avatar is there as null, as Synapse answers.
+        Assert.True(joined[alice.UserId]!.AsObject().TryGetPropertyValue("avatar_url", out var avatar) && avatar is null);
     }
 
     [Fact]

@@ -253,12 +253,12 @@ public sealed class EventEndpoints(
             var member = await spine.GetStateEventAsync(room, key, context.RequestAborted);
             if (member?.Membership != "join")
                 continue;
-            var profile = new JsonObject();
-            if (member.Content["displayname"] is JsonValue name)
-                profile["display_name"] = name.DeepClone();
-            if (member.Content["avatar_url"] is JsonValue avatar)
-                profile["avatar_url"] = avatar.DeepClone();
-            joined[key.Key] = profile;
+            // Both keys always, null when unset, as Synapse answers (clients and SyTest expect them).
+            joined[key.Key] = new JsonObject
+            {
+                ["display_name"] = (member.Content["displayname"] as JsonValue)?.DeepClone(),
+                ["avatar_url"] = (member.Content["avatar_url"] as JsonValue)?.DeepClone(),
+            };
         }
         await context.WriteJsonAsync(new JsonObject { ["joined"] = joined });
     }
