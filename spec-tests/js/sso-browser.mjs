@@ -49,17 +49,20 @@ try {
     if (!onServer()) throw new Error(`never came back to the server: ${page.url()}\n${await page.content()}`);
     if (consentFor) {
         await page.click("button[name=decision][value=allow]");
-        // No deadline of its own: the test that runs this script bounds it.
+        // No deadline of its own: the test that runs this script bounds it. The page is still navigating then: only
+        // the URL it was sent to is reported.
         while (sentToClient === null) await new Promise((resolve) => setTimeout(resolve, 100));
+        console.log(`RESULT ${JSON.stringify({ url: sentToClient, status: 0, text: "", continueHref: null })}`);
+    } else {
+        const link = await page.$("a");
+        const result = {
+            url: page.url(),
+            status: response?.status() ?? 0,
+            text: await page.innerText("body"),
+            continueHref: link ? await link.getAttribute("href") : null,
+        };
+        console.log(`RESULT ${JSON.stringify(result)}`);
     }
-    const link = await page.$("a");
-    const result = {
-        url: sentToClient ?? page.url(),
-        status: response?.status() ?? 0,
-        text: await page.innerText("body"),
-        continueHref: link ? await link.getAttribute("href") : null,
-    };
-    console.log(`RESULT ${JSON.stringify(result)}`);
 } finally {
     await browser.close();
 }
