@@ -52,9 +52,15 @@ public abstract class AccountManagementTests(ServerFixture fixture)
     public async Task Deactivation_needs_uia_and_ends_the_account_for_good()
     {
         var user = await C.RegisterAsync();
+        var host = await C.RegisterAsync();
+        var roomId = await RoomTests.CreateRoomAsync(C, host, new { preset = "public_chat" });
+        await C.PostAsync($"/_matrix/client/v3/rooms/{Uri.EscapeDataString(roomId)}/join", new { }, user.AccessToken);
         await C.PutAsync($"/_matrix/client/v3/user/{user.UserId}/account_data/org.example.x", new { a = 1 }, user.AccessToken);
         var done = await C.WithPasswordAuthAsync(HttpMethod.Post, "/_matrix/client/v3/account/deactivate", new JsonObject(), user);
         Assert.Equal(200, done.Status);
+        // The account leaves its rooms, as Synapse's deactivation does.
+        var members = await C.GetAsync($"/_matrix/client/v3/rooms/{Uri.EscapeDataString(roomId)}/joined_members", host.AccessToken);
+        Assert.False(members.Body!["joined"]!.AsObject().ContainsKey(user.UserId));
         // Nothing was bound anywhere, so everything (nothing) was unbound: "success", as Synapse answers.
         Assert.Equal("success", done.Str("id_server_unbind_result"));
 

@@ -47,6 +47,39 @@ public sealed class FederationReadTests() : ServerFixture("sqlite", FederationFi
         Assert.Equal(403, (await stranger.SendAsync(Server, HttpMethod.Get, $"/_matrix/federation/v1/backfill/{r}?v={e}&limit=5")).Status);
     }
 
+    [Fact]
+    public async Task Events_of_an_erased_user_reach_other_servers_redacted()
+    {
+        await using var remote = new FakeRemoteServer();
+        var c = Client;
+        var alice = await c.RegisterAsync();
+        var bob = await c.RegisterAsync();
+        var roomId = await RoomTests.CreateRoomAsync(c, alice, new { preset = "public_chat" });
+        await c.PostAsync($"/_matrix/client/v3/rooms/{Uri.EscapeDataString(roomId)}/join", new { }, bob.AccessToken);
+        var message = await RoomTests.SendAsync(c, bob, roomId, "bob's words");
+        var latest = await RoomTests.SendAsync(c, alice, roomId, "alice's words");
+        await remote.JoinAsync(Server, roomId, "fake");
+        var r = Uri.EscapeDataString(roomId);
+        var e = Uri.EscapeDataString(message);
+        var before = await remote.SendAsync(Server, HttpMethod.Get, $"/_matrix/federation/v1/event/{e}");
+        Assert.Equal("bob's words", before.Body!["pdus"]![0]!["content"]!["body"]!.GetValue<string>());
+
+        var erased = await c.WithPasswordAuthAsync(HttpMethod.Post, "/_matrix/client/v3/account/deactivate", new JsonObject { ["erase"] = true }, bob);
+        Assert.True(erased.Status == 200, erased.ToString());
+
+        var after = (await remote.SendAsync(Server, HttpMethod.Get, $"/_matrix/federation/v1/event/{e}")).Body!["pdus"]![0]!.AsObject();
+        Assert.Empty(after["content"]!.AsObject());
+        Assert.NotNull(after["signatures"]);
+        Assert.NotNull(after["hashes"]);
+        var backfilled = (await remote.SendAsync(Server, HttpMethod.Get, $"/_matrix/federation/v1/backfill/{r}?v={Uri.EscapeDataString(latest)}&limit=10"))
+            .Body!["pdus"]!.AsArray();
+        Assert.Empty(backfilled.Single(p => p!["event_id"]?.GetValue<string>() == message || p!["content"]!["body"] is null && p["type"]!.GetValue<string>() == "m.room.message")!["content"]!.AsObject());
+        Assert.Contains(backfilled, p => p!["content"]!["body"]?.GetValue<string>() == "alice's words");
+        var missing = (await remote.SendAsync(Server, HttpMethod.Post, $"/_matrix/federation/v1/get_missing_events/{r}",
+            new JsonObject { ["earliest_events"] = new JsonArray(), ["latest_events"] = new JsonArray(latest), ["limit"] = 10 })).Body!["events"]!.AsArray();
+        Assert.DoesNotContain(missing, p => p!["content"]!["body"]?.GetValue<string>() == "bob's words");
+    }
+
     /// <summary>A message by the fake server's user, citing the room's latest event, signed (or not) as the caller decides.</summary>
     private async Task<JsonObject> RemoteMessageAsync(FakeRemoteServer remote, string roomId, string sender, string body)
     {

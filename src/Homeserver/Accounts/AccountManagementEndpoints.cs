@@ -6,8 +6,8 @@ namespace Matrix.Homeserver.Accounts;
 
 /// <summary>Spec: Account management (<c>/account/password</c>, including password reset by email, and <c>/account/deactivate</c>).</summary>
 public sealed class AccountManagementEndpoints(
-    AccountService accounts, PasswordLogin passwords, Authenticator authenticator, UserInteractiveAuth uia, ThreepidService threepids, JsonBody json,
-    HomeserverConfig config) : IEndpoints
+    AccountService accounts, AccountDeactivation deactivation, PasswordLogin passwords, Authenticator authenticator, UserInteractiveAuth uia,
+    ThreepidService threepids, JsonBody json, HomeserverConfig config) : IEndpoints
 {
     public void Map(IEndpointRouteBuilder app)
     {
@@ -56,13 +56,12 @@ public sealed class AccountManagementEndpoints(
     {
         var requester = await authenticator.AuthenticateAsync(context);
         var body = await json.ReadObjectAsync(context);
-        body.OptionalBool("erase");
+        var erase = body.OptionalBool("erase") ?? false;
         var idServer = body.OptionalString("id_server");
         // An application service deactivates its users without interactive auth (as Synapse lets it).
         var authorisation = requester.AppService is null ? await uia.ReauthenticateAsync(context, body, requester) : null;
-        var unbound = await threepids.UnbindAllAsync(requester.UserId.Value, idServer, context.RequestAborted);
-        await accounts.DeactivateAsync(requester.UserId.Value, authorisation is null ? null : s => uia.FinishAsync(s, authorisation),
-            context.RequestAborted);
+        var unbound = await deactivation.DeactivateAsync(requester.UserId.Value, erase, idServer,
+            authorisation is null ? null : s => uia.FinishAsync(s, authorisation), context.RequestAborted);
         await context.WriteJsonAsync(new JsonObject { ["id_server_unbind_result"] = unbound });
     }
 }

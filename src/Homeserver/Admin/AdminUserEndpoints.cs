@@ -12,7 +12,7 @@ namespace Matrix.Homeserver.Admin;
 /// suspension, joined rooms and username availability (<c>/_synapse/admin/v1</c>, <c>/v2</c>).
 /// </summary>
 public sealed class AdminUserEndpoints(
-    AdminAuth auth, AdminUserService service, AdminUserStore adminUsers, AccountService accounts, RoomStore rooms, Database db,
+    AdminAuth auth, AdminUserService service, AccountDeactivation deactivation, AdminUserStore adminUsers, AccountService accounts, RoomStore rooms, Database db,
     JsonBody json, ApplicationServices.AppServiceRegistry appServices) : IEndpoints
 {
     private const string V1 = AdminAuth.Prefix + "/v1";
@@ -105,7 +105,7 @@ public sealed class AdminUserEndpoints(
         await auth.RequireAdminAsync(context);
         var userId = (await auth.ExistingLocalUserAsync(context)).UserId;
         var erase = (await json.ReadObjectAsync(context, optional: true)).OptionalBool("erase") ?? false;
-        var unbound = await service.DeactivateAsync(userId, erase, context.RequestAborted);
+        var unbound = await deactivation.DeactivateAsync(userId, erase, idServer: null, alsoInTransaction: null, context.RequestAborted);
         await context.WriteJsonAsync(new JsonObject { ["id_server_unbind_result"] = unbound });
     }
 

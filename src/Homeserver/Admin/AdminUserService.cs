@@ -28,7 +28,7 @@ public sealed record AdminUserChanges(
 /// </summary>
 public sealed class AdminUserService(
     Database db, UserStore users, AdminUserStore adminUsers, AccountService accounts, ProfileService profiles, ProfileStore profileStore,
-    ThreepidService threepids, ExternalIdStore externalIds, MembershipService memberships, RoomStore rooms, ErasedUsers erasedUsers,
+    ThreepidService threepids, ExternalIdStore externalIds, AccountDeactivation deactivation, ErasedUsers erasedUsers,
     TimeProvider clock, ILogger<AdminUserService> logger)
 {
     public static readonly IReadOnlyList<string> UserTypes = ["bot", "support"];
@@ -139,10 +139,12 @@ public sealed class AdminUserService(
         if (changes.Password is { } password)
             await accounts.ChangePasswordAsync(user.UserId, keptDeviceId: null, password, changes.LogoutDevices, alsoInTransaction: null, ct);
         if (changes.Deactivated == true && user.Deactivated == 0)
-            await DeactivateAsync(user.UserId, erase: false, ct);
+            await deactivation.DeactivateAsync(user.UserId, erase: false, idServer: null, alsoInTransaction: null, ct);
         else if (changes.Deactivated == false && user.Deactivated != 0)
+        {
             await db.WriteAsync(s => users.ReactivateAsync(s, user.UserId), ct);
             erasedUsers.Changed();
+        }
         if (changes.Locked is { } locked)
             await db.WriteAsync(s => users.SetLockedAsync(s, user.UserId, locked), ct);
         if (changes.UserType is { } userType)
@@ -191,30 +193,5 @@ public sealed class AdminUserService(
     {
         await db.WriteAsync(s => users.SetSuspendedAsync(s, userId, suspended), ct);
         logger.LogWarning("{Admin} set {UserId} suspended={Value}", requester.UserId.Value, userId, suspended);
-    }
-
-    /// <summary>
-    /// Deactivates the account (<see cref="AccountService.DeactivateAsync"/>: no login, tokens, devices, profile, 3PIDs), unbinds
-    /// its 3PIDs at identity servers and leaves every room it is in or invited to, as Synapse's admin deactivation does;
-    /// <paramref name="erase"/> marks it erased. Returns the identity servers' unbind result.
-    /// </summary>
-    public async Task<string> DeactivateAsync(string userId, bool erase, CancellationToken ct)
-    {
-        var unbound = await threepids.UnbindAllAsync(userId, idServer: null, ct);
-        await accounts.DeactivateAsync(userId, erase ? s => users.SetErasedAsync(s, userId) : null, ct);
-        erasedUsers.Changed();
-        var inRooms = (await db.ReadAsync(s => rooms.MembershipsAsync(s, userId), ct)).Where(m => m.Membership is "join" or "invite" or "knock");
-        foreach (var membership in inRooms)
-        {
-            try
-            {
-                await memberships.ChangeAsync(membership.RoomId, userId, userId, "leave", reason: null, extraContent: null, ct);
-            }
-            catch (MatrixException e)
-            {
-                logger.LogWarning("Deactivated {UserId} could not leave {RoomId}: {Error}", userId, membership.RoomId, e.Message);
-            }
-        }
-        return unbound;
     }
 }

@@ -156,6 +156,7 @@ public static class ServerHost
         services.AddSingleton<RoomCreation>();
         services.AddSingleton<RoomReader>();
         services.AddSingleton<ErasedUsers>();
+        services.AddSingleton<AccountDeactivation>();
         services.AddSingleton<SyncService>();
         services.AddSingleton<RoomMessages>();
         services.AddSingleton<LazyLoadedMembers>();

@@ -13,10 +13,11 @@ namespace Matrix.Homeserver.ServerServer;
 /// <summary>
 /// Spec (server-server): reading rooms — <c>event</c>, <c>state</c>, <c>state_ids</c>, <c>event_auth</c>,
 /// <c>backfill</c>, <c>get_missing_events</c> — with server ACLs and history visibility checked for the asking server.
+/// Events whose sender was erased go out redacted from these (as Synapse sends them); the room's state does not.
 /// </summary>
 public sealed class FederationReadEndpoints(
-    FederationRequestAuth auth, EventSpine spine, ServerRoomAccess access, Database db, RoomStore rooms, EventCache events, HomeserverConfig config,
-    TimeProvider clock) : IEndpoints
+    FederationRequestAuth auth, EventSpine spine, ServerRoomAccess access, Database db, RoomStore rooms, EventCache events,
+    Accounts.ErasedUsers erasedUsers, HomeserverConfig config, TimeProvider clock) : IEndpoints
 {
     public const int MaxEvents = 100;
 
@@ -31,18 +32,25 @@ public sealed class FederationReadEndpoints(
         app.MapPost($"{prefix}/v1/get_missing_events/{{roomId}}", MissingEventsAsync);
     }
 
-    private JsonObject Transaction(IEnumerable<Pdu> pdus) => new()
+    private async Task<JsonObject> TransactionAsync(RoomVersion version, IEnumerable<Pdu> pdus, CancellationToken ct) => new()
     {
         ["origin"] = config.ServerName,
         ["origin_server_ts"] = clock.GetUtcNow().ToUnixTimeMilliseconds(),
-        ["pdus"] = new JsonArray(pdus.Select(p => (JsonNode)p.Json.DeepClone()).ToArray()),
+        ["pdus"] = await ForServerAsync(version, pdus, ct),
     };
+
+    /// <summary>The events as another server gets them: redacted when their sender was erased.</summary>
+    private async Task<JsonArray> ForServerAsync(RoomVersion version, IEnumerable<Pdu> pdus, CancellationToken ct)
+    {
+        var erased = await erasedUsers.GetAsync(ct);
+        return new JsonArray(pdus.Select(p => (JsonNode)(erased.Contains(p.Sender) ? Redaction.Redact(p.Json, version) : p.Json.DeepClone())).ToArray());
+    }
 
     private async Task EventAsync(HttpContext context)
     {
         var (origin, _) = await auth.AuthenticateAsync(context);
         var (room, row, pdu) = await VisibleEventAsync(context.Route("eventId"), null, origin, context.RequestAborted);
-        await context.WriteJsonAsync(Transaction([pdu]));
+        await context.WriteJsonAsync(await TransactionAsync(room.Version, [pdu], context.RequestAborted));
     }
 
     /// <summary>The state before the event named by <c>event_id</c>, and its auth chain, for a server in the room that may see it.</summary>
@@ -95,7 +103,7 @@ public sealed class FederationReadEndpoints(
         var limit = int.TryParse(context.Query("limit"), out var l) ? Math.Clamp(l, 0, MaxEvents) : 10;
         var from = context.Request.Query["v"].OfType<string>().ToList();
         var found = await WalkBackAsync(room, origin, from, includeStart: true, new HashSet<string>(), limit, context.RequestAborted);
-        await context.WriteJsonAsync(Transaction(found));
+        await context.WriteJsonAsync(await TransactionAsync(room.Version, found, context.RequestAborted));
     }
 
     private async Task MissingEventsAsync(HttpContext context)
@@ -109,7 +117,7 @@ public sealed class FederationReadEndpoints(
         var minDepth = request["min_depth"].TryGetInteger(out var d) ? d : 0;
         var found = await WalkBackAsync(room, origin, latest, includeStart: false, earliest, limit, context.RequestAborted);
         var result = found.Where(e => e.Depth >= minDepth).OrderBy(e => e.Depth).ThenBy(e => e.OriginServerTs).ToList();
-        await context.WriteJsonAsync(new JsonObject { ["events"] = new JsonArray(result.Select(e => (JsonNode)e.Json.DeepClone()).ToArray()) });
+        await context.WriteJsonAsync(new JsonObject { ["events"] = await ForServerAsync(room.Version, result, context.RequestAborted) });
     }
 
     /// <summary>Breadth-first over prev_events from <paramref name="start"/>, newest first, not past <paramref name="stopAt"/>.</summary>

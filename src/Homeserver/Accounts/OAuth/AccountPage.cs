@@ -12,7 +12,7 @@ namespace Matrix.Homeserver.Accounts.OAuth;
 /// signed out), deactivation and the approval of a cross-signing reset, each reached by its <c>action</c>. Every
 /// change is a form with a CSRF token.
 /// </summary>
-public sealed class AccountPage(Database db, DeviceStore devices, ProfileService profiles, AccountService accounts, ThreepidService threepids,
+public sealed class AccountPage(Database db, DeviceStore devices, ProfileService profiles, AccountService accounts, AccountDeactivation deactivation,
     OAuthBrowserSessions browser, OAuthBrowserSessionStore browserSessions, CrossSigningResets resets, Csrf csrf,
     Config.HomeserverConfig config) : IEndpoints
 {
@@ -69,8 +69,7 @@ public sealed class AccountPage(Database db, DeviceStore devices, ProfileService
                 HtmlPages.Redirect(context, $"{OAuthPaths.Account}?action=org.matrix.sessions_list");
                 return;
             case "deactivate" when form.Optional("confirm") == "yes":
-                await threepids.UnbindAllAsync(user.UserId, idServer: null, ct);
-                await accounts.DeactivateAsync(user.UserId, s => browserSessions.DeleteForUserAsync(s, user.UserId), ct);
+                await deactivation.DeactivateAsync(user.UserId, erase: false, idServer: null, s => browserSessions.DeleteForUserAsync(s, user.UserId), ct);
                 await browser.SignOutAsync(context);
                 await WriteAsync(context, Page("Account deactivated", $"<p>{Html(user.UserId)} has been deactivated.</p>"));
                 return;
