@@ -10,6 +10,26 @@ public sealed class SqlitePasswordlessServer() : PasswordlessFixture("sqlite");
 
 public sealed class PostgresPasswordlessServer() : PasswordlessFixture("postgres");
 
+/// <summary>A server whose registration rate limit is tight (and applies to OAuth client registration too).</summary>
+public sealed class SqliteSlowRegistrationOAuthServer() : OAuthServerFixture("sqlite", "rate_limits:\n  registration: { per_second: 0.01, burst: 2 }\n");
+
+public sealed class OAuthClientRegistrationRateLimitTests(SqliteSlowRegistrationOAuthServer fixture) : IClassFixture<SqliteSlowRegistrationOAuthServer>
+{
+    [Fact]
+    public async Task Client_registration_is_rate_limited_per_address_like_account_registration()
+    {
+        var browser = new OAuthBrowser(fixture.Server.BaseUrl);
+        await browser.RegisterClientAsync();
+        await browser.RegisterClientAsync();
+        var (status, body) = await browser.PostJsonAsync("/_matrix/oauth2/register", new
+        {
+            client_uri = OAuthBrowser.ClientUri, redirect_uris = new[] { OAuthBrowser.RedirectUri }, token_endpoint_auth_method = "none",
+        });
+        Assert.Equal(429, status);
+        Assert.Equal("invalid_request", body!["error"]!.GetValue<string>());
+    }
+}
+
 /// <summary>Synapse's <c>password_config.enabled: false</c>: no password flow at <c>/login</c> nor on the OAuth sign-in page.</summary>
 public abstract class OAuthPasswordConfigTests(PasswordlessFixture fixture)
 {

@@ -24,6 +24,25 @@ public abstract class StoreTests(DatabaseFixture fixture)
     }
 
     [Fact]
+    public async Task Oauth_clients_that_signed_nobody_in_are_removed_once_old_and_the_others_kept()
+    {
+        var store = new Accounts.OAuth.OAuthClientStore();
+        var (unused, recent, used) = ("unused" + Guid.NewGuid().ToString("N")[..8], "recent" + Guid.NewGuid().ToString("N")[..8], "used" + Guid.NewGuid().ToString("N")[..8]);
+        await Db.WriteAsync(async s =>
+        {
+            await store.InsertAsync(s, unused, new System.Text.Json.Nodes.JsonObject(), 1_000);
+            await store.InsertAsync(s, used, new System.Text.Json.Nodes.JsonObject(), 1_000);
+            await store.InsertAsync(s, recent, new System.Text.Json.Nodes.JsonObject(), 5_000);
+            await s.ExecuteAsync("INSERT INTO oauth_sessions (user_id, device_id, client_id, scope, created_ts) VALUES ('@a:x', @d, @used, 's', 1)",
+                new { d = used, used });
+        }, CancellationToken.None);
+        await Db.WriteAsync(s => store.DeleteUnusedAsync(s, before: 2_000), CancellationToken.None);
+        Assert.Null(await Db.ReadAsync(s => store.GetAsync(s, unused), CancellationToken.None));
+        Assert.NotNull(await Db.ReadAsync(s => store.GetAsync(s, used), CancellationToken.None));
+        Assert.NotNull(await Db.ReadAsync(s => store.GetAsync(s, recent), CancellationToken.None));
+    }
+
+    [Fact]
     public async Task A_user_id_can_only_be_taken_once()
     {
         var users = new UserStore(new AccessTokenCache());

@@ -32,7 +32,8 @@ public static class OAuthRoutes
             }
             catch (MatrixException e) when (e is not OAuthException && e.Status < 500)
             {
-                throw new OAuthException(e.Status == 401 ? 401 : 400, e.Status == 401 ? "invalid_token" : "invalid_request", e.Message);
+                // A rate limit keeps its 429; other refusals are bad requests.
+                throw new OAuthException(e.Status is 401 or 429 ? e.Status : 400, e.Status == 401 ? "invalid_token" : "invalid_request", e.Message);
             }
         });
 
