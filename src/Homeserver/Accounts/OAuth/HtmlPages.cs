@@ -29,17 +29,7 @@ public static class HtmlPages
 
     public static string Error(string? message) => message is null ? "" : $"<p class=\"error\" role=\"alert\">{Html(message)}</p>";
 
-    public static Task WriteAsync(HttpContext context, string html, int status = 200)
-    {
-        context.Response.StatusCode = status;
-        context.Response.ContentType = "text/html; charset=utf-8";
-        context.Response.Headers.CacheControl = "no-store";
-        context.Response.Headers["Content-Security-Policy"] = "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'";
-        context.Response.Headers.XFrameOptions = "DENY";
-        context.Response.Headers.XContentTypeOptions = "nosniff";
-        context.Response.Headers["Referrer-Policy"] = "no-referrer";
-        return context.Response.WriteAsync(html, context.RequestAborted);
-    }
+    public static Task WriteAsync(HttpContext context, string html, int status = 200) => HtmlResponse.WriteAsync(context, html, status);
 
     /// <summary>Maps a page: a refusal is an error page for the person at the browser, not JSON.</summary>
     public static void MapPage(this IEndpointRouteBuilder app, string method, string path, RequestDelegate handler) =>

@@ -60,7 +60,7 @@ public sealed class OidcSignIn(
         }
         catch (MatrixException e)
         {
-            await SsoCompletion.WriteHtmlAsync(context, SsoPages.Failed(e.Message), e.Status);
+            await HtmlResponse.WriteAsync(context, SsoPages.Failed(e.Message), e.Status);
         }
     }
 

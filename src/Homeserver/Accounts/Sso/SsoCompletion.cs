@@ -20,7 +20,7 @@ public sealed class SsoCompletion(
             if (!await uia.CompleteSsoStageAsync(session, userId, ct))
                 throw new MatrixException(400, "M_UNKNOWN", "Unknown or expired user-interactive auth session.");
             var live = await uia.LiveSessionAsync(session, ct);
-            await WriteHtmlAsync(context, live?.UserId == userId ? SsoPages.StageCompleted() : SsoPages.WrongUser(userId));
+            await HtmlResponse.WriteAsync(context, live?.UserId == userId ? SsoPages.StageCompleted() : SsoPages.WrongUser(userId), inlineScript: true);
             return;
         }
         if (target.ReturnTo is { } returnTo)
@@ -33,7 +33,7 @@ public sealed class SsoCompletion(
         var loginToken = Secrets.NewToken("mal_");
         var expires = clock.GetUtcNow().ToUnixTimeMilliseconds() + config.Auth.LoginTokenLifetimeMs;
         await db.WriteAsync(s => tokens.InsertLoginTokenAsync(s, Secrets.Hash(loginToken), userId, expires), ct);
-        await WriteHtmlAsync(context, SsoPages.ContinueToClient(config.ServerName, userId, WithQueryParameter(redirectUrl, "loginToken", loginToken)));
+        await HtmlResponse.WriteAsync(context, SsoPages.ContinueToClient(config.ServerName, userId, WithQueryParameter(redirectUrl, "loginToken", loginToken)));
     }
 
     private static string WithQueryParameter(string url, string name, string value)
@@ -41,16 +41,5 @@ public sealed class SsoCompletion(
         var hash = url.IndexOf('#');
         var (head, fragment) = hash < 0 ? (url, "") : (url[..hash], url[hash..]);
         return $"{head}{(head.Contains('?') ? "&" : "?")}{name}={Uri.EscapeDataString(value)}{fragment}";
-    }
-
-    /// <summary>A page of the sign-in: never cached, never framed.</summary>
-    public static Task WriteHtmlAsync(HttpContext context, string html, int status = 200)
-    {
-        context.Response.StatusCode = status;
-        context.Response.ContentType = "text/html; charset=utf-8";
-        context.Response.Headers.CacheControl = "no-store";
-        context.Response.Headers["Content-Security-Policy"] = "frame-ancestors 'none'";
-        context.Response.Headers.XFrameOptions = "DENY";
-        return context.Response.WriteAsync(html, context.RequestAborted);
     }
 }

@@ -70,7 +70,7 @@ public sealed class SsoEndpoints(
             var all = IdentityProviders().ToList();
             if (all.Count > 1)
             {
-                await SsoCompletion.WriteHtmlAsync(context, SsoPages.PickProvider(config.ServerName, all.Select(p =>
+                await HtmlResponse.WriteAsync(context, SsoPages.PickProvider(config.ServerName, all.Select(p =>
                     ((string)p["name"]!, $"{config.EffectivePublicBaseurl}_matrix/client/v3/login/sso/redirect/{Uri.EscapeDataString((string)p["id"]!)}"
                         + $"?redirectUrl={Uri.EscapeDataString(redirectUrl)}"))));
                 return;
@@ -125,7 +125,7 @@ public sealed class SsoEndpoints(
         var linked = live.UserId is null ? [] : (await db.ReadAsync(s => externalIds.ListForUserAsync(s, live.UserId), ct)).Select(l => l.AuthProvider).ToList();
         var provider = IdentityProviders().FirstOrDefault(p => linked.Contains((string)p["id"]!)) ?? IdentityProviders().First();
         var url = await StartSignInAsync(context, (string)provider["id"]!, new SsoTarget(null, session, null));
-        await SsoCompletion.WriteHtmlAsync(context, SsoPages.ConfirmIdentity((string)provider["name"]!, url));
+        await HtmlResponse.WriteAsync(context, SsoPages.ConfirmIdentity((string)provider["name"]!, url));
     }
 
     /// <summary>
