@@ -34,6 +34,24 @@ public abstract class NotificationCountTests(ServerFixture fixture)
         (await C.PutAsync($"{V3}/rooms/{RoomTests.R(roomId)}/send/m.room.message/{Guid.NewGuid():N}", content, user.AccessToken)).Str("event_id");
 
     [Fact]
+    public async Task A_message_in_a_room_of_many_counts_for_every_member()
+    {
+        // More members than the store writes per statement (32): every one of them gets the count.
+        var alice = await C.RegisterAsync();
+        var roomId = await RoomTests.CreateRoomAsync(C, alice, new { preset = "public_chat" });
+        var members = new List<LoggedInUser>();
+        for (var i = 0; i < 40; i++)
+        {
+            var member = await C.RegisterAsync();
+            await C.PostAsync($"{V3}/rooms/{RoomTests.R(roomId)}/join", new { }, member.AccessToken);
+            members.Add(member);
+        }
+        await RoomTests.SendAsync(C, alice, roomId, "hello all");
+        foreach (var member in new[] { members[0], members[31], members[32], members[39] })
+            Assert.Equal((1, 0), Counts(await RoomInSyncAsync(member, roomId)));
+    }
+
+    [Fact]
     public async Task Messages_count_mentions_highlight_and_a_read_receipt_clears_both()
     {
         var (roomId, alice, bob) = await RoomOfTwoAsync();

@@ -306,6 +306,17 @@ public sealed class DbSession(DbConnection connection, bool write, DbTransaction
         if (_deferred is not { Count: > 0 } statements)
             return;
         _deferred = null;
+        // SQLite runs in-process, so one command saves no round trip, and binding each statement of a merged command
+        // looks up every parameter of all of them by name (quadratic in the batch): each goes on its own there.
+        if (database.Engine == DatabaseEngine.Sqlite)
+        {
+            foreach (var statement in statements)
+            {
+                await using var single = new StatementBatch(connection, inTransaction, [statement]);
+                await single.ExecuteNonQueryAsync(ct);
+            }
+            return;
+        }
         await using var batch = new StatementBatch(connection, inTransaction, statements);
         await batch.ExecuteNonQueryAsync(ct);
     }
@@ -322,6 +333,8 @@ public sealed class DbSession(DbConnection connection, bool write, DbTransaction
     /// </summary>
     private async Task<TResult> ReadAfterDeferredAsync<TResult>(string sql, object? args, Func<DbDataReader, Task<TResult>> read)
     {
+        if (database.Engine == DatabaseEngine.Sqlite)
+            await SendDeferredAsync(await TransactionAsync());
         var statements = _deferred ?? [];
         _deferred = null;
         statements.Add((sql, args));
