@@ -1,8 +1,11 @@
-using System.Net;
+using static Matrix.Homeserver.Accounts.OAuth.HtmlPages;
 
 namespace Matrix.Homeserver.Accounts.Sso;
 
-/// <summary>The small pages a browser sees during single sign-on (server-rendered, no script but the UIA fallback's).</summary>
+/// <summary>
+/// The small pages a browser sees during single sign-on (server-rendered, no script but the UIA fallback's), in the
+/// same page frame as the OAuth sign-in pages.
+/// </summary>
 public static class SsoPages
 {
     /// <summary>
@@ -36,10 +39,4 @@ public static class SsoPages
         $"<p>Single sign-on identified you as <b>{Html(provedUserId)}</b>, who is not the user making the request. Nothing was authorised.</p>");
 
     private static string HostOf(string url) => Uri.TryCreate(url, UriKind.Absolute, out var uri) ? uri.Authority : url;
-
-    private static string Html(string text) => WebUtility.HtmlEncode(text);
-
-    private static string Page(string title, string body) =>
-        $"<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\"><meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">"
-        + $"<title>{Html(title)}</title></head><body><h1>{Html(title)}</h1>{body}</body></html>";
 }
