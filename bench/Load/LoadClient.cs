@@ -1,6 +1,7 @@
 using System.Net;
 using System.Net.Http.Headers;
 using System.Text;
+using System.Text.Json;
 using System.Text.Json.Nodes;
 
 namespace Matrix.Bench.Load;
@@ -13,7 +14,7 @@ public sealed class LoadClient(string baseUrl) : IDisposable
 {
     private readonly HttpClient _http = new(new SocketsHttpHandler
     {
-        MaxConnectionsPerServer = 2000,
+        MaxConnectionsPerServer = int.MaxValue,
         PooledConnectionIdleTimeout = TimeSpan.FromMinutes(5),
         EnableMultipleHttp2Connections = true,
     }) { Timeout = TimeSpan.FromMinutes(3) };
@@ -65,13 +66,37 @@ public sealed class LoadClient(string baseUrl) : IDisposable
     public Task JoinAsync(Account user, string roomId) =>
         SendAsync(HttpMethod.Post, $"/_matrix/client/v3/join/{Uri.EscapeDataString(roomId)}", new JsonObject(), user.AccessToken);
 
-    public async Task<string> SendTextAsync(Account user, string roomId, string body, CancellationToken ct = default) =>
+    public Task<string> SendTextAsync(Account user, string roomId, string body, CancellationToken ct = default) =>
+        SendMessageAsync(user, roomId, new JsonObject { ["msgtype"] = "m.text", ["body"] = body }, ct);
+
+    public async Task<string> SendMessageAsync(Account user, string roomId, JsonObject content, CancellationToken ct = default) =>
         (await SendAsync(HttpMethod.Put, $"/_matrix/client/v3/rooms/{Uri.EscapeDataString(roomId)}/send/m.room.message/{Guid.NewGuid():N}",
-            new JsonObject { ["msgtype"] = "m.text", ["body"] = body }, user.AccessToken, ct))["event_id"]!.GetValue<string>();
+            content, user.AccessToken, ct))["event_id"]!.GetValue<string>();
 
     public Task<JsonNode> SyncAsync(Account user, string? since, int timeoutMs, CancellationToken ct = default) =>
         SendAsync(HttpMethod.Get, "/_matrix/client/v3/sync?timeout=" + timeoutMs + (since is null ? "" : "&since=" + Uri.EscapeDataString(since)),
             null, user.AccessToken, ct);
+
+    /// <summary>
+    /// A long-poll as the fan-out workload makes it, read as a document without building a tree of nodes (the driver
+    /// reads thousands a second); the caller disposes it.
+    /// </summary>
+    public async Task<JsonDocument> SyncDocumentAsync(Account user, string? since, int timeoutMs, string? filterId, CancellationToken ct = default)
+    {
+        var path = "/_matrix/client/v3/sync?timeout=" + timeoutMs + (since is null ? "" : "&since=" + Uri.EscapeDataString(since))
+            + (filterId is null ? "" : "&filter=" + Uri.EscapeDataString(filterId));
+        using var request = new HttpRequestMessage(HttpMethod.Get, baseUrl + path);
+        request.Headers.Authorization = new AuthenticationHeaderValue("Bearer", user.AccessToken);
+        using var response = await _http.SendAsync(request, HttpCompletionOption.ResponseHeadersRead, ct);
+        if (!response.IsSuccessStatusCode)
+            throw new InvalidOperationException($"GET /sync: {(int)response.StatusCode} {await response.Content.ReadAsStringAsync(ct)}");
+        await using var body = await response.Content.ReadAsStreamAsync(ct);
+        return await JsonDocument.ParseAsync(body, default, ct);
+    }
+
+    public async Task<string> CreateFilterAsync(Account user, JsonObject filter) =>
+        (await SendAsync(HttpMethod.Post, $"/_matrix/client/v3/user/{Uri.EscapeDataString(user.UserId)}/filter", filter, user.AccessToken))
+            ["filter_id"]!.GetValue<string>();
 
     /// <summary>A simplified sliding sync request (MSC4186) on one connection, from <paramref name="pos"/> when given.</summary>
     public Task<JsonNode> SlidingSyncAsync(Account user, JsonObject body, string? pos, CancellationToken ct = default) =>

@@ -1,8 +1,6 @@
 using System.Collections.Concurrent;
 using System.Diagnostics;
-using System.Runtime;
 using System.Runtime.InteropServices;
-using System.Text.Json;
 using System.Text.Json.Nodes;
 using Matrix.Bench.Load;
 using Matrix.SpecTests.Harness;
@@ -10,13 +8,16 @@ using Matrix.SpecTests.Harness;
 // The load driver: workloads that talk to a homeserver only through spec endpoints, so the same run measures ours
 // (started here on a fresh SQLite or PostgreSQL database) or any other server at a URL.
 //   registration and login rate; message throughput into 1/10/100 rooms at concurrency 1/10/100; send-to-sync
-//   delivery latency with many clients long-polling; initial /sync of a user in many rooms and incremental /sync;
-//   sliding sync (MSC4186) of a user in many rooms: a room list's first page and an incremental response, and the
-//   server's memory per open connection; memory (our server only): RSS after start-up, with the syncing clients,
-//   after the throughput run.
+//   delivery latency with many clients long-polling; fan-out (everyone long-polling, closed-loop senders) for ours and
+//   another server side by side; initial /sync of a user in many rooms and incremental /sync; sliding sync (MSC4186)
+//   of a user in many rooms: a room list's first page and an incremental response, and the server's memory per open
+//   connection; memory (our server only): RSS after start-up, with the syncing clients, after the throughput run.
 // Usage: dotnet run -c Release --project bench/Load [-- --engine sqlite|postgres] [--clients 1000] [--seconds 5]
 //        [--url http://other:8008]   (another server: open m.login.dummy registration and generous rate limits)
-//        [--only throughput,latency,sync,sliding]   (some of the workloads; registration always runs, it makes the accounts)
+//        [--only throughput,latency,fanout,sync,sliding]   (some of the workloads; registration always runs, it makes the accounts)
+//        [--fanout 10/1/1,100/10/20] [--fanout-seconds 10]   (users/rooms/senders per row)
+//        [--compare-url http://synapse:8008 [--compare-pids 123,456]]   (the fan-out rows for another server too, with
+//        its processes' CPU and memory when their PIDs are given)
 //        (--smoke: a few seconds of each, as the test suite runs it so the driver cannot rot)
 var engine = "sqlite";
 string? url = null;
@@ -26,6 +27,10 @@ var registrations = 200;
 var latencyMessages = 300;
 int[] syncRoomCounts = [100, 1000];
 var slidingConnections = 100;
+FanoutShape[] fanoutShapes = [new(10, 1, 1), new(20, 10, 10), new(100, 10, 20), new(1000, 100, 20)];
+var fanoutSeconds = 10.0;
+string? compareUrl = null;
+int[]? comparePids = null;
 string[]? only = null;
 for (var i = 0; i < args.Length; i++)
     switch (args[i])
@@ -35,7 +40,14 @@ for (var i = 0; i < args.Length; i++)
         case "--clients": clients = int.Parse(args[++i]); break;
         case "--seconds": cellSeconds = double.Parse(args[++i], System.Globalization.CultureInfo.InvariantCulture); break;
         case "--only": only = args[++i].Split(','); break;
-        case "--smoke": (clients, cellSeconds, registrations, latencyMessages, syncRoomCounts, slidingConnections) = (20, 0.3, 10, 20, [5, 10], 5); break;
+        case "--fanout": fanoutShapes = args[++i].Split(',').Select(FanoutShape.Parse).ToArray(); break;
+        case "--fanout-seconds": fanoutSeconds = double.Parse(args[++i], System.Globalization.CultureInfo.InvariantCulture); break;
+        case "--compare-url": compareUrl = args[++i].TrimEnd('/'); break;
+        case "--compare-pids": comparePids = args[++i].Split(',').Select(int.Parse).ToArray(); break;
+        case "--smoke":
+            (clients, cellSeconds, registrations, latencyMessages, syncRoomCounts, slidingConnections) = (20, 0.3, 10, 20, [5, 10], 5);
+            (fanoutShapes, fanoutSeconds) = ([new(10, 1, 1), new(20, 2, 2)], 1);
+            break;
         default: throw new ArgumentException($"unknown option {args[i]}");
     }
 
@@ -65,6 +77,7 @@ if (url is null)
 }
 else
     Console.WriteLine($"server: {url}");
+var ourServer = server is null ? null : new ServerProbe([server.ProcessId]);
 using var http = new LoadClient(url);
 var version = await http.SendAsync(HttpMethod.Get, "/_matrix/client/versions", null, null);
 Console.WriteLine($"spec versions advertised: {version["versions"]!.AsArray().Count}");
@@ -73,7 +86,7 @@ const string password = "load test password";
 
 try
 {
-    // 5. Registration and login rate.
+    // Registration and login rate.
     var accounts = new ConcurrentBag<Account>();
     var clock = Stopwatch.StartNew();
     await Parallel.ForEachAsync(Enumerable.Range(0, registrations), new ParallelOptions { MaxDegreeOfParallelism = 10 },
@@ -148,95 +161,53 @@ try
 
     if (Runs("latency"))
     {
-        // 2. Delivery latency: rooms of ten, every member long-polling /sync; messages sent into random rooms.
-        var syncers = accounts.ToList();
-        while (syncers.Count < clients)
-            syncers.Add(await http.RegisterAsync($"load{run}c{syncers.Count}", password));
-        syncers = syncers.Take(clients).ToList();
-        var groups = syncers.Chunk(10).Where(g => g.Length >= 2).ToList();
-        var latencyRooms = new List<(string RoomId, Account[] Members)>();
-        foreach (var group in groups)
-        {
-            var roomId = await http.CreateRoomAsync(group[0]);
-            await Parallel.ForEachAsync(group.Skip(1), async (member, _) => await http.JoinAsync(member, roomId));
-            latencyRooms.Add((roomId, group));
-        }
-        var sentAt = new ConcurrentDictionary<string, long>();
-        var delays = new ConcurrentBag<double>();
-        var sendTimes = new List<double>();
-        using var stopSync = new CancellationTokenSource();
-        var ready = 0;
-        var pollers = syncers.Select(account => Task.Run(async () =>
-        {
-            var since = (await http.SyncAsync(account, null, 0))["next_batch"]!.GetValue<string>();
-            Interlocked.Increment(ref ready);
-            while (!stopSync.IsCancellationRequested)
-            {
-                JsonNode response;
-                try
-                {
-                    response = await http.SyncAsync(account, since, 30_000, stopSync.Token);
-                }
-                catch (OperationCanceledException)
-                {
-                    return;
-                }
-                var arrived = Stopwatch.GetTimestamp();
-                since = response["next_batch"]!.GetValue<string>();
-                foreach (var (_, room) in response["rooms"]?["join"]?.AsObject() ?? [])
-                    foreach (var ev in room?["timeline"]?["events"]?.AsArray() ?? [])
-                        if (ev?["content"]?["body"]?.GetValue<string>() is { } body && body.StartsWith("lat:") && sentAt.TryGetValue(body, out var start)
-                            && ev["sender"]?.GetValue<string>() != account.UserId)
-                            delays.Add(Stopwatch.GetElapsedTime(start, arrived).TotalMilliseconds);
-            }
-        })).ToList();
-        while (Volatile.Read(ref ready) < syncers.Count)
-            await Task.Delay(50);
-        await Task.Delay(500);
-        long rssWithClients = server?.ResidentBytes() ?? 0;
-        // The driver's own collections would stall the long-polls' arrival times and count as the server's latency (a
-        // 1,000-poll driver pauses 15-20 ms every few seconds): it holds them off while it measures.
-        var driverGcHeldOff = HoldOffDriverGc();
-        var random = new Random(1);
-        for (var m = 0; m < latencyMessages; m++)
-        {
-            var (roomId, members) = latencyRooms[random.Next(latencyRooms.Count)];
-            var body = $"lat:{m}";
-            sentAt[body] = Stopwatch.GetTimestamp();
-            await http.SendTextAsync(members[0], roomId, body);
-            sendTimes.Add(Stopwatch.GetElapsedTime(sentAt[body]).TotalMilliseconds);
-            await Task.Delay(50);
-            if (m % 50 == 0 && server is not null)
-                rssWithClients = Math.Max(rssWithClients, server.ResidentBytes());
-        }
-        await Task.Delay(2000);
-        var driverGcStayedOff = driverGcHeldOff && GCSettings.LatencyMode == GCLatencyMode.NoGCRegion;
-        if (driverGcStayedOff)
-            GC.EndNoGCRegion();
-        stopSync.Cancel();
-        await Task.WhenAll(pollers);
-        var sorted = delays.Order().ToArray();
-        static double Percentile(double[] values, double p) => values.Length == 0 ? double.NaN : values[Math.Min(values.Length - 1, (int)Math.Ceiling(p * values.Length) - 1)];
+        // 2. Delivery latency: rooms of ten, every member long-polling /sync; messages sent into random rooms at ~20/s.
+        var syncers = await UsersAsync(http, accounts, clients, "c");
+        var workload = new FanoutWorkload(http, ourServer);
+        var result = await workload.RunAsync(new FanoutShape(clients, Math.Max(1, clients / FanoutShape.RoomSize), 1, 20), syncers,
+            TimeSpan.FromSeconds(latencyMessages / 20.0));
         Console.WriteLine();
-        Console.WriteLine($"send-to-sync latency, {syncers.Count} clients long-polling in rooms of 10, {latencyMessages} messages at ~20/s:");
-        Console.WriteLine($"  p50 {Percentile(sorted, 0.5):F1} ms, p95 {Percentile(sorted, 0.95):F1} ms, p99 {Percentile(sorted, 0.99):F1} ms ({sorted.Length} deliveries)");
+        Console.WriteLine($"send-to-sync latency, {clients} clients long-polling in rooms of 10, {result.Sent} messages at ~20/s:");
+        Console.WriteLine($"  p50 {result.DeliveryP50:F1} ms, p95 {result.DeliveryP95:F1} ms, p99 {result.DeliveryP99:F1} ms ({result.Delivered} of {result.Expected} deliveries)");
         // The sends' own answers: a late commit delays all of a message's deliveries at once.
-        var sends = sendTimes.Order().ToArray();
-        Console.WriteLine($"  the sends themselves: p50 {Percentile(sends, 0.5):F1} ms, p99 {Percentile(sends, 0.99):F1} ms, max {sends.LastOrDefault():F1} ms");
-        Console.WriteLine($"  (the driver's garbage collector {(driverGcStayedOff ? "was held off throughout" : driverGcHeldOff ? "ran during the run: figures include its pauses" : "could not be held off: figures include its pauses")})");
-        results["latency"] = new JsonObject
+        Console.WriteLine($"  the sends themselves: p50 {result.SendP50:F1} ms, p99 {result.SendP99:F1} ms");
+        Console.WriteLine($"  the driver: {DriverLine(result)}");
+        results["latency"] = result.ToJson();
+        if (result.ServerPeakRssBytes is { } rss)
+            results["rss_with_syncing_clients_mb"] = rss >> 20;
+    }
+
+    if (Runs("fanout"))
+    {
+        // 3. Fan-out: every member long-polling, senders in a closed loop; ours and, when given, another server.
+        Console.WriteLine();
+        Console.WriteLine($"fan-out: every user long-polling /sync (lazy-loading filter, timeline.limit 50), rooms of 10, senders in a closed loop, {fanoutSeconds:F0} s per row");
+        Console.WriteLine($"{"server",-8} {"users/rooms/senders",19} {"msgs/s",7} {"send p50/p99 ms",16} {"delivery p50/p95/p99 ms",24} {"delivered",10} {"CPU µs/msg",10} {"peak RSS",9}  driver");
+        var fanout = new JsonArray();
+        var targets = new List<(string Name, LoadClient Client, ServerProbe? Probe, List<Account> Accounts)> { ("ours", http, ourServer, accounts.ToList()) };
+        if (compareUrl is not null)
+            targets.Add(("other", new LoadClient(compareUrl), comparePids is null ? null : new ServerProbe(comparePids), []));
+        foreach (var (name, client, probe, known) in targets)
         {
-            ["clients"] = syncers.Count, ["deliveries"] = sorted.Length, ["p50_ms"] = Percentile(sorted, 0.5), ["p95_ms"] = Percentile(sorted, 0.95),
-            ["p99_ms"] = Percentile(sorted, 0.99), ["send_p50_ms"] = Percentile(sends, 0.5), ["send_p99_ms"] = Percentile(sends, 0.99),
-            ["driver_gc_held_off"] = driverGcStayedOff,
-        };
-        if (server is not null)
-            results["rss_with_syncing_clients_mb"] = rssWithClients >> 20;
+            var users = await UsersAsync(client, known, fanoutShapes.Max(s => s.Users), "f");
+            var workload = new FanoutWorkload(client, probe);
+            foreach (var shape in fanoutShapes)
+            {
+                var result = await workload.RunAsync(shape, users, TimeSpan.FromSeconds(fanoutSeconds));
+                Console.WriteLine($"{name,-8} {shape,19} {result.MessagesPerSecond,7:F0} {$"{result.SendP50:F0} / {result.SendP99:F0}",16} "
+                    + $"{$"{result.DeliveryP50:F0} / {result.DeliveryP95:F0} / {result.DeliveryP99:F0}",24} {$"{100.0 * result.Delivered / Math.Max(1, result.Expected):F1}%",10} "
+                    + $"{(result.ServerCpuMicrosecondsPerMessage is { } cpu ? $"{cpu:F0}" : "-"),10} {(result.ServerPeakRssBytes is { } rss ? $"{rss >> 20} MB" : "-"),9}  {DriverLine(result)}");
+                var json = result.ToJson();
+                json["server"] = name;
+                fanout.Add(json);
+            }
+        }
+        results["fanout"] = fanout;
     }
 
     if (Runs("sync"))
     {
-        // 3. Initial /sync of a user in many rooms, and incremental /sync.
+        // 4. Initial /sync of a user in many rooms, and incremental /sync.
         Console.WriteLine();
         Console.WriteLine("initial /sync");
         var initial = new JsonArray();
@@ -274,7 +245,7 @@ try
 
     if (Runs("sliding"))
     {
-        // 4. Sliding sync of a user in many rooms: the first response of a room list (its top 20 rooms, one event each)
+        // 5. Sliding sync of a user in many rooms: the first response of a room list (its top 20 rooms, one event each)
         // on a new connection, an incremental one after a message, and what each open connection costs the server.
         Console.WriteLine();
         Console.WriteLine("sliding sync (MSC4186), list range 0-19, timeline_limit 1");
@@ -355,7 +326,7 @@ try
         Console.WriteLine();
         Console.WriteLine($"memory (RSS): after start-up {results["rss_after_start_mb"]} MB"
             + (results["rss_after_throughput_mb"] is { } afterThroughput ? $", after the throughput run {afterThroughput} MB" : "")
-            + (results["rss_with_syncing_clients_mb"] is { } withClients ? $", with {results["latency"]!["clients"]} clients syncing {withClients} MB" : ""));
+            + (results["rss_with_syncing_clients_mb"] is { } withClients ? $", with {results["latency"]!["users"]} clients syncing {withClients} MB" : ""));
     }
     Console.WriteLine();
     Console.WriteLine("json: " + results.ToJsonString());
@@ -368,18 +339,15 @@ finally
         await database.DisposeAsync();
 }
 
-// Asks the runtime for room to allocate without collecting (the latency run allocates a few MB a second), as much as it
-// grants; false when it grants none.
-static bool HoldOffDriverGc()
+// The first count accounts of those known, registering more on the server when there are fewer.
+async Task<List<Account>> UsersAsync(LoadClient client, IEnumerable<Account> known, int count, string prefix)
 {
-    foreach (var megabytes in new long[] { 240, 120, 60 })
-        try
-        {
-            if (GC.TryStartNoGCRegion(megabytes << 20))
-                return true;
-        }
-        catch (ArgumentOutOfRangeException)
-        {
-        }
-    return false;
+    var users = known.Take(count).ToList();
+    var more = new ConcurrentBag<Account>();
+    await Parallel.ForEachAsync(Enumerable.Range(users.Count, count - users.Count), new ParallelOptions { MaxDegreeOfParallelism = 10 },
+        async (i, _) => more.Add(await client.RegisterAsync($"load{run}{prefix}{i}", password)));
+    return [.. users, .. more];
 }
+
+static string DriverLine(FanoutResult result) =>
+    $"CPU {result.DriverCpuPercent:F0}% of a core, GC pauses {result.DriverGcPauseMs:F0} ms, timers up to {result.DriverMaxSchedulingDelayMs:F0} ms late";

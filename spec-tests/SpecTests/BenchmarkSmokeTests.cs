@@ -37,6 +37,7 @@ public sealed class BenchmarkSmokeTests
         var output = await RunAsync("Load", "--smoke");
         Assert.Contains("message throughput", output);
         Assert.Contains("send-to-sync latency", output);
+        Assert.Contains("fan-out: every user long-polling", output);
         Assert.Contains("initial /sync", output);
         Assert.Contains("sliding sync (MSC4186)", output);
     }

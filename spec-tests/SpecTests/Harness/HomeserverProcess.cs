@@ -25,7 +25,9 @@ public sealed class HomeserverProcess : IAsyncDisposable
     /// <summary>The port of the listener serving only <c>metrics</c>, when asked for one.</summary>
     public int? MetricsPort { get; }
 
-    /// <summary>The server's resident memory now, from <c>/proc</c>.</summary>
+    /// <summary>The server's operating-system process, for benchmarks that watch it like any other server's.</summary>
+    public int ProcessId => _process!.Id;
+
     /// <summary>The server process's CPU time so far (user and system), for benchmarks' CPU cost per operation.</summary>
     public TimeSpan CpuTime()
     {
@@ -33,6 +35,7 @@ public sealed class HomeserverProcess : IAsyncDisposable
         return _process.TotalProcessorTime;
     }
 
+    /// <summary>The server's resident memory now, from <c>/proc</c>.</summary>
     public long ResidentBytes()
     {
         var line = File.ReadLines($"/proc/{_process!.Id}/status").First(l => l.StartsWith("VmRSS:", StringComparison.Ordinal));
