@@ -93,6 +93,7 @@ public static class ServerHost
         services.AddSingleton<IEndpoints, ApplicationServices.ThirdPartyEndpoints>();
 
         services.AddSingleton<AccessTokenCache>();
+        services.AddSingleton<Sync.SyncFilterCache>();
         services.AddSingleton<UserStore>();
         services.AddSingleton<DeviceStore>();
         services.AddSingleton<TokenStore>();

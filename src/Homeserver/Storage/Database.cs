@@ -62,14 +62,21 @@ public sealed class Database : IAsyncDisposable
         }
     }
 
+    private readonly System.Runtime.CompilerServices.ConditionalWeakTable<SQLitePCL.sqlite3, object> _configuredSqliteHandles = new();
+
     public async Task<DbConnection> OpenAsync(CancellationToken ct)
     {
         if (_postgres is not null)
             return await _postgres.OpenConnectionAsync(ct);
         var connection = new SqliteConnection(_connectionString);
         await connection.OpenAsync(ct);
-        // WAL lets readers run beside the writer; FULL makes every acknowledged commit survive a crash.
-        await connection.ExecuteAsync("PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON; PRAGMA busy_timeout=30000;");
+        // WAL lets readers run beside the writer; FULL makes every acknowledged commit survive a crash. The settings
+        // stay with the SQLite handle, which the pool hands out again: set once per handle, not on every open.
+        if (!_configuredSqliteHandles.TryGetValue(connection.Handle!, out _))
+        {
+            await connection.ExecuteAsync("PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON; PRAGMA busy_timeout=30000;");
+            _configuredSqliteHandles.AddOrUpdate(connection.Handle!, true);
+        }
         return connection;
     }
 

@@ -89,6 +89,20 @@ public sealed class StreamPositions
             return counter.Visible;
     }
 
+    /// <summary>The stream's current position without a database session, once it has been read (false before).</summary>
+    public bool TryCurrent(string stream, out long position)
+    {
+        Counter? counter;
+        lock (_counters)
+            _counters.TryGetValue(stream, out counter);
+        position = 0;
+        if (counter is null)
+            return false;
+        lock (counter)
+            position = counter.Visible;
+        return true;
+    }
+
     private static long Take(Counter counter)
     {
         var position = ++counter.Last;

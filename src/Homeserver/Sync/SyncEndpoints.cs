@@ -11,7 +11,7 @@ namespace Matrix.Homeserver.Sync;
 /// <summary>Spec: <c>GET /sync</c> and <c>GET /rooms/{roomId}/messages</c>.</summary>
 public sealed class SyncEndpoints(
     Authenticator authenticator, SyncService sync, RoomReader reader, Database db, RoomStore rooms, StreamPositions streams,
-    Presence.PresenceService presence, RoomMessages messages) : IEndpoints
+    Presence.PresenceService presence, RoomMessages messages, SyncFilterCache filters) : IEndpoints
 {
     public void Map(IEndpointRouteBuilder app)
     {
@@ -67,20 +67,9 @@ public sealed class SyncEndpoints(
         var text = context.Query("filter");
         if (text.Length == 0)
             return SyncFilter.Default;
-        if (!text.TrimStart().StartsWith('{'))
-            text = await FilterEndpoints.LoadAsync(db, requester.UserId.Value, text, context.RequestAborted)
-                ?? throw MatrixException.NotFound("Filter not found.");
-        if (Encoding.UTF8.GetByteCount(text) > FilterEndpoints.MaxFilterBytes)
-            throw MatrixException.TooLarge("Filter is too large.");
-        try
-        {
-            using var document = JsonDocument.Parse(text);
-            return SyncFilter.Parse(document.RootElement);
-        }
-        catch (JsonException)
-        {
-            throw MatrixException.NotJson("The filter is not valid JSON.");
-        }
+        if (text.TrimStart().StartsWith('{'))
+            return SyncFilterCache.Parse(text);
+        return await filters.GetAsync(requester.UserId.Value, text, context.RequestAborted) ?? throw MatrixException.NotFound("Filter not found.");
     }
 
     /// <summary>The <c>filter</c> query parameter of <c>/messages</c> and <c>/context</c> (and the admin API's messages).</summary>

@@ -57,10 +57,16 @@ public sealed class SyncService(
         }
     }
 
-    public Task<SyncToken> CurrentPositionsAsync(CancellationToken ct) => db.ReadAsync(async s => new SyncToken(
-        await streams.CurrentAsync(s, "events"), await streams.CurrentAsync(s, "account_data"), await streams.CurrentAsync(s, "receipts"),
-        typing.CurrentSerial, await streams.CurrentAsync(s, "presence"), await streams.CurrentAsync(s, "to_device"),
-        await streams.CurrentAsync(s, "device_lists")), ct);
+    /// <summary>Where every stream a sync token covers is now (from memory once the server has read each stream's position).</summary>
+    public Task<SyncToken> CurrentPositionsAsync(CancellationToken ct) =>
+        streams.TryCurrent("events", out var events) && streams.TryCurrent("account_data", out var accountData)
+        && streams.TryCurrent("receipts", out var receipts) && streams.TryCurrent("presence", out var presence)
+        && streams.TryCurrent("to_device", out var toDevice) && streams.TryCurrent("device_lists", out var deviceLists)
+            ? Task.FromResult(new SyncToken(events, accountData, receipts, typing.CurrentSerial, presence, toDevice, deviceLists))
+            : db.ReadAsync(async s => new SyncToken(
+                await streams.CurrentAsync(s, "events"), await streams.CurrentAsync(s, "account_data"), await streams.CurrentAsync(s, "receipts"),
+                typing.CurrentSerial, await streams.CurrentAsync(s, "presence"), await streams.CurrentAsync(s, "to_device"),
+                await streams.CurrentAsync(s, "device_lists")), ct);
 
     private async Task<(JsonObject Response, bool Empty)> BuildAsync(Requester requester, SyncToken? since, SyncFilter filter, bool fullState,
         bool useStateAfter, CancellationToken ct)
@@ -328,7 +334,11 @@ public sealed class SyncService(
         var state = new JsonArray();
         if (!delta && needed.Count == 0)
             return state;
-        var stateMap = await StateAtAsync(room.RoomId, position, ct);
+        // The state before a timeline that starts with a message is the state the message was sent in, known without
+        // asking the database which event came last before it (a woken sync's usual case).
+        var stateMap = rows.Count > 0 && rows[0].StateKey is null && position == rows[0].StreamOrdering - 1
+            ? await reader.StateGroupAsync(rows[0].StateGroup, ct)
+            : await StateAtAsync(room.RoomId, position, ct);
         if (stateMap.Count == 0 && rows.Count > 0 && !useStateAfter)
             stateMap = await StateBeforeFirstEventAsync(rows[0], ct);
         var baseline = delta && since is { } from ? await StateAtAsync(room.RoomId, from, ct) : new Dictionary<StateKey, string>();
