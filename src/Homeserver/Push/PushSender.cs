@@ -14,12 +14,15 @@ namespace Matrix.Homeserver.Push;
 /// retried with exponential backoff (other pushers go on meanwhile), pushkeys the gateway rejects lose their pushers,
 /// and notifications older than a day are dropped rather than delivered late. After a read receipt, a user's gateways
 /// get the new badge count in a notification of its own when it differs from the last one sent (as from Synapse).
+/// An event wakes only the pushers of its room's local members; every pusher is looked at in a full pass at start,
+/// when pushers change, and once a minute (a safety net for notifications written without an event here).
 /// </summary>
 public sealed class PushSender(
     Database db, PusherStore pushers, PushActionStore actions, RoomStore rooms, RemoteInviteStore remoteInvites, GuardedHttp guarded,
     TimeProvider clock, ILogger<PushSender> logger) : BackgroundService, IEventListener
 {
     private static readonly TimeSpan Tick = TimeSpan.FromSeconds(5);
+    private static readonly TimeSpan FullPassInterval = TimeSpan.FromMinutes(1);
     private static readonly TimeSpan RequestTimeout = TimeSpan.FromSeconds(10);
     private static readonly TimeSpan MaxBackoff = TimeSpan.FromMinutes(10);
     private static readonly TimeSpan MaxAge = TimeSpan.FromDays(1);
@@ -30,10 +33,36 @@ public sealed class PushSender(
     private readonly ConcurrentDictionary<(string, string, string), (int Failures, DateTimeOffset RetryAt)> _backoff = new();
     private readonly ConcurrentDictionary<(string, string, string), long> _lastBadge = new();
     private readonly ConcurrentDictionary<string, bool> _badgeChecks = new(StringComparer.Ordinal);
+    // Users who may have new notifications since the last pass, and (as of the last full pass, plus any added since) the
+    // users with pushers: an event in a room without them costs no query.
+    private readonly ConcurrentDictionary<string, bool> _notified = new(StringComparer.Ordinal);
+    private volatile IReadOnlySet<string> _usersWithPushers = new HashSet<string>();
+    private volatile bool _fullPassDue = true;
+    private DateTimeOffset _lastFullPass;
 
     private enum Outcome { Sent, Skipped, Rejected, Failed }
 
+    /// <summary>Every pusher is looked at soon: pushers were added or changed.</summary>
     public void Wake()
+    {
+        _fullPassDue = true;
+        Signal();
+    }
+
+    /// <summary>The users' pushers are looked at soon: they may have new notifications.</summary>
+    public void WakeFor(IEnumerable<string> userIds)
+    {
+        var any = false;
+        foreach (var userId in userIds)
+        {
+            _notified[userId] = true;
+            any = true;
+        }
+        if (any)
+            Signal();
+    }
+
+    private void Signal()
     {
         if (_wake.CurrentCount == 0)
             try { _wake.Release(); } catch (SemaphoreFullException) { }
@@ -42,12 +71,20 @@ public sealed class PushSender(
     public void OnReadReceipt(string userId)
     {
         _badgeChecks[userId] = true;
-        Wake();
+        Signal();
     }
 
     public Task OnPersistingAsync(DbSession session, Pdu pdu, long streamOrdering, RoomSnapshot roomAfter, RoomSnapshot? roomBefore) => Task.CompletedTask;
 
-    public void OnPersisted(Pdu pdu, RoomSnapshot roomAfter) => Wake();
+    // Those the event may notify: the room's members with pushers (fewer to look through than a big room's members), and
+    // an invitee.
+    public void OnPersisted(Pdu pdu, RoomSnapshot roomAfter)
+    {
+        var withPushers = _usersWithPushers;
+        var members = roomAfter.JoinedMembers;
+        WakeFor(withPushers.Where(members.Contains).Append(pdu.Membership == "invite" ? pdu.StateKey : null).OfType<string>()
+            .Where(withPushers.Contains));
+    }
 
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
@@ -71,11 +108,28 @@ public sealed class PushSender(
 
     private async Task PassAsync(CancellationToken ct)
     {
-        var all = await db.ReadAsync(s => pushers.AllAsync(s), ct);
         var now = clock.GetUtcNow();
-        var due = all.Where(p => !_backoff.TryGetValue(Key(p), out var b) || b.RetryAt <= now).ToList();
         // Receipts of users without (due) pushers are dropped: as in Synapse, only the pushers there are get a badge.
         var badged = _badgeChecks.Keys.Where(userId => _badgeChecks.TryRemove(userId, out _)).ToHashSet(StringComparer.Ordinal);
+        var notified = _notified.Keys.Where(userId => _notified.TryRemove(userId, out _)).ToHashSet(StringComparer.Ordinal);
+        List<PusherRow> candidates;
+        if (_fullPassDue || now - _lastFullPass >= FullPassInterval)
+        {
+            _fullPassDue = false;
+            _lastFullPass = now;
+            candidates = await db.ReadAsync(s => pushers.AllAsync(s), ct);
+            _usersWithPushers = candidates.Select(p => p.UserId).ToHashSet(StringComparer.Ordinal);
+        }
+        else
+        {
+            // Pushers waiting for a retry that is now due are looked at again with those that may have news.
+            var users = notified.Concat(badged).Concat(_backoff.Where(b => b.Value.RetryAt <= now).Select(b => b.Key.Item1))
+                .Where(_usersWithPushers.Contains).Distinct().ToList();
+            if (users.Count == 0)
+                return;
+            candidates = await db.ReadAsync(s => pushers.ForUsersAsync(s, users), ct);
+        }
+        var due = candidates.Where(p => !_backoff.TryGetValue(Key(p), out var b) || b.RetryAt <= now).ToList();
         await Parallel.ForEachAsync(due, new ParallelOptions { MaxDegreeOfParallelism = Concurrency, CancellationToken = ct },
             async (pusher, token) =>
             {
@@ -128,7 +182,7 @@ public sealed class PushSender(
             }
         }
         if (pending.Count == BatchSize)
-            Wake();
+            WakeFor([pusher.UserId]);
     }
 
     private async Task<Outcome> SendAsync(PusherRow pusher, PushActionRow notification, CancellationToken ct)

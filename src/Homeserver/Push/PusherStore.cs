@@ -28,6 +28,17 @@ public sealed class PusherStore
     public async Task<List<PusherRow>> ForUserAsync(DbSession s, string userId) =>
         (await s.QueryAsync<PusherRow>($"SELECT {Columns} FROM pushers WHERE user_id = @userId ORDER BY created_ts, app_id, pushkey", new { userId })).ToList();
 
+    public async Task<List<PusherRow>> ForUsersAsync(DbSession s, IReadOnlyCollection<string> userIds)
+    {
+        var found = new List<PusherRow>();
+        foreach (var chunk in userIds.Chunk(500))
+        {
+            var args = new SqlArgs();
+            found.AddRange(await s.QueryAsync<PusherRow>($"SELECT {Columns} FROM pushers WHERE user_id IN {SqlList.In(args, "user", chunk)}", args));
+        }
+        return found;
+    }
+
     public async Task<List<PusherRow>> AllAsync(DbSession s) =>
         (await s.QueryAsync<PusherRow>($"SELECT {Columns} FROM pushers")).ToList();
 

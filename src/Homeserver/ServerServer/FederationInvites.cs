@@ -133,7 +133,7 @@ public sealed class FederationInvites(
             await pushActions.OnRemoteInviteAsync(s, invite, invitee.Value, position);
         }, ct);
         notifier.Notify([invitee.Value]);
-        pushSender.Wake();
+        pushSender.WakeFor([invitee.Value]);
         return signed;
     }
 }
