@@ -28,11 +28,9 @@ public sealed class ServerKeyEndpoints(ServerKeyService keys, HomeserverConfig c
         var serverName = context.Route("serverName");
         if (!ServerName.TryParse(serverName, out _))
             throw MatrixException.InvalidParam("Invalid server name.");
-        var minimum = long.TryParse(context.Query("minimum_valid_until_ts"), out var ts) ? ts : 0;
-        var responses = new JsonArray();
-        if (await keys.KeyResponseAsync(serverName, minimum, context.RequestAborted) is { } response)
-            responses.Add(Notarised(response));
-        await context.WriteJsonAsync(new JsonObject { ["server_keys"] = responses });
+        var minimum = long.TryParse(context.Query("minimum_valid_until_ts"), out var ts) ? ts : (long?)null;
+        var responses = await keys.KeyResponsesAsync(serverName, [new KeyCriterion(null, minimum)], context.RequestAborted);
+        await context.WriteJsonAsync(new JsonObject { ["server_keys"] = new JsonArray(responses.Select(r => (JsonNode)Notarised(r)).ToArray()) });
     }
 
     private async Task QueryManyAsync(HttpContext context)
@@ -44,10 +42,11 @@ public sealed class ServerKeyEndpoints(ServerKeyService keys, HomeserverConfig c
         {
             if (!ServerName.TryParse(server.Name, out _) || server.Value.ValueKind != System.Text.Json.JsonValueKind.Object)
                 continue;
-            var minimum = server.Value.EnumerateObject()
-                .Select(k => k.Value.ValueKind == System.Text.Json.JsonValueKind.Object ? k.Value.OptionalInteger("minimum_valid_until_ts") ?? 0 : 0)
-                .DefaultIfEmpty(0).Max();
-            if (await keys.KeyResponseAsync(server.Name, minimum, context.RequestAborted) is { } response)
+            var criteria = server.Value.EnumerateObject().Select(key => new KeyCriterion(key.Name,
+                key.Value.ValueKind == System.Text.Json.JsonValueKind.Object ? key.Value.OptionalInteger("minimum_valid_until_ts") : null)).ToList();
+            if (criteria.Count == 0)
+                criteria.Add(new KeyCriterion(null, null));
+            foreach (var response in await keys.KeyResponsesAsync(server.Name, criteria, context.RequestAborted))
                 responses.Add(Notarised(response));
         }
         await context.WriteJsonAsync(new JsonObject { ["server_keys"] = responses });

@@ -19,7 +19,7 @@ public sealed class ServerKeyService(Database db, FederationClient client, Homes
     /// <summary>How long others may trust our key listing before asking again.</summary>
     public static readonly TimeSpan OwnKeysValidity = TimeSpan.FromDays(1);
 
-    private sealed record ResponseRow(string ResponseJson, long ValidUntilTs);
+    private sealed record ResponseRow(string KeyId, string ResponseJson, long ValidUntilTs);
 
     private sealed record KeyRow(string KeyId, string PublicKey, long? ValidUntilTs, long? ExpiredTs, long FetchedTs);
 
@@ -41,19 +41,28 @@ public sealed class ServerKeyService(Database db, FederationClient client, Homes
     }
 
     /// <summary>
-    /// A server's key response valid until at least <paramref name="minimumValidUntilTs"/> (fetched when the cached one is
-    /// older), as the notary serves it; null when the server cannot be reached or its answer is invalid.
+    /// What the notary serves for a server: the latest response of each key the criteria name (of every key, for a
+    /// criterion without a key ID), fetched first when one is missing or not valid until the criterion's minimum (the
+    /// current time when it has none). Responses stay cached per key, so one without a key does not erase the key's
+    /// earlier response, and a server that cannot be reached is answered for from the cache, however old.
     /// </summary>
-    public async Task<JsonObject?> KeyResponseAsync(string serverName, long minimumValidUntilTs, CancellationToken ct)
+    public async Task<List<JsonObject>> KeyResponsesAsync(string serverName, IReadOnlyCollection<KeyCriterion> criteria, CancellationToken ct)
     {
         if (serverName == config.ServerName)
-            return OwnKeys();
-        var cached = await db.ReadAsync(s => s.QuerySingleOrDefaultAsync<ResponseRow>(
-            "SELECT response_json, valid_until_ts FROM server_key_responses WHERE server_name = @serverName", new { serverName }), ct);
-        if (cached is not null && cached.ValidUntilTs >= minimumValidUntilTs)
-            return JsonNode.Parse(cached.ResponseJson)!.AsObject();
-        return await FetchAsync(serverName, ct) ?? (cached is null ? null : JsonNode.Parse(cached.ResponseJson)!.AsObject());
+            return [OwnKeys()];
+        var cached = await CachedResponsesAsync(serverName, ct);
+        var now = Now;
+        bool Satisfied(KeyCriterion c) => cached.Any(r => c.Matches(r.KeyId) && r.ValidUntilTs >= (c.MinimumValidUntilTs ?? now));
+        if (!criteria.All(Satisfied) && await FetchAsync(serverName, ct))
+            cached = await CachedResponsesAsync(serverName, ct);
+        return cached.Where(r => criteria.Any(c => c.Matches(r.KeyId))).Select(r => r.ResponseJson).Distinct()
+            .Select(json => JsonNode.Parse(json)!.AsObject()).ToList();
     }
+
+    private Task<List<ResponseRow>> CachedResponsesAsync(string serverName, CancellationToken ct) =>
+        db.ReadAsync(async s => (await s.QueryAsync<ResponseRow>(
+            "SELECT key_id, response_json, valid_until_ts FROM server_key_responses WHERE server_name = @serverName ORDER BY fetched_ts DESC",
+            new { serverName })).ToList(), ct);
 
     /// <summary>A verify key by ID with when it was fetched; fetches the server's keys when it is unknown.</summary>
     public async Task<(VerifyKey Key, long FetchedAtTs)?> FindKeyAsync(string serverName, string keyId, CancellationToken ct)
@@ -95,53 +104,62 @@ public sealed class ServerKeyService(Database db, FederationClient client, Homes
 
     /// <summary>
     /// Fetches <c>/_matrix/key/v2/server</c> from the server itself, else asks the configured notaries, and stores the
-    /// first valid answer.
+    /// first valid answer; false when none came.
     /// </summary>
-    private async Task<JsonObject?> FetchAsync(string serverName, CancellationToken ct)
+    private async Task<bool> FetchAsync(string serverName, CancellationToken ct)
     {
-        if (await FetchDirectAsync(serverName, ct) is { } direct)
-            return direct;
+        if (await FetchDirectAsync(serverName, ct))
+            return true;
         foreach (var notary in config.Federation.TrustedKeyServers.Where(n => n.ServerName != serverName))
-            if (await FetchThroughNotaryAsync(serverName, notary, ct) is { } notarised)
-                return notarised;
-        return null;
+            if (await FetchThroughNotaryAsync(serverName, notary, ct))
+                return true;
+        return false;
     }
 
-    private async Task<JsonObject?> FetchDirectAsync(string serverName, CancellationToken ct)
+    private async Task<bool> FetchDirectAsync(string serverName, CancellationToken ct)
     {
         try
         {
             var response = await client.GetUnsignedAsync(serverName, "/_matrix/key/v2/server", ct) as JsonObject
                 ?? throw new FederationException(0, null, "not a JSON object");
-            return Valid(response, serverName, serverName) is { } keys ? await StoreAsync(serverName, response, keys, ct) : null;
+            if (Valid(response, serverName, serverName) is not { } keys)
+                return false;
+            await StoreAsync(serverName, response, keys, ct);
+            return true;
         }
         catch (FederationException e)
         {
             logger.LogInformation("Fetching the keys of {Server} failed: {Reason}", serverName, e.Message);
-            return null;
+            return false;
         }
     }
 
     /// <summary>
-    /// <c>POST /_matrix/key/v2/query</c> to a notary: the answer for the server counts when the server signed it (as
+    /// <c>POST /_matrix/key/v2/query</c> to a notary: each response for the server counts when the server signed it (as
     /// ever) and so did the notary, with a key from the config or fetched from the notary itself.
     /// </summary>
-    private async Task<JsonObject?> FetchThroughNotaryAsync(string serverName, TrustedKeyServerConfig notary, CancellationToken ct)
+    private async Task<bool> FetchThroughNotaryAsync(string serverName, TrustedKeyServerConfig notary, CancellationToken ct)
     {
         try
         {
             var query = new JsonObject { ["server_keys"] = new JsonObject { [serverName] = new JsonObject() } };
             var answer = await client.SendAsync(HttpMethod.Post, notary.ServerName, "/_matrix/key/v2/query", query, ct) as JsonObject;
+            var stored = false;
             foreach (var response in (answer?["server_keys"] as JsonArray ?? []).OfType<JsonObject>())
                 if (Valid(response, serverName, notary.ServerName) is { } keys && await SignedByNotaryAsync(response, notary, ct))
-                    return await StoreAsync(serverName, response, keys, ct);
-            logger.LogInformation("The notary {Notary} had no valid keys of {Server}", notary.ServerName, serverName);
+                {
+                    await StoreAsync(serverName, response, keys, ct);
+                    stored = true;
+                }
+            if (!stored)
+                logger.LogInformation("The notary {Notary} had no valid keys of {Server}", notary.ServerName, serverName);
+            return stored;
         }
         catch (FederationException e)
         {
             logger.LogInformation("Asking the notary {Notary} for the keys of {Server} failed: {Reason}", notary.ServerName, serverName, e.Message);
+            return false;
         }
-        return null;
     }
 
     /// <summary>The notary's own key comes from the config, or from the notary itself (never from another notary).</summary>
@@ -177,24 +195,33 @@ public sealed class ServerKeyService(Database db, FederationClient client, Homes
         return null;
     }
 
-    private async Task<JsonObject> StoreAsync(string serverName, JsonObject response, ServerKeys keys, CancellationToken ct)
+    private async Task StoreAsync(string serverName, JsonObject response, ServerKeys keys, CancellationToken ct)
     {
         var now = Now;
+        var json = CanonicalJson.EncodeToString(response);
         await db.WriteAsync(async s =>
         {
             foreach (var key in keys.Keys.Values)
+            {
                 await s.ExecuteAsync("""
                     INSERT INTO server_keys (server_name, key_id, public_key, valid_until_ts, expired_ts, fetched_ts)
                     VALUES (@serverName, @KeyId, @publicKey, @ValidUntilTs, @ExpiredTs, @now)
                     ON CONFLICT (server_name, key_id) DO UPDATE SET public_key = excluded.public_key,
                         valid_until_ts = excluded.valid_until_ts, expired_ts = excluded.expired_ts, fetched_ts = excluded.fetched_ts
                     """, new { serverName, key.KeyId, publicKey = UnpaddedBase64.Encode(key.PublicKey), key.ValidUntilTs, key.ExpiredTs, now });
-            await s.ExecuteAsync("""
-                INSERT INTO server_key_responses (server_name, response_json, valid_until_ts, fetched_ts) VALUES (@serverName, @json, @validUntil, @now)
-                ON CONFLICT (server_name) DO UPDATE SET response_json = excluded.response_json, valid_until_ts = excluded.valid_until_ts,
-                    fetched_ts = excluded.fetched_ts
-                """, new { serverName, json = CanonicalJson.EncodeToString(response), validUntil = keys.ValidUntilTs, now });
+                await s.ExecuteAsync("""
+                    INSERT INTO server_key_responses (server_name, key_id, response_json, valid_until_ts, fetched_ts)
+                    VALUES (@serverName, @KeyId, @json, @validUntil, @now)
+                    ON CONFLICT (server_name, key_id) DO UPDATE SET response_json = excluded.response_json,
+                        valid_until_ts = excluded.valid_until_ts, fetched_ts = excluded.fetched_ts
+                    """, new { serverName, key.KeyId, json, validUntil = keys.ValidUntilTs, now });
+            }
         }, ct);
-        return response;
     }
+}
+
+/// <summary>A key the notary is asked for (null: any of the server's keys), to be valid until at least a time (null: now).</summary>
+public sealed record KeyCriterion(string? KeyId, long? MinimumValidUntilTs)
+{
+    public bool Matches(string keyId) => KeyId is null || KeyId == keyId;
 }

@@ -637,6 +637,18 @@ public static class Migrations
                 approved_until_ts BIGINT NOT NULL
             );
             """),
+        // The notary's cache keeps each key's latest response: a later response without a key no longer loses it.
+        (25, """
+            DROP TABLE server_key_responses;
+            CREATE TABLE server_key_responses (
+                server_name TEXT NOT NULL,
+                key_id TEXT NOT NULL,
+                response_json TEXT NOT NULL,
+                valid_until_ts BIGINT NOT NULL,
+                fetched_ts BIGINT NOT NULL,
+                PRIMARY KEY (server_name, key_id)
+            );
+            """),
     ];
 
     /// <summary>
