@@ -1,4 +1,5 @@
 using System.Text.Json.Nodes;
+using Matrix.Federation.Events;
 using Matrix.Federation.Identifiers;
 using Matrix.Federation.Json;
 using Matrix.Federation.Transport;
@@ -182,9 +183,8 @@ public sealed class DeviceListService(
         {
             if (content["deleted"] is JsonValue deleted && deleted.TryGetValue<bool>(out var isDeleted) && isDeleted)
                 await store.DeleteRemoteDeviceAsync(s, userId, deviceId);
-            else if (content["keys"] is not JsonObject keys || IsDeviceKeysOf(keys, userId, deviceId))
-                await store.SetRemoteDeviceAsync(s, new RemoteDeviceRow(userId, deviceId, content["device_display_name"]?.AsString(),
-                    (content["keys"] as JsonObject)?.ToJsonString()));
+            else
+                await store.SetRemoteDeviceAsync(s, RemoteDevice(userId, deviceId, content));
             await store.SetRemoteStreamIdAsync(s, userId, streamId);
             await store.AddChangeAsync(s, userId);
         }, ct);
@@ -228,15 +228,42 @@ public sealed class DeviceListService(
         {
             await store.DeleteRemoteDevicesAsync(s, userId);
             foreach (var device in devices)
-                if (device["device_id"]?.AsString() is { } deviceId && (device["keys"] is not JsonObject keys || IsDeviceKeysOf(keys, userId, deviceId)))
-                    await store.SetRemoteDeviceAsync(s, new RemoteDeviceRow(userId, deviceId, device["device_display_name"]?.AsString(),
-                        (device["keys"] as JsonObject)?.ToJsonString()));
+                if (device["device_id"]?.AsString() is { } deviceId)
+                    await store.SetRemoteDeviceAsync(s, RemoteDevice(userId, deviceId, device));
             await StoreRemoteCrossSigningAsync(s, userId, response["master_key"] as JsonObject, response["self_signing_key"] as JsonObject);
             await store.SetRemoteStreamIdAsync(s, userId, streamId);
             await store.AddChangeAsync(s, userId);
         }, ct);
         await AnnounceChangeAsync(userId, await reader.UsersSharingRoomsAsync(userId, ct), ct);
         return true;
+    }
+
+    /// <summary>
+    /// Resyncs the device lists of those of <paramref name="userIds"/> who share a room with a local user (their servers
+    /// keep such a cache current with updates from then on), one server's users after another; returns those now cached.
+    /// </summary>
+    public async Task<HashSet<string>> StartTrackingAsync(IReadOnlyCollection<string> userIds, CancellationToken ct)
+    {
+        var shared = new List<string>();
+        foreach (var userId in userIds)
+            if ((await LocalUsersSharingAsync(userId, ct)).Count > 0)
+                shared.Add(userId);
+        var resynced = await Task.WhenAll(shared.GroupBy(u => EventSigning.ServerOf(u)!).Select(async group =>
+        {
+            var done = new List<string>();
+            foreach (var userId in group)
+                try
+                {
+                    if (await ResyncAsync(group.Key, userId, ct))
+                        done.Add(userId);
+                }
+                catch (OperationCanceledException)
+                {
+                    break;
+                }
+            return done;
+        }));
+        return resynced.SelectMany(users => users).ToHashSet(StringComparer.Ordinal);
     }
 
     private async Task StoreRemoteCrossSigningAsync(DbSession s, string userId, JsonObject? master, JsonObject? selfSigning)
@@ -274,8 +301,20 @@ public sealed class DeviceListService(
         return tracked;
     }
 
-    private static bool IsDeviceKeysOf(JsonObject keys, string userId, string deviceId) =>
-        keys["user_id"]?.AsString() == userId && keys["device_id"]?.AsString() == deviceId;
+    /// <summary>
+    /// A device as an update or <c>user/devices</c> describes it. Its keys are kept as the remote server sent them: the
+    /// spec leaves checking their signatures to the clients (as Synapse does), but keys naming another user or device
+    /// are not passed off as this one's.
+    /// </summary>
+    private static RemoteDeviceRow RemoteDevice(string userId, string deviceId, JsonObject device)
+    {
+        var keys = device["keys"] as JsonObject;
+        if (keys is not null && (NamesAnother(keys, "user_id", userId) || NamesAnother(keys, "device_id", deviceId)))
+            keys = null;
+        return new RemoteDeviceRow(userId, deviceId, device["device_display_name"]?.AsString(), keys?.ToJsonString());
+    }
+
+    private static bool NamesAnother(JsonObject keys, string field, string expected) => keys[field] is { } value && value.AsString() != expected;
 
     private static bool IsFrom(string origin, string userId) => UserId.TryParse(userId, out var user) && user.Server.Value == origin;
 

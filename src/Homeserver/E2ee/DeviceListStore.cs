@@ -74,6 +74,31 @@ public sealed class DeviceListStore(StreamPositions streams)
         await DeleteRemoteDevicesAsync(s, userId);
     }
 
+    /// <summary>
+    /// Forgets the cached lists of the remote users among <paramref name="remoteLeft"/> (and, when <paramref name="localLeft"/>,
+    /// among the room's joined members) who no longer share a joined room with a user of <paramref name="serverName"/>.
+    /// </summary>
+    public async Task ForgetUnsharedRemoteUsersAsync(DbSession s, string roomId, IReadOnlyCollection<string> remoteLeft, bool localLeft, string serverName)
+    {
+        var args = new SqlArgs(new { roomId, localUsers = "%:" + serverName });
+        var candidates = new List<string>();
+        if (remoteLeft.Count > 0)
+            candidates.Add($"l.user_id IN {SqlList.In(args, "u", remoteLeft)}");
+        if (localLeft)
+            candidates.Add("l.user_id IN (SELECT state_key FROM current_state WHERE room_id = @roomId AND type = 'm.room.member' AND membership = 'join')");
+        if (candidates.Count == 0)
+            return;
+        var unshared = await s.QueryAsync<string>($"""
+            SELECT l.user_id FROM remote_device_lists l
+            WHERE ({string.Join(" OR ", candidates)})
+            AND NOT EXISTS (SELECT 1 FROM current_state theirs JOIN current_state ours ON ours.room_id = theirs.room_id
+                WHERE theirs.state_key = l.user_id AND theirs.type = 'm.room.member' AND theirs.membership = 'join'
+                AND ours.type = 'm.room.member' AND ours.membership = 'join' AND ours.state_key LIKE @localUsers)
+            """, args);
+        foreach (var userId in unshared.ToList())
+            await ForgetRemoteUserAsync(s, userId);
+    }
+
     public Task DeleteRemoteDevicesAsync(DbSession s, string userId) =>
         s.ExecuteAsync("DELETE FROM remote_devices WHERE user_id = @userId", new { userId });
 }

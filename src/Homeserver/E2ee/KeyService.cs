@@ -134,11 +134,15 @@ public sealed class KeyService(
             ["failures"] = new JsonObject(),
         };
 
-        var tracked = await deviceListService.CurrentlyTrackedAsync(remote.Keys.ToList(), ct);
-        await AddCachedRemoteKeysAsync(response, remote.Where(p => tracked.Contains(p.Key)).ToDictionary(p => p.Key, p => p.Value), ct);
-        var byServer = remote.Where(p => !tracked.Contains(p.Key)).GroupBy(p => ServerOf(p.Key)!);
         using var timeout = CancellationTokenSource.CreateLinkedTokenSource(ct);
         timeout.CancelAfter(timeoutMs);
+        var tracked = await deviceListService.CurrentlyTrackedAsync(remote.Keys.ToList(), ct);
+        // Asked for all of an untracked user's devices, the server starts tracking them (as Synapse does) when a room is
+        // shared: later queries read the cache, which the user's server keeps current.
+        tracked.UnionWith(await deviceListService.StartTrackingAsync(
+            remote.Where(p => p.Value.Count == 0 && !tracked.Contains(p.Key)).Select(p => p.Key).ToList(), timeout.Token));
+        await AddCachedRemoteKeysAsync(response, remote.Where(p => tracked.Contains(p.Key)).ToDictionary(p => p.Key, p => p.Value), ct);
+        var byServer = remote.Where(p => !tracked.Contains(p.Key)).GroupBy(p => ServerOf(p.Key)!);
         var answers = await Task.WhenAll(byServer.Select(async group =>
         {
             var request = new JsonObject { ["device_keys"] = new JsonObject(group.Select(p =>

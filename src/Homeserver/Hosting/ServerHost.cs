@@ -180,6 +180,7 @@ public static class ServerHost
         services.AddSingleton<E2ee.DeviceKeyStore>();
         services.AddSingleton<E2ee.CrossSigningStore>();
         services.AddSingleton<E2ee.DeviceListStore>();
+        services.AddSingleton<IEventListener, E2ee.DeviceListUnsubscriptions>();
         services.AddSingleton<E2ee.ToDeviceStore>();
         services.AddSingleton<E2ee.KeyBackupStore>();
         services.AddSingleton<E2ee.LocalKeyReader>();
