@@ -1,3 +1,6 @@
+using System.Text.Json.Nodes;
+using Matrix.Federation.Crypto;
+using Matrix.Federation.Json;
 using Matrix.SpecTests.Harness;
 
 namespace Matrix.SpecTests;
@@ -66,3 +69,61 @@ public sealed class NotaryKeyTests : IAsyncLifetime
         await _notaryDatabase.DisposeAsync();
     }
 }
+
+/// <summary>
+/// Spec (server-server, querying keys through another server): the notary answers for a key from its cache while that
+/// is valid until the minimum asked for, and a later response of the origin that no longer lists the key (a spurious
+/// one, or after a key rotation) does not make it forget the key (SyTest's regression test for Synapse issue 5305).
+/// </summary>
+public abstract class NotaryKeyCacheTests(ServerFixture fixture)
+{
+    private static JsonObject SelfSigned(string serverName, Ed25519KeyPair key, long validUntilTs)
+    {
+        var response = new JsonObject
+        {
+            ["server_name"] = serverName, ["valid_until_ts"] = validUntilTs,
+            ["verify_keys"] = new JsonObject { [key.KeyId] = new JsonObject { ["key"] = key.PublicKeyBase64 } },
+            ["old_verify_keys"] = new JsonObject(),
+        };
+        JsonSigning.Sign(response, serverName, key);
+        return response;
+    }
+
+    private async Task<JsonArray> QueryAsync(string serverName, string keyId, long minimumValidUntilTs)
+    {
+        var body = new JsonObject
+        {
+            ["server_keys"] = new JsonObject { [serverName] = new JsonObject { [keyId] = new JsonObject { ["minimum_valid_until_ts"] = minimumValidUntilTs } } },
+        };
+        var answer = await fixture.Client.PostAsync("/_matrix/key/v2/query", body.ToJsonString());
+        Assert.True(answer.Status == 200, answer.ToString());
+        return answer.Body!["server_keys"]!.AsArray();
+    }
+
+    [Fact]
+    public async Task A_later_response_without_a_key_does_not_erase_the_key_from_the_notary()
+    {
+        await using var remote = new FakeRemoteServer();
+        var key1 = Ed25519KeyPair.Generate("key_1");
+        var key1Expiry = DateTimeOffset.UtcNow.AddDays(-1).ToUnixTimeMilliseconds();
+        remote.KeyServerAnswer = SelfSigned(remote.ServerName, key1, key1Expiry);
+        var first = Assert.Single(await QueryAsync(remote.ServerName, "ed25519:key_1", 0))!;
+        Assert.NotNull(first["verify_keys"]!["ed25519:key_1"]);
+        Assert.NotNull(first["signatures"]![fixture.Server.ServerName]);
+
+        // Asked for a fresher key_1, the notary refetches; the origin answers with key_2 alone.
+        remote.KeyServerAnswer = SelfSigned(remote.ServerName, Ed25519KeyPair.Generate("key_2"), key1Expiry + 1000);
+        await QueryAsync(remote.ServerName, "ed25519:key_1", DateTimeOffset.UtcNow.ToUnixTimeMilliseconds());
+
+        // key_1's response, as valid as asked, is still served, without asking the origin (now down) again.
+        remote.ServesKeys = false;
+        var third = await QueryAsync(remote.ServerName, "ed25519:key_1", key1Expiry);
+        var response = Assert.Single(third)!;
+        Assert.NotNull(response["verify_keys"]!["ed25519:key_1"]);
+        Assert.Equal(key1Expiry, response["valid_until_ts"]!.GetValue<long>());
+    }
+}
+
+public sealed class NotaryKeyCacheTestsSqlite(SqliteFederatingServer fixture) : NotaryKeyCacheTests(fixture), IClassFixture<SqliteFederatingServer>;
+
+public sealed class NotaryKeyCacheTestsPostgres(PostgresFederatingServer fixture) : NotaryKeyCacheTests(fixture), IClassFixture<PostgresFederatingServer>;

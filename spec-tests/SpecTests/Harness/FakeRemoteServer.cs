@@ -36,6 +36,12 @@ public sealed class FakeRemoteServer : IAsyncDisposable
     public List<JsonObject> V1InvitesReceived { get; } = [];
     /// <summary>When set, v2 invites are countersigned and answered with what this makes of the signed event.</summary>
     public Func<JsonObject, JsonObject>? V2InviteAnswer { get; set; }
+    /// <summary>When set, what its key server answers instead of its own key listing (a listing of other keys, say).</summary>
+    public JsonObject? KeyServerAnswer { get; set; }
+    /// <summary>What <c>user/devices/{userId}</c> answers per user (404 for others, as a server that is down would not answer).</summary>
+    public System.Collections.Concurrent.ConcurrentDictionary<string, JsonObject> UserDevices { get; } = new();
+    /// <summary>The users whose <c>user/devices</c> this server was asked for, in order.</summary>
+    public System.Collections.Concurrent.ConcurrentQueue<string> UserDevicesRequests { get; } = new();
     /// <summary>The PDUs of every transaction (<c>/send</c>) this server was sent.</summary>
     public System.Collections.Concurrent.ConcurrentQueue<JsonObject> PdusReceived { get; } = new();
 
@@ -118,7 +124,13 @@ public sealed class FakeRemoteServer : IAsyncDisposable
     {
         var path = Uri.UnescapeDataString(request.Url!.AbsolutePath);
         if (path == "/_matrix/key/v2/server")
-            return ServesKeys ? keys : null;
+            return ServesKeys ? KeyServerAnswer ?? keys : null;
+        if (path.StartsWith("/_matrix/federation/v1/user/devices/", StringComparison.Ordinal))
+        {
+            var userId = path["/_matrix/federation/v1/user/devices/".Length..];
+            UserDevicesRequests.Enqueue(userId);
+            return UserDevices.TryGetValue(userId, out var devices) ? (JsonObject)devices.DeepClone() : null;
+        }
         if (path.StartsWith("/_matrix/federation/v1/event/", StringComparison.Ordinal)
             && Events.TryGetValue(path["/_matrix/federation/v1/event/".Length..], out var evt))
             return new JsonObject { ["origin"] = ServerName, ["origin_server_ts"] = 0, ["pdus"] = new JsonArray(evt.DeepClone()) };
@@ -147,6 +159,17 @@ public sealed class FakeRemoteServer : IAsyncDisposable
             catch (System.Text.Json.JsonException) { json = JsonValue.Create(text); }
         }
         return new MatrixResponse((int)response.StatusCode, json, response);
+    }
+
+    /// <summary>Sends a transaction of one EDU to <paramref name="target"/>.</summary>
+    public async Task SendEduAsync(HomeserverProcess target, string eduType, JsonObject content)
+    {
+        var sent = await SendAsync(target, HttpMethod.Put, $"/_matrix/federation/v1/send/{Guid.NewGuid():N}", new JsonObject
+        {
+            ["origin"] = ServerName, ["origin_server_ts"] = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds(), ["pdus"] = new JsonArray(),
+            ["edus"] = new JsonArray(new JsonObject { ["edu_type"] = eduType, ["content"] = content }),
+        });
+        Assert.True(sent.Status == 200, sent.ToString());
     }
 
     /// <summary>Joins one of this server's users to a room on <paramref name="target"/> with make_join and send_join.</summary>
