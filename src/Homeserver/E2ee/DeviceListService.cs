@@ -16,11 +16,11 @@ namespace Matrix.Homeserver.E2ee;
 /// the syncs of everyone sharing a room with them and, for local users, goes to the servers sharing a room as
 /// <c>m.device_list_update</c> (one per device, chained by <c>prev_id</c>) or <c>m.signing_key_update</c>. Remote users'
 /// lists are cached from those EDUs; a gap in a chain, or a first update, resyncs the whole list through
-/// <c>user/devices</c>.
+/// <c>user/devices</c> (in the background: <see cref="DeviceListResyncer"/>).
 /// </summary>
 public sealed class DeviceListService(
     Database db, DeviceListStore store, CrossSigningStore crossSigning, LocalKeyReader localKeys, Accounts.DeviceStore devices, RoomReader reader,
-    RoomStore rooms, RecentEventIndex recentEvents,
+    RoomStore rooms, RecentEventIndex recentEvents, DeviceListResyncQueue resyncs,
     SyncNotifier notifier, FederationSender sender, FederationClient client, ApplicationServices.AppServiceDeviceData appServices, HomeserverConfig config,
     ILogger<DeviceListService> logger)
 {
@@ -176,7 +176,7 @@ public sealed class DeviceListService(
         // The update follows on from what this server has when it names that as its predecessor (or names none).
         if (known is null || (prevIds.Count > 0 && !prevIds.Contains(known.Value)))
         {
-            await ResyncAsync(origin, userId, ct);
+            resyncs.Enqueue(origin, userId);
             return;
         }
         await db.WriteAsync(async s =>

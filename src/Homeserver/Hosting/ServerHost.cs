@@ -185,6 +185,8 @@ public static class ServerHost
         services.AddSingleton<E2ee.KeyBackupStore>();
         services.AddSingleton<E2ee.LocalKeyReader>();
         services.AddSingleton<E2ee.DeviceListService>();
+        services.AddSingleton<E2ee.DeviceListResyncQueue>();
+        services.AddHostedService<E2ee.DeviceListResyncer>();
         services.AddSingleton<E2ee.KeyService>();
         services.AddSingleton<E2ee.CrossSigningService>();
         services.AddSingleton<E2ee.ToDeviceService>();
