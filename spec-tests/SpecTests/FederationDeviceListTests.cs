@@ -91,6 +91,21 @@ public abstract class FederationDeviceListTests(ServerFixture fixture)
     }
 
     [Fact]
+    public async Task An_update_needing_a_resync_is_answered_without_waiting_for_the_origin_to_answer_the_resync()
+    {
+        await using var remote = new FakeRemoteServer();
+        var alice = await C.RegisterAsync();
+        var bob = await remote.JoinAsync(Server, await CreateRoomAsync(C, alice, new { preset = "public_chat" }), "bob");
+        remote.UserDevices[bob] = DeviceList(bob, 1, Device("PHONE", UnverifiableKeys(bob, "PHONE")));
+        remote.UserDevicesDelay = TimeSpan.FromSeconds(5);
+
+        var sending = System.Diagnostics.Stopwatch.StartNew();
+        await remote.SendEduAsync(Server, "m.device_list_update", Update(bob, "PHONE", 1, [], UnverifiableKeys(bob, "PHONE")));
+        Assert.True(sending.Elapsed < TimeSpan.FromSeconds(3), $"the transaction took {sending.Elapsed}");
+        await Eventually.HoldsAsync(async () => (await DevicesOfAsync(alice, bob)).Count == 1, "the resynced list");
+    }
+
+    [Fact]
     public async Task A_cached_device_list_is_forgotten_when_no_room_is_shared_and_resynced_when_one_is_again()
     {
         await using var remote = new FakeRemoteServer();

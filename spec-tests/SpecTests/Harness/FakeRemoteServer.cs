@@ -40,6 +40,8 @@ public sealed class FakeRemoteServer : IAsyncDisposable
     public JsonObject? KeyServerAnswer { get; set; }
     /// <summary>What <c>user/devices/{userId}</c> answers per user (404 for others, as a server that is down would not answer).</summary>
     public System.Collections.Concurrent.ConcurrentDictionary<string, JsonObject> UserDevices { get; } = new();
+    /// <summary>How long <c>user/devices</c> takes to answer, as a slow server would.</summary>
+    public TimeSpan UserDevicesDelay { get; set; }
     /// <summary>The users whose <c>user/devices</c> this server was asked for, in order.</summary>
     public System.Collections.Concurrent.ConcurrentQueue<string> UserDevicesRequests { get; } = new();
     /// <summary>The PDUs of every transaction (<c>/send</c>) this server was sent.</summary>
@@ -69,6 +71,8 @@ public sealed class FakeRemoteServer : IAsyncDisposable
             }
             if (await AnswerInviteAsync(context))
                 return;
+            if (context.Request.Url!.AbsolutePath.StartsWith("/_matrix/federation/v1/user/devices/", StringComparison.Ordinal))
+                await Task.Delay(UserDevicesDelay);
             var answer = Answer(context.Request, keys);
             await LoopbackListener.RespondAsync(context, answer is null ? 404 : 200,
                 answer ?? new JsonObject { ["errcode"] = "M_NOT_FOUND", ["error"] = "Not found" });
