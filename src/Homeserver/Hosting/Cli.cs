@@ -74,12 +74,6 @@ public static class Cli
 
         logger.LogInformation("Server name {ServerName}, signing key {KeyId}, database {Engine}",
             config.ServerName, signingKey.KeyId, config.Database.Engine);
-        if (config.Media.Thumbnails.Enabled)
-            if (Media.ThumbnailService.LibraryAvailable)
-                logger.LogInformation("Thumbnails by libvips {Version}", Media.ThumbnailService.LibraryVersion);
-            else
-                logger.LogWarning("libvips (Debian package libvips42) is not installed: no thumbnails; images up to {Bytes} bytes are sent whole instead",
-                    config.Media.Thumbnails.FallbackOriginalMaxBytes);
         if (configPath is null)
             logger.LogWarning("Running without a config: a trial server for one person on loopback. Data is in {DataDir}", config.DataDir);
         if (config.Registration.Enabled)

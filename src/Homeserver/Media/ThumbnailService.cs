@@ -21,8 +21,22 @@ public sealed class ThumbnailService(
     private readonly SemaphoreSlim _workers = new(Math.Max(1, Environment.ProcessorCount));
     private readonly SingleFlight<ThumbnailAnswer> _renderings = new();
 
-    public static bool LibraryAvailable => Vips.Available;
-    public static string LibraryVersion => Vips.Version;
+    private int _libraryReported;
+
+    /// <summary>
+    /// Whether libvips is there, loaded by the first image that needs it rather than at start: it and the libraries it
+    /// brings hold about 20 MB, which a server nobody sends images to need not carry.
+    /// </summary>
+    private bool LibraryLoaded()
+    {
+        if (Interlocked.Exchange(ref _libraryReported, 1) == 0)
+            if (Vips.Available)
+                logger.LogInformation("Thumbnails by libvips {Version}", Vips.Version);
+            else
+                logger.LogWarning("libvips (Debian package libvips42) is not installed: no thumbnails; images up to {Bytes} bytes are sent whole instead",
+                    _config.FallbackOriginalMaxBytes);
+        return Vips.Available;
+    }
 
     public async Task<ThumbnailAnswer> GetAsync(MediaRow media, int width, int height, string method, bool animated, CancellationToken ct)
     {
@@ -32,7 +46,7 @@ public sealed class ThumbnailService(
         var original = new ThumbnailAnswer(media.StorageKey!, media.ContentType!, media.SizeBytes ?? 0, IsOriginal: true);
         if (animated && Animatable.Contains(contentType) && original.SizeBytes <= _config.FallbackOriginalMaxBytes)
             return original;
-        if (!_config.Enabled || !Vips.Available)
+        if (!_config.Enabled || !LibraryLoaded())
             return original.SizeBytes <= _config.FallbackOriginalMaxBytes
                 ? original
                 : throw CannotThumbnail("Thumbnails are not available on this server, and the original is too large to send instead.");
@@ -122,7 +136,7 @@ public sealed class ThumbnailService(
     /// <summary>An image's width and height (URL previews give them); null without libvips or when it is not one.</summary>
     public async Task<(int Width, int Height)?> ImageSizeAsync(string storageKey)
     {
-        if (!Vips.Available)
+        if (!LibraryLoaded())
             return null;
         using var localCopy = storage.LocalPath(storageKey) is null ? await CopyToStagingAsync(storageKey) : null;
         var source = localCopy?.Path ?? storage.LocalPath(storageKey)!;
