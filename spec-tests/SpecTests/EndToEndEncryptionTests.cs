@@ -104,7 +104,9 @@ public abstract class EndToEndEncryptionTests(ServerFixture fixture)
         var alice = await DeviceAsync();
         var bob = await DeviceAsync();
         await alice.UploadAsync(C, oneTimeKeys: 2, fallbackKey: true);
+        Assert.Equal(2, (await SyncAsync(C, alice.User))["device_one_time_keys_count"]!["signed_curve25519"]!.GetValue<int>());
 
+        // Every sync counts what is left: the server keeps the counts between syncs, and a claim changes them.
         var claimedIds = new List<string>();
         for (var i = 0; i < 2; i++)
         {
@@ -112,9 +114,11 @@ public abstract class EndToEndEncryptionTests(ServerFixture fixture)
             var key = Assert.Single(claim.Body!["one_time_keys"]![alice.User.UserId]![alice.User.DeviceId]!.AsObject());
             Assert.DoesNotContain("fallback", key.Value!.ToJsonString());
             claimedIds.Add(key.Key);
+            var sync = await SyncAsync(C, alice.User);
+            Assert.Equal(1 - i, sync["device_one_time_keys_count"]!["signed_curve25519"]!.GetValue<int>());
+            Assert.Equal("signed_curve25519", Assert.Single(sync["device_unused_fallback_key_types"]!.AsArray())!.GetValue<string>());
         }
         Assert.Equal(2, claimedIds.Distinct().Count());
-        Assert.Equal(0, (await SyncAsync(C, alice.User))["device_one_time_keys_count"]!["signed_curve25519"]!.GetValue<int>());
 
         // Exhausted: the fallback key, every time, and the sync says it was used.
         for (var i = 0; i < 2; i++)

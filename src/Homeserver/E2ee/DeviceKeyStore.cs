@@ -7,9 +7,27 @@ public sealed record DeviceKeysRow(string UserId, string DeviceId, string KeyJso
 
 public sealed record OneTimeKeyRow(string KeyId, string KeyJson);
 
+/// <summary>What every <c>/sync</c> tells a device of its keys: one-time keys left per algorithm, fallback keys not yet used.</summary>
+public sealed record DeviceKeyCounts(Dictionary<string, long> OneTimeKeys, List<string> UnusedFallbackAlgorithms);
+
 /// <summary>Device identity keys, one-time keys and fallback keys of this server's devices.</summary>
 public sealed class DeviceKeyStore
 {
+    // Every sync of a device answers its key counts; they change only by the device's uploads and others' claims.
+    private readonly VersionedCache<(string UserId, string DeviceId), DeviceKeyCounts> _counts = new(100_000);
+
+    /// <summary>
+    /// A device's key counts for a sync: from memory, or by <see cref="DeviceKeyCountsLookup.Reads"/> (run in the sync's
+    /// batch) then <see cref="DeviceKeyCountsLookup.Result"/>.
+    /// </summary>
+    public DeviceKeyCountsLookup CountsForSync(string userId, string deviceId) =>
+        _counts.TryGet((userId, deviceId), out var known)
+            ? new DeviceKeyCountsLookup(known, null, null, default, _counts)
+            : new DeviceKeyCountsLookup(null, OneTimeKeyCounts(userId, deviceId), UnusedFallbackAlgorithms(userId, deviceId),
+                _counts.Begin((userId, deviceId)), _counts);
+
+    private void KeysChanged(DbSession s, string userId, string deviceId) => _counts.Invalidate(s, (userId, deviceId));
+
     public Task<string?> GetDeviceKeysAsync(DbSession s, string userId, string deviceId) =>
         s.QuerySingleOrDefaultAsync<string>("SELECT key_json FROM e2e_device_keys WHERE user_id = @userId AND device_id = @deviceId",
             new { userId, deviceId });
@@ -38,10 +56,13 @@ public sealed class DeviceKeyStore
             "SELECT key_json FROM e2e_one_time_keys WHERE user_id = @userId AND device_id = @deviceId AND key_id = @keyId",
             new { userId, deviceId, keyId });
 
-    public Task AddOneTimeKeyAsync(DbSession s, string userId, string deviceId, string keyId, string algorithm, string keyJson) =>
-        s.ExecuteAsync("""
+    public Task AddOneTimeKeyAsync(DbSession s, string userId, string deviceId, string keyId, string algorithm, string keyJson)
+    {
+        KeysChanged(s, userId, deviceId);
+        return s.ExecuteAsync("""
             INSERT INTO e2e_one_time_keys (user_id, device_id, key_id, algorithm, key_json) VALUES (@userId, @deviceId, @keyId, @algorithm, @keyJson)
             """, new { userId, deviceId, keyId, algorithm, keyJson });
+    }
 
     /// <summary>
     /// Takes one unclaimed one-time key of the algorithm, or null. The row is deleted by this transaction: a concurrent
@@ -49,6 +70,7 @@ public sealed class DeviceKeyStore
     /// </summary>
     public async Task<OneTimeKeyRow?> TakeOneTimeKeyAsync(DbSession s, string userId, string deviceId, string algorithm)
     {
+        KeysChanged(s, userId, deviceId);
         while (true)
         {
             var candidates = (await s.QueryAsync<OneTimeKeyRow>("""
@@ -64,7 +86,7 @@ public sealed class DeviceKeyStore
         }
     }
 
-    public SqlRead<(string Algorithm, long Count), Dictionary<string, long>> OneTimeKeyCounts(string userId, string deviceId) => new(
+    private static SqlRead<(string Algorithm, long Count), Dictionary<string, long>> OneTimeKeyCounts(string userId, string deviceId) => new(
         "SELECT algorithm, COUNT(*) FROM e2e_one_time_keys WHERE user_id = @userId AND device_id = @deviceId GROUP BY algorithm",
         new { userId, deviceId }, rows => rows.ToDictionary(r => r.Algorithm, r => r.Count));
 
@@ -78,6 +100,7 @@ public sealed class DeviceKeyStore
             new { userId, deviceId, algorithm, keyId });
         if (existing == keyJson)
             return;
+        KeysChanged(s, userId, deviceId);
         await s.ExecuteAsync("""
             INSERT INTO e2e_fallback_keys (user_id, device_id, algorithm, key_id, key_json, used) VALUES (@userId, @deviceId, @algorithm, @keyId, @keyJson, 0)
             ON CONFLICT (user_id, device_id, algorithm) DO UPDATE SET key_id = excluded.key_id, key_json = excluded.key_json, used = 0
@@ -91,12 +114,15 @@ public sealed class DeviceKeyStore
             "SELECT key_id, key_json FROM e2e_fallback_keys WHERE user_id = @userId AND device_id = @deviceId AND algorithm = @algorithm",
             new { userId, deviceId, algorithm });
         if (row is not null)
+        {
+            KeysChanged(s, userId, deviceId);
             await s.ExecuteAsync("UPDATE e2e_fallback_keys SET used = 1 WHERE user_id = @userId AND device_id = @deviceId AND algorithm = @algorithm",
                 new { userId, deviceId, algorithm });
+        }
         return row;
     }
 
-    public SqlRead<string, List<string>> UnusedFallbackAlgorithms(string userId, string deviceId) => SqlReads.Rows<string>(
+    private static SqlRead<string, List<string>> UnusedFallbackAlgorithms(string userId, string deviceId) => SqlReads.Rows<string>(
         "SELECT algorithm FROM e2e_fallback_keys WHERE user_id = @userId AND device_id = @deviceId AND used = 0 ORDER BY algorithm",
         new { userId, deviceId });
 
@@ -106,11 +132,32 @@ public sealed class DeviceKeyStore
     /// <summary>Everything stored for a device: removed with the device.</summary>
     public async Task DeleteDeviceAsync(DbSession s, string userId, string deviceId)
     {
+        KeysChanged(s, userId, deviceId);
         var args = new { userId, deviceId };
         await s.ExecuteAsync("DELETE FROM e2e_device_keys WHERE user_id = @userId AND device_id = @deviceId", args);
         await s.ExecuteAsync("DELETE FROM e2e_one_time_keys WHERE user_id = @userId AND device_id = @deviceId", args);
         await s.ExecuteAsync("DELETE FROM e2e_fallback_keys WHERE user_id = @userId AND device_id = @deviceId", args);
         await s.ExecuteAsync("DELETE FROM e2e_key_signatures WHERE user_id = @userId AND target_key_id = @deviceId", args);
         await s.ExecuteAsync("DELETE FROM to_device_messages WHERE user_id = @userId AND device_id = @deviceId", args);
+    }
+}
+
+/// <summary>A device's key counts found in memory, or the reads that find them (stored in memory once read).</summary>
+public sealed class DeviceKeyCountsLookup(
+    DeviceKeyCounts? known, SqlRead<(string Algorithm, long Count), Dictionary<string, long>>? oneTimeKeys, SqlRead<string, List<string>>? fallback,
+    VersionedCache<(string UserId, string DeviceId), DeviceKeyCounts>.Ticket ticket, VersionedCache<(string UserId, string DeviceId), DeviceKeyCounts> cache)
+{
+    public IEnumerable<SqlRead> Reads => known is null ? [oneTimeKeys!, fallback!] : [];
+
+    public DeviceKeyCounts Result
+    {
+        get
+        {
+            if (known is not null)
+                return known;
+            known = new DeviceKeyCounts(oneTimeKeys!.Result, fallback!.Result);
+            cache.Store(ticket, known);
+            return known;
+        }
     }
 }

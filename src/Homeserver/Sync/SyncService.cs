@@ -84,8 +84,7 @@ public sealed class SyncService(
         var accountDataChanges = since is null || window.From.AccountData < positions.AccountData
             ? accountData.ChangedSince(user, window.From.AccountData, positions.AccountData) : null;
         var pendingRemoteInvites = remoteInvites.ForUser(user);
-        var keyCounts = deviceKeys.OneTimeKeyCounts(user, requester.DeviceId);
-        var unusedFallbackKeys = deviceKeys.UnusedFallbackAlgorithms(user, requester.DeviceId);
+        var keyCounts = deviceKeys.CountsForSync(user, requester.DeviceId);
         var recent = since is null ? null : recentEvents.Find(sinceEvents, upTo);
         var ownMembershipChanges = since is null || recent is { HasMemberEvents: false } ? null : rooms.MembershipEventsSince(user, sinceEvents, upTo);
         // An incremental sync looks only at joined rooms where something happened in the window: events, receipts,
@@ -104,9 +103,9 @@ public sealed class SyncService(
         var early = likelyJoined is { Count: > 0 and <= FirstPagesInBatch }
             ? JoinedRoomReads(user, likelyJoined, window, filter, receiptsMoved, withPages: true)
             : JoinedRoomReadSet.None;
-        await db.ReadAllAsync(new SqlRead?[] { memberships, forgotten, accountDataChanges, pendingRemoteInvites, keyCounts, unusedFallbackKeys,
+        await db.ReadAllAsync(new SqlRead?[] { memberships, forgotten, accountDataChanges, pendingRemoteInvites,
             ownMembershipChanges, roomsWithEvents, roomsWithReceipts }.OfType<SqlRead>()
-            .Concat(inbox.All).Concat(deviceListReads?.All ?? []).Concat(early.All).Distinct().ToList(), ct);
+            .Concat(keyCounts.Reads).Concat(inbox.All).Concat(deviceListReads?.All ?? []).Concat(early.All).Distinct().ToList(), ct);
         var changed = ownMembershipChanges?.Result.Select(e => e.RoomId).ToHashSet() ?? [];
         var changedAccountData = accountDataChanges?.Result ?? [];
         if (since is null)
@@ -227,8 +226,8 @@ public sealed class SyncService(
                 ["changed"] = new JsonArray(devicesChanged.Select(u => (JsonNode)u).ToArray()),
                 ["left"] = new JsonArray(devicesLeft.Select(u => (JsonNode)u).ToArray()),
             },
-            ["device_one_time_keys_count"] = E2ee.KeyService.CountsJson(keyCounts.Result),
-            ["device_unused_fallback_key_types"] = new JsonArray(unusedFallbackKeys.Result.Select(a => (JsonNode)a).ToArray()),
+            ["device_one_time_keys_count"] = E2ee.KeyService.CountsJson(keyCounts.Result.OneTimeKeys),
+            ["device_unused_fallback_key_types"] = new JsonArray(keyCounts.Result.UnusedFallbackAlgorithms.Select(a => (JsonNode)a).ToArray()),
         };
         var globalCount = response["account_data"]!["events"]!.AsArray().Count + response["presence"]!["events"]!.AsArray().Count
             + toDeviceEvents.Count + devicesChanged.Count + devicesLeft.Count;

@@ -55,16 +55,15 @@ public sealed class SlidingSyncExtensionBuilder(
     private async Task<bool> AddE2eeAsync(JsonObject extensions, Requester requester, SyncToken? from, SyncToken upTo, CancellationToken ct)
     {
         var user = requester.UserId.Value;
-        var counts = deviceKeys.OneTimeKeyCounts(user, requester.DeviceId);
-        var fallback = deviceKeys.UnusedFallbackAlgorithms(user, requester.DeviceId);
-        await db.ReadAllAsync([counts, fallback], ct);
+        var keys = deviceKeys.CountsForSync(user, requester.DeviceId);
+        await db.ReadAllAsync(keys.Reads.ToList(), ct);
         var (changed, left) = from is { } since
             ? await deviceLists.ChangesForSyncAsync(user, since.DeviceLists, upTo.DeviceLists, since.Events, upTo.Events, ct)
             : ([], []);
         extensions["e2ee"] = new JsonObject
         {
-            ["device_one_time_keys_count"] = E2ee.KeyService.CountsJson(counts.Result),
-            ["device_unused_fallback_key_types"] = new JsonArray(fallback.Result.Select(a => (JsonNode)a).ToArray()),
+            ["device_one_time_keys_count"] = E2ee.KeyService.CountsJson(keys.Result.OneTimeKeys),
+            ["device_unused_fallback_key_types"] = new JsonArray(keys.Result.UnusedFallbackAlgorithms.Select(a => (JsonNode)a).ToArray()),
             ["device_lists"] = new JsonObject
             {
                 ["changed"] = new JsonArray(changed.Select(u => (JsonNode)u).ToArray()),
