@@ -99,6 +99,27 @@ public abstract class EndToEndEncryptionTests(ServerFixture fixture)
     }
 
     [Fact]
+    public async Task A_long_poll_that_times_out_keeps_the_token_and_tells_the_key_counts_a_claim_left()
+    {
+        var alice = await DeviceAsync();
+        var bob = await DeviceAsync();
+        await alice.UploadAsync(C, oneTimeKeys: 3, fallbackKey: true);
+        var since = (await SyncAsync(C, alice.User))["next_batch"]!.GetValue<string>();
+
+        var quiet = await SyncAsync(C, alice.User, since, timeout: 300);
+        Assert.Equal(since, quiet["next_batch"]!.GetValue<string>());
+        Assert.Empty(quiet["rooms"]!["join"]!.AsObject());
+        Assert.Equal(3, quiet["device_one_time_keys_count"]!["signed_curve25519"]!.GetValue<int>());
+
+        // A claim moves no stream a token covers: the next poll still times out, and counts what is left.
+        Assert.Equal(200, (await ClaimAsync(bob.User, alice.User.UserId, alice.User.DeviceId)).Status);
+        var after = await SyncAsync(C, alice.User, since, timeout: 300);
+        Assert.Equal(since, after["next_batch"]!.GetValue<string>());
+        Assert.Equal(2, after["device_one_time_keys_count"]!["signed_curve25519"]!.GetValue<int>());
+        Assert.Equal("signed_curve25519", Assert.Single(after["device_unused_fallback_key_types"]!.AsArray())!.GetValue<string>());
+    }
+
+    [Fact]
     public async Task One_time_keys_are_claimed_once_then_the_fallback_key_and_unknown_users_give_empty_results()
     {
         var alice = await DeviceAsync();

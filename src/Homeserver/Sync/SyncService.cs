@@ -49,6 +49,10 @@ public sealed class SyncService(
                     return response;
             }
             await notifier.WaitAsync(waiter, TimeSpan.FromMilliseconds(Math.Min(timeoutMs, MaxTimeoutMs)), ServerMetrics.SyncLongPoll, ct);
+            // A poll that timed out with every stream where the token left it has nothing to say but the key counts
+            // (a thousand idle clients re-polling every half minute should cost next to nothing).
+            if (since is { } unchanged && await CurrentPositionsAsync(ct) == unchanged)
+                return await EmptyResponseAsync(requester, unchanged, ct);
             return (await BuildAsync(requester, since, filter, fullState, useStateAfter, ct)).Response;
         }
         finally
@@ -209,30 +213,40 @@ public sealed class SyncService(
 
         var (toDeviceEvents, toDevicePosition) = await toDevice.ForSyncAsync(user, requester.DeviceId, since?.ToDevice, positions.ToDevice, inbox, ct);
         var (devicesChanged, devicesLeft) = deviceListReads is null ? ([], []) : await deviceLists.ChangesForSyncAsync(user, deviceListReads, ct);
-        var response = new JsonObject
-        {
-            ["next_batch"] = (positions with { ToDevice = toDevicePosition }).ToString(),
-            ["rooms"] = new JsonObject { ["join"] = join, ["invite"] = invite, ["leave"] = leave, ["knock"] = knock },
-            ["account_data"] = new JsonObject { ["events"] = AccountDataEvents(changedAccountData, AccountDataStore.Global, filter.AccountData, user) },
-            ["presence"] = new JsonObject
-            {
-                ["events"] = new JsonArray((await presence.ChangesForAsync(user, window.From.Presence, positions.Presence,
-                        since is null ? [] : NewlySharing(user, join, joinedRooms.Where(r => r.NewlyJoined).Select(r => r.Room)), ct))
-                    .Where(e => filter.Presence.Matches("m.presence", e!["sender"]!.GetValue<string>())).Select(e => e!.DeepClone()).ToArray()),
-            },
-            ["to_device"] = new JsonObject { ["events"] = toDeviceEvents },
-            ["device_lists"] = new JsonObject
-            {
-                ["changed"] = new JsonArray(devicesChanged.Select(u => (JsonNode)u).ToArray()),
-                ["left"] = new JsonArray(devicesLeft.Select(u => (JsonNode)u).ToArray()),
-            },
-            ["device_one_time_keys_count"] = E2ee.KeyService.CountsJson(keyCounts.Result.OneTimeKeys),
-            ["device_unused_fallback_key_types"] = new JsonArray(keyCounts.Result.UnusedFallbackAlgorithms.Select(a => (JsonNode)a).ToArray()),
-        };
-        var globalCount = response["account_data"]!["events"]!.AsArray().Count + response["presence"]!["events"]!.AsArray().Count
-            + toDeviceEvents.Count + devicesChanged.Count + devicesLeft.Count;
+        var accountDataEvents = AccountDataEvents(changedAccountData, AccountDataStore.Global, filter.AccountData, user);
+        var presenceEvents = new JsonArray((await presence.ChangesForAsync(user, window.From.Presence, positions.Presence,
+                since is null ? [] : NewlySharing(user, join, joinedRooms.Where(r => r.NewlyJoined).Select(r => r.Room)), ct))
+            .Where(e => filter.Presence.Matches("m.presence", e!["sender"]!.GetValue<string>())).Select(e => e!.DeepClone()).ToArray());
+        var response = Response(positions with { ToDevice = toDevicePosition }, new JsonObject { ["join"] = join, ["invite"] = invite, ["leave"] = leave, ["knock"] = knock },
+            accountDataEvents, presenceEvents, toDeviceEvents, devicesChanged, devicesLeft, keyCounts.Result);
+        var globalCount = accountDataEvents.Count + presenceEvents.Count + toDeviceEvents.Count + devicesChanged.Count + devicesLeft.Count;
         return (response, join.Count + invite.Count + leave.Count + knock.Count + globalCount == 0);
     }
+
+    private async Task<JsonObject> EmptyResponseAsync(Requester requester, SyncToken positions, CancellationToken ct)
+    {
+        var keyCounts = deviceKeys.CountsForSync(requester.UserId.Value, requester.DeviceId);
+        await db.ReadAllAsync(keyCounts.Reads.ToList(), ct);
+        return Response(positions, new JsonObject { ["join"] = new JsonObject(), ["invite"] = new JsonObject(), ["leave"] = new JsonObject(), ["knock"] = new JsonObject() },
+            [], [], [], [], [], keyCounts.Result);
+    }
+
+    private static JsonObject Response(SyncToken next, JsonObject rooms, JsonArray accountData, JsonArray presence, JsonArray toDevice,
+        IEnumerable<string> devicesChanged, IEnumerable<string> devicesLeft, E2ee.DeviceKeyCounts keyCounts) => new()
+    {
+        ["next_batch"] = next.ToString(),
+        ["rooms"] = rooms,
+        ["account_data"] = new JsonObject { ["events"] = accountData },
+        ["presence"] = new JsonObject { ["events"] = presence },
+        ["to_device"] = new JsonObject { ["events"] = toDevice },
+        ["device_lists"] = new JsonObject
+        {
+            ["changed"] = new JsonArray(devicesChanged.Select(u => (JsonNode)u).ToArray()),
+            ["left"] = new JsonArray(devicesLeft.Select(u => (JsonNode)u).ToArray()),
+        },
+        ["device_one_time_keys_count"] = E2ee.KeyService.CountsJson(keyCounts.OneTimeKeys),
+        ["device_unused_fallback_key_types"] = new JsonArray(keyCounts.UnusedFallbackAlgorithms.Select(a => (JsonNode)a).ToArray()),
+    };
 
     /// <summary>The reads of joined rooms' changed receipts, unread counts and (optionally) first timeline pages.</summary>
     private sealed record JoinedRoomReadSet(
