@@ -64,6 +64,8 @@ public sealed class ConfigLoaderTests
     [InlineData("server_name: \"bad name\"\n", "server_name")]
     [InlineData("default_room_version: \"13\"\n", "default_room_version")]
     [InlineData("oauth:\n  authorization_code_lifetime_ms: 0\n", "oauth.authorization_code_lifetime_ms")]
+    [InlineData("caches:\n  events: 0\n", "caches.events")]
+    [InlineData("caches:\n  device_key_counts: -1\n", "caches.device_key_counts")]
     [InlineData("oauth:\n  device_code_poll_interval_seconds: -1\n", "oauth.device_code_poll_interval_seconds")]
     [InlineData("password_config:\n  enabled: maybe\n", "password_config.enabled")]
     [InlineData("old_signing_keys:\n  \"ed25519:a\": { key: short, expired_ts: 5 }\n", "old_signing_keys.ed25519:a")]

@@ -26,7 +26,7 @@ public abstract class EventSpineTests(DatabaseFixture fixture)
     {
         var db = fixture.Database;
         var streams = new StreamPositions();
-        var cache = new EventCache(db, _rooms);
+        var cache = new EventCache(db, _rooms, new HomeserverConfig());
         return new EventSpine(db, _rooms, streams, new StateGroupStore(streams), cache, new RoomLocks(), new SyncNotifier(new Observability.ServerMetrics()),
             new HomeserverConfig { ServerName = "local.test" }, Ed25519KeyPair.Generate("local"), TimeProvider.System, []);
     }

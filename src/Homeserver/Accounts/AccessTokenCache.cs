@@ -9,9 +9,8 @@ namespace Matrix.Homeserver.Accounts;
 /// ends (a lookup that raced the write cannot store what it read before the commit), so a logout, a lock or a
 /// deactivation holds from the next request on.
 /// </summary>
-public sealed class AccessTokenCache
+public sealed class AccessTokenCache(Config.HomeserverConfig config)
 {
-    private const int MaxEntries = 100_000;
 
     private readonly ConcurrentDictionary<string, (long Generation, AccessTokenRow Token, UserRow User)> _entries = new(StringComparer.Ordinal);
     private long _generation;
@@ -27,7 +26,7 @@ public sealed class AccessTokenCache
     {
         if (generation != Generation)
             return;
-        if (_entries.Count >= MaxEntries)
+        if (_entries.Count >= config.Caches.AccessTokens)
             _entries.Clear();
         _entries[tokenHash] = (generation, token, user);
     }

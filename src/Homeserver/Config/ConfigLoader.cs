@@ -237,6 +237,11 @@ public static class ConfigLoader
         RequirePositive(config.Auth.LoginTokenLifetimeMs, "auth.login_token_lifetime_ms");
         RequirePositive(config.Auth.UiaSessionLifetimeMs, "auth.uia_session_lifetime_ms");
         RequirePositive(config.Limits.MaxJsonBodyBytes, "limits.max_json_body_bytes");
+        RequirePositive(config.Caches.Events, "caches.events");
+        RequirePositive(config.Caches.StateGroups, "caches.state_groups");
+        RequirePositive(config.Caches.AccessTokens, "caches.access_tokens");
+        RequirePositive(config.Caches.SyncFilters, "caches.sync_filters");
+        RequirePositive(config.Caches.DeviceKeyCounts, "caches.device_key_counts");
         ValidateRate(config.RateLimits.Login, "rate_limits.login");
         ValidateRate(config.RateLimits.Registration, "rate_limits.registration");
         ValidateRate(config.RateLimits.ClientRequests, "rate_limits.client_requests");

@@ -20,6 +20,7 @@ public sealed class HomeserverConfig
     public string? RegistrationSharedSecret { get; set; }
     public AuthConfig Auth { get; set; } = new();
     public LimitsConfig Limits { get; set; } = new();
+    public CachesConfig Caches { get; set; } = new();
     public RateLimitsConfig RateLimits { get; set; } = new();
     public WellKnownConfig WellKnown { get; set; } = new();
     public PresenceConfig Presence { get; set; } = new();
@@ -115,6 +116,16 @@ public sealed class PasswordHashingConfig
 public sealed class LimitsConfig
 {
     public long MaxJsonBodyBytes { get; set; } = 1024 * 1024;
+}
+
+/// <summary>How many entries each in-memory cache holds at most.</summary>
+public sealed class CachesConfig
+{
+    public int Events { get; set; } = 20_000;
+    public int StateGroups { get; set; } = 10_000;
+    public int AccessTokens { get; set; } = 100_000;
+    public int SyncFilters { get; set; } = 50_000;
+    public int DeviceKeyCounts { get; set; } = 100_000;
 }
 
 public sealed class RateLimitsConfig

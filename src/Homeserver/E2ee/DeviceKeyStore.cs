@@ -11,10 +11,10 @@ public sealed record OneTimeKeyRow(string KeyId, string KeyJson);
 public sealed record DeviceKeyCounts(Dictionary<string, long> OneTimeKeys, List<string> UnusedFallbackAlgorithms);
 
 /// <summary>Device identity keys, one-time keys and fallback keys of this server's devices.</summary>
-public sealed class DeviceKeyStore
+public sealed class DeviceKeyStore(Config.HomeserverConfig config)
 {
     // Every sync of a device answers its key counts; they change only by the device's uploads and others' claims.
-    private readonly VersionedCache<(string UserId, string DeviceId), DeviceKeyCounts> _counts = new(100_000);
+    private readonly VersionedCache<(string UserId, string DeviceId), DeviceKeyCounts> _counts = new(config.Caches.DeviceKeyCounts);
 
     /// <summary>
     /// A device's key counts for a sync: from memory, or by <see cref="DeviceKeyCountsLookup.Reads"/> (run in the sync's

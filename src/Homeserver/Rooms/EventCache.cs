@@ -6,9 +6,9 @@ using Matrix.Homeserver.Storage;
 namespace Matrix.Homeserver.Rooms;
 
 /// <summary>A bounded least-recently-used cache of parsed events, loading misses from the database.</summary>
-public sealed class EventCache(Database db, RoomStore rooms)
+public sealed class EventCache(Database db, RoomStore rooms, Config.HomeserverConfig config)
 {
-    private const int Capacity = 20_000;
+    private readonly int _capacity = config.Caches.Events;
     private readonly Dictionary<string, LinkedListNode<Pdu>> _entries = new(StringComparer.Ordinal);
     private readonly LinkedList<Pdu> _order = new();
     private readonly Lock _lock = new();
@@ -20,7 +20,7 @@ public sealed class EventCache(Database db, RoomStore rooms)
             if (_entries.Remove(pdu.EventId, out var existing))
                 _order.Remove(existing);
             _entries[pdu.EventId] = _order.AddFirst(pdu);
-            if (_entries.Count > Capacity)
+            if (_entries.Count > _capacity)
             {
                 _entries.Remove(_order.Last!.Value.EventId);
                 _order.RemoveLast();

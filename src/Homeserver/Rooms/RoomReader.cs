@@ -11,7 +11,8 @@ namespace Matrix.Homeserver.Rooms;
 /// history visibility and redactions applied.
 /// </summary>
 public sealed class RoomReader(
-    EventSpine spine, Database db, RoomStore rooms, StateGroupStore stateGroups, EventCache events, Accounts.ErasedUsers erasedUsers, TimeProvider clock)
+    EventSpine spine, Database db, RoomStore rooms, StateGroupStore stateGroups, EventCache events, Accounts.ErasedUsers erasedUsers, TimeProvider clock,
+    Config.HomeserverConfig config)
 {
     private readonly ConcurrentDictionary<long, IReadOnlyDictionary<StateKey, string>> _groups = new();
 
@@ -101,7 +102,7 @@ public sealed class RoomReader(
         if (_groups.TryGetValue(groupId, out var state))
             return state;
         state = await db.ReadAsync(s => stateGroups.LoadAsync(s, groupId), ct);
-        if (_groups.Count > 10_000)
+        if (_groups.Count >= config.Caches.StateGroups)
             _groups.Clear();
         return _groups.GetOrAdd(groupId, state);
     }

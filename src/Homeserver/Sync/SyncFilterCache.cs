@@ -10,9 +10,8 @@ namespace Matrix.Homeserver.Sync;
 /// Stored filters, parsed, by user and filter ID: a client names the same filter in every <c>/sync</c>, and a filter
 /// never changes once uploaded, so each is read from the database and parsed once.
 /// </summary>
-public sealed class SyncFilterCache(Database db)
+public sealed class SyncFilterCache(Database db, Config.HomeserverConfig config)
 {
-    private const int MaxEntries = 50_000;
 
     private readonly ConcurrentDictionary<(string UserId, string FilterId), SyncFilter> _filters = new();
 
@@ -24,7 +23,7 @@ public sealed class SyncFilterCache(Database db)
         if (await FilterEndpoints.LoadAsync(db, userId, filterId, ct) is not { } text)
             return null;
         var filter = Parse(text);
-        if (_filters.Count >= MaxEntries)
+        if (_filters.Count >= config.Caches.SyncFilters)
             _filters.Clear();
         _filters[(userId, filterId)] = filter;
         return filter;
