@@ -27,7 +27,7 @@ public sealed record FanoutShape(int Users, int Rooms, int Senders, double? Rate
 public sealed record FanoutResult(
     FanoutShape Shape, int Sent, double MessagesPerSecond, double SendP50, double SendP99,
     int Delivered, int Expected, double DeliveryP50, double DeliveryP95, double DeliveryP99,
-    double? ServerCpuMicrosecondsPerMessage, long? ServerPeakRssBytes, int LimitedTimelines,
+    double? ServerCpuMicrosecondsPerMessage, long? ServerPeakRssBytes, double? ServerAllocatedKbPerMessage, double? ServerGcPauseMs, int LimitedTimelines,
     double DriverCpuPercent, double DriverGcPauseMs, double DriverMaxSchedulingDelayMs)
 {
     public JsonObject ToJson() => new()
@@ -37,6 +37,7 @@ public sealed record FanoutResult(
         ["delivered"] = Delivered, ["expected"] = Expected, ["limited_timelines"] = LimitedTimelines,
         ["delivery_p50_ms"] = DeliveryP50, ["delivery_p95_ms"] = DeliveryP95, ["delivery_p99_ms"] = DeliveryP99,
         ["server_cpu_us_per_msg"] = ServerCpuMicrosecondsPerMessage, ["server_peak_rss_mb"] = ServerPeakRssBytes >> 20,
+        ["server_allocated_kb_per_msg"] = ServerAllocatedKbPerMessage, ["server_gc_pause_ms"] = ServerGcPauseMs,
         ["driver_cpu_percent"] = DriverCpuPercent, ["driver_gc_pause_ms"] = DriverGcPauseMs,
         ["driver_max_scheduling_delay_ms"] = DriverMaxSchedulingDelayMs,
     };
@@ -91,6 +92,7 @@ public sealed class FanoutWorkload(LoadClient http, ServerProbe? server)
         var gcPauseBefore = GC.GetTotalPauseDuration();
         var driverCpuBefore = Process.GetCurrentProcess().TotalProcessorTime;
         var serverCpuBefore = server?.CpuTime();
+        var runtimeBefore = server is null ? null : await server.RuntimeAsync();
         using var stopWatching = new CancellationTokenSource();
         var watcher = Task.Run(() => WatchAsync(stopWatching.Token));
         _limitedTimelines = 0;
@@ -99,6 +101,7 @@ public sealed class FanoutWorkload(LoadClient http, ServerProbe? server)
         var sendingTime = clock.Elapsed;
         var serverCpu = server is null || serverCpuBefore is null ? (TimeSpan?)null : server.CpuTime() - serverCpuBefore.Value;
         var driverCpu = Process.GetCurrentProcess().TotalProcessorTime - driverCpuBefore;
+        var runtimeAfter = server is null ? null : await server.RuntimeAsync();
 
         // Deliveries of the last messages may still be on their way.
         var expected = sendTimes.Sum(s => s.Members - 1);
@@ -116,6 +119,8 @@ public sealed class FanoutWorkload(LoadClient http, ServerProbe? server)
         return new FanoutResult(shape, sends.Length, sends.Length / sendingTime.TotalSeconds, Percentile(sends, 0.5), Percentile(sends, 0.99),
             delays.Length, expected, Percentile(delays, 0.5), Percentile(delays, 0.95), Percentile(delays, 0.99),
             serverCpu is { } cpu && sends.Length > 0 ? cpu.TotalMicroseconds / sends.Length : null, peakRss,
+            runtimeBefore is { } r0 && runtimeAfter is { } r1 && sends.Length > 0 ? (r1.AllocatedBytes - r0.AllocatedBytes) / 1024 / sends.Length : null,
+            runtimeBefore is { } p0 && runtimeAfter is { } p1 ? (p1.GcPauseSeconds - p0.GcPauseSeconds) * 1000 : null,
             _limitedTimelines, 100 * driverCpu / sendingTime, gcPause.TotalMilliseconds, maxDelay);
     }
 

@@ -72,7 +72,7 @@ if (url is null)
           password_hashing:
             ops_limit: {{(cheapPasswords ? 1 : 2)}}
             mem_limit_kib: {{(cheapPasswords ? 8192 : 65536)}}
-        """);
+        """, metricsListener: true);
     await server.StartAsync();
     url = server.BaseUrl;
     Console.WriteLine($"server: ours ({engine}), Argon2id " + (cheapPasswords ? "ops_limit 1, mem_limit 8 MiB (--cheap-passwords: registration figures are not the defaults)" : "ops_limit 2, mem_limit 64 MiB (the defaults)"));
@@ -80,7 +80,7 @@ if (url is null)
 }
 else
     Console.WriteLine($"server: {url}");
-var ourServer = server is null ? null : new ServerProbe([server.ProcessId]);
+var ourServer = server is null ? null : new ServerProbe([server.ProcessId], server);
 using var http = new LoadClient(url);
 var version = await http.SendAsync(HttpMethod.Get, "/_matrix/client/versions", null, null);
 Console.WriteLine($"spec versions advertised: {version["versions"]!.AsArray().Count}");
@@ -185,7 +185,7 @@ try
         // 3. Fan-out: every member long-polling, senders in a closed loop; ours and, when given, another server.
         Console.WriteLine();
         Console.WriteLine($"fan-out: every user long-polling /sync (lazy-loading filter, timeline.limit 50), rooms of 10, senders in a closed loop, {fanoutSeconds:F0} s per row");
-        Console.WriteLine($"{"server",-8} {"users/rooms/senders",19} {"msgs/s",7} {"send p50/p99 ms",16} {"delivery p50/p95/p99 ms",24} {"delivered",10} {"CPU µs/msg",10} {"peak RSS",9}  driver");
+        Console.WriteLine($"{"server",-8} {"users/rooms/senders",19} {"msgs/s",7} {"send p50/p99 ms",16} {"delivery p50/p95/p99 ms",24} {"delivered",10} {"CPU µs/msg",10} {"KB/msg",7} {"GC ms",6} {"peak RSS",9}  driver");
         var fanout = new JsonArray();
         var targets = new List<(string Name, LoadClient Client, ServerProbe? Probe, List<Account> Accounts)> { ("ours", http, ourServer, accounts.ToList()) };
         if (compareUrl is not null)
@@ -199,7 +199,8 @@ try
                 var result = await workload.RunAsync(shape, users, TimeSpan.FromSeconds(fanoutSeconds));
                 Console.WriteLine($"{name,-8} {shape,19} {result.MessagesPerSecond,7:F0} {$"{result.SendP50:F0} / {result.SendP99:F0}",16} "
                     + $"{$"{result.DeliveryP50:F0} / {result.DeliveryP95:F0} / {result.DeliveryP99:F0}",24} {$"{100.0 * result.Delivered / Math.Max(1, result.Expected):F1}%" + (result.LimitedTimelines > 0 ? $" ({result.LimitedTimelines} gaps)" : ""),10} "
-                    + $"{(result.ServerCpuMicrosecondsPerMessage is { } cpu ? $"{cpu:F0}" : "-"),10} {(result.ServerPeakRssBytes is { } rss ? $"{rss >> 20} MB" : "-"),9}  {DriverLine(result)}");
+                    + $"{(result.ServerCpuMicrosecondsPerMessage is { } cpu ? $"{cpu:F0}" : "-"),10} {(result.ServerAllocatedKbPerMessage is { } kb ? $"{kb:F0}" : "-"),7} "
+                    + $"{(result.ServerGcPauseMs is { } gc ? $"{gc:F0}" : "-"),6} {(result.ServerPeakRssBytes is { } rss ? $"{rss >> 20} MB" : "-"),9}  {DriverLine(result)}");
                 var json = result.ToJson();
                 json["server"] = name;
                 fanout.Add(json);

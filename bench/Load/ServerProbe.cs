@@ -1,13 +1,25 @@
 using System.Diagnostics;
+using Matrix.SpecTests.Harness;
 
 namespace Matrix.Bench.Load;
 
 /// <summary>
 /// Watches the processes of a server under test (ours, or another server's given by PID: Synapse with workers is several
-/// processes) for their CPU time and resident memory, summed.
+/// processes) for their CPU time and resident memory, summed; for ours also its allocations and collection pauses
+/// (from its metrics listener).
 /// </summary>
-public sealed class ServerProbe(IReadOnlyList<int> processIds)
+public sealed class ServerProbe(IReadOnlyList<int> processIds, HomeserverProcess? ours = null)
 {
+    /// <summary>Bytes the managed heap has allocated and seconds collections paused the server so far; null for another server.</summary>
+    public async Task<(double AllocatedBytes, double GcPauseSeconds)?> RuntimeAsync()
+    {
+        if (ours is null)
+            return null;
+        var families = await ours.ScrapeMetricsAsync("/metrics");
+        return (families.Value("dotnet_gc_allocated_bytes_total", "dotnet_gc_allocated_bytes_total"),
+            families.Value("dotnet_gc_pause_seconds_total", "dotnet_gc_pause_seconds_total"));
+    }
+
     public TimeSpan CpuTime()
     {
         var total = TimeSpan.Zero;

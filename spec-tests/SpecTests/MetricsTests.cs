@@ -38,6 +38,7 @@ public abstract class MetricsTests(ServerFixture fixture)
             ["dotnet_gc_collections_total"] = "counter",
             ["dotnet_gc_pause_seconds_total"] = "counter",
             ["dotnet_gc_heap_size_bytes"] = "gauge",
+            ["dotnet_gc_allocated_bytes_total"] = "counter",
             ["process_cpu_seconds_total"] = "counter",
             ["process_resident_memory_bytes"] = "gauge",
             ["process_start_time_seconds"] = "gauge",
@@ -54,6 +55,7 @@ public abstract class MetricsTests(ServerFixture fixture)
             Assert.True(families.Value("process_cpu_seconds_total", "process_cpu_seconds_total") > 0);
             Assert.True(families.Value("process_resident_memory_bytes", "process_resident_memory_bytes") > 0);
             Assert.True(families.Value("dotnet_gc_heap_size_bytes", "dotnet_gc_heap_size_bytes") >= 0);
+            Assert.True(families.Value("dotnet_gc_allocated_bytes_total", "dotnet_gc_allocated_bytes_total") > 0);
         }
     }
 

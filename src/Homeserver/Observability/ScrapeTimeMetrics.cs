@@ -37,6 +37,7 @@ public sealed class ScrapeTimeMetrics(ServerMetrics metrics, Database db, Federa
             metrics.GcCollections.SetTotal(GC.CollectionCount(generation), generation.ToString(System.Globalization.CultureInfo.InvariantCulture));
         metrics.GcPauseSeconds.SetTotal(GC.GetTotalPauseDuration().TotalSeconds);
         metrics.GcHeapBytes.Set(GC.GetGCMemoryInfo().HeapSizeBytes);
+        metrics.GcAllocatedBytes.SetTotal(GC.GetTotalAllocatedBytes());
         using var process = Process.GetCurrentProcess();
         metrics.ProcessCpuSeconds.SetTotal(process.TotalProcessorTime.TotalSeconds);
         metrics.ProcessResidentBytes.Set(process.WorkingSet64);

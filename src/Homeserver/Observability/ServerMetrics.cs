@@ -31,6 +31,7 @@ public sealed class ServerMetrics
     public Counter GcCollections { get; } = new("dotnet_gc_collections_total", "Garbage collections, by generation.", "generation");
     public Counter GcPauseSeconds { get; } = new("dotnet_gc_pause_seconds_total", "Time the process was paused for garbage collection.");
     public Gauge GcHeapBytes { get; } = new("dotnet_gc_heap_size_bytes", "Managed heap size after the last garbage collection.");
+    public Counter GcAllocatedBytes { get; } = new("dotnet_gc_allocated_bytes_total", "Bytes allocated on the managed heap.");
     public Counter ProcessCpuSeconds { get; } = new("process_cpu_seconds_total", "User and system CPU time of the process.");
     public Gauge ProcessResidentBytes { get; } = new("process_resident_memory_bytes", "Resident memory of the process.");
     public Gauge ProcessStartTime { get; } = new("process_start_time_seconds", "When the process started, in seconds since the Unix epoch.");
@@ -50,6 +51,6 @@ public sealed class ServerMetrics
     [
         HttpRequests, HttpRequestDuration, LongPollsWaiting, SyncWakeups, EventsPersisted, DatabaseTransactionDuration,
         DatabaseConnectionsInUse, FederationQueuePending, AppServiceQueuePending,
-        GcCollections, GcPauseSeconds, GcHeapBytes, ProcessCpuSeconds, ProcessResidentBytes, ProcessStartTime,
+        GcCollections, GcPauseSeconds, GcHeapBytes, GcAllocatedBytes, ProcessCpuSeconds, ProcessResidentBytes, ProcessStartTime,
     ];
 }
