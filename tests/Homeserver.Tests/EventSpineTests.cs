@@ -20,7 +20,7 @@ public abstract class EventSpineTests(DatabaseFixture fixture)
     private const string Alice = "@alice:local.test";
     private const string Bob = "@bob:remote.test";
     private static readonly Ed25519KeyPair RemoteKey = Ed25519KeyPair.Generate("remote");
-    private readonly RoomStore _rooms = new(new RecentEventIndex());
+    private readonly RoomStore _rooms = new(new RecentEventIndex(), new RecentTransactionIds());
 
     private EventSpine NewSpine()
     {

@@ -105,6 +105,7 @@ public static class ServerHost
         services.AddSingleton<InvitePermissions>();
         services.AddSingleton<StreamPositions>();
         services.AddSingleton<RecentEventIndex>();
+        services.AddSingleton<RecentTransactionIds>();
         services.AddSingleton<RoomStore>();
         services.AddSingleton<StateGroupStore>();
         services.AddSingleton(provider => SigningKeyFile.LoadOrCreate(config.EffectiveSigningKeyPath,

@@ -25,7 +25,7 @@ public sealed record MembershipEventRow(string RoomId, string Membership, string
 /// SQL for rooms, events, current state, room heads, transaction IDs and stream positions. Event rows written are also
 /// recorded in the <see cref="RecentEventIndex"/>.
 /// </summary>
-public sealed class RoomStore(RecentEventIndex recentEvents)
+public sealed class RoomStore(RecentEventIndex recentEvents, RecentTransactionIds recentTxnIds)
 {
     private const string EventColumns =
         "stream_ordering, event_id, room_id, type, state_key, sender, depth, origin_server_ts, state_group, redacted_by, json, rejected, soft_failed, outlier";
@@ -107,6 +107,10 @@ public sealed class RoomStore(RecentEventIndex recentEvents)
         "ORDER BY stream_ordering DESC LIMIT 1",
         new { roomId, position });
 
+    /// <summary>The client transaction IDs a device used for some of its events, when the latest sent ones know them all.</summary>
+    public bool TryRecentTxnIds(string userId, string deviceId, IReadOnlyCollection<string> eventIds, out Dictionary<string, string> txnIds) =>
+        recentTxnIds.TryGet(userId, deviceId, eventIds, out txnIds);
+
     /// <summary>The client transaction IDs a device used for some of its events.</summary>
     public async Task<Dictionary<string, string>> TxnIdsAsync(DbSession s, string userId, string deviceId, IReadOnlyCollection<string> eventIds)
     {
@@ -186,9 +190,17 @@ public sealed class RoomStore(RecentEventIndex recentEvents)
     public Task<string?> TxnEventAsync(DbSession s, string userId, string deviceId, string txnId) => s.QuerySingleOrDefaultAsync<string>(
         "SELECT event_id FROM event_txn_ids WHERE user_id = @userId AND device_id = @deviceId AND txn_id = @txnId", new { userId, deviceId, txnId });
 
-    public Task InsertTxnAsync(DbSession s, string userId, string deviceId, string txnId, string eventId, long now) => s.DeferAsync(
-        "INSERT INTO event_txn_ids (user_id, device_id, txn_id, event_id, created_ts) VALUES (@userId, @deviceId, @txnId, @eventId, @now)",
-        new { userId, deviceId, txnId, eventId, now });
+    public Task InsertTxnAsync(DbSession s, string userId, string deviceId, string txnId, string eventId, long now)
+    {
+        s.OnCompleted(committed =>
+        {
+            if (committed)
+                recentTxnIds.Add(eventId, userId, deviceId, txnId);
+        });
+        return s.DeferAsync(
+            "INSERT INTO event_txn_ids (user_id, device_id, txn_id, event_id, created_ts) VALUES (@userId, @deviceId, @txnId, @eventId, @now)",
+            new { userId, deviceId, txnId, eventId, now });
+    }
 
     /// <summary>Maps an alias to a room; false when the alias is taken.</summary>
     public async Task<bool> TryCreateAliasAsync(DbSession s, string alias, string roomId, string creator) =>

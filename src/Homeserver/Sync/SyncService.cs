@@ -567,7 +567,9 @@ public sealed class SyncService(
     {
         var user = requester.UserId.Value;
         var own = rows.Where(r => r.Sender == user).Select(r => r.EventId).ToList();
-        var txnIds = own.Count == 0 ? [] : await db.ReadAsync(s => rooms.TxnIdsAsync(s, user, requester.DeviceId, own), ct);
+        var txnIds = own.Count == 0 ? []
+            : rooms.TryRecentTxnIds(user, requester.DeviceId, own, out var recent) ? recent
+            : await db.ReadAsync(s => rooms.TxnIdsAsync(s, user, requester.DeviceId, own), ct);
         var timeline = new JsonArray();
         foreach (var row in rows)
             timeline.Add(await reader.ToClientAsync(room, row, ct, txnIds.GetValueOrDefault(row.EventId), federationFormat,
