@@ -44,6 +44,10 @@ public sealed class FakeRemoteServer : IAsyncDisposable
     public TimeSpan UserDevicesDelay { get; set; }
     /// <summary>The users whose <c>user/devices</c> this server was asked for, in order.</summary>
     public System.Collections.Concurrent.ConcurrentQueue<string> UserDevicesRequests { get; } = new();
+    /// <summary>What <c>backfill</c> answers (nothing by default).</summary>
+    public List<JsonObject> BackfillAnswer { get; } = [];
+    /// <summary>The events each <c>backfill</c> request asked to start from (its <c>v</c> parameters), in order.</summary>
+    public System.Collections.Concurrent.ConcurrentQueue<string[]> BackfillRequests { get; } = new();
     /// <summary>The PDUs of every transaction (<c>/send</c>) this server was sent.</summary>
     public System.Collections.Concurrent.ConcurrentQueue<JsonObject> PdusReceived { get; } = new();
 
@@ -123,7 +127,7 @@ public sealed class FakeRemoteServer : IAsyncDisposable
         return true;
     }
 
-    /// <summary>The key server, stored events and state IDs, and get_missing_events.</summary>
+    /// <summary>The key server, stored events and state IDs, get_missing_events and backfill.</summary>
     private JsonObject? Answer(HttpListenerRequest request, JsonObject keys)
     {
         var path = Uri.UnescapeDataString(request.Url!.AbsolutePath);
@@ -143,6 +147,15 @@ public sealed class FakeRemoteServer : IAsyncDisposable
             return (JsonObject)ids.DeepClone();
         if (path.StartsWith("/_matrix/federation/v1/get_missing_events/", StringComparison.Ordinal))
             return new JsonObject { ["events"] = new JsonArray(MissingEventsAnswer.Select(e => (JsonNode)e.DeepClone()).ToArray()) };
+        if (path.StartsWith("/_matrix/federation/v1/backfill/", StringComparison.Ordinal))
+        {
+            BackfillRequests.Enqueue(request.QueryString.GetValues("v") ?? []);
+            return new JsonObject
+            {
+                ["origin"] = ServerName, ["origin_server_ts"] = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds(),
+                ["pdus"] = new JsonArray(BackfillAnswer.Select(e => (JsonNode)e.DeepClone()).ToArray()),
+            };
+        }
         return null;
     }
 

@@ -78,10 +78,6 @@ public sealed class RoomStore(RecentEventIndex recentEvents, RecentTransactionId
             : $"SELECT {EventColumns} FROM events WHERE room_id = @roomId AND {Served} AND origin_server_ts <= @ts ORDER BY origin_server_ts DESC, stream_ordering DESC LIMIT 1",
         new { roomId, ts });
 
-    /// <summary>The room's oldest timeline event (where backfilling continues from).</summary>
-    public Task<EventRow?> EarliestTimelineEventAsync(DbSession s, string roomId) => s.QuerySingleOrDefaultAsync<EventRow>(
-        $"SELECT {EventColumns} FROM events WHERE {InRoom} AND outlier = 0 AND rejected = 0 ORDER BY stream_ordering LIMIT 1", new { roomId });
-
     /// <summary>Turns a stored outlier into a backfilled timeline event at the given (negative) position.</summary>
     public Task PromoteOutlierAsync(DbSession s, string eventId, long streamOrdering, long stateGroup) => s.ExecuteAsync(
         "UPDATE events SET outlier = 0, stream_ordering = @streamOrdering, state_group = @stateGroup WHERE event_id = @eventId AND outlier = 1",

@@ -11,9 +11,10 @@ using Matrix.Homeserver.Storage;
 namespace Matrix.Homeserver.ServerServer;
 
 /// <summary>
-/// History from before this server joined a room, fetched with <c>backfill</c> from other servers in the room when a
-/// client pages back past the oldest event here. Each event's signatures and auth (against its own auth events) are
-/// checked; accepted events get negative stream positions, so they sort before everything this server saw live.
+/// History this server lacks (from before it joined a room, or a gap a long absence left), fetched with <c>backfill</c>
+/// from other servers in the room when a client pages back past an event whose prev events are not here. Each event's signatures and auth (against its own auth events) are
+/// checked; accepted events get negative stream positions, so they sort before everything this server saw live (history
+/// filling a gap further on thus pages after the room's oldest events: stream positions leave no room between two events).
 /// Their history visibility is judged with the room state this server joined with.
 /// </summary>
 public sealed class RemoteBackfill(Database db, RoomStore rooms, StreamPositions streams, EventCache events, FederationClient client,
@@ -21,20 +22,33 @@ public sealed class RemoteBackfill(Database db, RoomStore rooms, StreamPositions
 {
     public const int Batch = 50;
 
-    /// <summary>Fetches up to <see cref="Batch"/> older events; true when any were added.</summary>
-    public async Task<bool> BackfillAsync(RoomSnapshot room, CancellationToken ct)
+    /// <summary>
+    /// The events among <paramref name="rows"/> (timeline events of the room) with history missing before them: a prev
+    /// event this server lacks or holds only as an outlier. A prev event of another room is no gap: nothing of this
+    /// room's history can fill it.
+    /// </summary>
+    public async Task<List<EventRow>> GapsAsync(RoomSnapshot room, IReadOnlyCollection<EventRow> rows, CancellationToken ct)
+    {
+        var prevs = rows.ToDictionary(r => r.EventId, r => events.FromRow(r, room.Version).PrevEvents);
+        var outside = prevs.Values.SelectMany(p => p).Where(id => !prevs.ContainsKey(id)).Distinct().ToList();
+        if (outside.Count == 0)
+            return [];
+        var known = (await db.ReadAsync(s => rooms.GetEventsAsync(s, outside), ct))
+            .Where(r => r.Outlier == 0 || r.RoomId != room.RoomId).Select(r => r.EventId).ToHashSet(StringComparer.Ordinal);
+        return rows.Where(r => prevs[r.EventId].Any(id => !prevs.ContainsKey(id) && !known.Contains(id))).ToList();
+    }
+
+    /// <summary>Fetches up to <see cref="Batch"/> events from before <paramref name="gap"/>; true when any were added.</summary>
+    public async Task<bool> BackfillAsync(RoomSnapshot room, EventRow gap, CancellationToken ct)
     {
         if (!config.Federation.Enabled)
             return false;
-        var earliest = await db.ReadAsync(s => rooms.EarliestTimelineEventAsync(s, room.RoomId), ct);
-        if (earliest is null)
+        var prevEvents = events.FromRow(gap, room.Version).PrevEvents;
+        var known = (await db.ReadAsync(s => rooms.GetEventsAsync(s, prevEvents.ToList()), ct))
+            .Where(r => r.Outlier == 0).Select(r => r.EventId).ToHashSet(StringComparer.Ordinal);
+        var query = string.Join('&', prevEvents.Where(id => !known.Contains(id)).Select(id => $"v={Uri.EscapeDataString(id)}"));
+        if (query.Length == 0)
             return false;
-        var first = events.FromRow(earliest, room.Version);
-        var known = await db.ReadAsync(s => rooms.GetEventsAsync(s, first.PrevEvents.ToList()), ct);
-        if (first.PrevEvents.Count == 0 || known.Count(r => r.Outlier == 0) == first.PrevEvents.Count)
-            return false;
-
-        var query = string.Join('&', first.PrevEvents.Select(id => $"v={Uri.EscapeDataString(id)}"));
         foreach (var server in room.JoinedServers.Where(s => s != config.ServerName))
         {
             try
@@ -44,7 +58,7 @@ public sealed class RemoteBackfill(Database db, RoomStore rooms, StreamPositions
                 var pdus = (answer?["pdus"] as JsonArray ?? []).OfType<JsonObject>().Select(e => Parse(e, room.Version)).OfType<Pdu>()
                     .Where(e => e.RoomId == room.RoomId).ToList();
                 if (pdus.Count > 0)
-                    return await StoreAsync(room, pdus, earliest.StateGroup, ct) > 0;
+                    return await StoreAsync(room, pdus, gap.StateGroup, ct) > 0;
             }
             catch (FederationException e)
             {

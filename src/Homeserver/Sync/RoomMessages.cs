@@ -40,6 +40,10 @@ public sealed class RoomMessages(Database db, RoomStore rooms, RoomReader reader
         var rows = new List<EventRow>();
         var (low, high) = dir == "b" ? (to ?? long.MinValue, from) : (from, Math.Min(to ?? query.Ceiling, query.Ceiling));
         var lastScanned = from;
+        var backfilling = dir == "b" && to is null;
+        // Paging back from just below an event (a sync's prev_batch) crosses the gap before that event, if it has one.
+        var scanned = backfilling ? await db.ReadAsync(s => rooms.RoomEventsAsync(s, room.RoomId, from, from + 1, 1, newestFirst: false), ct) : [];
+        var gapsTried = new HashSet<string>(StringComparer.Ordinal);
         while (rows.Count < limit && low < high)
         {
             var (lowBound, highBound) = (low, high);
@@ -47,6 +51,7 @@ public sealed class RoomMessages(Database db, RoomStore rooms, RoomReader reader
             foreach (var row in batch)
             {
                 lastScanned = dir == "b" ? row.StreamOrdering - 1 : row.StreamOrdering;
+                scanned.Add(row);
                 if (query.Filter.Matches(row.Type, row.Sender))
                     rows.Add(row);
                 if (rows.Count == limit)
@@ -54,18 +59,23 @@ public sealed class RoomMessages(Database db, RoomStore rooms, RoomReader reader
             }
             if (rows.Count == limit)
                 break;
-            if (batch.Count < Math.Max(limit, 50))
-            {
-                if (dir == "b" && to is null && await backfill.BackfillAsync(room, ct))
-                {
-                    high = lastScanned;
-                    continue;
-                }
+            var backfilled = backfilling && await BackfillGapsAsync(room, scanned, gapsTried, ct);
+            scanned = [];
+            if (batch.Count < Math.Max(limit, 50) && !backfilled)
                 break;
-            }
             if (dir == "b") high = lastScanned; else low = lastScanned;
         }
         return new MessagesPage(rows, lastScanned);
+    }
+
+    /// <summary>Fetches the history missing before the scanned events (each gap tried once a page); true when any came.</summary>
+    private async Task<bool> BackfillGapsAsync(RoomSnapshot room, List<EventRow> scanned, HashSet<string> tried, CancellationToken ct)
+    {
+        var backfilled = false;
+        foreach (var gap in await backfill.GapsAsync(room, scanned, ct))
+            if (tried.Add(gap.EventId))
+                backfilled |= await backfill.BackfillAsync(room, gap, ct);
+        return backfilled;
     }
 
     /// <summary>The <c>limit</c> of <c>/context</c>: 10 unless given, at most 100.</summary>
