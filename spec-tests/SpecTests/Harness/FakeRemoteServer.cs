@@ -44,6 +44,8 @@ public sealed class FakeRemoteServer : IAsyncDisposable
     public TimeSpan UserDevicesDelay { get; set; }
     /// <summary>The users whose <c>user/devices</c> this server was asked for, in order.</summary>
     public System.Collections.Concurrent.ConcurrentQueue<string> UserDevicesRequests { get; } = new();
+    /// <summary>A room this server hosts: it answers <c>make_join</c> and <c>send_join</c> (v2) for it.</summary>
+    public HostedRoom? Hosted { get; private set; }
     /// <summary>What <c>backfill</c> answers (nothing by default).</summary>
     public List<JsonObject> BackfillAnswer { get; } = [];
     /// <summary>The events each <c>backfill</c> request asked to start from (its <c>v</c> parameters), in order.</summary>
@@ -147,6 +149,14 @@ public sealed class FakeRemoteServer : IAsyncDisposable
             return (JsonObject)ids.DeepClone();
         if (path.StartsWith("/_matrix/federation/v1/get_missing_events/", StringComparison.Ordinal))
             return new JsonObject { ["events"] = new JsonArray(MissingEventsAnswer.Select(e => (JsonNode)e.DeepClone()).ToArray()) };
+        if (Hosted is { } hosted && path.StartsWith($"/_matrix/federation/v1/make_join/{hosted.RoomId}/", StringComparison.Ordinal))
+            return hosted.MakeJoinAnswer(path[$"/_matrix/federation/v1/make_join/{hosted.RoomId}/".Length..]);
+        if (Hosted is { } joined && path.StartsWith($"/_matrix/federation/v2/send_join/{joined.RoomId}/", StringComparison.Ordinal))
+            return new JsonObject
+            {
+                ["state"] = new JsonArray(joined.State.Select(e => (JsonNode)e.DeepClone()).ToArray()),
+                ["auth_chain"] = new JsonArray(joined.State.Select(e => (JsonNode)e.DeepClone()).ToArray()),
+            };
         if (path.StartsWith("/_matrix/federation/v1/backfill/", StringComparison.Ordinal))
         {
             BackfillRequests.Enqueue(request.QueryString.GetValues("v") ?? []);
@@ -220,5 +230,53 @@ public sealed class FakeRemoteServer : IAsyncDisposable
         return (userId, sent);
     }
 
+    /// <summary>
+    /// Hosts a new public room of <paramref name="version"/> (create, its creator's join, power levels, join rules), whose
+    /// create event states <paramref name="statedVersion"/> (a different one, to play a server that lies about it).
+    /// </summary>
+    public HostedRoom HostRoom(RoomVersion version, string? statedVersion = null)
+    {
+        var roomId = $"!{Guid.NewGuid():N}:{ServerName}";
+        var creator = $"@creator:{ServerName}";
+        var state = new List<JsonObject>();
+        var ids = new List<string>();
+        JsonObject Add(string type, string stateKey, JsonObject content, params int[] authIndexes)
+        {
+            var evt = new JsonObject
+            {
+                ["type"] = type, ["state_key"] = stateKey, ["sender"] = creator, ["room_id"] = roomId, ["content"] = content,
+                ["depth"] = state.Count + 1, ["origin_server_ts"] = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds(),
+                ["prev_events"] = new JsonArray(ids.TakeLast(1).Select(id => (JsonNode)id).ToArray()),
+                ["auth_events"] = new JsonArray(authIndexes.Select(i => (JsonNode)ids[i]).ToArray()),
+            };
+            EventSigning.HashAndSign(evt, version, ServerName, Key);
+            state.Add(evt);
+            ids.Add(Pdu.Parse(evt, version).EventId);
+            return evt;
+        }
+        Add("m.room.create", "", new JsonObject { ["creator"] = creator, ["room_version"] = statedVersion ?? version.Id });
+        Add("m.room.member", creator, new JsonObject { ["membership"] = "join" }, 0);
+        Add("m.room.power_levels", "", new JsonObject { ["users"] = new JsonObject { [creator] = 100 } }, 0, 1);
+        Add("m.room.join_rules", "", new JsonObject { ["join_rule"] = "public" }, 0, 1, 2);
+        return Hosted = new HostedRoom(roomId, version, state, ids);
+    }
+
     public ValueTask DisposeAsync() => _listener.DisposeAsync();
+}
+
+/// <summary>A room a <see cref="FakeRemoteServer"/> hosts: its state events in order, and their IDs.</summary>
+public sealed record HostedRoom(string RoomId, RoomVersion Version, List<JsonObject> State, List<string> EventIds)
+{
+    /// <summary>The <c>make_join</c> template for <paramref name="userId"/>: after the last event, authorised by create, power levels and join rules.</summary>
+    public JsonObject MakeJoinAnswer(string userId) => new()
+    {
+        ["room_version"] = Version.Id,
+        ["event"] = new JsonObject
+        {
+            ["type"] = "m.room.member", ["state_key"] = userId, ["sender"] = userId, ["room_id"] = RoomId,
+            ["content"] = new JsonObject { ["membership"] = "join" }, ["depth"] = State.Count + 1,
+            ["origin_server_ts"] = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds(),
+            ["prev_events"] = new JsonArray(EventIds[^1]), ["auth_events"] = new JsonArray(EventIds[0], EventIds[2], EventIds[3]),
+        },
+    };
 }

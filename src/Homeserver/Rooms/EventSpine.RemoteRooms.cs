@@ -79,6 +79,10 @@ public sealed partial class EventSpine
             ?? throw new MatrixException(502, "M_UNKNOWN", "The resident server sent no create event.");
         if (version.RoomIdIsCreateEventHash ? create.EventId != "$" + join.RoomId[1..] : create.RoomId != join.RoomId)
             throw new MatrixException(502, "M_UNKNOWN", "The create event does not belong to the room.");
+        // The version make_join named is the one the room's create event states (spec: "1" when it states none).
+        var createdVersion = create.ContentString("room_version") ?? "1";
+        if (createdVersion != version.Id)
+            throw new MatrixException(502, "M_UNKNOWN", $"The room's create event states version {createdVersion}, not the {version.Id} it was joined as.");
 
         // Each event must be signed and authorised by its own auth events; oldest first, so auth events are judged first.
         var rejected = new HashSet<string>(StringComparer.Ordinal);
