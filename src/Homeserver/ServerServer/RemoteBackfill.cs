@@ -12,15 +12,19 @@ namespace Matrix.Homeserver.ServerServer;
 
 /// <summary>
 /// History this server lacks (from before it joined a room, or a gap a long absence left), fetched with <c>backfill</c>
-/// from other servers in the room when a client pages back past an event whose prev events are not here. Each event's signatures and auth (against its own auth events) are
-/// checked; accepted events get negative stream positions, so they sort before everything this server saw live (history
-/// filling a gap further on thus pages after the room's oldest events: stream positions leave no room between two events).
+/// from other servers in the room when a client pages back past an event whose prev events are not here. Each event's
+/// signatures and auth (against its own auth events) are checked; accepted events get negative stream positions, so they
+/// sort before everything this server saw live (history filling a gap further on thus pages after the room's oldest
+/// events: stream positions leave no room between two events).
 /// Their history visibility is judged with the room state this server joined with.
 /// </summary>
 public sealed class RemoteBackfill(Database db, RoomStore rooms, StreamPositions streams, EventCache events, FederationClient client,
     ServerKeyService keys, HomeserverConfig config, ILogger<RemoteBackfill> logger)
 {
     public const int Batch = 50;
+
+    /// <summary>Whether any other server in the room could fill a gap (none to ask costs a local room nothing).</summary>
+    public bool CanBackfill(RoomSnapshot room) => config.Federation.Enabled && room.JoinedServers.Any(s => s != config.ServerName);
 
     /// <summary>
     /// The events among <paramref name="rows"/> (timeline events of the room) with history missing before them: a prev
@@ -34,18 +38,16 @@ public sealed class RemoteBackfill(Database db, RoomStore rooms, StreamPositions
         if (outside.Count == 0)
             return [];
         var known = (await db.ReadAsync(s => rooms.GetEventsAsync(s, outside), ct))
-            .Where(r => r.Outlier == 0 || r.RoomId != room.RoomId).Select(r => r.EventId).ToHashSet(StringComparer.Ordinal);
+            .Where(r => FillsNoGap(r, room)).Select(r => r.EventId).ToHashSet(StringComparer.Ordinal);
         return rows.Where(r => prevs[r.EventId].Any(id => !prevs.ContainsKey(id) && !known.Contains(id))).ToList();
     }
 
     /// <summary>Fetches up to <see cref="Batch"/> events from before <paramref name="gap"/>; true when any were added.</summary>
     public async Task<bool> BackfillAsync(RoomSnapshot room, EventRow gap, CancellationToken ct)
     {
-        if (!config.Federation.Enabled)
-            return false;
         var prevEvents = events.FromRow(gap, room.Version).PrevEvents;
         var known = (await db.ReadAsync(s => rooms.GetEventsAsync(s, prevEvents.ToList()), ct))
-            .Where(r => r.Outlier == 0).Select(r => r.EventId).ToHashSet(StringComparer.Ordinal);
+            .Where(r => FillsNoGap(r, room)).Select(r => r.EventId).ToHashSet(StringComparer.Ordinal);
         var query = string.Join('&', prevEvents.Where(id => !known.Contains(id)).Select(id => $"v={Uri.EscapeDataString(id)}"));
         if (query.Length == 0)
             return false;
@@ -67,6 +69,8 @@ public sealed class RemoteBackfill(Database db, RoomStore rooms, StreamPositions
         }
         return false;
     }
+
+    private static bool FillsNoGap(EventRow prev, RoomSnapshot room) => prev.Outlier == 0 || prev.RoomId != room.RoomId;
 
     private async Task<int> StoreAsync(RoomSnapshot room, List<Pdu> pdus, long stateGroup, CancellationToken ct)
     {

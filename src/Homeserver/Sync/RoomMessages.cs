@@ -40,7 +40,7 @@ public sealed class RoomMessages(Database db, RoomStore rooms, RoomReader reader
         var rows = new List<EventRow>();
         var (low, high) = dir == "b" ? (to ?? long.MinValue, from) : (from, Math.Min(to ?? query.Ceiling, query.Ceiling));
         var lastScanned = from;
-        var backfilling = dir == "b" && to is null;
+        var backfilling = dir == "b" && to is null && backfill.CanBackfill(room);
         // Paging back from just below an event (a sync's prev_batch) crosses the gap before that event, if it has one.
         var scanned = backfilling ? await db.ReadAsync(s => rooms.RoomEventsAsync(s, room.RoomId, from, from + 1, 1, newestFirst: false), ct) : [];
         var gapsTried = new HashSet<string>(StringComparer.Ordinal);
