@@ -33,14 +33,17 @@ public sealed record FanoutResult(
     public JsonObject ToJson() => new()
     {
         ["users"] = Shape.Users, ["rooms"] = Shape.Rooms, ["senders"] = Shape.Senders, ["rate_per_s"] = Shape.RatePerSecond,
-        ["sent"] = Sent, ["msgs_per_s"] = MessagesPerSecond, ["send_p50_ms"] = SendP50, ["send_p99_ms"] = SendP99,
+        ["sent"] = Sent, ["msgs_per_s"] = MessagesPerSecond, ["send_p50_ms"] = Number(SendP50), ["send_p99_ms"] = Number(SendP99),
         ["delivered"] = Delivered, ["expected"] = Expected, ["limited_timelines"] = LimitedTimelines,
-        ["delivery_p50_ms"] = DeliveryP50, ["delivery_p95_ms"] = DeliveryP95, ["delivery_p99_ms"] = DeliveryP99,
+        ["delivery_p50_ms"] = Number(DeliveryP50), ["delivery_p95_ms"] = Number(DeliveryP95), ["delivery_p99_ms"] = Number(DeliveryP99),
         ["server_cpu_us_per_msg"] = ServerCpuMicrosecondsPerMessage, ["server_peak_rss_mb"] = ServerPeakRssBytes >> 20,
         ["server_allocated_kb_per_msg"] = ServerAllocatedKbPerMessage, ["server_gc_pause_ms"] = ServerGcPauseMs,
         ["driver_cpu_percent"] = DriverCpuPercent, ["driver_gc_pause_ms"] = DriverGcPauseMs,
         ["driver_max_scheduling_delay_ms"] = DriverMaxSchedulingDelayMs,
     };
+
+    // A percentile of nothing (no message arrived) is NaN, which JSON cannot carry.
+    private static double? Number(double value) => double.IsNaN(value) ? null : value;
 }
 
 /// <summary>

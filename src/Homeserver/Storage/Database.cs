@@ -48,6 +48,10 @@ public sealed class Database : IAsyncDisposable
                 MaxAutoPrepare = 200,
                 AutoPrepareMinUsages = 2,
             };
+            // A burst (thousands of clients reconnecting after a restart) queues for the pooled connections longer than
+            // Npgsql's 15 s, and a request given up on would fail: wait longer unless the operator said otherwise.
+            if (!new DbConnectionStringBuilder { ConnectionString = config.ConnectionString }.ContainsKey("Timeout"))
+                builder.Timeout = PoolWaitSeconds;
             builder.Options = $"-c jit=off {builder.Options}".TrimEnd();
             _connectionString = builder.ConnectionString;
             _postgres = NpgsqlDataSource.Create(_connectionString);
@@ -63,6 +67,8 @@ public sealed class Database : IAsyncDisposable
     }
 
     private readonly System.Runtime.CompilerServices.ConditionalWeakTable<SQLitePCL.sqlite3, object> _configuredSqliteHandles = new();
+
+    private const int PoolWaitSeconds = 120;
 
     public async Task<DbConnection> OpenAsync(CancellationToken ct)
     {
