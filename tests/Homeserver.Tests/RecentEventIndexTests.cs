@@ -1,3 +1,4 @@
+using Matrix.Homeserver.Config;
 using Matrix.Homeserver.Rooms;
 
 namespace Matrix.Homeserver.Tests;
@@ -7,7 +8,7 @@ public sealed class RecentEventIndexTests
     [Fact]
     public void Answers_only_windows_after_the_first_position_asked_about()
     {
-        var index = new RecentEventIndex();
+        var index = new RecentEventIndex(new HomeserverConfig());
         index.Record(5, "!old:x", "m.room.message");
         // Events up to the first position asked about may have been written before the index started.
         Assert.Null(index.Find(3, 10));
@@ -18,7 +19,7 @@ public sealed class RecentEventIndexTests
     [Fact]
     public void Finds_the_rooms_and_member_events_of_a_window_whatever_order_they_were_written_in()
     {
-        var index = new RecentEventIndex();
+        var index = new RecentEventIndex(new HomeserverConfig());
         Assert.NotNull(index.Find(100, 100));
         index.Record(103, "!c:x", "m.room.member");
         index.Record(101, "!a:x", "m.room.message");
@@ -38,7 +39,7 @@ public sealed class RecentEventIndexTests
     [Fact]
     public void Dropping_the_oldest_entries_stops_answering_for_windows_that_reach_back_to_them()
     {
-        var index = new RecentEventIndex();
+        var index = new RecentEventIndex(new HomeserverConfig());
         Assert.NotNull(index.Find(0, 0));
         for (var position = 1; position <= 60_000; position++)
             index.Record(position, $"!r{position}:x", "m.room.message");
@@ -51,7 +52,7 @@ public sealed class RecentEventIndexTests
     [Fact]
     public void Vouches_for_events_without_relations_only_after_its_start_and_past_forgotten_targets()
     {
-        var index = new RecentEventIndex();
+        var index = new RecentEventIndex(new HomeserverConfig());
         // Before any sync has asked, nothing is known.
         Assert.True(index.MayBeRelatedTo("$new", 200));
         Assert.NotNull(index.Find(100, 100));

@@ -73,3 +73,10 @@ public sealed class PostgresDatabase : DatabaseFixture
         await command.ExecuteNonQueryAsync();
     }
 }
+
+/// <summary>The replication link of a process that is the whole deployment (it sends nothing).</summary>
+public static class SingleProcess
+{
+    public static Replication.ReplicationBus Bus { get; } = new(new Config.HomeserverConfig(), new Observability.ServerMetrics(),
+        Microsoft.Extensions.Logging.Abstractions.NullLogger<Replication.ReplicationBus>.Instance);
+}

@@ -46,7 +46,7 @@ public abstract class StoreTests(DatabaseFixture fixture)
     [Fact]
     public async Task A_user_id_can_only_be_taken_once()
     {
-        var users = new UserStore(new AccessTokenCache(new HomeserverConfig()));
+        var users = new UserStore(new AccessTokenCache(new HomeserverConfig(), SingleProcess.Bus));
         var id = NewUser();
         Assert.True(await Db.WriteAsync(s => users.InsertAsync(s, id, "hash", false, 1), CancellationToken.None));
         Assert.False(await Db.WriteAsync(s => users.InsertAsync(s, id, "other", true, 2), CancellationToken.None));
@@ -58,7 +58,7 @@ public abstract class StoreTests(DatabaseFixture fixture)
     [Fact]
     public async Task A_failed_transaction_writes_nothing()
     {
-        var users = new UserStore(new AccessTokenCache(new HomeserverConfig()));
+        var users = new UserStore(new AccessTokenCache(new HomeserverConfig(), SingleProcess.Bus));
         var id = NewUser();
         await Assert.ThrowsAsync<InvalidOperationException>(() => Db.WriteAsync(async s =>
         {
@@ -71,7 +71,7 @@ public abstract class StoreTests(DatabaseFixture fixture)
     [Fact]
     public async Task Concurrent_registrations_of_one_name_have_exactly_one_winner()
     {
-        var users = new UserStore(new AccessTokenCache(new HomeserverConfig()));
+        var users = new UserStore(new AccessTokenCache(new HomeserverConfig(), SingleProcess.Bus));
         var id = NewUser();
         var attempts = await Task.WhenAll(Enumerable.Range(0, 8).Select(i =>
             Db.WriteAsync(s => users.InsertAsync(s, id, $"hash{i}", false, i), CancellationToken.None)));
@@ -99,7 +99,7 @@ public abstract class StoreTests(DatabaseFixture fixture)
             await s.DeferAsync("INSERT INTO users (user_id, password_hash, is_admin, deactivated, created_ts) VALUES (@other, NULL, 0, 0, 1)", new { other });
             await s.DeferAsync("INSERT INTO users (user_id, password_hash, is_admin, deactivated, created_ts) VALUES (@user, NULL, 0, 0, 1)", new { user });
         }, CancellationToken.None));
-        Assert.Null(await Db.ReadAsync(s => new UserStore(new AccessTokenCache(new HomeserverConfig())).GetAsync(s, other), CancellationToken.None));
+        Assert.Null(await Db.ReadAsync(s => new UserStore(new AccessTokenCache(new HomeserverConfig(), SingleProcess.Bus)).GetAsync(s, other), CancellationToken.None));
     }
 
     [Fact]
@@ -145,7 +145,7 @@ public abstract class StoreTests(DatabaseFixture fixture)
     [Fact]
     public async Task Batched_reads_each_get_their_own_rows_and_arguments()
     {
-        var users = new UserStore(new AccessTokenCache(new HomeserverConfig()));
+        var users = new UserStore(new AccessTokenCache(new HomeserverConfig(), SingleProcess.Bus));
         var (a, b) = (NewUser(), NewUser());
         await Db.WriteAsync(async s =>
         {
@@ -169,7 +169,7 @@ public abstract class StoreTests(DatabaseFixture fixture)
     [Fact]
     public async Task Cached_token_lookups_go_stale_with_every_token_or_user_write()
     {
-        var cache = new AccessTokenCache(new HomeserverConfig());
+        var cache = new AccessTokenCache(new HomeserverConfig(), SingleProcess.Bus);
         var (tokens, users) = (new TokenStore(cache), new UserStore(cache));
         var user = NewUser();
         await Db.WriteAsync(async s =>
@@ -202,11 +202,11 @@ public abstract class StoreTests(DatabaseFixture fixture)
     [Fact]
     public async Task Tokens_are_found_by_hash_with_their_user_and_deleted_with_their_device()
     {
-        var tokens = new TokenStore(new AccessTokenCache(new HomeserverConfig()));
+        var tokens = new TokenStore(new AccessTokenCache(new HomeserverConfig(), SingleProcess.Bus));
         var user = NewUser();
         await Db.WriteAsync(async s =>
         {
-            await new UserStore(new AccessTokenCache(new HomeserverConfig())).InsertAsync(s, user, "hash", true, 1);
+            await new UserStore(new AccessTokenCache(new HomeserverConfig(), SingleProcess.Bus)).InsertAsync(s, user, "hash", true, 1);
             await tokens.InsertAccessTokenAsync(s, "h1", user, "D1", 1, null, null);
             await tokens.InsertAccessTokenAsync(s, "h2", user, "D2", 1, 500, null);
         }, CancellationToken.None);
@@ -221,7 +221,7 @@ public abstract class StoreTests(DatabaseFixture fixture)
         var external = NewUser();
         await Db.WriteAsync(async s =>
         {
-            await new UserStore(new AccessTokenCache(new HomeserverConfig())).InsertAsync(s, external, null, false, 1);
+            await new UserStore(new AccessTokenCache(new HomeserverConfig(), SingleProcess.Bus)).InsertAsync(s, external, null, false, 1);
             await tokens.InsertAccessTokenAsync(s, "h3", external, "D3", 1, null, null);
         }, CancellationToken.None);
         var (_, externalUser) = (await Db.ReadAsync(s => tokens.GetAccessTokenWithUserAsync(s, "h3"), CancellationToken.None))!.Value;
@@ -231,7 +231,7 @@ public abstract class StoreTests(DatabaseFixture fixture)
     [Fact]
     public async Task Login_tokens_are_single_use_and_expire()
     {
-        var tokens = new TokenStore(new AccessTokenCache(new HomeserverConfig()));
+        var tokens = new TokenStore(new AccessTokenCache(new HomeserverConfig(), SingleProcess.Bus));
         var user = NewUser();
         await Db.WriteAsync(async s =>
         {
@@ -323,7 +323,7 @@ public sealed class PostgresStoreTests(PostgresDatabase db) : StoreTests(db), IC
             FROM generate_series(1, @count) i;
             ANALYZE events;
             """, new { first, busy, quiet, count }), CancellationToken.None);
-        var rooms = new RoomStore(new RecentEventIndex(), new RecentTransactionIds());
+        var rooms = new RoomStore(new RecentEventIndex(new HomeserverConfig()), new RecentTransactionIds());
         const long last = first + count;
 
         // A sync that finds a few new events in the busy room, and the first page of the quiet one.

@@ -5,7 +5,7 @@ using Matrix.Homeserver.Storage;
 namespace Matrix.Homeserver.AccountData;
 
 /// <summary>Spec: Ignoring users: the <c>m.ignored_user_list</c> account data, whose users' events and invites are not delivered.</summary>
-public sealed class IgnoredUsers(Database db, AccountDataStore accountData)
+public sealed class IgnoredUsers(Database db, AccountDataStore accountData, Replication.ReplicationBus replication)
 {
     public const string AccountDataType = "m.ignored_user_list";
     private const int MaxCached = 100_000;
@@ -31,5 +31,16 @@ public sealed class IgnoredUsers(Database db, AccountDataStore accountData)
         return ignored;
     }
 
-    public void Forget(string userId) => _cache.TryRemove(userId, out _);
+    /// <summary>The user changed their list (after the write's commit).</summary>
+    public void Forget(string userId)
+    {
+        _cache.TryRemove(userId, out _);
+        replication.Publish(new Replication.ReplicationMessage.Invalidation(Replication.ReplicationMessage.Invalidation.IgnoredUsers, userId));
+    }
+
+    /// <summary>A worker: the main process saw the user change their list.</summary>
+    public void ApplyInvalidation(string userId) => _cache.TryRemove(userId, out _);
+
+    /// <summary>A worker that may have missed invalidations.</summary>
+    public void ForgetAll() => _cache.Clear();
 }

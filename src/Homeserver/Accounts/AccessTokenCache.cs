@@ -9,7 +9,7 @@ namespace Matrix.Homeserver.Accounts;
 /// ends (a lookup that raced the write cannot store what it read before the commit), so a logout, a lock or a
 /// deactivation holds from the next request on.
 /// </summary>
-public sealed class AccessTokenCache(Config.HomeserverConfig config)
+public sealed class AccessTokenCache(Config.HomeserverConfig config, Replication.ReplicationBus replication)
 {
 
     private readonly ConcurrentDictionary<string, (long Generation, AccessTokenRow Token, UserRow User)> _entries = new(StringComparer.Ordinal);
@@ -36,6 +36,17 @@ public sealed class AccessTokenCache(Config.HomeserverConfig config)
     {
         Interlocked.Increment(ref _generation);
         if (s.InTransaction)
-            s.OnCompleted(_ => Interlocked.Increment(ref _generation));
+            s.OnCompleted(_ => Completed());
+        else
+            Completed();
     }
+
+    private void Completed()
+    {
+        Interlocked.Increment(ref _generation);
+        replication.Publish(new Replication.ReplicationMessage.Invalidation(Replication.ReplicationMessage.Invalidation.AccessTokens));
+    }
+
+    /// <summary>A worker: the main process wrote tokens or users (or this worker may have missed such a write).</summary>
+    public void ApplyInvalidation() => Interlocked.Increment(ref _generation);
 }

@@ -245,6 +245,7 @@ public static class ConfigLoader
         ValidateRate(config.RateLimits.Login, "rate_limits.login");
         ValidateRate(config.RateLimits.Registration, "rate_limits.registration");
         ValidateRate(config.RateLimits.ClientRequests, "rate_limits.client_requests");
+        ValidateWorker(config);
         if (config.Presence.IdleAfterMs <= 0)
             throw new ConfigException("config key 'presence.idle_after_ms' must be positive");
         if (config.WellKnown.ClientBaseUrl is not null && !Uri.TryCreate(config.WellKnown.ClientBaseUrl, UriKind.Absolute, out _))
@@ -327,6 +328,37 @@ public static class ConfigLoader
             throw new ConfigException("config key 'email.client_base_url' must be an absolute http(s) URL");
         RequirePositive(email.ValidationTokenLifetimeMs, "email.validation_token_lifetime_ms");
         RequirePositive(email.TimeoutMs, "email.timeout_ms");
+    }
+
+    private static void ValidateWorker(HomeserverConfig config)
+    {
+        var worker = config.Worker;
+        if (string.IsNullOrWhiteSpace(worker.InstanceName))
+            throw new ConfigException("config key 'worker.instance_name' must not be empty");
+        if (worker.Role is not (WorkerConfig.MainRole or WorkerConfig.SyncRole))
+            throw new ConfigException($"config key 'worker.role' must be 'main' or 'sync', not '{worker.Role}'");
+        if (string.IsNullOrWhiteSpace(worker.RedisChannelPrefix))
+            throw new ConfigException("config key 'worker.redis_channel_prefix' must not be empty");
+        if (worker.Replicates)
+        {
+            try
+            {
+                StackExchange.Redis.ConfigurationOptions.Parse(worker.Redis!);
+            }
+            catch (ArgumentException e)
+            {
+                throw new ConfigException($"config key 'worker.redis' is not a Redis configuration string: {e.Message}");
+            }
+        }
+        if (worker.IsMain)
+            return;
+        // A worker shares the main process's database and hears of its writes over Redis.
+        if (config.Database.Engine != "postgres")
+            throw new ConfigException("config key 'worker.role': a worker needs 'database.engine: postgres' (shared with the main process)");
+        if (!worker.Replicates)
+            throw new ConfigException("config key 'worker.redis' is required when 'worker.role' is not main");
+        if (config.Listeners.Any(l => l.Resources.Contains("federation")))
+            throw new ConfigException("config key 'listeners': a sync worker serves no federation resource (the main process does)");
     }
 
     private static void ValidateLdap(LdapConfig ldap)

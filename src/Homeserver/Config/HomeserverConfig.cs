@@ -24,6 +24,8 @@ public sealed class HomeserverConfig
     public RateLimitsConfig RateLimits { get; set; } = new();
     public WellKnownConfig WellKnown { get; set; } = new();
     public PresenceConfig Presence { get; set; } = new();
+    /// <summary>This process's part in a deployment of several (README "Scaling out"); one process needs none of it.</summary>
+    public WorkerConfig Worker { get; set; } = new();
     public UserDirectoryConfig UserDirectory { get; set; } = new();
     public FederationConfig Federation { get; set; } = new();
     public LoggingConfig Logging { get; set; } = new();
@@ -166,6 +168,21 @@ public sealed class VoipConfig
     public string? TurnUsername { get; set; }
     public string? TurnPassword { get; set; }
     public long TurnUserLifetimeMs { get; set; } = 24 * 60 * 60 * 1000;
+}
+
+public sealed class WorkerConfig
+{
+    public const string MainRole = "main", SyncRole = "sync";
+
+    public string InstanceName { get; set; } = "main";
+    /// <summary><c>main</c>: every endpoint and all background work (the one writer); <c>sync</c>: a client reader.</summary>
+    public string Role { get; set; } = MainRole;
+    /// <summary>A StackExchange.Redis configuration string; empty: no other process to tell.</summary>
+    public string? Redis { get; set; }
+    public string RedisChannelPrefix { get; set; } = "matrix-homeserver";
+
+    public bool IsMain => Role == MainRole;
+    public bool Replicates => !string.IsNullOrWhiteSpace(Redis);
 }
 
 public sealed class PresenceConfig

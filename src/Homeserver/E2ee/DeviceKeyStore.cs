@@ -11,7 +11,7 @@ public sealed record OneTimeKeyRow(string KeyId, string KeyJson);
 public sealed record DeviceKeyCounts(Dictionary<string, long> OneTimeKeys, List<string> UnusedFallbackAlgorithms);
 
 /// <summary>Device identity keys, one-time keys and fallback keys of this server's devices.</summary>
-public sealed class DeviceKeyStore(Config.HomeserverConfig config)
+public sealed class DeviceKeyStore(Config.HomeserverConfig config, Replication.ReplicationBus replication)
 {
     // Every sync of a device answers its key counts; they change only by the device's uploads and others' claims.
     private readonly VersionedCache<(string UserId, string DeviceId), DeviceKeyCounts> _counts = new(config.Caches.DeviceKeyCounts);
@@ -26,7 +26,19 @@ public sealed class DeviceKeyStore(Config.HomeserverConfig config)
             : new DeviceKeyCountsLookup(null, OneTimeKeyCounts(userId, deviceId), UnusedFallbackAlgorithms(userId, deviceId),
                 _counts.Begin((userId, deviceId)), _counts);
 
-    private void KeysChanged(DbSession s, string userId, string deviceId) => _counts.Invalidate(s, (userId, deviceId));
+    private void KeysChanged(DbSession s, string userId, string deviceId)
+    {
+        _counts.Invalidate(s, (userId, deviceId));
+        if (replication.Enabled)
+            s.OnCompleted(_ => replication.Publish(
+                new Replication.ReplicationMessage.Invalidation(Replication.ReplicationMessage.Invalidation.DeviceKeyCounts, userId, deviceId)));
+    }
+
+    /// <summary>A worker: the main process changed the device's keys.</summary>
+    public void ApplyInvalidation(string userId, string deviceId) => _counts.Invalidate((userId, deviceId));
+
+    /// <summary>A worker that may have missed invalidations.</summary>
+    public void ForgetCounts() => _counts.Clear();
 
     public Task<string?> GetDeviceKeysAsync(DbSession s, string userId, string deviceId) =>
         s.QuerySingleOrDefaultAsync<string>("SELECT key_json FROM e2e_device_keys WHERE user_id = @userId AND device_id = @deviceId",

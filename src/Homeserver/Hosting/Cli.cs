@@ -72,8 +72,8 @@ public static class Cli
         var signingKey = app.Services.GetRequiredService<Ed25519KeyPair>();
         await Migrations.ApplyAsync(app.Services.GetRequiredService<Database>(), logger, CancellationToken.None);
 
-        logger.LogInformation("Server name {ServerName}, signing key {KeyId}, database {Engine}",
-            config.ServerName, signingKey.KeyId, config.Database.Engine);
+        logger.LogInformation("Server name {ServerName}, signing key {KeyId}, database {Engine}, role {Role} ({Instance})",
+            config.ServerName, signingKey.KeyId, config.Database.Engine, config.Worker.Role, config.Worker.InstanceName);
         if (configPath is null)
             logger.LogWarning("Running without a config: a trial server for one person on loopback. Data is in {DataDir}", config.DataDir);
         if (config.Registration.Enabled)

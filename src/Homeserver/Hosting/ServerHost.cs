@@ -48,6 +48,7 @@ public static class ServerHost
         app.UseMatrixCors();
         app.UseMatrixErrors();
         app.UseListenerResources(config);
+        Replication.WorkerRoutes.UseWorkerRoutes(app, config);
         foreach (var endpoints in app.Services.GetServices<IEndpoints>())
             endpoints.Map(app);
         return app;
@@ -282,5 +283,25 @@ public static class ServerHost
         services.AddSingleton<IEndpoints, Media.MediaEndpoints>();
         services.AddSingleton<IEndpoints, Media.FederationMediaEndpoints>();
         services.AddSingleton<ServerServer.ServerRoomAccess>();
+        AddReplication(services, config);
+    }
+
+    /// <summary>A deployment of several processes (README "Scaling out"): what links them, and what only the main process runs.</summary>
+    private static void AddReplication(IServiceCollection services, HomeserverConfig config)
+    {
+        services.AddSingleton<Replication.ReplicationBus>();
+        services.AddSingleton<Replication.ReplicationInbox>();
+        services.AddSingleton<Replication.ReplicationPositionStore>();
+        if (!config.Worker.IsMain)
+            // Senders, resyncs and clean-ups write: the main process runs them.
+            foreach (var background in services.Where(d => d.ServiceType == typeof(IHostedService)).ToList())
+                services.Remove(background);
+        if (config.Worker.Replicates)
+        {
+            if (config.Worker.IsMain)
+                services.AddHostedService<Replication.MainReplication>();
+            else
+                services.AddHostedService<Replication.WorkerReplication>();
+        }
     }
 }

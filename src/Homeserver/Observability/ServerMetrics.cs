@@ -28,6 +28,11 @@ public sealed class ServerMetrics
     public Gauge AppServiceQueuePending { get; } = new("homeserver_appservice_queue_pending",
         "Events and other data queued for each application service, not yet acknowledged.", "appservice");
 
+    public Counter ReplicationMessages { get; } = new("homeserver_replication_messages_total",
+        "Messages between this deployment's processes over Redis, by direction (sent, received).", "direction");
+    public Gauge ReplicationConnected { get; } = new("homeserver_replication_connected",
+        "1 while this process is connected to the deployment's Redis, 0 while not (absent in a single-process deployment).");
+
     public Counter GcCollections { get; } = new("dotnet_gc_collections_total", "Garbage collections, by generation.", "generation");
     public Counter GcPauseSeconds { get; } = new("dotnet_gc_pause_seconds_total", "Time the process was paused for garbage collection.");
     public Gauge GcHeapBytes { get; } = new("dotnet_gc_heap_size_bytes", "Managed heap size after the last garbage collection.");
@@ -50,7 +55,7 @@ public sealed class ServerMetrics
     public IEnumerable<MetricFamily> All =>
     [
         HttpRequests, HttpRequestDuration, LongPollsWaiting, SyncWakeups, EventsPersisted, DatabaseTransactionDuration,
-        DatabaseConnectionsInUse, FederationQueuePending, AppServiceQueuePending,
+        DatabaseConnectionsInUse, FederationQueuePending, AppServiceQueuePending, ReplicationMessages, ReplicationConnected,
         GcCollections, GcPauseSeconds, GcHeapBytes, GcAllocatedBytes, ProcessCpuSeconds, ProcessResidentBytes, ProcessStartTime,
     ];
 }

@@ -9,10 +9,12 @@ namespace Matrix.Homeserver.Presence;
 /// <summary>
 /// Presence: a user's state (online, unavailable, offline) and status message, persisted with a stream position so
 /// sync delivers changes to everyone sharing a room. An online user idle for <c>presence.idle_after_ms</c> reads as
-/// unavailable. Everything is a no-op when presence is switched off in the config.
+/// unavailable. Everything is a no-op when presence is switched off in the config. A worker's syncs pass their users'
+/// activity to the main process, which writes presence.
 /// </summary>
 public sealed class PresenceService(Database db, PresenceStore store, StreamPositions streams, SyncNotifier notifier, RoomReader reader,
-    HomeserverConfig config, TimeProvider clock, ServerServer.FederationSender federation, ApplicationServices.AppServiceSender appServices)
+    HomeserverConfig config, TimeProvider clock, ServerServer.FederationSender federation, ApplicationServices.AppServiceSender appServices,
+    Replication.ReplicationBus replication)
 {
     public static readonly string[] States = ["online", "unavailable", "offline"];
     private static readonly long ActivityWriteIntervalMs = 60_000;
@@ -22,6 +24,8 @@ public sealed class PresenceService(Database db, PresenceStore store, StreamPosi
     // The last row written per user (this service is the only writer): every sync marks its user active, and most of
     // those marks change nothing, which this tells without a database transaction.
     private readonly System.Collections.Concurrent.ConcurrentDictionary<string, PresenceRow> _written = new(StringComparer.Ordinal);
+    // A worker: the activity last passed on per user (passed on again when the state differs or half the interval passed).
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<string, (string State, long At)> _passedOn = new(StringComparer.Ordinal);
 
     public bool Enabled => config.Presence.Enabled;
 
@@ -33,6 +37,11 @@ public sealed class PresenceService(Database db, PresenceStore store, StreamPosi
         if (!Enabled)
             return;
         var now = Now;
+        if (!config.Worker.IsMain)
+        {
+            PassOnActivity(userId, state, now);
+            return;
+        }
         // Activity alone is written at most once a minute; a change of state or message always is.
         bool Unchanged(PresenceRow? current, string? message) =>
             current is not null && current.State == state && current.StatusMsg == message && now - current.LastActiveTs < ActivityWriteIntervalMs;
@@ -79,6 +88,16 @@ public sealed class PresenceService(Database db, PresenceStore store, StreamPosi
             s.OnCompleted(committed => { if (committed) Remember(row); });
         }, ct);
         notifier.Notify(await reader.UsersSharingRoomsAsync(userId, ct));
+    }
+
+    private void PassOnActivity(string userId, string state, long now)
+    {
+        if (_passedOn.TryGetValue(userId, out var last) && last.State == state && now - last.At < ActivityWriteIntervalMs / 2)
+            return;
+        if (_passedOn.Count >= MaxRemembered)
+            _passedOn.Clear();
+        _passedOn[userId] = (state, now);
+        replication.Publish(new Replication.ReplicationMessage.PresenceActivity(userId, state));
     }
 
     private void Remember(PresenceRow row)

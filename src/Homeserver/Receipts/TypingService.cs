@@ -5,10 +5,11 @@ namespace Matrix.Homeserver.Receipts;
 
 /// <summary>
 /// Who is typing where, in memory only (typing is ephemeral). Every change, including an expiry, takes a new serial so
-/// a sync knows whether a room's typing list changed since its token.
+/// a sync knows whether a room's typing list changed since its token. The main process of a deployment of several keeps
+/// it and sends every change to its workers, whose copies take the main process's serials.
 /// </summary>
 public sealed class TypingService(SyncNotifier notifier, EventSpine spine, TimeProvider clock, ServerServer.FederationSender federation,
-    ApplicationServices.AppServiceSender appServices, Config.HomeserverConfig config) : IDisposable
+    ApplicationServices.AppServiceSender appServices, Config.HomeserverConfig config, Replication.ReplicationBus replication) : IDisposable
 {
     public const int MaxTimeoutMs = 120_000;
     private readonly Dictionary<string, Dictionary<string, long>> _typing = new(StringComparer.Ordinal);
@@ -32,7 +33,7 @@ public sealed class TypingService(SyncNotifier notifier, EventSpine spine, TimeP
                 users[userId] = now + Math.Clamp(timeoutMs, 0, MaxTimeoutMs);
             if (!changed)
                 return;
-            _roomSerial[roomId] = ++_serial;
+            Changed(roomId, users);
         }
         await NotifyRoomAsync(roomId, ct);
         if (await spine.GetRoomAsync(roomId, ct) is not { } room)
@@ -75,12 +76,41 @@ public sealed class TypingService(SyncNotifier notifier, EventSpine spine, TimeP
                     continue;
                 foreach (var user in expired)
                     users.Remove(user);
-                _roomSerial[roomId] = ++_serial;
+                Changed(roomId, users);
                 expiredRooms.Add(roomId);
             }
         }
         foreach (var roomId in expiredRooms)
             await NotifyRoomAsync(roomId, CancellationToken.None);
+    }
+
+    /// <summary>Under the lock: the room's list changed (announced to workers before their syncs are woken).</summary>
+    private void Changed(string roomId, Dictionary<string, long> users)
+    {
+        _roomSerial[roomId] = ++_serial;
+        replication.Publish(new Replication.ReplicationMessage.Typing(roomId, users.Keys.ToList(), _serial));
+    }
+
+    /// <summary>A worker: the main process's typing list of a room, with the serial of its change.</summary>
+    public void ApplyFromMain(string roomId, IReadOnlyList<string> userIds, long serial)
+    {
+        lock (_lock)
+        {
+            _typing[roomId] = userIds.ToDictionary(u => u, _ => long.MaxValue, StringComparer.Ordinal);
+            _roomSerial[roomId] = serial;
+            _serial = serial;
+        }
+    }
+
+    /// <summary>A worker: the main process restarted, and typing (kept in its memory only) with it.</summary>
+    public void ForgetAll()
+    {
+        lock (_lock)
+        {
+            _typing.Clear();
+            _roomSerial.Clear();
+            _serial = 0;
+        }
     }
 
     private async Task NotifyRoomAsync(string roomId, CancellationToken ct)

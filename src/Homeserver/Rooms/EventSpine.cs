@@ -45,18 +45,22 @@ public sealed record ReceiveResult(ReceiveOutcome Outcome, string Reason, Persis
 /// </summary>
 public sealed partial class EventSpine(
     Database db, RoomStore rooms, StreamPositions streams, StateGroupStore stateGroups, EventCache events, RoomLocks locks,
-    SyncNotifier notifier, HomeserverConfig config, Ed25519KeyPair signingKey, TimeProvider clock, IEnumerable<IEventListener> listeners)
+    SyncNotifier notifier, HomeserverConfig config, Ed25519KeyPair signingKey, TimeProvider clock, IEnumerable<IEventListener> listeners,
+    Replication.ReplicationBus replication)
 {
     /// <summary>Prev events a new local event cites at most (the newest extremities).</summary>
     public const int MaxPrevEvents = 10;
 
     private readonly ConcurrentDictionary<string, RoomSnapshot> _snapshots = new(StringComparer.Ordinal);
+    // Bumped whenever a worker drops a snapshot the main process changed, so a load begun before cannot store a stale one.
+    private long _forgottenSnapshots;
 
     /// <summary>The room's current snapshot, or null when this server does not know the room.</summary>
     public async Task<RoomSnapshot?> GetRoomAsync(string roomId, CancellationToken ct)
     {
         if (_snapshots.TryGetValue(roomId, out var snapshot))
             return snapshot;
+        var forgotten = Interlocked.Read(ref _forgottenSnapshots);
         snapshot = await db.ReadAsync(async s =>
         {
             var room = await rooms.GetRoomAsync(s, roomId);
@@ -69,7 +73,29 @@ public sealed partial class EventSpine(
             return extremities.Count == 0 ? null : new RoomSnapshot(roomId, version, state, extremities,
                 RoomSnapshot.MembersWith(members, "join"), RoomSnapshot.MembersWith(members, "invite"));
         }, ct);
-        return snapshot is null ? null : _snapshots.GetOrAdd(roomId, snapshot);
+        if (snapshot is null || Interlocked.Read(ref _forgottenSnapshots) != forgotten)
+            return snapshot;
+        return _snapshots.GetOrAdd(roomId, snapshot);
+    }
+
+    /// <summary>A worker: the main process changed the room, so its snapshot here is stale (the next read loads it).</summary>
+    public void ForgetSnapshot(string roomId)
+    {
+        Interlocked.Increment(ref _forgottenSnapshots);
+        _snapshots.TryRemove(roomId, out RoomSnapshot? _);
+    }
+
+    /// <summary>A worker that may have missed changes (Redis was away): every snapshot is loaded again.</summary>
+    public void ForgetAllSnapshots()
+    {
+        Interlocked.Increment(ref _forgottenSnapshots);
+        _snapshots.Clear();
+    }
+
+    private void SetSnapshot(RoomSnapshot snapshot)
+    {
+        _snapshots[snapshot.RoomId] = snapshot;
+        replication.Publish(new Replication.ReplicationMessage.RoomChanged(snapshot.RoomId));
     }
 
     /// <summary>
@@ -82,6 +108,7 @@ public sealed partial class EventSpine(
         await db.WriteAsync(delete, ct);
         _snapshots.TryRemove(roomId, out RoomSnapshot? _);
         events.ForgetRoom(roomId);
+        replication.Publish(new Replication.ReplicationMessage.RoomDropped(roomId));
     }
 
     /// <summary>
@@ -93,6 +120,7 @@ public sealed partial class EventSpine(
         using var _ = await locks.AcquireAsync(roomId, ct);
         var deleted = await db.WriteAsync(delete, ct);
         events.Forget(deleted);
+        replication.Publish(new Replication.ReplicationMessage.EventsForgotten(deleted));
         return deleted;
     }
 
@@ -354,7 +382,7 @@ public sealed partial class EventSpine(
         if (!accepted)
             return new PersistedEvent(pdu, ordering);
         var snapshot = snapshotAfter with { Extremities = [.. remaining, new Extremity(pdu.EventId, pdu.Depth, stateGroup)] };
-        _snapshots[pdu.RoomId] = snapshot;
+        SetSnapshot(snapshot);
         // The sender of a client send (one with a transaction ID) is woken once the send is answered (AnnounceToSender):
         // clients match the copy their sync brings to the send they are waiting on, and some trip over it arriving first.
         var concerned = snapshot.MemberUserIds.Concat(room?.MemberUserIds ?? []).Distinct()

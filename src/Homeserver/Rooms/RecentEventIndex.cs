@@ -8,10 +8,12 @@ namespace Matrix.Homeserver.Rooms;
 /// from which it holds everything: the first visible position it was asked about (events after that were all written
 /// by this process), raised as the oldest entries are dropped. It also keeps the events that relations written since
 /// then point at: a relation to an event created on this server can only be written after it, so such an event
-/// written after that position, and not among them, has none.
+/// written after that position, and not among them, has none. A worker writes no events: its index knows nothing and
+/// says so (its syncs ask the database).
 /// </summary>
-public sealed class RecentEventIndex
+public sealed class RecentEventIndex(Config.HomeserverConfig config)
 {
+    private readonly bool _writesEvents = config.Worker.IsMain;
     private const int Capacity = 50_000;
     private const int RelationTargetsCapacity = 100_000;
 
@@ -67,6 +69,8 @@ public sealed class RecentEventIndex
     /// </summary>
     public bool MayBeRelatedTo(string eventId, long position)
     {
+        if (!_writesEvents)
+            return true;
         lock (_lock)
             return _completeAfter is not { } start || position <= Math.Max(start, _relationTargetsForgottenUpTo) || _relationTargets.Contains(eventId);
     }
@@ -77,6 +81,8 @@ public sealed class RecentEventIndex
     /// </summary>
     public Window? Find(long after, long upTo)
     {
+        if (!_writesEvents)
+            return null;
         lock (_lock)
         {
             _completeAfter ??= upTo;

@@ -649,6 +649,13 @@ public static class Migrations
                 PRIMARY KEY (server_name, key_id)
             );
             """),
+        // Where each stream's readers stand on the main process, recorded for its workers (README "Scaling out").
+        (26, """
+            CREATE TABLE replication_positions (
+                stream TEXT PRIMARY KEY,
+                position BIGINT NOT NULL
+            );
+            """),
     ];
 
     /// <summary>

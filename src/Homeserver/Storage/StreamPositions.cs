@@ -7,6 +7,7 @@ namespace Matrix.Homeserver.Storage;
 /// every position still in an open transaction: a later position committing first stays hidden until the earlier
 /// one has committed or failed, so sync never skips an event. One server process owns the database's counters.
 /// After a restart positions continue past the last reserved block (the unused rest is a gap, which is harmless).
+/// A worker process (README "Scaling out") takes no positions: it follows the ones the main process announces.
 /// </summary>
 public sealed class StreamPositions
 {
@@ -14,6 +15,7 @@ public sealed class StreamPositions
 
     private readonly Dictionary<string, Counter> _counters = new(StringComparer.Ordinal);
     private readonly SemaphoreSlim _loading = new(1, 1);
+    private bool _following;
 
     private sealed class Counter(long position)
     {
@@ -45,6 +47,8 @@ public sealed class StreamPositions
     {
         if (!s.InTransaction)
             throw new InvalidOperationException("stream positions are taken in write transactions");
+        if (_following)
+            throw new InvalidOperationException($"a worker takes no '{stream}' position: the main process writes this");
         var counter = await CounterAsync(s, stream);
         long position;
         lock (counter)
@@ -101,6 +105,38 @@ public sealed class StreamPositions
         lock (counter)
             position = counter.Visible;
         return true;
+    }
+
+    /// <summary>Every loaded stream's visible position.</summary>
+    public Dictionary<string, long> VisiblePositions()
+    {
+        lock (_counters)
+            return _counters.ToDictionary(c => c.Key, c => { lock (c.Value) return c.Value.Visible; }, StringComparer.Ordinal);
+    }
+
+    /// <summary>Loads every stream's counter (the main process at start-up, so that it announces all of them).</summary>
+    public async Task LoadAllAsync(DbSession s)
+    {
+        foreach (var stream in await s.QueryAsync<string>("SELECT stream FROM stream_positions"))
+            await CounterAsync(s, stream);
+    }
+
+    /// <summary>
+    /// Makes this a worker's positions, moved by the main process's announcements (<paramref name="positions"/> and
+    /// later <see cref="Follow"/> calls); they never move back.
+    /// </summary>
+    public void Follow(IReadOnlyDictionary<string, long> positions)
+    {
+        _following = true;
+        foreach (var (stream, position) in positions)
+        {
+            Counter counter;
+            lock (_counters)
+                if (!_counters.TryGetValue(stream, out counter!))
+                    _counters[stream] = counter = new Counter(position);
+            lock (counter)
+                counter.Last = counter.ReservedUpTo = Math.Max(counter.Last, position);
+        }
     }
 
     private static long Take(Counter counter)
@@ -167,8 +203,11 @@ public sealed class StreamPositions
             lock (_counters)
                 if (_counters.TryGetValue(stream, out var known))
                     return known;
-            var position = await s.ExecuteScalarAsync<long?>("SELECT position FROM stream_positions WHERE stream = @stream", new { stream })
-                ?? throw new InvalidOperationException($"no stream '{stream}' in stream_positions");
+            // A worker starts from what the main process last recorded as visible (its blocks are its own).
+            var position = await s.ExecuteScalarAsync<long?>(_following
+                    ? "SELECT position FROM replication_positions WHERE stream = @stream"
+                    : "SELECT position FROM stream_positions WHERE stream = @stream", new { stream })
+                ?? throw new InvalidOperationException($"no stream '{stream}' in {(_following ? "replication_positions" : "stream_positions")}");
             var counter = new Counter(position);
             lock (_counters)
                 _counters[stream] = counter;

@@ -61,6 +61,18 @@ public sealed class VersionedCache<TKey, TValue>(int maxEntries) where TKey : no
             s.OnCompleted(_ => Bump(key));
     }
 
+    /// <summary>Drops the key's value with no session (a write another process made).</summary>
+    public void Invalidate(TKey key) => Bump(key);
+
+    public void Clear()
+    {
+        lock (_gate)
+        {
+            _entries.Clear();
+            _epoch++;
+        }
+    }
+
     private void Bump(TKey key)
     {
         lock (_gate)

@@ -5,9 +5,10 @@ namespace Matrix.Homeserver.Sync;
 /// <summary>
 /// Wakes long-polling syncs. The spine tells it which users a new event concerns; only their waiters wake. Nothing
 /// here touches the database. When the server shuts down, every waiter wakes and later ones do not wait, so each
-/// long-poll answers at once instead of holding the shutdown up for its timeout.
+/// long-poll answers at once instead of holding the shutdown up for its timeout. The main process of a deployment of
+/// several tells its workers too (with where every stream stands), so the long-polls waiting there wake alike.
 /// </summary>
-public sealed class SyncNotifier(ServerMetrics metrics)
+public sealed class SyncNotifier(ServerMetrics metrics, Storage.StreamPositions streams, Replication.ReplicationBus replication)
 {
     private readonly Dictionary<string, List<TaskCompletionSource>> _waiters = new(StringComparer.Ordinal);
     private readonly Lock _lock = new();
@@ -63,12 +64,27 @@ public sealed class SyncNotifier(ServerMetrics metrics)
 
     public void Notify(IEnumerable<string> userIds)
     {
+        var users = userIds as IReadOnlyCollection<string> ?? userIds.ToList();
         var woken = new List<TaskCompletionSource>();
         lock (_lock)
         {
-            foreach (var userId in userIds)
+            foreach (var userId in users)
                 if (_waiters.Remove(userId, out var list))
                     woken.AddRange(list);
+        }
+        Wake(woken);
+        if (replication.Enabled && replication.IsMain)
+            replication.Publish(new Replication.ReplicationMessage.Positions(streams.VisiblePositions(), users));
+    }
+
+    /// <summary>Wakes every waiting long-poll (a worker that cannot hear whom news concerns while Redis is away).</summary>
+    public void NotifyEveryone()
+    {
+        List<TaskCompletionSource> woken;
+        lock (_lock)
+        {
+            woken = _waiters.Values.SelectMany(list => list).ToList();
+            _waiters.Clear();
         }
         Wake(woken);
     }

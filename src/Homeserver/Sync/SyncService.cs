@@ -77,6 +77,8 @@ public sealed class SyncService(
     {
         var user = requester.UserId.Value;
         var positions = await CurrentPositionsAsync(ct);
+        if (since is { } from)
+            positions = positions.AtLeast(from);
         var window = new Window(since, positions);
         var upTo = positions.Events;
         var sinceEvents = window.From.Events;

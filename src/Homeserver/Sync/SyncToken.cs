@@ -17,6 +17,15 @@ public readonly record struct SyncToken(
     public override string ToString() =>
         FormattableString.Invariant($"s{Events}_{AccountData}_{Receipts}_{Typing}_{Presence}_{ToDevice}_{DeviceLists}");
 
+    /// <summary>
+    /// These positions, moved up to <paramref name="other"/>'s where it is ahead in a stored stream: a token from another
+    /// process of the deployment may be ahead of this one's view for a moment, and what it covers is committed already.
+    /// Typing, kept in the main process's memory, is taken as it is here.
+    /// </summary>
+    public SyncToken AtLeast(SyncToken other) => new(Math.Max(Events, other.Events), Math.Max(AccountData, other.AccountData),
+        Math.Max(Receipts, other.Receipts), Typing, Math.Max(Presence, other.Presence), Math.Max(ToDevice, other.ToDevice),
+        Math.Max(DeviceLists, other.DeviceLists));
+
     public static SyncToken Parse(string text, string parameter)
     {
         var parts = text.Length > 1 && text[0] == 's' ? text[1..].Split('_') : [];

@@ -1,0 +1,73 @@
+using Matrix.Homeserver.AccountData;
+using Matrix.Homeserver.Accounts;
+using Matrix.Homeserver.Config;
+using Matrix.Homeserver.Rooms;
+using Matrix.Homeserver.Storage;
+using Matrix.Homeserver.Sync;
+
+namespace Matrix.Homeserver.Replication;
+
+/// <summary>
+/// What a process does with the other processes' messages. A worker follows the main process: its stream positions,
+/// wake-ups, room snapshots, typing and caches. The main process writes the presence activity workers pass on. Every
+/// process drops the cached values another one's write changed.
+/// </summary>
+public sealed class ReplicationInbox(HomeserverConfig config, StreamPositions streams, SyncNotifier notifier, EventSpine spine, EventCache events,
+    Receipts.TypingService typing, AccessTokenCache tokens, E2ee.DeviceKeyStore deviceKeys, IgnoredUsers ignoredUsers,
+    Presence.PresenceService presence)
+{
+    public async Task HandleAsync(ReplicationMessage message)
+    {
+        switch (message)
+        {
+            case ReplicationMessage.Invalidation { Cache: ReplicationMessage.Invalidation.AccessTokens }:
+                tokens.ApplyInvalidation();
+                break;
+            case ReplicationMessage.Invalidation { Cache: ReplicationMessage.Invalidation.DeviceKeyCounts, UserId: { } user, DeviceId: { } device }:
+                deviceKeys.ApplyInvalidation(user, device);
+                break;
+            case ReplicationMessage.Invalidation { Cache: ReplicationMessage.Invalidation.IgnoredUsers, UserId: { } user }:
+                ignoredUsers.ApplyInvalidation(user);
+                break;
+            case ReplicationMessage.PresenceActivity activity when config.Worker.IsMain:
+                await presence.SetAsync(activity.UserId, activity.State, null, keepStatusMsg: true, CancellationToken.None);
+                break;
+        }
+        if (config.Worker.IsMain)
+            return;
+        switch (message)
+        {
+            case ReplicationMessage.Positions positions:
+                streams.Follow(positions.Visible);
+                if (positions.Wake.Count > 0)
+                    notifier.Notify(positions.Wake);
+                break;
+            case ReplicationMessage.RoomChanged changed:
+                spine.ForgetSnapshot(changed.RoomId);
+                break;
+            case ReplicationMessage.RoomDropped dropped:
+                spine.ForgetSnapshot(dropped.RoomId);
+                events.ForgetRoom(dropped.RoomId);
+                break;
+            case ReplicationMessage.EventsForgotten forgotten:
+                events.Forget(forgotten.EventIds);
+                break;
+            case ReplicationMessage.Typing typed:
+                typing.ApplyFromMain(typed.RoomId, typed.Users, typed.Serial);
+                break;
+            case ReplicationMessage.MainStarted:
+                ForgetEverything();
+                typing.ForgetAll();
+                break;
+        }
+    }
+
+    /// <summary>A worker that may have missed messages: nothing it holds from the main process's writes is trusted.</summary>
+    public void ForgetEverything()
+    {
+        tokens.ApplyInvalidation();
+        deviceKeys.ForgetCounts();
+        ignoredUsers.ForgetAll();
+        spine.ForgetAllSnapshots();
+    }
+}

@@ -1,0 +1,150 @@
+using System.Text.Json.Nodes;
+
+namespace Matrix.Homeserver.Replication;
+
+/// <summary>
+/// What the processes of one deployment tell each other over Redis. From the main process to its workers: stream
+/// positions with the users to wake, room changes, typing; from a worker to the main process: presence activity; from
+/// any process to the others: cache invalidations. Encoded as small JSON objects whose <c>k</c> names the kind and
+/// <c>o</c> the sending process.
+/// </summary>
+public abstract record ReplicationMessage
+{
+    public abstract string Kind { get; }
+
+    /// <summary>The instance name of the process that sent it (set on the messages received).</summary>
+    public string Origin { get; init; } = "";
+
+    protected abstract void Write(JsonObject json);
+
+    public string Encode(string origin)
+    {
+        var json = new JsonObject { ["k"] = Kind, ["o"] = origin };
+        Write(json);
+        return json.ToJsonString();
+    }
+
+    /// <summary>The message, or null for one this process does not know (from a newer version) or cannot read.</summary>
+    public static ReplicationMessage? Decode(string text)
+    {
+        try
+        {
+            var json = JsonNode.Parse(text)!.AsObject();
+            ReplicationMessage? message = (string?)json["k"] switch
+            {
+                Positions.Name => new Positions(json["p"]!.AsObject().ToDictionary(p => p.Key, p => (long)p.Value!, StringComparer.Ordinal),
+                    Strings(json["u"])),
+                RoomChanged.Name => new RoomChanged((string)json["r"]!),
+                RoomDropped.Name => new RoomDropped((string)json["r"]!),
+                EventsForgotten.Name => new EventsForgotten(Strings(json["e"])),
+                Typing.Name => new Typing((string)json["r"]!, Strings(json["u"]), (long)json["s"]!),
+                Invalidation.Name => new Invalidation((string)json["c"]!, (string?)json["u"], (string?)json["d"]),
+                MainStarted.Name => new MainStarted(),
+                PresenceActivity.Name => new PresenceActivity((string)json["u"]!, (string)json["s"]!),
+                _ => null,
+            };
+            return message is null ? null : message with { Origin = (string?)json["o"] ?? "" };
+        }
+        catch (Exception e) when (e is System.Text.Json.JsonException or InvalidOperationException or NullReferenceException or FormatException)
+        {
+            return null;
+        }
+    }
+
+    private static List<string> Strings(JsonNode? array) => array is JsonArray items ? items.Select(i => (string)i!).ToList() : [];
+
+    private static JsonArray Array(IEnumerable<string> items) => new(items.Select(i => (JsonNode)JsonValue.Create(i)).ToArray());
+
+    /// <summary>Where the main process's readers stand in every stream, and the users whose syncs the change concerns.</summary>
+    public sealed record Positions(IReadOnlyDictionary<string, long> Visible, IReadOnlyCollection<string> Wake) : ReplicationMessage
+    {
+        public const string Name = "positions";
+        public override string Kind => Name;
+
+        protected override void Write(JsonObject json)
+        {
+            var positions = new JsonObject();
+            foreach (var (stream, position) in Visible)
+                positions[stream] = position;
+            json["p"] = positions;
+            if (Wake.Count > 0)
+                json["u"] = Array(Wake);
+        }
+    }
+
+    /// <summary>The room's current state, members or forward extremities changed: a worker's snapshot of it is stale.</summary>
+    public sealed record RoomChanged(string RoomId) : ReplicationMessage
+    {
+        public const string Name = "room";
+        public override string Kind => Name;
+        protected override void Write(JsonObject json) => json["r"] = RoomId;
+    }
+
+    /// <summary>The room was deleted from this server (an admin's purge).</summary>
+    public sealed record RoomDropped(string RoomId) : ReplicationMessage
+    {
+        public const string Name = "room_dropped";
+        public override string Kind => Name;
+        protected override void Write(JsonObject json) => json["r"] = RoomId;
+    }
+
+    /// <summary>Events deleted from this server (an admin's history purge).</summary>
+    public sealed record EventsForgotten(IReadOnlyList<string> EventIds) : ReplicationMessage
+    {
+        public const string Name = "events_forgotten";
+        public override string Kind => Name;
+        protected override void Write(JsonObject json) => json["e"] = Array(EventIds);
+    }
+
+    /// <summary>Who types in a room now, and the typing serial this change took.</summary>
+    public sealed record Typing(string RoomId, IReadOnlyList<string> Users, long Serial) : ReplicationMessage
+    {
+        public const string Name = "typing";
+        public override string Kind => Name;
+
+        protected override void Write(JsonObject json)
+        {
+            json["r"] = RoomId;
+            json["u"] = Array(Users);
+            json["s"] = Serial;
+        }
+    }
+
+    /// <summary>Cached values a write changed: a whole cache (no user), or one user's (and device's) entry.</summary>
+    public sealed record Invalidation(string Cache, string? UserId = null, string? DeviceId = null) : ReplicationMessage
+    {
+        public const string Name = "invalidate";
+        public const string AccessTokens = "access_tokens", DeviceKeyCounts = "device_key_counts", IgnoredUsers = "ignored_users";
+        public override string Kind => Name;
+
+        protected override void Write(JsonObject json)
+        {
+            json["c"] = Cache;
+            if (UserId is not null)
+                json["u"] = UserId;
+            if (DeviceId is not null)
+                json["d"] = DeviceId;
+        }
+    }
+
+    /// <summary>The main process (re)started: what workers hold from before (typing, caches) is gone.</summary>
+    public sealed record MainStarted : ReplicationMessage
+    {
+        public const string Name = "main_started";
+        public override string Kind => Name;
+        protected override void Write(JsonObject json) { }
+    }
+
+    /// <summary>A worker's sync marked its user active (the main process writes presence).</summary>
+    public sealed record PresenceActivity(string UserId, string State) : ReplicationMessage
+    {
+        public const string Name = "presence";
+        public override string Kind => Name;
+
+        protected override void Write(JsonObject json)
+        {
+            json["u"] = UserId;
+            json["s"] = State;
+        }
+    }
+}
