@@ -35,6 +35,9 @@ need_package /usr/bin/radicale radicale
 need_package /usr/bin/synadm synadm
 # Web pages (single sign-on, the OAuth 2.0 login page) are driven by Debian's Chromium through npm playwright-core.
 need_package /usr/bin/chromium chromium
+# The scale-out tests (spec-tests/SpecTests/ScaleOutTests.cs) start a private Redis and HAProxy with contrib/haproxy/homeserver.cfg.
+need_package /usr/bin/redis-server redis-server
+need_package /usr/sbin/haproxy haproxy
 # Thumbnails: the server calls libvips through P/Invoke (src/Homeserver/Media/Vips.cs).
 need_package /usr/lib/x86_64-linux-gnu/libvips.so.42 libvips42
 PG_BIN=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1)

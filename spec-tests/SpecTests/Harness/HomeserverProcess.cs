@@ -48,13 +48,15 @@ public sealed class HomeserverProcess : IAsyncDisposable
     /// <param name="tls">when given, federation gets its own HTTPS listener with a certificate from this test CA, and the
     /// server name is that listener's address; the plain listener then serves only the client API</param>
     /// <param name="metricsListener">add a listener (on <see cref="MetricsPort"/>) whose only resource is <c>metrics</c></param>
+    /// <param name="listenerYaml">more options of the (first) listener, indented as its keys, e.g. its resources</param>
+    /// <param name="serverName">the server name, when this process is one of a deployment behind a load balancer</param>
     public HomeserverProcess(string databaseYaml, string extraYaml = "", bool addressAsServerName = false, TestCertificates? tls = null,
-        bool metricsListener = false)
+        bool metricsListener = false, string listenerYaml = "", string? serverName = null)
     {
         DataDir = Directory.CreateTempSubdirectory("hs-spec-").FullName;
         Port = FreePorts.Next();
-        var listeners = $"listeners:\n  - bind_address: 127.0.0.1\n    port: {Port}\n";
-        ServerName = addressAsServerName ? $"127.0.0.1:{Port}" : "spec.test";
+        var listeners = $"listeners:\n  - bind_address: 127.0.0.1\n    port: {Port}\n{listenerYaml}";
+        ServerName = serverName ?? (addressAsServerName ? $"127.0.0.1:{Port}" : "spec.test");
         if (tls is not null)
         {
             var federationPort = FreePorts.Next();

@@ -64,6 +64,8 @@ public sealed class ListenerConfig
     public string? TlsCertificatePath { get; set; }
     public string? TlsPrivateKeyPath { get; set; }
     public List<string> Resources { get; set; } = ["client", "federation"];
+    /// <summary>Behind a reverse proxy: the client's address is the last one the proxy appended to <c>X-Forwarded-For</c>.</summary>
+    public bool XForwarded { get; set; }
 }
 
 public sealed class DatabaseConfig

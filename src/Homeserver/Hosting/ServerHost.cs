@@ -44,6 +44,7 @@ public static class ServerHost
 
         var app = builder.Build();
         StartupReport.Log(app.Services, config);
+        app.UseForwardedFor(config);
         app.UseRequestObservation();
         app.UseMatrixCors();
         app.UseMatrixErrors();

@@ -1,0 +1,62 @@
+namespace Matrix.SpecTests.Harness;
+
+/// <summary>
+/// A deployment of several processes as README "Scaling out" describes it: one PostgreSQL database, a private Redis,
+/// a main process and two sync workers, and HAProxy with the repository's reference config in front (its address is
+/// the server name, so other servers federate through it too).
+/// </summary>
+public sealed class ScaleOutDeployment : IAsyncLifetime
+{
+    private PostgresTestDatabase _database = null!;
+    public TestRedisServer Redis { get; private set; } = null!;
+    public HomeserverProcess Main { get; private set; } = null!;
+    public HomeserverProcess Sync1 { get; private set; } = null!;
+    public HomeserverProcess Sync2 { get; private set; } = null!;
+    public TestLoadBalancer Balancer { get; private set; } = null!;
+    private readonly List<IAsyncDisposable> _started = [];
+    public string ServerName { get; private set; } = "";
+
+    /// <summary>A client of the deployment, through the load balancer.</summary>
+    public MatrixClient Client => new(Balancer.BaseUrl, ServerName);
+
+    /// <summary>A client talking to one process directly (to pin a user's syncs to a given worker).</summary>
+    public MatrixClient ClientOf(HomeserverProcess process) => new(process.BaseUrl, ServerName);
+
+    public async Task InitializeAsync()
+    {
+        _database = await PostgresTestDatabase.CreateAsync();
+        _started.Add(_database);
+        Redis = await TestRedisServer.StartAsync();
+        _started.Add(Redis);
+        var balancerPort = FreePorts.Next();
+        ServerName = $"127.0.0.1:{balancerPort}";
+        Main = new HomeserverProcess(_database.Yaml, FederationFixture.FederationYaml + "\n" + WorkerYaml("main", "main"),
+            listenerYaml: "    x_forwarded: true\n", serverName: ServerName);
+        _started.Add(Main);
+        await Main.StartAsync();
+        // Workers sign nothing, but they are the same server: they read the main process's key.
+        var sharedKey = $"signing_key_path: {Path.Combine(Main.DataDir, "signing.key")}\n";
+        Sync1 = new HomeserverProcess(_database.Yaml, WorkerYaml("sync1", "sync") + "\n" + sharedKey,
+            listenerYaml: "    resources: [client]\n    x_forwarded: true\n", serverName: ServerName);
+        Sync2 = new HomeserverProcess(_database.Yaml, WorkerYaml("sync2", "sync") + "\n" + sharedKey,
+            listenerYaml: "    resources: [client]\n    x_forwarded: true\n", serverName: ServerName);
+        _started.Add(Sync1);
+        _started.Add(Sync2);
+        await Task.WhenAll(Sync1.StartAsync(), Sync2.StartAsync());
+        Balancer = await TestLoadBalancer.StartAsync(balancerPort, Main.Port, Sync1.Port, Sync2.Port);
+        _started.Add(Balancer);
+    }
+
+    private string WorkerYaml(string name, string role) =>
+        $"worker:\n  instance_name: {name}\n  role: {role}\n  redis: \"{Redis.Configuration}\"\n";
+
+    /// <summary>What every process printed, for a failure's message.</summary>
+    public string Output => $"--- main\n{Main.Output}\n--- sync1\n{Sync1.Output}\n--- sync2\n{Sync2.Output}";
+
+    /// <summary>Stops what started, last first.</summary>
+    public async Task DisposeAsync()
+    {
+        for (var i = _started.Count - 1; i >= 0; i--)
+            await _started[i].DisposeAsync();
+    }
+}

@@ -1,0 +1,217 @@
+using Matrix.SpecTests.Harness;
+
+namespace Matrix.SpecTests;
+
+/// <summary>
+/// README "Scaling out": a main process and two sync workers on one PostgreSQL database, linked by Redis, behind HAProxy
+/// with contrib/haproxy/homeserver.cfg. Clients see one server: every message once and in one order whichever worker
+/// they sync on, through a worker's death, the main process's death and a Redis outage.
+/// </summary>
+public sealed class ScaleOutTests(ScaleOutDeployment deployment) : IClassFixture<ScaleOutDeployment>
+{
+    private static string Send(string roomId, string txnId) =>
+        $"/_matrix/client/v3/rooms/{Uri.EscapeDataString(roomId)}/send/m.room.message/{txnId}";
+
+    /// <summary>A room created through the balancer with <paramref name="count"/> joined users.</summary>
+    private async Task<(string RoomId, List<LoggedInUser> Users)> RoomWithAsync(int count)
+    {
+        var client = deployment.Client;
+        var users = new List<LoggedInUser>();
+        for (var i = 0; i < count; i++)
+            users.Add(await client.RegisterAsync());
+        var created = await client.PostAsync("/_matrix/client/v3/createRoom", new { preset = "public_chat" }, users[0].AccessToken);
+        Assert.True(created.Status == 200, created.ToString());
+        var roomId = created.Str("room_id");
+        foreach (var user in users.Skip(1))
+        {
+            var joined = await client.PostAsync($"/_matrix/client/v3/join/{Uri.EscapeDataString(roomId)}", new { }, user.AccessToken);
+            Assert.True(joined.Status == 200, joined.ToString());
+        }
+        return (roomId, users);
+    }
+
+    /// <summary>Sends through the balancer, retrying a failed attempt with the same transaction ID as clients do.</summary>
+    private async Task<string> SendAsync(LoggedInUser user, string roomId, string body)
+    {
+        var txnId = Guid.NewGuid().ToString("N");
+        while (true)
+        {
+            try
+            {
+                var sent = await deployment.Client.PutAsync(Send(roomId, txnId), new { msgtype = "m.text", body }, user.AccessToken);
+                if (sent.Status == 200)
+                    return sent.Str("event_id");
+                Assert.True(sent.Status >= 500, sent.ToString());
+            }
+            catch (Exception e) when (e is HttpRequestException or TaskCanceledException) { }
+            await Task.Delay(200);
+        }
+    }
+
+    private static void AssertSameSequence(IReadOnlyCollection<string> sent, params TimelineFollower[] followers)
+    {
+        var first = followers[0].Received;
+        foreach (var follower in followers)
+        {
+            Assert.Equal(follower.Received.Count, follower.Received.Distinct().Count());
+            Assert.Equal(first, follower.Received);
+        }
+        Assert.Equal(sent.Order(), first.Order());
+    }
+
+    [Fact]
+    public async Task Clients_on_different_sync_workers_see_every_message_once_in_one_order()
+    {
+        var (roomId, users) = await RoomWithAsync(4);
+        await using var onSync1 = new TimelineFollower(deployment.ClientOf(deployment.Sync1), users[1].AccessToken, roomId);
+        await using var onSync2 = new TimelineFollower(deployment.ClientOf(deployment.Sync2), users[2].AccessToken, roomId);
+        await using var viaBalancer = new TimelineFollower(deployment.Client, users[3].AccessToken, roomId);
+        foreach (var follower in new[] { onSync1, onSync2, viaBalancer })
+            await follower.StartAsync();
+
+        var sends = users.Take(3).Select(async (user, index) =>
+        {
+            var ids = new List<string>();
+            for (var i = 0; i < 40; i++)
+                ids.Add(await SendAsync(user, roomId, $"sender {index} message {i}"));
+            return ids;
+        });
+        var sent = (await Task.WhenAll(sends)).SelectMany(ids => ids).ToList();
+        foreach (var follower in new[] { onSync1, onSync2, viaBalancer })
+            await follower.WaitForAsync(sent, () => deployment.Output);
+        AssertSameSequence(sent, onSync1, onSync2, viaBalancer);
+    }
+
+    [Fact]
+    public async Task A_sync_worker_killed_mid_load_loses_and_duplicates_nothing_its_clients_resume_on_the_other()
+    {
+        var (roomId, users) = await RoomWithAsync(5);
+        var followers = users.Skip(1).Select(u => new TimelineFollower(deployment.Client, u.AccessToken, roomId)).ToList();
+        // One user pinned to the worker that dies, so at least one client certainly has to move.
+        followers.Add(new TimelineFollower(deployment.ClientOf(deployment.Sync1), users[1].AccessToken, roomId));
+        foreach (var follower in followers)
+            await follower.StartAsync();
+        try
+        {
+            var sent = new List<string>();
+            for (var i = 0; i < 30; i++)
+                sent.Add(await SendAsync(users[0], roomId, $"before {i}"));
+            await deployment.Sync1.KillAsync();
+            for (var i = 0; i < 30; i++)
+                sent.Add(await SendAsync(users[0], roomId, $"after {i}"));
+            var survivors = followers.Take(followers.Count - 1).ToArray();
+            foreach (var follower in survivors)
+                await follower.WaitForAsync(sent, () => deployment.Output);
+            AssertSameSequence(sent, survivors);
+
+            // The restarted worker takes its clients back, from their tokens.
+            await deployment.Sync1.StartAsync();
+            sent.Add(await SendAsync(users[0], roomId, "after the restart"));
+            foreach (var follower in followers)
+                await follower.WaitForAsync(sent, () => deployment.Output);
+            AssertSameSequence(sent, survivors);
+        }
+        finally
+        {
+            await deployment.Sync1.StartAsync().ContinueWith(_ => { });
+            await Task.WhenAll(followers.Select(f => f.DisposeAsync().AsTask()));
+        }
+    }
+
+    [Fact]
+    public async Task Matrix_js_sdk_chat_through_the_balancer_survives_the_main_process_killed_halfway()
+    {
+        var output = await NodeScenario.RunAsync("chat-scenario.mjs", [deployment.Balancer.BaseUrl], TimeSpan.FromMinutes(4), async (line, stdin) =>
+        {
+            if (line != "RESTART")
+                return;
+            await deployment.Main.KillAsync();
+            await deployment.Main.StartAsync();
+            await stdin.WriteLineAsync("RESTARTED");
+            await stdin.FlushAsync();
+        });
+        Assert.Contains("RESTART", output);
+    }
+
+    [Fact]
+    public async Task Rust_crypto_clients_across_the_deployment_and_another_server_decrypt_everything()
+    {
+        await using var database = await TestDatabase.CreateAsync("sqlite");
+        await using var other = new HomeserverProcess(database.Yaml, FederationFixture.FederationYaml, addressAsServerName: true);
+        await other.StartAsync();
+        await NodeScenario.RunAsync("e2ee-scenario.mjs", [deployment.Balancer.BaseUrl, other.BaseUrl], TimeSpan.FromMinutes(4));
+    }
+
+    [Fact]
+    public async Task With_Redis_away_workers_still_deliver_and_honour_a_logout_and_pick_up_again_when_it_is_back()
+    {
+        var (roomId, users) = await RoomWithAsync(3);
+        await using var onSync1 = new TimelineFollower(deployment.ClientOf(deployment.Sync1), users[1].AccessToken, roomId);
+        await using var onSync2 = new TimelineFollower(deployment.ClientOf(deployment.Sync2), users[2].AccessToken, roomId);
+        await onSync1.StartAsync();
+        await onSync2.StartAsync();
+        var leaving = await deployment.Client.LoginAsync(users[2].UserId, users[2].Password);
+        var leavingToken = leaving.Str("access_token");
+        Assert.Equal(200, (await deployment.ClientOf(deployment.Sync1).GetAsync("/_matrix/client/v3/account/whoami", leavingToken)).Status);
+
+        await deployment.Redis.StopAsync();
+        var sent = new List<string>();
+        try
+        {
+            for (var i = 0; i < 10; i++)
+                sent.Add(await SendAsync(users[0], roomId, $"without redis {i}"));
+            await onSync1.WaitForAsync(sent, () => deployment.Output);
+            await onSync2.WaitForAsync(sent, () => deployment.Output);
+            Assert.Equal(200, (await deployment.Client.PostAsync("/_matrix/client/v3/logout", new { }, leavingToken)).Status);
+            await Eventually.HoldsAsync(async () =>
+                (await deployment.ClientOf(deployment.Sync1).GetAsync("/_matrix/client/v3/account/whoami", leavingToken)).Status == 401,
+                "the worker refuses a token logged out while Redis was away");
+        }
+        finally
+        {
+            await deployment.Redis.RestartAsync();
+        }
+        for (var i = 0; i < 10; i++)
+            sent.Add(await SendAsync(users[0], roomId, $"with redis again {i}"));
+        await onSync1.WaitForAsync(sent, () => deployment.Output);
+        await onSync2.WaitForAsync(sent, () => deployment.Output);
+        AssertSameSequence(sent, onSync1, onSync2);
+    }
+
+    [Fact]
+    public async Task Workers_follow_the_main_process_logouts_typing_and_presence()
+    {
+        var (roomId, users) = await RoomWithAsync(2);
+        var worker = deployment.ClientOf(deployment.Sync2);
+        var typed = await deployment.Client.PutAsync($"/_matrix/client/v3/rooms/{Uri.EscapeDataString(roomId)}/typing/{Uri.EscapeDataString(users[0].UserId)}",
+            new { typing = true, timeout = 60000 }, users[0].AccessToken);
+        Assert.Equal(200, typed.Status);
+        await Eventually.HoldsAsync(async () =>
+        {
+            var sync = await worker.GetAsync("/_matrix/client/v3/sync?timeout=0", users[1].AccessToken);
+            var ephemeral = sync.Body!["rooms"]?["join"]?[roomId]?["ephemeral"]?["events"]?.AsArray() ?? [];
+            return ephemeral.Any(e => (string?)e!["type"] == "m.typing" && e["content"]!["user_ids"]!.AsArray().Any(u => (string?)u == users[0].UserId));
+        }, "the worker's sync shows who types");
+
+        // The worker passes its syncs' activity to the main process, which writes presence.
+        await worker.GetAsync("/_matrix/client/v3/sync?timeout=0&set_presence=unavailable", users[1].AccessToken);
+        await Eventually.HoldsAsync(async () =>
+            (await deployment.Client.GetAsync($"/_matrix/client/v3/presence/{Uri.EscapeDataString(users[1].UserId)}/status", users[0].AccessToken))
+                .Body?["presence"]?.GetValue<string>() == "unavailable", "presence set by a worker's sync");
+
+        Assert.Equal(200, (await worker.GetAsync("/_matrix/client/v3/account/whoami", users[1].AccessToken)).Status);
+        Assert.Equal(200, (await deployment.Client.PostAsync("/_matrix/client/v3/logout", new { }, users[1].AccessToken)).Status);
+        await Eventually.HoldsAsync(async () => (await worker.GetAsync("/_matrix/client/v3/account/whoami", users[1].AccessToken)).Status == 401,
+            "the worker refuses the logged-out token");
+    }
+
+    [Fact]
+    public async Task A_request_routed_to_a_sync_worker_by_mistake_is_refused_as_unrecognized()
+    {
+        var user = await deployment.Client.RegisterAsync();
+        var misrouted = await deployment.ClientOf(deployment.Sync1).PostAsync("/_matrix/client/v3/createRoom", new { }, user.AccessToken);
+        Assert.Equal(404, misrouted.Status);
+        Assert.Equal("M_UNRECOGNIZED", misrouted.Errcode);
+        Assert.Equal(200, (await deployment.ClientOf(deployment.Sync1).GetAsync("/_matrix/client/v3/sync?timeout=0", user.AccessToken)).Status);
+    }
+}
