@@ -451,6 +451,28 @@ public sealed class FederationTests(TwoServersSqlitePostgres fixture) : IClassFi
             .Any(e => e!["sender"]!.GetValue<string>() == bob.UserId && e["content"]?["status_msg"]?.GetValue<string>() == "travelling") == true);
     }
 
+    [Fact]
+    public async Task Users_who_only_polled_the_event_stream_see_each_others_presence_after_a_federated_join()
+    {
+        // SyTest's SYN-115: each user polls GET /events once (which marks them online), never sets presence, and
+        // syncs with set_presence=offline; after the join both see both users' presence.
+        var alice = await A.RegisterAsync();
+        var bob = await B.RegisterAsync();
+        Assert.Equal(200, (await A.GetAsync("/_matrix/client/v3/events?timeout=0", alice.AccessToken)).Status);
+        Assert.Equal(200, (await B.GetAsync("/_matrix/client/v3/events?timeout=0", bob.AccessToken)).Status);
+        var roomId = await RoomTests.CreateRoomAsync(A, alice, new { preset = "private_chat", invite = new[] { bob.UserId } });
+        Assert.Equal(200, (await B.PostAsync($"/_matrix/client/v3/rooms/{RoomTests.R(roomId)}/join", new { }, bob.AccessToken)).Status);
+
+        foreach (var (c, user) in new[] { (A, alice), (B, bob) })
+            await WaitUntilAsync(async () =>
+            {
+                var sync = await c.GetAsync("/_matrix/client/v3/sync?timeout=0&set_presence=offline", user.AccessToken);
+                var online = sync.Body?["presence"]?["events"]?.AsArray()
+                    .Where(e => e!["content"]?["presence"]?.GetValue<string>() == "online").Select(e => e!["sender"]!.GetValue<string>()).ToHashSet() ?? [];
+                return online.SetEquals([alice.UserId, bob.UserId]);
+            }, $"{user.UserId} seeing both users online in an initial sync");
+    }
+
     private static async Task WaitForMembershipAsync(MatrixClient c, LoggedInUser viewer, string roomId, string userId, string membership)
     {
         var deadline = DateTime.UtcNow.AddSeconds(30);

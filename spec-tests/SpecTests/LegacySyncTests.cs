@@ -44,6 +44,27 @@ public abstract class LegacySyncTests(ServerFixture fixture)
     }
 
     [Fact]
+    public async Task Polling_the_event_stream_marks_the_user_online_keeping_their_status_message()
+    {
+        var alice = await C.RegisterAsync();
+        var bob = await C.RegisterAsync();
+        var roomId = await RoomTests.CreateRoomAsync(C, alice, new { preset = "public_chat" });
+        Assert.Equal(200, (await C.PostAsync($"{V3}/join/{RoomTests.R(roomId)}", new { }, bob.AccessToken)).Status);
+        Assert.Equal("offline", (await C.GetAsync($"{V3}/presence/{alice.UserId}/status", bob.AccessToken)).Str("presence"));
+
+        Assert.Equal(200, (await C.GetAsync($"{V3}/events?timeout=0", alice.AccessToken)).Status);
+        var polled = await C.GetAsync($"{V3}/presence/{alice.UserId}/status", bob.AccessToken);
+        Assert.Equal("online", polled.Str("presence"));
+        Assert.True(polled.Body!["currently_active"]!.GetValue<bool>());
+
+        Assert.Equal(200, (await C.PutAsync($"{V3}/presence/{alice.UserId}/status", new { presence = "unavailable", status_msg = "away" }, alice.AccessToken)).Status);
+        Assert.Equal(200, (await C.GetAsync($"{V3}/events?timeout=0", alice.AccessToken)).Status);
+        var again = await C.GetAsync($"{V3}/presence/{alice.UserId}/status", bob.AccessToken);
+        Assert.Equal("online", again.Str("presence"));
+        Assert.Equal("away", again.Str("status_msg"));
+    }
+
+    [Fact]
     public async Task Room_and_global_initial_sync_show_members_state_and_messages_only_to_those_allowed()
     {
         var alice = await C.RegisterAsync();

@@ -33,10 +33,16 @@ public sealed class LegacySyncEndpoints(
     private async Task EventStreamAsync(HttpContext context)
     {
         var requester = await authenticator.AuthenticateAsync(context);
-        var from = context.Query("from") is { Length: > 0 } token ? SyncToken.Parse(token, "from") : await sync.CurrentPositionsAsync(context.RequestAborted);
+        var fromText = context.Query("from");
+        var parsedFrom = fromText is { Length: > 0 } ? SyncToken.Parse(fromText, "from") : (SyncToken?)null;
         var timeout = context.Query("timeout") is { Length: > 0 } t
             ? long.TryParse(t, out var ms) && ms >= 0 ? (int)Math.Min(ms, SyncService.MaxTimeoutMs) : throw MatrixException.InvalidParam("Invalid timeout.")
             : DefaultEventStreamTimeoutMs;
+        // Polling the stream is activity, as a sync without set_presence is (Synapse marks the poller online too; SyTest's
+        // presence tests rely on it): the user reads as online, keeping their status message. Before "now" is taken, so a
+        // first poll does not bring the poller's own change back.
+        await presence.SetAsync(requester.UserId.Value, "online", null, keepStatusMsg: true, context.RequestAborted);
+        var from = parsedFrom ?? await sync.CurrentPositionsAsync(context.RequestAborted);
         var filter = SyncFilter.Default with { Timeline = EventFilter.All with { Limit = SyncFilter.MaxTimelineLimit }, IncludeLeave = true };
         var response = await sync.SyncAsync(requester, from, filter, fullState: false, useStateAfter: false, timeout, context.RequestAborted);
         var chunk = new JsonArray();
