@@ -143,6 +143,44 @@ public sealed class ScaleOutTests(ScaleOutDeployment deployment) : IClassFixture
     }
 
     [Fact]
+    public async Task The_federation_sender_sends_the_deployment_s_events_and_one_killed_mid_load_loses_none()
+    {
+        await using var database = await TestDatabase.CreateAsync("sqlite");
+        await using var other = new HomeserverProcess(database.Yaml, FederationFixture.FederationYaml, addressAsServerName: true);
+        await other.StartAsync();
+        var otherClient = new MatrixClient(other.BaseUrl, other.ServerName);
+        var (roomId, users) = await RoomWithAsync(1);
+        var remote = await otherClient.RegisterAsync();
+        var joined = await otherClient.PostAsync($"/_matrix/client/v3/join/{Uri.EscapeDataString(roomId)}?server_name={deployment.ServerName}", new { },
+            remote.AccessToken);
+        Assert.True(joined.Status == 200, joined.ToString());
+        await using var follower = new TimelineFollower(otherClient, remote.AccessToken, roomId);
+        await follower.StartAsync();
+
+        var sent = new List<string>();
+        for (var i = 0; i < 20; i++)
+            sent.Add(await SendAsync(users[0], roomId, $"before {i}"));
+        await follower.WaitForAsync(sent, () => deployment.Output);
+        await deployment.FederationSender.KillAsync();
+        var queued = new List<string>();
+        try
+        {
+            for (var i = 0; i < 20; i++)
+                queued.Add(await SendAsync(users[0], roomId, $"while the sender is down {i}"));
+            // Only the federation sender sends: the main process queues (what arrives late proves nothing; this can only fail).
+            await Task.Delay(TimeSpan.FromSeconds(2));
+            Assert.DoesNotContain(follower.Received, queued.Contains);
+        }
+        finally
+        {
+            await deployment.FederationSender.StartAsync();
+        }
+        sent.AddRange(queued);
+        await follower.WaitForAsync(sent, () => deployment.Output);
+        AssertSameSequence(sent, follower);
+    }
+
+    [Fact]
     public async Task With_Redis_away_workers_still_deliver_and_honour_a_logout_and_pick_up_again_when_it_is_back()
     {
         var (roomId, users) = await RoomWithAsync(3);

@@ -143,7 +143,7 @@ public sealed class HomeserverProcess : IAsyncDisposable
                 throw new InvalidOperationException($"homeserver exited with {_process.ExitCode}:\n{Output}");
             try
             {
-                if ((await http.GetAsync($"{BaseUrl}/_matrix/client/versions")).StatusCode == HttpStatusCode.OK)
+                if ((await http.GetAsync($"{BaseUrl}/health")).StatusCode == HttpStatusCode.OK)
                     return;
             }
             catch (HttpRequestException) { }

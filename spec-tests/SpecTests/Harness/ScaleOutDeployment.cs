@@ -2,8 +2,8 @@ namespace Matrix.SpecTests.Harness;
 
 /// <summary>
 /// A deployment of several processes as README "Scaling out" describes it: one PostgreSQL database, a private Redis,
-/// a main process and two sync workers, and HAProxy with the repository's reference config in front (its address is
-/// the server name, so other servers federate through it too).
+/// a main process, two sync workers and a federation sender, and HAProxy with the repository's reference config in
+/// front (its address is the server name, so other servers federate through it too).
 /// </summary>
 public sealed class ScaleOutDeployment : IAsyncLifetime
 {
@@ -12,6 +12,7 @@ public sealed class ScaleOutDeployment : IAsyncLifetime
     public HomeserverProcess Main { get; private set; } = null!;
     public HomeserverProcess Sync1 { get; private set; } = null!;
     public HomeserverProcess Sync2 { get; private set; } = null!;
+    public HomeserverProcess FederationSender { get; private set; } = null!;
     public TestLoadBalancer Balancer { get; private set; } = null!;
     private readonly List<IAsyncDisposable> _started = [];
     public string ServerName { get; private set; } = "";
@@ -40,18 +41,23 @@ public sealed class ScaleOutDeployment : IAsyncLifetime
             listenerYaml: "    resources: [client]\n    x_forwarded: true\n", serverName: ServerName);
         Sync2 = new HomeserverProcess(_database.Yaml, WorkerYaml("sync2", "sync") + "\n" + sharedKey,
             listenerYaml: "    resources: [client]\n    x_forwarded: true\n", serverName: ServerName);
+        // The federation sender listens only for its health and metrics.
+        FederationSender = new HomeserverProcess(_database.Yaml, FederationFixture.FederationYaml + "\n" + WorkerYaml("sender1", "federation_sender")
+            + "\n" + sharedKey, listenerYaml: "    resources: [metrics]\n", serverName: ServerName);
         _started.Add(Sync1);
         _started.Add(Sync2);
-        await Task.WhenAll(Sync1.StartAsync(), Sync2.StartAsync());
+        _started.Add(FederationSender);
+        await Task.WhenAll(Sync1.StartAsync(), Sync2.StartAsync(), FederationSender.StartAsync());
         Balancer = await TestLoadBalancer.StartAsync(balancerPort, Main.Port, Sync1.Port, Sync2.Port);
         _started.Add(Balancer);
     }
 
     private string WorkerYaml(string name, string role) =>
-        $"worker:\n  instance_name: {name}\n  role: {role}\n  redis: \"{Redis.Configuration}\"\n";
+        $"worker:\n  instance_name: {name}\n  role: {role}\n  redis: \"{Redis.Configuration}\"\n  federation_sender_instances: [sender1]\n";
 
     /// <summary>What every process printed, for a failure's message.</summary>
-    public string Output => $"--- main\n{Main.Output}\n--- sync1\n{Sync1.Output}\n--- sync2\n{Sync2.Output}";
+    public string Output =>
+        $"--- main\n{Main.Output}\n--- sync1\n{Sync1.Output}\n--- sync2\n{Sync2.Output}\n--- federation sender\n{FederationSender.Output}";
 
     /// <summary>Stops what started, last first.</summary>
     public async Task DisposeAsync()

@@ -335,8 +335,14 @@ public static class ConfigLoader
         var worker = config.Worker;
         if (string.IsNullOrWhiteSpace(worker.InstanceName))
             throw new ConfigException("config key 'worker.instance_name' must not be empty");
-        if (worker.Role is not (WorkerConfig.MainRole or WorkerConfig.SyncRole))
-            throw new ConfigException($"config key 'worker.role' must be 'main' or 'sync', not '{worker.Role}'");
+        if (worker.Role is not (WorkerConfig.MainRole or WorkerConfig.SyncRole or WorkerConfig.FederationSenderRole))
+            throw new ConfigException($"config key 'worker.role' must be 'main', 'sync' or 'federation_sender', not '{worker.Role}'");
+        if (worker.FederationSenderInstances.Count != worker.FederationSenderInstances.Distinct().Count())
+            throw new ConfigException("config key 'worker.federation_sender_instances' names an instance twice");
+        if (worker.Role == WorkerConfig.FederationSenderRole && !worker.FederationSenderInstances.Contains(worker.InstanceName))
+            throw new ConfigException("config key 'worker.federation_sender_instances' must name this federation sender's instance_name");
+        if (worker.FederationSenderInstances.Count > 0 && !worker.Replicates)
+            throw new ConfigException("config key 'worker.redis' is required with 'worker.federation_sender_instances'");
         if (string.IsNullOrWhiteSpace(worker.RedisChannelPrefix))
             throw new ConfigException("config key 'worker.redis_channel_prefix' must not be empty");
         if (worker.Replicates)
@@ -358,7 +364,7 @@ public static class ConfigLoader
         if (!worker.Replicates)
             throw new ConfigException("config key 'worker.redis' is required when 'worker.role' is not main");
         if (config.Listeners.Any(l => l.Resources.Contains("federation")))
-            throw new ConfigException("config key 'listeners': a sync worker serves no federation resource (the main process does)");
+            throw new ConfigException("config key 'listeners': a worker serves no federation resource (the main process does)");
     }
 
     private static void ValidateLdap(LdapConfig ldap)

@@ -174,7 +174,7 @@ public sealed class VoipConfig
 
 public sealed class WorkerConfig
 {
-    public const string MainRole = "main", SyncRole = "sync";
+    public const string MainRole = "main", SyncRole = "sync", FederationSenderRole = "federation_sender";
 
     public string InstanceName { get; set; } = "main";
     /// <summary><c>main</c>: every endpoint and all background work (the one writer); <c>sync</c>: a client reader.</summary>
@@ -182,6 +182,8 @@ public sealed class WorkerConfig
     /// <summary>A StackExchange.Redis configuration string; empty: no other process to tell.</summary>
     public string? Redis { get; set; }
     public string RedisChannelPrefix { get; set; } = "matrix-homeserver";
+    /// <summary>The processes that send federation traffic, each for its share of the destinations; empty: the main process.</summary>
+    public List<string> FederationSenderInstances { get; set; } = [];
 
     public bool IsMain => Role == MainRole;
     public bool Replicates => !string.IsNullOrWhiteSpace(Redis);

@@ -294,9 +294,13 @@ public static class ServerHost
         services.AddSingleton<Replication.ReplicationInbox>();
         services.AddSingleton<Replication.ReplicationPositionStore>();
         if (!config.Worker.IsMain)
-            // Senders, resyncs and clean-ups write: the main process runs them.
+        {
+            // Senders, resyncs and clean-ups write: the main process runs them, and a federation sender its sending.
             foreach (var background in services.Where(d => d.ServiceType == typeof(IHostedService)).ToList())
                 services.Remove(background);
+            if (config.Worker.Role == WorkerConfig.FederationSenderRole)
+                services.AddHostedService(provider => provider.GetRequiredService<ServerServer.FederationSender>());
+        }
         if (config.Worker.Replicates)
         {
             if (config.Worker.IsMain)

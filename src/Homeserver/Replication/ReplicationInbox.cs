@@ -9,12 +9,13 @@ namespace Matrix.Homeserver.Replication;
 
 /// <summary>
 /// What a process does with the other processes' messages. A worker follows the main process: its stream positions,
-/// wake-ups, room snapshots, typing and caches. The main process writes the presence activity workers pass on. Every
-/// process drops the cached values another one's write changed.
+/// wake-ups, room snapshots, typing and caches. The main process writes the presence activity workers pass on. A
+/// federation sender sends what was queued for its destinations. Every process drops the cached values another one's
+/// write changed.
 /// </summary>
 public sealed class ReplicationInbox(HomeserverConfig config, StreamPositions streams, SyncNotifier notifier, EventSpine spine, EventCache events,
     Receipts.TypingService typing, AccessTokenCache tokens, E2ee.DeviceKeyStore deviceKeys, IgnoredUsers ignoredUsers,
-    Presence.PresenceService presence)
+    Presence.PresenceService presence, ServerServer.FederationSender federationSender)
 {
     public async Task HandleAsync(ReplicationMessage message)
     {
@@ -28,6 +29,9 @@ public sealed class ReplicationInbox(HomeserverConfig config, StreamPositions st
                 break;
             case ReplicationMessage.Invalidation { Cache: ReplicationMessage.Invalidation.IgnoredUsers, UserId: { } user }:
                 ignoredUsers.ApplyInvalidation(user);
+                break;
+            case ReplicationMessage.FederationWake wake:
+                federationSender.OnWake(wake.Destination, wake.BackUp);
                 break;
             case ReplicationMessage.PresenceActivity activity when config.Worker.IsMain:
                 await presence.SetAsync(activity.UserId, activity.State, null, keepStatusMsg: true, CancellationToken.None);

@@ -4,8 +4,8 @@ namespace Matrix.Homeserver.Replication;
 
 /// <summary>
 /// What the processes of one deployment tell each other over Redis. From the main process to its workers: stream
-/// positions with the users to wake, room changes, typing; from a worker to the main process: presence activity; from
-/// any process to the others: cache invalidations. Encoded as small JSON objects whose <c>k</c> names the kind and
+/// positions with the users to wake, room changes, typing, federation destinations to send to; from a worker to the
+/// main process: presence activity; from any process to the others: cache invalidations. Encoded as small JSON objects whose <c>k</c> names the kind and
 /// <c>o</c> the sending process.
 /// </summary>
 public abstract record ReplicationMessage
@@ -41,6 +41,7 @@ public abstract record ReplicationMessage
                 Invalidation.Name => new Invalidation((string)json["c"]!, (string?)json["u"], (string?)json["d"]),
                 MainStarted.Name => new MainStarted(),
                 PresenceActivity.Name => new PresenceActivity((string)json["u"]!, (string)json["s"]!),
+                FederationWake.Name => new FederationWake((string)json["d"]!, (bool?)json["up"] ?? false),
                 _ => null,
             };
             return message is null ? null : message with { Origin = (string?)json["o"] ?? "" };
@@ -133,6 +134,20 @@ public abstract record ReplicationMessage
         public const string Name = "main_started";
         public override string Kind => Name;
         protected override void Write(JsonObject json) { }
+    }
+
+    /// <summary>Something is queued for a destination (or it was heard from: <paramref name="BackUp"/>): its federation sender sends.</summary>
+    public sealed record FederationWake(string Destination, bool BackUp) : ReplicationMessage
+    {
+        public const string Name = "federation";
+        public override string Kind => Name;
+
+        protected override void Write(JsonObject json)
+        {
+            json["d"] = Destination;
+            if (BackUp)
+                json["up"] = true;
+        }
     }
 
     /// <summary>A worker's sync marked its user active (the main process writes presence).</summary>

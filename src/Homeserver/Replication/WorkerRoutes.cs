@@ -6,17 +6,18 @@ namespace Matrix.Homeserver.Replication;
 
 /// <summary>
 /// The requests a worker answers: a sync worker serves <c>/sync</c> and the reads beside it (the load balancer sends it
-/// these, README "Scaling out"); anything else reaching it was routed wrongly and gets 404 <c>M_UNRECOGNIZED</c>
-/// saying so, as a Synapse worker does.
+/// these, README "Scaling out"), a federation sender only its health and metrics; anything else reaching a worker was
+/// routed wrongly and gets 404 <c>M_UNRECOGNIZED</c> saying so, as a Synapse worker does.
 /// </summary>
 public static partial class WorkerRoutes
 {
     [GeneratedRegex(@"^/_matrix/client/(?:v3|r0)/(?:sync|events|account/whoami|rooms/[^/]+/messages)$|^/_matrix/client/versions$")]
     private static partial Regex SyncReads();
 
-    public static bool SyncWorkerServes(string method, PathString path) =>
+    public static bool Serves(string role, string method, PathString path) =>
         path == "/health" || Observability.MetricsEndpoints.Paths.Any(metrics => path == metrics)
-        || ((HttpMethods.IsGet(method) || HttpMethods.IsHead(method) || HttpMethods.IsOptions(method)) && SyncReads().IsMatch(path.Value ?? ""));
+        || (role == WorkerConfig.SyncRole && (HttpMethods.IsGet(method) || HttpMethods.IsHead(method) || HttpMethods.IsOptions(method))
+            && SyncReads().IsMatch(path.Value ?? ""));
 
     public static void UseWorkerRoutes(this WebApplication app, HomeserverConfig config)
     {
@@ -24,7 +25,7 @@ public static partial class WorkerRoutes
             return;
         app.Use(async (context, next) =>
         {
-            if (!SyncWorkerServes(context.Request.Method, context.Request.Path))
+            if (!Serves(config.Worker.Role, context.Request.Method, context.Request.Path))
                 throw new MatrixException(404, "M_UNRECOGNIZED",
                     $"This is a {config.Worker.Role} worker ({config.Worker.InstanceName}); this request belongs to the main process.");
             await next();

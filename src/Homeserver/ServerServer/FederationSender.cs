@@ -16,9 +16,11 @@ namespace Matrix.Homeserver.ServerServer;
 /// database, in the event's own transaction, so a restart loses nothing; one worker per destination sends
 /// transactions of at most 50 PDUs and 100 EDUs in order, backing off exponentially (capped) while a destination is
 /// down (<see cref="RetryingQueues"/>). Memory per dead destination is a few fields; the queue stays in the database.
+/// In a deployment with federation senders (<c>worker.federation_sender_instances</c>) the main process only queues,
+/// and each destination's sender, chosen by a hash of its name, is woken over Redis.
 /// </summary>
 public sealed class FederationSender(Database db, FederationClient client, StreamPositions streams, HomeserverConfig config,
-    TimeProvider clock, ILogger<FederationSender> logger) : IEventListener, IHostedService
+    TimeProvider clock, Replication.ReplicationBus replication, ILogger<FederationSender> logger) : IEventListener, IHostedService
 {
     public const int MaxPdusPerTransaction = 50;
     public const int MaxEdusPerTransaction = 100;
@@ -80,7 +82,30 @@ public sealed class FederationSender(Database db, FederationClient client, Strea
     }
 
     /// <summary>A request from a destination shows it is back (or an admin resets its connection): retry it now.</summary>
-    public void DestinationIsUp(string server) => Queues.ResetBackoff(server);
+    public void DestinationIsUp(string server)
+    {
+        if (SendsTo(server))
+            Queues.ResetBackoff(server);
+        else
+            replication.Publish(new Replication.ReplicationMessage.FederationWake(server, BackUp: true));
+    }
+
+    /// <summary>Another process queued for the destination (or heard from it): sends if it is this process's to send.</summary>
+    public void OnWake(string server, bool backUp)
+    {
+        if (!SendsTo(server))
+            return;
+        if (backUp)
+            Queues.ResetBackoff(server);
+        else
+            Queues.Wake(server);
+    }
+
+    /// <summary>Whether this process sends to the destination: its federation sender, or the main process when there is none.</summary>
+    private bool SendsTo(string server) => config.Worker.FederationSenderInstances is { Count: > 0 } senders
+        ? senders[(int)(System.IO.Hashing.XxHash32.HashToUInt32(System.Text.Encoding.UTF8.GetBytes(server)) % (uint)senders.Count)]
+            == config.Worker.InstanceName
+        : config.Worker.IsMain;
 
     /// <summary>How sending to a destination fares, or null when nothing was sent to it since start-up.</summary>
     public QueueHealth? HealthOf(string server) => Queues.HealthOf(server);
@@ -92,8 +117,13 @@ public sealed class FederationSender(Database db, FederationClient client, Strea
     private static string? TargetServer(Pdu pdu) =>
         pdu.Type == "m.room.member" && pdu.Membership != "invite" && UserId.TryParse(pdu.StateKey, out var target) ? target.Server.Value : null;
 
-    /// <summary>The servers of the room's joined members: only they may receive its events.</summary>
-    private void Wake(string server) => Queues.Wake(server);
+    private void Wake(string server)
+    {
+        if (SendsTo(server))
+            Queues.Wake(server);
+        else
+            replication.Publish(new Replication.ReplicationMessage.FederationWake(server, BackUp: false));
+    }
 
     /// <summary>Sends the oldest queued PDUs and EDUs of one destination as one transaction.</summary>
     private async Task<QueuePass> PassAsync(string server, CancellationToken ct)
@@ -147,8 +177,8 @@ public sealed class FederationSender(Database db, FederationClient client, Strea
         if (!config.Federation.Enabled)
             return;
         var pending = await db.ReadAsync(s => s.QueryAsync<string>("SELECT DISTINCT destination FROM federation_outbox"), ct);
-        foreach (var server in pending)
-            Wake(server);
+        foreach (var server in pending.Where(SendsTo))
+            Queues.Wake(server);
     }
 
     public Task StopAsync(CancellationToken ct)
