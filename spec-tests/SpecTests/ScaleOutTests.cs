@@ -181,6 +181,50 @@ public sealed class ScaleOutTests(ScaleOutDeployment deployment) : IClassFixture
     }
 
     [Fact]
+    public async Task The_pusher_delivers_the_deployment_s_notifications_and_one_killed_mid_load_loses_none()
+    {
+        var notified = new System.Collections.Concurrent.ConcurrentQueue<string>();
+        await using var gateway = new LoopbackListener(async context =>
+        {
+            var body = System.Text.Json.Nodes.JsonNode.Parse(await new StreamReader(context.Request.InputStream).ReadToEndAsync())!;
+            if ((string?)body["notification"]?["event_id"] is { Length: > 0 } eventId)
+                notified.Enqueue(eventId);
+            context.Response.ContentType = "application/json";
+            await context.Response.OutputStream.WriteAsync("""{"rejected":[]}"""u8.ToArray());
+            context.Response.Close();
+        }, address: "127.0.0.2");
+        var (roomId, users) = await RoomWithAsync(2);
+        var pusher = await deployment.Client.PostAsync("/_matrix/client/v3/pushers/set", new
+        {
+            kind = "http", app_id = "com.example.app", pushkey = "scale-out", app_display_name = "Example", device_display_name = "Phone",
+            lang = "en", data = new { url = $"{gateway.BaseUrl}/_matrix/push/v1/notify" },
+        }, users[1].AccessToken);
+        Assert.Equal(200, pusher.Status);
+
+        var sent = new List<string>();
+        for (var i = 0; i < 10; i++)
+            sent.Add(await SendAsync(users[0], roomId, $"before {i}"));
+        await Eventually.HoldsAsync(() => Task.FromResult(sent.All(notified.Contains)), () => deployment.Output);
+        await deployment.Pusher.KillAsync();
+        var queued = new List<string>();
+        try
+        {
+            for (var i = 0; i < 10; i++)
+                queued.Add(await SendAsync(users[0], roomId, $"while the pusher is down {i}"));
+            // Only the pusher delivers: the main process leaves it to it (this can only fail, never pass by a slow machine).
+            await Task.Delay(TimeSpan.FromSeconds(2));
+            Assert.DoesNotContain(notified, queued.Contains);
+        }
+        finally
+        {
+            await deployment.Pusher.StartAsync();
+        }
+        sent.AddRange(queued);
+        await Eventually.HoldsAsync(() => Task.FromResult(sent.All(notified.Contains)), () => deployment.Output);
+        Assert.Equal(sent, notified.Distinct().ToList());
+    }
+
+    [Fact]
     public async Task With_Redis_away_workers_still_deliver_and_honour_a_logout_and_pick_up_again_when_it_is_back()
     {
         var (roomId, users) = await RoomWithAsync(3);

@@ -72,6 +72,8 @@ public sealed class ConfigLoaderTests
     [InlineData("database:\n  engine: postgres\n  connection_string: Host=db\nworker:\n  role: sync\n  redis: \"127.0.0.1:6379\"\n", "listeners")]
     [InlineData("worker:\n  redis: \"127.0.0.1:6379,bogus=1\"\n", "worker.redis")]
     [InlineData("worker:\n  federation_sender_instances: [fs1]\n", "worker.redis")]
+    [InlineData("worker:\n  pusher_instances: [p1]\n", "worker.redis")]
+    [InlineData("database:\n  engine: postgres\n  connection_string: Host=db\nlisteners:\n  - resources: [metrics]\nworker:\n  instance_name: p2\n  role: pusher\n  redis: \"127.0.0.1:6379\"\n  pusher_instances: [p1]\n", "worker.pusher_instances")]
     [InlineData("worker:\n  redis: \"127.0.0.1:6379\"\n  federation_sender_instances: [fs1, fs1]\n", "worker.federation_sender_instances")]
     [InlineData("database:\n  engine: postgres\n  connection_string: Host=db\nlisteners:\n  - resources: [metrics]\nworker:\n  instance_name: fs2\n  role: federation_sender\n  redis: \"127.0.0.1:6379\"\n  federation_sender_instances: [fs1]\n", "worker.federation_sender_instances")]
     [InlineData("caches:\n  device_key_counts: -1\n", "caches.device_key_counts")]

@@ -2,7 +2,7 @@ namespace Matrix.SpecTests.Harness;
 
 /// <summary>
 /// A deployment of several processes as README "Scaling out" describes it: one PostgreSQL database, a private Redis,
-/// a main process, two sync workers and a federation sender, and HAProxy with the repository's reference config in
+/// a main process, two sync workers, a federation sender and a pusher, and HAProxy with the repository's reference config in
 /// front (its address is the server name, so other servers federate through it too).
 /// </summary>
 public sealed class ScaleOutDeployment : IAsyncLifetime
@@ -13,6 +13,7 @@ public sealed class ScaleOutDeployment : IAsyncLifetime
     public HomeserverProcess Sync1 { get; private set; } = null!;
     public HomeserverProcess Sync2 { get; private set; } = null!;
     public HomeserverProcess FederationSender { get; private set; } = null!;
+    public HomeserverProcess Pusher { get; private set; } = null!;
     public TestLoadBalancer Balancer { get; private set; } = null!;
     private readonly List<IAsyncDisposable> _started = [];
     public string ServerName { get; private set; } = "";
@@ -41,23 +42,26 @@ public sealed class ScaleOutDeployment : IAsyncLifetime
             listenerYaml: "    resources: [client]\n    x_forwarded: true\n", serverName: ServerName);
         Sync2 = new HomeserverProcess(_database.Yaml, WorkerYaml("sync2", "sync") + "\n" + sharedKey,
             listenerYaml: "    resources: [client]\n    x_forwarded: true\n", serverName: ServerName);
-        // The federation sender listens only for its health and metrics.
+        // The federation sender and the pusher listen only for their health and metrics.
         FederationSender = new HomeserverProcess(_database.Yaml, FederationFixture.FederationYaml + "\n" + WorkerYaml("sender1", "federation_sender")
             + "\n" + sharedKey, listenerYaml: "    resources: [metrics]\n", serverName: ServerName);
-        _started.Add(Sync1);
-        _started.Add(Sync2);
-        _started.Add(FederationSender);
-        await Task.WhenAll(Sync1.StartAsync(), Sync2.StartAsync(), FederationSender.StartAsync());
+        Pusher = new HomeserverProcess(_database.Yaml, WorkerYaml("pusher1", "pusher") + "\n" + sharedKey,
+            listenerYaml: "    resources: [metrics]\n", serverName: ServerName);
+        _started.AddRange([Sync1, Sync2, FederationSender, Pusher]);
+        await Task.WhenAll(Sync1.StartAsync(), Sync2.StartAsync(), FederationSender.StartAsync(), Pusher.StartAsync());
         Balancer = await TestLoadBalancer.StartAsync(balancerPort, Main.Port, Sync1.Port, Sync2.Port);
         _started.Add(Balancer);
     }
 
+    /// <summary>The worker section, and (on every process) push gateways allowed on 127.0.0.2, where the tests play one.</summary>
     private string WorkerYaml(string name, string role) =>
-        $"worker:\n  instance_name: {name}\n  role: {role}\n  redis: \"{Redis.Configuration}\"\n  federation_sender_instances: [sender1]\n";
+        $"worker:\n  instance_name: {name}\n  role: {role}\n  redis: \"{Redis.Configuration}\"\n  federation_sender_instances: [sender1]\n"
+        + "  pusher_instances: [pusher1]\n\noutbound_http:\n  ip_range_allowlist: [\"127.0.0.2/32\"]\n";
 
     /// <summary>What every process printed, for a failure's message.</summary>
     public string Output =>
-        $"--- main\n{Main.Output}\n--- sync1\n{Sync1.Output}\n--- sync2\n{Sync2.Output}\n--- federation sender\n{FederationSender.Output}";
+        $"--- main\n{Main.Output}\n--- sync1\n{Sync1.Output}\n--- sync2\n{Sync2.Output}\n--- federation sender\n{FederationSender.Output}"
+        + $"\n--- pusher\n{Pusher.Output}";
 
     /// <summary>Stops what started, last first.</summary>
     public async Task DisposeAsync()

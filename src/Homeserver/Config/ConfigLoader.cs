@@ -335,14 +335,21 @@ public static class ConfigLoader
         var worker = config.Worker;
         if (string.IsNullOrWhiteSpace(worker.InstanceName))
             throw new ConfigException("config key 'worker.instance_name' must not be empty");
-        if (worker.Role is not (WorkerConfig.MainRole or WorkerConfig.SyncRole or WorkerConfig.FederationSenderRole))
-            throw new ConfigException($"config key 'worker.role' must be 'main', 'sync' or 'federation_sender', not '{worker.Role}'");
-        if (worker.FederationSenderInstances.Count != worker.FederationSenderInstances.Distinct().Count())
-            throw new ConfigException("config key 'worker.federation_sender_instances' names an instance twice");
-        if (worker.Role == WorkerConfig.FederationSenderRole && !worker.FederationSenderInstances.Contains(worker.InstanceName))
-            throw new ConfigException("config key 'worker.federation_sender_instances' must name this federation sender's instance_name");
-        if (worker.FederationSenderInstances.Count > 0 && !worker.Replicates)
-            throw new ConfigException("config key 'worker.redis' is required with 'worker.federation_sender_instances'");
+        if (worker.Role is not (WorkerConfig.MainRole or WorkerConfig.SyncRole or WorkerConfig.FederationSenderRole or WorkerConfig.PusherRole))
+            throw new ConfigException($"config key 'worker.role' must be 'main', 'sync', 'federation_sender' or 'pusher', not '{worker.Role}'");
+        foreach (var (instances, key, role) in new[]
+        {
+            (worker.FederationSenderInstances, "federation_sender_instances", WorkerConfig.FederationSenderRole),
+            (worker.PusherInstances, "pusher_instances", WorkerConfig.PusherRole),
+        })
+        {
+            if (instances.Count != instances.Distinct().Count())
+                throw new ConfigException($"config key 'worker.{key}' names an instance twice");
+            if (worker.Role == role && !instances.Contains(worker.InstanceName))
+                throw new ConfigException($"config key 'worker.{key}' must name this {role}'s instance_name");
+            if (instances.Count > 0 && !worker.Replicates)
+                throw new ConfigException($"config key 'worker.redis' is required with 'worker.{key}'");
+        }
         if (string.IsNullOrWhiteSpace(worker.RedisChannelPrefix))
             throw new ConfigException("config key 'worker.redis_channel_prefix' must not be empty");
         if (worker.Replicates)

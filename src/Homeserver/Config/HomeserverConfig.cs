@@ -174,7 +174,7 @@ public sealed class VoipConfig
 
 public sealed class WorkerConfig
 {
-    public const string MainRole = "main", SyncRole = "sync", FederationSenderRole = "federation_sender";
+    public const string MainRole = "main", SyncRole = "sync", FederationSenderRole = "federation_sender", PusherRole = "pusher";
 
     public string InstanceName { get; set; } = "main";
     /// <summary><c>main</c>: every endpoint and all background work (the one writer); <c>sync</c>: a client reader.</summary>
@@ -184,6 +184,12 @@ public sealed class WorkerConfig
     public string RedisChannelPrefix { get; set; } = "matrix-homeserver";
     /// <summary>The processes that send federation traffic, each for its share of the destinations; empty: the main process.</summary>
     public List<string> FederationSenderInstances { get; set; } = [];
+    /// <summary>The processes that deliver push notifications, each for its share of the users; empty: the main process.</summary>
+    public List<string> PusherInstances { get; set; } = [];
+
+    /// <summary>Which of <paramref name="instances"/> handles <paramref name="key"/> (a destination, a user): by a hash of it.</summary>
+    public static string ShareOf(IReadOnlyList<string> instances, string key) =>
+        instances[(int)(System.IO.Hashing.XxHash32.HashToUInt32(System.Text.Encoding.UTF8.GetBytes(key)) % (uint)instances.Count)];
 
     public bool IsMain => Role == MainRole;
     public bool Replicates => !string.IsNullOrWhiteSpace(Redis);

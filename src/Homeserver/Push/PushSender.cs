@@ -15,11 +15,14 @@ namespace Matrix.Homeserver.Push;
 /// and notifications older than a day are dropped rather than delivered late. After a read receipt, a user's gateways
 /// get the new badge count in a notification of its own when it differs from the last one sent (as from Synapse).
 /// An event wakes only the pushers of its room's local members; every pusher is looked at in a full pass at start,
-/// when pushers change, and once a minute (a safety net for notifications written without an event here).
+/// when pushers change, and once a minute (a safety net for notifications written without an event here). In a
+/// deployment with pushers (<c>worker.pusher_instances</c>) the main process delivers nothing: it tells each user's
+/// pusher, chosen by a hash of the user ID, over Redis.
 /// </summary>
 public sealed class PushSender(
     Database db, PusherStore pushers, PushActionStore actions, RoomStore rooms, RemoteInviteStore remoteInvites, GuardedHttp guarded,
-    TimeProvider clock, ILogger<PushSender> logger) : BackgroundService, IEventListener
+    TimeProvider clock, Config.HomeserverConfig config, Replication.ReplicationBus replication, ILogger<PushSender> logger)
+    : BackgroundService, IEventListener
 {
     private static readonly TimeSpan Tick = TimeSpan.FromSeconds(5);
     private static readonly TimeSpan FullPassInterval = TimeSpan.FromMinutes(1);
@@ -42,9 +45,23 @@ public sealed class PushSender(
 
     private enum Outcome { Sent, Skipped, Rejected, Failed }
 
+    /// <summary>Whether this process delivers notifications: it is a pusher, or the main process when there is none.</summary>
+    public bool Pushes => config.Worker.PusherInstances is { Count: > 0 } instances
+        ? instances.Contains(config.Worker.InstanceName)
+        : config.Worker.IsMain;
+
+    private bool PushesFor(string userId) => config.Worker.PusherInstances is { Count: > 0 } instances
+        ? Config.WorkerConfig.ShareOf(instances, userId) == config.Worker.InstanceName
+        : config.Worker.IsMain;
+
     /// <summary>Every pusher is looked at soon: pushers were added or changed.</summary>
     public void Wake()
     {
+        if (!Pushes)
+        {
+            replication.Publish(new Replication.ReplicationMessage.PushWake(All: true));
+            return;
+        }
         _fullPassDue = true;
         Signal();
     }
@@ -52,14 +69,26 @@ public sealed class PushSender(
     /// <summary>The users' pushers are looked at soon: they may have new notifications.</summary>
     public void WakeFor(IEnumerable<string> userIds)
     {
+        if (!Pushes)
+        {
+            replication.Publish(new Replication.ReplicationMessage.PushWake(Users: userIds.ToList()));
+            return;
+        }
         var any = false;
-        foreach (var userId in userIds)
+        foreach (var userId in userIds.Where(PushesFor))
         {
             _notified[userId] = true;
             any = true;
         }
         if (any)
             Signal();
+    }
+
+    /// <summary>Those an event in a room may notify: its members with pushers (fewer to look through than a big room's members), and an invitee.</summary>
+    public void WakeForRoom(IReadOnlySet<string> members, string? invitee)
+    {
+        var withPushers = _usersWithPushers;
+        WakeFor(withPushers.Where(members.Contains).Append(invitee).OfType<string>().Where(withPushers.Contains));
     }
 
     private void Signal()
@@ -70,24 +99,32 @@ public sealed class PushSender(
 
     public void OnReadReceipt(string userId)
     {
+        if (!Pushes)
+        {
+            replication.Publish(new Replication.ReplicationMessage.PushWake(Badge: userId));
+            return;
+        }
+        if (!PushesFor(userId))
+            return;
         _badgeChecks[userId] = true;
         Signal();
     }
 
     public Task OnPersistingAsync(DbSession session, Pdu pdu, long streamOrdering, RoomSnapshot roomAfter, RoomSnapshot? roomBefore) => Task.CompletedTask;
 
-    // Those the event may notify: the room's members with pushers (fewer to look through than a big room's members), and
-    // an invitee.
     public void OnPersisted(Pdu pdu, RoomSnapshot roomAfter)
     {
-        var withPushers = _usersWithPushers;
-        var members = roomAfter.JoinedMembers;
-        WakeFor(withPushers.Where(members.Contains).Append(pdu.Membership == "invite" ? pdu.StateKey : null).OfType<string>()
-            .Where(withPushers.Contains));
+        var invitee = pdu.Membership == "invite" ? pdu.StateKey : null;
+        if (Pushes)
+            WakeForRoom(roomAfter.JoinedMembers, invitee);
+        else
+            replication.Publish(new Replication.ReplicationMessage.PushWake(RoomId: roomAfter.RoomId, Users: invitee is null ? [] : [invitee]));
     }
 
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
+        if (!Pushes)
+            return;
         while (!stoppingToken.IsCancellationRequested)
         {
             try
@@ -117,7 +154,7 @@ public sealed class PushSender(
         {
             _fullPassDue = false;
             _lastFullPass = now;
-            candidates = await db.ReadAsync(s => pushers.AllAsync(s), ct);
+            candidates = (await db.ReadAsync(s => pushers.AllAsync(s), ct)).Where(p => PushesFor(p.UserId)).ToList();
             _usersWithPushers = candidates.Select(p => p.UserId).ToHashSet(StringComparer.Ordinal);
         }
         else

@@ -10,12 +10,12 @@ namespace Matrix.Homeserver.Replication;
 /// <summary>
 /// What a process does with the other processes' messages. A worker follows the main process: its stream positions,
 /// wake-ups, room snapshots, typing and caches. The main process writes the presence activity workers pass on. A
-/// federation sender sends what was queued for its destinations. Every process drops the cached values another one's
+/// federation sender sends what was queued for its destinations, a pusher delivers its users' notifications. Every process drops the cached values another one's
 /// write changed.
 /// </summary>
 public sealed class ReplicationInbox(HomeserverConfig config, StreamPositions streams, SyncNotifier notifier, EventSpine spine, EventCache events,
     Receipts.TypingService typing, AccessTokenCache tokens, E2ee.DeviceKeyStore deviceKeys, IgnoredUsers ignoredUsers,
-    Presence.PresenceService presence, ServerServer.FederationSender federationSender)
+    Presence.PresenceService presence, ServerServer.FederationSender federationSender, Push.PushSender pushSender)
 {
     public async Task HandleAsync(ReplicationMessage message)
     {
@@ -32,6 +32,9 @@ public sealed class ReplicationInbox(HomeserverConfig config, StreamPositions st
                 break;
             case ReplicationMessage.FederationWake wake:
                 federationSender.OnWake(wake.Destination, wake.BackUp);
+                break;
+            case ReplicationMessage.PushWake push when pushSender.Pushes:
+                await WakePushersAsync(push);
                 break;
             case ReplicationMessage.PresenceActivity activity when config.Worker.IsMain:
                 await presence.SetAsync(activity.UserId, activity.State, null, keepStatusMsg: true, CancellationToken.None);
@@ -64,6 +67,19 @@ public sealed class ReplicationInbox(HomeserverConfig config, StreamPositions st
                 typing.ForgetAll();
                 break;
         }
+    }
+
+    private async Task WakePushersAsync(ReplicationMessage.PushWake push)
+    {
+        if (push.All)
+            pushSender.Wake();
+        if (push.Badge is { } user)
+            pushSender.OnReadReceipt(user);
+        var users = push.Users ?? [];
+        if (push.RoomId is not null && await spine.GetRoomAsync(push.RoomId, CancellationToken.None) is { } room)
+            pushSender.WakeForRoom(room.JoinedMembers, users.FirstOrDefault());
+        else if (users.Count > 0)
+            pushSender.WakeFor(users);
     }
 
     /// <summary>A worker that may have missed messages: nothing it holds from the main process's writes is trusted.</summary>

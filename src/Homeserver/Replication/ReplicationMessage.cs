@@ -4,7 +4,7 @@ namespace Matrix.Homeserver.Replication;
 
 /// <summary>
 /// What the processes of one deployment tell each other over Redis. From the main process to its workers: stream
-/// positions with the users to wake, room changes, typing, federation destinations to send to; from a worker to the
+/// positions with the users to wake, room changes, typing, federation destinations to send to, pushers to look at; from a worker to the
 /// main process: presence activity; from any process to the others: cache invalidations. Encoded as small JSON objects whose <c>k</c> names the kind and
 /// <c>o</c> the sending process.
 /// </summary>
@@ -42,6 +42,7 @@ public abstract record ReplicationMessage
                 MainStarted.Name => new MainStarted(),
                 PresenceActivity.Name => new PresenceActivity((string)json["u"]!, (string)json["s"]!),
                 FederationWake.Name => new FederationWake((string)json["d"]!, (bool?)json["up"] ?? false),
+                PushWake.Name => new PushWake((bool?)json["a"] ?? false, (string?)json["r"], Strings(json["u"]), (string?)json["b"]),
                 _ => null,
             };
             return message is null ? null : message with { Origin = (string?)json["o"] ?? "" };
@@ -147,6 +148,28 @@ public abstract record ReplicationMessage
             json["d"] = Destination;
             if (BackUp)
                 json["up"] = true;
+        }
+    }
+
+    /// <summary>
+    /// Pushers to look at: every one (<paramref name="All"/>: pushers changed), those of a room's members (a new event in
+    /// it) and of <paramref name="Users"/>, or a user's badge after a read receipt.
+    /// </summary>
+    public sealed record PushWake(bool All = false, string? RoomId = null, IReadOnlyList<string>? Users = null, string? Badge = null) : ReplicationMessage
+    {
+        public const string Name = "push";
+        public override string Kind => Name;
+
+        protected override void Write(JsonObject json)
+        {
+            if (All)
+                json["a"] = true;
+            if (RoomId is not null)
+                json["r"] = RoomId;
+            if (Users is { Count: > 0 })
+                json["u"] = Array(Users);
+            if (Badge is not null)
+                json["b"] = Badge;
         }
     }
 

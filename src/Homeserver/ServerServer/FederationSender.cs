@@ -103,8 +103,7 @@ public sealed class FederationSender(Database db, FederationClient client, Strea
 
     /// <summary>Whether this process sends to the destination: its federation sender, or the main process when there is none.</summary>
     private bool SendsTo(string server) => config.Worker.FederationSenderInstances is { Count: > 0 } senders
-        ? senders[(int)(System.IO.Hashing.XxHash32.HashToUInt32(System.Text.Encoding.UTF8.GetBytes(server)) % (uint)senders.Count)]
-            == config.Worker.InstanceName
+        ? WorkerConfig.ShareOf(senders, server) == config.Worker.InstanceName
         : config.Worker.IsMain;
 
     /// <summary>How sending to a destination fares, or null when nothing was sent to it since start-up.</summary>
