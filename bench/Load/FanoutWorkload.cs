@@ -28,7 +28,8 @@ public sealed record FanoutResult(
     FanoutShape Shape, int Sent, double MessagesPerSecond, double SendP50, double SendP99,
     int Delivered, int Expected, double DeliveryP50, double DeliveryP95, double DeliveryP99,
     double? ServerCpuMicrosecondsPerMessage, long? ServerPeakRssBytes, double? ServerAllocatedKbPerMessage, double? ServerGcPauseMs, int LimitedTimelines,
-    double DriverCpuPercent, double DriverGcPauseMs, double DriverMaxSchedulingDelayMs)
+    double DriverCpuPercent, double DriverGcPauseMs, double DriverMaxSchedulingDelayMs,
+    IReadOnlyDictionary<string, double> CpuMicrosecondsPerMessageByProcess)
 {
     public JsonObject ToJson() => new()
     {
@@ -40,6 +41,7 @@ public sealed record FanoutResult(
         ["server_allocated_kb_per_msg"] = ServerAllocatedKbPerMessage, ["server_gc_pause_ms"] = ServerGcPauseMs,
         ["driver_cpu_percent"] = DriverCpuPercent, ["driver_gc_pause_ms"] = DriverGcPauseMs,
         ["driver_max_scheduling_delay_ms"] = DriverMaxSchedulingDelayMs,
+        ["cpu_us_per_msg_by_process"] = new JsonObject(CpuMicrosecondsPerMessageByProcess.Select(p => KeyValuePair.Create(p.Key, (JsonNode?)p.Value))),
     };
 
     // A percentile of nothing (no message arrived) is NaN, which JSON cannot carry.
@@ -95,6 +97,7 @@ public sealed class FanoutWorkload(LoadClient http, ServerProbe? server)
         var gcPauseBefore = GC.GetTotalPauseDuration();
         var driverCpuBefore = Process.GetCurrentProcess().TotalProcessorTime;
         var serverCpuBefore = server?.CpuTime();
+        var byProcessBefore = server?.CpuTimeByProcess() ?? [];
         var runtimeBefore = server is null ? null : await server.RuntimeAsync();
         using var stopWatching = new CancellationTokenSource();
         var watcher = Task.Run(() => WatchAsync(stopWatching.Token));
@@ -103,6 +106,7 @@ public sealed class FanoutWorkload(LoadClient http, ServerProbe? server)
         var sendTimes = await SendAsync(shape, rooms, duration);
         var sendingTime = clock.Elapsed;
         var serverCpu = server is null || serverCpuBefore is null ? (TimeSpan?)null : server.CpuTime() - serverCpuBefore.Value;
+        var byProcessAfter = server?.CpuTimeByProcess() ?? [];
         var driverCpu = Process.GetCurrentProcess().TotalProcessorTime - driverCpuBefore;
         var runtimeAfter = server is null ? null : await server.RuntimeAsync();
 
@@ -124,7 +128,8 @@ public sealed class FanoutWorkload(LoadClient http, ServerProbe? server)
             serverCpu is { } cpu && sends.Length > 0 ? cpu.TotalMicroseconds / sends.Length : null, peakRss,
             runtimeBefore is { } r0 && runtimeAfter is { } r1 && sends.Length > 0 ? (r1.AllocatedBytes - r0.AllocatedBytes) / 1024 / sends.Length : null,
             runtimeBefore is { } p0 && runtimeAfter is { } p1 ? (p1.GcPauseSeconds - p0.GcPauseSeconds) * 1000 : null,
-            _limitedTimelines, 100 * driverCpu / sendingTime, gcPause.TotalMilliseconds, maxDelay);
+            _limitedTimelines, 100 * driverCpu / sendingTime, gcPause.TotalMilliseconds, maxDelay,
+            byProcessAfter.ToDictionary(p => p.Key, p => sends.Length > 0 ? (p.Value - byProcessBefore[p.Key]).TotalMicroseconds / sends.Length : 0));
     }
 
     public static double Percentile(double[] sorted, double p) =>

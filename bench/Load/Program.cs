@@ -18,6 +18,9 @@ using Matrix.SpecTests.Harness;
 //        [--fanout 10/1/1,100/10/20] [--fanout-seconds 10]   (users/rooms/senders per row)
 //        [--compare-url http://synapse:8008 [--compare-pids 123,456]]   (the fan-out rows for another server too, with
 //        its processes' CPU and memory when their PIDs are given)
+//        [--workers]   (the fan-out rows also against a deployment of several processes, README "Scaling out": a main
+//                       process, two sync workers, a federation sender and a pusher on PostgreSQL, Redis and HAProxy; CPU per
+//                       message of each process; needs HS_TEST_POSTGRES as the spec tests do)
 //        [--cheap-passwords]   (our server hashes passwords at a low cost, so the accounts of a big run register quickly)
 //        (--smoke: a few seconds of each, as the test suite runs it so the driver cannot rot)
 var engine = "sqlite";
@@ -32,6 +35,7 @@ FanoutShape[] fanoutShapes = [new(10, 1, 1), new(20, 10, 10), new(100, 10, 20), 
 var fanoutSeconds = 10.0;
 string? compareUrl = null;
 int[]? comparePids = null;
+var workers = false;
 string[]? only = null;
 var cheapPasswords = false;
 for (var i = 0; i < args.Length; i++)
@@ -46,6 +50,7 @@ for (var i = 0; i < args.Length; i++)
         case "--fanout-seconds": fanoutSeconds = double.Parse(args[++i], System.Globalization.CultureInfo.InvariantCulture); break;
         case "--compare-url": compareUrl = args[++i].TrimEnd('/'); break;
         case "--cheap-passwords": cheapPasswords = true; break;
+        case "--workers": workers = true; break;
         case "--compare-pids": comparePids = args[++i].Split(',').Select(int.Parse).ToArray(); break;
         case "--smoke":
             (clients, cellSeconds, registrations, latencyMessages, syncRoomCounts, slidingConnections) = (20, 0.3, 10, 20, [5, 10], 5);
@@ -59,6 +64,7 @@ var results = new JsonObject();
 Console.WriteLine($"machine: {Environment.ProcessorCount} cores, {RuntimeInformation.OSDescription}, {RuntimeInformation.FrameworkDescription}");
 TestDatabase? database = null;
 HomeserverProcess? server = null;
+ScaleOutDeployment? deployment = null;
 if (url is null)
 {
     database = await TestDatabase.CreateAsync(engine);
@@ -190,6 +196,14 @@ try
         var targets = new List<(string Name, LoadClient Client, ServerProbe? Probe, List<Account> Accounts)> { ("ours", http, ourServer, accounts.ToList()) };
         if (compareUrl is not null)
             targets.Add(("other", new LoadClient(compareUrl), comparePids is null ? null : new ServerProbe(comparePids), []));
+        if (workers)
+        {
+            deployment = new ScaleOutDeployment();
+            await deployment.InitializeAsync();
+            var processes = deployment.ProcessIds();
+            Console.WriteLine($"workers: {string.Join(", ", processes.Keys)} on {deployment.Balancer.BaseUrl}");
+            targets.Add(("workers", new LoadClient(deployment.Balancer.BaseUrl), new ServerProbe(processes.Values.ToList(), named: processes), []));
+        }
         foreach (var (name, client, probe, known) in targets)
         {
             var users = await UsersAsync(client, known, fanoutShapes.Max(s => s.Users), "f");
@@ -201,6 +215,9 @@ try
                     + $"{$"{result.DeliveryP50:F0} / {result.DeliveryP95:F0} / {result.DeliveryP99:F0}",24} {$"{100.0 * result.Delivered / Math.Max(1, result.Expected):F1}%" + (result.LimitedTimelines > 0 ? $" ({result.LimitedTimelines} gaps)" : ""),10} "
                     + $"{(result.ServerCpuMicrosecondsPerMessage is { } cpu ? $"{cpu:F0}" : "-"),10} {(result.ServerAllocatedKbPerMessage is { } kb ? $"{kb:F0}" : "-"),7} "
                     + $"{(result.ServerGcPauseMs is { } gc ? $"{gc:F0}" : "-"),6} {(result.ServerPeakRssBytes is { } rss ? $"{rss >> 20} MB" : "-"),9}  {DriverLine(result)}");
+                if (result.CpuMicrosecondsPerMessageByProcess.Count > 0)
+                    Console.WriteLine($"{"",8} CPU µs/msg by process: "
+                        + string.Join(", ", result.CpuMicrosecondsPerMessageByProcess.Select(p => $"{p.Key} {p.Value:F0}")));
                 var json = result.ToJson();
                 json["server"] = name;
                 fanout.Add(json);
@@ -337,6 +354,8 @@ try
 }
 finally
 {
+    if (deployment is not null)
+        await deployment.DisposeAsync();
     if (server is not null)
         await server.DisposeAsync();
     if (database is not null)

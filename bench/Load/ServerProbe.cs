@@ -8,8 +8,15 @@ namespace Matrix.Bench.Load;
 /// processes) for their CPU time and resident memory, summed; for ours also its allocations and collection pauses
 /// (from its metrics listener).
 /// </summary>
-public sealed class ServerProbe(IReadOnlyList<int> processIds, HomeserverProcess? ours = null)
+public sealed class ServerProbe(IReadOnlyList<int> processIds, HomeserverProcess? ours = null, IReadOnlyDictionary<string, int>? named = null)
 {
+    /// <summary>Each named process's CPU time so far (a deployment of several: what each role costs), empty when unnamed.</summary>
+    public Dictionary<string, TimeSpan> CpuTimeByProcess() => (named ?? new Dictionary<string, int>()).ToDictionary(p => p.Key, p =>
+    {
+        using var process = Process.GetProcessById(p.Value);
+        return process.TotalProcessorTime;
+    });
+
     /// <summary>Bytes the managed heap has allocated and seconds collections paused the server so far; null for another server.</summary>
     public async Task<(double AllocatedBytes, double GcPauseSeconds)?> RuntimeAsync()
     {

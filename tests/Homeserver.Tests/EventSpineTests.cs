@@ -27,7 +27,8 @@ public abstract class EventSpineTests(DatabaseFixture fixture)
         var db = fixture.Database;
         var streams = new StreamPositions();
         var cache = new EventCache(db, _rooms, new HomeserverConfig());
-        return new EventSpine(db, _rooms, streams, new StateGroupStore(streams), cache, new RoomLocks(), new SyncNotifier(new Observability.ServerMetrics(), streams, SingleProcess.Bus),
+        return new EventSpine(db, _rooms, streams, new StateGroupStore(streams), cache, new RoomLocks(), new SyncNotifier(new Observability.ServerMetrics(),
+                new Replication.PositionAnnouncer(streams, new RecentEventIndex(new HomeserverConfig()), SingleProcess.Bus)),
             new HomeserverConfig { ServerName = "local.test" }, Ed25519KeyPair.Generate("local"), TimeProvider.System, [], SingleProcess.Bus);
     }
 

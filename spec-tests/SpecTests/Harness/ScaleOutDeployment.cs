@@ -58,6 +58,13 @@ public sealed class ScaleOutDeployment : IAsyncLifetime
         $"worker:\n  instance_name: {name}\n  role: {role}\n  redis: \"{Redis.Configuration}\"\n  federation_sender_instances: [sender1]\n"
         + "  pusher_instances: [pusher1]\n\noutbound_http:\n  ip_range_allowlist: [\"127.0.0.2/32\"]\n";
 
+    /// <summary>The operating-system process of each part, by name (benchmarks watch their CPU).</summary>
+    public Dictionary<string, int> ProcessIds() => new()
+    {
+        ["main"] = Main.ProcessId, ["sync1"] = Sync1.ProcessId, ["sync2"] = Sync2.ProcessId, ["federation_sender"] = FederationSender.ProcessId,
+        ["pusher"] = Pusher.ProcessId, ["haproxy"] = Balancer.ProcessId, ["redis"] = Redis.ProcessId,
+    };
+
     /// <summary>What every process printed, for a failure's message.</summary>
     public string Output =>
         $"--- main\n{Main.Output}\n--- sync1\n{Sync1.Output}\n--- sync2\n{Sync2.Output}\n--- federation sender\n{FederationSender.Output}"

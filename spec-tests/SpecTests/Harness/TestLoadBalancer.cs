@@ -11,6 +11,7 @@ public sealed class TestLoadBalancer : IAsyncDisposable
     private readonly Process _haproxy;
 
     public int Port { get; }
+    public int ProcessId => _haproxy.Id;
     public string BaseUrl => $"http://127.0.0.1:{Port}";
 
     private TestLoadBalancer(Process haproxy, int port)

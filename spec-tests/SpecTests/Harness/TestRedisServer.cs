@@ -11,6 +11,7 @@ public sealed class TestRedisServer : IAsyncDisposable
     private Process? _redis;
 
     public int Port { get; } = FreePorts.Next();
+    public int ProcessId => _redis!.Id;
     /// <summary>The server's address as the homeserver's <c>worker.redis</c> takes it.</summary>
     public string Configuration => $"127.0.0.1:{Port}";
 

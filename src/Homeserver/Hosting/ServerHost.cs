@@ -291,6 +291,7 @@ public static class ServerHost
     private static void AddReplication(IServiceCollection services, HomeserverConfig config)
     {
         services.AddSingleton<Replication.ReplicationBus>();
+        services.AddSingleton<Replication.PositionAnnouncer>();
         services.AddSingleton<Replication.ReplicationInbox>();
         services.AddSingleton<Replication.ReplicationPositionStore>();
         if (!config.Worker.IsMain)

@@ -84,6 +84,9 @@ public sealed class PushSender(
             Signal();
     }
 
+    /// <summary>Whether any user this process pushes for had pushers at the last full pass (one follows every pusher change).</summary>
+    public bool AnyoneHasPushers => _usersWithPushers.Count > 0;
+
     /// <summary>Those an event in a room may notify: its members with pushers (fewer to look through than a big room's members), and an invitee.</summary>
     public void WakeForRoom(IReadOnlySet<string> members, string? invitee)
     {

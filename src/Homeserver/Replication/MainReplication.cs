@@ -7,7 +7,7 @@ namespace Matrix.Homeserver.Replication;
 /// second records where its streams stand and tells the workers when that moved without a wake-up.
 /// </summary>
 public sealed class MainReplication(ReplicationBus bus, ReplicationInbox inbox, Database db, StreamPositions streams,
-    ReplicationPositionStore positions, ILogger<MainReplication> logger) : BackgroundService
+    ReplicationPositionStore positions, PositionAnnouncer announcer, ILogger<MainReplication> logger) : BackgroundService
 {
     private static readonly TimeSpan Interval = TimeSpan.FromSeconds(1);
     private Dictionary<string, long> _recorded = [];
@@ -47,7 +47,7 @@ public sealed class MainReplication(ReplicationBus bus, ReplicationInbox inbox, 
         if (now.Count == _recorded.Count && now.All(p => _recorded.GetValueOrDefault(p.Key) == p.Value))
             return;
         await positions.RecordAsync(now, ct);
-        bus.Publish(new ReplicationMessage.Positions(now, []));
+        announcer.Announce([]);
         _recorded = now;
     }
 }

@@ -14,6 +14,7 @@ namespace Matrix.Homeserver.Replication;
 /// write changed.
 /// </summary>
 public sealed class ReplicationInbox(HomeserverConfig config, StreamPositions streams, SyncNotifier notifier, EventSpine spine, EventCache events,
+    RecentEventIndex recentEvents,
     Receipts.TypingService typing, AccessTokenCache tokens, E2ee.DeviceKeyStore deviceKeys, IgnoredUsers ignoredUsers,
     Presence.PresenceService presence, ServerServer.FederationSender federationSender, Push.PushSender pushSender)
 {
@@ -45,6 +46,8 @@ public sealed class ReplicationInbox(HomeserverConfig config, StreamPositions st
         switch (message)
         {
             case ReplicationMessage.Positions positions:
+                if (positions.EventsFrom is { } from && positions.Visible.TryGetValue("events", out var upTo))
+                    recentEvents.Follow(from, upTo, positions.Events ?? []);
                 streams.Follow(positions.Visible);
                 if (positions.Wake.Count > 0)
                     notifier.Notify(positions.Wake);
@@ -76,7 +79,8 @@ public sealed class ReplicationInbox(HomeserverConfig config, StreamPositions st
         if (push.Badge is { } user)
             pushSender.OnReadReceipt(user);
         var users = push.Users ?? [];
-        if (push.RoomId is not null && await spine.GetRoomAsync(push.RoomId, CancellationToken.None) is { } room)
+        // A room's members are looked up only when someone here has a pusher (a start-up's full pass covers what is missed).
+        if (push.RoomId is not null && pushSender.AnyoneHasPushers && await spine.GetRoomAsync(push.RoomId, CancellationToken.None) is { } room)
             pushSender.WakeForRoom(room.JoinedMembers, users.FirstOrDefault());
         else if (users.Count > 0)
             pushSender.WakeFor(users);
@@ -85,6 +89,7 @@ public sealed class ReplicationInbox(HomeserverConfig config, StreamPositions st
     /// <summary>A worker that may have missed messages: nothing it holds from the main process's writes is trusted.</summary>
     public void ForgetEverything()
     {
+        recentEvents.ForgetFollowed();
         tokens.ApplyInvalidation();
         deviceKeys.ForgetCounts();
         ignoredUsers.ForgetAll();

@@ -33,7 +33,8 @@ public abstract record ReplicationMessage
             ReplicationMessage? message = (string?)json["k"] switch
             {
                 Positions.Name => new Positions(json["p"]!.AsObject().ToDictionary(p => p.Key, p => (long)p.Value!, StringComparer.Ordinal),
-                    Strings(json["u"])),
+                    Strings(json["u"]), (long?)json["ef"],
+                    json["ev"] is JsonArray events ? events.Select(e => ((long)e![0]!, (string)e[1]!, (int)e[2]! == 1)).ToList() : []),
                 RoomChanged.Name => new RoomChanged((string)json["r"]!),
                 RoomDropped.Name => new RoomDropped((string)json["r"]!),
                 EventsForgotten.Name => new EventsForgotten(Strings(json["e"])),
@@ -57,8 +58,13 @@ public abstract record ReplicationMessage
 
     private static JsonArray Array(IEnumerable<string> items) => new(items.Select(i => (JsonNode)JsonValue.Create(i)).ToArray());
 
-    /// <summary>Where the main process's readers stand in every stream, and the users whose syncs the change concerns.</summary>
-    public sealed record Positions(IReadOnlyDictionary<string, long> Visible, IReadOnlyCollection<string> Wake) : ReplicationMessage
+    /// <summary>
+    /// Where the main process's readers stand in every stream, the users whose syncs the change concerns, and, when it
+    /// could tell them, the events after <paramref name="EventsFrom"/> up to the events position (position, room, whether
+    /// a member event).
+    /// </summary>
+    public sealed record Positions(IReadOnlyDictionary<string, long> Visible, IReadOnlyCollection<string> Wake, long? EventsFrom = null,
+        IReadOnlyList<(long Position, string RoomId, bool IsMemberEvent)>? Events = null) : ReplicationMessage
     {
         public const string Name = "positions";
         public override string Kind => Name;
@@ -71,6 +77,11 @@ public abstract record ReplicationMessage
             json["p"] = positions;
             if (Wake.Count > 0)
                 json["u"] = Array(Wake);
+            if (EventsFrom is { } from)
+            {
+                json["ef"] = from;
+                json["ev"] = new JsonArray((Events ?? []).Select(e => (JsonNode)new JsonArray(e.Position, e.RoomId, e.IsMemberEvent ? 1 : 0)).ToArray());
+            }
         }
     }
 

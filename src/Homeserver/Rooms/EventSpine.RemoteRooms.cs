@@ -131,7 +131,7 @@ public sealed partial class EventSpine
         foreach (var pdu in all.Values)
             events.Add(pdu);
         var snapshot = new RoomSnapshot(join.RoomId, version, stateAfter, [new Extremity(join.EventId, join.Depth, group)], joined, invited);
-        SetSnapshot(snapshot);
+        SetSnapshot(snapshot, stateChanged: true);
         var concerned = snapshot.MemberUserIds.ToList();
         streams.WhenVisible("events", ordering, () => notifier.Notify(concerned));
         foreach (var listener in listeners)

@@ -92,10 +92,15 @@ public sealed partial class EventSpine(
         _snapshots.Clear();
     }
 
-    private void SetSnapshot(RoomSnapshot snapshot)
+    /// <summary>
+    /// The room's new snapshot; workers hear of it when its state or members changed (its forward extremities change with
+    /// every event, but only the writer uses them).
+    /// </summary>
+    private void SetSnapshot(RoomSnapshot snapshot, bool stateChanged)
     {
         _snapshots[snapshot.RoomId] = snapshot;
-        replication.Publish(new Replication.ReplicationMessage.RoomChanged(snapshot.RoomId));
+        if (stateChanged)
+            replication.Publish(new Replication.ReplicationMessage.RoomChanged(snapshot.RoomId));
     }
 
     /// <summary>
@@ -382,7 +387,7 @@ public sealed partial class EventSpine(
         if (!accepted)
             return new PersistedEvent(pdu, ordering);
         var snapshot = snapshotAfter with { Extremities = [.. remaining, new Extremity(pdu.EventId, pdu.Depth, stateGroup)] };
-        SetSnapshot(snapshot);
+        SetSnapshot(snapshot, stateChanged: currentChanges.Count > 0);
         // The sender of a client send (one with a transaction ID) is woken once the send is answered (AnnounceToSender):
         // clients match the copy their sync brings to the send they are waiting on, and some trip over it arriving first.
         var concerned = snapshot.MemberUserIds.Concat(room?.MemberUserIds ?? []).Distinct()

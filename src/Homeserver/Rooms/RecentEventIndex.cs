@@ -8,8 +8,9 @@ namespace Matrix.Homeserver.Rooms;
 /// from which it holds everything: the first visible position it was asked about (events after that were all written
 /// by this process), raised as the oldest entries are dropped. It also keeps the events that relations written since
 /// then point at: a relation to an event created on this server can only be written after it, so such an event
-/// written after that position, and not among them, has none. A worker writes no events: its index knows nothing and
-/// says so (its syncs ask the database).
+/// written after that position, and not among them, has none. A worker writes no events: the main process sends it the
+/// entries of each stretch of positions it announces (<see cref="Between"/>, <see cref="Follow"/>), and its index
+/// answers for windows within what it followed without a gap; it knows no relations (its syncs ask the database).
 /// </summary>
 public sealed class RecentEventIndex(Config.HomeserverConfig config)
 {
@@ -25,26 +26,74 @@ public sealed class RecentEventIndex(Config.HomeserverConfig config)
     private readonly List<Entry> _entries = [];
     private readonly Lock _lock = new();
     private long? _completeAfter;
+    // Where entries were dropped for room (the main process cannot hand out what came before).
+    private long _droppedUpTo = long.MinValue;
+    // A worker: the position up to which it holds every event the main process announced (null: none yet, or a gap).
+    private long? _followedUpTo;
     private readonly HashSet<string> _relationTargets = new(StringComparer.Ordinal);
     private long _latestRelation = long.MinValue;
     private long _relationTargetsForgottenUpTo = long.MinValue;
 
     public void Record(long position, string roomId, string type)
     {
-        var entry = new Entry(position, roomId, type == "m.room.member");
+        lock (_lock)
+            Add(new Entry(position, roomId, type == "m.room.member"));
+    }
+
+    private void Add(Entry entry)
+    {
+        // Transactions commit nearly in position order: the place is almost always at the end.
+        var index = _entries.Count;
+        while (index > 0 && _entries[index - 1].Position > entry.Position)
+            index--;
+        _entries.Insert(index, entry);
+        if (_entries.Count <= Capacity)
+            return;
+        var dropped = _entries.Count / 2;
+        _droppedUpTo = Math.Max(_droppedUpTo, _entries[dropped - 1].Position);
+        _completeAfter = Math.Max(_completeAfter ?? long.MinValue, _droppedUpTo);
+        _entries.RemoveRange(0, dropped);
+    }
+
+    /// <summary>
+    /// The main process: its events after <paramref name="from"/> up to <paramref name="to"/> (a visible position), for
+    /// its workers; null when some of them were dropped.
+    /// </summary>
+    public List<(long Position, string RoomId, bool IsMemberEvent)>? Between(long from, long to)
+    {
         lock (_lock)
         {
-            // Transactions commit nearly in position order: the place is almost always at the end.
-            var index = _entries.Count;
-            while (index > 0 && _entries[index - 1].Position > position)
-                index--;
-            _entries.Insert(index, entry);
-            if (_entries.Count <= Capacity)
-                return;
-            var dropped = _entries.Count / 2;
-            _completeAfter = Math.Max(_completeAfter ?? long.MinValue, _entries[dropped - 1].Position);
-            _entries.RemoveRange(0, dropped);
+            if (from < _droppedUpTo)
+                return null;
+            var (first, end) = (FirstAfter(from), FirstAfter(to));
+            return _entries.GetRange(first, end - first).Select(e => (e.Position, e.RoomId, e.IsMemberEvent)).ToList();
         }
+    }
+
+    /// <summary>
+    /// A worker: the main process's events after <paramref name="from"/> up to <paramref name="to"/>. Following on from
+    /// the last stretch keeps the index whole; after a gap it holds everything from <paramref name="from"/> on.
+    /// </summary>
+    public void Follow(long from, long to, IEnumerable<(long Position, string RoomId, bool IsMemberEvent)> events)
+    {
+        lock (_lock)
+        {
+            if (_followedUpTo != from)
+            {
+                _entries.Clear();
+                _completeAfter = from;
+            }
+            foreach (var (position, roomId, isMember) in events)
+                Add(new Entry(position, roomId, isMember));
+            _followedUpTo = to;
+        }
+    }
+
+    /// <summary>A worker that may have missed the main process's messages: it holds nothing whole until the next stretch.</summary>
+    public void ForgetFollowed()
+    {
+        lock (_lock)
+            _followedUpTo = null;
     }
 
     /// <summary>Notes that the relation at <paramref name="position"/> points at <paramref name="targetId"/>.</summary>
@@ -81,12 +130,13 @@ public sealed class RecentEventIndex(Config.HomeserverConfig config)
     /// </summary>
     public Window? Find(long after, long upTo)
     {
-        if (!_writesEvents)
-            return null;
         lock (_lock)
         {
-            _completeAfter ??= upTo;
-            if (after < _completeAfter)
+            if (_writesEvents)
+                _completeAfter ??= upTo;
+            else if (_followedUpTo is not { } followed || upTo > followed)
+                return null;
+            if (_completeAfter is not { } start || after < start)
                 return null;
             var (first, end) = (FirstAfter(after), FirstAfter(upTo));
             var rooms = new HashSet<string>(end - first, StringComparer.Ordinal);

@@ -8,7 +8,7 @@ namespace Matrix.Homeserver.Sync;
 /// long-poll answers at once instead of holding the shutdown up for its timeout. The main process of a deployment of
 /// several tells its workers too (with where every stream stands), so the long-polls waiting there wake alike.
 /// </summary>
-public sealed class SyncNotifier(ServerMetrics metrics, Storage.StreamPositions streams, Replication.ReplicationBus replication)
+public sealed class SyncNotifier(ServerMetrics metrics, Replication.PositionAnnouncer announcer)
 {
     private readonly Dictionary<string, List<TaskCompletionSource>> _waiters = new(StringComparer.Ordinal);
     private readonly Lock _lock = new();
@@ -73,8 +73,7 @@ public sealed class SyncNotifier(ServerMetrics metrics, Storage.StreamPositions 
                     woken.AddRange(list);
         }
         Wake(woken);
-        if (replication.Enabled && replication.IsMain)
-            replication.Publish(new Replication.ReplicationMessage.Positions(streams.VisiblePositions(), users));
+        announcer.Announce(users);
     }
 
     /// <summary>Wakes every waiting long-poll (a worker that cannot hear whom news concerns while Redis is away).</summary>
