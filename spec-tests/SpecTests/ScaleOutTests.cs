@@ -113,7 +113,8 @@ public sealed class ScaleOutTests(ScaleOutDeployment deployment) : IClassFixture
         }
         finally
         {
-            await deployment.Sync1.StartAsync().ContinueWith(_ => { });
+            if (!deployment.Sync1.IsRunning)
+                await deployment.Sync1.StartAsync();
             await Task.WhenAll(followers.Select(f => f.DisposeAsync().AsTask()));
         }
     }

@@ -115,8 +115,13 @@ public sealed class HomeserverProcess : IAsyncDisposable
             ?? throw new InvalidOperationException("build src/Homeserver first, or set HOMESERVER_DLL");
     }
 
+    public bool IsRunning => _process is { HasExited: false };
+
     public async Task StartAsync()
     {
+        // A second process would find the port taken and exit, while the first answered for it and was never stopped.
+        if (IsRunning)
+            throw new InvalidOperationException("the homeserver is running already");
         var info = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
         info.ArgumentList.Add(HomeserverDll());
         info.ArgumentList.Add("--config");
