@@ -226,6 +226,42 @@ public sealed class ScaleOutTests(ScaleOutDeployment deployment) : IClassFixture
     }
 
     [Fact]
+    public async Task The_media_worker_takes_uploads_and_downloads_through_the_balancer_and_the_main_process_serves_the_same_files()
+    {
+        var user = await deployment.Client.RegisterAsync();
+        var viaBalancer = new MediaClient(deployment.Balancer.BaseUrl);
+        var image = TestImages.Png(64, 48);
+        var uploaded = await viaBalancer.UploadAsync(image, "image/png", user.AccessToken, "picture.png");
+        Assert.True(uploaded.Status == 200, uploaded.ToString());
+        var path = MediaClient.PathOf(uploaded.Str("content_uri"));
+
+        // The upload went to the media worker, and the main process (which federation asks for media) has it too.
+        foreach (var client in new[] { viaBalancer, new MediaClient(deployment.Media.BaseUrl), new MediaClient(deployment.Main.BaseUrl) })
+        {
+            using var download = await client.GetAsync($"/_matrix/client/v1/media/download/{path}", user.AccessToken);
+            Assert.Equal(200, (int)download.StatusCode);
+            Assert.Equal(image, await download.Content.ReadAsByteArrayAsync());
+        }
+        using var thumbnail = await viaBalancer.GetAsync($"/_matrix/client/v1/media/thumbnail/{path}?width=32&height=32&method=scale", user.AccessToken);
+        Assert.Equal(200, (int)thumbnail.StatusCode);
+        Assert.Equal("image/png", thumbnail.Content.Headers.ContentType?.MediaType);
+
+        // An ID created on the media worker, uploaded into later: a download waiting on it sees the upload.
+        var created = await deployment.ClientOf(deployment.Media).PostAsync("/_matrix/media/v1/create", new { }, user.AccessToken);
+        Assert.Equal(200, created.Status);
+        var later = MediaClient.PathOf(created.Str("content_uri"));
+        var waiting = new MediaClient(deployment.Main.BaseUrl).GetAsync($"/_matrix/client/v1/media/download/{later}?timeout_ms=20000", user.AccessToken);
+        var put = await viaBalancer.UploadAsync(MediaClient.Content("later"u8.ToArray(), "text/plain"), user.AccessToken,
+            path: $"/_matrix/media/v3/upload/{later}", method: HttpMethod.Put);
+        Assert.True(put.Status == 200, put.ToString());
+        using var arrived = await waiting;
+        Assert.Equal("later", await arrived.Content.ReadAsStringAsync());
+
+        var misrouted = await deployment.ClientOf(deployment.Media).GetAsync("/_matrix/client/v3/sync?timeout=0", user.AccessToken);
+        Assert.Equal("M_UNRECOGNIZED", misrouted.Errcode);
+    }
+
+    [Fact]
     public async Task With_Redis_away_workers_still_deliver_and_honour_a_logout_and_pick_up_again_when_it_is_back()
     {
         var (roomId, users) = await RoomWithAsync(3);

@@ -2,7 +2,7 @@ namespace Matrix.SpecTests.Harness;
 
 /// <summary>
 /// A deployment of several processes as README "Scaling out" describes it: one PostgreSQL database, a private Redis,
-/// a main process, two sync workers, a federation sender and a pusher, and HAProxy with the repository's reference config in
+/// a main process, two sync workers, a media worker, a federation sender and a pusher, and HAProxy with the repository's reference config in
 /// front (its address is the server name, so other servers federate through it too).
 /// </summary>
 public sealed class ScaleOutDeployment : IAsyncLifetime
@@ -12,6 +12,7 @@ public sealed class ScaleOutDeployment : IAsyncLifetime
     public HomeserverProcess Main { get; private set; } = null!;
     public HomeserverProcess Sync1 { get; private set; } = null!;
     public HomeserverProcess Sync2 { get; private set; } = null!;
+    public HomeserverProcess Media { get; private set; } = null!;
     public HomeserverProcess FederationSender { get; private set; } = null!;
     public HomeserverProcess Pusher { get; private set; } = null!;
     public TestLoadBalancer Balancer { get; private set; } = null!;
@@ -47,9 +48,13 @@ public sealed class ScaleOutDeployment : IAsyncLifetime
             + "\n" + sharedKey, listenerYaml: "    resources: [metrics]\n", serverName: ServerName);
         Pusher = new HomeserverProcess(_database.Yaml, WorkerYaml("pusher1", "pusher") + "\n" + sharedKey,
             listenerYaml: "    resources: [metrics]\n", serverName: ServerName);
-        _started.AddRange([Sync1, Sync2, FederationSender, Pusher]);
-        await Task.WhenAll(Sync1.StartAsync(), Sync2.StartAsync(), FederationSender.StartAsync(), Pusher.StartAsync());
-        Balancer = await TestLoadBalancer.StartAsync(balancerPort, Main.Port, Sync1.Port, Sync2.Port);
+        // The media worker keeps its files where the main process does (one machine here; a shared volume or S3 elsewhere).
+        Media = new HomeserverProcess(_database.Yaml, WorkerYaml("media1", "media") + "\n" + sharedKey
+            + $"\nmedia_store_path: {Path.Combine(Main.DataDir, "media")}\n",
+            listenerYaml: "    resources: [client]\n    x_forwarded: true\n", serverName: ServerName);
+        _started.AddRange([Sync1, Sync2, Media, FederationSender, Pusher]);
+        await Task.WhenAll(Sync1.StartAsync(), Sync2.StartAsync(), Media.StartAsync(), FederationSender.StartAsync(), Pusher.StartAsync());
+        Balancer = await TestLoadBalancer.StartAsync(balancerPort, Main.Port, Sync1.Port, Sync2.Port, Media.Port);
         _started.Add(Balancer);
     }
 
@@ -61,14 +66,15 @@ public sealed class ScaleOutDeployment : IAsyncLifetime
     /// <summary>The operating-system process of each part, by name (benchmarks watch their CPU).</summary>
     public Dictionary<string, int> ProcessIds() => new()
     {
-        ["main"] = Main.ProcessId, ["sync1"] = Sync1.ProcessId, ["sync2"] = Sync2.ProcessId, ["federation_sender"] = FederationSender.ProcessId,
+        ["main"] = Main.ProcessId, ["sync1"] = Sync1.ProcessId, ["sync2"] = Sync2.ProcessId, ["media"] = Media.ProcessId,
+        ["federation_sender"] = FederationSender.ProcessId,
         ["pusher"] = Pusher.ProcessId, ["haproxy"] = Balancer.ProcessId, ["redis"] = Redis.ProcessId,
     };
 
     /// <summary>What every process printed, for a failure's message.</summary>
     public string Output =>
-        $"--- main\n{Main.Output}\n--- sync1\n{Sync1.Output}\n--- sync2\n{Sync2.Output}\n--- federation sender\n{FederationSender.Output}"
-        + $"\n--- pusher\n{Pusher.Output}";
+        $"--- main\n{Main.Output}\n--- sync1\n{Sync1.Output}\n--- sync2\n{Sync2.Output}\n--- media\n{Media.Output}"
+        + $"\n--- federation sender\n{FederationSender.Output}\n--- pusher\n{Pusher.Output}";
 
     /// <summary>Stops what started, last first.</summary>
     public async Task DisposeAsync()

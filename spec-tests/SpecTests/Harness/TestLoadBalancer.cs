@@ -4,7 +4,7 @@ namespace Matrix.SpecTests.Harness;
 
 /// <summary>
 /// HAProxy (Debian <c>haproxy</c>, installed by the test command) running the repository's reference config,
-/// contrib/haproxy/homeserver.cfg, in front of a main process and two sync workers on loopback.
+/// contrib/haproxy/homeserver.cfg, in front of a main process, two sync workers and a media worker on loopback.
 /// </summary>
 public sealed class TestLoadBalancer : IAsyncDisposable
 {
@@ -20,7 +20,7 @@ public sealed class TestLoadBalancer : IAsyncDisposable
         Port = port;
     }
 
-    public static async Task<TestLoadBalancer> StartAsync(int port, int main, int sync1, int sync2)
+    public static async Task<TestLoadBalancer> StartAsync(int port, int main, int sync1, int sync2, int media1)
     {
         var config = Path.Combine(RepositoryRoot.Find()!.FullName, "contrib", "haproxy", "homeserver.cfg");
         var info = new ProcessStartInfo("haproxy", ["-db", "-f", config]) { RedirectStandardOutput = true, RedirectStandardError = true };
@@ -28,6 +28,7 @@ public sealed class TestLoadBalancer : IAsyncDisposable
         info.Environment["MATRIX_MAIN"] = $"127.0.0.1:{main}";
         info.Environment["MATRIX_SYNC1"] = $"127.0.0.1:{sync1}";
         info.Environment["MATRIX_SYNC2"] = $"127.0.0.1:{sync2}";
+        info.Environment["MATRIX_MEDIA1"] = $"127.0.0.1:{media1}";
         var process = Process.Start(info)!;
         var output = new System.Text.StringBuilder();
         process.OutputDataReceived += (_, e) => { lock (output) output.AppendLine(e.Data); };

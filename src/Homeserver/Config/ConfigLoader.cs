@@ -335,8 +335,9 @@ public static class ConfigLoader
         var worker = config.Worker;
         if (string.IsNullOrWhiteSpace(worker.InstanceName))
             throw new ConfigException("config key 'worker.instance_name' must not be empty");
-        if (worker.Role is not (WorkerConfig.MainRole or WorkerConfig.SyncRole or WorkerConfig.FederationSenderRole or WorkerConfig.PusherRole))
-            throw new ConfigException($"config key 'worker.role' must be 'main', 'sync', 'federation_sender' or 'pusher', not '{worker.Role}'");
+        if (worker.Role is not (WorkerConfig.MainRole or WorkerConfig.SyncRole or WorkerConfig.MediaRole or WorkerConfig.FederationSenderRole
+            or WorkerConfig.PusherRole))
+            throw new ConfigException($"config key 'worker.role' must be 'main', 'sync', 'media', 'federation_sender' or 'pusher', not '{worker.Role}'");
         foreach (var (instances, key, role) in new[]
         {
             (worker.FederationSenderInstances, "federation_sender_instances", WorkerConfig.FederationSenderRole),

@@ -174,10 +174,13 @@ public sealed class VoipConfig
 
 public sealed class WorkerConfig
 {
-    public const string MainRole = "main", SyncRole = "sync", FederationSenderRole = "federation_sender", PusherRole = "pusher";
+    public const string MainRole = "main", SyncRole = "sync", MediaRole = "media", FederationSenderRole = "federation_sender", PusherRole = "pusher";
 
     public string InstanceName { get; set; } = "main";
-    /// <summary><c>main</c>: every endpoint and all background work (the one writer); <c>sync</c>: a client reader.</summary>
+    /// <summary>
+    /// <c>main</c>: every endpoint and all background work (the one writer); <c>sync</c>: a client reader; <c>media</c>:
+    /// the client media API; <c>federation_sender</c>, <c>pusher</c>: sending for their share of destinations or users.
+    /// </summary>
     public string Role { get; set; } = MainRole;
     /// <summary>A StackExchange.Redis configuration string; empty: no other process to tell.</summary>
     public string? Redis { get; set; }

@@ -6,8 +6,9 @@ namespace Matrix.Homeserver.Replication;
 
 /// <summary>
 /// The requests a worker answers: a sync worker serves <c>/sync</c> and the reads beside it (the load balancer sends it
-/// these, README "Scaling out"), a federation sender or a pusher only its health and metrics; anything else reaching a worker was
-/// routed wrongly and gets 404 <c>M_UNRECOGNIZED</c> saying so, as a Synapse worker does.
+/// these, README "Scaling out"), a media worker the client media API, a federation sender or a pusher only its health
+/// and metrics; anything else reaching a worker was routed wrongly and gets 404 <c>M_UNRECOGNIZED</c> saying so, as a
+/// Synapse worker does.
 /// </summary>
 public static partial class WorkerRoutes
 {
@@ -17,7 +18,8 @@ public static partial class WorkerRoutes
     public static bool Serves(string role, string method, PathString path) =>
         path == "/health" || Observability.MetricsEndpoints.Paths.Any(metrics => path == metrics)
         || (role == WorkerConfig.SyncRole && (HttpMethods.IsGet(method) || HttpMethods.IsHead(method) || HttpMethods.IsOptions(method))
-            && SyncReads().IsMatch(path.Value ?? ""));
+            && SyncReads().IsMatch(path.Value ?? ""))
+        || (role == WorkerConfig.MediaRole && (path.StartsWithSegments("/_matrix/media") || path.StartsWithSegments("/_matrix/client/v1/media")));
 
     public static void UseWorkerRoutes(this WebApplication app, HomeserverConfig config)
     {
