@@ -262,6 +262,49 @@ public sealed class ScaleOutTests(ScaleOutDeployment deployment) : IClassFixture
     }
 
     [Fact]
+    public async Task The_application_service_sender_sends_its_service_s_events_and_one_killed_mid_load_loses_none()
+    {
+        var client = deployment.Client;
+        var ghost = MatrixClient.UniqueName("chat_");
+        var registered = await client.PostAsync("/_matrix/client/v3/register", new { type = "m.login.application_service", username = ghost },
+            deployment.AppService.AsToken);
+        Assert.True(registered.Status == 200, registered.ToString());
+        var ghostToken = registered.Str("access_token");
+        var created = await client.PostAsync("/_matrix/client/v3/createRoom", new { }, ghostToken);
+        Assert.Equal(200, created.Status);
+        var roomId = created.Str("room_id");
+        var ghostUser = new LoggedInUser(registered.Str("user_id"), ghostToken, registered.Str("device_id"), "", ghost);
+
+        List<string> Transmitted()
+        {
+            lock (deployment.AppService.AcceptedEvents)
+                return deployment.AppService.AcceptedEvents.Where(e => (string?)e["room_id"] == roomId && (string?)e["type"] == "m.room.message")
+                    .Select(e => (string)e["event_id"]!).ToList();
+        }
+        var sent = new List<string>();
+        for (var i = 0; i < 10; i++)
+            sent.Add(await SendAsync(ghostUser, roomId, $"before {i}"));
+        await Eventually.HoldsAsync(() => Task.FromResult(sent.All(Transmitted().Contains)), () => deployment.Output);
+        await deployment.AppServiceSender.KillAsync();
+        var queued = new List<string>();
+        try
+        {
+            for (var i = 0; i < 10; i++)
+                queued.Add(await SendAsync(ghostUser, roomId, $"while the sender is down {i}"));
+            // Only the application-service sender sends (this can only fail, never pass by a slow machine).
+            await Task.Delay(TimeSpan.FromSeconds(2));
+            Assert.DoesNotContain(Transmitted(), queued.Contains);
+        }
+        finally
+        {
+            await deployment.AppServiceSender.StartAsync();
+        }
+        sent.AddRange(queued);
+        await Eventually.HoldsAsync(() => Task.FromResult(sent.All(Transmitted().Contains)), () => deployment.Output);
+        Assert.Equal(sent, Transmitted());
+    }
+
+    [Fact]
     public async Task With_Redis_away_workers_still_deliver_and_honour_a_logout_and_pick_up_again_when_it_is_back()
     {
         var (roomId, users) = await RoomWithAsync(3);

@@ -2,7 +2,8 @@ namespace Matrix.SpecTests.Harness;
 
 /// <summary>
 /// A deployment of several processes as README "Scaling out" describes it: one PostgreSQL database, a private Redis,
-/// a main process, two sync workers, a media worker, a federation sender and a pusher, and HAProxy with the repository's reference config in
+/// a main process, two sync workers, a media worker, a federation sender, a pusher and an application-service sender
+/// (for an application service the tests play), and HAProxy with the repository's reference config in
 /// front (its address is the server name, so other servers federate through it too).
 /// </summary>
 public sealed class ScaleOutDeployment : IAsyncLifetime
@@ -15,6 +16,10 @@ public sealed class ScaleOutDeployment : IAsyncLifetime
     public HomeserverProcess Media { get; private set; } = null!;
     public HomeserverProcess FederationSender { get; private set; } = null!;
     public HomeserverProcess Pusher { get; private set; } = null!;
+    public HomeserverProcess AppServiceSender { get; private set; } = null!;
+    /// <summary>An application service whose users are <c>@chat_...</c>, registered with every process.</summary>
+    public FakeAppService AppService { get; } = new();
+    private string _registrationPath = "";
     public TestLoadBalancer Balancer { get; private set; } = null!;
     private readonly List<IAsyncDisposable> _started = [];
     public string ServerName { get; private set; } = "";
@@ -31,6 +36,9 @@ public sealed class ScaleOutDeployment : IAsyncLifetime
         _started.Add(_database);
         Redis = await TestRedisServer.StartAsync();
         _started.Add(Redis);
+        _started.Add(AppService);
+        _registrationPath = Path.Combine(Directory.CreateTempSubdirectory("hs-as-").FullName, "registration.yaml");
+        await File.WriteAllTextAsync(_registrationPath, AppService.RegistrationYaml("@chat_.*", "#chat_.*"));
         var balancerPort = FreePorts.Next();
         ServerName = $"127.0.0.1:{balancerPort}";
         Main = new HomeserverProcess(_database.Yaml, FederationFixture.FederationYaml + "\n" + WorkerYaml("main", "main"),
@@ -48,33 +56,41 @@ public sealed class ScaleOutDeployment : IAsyncLifetime
             + "\n" + sharedKey, listenerYaml: "    resources: [metrics]\n", serverName: ServerName);
         Pusher = new HomeserverProcess(_database.Yaml, WorkerYaml("pusher1", "pusher") + "\n" + sharedKey,
             listenerYaml: "    resources: [metrics]\n", serverName: ServerName);
+        AppServiceSender = new HomeserverProcess(_database.Yaml, WorkerYaml("assender1", "app_service_sender") + "\n" + sharedKey,
+            listenerYaml: "    resources: [metrics]\n", serverName: ServerName);
         // The media worker keeps its files where the main process does (one machine here; a shared volume or S3 elsewhere).
         Media = new HomeserverProcess(_database.Yaml, WorkerYaml("media1", "media") + "\n" + sharedKey
             + $"\nmedia_store_path: {Path.Combine(Main.DataDir, "media")}\n",
             listenerYaml: "    resources: [client]\n    x_forwarded: true\n", serverName: ServerName);
-        _started.AddRange([Sync1, Sync2, Media, FederationSender, Pusher]);
-        await Task.WhenAll(Sync1.StartAsync(), Sync2.StartAsync(), Media.StartAsync(), FederationSender.StartAsync(), Pusher.StartAsync());
+        _started.AddRange([Sync1, Sync2, Media, FederationSender, Pusher, AppServiceSender]);
+        await Task.WhenAll(Sync1.StartAsync(), Sync2.StartAsync(), Media.StartAsync(), FederationSender.StartAsync(), Pusher.StartAsync(),
+            AppServiceSender.StartAsync());
         Balancer = await TestLoadBalancer.StartAsync(balancerPort, Main.Port, Sync1.Port, Sync2.Port, Media.Port);
         _started.Add(Balancer);
     }
 
-    /// <summary>The worker section, and (on every process) push gateways allowed on 127.0.0.2, where the tests play one.</summary>
+    /// <summary>
+    /// The worker section and, alike on every process, the application service's registration and push gateways
+    /// allowed on 127.0.0.2, where the tests play one.
+    /// </summary>
     private string WorkerYaml(string name, string role) =>
         $"worker:\n  instance_name: {name}\n  role: {role}\n  redis: \"{Redis.Configuration}\"\n  federation_sender_instances: [sender1]\n"
-        + "  pusher_instances: [pusher1]\n\noutbound_http:\n  ip_range_allowlist: [\"127.0.0.2/32\"]\n";
+        + "  pusher_instances: [pusher1]\n  app_service_sender_instances: [assender1]\n\n"
+        + $"app_service_config_files:\n  - {_registrationPath}\n\noutbound_http:\n  ip_range_allowlist: [\"127.0.0.2/32\"]\n";
 
     /// <summary>The operating-system process of each part, by name (benchmarks watch their CPU).</summary>
     public Dictionary<string, int> ProcessIds() => new()
     {
         ["main"] = Main.ProcessId, ["sync1"] = Sync1.ProcessId, ["sync2"] = Sync2.ProcessId, ["media"] = Media.ProcessId,
         ["federation_sender"] = FederationSender.ProcessId,
-        ["pusher"] = Pusher.ProcessId, ["haproxy"] = Balancer.ProcessId, ["redis"] = Redis.ProcessId,
+        ["pusher"] = Pusher.ProcessId, ["app_service_sender"] = AppServiceSender.ProcessId, ["haproxy"] = Balancer.ProcessId,
+        ["redis"] = Redis.ProcessId,
     };
 
     /// <summary>What every process printed, for a failure's message.</summary>
     public string Output =>
         $"--- main\n{Main.Output}\n--- sync1\n{Sync1.Output}\n--- sync2\n{Sync2.Output}\n--- media\n{Media.Output}"
-        + $"\n--- federation sender\n{FederationSender.Output}\n--- pusher\n{Pusher.Output}";
+        + $"\n--- federation sender\n{FederationSender.Output}\n--- pusher\n{Pusher.Output}\n--- application-service sender\n{AppServiceSender.Output}";
 
     /// <summary>Stops what started, last first.</summary>
     public async Task DisposeAsync()

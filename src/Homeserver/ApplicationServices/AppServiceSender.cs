@@ -13,11 +13,14 @@ namespace Matrix.Homeserver.ApplicationServices;
 /// Pushes to each application service the events it is interested in (spec: application-service API,
 /// "Pushing events"): queued in the event's own database transaction, so a restart or an outage of the service loses
 /// nothing, and sent in order as <c>PUT /_matrix/app/v1/transactions/{txnId}</c> with the <c>hs_token</c>; a failed
-/// transaction is retried unchanged, with exponential backoff.
+/// transaction is retried unchanged, with exponential backoff. In a deployment with application-service senders
+/// (<c>worker.app_service_sender_instances</c>) the main process only queues, and each service's sender, chosen by a hash
+/// of its ID, is woken over Redis.
 /// </summary>
 public sealed class AppServiceSender(
     AppServiceRegistry registry, Database db, AppServiceOutbox outbox, RoomStore rooms, UserStore users, E2ee.DeviceKeyStore deviceKeys,
-    AppServiceClient client, AppServiceQueries queries, TimeProvider clock, ILogger<AppServiceSender> logger) : IEventListener, IHostedService
+    AppServiceClient client, AppServiceQueries queries, TimeProvider clock, Config.HomeserverConfig config, Replication.ReplicationBus replication,
+    ILogger<AppServiceSender> logger) : IEventListener, IHostedService
 {
     public const int MaxEventsPerTransaction = 100;
     private static readonly TimeSpan FirstBackoff = TimeSpan.FromSeconds(1);
@@ -53,13 +56,31 @@ public sealed class AppServiceSender(
             services.Add(serviceId);
     }
 
-    public void Wake(string serviceId) => Queues.Wake(serviceId);
+    public void Wake(string serviceId)
+    {
+        if (SendsFor(serviceId))
+            Queues.Wake(serviceId);
+        else
+            replication.Publish(new Replication.ReplicationMessage.AppServiceWake(serviceId));
+    }
+
+    /// <summary>Another process queued for the service: sends if it is this process's to send.</summary>
+    public void OnWake(string serviceId)
+    {
+        if (SendsFor(serviceId))
+            Queues.Wake(serviceId);
+    }
+
+    /// <summary>Whether this process sends to the service: its application-service sender, or the main process when there is none.</summary>
+    private bool SendsFor(string serviceId) => config.Worker.AppServiceSenderInstances is { Count: > 0 } senders
+        ? Config.WorkerConfig.ShareOf(senders, serviceId) == config.Worker.InstanceName
+        : config.Worker.IsMain;
 
     public void OnPersisted(Pdu pdu, RoomSnapshot roomAfter)
     {
         if (_queuedFor.TryRemove(pdu.EventId, out var services))
             foreach (var id in services.Distinct())
-                Queues.Wake(id);
+                Wake(id);
     }
 
     /// <summary>
@@ -88,7 +109,7 @@ public sealed class AppServiceSender(
                 await outbox.AddAsync(s, service.Id, AppServiceOutbox.Ephemeral, json);
         }, ct);
         foreach (var service in interested)
-            Queues.Wake(service.Id);
+            Wake(service.Id);
     }
 
     /// <summary>
@@ -205,8 +226,9 @@ public sealed class AppServiceSender(
 
     public async Task StartAsync(CancellationToken ct)
     {
-        await CreateOwnUsersAsync(ct);
-        foreach (var id in await db.ReadAsync(s => outbox.PendingServicesAsync(s), ct))
+        if (config.Worker.IsMain)
+            await CreateOwnUsersAsync(ct);
+        foreach (var id in (await db.ReadAsync(s => outbox.PendingServicesAsync(s), ct)).Where(SendsFor))
             Queues.Wake(id);
     }
 

@@ -336,12 +336,14 @@ public static class ConfigLoader
         if (string.IsNullOrWhiteSpace(worker.InstanceName))
             throw new ConfigException("config key 'worker.instance_name' must not be empty");
         if (worker.Role is not (WorkerConfig.MainRole or WorkerConfig.SyncRole or WorkerConfig.MediaRole or WorkerConfig.FederationSenderRole
-            or WorkerConfig.PusherRole))
-            throw new ConfigException($"config key 'worker.role' must be 'main', 'sync', 'media', 'federation_sender' or 'pusher', not '{worker.Role}'");
+            or WorkerConfig.PusherRole or WorkerConfig.AppServiceSenderRole))
+            throw new ConfigException(
+                $"config key 'worker.role' must be 'main', 'sync', 'media', 'federation_sender', 'pusher' or 'app_service_sender', not '{worker.Role}'");
         foreach (var (instances, key, role) in new[]
         {
             (worker.FederationSenderInstances, "federation_sender_instances", WorkerConfig.FederationSenderRole),
             (worker.PusherInstances, "pusher_instances", WorkerConfig.PusherRole),
+            (worker.AppServiceSenderInstances, "app_service_sender_instances", WorkerConfig.AppServiceSenderRole),
         })
         {
             if (instances.Count != instances.Distinct().Count())

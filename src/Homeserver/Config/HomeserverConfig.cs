@@ -174,12 +174,14 @@ public sealed class VoipConfig
 
 public sealed class WorkerConfig
 {
-    public const string MainRole = "main", SyncRole = "sync", MediaRole = "media", FederationSenderRole = "federation_sender", PusherRole = "pusher";
+    public const string MainRole = "main", SyncRole = "sync", MediaRole = "media", FederationSenderRole = "federation_sender", PusherRole = "pusher",
+        AppServiceSenderRole = "app_service_sender";
 
     public string InstanceName { get; set; } = "main";
     /// <summary>
     /// <c>main</c>: every endpoint and all background work (the one writer); <c>sync</c>: a client reader; <c>media</c>:
-    /// the client media API; <c>federation_sender</c>, <c>pusher</c>: sending for their share of destinations or users.
+    /// the client media API; <c>federation_sender</c>, <c>pusher</c>, <c>app_service_sender</c>: sending for their share of
+    /// destinations, users or application services.
     /// </summary>
     public string Role { get; set; } = MainRole;
     /// <summary>A StackExchange.Redis configuration string; empty: no other process to tell.</summary>
@@ -189,6 +191,8 @@ public sealed class WorkerConfig
     public List<string> FederationSenderInstances { get; set; } = [];
     /// <summary>The processes that deliver push notifications, each for its share of the users; empty: the main process.</summary>
     public List<string> PusherInstances { get; set; } = [];
+    /// <summary>The processes that send to application services, each for its share of them; empty: the main process.</summary>
+    public List<string> AppServiceSenderInstances { get; set; } = [];
 
     /// <summary>Which of <paramref name="instances"/> handles <paramref name="key"/> (a destination, a user): by a hash of it.</summary>
     public static string ShareOf(IReadOnlyList<string> instances, string key) =>

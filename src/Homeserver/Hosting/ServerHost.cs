@@ -296,13 +296,15 @@ public static class ServerHost
         services.AddSingleton<Replication.ReplicationPositionStore>();
         if (!config.Worker.IsMain)
         {
-            // Senders, resyncs and clean-ups write: the main process runs them, federation senders and pushers their sending.
+            // Senders, resyncs and clean-ups write: the main process runs them, the senders and pushers their sending.
             foreach (var background in services.Where(d => d.ServiceType == typeof(IHostedService)).ToList())
                 services.Remove(background);
             if (config.Worker.Role == WorkerConfig.FederationSenderRole)
                 services.AddHostedService(provider => provider.GetRequiredService<ServerServer.FederationSender>());
             if (config.Worker.Role == WorkerConfig.PusherRole)
                 services.AddHostedService(provider => provider.GetRequiredService<Push.PushSender>());
+            if (config.Worker.Role == WorkerConfig.AppServiceSenderRole)
+                services.AddHostedService(provider => provider.GetRequiredService<ApplicationServices.AppServiceSender>());
         }
         if (config.Worker.Replicates)
         {

@@ -10,13 +10,15 @@ namespace Matrix.Homeserver.Replication;
 /// <summary>
 /// What a process does with the other processes' messages. A worker follows the main process: its stream positions,
 /// wake-ups, room snapshots, typing and caches. The main process writes the presence activity workers pass on. A
-/// federation sender sends what was queued for its destinations, a pusher delivers its users' notifications. Every process drops the cached values another one's
+/// federation sender sends what was queued for its destinations, an application-service sender for its services, a
+/// pusher delivers its users' notifications. Every process drops the cached values another one's
 /// write changed.
 /// </summary>
 public sealed class ReplicationInbox(HomeserverConfig config, StreamPositions streams, SyncNotifier notifier, EventSpine spine, EventCache events,
     RecentEventIndex recentEvents,
     Receipts.TypingService typing, AccessTokenCache tokens, E2ee.DeviceKeyStore deviceKeys, IgnoredUsers ignoredUsers,
-    Presence.PresenceService presence, ServerServer.FederationSender federationSender, Push.PushSender pushSender)
+    Presence.PresenceService presence, ServerServer.FederationSender federationSender, Push.PushSender pushSender,
+    ApplicationServices.AppServiceSender appServiceSender)
 {
     public async Task HandleAsync(ReplicationMessage message)
     {
@@ -33,6 +35,9 @@ public sealed class ReplicationInbox(HomeserverConfig config, StreamPositions st
                 break;
             case ReplicationMessage.FederationWake wake:
                 federationSender.OnWake(wake.Destination, wake.BackUp);
+                break;
+            case ReplicationMessage.AppServiceWake wake:
+                appServiceSender.OnWake(wake.ServiceId);
                 break;
             case ReplicationMessage.PushWake push when pushSender.Pushes:
                 await WakePushersAsync(push);

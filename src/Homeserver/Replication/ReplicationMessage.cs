@@ -4,7 +4,8 @@ namespace Matrix.Homeserver.Replication;
 
 /// <summary>
 /// What the processes of one deployment tell each other over Redis. From the main process to its workers: stream
-/// positions with the users to wake, room changes, typing, federation destinations to send to, pushers to look at; from a worker to the
+/// positions with the users to wake, room changes, typing, federation destinations, application services and pushers
+/// to send to; from a worker to the
 /// main process: presence activity; from any process to the others: cache invalidations. Encoded as small JSON objects whose <c>k</c> names the kind and
 /// <c>o</c> the sending process.
 /// </summary>
@@ -43,6 +44,7 @@ public abstract record ReplicationMessage
                 MainStarted.Name => new MainStarted(),
                 PresenceActivity.Name => new PresenceActivity((string)json["u"]!, (string)json["s"]!),
                 FederationWake.Name => new FederationWake((string)json["d"]!, (bool?)json["up"] ?? false),
+                AppServiceWake.Name => new AppServiceWake((string)json["s"]!),
                 PushWake.Name => new PushWake((bool?)json["a"] ?? false, (string?)json["r"], Strings(json["u"]), (string?)json["b"]),
                 _ => null,
             };
@@ -182,6 +184,14 @@ public abstract record ReplicationMessage
             if (Badge is not null)
                 json["b"] = Badge;
         }
+    }
+
+    /// <summary>Something is queued for an application service: its sender sends.</summary>
+    public sealed record AppServiceWake(string ServiceId) : ReplicationMessage
+    {
+        public const string Name = "appservice";
+        public override string Kind => Name;
+        protected override void Write(JsonObject json) => json["s"] = ServiceId;
     }
 
     /// <summary>A worker's sync marked its user active (the main process writes presence).</summary>

@@ -6,8 +6,8 @@ namespace Matrix.Homeserver.Replication;
 
 /// <summary>
 /// The requests a worker answers: a sync worker serves <c>/sync</c> and the reads beside it (the load balancer sends it
-/// these, README "Scaling out"), a media worker the client media API, a federation sender or a pusher only its health
-/// and metrics; anything else reaching a worker was routed wrongly and gets 404 <c>M_UNRECOGNIZED</c> saying so, as a
+/// these, README "Scaling out"), a media worker the client media API, a sender or a pusher only its health and
+/// metrics; anything else reaching a worker was routed wrongly and gets 404 <c>M_UNRECOGNIZED</c> saying so, as a
 /// Synapse worker does.
 /// </summary>
 public static partial class WorkerRoutes
