@@ -72,9 +72,7 @@ public sealed class AppServiceSender(
     }
 
     /// <summary>Whether this process sends to the service: its application-service sender, or the main process when there is none.</summary>
-    private bool SendsFor(string serviceId) => config.Worker.AppServiceSenderInstances is { Count: > 0 } senders
-        ? Config.WorkerConfig.ShareOf(senders, serviceId) == config.Worker.InstanceName
-        : config.Worker.IsMain;
+    private bool SendsFor(string serviceId) => config.Worker.Handles(config.Worker.AppServiceSenderInstances, serviceId);
 
     public void OnPersisted(Pdu pdu, RoomSnapshot roomAfter)
     {

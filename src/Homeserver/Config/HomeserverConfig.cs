@@ -194,9 +194,16 @@ public sealed class WorkerConfig
     /// <summary>The processes that send to application services, each for its share of them; empty: the main process.</summary>
     public List<string> AppServiceSenderInstances { get; set; } = [];
 
-    /// <summary>Which of <paramref name="instances"/> handles <paramref name="key"/> (a destination, a user): by a hash of it.</summary>
-    public static string ShareOf(IReadOnlyList<string> instances, string key) =>
-        instances[(int)(System.IO.Hashing.XxHash32.HashToUInt32(System.Text.Encoding.UTF8.GetBytes(key)) % (uint)instances.Count)];
+    /// <summary>
+    /// Whether this process handles <paramref name="key"/> (a destination, a user, a service) of the work split among
+    /// <paramref name="instances"/> by a hash of the key; the main process when there are none.
+    /// </summary>
+    public bool Handles(IReadOnlyList<string> instances, string key) => instances.Count > 0
+        ? instances[(int)(System.IO.Hashing.XxHash32.HashToUInt32(System.Text.Encoding.UTF8.GetBytes(key)) % (uint)instances.Count)] == InstanceName
+        : IsMain;
+
+    /// <summary>Whether this process takes part in the work split among <paramref name="instances"/> (the main process when there are none).</summary>
+    public bool TakesPart(IReadOnlyList<string> instances) => instances.Count > 0 ? instances.Contains(InstanceName) : IsMain;
 
     public bool IsMain => Role == MainRole;
     public bool Replicates => !string.IsNullOrWhiteSpace(Redis);

@@ -46,13 +46,9 @@ public sealed class PushSender(
     private enum Outcome { Sent, Skipped, Rejected, Failed }
 
     /// <summary>Whether this process delivers notifications: it is a pusher, or the main process when there is none.</summary>
-    public bool Pushes => config.Worker.PusherInstances is { Count: > 0 } instances
-        ? instances.Contains(config.Worker.InstanceName)
-        : config.Worker.IsMain;
+    public bool Pushes => config.Worker.TakesPart(config.Worker.PusherInstances);
 
-    private bool PushesFor(string userId) => config.Worker.PusherInstances is { Count: > 0 } instances
-        ? Config.WorkerConfig.ShareOf(instances, userId) == config.Worker.InstanceName
-        : config.Worker.IsMain;
+    private bool PushesFor(string userId) => config.Worker.Handles(config.Worker.PusherInstances, userId);
 
     /// <summary>Every pusher is looked at soon: pushers were added or changed.</summary>
     public void Wake()

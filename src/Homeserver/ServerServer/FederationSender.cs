@@ -102,9 +102,7 @@ public sealed class FederationSender(Database db, FederationClient client, Strea
     }
 
     /// <summary>Whether this process sends to the destination: its federation sender, or the main process when there is none.</summary>
-    private bool SendsTo(string server) => config.Worker.FederationSenderInstances is { Count: > 0 } senders
-        ? WorkerConfig.ShareOf(senders, server) == config.Worker.InstanceName
-        : config.Worker.IsMain;
+    private bool SendsTo(string server) => config.Worker.Handles(config.Worker.FederationSenderInstances, server);
 
     /// <summary>How sending to a destination fares, or null when nothing was sent to it since start-up.</summary>
     public QueueHealth? HealthOf(string server) => Queues.HealthOf(server);
