@@ -29,7 +29,7 @@ public sealed record FanoutResult(
     int Delivered, int Expected, double DeliveryP50, double DeliveryP95, double DeliveryP99,
     double? ServerCpuMicrosecondsPerMessage, long? ServerPeakRssBytes, double? ServerAllocatedKbPerMessage, double? ServerGcPauseMs, int LimitedTimelines,
     double DriverCpuPercent, double DriverGcPauseMs, double DriverMaxSchedulingDelayMs,
-    IReadOnlyDictionary<string, double> CpuMicrosecondsPerMessageByProcess)
+    IReadOnlyDictionary<string, double> CpuMicrosecondsPerMessageByProcess, double SettleSeconds)
 {
     public JsonObject ToJson() => new()
     {
@@ -42,6 +42,7 @@ public sealed record FanoutResult(
         ["driver_cpu_percent"] = DriverCpuPercent, ["driver_gc_pause_ms"] = DriverGcPauseMs,
         ["driver_max_scheduling_delay_ms"] = DriverMaxSchedulingDelayMs,
         ["cpu_us_per_msg_by_process"] = new JsonObject(CpuMicrosecondsPerMessageByProcess.Select(p => KeyValuePair.Create(p.Key, (JsonNode?)p.Value))),
+        ["settle_s"] = SettleSeconds,
     };
 
     // A percentile of nothing (no message arrived) is NaN, which JSON cannot carry.
@@ -90,8 +91,9 @@ public sealed class FanoutWorkload(LoadClient http, ServerProbe? server)
         });
 
         using var stopPolling = new CancellationTokenSource();
+        _pollAnswers = 0;
         var pollers = members.Select(member => PollAsync(member, sinceTokens[member.UserId], stopPolling.Token)).ToList();
-        await Task.Delay(500);
+        var settleSeconds = await SettleAsync(pollers.Count);
 
         var gcHeldOff = HoldOffDriverGc();
         var gcPauseBefore = GC.GetTotalPauseDuration();
@@ -129,7 +131,31 @@ public sealed class FanoutWorkload(LoadClient http, ServerProbe? server)
             runtimeBefore is { } r0 && runtimeAfter is { } r1 && sends.Length > 0 ? (r1.AllocatedBytes - r0.AllocatedBytes) / 1024 / sends.Length : null,
             runtimeBefore is { } p0 && runtimeAfter is { } p1 ? (p1.GcPauseSeconds - p0.GcPauseSeconds) * 1000 : null,
             _limitedTimelines, 100 * driverCpu / sendingTime, gcPause.TotalMilliseconds, maxDelay,
-            byProcessAfter.ToDictionary(p => p.Key, p => sends.Length > 0 ? (p.Value - byProcessBefore[p.Key]).TotalMicroseconds / sends.Length : 0));
+            byProcessAfter.ToDictionary(p => p.Key, p => sends.Length > 0 ? (p.Value - byProcessBefore[p.Key]).TotalMicroseconds / sends.Length : 0),
+            settleSeconds);
+    }
+
+    private int _pollAnswers;
+
+    /// <summary>
+    /// Waits until the new long-polls stop being answered at once and our server has calmed down (in one second at most
+    /// 1% of the polls answered and under a quarter of a core used; three minutes at most): everyone's first polls see
+    /// each other come online, which is the load of a restart, not the steady state the row measures. Returns how long
+    /// that took (printed).
+    /// </summary>
+    private async Task<double> SettleAsync(int pollers)
+    {
+        var clock = Stopwatch.StartNew();
+        await Task.Delay(500);
+        for (var (answers, cpu) = (Volatile.Read(ref _pollAnswers), server?.CpuTime()); clock.Elapsed < TimeSpan.FromMinutes(3); )
+        {
+            await Task.Delay(1000);
+            var (answersNow, cpuNow) = (Volatile.Read(ref _pollAnswers), server?.CpuTime());
+            if (answersNow - answers <= Math.Max(1, pollers / 100) && (cpu is null || cpuNow - cpu < TimeSpan.FromMilliseconds(250)))
+                break;
+            (answers, cpu) = (answersNow, cpuNow);
+        }
+        return clock.Elapsed.TotalSeconds;
     }
 
     public static double Percentile(double[] sorted, double p) =>
@@ -177,6 +203,7 @@ public sealed class FanoutWorkload(LoadClient http, ServerProbe? server)
                     break;
                 }
                 var arrived = Stopwatch.GetTimestamp();
+                Interlocked.Increment(ref _pollAnswers);
                 using (response)
                 {
                     since = response.RootElement.GetProperty("next_batch").GetString()!;

@@ -373,4 +373,5 @@ async Task<List<Account>> UsersAsync(LoadClient client, IEnumerable<Account> kno
 }
 
 static string DriverLine(FanoutResult result) =>
-    $"CPU {result.DriverCpuPercent:F0}% of a core, GC pauses {result.DriverGcPauseMs:F0} ms, timers up to {result.DriverMaxSchedulingDelayMs:F0} ms late";
+    $"CPU {result.DriverCpuPercent:F0}% of a core, GC pauses {result.DriverGcPauseMs:F0} ms, timers up to {result.DriverMaxSchedulingDelayMs:F0} ms late"
+    + $" (measured once the first polls settled, {result.SettleSeconds:F1} s after they began)";

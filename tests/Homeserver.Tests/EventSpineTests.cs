@@ -20,7 +20,8 @@ public abstract class EventSpineTests(DatabaseFixture fixture)
     private const string Alice = "@alice:local.test";
     private const string Bob = "@bob:remote.test";
     private static readonly Ed25519KeyPair RemoteKey = Ed25519KeyPair.Generate("remote");
-    private readonly RoomStore _rooms = new(new RecentEventIndex(new HomeserverConfig()), new RecentTransactionIds());
+    private readonly RoomStore _rooms = new(new RecentEventIndex(new HomeserverConfig()), new RecentTransactionIds(),
+        new MembershipCache(new HomeserverConfig(), SingleProcess.Bus));
 
     private EventSpine NewSpine()
     {
@@ -29,7 +30,8 @@ public abstract class EventSpineTests(DatabaseFixture fixture)
         var cache = new EventCache(db, _rooms, new HomeserverConfig());
         return new EventSpine(db, _rooms, streams, new StateGroupStore(streams), cache, new RoomLocks(), new SyncNotifier(new Observability.ServerMetrics(),
                 new Replication.PositionAnnouncer(streams, new RecentEventIndex(new HomeserverConfig()), SingleProcess.Bus)),
-            new HomeserverConfig { ServerName = "local.test" }, Ed25519KeyPair.Generate("local"), TimeProvider.System, [], SingleProcess.Bus);
+            new HomeserverConfig { ServerName = "local.test" }, Ed25519KeyPair.Generate("local"), TimeProvider.System, [], SingleProcess.Bus,
+            new MembershipCache(new HomeserverConfig(), SingleProcess.Bus));
     }
 
     private static (VerifyKey, long)? Keys(string server, string keyId) =>

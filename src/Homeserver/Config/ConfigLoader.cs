@@ -242,6 +242,7 @@ public static class ConfigLoader
         RequirePositive(config.Caches.AccessTokens, "caches.access_tokens");
         RequirePositive(config.Caches.SyncFilters, "caches.sync_filters");
         RequirePositive(config.Caches.DeviceKeyCounts, "caches.device_key_counts");
+        RequirePositive(config.Caches.Memberships, "caches.memberships");
         ValidateRate(config.RateLimits.Login, "rate_limits.login");
         ValidateRate(config.RateLimits.Registration, "rate_limits.registration");
         ValidateRate(config.RateLimits.ClientRequests, "rate_limits.client_requests");

@@ -16,15 +16,13 @@ public sealed class DeviceKeyStore(Config.HomeserverConfig config, Replication.R
     // Every sync of a device answers its key counts; they change only by the device's uploads and others' claims.
     private readonly VersionedCache<(string UserId, string DeviceId), DeviceKeyCounts> _counts = new(config.Caches.DeviceKeyCounts);
 
-    /// <summary>
-    /// A device's key counts for a sync: from memory, or by <see cref="DeviceKeyCountsLookup.Reads"/> (run in the sync's
-    /// batch) then <see cref="DeviceKeyCountsLookup.Result"/>.
-    /// </summary>
-    public DeviceKeyCountsLookup CountsForSync(string userId, string deviceId) =>
-        _counts.TryGet((userId, deviceId), out var known)
-            ? new DeviceKeyCountsLookup(known, null, null, default, _counts)
-            : new DeviceKeyCountsLookup(null, OneTimeKeyCounts(userId, deviceId), UnusedFallbackAlgorithms(userId, deviceId),
-                _counts.Begin((userId, deviceId)), _counts);
+    /// <summary>A device's key counts for a sync: from memory, or by reads run in the sync's batch.</summary>
+    public CachedLookup<(string UserId, string DeviceId), DeviceKeyCounts> CountsForSync(string userId, string deviceId) =>
+        new(_counts, (userId, deviceId), () =>
+        {
+            var (oneTimeKeys, fallback) = (OneTimeKeyCounts(userId, deviceId), UnusedFallbackAlgorithms(userId, deviceId));
+            return ([oneTimeKeys, fallback], () => new DeviceKeyCounts(oneTimeKeys.Result, fallback.Result));
+        });
 
     private void KeysChanged(DbSession s, string userId, string deviceId)
     {
@@ -151,25 +149,5 @@ public sealed class DeviceKeyStore(Config.HomeserverConfig config, Replication.R
         await s.ExecuteAsync("DELETE FROM e2e_fallback_keys WHERE user_id = @userId AND device_id = @deviceId", args);
         await s.ExecuteAsync("DELETE FROM e2e_key_signatures WHERE user_id = @userId AND target_key_id = @deviceId", args);
         await s.ExecuteAsync("DELETE FROM to_device_messages WHERE user_id = @userId AND device_id = @deviceId", args);
-    }
-}
-
-/// <summary>A device's key counts found in memory, or the reads that find them (stored in memory once read).</summary>
-public sealed class DeviceKeyCountsLookup(
-    DeviceKeyCounts? known, SqlRead<(string Algorithm, long Count), Dictionary<string, long>>? oneTimeKeys, SqlRead<string, List<string>>? fallback,
-    VersionedCache<(string UserId, string DeviceId), DeviceKeyCounts>.Ticket ticket, VersionedCache<(string UserId, string DeviceId), DeviceKeyCounts> cache)
-{
-    public IEnumerable<SqlRead> Reads => known is null ? [oneTimeKeys!, fallback!] : [];
-
-    public DeviceKeyCounts Result
-    {
-        get
-        {
-            if (known is not null)
-                return known;
-            known = new DeviceKeyCounts(oneTimeKeys!.Result, fallback!.Result);
-            cache.Store(ticket, known);
-            return known;
-        }
     }
 }

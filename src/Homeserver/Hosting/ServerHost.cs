@@ -108,6 +108,7 @@ public static class ServerHost
         services.AddSingleton<StreamPositions>();
         services.AddSingleton<RecentEventIndex>();
         services.AddSingleton<RecentTransactionIds>();
+        services.AddSingleton<MembershipCache>();
         services.AddSingleton<RoomStore>();
         services.AddSingleton<StateGroupStore>();
         services.AddSingleton(provider => SigningKeyFile.LoadOrCreate(config.EffectiveSigningKeyPath,

@@ -27,6 +27,11 @@ public sealed class PresenceService(Database db, PresenceStore store, StreamPosi
     // A worker: the activity last passed on per user (passed on again when the state differs or half the interval passed).
     private readonly System.Collections.Concurrent.ConcurrentDictionary<string, (string State, long At)> _passedOn = new(StringComparer.Ordinal);
 
+    // Activity marks that change something, written in batches (a crowd coming online at once is one transaction).
+    private GroupCommit<Mark>? _activity;
+
+    private sealed record Mark(string UserId, string State, string? StatusMsg, bool KeepStatusMsg, long Now);
+
     public bool Enabled => config.Presence.Enabled;
 
     private long Now => clock.GetUtcNow().ToUnixTimeMilliseconds();
@@ -42,37 +47,70 @@ public sealed class PresenceService(Database db, PresenceStore store, StreamPosi
             PassOnActivity(userId, state, now);
             return;
         }
-        // Activity alone is written at most once a minute; a change of state or message always is.
-        bool Unchanged(PresenceRow? current, string? message) =>
-            current is not null && current.State == state && current.StatusMsg == message && now - current.LastActiveTs < ActivityWriteIntervalMs;
-        if (keepStatusMsg && _written.TryGetValue(userId, out var last) && Unchanged(last, last.StatusMsg))
-            return;
-        var changed = await db.WriteAsync(async s =>
+        if (!keepStatusMsg)
         {
-            var current = await store.GetAsync(s, userId);
-            var message = keepStatusMsg ? current?.StatusMsg : statusMsg;
-            if (Unchanged(current, message))
-            {
-                Remember(current!);
-                return false;
-            }
-            var stateChanged = current is null || current.State != state || current.StatusMsg != message;
-            var streamId = stateChanged ? await streams.NextAsync(s, "presence") : current!.StreamId;
-            var row = new PresenceRow(userId, state, message, now, streamId);
-            await store.SetAsync(s, row);
-            s.OnCompleted(committed => { if (committed) Remember(row); });
-            return stateChanged;
-        }, ct);
-        if (!changed)
+            var changed = await db.WriteAsync(s => WriteAsync(s, [new Mark(userId, state, statusMsg, KeepStatusMsg: false, now)]), ct);
+            await AnnounceAsync(changed, ct);
             return;
-        var sharing = await reader.UsersSharingRoomsAsync(userId, ct);
-        notifier.Notify(sharing);
-        var row = await db.ReadAsync(s => store.GetAsync(s, userId), ct);
-        var update = Content(row, userId);
-        update["user_id"] = userId;
-        await appServices.QueuePresenceAsync(sharing, new JsonObject { ["type"] = "m.presence", ["sender"] = userId, ["content"] = Content(row, userId) }, ct);
-        var servers = sharing.Select(u => Federation.Identifiers.UserId.TryParse(u, out var id) ? id.Server.Value : null).OfType<string>();
-        await federation.SendEduAsync(servers, "m.presence", new JsonObject { ["push"] = new JsonArray(update) }, ct);
+        }
+        // Every sync marks its user active, and most of those marks change nothing, which this tells without a
+        // database transaction; the others are written together with any that arrive meanwhile.
+        if (_written.TryGetValue(userId, out var last) && Unchanged(last, state, last.StatusMsg, now))
+            return;
+        await LazyInitializer.EnsureInitialized(ref _activity, () => new GroupCommit<Mark>(WriteActivityAsync))
+            .SubmitAsync(new Mark(userId, state, null, KeepStatusMsg: true, now), ct);
+    }
+
+    // Activity alone is written at most once a minute; a change of state or message always is.
+    private static bool Unchanged(PresenceRow? current, string state, string? message, long now) =>
+        current is not null && current.State == state && current.StatusMsg == message && now - current.LastActiveTs < ActivityWriteIntervalMs;
+
+    private async Task WriteActivityAsync(IReadOnlyList<Mark> marks)
+    {
+        // A user marked twice in one batch: the later mark stands.
+        var latest = marks.GroupBy(m => m.UserId, StringComparer.Ordinal).Select(g => g.Last()).ToList();
+        await AnnounceAsync(await db.WriteAsync(s => WriteAsync(s, latest), CancellationToken.None), CancellationToken.None);
+    }
+
+    /// <summary>Writes the marks that change something; returns the rows whose state or status message changed.</summary>
+    private async Task<List<PresenceRow>> WriteAsync(DbSession s, IReadOnlyList<Mark> marks)
+    {
+        var current = (await store.GetManyAsync(s, marks.Select(m => m.UserId).ToList())).ToDictionary(r => r.UserId, StringComparer.Ordinal);
+        var changed = new List<PresenceRow>();
+        foreach (var mark in marks)
+        {
+            var row = current.GetValueOrDefault(mark.UserId);
+            var message = mark.KeepStatusMsg ? row?.StatusMsg : mark.StatusMsg;
+            if (Unchanged(row, mark.State, message, mark.Now))
+            {
+                Remember(row!);
+                continue;
+            }
+            var stateChanged = row is null || row.State != mark.State || row.StatusMsg != message;
+            var written = new PresenceRow(mark.UserId, mark.State, message, mark.Now, stateChanged ? await streams.NextAsync(s, "presence") : row!.StreamId);
+            await store.SetAsync(s, written);
+            s.OnCompleted(committed => { if (committed) Remember(written); });
+            if (stateChanged)
+                changed.Add(written);
+        }
+        return changed;
+    }
+
+    /// <summary>Wakes the syncs of everyone sharing a room with the users whose presence changed (once each), and tells application services and other servers.</summary>
+    private async Task AnnounceAsync(IReadOnlyList<PresenceRow> changed, CancellationToken ct)
+    {
+        var sharingByUser = new List<(PresenceRow Row, HashSet<string> Sharing)>();
+        foreach (var row in changed)
+            sharingByUser.Add((row, await reader.UsersSharingRoomsAsync(row.UserId, ct)));
+        notifier.Notify(sharingByUser.SelectMany(u => u.Sharing).ToHashSet(StringComparer.Ordinal));
+        foreach (var (row, sharing) in sharingByUser)
+        {
+            await appServices.QueuePresenceAsync(sharing, new JsonObject { ["type"] = "m.presence", ["sender"] = row.UserId, ["content"] = Content(row, row.UserId) }, ct);
+            var update = Content(row, row.UserId);
+            update["user_id"] = row.UserId;
+            var servers = sharing.Select(u => Federation.Identifiers.UserId.TryParse(u, out var id) ? id.Server.Value : null).OfType<string>();
+            await federation.SendEduAsync(servers, "m.presence", new JsonObject { ["push"] = new JsonArray(update) }, ct);
+        }
     }
 
     /// <summary>Presence of another server's user, as its server reported it (<c>m.presence</c> EDU).</summary>
@@ -142,13 +180,9 @@ public sealed class PresenceService(Database db, PresenceStore store, StreamPosi
         var events = new JsonArray();
         if (!Enabled || (after >= upTo && newlySharing.Count == 0))
             return events;
-        var (changes, current) = await db.ReadAsync(async s => (after < upTo ? await store.ChangedSinceAsync(s, after, upTo) : [],
+        var visible = after < upTo ? await reader.UsersSharingRoomsAsync(userId, ct) : null;
+        var (changes, current) = await db.ReadAsync(async s => (visible is null ? [] : await store.ChangedSinceAsync(s, after, upTo, visible),
             await store.GetManyAsync(s, newlySharing)), ct);
-        if (changes.Count > 0)
-        {
-            var visible = await reader.UsersSharingRoomsAsync(userId, ct);
-            changes.RemoveAll(r => !visible.Contains(r.UserId));
-        }
         foreach (var row in changes)
             events.Add(new JsonObject { ["type"] = "m.presence", ["sender"] = row.UserId, ["content"] = Content(row, row.UserId) });
         // One never seen online is offline, which is news to someone who just began to share a room with them.

@@ -16,7 +16,7 @@ namespace Matrix.Homeserver.Replication;
 /// </summary>
 public sealed class ReplicationInbox(HomeserverConfig config, StreamPositions streams, SyncNotifier notifier, EventSpine spine, EventCache events,
     RecentEventIndex recentEvents,
-    Receipts.TypingService typing, AccessTokenCache tokens, E2ee.DeviceKeyStore deviceKeys, IgnoredUsers ignoredUsers,
+    Receipts.TypingService typing, AccessTokenCache tokens, E2ee.DeviceKeyStore deviceKeys, IgnoredUsers ignoredUsers, MembershipCache memberships,
     Presence.PresenceService presence, ServerServer.FederationSender federationSender, Push.PushSender pushSender,
     ApplicationServices.AppServiceSender appServiceSender)
 {
@@ -32,6 +32,9 @@ public sealed class ReplicationInbox(HomeserverConfig config, StreamPositions st
                 break;
             case ReplicationMessage.Invalidation { Cache: ReplicationMessage.Invalidation.IgnoredUsers, UserId: { } user }:
                 ignoredUsers.ApplyInvalidation(user);
+                break;
+            case ReplicationMessage.Invalidation { Cache: ReplicationMessage.Invalidation.Memberships, UserId: { } user }:
+                memberships.ApplyInvalidation(user);
                 break;
             case ReplicationMessage.FederationWake wake:
                 federationSender.OnWake(wake.Destination, wake.BackUp);
@@ -63,6 +66,7 @@ public sealed class ReplicationInbox(HomeserverConfig config, StreamPositions st
             case ReplicationMessage.RoomDropped dropped:
                 spine.ForgetSnapshot(dropped.RoomId);
                 events.ForgetRoom(dropped.RoomId);
+                memberships.ForgetAll();
                 break;
             case ReplicationMessage.EventsForgotten forgotten:
                 events.Forget(forgotten.EventIds);
@@ -98,6 +102,7 @@ public sealed class ReplicationInbox(HomeserverConfig config, StreamPositions st
         tokens.ApplyInvalidation();
         deviceKeys.ForgetCounts();
         ignoredUsers.ForgetAll();
+        memberships.ForgetAll();
         spine.ForgetAllSnapshots();
     }
 }

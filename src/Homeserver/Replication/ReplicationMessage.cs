@@ -129,7 +129,8 @@ public abstract record ReplicationMessage
     public sealed record Invalidation(string Cache, string? UserId = null, string? DeviceId = null) : ReplicationMessage
     {
         public const string Name = "invalidate";
-        public const string AccessTokens = "access_tokens", DeviceKeyCounts = "device_key_counts", IgnoredUsers = "ignored_users";
+        public const string AccessTokens = "access_tokens", DeviceKeyCounts = "device_key_counts", IgnoredUsers = "ignored_users",
+            Memberships = "memberships";
         public override string Kind => Name;
 
         protected override void Write(JsonObject json)

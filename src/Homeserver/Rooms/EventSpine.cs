@@ -46,7 +46,7 @@ public sealed record ReceiveResult(ReceiveOutcome Outcome, string Reason, Persis
 public sealed partial class EventSpine(
     Database db, RoomStore rooms, StreamPositions streams, StateGroupStore stateGroups, EventCache events, RoomLocks locks,
     SyncNotifier notifier, HomeserverConfig config, Ed25519KeyPair signingKey, TimeProvider clock, IEnumerable<IEventListener> listeners,
-    Replication.ReplicationBus replication)
+    Replication.ReplicationBus replication, MembershipCache memberships)
 {
     /// <summary>Prev events a new local event cites at most (the newest extremities).</summary>
     public const int MaxPrevEvents = 10;
@@ -113,6 +113,7 @@ public sealed partial class EventSpine(
         await db.WriteAsync(delete, ct);
         _snapshots.TryRemove(roomId, out RoomSnapshot? _);
         events.ForgetRoom(roomId);
+        memberships.ForgetAll();
         replication.Publish(new Replication.ReplicationMessage.RoomDropped(roomId));
     }
 

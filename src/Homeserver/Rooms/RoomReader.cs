@@ -50,12 +50,13 @@ public sealed class RoomReader(
     public async Task<HashSet<string>> UsersSharingRoomsAsync(string userId, CancellationToken ct, bool includeInvited = false)
     {
         var users = new HashSet<string>(StringComparer.Ordinal) { userId };
-        foreach (var membership in (await db.ReadAsync(s => rooms.MembershipsAsync(s, userId), ct)).Where(m => m.Membership == "join"))
+        foreach (var membership in (await rooms.CurrentMembershipsAsync(db, userId, ct)).Where(m => m.Membership == "join"))
             if (await spine.GetRoomAsync(membership.RoomId, ct) is { } room)
-                foreach (var member in room.MemberUserIds)
-                    if (!users.Contains(member) && await MembershipAsync(room, member, ct) is { } state
-                        && (state == "join" || (includeInvited && state == "invite")))
-                        users.Add(member);
+            {
+                users.UnionWith(room.JoinedMembers);
+                if (includeInvited)
+                    users.UnionWith(room.InvitedMembers);
+            }
         return users;
     }
 

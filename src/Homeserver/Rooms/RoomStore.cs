@@ -25,7 +25,7 @@ public sealed record MembershipEventRow(string RoomId, string Membership, string
 /// SQL for rooms, events, current state, room heads, transaction IDs and stream positions. Event rows written are also
 /// recorded in the <see cref="RecentEventIndex"/>.
 /// </summary>
-public sealed class RoomStore(RecentEventIndex recentEvents, RecentTransactionIds recentTxnIds)
+public sealed class RoomStore(RecentEventIndex recentEvents, RecentTransactionIds recentTxnIds, MembershipCache membershipCache)
 {
     private const string EventColumns =
         "stream_ordering, event_id, room_id, type, state_key, sender, depth, origin_server_ts, state_group, redacted_by, json, rejected, soft_failed, outlier";
@@ -124,10 +124,15 @@ public sealed class RoomStore(RecentEventIndex recentEvents, RecentTransactionId
     public Task<string?> CurrentStateEventIdAsync(DbSession s, string roomId, string type, string stateKey) => s.QuerySingleOrDefaultAsync<string?>(
         "SELECT event_id FROM current_state WHERE room_id = @roomId AND type = @type AND state_key = @stateKey", new { roomId, type, stateKey });
 
-    public Task SetCurrentStateAsync(DbSession s, string roomId, string type, string stateKey, string eventId, string? membership) => s.DeferAsync("""
+    public Task SetCurrentStateAsync(DbSession s, string roomId, string type, string stateKey, string eventId, string? membership)
+    {
+        if (type == "m.room.member")
+            membershipCache.Changed(s, stateKey);
+        return s.DeferAsync("""
         INSERT INTO current_state (room_id, type, state_key, event_id, membership) VALUES (@roomId, @type, @stateKey, @eventId, @membership)
         ON CONFLICT (room_id, type, state_key) DO UPDATE SET event_id = excluded.event_id, membership = excluded.membership
         """, new { roomId, type, stateKey, eventId, membership });
+    }
 
     public async Task<List<Extremity>> ExtremitiesAsync(DbSession s, string roomId) =>
         (await s.QueryAsync<Extremity>("SELECT event_id, depth, state_group FROM forward_extremities WHERE room_id = @roomId", new { roomId })).ToList();
@@ -145,8 +150,12 @@ public sealed class RoomStore(RecentEventIndex recentEvents, RecentTransactionId
             new { roomId, added.EventId, added.Depth, added.StateGroup });
     }
 
-    public Task DeleteCurrentStateAsync(DbSession s, string roomId, string type, string stateKey) =>
-        s.DeferAsync("DELETE FROM current_state WHERE room_id = @roomId AND type = @type AND state_key = @stateKey", new { roomId, type, stateKey });
+    public Task DeleteCurrentStateAsync(DbSession s, string roomId, string type, string stateKey)
+    {
+        if (type == "m.room.member")
+            membershipCache.Changed(s, stateKey);
+        return s.DeferAsync("DELETE FROM current_state WHERE room_id = @roomId AND type = @type AND state_key = @stateKey", new { roomId, type, stateKey });
+    }
 
     /// <summary>Rooms with events stored in the window.</summary>
     public SqlRead<string, List<string>> RoomsWithEvents(long after, long upTo) =>
@@ -240,12 +249,33 @@ public sealed class RoomStore(RecentEventIndex recentEvents, RecentTransactionId
             : "DELETE FROM appservice_room_list WHERE appservice_id = @AppServiceId AND network_id = @NetworkId AND room_id = @roomId",
         new { network.AppServiceId, network.NetworkId, roomId });
 
-    public Task ForgetAsync(DbSession s, string userId, string roomId) => s.ExecuteAsync(
-        "INSERT INTO forgotten_rooms (user_id, room_id) VALUES (@userId, @roomId) ON CONFLICT DO NOTHING", new { userId, roomId });
+    public Task ForgetAsync(DbSession s, string userId, string roomId)
+    {
+        membershipCache.Changed(s, userId);
+        return s.ExecuteAsync("INSERT INTO forgotten_rooms (user_id, room_id) VALUES (@userId, @roomId) ON CONFLICT DO NOTHING", new { userId, roomId });
+    }
 
-    public Task UnforgetAsync(DbSession s, string userId, string roomId) =>
-        s.ExecuteAsync("DELETE FROM forgotten_rooms WHERE user_id = @userId AND room_id = @roomId", new { userId, roomId });
+    public Task UnforgetAsync(DbSession s, string userId, string roomId)
+    {
+        membershipCache.Changed(s, userId);
+        return s.ExecuteAsync("DELETE FROM forgotten_rooms WHERE user_id = @userId AND room_id = @roomId", new { userId, roomId });
+    }
 
-    public SqlRead<string, HashSet<string>> ForgottenRooms(string userId) =>
+    private static SqlRead<string, HashSet<string>> ForgottenRooms(string userId) =>
         new("SELECT room_id FROM forgotten_rooms WHERE user_id = @userId", new { userId }, rows => rows.ToHashSet());
+
+    /// <summary>The user's memberships, forgotten rooms and remote invites as they are now: from memory, or by reads for the caller's batch.</summary>
+    public CachedLookup<string, UserMemberships> UserMemberships(string userId) => new(membershipCache.Users, userId, () =>
+    {
+        var (memberships, forgotten, remoteInvites) = (Memberships(userId), ForgottenRooms(userId), RemoteInviteStore.ForUser(userId));
+        return ([memberships, forgotten, remoteInvites], () => new UserMemberships(memberships.Result, forgotten.Result, remoteInvites.Result));
+    });
+
+    /// <summary>The user's memberships as they are now (from memory when known).</summary>
+    public async Task<List<MembershipRow>> CurrentMembershipsAsync(Database db, string userId, CancellationToken ct)
+    {
+        var lookup = UserMemberships(userId);
+        await db.ReadAllAsync(lookup.Reads, ct);
+        return lookup.Result.Memberships;
+    }
 }

@@ -79,3 +79,44 @@ public sealed class VersionedCache<TKey, TValue>(int maxEntries) where TKey : no
             _entries[key] = new Entry((_entries.TryGetValue(key, out var entry) ? entry.Version : 0) + 1, false, default);
     }
 }
+
+/// <summary>
+/// A cached value found in memory, or the reads that find it (for the caller to run in its own batch) and how to make
+/// the value of their results, which is then stored unless a write came between.
+/// </summary>
+public sealed class CachedLookup<TKey, TValue> where TKey : notnull
+{
+    private readonly VersionedCache<TKey, TValue> _cache;
+    private readonly VersionedCache<TKey, TValue>.Ticket _ticket;
+    private readonly Func<TValue>? _compose;
+    private TValue? _value;
+    private bool _known;
+
+    public CachedLookup(VersionedCache<TKey, TValue> cache, TKey key, Func<(IReadOnlyList<SqlRead> Reads, Func<TValue> Compose)> read)
+    {
+        _cache = cache;
+        if (cache.TryGet(key, out var known))
+        {
+            (_value, _known, Reads) = (known, true, []);
+            return;
+        }
+        _ticket = cache.Begin(key);
+        (Reads, _compose) = read();
+    }
+
+    public IReadOnlyList<SqlRead> Reads { get; }
+
+    /// <summary>The value, once <see cref="Reads"/> have run.</summary>
+    public TValue Result
+    {
+        get
+        {
+            if (_known)
+                return _value!;
+            _value = _compose!();
+            _known = true;
+            _cache.Store(_ticket, _value);
+            return _value;
+        }
+    }
+}

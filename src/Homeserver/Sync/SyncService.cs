@@ -15,7 +15,7 @@ namespace Matrix.Homeserver.Sync;
 /// </summary>
 public sealed class SyncService(
     Database db, RoomStore rooms, StreamPositions streams, EventSpine spine, RoomReader reader, EventCache events, SyncNotifier notifier,
-    AccountDataStore accountData, ReceiptStore receipts, TypingService typing, Presence.PresenceService presence, RemoteInviteStore remoteInvites,
+    AccountDataStore accountData, ReceiptStore receipts, TypingService typing, Presence.PresenceService presence,
     E2ee.ToDeviceService toDevice, E2ee.DeviceListService deviceLists, E2ee.DeviceKeyStore deviceKeys, Push.PushActionStore pushActions,
     Relations.RelationBundler bundler, IgnoredUsers ignoredUsers, InvitePermissions invitePermissions, RecentEventIndex recentEvents,
     LazyLoadedMembers lazyLoaded, Config.HomeserverConfig config)
@@ -85,11 +85,9 @@ public sealed class SyncService(
         // Everything that depends only on the user and the window is read in one round trip, leaving out the streams
         // that did not move in the window (a sync woken by a message mostly finds only the events stream moved, and
         // the recent-event index tells which rooms it moved in).
-        var memberships = rooms.Memberships(user);
-        var forgotten = rooms.ForgottenRooms(user);
+        var userMemberships = rooms.UserMemberships(user);
         var accountDataChanges = since is null || window.From.AccountData < positions.AccountData
             ? accountData.ChangedSince(user, window.From.AccountData, positions.AccountData) : null;
-        var pendingRemoteInvites = remoteInvites.ForUser(user);
         var keyCounts = deviceKeys.CountsForSync(user, requester.DeviceId);
         var recent = since is null ? null : recentEvents.Find(sinceEvents, upTo);
         var ownMembershipChanges = since is null || recent is { HasMemberEvents: false } ? null : rooms.MembershipEventsSince(user, sinceEvents, upTo);
@@ -109,9 +107,8 @@ public sealed class SyncService(
         var early = likelyJoined is { Count: > 0 and <= FirstPagesInBatch }
             ? JoinedRoomReads(user, likelyJoined, window, filter, receiptsMoved, withPages: true)
             : JoinedRoomReadSet.None;
-        await db.ReadAllAsync(new SqlRead?[] { memberships, forgotten, accountDataChanges, pendingRemoteInvites,
-            ownMembershipChanges, roomsWithEvents, roomsWithReceipts }.OfType<SqlRead>()
-            .Concat(keyCounts.Reads).Concat(inbox.All).Concat(deviceListReads?.All ?? []).Concat(early.All).Distinct().ToList(), ct);
+        await db.ReadAllAsync(new SqlRead?[] { accountDataChanges, ownMembershipChanges, roomsWithEvents, roomsWithReceipts }
+            .OfType<SqlRead>().Concat(userMemberships.Reads).Concat(keyCounts.Reads).Concat(inbox.All).Concat(deviceListReads?.All ?? []).Concat(early.All).Distinct().ToList(), ct);
         var changed = ownMembershipChanges?.Result.Select(e => e.RoomId).ToHashSet() ?? [];
         var changedAccountData = accountDataChanges?.Result ?? [];
         if (since is null)
@@ -131,7 +128,8 @@ public sealed class SyncService(
         var joinedRooms = new List<(RoomSnapshot Room, bool FullState, bool NewlyJoined)>();
         var sentMembers = filter.State.LazyLoadMembers && !filter.State.IncludeRedundantMembers
             ? lazyLoaded.For(user, requester.DeviceId, fresh: since is null) : null;
-        foreach (var membership in memberships.Result.Where(m => filter.IncludesRoom(m.RoomId) && !forgotten.Result.Contains(m.RoomId)))
+        var (memberships, forgotten, pendingRemoteInvites) = userMemberships.Result;
+        foreach (var membership in memberships.Where(m => filter.IncludesRoom(m.RoomId) && !forgotten.Contains(m.RoomId)))
         {
             if (active is not null && membership.Membership == "join" && !active.Contains(membership.RoomId) && !changed.Contains(membership.RoomId)
                 && !typing.Get(membership.RoomId, window.From.Typing).Changed)
@@ -194,7 +192,7 @@ public sealed class SyncService(
         // Invites to rooms this server is not in (unknown yet, or left: no event of the room reaches it), with the
         // stripped state the inviting server sent, and the leaves that declined them (shown as left once, and in
         // initial syncs with include_leave).
-        foreach (var remote in pendingRemoteInvites.Result)
+        foreach (var remote in pendingRemoteInvites)
             if (remote.Membership == "leave")
             {
                 if ((since is null ? filter.IncludeLeave : remote.StreamOrdering > sinceEvents) && remote.StreamOrdering <= upTo

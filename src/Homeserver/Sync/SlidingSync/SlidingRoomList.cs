@@ -36,7 +36,7 @@ public sealed record RoomListEntry(string RoomId, string Membership, string Even
 /// activity, newest first; filtered and cut to ranges per list.
 /// </summary>
 public sealed class SlidingRoomList(
-    Database db, RoomStore rooms, EventSpine spine, RemoteInviteStore remoteInvites, AccountDataStore accountData, RoomActivity activity,
+    Database db, RoomStore rooms, EventSpine spine, AccountDataStore accountData, RoomActivity activity,
     IgnoredUsers ignoredUsers, InvitePermissions invitePermissions)
 {
     /// <summary>The user's rooms, newest activity first, with what the filters look at.</summary>
@@ -56,11 +56,10 @@ public sealed class SlidingRoomList(
     {
         // Joins come from the current state alone (a thousand rooms' member events would cost a join apiece): their
         // position in the list is their latest event's.
-        var memberships = rooms.Memberships(userId);
+        var userMemberships = rooms.UserMemberships(userId);
         var otherThanJoins = rooms.MembershipEventsOtherThanJoins(userId);
-        var forgotten = rooms.ForgottenRooms(userId);
-        var remote = remoteInvites.ForUser(userId);
-        await db.ReadAllAsync(new SqlRead[] { memberships, otherThanJoins, forgotten, remote }, ct);
+        await db.ReadAllAsync([.. userMemberships.Reads, otherThanJoins], ct);
+        var (memberships, forgotten, remote) = userMemberships.Result;
         var ignored = await ignoredUsers.OfAsync(userId, ct);
         var invitesBlocked = await invitePermissions.BlocksInvitesAsync(userId, ct);
 
@@ -74,18 +73,18 @@ public sealed class SlidingRoomList(
             };
 
         var entries = new List<RoomListEntry>();
-        var joins = memberships.Result.Where(m => m.Membership == "join").Select(m => new MembershipEventRow(m.RoomId, m.Membership, m.EventId, 0, ""));
+        var joins = memberships.Where(m => m.Membership == "join").Select(m => new MembershipEventRow(m.RoomId, m.Membership, m.EventId, 0, ""));
         foreach (var row in joins.Concat(otherThanJoins.Result))
-            if (!forgotten.Result.Contains(row.RoomId) && await spine.GetRoomAsync(row.RoomId, ct) is { } room)
+            if (!forgotten.Contains(row.RoomId) && await spine.GetRoomAsync(row.RoomId, ct) is { } room)
                 entries.Add(new RoomListEntry(row.RoomId, row.Membership, row.EventId, row.StreamOrdering, row.Sender, room, null)
                 {
                     Listed = Listed(row.Membership, row.Sender, row.StreamOrdering),
                 });
         var local = entries.Select(e => e.RoomId).ToHashSet(StringComparer.Ordinal);
-        foreach (var invite in remote.Result)
+        foreach (var invite in remote)
         {
             var sender = JsonNode.Parse(invite.EventJson)?["sender"]?.GetValue<string>() ?? "";
-            if (!local.Contains(invite.RoomId) && !forgotten.Result.Contains(invite.RoomId) && !await spine.IsInRoomAsync(invite.RoomId, ct))
+            if (!local.Contains(invite.RoomId) && !forgotten.Contains(invite.RoomId) && !await spine.IsInRoomAsync(invite.RoomId, ct))
                 entries.Add(new RoomListEntry(invite.RoomId, invite.Membership, invite.EventId, invite.StreamOrdering, sender, null, invite)
                 {
                     Listed = Listed(invite.Membership, sender, invite.StreamOrdering),
