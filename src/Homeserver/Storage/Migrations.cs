@@ -656,6 +656,27 @@ public static class Migrations
                 position BIGINT NOT NULL
             );
             """),
+        // Notifying events keyed by user and stream position (was user and event ID): each insert lands at the end of
+        // its user's range instead of a random place, and the (user_id, stream_ordering) index it made redundant goes.
+        (27, """
+            CREATE TABLE event_push_actions_new (
+                user_id TEXT NOT NULL,
+                event_id TEXT NOT NULL,
+                room_id TEXT NOT NULL,
+                stream_ordering BIGINT NOT NULL,
+                thread_id TEXT NOT NULL,
+                highlight BIGINT NOT NULL,
+                actions TEXT NOT NULL,
+                ts BIGINT NOT NULL,
+                PRIMARY KEY (user_id, stream_ordering)
+            );
+            INSERT INTO event_push_actions_new (user_id, event_id, room_id, stream_ordering, thread_id, highlight, actions, ts)
+            SELECT user_id, event_id, room_id, stream_ordering, thread_id, highlight, actions, ts FROM event_push_actions WHERE true
+            ON CONFLICT DO NOTHING;
+            DROP TABLE event_push_actions;
+            ALTER TABLE event_push_actions_new RENAME TO event_push_actions;
+            CREATE INDEX event_push_actions_room ON event_push_actions (user_id, room_id, stream_ordering);
+            """),
     ];
 
     /// <summary>
