@@ -125,6 +125,65 @@ public abstract class NotificationCountTests(ServerFixture fixture)
     }
 
     [Fact]
+    public async Task Counts_stay_exact_while_senders_race_the_incremental_syncs_they_wake()
+    {
+        // A woken sync takes the counts from memory, added to as each message commits; reads racing those commits must
+        // neither count a message twice nor lose one, and a redaction must reach the timeline rows kept in memory.
+        var alice = await C.RegisterAsync();
+        var roomId = await RoomTests.CreateRoomAsync(C, alice, new { preset = "public_chat" });
+        var senders = new List<LoggedInUser>();
+        for (var i = 0; i < 4; i++)
+        {
+            var sender = await C.RegisterAsync();
+            await C.PostAsync($"{V3}/rooms/{RoomTests.R(roomId)}/join", new { }, sender.AccessToken);
+            senders.Add(sender);
+        }
+        var bob = await C.RegisterAsync();
+        await C.PostAsync($"{V3}/rooms/{RoomTests.R(roomId)}/join", new { }, bob.AccessToken);
+        Assert.Equal((0, 0), Counts(await RoomInSyncAsync(bob, roomId)));
+        var since = (await C.GetAsync($"{V3}/sync", bob.AccessToken)).Str("next_batch");
+
+        const int PerSender = 15;
+        var sending = Task.WhenAll(senders.Select(async sender =>
+        {
+            for (var i = 0; i < PerSender; i++)
+                await RoomTests.SendAsync(C, sender, roomId, $"message {i}");
+        }));
+        var seen = new HashSet<string>();
+        (long, long) countsWhenAllSeen = default;
+        var deadline = DateTime.UtcNow + TimeSpan.FromMinutes(3);
+        while (seen.Count < senders.Count * PerSender && DateTime.UtcNow < deadline)
+        {
+            var sync = await C.GetAsync($"{V3}/sync?timeout=10000&since={Uri.EscapeDataString(since)}", bob.AccessToken);
+            since = sync.Str("next_batch");
+            if (sync.Body?["rooms"]?["join"]?[roomId] is not { } room)
+                continue;
+            foreach (var e in room["timeline"]!["events"]!.AsArray())
+                if (e!["type"]!.GetValue<string>() == "m.room.message")
+                    seen.Add(e["event_id"]!.GetValue<string>());
+            countsWhenAllSeen = Counts(room);
+        }
+        await sending;
+        Assert.Equal(senders.Count * PerSender, seen.Count);
+        Assert.Equal((senders.Count * PerSender, 0), countsWhenAllSeen);
+        Assert.Equal((senders.Count * PerSender, 0), Counts(await RoomInSyncAsync(bob, roomId)));
+
+        var last = await SendAsync(senders[0], roomId, new { msgtype = "m.text", body = "regrettable" });
+        Assert.Equal(200, (await C.PutAsync($"{V3}/rooms/{RoomTests.R(roomId)}/redact/{RoomTests.R(last)}/{Guid.NewGuid():N}", new { reason = "oops" },
+            senders[0].AccessToken)).Status);
+        // Synced from before the message, it comes redacted once the redaction is there.
+        JsonNode? message = null;
+        while (message?["unsigned"]?["redacted_because"] is null && DateTime.UtcNow < deadline)
+        {
+            var sync = await C.GetAsync($"{V3}/sync?timeout=10000&since={Uri.EscapeDataString(since)}", bob.AccessToken);
+            message = sync.Body?["rooms"]?["join"]?[roomId]?["timeline"]?["events"]?.AsArray().FirstOrDefault(e => e!["event_id"]!.GetValue<string>() == last);
+            await Task.Delay(50);
+        }
+        Assert.NotNull(message?["unsigned"]?["redacted_because"]);
+        Assert.Null(message!["content"]!["body"]);
+    }
+
+    [Fact]
     public async Task The_users_rules_decide_what_counts()
     {
         var (roomId, alice, bob) = await RoomOfTwoAsync();

@@ -21,7 +21,7 @@ public abstract class EventSpineTests(DatabaseFixture fixture)
     private const string Bob = "@bob:remote.test";
     private static readonly Ed25519KeyPair RemoteKey = Ed25519KeyPair.Generate("remote");
     private readonly RoomStore _rooms = new(new RecentEventIndex(new HomeserverConfig()), new RecentTransactionIds(),
-        new MembershipCache(new HomeserverConfig(), SingleProcess.Bus));
+        new MembershipCache(new HomeserverConfig(), SingleProcess.Bus), new RecentRoomRows(new HomeserverConfig()));
 
     private EventSpine NewSpine()
     {
@@ -31,7 +31,7 @@ public abstract class EventSpineTests(DatabaseFixture fixture)
         return new EventSpine(db, _rooms, streams, new StateGroupStore(streams), cache, new RoomLocks(), new SyncNotifier(new Observability.ServerMetrics(),
                 new Replication.PositionAnnouncer(streams, new RecentEventIndex(new HomeserverConfig()), SingleProcess.Bus)),
             new HomeserverConfig { ServerName = "local.test" }, Ed25519KeyPair.Generate("local"), TimeProvider.System, [], SingleProcess.Bus,
-            new MembershipCache(new HomeserverConfig(), SingleProcess.Bus));
+            new UnansweredSends(TimeProvider.System));
     }
 
     private static (VerifyKey, long)? Keys(string server, string keyId) =>

@@ -7,7 +7,7 @@ namespace Matrix.Homeserver.Admin;
 /// push actions, relations, search, aliases, directory entries, pending invites, key backups of its sessions, as Synapse
 /// does), except what records why it went: event reports and the block.
 /// </summary>
-public sealed class RoomPurgeStore
+public sealed class RoomPurgeStore(Rooms.MembershipCache memberships, Push.UnreadCountCache unreadCounts)
 {
     private static readonly string[] Statements =
     [
@@ -35,5 +35,11 @@ public sealed class RoomPurgeStore
     {
         foreach (var statement in Statements)
             await s.ExecuteAsync(statement, new { roomId });
+        // The members' cached memberships and unread counts of the room go with it (all of them: who was in it is gone).
+        s.OnCompleted(_ =>
+        {
+            memberships.ForgetAll();
+            unreadCounts.ForgetAll();
+        });
     }
 }

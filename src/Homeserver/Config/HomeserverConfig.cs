@@ -131,6 +131,7 @@ public sealed class CachesConfig
     public int SyncFilters { get; set; } = 50_000;
     public int DeviceKeyCounts { get; set; } = 100_000;
     public int Memberships { get; set; } = 100_000;
+    public int UnreadCounts { get; set; } = 200_000;
 }
 
 public sealed class RateLimitsConfig

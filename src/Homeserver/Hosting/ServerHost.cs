@@ -109,6 +109,8 @@ public static class ServerHost
         services.AddSingleton<RecentEventIndex>();
         services.AddSingleton<RecentTransactionIds>();
         services.AddSingleton<MembershipCache>();
+        services.AddSingleton<RecentRoomRows>();
+        services.AddSingleton<UnansweredSends>();
         services.AddSingleton<RoomStore>();
         services.AddSingleton<StateGroupStore>();
         services.AddSingleton(provider => SigningKeyFile.LoadOrCreate(config.EffectiveSigningKeyPath,
@@ -248,6 +250,7 @@ public static class ServerHost
         services.AddSingleton<Relations.RelationBundler>();
         services.AddSingleton<IEndpoints, Relations.RelationsEndpoints>();
         services.AddSingleton<Push.PushRuleService>();
+        services.AddSingleton<Push.UnreadCountCache>();
         services.AddSingleton<Push.PushActionStore>();
         services.AddSingleton<Push.PushActionsWriter>();
         services.AddSingleton<IEventListener>(provider => provider.GetRequiredService<Push.PushActionsWriter>());

@@ -113,19 +113,27 @@ public sealed class PresenceService(Database db, PresenceStore store, StreamPosi
         }
     }
 
-    /// <summary>Presence of another server's user, as its server reported it (<c>m.presence</c> EDU).</summary>
-    public async Task SetRemoteAsync(string userId, string state, string? statusMsg, long lastActiveAgo, CancellationToken ct)
+    /// <summary>Presence of another server's users, as their server reported it (an <c>m.presence</c> EDU): one transaction, one wake-up each.</summary>
+    public async Task SetRemoteAsync(IReadOnlyList<RemotePresence> updates, CancellationToken ct)
     {
-        if (!Enabled || !States.Contains(state))
+        var known = updates.Where(u => States.Contains(u.State)).ToList();
+        if (!Enabled || known.Count == 0)
             return;
-        var lastActive = Now - Math.Max(0, lastActiveAgo);
+        var now = Now;
         await db.WriteAsync(async s =>
         {
-            var row = new PresenceRow(userId, state, statusMsg, lastActive, await streams.NextAsync(s, "presence"));
-            await store.SetAsync(s, row);
-            s.OnCompleted(committed => { if (committed) Remember(row); });
+            foreach (var update in known)
+            {
+                var row = new PresenceRow(update.UserId, update.State, update.StatusMsg, now - Math.Max(0, update.LastActiveAgo),
+                    await streams.NextAsync(s, "presence"));
+                await store.SetAsync(s, row);
+                s.OnCompleted(committed => { if (committed) Remember(row); });
+            }
         }, ct);
-        notifier.Notify(await reader.UsersSharingRoomsAsync(userId, ct));
+        var sharing = new HashSet<string>(StringComparer.Ordinal);
+        foreach (var userId in known.Select(u => u.UserId).Distinct())
+            sharing.UnionWith(await reader.UsersSharingRoomsAsync(userId, ct));
+        notifier.Notify(sharing);
     }
 
     private void PassOnActivity(string userId, string state, long now)

@@ -4,6 +4,9 @@ namespace Matrix.Homeserver.Presence;
 
 public sealed record PresenceRow(string UserId, string State, string? StatusMsg, long LastActiveTs, long StreamId);
 
+/// <summary>A remote user's presence as their server sent it.</summary>
+public sealed record RemotePresence(string UserId, string State, string? StatusMsg, long LastActiveAgo);
+
 public sealed class PresenceStore
 {
     private const string Columns = "user_id, state, status_msg, last_active_ts, stream_id";

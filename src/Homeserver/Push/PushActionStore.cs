@@ -38,7 +38,7 @@ public sealed class UnreadCount
 /// everything). The counts are kept in <c>unread_counts</c>: each notifying event adds to them, a read receipt counts
 /// its room anew.
 /// </summary>
-public sealed class PushActionStore
+public sealed class PushActionStore(UnreadCountCache unreadCache)
 {
     /// <summary>The main timeline's thread ID, as receipts name it.</summary>
     public const string MainThread = "main";
@@ -99,11 +99,13 @@ public sealed class PushActionStore
             for (var i = 0; i < chunk.Length; i++)
             {
                 var ((userId, roomId, threadId), group) = (chunk[i].Key, chunk[i]);
+                var (notifications, highlights) = ((long)group.Count(), group.Sum(r => r.Highlight));
                 args.Add($"u{i}", userId);
                 args.Add($"r{i}", roomId);
                 args.Add($"t{i}", threadId);
-                args.Add($"n{i}", (long)group.Count());
-                args.Add($"h{i}", group.Sum(r => r.Highlight));
+                args.Add($"n{i}", notifications);
+                args.Add($"h{i}", highlights);
+                unreadCache.Add(s, userId, roomId, threadId, notifications, highlights);
                 values.Add($"(@u{i}, @r{i}, @t{i}, @n{i}, @h{i})");
             }
             await s.DeferAsync($"""
@@ -123,6 +125,7 @@ public sealed class PushActionStore
     public async Task RecountAsync(DbSession s, string userId, string roomId)
     {
         var args = new { userId, roomId };
+        unreadCache.Recounted(s, userId, roomId);
         await s.DeferAsync("DELETE FROM unread_counts WHERE user_id = @userId AND room_id = @roomId", args);
         // Nothing before the unthreaded receipt is unread in any thread: that bound keeps the scan to the index range after it.
         await s.DeferAsync($"""
@@ -135,6 +138,20 @@ public sealed class PushActionStore
               AND EXISTS (SELECT 1 FROM events e WHERE e.event_id = a.event_id AND (e.type <> 'm.room.member' OR e.state_key <> a.user_id))
             GROUP BY a.user_id, a.room_id, a.thread_id
             """, args);
+    }
+
+    /// <summary>The user's unread counts in these rooms for a sync: from memory where known, the rest by reads run in the sync's batch.</summary>
+    public UnreadLookup UnreadForSync(string userId, IReadOnlyCollection<string> roomIds)
+    {
+        var known = new List<UnreadCount>();
+        var missing = new List<string>();
+        foreach (var roomId in roomIds)
+            if (unreadCache.TryGet(userId, roomId, out var counts))
+                known.AddRange(counts);
+            else
+                missing.Add(roomId);
+        var tickets = missing.Select(roomId => unreadCache.Begin(userId, roomId)).ToList();
+        return new UnreadLookup(known, missing.Chunk(500).Select(ids => Unread(userId, ids)).ToList(), tickets, unreadCache);
     }
 
     /// <summary>Unread notifying events of the user in these rooms, per room and thread.</summary>
@@ -170,4 +187,29 @@ public sealed class PushActionStore
 
     public Task<int> DeleteOlderThanAsync(DbSession s, long ts) =>
         s.ExecuteAsync("DELETE FROM event_push_actions WHERE ts < @ts", new { ts });
+}
+
+/// <summary>Unread counts found in memory, and the reads of the others (kept in memory once read).</summary>
+public sealed class UnreadLookup(List<UnreadCount> known, List<SqlRead<UnreadCount, List<UnreadCount>>> reads, List<UnreadCountCache.Ticket> tickets,
+    UnreadCountCache cache)
+{
+    public static readonly UnreadLookup None = new([], [], [], null!);
+
+    public IEnumerable<SqlRead> Reads => reads;
+
+    /// <summary>Every room's counts, once <see cref="Reads"/> have run.</summary>
+    public IEnumerable<UnreadCount> Result
+    {
+        get
+        {
+            if (tickets.Count == 0)
+                return known;
+            var read = reads.SelectMany(r => r.Result).ToLookup(c => c.RoomId);
+            foreach (var ticket in tickets)
+                cache.Store(ticket, read[ticket.RoomId].ToList());
+            known.AddRange(read.SelectMany(g => g));
+            tickets.Clear();
+            return known;
+        }
+    }
 }

@@ -47,7 +47,7 @@ public sealed class EventEndpoints(
             Transaction = TransactionOf(context, requester),
             OriginServerTs = AppServiceTimestamp(context, requester),
         }, context.RequestAborted);
-        await AnswerSendAsync(context, sent);
+        await AnswerSendAsync(context, sent, requester.DeviceId);
     }
 
     /// <summary>The client transaction of a PUT; the legacy POST forms have none.</summary>
@@ -55,7 +55,7 @@ public sealed class EventEndpoints(
         context.Request.RouteValues.ContainsKey("txnId") ? (requester.DeviceId, context.Route("txnId")) : null;
 
     /// <summary>Answers a send with its event ID, and only then wakes the sender's own syncs (see EventSpine.AnnounceToSender).</summary>
-    private async Task AnswerSendAsync(HttpContext context, PersistedEvent sent)
+    private async Task AnswerSendAsync(HttpContext context, PersistedEvent sent, string deviceId)
     {
         try
         {
@@ -64,7 +64,7 @@ public sealed class EventEndpoints(
         }
         finally
         {
-            spine.AnnounceToSender(sent);
+            spine.AnnounceToSender(sent, deviceId);
         }
     }
 
@@ -209,7 +209,7 @@ public sealed class EventEndpoints(
             Redacts = eventId,
             Transaction = TransactionOf(context, requester),
         }, context.RequestAborted);
-        await AnswerSendAsync(context, sent);
+        await AnswerSendAsync(context, sent, requester.DeviceId);
     }
 
     private async Task MembersAsync(HttpContext context)

@@ -46,7 +46,7 @@ public sealed record ReceiveResult(ReceiveOutcome Outcome, string Reason, Persis
 public sealed partial class EventSpine(
     Database db, RoomStore rooms, StreamPositions streams, StateGroupStore stateGroups, EventCache events, RoomLocks locks,
     SyncNotifier notifier, HomeserverConfig config, Ed25519KeyPair signingKey, TimeProvider clock, IEnumerable<IEventListener> listeners,
-    Replication.ReplicationBus replication, MembershipCache memberships)
+    Replication.ReplicationBus replication, UnansweredSends unanswered)
 {
     /// <summary>Prev events a new local event cites at most (the newest extremities).</summary>
     public const int MaxPrevEvents = 10;
@@ -113,7 +113,7 @@ public sealed partial class EventSpine(
         await db.WriteAsync(delete, ct);
         _snapshots.TryRemove(roomId, out RoomSnapshot? _);
         events.ForgetRoom(roomId);
-        memberships.ForgetAll();
+        rooms.ForgetRecentRows(roomId);
         replication.Publish(new Replication.ReplicationMessage.RoomDropped(roomId));
     }
 
@@ -126,6 +126,7 @@ public sealed partial class EventSpine(
         using var _ = await locks.AcquireAsync(roomId, ct);
         var deleted = await db.WriteAsync(delete, ct);
         events.Forget(deleted);
+        rooms.ForgetRecentRows(roomId);
         replication.Publish(new Replication.ReplicationMessage.EventsForgotten(deleted));
         return deleted;
     }
@@ -205,8 +206,11 @@ public sealed partial class EventSpine(
     }
 
     /// <summary>Wakes the syncs of the sender of an event sent with a transaction ID, once the send has been answered.</summary>
-    public void AnnounceToSender(PersistedEvent sent) =>
+    public void AnnounceToSender(PersistedEvent sent, string deviceId)
+    {
+        unanswered.Answered(sent.Pdu.Sender, deviceId, sent.StreamOrdering);
         streams.WhenVisible("events", sent.StreamOrdering, () => notifier.Notify([sent.Pdu.Sender]));
+    }
 
     /// <summary>The event an earlier send with the request's transaction ID made, if there was one.</summary>
     private async Task<PersistedEvent?> EarlierSendAsync(RoomSnapshot room, NewEvent request, CancellationToken ct)
@@ -377,7 +381,10 @@ public sealed partial class EventSpine(
                     await rooms.MarkRedactedAsync(s, redacts, pdu.EventId, pdu.RoomId);
             }
             if (request?.Transaction is var (deviceId, txnId))
+            {
                 await rooms.InsertTxnAsync(s, pdu.Sender, deviceId, txnId, pdu.EventId, now);
+                unanswered.Add(s, pdu.Sender, deviceId, ordering);
+            }
             if (accepted)
                 foreach (var listener in listeners)
                     await listener.OnPersistingAsync(s, pdu, ordering, snapshotAfter, room);

@@ -25,7 +25,7 @@ public sealed record MembershipEventRow(string RoomId, string Membership, string
 /// SQL for rooms, events, current state, room heads, transaction IDs and stream positions. Event rows written are also
 /// recorded in the <see cref="RecentEventIndex"/>.
 /// </summary>
-public sealed class RoomStore(RecentEventIndex recentEvents, RecentTransactionIds recentTxnIds, MembershipCache membershipCache)
+public sealed class RoomStore(RecentEventIndex recentEvents, RecentTransactionIds recentTxnIds, MembershipCache membershipCache, RecentRoomRows recentRows)
 {
     private const string EventColumns =
         "stream_ordering, event_id, room_id, type, state_key, sender, depth, origin_server_ts, state_group, redacted_by, json, rejected, soft_failed, outlier";
@@ -56,6 +56,7 @@ public sealed class RoomStore(RecentEventIndex recentEvents, RecentTransactionId
     public Task InsertEventAsync(DbSession s, EventRow row)
     {
         recentEvents.Record(row.StreamOrdering, row.RoomId, row.Type);
+        recentRows.Record(s, row);
         return s.DeferAsync(
             $"INSERT INTO events ({EventColumns}) VALUES (@StreamOrdering, @EventId, @RoomId, @Type, @StateKey, @Sender, @Depth, @OriginServerTs, @StateGroup, @RedactedBy, @Json, @Rejected, @SoftFailed, @Outlier)", row);
     }
@@ -84,15 +85,28 @@ public sealed class RoomStore(RecentEventIndex recentEvents, RecentTransactionId
         new { eventId, streamOrdering, stateGroup });
 
     /// <summary>Marks an event redacted; only an event of the redaction's own room (one elsewhere is not its to redact).</summary>
-    public Task MarkRedactedAsync(DbSession s, string eventId, string redactionId, string roomId) =>
-        s.DeferAsync("UPDATE events SET redacted_by = @redactionId WHERE event_id = @eventId AND room_id = @roomId AND redacted_by IS NULL",
+    public Task MarkRedactedAsync(DbSession s, string eventId, string redactionId, string roomId)
+    {
+        recentRows.Redacted(s, roomId, eventId, redactionId);
+        return s.DeferAsync("UPDATE events SET redacted_by = @redactionId WHERE event_id = @eventId AND room_id = @roomId AND redacted_by IS NULL",
             new { eventId, redactionId, roomId });
+    }
 
     /// <summary>Room events with <paramref name="after"/> &lt; stream ordering &lt;= <paramref name="upTo"/>, newest first when <paramref name="newestFirst"/>.</summary>
     public SqlRead<EventRow, List<EventRow>> RoomEvents(string roomId, long after, long upTo, int limit, bool newestFirst) => SqlReads.Rows<EventRow>(
         $"SELECT {EventColumns} FROM events WHERE {InRoom} AND stream_ordering > @after AND stream_ordering <= @upTo AND {Served} " +
         $"ORDER BY stream_ordering {(newestFirst ? "DESC" : "ASC")} LIMIT @limit",
         new { roomId, after, upTo, limit = (long)limit });
+
+    /// <summary>
+    /// <see cref="RoomEvents"/> newest first from the rows this process wrote lately, when they hold the whole window
+    /// (a sync woken by a new event); false otherwise.
+    /// </summary>
+    public bool TryRecentRoomEvents(string roomId, long after, long upTo, int limit, out List<EventRow> rows) =>
+        recentRows.TryPage(roomId, after, upTo, limit, out rows);
+
+    /// <summary>Some or all of the room's events were deleted: the recent rows kept of it go.</summary>
+    public void ForgetRecentRows(string roomId) => recentRows.ForgetRoom(roomId);
 
     public Task<List<EventRow>> RoomEventsAsync(DbSession s, string roomId, long after, long upTo, int limit, bool newestFirst) =>
         s.QueryAsync(RoomEvents(roomId, after, upTo, limit, newestFirst));

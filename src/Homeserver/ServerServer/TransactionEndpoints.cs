@@ -169,14 +169,13 @@ public sealed class TransactionEndpoints(
                     }
     }
 
-    private async Task ApplyPresenceAsync(string origin, JsonArray updates, CancellationToken ct)
-    {
-        foreach (var update in updates.OfType<JsonObject>())
-            if (update["user_id"]?.AsString() is { } userId && UserId.TryParse(userId, out var user) && user.Server.Value == origin
-                && update["presence"]?.AsString() is { } state)
-                await presence.SetRemoteAsync(userId, state, update["status_msg"]?.AsString(),
-                    update["last_active_ago"].TryGetInteger(out var ago) ? ago : 0, ct);
-    }
+    private Task ApplyPresenceAsync(string origin, JsonArray updates, CancellationToken ct) => presence.SetRemoteAsync(
+        updates.OfType<JsonObject>()
+            .Where(update => update["user_id"]?.AsString() is { } userId && UserId.TryParse(userId, out var user) && user.Server.Value == origin
+                && update["presence"]?.AsString() is not null)
+            .Select(update => new Presence.RemotePresence(update["user_id"]!.AsString()!, update["presence"]!.AsString()!, update["status_msg"]?.AsString(),
+                update["last_active_ago"].TryGetInteger(out var ago) ? ago : 0))
+            .ToList(), ct);
 
     private async Task<bool> IsJoinedFromOriginAsync(string origin, string roomId, string userId, CancellationToken ct) =>
         UserId.TryParse(userId, out var user) && user.Server.Value == origin

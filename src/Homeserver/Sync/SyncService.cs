@@ -18,7 +18,7 @@ public sealed class SyncService(
     AccountDataStore accountData, ReceiptStore receipts, TypingService typing, Presence.PresenceService presence,
     E2ee.ToDeviceService toDevice, E2ee.DeviceListService deviceLists, E2ee.DeviceKeyStore deviceKeys, Push.PushActionStore pushActions,
     Relations.RelationBundler bundler, IgnoredUsers ignoredUsers, InvitePermissions invitePermissions, RecentEventIndex recentEvents,
-    LazyLoadedMembers lazyLoaded, Config.HomeserverConfig config)
+    LazyLoadedMembers lazyLoaded, UnansweredSends unanswered, Config.HomeserverConfig config)
 {
     /// <summary>Where this sync starts and ends in every stream.</summary>
     private sealed record Window(SyncToken? Since, SyncToken UpTo)
@@ -78,7 +78,12 @@ public sealed class SyncService(
         var user = requester.UserId.Value;
         var positions = await CurrentPositionsAsync(ct);
         if (since is { } from)
+        {
             positions = positions.AtLeast(from);
+            // Not past this device's own events whose sends are still being answered (the answer wakes this sync).
+            if (unanswered.FirstUnanswered(user, requester.DeviceId) is { } unansweredSend && unansweredSend <= positions.Events)
+                positions = positions with { Events = Math.Max(from.Events, unansweredSend - 1) };
+        }
         var window = new Window(since, positions);
         var upTo = positions.Events;
         var sinceEvents = window.From.Events;
@@ -169,8 +174,8 @@ public sealed class SyncService(
         if (late.All.Any())
             await db.ReadAllAsync(late.All.ToList(), ct);
         var roomReceipts = early.Receipts.Concat(late.Receipts).SelectMany(r => r.Result).ToLookup(r => r.RoomId);
-        var unread = early.Unread.Concat(late.Unread).SelectMany(r => r.Result).ToLookup(c => c.RoomId);
-        List<EventRow>? FirstPage(string roomId) => (early.Pages.GetValueOrDefault(roomId) ?? late.Pages.GetValueOrDefault(roomId))?.Result;
+        var unread = early.Unread.Result.Concat(late.Unread.Result).ToLookup(c => c.RoomId);
+        List<EventRow>? FirstPage(string roomId) => early.FirstPage(roomId) ?? late.FirstPage(roomId);
         using var building = new SemaphoreSlim(JoinedRoomsInParallel);
         var built = joinedRooms.Select(async r =>
         {
@@ -250,22 +255,34 @@ public sealed class SyncService(
 
     /// <summary>The reads of joined rooms' changed receipts, unread counts and (optionally) first timeline pages.</summary>
     private sealed record JoinedRoomReadSet(
-        IReadOnlySet<string> Rooms, List<SqlRead<ReceiptRow, List<ReceiptRow>>> Receipts, List<SqlRead<Push.UnreadCount, List<Push.UnreadCount>>> Unread,
-        Dictionary<string, SqlRead<EventRow, List<EventRow>>> Pages)
+        IReadOnlySet<string> Rooms, List<SqlRead<ReceiptRow, List<ReceiptRow>>> Receipts, Push.UnreadLookup Unread,
+        Dictionary<string, SqlRead<EventRow, List<EventRow>>> Pages, Dictionary<string, List<EventRow>> RecentPages)
     {
-        public static readonly JoinedRoomReadSet None = new(new HashSet<string>(), [], [], []);
+        public static readonly JoinedRoomReadSet None = new(new HashSet<string>(), [], Push.UnreadLookup.None, [], []);
 
-        public IEnumerable<SqlRead> All => [.. Receipts, .. Unread, .. Pages.Values];
+        public IEnumerable<SqlRead> All => [.. Receipts, .. Unread.Reads, .. Pages.Values];
 
         public bool Covers(string roomId) => Rooms.Contains(roomId);
+
+        /// <summary>The first timeline page of the room (newest first), when this set read it or found it in memory.</summary>
+        public List<EventRow>? FirstPage(string roomId) => RecentPages.GetValueOrDefault(roomId) ?? Pages.GetValueOrDefault(roomId)?.Result;
     }
 
     private JoinedRoomReadSet JoinedRoomReads(string user, IReadOnlyCollection<string> roomIds, Window window, SyncFilter filter, bool receiptsMoved,
-        bool withPages) => new(
-        roomIds.ToHashSet(StringComparer.Ordinal),
-        receiptsMoved ? roomIds.Chunk(500).Select(ids => receipts.ChangedSince(ids, window.From.Receipts, window.UpTo.Receipts)).ToList() : [],
-        roomIds.Chunk(500).Select(ids => pushActions.Unread(user, ids)).ToList(),
-        withPages ? roomIds.ToDictionary(id => id, id => rooms.RoomEvents(id, window.From.Events, window.UpTo.Events, TimelinePage(filter), newestFirst: true)) : []);
+        bool withPages)
+    {
+        // A sync woken by new events mostly finds them among the rows this process wrote lately.
+        var (pages, recentPages) = (new Dictionary<string, SqlRead<EventRow, List<EventRow>>>(), new Dictionary<string, List<EventRow>>());
+        if (withPages)
+            foreach (var id in roomIds)
+                if (window.Since is not null && rooms.TryRecentRoomEvents(id, window.From.Events, window.UpTo.Events, TimelinePage(filter), out var recent))
+                    recentPages[id] = recent;
+                else
+                    pages[id] = rooms.RoomEvents(id, window.From.Events, window.UpTo.Events, TimelinePage(filter), newestFirst: true);
+        return new(roomIds.ToHashSet(StringComparer.Ordinal),
+            receiptsMoved ? roomIds.Chunk(500).Select(ids => receipts.ChangedSince(ids, window.From.Receipts, window.UpTo.Receipts)).ToList() : [],
+            pushActions.UnreadForSync(user, roomIds), pages, recentPages);
+    }
 
     private async Task<JsonObject?> JoinedRoomAsync(Requester requester, RoomSnapshot room, Window window, SyncFilter filter, bool fullState,
         bool newlyJoined, bool useStateAfter, List<AccountDataStore.Entry> changedAccountData, IReadOnlySet<string> ignored,

@@ -1,0 +1,139 @@
+using Matrix.Homeserver.Storage;
+
+namespace Matrix.Homeserver.Push;
+
+/// <summary>
+/// Users' unread counts per room (each thread's), as <c>unread_counts</c> holds them, for the process that writes them
+/// (the main process): every sync woken by a message shows its room's counts, and that message just changed them. A
+/// new event adds to a known count when its transaction commits, so the woken sync finds it here instead of reading it
+/// again; a recount (a read receipt) drops it. While a write of the key is in flight nothing is answered from here and
+/// no read is kept, so a read racing a write never keeps a value the write's delta is then added to twice. Workers
+/// keep nothing (the main process's writes do not reach them).
+/// </summary>
+public sealed class UnreadCountCache(Config.HomeserverConfig config)
+{
+    private readonly bool _enabled = config.Worker.IsMain;
+    private readonly int _maxEntries = config.Caches.UnreadCounts;
+    private readonly Dictionary<(string UserId, string RoomId), Entry> _entries = [];
+    private readonly Lock _lock = new();
+    // Bumped when entries are dropped, so that a read begun before cannot store into an entry made anew.
+    private long _epoch;
+
+    private sealed class Entry
+    {
+        public long Version;
+        public int WritesInFlight;
+        public IReadOnlyList<UnreadCount>? Counts;
+    }
+
+    public readonly record struct Ticket(string UserId, string RoomId, long Epoch, long Version);
+
+    public bool TryGet(string userId, string roomId, out IReadOnlyList<UnreadCount> counts)
+    {
+        lock (_lock)
+            if (_entries.TryGetValue((userId, roomId), out var entry) && entry.WritesInFlight == 0 && entry.Counts is { } known)
+            {
+                counts = known;
+                return true;
+            }
+        counts = [];
+        return false;
+    }
+
+    /// <summary>Taken before reading the counts from the database; <see cref="Store"/> keeps what the read found.</summary>
+    public Ticket Begin(string userId, string roomId)
+    {
+        lock (_lock)
+            return new Ticket(userId, roomId, _epoch, _entries.TryGetValue((userId, roomId), out var entry) ? entry.Version : 0);
+    }
+
+    public void Store(Ticket ticket, IReadOnlyList<UnreadCount> counts)
+    {
+        if (!_enabled)
+            return;
+        lock (_lock)
+        {
+            _entries.TryGetValue((ticket.UserId, ticket.RoomId), out var entry);
+            if (ticket.Epoch != _epoch || (entry?.Version ?? 0) != ticket.Version || entry?.WritesInFlight > 0)
+                return;
+            if (entry is null)
+            {
+                if (_entries.Count >= _maxEntries)
+                    DropIdle();
+                _entries[(ticket.UserId, ticket.RoomId)] = entry = new Entry();
+            }
+            entry.Counts = counts;
+        }
+    }
+
+    /// <summary>An event adds to the user's count of a room's thread, in <paramref name="s"/>'s transaction.</summary>
+    public void Add(DbSession s, string userId, string roomId, string threadId, long notifications, long highlights)
+    {
+        var entry = Writing(userId, roomId);
+        if (entry is null)
+            return;
+        s.OnCompleted(committed =>
+        {
+            lock (_lock)
+            {
+                entry.WritesInFlight--;
+                entry.Version++;
+                if (!committed || entry.Counts is not { } counts)
+                    return;
+                var thread = counts.FirstOrDefault(c => c.ThreadId == threadId);
+                entry.Counts = counts.Where(c => c != thread).Append(new UnreadCount
+                {
+                    RoomId = roomId, ThreadId = threadId,
+                    Notifications = (thread?.Notifications ?? 0) + notifications, Highlights = (thread?.Highlights ?? 0) + highlights,
+                }).ToList();
+            }
+        });
+    }
+
+    /// <summary>The user's counts of the room are counted anew in <paramref name="s"/>'s transaction: forgotten until read again.</summary>
+    public void Recounted(DbSession s, string userId, string roomId)
+    {
+        var entry = Writing(userId, roomId);
+        if (entry is null)
+            return;
+        entry.Counts = null;
+        s.OnCompleted(_ =>
+        {
+            lock (_lock)
+            {
+                entry.WritesInFlight--;
+                entry.Version++;
+                entry.Counts = null;
+            }
+        });
+    }
+
+    /// <summary>A room was purged: every count goes.</summary>
+    public void ForgetAll()
+    {
+        lock (_lock)
+            DropIdle();
+    }
+
+    private Entry? Writing(string userId, string roomId)
+    {
+        if (!_enabled)
+            return null;
+        lock (_lock)
+        {
+            if (!_entries.TryGetValue((userId, roomId), out var entry))
+                _entries[(userId, roomId)] = entry = new Entry();
+            entry.WritesInFlight++;
+            entry.Version++;
+            return entry;
+        }
+    }
+
+    // Entries with no write in flight go when the cache is full (a write's entry must stay until its transaction ends).
+    private void DropIdle()
+    {
+        _epoch++;
+        foreach (var key in _entries.Where(e => e.Value.WritesInFlight == 0).Select(e => e.Key).ToList())
+            _entries.Remove(key);
+    }
+}

@@ -1,0 +1,143 @@
+namespace Matrix.Homeserver.Rooms;
+
+/// <summary>
+/// Each room's latest event rows, kept by the process that writes events (the main process), so that a sync woken by a
+/// new event reads its room's new events from memory. A room's rows are whole from the first one written since start
+/// (later positions are all this process's), or since older ones were dropped; a window reaching further back, or
+/// holding a row whose transaction has not been seen to end, or while a redaction in the room is in flight, is read
+/// from the database. Rows that rolled back are left out. Workers keep nothing (they write no events).
+/// </summary>
+public sealed class RecentRoomRows(Config.HomeserverConfig config)
+{
+    private const int RowsPerRoom = 64;
+    private const int MaxRooms = 20_000;
+
+    private readonly bool _enabled = config.Worker.IsMain;
+    private readonly Dictionary<string, Room> _rooms = new(StringComparer.Ordinal);
+    private readonly Lock _lock = new();
+
+    private sealed class Room(long heldAfter)
+    {
+        /// <summary>Every row of the room after this position is in <see cref="Rows"/>.</summary>
+        public long HeldAfter = heldAfter;
+        public int RedactionsInFlight;
+        public readonly List<Slot> Rows = [];
+    }
+
+    private sealed class Slot(EventRow row)
+    {
+        public EventRow Row = row;
+        public bool InFlight = true;
+    }
+
+    /// <summary>A row <paramref name="s"/>'s transaction inserts (before it commits).</summary>
+    public void Record(Storage.DbSession s, EventRow row)
+    {
+        if (!_enabled || row.StreamOrdering <= 0)
+            return;
+        var slot = new Slot(row);
+        Room room;
+        lock (_lock)
+        {
+            room = RoomFor(row.RoomId, row.StreamOrdering);
+            if (row.StreamOrdering <= room.HeldAfter)
+                return;
+            var index = room.Rows.Count;
+            while (index > 0 && room.Rows[index - 1].Row.StreamOrdering > row.StreamOrdering)
+                index--;
+            room.Rows.Insert(index, slot);
+            if (room.Rows.Count > RowsPerRoom)
+            {
+                room.HeldAfter = room.Rows[0].Row.StreamOrdering;
+                room.Rows.RemoveAt(0);
+            }
+        }
+        s.OnCompleted(committed =>
+        {
+            lock (_lock)
+                if (committed)
+                    slot.InFlight = false;
+                else
+                    room.Rows.Remove(slot);
+        });
+    }
+
+    /// <summary>An event of the room <paramref name="s"/>'s transaction marks redacted.</summary>
+    public void Redacted(Storage.DbSession s, string roomId, string eventId, string redactionId)
+    {
+        if (!_enabled)
+            return;
+        Room? room;
+        lock (_lock)
+        {
+            if (!_rooms.TryGetValue(roomId, out room))
+                return;
+            room.RedactionsInFlight++;
+        }
+        s.OnCompleted(committed =>
+        {
+            lock (_lock)
+            {
+                room.RedactionsInFlight--;
+                if (committed && room.Rows.Find(r => r.Row.EventId == eventId) is { Row.RedactedBy: null } slot)
+                    slot.Row = slot.Row with { RedactedBy = redactionId };
+            }
+        });
+    }
+
+    /// <summary>
+    /// The room's timeline events (not rejected, soft-failed or outliers) after <paramref name="after"/> up to
+    /// <paramref name="upTo"/> (a visible position), newest first, at most <paramref name="limit"/>; false when memory
+    /// cannot tell them all.
+    /// </summary>
+    public bool TryPage(string roomId, long after, long upTo, int limit, out List<EventRow> rows)
+    {
+        rows = [];
+        lock (_lock)
+        {
+            if (!_rooms.TryGetValue(roomId, out var room) || after < room.HeldAfter || room.RedactionsInFlight > 0)
+                return false;
+            for (var i = room.Rows.Count - 1; i >= 0 && rows.Count < limit; i--)
+            {
+                var (row, inFlight) = (room.Rows[i].Row, room.Rows[i].InFlight);
+                if (row.StreamOrdering <= after)
+                    break;
+                if (row.StreamOrdering > upTo)
+                    continue;
+                // Visible, so its transaction has ended, but whether it committed is not known here yet.
+                if (inFlight)
+                    return false;
+                if (row is { Rejected: 0, SoftFailed: 0, Outlier: 0 })
+                    rows.Add(row);
+            }
+            return true;
+        }
+    }
+
+    /// <summary>Some of the room's events were deleted (a history purge), or the whole room.</summary>
+    public void ForgetRoom(string roomId)
+    {
+        lock (_lock)
+            _rooms.Remove(roomId);
+    }
+
+    private Room RoomFor(string roomId, long firstPosition)
+    {
+        if (_rooms.TryGetValue(roomId, out var room))
+            return room;
+        if (_rooms.Count >= MaxRooms)
+            DropQuietest();
+        return _rooms[roomId] = new Room(firstPosition - 1);
+    }
+
+    // The half of the rooms whose latest rows are oldest go (a write in flight for one of them finishes on a room no
+    // longer listed, and the room's next row starts it anew after that write's position).
+    private void DropQuietest()
+    {
+        var quiet = _rooms
+            .OrderBy(r => r.Value.Rows.Count > 0 ? r.Value.Rows[^1].Row.StreamOrdering : long.MinValue)
+            .Take(_rooms.Count / 2).Select(r => r.Key).ToList();
+        foreach (var roomId in quiet)
+            _rooms.Remove(roomId);
+    }
+}
