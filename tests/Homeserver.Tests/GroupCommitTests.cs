@@ -6,22 +6,29 @@ public sealed class GroupCommitTests
 {
     private static readonly TimeSpan Generous = TimeSpan.FromSeconds(30);
 
-    [Fact]
-    public async Task Items_submitted_while_a_batch_is_written_go_together_in_the_next_one()
+    /// <summary>A group commit whose batch holding item 0 waits for <c>release</c> (so the items after it gather), recording every batch.</summary>
+    private static (GroupCommit<int> Commit, List<IReadOnlyList<int>> Batches, TaskCompletionSource FirstWriteStarted, TaskCompletionSource Release)
+        HeldAtFirstBatch(int maxBatch = 500)
     {
         var batches = new List<IReadOnlyList<int>>();
-        var firstWriteStarted = new TaskCompletionSource();
-        var releaseFirstWrite = new TaskCompletionSource();
+        var (started, release) = (new TaskCompletionSource(), new TaskCompletionSource());
         var commit = new GroupCommit<int>(async items =>
         {
             lock (batches)
                 batches.Add(items);
             if (items.Contains(0))
             {
-                firstWriteStarted.SetResult();
-                await releaseFirstWrite.Task;
+                started.SetResult();
+                await release.Task;
             }
-        });
+        }, maxBatch);
+        return (commit, batches, started, release);
+    }
+
+    [Fact]
+    public async Task Items_submitted_while_a_batch_is_written_go_together_in_the_next_one()
+    {
+        var (commit, batches, firstWriteStarted, releaseFirstWrite) = HeldAtFirstBatch();
 
         var first = commit.SubmitAsync(0, CancellationToken.None);
         await firstWriteStarted.Task.WaitAsync(Generous);
@@ -50,19 +57,7 @@ public sealed class GroupCommitTests
     [Fact]
     public async Task A_batch_holds_at_most_the_maximum_and_the_rest_follow_in_order()
     {
-        var batches = new List<IReadOnlyList<int>>();
-        var firstWriteStarted = new TaskCompletionSource();
-        var releaseFirstWrite = new TaskCompletionSource();
-        var commit = new GroupCommit<int>(async items =>
-        {
-            lock (batches)
-                batches.Add(items);
-            if (items.Contains(0))
-            {
-                firstWriteStarted.SetResult();
-                await releaseFirstWrite.Task;
-            }
-        }, maxBatch: 4);
+        var (commit, batches, firstWriteStarted, releaseFirstWrite) = HeldAtFirstBatch(maxBatch: 4);
 
         var first = commit.SubmitAsync(0, CancellationToken.None);
         await firstWriteStarted.Task.WaitAsync(Generous);
