@@ -93,10 +93,9 @@ public sealed class UnreadCountCache(Config.HomeserverConfig config)
     /// <summary>The user's counts of the room are counted anew in <paramref name="s"/>'s transaction: forgotten until read again.</summary>
     public void Recounted(DbSession s, string userId, string roomId)
     {
-        var entry = Writing(userId, roomId);
+        var entry = Writing(userId, roomId, forget: true);
         if (entry is null)
             return;
-        entry.Counts = null;
         s.OnCompleted(_ =>
         {
             lock (_lock)
@@ -115,7 +114,7 @@ public sealed class UnreadCountCache(Config.HomeserverConfig config)
             DropIdle();
     }
 
-    private Entry? Writing(string userId, string roomId)
+    private Entry? Writing(string userId, string roomId, bool forget = false)
     {
         if (!_enabled)
             return null;
@@ -125,6 +124,8 @@ public sealed class UnreadCountCache(Config.HomeserverConfig config)
                 _entries[(userId, roomId)] = entry = new Entry();
             entry.WritesInFlight++;
             entry.Version++;
+            if (forget)
+                entry.Counts = null;
             return entry;
         }
     }

@@ -10,11 +10,13 @@ namespace Matrix.Homeserver.Rooms;
 public sealed class RecentRoomRows(Config.HomeserverConfig config)
 {
     private const int RowsPerRoom = 64;
-    private const int MaxRooms = 20_000;
+    // Rows kept over all rooms (a row holds its event's JSON: about 1-2 KB each).
+    private const int MaxRows = 10_000;
 
     private readonly bool _enabled = config.Worker.IsMain;
     private readonly Dictionary<string, Room> _rooms = new(StringComparer.Ordinal);
     private readonly Lock _lock = new();
+    private int _rowCount;
 
     private sealed class Room(long heldAfter)
     {
@@ -46,19 +48,23 @@ public sealed class RecentRoomRows(Config.HomeserverConfig config)
             while (index > 0 && room.Rows[index - 1].Row.StreamOrdering > row.StreamOrdering)
                 index--;
             room.Rows.Insert(index, slot);
+            _rowCount++;
             if (room.Rows.Count > RowsPerRoom)
             {
                 room.HeldAfter = room.Rows[0].Row.StreamOrdering;
                 room.Rows.RemoveAt(0);
+                _rowCount--;
             }
+            if (_rowCount > MaxRows)
+                DropQuietest(except: row.RoomId);
         }
         s.OnCompleted(committed =>
         {
             lock (_lock)
                 if (committed)
                     slot.InFlight = false;
-                else
-                    room.Rows.Remove(slot);
+                else if (room.Rows.Remove(slot) && _rooms.GetValueOrDefault(row.RoomId) == room)
+                    _rowCount--;
         });
     }
 
@@ -118,26 +124,32 @@ public sealed class RecentRoomRows(Config.HomeserverConfig config)
     public void ForgetRoom(string roomId)
     {
         lock (_lock)
-            _rooms.Remove(roomId);
+            Drop(roomId);
     }
 
     private Room RoomFor(string roomId, long firstPosition)
     {
         if (_rooms.TryGetValue(roomId, out var room))
             return room;
-        if (_rooms.Count >= MaxRooms)
-            DropQuietest();
         return _rooms[roomId] = new Room(firstPosition - 1);
     }
 
-    // The half of the rooms whose latest rows are oldest go (a write in flight for one of them finishes on a room no
-    // longer listed, and the room's next row starts it anew after that write's position).
-    private void DropQuietest()
+    private void Drop(string roomId)
     {
-        var quiet = _rooms
-            .OrderBy(r => r.Value.Rows.Count > 0 ? r.Value.Rows[^1].Row.StreamOrdering : long.MinValue)
-            .Take(_rooms.Count / 2).Select(r => r.Key).ToList();
-        foreach (var roomId in quiet)
-            _rooms.Remove(roomId);
+        if (_rooms.Remove(roomId, out var room))
+            _rowCount -= room.Rows.Count;
+    }
+
+    // The rooms whose latest rows are oldest go until half the rows are left (a write in flight for one of them
+    // finishes on a room no longer listed, and the room's next row starts it anew after that write's position).
+    private void DropQuietest(string except)
+    {
+        foreach (var (roomId, _) in _rooms.Where(r => r.Key != except)
+                     .OrderBy(r => r.Value.Rows.Count > 0 ? r.Value.Rows[^1].Row.StreamOrdering : long.MinValue).ToList())
+        {
+            if (_rowCount <= MaxRows / 2)
+                break;
+            Drop(roomId);
+        }
     }
 }
