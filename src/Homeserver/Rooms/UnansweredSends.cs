@@ -3,59 +3,70 @@ using Matrix.Homeserver.Storage;
 namespace Matrix.Homeserver.Rooms;
 
 /// <summary>
-/// Events a device sent with a transaction ID whose send has not been answered yet. That device's sync stops short of
-/// them: clients match the copy their sync brings to the send they are waiting on, and matrix-js-sdk (threads on) fails
-/// the send when the copy comes first. The sync continues once the send is answered (which wakes it), or after a few
-/// seconds if the answer never went out.
+/// Events a device sent with a transaction ID until a moment after their send was answered. That device's sync stops
+/// short of them: clients match the copy their sync brings to the send they are waiting on, and matrix-js-sdk (threads
+/// on) fails the send when it handles the copy first, which a sync answered right after the send can make it do. The
+/// answer wakes the device's sync again once that moment has passed (other devices of the user are not held back); an
+/// entry whose answer never went out is dropped after a few seconds.
 /// </summary>
 public sealed class UnansweredSends(TimeProvider clock)
 {
+    /// <summary>How long after the answer the device's sync still stops short of the event.</summary>
+    public static readonly TimeSpan AfterAnswer = TimeSpan.FromMilliseconds(100);
     private static readonly TimeSpan GiveUpAfter = TimeSpan.FromSeconds(5);
 
-    private readonly Dictionary<(string UserId, string DeviceId), List<(long Position, long Since)>> _pending = [];
+    private readonly Dictionary<(string UserId, string DeviceId), List<Entry>> _pending = [];
     private readonly Lock _lock = new();
+
+    private sealed class Entry(long position, long since)
+    {
+        public readonly long Position = position, Since = since;
+        public long? AnsweredAt;
+    }
 
     /// <summary>A send's event, in <paramref name="s"/>'s transaction (forgotten again if it rolls back).</summary>
     public void Add(DbSession s, string userId, string deviceId, long position)
     {
+        var entry = new Entry(position, clock.GetTimestamp());
         lock (_lock)
         {
-            if (!_pending.TryGetValue((userId, deviceId), out var positions))
-                _pending[(userId, deviceId)] = positions = [];
-            positions.Add((position, clock.GetTimestamp()));
+            if (!_pending.TryGetValue((userId, deviceId), out var entries))
+                _pending[(userId, deviceId)] = entries = [];
+            entries.Add(entry);
         }
         s.OnCompleted(committed =>
         {
             if (!committed)
-                Answered(userId, deviceId, position);
+                lock (_lock)
+                    EntriesOf(userId, deviceId)?.Remove(entry);
         });
     }
 
+    /// <summary>The send of the event was answered: <see cref="AfterAnswer"/> from now the device's sync may bring it.</summary>
     public void Answered(string userId, string deviceId, long position)
     {
         lock (_lock)
-            if (_pending.TryGetValue((userId, deviceId), out var positions))
-            {
-                positions.RemoveAll(p => p.Position == position);
-                if (positions.Count == 0)
-                    _pending.Remove((userId, deviceId));
-            }
+            foreach (var entry in EntriesOf(userId, deviceId) ?? [])
+                if (entry.Position == position)
+                    entry.AnsweredAt ??= clock.GetTimestamp();
     }
 
-    /// <summary>The device's first event whose send is still unanswered, if any.</summary>
+    /// <summary>The device's first event its sync must not bring yet, if any.</summary>
     public long? FirstUnanswered(string userId, string deviceId)
     {
         lock (_lock)
         {
-            if (!_pending.TryGetValue((userId, deviceId), out var positions))
+            if (EntriesOf(userId, deviceId) is not { } pending)
                 return null;
-            positions.RemoveAll(p => clock.GetElapsedTime(p.Since) > GiveUpAfter);
-            if (positions.Count == 0)
+            pending.RemoveAll(e => e.AnsweredAt is { } answered ? clock.GetElapsedTime(answered) >= AfterAnswer : clock.GetElapsedTime(e.Since) > GiveUpAfter);
+            if (pending.Count == 0)
             {
                 _pending.Remove((userId, deviceId));
                 return null;
             }
-            return positions.Min(p => p.Position);
+            return pending.Min(e => e.Position);
         }
     }
+
+    private List<Entry>? EntriesOf(string userId, string deviceId) => _pending.GetValueOrDefault((userId, deviceId));
 }
