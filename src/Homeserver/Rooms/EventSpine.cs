@@ -205,20 +205,11 @@ public sealed partial class EventSpine(
         }
     }
 
-    /// <summary>
-    /// Wakes the syncs of the sender of an event sent with a transaction ID, once the send has been answered (the
-    /// sending device's again when its sync may bring the event: <see cref="UnansweredSends"/>).
-    /// </summary>
+    /// <summary>Wakes the syncs of the sender of an event sent with a transaction ID, once the send has been answered (<see cref="UnansweredSends"/>).</summary>
     public void AnnounceToSender(PersistedEvent sent, string deviceId)
     {
         unanswered.Answered(sent.Pdu.Sender, deviceId, sent.StreamOrdering);
-        streams.WhenVisible("events", sent.StreamOrdering, () =>
-        {
-            notifier.Notify([sent.Pdu.Sender]);
-            // A little later than the moment itself, so that the woken sync finds it passed.
-            _ = Task.Delay(UnansweredSends.AfterAnswer + TimeSpan.FromMilliseconds(20), clock)
-                .ContinueWith(_ => notifier.Notify([sent.Pdu.Sender]), TaskScheduler.Default);
-        });
+        streams.WhenVisible("events", sent.StreamOrdering, () => notifier.Notify([sent.Pdu.Sender]));
     }
 
     /// <summary>The event an earlier send with the request's transaction ID made, if there was one.</summary>

@@ -3,15 +3,15 @@ using Matrix.Homeserver.Storage;
 namespace Matrix.Homeserver.Rooms;
 
 /// <summary>
-/// Events a device sent with a transaction ID until a moment after their send was answered. That device's sync stops
-/// short of them: clients match the copy their sync brings to the send they are waiting on, and matrix-js-sdk (threads
-/// on) fails the send when it handles the copy first, which a sync answered right after the send can make it do. The
-/// answer wakes the device's sync again once that moment has passed (other devices of the user are not held back); an
-/// entry whose answer never went out is dropped after a few seconds.
+/// Events a device sent with a transaction ID, until a moment after their send was answered. The device's sync stops
+/// short of those not answered yet, and a long-poll of the device woken by such an answer waits that moment before
+/// it answers: clients match the copy their sync brings to the send they are waiting on, and matrix-js-sdk (threads
+/// on) fails the send when it handles the copy first. A sync that finds the event already there is not held back, nor
+/// are the user's other devices; an entry whose answer never went out is dropped after a few seconds.
 /// </summary>
 public sealed class UnansweredSends(TimeProvider clock)
 {
-    /// <summary>How long after the answer the device's sync still stops short of the event.</summary>
+    /// <summary>How long a long-poll woken by the answer waits before it answers.</summary>
     public static readonly TimeSpan AfterAnswer = TimeSpan.FromMilliseconds(100);
     private static readonly TimeSpan GiveUpAfter = TimeSpan.FromSeconds(5);
 
@@ -51,8 +51,11 @@ public sealed class UnansweredSends(TimeProvider clock)
                     entry.AnsweredAt ??= clock.GetTimestamp();
     }
 
-    /// <summary>The device's first event its sync must not bring yet, if any.</summary>
-    public long? FirstUnanswered(string userId, string deviceId)
+    /// <summary>
+    /// The device's first event whose send is not answered yet (with <paramref name="includeJustAnswered"/>, or was
+    /// answered less than <see cref="AfterAnswer"/> ago), if any.
+    /// </summary>
+    public long? FirstUnanswered(string userId, string deviceId, bool includeJustAnswered)
     {
         lock (_lock)
         {
@@ -64,7 +67,8 @@ public sealed class UnansweredSends(TimeProvider clock)
                 _pending.Remove((userId, deviceId));
                 return null;
             }
-            return pending.Min(e => e.Position);
+            var held = pending.Where(e => includeJustAnswered || e.AnsweredAt is null).ToList();
+            return held.Count == 0 ? null : held.Min(e => e.Position);
         }
     }
 

@@ -53,6 +53,9 @@ public sealed class SyncService(
             // (a thousand idle clients re-polling every half minute should cost next to nothing).
             if (since is { } unchanged && await CurrentPositionsAsync(ct) == unchanged)
                 return await EmptyResponseAsync(requester, unchanged, ct);
+            // Woken by this device's own send: its answer goes first (see UnansweredSends).
+            if (unanswered.FirstUnanswered(user, requester.DeviceId, includeJustAnswered: true) is not null)
+                await Task.Delay(UnansweredSends.AfterAnswer, ct);
             return (await BuildAsync(requester, since, filter, fullState, useStateAfter, ct)).Response;
         }
         finally
@@ -81,7 +84,7 @@ public sealed class SyncService(
         {
             positions = positions.AtLeast(from);
             // Not past this device's own events whose sends are still being answered (the answer wakes this sync).
-            if (unanswered.FirstUnanswered(user, requester.DeviceId) is { } unansweredSend && unansweredSend <= positions.Events)
+            if (unanswered.FirstUnanswered(user, requester.DeviceId, includeJustAnswered: false) is { } unansweredSend && unansweredSend <= positions.Events)
                 positions = positions with { Events = Math.Max(from.Events, unansweredSend - 1) };
         }
         var window = new Window(since, positions);
