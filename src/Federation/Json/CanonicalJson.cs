@@ -15,11 +15,34 @@ public static class CanonicalJson
     public const long MaxSafeInteger = (1L << 53) - 1;
     public const long MinSafeInteger = -MaxSafeInteger;
 
+    // Each thread's encoding buffer, reused: WriteString asks for room for its worst case (six bytes a character), so a
+    // fresh buffer per event grew several times over and made event hashing and signing a large share of allocations.
+    [ThreadStatic] private static ArrayBufferWriter<byte>? t_buffer;
+    private const int MaxKeptBuffer = 1 << 20;
+
     public static byte[] Encode(JsonNode? node)
     {
-        var buffer = new ArrayBufferWriter<byte>(256);
+        var buffer = TakeBuffer();
         Write(buffer, node);
-        return buffer.WrittenSpan.ToArray();
+        return Finish(buffer);
+    }
+
+    private static ArrayBufferWriter<byte> TakeBuffer()
+    {
+        var buffer = t_buffer ?? new ArrayBufferWriter<byte>(4096);
+        t_buffer = null;
+        return buffer;
+    }
+
+    private static byte[] Finish(ArrayBufferWriter<byte> buffer)
+    {
+        var bytes = buffer.WrittenSpan.ToArray();
+        if (buffer.Capacity <= MaxKeptBuffer)
+        {
+            buffer.ResetWrittenCount();
+            t_buffer = buffer;
+        }
+        return bytes;
     }
 
     public static string EncodeToString(JsonNode? node) => Encoding.UTF8.GetString(Encode(node));
@@ -27,10 +50,10 @@ public static class CanonicalJson
     /// <summary>Encodes an object leaving out the named top-level keys (e.g. <c>signatures</c>, <c>unsigned</c>).</summary>
     public static byte[] EncodeWithout(JsonObject obj, params ReadOnlySpan<string> excludedKeys)
     {
-        var buffer = new ArrayBufferWriter<byte>(256);
+        var buffer = TakeBuffer();
         var excluded = excludedKeys.ToArray();
         WriteObject(buffer, obj, key => Array.IndexOf(excluded, key) < 0);
-        return buffer.WrittenSpan.ToArray();
+        return Finish(buffer);
     }
 
     public static void Write(IBufferWriter<byte> output, JsonNode? node)

@@ -54,67 +54,40 @@ public sealed class PushActionStore(UnreadCountCache unreadCache)
         """;
 
     /// <summary>
-    /// Rows per multi-row statement: SQLite finds each bound parameter by a linear search of the statement's names, so
-    /// binding costs the square of their number (800 for a room of 100 made that the server's main CPU cost).
-    /// </summary>
-    private const int RowsPerStatement = 32;
-
-    /// <summary>
-    /// Rows for many users at once, each adding one to its user's unread count of the room and thread unless
-    /// <paramref name="unread"/> is false (an invite notifies, but is no unread message of a room the invitee is not
-    /// in, as in Synapse): one statement per <see cref="RowsPerStatement"/> (an event in a big room notifies hundreds).
+    /// Rows for many users at once (an event in a big room notifies hundreds), each adding one to its user's unread
+    /// count of the room and thread unless <paramref name="unread"/> is false (an invite notifies, but is no unread
+    /// message of a room the invitee is not in, as in Synapse).
     /// </summary>
     public async Task InsertAsync(DbSession s, IReadOnlyList<PushActionRow> rows, bool unread = true)
     {
-        foreach (var chunk in rows.Chunk(RowsPerStatement))
-        {
-            var args = new SqlArgs();
-            var values = new List<string>(chunk.Length);
-            for (var i = 0; i < chunk.Length; i++)
-            {
-                var row = chunk[i];
-                args.Add($"u{i}", row.UserId);
-                args.Add($"e{i}", row.EventId);
-                args.Add($"r{i}", row.RoomId);
-                args.Add($"o{i}", row.StreamOrdering);
-                args.Add($"t{i}", row.ThreadId);
-                args.Add($"h{i}", row.Highlight);
-                args.Add($"a{i}", row.Actions);
-                args.Add($"s{i}", row.Ts);
-                values.Add($"(@u{i}, @e{i}, @r{i}, @o{i}, @t{i}, @h{i}, @a{i}, @s{i})");
-            }
-            await s.DeferAsync($"""
-                INSERT INTO event_push_actions (user_id, event_id, room_id, stream_ordering, thread_id, highlight, actions, ts)
-                VALUES {string.Join(", ", values)}
-                ON CONFLICT DO NOTHING
-                """, args);
-        }
+        foreach (var (sql, args) in RowsInsert.Statements(s.Database.Engine,
+            "event_push_actions (user_id, event_id, room_id, stream_ordering, thread_id, highlight, actions, ts)",
+            [
+                rows.Select(r => r.UserId).ToArray(), rows.Select(r => r.EventId).ToArray(), rows.Select(r => r.RoomId).ToArray(),
+                rows.Select(r => r.StreamOrdering).ToArray(), rows.Select(r => r.ThreadId).ToArray(),
+                rows.Select(r => r.Highlight).ToArray(), rows.Select(r => r.Actions).ToArray(), rows.Select(r => r.Ts).ToArray(),
+            ],
+            "ON CONFLICT DO NOTHING"))
+            await s.DeferAsync(sql, args);
         if (!unread)
             return;
         // One row per user, room and thread: an upsert may not touch a row twice.
-        foreach (var chunk in rows.GroupBy(r => (r.UserId, r.RoomId, r.ThreadId)).Chunk(RowsPerStatement))
-        {
-            var args = new SqlArgs();
-            var values = new List<string>(chunk.Length);
-            for (var i = 0; i < chunk.Length; i++)
-            {
-                var ((userId, roomId, threadId), group) = (chunk[i].Key, chunk[i]);
-                var (notifications, highlights) = ((long)group.Count(), group.Sum(r => r.Highlight));
-                args.Add($"u{i}", userId);
-                args.Add($"r{i}", roomId);
-                args.Add($"t{i}", threadId);
-                args.Add($"n{i}", notifications);
-                args.Add($"h{i}", highlights);
-                unreadCache.Add(s, userId, roomId, threadId, notifications, highlights);
-                values.Add($"(@u{i}, @r{i}, @t{i}, @n{i}, @h{i})");
-            }
-            await s.DeferAsync($"""
-                INSERT INTO unread_counts (user_id, room_id, thread_id, notifications, highlights)
-                VALUES {string.Join(", ", values)}
-                ON CONFLICT (user_id, room_id, thread_id) DO UPDATE SET notifications = unread_counts.notifications + excluded.notifications,
-                    highlights = unread_counts.highlights + excluded.highlights
-                """, args);
-        }
+        var counts = rows.GroupBy(r => (r.UserId, r.RoomId, r.ThreadId))
+            .Select(g => (g.Key.UserId, g.Key.RoomId, g.Key.ThreadId, Notifications: (long)g.Count(), Highlights: g.Sum(r => r.Highlight)))
+            .ToList();
+        foreach (var count in counts)
+            unreadCache.Add(s, count.UserId, count.RoomId, count.ThreadId, count.Notifications, count.Highlights);
+        foreach (var (sql, args) in RowsInsert.Statements(s.Database.Engine,
+            "unread_counts (user_id, room_id, thread_id, notifications, highlights)",
+            [
+                counts.Select(c => c.UserId).ToArray(), counts.Select(c => c.RoomId).ToArray(), counts.Select(c => c.ThreadId).ToArray(),
+                counts.Select(c => c.Notifications).ToArray(), counts.Select(c => c.Highlights).ToArray(),
+            ],
+            """
+            ON CONFLICT (user_id, room_id, thread_id) DO UPDATE SET notifications = unread_counts.notifications + excluded.notifications,
+                highlights = unread_counts.highlights + excluded.highlights
+            """))
+            await s.DeferAsync(sql, args);
     }
 
     /// <summary>

@@ -70,7 +70,13 @@ public static class PushEvaluator
                 return (ev, _) => ev.Text("sender") == ruleId;
             default:
                 var compiled = conditions.Select(c => c is null ? Never : Condition(c)).ToArray();
-                return (ev, context) => compiled.All(condition => condition(ev, context));
+                return (ev, context) =>
+                {
+                    foreach (var condition in compiled)
+                        if (!condition(ev, context))
+                            return false;
+                    return true;
+                };
         }
     }
 
@@ -89,7 +95,8 @@ public static class PushEvaluator
             case "contains_display_name":
                 return (ev, context) => context.DisplayName is { Length: > 0 } name && ev.Text("content.body") is { } body && ContainsWord(body, name);
             case "room_member_count" when Text(condition["is"]) is { } expression:
-                return (_, context) => CompareCount(expression, context.MemberCount);
+                var compare = CountComparison(expression);
+                return (_, context) => compare(context.MemberCount);
             case "sender_notification_permission" when key is not null:
                 return (_, context) => context.SenderMayNotify(key);
             default:
@@ -205,19 +212,20 @@ public static class PushEvaluator
 
     private static bool IsWordCharacter(char c) => char.IsAsciiLetterOrDigit(c) || c == '_';
 
-    private static bool CompareCount(string expression, int count)
+    /// <summary>A <c>room_member_count</c> condition's <c>is</c> (<c>2</c>, <c>==2</c>, <c>&lt;2</c>, <c>&gt;=2</c>...) as a test of a count.</summary>
+    private static Func<int, bool> CountComparison(string expression)
     {
         var op = expression.TakeWhile(c => c is '=' or '<' or '>').Count();
         if (!int.TryParse(expression[op..], out var number))
-            return false;
+            return _ => false;
         return expression[..op] switch
         {
-            "" or "==" => count == number,
-            "<" => count < number,
-            ">" => count > number,
-            "<=" => count <= number,
-            ">=" => count >= number,
-            _ => false,
+            "" or "==" => count => count == number,
+            "<" => count => count < number,
+            ">" => count => count > number,
+            "<=" => count => count <= number,
+            ">=" => count => count >= number,
+            _ => _ => false,
         };
     }
 }

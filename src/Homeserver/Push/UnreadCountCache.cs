@@ -5,10 +5,12 @@ namespace Matrix.Homeserver.Push;
 /// <summary>
 /// Users' unread counts per room (each thread's), as <c>unread_counts</c> holds them, for the process that writes them
 /// (the main process): every sync woken by a message shows its room's counts, and that message just changed them. A
-/// new event adds to a known count when its transaction commits, so the woken sync finds it here instead of reading it
-/// again; a recount (a read receipt) drops it. While a write of the key is in flight nothing is answered from here and
-/// no read is kept, so a read racing a write never keeps a value the write's delta is then added to twice. Workers
-/// keep nothing (the main process's writes do not reach them).
+/// new event adds to a known count when its transaction commits, before its stream position becomes visible (stream
+/// positions are the last thing a commit completes), so the woken sync finds it here instead of reading it again; a
+/// recount (a read receipt) drops it. A known count is answered while writes of the key are in flight: it is the
+/// committed one, which a read would find too. No read is kept while a write is in flight or after one began, so a
+/// read racing a write never keeps a value the write's delta is then added to twice. Workers keep nothing (the main
+/// process's writes do not reach them).
 /// </summary>
 public sealed class UnreadCountCache(Config.HomeserverConfig config)
 {
@@ -31,7 +33,7 @@ public sealed class UnreadCountCache(Config.HomeserverConfig config)
     public bool TryGet(string userId, string roomId, out IReadOnlyList<UnreadCount> counts)
     {
         lock (_lock)
-            if (_entries.TryGetValue((userId, roomId), out var entry) && entry.WritesInFlight == 0 && entry.Counts is { } known)
+            if (_entries.TryGetValue((userId, roomId), out var entry) && entry.Counts is { } known)
             {
                 counts = known;
                 return true;

@@ -195,6 +195,7 @@ public sealed class DbSession(DbConnection connection, bool write, DbTransaction
     : IAsyncDisposable
 {
     private List<Action<bool>>? _completions;
+    private List<Action<bool>>? _lastCompletions;
     private List<(string Sql, object? Args)>? _deferred;
 
     public DbConnection Connection => connection;
@@ -209,9 +210,22 @@ public sealed class DbSession(DbConnection connection, bool write, DbTransaction
         (_completions ??= []).Add(action);
     }
 
+    /// <summary>
+    /// As <see cref="OnCompleted"/>, but after every other completion: stream positions become visible there, so what
+    /// the transaction's completions keep in memory (caches of what it wrote) is in place before anyone reads its rows.
+    /// </summary>
+    internal void OnCompletedLast(Action<bool> action)
+    {
+        if (!write)
+            throw new InvalidOperationException("only a write transaction completes");
+        (_lastCompletions ??= []).Add(action);
+    }
+
     internal void Complete(bool committed)
     {
         foreach (var action in _completions ?? [])
+            action(committed);
+        foreach (var action in _lastCompletions ?? [])
             action(committed);
     }
 

@@ -55,7 +55,7 @@ public sealed class StreamPositions
             position = counter.Last < counter.ReservedUpTo ? Take(counter) : 0;
         if (position == 0)
             position = await ReserveAndTakeAsync(s, stream, counter);
-        s.OnCompleted(_ =>
+        s.OnCompletedLast(_ =>
         {
             List<Action> ready;
             lock (counter)
