@@ -12,7 +12,38 @@ public sealed record RoomSnapshot(
     string RoomId, RoomVersion Version, IReadOnlyDictionary<StateKey, string> State, IReadOnlyList<Extremity> Extremities,
     IReadOnlySet<string> JoinedMembers, IReadOnlySet<string> InvitedMembers)
 {
+    // A class, so that racing syncs swap whole references.
+    private sealed record SmallestMembers(IReadOnlySet<string> Joined, IReadOnlySet<string> Invited, IReadOnlyList<string> Ids);
+
+    private SmallestMembers? _smallestMembers;
+
     public string? StateEventId(StateKey key) => State.GetValueOrDefault(key);
+
+    /// <summary>
+    /// The six smallest IDs of the joined and invited members, in ordinal order: an unnamed room's heroes are the first
+    /// five other than the syncing user. Worked out once per member sets (snapshots share them while membership does
+    /// not change), not by every sync the room's events wake.
+    /// </summary>
+    public IReadOnlyList<string> SmallestMemberIds
+    {
+        get
+        {
+            if (_smallestMembers is { } known && ReferenceEquals(known.Joined, JoinedMembers) && ReferenceEquals(known.Invited, InvitedMembers))
+                return known.Ids;
+            // Without sorting a big room's whole membership.
+            var smallest = new SortedSet<string>(StringComparer.Ordinal);
+            foreach (var member in JoinedMembers.Concat(InvitedMembers))
+                if (smallest.Count < 6 || StringComparer.Ordinal.Compare(member, smallest.Max) < 0)
+                {
+                    smallest.Add(member);
+                    if (smallest.Count > 6)
+                        smallest.Remove(smallest.Max!);
+                }
+            var ids = smallest.ToList();
+            _smallestMembers = new SmallestMembers(JoinedMembers, InvitedMembers, ids);
+            return ids;
+        }
+    }
 
     /// <summary>The servers of the joined members: where the room's events go.</summary>
     public IEnumerable<string> JoinedServers => JoinedMembers.Select(u => u[(u.IndexOf(':') + 1)..]).Distinct(StringComparer.Ordinal);

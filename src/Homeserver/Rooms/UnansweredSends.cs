@@ -51,25 +51,43 @@ public sealed class UnansweredSends(TimeProvider clock)
                     entry.AnsweredAt ??= clock.GetTimestamp();
     }
 
-    /// <summary>
-    /// The device's first event whose send is not answered yet (with <paramref name="includeJustAnswered"/>, or was
-    /// answered less than <see cref="AfterAnswer"/> ago), if any.
-    /// </summary>
-    public long? FirstUnanswered(string userId, string deviceId, bool includeJustAnswered)
+    /// <summary>The device's first event whose send is not answered yet, if any: its sync stops short of it.</summary>
+    public long? FirstUnanswered(string userId, string deviceId)
     {
         lock (_lock)
         {
-            if (EntriesOf(userId, deviceId) is not { } pending)
-                return null;
-            pending.RemoveAll(e => e.AnsweredAt is { } answered ? clock.GetElapsedTime(answered) >= AfterAnswer : clock.GetElapsedTime(e.Since) > GiveUpAfter);
-            if (pending.Count == 0)
-            {
-                _pending.Remove((userId, deviceId));
-                return null;
-            }
-            var held = pending.Where(e => includeJustAnswered || e.AnsweredAt is null).ToList();
-            return held.Count == 0 ? null : held.Min(e => e.Position);
+            var held = Pending(userId, deviceId)?.Where(e => e.AnsweredAt is null).ToList();
+            return held is { Count: > 0 } ? held.Min(e => e.Position) : null;
         }
+    }
+
+    /// <summary>
+    /// How long a long-poll of the device, woken with its token at <paramref name="since"/>, still waits before it answers:
+    /// until <see cref="AfterAnswer"/> has passed since the answer of each of its events after <paramref name="since"/>
+    /// answered less than that ago (zero when there is none: an event the device was given already holds nothing back).
+    /// </summary>
+    public TimeSpan HoldAfterAnswers(string userId, string deviceId, long since)
+    {
+        lock (_lock)
+        {
+            var hold = TimeSpan.Zero;
+            foreach (var entry in Pending(userId, deviceId) ?? [])
+                if (entry.Position > since && entry.AnsweredAt is { } answered && AfterAnswer - clock.GetElapsedTime(answered) is var left && left > hold)
+                    hold = left;
+            return hold;
+        }
+    }
+
+    // The device's entries still in force (those answered long enough ago, or given up on, are dropped here).
+    private List<Entry>? Pending(string userId, string deviceId)
+    {
+        if (EntriesOf(userId, deviceId) is not { } pending)
+            return null;
+        pending.RemoveAll(e => e.AnsweredAt is { } answered ? clock.GetElapsedTime(answered) >= AfterAnswer : clock.GetElapsedTime(e.Since) > GiveUpAfter);
+        if (pending.Count > 0)
+            return pending;
+        _pending.Remove((userId, deviceId));
+        return null;
     }
 
     private List<Entry>? EntriesOf(string userId, string deviceId) => _pending.GetValueOrDefault((userId, deviceId));

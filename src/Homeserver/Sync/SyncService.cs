@@ -53,9 +53,9 @@ public sealed class SyncService(
             // (a thousand idle clients re-polling every half minute should cost next to nothing).
             if (since is { } unchanged && await CurrentPositionsAsync(ct) == unchanged)
                 return await EmptyResponseAsync(requester, unchanged, ct);
-            // Woken by this device's own send: its answer goes first (see UnansweredSends).
-            if (unanswered.FirstUnanswered(user, requester.DeviceId, includeJustAnswered: true) is not null)
-                await Task.Delay(UnansweredSends.AfterAnswer, ct);
+            // This device's own events that are new to it go a moment after their sends' answers (see UnansweredSends).
+            if (since is { } from && unanswered.HoldAfterAnswers(user, requester.DeviceId, from.Events) is var hold && hold > TimeSpan.Zero)
+                await Task.Delay(hold, ct);
             return (await BuildAsync(requester, since, filter, fullState, useStateAfter, ct)).Response;
         }
         finally
@@ -84,7 +84,7 @@ public sealed class SyncService(
         {
             positions = positions.AtLeast(from);
             // Not past this device's own events whose sends are still being answered (the answer wakes this sync).
-            if (unanswered.FirstUnanswered(user, requester.DeviceId, includeJustAnswered: false) is { } unansweredSend && unansweredSend <= positions.Events)
+            if (unanswered.FirstUnanswered(user, requester.DeviceId) is { } unansweredSend && unansweredSend <= positions.Events)
                 positions = positions with { Events = Math.Max(from.Events, unansweredSend - 1) };
         }
         var window = new Window(since, positions);
@@ -635,16 +635,7 @@ public sealed class SyncService(
         if ((await spine.GetStateEventAsync(room, RoomNameKey, ct))?.ContentString("name") is { Length: > 0 }
             || (await spine.GetStateEventAsync(room, CanonicalAliasKey, ct))?.ContentString("alias") is { Length: > 0 })
             return ([], true);
-        // The five smallest IDs without sorting a big room's whole membership.
-        var heroes = new SortedSet<string>(StringComparer.Ordinal);
-        foreach (var member in room.JoinedMembers.Concat(room.InvitedMembers))
-            if (member != userId && (heroes.Count < 5 || StringComparer.Ordinal.Compare(member, heroes.Max) < 0))
-            {
-                heroes.Add(member);
-                if (heroes.Count > 5)
-                    heroes.Remove(heroes.Max!);
-            }
-        return (heroes.ToList(), false);
+        return (room.SmallestMemberIds.Where(member => member != userId).Take(5).ToList(), false);
     }
 
     private static readonly StateKey RoomNameKey = new("m.room.name", "");
