@@ -69,45 +69,22 @@ public sealed class UnreadCountCache(Config.HomeserverConfig config)
     }
 
     /// <summary>An event adds to the user's count of a room's thread, in <paramref name="s"/>'s transaction.</summary>
-    public void Add(DbSession s, string userId, string roomId, string threadId, long notifications, long highlights)
-    {
-        var entry = Writing(userId, roomId);
-        if (entry is null)
-            return;
-        s.OnCompleted(committed =>
+    public void Add(DbSession s, string userId, string roomId, string threadId, long notifications, long highlights) =>
+        Writing(s, userId, roomId, forget: false, (entry, committed) =>
         {
-            lock (_lock)
+            if (!committed || entry.Counts is not { } counts)
+                return;
+            var thread = counts.FirstOrDefault(c => c.ThreadId == threadId);
+            entry.Counts = counts.Where(c => c != thread).Append(new UnreadCount
             {
-                entry.WritesInFlight--;
-                entry.Version++;
-                if (!committed || entry.Counts is not { } counts)
-                    return;
-                var thread = counts.FirstOrDefault(c => c.ThreadId == threadId);
-                entry.Counts = counts.Where(c => c != thread).Append(new UnreadCount
-                {
-                    RoomId = roomId, ThreadId = threadId,
-                    Notifications = (thread?.Notifications ?? 0) + notifications, Highlights = (thread?.Highlights ?? 0) + highlights,
-                }).ToList();
-            }
+                RoomId = roomId, ThreadId = threadId,
+                Notifications = (thread?.Notifications ?? 0) + notifications, Highlights = (thread?.Highlights ?? 0) + highlights,
+            }).ToList();
         });
-    }
 
     /// <summary>The user's counts of the room are counted anew in <paramref name="s"/>'s transaction: forgotten until read again.</summary>
-    public void Recounted(DbSession s, string userId, string roomId)
-    {
-        var entry = Writing(userId, roomId, forget: true);
-        if (entry is null)
-            return;
-        s.OnCompleted(_ =>
-        {
-            lock (_lock)
-            {
-                entry.WritesInFlight--;
-                entry.Version++;
-                entry.Counts = null;
-            }
-        });
-    }
+    public void Recounted(DbSession s, string userId, string roomId) =>
+        Writing(s, userId, roomId, forget: true, (entry, _) => entry.Counts = null);
 
     /// <summary>A room was purged: every count goes.</summary>
     public void ForgetAll()
@@ -116,20 +93,33 @@ public sealed class UnreadCountCache(Config.HomeserverConfig config)
             DropIdle();
     }
 
-    private Entry? Writing(string userId, string roomId, bool forget = false)
+    /// <summary>
+    /// A write of the key in <paramref name="s"/>'s transaction: in flight until it completes, when
+    /// <paramref name="completed"/> runs under the cache's lock.
+    /// </summary>
+    private void Writing(DbSession s, string userId, string roomId, bool forget, Action<Entry, bool> completed)
     {
         if (!_enabled)
-            return null;
+            return;
+        Entry? entry;
         lock (_lock)
         {
-            if (!_entries.TryGetValue((userId, roomId), out var entry))
+            if (!_entries.TryGetValue((userId, roomId), out entry))
                 _entries[(userId, roomId)] = entry = new Entry();
             entry.WritesInFlight++;
             entry.Version++;
             if (forget)
                 entry.Counts = null;
-            return entry;
         }
+        s.OnCompleted(committed =>
+        {
+            lock (_lock)
+            {
+                entry.WritesInFlight--;
+                entry.Version++;
+                completed(entry, committed);
+            }
+        });
     }
 
     // Entries with no write in flight go when the cache is full (a write's entry must stay until its transaction ends).
