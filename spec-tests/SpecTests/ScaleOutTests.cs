@@ -190,6 +190,86 @@ public sealed class ScaleOutTests(ScaleOutDeployment deployment) : IClassFixture
         await NothingIsLostWhileItIsDownAsync(deployment.FederationSender, users[0], roomId, () => follower.Received.ToList());
     }
 
+    /// <summary>How many requests of <paramref name="route"/> (a route template) the process has answered, by its metrics.</summary>
+    private static async Task<double> AnsweredAsync(HomeserverProcess process, string route)
+    {
+        using var http = new HttpClient();
+        var metrics = process.MetricsPort is { } port ? $"http://127.0.0.1:{port}" : process.BaseUrl;
+        var families = PrometheusText.Parse(await http.GetStringAsync($"{metrics}/metrics"));
+        return families.TryGetValue("homeserver_http_request_duration_seconds", out var durations)
+            ? durations.Samples.Where(s => s.Name.EndsWith("_count", StringComparison.Ordinal) && s.Labels.GetValueOrDefault("route") == route).Sum(s => s.Value)
+            : 0;
+    }
+
+    [Fact]
+    public async Task Another_server_joins_and_backfills_through_the_federation_reader_and_the_main_process_stands_in_while_it_is_down()
+    {
+        await using var database = await TestDatabase.CreateAsync("sqlite");
+        await using var other = new HomeserverProcess(database.Yaml, FederationFixture.FederationYaml, addressAsServerName: true);
+        await other.StartAsync();
+        var otherClient = new MatrixClient(other.BaseUrl, other.ServerName);
+        var (roomId, users) = await RoomWithAsync(1);
+        var history = new List<string>();
+        for (var i = 0; i < 5; i++)
+            history.Add(await SendAsync(users[0], roomId, $"history {i}"));
+        const string makeJoin = "/_matrix/federation/v1/make_join/{roomId}/{userId}";
+        const string backfill = "/_matrix/federation/v1/backfill/{roomId}";
+        string Join(string room) => $"/_matrix/client/v3/join/{Uri.EscapeDataString(room)}?server_name={deployment.ServerName}";
+
+        var (mainJoins, mainBackfills) = (await AnsweredAsync(deployment.Main, makeJoin), await AnsweredAsync(deployment.Main, backfill));
+        var remote = await otherClient.RegisterAsync();
+        var joined = await otherClient.PostAsync(Join(roomId), new { }, remote.AccessToken);
+        Assert.True(joined.Status == 200, joined.ToString());
+        // The history from before the join comes by backfill (the reader's), the join itself by send_join (the main process's).
+        await Eventually.HoldsAsync(async () =>
+        {
+            var page = await otherClient.GetAsync($"/_matrix/client/v3/rooms/{Uri.EscapeDataString(roomId)}/messages?dir=b&limit=50", remote.AccessToken);
+            var seen = page.Body?["chunk"]?.AsArray().Select(e => (string?)e?["event_id"]).ToHashSet() ?? [];
+            return history.All(seen.Contains);
+        }, () => "the history backfilled by the other server\n" + deployment.Output);
+        Assert.True(await AnsweredAsync(deployment.FederationReader, makeJoin) >= 1, deployment.Output);
+        Assert.True(await AnsweredAsync(deployment.FederationReader, backfill) >= 1, deployment.Output);
+        Assert.Equal(mainJoins, await AnsweredAsync(deployment.Main, makeJoin));
+        Assert.Equal(mainBackfills, await AnsweredAsync(deployment.Main, backfill));
+        // Writes are the main process's: a transaction sent to the reader by mistake is refused, unread.
+        var misrouted = await deployment.ClientOf(deployment.FederationReader).PutAsync("/_matrix/federation/v1/send/1", new { pdus = Array.Empty<object>() });
+        Assert.Equal(404, misrouted.Status);
+        Assert.Equal("M_UNRECOGNIZED", misrouted.Errcode);
+
+        // A room the other server is not in yet: joining it takes a make_join, which the main process answers meanwhile.
+        var (secondRoomId, _) = await RoomWithAsync(1);
+        await deployment.FederationReader.KillAsync();
+        try
+        {
+            await Eventually.HoldsAsync(async () => (await otherClient.PostAsync(Join(secondRoomId), new { }, remote.AccessToken)).Status == 200,
+                () => "a join while the federation reader is down\n" + deployment.Output);
+            Assert.True(await AnsweredAsync(deployment.Main, makeJoin) > mainJoins, deployment.Output);
+        }
+        finally
+        {
+            await deployment.FederationReader.StartAsync();
+        }
+    }
+
+    [Fact]
+    public async Task The_federation_reader_serves_an_erased_user_s_events_redacted_once_the_main_process_erased_them()
+    {
+        await using var remote = new FakeRemoteServer();
+        var (roomId, users) = await RoomWithAsync(2);
+        var message = await SendAsync(users[1], roomId, "words to be erased");
+        await remote.JoinAsync(deployment.Main, roomId, "fake");
+        var path = $"/_matrix/federation/v1/event/{Uri.EscapeDataString(message)}";
+        var before = await remote.SendAsync(deployment.FederationReader, HttpMethod.Get, path);
+        Assert.True(before.Body?["pdus"]?[0]?["content"]?["body"]?.GetValue<string>() == "words to be erased", before.ToString());
+
+        var erased = await deployment.Client.WithPasswordAuthAsync(HttpMethod.Post, "/_matrix/client/v3/account/deactivate",
+            new System.Text.Json.Nodes.JsonObject { ["erase"] = true }, users[1]);
+        Assert.True(erased.Status == 200, erased.ToString());
+        await Eventually.HoldsAsync(async () =>
+            (await remote.SendAsync(deployment.FederationReader, HttpMethod.Get, path)).Body?["pdus"]?[0]?["content"] is System.Text.Json.Nodes.JsonObject { Count: 0 },
+            () => "the reader serves the erased user's event redacted\n" + deployment.Output);
+    }
+
     [Fact]
     public async Task The_pusher_delivers_the_deployment_s_notifications_and_one_killed_mid_load_loses_none()
     {

@@ -70,6 +70,7 @@ public sealed class ConfigLoaderTests
     [InlineData("worker:\n  role: sync\n  redis: \"127.0.0.1:6379\"\n", "worker.role")]
     [InlineData("database:\n  engine: postgres\n  connection_string: Host=db\nworker:\n  role: sync\n", "worker.redis")]
     [InlineData("database:\n  engine: postgres\n  connection_string: Host=db\nworker:\n  role: sync\n  redis: \"127.0.0.1:6379\"\n", "listeners")]
+    [InlineData("database:\n  engine: postgres\n  connection_string: Host=db\nlisteners:\n  - resources: [client]\nworker:\n  role: federation_reader\n  redis: \"127.0.0.1:6379\"\n", "listeners")]
     [InlineData("worker:\n  redis: \"127.0.0.1:6379,bogus=1\"\n", "worker.redis")]
     [InlineData("worker:\n  federation_sender_instances: [fs1]\n", "worker.redis")]
     [InlineData("worker:\n  pusher_instances: [p1]\n", "worker.redis")]

@@ -2,7 +2,8 @@ namespace Matrix.SpecTests.Harness;
 
 /// <summary>
 /// A deployment of several processes as README "Scaling out" describes it: one PostgreSQL database, a private Redis,
-/// a main process, two sync workers, a media worker, a federation sender, a pusher and an application-service sender
+/// a main process, two sync workers, a media worker, a federation reader, a federation sender, a pusher and an
+/// application-service sender
 /// (for an application service the tests play), and HAProxy with the repository's reference config in
 /// front (its address is the server name, so other servers federate through it too).
 /// </summary>
@@ -14,6 +15,7 @@ public sealed class ScaleOutDeployment : IAsyncLifetime
     public HomeserverProcess Sync1 { get; private set; } = null!;
     public HomeserverProcess Sync2 { get; private set; } = null!;
     public HomeserverProcess Media { get; private set; } = null!;
+    public HomeserverProcess FederationReader { get; private set; } = null!;
     public HomeserverProcess FederationSender { get; private set; } = null!;
     public HomeserverProcess Pusher { get; private set; } = null!;
     public HomeserverProcess AppServiceSender { get; private set; } = null!;
@@ -42,7 +44,7 @@ public sealed class ScaleOutDeployment : IAsyncLifetime
         var balancerPort = FreePorts.Next();
         ServerName = $"127.0.0.1:{balancerPort}";
         Main = new HomeserverProcess(_database.Yaml, FederationFixture.FederationYaml + "\n" + WorkerYaml("main", "main"),
-            listenerYaml: "    x_forwarded: true\n", serverName: ServerName);
+            listenerYaml: "    x_forwarded: true\n", serverName: ServerName, metricsListener: true);
         _started.Add(Main);
         await Main.StartAsync();
         // Workers sign nothing, but they are the same server: they read the main process's key.
@@ -62,10 +64,12 @@ public sealed class ScaleOutDeployment : IAsyncLifetime
         Media = new HomeserverProcess(_database.Yaml, WorkerYaml("media1", "media") + "\n" + sharedKey
             + $"\nmedia_store_path: {Path.Combine(Main.DataDir, "media")}\n",
             listenerYaml: "    resources: [client]\n    x_forwarded: true\n", serverName: ServerName);
-        _started.AddRange([Sync1, Sync2, Media, FederationSender, Pusher, AppServiceSender]);
-        await Task.WhenAll(Sync1.StartAsync(), Sync2.StartAsync(), Media.StartAsync(), FederationSender.StartAsync(), Pusher.StartAsync(),
-            AppServiceSender.StartAsync());
-        Balancer = await TestLoadBalancer.StartAsync(balancerPort, Main.Port, Sync1.Port, Sync2.Port, Media.Port);
+        FederationReader = new HomeserverProcess(_database.Yaml, FederationFixture.FederationYaml + "\n" + WorkerYaml("fedreader1", "federation_reader")
+            + "\n" + sharedKey, listenerYaml: "    resources: [federation, metrics]\n    x_forwarded: true\n", serverName: ServerName);
+        _started.AddRange([Sync1, Sync2, Media, FederationReader, FederationSender, Pusher, AppServiceSender]);
+        await Task.WhenAll(Sync1.StartAsync(), Sync2.StartAsync(), Media.StartAsync(), FederationReader.StartAsync(), FederationSender.StartAsync(),
+            Pusher.StartAsync(), AppServiceSender.StartAsync());
+        Balancer = await TestLoadBalancer.StartAsync(balancerPort, Main.Port, Sync1.Port, Sync2.Port, Media.Port, FederationReader.Port);
         _started.Add(Balancer);
     }
 
@@ -82,7 +86,7 @@ public sealed class ScaleOutDeployment : IAsyncLifetime
     public Dictionary<string, int> ProcessIds() => new()
     {
         ["main"] = Main.ProcessId, ["sync1"] = Sync1.ProcessId, ["sync2"] = Sync2.ProcessId, ["media"] = Media.ProcessId,
-        ["federation_sender"] = FederationSender.ProcessId,
+        ["federation_reader"] = FederationReader.ProcessId, ["federation_sender"] = FederationSender.ProcessId,
         ["pusher"] = Pusher.ProcessId, ["app_service_sender"] = AppServiceSender.ProcessId, ["haproxy"] = Balancer.ProcessId,
         ["redis"] = Redis.ProcessId,
     };
@@ -90,6 +94,7 @@ public sealed class ScaleOutDeployment : IAsyncLifetime
     /// <summary>What every process printed, for a failure's message.</summary>
     public string Output =>
         $"--- main\n{Main.Output}\n--- sync1\n{Sync1.Output}\n--- sync2\n{Sync2.Output}\n--- media\n{Media.Output}"
+        + $"\n--- federation reader\n{FederationReader.Output}"
         + $"\n--- federation sender\n{FederationSender.Output}\n--- pusher\n{Pusher.Output}\n--- application-service sender\n{AppServiceSender.Output}";
 
     /// <summary>Stops what started, last first.</summary>

@@ -337,10 +337,10 @@ public static class ConfigLoader
         var worker = config.Worker;
         if (string.IsNullOrWhiteSpace(worker.InstanceName))
             throw new ConfigException("config key 'worker.instance_name' must not be empty");
-        if (worker.Role is not (WorkerConfig.MainRole or WorkerConfig.SyncRole or WorkerConfig.MediaRole or WorkerConfig.FederationSenderRole
-            or WorkerConfig.PusherRole or WorkerConfig.AppServiceSenderRole))
-            throw new ConfigException(
-                $"config key 'worker.role' must be 'main', 'sync', 'media', 'federation_sender', 'pusher' or 'app_service_sender', not '{worker.Role}'");
+        if (worker.Role is not (WorkerConfig.MainRole or WorkerConfig.SyncRole or WorkerConfig.MediaRole or WorkerConfig.FederationReaderRole
+            or WorkerConfig.FederationSenderRole or WorkerConfig.PusherRole or WorkerConfig.AppServiceSenderRole))
+            throw new ConfigException("config key 'worker.role' must be 'main', 'sync', 'media', 'federation_reader', 'federation_sender', 'pusher' "
+                + $"or 'app_service_sender', not '{worker.Role}'");
         foreach (var (instances, key, role) in new[]
         {
             (worker.FederationSenderInstances, "federation_sender_instances", WorkerConfig.FederationSenderRole),
@@ -375,8 +375,11 @@ public static class ConfigLoader
             throw new ConfigException("config key 'worker.role': a worker needs 'database.engine: postgres' (shared with the main process)");
         if (!worker.Replicates)
             throw new ConfigException("config key 'worker.redis' is required when 'worker.role' is not main");
-        if (config.Listeners.Any(l => l.Resources.Contains("federation")))
-            throw new ConfigException("config key 'listeners': a worker serves no federation resource (the main process does)");
+        var servesFederation = config.Listeners.Any(l => l.Resources.Contains("federation"));
+        if (worker.Role == WorkerConfig.FederationReaderRole && !servesFederation)
+            throw new ConfigException("config key 'listeners': a federation_reader needs a listener with the federation resource");
+        if (worker.Role != WorkerConfig.FederationReaderRole && servesFederation)
+            throw new ConfigException("config key 'listeners': only a federation_reader worker serves the federation resource (else the main process does)");
     }
 
     private static void ValidateLdap(LdapConfig ldap)

@@ -176,13 +176,13 @@ public sealed class VoipConfig
 
 public sealed class WorkerConfig
 {
-    public const string MainRole = "main", SyncRole = "sync", MediaRole = "media", FederationSenderRole = "federation_sender", PusherRole = "pusher",
-        AppServiceSenderRole = "app_service_sender";
+    public const string MainRole = "main", SyncRole = "sync", MediaRole = "media", FederationReaderRole = "federation_reader",
+        FederationSenderRole = "federation_sender", PusherRole = "pusher", AppServiceSenderRole = "app_service_sender";
 
     public string InstanceName { get; set; } = "main";
     /// <summary>
     /// <c>main</c>: every endpoint and all background work (the one writer); <c>sync</c>: a client reader; <c>media</c>:
-    /// the client media API; <c>federation_sender</c>, <c>pusher</c>, <c>app_service_sender</c>: sending for their share of
+    /// the client media API; <c>federation_reader</c>: what other servers read; <c>federation_sender</c>, <c>pusher</c>, <c>app_service_sender</c>: sending for their share of
     /// destinations, users or application services.
     /// </summary>
     public string Role { get; set; } = MainRole;

@@ -17,6 +17,7 @@ namespace Matrix.Homeserver.Replication;
 public sealed class ReplicationInbox(HomeserverConfig config, StreamPositions streams, SyncNotifier notifier, EventSpine spine, EventCache events,
     RecentEventIndex recentEvents,
     Receipts.TypingService typing, AccessTokenCache tokens, E2ee.DeviceKeyStore deviceKeys, IgnoredUsers ignoredUsers, MembershipCache memberships,
+    ErasedUsers erasedUsers,
     Presence.PresenceService presence, ServerServer.FederationSender federationSender, Push.PushSender pushSender,
     ApplicationServices.AppServiceSender appServiceSender)
 {
@@ -35,6 +36,9 @@ public sealed class ReplicationInbox(HomeserverConfig config, StreamPositions st
                 break;
             case ReplicationMessage.Invalidation { Cache: ReplicationMessage.Invalidation.Memberships, UserId: { } user }:
                 memberships.ApplyInvalidation(user);
+                break;
+            case ReplicationMessage.Invalidation { Cache: ReplicationMessage.Invalidation.ErasedUsers }:
+                erasedUsers.ApplyInvalidation();
                 break;
             case ReplicationMessage.FederationWake wake:
                 federationSender.OnWake(wake.Destination, wake.BackUp);
@@ -103,6 +107,7 @@ public sealed class ReplicationInbox(HomeserverConfig config, StreamPositions st
         deviceKeys.ForgetCounts();
         ignoredUsers.ForgetAll();
         memberships.ForgetAll();
+        erasedUsers.ApplyInvalidation();
         spine.ForgetAllSnapshots();
     }
 }

@@ -130,7 +130,7 @@ public abstract record ReplicationMessage
     {
         public const string Name = "invalidate";
         public const string AccessTokens = "access_tokens", DeviceKeyCounts = "device_key_counts", IgnoredUsers = "ignored_users",
-            Memberships = "memberships";
+            Memberships = "memberships", ErasedUsers = "erased_users";
         public override string Kind => Name;
 
         protected override void Write(JsonObject json)

@@ -6,8 +6,9 @@ namespace Matrix.Homeserver.Replication;
 
 /// <summary>
 /// The requests a worker answers: a sync worker serves <c>/sync</c> and the reads beside it (the load balancer sends it
-/// these, README "Scaling out"), a media worker the client media API, a sender or a pusher only its health and
-/// metrics; anything else reaching a worker was routed wrongly and gets 404 <c>M_UNRECOGNIZED</c> saying so, as a
+/// these, README "Scaling out"), a media worker the client media API, a federation reader what other servers read
+/// (events, state, backfill, membership templates, queries, device keys, this server's signing keys), a sender or a
+/// pusher only its health and metrics; anything else reaching a worker was routed wrongly and gets 404 <c>M_UNRECOGNIZED</c> saying so, as a
 /// Synapse worker does.
 /// </summary>
 public static partial class WorkerRoutes
@@ -15,11 +16,24 @@ public static partial class WorkerRoutes
     [GeneratedRegex(@"^/_matrix/client/(?:v3|r0)/(?:sync|events|account/whoami|rooms/[^/]+/messages)$|^/_matrix/client/versions$")]
     private static partial Regex SyncReads();
 
+    // The federation API's reads; writes (transactions, send_join and the like, invites, one-time key claims) and the
+    // notary's key queries (which store what they fetch) stay with the main process.
+    [GeneratedRegex(@"^/_matrix/federation/v1/(?:event/[^/]+|state(?:_ids)?/[^/]+|event_auth/[^/]+/[^/]+|backfill/[^/]+|version"
+        + @"|query/(?:profile|directory)|publicRooms|user/devices/[^/]+|make_(?:join|leave|knock)/[^/]+/[^/]+|hierarchy/[^/]+|openid/userinfo)$"
+        + @"|^/_matrix/key/v2/server(?:/[^/]+)?$")]
+    private static partial Regex FederationGets();
+
+    [GeneratedRegex(@"^/_matrix/federation/v1/(?:get_missing_events/[^/]+|publicRooms|user/keys/query)$")]
+    private static partial Regex FederationPosts();
+
     public static bool Serves(string role, string method, PathString path) =>
         path == "/health" || Observability.MetricsEndpoints.Paths.Any(metrics => path == metrics)
-        || (role == WorkerConfig.SyncRole && (HttpMethods.IsGet(method) || HttpMethods.IsHead(method) || HttpMethods.IsOptions(method))
-            && SyncReads().IsMatch(path.Value ?? ""))
-        || (role == WorkerConfig.MediaRole && (path.StartsWithSegments("/_matrix/media") || path.StartsWithSegments("/_matrix/client/v1/media")));
+        || (role == WorkerConfig.SyncRole && IsRead(method) && SyncReads().IsMatch(path.Value ?? ""))
+        || (role == WorkerConfig.MediaRole && (path.StartsWithSegments("/_matrix/media") || path.StartsWithSegments("/_matrix/client/v1/media")))
+        || (role == WorkerConfig.FederationReaderRole
+            && ((IsRead(method) && FederationGets().IsMatch(path.Value ?? "")) || (HttpMethods.IsPost(method) && FederationPosts().IsMatch(path.Value ?? ""))));
+
+    private static bool IsRead(string method) => HttpMethods.IsGet(method) || HttpMethods.IsHead(method) || HttpMethods.IsOptions(method);
 
     public static void UseWorkerRoutes(this WebApplication app, HomeserverConfig config)
     {
