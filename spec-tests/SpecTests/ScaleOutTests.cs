@@ -190,15 +190,29 @@ public sealed class ScaleOutTests(ScaleOutDeployment deployment) : IClassFixture
         await NothingIsLostWhileItIsDownAsync(deployment.FederationSender, users[0], roomId, () => follower.Received.ToList());
     }
 
-    /// <summary>How many requests of <paramref name="route"/> (a route template) the process has answered, by its metrics.</summary>
-    private static async Task<double> AnsweredAsync(HomeserverProcess process, string route)
+    /// <summary>The sum of the process's samples of a metric (named as its samples are) whose labels include <paramref name="labels"/>.</summary>
+    private static async Task<double> MetricAsync(HomeserverProcess process, string family, string sample, params (string Name, string Value)[] labels)
     {
         using var http = new HttpClient();
         var metrics = process.MetricsPort is { } port ? $"http://127.0.0.1:{port}" : process.BaseUrl;
         var families = PrometheusText.Parse(await http.GetStringAsync($"{metrics}/metrics"));
-        return families.TryGetValue("homeserver_http_request_duration_seconds", out var durations)
-            ? durations.Samples.Where(s => s.Name.EndsWith("_count", StringComparison.Ordinal) && s.Labels.GetValueOrDefault("route") == route).Sum(s => s.Value)
+        return families.TryGetValue(family, out var found)
+            ? found.Samples.Where(s => s.Name == sample && labels.All(l => s.Labels.GetValueOrDefault(l.Name) == l.Value)).Sum(s => s.Value)
             : 0;
+    }
+
+    /// <summary>How many requests of <paramref name="route"/> (a route template) the process has answered.</summary>
+    private static Task<double> AnsweredAsync(HomeserverProcess process, string route) =>
+        MetricAsync(process, "homeserver_http_request_duration_seconds", "homeserver_http_request_duration_seconds_count", ("route", route));
+
+    [Fact]
+    public async Task The_clean_ups_run_on_the_background_worker_and_not_on_the_main_process()
+    {
+        const string runs = "homeserver_background_job_runs_total";
+        await Eventually.HoldsAsync(async () => await MetricAsync(deployment.Background, runs, runs, ("job", "maintenance")) >= 1,
+            () => "a maintenance pass on the background worker\n" + deployment.Output);
+        Assert.Equal(0, await MetricAsync(deployment.Main, runs, runs));
+        Assert.Equal(0, await MetricAsync(deployment.FederationReader, runs, runs));
     }
 
     [Fact]

@@ -2,8 +2,8 @@ namespace Matrix.SpecTests.Harness;
 
 /// <summary>
 /// A deployment of several processes as README "Scaling out" describes it: one PostgreSQL database, a private Redis,
-/// a main process, two sync workers, a media worker, a federation reader, a federation sender, a pusher and an
-/// application-service sender
+/// a main process, two sync workers, a media worker, a federation reader, a federation sender, a pusher, an
+/// application-service sender and a background worker running the clean-ups
 /// (for an application service the tests play), and HAProxy with the repository's reference config in
 /// front (its address is the server name, so other servers federate through it too).
 /// </summary>
@@ -19,6 +19,7 @@ public sealed class ScaleOutDeployment : IAsyncLifetime
     public HomeserverProcess FederationSender { get; private set; } = null!;
     public HomeserverProcess Pusher { get; private set; } = null!;
     public HomeserverProcess AppServiceSender { get; private set; } = null!;
+    public HomeserverProcess Background { get; private set; } = null!;
     /// <summary>An application service whose users are <c>@chat_...</c>, registered with every process.</summary>
     public FakeAppService AppService { get; } = new();
     private string _registrationPath = "";
@@ -66,9 +67,11 @@ public sealed class ScaleOutDeployment : IAsyncLifetime
             listenerYaml: "    resources: [client]\n    x_forwarded: true\n", serverName: ServerName);
         FederationReader = new HomeserverProcess(_database.Yaml, FederationFixture.FederationYaml + "\n" + WorkerYaml("fedreader1", "federation_reader")
             + "\n" + sharedKey, listenerYaml: "    resources: [federation, metrics]\n    x_forwarded: true\n", serverName: ServerName);
-        _started.AddRange([Sync1, Sync2, Media, FederationReader, FederationSender, Pusher, AppServiceSender]);
+        Background = new HomeserverProcess(_database.Yaml, WorkerYaml("bg1", "background") + "\n" + sharedKey,
+            listenerYaml: "    resources: [metrics]\n", serverName: ServerName);
+        _started.AddRange([Sync1, Sync2, Media, FederationReader, FederationSender, Pusher, AppServiceSender, Background]);
         await Task.WhenAll(Sync1.StartAsync(), Sync2.StartAsync(), Media.StartAsync(), FederationReader.StartAsync(), FederationSender.StartAsync(),
-            Pusher.StartAsync(), AppServiceSender.StartAsync());
+            Pusher.StartAsync(), AppServiceSender.StartAsync(), Background.StartAsync());
         Balancer = await TestLoadBalancer.StartAsync(balancerPort, Main.Port, Sync1.Port, Sync2.Port, Media.Port, FederationReader.Port);
         _started.Add(Balancer);
     }
@@ -79,7 +82,7 @@ public sealed class ScaleOutDeployment : IAsyncLifetime
     /// </summary>
     private string WorkerYaml(string name, string role) =>
         $"worker:\n  instance_name: {name}\n  role: {role}\n  redis: \"{Redis.Configuration}\"\n  federation_sender_instances: [sender1]\n"
-        + "  pusher_instances: [pusher1]\n  app_service_sender_instances: [assender1]\n\n"
+        + "  pusher_instances: [pusher1]\n  app_service_sender_instances: [assender1]\n  background_tasks_instance: bg1\n\n"
         + $"app_service_config_files:\n  - {_registrationPath}\n\noutbound_http:\n  ip_range_allowlist: [\"127.0.0.2/32\"]\n";
 
     /// <summary>The operating-system process of each part, by name (benchmarks watch their CPU).</summary>
@@ -87,7 +90,7 @@ public sealed class ScaleOutDeployment : IAsyncLifetime
     {
         ["main"] = Main.ProcessId, ["sync1"] = Sync1.ProcessId, ["sync2"] = Sync2.ProcessId, ["media"] = Media.ProcessId,
         ["federation_reader"] = FederationReader.ProcessId, ["federation_sender"] = FederationSender.ProcessId,
-        ["pusher"] = Pusher.ProcessId, ["app_service_sender"] = AppServiceSender.ProcessId, ["haproxy"] = Balancer.ProcessId,
+        ["pusher"] = Pusher.ProcessId, ["app_service_sender"] = AppServiceSender.ProcessId, ["background"] = Background.ProcessId, ["haproxy"] = Balancer.ProcessId,
         ["redis"] = Redis.ProcessId,
     };
 
@@ -95,7 +98,8 @@ public sealed class ScaleOutDeployment : IAsyncLifetime
     public string Output =>
         $"--- main\n{Main.Output}\n--- sync1\n{Sync1.Output}\n--- sync2\n{Sync2.Output}\n--- media\n{Media.Output}"
         + $"\n--- federation reader\n{FederationReader.Output}"
-        + $"\n--- federation sender\n{FederationSender.Output}\n--- pusher\n{Pusher.Output}\n--- application-service sender\n{AppServiceSender.Output}";
+        + $"\n--- federation sender\n{FederationSender.Output}\n--- pusher\n{Pusher.Output}\n--- application-service sender\n{AppServiceSender.Output}"
+        + $"\n--- background\n{Background.Output}";
 
     /// <summary>Stops what started, last first.</summary>
     public async Task DisposeAsync()

@@ -338,9 +338,13 @@ public static class ConfigLoader
         if (string.IsNullOrWhiteSpace(worker.InstanceName))
             throw new ConfigException("config key 'worker.instance_name' must not be empty");
         if (worker.Role is not (WorkerConfig.MainRole or WorkerConfig.SyncRole or WorkerConfig.MediaRole or WorkerConfig.FederationReaderRole
-            or WorkerConfig.FederationSenderRole or WorkerConfig.PusherRole or WorkerConfig.AppServiceSenderRole))
-            throw new ConfigException("config key 'worker.role' must be 'main', 'sync', 'media', 'federation_reader', 'federation_sender', 'pusher' "
-                + $"or 'app_service_sender', not '{worker.Role}'");
+            or WorkerConfig.FederationSenderRole or WorkerConfig.PusherRole or WorkerConfig.AppServiceSenderRole or WorkerConfig.BackgroundRole))
+            throw new ConfigException("config key 'worker.role' must be 'main', 'sync', 'media', 'federation_reader', 'federation_sender', 'pusher', "
+                + $"'app_service_sender' or 'background', not '{worker.Role}'");
+        if (worker.Role == WorkerConfig.BackgroundRole && worker.BackgroundTasksInstance != worker.InstanceName)
+            throw new ConfigException("config key 'worker.background_tasks_instance' must name this background worker's instance_name");
+        if (!string.IsNullOrEmpty(worker.BackgroundTasksInstance) && !worker.Replicates)
+            throw new ConfigException("config key 'worker.redis' is required with 'worker.background_tasks_instance'");
         foreach (var (instances, key, role) in new[]
         {
             (worker.FederationSenderInstances, "federation_sender_instances", WorkerConfig.FederationSenderRole),

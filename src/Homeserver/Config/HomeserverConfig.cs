@@ -177,12 +177,13 @@ public sealed class VoipConfig
 public sealed class WorkerConfig
 {
     public const string MainRole = "main", SyncRole = "sync", MediaRole = "media", FederationReaderRole = "federation_reader",
-        FederationSenderRole = "federation_sender", PusherRole = "pusher", AppServiceSenderRole = "app_service_sender";
+        FederationSenderRole = "federation_sender", PusherRole = "pusher", AppServiceSenderRole = "app_service_sender", BackgroundRole = "background";
 
     public string InstanceName { get; set; } = "main";
     /// <summary>
     /// <c>main</c>: every endpoint and all background work (the one writer); <c>sync</c>: a client reader; <c>media</c>:
-    /// the client media API; <c>federation_reader</c>: what other servers read; <c>federation_sender</c>, <c>pusher</c>, <c>app_service_sender</c>: sending for their share of
+    /// the client media API; <c>federation_reader</c>: what other servers read; <c>background</c>: the periodic clean-ups;
+    /// <c>federation_sender</c>, <c>pusher</c>, <c>app_service_sender</c>: sending for their share of
     /// destinations, users or application services.
     /// </summary>
     public string Role { get; set; } = MainRole;
@@ -195,6 +196,8 @@ public sealed class WorkerConfig
     public List<string> PusherInstances { get; set; } = [];
     /// <summary>The processes that send to application services, each for its share of them; empty: the main process.</summary>
     public List<string> AppServiceSenderInstances { get; set; } = [];
+    /// <summary>The process that runs the periodic clean-ups (a <c>background</c> worker); empty: the main process.</summary>
+    public string? BackgroundTasksInstance { get; set; }
 
     /// <summary>
     /// Whether this process handles <paramref name="key"/> (a destination, a user, a service) of the work split among
@@ -208,6 +211,7 @@ public sealed class WorkerConfig
     public bool TakesPart(IReadOnlyList<string> instances) => instances.Count > 0 ? instances.Contains(InstanceName) : IsMain;
 
     public bool IsMain => Role == MainRole;
+    public bool RunsBackgroundTasks => string.IsNullOrEmpty(BackgroundTasksInstance) ? IsMain : BackgroundTasksInstance == InstanceName;
     public bool Replicates => !string.IsNullOrWhiteSpace(Redis);
 }
 

@@ -10,40 +10,28 @@ namespace Matrix.Homeserver.Hosting;
 /// </summary>
 public sealed class MaintenanceService(
     UserInteractiveAuth uia, Database db, TokenStore tokens, ThreepidStore threepids, Media.MediaRepository media, Media.MediaStore mediaStore, Push.PushActionStore pushActions,
-    HomeserverConfig config,
-    TimeProvider clock, ILogger<MaintenanceService> logger)
-    : BackgroundService
+    HomeserverConfig config, Observability.ServerMetrics metrics, TimeProvider clock, ILogger<MaintenanceService> logger)
+    : PeriodicCleanup(metrics, clock, logger)
 {
-    private static readonly TimeSpan Interval = TimeSpan.FromMinutes(1);
+    protected override string Job => "maintenance";
 
-    protected override async Task ExecuteAsync(CancellationToken stoppingToken)
+    protected override async Task RunPassAsync(CancellationToken stoppingToken)
     {
-        using var timer = new PeriodicTimer(Interval, clock);
-        while (await timer.WaitForNextTickAsync(stoppingToken))
+        await uia.ExpireSessionsAsync(stoppingToken);
+        var now = Clock.GetUtcNow().ToUnixTimeMilliseconds();
+        await db.WriteAsync(async s =>
         {
-            try
-            {
-                await uia.ExpireSessionsAsync(stoppingToken);
-                var now = clock.GetUtcNow().ToUnixTimeMilliseconds();
-                await db.WriteAsync(async s =>
-                {
-                    await tokens.DeleteExpiredLoginTokensAsync(s, now);
-                    await s.ExecuteAsync("DELETE FROM openid_tokens WHERE expires_ts <= @now", new { now });
-                    await threepids.DeleteExpiredSessionsAsync(s, now);
-                    // A retried transaction comes back within minutes; a day of memory is plenty.
-                    var before = now - (long)TimeSpan.FromDays(1).TotalMilliseconds;
-                    await s.ExecuteAsync("DELETE FROM federation_inbound_txns WHERE received_ts <= @before", new { before });
-                    await s.ExecuteAsync("DELETE FROM to_device_txns WHERE created_ts <= @before", new { before });
-                    await mediaStore.DeleteStalePreviewsAsync(s, now - config.Media.UrlPreview.CacheMs);
-                    // Notifications are listed (GET /notifications) and counted for a month, as Synapse keeps them.
-                    await pushActions.DeleteOlderThanAsync(s, now - (long)TimeSpan.FromDays(30).TotalMilliseconds);
-                }, stoppingToken);
-                await media.ExpireUnusedAsync(stoppingToken);
-            }
-            catch (Exception e) when (e is not OperationCanceledException)
-            {
-                logger.LogWarning(e, "Maintenance pass failed; retrying in {Interval}", Interval);
-            }
-        }
+            await tokens.DeleteExpiredLoginTokensAsync(s, now);
+            await s.ExecuteAsync("DELETE FROM openid_tokens WHERE expires_ts <= @now", new { now });
+            await threepids.DeleteExpiredSessionsAsync(s, now);
+            // A retried transaction comes back within minutes; a day of memory is plenty.
+            var before = now - (long)TimeSpan.FromDays(1).TotalMilliseconds;
+            await s.ExecuteAsync("DELETE FROM federation_inbound_txns WHERE received_ts <= @before", new { before });
+            await s.ExecuteAsync("DELETE FROM to_device_txns WHERE created_ts <= @before", new { before });
+            await mediaStore.DeleteStalePreviewsAsync(s, now - config.Media.UrlPreview.CacheMs);
+            // Notifications are listed (GET /notifications) and counted for a month, as Synapse keeps them.
+            await pushActions.DeleteOlderThanAsync(s, now - (long)TimeSpan.FromDays(30).TotalMilliseconds);
+        }, stoppingToken);
+        await media.ExpireUnusedAsync(stoppingToken);
     }
 }

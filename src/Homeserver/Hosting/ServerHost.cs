@@ -298,9 +298,11 @@ public static class ServerHost
         services.AddSingleton<Replication.PositionAnnouncer>();
         services.AddSingleton<Replication.ReplicationInbox>();
         services.AddSingleton<Replication.ReplicationPositionStore>();
+        var cleanups = services
+            .Where(d => d.ServiceType == typeof(IHostedService) && d.ImplementationType?.IsSubclassOf(typeof(PeriodicCleanup)) == true).ToList();
         if (!config.Worker.IsMain)
         {
-            // Senders, resyncs and clean-ups write: the main process runs them, the senders and pushers their sending.
+            // Senders and resyncs write: the main process runs them, the senders and pushers their sending (clean-ups below).
             foreach (var background in services.Where(d => d.ServiceType == typeof(IHostedService)).ToList())
                 services.Remove(background);
             if (config.Worker.Role == WorkerConfig.FederationSenderRole)
@@ -309,6 +311,13 @@ public static class ServerHost
                 services.AddHostedService(provider => provider.GetRequiredService<Push.PushSender>());
             if (config.Worker.Role == WorkerConfig.AppServiceSenderRole)
                 services.AddHostedService(provider => provider.GetRequiredService<ApplicationServices.AppServiceSender>());
+        }
+        // The clean-ups run in one process: the background worker when there is one, else the main process.
+        foreach (var cleanup in cleanups)
+        {
+            services.Remove(cleanup);
+            if (config.Worker.RunsBackgroundTasks)
+                services.Add(cleanup);
         }
         if (config.Worker.Replicates)
         {

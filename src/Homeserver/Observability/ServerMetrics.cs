@@ -30,6 +30,8 @@ public sealed class ServerMetrics
 
     public Counter ReplicationMessages { get; } = new("homeserver_replication_messages_total",
         "Messages between this deployment's processes over Redis, by direction (sent, received).", "direction");
+    public Counter BackgroundJobRuns { get; } = new("homeserver_background_job_runs_total",
+        "Completed passes of the periodic clean-ups this process runs, by job (maintenance, oauth_cleanup).", "job");
     public Gauge ReplicationConnected { get; } = new("homeserver_replication_connected",
         "1 while this process is connected to the deployment's Redis, 0 while not (absent in a single-process deployment).");
 
@@ -55,7 +57,7 @@ public sealed class ServerMetrics
     public IEnumerable<MetricFamily> All =>
     [
         HttpRequests, HttpRequestDuration, LongPollsWaiting, SyncWakeups, EventsPersisted, DatabaseTransactionDuration,
-        DatabaseConnectionsInUse, FederationQueuePending, AppServiceQueuePending, ReplicationMessages, ReplicationConnected,
+        DatabaseConnectionsInUse, FederationQueuePending, AppServiceQueuePending, ReplicationMessages, BackgroundJobRuns, ReplicationConnected,
         GcCollections, GcPauseSeconds, GcHeapBytes, GcAllocatedBytes, ProcessCpuSeconds, ProcessResidentBytes, ProcessStartTime,
     ];
 }
