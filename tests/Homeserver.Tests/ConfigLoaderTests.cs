@@ -18,6 +18,8 @@ public sealed class ConfigLoaderTests
         Assert.Equal(defaults.Database.Engine, sample.Database.Engine);
         Assert.Equal(defaults.Registration.Enabled, sample.Registration.Enabled);
         Assert.Equal(defaults.Registration.AllowGuestAccess, sample.Registration.AllowGuestAccess);
+        Assert.Equal(defaults.Registration.Recaptcha.SiteverifyApi, sample.Registration.Recaptcha.SiteverifyApi);
+        Assert.Equal(defaults.Registration.Recaptcha.Enabled, sample.Registration.Recaptcha.Enabled);
         Assert.Equal(defaults.Auth.PasswordHashing.OpsLimit, sample.Auth.PasswordHashing.OpsLimit);
         Assert.Equal(defaults.Auth.PasswordHashing.MemLimitKib, sample.Auth.PasswordHashing.MemLimitKib);
         Assert.Equal(defaults.Auth.RefreshableAccessTokenLifetimeMs, sample.Auth.RefreshableAccessTokenLifetimeMs);
@@ -65,6 +67,8 @@ public sealed class ConfigLoaderTests
     [InlineData("default_room_version: \"13\"\n", "default_room_version")]
     [InlineData("oauth:\n  authorization_code_lifetime_ms: 0\n", "oauth.authorization_code_lifetime_ms")]
     [InlineData("caches:\n  events: 0\n", "caches.events")]
+    [InlineData("registration:\n  recaptcha:\n    required: true\n", "registration.recaptcha.required")]
+    [InlineData("registration:\n  recaptcha:\n    private_key: k\n", "registration.recaptcha.public_key")]
     [InlineData("worker:\n  role: writer\n", "worker.role")]
     [InlineData("worker:\n  instance_name: \"\"\n", "worker.instance_name")]
     [InlineData("worker:\n  role: sync\n  redis: \"127.0.0.1:6379\"\n", "worker.role")]

@@ -17,14 +17,24 @@ public sealed class RegistrationEndpoints(
         app.MapV1("GET", "register/m.login.registration_token/validity", TokenValidityAsync);
     }
 
-    /// <summary>With email on, an address may be proved at registration (and is then added to the account), as Synapse offers.</summary>
-    private IReadOnlyList<string[]> Flows => (config.Registration.RequiresToken, config.Email.Enabled) switch
+    /// <summary>
+    /// With email on, an address may be proved at registration (and is then added to the account), as Synapse offers. A
+    /// required captcha comes first in every flow (the dummy stage then keeps the flows distinct, as the spec advises).
+    /// </summary>
+    private IReadOnlyList<string[]> Flows
     {
-        (true, true) => [[AuthTypes.RegistrationToken], [AuthTypes.RegistrationToken, AuthTypes.EmailIdentity]],
-        (true, false) => [[AuthTypes.RegistrationToken]],
-        (false, true) => [[AuthTypes.Dummy], [AuthTypes.EmailIdentity]],
-        _ => [[AuthTypes.Dummy]],
-    };
+        get
+        {
+            IReadOnlyList<string[]> flows = (config.Registration.RequiresToken, config.Email.Enabled) switch
+            {
+                (true, true) => [[AuthTypes.RegistrationToken], [AuthTypes.RegistrationToken, AuthTypes.EmailIdentity]],
+                (true, false) => [[AuthTypes.RegistrationToken]],
+                (false, true) => [[AuthTypes.Dummy], [AuthTypes.EmailIdentity]],
+                _ => [[AuthTypes.Dummy]],
+            };
+            return config.Registration.Recaptcha.Required ? flows.Select(flow => (string[])[AuthTypes.Recaptcha, .. flow]).ToList() : flows;
+        }
+    }
 
     private async Task RegisterAsync(HttpContext context)
     {

@@ -16,6 +16,7 @@ public static class AuthTypes
     public const string ApplicationService = "m.login.application_service";
     public const string EmailIdentity = "m.login.email.identity";
     public const string Sso = "m.login.sso";
+    public const string Recaptcha = "m.login.recaptcha";
 }
 
 /// <summary>The 401 answer of user-interactive auth: the flows, the session, what is completed, and the error of a failed stage if any.</summary>
@@ -55,8 +56,8 @@ public sealed record RememberedRegistration(JsonElement Request, string? Passwor
 /// </summary>
 public sealed class UserInteractiveAuth(
     Database db, UiaStore sessions, UserStore users, RegistrationTokenStore registrationTokens, PasswordLogin passwords,
-    PasswordHasher hasher, Email.EmailValidation emailValidation, ExternalIdStore externalIds, RateLimiter limiter, HomeserverConfig config,
-    TimeProvider clock)
+    PasswordHasher hasher, Email.EmailValidation emailValidation, ExternalIdStore externalIds, RecaptchaVerifier recaptcha, RateLimiter limiter,
+    HomeserverConfig config, TimeProvider clock)
 {
     /// <summary>
     /// Processes the <c>auth</c> field of <paramref name="body"/>. Returns when a flow is complete; otherwise throws the 401 answer.
@@ -101,7 +102,8 @@ public sealed class UserInteractiveAuth(
         var stageType = auth?.OptionalString("type");
         if (stageType is not null && !completed.Contains(stageType))
         {
-            if (!flows.Any(flow => flow.Contains(stageType)))
+            // A configured captcha is checked even where no flow needs it (as Synapse does); it completes no flow then.
+            if (!flows.Any(flow => flow.Contains(stageType)) && !(stageType == AuthTypes.Recaptcha && config.Registration.Recaptcha.Enabled))
                 throw Required(session.SessionId, flows, completed, "M_UNRECOGNIZED", $"Authentication type {stageType} is not offered here.");
             if (stageType == AuthTypes.EmailIdentity)
             {
@@ -116,7 +118,7 @@ public sealed class UserInteractiveAuth(
             }
             else
             {
-                var failure = await RunStageAsync(stageType, auth!.Value, user, now, ct);
+                var failure = await RunStageAsync(stageType, auth!.Value, user, context.Connection.RemoteIpAddress?.ToString(), now, ct);
                 if (failure is not null)
                     throw Required(session.SessionId, flows, completed, failure.Value.Errcode, failure.Value.Error);
             }
@@ -236,7 +238,8 @@ public sealed class UserInteractiveAuth(
         }
     }, ct);
 
-    private async Task<(string Errcode, string Error)?> RunStageAsync(string type, JsonElement auth, UserId? user, long now, CancellationToken ct)
+    private async Task<(string Errcode, string Error)?> RunStageAsync(string type, JsonElement auth, UserId? user, string? clientIp, long now,
+        CancellationToken ct)
     {
         switch (type)
         {
@@ -259,6 +262,11 @@ public sealed class UserInteractiveAuth(
                 var token = auth.OptionalString("token") ?? throw MatrixException.MissingParam("token");
                 var reserved = token.Length <= 64 && await db.WriteAsync(s => registrationTokens.ReserveAsync(s, token, now), ct);
                 return reserved ? null : ("M_FORBIDDEN", "Invalid registration token.");
+            }
+            case AuthTypes.Recaptcha:
+            {
+                var response = auth.OptionalString("response") ?? throw MatrixException.MissingParam("response");
+                return await recaptcha.VerifyAsync(response, clientIp, ct) ? null : ("M_UNAUTHORIZED", "Captcha verification failed.");
             }
             case AuthTypes.Sso:
                 return ("M_FORBIDDEN", "Single sign-on has not been completed for this session: complete it on the fallback page first.");
@@ -290,15 +298,18 @@ public sealed class UserInteractiveAuth(
 
     private static MatrixException UnknownSession() => new(400, "M_UNKNOWN", "Unknown or expired user-interactive auth session.");
 
-    private static UiaRequiredException Required(string sessionId, IReadOnlyList<string[]> flows, List<string> completed, string? errcode, string? error)
+    private UiaRequiredException Required(string sessionId, IReadOnlyList<string[]> flows, List<string> completed, string? errcode, string? error)
     {
+        var parameters = new JsonObject();
+        if (flows.Any(flow => flow.Contains(AuthTypes.Recaptcha)))
+            parameters[AuthTypes.Recaptcha] = recaptcha.Params;
         var body = new JsonObject
         {
             ["flows"] = new JsonArray(flows.Select(flow => (JsonNode)new JsonObject
             {
                 ["stages"] = new JsonArray(flow.Select(stage => (JsonNode)JsonValue.Create(stage)!).ToArray()),
             }).ToArray()),
-            ["params"] = new JsonObject(),
+            ["params"] = parameters,
             ["session"] = sessionId,
             ["completed"] = new JsonArray(completed.Select(stage => (JsonNode)JsonValue.Create(stage)!).ToArray()),
         };

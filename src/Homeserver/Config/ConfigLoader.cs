@@ -260,6 +260,7 @@ public static class ConfigLoader
         OidcProviderValidation.Validate(config.OidcProviders);
         ValidateOAuth(config.Oauth);
         ValidateEmail(config.Email);
+        ValidateRecaptcha(config.Registration.Recaptcha);
         if (config.IdentityServers.TimeoutMs < 1)
             throw new ConfigException("config key 'identity_servers.timeout_ms' must be greater than 0");
         ValidateMedia(config.Media);
@@ -309,6 +310,16 @@ public static class ConfigLoader
         RequirePositive(preview.MaxPageBytes, "media.url_preview.max_page_bytes");
         RequirePositive(preview.TimeoutMs, "media.url_preview.timeout_ms");
         RequirePositive(preview.CacheMs, "media.url_preview.cache_ms");
+    }
+
+    private static void ValidateRecaptcha(RecaptchaConfig recaptcha)
+    {
+        if (recaptcha.Required && !recaptcha.Enabled)
+            throw new ConfigException("config key 'registration.recaptcha.required' needs 'registration.recaptcha.private_key'");
+        if (recaptcha.Enabled && string.IsNullOrEmpty(recaptcha.PublicKey))
+            throw new ConfigException("config key 'registration.recaptcha.public_key' is required with 'registration.recaptcha.private_key'");
+        if (!Uri.TryCreate(recaptcha.SiteverifyApi, UriKind.Absolute, out var url) || url.Scheme is not ("http" or "https"))
+            throw new ConfigException("config key 'registration.recaptcha.siteverify_api' must be an absolute http(s) URL");
     }
 
     private static void ValidateEmail(EmailConfig email)

@@ -83,6 +83,24 @@ public sealed class RegistrationConfig
     public string? SharedSecret { get; set; }
     /// <summary>Guest accounts (<c>POST /register?kind=guest</c>), Synapse's <c>allow_guest_access</c>; off by default as there.</summary>
     public bool AllowGuestAccess { get; set; }
+    public RecaptchaConfig Recaptcha { get; set; } = new();
+}
+
+/// <summary>
+/// reCAPTCHA at registration (Synapse's <c>recaptcha_public_key</c>, <c>recaptcha_private_key</c>,
+/// <c>recaptcha_siteverify_api</c> and <c>enable_registration_captcha</c>): on when <see cref="PrivateKey"/> is set.
+/// </summary>
+public sealed class RecaptchaConfig
+{
+    /// <summary>The site key, given to clients in the stage's <c>params</c> to show the challenge.</summary>
+    public string? PublicKey { get; set; }
+    /// <summary>The secret sent with each response to <see cref="SiteverifyApi"/>.</summary>
+    public string? PrivateKey { get; set; }
+    public string SiteverifyApi { get; set; } = "https://www.recaptcha.net/recaptcha/api/siteverify";
+    /// <summary>Every registration flow starts with <c>m.login.recaptcha</c>.</summary>
+    public bool Required { get; set; }
+
+    public bool Enabled => !string.IsNullOrEmpty(PrivateKey);
 }
 
 public sealed class AuthConfig

@@ -202,6 +202,7 @@ public static class ServerHost
         services.AddSingleton<IEndpoints, RegistrationEndpoints>();
         services.AddSingleton<IEndpoints, LoginEndpoints>();
         services.AddSingleton<Accounts.Sso.CasClient>();
+        services.AddSingleton<Accounts.RecaptchaVerifier>();
         services.AddSingleton<Accounts.Sso.OidcProviders>();
         services.AddSingleton<Accounts.Sso.SsoSessionStore>();
         services.AddSingleton<Accounts.Sso.SsoCompletion>();
