@@ -86,6 +86,24 @@ public sealed class EventTests
         Assert.True(EventSigning.HasValidSignatures(join, KnownTestKeys, out var error), error);
     }
 
+    [Fact]
+    public void A_third_party_invite_is_sent_by_the_invited_users_server_when_the_inviters_did_not_sign_it()
+    {
+        var room = TestRoom.WithDefaults(RoomVersions.V10, "invite");
+        var thirdParty = new JsonObject { ["third_party_invite"] = new JsonObject { ["signed"] = new JsonObject { ["mxid"] = TestRoom.Bob, ["token"] = "t" } } };
+        var exchanged = room.Member(TestRoom.Alice, TestRoom.Bob, "invite", thirdParty);
+        Assert.Equal("a.test", EventSigning.SendingServer(exchanged));
+
+        var json = (JsonObject)exchanged.Json.DeepClone();
+        json["signatures"] = new JsonObject();
+        EventSigning.AddSignature(json, RoomVersions.V10, "b.test", TestRoom.KeyOf("b.test"));
+        var builtByInvitee = Pdu.Parse(json, RoomVersions.V10);
+        Assert.Equal("b.test", EventSigning.SendingServer(builtByInvitee));
+        Assert.True(EventSigning.HasValidSignatures(builtByInvitee, KnownTestKeys, out var error), error);
+
+        Assert.Equal("a.test", EventSigning.SendingServer(room.Build(TestRoom.Alice, "m.room.message", null, new JsonObject())));
+    }
+
     [Theory]
     [InlineData("3", "^\\$[A-Za-z0-9+/]{43}$")]
     [InlineData("4", "^\\$[A-Za-z0-9_-]{43}$")]

@@ -49,6 +49,21 @@ public static class EventSigning
     }
 
     /// <summary>
+    /// The server that sends the event to the others in the room: the sender's, except for a third-party invite the
+    /// sender's server did not sign, which the invited user's server built and sent on the inviter's behalf (spec:
+    /// server-server API, "Third-party invites": "If the invited homeserver is in the room the invite came from, it can
+    /// auth the event and send it"). Every server works out the same answer from the event alone.
+    /// </summary>
+    public static string? SendingServer(Pdu pdu)
+    {
+        var senderServer = ServerOf(pdu.Sender);
+        if (pdu.Type == "m.room.member" && pdu.Membership == "invite" && pdu.Content["third_party_invite"] is JsonObject
+            && (senderServer is null || pdu.Json["signatures"]?[senderServer] is null))
+            return pdu.StateKey is { } invitee ? ServerOf(invitee) : null;
+        return senderServer;
+    }
+
+    /// <summary>
     /// Checks that every required server signed the redacted event with at least one known key valid at the event's
     /// <c>origin_server_ts</c>; signatures under unknown or expired keys are skipped. <paramref name="findKey"/> returns
     /// the key and when it was fetched, or null when the key is unknown.

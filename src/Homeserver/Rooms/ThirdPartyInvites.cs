@@ -14,9 +14,10 @@ namespace Matrix.Homeserver.Rooms;
 /// Spec: third-party invites (modules/third_party_invites). An invite by 3PID becomes an invite of the user the
 /// identity server has it bound to, or else an <c>m.room.third_party_invite</c> whose token the identity server keeps.
 /// When the 3PID is bound later the identity server sends the signed token (<c>/3pid/onbind</c>), and the invite
-/// becomes an <c>m.room.member</c> invite from the original inviter, built by a server in the room (exchanged over
-/// federation when the room is elsewhere). As Synapse does, the signature's key must still be vouched for by its
-/// <c>key_validity_url</c>.
+/// becomes an <c>m.room.member</c> invite from the original inviter: built and sent by this server when it is in the
+/// room (signed by this server in the inviter's stead, which the spec allows for third-party invites), else by the
+/// inviter's server through <c>exchange_third_party_invite</c>. As Synapse does, the signature's key must still be
+/// vouched for by its <c>key_validity_url</c>.
 /// </summary>
 public sealed class ThirdPartyInvites(
     EventSpine spine, MembershipService memberships, EventCache events, IdentityServerClient identity, Database db, ProfileStore profiles,
@@ -61,7 +62,8 @@ public sealed class ThirdPartyInvites(
 
     /// <summary>
     /// Spec (server-server): <c>/3pid/onbind</c> from an identity server: each invite for the now bound 3PID is turned
-    /// into a membership invite. One bad invite does not block the others; the identity server is told of the first
+    /// into a membership invite, here when this server is in the room ("If the invited homeserver is in the room the
+    /// invite came from, it can auth the event and send it"), else by the inviter's server. One bad invite does not block the others; the identity server is told of the first
     /// failure afterwards (as Synapse answers it), so a refused signature is not reported as success.
     /// </summary>
     public async Task OnBindAsync(JsonObject body, CancellationToken ct)
@@ -77,7 +79,8 @@ public sealed class ThirdPartyInvites(
                 continue;
             try
             {
-                if (EventSigning.ServerOf(sender) == config.ServerName && await spine.GetRoomAsync(roomId, ct) is not null)
+                if (await spine.GetRoomAsync(roomId, ct) is { } room
+                    && (room.JoinedServers.Contains(config.ServerName) || EventSigning.ServerOf(sender) == config.ServerName))
                     await ExchangeAsync(roomId, sender, mxid, signed, ct);
                 else
                     await federation.SendAsync(HttpMethod.Put, EventSigning.ServerOf(sender)!,

@@ -38,7 +38,7 @@ public sealed class FederationSender(Database db, FederationClient client, Strea
 
     public async Task OnPersistingAsync(DbSession session, Pdu pdu, long streamOrdering, RoomSnapshot roomAfter, RoomSnapshot? roomBefore)
     {
-        if (!config.Federation.Enabled || EventSigning.ServerOf(pdu.Sender) != config.ServerName)
+        if (!config.Federation.Enabled || EventSigning.SendingServer(pdu) != config.ServerName)
             return;
         var json = CanonicalJson.EncodeToString(pdu.Json);
         var destinations = roomAfter.JoinedServers.Concat(roomBefore?.JoinedServers ?? [])
