@@ -108,4 +108,27 @@ public sealed class RecaptchaRequiredTests() : RecaptchaTests(new TestSiteVerify
         Assert.Equal(401, (await RegisterAsync(name, new { type = "m.login.dummy", session = first.Str("session") })).Status);
         Assert.Equal(200, (await RegisterAsync(name, new { type = "m.login.recaptcha", response = TestSiteVerify.HumanResponse, session = first.Str("session") })).Status);
     }
+
+    [Fact]
+    public async Task The_fallback_page_shows_the_challenge_and_a_solved_one_completes_the_stage()
+    {
+        var name = MatrixClient.UniqueName();
+        var session = (await RegisterAsync(name, auth: null)).Str("session");
+        Assert.Equal(401, (await RegisterAsync(name, new { type = "m.login.dummy", session })).Status);
+        using var http = new HttpClient();
+        var url = $"{Server.BaseUrl}/_matrix/client/v3/auth/m.login.recaptcha/fallback/web";
+        var page = await http.GetAsync($"{url}?session={session}");
+        Assert.Equal(HttpStatusCode.OK, page.StatusCode);
+        Assert.Contains("data-sitekey=\"captcha-site-key\"", await page.Content.ReadAsStringAsync());
+        Assert.Contains("https://www.recaptcha.net", page.Headers.GetValues("Content-Security-Policy").Single());
+
+        async Task<string> AnswerAsync(string response) => await (await http.PostAsync(url, new FormUrlEncodedContent(
+            new Dictionary<string, string> { ["session"] = session, ["g-recaptcha-response"] = response }))).Content.ReadAsStringAsync();
+        Assert.Contains("not solved", await AnswerAsync("robot"));
+        Assert.Equal(401, (await RegisterAsync(name, new { session })).Status);
+        Assert.Contains("authDone", await AnswerAsync(TestSiteVerify.HumanResponse));
+        // Spec: the client then retries with only the session.
+        Assert.Equal(200, (await RegisterAsync(name, new { session })).Status);
+        Assert.Equal(400, (int)(await http.GetAsync($"{url}?session=unknown")).StatusCode);
+    }
 }

@@ -173,6 +173,18 @@ public sealed class UserInteractiveAuth(
         return true;
     }
 
+    /// <summary>Records a stage completed on its fallback page (a solved captcha) for a live session.</summary>
+    public async Task CompleteStageAsync(string sessionId, string stage, CancellationToken ct)
+    {
+        if (await LiveSessionAsync(sessionId, ct) is not { } session)
+            return;
+        var completed = JsonSerializer.Deserialize<List<string>>(session.Completed) ?? [];
+        if (completed.Contains(stage))
+            return;
+        completed.Add(stage);
+        await db.WriteAsync(s => sessions.UpdateAsync(s, sessionId, JsonSerializer.Serialize(completed), session.RegistrationToken, session.Threepid), ct);
+    }
+
     /// <summary>The user a live session authenticates, for the single sign-on fallback page; null when unknown or expired.</summary>
     public async Task<UiaSessionRow?> LiveSessionAsync(string sessionId, CancellationToken ct)
     {

@@ -203,6 +203,7 @@ public static class ServerHost
         services.AddSingleton<IEndpoints, LoginEndpoints>();
         services.AddSingleton<Accounts.Sso.CasClient>();
         services.AddSingleton<Accounts.RecaptchaVerifier>();
+        services.AddSingleton<IEndpoints, Accounts.RecaptchaFallback>();
         services.AddSingleton<Accounts.Sso.OidcProviders>();
         services.AddSingleton<Accounts.Sso.SsoSessionStore>();
         services.AddSingleton<Accounts.Sso.SsoCompletion>();
