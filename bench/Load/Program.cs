@@ -18,9 +18,9 @@ using Matrix.SpecTests.Harness;
 //        [--fanout 10/1/1,100/10/20] [--fanout-seconds 10]   (users/rooms/senders per row)
 //        [--compare-url http://synapse:8008 [--compare-pids 123,456]]   (the fan-out rows for another server too, with
 //        its processes' CPU and memory when their PIDs are given)
-//        [--workers]   (the fan-out rows also against a deployment of several processes, README "Scaling out": a main
-//                       process, two sync workers, a federation sender and a pusher on PostgreSQL, Redis and HAProxy; CPU per
-//                       message of each process; needs HS_TEST_POSTGRES as the spec tests do)
+//        [--workers]   (the fan-out rows also against a deployment of several processes, README "Scaling out": the spec
+//                       tests' ScaleOutDeployment, a main process and workers of every role on PostgreSQL, Redis and HAProxy;
+//                       CPU per message of each process; needs HS_TEST_POSTGRES as the spec tests do)
 //        [--cheap-passwords]   (our server hashes passwords at a low cost, so the accounts of a big run register quickly)
 //        (--smoke: a few seconds of each, as the test suite runs it so the driver cannot rot)
 var engine = "sqlite";

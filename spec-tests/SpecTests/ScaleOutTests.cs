@@ -431,6 +431,28 @@ public sealed class ScaleOutTests(ScaleOutDeployment deployment) : IClassFixture
     }
 
     [Fact]
+    public async Task A_sync_worker_bundles_an_edit_made_after_the_event_it_already_followed()
+    {
+        var (roomId, users) = await RoomWithAsync(1);
+        var message = await SendAsync(users[0], roomId, "first words");
+        var edit = await deployment.Client.PutAsync(Send(roomId, Guid.NewGuid().ToString("N")), new System.Text.Json.Nodes.JsonObject
+        {
+            ["msgtype"] = "m.text", ["body"] = "* second words",
+            ["m.new_content"] = new System.Text.Json.Nodes.JsonObject { ["msgtype"] = "m.text", ["body"] = "second words" },
+            ["m.relates_to"] = new System.Text.Json.Nodes.JsonObject { ["rel_type"] = "m.replace", ["event_id"] = message },
+        }, users[0].AccessToken);
+        Assert.True(edit.Status == 200, edit.ToString());
+        var worker = deployment.ClientOf(deployment.Sync1);
+        await Eventually.HoldsAsync(async () =>
+        {
+            var sync = await worker.GetAsync("/_matrix/client/v3/sync?timeout=0", users[0].AccessToken);
+            var timeline = sync.Body?["rooms"]?["join"]?[roomId]?["timeline"]?["events"]?.AsArray() ?? [];
+            var original = timeline.FirstOrDefault(e => (string?)e?["event_id"] == message);
+            return (string?)original?["unsigned"]?["m.relations"]?["m.replace"]?["event_id"] == edit.Str("event_id");
+        }, () => "the edit bundled with the message in a sync on the worker\n" + deployment.Output);
+    }
+
+    [Fact]
     public async Task A_request_routed_to_a_sync_worker_by_mistake_is_refused_as_unrecognized()
     {
         var user = await deployment.Client.RegisterAsync();

@@ -75,26 +75,38 @@ public sealed class RecentEventIndexTests
     [Fact]
     public void A_worker_follows_the_main_process_stretches_and_answers_only_within_what_it_holds_without_a_gap()
     {
-        var main = new RecentEventIndex(new HomeserverConfig());
+        var main = new RecentEventIndex(new HomeserverConfig { Worker = new WorkerConfig { Redis = "127.0.0.1:6379" } });
         main.Record(11, "!a:x", "m.room.message");
         main.Record(12, "!b:x", "m.room.member");
         main.Record(14, "!c:x", "m.room.message");
-        Assert.Equal([(11L, "!a:x", false), (12L, "!b:x", true)], main.Between(10, 13)!);
+        main.RecordRelation("$a", 12);
+        main.RecordRelation("$c", 15);
+        var first = main.Between(10, 13)!;
+        Assert.Equal([(11L, "!a:x", false), (12L, "!b:x", true)], first.Events);
+        Assert.Equal([(12L, "$a")], first.Relations);
 
         var worker = new RecentEventIndex(new HomeserverConfig { Worker = new WorkerConfig { Role = WorkerConfig.SyncRole } });
         Assert.Null(worker.Find(10, 10));
-        worker.Follow(10, 13, main.Between(10, 13)!);
+        Assert.True(worker.MayBeRelatedTo("$b", 11));
+        worker.Follow(10, 13, first);
+        // Relations to events after where it began following are known: only those pointed at may have any.
+        Assert.True(worker.MayBeRelatedTo("$a", 11));
+        Assert.False(worker.MayBeRelatedTo("$b", 11));
+        Assert.True(worker.MayBeRelatedTo("$before", 10));
         Assert.Equal(new HashSet<string> { "!a:x", "!b:x" }, worker.Find(10, 13)!.Rooms);
         Assert.True(worker.Find(11, 13)!.HasMemberEvents);
         // Beyond what it followed, or before where it started, it does not know.
         Assert.Null(worker.Find(10, 14));
         Assert.Null(worker.Find(9, 13));
         worker.Follow(13, 14, main.Between(13, 14)!);
+        Assert.False(worker.MayBeRelatedTo("$c", 14));
+        worker.Follow(14, 15, main.Between(14, 15)!);
+        Assert.True(worker.MayBeRelatedTo("$c", 14));
         Assert.Equal(new HashSet<string> { "!c:x" }, worker.Find(12, 14)!.Rooms);
         Assert.False(worker.Find(12, 14)!.HasMemberEvents);
 
         // A stretch that does not follow on (a message went missing) makes it whole again only from there.
-        worker.Follow(20, 21, [(21L, "!d:x", false)]);
+        worker.Follow(20, 21, new RecentEventIndex.Stretch([(21L, "!d:x", false)], []));
         Assert.Null(worker.Find(14, 21));
         Assert.Equal(new HashSet<string> { "!d:x" }, worker.Find(20, 21)!.Rooms);
         worker.ForgetFollowed();

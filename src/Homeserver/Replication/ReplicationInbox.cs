@@ -59,7 +59,7 @@ public sealed class ReplicationInbox(HomeserverConfig config, StreamPositions st
         {
             case ReplicationMessage.Positions positions:
                 if (positions.EventsFrom is { } from && positions.Visible.TryGetValue("events", out var upTo))
-                    recentEvents.Follow(from, upTo, positions.Events ?? []);
+                    recentEvents.Follow(from, upTo, positions.Stretch ?? new RecentEventIndex.Stretch([], []));
                 streams.Follow(positions.Visible);
                 if (positions.Wake.Count > 0)
                     notifier.Notify(positions.Wake);

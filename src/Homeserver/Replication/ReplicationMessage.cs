@@ -34,8 +34,9 @@ public abstract record ReplicationMessage
             ReplicationMessage? message = (string?)json["k"] switch
             {
                 Positions.Name => new Positions(json["p"]!.AsObject().ToDictionary(p => p.Key, p => (long)p.Value!, StringComparer.Ordinal),
-                    Strings(json["u"]), (long?)json["ef"],
-                    json["ev"] is JsonArray events ? events.Select(e => ((long)e![0]!, (string)e[1]!, (int)e[2]! == 1)).ToList() : []),
+                    Strings(json["u"]), (long?)json["ef"], new Rooms.RecentEventIndex.Stretch(
+                        json["ev"] is JsonArray events ? events.Select(e => ((long)e![0]!, (string)e[1]!, (int)e[2]! == 1)).ToList() : [],
+                        json["rel"] is JsonArray relations ? relations.Select(r => ((long)r![0]!, (string)r[1]!)).ToList() : [])),
                 RoomChanged.Name => new RoomChanged((string)json["r"]!),
                 RoomDropped.Name => new RoomDropped((string)json["r"]!),
                 EventsForgotten.Name => new EventsForgotten(Strings(json["e"])),
@@ -63,10 +64,10 @@ public abstract record ReplicationMessage
     /// <summary>
     /// Where the main process's readers stand in every stream, the users whose syncs the change concerns, and, when it
     /// could tell them, the events after <paramref name="EventsFrom"/> up to the events position (position, room, whether
-    /// a member event).
+    /// a member event) and the events relations written there point at.
     /// </summary>
     public sealed record Positions(IReadOnlyDictionary<string, long> Visible, IReadOnlyCollection<string> Wake, long? EventsFrom = null,
-        IReadOnlyList<(long Position, string RoomId, bool IsMemberEvent)>? Events = null) : ReplicationMessage
+        Rooms.RecentEventIndex.Stretch? Stretch = null) : ReplicationMessage
     {
         public const string Name = "positions";
         public override string Kind => Name;
@@ -82,7 +83,8 @@ public abstract record ReplicationMessage
             if (EventsFrom is { } from)
             {
                 json["ef"] = from;
-                json["ev"] = new JsonArray((Events ?? []).Select(e => (JsonNode)new JsonArray(e.Position, e.RoomId, e.IsMemberEvent ? 1 : 0)).ToArray());
+                json["ev"] = new JsonArray((Stretch?.Events ?? []).Select(e => (JsonNode)new JsonArray(e.Position, e.RoomId, e.IsMemberEvent ? 1 : 0)).ToArray());
+                json["rel"] = new JsonArray((Stretch?.Relations ?? []).Select(r => (JsonNode)new JsonArray(r.Position, r.TargetId)).ToArray());
             }
         }
     }

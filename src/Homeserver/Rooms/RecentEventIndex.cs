@@ -9,12 +9,14 @@ namespace Matrix.Homeserver.Rooms;
 /// by this process), raised as the oldest entries are dropped. It also keeps the events that relations written since
 /// then point at: a relation to an event created on this server can only be written after it, so such an event
 /// written after that position, and not among them, has none. A worker writes no events: the main process sends it the
-/// entries of each stretch of positions it announces (<see cref="Between"/>, <see cref="Follow"/>), and its index
-/// answers for windows within what it followed without a gap; it knows no relations (its syncs ask the database).
+/// entries and relation targets of each stretch of positions it announces (<see cref="Between"/>, <see cref="Follow"/>),
+/// and its index answers for windows within what it followed without a gap, and for relations to events after where
+/// that began.
 /// </summary>
 public sealed class RecentEventIndex(Config.HomeserverConfig config)
 {
     private readonly bool _writesEvents = config.Worker.IsMain;
+    private readonly bool _announces = config.Worker.IsMain && config.Worker.Replicates;
     private const int Capacity = 50_000;
     private const int RelationTargetsCapacity = 100_000;
 
@@ -22,6 +24,9 @@ public sealed class RecentEventIndex(Config.HomeserverConfig config)
 
     /// <summary>The events of a window: the rooms they are in, and whether any is a member event.</summary>
     public sealed record Window(IReadOnlySet<string> Rooms, bool HasMemberEvents);
+
+    /// <summary>What the main process wrote in a stretch of positions: its events' entries, and the events its relations point at.</summary>
+    public sealed record Stretch(List<(long Position, string RoomId, bool IsMemberEvent)> Events, List<(long Position, string TargetId)> Relations);
 
     private readonly List<Entry> _entries = [];
     private readonly Lock _lock = new();
@@ -31,6 +36,9 @@ public sealed class RecentEventIndex(Config.HomeserverConfig config)
     // A worker: the position up to which it holds every event the main process announced (null: none yet, or a gap).
     private long? _followedUpTo;
     private readonly HashSet<string> _relationTargets = new(StringComparer.Ordinal);
+    // The main process of a deployment: its relations not yet handed to workers (see Between), by position.
+    private readonly List<(long Position, string TargetId)> _relations = [];
+    private long _relationsDroppedUpTo = long.MinValue;
     private long _latestRelation = long.MinValue;
     private long _relationTargetsForgottenUpTo = long.MinValue;
 
@@ -56,17 +64,20 @@ public sealed class RecentEventIndex(Config.HomeserverConfig config)
     }
 
     /// <summary>
-    /// The main process: its events after <paramref name="from"/> up to <paramref name="to"/> (a visible position), for
-    /// its workers; null when some of them were dropped.
+    /// The main process: its events and relations after <paramref name="from"/> up to <paramref name="to"/> (a visible
+    /// position, where the next stretch starts), for its workers; null when some of them were dropped.
     /// </summary>
-    public List<(long Position, string RoomId, bool IsMemberEvent)>? Between(long from, long to)
+    public Stretch? Between(long from, long to)
     {
         lock (_lock)
         {
-            if (from < _droppedUpTo)
+            if (from < _droppedUpTo || from < _relationsDroppedUpTo)
                 return null;
             var (first, end) = (FirstAfter(from), FirstAfter(to));
-            return _entries.GetRange(first, end - first).Select(e => (e.Position, e.RoomId, e.IsMemberEvent)).ToList();
+            // Every relation up to a visible position has been recorded, and the next stretch starts there: they go.
+            var relations = _relations.Where(r => r.Position > from && r.Position <= to).ToList();
+            _relations.RemoveAll(r => r.Position <= to);
+            return new Stretch(_entries.GetRange(first, end - first).Select(e => (e.Position, e.RoomId, e.IsMemberEvent)).ToList(), relations);
         }
     }
 
@@ -74,7 +85,7 @@ public sealed class RecentEventIndex(Config.HomeserverConfig config)
     /// A worker: the main process's events after <paramref name="from"/> up to <paramref name="to"/>. Following on from
     /// the last stretch keeps the index whole; after a gap it holds everything from <paramref name="from"/> on.
     /// </summary>
-    public void Follow(long from, long to, IEnumerable<(long Position, string RoomId, bool IsMemberEvent)> events)
+    public void Follow(long from, long to, Stretch stretch)
     {
         lock (_lock)
         {
@@ -83,8 +94,10 @@ public sealed class RecentEventIndex(Config.HomeserverConfig config)
                 _entries.Clear();
                 _completeAfter = from;
             }
-            foreach (var (position, roomId, isMember) in events)
+            foreach (var (position, roomId, isMember) in stretch.Events)
                 Add(new Entry(position, roomId, isMember));
+            foreach (var (position, targetId) in stretch.Relations)
+                AddRelationTarget(targetId, position);
             _followedUpTo = to;
         }
     }
@@ -101,15 +114,32 @@ public sealed class RecentEventIndex(Config.HomeserverConfig config)
     {
         lock (_lock)
         {
-            // Forgetting the targets forgets relations up to the latest one: only events after that can be vouched for.
-            if (_relationTargets.Count >= RelationTargetsCapacity)
+            AddRelationTarget(targetId, position);
+            if (!_announces)
+                return;
+            var index = _relations.Count;
+            while (index > 0 && _relations[index - 1].Position > position)
+                index--;
+            _relations.Insert(index, (position, targetId));
+            if (_relations.Count > RelationTargetsCapacity)
             {
-                _relationTargets.Clear();
-                _relationTargetsForgottenUpTo = _latestRelation;
+                var dropped = _relations.Count / 2;
+                _relationsDroppedUpTo = Math.Max(_relationsDroppedUpTo, _relations[dropped - 1].Position);
+                _relations.RemoveRange(0, dropped);
             }
-            _relationTargets.Add(targetId);
-            _latestRelation = Math.Max(_latestRelation, position);
         }
+    }
+
+    private void AddRelationTarget(string targetId, long position)
+    {
+        // Forgetting the targets forgets relations up to the latest one: only events after that can be vouched for.
+        if (_relationTargets.Count >= RelationTargetsCapacity)
+        {
+            _relationTargets.Clear();
+            _relationTargetsForgottenUpTo = _latestRelation;
+        }
+        _relationTargets.Add(targetId);
+        _latestRelation = Math.Max(_latestRelation, position);
     }
 
     /// <summary>
@@ -118,10 +148,9 @@ public sealed class RecentEventIndex(Config.HomeserverConfig config)
     /// </summary>
     public bool MayBeRelatedTo(string eventId, long position)
     {
-        if (!_writesEvents)
-            return true;
         lock (_lock)
-            return _completeAfter is not { } start || position <= Math.Max(start, _relationTargetsForgottenUpTo) || _relationTargets.Contains(eventId);
+            return _completeAfter is not { } start || (!_writesEvents && _followedUpTo is null)
+                || position <= Math.Max(start, _relationTargetsForgottenUpTo) || _relationTargets.Contains(eventId);
     }
 
     /// <summary>
