@@ -53,11 +53,12 @@ public sealed class TestIdentityServer : IAsyncDisposable
     public void Sign(JsonObject obj, Ed25519KeyPair key) => JsonSigning.Sign(obj, Name, key);
 
     /// <summary>
-    /// Binds a 3PID and tells the homeserver (POST <c>/_matrix/federation/v1/3pid/onbind</c>) with every pending
-    /// invite for it, each signed (mxid, token) with <paramref name="signingKey"/> (the long-term key by default).
+    /// Binds a 3PID and tells the homeserver (<c>/_matrix/federation/v1/3pid/onbind</c>, with POST as Sydent does unless
+    /// <paramref name="method"/> says otherwise) with every pending invite for it, each signed (mxid, token) with
+    /// <paramref name="signingKey"/> (the long-term key by default).
     /// </summary>
     public async Task<HttpResponseMessage> BindAndNotifyAsync(string homeserverBaseUrl, string medium, string address, string mxid,
-        Ed25519KeyPair? signingKey = null)
+        Ed25519KeyPair? signingKey = null, HttpMethod? method = null)
     {
         _bindings[(medium, address)] = mxid;
         var invites = new JsonArray();
@@ -73,8 +74,11 @@ public sealed class TestIdentityServer : IAsyncDisposable
         var body = new JsonObject { ["medium"] = medium, ["address"] = address, ["mxid"] = mxid, ["invites"] = invites };
         Sign(body, LongTermKey);
         using var http = new HttpClient();
-        return await http.PostAsync($"{homeserverBaseUrl}/_matrix/federation/v1/3pid/onbind",
-            new StringContent(body.ToJsonString(), Encoding.UTF8, "application/json"));
+        using var request = new HttpRequestMessage(method ?? HttpMethod.Post, $"{homeserverBaseUrl}/_matrix/federation/v1/3pid/onbind")
+        {
+            Content = new StringContent(body.ToJsonString(), Encoding.UTF8, "application/json"),
+        };
+        return await http.SendAsync(request);
     }
 
     private async Task HandleAsync(HttpListenerContext context)

@@ -90,7 +90,9 @@ public sealed class RoomCreation(EventSpine spine, MembershipService memberships
     {
         yield return ("m.room.join_rules", new JsonObject { ["join_rule"] = preset == "public_chat" ? "public" : "invite" });
         yield return ("m.room.history_visibility", new JsonObject { ["history_visibility"] = "shared" });
-        yield return ("m.room.guest_access", new JsonObject { ["guest_access"] = preset == "public_chat" ? "forbidden" : "can_join" });
+        // public_chat's "forbidden" is what no m.room.guest_access means (spec): as Synapse, that room gets no such event.
+        if (preset != "public_chat")
+            yield return ("m.room.guest_access", new JsonObject { ["guest_access"] = "can_join" });
     }
 
     /// <summary>Synapse's defaults (creator 100; invitees too in trusted private chats; invites by anyone in private chats), overridden key by key.</summary>

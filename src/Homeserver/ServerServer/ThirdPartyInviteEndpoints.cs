@@ -15,6 +15,8 @@ public sealed class ThirdPartyInviteEndpoints(FederationRequestAuth auth, ThirdP
 {
     public void Map(IEndpointRouteBuilder app)
     {
+        // PUT is the spec's method; identity servers (Sydent) send POST, which Synapse serves.
+        app.MapPut($"{FederationQueryEndpoints.FederationPrefix}/v1/3pid/onbind", OnBindAsync);
         app.MapPost($"{FederationQueryEndpoints.FederationPrefix}/v1/3pid/onbind", OnBindAsync);
         app.MapPut($"{FederationQueryEndpoints.FederationPrefix}/v1/exchange_third_party_invite/{{roomId}}", ExchangeAsync);
     }
