@@ -20,8 +20,7 @@ public abstract class EventSpineTests(DatabaseFixture fixture)
     private const string Alice = "@alice:local.test";
     private const string Bob = "@bob:remote.test";
     private static readonly Ed25519KeyPair RemoteKey = Ed25519KeyPair.Generate("remote");
-    private readonly RoomStore _rooms = new(new RecentEventIndex(new HomeserverConfig()), new RecentTransactionIds(),
-        new MembershipCache(new HomeserverConfig(), SingleProcess.Bus), new RecentRoomRows(new HomeserverConfig()));
+    private readonly RoomStore _rooms = SingleProcess.Rooms();
 
     private EventSpine NewSpine()
     {

@@ -106,11 +106,64 @@ public sealed class RecentEventIndexTests
         Assert.False(worker.Find(12, 14)!.HasMemberEvents);
 
         // A stretch that does not follow on (a message went missing) makes it whole again only from there.
-        worker.Follow(20, 21, new RecentEventIndex.Stretch([(21L, "!d:x", false)], []));
+        worker.Follow(20, 21, new RecentEventIndex.Stretch([(21L, "!d:x", false)], [], []));
         Assert.Null(worker.Find(14, 21));
         Assert.Equal(new HashSet<string> { "!d:x" }, worker.Find(20, 21)!.Rooms);
         worker.ForgetFollowed();
         Assert.Null(worker.Find(20, 21));
         Assert.True(worker.MayBeRelatedTo("$anything", 21));
+    }
+}
+
+public sealed class FollowedRoomRowsTests
+{
+    private static EventRow Row(long position, string roomId) => new(position, $"$e{position}", roomId, "m.room.message", null, "@a:x", position, 0, 0, null, "{}");
+
+    [Fact]
+    public void A_worker_answers_a_window_from_rows_it_read_only_when_it_knows_every_position_of_the_room_there()
+    {
+        var config = new HomeserverConfig { Worker = new WorkerConfig { Role = WorkerConfig.SyncRole } };
+        var index = new RecentEventIndex(config);
+        var rows = new FollowedRoomRows(config, index);
+        // Positions 11 and 13 are the room's (12 another room's, 14 the room's but never served: rejected).
+        index.Follow(10, 14, new RecentEventIndex.Stretch([(11L, "!r:x", false), (12L, "!o:x", false), (13L, "!r:x", false), (14L, "!r:x", false)], [], []));
+        Assert.False(rows.TryPage("!r:x", 10, 14, 50, out _));
+        Assert.True(rows.TryPage("!q:x", 10, 14, 50, out var none));
+        Assert.Empty(none);
+
+        rows.Remember("!r:x", 10, 14, 50, [Row(13, "!r:x"), Row(11, "!r:x")], rows.Generation);
+        Assert.True(rows.TryPage("!r:x", 10, 14, 50, out var page));
+        Assert.Equal([13L, 11L], page.Select(r => r.StreamOrdering));
+        Assert.True(rows.TryPage("!r:x", 11, 13, 50, out page));
+        Assert.Equal([13L], page.Select(r => r.StreamOrdering));
+        Assert.True(rows.TryPage("!r:x", 10, 14, 1, out page));
+        Assert.Equal([13L], page.Select(r => r.StreamOrdering));
+
+        // A page cut at its limit says nothing of the positions before its oldest row.
+        index.Follow(14, 17, new RecentEventIndex.Stretch([(15L, "!s:x", false), (16L, "!s:x", false), (17L, "!s:x", false)], [], []));
+        rows.Remember("!s:x", 14, 17, 1, [Row(17, "!s:x")], rows.Generation);
+        Assert.True(rows.TryPage("!s:x", 16, 17, 1, out page));
+        Assert.False(rows.TryPage("!s:x", 14, 17, 50, out _));
+
+        // A redaction (or a purge) in the room drops what was kept of it, and a read begun before that is not kept.
+        var before = rows.Generation;
+        rows.ForgetRoom("!r:x");
+        Assert.False(rows.TryPage("!r:x", 10, 14, 50, out _));
+        rows.Remember("!r:x", 10, 14, 50, [Row(13, "!r:x"), Row(11, "!r:x")], before);
+        Assert.False(rows.TryPage("!r:x", 10, 14, 50, out _));
+        // Beyond what the index followed it does not answer.
+        Assert.False(rows.TryPage("!s:x", 14, 18, 50, out _));
+    }
+
+    [Fact]
+    public void The_main_process_keeps_nothing_here()
+    {
+        var config = new HomeserverConfig();
+        var index = new RecentEventIndex(config);
+        index.Record(11, "!r:x", "m.room.message");
+        Assert.NotNull(index.Find(10, 10));
+        var rows = new FollowedRoomRows(config, index);
+        rows.Remember("!r:x", 10, 11, 50, [Row(11, "!r:x")], rows.Generation);
+        Assert.False(rows.TryPage("!r:x", 10, 11, 50, out _));
     }
 }

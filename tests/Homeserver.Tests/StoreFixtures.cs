@@ -74,9 +74,16 @@ public sealed class PostgresDatabase : DatabaseFixture
     }
 }
 
-/// <summary>The replication link of a process that is the whole deployment (it sends nothing).</summary>
+/// <summary>The replication link of a process that is the whole deployment (it sends nothing), and its room store.</summary>
 public static class SingleProcess
 {
     public static Replication.ReplicationBus Bus { get; } = new(new Config.HomeserverConfig(), new Observability.ServerMetrics(),
         Microsoft.Extensions.Logging.Abstractions.NullLogger<Replication.ReplicationBus>.Instance);
+
+    public static Rooms.RoomStore Rooms()
+    {
+        var (config, index) = (new Config.HomeserverConfig(), new Rooms.RecentEventIndex(new Config.HomeserverConfig()));
+        return new(index, new Rooms.RecentTransactionIds(), new Rooms.MembershipCache(config, Bus), new Rooms.RecentRoomRows(config),
+            new Rooms.FollowedRoomRows(config, index));
+    }
 }

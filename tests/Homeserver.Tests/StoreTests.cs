@@ -323,7 +323,7 @@ public sealed class PostgresStoreTests(PostgresDatabase db) : StoreTests(db), IC
             FROM generate_series(1, @count) i;
             ANALYZE events;
             """, new { first, busy, quiet, count }), CancellationToken.None);
-        var rooms = new RoomStore(new RecentEventIndex(new HomeserverConfig()), new RecentTransactionIds(), new MembershipCache(new HomeserverConfig(), SingleProcess.Bus), new RecentRoomRows(new HomeserverConfig()));
+        var rooms = SingleProcess.Rooms();
         const long last = first + count;
 
         // A sync that finds a few new events in the busy room, and the first page of the quiet one.

@@ -110,6 +110,7 @@ public static class ServerHost
         services.AddSingleton<RecentTransactionIds>();
         services.AddSingleton<MembershipCache>();
         services.AddSingleton<RecentRoomRows>();
+        services.AddSingleton<FollowedRoomRows>();
         services.AddSingleton<UnansweredSends>();
         services.AddSingleton<RoomStore>();
         services.AddSingleton<StateGroupStore>();

@@ -15,7 +15,7 @@ namespace Matrix.Homeserver.Replication;
 /// write changed.
 /// </summary>
 public sealed class ReplicationInbox(HomeserverConfig config, StreamPositions streams, SyncNotifier notifier, EventSpine spine, EventCache events,
-    RecentEventIndex recentEvents,
+    RecentEventIndex recentEvents, FollowedRoomRows followedRows,
     Receipts.TypingService typing, AccessTokenCache tokens, E2ee.DeviceKeyStore deviceKeys, IgnoredUsers ignoredUsers, MembershipCache memberships,
     ErasedUsers erasedUsers,
     Presence.PresenceService presence, ServerServer.FederationSender federationSender, Push.PushSender pushSender,
@@ -59,7 +59,12 @@ public sealed class ReplicationInbox(HomeserverConfig config, StreamPositions st
         {
             case ReplicationMessage.Positions positions:
                 if (positions.EventsFrom is { } from && positions.Visible.TryGetValue("events", out var upTo))
-                    recentEvents.Follow(from, upTo, positions.Stretch ?? new RecentEventIndex.Stretch([], []));
+                {
+                    var stretch = positions.Stretch ?? new RecentEventIndex.Stretch([], [], []);
+                    foreach (var roomId in stretch.RoomsWithRedactions)
+                        followedRows.ForgetRoom(roomId);
+                    recentEvents.Follow(from, upTo, stretch);
+                }
                 streams.Follow(positions.Visible);
                 if (positions.Wake.Count > 0)
                     notifier.Notify(positions.Wake);
@@ -70,10 +75,12 @@ public sealed class ReplicationInbox(HomeserverConfig config, StreamPositions st
             case ReplicationMessage.RoomDropped dropped:
                 spine.ForgetSnapshot(dropped.RoomId);
                 events.ForgetRoom(dropped.RoomId);
+                followedRows.ForgetRoom(dropped.RoomId);
                 memberships.ForgetAll();
                 break;
             case ReplicationMessage.EventsForgotten forgotten:
                 events.Forget(forgotten.EventIds);
+                followedRows.ForgetAll();
                 break;
             case ReplicationMessage.Typing typed:
                 typing.ApplyFromMain(typed.RoomId, typed.Users, typed.Serial);
@@ -103,6 +110,7 @@ public sealed class ReplicationInbox(HomeserverConfig config, StreamPositions st
     public void ForgetEverything()
     {
         recentEvents.ForgetFollowed();
+        followedRows.ForgetAll();
         tokens.ApplyInvalidation();
         deviceKeys.ForgetCounts();
         ignoredUsers.ForgetAll();

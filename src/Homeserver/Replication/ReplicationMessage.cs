@@ -36,7 +36,8 @@ public abstract record ReplicationMessage
                 Positions.Name => new Positions(json["p"]!.AsObject().ToDictionary(p => p.Key, p => (long)p.Value!, StringComparer.Ordinal),
                     Strings(json["u"]), (long?)json["ef"], new Rooms.RecentEventIndex.Stretch(
                         json["ev"] is JsonArray events ? events.Select(e => ((long)e![0]!, (string)e[1]!, (int)e[2]! == 1)).ToList() : [],
-                        json["rel"] is JsonArray relations ? relations.Select(r => ((long)r![0]!, (string)r[1]!)).ToList() : [])),
+                        json["rel"] is JsonArray relations ? relations.Select(r => ((long)r![0]!, (string)r[1]!)).ToList() : [],
+                        Strings(json["rr"]).ToList())),
                 RoomChanged.Name => new RoomChanged((string)json["r"]!),
                 RoomDropped.Name => new RoomDropped((string)json["r"]!),
                 EventsForgotten.Name => new EventsForgotten(Strings(json["e"])),
@@ -85,6 +86,7 @@ public abstract record ReplicationMessage
                 json["ef"] = from;
                 json["ev"] = new JsonArray((Stretch?.Events ?? []).Select(e => (JsonNode)new JsonArray(e.Position, e.RoomId, e.IsMemberEvent ? 1 : 0)).ToArray());
                 json["rel"] = new JsonArray((Stretch?.Relations ?? []).Select(r => (JsonNode)new JsonArray(r.Position, r.TargetId)).ToArray());
+                json["rr"] = Array(Stretch?.RoomsWithRedactions ?? []);
             }
         }
     }

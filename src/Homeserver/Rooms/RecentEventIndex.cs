@@ -20,13 +20,17 @@ public sealed class RecentEventIndex(Config.HomeserverConfig config)
     private const int Capacity = 50_000;
     private const int RelationTargetsCapacity = 100_000;
 
-    private readonly record struct Entry(long Position, string RoomId, bool IsMemberEvent);
+    private readonly record struct Entry(long Position, string RoomId, bool IsMemberEvent, bool IsRedaction = false);
 
     /// <summary>The events of a window: the rooms they are in, and whether any is a member event.</summary>
     public sealed record Window(IReadOnlySet<string> Rooms, bool HasMemberEvents);
 
-    /// <summary>What the main process wrote in a stretch of positions: its events' entries, and the events its relations point at.</summary>
-    public sealed record Stretch(List<(long Position, string RoomId, bool IsMemberEvent)> Events, List<(long Position, string TargetId)> Relations);
+    /// <summary>
+    /// What the main process wrote in a stretch of positions: its events' entries, the events its relations point at, and
+    /// the rooms where it redacted something.
+    /// </summary>
+    public sealed record Stretch(List<(long Position, string RoomId, bool IsMemberEvent)> Events, List<(long Position, string TargetId)> Relations,
+        List<string> RoomsWithRedactions);
 
     private readonly List<Entry> _entries = [];
     private readonly Lock _lock = new();
@@ -45,7 +49,7 @@ public sealed class RecentEventIndex(Config.HomeserverConfig config)
     public void Record(long position, string roomId, string type)
     {
         lock (_lock)
-            Add(new Entry(position, roomId, type == "m.room.member"));
+            Add(new Entry(position, roomId, type == "m.room.member", type == "m.room.redaction"));
     }
 
     private void Add(Entry entry)
@@ -77,7 +81,9 @@ public sealed class RecentEventIndex(Config.HomeserverConfig config)
             // Every relation up to a visible position has been recorded, and the next stretch starts there: they go.
             var relations = _relations.Where(r => r.Position > from && r.Position <= to).ToList();
             _relations.RemoveAll(r => r.Position <= to);
-            return new Stretch(_entries.GetRange(first, end - first).Select(e => (e.Position, e.RoomId, e.IsMemberEvent)).ToList(), relations);
+            var entries = _entries.GetRange(first, end - first);
+            return new Stretch(entries.Select(e => (e.Position, e.RoomId, e.IsMemberEvent)).ToList(), relations,
+                entries.Where(e => e.IsRedaction).Select(e => e.RoomId).Distinct().ToList());
         }
     }
 
@@ -161,11 +167,7 @@ public sealed class RecentEventIndex(Config.HomeserverConfig config)
     {
         lock (_lock)
         {
-            if (_writesEvents)
-                _completeAfter ??= upTo;
-            else if (_followedUpTo is not { } followed || upTo > followed)
-                return null;
-            if (_completeAfter is not { } start || after < start)
+            if (!Holds(after, upTo))
                 return null;
             var (first, end) = (FirstAfter(after), FirstAfter(upTo));
             var rooms = new HashSet<string>(end - first, StringComparer.Ordinal);
@@ -177,6 +179,34 @@ public sealed class RecentEventIndex(Config.HomeserverConfig config)
             }
             return new Window(rooms, hasMemberEvents);
         }
+    }
+
+    /// <summary>
+    /// The positions of the room's events after <paramref name="after"/> up to <paramref name="upTo"/> (a position
+    /// readers see), oldest first; null when the window reaches back before what the index holds.
+    /// </summary>
+    public List<long>? PositionsIn(string roomId, long after, long upTo)
+    {
+        lock (_lock)
+        {
+            if (!Holds(after, upTo))
+                return null;
+            var positions = new List<long>();
+            for (int i = FirstAfter(after), end = FirstAfter(upTo); i < end; i++)
+                if (_entries[i].RoomId == roomId)
+                    positions.Add(_entries[i].Position);
+            return positions;
+        }
+    }
+
+    // Under the lock: whether every event of the window is here.
+    private bool Holds(long after, long upTo)
+    {
+        if (_writesEvents)
+            _completeAfter ??= upTo;
+        else if (_followedUpTo is not { } followed || upTo > followed)
+            return false;
+        return _completeAfter is { } start && after >= start;
     }
 
     private int FirstAfter(long position)

@@ -5,7 +5,7 @@ namespace Matrix.Homeserver.Rooms;
 /// new event reads its room's new events from memory. A room's rows are whole from the first one written since start
 /// (later positions are all this process's), or since older ones were dropped; a window reaching further back, or
 /// holding a row whose transaction has not been seen to end, or while a redaction in the room is in flight, is read
-/// from the database. Rows that rolled back are left out. Workers keep nothing (they write no events).
+/// from the database. Rows that rolled back are left out. Workers keep the rows they read instead (FollowedRoomRows).
 /// </summary>
 public sealed class RecentRoomRows(Config.HomeserverConfig config)
 {

@@ -25,7 +25,8 @@ public sealed record MembershipEventRow(string RoomId, string Membership, string
 /// SQL for rooms, events, current state, room heads, transaction IDs and stream positions. Event rows written are also
 /// recorded in the <see cref="RecentEventIndex"/>.
 /// </summary>
-public sealed class RoomStore(RecentEventIndex recentEvents, RecentTransactionIds recentTxnIds, MembershipCache membershipCache, RecentRoomRows recentRows)
+public sealed class RoomStore(RecentEventIndex recentEvents, RecentTransactionIds recentTxnIds, MembershipCache membershipCache, RecentRoomRows recentRows,
+    FollowedRoomRows followedRows)
 {
     private const string EventColumns =
         "stream_ordering, event_id, room_id, type, state_key, sender, depth, origin_server_ts, state_group, redacted_by, json, rejected, soft_failed, outlier";
@@ -99,14 +100,31 @@ public sealed class RoomStore(RecentEventIndex recentEvents, RecentTransactionId
         new { roomId, after, upTo, limit = (long)limit });
 
     /// <summary>
-    /// <see cref="RoomEvents"/> newest first from the rows this process wrote lately, when they hold the whole window
-    /// (a sync woken by a new event); false otherwise.
+    /// <see cref="RoomEvents"/> newest first from memory, when it holds the whole window (a sync woken by a new event):
+    /// the rows this process wrote lately, or on a worker those it read lately (<see cref="RecentPage"/>); false otherwise.
     /// </summary>
     public bool TryRecentRoomEvents(string roomId, long after, long upTo, int limit, out List<EventRow> rows) =>
-        recentRows.TryPage(roomId, after, upTo, limit, out rows);
+        recentRows.TryPage(roomId, after, upTo, limit, out rows) || followedRows.TryPage(roomId, after, upTo, limit, out rows);
+
+    /// <summary><see cref="RoomEvents"/> newest first, kept for the syncs the same events wake next on a worker.</summary>
+    public SqlRead<EventRow, List<EventRow>> RecentPage(string roomId, long after, long upTo, int limit)
+    {
+        var read = RoomEvents(roomId, after, upTo, limit, newestFirst: true);
+        var generation = followedRows.Generation;
+        return new SqlRead<EventRow, List<EventRow>>(read.Sql, read.Args, rows =>
+        {
+            var page = rows.ToList();
+            followedRows.Remember(roomId, after, upTo, limit, page, generation);
+            return page;
+        });
+    }
 
     /// <summary>Some or all of the room's events were deleted: the recent rows kept of it go.</summary>
-    public void ForgetRecentRows(string roomId) => recentRows.ForgetRoom(roomId);
+    public void ForgetRecentRows(string roomId)
+    {
+        recentRows.ForgetRoom(roomId);
+        followedRows.ForgetRoom(roomId);
+    }
 
     public Task<List<EventRow>> RoomEventsAsync(DbSession s, string roomId, long after, long upTo, int limit, bool newestFirst) =>
         s.QueryAsync(RoomEvents(roomId, after, upTo, limit, newestFirst));

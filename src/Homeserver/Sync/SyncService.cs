@@ -281,7 +281,7 @@ public sealed class SyncService(
                 if (window.Since is not null && rooms.TryRecentRoomEvents(id, window.From.Events, window.UpTo.Events, TimelinePage(filter), out var recent))
                     recentPages[id] = recent;
                 else
-                    pages[id] = rooms.RoomEvents(id, window.From.Events, window.UpTo.Events, TimelinePage(filter), newestFirst: true);
+                    pages[id] = rooms.RecentPage(id, window.From.Events, window.UpTo.Events, TimelinePage(filter));
         return new(roomIds.ToHashSet(StringComparer.Ordinal),
             receiptsMoved ? roomIds.Chunk(500).Select(ids => receipts.ChangedSince(ids, window.From.Receipts, window.UpTo.Receipts)).ToList() : [],
             pushActions.UnreadForSync(user, roomIds), pages, recentPages);
