@@ -42,6 +42,9 @@ public abstract class RoomUpgradeTests(ServerFixture fixture)
         Assert.Equal("Weekly design", (await StateAsync(alice, replacement, "m.room.topic"))!["topic"]!.GetValue<string>());
         Assert.Equal("m.megolm.v1.aes-sha2", (await StateAsync(alice, replacement, "m.room.encryption"))!["algorithm"]!.GetValue<string>());
         Assert.Equal("public", (await StateAsync(alice, replacement, "m.room.join_rules"))!["join_rule"]!.GetValue<string>());
+        // The old public_chat room had no guest access event (none means forbidden); the new one says so.
+        Assert.Equal(404, (await C.GetAsync($"{V3}/rooms/{RoomTests.R(old)}/state/m.room.guest_access/", alice.AccessToken)).Status);
+        Assert.Equal("forbidden", (await StateAsync(alice, replacement, "m.room.guest_access"))!["guest_access"]!.GetValue<string>());
         Assert.Equal("ban", (await StateAsync(alice, replacement, "m.room.member", Uri.EscapeDataString(mallory.UserId)))!["membership"]!.GetValue<string>());
         // Version 12 creators hold their power by being creators, not through the users map.
         var levels = (await StateAsync(alice, replacement, "m.room.power_levels"))!;

@@ -78,6 +78,10 @@ public sealed class RoomUpgrades(EventSpine spine, MembershipService memberships
             foreach (var type in TransferredState)
                 if (await spine.GetStateEventAsync(old, new StateKey(type, ""), ct) is { } state)
                     await SendStateAsync(newRoomId, userId, type, "", (JsonObject)state.Content.DeepClone(), ct);
+                else if (type == "m.room.guest_access")
+                    // What none meant in the old room (a public_chat room has none), said in the new one as Synapse's
+                    // upgrades always say something.
+                    await SendStateAsync(newRoomId, userId, type, "", new JsonObject { ["guest_access"] = "forbidden" }, ct);
             foreach (var (key, _) in old.State.Where(s => s.Key.Type == "m.room.member"))
                 if (await spine.GetStateEventAsync(old, key, ct) is { Membership: "ban" } ban)
                     await memberships.ChangeAsync(newRoomId, userId, key.Key, "ban", ban.ContentString("reason"), null, ct);
