@@ -25,17 +25,7 @@ public sealed class RecaptchaFallback(UserInteractiveAuth uia, RecaptchaVerifier
 
     private async Task SubmitAsync(HttpContext context)
     {
-        if (!context.Request.HasFormContentType)
-            throw MatrixException.BadJson("The answer must be an application/x-www-form-urlencoded form.");
-        IFormCollection form;
-        try
-        {
-            form = await context.Request.ReadFormAsync(context.RequestAborted);
-        }
-        catch (Exception e) when (e is InvalidDataException or IOException)
-        {
-            throw MatrixException.BadJson("The answer is not a valid form.");
-        }
+        var form = await FormBody.ReadAsync(context, MatrixException.BadJson);
         var session = await LiveSessionAsync(context, form["session"].ToString());
         var response = form["g-recaptcha-response"].ToString();
         if (response.Length == 0 || !await recaptcha.VerifyAsync(response, context.Connection.RemoteIpAddress?.ToString(), context.RequestAborted))

@@ -41,21 +41,8 @@ public static class OAuthRoutes
     /// A form-encoded request's parameters (RFC 6749 §3.2: parameters without a value are omitted, none may repeat);
     /// any other body is refused.
     /// </summary>
-    public static async Task<IReadOnlyDictionary<string, string>> ReadFormAsync(HttpContext context)
-    {
-        if (!context.Request.HasFormContentType)
-            throw OAuthException.InvalidRequest("The request body must be application/x-www-form-urlencoded.");
-        IFormCollection form;
-        try
-        {
-            form = await context.Request.ReadFormAsync(context.RequestAborted);
-        }
-        catch (Exception e) when (e is InvalidDataException or IOException)
-        {
-            throw OAuthException.InvalidRequest("The request body is not a valid form.");
-        }
-        return Parameters(form);
-    }
+    public static async Task<IReadOnlyDictionary<string, string>> ReadFormAsync(HttpContext context) =>
+        Parameters(await Http.FormBody.ReadAsync(context, OAuthException.InvalidRequest));
 
     /// <summary>The query's parameters, with the rules of <see cref="ReadFormAsync"/>.</summary>
     public static IReadOnlyDictionary<string, string> QueryParameters(HttpContext context) => Parameters(context.Request.Query);
