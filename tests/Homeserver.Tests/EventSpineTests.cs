@@ -28,7 +28,7 @@ public abstract class EventSpineTests(DatabaseFixture fixture)
         var streams = new StreamPositions();
         var cache = new EventCache(db, _rooms, new HomeserverConfig());
         return new EventSpine(db, _rooms, streams, new StateGroupStore(streams), cache, new RoomLocks(), new SyncNotifier(new Observability.ServerMetrics(),
-                new Replication.PositionAnnouncer(streams, new RecentEventIndex(new HomeserverConfig()), SingleProcess.Bus)),
+                new Replication.PositionAnnouncer(streams, new RecentEventIndex(new HomeserverConfig()), SingleProcess.Bus, new HomeserverConfig())),
             new HomeserverConfig { ServerName = "local.test" }, Ed25519KeyPair.Generate("local"), TimeProvider.System, [], SingleProcess.Bus,
             new UnansweredSends(TimeProvider.System));
     }

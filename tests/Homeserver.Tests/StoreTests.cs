@@ -310,6 +310,73 @@ public sealed class PostgresStoreTests(PostgresDatabase db) : StoreTests(db), IC
         Assert.Equal("off", await db.Database.ReadAsync(s => s.ExecuteScalarAsync<string>("SHOW jit"), CancellationToken.None));
 
     [Fact]
+    public async Task A_shared_events_stream_is_seen_up_to_where_every_writer_has_committed_all_of_its_own()
+    {
+        // Two writers (the main process and an event writer) and a reader, each with its own positions, as in three
+        // processes; what they would tell each other over Redis is passed by hand.
+        string[] writers = ["main", "writer1"];
+        var start = await db.Database.ReadAsync(s => s.ExecuteScalarAsync<long>("SELECT position FROM stream_positions WHERE stream = 'events'"), CancellationToken.None);
+        var (main, writer, reader) = (new StreamPositions(), new StreamPositions(), new StreamPositions());
+        main.ShareAmongWriters(writers, "main", start, await StreamPositions.StartSharedAsync(db.Database, CancellationToken.None));
+        writer.ShareAmongWriters(writers, "writer1", start, await StreamPositions.StartSharedAsync(db.Database, CancellationToken.None));
+        reader.ShareAmongWriters(writers, null, start, null);
+        long Seen(StreamPositions streams) => streams.TryCurrent("events", out var position) ? position : throw new InvalidOperationException();
+        void Tell(string from, StreamPositions by, params StreamPositions[] to)
+        {
+            foreach (var process in to)
+                process.FollowWriter(from, by.OwnSharedPosition(), live: true);
+        }
+
+        var held = new TaskCompletionSource();
+        var release = new TaskCompletionSource();
+        var slow = db.Database.WriteAsync(async s =>
+        {
+            var position = await main.NextAsync(s, "events");
+            held.SetResult();
+            await release.Task;
+            return position;
+        }, CancellationToken.None);
+        await held.Task;
+        var fast = await db.Database.WriteAsync(s => writer.NextAsync(s, "events"), CancellationToken.None);
+        Tell("writer1", writer, main, reader);
+        Tell("main", main, writer, reader);
+        // The event writer committed a later position than the main process's, still open: no one may read up to it.
+        Assert.True(Seen(reader) < fast);
+        var woken = false;
+        reader.WhenVisible("events", fast, () => woken = true);
+        // A writer with a position in flight stays where it is whatever it hears.
+        Assert.False(main.FollowWriter("writer1", fast + 10, live: true));
+
+        release.SetResult();
+        var earlier = await slow;
+        Assert.True(earlier < fast);
+        Tell("main", main, writer, reader);
+        Assert.Equal(earlier, Seen(reader));
+        Assert.False(woken);
+        // The main process, idle now, moves up to what the writer committed: then readers see it too.
+        Assert.True(main.FollowWriter("writer1", fast, live: true));
+        Tell("main", main, writer, reader);
+        Assert.Equal(fast, Seen(reader));
+        Assert.True(woken);
+
+        // A writer gone quiet with its last word below the others' holds readers back until found gone.
+        var later = await db.Database.WriteAsync(s => writer.NextAsync(s, "events"), CancellationToken.None);
+        Tell("writer1", writer, reader);
+        Assert.Equal(fast, Seen(reader));
+        Assert.Contains(reader.WritersBehind(), w => w.Writer == "main");
+        reader.WriterGone("main", fast);
+        Assert.Equal(later, Seen(reader));
+        // Back, it speaks first, from after everything the sequence handed out.
+        var restarted = new StreamPositions();
+        restarted.ShareAmongWriters(writers, "main", start, await StreamPositions.StartSharedAsync(db.Database, CancellationToken.None));
+        Assert.True(restarted.OwnSharedPosition() >= later);
+        Tell("main", restarted, reader);
+        Assert.Equal(later, Seen(reader));
+        var next = await db.Database.WriteAsync(s => restarted.NextAsync(s, "events"), CancellationToken.None);
+        Assert.True(next > later);
+    }
+
+    [Fact]
     public async Task A_rooms_event_range_is_read_within_its_bounds_by_plans_made_without_the_values()
     {
         // Two rooms, as in a small deployment: a busy one, and a quiet one whose events all lie before the busy one's

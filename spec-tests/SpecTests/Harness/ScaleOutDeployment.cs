@@ -2,7 +2,7 @@ namespace Matrix.SpecTests.Harness;
 
 /// <summary>
 /// A deployment of several processes as README "Scaling out" describes it: one PostgreSQL database, a private Redis,
-/// a main process, two sync workers, a media worker, a federation reader, a federation sender, a pusher, an
+/// a main process, two sync workers, two event writers, a media worker, a federation reader, a federation sender, a pusher, an
 /// application-service sender and a background worker running the clean-ups
 /// (for an application service the tests play), and HAProxy with the repository's reference config in
 /// front (its address is the server name, so other servers federate through it too).
@@ -20,6 +20,8 @@ public sealed class ScaleOutDeployment : IAsyncLifetime
     public HomeserverProcess Pusher { get; private set; } = null!;
     public HomeserverProcess AppServiceSender { get; private set; } = null!;
     public HomeserverProcess Background { get; private set; } = null!;
+    public HomeserverProcess EventWriter1 { get; private set; } = null!;
+    public HomeserverProcess EventWriter2 { get; private set; } = null!;
     /// <summary>An application service whose users are <c>@chat_...</c>, registered with every process.</summary>
     public FakeAppService AppService { get; } = new();
     private string _registrationPath = "";
@@ -69,10 +71,16 @@ public sealed class ScaleOutDeployment : IAsyncLifetime
             + "\n" + sharedKey, listenerYaml: "    resources: [federation, metrics]\n    x_forwarded: true\n", serverName: ServerName);
         Background = new HomeserverProcess(_database.Yaml, WorkerYaml("bg1", "background") + "\n" + sharedKey,
             listenerYaml: "    resources: [metrics]\n", serverName: ServerName);
-        _started.AddRange([Sync1, Sync2, Media, FederationReader, FederationSender, Pusher, AppServiceSender, Background]);
+        // The event writers sign what they write with the server's key.
+        EventWriter1 = new HomeserverProcess(_database.Yaml, FederationFixture.FederationYaml + "\n" + WorkerYaml("writer1", "event_writer")
+            + "\n" + sharedKey, listenerYaml: "    resources: [client, metrics]\n    x_forwarded: true\n", serverName: ServerName);
+        EventWriter2 = new HomeserverProcess(_database.Yaml, FederationFixture.FederationYaml + "\n" + WorkerYaml("writer2", "event_writer")
+            + "\n" + sharedKey, listenerYaml: "    resources: [client, metrics]\n    x_forwarded: true\n", serverName: ServerName);
+        _started.AddRange([Sync1, Sync2, Media, FederationReader, FederationSender, Pusher, AppServiceSender, Background, EventWriter1, EventWriter2]);
         await Task.WhenAll(Sync1.StartAsync(), Sync2.StartAsync(), Media.StartAsync(), FederationReader.StartAsync(), FederationSender.StartAsync(),
-            Pusher.StartAsync(), AppServiceSender.StartAsync(), Background.StartAsync());
-        Balancer = await TestLoadBalancer.StartAsync(balancerPort, Main.Port, Sync1.Port, Sync2.Port, Media.Port, FederationReader.Port);
+            Pusher.StartAsync(), AppServiceSender.StartAsync(), Background.StartAsync(), EventWriter1.StartAsync(), EventWriter2.StartAsync());
+        Balancer = await TestLoadBalancer.StartAsync(balancerPort, Main.Port, Sync1.Port, Sync2.Port, Media.Port, FederationReader.Port,
+            EventWriter1.Port, EventWriter2.Port);
         _started.Add(Balancer);
     }
 
@@ -82,7 +90,8 @@ public sealed class ScaleOutDeployment : IAsyncLifetime
     /// </summary>
     private string WorkerYaml(string name, string role) =>
         $"worker:\n  instance_name: {name}\n  role: {role}\n  redis: \"{Redis.Configuration}\"\n  federation_sender_instances: [sender1]\n"
-        + "  pusher_instances: [pusher1]\n  app_service_sender_instances: [assender1]\n  background_tasks_instance: bg1\n\n"
+        + "  pusher_instances: [pusher1]\n  app_service_sender_instances: [assender1]\n  background_tasks_instance: bg1\n"
+        + "  event_writer_instances: [writer1, writer2]\n\n"
         + $"app_service_config_files:\n  - {_registrationPath}\n\noutbound_http:\n  ip_range_allowlist: [\"127.0.0.2/32\"]\n";
 
     /// <summary>The operating-system process of each part, by name (benchmarks watch their CPU).</summary>
@@ -90,7 +99,8 @@ public sealed class ScaleOutDeployment : IAsyncLifetime
     {
         ["main"] = Main.ProcessId, ["sync1"] = Sync1.ProcessId, ["sync2"] = Sync2.ProcessId, ["media"] = Media.ProcessId,
         ["federation_reader"] = FederationReader.ProcessId, ["federation_sender"] = FederationSender.ProcessId,
-        ["pusher"] = Pusher.ProcessId, ["app_service_sender"] = AppServiceSender.ProcessId, ["background"] = Background.ProcessId, ["haproxy"] = Balancer.ProcessId,
+        ["pusher"] = Pusher.ProcessId, ["app_service_sender"] = AppServiceSender.ProcessId, ["background"] = Background.ProcessId,
+        ["event_writer1"] = EventWriter1.ProcessId, ["event_writer2"] = EventWriter2.ProcessId, ["haproxy"] = Balancer.ProcessId,
         ["redis"] = Redis.ProcessId,
     };
 
@@ -99,7 +109,7 @@ public sealed class ScaleOutDeployment : IAsyncLifetime
         $"--- main\n{Main.Output}\n--- sync1\n{Sync1.Output}\n--- sync2\n{Sync2.Output}\n--- media\n{Media.Output}"
         + $"\n--- federation reader\n{FederationReader.Output}"
         + $"\n--- federation sender\n{FederationSender.Output}\n--- pusher\n{Pusher.Output}\n--- application-service sender\n{AppServiceSender.Output}"
-        + $"\n--- background\n{Background.Output}";
+        + $"\n--- background\n{Background.Output}\n--- event writer 1\n{EventWriter1.Output}\n--- event writer 2\n{EventWriter2.Output}";
 
     /// <summary>Stops what started, last first.</summary>
     public async Task DisposeAsync()

@@ -4,7 +4,7 @@ namespace Matrix.SpecTests.Harness;
 
 /// <summary>
 /// HAProxy (Debian <c>haproxy</c>, installed by the test command) running the repository's reference config,
-/// contrib/haproxy/homeserver.cfg, in front of a main process, two sync workers, a media worker and a federation reader
+/// contrib/haproxy/homeserver.cfg, in front of a main process, two sync workers, two event writers, a media worker and a federation reader
 /// on loopback.
 /// </summary>
 public sealed class TestLoadBalancer : IAsyncDisposable
@@ -21,7 +21,8 @@ public sealed class TestLoadBalancer : IAsyncDisposable
         Port = port;
     }
 
-    public static async Task<TestLoadBalancer> StartAsync(int port, int main, int sync1, int sync2, int media1, int federationReader1)
+    public static async Task<TestLoadBalancer> StartAsync(int port, int main, int sync1, int sync2, int media1, int federationReader1,
+        int eventWriter1, int eventWriter2)
     {
         var config = Path.Combine(RepositoryRoot.Find()!.FullName, "contrib", "haproxy", "homeserver.cfg");
         var info = new ProcessStartInfo("haproxy", ["-db", "-f", config]) { RedirectStandardOutput = true, RedirectStandardError = true };
@@ -31,6 +32,8 @@ public sealed class TestLoadBalancer : IAsyncDisposable
         info.Environment["MATRIX_SYNC2"] = $"127.0.0.1:{sync2}";
         info.Environment["MATRIX_MEDIA1"] = $"127.0.0.1:{media1}";
         info.Environment["MATRIX_FEDERATION_READER1"] = $"127.0.0.1:{federationReader1}";
+        info.Environment["MATRIX_EVENT_WRITER1"] = $"127.0.0.1:{eventWriter1}";
+        info.Environment["MATRIX_EVENT_WRITER2"] = $"127.0.0.1:{eventWriter2}";
         var process = Process.Start(info)!;
         var output = new System.Text.StringBuilder();
         process.OutputDataReceived += (_, e) => { lock (output) output.AppendLine(e.Data); };

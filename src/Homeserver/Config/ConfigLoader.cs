@@ -349,9 +349,10 @@ public static class ConfigLoader
         if (string.IsNullOrWhiteSpace(worker.InstanceName))
             throw new ConfigException("config key 'worker.instance_name' must not be empty");
         if (worker.Role is not (WorkerConfig.MainRole or WorkerConfig.SyncRole or WorkerConfig.MediaRole or WorkerConfig.FederationReaderRole
-            or WorkerConfig.FederationSenderRole or WorkerConfig.PusherRole or WorkerConfig.AppServiceSenderRole or WorkerConfig.BackgroundRole))
+            or WorkerConfig.FederationSenderRole or WorkerConfig.PusherRole or WorkerConfig.AppServiceSenderRole or WorkerConfig.BackgroundRole
+            or WorkerConfig.EventWriterRole))
             throw new ConfigException("config key 'worker.role' must be 'main', 'sync', 'media', 'federation_reader', 'federation_sender', 'pusher', "
-                + $"'app_service_sender' or 'background', not '{worker.Role}'");
+                + $"'app_service_sender', 'background' or 'event_writer', not '{worker.Role}'");
         if (worker.Role == WorkerConfig.BackgroundRole && worker.BackgroundTasksInstance != worker.InstanceName)
             throw new ConfigException("config key 'worker.background_tasks_instance' must name this background worker's instance_name");
         if (!string.IsNullOrEmpty(worker.BackgroundTasksInstance) && !worker.Replicates)
@@ -361,6 +362,7 @@ public static class ConfigLoader
             (worker.FederationSenderInstances, "federation_sender_instances", WorkerConfig.FederationSenderRole),
             (worker.PusherInstances, "pusher_instances", WorkerConfig.PusherRole),
             (worker.AppServiceSenderInstances, "app_service_sender_instances", WorkerConfig.AppServiceSenderRole),
+            (worker.EventWriterInstances, "event_writer_instances", WorkerConfig.EventWriterRole),
         })
         {
             if (instances.Count != instances.Distinct().Count())
@@ -370,6 +372,10 @@ public static class ConfigLoader
             if (instances.Count > 0 && !worker.Replicates)
                 throw new ConfigException($"config key 'worker.redis' is required with 'worker.{key}'");
         }
+        if (worker.EventWriterInstances.Contains("main"))
+            throw new ConfigException("config key 'worker.event_writer_instances' names the event writer workers; 'main' is the main process's name there");
+        if (worker.SharesEvents && config.Database.Engine != "postgres")
+            throw new ConfigException("config key 'worker.event_writer_instances' needs 'database.engine: postgres' (the writers share a sequence)");
         if (string.IsNullOrWhiteSpace(worker.RedisChannelPrefix))
             throw new ConfigException("config key 'worker.redis_channel_prefix' must not be empty");
         if (worker.Replicates)

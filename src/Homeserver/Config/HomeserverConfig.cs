@@ -195,12 +195,14 @@ public sealed class VoipConfig
 public sealed class WorkerConfig
 {
     public const string MainRole = "main", SyncRole = "sync", MediaRole = "media", FederationReaderRole = "federation_reader",
-        FederationSenderRole = "federation_sender", PusherRole = "pusher", AppServiceSenderRole = "app_service_sender", BackgroundRole = "background";
+        FederationSenderRole = "federation_sender", PusherRole = "pusher", AppServiceSenderRole = "app_service_sender", BackgroundRole = "background",
+        EventWriterRole = "event_writer";
 
     public string InstanceName { get; set; } = "main";
     /// <summary>
     /// <c>main</c>: every endpoint and all background work (the one writer); <c>sync</c>: a client reader; <c>media</c>:
     /// the client media API; <c>federation_reader</c>: what other servers read; <c>background</c>: the periodic clean-ups;
+    /// <c>event_writer</c>: the client sends of its share of the rooms (the load balancer routes them by room);
     /// <c>federation_sender</c>, <c>pusher</c>, <c>app_service_sender</c>: sending for their share of
     /// destinations, users or application services.
     /// </summary>
@@ -216,6 +218,11 @@ public sealed class WorkerConfig
     public List<string> AppServiceSenderInstances { get; set; } = [];
     /// <summary>The process that runs the periodic clean-ups (a <c>background</c> worker); empty: the main process.</summary>
     public string? BackgroundTasksInstance { get; set; }
+    /// <summary>
+    /// The <c>event_writer</c> workers that write events beside the main process (which still writes the rooms' other
+    /// events: creations, joins, federation); empty: the main process writes every event.
+    /// </summary>
+    public List<string> EventWriterInstances { get; set; } = [];
 
     /// <summary>
     /// Whether this process handles <paramref name="key"/> (a destination, a user, a service) of the work split among
@@ -231,6 +238,12 @@ public sealed class WorkerConfig
     public bool IsMain => Role == MainRole;
     public bool RunsBackgroundTasks => string.IsNullOrEmpty(BackgroundTasksInstance) ? IsMain : BackgroundTasksInstance == InstanceName;
     public bool Replicates => !string.IsNullOrWhiteSpace(Redis);
+    /// <summary>Whether several processes write events (each taking positions from one sequence).</summary>
+    public bool SharesEvents => EventWriterInstances.Count > 0;
+    /// <summary>The processes that write events when several do: the main process (named <c>main</c> here) and the event writers.</summary>
+    public IReadOnlyList<string> EventWriters => ["main", .. EventWriterInstances];
+    /// <summary>This process's name among <see cref="EventWriters"/>, or null when it writes no events.</summary>
+    public string? EventWriterName => IsMain ? "main" : Role == EventWriterRole ? InstanceName : null;
 }
 
 public sealed class PresenceConfig

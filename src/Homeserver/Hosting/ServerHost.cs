@@ -78,7 +78,8 @@ public static class ServerHost
         services.AddSingleton<ScrapeTimeMetrics>();
         services.AddSingleton<IEndpoints, MetricsEndpoints>();
         services.AddSingleton<IEventListener, PersistedEventCounter>();
-        services.AddSingleton(provider => new Database(config.Database, config.DataDir, provider.GetRequiredService<ServerMetrics>()));
+        services.AddSingleton(provider => new Database(config.Database, config.DataDir, provider.GetRequiredService<ServerMetrics>(),
+            Replication.SharedEventStream.ApplicationName(config)));
         services.AddSingleton<JsonBody>();
         services.AddSingleton<RateLimiter>();
         services.AddSingleton<ApplicationServices.AppServiceRegistry>();
@@ -314,6 +315,12 @@ public static class ServerHost
                 services.AddHostedService(provider => provider.GetRequiredService<Push.PushSender>());
             if (config.Worker.Role == WorkerConfig.AppServiceSenderRole)
                 services.AddHostedService(provider => provider.GetRequiredService<ApplicationServices.AppServiceSender>());
+            // What follows from the events an event writer writes is done where they are written.
+            if (config.Worker.Role == WorkerConfig.EventWriterRole)
+            {
+                services.AddHostedService<GuestEviction>();
+                services.AddHostedService<Presence.PresenceIntroductions>();
+            }
         }
         // The clean-ups run in one process: the background worker when there is one, else the main process.
         foreach (var cleanup in cleanups)
@@ -324,6 +331,9 @@ public static class ServerHost
         }
         if (config.Worker.Replicates)
         {
+            // First of all: nothing may take an event position before the events stream is shared.
+            if (config.Worker.SharesEvents)
+                services.Insert(0, ServiceDescriptor.Singleton<IHostedService, Replication.SharedEventStream>());
             if (config.Worker.IsMain)
                 services.AddHostedService<Replication.MainReplication>();
             else

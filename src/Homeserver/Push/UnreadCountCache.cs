@@ -14,7 +14,7 @@ namespace Matrix.Homeserver.Push;
 /// </summary>
 public sealed class UnreadCountCache(Config.HomeserverConfig config)
 {
-    private readonly bool _enabled = config.Worker.IsMain;
+    private readonly bool _enabled = config.Worker.IsMain && !config.Worker.SharesEvents;
     private readonly int _maxEntries = config.Caches.UnreadCounts;
     private readonly Dictionary<(string UserId, string RoomId), Entry> _entries = [];
     private readonly Lock _lock = new();

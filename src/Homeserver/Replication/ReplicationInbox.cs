@@ -19,7 +19,7 @@ public sealed class ReplicationInbox(HomeserverConfig config, StreamPositions st
     Receipts.TypingService typing, AccessTokenCache tokens, E2ee.DeviceKeyStore deviceKeys, IgnoredUsers ignoredUsers, MembershipCache memberships,
     ErasedUsers erasedUsers,
     Presence.PresenceService presence, ServerServer.FederationSender federationSender, Push.PushSender pushSender,
-    ApplicationServices.AppServiceSender appServiceSender)
+    ApplicationServices.AppServiceSender appServiceSender, PositionAnnouncer announcer)
 {
     public async Task HandleAsync(ReplicationMessage message)
     {
@@ -52,6 +52,24 @@ public sealed class ReplicationInbox(HomeserverConfig config, StreamPositions st
             case ReplicationMessage.PresenceActivity activity when config.Worker.IsMain:
                 await presence.SetAsync(activity.UserId, activity.State, null, keepStatusMsg: true, CancellationToken.None);
                 break;
+            case ReplicationMessage.Positions { Writer: { } writer } positions when streams.IsShared(StreamPositions.SharedStream):
+                FollowEventWriter(writer, positions);
+                return;
+            // The processes that write events tell the others of the rooms they changed (only the main process does,
+            // unless there are event writers).
+            case ReplicationMessage.RoomChanged changed:
+                spine.ForgetSnapshot(changed.RoomId);
+                return;
+            case ReplicationMessage.RoomDropped dropped:
+                spine.ForgetSnapshot(dropped.RoomId);
+                events.ForgetRoom(dropped.RoomId);
+                followedRows.ForgetRoom(dropped.RoomId);
+                memberships.ForgetAll();
+                return;
+            case ReplicationMessage.EventsForgotten forgotten:
+                events.Forget(forgotten.EventIds);
+                followedRows.ForgetAll();
+                return;
         }
         if (config.Worker.IsMain)
             return;
@@ -67,20 +85,7 @@ public sealed class ReplicationInbox(HomeserverConfig config, StreamPositions st
                 }
                 streams.Follow(positions.Visible);
                 if (positions.Wake.Count > 0)
-                    notifier.Notify(positions.Wake);
-                break;
-            case ReplicationMessage.RoomChanged changed:
-                spine.ForgetSnapshot(changed.RoomId);
-                break;
-            case ReplicationMessage.RoomDropped dropped:
-                spine.ForgetSnapshot(dropped.RoomId);
-                events.ForgetRoom(dropped.RoomId);
-                followedRows.ForgetRoom(dropped.RoomId);
-                memberships.ForgetAll();
-                break;
-            case ReplicationMessage.EventsForgotten forgotten:
-                events.Forget(forgotten.EventIds);
-                followedRows.ForgetAll();
+                    notifier.NotifyHere(positions.Wake);
                 break;
             case ReplicationMessage.Typing typed:
                 typing.ApplyFromMain(typed.RoomId, typed.Users, typed.Serial);
@@ -90,6 +95,20 @@ public sealed class ReplicationInbox(HomeserverConfig config, StreamPositions st
                 typing.ForgetAll();
                 break;
         }
+    }
+
+    /// <summary>
+    /// Several event writers: where one of them stands in the events stream (this writer moving up to it when idle, and
+    /// saying so), the main process's other streams, and wake-ups for once this process sees what the writer saw.
+    /// </summary>
+    private void FollowEventWriter(string writer, ReplicationMessage.Positions positions)
+    {
+        if (positions.Visible.TryGetValue(StreamPositions.SharedStream, out var position) && streams.FollowWriter(writer, position, live: true))
+            announcer.AnnounceOwn();
+        if (!config.Worker.IsMain)
+            streams.Follow(positions.Visible);
+        if (positions.Wake.Count > 0)
+            streams.WhenVisible(StreamPositions.SharedStream, positions.WakeAt ?? 0, () => notifier.NotifyHere(positions.Wake));
     }
 
     private async Task WakePushersAsync(ReplicationMessage.PushWake push)

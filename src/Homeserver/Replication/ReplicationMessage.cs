@@ -37,7 +37,7 @@ public abstract record ReplicationMessage
                     Strings(json["u"]), (long?)json["ef"], new Rooms.RecentEventIndex.Stretch(
                         json["ev"] is JsonArray events ? events.Select(e => ((long)e![0]!, (string)e[1]!, (int)e[2]! == 1)).ToList() : [],
                         json["rel"] is JsonArray relations ? relations.Select(r => ((long)r![0]!, (string)r[1]!)).ToList() : [],
-                        Strings(json["rr"]).ToList())),
+                        Strings(json["rr"]).ToList()), (string?)json["w"], (long?)json["wa"]),
                 RoomChanged.Name => new RoomChanged((string)json["r"]!),
                 RoomDropped.Name => new RoomDropped((string)json["r"]!),
                 EventsForgotten.Name => new EventsForgotten(Strings(json["e"])),
@@ -65,10 +65,12 @@ public abstract record ReplicationMessage
     /// <summary>
     /// Where the main process's readers stand in every stream, the users whose syncs the change concerns, and, when it
     /// could tell them, the events after <paramref name="EventsFrom"/> up to the events position (position, room, whether
-    /// a member event) and the events relations written there point at.
+    /// a member event) and the events relations written there point at. With several event writers, from each of them
+    /// (<paramref name="Writer"/>: <c>main</c> or an event writer's name): the events position is where that writer has
+    /// committed everything of its own, and its wake-ups are for once readers see <paramref name="WakeAt"/>.
     /// </summary>
     public sealed record Positions(IReadOnlyDictionary<string, long> Visible, IReadOnlyCollection<string> Wake, long? EventsFrom = null,
-        Rooms.RecentEventIndex.Stretch? Stretch = null) : ReplicationMessage
+        Rooms.RecentEventIndex.Stretch? Stretch = null, string? Writer = null, long? WakeAt = null) : ReplicationMessage
     {
         public const string Name = "positions";
         public override string Kind => Name;
@@ -81,6 +83,10 @@ public abstract record ReplicationMessage
             json["p"] = positions;
             if (Wake.Count > 0)
                 json["u"] = Array(Wake);
+            if (Writer is not null)
+                json["w"] = Writer;
+            if (WakeAt is { } wakeAt)
+                json["wa"] = wakeAt;
             if (EventsFrom is { } from)
             {
                 json["ef"] = from;

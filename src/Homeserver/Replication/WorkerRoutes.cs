@@ -7,7 +7,8 @@ namespace Matrix.Homeserver.Replication;
 /// <summary>
 /// The requests a worker answers: a sync worker serves <c>/sync</c> and the reads beside it (the load balancer sends it
 /// these, README "Scaling out"), a media worker the client media API, a federation reader what other servers read
-/// (events, state, backfill, membership templates, queries, device keys, this server's signing keys), a sender or a
+/// (events, state, backfill, membership templates, queries, device keys, this server's signing keys), an event writer
+/// the sends of its rooms (messages, state, redactions), a sender or a
 /// pusher only its health and metrics; anything else reaching a worker was routed wrongly and gets 404 <c>M_UNRECOGNIZED</c> saying so, as a
 /// Synapse worker does.
 /// </summary>
@@ -26,9 +27,15 @@ public static partial class WorkerRoutes
     [GeneratedRegex(@"^/_matrix/federation/v1/(?:get_missing_events/[^/]+|publicRooms|user/keys/query)$")]
     private static partial Regex FederationPosts();
 
+    // A room's sends: the load balancer routes them to the event writer of its share of the rooms. Membership changes
+    // (joins, invites and the like, m.room.member state) stay with the main process.
+    [GeneratedRegex(@"^/_matrix/client/(?:v3|r0)/rooms/[^/]+/(?:send/[^/]+/[^/]+|state/(?!m\.room\.member(?:/|$))[^/]+(?:/[^/]*)?|redact/[^/]+/[^/]+)$")]
+    private static partial Regex RoomSends();
+
     public static bool Serves(string role, string method, PathString path) =>
         path == "/health" || Observability.MetricsEndpoints.Paths.Any(metrics => path == metrics)
         || (role == WorkerConfig.SyncRole && IsRead(method) && SyncReads().IsMatch(path.Value ?? ""))
+        || (role == WorkerConfig.EventWriterRole && HttpMethods.IsPut(method) && RoomSends().IsMatch(path.Value ?? ""))
         || (role == WorkerConfig.MediaRole && (path.StartsWithSegments("/_matrix/media") || path.StartsWithSegments("/_matrix/client/v1/media")))
         || (role == WorkerConfig.FederationReaderRole
             && ((IsRead(method) && FederationGets().IsMatch(path.Value ?? "")) || (HttpMethods.IsPost(method) && FederationPosts().IsMatch(path.Value ?? ""))));

@@ -16,7 +16,10 @@ public sealed partial class EventSpine
     /// receipt of a PDU. Its prev and auth events must already be here (fetching missing ones is federation's job).
     /// <paramref name="findKey"/> resolves a server's verify key and when it was fetched.
     /// </summary>
-    public async Task<ReceiveResult> ReceiveAsync(Pdu received, Func<string, string, (VerifyKey Key, long FetchedAtTs)?> findKey, CancellationToken ct)
+    public Task<ReceiveResult> ReceiveAsync(Pdu received, Func<string, string, (VerifyKey Key, long FetchedAtTs)?> findKey, CancellationToken ct) =>
+        RetryWhenStaleAsync(() => ReceiveOnceAsync(received, findKey, ct));
+
+    private async Task<ReceiveResult> ReceiveOnceAsync(Pdu received, Func<string, string, (VerifyKey Key, long FetchedAtTs)?> findKey, CancellationToken ct)
     {
         if (!EventSigning.HasValidSignatures(received, findKey, out var signatureError))
             return new ReceiveResult(ReceiveOutcome.Dropped, signatureError);

@@ -176,7 +176,10 @@ public sealed partial class EventSpine(
     /// Sends a local event. A send with a transaction ID used before is a retry: it answers with the event made then.
     /// The ID is claimed in the event's own transaction (a duplicate key there), so a first send costs no extra query.
     /// </summary>
-    public async Task<PersistedEvent> SendAsync(string roomId, NewEvent request, CancellationToken ct)
+    public Task<PersistedEvent> SendAsync(string roomId, NewEvent request, CancellationToken ct) =>
+        RetryWhenStaleAsync(() => SendOnceAsync(roomId, request, ct));
+
+    private async Task<PersistedEvent> SendOnceAsync(string roomId, NewEvent request, CancellationToken ct)
     {
         using var _ = await locks.AcquireAsync(roomId, ct);
         var room = await GetRoomAsync(roomId, ct) ?? throw MatrixException.Forbidden("You are not in this room.");
@@ -361,6 +364,8 @@ public sealed partial class EventSpine(
 
         var (ordering, stateGroup) = await db.WriteAsync(async s =>
         {
+            if (config.Worker.SharesEvents)
+                await EnsureCurrentAsync(s, pdu.RoomId, room);
             if (room is null)
                 await rooms.InsertRoomAsync(s, new RoomRow(pdu.RoomId, pdu.Version.Id, pdu.Sender, 0, now));
             var ordering = await streams.NextAsync(s, "events");
@@ -404,6 +409,43 @@ public sealed partial class EventSpine(
         foreach (var listener in listeners)
             listener.OnPersisted(pdu, snapshot);
         return new PersistedEvent(pdu, ordering);
+    }
+
+    /// <summary>Another process wrote to the room since this one's snapshot of it was taken (several event writers).</summary>
+    private sealed class StaleRoomException() : MatrixException(503, "M_UNKNOWN", "The room changed while the event was being written; try again.");
+
+    /// <summary>
+    /// With several event writers: holds the room (a PostgreSQL lock until the transaction ends, so no other process
+    /// writes to it meanwhile) and checks that the snapshot the event was made against is still the room's (its forward
+    /// extremities move with every accepted event); when not, the snapshot goes and the caller tries again.
+    /// </summary>
+    private async Task EnsureCurrentAsync(DbSession s, string roomId, RoomSnapshot? room)
+    {
+        await s.ExecuteAsync("SELECT pg_advisory_xact_lock(7345100, hashtext(@roomId))", new { roomId });
+        var stored = await rooms.ExtremitiesAsync(s, roomId);
+        var known = room?.Extremities ?? [];
+        if (stored.Count == known.Count && stored.All(e => known.Any(k => k.EventId == e.EventId)))
+            return;
+        ForgetSnapshot(roomId);
+        throw new StaleRoomException();
+    }
+
+    /// <summary>
+    /// Makes an event again, from the room as it is now, when another process wrote to the room meanwhile; processes
+    /// writing to one room at once (the balancer sends each room's sends to one, so this is rare) back off a little
+    /// more each time, at random, so that one gets through after another.
+    /// </summary>
+    private static async Task<T> RetryWhenStaleAsync<T>(Func<Task<T>> attempt)
+    {
+        for (var tries = 1; ; tries++)
+            try
+            {
+                return await attempt();
+            }
+            catch (StaleRoomException) when (tries < 50)
+            {
+                await Task.Delay(Random.Shared.Next(tries * 2));
+            }
     }
 
     /// <summary>The current-state rows to write (event ID null: the key left the state), with memberships for member events.</summary>

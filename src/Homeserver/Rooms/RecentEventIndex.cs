@@ -15,8 +15,10 @@ namespace Matrix.Homeserver.Rooms;
 /// </summary>
 public sealed class RecentEventIndex(Config.HomeserverConfig config)
 {
-    private readonly bool _writesEvents = config.Worker.IsMain;
-    private readonly bool _announces = config.Worker.IsMain && config.Worker.Replicates;
+    // With several event writers no process writes or hears of every event: the index then answers nothing (the
+    // database does), and the caches built on it (RecentRoomRows, FollowedRoomRows, UnreadCountCache) stay off too.
+    private readonly bool _writesEvents = config.Worker.IsMain && !config.Worker.SharesEvents;
+    private readonly bool _announces = config.Worker.IsMain && config.Worker.Replicates && !config.Worker.SharesEvents;
     private const int Capacity = 50_000;
     private const int RelationTargetsCapacity = 100_000;
 

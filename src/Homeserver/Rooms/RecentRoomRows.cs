@@ -13,7 +13,7 @@ public sealed class RecentRoomRows(Config.HomeserverConfig config)
     // Rows kept over all rooms (a row holds its event's JSON: about 1-2 KB each).
     private const int MaxRows = 10_000;
 
-    private readonly bool _enabled = config.Worker.IsMain;
+    private readonly bool _enabled = config.Worker.IsMain && !config.Worker.SharesEvents;
     private readonly Dictionary<string, Room> _rooms = new(StringComparer.Ordinal);
     private readonly Lock _lock = new();
     private int _rowCount;

@@ -29,7 +29,8 @@ public sealed class Database : IAsyncDisposable
         DefaultTypeMap.MatchNamesWithUnderscores = true;
     }
 
-    public Database(DatabaseConfig config, string dataDir, ServerMetrics metrics)
+    /// <param name="applicationName">what PostgreSQL lists this process's connections as (an event writer's, see <c>SharedEventStream</c>)</param>
+    public Database(DatabaseConfig config, string dataDir, ServerMetrics metrics, string? applicationName = null)
     {
         _metrics = metrics;
         if (config.Engine == "postgres")
@@ -50,6 +51,8 @@ public sealed class Database : IAsyncDisposable
             };
             // A burst (thousands of clients reconnecting after a restart) queues for the pooled connections longer than
             // Npgsql's 15 s, and a request given up on would fail: wait longer unless the operator said otherwise.
+            if (applicationName is not null)
+                builder.ApplicationName = applicationName;
             if (!new DbConnectionStringBuilder { ConnectionString = config.ConnectionString }.ContainsKey("Timeout"))
                 builder.Timeout = PoolWaitSeconds;
             builder.Options = $"-c jit=off {builder.Options}".TrimEnd();

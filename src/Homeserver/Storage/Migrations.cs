@@ -677,6 +677,8 @@ public static class Migrations
             ALTER TABLE event_push_actions_new RENAME TO event_push_actions;
             CREATE INDEX event_push_actions_room ON event_push_actions (user_id, room_id, stream_ordering);
             """),
+        // Several event writers (README "Scaling out") take event positions from a sequence (PostgreSQL only, below).
+        (28, "SELECT 1"),
     ];
 
     /// <summary>
@@ -698,6 +700,7 @@ public static class Migrations
             CREATE INDEX event_search_vector ON event_search USING GIN (vector);
             CREATE INDEX event_search_room ON event_search (room_id, stream_ordering);
             """,
+        [(28, DatabaseEngine.Postgres)] = "CREATE SEQUENCE events_seq",
         [(7, DatabaseEngine.Sqlite)] = """
             CREATE VIRTUAL TABLE event_search USING fts5(
                 body, event_id UNINDEXED, room_id UNINDEXED, sender UNINDEXED, key UNINDEXED, stream_ordering UNINDEXED,

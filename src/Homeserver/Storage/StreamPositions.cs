@@ -8,6 +8,8 @@ namespace Matrix.Homeserver.Storage;
 /// one has committed or failed, so sync never skips an event. One server process owns the database's counters.
 /// After a restart positions continue past the last reserved block (the unused rest is a gap, which is harmless).
 /// A worker process (README "Scaling out") takes no positions: it follows the ones the main process announces.
+/// With several event writers (<see cref="ShareAmongWriters"/>) the events stream is shared instead: each writer takes its
+/// positions from one PostgreSQL sequence, and readers see up to the lowest position each writer has committed all of.
 /// </summary>
 public sealed class StreamPositions
 {
@@ -16,6 +18,22 @@ public sealed class StreamPositions
     private readonly Dictionary<string, Counter> _counters = new(StringComparer.Ordinal);
     private readonly SemaphoreSlim _loading = new(1, 1);
     private bool _following;
+
+    /// <summary>The stream every event writer takes positions of (from the sequence of the same name plus <c>_seq</c>).</summary>
+    public const string SharedStream = "events";
+
+    /// <summary>
+    /// Streams whose positions are only identifiers (no reader goes by where they stand), taken with an event in its
+    /// transaction: an event writer reserves blocks of them for itself, as the main process does.
+    /// </summary>
+    private static readonly HashSet<string> IdentifierStreams = new(StringComparer.Ordinal) { "state_groups", "federation_outbox", "appservice_outbox" };
+    private bool _writesEvents;
+
+    /// <summary>
+    /// This process (a writer of the shared stream) committed everything of its own up to a new position: the other
+    /// processes are told (<see cref="Replication.PositionAnnouncer"/>). Raised outside any lock.
+    /// </summary>
+    public event Action<long>? OwnPositionMoved;
 
     private sealed class Counter(long position)
     {
@@ -26,12 +44,43 @@ public sealed class StreamPositions
         public readonly SortedSet<long> InFlight = [];
         /// <summary>Actions to run once a position is visible, by position.</summary>
         public readonly PriorityQueue<Action, long> WaitingForVisible = new();
-        public long Visible => InFlight.Count == 0 ? Last : InFlight.Min - 1;
+        /// <summary>A shared stream: where each other writer has committed everything of its own (null: this process alone).</summary>
+        public Dictionary<string, long>? Writers;
+        /// <summary>Writers found gone (no connection to the database left): they hold no one back until heard from again.</summary>
+        public readonly HashSet<string> Gone = new(StringComparer.Ordinal);
+        /// <summary>A shared stream: whether this process writes it, and whether it is asking the sequence for a position.</summary>
+        public bool SelfWrites, Allocating;
+        /// <summary>An event writer's identifier stream: its own blocks, which the main process's announcements do not move.</summary>
+        public bool OwnBlocks;
+
+        /// <summary>Up to where this process's own positions are all committed.</summary>
+        public long Own => InFlight.Count == 0 ? Last : InFlight.Min - 1;
+
+        public long Visible
+        {
+            get
+            {
+                if (Writers is null)
+                    return Own;
+                var visible = SelfWrites ? Own : long.MaxValue;
+                foreach (var (writer, position) in Writers)
+                    if (!Gone.Contains(writer))
+                        visible = Math.Min(visible, position);
+                // Every writer gone: all they said they committed is, and nothing more of theirs is coming.
+                return visible == long.MaxValue ? Math.Max(Last, Writers.Values.DefaultIfEmpty(Last).Max()) : visible;
+            }
+        }
 
         /// <summary>Removes a finished position; returns the waiting actions that its end made visible.</summary>
         public List<Action> Finish(long position)
         {
             InFlight.Remove(position);
+            return Ready();
+        }
+
+        /// <summary>The waiting actions whose positions are now visible.</summary>
+        public List<Action> Ready()
+        {
             var ready = new List<Action>();
             while (WaitingForVisible.TryPeek(out var action, out var waitingFor) && waitingFor <= Visible)
             {
@@ -47,23 +96,179 @@ public sealed class StreamPositions
     {
         if (!s.InTransaction)
             throw new InvalidOperationException("stream positions are taken in write transactions");
-        if (_following)
-            throw new InvalidOperationException($"a worker takes no '{stream}' position: the main process writes this");
         var counter = await CounterAsync(s, stream);
+        if (counter.Writers is null ? _following && !counter.OwnBlocks : !counter.SelfWrites)
+            throw new InvalidOperationException($"this process takes no '{stream}' position: another one writes this");
         long position;
+        bool shared;
         lock (counter)
-            position = counter.Last < counter.ReservedUpTo ? Take(counter) : 0;
-        if (position == 0)
+        {
+            shared = counter.Writers is not null;
+            position = !shared && counter.Last < counter.ReservedUpTo ? Take(counter) : 0;
+        }
+        if (shared)
+            position = await TakeSharedAsync(s, stream, counter);
+        else if (position == 0)
             position = await ReserveAndTakeAsync(s, stream, counter);
         s.OnCompletedLast(_ =>
         {
             List<Action> ready;
+            long own;
             lock (counter)
+            {
+                var before = counter.Own;
                 ready = counter.Finish(position);
-            foreach (var action in ready)
-                action();
+                own = shared && counter.Own > before ? counter.Own : 0;
+            }
+            if (own > 0)
+                OwnPositionMoved?.Invoke(own);
+            Run(ready);
         });
         return position;
+    }
+
+    /// <summary>
+    /// A shared stream's next position, from its sequence. One request at a time: a position handed out later is never
+    /// taken into the in-flight set before an earlier one, so this process never claims one still on its way.
+    /// </summary>
+    private static async Task<long> TakeSharedAsync(DbSession s, string stream, Counter counter)
+    {
+        await counter.Reserving.WaitAsync();
+        try
+        {
+            lock (counter)
+                counter.Allocating = true;
+            var position = await s.ExecuteScalarAsync<long>($"SELECT nextval('{stream}_seq')");
+            lock (counter)
+            {
+                counter.Last = Math.Max(counter.Last, position);
+                counter.InFlight.Add(position);
+            }
+            return position;
+        }
+        finally
+        {
+            lock (counter)
+                counter.Allocating = false;
+            counter.Reserving.Release();
+        }
+    }
+
+    /// <summary>
+    /// Shares <see cref="SharedStream"/> among <paramref name="writers"/> (the main process as <c>main</c>, then the event
+    /// writers' instance names), this process being <paramref name="self"/> (null: a reader). Every writer is taken to
+    /// stand at <paramref name="start"/> (a position up to which all is committed) until it says where it is; a writer
+    /// starts from what the sequence has handed out (<see cref="StartSharedAsync"/>), its earlier positions being all
+    /// committed or abandoned.
+    /// </summary>
+    public void ShareAmongWriters(IReadOnlyCollection<string> writers, string? self, long start, long? ownStart)
+    {
+        var counter = new Counter(ownStart ?? start)
+        {
+            Writers = writers.Where(w => w != self).ToDictionary(w => w, _ => start, StringComparer.Ordinal),
+            SelfWrites = self is not null,
+        };
+        _writesEvents = self is not null;
+        lock (_counters)
+            _counters[SharedStream] = counter;
+    }
+
+    /// <summary>
+    /// A writer of the shared stream starting: moves its sequence past every position taken before it was shared (one
+    /// process at a time, so none moves it back), and returns the last position it has handed out.
+    /// </summary>
+    public static Task<long> StartSharedAsync(Database db, CancellationToken ct) => db.WriteAsync(async s =>
+    {
+        await s.ExecuteAsync("SELECT pg_advisory_xact_lock(7345002)");
+        await s.ExecuteAsync($"""
+            SELECT setval('{SharedStream}_seq', p.position) FROM stream_positions p, {SharedStream}_seq q
+            WHERE p.stream = '{SharedStream}' AND p.position > (CASE WHEN q.is_called THEN q.last_value ELSE 0 END)
+            """);
+        return await s.ExecuteScalarAsync<long>($"SELECT CASE WHEN is_called THEN last_value ELSE 0 END FROM {SharedStream}_seq");
+    }, ct);
+
+    /// <summary>
+    /// Another writer of the shared stream has committed everything of its own up to <paramref name="position"/>.
+    /// Returns whether this writer, with nothing of its own in flight, moved up to it (then it says so in turn, so that
+    /// readers waiting on it move on): no position it takes later can be below one the sequence has handed out.
+    /// </summary>
+    /// <param name="live">heard from the writer now (over Redis), rather than read from what it recorded: a writer found
+    /// gone is waited for again once it speaks, or once what it recorded moves</param>
+    public bool FollowWriter(string writer, long position, bool live)
+    {
+        var counter = SharedCounter();
+        List<Action> ready;
+        var moved = false;
+        lock (counter)
+        {
+            if (!counter.Writers!.TryGetValue(writer, out var was))
+                return false;
+            counter.Writers[writer] = Math.Max(was, position);
+            if (live || position > was)
+                counter.Gone.Remove(writer);
+            if (counter.SelfWrites && !counter.Allocating && counter.InFlight.Count == 0 && position > counter.Last)
+                (counter.Last, moved) = (position, true);
+            ready = counter.Ready();
+        }
+        Run(ready);
+        return moved;
+    }
+
+    /// <summary>The shared stream's writers standing below the highest position any has committed, with where they stand.</summary>
+    public List<(string Writer, long Position)> WritersBehind()
+    {
+        var counter = SharedCounter();
+        lock (counter)
+        {
+            var highest = Math.Max(counter.SelfWrites ? counter.Own : long.MinValue, counter.Writers!.Values.DefaultIfEmpty(long.MinValue).Max());
+            return counter.Writers.Where(w => w.Value < highest && !counter.Gone.Contains(w.Key)).Select(w => (w.Key, w.Value)).ToList();
+        }
+    }
+
+    /// <summary>
+    /// A writer of the shared stream is gone (its process died: every transaction it had open was rolled back), and it
+    /// stood at <paramref name="position"/>: readers stop waiting for it, until it is heard from again.
+    /// </summary>
+    public void WriterGone(string writer, long position)
+    {
+        var counter = SharedCounter();
+        List<Action> ready;
+        lock (counter)
+        {
+            if (counter.Writers!.GetValueOrDefault(writer) != position)
+                return;
+            counter.Gone.Add(writer);
+            ready = counter.Ready();
+        }
+        Run(ready);
+    }
+
+    /// <summary>Where this writer of the shared stream has committed everything of its own.</summary>
+    public long OwnSharedPosition()
+    {
+        var counter = SharedCounter();
+        lock (counter)
+            return counter.Own;
+    }
+
+    /// <summary>Whether the stream is shared among several writers.</summary>
+    public bool IsShared(string stream)
+    {
+        lock (_counters)
+            return _counters.TryGetValue(stream, out var counter) && counter.Writers is not null;
+    }
+
+    private Counter SharedCounter()
+    {
+        lock (_counters)
+            return _counters.TryGetValue(SharedStream, out var counter) && counter.Writers is not null
+                ? counter : throw new InvalidOperationException("the events stream is not shared among writers");
+    }
+
+    private static void Run(List<Action> actions)
+    {
+        foreach (var action in actions)
+            action();
     }
 
     /// <summary>
@@ -130,12 +335,22 @@ public sealed class StreamPositions
         _following = true;
         foreach (var (stream, position) in positions)
         {
+            if (_writesEvents && IdentifierStreams.Contains(stream))
+                continue;
             Counter counter;
             lock (_counters)
                 if (!_counters.TryGetValue(stream, out counter!))
                     _counters[stream] = counter = new Counter(position);
+            List<Action> ready;
             lock (counter)
+            {
+                // A shared stream moves with its writers' own announcements.
+                if (counter.Writers is not null)
+                    continue;
                 counter.Last = counter.ReservedUpTo = Math.Max(counter.Last, position);
+                ready = counter.Ready();
+            }
+            Run(ready);
         }
     }
 
@@ -203,6 +418,21 @@ public sealed class StreamPositions
             lock (_counters)
                 if (_counters.TryGetValue(stream, out var known))
                     return known;
+            if (_following && _writesEvents && IdentifierStreams.Contains(stream))
+            {
+                // Nothing reserved yet: the first position reserves a block.
+                var own = new Counter(0) { OwnBlocks = true };
+                lock (_counters)
+                    _counters[stream] = own;
+                return own;
+            }
+            // Positions handed out by the sequence while the events stream was shared are taken, whatever the blocks say
+            // (committed at once, outside the caller's transaction, which must not hold the row block reservations update).
+            if (!_following && stream == SharedStream && s.Database.Engine == DatabaseEngine.Postgres)
+                await s.Database.ExecuteOutsidePoolAsync<long>($"""
+                    UPDATE stream_positions SET position = GREATEST(position, (SELECT CASE WHEN is_called THEN last_value ELSE 0 END FROM {SharedStream}_seq))
+                    WHERE stream = '{SharedStream}' RETURNING position
+                    """, new { }, CancellationToken.None);
             // A worker starts from what the main process last recorded as visible (its blocks are its own).
             var position = await s.ExecuteScalarAsync<long?>(_following
                     ? "SELECT position FROM replication_positions WHERE stream = @stream"

@@ -65,6 +65,13 @@ public sealed class SyncNotifier(ServerMetrics metrics, Replication.PositionAnno
     public void Notify(IEnumerable<string> userIds)
     {
         var users = userIds as IReadOnlyCollection<string> ?? userIds.ToList();
+        NotifyHere(users);
+        announcer.Announce(users);
+    }
+
+    /// <summary>Wakes the users' long-polls in this process only (news another process announced).</summary>
+    public void NotifyHere(IReadOnlyCollection<string> users)
+    {
         var woken = new List<TaskCompletionSource>();
         lock (_lock)
         {
@@ -73,7 +80,6 @@ public sealed class SyncNotifier(ServerMetrics metrics, Replication.PositionAnno
                     woken.AddRange(list);
         }
         Wake(woken);
-        announcer.Announce(users);
     }
 
     /// <summary>Wakes every waiting long-poll (a worker that cannot hear whom news concerns while Redis is away).</summary>
