@@ -14,10 +14,12 @@ public sealed record FanoutShape(int Users, int Rooms, int Senders, double? Rate
 {
     public const int RoomSize = 10;
 
+    /// <summary><c>users/rooms/senders</c>, with <c>@rate</c> (messages per second in all) for paced senders.</summary>
     public static FanoutShape Parse(string text)
     {
-        var parts = text.Split('/');
-        return new FanoutShape(int.Parse(parts[0]), int.Parse(parts[1]), int.Parse(parts[2]));
+        var (shape, rate) = text.Split('@') is [var s, var r] ? (s, double.Parse(r, System.Globalization.CultureInfo.InvariantCulture)) : (text, (double?)null);
+        var parts = shape.Split('/');
+        return new FanoutShape(int.Parse(parts[0]), int.Parse(parts[1]), int.Parse(parts[2]), rate);
     }
 
     public override string ToString() => $"{Users}/{Rooms}/{Senders}" + (RatePerSecond is { } rate ? $" at {rate:F0}/s" : "");

@@ -15,7 +15,7 @@ using Matrix.SpecTests.Harness;
 // Usage: dotnet run -c Release --project bench/Load [-- --engine sqlite|postgres] [--clients 1000] [--seconds 5]
 //        [--url http://other:8008]   (another server: open m.login.dummy registration and generous rate limits)
 //        [--only throughput,latency,fanout,sync,sliding]   (some of the workloads; registration always runs, it makes the accounts)
-//        [--fanout 10/1/1,100/10/20] [--fanout-seconds 10]   (users/rooms/senders per row)
+//        [--fanout 10/1/1,100/10/20@20] [--fanout-seconds 10]   (users/rooms/senders per row, @ messages/s in all for paced senders)
 //        [--compare-url http://synapse:8008 [--compare-pids 123,456]]   (the fan-out rows for another server too, with
 //        its processes' CPU and memory when their PIDs are given)
 //        [--workers]   (the fan-out rows also against a deployment of several processes, README "Scaling out": the spec

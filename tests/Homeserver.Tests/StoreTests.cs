@@ -344,23 +344,25 @@ public sealed class PostgresStoreTests(PostgresDatabase db) : StoreTests(db), IC
         Assert.True(Seen(reader) < fast);
         var woken = false;
         reader.WhenVisible("events", fast, () => woken = true);
-        // A writer with a position in flight stays where it is whatever it hears.
-        Assert.False(main.FollowWriter("writer1", fast + 10, live: true));
+        // A writer with a position in flight stays where it is whatever it hears...
+        Assert.False(main.FollowWriter("writer1", fast, live: true));
+        Assert.False(woken);
 
+        // ...and once its transaction is over it moves up to what it heard: then readers see the later position too.
         release.SetResult();
         var earlier = await slow;
         Assert.True(earlier < fast);
-        Tell("main", main, writer, reader);
-        Assert.Equal(earlier, Seen(reader));
-        Assert.False(woken);
-        // The main process, idle now, moves up to what the writer committed: then readers see it too.
-        Assert.True(main.FollowWriter("writer1", fast, live: true));
+        Assert.Equal(fast, main.OwnSharedPosition());
         Tell("main", main, writer, reader);
         Assert.Equal(fast, Seen(reader));
         Assert.True(woken);
 
-        // A writer gone quiet with its last word below the others' holds readers back until found gone.
+        // An idle writer moves up to another's position as soon as it hears it.
         var later = await db.Database.WriteAsync(s => writer.NextAsync(s, "events"), CancellationToken.None);
+        Assert.True(main.FollowWriter("writer1", later, live: true));
+        Assert.Equal(later, main.OwnSharedPosition());
+
+        // A writer gone quiet with its last word below the others' holds readers back until found gone.
         Tell("writer1", writer, reader);
         Assert.Equal(fast, Seen(reader));
         Assert.Contains(reader.WritersBehind(), w => w.Writer == "main");

@@ -75,7 +75,24 @@ public sealed class StreamPositions
         public List<Action> Finish(long position)
         {
             InFlight.Remove(position);
+            CatchUp();
             return Ready();
+        }
+
+        /// <summary>
+        /// A writer of a shared stream with nothing in flight moves up to the highest position another writer has said
+        /// it committed (the sequence handed that out before any position this writer takes next). Without this, a
+        /// writer busy when another spoke would hold readers below that until someone spoke again.
+        /// </summary>
+        public bool CatchUp()
+        {
+            if (Writers is not { Count: > 0 } || !SelfWrites || Allocating || InFlight.Count > 0)
+                return false;
+            var highest = Writers.Values.Max();
+            if (highest <= Last)
+                return false;
+            Last = highest;
+            return true;
         }
 
         /// <summary>The waiting actions whose positions are now visible.</summary>
@@ -206,8 +223,7 @@ public sealed class StreamPositions
             counter.Writers[writer] = Math.Max(was, position);
             if (live || position > was)
                 counter.Gone.Remove(writer);
-            if (counter.SelfWrites && !counter.Allocating && counter.InFlight.Count == 0 && position > counter.Last)
-                (counter.Last, moved) = (position, true);
+            moved = counter.CatchUp();
             ready = counter.Ready();
         }
         Run(ready);
