@@ -19,7 +19,7 @@ public sealed class ReplicationInbox(HomeserverConfig config, StreamPositions st
     Receipts.TypingService typing, AccessTokenCache tokens, E2ee.DeviceKeyStore deviceKeys, IgnoredUsers ignoredUsers, MembershipCache memberships,
     ErasedUsers erasedUsers,
     Presence.PresenceService presence, ServerServer.FederationSender federationSender, Push.PushSender pushSender,
-    ApplicationServices.AppServiceSender appServiceSender, PositionAnnouncer announcer)
+    ApplicationServices.AppServiceSender appServiceSender)
 {
     public async Task HandleAsync(ReplicationMessage message)
     {
@@ -98,13 +98,13 @@ public sealed class ReplicationInbox(HomeserverConfig config, StreamPositions st
     }
 
     /// <summary>
-    /// Several event writers: where one of them stands in the events stream (this writer moving up to it when idle, and
-    /// saying so), the main process's other streams, and wake-ups for once this process sees what the writer saw.
+    /// Several event writers: where one of them stands in the events stream (this writer moving up to it when idle, which
+    /// it then announces), the main process's other streams, and wake-ups for once this process sees what the writer saw.
     /// </summary>
     private void FollowEventWriter(string writer, ReplicationMessage.Positions positions)
     {
-        if (positions.Visible.TryGetValue(StreamPositions.SharedStream, out var position) && streams.FollowWriter(writer, position, live: true))
-            announcer.AnnounceOwn();
+        if (positions.Visible.TryGetValue(StreamPositions.SharedStream, out var position))
+            streams.FollowWriter(writer, position, live: true);
         if (!config.Worker.IsMain)
             streams.Follow(positions.Visible);
         if (positions.Wake.Count > 0)

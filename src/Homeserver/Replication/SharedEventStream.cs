@@ -37,7 +37,7 @@ public sealed class SharedEventStream(HomeserverConfig config, Database db, Stre
         long? own = self is null ? null : await StreamPositions.StartSharedAsync(db, ct);
         streams.ShareAmongWriters(config.Worker.EventWriters, self, recorded, own);
         if (self is not null)
-            streams.OwnPositionMoved += _ => announcer.AnnounceOwn();
+            streams.OwnPositionMoved += announcer.AnnounceOwn;
         await base.StartAsync(ct);
     }
 
@@ -66,8 +66,8 @@ public sealed class SharedEventStream(HomeserverConfig config, Database db, Stre
         if (config.Worker.EventWriterName is { } self)
             await positions.RecordEventWriterAsync(self, streams.OwnSharedPosition(), ct);
         foreach (var (writer, position) in await positions.ReadEventWritersAsync(ct))
-            if (writer != config.Worker.EventWriterName && streams.FollowWriter(writer, position, live: false))
-                announcer.AnnounceOwn();
+            if (writer != config.Worker.EventWriterName)
+                streams.FollowWriter(writer, position, live: false);
     }
 
     private async Task PassOverTheGoneAsync(CancellationToken ct)

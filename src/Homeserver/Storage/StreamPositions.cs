@@ -30,10 +30,11 @@ public sealed class StreamPositions
     private bool _writesEvents;
 
     /// <summary>
-    /// This process (a writer of the shared stream) committed everything of its own up to a new position: the other
-    /// processes are told (<see cref="Replication.PositionAnnouncer"/>). Raised outside any lock.
+    /// This process (a writer of the shared stream) moved its own position: it committed everything of its own up to a
+    /// new one, or caught up with another writer. The other processes are told (<see cref="Replication.PositionAnnouncer"/>).
+    /// Raised outside any lock.
     /// </summary>
-    public event Action<long>? OwnPositionMoved;
+    public event Action? OwnPositionMoved;
 
     private sealed class Counter(long position)
     {
@@ -130,15 +131,15 @@ public sealed class StreamPositions
         s.OnCompletedLast(_ =>
         {
             List<Action> ready;
-            long own;
+            bool moved;
             lock (counter)
             {
                 var before = counter.Own;
                 ready = counter.Finish(position);
-                own = shared && counter.Own > before ? counter.Own : 0;
+                moved = shared && counter.Own > before;
             }
-            if (own > 0)
-                OwnPositionMoved?.Invoke(own);
+            if (moved)
+                OwnPositionMoved?.Invoke();
             Run(ready);
         });
         return position;
@@ -206,8 +207,8 @@ public sealed class StreamPositions
 
     /// <summary>
     /// Another writer of the shared stream has committed everything of its own up to <paramref name="position"/>.
-    /// Returns whether this writer, with nothing of its own in flight, moved up to it (then it says so in turn, so that
-    /// readers waiting on it move on): no position it takes later can be below one the sequence has handed out.
+    /// Returns whether this writer, with nothing of its own in flight, moved up to it (raising <see cref="OwnPositionMoved"/>,
+    /// so that readers waiting on it move on): no position it takes later can be below one the sequence has handed out.
     /// </summary>
     /// <param name="live">heard from the writer now (over Redis), rather than read from what it recorded: a writer found
     /// gone is waited for again once it speaks, or once what it recorded moves</param>
@@ -226,6 +227,8 @@ public sealed class StreamPositions
             moved = counter.CatchUp();
             ready = counter.Ready();
         }
+        if (moved)
+            OwnPositionMoved?.Invoke();
         Run(ready);
         return moved;
     }
