@@ -30,6 +30,37 @@ public sealed class ScaleOutTests(ScaleOutDeployment deployment) : IClassFixture
         return (roomId, users);
     }
 
+    /// <summary>Another server (one process on SQLite) federating with the deployment through the balancer.</summary>
+    private sealed class OtherServer(TestDatabase database, HomeserverProcess process) : IAsyncDisposable
+    {
+        public HomeserverProcess Process => process;
+        public MatrixClient Client { get; } = new(process.BaseUrl, process.ServerName);
+
+        public static async Task<OtherServer> StartAsync()
+        {
+            var database = await TestDatabase.CreateAsync("sqlite");
+            var process = new HomeserverProcess(database.Yaml, FederationFixture.FederationYaml, addressAsServerName: true);
+            await process.StartAsync();
+            return new OtherServer(database, process);
+        }
+
+        /// <summary>A new user of this server, joined to a room of <paramref name="deployment"/> over federation.</summary>
+        public async Task<LoggedInUser> JoinedUserAsync(ScaleOutDeployment deployment, string roomId)
+        {
+            var user = await Client.RegisterAsync();
+            var joined = await Client.PostAsync($"/_matrix/client/v3/join/{Uri.EscapeDataString(roomId)}?server_name={deployment.ServerName}", new { },
+                user.AccessToken);
+            Assert.True(joined.Status == 200, joined.ToString());
+            return user;
+        }
+
+        public async ValueTask DisposeAsync()
+        {
+            await process.DisposeAsync();
+            await database.DisposeAsync();
+        }
+    }
+
     /// <summary>Sends through the balancer, retrying a failed attempt with the same transaction ID as clients do.</summary>
     private async Task<string> SendAsync(LoggedInUser user, string roomId, string body)
     {
@@ -167,25 +198,17 @@ public sealed class ScaleOutTests(ScaleOutDeployment deployment) : IClassFixture
     [Fact]
     public async Task Rust_crypto_clients_across_the_deployment_and_another_server_decrypt_everything()
     {
-        await using var database = await TestDatabase.CreateAsync("sqlite");
-        await using var other = new HomeserverProcess(database.Yaml, FederationFixture.FederationYaml, addressAsServerName: true);
-        await other.StartAsync();
-        await NodeScenario.RunAsync("e2ee-scenario.mjs", [deployment.Balancer.BaseUrl, other.BaseUrl], TimeSpan.FromMinutes(4));
+        await using var other = await OtherServer.StartAsync();
+        await NodeScenario.RunAsync("e2ee-scenario.mjs", [deployment.Balancer.BaseUrl, other.Process.BaseUrl], TimeSpan.FromMinutes(4));
     }
 
     [Fact]
     public async Task The_federation_sender_sends_the_deployment_s_events_and_one_killed_mid_load_loses_none()
     {
-        await using var database = await TestDatabase.CreateAsync("sqlite");
-        await using var other = new HomeserverProcess(database.Yaml, FederationFixture.FederationYaml, addressAsServerName: true);
-        await other.StartAsync();
-        var otherClient = new MatrixClient(other.BaseUrl, other.ServerName);
+        await using var other = await OtherServer.StartAsync();
         var (roomId, users) = await RoomWithAsync(1);
-        var remote = await otherClient.RegisterAsync();
-        var joined = await otherClient.PostAsync($"/_matrix/client/v3/join/{Uri.EscapeDataString(roomId)}?server_name={deployment.ServerName}", new { },
-            remote.AccessToken);
-        Assert.True(joined.Status == 200, joined.ToString());
-        await using var follower = new TimelineFollower(otherClient, remote.AccessToken, roomId);
+        var remote = await other.JoinedUserAsync(deployment, roomId);
+        await using var follower = new TimelineFollower(other.Client, remote.AccessToken, roomId);
         await follower.StartAsync();
 
         await NothingIsLostWhileItIsDownAsync(deployment.FederationSender, users[0], roomId, () => follower.Received.ToList());
@@ -219,10 +242,8 @@ public sealed class ScaleOutTests(ScaleOutDeployment deployment) : IClassFixture
     [Fact]
     public async Task Another_server_joins_and_backfills_through_the_federation_reader_and_the_main_process_stands_in_while_it_is_down()
     {
-        await using var database = await TestDatabase.CreateAsync("sqlite");
-        await using var other = new HomeserverProcess(database.Yaml, FederationFixture.FederationYaml, addressAsServerName: true);
-        await other.StartAsync();
-        var otherClient = new MatrixClient(other.BaseUrl, other.ServerName);
+        await using var other = await OtherServer.StartAsync();
+        var otherClient = other.Client;
         var (roomId, users) = await RoomWithAsync(1);
         var history = new List<string>();
         for (var i = 0; i < 5; i++)
@@ -586,6 +607,55 @@ public sealed class ScaleOutTests(ScaleOutDeployment deployment) : IClassFixture
         await remote.JoinAsync(deployment.Main, roomId, "fake");
         var fetched = await remote.SendAsync(deployment.Main, HttpMethod.Get, $"/_matrix/federation/v1/event/{Uri.EscapeDataString(last.Str("event_id"))}");
         Assert.True(fetched.Body?["pdus"]?[0]?["prev_events"]?.AsArray().Count == 1, fetched.ToString());
+    }
+
+    [Fact]
+    public async Task Another_server_s_transactions_go_to_the_event_writers_and_their_messages_typing_and_to_device_messages_reach_clients()
+    {
+        await using var other = await OtherServer.StartAsync();
+        var otherClient = other.Client;
+        var (roomId, users) = await RoomWithAsync(1);
+        var local = users[0];
+        var remote = await other.JoinedUserAsync(deployment, roomId);
+        const string transaction = "/_matrix/federation/v1/send/{txnId}";
+        async Task<double> WritersAnsweredAsync() =>
+            await AnsweredAsync(deployment.EventWriter1, transaction) + await AnsweredAsync(deployment.EventWriter2, transaction);
+        var (mainBefore, writersBefore) = (await AnsweredAsync(deployment.Main, transaction), await WritersAnsweredAsync());
+        await using var follower = new TimelineFollower(deployment.ClientOf(deployment.Sync1), local.AccessToken, roomId);
+        await follower.StartAsync();
+
+        var sent = new List<string>();
+        for (var i = 0; i < 10; i++)
+        {
+            var message = await otherClient.PutAsync(Send(roomId, $"remote{i}"), new { msgtype = "m.text", body = $"from afar {i}" }, remote.AccessToken);
+            Assert.True(message.Status == 200, message.ToString());
+            sent.Add(message.Str("event_id"));
+        }
+        await follower.WaitForAsync(sent, () => deployment.Output);
+        Assert.Equal(sent, follower.Received.Where(sent.Contains).ToList());
+
+        // The EDUs: queued by the writer that received them, applied by the main process, seen on the other sync worker.
+        var typed = await otherClient.PutAsync($"/_matrix/client/v3/rooms/{Uri.EscapeDataString(roomId)}/typing/{Uri.EscapeDataString(remote.UserId)}",
+            new { typing = true, timeout = 30000 }, remote.AccessToken);
+        Assert.Equal(200, typed.Status);
+        // A device of its own: the follower's syncs acknowledge its device's messages.
+        var device = await deployment.Client.LoginAsync(local.UserId, local.Password);
+        var toDevice = new { messages = new Dictionary<string, object> { [local.UserId] = new Dictionary<string, object> { [device.Str("device_id")] = new { secret = "over federation" } } } };
+        Assert.Equal(200, (await otherClient.PutAsync("/_matrix/client/v3/sendToDevice/org.example.test/remote1", toDevice, remote.AccessToken)).Status);
+        var worker = deployment.ClientOf(deployment.Sync2);
+        var (sawTyping, sawMessage) = (false, false);
+        await Eventually.HoldsAsync(async () =>
+        {
+            var sync = (await worker.GetAsync("/_matrix/client/v3/sync?timeout=0", device.Str("access_token"))).Body;
+            var ephemeral = sync?["rooms"]?["join"]?[roomId]?["ephemeral"]?["events"]?.AsArray() ?? [];
+            sawTyping |= ephemeral.Any(e => (string?)e!["type"] == "m.typing" && e["content"]!["user_ids"]!.AsArray().Any(u => (string?)u == remote.UserId));
+            sawMessage |= (sync?["to_device"]?["events"]?.AsArray() ?? []).Any(e => (string?)e!["sender"] == remote.UserId
+                && (string?)e["type"] == "org.example.test" && (string?)e["content"]?["secret"] == "over federation");
+            return sawTyping && sawMessage;
+        }, () => $"typing {sawTyping}, to-device message {sawMessage}\n{deployment.Output}");
+
+        Assert.True(await WritersAnsweredAsync() > writersBefore, deployment.Output);
+        Assert.Equal(mainBefore, await AnsweredAsync(deployment.Main, transaction));
     }
 
     [Fact]

@@ -75,6 +75,8 @@ public sealed class ConfigLoaderTests
     [InlineData("database:\n  engine: postgres\n  connection_string: Host=db\nworker:\n  role: sync\n", "worker.redis")]
     [InlineData("database:\n  engine: postgres\n  connection_string: Host=db\nworker:\n  role: sync\n  redis: \"127.0.0.1:6379\"\n", "listeners")]
     [InlineData("database:\n  engine: postgres\n  connection_string: Host=db\nlisteners:\n  - resources: [client]\nworker:\n  role: federation_reader\n  redis: \"127.0.0.1:6379\"\n", "listeners")]
+    // Only the federation reader and the event writers (other servers' transactions) serve the federation API beside the main process.
+    [InlineData("database:\n  engine: postgres\n  connection_string: Host=db\nlisteners:\n  - resources: [client, federation]\nworker:\n  role: sync\n  redis: \"127.0.0.1:6379\"\n", "listeners")]
     [InlineData("database:\n  engine: postgres\n  connection_string: Host=db\nlisteners:\n  - resources: [metrics]\nworker:\n  instance_name: bg2\n  role: background\n  redis: \"127.0.0.1:6379\"\n  background_tasks_instance: bg1\n", "worker.background_tasks_instance")]
     [InlineData("worker:\n  background_tasks_instance: bg1\n", "worker.redis")]
     [InlineData("worker:\n  redis: \"127.0.0.1:6379,bogus=1\"\n", "worker.redis")]

@@ -21,6 +21,12 @@ public sealed class WorkerRoutesTests
     [InlineData("POST", "/_matrix/client/v3/rooms/!r:hs/join", false)]
     [InlineData("POST", "/_matrix/client/v3/createRoom", false)]
     [InlineData("GET", "/health", true)]
-    public void An_event_writer_serves_its_rooms_sends_and_nothing_else(string method, string path, bool served) =>
+    // Other servers' transactions; their joins, invites and reads are not a writer's.
+    [InlineData("PUT", "/_matrix/federation/v1/send/1234", true)]
+    [InlineData("GET", "/_matrix/federation/v1/send/1234", false)]
+    [InlineData("PUT", "/_matrix/federation/v2/send_join/!r:hs/$e", false)]
+    [InlineData("PUT", "/_matrix/federation/v2/invite/!r:hs/$e", false)]
+    [InlineData("GET", "/_matrix/federation/v1/event/$e", false)]
+    public void An_event_writer_serves_its_rooms_sends_and_other_servers_transactions_and_nothing_else(string method, string path, bool served) =>
         Assert.Equal(served, WorkerRoutes.Serves(WorkerConfig.EventWriterRole, method, new PathString(path)));
 }

@@ -71,11 +71,11 @@ public sealed class ScaleOutDeployment : IAsyncLifetime
             + "\n" + sharedKey, listenerYaml: "    resources: [federation, metrics]\n    x_forwarded: true\n", serverName: ServerName);
         Background = new HomeserverProcess(_database.Yaml, WorkerYaml("bg1", "background") + "\n" + sharedKey,
             listenerYaml: "    resources: [metrics]\n", serverName: ServerName);
-        // The event writers sign what they write with the server's key.
+        // The event writers sign what they write with the server's key; they take clients' sends and other servers' transactions.
         EventWriter1 = new HomeserverProcess(_database.Yaml, FederationFixture.FederationYaml + "\n" + WorkerYaml("writer1", "event_writer")
-            + "\n" + sharedKey, listenerYaml: "    resources: [client, metrics]\n    x_forwarded: true\n", serverName: ServerName);
+            + "\n" + sharedKey, listenerYaml: "    resources: [client, federation, metrics]\n    x_forwarded: true\n", serverName: ServerName);
         EventWriter2 = new HomeserverProcess(_database.Yaml, FederationFixture.FederationYaml + "\n" + WorkerYaml("writer2", "event_writer")
-            + "\n" + sharedKey, listenerYaml: "    resources: [client, metrics]\n    x_forwarded: true\n", serverName: ServerName);
+            + "\n" + sharedKey, listenerYaml: "    resources: [client, federation, metrics]\n    x_forwarded: true\n", serverName: ServerName);
         _started.AddRange([Sync1, Sync2, Media, FederationReader, FederationSender, Pusher, AppServiceSender, Background, EventWriter1, EventWriter2]);
         await Task.WhenAll(Sync1.StartAsync(), Sync2.StartAsync(), Media.StartAsync(), FederationReader.StartAsync(), FederationSender.StartAsync(),
             Pusher.StartAsync(), AppServiceSender.StartAsync(), Background.StartAsync(), EventWriter1.StartAsync(), EventWriter2.StartAsync());

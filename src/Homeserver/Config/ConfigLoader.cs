@@ -399,8 +399,9 @@ public static class ConfigLoader
         var servesFederation = config.Listeners.Any(l => l.Resources.Contains("federation"));
         if (worker.Role == WorkerConfig.FederationReaderRole && !servesFederation)
             throw new ConfigException("config key 'listeners': a federation_reader needs a listener with the federation resource");
-        if (worker.Role != WorkerConfig.FederationReaderRole && servesFederation)
-            throw new ConfigException("config key 'listeners': only a federation_reader worker serves the federation resource (else the main process does)");
+        if (worker.Role is not (WorkerConfig.FederationReaderRole or WorkerConfig.EventWriterRole) && servesFederation)
+            throw new ConfigException(
+                "config key 'listeners': only a federation_reader or an event_writer worker serves the federation resource (else the main process does)");
     }
 
     private static void ValidateLdap(LdapConfig ldap)

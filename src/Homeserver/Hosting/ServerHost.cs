@@ -147,6 +147,9 @@ public static class ServerHost
         services.AddSingleton<RoomDirectory.PublicRoomList>();
         services.AddSingleton<ServerServer.RemoteBackfill>();
         services.AddSingleton<ServerServer.MissingEvents>();
+        services.AddSingleton<ServerServer.InboundEdus>();
+        services.AddSingleton<ServerServer.InboundEduQueue>();
+        services.AddHostedService(provider => provider.GetRequiredService<ServerServer.InboundEduQueue>());
         services.AddSingleton<ServerServer.RemoteMembership>();
         services.AddSingleton<RemoteInviteStore>();
         services.AddSingleton<ServerServer.FederationInvites>();
@@ -336,6 +339,7 @@ public static class ServerHost
                 services.Insert(0, ServiceDescriptor.Singleton<IHostedService, Replication.SharedEventStream>());
             if (config.Worker.IsMain)
                 services.AddHostedService<Replication.MainReplication>();
+
             else
                 services.AddHostedService<Replication.WorkerReplication>();
         }

@@ -9,7 +9,8 @@ namespace Matrix.Homeserver.Replication;
 
 /// <summary>
 /// What a process does with the other processes' messages. A worker follows the main process: its stream positions,
-/// wake-ups, room snapshots, typing and caches. The main process writes the presence activity workers pass on. A
+/// wake-ups, room snapshots, typing and caches. The main process writes the presence activity workers pass on and
+/// applies the EDUs event writers queued. A
 /// federation sender sends what was queued for its destinations, an application-service sender for its services, a
 /// pusher delivers its users' notifications. Every process drops the cached values another one's
 /// write changed.
@@ -19,7 +20,7 @@ public sealed class ReplicationInbox(HomeserverConfig config, StreamPositions st
     Receipts.TypingService typing, AccessTokenCache tokens, E2ee.DeviceKeyStore deviceKeys, IgnoredUsers ignoredUsers, MembershipCache memberships,
     ErasedUsers erasedUsers,
     Presence.PresenceService presence, ServerServer.FederationSender federationSender, Push.PushSender pushSender,
-    ApplicationServices.AppServiceSender appServiceSender)
+    ApplicationServices.AppServiceSender appServiceSender, ServerServer.InboundEduQueue inboundEdus)
 {
     public async Task HandleAsync(ReplicationMessage message)
     {
@@ -48,6 +49,9 @@ public sealed class ReplicationInbox(HomeserverConfig config, StreamPositions st
                 break;
             case ReplicationMessage.PushWake push when pushSender.Pushes:
                 await WakePushersAsync(push);
+                break;
+            case ReplicationMessage.InboundEdusQueued when config.Worker.IsMain:
+                inboundEdus.Wake();
                 break;
             case ReplicationMessage.PresenceActivity activity when config.Worker.IsMain:
                 await presence.SetAsync(activity.UserId, activity.State, null, keepStatusMsg: true, CancellationToken.None);

@@ -6,7 +6,7 @@ namespace Matrix.Homeserver.Replication;
 /// What the processes of one deployment tell each other over Redis. From the main process to its workers: stream
 /// positions with the users to wake, room changes, typing, federation destinations, application services and pushers
 /// to send to; from a worker to the
-/// main process: presence activity; from any process to the others: cache invalidations. Encoded as small JSON objects whose <c>k</c> names the kind and
+/// main process: presence activity, other servers' EDUs queued; from any process to the others: cache invalidations. Encoded as small JSON objects whose <c>k</c> names the kind and
 /// <c>o</c> the sending process.
 /// </summary>
 public abstract record ReplicationMessage
@@ -47,6 +47,7 @@ public abstract record ReplicationMessage
                 PresenceActivity.Name => new PresenceActivity((string)json["u"]!, (string)json["s"]!),
                 FederationWake.Name => new FederationWake((string)json["d"]!, (bool?)json["up"] ?? false),
                 AppServiceWake.Name => new AppServiceWake((string)json["s"]!),
+                InboundEdusQueued.Name => new InboundEdusQueued(),
                 PushWake.Name => new PushWake((bool?)json["a"] ?? false, (string?)json["r"], Strings(json["u"]), (string?)json["b"]),
                 _ => null,
             };
@@ -203,6 +204,14 @@ public abstract record ReplicationMessage
         public const string Name = "appservice";
         public override string Kind => Name;
         protected override void Write(JsonObject json) => json["s"] = ServiceId;
+    }
+
+    /// <summary>An event writer queued other servers' EDUs for the main process to apply.</summary>
+    public sealed record InboundEdusQueued : ReplicationMessage
+    {
+        public const string Name = "inbound_edus";
+        public override string Kind => Name;
+        protected override void Write(JsonObject json) { }
     }
 
     /// <summary>A worker's sync marked its user active (the main process writes presence).</summary>

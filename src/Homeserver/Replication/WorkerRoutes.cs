@@ -8,7 +8,7 @@ namespace Matrix.Homeserver.Replication;
 /// The requests a worker answers: a sync worker serves <c>/sync</c> and the reads beside it (the load balancer sends it
 /// these, README "Scaling out"), a media worker the client media API, a federation reader what other servers read
 /// (events, state, backfill, membership templates, queries, device keys, this server's signing keys), an event writer
-/// the sends of its rooms (messages, state, redactions), a sender or a
+/// the sends of its rooms (messages, state, redactions) and other servers' transactions, a sender or a
 /// pusher only its health and metrics; anything else reaching a worker was routed wrongly and gets 404 <c>M_UNRECOGNIZED</c> saying so, as a
 /// Synapse worker does.
 /// </summary>
@@ -32,10 +32,15 @@ public static partial class WorkerRoutes
     [GeneratedRegex(@"^/_matrix/client/(?:v3|r0)/rooms/[^/]+/(?:send/[^/]+/[^/]+|state/(?!m\.room\.member(?:/|$))[^/]+(?:/[^/]*)?|redact/[^/]+/[^/]+)$")]
     private static partial Regex RoomSends();
 
+    // Other servers' transactions: their events are written where they are received, their EDUs queued for the main process.
+    [GeneratedRegex(@"^/_matrix/federation/v1/send/[^/]+$")]
+    private static partial Regex FederationTransactions();
+
     public static bool Serves(string role, string method, PathString path) =>
         path == "/health" || Observability.MetricsEndpoints.Paths.Any(metrics => path == metrics)
         || (role == WorkerConfig.SyncRole && IsRead(method) && SyncReads().IsMatch(path.Value ?? ""))
-        || (role == WorkerConfig.EventWriterRole && HttpMethods.IsPut(method) && RoomSends().IsMatch(path.Value ?? ""))
+        || (role == WorkerConfig.EventWriterRole && HttpMethods.IsPut(method)
+            && (RoomSends().IsMatch(path.Value ?? "") || FederationTransactions().IsMatch(path.Value ?? "")))
         || (role == WorkerConfig.MediaRole && (path.StartsWithSegments("/_matrix/media") || path.StartsWithSegments("/_matrix/client/v1/media")))
         || (role == WorkerConfig.FederationReaderRole
             && ((IsRead(method) && FederationGets().IsMatch(path.Value ?? "")) || (HttpMethods.IsPost(method) && FederationPosts().IsMatch(path.Value ?? ""))));

@@ -2,9 +2,8 @@ using System.Text.Json.Nodes;
 using Matrix.Federation.Events;
 using Matrix.Federation.Identifiers;
 using Matrix.Federation.Json;
+using Matrix.Homeserver.Config;
 using Matrix.Homeserver.Http;
-using Matrix.Homeserver.Presence;
-using Matrix.Homeserver.Receipts;
 using Matrix.Homeserver.Rooms;
 using Matrix.Homeserver.Storage;
 
@@ -13,14 +12,14 @@ namespace Matrix.Homeserver.ServerServer;
 /// <summary>
 /// Spec (server-server): <c>PUT /send/{txnId}</c>. Each PDU goes through the spine (format, signatures, hashes, auth,
 /// soft-fail) and gets its own result; EDUs (typing, receipts, presence, device lists, cross-signing keys, to-device
-/// messages) are applied for the origin's own users.
+/// messages) are applied for the origin's own users (<see cref="InboundEdus"/>; by the main process, for which an event
+/// writer receiving the transaction queues them).
 /// A transaction is processed once per origin and txnId; a retry gets the first answer.
 /// </summary>
 public sealed class TransactionEndpoints(
-    FederationRequestAuth auth, Database db, EventSpine spine, ServerKeyService keys, RoomReader reader, TypingService typing,
-    ReceiptService receipts, PresenceService presence, Matrix.Federation.Transport.FederationClient client, ServerRoomAccess access, RoomStore rooms,
-    E2ee.DeviceListService deviceLists, E2ee.ToDeviceService toDevice, TimeProvider clock, MissingEvents missingEvents,
-    ILogger<TransactionEndpoints> logger) : IEndpoints
+    FederationRequestAuth auth, Database db, EventSpine spine, ServerKeyService keys, Matrix.Federation.Transport.FederationClient client,
+    ServerRoomAccess access, RoomStore rooms, InboundEdus inboundEdus, InboundEduQueue inboundEduQueue, HomeserverConfig config, TimeProvider clock,
+    MissingEvents missingEvents, ILogger<TransactionEndpoints> logger) : IEndpoints
 {
     public const int MaxPdus = 50;
     public const int MaxEdus = 100;
@@ -51,8 +50,11 @@ public sealed class TransactionEndpoints(
         foreach (var node in pdus)
             if (node is JsonObject pduJson && await ReceivePduAsync(origin, pduJson, ct) is { } result)
                 results[result.EventId] = result.Error is null ? new JsonObject() : new JsonObject { ["error"] = result.Error };
-        foreach (var edu in edus.OfType<JsonObject>())
-            await ApplyEduAsync(origin, edu, ct);
+        if (config.Worker.IsMain)
+            foreach (var edu in edus.OfType<JsonObject>())
+                await inboundEdus.ApplyAsync(origin, edu, ct);
+        else
+            await inboundEduQueue.EnqueueAsync(origin, edus.OfType<JsonObject>().ToList(), ct);
 
         var response = new JsonObject { ["pdus"] = results };
         await db.WriteAsync(s => s.ExecuteAsync(
@@ -136,49 +138,4 @@ public sealed class TransactionEndpoints(
             }
         }
     }
-
-    private Task ApplyEduAsync(string origin, JsonObject edu, CancellationToken ct) => (edu["edu_type"]?.AsString(), edu["content"]) switch
-    {
-        ("m.typing", JsonObject content) => ApplyTypingAsync(origin, content, ct),
-        ("m.receipt", JsonObject content) => ApplyReceiptsAsync(origin, content, ct),
-        ("m.presence", JsonObject { } content) when content["push"] is JsonArray updates => ApplyPresenceAsync(origin, updates, ct),
-        ("m.device_list_update", JsonObject content) => deviceLists.ReceiveDeviceListUpdateAsync(origin, content, ct),
-        ("m.signing_key_update", JsonObject content) => deviceLists.ReceiveSigningKeyUpdateAsync(origin, content, ct),
-        ("m.direct_to_device", JsonObject content) => toDevice.ReceiveAsync(origin, content, ct),
-        _ => Task.CompletedTask,
-    };
-
-    private async Task ApplyTypingAsync(string origin, JsonObject content, CancellationToken ct)
-    {
-        if (content["room_id"]?.AsString() is { } roomId && content["user_id"]?.AsString() is { } userId
-            && await IsJoinedFromOriginAsync(origin, roomId, userId, ct))
-            await typing.SetAsync(roomId, userId, content["typing"] is JsonValue t && t.TryGetValue<bool>(out var on) && on, 30_000, ct);
-    }
-
-    private async Task ApplyReceiptsAsync(string origin, JsonObject content, CancellationToken ct)
-    {
-        foreach (var (roomId, byType) in content)
-            foreach (var (type, byUser) in (byType as JsonObject) ?? [])
-                foreach (var (userId, receipt) in (byUser as JsonObject) ?? [])
-                    if (type == "m.read" && (receipt as JsonObject)?["event_ids"] is JsonArray { Count: > 0 } ids && ids[0]?.AsString() is { } eventId
-                        && await IsJoinedFromOriginAsync(origin, roomId, userId, ct))
-                    {
-                        var data = receipt!["data"] as JsonObject;
-                        await receipts.SetAsync(roomId, userId, type, data?["thread_id"]?.AsString() ?? "", eventId,
-                            data?["ts"].TryGetInteger(out var ts) == true ? ts : clock.GetUtcNow().ToUnixTimeMilliseconds(), ct);
-                    }
-    }
-
-    private Task ApplyPresenceAsync(string origin, JsonArray updates, CancellationToken ct) => presence.SetRemoteAsync(
-        updates.OfType<JsonObject>()
-            .Where(update => update["user_id"]?.AsString() is { } userId && UserId.TryParse(userId, out var user) && user.Server.Value == origin
-                && update["presence"]?.AsString() is not null)
-            .Select(update => new Presence.RemotePresence(update["user_id"]!.AsString()!, update["presence"]!.AsString()!, update["status_msg"]?.AsString(),
-                update["last_active_ago"].TryGetInteger(out var ago) ? ago : 0))
-            .ToList(), ct);
-
-    private async Task<bool> IsJoinedFromOriginAsync(string origin, string roomId, string userId, CancellationToken ct) =>
-        UserId.TryParse(userId, out var user) && user.Server.Value == origin
-        && await spine.GetRoomAsync(roomId, ct) is { } room && await access.IsAllowedAsync(room, origin, ct)
-        && await reader.MembershipAsync(room, userId, ct) == "join";
 }

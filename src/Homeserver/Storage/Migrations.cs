@@ -679,6 +679,16 @@ public static class Migrations
             """),
         // Several event writers (README "Scaling out") take event positions from a sequence (PostgreSQL only, below).
         (28, "SELECT 1"),
+        // Other servers' EDUs received by an event writer, for the main process to apply (ServerServer/InboundEduQueue.cs).
+        (29, """
+            CREATE TABLE federation_inbound_edus (
+                id BIGINT PRIMARY KEY,
+                origin TEXT NOT NULL,
+                edu_json TEXT NOT NULL,
+                received_ts BIGINT NOT NULL
+            );
+            INSERT INTO stream_positions (stream, position) VALUES ('federation_inbound_edus', 0);
+            """),
     ];
 
     /// <summary>

@@ -23,10 +23,11 @@ public sealed class StreamPositions
     public const string SharedStream = "events";
 
     /// <summary>
-    /// Streams whose positions are only identifiers (no reader goes by where they stand), taken with an event in its
-    /// transaction: an event writer reserves blocks of them for itself, as the main process does.
+    /// Streams whose positions are only identifiers (no reader goes by where they stand), taken by an event writer too
+    /// (with an event, or for other servers' EDUs): it reserves blocks of them for itself, as the main process does.
     /// </summary>
-    private static readonly HashSet<string> IdentifierStreams = new(StringComparer.Ordinal) { "state_groups", "federation_outbox", "appservice_outbox" };
+    private static readonly HashSet<string> IdentifierStreams = new(StringComparer.Ordinal)
+        { "state_groups", "federation_outbox", "appservice_outbox", "federation_inbound_edus" };
     private bool _writesEvents;
 
     /// <summary>
