@@ -56,7 +56,9 @@ public sealed class ThreeServerFederationTests(ThreeServersSqlitePostgres fixtur
             Client(2).PutAsync($"/_matrix/client/v3/rooms/{RoomTests.R(roomId)}/state/m.room.power_levels",
                 new { users = new Dictionary<string, int> { [alice.UserId] = 100, [bob.UserId] = 100, [carol.UserId] = 50 }, events_default = 10 },
                 carol.AccessToken));
-        Assert.All(changes, d => Assert.Equal(200, d.Status));
+        // Carol's is refused when Bob's reached her server first (a loaded machine lets federation win that race).
+        Assert.Equal(200, changes[0].Status);
+        Assert.True(changes[1].Status is 200 or 403, changes[1].ToString());
         var bobsChange = changes[0].Str("event_id");
 
         // Alice and Bob then speak, so their events reach (and cite) the others' branches: both keep level 100 in every
