@@ -21,6 +21,7 @@ using Matrix.SpecTests.Harness;
 //        [--workers]   (the fan-out rows also against a deployment of several processes, README "Scaling out": the spec
 //                       tests' ScaleOutDeployment, a main process and workers of every role on PostgreSQL, Redis and HAProxy;
 //                       CPU per message of each process; needs HS_TEST_POSTGRES as the spec tests do)
+//        [--sync-workers-only]   (with --workers: only the main process and two sync workers, what replication itself costs)
 //        [--cheap-passwords]   (our server hashes passwords at a low cost, so the accounts of a big run register quickly)
 //        (--smoke: a few seconds of each, as the test suite runs it so the driver cannot rot)
 var engine = "sqlite";
@@ -36,6 +37,7 @@ var fanoutSeconds = 10.0;
 string? compareUrl = null;
 int[]? comparePids = null;
 var workers = false;
+var syncWorkersOnly = false;
 string[]? only = null;
 var cheapPasswords = false;
 for (var i = 0; i < args.Length; i++)
@@ -51,6 +53,7 @@ for (var i = 0; i < args.Length; i++)
         case "--compare-url": compareUrl = args[++i].TrimEnd('/'); break;
         case "--cheap-passwords": cheapPasswords = true; break;
         case "--workers": workers = true; break;
+        case "--sync-workers-only": syncWorkersOnly = true; break;
         case "--compare-pids": comparePids = args[++i].Split(',').Select(int.Parse).ToArray(); break;
         case "--smoke":
             (clients, cellSeconds, registrations, latencyMessages, syncRoomCounts, slidingConnections) = (20, 0.3, 10, 20, [5, 10], 5);
@@ -198,7 +201,7 @@ try
             targets.Add(("other", new LoadClient(compareUrl), comparePids is null ? null : new ServerProbe(comparePids), []));
         if (workers)
         {
-            deployment = new ScaleOutDeployment();
+            deployment = new ScaleOutDeployment(syncWorkersOnly);
             await deployment.InitializeAsync();
             var processes = deployment.ProcessIds();
             Console.WriteLine($"workers: {string.Join(", ", processes.Keys)} on {deployment.Balancer.BaseUrl}");

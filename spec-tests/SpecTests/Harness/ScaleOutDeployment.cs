@@ -5,10 +5,14 @@ namespace Matrix.SpecTests.Harness;
 /// a main process, two sync workers, two event writers, a media worker, a federation reader, a federation sender, a pusher, an
 /// application-service sender and a background worker running the clean-ups
 /// (for an application service the tests play), and HAProxy with the repository's reference config in
-/// front (its address is the server name, so other servers federate through it too).
+/// front (its address is the server name, so other servers federate through it too). With
+/// <paramref name="syncWorkersOnly"/> (benchmarks: what replication itself costs), only the main process and the two
+/// sync workers; the balancer sends the other roles' requests to the main process.
 /// </summary>
-public sealed class ScaleOutDeployment : IAsyncLifetime
+public sealed class ScaleOutDeployment(bool syncWorkersOnly) : IAsyncLifetime
 {
+    public ScaleOutDeployment() : this(false) { }
+
     private PostgresTestDatabase _database = null!;
     public TestRedisServer Redis { get; private set; } = null!;
     public HomeserverProcess Main { get; private set; } = null!;
@@ -76,11 +80,13 @@ public sealed class ScaleOutDeployment : IAsyncLifetime
             + "\n" + sharedKey, listenerYaml: "    resources: [client, federation, metrics]\n    x_forwarded: true\n", serverName: ServerName);
         EventWriter2 = new HomeserverProcess(_database.Yaml, FederationFixture.FederationYaml + "\n" + WorkerYaml("writer2", "event_writer")
             + "\n" + sharedKey, listenerYaml: "    resources: [client, federation, metrics]\n    x_forwarded: true\n", serverName: ServerName);
-        _started.AddRange([Sync1, Sync2, Media, FederationReader, FederationSender, Pusher, AppServiceSender, Background, EventWriter1, EventWriter2]);
-        await Task.WhenAll(Sync1.StartAsync(), Sync2.StartAsync(), Media.StartAsync(), FederationReader.StartAsync(), FederationSender.StartAsync(),
-            Pusher.StartAsync(), AppServiceSender.StartAsync(), Background.StartAsync(), EventWriter1.StartAsync(), EventWriter2.StartAsync());
-        Balancer = await TestLoadBalancer.StartAsync(balancerPort, Main.Port, Sync1.Port, Sync2.Port, Media.Port, FederationReader.Port,
-            EventWriter1.Port, EventWriter2.Port);
+        var workers = syncWorkersOnly ? [Sync1, Sync2]
+            : new[] { Sync1, Sync2, Media, FederationReader, FederationSender, Pusher, AppServiceSender, Background, EventWriter1, EventWriter2 };
+        _started.AddRange(workers);
+        await Task.WhenAll(workers.Select(worker => worker.StartAsync()));
+        int PortOr(HomeserverProcess worker) => syncWorkersOnly ? Main.Port : worker.Port;
+        Balancer = await TestLoadBalancer.StartAsync(balancerPort, Main.Port, Sync1.Port, Sync2.Port, PortOr(Media), PortOr(FederationReader),
+            PortOr(EventWriter1), PortOr(EventWriter2));
         _started.Add(Balancer);
     }
 
@@ -89,20 +95,23 @@ public sealed class ScaleOutDeployment : IAsyncLifetime
     /// allowed on 127.0.0.2, where the tests play one.
     /// </summary>
     private string WorkerYaml(string name, string role) =>
-        $"worker:\n  instance_name: {name}\n  role: {role}\n  redis: \"{Redis.Configuration}\"\n  federation_sender_instances: [sender1]\n"
-        + "  pusher_instances: [pusher1]\n  app_service_sender_instances: [assender1]\n  background_tasks_instance: bg1\n"
-        + "  event_writer_instances: [writer1, writer2]\n\n"
+        $"worker:\n  instance_name: {name}\n  role: {role}\n  redis: \"{Redis.Configuration}\"\n"
+        + (syncWorkersOnly ? "" : "  federation_sender_instances: [sender1]\n  pusher_instances: [pusher1]\n  app_service_sender_instances: [assender1]\n"
+            + "  background_tasks_instance: bg1\n  event_writer_instances: [writer1, writer2]\n")
+        + "\n"
         + $"app_service_config_files:\n  - {_registrationPath}\n\noutbound_http:\n  ip_range_allowlist: [\"127.0.0.2/32\"]\n";
 
     /// <summary>The operating-system process of each part, by name (benchmarks watch their CPU).</summary>
-    public Dictionary<string, int> ProcessIds() => new()
-    {
-        ["main"] = Main.ProcessId, ["sync1"] = Sync1.ProcessId, ["sync2"] = Sync2.ProcessId, ["media"] = Media.ProcessId,
-        ["federation_reader"] = FederationReader.ProcessId, ["federation_sender"] = FederationSender.ProcessId,
-        ["pusher"] = Pusher.ProcessId, ["app_service_sender"] = AppServiceSender.ProcessId, ["background"] = Background.ProcessId,
-        ["event_writer1"] = EventWriter1.ProcessId, ["event_writer2"] = EventWriter2.ProcessId, ["haproxy"] = Balancer.ProcessId,
-        ["redis"] = Redis.ProcessId,
-    };
+    public Dictionary<string, int> ProcessIds() => syncWorkersOnly
+        ? new() { ["main"] = Main.ProcessId, ["sync1"] = Sync1.ProcessId, ["sync2"] = Sync2.ProcessId, ["haproxy"] = Balancer.ProcessId, ["redis"] = Redis.ProcessId }
+        : new()
+        {
+            ["main"] = Main.ProcessId, ["sync1"] = Sync1.ProcessId, ["sync2"] = Sync2.ProcessId, ["media"] = Media.ProcessId,
+            ["federation_reader"] = FederationReader.ProcessId, ["federation_sender"] = FederationSender.ProcessId,
+            ["pusher"] = Pusher.ProcessId, ["app_service_sender"] = AppServiceSender.ProcessId, ["background"] = Background.ProcessId,
+            ["event_writer1"] = EventWriter1.ProcessId, ["event_writer2"] = EventWriter2.ProcessId, ["haproxy"] = Balancer.ProcessId,
+            ["redis"] = Redis.ProcessId,
+        };
 
     /// <summary>What every process printed, for a failure's message.</summary>
     public string Output =>
