@@ -22,6 +22,7 @@ using Matrix.SpecTests.Harness;
 //                       tests' ScaleOutDeployment, a main process and workers of every role on PostgreSQL, Redis and HAProxy;
 //                       CPU per message of each process; needs HS_TEST_POSTGRES as the spec tests do)
 //        [--sync-workers-only]   (with --workers: only the main process and two sync workers, what replication itself costs)
+//        [--server-env NAME=VALUE]   (repeatable: set in our server processes' environment only, e.g. DOTNET_GCgen0size=0x2000000)
 //        [--cheap-passwords]   (our server hashes passwords at a low cost, so the accounts of a big run register quickly)
 //        (--smoke: a few seconds of each, as the test suite runs it so the driver cannot rot)
 var engine = "sqlite";
@@ -54,6 +55,10 @@ for (var i = 0; i < args.Length; i++)
         case "--cheap-passwords": cheapPasswords = true; break;
         case "--workers": workers = true; break;
         case "--sync-workers-only": syncWorkersOnly = true; break;
+        case "--server-env":
+            var setting = args[++i].Split('=', 2);
+            HomeserverProcess.ServerEnvironment[setting[0]] = setting[1];
+            break;
         case "--compare-pids": comparePids = args[++i].Split(',').Select(int.Parse).ToArray(); break;
         case "--smoke":
             (clients, cellSeconds, registrations, latencyMessages, syncRoomCounts, slidingConnections) = (20, 0.3, 10, 20, [5, 10], 5);
@@ -85,6 +90,8 @@ if (url is null)
     await server.StartAsync();
     url = server.BaseUrl;
     Console.WriteLine($"server: ours ({engine}), Argon2id " + (cheapPasswords ? "ops_limit 1, mem_limit 8 MiB (--cheap-passwords: registration figures are not the defaults)" : "ops_limit 2, mem_limit 64 MiB (the defaults)"));
+    if (HomeserverProcess.ServerEnvironment.Count > 0)
+        Console.WriteLine($"server environment: {string.Join(", ", HomeserverProcess.ServerEnvironment.Select(e => $"{e.Key}={e.Value}"))}");
     results["rss_after_start_mb"] = server.ResidentBytes() >> 20;
 }
 else

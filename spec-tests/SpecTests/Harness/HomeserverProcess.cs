@@ -117,6 +117,9 @@ public sealed class HomeserverProcess : IAsyncDisposable
 
     public bool IsRunning => _process is { HasExited: false };
 
+    /// <summary>Environment variables every server process started gets beside the inherited ones (benchmarks: GC settings).</summary>
+    public static Dictionary<string, string> ServerEnvironment { get; } = [];
+
     public async Task StartAsync()
     {
         // A second process would find the port taken and exit, while the first answered for it and was never stopped.
@@ -126,6 +129,8 @@ public sealed class HomeserverProcess : IAsyncDisposable
         info.ArgumentList.Add(HomeserverDll());
         info.ArgumentList.Add("--config");
         info.ArgumentList.Add(_configPath);
+        foreach (var (name, value) in ServerEnvironment)
+            info.Environment[name] = value;
         _process = Process.Start(info)!;
         _process.OutputDataReceived += (_, e) =>
         {
