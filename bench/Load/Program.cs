@@ -208,7 +208,7 @@ try
             targets.Add(("other", new LoadClient(compareUrl), comparePids is null ? null : new ServerProbe(comparePids), []));
         if (workers)
         {
-            deployment = new ScaleOutDeployment(syncWorkersOnly);
+            deployment = new ScaleOutDeployment { SyncWorkersOnly = syncWorkersOnly };
             await deployment.InitializeAsync();
             var processes = deployment.ProcessIds();
             Console.WriteLine($"workers: {string.Join(", ", processes.Keys)} on {deployment.Balancer.BaseUrl}");

@@ -5,13 +5,15 @@ namespace Matrix.SpecTests.Harness;
 /// a main process, two sync workers, two event writers, a media worker, a federation reader, a federation sender, a pusher, an
 /// application-service sender and a background worker running the clean-ups
 /// (for an application service the tests play), and HAProxy with the repository's reference config in
-/// front (its address is the server name, so other servers federate through it too). With
-/// <paramref name="syncWorkersOnly"/> (benchmarks: what replication itself costs), only the main process and the two
-/// sync workers; the balancer sends the other roles' requests to the main process.
+/// front (its address is the server name, so other servers federate through it too).
 /// </summary>
-public sealed class ScaleOutDeployment(bool syncWorkersOnly) : IAsyncLifetime
+public sealed class ScaleOutDeployment : IAsyncLifetime
 {
-    public ScaleOutDeployment() : this(false) { }
+    /// <summary>
+    /// Only the main process and the two sync workers (benchmarks: what replication itself costs); the balancer sends
+    /// the other roles' requests to the main process.
+    /// </summary>
+    public bool SyncWorkersOnly { get; init; }
 
     private PostgresTestDatabase _database = null!;
     public TestRedisServer Redis { get; private set; } = null!;
@@ -80,11 +82,11 @@ public sealed class ScaleOutDeployment(bool syncWorkersOnly) : IAsyncLifetime
             + "\n" + sharedKey, listenerYaml: "    resources: [client, federation, metrics]\n    x_forwarded: true\n", serverName: ServerName);
         EventWriter2 = new HomeserverProcess(_database.Yaml, FederationFixture.FederationYaml + "\n" + WorkerYaml("writer2", "event_writer")
             + "\n" + sharedKey, listenerYaml: "    resources: [client, federation, metrics]\n    x_forwarded: true\n", serverName: ServerName);
-        var workers = syncWorkersOnly ? [Sync1, Sync2]
+        var workers = SyncWorkersOnly ? [Sync1, Sync2]
             : new[] { Sync1, Sync2, Media, FederationReader, FederationSender, Pusher, AppServiceSender, Background, EventWriter1, EventWriter2 };
         _started.AddRange(workers);
         await Task.WhenAll(workers.Select(worker => worker.StartAsync()));
-        int PortOr(HomeserverProcess worker) => syncWorkersOnly ? Main.Port : worker.Port;
+        int PortOr(HomeserverProcess worker) => SyncWorkersOnly ? Main.Port : worker.Port;
         Balancer = await TestLoadBalancer.StartAsync(balancerPort, Main.Port, Sync1.Port, Sync2.Port, PortOr(Media), PortOr(FederationReader),
             PortOr(EventWriter1), PortOr(EventWriter2));
         _started.Add(Balancer);
@@ -96,13 +98,13 @@ public sealed class ScaleOutDeployment(bool syncWorkersOnly) : IAsyncLifetime
     /// </summary>
     private string WorkerYaml(string name, string role) =>
         $"worker:\n  instance_name: {name}\n  role: {role}\n  redis: \"{Redis.Configuration}\"\n"
-        + (syncWorkersOnly ? "" : "  federation_sender_instances: [sender1]\n  pusher_instances: [pusher1]\n  app_service_sender_instances: [assender1]\n"
+        + (SyncWorkersOnly ? "" : "  federation_sender_instances: [sender1]\n  pusher_instances: [pusher1]\n  app_service_sender_instances: [assender1]\n"
             + "  background_tasks_instance: bg1\n  event_writer_instances: [writer1, writer2]\n")
         + "\n"
         + $"app_service_config_files:\n  - {_registrationPath}\n\noutbound_http:\n  ip_range_allowlist: [\"127.0.0.2/32\"]\n";
 
     /// <summary>The operating-system process of each part, by name (benchmarks watch their CPU).</summary>
-    public Dictionary<string, int> ProcessIds() => syncWorkersOnly
+    public Dictionary<string, int> ProcessIds() => SyncWorkersOnly
         ? new() { ["main"] = Main.ProcessId, ["sync1"] = Sync1.ProcessId, ["sync2"] = Sync2.ProcessId, ["haproxy"] = Balancer.ProcessId, ["redis"] = Redis.ProcessId }
         : new()
         {
