@@ -24,6 +24,50 @@ public abstract class StoreTests(DatabaseFixture fixture)
         Assert.Equal(Migrations.LatestVersion, version);
     }
 
+    /// <summary>
+    /// On SQLite, writes that queue while another runs are committed together, each in a savepoint (Database.SqliteWrites);
+    /// each write is still all or nothing: a failing one takes back its own statements only and sees its exception, and
+    /// every write hears whether it committed once the transaction has.
+    /// </summary>
+    [Fact]
+    public async Task Writes_queued_together_each_commit_or_fail_alone()
+    {
+        var table = "queued_" + Guid.NewGuid().ToString("N")[..12];
+        await Db.WriteAsync(s => s.ExecuteAsync($"CREATE TABLE {table} (k TEXT PRIMARY KEY)"), CancellationToken.None);
+        var holding = new TaskCompletionSource();
+        var held = new TaskCompletionSource();
+        var blocker = Db.WriteAsync(async s =>
+        {
+            await s.ExecuteAsync($"INSERT INTO {table} (k) VALUES ('first')");
+            held.SetResult();
+            await holding.Task;
+        }, CancellationToken.None);
+        await held.Task;
+        var outcomes = new System.Collections.Concurrent.ConcurrentDictionary<string, bool>();
+        Task Insert(string key, bool fail) => Db.WriteAsync(async s =>
+        {
+            s.OnCompleted(committed => outcomes[key] = committed);
+            await s.ExecuteAsync($"INSERT INTO {table} (k) VALUES (@key)", new { key });
+            await s.ExecuteAsync($"INSERT INTO {table} (k) VALUES (@key)", new { key = key + "-second" });
+            if (fail)
+                throw new InvalidOperationException("refused " + key);
+        }, CancellationToken.None);
+        var writes = new[] { Insert("a", false), Insert("b", true), Insert("c", false), Insert("d", false) };
+        // The same key again: a failing statement, taken back with its write alone.
+        var duplicate = Insert("a", false);
+        holding.SetResult();
+        await blocker;
+        await writes[0];
+        Assert.Equal("refused b", (await Assert.ThrowsAsync<InvalidOperationException>(() => writes[1])).Message);
+        await writes[2];
+        await writes[3];
+        await Assert.ThrowsAnyAsync<Exception>(() => duplicate);
+        var keys = await Db.ReadAsync(s => s.QueryAsync<string>($"SELECT k FROM {table} ORDER BY k"), CancellationToken.None);
+        Assert.Equal(["a", "a-second", "c", "c-second", "d", "d-second", "first"], keys);
+        Assert.True(outcomes["c"] && outcomes["d"]);
+        Assert.False(outcomes["b"]);
+    }
+
     [Fact]
     public async Task Oauth_clients_that_signed_nobody_in_are_removed_once_old_and_the_others_kept()
     {

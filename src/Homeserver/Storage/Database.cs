@@ -12,12 +12,13 @@ public enum DatabaseEngine { Sqlite, Postgres }
 
 /// <summary>
 /// The connection source for every store. Reads may run concurrently; on SQLite, writes are serialised
-/// in-process (one writer, as SQLite allows) so they never fail with SQLITE_BUSY.
+/// in-process (one writer, as SQLite allows) so they never fail with SQLITE_BUSY, and committed in groups
+/// (<see cref="SqliteWrites"/>).
 /// </summary>
-public sealed class Database : IAsyncDisposable
+public sealed partial class Database : IAsyncDisposable
 {
     private readonly string _connectionString;
-    private readonly SemaphoreSlim? _sqliteWriter;
+    private readonly SqliteWrites? _sqliteWrites;
     private readonly NpgsqlDataSource? _postgres;
     private readonly ServerMetrics _metrics;
     private static readonly string[] ReadKind = ["read"], WriteKind = ["write"];
@@ -65,7 +66,7 @@ public sealed class Database : IAsyncDisposable
             var path = config.SqlitePath ?? Path.Combine(dataDir, "homeserver.db");
             Directory.CreateDirectory(Path.GetDirectoryName(Path.GetFullPath(path))!);
             _connectionString = new SqliteConnectionStringBuilder { DataSource = path, Pooling = true, DefaultTimeout = 30 }.ConnectionString;
-            _sqliteWriter = new SemaphoreSlim(1, 1);
+            _sqliteWrites = new SqliteWrites(this);
         }
     }
 
@@ -130,33 +131,25 @@ public sealed class Database : IAsyncDisposable
     /// <summary>Runs <paramref name="work"/> in one transaction: all of it is committed or none.</summary>
     public async Task<T> WriteAsync<T>(Func<DbSession, Task<T>> work, CancellationToken ct)
     {
-        if (_sqliteWriter is not null)
-            await _sqliteWriter.WaitAsync(ct);
+        if (_sqliteWrites is not null)
+            return await _sqliteWrites.SubmitAsync(work, ct);
+        using var use = Use(WriteKind);
+        await using var connection = await OpenAsync(ct);
+        // A PostgreSQL transaction begins when the session first needs the database.
+        await using var session = new DbSession(connection, write: true, null, ct, this);
+        T result;
         try
         {
-            using var use = Use(WriteKind);
-            await using var connection = await OpenAsync(ct);
-            // SQLite transactions cost no round trip; a PostgreSQL one begins when the session first needs the database.
-            var transaction = Engine == DatabaseEngine.Sqlite ? await connection.BeginTransactionAsync(ct) : null;
-            await using var session = new DbSession(connection, write: true, transaction, ct, this);
-            T result;
-            try
-            {
-                result = await work(session);
-                await session.CommitAsync();
-            }
-            catch
-            {
-                session.Complete(committed: false);
-                throw;
-            }
-            session.Complete(committed: true);
-            return result;
+            result = await work(session);
+            await session.CommitAsync();
         }
-        finally
+        catch
         {
-            _sqliteWriter?.Release();
+            session.Complete(committed: false);
+            throw;
         }
+        session.Complete(committed: true);
+        return result;
     }
 
     public Task WriteAsync(Func<DbSession, Task> work, CancellationToken ct) =>

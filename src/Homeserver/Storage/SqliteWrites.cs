@@ -1,0 +1,134 @@
+using Microsoft.Data.Sqlite;
+
+namespace Matrix.Homeserver.Storage;
+
+public sealed partial class Database
+{
+    /// <summary>
+    /// SQLite's writes, one at a time (SQLite has one writer) and each commit waiting for its fsync
+    /// (<c>synchronous=FULL</c>: an acknowledged write survives a crash), which left throughput at one fsync per write.
+    /// Writes arriving while a transaction runs are run together in the next one, each in a savepoint of its own: one
+    /// that fails rolls back only its own statements and sees its own exception, and the rest commit with one fsync.
+    /// Every write's completions run once the whole transaction has committed (or failed). A write alone costs what it
+    /// did, plus a savepoint.
+    /// </summary>
+    private sealed class SqliteWrites(Database database, int maxBatch = 64)
+    {
+        private readonly Lock _lock = new();
+        private List<Pending> _pending = [];
+        private bool _writing;
+
+        private abstract class Pending(CancellationToken ct)
+        {
+            public CancellationToken Ct => ct;
+            public abstract bool Settled { get; }
+            public abstract Task RunAsync(DbSession session);
+            public abstract void Succeed();
+            public abstract void Fail(Exception e);
+        }
+
+        private sealed class Pending<T>(Func<DbSession, Task<T>> work, CancellationToken ct) : Pending(ct)
+        {
+            private T _result = default!;
+            public readonly TaskCompletionSource<T> Done = new(TaskCreationOptions.RunContinuationsAsynchronously);
+            public override bool Settled => Done.Task.IsCompleted;
+            public override async Task RunAsync(DbSession session) => _result = await work(session);
+            public override void Succeed() => Done.SetResult(_result);
+            public override void Fail(Exception e) => Done.SetException(e);
+        }
+
+        public Task<T> SubmitAsync<T>(Func<DbSession, Task<T>> work, CancellationToken ct)
+        {
+            var pending = new Pending<T>(work, ct);
+            bool start;
+            lock (_lock)
+            {
+                _pending.Add(pending);
+                start = !_writing;
+                _writing = true;
+            }
+            if (start)
+                _ = Task.Run(WriteAllAsync, CancellationToken.None);
+            return pending.Done.Task;
+        }
+
+        private async Task WriteAllAsync()
+        {
+            while (true)
+            {
+                List<Pending> batch;
+                lock (_lock)
+                {
+                    if (_pending.Count == 0)
+                    {
+                        _writing = false;
+                        return;
+                    }
+                    var count = Math.Min(_pending.Count, maxBatch);
+                    batch = _pending[..count];
+                    _pending.RemoveRange(0, count);
+                }
+                await WriteBatchAsync(batch);
+            }
+        }
+
+        private async Task WriteBatchAsync(List<Pending> batch)
+        {
+            var written = new List<(Pending Write, DbSession Session)>();
+            DbSession? running = null;
+            try
+            {
+                using var use = database.Use(WriteKind);
+                await using var connection = await database.OpenAsync(CancellationToken.None);
+                await using var transaction = (SqliteTransaction)await connection.BeginTransactionAsync();
+                foreach (var write in batch)
+                {
+                    if (write.Ct.IsCancellationRequested)
+                    {
+                        write.Fail(new OperationCanceledException(write.Ct));
+                        continue;
+                    }
+                    var session = running = new DbSession(connection, write: true, transaction, write.Ct, database);
+                    await transaction.SaveAsync("write");
+                    try
+                    {
+                        await write.RunAsync(session);
+                        await session.FlushAsync();
+                    }
+                    catch (Exception e)
+                    {
+                        await transaction.RollbackAsync("write");
+                        await transaction.ReleaseAsync("write");
+                        running = null;
+                        session.Complete(committed: false);
+                        write.Fail(e);
+                        continue;
+                    }
+                    await transaction.ReleaseAsync("write");
+                    written.Add((write, session));
+                    running = null;
+                }
+                await transaction.CommitAsync();
+            }
+            catch (Exception e)
+            {
+                // The transaction itself failed (the disk, the connection): nothing of the batch was written. Undone
+                // last first, so what the first write had reserved (stream position blocks) is what is left.
+                running?.Complete(committed: false);
+                for (var i = written.Count - 1; i >= 0; i--)
+                {
+                    written[i].Session.Complete(committed: false);
+                    written[i].Write.Fail(e);
+                }
+                foreach (var write in batch.Where(w => !w.Settled))
+                    write.Fail(e);
+                return;
+            }
+            foreach (var (write, session) in written)
+            {
+                session.Complete(committed: true);
+                write.Succeed();
+            }
+        }
+    }
+}
