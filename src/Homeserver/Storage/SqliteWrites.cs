@@ -68,7 +68,16 @@ public sealed partial class Database
                     batch = _pending[..count];
                     _pending.RemoveRange(0, count);
                 }
-                await WriteBatchAsync(batch);
+                try
+                {
+                    await WriteBatchAsync(batch);
+                }
+                catch (Exception e)
+                {
+                    // A completion that threw while a failure was being handled: the loop goes on for the writes after.
+                    foreach (var write in batch.Where(w => !w.Settled))
+                        write.Fail(e);
+                }
             }
         }
 
@@ -125,10 +134,16 @@ public sealed partial class Database
                 return;
             }
             foreach (var (write, session) in written)
-            {
-                session.Complete(committed: true);
-                write.Succeed();
-            }
+                try
+                {
+                    session.Complete(committed: true);
+                    write.Succeed();
+                }
+                catch (Exception e)
+                {
+                    // A completion that throws fails its own caller, as it did when each write committed alone.
+                    write.Fail(e);
+                }
         }
     }
 }
