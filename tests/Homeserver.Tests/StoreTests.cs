@@ -53,8 +53,8 @@ public abstract class StoreTests(DatabaseFixture fixture)
                 throw new InvalidOperationException("refused " + key);
         }, CancellationToken.None);
         var writes = new[] { Insert("a", false), Insert("b", true), Insert("c", false), Insert("d", false) };
-        // The same key again: a failing statement, taken back with its write alone.
-        var duplicate = Insert("a", false);
+        // The held write's key again: a failing statement, taken back with its write alone.
+        var duplicate = Insert("first", false);
         holding.SetResult();
         await blocker;
         await writes[0];
