@@ -12,11 +12,16 @@ public sealed partial class Database
     /// Every write's completions run once the whole transaction has committed (or failed). A write alone costs what it
     /// did, plus a savepoint.
     /// </summary>
-    private sealed class SqliteWrites(Database database, int maxBatch = 64)
+    private sealed class SqliteWrites
     {
-        private readonly Lock _lock = new();
-        private List<Pending> _pending = [];
-        private bool _writing;
+        private readonly Database _database;
+        private readonly GroupCommit<Pending> _group;
+
+        public SqliteWrites(Database database)
+        {
+            _database = database;
+            _group = new GroupCommit<Pending>(WriteGuardedAsync, maxBatch: 64);
+        }
 
         private abstract class Pending(CancellationToken ct)
         {
@@ -37,58 +42,36 @@ public sealed partial class Database
             public override void Fail(Exception e) => Done.SetException(e);
         }
 
+        /// <summary>Each write is told its own outcome; the batch as a whole never fails.</summary>
         public Task<T> SubmitAsync<T>(Func<DbSession, Task<T>> work, CancellationToken ct)
         {
             var pending = new Pending<T>(work, ct);
-            bool start;
-            lock (_lock)
-            {
-                _pending.Add(pending);
-                start = !_writing;
-                _writing = true;
-            }
-            if (start)
-                _ = Task.Run(WriteAllAsync, CancellationToken.None);
+            _ = _group.SubmitAsync(pending, CancellationToken.None);
             return pending.Done.Task;
         }
 
-        private async Task WriteAllAsync()
+        private async Task WriteGuardedAsync(IReadOnlyList<Pending> batch)
         {
-            while (true)
+            try
             {
-                List<Pending> batch;
-                lock (_lock)
-                {
-                    if (_pending.Count == 0)
-                    {
-                        _writing = false;
-                        return;
-                    }
-                    var count = Math.Min(_pending.Count, maxBatch);
-                    batch = _pending[..count];
-                    _pending.RemoveRange(0, count);
-                }
-                try
-                {
-                    await WriteBatchAsync(batch);
-                }
-                catch (Exception e)
-                {
-                    // A completion that threw while a failure was being handled: the loop goes on for the writes after.
-                    foreach (var write in batch.Where(w => !w.Settled))
-                        write.Fail(e);
-                }
+                await WriteBatchAsync(batch);
+            }
+            catch (Exception e)
+            {
+                // A completion that threw while a failure was being handled: the writes not yet told are told of it.
+                foreach (var write in batch.Where(w => !w.Settled))
+                    write.Fail(e);
             }
         }
 
-        private async Task WriteBatchAsync(List<Pending> batch)
+        private async Task WriteBatchAsync(IReadOnlyList<Pending> batch)
         {
             var written = new List<(Pending Write, DbSession Session)>();
             DbSession? running = null;
             try
             {
-                using var use = database.Use(WriteKind);
-                await using var connection = await database.OpenAsync(CancellationToken.None);
+                using var use = _database.Use(WriteKind);
+                await using var connection = await _database.OpenAsync(CancellationToken.None);
                 await using var transaction = (SqliteTransaction)await connection.BeginTransactionAsync();
                 foreach (var write in batch)
                 {
@@ -97,7 +80,7 @@ public sealed partial class Database
                         write.Fail(new OperationCanceledException(write.Ct));
                         continue;
                     }
-                    var session = running = new DbSession(connection, write: true, transaction, write.Ct, database);
+                    var session = running = new DbSession(connection, write: true, transaction, write.Ct, _database);
                     await transaction.SaveAsync("write");
                     try
                     {
