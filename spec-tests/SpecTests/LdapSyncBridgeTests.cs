@@ -59,7 +59,7 @@ public sealed class LdapSyncBridgeTests : IAsyncLifetime
               disabled_filter: "(employeeType=disabled)"
               group_base_dn: {TestLdapServer.GroupsDn}
               page_size: 2
-              timeout_ms: 3000
+              timeout_ms: 30000
               change_attribute: entryCSN
             groups:
               - {"{"} group: "cn=engineering,{TestLdapServer.GroupsDn}", alias: engineering, name: Engineering {"}"}
@@ -268,8 +268,7 @@ public sealed class LdapSyncBridgeTests : IAsyncLifetime
 
         var blocked = await _reconciler.RunAsync(dryRun: false, CancellationToken.None);
         var error = Assert.Single(blocked.Errors);
-        Assert.Contains($"#sales:{_server.ServerName}", error);
-        Assert.Contains($"cn=sales,{TestLdapServer.GroupsDn}", error);
+        Assert.True(error.Contains($"#sales:{_server.ServerName}") && error.Contains($"cn=sales,{TestLdapServer.GroupsDn}"), error);
         Assert.Equal("join", (await MembershipsAsync("engineering"))[U("alice")]);
         Assert.Equal(3, blocked.Count(SyncActionKind.CreateUser));
 
