@@ -11,7 +11,7 @@ using Matrix.SpecTests.Harness;
 //   delivery latency with many clients long-polling; fan-out (everyone long-polling, closed-loop senders) for ours and
 //   another server side by side; initial /sync of a user in many rooms and incremental /sync; sliding sync (MSC4186)
 //   of a user in many rooms: a room list's first page and an incremental response, and the server's memory per open
-//   connection; memory (our server only): RSS after start-up, with the syncing clients, after the throughput run.
+//   connection; memory (our server only): RSS after start-up, with the syncing clients, after the throughput run, idle after it all.
 // Usage: dotnet run -c Release --project bench/Load [-- --engine sqlite|postgres] [--clients 1000] [--seconds 5]
 //        [--url http://other:8008]   (another server: open m.login.dummy registration and generous rate limits)
 //        [--only throughput,latency,fanout,sync,sliding]   (some of the workloads; registration always runs, it makes the accounts)
@@ -23,6 +23,7 @@ using Matrix.SpecTests.Harness;
 //                       CPU per message of each process; needs HS_TEST_POSTGRES as the spec tests do)
 //        [--sync-workers-only]   (with --workers: only the main process and two sync workers, what replication itself costs)
 //        [--server-env NAME=VALUE]   (repeatable: set in our server processes' environment only, e.g. DOTNET_GCgen0size=0x2000000)
+//        [--idle-seconds 60]   (how long the server is left idle after the workloads before its RSS is read again)
 //        [--cheap-passwords]   (our server hashes passwords at a low cost, so the accounts of a big run register quickly)
 //        (--smoke: a few seconds of each, as the test suite runs it so the driver cannot rot)
 var engine = "sqlite";
@@ -41,6 +42,7 @@ var workers = false;
 var syncWorkersOnly = false;
 string[]? only = null;
 var cheapPasswords = false;
+var idleSeconds = 60;
 for (var i = 0; i < args.Length; i++)
     switch (args[i])
     {
@@ -53,6 +55,7 @@ for (var i = 0; i < args.Length; i++)
         case "--fanout-seconds": fanoutSeconds = double.Parse(args[++i], System.Globalization.CultureInfo.InvariantCulture); break;
         case "--compare-url": compareUrl = args[++i].TrimEnd('/'); break;
         case "--cheap-passwords": cheapPasswords = true; break;
+        case "--idle-seconds": idleSeconds = int.Parse(args[++i]); break;
         case "--workers": workers = true; break;
         case "--sync-workers-only": syncWorkersOnly = true; break;
         case "--server-env":
@@ -62,7 +65,7 @@ for (var i = 0; i < args.Length; i++)
         case "--compare-pids": comparePids = args[++i].Split(',').Select(int.Parse).ToArray(); break;
         case "--smoke":
             (clients, cellSeconds, registrations, latencyMessages, syncRoomCounts, slidingConnections) = (20, 0.3, 10, 20, [5, 10], 5);
-            (fanoutShapes, fanoutSeconds) = ([new(10, 1, 1), new(20, 2, 2)], 1);
+            (fanoutShapes, fanoutSeconds, idleSeconds) = ([new(10, 1, 1), new(20, 2, 2)], 1, 1);
             break;
         default: throw new ArgumentException($"unknown option {args[i]}");
     }
@@ -354,10 +357,13 @@ try
 
     if (server is not null)
     {
+        await Task.Delay(TimeSpan.FromSeconds(idleSeconds));
+        results["rss_idle_after_load_mb"] = server.ResidentBytes() >> 20;
         Console.WriteLine();
         Console.WriteLine($"memory (RSS): after start-up {results["rss_after_start_mb"]} MB"
             + (results["rss_after_throughput_mb"] is { } afterThroughput ? $", after the throughput run {afterThroughput} MB" : "")
-            + (results["rss_with_syncing_clients_mb"] is { } withClients ? $", with {results["latency"]!["users"]} clients syncing {withClients} MB" : ""));
+            + (results["rss_with_syncing_clients_mb"] is { } withClients ? $", with {results["latency"]!["users"]} clients syncing {withClients} MB" : "")
+            + $", idle {idleSeconds} s after the load {results["rss_idle_after_load_mb"]} MB");
     }
     Console.WriteLine();
     Console.WriteLine("json: " + results.ToJsonString());

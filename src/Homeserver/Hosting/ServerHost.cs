@@ -296,6 +296,7 @@ public static class ServerHost
         services.AddSingleton<IEndpoints, Media.FederationMediaEndpoints>();
         services.AddSingleton<ServerServer.ServerRoomAccess>();
         AddReplication(services, config);
+        services.AddHostedService<IdleMemoryTrimmer>();
     }
 
     /// <summary>A deployment of several processes (README "Scaling out"): what links them, and what only the main process runs.</summary>
