@@ -35,10 +35,6 @@ public static class PduParser
     }
 
     /// <summary>
-    /// Checks the event format. <paramref name="trustedEventId"/> is the ID the server stored the event under, which
-    /// skips recomputing the reference hash when loading events it already checked.
-    /// </summary>
-    /// <summary>
     /// Checks an event that arrived inside another JSON document (a transaction, a send_join answer): it is re-read
     /// under the room version's strict JSON rules first, as if it had arrived as bytes on its own.
     /// </summary>
@@ -55,6 +51,10 @@ public static class PduParser
         }
     }
 
+    /// <summary>
+    /// Checks the event format. <paramref name="trustedEventId"/> is the ID the server stored the event under, which
+    /// skips recomputing the reference hash and the size when loading events it already checked.
+    /// </summary>
     public static bool TryParse(JsonObject json, RoomVersion version, out Pdu pdu, out string error, string? trustedEventId = null)
     {
         pdu = null!;
@@ -63,15 +63,17 @@ public static class PduParser
             json = (JsonObject)json.DeepClone();
             json.Remove("unsigned");
         }
-        try
-        {
-            if (CanonicalJson.Encode(json).Length > MaxPduBytes)
-                return Fail($"event is larger than {MaxPduBytes} bytes", out error);
-        }
-        catch (CanonicalJsonException e)
-        {
-            return Fail(e.Message, out error);
-        }
+        // A stored event was measured when it was received; encoding it again would also build its whole JSON tree.
+        if (trustedEventId is null)
+            try
+            {
+                if (CanonicalJson.Encode(json).Length > MaxPduBytes)
+                    return Fail($"event is larger than {MaxPduBytes} bytes", out error);
+            }
+            catch (CanonicalJsonException e)
+            {
+                return Fail(e.Message, out error);
+            }
 
         if (!TryString(json, "type", out var type) || !TryString(json, "sender", out var sender))
             return Fail("type and sender must be strings", out error);
