@@ -100,7 +100,8 @@ public sealed class PushActionStore(UnreadCountCache unreadCache)
         var args = new { userId, roomId };
         unreadCache.Recounted(s, userId, roomId);
         await s.DeferAsync("DELETE FROM unread_counts WHERE user_id = @userId AND room_id = @roomId", args);
-        // Nothing before the unthreaded receipt is unread in any thread: that bound keeps the scan to the index range after it.
+        // Nothing before the unthreaded receipt is unread in any thread: that bound keeps the scan to the user's notifying
+        // events after it (the primary key's range), of which this room's are kept.
         await s.DeferAsync($"""
             INSERT INTO unread_counts (user_id, room_id, thread_id, notifications, highlights)
             SELECT a.user_id, a.room_id, a.thread_id, COUNT(*), SUM(a.highlight) FROM event_push_actions a

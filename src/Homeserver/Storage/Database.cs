@@ -249,7 +249,7 @@ public sealed class DbSession(DbConnection connection, bool write, DbTransaction
     public async Task<int> ExecuteAsync(string sql, object? args = null)
     {
         await FlushAsync();
-        return await connection.ExecuteAsync(new CommandDefinition(sql, args, await TransactionAsync(), cancellationToken: ct));
+        return await connection.ExecuteAsync(new CommandDefinition(sql, DapperArgs(args), await TransactionAsync(), cancellationToken: ct));
     }
 
     public async Task<IEnumerable<T>> QueryAsync<T>(string sql, object? args = null)
@@ -257,7 +257,7 @@ public sealed class DbSession(DbConnection connection, bool write, DbTransaction
         if (Batched(args))
             return await ReadAfterDeferredAsync(sql, args, reader => SqlRead.RowsAsync<T>(reader, ct));
         await FlushAsync();
-        return await connection.QueryAsync<T>(new CommandDefinition(sql, args, await TransactionAsync(), cancellationToken: ct));
+        return await connection.QueryAsync<T>(new CommandDefinition(sql, DapperArgs(args), await TransactionAsync(), cancellationToken: ct));
     }
 
     public async Task<TResult> QueryAsync<TRow, TResult>(SqlRead<TRow, TResult> read) => read.Map(await QueryAsync<TRow>(read.Sql, read.Args));
@@ -284,7 +284,7 @@ public sealed class DbSession(DbConnection connection, bool write, DbTransaction
     public async Task<IEnumerable<TResult>> QueryAsync<T1, T2, TResult>(string sql, Func<T1, T2, TResult> map, object? args, string splitOn)
     {
         await FlushAsync();
-        return await connection.QueryAsync(new CommandDefinition(sql, args, await TransactionAsync(), cancellationToken: ct), map, splitOn);
+        return await connection.QueryAsync(new CommandDefinition(sql, DapperArgs(args), await TransactionAsync(), cancellationToken: ct), map, splitOn);
     }
 
     public async Task<T?> QuerySingleOrDefaultAsync<T>(string sql, object? args = null)
@@ -292,7 +292,7 @@ public sealed class DbSession(DbConnection connection, bool write, DbTransaction
         if (!Batched(args))
         {
             await FlushAsync();
-            return await connection.QuerySingleOrDefaultAsync<T>(new CommandDefinition(sql, args, await TransactionAsync(), cancellationToken: ct));
+            return await connection.QuerySingleOrDefaultAsync<T>(new CommandDefinition(sql, DapperArgs(args), await TransactionAsync(), cancellationToken: ct));
         }
         var rows = await ReadAfterDeferredAsync(sql, args, reader => SqlRead.RowsAsync<T>(reader, ct));
         return rows.Count <= 1 ? rows.FirstOrDefault() : throw new InvalidOperationException("the query returned more than one row");
@@ -301,7 +301,7 @@ public sealed class DbSession(DbConnection connection, bool write, DbTransaction
     public async Task<T> ExecuteScalarAsync<T>(string sql, object? args = null)
     {
         await FlushAsync();
-        return (await connection.ExecuteScalarAsync<T>(new CommandDefinition(sql, args, await TransactionAsync(), cancellationToken: ct)))!;
+        return (await connection.ExecuteScalarAsync<T>(new CommandDefinition(sql, DapperArgs(args), await TransactionAsync(), cancellationToken: ct)))!;
     }
 
     /// <summary>
@@ -365,6 +365,10 @@ public sealed class DbSession(DbConnection connection, bool write, DbTransaction
         await using var reader = await batch.ExecuteReaderAsync(ct);
         return await read(reader);
     }
+
+    /// <summary>On SQLite an object's properties go as <see cref="SqlArgs"/>, named as statements spell them (see <see cref="SqlArgs.AddTo"/>).</summary>
+    private object? DapperArgs(object? args) =>
+        database.Engine == DatabaseEngine.Sqlite && args is not null and not SqlArgs && SqlArgs.IsFlat(args) ? new SqlArgs(args) : args;
 
     private static bool IsFlat(object? args) => args is null or SqlArgs || SqlArgs.IsFlat(args);
 }

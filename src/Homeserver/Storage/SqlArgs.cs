@@ -91,10 +91,13 @@ public sealed class SqlArgs : SqlMapper.IDynamicParameters
 
     public void AddTo(IDbCommand command)
     {
+        // Microsoft.Data.Sqlite looks a bare name up, then under each of its three prefixes, every lookup a linear
+        // search of the statement's names; named as the statement spells it, the first lookup finds it.
+        var prefix = command is Microsoft.Data.Sqlite.SqliteCommand ? "@" : "";
         foreach (var (name, value, type) in _parameters)
         {
             var parameter = command.CreateParameter();
-            parameter.ParameterName = name;
+            parameter.ParameterName = prefix + name;
             Bind(parameter, value, type);
             command.Parameters.Add(parameter);
         }
