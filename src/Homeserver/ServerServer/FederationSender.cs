@@ -40,9 +40,11 @@ public sealed class FederationSender(Database db, FederationClient client, Strea
     {
         if (!config.Federation.Enabled || EventSigning.SendingServer(pdu) != config.ServerName)
             return;
-        var json = CanonicalJson.EncodeToString(pdu.Json);
         var destinations = roomAfter.JoinedServers.Concat(roomBefore?.JoinedServers ?? [])
             .Append(TargetServer(pdu)).OfType<string>().Where(s => s != config.ServerName).Distinct().ToList();
+        if (destinations.Count == 0)
+            return;
+        var json = CanonicalJson.EncodeToString(pdu.Json);
         // Entries of transactions that rolled back are never collected; bound them (their rows never existed).
         if (_lastDestinations.Count > 10_000)
             _lastDestinations.Clear();
