@@ -169,6 +169,7 @@ public static class ServerHost
         services.AddSingleton<RoomReader>();
         services.AddSingleton<ErasedUsers>();
         services.AddSingleton<AccountDeactivation>();
+        services.AddSingleton<Sync.SharedClientEvents>();
         services.AddSingleton<SyncService>();
         services.AddSingleton<RoomMessages>();
         services.AddSingleton<LazyLoadedMembers>();

@@ -90,5 +90,6 @@ public static class ErrorMiddleware
     [ThreadStatic]
     private static ArrayBufferWriter<byte>? t_buffer;
 
-    private static readonly JsonWriterOptions WriterOptions = new() { Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping };
+    /// <summary>How responses are written (JSON pieces serialised ahead of a response must be written the same way).</summary>
+    public static readonly JsonWriterOptions WriterOptions = new() { Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping };
 }

@@ -18,7 +18,7 @@ public sealed class SyncService(
     AccountDataStore accountData, ReceiptStore receipts, TypingService typing, Presence.PresenceService presence,
     E2ee.ToDeviceService toDevice, E2ee.DeviceListService deviceLists, E2ee.DeviceKeyStore deviceKeys, Push.PushActionStore pushActions,
     Relations.RelationBundler bundler, IgnoredUsers ignoredUsers, InvitePermissions invitePermissions, RecentEventIndex recentEvents,
-    LazyLoadedMembers lazyLoaded, UnansweredSends unanswered, Config.HomeserverConfig config)
+    LazyLoadedMembers lazyLoaded, UnansweredSends unanswered, SharedClientEvents sharedEvents, Config.HomeserverConfig config)
 {
     /// <summary>Where this sync starts and ends in every stream.</summary>
     private sealed record Window(SyncToken? Since, SyncToken UpTo)
@@ -33,8 +33,12 @@ public sealed class SyncService(
     // Pages of a room's events read at most to fill a timeline with events the user may see (Synapse reads five).
     private const int MaxTimelinePages = 5;
 
+    /// <param name="sharedEventBytes">
+    /// timeline events may be pieces of JSON serialised once for every sync that carries them (see
+    /// <see cref="SharedClientEvents"/>): for a response written as it is, not one whose events are read again
+    /// </param>
     public async Task<JsonObject> SyncAsync(Requester requester, SyncToken? since, SyncFilter filter, bool fullState, bool useStateAfter, int timeoutMs,
-        CancellationToken ct)
+        bool sharedEventBytes, CancellationToken ct)
     {
         var user = requester.UserId.Value;
         var waiter = notifier.Register(user, out var unregister);
@@ -44,7 +48,7 @@ public sealed class SyncService(
             // nothing can be new, and the first build is skipped.
             if (since is not { } token || fullState || timeoutMs <= 0 || await CurrentPositionsAsync(ct) != token)
             {
-                var (response, empty) = await BuildAsync(requester, since, filter, fullState, useStateAfter, ct);
+                var (response, empty) = await BuildAsync(requester, since, filter, fullState, useStateAfter, sharedEventBytes, ct);
                 if (!empty || since is null || timeoutMs <= 0)
                     return response;
             }
@@ -56,7 +60,7 @@ public sealed class SyncService(
             // This device's own events that are new to it go a moment after their sends' answers (see UnansweredSends).
             if (since is { } from && unanswered.HoldAfterAnswers(user, requester.DeviceId, from.Events) is var hold && hold > TimeSpan.Zero)
                 await Task.Delay(hold, ct);
-            return (await BuildAsync(requester, since, filter, fullState, useStateAfter, ct)).Response;
+            return (await BuildAsync(requester, since, filter, fullState, useStateAfter, sharedEventBytes, ct)).Response;
         }
         finally
         {
@@ -76,7 +80,7 @@ public sealed class SyncService(
                 await streams.CurrentAsync(s, "device_lists")), ct);
 
     private async Task<(JsonObject Response, bool Empty)> BuildAsync(Requester requester, SyncToken? since, SyncFilter filter, bool fullState,
-        bool useStateAfter, CancellationToken ct)
+        bool useStateAfter, bool sharedEventBytes, CancellationToken ct)
     {
         var user = requester.UserId.Value;
         var positions = await CurrentPositionsAsync(ct);
@@ -186,7 +190,7 @@ public sealed class SyncService(
             try
             {
                 return await JoinedRoomAsync(requester, r.Room, window, filter, r.FullState, r.NewlyJoined, useStateAfter, changedAccountData, ignored,
-                    sentMembers, roomReceipts[r.Room.RoomId], unread[r.Room.RoomId], r.NewlyJoined ? null : FirstPage(r.Room.RoomId));
+                    sentMembers, roomReceipts[r.Room.RoomId], unread[r.Room.RoomId], r.NewlyJoined ? null : FirstPage(r.Room.RoomId), sharedEventBytes);
             }
             finally
             {
@@ -289,7 +293,8 @@ public sealed class SyncService(
 
     private async Task<JsonObject?> JoinedRoomAsync(Requester requester, RoomSnapshot room, Window window, SyncFilter filter, bool fullState,
         bool newlyJoined, bool useStateAfter, List<AccountDataStore.Entry> changedAccountData, IReadOnlySet<string> ignored,
-        LazyLoadedMembers.Sent? sentMembers, IEnumerable<ReceiptRow> changedReceipts, IEnumerable<Push.UnreadCount> unreadCounts, List<EventRow>? firstPage)
+        LazyLoadedMembers.Sent? sentMembers, IEnumerable<ReceiptRow> changedReceipts, IEnumerable<Push.UnreadCount> unreadCounts, List<EventRow>? firstPage,
+        bool sharedEventBytes)
     {
         var ct = CancellationToken.None;
         var user = requester.UserId.Value;
@@ -305,7 +310,7 @@ public sealed class SyncService(
         if (rows.Count == 0 && !fullState && since is not null && ephemeral.Count == 0 && roomAccountData.Count == 0)
             return null;
 
-        var timeline = await FormatTimelineAsync(requester, room, rows, filter.FederationFormat, ct);
+        var timeline = await FormatTimelineAsync(requester, room, rows, filter.FederationFormat, ct, sharedEventBytes);
         var startPosition = rows.Count > 0 ? rows[0].StreamOrdering - 1 : upTo;
         var (heroes, named) = await HeroesAsync(room, user, ct);
         // With use_state_after (v1.16) the state section is the state at the end of the timeline, else at its start.
@@ -583,19 +588,27 @@ public sealed class SyncService(
     }
 
     /// <summary>Events in the client (or federation) format, with the transaction ID on the device's own events and bundled aggregations.</summary>
-    internal async Task<JsonArray> FormatTimelineAsync(Requester requester, RoomSnapshot room, List<EventRow> rows, bool federationFormat, CancellationToken ct)
+    internal async Task<JsonArray> FormatTimelineAsync(Requester requester, RoomSnapshot room, List<EventRow> rows, bool federationFormat, CancellationToken ct,
+        bool sharedEventBytes = false)
     {
         var user = requester.UserId.Value;
         var own = rows.Where(r => r.Sender == user).Select(r => r.EventId).ToList();
         var txnIds = own.Count == 0 ? []
             : rooms.TryRecentTxnIds(user, requester.DeviceId, own, out var recent) ? recent
             : await db.ReadAsync(s => rooms.TxnIdsAsync(s, user, requester.DeviceId, own), ct);
+        // Fresh events of this server's users mostly have nothing relating to them yet, and the index knows when.
+        var bundled = rows.Any(r => Federation.Events.EventSigning.ServerOf(r.Sender) != config.ServerName || recentEvents.MayBeRelatedTo(r.EventId, r.StreamOrdering));
         var timeline = new JsonArray();
         foreach (var row in rows)
-            timeline.Add(await reader.ToClientAsync(room, row, ct, txnIds.GetValueOrDefault(row.EventId), federationFormat,
-                erased: !federationFormat && await reader.IsErasedForAsync(room, row, user, ct)));
-        // Fresh events of this server's users mostly have nothing relating to them yet, and the index knows when.
-        if (rows.Any(r => Federation.Events.EventSigning.ServerOf(r.Sender) != config.ServerName || recentEvents.MayBeRelatedTo(r.EventId, r.StreamOrdering)))
+        {
+            var erased = !federationFormat && await reader.IsErasedForAsync(room, row, user, ct);
+            var transactionId = txnIds.GetValueOrDefault(row.EventId);
+            // Messages only: state events (member events among them) are read back from the response (NewlySharing).
+            timeline.Add(sharedEventBytes && !federationFormat && !bundled && !erased && row.RedactedBy is null && row.StateKey is null
+                ? sharedEvents.ToClient(events.FromRow(row, room.Version), reader.Now, transactionId)
+                : await reader.ToClientAsync(room, row, ct, transactionId, federationFormat, erased));
+        }
+        if (bundled)
             await bundler.AddAsync(room, timeline, user, ct);
         return timeline;
     }
@@ -654,8 +667,8 @@ public sealed class SyncService(
     {
         var users = newlyJoined.SelectMany(r => r.JoinedMembers).ToHashSet(StringComparer.Ordinal);
         foreach (var (_, room) in join)
-            foreach (var e in room!["timeline"]!["events"]!.AsArray())
-                if (e!["type"]?.GetValue<string>() == "m.room.member" && e["content"]?["membership"]?.GetValue<string>() == "join"
+            foreach (var e in room!["timeline"]!["events"]!.AsArray().OfType<JsonObject>())
+                if (e["type"]?.GetValue<string>() == "m.room.member" && e["content"]?["membership"]?.GetValue<string>() == "join"
                     && e["state_key"]?.GetValue<string>() is { } member)
                     users.Add(member);
         users.Remove(userId);

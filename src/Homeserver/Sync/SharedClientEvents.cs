@@ -1,0 +1,86 @@
+using System.Buffers;
+using System.Collections.Concurrent;
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using System.Text.Json.Serialization;
+using System.Text.Json.Serialization.Metadata;
+using Matrix.Federation.Events;
+using Matrix.Homeserver.Http;
+using Matrix.Homeserver.Rooms;
+
+namespace Matrix.Homeserver.Sync;
+
+/// <summary>
+/// Recent events' client format, serialised once for all the syncs that carry them: a message wakes the long-poll of
+/// each member of its room, and each built the same event as a JSON tree and wrote it out again. A sync's copy is
+/// the shared bytes followed by its own <c>unsigned</c> (the age, the transaction ID on the sender's device), written
+/// into the response as they are. Only for messages shown as they are (not redacted, not erased, nothing bundled):
+/// the response's state events are read back before it is written.
+/// </summary>
+public sealed class SharedClientEvents
+{
+    private const int Remembered = 4096;
+
+    private static readonly JsonTypeInfo<Serialised> SerialisedInfo = (JsonTypeInfo<Serialised>)new JsonSerializerOptions
+    {
+        Converters = { new SerialisedConverter() },
+        TypeInfoResolver = new DefaultJsonTypeInfoResolver(),
+    }.GetTypeInfo(typeof(Serialised));
+
+    private readonly ConcurrentDictionary<string, byte[]> _heads = new(StringComparer.Ordinal);
+    private readonly ConcurrentQueue<string> _order = new();
+
+    /// <summary>The event as <see cref="ClientEventFormat.ToClient"/> shows it, unredacted, to a reader at <paramref name="now"/>.</summary>
+    public JsonNode ToClient(Pdu pdu, long now, string? transactionId)
+    {
+        var head = _heads.TryGetValue(pdu.EventId, out var known) ? known : Remember(pdu);
+        var unsigned = new ArrayBufferWriter<byte>(64);
+        using (var writer = new Utf8JsonWriter(unsigned, ErrorMiddleware.WriterOptions))
+        {
+            writer.WriteStartObject();
+            writer.WriteNumber("age", Math.Max(0, now - pdu.OriginServerTs));
+            if (transactionId is not null)
+                writer.WriteString("transaction_id", transactionId);
+            writer.WriteEndObject();
+        }
+        var bytes = new byte[head.Length + unsigned.WrittenCount + 1];
+        head.CopyTo(bytes, 0);
+        unsigned.WrittenSpan.CopyTo(bytes.AsSpan(head.Length));
+        bytes[^1] = (byte)'}';
+        return JsonValue.Create(new Serialised(bytes), SerialisedInfo)!;
+    }
+
+    /// <summary>The event's client format up to its <c>unsigned</c> value: <c>{"content":…,"type":"…","unsigned":</c>.</summary>
+    private byte[] Remember(Pdu pdu)
+    {
+        var evt = ClientEventFormat.ToClient(pdu, 0);
+        evt.Remove("unsigned");
+        var buffer = new ArrayBufferWriter<byte>(1024);
+        using (var writer = new Utf8JsonWriter(buffer, ErrorMiddleware.WriterOptions))
+            evt.WriteTo(writer);
+        var head = new byte[buffer.WrittenCount - 1 + ",\"unsigned\":"u8.Length];
+        buffer.WrittenSpan[..^1].CopyTo(head);
+        ",\"unsigned\":"u8.CopyTo(head.AsSpan(buffer.WrittenCount - 1));
+        if (_heads.TryAdd(pdu.EventId, head))
+        {
+            _order.Enqueue(pdu.EventId);
+            while (_order.Count > Remembered && _order.TryDequeue(out var oldest))
+                _heads.TryRemove(oldest, out _);
+        }
+        return head;
+    }
+
+    private sealed record Serialised(byte[] Utf8);
+
+    private sealed class SerialisedConverter : JsonConverter<Serialised>
+    {
+        public override Serialised Read(ref Utf8JsonReader reader, Type typeToConvert, JsonSerializerOptions options)
+        {
+            using var document = JsonDocument.ParseValue(ref reader);
+            return new Serialised(JsonSerializer.SerializeToUtf8Bytes(document.RootElement));
+        }
+
+        public override void Write(Utf8JsonWriter writer, Serialised value, JsonSerializerOptions options) =>
+            writer.WriteRawValue(value.Utf8, skipInputValidation: true);
+    }
+}
