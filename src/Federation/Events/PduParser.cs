@@ -131,7 +131,7 @@ public static class PduParser
         pdu = new Pdu
         {
             Version = version, Json = json, EventId = eventId, RoomId = roomId, Type = type, StateKey = stateKey, Sender = sender,
-            Depth = depth, OriginServerTs = originServerTs, PrevEvents = prevEvents, AuthEvents = authEvents, Content = content,
+            Depth = depth, OriginServerTs = originServerTs, PrevEvents = prevEvents, AuthEvents = authEvents,
             Redacts = redacts,
         };
         error = "";

@@ -238,6 +238,7 @@ public static class ConfigLoader
         RequirePositive(config.Auth.UiaSessionLifetimeMs, "auth.uia_session_lifetime_ms");
         RequirePositive(config.Limits.MaxJsonBodyBytes, "limits.max_json_body_bytes");
         RequirePositive(config.Caches.Events, "caches.events");
+        RequirePositive(config.Caches.ParsedEvents, "caches.parsed_events");
         RequirePositive(config.Caches.StateGroups, "caches.state_groups");
         RequirePositive(config.Caches.AccessTokens, "caches.access_tokens");
         RequirePositive(config.Caches.SyncFilters, "caches.sync_filters");

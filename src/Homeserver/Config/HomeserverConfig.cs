@@ -144,6 +144,7 @@ public sealed class LimitsConfig
 public sealed class CachesConfig
 {
     public int Events { get; set; } = 20_000;
+    public int ParsedEvents { get; set; } = 1_000;
     public int StateGroups { get; set; } = 10_000;
     public int AccessTokens { get; set; } = 100_000;
     public int SyncFilters { get; set; } = 50_000;

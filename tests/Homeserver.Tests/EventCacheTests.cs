@@ -1,0 +1,71 @@
+using System.Text.Json.Nodes;
+using Matrix.Federation.Events;
+using Matrix.Federation.Rooms;
+using Matrix.Homeserver.Config;
+using Matrix.Homeserver.Rooms;
+
+namespace Matrix.Homeserver.Tests;
+
+/// <summary>The event cache keeps its most recently used events parsed, the others compacted, and evicts past its capacity.</summary>
+public sealed class EventCacheTests
+{
+    private static Pdu Message(int i)
+    {
+        var json = new JsonObject
+        {
+            ["type"] = "m.room.message",
+            ["sender"] = "@alice:local.test",
+            ["room_id"] = i % 2 == 0 ? "!even:local.test" : "!odd:local.test",
+            ["content"] = new JsonObject { ["body"] = $"message {i}", ["msgtype"] = "m.text" },
+            ["origin_server_ts"] = 1_765_000_000_000L + i,
+            ["depth"] = (long)i,
+            ["prev_events"] = new JsonArray("$prev"),
+            ["auth_events"] = new JsonArray("$create"),
+            ["hashes"] = new JsonObject { ["sha256"] = "abc" },
+            ["signatures"] = new JsonObject(),
+        };
+        Assert.True(PduParser.TryParse(json, RoomVersions.Find("11")!, out var pdu, out var error, trustedEventId: $"$event{i}"), error);
+        return pdu;
+    }
+
+    private static EventCache Cache(int events, int parsed) =>
+        new(null!, null!, new HomeserverConfig { Caches = new CachesConfig { Events = events, ParsedEvents = parsed } });
+
+    [Fact]
+    public void Events_past_the_parsed_ones_are_compacted_and_parsed_again_when_read()
+    {
+        var cache = Cache(events: 10, parsed: 2);
+        var messages = Enumerable.Range(0, 4).Select(Message).ToList();
+        var trees = messages.Select(m => m.Json).ToList();
+        messages.ForEach(cache.Add);
+
+        Assert.Same(trees[3], cache.TryGet("$event3")!.Json);
+        Assert.Same(trees[2], cache.TryGet("$event2")!.Json);
+        var oldest = cache.TryGet("$event0")!;
+        Assert.NotSame(trees[0], oldest.Json);
+        Assert.Equal("message 0", oldest.ContentString("body"));
+        // Reading it made it recent again: the least recent of the parsed ones (event 3) was compacted instead.
+        var reparsed = oldest.Json;
+        Assert.Same(reparsed, cache.TryGet("$event0")!.Json);
+        Assert.NotSame(trees[3], cache.TryGet("$event3")!.Json);
+    }
+
+    [Fact]
+    public void The_least_recently_used_event_leaves_past_the_capacity()
+    {
+        var cache = Cache(events: 3, parsed: 1);
+        for (var i = 0; i < 3; i++)
+            cache.Add(Message(i));
+        Assert.NotNull(cache.TryGet("$event0"));
+        cache.Add(Message(3));
+        Assert.Null(cache.TryGet("$event1"));
+        Assert.NotNull(cache.TryGet("$event0"));
+        Assert.NotNull(cache.TryGet("$event2"));
+        Assert.NotNull(cache.TryGet("$event3"));
+
+        cache.ForgetRoom("!even:local.test");
+        Assert.Null(cache.TryGet("$event0"));
+        Assert.Null(cache.TryGet("$event2"));
+        Assert.NotNull(cache.TryGet("$event3"));
+    }
+}
