@@ -68,7 +68,9 @@ public sealed class StoredPduTests
             ["m.relates_to"] = new JsonObject { ["rel_type"] = "m.thread", ["event_id"] = room.Create.EventId },
         });
         yield return text;
-        yield return room.Apply(room.Member(TestRoom.Alice, TestRoom.Alice, "join", new JsonObject { ["displayname"] = "Alice \u00c5" }));
+        var join = room.Apply(room.Member(TestRoom.Alice, TestRoom.Alice, "join", new JsonObject { ["displayname"] = "Alice \u00c5" }));
+        Assert.Equal("join", join.Membership);
+        yield return join;
         var redaction = room.Build(TestRoom.Alice, "m.room.redaction", null,
             version.RedactsInContent ? new JsonObject { ["redacts"] = text.EventId } : new JsonObject());
         if (!version.RedactsInContent)
@@ -92,6 +94,7 @@ public sealed class StoredPduTests
         Assert.Equal(expected.PrevEvents, actual.PrevEvents);
         Assert.Equal(expected.AuthEvents, actual.AuthEvents);
         Assert.Equal(expected.Redacts, actual.Redacts);
+        Assert.Equal(expected.Membership, actual.Membership);
         Assert.Equal(CanonicalJson.EncodeToString(expected.Json), CanonicalJson.EncodeToString(actual.Json));
         Assert.Equal(CanonicalJson.EncodeToString(expected.Content), CanonicalJson.EncodeToString(actual.Content));
     }

@@ -41,7 +41,8 @@ public sealed class Pdu
 
     public bool IsState => StateKey is not null;
     public StateKey StateKeyPair => new(Type, StateKey ?? throw new InvalidOperationException("not a state event"));
-    public string? Membership => Type == "m.room.member" ? ContentString("membership") : null;
+    /// <summary>The content's <c>membership</c> of an <c>m.room.member</c> event, read without parsing a compacted event again.</summary>
+    public string? Membership { get; init; }
 
     public string? ContentString(string key) =>
         Content[key] is JsonValue value && value.TryGetValue<string>(out var text) ? text : null;

@@ -132,7 +132,7 @@ public static class PduParser
         {
             Version = version, Json = json, EventId = eventId, RoomId = roomId, Type = type, StateKey = stateKey, Sender = sender,
             Depth = depth, OriginServerTs = originServerTs, PrevEvents = prevEvents, AuthEvents = authEvents,
-            Redacts = redacts,
+            Redacts = redacts, Membership = type == "m.room.member" && TryString(content, "membership", out var membership) ? membership : null,
         };
         error = "";
         return true;

@@ -14,7 +14,7 @@ public static class StoredPduReader
     public static bool TryRead(byte[] utf8, string eventId, RoomVersion version, out Pdu pdu)
     {
         pdu = null!;
-        string? type = null, sender = null, stateKey = null, roomId = null, topRedacts = null, contentRedacts = null;
+        string? type = null, sender = null, stateKey = null, roomId = null, topRedacts = null, contentRedacts = null, membership = null;
         long? depth = null, originServerTs = null;
         List<string>? prevEvents = null, authEvents = null;
         var hasContent = false;
@@ -38,7 +38,7 @@ public static class StoredPduReader
                 else if (name.SequenceEqual("origin_server_ts"u8)) originServerTs = ReadInteger(ref reader);
                 else if (name.SequenceEqual("prev_events"u8)) prevEvents = ReadReferences(ref reader, version);
                 else if (name.SequenceEqual("auth_events"u8)) authEvents = ReadReferences(ref reader, version);
-                else if (name.SequenceEqual("content"u8)) { contentRedacts = ReadContentRedacts(ref reader); hasContent = true; }
+                else if (name.SequenceEqual("content"u8)) { (contentRedacts, membership) = ReadContentFields(ref reader); hasContent = true; }
                 else if (name.SequenceEqual("unsigned"u8)) return false;
                 else reader.Skip();
             }
@@ -62,7 +62,7 @@ public static class StoredPduReader
         {
             Version = version, EventId = eventId, RoomId = roomId, Type = type, StateKey = stateKey, Sender = sender,
             Depth = depth.Value, OriginServerTs = originServerTs.Value, PrevEvents = prevEvents, AuthEvents = authEvents,
-            Redacts = redacts,
+            Redacts = redacts, Membership = type == "m.room.member" ? membership : null,
         };
         return true;
     }
@@ -99,21 +99,24 @@ public static class StoredPduReader
         return ids;
     }
 
-    /// <summary>Walks the content object, returning its <c>redacts</c> if it is a string (v11 redactions).</summary>
-    private static string? ReadContentRedacts(ref Utf8JsonReader reader)
+    /// <summary>Walks the content object for the string values the event's fields keep: <c>redacts</c> (v11 redactions) and <c>membership</c>.</summary>
+    private static (string? Redacts, string? Membership) ReadContentFields(ref Utf8JsonReader reader)
     {
         if (reader.TokenType != JsonTokenType.StartObject)
             throw Unexpected;
-        string? redacts = null;
+        string? redacts = null, membership = null;
         while (reader.Read() && reader.TokenType == JsonTokenType.PropertyName)
         {
             var isRedacts = reader.ValueTextEquals("redacts"u8);
+            var isMembership = reader.ValueTextEquals("membership"u8);
             reader.Read();
             if (isRedacts && reader.TokenType == JsonTokenType.String)
                 redacts = reader.GetString();
+            else if (isMembership && reader.TokenType == JsonTokenType.String)
+                membership = reader.GetString();
             else
                 reader.Skip();
         }
-        return redacts;
+        return (redacts, membership);
     }
 }
