@@ -44,7 +44,7 @@ public sealed class LegacySyncEndpoints(
         await presence.SetAsync(requester.UserId.Value, "online", null, keepStatusMsg: true, context.RequestAborted);
         var from = parsedFrom ?? await sync.CurrentPositionsAsync(context.RequestAborted);
         var filter = SyncFilter.Default with { Timeline = EventFilter.All with { Limit = SyncFilter.MaxTimelineLimit }, IncludeLeave = true };
-        var response = await sync.SyncAsync(requester, from, filter, fullState: false, useStateAfter: false, timeout, sharedEventBytes: false, context.RequestAborted);
+        var response = (await sync.SyncAsync(requester, from, filter, fullState: false, useStateAfter: false, timeout, writeOnly: false, context.RequestAborted)).AsObject();
         var chunk = new JsonArray();
         foreach (var (roomId, room) in Rooms(response, "join").Concat(Rooms(response, "leave")))
         {
@@ -66,7 +66,7 @@ public sealed class LegacySyncEndpoints(
         var requester = await authenticator.AuthenticateAsync(context);
         var limit = Limit(context);
         var filter = SyncFilter.Default with { Timeline = EventFilter.All with { Limit = limit }, IncludeLeave = context.Query("archived") == "true" };
-        var response = await sync.SyncAsync(requester, null, filter, fullState: true, useStateAfter: false, 0, sharedEventBytes: false, context.RequestAborted);
+        var response = (await sync.SyncAsync(requester, null, filter, fullState: true, useStateAfter: false, 0, writeOnly: false, context.RequestAborted)).AsObject();
         var end = response["next_batch"]!.GetValue<string>();
         var list = new JsonArray();
         foreach (var membership in new[] { "join", "leave" })

@@ -59,7 +59,7 @@ public sealed class SyncEndpoints(
         if (setPresence != "offline")
             await presence.SetAsync(requester.UserId.Value, setPresence, null, keepStatusMsg: true, context.RequestAborted);
         var useStateAfter = context.Query("use_state_after") == "true";
-        await context.WriteJsonAsync(await sync.SyncAsync(requester, since, filter, fullState, useStateAfter, timeout, sharedEventBytes: true, context.RequestAborted));
+        await context.WriteJsonAsync(await sync.SyncAsync(requester, since, filter, fullState, useStateAfter, timeout, writeOnly: true, context.RequestAborted));
     }
 
     private async Task<SyncFilter> FilterAsync(HttpContext context, Requester requester)

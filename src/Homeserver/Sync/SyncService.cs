@@ -33,12 +33,13 @@ public sealed class SyncService(
     // Pages of a room's events read at most to fill a timeline with events the user may see (Synapse reads five).
     private const int MaxTimelinePages = 5;
 
-    /// <param name="sharedEventBytes">
-    /// timeline events may be pieces of JSON serialised once for every sync that carries them (see
-    /// <see cref="SharedClientEvents"/>): for a response written as it is, not one whose events are read again
+    /// <param name="writeOnly">
+    /// the response is written out as it is, not read again: its timeline events may be pieces of JSON serialised once
+    /// for every sync that carries them (see <see cref="SharedClientEvents"/>), its objects fields written straight
+    /// out (<see cref="WrittenObject"/>)
     /// </param>
-    public async Task<JsonObject> SyncAsync(Requester requester, SyncToken? since, SyncFilter filter, bool fullState, bool useStateAfter, int timeoutMs,
-        bool sharedEventBytes, CancellationToken ct)
+    public async Task<JsonNode> SyncAsync(Requester requester, SyncToken? since, SyncFilter filter, bool fullState, bool useStateAfter, int timeoutMs,
+        bool writeOnly, CancellationToken ct)
     {
         var user = requester.UserId.Value;
         var waiter = notifier.Register(user, out var unregister);
@@ -48,7 +49,7 @@ public sealed class SyncService(
             // nothing can be new, and the first build is skipped.
             if (since is not { } token || fullState || timeoutMs <= 0 || await CurrentPositionsAsync(ct) != token)
             {
-                var (response, empty) = await BuildAsync(requester, since, filter, fullState, useStateAfter, sharedEventBytes, ct);
+                var (response, empty) = await BuildAsync(requester, since, filter, fullState, useStateAfter, writeOnly, ct);
                 if (!empty || since is null || timeoutMs <= 0)
                     return response;
             }
@@ -56,11 +57,11 @@ public sealed class SyncService(
             // A poll that timed out with every stream where the token left it has nothing to say but the key counts
             // (a thousand idle clients re-polling every half minute should cost next to nothing).
             if (since is { } unchanged && await CurrentPositionsAsync(ct) == unchanged)
-                return await EmptyResponseAsync(requester, unchanged, ct);
+                return await EmptyResponseAsync(requester, unchanged, writeOnly, ct);
             // This device's own events that are new to it go a moment after their sends' answers (see UnansweredSends).
             if (since is { } from && unanswered.HoldAfterAnswers(user, requester.DeviceId, from.Events) is var hold && hold > TimeSpan.Zero)
                 await Task.Delay(hold, ct);
-            return (await BuildAsync(requester, since, filter, fullState, useStateAfter, sharedEventBytes, ct)).Response;
+            return (await BuildAsync(requester, since, filter, fullState, useStateAfter, writeOnly, ct)).Response;
         }
         finally
         {
@@ -79,8 +80,8 @@ public sealed class SyncService(
                 typing.CurrentSerial, await streams.CurrentAsync(s, "presence"), await streams.CurrentAsync(s, "to_device"),
                 await streams.CurrentAsync(s, "device_lists")), ct);
 
-    private async Task<(JsonObject Response, bool Empty)> BuildAsync(Requester requester, SyncToken? since, SyncFilter filter, bool fullState,
-        bool useStateAfter, bool sharedEventBytes, CancellationToken ct)
+    private async Task<(JsonNode Response, bool Empty)> BuildAsync(Requester requester, SyncToken? since, SyncFilter filter, bool fullState,
+        bool useStateAfter, bool writeOnly, CancellationToken ct)
     {
         var user = requester.UserId.Value;
         var positions = await CurrentPositionsAsync(ct);
@@ -190,16 +191,20 @@ public sealed class SyncService(
             try
             {
                 return await JoinedRoomAsync(requester, r.Room, window, filter, r.FullState, r.NewlyJoined, useStateAfter, changedAccountData, ignored,
-                    sentMembers, roomReceipts[r.Room.RoomId], unread[r.Room.RoomId], r.NewlyJoined ? null : FirstPage(r.Room.RoomId), sharedEventBytes);
+                    sentMembers, roomReceipts[r.Room.RoomId], unread[r.Room.RoomId], r.NewlyJoined ? null : FirstPage(r.Room.RoomId), writeOnly);
             }
             finally
             {
                 building.Release();
             }
         }).ToList();
+        var timelines = new List<JsonArray>();
         for (var i = 0; i < joinedRooms.Count; i++)
-            if (await built[i] is { } joined)
+            if (await built[i] is var (joined, timeline))
+            {
                 join[joinedRooms[i].Room.RoomId] = joined;
+                timelines.Add(timeline);
+            }
 
         // Invites to rooms this server is not in (unknown yet, or left: no event of the room reaches it), with the
         // stripped state the inviting server sent, and the leaves that declined them (shown as left once, and in
@@ -227,38 +232,35 @@ public sealed class SyncService(
         var (devicesChanged, devicesLeft) = deviceListReads is null ? ([], []) : await deviceLists.ChangesForSyncAsync(user, deviceListReads, ct);
         var accountDataEvents = AccountDataEvents(changedAccountData, AccountDataStore.Global, filter.AccountData, user);
         var presenceEvents = new JsonArray((await presence.ChangesForAsync(user, window.From.Presence, positions.Presence,
-                since is null ? [] : NewlySharing(user, join, joinedRooms.Where(r => r.NewlyJoined).Select(r => r.Room)), ct))
+                since is null ? [] : NewlySharing(user, timelines, joinedRooms.Where(r => r.NewlyJoined).Select(r => r.Room)), ct))
             .Where(e => filter.Presence.Matches("m.presence", e!["sender"]!.GetValue<string>())).Select(e => e!.DeepClone()).ToArray());
-        var response = Response(positions with { ToDevice = toDevicePosition }, new JsonObject { ["join"] = join, ["invite"] = invite, ["leave"] = leave, ["knock"] = knock },
+        var response = Response(writeOnly, positions with { ToDevice = toDevicePosition }, join, invite, leave, knock,
             accountDataEvents, presenceEvents, toDeviceEvents, devicesChanged, devicesLeft, keyCounts.Result);
         var globalCount = accountDataEvents.Count + presenceEvents.Count + toDeviceEvents.Count + devicesChanged.Count + devicesLeft.Count;
         return (response, join.Count + invite.Count + leave.Count + knock.Count + globalCount == 0);
     }
 
-    private async Task<JsonObject> EmptyResponseAsync(Requester requester, SyncToken positions, CancellationToken ct)
+    private async Task<JsonNode> EmptyResponseAsync(Requester requester, SyncToken positions, bool writeOnly, CancellationToken ct)
     {
         var keyCounts = deviceKeys.CountsForSync(requester.UserId.Value, requester.DeviceId);
         await db.ReadAllAsync(keyCounts.Reads.ToList(), ct);
-        return Response(positions, new JsonObject { ["join"] = new JsonObject(), ["invite"] = new JsonObject(), ["leave"] = new JsonObject(), ["knock"] = new JsonObject() },
-            [], [], [], [], [], keyCounts.Result);
+        return Response(writeOnly, positions, new JsonObject(), new JsonObject(), new JsonObject(), new JsonObject(), [], [], [], [], [], keyCounts.Result);
     }
 
-    private static JsonObject Response(SyncToken next, JsonObject rooms, JsonArray accountData, JsonArray presence, JsonArray toDevice,
-        IEnumerable<string> devicesChanged, IEnumerable<string> devicesLeft, E2ee.DeviceKeyCounts keyCounts) => new()
-    {
-        ["next_batch"] = next.ToString(),
-        ["rooms"] = rooms,
-        ["account_data"] = new JsonObject { ["events"] = accountData },
-        ["presence"] = new JsonObject { ["events"] = presence },
-        ["to_device"] = new JsonObject { ["events"] = toDevice },
-        ["device_lists"] = new JsonObject
-        {
-            ["changed"] = new JsonArray(devicesChanged.Select(u => (JsonNode)u).ToArray()),
-            ["left"] = new JsonArray(devicesLeft.Select(u => (JsonNode)u).ToArray()),
-        },
-        ["device_one_time_keys_count"] = E2ee.KeyService.CountsJson(keyCounts.OneTimeKeys),
-        ["device_unused_fallback_key_types"] = new JsonArray(keyCounts.UnusedFallbackAlgorithms.Select(a => (JsonNode)a).ToArray()),
-    };
+    private static JsonNode Response(bool writeOnly, SyncToken next, JsonObject join, JsonObject invite, JsonObject leave, JsonObject knock,
+        JsonArray accountData, JsonArray presence, JsonArray toDevice, IEnumerable<string> devicesChanged, IEnumerable<string> devicesLeft,
+        E2ee.DeviceKeyCounts keyCounts) =>
+        WrittenObject.Of(writeOnly,
+            ("next_batch", next.ToString()),
+            ("rooms", WrittenObject.Of(writeOnly, ("join", join), ("invite", invite), ("leave", leave), ("knock", knock))),
+            ("account_data", WrittenObject.Of(writeOnly, ("events", accountData))),
+            ("presence", WrittenObject.Of(writeOnly, ("events", presence))),
+            ("to_device", WrittenObject.Of(writeOnly, ("events", toDevice))),
+            ("device_lists", WrittenObject.Of(writeOnly,
+                ("changed", new JsonArray(devicesChanged.Select(u => (JsonNode)u).ToArray())),
+                ("left", new JsonArray(devicesLeft.Select(u => (JsonNode)u).ToArray())))),
+            ("device_one_time_keys_count", E2ee.KeyService.CountsJson(keyCounts.OneTimeKeys)),
+            ("device_unused_fallback_key_types", new JsonArray(keyCounts.UnusedFallbackAlgorithms.Select(a => (JsonNode)a).ToArray())));
 
     /// <summary>The reads of joined rooms' changed receipts, unread counts and (optionally) first timeline pages.</summary>
     private sealed record JoinedRoomReadSet(
@@ -291,10 +293,11 @@ public sealed class SyncService(
             pushActions.UnreadForSync(user, roomIds), pages, recentPages);
     }
 
-    private async Task<JsonObject?> JoinedRoomAsync(Requester requester, RoomSnapshot room, Window window, SyncFilter filter, bool fullState,
+    /// <summary>The room's section of the response, and its timeline's events.</summary>
+    private async Task<(JsonNode Section, JsonArray Timeline)?> JoinedRoomAsync(Requester requester, RoomSnapshot room, Window window, SyncFilter filter, bool fullState,
         bool newlyJoined, bool useStateAfter, List<AccountDataStore.Entry> changedAccountData, IReadOnlySet<string> ignored,
         LazyLoadedMembers.Sent? sentMembers, IEnumerable<ReceiptRow> changedReceipts, IEnumerable<Push.UnreadCount> unreadCounts, List<EventRow>? firstPage,
-        bool sharedEventBytes)
+        bool writeOnly)
     {
         var ct = CancellationToken.None;
         var user = requester.UserId.Value;
@@ -310,34 +313,24 @@ public sealed class SyncService(
         if (rows.Count == 0 && !fullState && since is not null && ephemeral.Count == 0 && roomAccountData.Count == 0)
             return null;
 
-        var timeline = await FormatTimelineAsync(requester, room, rows, filter.FederationFormat, ct, sharedEventBytes);
+        var timeline = await FormatTimelineAsync(requester, room, rows, filter.FederationFormat, ct, writeOnly);
         var startPosition = rows.Count > 0 ? rows[0].StreamOrdering - 1 : upTo;
         var (heroes, named) = await HeroesAsync(room, user, ct);
         // With use_state_after (v1.16) the state section is the state at the end of the timeline, else at its start.
         var state = await StateSectionAsync(requester, room, rows, useStateAfter ? upTo : startPosition, fullState ? null : sinceEvents,
             fullState || limited || useStateAfter, useStateAfter, filter, heroes, sentMembers, ct);
-        var summary = new JsonObject
-        {
-            ["m.joined_member_count"] = room.JoinedMembers.Count,
-            ["m.invited_member_count"] = room.InvitedMembers.Count,
-        };
-        if (!named)
-            summary["m.heroes"] = new JsonArray(heroes.Select(h => (JsonNode)h).ToArray());
-        var joined = new JsonObject
-        {
-            ["timeline"] = new JsonObject
-            {
-                ["events"] = timeline,
-                ["limited"] = limited,
-                ["prev_batch"] = new SyncToken(startPosition).ToString(),
-            },
-            [useStateAfter ? "state_after" : "state"] = new JsonObject { ["events"] = state },
-            ["ephemeral"] = new JsonObject { ["events"] = ephemeral },
-            ["account_data"] = new JsonObject { ["events"] = roomAccountData },
-            ["summary"] = summary,
-        };
-        AddUnreadCounts(joined, unreadCounts.ToList(), filter.Timeline.UnreadThreadNotifications);
-        return joined;
+        (string, JsonNode?)[] counts = [("m.joined_member_count", room.JoinedMembers.Count), ("m.invited_member_count", room.InvitedMembers.Count)];
+        var summary = WrittenObject.Of(writeOnly, named ? counts : [.. counts, ("m.heroes", new JsonArray(heroes.Select(h => (JsonNode)h).ToArray()))]);
+        var joined = WrittenObject.Of(writeOnly,
+        [
+            ("timeline", WrittenObject.Of(writeOnly, ("events", timeline), ("limited", limited), ("prev_batch", new SyncToken(startPosition).ToString()))),
+            (useStateAfter ? "state_after" : "state", WrittenObject.Of(writeOnly, ("events", state))),
+            ("ephemeral", WrittenObject.Of(writeOnly, ("events", ephemeral))),
+            ("account_data", WrittenObject.Of(writeOnly, ("events", roomAccountData))),
+            ("summary", summary),
+            .. UnreadCounts(unreadCounts.ToList(), filter.Timeline.UnreadThreadNotifications, writeOnly),
+        ]);
+        return (joined, timeline);
     }
 
     /// <summary>
@@ -407,21 +400,21 @@ public sealed class SyncService(
     /// Notifying events after the user's read receipts: <c>unread_notifications</c> counts all of them, or only the main
     /// timeline's when the filter asks for <c>unread_thread_notifications</c> (then given per thread root).
     /// </summary>
-    private static void AddUnreadCounts(JsonObject joined, List<Push.UnreadCount> counts, bool perThread)
+    private static IEnumerable<(string, JsonNode?)> UnreadCounts(List<Push.UnreadCount> counts, bool perThread, bool writeOnly)
     {
-        static JsonObject Count(IEnumerable<Push.UnreadCount> rows) =>
-            new() { ["notification_count"] = rows.Sum(r => r.Notifications), ["highlight_count"] = rows.Sum(r => r.Highlights) };
+        JsonNode Count(IEnumerable<Push.UnreadCount> rows) => WrittenObject.Of(writeOnly,
+            ("notification_count", rows.Sum(r => r.Notifications)), ("highlight_count", rows.Sum(r => r.Highlights)));
         if (!perThread)
         {
-            joined["unread_notifications"] = Count(counts);
-            return;
+            yield return ("unread_notifications", Count(counts));
+            yield break;
         }
-        joined["unread_notifications"] = Count(counts.Where(c => c.ThreadId == Push.PushActionStore.MainThread));
+        yield return ("unread_notifications", Count(counts.Where(c => c.ThreadId == Push.PushActionStore.MainThread)));
         var threads = new JsonObject();
         foreach (var thread in counts.Where(c => c.ThreadId != Push.PushActionStore.MainThread))
             threads[thread.ThreadId] = Count([thread]);
         if (threads.Count > 0)
-            joined["unread_thread_notifications"] = threads;
+            yield return ("unread_thread_notifications", threads);
     }
 
     private static JsonArray AccountDataEvents(List<AccountDataStore.Entry> entries, string roomId, EventFilter filter, string userId) =>
@@ -589,7 +582,7 @@ public sealed class SyncService(
 
     /// <summary>Events in the client (or federation) format, with the transaction ID on the device's own events and bundled aggregations.</summary>
     internal async Task<JsonArray> FormatTimelineAsync(Requester requester, RoomSnapshot room, List<EventRow> rows, bool federationFormat, CancellationToken ct,
-        bool sharedEventBytes = false)
+        bool writeOnly = false)
     {
         var user = requester.UserId.Value;
         var own = rows.Where(r => r.Sender == user).Select(r => r.EventId).ToList();
@@ -604,7 +597,7 @@ public sealed class SyncService(
             var erased = !federationFormat && await reader.IsErasedForAsync(room, row, user, ct);
             var transactionId = txnIds.GetValueOrDefault(row.EventId);
             // Messages only: state events (member events among them) are read back from the response (NewlySharing).
-            timeline.Add(sharedEventBytes && !federationFormat && !bundled && !erased && row.RedactedBy is null && row.StateKey is null
+            timeline.Add(writeOnly && !federationFormat && !bundled && !erased && row.RedactedBy is null && row.StateKey is null
                 ? sharedEvents.ToClient(events.FromRow(row, room.Version), reader.Now, transactionId)
                 : await reader.ToClientAsync(room, row, ct, transactionId, federationFormat, erased));
         }
@@ -663,11 +656,11 @@ public sealed class SyncService(
     /// Users whose presence an incremental sync gives even unchanged (as Synapse): the members of rooms the user just
     /// joined, and those whose join shows in a timeline of this sync.
     /// </summary>
-    private static HashSet<string> NewlySharing(string userId, JsonObject join, IEnumerable<RoomSnapshot> newlyJoined)
+    private static HashSet<string> NewlySharing(string userId, List<JsonArray> timelines, IEnumerable<RoomSnapshot> newlyJoined)
     {
         var users = newlyJoined.SelectMany(r => r.JoinedMembers).ToHashSet(StringComparer.Ordinal);
-        foreach (var (_, room) in join)
-            foreach (var e in room!["timeline"]!["events"]!.AsArray().OfType<JsonObject>())
+        foreach (var timeline in timelines)
+            foreach (var e in timeline.OfType<JsonObject>())
                 if (e["type"]?.GetValue<string>() == "m.room.member" && e["content"]?["membership"]?.GetValue<string>() == "join"
                     && e["state_key"]?.GetValue<string>() is { } member)
                     users.Add(member);
