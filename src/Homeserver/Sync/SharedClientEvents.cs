@@ -27,6 +27,10 @@ public sealed class SharedClientEvents
         TypeInfoResolver = new DefaultJsonTypeInfoResolver(),
     }.GetTypeInfo(typeof(Serialised));
 
+    // Each sync's own unsigned is written here before it is copied after the shared bytes.
+    [ThreadStatic] private static ArrayBufferWriter<byte>? t_unsigned;
+    [ThreadStatic] private static Utf8JsonWriter? t_writer;
+
     private readonly ConcurrentDictionary<string, byte[]> _heads = new(StringComparer.Ordinal);
     private readonly ConcurrentQueue<string> _order = new();
 
@@ -34,15 +38,16 @@ public sealed class SharedClientEvents
     public JsonNode ToClient(Pdu pdu, long now, string? transactionId)
     {
         var head = _heads.TryGetValue(pdu.EventId, out var known) ? known : Remember(pdu);
-        var unsigned = new ArrayBufferWriter<byte>(64);
-        using (var writer = new Utf8JsonWriter(unsigned, ErrorMiddleware.WriterOptions))
-        {
-            writer.WriteStartObject();
-            writer.WriteNumber("age", Math.Max(0, now - pdu.OriginServerTs));
-            if (transactionId is not null)
-                writer.WriteString("transaction_id", transactionId);
-            writer.WriteEndObject();
-        }
+        var unsigned = t_unsigned ??= new ArrayBufferWriter<byte>(256);
+        unsigned.ResetWrittenCount();
+        var writer = t_writer ??= new Utf8JsonWriter(unsigned, ErrorMiddleware.WriterOptions);
+        writer.Reset(unsigned);
+        writer.WriteStartObject();
+        writer.WriteNumber("age", Math.Max(0, now - pdu.OriginServerTs));
+        if (transactionId is not null)
+            writer.WriteString("transaction_id", transactionId);
+        writer.WriteEndObject();
+        writer.Flush();
         var bytes = new byte[head.Length + unsigned.WrittenCount + 1];
         head.CopyTo(bytes, 0);
         unsigned.WrittenSpan.CopyTo(bytes.AsSpan(head.Length));
