@@ -1,6 +1,5 @@
-using System.Text.Encodings.Web;
-using System.Text.Json;
 using System.Text.Json.Nodes;
+using Matrix.Federation.Json;
 using Matrix.Federation.Rooms;
 
 namespace Matrix.Federation.Events;
@@ -13,8 +12,6 @@ namespace Matrix.Federation.Events;
 /// </summary>
 public sealed class Pdu
 {
-    private static readonly JsonSerializerOptions CompactEncoding = new() { Encoder = JavaScriptEncoder.UnsafeRelaxedJsonEscaping };
-
     private JsonObject? _json;
     private byte[]? _utf8;
 
@@ -47,13 +44,16 @@ public sealed class Pdu
     public string? ContentString(string key) =>
         Content[key] is JsonValue value && value.TryGetValue<string>(out var text) ? text : null;
 
-    /// <summary>Drops the JSON tree, keeping the event's UTF-8 to parse it again when it is next read.</summary>
+    /// <summary>
+    /// Drops the JSON tree, keeping the event's UTF-8 to parse it again when it is next read: its canonical JSON, which
+    /// every event's tree was encoded to when it was hashed or checked, and which reads back as exactly what was signed.
+    /// </summary>
     public void Compact()
     {
         var json = _json;
         if (json is null)
             return;
-        _utf8 ??= JsonSerializer.SerializeToUtf8Bytes(json, CompactEncoding);
+        _utf8 ??= CanonicalJson.Encode(json);
         Volatile.Write(ref _json, null);
     }
 
