@@ -96,6 +96,8 @@ public sealed class FanoutWorkload(LoadClient http, ServerProbe? server)
         _pollAnswers = 0;
         var pollers = members.Select(member => PollAsync(member, sinceTokens[member.UserId], stopPolling.Token)).ToList();
         var settleSeconds = await SettleAsync(pollers.Count);
+        // On stderr, for a profiler to start on: what follows is the measured part of the row.
+        Console.Error.WriteLine($"fan-out {shape}: set up, measuring for {duration.TotalSeconds:F0} s");
 
         var gcHeldOff = HoldOffDriverGc();
         var gcPauseBefore = GC.GetTotalPauseDuration();

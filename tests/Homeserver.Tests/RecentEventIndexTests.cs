@@ -37,6 +37,22 @@ public sealed class RecentEventIndexTests
     }
 
     [Fact]
+    public void Syncs_asking_about_the_same_window_share_one_answer_until_an_entry_lands_inside_it()
+    {
+        var index = new RecentEventIndex(new HomeserverConfig());
+        Assert.NotNull(index.Find(100, 100));
+        index.Record(101, "!a:x", "m.room.message");
+        var first = index.Find(100, 101)!;
+        Assert.Same(first, index.Find(100, 101));
+        Assert.NotSame(first, index.Find(100, 102));
+        // Entries land past every visible position, except a worker's after a gap: the answer is then built again.
+        index.Record(101, "!b:x", "m.room.member");
+        var again = index.Find(100, 101)!;
+        Assert.Equal(["!a:x", "!b:x"], again.Rooms.Order());
+        Assert.True(again.HasMemberEvents);
+    }
+
+    [Fact]
     public void Dropping_the_oldest_entries_stops_answering_for_windows_that_reach_back_to_them()
     {
         var index = new RecentEventIndex(new HomeserverConfig());

@@ -36,6 +36,12 @@ public sealed class RecentEventIndex(Config.HomeserverConfig config)
 
     private readonly List<Entry> _entries = [];
     private readonly Lock _lock = new();
+    // The syncs one event wakes mostly ask about the same window (a room's members were answered up to the same
+    // position before): the latest answers are shared rather than built again, each a set as large as the window.
+    private const int RememberedWindows = 32;
+    private readonly (long After, long UpTo, Window Window)?[] _windows = new (long, long, Window)?[RememberedWindows];
+    private int _nextWindow;
+    private long _rememberedUpTo = long.MinValue;
     private long? _completeAfter;
     // Where entries were dropped for room (the main process cannot hand out what came before).
     private long _droppedUpTo = long.MinValue;
@@ -56,6 +62,13 @@ public sealed class RecentEventIndex(Config.HomeserverConfig config)
 
     private void Add(Entry entry)
     {
+        // An entry lands after every visible position, so after every remembered window; one that does not (a worker
+        // following again after a gap) makes them suspect.
+        if (entry.Position <= _rememberedUpTo)
+        {
+            Array.Clear(_windows);
+            _rememberedUpTo = long.MinValue;
+        }
         // Transactions commit nearly in position order: the place is almost always at the end.
         var index = _entries.Count;
         while (index > 0 && _entries[index - 1].Position > entry.Position)
@@ -171,6 +184,9 @@ public sealed class RecentEventIndex(Config.HomeserverConfig config)
         {
             if (!Holds(after, upTo))
                 return null;
+            foreach (var remembered in _windows)
+                if (remembered is { } w && w.After == after && w.UpTo == upTo)
+                    return w.Window;
             var (first, end) = (FirstAfter(after), FirstAfter(upTo));
             var rooms = new HashSet<string>(end - first, StringComparer.Ordinal);
             var hasMemberEvents = false;
@@ -179,7 +195,11 @@ public sealed class RecentEventIndex(Config.HomeserverConfig config)
                 rooms.Add(_entries[i].RoomId);
                 hasMemberEvents |= _entries[i].IsMemberEvent;
             }
-            return new Window(rooms, hasMemberEvents);
+            var window = new Window(rooms, hasMemberEvents);
+            _windows[_nextWindow] = (after, upTo, window);
+            _rememberedUpTo = Math.Max(_rememberedUpTo, upTo);
+            _nextWindow = (_nextWindow + 1) % RememberedWindows;
+            return window;
         }
     }
 

@@ -116,7 +116,7 @@ public sealed class SyncService(
         // A sync woken by new events mostly shows just the rooms they came in: what those need is read in this round
         // trip already, for the ones the room snapshots do not rule out (left unused for a room the user turns out not
         // to be joined to in the window; one missed here is read in the next round trip).
-        var likelyJoined = incremental ? recent?.Rooms.Where(id => spine.MayBeJoined(id, user)).ToList() : null;
+        var likelyJoined = incremental && recent is not null ? LikelyJoined(recent.Rooms, userMemberships, user) : null;
         var early = likelyJoined is { Count: > 0 and <= FirstPagesInBatch }
             ? JoinedRoomReads(user, likelyJoined, window, filter, receiptsMoved, withPages: true)
             : JoinedRoomReadSet.None;
@@ -126,10 +126,10 @@ public sealed class SyncService(
         var changedAccountData = accountDataChanges?.Result ?? [];
         if (since is null)
             AddDefaultPushRules(changedAccountData, user);
-        var active = incremental
-            ? (recent?.Rooms ?? (IEnumerable<string>)roomsWithEvents!.Result).Concat(roomsWithReceipts?.Result ?? []).Concat(changedAccountData.Select(e => e.RoomId))
-                .ToHashSet(StringComparer.Ordinal)
-            : null;
+        // Rooms with something new in the window (the index's set of rooms is shared by the syncs of the same window: not copied).
+        var eventRooms = recent?.Rooms ?? roomsWithEvents?.Result.ToHashSet(StringComparer.Ordinal);
+        var otherActive = (roomsWithReceipts?.Result ?? []).Concat(changedAccountData.Select(e => e.RoomId)).ToHashSet(StringComparer.Ordinal);
+        bool Active(string roomId) => eventRooms!.Contains(roomId) || otherActive.Contains(roomId);
 
         var ignored = await ignoredUsers.OfAsync(user, ct);
         Task<bool>? invitesBlockedRead = null;
@@ -144,7 +144,7 @@ public sealed class SyncService(
         var (memberships, forgotten, pendingRemoteInvites) = userMemberships.Result;
         foreach (var membership in memberships.Where(m => filter.IncludesRoom(m.RoomId) && !forgotten.Contains(m.RoomId)))
         {
-            if (active is not null && membership.Membership == "join" && !active.Contains(membership.RoomId) && !changed.Contains(membership.RoomId)
+            if (incremental && membership.Membership == "join" && !Active(membership.RoomId) && !changed.Contains(membership.RoomId)
                 && !typing.Get(membership.RoomId, window.From.Typing).Changed)
                 continue;
             var room = await spine.GetRoomAsync(membership.RoomId, ct);
@@ -261,6 +261,16 @@ public sealed class SyncService(
                 ("left", new JsonArray(devicesLeft.Select(u => (JsonNode)u).ToArray())))),
             ("device_one_time_keys_count", E2ee.KeyService.CountsJson(keyCounts.OneTimeKeys)),
             ("device_unused_fallback_key_types", new JsonArray(keyCounts.UnusedFallbackAlgorithms.Select(a => (JsonNode)a).ToArray())));
+
+    /// <summary>
+    /// The rooms of a window the user may be joined to: from the user's memberships when they are known and fewer than the
+    /// window's rooms (with a thousand users syncing, a window holds the rooms of every event since the user's last sync),
+    /// else by asking the room snapshots about each.
+    /// </summary>
+    private List<string> LikelyJoined(IReadOnlySet<string> windowRooms, CachedLookup<string, UserMemberships> userMemberships, string user) =>
+        userMemberships.Reads.Count == 0 && userMemberships.Result.Memberships.Count < windowRooms.Count
+            ? userMemberships.Result.Memberships.Where(m => m.Membership == "join" && windowRooms.Contains(m.RoomId)).Select(m => m.RoomId).ToList()
+            : windowRooms.Where(id => spine.MayBeJoined(id, user)).ToList();
 
     /// <summary>The reads of joined rooms' changed receipts, unread counts and (optionally) first timeline pages.</summary>
     private sealed record JoinedRoomReadSet(
