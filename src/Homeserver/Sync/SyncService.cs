@@ -70,15 +70,15 @@ public sealed class SyncService(
     }
 
     /// <summary>Where every stream a sync token covers is now (from memory once the server has read each stream's position).</summary>
-    public Task<SyncToken> CurrentPositionsAsync(CancellationToken ct) =>
+    public ValueTask<SyncToken> CurrentPositionsAsync(CancellationToken ct) =>
         streams.TryCurrent("events", out var events) && streams.TryCurrent("account_data", out var accountData)
         && streams.TryCurrent("receipts", out var receipts) && streams.TryCurrent("presence", out var presence)
         && streams.TryCurrent("to_device", out var toDevice) && streams.TryCurrent("device_lists", out var deviceLists)
-            ? Task.FromResult(new SyncToken(events, accountData, receipts, typing.CurrentSerial, presence, toDevice, deviceLists))
-            : db.ReadAsync(async s => new SyncToken(
+            ? ValueTask.FromResult(new SyncToken(events, accountData, receipts, typing.CurrentSerial, presence, toDevice, deviceLists))
+            : new ValueTask<SyncToken>(db.ReadAsync(async s => new SyncToken(
                 await streams.CurrentAsync(s, "events"), await streams.CurrentAsync(s, "account_data"), await streams.CurrentAsync(s, "receipts"),
                 typing.CurrentSerial, await streams.CurrentAsync(s, "presence"), await streams.CurrentAsync(s, "to_device"),
-                await streams.CurrentAsync(s, "device_lists")), ct);
+                await streams.CurrentAsync(s, "device_lists")), ct));
 
     private async Task<(JsonNode Response, bool Empty)> BuildAsync(Requester requester, SyncToken? since, SyncFilter filter, bool fullState,
         bool useStateAfter, bool writeOnly, CancellationToken ct)

@@ -15,7 +15,7 @@ public readonly record struct SyncToken(
     private const int Parts = 7;
 
     public override string ToString() =>
-        FormattableString.Invariant($"s{Events}_{AccountData}_{Receipts}_{Typing}_{Presence}_{ToDevice}_{DeviceLists}");
+        string.Create(CultureInfo.InvariantCulture, $"s{Events}_{AccountData}_{Receipts}_{Typing}_{Presence}_{ToDevice}_{DeviceLists}");
 
     /// <summary>
     /// These positions, moved up to <paramref name="other"/>'s where it is ahead in a stored stream: a token from another
@@ -28,13 +28,16 @@ public readonly record struct SyncToken(
 
     public static SyncToken Parse(string text, string parameter)
     {
-        var parts = text.Length > 1 && text[0] == 's' ? text[1..].Split('_') : [];
-        var values = new long[Parts];
-        if (parts.Length is 0 or > Parts)
+        var digits = text.AsSpan(Math.Min(1, text.Length));
+        Span<Range> parts = stackalloc Range[Parts + 1];
+        var count = text.Length > 1 && text[0] == 's' ? digits.Split(parts, '_') : 0;
+        Span<long> values = stackalloc long[Parts];
+        values.Clear();
+        if (count is 0 or > Parts)
             throw MatrixException.InvalidParam($"Invalid {parameter} token.");
         // Only the event position may be negative: history backfilled from other servers sorts before everything else.
-        for (var i = 0; i < parts.Length; i++)
-            if (!long.TryParse(parts[i], i == 0 ? NumberStyles.AllowLeadingSign : NumberStyles.None, CultureInfo.InvariantCulture, out values[i]))
+        for (var i = 0; i < count; i++)
+            if (!long.TryParse(digits[parts[i]], i == 0 ? NumberStyles.AllowLeadingSign : NumberStyles.None, CultureInfo.InvariantCulture, out values[i]))
                 throw MatrixException.InvalidParam($"Invalid {parameter} token.");
         return new SyncToken(values[0], values[1], values[2], values[3], values[4], values[5], values[6]);
     }
