@@ -124,6 +124,9 @@ public sealed class PushActionStore(UnreadCountCache unreadCache)
                 known.AddRange(counts);
             else
                 missing.Add(roomId);
+        // A woken sync mostly finds every count in memory: then there is nothing to read.
+        if (missing.Count == 0)
+            return new UnreadLookup(known, [], [], unreadCache);
         var tickets = missing.Select(roomId => unreadCache.Begin(userId, roomId)).ToList();
         return new UnreadLookup(known, missing.Chunk(500).Select(ids => Unread(userId, ids)).ToList(), tickets, unreadCache);
     }

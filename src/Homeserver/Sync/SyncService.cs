@@ -290,6 +290,8 @@ public sealed class SyncService(
     private JoinedRoomReadSet JoinedRoomReads(string user, IReadOnlyCollection<string> roomIds, Window window, SyncFilter filter, bool receiptsMoved,
         bool withPages)
     {
+        if (roomIds.Count == 0)
+            return JoinedRoomReadSet.None;
         // A sync woken by new events mostly finds them among the rows this process wrote lately.
         var (pages, recentPages) = (new Dictionary<string, SqlRead<EventRow, List<EventRow>>>(), new Dictionary<string, List<EventRow>>());
         if (withPages)
