@@ -114,8 +114,8 @@ public sealed class SyncService(
         var deviceListReads = since is null ? null
             : deviceLists.ReadsForSync(user, window.From.DeviceLists, positions.DeviceLists, sinceEvents, upTo, recent, ownMembershipChanges);
         // A sync woken by new events mostly shows just the rooms they came in: what those need is read in this round
-        // trip already, for the ones the room snapshots do not rule out (left unused for a room the user turns out not
-        // to be joined to in the window; one missed here is read in the next round trip).
+        // trip already, for the ones the user may be joined to (left unused for a room the user turns out not to be
+        // joined to in the window; one missed here is read in the next round trip).
         var likelyJoined = incremental && recent is not null ? LikelyJoined(recent.Rooms, userMemberships, user) : null;
         var early = likelyJoined is { Count: > 0 and <= FirstPagesInBatch }
             ? JoinedRoomReads(user, likelyJoined, window, filter, receiptsMoved, withPages: true)

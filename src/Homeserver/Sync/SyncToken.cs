@@ -32,7 +32,6 @@ public readonly record struct SyncToken(
         Span<Range> parts = stackalloc Range[Parts + 1];
         var count = text.Length > 1 && text[0] == 's' ? digits.Split(parts, '_') : 0;
         Span<long> values = stackalloc long[Parts];
-        values.Clear();
         if (count is 0 or > Parts)
             throw MatrixException.InvalidParam($"Invalid {parameter} token.");
         // Only the event position may be negative: history backfilled from other servers sorts before everything else.
