@@ -15,8 +15,6 @@ console.debug = console.info = () => {};
 const [baseUrl, count] = [process.argv[2], Number(process.argv[3] ?? 10)];
 const lines = readline.createInterface({ input: process.stdin })[Symbol.asyncIterator]();
 
-
-
 const response = await fetch(`${baseUrl}/_matrix/client/v3/register`, {
   method: "POST",
   headers: { "Content-Type": "application/json" },
@@ -27,7 +25,11 @@ if (!response.ok) fail(`register: ${JSON.stringify(account)}`);
 const client = sdk.createClient({ baseUrl, accessToken: account.access_token, userId: account.user_id, deviceId: account.device_id });
 await client.initRustCrypto({ useIndexedDB: false });
 const prepared = new Promise((resolve) => client.once(sdk.ClientEvent.Sync, (state) => resolve(state)));
-await client.startClient({ initialSyncLimit: 50 });
+// A sync bringing more than the default ten events is limited, and the SDK then starts a new live timeline without
+// the messages it had: while both sides send at once on a loaded machine, that lost some of nio's messages here.
+const filter = new sdk.Filter(account.user_id);
+filter.setDefinition({ room: { timeline: { limit: 200 } } });
+await client.startClient({ filter, initialSyncLimit: 50 });
 if ((await prepared) !== "PREPARED") fail("client did not reach PREPARED");
 
 const { room_id: roomId } = await client.createRoom({
