@@ -15,15 +15,15 @@ public sealed class UnansweredSendsTests : IClassFixture<SqliteDatabase>
         _sends = new UnansweredSends(_clock);
     }
 
-    private Task SendAsync(string deviceId, long position) =>
+    private Task SendAsync(string deviceId, long position, bool relatesToAnother = true) =>
         _fixture.Database.WriteAsync(s =>
         {
-            _sends.Add(s, "@a:test", deviceId, position);
+            _sends.Add(s, "@a:test", deviceId, position, relatesToAnother);
             return Task.CompletedTask;
         }, CancellationToken.None);
 
     [Fact]
-    public async Task A_sync_stops_short_of_unanswered_sends_and_is_held_only_for_the_rest_of_the_moment_after_an_answer()
+    public async Task A_sync_stops_short_of_unanswered_sends_and_is_held_only_for_the_rest_of_the_moment_after_a_related_events_answer()
     {
         await SendAsync("D1", 10);
         await SendAsync("D1", 12);
@@ -51,7 +51,7 @@ public sealed class UnansweredSendsTests : IClassFixture<SqliteDatabase>
     {
         await Assert.ThrowsAsync<InvalidOperationException>(() => _fixture.Database.WriteAsync(s =>
         {
-            _sends.Add(s, "@a:test", "D1", 20);
+            _sends.Add(s, "@a:test", "D1", 20, relatesToAnother: true);
             throw new InvalidOperationException("rolled back");
         }, CancellationToken.None));
         Assert.Null(_sends.FirstUnanswered("@a:test", "D1"));
@@ -60,6 +60,24 @@ public sealed class UnansweredSendsTests : IClassFixture<SqliteDatabase>
         Assert.Equal(21, _sends.FirstUnanswered("@a:test", "D1"));
         _clock.Advance(TimeSpan.FromSeconds(6));
         Assert.Null(_sends.FirstUnanswered("@a:test", "D1"));
+    }
+
+    [Fact]
+    public async Task An_event_relating_to_none_holds_its_devices_sync_only_until_its_send_is_answered()
+    {
+        await SendAsync("D1", 30, relatesToAnother: false);
+        Assert.Equal(30, _sends.FirstUnanswered("@a:test", "D1"));
+        _sends.Answered("@a:test", "D1", 30);
+        Assert.Null(_sends.FirstUnanswered("@a:test", "D1"));
+        Assert.Equal(TimeSpan.Zero, _sends.HoldAfterAnswers("@a:test", "D1", since: 25));
+
+        // A related event answered just before it still holds the sync that would bring both.
+        await SendAsync("D1", 31);
+        await SendAsync("D1", 32, relatesToAnother: false);
+        _sends.Answered("@a:test", "D1", 31);
+        _sends.Answered("@a:test", "D1", 32);
+        Assert.Equal(UnansweredSends.AfterAnswer, _sends.HoldAfterAnswers("@a:test", "D1", since: 30));
+        Assert.Equal(TimeSpan.Zero, _sends.HoldAfterAnswers("@a:test", "D1", since: 31));
     }
 
     private sealed class ManualClock : TimeProvider

@@ -388,7 +388,7 @@ public sealed partial class EventSpine(
             if (request?.Transaction is var (deviceId, txnId))
             {
                 await rooms.InsertTxnAsync(s, pdu.Sender, deviceId, txnId, pdu.EventId, now);
-                unanswered.Add(s, pdu.Sender, deviceId, ordering);
+                unanswered.Add(s, pdu.Sender, deviceId, ordering, relatesToAnother: pdu.Content.ContainsKey("m.relates_to"));
             }
             if (accepted)
                 foreach (var listener in listeners)

@@ -4,30 +4,33 @@ namespace Matrix.Homeserver.Rooms;
 
 /// <summary>
 /// Events a device sent with a transaction ID, until a moment after their send was answered. The device's sync stops
-/// short of those not answered yet, and a long-poll of the device woken by such an answer waits that moment before
-/// it answers: clients match the copy their sync brings to the send they are waiting on, and matrix-js-sdk (threads
-/// on) fails the send when it handles the copy first. A sync that finds the event already there is not held back, nor
-/// are the user's other devices; an entry whose answer never went out is dropped after a few seconds.
+/// short of those not answered yet: clients match the copy their sync brings to the send they are waiting on. An event
+/// that relates to another (<c>m.relates_to</c>) may live in a thread, and matrix-js-sdk (threads on) fails its send when
+/// it handles the sync's copy first, since it looks for the copy only in the room's main timeline: a long-poll of the
+/// device woken with such an event new to it waits until that moment has passed before it answers. Other events are
+/// matched by their transaction ID in either order and hold nothing back, nor are the user's other devices held back;
+/// an entry whose answer never went out is dropped after a few seconds.
 /// </summary>
 public sealed class UnansweredSends(TimeProvider clock)
 {
-    /// <summary>How long a long-poll woken by the answer waits before it answers.</summary>
+    /// <summary>How long after the answer of a related event a long-poll woken with it still waits before it answers.</summary>
     public static readonly TimeSpan AfterAnswer = TimeSpan.FromMilliseconds(100);
     private static readonly TimeSpan GiveUpAfter = TimeSpan.FromSeconds(5);
 
     private readonly Dictionary<(string UserId, string DeviceId), List<Entry>> _pending = [];
     private readonly Lock _lock = new();
 
-    private sealed class Entry(long position, long since)
+    private sealed class Entry(long position, long since, bool relatesToAnother)
     {
         public readonly long Position = position, Since = since;
+        public readonly bool RelatesToAnother = relatesToAnother;
         public long? AnsweredAt;
     }
 
     /// <summary>A send's event, in <paramref name="s"/>'s transaction (forgotten again if it rolls back).</summary>
-    public void Add(DbSession s, string userId, string deviceId, long position)
+    public void Add(DbSession s, string userId, string deviceId, long position, bool relatesToAnother)
     {
-        var entry = new Entry(position, clock.GetTimestamp());
+        var entry = new Entry(position, clock.GetTimestamp(), relatesToAnother);
         lock (_lock)
         {
             if (!_pending.TryGetValue((userId, deviceId), out var entries))
@@ -42,7 +45,7 @@ public sealed class UnansweredSends(TimeProvider clock)
         });
     }
 
-    /// <summary>The send of the event was answered: <see cref="AfterAnswer"/> from now the device's sync may bring it.</summary>
+    /// <summary>The send of the event was answered: the device's sync may bring it (a related event <see cref="AfterAnswer"/> from now).</summary>
     public void Answered(string userId, string deviceId, long position)
     {
         lock (_lock)
@@ -63,7 +66,7 @@ public sealed class UnansweredSends(TimeProvider clock)
 
     /// <summary>
     /// How long a long-poll of the device, woken with its token at <paramref name="since"/>, still waits before it answers:
-    /// until <see cref="AfterAnswer"/> has passed since the answer of each of its events after <paramref name="since"/>
+    /// until <see cref="AfterAnswer"/> has passed since the answer of each of its related events after <paramref name="since"/>
     /// answered less than that ago (zero when there is none: an event the device was given already holds nothing back).
     /// </summary>
     public TimeSpan HoldAfterAnswers(string userId, string deviceId, long since)
@@ -72,7 +75,7 @@ public sealed class UnansweredSends(TimeProvider clock)
         {
             var hold = TimeSpan.Zero;
             foreach (var entry in Pending(userId, deviceId) ?? [])
-                if (entry.Position > since && entry.AnsweredAt is { } answered && AfterAnswer - clock.GetElapsedTime(answered) is var left && left > hold)
+                if (entry.RelatesToAnother && entry.Position > since && entry.AnsweredAt is { } answered && AfterAnswer - clock.GetElapsedTime(answered) is var left && left > hold)
                     hold = left;
             return hold;
         }
@@ -83,7 +86,9 @@ public sealed class UnansweredSends(TimeProvider clock)
     {
         if (EntriesOf(userId, deviceId) is not { } pending)
             return null;
-        pending.RemoveAll(e => e.AnsweredAt is { } answered ? clock.GetElapsedTime(answered) >= AfterAnswer : clock.GetElapsedTime(e.Since) > GiveUpAfter);
+        pending.RemoveAll(e => e.AnsweredAt is { } answered
+            ? !e.RelatesToAnother || clock.GetElapsedTime(answered) >= AfterAnswer
+            : clock.GetElapsedTime(e.Since) > GiveUpAfter);
         if (pending.Count > 0)
             return pending;
         _pending.Remove((userId, deviceId));
