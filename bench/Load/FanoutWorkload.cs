@@ -6,23 +6,24 @@ using System.Text.Json.Nodes;
 namespace Matrix.Bench.Load;
 
 /// <summary>
-/// A fan-out shape: <see cref="Users"/> users in <see cref="Rooms"/> rooms of ten members (users take part in several
-/// rooms when there are fewer than ten per room), every one long-polling <c>/sync</c>, and <see cref="Senders"/> senders
-/// each posting in a closed loop, or together at <see cref="RatePerSecond"/> when it is given.
+/// A fan-out shape: <see cref="Users"/> users in <see cref="Rooms"/> rooms of <see cref="RoomSize"/> members (users take
+/// part in several rooms when there are too few to fill them apart), every one long-polling <c>/sync</c>, and
+/// <see cref="Senders"/> senders each posting in a closed loop, or together at <see cref="RatePerSecond"/> when it is given.
 /// </summary>
-public sealed record FanoutShape(int Users, int Rooms, int Senders, double? RatePerSecond = null)
+public sealed record FanoutShape(int Users, int Rooms, int Senders, double? RatePerSecond = null, int RoomSize = FanoutShape.DefaultRoomSize)
 {
-    public const int RoomSize = 10;
+    public const int DefaultRoomSize = 10;
 
-    /// <summary><c>users/rooms/senders</c>, with <c>@rate</c> (messages per second in all) for paced senders.</summary>
+    /// <summary><c>users/rooms/senders</c>, with <c>/size</c> for rooms of other than ten and <c>@rate</c> (messages per second in all) for paced senders.</summary>
     public static FanoutShape Parse(string text)
     {
         var (shape, rate) = text.Split('@') is [var s, var r] ? (s, double.Parse(r, System.Globalization.CultureInfo.InvariantCulture)) : (text, (double?)null);
         var parts = shape.Split('/');
-        return new FanoutShape(int.Parse(parts[0]), int.Parse(parts[1]), int.Parse(parts[2]), rate);
+        return new FanoutShape(int.Parse(parts[0]), int.Parse(parts[1]), int.Parse(parts[2]), rate, parts.Length > 3 ? int.Parse(parts[3]) : DefaultRoomSize);
     }
 
-    public override string ToString() => $"{Users}/{Rooms}/{Senders}" + (RatePerSecond is { } rate ? $" at {rate:F0}/s" : "");
+    public override string ToString() => $"{Users}/{Rooms}/{Senders}" + (RoomSize != DefaultRoomSize ? $"/{RoomSize}" : "")
+        + (RatePerSecond is { } rate ? $" at {rate:F0}/s" : "");
 }
 
 /// <summary>What one run of a shape measured. Times in milliseconds.</summary>
@@ -35,7 +36,7 @@ public sealed record FanoutResult(
 {
     public JsonObject ToJson() => new()
     {
-        ["users"] = Shape.Users, ["rooms"] = Shape.Rooms, ["senders"] = Shape.Senders, ["rate_per_s"] = Shape.RatePerSecond,
+        ["users"] = Shape.Users, ["rooms"] = Shape.Rooms, ["room_size"] = Shape.RoomSize, ["senders"] = Shape.Senders, ["rate_per_s"] = Shape.RatePerSecond,
         ["sent"] = Sent, ["msgs_per_s"] = MessagesPerSecond, ["send_p50_ms"] = Number(SendP50), ["send_p99_ms"] = Number(SendP99),
         ["delivered"] = Delivered, ["expected"] = Expected, ["limited_timelines"] = LimitedTimelines,
         ["delivery_p50_ms"] = Number(DeliveryP50), ["delivery_p95_ms"] = Number(DeliveryP95), ["delivery_p99_ms"] = Number(DeliveryP99),
@@ -172,11 +173,11 @@ public sealed class FanoutWorkload(LoadClient http, ServerProbe? server)
 
     private static int DeliveredSoFar(List<Poller> pollers) => pollers.Sum(p => p.Count());
 
-    // Room r's members are users r*stride .. r*stride+9 (modulo the user count): disjoint rooms when there are enough
+    // Room r's members are users r*stride .. r*stride+size-1 (modulo the user count): disjoint rooms when there are enough
     // users, overlapping ones otherwise.
     private async Task<List<Room>> CreateRoomsAsync(FanoutShape shape, IReadOnlyList<Account> users)
     {
-        var size = Math.Min(FanoutShape.RoomSize, shape.Users);
+        var size = Math.Min(shape.RoomSize, shape.Users);
         var stride = Math.Max(1, shape.Users / shape.Rooms);
         var rooms = new Room[shape.Rooms];
         await Parallel.ForEachAsync(Enumerable.Range(0, shape.Rooms), new ParallelOptions { MaxDegreeOfParallelism = 10 }, async (r, _) =>

@@ -15,7 +15,8 @@ using Matrix.SpecTests.Harness;
 // Usage: dotnet run -c Release --project bench/Load [-- --engine sqlite|postgres] [--clients 1000] [--seconds 5]
 //        [--url http://other:8008]   (another server: open m.login.dummy registration and generous rate limits)
 //        [--only throughput,latency,fanout,sync,sliding]   (some of the workloads; registration always runs, it makes the accounts)
-//        [--fanout 10/1/1,100/10/20@20] [--fanout-seconds 10]   (users/rooms/senders per row, @ messages/s in all for paced senders)
+//        [--fanout 10/1/1,100/10/20@20,1000/1/2/1000@10] [--fanout-seconds 10]   (users/rooms/senders[/room size, 10 if not given] per row,
+//                                                                 @ messages/s in all for paced senders)
 //        [--compare-url http://synapse:8008 [--compare-pids 123,456]]   (the fan-out rows for another server too, with
 //        its processes' CPU and memory when their PIDs are given)
 //        [--workers]   (the fan-out rows also against a deployment of several processes, README "Scaling out": the spec
@@ -186,7 +187,7 @@ try
         // 2. Delivery latency: rooms of ten, every member long-polling /sync; messages sent into random rooms at ~20/s.
         var syncers = await UsersAsync(http, accounts, clients, "c");
         var workload = new FanoutWorkload(http, ourServer);
-        var result = await workload.RunAsync(new FanoutShape(clients, Math.Max(1, clients / FanoutShape.RoomSize), 1, 20), syncers,
+        var result = await workload.RunAsync(new FanoutShape(clients, Math.Max(1, clients / FanoutShape.DefaultRoomSize), 1, 20), syncers,
             TimeSpan.FromSeconds(latencyMessages / 20.0));
         Console.WriteLine();
         Console.WriteLine($"send-to-sync latency, {clients} clients long-polling in rooms of 10, {result.Sent} messages at ~20/s:");
@@ -203,7 +204,7 @@ try
     {
         // 3. Fan-out: every member long-polling, senders in a closed loop; ours and, when given, another server.
         Console.WriteLine();
-        Console.WriteLine($"fan-out: every user long-polling /sync (lazy-loading filter, timeline.limit 50), rooms of 10, senders in a closed loop, {fanoutSeconds:F0} s per row");
+        Console.WriteLine($"fan-out: every user long-polling /sync (lazy-loading filter, timeline.limit 50), rooms of 10 unless the row says, senders in a closed loop, {fanoutSeconds:F0} s per row");
         Console.WriteLine($"{"server",-8} {"users/rooms/senders",19} {"msgs/s",7} {"send p50/p99 ms",16} {"delivery p50/p95/p99 ms",24} {"delivered",10} {"CPU µs/msg",10} {"KB/msg",7} {"GC ms",6} {"peak RSS",9}  driver");
         var fanout = new JsonArray();
         var targets = new List<(string Name, LoadClient Client, ServerProbe? Probe, List<Account> Accounts)> { ("ours", http, ourServer, accounts.ToList()) };

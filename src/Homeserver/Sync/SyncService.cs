@@ -385,17 +385,23 @@ public sealed class SyncService(
         if (stateMap.Count == 0 && rows.Count > 0 && !useStateAfter)
             stateMap = await StateBeforeFirstEventAsync(rows[0], ct);
         var baseline = delta && since is { } from ? await StateAtAsync(room.RoomId, from, ct) : new Dictionary<StateKey, string>();
-        var wanted = stateMap
-            .Where(entry =>
-            {
-                var isMember = entry.Key.Type == "m.room.member";
-                if (lazy && isMember && needed.Contains(entry.Key.Key))
-                    return sentMembers is null || !sentMembers.Has(room.RoomId, entry.Key.Key, entry.Value);
-                return delta && !(baseline.TryGetValue(entry.Key, out var old) && old == entry.Value) && !(lazy && isMember && full);
-            })
-            .Select(entry => entry.Value).ToList();
+        bool Unsent(string member, string eventId) => sentMembers is null || !sentMembers.Has(room.RoomId, member, eventId);
+        // The same state group at both ends (a woken sync's usual case: messages only) changes nothing, and only the
+        // lazily loaded members the client lacks are looked up, not every entry of a big room's state.
+        var wanted = delta && !ReferenceEquals(stateMap, baseline)
+            ? stateMap
+                .Where(entry =>
+                {
+                    var isMember = entry.Key.Type == "m.room.member";
+                    if (lazy && isMember && needed.Contains(entry.Key.Key))
+                        return Unsent(entry.Key.Key, entry.Value);
+                    return !(baseline.TryGetValue(entry.Key, out var old) && old == entry.Value) && !(lazy && isMember && full);
+                })
+                .Select(entry => entry.Value).ToList()
+            : needed.Select(member => stateMap.TryGetValue(StateKey.Member(member), out var eventId) && Unsent(member, eventId) ? eventId : null)
+                .OfType<string>().ToList();
         // One query for the room's state events rather than one per event (an initial sync of many rooms).
-        var stateRows = (await db.ReadAsync(s => rooms.GetEventsAsync(s, wanted), ct)).ToDictionary(r => r.EventId);
+        var stateRows = wanted.Count == 0 ? [] : (await db.ReadAsync(s => rooms.GetEventsAsync(s, wanted), ct)).ToDictionary(r => r.EventId);
         foreach (var eventId in wanted)
             if (stateRows.TryGetValue(eventId, out var stateRow) && filter.State.Matches(stateRow.Type, stateRow.Sender))
             {
