@@ -245,6 +245,7 @@ public static class ConfigLoader
         RequirePositive(config.Caches.DeviceKeyCounts, "caches.device_key_counts");
         RequirePositive(config.Caches.Memberships, "caches.memberships");
         RequirePositive(config.Caches.UnreadCounts, "caches.unread_counts");
+        RequirePositive(config.Caches.PresenceChanges, "caches.presence_changes");
         ValidateRate(config.RateLimits.Login, "rate_limits.login");
         ValidateRate(config.RateLimits.Registration, "rate_limits.registration");
         ValidateRate(config.RateLimits.ClientRequests, "rate_limits.client_requests");

@@ -30,6 +30,8 @@ public sealed class PresenceService(Database db, PresenceStore store, StreamPosi
     // Activity marks that change something, written in batches (a crowd coming online at once is one transaction).
     private GroupCommit<Mark>? _activity;
 
+    private readonly RecentPresenceChanges _recentChanges = new(config.Caches.PresenceChanges);
+
     private sealed record Mark(string UserId, string State, string? StatusMsg, bool KeepStatusMsg, long Now);
 
     public bool Enabled => config.Presence.Enabled;
@@ -89,7 +91,14 @@ public sealed class PresenceService(Database db, PresenceStore store, StreamPosi
             var stateChanged = row is null || row.State != mark.State || row.StatusMsg != message;
             var written = new PresenceRow(mark.UserId, mark.State, message, mark.Now, stateChanged ? await streams.NextAsync(s, "presence") : row!.StreamId);
             await store.SetAsync(s, written);
-            s.OnCompleted(committed => { if (committed) Remember(written); });
+            s.OnCompleted(committed =>
+            {
+                if (!committed)
+                    return;
+                Remember(written);
+                if (stateChanged)
+                    _recentChanges.Add(written.StreamId, written.UserId);
+            });
             if (stateChanged)
                 changed.Add(written);
         }
@@ -127,7 +136,13 @@ public sealed class PresenceService(Database db, PresenceStore store, StreamPosi
                 var row = new PresenceRow(update.UserId, update.State, update.StatusMsg, now - Math.Max(0, update.LastActiveAgo),
                     await streams.NextAsync(s, "presence"));
                 await store.SetAsync(s, row);
-                s.OnCompleted(committed => { if (committed) Remember(row); });
+                s.OnCompleted(committed =>
+                {
+                    if (!committed)
+                        return;
+                    Remember(row);
+                    _recentChanges.Add(row.StreamId, row.UserId);
+                });
             }
         }, ct);
         var sharing = new HashSet<string>(StringComparer.Ordinal);
@@ -179,6 +194,27 @@ public sealed class PresenceService(Database db, PresenceStore store, StreamPosi
     }
 
     /// <summary>
+    /// The rows of <paramref name="visible"/> users changed in the window, from what this process wrote, when it knows
+    /// every change of the window and the latest row of each user who made one; else null.
+    /// </summary>
+    private List<PresenceRow>? RememberedChanges(long after, long upTo, IReadOnlySet<string> visible)
+    {
+        if (!_recentChanges.TryUsersIn(after, upTo, out var users))
+            return null;
+        var rows = new List<PresenceRow>();
+        foreach (var user in users)
+            if (visible.Contains(user))
+            {
+                if (!_written.TryGetValue(user, out var row))
+                    return null;
+                // A user who changed again after the window is left to a later one, as the database's rows would be.
+                if (row.StreamId > after && row.StreamId <= upTo)
+                    rows.Add(row);
+            }
+        return rows;
+    }
+
+    /// <summary>
     /// Presence events for a sync: changes in the window by users who share a room with the requester, and the current
     /// presence of <paramref name="newlySharing"/> (users the requester just began to share a room with), changed or not,
     /// as Synapse gives it.
@@ -189,8 +225,11 @@ public sealed class PresenceService(Database db, PresenceStore store, StreamPosi
         if (!Enabled || (after >= upTo && newlySharing.Count == 0))
             return events;
         var visible = after < upTo ? await reader.UsersSharingRoomsAsync(userId, ct) : null;
-        var (changes, current) = await db.ReadAsync(async s => (visible is null ? [] : await store.ChangedSinceAsync(s, after, upTo, visible),
-            await store.GetManyAsync(s, newlySharing)), ct);
+        var remembered = visible is null ? [] : RememberedChanges(after, upTo, visible);
+        var (changes, current) = remembered is not null && newlySharing.Count == 0
+            ? (remembered, [])
+            : await db.ReadAsync(async s => (remembered ?? (visible is null ? [] : await store.ChangedSinceAsync(s, after, upTo, visible)),
+                await store.GetManyAsync(s, newlySharing)), ct);
         foreach (var row in changes)
             events.Add(new JsonObject { ["type"] = "m.presence", ["sender"] = row.UserId, ["content"] = Content(row, row.UserId) });
         // One never seen online is offline, which is news to someone who just began to share a room with them.
