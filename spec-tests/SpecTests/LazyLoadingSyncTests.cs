@@ -82,6 +82,29 @@ public abstract class LazyLoadingSyncTests(ServerFixture fixture)
     }
 
     [Fact]
+    public async Task A_member_event_redacted_after_a_sync_sent_it_comes_redacted_to_the_next_device_that_needs_it()
+    {
+        var (alice, _, charlie, roomId) = await NamedRoomWithThreeAsync();
+        // Two of charlie's messages fill the timeline (limit 2), so charlie's membership comes in the state section.
+        await SendAsync(C, charlie, roomId, "from charlie");
+        await SendAsync(C, charlie, roomId, "again");
+        JsonNode? CharliesMember(JsonNode sync) => sync["rooms"]?["join"]?[roomId]?["state"]?["events"]?.AsArray()
+            .FirstOrDefault(e => e!["type"]!.GetValue<string>() == "m.room.member" && e["state_key"]!.GetValue<string>() == charlie.UserId);
+        var before = CharliesMember(await SyncAsync(C, alice, filter: LazyFilter))!;
+        Assert.NotNull(before["content"]?["displayname"]);
+
+        var memberEventId = before["event_id"]!.GetValue<string>();
+        Assert.Equal(200, (await C.PutAsync($"{V3}/rooms/{R(roomId)}/redact/{R(memberEventId)}/{Guid.NewGuid():N}", new { }, alice.AccessToken)).Status);
+        await SendAsync(C, charlie, roomId, "still charlie");
+        await SendAsync(C, charlie, roomId, "and again");
+        var secondDevice = await C.LoginAsync(alice.UserId, alice.Password);
+        var after = CharliesMember(await SyncAsync(C, alice with { AccessToken = secondDevice.Str("access_token") }, filter: LazyFilter))!;
+        Assert.Equal(memberEventId, after["event_id"]!.GetValue<string>());
+        Assert.Null(after["content"]?["displayname"]);
+        Assert.Equal("join", after["content"]?["membership"]?.GetValue<string>());
+    }
+
+    [Fact]
     public async Task Gappy_incremental_sync_gives_senders_and_members_who_joined_or_left_in_the_gap()
     {
         var (alice, bob, charlie, roomId) = await NamedRoomWithThreeAsync();

@@ -246,6 +246,7 @@ public static class ConfigLoader
         RequirePositive(config.Caches.Memberships, "caches.memberships");
         RequirePositive(config.Caches.UnreadCounts, "caches.unread_counts");
         RequirePositive(config.Caches.PresenceChanges, "caches.presence_changes");
+        RequirePositive(config.Caches.StateEventRows, "caches.state_event_rows");
         ValidateRate(config.RateLimits.Login, "rate_limits.login");
         ValidateRate(config.RateLimits.Registration, "rate_limits.registration");
         ValidateRate(config.RateLimits.ClientRequests, "rate_limits.client_requests");

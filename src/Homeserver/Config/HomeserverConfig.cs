@@ -152,6 +152,7 @@ public sealed class CachesConfig
     public int Memberships { get; set; } = 100_000;
     public int UnreadCounts { get; set; } = 200_000;
     public int PresenceChanges { get; set; } = 10_000;
+    public int StateEventRows { get; set; } = 5_000;
 }
 
 public sealed class RateLimitsConfig

@@ -170,6 +170,7 @@ public static class ServerHost
         services.AddSingleton<ErasedUsers>();
         services.AddSingleton<AccountDeactivation>();
         services.AddSingleton<Sync.SharedClientEvents>();
+        services.AddSingleton<SharedStateRows>();
         services.AddSingleton<SyncService>();
         services.AddSingleton<RoomMessages>();
         services.AddSingleton<LazyLoadedMembers>();

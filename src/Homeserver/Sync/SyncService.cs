@@ -18,7 +18,8 @@ public sealed class SyncService(
     AccountDataStore accountData, ReceiptStore receipts, TypingService typing, Presence.PresenceService presence,
     E2ee.ToDeviceService toDevice, E2ee.DeviceListService deviceLists, E2ee.DeviceKeyStore deviceKeys, Push.PushActionStore pushActions,
     Relations.RelationBundler bundler, IgnoredUsers ignoredUsers, InvitePermissions invitePermissions, RecentEventIndex recentEvents,
-    LazyLoadedMembers lazyLoaded, UnansweredSends unanswered, SharedClientEvents sharedEvents, Config.HomeserverConfig config)
+    LazyLoadedMembers lazyLoaded, UnansweredSends unanswered, SharedClientEvents sharedEvents, SharedStateRows stateRows,
+    Config.HomeserverConfig config)
 {
     /// <summary>Where this sync starts and ends in every stream.</summary>
     private sealed record Window(SyncToken? Since, SyncToken UpTo)
@@ -169,8 +170,8 @@ public sealed class SyncService(
                 // themselves only with include_leave.
                 case "leave" or "ban" when (since is not null && isNew) || (since is null && (filter.IncludeLeave || membership.Membership == "ban"
                         || (await events.GetAsync(membership.EventId, room.Version, ct))?.Sender != user)):
-                    leave[room.RoomId] = await LeftRoomAsync(requester, room, membership.EventId, since, fullState || since is null || newlyJoined, filter,
-                        ignored, sentMembers, ct);
+                    leave[room.RoomId] = await LeftRoomAsync(requester, room, membership.EventId, since, window.UpTo.Events,
+                        fullState || since is null || newlyJoined, filter, ignored, sentMembers, ct);
                     break;
             }
         }
@@ -330,7 +331,7 @@ public sealed class SyncService(
         var (heroes, named) = await HeroesAsync(room, user, ct);
         // With use_state_after (v1.16) the state section is the state at the end of the timeline, else at its start.
         var state = await StateSectionAsync(requester, room, rows, useStateAfter ? upTo : startPosition, fullState ? null : sinceEvents,
-            fullState || limited || useStateAfter, useStateAfter, filter, heroes, sentMembers, ct);
+            fullState || limited || useStateAfter, useStateAfter, filter, heroes, sentMembers, upTo, ct);
         (string, JsonNode?)[] counts = [("m.joined_member_count", room.JoinedMembers.Count), ("m.invited_member_count", room.InvitedMembers.Count)];
         var summary = WrittenObject.Of(writeOnly, named ? counts : [.. counts, ("m.heroes", new JsonArray(heroes.Select(h => (JsonNode)h).ToArray()))]);
         var joined = WrittenObject.Of(writeOnly,
@@ -353,7 +354,7 @@ public sealed class SyncService(
     /// as Synapse does.
     /// </summary>
     private async Task<JsonArray> StateSectionAsync(Requester requester, RoomSnapshot room, List<EventRow> rows, long position, long? since, bool delta,
-        bool useStateAfter, SyncFilter filter, IReadOnlyList<string> heroes, LazyLoadedMembers.Sent? sentMembers, CancellationToken ct)
+        bool useStateAfter, SyncFilter filter, IReadOnlyList<string> heroes, LazyLoadedMembers.Sent? sentMembers, long syncUpTo, CancellationToken ct)
     {
         var user = requester.UserId.Value;
         var lazy = filter.State.LazyLoadMembers;
@@ -401,9 +402,9 @@ public sealed class SyncService(
             : needed.Select(member => stateMap.TryGetValue(StateKey.Member(member), out var eventId) && Unsent(member, eventId) ? eventId : null)
                 .OfType<string>().ToList();
         // One query for the room's state events rather than one per event (an initial sync of many rooms).
-        var stateRows = wanted.Count == 0 ? [] : (await db.ReadAsync(s => rooms.GetEventsAsync(s, wanted), ct)).ToDictionary(r => r.EventId);
+        var wantedRows = wanted.Count == 0 ? [] : await stateRows.GetAsync(wanted, syncUpTo, ct);
         foreach (var eventId in wanted)
-            if (stateRows.TryGetValue(eventId, out var stateRow) && filter.State.Matches(stateRow.Type, stateRow.Sender))
+            if (wantedRows.TryGetValue(eventId, out var stateRow) && filter.State.Matches(stateRow.Type, stateRow.Sender))
             {
                 state.Add(await reader.ToClientAsync(room, stateRow, ct, federationFormat: filter.FederationFormat));
                 if (stateRow.Type == "m.room.member")
@@ -501,8 +502,8 @@ public sealed class SyncService(
     /// the room at the last sync, <paramref name="fullState"/>, else what changed since); none when they left without
     /// having joined (an invite declined or withdrawn, a knock given up).
     /// </summary>
-    private async Task<JsonObject> LeftRoomAsync(Requester requester, RoomSnapshot room, string leaveEventId, SyncToken? since, bool fullState,
-        SyncFilter filter, IReadOnlySet<string> ignored, LazyLoadedMembers.Sent? sentMembers, CancellationToken ct)
+    private async Task<JsonObject> LeftRoomAsync(Requester requester, RoomSnapshot room, string leaveEventId, SyncToken? since, long upTo,
+        bool fullState, SyncFilter filter, IReadOnlySet<string> ignored, LazyLoadedMembers.Sent? sentMembers, CancellationToken ct)
     {
         var leaveRow = (await db.ReadAsync(s => rooms.GetEventAsync(s, leaveEventId), ct))!;
         var after = since?.Events ?? 0;
@@ -511,7 +512,7 @@ public sealed class SyncService(
         var startPosition = rows.Count > 0 ? rows[0].StreamOrdering - 1 : leaveRow.StreamOrdering;
         var state = await WasJoinedAsync(room, requester.UserId.Value, leaveRow.StreamOrdering - 1, ct)
             ? await StateSectionAsync(requester, room, rows, startPosition, fullState ? null : after, delta: true, useStateAfter: false, filter, [],
-                sentMembers, ct)
+                sentMembers, upTo, ct)
             : [];
         return new JsonObject
         {
