@@ -437,7 +437,7 @@ public sealed class SyncService(
     }
 
     private static JsonArray AccountDataEvents(List<AccountDataStore.Entry> entries, string roomId, EventFilter filter, string userId) =>
-        new(entries.Where(e => e.RoomId == roomId && filter.Matches(e.DataType, userId))
+        entries.Count == 0 ? [] : new(entries.Where(e => e.RoomId == roomId && filter.Matches(e.DataType, userId))
             .Select(e => (JsonNode)new JsonObject { ["type"] = e.DataType, ["content"] = JsonNode.Parse(e.Content) })
             .ToArray());
 
