@@ -91,14 +91,7 @@ public sealed class PresenceService(Database db, PresenceStore store, StreamPosi
             var stateChanged = row is null || row.State != mark.State || row.StatusMsg != message;
             var written = new PresenceRow(mark.UserId, mark.State, message, mark.Now, stateChanged ? await streams.NextAsync(s, "presence") : row!.StreamId);
             await store.SetAsync(s, written);
-            s.OnCompleted(committed =>
-            {
-                if (!committed)
-                    return;
-                Remember(written);
-                if (stateChanged)
-                    _recentChanges.Add(written.StreamId, written.UserId);
-            });
+            RememberWhenCommitted(s, written, tookPosition: stateChanged);
             if (stateChanged)
                 changed.Add(written);
         }
@@ -136,13 +129,7 @@ public sealed class PresenceService(Database db, PresenceStore store, StreamPosi
                 var row = new PresenceRow(update.UserId, update.State, update.StatusMsg, now - Math.Max(0, update.LastActiveAgo),
                     await streams.NextAsync(s, "presence"));
                 await store.SetAsync(s, row);
-                s.OnCompleted(committed =>
-                {
-                    if (!committed)
-                        return;
-                    Remember(row);
-                    _recentChanges.Add(row.StreamId, row.UserId);
-                });
+                RememberWhenCommitted(s, row, tookPosition: true);
             }
         }, ct);
         var sharing = new HashSet<string>(StringComparer.Ordinal);
@@ -160,6 +147,15 @@ public sealed class PresenceService(Database db, PresenceStore store, StreamPosi
         _passedOn[userId] = (state, now);
         replication.Publish(new Replication.ReplicationMessage.PresenceActivity(userId, state));
     }
+
+    private void RememberWhenCommitted(DbSession s, PresenceRow row, bool tookPosition) => s.OnCompleted(committed =>
+    {
+        if (!committed)
+            return;
+        Remember(row);
+        if (tookPosition)
+            _recentChanges.Add(row.StreamId, row.UserId);
+    });
 
     private void Remember(PresenceRow row)
     {
@@ -228,7 +224,7 @@ public sealed class PresenceService(Database db, PresenceStore store, StreamPosi
         var remembered = visible is null ? [] : RememberedChanges(after, upTo, visible);
         var (changes, current) = remembered is not null && newlySharing.Count == 0
             ? (remembered, [])
-            : await db.ReadAsync(async s => (remembered ?? (visible is null ? [] : await store.ChangedSinceAsync(s, after, upTo, visible)),
+            : await db.ReadAsync(async s => (remembered ?? await store.ChangedSinceAsync(s, after, upTo, visible!),
                 await store.GetManyAsync(s, newlySharing)), ct);
         foreach (var row in changes)
             events.Add(new JsonObject { ["type"] = "m.presence", ["sender"] = row.UserId, ["content"] = Content(row, row.UserId) });

@@ -28,14 +28,14 @@ public sealed class SharedStateRows(Database db, RoomStore rooms, StreamPosition
             return found;
         // Taken before the read, so the rows are at least as new as this position.
         var known = streams.TryCurrent("events", out var readAt);
-        foreach (var row in await db.ReadAsync(s => rooms.GetEventsAsync(s, missing), ct))
+        var rows = await db.ReadAsync(s => rooms.GetEventsAsync(s, missing), ct);
+        if (known && _rows.Count + rows.Count > config.Caches.StateEventRows)
+            _rows.Clear();
+        foreach (var row in rows)
         {
             found[row.EventId] = row;
-            if (!known)
-                continue;
-            if (_rows.Count >= config.Caches.StateEventRows)
-                _rows.Clear();
-            _rows[row.EventId] = (row, readAt);
+            if (known)
+                _rows[row.EventId] = (row, readAt);
         }
         return found;
     }

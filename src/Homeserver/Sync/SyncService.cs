@@ -402,7 +402,7 @@ public sealed class SyncService(
             : needed.Select(member => stateMap.TryGetValue(StateKey.Member(member), out var eventId) && Unsent(member, eventId) ? eventId : null)
                 .OfType<string>().ToList();
         // One query for the room's state events rather than one per event (an initial sync of many rooms).
-        var wantedRows = wanted.Count == 0 ? [] : await stateRows.GetAsync(wanted, syncUpTo, ct);
+        var wantedRows = await stateRows.GetAsync(wanted, syncUpTo, ct);
         foreach (var eventId in wanted)
             if (wantedRows.TryGetValue(eventId, out var stateRow) && filter.State.Matches(stateRow.Type, stateRow.Sender))
             {
