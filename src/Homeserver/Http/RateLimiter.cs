@@ -12,7 +12,13 @@ public sealed class RateLimiter(TimeProvider clock)
     public void Check(string action, string key, RateLimitConfig limit)
     {
         var now = clock.GetTimestamp() / (double)clock.TimestampFrequency;
-        var bucket = _buckets.GetOrAdd((action, key), _ => new Bucket(limit, now));
+        if (!_buckets.TryGetValue((action, key), out var bucket))
+        {
+            // Counting takes every lock of the dictionary: done only when a key is new.
+            if (_buckets.Count > SweepThreshold)
+                Sweep(now);
+            bucket = _buckets.GetOrAdd((action, key), _ => new Bucket(limit, now));
+        }
         double waitSeconds;
         lock (bucket)
         {
@@ -28,8 +34,6 @@ public sealed class RateLimiter(TimeProvider clock)
                 waitSeconds = (1 - bucket.Tokens) / limit.PerSecond;
             }
         }
-        if (_buckets.Count > SweepThreshold)
-            Sweep(now);
         if (waitSeconds > 0)
             throw MatrixException.LimitExceeded((long)Math.Ceiling(waitSeconds * 1000));
     }

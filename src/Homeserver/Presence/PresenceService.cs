@@ -140,9 +140,11 @@ public sealed class PresenceService(Database db, PresenceStore store, StreamPosi
 
     private void PassOnActivity(string userId, string state, long now)
     {
-        if (_passedOn.TryGetValue(userId, out var last) && last.State == state && now - last.At < ActivityWriteIntervalMs / 2)
+        var known = _passedOn.TryGetValue(userId, out var last);
+        if (known && last.State == state && now - last.At < ActivityWriteIntervalMs / 2)
             return;
-        if (_passedOn.Count >= MaxRemembered)
+        // Counting takes every lock of the dictionary: only a new user can take it past the bound.
+        if (!known && _passedOn.Count >= MaxRemembered)
             _passedOn.Clear();
         _passedOn[userId] = (state, now);
         replication.Publish(new Replication.ReplicationMessage.PresenceActivity(userId, state));
@@ -159,7 +161,7 @@ public sealed class PresenceService(Database db, PresenceStore store, StreamPosi
 
     private void Remember(PresenceRow row)
     {
-        if (_written.Count >= MaxRemembered)
+        if (!_written.ContainsKey(row.UserId) && _written.Count >= MaxRemembered)
             _written.Clear();
         // A lookup that raced a write must not replace the newer row that write remembered.
         _written.AddOrUpdate(row.UserId, row, (_, old) => (old.StreamId, old.LastActiveTs).CompareTo((row.StreamId, row.LastActiveTs)) > 0 ? old : row);
