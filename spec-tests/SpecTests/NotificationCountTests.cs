@@ -187,6 +187,34 @@ public abstract class NotificationCountTests(ServerFixture fixture)
     }
 
     [Fact]
+    public async Task One_message_is_judged_by_each_members_own_rules_list_and_name_however_many_changed_before_it()
+    {
+        // Each change below drops that member's rules or list from the server's memory, so the message reads them all
+        // back together, beside the members whose are still in memory.
+        var alice = await C.RegisterAsync();
+        var roomId = await RoomTests.CreateRoomAsync(C, alice, new { preset = "public_chat" });
+        var (bob, carol, dave, erin, frank) = (await C.RegisterAsync(), await C.RegisterAsync(), await C.RegisterAsync(), await C.RegisterAsync(), await C.RegisterAsync());
+        foreach (var member in new[] { bob, carol, dave, erin, frank })
+            Assert.Equal(200, (await C.PostAsync($"{V3}/rooms/{RoomTests.R(roomId)}/join", new { }, member.AccessToken)).Status);
+        // A new display name is an event, which reads the members' rules: the changes that drop them come after it.
+        Assert.Equal(200, (await C.PutAsync($"{V3}/profile/{Uri.EscapeDataString(dave.UserId)}/displayname", new { displayname = "Dave Builder" }, dave.AccessToken)).Status);
+        Assert.Equal(200, (await C.PutAsync($"{V3}/user/{Uri.EscapeDataString(bob.UserId)}/account_data/m.ignored_user_list",
+            new JsonObject { ["ignored_users"] = new JsonObject { [alice.UserId] = new JsonObject() } }.ToJsonString(), bob.AccessToken)).Status);
+        Assert.Equal(200, (await C.PutAsync($"{V3}/pushrules/global/room/{RoomTests.R(roomId)}", new { actions = Array.Empty<object>() }, carol.AccessToken)).Status);
+        Assert.Equal(200, (await C.PutAsync($"{V3}/pushrules/global/override/my-name",
+            new { conditions = new[] { new { kind = "contains_display_name" } }, actions = new object[] { "notify", new { set_tweak = "highlight" } } }, dave.AccessToken)).Status);
+        Assert.Equal(200, (await C.PutAsync($"{V3}/pushrules/global/content/zebra", new { pattern = "zebra", actions = Array.Empty<object>() }, erin.AccessToken)).Status);
+
+        await RoomTests.SendAsync(C, alice, roomId, "a zebra for Dave Builder");
+
+        Assert.Equal((0, 0), Counts(await RoomInSyncAsync(bob, roomId)));
+        Assert.Equal((0, 0), Counts(await RoomInSyncAsync(carol, roomId)));
+        Assert.Equal((1, 1), Counts(await RoomInSyncAsync(dave, roomId)));
+        Assert.Equal((0, 0), Counts(await RoomInSyncAsync(erin, roomId)));
+        Assert.Equal((1, 0), Counts(await RoomInSyncAsync(frank, roomId)));
+    }
+
+    [Fact]
     public async Task The_users_rules_decide_what_counts()
     {
         var (roomId, alice, bob) = await RoomOfTwoAsync();

@@ -12,6 +12,25 @@ public sealed class AccountDataStore
             "SELECT content FROM account_data WHERE user_id = @userId AND room_id = @roomId AND data_type = @dataType",
             new { userId, roomId, dataType });
 
+    private sealed record UserContent(string UserId, string Content);
+
+    /// <summary>
+    /// One type of global account data of many users (an event's recipients) in one query per 500: user to content,
+    /// users without it left out.
+    /// </summary>
+    public async Task<Dictionary<string, string>> GlobalOfUsersAsync(DbSession s, IReadOnlyCollection<string> userIds, string dataType)
+    {
+        var found = new Dictionary<string, string>(StringComparer.Ordinal);
+        foreach (var chunk in userIds.Chunk(500))
+        {
+            var args = new SqlArgs(new { roomId = Global, dataType });
+            var sql = $"SELECT user_id, content FROM account_data WHERE room_id = @roomId AND data_type = @dataType AND user_id IN {SqlList.In(args, "user", chunk)}";
+            foreach (var row in await s.QueryAsync<UserContent>(sql, args))
+                found[row.UserId] = row.Content;
+        }
+        return found;
+    }
+
     public Task SetAsync(DbSession s, string userId, string roomId, string dataType, string content, long streamId) =>
         s.ExecuteAsync("""
             INSERT INTO account_data (user_id, room_id, data_type, content, stream_id) VALUES (@userId, @roomId, @dataType, @content, @streamId)

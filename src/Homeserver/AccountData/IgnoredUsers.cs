@@ -17,11 +17,31 @@ public sealed class IgnoredUsers(Database db, AccountDataStore accountData, Repl
         _cache.TryGetValue(userId, out var cached) ? Task.FromResult(cached) : db.ReadAsync(s => OfAsync(s, userId), ct);
 
     /// <summary>The same through the caller's session (inside an event's transaction).</summary>
-    public async Task<IReadOnlySet<string>> OfAsync(DbSession s, string userId)
+    public async Task<IReadOnlySet<string>> OfAsync(DbSession s, string userId) =>
+        _cache.TryGetValue(userId, out var cached)
+            ? cached
+            : Remember(userId, await accountData.GetAsync(s, userId, AccountDataStore.Global, AccountDataType));
+
+    /// <summary>The lists of an event's recipients through its session, those not in memory read in one query.</summary>
+    public async Task<Dictionary<string, IReadOnlySet<string>>> OfUsersAsync(DbSession s, IReadOnlyCollection<string> userIds)
     {
-        if (_cache.TryGetValue(userId, out var cached))
-            return cached;
-        var stored = await accountData.GetAsync(s, userId, AccountDataStore.Global, AccountDataType);
+        var lists = new Dictionary<string, IReadOnlySet<string>>(StringComparer.Ordinal);
+        var missing = new List<string>();
+        foreach (var userId in userIds)
+            if (_cache.TryGetValue(userId, out var cached))
+                lists[userId] = cached;
+            else
+                missing.Add(userId);
+        if (missing.Count == 0)
+            return lists;
+        var stored = await accountData.GlobalOfUsersAsync(s, missing, AccountDataType);
+        foreach (var userId in missing)
+            lists[userId] = Remember(userId, stored.GetValueOrDefault(userId));
+        return lists;
+    }
+
+    private IReadOnlySet<string> Remember(string userId, string? stored)
+    {
         IReadOnlySet<string> ignored = stored is not null && JsonNode.Parse(stored)?["ignored_users"] is JsonObject users
             ? users.Select(u => u.Key).ToHashSet(StringComparer.Ordinal)
             : new HashSet<string>();

@@ -37,14 +37,17 @@ public sealed class PushActionsWriter(
         var notified = new List<PushActionRow>();
         var invited = new List<PushActionRow>();
         var ev = new PushEventView(pdu.Json);
+        // Read together, not per recipient: the first message into a room after a start-up finds none of them in memory.
+        var ignoredLists = await ignoredUsers.OfUsersAsync(session, recipients);
+        var rulesets = await rules.RulesetsAsync(session, recipients);
+        var displayNames = await DisplayNamesAsync(session, pdu, roomAfter,
+            recipients.Where(u => rulesets[u].UsesDisplayName && !ignoredLists[u].Contains(pdu.Sender)).ToList());
         foreach (var userId in recipients)
         {
-            if ((await ignoredUsers.OfAsync(session, userId)).Contains(pdu.Sender))
+            if (ignoredLists[userId].Contains(pdu.Sender))
                 continue;
-            var ruleset = await rules.RulesetAsync(session, userId);
-            var displayName = ruleset.UsesDisplayName ? await DisplayNameAsync(session, pdu, roomAfter, userId) : null;
-            var context = new PushContext(joined.Count, displayName, senderLevel, powers.Levels.Notifications);
-            if (ruleset.Evaluate(ev, context) is { Notify: true } outcome)
+            var context = new PushContext(joined.Count, displayNames.GetValueOrDefault(userId), senderLevel, powers.Levels.Notifications);
+            if (rulesets[userId].Evaluate(ev, context) is { Notify: true } outcome)
                 (userId == invitee ? invited : notified).Add(Row(userId, pdu, streamOrdering, threadId, outcome));
         }
         await actions.InsertAsync(session, notified);
@@ -88,7 +91,18 @@ public sealed class PushActionsWriter(
         : eventId == current.EventId ? current
         : await events.GetAsync(session, eventId, room.Version);
 
-    private async Task<string?> DisplayNameAsync(DbSession session, Pdu current, RoomSnapshot room, string userId) =>
-        (await StateEventAsync(session, current, room, new StateKey("m.room.member", userId)))?.Content["displayname"] is JsonValue name
-            && name.TryGetValue<string>(out var text) ? text : null;
+    /// <summary>The users' display names in the room (their member events' <c>displayname</c>), those not cached read in one query.</summary>
+    private async Task<Dictionary<string, string>> DisplayNamesAsync(DbSession session, Pdu current, RoomSnapshot room, List<string> userIds)
+    {
+        var names = new Dictionary<string, string>(StringComparer.Ordinal);
+        if (userIds.Count == 0)
+            return names;
+        var memberEventIds = userIds.Select(u => (User: u, EventId: room.StateEventId(StateKey.Member(u)))).Where(m => m.EventId is not null).ToList();
+        var loaded = await events.GetManyAsync(session, memberEventIds.Select(m => m.EventId!).Where(id => id != current.EventId).ToList(), room.Version);
+        foreach (var (userId, eventId) in memberEventIds)
+            if ((eventId == current.EventId ? current : loaded.GetValueOrDefault(eventId!))?.Content["displayname"] is JsonValue name
+                && name.TryGetValue<string>(out var text))
+                names[userId] = text;
+        return names;
+    }
 }

@@ -20,11 +20,30 @@ public sealed class PushRuleService(Database db, AccountDataStore accountData, S
     private const int MaxCachedRulesets = 100_000;
 
     /// <summary>The user's whole ruleset, compiled (cached, loaded through the caller's session).</summary>
-    public async Task<CompiledPushRules> RulesetAsync(DbSession s, string userId)
+    public async Task<CompiledPushRules> RulesetAsync(DbSession s, string userId) =>
+        _rulesets.TryGetValue(userId, out var cached) ? cached : Remember(userId, await LoadAsync(s, userId));
+
+    /// <summary>The rulesets of an event's recipients through its session, those not in memory read in one query.</summary>
+    public async Task<Dictionary<string, CompiledPushRules>> RulesetsAsync(DbSession s, IReadOnlyCollection<string> userIds)
     {
-        if (_rulesets.TryGetValue(userId, out var cached))
-            return cached;
-        var ruleset = PushEvaluator.Compile((await LoadAsync(s, userId)).ToJson(userId));
+        var rulesets = new Dictionary<string, CompiledPushRules>(StringComparer.Ordinal);
+        var missing = new List<string>();
+        foreach (var userId in userIds)
+            if (_rulesets.TryGetValue(userId, out var cached))
+                rulesets[userId] = cached;
+            else
+                missing.Add(userId);
+        if (missing.Count == 0)
+            return rulesets;
+        var stored = await accountData.GlobalOfUsersAsync(s, missing, AccountDataType);
+        foreach (var userId in missing)
+            rulesets[userId] = Remember(userId, Parse(stored.GetValueOrDefault(userId)));
+        return rulesets;
+    }
+
+    private CompiledPushRules Remember(string userId, PushRuleSet rules)
+    {
+        var ruleset = PushEvaluator.Compile(rules.ToJson(userId));
         if (_rulesets.Count >= MaxCachedRulesets)
             _rulesets.Clear();
         _rulesets[userId] = ruleset;
@@ -34,11 +53,11 @@ public sealed class PushRuleService(Database db, AccountDataStore accountData, S
     public async Task<PushRuleSet> LoadAsync(string userId, CancellationToken ct) =>
         await db.ReadAsync(s => LoadAsync(s, userId), ct);
 
-    private async Task<PushRuleSet> LoadAsync(DbSession s, string userId)
-    {
-        var stored = await accountData.GetAsync(s, userId, AccountDataStore.Global, AccountDataType);
-        return PushRuleSet.FromStored(stored is null ? null : JsonNode.Parse(stored)?["global"] as JsonObject);
-    }
+    private async Task<PushRuleSet> LoadAsync(DbSession s, string userId) =>
+        Parse(await accountData.GetAsync(s, userId, AccountDataStore.Global, AccountDataType));
+
+    private static PushRuleSet Parse(string? stored) =>
+        PushRuleSet.FromStored(stored is null ? null : JsonNode.Parse(stored)?["global"] as JsonObject);
 
     /// <summary>Applies <paramref name="change"/> and stores the result; false (nothing stored) when it reports no such rule.</summary>
     public async Task<bool> ChangeAsync(string userId, Func<PushRuleSet, bool> change, CancellationToken ct)

@@ -107,6 +107,21 @@ public sealed class EventCache(Database db, RoomStore rooms, Config.HomeserverCo
         return row is null ? null : FromRow(row, version);
     }
 
+    /// <summary>Events by ID inside an open session, those not cached read in one query (unknown IDs are left out).</summary>
+    public async Task<Dictionary<string, Pdu>> GetManyAsync(DbSession s, IReadOnlyCollection<string> eventIds, RoomVersion version)
+    {
+        var found = new Dictionary<string, Pdu>(StringComparer.Ordinal);
+        var missing = new List<string>();
+        foreach (var eventId in eventIds)
+            if (TryGet(eventId) is { } cached)
+                found[eventId] = cached;
+            else
+                missing.Add(eventId);
+        foreach (var row in missing.Count == 0 ? [] : await rooms.GetEventsAsync(s, missing))
+            found[row.EventId] = FromRow(row, version);
+        return found;
+    }
+
     /// <summary>Stored events by ID (unknown IDs are left out).</summary>
     public async Task<List<Pdu>> LoadAsync(RoomVersion version, IReadOnlyCollection<string> eventIds, CancellationToken ct) =>
         (await db.ReadAsync(s => rooms.GetEventsAsync(s, eventIds), ct)).Select(r => FromRow(r, version)).ToList();
