@@ -331,9 +331,9 @@ public sealed class SyncService(
         var (heroes, named) = await HeroesAsync(room, user, ct);
         // With use_state_after (v1.16) the state section is the state at the end of the timeline, else at its start.
         var state = await StateSectionAsync(requester, room, rows, useStateAfter ? upTo : startPosition, fullState ? null : sinceEvents,
-            fullState || limited || useStateAfter, useStateAfter, filter, heroes, sentMembers, upTo, ct);
+            fullState || limited || useStateAfter, useStateAfter, filter, heroes, sentMembers, upTo, ct, writeOnly);
         (string, JsonNode?)[] counts = [("m.joined_member_count", room.JoinedMembers.Count), ("m.invited_member_count", room.InvitedMembers.Count)];
-        var summary = WrittenObject.Of(writeOnly, named ? counts : [.. counts, ("m.heroes", new JsonArray(heroes.Select(h => (JsonNode)h).ToArray()))]);
+        var summary = WrittenObject.Of(writeOnly, named ? counts : [.. counts, ("m.heroes", WrittenObject.Strings(writeOnly, heroes))]);
         var joined = WrittenObject.Of(writeOnly,
         [
             ("timeline", WrittenObject.Of(writeOnly, ("events", timeline), ("limited", limited), ("prev_batch", new SyncToken(startPosition).ToString()))),
@@ -354,7 +354,8 @@ public sealed class SyncService(
     /// as Synapse does.
     /// </summary>
     private async Task<JsonArray> StateSectionAsync(Requester requester, RoomSnapshot room, List<EventRow> rows, long position, long? since, bool delta,
-        bool useStateAfter, SyncFilter filter, IReadOnlyList<string> heroes, LazyLoadedMembers.Sent? sentMembers, long syncUpTo, CancellationToken ct)
+        bool useStateAfter, SyncFilter filter, IReadOnlyList<string> heroes, LazyLoadedMembers.Sent? sentMembers, long syncUpTo, CancellationToken ct,
+        bool writeOnly = false)
     {
         var user = requester.UserId.Value;
         var lazy = filter.State.LazyLoadMembers;
@@ -406,7 +407,11 @@ public sealed class SyncService(
         foreach (var eventId in wanted)
             if (wantedRows.TryGetValue(eventId, out var stateRow) && filter.State.Matches(stateRow.Type, stateRow.Sender))
             {
-                state.Add(await reader.ToClientAsync(room, stateRow, ct, federationFormat: filter.FederationFormat));
+                // Nothing reads a written-only response's state section back: its events go as the syncs of one
+                // message share them (a big room's thousand woken syncs each carry the sender's member event).
+                state.Add(writeOnly && !filter.FederationFormat && stateRow.RedactedBy is null
+                    ? sharedEvents.ToClient(events.FromRow(stateRow, room.Version), reader.Now, transactionId: null)
+                    : await reader.ToClientAsync(room, stateRow, ct, federationFormat: filter.FederationFormat));
                 if (stateRow.Type == "m.room.member")
                     sentMembers?.Add(room.RoomId, stateRow.StateKey!, stateRow.EventId);
             }

@@ -23,6 +23,32 @@ public static class WrittenObject
             ? JsonValue.Create(new Fields(fields), FieldsInfo)!
             : new JsonObject(fields.Select(f => KeyValuePair.Create(f.Key, f.Value)));
 
+    /// <summary>An array of strings (a room's heroes), kept as the list it is when only written.</summary>
+    public static JsonNode Strings(bool writeOnly, IReadOnlyList<string> items) =>
+        writeOnly ? JsonValue.Create(new StringList(items), StringListInfo)! : new JsonArray(items.Select(i => (JsonNode)i).ToArray());
+
+    private static readonly JsonTypeInfo<StringList> StringListInfo = (JsonTypeInfo<StringList>)new JsonSerializerOptions
+    {
+        Converters = { new StringListConverter() },
+        TypeInfoResolver = new DefaultJsonTypeInfoResolver(),
+    }.GetTypeInfo(typeof(StringList));
+
+    private sealed record StringList(IReadOnlyList<string> Items);
+
+    private sealed class StringListConverter : JsonConverter<StringList>
+    {
+        public override StringList Read(ref Utf8JsonReader reader, Type typeToConvert, JsonSerializerOptions options) =>
+            throw new NotSupportedException("a written array is not read back");
+
+        public override void Write(Utf8JsonWriter writer, StringList value, JsonSerializerOptions options)
+        {
+            writer.WriteStartArray();
+            foreach (var item in value.Items)
+                writer.WriteStringValue(item);
+            writer.WriteEndArray();
+        }
+    }
+
     private sealed record Fields((string Key, JsonNode? Value)[] Items);
 
     private sealed class FieldsConverter : JsonConverter<Fields>
