@@ -59,12 +59,19 @@ public sealed class RecentRoomRowsTests(SqliteDatabase fixture) : IClassFixture<
         Assert.True(_rows.TryPage("!busy:test", _position - 64, _position, 200, out var kept));
         Assert.Equal(64, kept.Count);
 
-        // Far more rooms than the overall limit holds: the quietest (oldest latest row) go first.
+        // Far more rooms than the overall limit holds: the quietest (oldest latest row) give their rows up first and
+        // keep where those ended: a window from before that goes to the database, one after it is answered here.
+        var busyEnd = _position;
         for (var i = 0; i < 400; i++)
             await WriteAsync($"!r{i}:test", 40);
-        Assert.False(_rows.TryPage("!busy:test", _position - 1, _position, 10, out _));
+        Assert.False(_rows.TryPage("!busy:test", busyEnd - 1, _position, 10, out _));
+        Assert.True(_rows.TryPage("!busy:test", busyEnd, _position, 10, out var none));
+        Assert.Empty(none);
         Assert.True(_rows.TryPage("!r399:test", _position - 40, _position, 100, out var newest));
         Assert.Equal(40, newest.Count);
+        var next = await WriteAsync("!busy:test", 1);
+        Assert.True(_rows.TryPage("!busy:test", busyEnd, _position, 10, out var news));
+        Assert.Equal([next[0].EventId], news.Select(r => r.EventId));
     }
 
     [Fact]

@@ -30,18 +30,19 @@ public sealed class PushActionsWriter(
             recipients.Add(invitee);
         if (recipients.Count == 0)
             return;
-        var powers = new RoomPowers((await StateEventAsync(session, pdu, roomAfter, StateKey.Create))!,
-            await StateEventAsync(session, pdu, roomAfter, StateKey.PowerLevels));
+        // Read together, not per recipient: the first message into a room after a start-up finds none of them in memory.
+        var ignoredLists = await ignoredUsers.OfUsersAsync(session, recipients);
+        var rulesets = await rules.RulesetsAsync(session, recipients);
+        var named = recipients.Where(u => rulesets[u].UsesDisplayName && !ignoredLists[u].Contains(pdu.Sender)).ToList();
+        var state = await StateEventsAsync(session, pdu, roomAfter, [StateKey.Create, StateKey.PowerLevels, .. named.Select(StateKey.Member)]);
+        var powers = new RoomPowers(state[StateKey.Create], state.GetValueOrDefault(StateKey.PowerLevels));
         var senderLevel = powers.UserLevel(pdu.Sender);
         var threadId = ThreadOf(pdu.Json);
         var notified = new List<PushActionRow>();
         var invited = new List<PushActionRow>();
         var ev = new PushEventView(pdu.Json);
-        // Read together, not per recipient: the first message into a room after a start-up finds none of them in memory.
-        var ignoredLists = await ignoredUsers.OfUsersAsync(session, recipients);
-        var rulesets = await rules.RulesetsAsync(session, recipients);
-        var displayNames = await DisplayNamesAsync(session, pdu, roomAfter,
-            recipients.Where(u => rulesets[u].UsesDisplayName && !ignoredLists[u].Contains(pdu.Sender)).ToList());
+        var displayNames = named.ToDictionary(u => u, u => state.GetValueOrDefault(StateKey.Member(u))?.Content["displayname"] is JsonValue name
+            && name.TryGetValue<string>(out var text) ? text : null, StringComparer.Ordinal);
         foreach (var userId in recipients)
         {
             if (ignoredLists[userId].Contains(pdu.Sender))
@@ -85,24 +86,18 @@ public sealed class PushActionsWriter(
             ? rootId
             : PushActionStore.MainThread;
 
-    // Everything is read through the event's own session: see EventCache.GetAsync(DbSession, ...).
-    private async Task<Pdu?> StateEventAsync(DbSession session, Pdu current, RoomSnapshot room, StateKey key) =>
-        room.StateEventId(key) is not { } eventId ? null
-        : eventId == current.EventId ? current
-        : await events.GetAsync(session, eventId, room.Version);
-
-    /// <summary>The users' display names in the room (their member events' <c>displayname</c>), those not cached read in one query.</summary>
-    private async Task<Dictionary<string, string>> DisplayNamesAsync(DbSession session, Pdu current, RoomSnapshot room, List<string> userIds)
+    /// <summary>
+    /// The room's state events at the keys, read through the event's own session (see EventCache.GetAsync(DbSession, ...))
+    /// in one query for those not cached; the event being written stands for itself.
+    /// </summary>
+    private async Task<Dictionary<StateKey, Pdu>> StateEventsAsync(DbSession session, Pdu current, RoomSnapshot room, IReadOnlyList<StateKey> keys)
     {
-        var names = new Dictionary<string, string>(StringComparer.Ordinal);
-        if (userIds.Count == 0)
-            return names;
-        var memberEventIds = userIds.Select(u => (User: u, EventId: room.StateEventId(StateKey.Member(u)))).Where(m => m.EventId is not null).ToList();
-        var loaded = await events.GetManyAsync(session, memberEventIds.Select(m => m.EventId!).Where(id => id != current.EventId).ToList(), room.Version);
-        foreach (var (userId, eventId) in memberEventIds)
-            if ((eventId == current.EventId ? current : loaded.GetValueOrDefault(eventId!))?.Content["displayname"] is JsonValue name
-                && name.TryGetValue<string>(out var text))
-                names[userId] = text;
-        return names;
+        var ids = keys.Select(key => (Key: key, EventId: room.StateEventId(key))).Where(k => k.EventId is not null).ToList();
+        var loaded = await events.GetManyAsync(session, ids.Select(k => k.EventId!).Where(id => id != current.EventId).Distinct().ToList(), room.Version);
+        var found = new Dictionary<StateKey, Pdu>();
+        foreach (var (key, eventId) in ids)
+            if ((eventId == current.EventId ? current : loaded.GetValueOrDefault(eventId!)) is { } stateEvent)
+                found[key] = stateEvent;
+        return found;
     }
 }

@@ -107,8 +107,16 @@ public sealed class EventCache(Database db, RoomStore rooms, Config.HomeserverCo
         return row is null ? null : FromRow(row, version);
     }
 
-    /// <summary>Events by ID inside an open session, those not cached read in one query (unknown IDs are left out).</summary>
-    public async Task<Dictionary<string, Pdu>> GetManyAsync(DbSession s, IReadOnlyCollection<string> eventIds, RoomVersion version)
+    /// <summary>Events by ID, those not cached read in one query (unknown IDs are left out).</summary>
+    public Task<Dictionary<string, Pdu>> GetManyAsync(IReadOnlyCollection<string> eventIds, RoomVersion version, CancellationToken ct) =>
+        GetManyAsync(eventIds, version, missing => db.ReadAsync(s => rooms.GetEventsAsync(s, missing), ct));
+
+    /// <summary>The same inside an open session.</summary>
+    public Task<Dictionary<string, Pdu>> GetManyAsync(DbSession s, IReadOnlyCollection<string> eventIds, RoomVersion version) =>
+        GetManyAsync(eventIds, version, missing => rooms.GetEventsAsync(s, missing));
+
+    private async Task<Dictionary<string, Pdu>> GetManyAsync(IReadOnlyCollection<string> eventIds, RoomVersion version,
+        Func<List<string>, Task<List<EventRow>>> read)
     {
         var found = new Dictionary<string, Pdu>(StringComparer.Ordinal);
         var missing = new List<string>();
@@ -117,7 +125,7 @@ public sealed class EventCache(Database db, RoomStore rooms, Config.HomeserverCo
                 found[eventId] = cached;
             else
                 missing.Add(eventId);
-        foreach (var row in missing.Count == 0 ? [] : await rooms.GetEventsAsync(s, missing))
+        foreach (var row in missing.Count == 0 ? [] : await read(missing))
             found[row.EventId] = FromRow(row, version);
         return found;
     }

@@ -236,10 +236,11 @@ public sealed partial class EventSpine(
     /// <summary>The state events the auth rules may look up for this event, loaded up front (the rules themselves do no I/O).</summary>
     private async Task<Func<StateKey, Pdu?>> LoadStateLookupAsync(RoomVersion version, IReadOnlyDictionary<StateKey, string> state, Pdu pdu, CancellationToken ct)
     {
-        var loaded = new Dictionary<StateKey, Pdu>();
-        foreach (var key in AuthEventSelection.KeysFor(pdu).Append(StateKey.Create).Append(StateKey.JoinRules).Append(StateKey.Member(pdu.Sender)))
-            if (!loaded.ContainsKey(key) && state.TryGetValue(key, out var id) && await events.GetAsync(id, version, ct) is { } stateEvent)
-                loaded[key] = stateEvent;
+        var ids = AuthEventSelection.KeysFor(pdu).Append(StateKey.Create).Append(StateKey.JoinRules).Append(StateKey.Member(pdu.Sender)).Distinct()
+            .Select(key => (Key: key, EventId: state.GetValueOrDefault(key))).Where(k => k.EventId is not null).ToList();
+        // One read for those not cached (a room's first event after its state events left the cache).
+        var found = await events.GetManyAsync(ids.Select(k => k.EventId!).Distinct().ToList(), version, ct);
+        var loaded = ids.Where(k => found.ContainsKey(k.EventId!)).ToDictionary(k => k.Key, k => found[k.EventId!]);
         return key => loaded.GetValueOrDefault(key);
     }
 

@@ -12,6 +12,8 @@ public sealed class RecentRoomRows(Config.HomeserverConfig config)
     private const int RowsPerRoom = 64;
     // Rows kept over all rooms (a row holds its event's JSON: about 1-2 KB each).
     private const int MaxRows = 10_000;
+    // Rooms remembered with nothing held but where their rows ended (about 100 bytes each).
+    private const int MaxRooms = 100_000;
 
     private readonly bool _enabled = config.Worker.IsMain && !config.Worker.SharesEvents;
     private readonly Dictionary<string, Room> _rooms = new(StringComparer.Ordinal);
@@ -140,16 +142,23 @@ public sealed class RecentRoomRows(Config.HomeserverConfig config)
             _rowCount -= room.Rows.Count;
     }
 
-    // The rooms whose latest rows are oldest go until half the rows are left (a write in flight for one of them
-    // finishes on a room no longer listed, and the room's next row starts it anew after that write's position).
+    // The rooms whose latest rows are oldest give their rows up until half of them are left. Each keeps where its rows
+    // ended, so the syncs its next event wakes, whose tokens are mostly past that, still find the room's news here (a
+    // write in flight for it finishes on rows no longer listed; the row is at or before that position, so no window
+    // after it needs the row). Rooms with nothing held go once there are many.
     private void DropQuietest(string except)
     {
-        foreach (var (roomId, _) in _rooms.Where(r => r.Key != except)
-                     .OrderBy(r => r.Value.Rows.Count > 0 ? r.Value.Rows[^1].Row.StreamOrdering : long.MinValue).ToList())
+        foreach (var (roomId, room) in _rooms.Where(r => r.Key != except && r.Value.Rows.Count > 0)
+                     .OrderBy(r => r.Value.Rows[^1].Row.StreamOrdering).ToList())
         {
             if (_rowCount <= MaxRows / 2)
                 break;
-            Drop(roomId);
+            room.HeldAfter = room.Rows[^1].Row.StreamOrdering;
+            _rowCount -= room.Rows.Count;
+            room.Rows.Clear();
         }
+        if (_rooms.Count > MaxRooms)
+            foreach (var (roomId, _) in _rooms.Where(r => r.Value.Rows.Count == 0).Take(_rooms.Count - MaxRooms / 2).ToList())
+                _rooms.Remove(roomId);
     }
 }
