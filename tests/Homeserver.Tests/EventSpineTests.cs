@@ -30,7 +30,7 @@ public abstract class EventSpineTests(DatabaseFixture fixture)
         return new EventSpine(db, _rooms, streams, new StateGroupStore(streams), cache, new RoomLocks(), new SyncNotifier(new Observability.ServerMetrics(),
                 new Replication.PositionAnnouncer(streams, new RecentEventIndex(new HomeserverConfig()), SingleProcess.Bus, new HomeserverConfig())),
             new HomeserverConfig { ServerName = "local.test" }, Ed25519KeyPair.Generate("local"), TimeProvider.System, [], SingleProcess.Bus,
-            new UnansweredSends(TimeProvider.System));
+            new UnansweredSends(TimeProvider.System), new StateGroupCache(db, new StateGroupStore(streams), new HomeserverConfig()));
     }
 
     private static (VerifyKey, long)? Keys(string server, string keyId) =>

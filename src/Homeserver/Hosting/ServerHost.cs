@@ -167,6 +167,7 @@ public static class ServerHost
         services.AddSingleton<RestrictedJoins>();
         services.AddSingleton<RoomCreation>();
         services.AddSingleton<RoomReader>();
+        services.AddSingleton<StateGroupCache>();
         services.AddSingleton<ErasedUsers>();
         services.AddSingleton<AccountDeactivation>();
         services.AddSingleton<Sync.SharedClientEvents>();

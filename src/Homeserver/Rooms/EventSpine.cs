@@ -46,7 +46,7 @@ public sealed record ReceiveResult(ReceiveOutcome Outcome, string Reason, Persis
 public sealed partial class EventSpine(
     Database db, RoomStore rooms, StreamPositions streams, StateGroupStore stateGroups, EventCache events, RoomLocks locks,
     SyncNotifier notifier, HomeserverConfig config, Ed25519KeyPair signingKey, TimeProvider clock, IEnumerable<IEventListener> listeners,
-    Replication.ReplicationBus replication, UnansweredSends unanswered)
+    Replication.ReplicationBus replication, UnansweredSends unanswered, StateGroupCache groups)
 {
     /// <summary>Prev events a new local event cites at most (the newest extremities).</summary>
     public const int MaxPrevEvents = 10;
@@ -396,6 +396,8 @@ public sealed partial class EventSpine(
                     await listener.OnPersistingAsync(s, pdu, ordering, snapshotAfter, room);
             return (ordering, group);
         }, ct);
+        if (!ReferenceEquals(stateAfter, stateBefore))
+            groups.Remember(stateGroup, stateAfter);
 
         events.Add(pdu);
         if (!accepted)

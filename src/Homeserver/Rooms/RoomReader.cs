@@ -1,4 +1,3 @@
-using System.Collections.Concurrent;
 using System.Text.Json.Nodes;
 using Matrix.Federation.Events;
 using Matrix.Homeserver.Http;
@@ -11,12 +10,8 @@ namespace Matrix.Homeserver.Rooms;
 /// history visibility and redactions applied.
 /// </summary>
 public sealed class RoomReader(
-    EventSpine spine, Database db, RoomStore rooms, StateGroupStore stateGroups, EventCache events, Accounts.ErasedUsers erasedUsers, TimeProvider clock,
-    Config.HomeserverConfig config)
+    EventSpine spine, Database db, RoomStore rooms, StateGroupCache groups, EventCache events, Accounts.ErasedUsers erasedUsers, TimeProvider clock)
 {
-    private readonly ConcurrentDictionary<long, IReadOnlyDictionary<StateKey, string>> _groups = new();
-    private readonly ConcurrentDictionary<long, Lazy<Task<IReadOnlyDictionary<StateKey, string>>>> _loadingGroups = new();
-
     public long Now => clock.GetUtcNow().ToUnixTimeMilliseconds();
 
     public async Task<RoomSnapshot> RoomAsync(string roomId, CancellationToken ct) =>
@@ -99,33 +94,7 @@ public sealed class RoomReader(
         return row is null ? (new Dictionary<StateKey, string>(), 0) : (await StateGroupAsync(row.StateGroup, ct), row.StreamOrdering);
     }
 
-    /// <summary>
-    /// A state group's full state, read once however many ask for it at the same time: the syncs one message wakes in a
-    /// room whose group is not cached yet (after start-up) all want it at once, and each read walks the group's chain.
-    /// </summary>
-    public Task<IReadOnlyDictionary<StateKey, string>> StateGroupAsync(long groupId, CancellationToken ct)
-    {
-        if (_groups.TryGetValue(groupId, out var state))
-            return Task.FromResult(state);
-        var load = _loadingGroups.GetOrAdd(groupId, id => new Lazy<Task<IReadOnlyDictionary<StateKey, string>>>(() => LoadGroupAsync(id)));
-        return load.Value.WaitAsync(ct);
-    }
-
-    // Not cancelled by any one of the callers it serves.
-    private async Task<IReadOnlyDictionary<StateKey, string>> LoadGroupAsync(long groupId)
-    {
-        try
-        {
-            var state = await db.ReadAsync(s => stateGroups.LoadAsync(s, groupId), CancellationToken.None);
-            if (_groups.Count >= config.Caches.StateGroups)
-                _groups.Clear();
-            return _groups.GetOrAdd(groupId, state);
-        }
-        finally
-        {
-            _loadingGroups.TryRemove(groupId, out _);
-        }
-    }
+    public Task<IReadOnlyDictionary<StateKey, string>> StateGroupAsync(long groupId, CancellationToken ct) => groups.GetAsync(groupId, ct);
 
     private static readonly StateKey HistoryVisibilityKey = new("m.room.history_visibility", "");
 
