@@ -18,7 +18,7 @@ public sealed class AccountDataStore
     /// One type of global account data of many users (an event's recipients) in one query per 500: user to content,
     /// users without it left out.
     /// </summary>
-    public async Task<Dictionary<string, string>> GlobalOfUsersAsync(DbSession s, IReadOnlyCollection<string> userIds, string dataType)
+    private async Task<Dictionary<string, string>> GlobalOfUsersAsync(DbSession s, IReadOnlyCollection<string> userIds, string dataType)
     {
         var found = new Dictionary<string, string>(StringComparer.Ordinal);
         foreach (var chunk in userIds.Chunk(500))
@@ -30,6 +30,18 @@ public sealed class AccountDataStore
         }
         return found;
     }
+
+    /// <summary>
+    /// What each of many users' global account data of one type makes (push rules, ignore lists): from
+    /// <paramref name="cached"/> where it knows, the rest made by <paramref name="make"/> from one read (null: none stored).
+    /// </summary>
+    public Task<Dictionary<string, T>> GlobalOfUsersAsync<T>(DbSession s, IReadOnlyCollection<string> userIds, string dataType,
+        Func<string, T?> cached, Func<string, string?, T> make) where T : class =>
+        CachedOrRead.ManyAsync(userIds, cached, async missing =>
+        {
+            var stored = await GlobalOfUsersAsync(s, missing, dataType);
+            return missing.Select(userId => (userId, make(userId, stored.GetValueOrDefault(userId))));
+        });
 
     public Task SetAsync(DbSession s, string userId, string roomId, string dataType, string content, long streamId) =>
         s.ExecuteAsync("""

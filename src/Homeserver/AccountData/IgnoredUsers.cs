@@ -23,22 +23,8 @@ public sealed class IgnoredUsers(Database db, AccountDataStore accountData, Repl
             : Remember(userId, await accountData.GetAsync(s, userId, AccountDataStore.Global, AccountDataType));
 
     /// <summary>The lists of an event's recipients through its session, those not in memory read in one query.</summary>
-    public async Task<Dictionary<string, IReadOnlySet<string>>> OfUsersAsync(DbSession s, IReadOnlyCollection<string> userIds)
-    {
-        var lists = new Dictionary<string, IReadOnlySet<string>>(StringComparer.Ordinal);
-        var missing = new List<string>();
-        foreach (var userId in userIds)
-            if (_cache.TryGetValue(userId, out var cached))
-                lists[userId] = cached;
-            else
-                missing.Add(userId);
-        if (missing.Count == 0)
-            return lists;
-        var stored = await accountData.GlobalOfUsersAsync(s, missing, AccountDataType);
-        foreach (var userId in missing)
-            lists[userId] = Remember(userId, stored.GetValueOrDefault(userId));
-        return lists;
-    }
+    public Task<Dictionary<string, IReadOnlySet<string>>> OfUsersAsync(DbSession s, IReadOnlyCollection<string> userIds) =>
+        accountData.GlobalOfUsersAsync(s, userIds, AccountDataType, _cache.GetValueOrDefault, Remember);
 
     private IReadOnlySet<string> Remember(string userId, string? stored)
     {

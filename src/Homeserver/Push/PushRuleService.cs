@@ -24,22 +24,8 @@ public sealed class PushRuleService(Database db, AccountDataStore accountData, S
         _rulesets.TryGetValue(userId, out var cached) ? cached : Remember(userId, await LoadAsync(s, userId));
 
     /// <summary>The rulesets of an event's recipients through its session, those not in memory read in one query.</summary>
-    public async Task<Dictionary<string, CompiledPushRules>> RulesetsAsync(DbSession s, IReadOnlyCollection<string> userIds)
-    {
-        var rulesets = new Dictionary<string, CompiledPushRules>(StringComparer.Ordinal);
-        var missing = new List<string>();
-        foreach (var userId in userIds)
-            if (_rulesets.TryGetValue(userId, out var cached))
-                rulesets[userId] = cached;
-            else
-                missing.Add(userId);
-        if (missing.Count == 0)
-            return rulesets;
-        var stored = await accountData.GlobalOfUsersAsync(s, missing, AccountDataType);
-        foreach (var userId in missing)
-            rulesets[userId] = Remember(userId, Parse(stored.GetValueOrDefault(userId)));
-        return rulesets;
-    }
+    public Task<Dictionary<string, CompiledPushRules>> RulesetsAsync(DbSession s, IReadOnlyCollection<string> userIds) =>
+        accountData.GlobalOfUsersAsync(s, userIds, AccountDataType, _rulesets.GetValueOrDefault, (userId, stored) => Remember(userId, Parse(stored)));
 
     private CompiledPushRules Remember(string userId, PushRuleSet rules)
     {

@@ -115,20 +115,9 @@ public sealed class EventCache(Database db, RoomStore rooms, Config.HomeserverCo
     public Task<Dictionary<string, Pdu>> GetManyAsync(DbSession s, IReadOnlyCollection<string> eventIds, RoomVersion version) =>
         GetManyAsync(eventIds, version, missing => rooms.GetEventsAsync(s, missing));
 
-    private async Task<Dictionary<string, Pdu>> GetManyAsync(IReadOnlyCollection<string> eventIds, RoomVersion version,
-        Func<List<string>, Task<List<EventRow>>> read)
-    {
-        var found = new Dictionary<string, Pdu>(StringComparer.Ordinal);
-        var missing = new List<string>();
-        foreach (var eventId in eventIds)
-            if (TryGet(eventId) is { } cached)
-                found[eventId] = cached;
-            else
-                missing.Add(eventId);
-        foreach (var row in missing.Count == 0 ? [] : await read(missing))
-            found[row.EventId] = FromRow(row, version);
-        return found;
-    }
+    private Task<Dictionary<string, Pdu>> GetManyAsync(IReadOnlyCollection<string> eventIds, RoomVersion version,
+        Func<List<string>, Task<List<EventRow>>> read) =>
+        CachedOrRead.ManyAsync(eventIds, TryGet, async missing => (await read(missing)).Select(row => (row.EventId, FromRow(row, version))));
 
     /// <summary>Stored events by ID (unknown IDs are left out).</summary>
     public async Task<List<Pdu>> LoadAsync(RoomVersion version, IReadOnlyCollection<string> eventIds, CancellationToken ct) =>
