@@ -87,17 +87,15 @@ public sealed class PushActionsWriter(
             : PushActionStore.MainThread;
 
     /// <summary>
-    /// The room's state events at the keys, read through the event's own session (see EventCache.GetAsync(DbSession, ...))
-    /// in one query for those not cached; the event being written stands for itself.
+    /// The room's state events at the keys, read through the event's own session in one query for those not cached;
+    /// the event being written (not stored yet) stands for itself.
     /// </summary>
     private async Task<Dictionary<StateKey, Pdu>> StateEventsAsync(DbSession session, Pdu current, RoomSnapshot room, IReadOnlyList<StateKey> keys)
     {
-        var ids = keys.Select(key => (Key: key, EventId: room.StateEventId(key))).Where(k => k.EventId is not null).ToList();
-        var loaded = await events.GetManyAsync(session, ids.Select(k => k.EventId!).Where(id => id != current.EventId).Distinct().ToList(), room.Version);
-        var found = new Dictionary<StateKey, Pdu>();
-        foreach (var (key, eventId) in ids)
-            if ((eventId == current.EventId ? current : loaded.GetValueOrDefault(eventId!)) is { } stateEvent)
-                found[key] = stateEvent;
+        var isCurrent = keys.ToLookup(key => room.StateEventId(key) == current.EventId);
+        var found = await events.StateEventsAsync(room.State, isCurrent[false], room.Version, CancellationToken.None, session);
+        foreach (var key in isCurrent[true])
+            found[key] = current;
         return found;
     }
 }

@@ -107,17 +107,20 @@ public sealed class EventCache(Database db, RoomStore rooms, Config.HomeserverCo
         return row is null ? null : FromRow(row, version);
     }
 
-    /// <summary>Events by ID, those not cached read in one query (unknown IDs are left out).</summary>
-    public Task<Dictionary<string, Pdu>> GetManyAsync(IReadOnlyCollection<string> eventIds, RoomVersion version, CancellationToken ct) =>
-        GetManyAsync(eventIds, version, missing => db.ReadAsync(s => rooms.GetEventsAsync(s, missing), ct));
-
-    /// <summary>The same inside an open session.</summary>
-    public Task<Dictionary<string, Pdu>> GetManyAsync(DbSession s, IReadOnlyCollection<string> eventIds, RoomVersion version) =>
-        GetManyAsync(eventIds, version, missing => rooms.GetEventsAsync(s, missing));
-
-    private Task<Dictionary<string, Pdu>> GetManyAsync(IReadOnlyCollection<string> eventIds, RoomVersion version,
-        Func<List<string>, Task<List<EventRow>>> read) =>
-        CachedOrRead.ManyAsync(eventIds, TryGet, async missing => (await read(missing)).Select(row => (row.EventId, FromRow(row, version))));
+    /// <summary>
+    /// The state events at the keys of a state map (keys it lacks and events not stored left out), those not cached read
+    /// in one query: through <paramref name="session"/> when given (a writer's transaction must not wait for a second
+    /// pooled connection).
+    /// </summary>
+    public async Task<Dictionary<StateKey, Pdu>> StateEventsAsync(IReadOnlyDictionary<StateKey, string> state, IEnumerable<StateKey> keys,
+        RoomVersion version, CancellationToken ct, DbSession? session = null)
+    {
+        var ids = keys.Distinct().Select(key => (Key: key, EventId: state.GetValueOrDefault(key))).Where(k => k.EventId is not null).ToList();
+        var found = await CachedOrRead.ManyAsync(ids.Select(k => k.EventId!).Distinct(), TryGet, async missing =>
+            (session is not null ? await rooms.GetEventsAsync(session, missing) : await db.ReadAsync(s => rooms.GetEventsAsync(s, missing), ct))
+            .Select(row => (row.EventId, FromRow(row, version))));
+        return ids.Where(k => found.ContainsKey(k.EventId!)).ToDictionary(k => k.Key, k => found[k.EventId!]);
+    }
 
     /// <summary>Stored events by ID (unknown IDs are left out).</summary>
     public async Task<List<Pdu>> LoadAsync(RoomVersion version, IReadOnlyCollection<string> eventIds, CancellationToken ct) =>

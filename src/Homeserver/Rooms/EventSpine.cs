@@ -236,11 +236,9 @@ public sealed partial class EventSpine(
     /// <summary>The state events the auth rules may look up for this event, loaded up front (the rules themselves do no I/O).</summary>
     private async Task<Func<StateKey, Pdu?>> LoadStateLookupAsync(RoomVersion version, IReadOnlyDictionary<StateKey, string> state, Pdu pdu, CancellationToken ct)
     {
-        var ids = AuthEventSelection.KeysFor(pdu).Append(StateKey.Create).Append(StateKey.JoinRules).Append(StateKey.Member(pdu.Sender)).Distinct()
-            .Select(key => (Key: key, EventId: state.GetValueOrDefault(key))).Where(k => k.EventId is not null).ToList();
         // One read for those not cached (a room's first event after its state events left the cache).
-        var found = await events.GetManyAsync(ids.Select(k => k.EventId!).Distinct().ToList(), version, ct);
-        var loaded = ids.Where(k => found.ContainsKey(k.EventId!)).ToDictionary(k => k.Key, k => found[k.EventId!]);
+        var loaded = await events.StateEventsAsync(state,
+            AuthEventSelection.KeysFor(pdu).Append(StateKey.Create).Append(StateKey.JoinRules).Append(StateKey.Member(pdu.Sender)), version, ct);
         return key => loaded.GetValueOrDefault(key);
     }
 

@@ -15,28 +15,17 @@ public sealed class SharedStateRows(Database db, RoomStore rooms, StreamPosition
     private readonly ConcurrentDictionary<string, (EventRow Row, long ReadAt)> _rows = new(StringComparer.Ordinal);
 
     /// <summary>The stored rows of <paramref name="eventIds"/> (unknown IDs left out), for a sync up to <paramref name="upTo"/>.</summary>
-    public async Task<Dictionary<string, EventRow>> GetAsync(IReadOnlyCollection<string> eventIds, long upTo, CancellationToken ct)
-    {
-        var found = new Dictionary<string, EventRow>(StringComparer.Ordinal);
-        var missing = new List<string>();
-        foreach (var eventId in eventIds)
-            if (_rows.TryGetValue(eventId, out var kept) && kept.ReadAt >= upTo)
-                found[eventId] = kept.Row;
-            else
-                missing.Add(eventId);
-        if (missing.Count == 0)
-            return found;
-        // Taken before the read, so the rows are at least as new as this position.
-        var known = streams.TryCurrent("events", out var readAt);
-        var rows = await db.ReadAsync(s => rooms.GetEventsAsync(s, missing), ct);
-        if (known && _rows.Count + rows.Count > config.Caches.StateEventRows)
-            _rows.Clear();
-        foreach (var row in rows)
+    public Task<Dictionary<string, EventRow>> GetAsync(IReadOnlyCollection<string> eventIds, long upTo, CancellationToken ct) =>
+        CachedOrRead.ManyAsync(eventIds, id => _rows.TryGetValue(id, out var kept) && kept.ReadAt >= upTo ? kept.Row : null, async missing =>
         {
-            found[row.EventId] = row;
+            // Taken before the read, so the rows are at least as new as this position.
+            var known = streams.TryCurrent("events", out var readAt);
+            var rows = await db.ReadAsync(s => rooms.GetEventsAsync(s, missing), ct);
+            if (known && _rows.Count + rows.Count > config.Caches.StateEventRows)
+                _rows.Clear();
             if (known)
-                _rows[row.EventId] = (row, readAt);
-        }
-        return found;
-    }
+                foreach (var row in rows)
+                    _rows[row.EventId] = (row, readAt);
+            return rows.Select(row => (row.EventId, row));
+        });
 }
