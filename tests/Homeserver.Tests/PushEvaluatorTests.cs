@@ -113,4 +113,20 @@ public sealed class PushEvaluatorTests
         Assert.False(PushEvaluator.Compile(Rules("underride", new JsonObject { ["enabled"] = false, ["conditions"] = new JsonArray(condition.DeepClone()) })).UsesDisplayName);
         Assert.False(PushEvaluator.Compile(PushRuleSet.FromStored(null).ToJson("@bob:x")).UsesDisplayName);
     }
+
+    [Fact]
+    public void Users_with_the_default_rules_share_each_compiled_rule_except_those_naming_them()
+    {
+        var bob = PushEvaluator.Compile(PushRuleSet.FromStored(null).ToJson("@bob:x"));
+        var alice = PushEvaluator.Compile(PushRuleSet.FromStored(null).ToJson("@alice:x"));
+        var shared = bob.Rules.Intersect(alice.Rules, ReferenceEqualityComparer.Instance).Count();
+        Assert.InRange(shared, bob.Rules.Count - 3, bob.Rules.Count - 1);
+        var mentionsBob = Event("hi", new JsonObject { ["m.mentions"] = new JsonObject { ["user_ids"] = new JsonArray("@bob:x") } });
+        Assert.True(bob.Evaluate(new PushEventView(mentionsBob), Context)!.Highlight);
+        Assert.False(alice.Evaluate(new PushEventView(mentionsBob), Context)!.Highlight);
+        var invite = new JsonObject { ["type"] = "m.room.member", ["state_key"] = "@alice:x", ["sender"] = "@a:x", ["content"] = new JsonObject { ["membership"] = "invite" } };
+        Assert.Equal(PushEvaluator.Compile(PushRuleSet.FromStored(null).ToJson("@alice:x")).Rules.Count, alice.Rules.Count);
+        Assert.True(alice.Evaluate(new PushEventView(invite), Context)!.Notify);
+        Assert.False(bob.Evaluate(new PushEventView(invite), Context)?.Notify ?? false);
+    }
 }

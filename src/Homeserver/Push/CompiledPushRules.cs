@@ -13,6 +13,8 @@ public sealed class CompiledPushRules(IReadOnlyList<CompiledPushRules.Rule> rule
     /// <summary>Whether an enabled rule needs the user's display name (the deprecated <c>contains_display_name</c>).</summary>
     public bool UsesDisplayName => usesDisplayName;
 
+    internal IReadOnlyList<Rule> Rules => rules;
+
     /// <summary>The first matching rule's outcome, or null when no rule matches (no notification).</summary>
     public PushOutcome? Evaluate(PushEventView ev, PushContext context)
     {
