@@ -3,21 +3,21 @@ namespace Matrix.Homeserver.Http;
 /// <summary>The CORS headers the client-server spec requires on every response, so web clients such as Element work.</summary>
 public static class Cors
 {
-    public static void UseMatrixCors(this WebApplication app) => app.Use(async (context, next) =>
+    public static void UseMatrixCors(this WebApplication app) => app.Use((context, next) =>
     {
         if (HttpMethods.IsOptions(context.Request.Method))
         {
             AddHeaders(context.Response);
             context.Response.StatusCode = 204;
-            return;
+            return Task.CompletedTask;
         }
         // Added as the response starts, so error responses (which clear headers) carry them too.
-        context.Response.OnStarting(() =>
+        context.Response.OnStarting(static response =>
         {
-            AddHeaders(context.Response);
+            AddHeaders((HttpResponse)response);
             return Task.CompletedTask;
-        });
-        await next();
+        }, context.Response);
+        return next(context);
     });
 
     private static void AddHeaders(HttpResponse response)

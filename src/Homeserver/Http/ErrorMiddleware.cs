@@ -13,7 +13,7 @@ public static class ErrorMiddleware
         {
             try
             {
-                await next();
+                await next(context);
             }
             catch (Exception exception) when (!context.Response.HasStarted)
             {

@@ -14,13 +14,13 @@ public static class ForwardedFor
         var proxied = config.Listeners.Where(l => l.XForwarded).Select(l => l.Port).ToHashSet();
         if (proxied.Count == 0)
             return;
-        app.Use(async (context, next) =>
+        app.Use((context, next) =>
         {
             if (proxied.Contains(context.Connection.LocalPort)
                 && context.Request.Headers["X-Forwarded-For"].LastOrDefault()?.Split(',').LastOrDefault()?.Trim() is { } last
                 && IPAddress.TryParse(last, out var client))
                 context.Connection.RemoteIpAddress = client;
-            await next();
+            return next(context);
         });
     }
 }

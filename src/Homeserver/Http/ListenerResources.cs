@@ -21,14 +21,14 @@ public static class ListenerResources
         var used = config.Listeners.SelectMany(l => l.Resources).ToHashSet();
         if (byPort.Values.All(resources => resources.IsSupersetOf(used)))
             return;
-        app.Use(async (context, next) =>
+        app.Use((context, next) =>
         {
             var path = context.Request.Path;
             if (byPort.TryGetValue(context.Connection.LocalPort, out var resources) && ResourceOf(path) is { } resource
                 && !resources.Contains(resource)
                 && !(config.Media.LegacyUnauthenticatedAccess && resources.Contains("federation") && IsLegacyMediaRead(path)))
                 throw MatrixException.Unrecognized();
-            await next();
+            return next(context);
         });
     }
 

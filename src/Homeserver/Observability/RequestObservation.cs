@@ -24,7 +24,7 @@ public static partial class RequestObservation
             var failed = false;
             try
             {
-                await next();
+                await next(context);
             }
             catch
             {

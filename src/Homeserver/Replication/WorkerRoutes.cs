@@ -51,12 +51,12 @@ public static partial class WorkerRoutes
     {
         if (config.Worker.IsMain)
             return;
-        app.Use(async (context, next) =>
+        app.Use((context, next) =>
         {
             if (!Serves(config.Worker.Role, context.Request.Method, context.Request.Path))
                 throw new MatrixException(404, "M_UNRECOGNIZED",
                     $"This is a {config.Worker.Role} worker ({config.Worker.InstanceName}); this request belongs to the main process.");
-            await next();
+            return next(context);
         });
     }
 }
