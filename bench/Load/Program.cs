@@ -17,6 +17,8 @@ using Matrix.SpecTests.Harness;
 //        [--only throughput,latency,fanout,sync,sliding]   (some of the workloads; registration always runs, it makes the accounts)
 //        [--fanout 10/1/1,100/10/20@20,1000/1/2/1000@10] [--fanout-seconds 10]   (users/rooms/senders[/room size, 10 if not given] per row,
 //                                                                 @ messages/s in all for paced senders)
+//        [--warm-up-seconds 5]   (each latency and fan-out row first sends as it will for this long, uncounted: a fresh
+//                                 server's code is still being compiled; the warm-up sends' answer times are printed)
 //        [--compare-url http://synapse:8008 [--compare-pids 123,456]]   (the fan-out rows for another server too, with
 //        its processes' CPU and memory when their PIDs are given)
 //        [--workers]   (the fan-out rows also against a deployment of several processes, README "Scaling out": the spec
@@ -37,6 +39,7 @@ int[] syncRoomCounts = [100, 1000];
 var slidingConnections = 100;
 FanoutShape[] fanoutShapes = [new(10, 1, 1), new(20, 10, 10), new(100, 10, 20), new(1000, 100, 20)];
 var fanoutSeconds = 10.0;
+var warmUpSeconds = 5.0;
 string? compareUrl = null;
 int[]? comparePids = null;
 var workers = false;
@@ -54,6 +57,7 @@ for (var i = 0; i < args.Length; i++)
         case "--only": only = args[++i].Split(','); break;
         case "--fanout": fanoutShapes = args[++i].Split(',').Select(FanoutShape.Parse).ToArray(); break;
         case "--fanout-seconds": fanoutSeconds = double.Parse(args[++i], System.Globalization.CultureInfo.InvariantCulture); break;
+        case "--warm-up-seconds": warmUpSeconds = double.Parse(args[++i], System.Globalization.CultureInfo.InvariantCulture); break;
         case "--compare-url": compareUrl = args[++i].TrimEnd('/'); break;
         case "--cheap-passwords": cheapPasswords = true; break;
         case "--idle-seconds": idleSeconds = int.Parse(args[++i]); break;
@@ -66,7 +70,7 @@ for (var i = 0; i < args.Length; i++)
         case "--compare-pids": comparePids = args[++i].Split(',').Select(int.Parse).ToArray(); break;
         case "--smoke":
             (clients, cellSeconds, registrations, latencyMessages, syncRoomCounts, slidingConnections) = (20, 0.3, 10, 20, [5, 10], 5);
-            (fanoutShapes, fanoutSeconds, idleSeconds) = ([new(10, 1, 1), new(20, 2, 2)], 1, 1);
+            (fanoutShapes, fanoutSeconds, idleSeconds, warmUpSeconds) = ([new(10, 1, 1), new(20, 2, 2)], 1, 1, 0.5);
             break;
         default: throw new ArgumentException($"unknown option {args[i]}");
     }
@@ -186,7 +190,7 @@ try
     {
         // 2. Delivery latency: rooms of ten, every member long-polling /sync; messages sent into random rooms at ~20/s.
         var syncers = await UsersAsync(http, accounts, clients, "c");
-        var workload = new FanoutWorkload(http, ourServer);
+        var workload = new FanoutWorkload(http, ourServer, TimeSpan.FromSeconds(warmUpSeconds));
         var result = await workload.RunAsync(new FanoutShape(clients, Math.Max(1, clients / FanoutShape.DefaultRoomSize), 1, 20), syncers,
             TimeSpan.FromSeconds(latencyMessages / 20.0));
         Console.WriteLine();
@@ -221,7 +225,7 @@ try
         foreach (var (name, client, probe, known) in targets)
         {
             var users = await UsersAsync(client, known, fanoutShapes.Max(s => s.Users), "f");
-            var workload = new FanoutWorkload(client, probe);
+            var workload = new FanoutWorkload(client, probe, TimeSpan.FromSeconds(warmUpSeconds));
             foreach (var shape in fanoutShapes)
             {
                 var result = await workload.RunAsync(shape, users, TimeSpan.FromSeconds(fanoutSeconds));
@@ -391,4 +395,5 @@ async Task<List<Account>> UsersAsync(LoadClient client, IEnumerable<Account> kno
 
 static string DriverLine(FanoutResult result) =>
     $"CPU {result.DriverCpuPercent:F0}% of a core, GC pauses {result.DriverGcPauseMs:F0} ms, timers up to {result.DriverMaxSchedulingDelayMs:F0} ms late"
-    + $" (measured once the first polls settled, {result.SettleSeconds:F1} s after they began)";
+    + $" (measured once the first polls settled, {result.SettleSeconds:F1} s after they began, and {result.WarmUpSent} warm-up messages"
+    + $" had been sent, answered in p50 / p99 {result.WarmUpSendP50:F0} / {result.WarmUpSendP99:F0} ms)";
