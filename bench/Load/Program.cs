@@ -27,6 +27,7 @@ using Matrix.SpecTests.Harness;
 //        [--sync-workers-only]   (with --workers: only the main process and two sync workers, what replication itself costs)
 //        [--server-env NAME=VALUE]   (repeatable: set in our server processes' environment only, e.g. DOTNET_GCgen0size=0x2000000)
 //        [--idle-seconds 60]   (how long the server is left idle after the workloads before its RSS is read again)
+//        [--server-yaml "caches: { events: 5000 }"]   (repeatable: added to our server's config, e.g. to measure a setting)
 //        [--cheap-passwords]   (our server hashes passwords at a low cost, so the accounts of a big run register quickly)
 //        (--smoke: a few seconds of each, as the test suite runs it so the driver cannot rot)
 var engine = "sqlite";
@@ -47,6 +48,7 @@ var syncWorkersOnly = false;
 string[]? only = null;
 var cheapPasswords = false;
 var idleSeconds = 60;
+var serverYaml = "";
 for (var i = 0; i < args.Length; i++)
     switch (args[i])
     {
@@ -61,6 +63,7 @@ for (var i = 0; i < args.Length; i++)
         case "--compare-url": compareUrl = args[++i].TrimEnd('/'); break;
         case "--cheap-passwords": cheapPasswords = true; break;
         case "--idle-seconds": idleSeconds = int.Parse(args[++i]); break;
+        case "--server-yaml": serverYaml += args[++i] + "\n"; break;
         case "--workers": workers = true; break;
         case "--sync-workers-only": syncWorkersOnly = true; break;
         case "--server-env":
@@ -94,12 +97,16 @@ if (url is null)
           password_hashing:
             ops_limit: {{(cheapPasswords ? 1 : 2)}}
             mem_limit_kib: {{(cheapPasswords ? 8192 : 65536)}}
+
+        {{serverYaml}}
         """, metricsListener: true);
     await server.StartAsync();
     url = server.BaseUrl;
     Console.WriteLine($"server: ours ({engine}), Argon2id " + (cheapPasswords ? "ops_limit 1, mem_limit 8 MiB (--cheap-passwords: registration figures are not the defaults)" : "ops_limit 2, mem_limit 64 MiB (the defaults)"));
     if (HomeserverProcess.ServerEnvironment.Count > 0)
         Console.WriteLine($"server environment: {string.Join(", ", HomeserverProcess.ServerEnvironment.Select(e => $"{e.Key}={e.Value}"))}");
+    if (serverYaml.Length > 0)
+        Console.WriteLine($"server config added: {serverYaml.ReplaceLineEndings(" ").Trim()}");
     results["rss_after_start_mb"] = server.ResidentBytes() >> 20;
 }
 else

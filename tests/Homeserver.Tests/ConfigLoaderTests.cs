@@ -24,6 +24,7 @@ public sealed class ConfigLoaderTests
         Assert.Equal(defaults.Auth.PasswordHashing.MemLimitKib, sample.Auth.PasswordHashing.MemLimitKib);
         Assert.Equal(defaults.Auth.RefreshableAccessTokenLifetimeMs, sample.Auth.RefreshableAccessTokenLifetimeMs);
         Assert.Equal(defaults.Limits.MaxJsonBodyBytes, sample.Limits.MaxJsonBodyBytes);
+        Assert.Equal(defaults.Caches.ExpireAfterMs, sample.Caches.ExpireAfterMs);
         Assert.Equal(defaults.RateLimits.Login.PerSecond, sample.RateLimits.Login.PerSecond);
         Assert.Equal(defaults.RateLimits.ClientRequests.Burst, sample.RateLimits.ClientRequests.Burst);
         Assert.Equal(defaults.Media.MaxUploadBytes, sample.Media.MaxUploadBytes);
@@ -67,6 +68,7 @@ public sealed class ConfigLoaderTests
     [InlineData("default_room_version: \"13\"\n", "default_room_version")]
     [InlineData("oauth:\n  authorization_code_lifetime_ms: 0\n", "oauth.authorization_code_lifetime_ms")]
     [InlineData("caches:\n  events: 0\n", "caches.events")]
+    [InlineData("caches:\n  expire_after_ms: 0\n", "caches.expire_after_ms")]
     [InlineData("registration:\n  recaptcha:\n    required: true\n", "registration.recaptcha.required")]
     [InlineData("registration:\n  recaptcha:\n    private_key: k\n", "registration.recaptcha.public_key")]
     [InlineData("worker:\n  role: writer\n", "worker.role")]

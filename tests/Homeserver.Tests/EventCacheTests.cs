@@ -68,4 +68,36 @@ public sealed class EventCacheTests
         Assert.Null(cache.TryGet("$event2"));
         Assert.NotNull(cache.TryGet("$event3"));
     }
+
+    /// <summary>A moment after everything used so far: what is used from now on is used at or after it.</summary>
+    internal static long Later()
+    {
+        var mark = Environment.TickCount64 + 1;
+        SpinWait.SpinUntil(() => Environment.TickCount64 >= mark);
+        return mark;
+    }
+
+    [Fact]
+    public void Events_unused_since_the_cutoff_expire_whether_parsed_or_compacted()
+    {
+        var cache = Cache(events: 10, parsed: 2);
+        for (var i = 0; i < 4; i++)
+            cache.Add(Message(i));
+        var cutoff = Later();
+        // Event 0 was compacted, event 3 still parsed; reading them again keeps them.
+        Assert.NotNull(cache.TryGet("$event0"));
+        Assert.NotNull(cache.TryGet("$event3"));
+
+        Assert.Equal(2, cache.ExpireUnusedSince(cutoff));
+        Assert.Null(cache.TryGet("$event1"));
+        Assert.Null(cache.TryGet("$event2"));
+        Assert.Equal("message 0", cache.TryGet("$event0")!.ContentString("body"));
+        Assert.NotNull(cache.TryGet("$event3"));
+        Assert.Equal(0, cache.ExpireUnusedSince(cutoff));
+
+        Assert.Equal(2, cache.ExpireUnusedSince(Later()));
+        Assert.Null(cache.TryGet("$event0"));
+        cache.Add(Message(5));
+        Assert.NotNull(cache.TryGet("$event5"));
+    }
 }

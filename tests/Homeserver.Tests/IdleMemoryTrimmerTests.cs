@@ -28,4 +28,14 @@ public sealed class IdleMemoryTrimmerTests
         Assert.False(spells.ShouldTrim(Quiet));
         Assert.True(spells.ShouldTrim(Quiet));
     }
+
+    [Fact]
+    public void Memory_released_while_quiet_is_trimmed_at_the_next_check()
+    {
+        var spells = new IdleMemoryTrimmer.QuietSpells();
+        Assert.Equal([false, false, true, false], Enumerable.Range(0, 4).Select(_ => spells.ShouldTrim(Quiet)));
+
+        spells.Released();
+        Assert.Equal([true, false], Enumerable.Range(0, 2).Select(_ => spells.ShouldTrim(Quiet)));
+    }
 }

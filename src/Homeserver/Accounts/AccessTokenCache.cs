@@ -9,17 +9,26 @@ namespace Matrix.Homeserver.Accounts;
 /// ends (a lookup that raced the write cannot store what it read before the commit), so a logout, a lock or a
 /// deactivation holds from the next request on.
 /// </summary>
-public sealed class AccessTokenCache(Config.HomeserverConfig config, Replication.ReplicationBus replication)
+public sealed class AccessTokenCache(Config.HomeserverConfig config, Replication.ReplicationBus replication) : IExpiringCache
 {
+    private sealed record Entry(long Generation, AccessTokenRow Token, UserRow User)
+    {
+        public long LastUsed = Environment.TickCount64;
+    }
 
-    private readonly ConcurrentDictionary<string, (long Generation, AccessTokenRow Token, UserRow User)> _entries = new(StringComparer.Ordinal);
+    private readonly ConcurrentDictionary<string, Entry> _entries = new(StringComparer.Ordinal);
     private long _generation;
 
     /// <summary>Read before looking a token up in the database; <see cref="Store"/> takes it back.</summary>
     public long Generation => Interlocked.Read(ref _generation);
 
-    public (AccessTokenRow Token, UserRow User)? Get(string tokenHash) =>
-        _entries.TryGetValue(tokenHash, out var entry) && entry.Generation == Generation ? (entry.Token, entry.User) : null;
+    public (AccessTokenRow Token, UserRow User)? Get(string tokenHash)
+    {
+        if (!_entries.TryGetValue(tokenHash, out var entry) || entry.Generation != Generation)
+            return null;
+        entry.LastUsed = Environment.TickCount64;
+        return (entry.Token, entry.User);
+    }
 
     /// <summary>Keeps what a lookup found, unless a write happened since <paramref name="generation"/> was read.</summary>
     public void Store(string tokenHash, long generation, AccessTokenRow token, UserRow user)
@@ -28,8 +37,11 @@ public sealed class AccessTokenCache(Config.HomeserverConfig config, Replication
             return;
         if (_entries.Count >= config.Caches.AccessTokens)
             _entries.Clear();
-        _entries[tokenHash] = (generation, token, user);
+        _entries[tokenHash] = new Entry(generation, token, user);
     }
+
+    public int ExpireUnusedSince(long cutoff) =>
+        _entries.Count(pair => pair.Value.LastUsed < cutoff && _entries.TryRemove(pair));
 
     /// <summary>Called by every write to tokens or users, in the writing session.</summary>
     public void Invalidate(DbSession s)

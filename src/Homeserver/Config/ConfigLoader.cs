@@ -237,6 +237,8 @@ public static class ConfigLoader
         RequirePositive(config.Auth.LoginTokenLifetimeMs, "auth.login_token_lifetime_ms");
         RequirePositive(config.Auth.UiaSessionLifetimeMs, "auth.uia_session_lifetime_ms");
         RequirePositive(config.Limits.MaxJsonBodyBytes, "limits.max_json_body_bytes");
+        if (config.Caches.ExpireAfterMs is { } expireAfter)
+            RequirePositive(expireAfter, "caches.expire_after_ms");
         RequirePositive(config.Caches.Events, "caches.events");
         RequirePositive(config.Caches.ParsedEvents, "caches.parsed_events");
         RequirePositive(config.Caches.StateGroups, "caches.state_groups");

@@ -140,9 +140,11 @@ public sealed class LimitsConfig
     public long MaxJsonBodyBytes { get; set; } = 1024 * 1024;
 }
 
-/// <summary>How many entries each in-memory cache holds at most.</summary>
+/// <summary>How many entries each in-memory cache holds at most, and how long an unused entry stays.</summary>
 public sealed class CachesConfig
 {
+    /// <summary>Entries of the event, state group, access token, membership and key count caches unused this long are dropped; null keeps them.</summary>
+    public long? ExpireAfterMs { get; set; } = 30 * 60 * 1000;
     public int Events { get; set; } = 20_000;
     public int ParsedEvents { get; set; } = 1_000;
     public int StateGroups { get; set; } = 10_000;

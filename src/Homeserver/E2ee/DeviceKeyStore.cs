@@ -11,7 +11,7 @@ public sealed record OneTimeKeyRow(string KeyId, string KeyJson);
 public sealed record DeviceKeyCounts(Dictionary<string, long> OneTimeKeys, List<string> UnusedFallbackAlgorithms);
 
 /// <summary>Device identity keys, one-time keys and fallback keys of this server's devices.</summary>
-public sealed class DeviceKeyStore(Config.HomeserverConfig config, Replication.ReplicationBus replication)
+public sealed class DeviceKeyStore(Config.HomeserverConfig config, Replication.ReplicationBus replication) : IExpiringCache
 {
     // Every sync of a device answers its key counts; they change only by the device's uploads and others' claims.
     private readonly VersionedCache<(string UserId, string DeviceId), DeviceKeyCounts> _counts = new(config.Caches.DeviceKeyCounts);
@@ -23,6 +23,8 @@ public sealed class DeviceKeyStore(Config.HomeserverConfig config, Replication.R
             var (oneTimeKeys, fallback) = (OneTimeKeyCounts(userId, deviceId), UnusedFallbackAlgorithms(userId, deviceId));
             return ([oneTimeKeys, fallback], () => new DeviceKeyCounts(oneTimeKeys.Result, fallback.Result));
         });
+
+    public int ExpireUnusedSince(long cutoff) => _counts.ExpireUnusedSince(cutoff);
 
     private void KeysChanged(DbSession s, string userId, string deviceId)
     {

@@ -13,6 +13,10 @@ namespace Matrix.Homeserver.Hosting;
 public sealed partial class IdleMemoryTrimmer(TimeProvider clock, ILogger<IdleMemoryTrimmer> logger) : BackgroundService
 {
     private static readonly TimeSpan CheckInterval = TimeSpan.FromSeconds(10);
+    private int _released;
+
+    /// <summary>Something let go of memory (<see cref="CacheExpiry"/>): the next quiet check trims again.</summary>
+    public void MemoryReleased() => Volatile.Write(ref _released, 1);
 
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
@@ -21,13 +25,18 @@ public sealed partial class IdleMemoryTrimmer(TimeProvider clock, ILogger<IdleMe
         var allocated = GC.GetTotalAllocatedBytes();
         while (await timer.WaitForNextTickAsync(stoppingToken))
         {
+            if (Interlocked.Exchange(ref _released, 0) == 1)
+                spells.Released();
             if (spells.ShouldTrim(GC.GetTotalAllocatedBytes() - allocated))
                 Trim();
             allocated = GC.GetTotalAllocatedBytes();
         }
     }
 
-    /// <summary>Told what each check's ten seconds allocated, says when to trim: once per busy spell, after three quiet checks.</summary>
+    /// <summary>
+    /// Told what each check's ten seconds allocated, says when to trim: once per busy spell, after three quiet checks,
+    /// and again when memory was released since.
+    /// </summary>
     internal sealed class QuietSpells
     {
         private const int QuietChecksBeforeTrim = 3;
@@ -48,6 +57,8 @@ public sealed partial class IdleMemoryTrimmer(TimeProvider clock, ILogger<IdleMe
             _trimmedSinceBusy = true;
             return true;
         }
+
+        public void Released() => _trimmedSinceBusy = false;
     }
 
     private void Trim()

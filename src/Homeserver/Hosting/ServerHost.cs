@@ -299,7 +299,15 @@ public static class ServerHost
         services.AddSingleton<IEndpoints, Media.FederationMediaEndpoints>();
         services.AddSingleton<ServerServer.ServerRoomAccess>();
         AddReplication(services, config);
-        services.AddHostedService<IdleMemoryTrimmer>();
+        services.AddSingleton<IdleMemoryTrimmer>();
+        services.AddHostedService(provider => provider.GetRequiredService<IdleMemoryTrimmer>());
+        services.AddSingleton<IExpiringCache>(provider => provider.GetRequiredService<EventCache>());
+        services.AddSingleton<IExpiringCache>(provider => provider.GetRequiredService<StateGroupCache>());
+        services.AddSingleton<IExpiringCache>(provider => provider.GetRequiredService<AccessTokenCache>());
+        services.AddSingleton<IExpiringCache>(provider => provider.GetRequiredService<MembershipCache>());
+        services.AddSingleton<IExpiringCache>(provider => provider.GetRequiredService<E2ee.DeviceKeyStore>());
+        services.AddSingleton<CacheExpiry>();
+        services.AddHostedService(provider => provider.GetRequiredService<CacheExpiry>());
     }
 
     /// <summary>A deployment of several processes (README "Scaling out"): what links them, and what only the main process runs.</summary>

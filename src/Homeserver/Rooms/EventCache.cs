@@ -11,13 +11,16 @@ namespace Matrix.Homeserver.Rooms;
 /// parsed; the rest only as their UTF-8 (<see cref="Pdu.Compact"/>), parsed again when read (a parsed message takes
 /// 3-5 KB, its UTF-8 under 1 KB).
 /// </summary>
-public sealed class EventCache(Database db, RoomStore rooms, Config.HomeserverConfig config)
+public sealed class EventCache(Database db, RoomStore rooms, Config.HomeserverConfig config) : IExpiringCache
 {
+    private record struct Cached(Pdu Pdu, long LastUsed);
+
     private readonly int _capacity = config.Caches.Events;
     private readonly int _parsedCapacity = Math.Min(config.Caches.ParsedEvents, config.Caches.Events);
-    private readonly Dictionary<string, LinkedListNode<Pdu>> _entries = new(StringComparer.Ordinal);
-    private readonly LinkedList<Pdu> _parsed = new();
-    private readonly LinkedList<Pdu> _compacted = new();
+    private readonly Dictionary<string, LinkedListNode<Cached>> _entries = new(StringComparer.Ordinal);
+    // Both most recently used first, and every parsed event used more lately than every compacted one.
+    private readonly LinkedList<Cached> _parsed = new();
+    private readonly LinkedList<Cached> _compacted = new();
     private readonly Lock _lock = new();
 
     public void Add(Pdu pdu)
@@ -27,14 +30,10 @@ public sealed class EventCache(Database db, RoomStore rooms, Config.HomeserverCo
         {
             if (_entries.Remove(pdu.EventId, out var existing))
                 existing.List!.Remove(existing);
-            _entries[pdu.EventId] = _parsed.AddFirst(pdu);
+            _entries[pdu.EventId] = _parsed.AddFirst(new Cached(pdu, Environment.TickCount64));
             demoted = DemoteLeastRecent();
             if (_entries.Count > _capacity)
-            {
-                var oldest = _compacted.Last ?? _parsed.Last!;
-                _entries.Remove(oldest.Value.EventId);
-                oldest.List!.Remove(oldest);
-            }
+                Remove(_compacted.Last ?? _parsed.Last!);
         }
         demoted?.Compact();
     }
@@ -47,7 +46,13 @@ public sealed class EventCache(Database db, RoomStore rooms, Config.HomeserverCo
         var last = _parsed.Last!;
         _parsed.RemoveLast();
         _compacted.AddFirst(last);
-        return last.Value;
+        return last.Value.Pdu;
+    }
+
+    private void Remove(LinkedListNode<Cached> node)
+    {
+        _entries.Remove(node.Value.Pdu.EventId);
+        node.List!.Remove(node);
     }
 
     public void ForgetRoom(string roomId)
@@ -57,11 +62,8 @@ public sealed class EventCache(Database db, RoomStore rooms, Config.HomeserverCo
                 for (var node = list.First; node is not null;)
                 {
                     var next = node.Next;
-                    if (node.Value.RoomId == roomId)
-                    {
-                        _entries.Remove(node.Value.EventId);
-                        list.Remove(node);
-                    }
+                    if (node.Value.Pdu.RoomId == roomId)
+                        Remove(node);
                     node = next;
                 }
     }
@@ -70,24 +72,38 @@ public sealed class EventCache(Database db, RoomStore rooms, Config.HomeserverCo
     {
         lock (_lock)
             foreach (var eventId in eventIds)
-                if (_entries.Remove(eventId, out var node))
-                    node.List!.Remove(node);
+                if (_entries.TryGetValue(eventId, out var node))
+                    Remove(node);
+    }
+
+    public int ExpireUnusedSince(long cutoff)
+    {
+        var expired = 0;
+        lock (_lock)
+            foreach (var list in new[] { _compacted, _parsed })
+                while (list.Last is { } oldest && oldest.Value.LastUsed < cutoff)
+                {
+                    Remove(oldest);
+                    expired++;
+                }
+        return expired;
     }
 
     public Pdu? TryGet(string eventId)
     {
         Pdu? demoted;
-        LinkedListNode<Pdu>? node;
+        LinkedListNode<Cached>? node;
         lock (_lock)
         {
             if (!_entries.TryGetValue(eventId, out node))
                 return null;
             node.List!.Remove(node);
+            node.ValueRef.LastUsed = Environment.TickCount64;
             _parsed.AddFirst(node);
             demoted = DemoteLeastRecent();
         }
         demoted?.Compact();
-        return node.Value;
+        return node.Value.Pdu;
     }
 
     public async Task<Pdu?> GetAsync(string eventId, RoomVersion version, CancellationToken ct)

@@ -14,7 +14,7 @@ public sealed record UserMemberships(List<MembershipRow> Memberships, HashSet<st
 /// unforgets a room, a remote invite for them comes or goes, or a room is purged. Writes in this process invalidate in their transaction; other processes'
 /// through replication.
 /// </summary>
-public sealed class MembershipCache(Config.HomeserverConfig config, Replication.ReplicationBus replication)
+public sealed class MembershipCache(Config.HomeserverConfig config, Replication.ReplicationBus replication) : IExpiringCache
 {
     private readonly VersionedCache<string, UserMemberships> _users = new(config.Caches.Memberships);
 
@@ -34,4 +34,6 @@ public sealed class MembershipCache(Config.HomeserverConfig config, Replication.
 
     /// <summary>A room was purged (its members' entries all go), or invalidations may have been missed.</summary>
     public void ForgetAll() => _users.Clear();
+
+    public int ExpireUnusedSince(long cutoff) => _users.ExpireUnusedSince(cutoff);
 }

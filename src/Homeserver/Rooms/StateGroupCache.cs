@@ -10,15 +10,24 @@ namespace Matrix.Homeserver.Rooms;
 /// everyone asking for a group at the same time: the syncs one message wakes in a room whose group is not cached yet
 /// (after a start-up) all want it at once, and each read walks the group's chain.
 /// </summary>
-public sealed class StateGroupCache(Database db, StateGroupStore stateGroups, Config.HomeserverConfig config)
+public sealed class StateGroupCache(Database db, StateGroupStore stateGroups, Config.HomeserverConfig config) : IExpiringCache
 {
-    private readonly ConcurrentDictionary<long, IReadOnlyDictionary<StateKey, string>> _groups = new();
+    private sealed class Entry(IReadOnlyDictionary<StateKey, string> state)
+    {
+        public IReadOnlyDictionary<StateKey, string> State { get; } = state;
+        public long LastUsed = Environment.TickCount64;
+    }
+
+    private readonly ConcurrentDictionary<long, Entry> _groups = new();
     private readonly ConcurrentDictionary<long, Lazy<Task<IReadOnlyDictionary<StateKey, string>>>> _loading = new();
 
     public Task<IReadOnlyDictionary<StateKey, string>> GetAsync(long groupId, CancellationToken ct)
     {
-        if (_groups.TryGetValue(groupId, out var state))
-            return Task.FromResult(state);
+        if (_groups.TryGetValue(groupId, out var entry))
+        {
+            entry.LastUsed = Environment.TickCount64;
+            return Task.FromResult(entry.State);
+        }
         var load = _loading.GetOrAdd(groupId, id => new Lazy<Task<IReadOnlyDictionary<StateKey, string>>>(() => LoadAsync(id)));
         return load.Value.WaitAsync(ct);
     }
@@ -43,6 +52,9 @@ public sealed class StateGroupCache(Database db, StateGroupStore stateGroups, Co
     {
         if (_groups.Count >= config.Caches.StateGroups)
             _groups.Clear();
-        return _groups.GetOrAdd(groupId, state);
+        return _groups.GetOrAdd(groupId, new Entry(state)).State;
     }
+
+    public int ExpireUnusedSince(long cutoff) =>
+        _groups.Count(pair => pair.Value.LastUsed < cutoff && _groups.TryRemove(pair));
 }

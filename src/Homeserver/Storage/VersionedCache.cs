@@ -7,14 +7,17 @@ namespace Matrix.Homeserver.Storage;
 /// session, at once and again when its transaction ends; a read stores what it found only if no invalidation of the key
 /// came between its <see cref="Begin"/> and its <see cref="Store"/>, so a read racing a write never keeps the old value.
 /// </summary>
-public sealed class VersionedCache<TKey, TValue>(int maxEntries) where TKey : notnull
+public sealed class VersionedCache<TKey, TValue>(int maxEntries) : IExpiringCache where TKey : notnull
 {
     private readonly ConcurrentDictionary<TKey, Entry> _entries = new();
     private readonly Lock _gate = new();
     // Bumped when the entries are dropped for room, so a read begun before cannot store over a forgotten invalidation.
     private long _epoch;
 
-    private sealed record Entry(long Version, bool HasValue, TValue? Value);
+    private sealed record Entry(long Version, bool HasValue, TValue? Value)
+    {
+        public long LastUsed = Environment.TickCount64;
+    }
 
     public readonly record struct Ticket(TKey Key, long Epoch, long Version);
 
@@ -22,6 +25,7 @@ public sealed class VersionedCache<TKey, TValue>(int maxEntries) where TKey : no
     {
         if (_entries.TryGetValue(key, out var entry) && entry.HasValue)
         {
+            entry.LastUsed = Environment.TickCount64;
             value = entry.Value!;
             return true;
         }
@@ -70,6 +74,20 @@ public sealed class VersionedCache<TKey, TValue>(int maxEntries) where TKey : no
         {
             _entries.Clear();
             _epoch++;
+        }
+    }
+
+    public int ExpireUnusedSince(long cutoff)
+    {
+        var unused = _entries.Where(pair => pair.Value.LastUsed < cutoff).ToList();
+        if (unused.Count == 0)
+            return 0;
+        lock (_gate)
+        {
+            // A key removed goes back to version 0, which a read begun before its invalidation may hold: the new epoch
+            // keeps such a read from storing.
+            _epoch++;
+            return unused.Count(pair => pair.Value.LastUsed < cutoff && _entries.TryRemove(pair));
         }
     }
 
