@@ -16,10 +16,14 @@ internal static partial class BatchNames
     private static readonly Memo<(string Sql, int Index), string> Statements = new(key => Rename(key.Sql, key.Index));
     private static readonly Memo<(string Name, int Index), string> Parameters = new(key => $"d{key.Index}_{key.Name.ToLowerInvariant()}");
     private static readonly Memo<string, PositionalStatement> PositionalStatements = new(MakePositional);
+    private static readonly Memo<string, string> WrittenNames = new(name => "@" + name);
 
     public static string Statement(string sql, int index) => sql.Length <= MaxRememberedLength ? Statements.Get((sql, index)) : Rename(sql, index);
 
     public static string Parameter(string name, int index) => Parameters.Get((name, index));
+
+    /// <summary>A parameter's name as a statement writes it (<c>@x</c>), which SQLite binds by.</summary>
+    public static string AsWritten(string name) => WrittenNames.Get(name);
 
     /// <summary>The statement with <c>$1</c>, <c>$2</c>… in place of its named parameters, and those names in order.</summary>
     public static PositionalStatement Positional(string sql) => sql.Length <= MaxRememberedLength ? PositionalStatements.Get(sql) : MakePositional(sql);

@@ -30,19 +30,28 @@ internal static class RowsInsert
         }
         for (var start = 0; start < rowCount; start += SqliteRowsPerStatement)
         {
-            var args = new SqlArgs();
-            var values = new List<string>();
-            for (var row = start; row < Math.Min(rowCount, start + SqliteRowsPerStatement); row++)
-            {
-                var names = new string[columns.Count];
+            var rows = Math.Min(rowCount - start, SqliteRowsPerStatement);
+            var args = new SqlArgs(rows * columns.Count);
+            for (var row = 0; row < rows; row++)
                 for (var c = 0; c < columns.Count; c++)
-                {
-                    names[c] = $"@c{c}r{row - start}";
-                    args.Add(names[c][1..], columns[c].GetValue(row));
-                }
-                values.Add($"({string.Join(", ", names)})");
-            }
-            yield return ($"INSERT INTO {into} VALUES {string.Join(", ", values)} {onConflict}", args);
+                    args.Add(ParameterName(c, row), columns[c].GetValue(start + row));
+            yield return (SqliteStatements.GetOrAdd((into, onConflict, columns.Count, rows), SqliteStatement), args);
         }
     }
+
+    // A server inserts into few tables with few row counts: each statement's text is made once.
+    private static readonly System.Collections.Concurrent.ConcurrentDictionary<(string Into, string OnConflict, int Columns, int Rows), string> SqliteStatements = new();
+    private const int NamedColumns = 16;
+    private static readonly string?[] Names = new string?[NamedColumns * SqliteRowsPerStatement];
+
+    private static string SqliteStatement((string Into, string OnConflict, int Columns, int Rows) shape)
+    {
+        var values = Enumerable.Range(0, shape.Rows)
+            .Select(row => "(" + string.Join(", ", Enumerable.Range(0, shape.Columns).Select(c => "@" + ParameterName(c, row))) + ")");
+        return $"INSERT INTO {shape.Into} VALUES {string.Join(", ", values)} {shape.OnConflict}";
+    }
+
+    private static string ParameterName(int column, int row) => column < NamedColumns
+        ? Names[column * SqliteRowsPerStatement + row] ??= $"c{column}r{row}"
+        : $"c{column}r{row}";
 }

@@ -15,15 +15,13 @@ public sealed class SqlArgs : SqlMapper.IDynamicParameters
     private static readonly ConcurrentDictionary<Type, PropertyInfo[]> PropertiesByType = new();
     private static readonly ConcurrentDictionary<Type, Dictionary<string, PropertyInfo>> PropertyNamesByType = new();
 
-    private readonly List<(string Name, object? Value, DbType? Type)> _parameters = [];
+    private readonly List<(string Name, object? Value, DbType? Type)> _parameters;
     private Dictionary<string, int>? _byName;
 
-    public SqlArgs()
-    {
-    }
+    public SqlArgs(int capacity = 0) => _parameters = new(capacity);
 
     /// <summary>Starts with an object's public properties (an anonymous type), typed by their declared types.</summary>
-    public SqlArgs(object template) => AddFrom(null, template);
+    public SqlArgs(object template) : this() => AddFrom(null, template);
 
     public void Add(string name, object? value)
     {
@@ -40,6 +38,7 @@ public sealed class SqlArgs : SqlMapper.IDynamicParameters
         _byName = null;
         if (args is SqlArgs other)
         {
+            _parameters.EnsureCapacity(_parameters.Count + other._parameters.Count);
             foreach (var (name, value, type) in other._parameters)
                 _parameters.Add((Named(name, batchIndex), value, type));
         }
@@ -93,11 +92,11 @@ public sealed class SqlArgs : SqlMapper.IDynamicParameters
     {
         // Microsoft.Data.Sqlite looks a bare name up, then under each of its three prefixes, every lookup a linear
         // search of the statement's names; named as the statement spells it, the first lookup finds it.
-        var prefix = command is Microsoft.Data.Sqlite.SqliteCommand ? "@" : "";
+        var sqlite = command is Microsoft.Data.Sqlite.SqliteCommand;
         foreach (var (name, value, type) in _parameters)
         {
             var parameter = command.CreateParameter();
-            parameter.ParameterName = prefix + name;
+            parameter.ParameterName = sqlite ? BatchNames.AsWritten(name) : name;
             Bind(parameter, value, type);
             command.Parameters.Add(parameter);
         }
