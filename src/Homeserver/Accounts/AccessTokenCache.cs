@@ -11,10 +11,7 @@ namespace Matrix.Homeserver.Accounts;
 /// </summary>
 public sealed class AccessTokenCache(Config.HomeserverConfig config, Replication.ReplicationBus replication) : IExpiringCache
 {
-    private sealed record Entry(long Generation, AccessTokenRow Token, UserRow User)
-    {
-        public long LastUsed = Environment.TickCount64;
-    }
+    private sealed record Entry(long Generation, AccessTokenRow Token, UserRow User) : UsedEntry;
 
     private readonly ConcurrentDictionary<string, Entry> _entries = new(StringComparer.Ordinal);
     private long _generation;
@@ -26,7 +23,7 @@ public sealed class AccessTokenCache(Config.HomeserverConfig config, Replication
     {
         if (!_entries.TryGetValue(tokenHash, out var entry) || entry.Generation != Generation)
             return null;
-        entry.LastUsed = Environment.TickCount64;
+        entry.Touch();
         return (entry.Token, entry.User);
     }
 
@@ -40,8 +37,7 @@ public sealed class AccessTokenCache(Config.HomeserverConfig config, Replication
         _entries[tokenHash] = new Entry(generation, token, user);
     }
 
-    public int ExpireUnusedSince(long cutoff) =>
-        _entries.Count(pair => pair.Value.LastUsed < cutoff && _entries.TryRemove(pair));
+    public int ExpireUnusedSince(long cutoff) => _entries.RemoveUnusedSince(cutoff);
 
     /// <summary>Called by every write to tokens or users, in the writing session.</summary>
     public void Invalidate(DbSession s)

@@ -12,11 +12,7 @@ namespace Matrix.Homeserver.Rooms;
 /// </summary>
 public sealed class StateGroupCache(Database db, StateGroupStore stateGroups, Config.HomeserverConfig config) : IExpiringCache
 {
-    private sealed class Entry(IReadOnlyDictionary<StateKey, string> state)
-    {
-        public IReadOnlyDictionary<StateKey, string> State { get; } = state;
-        public long LastUsed = Environment.TickCount64;
-    }
+    private sealed record Entry(IReadOnlyDictionary<StateKey, string> State) : UsedEntry;
 
     private readonly ConcurrentDictionary<long, Entry> _groups = new();
     private readonly ConcurrentDictionary<long, Lazy<Task<IReadOnlyDictionary<StateKey, string>>>> _loading = new();
@@ -25,7 +21,7 @@ public sealed class StateGroupCache(Database db, StateGroupStore stateGroups, Co
     {
         if (_groups.TryGetValue(groupId, out var entry))
         {
-            entry.LastUsed = Environment.TickCount64;
+            entry.Touch();
             return Task.FromResult(entry.State);
         }
         var load = _loading.GetOrAdd(groupId, id => new Lazy<Task<IReadOnlyDictionary<StateKey, string>>>(() => LoadAsync(id)));
@@ -55,6 +51,5 @@ public sealed class StateGroupCache(Database db, StateGroupStore stateGroups, Co
         return _groups.GetOrAdd(groupId, new Entry(state)).State;
     }
 
-    public int ExpireUnusedSince(long cutoff) =>
-        _groups.Count(pair => pair.Value.LastUsed < cutoff && _groups.TryRemove(pair));
+    public int ExpireUnusedSince(long cutoff) => _groups.RemoveUnusedSince(cutoff);
 }

@@ -10,3 +10,19 @@ public interface IExpiringCache
     /// <summary>Drops the entries last used before <paramref name="cutoff"/>; says how many went.</summary>
     int ExpireUnusedSince(long cutoff);
 }
+
+/// <summary>A cache entry that notes when it was last used.</summary>
+public abstract record UsedEntry
+{
+    public long LastUsed { get; private set; } = Environment.TickCount64;
+
+    public void Touch() => LastUsed = Environment.TickCount64;
+}
+
+public static class UsedEntries
+{
+    /// <summary>Removes the entries last used before <paramref name="cutoff"/>; says how many went.</summary>
+    public static int RemoveUnusedSince<TKey, TEntry>(this System.Collections.Concurrent.ConcurrentDictionary<TKey, TEntry> entries, long cutoff)
+        where TKey : notnull where TEntry : UsedEntry =>
+        entries.Count(pair => pair.Value.LastUsed < cutoff && entries.TryRemove(pair));
+}

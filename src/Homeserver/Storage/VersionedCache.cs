@@ -14,10 +14,7 @@ public sealed class VersionedCache<TKey, TValue>(int maxEntries) : IExpiringCach
     // Bumped when the entries are dropped for room, so a read begun before cannot store over a forgotten invalidation.
     private long _epoch;
 
-    private sealed record Entry(long Version, bool HasValue, TValue? Value)
-    {
-        public long LastUsed = Environment.TickCount64;
-    }
+    private sealed record Entry(long Version, bool HasValue, TValue? Value) : UsedEntry;
 
     public readonly record struct Ticket(TKey Key, long Epoch, long Version);
 
@@ -25,7 +22,7 @@ public sealed class VersionedCache<TKey, TValue>(int maxEntries) : IExpiringCach
     {
         if (_entries.TryGetValue(key, out var entry) && entry.HasValue)
         {
-            entry.LastUsed = Environment.TickCount64;
+            entry.Touch();
             value = entry.Value!;
             return true;
         }
@@ -79,15 +76,14 @@ public sealed class VersionedCache<TKey, TValue>(int maxEntries) : IExpiringCach
 
     public int ExpireUnusedSince(long cutoff)
     {
-        var unused = _entries.Where(pair => pair.Value.LastUsed < cutoff).ToList();
-        if (unused.Count == 0)
+        if (!_entries.Any(pair => pair.Value.LastUsed < cutoff))
             return 0;
         lock (_gate)
         {
             // A key removed goes back to version 0, which a read begun before its invalidation may hold: the new epoch
             // keeps such a read from storing.
             _epoch++;
-            return unused.Count(pair => pair.Value.LastUsed < cutoff && _entries.TryRemove(pair));
+            return _entries.RemoveUnusedSince(cutoff);
         }
     }
 
