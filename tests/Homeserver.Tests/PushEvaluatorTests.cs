@@ -43,6 +43,13 @@ public sealed class PushEvaluatorTests
     [InlineData("ex*ple", "An exciting triple-whammy", true, true)]
     [InlineData("cake", "cakes", true, false)]
     [InlineData("a.b", "axb", false, false)]
+    [InlineData("a.b", "A.B", false, true)]
+    [InlineData("m.room.message", "m.room.messages", false, false)]
+    [InlineData("alice", "Hi @Alice:example.org!", true, true)]
+    [InlineData("alice", "malice", true, false)]
+    [InlineData("alice", "alice_", true, false)]
+    [InlineData("", "", false, true)]
+    [InlineData("", "x", false, false)]
     public void Globs_follow_the_spec_examples(string pattern, string value, bool wordBoundary, bool matches) =>
         Assert.Equal(matches, PushEvaluator.Glob(pattern, value, wordBoundary));
 

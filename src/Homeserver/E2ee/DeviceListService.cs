@@ -107,7 +107,7 @@ public sealed class DeviceListService(
     public sealed record SyncReads(
         SqlRead<string, HashSet<string>>? Devices, SqlRead<string, HashSet<string>>? Members, SqlRead<EventRow, List<EventRow>>? OwnMemberships)
     {
-        public IEnumerable<SqlRead> All => new SqlRead?[] { Devices, Members, OwnMemberships }.OfType<SqlRead>();
+        public ReadBatch AddTo(ReadBatch batch) => batch.Add(Devices).Add(Members).Add(OwnMemberships);
     }
 
     /// <summary>The reads for <see cref="ChangesForSyncAsync(string, SyncReads, CancellationToken)"/>.</summary>
@@ -138,7 +138,7 @@ public sealed class DeviceListService(
         long fromEvents, long upToEvents, CancellationToken ct)
     {
         var reads = ReadsForSync(userId, fromDeviceLists, upToDeviceLists, fromEvents, upToEvents);
-        await db.ReadAllAsync(reads.All.ToList(), ct);
+        await db.ReadAllAsync(reads.AddTo(new ReadBatch()).Reads, ct);
         return await ChangesForSyncAsync(userId, reads, ct);
     }
 

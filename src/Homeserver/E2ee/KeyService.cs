@@ -76,13 +76,22 @@ public sealed class KeyService(
     }
 
     /// <summary>One-time key counts as sync and upload report them; <c>signed_curve25519</c> is always present, as clients expect.</summary>
-    public static JsonObject CountsJson(Dictionary<string, long> counts)
+    public static JsonObject CountsJson(Dictionary<string, long> counts) =>
+        new(CountsFields(counts).Select(field => KeyValuePair.Create(field.Algorithm, field.Count)));
+
+    /// <summary>The fields of <see cref="CountsJson"/> (a /sync response writes them straight out).</summary>
+    public static (string Algorithm, JsonNode? Count)[] CountsFields(Dictionary<string, long> counts)
     {
-        var json = new JsonObject { ["signed_curve25519"] = 0 };
+        var withDefault = counts.ContainsKey(SignedCurve25519) ? 0 : 1;
+        var fields = new (string, JsonNode?)[counts.Count + withDefault];
+        if (withDefault == 1)
+            fields[0] = (SignedCurve25519, 0);
         foreach (var (algorithm, count) in counts)
-            json[algorithm] = count;
-        return json;
+            fields[withDefault++] = (algorithm, count);
+        return fields;
     }
+
+    private const string SignedCurve25519 = "signed_curve25519";
 
     private static void ValidateDeviceKeys(JsonObject deviceKeys, string userId, string deviceId)
     {

@@ -120,7 +120,7 @@ public sealed class ToDeviceService(
     /// <summary>What a sync reads from the device's inbox (in its batch of reads) before <see cref="ForSyncAsync"/>.</summary>
     public sealed record SyncReads(SqlRead<ToDeviceRow, List<ToDeviceRow>>? Pending, SqlRead<long, bool>? Acknowledged)
     {
-        public IEnumerable<SqlRead> All => new SqlRead?[] { Pending, Acknowledged }.OfType<SqlRead>();
+        public ReadBatch AddTo(ReadBatch batch) => batch.Add(Pending).Add(Acknowledged);
     }
 
     /// <summary>No pending read when the stream has not moved since the token (nothing can be new).</summary>

@@ -172,7 +172,7 @@ public sealed class UnreadLookup(List<UnreadCount> known, List<SqlRead<UnreadCou
 {
     public static readonly UnreadLookup None = new([], [], [], null!);
 
-    public IEnumerable<SqlRead> Reads => reads;
+    public IReadOnlyList<SqlRead> Reads => reads;
 
     /// <summary>Every room's counts, once <see cref="Reads"/> have run.</summary>
     public IEnumerable<UnreadCount> Result

@@ -85,8 +85,8 @@ public static class PushEvaluator
             case "content":
                 if (Text(rule["pattern"]) is not { } pattern)
                     return Never;
-                var regex = GlobRegex(pattern, wordBoundary: true);
-                return (ev, _) => ev.Text("content.body") is { } body && IsMatch(regex, body);
+                var bodyMatches = GlobMatcher(pattern, wordBoundary: true);
+                return (ev, _) => ev.Text("content.body") is { } body && bodyMatches(body);
             case "room":
                 return (ev, _) => ev.Text("room_id") == ruleId;
             case "sender":
@@ -109,8 +109,8 @@ public static class PushEvaluator
         switch (Text(condition["kind"]))
         {
             case "event_match" when key is not null && Text(condition["pattern"]) is { } pattern:
-                var regex = GlobRegex(pattern, wordBoundary: key == "content.body");
-                return (ev, _) => ev.Text(key) is { } text && IsMatch(regex, text);
+                var textMatches = GlobMatcher(pattern, wordBoundary: key == "content.body");
+                return (ev, _) => ev.Text(key) is { } text && textMatches(text);
             case "event_property_is" when key is not null && IsScalar(condition["value"], out var wanted):
                 return (ev, _) => ev.Scalar(key) == wanted;
             case "event_property_contains" when key is not null && IsScalar(condition["value"], out var needle):
@@ -188,7 +188,21 @@ public static class PushEvaluator
     }
 
     /// <summary>Glob (<c>*</c>, <c>?</c>) matching, case-insensitive: the whole value, or for <c>content.body</c> any word-bounded part.</summary>
-    public static bool Glob(string pattern, string value, bool wordBoundary) => IsMatch(GlobRegex(pattern, wordBoundary), value);
+    public static bool Glob(string pattern, string value, bool wordBoundary) => GlobMatcher(pattern, wordBoundary)(value);
+
+    /// <summary>
+    /// A glob as a test of a value. Most patterns are literal (the default rules' event types, a user's own name), and
+    /// those are compared directly: every member's rules run for every event of a room, and the regex was a tenth of it.
+    /// </summary>
+    private static Func<string, bool> GlobMatcher(string pattern, bool wordBoundary)
+    {
+        if (pattern.Length > 0 && pattern.AsSpan().IndexOfAny('*', '?') < 0)
+            return wordBoundary
+                ? text => ContainsWord(text, pattern)
+                : text => text.Equals(pattern, StringComparison.OrdinalIgnoreCase);
+        var regex = GlobRegex(pattern, wordBoundary);
+        return text => IsMatch(regex, text);
+    }
 
     /// <summary>The glob as a regex, shared by every ruleset with the same pattern.</summary>
     private static Regex GlobRegex(string pattern, bool wordBoundary)

@@ -27,9 +27,9 @@ public sealed class SharedClientEvents
         TypeInfoResolver = new DefaultJsonTypeInfoResolver(),
     }.GetTypeInfo(typeof(Serialised));
 
-    // Each sync's own unsigned is written here before it is copied after the shared bytes.
-    [ThreadStatic] private static ArrayBufferWriter<byte>? t_unsigned;
-    [ThreadStatic] private static Utf8JsonWriter? t_writer;
+    // Each sync's copy is put together here as it is written out: the shared bytes, then its own unsigned.
+    [ThreadStatic] private static ArrayBufferWriter<byte>? t_copy;
+    [ThreadStatic] private static Utf8JsonWriter? t_unsignedWriter;
 
     private readonly ConcurrentDictionary<string, byte[]> _heads = new(StringComparer.Ordinal);
     private readonly ConcurrentQueue<string> _order = new();
@@ -38,21 +38,7 @@ public sealed class SharedClientEvents
     public JsonNode ToClient(Pdu pdu, long now, string? transactionId)
     {
         var head = _heads.TryGetValue(pdu.EventId, out var known) ? known : Remember(pdu);
-        var unsigned = t_unsigned ??= new ArrayBufferWriter<byte>(256);
-        unsigned.ResetWrittenCount();
-        var writer = t_writer ??= new Utf8JsonWriter(unsigned, ErrorMiddleware.WriterOptions);
-        writer.Reset(unsigned);
-        writer.WriteStartObject();
-        writer.WriteNumber("age", Math.Max(0, now - pdu.OriginServerTs));
-        if (transactionId is not null)
-            writer.WriteString("transaction_id", transactionId);
-        writer.WriteEndObject();
-        writer.Flush();
-        var bytes = new byte[head.Length + unsigned.WrittenCount + 1];
-        head.CopyTo(bytes, 0);
-        unsigned.WrittenSpan.CopyTo(bytes.AsSpan(head.Length));
-        bytes[^1] = (byte)'}';
-        return JsonValue.Create(new Serialised(bytes), SerialisedInfo)!;
+        return JsonValue.Create(new Serialised(head, Math.Max(0, now - pdu.OriginServerTs), transactionId), SerialisedInfo)!;
     }
 
     /// <summary>The event's client format up to its <c>unsigned</c> value: <c>{"content":…,"type":"…","unsigned":</c>.</summary>
@@ -75,17 +61,28 @@ public sealed class SharedClientEvents
         return head;
     }
 
-    private sealed record Serialised(byte[] Utf8);
+    private sealed record Serialised(byte[] Head, long Age, string? TransactionId);
 
     private sealed class SerialisedConverter : JsonConverter<Serialised>
     {
-        public override Serialised Read(ref Utf8JsonReader reader, Type typeToConvert, JsonSerializerOptions options)
-        {
-            using var document = JsonDocument.ParseValue(ref reader);
-            return new Serialised(JsonSerializer.SerializeToUtf8Bytes(document.RootElement));
-        }
+        public override Serialised Read(ref Utf8JsonReader reader, Type typeToConvert, JsonSerializerOptions options) =>
+            throw new NotSupportedException("a shared event is not read back");
 
-        public override void Write(Utf8JsonWriter writer, Serialised value, JsonSerializerOptions options) =>
-            writer.WriteRawValue(value.Utf8, skipInputValidation: true);
+        public override void Write(Utf8JsonWriter writer, Serialised value, JsonSerializerOptions options)
+        {
+            var copy = t_copy ??= new ArrayBufferWriter<byte>(4096);
+            copy.ResetWrittenCount();
+            copy.Write(value.Head);
+            var unsigned = t_unsignedWriter ??= new Utf8JsonWriter(copy, ErrorMiddleware.WriterOptions);
+            unsigned.Reset(copy);
+            unsigned.WriteStartObject();
+            unsigned.WriteNumber("age", value.Age);
+            if (value.TransactionId is not null)
+                unsigned.WriteString("transaction_id", value.TransactionId);
+            unsigned.WriteEndObject();
+            unsigned.Flush();
+            copy.Write("}"u8);
+            writer.WriteRawValue(copy.WrittenSpan, skipInputValidation: true);
+        }
     }
 }

@@ -121,8 +121,11 @@ public sealed class SyncService(
         var early = likelyJoined is { Count: > 0 and <= FirstPagesInBatch }
             ? JoinedRoomReads(user, likelyJoined, window, filter, receiptsMoved, withPages: true)
             : JoinedRoomReadSet.None;
-        await db.ReadAllAsync(new SqlRead?[] { accountDataChanges, ownMembershipChanges, roomsWithEvents, roomsWithReceipts }
-            .OfType<SqlRead>().Concat(userMemberships.Reads).Concat(keyCounts.Reads).Concat(inbox.All).Concat(deviceListReads?.All ?? []).Concat(early.All).Distinct().ToList(), ct);
+        var firstReads = new ReadBatch().Add(accountDataChanges).Add(ownMembershipChanges).Add(roomsWithEvents).Add(roomsWithReceipts)
+            .AddAll(userMemberships.Reads).AddAll(keyCounts.Reads);
+        inbox.AddTo(firstReads);
+        deviceListReads?.AddTo(firstReads);
+        await db.ReadAllAsync(early.AddTo(firstReads).Reads, ct);
         var changed = ownMembershipChanges?.Result.Select(e => e.RoomId).ToHashSet() ?? [];
         var changedAccountData = accountDataChanges?.Result ?? [];
         if (since is null)
@@ -135,7 +138,7 @@ public sealed class SyncService(
         var ignored = await ignoredUsers.OfAsync(user, ct);
         Task<bool>? invitesBlockedRead = null;
         Task<bool> InvitesBlockedAsync() => invitesBlockedRead ??= invitePermissions.BlocksInvitesAsync(user, ct);
-        var join = new JsonObject();
+        var join = new List<(string RoomId, JsonNode? Section)>();
         var invite = new JsonObject();
         var leave = new JsonObject();
         var knock = new JsonObject();
@@ -180,19 +183,22 @@ public sealed class SyncService(
         // time (each waits mostly on the database) and added in membership order.
         var late = JoinedRoomReads(user, joinedRooms.Select(r => r.Room.RoomId).Where(id => !early.Covers(id)).ToList(), window, filter,
             since is null || receiptsMoved, withPages: joinedRooms.Count <= FirstPagesInBatch);
-        if (late.All.Any())
-            await db.ReadAllAsync(late.All.ToList(), ct);
-        var roomReceipts = early.Receipts.Concat(late.Receipts).SelectMany(r => r.Result).ToLookup(r => r.RoomId);
+        await db.ReadAllAsync(late.AddTo(new ReadBatch()).Reads, ct);
+        var roomReceipts = early.Receipts.Count + late.Receipts.Count == 0 ? NoReceipts
+            : early.Receipts.Concat(late.Receipts).SelectMany(r => r.Result).ToLookup(r => r.RoomId);
         var unread = early.Unread.Result.Concat(late.Unread.Result).ToLookup(c => c.RoomId);
         List<EventRow>? FirstPage(string roomId) => early.FirstPage(roomId) ?? late.FirstPage(roomId);
-        using var building = new SemaphoreSlim(JoinedRoomsInParallel);
-        var built = joinedRooms.Select(async r =>
+        Task<(JsonNode Section, JsonArray Timeline)?> BuildJoined((RoomSnapshot Room, bool FullState, bool NewlyJoined) r) =>
+            JoinedRoomAsync(requester, r.Room, window, filter, r.FullState, r.NewlyJoined, useStateAfter, changedAccountData, ignored,
+                sentMembers, roomReceipts[r.Room.RoomId], unread[r.Room.RoomId], r.NewlyJoined ? null : FirstPage(r.Room.RoomId), writeOnly);
+        // A sync woken by a message mostly has the one room to build.
+        using var building = joinedRooms.Count > 1 ? new SemaphoreSlim(JoinedRoomsInParallel) : null;
+        List<Task<(JsonNode Section, JsonArray Timeline)?>> built = joinedRooms.Count == 1 ? [BuildJoined(joinedRooms[0])] : joinedRooms.Select(async r =>
         {
-            await building.WaitAsync(ct);
+            await building!.WaitAsync(ct);
             try
             {
-                return await JoinedRoomAsync(requester, r.Room, window, filter, r.FullState, r.NewlyJoined, useStateAfter, changedAccountData, ignored,
-                    sentMembers, roomReceipts[r.Room.RoomId], unread[r.Room.RoomId], r.NewlyJoined ? null : FirstPage(r.Room.RoomId), writeOnly);
+                return await BuildJoined(r);
             }
             finally
             {
@@ -203,7 +209,7 @@ public sealed class SyncService(
         for (var i = 0; i < joinedRooms.Count; i++)
             if (await built[i] is var (joined, timeline))
             {
-                join[joinedRooms[i].Room.RoomId] = joined;
+                join.Add((joinedRooms[i].Room.RoomId, joined));
                 timelines.Add(timeline);
             }
 
@@ -244,24 +250,25 @@ public sealed class SyncService(
     private async Task<JsonNode> EmptyResponseAsync(Requester requester, SyncToken positions, bool writeOnly, CancellationToken ct)
     {
         var keyCounts = deviceKeys.CountsForSync(requester.UserId.Value, requester.DeviceId);
-        await db.ReadAllAsync(keyCounts.Reads.ToList(), ct);
-        return Response(writeOnly, positions, new JsonObject(), new JsonObject(), new JsonObject(), new JsonObject(), [], [], [], [], [], keyCounts.Result);
+        await db.ReadAllAsync(keyCounts.Reads, ct);
+        return Response(writeOnly, positions, [], new JsonObject(), new JsonObject(), new JsonObject(), [], [], [], [], [], keyCounts.Result);
     }
 
-    private static JsonNode Response(bool writeOnly, SyncToken next, JsonObject join, JsonObject invite, JsonObject leave, JsonObject knock,
-        JsonArray accountData, JsonArray presence, JsonArray toDevice, IEnumerable<string> devicesChanged, IEnumerable<string> devicesLeft,
+    private static readonly ILookup<string, ReceiptRow> NoReceipts = Array.Empty<ReceiptRow>().ToLookup(r => r.RoomId);
+
+    private static JsonNode Response(bool writeOnly, SyncToken next, List<(string RoomId, JsonNode? Section)> join, JsonObject invite, JsonObject leave, JsonObject knock,
+        JsonArray accountData, JsonArray presence, JsonArray toDevice, IReadOnlyList<string> devicesChanged, IReadOnlyList<string> devicesLeft,
         E2ee.DeviceKeyCounts keyCounts) =>
         WrittenObject.Of(writeOnly,
             ("next_batch", next.ToString()),
-            ("rooms", WrittenObject.Of(writeOnly, ("join", join), ("invite", invite), ("leave", leave), ("knock", knock))),
+            ("rooms", WrittenObject.Of(writeOnly, ("join", WrittenObject.Of(writeOnly, [.. join])), ("invite", invite), ("leave", leave), ("knock", knock))),
             ("account_data", WrittenObject.Of(writeOnly, ("events", accountData))),
             ("presence", WrittenObject.Of(writeOnly, ("events", presence))),
             ("to_device", WrittenObject.Of(writeOnly, ("events", toDevice))),
             ("device_lists", WrittenObject.Of(writeOnly,
-                ("changed", new JsonArray(devicesChanged.Select(u => (JsonNode)u).ToArray())),
-                ("left", new JsonArray(devicesLeft.Select(u => (JsonNode)u).ToArray())))),
-            ("device_one_time_keys_count", E2ee.KeyService.CountsJson(keyCounts.OneTimeKeys)),
-            ("device_unused_fallback_key_types", new JsonArray(keyCounts.UnusedFallbackAlgorithms.Select(a => (JsonNode)a).ToArray())));
+                ("changed", WrittenObject.Strings(writeOnly, devicesChanged)), ("left", WrittenObject.Strings(writeOnly, devicesLeft)))),
+            ("device_one_time_keys_count", WrittenObject.Of(writeOnly, E2ee.KeyService.CountsFields(keyCounts.OneTimeKeys))),
+            ("device_unused_fallback_key_types", WrittenObject.Strings(writeOnly, keyCounts.UnusedFallbackAlgorithms)));
 
     /// <summary>
     /// The rooms of a window the user may be joined to: from the user's memberships when they are known and fewer than the
@@ -280,7 +287,13 @@ public sealed class SyncService(
     {
         public static readonly JoinedRoomReadSet None = new(new HashSet<string>(), [], Push.UnreadLookup.None, [], []);
 
-        public IEnumerable<SqlRead> All => [.. Receipts, .. Unread.Reads, .. Pages.Values];
+        public ReadBatch AddTo(ReadBatch batch)
+        {
+            batch.AddAll(Receipts).AddAll(Unread.Reads);
+            foreach (var page in Pages.Values)
+                batch.Add(page);
+            return batch;
+        }
 
         public bool Covers(string roomId) => Rooms.Contains(roomId);
 

@@ -46,7 +46,7 @@ public sealed class SlidingSyncExtensionBuilder(
     {
         var user = requester.UserId.Value;
         var reads = toDevice.ReadsForSync(user, requester.DeviceId, since, upTo);
-        await db.ReadAllAsync(reads.All.ToList(), ct);
+        await db.ReadAllAsync(reads.AddTo(new ReadBatch()).Reads, ct);
         var (events, position) = await toDevice.ForSyncAsync(user, requester.DeviceId, since, upTo, reads, ct);
         extensions["to_device"] = new JsonObject { ["next_batch"] = position.ToString(CultureInfo.InvariantCulture), ["events"] = events };
         return events.Count > 0;
