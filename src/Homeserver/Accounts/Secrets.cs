@@ -1,3 +1,4 @@
+using System.Buffers;
 using System.Security.Cryptography;
 using System.Text;
 using Matrix.Federation.Crypto;
@@ -10,7 +11,20 @@ public static class Secrets
     public static string NewToken(string prefix) => prefix + UnpaddedBase64.EncodeUrlSafe(RandomNumberGenerator.GetBytes(32));
 
     /// <summary>What the database keeps of a token: its SHA-256, so a leaked database does not leak live tokens.</summary>
-    public static string Hash(string token) => Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(token)));
+    public static string Hash(string token)
+    {
+        // Hashed on every request: the token's UTF-8 and the digest stay on the stack (tokens are short; a long one is rented).
+        const int OnStack = 512;
+        var length = Encoding.UTF8.GetByteCount(token);
+        var rented = length > OnStack ? ArrayPool<byte>.Shared.Rent(length) : null;
+        Span<byte> utf8 = rented is null ? stackalloc byte[OnStack] : rented;
+        Encoding.UTF8.GetBytes(token, utf8);
+        Span<byte> digest = stackalloc byte[SHA256.HashSizeInBytes];
+        SHA256.HashData(utf8[..length], digest);
+        if (rented is not null)
+            ArrayPool<byte>.Shared.Return(rented);
+        return Convert.ToHexStringLower(digest);
+    }
 
     /// <summary>A device ID in the style clients expect: ten upper-case letters.</summary>
     public static string NewDeviceId() => RandomNumberGenerator.GetString("ABCDEFGHIJKLMNOPQRSTUVWXYZ", 10);

@@ -137,7 +137,8 @@ public sealed class ToDeviceService(
     {
         if (read.Acknowledged?.Result == true)
             await db.WriteAsync(s => store.DeleteDeliveredAsync(s, userId, deviceId, since!.Value), ct);
-        var rows = read.Pending?.Result ?? [];
+        if (read.Pending?.Result is not { Count: > 0 } rows)
+            return ([], upTo);
         var events = new JsonArray(rows.Select(r => JsonNode.Parse(r.MessageJson)).ToArray());
         return (events, rows.Count == MaxMessagesPerSync ? rows[^1].StreamId : upTo);
     }

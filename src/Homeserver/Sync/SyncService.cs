@@ -138,10 +138,7 @@ public sealed class SyncService(
         var ignored = await ignoredUsers.OfAsync(user, ct);
         Task<bool>? invitesBlockedRead = null;
         Task<bool> InvitesBlockedAsync() => invitesBlockedRead ??= invitePermissions.BlocksInvitesAsync(user, ct);
-        var join = new List<(string RoomId, JsonNode? Section)>();
-        var invite = new JsonObject();
-        var leave = new JsonObject();
-        var knock = new JsonObject();
+        var (join, invite, leave, knock) = (new RoomSection(), new RoomSection(), new RoomSection(), new RoomSection());
         var joinedRooms = new List<(RoomSnapshot Room, bool FullState, bool NewlyJoined)>();
         var sentMembers = filter.State.LazyLoadMembers && !filter.State.IncludeRedundantMembers
             ? lazyLoaded.For(user, requester.DeviceId, fresh: since is null) : null;
@@ -164,17 +161,17 @@ public sealed class SyncService(
                     joinedRooms.Add((room, fullState || since is null || newlyJoined, newlyJoined));
                     break;
                 case "invite" when isNew && !await InvitesBlockedAsync() && !ignored.Contains((await events.GetAsync(membership.EventId, room.Version, ct))?.Sender ?? ""):
-                    invite[room.RoomId] = new JsonObject { ["invite_state"] = new JsonObject { ["events"] = await StrippedStateAsync(room, membership.EventId, ct) } };
+                    invite.Add(room.RoomId, new JsonObject { ["invite_state"] = new JsonObject { ["events"] = await StrippedStateAsync(room, membership.EventId, ct) } });
                     break;
                 case "knock" when isNew:
-                    knock[room.RoomId] = new JsonObject { ["knock_state"] = new JsonObject { ["events"] = await StrippedStateAsync(room, membership.EventId, ct) } };
+                    knock.Add(room.RoomId, new JsonObject { ["knock_state"] = new JsonObject { ["events"] = await StrippedStateAsync(room, membership.EventId, ct) } });
                     break;
                 // An initial sync shows rooms the user was banned or kicked from, as Synapse does; rooms they left
                 // themselves only with include_leave.
                 case "leave" or "ban" when (since is not null && isNew) || (since is null && (filter.IncludeLeave || membership.Membership == "ban"
                         || (await events.GetAsync(membership.EventId, room.Version, ct))?.Sender != user)):
-                    leave[room.RoomId] = await LeftRoomAsync(requester, room, membership.EventId, since, window.UpTo.Events,
-                        fullState || since is null || newlyJoined, filter, ignored, sentMembers, ct);
+                    leave.Add(room.RoomId, await LeftRoomAsync(requester, room, membership.EventId, since, window.UpTo.Events,
+                        fullState || since is null || newlyJoined, filter, ignored, sentMembers, ct));
                     break;
             }
         }
@@ -209,7 +206,7 @@ public sealed class SyncService(
         for (var i = 0; i < joinedRooms.Count; i++)
             if (await built[i] is var (joined, timeline))
             {
-                join.Add((joinedRooms[i].Room.RoomId, joined));
+                join.Add(joinedRooms[i].Room.RoomId, joined);
                 timelines.Add(timeline);
             }
 
@@ -220,19 +217,19 @@ public sealed class SyncService(
             if (remote.Membership == "leave")
             {
                 if ((since is null ? filter.IncludeLeave : remote.StreamOrdering > sinceEvents) && remote.StreamOrdering <= upTo
-                    && filter.IncludesRoom(remote.RoomId) && !leave.ContainsKey(remote.RoomId) && !await spine.IsInRoomAsync(remote.RoomId, ct))
-                    leave[remote.RoomId] = OutOfBandLeave(remote);
+                    && filter.IncludesRoom(remote.RoomId) && !leave.Has(remote.RoomId) && !await spine.IsInRoomAsync(remote.RoomId, ct))
+                    leave.Add(remote.RoomId, OutOfBandLeave(remote));
             }
             else if ((since is null || remote.StreamOrdering > sinceEvents) && remote.StreamOrdering <= upTo && filter.IncludesRoom(remote.RoomId)
-                && !invite.ContainsKey(remote.RoomId) && !knock.ContainsKey(remote.RoomId) && !await spine.IsInRoomAsync(remote.RoomId, ct))
+                && !invite.Has(remote.RoomId) && !knock.Has(remote.RoomId) && !await spine.IsInRoomAsync(remote.RoomId, ct))
             {
                 if (await InvitesBlockedAsync() || ignored.Contains(JsonNode.Parse(remote.EventJson)?["sender"]?.GetValue<string>() ?? ""))
                     continue;
                 var stripped = RemoteStrippedState(remote);
                 if (remote.Membership == "knock")
-                    knock[remote.RoomId] = new JsonObject { ["knock_state"] = new JsonObject { ["events"] = stripped } };
+                    knock.Add(remote.RoomId, new JsonObject { ["knock_state"] = new JsonObject { ["events"] = stripped } });
                 else
-                    invite[remote.RoomId] = new JsonObject { ["invite_state"] = new JsonObject { ["events"] = stripped } };
+                    invite.Add(remote.RoomId, new JsonObject { ["invite_state"] = new JsonObject { ["events"] = stripped } });
             }
 
         var (toDeviceEvents, toDevicePosition) = await toDevice.ForSyncAsync(user, requester.DeviceId, since?.ToDevice, positions.ToDevice, inbox, ct);
@@ -251,17 +248,20 @@ public sealed class SyncService(
     {
         var keyCounts = deviceKeys.CountsForSync(requester.UserId.Value, requester.DeviceId);
         await db.ReadAllAsync(keyCounts.Reads, ct);
-        return Response(writeOnly, positions, [], new JsonObject(), new JsonObject(), new JsonObject(), [], [], [], [], [], keyCounts.Result);
+        return Response(writeOnly, positions, new RoomSection(), new RoomSection(), new RoomSection(), new RoomSection(), [], [], [], [], [], keyCounts.Result);
     }
+
+    private static readonly IReadOnlyDictionary<StateKey, string> NoState = new Dictionary<StateKey, string>();
 
     private static readonly ILookup<string, ReceiptRow> NoReceipts = Array.Empty<ReceiptRow>().ToLookup(r => r.RoomId);
 
-    private static JsonNode Response(bool writeOnly, SyncToken next, List<(string RoomId, JsonNode? Section)> join, JsonObject invite, JsonObject leave, JsonObject knock,
+    private static JsonNode Response(bool writeOnly, SyncToken next, RoomSection join, RoomSection invite, RoomSection leave, RoomSection knock,
         JsonArray accountData, JsonArray presence, JsonArray toDevice, IReadOnlyList<string> devicesChanged, IReadOnlyList<string> devicesLeft,
         E2ee.DeviceKeyCounts keyCounts) =>
         WrittenObject.Of(writeOnly,
             ("next_batch", next.ToString()),
-            ("rooms", WrittenObject.Of(writeOnly, ("join", WrittenObject.Of(writeOnly, [.. join])), ("invite", invite), ("leave", leave), ("knock", knock))),
+            ("rooms", WrittenObject.Of(writeOnly,
+                ("join", join.ToNode(writeOnly)), ("invite", invite.ToNode(writeOnly)), ("leave", leave.ToNode(writeOnly)), ("knock", knock.ToNode(writeOnly)))),
             ("account_data", WrittenObject.Of(writeOnly, ("events", accountData))),
             ("presence", WrittenObject.Of(writeOnly, ("events", presence))),
             ("to_device", WrittenObject.Of(writeOnly, ("events", toDevice))),
@@ -347,6 +347,7 @@ public sealed class SyncService(
             fullState || limited || useStateAfter, useStateAfter, filter, heroes, sentMembers, upTo, ct, writeOnly);
         (string, JsonNode?)[] counts = [("m.joined_member_count", room.JoinedMembers.Count), ("m.invited_member_count", room.InvitedMembers.Count)];
         var summary = WrittenObject.Of(writeOnly, named ? counts : [.. counts, ("m.heroes", WrittenObject.Strings(writeOnly, heroes))]);
+        var (unread, threadUnread) = UnreadCounts(unreadCounts, filter.Timeline.UnreadThreadNotifications, writeOnly);
         var joined = WrittenObject.Of(writeOnly,
         [
             ("timeline", WrittenObject.Of(writeOnly, ("events", timeline), ("limited", limited), ("prev_batch", new SyncToken(startPosition).ToString()))),
@@ -354,7 +355,8 @@ public sealed class SyncService(
             ("ephemeral", WrittenObject.Of(writeOnly, ("events", ephemeral))),
             ("account_data", WrittenObject.Of(writeOnly, ("events", roomAccountData))),
             ("summary", summary),
-            .. UnreadCounts(unreadCounts.ToList(), filter.Timeline.UnreadThreadNotifications, writeOnly),
+            ("unread_notifications", unread),
+            .. threadUnread is null ? [] : new[] { ("unread_thread_notifications", (JsonNode?)threadUnread) },
         ]);
         return (joined, timeline);
     }
@@ -399,7 +401,7 @@ public sealed class SyncService(
             : await StateAtAsync(room.RoomId, position, ct);
         if (stateMap.Count == 0 && rows.Count > 0 && !useStateAfter)
             stateMap = await StateBeforeFirstEventAsync(rows[0], ct);
-        var baseline = delta && since is { } from ? await StateAtAsync(room.RoomId, from, ct) : new Dictionary<StateKey, string>();
+        var baseline = delta && since is { } from ? await StateAtAsync(room.RoomId, from, ct) : NoState;
         bool Unsent(string member, string eventId) => sentMembers is null || !sentMembers.Has(room.RoomId, member, eventId);
         // The same state group at both ends (a woken sync's usual case: messages only) changes nothing, and only the
         // lazily loaded members the client lacks are looked up, not every entry of a big room's state.
@@ -415,8 +417,9 @@ public sealed class SyncService(
                 .Select(entry => entry.Value).ToList()
             : needed.Select(member => stateMap.TryGetValue(StateKey.Member(member), out var eventId) && Unsent(member, eventId) ? eventId : null)
                 .OfType<string>().ToList();
-        // One query for the room's state events rather than one per event (an initial sync of many rooms).
-        var wantedRows = await stateRows.GetAsync(wanted, syncUpTo, ct);
+        // One query for the room's state events rather than one per event (an initial sync of many rooms); none for a
+        // woken sync whose client has the members it needs.
+        var wantedRows = wanted.Count == 0 ? [] : await stateRows.GetAsync(wanted, syncUpTo, ct);
         foreach (var eventId in wanted)
             if (wantedRows.TryGetValue(eventId, out var stateRow) && filter.State.Matches(stateRow.Type, stateRow.Sender))
             {
@@ -437,21 +440,19 @@ public sealed class SyncService(
     /// Notifying events after the user's read receipts: <c>unread_notifications</c> counts all of them, or only the main
     /// timeline's when the filter asks for <c>unread_thread_notifications</c> (then given per thread root).
     /// </summary>
-    private static IEnumerable<(string, JsonNode?)> UnreadCounts(List<Push.UnreadCount> counts, bool perThread, bool writeOnly)
+    private static (JsonNode Unread, JsonObject? PerThread) UnreadCounts(IEnumerable<Push.UnreadCount> counts, bool perThread, bool writeOnly)
     {
-        JsonNode Count(IEnumerable<Push.UnreadCount> rows) => WrittenObject.Of(writeOnly,
-            ("notification_count", rows.Sum(r => r.Notifications)), ("highlight_count", rows.Sum(r => r.Highlights)));
-        if (!perThread)
-        {
-            yield return ("unread_notifications", Count(counts));
-            yield break;
-        }
-        yield return ("unread_notifications", Count(counts.Where(c => c.ThreadId == Push.PushActionStore.MainThread)));
-        var threads = new JsonObject();
-        foreach (var thread in counts.Where(c => c.ThreadId != Push.PushActionStore.MainThread))
-            threads[thread.ThreadId] = Count([thread]);
-        if (threads.Count > 0)
-            yield return ("unread_thread_notifications", threads);
+        long notifications = 0, highlights = 0;
+        JsonObject? threads = null;
+        foreach (var count in counts)
+            if (perThread && count.ThreadId != Push.PushActionStore.MainThread)
+                (threads ??= [])[count.ThreadId] = Counts(count.Notifications, count.Highlights);
+            else
+                (notifications, highlights) = (notifications + count.Notifications, highlights + count.Highlights);
+        return (Counts(notifications, highlights), threads);
+
+        JsonNode Counts(long notificationCount, long highlightCount) =>
+            WrittenObject.Of(writeOnly, ("notification_count", notificationCount), ("highlight_count", highlightCount));
     }
 
     private static JsonArray AccountDataEvents(List<AccountDataStore.Entry> entries, string roomId, EventFilter filter, string userId) =>
