@@ -208,6 +208,29 @@ public sealed class EventTests
         Assert.Equal(accepted, PduParser.TryParseUntrusted(nested, version, out _, out _));
     }
 
+    [Theory]
+    [InlineData("m.room.message", """{"body":"x","msgtype":"m.text"}""")]
+    [InlineData("m.room.member", """{"membership":"join","displayname":"A","join_authorised_via_users_server":"@b:x","third_party_invite":{"signed":{"token":"t"},"x":1}}""")]
+    [InlineData("m.room.create", """{"creator":"@a:x","room_version":"1","m.federate":false}""")]
+    [InlineData("m.room.power_levels", """{"ban":50,"invite":5,"users":{"@a:x":100}}""")]
+    [InlineData("m.room.redaction", """{"redacts":"$x","reason":"r"}""")]
+    [InlineData("m.room.message", null)]
+    public void The_redacted_form_hashes_and_signs_cover_is_written_as_a_redacted_copy_would_be(string type, string? content)
+    {
+        var evt = new JsonObject
+        {
+            ["type"] = type, ["room_id"] = "!r:x", ["sender"] = "@a:x", ["state_key"] = "", ["origin"] = "x", ["membership"] = "join",
+            ["prev_events"] = new JsonArray("$p"), ["auth_events"] = new JsonArray("$a"), ["depth"] = 4, ["origin_server_ts"] = 1,
+            ["hashes"] = new JsonObject { ["sha256"] = "h" }, ["signatures"] = new JsonObject { ["x"] = new JsonObject { ["ed25519:1"] = "s" } },
+            ["unsigned"] = new JsonObject { ["age"] = 1 }, ["prev_state"] = new JsonArray(), ["extra"] = 1,
+        };
+        if (content is not null)
+            evt["content"] = JsonNode.Parse(content);
+        foreach (var version in new[] { RoomVersions.V1, RoomVersions.V8, RoomVersions.V9, RoomVersions.V10, RoomVersions.V11, RoomVersions.V12 })
+            Assert.Equal(Encoding.UTF8.GetString(CanonicalJson.EncodeWithout(Redaction.Redact(evt, version), "signatures", "unsigned")),
+                Encoding.UTF8.GetString(Redaction.EncodeRedactedWithout(evt, version, "signatures", "unsigned")));
+    }
+
     [Fact]
     public void Redaction_keeps_only_what_each_room_version_protects()
     {

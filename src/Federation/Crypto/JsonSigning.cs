@@ -9,9 +9,12 @@ public static class JsonSigning
     public static byte[] SigningBytes(JsonObject obj) => CanonicalJson.EncodeWithout(obj, "signatures", "unsigned");
 
     /// <summary>Adds <c>signatures[entity][keyId]</c> to the object, keeping any signatures already present.</summary>
-    public static void Sign(JsonObject obj, string entity, Ed25519KeyPair key)
+    public static void Sign(JsonObject obj, string entity, Ed25519KeyPair key) => AddSignature(obj, entity, key, SigningBytes(obj));
+
+    /// <summary>Adds the entity's signature of <paramref name="signingBytes"/> (the object's, or those of its redacted form) under <c>signatures</c>.</summary>
+    public static void AddSignature(JsonObject obj, string entity, Ed25519KeyPair key, ReadOnlySpan<byte> signingBytes)
     {
-        var signature = UnpaddedBase64.Encode(key.Sign(SigningBytes(obj)));
+        var signature = UnpaddedBase64.Encode(key.Sign(signingBytes));
         if (obj["signatures"] is not JsonObject signatures)
             obj["signatures"] = signatures = new JsonObject();
         if (signatures[entity] is not JsonObject entitySignatures)

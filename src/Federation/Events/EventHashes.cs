@@ -14,7 +14,7 @@ public static class EventHashes
 
     /// <summary>SHA-256 of the canonical redacted event without <c>signatures</c> and <c>unsigned</c>.</summary>
     public static byte[] ReferenceHash(JsonObject evt, RoomVersion version) =>
-        SHA256.HashData(CanonicalJson.EncodeWithout(Redaction.Redact(evt, version), "signatures", "unsigned"));
+        SHA256.HashData(Redaction.EncodeRedactedWithout(evt, version, "signatures", "unsigned"));
 
     /// <summary>True when <c>hashes.sha256</c> matches the event; false means the event arrived redacted or tampered with.</summary>
     public static bool HasValidContentHash(JsonObject evt) =>

@@ -11,18 +11,12 @@ public static class EventSigning
     public static void HashAndSign(JsonObject evt, RoomVersion version, string serverName, Ed25519KeyPair key)
     {
         evt["hashes"] = new JsonObject { ["sha256"] = UnpaddedBase64.Encode(EventHashes.ContentHash(evt)) };
-        var redacted = Redaction.Redact(evt, version);
-        JsonSigning.Sign(redacted, serverName, key);
-        evt["signatures"] = redacted["signatures"]!.DeepClone();
+        AddSignature(evt, version, serverName, key);
     }
 
     /// <summary>Adds this server's signature to an event signed elsewhere (e.g. a restricted join or an invite), keeping the other signatures.</summary>
-    public static void AddSignature(JsonObject evt, RoomVersion version, string serverName, Ed25519KeyPair key)
-    {
-        var redacted = Redaction.Redact(evt, version);
-        JsonSigning.Sign(redacted, serverName, key);
-        evt["signatures"] = redacted["signatures"]!.DeepClone();
-    }
+    public static void AddSignature(JsonObject evt, RoomVersion version, string serverName, Ed25519KeyPair key) =>
+        JsonSigning.AddSignature(evt, serverName, key, Redaction.EncodeRedactedWithout(evt, version, "signatures", "unsigned"));
 
     /// <summary>
     /// The servers whose signatures an event needs: the sender's server; the event ID's server in v1-v2; the
@@ -78,16 +72,16 @@ public static class EventSigning
     public static bool HasValidSignaturesFrom(Pdu pdu, IEnumerable<string> signers, Func<string, string, (VerifyKey Key, long FetchedAtTs)?> findKey,
         out string error)
     {
-        var redacted = Redaction.Redact(pdu.Json, pdu.Version);
-        var signingBytes = JsonSigning.SigningBytes(redacted);
+        // Redaction keeps the signatures as they are: they are read from the event, the bytes they sign are its redacted form's.
+        var signingBytes = Redaction.EncodeRedactedWithout(pdu.Json, pdu.Version, "signatures", "unsigned");
         foreach (var server in signers)
         {
             var verified = false;
-            foreach (var keyId in JsonSigning.SigningKeyIds(redacted, server))
+            foreach (var keyId in JsonSigning.SigningKeyIds(pdu.Json, server))
             {
                 if (findKey(server, keyId) is not { } known || !known.Key.IsValidAt(pdu.OriginServerTs, known.FetchedAtTs, pdu.Version.EnforceKeyValidity))
                     continue;
-                if (!JsonSigning.Verify(redacted, signingBytes, server, keyId, known.Key.PublicKey))
+                if (!JsonSigning.Verify(pdu.Json, signingBytes, server, keyId, known.Key.PublicKey))
                 {
                     error = $"bad signature from {server} ({keyId})";
                     return false;

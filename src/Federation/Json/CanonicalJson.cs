@@ -56,6 +56,17 @@ public static class CanonicalJson
         return Finish(buffer);
     }
 
+    /// <summary>
+    /// Encodes an object as it would be with <paramref name="replacedKey"/> set to <paramref name="replacement"/>, keeping
+    /// only the top-level keys <paramref name="include"/> accepts, without making that copy of it.
+    /// </summary>
+    public static byte[] EncodeSelected(JsonObject obj, Func<string, bool> include, string replacedKey, JsonNode replacement)
+    {
+        var buffer = TakeBuffer();
+        WriteObject(buffer, obj, include, (replacedKey, replacement));
+        return Finish(buffer);
+    }
+
     public static void Write(IBufferWriter<byte> output, JsonNode? node)
     {
         switch (node)
@@ -81,12 +92,15 @@ public static class CanonicalJson
         }
     }
 
-    private static void WriteObject(IBufferWriter<byte> output, JsonObject obj, Func<string, bool> include)
+    private static void WriteObject(IBufferWriter<byte> output, JsonObject obj, Func<string, bool> include,
+        (string Key, JsonNode Value)? replaced = null)
     {
-        var keys = new List<string>(obj.Count);
+        var keys = new List<string>(obj.Count + 1);
         foreach (var (key, _) in obj)
-            if (include(key))
+            if (include(key) && key != replaced?.Key)
                 keys.Add(key);
+        if (replaced is { Key: var replacedKey } && include(replacedKey))
+            keys.Add(replacedKey);
         keys.Sort(CodePointComparer.Instance);
         WriteByte(output, (byte)'{');
         for (var i = 0; i < keys.Count; i++)
@@ -94,7 +108,7 @@ public static class CanonicalJson
             if (i > 0) WriteByte(output, (byte)',');
             WriteString(output, keys[i]);
             WriteByte(output, (byte)':');
-            Write(output, obj[keys[i]]);
+            Write(output, keys[i] == replaced?.Key ? replaced.Value.Value : obj[keys[i]]);
         }
         WriteByte(output, (byte)'}');
     }
