@@ -74,12 +74,20 @@ public sealed class UnreadCountCache(Config.HomeserverConfig config)
         {
             if (!committed || entry.Counts is not { } counts)
                 return;
-            var thread = counts.FirstOrDefault(c => c.ThreadId == threadId);
-            entry.Counts = counts.Where(c => c != thread).Append(new UnreadCount
+            // A new list, not the old one changed: a sync may be reading that one outside the lock.
+            var updated = new List<UnreadCount>(counts.Count + 1);
+            UnreadCount? thread = null;
+            for (var i = 0; i < counts.Count; i++)
+                if (counts[i].ThreadId == threadId)
+                    thread = counts[i];
+                else
+                    updated.Add(counts[i]);
+            updated.Add(new UnreadCount
             {
                 RoomId = roomId, ThreadId = threadId,
                 Notifications = (thread?.Notifications ?? 0) + notifications, Highlights = (thread?.Highlights ?? 0) + highlights,
-            }).ToList();
+            });
+            entry.Counts = updated;
         });
 
     /// <summary>The user's counts of the room are counted anew in <paramref name="s"/>'s transaction: forgotten until read again.</summary>

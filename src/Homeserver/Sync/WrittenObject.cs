@@ -12,54 +12,51 @@ namespace Matrix.Homeserver.Sync;
 /// </summary>
 public static class WrittenObject
 {
-    private static readonly JsonTypeInfo<Fields> FieldsInfo = (JsonTypeInfo<Fields>)new JsonSerializerOptions
-    {
-        Converters = { new FieldsConverter() },
-        TypeInfoResolver = new DefaultJsonTypeInfoResolver(),
-    }.GetTypeInfo(typeof(Fields));
+    private static readonly JsonTypeInfo<(string Key, JsonNode? Value)[]> FieldsInfo =
+        (JsonTypeInfo<(string Key, JsonNode? Value)[]>)new JsonSerializerOptions
+        {
+            Converters = { new FieldsConverter() },
+            TypeInfoResolver = new DefaultJsonTypeInfoResolver(),
+        }.GetTypeInfo(typeof((string Key, JsonNode? Value)[]));
 
     public static JsonNode Of(bool writeOnly, params (string Key, JsonNode? Value)[] fields) =>
         writeOnly
-            ? JsonValue.Create(new Fields(fields), FieldsInfo)!
+            ? JsonValue.Create(fields, FieldsInfo)!
             : new JsonObject(fields.Select(f => KeyValuePair.Create(f.Key, f.Value)));
 
     /// <summary>An array of strings (a room's heroes), kept as the list it is when only written.</summary>
     public static JsonNode Strings(bool writeOnly, IReadOnlyList<string> items) =>
-        writeOnly ? JsonValue.Create(new StringList(items), StringListInfo)! : new JsonArray(items.Select(i => (JsonNode)i).ToArray());
+        writeOnly ? JsonValue.Create(items, StringListInfo)! : new JsonArray(items.Select(i => (JsonNode)i).ToArray());
 
-    private static readonly JsonTypeInfo<StringList> StringListInfo = (JsonTypeInfo<StringList>)new JsonSerializerOptions
+    private static readonly JsonTypeInfo<IReadOnlyList<string>> StringListInfo = (JsonTypeInfo<IReadOnlyList<string>>)new JsonSerializerOptions
     {
         Converters = { new StringListConverter() },
         TypeInfoResolver = new DefaultJsonTypeInfoResolver(),
-    }.GetTypeInfo(typeof(StringList));
+    }.GetTypeInfo(typeof(IReadOnlyList<string>));
 
-    private sealed record StringList(IReadOnlyList<string> Items);
-
-    private sealed class StringListConverter : JsonConverter<StringList>
+    private sealed class StringListConverter : JsonConverter<IReadOnlyList<string>>
     {
-        public override StringList Read(ref Utf8JsonReader reader, Type typeToConvert, JsonSerializerOptions options) =>
+        public override IReadOnlyList<string> Read(ref Utf8JsonReader reader, Type typeToConvert, JsonSerializerOptions options) =>
             throw new NotSupportedException("a written array is not read back");
 
-        public override void Write(Utf8JsonWriter writer, StringList value, JsonSerializerOptions options)
+        public override void Write(Utf8JsonWriter writer, IReadOnlyList<string> value, JsonSerializerOptions options)
         {
             writer.WriteStartArray();
-            foreach (var item in value.Items)
-                writer.WriteStringValue(item);
+            for (var i = 0; i < value.Count; i++)
+                writer.WriteStringValue(value[i]);
             writer.WriteEndArray();
         }
     }
 
-    private sealed record Fields((string Key, JsonNode? Value)[] Items);
-
-    private sealed class FieldsConverter : JsonConverter<Fields>
+    private sealed class FieldsConverter : JsonConverter<(string Key, JsonNode? Value)[]>
     {
-        public override Fields Read(ref Utf8JsonReader reader, Type typeToConvert, JsonSerializerOptions options) =>
+        public override (string Key, JsonNode? Value)[] Read(ref Utf8JsonReader reader, Type typeToConvert, JsonSerializerOptions options) =>
             throw new NotSupportedException("a written object is not read back");
 
-        public override void Write(Utf8JsonWriter writer, Fields value, JsonSerializerOptions options)
+        public override void Write(Utf8JsonWriter writer, (string Key, JsonNode? Value)[] value, JsonSerializerOptions options)
         {
             writer.WriteStartObject();
-            foreach (var (key, field) in value.Items)
+            foreach (var (key, field) in value)
             {
                 writer.WritePropertyName(key);
                 if (field is null)
