@@ -68,7 +68,7 @@ public sealed class FederationInvites(
         if (answer?["event"] is not JsonObject signed || !PduParser.TryParse(signed, room.Version, out var countersigned, out _)
             || countersigned.EventId != invite.EventId
             || !EventSigning.HasValidSignatures(countersigned, await keys.KeysForAsync(countersigned, ct), out _)
-            || JsonSigning.SigningKeyIds(Redaction.Redact(countersigned.Json, room.Version), server).Count == 0)
+            || JsonSigning.SigningKeyIds(countersigned.Json, server).Count == 0)
             throw new MatrixException(502, "M_UNKNOWN", $"{server} did not counter-sign the invite.");
         return countersigned;
     }

@@ -87,9 +87,9 @@ public sealed class ServerKeyService(Database db, FederationClient client, Homes
         IEnumerable<string>? signers = null)
     {
         var found = new Dictionary<(string, string), (VerifyKey, long)>();
-        var redacted = Redaction.Redact(pdu.Json, pdu.Version);
+        // Redaction keeps the signatures as they are: their key IDs are read from the event, not from a redacted copy.
         foreach (var server in signers ?? EventSigning.RequiredSigners(pdu))
-            foreach (var keyId in JsonSigning.SigningKeyIds(redacted, server))
+            foreach (var keyId in JsonSigning.SigningKeyIds(pdu.Json, server))
                 if (await FindKeyAsync(server, keyId, ct) is { } key)
                     found[(server, keyId)] = key;
         return (server, keyId) => found.TryGetValue((server, keyId), out var key) ? key : null;
