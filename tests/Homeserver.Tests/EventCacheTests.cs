@@ -69,6 +69,22 @@ public sealed class EventCacheTests
         Assert.NotNull(cache.TryGet("$event3"));
     }
 
+    [Fact]
+    public void A_row_kept_with_its_event_gives_that_event_back_to_the_cache_without_parsing_text()
+    {
+        var cache = Cache(events: 1, parsed: 1);
+        var kept = Message(0);
+        var row = new EventRow(1, kept.EventId, kept.RoomId, kept.Type, null, kept.Sender, kept.Depth, kept.OriginServerTs, 1, null, "")
+        {
+            Event = kept,
+        };
+        cache.Add(Message(1));
+        Assert.Null(cache.TryGet(kept.EventId));
+
+        Assert.Same(kept, cache.FromRow(row, RoomVersions.Find("11")!));
+        Assert.Same(kept, cache.TryGet(kept.EventId));
+    }
+
     /// <summary>A moment after everything used so far: what is used from now on is used at or after it.</summary>
     internal static long Later()
     {

@@ -22,7 +22,7 @@ public sealed class RecentRoomRowsTests(SqliteDatabase fixture) : IClassFixture<
             await fixture.Database.WriteAsync(s =>
             {
                 foreach (var row in written)
-                    _rows.Record(s, row);
+                    _rows.Record(s, row, null);
                 return rollBack ? throw new InvalidOperationException("rolled back") : Task.CompletedTask;
             }, CancellationToken.None);
         }
@@ -96,5 +96,27 @@ public sealed class RecentRoomRowsTests(SqliteDatabase fixture) : IClassFixture<
         }, CancellationToken.None);
         Assert.True(_rows.TryPage("!red:test", start, _position, 10, out var redacted));
         Assert.Equal("$redaction", redacted.Single().RedactedBy);
+    }
+
+    [Fact]
+    public async Task A_row_recorded_with_its_event_is_kept_holding_the_event_not_its_text()
+    {
+        var start = _position;
+        var row = Row("!kept:test", ++_position) with { Json = """{"type":"m.room.message"}""" };
+        var pdu = new Federation.Events.Pdu
+        {
+            Version = Federation.Rooms.RoomVersions.Find("11")!, Json = [], EventId = row.EventId, RoomId = row.RoomId, Type = row.Type,
+            StateKey = null, Sender = row.Sender, Depth = 1, OriginServerTs = 0, PrevEvents = [], AuthEvents = [],
+        };
+        await fixture.Database.WriteAsync(s =>
+        {
+            _rows.Record(s, row, pdu);
+            return Task.CompletedTask;
+        }, CancellationToken.None);
+
+        Assert.True(_rows.TryPage("!kept:test", start, _position, 10, out var page));
+        Assert.Same(pdu, page.Single().Event);
+        Assert.Equal("", page.Single().Json);
+        Assert.Equal(row.EventId, page.Single().EventId);
     }
 }

@@ -26,7 +26,7 @@ public sealed class WrittenObjectTests
         ("nothing", null),
         ("events", new JsonArray(new JsonObject { ["type"] = "m.typing" }, 3, "\u2028")),
         ("empty", WrittenObject.Of(writeOnly)),
-        ("shared", new SharedClientEvents().ToClient(SharedEvent, 1_765_000_000_100L, "txn1")));
+        ("shared", new SharedClientEvents(new Config.HomeserverConfig()).ToClient(SharedEvent, 1_765_000_000_100L, "txn1")));
 
     private static readonly Matrix.Federation.Events.Pdu SharedEvent = Matrix.Federation.Events.Pdu.Parse(new JsonObject
     {

@@ -1,3 +1,4 @@
+using System.Text;
 using System.Text.Json.Nodes;
 using Matrix.Federation.Json;
 using Matrix.Federation.Rooms;
@@ -50,12 +51,23 @@ public sealed class Pdu
     /// </summary>
     public void Compact()
     {
-        var json = _json;
-        if (json is null)
+        if (_json is null)
             return;
-        _utf8 ??= CanonicalJson.Encode(json);
+        CanonicalUtf8();
         Volatile.Write(ref _json, null);
     }
+
+    /// <summary>The event's canonical JSON as UTF-8 (what is stored), encoded once and kept, so compacting costs nothing more.</summary>
+    public byte[] CanonicalUtf8()
+    {
+        if (Volatile.Read(ref _utf8) is { } utf8)
+            return utf8;
+        var encoded = CanonicalJson.Encode(_json);
+        return Interlocked.CompareExchange(ref _utf8, encoded, null) ?? encoded;
+    }
+
+    /// <summary>The event's canonical JSON as text, as the events table stores it.</summary>
+    public string CanonicalText() => Encoding.UTF8.GetString(CanonicalUtf8());
 
     private JsonObject ParseTree()
     {

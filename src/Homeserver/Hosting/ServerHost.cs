@@ -170,7 +170,6 @@ public static class ServerHost
         services.AddSingleton<StateGroupCache>();
         services.AddSingleton<ErasedUsers>();
         services.AddSingleton<AccountDeactivation>();
-        services.AddSingleton<Sync.SharedClientEvents>();
         services.AddSingleton<SharedStateRows>();
         services.AddSingleton<SyncService>();
         services.AddSingleton<RoomMessages>();
@@ -268,6 +267,9 @@ public static class ServerHost
         services.AddSingleton<Push.PushSender>();
         services.AddSingleton<IEventListener>(provider => provider.GetRequiredService<Push.PushSender>());
         services.AddHostedService(provider => provider.GetRequiredService<Push.PushSender>());
+        // The last listener (those before it may read the event's tree): it drops the tree of the messages it serialises.
+        services.AddSingleton<Sync.SharedClientEvents>();
+        services.AddSingleton<IEventListener>(provider => provider.GetRequiredService<Sync.SharedClientEvents>());
         services.AddSingleton<IEndpoints, Push.PusherEndpoints>();
         services.AddSingleton<IEndpoints, Push.NotificationsEndpoints>();
         services.AddSingleton<IEndpoints, Push.PushRulesEndpoints>();
@@ -328,6 +330,9 @@ public static class ServerHost
                 services.AddHostedService(provider => provider.GetRequiredService<ServerServer.FederationSender>());
             if (config.Worker.Role == WorkerConfig.PusherRole)
                 services.AddHostedService(provider => provider.GetRequiredService<Push.PushSender>());
+        // The last listener (those before it may read the event's tree): it drops the tree of the messages it serialises.
+        services.AddSingleton<Sync.SharedClientEvents>();
+        services.AddSingleton<IEventListener>(provider => provider.GetRequiredService<Sync.SharedClientEvents>());
             if (config.Worker.Role == WorkerConfig.AppServiceSenderRole)
                 services.AddHostedService(provider => provider.GetRequiredService<ApplicationServices.AppServiceSender>());
             // What follows from the events an event writer writes is done where they are written.

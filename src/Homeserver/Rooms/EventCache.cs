@@ -157,11 +157,16 @@ public sealed class EventCache(Database db, RoomStore rooms, Config.HomeserverCo
         return chain.Values.OrderBy(e => e.Depth).ToList();
     }
 
-    /// <summary>Parses a stored event (trusted: its ID is not recomputed) and caches it.</summary>
+    /// <summary>Parses a stored event (trusted: its ID is not recomputed), or takes the one a row kept in memory holds, and caches it.</summary>
     public Pdu FromRow(EventRow row, RoomVersion version)
     {
         if (TryGet(row.EventId) is { } cached)
             return cached;
+        if (row.Event is { } kept)
+        {
+            Add(kept);
+            return kept;
+        }
         if (!StoredPduReader.TryRead(Encoding.UTF8.GetBytes(row.Json), row.EventId, version, out var pdu)
             && !PduParser.TryParse((JsonObject)JsonNode.Parse(row.Json)!, version, out pdu, out var error, trustedEventId: row.EventId))
             throw new InvalidOperationException($"stored event {row.EventId} is invalid: {error}");

@@ -132,7 +132,7 @@ public sealed partial class EventSpine
             var group = await stateGroups.CreateAsync(s, room.RoomId, null, new Dictionary<StateKey, string>(), stateAfterPrev);
             foreach (var pdu in all.Values.Where(p => !stored.ContainsKey(p.EventId)).OrderBy(p => p.Depth))
                 await rooms.InsertEventAsync(s, new EventRow(await streams.NextAsync(s, "events"), pdu.EventId, pdu.RoomId, pdu.Type, pdu.StateKey,
-                    pdu.Sender, pdu.Depth, pdu.OriginServerTs, pdu.EventId == prev.EventId ? group : 0, null, CanonicalJson.EncodeToString(pdu.Json),
+                    pdu.Sender, pdu.Depth, pdu.OriginServerTs, pdu.EventId == prev.EventId ? group : 0, null, pdu.CanonicalText(),
                     Rejected: rejected.Contains(pdu.EventId) ? 1 : 0, Outlier: 1));
         }, ct);
         foreach (var pdu in all.Values)

@@ -111,13 +111,13 @@ public sealed partial class EventSpine
             var known = (await rooms.GetEventsAsync(s, all.Keys.ToList())).Select(r => r.EventId).ToHashSet();
             foreach (var pdu in all.Values.Where(e => e.EventId != join.EventId && !known.Contains(e.EventId)).OrderBy(e => e.Depth))
                 await rooms.InsertEventAsync(s, new EventRow(await streams.NextAsync(s, "events"), pdu.EventId, pdu.RoomId, pdu.Type, pdu.StateKey,
-                    pdu.Sender, pdu.Depth, pdu.OriginServerTs, 0, null, CanonicalJson.EncodeToString(pdu.Json),
+                    pdu.Sender, pdu.Depth, pdu.OriginServerTs, 0, null, pdu.CanonicalText(),
                     Rejected: rejected.Contains(pdu.EventId) ? 1 : 0, Outlier: 1));
             var beforeGroup = await stateGroups.CreateAsync(s, join.RoomId, null, new Dictionary<StateKey, string>(), stateBefore);
             var afterGroup = await stateGroups.CreateAsync(s, join.RoomId, beforeGroup, stateBefore, stateAfter);
             var ordering = await streams.NextAsync(s, "events");
             await rooms.InsertEventAsync(s, new EventRow(ordering, join.EventId, join.RoomId, join.Type, join.StateKey, join.Sender, join.Depth,
-                join.OriginServerTs, afterGroup, null, CanonicalJson.EncodeToString(join.Json)));
+                join.OriginServerTs, afterGroup, null, join.CanonicalText()), join);
             await rooms.AdvanceExtremitiesAsync(s, join.RoomId, left?.Extremities.Select(e => e.EventId).ToList() ?? [],
                 new Extremity(join.EventId, join.Depth, afterGroup));
             foreach (var (key, eventId) in stateAfter)

@@ -371,8 +371,8 @@ public sealed partial class EventSpine(
             var beforeGroup = stateBeforeGroup ?? await stateGroups.CreateAsync(s, pdu.RoomId, baseGroup, baseState, stateBefore);
             var group = ReferenceEquals(stateAfter, stateBefore) ? beforeGroup : await stateGroups.CreateAsync(s, pdu.RoomId, beforeGroup, stateBefore, stateAfter);
             await rooms.InsertEventAsync(s, new EventRow(ordering, pdu.EventId, pdu.RoomId, pdu.Type, pdu.StateKey, pdu.Sender, pdu.Depth,
-                pdu.OriginServerTs, group, null, CanonicalJson.EncodeToString(pdu.Json),
-                Rejected: disposition == Disposition.Rejected ? 1 : 0, SoftFailed: disposition == Disposition.SoftFailed ? 1 : 0));
+                pdu.OriginServerTs, group, null, pdu.CanonicalText(),
+                Rejected: disposition == Disposition.Rejected ? 1 : 0, SoftFailed: disposition == Disposition.SoftFailed ? 1 : 0), pdu);
             if (accepted)
             {
                 await rooms.AdvanceExtremitiesAsync(s, pdu.RoomId, pdu.PrevEvents, new Extremity(pdu.EventId, pdu.Depth, group));

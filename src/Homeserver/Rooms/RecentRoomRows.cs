@@ -5,12 +5,13 @@ namespace Matrix.Homeserver.Rooms;
 /// new event reads its room's new events from memory. A room's rows are whole from the first one written since start
 /// (later positions are all this process's), or since older ones were dropped; a window reaching further back, or
 /// holding a row whose transaction has not been seen to end, or while a redaction in the room is in flight, is read
-/// from the database. Rows that rolled back are left out. Workers keep the rows they read instead (FollowedRoomRows).
+/// from the database. Rows that rolled back are left out. A row holds its event (<see cref="EventRow.Event"/>), not its
+/// JSON text. Workers keep the rows they read instead (FollowedRoomRows).
 /// </summary>
 public sealed class RecentRoomRows(Config.HomeserverConfig config)
 {
     private const int RowsPerRoom = 64;
-    // Rows kept over all rooms (a row holds its event's JSON: about 1-2 KB each).
+    // Rows kept over all rooms (a row holds its event, mostly the one the event cache holds too: under 1 KB compacted).
     private const int MaxRows = 10_000;
     // Rooms remembered with nothing held but where their rows ended (about 100 bytes each).
     private const int MaxRooms = 100_000;
@@ -34,12 +35,12 @@ public sealed class RecentRoomRows(Config.HomeserverConfig config)
         public bool InFlight = true;
     }
 
-    /// <summary>A row <paramref name="s"/>'s transaction inserts (before it commits).</summary>
-    public void Record(Storage.DbSession s, EventRow row)
+    /// <summary>A row <paramref name="s"/>'s transaction inserts (before it commits), and the event it stores when given (kept instead of the row's text).</summary>
+    public void Record(Storage.DbSession s, EventRow row, Federation.Events.Pdu? pdu)
     {
         if (!_enabled || row.StreamOrdering <= 0)
             return;
-        var slot = new Slot(row);
+        var slot = new Slot(pdu is null ? row : row with { Json = "", Event = pdu });
         Room room;
         lock (_lock)
         {

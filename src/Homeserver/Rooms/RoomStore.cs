@@ -9,7 +9,14 @@ public sealed record RoomRow(string RoomId, string RoomVersion, string Creator, 
 /// <param name="Outlier">1 for events known only as state or auth chain (e.g. from a remote join), not part of the timeline.</param>
 public sealed record EventRow(
     long StreamOrdering, string EventId, string RoomId, string Type, string? StateKey, string Sender, long Depth,
-    long OriginServerTs, long StateGroup, string? RedactedBy, string Json, long Rejected = 0, long SoftFailed = 0, long Outlier = 0);
+    long OriginServerTs, long StateGroup, string? RedactedBy, string Json, long Rejected = 0, long SoftFailed = 0, long Outlier = 0)
+{
+    /// <summary>
+    /// The event itself, on a row this process wrote and keeps in memory (<see cref="RecentRoomRows"/>), which holds
+    /// the event instead of its JSON text (<see cref="Json"/> is then empty): the event cache mostly holds it too.
+    /// </summary>
+    public Federation.Events.Pdu? Event { get; init; }
+}
 
 public sealed record CurrentStateRow(string Type, string StateKey, string EventId, string? Membership);
 
@@ -54,10 +61,11 @@ public sealed class RoomStore(RecentEventIndex recentEvents, RecentTransactionId
     public Task SetPublicAsync(DbSession s, string roomId, bool isPublic) =>
         s.ExecuteAsync("UPDATE rooms SET is_public = @value WHERE room_id = @roomId", new { roomId, value = isPublic ? 1L : 0L });
 
-    public Task InsertEventAsync(DbSession s, EventRow row)
+    /// <param name="pdu">the event the row stores, kept in memory with the row (not its text) when given</param>
+    public Task InsertEventAsync(DbSession s, EventRow row, Federation.Events.Pdu? pdu = null)
     {
         recentEvents.Record(row.StreamOrdering, row.RoomId, row.Type);
-        recentRows.Record(s, row);
+        recentRows.Record(s, row, pdu);
         return s.DeferAsync(
             $"INSERT INTO events ({EventColumns}) VALUES (@StreamOrdering, @EventId, @RoomId, @Type, @StateKey, @Sender, @Depth, @OriginServerTs, @StateGroup, @RedactedBy, @Json, @Rejected, @SoftFailed, @Outlier)", row);
     }

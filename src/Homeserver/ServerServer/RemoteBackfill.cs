@@ -103,7 +103,7 @@ public sealed class RemoteBackfill(Database db, RoomStore rooms, StreamPositions
                     await rooms.PromoteOutlierAsync(s, pdu.EventId, position, stateGroup);
                 else
                     await rooms.InsertEventAsync(s, new EventRow(position, pdu.EventId, pdu.RoomId, pdu.Type, pdu.StateKey, pdu.Sender, pdu.Depth,
-                        pdu.OriginServerTs, stateGroup, null, CanonicalJson.EncodeToString(pdu.Json)));
+                        pdu.OriginServerTs, stateGroup, null, pdu.CanonicalText()));
                 stored++;
             }
         }, ct);

@@ -16,8 +16,11 @@ namespace Matrix.Homeserver.Sync;
 /// the shared bytes followed by its own <c>unsigned</c> (the age, the transaction ID on the sender's device), written
 /// into the response as they are. Only for messages shown as they are (not redacted, not erased, nothing bundled):
 /// the response's state events are read back before it is written.
+/// A local user's new message is serialised as soon as it is stored and its JSON tree dropped (<see cref="Pdu.Compact"/>):
+/// the syncs it wakes need only these bytes, and a tree kept until the event cache demotes it outlived a collection or
+/// two, and every collection copies what survives it.
 /// </summary>
-public sealed class SharedClientEvents
+public sealed class SharedClientEvents(Config.HomeserverConfig config) : IEventListener
 {
     private const int Remembered = 4096;
 
@@ -39,6 +42,22 @@ public sealed class SharedClientEvents
     {
         var head = _heads.TryGetValue(pdu.EventId, out var known) ? known : Remember(pdu);
         return JsonValue.Create(new Serialised(head, Math.Max(0, now - pdu.OriginServerTs), transactionId), SerialisedInfo)!;
+    }
+
+    public Task OnPersistingAsync(Storage.DbSession session, Pdu pdu, long streamOrdering, RoomSnapshot roomAfter, RoomSnapshot? roomBefore) =>
+        Task.CompletedTask;
+
+    /// <summary>
+    /// A message of this server's users is serialised now, while its tree is at hand, then compacted; state events stay
+    /// parsed (auth and push rules read them again), and a remote user's events go through the relation bundler.
+    /// </summary>
+    public void OnPersisted(Pdu pdu, RoomSnapshot roomAfter)
+    {
+        if (pdu.IsState || EventSigning.ServerOf(pdu.Sender) != config.ServerName)
+            return;
+        if (!_heads.ContainsKey(pdu.EventId))
+            Remember(pdu);
+        pdu.Compact();
     }
 
     /// <summary>The event's client format up to its <c>unsigned</c> value: <c>{"content":…,"type":"…","unsigned":</c>.</summary>
