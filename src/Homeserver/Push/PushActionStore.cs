@@ -54,35 +54,38 @@ public sealed class PushActionStore(UnreadCountCache unreadCache)
         """;
 
     /// <summary>
-    /// Rows for many users at once (an event in a big room notifies hundreds), each adding one to its user's unread
-    /// count of the room and thread unless <paramref name="unread"/> is false (an invite notifies, but is no unread
+    /// The rows of one event, one per user (an event in a big room notifies hundreds), each adding one to its user's
+    /// unread count of the room and thread unless <paramref name="unread"/> is false (an invite notifies, but is no unread
     /// message of a room the invitee is not in, as in Synapse).
     /// </summary>
     public async Task InsertAsync(DbSession s, IReadOnlyList<PushActionRow> rows, bool unread = true)
     {
+        var count = rows.Count;
+        if (count == 0)
+            return;
+        var (users, eventIds, roomIds, orderings) = (new string[count], new string[count], new string[count], new long[count]);
+        var (threads, highlights, actionLists, timestamps) = (new string[count], new long[count], new string[count], new long[count]);
+        for (var i = 0; i < count; i++)
+        {
+            var row = rows[i];
+            (users[i], eventIds[i], roomIds[i], orderings[i]) = (row.UserId, row.EventId, row.RoomId, row.StreamOrdering);
+            (threads[i], highlights[i], actionLists[i], timestamps[i]) = (row.ThreadId, row.Highlight, row.Actions, row.Ts);
+        }
         foreach (var (sql, args) in RowsInsert.Statements(s.Database.Engine,
             "event_push_actions (user_id, event_id, room_id, stream_ordering, thread_id, highlight, actions, ts)",
-            [
-                rows.Select(r => r.UserId).ToArray(), rows.Select(r => r.EventId).ToArray(), rows.Select(r => r.RoomId).ToArray(),
-                rows.Select(r => r.StreamOrdering).ToArray(), rows.Select(r => r.ThreadId).ToArray(),
-                rows.Select(r => r.Highlight).ToArray(), rows.Select(r => r.Actions).ToArray(), rows.Select(r => r.Ts).ToArray(),
-            ],
-            "ON CONFLICT DO NOTHING"))
+            [users, eventIds, roomIds, orderings, threads, highlights, actionLists, timestamps], "ON CONFLICT DO NOTHING"))
             await s.DeferAsync(sql, args);
         if (!unread)
             return;
-        // One row per user, room and thread: an upsert may not touch a row twice.
-        var counts = rows.GroupBy(r => (r.UserId, r.RoomId, r.ThreadId))
-            .Select(g => (g.Key.UserId, g.Key.RoomId, g.Key.ThreadId, Notifications: (long)g.Count(), Highlights: g.Sum(r => r.Highlight)))
-            .ToList();
-        foreach (var count in counts)
-            unreadCache.Add(s, count.UserId, count.RoomId, count.ThreadId, count.Notifications, count.Highlights);
+        // One row per user, room and thread (an upsert may not touch a row twice): the rows are one event's, one per user.
+        var ones = new long[count];
+        for (var i = 0; i < count; i++)
+        {
+            ones[i] = 1;
+            unreadCache.Add(s, users[i], roomIds[i], threads[i], 1, highlights[i]);
+        }
         foreach (var (sql, args) in RowsInsert.Statements(s.Database.Engine,
-            "unread_counts (user_id, room_id, thread_id, notifications, highlights)",
-            [
-                counts.Select(c => c.UserId).ToArray(), counts.Select(c => c.RoomId).ToArray(), counts.Select(c => c.ThreadId).ToArray(),
-                counts.Select(c => c.Notifications).ToArray(), counts.Select(c => c.Highlights).ToArray(),
-            ],
+            "unread_counts (user_id, room_id, thread_id, notifications, highlights)", [users, roomIds, threads, ones, highlights],
             """
             ON CONFLICT (user_id, room_id, thread_id) DO UPDATE SET notifications = unread_counts.notifications + excluded.notifications,
                 highlights = unread_counts.highlights + excluded.highlights

@@ -18,11 +18,16 @@ public sealed class PushActionsWriter(
 {
     private static readonly IReadOnlyDictionary<string, long> NoLevels = new Dictionary<string, long>();
 
+    private readonly string _localSuffix = ":" + config.ServerName;
+
     public async Task OnPersistingAsync(DbSession session, Pdu pdu, long streamOrdering, RoomSnapshot roomAfter, RoomSnapshot? roomBefore)
     {
         var joined = roomAfter.JoinedMembers;
-        var suffix = ":" + config.ServerName;
-        var recipients = joined.Where(u => u.EndsWith(suffix, StringComparison.Ordinal) && u != pdu.Sender).ToList();
+        var suffix = _localSuffix;
+        var recipients = new List<string>(joined.Count);
+        foreach (var user in joined)
+            if (user.EndsWith(suffix, StringComparison.Ordinal) && user != pdu.Sender)
+                recipients.Add(user);
         // The invitee is not joined, yet .m.rule.invite_for_me is theirs to match (Synapse adds them the same way).
         var invitee = pdu.Membership == "invite" && pdu.StateKey is { } target && target.EndsWith(suffix, StringComparison.Ordinal)
             && target != pdu.Sender ? target : null;
@@ -38,7 +43,7 @@ public sealed class PushActionsWriter(
         var powers = new RoomPowers(state[StateKey.Create], state.GetValueOrDefault(StateKey.PowerLevels));
         var senderLevel = powers.UserLevel(pdu.Sender);
         var threadId = ThreadOf(pdu.Json);
-        var notified = new List<PushActionRow>();
+        var notified = new List<PushActionRow>(recipients.Count);
         var invited = new List<PushActionRow>();
         var ev = new PushEventView(pdu.Json);
         var displayNames = named.ToDictionary(u => u, u => state.GetValueOrDefault(StateKey.Member(u))?.Content["displayname"] is JsonValue name
@@ -92,9 +97,12 @@ public sealed class PushActionsWriter(
     /// </summary>
     private async Task<Dictionary<StateKey, Pdu>> StateEventsAsync(DbSession session, Pdu current, RoomSnapshot room, IReadOnlyList<StateKey> keys)
     {
-        var isCurrent = keys.ToLookup(key => room.StateEventId(key) == current.EventId);
-        var found = await events.StateEventsAsync(room.State, isCurrent[false], room.Version, CancellationToken.None, session);
-        foreach (var key in isCurrent[true])
+        var stored = new List<StateKey>(keys.Count);
+        var own = new List<StateKey>();
+        foreach (var key in keys)
+            (room.StateEventId(key) == current.EventId ? own : stored).Add(key);
+        var found = await events.StateEventsAsync(room.State, stored, room.Version, CancellationToken.None, session);
+        foreach (var key in own)
             found[key] = current;
         return found;
     }

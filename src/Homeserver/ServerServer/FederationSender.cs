@@ -40,11 +40,14 @@ public sealed class FederationSender(Database db, FederationClient client, Strea
     {
         if (!config.Federation.Enabled || EventSigning.SendingServer(pdu) != config.ServerName)
             return;
+        // A room of this server's users alone (the usual case) is told so without listing its members' servers.
+        if (OnlyLocalMembers(roomAfter) && (roomBefore is null || OnlyLocalMembers(roomBefore)) && TargetServer(pdu) is null)
+            return;
         var destinations = roomAfter.JoinedServers.Concat(roomBefore?.JoinedServers ?? [])
             .Append(TargetServer(pdu)).OfType<string>().Where(s => s != config.ServerName).Distinct().ToList();
         if (destinations.Count == 0)
             return;
-        var json = CanonicalJson.EncodeToString(pdu.Json);
+        var json = pdu.CanonicalText();
         // Entries of transactions that rolled back are never collected; bound them (their rows never existed).
         if (_lastDestinations.Count > 10_000)
             _lastDestinations.Clear();
@@ -113,6 +116,14 @@ public sealed class FederationSender(Database db, FederationClient client, Strea
     /// The server of a membership change's target, told even when none of its users is joined (a rescinded invite, a
     /// ban); an invite itself reached it through <c>/invite</c>, and a server not in the room cannot take it in a transaction.
     /// </summary>
+    private bool OnlyLocalMembers(RoomSnapshot room)
+    {
+        foreach (var user in room.JoinedMembers)
+            if (!user.AsSpan(user.IndexOf(':') + 1).SequenceEqual(config.ServerName))
+                return false;
+        return true;
+    }
+
     private static string? TargetServer(Pdu pdu) =>
         pdu.Type == "m.room.member" && pdu.Membership != "invite" && UserId.TryParse(pdu.StateKey, out var target) ? target.Server.Value : null;
 

@@ -21,11 +21,10 @@ internal static class RowsInsert
             yield break;
         if (engine == DatabaseEngine.Postgres)
         {
-            var args = new SqlArgs();
+            var args = new SqlArgs(columns.Count);
             for (var c = 0; c < columns.Count; c++)
-                args.Add($"c{c}", columns[c]);
-            var parameters = string.Join(", ", Enumerable.Range(0, columns.Count).Select(c => $"@c{c}"));
-            yield return ($"INSERT INTO {into} SELECT * FROM unnest({parameters}) {onConflict}", args);
+                args.Add(ArrayParameterName(c), columns[c]);
+            yield return (PostgresStatements.GetOrAdd((into, onConflict, columns.Count), PostgresStatement), args);
             yield break;
         }
         for (var start = 0; start < rowCount; start += SqliteRowsPerStatement)
@@ -40,9 +39,17 @@ internal static class RowsInsert
     }
 
     // A server inserts into few tables with few row counts: each statement's text is made once.
+    private static readonly System.Collections.Concurrent.ConcurrentDictionary<(string Into, string OnConflict, int Columns), string> PostgresStatements = new();
     private static readonly System.Collections.Concurrent.ConcurrentDictionary<(string Into, string OnConflict, int Columns, int Rows), string> SqliteStatements = new();
     private const int NamedColumns = 16;
     private static readonly string?[] Names = new string?[NamedColumns * SqliteRowsPerStatement];
+
+    private static string PostgresStatement((string Into, string OnConflict, int Columns) shape) =>
+        $"INSERT INTO {shape.Into} SELECT * FROM unnest({string.Join(", ", Enumerable.Range(0, shape.Columns).Select(c => "@" + ArrayParameterName(c)))}) {shape.OnConflict}";
+
+    private static readonly string?[] ArrayNames = new string?[NamedColumns];
+
+    private static string ArrayParameterName(int column) => column < NamedColumns ? ArrayNames[column] ??= $"c{column}" : $"c{column}";
 
     private static string SqliteStatement((string Into, string OnConflict, int Columns, int Rows) shape)
     {

@@ -253,6 +253,9 @@ public sealed class SyncService(
 
     private static readonly IReadOnlyDictionary<StateKey, string> NoState = new Dictionary<StateKey, string>();
 
+    private static readonly JsonNode NoDeviceListChanges =
+        WrittenObject.Of(true, ("changed", WrittenObject.Strings(true, [])), ("left", WrittenObject.Strings(true, [])));
+
     private static readonly ILookup<string, ReceiptRow> NoReceipts = Array.Empty<ReceiptRow>().ToLookup(r => r.RoomId);
 
     private static JsonNode Response(bool writeOnly, SyncToken next, RoomSection join, RoomSection invite, RoomSection leave, RoomSection knock,
@@ -262,10 +265,10 @@ public sealed class SyncService(
             ("next_batch", next.ToString()),
             ("rooms", WrittenObject.Of(writeOnly,
                 ("join", join.ToNode(writeOnly)), ("invite", invite.ToNode(writeOnly)), ("leave", leave.ToNode(writeOnly)), ("knock", knock.ToNode(writeOnly)))),
-            ("account_data", WrittenObject.Of(writeOnly, ("events", accountData))),
-            ("presence", WrittenObject.Of(writeOnly, ("events", presence))),
-            ("to_device", WrittenObject.Of(writeOnly, ("events", toDevice))),
-            ("device_lists", WrittenObject.Of(writeOnly,
+            ("account_data", WrittenObject.Events(writeOnly, accountData)),
+            ("presence", WrittenObject.Events(writeOnly, presence)),
+            ("to_device", WrittenObject.Events(writeOnly, toDevice)),
+            ("device_lists", writeOnly && devicesChanged.Count + devicesLeft.Count == 0 ? NoDeviceListChanges : WrittenObject.Of(writeOnly,
                 ("changed", WrittenObject.Strings(writeOnly, devicesChanged)), ("left", WrittenObject.Strings(writeOnly, devicesLeft)))),
             ("device_one_time_keys_count", WrittenObject.Of(writeOnly, E2ee.KeyService.CountsFields(keyCounts.OneTimeKeys))),
             ("device_unused_fallback_key_types", WrittenObject.Strings(writeOnly, keyCounts.UnusedFallbackAlgorithms)));
@@ -351,9 +354,9 @@ public sealed class SyncService(
         var joined = WrittenObject.Of(writeOnly,
         [
             ("timeline", WrittenObject.Of(writeOnly, ("events", timeline), ("limited", limited), ("prev_batch", new SyncToken(startPosition).ToString()))),
-            (useStateAfter ? "state_after" : "state", WrittenObject.Of(writeOnly, ("events", state))),
-            ("ephemeral", WrittenObject.Of(writeOnly, ("events", ephemeral))),
-            ("account_data", WrittenObject.Of(writeOnly, ("events", roomAccountData))),
+            (useStateAfter ? "state_after" : "state", WrittenObject.Events(writeOnly, state)),
+            ("ephemeral", WrittenObject.Events(writeOnly, ephemeral)),
+            ("account_data", WrittenObject.Events(writeOnly, roomAccountData)),
             ("summary", summary),
             ("unread_notifications", unread),
             .. threadUnread is null ? [] : new[] { ("unread_thread_notifications", (JsonNode?)threadUnread) },

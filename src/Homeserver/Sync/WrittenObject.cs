@@ -19,10 +19,19 @@ public static class WrittenObject
             TypeInfoResolver = new DefaultJsonTypeInfoResolver(),
         }.GetTypeInfo(typeof((string Key, JsonNode? Value)[]));
 
+    // Nothing modifies a written value, so every written-only response shares these (a woken sync's response has a
+    // dozen empty sections: invites, presence, to-device, a room's state and ephemeral events, ...).
+    private static readonly JsonNode EmptyObject = JsonValue.Create(Array.Empty<(string, JsonNode?)>(), FieldsInfo)!;
+    private static readonly JsonNode NoEvents = JsonValue.Create(new (string, JsonNode?)[] { ("events", new JsonArray()) }, FieldsInfo)!;
+
     public static JsonNode Of(bool writeOnly, params (string Key, JsonNode? Value)[] fields) =>
         writeOnly
-            ? JsonValue.Create(fields, FieldsInfo)!
+            ? fields.Length == 0 ? EmptyObject : JsonValue.Create(fields, FieldsInfo)!
             : new JsonObject(fields.Select(f => KeyValuePair.Create(f.Key, f.Value)));
+
+    /// <summary>An <c>{"events": [...]}</c> section.</summary>
+    public static JsonNode Events(bool writeOnly, JsonArray events) =>
+        writeOnly && events.Count == 0 ? NoEvents : Of(writeOnly, ("events", events));
 
     /// <summary>An array of strings (a room's heroes), kept as the list it is when only written.</summary>
     public static JsonNode Strings(bool writeOnly, IReadOnlyList<string> items) =>
