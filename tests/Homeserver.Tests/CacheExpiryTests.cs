@@ -15,14 +15,15 @@ public sealed class CacheExpiryTests
     public void Access_tokens_unused_since_the_cutoff_expire()
     {
         var cache = new AccessTokenCache(new HomeserverConfig(), SingleProcess.Bus);
-        foreach (var hash in new[] { "used", "unused" })
-            cache.Store(hash, cache.Generation, new AccessTokenRow { TokenHash = hash, UserId = "@a:local.test", DeviceId = "D" }, new UserRow());
+        foreach (var token in new[] { "used", "unused" })
+            cache.Store(Secrets.Hash(token), cache.Generation, new AccessTokenRow { TokenHash = Secrets.Hash(token), UserId = "@a:local.test", DeviceId = "D" },
+                new UserRow());
         var cutoff = EventCacheTests.Later();
-        Assert.NotNull(cache.Get("used"));
+        Assert.NotNull(cache.GetByToken("used"));
 
         Assert.Equal(1, Expiry(cache).ExpireUnusedSince(cutoff));
-        Assert.NotNull(cache.Get("used"));
-        Assert.Null(cache.Get("unused"));
+        Assert.NotNull(cache.GetByToken("used"));
+        Assert.Null(cache.GetByToken("unused"));
     }
 
     [Fact]

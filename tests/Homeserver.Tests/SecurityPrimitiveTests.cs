@@ -47,6 +47,9 @@ public sealed class SecurityPrimitiveTests
     public void A_token_hash_is_the_hex_SHA256_of_its_UTF8_however_long_the_token()
     {
         Assert.Equal("ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad", Secrets.Hash("abc"));
+        Span<char> hex = stackalloc char[Secrets.HashLength];
+        Secrets.Hash("abc", hex);
+        Assert.Equal(Secrets.Hash("abc"), new string(hex));
         var longToken = string.Concat(Enumerable.Repeat("é-token-", 200));
         Assert.Equal(Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(System.Text.Encoding.UTF8.GetBytes(longToken))), Secrets.Hash(longToken));
     }

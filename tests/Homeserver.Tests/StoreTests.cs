@@ -216,31 +216,34 @@ public abstract class StoreTests(DatabaseFixture fixture)
         var cache = new AccessTokenCache(new HomeserverConfig(), SingleProcess.Bus);
         var (tokens, users) = (new TokenStore(cache), new UserStore(cache));
         var user = NewUser();
+        var (token, hash) = ("syt_c1" + user, Secrets.Hash("syt_c1" + user));
         await Db.WriteAsync(async s =>
         {
             await users.InsertAsync(s, user, "hash", false, 1);
-            await tokens.InsertAccessTokenAsync(s, "c1" + user, user, "D1", 1, null, null);
+            await tokens.InsertAccessTokenAsync(s, hash, user, "D1", 1, null, null);
         }, CancellationToken.None);
         async Task<bool> LookUpAndKeep()
         {
             var generation = cache.Generation;
-            var (token, owner) = (await Db.ReadAsync(s => tokens.GetAccessTokenWithUserAsync(s, "c1" + user), CancellationToken.None))!.Value;
-            cache.Store("c1" + user, generation, token, owner);
-            return cache.Get("c1" + user) is not null;
+            var (row, owner) = (await Db.ReadAsync(s => tokens.GetAccessTokenWithUserAsync(s, hash), CancellationToken.None))!.Value;
+            cache.Store(hash, generation, row, owner);
+            return cache.GetByToken(token) is not null;
         }
         Assert.True(await LookUpAndKeep());
+        Assert.Equal(hash, cache.GetByToken(token)!.TokenHash);
+        Assert.Null(cache.GetByToken(token + "x"));
 
         await Db.WriteAsync(s => users.SetLockedAsync(s, user, true), CancellationToken.None);
-        Assert.Null(cache.Get("c1" + user));
+        Assert.Null(cache.GetByToken(token));
         Assert.True(await LookUpAndKeep());
-        Assert.Equal(1, cache.Get("c1" + user)!.Value.User.Locked);
+        Assert.Equal(1, cache.GetByToken(token)!.User.Locked);
 
         // A lookup that read before a write committed cannot keep what it read.
         var generation = cache.Generation;
-        await Db.WriteAsync(s => tokens.DeleteAccessTokenAsync(s, "c1" + user), CancellationToken.None);
-        Assert.Null(cache.Get("c1" + user));
-        cache.Store("c1" + user, generation, new AccessTokenRow(), new UserRow());
-        Assert.Null(cache.Get("c1" + user));
+        await Db.WriteAsync(s => tokens.DeleteAccessTokenAsync(s, hash), CancellationToken.None);
+        Assert.Null(cache.GetByToken(token));
+        cache.Store(hash, generation, new AccessTokenRow(), new UserRow());
+        Assert.Null(cache.GetByToken(token));
     }
 
     [Fact]

@@ -11,7 +11,11 @@ namespace Matrix.Homeserver.Accounts;
 /// </summary>
 public sealed class AccessTokenCache(Config.HomeserverConfig config, Replication.ReplicationBus replication) : IExpiringCache
 {
-    private sealed record Entry(long Generation, AccessTokenRow Token, UserRow User) : UsedEntry;
+    /// <summary>A token's row and user, and the requester they make (built once, by the first request that needs it).</summary>
+    public sealed record Entry(long Generation, string TokenHash, AccessTokenRow Token, UserRow User) : UsedEntry
+    {
+        public Requester? Requester { get; set; }
+    }
 
     private readonly ConcurrentDictionary<string, Entry> _entries = new(StringComparer.Ordinal);
     private long _generation;
@@ -19,22 +23,30 @@ public sealed class AccessTokenCache(Config.HomeserverConfig config, Replication
     /// <summary>Read before looking a token up in the database; <see cref="Store"/> takes it back.</summary>
     public long Generation => Interlocked.Read(ref _generation);
 
-    public (AccessTokenRow Token, UserRow User)? Get(string tokenHash)
+    /// <summary>The entry of a token, by its hash made on the stack: a request whose token is known allocates nothing here.</summary>
+    public Entry? GetByToken(string token)
     {
-        if (!_entries.TryGetValue(tokenHash, out var entry) || entry.Generation != Generation)
+        Span<char> hash = stackalloc char[Secrets.HashLength];
+        Secrets.Hash(token, hash);
+        if (!_entries.GetAlternateLookup<ReadOnlySpan<char>>().TryGetValue(hash, out var entry) || entry.Generation != Generation)
             return null;
         entry.Touch();
-        return (entry.Token, entry.User);
+        return entry;
     }
 
-    /// <summary>Keeps what a lookup found, unless a write happened since <paramref name="generation"/> was read.</summary>
-    public void Store(string tokenHash, long generation, AccessTokenRow token, UserRow user)
+    /// <summary>
+    /// Keeps what a lookup found, unless a write happened since <paramref name="generation"/> was read; the entry either
+    /// way (a stale one is used for its request only).
+    /// </summary>
+    public Entry Store(string tokenHash, long generation, AccessTokenRow token, UserRow user)
     {
+        var entry = new Entry(generation, tokenHash, token, user);
         if (generation != Generation)
-            return;
+            return entry;
         if (_entries.Count >= config.Caches.AccessTokens)
             _entries.Clear();
-        _entries[tokenHash] = new Entry(generation, token, user);
+        _entries[tokenHash] = entry;
+        return entry;
     }
 
     public int ExpireUnusedSince(long cutoff) => _entries.RemoveUnusedSince(cutoff);

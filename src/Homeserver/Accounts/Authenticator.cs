@@ -73,10 +73,10 @@ public sealed class Authenticator(
         {
             return Remember(context, await AppServiceRequesterAsync(context, appService, ct));
         }
-        var tokenHash = Secrets.Hash(token);
         var now = clock.GetUtcNow().ToUnixTimeMilliseconds();
-        if (await LookUpAsync(tokenHash, ct) is not var (row, user) || user.Deactivated != 0)
+        if ((tokenCache.GetByToken(token) ?? await ReadTokenAsync(Secrets.Hash(token), ct)) is not { User.Deactivated: 0 } entry)
             throw MatrixException.UnknownToken(softLogout: false);
+        var (tokenHash, row, user) = (entry.TokenHash, entry.Token, entry.User);
         if (row.ExpiresTs is { } expires && expires <= now)
             throw MatrixException.UnknownToken(softLogout: true);
         EnsureNotLocked(user, context);
@@ -94,9 +94,13 @@ public sealed class Authenticator(
             }, ct);
         await RecordLastSeenAsync(row, context, now, ct);
 
-        UserId.TryParse(row.UserId, out var userId);
-        return Remember(context, new Requester(userId, row.DeviceId, user.IsAdmin != 0, tokenHash, IsSuspended: user.Suspended != 0,
-            IsGuest: user.IsGuest != 0, IsShadowBanned: user.ShadowBanned != 0));
+        if (entry.Requester is null)
+        {
+            UserId.TryParse(row.UserId, out var userId);
+            entry.Requester = new Requester(userId, row.DeviceId, user.IsAdmin != 0, tokenHash, IsSuspended: user.Suspended != 0,
+                IsGuest: user.IsGuest != 0, IsShadowBanned: user.ShadowBanned != 0);
+        }
+        return Remember(context, entry.Requester);
     }
 
     /// <summary>Keeps the requester for the rest of the request, and names its user in the request's log entries.</summary>
@@ -108,15 +112,12 @@ public sealed class Authenticator(
         return requester;
     }
 
-    private async Task<(AccessTokenRow Token, UserRow User)?> LookUpAsync(string tokenHash, CancellationToken ct)
+    private async Task<AccessTokenCache.Entry?> ReadTokenAsync(string tokenHash, CancellationToken ct)
     {
-        if (tokenCache.Get(tokenHash) is { } cached)
-            return cached;
         var generation = tokenCache.Generation;
-        var found = await db.ReadAsync(s => tokens.GetAccessTokenWithUserAsync(s, tokenHash), ct);
-        if (found is var (token, user))
-            tokenCache.Store(tokenHash, generation, token, user);
-        return found;
+        return await db.ReadAsync(s => tokens.GetAccessTokenWithUserAsync(s, tokenHash), ct) is var (token, user)
+            ? tokenCache.Store(tokenHash, generation, token, user)
+            : null;
     }
 
     /// <summary>

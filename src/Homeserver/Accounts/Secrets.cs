@@ -13,6 +13,17 @@ public static class Secrets
     /// <summary>What the database keeps of a token: its SHA-256, so a leaked database does not leak live tokens.</summary>
     public static string Hash(string token)
     {
+        Span<char> hex = stackalloc char[HashLength];
+        Hash(token, hex);
+        return new string(hex);
+    }
+
+    /// <summary>The length of <see cref="Hash(string)"/>: a SHA-256 in lower-case hex.</summary>
+    public const int HashLength = 2 * SHA256.HashSizeInBytes;
+
+    /// <summary>The same into <paramref name="hex"/> (<see cref="HashLength"/> characters): a lookup by it allocates nothing.</summary>
+    public static void Hash(string token, Span<char> hex)
+    {
         // Hashed on every request: the token's UTF-8 and the digest stay on the stack (tokens are short; a long one is rented).
         const int OnStack = 512;
         var length = Encoding.UTF8.GetByteCount(token);
@@ -23,7 +34,7 @@ public static class Secrets
         SHA256.HashData(utf8[..length], digest);
         if (rented is not null)
             ArrayPool<byte>.Shared.Return(rented);
-        return Convert.ToHexStringLower(digest);
+        Convert.TryToHexStringLower(digest, hex, out _);
     }
 
     /// <summary>A device ID in the style clients expect: ten upper-case letters.</summary>
