@@ -17,7 +17,7 @@ public sealed class StateGroupCacheTests(SqliteDatabase fixture) : IClassFixture
             CancellationToken.None);
         var cache = new StateGroupCache(fixture.Database, store, new HomeserverConfig());
 
-        var read = await Task.WhenAll(Enumerable.Range(0, 20).Select(_ => cache.GetAsync(groupId, CancellationToken.None)));
+        var read = await Task.WhenAll(Enumerable.Range(0, 20).Select(_ => cache.GetAsync(groupId, CancellationToken.None).AsTask()));
         Assert.Equal(state.OrderBy(e => e.Key.Key), read[0].OrderBy(e => e.Key.Key));
         Assert.All(read, r => Assert.Same(read[0], r));
 

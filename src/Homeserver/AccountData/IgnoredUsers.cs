@@ -13,8 +13,8 @@ public sealed class IgnoredUsers(Database db, AccountDataStore accountData, Repl
     // Every event checks its local recipients' lists (push): kept in memory, dropped when the user changes theirs.
     private readonly ConcurrentDictionary<string, IReadOnlySet<string>> _cache = new(StringComparer.Ordinal);
 
-    public Task<IReadOnlySet<string>> OfAsync(string userId, CancellationToken ct) =>
-        _cache.TryGetValue(userId, out var cached) ? Task.FromResult(cached) : db.ReadAsync(s => OfAsync(s, userId), ct);
+    public ValueTask<IReadOnlySet<string>> OfAsync(string userId, CancellationToken ct) =>
+        _cache.TryGetValue(userId, out var cached) ? new(cached) : new(db.ReadAsync(s => OfAsync(s, userId), ct));
 
     /// <summary>The same through the caller's session (inside an event's transaction).</summary>
     public async Task<IReadOnlySet<string>> OfAsync(DbSession s, string userId) =>

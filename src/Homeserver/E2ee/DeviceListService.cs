@@ -143,15 +143,21 @@ public sealed class DeviceListService(
     }
 
     /// <summary>The same from reads already run.</summary>
-    public async Task<(List<string> Changed, List<string> Left)> ChangesForSyncAsync(string userId, SyncReads reads, CancellationToken ct)
+    public async ValueTask<(List<string> Changed, List<string> Left)> ChangesForSyncAsync(string userId, SyncReads reads, CancellationToken ct)
     {
-        var changedDevices = reads.Devices?.Result ?? [];
-        var membershipChanges = reads.Members?.Result ?? [];
+        var changedDevices = reads.Devices?.Result;
+        var membershipChanges = reads.Members?.Result;
         // The user's own join (or leave) makes every member of that room new to them (or possibly gone).
-        foreach (var roomId in reads.OwnMemberships?.Result.Select(e => e.RoomId).Distinct() ?? [])
-            membershipChanges.UnionWith(await db.ReadAsync(s => rooms.JoinedMembersAsync(s, roomId), ct));
-        if (changedDevices.Count == 0 && membershipChanges.Count == 0)
+        if (reads.OwnMemberships?.Result is { Count: > 0 } ownMemberships)
+        {
+            membershipChanges ??= [];
+            foreach (var roomId in ownMemberships.Select(e => e.RoomId).Distinct())
+                membershipChanges.UnionWith(await db.ReadAsync(s => rooms.JoinedMembersAsync(s, roomId), ct));
+        }
+        // A sync woken by a message mostly finds nothing here.
+        if (changedDevices is not { Count: > 0 } && membershipChanges is not { Count: > 0 })
             return ([], []);
+        (changedDevices, membershipChanges) = (changedDevices ?? [], membershipChanges ?? []);
         // Invited users count (as Synapse tracks them): clients encrypt for them before they join.
         var sharing = await reader.UsersSharingRoomsAsync(userId, ct, includeInvited: true);
         var changed = changedDevices.Where(sharing.Contains).ToHashSet(StringComparer.Ordinal);

@@ -132,7 +132,7 @@ public sealed class ToDeviceService(
     /// The device's messages for a sync: those up to <paramref name="since"/> were acknowledged and are deleted; at most
     /// <see cref="MaxMessagesPerSync"/> newer ones are returned with the position the next token must carry.
     /// </summary>
-    public async Task<(JsonArray Events, long Position)> ForSyncAsync(string userId, string deviceId, long? since, long upTo, SyncReads read,
+    public async ValueTask<(JsonArray Events, long Position)> ForSyncAsync(string userId, string deviceId, long? since, long upTo, SyncReads read,
         CancellationToken ct)
     {
         if (read.Acknowledged?.Result == true)

@@ -217,7 +217,7 @@ public sealed class PresenceService(Database db, PresenceStore store, StreamPosi
     /// presence of <paramref name="newlySharing"/> (users the requester just began to share a room with), changed or not,
     /// as Synapse gives it.
     /// </summary>
-    public async Task<JsonArray> ChangesForAsync(string userId, long after, long upTo, IReadOnlyCollection<string> newlySharing, CancellationToken ct)
+    public async ValueTask<JsonArray> ChangesForAsync(string userId, long after, long upTo, IReadOnlyCollection<string> newlySharing, CancellationToken ct)
     {
         var events = new JsonArray();
         if (!Enabled || (after >= upTo && newlySharing.Count == 0))

@@ -94,7 +94,7 @@ public sealed class RoomReader(
         return row is null ? (new Dictionary<StateKey, string>(), 0) : (await StateGroupAsync(row.StateGroup, ct), row.StreamOrdering);
     }
 
-    public Task<IReadOnlyDictionary<StateKey, string>> StateGroupAsync(long groupId, CancellationToken ct) => groups.GetAsync(groupId, ct);
+    public ValueTask<IReadOnlyDictionary<StateKey, string>> StateGroupAsync(long groupId, CancellationToken ct) => groups.GetAsync(groupId, ct);
 
     private static readonly StateKey HistoryVisibilityKey = new("m.room.history_visibility", "");
 

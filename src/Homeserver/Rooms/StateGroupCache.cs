@@ -17,15 +17,15 @@ public sealed class StateGroupCache(Database db, StateGroupStore stateGroups, Co
     private readonly ConcurrentDictionary<long, Entry> _groups = new();
     private readonly ConcurrentDictionary<long, Lazy<Task<IReadOnlyDictionary<StateKey, string>>>> _loading = new();
 
-    public Task<IReadOnlyDictionary<StateKey, string>> GetAsync(long groupId, CancellationToken ct)
+    public ValueTask<IReadOnlyDictionary<StateKey, string>> GetAsync(long groupId, CancellationToken ct)
     {
         if (_groups.TryGetValue(groupId, out var entry))
         {
             entry.Touch();
-            return Task.FromResult(entry.State);
+            return new(entry.State);
         }
         var load = _loading.GetOrAdd(groupId, id => new Lazy<Task<IReadOnlyDictionary<StateKey, string>>>(() => LoadAsync(id)));
-        return load.Value.WaitAsync(ct);
+        return new(load.Value.WaitAsync(ct));
     }
 
     /// <summary>A group this process wrote, once its transaction has committed.</summary>

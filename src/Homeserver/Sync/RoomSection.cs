@@ -9,19 +9,20 @@ namespace Matrix.Homeserver.Sync;
 /// </summary>
 public sealed class RoomSection
 {
-    private readonly List<(string RoomId, JsonNode? Value)> _rooms = [];
+    // Made by the first room added: most sections of a woken sync stay empty.
+    private List<(string RoomId, JsonNode? Value)>? _rooms;
 
-    public int Count => _rooms.Count;
+    public int Count => _rooms?.Count ?? 0;
 
     public bool Has(string roomId)
     {
-        foreach (var (id, _) in _rooms)
+        foreach (var (id, _) in _rooms ?? [])
             if (id == roomId)
                 return true;
         return false;
     }
 
-    public void Add(string roomId, JsonNode value) => _rooms.Add((roomId, value));
+    public void Add(string roomId, JsonNode value) => (_rooms ??= []).Add((roomId, value));
 
-    public JsonNode ToNode(bool writeOnly) => WrittenObject.Of(writeOnly, [.. _rooms]);
+    public JsonNode ToNode(bool writeOnly) => WrittenObject.Of(writeOnly, _rooms is null ? [] : [.. _rooms]);
 }

@@ -22,7 +22,7 @@ public sealed class SyncService(
     Config.HomeserverConfig config)
 {
     /// <summary>Where this sync starts and ends in every stream.</summary>
-    private sealed record Window(SyncToken? Since, SyncToken UpTo)
+    private readonly record struct Window(SyncToken? Since, SyncToken UpTo)
     {
         public SyncToken From => Since ?? new SyncToken(0);
     }
@@ -126,13 +126,14 @@ public sealed class SyncService(
         inbox.AddTo(firstReads);
         deviceListReads?.AddTo(firstReads);
         await db.ReadAllAsync(early.AddTo(firstReads).Reads, ct);
-        var changed = ownMembershipChanges?.Result.Select(e => e.RoomId).ToHashSet() ?? [];
+        IReadOnlySet<string> changed = ownMembershipChanges?.Result is { Count: > 0 } ownChanges ? ownChanges.Select(e => e.RoomId).ToHashSet() : NoRooms;
         var changedAccountData = accountDataChanges?.Result ?? [];
         if (since is null)
             AddDefaultPushRules(changedAccountData, user);
         // Rooms with something new in the window (the index's set of rooms is shared by the syncs of the same window: not copied).
         var eventRooms = recent?.Rooms ?? roomsWithEvents?.Result.ToHashSet(StringComparer.Ordinal);
-        var otherActive = (roomsWithReceipts?.Result ?? []).Concat(changedAccountData.Select(e => e.RoomId)).ToHashSet(StringComparer.Ordinal);
+        IReadOnlySet<string> otherActive = roomsWithReceipts?.Result is not { Count: > 0 } && changedAccountData.Count == 0 ? NoRooms
+            : (roomsWithReceipts?.Result ?? []).Concat(changedAccountData.Select(e => e.RoomId)).ToHashSet(StringComparer.Ordinal);
         bool Active(string roomId) => eventRooms!.Contains(roomId) || otherActive.Contains(roomId);
 
         var ignored = await ignoredUsers.OfAsync(user, ct);
@@ -178,16 +179,22 @@ public sealed class SyncService(
         // What every joined room needs from the receipts and push actions is read for all of them at once (with the
         // first timeline pages of a few rooms, an incremental sync's usual lot); then the rooms are built a few at a
         // time (each waits mostly on the database) and added in membership order.
-        var late = JoinedRoomReads(user, joinedRooms.Select(r => r.Room.RoomId).Where(id => !early.Covers(id)).ToList(), window, filter,
-            since is null || receiptsMoved, withPages: joinedRooms.Count <= FirstPagesInBatch);
+        var lateRooms = new List<string>();
+        foreach (var (room, _, _) in joinedRooms)
+            if (!early.Covers(room.RoomId))
+                lateRooms.Add(room.RoomId);
+        var late = JoinedRoomReads(user, lateRooms, window, filter, since is null || receiptsMoved, withPages: joinedRooms.Count <= FirstPagesInBatch);
         await db.ReadAllAsync(late.AddTo(new ReadBatch()).Reads, ct);
         var roomReceipts = early.Receipts.Count + late.Receipts.Count == 0 ? NoReceipts
             : early.Receipts.Concat(late.Receipts).SelectMany(r => r.Result).ToLookup(r => r.RoomId);
-        var unread = early.Unread.Result.Concat(late.Unread.Result).ToLookup(c => c.RoomId);
+        var unreadCounts = late.Rooms.Count == 0 ? early.Unread.Result : early.Unread.Result.Concat(late.Unread.Result);
+        // One room to build (a woken sync's usual lot) takes its counts from the few read, without a lookup of them.
+        var unreadByRoom = joinedRooms.Count > 1 ? unreadCounts.ToLookup(c => c.RoomId) : null;
+        IEnumerable<Push.UnreadCount> UnreadOf(string roomId) => unreadByRoom?[roomId] ?? unreadCounts.Where(c => c.RoomId == roomId);
         List<EventRow>? FirstPage(string roomId) => early.FirstPage(roomId) ?? late.FirstPage(roomId);
         Task<(JsonNode Section, JsonArray Timeline)?> BuildJoined((RoomSnapshot Room, bool FullState, bool NewlyJoined) r) =>
             JoinedRoomAsync(requester, r.Room, window, filter, r.FullState, r.NewlyJoined, useStateAfter, changedAccountData, ignored,
-                sentMembers, roomReceipts[r.Room.RoomId], unread[r.Room.RoomId], r.NewlyJoined ? null : FirstPage(r.Room.RoomId), writeOnly);
+                sentMembers, roomReceipts[r.Room.RoomId], UnreadOf(r.Room.RoomId), r.NewlyJoined ? null : FirstPage(r.Room.RoomId), writeOnly);
         // A sync woken by a message mostly has the one room to build.
         using var building = joinedRooms.Count > 1 ? new SemaphoreSlim(JoinedRoomsInParallel) : null;
         List<Task<(JsonNode Section, JsonArray Timeline)?>> built = joinedRooms.Count == 1 ? [BuildJoined(joinedRooms[0])] : joinedRooms.Select(async r =>
@@ -235,9 +242,10 @@ public sealed class SyncService(
         var (toDeviceEvents, toDevicePosition) = await toDevice.ForSyncAsync(user, requester.DeviceId, since?.ToDevice, positions.ToDevice, inbox, ct);
         var (devicesChanged, devicesLeft) = deviceListReads is null ? ([], []) : await deviceLists.ChangesForSyncAsync(user, deviceListReads, ct);
         var accountDataEvents = AccountDataEvents(changedAccountData, AccountDataStore.Global, filter.AccountData, user);
-        var presenceEvents = new JsonArray((await presence.ChangesForAsync(user, window.From.Presence, positions.Presence,
-                since is null ? [] : NewlySharing(user, timelines, joinedRooms.Where(r => r.NewlyJoined).Select(r => r.Room)), ct))
-            .Where(e => filter.Presence.Matches("m.presence", e!["sender"]!.GetValue<string>())).Select(e => e!.DeepClone()).ToArray());
+        var presenceChanges = await presence.ChangesForAsync(user, window.From.Presence, positions.Presence,
+            since is null ? [] : NewlySharing(user, timelines, joinedRooms), ct);
+        var presenceEvents = presenceChanges.Count == 0 ? presenceChanges
+            : new JsonArray(presenceChanges.Where(e => filter.Presence.Matches("m.presence", e!["sender"]!.GetValue<string>())).Select(e => e!.DeepClone()).ToArray());
         var response = Response(writeOnly, positions with { ToDevice = toDevicePosition }, join, invite, leave, knock,
             accountDataEvents, presenceEvents, toDeviceEvents, devicesChanged, devicesLeft, keyCounts.Result);
         var globalCount = accountDataEvents.Count + presenceEvents.Count + toDeviceEvents.Count + devicesChanged.Count + devicesLeft.Count;
@@ -252,6 +260,8 @@ public sealed class SyncService(
     }
 
     private static readonly IReadOnlyDictionary<StateKey, string> NoState = new Dictionary<StateKey, string>();
+
+    private static readonly IReadOnlySet<string> NoRooms = new HashSet<string>();
 
     private static readonly JsonNode NoDeviceListChanges =
         WrittenObject.Of(true, ("changed", WrittenObject.Strings(true, [])), ("left", WrittenObject.Strings(true, [])));
@@ -371,7 +381,7 @@ public sealed class SyncService(
     /// unchanged unless this device was sent them already. In a gappy sync every membership change in the gap still comes,
     /// as Synapse does.
     /// </summary>
-    private async Task<JsonArray> StateSectionAsync(Requester requester, RoomSnapshot room, List<EventRow> rows, long position, long? since, bool delta,
+    private async ValueTask<JsonArray> StateSectionAsync(Requester requester, RoomSnapshot room, List<EventRow> rows, long position, long? since, bool delta,
         bool useStateAfter, SyncFilter filter, IReadOnlyList<string> heroes, LazyLoadedMembers.Sent? sentMembers, long syncUpTo, CancellationToken ct,
         bool writeOnly = false)
     {
@@ -573,7 +583,7 @@ public sealed class SyncService(
     /// The newest events of a window that pass the timeline filter and that the user may see, oldest first, and whether
     /// older ones were left out (a limited timeline); <paramref name="firstPage"/>: the first page, already read.
     /// </summary>
-    internal async Task<(List<EventRow> Rows, bool Limited)> TimelineRowsAsync(RoomSnapshot room, long after, long upTo, SyncFilter filter,
+    internal async ValueTask<(List<EventRow> Rows, bool Limited)> TimelineRowsAsync(RoomSnapshot room, long after, long upTo, SyncFilter filter,
         Func<EventRow, Task<bool>> visible, CancellationToken ct, List<EventRow>? firstPage = null)
     {
         var limit = filter.TimelineLimit;
@@ -677,7 +687,7 @@ public sealed class SyncService(
     /// The room's heroes (up to five joined or invited members other than the user, by user ID) and whether it has a name
     /// or canonical alias, when the summary leaves the heroes out (as Synapse; the spec requires them only without one).
     /// </summary>
-    private async Task<(IReadOnlyList<string> Heroes, bool Named)> HeroesAsync(RoomSnapshot room, string userId, CancellationToken ct)
+    private async ValueTask<(IReadOnlyList<string> Heroes, bool Named)> HeroesAsync(RoomSnapshot room, string userId, CancellationToken ct)
     {
         if ((await spine.GetStateEventAsync(room, RoomNameKey, ct))?.ContentString("name") is { Length: > 0 }
             || (await spine.GetStateEventAsync(room, CanonicalAliasKey, ct))?.ContentString("alias") is { Length: > 0 })
@@ -697,9 +707,12 @@ public sealed class SyncService(
     /// Users whose presence an incremental sync gives even unchanged (as Synapse): the members of rooms the user just
     /// joined, and those whose join shows in a timeline of this sync.
     /// </summary>
-    private static HashSet<string> NewlySharing(string userId, List<JsonArray> timelines, IEnumerable<RoomSnapshot> newlyJoined)
+    private static HashSet<string> NewlySharing(string userId, List<JsonArray> timelines, List<(RoomSnapshot Room, bool FullState, bool NewlyJoined)> rooms)
     {
-        var users = newlyJoined.SelectMany(r => r.JoinedMembers).ToHashSet(StringComparer.Ordinal);
+        var users = new HashSet<string>(StringComparer.Ordinal);
+        foreach (var (room, _, newlyJoined) in rooms)
+            if (newlyJoined)
+                users.UnionWith(room.JoinedMembers);
         foreach (var timeline in timelines)
             foreach (var e in timeline.OfType<JsonObject>())
                 if (e["type"]?.GetValue<string>() == "m.room.member" && e["content"]?["membership"]?.GetValue<string>() == "join"
