@@ -66,18 +66,20 @@ public static class ErrorMiddleware
         context.Response.StatusCode = status;
         context.Response.ContentType = "application/json";
         var buffer = t_buffer ??= new ArrayBufferWriter<byte>(InitialBufferBytes);
+        var writer = t_writer ??= new Utf8JsonWriter(buffer, WriterOptions);
         try
         {
-            using (var writer = new Utf8JsonWriter(buffer, WriterOptions))
-                body.WriteTo(writer);
+            writer.Reset(buffer);
+            body.WriteTo(writer);
+            writer.Flush();
             context.Response.ContentLength = buffer.WrittenCount;
             context.Response.BodyWriter.Write(buffer.WrittenSpan);
         }
         finally
         {
-            // A big answer (an initial sync) does not keep its buffer on the thread.
+            // A big answer (an initial sync) does not keep its buffer on the thread (nor its writer, which points at it).
             if (buffer.Capacity > MaxKeptBufferBytes)
-                t_buffer = null;
+                (t_buffer, t_writer) = (null, null);
             else
                 buffer.ResetWrittenCount();
         }
@@ -89,6 +91,9 @@ public static class ErrorMiddleware
 
     [ThreadStatic]
     private static ArrayBufferWriter<byte>? t_buffer;
+
+    [ThreadStatic]
+    private static Utf8JsonWriter? t_writer;
 
     /// <summary>How responses are written (JSON pieces serialised ahead of a response must be written the same way).</summary>
     public static readonly JsonWriterOptions WriterOptions = new() { Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping };
