@@ -16,27 +16,36 @@ public abstract class MetricFamily(string name, string help, string type, string
 
     internal abstract void WriteSamples(PrometheusTextWriter writer);
 
-    protected void CheckLabels(string[] values)
+    protected void CheckLabels(ReadOnlySpan<string> values)
     {
         if (values.Length != labelNames.Length)
             throw new ArgumentException($"{name} takes {labelNames.Length} label values, not {values.Length}");
     }
 }
 
-/// <summary>Compares label value arrays by content, so each set of values finds its series.</summary>
-internal sealed class LabelValuesComparer : IEqualityComparer<string[]>
+/// <summary>
+/// Compares label value arrays by content, so each set of values finds its series; a span of values finds it too, so
+/// counting a request allocates no array (the labels are passed as <c>params ReadOnlySpan</c>).
+/// </summary>
+internal sealed class LabelValuesComparer : IEqualityComparer<string[]>, IAlternateEqualityComparer<ReadOnlySpan<string>, string[]>
 {
     public static readonly LabelValuesComparer Instance = new();
 
     public bool Equals(string[]? x, string[]? y) => x.AsSpan().SequenceEqual(y);
 
-    public int GetHashCode(string[] values)
+    public int GetHashCode(string[] values) => GetHashCode(values.AsSpan());
+
+    public bool Equals(ReadOnlySpan<string> alternate, string[] other) => alternate.SequenceEqual(other);
+
+    public int GetHashCode(ReadOnlySpan<string> alternate)
     {
         var hash = new HashCode();
-        foreach (var value in values)
+        foreach (var value in alternate)
             hash.Add(value, StringComparer.Ordinal);
         return hash.ToHashCode();
     }
+
+    public string[] Create(ReadOnlySpan<string> alternate) => alternate.ToArray();
 }
 
 /// <summary>A family whose series each hold one number (counters and gauges).</summary>
@@ -44,12 +53,12 @@ public abstract class ScalarFamily(string name, string help, string type, string
 {
     private readonly ConcurrentDictionary<string[], StrongBox<double>> _series = new(LabelValuesComparer.Instance);
 
-    protected StrongBox<double> Series(string[] labels)
+    protected StrongBox<double> Series(ReadOnlySpan<string> labels)
     {
-        if (_series.TryGetValue(labels, out var series))
+        if (_series.GetAlternateLookup<ReadOnlySpan<string>>().TryGetValue(labels, out var series))
             return series;
         CheckLabels(labels);
-        return _series.GetOrAdd(labels, _ => new StrongBox<double>());
+        return _series.GetOrAdd(labels.ToArray(), _ => new StrongBox<double>());
     }
 
     protected void ClearSeries() => _series.Clear();
@@ -64,20 +73,20 @@ public abstract class ScalarFamily(string name, string help, string type, string
 /// <summary>A value that only goes up (or a total the runtime keeps, copied in when scraped).</summary>
 public sealed class Counter(string name, string help, params string[] labelNames) : ScalarFamily(name, help, "counter", labelNames)
 {
-    public void Inc(params string[] labels) => Add(1, labels);
+    public void Inc(params ReadOnlySpan<string> labels) => Add(1, labels);
 
-    public void Add(double amount, params string[] labels) => AtomicDouble.Add(ref Series(labels).Value, amount);
+    public void Add(double amount, params ReadOnlySpan<string> labels) => AtomicDouble.Add(ref Series(labels).Value, amount);
 
     /// <summary>Sets a total kept elsewhere (CPU seconds, garbage collections), read when scraped.</summary>
-    public void SetTotal(double total, params string[] labels) => Volatile.Write(ref Series(labels).Value, total);
+    public void SetTotal(double total, params ReadOnlySpan<string> labels) => Volatile.Write(ref Series(labels).Value, total);
 }
 
 /// <summary>A value that goes up and down: open long-polls, queue depths, heap size.</summary>
 public sealed class Gauge(string name, string help, params string[] labelNames) : ScalarFamily(name, help, "gauge", labelNames)
 {
-    public void Set(double value, params string[] labels) => Volatile.Write(ref Series(labels).Value, value);
+    public void Set(double value, params ReadOnlySpan<string> labels) => Volatile.Write(ref Series(labels).Value, value);
 
-    public void Add(double delta, params string[] labels) => AtomicDouble.Add(ref Series(labels).Value, delta);
+    public void Add(double delta, params ReadOnlySpan<string> labels) => AtomicDouble.Add(ref Series(labels).Value, delta);
 
     /// <summary>Forgets every series, before a scrape sets the ones that still exist (destinations with nothing queued).</summary>
     public void Clear() => ClearSeries();
@@ -99,12 +108,12 @@ public sealed class Histogram(string name, string help, double[] buckets, params
 
     private readonly ConcurrentDictionary<string[], Series> _series = new(LabelValuesComparer.Instance);
 
-    public void Observe(double value, params string[] labels)
+    public void Observe(double value, params ReadOnlySpan<string> labels)
     {
-        if (!_series.TryGetValue(labels, out var series))
+        if (!_series.GetAlternateLookup<ReadOnlySpan<string>>().TryGetValue(labels, out var series))
         {
             CheckLabels(labels);
-            series = _series.GetOrAdd(labels, _ => new Series(buckets.Length));
+            series = _series.GetOrAdd(labels.ToArray(), _ => new Series(buckets.Length));
         }
         var bucket = Array.BinarySearch(buckets, value);
         // Each bucket counts only its own observations; writing makes them cumulative.

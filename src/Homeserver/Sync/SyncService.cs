@@ -47,8 +47,9 @@ public sealed class SyncService(
         try
         {
             // A client polling again right after a response mostly finds every stream where its token left it: then
-            // nothing can be new, and the first build is skipped.
-            if (since is not { } token || fullState || timeoutMs <= 0 || await CurrentPositionsAsync(ct) != token)
+            // nothing can be new, and the first build is skipped. (Tokens are read as since.Value, not copied into
+            // locals: each would be a field of this method's state, which a waiting poll keeps for as long as it waits.)
+            if (since is null || fullState || timeoutMs <= 0 || await CurrentPositionsAsync(ct) != since.Value)
             {
                 var (response, empty) = await BuildAsync(requester, since, filter, fullState, useStateAfter, writeOnly, ct);
                 if (!empty || since is null || timeoutMs <= 0)
@@ -57,10 +58,10 @@ public sealed class SyncService(
             await notifier.WaitAsync(waiter, TimeSpan.FromMilliseconds(Math.Min(timeoutMs, MaxTimeoutMs)), ServerMetrics.SyncLongPoll, ct);
             // A poll that timed out with every stream where the token left it has nothing to say but the key counts
             // (a thousand idle clients re-polling every half minute should cost next to nothing).
-            if (since is { } unchanged && await CurrentPositionsAsync(ct) == unchanged)
-                return await EmptyResponseAsync(requester, unchanged, writeOnly, ct);
+            if (await CurrentPositionsAsync(ct) == since.Value)
+                return await EmptyResponseAsync(requester, since.Value, writeOnly, ct);
             // This device's own events that are new to it go a moment after their sends' answers (see UnansweredSends).
-            if (since is { } from && unanswered.HoldAfterAnswers(user, requester.DeviceId, from.Events) is var hold && hold > TimeSpan.Zero)
+            if (unanswered.HoldAfterAnswers(user, requester.DeviceId, since.Value.Events) is var hold && hold > TimeSpan.Zero)
                 await Task.Delay(hold, ct);
             return (await BuildAsync(requester, since, filter, fullState, useStateAfter, writeOnly, ct)).Response;
         }
