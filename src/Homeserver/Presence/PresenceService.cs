@@ -217,6 +217,11 @@ public sealed class PresenceService(Database db, PresenceStore store, StreamPosi
     /// presence of <paramref name="newlySharing"/> (users the requester just began to share a room with), changed or not,
     /// as Synapse gives it.
     /// </summary>
+    // Its own method: a lambda capturing the caller's parameters would be allocated on every call, even one that reads nothing.
+    private Task<(List<PresenceRow> Changes, List<PresenceRow> Current)> ReadChangesAsync(List<PresenceRow>? remembered, long after, long upTo,
+        IReadOnlySet<string>? visible, IReadOnlyCollection<string> newlySharing, CancellationToken ct) =>
+        db.ReadAsync(async s => (remembered ?? await store.ChangedSinceAsync(s, after, upTo, visible!), await store.GetManyAsync(s, newlySharing)), ct);
+
     public async ValueTask<JsonArray> ChangesForAsync(string userId, long after, long upTo, IReadOnlyCollection<string> newlySharing, CancellationToken ct)
     {
         var events = new JsonArray();
@@ -226,8 +231,7 @@ public sealed class PresenceService(Database db, PresenceStore store, StreamPosi
         var remembered = visible is null ? [] : RememberedChanges(after, upTo, visible);
         var (changes, current) = remembered is not null && newlySharing.Count == 0
             ? (remembered, [])
-            : await db.ReadAsync(async s => (remembered ?? await store.ChangedSinceAsync(s, after, upTo, visible!),
-                await store.GetManyAsync(s, newlySharing)), ct);
+            : await ReadChangesAsync(remembered, after, upTo, visible, newlySharing, ct);
         foreach (var row in changes)
             events.Add(new JsonObject { ["type"] = "m.presence", ["sender"] = row.UserId, ["content"] = Content(row, row.UserId) });
         // One never seen online is offline, which is news to someone who just began to share a room with them.

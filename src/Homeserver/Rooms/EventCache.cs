@@ -106,16 +106,18 @@ public sealed class EventCache(Database db, RoomStore rooms, Config.HomeserverCo
         return node.Value.Pdu;
     }
 
-    public async Task<Pdu?> GetAsync(string eventId, RoomVersion version, CancellationToken ct)
+    /// <summary>A cached event without allocating (the read of a missing one is its own method: a lambda capturing the ID would be made on every call).</summary>
+    public ValueTask<Pdu?> GetAsync(string eventId, RoomVersion version, CancellationToken ct) =>
+        TryGet(eventId) is { } cached ? new(cached) : new(ReadAsync(eventId, version, ct));
+
+    private async Task<Pdu?> ReadAsync(string eventId, RoomVersion version, CancellationToken ct)
     {
-        if (TryGet(eventId) is { } cached)
-            return cached;
         var row = await db.ReadAsync(s => rooms.GetEventAsync(s, eventId), ct);
         return row is null ? null : FromRow(row, version);
     }
 
     /// <summary>The same inside an open session (a writer's transaction must not wait for a second pooled connection).</summary>
-    public async Task<Pdu?> GetAsync(DbSession s, string eventId, RoomVersion version)
+    public async ValueTask<Pdu?> GetAsync(DbSession s, string eventId, RoomVersion version)
     {
         if (TryGet(eventId) is { } cached)
             return cached;

@@ -328,9 +328,12 @@ public sealed class SyncService(
                     recentPages[id] = recent;
                 else
                     pages[id] = rooms.RecentPage(id, window.From.Events, window.UpTo.Events, TimelinePage(filter));
-        return new(roomIds.ToHashSet(StringComparer.Ordinal),
-            receiptsMoved ? roomIds.Chunk(500).Select(ids => receipts.ChangedSince(ids, window.From.Receipts, window.UpTo.Receipts)).ToList() : [],
-            pushActions.UnreadForSync(user, roomIds), pages, recentPages);
+        // A loop, not a lambda: one capturing the window would be allocated with it on every call.
+        var changedReceipts = new List<SqlRead<ReceiptRow, List<ReceiptRow>>>();
+        if (receiptsMoved)
+            foreach (var ids in roomIds.Chunk(500))
+                changedReceipts.Add(receipts.ChangedSince(ids, window.From.Receipts, window.UpTo.Receipts));
+        return new(roomIds.ToHashSet(StringComparer.Ordinal), changedReceipts, pushActions.UnreadForSync(user, roomIds), pages, recentPages);
     }
 
     /// <summary>The room's section of the response, and its timeline's events.</summary>
@@ -592,7 +595,7 @@ public sealed class SyncService(
         var batch = TimelinePage(filter);
         for (var (ceiling, page) = (upTo, 1); ; page++)
         {
-            var rows = firstPage ?? await db.ReadAsync(s => rooms.RoomEventsAsync(s, room.RoomId, after, ceiling, batch, newestFirst: true), ct);
+            var rows = firstPage ?? await NewestRoomEventsAsync(room.RoomId, after, ceiling, batch, ct);
             firstPage = null;
             foreach (var row in rows)
                 if (filter.Timeline.Matches(row.Type, row.Sender) && await visible(row) && matching.Count < limit + 1)
@@ -606,6 +609,10 @@ public sealed class SyncService(
         }
         return (matching.Take(limit).Reverse().ToList(), matching.Count > limit);
     }
+
+    // Its own method: a lambda capturing the page's bounds in the caller would be allocated on every call, read or not.
+    private Task<List<EventRow>> NewestRoomEventsAsync(string roomId, long after, long upTo, int limit, CancellationToken ct) =>
+        db.ReadAsync(s => rooms.RoomEventsAsync(s, roomId, after, upTo, limit, newestFirst: true), ct);
 
     /// <summary>
     /// Whether a sync shows an event: not a message of an ignored user (their state events stay, the room's state depends
