@@ -40,7 +40,7 @@ public sealed class UnansweredSendsTests : IClassFixture<SqliteDatabase>
         Assert.Equal(TimeSpan.Zero, _sends.HoldAfterAnswers("@a:test", "D1", since: 10));
         Assert.Equal(TimeSpan.Zero, _sends.HoldAfterAnswers("@a:test", "D2", since: 5));
 
-        _clock.Advance(TimeSpan.FromMilliseconds(30));
+        _clock.Advance(UnansweredSends.AfterAnswer - TimeSpan.FromMilliseconds(70));
         Assert.Equal(TimeSpan.Zero, _sends.HoldAfterAnswers("@a:test", "D1", since: 5));
         _sends.Answered("@a:test", "D1", 12);
         Assert.Null(_sends.FirstUnanswered("@a:test", "D1"));

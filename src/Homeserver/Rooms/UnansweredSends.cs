@@ -13,8 +13,11 @@ namespace Matrix.Homeserver.Rooms;
 /// </summary>
 public sealed class UnansweredSends(TimeProvider clock)
 {
-    /// <summary>How long after the answer of a related event a long-poll woken with it still waits before it answers.</summary>
-    public static readonly TimeSpan AfterAnswer = TimeSpan.FromMilliseconds(100);
+    /// <summary>
+    /// How long after the answer of a related event a long-poll woken with it still waits before it answers: long enough
+    /// for a busy client to have handled the answer first (100 ms was not, on a machine loaded by a parallel test run).
+    /// </summary>
+    public static readonly TimeSpan AfterAnswer = TimeSpan.FromMilliseconds(250);
     private static readonly TimeSpan GiveUpAfter = TimeSpan.FromSeconds(5);
 
     private readonly Dictionary<(string UserId, string DeviceId), List<Entry>> _pending = [];
