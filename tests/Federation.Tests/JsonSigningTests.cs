@@ -1,5 +1,6 @@
 using System.Text.Json.Nodes;
 using Matrix.Federation.Crypto;
+using Matrix.Federation.Events;
 using Matrix.Federation.Json;
 
 namespace Matrix.Federation.Tests;
@@ -112,5 +113,18 @@ public sealed class JsonSigningTests
         var other = KeyResponse(current, 5);
         other["verify_keys"] = new JsonObject { ["ed25519:k"] = new JsonObject { ["key"] = "short" } };
         Assert.False(ServerKeys.TryParse(other, out _, out _));
+    }
+
+    [Theory]
+    [InlineData("@alice:example.org", "example.org", true)]
+    [InlineData("@alice:example.org:8448", "example.org:8448", true)]
+    [InlineData("@alice:example.org:8448", "example.org", false)]
+    [InlineData("@alice:other.example.org", "example.org", false)]
+    [InlineData("$event", "example.org", false)]
+    [InlineData(":example.org", "example.org", false)]
+    public void An_ID_is_of_a_server_exactly_when_its_server_part_is_that_server(string id, string server, bool of)
+    {
+        Assert.Equal(of, EventSigning.IsOf(id, server));
+        Assert.Equal(of, EventSigning.ServerOf(id) == server);
     }
 }

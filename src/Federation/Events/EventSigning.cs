@@ -104,4 +104,11 @@ public static class EventSigning
         var colon = id.IndexOf(':');
         return colon > 0 && colon < id.Length - 1 ? id[(colon + 1)..] : null;
     }
+
+    /// <summary>Whether <see cref="ServerOf"/> of the ID is <paramref name="server"/>, without making that string (checked per member, per message).</summary>
+    public static bool IsOf(string id, string server)
+    {
+        var colon = id.IndexOf(':');
+        return colon > 0 && id.AsSpan(colon + 1).SequenceEqual(server);
+    }
 }

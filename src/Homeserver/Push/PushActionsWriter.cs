@@ -18,18 +18,15 @@ public sealed class PushActionsWriter(
 {
     private static readonly IReadOnlyDictionary<string, long> NoLevels = new Dictionary<string, long>();
 
-    private readonly string _localSuffix = ":" + config.ServerName;
-
     public async Task OnPersistingAsync(DbSession session, Pdu pdu, long streamOrdering, RoomSnapshot roomAfter, RoomSnapshot? roomBefore)
     {
         var joined = roomAfter.JoinedMembers;
-        var suffix = _localSuffix;
         var recipients = new List<string>(joined.Count);
         foreach (var user in joined)
-            if (user.EndsWith(suffix, StringComparison.Ordinal) && user != pdu.Sender)
+            if (EventSigning.IsOf(user, config.ServerName) && user != pdu.Sender)
                 recipients.Add(user);
         // The invitee is not joined, yet .m.rule.invite_for_me is theirs to match (Synapse adds them the same way).
-        var invitee = pdu.Membership == "invite" && pdu.StateKey is { } target && target.EndsWith(suffix, StringComparison.Ordinal)
+        var invitee = pdu.Membership == "invite" && pdu.StateKey is { } target && EventSigning.IsOf(target, config.ServerName)
             && target != pdu.Sender ? target : null;
         if (invitee is not null)
             recipients.Add(invitee);

@@ -119,7 +119,7 @@ public sealed class FederationSender(Database db, FederationClient client, Strea
     private bool OnlyLocalMembers(RoomSnapshot room)
     {
         foreach (var user in room.JoinedMembers)
-            if (!user.AsSpan(user.IndexOf(':') + 1).SequenceEqual(config.ServerName))
+            if (!EventSigning.IsOf(user, config.ServerName))
                 return false;
         return true;
     }

@@ -53,7 +53,7 @@ public sealed class SharedClientEvents(Config.HomeserverConfig config) : IEventL
     /// </summary>
     public void OnPersisted(Pdu pdu, RoomSnapshot roomAfter)
     {
-        if (pdu.IsState || EventSigning.ServerOf(pdu.Sender) != config.ServerName)
+        if (pdu.IsState || !EventSigning.IsOf(pdu.Sender, config.ServerName))
             return;
         if (!_heads.ContainsKey(pdu.EventId))
             Remember(pdu);
