@@ -28,6 +28,48 @@ public abstract class ApiStandardsTests(ServerFixture fixture)
         Assert.Equal("M_UNRECOGNIZED", response.Errcode);
     }
 
+    /// <summary>
+    /// Kestrel refuses these before any middleware runs; the answers are still the spec's JSON errors, and on a kept-alive
+    /// connection the answers around a refused or erring request arrive whole, byte for byte.
+    /// </summary>
+    [Fact]
+    public async Task Requests_the_http_layer_refuses_get_spec_errors_and_other_answers_arrive_whole()
+    {
+        var tooLong = await C.GetAsync("/_matrix/client/v3/" + new string('a', 20_000));
+        Assert.Equal(414, tooLong.Status);
+        Assert.Equal("M_TOO_LARGE", tooLong.Errcode);
+
+        var uri = new Uri(fixture.Server.BaseUrl);
+        using var tcp = new System.Net.Sockets.TcpClient();
+        await tcp.ConnectAsync(uri.Host, uri.Port);
+        var stream = tcp.GetStream();
+        var reader = new StreamReader(stream, System.Text.Encoding.ASCII);
+        async Task<(string StatusLine, string Body)> AskAsync(string path)
+        {
+            await stream.WriteAsync(System.Text.Encoding.ASCII.GetBytes($"GET {path} HTTP/1.1\r\nHost: {uri.Authority}\r\n\r\n"));
+            var statusLine = (await reader.ReadLineAsync())!;
+            var length = 0;
+            for (var header = await reader.ReadLineAsync(); header is { Length: > 0 }; header = await reader.ReadLineAsync())
+                if (header.StartsWith("Content-Length:", StringComparison.OrdinalIgnoreCase))
+                    length = int.Parse(header["Content-Length:".Length..]);
+            var body = new char[length];
+            await reader.ReadBlockAsync(body);
+            return (statusLine, new string(body));
+        }
+        for (var round = 0; round < 2; round++)
+        {
+            var versions = await AskAsync("/_matrix/client/versions");
+            Assert.StartsWith("HTTP/1.1 200", versions.StatusLine);
+            Assert.NotNull(JsonNode.Parse(versions.Body)!["versions"]);
+            var unknown = await AskAsync("/_matrix/client/v3/no_such_endpoint");
+            Assert.StartsWith("HTTP/1.1 404", unknown.StatusLine);
+            Assert.Equal("M_UNRECOGNIZED", JsonNode.Parse(unknown.Body)!["errcode"]!.GetValue<string>());
+        }
+        var refused = await AskAsync("/_matrix/client/v3/rooms/%00/state");
+        Assert.StartsWith("HTTP/1.1 400", refused.StatusLine);
+        Assert.Equal("M_UNRECOGNIZED", JsonNode.Parse(refused.Body)!["errcode"]!.GetValue<string>());
+    }
+
     [Fact]
     public async Task Body_that_is_not_json_is_M_NOT_JSON()
     {

@@ -43,6 +43,35 @@ public abstract class PresenceTests(ServerFixture fixture)
         Assert.Equal("lunch", online.Str("status_msg"));
         Assert.True(online.Body!["currently_active"]!.GetValue<bool>());
     }
+
+    /// <summary>
+    /// A sync whose window holds more presence changes than the user has room-mates (a crowd came online) is answered
+    /// by looking at the room-mates: theirs come, the crowd's do not.
+    /// </summary>
+    [Fact]
+    public async Task After_a_crowd_changed_presence_a_sync_shows_only_its_room_mates_changes()
+    {
+        var alice = await C.RegisterAsync();
+        var bob = await C.RegisterAsync();
+        var roomId = await CreateRoomAsync(C, alice, new { preset = "public_chat" });
+        await C.PostAsync($"{V3}/rooms/{R(roomId)}/join", new { }, bob.AccessToken);
+        var since = (await SyncAsync(C, bob))["next_batch"]!.GetValue<string>();
+
+        Assert.Equal(200, (await C.PutAsync($"{V3}/presence/{alice.UserId}/status", new { presence = "unavailable", status_msg = "first" }, alice.AccessToken)).Status);
+        var crowd = new List<string>();
+        for (var i = 0; i < 8; i++)
+        {
+            var stranger = await C.RegisterAsync();
+            crowd.Add(stranger.UserId);
+            Assert.Equal(200, (await C.PutAsync($"{V3}/presence/{stranger.UserId}/status", new { presence = "unavailable" }, stranger.AccessToken)).Status);
+        }
+        Assert.Equal(200, (await C.PutAsync($"{V3}/presence/{alice.UserId}/status", new { presence = "unavailable", status_msg = "second" }, alice.AccessToken)).Status);
+
+        var events = (await SyncAsync(C, bob, since))["presence"]!["events"]!.AsArray();
+        var alices = Assert.Single(events, e => e!["sender"]!.GetValue<string>() == alice.UserId)!;
+        Assert.Equal("second", alices["content"]!["status_msg"]!.GetValue<string>());
+        Assert.DoesNotContain(events, e => crowd.Contains(e!["sender"]!.GetValue<string>()));
+    }
 }
 
 public sealed class PresenceTestsSqlite(SqliteServer f) : PresenceTests(f), IClassFixture<SqliteServer>;

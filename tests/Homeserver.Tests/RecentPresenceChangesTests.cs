@@ -12,15 +12,28 @@ public sealed class RecentPresenceChangesTests
         changes.Add(13, "@b:test");
         changes.Add(12, "@a:test");
 
-        Assert.True(changes.TryUsersIn(10, 13, out var users));
-        Assert.Equal(["@a:test", "@b:test"], users.Order());
-        Assert.True(changes.TryUsersIn(12, 13, out users));
-        Assert.Equal(["@b:test"], users);
-        Assert.True(changes.TryUsersIn(13, 13, out users));
-        Assert.Empty(users);
+        Assert.True(changes.Knows(10, 13));
+        Assert.Equal(["@a:test", "@a:test", "@b:test"], changes.UsersIn(10, 13));
+        Assert.Equal(["@b:test"], changes.UsersIn(12, 13));
+        Assert.True(changes.Knows(13, 13));
+        Assert.Empty(changes.UsersIn(13, 13)!);
         // Position 10 was taken before (or by a transaction that rolled back, or by another process): the database answers.
-        Assert.False(changes.TryUsersIn(9, 13, out _));
-        Assert.False(changes.TryUsersIn(10, 14, out _));
+        Assert.False(changes.Knows(9, 13));
+        Assert.Null(changes.UsersIn(9, 13));
+        Assert.False(changes.Knows(10, 14));
+        Assert.Null(changes.UsersIn(10, 14));
+    }
+
+    [Fact]
+    public void A_gap_inside_the_window_leaves_it_to_the_database()
+    {
+        var changes = new RecentPresenceChanges(capacity: 100);
+        changes.Add(1, "@a:test");
+        changes.Add(3, "@b:test");
+
+        Assert.False(changes.Knows(0, 3));
+        Assert.Null(changes.UsersIn(0, 3));
+        Assert.True(changes.Knows(2, 3));
     }
 
     [Fact]
@@ -30,9 +43,8 @@ public sealed class RecentPresenceChangesTests
         for (var position = 1; position <= 5; position++)
             changes.Add(position, $"@u{position}:test");
 
-        Assert.True(changes.TryUsersIn(2, 5, out var users));
-        Assert.Equal(["@u3:test", "@u4:test", "@u5:test"], users.Order());
-        Assert.False(changes.TryUsersIn(1, 5, out _));
-        Assert.False(changes.TryUsersIn(0, 100, out _));
+        Assert.Equal(["@u3:test", "@u4:test", "@u5:test"], changes.UsersIn(2, 5));
+        Assert.False(changes.Knows(1, 5));
+        Assert.False(changes.Knows(0, 100));
     }
 }

@@ -24,6 +24,8 @@ public sealed class PresenceService(Database db, PresenceStore store, StreamPosi
     // The last row written per user (this service is the only writer): every sync marks its user active, and most of
     // those marks change nothing, which this tells without a database transaction.
     private readonly System.Collections.Concurrent.ConcurrentDictionary<string, PresenceRow> _written = new(StringComparer.Ordinal);
+    // Set before the first time the rows above are forgotten (for room): until then every change this process made is there.
+    private volatile bool _forgotten;
     // A worker: the activity last passed on per user (passed on again when the state differs or half the interval passed).
     private readonly System.Collections.Concurrent.ConcurrentDictionary<string, (string State, long At)> _passedOn = new(StringComparer.Ordinal);
 
@@ -162,7 +164,10 @@ public sealed class PresenceService(Database db, PresenceStore store, StreamPosi
     private void Remember(PresenceRow row)
     {
         if (!_written.ContainsKey(row.UserId) && _written.Count >= MaxRemembered)
+        {
+            _forgotten = true;
             _written.Clear();
+        }
         // A lookup that raced a write must not replace the newer row that write remembered.
         _written.AddOrUpdate(row.UserId, row, (_, old) => (old.StreamId, old.LastActiveTs).CompareTo((row.StreamId, row.LastActiveTs)) > 0 ? old : row);
     }
@@ -192,24 +197,63 @@ public sealed class PresenceService(Database db, PresenceStore store, StreamPosi
     }
 
     /// <summary>
-    /// The rows of <paramref name="visible"/> users changed in the window, from what this process wrote, when it knows
-    /// every change of the window and the latest row of each user who made one; else null.
+    /// The rows of the user's room-mates (and the user's own) changed in the window, from what this process wrote, when
+    /// it knows every change of the window; else null. The fewer of the window's changes and the room-mates are looked
+    /// through: after a crowd came online, each of its room-mates' syncs asks about a few room-mates, not the crowd.
     /// </summary>
-    private List<PresenceRow>? RememberedChanges(long after, long upTo, IReadOnlySet<string> visible)
+    private List<PresenceRow>? RememberedChanges(string userId, long after, long upTo, List<RoomSnapshot> joinedRooms)
     {
-        if (!_recentChanges.TryUsersIn(after, upTo, out var users))
+        var roomMates = 1;
+        foreach (var room in joinedRooms)
+            roomMates += room.JoinedMembers.Count;
+        if (roomMates < upTo - after && _recentChanges.Knows(after, upTo) && !_forgotten)
+        {
+            // Each change of the window was remembered before its position became known, and nothing was forgotten
+            // since this process started: a room-mate not remembered has not changed in the window.
+            var rows = new List<PresenceRow>();
+            if (_written.TryGetValue(userId, out var own))
+                AddIfInWindow(rows, own, after, upTo);
+            foreach (var room in joinedRooms)
+                foreach (var member in room.JoinedMembers)
+                    if (_written.TryGetValue(member, out var row))
+                        AddIfInWindow(rows, row, after, upTo);
+            return _forgotten ? null : rows;
+        }
+        return RememberedChangesOf(_recentChanges.UsersIn(after, upTo), userId, after, upTo, joinedRooms);
+    }
+
+    private List<PresenceRow>? RememberedChangesOf(List<string>? changedUsers, string userId, long after, long upTo, List<RoomSnapshot> joinedRooms)
+    {
+        if (changedUsers is null)
             return null;
         var rows = new List<PresenceRow>();
-        foreach (var user in users)
-            if (visible.Contains(user))
+        foreach (var user in changedUsers)
+            if (user == userId || SharesRoom(joinedRooms, user))
             {
                 if (!_written.TryGetValue(user, out var row))
                     return null;
-                // A user who changed again after the window is left to a later one, as the database's rows would be.
-                if (row.StreamId > after && row.StreamId <= upTo)
-                    rows.Add(row);
+                AddIfInWindow(rows, row, after, upTo);
             }
         return rows;
+    }
+
+    private static bool SharesRoom(List<RoomSnapshot> joinedRooms, string user)
+    {
+        foreach (var room in joinedRooms)
+            if (room.JoinedMembers.Contains(user))
+                return true;
+        return false;
+    }
+
+    // A user who changed again after the window is left to a later one, as the database's rows would be.
+    private static void AddIfInWindow(List<PresenceRow> rows, PresenceRow row, long after, long upTo)
+    {
+        if (row.StreamId <= after || row.StreamId > upTo)
+            return;
+        foreach (var added in rows)
+            if (added.UserId == row.UserId)
+                return;
+        rows.Add(row);
     }
 
     /// <summary>
@@ -227,11 +271,11 @@ public sealed class PresenceService(Database db, PresenceStore store, StreamPosi
         var events = new JsonArray();
         if (!Enabled || (after >= upTo && newlySharing.Count == 0))
             return events;
-        var visible = after < upTo ? await reader.UsersSharingRoomsAsync(userId, ct) : null;
-        var remembered = visible is null ? [] : RememberedChanges(after, upTo, visible);
+        var joinedRooms = after < upTo ? await reader.JoinedRoomsAsync(userId, ct) : null;
+        var remembered = joinedRooms is null ? [] : RememberedChanges(userId, after, upTo, joinedRooms);
         var (changes, current) = remembered is not null && newlySharing.Count == 0
             ? (remembered, [])
-            : await ReadChangesAsync(remembered, after, upTo, visible, newlySharing, ct);
+            : await ReadChangesAsync(remembered, after, upTo, remembered is null ? RoomReader.UsersSharing(userId, joinedRooms!) : null, newlySharing, ct);
         foreach (var row in changes)
             events.Add(new JsonObject { ["type"] = "m.presence", ["sender"] = row.UserId, ["content"] = Content(row, row.UserId) });
         // One never seen online is offline, which is news to someone who just began to share a room with them.

@@ -9,7 +9,8 @@ namespace Matrix.Homeserver.Presence;
 public sealed class RecentPresenceChanges(int capacity)
 {
     private readonly Dictionary<long, string> _userAt = [];
-    private readonly Queue<long> _oldestFirst = new();
+    // The known positions in order (changes commit nearly in position order: a new one lands at or near the end).
+    private readonly List<long> _positions = [];
     private readonly Lock _lock = new();
 
     /// <summary>A committed change of <paramref name="userId"/>'s presence at <paramref name="position"/>.</summary>
@@ -19,28 +20,61 @@ public sealed class RecentPresenceChanges(int capacity)
         {
             if (!_userAt.TryAdd(position, userId))
                 return;
-            _oldestFirst.Enqueue(position);
-            if (_oldestFirst.Count > capacity)
-                _userAt.Remove(_oldestFirst.Dequeue());
+            var index = _positions.Count;
+            while (index > 0 && _positions[index - 1] > position)
+                index--;
+            _positions.Insert(index, position);
+            if (_positions.Count <= capacity)
+                return;
+            _userAt.Remove(_positions[0]);
+            _positions.RemoveAt(0);
         }
     }
 
     /// <summary>
-    /// The users whose changes took the positions after <paramref name="after"/> up to <paramref name="upTo"/>, when
-    /// every one of them is known here (a position taken by a transaction that rolled back, by another process or
-    /// before this one started, or forgotten since, leaves the answer to the database).
+    /// Whether every position after <paramref name="after"/> up to <paramref name="upTo"/> is known here (a position
+    /// taken by a transaction that rolled back, by another process or before this one started, or forgotten since,
+    /// leaves the answer to the database).
     /// </summary>
-    public bool TryUsersIn(long after, long upTo, out HashSet<string> users)
+    public bool Knows(long after, long upTo)
     {
-        users = new HashSet<string>(StringComparer.Ordinal);
         if (upTo - after > capacity)
             return false;
         lock (_lock)
-            for (var position = after + 1; position <= upTo; position++)
-                if (_userAt.TryGetValue(position, out var user))
-                    users.Add(user);
-                else
-                    return false;
-        return true;
+            return FirstAfter(upTo) - FirstAfter(after) == upTo - after;
+    }
+
+    /// <summary>
+    /// The users whose changes took the positions after <paramref name="after"/> up to <paramref name="upTo"/> (a user
+    /// once per change), when every one of them is known here; else null.
+    /// </summary>
+    public List<string>? UsersIn(long after, long upTo)
+    {
+        if (upTo - after > capacity)
+            return null;
+        lock (_lock)
+        {
+            var (first, end) = (FirstAfter(after), FirstAfter(upTo));
+            if (end - first != upTo - after)
+                return null;
+            var users = new List<string>(end - first);
+            for (var i = first; i < end; i++)
+                users.Add(_userAt[_positions[i]]);
+            return users;
+        }
+    }
+
+    private int FirstAfter(long position)
+    {
+        int low = 0, high = _positions.Count;
+        while (low < high)
+        {
+            var middle = (low + high) / 2;
+            if (_positions[middle] <= position)
+                low = middle + 1;
+            else
+                high = middle;
+        }
+        return low;
     }
 }

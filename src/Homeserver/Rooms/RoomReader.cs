@@ -45,15 +45,31 @@ public sealed class RoomReader(
     /// </summary>
     public async Task<HashSet<string>> UsersSharingRoomsAsync(string userId, CancellationToken ct, bool includeInvited = false)
     {
-        var users = new HashSet<string>(StringComparer.Ordinal) { userId };
-        foreach (var membership in (await rooms.CurrentMembershipsAsync(db, userId, ct)).Where(m => m.Membership == "join"))
-            if (await spine.GetRoomAsync(membership.RoomId, ct) is { } room)
-            {
-                users.UnionWith(room.JoinedMembers);
-                if (includeInvited)
-                    users.UnionWith(room.InvitedMembers);
-            }
+        var joined = await JoinedRoomsAsync(userId, ct);
+        var users = UsersSharing(userId, joined);
+        if (includeInvited)
+            foreach (var room in joined)
+                users.UnionWith(room.InvitedMembers);
         return users;
+    }
+
+    /// <summary>The user and the members joined to <paramref name="joinedRooms"/>.</summary>
+    public static HashSet<string> UsersSharing(string userId, IEnumerable<RoomSnapshot> joinedRooms)
+    {
+        var users = new HashSet<string>(StringComparer.Ordinal) { userId };
+        foreach (var room in joinedRooms)
+            users.UnionWith(room.JoinedMembers);
+        return users;
+    }
+
+    /// <summary>The rooms the user is joined to.</summary>
+    public async Task<List<RoomSnapshot>> JoinedRoomsAsync(string userId, CancellationToken ct)
+    {
+        var joined = new List<RoomSnapshot>();
+        foreach (var membership in await rooms.CurrentMembershipsAsync(db, userId, ct))
+            if (membership.Membership == "join" && await spine.GetRoomAsync(membership.RoomId, ct) is { } room)
+                joined.Add(room);
+        return joined;
     }
 
     public async Task<string?> MembershipAsync(RoomSnapshot room, string userId, CancellationToken ct) =>
