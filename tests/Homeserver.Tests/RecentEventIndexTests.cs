@@ -13,7 +13,7 @@ public sealed class RecentEventIndexTests
         // Events up to the first position asked about may have been written before the index started.
         Assert.Null(index.Find(3, 10));
         Assert.Null(index.Find(9, 12));
-        Assert.Empty(index.Find(10, 10)!.Rooms);
+        Assert.Empty(index.Find(10, 10)!.Rooms());
     }
 
     [Fact]
@@ -27,29 +27,48 @@ public sealed class RecentEventIndexTests
         index.Record(104, "!a:x", "m.room.message");
 
         var window = index.Find(100, 102)!;
-        Assert.Equal(["!a:x", "!b:x"], window.Rooms.Order());
+        Assert.Equal(["!a:x", "!b:x"], window.Rooms().Order());
         Assert.False(window.HasMemberEvents);
         window = index.Find(102, 104)!;
-        Assert.Equal(["!a:x", "!c:x"], window.Rooms.Order());
+        Assert.Equal(["!a:x", "!c:x"], window.Rooms().Order());
         Assert.True(window.HasMemberEvents);
         // Positions past the visible one are left out.
-        Assert.Equal(["!a:x"], index.Find(100, 101)!.Rooms);
+        Assert.Equal(["!a:x"], index.Find(100, 101)!.Rooms());
     }
 
     [Fact]
-    public void Syncs_asking_about_the_same_window_share_one_answer_until_an_entry_lands_inside_it()
+    public void Tells_which_of_a_users_rooms_have_events_in_a_window_looking_through_the_fewer_of_the_two()
     {
         var index = new RecentEventIndex(new HomeserverConfig());
         Assert.NotNull(index.Find(100, 100));
-        index.Record(101, "!a:x", "m.room.message");
-        var first = index.Find(100, 101)!;
-        Assert.Same(first, index.Find(100, 101));
-        Assert.NotSame(first, index.Find(100, 102));
-        // Entries land past every visible position, except a worker's after a gap: the answer is then built again.
-        index.Record(101, "!b:x", "m.room.member");
-        var again = index.Find(100, 101)!;
-        Assert.Equal(["!a:x", "!b:x"], again.Rooms.Order());
-        Assert.True(again.HasMemberEvents);
+        for (var position = 101; position <= 120; position++)
+            index.Record(position, $"!r{position % 7}:x", "m.room.message");
+        index.Record(121, "!mine:x", "m.room.message");
+        index.Record(122, "!other:x", "m.room.member");
+        List<MembershipRow> memberships = [new("!mine:x", "join", "$m"), new("!r3:x", "join", "$j"), new("!quiet:x", "join", "$q")];
+
+        // More events than memberships: each membership's room is looked up.
+        Assert.Equal(["!mine:x", "!r3:x"], index.Find(100, 121)!.Rooms(memberships).Order());
+        Assert.Equal(["!mine:x"], index.Find(117, 122)!.Rooms(memberships).Order());
+        Assert.Empty(index.Find(110, 120)!.Rooms(memberships.Take(1).ToList()));
+        // Fewer events than memberships: the window's rooms, which hold those of the memberships with events.
+        Assert.Equal(["!mine:x", "!other:x"], index.Find(120, 122)!.Rooms(memberships).Order());
+        Assert.True(index.Find(121, 122)!.HasMemberEvents);
+        Assert.False(index.Find(100, 121)!.HasMemberEvents);
+    }
+
+    [Fact]
+    public void A_window_whose_entries_were_dropped_after_it_was_found_counts_every_membership_as_having_events()
+    {
+        var index = new RecentEventIndex(new HomeserverConfig());
+        Assert.NotNull(index.Find(0, 0));
+        index.Record(1, "!a:x", "m.room.message");
+        var window = index.Find(0, 1)!;
+        for (var position = 2; position <= 60_000; position++)
+            index.Record(position, "!busy:x", "m.room.message");
+
+        List<MembershipRow> memberships = [new("!a:x", "join", "$a"), new("!b:x", "join", "$b")];
+        Assert.Equal(["!a:x", "!b:x"], window.Rooms(memberships).Order());
     }
 
     [Fact]
@@ -61,8 +80,8 @@ public sealed class RecentEventIndexTests
             index.Record(position, $"!r{position}:x", "m.room.message");
         Assert.Null(index.Find(0, 60_000));
         var window = index.Find(59_990, 60_000)!;
-        Assert.Equal(10, window.Rooms.Count);
-        Assert.Contains("!r60000:x", window.Rooms);
+        Assert.Equal(10, window.Rooms().Count);
+        Assert.Contains("!r60000:x", window.Rooms());
     }
 
     [Fact]
@@ -109,7 +128,7 @@ public sealed class RecentEventIndexTests
         Assert.True(worker.MayBeRelatedTo("$a", 11));
         Assert.False(worker.MayBeRelatedTo("$b", 11));
         Assert.True(worker.MayBeRelatedTo("$before", 10));
-        Assert.Equal(new HashSet<string> { "!a:x", "!b:x" }, worker.Find(10, 13)!.Rooms);
+        Assert.Equal(new HashSet<string> { "!a:x", "!b:x" }, worker.Find(10, 13)!.Rooms());
         Assert.True(worker.Find(11, 13)!.HasMemberEvents);
         // Beyond what it followed, or before where it started, it does not know.
         Assert.Null(worker.Find(10, 14));
@@ -118,13 +137,13 @@ public sealed class RecentEventIndexTests
         Assert.False(worker.MayBeRelatedTo("$c", 14));
         worker.Follow(14, 15, main.Between(14, 15)!);
         Assert.True(worker.MayBeRelatedTo("$c", 14));
-        Assert.Equal(new HashSet<string> { "!c:x" }, worker.Find(12, 14)!.Rooms);
+        Assert.Equal(new HashSet<string> { "!c:x" }, worker.Find(12, 14)!.Rooms());
         Assert.False(worker.Find(12, 14)!.HasMemberEvents);
 
         // A stretch that does not follow on (a message went missing) makes it whole again only from there.
         worker.Follow(20, 21, new RecentEventIndex.Stretch([(21L, "!d:x", false)], [], []));
         Assert.Null(worker.Find(14, 21));
-        Assert.Equal(new HashSet<string> { "!d:x" }, worker.Find(20, 21)!.Rooms);
+        Assert.Equal(new HashSet<string> { "!d:x" }, worker.Find(20, 21)!.Rooms());
         worker.ForgetFollowed();
         Assert.Null(worker.Find(20, 21));
         Assert.True(worker.MayBeRelatedTo("$anything", 21));

@@ -24,8 +24,21 @@ public sealed class RecentEventIndex(Config.HomeserverConfig config)
 
     private readonly record struct Entry(long Position, string RoomId, bool IsMemberEvent, bool IsRedaction = false);
 
-    /// <summary>The events of a window: the rooms they are in, and whether any is a member event.</summary>
-    public sealed record Window(IReadOnlySet<string> Rooms, bool HasMemberEvents);
+    /// <summary>
+    /// The events of a window: how many, whether any is a member event, and which rooms they are in, asked for rooms of
+    /// interest (a sync's) so that neither a big window nor a user of many rooms costs a set as large as itself.
+    /// </summary>
+    public sealed class Window(RecentEventIndex index, long after, long upTo, int eventCount, bool hasMemberEvents)
+    {
+        public int EventCount => eventCount;
+        public bool HasMemberEvents => hasMemberEvents;
+
+        /// <summary>
+        /// The rooms of <paramref name="memberships"/> with events in the window, or, when the window has fewer events
+        /// than there are memberships (or none are given), every room of the window.
+        /// </summary>
+        public IReadOnlySet<string> Rooms(IReadOnlyList<MembershipRow>? memberships = null) => index.RoomsIn(after, upTo, eventCount, memberships);
+    }
 
     /// <summary>
     /// What the main process wrote in a stretch of positions: its events' entries, the events its relations point at, and
@@ -35,13 +48,10 @@ public sealed class RecentEventIndex(Config.HomeserverConfig config)
         List<string> RoomsWithRedactions);
 
     private readonly List<Entry> _entries = [];
+    // The same positions by room, and those of member events, each in order.
+    private readonly Dictionary<string, List<long>> _byRoom = new(StringComparer.Ordinal);
+    private readonly List<long> _memberEvents = [];
     private readonly Lock _lock = new();
-    // The syncs one event wakes mostly ask about the same window (a room's members were answered up to the same
-    // position before): the latest answers are shared rather than built again, each a set as large as the window.
-    private const int RememberedWindows = 32;
-    private readonly (long After, long UpTo, Window Window)?[] _windows = new (long, long, Window)?[RememberedWindows];
-    private int _nextWindow;
-    private long _rememberedUpTo = long.MinValue;
     private long? _completeAfter;
     // Where entries were dropped for room (the main process cannot hand out what came before).
     private long _droppedUpTo = long.MinValue;
@@ -62,24 +72,45 @@ public sealed class RecentEventIndex(Config.HomeserverConfig config)
 
     private void Add(Entry entry)
     {
-        // An entry lands after every visible position, so after every remembered window; one that does not (a worker
-        // following again after a gap) makes them suspect.
-        if (entry.Position <= _rememberedUpTo)
-        {
-            Array.Clear(_windows);
-            _rememberedUpTo = long.MinValue;
-        }
         // Transactions commit nearly in position order: the place is almost always at the end.
         var index = _entries.Count;
         while (index > 0 && _entries[index - 1].Position > entry.Position)
             index--;
         _entries.Insert(index, entry);
+        if (!_byRoom.TryGetValue(entry.RoomId, out var roomPositions))
+            _byRoom[entry.RoomId] = roomPositions = [];
+        InsertInOrder(roomPositions, entry.Position);
+        if (entry.IsMemberEvent)
+            InsertInOrder(_memberEvents, entry.Position);
         if (_entries.Count <= Capacity)
             return;
         var dropped = _entries.Count / 2;
         _droppedUpTo = Math.Max(_droppedUpTo, _entries[dropped - 1].Position);
         _completeAfter = Math.Max(_completeAfter ?? long.MinValue, _droppedUpTo);
+        foreach (var roomId in _entries.Take(dropped).Select(e => e.RoomId).Distinct().ToList())
+        {
+            var positions = _byRoom[roomId];
+            positions.RemoveRange(0, FirstAfter(positions, _droppedUpTo));
+            if (positions.Count == 0)
+                _byRoom.Remove(roomId);
+        }
+        _memberEvents.RemoveRange(0, FirstAfter(_memberEvents, _droppedUpTo));
         _entries.RemoveRange(0, dropped);
+    }
+
+    private static void InsertInOrder(List<long> positions, long position)
+    {
+        var index = positions.Count;
+        while (index > 0 && positions[index - 1] > position)
+            index--;
+        positions.Insert(index, position);
+    }
+
+    private void Clear()
+    {
+        _entries.Clear();
+        _byRoom.Clear();
+        _memberEvents.Clear();
     }
 
     /// <summary>
@@ -92,7 +123,7 @@ public sealed class RecentEventIndex(Config.HomeserverConfig config)
         {
             if (from < _droppedUpTo || from < _relationsDroppedUpTo)
                 return null;
-            var (first, end) = (FirstAfter(from), FirstAfter(to));
+            var (first, end) = (FirstAfter(_entries, from), FirstAfter(_entries, to));
             // Every relation up to a visible position has been recorded, and the next stretch starts there: they go.
             var relations = _relations.Where(r => r.Position > from && r.Position <= to).ToList();
             _relations.RemoveAll(r => r.Position <= to);
@@ -112,7 +143,7 @@ public sealed class RecentEventIndex(Config.HomeserverConfig config)
         {
             if (_followedUpTo != from)
             {
-                _entries.Clear();
+                Clear();
                 _completeAfter = from;
             }
             foreach (var (position, roomId, isMember) in stretch.Events)
@@ -184,22 +215,36 @@ public sealed class RecentEventIndex(Config.HomeserverConfig config)
         {
             if (!Holds(after, upTo))
                 return null;
-            foreach (var remembered in _windows)
-                if (remembered is { } w && w.After == after && w.UpTo == upTo)
-                    return w.Window;
-            var (first, end) = (FirstAfter(after), FirstAfter(upTo));
-            var rooms = new HashSet<string>(end - first, StringComparer.Ordinal);
-            var hasMemberEvents = false;
-            for (var i = first; i < end; i++)
+            var memberEventsAfter = FirstAfter(_memberEvents, after);
+            return new Window(this, after, upTo, FirstAfter(_entries, upTo) - FirstAfter(_entries, after),
+                memberEventsAfter < _memberEvents.Count && _memberEvents[memberEventsAfter] <= upTo);
+        }
+    }
+
+    private IReadOnlySet<string> RoomsIn(long after, long upTo, int eventCount, IReadOnlyList<MembershipRow>? memberships)
+    {
+        lock (_lock)
+        {
+            var rooms = new HashSet<string>(StringComparer.Ordinal);
+            // Entries of the window dropped since it was found: every membership's room may have events in it (the sync
+            // looks at each, finding nothing new in most), and without memberships, nothing is known.
+            if (after < _droppedUpTo)
             {
-                rooms.Add(_entries[i].RoomId);
-                hasMemberEvents |= _entries[i].IsMemberEvent;
+                foreach (var membership in memberships ?? [])
+                    rooms.Add(membership.RoomId);
+                return rooms;
             }
-            var window = new Window(rooms, hasMemberEvents);
-            _windows[_nextWindow] = (after, upTo, window);
-            _rememberedUpTo = Math.Max(_rememberedUpTo, upTo);
-            _nextWindow = (_nextWindow + 1) % RememberedWindows;
-            return window;
+            if (memberships is null || eventCount <= memberships.Count)
+            {
+                for (int i = FirstAfter(_entries, after), end = FirstAfter(_entries, upTo); i < end; i++)
+                    rooms.Add(_entries[i].RoomId);
+                return rooms;
+            }
+            foreach (var membership in memberships)
+                if (_byRoom.TryGetValue(membership.RoomId, out var positions) && FirstAfter(positions, after) is var first
+                    && first < positions.Count && positions[first] <= upTo)
+                    rooms.Add(membership.RoomId);
+            return rooms;
         }
     }
 
@@ -214,9 +259,9 @@ public sealed class RecentEventIndex(Config.HomeserverConfig config)
             if (!Holds(after, upTo))
                 return null;
             var positions = new List<long>();
-            for (int i = FirstAfter(after), end = FirstAfter(upTo); i < end; i++)
-                if (_entries[i].RoomId == roomId)
-                    positions.Add(_entries[i].Position);
+            if (_byRoom.TryGetValue(roomId, out var roomPositions))
+                for (var i = FirstAfter(roomPositions, after); i < roomPositions.Count && roomPositions[i] <= upTo; i++)
+                    positions.Add(roomPositions[i]);
             return positions;
         }
     }
@@ -231,13 +276,17 @@ public sealed class RecentEventIndex(Config.HomeserverConfig config)
         return _completeAfter is { } start && after >= start;
     }
 
-    private int FirstAfter(long position)
+    private static int FirstAfter(List<Entry> entries, long position) => FirstAfter(entries, position, static e => e.Position);
+
+    private static int FirstAfter(List<long> positions, long position) => FirstAfter(positions, position, static p => p);
+
+    private static int FirstAfter<T>(List<T> items, long position, Func<T, long> positionOf)
     {
-        int low = 0, high = _entries.Count;
+        int low = 0, high = items.Count;
         while (low < high)
         {
             var middle = (low + high) / 2;
-            if (_entries[middle].Position <= position)
+            if (positionOf(items[middle]) <= position)
                 low = middle + 1;
             else
                 high = middle;

@@ -118,7 +118,10 @@ public sealed class SyncService(
         // A sync woken by new events mostly shows just the rooms they came in: what those need is read in this round
         // trip already, for the ones the user may be joined to (left unused for a room the user turns out not to be
         // joined to in the window; one missed here is read in the next round trip).
-        var likelyJoined = incremental && recent is not null ? LikelyJoined(recent.Rooms, userMemberships, user) : null;
+        // The user's rooms with something new in the window, known now when the user's rooms are (the index looks
+        // through the fewer of the window's events and the user's rooms).
+        var eventRooms = incremental && recent is not null && userMemberships.Reads.Count == 0 ? recent.Rooms(userMemberships.Result.Memberships) : null;
+        var likelyJoined = incremental && recent is not null ? LikelyJoined(recent, eventRooms, userMemberships, user) : null;
         var early = likelyJoined is { Count: > 0 and <= FirstPagesInBatch }
             ? JoinedRoomReads(user, likelyJoined, window, filter, receiptsMoved, withPages: true)
             : JoinedRoomReadSet.None;
@@ -131,11 +134,12 @@ public sealed class SyncService(
         var changedAccountData = accountDataChanges?.Result ?? [];
         if (since is null)
             AddDefaultPushRules(changedAccountData, user);
-        // Rooms with something new in the window (the index's set of rooms is shared by the syncs of the same window: not copied).
-        var eventRooms = recent?.Rooms ?? roomsWithEvents?.Result.ToHashSet(StringComparer.Ordinal);
+        var (memberships, forgotten, pendingRemoteInvites) = userMemberships.Result;
+        eventRooms ??= !incremental ? NoRooms
+            : recent is not null ? recent.Rooms(memberships) : roomsWithEvents!.Result.ToHashSet(StringComparer.Ordinal);
         IReadOnlySet<string> otherActive = roomsWithReceipts?.Result is not { Count: > 0 } && changedAccountData.Count == 0 ? NoRooms
             : (roomsWithReceipts?.Result ?? []).Concat(changedAccountData.Select(e => e.RoomId)).ToHashSet(StringComparer.Ordinal);
-        bool Active(string roomId) => eventRooms!.Contains(roomId) || otherActive.Contains(roomId);
+        bool Active(string roomId) => eventRooms.Contains(roomId) || otherActive.Contains(roomId);
 
         var ignored = await ignoredUsers.OfAsync(user, ct);
         Task<bool>? invitesBlockedRead = null;
@@ -144,7 +148,6 @@ public sealed class SyncService(
         var joinedRooms = new List<(RoomSnapshot Room, bool FullState, bool NewlyJoined)>();
         var sentMembers = filter.State.LazyLoadMembers && !filter.State.IncludeRedundantMembers
             ? lazyLoaded.For(user, requester.DeviceId, fresh: since is null) : null;
-        var (memberships, forgotten, pendingRemoteInvites) = userMemberships.Result;
         foreach (var membership in memberships.Where(m => filter.IncludesRoom(m.RoomId) && !forgotten.Contains(m.RoomId)))
         {
             if (incremental && membership.Membership == "join" && !Active(membership.RoomId) && !changed.Contains(membership.RoomId)
@@ -285,14 +288,25 @@ public sealed class SyncService(
             ("device_unused_fallback_key_types", WrittenObject.Strings(writeOnly, keyCounts.UnusedFallbackAlgorithms)));
 
     /// <summary>
-    /// The rooms of a window the user may be joined to: from the user's memberships when they are known and fewer than the
-    /// window's rooms (with a thousand users syncing, a window holds the rooms of every event since the user's last sync),
-    /// else by asking the room snapshots about each.
+    /// The rooms of a window the user may be joined to: their joined rooms among <paramref name="eventRooms"/> when their
+    /// memberships are known, else the window's rooms the room snapshots have them joined to.
     /// </summary>
-    private List<string> LikelyJoined(IReadOnlySet<string> windowRooms, CachedLookup<string, UserMemberships> userMemberships, string user) =>
-        userMemberships.Reads.Count == 0 && userMemberships.Result.Memberships.Count < windowRooms.Count
-            ? userMemberships.Result.Memberships.Where(m => m.Membership == "join" && windowRooms.Contains(m.RoomId)).Select(m => m.RoomId).ToList()
-            : windowRooms.Where(id => spine.MayBeJoined(id, user)).ToList();
+    private List<string> LikelyJoined(RecentEventIndex.Window window, IReadOnlySet<string>? eventRooms, CachedLookup<string, UserMemberships> userMemberships,
+        string user)
+    {
+        var likely = new List<string>();
+        if (eventRooms is not null)
+        {
+            foreach (var membership in userMemberships.Result.Memberships)
+                if (membership.Membership == "join" && eventRooms.Contains(membership.RoomId))
+                    likely.Add(membership.RoomId);
+        }
+        else
+            foreach (var roomId in window.Rooms())
+                if (spine.MayBeJoined(roomId, user))
+                    likely.Add(roomId);
+        return likely;
+    }
 
     /// <summary>The reads of joined rooms' changed receipts, unread counts and (optionally) first timeline pages.</summary>
     private sealed record JoinedRoomReadSet(
