@@ -64,17 +64,10 @@ public sealed class RecentPresenceChanges(int capacity)
         }
     }
 
+    // Positions are unique (a second change at a known position is not added).
     private int FirstAfter(long position)
     {
-        int low = 0, high = _positions.Count;
-        while (low < high)
-        {
-            var middle = (low + high) / 2;
-            if (_positions[middle] <= position)
-                low = middle + 1;
-            else
-                high = middle;
-        }
-        return low;
+        var index = _positions.BinarySearch(position);
+        return index >= 0 ? index + 1 : ~index;
     }
 }
