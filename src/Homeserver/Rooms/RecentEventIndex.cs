@@ -72,16 +72,12 @@ public sealed class RecentEventIndex(Config.HomeserverConfig config)
 
     private void Add(Entry entry)
     {
-        // Transactions commit nearly in position order: the place is almost always at the end.
-        var index = _entries.Count;
-        while (index > 0 && _entries[index - 1].Position > entry.Position)
-            index--;
-        _entries.Insert(index, entry);
+        InsertInOrder(_entries, entry, static e => e.Position);
         if (!_byRoom.TryGetValue(entry.RoomId, out var roomPositions))
             _byRoom[entry.RoomId] = roomPositions = [];
-        InsertInOrder(roomPositions, entry.Position);
+        InsertInOrder(roomPositions, entry.Position, static p => p);
         if (entry.IsMemberEvent)
-            InsertInOrder(_memberEvents, entry.Position);
+            InsertInOrder(_memberEvents, entry.Position, static p => p);
         if (_entries.Count <= Capacity)
             return;
         var dropped = _entries.Count / 2;
@@ -98,12 +94,13 @@ public sealed class RecentEventIndex(Config.HomeserverConfig config)
         _entries.RemoveRange(0, dropped);
     }
 
-    private static void InsertInOrder(List<long> positions, long position)
+    // Transactions commit nearly in position order: the place is almost always at the end.
+    private static void InsertInOrder<T>(List<T> items, T item, Func<T, long> positionOf)
     {
-        var index = positions.Count;
-        while (index > 0 && positions[index - 1] > position)
+        var index = items.Count;
+        while (index > 0 && positionOf(items[index - 1]) > positionOf(item))
             index--;
-        positions.Insert(index, position);
+        items.Insert(index, item);
     }
 
     private void Clear()
