@@ -324,6 +324,33 @@ public abstract class StoreTests(DatabaseFixture fixture)
         Assert.Equal(("", "{\"a\":2}"), (Assert.Single(changed).RoomId, changed[0].Content));
     }
 
+    /// <summary>
+    /// Rows inserted together arrive value for value: text with quotes, backslashes and characters outside ASCII, nulls,
+    /// numbers beyond 32 bits, and the conflict clause applied to rows already there.
+    /// </summary>
+    [Fact]
+    public async Task Rows_inserted_together_keep_every_value_and_their_conflict_clause()
+    {
+        var table = "rows_" + Guid.NewGuid().ToString("N")[..12];
+        await Db.WriteAsync(s => s.ExecuteAsync($"CREATE TABLE {table} (k TEXT PRIMARY KEY, label TEXT NULL, n BIGINT NOT NULL)"), CancellationToken.None);
+        string[] keys = ["plain", "quote \" \\ back", "snow \u2603 emoji \U0001F600", "nul-free \t tab"];
+        string?[] labels = ["a", null, "{\"json\": [1]}", "'single'"];
+        long[] numbers = [0, long.MaxValue, -7, 1L << 40];
+        async Task InsertAsync(string?[] labelColumn, long[] numberColumn) => await Db.WriteAsync(async s =>
+        {
+            foreach (var (sql, args) in RowsInsert.Statements(Db.Engine, $"{table} (k, label, n)", [keys, labelColumn, numberColumn],
+                "ON CONFLICT (k) DO UPDATE SET n = " + table + ".n + excluded.n"))
+                await s.DeferAsync(sql, args);
+        }, CancellationToken.None);
+        await InsertAsync(labels, numbers);
+        await InsertAsync(["x", "x", "x", "x"], [1, 0, 1, 1]);
+        var rows = (await Db.ReadAsync(s => s.QueryAsync<(string K, string? Label, long N)>($"SELECT k, label, n FROM {table}"), CancellationToken.None))
+            .ToDictionary(r => r.K);
+        Assert.Equal(keys.Order(StringComparer.Ordinal), rows.Keys.Order(StringComparer.Ordinal));
+        for (var i = 0; i < keys.Length; i++)
+            Assert.Equal((labels[i], numbers[i] + (i == 1 ? 0 : 1)), (rows[keys[i]].Label, rows[keys[i]].N));
+    }
+
     [Fact]
     public async Task State_groups_store_deltas_and_load_every_snapshot_exactly()
     {
