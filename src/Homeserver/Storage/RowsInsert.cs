@@ -40,39 +40,50 @@ internal static class RowsInsert
 
     private static string ArrayParameterName(int column) => column < NamedColumns ? ArrayNames[column] ??= $"c{column}" : $"c{column}";
 
-    // SQLite reads "INSERT ... SELECT ... ON CONFLICT" as a join's ON unless the SELECT has a WHERE clause.
+    // SQLite reads "INSERT ... SELECT ... ON CONFLICT" as a join's ON unless the SELECT has a WHERE clause. The rows come
+    // as their UTF-8 bytes, read as text (a string would be encoded to UTF-8 again to be bound).
     private static string SqliteStatement((string Into, string OnConflict, int Columns) shape) =>
-        $"INSERT INTO {shape.Into} SELECT {string.Join(", ", Enumerable.Range(0, shape.Columns).Select(c => $"value ->> {c}"))} FROM json_each(@rows) WHERE true {shape.OnConflict}";
+        $"INSERT INTO {shape.Into} SELECT {string.Join(", ", Enumerable.Range(0, shape.Columns).Select(c => $"value ->> {c}"))} FROM json_each(CAST(@rows AS TEXT)) WHERE true {shape.OnConflict}";
 
-    /// <summary>The rows as a JSON array of arrays, each a row's values in column order.</summary>
-    private static string RowsJson(IReadOnlyList<Array> columns)
+    // Each thread writes its rows into a buffer and writer of its own, kept for the next statement.
+    [ThreadStatic] private static System.Buffers.ArrayBufferWriter<byte>? _rowsBuffer;
+    private const int KeptBufferBytes = 64 * 1024;
+    [ThreadStatic] private static System.Text.Json.Utf8JsonWriter? _rowsWriter;
+
+    /// <summary>The rows as a JSON array of arrays, each a row's values in column order, in UTF-8.</summary>
+    private static byte[] RowsJson(IReadOnlyList<Array> columns)
     {
-        var buffer = new System.Buffers.ArrayBufferWriter<byte>(256 * columns[0].Length);
-        using (var writer = new System.Text.Json.Utf8JsonWriter(buffer))
+        var buffer = _rowsBuffer ??= new System.Buffers.ArrayBufferWriter<byte>(4096);
+        buffer.ResetWrittenCount();
+        var writer = _rowsWriter ??= new System.Text.Json.Utf8JsonWriter(buffer);
+        writer.Reset(buffer);
+        writer.WriteStartArray();
+        for (var row = 0; row < columns[0].Length; row++)
         {
             writer.WriteStartArray();
-            for (var row = 0; row < columns[0].Length; row++)
-            {
-                writer.WriteStartArray();
-                foreach (var column in columns)
-                    switch (column)
-                    {
-                        case long[] numbers:
-                            writer.WriteNumberValue(numbers[row]);
-                            break;
-                        case string?[] strings when strings[row] is { } text:
-                            writer.WriteStringValue(text);
-                            break;
-                        case string?[]:
-                            writer.WriteNullValue();
-                            break;
-                        default:
-                            throw new ArgumentException($"a column of {column.GetType()} cannot be inserted as rows", nameof(columns));
-                    }
-                writer.WriteEndArray();
-            }
+            foreach (var column in columns)
+                switch (column)
+                {
+                    case long[] numbers:
+                        writer.WriteNumberValue(numbers[row]);
+                        break;
+                    case string?[] strings when strings[row] is { } text:
+                        writer.WriteStringValue(text);
+                        break;
+                    case string?[]:
+                        writer.WriteNullValue();
+                        break;
+                    default:
+                        throw new ArgumentException($"a column of {column.GetType()} cannot be inserted as rows", nameof(columns));
+                }
             writer.WriteEndArray();
         }
-        return System.Text.Encoding.UTF8.GetString(buffer.WrittenSpan);
+        writer.WriteEndArray();
+        writer.Flush();
+        var json = buffer.WrittenSpan.ToArray();
+        // A big insert's buffer is not kept: a thread holds at most a small one.
+        if (buffer.Capacity > KeptBufferBytes)
+            (_rowsBuffer, _rowsWriter) = (null, null);
+        return json;
     }
 }
