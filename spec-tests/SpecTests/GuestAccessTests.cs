@@ -148,6 +148,49 @@ public abstract partial class GuestAccessTests(ServerFixture fixture)
         Assert.True(closedMessages.Status == 403 || closedMessages.Body!["chunk"]!.AsArray().Count == 0, closedMessages.ToString());
     }
 
+    /// <summary>
+    /// Spec (Room Previews): <c>GET /events?room_id=</c> streams a world-readable room's new events to whoever peeks, a
+    /// guest or a user who never joined, from the token of the room's <c>initialSync</c> (as matrix-js-sdk's peeking
+    /// does); a room that is not world readable is refused, and a guest must name a room.
+    /// </summary>
+    [Fact]
+    public async Task Guests_and_outsiders_follow_a_world_readable_room_by_peeking_at_its_event_stream()
+    {
+        var guest = await RegisterGuestAsync(C);
+        var outsider = await C.RegisterAsync();
+        var alice = await C.RegisterAsync();
+        var open = await RoomTests.CreateRoomAsync(C, alice, new
+        {
+            preset = "private_chat",
+            initial_state = new[] { new { type = "m.room.history_visibility", state_key = "", content = new { history_visibility = "world_readable" } } },
+        });
+        var closed = await RoomTests.CreateRoomAsync(C, alice, new { preset = "private_chat" });
+        foreach (var peeker in new[] { guest, outsider })
+        {
+            var preview = await C.GetAsync($"{V3}/rooms/{RoomTests.R(open)}/initialSync", peeker.AccessToken);
+            Assert.True(preview.Status == 200, preview.ToString());
+            var from = preview.Body!["messages"]!["end"]!.GetValue<string>();
+            var quiet = await C.GetAsync($"{V3}/events?room_id={RoomTests.R(open)}&from={from}&timeout=0", peeker.AccessToken);
+            Assert.True(quiet.Status == 200, quiet.ToString());
+            Assert.Empty(quiet.Body!["chunk"]!.AsArray());
+
+            var listening = C.GetAsync($"{V3}/events?room_id={RoomTests.R(open)}&from={from}&timeout=20000", peeker.AccessToken);
+            var sent = await C.PutAsync($"{V3}/rooms/{RoomTests.R(open)}/send/m.room.message/peek-{peeker.UserId}",
+                new { msgtype = "m.text", body = "for whoever looks" }, alice.AccessToken);
+            var heard = await listening;
+            Assert.True(heard.Status == 200, heard.ToString());
+            var message = Assert.Single(heard.Body!["chunk"]!.AsArray());
+            Assert.Equal(sent.Str("event_id"), message!["event_id"]!.GetValue<string>());
+            Assert.Equal(open, message["room_id"]!.GetValue<string>());
+            var after = await C.GetAsync($"{V3}/events?room_id={RoomTests.R(open)}&from={heard.Str("end")}&timeout=0", peeker.AccessToken);
+            Assert.Empty(after.Body!["chunk"]!.AsArray());
+
+            Assert.Equal("M_FORBIDDEN", (await C.GetAsync($"{V3}/events?room_id={RoomTests.R(closed)}&timeout=0", peeker.AccessToken)).Errcode);
+        }
+        var unnamed = await C.GetAsync($"{V3}/events?timeout=0", guest.AccessToken);
+        Assert.Equal((400, "M_MISSING_PARAM"), (unnamed.Status, unnamed.Errcode));
+    }
+
     [Fact]
     public async Task A_guest_becomes_a_full_account_by_registering_its_user_id_with_its_own_token()
     {

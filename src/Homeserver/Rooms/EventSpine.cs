@@ -404,8 +404,9 @@ public sealed partial class EventSpine(
         SetSnapshot(snapshot, stateChanged: currentChanges.Count > 0);
         // The sender of a client send (one with a transaction ID) is woken once the send is answered (AnnounceToSender):
         // clients match the copy their sync brings to the send they are waiting on, and some trip over it arriving first.
+        // The room's ID too: it wakes those listening to the room without being in it (GET /events?room_id= peeks).
         var concerned = snapshot.MemberUserIds.Concat(room?.MemberUserIds ?? []).Distinct()
-            .Where(user => request?.Transaction is null || user != request.Sender).ToList();
+            .Where(user => request?.Transaction is null || user != request.Sender).Append(pdu.RoomId).ToList();
         streams.WhenVisible("events", ordering, () => notifier.Notify(concerned));
         foreach (var listener in listeners)
             listener.OnPersisted(pdu, snapshot);

@@ -13,9 +13,11 @@ namespace Matrix.Homeserver.Sync;
 /// clients and bots; the event stream is <c>/sync</c> flattened, on the same tokens.
 /// </summary>
 public sealed class LegacySyncEndpoints(
-    Authenticator authenticator, SyncService sync, RoomReader reader, Database db, RoomStore rooms, Presence.PresenceService presence) : IEndpoints
+    Authenticator authenticator, SyncService sync, SyncNotifier notifier, RoomReader reader, Database db, RoomStore rooms,
+    Presence.PresenceService presence) : IEndpoints
 {
     private const int DefaultEventStreamTimeoutMs = 30_000;
+    private const int MaxRoomStreamEvents = 100;
     private const int DefaultInitialSyncLimit = 10;
 
     public void Map(IEndpointRouteBuilder app)
@@ -28,7 +30,8 @@ public sealed class LegacySyncEndpoints(
 
     /// <summary>
     /// Every new event the user may see since <c>from</c> (now when absent), as one list: timeline events of their rooms,
-    /// typing and receipts with their room ID, presence, and their invites.
+    /// typing and receipts with their room ID, presence, and their invites. With <c>room_id</c>, one room's new events
+    /// (<see cref="RoomEventStreamAsync"/>).
     /// </summary>
     private async Task EventStreamAsync(HttpContext context)
     {
@@ -38,10 +41,20 @@ public sealed class LegacySyncEndpoints(
         var timeout = context.Query("timeout") is { Length: > 0 } t
             ? long.TryParse(t, out var ms) && ms >= 0 ? (int)Math.Min(ms, SyncService.MaxTimeoutMs) : throw MatrixException.InvalidParam("Invalid timeout.")
             : DefaultEventStreamTimeoutMs;
+        var peeked = context.Query("room_id") is { Length: > 0 } id ? id : null;
+        // Guests see rooms only by peeking into them, one at a time (as in Synapse).
+        if (peeked is null && requester.IsGuest)
+            throw new MatrixException(400, "M_MISSING_PARAM", "Guests must give the room_id of the room to listen to.");
         // Polling the stream is activity, as a sync without set_presence is (Synapse marks the poller online too; SyTest's
         // presence tests rely on it): the user reads as online, keeping their status message. Before "now" is taken, so a
         // first poll does not bring the poller's own change back.
-        await presence.SetAsync(requester.UserId.Value, "online", null, keepStatusMsg: true, context.RequestAborted);
+        if (!requester.IsGuest)
+            await presence.SetAsync(requester.UserId.Value, "online", null, keepStatusMsg: true, context.RequestAborted);
+        if (peeked is not null)
+        {
+            await RoomEventStreamAsync(context, requester.UserId.Value, peeked, parsedFrom, timeout);
+            return;
+        }
         var from = parsedFrom ?? await sync.CurrentPositionsAsync(context.RequestAborted);
         var filter = SyncFilter.Default with { Timeline = EventFilter.All with { Limit = SyncFilter.MaxTimelineLimit }, IncludeLeave = true };
         var response = (await sync.SyncAsync(requester, from, filter, fullState: false, useStateAfter: false, timeout, writeOnly: false, context.RequestAborted)).AsObject();
@@ -58,6 +71,56 @@ public sealed class LegacySyncEndpoints(
         foreach (var presenceEvent in response["presence"]?["events"]?.AsArray() ?? [])
             chunk.Add(presenceEvent!.DeepClone());
         await context.WriteJsonAsync(new JsonObject { ["chunk"] = chunk, ["start"] = from.ToString(), ["end"] = response["next_batch"]!.DeepClone() });
+    }
+
+    /// <summary>
+    /// Spec (Room Previews, <c>GET /events?room_id=</c>): the room's new events after <c>from</c>, waiting up to the
+    /// timeout for one, for its members and, when its history is world readable, anyone (guests and previews peek this
+    /// way); 403 for anyone else. Each event is shown as history visibility lets the user see it.
+    /// </summary>
+    private async Task RoomEventStreamAsync(HttpContext context, string userId, string roomId, SyncToken? parsedFrom, int timeoutMs)
+    {
+        var ct = context.RequestAborted;
+        var start = parsedFrom ?? await sync.CurrentPositionsAsync(ct);
+        var after = start.Events;
+        var deadline = DateTime.UtcNow.AddMilliseconds(timeoutMs);
+        while (true)
+        {
+            // Registered before looking, so an event committed meanwhile still wakes the wait below.
+            var waiter = notifier.Register(roomId, out var unregister);
+            try
+            {
+                var room = await reader.RoomAsync(roomId, ct);
+                var joined = await reader.MembershipAsync(room, userId, ct) == "join";
+                if (!joined && !await reader.IsWorldReadableAsync(room, ct))
+                    throw MatrixException.Forbidden("You may not listen to the events of a room you are not in unless it is world readable.");
+                var upTo = (await sync.CurrentPositionsAsync(ct)).Events;
+                var chunk = new JsonArray();
+                if (upTo > after)
+                {
+                    var rows = await db.ReadAsync(s => rooms.RoomEventsAsync(s, roomId, after, upTo, MaxRoomStreamEvents, newestFirst: false), ct);
+                    // A full page ends at its last event: the next poll goes on from there.
+                    after = rows.Count == MaxRoomStreamEvents ? rows[^1].StreamOrdering : upTo;
+                    foreach (var row in rows)
+                        if (await reader.CanSeeAsync(room, row, userId, joined, ct))
+                            chunk.Add(await reader.ToClientAsync(room, row, ct, erased: await reader.IsErasedForAsync(room, row, userId, ct)));
+                }
+                var remaining = deadline - DateTime.UtcNow;
+                if (chunk.Count > 0 || remaining <= TimeSpan.Zero)
+                {
+                    await context.WriteJsonAsync(new JsonObject
+                    {
+                        ["chunk"] = chunk, ["start"] = start.ToString(), ["end"] = (start with { Events = Math.Max(after, start.Events) }).ToString(),
+                    });
+                    return;
+                }
+                await notifier.WaitAsync(waiter, remaining, Observability.ServerMetrics.SyncLongPoll, ct);
+            }
+            finally
+            {
+                unregister();
+            }
+        }
     }
 
     /// <summary>A snapshot of every room of the user: recent messages, current state, their membership.</summary>
