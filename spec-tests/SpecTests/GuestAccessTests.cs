@@ -185,6 +185,22 @@ public abstract partial class GuestAccessTests(ServerFixture fixture)
             var after = await C.GetAsync($"{V3}/events?room_id={RoomTests.R(open)}&from={heard.Str("end")}&timeout=0", peeker.AccessToken);
             Assert.Empty(after.Body!["chunk"]!.AsArray());
 
+            // The members' presence comes too (as Synapse shows it there).
+            var status = $"around for {peeker.UserId}";
+            Assert.Equal(200, (await C.PutAsync($"{V3}/presence/{alice.UserId}/status", new { presence = "online", status_msg = status }, alice.AccessToken)).Status);
+            var token = after.Str("end");
+            JsonNode? presence = null;
+            for (var polls = 0; polls < 30 && presence is null; polls++)
+            {
+                var polled = await C.GetAsync($"{V3}/events?room_id={RoomTests.R(open)}&from={token}&timeout=1000", peeker.AccessToken);
+                Assert.True(polled.Status == 200, polled.ToString());
+                token = polled.Str("end");
+                presence = polled.Body!["chunk"]!.AsArray().FirstOrDefault(e => e!["type"]!.GetValue<string>() == "m.presence"
+                    && e["content"]?["status_msg"]?.GetValue<string>() == status);
+            }
+            Assert.True(presence is not null, "the member's presence never came in the room's stream");
+            Assert.Equal(alice.UserId, presence!["sender"]!.GetValue<string>());
+
             Assert.Equal("M_FORBIDDEN", (await C.GetAsync($"{V3}/events?room_id={RoomTests.R(closed)}&timeout=0", peeker.AccessToken)).Errcode);
         }
         var unnamed = await C.GetAsync($"{V3}/events?timeout=0", guest.AccessToken);

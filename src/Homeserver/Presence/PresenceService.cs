@@ -277,12 +277,21 @@ public sealed class PresenceService(Database db, PresenceStore store, StreamPosi
             ? (remembered, [])
             : await ReadChangesAsync(remembered, after, upTo, remembered is null ? RoomReader.UsersSharing(userId, joinedRooms!) : null, newlySharing, ct);
         foreach (var row in changes)
-            events.Add(new JsonObject { ["type"] = "m.presence", ["sender"] = row.UserId, ["content"] = Content(row, row.UserId) });
+            events.Add(Event(row.UserId, row));
         // One never seen online is offline, which is news to someone who just began to share a room with them.
         var rows = current.ToDictionary(r => r.UserId, StringComparer.Ordinal);
         var changed = changes.Select(r => r.UserId).ToHashSet(StringComparer.Ordinal);
         foreach (var user in newlySharing.Where(u => !changed.Contains(u)))
-            events.Add(new JsonObject { ["type"] = "m.presence", ["sender"] = user, ["content"] = Content(rows.GetValueOrDefault(user), user) });
+            events.Add(Event(user, rows.GetValueOrDefault(user)));
         return events;
     }
+
+    /// <summary>Presence changes in the window of the room's joined members (what a peek at the room's event stream shows).</summary>
+    public async Task<List<JsonObject>> RoomChangesAsync(Rooms.RoomSnapshot room, long after, long upTo, CancellationToken ct) =>
+        !Enabled || after >= upTo
+            ? []
+            : (await db.ReadAsync(s => store.ChangedSinceAsync(s, after, upTo, room.JoinedMembers), ct)).Select(row => Event(row.UserId, row)).ToList();
+
+    private JsonObject Event(string userId, PresenceRow? row) =>
+        new() { ["type"] = "m.presence", ["sender"] = userId, ["content"] = Content(row, userId) };
 }

@@ -76,13 +76,14 @@ public sealed class LegacySyncEndpoints(
     /// <summary>
     /// Spec (Room Previews, <c>GET /events?room_id=</c>): the room's new events after <c>from</c>, waiting up to the
     /// timeout for one, for its members and, when its history is world readable, anyone (guests and previews peek this
-    /// way); 403 for anyone else. Each event is shown as history visibility lets the user see it.
+    /// way); 403 for anyone else. Each event is shown as history visibility lets the user see it; its members' presence
+    /// changes come too.
     /// </summary>
     private async Task RoomEventStreamAsync(HttpContext context, string userId, string roomId, SyncToken? parsedFrom, int timeoutMs)
     {
         var ct = context.RequestAborted;
         var start = parsedFrom ?? await sync.CurrentPositionsAsync(ct);
-        var after = start.Events;
+        var (after, presenceAfter) = (start.Events, start.Presence);
         var deadline = DateTime.UtcNow.AddMilliseconds(timeoutMs);
         while (true)
         {
@@ -94,7 +95,8 @@ public sealed class LegacySyncEndpoints(
                 var joined = await reader.MembershipAsync(room, userId, ct) == "join";
                 if (!joined && !await reader.IsWorldReadableAsync(room, ct))
                     throw MatrixException.Forbidden("You may not listen to the events of a room you are not in unless it is world readable.");
-                var upTo = (await sync.CurrentPositionsAsync(ct)).Events;
+                var positions = await sync.CurrentPositionsAsync(ct);
+                var upTo = positions.Events;
                 var chunk = new JsonArray();
                 if (upTo > after)
                 {
@@ -105,12 +107,16 @@ public sealed class LegacySyncEndpoints(
                         if (await reader.CanSeeAsync(room, row, userId, joined, ct))
                             chunk.Add(await reader.ToClientAsync(room, row, ct, erased: await reader.IsErasedForAsync(room, row, userId, ct)));
                 }
+                // The presence of the room's members, as Synapse shows it there.
+                foreach (var presenceEvent in await presence.RoomChangesAsync(room, presenceAfter, positions.Presence, ct))
+                    chunk.Add(presenceEvent);
+                presenceAfter = Math.Max(presenceAfter, positions.Presence);
                 var remaining = deadline - DateTime.UtcNow;
                 if (chunk.Count > 0 || remaining <= TimeSpan.Zero)
                 {
                     await context.WriteJsonAsync(new JsonObject
                     {
-                        ["chunk"] = chunk, ["start"] = start.ToString(), ["end"] = (start with { Events = Math.Max(after, start.Events) }).ToString(),
+                        ["chunk"] = chunk, ["start"] = start.ToString(), ["end"] = (start with { Events = Math.Max(after, start.Events), Presence = presenceAfter }).ToString(),
                     });
                     return;
                 }
