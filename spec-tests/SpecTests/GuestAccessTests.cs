@@ -185,20 +185,30 @@ public abstract partial class GuestAccessTests(ServerFixture fixture)
             var after = await C.GetAsync($"{V3}/events?room_id={RoomTests.R(open)}&from={heard.Str("end")}&timeout=0", peeker.AccessToken);
             Assert.Empty(after.Body!["chunk"]!.AsArray());
 
-            // The members' presence comes too (as Synapse shows it there).
+            // The room's typing, receipts and members' presence come too (as Synapse shows them there).
             var status = $"around for {peeker.UserId}";
             Assert.Equal(200, (await C.PutAsync($"{V3}/presence/{alice.UserId}/status", new { presence = "online", status_msg = status }, alice.AccessToken)).Status);
+            Assert.Equal(200, (await C.PostAsync($"{V3}/rooms/{RoomTests.R(open)}/receipt/m.read/{Uri.EscapeDataString(sent.Str("event_id"))}", new { }, alice.AccessToken)).Status);
+            Assert.Equal(200, (await C.PutAsync($"{V3}/rooms/{RoomTests.R(open)}/typing/{alice.UserId}", new { typing = true, timeout = 30000 }, alice.AccessToken)).Status);
             var token = after.Str("end");
+            var ephemeral = new List<JsonNode>();
             JsonNode? presence = null;
-            for (var polls = 0; polls < 30 && presence is null; polls++)
+            bool Has(string type) => ephemeral.Any(e => e["type"]!.GetValue<string>() == type);
+            for (var polls = 0; polls < 30 && (presence is null || !Has("m.receipt") || !Has("m.typing")); polls++)
             {
                 var polled = await C.GetAsync($"{V3}/events?room_id={RoomTests.R(open)}&from={token}&timeout=1000", peeker.AccessToken);
                 Assert.True(polled.Status == 200, polled.ToString());
                 token = polled.Str("end");
-                presence = polled.Body!["chunk"]!.AsArray().FirstOrDefault(e => e!["type"]!.GetValue<string>() == "m.presence"
-                    && e["content"]?["status_msg"]?.GetValue<string>() == status);
+                ephemeral.AddRange(polled.Body!["chunk"]!.AsArray().Select(e => e!));
+                presence ??= ephemeral.FirstOrDefault(e => e["type"]!.GetValue<string>() == "m.presence" && e["content"]?["status_msg"]?.GetValue<string>() == status);
             }
             Assert.True(presence is not null, "the member's presence never came in the room's stream");
+            var receipt = ephemeral.First(e => e["type"]!.GetValue<string>() == "m.receipt");
+            Assert.Equal(open, receipt["room_id"]!.GetValue<string>());
+            Assert.NotNull(receipt["content"]![sent.Str("event_id")]!["m.read"]![alice.UserId]);
+            var typing = ephemeral.First(e => e["type"]!.GetValue<string>() == "m.typing");
+            Assert.Equal([alice.UserId], typing["content"]!["user_ids"]!.AsArray().Select(u => u!.GetValue<string>()));
+            Assert.Equal(200, (await C.PutAsync($"{V3}/rooms/{RoomTests.R(open)}/typing/{alice.UserId}", new { typing = false }, alice.AccessToken)).Status);
             Assert.Equal(alice.UserId, presence!["sender"]!.GetValue<string>());
 
             Assert.Equal("M_FORBIDDEN", (await C.GetAsync($"{V3}/events?room_id={RoomTests.R(closed)}&timeout=0", peeker.AccessToken)).Errcode);

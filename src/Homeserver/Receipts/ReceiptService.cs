@@ -33,7 +33,7 @@ public sealed class ReceiptService(Database db, ReceiptStore receipts, StreamPos
             return;
         }
         var room = await reader.RoomAsync(roomId, ct);
-        notifier.Notify(room.MemberUserIds);
+        notifier.Notify([.. room.MemberUserIds, roomId]);
         var receiptData = new System.Text.Json.Nodes.JsonObject { ["ts"] = ts };
         if (threadId.Length > 0)
             receiptData["thread_id"] = threadId;

@@ -115,8 +115,9 @@ public sealed class TypingService(SyncNotifier notifier, EventSpine spine, TimeP
 
     private async Task NotifyRoomAsync(string roomId, CancellationToken ct)
     {
+        // The room's ID too: it wakes those peeking into the room (GET /events?room_id=).
         if (await spine.GetRoomAsync(roomId, ct) is { } room)
-            notifier.Notify(room.MemberUserIds);
+            notifier.Notify([.. room.MemberUserIds, roomId]);
     }
 
     public void Dispose() => _expiry?.Dispose();

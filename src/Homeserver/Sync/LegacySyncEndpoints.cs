@@ -14,7 +14,7 @@ namespace Matrix.Homeserver.Sync;
 /// </summary>
 public sealed class LegacySyncEndpoints(
     Authenticator authenticator, SyncService sync, SyncNotifier notifier, RoomReader reader, Database db, RoomStore rooms,
-    Presence.PresenceService presence) : IEndpoints
+    Presence.PresenceService presence, Receipts.TypingService typing, Receipts.ReceiptStore receipts) : IEndpoints
 {
     private const int DefaultEventStreamTimeoutMs = 30_000;
     private const int MaxRoomStreamEvents = 100;
@@ -76,14 +76,14 @@ public sealed class LegacySyncEndpoints(
     /// <summary>
     /// Spec (Room Previews, <c>GET /events?room_id=</c>): the room's new events after <c>from</c>, waiting up to the
     /// timeout for one, for its members and, when its history is world readable, anyone (guests and previews peek this
-    /// way); 403 for anyone else. Each event is shown as history visibility lets the user see it; its members' presence
-    /// changes come too.
+    /// way); 403 for anyone else. Each event is shown as history visibility lets the user see it; the room's typing,
+    /// receipts and members' presence changes come too.
     /// </summary>
     private async Task RoomEventStreamAsync(HttpContext context, string userId, string roomId, SyncToken? parsedFrom, int timeoutMs)
     {
         var ct = context.RequestAborted;
         var start = parsedFrom ?? await sync.CurrentPositionsAsync(ct);
-        var (after, presenceAfter) = (start.Events, start.Presence);
+        var seen = start;
         var deadline = DateTime.UtcNow.AddMilliseconds(timeoutMs);
         while (true)
         {
@@ -95,29 +95,27 @@ public sealed class LegacySyncEndpoints(
                 var joined = await reader.MembershipAsync(room, userId, ct) == "join";
                 if (!joined && !await reader.IsWorldReadableAsync(room, ct))
                     throw MatrixException.Forbidden("You may not listen to the events of a room you are not in unless it is world readable.");
-                var positions = await sync.CurrentPositionsAsync(ct);
-                var upTo = positions.Events;
+                var positions = (await sync.CurrentPositionsAsync(ct)).AtLeast(seen);
                 var chunk = new JsonArray();
-                if (upTo > after)
+                var after = seen.Events;
+                if (positions.Events > after)
                 {
-                    var rows = await db.ReadAsync(s => rooms.RoomEventsAsync(s, roomId, after, upTo, MaxRoomStreamEvents, newestFirst: false), ct);
+                    var rows = await db.ReadAsync(s => rooms.RoomEventsAsync(s, roomId, after, positions.Events, MaxRoomStreamEvents, newestFirst: false), ct);
                     // A full page ends at its last event: the next poll goes on from there.
-                    after = rows.Count == MaxRoomStreamEvents ? rows[^1].StreamOrdering : upTo;
+                    if (rows.Count == MaxRoomStreamEvents)
+                        positions = positions with { Events = rows[^1].StreamOrdering };
                     foreach (var row in rows)
                         if (await reader.CanSeeAsync(room, row, userId, joined, ct))
                             chunk.Add(await reader.ToClientAsync(room, row, ct, erased: await reader.IsErasedForAsync(room, row, userId, ct)));
                 }
-                // The presence of the room's members, as Synapse shows it there.
-                foreach (var presenceEvent in await presence.RoomChangesAsync(room, presenceAfter, positions.Presence, ct))
-                    chunk.Add(presenceEvent);
-                presenceAfter = Math.Max(presenceAfter, positions.Presence);
+                // What else of the room the window holds, as Synapse shows it there: its typing, receipts and members' presence.
+                foreach (var ephemeral in await RoomEphemeralAsync(room, userId, seen, positions, ct))
+                    chunk.Add(ephemeral);
+                seen = positions;
                 var remaining = deadline - DateTime.UtcNow;
                 if (chunk.Count > 0 || remaining <= TimeSpan.Zero)
                 {
-                    await context.WriteJsonAsync(new JsonObject
-                    {
-                        ["chunk"] = chunk, ["start"] = start.ToString(), ["end"] = (start with { Events = Math.Max(after, start.Events), Presence = presenceAfter }).ToString(),
-                    });
+                    await context.WriteJsonAsync(new JsonObject { ["chunk"] = chunk, ["start"] = start.ToString(), ["end"] = seen.ToString() });
                     return;
                 }
                 await notifier.WaitAsync(waiter, remaining, Observability.ServerMetrics.SyncLongPoll, ct);
@@ -127,6 +125,28 @@ public sealed class LegacySyncEndpoints(
                 unregister();
             }
         }
+    }
+
+    /// <summary>The room's typing list when it changed, its receipts and its members' presence changes between the two positions.</summary>
+    private async Task<List<JsonObject>> RoomEphemeralAsync(RoomSnapshot room, string userId, SyncToken from, SyncToken upTo, CancellationToken ct)
+    {
+        var events = new List<JsonObject>();
+        var (typingUsers, typingChanged) = typing.Get(room.RoomId, from.Typing);
+        if (typingChanged)
+            events.Add(new JsonObject
+            {
+                ["type"] = "m.typing", ["room_id"] = room.RoomId,
+                ["content"] = new JsonObject { ["user_ids"] = new JsonArray(typingUsers.Select(u => (JsonNode)u).ToArray()) },
+            });
+        if (from.Receipts < upTo.Receipts
+            && SyncService.ReceiptEvent(await db.ReadAsync(s => s.QueryAsync(receipts.ChangedSince([room.RoomId], from.Receipts, upTo.Receipts)), ct), userId)
+                is { } receiptEvent)
+        {
+            receiptEvent["room_id"] = room.RoomId;
+            events.Add(receiptEvent);
+        }
+        events.AddRange(await presence.RoomChangesAsync(room, from.Presence, upTo.Presence, ct));
+        return events;
     }
 
     /// <summary>A snapshot of every room of the user: recent messages, current state, their membership.</summary>
