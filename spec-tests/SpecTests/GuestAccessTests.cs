@@ -210,6 +210,7 @@ public abstract partial class GuestAccessTests(ServerFixture fixture)
             Assert.Equal([alice.UserId], typing["content"]!["user_ids"]!.AsArray().Select(u => u!.GetValue<string>()));
             Assert.Equal(200, (await C.PutAsync($"{V3}/rooms/{RoomTests.R(open)}/typing/{alice.UserId}", new { typing = false }, alice.AccessToken)).Status);
             Assert.Equal(alice.UserId, presence!["sender"]!.GetValue<string>());
+            Assert.Equal(alice.UserId, presence["content"]!["user_id"]!.GetValue<string>());
 
             Assert.Equal("M_FORBIDDEN", (await C.GetAsync($"{V3}/events?room_id={RoomTests.R(closed)}&timeout=0", peeker.AccessToken)).Errcode);
         }

@@ -69,7 +69,7 @@ public sealed class LegacySyncEndpoints(
                 .Where(e => e?["type"]?.GetValue<string>() == "m.room.member" && e["state_key"]?.GetValue<string>() == requester.UserId.Value)
                 .Select(e => e!.DeepClone()).ToArray() ?? []), roomId);
         foreach (var presenceEvent in response["presence"]?["events"]?.AsArray() ?? [])
-            chunk.Add(presenceEvent!.DeepClone());
+            chunk.Add(WithUserIdInContent(presenceEvent!.DeepClone().AsObject()));
         await context.WriteJsonAsync(new JsonObject { ["chunk"] = chunk, ["start"] = from.ToString(), ["end"] = response["next_batch"]!.DeepClone() });
     }
 
@@ -145,8 +145,16 @@ public sealed class LegacySyncEndpoints(
             receiptEvent["room_id"] = room.RoomId;
             events.Add(receiptEvent);
         }
-        events.AddRange(await presence.RoomChangesAsync(room, from.Presence, upTo.Presence, ct));
+        events.AddRange((await presence.RoomChangesAsync(room, from.Presence, upTo.Presence, ct)).Select(WithUserIdInContent));
         return events;
+    }
+
+    /// <summary>A presence event as the legacy stream gives it: its user in its content too (as Synapse's, for clients of that era).</summary>
+    private static JsonObject WithUserIdInContent(JsonObject presenceEvent)
+    {
+        if (presenceEvent["content"] is JsonObject content && presenceEvent["sender"] is JsonValue sender)
+            content["user_id"] = sender.DeepClone();
+        return presenceEvent;
     }
 
     /// <summary>A snapshot of every room of the user: recent messages, current state, their membership.</summary>
