@@ -38,18 +38,21 @@ public sealed class TypingService(SyncNotifier notifier, EventSpine spine, TimeP
         await NotifyRoomAsync(roomId, ct);
         if (await spine.GetRoomAsync(roomId, ct) is not { } room)
             return;
-        await appServices.QueueEphemeralAsync(room, new System.Text.Json.Nodes.JsonObject
-        {
-            ["type"] = "m.typing",
-            ["content"] = new System.Text.Json.Nodes.JsonObject
-            {
-                ["user_ids"] = new System.Text.Json.Nodes.JsonArray(Get(roomId, 0).Users.Select(u => (System.Text.Json.Nodes.JsonNode)u).ToArray()),
-            },
-        }, ct);
+        await appServices.QueueEphemeralAsync(room, Event(Get(roomId, 0).Users), ct);
         if (Federation.Events.EventSigning.ServerOf(userId) == config.ServerName)
             await federation.SendEduAsync(room.JoinedServers, "m.typing",
                 new System.Text.Json.Nodes.JsonObject { ["room_id"] = roomId, ["user_id"] = userId, ["typing"] = typing }, ct);
     }
+
+    /// <summary>An <c>m.typing</c> event listing the users.</summary>
+    public static System.Text.Json.Nodes.JsonObject Event(IEnumerable<string> userIds) => new()
+    {
+        ["type"] = "m.typing",
+        ["content"] = new System.Text.Json.Nodes.JsonObject
+        {
+            ["user_ids"] = new System.Text.Json.Nodes.JsonArray(userIds.Select(u => (System.Text.Json.Nodes.JsonNode)u).ToArray()),
+        },
+    };
 
     /// <summary>The room's typing users, and whether the list changed after <paramref name="sinceSerial"/>.</summary>
     public (IReadOnlyList<string> Users, bool Changed) Get(string roomId, long sinceSerial)

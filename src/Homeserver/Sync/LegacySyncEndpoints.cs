@@ -133,11 +133,11 @@ public sealed class LegacySyncEndpoints(
         var events = new List<JsonObject>();
         var (typingUsers, typingChanged) = typing.Get(room.RoomId, from.Typing);
         if (typingChanged)
-            events.Add(new JsonObject
-            {
-                ["type"] = "m.typing", ["room_id"] = room.RoomId,
-                ["content"] = new JsonObject { ["user_ids"] = new JsonArray(typingUsers.Select(u => (JsonNode)u).ToArray()) },
-            });
+        {
+            var typingEvent = Receipts.TypingService.Event(typingUsers);
+            typingEvent["room_id"] = room.RoomId;
+            events.Add(typingEvent);
+        }
         if (from.Receipts < upTo.Receipts
             && SyncService.ReceiptEvent(await db.ReadAsync(s => s.QueryAsync(receipts.ChangedSince([room.RoomId], from.Receipts, upTo.Receipts)), ct), userId)
                 is { } receiptEvent)

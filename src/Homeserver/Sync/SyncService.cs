@@ -500,11 +500,7 @@ public sealed class SyncService(
         var ephemeral = new JsonArray();
         var (typingUsers, typingChanged) = typing.Get(roomId, window.From.Typing);
         if (typingChanged || (window.Since is null && typingUsers.Count > 0))
-            ephemeral.Add(new JsonObject
-            {
-                ["type"] = "m.typing",
-                ["content"] = new JsonObject { ["user_ids"] = new JsonArray(typingUsers.Select(u => (JsonNode)u).ToArray()) },
-            });
+            ephemeral.Add(TypingService.Event(typingUsers));
         if (ReceiptEvent(changedReceipts, userId) is { } receiptEvent)
             ephemeral.Add(receiptEvent);
         return ephemeral;
